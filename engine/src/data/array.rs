@@ -1,0 +1,354 @@
+//! Dense n-dimensional arrays of any dtype anndata writes, and scalars.
+
+use ndarray::{ArrayD, IxDyn};
+
+/// The element types of dense arrays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DType {
+    /// `bool` (stored by h5py as an enum over int8).
+    Bool,
+    /// `int8`.
+    I8,
+    /// `int16`.
+    I16,
+    /// `int32`.
+    I32,
+    /// `int64`.
+    I64,
+    /// `uint8`.
+    U8,
+    /// `uint16`.
+    U16,
+    /// `uint32`.
+    U32,
+    /// `uint64`.
+    U64,
+    /// `float32`.
+    F32,
+    /// `float64`.
+    F64,
+    /// Variable-length UTF-8 strings.
+    String,
+}
+
+impl DType {
+    /// The numpy name of the dtype (`"float32"`, `"bool"`, `"str"` for strings).
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::Bool => "bool",
+            DType::I8 => "int8",
+            DType::I16 => "int16",
+            DType::I32 => "int32",
+            DType::I64 => "int64",
+            DType::U8 => "uint8",
+            DType::U16 => "uint16",
+            DType::U32 => "uint32",
+            DType::U64 => "uint64",
+            DType::F32 => "float32",
+            DType::F64 => "float64",
+            DType::String => "str",
+        }
+    }
+
+    /// Whether the dtype is a signed or unsigned integer.
+    pub fn is_integer(self) -> bool {
+        matches!(
+            self,
+            DType::I8
+                | DType::I16
+                | DType::I32
+                | DType::I64
+                | DType::U8
+                | DType::U16
+                | DType::U32
+                | DType::U64
+        )
+    }
+
+    /// Whether the dtype is a float.
+    pub fn is_float(self) -> bool {
+        matches!(self, DType::F32 | DType::F64)
+    }
+
+    /// Size of one element in bytes (strings count as a pointer).
+    pub fn size(self) -> usize {
+        match self {
+            DType::Bool | DType::I8 | DType::U8 => 1,
+            DType::I16 | DType::U16 => 2,
+            DType::I32 | DType::U32 | DType::F32 => 4,
+            DType::I64 | DType::U64 | DType::F64 | DType::String => 8,
+        }
+    }
+}
+
+impl std::fmt::Display for DType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A dense n-dimensional array of one of the supported dtypes, row-major.
+///
+/// ```
+/// use annpage_engine::data::{ArrayData, DType};
+/// let a = ArrayData::from(vec![1.0f32, 2.0, 3.0]);
+/// assert_eq!(a.dtype(), DType::F32);
+/// assert_eq!(a.shape(), &[3]);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[allow(missing_docs)]
+pub enum ArrayData {
+    Bool(ArrayD<bool>),
+    I8(ArrayD<i8>),
+    I16(ArrayD<i16>),
+    I32(ArrayD<i32>),
+    I64(ArrayD<i64>),
+    U8(ArrayD<u8>),
+    U16(ArrayD<u16>),
+    U32(ArrayD<u32>),
+    U64(ArrayD<u64>),
+    F32(ArrayD<f32>),
+    F64(ArrayD<f64>),
+    String(ArrayD<String>),
+}
+
+/// Applies an expression to the `ndarray` inside any [`ArrayData`] variant.
+///
+/// `dispatch_array!(value, a => a.len())` evaluates `a.len()` with `a` bound to the inner array.
+#[macro_export]
+macro_rules! dispatch_array {
+    ($value:expr, $a:ident => $body:expr) => {
+        match $value {
+            $crate::data::ArrayData::Bool($a) => $body,
+            $crate::data::ArrayData::I8($a) => $body,
+            $crate::data::ArrayData::I16($a) => $body,
+            $crate::data::ArrayData::I32($a) => $body,
+            $crate::data::ArrayData::I64($a) => $body,
+            $crate::data::ArrayData::U8($a) => $body,
+            $crate::data::ArrayData::U16($a) => $body,
+            $crate::data::ArrayData::U32($a) => $body,
+            $crate::data::ArrayData::U64($a) => $body,
+            $crate::data::ArrayData::F32($a) => $body,
+            $crate::data::ArrayData::F64($a) => $body,
+            $crate::data::ArrayData::String($a) => $body,
+        }
+    };
+}
+
+/// Like [`dispatch_array!`] but rebuilds the same variant from the expression's result.
+#[macro_export]
+macro_rules! map_array {
+    ($value:expr, $a:ident => $body:expr) => {
+        match $value {
+            $crate::data::ArrayData::Bool($a) => $crate::data::ArrayData::Bool($body),
+            $crate::data::ArrayData::I8($a) => $crate::data::ArrayData::I8($body),
+            $crate::data::ArrayData::I16($a) => $crate::data::ArrayData::I16($body),
+            $crate::data::ArrayData::I32($a) => $crate::data::ArrayData::I32($body),
+            $crate::data::ArrayData::I64($a) => $crate::data::ArrayData::I64($body),
+            $crate::data::ArrayData::U8($a) => $crate::data::ArrayData::U8($body),
+            $crate::data::ArrayData::U16($a) => $crate::data::ArrayData::U16($body),
+            $crate::data::ArrayData::U32($a) => $crate::data::ArrayData::U32($body),
+            $crate::data::ArrayData::U64($a) => $crate::data::ArrayData::U64($body),
+            $crate::data::ArrayData::F32($a) => $crate::data::ArrayData::F32($body),
+            $crate::data::ArrayData::F64($a) => $crate::data::ArrayData::F64($body),
+            $crate::data::ArrayData::String($a) => $crate::data::ArrayData::String($body),
+        }
+    };
+}
+
+impl ArrayData {
+    /// The dtype of the elements.
+    pub fn dtype(&self) -> DType {
+        match self {
+            ArrayData::Bool(_) => DType::Bool,
+            ArrayData::I8(_) => DType::I8,
+            ArrayData::I16(_) => DType::I16,
+            ArrayData::I32(_) => DType::I32,
+            ArrayData::I64(_) => DType::I64,
+            ArrayData::U8(_) => DType::U8,
+            ArrayData::U16(_) => DType::U16,
+            ArrayData::U32(_) => DType::U32,
+            ArrayData::U64(_) => DType::U64,
+            ArrayData::F32(_) => DType::F32,
+            ArrayData::F64(_) => DType::F64,
+            ArrayData::String(_) => DType::String,
+        }
+    }
+
+    /// The shape of the array.
+    pub fn shape(&self) -> &[usize] {
+        dispatch_array!(self, a => a.shape())
+    }
+
+    /// Number of dimensions.
+    pub fn ndim(&self) -> usize {
+        self.shape().len()
+    }
+
+    /// Total number of elements.
+    pub fn len(&self) -> usize {
+        dispatch_array!(self, a => a.len())
+    }
+
+    /// Whether the array holds no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Size of the first axis (0 for a 0-d array).
+    pub fn nrows(&self) -> usize {
+        self.shape().first().copied().unwrap_or(0)
+    }
+
+    /// An empty array of the given dtype and shape, filled with zeros (or empty strings).
+    pub fn zeros(dtype: DType, shape: &[usize]) -> Self {
+        let s = IxDyn(shape);
+        match dtype {
+            DType::Bool => ArrayData::Bool(ArrayD::from_elem(s, false)),
+            DType::I8 => ArrayData::I8(ArrayD::zeros(s)),
+            DType::I16 => ArrayData::I16(ArrayD::zeros(s)),
+            DType::I32 => ArrayData::I32(ArrayD::zeros(s)),
+            DType::I64 => ArrayData::I64(ArrayD::zeros(s)),
+            DType::U8 => ArrayData::U8(ArrayD::zeros(s)),
+            DType::U16 => ArrayData::U16(ArrayD::zeros(s)),
+            DType::U32 => ArrayData::U32(ArrayD::zeros(s)),
+            DType::U64 => ArrayData::U64(ArrayD::zeros(s)),
+            DType::F32 => ArrayData::F32(ArrayD::zeros(s)),
+            DType::F64 => ArrayData::F64(ArrayD::zeros(s)),
+            DType::String => ArrayData::String(ArrayD::from_elem(s, String::new())),
+        }
+    }
+
+    /// Selects positions along one axis (any order, repeats allowed). Indices must be in bounds.
+    pub fn select(&self, axis: usize, indices: &[usize]) -> Self {
+        map_array!(self, a => a.select(ndarray::Axis(axis), indices))
+    }
+
+    /// The strings of a 1-d string array, if it is one.
+    pub fn as_strings(&self) -> Option<&[String]> {
+        match self {
+            ArrayData::String(a) => a.as_slice(),
+            _ => None,
+        }
+    }
+
+    /// Converts the elements to `f64` (bools become 0/1, strings fail with `None`).
+    pub fn to_f64(&self) -> Option<ArrayD<f64>> {
+        Some(match self {
+            ArrayData::Bool(a) => a.mapv(|v| v as u8 as f64),
+            ArrayData::I8(a) => a.mapv(|v| v as f64),
+            ArrayData::I16(a) => a.mapv(|v| v as f64),
+            ArrayData::I32(a) => a.mapv(|v| v as f64),
+            ArrayData::I64(a) => a.mapv(|v| v as f64),
+            ArrayData::U8(a) => a.mapv(|v| v as f64),
+            ArrayData::U16(a) => a.mapv(|v| v as f64),
+            ArrayData::U32(a) => a.mapv(|v| v as f64),
+            ArrayData::U64(a) => a.mapv(|v| v as f64),
+            ArrayData::F32(a) => a.mapv(|v| v as f64),
+            ArrayData::F64(a) => a.clone(),
+            ArrayData::String(_) => return None,
+        })
+    }
+}
+
+macro_rules! impl_from {
+    ($($t:ty => $v:ident),*) => {$(
+        impl From<ArrayD<$t>> for ArrayData {
+            fn from(a: ArrayD<$t>) -> Self { ArrayData::$v(a) }
+        }
+        impl From<Vec<$t>> for ArrayData {
+            fn from(v: Vec<$t>) -> Self { ArrayData::$v(ArrayD::from_shape_vec(IxDyn(&[v.len()]), v).expect("1-d shape matches length")) }
+        }
+        impl From<ndarray::Array2<$t>> for ArrayData {
+            fn from(a: ndarray::Array2<$t>) -> Self { ArrayData::$v(a.into_dyn()) }
+        }
+    )*};
+}
+impl_from!(bool => Bool, i8 => I8, i16 => I16, i32 => I32, i64 => I64, u8 => U8, u16 => U16,
+    u32 => U32, u64 => U64, f32 => F32, f64 => F64, String => String);
+
+impl From<Vec<&str>> for ArrayData {
+    fn from(v: Vec<&str>) -> Self {
+        v.into_iter().map(str::to_owned).collect::<Vec<_>>().into()
+    }
+}
+
+/// A single value: `numeric-scalar` or `string` on disk.
+#[derive(Clone, Debug, PartialEq)]
+#[allow(missing_docs)]
+pub enum Scalar {
+    Bool(bool),
+    I8(i8),
+    I16(i16),
+    I32(i32),
+    I64(i64),
+    U8(u8),
+    U16(u16),
+    U32(u32),
+    U64(u64),
+    F32(f32),
+    F64(f64),
+    String(String),
+}
+
+impl Scalar {
+    /// The dtype of the value.
+    pub fn dtype(&self) -> DType {
+        self.to_array().dtype()
+    }
+
+    /// The value as a 0-d array.
+    pub fn to_array(&self) -> ArrayData {
+        let s = IxDyn(&[]);
+        match self.clone() {
+            Scalar::Bool(v) => ArrayData::Bool(ArrayD::from_elem(s, v)),
+            Scalar::I8(v) => ArrayData::I8(ArrayD::from_elem(s, v)),
+            Scalar::I16(v) => ArrayData::I16(ArrayD::from_elem(s, v)),
+            Scalar::I32(v) => ArrayData::I32(ArrayD::from_elem(s, v)),
+            Scalar::I64(v) => ArrayData::I64(ArrayD::from_elem(s, v)),
+            Scalar::U8(v) => ArrayData::U8(ArrayD::from_elem(s, v)),
+            Scalar::U16(v) => ArrayData::U16(ArrayD::from_elem(s, v)),
+            Scalar::U32(v) => ArrayData::U32(ArrayD::from_elem(s, v)),
+            Scalar::U64(v) => ArrayData::U64(ArrayD::from_elem(s, v)),
+            Scalar::F32(v) => ArrayData::F32(ArrayD::from_elem(s, v)),
+            Scalar::F64(v) => ArrayData::F64(ArrayD::from_elem(s, v)),
+            Scalar::String(v) => ArrayData::String(ArrayD::from_elem(s, v)),
+        }
+    }
+
+    /// The first element of an array as a scalar (`None` for an empty array).
+    pub fn from_array(a: &ArrayData) -> Option<Scalar> {
+        Some(match a {
+            ArrayData::Bool(a) => Scalar::Bool(*a.iter().next()?),
+            ArrayData::I8(a) => Scalar::I8(*a.iter().next()?),
+            ArrayData::I16(a) => Scalar::I16(*a.iter().next()?),
+            ArrayData::I32(a) => Scalar::I32(*a.iter().next()?),
+            ArrayData::I64(a) => Scalar::I64(*a.iter().next()?),
+            ArrayData::U8(a) => Scalar::U8(*a.iter().next()?),
+            ArrayData::U16(a) => Scalar::U16(*a.iter().next()?),
+            ArrayData::U32(a) => Scalar::U32(*a.iter().next()?),
+            ArrayData::U64(a) => Scalar::U64(*a.iter().next()?),
+            ArrayData::F32(a) => Scalar::F32(*a.iter().next()?),
+            ArrayData::F64(a) => Scalar::F64(*a.iter().next()?),
+            ArrayData::String(a) => Scalar::String(a.iter().next()?.clone()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn select_keeps_dtype_and_order() {
+        let a = ArrayData::from(vec![10i16, 11, 12, 13]);
+        let s = a.select(0, &[3, 0, 0]);
+        assert_eq!(s, ArrayData::from(vec![13i16, 10, 10]));
+    }
+
+    #[test]
+    fn scalar_round_trips_through_array() {
+        let s = Scalar::F32(1.5);
+        assert_eq!(Scalar::from_array(&s.to_array()), Some(s));
+    }
+}

@@ -1,0 +1,14 @@
+//! In-memory values of AnnData elements.
+//!
+//! These are plain data: no file handles, no I/O. The [`crate::format`] module turns them
+//! into on-disk elements and back.
+
+mod array;
+mod dataframe;
+mod element;
+mod sparse;
+
+pub use array::{ArrayData, DType, Scalar};
+pub use dataframe::{Categorical, Column, DataFrame, Nullable, NullableKind};
+pub use element::{AttrValue, Attrs, Element, Mapping, Matrix, RawData, RawNode};
+pub use sparse::{SparseFormat, SparseMatrix};

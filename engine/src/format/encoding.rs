@@ -1,0 +1,123 @@
+//! The `encoding-type` / `encoding-version` pairs of the format.
+
+/// An element encoding, as named by the `encoding-type` attribute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Encoding {
+    /// The root (`anndata`).
+    AnnData,
+    /// The `raw` group.
+    Raw,
+    /// A dense numeric or bool array.
+    Array,
+    /// An array of strings.
+    StringArray,
+    /// A CSR sparse matrix.
+    CsrMatrix,
+    /// A CSC sparse matrix.
+    CscMatrix,
+    /// A data frame.
+    DataFrame,
+    /// A categorical array.
+    Categorical,
+    /// A nullable integer array.
+    NullableInteger,
+    /// A nullable boolean array.
+    NullableBoolean,
+    /// A nullable string array.
+    NullableStringArray,
+    /// A scalar string.
+    String,
+    /// A numeric scalar.
+    NumericScalar,
+    /// A mapping of elements.
+    Dict,
+    /// A compound (structured) array.
+    RecArray,
+    /// An awkward array.
+    AwkwardArray,
+}
+
+impl Encoding {
+    /// All encodings.
+    pub const ALL: [Encoding; 16] = [
+        Encoding::AnnData,
+        Encoding::Raw,
+        Encoding::Array,
+        Encoding::StringArray,
+        Encoding::CsrMatrix,
+        Encoding::CscMatrix,
+        Encoding::DataFrame,
+        Encoding::Categorical,
+        Encoding::NullableInteger,
+        Encoding::NullableBoolean,
+        Encoding::NullableStringArray,
+        Encoding::String,
+        Encoding::NumericScalar,
+        Encoding::Dict,
+        Encoding::RecArray,
+        Encoding::AwkwardArray,
+    ];
+
+    /// The `encoding-type` attribute value.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            Encoding::AnnData => "anndata",
+            Encoding::Raw => "raw",
+            Encoding::Array => "array",
+            Encoding::StringArray => "string-array",
+            Encoding::CsrMatrix => "csr_matrix",
+            Encoding::CscMatrix => "csc_matrix",
+            Encoding::DataFrame => "dataframe",
+            Encoding::Categorical => "categorical",
+            Encoding::NullableInteger => "nullable-integer",
+            Encoding::NullableBoolean => "nullable-boolean",
+            Encoding::NullableStringArray => "nullable-string-array",
+            Encoding::String => "string",
+            Encoding::NumericScalar => "numeric-scalar",
+            Encoding::Dict => "dict",
+            Encoding::RecArray => "rec-array",
+            Encoding::AwkwardArray => "awkward-array",
+        }
+    }
+
+    /// The `encoding-version` anndata 0.12 writes.
+    pub fn version(self) -> &'static str {
+        match self {
+            Encoding::AnnData
+            | Encoding::Raw
+            | Encoding::CsrMatrix
+            | Encoding::CscMatrix
+            | Encoding::Dict
+            | Encoding::NullableInteger
+            | Encoding::NullableBoolean
+            | Encoding::NullableStringArray
+            | Encoding::AwkwardArray => "0.1.0",
+            Encoding::Array
+            | Encoding::StringArray
+            | Encoding::DataFrame
+            | Encoding::Categorical
+            | Encoding::String
+            | Encoding::NumericScalar
+            | Encoding::RecArray => "0.2.0",
+        }
+    }
+
+    /// Looks up an `encoding-type` attribute value.
+    ///
+    /// ```
+    /// use annpage_engine::format::Encoding;
+    /// assert_eq!(Encoding::parse("csr_matrix"), Some(Encoding::CsrMatrix));
+    /// assert_eq!(Encoding::parse("zarr-thing"), None);
+    /// ```
+    pub fn parse(type_name: &str) -> Option<Encoding> {
+        Encoding::ALL
+            .into_iter()
+            .find(|e| e.type_name() == type_name)
+    }
+}
+
+impl std::fmt::Display for Encoding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.type_name(), self.version())
+    }
+}

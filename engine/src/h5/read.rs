@@ -1,0 +1,1 @@
+//! Reading HDF5 datasets and attributes into [`crate::data::ArrayData`].

@@ -1,0 +1,16 @@
+//! Storage layer of annpage.
+//!
+//! Layers, bottom up (see `docs/architecture.md`):
+//! - [`h5`]: typed access to HDF5 files (the only module that talks to libhdf5);
+//! - [`data`]: in-memory values of AnnData elements (arrays, sparse matrices, data frames, trees);
+//! - [`format`]: the AnnData on-disk encodings: reading and writing elements, legacy layouts.
+//!
+//! Most users want the `annpage` crate, which builds `AnnData` on top of this one.
+#![deny(missing_docs)]
+
+pub mod data;
+pub mod error;
+pub mod format;
+pub mod h5;
+
+pub use error::{Error, Result};
