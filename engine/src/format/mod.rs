@@ -4,11 +4,13 @@
 //! reference this module implements.
 
 mod encoding;
+pub mod inspect;
+mod legacy;
 pub mod read;
 pub mod write;
 
 pub use encoding::Encoding;
-pub use read::{read_element, read_h5ad};
+pub use read::{read_dataframe, read_element, read_h5ad, read_mapping, read_matrix};
 pub use write::{write_element, write_h5ad, Compression, WriteOptions};
 
 use indexmap::IndexMap;

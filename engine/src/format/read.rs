@@ -1,18 +1,1477 @@
 //! Reading AnnData elements and whole `.h5ad` files, current and legacy layouts.
+//!
+//! Every element is dispatched on its `encoding-type` attribute ([`Encoding::parse`]); elements
+//! without one are read the way anndata's legacy reader reads them (the private `legacy`
+//! module).
+//! Errors name the element (`/obsm/X_pca: ...`) and, from [`read_h5ad`], the file.
 
 use std::path::Path;
 
-use super::AnnDataElements;
-use crate::data::Element;
+use hdf5::{Dataset, Group, Location, LocationType, ReferencedObject};
+use indexmap::IndexMap;
+
+use super::legacy::{self, Reshape};
+use super::{AnnDataElements, Encoding, RawElements};
+use crate::data::{
+    ArrayData, Categorical, Column, DType, DataFrame, Element, Mapping, Matrix, Nullable,
+    NullableKind, RawNode, Scalar, SparseFormat, SparseMatrix,
+};
+use crate::error::ResultExt;
+use crate::h5::read::{
+    attr_type, has_attr, integers_as_u64, read_array, read_attr_opt, read_attrs, read_raw_data,
+    read_ref_attr, read_string_attr, read_u64s, stored_type,
+};
+use crate::h5::types::StoredType;
 use crate::{Error, Result};
 
-/// Reads a whole `.h5ad` file into memory.
+/// Reads a whole `.h5ad` file into memory (opened read-only).
+///
+/// Current and legacy layouts are accepted, and the fixes anndata applies on reading are
+/// applied too: string obs/var indexes, legacy `raw.X`/`raw.var`/`raw.varm`, categories kept in
+/// `uns`, adjacency matrices in `uns['neighbors']` moved to `obsp`. Every error names the file
+/// and, when it concerns one, the element.
 pub fn read_h5ad(path: impl AsRef<Path>) -> Result<AnnDataElements> {
-    Err(Error::unsupported("reading is being written").in_file(path))
+    let path = path.as_ref();
+    // A missing or unreadable file is an I/O error, not an HDF5 one.
+    std::fs::metadata(path).in_file(path)?;
+    let file = hdf5::File::open(path).in_file(path)?;
+    read_root(&file).in_file(path)
 }
 
-/// Reads the element stored under `name` in `group`.
-pub fn read_element(group: &hdf5::Group, name: &str) -> Result<Element> {
-    let _ = group;
-    Err(Error::unsupported("reading is being written").in_element(name))
+/// Reads the element stored under `name` in `group`, whatever its encoding.
+///
+/// Elements annpage has no model for (awkward arrays, rec-arrays, unknown encodings, complex
+/// scalars) come back as [`Element::Opaque`] so they can be written back unchanged.
+pub fn read_element(group: &Group, name: &str) -> Result<Element> {
+    let node = Node::open(group, name).in_element(path_of(group, name))?;
+    read_node(&node).in_element(node.path())
+}
+
+/// Reads a matrix element (`X`, a layer, an `obsp`/`varp` entry): a dense 2-d array or a CSR/CSC
+/// matrix, including legacy unencoded datasets and `h5sparse` groups. Any other encoding is an
+/// [`Error::UnexpectedEncoding`] naming the element.
+pub fn read_matrix(group: &Group, name: &str) -> Result<Matrix> {
+    let node = Node::open(group, name).in_element(path_of(group, name))?;
+    matrix_of(&node).in_element(node.path())
+}
+
+/// Reads a data frame element (`obs`, `var`, `raw/var`), including 0.7-era frames and legacy
+/// compound datasets. Any other encoding is an [`Error::UnexpectedEncoding`] naming the element.
+///
+/// The index is returned as stored; [`read_h5ad`] turns obs/var indexes into strings.
+pub fn read_dataframe(group: &Group, name: &str) -> Result<DataFrame> {
+    let node = Node::open(group, name).in_element(path_of(group, name))?;
+    dataframe_of(&node).in_element(node.path())
+}
+
+/// Reads a mapping of elements (`obsm`, `varm`, `uns`, a `dict`), including legacy unencoded
+/// groups and compound `obsm`/`varm` datasets (one entry per field).
+pub fn read_mapping(group: &Group, name: &str) -> Result<Mapping> {
+    let node = Node::open(group, name).in_element(path_of(group, name))?;
+    mapping_of(&node).in_element(node.path())
+}
+
+/// Reads a mapping whose values are all matrices (`layers`, `obsp`, `varp`).
+pub fn read_matrix_mapping(group: &Group, name: &str) -> Result<IndexMap<String, Matrix>> {
+    let node = Node::open(group, name).in_element(path_of(group, name))?;
+    let read = || -> Result<IndexMap<String, Matrix>> {
+        let g = expect_mapping_group(&node)?;
+        g.member_names()?
+            .into_iter()
+            .map(|k| Ok((k.clone(), read_matrix(g, &k)?)))
+            .collect()
+    };
+    read().in_element(node.path())
+}
+
+fn path_of(parent: &Group, name: &str) -> String {
+    let p = parent.name();
+    if p.ends_with('/') {
+        format!("{p}{name}")
+    } else {
+        format!("{p}/{name}")
+    }
+}
+
+/// An element's storage: a group or a dataset.
+enum Node {
+    Group(Group),
+    Dataset(Dataset),
+}
+
+impl Node {
+    fn open(parent: &Group, name: &str) -> Result<Node> {
+        if !parent.link_exists(name) {
+            return Err(Error::malformed(format!("missing member '{name}'")));
+        }
+        match parent.loc_type_by_name(name)? {
+            LocationType::Group => Ok(Node::Group(parent.group(name)?)),
+            LocationType::Dataset => Ok(Node::Dataset(parent.dataset(name)?)),
+            #[allow(unreachable_patterns)]
+            _ => Err(Error::unsupported(format!(
+                "'{name}' is neither a group nor a dataset"
+            ))),
+        }
+    }
+
+    fn location(&self) -> &Location {
+        match self {
+            Node::Group(g) => g,
+            Node::Dataset(d) => d,
+        }
+    }
+
+    fn path(&self) -> String {
+        self.location().name()
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Node::Group(_) => "group",
+            Node::Dataset(_) => "dataset",
+        }
+    }
+
+    /// The `encoding-type` and `encoding-version` attributes (`None` when absent or empty).
+    fn encoding(&self) -> Result<Option<(String, String)>> {
+        let loc = self.location();
+        match read_string_attr(loc, "encoding-type")? {
+            Some(t) if !t.is_empty() => {
+                let v = read_string_attr(loc, "encoding-version")?.unwrap_or_default();
+                Ok(Some((t, v)))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+fn unexpected(encoding: Option<(String, String)>, expected: &'static str) -> Error {
+    let (encoding_type, version) = encoding.unwrap_or_default();
+    Error::UnexpectedEncoding {
+        encoding_type,
+        version,
+        expected,
+    }
+}
+
+fn wrong_storage(node: &Node, encoding: &str) -> Error {
+    Error::malformed(format!(
+        "encoding-type '{encoding}' cannot be stored as a {}",
+        node.kind()
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Any element
+// ---------------------------------------------------------------------------------------------
+
+fn read_node(node: &Node) -> Result<Element> {
+    let Some((ty, _version)) = node.encoding()? else {
+        return read_unencoded(node);
+    };
+    let Some(encoding) = Encoding::parse(&ty) else {
+        return opaque(node);
+    };
+    match (encoding, node) {
+        (Encoding::Array, Node::Dataset(d)) => {
+            if is_compound(d)? {
+                opaque(node)
+            } else {
+                Ok(Element::Array(read_array(d)?))
+            }
+        }
+        (Encoding::StringArray, Node::Dataset(d)) => Ok(Element::Array(read_strings(d)?)),
+        (Encoding::CsrMatrix, Node::Group(g)) => {
+            Ok(Element::Sparse(read_sparse(g, SparseFormat::Csr)?))
+        }
+        (Encoding::CscMatrix, Node::Group(g)) => {
+            Ok(Element::Sparse(read_sparse(g, SparseFormat::Csc)?))
+        }
+        (Encoding::DataFrame, Node::Group(g)) => Ok(Element::DataFrame(read_frame(g)?)),
+        (Encoding::Categorical, Node::Group(g)) => Ok(Element::Categorical(read_categorical(g)?)),
+        (Encoding::NullableInteger, Node::Group(g)) => {
+            Ok(Element::Nullable(read_nullable(g, NullableKind::Integer)?))
+        }
+        (Encoding::NullableBoolean, Node::Group(g)) => {
+            Ok(Element::Nullable(read_nullable(g, NullableKind::Boolean)?))
+        }
+        (Encoding::NullableStringArray, Node::Group(g)) => {
+            Ok(Element::Nullable(read_nullable(g, NullableKind::String)?))
+        }
+        (Encoding::String, Node::Dataset(d)) => match read_strings(d)? {
+            ArrayData::String(a) if a.len() == 1 => Ok(Element::Scalar(Scalar::String(
+                a.iter().next().cloned().unwrap_or_default(),
+            ))),
+            other => Err(Error::malformed(format!(
+                "a 'string' element must hold one string, found {} of shape {:?}",
+                other.dtype(),
+                other.shape()
+            ))),
+        },
+        (Encoding::NumericScalar, Node::Dataset(d)) => {
+            if is_compound(d)? {
+                // Complex numbers are stored as compounds; keep them verbatim.
+                return opaque(node);
+            }
+            let a = read_array(d)?;
+            match Scalar::from_array(&a) {
+                Some(s) if a.len() == 1 && a.dtype() != DType::String => Ok(Element::Scalar(s)),
+                _ => Err(Error::malformed(format!(
+                    "a 'numeric-scalar' element must hold one number, found {} of shape {:?}",
+                    a.dtype(),
+                    a.shape()
+                ))),
+            }
+        }
+        (Encoding::Dict, Node::Group(g)) => Ok(Element::Dict(read_children(g)?)),
+        (Encoding::AnnData | Encoding::Raw | Encoding::RecArray | Encoding::AwkwardArray, _) => {
+            opaque(node)
+        }
+        (_, _) => Err(wrong_storage(node, &ty)),
+    }
+}
+
+/// An element written without encoding attributes (anndata < 0.7 or another writer).
+fn read_unencoded(node: &Node) -> Result<Element> {
+    match node {
+        Node::Group(g) => match legacy_sparse_format(g)? {
+            Some(format) => Ok(Element::Sparse(read_sparse(g, format)?)),
+            None => Ok(Element::Dict(read_children(g)?)),
+        },
+        Node::Dataset(d) => legacy::read_unencoded_dataset(d),
+    }
+}
+
+fn read_children(g: &Group) -> Result<Mapping> {
+    g.member_names()?
+        .into_iter()
+        .map(|k| {
+            let v = read_element(g, &k)?;
+            Ok((k, v))
+        })
+        .collect()
+}
+
+fn is_compound(d: &Dataset) -> Result<bool> {
+    Ok(matches!(stored_type(d)?, StoredType::Compound { .. }))
+}
+
+fn read_strings(d: &Dataset) -> Result<ArrayData> {
+    match read_array(d)? {
+        a @ ArrayData::String(_) => Ok(a),
+        other => Err(Error::malformed(format!(
+            "a string element holds {} values",
+            other.dtype()
+        ))),
+    }
+}
+
+/// Reads any node verbatim.
+fn opaque(node: &Node) -> Result<Element> {
+    Ok(Element::Opaque(raw_node(node)?))
+}
+
+fn raw_node(node: &Node) -> Result<RawNode> {
+    match node {
+        Node::Group(g) => {
+            let mut children = IndexMap::new();
+            for name in g.member_names()? {
+                let child = Node::open(g, &name).in_element(path_of(g, &name))?;
+                let value = raw_node(&child).in_element(child.path())?;
+                children.insert(name, value);
+            }
+            Ok(RawNode::Group {
+                attrs: read_attrs(g)?,
+                children,
+            })
+        }
+        Node::Dataset(d) => Ok(RawNode::Dataset {
+            attrs: read_attrs(d)?,
+            data: read_raw_data(d)?,
+        }),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matrices
+// ---------------------------------------------------------------------------------------------
+
+fn matrix_of(node: &Node) -> Result<Matrix> {
+    let encoding = node.encoding()?;
+    let ty = encoding.as_ref().map(|(t, _)| Encoding::parse(t));
+    match (ty, node) {
+        (None | Some(Some(Encoding::Array)), Node::Dataset(d)) if !is_compound(d)? => {
+            dense_matrix(read_array(d)?)
+        }
+        (Some(Some(Encoding::CsrMatrix)), Node::Group(g)) => {
+            Ok(Matrix::Sparse(read_sparse(g, SparseFormat::Csr)?))
+        }
+        (Some(Some(Encoding::CscMatrix)), Node::Group(g)) => {
+            Ok(Matrix::Sparse(read_sparse(g, SparseFormat::Csc)?))
+        }
+        (None, Node::Group(g)) => {
+            let format = match legacy_sparse_format(g)? {
+                Some(f) => f,
+                None => infer_sparse_format(g)?.ok_or_else(|| {
+                    Error::malformed(
+                        "a group without encoding attributes is not a sparse matrix \
+                         (it has no data/indices/indptr members)",
+                    )
+                })?,
+            };
+            Ok(Matrix::Sparse(read_sparse(g, format)?))
+        }
+        _ => Err(unexpected(encoding, "a dense or sparse matrix")),
+    }
+}
+
+fn dense_matrix(a: ArrayData) -> Result<Matrix> {
+    if a.ndim() != 2 {
+        return Err(Error::shape(format!(
+            "a matrix must be 2-d, this array has shape {:?}",
+            a.shape()
+        )));
+    }
+    if a.dtype() == DType::String {
+        return Err(Error::malformed("a matrix cannot hold strings"));
+    }
+    Ok(Matrix::Dense(a))
+}
+
+/// The format named by a legacy `h5sparse_format` attribute, if the group has one.
+fn legacy_sparse_format(g: &Group) -> Result<Option<SparseFormat>> {
+    match read_string_attr(g, "h5sparse_format")?.as_deref() {
+        None => Ok(None),
+        Some("csr") => Ok(Some(SparseFormat::Csr)),
+        Some("csc") => Ok(Some(SparseFormat::Csc)),
+        Some(other) => Err(Error::malformed(format!(
+            "h5sparse_format '{other}' is neither 'csr' nor 'csc'"
+        ))),
+    }
+}
+
+/// For an unencoded group with `data`/`indices`/`indptr` and a shape: CSR when `indptr` has
+/// rows + 1 entries, else CSC when it has columns + 1.
+fn infer_sparse_format(g: &Group) -> Result<Option<SparseFormat>> {
+    if !["data", "indices", "indptr"]
+        .iter()
+        .all(|m| g.link_exists(m))
+    {
+        return Ok(None);
+    }
+    let (rows, cols) = sparse_shape(g)?;
+    let n = g.dataset("indptr")?.size();
+    Ok(if n == rows + 1 {
+        Some(SparseFormat::Csr)
+    } else if n == cols + 1 {
+        Some(SparseFormat::Csc)
+    } else {
+        None
+    })
+}
+
+fn sparse_shape(g: &Group) -> Result<(usize, usize)> {
+    let shape = match read_attr_opt(g, "shape")? {
+        Some(s) => s,
+        None => read_attr_opt(g, "h5sparse_shape")?
+            .ok_or_else(|| Error::malformed("sparse matrix has no 'shape' attribute"))?,
+    };
+    let dims = integers_as_u64(&shape)
+        .map_err(|e| Error::malformed(format!("sparse matrix 'shape' attribute: {e}")))?;
+    let [rows, cols] = dims[..] else {
+        return Err(Error::malformed(format!(
+            "sparse matrix 'shape' attribute has {} entries, expected 2",
+            dims.len()
+        )));
+    };
+    let conv = |v: u64| {
+        usize::try_from(v).map_err(|_| Error::malformed(format!("sparse dimension {v} too large")))
+    };
+    Ok((conv(rows)?, conv(cols)?))
+}
+
+fn member_dataset(g: &Group, name: &str) -> Result<Dataset> {
+    match Node::open(g, name)? {
+        Node::Dataset(d) => Ok(d),
+        Node::Group(_) => Err(Error::malformed(format!(
+            "member '{name}' is a group, expected a dataset"
+        ))),
+    }
+}
+
+fn read_sparse(g: &Group, format: SparseFormat) -> Result<SparseMatrix> {
+    let shape = sparse_shape(g)?;
+    let data_ds = member_dataset(g, "data")?;
+    let indices_ds = member_dataset(g, "indices")?;
+    let indptr_ds = member_dataset(g, "indptr")?;
+    let member = |name: &str, e: Error| match e {
+        Error::Malformed(m) => Error::malformed(format!("'{name}': {m}")),
+        e => e.in_element(path_of(g, name)),
+    };
+    let data = read_array(&data_ds).map_err(|e| member("data", e))?;
+    let indices = read_u64s(&indices_ds).map_err(|e| member("indices", e))?;
+    let indptr = read_u64s(&indptr_ds).map_err(|e| member("indptr", e))?;
+    SparseMatrix::new(format, shape, indptr, indices, data)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data frames and their columns
+// ---------------------------------------------------------------------------------------------
+
+fn dataframe_of(node: &Node) -> Result<DataFrame> {
+    let encoding = node.encoding()?;
+    let ty = encoding.as_ref().map(|(t, _)| Encoding::parse(t));
+    match (ty, node) {
+        (Some(Some(Encoding::DataFrame)), Node::Group(g)) => read_frame(g),
+        (None, Node::Dataset(d)) if is_compound(d)? => legacy::read_compound_frame(d),
+        _ => Err(unexpected(encoding, "a dataframe")),
+    }
+}
+
+/// A `dataframe` group (0.2.0, or 0.1.0 with categorical columns pointing into `__categories`).
+fn read_frame(g: &Group) -> Result<DataFrame> {
+    let index_key = match read_string_attr(g, "_index")? {
+        Some(k) => k,
+        None if g.link_exists("_index") => "_index".to_owned(),
+        None => return Err(Error::malformed("data frame has no '_index' attribute")),
+    };
+    let columns = column_order(g)?;
+    let index = match read_column(g, &index_key)? {
+        Column::Array(a) => a,
+        Column::Categorical(c) => materialize(&c)?,
+        Column::Nullable(_) => {
+            return Err(Error::unsupported("a nullable array as a data frame index"))
+        }
+    };
+    let mut df = DataFrame::with_index(index)?;
+    if index_key != "_index" {
+        df.set_index_name(Some(index_key));
+    }
+    for name in columns {
+        let col = read_column(g, &name)?;
+        df.insert(name.clone(), col).in_element(path_of(g, &name))?;
+    }
+    Ok(df)
+}
+
+/// The `column-order` attribute: an array of strings (any string storage, or one string);
+/// an empty array of any dtype (anndata writes float64) or no attribute means no columns.
+fn column_order(g: &Group) -> Result<Vec<String>> {
+    match read_attr_opt(g, "column-order")? {
+        None => Ok(Vec::new()),
+        Some(ArrayData::String(a)) => Ok(a.iter().cloned().collect()),
+        Some(a) if a.is_empty() => Ok(Vec::new()),
+        Some(a) => Err(Error::malformed(format!(
+            "'column-order' should hold column names, found {} of shape {:?}",
+            a.dtype(),
+            a.shape()
+        ))),
+    }
+}
+
+/// Reads one column (or the index) of a frame.
+fn read_column(g: &Group, name: &str) -> Result<Column> {
+    let path = path_of(g, name);
+    let node = Node::open(g, name).in_element(&path)?;
+    let read = || -> Result<Column> {
+        if let Node::Dataset(d) = &node {
+            if has_attr(d, "categories")? {
+                return legacy_categorical(g, d).map(Column::Categorical);
+            }
+        }
+        match read_node(&node)? {
+            Element::Array(a) if a.ndim() == 1 => Ok(Column::Array(a)),
+            Element::Categorical(c) => Ok(Column::Categorical(c)),
+            Element::Nullable(n) => Ok(Column::Nullable(n)),
+            // anndata's legacy reader turns a one-element byte-string dataset into a scalar.
+            Element::Scalar(s) => Ok(Column::Array(s.to_array().select_all_as_1d())),
+            other => Err(Error::malformed(format!(
+                "a data frame column must be a 1-d array, categorical or nullable array, \
+                 found a {}{}",
+                other.kind(),
+                match &other {
+                    Element::Array(a) => format!(" of shape {:?}", a.shape()),
+                    _ => String::new(),
+                }
+            ))),
+        }
+    };
+    read().in_element(path)
+}
+
+/// A 0.7-era categorical column: a codes dataset whose `categories` attribute references (or
+/// names) the categories dataset, which may carry an `ordered` attribute.
+fn legacy_categorical(parent: &Group, codes: &Dataset) -> Result<Categorical> {
+    let cats = match attr_type(codes, "categories")? {
+        StoredType::ObjectReference => match read_ref_attr(codes, "categories")? {
+            ReferencedObject::Dataset(d) => d,
+            _ => {
+                return Err(Error::malformed(
+                    "the 'categories' reference does not point to a dataset",
+                ))
+            }
+        },
+        _ => {
+            let target = read_string_attr(codes, "categories")?.unwrap_or_default();
+            member_dataset(parent, &target)?
+        }
+    };
+    let categories = match read_node(&Node::Dataset(cats.clone())).in_element(cats.name())? {
+        Element::Array(a) if a.ndim() == 1 => a,
+        Element::Scalar(s) => s.to_array().select_all_as_1d(),
+        other => {
+            return Err(Error::malformed(format!(
+                "categories must be a 1-d array, found a {}",
+                other.kind()
+            )))
+        }
+    };
+    let ordered = flag(read_attr_opt(&cats, "ordered")?)?;
+    let codes = legacy::codes_as_i32(&read_array(codes)?)?;
+    Categorical::new(codes, categories, ordered)
+}
+
+fn read_categorical(g: &Group) -> Result<Categorical> {
+    let codes = read_array(&member_dataset(g, "codes")?).in_element(path_of(g, "codes"))?;
+    let codes = legacy::codes_as_i32(&codes).in_element(path_of(g, "codes"))?;
+    let categories = match read_element(g, "categories")? {
+        Element::Array(a) if a.ndim() == 1 => a,
+        other => {
+            return Err(Error::malformed(format!(
+                "categories must be a 1-d array, found a {}",
+                other.kind()
+            )))
+        }
+    };
+    let ordered = flag(read_attr_opt(g, "ordered")?)?;
+    Categorical::new(codes, categories, ordered)
+}
+
+/// A boolean attribute stored as h5py's bool enum or as an integer; absent means false.
+fn flag(value: Option<ArrayData>) -> Result<bool> {
+    let Some(value) = value else {
+        return Ok(false);
+    };
+    let single = value.len() == 1;
+    match (single, Scalar::from_array(&value)) {
+        (true, Some(Scalar::Bool(b))) => Ok(b),
+        (true, Some(s)) if s.dtype().is_integer() => Ok(integers_as_u64(&value)
+            .map(|v| v.first() != Some(&0))
+            .unwrap_or(true)),
+        _ => Err(Error::malformed(format!(
+            "'ordered' should be a bool, found {} of shape {:?}",
+            value.dtype(),
+            value.shape()
+        ))),
+    }
+}
+
+fn read_nullable(g: &Group, kind: NullableKind) -> Result<Nullable> {
+    let values = match read_element(g, "values")? {
+        Element::Array(a) => a,
+        other => {
+            return Err(Error::malformed(format!(
+                "nullable 'values' must be an array, found a {}",
+                other.kind()
+            )))
+        }
+    };
+    let mask = match read_element(g, "mask")? {
+        Element::Array(ArrayData::Bool(m)) => m.iter().copied().collect(),
+        other => {
+            return Err(Error::malformed(format!(
+                "nullable 'mask' must be a bool array, found {}",
+                match &other {
+                    Element::Array(a) => a.dtype().to_string(),
+                    e => e.kind().to_owned(),
+                }
+            )))
+        }
+    };
+    Nullable::new(kind, values, mask)
+}
+
+/// The values of a categorical with no missing values, as a plain array.
+fn materialize(c: &Categorical) -> Result<ArrayData> {
+    let idx = c
+        .codes
+        .iter()
+        .map(|&code| {
+            usize::try_from(code)
+                .map_err(|_| Error::unsupported("a categorical index with missing values"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(c.categories.select(0, &idx))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mappings
+// ---------------------------------------------------------------------------------------------
+
+fn expect_mapping_group(node: &Node) -> Result<&Group> {
+    let encoding = node.encoding()?;
+    let ty = encoding.as_ref().map(|(t, _)| Encoding::parse(t));
+    match (ty, node) {
+        (None | Some(Some(Encoding::Dict)), Node::Group(g)) => Ok(g),
+        _ => Err(unexpected(encoding, "a dict")),
+    }
+}
+
+fn mapping_of(node: &Node) -> Result<Mapping> {
+    if let Node::Dataset(d) = node {
+        if node.encoding()?.is_none() && is_compound(d)? {
+            return Ok(legacy::compound_fields(d)?
+                .into_iter()
+                .map(|(k, v)| (k, Element::Array(v)))
+                .collect());
+        }
+    }
+    read_children(expect_mapping_group(node)?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The whole object
+// ---------------------------------------------------------------------------------------------
+
+fn read_root(root: &Group) -> Result<AnnDataElements> {
+    let x = match root.link_exists("X") {
+        true => Some(read_matrix(root, "X")?),
+        false => None,
+    };
+    let legacy_frames = matches!(root.loc_type_by_name("obs"), Ok(LocationType::Dataset));
+    let obs = optional(root, "obs", read_dataframe)?;
+    let var = optional(root, "var", read_dataframe)?;
+    let mut obsm = optional(root, "obsm", read_mapping)?.unwrap_or_default();
+    let mut varm = optional(root, "varm", read_mapping)?.unwrap_or_default();
+    let mut obsp = optional(root, "obsp", read_matrix_mapping)?.unwrap_or_default();
+    let varp = optional(root, "varp", read_matrix_mapping)?.unwrap_or_default();
+    let layers = optional(root, "layers", read_matrix_mapping)?.unwrap_or_default();
+    let mut uns = optional(root, "uns", read_mapping)?.unwrap_or_default();
+
+    let (n_obs, n_vars) = match &x {
+        Some(m) => m.shape(),
+        None => (
+            obs.as_ref().map_or(0, DataFrame::nrows),
+            var.as_ref().map_or(0, DataFrame::nrows),
+        ),
+    };
+    let mut obs = obs.unwrap_or_else(|| DataFrame::with_default_index(n_obs));
+    let mut var = var.unwrap_or_else(|| DataFrame::with_default_index(n_vars));
+    legacy::index_as_strings(&mut obs).in_element("/obs")?;
+    legacy::index_as_strings(&mut var).in_element("/var")?;
+
+    legacy::vectors_as_columns(&mut obsm);
+    legacy::vectors_as_columns(&mut varm);
+    legacy::move_neighbor_graphs(&mut uns, &mut obsp);
+    let raw = read_raw(root, &x, &var, &varm)?;
+    legacy::move_multicol_keys(
+        &mut uns,
+        &[
+            "obs_keys_multicol",
+            "smp_keys_multicol",
+            "_obs_keys_multicol",
+            "_smp_keys_multicol",
+        ],
+        &mut obs,
+        &mut obsm,
+    )
+    .in_element("/uns")?;
+    legacy::move_multicol_keys(
+        &mut uns,
+        &["var_keys_multicol", "_var_keys_multicol"],
+        &mut var,
+        &mut varm,
+    )
+    .in_element("/uns")?;
+    if legacy_frames {
+        legacy::categories_from_uns(&mut uns, &mut obs, &mut var).in_element("/uns")?;
+    }
+    Ok(AnnDataElements {
+        x,
+        obs,
+        var,
+        obsm,
+        varm,
+        obsp,
+        varp,
+        layers,
+        uns,
+        raw,
+    })
+}
+
+fn optional<T>(
+    root: &Group,
+    name: &str,
+    read: impl Fn(&Group, &str) -> Result<T>,
+) -> Result<Option<T>> {
+    if root.link_exists(name) {
+        read(root, name).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// The `raw` slot: a `/raw` group, or the legacy root members `raw.X`, `raw.var`, `raw.varm`.
+fn read_raw(
+    root: &Group,
+    x: &Option<Matrix>,
+    var: &DataFrame,
+    varm: &Mapping,
+) -> Result<Option<RawElements>> {
+    let legacy_names = root
+        .member_names()?
+        .into_iter()
+        .any(|n| n.starts_with("raw."));
+    let (rx, rvar, rvarm) = if root.link_exists("raw") {
+        let node = Node::open(root, "raw").in_element("/raw")?;
+        let Node::Group(g) = &node else {
+            return Err(Error::malformed("'raw' is a dataset, expected a group").in_element("/raw"));
+        };
+        let parts = (
+            optional(g, "X", read_matrix)?,
+            optional(g, "var", read_dataframe)?,
+            optional(g, "varm", read_mapping)?,
+        );
+        if legacy_names && (parts.0.is_some() || parts.1.is_some() || parts.2.is_some()) {
+            return Err(Error::malformed(
+                "the file has both a 'raw' group and legacy 'raw.*' members",
+            )
+            .in_element("/raw"));
+        }
+        parts
+    } else {
+        (None, None, None)
+    };
+    let (rx, rvar, rvarm) = if rx.is_none() && rvar.is_none() && rvarm.is_none() {
+        // anndata reads the legacy layout only when `raw.X` exists.
+        if !root.link_exists("raw.X") {
+            return Ok(None);
+        }
+        (
+            optional(root, "raw.X", read_matrix)?,
+            optional(root, "raw.var", read_dataframe)?,
+            optional(root, "raw.varm", read_mapping)?,
+        )
+    } else {
+        (rx, rvar, rvarm)
+    };
+    let Some(rx) = rx else {
+        // Like anndata, a raw without X is a copy of the main X, var and varm.
+        let x = x.clone().ok_or_else(|| {
+            Error::malformed("'raw' has no X and the file has no X to copy").in_element("/raw")
+        })?;
+        return Ok(Some(RawElements {
+            x,
+            var: var.clone(),
+            varm: varm.clone(),
+        }));
+    };
+    let mut rvar = rvar.unwrap_or_else(|| DataFrame::with_default_index(rx.shape().1));
+    legacy::index_as_strings(&mut rvar).in_element("/raw/var")?;
+    let mut rvarm = rvarm.unwrap_or_default();
+    legacy::vectors_as_columns(&mut rvarm);
+    Ok(Some(RawElements {
+        x: rx,
+        var: rvar,
+        varm: rvarm,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::py_file;
+    use ndarray::{ArrayD, IxDyn};
+
+    const PRELUDE: &str = "import anndata as ad, pandas as pd, scipy.sparse as sp\n";
+
+    fn anndata_file(script: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        py_file("t.h5ad", &format!("{PRELUDE}{script}"))
+    }
+
+    fn strings(a: &ArrayData) -> Vec<String> {
+        a.as_strings().expect("a 1-d string array").to_vec()
+    }
+
+    fn col<'a>(df: &'a DataFrame, name: &str) -> &'a Column {
+        df.column(name)
+            .unwrap_or_else(|| panic!("no column {name}"))
+    }
+
+    #[test]
+    fn reads_a_current_anndata_file() {
+        let (_d, path) = anndata_file(
+            "obs = pd.DataFrame({\n\
+             \x20   'cell_type': pd.Categorical(['B', 'T', 'B', None], categories=['T', 'B']),\n\
+             \x20   'n_genes': np.array([10, 20, 30, 40], dtype='i8'),\n\
+             \x20   'score': np.array([0.5, np.nan, 1.5, -2.0], dtype='f4'),\n\
+             \x20   'ok': np.array([True, False, True, True]),\n\
+             \x20   'maybe': pd.array([1, None, 3, 4], dtype='Int32'),\n\
+             \x20   'flag': pd.array([True, None, False, True], dtype='boolean'),\n\
+             \x20   'batch': ['b1', 'b2', 'b3', 'b4'],\n\
+             }, index=pd.Index(['c1', 'c2', 'c3', 'cé'], name='cell'))\n\
+             var = pd.DataFrame(index=['g1', 'g2', 'g3'])\n\
+             X = np.arange(12, dtype='f4').reshape(4, 3)\n\
+             a = ad.AnnData(X=X, obs=obs, var=var)\n\
+             a.obsm['X_pca'] = np.arange(8, dtype='f8').reshape(4, 2)\n\
+             a.obsm['frame'] = pd.DataFrame({'u': [1, 2, 3, 4]}, index=obs.index)\n\
+             a.varm['PCs'] = sp.csr_matrix(np.eye(3, dtype='f4'))\n\
+             a.obsp['conn'] = sp.csr_matrix(np.array([[0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 2], [0, 0, 2, 0]], dtype='f8'))\n\
+             a.layers['counts'] = sp.csc_matrix(X.astype('i4'))\n\
+             a.uns['title'] = 'héllo'\n\
+             a.uns['n'] = 7\n\
+             a.uns['pi'] = 3.5\n\
+             a.uns['yes'] = True\n\
+             a.uns['names'] = np.array(['a', 'b'])\n\
+             a.uns['grid'] = np.arange(6, dtype='u2').reshape(2, 3)\n\
+             a.uns['nested'] = {'inner': {'k': 1}, 'empty': {}}\n\
+             a.uns['rec'] = np.array([(1, 'x'), (2, 'y')], dtype=[('a', 'i4'), ('b', 'O')])\n\
+             a.raw = a[:, :2].copy()\n\
+             a.write_h5ad(path)\n",
+        );
+        let ad = read_h5ad(&path).unwrap();
+        let Some(Matrix::Dense(ArrayData::F32(x))) = &ad.x else {
+            panic!("X should be dense float32: {:?}", ad.x)
+        };
+        assert_eq!(x.shape(), &[4, 3]);
+        assert_eq!(x[[3, 2]], 11.0);
+
+        let obs = &ad.obs;
+        assert_eq!(strings(obs.index()), ["c1", "c2", "c3", "cé"]);
+        assert_eq!(obs.index_name(), Some("cell"));
+        let names: Vec<&String> = obs.columns().keys().collect();
+        assert_eq!(
+            names,
+            [
+                "cell_type",
+                "n_genes",
+                "score",
+                "ok",
+                "maybe",
+                "flag",
+                "batch"
+            ]
+        );
+        let Column::Categorical(ct) = col(obs, "cell_type") else {
+            panic!("cell_type should be categorical")
+        };
+        assert_eq!(ct.codes, [1, 0, 1, -1]);
+        assert_eq!(strings(&ct.categories), ["T", "B"]);
+        assert!(!ct.ordered);
+        assert_eq!(
+            col(obs, "n_genes"),
+            &Column::Array(ArrayData::from(vec![10i64, 20, 30, 40]))
+        );
+        let Column::Array(ArrayData::F32(score)) = col(obs, "score") else {
+            panic!("score should be float32")
+        };
+        assert!(score[1].is_nan());
+        assert_eq!((score[0], score[3]), (0.5, -2.0));
+        assert_eq!(
+            col(obs, "ok"),
+            &Column::Array(ArrayData::from(vec![true, false, true, true]))
+        );
+        let Column::Nullable(maybe) = col(obs, "maybe") else {
+            panic!("maybe should be nullable")
+        };
+        assert_eq!(maybe.kind(), NullableKind::Integer);
+        assert_eq!(maybe.values().dtype(), DType::I32);
+        assert_eq!(maybe.mask(), [false, true, false, false]);
+        let Column::Nullable(flag) = col(obs, "flag") else {
+            panic!("flag should be nullable")
+        };
+        assert_eq!(flag.kind(), NullableKind::Boolean);
+        assert_eq!(flag.mask(), [false, true, false, false]);
+        // All distinct, so anndata keeps it a string array (not a categorical).
+        assert_eq!(
+            col(obs, "batch"),
+            &Column::Array(ArrayData::from(vec!["b1", "b2", "b3", "b4"]))
+        );
+
+        assert_eq!(strings(ad.var.index()), ["g1", "g2", "g3"]);
+        assert_eq!(ad.var.index_name(), None);
+        assert!(ad.var.columns().is_empty());
+
+        assert_eq!(
+            ad.obsm.get("X_pca"),
+            Some(&Element::Array(ArrayData::from(
+                ArrayD::from_shape_vec(IxDyn(&[4, 2]), (0..8).map(f64::from).collect()).unwrap()
+            )))
+        );
+        let Some(Element::DataFrame(frame)) = ad.obsm.get("frame") else {
+            panic!("obsm['frame'] should be a data frame")
+        };
+        assert_eq!(strings(frame.index()), ["c1", "c2", "c3", "cé"]);
+        let Some(Element::Sparse(pcs)) = ad.varm.get("PCs") else {
+            panic!("varm['PCs'] should be sparse")
+        };
+        assert_eq!(
+            (pcs.format(), pcs.shape(), pcs.nnz()),
+            (SparseFormat::Csr, (3, 3), 3)
+        );
+        let Some(Matrix::Sparse(conn)) = ad.obsp.get("conn") else {
+            panic!("obsp['conn'] should be sparse")
+        };
+        assert_eq!(conn.indptr(), [0, 1, 2, 3, 4]);
+        assert_eq!(conn.indices(), [1, 0, 3, 2]);
+        assert_eq!(conn.data(), &ArrayData::from(vec![1.0f64, 1.0, 2.0, 2.0]));
+        let Some(Matrix::Sparse(counts)) = ad.layers.get("counts") else {
+            panic!("layers['counts'] should be sparse")
+        };
+        assert_eq!(
+            (counts.format(), counts.shape()),
+            (SparseFormat::Csc, (4, 3))
+        );
+        assert_eq!(counts.data().dtype(), DType::I32);
+        assert_eq!(counts.nnz(), 11);
+
+        let uns = &ad.uns;
+        assert_eq!(
+            uns.get("title"),
+            Some(&Element::Scalar(Scalar::String("héllo".into())))
+        );
+        assert_eq!(uns.get("n"), Some(&Element::Scalar(Scalar::I64(7))));
+        assert_eq!(uns.get("pi"), Some(&Element::Scalar(Scalar::F64(3.5))));
+        assert_eq!(uns.get("yes"), Some(&Element::Scalar(Scalar::Bool(true))));
+        assert_eq!(
+            uns.get("names"),
+            Some(&Element::Array(ArrayData::from(vec!["a", "b"])))
+        );
+        let Some(Element::Array(ArrayData::U16(grid))) = uns.get("grid") else {
+            panic!("uns['grid'] should be uint16")
+        };
+        assert_eq!((grid.shape(), grid[[1, 2]]), (&[2usize, 3][..], 5));
+        let Some(Element::Dict(nested)) = uns.get("nested") else {
+            panic!("uns['nested'] should be a dict")
+        };
+        assert_eq!(nested.get("empty"), Some(&Element::Dict(Mapping::new())));
+        let Some(Element::Dict(inner)) = nested.get("inner") else {
+            panic!("inner dict")
+        };
+        assert_eq!(inner.get("k"), Some(&Element::Scalar(Scalar::I64(1))));
+        let Some(Element::Opaque(RawNode::Dataset { attrs, data })) = uns.get("rec") else {
+            panic!("rec-array should be opaque")
+        };
+        assert_eq!(
+            attrs.get("encoding-type"),
+            Some(&ArrayData::String(ArrayD::from_elem(
+                IxDyn(&[]),
+                "rec-array".to_string()
+            )))
+        );
+        let crate::data::RawData::Compound { shape, fields } = data else {
+            panic!("rec-array data should be compound")
+        };
+        assert_eq!(shape, &[2]);
+        assert_eq!(fields[0], ("a".to_string(), ArrayData::from(vec![1i32, 2])));
+        assert_eq!(
+            fields[1],
+            ("b".to_string(), ArrayData::from(vec!["x", "y"]))
+        );
+
+        let raw = ad.raw.as_ref().expect("raw");
+        assert_eq!(raw.x.shape(), (4, 2));
+        assert_eq!(strings(raw.var.index()), ["g1", "g2"]);
+        assert!(raw.varm.contains_key("PCs"));
+    }
+
+    /// An anndata 0.5-style file: compound obs/var/obsm/varm, categories in uns, root raw.*.
+    const LEGACY_05: &str = "import scipy.sparse as sp\n\
+        with h5py.File(path, 'w') as f:\n\
+        \x20   f['X'] = np.arange(12, dtype='f4').reshape(3, 4)\n\
+        \x20   f['obs'] = np.array([(b'c1', 0, 1.5), (b'c2', 1, 2.5), (b'c3', 0, np.nan)],\n\
+        \x20       dtype=[('index', 'S2'), ('louvain', 'i1'), ('n_genes', 'f8')])\n\
+        \x20   f['var'] = np.array([(b'g1', 3), (b'g2', 1), (b'g3', 2), (b'g4', 0)],\n\
+        \x20       dtype=[('index', 'S2'), ('louvain', 'i4')])\n\
+        \x20   f['obsm'] = np.array([([1, 2], 7), ([3, 4], 8), ([5, 6], 9)],\n\
+        \x20       dtype=[('X_pca', 'f4', (2,)), ('X_one', 'i8')])\n\
+        \x20   f['varm'] = np.array([([1.0],), ([2.0],), ([3.0],), ([4.0],)], dtype=[('PCs', 'f8', (1,))])\n\
+        \x20   u = f.create_group('uns')\n\
+        \x20   u['louvain_categories'] = np.array([b'A', b'B'], dtype='S1')\n\
+        \x20   u['single_categories'] = np.array([b'only'], dtype='S4')\n\
+        \x20   u['title'] = np.array([b'hello'], dtype='S5')\n\
+        \x20   u['n'] = np.int64(5)\n\
+        \x20   u.create_group('neighbors')['params'] = np.array([b'umap'], dtype='S4')\n\
+        \x20   u['neighbors']['distances'] = np.eye(3)\n\
+        \x20   m = sp.csr_matrix(np.array([[0, 1, 0, 0, 2], [0, 0, 0, 3, 0], [4, 0, 0, 0, 0]], dtype='f4'))\n\
+        \x20   g = f.create_group('raw.X')\n\
+        \x20   g.attrs['h5sparse_format'] = 'csr'\n\
+        \x20   g.attrs['h5sparse_shape'] = np.array(m.shape)\n\
+        \x20   g['data'] = m.data; g['indices'] = m.indices; g['indptr'] = m.indptr\n\
+        \x20   f['raw.var'] = np.array([(b'r%d' % i,) for i in range(5)], dtype=[('index', 'S2')])\n\
+        \x20   f['raw.varm'] = np.array([(i,) for i in range(5)], dtype=[('V', 'f4')])\n";
+
+    #[test]
+    fn reads_pre_0_7_layouts_as_anndata_does() {
+        let (_d, path) = py_file("legacy.h5ad", LEGACY_05);
+        let ad = read_h5ad(&path).unwrap();
+        assert!(matches!(&ad.x, Some(Matrix::Dense(ArrayData::F32(x))) if x.shape() == [3, 4]));
+        // The first compound field is the index, named after the field (pandas' set_index).
+        assert_eq!(strings(ad.obs.index()), ["c1", "c2", "c3"]);
+        assert_eq!(ad.obs.index_name(), Some("index"));
+        // uns['louvain_categories'] turned obs.louvain into a categorical and left uns ...
+        let Column::Categorical(louvain) = col(&ad.obs, "louvain") else {
+            panic!("obs.louvain should be categorical")
+        };
+        assert_eq!(louvain.codes, [0, 1, 0]);
+        assert_eq!(strings(&louvain.categories), ["A", "B"]);
+        assert!(!ad.uns.contains_key("louvain_categories"));
+        // ... but not var.louvain, whose codes do not fit two categories.
+        assert_eq!(
+            col(&ad.var, "louvain"),
+            &Column::Array(ArrayData::from(vec![3i32, 1, 2, 0]))
+        );
+        let Column::Array(ArrayData::F64(n_genes)) = col(&ad.obs, "n_genes") else {
+            panic!("n_genes should be float64")
+        };
+        assert!(n_genes[2].is_nan());
+        // Compound obsm: one entry per field, 1-d fields as one column.
+        assert_eq!(
+            ad.obsm.get("X_pca"),
+            Some(&Element::Array(ArrayData::from(ndarray::array![
+                [1f32, 2.],
+                [3., 4.],
+                [5., 6.]
+            ])))
+        );
+        assert_eq!(
+            ad.obsm.get("X_one"),
+            Some(&Element::Array(ArrayData::from(ndarray::array![
+                [7i64],
+                [8],
+                [9]
+            ])))
+        );
+        assert_eq!(ad.varm.get("PCs").and_then(Element::nrows), Some(4));
+        // One-element byte-string datasets are strings; unmatched categories stay in uns.
+        assert_eq!(
+            ad.uns.get("title"),
+            Some(&Element::Scalar(Scalar::String("hello".into())))
+        );
+        assert_eq!(
+            ad.uns.get("single_categories"),
+            Some(&Element::Scalar(Scalar::String("only".into())))
+        );
+        assert_eq!(ad.uns.get("n"), Some(&Element::Scalar(Scalar::I64(5))));
+        // uns['neighbors']['distances'] moved to obsp.
+        let Some(Element::Dict(neighbors)) = ad.uns.get("neighbors") else {
+            panic!("neighbors dict")
+        };
+        assert_eq!(neighbors.keys().collect::<Vec<_>>(), ["params"]);
+        assert!(matches!(ad.obsp.get("distances"), Some(Matrix::Dense(a)) if a.shape() == [3, 3]));
+        // Root-level raw.X / raw.var / raw.varm.
+        let raw = ad.raw.as_ref().expect("legacy raw");
+        let Matrix::Sparse(rx) = &raw.x else {
+            panic!("raw.X should be sparse")
+        };
+        assert_eq!(
+            (rx.format(), rx.shape(), rx.indices()),
+            (SparseFormat::Csr, (3, 5), &[1u64, 4, 3, 0][..])
+        );
+        assert_eq!(strings(raw.var.index()), ["r0", "r1", "r2", "r3", "r4"]);
+        assert_eq!(raw.var.index_name(), Some("index"));
+        assert_eq!(raw.varm.get("V").map(|v| v.nrows()), Some(Some(5)));
+        assert!(matches!(raw.varm.get("V"), Some(Element::Array(a)) if a.shape() == [5, 1]));
+    }
+
+    #[test]
+    fn reads_0_7_frames_with_referenced_categories() {
+        let (_d, path) = py_file(
+            "v07.h5ad",
+            "s = h5py.string_dtype()\n\
+             import scipy.sparse as sp\n\
+             with h5py.File(path, 'w') as f:\n\
+             \x20   m = sp.csr_matrix(np.array([[0, 1, 0], [2, 0, 0]], dtype='f4'))\n\
+             \x20   g = f.create_group('X')\n\
+             \x20   g.attrs['encoding-type'] = 'csr_matrix'; g.attrs['encoding-version'] = '0.1.0'\n\
+             \x20   g.attrs['shape'] = np.array(m.shape)\n\
+             \x20   g['data'] = m.data; g['indices'] = m.indices.astype('u8'); g['indptr'] = m.indptr.astype('i8')\n\
+             \x20   obs = f.create_group('obs')\n\
+             \x20   obs.attrs['encoding-type'] = 'dataframe'; obs.attrs['encoding-version'] = '0.1.0'\n\
+             \x20   obs.attrs['_index'] = '_index'\n\
+             \x20   obs.attrs['column-order'] = np.array(['cat', 'n'], dtype=object)\n\
+             \x20   obs.create_dataset('_index', data=np.array(['a', 'b'], dtype=object), dtype=s)\n\
+             \x20   cats = obs.create_group('__categories')\n\
+             \x20   cats.create_dataset('cat', data=np.array(['x', 'y', 'z'], dtype=object), dtype=s)\n\
+             \x20   cats['cat'].attrs['ordered'] = True\n\
+             \x20   obs['cat'] = np.array([2, 0], dtype='i1')\n\
+             \x20   obs['cat'].attrs['categories'] = cats['cat'].ref\n\
+             \x20   obs['n'] = np.array([1.5, 2.5])\n\
+             \x20   var = f.create_group('var')\n\
+             \x20   var.attrs['encoding-type'] = 'dataframe'; var.attrs['encoding-version'] = '0.1.0'\n\
+             \x20   var.attrs['_index'] = 'gene_ids'\n\
+             \x20   var.attrs['column-order'] = np.array([], dtype='f8')\n\
+             \x20   var.create_dataset('gene_ids', data=np.array(['g1', 'g2', 'g3'], dtype=object), dtype=s)\n\
+             \x20   f.create_group('obsm')['X_umap'] = np.ones((2, 2))\n\
+             \x20   f.create_group('layers')\n\
+             \x20   u = f.create_group('uns')\n\
+             \x20   u.create_dataset('name', data='hello', dtype=s)\n\
+             \x20   u['arr'] = np.arange(3)\n",
+        );
+        let ad = read_h5ad(&path).unwrap();
+        let Some(Matrix::Sparse(x)) = &ad.x else {
+            panic!("X should be sparse")
+        };
+        assert_eq!(
+            (x.indptr(), x.indices()),
+            (&[0u64, 1, 2][..], &[1u64, 0][..])
+        );
+        assert_eq!(strings(ad.obs.index()), ["a", "b"]);
+        assert_eq!(ad.obs.index_name(), None);
+        let Column::Categorical(cat) = col(&ad.obs, "cat") else {
+            panic!("obs.cat should be categorical")
+        };
+        assert_eq!(cat.codes, [2, 0]);
+        assert_eq!(strings(&cat.categories), ["x", "y", "z"]);
+        assert!(cat.ordered);
+        assert_eq!(
+            col(&ad.obs, "n"),
+            &Column::Array(ArrayData::from(vec![1.5f64, 2.5]))
+        );
+        assert_eq!(ad.obs.columns().len(), 2, "__categories is not a column");
+        assert_eq!(strings(ad.var.index()), ["g1", "g2", "g3"]);
+        assert_eq!(ad.var.index_name(), Some("gene_ids"));
+        assert!(ad.var.columns().is_empty());
+        assert!(ad.layers.is_empty());
+        assert!(matches!(ad.obsm.get("X_umap"), Some(Element::Array(a)) if a.shape() == [2, 2]));
+        assert_eq!(
+            ad.uns.get("name"),
+            Some(&Element::Scalar(Scalar::String("hello".into())))
+        );
+        assert_eq!(
+            ad.uns.get("arr"),
+            Some(&Element::Array(ArrayData::from(vec![0i64, 1, 2])))
+        );
+        assert!(ad.raw.is_none());
+    }
+
+    /// The script of a minimal current file (X 2×3 CSR, obs c0..c1 with a categorical, var
+    /// g0..g2).
+    const BASE: &str =
+        "a = ad.AnnData(X=sp.csr_matrix(np.array([[1, 0, 2], [0, 3, 0]], dtype='f4')),\n\
+         \x20   obs=pd.DataFrame({'c': pd.Categorical(['u', 'v'])}, index=['c0', 'c1']),\n\
+         \x20   var=pd.DataFrame(index=['g0', 'g1', 'g2']))\n\
+         a.write_h5ad(path)\n";
+
+    /// Python lines run with the file open for appending as `f`.
+    fn edit_script(extra: &str) -> String {
+        let body: String = extra.lines().map(|l| format!("    {l}\n")).collect();
+        format!("with h5py.File(path, 'a') as f:\n{body}")
+    }
+
+    /// The minimal current file with `extra` applied (see [`edit_script`]).
+    fn current_file_with(extra: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        anndata_file(&format!("{BASE}{}", edit_script(extra)))
+    }
+
+    /// Copies of the minimal current file (written once), each edited by a few h5py lines.
+    struct Variants {
+        dir: tempfile::TempDir,
+        base: std::path::PathBuf,
+        count: usize,
+    }
+
+    impl Variants {
+        fn new() -> Self {
+            let (dir, base) = anndata_file(BASE);
+            Variants {
+                dir,
+                base,
+                count: 0,
+            }
+        }
+
+        fn with(&mut self, extra: &str) -> std::path::PathBuf {
+            self.count += 1;
+            let path = self.dir.path().join(format!("v{}.h5ad", self.count));
+            std::fs::copy(&self.base, &path).unwrap();
+            crate::testutil::run_python(&edit_script(extra), &path);
+            path
+        }
+
+        fn read_err(&mut self, extra: &str) -> (String, Error) {
+            let path = self.with(extra);
+            let err = read_h5ad(&path).expect_err("reading should fail");
+            let msg = err.to_string();
+            assert!(
+                msg.starts_with(&path.display().to_string()),
+                "the message should name the file: {msg}"
+            );
+            (msg, err)
+        }
+    }
+
+    #[test]
+    fn malformed_files_give_errors_naming_file_and_element() {
+        let mut v = Variants::new();
+        let (msg, err) = v.read_err("del f['X/indptr']");
+        assert!(
+            msg.ends_with("/X: malformed element: missing member 'indptr'"),
+            "{msg}"
+        );
+        assert_eq!(err.element(), Some("/X"));
+
+        let (msg, _) =
+            v.read_err("del f['X/indptr']; f['X/indptr'] = np.array([0, 1], dtype='i4')");
+        assert!(
+            msg.contains("/X: malformed element: indptr has 2 entries, expected 3"),
+            "{msg}"
+        );
+
+        let (msg, _) = v.read_err("f['X/indices'][0] = 7");
+        assert!(
+            msg.contains("/X: malformed element: index 7 out of bounds"),
+            "{msg}"
+        );
+
+        let (msg, err) = v.read_err("f['X'].attrs['encoding-type'] = 'zarr-thing'");
+        assert!(
+            msg.contains("/X: unknown or unexpected encoding-type 'zarr-thing'"),
+            "{msg}"
+        );
+        assert!(matches!(
+            err.root(),
+            Error::UnexpectedEncoding {
+                expected: "a dense or sparse matrix",
+                ..
+            }
+        ));
+
+        let (msg, _) = v.read_err("f['obs'].attrs['encoding-type'] = 'dict'");
+        assert!(msg.contains("/obs: unknown or unexpected encoding-type 'dict' (version '0.2.0'), expected a dataframe"), "{msg}");
+
+        let (msg, _) =
+            v.read_err("f['obs'].attrs['column-order'] = np.array(['c', 'nope'], dtype=object)");
+        assert!(
+            msg.contains("/obs/nope: malformed element: missing member 'nope'"),
+            "{msg}"
+        );
+
+        let (msg, _) = v.read_err("f['obs/c/codes'][0] = 5");
+        assert!(
+            msg.contains("/obs/c: malformed element: categorical code 5 out of range"),
+            "{msg}"
+        );
+
+        let (msg, _) = v.read_err("del f['X']; f['X'] = np.arange(3.0)");
+        assert!(
+            msg.contains("/X: shape mismatch: a matrix must be 2-d"),
+            "{msg}"
+        );
+
+        let (msg, _) =
+            v.read_err("f.create_group('layers/bad').attrs['encoding-type'] = 'dataframe'");
+        assert!(
+            msg.contains("/layers/bad: unknown or unexpected encoding-type 'dataframe'"),
+            "{msg}"
+        );
+
+        let (msg, _) = v.read_err("del f['obs/c/codes']; f['obs/c/codes'] = np.array([0.5, 1.0])");
+        assert!(
+            msg.contains("/obs/c/codes: malformed element: categorical codes must be integers"),
+            "{msg}"
+        );
+
+        let (msg, _) = v.read_err(
+            "d = f['X/data'][()]; del f['X/data']\n\
+             ds = f.create_dataset('X/data', shape=d.shape, dtype='f4', chunks=d.shape, compression=32001, allow_unknown_filter=True)\n\
+             ds.id.write_direct_chunk((0,), b'not blosc')",
+        );
+        assert!(
+            msg.contains("/X/data: unsupported: the dataset is compressed with the blosc filter"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn broken_files_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.h5ad");
+        let err = read_h5ad(&missing).unwrap_err();
+        assert!(err.is_io(), "{err}");
+        assert!(err.to_string().contains("missing.h5ad"), "{err}");
+
+        let text = dir.path().join("text.h5ad");
+        std::fs::write(&text, "this is not HDF5").unwrap();
+        let err = read_h5ad(&text).unwrap_err();
+        assert!(
+            err.to_string().starts_with(&text.display().to_string()),
+            "{err}"
+        );
+
+        let (_d, good) =
+            current_file_with("f['uns'].create_dataset('big', data=np.arange(100000))");
+        let bytes = std::fs::read(&good).unwrap();
+        let truncated = dir.path().join("truncated.h5ad");
+        std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+        let err = read_h5ad(&truncated).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with(&truncated.display().to_string()),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn odd_but_valid_layouts_read() {
+        let (_d, path) = current_file_with(
+            "del f['var/_index']; f['var/_index'] = np.array([10, 20, 30])\n\
+             f['var/_index'].attrs['encoding-type'] = 'array'; f['var/_index'].attrs['encoding-version'] = '0.2.0'\n\
+             f['obs'].attrs['column-order'] = np.array([b'c'], dtype='S1')\n\
+             f['obs/c'].attrs['ordered'] = 1\n\
+             u = f['uns']\n\
+             g = u.create_group('awk')\n\
+             g.attrs['encoding-type'] = 'awkward-array'; g.attrs['encoding-version'] = '0.1.0'\n\
+             g.attrs['length'] = 2; g.attrs['form'] = '{}'\n\
+             g['node0-offsets'] = np.array([0, 1, 3], dtype='i8')\n\
+             w = u.create_dataset('weird', data=np.arange(4, dtype='f2'))\n\
+             w.attrs['encoding-type'] = 'future-thing'; w.attrs['encoding-version'] = '9.9.9'\n\
+             ns = u.create_group('nstr')\n\
+             ns.attrs['encoding-type'] = 'nullable-string-array'; ns.attrs['encoding-version'] = '0.1.0'\n\
+             ns.create_dataset('values', data=['a', ''], dtype=h5py.string_dtype())\n\
+             ns['mask'] = np.array([False, True])\n\
+             cx = u.create_dataset('complex', data=np.complex128(1 + 2j))\n\
+             cx.attrs['encoding-type'] = 'numeric-scalar'; cx.attrs['encoding-version'] = '0.2.0'\n\
+             s = u.create_group('old_sparse')\n\
+             s.attrs['h5sparse_format'] = 'csc'; s.attrs['h5sparse_shape'] = np.array([2, 2])\n\
+             s['data'] = np.array([5.0]); s['indices'] = np.array([1], dtype='i2'); s['indptr'] = np.array([0, 0, 1], dtype='u4')\n\
+             n = u.create_group('neighbors'); n.attrs['encoding-type'] = 'dict'; n.attrs['encoding-version'] = '0.1.0'\n\
+             n['connectivities'] = np.eye(2); n['connectivities'].attrs['encoding-type'] = 'array'; n['connectivities'].attrs['encoding-version'] = '0.2.0'",
+        );
+        let ad = read_h5ad(&path).unwrap();
+        // A non-string obs/var index becomes strings, as anndata makes it.
+        assert_eq!(strings(ad.var.index()), ["10", "20", "30"]);
+        let Column::Categorical(c) = col(&ad.obs, "c") else {
+            panic!("obs.c should be categorical")
+        };
+        assert!(c.ordered, "ordered stored as an integer");
+        let Some(Element::Opaque(RawNode::Group { attrs, children })) = ad.uns.get("awk") else {
+            panic!("awkward array should be opaque")
+        };
+        assert_eq!(
+            attrs.get("length"),
+            Some(&ArrayData::I64(ArrayD::from_elem(IxDyn(&[]), 2)))
+        );
+        assert_eq!(ad.uns.get("awk").and_then(Element::nrows), Some(2));
+        let Some(RawNode::Dataset {
+            data: crate::data::RawData::Array(offsets),
+            ..
+        }) = children.get("node0-offsets")
+        else {
+            panic!("awkward child dataset")
+        };
+        assert_eq!(offsets, &ArrayData::from(vec![0i64, 1, 3]));
+        let Some(Element::Opaque(RawNode::Dataset {
+            data: crate::data::RawData::Array(w),
+            ..
+        })) = ad.uns.get("weird")
+        else {
+            panic!("unknown encoding should be opaque")
+        };
+        assert_eq!(w, &ArrayData::from(vec![0f32, 1., 2., 3.]));
+        let Some(Element::Nullable(ns)) = ad.uns.get("nstr") else {
+            panic!("nullable string array")
+        };
+        assert_eq!(
+            (ns.kind(), ns.mask()),
+            (NullableKind::String, &[false, true][..])
+        );
+        let Some(Element::Opaque(RawNode::Dataset {
+            data: crate::data::RawData::Compound { fields, .. },
+            ..
+        })) = ad.uns.get("complex")
+        else {
+            panic!("complex scalar should be opaque")
+        };
+        assert_eq!(
+            fields[0],
+            (
+                "r".to_string(),
+                ArrayData::F64(ArrayD::from_elem(IxDyn(&[]), 1.0))
+            )
+        );
+        let Some(Element::Sparse(old)) = ad.uns.get("old_sparse") else {
+            panic!("h5sparse group in uns should be sparse")
+        };
+        assert_eq!(
+            (old.format(), old.shape(), old.indices()),
+            (SparseFormat::Csc, (2, 2), &[1u64][..])
+        );
+        // A dense connectivities matrix in uns['neighbors'] moves to obsp.
+        assert!(matches!(
+            ad.obsp.get("connectivities"),
+            Some(Matrix::Dense(_))
+        ));
+        assert!(matches!(ad.uns.get("neighbors"), Some(Element::Dict(n)) if n.is_empty()));
+    }
+
+    #[test]
+    fn element_level_readers_check_the_encoding() {
+        let (_d, path) =
+            current_file_with("f['uns/s'] = 'x'; f['uns/s'].attrs['encoding-type'] = 'string'");
+        let f = hdf5::File::open(&path).unwrap();
+        assert!(matches!(read_matrix(&f, "X"), Ok(Matrix::Sparse(_))));
+        assert_eq!(read_dataframe(&f, "obs").unwrap().nrows(), 2);
+        let err = read_dataframe(&f, "X").unwrap_err();
+        assert_eq!(err.element(), Some("/X"));
+        assert!(matches!(
+            err.root(),
+            Error::UnexpectedEncoding {
+                expected: "a dataframe",
+                ..
+            }
+        ));
+        let err = read_matrix(&f, "obs").unwrap_err();
+        assert_eq!(err.to_string(), "/obs: unknown or unexpected encoding-type 'dataframe' (version '0.2.0'), expected a dense or sparse matrix");
+        let uns = f.group("uns").unwrap();
+        assert_eq!(
+            read_element(&uns, "s").unwrap(),
+            Element::Scalar(Scalar::String("x".into()))
+        );
+        let err = read_element(&uns, "absent").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "/uns/absent: malformed element: missing member 'absent'"
+        );
+        assert!(read_mapping(&f, "uns").unwrap().contains_key("s"));
+        assert!(read_mapping(&f, "X").is_err());
+    }
+
+    #[test]
+    fn compound_frames_and_multicol_keys_follow_anndata() {
+        let (_d, path) = py_file(
+            "multicol.h5ad",
+            "with h5py.File(path, 'w') as f:\n\
+             \x20   f['X'] = np.zeros((2, 1), dtype='f4')\n\
+             \x20   f['obs'] = np.array([(1, 0.5, 1.0, 3), (2, 1.5, 2.0, 4)],\n\
+             \x20       dtype=[('index', 'i8'), ('X_tsne0', 'f8'), ('X_tsne1', 'f8'), ('other', 'i4')])\n\
+             \x20   f['var'] = np.array([(0.25, 1)], dtype=[('index', 'f8'), ('mix1', 'f4')])\n\
+             \x20   f.create_group('uns')['obs_keys_multicol'] = np.array([b'X_tsne', b'none'], dtype='S6')\n\
+             \x20   f['uns']['var_keys_multicol'] = np.array([b'mi'], dtype='S2')\n",
+        );
+        let ad = read_h5ad(&path).unwrap();
+        assert_eq!(strings(ad.obs.index()), ["1", "2"]);
+        assert_eq!(strings(ad.var.index()), ["0.25"]);
+        assert_eq!(ad.obs.columns().keys().collect::<Vec<_>>(), ["other"]);
+        assert_eq!(
+            ad.obsm.get("X_tsne"),
+            Some(&Element::Array(ArrayData::from(ndarray::array![
+                [0.5, 1.0],
+                [1.5, 2.0]
+            ])))
+        );
+        assert_eq!(
+            ad.obsm.get("none"),
+            Some(&Element::Array(ArrayData::zeros(DType::F64, &[2, 0])))
+        );
+        // A single (one-element byte string) key is split into characters, as `list(str)`.
+        assert_eq!(ad.varm.keys().collect::<Vec<_>>(), ["m", "i"]);
+        assert_eq!(
+            ad.varm.get("m"),
+            Some(&Element::Array(ArrayData::from(ndarray::array![[1.0f32]])))
+        );
+        assert!(ad.var.columns().is_empty());
+        assert!(ad.uns.is_empty());
+    }
 }

@@ -1,1 +1,841 @@
 //! Reading HDF5 datasets and attributes into [`crate::data::ArrayData`].
+//!
+//! Plain integer and float datasets are read straight into typed vectors by `hdf5-metno`.
+//! Everything else (bools, half floats, strings of any kind, compounds, attributes) goes through
+//! one raw path: the data is read with the *native* memory type of the stored type into a byte
+//! buffer, decoded value by value (by offset for compound members), and any variable-length
+//! strings HDF5 allocated are reclaimed when the buffer is dropped.
+//!
+//! Errors carry no element path: callers in [`crate::format`] add it.
+
+use std::ffi::{c_char, CStr};
+
+use hdf5::{Attribute, Dataset, Dataspace, Datatype, Location, ReferencedObject};
+use hdf5_sys::h5a::H5Aread;
+use hdf5_sys::h5d::H5Dread;
+use hdf5_sys::h5p::H5P_DEFAULT;
+use hdf5_sys::h5s::H5S_ALL;
+use hdf5_sys::h5t::H5Treclaim;
+use ndarray::{ArrayD, IxDyn};
+
+use super::types::{native_type, StoredType};
+use crate::data::{ArrayData, Attrs, DType, RawData};
+use crate::{Error, Result};
+
+/// The stored type of a dataset.
+pub fn stored_type(ds: &Dataset) -> Result<StoredType> {
+    StoredType::of(&ds.dtype()?)
+}
+
+/// The stored type of an attribute.
+pub fn attr_type(loc: &Location, name: &str) -> Result<StoredType> {
+    StoredType::of(&loc.attr(name)?.dtype()?)
+}
+
+/// Reads a whole dataset of numbers, bools or strings: n-dimensional, 0-d (a scalar, shape `[]`)
+/// or empty. A dataset with a null dataspace (h5py's `Empty`) reads as an empty 1-d array.
+///
+/// Bools are h5py's int8 enum; half floats become `float32`; other enums and bitfields read as
+/// their integers; fixed-length byte strings are decoded as UTF-8 with trailing NULs removed.
+/// Compound datasets are refused here (see [`read_raw_data`]). A dataset compressed with a filter
+/// this build cannot decode gives an [`Error::Unsupported`] naming the filter.
+pub fn read_array(ds: &Dataset) -> Result<ArrayData> {
+    read_array_unexplained(ds).map_err(|e| explain_read_failure(ds, e))
+}
+
+/// Reads a dataset's contents, compound or not.
+///
+/// Compound datasets are decoded field by field into one array per field, whose leading axes are
+/// the dataset's shape and whose trailing axes are the field's sub-array dimensions.
+pub fn read_raw_data(ds: &Dataset) -> Result<RawData> {
+    let read = || -> Result<RawData> {
+        if matches!(stored_type(ds)?, StoredType::Compound { .. }) {
+            let buf = NativeBuffer::read(Source::Dataset(ds))?;
+            Ok(RawData::Compound {
+                shape: buf.shape.clone(),
+                fields: buf.decode_fields()?,
+            })
+        } else {
+            read_array_unexplained(ds).map(RawData::Array)
+        }
+    };
+    read().map_err(|e| explain_read_failure(ds, e))
+}
+
+/// Reads a dataset of integers of any width and sign as `u64` (for sparse `indices`/`indptr`).
+pub fn read_u64s(ds: &Dataset) -> Result<Vec<u64>> {
+    integers_as_u64(&read_array(ds)?)
+}
+
+/// Converts an array of integers of any dtype to `u64`, refusing negative values and non-integers.
+pub fn integers_as_u64(a: &ArrayData) -> Result<Vec<u64>> {
+    fn signed<T: Copy + Into<i64>>(a: &ArrayD<T>) -> Result<Vec<u64>> {
+        a.iter()
+            .map(|&v| {
+                let v: i64 = v.into();
+                u64::try_from(v).map_err(|_| Error::malformed(format!("negative value {v}")))
+            })
+            .collect()
+    }
+    fn unsigned<T: Copy + Into<u64>>(a: &ArrayD<T>) -> Vec<u64> {
+        a.iter().map(|&v| v.into()).collect()
+    }
+    Ok(match a {
+        ArrayData::I8(a) => signed(a)?,
+        ArrayData::I16(a) => signed(a)?,
+        ArrayData::I32(a) => signed(a)?,
+        ArrayData::I64(a) => signed(a)?,
+        ArrayData::U8(a) => unsigned(a),
+        ArrayData::U16(a) => unsigned(a),
+        ArrayData::U32(a) => unsigned(a),
+        ArrayData::U64(a) => unsigned(a),
+        other => {
+            return Err(Error::malformed(format!(
+                "expected integers, found {}",
+                other.dtype()
+            )))
+        }
+    })
+}
+
+/// Whether `loc` has an attribute called `name`.
+pub fn has_attr(loc: &Location, name: &str) -> Result<bool> {
+    Ok(loc.attr_names()?.iter().any(|n| n == name))
+}
+
+/// Reads an attribute of any supported type (a scalar attribute gives a 0-d array).
+pub fn read_attr(loc: &Location, name: &str) -> Result<ArrayData> {
+    let attr = loc.attr(name)?;
+    NativeBuffer::read(Source::Attribute(&attr))
+        .and_then(|buf| buf.decode_array())
+        .map_err(|e| match e {
+            Error::Unsupported(msg) => Error::unsupported(format!("attribute '{name}': {msg}")),
+            Error::Malformed(msg) => Error::malformed(format!("attribute '{name}': {msg}")),
+            e => e,
+        })
+}
+
+/// Reads an attribute if it exists.
+pub fn read_attr_opt(loc: &Location, name: &str) -> Result<Option<ArrayData>> {
+    if has_attr(loc, name)? {
+        read_attr(loc, name).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// Reads a string attribute (variable- or fixed-length, scalar or a one-element array), if it
+/// exists. Any other type is an [`Error::Malformed`].
+pub fn read_string_attr(loc: &Location, name: &str) -> Result<Option<String>> {
+    let Some(value) = read_attr_opt(loc, name)? else {
+        return Ok(None);
+    };
+    match &value {
+        ArrayData::String(a) if a.len() == 1 => Ok(a.iter().next().cloned()),
+        other => Err(Error::malformed(format!(
+            "attribute '{name}' should be a string, found {} of shape {:?}",
+            other.dtype(),
+            other.shape()
+        ))),
+    }
+}
+
+/// Reads every attribute of `loc`, in name order.
+pub fn read_attrs(loc: &Location) -> Result<Attrs> {
+    loc.attr_names()?
+        .into_iter()
+        .map(|name| {
+            let value = read_attr(loc, &name)?;
+            Ok((name, value))
+        })
+        .collect()
+}
+
+/// Follows the object reference stored in attribute `name` of `loc` (scalar or one-element).
+pub fn read_ref_attr(loc: &Location, name: &str) -> Result<ReferencedObject> {
+    let attr = loc.attr(name)?;
+    let ty = StoredType::of(&attr.dtype()?)?;
+    if ty != StoredType::ObjectReference {
+        return Err(Error::malformed(format!(
+            "attribute '{name}' should be an object reference, found {}",
+            ty.describe()
+        )));
+    }
+    let refs: Vec<hdf5::ObjectReference1> = attr.read_raw()?;
+    let [r] = refs.as_slice() else {
+        return Err(Error::malformed(format!(
+            "attribute '{name}' holds {} references, expected one",
+            refs.len()
+        )));
+    };
+    Ok(loc.dereference(r)?)
+}
+
+/// The filter pipeline names annpage knows, by HDF5 filter id.
+fn filter_name(id: i32) -> &'static str {
+    match id {
+        1 => "deflate (gzip)",
+        2 => "shuffle",
+        3 => "fletcher32",
+        4 => "szip",
+        5 => "nbit",
+        6 => "scaleoffset",
+        307 => "bzip2",
+        32000 => "lzf",
+        32001 => "blosc",
+        32004 => "lz4",
+        32008 => "bitshuffle",
+        32013 => "zfp",
+        32015 => "zstd",
+        32017 => "sz",
+        32026 => "blosc2",
+        _ => "unknown",
+    }
+}
+
+/// Replaces a read failure caused by a filter this build lacks with an error naming the filter.
+fn explain_read_failure(ds: &Dataset, err: Error) -> Error {
+    let missing = ds.filters().into_iter().find(|f| !f.is_available());
+    match missing {
+        Some(f) => Error::unsupported(format!(
+            "the dataset is compressed with the {} filter (HDF5 filter id {}), which this build \
+             of annpage cannot decode",
+            filter_name(f.id()),
+            f.id()
+        )),
+        None => err,
+    }
+}
+
+fn read_array_unexplained(ds: &Dataset) -> Result<ArrayData> {
+    let ty = stored_type(ds)?;
+    let plain = matches!(
+        ty,
+        StoredType::Int { .. } | StoredType::Float { size: 4 | 8 }
+    );
+    match ty.dtype() {
+        Some(dtype) if plain && !ds.space()?.is_null() => read_typed(ds, dtype),
+        _ => NativeBuffer::read(Source::Dataset(ds))?.decode_array(),
+    }
+}
+
+/// Reads a plain integer or float dataset straight into a typed array (HDF5 converts the byte
+/// order).
+fn read_typed(ds: &Dataset, dtype: DType) -> Result<ArrayData> {
+    let shape = ds.space()?.shape();
+    Ok(match dtype {
+        DType::I8 => ArrayData::I8(shaped(&shape, ds.read_raw()?)?),
+        DType::I16 => ArrayData::I16(shaped(&shape, ds.read_raw()?)?),
+        DType::I32 => ArrayData::I32(shaped(&shape, ds.read_raw()?)?),
+        DType::I64 => ArrayData::I64(shaped(&shape, ds.read_raw()?)?),
+        DType::U8 => ArrayData::U8(shaped(&shape, ds.read_raw()?)?),
+        DType::U16 => ArrayData::U16(shaped(&shape, ds.read_raw()?)?),
+        DType::U32 => ArrayData::U32(shaped(&shape, ds.read_raw()?)?),
+        DType::U64 => ArrayData::U64(shaped(&shape, ds.read_raw()?)?),
+        DType::F32 => ArrayData::F32(shaped(&shape, ds.read_raw()?)?),
+        DType::F64 => ArrayData::F64(shaped(&shape, ds.read_raw()?)?),
+        DType::Bool | DType::String => NativeBuffer::read(Source::Dataset(ds))?.decode_array()?,
+    })
+}
+
+/// What a raw read reads from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Dataset(&'a Dataset),
+    Attribute(&'a Attribute),
+}
+
+impl Source<'_> {
+    fn dtype(self) -> Result<Datatype> {
+        Ok(match self {
+            Source::Dataset(d) => d.dtype()?,
+            Source::Attribute(a) => a.dtype()?,
+        })
+    }
+    fn space(self) -> Result<Dataspace> {
+        Ok(match self {
+            Source::Dataset(d) => d.space()?,
+            Source::Attribute(a) => a.space()?,
+        })
+    }
+}
+
+/// The whole contents of a dataset or attribute in the native memory layout of its type.
+///
+/// Invariant: after construction, `words` holds exactly what a successful `H5Dread`/`H5Aread`
+/// with `mem` wrote (or zeros for an empty selection), so every variable-length string slot is
+/// either NULL or a pointer to a NUL-terminated string HDF5 allocated, valid until `Drop`
+/// reclaims it.
+struct NativeBuffer {
+    /// 8-byte aligned storage, so HDF5 may write pointers into it.
+    words: Vec<u64>,
+    nbytes: usize,
+    mem: Datatype,
+    space: Dataspace,
+    ty: StoredType,
+    elem_size: usize,
+    shape: Vec<usize>,
+    /// Whether HDF5 allocated variable-length data into `words` that `Drop` must reclaim.
+    needs_reclaim: bool,
+}
+
+impl NativeBuffer {
+    fn read(src: Source<'_>) -> Result<Self> {
+        let mem = native_type(&src.dtype()?)?;
+        let ty = StoredType::of(&mem)?;
+        if let StoredType::Unsupported(what) = &ty {
+            return Err(Error::unsupported(format!("HDF5 datatype {what}")));
+        }
+        let space = src.space()?;
+        let shape = if space.is_null() {
+            vec![0]
+        } else {
+            space.shape()
+        };
+        let count: usize = shape.iter().product();
+        let elem_size = mem.size();
+        let nbytes = count
+            .checked_mul(elem_size)
+            .ok_or_else(|| Error::malformed(format!("dataset of shape {shape:?} is too large")))?;
+        let mut buf = NativeBuffer {
+            words: vec![0; nbytes.div_ceil(8)],
+            nbytes,
+            mem,
+            space,
+            ty,
+            elem_size,
+            shape,
+            needs_reclaim: false,
+        };
+        if count > 0 {
+            let ptr = buf.words.as_mut_ptr().cast();
+            let status = hdf5::sync::sync(|| match src {
+                // SAFETY: `ptr` points to `nbytes.div_ceil(8) * 8 >= count * elem_size` writable,
+                // 8-byte aligned bytes; with H5S_ALL the library writes exactly `count` values
+                // of the memory type `mem` (size `elem_size`). Both ids are valid open handles.
+                Source::Dataset(d) => unsafe {
+                    H5Dread(d.id(), buf.mem.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptr)
+                },
+                // SAFETY: as above; an attribute is always read whole.
+                Source::Attribute(a) => unsafe { H5Aread(a.id(), buf.mem.id(), ptr) },
+            });
+            hdf5::h5check(status)?;
+            buf.needs_reclaim = buf.ty.has_vlen();
+        }
+        Ok(buf)
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: `words` owns `words.len() * 8 >= nbytes` initialised bytes; u64 has no padding
+        // and every byte pattern is a valid u8; the slice borrows `self`.
+        unsafe { std::slice::from_raw_parts(self.words.as_ptr().cast::<u8>(), self.nbytes) }
+    }
+
+    fn count(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Decodes a non-compound buffer (sub-array types add trailing axes).
+    fn decode_array(&self) -> Result<ArrayData> {
+        if let StoredType::Compound { .. } = self.ty {
+            return Err(Error::unsupported(format!(
+                "a compound ({}) where an array was expected",
+                self.ty.describe()
+            )));
+        }
+        self.decode_member(&self.ty, 0)
+    }
+
+    /// Decodes each member of a compound buffer.
+    fn decode_fields(&self) -> Result<Vec<(String, ArrayData)>> {
+        let StoredType::Compound { fields, .. } = &self.ty else {
+            return Err(Error::malformed("not a compound dataset"));
+        };
+        fields
+            .iter()
+            .map(|f| Ok((f.name.clone(), self.decode_member(&f.ty, f.offset)?)))
+            .collect()
+    }
+
+    /// Decodes the value of type `ty` at byte `offset` inside each element.
+    fn decode_member(&self, ty: &StoredType, offset: usize) -> Result<ArrayData> {
+        let count = self.count();
+        let stride = self.elem_size;
+        match ty {
+            StoredType::Array { base, dims } => {
+                let inner: usize = dims.iter().product();
+                let base_size = base
+                    .size()
+                    .ok_or_else(|| Error::unsupported(base.describe()))?;
+                let mut shape = self.shape.clone();
+                shape.extend_from_slice(dims);
+                let total = count.checked_mul(inner).ok_or_else(|| {
+                    Error::malformed(format!("sub-array of shape {shape:?} is too large"))
+                })?;
+                let pos = |k: usize| (k / inner) * stride + offset + (k % inner) * base_size;
+                self.decode_values(base, total, pos, &shape)
+            }
+            _ => self.decode_values(ty, count, |k| k * stride + offset, &self.shape),
+        }
+    }
+
+    /// Decodes `total` values of the scalar type `ty`, value `k` at byte `pos(k)`.
+    fn decode_values(
+        &self,
+        ty: &StoredType,
+        total: usize,
+        pos: impl Fn(usize) -> usize,
+        shape: &[usize],
+    ) -> Result<ArrayData> {
+        let bytes = self.bytes();
+        macro_rules! numbers {
+            ($t:ty, $variant:ident) => {{
+                let mut out = Vec::with_capacity(total);
+                for k in 0..total {
+                    out.push(<$t>::from_ne_bytes(take(bytes, pos(k))?));
+                }
+                ArrayData::$variant(shaped(shape, out)?)
+            }};
+        }
+        let integer = match *ty {
+            StoredType::Int { signed, size } | StoredType::Enum { signed, size } => {
+                Some((signed, size))
+            }
+            StoredType::Bitfield { size } => Some((false, size)),
+            _ => None,
+        };
+        if let Some((signed, size)) = integer {
+            return Ok(match (signed, size) {
+                (true, 1) => numbers!(i8, I8),
+                (true, 2) => numbers!(i16, I16),
+                (true, 4) => numbers!(i32, I32),
+                (true, 8) => numbers!(i64, I64),
+                (false, 1) => numbers!(u8, U8),
+                (false, 2) => numbers!(u16, U16),
+                (false, 4) => numbers!(u32, U32),
+                (false, 8) => numbers!(u64, U64),
+                _ => return Err(Error::unsupported(ty.describe())),
+            });
+        }
+        Ok(match *ty {
+            StoredType::Bool => {
+                let mut out = Vec::with_capacity(total);
+                for k in 0..total {
+                    let [b] = take::<1>(bytes, pos(k))?;
+                    out.push(b != 0);
+                }
+                ArrayData::Bool(shaped(shape, out)?)
+            }
+            StoredType::Float { size: 2 } => {
+                let mut out = Vec::with_capacity(total);
+                for k in 0..total {
+                    out.push(f16_to_f32(u16::from_ne_bytes(take(bytes, pos(k))?)));
+                }
+                ArrayData::F32(shaped(shape, out)?)
+            }
+            StoredType::Float { size: 4 } => numbers!(f32, F32),
+            StoredType::Float { size: 8 } => numbers!(f64, F64),
+            StoredType::VarString { .. } => {
+                let mut out = Vec::with_capacity(total);
+                for k in 0..total {
+                    let addr = usize::from_ne_bytes(take(bytes, pos(k))?);
+                    out.push(if addr == 0 {
+                        String::new()
+                    } else {
+                        // SAFETY: by the buffer's invariant, a non-zero variable-length string
+                        // slot is a pointer to a NUL-terminated string HDF5 allocated during the
+                        // read and that stays valid until `Drop` reclaims it, after this borrow.
+                        let s = unsafe { CStr::from_ptr(addr as *const c_char) };
+                        utf8(s.to_bytes().to_vec())?
+                    });
+                }
+                ArrayData::String(shaped(shape, out)?)
+            }
+            StoredType::FixedString { size } => {
+                let mut out = Vec::with_capacity(total);
+                for k in 0..total {
+                    let start = pos(k);
+                    let raw = bytes
+                        .get(start..start.saturating_add(size))
+                        .ok_or_else(|| Error::malformed("string value outside the buffer"))?;
+                    let end = raw.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+                    out.push(utf8(raw[..end].to_vec())?);
+                }
+                ArrayData::String(shaped(shape, out)?)
+            }
+            StoredType::ObjectReference => {
+                return Err(Error::unsupported(
+                    "object references cannot be read as an array",
+                ))
+            }
+            _ => {
+                return Err(Error::unsupported(format!(
+                    "values of type {}",
+                    ty.describe()
+                )))
+            }
+        })
+    }
+}
+
+impl Drop for NativeBuffer {
+    fn drop(&mut self) {
+        if !self.needs_reclaim {
+            return;
+        }
+        let ptr = self.words.as_mut_ptr().cast();
+        // SAFETY: the buffer was filled by a successful read of `space`'s full selection with
+        // memory type `mem`, so it holds exactly the variable-length allocations H5Treclaim
+        // frees (NULL slots are skipped); it is reclaimed once, here, and the default transfer
+        // property list matches the default one the read allocated with.
+        let status = hdf5::sync::sync(|| unsafe {
+            H5Treclaim(self.mem.id(), self.space.id(), H5P_DEFAULT, ptr)
+        });
+        // A failure here can only leak memory; there is nothing better to do in a destructor.
+        let _ = hdf5::h5check(status);
+    }
+}
+
+/// The `N` bytes at `at`, or an error if the buffer is too short.
+fn take<const N: usize>(bytes: &[u8], at: usize) -> Result<[u8; N]> {
+    bytes
+        .get(at..at.saturating_add(N))
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| Error::malformed("value outside the read buffer"))
+}
+
+fn shaped<T>(shape: &[usize], values: Vec<T>) -> Result<ArrayD<T>> {
+    ArrayD::from_shape_vec(IxDyn(shape), values)
+        .map_err(|e| Error::malformed(format!("cannot shape values as {shape:?}: {e}")))
+}
+
+fn utf8(bytes: Vec<u8>) -> Result<String> {
+    String::from_utf8(bytes).map_err(|e| {
+        Error::malformed(format!(
+            "string is not valid UTF-8: {:?}",
+            String::from_utf8_lossy(e.as_bytes())
+        ))
+    })
+}
+
+/// Converts an IEEE half-precision float to `f32` (exactly: every half is representable).
+fn f16_to_f32(h: u16) -> f32 {
+    let negative = h & 0x8000 != 0;
+    let exp = u32::from((h >> 10) & 0x1f);
+    let frac = u32::from(h & 0x3ff);
+    let magnitude = match exp {
+        // Zero and subnormals: frac × 2^-24.
+        0 => frac as f32 * f32::from_bits(0x3380_0000),
+        0x1f if frac == 0 => f32::INFINITY,
+        0x1f => f32::from_bits(0x7fc0_0000 | (frac << 13)),
+        e => f32::from_bits(((e + 112) << 23) | (frac << 13)),
+    };
+    if negative {
+        -magnitude
+    } else {
+        magnitude
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::py_file;
+
+    fn open(path: &std::path::Path) -> hdf5::File {
+        hdf5::File::open(path).unwrap()
+    }
+
+    #[test]
+    fn reads_every_numeric_dtype_and_shape() {
+        let (_d, path) = py_file(
+            "t.h5",
+            "with h5py.File(path, 'w') as f:\n\
+             \x20   for t in ['i1','i2','i4','i8','u1','u2','u4','u8','f4','f8','>i4','>f8']:\n\
+             \x20       f[t] = np.array([[1, 2, 3], [4, 5, 6]], dtype=t)\n\
+             \x20   f['scalar'] = np.float64(2.5)\n\
+             \x20   f['empty'] = np.zeros((0, 3), dtype='f4')\n\
+             \x20   f['nan'] = np.array([np.nan, -np.inf, 0.5])\n\
+             \x20   f['nd'] = np.arange(24, dtype='i2').reshape(2, 3, 4)\n",
+        );
+        let f = open(&path);
+        let expect = [
+            ("i1", DType::I8),
+            ("i2", DType::I16),
+            ("i4", DType::I32),
+            ("i8", DType::I64),
+            ("u1", DType::U8),
+            ("u2", DType::U16),
+            ("u4", DType::U32),
+            ("u8", DType::U64),
+            ("f4", DType::F32),
+            ("f8", DType::F64),
+            (">i4", DType::I32),
+            (">f8", DType::F64),
+        ];
+        for (name, dtype) in expect {
+            let a = read_array(&f.dataset(name).unwrap()).unwrap();
+            assert_eq!(a.dtype(), dtype, "{name}");
+            assert_eq!(a.shape(), &[2, 3], "{name}");
+            assert_eq!(
+                a.to_f64().unwrap().iter().copied().collect::<Vec<_>>(),
+                [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+                "{name}"
+            );
+        }
+        let s = read_array(&f.dataset("scalar").unwrap()).unwrap();
+        assert_eq!(s, ArrayData::F64(ArrayD::from_elem(IxDyn(&[]), 2.5)));
+        let e = read_array(&f.dataset("empty").unwrap()).unwrap();
+        assert_eq!((e.dtype(), e.shape()), (DType::F32, &[0usize, 3][..]));
+        let ArrayData::F64(n) = read_array(&f.dataset("nan").unwrap()).unwrap() else {
+            panic!("nan: wrong dtype")
+        };
+        assert!(n[0].is_nan());
+        assert_eq!((n[1], n[2]), (f64::NEG_INFINITY, 0.5));
+        let nd = read_array(&f.dataset("nd").unwrap()).unwrap();
+        assert_eq!(nd.shape(), &[2, 3, 4]);
+        let ArrayData::I16(nd) = nd else {
+            panic!("nd: wrong dtype")
+        };
+        assert_eq!(nd[[1, 2, 3]], 23);
+    }
+
+    #[test]
+    fn reads_bools_half_floats_enums_and_bitfields() {
+        let (_d, path) = py_file(
+            "t.h5",
+            "with h5py.File(path, 'w') as f:\n\
+             \x20   f['b'] = np.array([True, False, True])\n\
+             \x20   f['b0'] = np.bool_(True)\n\
+             \x20   f['h'] = np.array([1.5, -2.0, 65504.0, 6e-08, np.inf], dtype='f2')\n\
+             \x20   dt = h5py.enum_dtype({'RED': 0, 'GREEN': 7}, basetype='i2')\n\
+             \x20   f.create_dataset('enum', data=np.array([7, 0], dtype='i2'), dtype=dt)\n\
+             \x20   bt = h5py.h5t.NATIVE_B8\n\
+             \x20   sp = h5py.h5s.create_simple((2,))\n\
+             \x20   ds = h5py.h5d.create(f.id, b'bits', bt, sp)\n\
+             \x20   ds.write(h5py.h5s.ALL, h5py.h5s.ALL, np.array([3, 250], dtype='u1'))\n",
+        );
+        let f = open(&path);
+        assert_eq!(
+            read_array(&f.dataset("b").unwrap()).unwrap(),
+            ArrayData::from(vec![true, false, true])
+        );
+        assert_eq!(
+            read_array(&f.dataset("b0").unwrap()).unwrap(),
+            ArrayData::Bool(ArrayD::from_elem(IxDyn(&[]), true))
+        );
+        let ArrayData::F32(h) = read_array(&f.dataset("h").unwrap()).unwrap() else {
+            panic!("half floats should read as float32")
+        };
+        assert_eq!(h.as_slice().unwrap()[..3], [1.5, -2.0, 65504.0]);
+        assert!((h[3] - 5.96e-8).abs() < 1e-9, "subnormal half: {}", h[3]);
+        assert_eq!(h[4], f32::INFINITY);
+        assert_eq!(
+            read_array(&f.dataset("enum").unwrap()).unwrap(),
+            ArrayData::from(vec![7i16, 0])
+        );
+        assert_eq!(
+            read_array(&f.dataset("bits").unwrap()).unwrap(),
+            ArrayData::from(vec![3u8, 250])
+        );
+    }
+
+    #[test]
+    fn half_float_conversion_is_exact() {
+        assert_eq!(f16_to_f32(0x3c00), 1.0);
+        assert_eq!(f16_to_f32(0xc000), -2.0);
+        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
+        assert_eq!(f16_to_f32(0x7bff), 65504.0);
+        assert_eq!(f16_to_f32(0xfc00), f32::NEG_INFINITY);
+        assert!(f16_to_f32(0x7e00).is_nan());
+        assert_eq!(f16_to_f32(0x8000).to_bits(), (-0.0f32).to_bits());
+    }
+
+    #[test]
+    fn reads_strings_of_every_kind() {
+        let (_d, path) = py_file(
+            "t.h5",
+            "with h5py.File(path, 'w') as f:\n\
+             \x20   f.create_dataset('vlen', data=['a', 'héllo wörld', '', '細胞'], dtype=h5py.string_dtype())\n\
+             \x20   f.create_dataset('ascii', data=[b'x', b'yz'], dtype=h5py.string_dtype('ascii'))\n\
+             \x20   f['fixed'] = np.array([b'AAACCTG-1', b'b', b''], dtype='S13')\n\
+             \x20   f['fixed2d'] = np.array([[b'a', b'b'], [b'c', b'd']], dtype='S1')\n\
+             \x20   f.create_dataset('scalar', data='só', dtype=h5py.string_dtype())\n\
+             \x20   f.create_dataset('empty', shape=(0,), dtype=h5py.string_dtype())\n\
+             \x20   f.create_dataset('utf8fixed', data=np.array(['é'.encode()], dtype='S4'))\n",
+        );
+        let f = open(&path);
+        let read = |n: &str| read_array(&f.dataset(n).unwrap()).unwrap();
+        assert_eq!(
+            read("vlen"),
+            ArrayData::from(vec!["a", "héllo wörld", "", "細胞"])
+        );
+        assert_eq!(read("ascii"), ArrayData::from(vec!["x", "yz"]));
+        assert_eq!(read("fixed"), ArrayData::from(vec!["AAACCTG-1", "b", ""]));
+        let fixed2d = read("fixed2d");
+        assert_eq!(fixed2d.shape(), &[2, 2]);
+        assert_eq!(
+            fixed2d,
+            ArrayData::String(
+                ArrayD::from_shape_vec(
+                    IxDyn(&[2, 2]),
+                    vec!["a".into(), "b".into(), "c".into(), "d".into()]
+                )
+                .unwrap()
+            )
+        );
+        assert_eq!(
+            read("scalar"),
+            ArrayData::String(ArrayD::from_elem(IxDyn(&[]), "só".to_string()))
+        );
+        assert_eq!(
+            read("empty"),
+            ArrayData::String(ArrayD::from_elem(IxDyn(&[0]), String::new()))
+        );
+        assert_eq!(read("utf8fixed"), ArrayData::from(vec!["é"]));
+    }
+
+    #[test]
+    fn reads_compound_datasets_field_by_field() {
+        let (_d, path) = py_file(
+            "t.h5",
+            "dt = np.dtype([('index', 'S8'), ('n', '<i8'), ('pca', '<f4', (3,)), ('flag', '?'), \
+             ('name', h5py.string_dtype()), ('h', '<f2')])\n\
+             a = np.array([(b'c1', 5, [1, 2, 3], True, 'x', 0.5), (b'c2', -1, [4, 5, 6], False, 'ÿz', 2)], dtype=dt)\n\
+             with h5py.File(path, 'w') as f:\n\
+             \x20   f['rec'] = a\n\
+             \x20   f['rec0'] = a[:0]\n",
+        );
+        let f = open(&path);
+        let ds = f.dataset("rec").unwrap();
+        assert!(read_array(&ds).is_err(), "a compound is not an array");
+        let RawData::Compound { shape, fields } = read_raw_data(&ds).unwrap() else {
+            panic!("not read as a compound")
+        };
+        assert_eq!(shape, [2]);
+        let names: Vec<&str> = fields.iter().map(|f| f.0.as_str()).collect();
+        assert_eq!(names, ["index", "n", "pca", "flag", "name", "h"]);
+        assert_eq!(fields[0].1, ArrayData::from(vec!["c1", "c2"]));
+        assert_eq!(fields[1].1, ArrayData::from(vec![5i64, -1]));
+        assert_eq!(
+            fields[2].1,
+            ArrayData::from(ndarray::array![[1f32, 2., 3.], [4., 5., 6.]])
+        );
+        assert_eq!(fields[3].1, ArrayData::from(vec![true, false]));
+        assert_eq!(fields[4].1, ArrayData::from(vec!["x", "ÿz"]));
+        assert_eq!(fields[5].1, ArrayData::from(vec![0.5f32, 2.0]));
+        let RawData::Compound { shape, fields } =
+            read_raw_data(&f.dataset("rec0").unwrap()).unwrap()
+        else {
+            panic!("empty compound")
+        };
+        assert_eq!(shape, [0]);
+        assert_eq!(fields[2].1.shape(), &[0, 3]);
+    }
+
+    #[test]
+    fn reads_attributes_of_every_kind() {
+        let (_d, path) = py_file(
+            "t.h5",
+            "with h5py.File(path, 'w') as f:\n\
+             \x20   g = f.create_group('g')\n\
+             \x20   g.attrs['s'] = 'dataframe'\n\
+             \x20   g.attrs['order'] = np.array(['a', 'é b'], dtype=object)\n\
+             \x20   g.attrs['empty'] = np.array([], dtype='f8')\n\
+             \x20   g.attrs['shape'] = np.array([3, 4], dtype='i8')\n\
+             \x20   g.attrs['ordered'] = np.bool_(False)\n\
+             \x20   g.attrs['i'] = 7\n\
+             \x20   g.attrs['fixed'] = np.bytes_(b'csr')\n\
+             \x20   g.attrs['fixedarr'] = np.array([b'ab', b'c'], dtype='S2')\n\
+             \x20   g.attrs['ref'] = f['g'].ref\n",
+        );
+        let f = open(&path);
+        let g = f.group("g").unwrap();
+        assert_eq!(
+            read_string_attr(&g, "s").unwrap().as_deref(),
+            Some("dataframe")
+        );
+        assert_eq!(
+            read_string_attr(&g, "fixed").unwrap().as_deref(),
+            Some("csr")
+        );
+        assert_eq!(read_string_attr(&g, "missing").unwrap(), None);
+        assert!(read_string_attr(&g, "i").is_err());
+        assert_eq!(
+            read_attr(&g, "order").unwrap(),
+            ArrayData::from(vec!["a", "é b"])
+        );
+        assert_eq!(
+            read_attr(&g, "fixedarr").unwrap(),
+            ArrayData::from(vec!["ab", "c"])
+        );
+        let empty = read_attr(&g, "empty").unwrap();
+        assert_eq!((empty.dtype(), empty.len()), (DType::F64, 0));
+        assert_eq!(
+            read_attr(&g, "shape").unwrap(),
+            ArrayData::from(vec![3i64, 4])
+        );
+        assert_eq!(
+            read_attr(&g, "ordered").unwrap(),
+            ArrayData::Bool(ArrayD::from_elem(IxDyn(&[]), false))
+        );
+        assert_eq!(attr_type(&g, "ref").unwrap(), StoredType::ObjectReference);
+        let ReferencedObject::Group(target) = read_ref_attr(&g, "ref").unwrap() else {
+            panic!("reference to a group expected")
+        };
+        assert_eq!(target.name(), "/g");
+        assert!(read_ref_attr(&g, "s").is_err());
+        let err = read_attrs(&g).unwrap_err();
+        assert!(err.to_string().contains("attribute 'ref'"), "{err}");
+    }
+
+    #[test]
+    fn integers_convert_to_u64_and_refuse_negatives() {
+        assert_eq!(
+            integers_as_u64(&ArrayData::from(vec![0i32, 7])).unwrap(),
+            [0, 7]
+        );
+        assert_eq!(integers_as_u64(&ArrayData::from(vec![9u16])).unwrap(), [9]);
+        let err = integers_as_u64(&ArrayData::from(vec![1i64, -3])).unwrap_err();
+        assert!(err.to_string().contains("negative value -3"), "{err}");
+        assert!(integers_as_u64(&ArrayData::from(vec![1.0f32])).is_err());
+    }
+
+    #[test]
+    fn missing_filter_is_named_and_lzf_reads() {
+        let (_d, path) = py_file(
+            "t.h5",
+            "with h5py.File(path, 'w') as f:\n\
+             \x20   d = f.create_dataset('blosc', shape=(4,), dtype='f4', chunks=(4,), compression=32001, allow_unknown_filter=True)\n\
+             \x20   d.id.write_direct_chunk((0,), b'not really blosc')\n\
+             \x20   f.create_dataset('lzf', data=np.arange(1000, dtype='i4'), compression='lzf')\n\
+             \x20   f.create_dataset('gz', data=np.arange(1000, dtype='f8'), compression='gzip', shuffle=True)\n",
+        );
+        let f = open(&path);
+        let err = read_array(&f.dataset("blosc").unwrap()).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("blosc") && msg.contains("32001"), "{msg}");
+        assert!(matches!(err, Error::Unsupported(_)));
+        let ArrayData::I32(lzf) = read_array(&f.dataset("lzf").unwrap()).unwrap() else {
+            panic!("lzf: wrong dtype")
+        };
+        assert_eq!((lzf.len(), lzf[999]), (1000, 999));
+        let gz = read_array(&f.dataset("gz").unwrap()).unwrap();
+        assert_eq!(gz.to_f64().unwrap()[500], 500.0);
+    }
+
+    #[test]
+    fn null_dataspace_reads_as_empty() {
+        let (_d, path) = py_file(
+            "t.h5",
+            "with h5py.File(path, 'w') as f:\n\
+             \x20   f['e'] = h5py.Empty('f')\n\
+             \x20   f['es'] = h5py.Empty(h5py.string_dtype())\n",
+        );
+        let f = open(&path);
+        let e = read_array(&f.dataset("e").unwrap()).unwrap();
+        assert_eq!((e.dtype(), e.shape()), (DType::F32, &[0usize][..]));
+        let es = read_array(&f.dataset("es").unwrap()).unwrap();
+        assert_eq!((es.dtype(), es.shape()), (DType::String, &[0usize][..]));
+    }
+}

@@ -1,0 +1,456 @@
+//! What a stored HDF5 datatype is, in the terms annpage reads it in.
+//!
+//! [`StoredType::of`] classifies any datatype (a file type or a memory type) by walking it with
+//! the HDF5 C API: integers, floats (including half precision), bool enums, strings (variable-
+//! and fixed-length, ASCII or UTF-8), compounds with their member offsets, sub-arrays and object
+//! references. [`native_type`] gives the memory layout that raw reads decode (see
+//! [`super::read`]).
+
+use std::ffi::CStr;
+
+use hdf5::Datatype;
+use hdf5_sys::h5::H5free_memory;
+use hdf5_sys::h5i::hid_t;
+use hdf5_sys::h5t::{
+    H5T_class_t, H5T_cset_t, H5T_direction_t, H5T_sign_t, H5Tequal, H5Tget_array_dims2,
+    H5Tget_array_ndims, H5Tget_class, H5Tget_cset, H5Tget_member_name, H5Tget_member_offset,
+    H5Tget_member_type, H5Tget_member_value, H5Tget_native_type, H5Tget_nmembers, H5Tget_sign,
+    H5Tget_size, H5Tget_super, H5Tis_variable_str,
+};
+
+use crate::data::DType;
+use crate::{Error, Result};
+
+/// A member of a compound datatype.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompoundField {
+    /// The member's name.
+    pub name: String,
+    /// Byte offset of the member inside one element.
+    pub offset: usize,
+    /// The member's type.
+    pub ty: StoredType,
+}
+
+/// The kind of a stored datatype, with the sizes and offsets needed to decode it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoredType {
+    /// A boolean: a one-byte enum with members FALSE = 0 and TRUE = 1 (h5py's numpy bool;
+    /// member names are matched case-insensitively).
+    Bool,
+    /// An integer of 1, 2, 4 or 8 bytes.
+    Int {
+        /// Whether it is signed.
+        signed: bool,
+        /// Size in bytes.
+        size: usize,
+    },
+    /// An enum other than a bool, read as its integer values (as h5py does).
+    Enum {
+        /// Whether the base integer is signed.
+        signed: bool,
+        /// Size in bytes.
+        size: usize,
+    },
+    /// A bitfield, read as an unsigned integer of the same size (as h5py does).
+    Bitfield {
+        /// Size in bytes.
+        size: usize,
+    },
+    /// An IEEE float of 2 (half precision, read as `f32`), 4 or 8 bytes.
+    Float {
+        /// Size in bytes.
+        size: usize,
+    },
+    /// A variable-length string.
+    VarString {
+        /// UTF-8 (else ASCII) character set.
+        utf8: bool,
+    },
+    /// A fixed-length string of `size` bytes, NUL-padded (numpy's `|S<size>`).
+    FixedString {
+        /// Size in bytes.
+        size: usize,
+    },
+    /// A compound (structured) type.
+    Compound {
+        /// Size of one element in bytes.
+        size: usize,
+        /// The members, in declaration order.
+        fields: Vec<CompoundField>,
+    },
+    /// A fixed-size sub-array of another type (`(50,) f4` in a compound).
+    Array {
+        /// The element type.
+        base: Box<StoredType>,
+        /// The sub-array's dimensions.
+        dims: Vec<usize>,
+    },
+    /// An HDF5 object reference.
+    ObjectReference,
+    /// A datatype annpage cannot read, described (e.g. `opaque`, `long double`).
+    Unsupported(String),
+}
+
+impl StoredType {
+    /// Classifies a datatype.
+    ///
+    /// ```
+    /// use annpage_engine::h5::types::StoredType;
+    /// let t = hdf5::Datatype::from_type::<u16>().unwrap();
+    /// assert_eq!(StoredType::of(&t).unwrap(), StoredType::Int { signed: false, size: 2 });
+    /// ```
+    pub fn of(dtype: &Datatype) -> Result<StoredType> {
+        hdf5::sync::sync(|| classify(dtype.id()))
+    }
+
+    /// The element dtype of an array of this type, for the types that map onto one
+    /// (half floats map to `float32`; compounds, sub-arrays and references to `None`).
+    pub fn dtype(&self) -> Option<DType> {
+        Some(match *self {
+            StoredType::Enum { signed, size } => {
+                return StoredType::Int { signed, size }.dtype();
+            }
+            StoredType::Bitfield { size } => {
+                return StoredType::Int {
+                    signed: false,
+                    size,
+                }
+                .dtype();
+            }
+            StoredType::Bool => DType::Bool,
+            StoredType::Int {
+                signed: true,
+                size: 1,
+            } => DType::I8,
+            StoredType::Int {
+                signed: true,
+                size: 2,
+            } => DType::I16,
+            StoredType::Int {
+                signed: true,
+                size: 4,
+            } => DType::I32,
+            StoredType::Int {
+                signed: true,
+                size: 8,
+            } => DType::I64,
+            StoredType::Int {
+                signed: false,
+                size: 1,
+            } => DType::U8,
+            StoredType::Int {
+                signed: false,
+                size: 2,
+            } => DType::U16,
+            StoredType::Int {
+                signed: false,
+                size: 4,
+            } => DType::U32,
+            StoredType::Int {
+                signed: false,
+                size: 8,
+            } => DType::U64,
+            StoredType::Float { size: 2 | 4 } => DType::F32,
+            StoredType::Float { size: 8 } => DType::F64,
+            StoredType::VarString { .. } | StoredType::FixedString { .. } => DType::String,
+            _ => return None,
+        })
+    }
+
+    /// Whether values of this type hold pointers to variable-length data that HDF5 allocates
+    /// on read (and that must be reclaimed).
+    pub fn has_vlen(&self) -> bool {
+        match self {
+            StoredType::VarString { .. } => true,
+            StoredType::Compound { fields, .. } => fields.iter().any(|f| f.ty.has_vlen()),
+            StoredType::Array { base, .. } => base.has_vlen(),
+            _ => false,
+        }
+    }
+
+    /// Size of one value in memory, in bytes (`None` for unsupported types).
+    pub fn size(&self) -> Option<usize> {
+        Some(match self {
+            StoredType::Bool => 1,
+            StoredType::Int { size, .. }
+            | StoredType::Enum { size, .. }
+            | StoredType::Bitfield { size }
+            | StoredType::Float { size }
+            | StoredType::FixedString { size }
+            | StoredType::Compound { size, .. } => *size,
+            StoredType::VarString { .. } => std::mem::size_of::<*const std::ffi::c_char>(),
+            StoredType::Array { base, dims } => dims
+                .iter()
+                .try_fold(base.size()?, |acc, &d| acc.checked_mul(d))?,
+            // hobj_ref_t is a 64-bit address.
+            StoredType::ObjectReference => 8,
+            StoredType::Unsupported(_) => return None,
+        })
+    }
+
+    /// A short description for messages, e.g. `int32`, `compound{a: int32, b: str}`.
+    pub fn describe(&self) -> String {
+        match self {
+            StoredType::Float { size: 2 } => "float16".into(),
+            StoredType::VarString { utf8: true } => "variable-length UTF-8 string".into(),
+            StoredType::VarString { utf8: false } => "variable-length ASCII string".into(),
+            StoredType::FixedString { size } => format!("bytes{size}"),
+            StoredType::Compound { fields, .. } => {
+                let inner: Vec<String> = fields
+                    .iter()
+                    .map(|f| format!("{}: {}", f.name, f.ty.describe()))
+                    .collect();
+                format!("compound{{{}}}", inner.join(", "))
+            }
+            StoredType::Array { base, dims } => format!("{dims:?} {}", base.describe()),
+            StoredType::ObjectReference => "object reference".into(),
+            StoredType::Unsupported(what) => what.clone(),
+            other => other
+                .dtype()
+                .map_or_else(|| format!("{other:?}"), |d| d.name().to_owned()),
+        }
+    }
+}
+
+/// The native memory type matching a stored type (native byte order and alignment; strings,
+/// enums and references unchanged in kind). Raw reads use it as the memory type and decode the
+/// result with the [`StoredType`] of the returned type.
+pub fn native_type(dtype: &Datatype) -> Result<Datatype> {
+    hdf5::sync::sync(|| {
+        // SAFETY: `dtype.id()` is a valid open datatype id for the lifetime of `dtype`, and
+        // H5Tget_native_type only reads it; it returns a new id (or a negative error code, which
+        // `h5check` turns into an error) whose ownership `from_id` takes over, closing it on drop.
+        let id = hdf5::h5check(unsafe {
+            H5Tget_native_type(dtype.id(), H5T_direction_t::H5T_DIR_ASCEND)
+        })?;
+        // SAFETY: `id` is a freshly created datatype id with reference count 1, owned by no one else.
+        Ok(unsafe { hdf5::from_id::<Datatype>(id) }?)
+    })
+}
+
+/// Wraps a datatype id returned by the library (owned by the caller) so it is closed on drop.
+fn owned(id: hid_t) -> Result<Datatype> {
+    let id = hdf5::h5check(id)?;
+    // SAFETY: the caller passes an id it owns (freshly returned by H5Tget_super /
+    // H5Tget_member_type), checked non-negative above; `from_id` takes over that reference.
+    Ok(unsafe { hdf5::from_id::<Datatype>(id) }?)
+}
+
+/// Classifies the datatype `id`. Must run under the HDF5 lock.
+fn classify(id: hid_t) -> Result<StoredType> {
+    // SAFETY: `id` is a valid datatype id (callers hold a `Datatype` for it); these calls only
+    // query it and return plain values or error codes.
+    let (class, size) = unsafe { (H5Tget_class(id), H5Tget_size(id)) };
+    Ok(match class {
+        H5T_class_t::H5T_INTEGER => {
+            // SAFETY: as above, a query on a valid integer datatype.
+            let signed = unsafe { H5Tget_sign(id) } == H5T_sign_t::H5T_SGN_2;
+            integer(signed, size)
+        }
+        H5T_class_t::H5T_BITFIELD => match integer(false, size) {
+            StoredType::Int { size, .. } => StoredType::Bitfield { size },
+            other => other,
+        },
+        H5T_class_t::H5T_FLOAT => match size {
+            2 | 4 | 8 => StoredType::Float { size },
+            n => StoredType::Unsupported(format!("{}-byte float", n)),
+        },
+        H5T_class_t::H5T_ENUM => classify_enum(id, size)?,
+        H5T_class_t::H5T_STRING => {
+            // SAFETY: queries on a valid string datatype.
+            let (variable, cset) = unsafe { (H5Tis_variable_str(id), H5Tget_cset(id)) };
+            if hdf5::h5check(variable)? > 0 {
+                StoredType::VarString {
+                    utf8: cset == H5T_cset_t::H5T_CSET_UTF8,
+                }
+            } else {
+                StoredType::FixedString { size }
+            }
+        }
+        H5T_class_t::H5T_COMPOUND => classify_compound(id, size)?,
+        H5T_class_t::H5T_ARRAY => classify_array(id)?,
+        H5T_class_t::H5T_REFERENCE => {
+            // SAFETY: H5Tequal compares two valid datatype ids (the global is initialised by the
+            // library before any file can be opened).
+            let is_obj = unsafe { H5Tequal(id, *hdf5::globals::H5T_STD_REF_OBJ) };
+            if hdf5::h5check(is_obj)? > 0 {
+                StoredType::ObjectReference
+            } else {
+                StoredType::Unsupported("region or new-style reference".into())
+            }
+        }
+        H5T_class_t::H5T_OPAQUE => StoredType::Unsupported("opaque".into()),
+        H5T_class_t::H5T_TIME => StoredType::Unsupported("time".into()),
+        H5T_class_t::H5T_VLEN => StoredType::Unsupported("variable-length sequence".into()),
+        other => StoredType::Unsupported(format!("{other:?}")),
+    })
+}
+
+fn integer(signed: bool, size: usize) -> StoredType {
+    match size {
+        1 | 2 | 4 | 8 => StoredType::Int { signed, size },
+        n => StoredType::Unsupported(format!("{n}-byte integer")),
+    }
+}
+
+/// A member name returned by the library, copied and freed.
+fn member_name(id: hid_t, idx: u32) -> Result<String> {
+    // SAFETY: `idx` is below the member count of the valid compound/enum `id`.
+    let ptr = unsafe { H5Tget_member_name(id, idx) };
+    if ptr.is_null() {
+        return Err(hdf5::Error::query().unwrap_or_else(|e| e).into());
+    }
+    // SAFETY: a non-null result is a NUL-terminated string allocated by the library; we copy it
+    // before freeing it with the library's own deallocator, and never use `ptr` afterwards.
+    let name = unsafe { CStr::from_ptr(ptr) }
+        .to_string_lossy()
+        .into_owned();
+    // SAFETY: see above; freed exactly once.
+    unsafe { H5free_memory(ptr.cast()) };
+    Ok(name)
+}
+
+fn member_count(id: hid_t) -> Result<u32> {
+    // SAFETY: a query on a valid compound or enum datatype.
+    let n = hdf5::h5check(unsafe { H5Tget_nmembers(id) })?;
+    u32::try_from(n).map_err(|_| Error::malformed(format!("negative member count {n}")))
+}
+
+fn classify_enum(id: hid_t, size: usize) -> Result<StoredType> {
+    // SAFETY: returns a new id for the base type of a valid enum, owned by `base`.
+    let base = owned(unsafe { H5Tget_super(id) })?;
+    let base_type = classify(base.id())?;
+    let n = member_count(id)?;
+    if size == 1 && n == 2 {
+        let mut members = Vec::with_capacity(2);
+        for idx in 0..n {
+            let mut value = 0u8;
+            // SAFETY: `idx` < member count; the enum is 1 byte wide (checked above), so the
+            // library writes exactly one byte into `value`.
+            hdf5::h5check(unsafe {
+                H5Tget_member_value(id, idx, std::ptr::addr_of_mut!(value).cast())
+            })?;
+            members.push((member_name(id, idx)?.to_ascii_lowercase(), value));
+        }
+        members.sort_by_key(|m| m.1);
+        if members == [("false".to_owned(), 0), ("true".to_owned(), 1)] {
+            return Ok(StoredType::Bool);
+        }
+    }
+    Ok(match base_type {
+        StoredType::Int { signed, size } => StoredType::Enum { signed, size },
+        other => other,
+    })
+}
+
+fn classify_compound(id: hid_t, size: usize) -> Result<StoredType> {
+    let n = member_count(id)?;
+    let mut fields = Vec::with_capacity(n as usize);
+    for idx in 0..n {
+        let name = member_name(id, idx)?;
+        // SAFETY: `idx` < member count of the valid compound `id`.
+        let offset = unsafe { H5Tget_member_offset(id, idx) };
+        // SAFETY: returns a new id for the member's type, owned by `member`.
+        let member = owned(unsafe { H5Tget_member_type(id, idx) })?;
+        let ty = classify(member.id())?;
+        fields.push(CompoundField { name, offset, ty });
+    }
+    Ok(StoredType::Compound { size, fields })
+}
+
+fn classify_array(id: hid_t) -> Result<StoredType> {
+    // SAFETY: a query on a valid array datatype.
+    let ndims = hdf5::h5check(unsafe { H5Tget_array_ndims(id) })?;
+    let ndims = usize::try_from(ndims).unwrap_or(0);
+    let mut dims = vec![0 as hdf5_sys::h5::hsize_t; ndims];
+    // SAFETY: `dims` has room for exactly `ndims` entries, the rank the library reported.
+    hdf5::h5check(unsafe { H5Tget_array_dims2(id, dims.as_mut_ptr()) })?;
+    // SAFETY: returns a new id for the element type, owned by `base`.
+    let base = owned(unsafe { H5Tget_super(id) })?;
+    let dims = dims
+        .into_iter()
+        .map(|d| usize::try_from(d).map_err(|_| Error::malformed("sub-array dimension too large")))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(StoredType::Array {
+        base: Box::new(classify(base.id())?),
+        dims,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hdf5::types::{FixedAscii, VarLenAscii, VarLenUnicode};
+
+    fn of<T: hdf5::H5Type>() -> StoredType {
+        StoredType::of(&Datatype::from_type::<T>().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn classifies_scalars() {
+        assert_eq!(
+            of::<i8>(),
+            StoredType::Int {
+                signed: true,
+                size: 1
+            }
+        );
+        assert_eq!(
+            of::<u64>(),
+            StoredType::Int {
+                signed: false,
+                size: 8
+            }
+        );
+        assert_eq!(of::<f32>(), StoredType::Float { size: 4 });
+        assert_eq!(of::<bool>(), StoredType::Bool);
+        assert_eq!(of::<bool>().dtype(), Some(DType::Bool));
+        assert_eq!(of::<VarLenUnicode>(), StoredType::VarString { utf8: true });
+        assert_eq!(of::<VarLenAscii>(), StoredType::VarString { utf8: false });
+        assert_eq!(of::<FixedAscii<13>>(), StoredType::FixedString { size: 13 });
+        assert_eq!(of::<FixedAscii<13>>().dtype(), Some(DType::String));
+    }
+
+    #[derive(hdf5::H5Type, Clone, Copy)]
+    #[repr(C)]
+    struct Rec {
+        a: i32,
+        v: [f32; 3],
+        b: bool,
+    }
+
+    #[test]
+    fn classifies_compounds_with_offsets_and_subarrays() {
+        let t = of::<Rec>();
+        let StoredType::Compound { size, fields } = &t else {
+            panic!("not a compound: {t:?}");
+        };
+        assert_eq!(*size, std::mem::size_of::<Rec>());
+        let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["a", "v", "b"]);
+        assert_eq!(fields[1].offset, 4);
+        assert_eq!(
+            fields[1].ty,
+            StoredType::Array {
+                base: Box::new(StoredType::Float { size: 4 }),
+                dims: vec![3]
+            }
+        );
+        assert_eq!(fields[2].ty, StoredType::Bool);
+        assert!(!t.has_vlen());
+        assert_eq!(t.dtype(), None);
+        assert_eq!(t.describe(), "compound{a: int32, v: [3] float32, b: bool}");
+    }
+
+    #[test]
+    fn native_type_keeps_the_kind() {
+        let t = Datatype::from_type::<VarLenUnicode>().unwrap();
+        let n = native_type(&t).unwrap();
+        assert_eq!(
+            StoredType::of(&n).unwrap(),
+            StoredType::VarString { utf8: true }
+        );
+        assert!(StoredType::of(&n).unwrap().has_vlen());
+    }
+}
