@@ -1,22 +1,43 @@
-//! Writing AnnData elements and whole `.h5ad` files exactly as anndata does.
+//! Writing AnnData elements and whole `.h5ad` files exactly as anndata 0.12 (h5py 3.16) does.
+//!
+//! - Every element gets its `encoding-type` / `encoding-version` attributes (sparse `data`,
+//!   `indices` and `indptr` get none, as in anndata).
+//! - Compression ([`WriteOptions::compression`]) applies, as anndata's `dataset_kwargs` do, to
+//!   every array dataset: matrices, sparse parts, data frame columns and indexes, categorical
+//!   codes and categories, nullable values and masks, arrays in `uns`. Scalars are never
+//!   compressed.
+//! - Sparse parts are resizable and therefore always chunked, even without compression (anndata
+//!   creates them with `maxshape=(None,)`); other arrays are contiguous unless compressed.
+//! - [`write_h5ad`] writes to a temporary file beside the target and renames it into place
+//!   only once everything is written: a failed write leaves neither a half-written target nor
+//!   the temporary file.
+//!
+//! Unlike `anndata.write_h5ad`, string columns are written as they are: turning repeated
+//! strings into categoricals (`strings_to_categoricals`) is a change of the data the caller
+//! decides on.
+
+mod frame;
+mod staging;
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 
-use super::AnnDataElements;
-use crate::data::Element;
-use crate::{Error, Result};
+use hdf5::{Group, Location};
+use indexmap::IndexMap;
 
-/// How datasets are compressed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Compression {
-    /// No compression (anndata's default).
-    #[default]
-    None,
-    /// Deflate at the given level (0–9; h5py's default is 4).
-    Gzip(u8),
-    /// h5py's LZF filter.
-    Lzf,
-}
+pub use self::frame::{write_categorical, write_dataframe, write_nullable};
+use super::{AnnDataElements, Encoding, RawElements};
+use crate::data::{
+    ArrayData, Attrs, DType, Element, Mapping, Matrix, RawData, RawNode, SparseFormat, SparseMatrix,
+};
+use crate::error::ResultExt;
+pub use crate::h5::write::Compression;
+use crate::h5::write::{
+    create_null_dataset, write_array, write_attr, write_attrs, write_raw_data, write_str_attr,
+    DatasetOptions,
+};
+use crate::{Error, Result};
 
 /// Options for writing.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -25,23 +46,328 @@ pub struct WriteOptions {
     pub compression: Compression,
 }
 
+impl WriteOptions {
+    /// How anndata stores an array dataset with these options.
+    pub fn array_options(&self) -> DatasetOptions {
+        DatasetOptions::compressed(self.compression)
+    }
+
+    /// How anndata stores the `data`, `indices` and `indptr` of a sparse matrix with these
+    /// options: resizable along their only axis, hence always chunked.
+    pub fn sparse_options(&self) -> DatasetOptions {
+        self.array_options().resizable()
+    }
+}
+
 /// Writes a whole `.h5ad` file: to a temporary file beside `path`, renamed into place at the end.
+///
+/// The layout is anndata's: root attributes `anndata` / `0.1.0`; `X` when present; `raw`
+/// (`X`, `var`, `varm`) when present; `obs` and `var`; `obsm`, `varm`, `obsp`, `varp`,
+/// `layers` and `uns` always, as (possibly empty) `dict` groups. Shapes are not checked here
+/// (the `annpage` crate's `AnnData` keeps them consistent).
+///
+/// On error, `path` is left as it was and the temporary file is removed; the error names
+/// `path` and the element being written.
 pub fn write_h5ad(
     path: impl AsRef<Path>,
     adata: &AnnDataElements,
     options: &WriteOptions,
 ) -> Result<()> {
-    let _ = (adata, options);
-    Err(Error::unsupported("writing is being written").in_file(path))
+    let path = path.as_ref();
+    let staged = staging::Staged::beside(path).in_file(path)?;
+    let write = || -> Result<()> {
+        let file = hdf5::File::create(staged.path())?;
+        write_root(&file, adata, options)?;
+        file.close()?;
+        Ok(())
+    };
+    write().in_file(path)?;
+    staged.commit(path).in_file(path)
 }
 
-/// Writes `elem` under `name` in `group`.
+/// Writes the members of the root group.
+fn write_root(root: &Group, adata: &AnnDataElements, options: &WriteOptions) -> Result<()> {
+    write_encoding(root, Encoding::AnnData).in_element("/")?;
+    if let Some(x) = &adata.x {
+        write_matrix(root, "X", x, options)?;
+    }
+    if let Some(raw) = &adata.raw {
+        write_raw(root, raw, options)?;
+    }
+    write_dataframe(root, "obs", &adata.obs, options)?;
+    write_dataframe(root, "var", &adata.var, options)?;
+    write_mapping(root, "obsm", &adata.obsm, options)?;
+    write_mapping(root, "varm", &adata.varm, options)?;
+    write_matrix_mapping(root, "obsp", &adata.obsp, options)?;
+    write_matrix_mapping(root, "varp", &adata.varp, options)?;
+    write_matrix_mapping(root, "layers", &adata.layers, options)?;
+    write_mapping(root, "uns", &adata.uns, options)
+}
+
+/// Writes the `raw` group (encoding `raw`) with its `X`, `var` and `varm`.
+fn write_raw(root: &Group, raw: &RawElements, options: &WriteOptions) -> Result<()> {
+    let g = new_group(root, "raw", Encoding::Raw)?;
+    write_matrix(&g, "X", &raw.x, options)?;
+    write_dataframe(&g, "var", &raw.var, options)?;
+    write_mapping(&g, "varm", &raw.varm, options)
+}
+
+/// Writes `elem` under `name` in `group`, replacing any member of that name.
+///
+/// Arrays become `array` (numbers, bools) or `string-array` datasets, 0-d arrays and scalars
+/// `numeric-scalar` or `string`; sparse matrices, data frames, categoricals, nullable arrays
+/// and dicts their group encodings; opaque elements are written back verbatim.
 pub fn write_element(
-    group: &hdf5::Group,
+    group: &Group,
     name: &str,
     elem: &Element,
     options: &WriteOptions,
 ) -> Result<()> {
-    let _ = (group, elem, options);
-    Err(Error::unsupported("writing is being written").in_element(name))
+    prepare(group, name)?;
+    match elem {
+        Element::Array(a) => write_array_element(group, name, a, options),
+        Element::Sparse(m) => write_sparse(group, name, m, options),
+        Element::DataFrame(df) => write_dataframe(group, name, df, options),
+        Element::Categorical(c) => write_categorical(group, name, c, options),
+        Element::Nullable(n) => write_nullable(group, name, n, options),
+        Element::Scalar(s) => write_array_element(group, name, &s.to_array(), options),
+        Element::Dict(m) => write_mapping(group, name, m, options),
+        Element::Opaque(node) => write_raw_node(group, name, node, options),
+    }
+}
+
+/// Writes a matrix (`X`, a layer, an `obsp`/`varp` entry) under `name`, replacing any member
+/// of that name: a dense `array` or a `csr_matrix` / `csc_matrix` group.
+pub fn write_matrix(
+    group: &Group,
+    name: &str,
+    matrix: &Matrix,
+    options: &WriteOptions,
+) -> Result<()> {
+    prepare(group, name)?;
+    match matrix {
+        Matrix::Dense(a) => write_array_element(group, name, a, options),
+        Matrix::Sparse(m) => write_sparse(group, name, m, options),
+    }
+}
+
+/// Writes a `dict` group of elements (`obsm`, `uns`, …), replacing any member of that name.
+pub fn write_mapping(
+    group: &Group,
+    name: &str,
+    mapping: &Mapping,
+    options: &WriteOptions,
+) -> Result<()> {
+    prepare(group, name)?;
+    let g = new_group(group, name, Encoding::Dict)?;
+    mapping
+        .iter()
+        .try_for_each(|(key, elem)| write_element(&g, key, elem, options))
+}
+
+/// Writes a `dict` group of matrices (`layers`, `obsp`, `varp`), replacing any member of that
+/// name.
+pub fn write_matrix_mapping(
+    group: &Group,
+    name: &str,
+    matrices: &IndexMap<String, Matrix>,
+    options: &WriteOptions,
+) -> Result<()> {
+    prepare(group, name)?;
+    let g = new_group(group, name, Encoding::Dict)?;
+    matrices
+        .iter()
+        .try_for_each(|(key, m)| write_matrix(&g, key, m, options))
+}
+
+/// Writes a CSR or CSC matrix as anndata does: a group with `shape` (int64) and the datasets
+/// `data`, `indices` and `indptr` (index dtype from [`sparse_index_dtype`]), all resizable.
+pub fn write_sparse(
+    group: &Group,
+    name: &str,
+    matrix: &SparseMatrix,
+    options: &WriteOptions,
+) -> Result<()> {
+    prepare(group, name)?;
+    let g = create_sparse_group(group, name, matrix.format(), matrix.shape())?;
+    let write = || -> Result<()> {
+        let dataset = options.sparse_options();
+        let dtype = sparse_index_dtype(matrix.shape(), matrix.nnz());
+        write_array(&g, "data", matrix.data(), &dataset)?;
+        write_array(
+            &g,
+            "indices",
+            &index_array(matrix.indices(), dtype)?,
+            &dataset,
+        )?;
+        write_array(
+            &g,
+            "indptr",
+            &index_array(matrix.indptr(), dtype)?,
+            &dataset,
+        )?;
+        Ok(())
+    };
+    write().in_element(g.name())
+}
+
+/// Creates the group of a sparse matrix with its encoding and `shape` attributes, for writers
+/// that then fill `data`, `indices` and `indptr` themselves (with
+/// [`WriteOptions::sparse_options`] and [`sparse_index_dtype`], as [`write_sparse`] does).
+pub fn create_sparse_group(
+    parent: &Group,
+    name: &str,
+    format: SparseFormat,
+    shape: (usize, usize),
+) -> Result<Group> {
+    let encoding = match format {
+        SparseFormat::Csr => Encoding::CsrMatrix,
+        SparseFormat::Csc => Encoding::CscMatrix,
+    };
+    let g = new_group(parent, name, encoding)?;
+    let dims = [shape.0, shape.1]
+        .iter()
+        .map(|&d| i64::try_from(d).map_err(|_| Error::invalid(format!("dimension {d} too large"))))
+        .collect::<Result<Vec<i64>>>()
+        .in_element(g.name())?;
+    write_attr(&g, "shape", &ArrayData::from(dims)).in_element(g.name())?;
+    Ok(g)
+}
+
+/// The dtype scipy gives the `indices` and `indptr` of a sparse matrix: `int32` when both
+/// dimensions and the number of stored values fit in it, else `int64`.
+///
+/// ```
+/// use annpage_engine::data::DType;
+/// use annpage_engine::format::write::sparse_index_dtype;
+/// assert_eq!(sparse_index_dtype((100, 20), 7), DType::I32);
+/// assert_eq!(sparse_index_dtype((3, 3), 1 << 31), DType::I64);
+/// ```
+pub fn sparse_index_dtype(shape: (usize, usize), nnz: usize) -> DType {
+    let limit = i32::MAX as usize;
+    if shape.0 <= limit && shape.1 <= limit && nnz <= limit {
+        DType::I32
+    } else {
+        DType::I64
+    }
+}
+
+/// Sparse offsets or indices as an array of `dtype` (`int32` or `int64`).
+fn index_array(values: &[u64], dtype: DType) -> Result<ArrayData> {
+    fn convert<T: TryFrom<u64>>(values: &[u64]) -> Result<Vec<T>> {
+        values
+            .iter()
+            .map(|&v| {
+                T::try_from(v).map_err(|_| Error::invalid(format!("sparse index {v} too large")))
+            })
+            .collect()
+    }
+    Ok(match dtype {
+        DType::I32 => ArrayData::from(convert::<i32>(values)?),
+        _ => ArrayData::from(convert::<i64>(values)?),
+    })
+}
+
+/// Writes an array as its encoding: `string-array` / `array`, or for a 0-d array `string` /
+/// `numeric-scalar` (never compressed).
+fn write_array_element(
+    group: &Group,
+    name: &str,
+    a: &ArrayData,
+    options: &WriteOptions,
+) -> Result<()> {
+    let encoding = match (a.dtype(), a.ndim()) {
+        (DType::String, 0) => Encoding::String,
+        (_, 0) => Encoding::NumericScalar,
+        (DType::String, _) => Encoding::StringArray,
+        _ => Encoding::Array,
+    };
+    let write = || -> Result<()> {
+        let ds = write_array(group, name, a, &options.array_options())?;
+        write_encoding(&ds, encoding)
+    };
+    write().in_element(path_of(group, name))
+}
+
+/// Writes an opaque node back as it was read: its attributes, its children or its data.
+fn write_raw_node(group: &Group, name: &str, node: &RawNode, options: &WriteOptions) -> Result<()> {
+    let path = path_of(group, name);
+    match node {
+        RawNode::Group { attrs, children } => {
+            let g = group.create_group(name).in_element(&path)?;
+            write_attrs(&g, attrs).in_element(&path)?;
+            for (key, child) in children {
+                check_key(key).in_element(&path)?;
+                write_raw_node(&g, key, child, options)?;
+            }
+            Ok(())
+        }
+        RawNode::Dataset { attrs, data } => {
+            let write = || -> Result<()> {
+                let ds = match data {
+                    // anndata's `None`: a dataset with a null dataspace, read as an empty array.
+                    RawData::Array(a) if a.is_empty() && is_null_encoding(attrs) => {
+                        create_null_dataset(group, name, a.dtype())?
+                    }
+                    _ => write_raw_data(group, name, data, &options.array_options())?,
+                };
+                write_attrs(&ds, attrs)
+            };
+            write().in_element(path)
+        }
+    }
+}
+
+/// Whether `attrs` hold `encoding-type` `null`.
+fn is_null_encoding(attrs: &Attrs) -> bool {
+    attrs
+        .get("encoding-type")
+        .and_then(ArrayData::as_strings)
+        .is_some_and(|s| s == ["null"])
+}
+
+/// Sets an element's `encoding-type` and `encoding-version` attributes.
+pub fn write_encoding(loc: &Location, encoding: Encoding) -> Result<()> {
+    write_str_attr(loc, "encoding-type", encoding.type_name())?;
+    write_str_attr(loc, "encoding-version", encoding.version())
+}
+
+/// Creates group `name` with the attributes of `encoding`.
+fn new_group(parent: &Group, name: &str, encoding: Encoding) -> Result<Group> {
+    let create = || -> Result<Group> {
+        let g = parent.create_group(name)?;
+        write_encoding(&g, encoding)?;
+        Ok(g)
+    };
+    create().in_element(path_of(parent, name))
+}
+
+/// Checks `name` and removes any member of that name, as anndata does before writing.
+fn prepare(group: &Group, name: &str) -> Result<()> {
+    let path = path_of(group, name);
+    check_key(name).in_element(&path)?;
+    if group.link_exists(name) {
+        group.unlink(name).in_element(&path)?;
+    }
+    Ok(())
+}
+
+/// Refuses names HDF5 would take for paths: empty, `.`, or containing `/`.
+fn check_key(name: &str) -> Result<()> {
+    if name.is_empty() || name == "." || name.contains('/') {
+        return Err(Error::invalid(format!(
+            "{name:?} cannot name an element: keys must be non-empty and contain no '/'"
+        )));
+    }
+    Ok(())
+}
+
+/// The path of member `name` of `parent`, for messages.
+fn path_of(parent: &Group, name: &str) -> String {
+    let p = parent.name();
+    if p.ends_with('/') {
+        format!("{p}{name}")
+    } else {
+        format!("{p}/{name}")
+    }
 }

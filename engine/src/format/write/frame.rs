@@ -1,0 +1,153 @@
+//! Data frames and their column encodings: `dataframe`, `categorical`, `nullable-*`.
+
+use hdf5::Group;
+use ndarray::{ArrayD, IxDyn, Zip};
+
+use super::{check_key, new_group, path_of, prepare, write_array_element, WriteOptions};
+use crate::data::{ArrayData, Categorical, Column, DType, DataFrame, Nullable, NullableKind};
+use crate::error::ResultExt;
+use crate::format::Encoding;
+use crate::h5::write::{write_attr, write_str_attr};
+use crate::{map_array, Error, Result};
+
+/// The member holding a frame's index when the index has no name.
+const DEFAULT_INDEX_KEY: &str = "_index";
+
+/// Writes a `dataframe` group as anndata does, replacing any member of that name.
+///
+/// Attributes: `_index` names the member holding the index (the index's name, or `_index`);
+/// `column-order` lists the columns (an empty float64 array when there are none, as anndata
+/// 0.12 writes). The index is a `string-array` (or an `array` for a non-string index), each
+/// column an `array`, `string-array`, `categorical` or `nullable-*` member.
+///
+/// An index name that is also a column name is accepted only if that column holds the index's
+/// values (pandas' rule in anndata): the column then stands for the index.
+pub fn write_dataframe(
+    group: &Group,
+    name: &str,
+    df: &DataFrame,
+    options: &WriteOptions,
+) -> Result<()> {
+    prepare(group, name)?;
+    let path = path_of(group, name);
+    let index_key = df.index_name().unwrap_or(DEFAULT_INDEX_KEY);
+    check_key(index_key).in_element(&path)?;
+    for key in df.columns().keys() {
+        check_key(key).in_element(&path)?;
+    }
+    let index_is_column = match df.column(index_key) {
+        None => false,
+        Some(Column::Array(values)) if values == df.index() => true,
+        Some(_) => {
+            return Err(Error::invalid(format!(
+                "the index is named '{index_key}' like a column whose values differ from it"
+            ))
+            .in_element(path));
+        }
+    };
+    let g = new_group(group, name, Encoding::DataFrame)?;
+    let order = if df.columns().is_empty() {
+        ArrayData::zeros(DType::F64, &[0])
+    } else {
+        ArrayData::from(df.columns().keys().cloned().collect::<Vec<String>>())
+    };
+    let attrs = || -> Result<()> {
+        write_attr(&g, "column-order", &order)?;
+        write_str_attr(&g, "_index", index_key)
+    };
+    attrs().in_element(&path)?;
+    if !index_is_column {
+        write_array_element(&g, index_key, df.index(), options)?;
+    }
+    for (key, column) in df.columns() {
+        write_column(&g, key, column, options)?;
+    }
+    Ok(())
+}
+
+/// Writes one column of a frame.
+fn write_column(group: &Group, name: &str, column: &Column, options: &WriteOptions) -> Result<()> {
+    match column {
+        Column::Array(a) => write_array_element(group, name, a, options),
+        Column::Categorical(c) => write_categorical(group, name, c, options),
+        Column::Nullable(n) => write_nullable(group, name, n, options),
+    }
+}
+
+/// Writes a `categorical` group, replacing any member of that name: the `ordered` attribute
+/// (a bool), `codes` in [`Categorical::code_dtype`] (pandas' smallest signed integer) and
+/// `categories`.
+pub fn write_categorical(
+    group: &Group,
+    name: &str,
+    categorical: &Categorical,
+    options: &WriteOptions,
+) -> Result<()> {
+    prepare(group, name)?;
+    let g = new_group(group, name, Encoding::Categorical)?;
+    let ordered = ArrayData::Bool(ArrayD::from_elem(IxDyn(&[]), categorical.ordered));
+    write_attr(&g, "ordered", &ordered).in_element(g.name())?;
+    let codes = codes_array(&categorical.codes, categorical.code_dtype())
+        .in_element(path_of(&g, "codes"))?;
+    write_array_element(&g, "codes", &codes, options)?;
+    write_array_element(&g, "categories", &categorical.categories, options)
+}
+
+/// Categorical codes as an array of `dtype` (a signed integer type).
+fn codes_array(codes: &[i32], dtype: DType) -> Result<ArrayData> {
+    fn narrow<T: TryFrom<i32>>(codes: &[i32], dtype: DType) -> Result<Vec<T>> {
+        codes
+            .iter()
+            .map(|&c| {
+                T::try_from(c).map_err(|_| {
+                    Error::invalid(format!("categorical code {c} does not fit {dtype}"))
+                })
+            })
+            .collect()
+    }
+    Ok(match dtype {
+        DType::I8 => ArrayData::from(narrow::<i8>(codes, dtype)?),
+        DType::I16 => ArrayData::from(narrow::<i16>(codes, dtype)?),
+        DType::I32 => ArrayData::from(codes.to_vec()),
+        _ => ArrayData::from(codes.iter().map(|&c| i64::from(c)).collect::<Vec<_>>()),
+    })
+}
+
+/// Writes a `nullable-integer`, `nullable-boolean` or `nullable-string-array` group, replacing
+/// any member of that name: `values` (with missing entries set to 0, `False` or `""`, as
+/// anndata writes them) and `mask` (`True` where missing).
+pub fn write_nullable(
+    group: &Group,
+    name: &str,
+    nullable: &Nullable,
+    options: &WriteOptions,
+) -> Result<()> {
+    prepare(group, name)?;
+    let encoding = match nullable.kind() {
+        NullableKind::Integer => Encoding::NullableInteger,
+        NullableKind::Boolean => Encoding::NullableBoolean,
+        NullableKind::String => Encoding::NullableStringArray,
+    };
+    let g = new_group(group, name, encoding)?;
+    let mask = nullable.mask();
+    let values = map_array!(nullable.values(), a => blank_missing(a, mask));
+    write_array_element(&g, "values", &values, options)?;
+    write_array_element(&g, "mask", &ArrayData::from(mask.to_vec()), options)
+}
+
+/// `values` with the entries under `mask` replaced by the type's default (0, false, "").
+fn blank_missing<T: Clone + Default>(values: &ArrayD<T>, mask: &[bool]) -> ArrayD<T> {
+    let mut out = values.clone();
+    // `Nullable` guarantees a 1-d array as long as the mask.
+    if let Some(mask) = ndarray::ArrayView1::from(mask)
+        .into_dyn()
+        .broadcast(out.raw_dim())
+    {
+        Zip::from(&mut out).and(&mask).for_each(|v, &missing| {
+            if missing {
+                *v = T::default();
+            }
+        });
+    }
+    out
+}
