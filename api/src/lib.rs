@@ -1,5 +1,59 @@
-//! annpage: an out-of-core storage engine for AnnData.
+//! annpage: an out-of-core storage engine for AnnData (`.h5ad`) files.
+//!
+//! Build an [`AnnData`] in memory (or read one with [`read_h5ad`]), select cells and genes,
+//! and take the subset:
+//!
+//! ```
+//! use annpage::data::{ArrayData, Column, Matrix};
+//! use annpage::{AnnData, Selection};
+//!
+//! // 4 cells × 3 genes.
+//! let mut adata = AnnData::new(4, 3);
+//! adata.set_var_names(vec!["CD3E".into(), "MS4A1".into(), "LYZ".into()])?;
+//! let counts = ndarray::arr2(&[[1.0f32, 0., 2.], [0., 3., 7.], [4., 0., 5.], [8., 6., 0.]]);
+//! adata.set_x(Some(Matrix::Dense(ArrayData::from(counts))))?;
+//! adata.obs_mut().insert("n_counts", Column::Array(ArrayData::from(vec![3i64, 10, 9, 14])))?;
+//!
+//! // Every other cell, backwards; two genes by name.
+//! let sub = adata.subset(&Selection::slice(None, None, -2), &Selection::names(["LYZ", "CD3E"]))?;
+//! assert_eq!(sub.shape(), (2, 2));
+//! assert_eq!(sub.obs_names(), ["3", "1"]);
+//! assert_eq!(
+//!     sub.x(),
+//!     Some(&Matrix::Dense(ArrayData::from(ndarray::arr2(&[[0.0f32, 8.], [7., 0.]]))))
+//! );
+//! assert_eq!(sub.obs().column("n_counts"), Some(&Column::Array(ArrayData::from(vec![14i64, 10]))));
+//! # Ok::<(), annpage::Error>(())
+//! ```
+//!
+//! Selections ([`Selection`]) follow numpy and anndata: Python slices with negative bounds and
+//! steps, positions in any order with repeats, boolean masks and names. A [`AnnDataView`] is
+//! a lazy subset that borrows its object; [`AnnDataView::to_adata`] (or [`AnnData::subset`])
+//! copies it out, as `adata[obs, var].copy()` does in anndata.
 #![deny(missing_docs)]
 
+mod anndata;
+mod frame;
+mod io;
+mod subset;
+#[cfg(test)]
+mod testdata;
+mod validate;
+mod view;
+
 pub use annpage_engine::data;
+pub use annpage_engine::format::{AnnDataElements, Compression, RawElements, WriteOptions};
+pub use annpage_engine::select::{AxisIndex, IndexKind, Selection};
 pub use annpage_engine::{Error, Result};
+
+pub use crate::anndata::AnnData;
+pub use crate::frame::FrameMut;
+pub use crate::io::read_h5ad;
+pub use crate::view::AnnDataView;
+
+// Both can be shared across threads: they are plain data and borrows of it.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<AnnData>();
+    assert_send_sync::<AnnDataView<'static>>();
+};

@@ -1,6 +1,9 @@
 //! Dense n-dimensional arrays of any dtype anndata writes, and scalars.
 
-use ndarray::{ArrayD, IxDyn};
+use ndarray::{ArrayD, Axis, IxDyn, Slice};
+
+use crate::select::{AxisIndex, IndexKind};
+use crate::{Error, Result};
 
 /// The element types of dense arrays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -224,6 +227,66 @@ impl ArrayData {
         map_array!(self, a => a.select(ndarray::Axis(axis), indices))
     }
 
+    /// Selects the positions of `index` along `axis`: ranges are sliced, explicit positions
+    /// gathered (any order, repeats allowed). The result is in standard (row-major) layout.
+    ///
+    /// Fails if the array has no such axis or `index` was resolved for another length.
+    ///
+    /// ```
+    /// use annpage_engine::data::ArrayData;
+    /// use annpage_engine::select::Selection;
+    /// let a = ArrayData::from(ndarray::arr2(&[[1i32, 2, 3], [4, 5, 6]]));
+    /// let cols = Selection::slice(None, None, -2).resolve(3, None).unwrap();
+    /// assert_eq!(a.subset(1, &cols).unwrap(), ArrayData::from(ndarray::arr2(&[[3i32, 1], [6, 4]])));
+    /// ```
+    pub fn subset(&self, axis: usize, index: &AxisIndex) -> Result<Self> {
+        let shape = self.shape();
+        let Some(&n) = shape.get(axis) else {
+            return Err(Error::invalid(format!(
+                "cannot select along axis {axis} of a {}-d array",
+                shape.len()
+            )));
+        };
+        if n != index.axis_len() {
+            return Err(Error::shape(format!(
+                "the selection is for an axis of length {}, the array has {n} along axis {axis}",
+                index.axis_len()
+            )));
+        }
+        Ok(map_array!(self, a => subset_axis(a, Axis(axis), index)))
+    }
+
+    /// Each element as Python's `str()` writes it: `True`/`False`, integers in decimal,
+    /// floats in their shortest round-trip form (`1.0`, `0.1`, `1e+16`, `nan`, `inf`).
+    ///
+    /// This is how anndata turns a non-string `obs`/`var` index into names.
+    ///
+    /// ```
+    /// use annpage_engine::data::ArrayData;
+    /// let a = ArrayData::from(vec![1.0f64, 0.25, 1e16, -1.5e-5]);
+    /// assert_eq!(a.to_python_strings(), ["1.0", "0.25", "1e+16", "-1.5e-05"]);
+    /// assert_eq!(ArrayData::from(vec![true]).to_python_strings(), ["True"]);
+    /// ```
+    pub fn to_python_strings(&self) -> Vec<String> {
+        fn each<T>(a: &ArrayD<T>, f: impl Fn(&T) -> String) -> Vec<String> {
+            a.iter().map(f).collect()
+        }
+        match self {
+            ArrayData::Bool(a) => each(a, |&b| if b { "True" } else { "False" }.to_owned()),
+            ArrayData::I8(a) => each(a, ToString::to_string),
+            ArrayData::I16(a) => each(a, ToString::to_string),
+            ArrayData::I32(a) => each(a, ToString::to_string),
+            ArrayData::I64(a) => each(a, ToString::to_string),
+            ArrayData::U8(a) => each(a, ToString::to_string),
+            ArrayData::U16(a) => each(a, ToString::to_string),
+            ArrayData::U32(a) => each(a, ToString::to_string),
+            ArrayData::U64(a) => each(a, ToString::to_string),
+            ArrayData::F32(a) => each(a, |v| python_float(&format!("{v:e}"))),
+            ArrayData::F64(a) => each(a, |v| python_float(&format!("{v:e}"))),
+            ArrayData::String(a) => a.iter().cloned().collect(),
+        }
+    }
+
     /// The strings of a 1-d string array, if it is one.
     pub fn as_strings(&self) -> Option<&[String]> {
         match self {
@@ -249,6 +312,65 @@ impl ArrayData {
             ArrayData::String(_) => return None,
         })
     }
+}
+
+/// `a` with the positions of `index` along `axis` (already checked to fit).
+fn subset_axis<T: Clone>(a: &ArrayD<T>, axis: Axis, index: &AxisIndex) -> ArrayD<T> {
+    let picked = match index.kind() {
+        IndexKind::Range(r) if r.start == 0 && r.end == a.len_of(axis) => a.clone(),
+        IndexKind::Range(r) => a.slice_axis(axis, Slice::from(r)).to_owned(),
+        IndexKind::Strided { start, step, len } => {
+            // Positions fit in isize; ndarray steps through [lo, hi) from the end for step < 0.
+            let last = start as isize + step * (len as isize - 1);
+            let (lo, hi) = if step > 0 {
+                (start as isize, last + 1)
+            } else {
+                (last, start as isize + 1)
+            };
+            a.slice_axis(axis, Slice::new(lo, Some(hi), step))
+                .to_owned()
+        }
+        IndexKind::Positions(ps) => a.select(axis, ps),
+    };
+    if picked.is_standard_layout() {
+        picked
+    } else {
+        picked.as_standard_layout().into_owned()
+    }
+}
+
+/// Python's `repr` of a float from Rust's shortest round-trip scientific form (`-1.5e-5`):
+/// positional for decimal exponents -4..16, else `d.ddde±XX`.
+fn python_float(sci: &str) -> String {
+    let (sign, body) = sci.strip_prefix('-').map_or(("", sci), |rest| ("-", rest));
+    let Some((mantissa, exp)) = body.split_once('e') else {
+        // `inf` and `NaN`.
+        return match body {
+            "inf" => format!("{sign}inf"),
+            _ => "nan".to_owned(),
+        };
+    };
+    let Ok(exp) = exp.parse::<i32>() else {
+        return sci.to_owned();
+    };
+    let digits = mantissa.replace('.', "");
+    let written = if (-4..16).contains(&exp) {
+        // The decimal point goes after `exp + 1` digits.
+        let point = exp + 1;
+        let n = digits.len() as i32;
+        if point <= 0 {
+            format!("0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
+        } else if point >= n {
+            format!("{digits}{}.0", "0".repeat((point - n) as usize))
+        } else {
+            let (int, frac) = digits.split_at(point as usize);
+            format!("{int}.{frac}")
+        }
+    } else {
+        let exp_sign = if exp < 0 { '-' } else { '+' };
+        format!("{mantissa}e{exp_sign}{:02}", exp.unsigned_abs())
+    };
+    format!("{sign}{written}")
 }
 
 macro_rules! impl_from {
@@ -344,6 +466,104 @@ mod tests {
         let a = ArrayData::from(vec![10i16, 11, 12, 13]);
         let s = a.select(0, &[3, 0, 0]);
         assert_eq!(s, ArrayData::from(vec![13i16, 10, 10]));
+    }
+
+    #[test]
+    fn subset_slices_and_gathers_along_either_axis() {
+        // numpy: a = np.arange(12).reshape(3, 4)
+        let a = ArrayData::from(ndarray::Array2::from_shape_fn((3, 4), |(i, j)| {
+            (i * 4 + j) as i64
+        }));
+        let idx = |s: crate::select::Selection, n| s.resolve(n, None).unwrap();
+        use crate::select::Selection;
+        // a[::-2] == [[8, 9, 10, 11], [0, 1, 2, 3]]
+        assert_eq!(
+            a.subset(0, &idx(Selection::slice(None, None, -2), 3))
+                .unwrap(),
+            ArrayData::from(ndarray::arr2(&[[8i64, 9, 10, 11], [0, 1, 2, 3]]))
+        );
+        // a[:, [3, 0, 0]] == [[3, 0, 0], [7, 4, 4], [11, 8, 8]]
+        assert_eq!(
+            a.subset(1, &idx(Selection::positions([3, 0, 0]), 4))
+                .unwrap(),
+            ArrayData::from(ndarray::arr2(&[[3i64, 0, 0], [7, 4, 4], [11, 8, 8]]))
+        );
+        // a[:, 1:3] == [[1, 2], [5, 6], [9, 10]]
+        let sub = a.subset(1, &idx(Selection::from(1..3), 4)).unwrap();
+        assert_eq!(
+            sub,
+            ArrayData::from(ndarray::arr2(&[[1i64, 2], [5, 6], [9, 10]]))
+        );
+        assert!(dispatch_array!(&sub, x => x.is_standard_layout()));
+        // A reversed 1-d string array comes back contiguous.
+        let s = ArrayData::from(vec!["a", "b", "c"]);
+        let r = s
+            .subset(0, &idx(Selection::slice(None, None, -1), 3))
+            .unwrap();
+        assert_eq!(r.as_strings().unwrap(), ["c", "b", "a"]);
+        // Empty selections keep the other axes.
+        let e = a.subset(0, &idx(Selection::positions([]), 3)).unwrap();
+        assert_eq!(e.shape(), &[0, 4]);
+    }
+
+    #[test]
+    fn subset_checks_the_axis() {
+        let a = ArrayData::from(vec![1u8, 2, 3]);
+        let e = a.subset(1, &AxisIndex::full(3)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid argument: cannot select along axis 1 of a 1-d array"
+        );
+        let e = a.subset(0, &AxisIndex::full(4)).unwrap_err();
+        assert!(matches!(e, Error::Shape(_)), "{e}");
+    }
+
+    /// Expected strings from `pd.Index([...]).astype(str)` in the venv.
+    #[test]
+    fn python_strings_match_pandas() {
+        let f = ArrayData::from(vec![
+            1.0f64,
+            0.1,
+            100.0,
+            1e15,
+            1e16,
+            1.5e-5,
+            0.0001,
+            123456789.125,
+            -0.0,
+            f64::NAN,
+            f64::NEG_INFINITY,
+            2.5e300,
+        ]);
+        assert_eq!(
+            f.to_python_strings(),
+            [
+                "1.0",
+                "0.1",
+                "100.0",
+                "1000000000000000.0",
+                "1e+16",
+                "1.5e-05",
+                "0.0001",
+                "123456789.125",
+                "-0.0",
+                "nan",
+                "-inf",
+                "2.5e+300"
+            ]
+        );
+        assert_eq!(
+            ArrayData::from(vec![0.1f32, 3.0]).to_python_strings(),
+            ["0.1", "3.0"]
+        );
+        assert_eq!(
+            ArrayData::from(vec![-3i64, 7]).to_python_strings(),
+            ["-3", "7"]
+        );
+        assert_eq!(
+            ArrayData::from(vec![true, false]).to_python_strings(),
+            ["True", "False"]
+        );
     }
 
     #[test]

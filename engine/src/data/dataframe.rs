@@ -3,7 +3,20 @@
 use indexmap::IndexMap;
 
 use super::{ArrayData, DType};
+use crate::select::AxisIndex;
 use crate::{Error, Result};
+
+/// Checks that `index` selects from `n` values.
+fn check_len(index: &AxisIndex, n: usize, what: &str) -> Result<()> {
+    if index.axis_len() == n {
+        Ok(())
+    } else {
+        Err(Error::shape(format!(
+            "the selection is for {} rows, the {what} has {n}",
+            index.axis_len()
+        )))
+    }
+}
 
 /// A pandas-style categorical: integer codes into a list of categories (`-1` = missing).
 #[derive(Clone, Debug, PartialEq)]
@@ -30,6 +43,56 @@ impl Categorical {
             categories,
             ordered,
         })
+    }
+
+    /// The values at the positions of `index`, with all categories kept (as pandas' `iloc`).
+    pub fn subset(&self, index: &AxisIndex) -> Result<Self> {
+        check_len(index, self.codes.len(), "categorical")?;
+        Ok(Categorical {
+            codes: index.iter().map(|i| self.codes[i]).collect(),
+            categories: self.categories.clone(),
+            ordered: self.ordered,
+        })
+    }
+
+    /// Drops the categories no value uses, keeping the order of the others and recoding the
+    /// values (pandas' `remove_unused_categories`). Returns, for each old category, whether it
+    /// was kept.
+    ///
+    /// ```
+    /// use annpage_engine::data::{ArrayData, Categorical};
+    /// let mut c = Categorical::new(vec![2, -1, 2, 0], ArrayData::from(vec!["a", "b", "c"]), false)
+    ///     .unwrap();
+    /// assert_eq!(c.remove_unused_categories(), [true, false, true]);
+    /// assert_eq!(c.codes, [1, -1, 1, 0]);
+    /// assert_eq!(c.categories, ArrayData::from(vec!["a", "c"]));
+    /// ```
+    pub fn remove_unused_categories(&mut self) -> Vec<bool> {
+        let mut used = vec![false; self.categories.len()];
+        for &c in &self.codes {
+            // Codes are -1 or valid positions (checked on construction).
+            if let Ok(c) = usize::try_from(c) {
+                used[c] = true;
+            }
+        }
+        if used.iter().all(|&u| u) {
+            return used;
+        }
+        // New code of each old category (dropped ones keep -1: no value uses them).
+        let mut recode = vec![-1i32; used.len()];
+        let mut kept = Vec::new();
+        for old in (0..used.len()).filter(|&old| used[old]) {
+            // Fewer categories than before, whose codes fitted in i32.
+            recode[old] = kept.len() as i32;
+            kept.push(old);
+        }
+        for c in &mut self.codes {
+            if let Ok(old) = usize::try_from(*c) {
+                *c = recode[old];
+            }
+        }
+        self.categories = self.categories.select(0, &kept);
+        used
     }
 
     /// The smallest signed integer dtype that pandas uses for these codes.
@@ -98,6 +161,15 @@ impl Nullable {
     pub fn mask(&self) -> &[bool] {
         &self.mask
     }
+    /// The values at the positions of `index`.
+    pub fn subset(&self, index: &AxisIndex) -> Result<Self> {
+        check_len(index, self.mask.len(), "nullable array")?;
+        Ok(Nullable {
+            kind: self.kind,
+            values: self.values.subset(0, index)?,
+            mask: index.iter().map(|i| self.mask[i]).collect(),
+        })
+    }
     /// Selects positions (any order, repeats allowed).
     pub fn select(&self, idx: &[usize]) -> Self {
         Nullable {
@@ -131,6 +203,17 @@ impl Column {
     /// Whether the column has no values.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+    /// The values at the positions of `index` (categoricals keep all their categories).
+    pub fn subset(&self, index: &AxisIndex) -> Result<Self> {
+        Ok(match self {
+            Column::Array(a) => {
+                check_len(index, a.nrows(), "column")?;
+                Column::Array(a.subset(0, index)?)
+            }
+            Column::Categorical(c) => Column::Categorical(c.subset(index)?),
+            Column::Nullable(n) => Column::Nullable(n.subset(index)?),
+        })
     }
     /// Selects positions (any order, repeats allowed). Indices must be in bounds.
     pub fn select(&self, idx: &[usize]) -> Self {
@@ -252,6 +335,45 @@ impl DataFrame {
     pub fn remove(&mut self, name: &str) -> Option<Column> {
         self.columns.shift_remove(name)
     }
+    /// The rows at the positions of `index`, in its order (pandas' `iloc`): the index and
+    /// every column are selected; categoricals keep all their categories.
+    ///
+    /// ```
+    /// use annpage_engine::data::{ArrayData, Column, DataFrame};
+    /// use annpage_engine::select::Selection;
+    /// let mut df = DataFrame::from_index(vec!["a".into(), "b".into(), "c".into()]);
+    /// df.insert("n", Column::Array(ArrayData::from(vec![1i64, 2, 3]))).unwrap();
+    /// let rows = Selection::slice(None, None, -2).resolve(3, None).unwrap();
+    /// let sub = df.subset_rows(&rows).unwrap();
+    /// assert_eq!(sub.index_names().unwrap(), ["c", "a"]);
+    /// assert_eq!(sub.column("n"), Some(&Column::Array(ArrayData::from(vec![3i64, 1]))));
+    /// ```
+    pub fn subset_rows(&self, index: &AxisIndex) -> Result<Self> {
+        check_len(index, self.nrows(), "data frame")?;
+        Ok(DataFrame {
+            index: self.index.subset(0, index)?,
+            index_name: self.index_name.clone(),
+            columns: self
+                .columns
+                .iter()
+                .map(|(k, c)| Ok((k.clone(), c.subset(index)?)))
+                .collect::<Result<_>>()?,
+        })
+    }
+
+    /// Drops unused categories from every categorical column (see
+    /// [`Categorical::remove_unused_categories`]), returning each such column's name with,
+    /// for each of its old categories, whether it was kept.
+    pub fn remove_unused_categories(&mut self) -> Vec<(String, Vec<bool>)> {
+        self.columns
+            .iter_mut()
+            .filter_map(|(name, col)| match col {
+                Column::Categorical(c) => Some((name.clone(), c.remove_unused_categories())),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Selects rows by position (any order, repeats allowed). Indices must be in bounds.
     pub fn select(&self, idx: &[usize]) -> Self {
         DataFrame {
@@ -263,5 +385,142 @@ impl DataFrame {
                 .map(|(k, c)| (k.clone(), c.select(idx)))
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::select::Selection;
+
+    fn rows(s: Selection, n: usize) -> AxisIndex {
+        s.resolve(n, None).unwrap()
+    }
+
+    /// obs of four cells: a categorical over more categories than used, a nullable integer
+    /// column and a float column.
+    fn frame() -> DataFrame {
+        let mut df = DataFrame::from_index(["c0", "c1", "c2", "c3"].map(String::from).to_vec());
+        df.set_index_name(Some("cell".into()));
+        let ct = Categorical::new(
+            vec![1, 2, 1, 0],
+            ArrayData::from(vec!["c", "b", "a", "z"]),
+            true,
+        )
+        .unwrap();
+        df.insert("ct", Column::Categorical(ct)).unwrap();
+        let n = Nullable::new(
+            NullableKind::Integer,
+            ArrayData::from(vec![10i64, 0, 30, 40]),
+            vec![false, true, false, false],
+        )
+        .unwrap();
+        df.insert("n", Column::Nullable(n)).unwrap();
+        df.insert(
+            "x",
+            Column::Array(ArrayData::from(vec![0.5f32, 1.5, 2.5, 3.5])),
+        )
+        .unwrap();
+        df
+    }
+
+    #[test]
+    fn subset_rows_selects_every_column_in_order() {
+        let sub = frame()
+            .subset_rows(&rows(Selection::Positions(vec![-1, 1, 1]), 4))
+            .unwrap();
+        assert_eq!(sub.index_names().unwrap(), ["c3", "c1", "c1"]);
+        assert_eq!(sub.index_name(), Some("cell"));
+        let Some(Column::Categorical(ct)) = sub.column("ct") else {
+            panic!("categorical expected")
+        };
+        // iloc keeps every category.
+        assert_eq!(ct.codes, [0, 2, 2]);
+        assert_eq!(ct.categories, ArrayData::from(vec!["c", "b", "a", "z"]));
+        assert!(ct.ordered);
+        let Some(Column::Nullable(n)) = sub.column("n") else {
+            panic!("nullable expected")
+        };
+        assert_eq!(n.values(), &ArrayData::from(vec![40i64, 0, 0]));
+        assert_eq!(n.mask(), [false, true, true]);
+        assert_eq!(
+            sub.column("x"),
+            Some(&Column::Array(ArrayData::from(vec![3.5f32, 1.5, 1.5])))
+        );
+        let keys: Vec<_> = sub.columns().keys().collect();
+        assert_eq!(keys, ["ct", "n", "x"]);
+    }
+
+    #[test]
+    fn subset_rows_by_mask_and_backwards_slice() {
+        let df = frame();
+        let masked = df
+            .subset_rows(&rows(Selection::Mask(vec![true, false, false, true]), 4))
+            .unwrap();
+        assert_eq!(masked.index_names().unwrap(), ["c0", "c3"]);
+        let back = df
+            .subset_rows(&rows(Selection::slice(Some(2), None, -1), 4))
+            .unwrap();
+        assert_eq!(back.index_names().unwrap(), ["c2", "c1", "c0"]);
+        assert_eq!(
+            back.column("x"),
+            Some(&Column::Array(ArrayData::from(vec![2.5f32, 1.5, 0.5])))
+        );
+    }
+
+    #[test]
+    fn subset_rows_checks_the_length() {
+        let e = frame().subset_rows(&AxisIndex::full(3)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "shape mismatch: the selection is for 3 rows, the data frame has 4"
+        );
+    }
+
+    /// pandas: `pd.Categorical(['b', 'a', 'b', 'c'], categories=['c', 'b', 'a', 'z'],
+    /// ordered=True)`, then `.iloc[[2, 0]]` and `.cat.remove_unused_categories()` gives
+    /// categories `['b']`, codes `[0, 0]`, still ordered.
+    #[test]
+    fn unused_categories_are_removed_like_pandas() {
+        let mut df = frame()
+            .subset_rows(&rows(Selection::positions([2, 0]), 4))
+            .unwrap();
+        let pruned = df.remove_unused_categories();
+        assert_eq!(
+            pruned,
+            [("ct".to_string(), vec![false, true, false, false])]
+        );
+        let Some(Column::Categorical(ct)) = df.column("ct") else {
+            panic!("categorical expected")
+        };
+        assert_eq!(ct.codes, [0, 0]);
+        assert_eq!(ct.categories, ArrayData::from(vec!["b"]));
+        assert!(ct.ordered);
+    }
+
+    /// pandas: `pd.Categorical([1, 2, 1, 3]).remove_unused_categories()` after `[[2, 0]]` keeps
+    /// the int64 categories `[1]`; an empty selection keeps none.
+    #[test]
+    fn numeric_and_empty_categoricals() {
+        let c =
+            Categorical::new(vec![0, 1, 0, 2], ArrayData::from(vec![1i64, 2, 3]), false).unwrap();
+        let mut sub = c.subset(&rows(Selection::positions([2, 0]), 4)).unwrap();
+        assert_eq!(sub.remove_unused_categories(), [true, false, false]);
+        assert_eq!(sub.categories, ArrayData::from(vec![1i64]));
+        assert_eq!(sub.codes, [0, 0]);
+
+        let mut empty = c.subset(&rows(Selection::positions([]), 4)).unwrap();
+        assert_eq!(empty.remove_unused_categories(), [false, false, false]);
+        assert_eq!(empty.categories.dtype(), DType::I64);
+        assert!(empty.categories.is_empty());
+    }
+
+    #[test]
+    fn missing_values_stay_missing_when_categories_go() {
+        let mut c =
+            Categorical::new(vec![-1, 2, -1], ArrayData::from(vec!["a", "b", "c"]), false).unwrap();
+        assert_eq!(c.remove_unused_categories(), [false, false, true]);
+        assert_eq!(c.codes, [-1, 0, -1]);
+        assert_eq!(c.categories, ArrayData::from(vec!["c"]));
     }
 }

@@ -1,7 +1,10 @@
 //! Compressed sparse matrices (CSR and CSC).
 
+use ndarray::ArrayD;
+
 use super::ArrayData;
-use crate::{Error, Result};
+use crate::select::{AxisIndex, IndexKind};
+use crate::{map_array, Error, Result};
 
 /// Row-compressed or column-compressed storage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -159,6 +162,105 @@ impl SparseMatrix {
         )
     }
 
+    /// The rows `rows` and columns `cols` of the matrix, in the same format.
+    ///
+    /// Selecting along the compressed axis copies whole slices; selecting along the other axis
+    /// maps each stored index to its new positions (a column selected twice is stored twice).
+    /// The stored order within each slice follows scipy's fancy indexing: entries keep their
+    /// order, and an entry selected several times appears once per new position, in increasing
+    /// new position. Unsorted or repeated selections therefore give unsorted indices, as in
+    /// scipy; explicit zeros are kept.
+    ///
+    /// ```
+    /// use annpage_engine::data::{ArrayData, SparseFormat, SparseMatrix};
+    /// use annpage_engine::select::Selection;
+    /// // [[1, 0, 2], [0, 3, 0]]
+    /// let m = SparseMatrix::new(SparseFormat::Csr, (2, 3), vec![0, 2, 3], vec![0, 2, 1],
+    ///     ArrayData::from(vec![1i32, 2, 3])).unwrap();
+    /// let rows = Selection::positions([1, 0]).resolve(2, None).unwrap();
+    /// let cols = Selection::positions([2, 0]).resolve(3, None).unwrap();
+    /// let s = m.subset(&rows, &cols).unwrap(); // [[0, 0], [2, 1]]
+    /// assert_eq!(s.shape(), (2, 2));
+    /// assert_eq!(s.indptr(), [0, 0, 2]);
+    /// assert_eq!(s.indices(), [1, 0]);
+    /// assert_eq!(s.data(), &ArrayData::from(vec![1i32, 2]));
+    /// ```
+    pub fn subset(&self, rows: &AxisIndex, cols: &AxisIndex) -> Result<Self> {
+        for (what, index, n) in [
+            ("rows", rows, self.shape.0),
+            ("columns", cols, self.shape.1),
+        ] {
+            if index.axis_len() != n {
+                return Err(Error::shape(format!(
+                    "the selection of {what} is for {} {what}, the matrix has {n}",
+                    index.axis_len()
+                )));
+            }
+        }
+        let (major, minor) = match self.format {
+            SparseFormat::Csr => (rows, cols),
+            SparseFormat::Csc => (cols, rows),
+        };
+        if major.is_full() && minor.is_full() {
+            return Ok(self.clone());
+        }
+        let (indptr, indices, sources) = if minor.is_full() {
+            self.gather_major(major)
+        } else {
+            self.map_minor(major, &MinorMap::new(minor))
+        };
+        let data = match sources {
+            Sources::Runs(runs) => map_array!(&self.data, a => gather_runs(a, &runs)),
+            Sources::Entries(entries) => map_array!(&self.data, a => gather(a, &entries)),
+        };
+        Ok(SparseMatrix {
+            format: self.format,
+            shape: (rows.len(), cols.len()),
+            indptr,
+            indices,
+            data,
+        })
+    }
+
+    /// The stored range of major slice `i`.
+    fn slice_range(&self, i: usize) -> std::ops::Range<usize> {
+        // indptr entries are offsets into in-memory vectors, so they fit in usize.
+        self.indptr[i] as usize..self.indptr[i + 1] as usize
+    }
+
+    /// Selects major slices whole: indptr, indices and the runs of data to copy.
+    fn gather_major(&self, major: &AxisIndex) -> (Vec<u64>, Vec<u64>, Sources) {
+        let runs: Vec<_> = major.iter().map(|i| self.slice_range(i)).collect();
+        let nnz = runs.iter().map(|r| r.len()).sum();
+        let mut indptr = Vec::with_capacity(major.len() + 1);
+        let mut indices = Vec::with_capacity(nnz);
+        indptr.push(0);
+        for r in &runs {
+            indices.extend_from_slice(&self.indices[r.clone()]);
+            indptr.push(indices.len() as u64);
+        }
+        (indptr, indices, Sources::Runs(runs))
+    }
+
+    /// Selects major slices and maps each stored minor index to its new positions.
+    fn map_minor(&self, major: &AxisIndex, map: &MinorMap) -> (Vec<u64>, Vec<u64>, Sources) {
+        let mut indptr = Vec::with_capacity(major.len() + 1);
+        let mut indices = Vec::new();
+        let mut entries = Vec::new();
+        indptr.push(0);
+        for i in major {
+            for k in self.slice_range(i) {
+                // Stored indices are below the minor dimension (checked on construction).
+                map.for_each_target(self.indices[k] as usize, |t| {
+                    indices.push(t as u64);
+                    entries.push(k);
+                });
+            }
+            indptr.push(indices.len() as u64);
+        }
+        (indptr, indices, Sources::Entries(entries))
+    }
+
     /// The same matrix with rows and columns swapped (CSR becomes CSC over the same arrays).
     pub fn transpose(self) -> Self {
         SparseMatrix {
@@ -169,5 +271,291 @@ impl SparseMatrix {
             shape: (self.shape.1, self.shape.0),
             ..self
         }
+    }
+}
+
+/// Where the stored values of a subset come from.
+enum Sources {
+    /// Whole runs of stored values, in order.
+    Runs(Vec<std::ops::Range<usize>>),
+    /// One stored value per new entry.
+    Entries(Vec<usize>),
+}
+
+/// For each old minor position, the new positions it is selected at.
+enum MinorMap {
+    /// A (strided) range selects each old position at most once, found by arithmetic.
+    Strided {
+        start: usize,
+        step: isize,
+        len: usize,
+    },
+    /// Explicit positions, bucketed by old position: the new positions of old position `j`
+    /// are `targets[offsets[j]..offsets[j + 1]]`, increasing.
+    Table {
+        offsets: Vec<usize>,
+        targets: Vec<usize>,
+    },
+}
+
+impl MinorMap {
+    fn new(index: &AxisIndex) -> Self {
+        match index.kind() {
+            IndexKind::Range(r) => MinorMap::Strided {
+                start: r.start,
+                step: 1,
+                len: r.len(),
+            },
+            IndexKind::Strided { start, step, len } => MinorMap::Strided { start, step, len },
+            IndexKind::Positions(ps) => {
+                // A counting sort of the new positions by old position keeps each bucket
+                // in increasing new position.
+                let mut offsets = vec![0usize; index.axis_len() + 1];
+                for &p in ps {
+                    offsets[p + 1] += 1;
+                }
+                let mut total = 0;
+                for o in &mut offsets {
+                    total += *o;
+                    *o = total;
+                }
+                let mut fill = offsets.clone();
+                let mut targets = vec![0usize; ps.len()];
+                for (new, &old) in ps.iter().enumerate() {
+                    targets[fill[old]] = new;
+                    fill[old] += 1;
+                }
+                MinorMap::Table { offsets, targets }
+            }
+        }
+    }
+
+    /// Calls `f` with each new position of old position `j`, in increasing order.
+    fn for_each_target(&self, j: usize, mut f: impl FnMut(usize)) {
+        match self {
+            &MinorMap::Strided { start, step, len } => {
+                let (distance, stride) = if step > 0 {
+                    (j.checked_sub(start), step.unsigned_abs())
+                } else {
+                    (start.checked_sub(j), step.unsigned_abs())
+                };
+                if let Some(d) = distance {
+                    if d % stride == 0 && d / stride < len {
+                        f(d / stride);
+                    }
+                }
+            }
+            MinorMap::Table { offsets, targets } => {
+                targets[offsets[j]..offsets[j + 1]]
+                    .iter()
+                    .copied()
+                    .for_each(f);
+            }
+        }
+    }
+}
+
+/// The values at positions `runs` of a 1-d array, concatenated.
+fn gather_runs<T: Clone>(a: &ArrayD<T>, runs: &[std::ops::Range<usize>]) -> ArrayD<T> {
+    let a = a.as_standard_layout();
+    let values = a.as_slice().unwrap_or_default();
+    let mut out = Vec::with_capacity(runs.iter().map(|r| r.len()).sum());
+    for r in runs {
+        out.extend_from_slice(&values[r.clone()]);
+    }
+    ndarray::Array1::from(out).into_dyn()
+}
+
+/// The values at `positions` of a 1-d array.
+fn gather<T: Clone>(a: &ArrayD<T>, positions: &[usize]) -> ArrayD<T> {
+    let a = a.as_standard_layout();
+    let values = a.as_slice().unwrap_or_default();
+    ndarray::Array1::from_iter(positions.iter().map(|&k| values[k].clone())).into_dyn()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::select::Selection;
+
+    /// scipy: `csr_matrix((data, indices, indptr), shape=(3, 4))`, i.e.
+    /// `[[1, 0, 2, 0], [0, 3, 0, 4], [5, 0(explicit), 0, 6]]` with unsorted indices in rows 0 and 2.
+    fn csr() -> SparseMatrix {
+        SparseMatrix::new(
+            SparseFormat::Csr,
+            (3, 4),
+            vec![0, 2, 4, 7],
+            vec![2, 0, 1, 3, 3, 0, 1],
+            ArrayData::from(vec![2.0f64, 1., 3., 4., 6., 5., 0.]),
+        )
+        .unwrap()
+    }
+
+    /// The same matrix as scipy's `.tocsc()` stores it.
+    fn csc() -> SparseMatrix {
+        SparseMatrix::new(
+            SparseFormat::Csc,
+            (3, 4),
+            vec![0, 2, 4, 5, 7],
+            vec![0, 2, 1, 2, 0, 1, 2],
+            ArrayData::from(vec![1.0f64, 5., 3., 0., 2., 4., 6.]),
+        )
+        .unwrap()
+    }
+
+    fn parts(m: &SparseMatrix) -> (Vec<u64>, Vec<u64>, Vec<f64>, (usize, usize)) {
+        let ArrayData::F64(d) = m.data() else {
+            panic!("float data expected")
+        };
+        (
+            m.indptr().to_vec(),
+            m.indices().to_vec(),
+            d.iter().copied().collect(),
+            m.shape(),
+        )
+    }
+
+    fn sub(m: &SparseMatrix, rows: Selection, cols: Selection) -> SparseMatrix {
+        let (r, c) = m.shape();
+        m.subset(
+            &rows.resolve(r, None).unwrap(),
+            &cols.resolve(c, None).unwrap(),
+        )
+        .unwrap()
+    }
+
+    /// Expected arrays from `m[np.array(rows).reshape(-1, 1), cols]` in scipy 1.17.
+    #[test]
+    fn repeated_unsorted_selections_match_scipy() {
+        let rows = || Selection::positions([2, 0, 0]);
+        let cols = || Selection::positions([3, 0, 0, 2]);
+        assert_eq!(
+            parts(&sub(&csr(), rows(), cols())),
+            (
+                vec![0, 3, 6, 9],
+                vec![0, 1, 2, 3, 1, 2, 3, 1, 2],
+                vec![6., 5., 5., 2., 1., 1., 2., 1., 1.],
+                (3, 4)
+            )
+        );
+        let m = sub(&csc(), rows(), cols());
+        assert_eq!(m.format(), SparseFormat::Csc);
+        assert_eq!(
+            parts(&m),
+            (
+                vec![0, 1, 4, 7, 9],
+                vec![0, 1, 2, 0, 1, 2, 0, 1, 2],
+                vec![6., 1., 1., 5., 1., 1., 5., 2., 2.],
+                (3, 4)
+            )
+        );
+    }
+
+    /// Expected arrays from `m[::-1, ::-2]` in scipy 1.17 (the explicit zero is kept).
+    #[test]
+    fn negative_steps_match_scipy() {
+        let rows = || Selection::slice(None, None, -1);
+        let cols = || Selection::slice(None, None, -2);
+        assert_eq!(
+            parts(&sub(&csr(), rows(), cols())),
+            (
+                vec![0, 2, 4, 4],
+                vec![0, 1, 1, 0],
+                vec![6., 0., 3., 4.],
+                (3, 2)
+            )
+        );
+        assert_eq!(
+            parts(&sub(&csc(), rows(), cols())),
+            (
+                vec![0, 2, 4],
+                vec![1, 0, 1, 0],
+                vec![4., 6., 3., 0.],
+                (3, 2)
+            )
+        );
+    }
+
+    /// Expected arrays from `m[:, [1, 1, 3, 0]]` in scipy 1.17.
+    #[test]
+    fn minor_only_selection_matches_scipy() {
+        let cols = || Selection::positions([1, 1, 3, 0]);
+        assert_eq!(
+            parts(&sub(&csr(), Selection::All, cols())),
+            (
+                vec![0, 1, 4, 8],
+                vec![3, 0, 1, 2, 2, 3, 0, 1],
+                vec![1., 3., 3., 4., 6., 5., 0., 0.],
+                (3, 4)
+            )
+        );
+        assert_eq!(
+            parts(&sub(&csc(), Selection::All, cols())),
+            (
+                vec![0, 2, 4, 6, 8],
+                vec![1, 2, 1, 2, 1, 2, 0, 2],
+                vec![3., 0., 3., 0., 4., 6., 1., 5.],
+                (3, 4)
+            )
+        );
+    }
+
+    #[test]
+    fn major_only_selection_copies_slices() {
+        // Rows 2 and 1 by mask order: a mask keeps increasing order, so rows 1, 2.
+        let m = sub(
+            &csr(),
+            Selection::Mask(vec![false, true, true]),
+            Selection::All,
+        );
+        assert_eq!(
+            parts(&m),
+            (
+                vec![0, 2, 5],
+                vec![1, 3, 3, 0, 1],
+                vec![3., 4., 6., 5., 0.],
+                (2, 4)
+            )
+        );
+        // Columns of a CSC matrix are its major axis: column 2 then column 0.
+        let m = sub(&csc(), Selection::All, Selection::positions([2, 0]));
+        assert_eq!(
+            parts(&m),
+            (vec![0, 1, 3], vec![0, 0, 2], vec![2., 1., 5.], (3, 2))
+        );
+    }
+
+    #[test]
+    fn both_axes_strided_ranges() {
+        // m[1:, 1:3] == [[3, 0], [0(explicit), 0]]
+        let m = sub(&csr(), Selection::from(1..3), Selection::from(1..3));
+        assert_eq!(parts(&m), (vec![0, 1, 2], vec![0, 0], vec![3., 0.], (2, 2)));
+        let m = sub(&csc(), Selection::from(1..3), Selection::from(1..3));
+        assert_eq!(parts(&m), (vec![0, 2, 2], vec![0, 1], vec![3., 0.], (2, 2)));
+    }
+
+    #[test]
+    fn empty_selections_give_empty_matrices() {
+        let m = sub(&csr(), Selection::positions([]), Selection::All);
+        assert_eq!(parts(&m), (vec![0], vec![], vec![], (0, 4)));
+        let m = sub(&csr(), Selection::All, Selection::positions([]));
+        assert_eq!(parts(&m), (vec![0, 0, 0, 0], vec![], vec![], (3, 0)));
+        assert_eq!(m.data().dtype(), crate::data::DType::F64);
+    }
+
+    #[test]
+    fn full_selection_is_a_copy() {
+        assert_eq!(sub(&csc(), Selection::All, Selection::All), csc());
+    }
+
+    #[test]
+    fn subset_checks_lengths() {
+        let e = csr()
+            .subset(&AxisIndex::full(3), &AxisIndex::full(5))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "shape mismatch: the selection of columns is for 5 columns, the matrix has 4"
+        );
     }
 }
