@@ -1,0 +1,463 @@
+//! Blocks: contiguous ranges of major positions (rows of CSR and dense matrices, columns of
+//! CSC ones), the unit that is read, decoded and cached.
+//!
+//! [`Blocking`] cuts the major axis into blocks of about a target size in bytes, aligned to the
+//! storage chunks of the values where it can be, and finds a position's block in O(1) (dense,
+//! uniform blocks) or O(log n) (sparse blocks, which follow the nonzeros).
+
+use std::mem::size_of;
+use std::ops::Range;
+
+use super::source::RangeReader;
+use crate::cache::ByteSize;
+use crate::data::{ArrayData, DType};
+use crate::error::ResultExt;
+use crate::{map_array, Error, Result};
+
+/// Smallest block target derived from a budget.
+pub(crate) const MIN_BLOCK_BYTES: usize = 64 << 10;
+/// Largest block target derived from a budget.
+pub(crate) const MAX_BLOCK_BYTES: usize = 64 << 20;
+
+/// The block size for a cache budget: a sixteenth of it, within [64 KiB, 64 MiB], so that a
+/// cache holds many blocks and a block is large enough to read efficiently.
+pub(crate) fn block_bytes_for_budget(budget: usize) -> usize {
+    (budget / 16).clamp(MIN_BLOCK_BYTES, MAX_BLOCK_BYTES)
+}
+
+/// The decoded contents of one block of a backed matrix.
+///
+/// Blocks are created by [`super::BackedMatrix`] and shared through its cache; they are
+/// immutable.
+#[derive(Debug)]
+pub struct Block {
+    major: Range<usize>,
+    content: Content,
+}
+
+/// What a block holds.
+#[derive(Debug)]
+pub(crate) enum Content {
+    /// The rows of a dense matrix: a 2-d array in standard layout.
+    Dense(ArrayData),
+    /// Major slices of a sparse matrix.
+    Sparse(SparseBlock),
+}
+
+/// Major slices `major` of a CSR or CSC matrix.
+#[derive(Debug)]
+pub(crate) struct SparseBlock {
+    /// Local offsets (starting at 0) of each slice into `indices`/`data`: `major.len() + 1`.
+    pub(crate) indptr: Vec<u64>,
+    /// Minor index of each stored value, each below the minor dimension.
+    pub(crate) indices: MinorIndices,
+    /// The stored values: 1-d, standard layout.
+    pub(crate) data: ArrayData,
+}
+
+/// Minor indices, as narrow as the minor dimension allows.
+#[derive(Debug)]
+pub(crate) enum MinorIndices {
+    /// For minor dimensions up to 2³².
+    U32(Vec<u32>),
+    /// For larger ones.
+    U64(Vec<u64>),
+}
+
+impl MinorIndices {
+    fn len(&self) -> usize {
+        match self {
+            MinorIndices::U32(v) => v.len(),
+            MinorIndices::U64(v) => v.len(),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            MinorIndices::U32(v) => v.len() * size_of::<u32>(),
+            MinorIndices::U64(v) => v.len() * size_of::<u64>(),
+        }
+    }
+
+    /// Copies the indices at `range` into `out` (as long as the range), widened.
+    pub(crate) fn copy_wide(&self, range: Range<usize>, out: &mut [u64]) {
+        match self {
+            MinorIndices::U32(v) => {
+                for (o, &i) in out.iter_mut().zip(&v[range]) {
+                    *o = u64::from(i);
+                }
+            }
+            MinorIndices::U64(v) => out.copy_from_slice(&v[range]),
+        }
+    }
+
+    /// Calls `f(k, index)` for each position `k` of `range`, in order.
+    pub(crate) fn for_each(&self, range: Range<usize>, mut f: impl FnMut(usize, usize)) {
+        match self {
+            MinorIndices::U32(v) => {
+                for k in range {
+                    f(k, v[k] as usize);
+                }
+            }
+            MinorIndices::U64(v) => {
+                for k in range {
+                    // Below the minor dimension, a usize (checked on load).
+                    f(k, v[k] as usize);
+                }
+            }
+        }
+    }
+}
+
+impl Block {
+    /// The major positions (rows, or columns of a CSC matrix) the block holds.
+    pub fn major_range(&self) -> Range<usize> {
+        self.major.clone()
+    }
+
+    /// Number of stored values of a sparse block (`None` for a dense block).
+    pub fn nnz(&self) -> Option<usize> {
+        match &self.content {
+            Content::Sparse(s) => Some(s.indices.len()),
+            Content::Dense(_) => None,
+        }
+    }
+
+    pub(crate) fn content(&self) -> &Content {
+        &self.content
+    }
+
+    /// Reads rows `rows` of a dense matrix with `ncols` columns.
+    pub(crate) fn load_dense(
+        values: &dyn RangeReader,
+        rows: Range<usize>,
+        ncols: usize,
+    ) -> Result<Block> {
+        let a = values.read_rows(rows.clone())?;
+        check_read(&a, values.dtype(), &[rows.len(), ncols]).in_element(values.element())?;
+        Ok(Block {
+            major: rows,
+            content: Content::Dense(standard(a)),
+        })
+    }
+
+    /// Reads major slices `major` of a sparse matrix whose global offsets are `indptr` and
+    /// whose minor dimension is `minor`.
+    pub(crate) fn load_sparse(
+        indptr: &[u64],
+        major: Range<usize>,
+        indices: &dyn RangeReader,
+        data: &dyn RangeReader,
+        minor: usize,
+    ) -> Result<Block> {
+        let offset = |i: usize| {
+            usize::try_from(indptr[i])
+                .map_err(|_| Error::malformed(format!("indptr value {} too large", indptr[i])))
+        };
+        let entries = offset(major.start)?..offset(major.end)?;
+        let values = data.read_rows(entries.clone())?;
+        check_read(&values, data.dtype(), &[entries.len()]).in_element(data.element())?;
+        let raw = indices.read_rows(entries.clone())?;
+        check_read(&raw, indices.dtype(), &[entries.len()]).in_element(indices.element())?;
+        let indices = minor_indices(&raw, minor).in_element(indices.element())?;
+        let base = indptr[major.start];
+        let local = indptr[major.start..=major.end]
+            .iter()
+            .map(|&p| p - base)
+            .collect();
+        Ok(Block {
+            major,
+            content: Content::Sparse(SparseBlock {
+                indptr: local,
+                indices,
+                data: standard(values),
+            }),
+        })
+    }
+}
+
+impl ByteSize for Block {
+    fn byte_size(&self) -> usize {
+        let payload = match &self.content {
+            Content::Dense(a) => a.len() * a.dtype().size(),
+            Content::Sparse(s) => {
+                s.indptr.len() * size_of::<u64>()
+                    + s.indices.heap_bytes()
+                    + s.data.len() * s.data.dtype().size()
+            }
+        };
+        size_of::<Block>() + payload
+    }
+}
+
+/// Fails unless a read returned `dtype` values of `shape`.
+fn check_read(a: &ArrayData, dtype: DType, shape: &[usize]) -> Result<()> {
+    if a.dtype() != dtype || a.shape() != shape {
+        return Err(Error::malformed(format!(
+            "read returned {} values of shape {:?}, expected {dtype} of shape {shape:?}",
+            a.dtype(),
+            a.shape()
+        )));
+    }
+    Ok(())
+}
+
+/// The array in standard (row-major, contiguous) layout.
+fn standard(a: ArrayData) -> ArrayData {
+    map_array!(a, x => if x.is_standard_layout() {
+        x
+    } else {
+        x.as_standard_layout().into_owned()
+    })
+}
+
+/// Integers of any dtype as minor indices, checking each is below `minor`.
+fn minor_indices(a: &ArrayData, minor: usize) -> Result<MinorIndices> {
+    fn convert<T, I>(values: &ndarray::ArrayD<T>, minor: usize) -> Result<Vec<I>>
+    where
+        T: Copy + TryInto<u64> + std::fmt::Display,
+        I: TryFrom<u64>,
+    {
+        values
+            .iter()
+            .map(|&v| {
+                let out_of_range = || {
+                    Error::malformed(format!(
+                        "index {v} out of bounds for minor dimension {minor}"
+                    ))
+                };
+                let wide: u64 = v.try_into().map_err(|_| out_of_range())?;
+                if wide >= minor as u64 {
+                    return Err(out_of_range());
+                }
+                I::try_from(wide).map_err(|_| out_of_range())
+            })
+            .collect()
+    }
+    fn narrow_or_wide<T>(values: &ndarray::ArrayD<T>, minor: usize) -> Result<MinorIndices>
+    where
+        T: Copy + TryInto<u64> + std::fmt::Display,
+    {
+        if minor as u64 <= 1 << 32 {
+            convert(values, minor).map(MinorIndices::U32)
+        } else {
+            convert(values, minor).map(MinorIndices::U64)
+        }
+    }
+    match a {
+        ArrayData::I8(v) => narrow_or_wide(v, minor),
+        ArrayData::I16(v) => narrow_or_wide(v, minor),
+        ArrayData::I32(v) => narrow_or_wide(v, minor),
+        ArrayData::I64(v) => narrow_or_wide(v, minor),
+        ArrayData::U8(v) => narrow_or_wide(v, minor),
+        ArrayData::U16(v) => narrow_or_wide(v, minor),
+        ArrayData::U32(v) => narrow_or_wide(v, minor),
+        ArrayData::U64(v) => narrow_or_wide(v, minor),
+        other => Err(Error::malformed(format!(
+            "indices must be integers, found {}",
+            other.dtype()
+        ))),
+    }
+}
+
+/// How the major axis is cut into blocks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Blocking {
+    /// Blocks of `per_block` positions (the last one may be shorter) over `len` positions.
+    Uniform { len: usize, per_block: usize },
+    /// Block `b` is `bounds[b]..bounds[b + 1]`; `bounds` starts at 0, ends at the axis length
+    /// and increases strictly.
+    Bounds(Vec<usize>),
+}
+
+impl Blocking {
+    /// Blocks of whole rows of a dense matrix, about `target` bytes each, in multiples of the
+    /// storage chunk's rows when a chunk is smaller than the target.
+    pub(crate) fn dense(
+        rows: usize,
+        row_bytes: usize,
+        target: usize,
+        chunk_rows: Option<usize>,
+    ) -> Self {
+        let mut per_block = target.checked_div(row_bytes).unwrap_or(rows).max(1);
+        if let Some(c) = chunk_rows.filter(|&c| c > 0 && c <= per_block) {
+            per_block = per_block / c * c;
+        }
+        Blocking::Uniform {
+            len: rows,
+            per_block,
+        }
+    }
+
+    /// Blocks of whole major slices of a sparse matrix with offsets `indptr` (non-decreasing,
+    /// starting at 0), about `target` bytes each counting `entry_bytes` per stored value and 8
+    /// per slice. When the values are stored in chunks of `chunk_len` entries (no more than a
+    /// block holds), a block's values end at a chunk boundary or as close before one as slice
+    /// boundaries allow, so a block reads whole chunks but for the one it shares with the next
+    /// block.
+    ///
+    /// A slice larger than the target makes a block of its own.
+    pub(crate) fn sparse(
+        indptr: &[u64],
+        entry_bytes: usize,
+        target: usize,
+        chunk_len: Option<usize>,
+    ) -> Self {
+        let n = indptr.len().saturating_sub(1);
+        let target_nnz = (target / entry_bytes.max(1)).max(1) as u64;
+        let chunk = chunk_len
+            .map(|c| c as u64)
+            .filter(|&c| c > 0 && c <= target_nnz);
+        let max_slices = (target / size_of::<u64>()).max(1);
+        let mut bounds = vec![0];
+        let mut start = 0;
+        while start < n {
+            let offset = indptr[start];
+            let mut limit = offset.saturating_add(target_nnz);
+            if let Some(c) = chunk {
+                let aligned = limit / c * c;
+                if aligned > offset {
+                    limit = aligned;
+                }
+            }
+            let last = n.min(start.saturating_add(max_slices));
+            let fitting = indptr[start + 1..=last].partition_point(|&p| p <= limit);
+            let end = start + fitting.max(1);
+            bounds.push(end);
+            start = end;
+        }
+        Blocking::Bounds(bounds)
+    }
+
+    /// Number of blocks.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Blocking::Uniform { len, per_block } => len.div_ceil(*per_block),
+            Blocking::Bounds(b) => b.len() - 1,
+        }
+    }
+
+    /// The length of the axis.
+    pub(crate) fn axis_len(&self) -> usize {
+        match self {
+            Blocking::Uniform { len, .. } => *len,
+            Blocking::Bounds(b) => b.last().copied().unwrap_or(0),
+        }
+    }
+
+    /// The block holding position `i` (which must be below the axis length).
+    pub(crate) fn block_of(&self, i: usize) -> usize {
+        match self {
+            Blocking::Uniform { per_block, .. } => i / per_block,
+            Blocking::Bounds(b) => b.partition_point(|&s| s <= i) - 1,
+        }
+    }
+
+    /// The positions of block `b` (which must be below [`Blocking::len`]).
+    pub(crate) fn range(&self, b: usize) -> Range<usize> {
+        match self {
+            Blocking::Uniform { len, per_block } => b * per_block..((b + 1) * per_block).min(*len),
+            Blocking::Bounds(bounds) => bounds[b]..bounds[b + 1],
+        }
+    }
+
+    /// Heap memory of the description.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match self {
+            Blocking::Uniform { .. } => 0,
+            Blocking::Bounds(b) => b.capacity() * size_of::<usize>(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backed::InMemoryReader;
+
+    fn ranges(b: &Blocking) -> Vec<Range<usize>> {
+        (0..b.len()).map(|i| b.range(i)).collect()
+    }
+
+    #[test]
+    fn budget_gives_clamped_block_sizes() {
+        assert_eq!(block_bytes_for_budget(0), 64 << 10);
+        assert_eq!(block_bytes_for_budget(16 << 20), 1 << 20);
+        assert_eq!(block_bytes_for_budget(usize::MAX), 64 << 20);
+    }
+
+    #[test]
+    fn dense_blocks_are_uniform_and_chunk_aligned() {
+        // 10 rows of 8 bytes, 24 bytes per block: 3 rows each.
+        let b = Blocking::dense(10, 8, 24, None);
+        assert_eq!(ranges(&b), [0..3, 3..6, 6..9, 9..10]);
+        assert_eq!((b.block_of(0), b.block_of(5), b.block_of(9)), (0, 1, 3));
+        // Chunks of 2 rows: blocks of 2 rows (3 rounded down to a multiple of 2).
+        let b = Blocking::dense(10, 8, 24, Some(2));
+        assert_eq!(b.len(), 5);
+        // A chunk larger than a block is ignored; rows larger than a block get a block each.
+        assert_eq!(Blocking::dense(10, 8, 24, Some(7)).len(), 4);
+        assert_eq!(Blocking::dense(10, 100, 24, None).len(), 10);
+        assert_eq!(Blocking::dense(0, 8, 24, None).len(), 0);
+        assert_eq!(Blocking::dense(5, 0, 24, None).range(0), 0..5);
+        assert_eq!(Blocking::dense(5, 0, 24, None).len(), 1);
+    }
+
+    #[test]
+    fn sparse_blocks_follow_the_nonzeros() {
+        // Slices of 0, 5, 1, 1, 10, 0, 2 values; 8 bytes per value, 48-byte target: 6 values
+        // and 6 slices at most per block.
+        let indptr = [0, 0, 5, 6, 7, 17, 17, 19];
+        let b = Blocking::sparse(&indptr, 8, 48, None);
+        assert_eq!(ranges(&b), [0..3, 3..4, 4..5, 5..7]);
+        for (i, expected) in [0, 0, 0, 1, 2, 3, 3].into_iter().enumerate() {
+            assert_eq!(b.block_of(i), expected, "slice {i}");
+        }
+        // Chunks of 4 values: blocks end at or before offsets 4, 8, 12, ... when they can.
+        let b = Blocking::sparse(&indptr, 8, 48, Some(4));
+        assert_eq!(ranges(&b), [0..1, 1..2, 2..4, 4..5, 5..7]);
+        assert_eq!(Blocking::sparse(&[0], 8, 48, None).len(), 0);
+        // Empty slices are capped by their indptr cost: 48 / 8 = 6 per block.
+        let empty = [0u64; 14];
+        assert_eq!(
+            ranges(&Blocking::sparse(&empty, 8, 48, None)),
+            [0..6, 6..12, 12..13]
+        );
+    }
+
+    #[test]
+    fn sparse_blocks_load_and_check_their_indices() {
+        let indptr = [0u64, 2, 3];
+        let indices = InMemoryReader::new("/X/indices", ArrayData::from(vec![1i64, 0, 2])).unwrap();
+        let data = InMemoryReader::new("/X/data", ArrayData::from(vec![1.5f32, 2.5, 3.5])).unwrap();
+        let block = Block::load_sparse(&indptr, 1..2, &indices, &data, 3).unwrap();
+        assert_eq!((block.major_range(), block.nnz()), (1..2, Some(1)));
+        let Content::Sparse(s) = block.content() else {
+            panic!("sparse block expected")
+        };
+        assert_eq!(s.indptr, [0, 1]);
+        assert!(matches!(&s.indices, MinorIndices::U32(v) if v == &[2]));
+        assert_eq!(s.data, ArrayData::from(vec![3.5f32]));
+        assert_eq!(block.byte_size(), size_of::<Block>() + 16 + 4 + 4);
+
+        let e = Block::load_sparse(&indptr, 0..2, &indices, &data, 2).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/X/indices: malformed element: index 2 out of bounds for minor dimension 2"
+        );
+        let negative =
+            InMemoryReader::new("/X/indices", ArrayData::from(vec![-1i32, 0, 2])).unwrap();
+        assert!(Block::load_sparse(&indptr, 0..1, &negative, &data, 3).is_err());
+        let floats = InMemoryReader::new("/X/indices", ArrayData::from(vec![0.0f32; 3])).unwrap();
+        assert!(Block::load_sparse(&indptr, 0..1, &floats, &data, 3).is_err());
+    }
+
+    #[test]
+    fn dense_blocks_check_the_read_shape() {
+        let values =
+            InMemoryReader::new("/X", ArrayData::from(ndarray::arr2(&[[1u8, 2], [3, 4]]))).unwrap();
+        let block = Block::load_dense(&values, 1..2, 2).unwrap();
+        assert_eq!(block.byte_size(), size_of::<Block>() + 2);
+        assert!(Block::load_dense(&values, 1..2, 3).is_err());
+    }
+}

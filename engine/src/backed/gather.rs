@@ -1,0 +1,245 @@
+//! Executing read plans: fetching each planned block once and copying its pieces into the
+//! result, typed by the matrix's dtype.
+
+use std::sync::Arc;
+
+use ndarray::{ArrayD, IxDyn};
+
+use super::block::{Block, Content, SparseBlock};
+use super::minor::MinorMap;
+use super::plan::ReadPlan;
+use crate::data::ArrayData;
+use crate::select::{AxisIndex, IndexKind};
+use crate::{Error, Result};
+
+/// A numeric or bool element type of matrix values.
+pub(crate) trait Value: Copy + Default + Send + Sync + 'static {
+    /// The values of an array of this type in standard layout, if it is one.
+    fn slice(a: &ArrayData) -> Option<&[Self]>;
+    /// Wraps values into an array of `shape` (whose size must be `values.len()`).
+    fn wrap(values: Vec<Self>, shape: &[usize]) -> Result<ArrayData>;
+}
+
+macro_rules! impl_value {
+    ($($t:ty => $v:ident),*) => {$(
+        impl Value for $t {
+            fn slice(a: &ArrayData) -> Option<&[Self]> {
+                match a {
+                    ArrayData::$v(a) => a.as_slice(),
+                    _ => None,
+                }
+            }
+            fn wrap(values: Vec<Self>, shape: &[usize]) -> Result<ArrayData> {
+                ArrayD::from_shape_vec(IxDyn(shape), values)
+                    .map(ArrayData::$v)
+                    .map_err(|e| Error::shape(e.to_string()))
+            }
+        }
+    )*};
+}
+impl_value!(bool => Bool, i8 => I8, i16 => I16, i32 => I32, i64 => I64, u8 => U8, u16 => U16,
+    u32 => U32, u64 => U64, f32 => F32, f64 => F64);
+
+/// Evaluates `$body` with `$t` the [`Value`] type of `$dtype`; strings give an error.
+macro_rules! with_value {
+    ($dtype:expr, $t:ident => $body:expr) => {
+        match $dtype {
+            $crate::data::DType::Bool => {
+                type $t = bool;
+                $body
+            }
+            $crate::data::DType::I8 => {
+                type $t = i8;
+                $body
+            }
+            $crate::data::DType::I16 => {
+                type $t = i16;
+                $body
+            }
+            $crate::data::DType::I32 => {
+                type $t = i32;
+                $body
+            }
+            $crate::data::DType::I64 => {
+                type $t = i64;
+                $body
+            }
+            $crate::data::DType::U8 => {
+                type $t = u8;
+                $body
+            }
+            $crate::data::DType::U16 => {
+                type $t = u16;
+                $body
+            }
+            $crate::data::DType::U32 => {
+                type $t = u32;
+                $body
+            }
+            $crate::data::DType::U64 => {
+                type $t = u64;
+                $body
+            }
+            $crate::data::DType::F32 => {
+                type $t = f32;
+                $body
+            }
+            $crate::data::DType::F64 => {
+                type $t = f64;
+                $body
+            }
+            $crate::data::DType::String => Err($crate::Error::unsupported(
+                "matrices of strings cannot be read in backed mode",
+            )),
+        }
+    };
+}
+pub(crate) use with_value;
+
+/// The arrays of a sparse result: `(indptr, indices, data)`.
+pub(crate) type SparseParts = (Vec<u64>, Vec<u64>, ArrayData);
+
+/// An error for a block that does not hold what its matrix stores (cannot happen for blocks
+/// loaded by the matrix itself).
+fn wrong_block() -> Error {
+    Error::malformed("a cached block does not match its matrix")
+}
+
+fn dense_values<V: Value>(block: &Block) -> Result<&[V]> {
+    match block.content() {
+        Content::Dense(a) => V::slice(a).ok_or_else(wrong_block),
+        Content::Sparse(_) => Err(wrong_block()),
+    }
+}
+
+fn sparse_parts<V: Value>(block: &Block) -> Result<(&SparseBlock, &[V])> {
+    match block.content() {
+        Content::Sparse(s) => Ok((s, V::slice(&s.data).ok_or_else(wrong_block)?)),
+        Content::Dense(_) => Err(wrong_block()),
+    }
+}
+
+/// The columns of a dense result, as they are copied from each row.
+enum Columns {
+    Range(std::ops::Range<usize>),
+    List(Vec<usize>),
+}
+
+impl Columns {
+    fn new(cols: &AxisIndex) -> Self {
+        match cols.kind() {
+            IndexKind::Range(r) => Columns::Range(r),
+            _ => Columns::List(cols.to_vec()),
+        }
+    }
+
+    fn copy<V: Value>(&self, row: &[V], out: &mut [V]) {
+        match self {
+            Columns::Range(r) => out.copy_from_slice(&row[r.clone()]),
+            Columns::List(cs) => {
+                for (o, &c) in out.iter_mut().zip(cs) {
+                    *o = row[c];
+                }
+            }
+        }
+    }
+}
+
+/// Rows of a dense matrix with `ncols` columns: the rows planned, columns `cols`, as a 2-d
+/// array in the plan's order.
+pub(crate) fn dense<V: Value>(
+    plan: &ReadPlan,
+    fetch: &mut impl FnMut(usize) -> Result<Arc<Block>>,
+    ncols: usize,
+    cols: &AxisIndex,
+) -> Result<ArrayData> {
+    let width = cols.len();
+    let total = plan
+        .len()
+        .checked_mul(width)
+        .ok_or_else(|| Error::invalid("the selection is too large to hold in memory"))?;
+    let mut out = vec![V::default(); total];
+    let columns = Columns::new(cols);
+    for (b, pieces) in plan.block_pieces() {
+        let block = fetch(b)?;
+        let values = dense_values::<V>(&block)?;
+        let first = block.major_range().start;
+        for p in pieces {
+            for k in 0..p.len {
+                let src = (p.src - first + k) * ncols;
+                let dst = (p.dst + k) * width;
+                columns.copy(&values[src..src + ncols], &mut out[dst..dst + width]);
+            }
+        }
+    }
+    V::wrap(out, &[plan.len(), width])
+}
+
+/// Whole major slices of a sparse matrix with global offsets `indptr`: the slices planned,
+/// selected by `major`, in the plan's order.
+pub(crate) fn sparse_whole<V: Value>(
+    plan: &ReadPlan,
+    fetch: &mut impl FnMut(usize) -> Result<Arc<Block>>,
+    major: &AxisIndex,
+    indptr: &[u64],
+) -> Result<SparseParts> {
+    // The result's offsets are known from indptr alone: every piece is copied to its place.
+    let mut out_indptr = Vec::with_capacity(major.len() + 1);
+    let mut total = 0u64;
+    out_indptr.push(0);
+    for s in major {
+        total += indptr[s + 1] - indptr[s];
+        out_indptr.push(total);
+    }
+    let nnz = usize::try_from(total)
+        .map_err(|_| Error::invalid("the selection is too large to hold in memory"))?;
+    let mut indices = vec![0u64; nnz];
+    let mut data = vec![V::default(); nnz];
+    for (b, pieces) in plan.block_pieces() {
+        let block = fetch(b)?;
+        let (s, values) = sparse_parts::<V>(&block)?;
+        let first = block.major_range().start;
+        for p in pieces {
+            let lo = s.indptr[p.src - first] as usize;
+            let hi = s.indptr[p.src - first + p.len] as usize;
+            let at = out_indptr[p.dst] as usize;
+            let n = hi - lo;
+            data[at..at + n].copy_from_slice(&values[lo..hi]);
+            s.indices.copy_wide(lo..hi, &mut indices[at..at + n]);
+        }
+    }
+    Ok((out_indptr, indices, V::wrap(data, &[nnz])?))
+}
+
+/// Major slices of a sparse matrix restricted to the minor positions of `map`, for a plan
+/// whose positions strictly increase (the result is built in reading order).
+pub(crate) fn sparse_mapped<V: Value>(
+    plan: &ReadPlan,
+    fetch: &mut impl FnMut(usize) -> Result<Arc<Block>>,
+    map: &MinorMap,
+) -> Result<SparseParts> {
+    debug_assert!(plan.is_in_order());
+    let mut out_indptr = Vec::with_capacity(plan.len() + 1);
+    let mut indices = Vec::new();
+    let mut data = Vec::new();
+    out_indptr.push(0);
+    for (b, pieces) in plan.block_pieces() {
+        let block = fetch(b)?;
+        let (s, values) = sparse_parts::<V>(&block)?;
+        let first = block.major_range().start;
+        for p in pieces {
+            for row in p.src - first..p.src - first + p.len {
+                let stored = s.indptr[row] as usize..s.indptr[row + 1] as usize;
+                s.indices.for_each(stored, |k, j| {
+                    map.for_each_target(j, |t| {
+                        indices.push(t as u64);
+                        data.push(values[k]);
+                    });
+                });
+                out_indptr.push(indices.len() as u64);
+            }
+        }
+    }
+    let nnz = data.len();
+    Ok((out_indptr, indices, V::wrap(data, &[nnz])?))
+}

@@ -1,0 +1,318 @@
+//! The HDF5 side of the storage seam: [`H5RangeReader`] reads hyperslabs through `hdf5-metno`,
+//! and [`open_matrix`] finds the datasets of a matrix element from its metadata.
+
+use std::ops::Range;
+
+use hdf5::{Dataset, Group, Hyperslab, LocationType, SliceOrIndex};
+use ndarray::{ArrayD, IxDyn};
+
+use super::source::{check_rows, MatrixSource, RangeReader};
+use crate::data::{ArrayData, DType, SparseFormat};
+use crate::error::ResultExt;
+use crate::format::Encoding;
+use crate::h5::read::{integers_as_u64, read_attr_opt, read_string_attr, stored_type};
+use crate::h5::types::StoredType;
+use crate::{Error, Result};
+
+/// A [`RangeReader`] over a 1-d or 2-d HDF5 dataset of numbers or bools, reading hyperslabs.
+///
+/// Integers and floats are read in their stored type (half floats as `float32`); bools are
+/// h5py's int8 enum. Other types (strings, compounds, non-bool enums) are refused on
+/// construction: backed reads are for matrices.
+#[derive(Debug)]
+pub struct H5RangeReader {
+    dataset: Dataset,
+    element: String,
+    shape: Vec<usize>,
+    dtype: DType,
+    chunk_rows: Option<usize>,
+}
+
+impl H5RangeReader {
+    /// Reads from `dataset`, which must have at least one dimension.
+    pub fn new(dataset: Dataset) -> Result<Self> {
+        let element = dataset.name();
+        let build = || {
+            let ty = stored_type(&dataset)?;
+            let dtype = match (&ty, ty.dtype()) {
+                (StoredType::Bool | StoredType::Int { .. } | StoredType::Float { .. }, Some(d)) => {
+                    d
+                }
+                _ => {
+                    return Err(Error::unsupported(format!(
+                        "backed reads of {} datasets",
+                        ty.describe()
+                    )))
+                }
+            };
+            let space = dataset.space()?;
+            let shape = if space.is_null() {
+                vec![0]
+            } else {
+                space.shape()
+            };
+            if !(1..=2).contains(&shape.len()) {
+                return Err(Error::unsupported(format!(
+                    "backed reads of {}-d datasets (only 1-d and 2-d ones are read in ranges)",
+                    shape.len()
+                )));
+            }
+            let chunk_rows = dataset.chunk().and_then(|c| c.first().copied());
+            Ok(H5RangeReader {
+                dataset: dataset.clone(),
+                element: element.clone(),
+                shape,
+                dtype,
+                chunk_rows,
+            })
+        };
+        build().in_element(&element)
+    }
+
+    fn read_unexplained(&self, rows: Range<usize>, shape: &[usize]) -> Result<ArrayData> {
+        Ok(match self.dtype {
+            DType::Bool => ArrayData::Bool(self.read_typed(&rows, shape)?),
+            DType::I8 => ArrayData::I8(self.read_typed(&rows, shape)?),
+            DType::I16 => ArrayData::I16(self.read_typed(&rows, shape)?),
+            DType::I32 => ArrayData::I32(self.read_typed(&rows, shape)?),
+            DType::I64 => ArrayData::I64(self.read_typed(&rows, shape)?),
+            DType::U8 => ArrayData::U8(self.read_typed(&rows, shape)?),
+            DType::U16 => ArrayData::U16(self.read_typed(&rows, shape)?),
+            DType::U32 => ArrayData::U32(self.read_typed(&rows, shape)?),
+            DType::U64 => ArrayData::U64(self.read_typed(&rows, shape)?),
+            DType::F32 => ArrayData::F32(self.read_typed(&rows, shape)?),
+            DType::F64 => ArrayData::F64(self.read_typed(&rows, shape)?),
+            // Refused by `new`.
+            DType::String => return Err(Error::unsupported("backed reads of strings")),
+        })
+    }
+
+    /// Reads the hyperslab of `rows` (all of every other axis) as `T`, converted by HDF5 from
+    /// the stored type, into an array of `shape`.
+    fn read_typed<T: hdf5::H5Type + Copy>(
+        &self,
+        rows: &Range<usize>,
+        shape: &[usize],
+    ) -> Result<ArrayD<T>> {
+        let slice = |start, end| SliceOrIndex::SliceTo {
+            start,
+            step: 1,
+            end,
+            block: 1,
+        };
+        let mut dims = vec![slice(rows.start, rows.end)];
+        dims.extend(self.shape[1..].iter().map(|&n| slice(0, n)));
+        let slab = Hyperslab::from(dims);
+        let reader = self.dataset.as_reader();
+        // hdf5-metno returns arrays of its own ndarray version: take their values in order.
+        macro_rules! values {
+            ($a:expr) => {{
+                let a = $a;
+                if a.is_standard_layout() {
+                    a.into_raw_vec_and_offset().0
+                } else {
+                    a.iter().copied().collect()
+                }
+            }};
+        }
+        let values: Vec<T> = match self.shape.len() {
+            1 => values!(reader.read_slice_1d::<T, _>(slab)?),
+            _ => values!(reader.read_slice_2d::<T, _>(slab)?),
+        };
+        ArrayD::from_shape_vec(IxDyn(shape), values)
+            .map_err(|e| Error::malformed(format!("read returned the wrong number of values: {e}")))
+    }
+
+    /// Replaces a failure caused by a filter this build lacks with an error naming it.
+    fn explain(&self, err: Error) -> Error {
+        match self
+            .dataset
+            .filters()
+            .into_iter()
+            .find(|f| !f.is_available())
+        {
+            Some(f) => Error::unsupported(format!(
+                "the dataset is compressed with HDF5 filter {}, which this build of annpage \
+                 cannot decode",
+                f.id()
+            )),
+            None => err,
+        }
+    }
+}
+
+impl RangeReader for H5RangeReader {
+    fn element(&self) -> &str {
+        &self.element
+    }
+
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    fn chunk_rows(&self) -> Option<usize> {
+        self.chunk_rows
+    }
+
+    fn read_rows(&self, rows: Range<usize>) -> Result<ArrayData> {
+        check_rows(&rows, self.shape[0])?;
+        let mut shape = self.shape.clone();
+        shape[0] = rows.len();
+        if shape.contains(&0) {
+            // HDF5 refuses empty hyperslabs; there is nothing to read anyway.
+            return Ok(ArrayData::zeros(self.dtype, &shape));
+        }
+        self.read_unexplained(rows, &shape)
+            .map_err(|e| self.explain(e))
+            .in_element(&self.element)
+    }
+}
+
+/// Finds the datasets of the matrix element `name` in `parent` from its metadata only: a dense
+/// 2-d dataset (`array` encoding or none), a `csr_matrix`/`csc_matrix` group, or a legacy sparse
+/// group (attributes `h5sparse_format` and `h5sparse_shape`, or no encoding attributes and
+/// `data`/`indices`/`indptr` members whose `indptr` length tells the format).
+///
+/// Nothing but attributes and dataset headers is read.
+pub fn open_matrix(parent: &Group, name: &str) -> Result<MatrixSource> {
+    let element = member_path(parent, name);
+    open(parent, name, &element).in_element(&element)
+}
+
+fn open(parent: &Group, name: &str, element: &str) -> Result<MatrixSource> {
+    if !parent.link_exists(name) {
+        return Err(Error::malformed(format!("missing member '{name}'")));
+    }
+    let g = match parent.loc_type_by_name(name)? {
+        LocationType::Dataset => {
+            let ds = parent.dataset(name)?;
+            let encoding = encoding_type(&ds)?;
+            return match encoding.as_deref().map(Encoding::parse) {
+                None | Some(Some(Encoding::Array)) => Ok(MatrixSource::dense(
+                    element,
+                    Box::new(H5RangeReader::new(ds)?),
+                )),
+                _ => Err(unexpected(encoding)),
+            };
+        }
+        LocationType::Group => parent.group(name)?,
+        #[allow(unreachable_patterns)]
+        _ => {
+            return Err(Error::unsupported(format!(
+                "'{name}' is neither a group nor a dataset"
+            )))
+        }
+    };
+    let encoding = encoding_type(&g)?;
+    let format = match encoding.as_deref().map(Encoding::parse) {
+        Some(Some(Encoding::CsrMatrix)) => SparseFormat::Csr,
+        Some(Some(Encoding::CscMatrix)) => SparseFormat::Csc,
+        None => legacy_format(&g)?,
+        Some(_) => return Err(unexpected(encoding)),
+    };
+    let shape = sparse_shape(&g)?;
+    Ok(MatrixSource::sparse(
+        element,
+        format,
+        shape,
+        member(&g, "indptr")?,
+        member(&g, "indices")?,
+        member(&g, "data")?,
+    ))
+}
+
+/// `parent`'s path joined with `name`.
+fn member_path(parent: &Group, name: &str) -> String {
+    let p = parent.name();
+    if p.ends_with('/') {
+        format!("{p}{name}")
+    } else {
+        format!("{p}/{name}")
+    }
+}
+
+/// The `encoding-type` attribute, `None` when absent or empty.
+fn encoding_type(loc: &hdf5::Location) -> Result<Option<String>> {
+    Ok(read_string_attr(loc, "encoding-type")?.filter(|t| !t.is_empty()))
+}
+
+fn unexpected(encoding: Option<String>) -> Error {
+    Error::UnexpectedEncoding {
+        encoding_type: encoding.unwrap_or_default(),
+        version: String::new(),
+        expected: "a dense or sparse matrix",
+    }
+}
+
+/// The format of a sparse group without encoding attributes: from `h5sparse_format`, else
+/// from the length of `indptr` (rows + 1 for CSR, columns + 1 for CSC).
+fn legacy_format(g: &Group) -> Result<SparseFormat> {
+    match read_string_attr(g, "h5sparse_format")?.as_deref() {
+        Some("csr") => return Ok(SparseFormat::Csr),
+        Some("csc") => return Ok(SparseFormat::Csc),
+        Some(other) => {
+            return Err(Error::malformed(format!(
+                "h5sparse_format '{other}' is neither 'csr' nor 'csc'"
+            )))
+        }
+        None => {}
+    }
+    if !["data", "indices", "indptr"]
+        .iter()
+        .all(|m| g.link_exists(m))
+    {
+        return Err(Error::malformed(
+            "a group without encoding attributes is not a sparse matrix (it has no \
+             data/indices/indptr members)",
+        ));
+    }
+    let (rows, cols) = sparse_shape(g)?;
+    let n = g.dataset("indptr")?.size();
+    if n == rows + 1 {
+        Ok(SparseFormat::Csr)
+    } else if n == cols + 1 {
+        Ok(SparseFormat::Csc)
+    } else {
+        Err(Error::malformed(format!(
+            "indptr has {n} entries, which fits neither {rows} rows nor {cols} columns"
+        )))
+    }
+}
+
+/// The `shape` (or legacy `h5sparse_shape`) attribute.
+fn sparse_shape(g: &Group) -> Result<(usize, usize)> {
+    let shape = match read_attr_opt(g, "shape")? {
+        Some(s) => s,
+        None => read_attr_opt(g, "h5sparse_shape")?
+            .ok_or_else(|| Error::malformed("sparse matrix has no 'shape' attribute"))?,
+    };
+    let dims = integers_as_u64(&shape)
+        .map_err(|e| Error::malformed(format!("sparse matrix 'shape' attribute: {e}")))?;
+    let [rows, cols] = dims[..] else {
+        return Err(Error::malformed(format!(
+            "sparse matrix 'shape' attribute has {} entries, expected 2",
+            dims.len()
+        )));
+    };
+    let dim = |v: u64| {
+        usize::try_from(v).map_err(|_| Error::malformed(format!("sparse dimension {v} too large")))
+    };
+    Ok((dim(rows)?, dim(cols)?))
+}
+
+/// A reader over member dataset `name` of `g`.
+fn member(g: &Group, name: &str) -> Result<Box<dyn RangeReader>> {
+    if !g.link_exists(name) {
+        return Err(Error::malformed(format!("missing member '{name}'")));
+    }
+    if g.loc_type_by_name(name)? != LocationType::Dataset {
+        return Err(Error::malformed(format!(
+            "member '{name}' is a group, expected a dataset"
+        )));
+    }
+    Ok(Box::new(H5RangeReader::new(g.dataset(name)?)?))
+}

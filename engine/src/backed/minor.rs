@@ -1,0 +1,202 @@
+//! The minor-axis map: for each stored minor index (a column of a CSR matrix, a row of a CSC
+//! one), the result positions it is selected at.
+//!
+//! Selections may be unsorted and repeat positions. Each stored value is emitted once per
+//! result position it is selected at, in increasing result position, and values keep their
+//! stored order: the order scipy's fancy indexing produces and
+//! [`crate::data::SparseMatrix::subset`] follows.
+
+use crate::select::{AxisIndex, IndexKind};
+
+/// Above this many entries per selected position, a dense lookup table over the whole minor
+/// axis is replaced by a binary search over the selected positions.
+const DENSE_TABLE_RATIO: usize = 8;
+/// Minor axes up to this length always get a dense table.
+const DENSE_TABLE_MIN: usize = 4096;
+
+/// For each old minor position, the new positions selecting it.
+#[derive(Clone, Debug)]
+pub(crate) enum MinorMap {
+    /// A (strided) range: each old position is selected at most once, found by arithmetic.
+    Strided {
+        start: usize,
+        step: isize,
+        len: usize,
+    },
+    /// The new positions of old position `j` are `targets[offsets[j]..offsets[j + 1]]`,
+    /// increasing. `offsets` covers the whole minor axis.
+    Table {
+        offsets: Vec<usize>,
+        targets: Vec<usize>,
+    },
+    /// Like `Table` but only for the selected old positions `keys` (sorted, distinct): the new
+    /// positions of `keys[i]` are `targets[offsets[i]..offsets[i + 1]]`. For a few positions of
+    /// a long axis.
+    Sorted {
+        keys: Vec<usize>,
+        offsets: Vec<usize>,
+        targets: Vec<usize>,
+    },
+}
+
+impl MinorMap {
+    /// The map of a selection.
+    pub(crate) fn new(index: &AxisIndex) -> Self {
+        match index.kind() {
+            IndexKind::Range(r) => MinorMap::Strided {
+                start: r.start,
+                step: 1,
+                len: r.len(),
+            },
+            IndexKind::Strided { start, step, len } => MinorMap::Strided { start, step, len },
+            IndexKind::Positions(ps) => {
+                let n = index.axis_len();
+                if n <= DENSE_TABLE_MIN || n / DENSE_TABLE_RATIO <= ps.len() {
+                    dense_table(ps, n)
+                } else {
+                    sorted_table(ps)
+                }
+            }
+        }
+    }
+
+    /// Calls `f` with each new position of old position `j`, in increasing order.
+    #[inline]
+    pub(crate) fn for_each_target(&self, j: usize, mut f: impl FnMut(usize)) {
+        match self {
+            &MinorMap::Strided { start, step, len } => {
+                let distance = if step > 0 {
+                    j.checked_sub(start)
+                } else {
+                    start.checked_sub(j)
+                };
+                let stride = step.unsigned_abs();
+                if let Some(d) = distance {
+                    if d % stride == 0 && d / stride < len {
+                        f(d / stride);
+                    }
+                }
+            }
+            MinorMap::Table { offsets, targets } => {
+                if let (Some(&lo), Some(&hi)) = (offsets.get(j), offsets.get(j + 1)) {
+                    targets[lo..hi].iter().copied().for_each(f);
+                }
+            }
+            MinorMap::Sorted {
+                keys,
+                offsets,
+                targets,
+            } => {
+                if let Ok(i) = keys.binary_search(&j) {
+                    targets[offsets[i]..offsets[i + 1]]
+                        .iter()
+                        .copied()
+                        .for_each(f);
+                }
+            }
+        }
+    }
+}
+
+/// A counting sort of the new positions by old position over the whole axis.
+fn dense_table(ps: &[usize], axis_len: usize) -> MinorMap {
+    let mut offsets = vec![0usize; axis_len + 1];
+    for &p in ps {
+        offsets[p + 1] += 1;
+    }
+    for i in 1..offsets.len() {
+        offsets[i] += offsets[i - 1];
+    }
+    let mut fill = offsets.clone();
+    let mut targets = vec![0usize; ps.len()];
+    for (new, &old) in ps.iter().enumerate() {
+        targets[fill[old]] = new;
+        fill[old] += 1;
+    }
+    MinorMap::Table { offsets, targets }
+}
+
+/// The new positions sorted by (old, new) position, with the distinct old positions as keys.
+fn sorted_table(ps: &[usize]) -> MinorMap {
+    let mut targets: Vec<usize> = (0..ps.len()).collect();
+    targets.sort_unstable_by_key(|&new| (ps[new], new));
+    let mut keys = Vec::new();
+    let mut offsets = Vec::new();
+    for (i, &new) in targets.iter().enumerate() {
+        if keys.last() != Some(&ps[new]) {
+            keys.push(ps[new]);
+            offsets.push(i);
+        }
+    }
+    offsets.push(targets.len());
+    MinorMap::Sorted {
+        keys,
+        offsets,
+        targets,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::select::Selection;
+
+    fn targets(map: &MinorMap, axis_len: usize) -> Vec<Vec<usize>> {
+        (0..axis_len)
+            .map(|j| {
+                let mut out = Vec::new();
+                map.for_each_target(j, |t| out.push(t));
+                out
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ranges_and_strides_map_by_arithmetic() {
+        let idx = Selection::slice(Some(5), Some(0), -2)
+            .resolve(7, None)
+            .unwrap(); // 5, 3, 1
+        let map = MinorMap::new(&idx);
+        assert!(matches!(map, MinorMap::Strided { .. }));
+        assert_eq!(
+            targets(&map, 7),
+            [vec![], vec![2], vec![], vec![1], vec![], vec![0], vec![]]
+        );
+        let idx = Selection::from(2..4).resolve(7, None).unwrap();
+        assert_eq!(targets(&MinorMap::new(&idx), 5)[2..4], [vec![0], vec![1]]);
+    }
+
+    #[test]
+    fn repeated_positions_map_to_every_target_in_order() {
+        let idx = Selection::positions([3, 0, 3, 3, 1])
+            .resolve(4, None)
+            .unwrap();
+        let expected = [vec![1], vec![4], vec![], vec![0, 2, 3]];
+        let map = MinorMap::new(&idx);
+        assert!(matches!(map, MinorMap::Table { .. }));
+        assert_eq!(targets(&map, 4), expected);
+        let IndexKind::Positions(ps) = idx.kind() else {
+            panic!("positions expected")
+        };
+        let sorted = sorted_table(ps);
+        assert_eq!(targets(&sorted, 4), expected);
+    }
+
+    #[test]
+    fn few_positions_of_a_long_axis_use_a_sorted_table() {
+        let n = 1_000_000;
+        let idx = Selection::positions([999_999, 7, 7, 500])
+            .resolve(n, None)
+            .unwrap();
+        let map = MinorMap::new(&idx);
+        let MinorMap::Sorted { keys, .. } = &map else {
+            panic!("sorted table expected")
+        };
+        assert_eq!(keys, &[7, 500, 999_999]);
+        let mut hits = Vec::new();
+        for j in [0, 7, 500, 501, 999_999] {
+            map.for_each_target(j, |t| hits.push((j, t)));
+        }
+        assert_eq!(hits, [(7, 1), (7, 2), (500, 3), (999_999, 0)]);
+    }
+}

@@ -1,0 +1,51 @@
+//! Backed mode: reading matrix elements on demand, within a memory budget.
+//!
+//! Layers, bottom up:
+//! - [`RangeReader`] (module `source`): the storage seam, "read rows `start..end` of this
+//!   dataset". [`H5RangeReader`] reads HDF5 hyperslabs; [`InMemoryReader`] reads an array in
+//!   memory. Nothing above this seam knows about HDF5. [`open_matrix`] finds the datasets of a
+//!   matrix element in an HDF5 file as a [`MatrixSource`].
+//! - [`Block`] (module `block`): a contiguous range of major positions — rows of CSR and dense
+//!   matrices, columns of CSC ones — decoded, sized to a target number of bytes and aligned to
+//!   storage chunks where possible. Blocks are what the [`BlockCache`] holds.
+//! - [`ReadPlan`] (module `plan`): the blocks a selection needs, each once, and the runs of
+//!   positions copied out of them, in any requested order.
+//! - [`BackedMatrix`]: the handle. [`BackedMatrix::read`] executes a plan for a row and a column
+//!   selection; [`BackedMatrix::chunks`] iterates over a selection in chunks of rows.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use annpage_engine::backed::{open_matrix, BackedMatrix, BlockCache};
+//! use annpage_engine::select::{AxisIndex, Selection};
+//!
+//! let file = hdf5::File::open("data.h5ad").unwrap();
+//! let cache = Arc::new(BlockCache::new(256 << 20)); // 256 MiB for every matrix opened
+//! let x = BackedMatrix::new(open_matrix(&file, "X").unwrap(), cache.clone()).unwrap();
+//! let (n_obs, n_vars) = x.shape();
+//! // Two genes of every cell, streaming over the row blocks.
+//! let genes = Selection::positions([10, 3]).resolve(n_vars, None).unwrap();
+//! let columns = x.read_columns(&genes).unwrap();
+//! // A pass over all cells in chunks of 10 000 rows.
+//! for chunk in x.chunks(&AxisIndex::full(n_obs), &AxisIndex::full(n_vars), 10_000).unwrap() {
+//!     let (rows, m) = chunk.unwrap();
+//! }
+//! println!("{:?}", cache.stats());
+//! ```
+
+mod block;
+mod gather;
+mod h5;
+mod matrix;
+mod meta;
+mod minor;
+mod plan;
+mod source;
+
+#[cfg(test)]
+mod tests;
+
+pub use block::Block;
+pub use h5::{open_matrix, H5RangeReader};
+pub use matrix::{BackedMatrix, BlockCache, Chunks, MatrixKind};
+pub use plan::ReadPlan;
+pub use source::{InMemoryReader, MatrixSource, RangeReader};

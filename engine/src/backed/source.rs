@@ -1,0 +1,234 @@
+//! The storage seam: reading ranges of a dataset, and the datasets that make up a matrix.
+//!
+//! Everything in [`crate::backed`] above this module reads through [`RangeReader`] and knows
+//! nothing of HDF5. [`super::h5`] implements it with hyperslab reads; [`InMemoryReader`]
+//! implements it over an array in memory (for tests, and for data that is already loaded).
+
+use std::fmt;
+use std::ops::Range;
+
+use crate::data::{ArrayData, DType, SparseFormat};
+use crate::{map_array, Error, Result};
+
+/// Reads contiguous ranges of a dataset along its first axis.
+///
+/// For a 1-d dataset (sparse `data`, `indices`, `indptr`) a range of rows is a range of
+/// elements; for an n-d dataset (a dense matrix) it is a range of rows with all their columns.
+/// Implementations must be cheap to call from several threads at once.
+///
+/// ```
+/// use annpage_engine::backed::{InMemoryReader, RangeReader};
+/// use annpage_engine::data::ArrayData;
+/// let r = InMemoryReader::new("/X/data", ArrayData::from(vec![1.0f32, 2.0, 3.0])).unwrap();
+/// assert_eq!(r.shape(), &[3]);
+/// assert_eq!(r.read_rows(1..3).unwrap(), ArrayData::from(vec![2.0f32, 3.0]));
+/// ```
+pub trait RangeReader: Send + Sync + fmt::Debug {
+    /// The element read, for messages: an HDF5 path such as `/X/data`.
+    fn element(&self) -> &str;
+
+    /// The dataset's shape (at least one dimension).
+    fn shape(&self) -> &[usize];
+
+    /// The dtype [`RangeReader::read_rows`] returns.
+    fn dtype(&self) -> DType;
+
+    /// How many rows one storage chunk holds, if the dataset is stored in chunks: reads aligned
+    /// to chunk boundaries decode each chunk once.
+    fn chunk_rows(&self) -> Option<usize>;
+
+    /// Rows `rows` (which must lie within the first axis), as an array of [`RangeReader::dtype`]
+    /// whose shape is the dataset's with the first axis `rows.len()` long.
+    fn read_rows(&self, rows: Range<usize>) -> Result<ArrayData>;
+}
+
+/// A [`RangeReader`] over an array held in memory.
+#[derive(Clone, Debug)]
+pub struct InMemoryReader {
+    element: String,
+    array: ArrayData,
+    chunk_rows: Option<usize>,
+}
+
+impl InMemoryReader {
+    /// Reads from `array`, which must have at least one dimension.
+    pub fn new(element: impl Into<String>, array: ArrayData) -> Result<Self> {
+        if array.ndim() == 0 {
+            return Err(Error::invalid(
+                "a range reader needs an array of at least 1 dimension",
+            ));
+        }
+        let array = map_array!(array, a => if a.is_standard_layout() {
+            a
+        } else {
+            a.as_standard_layout().into_owned()
+        });
+        Ok(InMemoryReader {
+            element: element.into(),
+            array,
+            chunk_rows: None,
+        })
+    }
+
+    /// Declares a storage chunk length (a hint for block alignment; tests use it).
+    pub fn with_chunk_rows(mut self, rows: usize) -> Self {
+        self.chunk_rows = Some(rows.max(1));
+        self
+    }
+}
+
+impl RangeReader for InMemoryReader {
+    fn element(&self) -> &str {
+        &self.element
+    }
+
+    fn shape(&self) -> &[usize] {
+        self.array.shape()
+    }
+
+    fn dtype(&self) -> DType {
+        self.array.dtype()
+    }
+
+    fn chunk_rows(&self) -> Option<usize> {
+        self.chunk_rows
+    }
+
+    fn read_rows(&self, rows: Range<usize>) -> Result<ArrayData> {
+        check_rows(&rows, self.array.nrows())?;
+        Ok(map_array!(&self.array, a => a
+            .slice_axis(ndarray::Axis(0), ndarray::Slice::from(rows.clone()))
+            .to_owned()))
+    }
+}
+
+/// Fails unless `rows` lies within an axis of length `n`.
+pub(crate) fn check_rows(rows: &Range<usize>, n: usize) -> Result<()> {
+    if rows.start > rows.end || rows.end > n {
+        return Err(Error::invalid(format!(
+            "rows {rows:?} do not lie within a dataset of {n} rows"
+        )));
+    }
+    Ok(())
+}
+
+/// The datasets of one matrix element and what its metadata says about them, not yet checked
+/// against each other ([`super::BackedMatrix::new`] does that).
+///
+/// ```
+/// use annpage_engine::backed::{InMemoryReader, MatrixSource};
+/// use annpage_engine::data::{ArrayData, SparseFormat};
+/// let reader = |name: &str, a: ArrayData| Box::new(InMemoryReader::new(name, a).unwrap());
+/// // [[1, 0], [0, 2]] as CSR.
+/// let source = MatrixSource::sparse(
+///     "/X",
+///     SparseFormat::Csr,
+///     (2, 2),
+///     reader("/X/indptr", ArrayData::from(vec![0i32, 1, 2])),
+///     reader("/X/indices", ArrayData::from(vec![0i32, 1])),
+///     reader("/X/data", ArrayData::from(vec![1.0f32, 2.0])),
+/// );
+/// assert_eq!(source.element(), "/X");
+/// ```
+#[derive(Debug)]
+pub struct MatrixSource {
+    element: String,
+    kind: SourceKind,
+}
+
+/// The datasets of a dense or sparse matrix.
+#[derive(Debug)]
+pub(crate) enum SourceKind {
+    Dense(Box<dyn RangeReader>),
+    Sparse {
+        format: SparseFormat,
+        shape: (usize, usize),
+        indptr: Box<dyn RangeReader>,
+        indices: Box<dyn RangeReader>,
+        data: Box<dyn RangeReader>,
+    },
+}
+
+impl MatrixSource {
+    /// A dense matrix stored as one 2-d dataset.
+    pub fn dense(element: impl Into<String>, values: Box<dyn RangeReader>) -> Self {
+        MatrixSource {
+            element: element.into(),
+            kind: SourceKind::Dense(values),
+        }
+    }
+
+    /// A CSR or CSC matrix of `shape` stored as its three 1-d datasets.
+    pub fn sparse(
+        element: impl Into<String>,
+        format: SparseFormat,
+        shape: (usize, usize),
+        indptr: Box<dyn RangeReader>,
+        indices: Box<dyn RangeReader>,
+        data: Box<dyn RangeReader>,
+    ) -> Self {
+        MatrixSource {
+            element: element.into(),
+            kind: SourceKind::Sparse {
+                format,
+                shape,
+                indptr,
+                indices,
+                data,
+            },
+        }
+    }
+
+    /// The matrix element, e.g. `/X` or `/layers/counts`.
+    pub fn element(&self) -> &str {
+        &self.element
+    }
+
+    /// Takes the source apart.
+    pub(crate) fn into_parts(self) -> (String, SourceKind) {
+        (self.element, self.kind)
+    }
+
+    /// The datasets (for the metadata accessors in `meta.rs`).
+    pub(crate) fn source_kind(&self) -> &SourceKind {
+        &self.kind
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_memory_reader_reads_row_ranges() {
+        let a = ArrayData::from(ndarray::arr2(&[[1u8, 2], [3, 4], [5, 6]]));
+        let r = InMemoryReader::new("/X", a).unwrap().with_chunk_rows(2);
+        assert_eq!(
+            (r.shape(), r.dtype(), r.chunk_rows()),
+            (&[3, 2][..], DType::U8, Some(2))
+        );
+        assert_eq!(
+            r.read_rows(1..3).unwrap(),
+            ArrayData::from(ndarray::arr2(&[[3u8, 4], [5, 6]]))
+        );
+        assert_eq!(r.read_rows(3..3).unwrap().shape(), &[0, 2]);
+        let e = r.read_rows(2..4).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid argument: rows 2..4 do not lie within a dataset of 3 rows"
+        );
+        assert!(InMemoryReader::new("/s", ArrayData::zeros(DType::F32, &[])).is_err());
+    }
+
+    #[test]
+    fn in_memory_reader_normalises_layout() {
+        let t = ndarray::arr2(&[[1i32, 2], [3, 4]])
+            .reversed_axes()
+            .into_dyn();
+        let r = InMemoryReader::new("/X", ArrayData::I32(t)).unwrap();
+        let ArrayData::I32(rows) = r.read_rows(0..2).unwrap() else {
+            panic!("i32 expected")
+        };
+        assert_eq!(rows.iter().copied().collect::<Vec<_>>(), [1, 3, 2, 4]);
+    }
+}
