@@ -33,8 +33,11 @@
 #![deny(missing_docs)]
 
 mod anndata;
+pub mod backed;
 mod frame;
 mod io;
+pub mod query;
+pub mod stats;
 mod subset;
 #[cfg(test)]
 mod testdata;
@@ -47,6 +50,9 @@ pub use annpage_engine::select::{AxisIndex, IndexKind, Selection};
 pub use annpage_engine::{Error, Result};
 
 pub use crate::anndata::AnnData;
+pub use crate::backed::{
+    read_h5ad_backed, BackedAnnData, BackedMatrixView, BackedOptions, MatrixChunks, Mode,
+};
 pub use crate::frame::FrameMut;
 pub use crate::io::read_h5ad;
 pub use crate::view::AnnDataView;
@@ -56,4 +62,9 @@ const _: () = {
     const fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<AnnData>();
     assert_send_sync::<AnnDataView<'static>>();
+    // Backed handles are shared by reader threads; chunk iterators move to worker threads.
+    assert_send_sync::<BackedAnnData>();
+    assert_send_sync::<BackedMatrixView>();
+    const fn assert_send<T: Send>() {}
+    assert_send::<MatrixChunks>();
 };

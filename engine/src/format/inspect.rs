@@ -50,7 +50,7 @@ pub struct ElementInfo {
 /// Any error names the file and the element it concerns.
 pub fn describe(path: impl AsRef<Path>) -> Result<ElementInfo> {
     let path = path.as_ref();
-    let file = hdf5::File::open(path).in_file(path)?;
+    let file = crate::h5::open_read(path).in_file(path)?;
     describe_group(&file, "/").in_file(path)
 }
 

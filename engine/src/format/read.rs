@@ -32,9 +32,7 @@ use crate::{Error, Result};
 /// and, when it concerns one, the element.
 pub fn read_h5ad(path: impl AsRef<Path>) -> Result<AnnDataElements> {
     let path = path.as_ref();
-    // A missing or unreadable file is an I/O error, not an HDF5 one.
-    std::fs::metadata(path).in_file(path)?;
-    let file = hdf5::File::open(path).in_file(path)?;
+    let file = crate::h5::open_read(path).in_file(path)?;
     read_root(&file).in_file(path)
 }
 
@@ -430,19 +428,8 @@ fn dataframe_of(node: &Node) -> Result<DataFrame> {
 
 /// A `dataframe` group (0.2.0, or 0.1.0 with categorical columns pointing into `__categories`).
 fn read_frame(g: &Group) -> Result<DataFrame> {
-    let index_key = match read_string_attr(g, "_index")? {
-        Some(k) => k,
-        None if g.link_exists("_index") => "_index".to_owned(),
-        None => return Err(Error::malformed("data frame has no '_index' attribute")),
-    };
-    let columns = column_order(g)?;
-    let index = match read_column(g, &index_key)? {
-        Column::Array(a) => a,
-        Column::Categorical(c) => materialize(&c)?,
-        Column::Nullable(_) => {
-            return Err(Error::unsupported("a nullable array as a data frame index"))
-        }
-    };
+    let (index_key, columns) = dataframe_members(g)?;
+    let index = read_dataframe_index(g, &index_key)?;
     let mut df = DataFrame::with_index(index)?;
     if index_key != "_index" {
         df.set_index_name(Some(index_key));
@@ -452,6 +439,38 @@ fn read_frame(g: &Group) -> Result<DataFrame> {
         df.insert(name.clone(), col).in_element(path_of(g, &name))?;
     }
     Ok(df)
+}
+
+/// The members of a `dataframe` group, from its attributes only: the member holding the index
+/// (the `_index` attribute) and the columns in order (`column-order`).
+///
+/// For readers that read a frame column by column ([`read_dataframe_column`],
+/// [`read_dataframe_index`]) instead of whole ([`read_dataframe`]).
+pub fn dataframe_members(frame: &Group) -> Result<(String, Vec<String>)> {
+    let index_key = match read_string_attr(frame, "_index")? {
+        Some(k) => k,
+        None if frame.link_exists("_index") => "_index".to_owned(),
+        None => return Err(Error::malformed("data frame has no '_index' attribute")),
+    };
+    Ok((index_key, column_order(frame)?))
+}
+
+/// Reads the index of a `dataframe` group from its member `key` (see [`dataframe_members`]),
+/// as [`read_dataframe`] does: a categorical index becomes its values; the index is returned
+/// as stored (not turned into strings).
+pub fn read_dataframe_index(frame: &Group, key: &str) -> Result<ArrayData> {
+    match read_column(frame, key)? {
+        Column::Array(a) => Ok(a),
+        Column::Categorical(c) => materialize(&c).in_element(path_of(frame, key)),
+        Column::Nullable(_) => Err(Error::unsupported("a nullable array as a data frame index")
+            .in_element(path_of(frame, key))),
+    }
+}
+
+/// Reads one column of a `dataframe` group as [`read_dataframe`] does, whatever its encoding
+/// (including the categoricals of 0.7-era frames, whose categories live in `__categories`).
+pub fn read_dataframe_column(frame: &Group, name: &str) -> Result<Column> {
+    read_column(frame, name)
 }
 
 /// The `column-order` attribute: an array of strings (any string storage, or one string);
@@ -664,28 +683,21 @@ fn read_root(root: &Group) -> Result<AnnDataElements> {
     legacy::vectors_as_columns(&mut varm);
     legacy::move_neighbor_graphs(&mut uns, &mut obsp);
     let raw = read_raw(root, &x, &var, &varm)?;
-    legacy::move_multicol_keys(
-        &mut uns,
-        &[
-            "obs_keys_multicol",
-            "smp_keys_multicol",
-            "_obs_keys_multicol",
-            "_smp_keys_multicol",
-        ],
-        &mut obs,
-        &mut obsm,
-    )
-    .in_element("/uns")?;
-    legacy::move_multicol_keys(
-        &mut uns,
-        &["var_keys_multicol", "_var_keys_multicol"],
-        &mut var,
-        &mut varm,
-    )
-    .in_element("/uns")?;
-    if legacy_frames {
-        legacy::categories_from_uns(&mut uns, &mut obs, &mut var).in_element("/uns")?;
-    }
+    let mut annotations = LegacyAnnotations {
+        obs,
+        var,
+        obsm,
+        varm,
+        uns,
+    };
+    annotations.fix(legacy_frames)?;
+    let LegacyAnnotations {
+        obs,
+        var,
+        obsm,
+        varm,
+        uns,
+    } = annotations;
     Ok(AnnDataElements {
         x,
         obs,
@@ -698,6 +710,71 @@ fn read_root(root: &Group) -> Result<AnnDataElements> {
         uns,
         raw,
     })
+}
+
+/// The `uns` keys of anndata's oldest files that list obs columns to gather into `obsm`.
+pub const OBS_MULTICOL_KEYS: [&str; 4] = [
+    "obs_keys_multicol",
+    "smp_keys_multicol",
+    "_obs_keys_multicol",
+    "_smp_keys_multicol",
+];
+
+/// The `uns` keys of anndata's oldest files that list var columns to gather into `varm`.
+pub const VAR_MULTICOL_KEYS: [&str; 2] = ["var_keys_multicol", "_var_keys_multicol"];
+
+/// The annotations of an object that the legacy fixes of [`read_h5ad`] move between each
+/// other, for readers that read these elements themselves (the `annpage` crate's backed mode
+/// reads them in memory for legacy files and keeps the matrices on disk).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LegacyAnnotations {
+    /// `obs`, with a string index.
+    pub obs: DataFrame,
+    /// `var`, with a string index.
+    pub var: DataFrame,
+    /// `obsm` (only what the fixes add or replace matters to backed readers).
+    pub obsm: Mapping,
+    /// `varm` (likewise).
+    pub varm: Mapping,
+    /// `uns`.
+    pub uns: Mapping,
+}
+
+impl LegacyAnnotations {
+    /// Applies the fixes [`read_h5ad`] applies after reading: columns listed under
+    /// [`OBS_MULTICOL_KEYS`] / [`VAR_MULTICOL_KEYS`] move to `obsm` / `varm`, and when
+    /// `legacy_frames` (obs stored as a compound dataset) `uns['<column>_categories']` turn
+    /// integer columns into categoricals.
+    pub fn fix(&mut self, legacy_frames: bool) -> Result<()> {
+        legacy::move_multicol_keys(
+            &mut self.uns,
+            &OBS_MULTICOL_KEYS,
+            &mut self.obs,
+            &mut self.obsm,
+        )
+        .in_element("/uns")?;
+        legacy::move_multicol_keys(
+            &mut self.uns,
+            &VAR_MULTICOL_KEYS,
+            &mut self.var,
+            &mut self.varm,
+        )
+        .in_element("/uns")?;
+        if legacy_frames {
+            legacy::categories_from_uns(&mut self.uns, &mut self.obs, &mut self.var)
+                .in_element("/uns")?;
+        }
+        Ok(())
+    }
+}
+
+/// anndata's `_move_adj_mtx` as [`read_h5ad`] applies it: 2-d `distances` / `connectivities`
+/// in `uns['neighbors']` are removed from `uns` and returned (by name, in that order), for
+/// `obsp`.
+pub fn take_neighbor_graphs(uns: &mut Mapping) -> IndexMap<String, Matrix> {
+    let mut graphs = IndexMap::new();
+    legacy::move_neighbor_graphs(uns, &mut graphs);
+    graphs
 }
 
 fn optional<T>(

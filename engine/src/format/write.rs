@@ -17,7 +17,7 @@
 //! decides on.
 
 mod frame;
-mod staging;
+pub mod staging;
 #[cfg(test)]
 mod tests;
 
@@ -252,8 +252,17 @@ pub fn sparse_index_dtype(shape: (usize, usize), nnz: usize) -> DType {
     }
 }
 
-/// Sparse offsets or indices as an array of `dtype` (`int32` or `int64`).
-fn index_array(values: &[u64], dtype: DType) -> Result<ArrayData> {
+/// Sparse offsets or indices as an array of `dtype` (`int32` or `int64`, see
+/// [`sparse_index_dtype`]), for writers that fill a sparse group piece by piece; fails if a
+/// value does not fit.
+///
+/// ```
+/// use annpage_engine::data::{ArrayData, DType};
+/// use annpage_engine::format::write::index_array;
+/// assert_eq!(index_array(&[0, 7], DType::I32).unwrap(), ArrayData::from(vec![0i32, 7]));
+/// assert!(index_array(&[1 << 40], DType::I32).is_err());
+/// ```
+pub fn index_array(values: &[u64], dtype: DType) -> Result<ArrayData> {
     fn convert<T: TryFrom<u64>>(values: &[u64]) -> Result<Vec<T>> {
         values
             .iter()

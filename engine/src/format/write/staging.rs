@@ -1,4 +1,14 @@
 //! A temporary file beside a target, renamed onto it once complete and removed otherwise.
+//!
+//! ```
+//! use annpage_engine::format::write::staging::Staged;
+//! let dir = tempfile::tempdir().unwrap();
+//! let target = dir.path().join("out.h5ad");
+//! let staged = Staged::beside(&target).unwrap();
+//! std::fs::write(staged.path(), b"complete").unwrap();
+//! staged.commit(&target).unwrap();
+//! assert_eq!(std::fs::read(&target).unwrap(), b"complete");
+//! ```
 
 use std::fs::OpenOptions;
 use std::io::ErrorKind;
@@ -17,7 +27,7 @@ const ATTEMPTS: u32 = 100;
 /// A file created beside its target under a unique hidden name. Dropping it without
 /// [`Staged::commit`] removes the file.
 #[derive(Debug)]
-pub(super) struct Staged {
+pub struct Staged {
     path: PathBuf,
     committed: bool,
 }
@@ -25,7 +35,7 @@ pub(super) struct Staged {
 impl Staged {
     /// Creates an empty, uniquely named file in the directory of `target`
     /// (`.<target name>.<pid>-<n>.annpage-tmp`).
-    pub(super) fn beside(target: &Path) -> Result<Self> {
+    pub fn beside(target: &Path) -> Result<Self> {
         let name = target.file_name().ok_or_else(|| {
             Error::invalid(format!("'{}' does not name a file", target.display()))
         })?;
@@ -60,12 +70,12 @@ impl Staged {
     }
 
     /// The temporary file.
-    pub(super) fn path(&self) -> &Path {
+    pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// Renames the temporary file onto `target` (replacing it).
-    pub(super) fn commit(mut self, target: &Path) -> Result<()> {
+    pub fn commit(mut self, target: &Path) -> Result<()> {
         std::fs::rename(&self.path, target)?;
         self.committed = true;
         Ok(())

@@ -1,0 +1,480 @@
+//! Changes through a [`Mode::ReadWrite`] handle, and writing them back (see the
+//! [module docs](super#modifying-a-file) for why the whole file is copied and renamed).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use annpage_engine::data::{ArrayData, Column, DType, DataFrame, Element, Matrix};
+use annpage_engine::error::ResultExt;
+use annpage_engine::format::write::staging::Staged;
+use annpage_engine::format::write::{
+    write_dataframe, write_element, write_mapping, write_matrix, write_matrix_mapping,
+};
+use annpage_engine::format::WriteOptions;
+use annpage_engine::h5::read::read_attrs;
+use annpage_engine::h5::write::write_attrs;
+use annpage_engine::{Error, Result};
+use hdf5::{Group, LocationType};
+use indexmap::IndexMap;
+
+use super::layout::{ColumnSlot, ElemSlot, FrameId, FrameLayout, FrameSource, Layout, MatrixSlot};
+use super::shared::{Part, Shared, State};
+use super::{BackedAnnData, Mode};
+
+impl BackedAnnData {
+    /// Fails unless this handle may change the file: opened [`Mode::ReadWrite`], and not a
+    /// view.
+    fn writable(&self, what: &str) -> Result<()> {
+        let refused = if self.shared.mode == Mode::Read {
+            Some("the file is open read-only (Mode::Read)")
+        } else if self.view {
+            Some("this is a view: change the handle of the whole file")
+        } else {
+            None
+        };
+        match refused {
+            Some(why) => {
+                Err(Error::invalid(format!("cannot {what}: {why}")).in_file(&self.shared.path))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Applies a change to the layout and marks `part` for writing back.
+    fn edit(&self, part: Part, change: impl FnOnce(&mut Layout) -> Result<()>) -> Result<()> {
+        let mut state = self.shared.write_state();
+        let mut layout = (*state.snapshot.layout).clone();
+        change(&mut layout).in_file(&self.shared.path)?;
+        state.snapshot.layout = Arc::new(layout);
+        state.dirty.insert(part);
+        Ok(())
+    }
+
+    /// Adds or replaces a column of `obs` (as many values as the file has observations).
+    /// A replaced column keeps its place; a new one goes last. Written back on
+    /// [`BackedAnnData::flush`].
+    ///
+    /// ```no_run
+    /// use annpage::backed::{read_h5ad_backed, BackedOptions, Mode};
+    /// use annpage::data::{ArrayData, Column};
+    /// let adata = read_h5ad_backed("data.h5ad", Mode::ReadWrite, BackedOptions::default())?;
+    /// let n = adata.n_obs();
+    /// adata.insert_obs_column("batch", Column::Array(ArrayData::from(vec![1i64; n])))?;
+    /// adata.flush()?;
+    /// # Ok::<(), annpage::Error>(())
+    /// ```
+    pub fn insert_obs_column(&self, name: impl Into<String>, column: Column) -> Result<()> {
+        self.insert_column(true, name.into(), column)
+    }
+
+    /// Adds or replaces a column of `var` (see [`BackedAnnData::insert_obs_column`]).
+    pub fn insert_var_column(&self, name: impl Into<String>, column: Column) -> Result<()> {
+        self.insert_column(false, name.into(), column)
+    }
+
+    /// Removes a column of `obs`; fails if there is none of that name.
+    pub fn remove_obs_column(&self, name: &str) -> Result<()> {
+        self.remove_column(true, name)
+    }
+
+    /// Removes a column of `var`; fails if there is none of that name.
+    pub fn remove_var_column(&self, name: &str) -> Result<()> {
+        self.remove_column(false, name)
+    }
+
+    fn insert_column(&self, obs: bool, name: String, column: Column) -> Result<()> {
+        let axis = if obs { "obs" } else { "var" };
+        self.writable(&format!("insert column '{name}' into {axis}"))?;
+        check_key(&name).in_file(&self.shared.path)?;
+        let (part, id) = frame_part(obs);
+        self.edit(part, |layout| {
+            let frame = if obs {
+                &mut layout.obs
+            } else {
+                &mut layout.var
+            };
+            if column.len() != frame.n_rows {
+                return Err(Error::shape(format!(
+                    "column '{name}' has {} values, {axis} has {} rows",
+                    column.len(),
+                    frame.n_rows
+                )));
+            }
+            match &mut frame.source {
+                FrameSource::Group {
+                    index_key, columns, ..
+                } => {
+                    if name == *index_key || name == "_index" {
+                        return Err(Error::invalid(format!(
+                            "'{name}' names the index of {axis}, not a column"
+                        )));
+                    }
+                    columns.insert(name.clone(), ColumnSlot::Memory(Arc::new(column)));
+                }
+                FrameSource::Memory(df) => Arc::make_mut(df).insert(name.clone(), column)?,
+                FrameSource::Default => {
+                    let mut df = DataFrame::with_default_index(frame.n_rows);
+                    df.insert(name.clone(), column)?;
+                    frame.source = FrameSource::Memory(Arc::new(df));
+                }
+            }
+            Ok(())
+        })?;
+        self.forget(id, &name);
+        Ok(())
+    }
+
+    fn remove_column(&self, obs: bool, name: &str) -> Result<()> {
+        let axis = if obs { "obs" } else { "var" };
+        self.writable(&format!("remove column '{name}' from {axis}"))?;
+        let (part, id) = frame_part(obs);
+        self.edit(part, |layout| {
+            let frame = if obs {
+                &mut layout.obs
+            } else {
+                &mut layout.var
+            };
+            let removed = match &mut frame.source {
+                FrameSource::Group { columns, .. } => columns.shift_remove(name).is_some(),
+                FrameSource::Memory(df) => Arc::make_mut(df).remove(name).is_some(),
+                FrameSource::Default => false,
+            };
+            if removed {
+                Ok(())
+            } else {
+                Err(Error::invalid(format!("{axis} has no column '{name}'")))
+            }
+        })?;
+        self.forget(id, name);
+        Ok(())
+    }
+
+    fn forget(&self, id: FrameId, name: &str) {
+        let generation = self.shared.snapshot().generation;
+        self.shared.forget_column(generation, id, name);
+    }
+
+    /// Adds or replaces an entry of `uns`.
+    pub fn insert_uns(&self, key: impl Into<String>, value: Element) -> Result<()> {
+        let key = key.into();
+        self.writable(&format!("insert uns['{key}']"))?;
+        check_key(&key).in_file(&self.shared.path)?;
+        self.edit(Part::Uns, |layout| {
+            layout.uns.insert(key, ElemSlot::Memory(Arc::new(value)));
+            Ok(())
+        })
+    }
+
+    /// Removes an entry of `uns`; fails if there is none of that name.
+    pub fn remove_uns(&self, key: &str) -> Result<()> {
+        self.writable(&format!("remove uns['{key}']"))?;
+        self.edit(Part::Uns, |layout| remove_key(&mut layout.uns, "uns", key))
+    }
+
+    /// Adds or replaces an `obsm` entry, which must have one row per observation. As in
+    /// [`crate::AnnData::insert_obsm`], a 1-d array is stored as one column and a data frame
+    /// must be indexed by the observation names.
+    pub fn insert_obsm(&self, key: impl Into<String>, value: Element) -> Result<()> {
+        self.insert_aligned(true, key.into(), value)
+    }
+
+    /// Adds or replaces a `varm` entry (see [`BackedAnnData::insert_obsm`]).
+    pub fn insert_varm(&self, key: impl Into<String>, value: Element) -> Result<()> {
+        self.insert_aligned(false, key.into(), value)
+    }
+
+    /// Removes an `obsm` entry; fails if there is none of that name.
+    pub fn remove_obsm(&self, key: &str) -> Result<()> {
+        self.writable(&format!("remove obsm['{key}']"))?;
+        self.edit(Part::Obsm, |layout| {
+            remove_key(&mut layout.obsm, "obsm", key)
+        })
+    }
+
+    /// Removes a `varm` entry; fails if there is none of that name.
+    pub fn remove_varm(&self, key: &str) -> Result<()> {
+        self.writable(&format!("remove varm['{key}']"))?;
+        self.edit(Part::Varm, |layout| {
+            remove_key(&mut layout.varm, "varm", key)
+        })
+    }
+
+    fn insert_aligned(&self, obs: bool, key: String, value: Element) -> Result<()> {
+        let name = if obs { "obsm" } else { "varm" };
+        self.writable(&format!("insert {name}['{key}']"))?;
+        check_key(&key).in_file(&self.shared.path)?;
+        let snap = self.shared.snapshot();
+        let value = self
+            .aligned(&snap, &format!("{name}['{key}']"), obs, value)
+            .in_file(&self.shared.path)?;
+        let part = if obs { Part::Obsm } else { Part::Varm };
+        self.edit(part, |layout| {
+            let slots = if obs {
+                &mut layout.obsm
+            } else {
+                &mut layout.varm
+            };
+            slots.insert(key, ElemSlot::Memory(Arc::new(value)));
+            Ok(())
+        })
+    }
+
+    /// Adds or replaces a layer, which must be `n_obs × n_vars`.
+    pub fn insert_layer(&self, key: impl Into<String>, value: Matrix) -> Result<()> {
+        let key = key.into();
+        self.writable(&format!("insert layer '{key}'"))?;
+        check_key(&key).in_file(&self.shared.path)?;
+        crate::validate::check_matrix(
+            &format!("layers['{key}']"),
+            &value,
+            self.shape(),
+            "obs × var",
+        )
+        .in_file(&self.shared.path)?;
+        self.edit(Part::Layers, |layout| {
+            layout
+                .layers
+                .insert(key, MatrixSlot::Memory(Arc::new(value)));
+            Ok(())
+        })
+    }
+
+    /// Removes a layer; fails if there is none of that name.
+    pub fn remove_layer(&self, key: &str) -> Result<()> {
+        self.writable(&format!("remove layer '{key}'"))?;
+        self.edit(Part::Layers, |layout| {
+            remove_key(&mut layout.layers, "layers", key)
+        })
+    }
+
+    /// Writes the pending changes to the file (nothing to do if there are none). Every clone
+    /// of the handle then reads the new file.
+    ///
+    /// The file is rewritten beside itself and renamed into place (see the
+    /// [module docs](super#modifying-a-file)); new elements are written without compression.
+    /// On error the file is left as it was and the changes stay pending.
+    pub fn flush(&self) -> Result<()> {
+        if self.shared.mode == Mode::Read {
+            return Err(
+                Error::invalid("cannot flush: the file is open read-only (Mode::Read)")
+                    .in_file(&self.shared.path),
+            );
+        }
+        flush_shared(&self.shared)
+    }
+
+    /// Whether changes are waiting for [`BackedAnnData::flush`].
+    pub fn has_pending_changes(&self) -> bool {
+        !self.shared.read_state().dirty.is_empty()
+    }
+}
+
+fn frame_part(obs: bool) -> (Part, FrameId) {
+    if obs {
+        (Part::Obs, FrameId::Obs)
+    } else {
+        (Part::Var, FrameId::Var)
+    }
+}
+
+/// Refuses names HDF5 would take for paths, as the format writer does.
+fn check_key(name: &str) -> Result<()> {
+    if name.is_empty() || name == "." || name.contains('/') {
+        return Err(Error::invalid(format!(
+            "{name:?} cannot name an element: keys must be non-empty and contain no '/'"
+        )));
+    }
+    Ok(())
+}
+
+fn remove_key<T>(map: &mut IndexMap<String, T>, name: &str, key: &str) -> Result<()> {
+    match map.shift_remove(key) {
+        Some(_) => Ok(()),
+        None => Err(Error::invalid(format!("{name} has no key '{key}'"))),
+    }
+}
+
+/// Writes the pending changes of `shared` back (see [`BackedAnnData::flush`]).
+pub(super) fn flush_shared(shared: &Shared) -> Result<()> {
+    let mut state = shared.write_state();
+    if state.dirty.is_empty() {
+        return Ok(());
+    }
+    let path = shared.path.clone();
+    let rewrite = || -> Result<(hdf5::File, Layout)> {
+        let staged = Staged::beside(&path)?;
+        write_copy(&state, staged.path())?;
+        std::fs::File::open(staged.path())?.sync_all()?;
+        staged.commit(&path)?;
+        sync_parent(&path);
+        let file = hdf5::File::open(&path)?;
+        let layout = Layout::scan(&file)?;
+        Ok((file, layout))
+    };
+    let (file, layout) = rewrite().in_file(&path)?;
+    shared.replace(&mut state, file, layout);
+    Ok(())
+}
+
+/// Makes a rename durable (best effort: not every platform syncs directories).
+fn sync_parent(path: &Path) {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Writes the file as it is with the pending changes to `target`: root members that did not
+/// change are copied object by object, the changed ones written afresh.
+fn write_copy(state: &State, target: &Path) -> Result<()> {
+    let src = &state.snapshot.file;
+    let layout = &state.snapshot.layout;
+    let out = hdf5::File::create(target)?;
+    write_attrs(&out, &read_attrs(src)?).in_element("/")?;
+    let members = src.member_names()?;
+    let parts = [
+        Part::Obs,
+        Part::Var,
+        Part::Obsm,
+        Part::Varm,
+        Part::Layers,
+        Part::Uns,
+    ];
+    for name in &members {
+        match parts
+            .iter()
+            .find(|p| p.member() == name && state.dirty.contains(p))
+        {
+            Some(&part) => write_part(src, &out, part, layout)?,
+            None => copy_member(src, name, &out).in_element(format!("/{name}"))?,
+        }
+    }
+    for &part in &state.dirty {
+        if !members.iter().any(|m| m == part.member()) {
+            write_part(src, &out, part, layout)?;
+        }
+    }
+    out.close()?;
+    Ok(())
+}
+
+/// Writes one changed root member.
+fn write_part(src: &Group, out: &Group, part: Part, layout: &Layout) -> Result<()> {
+    let options = WriteOptions::default();
+    let name = part.member();
+    match part {
+        Part::Obs => write_frame(src, out, name, &layout.obs, &options),
+        Part::Var => write_frame(src, out, name, &layout.var, &options),
+        Part::Obsm | Part::Varm | Part::Uns => {
+            let slots = match part {
+                Part::Obsm => &layout.obsm,
+                Part::Varm => &layout.varm,
+                _ => &layout.uns,
+            };
+            write_mapping(out, name, &Default::default(), &options)?;
+            let g = out.group(name).in_element(format!("/{name}"))?;
+            for (key, slot) in slots {
+                match slot {
+                    ElemSlot::Disk { parent, name, .. } => {
+                        let from = src.group(parent).in_element(parent.as_str())?;
+                        copy_member(&from, name, &g).in_element(format!("{parent}/{name}"))?;
+                    }
+                    ElemSlot::Memory(value) => write_element(&g, key, value, &options)?,
+                }
+            }
+            Ok(())
+        }
+        Part::Layers => {
+            write_matrix_mapping(out, name, &IndexMap::new(), &options)?;
+            let g = out.group(name).in_element("/layers")?;
+            for (key, slot) in &layout.layers {
+                match slot {
+                    MatrixSlot::Disk(meta) => {
+                        let from = src.group(&meta.parent).in_element(meta.parent.as_str())?;
+                        copy_member(&from, &meta.name, &g).in_element(meta.path())?;
+                    }
+                    MatrixSlot::Memory(m) => write_matrix(&g, key, m, &options)?,
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Writes a changed frame: a frame read column by column keeps its attributes (with a new
+/// `column-order`) and its unchanged members, copied; new columns are written.
+fn write_frame(
+    src: &Group,
+    out: &Group,
+    name: &str,
+    frame: &FrameLayout,
+    options: &WriteOptions,
+) -> Result<()> {
+    match &frame.source {
+        FrameSource::Default => write_dataframe(
+            out,
+            name,
+            &DataFrame::with_default_index(frame.n_rows),
+            options,
+        ),
+        FrameSource::Memory(df) => write_dataframe(out, name, df, options),
+        FrameSource::Group {
+            path,
+            index_key,
+            columns,
+            ..
+        } => {
+            let write = || -> Result<()> {
+                let old = src.group(path)?;
+                let g = out.create_group(name)?;
+                let mut attrs = read_attrs(&old)?;
+                let order = if columns.is_empty() {
+                    ArrayData::zeros(DType::F64, &[0])
+                } else {
+                    ArrayData::from(columns.keys().cloned().collect::<Vec<String>>())
+                };
+                attrs.insert("column-order".to_owned(), order);
+                write_attrs(&g, &attrs)?;
+                copy_member(&old, index_key, &g)?;
+                for (column, slot) in columns {
+                    match slot {
+                        ColumnSlot::Disk if column == index_key => {}
+                        ColumnSlot::Disk => copy_member(&old, column, &g)?,
+                        ColumnSlot::Memory(c) => {
+                            write_element(&g, column, &column_element(c), options)?
+                        }
+                    }
+                }
+                Ok(())
+            };
+            write().in_element(format!("/{name}"))
+        }
+    }
+}
+
+fn column_element(c: &Column) -> Element {
+    match c {
+        Column::Array(a) => Element::Array(a.clone()),
+        Column::Categorical(cat) => Element::Categorical(cat.clone()),
+        Column::Nullable(n) => Element::Nullable(n.clone()),
+    }
+}
+
+/// Copies member `name` of `src` into `dst` with HDF5's object copy (datasets keep their
+/// storage, filters and attributes; groups their whole tree).
+fn copy_member(src: &Group, name: &str, dst: &Group) -> Result<()> {
+    match src.loc_type_by_name(name)? {
+        LocationType::Group => src.group(name)?.copy_to(dst, name)?,
+        LocationType::Dataset => src.dataset(name)?.copy_to(dst, name)?,
+        #[allow(unreachable_patterns)]
+        _ => {
+            return Err(Error::unsupported(format!(
+                "copying '{name}', which is neither a group nor a dataset"
+            )))
+        }
+    }
+    Ok(())
+}

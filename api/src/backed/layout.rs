@@ -1,0 +1,686 @@
+//! What a file holds and where, found from metadata when a backed handle opens.
+//!
+//! A [`Layout`] has one *slot* per element: either a place in the file (read when asked for)
+//! or a value held in memory (the small annotations of legacy files, which need fixes that
+//! move data between elements, and the pending changes of a handle opened
+//! [`super::Mode::ReadWrite`]). Opening mirrors what `format::read_h5ad` and
+//! `AnnData::from_elements` do, in the same order, so that every element comes out of a backed
+//! handle as it comes out of reading the whole file: the legacy `raw.*` members, `raw` without
+//! `X`, the neighbour graphs kept in `uns['neighbors']`, and the shape checks.
+
+use std::sync::Arc;
+
+use annpage_engine::backed::{open_matrix, MatrixKind};
+use annpage_engine::data::{ArrayData, Column, DType, DataFrame, Element, Mapping, Matrix};
+use annpage_engine::error::ResultExt;
+use annpage_engine::format::read::{
+    dataframe_members, read_dataframe, read_dataframe_index, read_mapping, take_neighbor_graphs,
+    LegacyAnnotations, OBS_MULTICOL_KEYS, VAR_MULTICOL_KEYS,
+};
+use annpage_engine::h5::read::{has_attr, read_string_attr, stored_type};
+use annpage_engine::h5::types::StoredType;
+use annpage_engine::{Error, Result};
+use hdf5::{Group, LocationType};
+use indexmap::IndexMap;
+
+/// A matrix element in the file, described from its metadata.
+#[derive(Clone, Debug)]
+pub(super) struct MatrixMeta {
+    /// The group holding it, e.g. `/layers`.
+    pub(super) parent: String,
+    /// Its name in that group.
+    pub(super) name: String,
+    pub(super) shape: (usize, usize),
+    pub(super) dtype: DType,
+    pub(super) kind: MatrixKind,
+}
+
+impl MatrixMeta {
+    /// The element's path, e.g. `/layers/counts`.
+    pub(super) fn path(&self) -> String {
+        join(&self.parent, &self.name)
+    }
+}
+
+/// Where a matrix element (`X`, a layer, an `obsp`/`varp` entry, `raw.X`) is.
+#[derive(Clone, Debug)]
+pub(super) enum MatrixSlot {
+    /// In the file, read block by block on demand.
+    Disk(MatrixMeta),
+    /// In memory (a pending change).
+    Memory(Arc<Matrix>),
+}
+
+impl MatrixSlot {
+    pub(super) fn shape(&self) -> (usize, usize) {
+        match self {
+            MatrixSlot::Disk(m) => m.shape,
+            MatrixSlot::Memory(m) => m.shape(),
+        }
+    }
+
+    pub(super) fn dtype(&self) -> DType {
+        match self {
+            MatrixSlot::Disk(m) => m.dtype,
+            MatrixSlot::Memory(m) => match &**m {
+                Matrix::Dense(a) => a.dtype(),
+                Matrix::Sparse(s) => s.data().dtype(),
+            },
+        }
+    }
+
+    pub(super) fn kind(&self) -> MatrixKind {
+        match self {
+            MatrixSlot::Disk(m) => m.kind,
+            MatrixSlot::Memory(m) => match &**m {
+                Matrix::Dense(_) => MatrixKind::Dense,
+                Matrix::Sparse(s) => MatrixKind::Sparse(s.format()),
+            },
+        }
+    }
+}
+
+/// Where any other element (an `obsm`/`varm`/`uns` entry) is.
+#[derive(Clone, Debug)]
+pub(super) enum ElemSlot {
+    /// Member `name` of group `parent`, without its members `skip` (the neighbour graphs that
+    /// move from `uns['neighbors']` to `obsp`).
+    Disk {
+        parent: String,
+        name: String,
+        skip: Vec<String>,
+    },
+    /// In memory (legacy annotations, pending changes).
+    Memory(Arc<Element>),
+}
+
+/// Which frame a column belongs to, for the column cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) enum FrameId {
+    Obs,
+    Var,
+    RawVar,
+}
+
+/// A column of a frame read column by column.
+#[derive(Clone, Debug)]
+pub(super) enum ColumnSlot {
+    /// Member of the frame's group of the same name.
+    Disk,
+    /// In memory (a pending change).
+    Memory(Arc<Column>),
+}
+
+/// An `obs`, `var` or `raw.var` frame.
+#[derive(Clone, Debug)]
+pub(super) struct FrameLayout {
+    pub(super) id: FrameId,
+    pub(super) n_rows: usize,
+    pub(super) source: FrameSource,
+}
+
+#[derive(Clone, Debug)]
+pub(super) enum FrameSource {
+    /// No frame in the file: anndata's default names `"0"`, `"1"`, …
+    Default,
+    /// Held in memory with a string index (legacy compound frames, legacy fixes).
+    Memory(Arc<DataFrame>),
+    /// A `dataframe` group, read one column at a time.
+    Group {
+        path: String,
+        index_key: String,
+        index_name: Option<String>,
+        columns: IndexMap<String, ColumnSlot>,
+    },
+}
+
+impl FrameLayout {
+    /// The index's name (pandas `df.index.name`).
+    pub(super) fn index_name(&self) -> Option<String> {
+        match &self.source {
+            FrameSource::Default => None,
+            FrameSource::Memory(df) => df.index_name().map(str::to_owned),
+            FrameSource::Group { index_name, .. } => index_name.clone(),
+        }
+    }
+}
+
+/// The `raw` slot.
+#[derive(Clone, Debug)]
+pub(super) struct RawLayout {
+    pub(super) x: MatrixSlot,
+    pub(super) var: FrameLayout,
+    pub(super) varm: IndexMap<String, ElemSlot>,
+}
+
+/// Every element of a file, as slots (see the [module docs](self)).
+#[derive(Clone, Debug)]
+pub(super) struct Layout {
+    pub(super) n_obs: usize,
+    pub(super) n_vars: usize,
+    pub(super) x: Option<MatrixSlot>,
+    pub(super) obs: FrameLayout,
+    pub(super) var: FrameLayout,
+    pub(super) obsm: IndexMap<String, ElemSlot>,
+    pub(super) varm: IndexMap<String, ElemSlot>,
+    pub(super) obsp: IndexMap<String, MatrixSlot>,
+    pub(super) varp: IndexMap<String, MatrixSlot>,
+    pub(super) layers: IndexMap<String, MatrixSlot>,
+    pub(super) uns: IndexMap<String, ElemSlot>,
+    pub(super) raw: Option<RawLayout>,
+    /// Whether the file is in the current layout (root `encoding-type` `anndata`, no legacy
+    /// annotations held in memory): only such files can be modified in place.
+    pub(super) current: bool,
+}
+
+/// `parent/name` as an HDF5 path.
+pub(super) fn join(parent: &str, name: &str) -> String {
+    if parent.ends_with('/') {
+        format!("{parent}{name}")
+    } else {
+        format!("{parent}/{name}")
+    }
+}
+
+impl Layout {
+    /// Scans the root of a file. Reads attributes and dataset headers only, except for legacy
+    /// layouts: compound `obs`/`var` frames, and files whose annotations need anndata's legacy
+    /// fixes, have `obs`, `var` and `uns` read in memory here (matrices stay on disk).
+    pub(super) fn scan(root: &Group) -> Result<Layout> {
+        let x = if root.link_exists("X") {
+            Some(MatrixSlot::Disk(matrix_meta(root, "X")?))
+        } else {
+            None
+        };
+        let legacy_frames = is_dataset(root, "obs");
+        let mut obs = optional_frame(root, "obs", FrameId::Obs)?;
+        let mut var = optional_frame(root, "var", FrameId::Var)?;
+        let mut obsm = optional_slots(root, "obsm")?;
+        let mut varm = optional_slots(root, "varm")?;
+        let mut obsp = optional_matrix_slots(root, "obsp")?;
+        let varp = optional_matrix_slots(root, "varp")?;
+        let layers = optional_matrix_slots(root, "layers")?;
+        let mut uns = optional_slots(root, "uns")?;
+
+        let (n_obs, n_vars) = match &x {
+            Some(m) => m.shape(),
+            None => (
+                obs.as_ref().map_or(0, |f| f.n_rows),
+                var.as_ref().map_or(0, |f| f.n_rows),
+            ),
+        };
+        let multicol = OBS_MULTICOL_KEYS
+            .iter()
+            .chain(VAR_MULTICOL_KEYS.iter())
+            .any(|k| uns.contains_key(*k));
+        let legacy_annotations = legacy_frames || multicol;
+        if legacy_annotations {
+            // anndata's fixes move data between obs, var, obsm, varm and uns: hold them in
+            // memory and let the engine apply the very same fixes.
+            let mut uns_values = read_mapping_slots(root, &uns)?;
+            for (key, graph) in take_neighbor_graphs(&mut uns_values) {
+                obsp.insert(key, MatrixSlot::Memory(Arc::new(graph)));
+            }
+            let mut annotations = LegacyAnnotations {
+                obs: frame_in_memory(root, "obs", obs.as_ref(), n_obs)?,
+                var: frame_in_memory(root, "var", var.as_ref(), n_vars)?,
+                obsm: Mapping::new(),
+                varm: Mapping::new(),
+                uns: uns_values,
+            };
+            annotations.fix(legacy_frames)?;
+            obs = Some(memory_frame(FrameId::Obs, annotations.obs));
+            var = Some(memory_frame(FrameId::Var, annotations.var));
+            for (key, value) in annotations.obsm {
+                obsm.insert(key, ElemSlot::Memory(Arc::new(value)));
+            }
+            for (key, value) in annotations.varm {
+                varm.insert(key, ElemSlot::Memory(Arc::new(value)));
+            }
+            uns = annotations
+                .uns
+                .into_iter()
+                .map(|(k, v)| (k, ElemSlot::Memory(Arc::new(v))))
+                .collect();
+        } else {
+            for (key, meta) in neighbor_graphs(root, &mut uns)? {
+                obsp.insert(key, MatrixSlot::Disk(meta));
+            }
+        }
+
+        let obs = obs.unwrap_or_else(|| default_frame(FrameId::Obs, n_obs));
+        let var = var.unwrap_or_else(|| default_frame(FrameId::Var, n_vars));
+        let raw = raw_layout(root, x.as_ref(), &var, &varm)?;
+        let current = !legacy_annotations
+            && read_string_attr(root, "encoding-type")?.as_deref() == Some("anndata");
+        let layout = Layout {
+            n_obs,
+            n_vars,
+            x,
+            obs,
+            var,
+            obsm,
+            varm,
+            obsp,
+            varp,
+            layers,
+            uns,
+            raw,
+            current,
+        };
+        layout.check_shapes()?;
+        Ok(layout)
+    }
+
+    /// The shape rules `AnnData::from_elements` checks, as far as metadata tells them.
+    fn check_shapes(&self) -> Result<()> {
+        let (n_obs, n_vars) = (self.n_obs, self.n_vars);
+        let check = |what: &str, shape: (usize, usize), expected: (usize, usize), axes: &str| {
+            if shape == expected {
+                Ok(())
+            } else {
+                Err(Error::shape(format!(
+                    "{what} has shape {shape:?}, {axes} is {expected:?}"
+                )))
+            }
+        };
+        if self.obs.n_rows != n_obs || self.var.n_rows != n_vars {
+            let shape = self.x.as_ref().map_or((n_obs, n_vars), MatrixSlot::shape);
+            return check("X", shape, (self.obs.n_rows, self.var.n_rows), "obs × var");
+        }
+        for (key, m) in &self.layers {
+            check(
+                &format!("layers['{key}']"),
+                m.shape(),
+                (n_obs, n_vars),
+                "obs × var",
+            )?;
+        }
+        for (key, m) in &self.obsp {
+            check(
+                &format!("obsp['{key}']"),
+                m.shape(),
+                (n_obs, n_obs),
+                "obs × obs",
+            )?;
+        }
+        for (key, m) in &self.varp {
+            check(
+                &format!("varp['{key}']"),
+                m.shape(),
+                (n_vars, n_vars),
+                "var × var",
+            )?;
+        }
+        if let Some(raw) = &self.raw {
+            let (rows, cols) = raw.x.shape();
+            if rows != n_obs {
+                return Err(Error::shape(format!(
+                    "raw.X has {rows} rows, obs has {n_obs}"
+                )));
+            }
+            if cols != raw.var.n_rows {
+                return Err(Error::shape(format!(
+                    "raw.X has {cols} columns, raw.var has {} rows",
+                    raw.var.n_rows
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_dataset(g: &Group, name: &str) -> bool {
+    g.link_exists(name) && matches!(g.loc_type_by_name(name), Ok(LocationType::Dataset))
+}
+
+/// The `encoding-type` attribute of member `name` of `g`, `None` when absent or empty.
+pub(super) fn encoding_of(g: &Group, name: &str) -> Result<Option<String>> {
+    let found = match g.loc_type_by_name(name)? {
+        LocationType::Dataset => {
+            let ds = g.dataset(name)?;
+            read_string_attr(&ds, "encoding-type")?
+        }
+        _ => {
+            let group = g.group(name)?;
+            read_string_attr(&group, "encoding-type")?
+        }
+    };
+    Ok(found.filter(|t| !t.is_empty()))
+}
+
+/// Describes matrix element `name` of `parent`; fails as reading it would if it is not a
+/// 2-d dense or a sparse matrix.
+pub(super) fn matrix_meta(parent: &Group, name: &str) -> Result<MatrixMeta> {
+    let path = join(&parent.name(), name);
+    let source = open_matrix(parent, name)?;
+    let shape = source
+        .shape()
+        .ok_or_else(|| Error::shape("a matrix must be 2-d, this array is not").in_element(&path))?;
+    Ok(MatrixMeta {
+        parent: parent.name(),
+        name: name.to_owned(),
+        shape,
+        dtype: source.dtype(),
+        kind: source.kind(),
+    })
+}
+
+/// Whether member `name` of `g` is read as a matrix (dense 2-d array or sparse matrix) by
+/// `read_element`, judging from metadata: a dataset encoded `array` or not at all, a group
+/// encoded `csr_matrix`/`csc_matrix`, or an unencoded group with `h5sparse_format`.
+pub(super) fn looks_like_matrix(g: &Group, name: &str) -> Result<bool> {
+    let encoding = encoding_of(g, name)?;
+    Ok(match g.loc_type_by_name(name)? {
+        LocationType::Dataset => {
+            matches!(encoding.as_deref(), None | Some("array"))
+                && !matches!(stored_type(&g.dataset(name)?)?, StoredType::Compound { .. })
+        }
+        LocationType::Group => match encoding.as_deref() {
+            Some("csr_matrix" | "csc_matrix") => true,
+            None => {
+                let sparse = g.group(name)?;
+                has_attr(&sparse, "h5sparse_format")?
+            }
+            Some(_) => false,
+        },
+        #[allow(unreachable_patterns)]
+        _ => false,
+    })
+}
+
+/// Fails unless `g` may hold a mapping (`dict` encoding or none), as anndata's reader checks.
+fn expect_mapping(parent: &Group, name: &str) -> Result<Group> {
+    let path = join(&parent.name(), name);
+    let check = || -> Result<Group> {
+        match encoding_of(parent, name)?.as_deref() {
+            None | Some("dict") => {}
+            Some(other) => {
+                return Err(Error::UnexpectedEncoding {
+                    encoding_type: other.to_owned(),
+                    version: String::new(),
+                    expected: "a dict",
+                })
+            }
+        }
+        Ok(parent.group(name)?)
+    };
+    check().in_element(path)
+}
+
+/// The entries of mapping `name` (`obsm`, `varm`, `uns`, `raw/varm`): one disk slot per member
+/// of a group; a legacy compound dataset is read in memory.
+fn optional_slots(parent: &Group, name: &str) -> Result<IndexMap<String, ElemSlot>> {
+    if !parent.link_exists(name) {
+        return Ok(IndexMap::new());
+    }
+    if is_dataset(parent, name) {
+        return Ok(read_mapping(parent, name)?
+            .into_iter()
+            .map(|(k, v)| (k, ElemSlot::Memory(Arc::new(v))))
+            .collect());
+    }
+    let g = expect_mapping(parent, name)?;
+    let members = g.member_names().in_element(g.name())?;
+    Ok(members
+        .into_iter()
+        .map(|k| {
+            let slot = ElemSlot::Disk {
+                parent: g.name(),
+                name: k.clone(),
+                skip: Vec::new(),
+            };
+            (k, slot)
+        })
+        .collect())
+}
+
+/// The matrices of mapping `name` (`layers`, `obsp`, `varp`), described from metadata.
+fn optional_matrix_slots(parent: &Group, name: &str) -> Result<IndexMap<String, MatrixSlot>> {
+    if !parent.link_exists(name) {
+        return Ok(IndexMap::new());
+    }
+    let g = expect_mapping(parent, name)?;
+    let members = g.member_names().in_element(g.name())?;
+    members
+        .into_iter()
+        .map(|k| {
+            let meta = matrix_meta(&g, &k)?;
+            Ok((k, MatrixSlot::Disk(meta)))
+        })
+        .collect()
+}
+
+/// Reads every entry of a mapping's slots in memory.
+fn read_mapping_slots(root: &Group, slots: &IndexMap<String, ElemSlot>) -> Result<Mapping> {
+    slots
+        .iter()
+        .map(|(k, slot)| {
+            let value = match slot {
+                ElemSlot::Memory(v) => (**v).clone(),
+                ElemSlot::Disk { parent, name, .. } => {
+                    let g = root.group(parent).in_element(parent.as_str())?;
+                    annpage_engine::format::read_element(&g, name)?
+                }
+            };
+            Ok((k.clone(), value))
+        })
+        .collect()
+}
+
+/// anndata moves 2-d `distances` / `connectivities` of `uns['neighbors']` to `obsp`: finds
+/// them from metadata, marks them skipped in the `neighbors` slot and returns them.
+fn neighbor_graphs(
+    root: &Group,
+    uns: &mut IndexMap<String, ElemSlot>,
+) -> Result<Vec<(String, MatrixMeta)>> {
+    let Some(ElemSlot::Disk { parent, name, skip }) = uns.get_mut("neighbors") else {
+        return Ok(Vec::new());
+    };
+    let uns_group = root.group(parent).in_element(parent.as_str())?;
+    if is_dataset(&uns_group, name) {
+        return Ok(Vec::new());
+    }
+    let g = uns_group.group(name).in_element(join(parent, name))?;
+    // Only a dict (or unencoded group) is read as one.
+    if !matches!(
+        encoding_of(&uns_group, name)?.as_deref(),
+        None | Some("dict")
+    ) {
+        return Ok(Vec::new());
+    }
+    let mut graphs = Vec::new();
+    for key in ["distances", "connectivities"] {
+        if !g.link_exists(key) || !looks_like_matrix(&g, key)? {
+            continue;
+        }
+        let movable = match g.loc_type_by_name(key)? {
+            LocationType::Dataset => {
+                let ds = g.dataset(key)?;
+                ds.ndim() == 2
+                    && !matches!(
+                        stored_type(&ds)?,
+                        StoredType::VarString { .. } | StoredType::FixedString { .. }
+                    )
+            }
+            _ => true,
+        };
+        if movable {
+            graphs.push((key.to_owned(), matrix_meta(&g, key)?));
+            skip.push(key.to_owned());
+        }
+    }
+    Ok(graphs)
+}
+
+fn default_frame(id: FrameId, n_rows: usize) -> FrameLayout {
+    FrameLayout {
+        id,
+        n_rows,
+        source: FrameSource::Default,
+    }
+}
+
+fn memory_frame(id: FrameId, df: DataFrame) -> FrameLayout {
+    FrameLayout {
+        id,
+        n_rows: df.nrows(),
+        source: FrameSource::Memory(Arc::new(df)),
+    }
+}
+
+/// A frame with a string index, as anndata gives `obs`, `var` and `raw.var`.
+pub(super) fn with_string_index(mut df: DataFrame) -> Result<DataFrame> {
+    if df.index().dtype() != DType::String {
+        let names = df.index().to_python_strings();
+        df.set_index(ArrayData::from(names))?;
+    }
+    Ok(df)
+}
+
+/// The frame `name` of `parent`: read column by column from a `dataframe` group; a legacy
+/// compound dataset (or anything else `read_dataframe` reads) is read in memory.
+fn optional_frame(parent: &Group, name: &str, id: FrameId) -> Result<Option<FrameLayout>> {
+    if !parent.link_exists(name) {
+        return Ok(None);
+    }
+    let path = join(&parent.name(), name);
+    let is_group = !is_dataset(parent, name);
+    if is_group && encoding_of(parent, name)?.as_deref() == Some("dataframe") {
+        let g = parent.group(name).in_element(&path)?;
+        let (index_key, columns) = dataframe_members(&g).in_element(&path)?;
+        let n_rows = index_len(&g, &index_key).in_element(join(&path, &index_key))?;
+        let index_name = (index_key != "_index").then(|| index_key.clone());
+        return Ok(Some(FrameLayout {
+            id,
+            n_rows,
+            source: FrameSource::Group {
+                path,
+                index_key,
+                index_name,
+                columns: columns.into_iter().map(|c| (c, ColumnSlot::Disk)).collect(),
+            },
+        }));
+    }
+    let df = with_string_index(read_dataframe(parent, name)?).in_element(&path)?;
+    Ok(Some(memory_frame(id, df)))
+}
+
+/// The length of a frame's index, from its dataset's shape when it is a 1-d dataset (else by
+/// reading it).
+fn index_len(g: &Group, key: &str) -> Result<usize> {
+    if is_dataset(g, key) {
+        let ds = g.dataset(key)?;
+        if let [n] = ds.shape()[..] {
+            return Ok(n);
+        }
+    }
+    Ok(read_dataframe_index(g, key)?.len())
+}
+
+/// A frame read in memory (for the legacy fixes).
+fn frame_in_memory(
+    root: &Group,
+    name: &str,
+    frame: Option<&FrameLayout>,
+    n_rows: usize,
+) -> Result<DataFrame> {
+    match frame.map(|f| &f.source) {
+        None | Some(FrameSource::Default) => Ok(DataFrame::with_default_index(n_rows)),
+        Some(FrameSource::Memory(df)) => Ok((**df).clone()),
+        Some(_) => with_string_index(read_dataframe(root, name)?).in_element(join("/", name)),
+    }
+}
+
+/// The `raw` slot, as `format::read_h5ad` finds it: a `/raw` group, or the legacy root members
+/// `raw.X`, `raw.var`, `raw.varm`; a raw without `X` is a copy of the main `X`, `var` and
+/// `varm`.
+fn raw_layout(
+    root: &Group,
+    x: Option<&MatrixSlot>,
+    var: &FrameLayout,
+    varm: &IndexMap<String, ElemSlot>,
+) -> Result<Option<RawLayout>> {
+    let legacy_names = root
+        .member_names()?
+        .into_iter()
+        .any(|n| n.starts_with("raw."));
+    type Parts = (
+        Option<MatrixSlot>,
+        Option<FrameLayout>,
+        Option<IndexMap<String, ElemSlot>>,
+    );
+    let in_group = |g: &Group, x: &str, var: &str, varm: &str| -> Result<Parts> {
+        Ok((
+            if g.link_exists(x) {
+                Some(MatrixSlot::Disk(matrix_meta(g, x)?))
+            } else {
+                None
+            },
+            optional_frame(g, var, FrameId::RawVar)?,
+            if g.link_exists(varm) {
+                Some(optional_slots(g, varm)?)
+            } else {
+                None
+            },
+        ))
+    };
+    let mut parts: Parts = (None, None, None);
+    if root.link_exists("raw") {
+        if is_dataset(root, "raw") {
+            return Err(Error::malformed("'raw' is a dataset, expected a group").in_element("/raw"));
+        }
+        let g = root.group("raw").in_element("/raw")?;
+        parts = in_group(&g, "X", "var", "varm")?;
+        let any = parts.0.is_some() || parts.1.is_some() || parts.2.is_some();
+        if legacy_names && any {
+            return Err(Error::malformed(
+                "the file has both a 'raw' group and legacy 'raw.*' members",
+            )
+            .in_element("/raw"));
+        }
+    }
+    if parts.0.is_none() && parts.1.is_none() && parts.2.is_none() {
+        if !root.link_exists("raw.X") {
+            return Ok(None);
+        }
+        parts = in_group(root, "raw.X", "raw.var", "raw.varm")?;
+    }
+    let (rx, rvar, rvarm) = parts;
+    let Some(rx) = rx else {
+        let x = x.cloned().ok_or_else(|| {
+            Error::malformed("'raw' has no X and the file has no X to copy").in_element("/raw")
+        })?;
+        return Ok(Some(RawLayout {
+            x,
+            var: var.clone(),
+            varm: varm.clone(),
+        }));
+    };
+    let rvar = rvar.unwrap_or_else(|| default_frame(FrameId::RawVar, rx.shape().1));
+    Ok(Some(RawLayout {
+        x: rx,
+        var: rvar,
+        varm: rvarm.unwrap_or_default(),
+    }))
+}
+
+/// Approximate heap bytes of a column, as counted against a handle's cache budget.
+pub(super) fn column_bytes(c: &Column) -> usize {
+    fn array(a: &ArrayData) -> usize {
+        match a {
+            ArrayData::String(s) => s
+                .iter()
+                .map(|v| v.capacity() + std::mem::size_of::<String>())
+                .sum(),
+            other => other.len() * other.dtype().size(),
+        }
+    }
+    match c {
+        Column::Array(a) => array(a),
+        Column::Categorical(cat) => {
+            cat.codes.len() * std::mem::size_of::<i32>() + array(&cat.categories)
+        }
+        Column::Nullable(n) => array(n.values()) + n.mask().len(),
+    }
+}

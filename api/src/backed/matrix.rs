@@ -1,0 +1,321 @@
+//! [`BackedMatrixView`]: a matrix element of a backed file and the rows and columns a handle
+//! selects of it.
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+use annpage_engine::backed::{BackedMatrix, Chunks, MatrixKind};
+use annpage_engine::data::{DType, Matrix};
+use annpage_engine::error::ResultExt;
+use annpage_engine::select::AxisIndex;
+use annpage_engine::{Error, Result};
+
+use super::layout::MatrixSlot;
+use super::shared::Shared;
+use crate::Selection;
+
+/// The axis a view's rows or columns run along (for selecting by name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum AxisKind {
+    Obs,
+    Var,
+    RawVar,
+}
+
+/// A matrix element (`X`, a layer, an `obsp`/`varp` entry, `raw.X`) of a backed file, with the
+/// rows and columns its handle selects. Nothing is read until asked for.
+///
+/// Views are cheap to clone and may be used from several threads at once. Reads go through
+/// the handle's block cache (see [`super::BackedAnnData`]). A view keeps its file open (and,
+/// for [`super::Mode::ReadWrite`], counts as a handle: pending changes are written back
+/// when the last handle or view is dropped).
+///
+/// ```no_run
+/// use annpage::backed::{read_h5ad_backed, BackedOptions, Mode};
+/// use annpage::Selection;
+/// let adata = read_h5ad_backed("data.h5ad", Mode::Read, BackedOptions::default())?;
+/// let x = adata.x().expect("the file has an X");
+/// // Two genes of every cell: streams over the row blocks of a CSR matrix.
+/// let genes = x.columns(&Selection::names(["CD3E", "LYZ"]))?;
+/// assert_eq!(genes.shape(), (adata.n_obs(), 2));
+/// # Ok::<(), annpage::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct BackedMatrixView {
+    shared: Arc<Shared>,
+    slot: MatrixSlot,
+    element: String,
+    rows: AxisIndex,
+    cols: AxisIndex,
+    row_axis: AxisKind,
+    col_axis: AxisKind,
+}
+
+impl BackedMatrixView {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        slot: MatrixSlot,
+        element: String,
+        (rows, row_axis): (AxisIndex, AxisKind),
+        (cols, col_axis): (AxisIndex, AxisKind),
+    ) -> Self {
+        BackedMatrixView {
+            shared,
+            slot,
+            element,
+            rows,
+            cols,
+            row_axis,
+            col_axis,
+        }
+    }
+
+    /// `(rows, columns)` selected.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.rows.len(), self.cols.len())
+    }
+
+    /// The dtype of the values.
+    pub fn dtype(&self) -> DType {
+        self.slot.dtype()
+    }
+
+    /// Dense, CSR or CSC (what [`BackedMatrixView::to_memory`] returns).
+    pub fn kind(&self) -> MatrixKind {
+        self.slot.kind()
+    }
+
+    /// The element, e.g. `/X` or `/layers/counts`.
+    pub fn element(&self) -> &str {
+        &self.element
+    }
+
+    /// The selected rows, as positions in the file's matrix.
+    pub fn row_index(&self) -> &AxisIndex {
+        &self.rows
+    }
+
+    /// The selected columns, as positions in the file's matrix.
+    pub fn col_index(&self) -> &AxisIndex {
+        &self.cols
+    }
+
+    /// The backed matrix of a disk slot.
+    fn backed(&self) -> Result<Option<BackedMatrix>> {
+        match &self.slot {
+            MatrixSlot::Disk(meta) => {
+                let snap = self.shared.snapshot();
+                self.shared.matrix(&snap, meta).map(Some)
+            }
+            MatrixSlot::Memory(_) => Ok(None),
+        }
+    }
+
+    /// Reads `rows` × `cols` (positions in the file's matrix).
+    pub(super) fn read(&self, rows: &AxisIndex, cols: &AxisIndex) -> Result<Matrix> {
+        let read = || match (&self.slot, self.backed()?) {
+            (_, Some(m)) => m.read(rows, cols),
+            (MatrixSlot::Memory(m), None) => m.subset(rows, cols),
+            (MatrixSlot::Disk(_), None) => Err(Error::malformed("not a matrix")),
+        };
+        read().in_element(&self.element).in_file(&self.shared.path)
+    }
+
+    /// The selected rows and columns, in memory: a sparse matrix keeps its format (CSR or
+    /// CSC), as anndata's `adata[obs, var].X` does.
+    pub fn to_memory(&self) -> Result<Matrix> {
+        self.read(&self.rows, &self.cols)
+    }
+
+    /// The selection in chunks of `chunk_rows` rows: each item is the range of rows of the
+    /// view (0-based, in the view's order) and the matrix holding them.
+    ///
+    /// Memory stays within the cache budget plus one chunk: a pass over a matrix larger than
+    /// the cache does not keep its blocks (see [`BackedMatrix::chunks`]). Fails if
+    /// `chunk_rows` is 0.
+    pub fn chunks(&self, chunk_rows: usize) -> Result<MatrixChunks> {
+        let path = self.shared.path.clone();
+        let inner = match (&self.slot, self.backed().in_file(&path)?) {
+            (_, Some(m)) => ChunksInner::Backed(
+                m.chunks(&self.rows, &self.cols, chunk_rows)
+                    .in_element(&self.element)
+                    .in_file(&path)?,
+            ),
+            (MatrixSlot::Memory(m), None) => {
+                if chunk_rows == 0 {
+                    return Err(Error::invalid("chunks must hold at least one row").in_file(&path));
+                }
+                ChunksInner::Memory {
+                    matrix: Arc::clone(m),
+                    rows: self.rows.clone(),
+                    cols: self.cols.clone(),
+                    chunk_rows,
+                    next: 0,
+                }
+            }
+            (MatrixSlot::Disk(_), None) => {
+                return Err(Error::malformed("not a matrix")
+                    .in_element(&self.element)
+                    .in_file(&path))
+            }
+        };
+        Ok(MatrixChunks {
+            inner,
+            element: self.element.clone(),
+            path,
+            failed: false,
+        })
+    }
+
+    /// Every selected row of the columns `cols`, which select among the view's columns (names
+    /// are the names of the view's columns). For a CSR or dense matrix this streams over the
+    /// row blocks, one at a time, instead of loading the matrix.
+    pub fn columns(&self, cols: &Selection) -> Result<Matrix> {
+        let inner = self.refine(&self.cols, self.col_axis, cols)?;
+        self.read(&self.rows, &inner)
+    }
+
+    /// The rows `rows` (selecting among the view's rows; names are the names of the view's
+    /// rows), with every selected column.
+    pub fn rows(&self, rows: &Selection) -> Result<Matrix> {
+        let inner = self.refine(&self.rows, self.row_axis, rows)?;
+        self.read(&inner, &self.cols)
+    }
+
+    /// `selection` among the positions `current` selects, as positions of the file's axis.
+    fn refine(
+        &self,
+        current: &AxisIndex,
+        axis: AxisKind,
+        selection: &Selection,
+    ) -> Result<AxisIndex> {
+        let names = match selection {
+            Selection::Names(_) => Some(self.names(axis, current)?),
+            _ => None,
+        };
+        let inner = selection
+            .resolve(current.len(), names.as_deref())
+            .in_file(&self.shared.path)?;
+        current.compose(&inner).in_file(&self.shared.path)
+    }
+
+    /// The names along `axis` of the positions `index`.
+    fn names(&self, axis: AxisKind, index: &AxisIndex) -> Result<Vec<String>> {
+        let snap = self.shared.snapshot();
+        let layout = &snap.layout;
+        let frame = match axis {
+            AxisKind::Obs => &layout.obs,
+            AxisKind::Var => &layout.var,
+            AxisKind::RawVar => match &layout.raw {
+                Some(raw) => &raw.var,
+                None => {
+                    return Err(Error::invalid("the file has no raw").in_file(&self.shared.path))
+                }
+            },
+        };
+        self.shared
+            .frame_names(&snap, frame, index)
+            .in_file(&self.shared.path)
+    }
+
+    /// The slot (for the streaming writer).
+    pub(super) fn slot(&self) -> &MatrixSlot {
+        &self.slot
+    }
+
+    /// The backed matrix (for the streaming writer), `None` for a matrix held in memory.
+    pub(super) fn backed_matrix(&self) -> Result<Option<BackedMatrix>> {
+        self.backed()
+    }
+}
+
+impl fmt::Debug for BackedMatrixView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackedMatrixView")
+            .field("element", &self.element)
+            .field("kind", &self.kind())
+            .field("dtype", &self.dtype())
+            .field("shape", &self.shape())
+            .finish()
+    }
+}
+
+/// Iterator over a [`BackedMatrixView`] (or [`super::BackedAnnData::chunk_x`]) in chunks of
+/// rows: `(range of the view's rows, matrix)`. The iteration ends after the first error.
+pub struct MatrixChunks {
+    inner: ChunksInner,
+    element: String,
+    path: std::path::PathBuf,
+    failed: bool,
+}
+
+enum ChunksInner {
+    Backed(Chunks),
+    Memory {
+        matrix: Arc<Matrix>,
+        rows: AxisIndex,
+        cols: AxisIndex,
+        chunk_rows: usize,
+        next: usize,
+    },
+}
+
+impl Iterator for MatrixChunks {
+    type Item = Result<(Range<usize>, Matrix)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let item = match &mut self.inner {
+            ChunksInner::Backed(chunks) => chunks.next()?,
+            ChunksInner::Memory {
+                matrix,
+                rows,
+                cols,
+                chunk_rows,
+                next,
+            } => {
+                if *next >= rows.len() {
+                    return None;
+                }
+                let range = *next..rows.len().min(next.saturating_add(*chunk_rows));
+                *next = range.end;
+                AxisIndex::range(range.clone(), rows.len())
+                    .and_then(|inner| rows.compose(&inner))
+                    .and_then(|picked| matrix.subset(&picked, cols))
+                    .map(|m| (range, m))
+            }
+        };
+        self.failed = item.is_err();
+        Some(item.in_element(self.element.as_str()).in_file(&self.path))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.failed {
+            return (0, Some(0));
+        }
+        match &self.inner {
+            ChunksInner::Backed(c) => c.size_hint(),
+            ChunksInner::Memory {
+                rows,
+                chunk_rows,
+                next,
+                ..
+            } => {
+                let n = (rows.len() - (*next).min(rows.len())).div_ceil(*chunk_rows);
+                (n, Some(n))
+            }
+        }
+    }
+}
+
+impl fmt::Debug for MatrixChunks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MatrixChunks")
+            .field("element", &self.element)
+            .field("remaining", &self.size_hint().0)
+            .finish()
+    }
+}

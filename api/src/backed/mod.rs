@@ -1,0 +1,698 @@
+//! Backed mode: [`BackedAnnData`], a lazy handle over an `.h5ad` file whose elements stay on
+//! disk until asked for.
+//!
+//! [`read_h5ad_backed`] opens a file reading metadata only. Slicing ([`BackedAnnData::slice`])
+//! composes selections without reading anything (but names, for [`Selection::Names`]); every
+//! materialisation then reads only what the selection needs:
+//!
+//! - matrices (`X`, layers, `obsp`, `varp`, `raw.X`, and dense or sparse `obsm`/`varm`
+//!   entries) are read block by block through the engine's [`BlockCache`]
+//!   (see [`annpage_engine::backed`]): [`BackedMatrixView::to_memory`],
+//!   [`BackedMatrixView::chunks`], [`BackedAnnData::chunk_x`];
+//! - `obs`/`var` are read one column at a time, when first used;
+//! - [`BackedAnnData::to_memory`] gives exactly what [`crate::AnnData::subset`] gives on the
+//!   whole file read in memory; [`BackedAnnData::write_h5ad`] writes that subset streaming,
+//!   matrices chunk by chunk.
+//!
+//! ```no_run
+//! use annpage::backed::{read_h5ad_backed, BackedOptions, Mode};
+//! use annpage::Selection;
+//!
+//! let adata = read_h5ad_backed("atlas.h5ad", Mode::Read, BackedOptions {
+//!     cache_bytes: 512 << 20,
+//!     ..BackedOptions::default()
+//! })?;
+//! let t_cells = adata.slice(&Selection::from(0..10_000), &Selection::All)?;
+//! for chunk in t_cells.chunk_x(2_000)? {
+//!     let (rows, matrix) = chunk?;
+//!     println!("{rows:?}: {:?}", matrix.shape());
+//! }
+//! t_cells.write_h5ad("first_10k.h5ad", &annpage::WriteOptions::default())?;
+//! # Ok::<(), annpage::Error>(())
+//! ```
+//!
+//! # Memory budget
+//!
+//! One budget ([`BackedOptions::cache_bytes`], or the budget of a cache shared with
+//! [`BackedOptions::cache`]) bounds what a handle keeps in memory between calls:
+//!
+//! - decoded blocks of matrices (evicted least-recently-used first);
+//! - the `indptr` of every sparse matrix opened (reserved from the budget while it is open);
+//! - the `obs`/`var`/`raw.var` columns and indexes the handle has read: they are kept in a
+//!   per-handle cache (shared by its clones and slices) and their bytes are reserved from the
+//!   budget, so reading annotations makes room by evicting matrix blocks. When the
+//!   annotations alone exceed the budget, no blocks are kept at all (reads still work, block
+//!   by block).
+//!
+//! Results handed to the caller (a chunk, a matrix, a frame) are the caller's and are not
+//! counted.
+//!
+//! # Modifying a file
+//!
+//! A handle opened with [`Mode::ReadWrite`] takes `obs`/`var` columns, `obsm`/`varm`/`uns`
+//! entries and layers ([`BackedAnnData::insert_obs_column`], …). Changes are visible to every
+//! clone of the handle at once and written to the file by [`BackedAnnData::flush`], or when
+//! the last clone is dropped (errors on drop are printed to stderr).
+//!
+//! The file is never modified in place: a flush writes a new file beside it — the elements
+//! that did not change are copied object by object with HDF5's `H5Ocopy` (raw chunks, no
+//! decoding), the changed groups are written afresh — syncs it to disk and renames it over the
+//! original. HDF5 gives no atomicity for in-place changes: a process that dies while libhdf5
+//! writes metadata (even the link swaps of a write-under-a-temporary-name scheme) can leave a
+//! file that no longer opens. With copy-and-rename, a crash at any moment leaves either the old
+//! file or the new one, both complete (and at worst a stray hidden temporary file). The cost
+//! is one copy of the file per flush, which is why changes are batched until then. Only files
+//! in the current layout (anndata ≥ 0.8) can be opened for writing; convert older files first.
+
+mod edit;
+mod layout;
+mod matrix;
+mod shared;
+#[cfg(test)]
+mod tests;
+mod write;
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+pub use annpage_engine::backed::BlockCache;
+pub use annpage_engine::cache::CacheStats;
+use annpage_engine::data::{ArrayData, DType, DataFrame, Element, Mapping};
+use annpage_engine::error::ResultExt;
+use annpage_engine::format::{AnnDataElements, RawElements, WriteOptions};
+use annpage_engine::select::AxisIndex;
+use annpage_engine::{Error, Result};
+use indexmap::IndexMap;
+
+use self::layout::{ElemSlot, FrameLayout, Layout, MatrixSlot};
+use self::matrix::AxisKind;
+pub use self::matrix::{BackedMatrixView, MatrixChunks};
+use self::shared::{Shared, Snapshot};
+use crate::subset::prune_categories;
+use crate::{AnnData, Selection};
+
+/// How a backed file is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Read only: the file is opened read-only and every modifying method fails.
+    Read,
+    /// Read and modify: changes are written back on [`BackedAnnData::flush`] or when the last
+    /// handle is dropped (see the [module docs](self#modifying-a-file)).
+    ReadWrite,
+}
+
+/// Options of [`read_h5ad_backed`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use annpage::backed::{BackedOptions, BlockCache};
+/// assert_eq!(BackedOptions::default().cache_bytes, 256 << 20);
+/// // Two handles within one budget.
+/// let shared = BackedOptions { cache: Some(Arc::new(BlockCache::new(64 << 20))), ..Default::default() };
+/// # let _ = shared;
+/// ```
+#[derive(Clone, Debug)]
+pub struct BackedOptions {
+    /// The memory budget of the handle's cache in bytes (default 256 MiB), used when
+    /// [`BackedOptions::cache`] is `None`. See the [module docs](self#memory-budget).
+    pub cache_bytes: usize,
+    /// A cache to share with other handles (its budget then applies to all of them).
+    pub cache: Option<Arc<BlockCache>>,
+}
+
+impl Default for BackedOptions {
+    fn default() -> Self {
+        BackedOptions {
+            cache_bytes: 256 << 20,
+            cache: None,
+        }
+    }
+}
+
+/// Opens an `.h5ad` file in backed mode, reading metadata only (see the [module docs](self)).
+///
+/// Current and legacy layouts are accepted. For legacy files whose annotations anndata fixes
+/// up on reading (compound `obs`/`var` frames, `uns` multi-column keys), `obs`, `var` and
+/// `uns` are read in memory here; matrices stay on disk whatever the layout. The shape rules
+/// of [`AnnData`] are checked from metadata. With [`Mode::ReadWrite`], the file must be
+/// writable and in the current layout.
+///
+/// ```no_run
+/// use annpage::backed::{read_h5ad_backed, BackedOptions, Mode};
+/// let adata = read_h5ad_backed("data.h5ad", Mode::Read, BackedOptions::default())?;
+/// assert_eq!(adata.cache_stats().bytes_read, 0); // no matrix data read yet
+/// # Ok::<(), annpage::Error>(())
+/// ```
+pub fn read_h5ad_backed(
+    path: impl AsRef<Path>,
+    mode: Mode,
+    options: BackedOptions,
+) -> Result<BackedAnnData> {
+    let path = path.as_ref();
+    // A missing or unreadable file is an I/O error, not an HDF5 one.
+    std::fs::metadata(path).in_file(path)?;
+    if mode == Mode::ReadWrite {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .in_file(path)?;
+    }
+    let file = annpage_engine::h5::open_read(path).in_file(path)?;
+    let layout = Layout::scan(&file).in_file(path)?;
+    if mode == Mode::ReadWrite && !layout.current {
+        return Err(Error::unsupported(
+            "modifying a file in a legacy layout (written by anndata < 0.8): convert it first \
+             (`annpage convert`), or open it with Mode::Read",
+        )
+        .in_file(path));
+    }
+    let cache = options
+        .cache
+        .unwrap_or_else(|| Arc::new(BlockCache::new(options.cache_bytes)));
+    let (n_obs, n_vars) = (layout.n_obs, layout.n_vars);
+    Ok(BackedAnnData {
+        shared: Arc::new(Shared::new(path.to_path_buf(), mode, cache, file, layout)),
+        obs: AxisIndex::full(n_obs),
+        var: AxisIndex::full(n_vars),
+        view: false,
+    })
+}
+
+/// A lazy handle over an `.h5ad` file: its elements, and the observations and variables it
+/// selects (its *plan*).
+///
+/// A handle from [`read_h5ad_backed`] selects everything; [`BackedAnnData::slice`] gives a
+/// view selecting a subset (a view of a view selects a subset of a subset, composed into one
+/// index per axis). Every accessor returns the plan's part of an element, as anndata's
+/// `adata[obs, var]` would show it.
+///
+/// Cloning is cheap (the file, caches and layout are shared); handles are `Send + Sync`, and
+/// several threads may read through one handle at once.
+///
+/// ```
+/// use annpage::backed::{read_h5ad_backed, BackedOptions, Mode};
+/// use annpage::Selection;
+/// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/all_elements.h5ad");
+/// let adata = read_h5ad_backed(path, Mode::Read, BackedOptions::default())?;
+/// assert_eq!(adata.shape(), (40, 12));
+/// // Every other cell, backwards; two genes by name. Nothing is read but the gene names.
+/// let view = adata.slice(&Selection::slice(None, None, -2), &Selection::names(["gene_3", "gene_0"]))?;
+/// assert_eq!(view.obs_names()?[..2], ["cell_39", "cell_37"]);
+/// let copy = view.to_memory()?;
+/// assert_eq!(copy, annpage::read_h5ad(path)?.subset(&Selection::slice(None, None, -2), &Selection::names(["gene_3", "gene_0"]))?);
+/// # Ok::<(), annpage::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct BackedAnnData {
+    shared: Arc<Shared>,
+    obs: AxisIndex,
+    var: AxisIndex,
+    view: bool,
+}
+
+impl fmt::Debug for BackedAnnData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackedAnnData")
+            .field("path", &self.shared.path)
+            .field("mode", &self.shared.mode)
+            .field("shape", &self.shape())
+            .field("is_view", &self.view)
+            .finish()
+    }
+}
+
+impl BackedAnnData {
+    /// Number of observations selected.
+    pub fn n_obs(&self) -> usize {
+        self.obs.len()
+    }
+
+    /// Number of variables selected.
+    pub fn n_vars(&self) -> usize {
+        self.var.len()
+    }
+
+    /// `(n_obs, n_vars)` selected.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.n_obs(), self.n_vars())
+    }
+
+    /// Whether this handle is a view made by [`BackedAnnData::slice`] (even of everything, as
+    /// `adata[:, :]` is a view in anndata).
+    pub fn is_view(&self) -> bool {
+        self.view
+    }
+
+    /// The selected observations, as positions in the file.
+    pub fn obs_index(&self) -> &AxisIndex {
+        &self.obs
+    }
+
+    /// The selected variables, as positions in the file.
+    pub fn var_index(&self) -> &AxisIndex {
+        &self.var
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// How the file was opened.
+    pub fn mode(&self) -> Mode {
+        self.shared.mode
+    }
+
+    /// The counters of the block cache (shared with other handles if it was given in
+    /// [`BackedOptions::cache`]). `bytes_read` counts matrix bytes read from the file.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.shared.cache.stats()
+    }
+
+    /// The memory budget in bytes (see the [module docs](self#memory-budget)).
+    pub fn cache_budget(&self) -> usize {
+        self.shared.cache.budget()
+    }
+
+    fn in_file<T>(&self, r: Result<T>) -> Result<T> {
+        r.in_file(&self.shared.path)
+    }
+
+    /// The names of the selected observations, in order (read when first needed, then
+    /// cached).
+    pub fn obs_names(&self) -> Result<Vec<String>> {
+        let snap = self.shared.snapshot();
+        self.in_file(self.shared.frame_names(&snap, &snap.layout.obs, &self.obs))
+    }
+
+    /// The names of the selected variables, in order.
+    pub fn var_names(&self) -> Result<Vec<String>> {
+        let snap = self.shared.snapshot();
+        self.in_file(self.shared.frame_names(&snap, &snap.layout.var, &self.var))
+    }
+
+    /// The selected rows of `obs`. In a view, categorical columns lose the categories no
+    /// selected row uses, as in anndata's views.
+    pub fn obs(&self) -> Result<DataFrame> {
+        let snap = self.shared.snapshot();
+        let mut df = self.in_file(self.shared.frame_rows(&snap, &snap.layout.obs, &self.obs))?;
+        if self.view {
+            prune_categories(&mut df, &mut Mapping::new());
+        }
+        Ok(df)
+    }
+
+    /// The selected rows of `var` (see [`BackedAnnData::obs`]).
+    pub fn var(&self) -> Result<DataFrame> {
+        let snap = self.shared.snapshot();
+        let mut df = self.in_file(self.shared.frame_rows(&snap, &snap.layout.var, &self.var))?;
+        if self.view {
+            prune_categories(&mut df, &mut Mapping::new());
+        }
+        Ok(df)
+    }
+
+    /// A view of the observations `obs` and variables `var` of this handle's selection
+    /// (names are this selection's names). Nothing is read, except the names when a
+    /// selection is [`Selection::Names`].
+    pub fn slice(&self, obs: &Selection, var: &Selection) -> Result<BackedAnnData> {
+        let snap = self.shared.snapshot();
+        let obs = self
+            .refine(&snap, &snap.layout.obs, &self.obs, obs)
+            .in_element("obs");
+        let var = self
+            .refine(&snap, &snap.layout.var, &self.var, var)
+            .in_element("var");
+        Ok(BackedAnnData {
+            shared: Arc::clone(&self.shared),
+            obs: self.in_file(obs)?,
+            var: self.in_file(var)?,
+            view: true,
+        })
+    }
+
+    /// `selection` among the positions `current` selects, as positions of the file's axis.
+    fn refine(
+        &self,
+        snap: &Snapshot,
+        frame: &FrameLayout,
+        current: &AxisIndex,
+        selection: &Selection,
+    ) -> Result<AxisIndex> {
+        let inner = match selection {
+            Selection::Names(_) => {
+                let names = self.shared.frame_names(snap, frame, current)?;
+                selection.resolve(current.len(), Some(&names))?
+            }
+            _ => selection.resolve(current.len(), None)?,
+        };
+        current.compose(&inner)
+    }
+
+    fn view_of(
+        &self,
+        slot: &MatrixSlot,
+        element: String,
+        rows: (&AxisIndex, AxisKind),
+        cols: (&AxisIndex, AxisKind),
+    ) -> BackedMatrixView {
+        BackedMatrixView::new(
+            Arc::clone(&self.shared),
+            slot.clone(),
+            element,
+            (rows.0.clone(), rows.1),
+            (cols.0.clone(), cols.1),
+        )
+    }
+
+    fn obs_axis(&self) -> (&AxisIndex, AxisKind) {
+        (&self.obs, AxisKind::Obs)
+    }
+
+    fn var_axis(&self) -> (&AxisIndex, AxisKind) {
+        (&self.var, AxisKind::Var)
+    }
+
+    /// `X` at the selection, if the file has one.
+    pub fn x(&self) -> Option<BackedMatrixView> {
+        let snap = self.shared.snapshot();
+        let slot = snap.layout.x.as_ref()?;
+        Some(self.view_of(slot, "/X".into(), self.obs_axis(), self.var_axis()))
+    }
+
+    /// A layer at the selection.
+    pub fn layer(&self, name: &str) -> Result<BackedMatrixView> {
+        let snap = self.shared.snapshot();
+        let slot = self.in_file(lookup(&snap.layout.layers, "layers", name))?;
+        Ok(self.view_of(
+            slot,
+            format!("/layers/{name}"),
+            self.obs_axis(),
+            self.var_axis(),
+        ))
+    }
+
+    /// The names of the layers, in file order.
+    pub fn layer_names(&self) -> Vec<String> {
+        self.shared
+            .snapshot()
+            .layout
+            .layers
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// The keys of `obsm`.
+    pub fn obsm_keys(&self) -> Vec<String> {
+        self.shared.snapshot().layout.obsm.keys().cloned().collect()
+    }
+
+    /// The keys of `varm`.
+    pub fn varm_keys(&self) -> Vec<String> {
+        self.shared.snapshot().layout.varm.keys().cloned().collect()
+    }
+
+    /// The keys of `obsp`.
+    pub fn obsp_keys(&self) -> Vec<String> {
+        self.shared.snapshot().layout.obsp.keys().cloned().collect()
+    }
+
+    /// The keys of `varp`.
+    pub fn varp_keys(&self) -> Vec<String> {
+        self.shared.snapshot().layout.varp.keys().cloned().collect()
+    }
+
+    /// The keys of `uns`.
+    pub fn uns_keys(&self) -> Vec<String> {
+        self.shared.snapshot().layout.uns.keys().cloned().collect()
+    }
+
+    /// The selected rows of an `obsm` entry. Dense and sparse matrices are read through the
+    /// block cache, only the blocks holding those rows; other entries (data frames, arrays of
+    /// more than 2 dimensions, …) are read whole and cut. As in [`AnnData`], a 1-d array comes
+    /// back as one column and a data frame is indexed by the observation names.
+    pub fn obsm(&self, key: &str) -> Result<Element> {
+        let snap = self.shared.snapshot();
+        let slot = self.in_file(lookup(&snap.layout.obsm, "obsm", key))?;
+        let value = self.in_file(
+            self.shared
+                .rows_of(&snap, slot, &self.obs)
+                .in_element(format!("/obsm/{key}")),
+        )?;
+        self.in_file(self.aligned(&snap, &format!("obsm['{key}']"), true, value))
+    }
+
+    /// The selected rows of a `varm` entry (see [`BackedAnnData::obsm`]).
+    pub fn varm(&self, key: &str) -> Result<Element> {
+        let snap = self.shared.snapshot();
+        let slot = self.in_file(lookup(&snap.layout.varm, "varm", key))?;
+        let value = self.in_file(
+            self.shared
+                .rows_of(&snap, slot, &self.var)
+                .in_element(format!("/varm/{key}")),
+        )?;
+        self.in_file(self.aligned(&snap, &format!("varm['{key}']"), false, value))
+    }
+
+    /// Normalises an aligned value as `AnnData` does (see `validate::align`).
+    fn aligned(
+        &self,
+        snap: &Snapshot,
+        what: &str,
+        obs: bool,
+        mut value: Element,
+    ) -> Result<Element> {
+        let (frame, index, axis) = if obs {
+            (&snap.layout.obs, &self.obs, "obs")
+        } else {
+            (&snap.layout.var, &self.var, "var")
+        };
+        let reference = match &value {
+            Element::DataFrame(_) => {
+                let mut df = DataFrame::from_index(self.shared.frame_names(snap, frame, index)?);
+                df.set_index_name(frame.index_name());
+                df
+            }
+            // Only the number of rows matters.
+            _ => DataFrame::with_index(ArrayData::zeros(DType::U8, &[index.len()]))?,
+        };
+        crate::validate::align(what, &mut value, &reference, axis)?;
+        Ok(value)
+    }
+
+    /// An `obsp` matrix at the selected observations (both axes).
+    pub fn obsp(&self, key: &str) -> Result<BackedMatrixView> {
+        let snap = self.shared.snapshot();
+        let slot = self.in_file(lookup(&snap.layout.obsp, "obsp", key))?;
+        Ok(self.view_of(
+            slot,
+            format!("/obsp/{key}"),
+            self.obs_axis(),
+            self.obs_axis(),
+        ))
+    }
+
+    /// A `varp` matrix at the selected variables (both axes).
+    pub fn varp(&self, key: &str) -> Result<BackedMatrixView> {
+        let snap = self.shared.snapshot();
+        let slot = self.in_file(lookup(&snap.layout.varp, "varp", key))?;
+        Ok(self.view_of(
+            slot,
+            format!("/varp/{key}"),
+            self.var_axis(),
+            self.var_axis(),
+        ))
+    }
+
+    /// `raw.X` at the selected observations and every raw variable (anndata never subsets
+    /// raw's variables), if the file has a raw.
+    pub fn raw_x(&self) -> Option<BackedMatrixView> {
+        let snap = self.shared.snapshot();
+        let raw = snap.layout.raw.as_ref()?;
+        let all = AxisIndex::full(raw.x.shape().1);
+        Some(self.view_of(
+            &raw.x,
+            "/raw/X".into(),
+            self.obs_axis(),
+            (&all, AxisKind::RawVar),
+        ))
+    }
+
+    /// Unstructured annotations. In a view, the colours of categorical `obs`/`var` columns
+    /// (`uns['<column>_colors']`) follow the categories the selection keeps, as in anndata.
+    pub fn uns(&self) -> Result<Mapping> {
+        let snap = self.shared.snapshot();
+        let mut uns = self.in_file(self.read_uns(&snap))?;
+        if self.view && uns.keys().any(|k| k.ends_with("_colors")) {
+            self.in_file(self.prune(&snap, &mut uns))?;
+        }
+        Ok(uns)
+    }
+
+    fn read_uns(&self, snap: &Snapshot) -> Result<Mapping> {
+        snap.layout
+            .uns
+            .iter()
+            .map(|(k, slot)| Ok((k.clone(), self.shared.element(snap, slot)?)))
+            .collect()
+    }
+
+    /// The selected `obs` and `var` with unused categories removed, and `uns` with their
+    /// colours fixed, as [`AnnData::subset`] makes them.
+    fn frames_and_uns(&self, snap: &Snapshot) -> Result<(DataFrame, DataFrame, Mapping)> {
+        let mut uns = self.read_uns(snap)?;
+        let (obs, var) = self.prune(snap, &mut uns)?;
+        Ok((obs, var, uns))
+    }
+
+    fn prune(&self, snap: &Snapshot, uns: &mut Mapping) -> Result<(DataFrame, DataFrame)> {
+        let mut obs = self.shared.frame_rows(snap, &snap.layout.obs, &self.obs)?;
+        let mut var = self.shared.frame_rows(snap, &snap.layout.var, &self.var)?;
+        prune_categories(&mut obs, uns);
+        prune_categories(&mut var, uns);
+        Ok((obs, var))
+    }
+
+    /// Every element at the selection, in memory: exactly what [`AnnData::subset`] gives for
+    /// the same selections on the whole file read with [`crate::read_h5ad`] (unused categories
+    /// removed, colours fixed, `raw` cut to the observations only).
+    pub fn to_memory(&self) -> Result<AnnData> {
+        let snap = self.shared.snapshot();
+        self.in_file(self.elements(&snap))
+            .and_then(|elems| AnnData::from_elements(elems).in_file(&self.shared.path))
+    }
+
+    fn elements(&self, snap: &Snapshot) -> Result<AnnDataElements> {
+        let layout = &snap.layout;
+        let (obs, var, uns) = self.frames_and_uns(snap)?;
+        let matrices = |slots: &IndexMap<String, MatrixSlot>, name: &str, rows, cols| {
+            slots
+                .iter()
+                .map(|(k, slot)| {
+                    let view = self.view_of(slot, format!("/{name}/{k}"), rows, cols);
+                    Ok((k.clone(), view.to_memory()?))
+                })
+                .collect::<Result<IndexMap<_, _>>>()
+        };
+        let aligned = |slots: &IndexMap<String, ElemSlot>, name: &str, index: &AxisIndex| {
+            slots
+                .iter()
+                .map(|(k, slot)| {
+                    let value = self
+                        .shared
+                        .rows_of(snap, slot, index)
+                        .in_element(format!("/{name}/{k}"))?;
+                    Ok((k.clone(), value))
+                })
+                .collect::<Result<Mapping>>()
+        };
+        let raw = match &layout.raw {
+            Some(raw) => {
+                let all = AxisIndex::full(raw.x.shape().1);
+                let x = self
+                    .view_of(
+                        &raw.x,
+                        "/raw/X".into(),
+                        self.obs_axis(),
+                        (&all, AxisKind::RawVar),
+                    )
+                    .to_memory()?;
+                let var = self.shared.frame_rows(snap, &raw.var, &all)?;
+                let varm = raw
+                    .varm
+                    .iter()
+                    .map(|(k, slot)| Ok((k.clone(), self.shared.element(snap, slot)?)))
+                    .collect::<Result<Mapping>>()?;
+                Some(RawElements { x, var, varm })
+            }
+            None => None,
+        };
+        Ok(AnnDataElements {
+            x: layout
+                .x
+                .as_ref()
+                .map(|x| {
+                    self.view_of(x, "/X".into(), self.obs_axis(), self.var_axis())
+                        .to_memory()
+                })
+                .transpose()?,
+            obs,
+            var,
+            obsm: aligned(&layout.obsm, "obsm", &self.obs)?,
+            varm: aligned(&layout.varm, "varm", &self.var)?,
+            obsp: matrices(&layout.obsp, "obsp", self.obs_axis(), self.obs_axis())?,
+            varp: matrices(&layout.varp, "varp", self.var_axis(), self.var_axis())?,
+            layers: matrices(&layout.layers, "layers", self.obs_axis(), self.var_axis())?,
+            uns,
+            raw,
+        })
+    }
+
+    /// `X` at the selection in chunks of `chunk_rows` rows: `(range of the selection's rows,
+    /// matrix)`, within the cache budget plus one chunk (see [`BackedMatrixView::chunks`]).
+    ///
+    /// ```
+    /// use annpage::backed::{read_h5ad_backed, BackedOptions, Mode};
+    /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/pbmc_like_csr.h5ad");
+    /// let adata = read_h5ad_backed(path, Mode::Read, BackedOptions { cache_bytes: 1 << 20, ..Default::default() })?;
+    /// let mut cells = 0;
+    /// for chunk in adata.chunk_x(500)? {
+    ///     let (rows, matrix) = chunk?;
+    ///     assert_eq!(matrix.shape(), (rows.len(), 1000));
+    ///     cells += rows.len();
+    /// }
+    /// assert_eq!(cells, 2000);
+    /// let stats = adata.cache_stats();
+    /// assert!(stats.bytes_held <= stats.budget);
+    /// # Ok::<(), annpage::Error>(())
+    /// ```
+    pub fn chunk_x(&self, chunk_rows: usize) -> Result<MatrixChunks> {
+        let x = self
+            .x()
+            .ok_or_else(|| Error::invalid("the file has no X").in_file(&self.shared.path))?;
+        x.chunks(chunk_rows)
+    }
+
+    /// A layer at the selection in chunks of `chunk_rows` rows (see
+    /// [`BackedAnnData::chunk_x`]).
+    pub fn chunk_layer(&self, name: &str, chunk_rows: usize) -> Result<MatrixChunks> {
+        self.layer(name)?.chunks(chunk_rows)
+    }
+
+    /// Writes the selection to `path` as [`AnnData::write_h5ad`] would write
+    /// [`BackedAnnData::to_memory`]'s result — same layout, encodings and dtypes — without
+    /// holding the matrices in memory: `X`, layers, `obsp`, `varp` and `raw.X` are written
+    /// chunk by chunk, so memory stays within the cache budget plus one chunk and the
+    /// annotations. The file is written beside `path` and renamed into place when complete.
+    ///
+    /// Chunk shapes of the datasets equal anndata's except for the `data`/`indices` of a
+    /// sparse matrix selected across its compressed axis (columns of a CSR matrix, rows of a
+    /// CSC one): their final length is only known at the end, so their chunks are sized from
+    /// an upper bound.
+    ///
+    /// ```
+    /// use annpage::backed::{read_h5ad_backed, BackedOptions, Mode};
+    /// use annpage::{Selection, WriteOptions};
+    /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/x_csc_f64.h5ad");
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let out = dir.path().join("first_ten.h5ad");
+    /// let adata = read_h5ad_backed(path, Mode::Read, BackedOptions::default())?;
+    /// let first_ten = adata.slice(&Selection::from(0..10), &Selection::All)?;
+    /// first_ten.write_h5ad(&out, &WriteOptions::default())?;
+    /// assert_eq!(annpage::read_h5ad(&out)?, first_ten.to_memory()?);
+    /// # Ok::<(), annpage::Error>(())
+    /// ```
+    pub fn write_h5ad(&self, path: impl AsRef<Path>, options: &WriteOptions) -> Result<()> {
+        write::write_h5ad(self, path.as_ref(), options)
+    }
+}
+
+/// The slot `key` of a mapping, or an error listing the keys there are.
+fn lookup<'a, T>(map: &'a IndexMap<String, T>, name: &str, key: &str) -> Result<&'a T> {
+    map.get(key).ok_or_else(|| {
+        let keys: Vec<&String> = map.keys().collect();
+        Error::invalid(format!("{name} has no key '{key}' (keys: {keys:?})"))
+    })
+}

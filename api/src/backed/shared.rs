@@ -1,0 +1,368 @@
+//! What every clone of a [`super::BackedAnnData`] shares: the open file, its layout, the block
+//! cache, and the caches of opened matrices and of `obs`/`var` columns.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use annpage_engine::backed::{open_matrix, BackedMatrix, Block, BlockCache};
+use annpage_engine::cache::Reservation;
+use annpage_engine::data::{ArrayData, Column, DataFrame, Element};
+use annpage_engine::error::ResultExt;
+use annpage_engine::format::read::{read_dataframe_column, read_dataframe_index};
+use annpage_engine::format::read_element;
+use annpage_engine::select::AxisIndex;
+use annpage_engine::{Error, Result};
+use hdf5::Group;
+
+use super::layout::{
+    column_bytes, join, looks_like_matrix, ColumnSlot, ElemSlot, FrameId, FrameLayout, FrameSource,
+    Layout, MatrixMeta,
+};
+use super::Mode;
+
+/// The parts of a file that pending changes touch (each rewritten whole on flush).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(super) enum Part {
+    Obs,
+    Var,
+    Obsm,
+    Varm,
+    Layers,
+    Uns,
+}
+
+impl Part {
+    /// The root member the part is stored in.
+    pub(super) fn member(self) -> &'static str {
+        match self {
+            Part::Obs => "obs",
+            Part::Var => "var",
+            Part::Obsm => "obsm",
+            Part::Varm => "varm",
+            Part::Layers => "layers",
+            Part::Uns => "uns",
+        }
+    }
+}
+
+/// The file as it is now: readers take a snapshot (cheap clones) and release the lock.
+#[derive(Clone)]
+pub(super) struct Snapshot {
+    pub(super) file: hdf5::File,
+    pub(super) layout: Arc<Layout>,
+    /// Incremented each time the file is replaced (on flush), so that cached values of an
+    /// older file are never mixed with a newer one.
+    pub(super) generation: u64,
+}
+
+pub(super) struct State {
+    pub(super) snapshot: Snapshot,
+    pub(super) dirty: BTreeSet<Part>,
+}
+
+/// Key of a cached column: `None` is the frame's index.
+type ColumnKey = (u64, FrameId, Option<String>);
+
+/// A column held by the per-handle column cache, with the part of the budget it takes.
+struct CachedColumn {
+    column: Arc<Column>,
+    _reservation: Reservation<Block>,
+}
+
+/// Shared by every clone and view of a handle.
+pub(super) struct Shared {
+    pub(super) path: PathBuf,
+    pub(super) mode: Mode,
+    pub(super) cache: Arc<BlockCache>,
+    state: RwLock<State>,
+    generation: AtomicU64,
+    /// Opened matrices by generation and path; `None` for elements that are not matrices.
+    matrices: Mutex<HashMap<(u64, String), Option<BackedMatrix>>>,
+    columns: Mutex<HashMap<ColumnKey, CachedColumn>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    pub(super) fn new(
+        path: PathBuf,
+        mode: Mode,
+        cache: Arc<BlockCache>,
+        file: hdf5::File,
+        layout: Layout,
+    ) -> Self {
+        Shared {
+            path,
+            mode,
+            cache,
+            state: RwLock::new(State {
+                snapshot: Snapshot {
+                    file,
+                    layout: Arc::new(layout),
+                    generation: 0,
+                },
+                dirty: BTreeSet::new(),
+            }),
+            generation: AtomicU64::new(0),
+            matrices: Mutex::new(HashMap::new()),
+            columns: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The file and layout now.
+    pub(super) fn snapshot(&self) -> Snapshot {
+        self.read_state().snapshot.clone()
+    }
+
+    pub(super) fn read_state(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(super) fn write_state(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Replaces the file (after a flush) and drops every cached value of the old one.
+    pub(super) fn replace(&self, state: &mut State, file: hdf5::File, layout: Layout) {
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        state.snapshot = Snapshot {
+            file,
+            layout: Arc::new(layout),
+            generation,
+        };
+        state.dirty.clear();
+        lock(&self.matrices).clear();
+        lock(&self.columns).clear();
+    }
+
+    /// Drops a cached column (when a pending change replaces or removes it).
+    pub(super) fn forget_column(&self, generation: u64, frame: FrameId, name: &str) {
+        lock(&self.columns).remove(&(generation, frame, Some(name.to_owned())));
+    }
+
+    /// The backed matrix of a matrix element, opened once per file and shared by every view.
+    pub(super) fn matrix(&self, snap: &Snapshot, meta: &MatrixMeta) -> Result<BackedMatrix> {
+        self.open_matrix_at(snap, &meta.parent, &meta.name, true)?
+            .ok_or_else(|| Error::malformed("not a matrix").in_element(meta.path()))
+    }
+
+    /// Member `name` of `parent` as a backed matrix, or `None` if it is not a matrix (then, if
+    /// `required`, the error that says why).
+    fn open_matrix_at(
+        &self,
+        snap: &Snapshot,
+        parent: &str,
+        name: &str,
+        required: bool,
+    ) -> Result<Option<BackedMatrix>> {
+        let key = (snap.generation, join(parent, name));
+        if let Some(found) = lock(&self.matrices).get(&key) {
+            return Ok(found.clone());
+        }
+        let open = || -> Result<Option<BackedMatrix>> {
+            let g = snap.file.group(parent).in_element(parent)?;
+            if !required && !looks_like_matrix(&g, name)? {
+                return Ok(None);
+            }
+            match open_matrix(&g, name) {
+                Ok(source) if source.shape().is_some() => {
+                    match BackedMatrix::new(source, Arc::clone(&self.cache)) {
+                        Ok(m) => Ok(Some(m)),
+                        Err(e) if required => Err(e),
+                        Err(_) => Ok(None),
+                    }
+                }
+                Ok(_) if required => {
+                    Err(Error::shape("a matrix must be 2-d, this array is not").in_element(&key.1))
+                }
+                Err(e) if required => Err(e),
+                _ => Ok(None),
+            }
+        };
+        let opened = open()?;
+        let mut map = lock(&self.matrices);
+        if snap.generation == self.generation.load(Ordering::SeqCst) {
+            return Ok(map.entry(key).or_insert(opened).clone());
+        }
+        Ok(opened)
+    }
+
+    /// An `obsm`/`varm` element at the rows `rows` (positions in the file): matrices through
+    /// their backed handle (only the blocks holding those rows are read), anything else read
+    /// whole and cut.
+    pub(super) fn rows_of(
+        &self,
+        snap: &Snapshot,
+        slot: &ElemSlot,
+        rows: &AxisIndex,
+    ) -> Result<Element> {
+        match slot {
+            ElemSlot::Memory(e) => e.subset_rows(rows),
+            ElemSlot::Disk { parent, name, .. } => {
+                let path = join(parent, name);
+                if let Some(m) = self.open_matrix_at(snap, parent, name, false)? {
+                    let cols = AxisIndex::full(m.shape().1);
+                    return Ok(Element::from(m.read(rows, &cols).in_element(&path)?));
+                }
+                let g = snap.file.group(parent).in_element(parent.as_str())?;
+                read_element(&g, name)?.subset_rows(rows).in_element(path)
+            }
+        }
+    }
+
+    /// A whole element (`uns` entries, `raw.varm`).
+    pub(super) fn element(&self, snap: &Snapshot, slot: &ElemSlot) -> Result<Element> {
+        match slot {
+            ElemSlot::Memory(e) => Ok((**e).clone()),
+            ElemSlot::Disk { parent, name, skip } => {
+                let g = snap.file.group(parent).in_element(parent.as_str())?;
+                if skip.is_empty() {
+                    return read_element(&g, name);
+                }
+                let path = join(parent, name);
+                let inner = g.group(name).in_element(&path)?;
+                let mut mapping = annpage_engine::data::Mapping::new();
+                for key in inner.member_names().in_element(&path)? {
+                    if !skip.contains(&key) {
+                        let value = read_element(&inner, &key)?;
+                        mapping.insert(key, value);
+                    }
+                }
+                Ok(Element::Dict(mapping))
+            }
+        }
+    }
+
+    /// A column through the per-handle cache (loaded with `load` on a miss).
+    fn cached(&self, key: ColumnKey, load: impl FnOnce() -> Result<Column>) -> Result<Arc<Column>> {
+        if let Some(c) = lock(&self.columns).get(&key) {
+            return Ok(Arc::clone(&c.column));
+        }
+        let column = Arc::new(load()?);
+        let reservation = self.cache.reserve(column_bytes(&column));
+        let mut map = lock(&self.columns);
+        if key.0 != self.generation.load(Ordering::SeqCst) {
+            return Ok(column);
+        }
+        let entry = map.entry(key).or_insert(CachedColumn {
+            column,
+            _reservation: reservation,
+        });
+        Ok(Arc::clone(&entry.column))
+    }
+
+    /// The index of a frame stored as a group, as strings (cached).
+    fn group_index(
+        &self,
+        snap: &Snapshot,
+        frame: &FrameLayout,
+        path: &str,
+        index_key: &str,
+    ) -> Result<Arc<Column>> {
+        self.cached((snap.generation, frame.id, None), || {
+            let g = snap.file.group(path).in_element(path)?;
+            let index = read_dataframe_index(&g, index_key)?;
+            let names = match index {
+                a @ ArrayData::String(_) => a,
+                other => ArrayData::from(other.to_python_strings()),
+            };
+            Ok(Column::Array(names))
+        })
+    }
+
+    /// Column `name` of a frame stored as a group (cached).
+    fn group_column(
+        &self,
+        snap: &Snapshot,
+        frame: &FrameLayout,
+        group: &Group,
+        name: &str,
+    ) -> Result<Arc<Column>> {
+        self.cached((snap.generation, frame.id, Some(name.to_owned())), || {
+            read_dataframe_column(group, name)
+        })
+    }
+
+    /// The names of the rows `rows` of a frame.
+    pub(super) fn frame_names(
+        &self,
+        snap: &Snapshot,
+        frame: &FrameLayout,
+        rows: &AxisIndex,
+    ) -> Result<Vec<String>> {
+        let pick = |names: &[String]| rows.iter().map(|i| names[i].clone()).collect();
+        match &frame.source {
+            FrameSource::Default => Ok(rows.iter().map(|i| i.to_string()).collect()),
+            FrameSource::Memory(df) => Ok(pick(string_index(df.index())?)),
+            FrameSource::Group {
+                path, index_key, ..
+            } => {
+                let index = self.group_index(snap, frame, path, index_key)?;
+                match &*index {
+                    Column::Array(a) => Ok(pick(string_index(a)?)),
+                    _ => Err(Error::malformed("the index is not an array").in_element(path)),
+                }
+            }
+        }
+    }
+
+    /// The rows `rows` of a frame: the index and every column (categoricals keep all their
+    /// categories, as pandas' `iloc`).
+    pub(super) fn frame_rows(
+        &self,
+        snap: &Snapshot,
+        frame: &FrameLayout,
+        rows: &AxisIndex,
+    ) -> Result<DataFrame> {
+        match &frame.source {
+            FrameSource::Default => Ok(DataFrame::from_index(self.frame_names(snap, frame, rows)?)),
+            FrameSource::Memory(df) => df.subset_rows(rows),
+            FrameSource::Group {
+                path,
+                index_key,
+                index_name,
+                columns,
+            } => {
+                let index = self.group_index(snap, frame, path, index_key)?;
+                let Column::Array(index) = &*index else {
+                    return Err(Error::malformed("the index is not an array").in_element(path));
+                };
+                let mut df = DataFrame::with_index(index.subset(0, rows)?)?;
+                df.set_index_name(index_name.clone());
+                let g = snap.file.group(path).in_element(path)?;
+                for (name, slot) in columns {
+                    let column = match slot {
+                        ColumnSlot::Disk => self.group_column(snap, frame, &g, name)?,
+                        ColumnSlot::Memory(c) => Arc::clone(c),
+                    };
+                    let cut = column.subset(rows).in_element(join(path, name))?;
+                    df.insert(name.clone(), cut).in_element(join(path, name))?;
+                }
+                Ok(df)
+            }
+        }
+    }
+}
+
+/// A string index as a slice.
+fn string_index(a: &ArrayData) -> Result<&[String]> {
+    a.as_strings()
+        .ok_or_else(|| Error::malformed("the index does not hold strings"))
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if self.mode == Mode::ReadWrite {
+            if let Err(e) = super::edit::flush_shared(self) {
+                eprintln!(
+                    "annpage: could not write the pending changes back to {}: {e}",
+                    self.path.display()
+                );
+            }
+        }
+    }
+}
