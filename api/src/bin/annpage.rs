@@ -1,11 +1,19 @@
 //! The `annpage` command line: inspect, convert, subset and reduce `.h5ad` files.
 
-use std::path::PathBuf;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use annpage::{Compression, WriteOptions};
+use annpage::query::Query;
+use annpage::stats::QcAccumulator;
+use annpage::{
+    read_h5ad_backed, BackedAnnData, BackedOptions, Compression, Error, Mode, Selection,
+    WriteOptions,
+};
+use annpage_engine::error::ResultExt;
 use annpage_engine::format::inspect::{describe, ElementInfo};
 use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +48,55 @@ enum Command {
         /// Gzip level (0-9), with --compression gzip.
         #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(0..=9))]
         gzip_level: u8,
+    },
+    /// Write a subset of cells and genes of IN to OUT, streaming through the backed plan.
+    Subset {
+        /// Input .h5ad file.
+        input: PathBuf,
+        /// Output .h5ad file.
+        output: PathBuf,
+        /// File of 0-based cell positions, one a line, any order (the output keeps it).
+        #[arg(long)]
+        obs_indices: Option<PathBuf>,
+        /// File of 0-based gene positions, one a line, any order.
+        #[arg(long)]
+        var_indices: Option<PathBuf>,
+        /// File of cell names, one a line.
+        #[arg(long)]
+        obs_names: Option<PathBuf>,
+        /// File of gene names, one a line.
+        #[arg(long)]
+        var_names: Option<PathBuf>,
+        /// Keep the cells whose obs column matches: 'COLUMN == VALUE' or 'COLUMN != VALUE'.
+        #[arg(long)]
+        obs_query: Option<String>,
+        /// Cache budget in MiB.
+        #[arg(long, default_value_t = 256)]
+        cache_mb: usize,
+        /// Compression of the output's arrays.
+        #[arg(long, value_enum, default_value_t = CompressionArg::None)]
+        compression: CompressionArg,
+        /// Gzip level (0-9), with --compression gzip.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(0..=9))]
+        gzip_level: u8,
+    },
+    /// One pass over the matrix: per-cell n_genes and total_counts, per-gene n_cells, mean and
+    /// var (ddof=1), written as TSV files PREFIX.obs.tsv and PREFIX.var.tsv.
+    Stats {
+        /// Input .h5ad file.
+        input: PathBuf,
+        /// Reduce this layer instead of X.
+        #[arg(long)]
+        layer: Option<String>,
+        /// Rows per chunk.
+        #[arg(long, default_value_t = 10_000)]
+        chunk_rows: usize,
+        /// Cache budget in MiB.
+        #[arg(long, default_value_t = 256)]
+        cache_mb: usize,
+        /// Output prefix (default: IN without its extension).
+        #[arg(long)]
+        out_prefix: Option<PathBuf>,
     },
 }
 
@@ -113,8 +170,169 @@ fn run(cli: Cli) -> annpage::Result<()> {
             };
             adata.write_h5ad(&output, &options)?;
         }
+        Command::Subset {
+            input,
+            output,
+            obs_indices,
+            var_indices,
+            obs_names,
+            var_names,
+            obs_query,
+            cache_mb,
+            compression: c,
+            gzip_level,
+        } => {
+            let backed = open_backed(&input, cache_mb)?;
+            let obs = axis_selection(obs_indices, obs_names, "obs")?;
+            let var = axis_selection(var_indices, var_names, "var")?;
+            let backed = match obs_query {
+                Some(q) => {
+                    if !matches!(obs, Selection::All) {
+                        return Err(Error::invalid(
+                            "--obs-query cannot be combined with --obs-indices or --obs-names",
+                        ));
+                    }
+                    let query: Query = q.parse()?;
+                    let mask = query.mask(&backed.obs()?).in_element("/obs")?;
+                    backed.slice(&Selection::Mask(mask), &var)?
+                }
+                None => backed.slice(&obs, &var)?,
+            };
+            let options = WriteOptions {
+                compression: compression(c, gzip_level),
+            };
+            backed.write_h5ad(&output, &options)?;
+        }
+        Command::Stats {
+            input,
+            layer,
+            chunk_rows,
+            cache_mb,
+            out_prefix,
+        } => {
+            let backed = open_backed(&input, cache_mb)?;
+            let prefix = out_prefix.unwrap_or_else(|| input.with_extension(""));
+            run_stats(&backed, layer.as_deref(), chunk_rows, &prefix)?;
+        }
     }
     Ok(())
+}
+
+fn open_backed(path: &Path, cache_mb: usize) -> annpage::Result<BackedAnnData> {
+    let options = BackedOptions {
+        cache_bytes: cache_mb.saturating_mul(1 << 20),
+        ..BackedOptions::default()
+    };
+    read_h5ad_backed(path, Mode::Read, options)
+}
+
+/// Reads a list file: one entry a line, blank lines ignored.
+fn read_list(path: &Path) -> annpage::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).in_file(path)?;
+    Ok(text
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+fn axis_selection(
+    indices: Option<PathBuf>,
+    names: Option<PathBuf>,
+    axis: &str,
+) -> annpage::Result<Selection> {
+    match (indices, names) {
+        (Some(_), Some(_)) => Err(Error::invalid(format!(
+            "give either --{axis}-indices or --{axis}-names, not both"
+        ))),
+        (Some(path), None) => {
+            let lines = read_list(&path)?;
+            let mut positions = Vec::with_capacity(lines.len());
+            for (i, line) in lines.iter().enumerate() {
+                let p: usize = line.trim().parse().map_err(|_| {
+                    Error::invalid(format!(
+                        "line {}: '{line}' is not a 0-based position",
+                        i + 1
+                    ))
+                    .in_file(&path)
+                })?;
+                positions.push(p);
+            }
+            Ok(Selection::positions(positions))
+        }
+        (None, Some(path)) => Ok(Selection::names(read_list(&path)?)),
+        (None, None) => Ok(Selection::All),
+    }
+}
+
+fn run_stats(
+    backed: &BackedAnnData,
+    layer: Option<&str>,
+    chunk_rows: usize,
+    prefix: &Path,
+) -> annpage::Result<()> {
+    let matrix = match layer {
+        Some(name) => backed.layer(name)?,
+        None => backed
+            .x()
+            .ok_or_else(|| Error::invalid("the file has no X").in_file(backed.path()))?,
+    };
+    let (n_obs, n_vars) = matrix.shape();
+    let bar = ProgressBar::new(n_obs as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} cells {elapsed} (eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut acc = QcAccumulator::new(n_vars);
+    for chunk in matrix.chunks(chunk_rows.max(1))? {
+        let (rows, m) = chunk?;
+        acc.add_chunk(&m)?;
+        bar.inc(rows.len() as u64);
+    }
+    bar.finish_and_clear();
+    let stats = acc.finish();
+    let obs_names = backed.obs_names()?;
+    let var_names = backed.var_names()?;
+    let obs_path = PathBuf::from(format!("{}.obs.tsv", prefix.display()));
+    let var_path = PathBuf::from(format!("{}.var.tsv", prefix.display()));
+    let mut obs = String::from("obs_name\tn_genes\ttotal_counts\n");
+    for ((name, n), total) in obs_names
+        .iter()
+        .zip(&stats.n_genes)
+        .zip(&stats.total_counts)
+    {
+        let _ = writeln!(obs, "{name}\t{n}\t{total}");
+    }
+    let mut var = String::from("var_name\tn_cells\tmean\tvar\n");
+    for (j, name) in var_names.iter().enumerate() {
+        let _ = writeln!(
+            var,
+            "{name}\t{}\t{}\t{}",
+            stats.n_cells[j], stats.mean[j], stats.var[j]
+        );
+    }
+    write_beside(&obs_path, obs.as_bytes())?;
+    write_beside(&var_path, var.as_bytes())?;
+    eprintln!(
+        "annpage: wrote {} and {}",
+        obs_path.display(),
+        var_path.display()
+    );
+    Ok(())
+}
+
+/// Writes a small text output to a temporary file beside `path`, then renames it into place.
+fn write_beside(path: &Path, bytes: &[u8]) -> annpage::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, bytes).in_file(&tmp)?;
+    std::fs::rename(&tmp, path).in_file(path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 fn main() -> ExitCode {
