@@ -1,0 +1,192 @@
+"""Backed mode from the command line, checked against the real anndata and numpy.
+
+- `annpage subset` with unsorted positions, names and queries gives what anndata gives for
+  `adata[obs][:, var]`, read back by anndata and compared with its own `assert_equal`;
+- `annpage stats` matches numpy (`ddof=1` variance) to 1e-6 relative;
+- on a generated file several times larger than the cache budget, `stats` and `subset` stay
+  within the budget plus their output (peak RSS of the process, measured with `wait4`).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import anndata as ad
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from anndata.tests.helpers import assert_equal
+
+from support import FIXTURES, ROOT, run
+
+SUBSET_FIXTURES = [
+    "x_csr_f32",
+    "x_csc_f64",
+    "x_dense_f32",
+    "x_dense_i64",
+    "all_elements",
+    "all_elements_gzip",
+    "pbmc_like_csr",
+    "unicode",
+    "legacy/legacy_v0_7_csr",
+    "legacy/legacy_v0_5_dense",
+]
+
+
+def _write_list(path: Path, items) -> Path:
+    path.write_text("".join(f"{i}\n" for i in items))
+    return path
+
+
+@pytest.mark.parametrize("name", SUBSET_FIXTURES)
+def test_subset_positions_match_anndata(annpage_bin: Path, tmp_path: Path, name: str) -> None:
+    src = FIXTURES / f"{name}.h5ad"
+    expected_full = ad.read_h5ad(src)
+    n_obs, n_vars = expected_full.shape
+    rng = np.random.default_rng(len(name))
+    obs = rng.permutation(n_obs)[: max(1, (2 * n_obs) // 3)]
+    var = rng.permutation(n_vars)[: max(1, n_vars // 2)]
+    if n_obs > 2:
+        obs = np.concatenate([obs, obs[:2]])  # repeats, as anndata allows
+    out = tmp_path / "out.h5ad"
+    res = run(
+        [
+            annpage_bin, "subset", src, out,
+            "--obs-indices", _write_list(tmp_path / "obs.txt", obs),
+            "--var-indices", _write_list(tmp_path / "var.txt", var),
+            "--cache-mb", "1",
+        ]
+    )
+    assert res.returncode == 0, res.stderr
+    expected = expected_full[obs][:, var].copy()
+    got = ad.read_h5ad(out)
+    assert_equal(got, expected)
+    assert list(got.obs_names) == list(expected_full.obs_names[obs])
+
+
+def test_subset_names_and_query(annpage_bin: Path, tmp_path: Path) -> None:
+    src = FIXTURES / "pbmc_like_csr.h5ad"
+    full = ad.read_h5ad(src)
+    cell_type = str(full.obs["cell_type"].cat.categories[1])
+    genes = list(full.var_names[[7, 3, 500, 42]])
+    out = tmp_path / "q.h5ad"
+    res = run(
+        [
+            annpage_bin, "subset", src, out,
+            "--obs-query", f"cell_type == '{cell_type}'",
+            "--var-names", _write_list(tmp_path / "genes.txt", genes),
+        ]
+    )
+    assert res.returncode == 0, res.stderr
+    expected = full[full.obs["cell_type"] == cell_type][:, genes].copy()
+    assert expected.n_obs > 0
+    assert_equal(ad.read_h5ad(out), expected)
+
+
+def test_subset_bad_input_is_one_clear_line(annpage_bin: Path, tmp_path: Path) -> None:
+    src = FIXTURES / "x_csr_f32.h5ad"
+    n_obs = ad.read_h5ad(src).n_obs
+    out = tmp_path / "bad.h5ad"
+    res = run([annpage_bin, "subset", src, out, "--obs-indices", _write_list(tmp_path / "o.txt", [0, n_obs + 5])])
+    assert res.returncode != 0
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert str(n_obs + 5) in lines[0]
+    assert not out.exists()
+    res = run([annpage_bin, "subset", src, out, "--obs-names", _write_list(tmp_path / "n.txt", ["no-such-cell"])])
+    assert res.returncode != 0 and "no-such-cell" in res.stderr
+    assert not out.exists()
+
+
+def _dense_f64(x) -> np.ndarray:
+    return x.toarray().astype(np.float64) if sp.issparse(x) else np.asarray(x, dtype=np.float64)
+
+
+@pytest.mark.parametrize("name", ["pbmc_like_csr", "x_csc_f64", "x_dense_f32", "x_dense_u8", "x_nan_inf"])
+def test_stats_match_numpy(annpage_bin: Path, tmp_path: Path, name: str) -> None:
+    src = FIXTURES / f"{name}.h5ad"
+    a = ad.read_h5ad(src)
+    x = _dense_f64(a.X)
+    prefix = tmp_path / name
+    res = run([annpage_bin, "stats", src, "--chunk-rows", "7", "--cache-mb", "1", "--out-prefix", prefix])
+    assert res.returncode == 0, res.stderr
+    obs = pd.read_csv(f"{prefix}.obs.tsv", sep="\t", keep_default_na=False, dtype={"obs_name": str})
+    var = pd.read_csv(f"{prefix}.var.tsv", sep="\t", keep_default_na=False, dtype={"var_name": str})
+    assert list(obs["obs_name"]) == list(a.obs_names)
+    assert list(var["var_name"]) == list(a.var_names)
+    np.testing.assert_array_equal(obs["n_genes"].to_numpy(), (x != 0).sum(axis=1))
+    np.testing.assert_allclose(obs["total_counts"].astype(float), x.sum(axis=1), rtol=1e-6, equal_nan=True)
+    np.testing.assert_array_equal(var["n_cells"].to_numpy(), (x != 0).sum(axis=0))
+    np.testing.assert_allclose(var["mean"].astype(float), x.mean(axis=0), rtol=1e-6, atol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(var["var"].astype(float), x.var(axis=0, ddof=1), rtol=1e-6, atol=1e-12, equal_nan=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Peak memory on a file several times larger than the budget.
+
+BUDGET_MB = 16
+
+
+@pytest.fixture(scope="module")
+def big_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("big") / "big.h5ad"
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "make_big_h5ad.py"), str(out), "--cells", "50000", "--genes", "5000", "--nnz", "300"],
+        check=True,
+    )
+    return out
+
+
+def _peak_rss_mb(cmd: list) -> tuple[float, subprocess.CompletedProcess]:
+    """Runs `cmd` and returns the child's own peak resident set size in MiB."""
+    proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    out, err = proc.stdout.read(), proc.stderr.read()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_maxrss / 1024.0, subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def test_peak_memory_stays_within_budget(annpage_bin: Path, big_file: Path, tmp_path: Path) -> None:
+    size_mb = big_file.stat().st_size / 2**20
+    with h5py.File(big_file, "r") as f:
+        x_mb = sum(f["X"][k].size * f["X"][k].dtype.itemsize for k in ("data", "indices")) / 2**20
+    assert x_mb >= 4 * BUDGET_MB, f"X is only {x_mb:.0f} MiB: not several times the budget"
+    # The process's fixed cost (binary, libhdf5, names): `info` reads metadata only.
+    base, res = _peak_rss_mb([annpage_bin, "info", big_file])
+    assert res.returncode == 0, res.stderr
+
+    peak, res = _peak_rss_mb(
+        [annpage_bin, "stats", big_file, "--cache-mb", BUDGET_MB, "--chunk-rows", 2000, "--out-prefix", tmp_path / "big"]
+    )
+    assert res.returncode == 0, res.stderr
+    n_obs, n_vars = 50_000, 5_000
+    # What the caller asked for: the per-cell and per-gene results with their names, and one
+    # chunk of 2,000 rows in memory (~300 values a row; 12 bytes a value as read, 8 more as f64).
+    names_mb = (n_obs * 48 + n_vars * 48) / 2**20
+    output_mb = (n_obs * 16 + n_vars * 32) / 2**20 + names_mb
+    chunk_mb = 2000 * 300 * 20 / 2**20
+    slack_mb = 16  # allocator and libhdf5's own per-dataset chunk caches
+    assert peak - base <= BUDGET_MB + output_mb + chunk_mb + slack_mb, (
+        f"stats peaked at {peak:.0f} MiB ({base:.0f} MiB at rest) on a file of {size_mb:.0f} MiB "
+        f"with a {BUDGET_MB} MiB budget"
+    )
+
+    obs = np.random.default_rng(1).permutation(n_obs)[:3000]
+    out = tmp_path / "sub.h5ad"
+    peak, res = _peak_rss_mb(
+        [annpage_bin, "subset", big_file, out, "--obs-indices", _write_list(tmp_path / "o.txt", obs), "--cache-mb", BUDGET_MB]
+    )
+    assert res.returncode == 0, res.stderr
+    # Output: the selected rows of X (~3000 * 300 values * 8 bytes) plus obs and obsm rows.
+    out_mb = out.stat().st_size / 2**20
+    assert peak - base <= BUDGET_MB + out_mb + names_mb + chunk_mb + slack_mb, (
+        f"subset peaked at {peak:.0f} MiB ({base:.0f} MiB at rest), output {out_mb:.0f} MiB, budget {BUDGET_MB} MiB"
+    )
+    got = ad.read_h5ad(out)
+    assert got.n_obs == 3000 and list(got.obs_names[:3]) == [f"cell_{i}" for i in obs[:3]]
+
