@@ -9,8 +9,9 @@ use ndarray::{ArrayD, IxDyn};
 use super::source::{check_rows, MatrixSource, RangeReader};
 use crate::data::{ArrayData, DType, SparseFormat};
 use crate::error::ResultExt;
+use crate::format::read::sparse_shape;
 use crate::format::Encoding;
-use crate::h5::read::{integers_as_u64, read_attr_opt, read_string_attr, stored_type};
+use crate::h5::read::{read_string_attr, stored_type};
 use crate::h5::types::StoredType;
 use crate::{Error, Result};
 
@@ -281,27 +282,6 @@ fn legacy_format(g: &Group) -> Result<SparseFormat> {
             "indptr has {n} entries, which fits neither {rows} rows nor {cols} columns"
         )))
     }
-}
-
-/// The `shape` (or legacy `h5sparse_shape`) attribute.
-fn sparse_shape(g: &Group) -> Result<(usize, usize)> {
-    let shape = match read_attr_opt(g, "shape")? {
-        Some(s) => s,
-        None => read_attr_opt(g, "h5sparse_shape")?
-            .ok_or_else(|| Error::malformed("sparse matrix has no 'shape' attribute"))?,
-    };
-    let dims = integers_as_u64(&shape)
-        .map_err(|e| Error::malformed(format!("sparse matrix 'shape' attribute: {e}")))?;
-    let [rows, cols] = dims[..] else {
-        return Err(Error::malformed(format!(
-            "sparse matrix 'shape' attribute has {} entries, expected 2",
-            dims.len()
-        )));
-    };
-    let dim = |v: u64| {
-        usize::try_from(v).map_err(|_| Error::malformed(format!("sparse dimension {v} too large")))
-    };
-    Ok((dim(rows)?, dim(cols)?))
 }
 
 /// A reader over member dataset `name` of `g`.

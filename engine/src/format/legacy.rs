@@ -87,77 +87,8 @@ pub(crate) fn index_as_strings(df: &mut DataFrame) -> Result<()> {
     if df.index().dtype() == DType::String {
         return Ok(());
     }
-    let names = array_as_strings(df.index())?;
+    let names = df.index().to_python_strings();
     df.set_index(ArrayData::from(names))
-}
-
-/// The values of a 1-d array as Python's `str` would print them.
-pub(crate) fn array_as_strings(a: &ArrayData) -> Result<Vec<String>> {
-    fn each<T, F: Fn(&T) -> String>(a: &ArrayD<T>, f: F) -> Vec<String> {
-        a.iter().map(f).collect()
-    }
-    Ok(match a {
-        ArrayData::Bool(a) => each(a, |&b| if b { "True" } else { "False" }.to_owned()),
-        ArrayData::I8(a) => each(a, ToString::to_string),
-        ArrayData::I16(a) => each(a, ToString::to_string),
-        ArrayData::I32(a) => each(a, ToString::to_string),
-        ArrayData::I64(a) => each(a, ToString::to_string),
-        ArrayData::U8(a) => each(a, ToString::to_string),
-        ArrayData::U16(a) => each(a, ToString::to_string),
-        ArrayData::U32(a) => each(a, ToString::to_string),
-        ArrayData::U64(a) => each(a, ToString::to_string),
-        ArrayData::F32(a) => each(a, |&v| python_float(format!("{v:e}"), v.is_finite())),
-        ArrayData::F64(a) => each(a, |&v| python_float(format!("{v:e}"), v.is_finite())),
-        ArrayData::String(a) => a.iter().cloned().collect(),
-    })
-}
-
-/// Python's `repr` of a float, from Rust's shortest round-trip scientific form (`1.5e-5`).
-fn python_float(sci: String, finite: bool) -> String {
-    if !finite {
-        return match sci.as_str() {
-            "inf" => "inf".into(),
-            "-inf" => "-inf".into(),
-            _ => "nan".into(),
-        };
-    }
-    let (sign, rest) = match sci.strip_prefix('-') {
-        Some(r) => ("-", r),
-        None => ("", sci.as_str()),
-    };
-    let Some((mantissa, exp)) = rest.split_once('e') else {
-        return sci;
-    };
-    let Ok(exp) = exp.parse::<i32>() else {
-        return sci;
-    };
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    if digits.is_empty() {
-        return sci;
-    }
-    let n = digits.len() as i32;
-    // Python writes fixed notation when the decimal exponent is in -4..=15.
-    if (-4..16).contains(&exp) {
-        let point = exp + 1;
-        let body = if point <= 0 {
-            format!("0.{}{digits}", "0".repeat((-point) as usize))
-        } else if point >= n {
-            format!("{digits}{}.0", "0".repeat((point - n) as usize))
-        } else {
-            let (a, b) = digits.split_at(point as usize);
-            format!("{a}.{b}")
-        };
-        format!("{sign}{body}")
-    } else {
-        let (first, tail) = digits.split_at(1);
-        let frac = if tail.is_empty() {
-            String::new()
-        } else {
-            format!(".{tail}")
-        };
-        let esign = if exp < 0 { '-' } else { '+' };
-        format!("{sign}{first}{frac}e{esign}{:02}", exp.unsigned_abs())
-    }
 }
 
 /// anndata's aligned mappings (`obsm`, `varm`, `raw.varm`) store a 1-d array as an `n × 1`
@@ -284,7 +215,7 @@ pub(crate) fn move_multicol_keys(
         return Ok(());
     };
     let prefixes = match uns.shift_remove(*key) {
-        Some(Element::Array(a)) => array_as_strings(&a)?,
+        Some(Element::Array(a)) => a.to_python_strings(),
         // anndata takes `list()` of the value: a single string gives its characters.
         Some(Element::Scalar(Scalar::String(s))) => s.chars().map(String::from).collect(),
         Some(other) => {
@@ -411,11 +342,7 @@ mod tests {
 
     #[test]
     fn floats_print_like_python() {
-        let py = |v: f64| {
-            array_as_strings(&ArrayData::from(vec![v]))
-                .unwrap()
-                .remove(0)
-        };
+        let py = |v: f64| ArrayData::from(vec![v]).to_python_strings().remove(0);
         assert_eq!(py(1.0), "1.0");
         assert_eq!(py(-0.0), "-0.0");
         assert_eq!(py(0.1), "0.1");
@@ -427,9 +354,9 @@ mod tests {
         assert_eq!(py(-2.5e-300), "-2.5e-300");
         assert_eq!(py(f64::NAN), "nan");
         assert_eq!(py(f64::NEG_INFINITY), "-inf");
-        let f32s = array_as_strings(&ArrayData::from(vec![0.1f32, 3.0])).unwrap();
+        let f32s = ArrayData::from(vec![0.1f32, 3.0]).to_python_strings();
         assert_eq!(f32s, ["0.1", "3.0"]);
-        let bools = array_as_strings(&ArrayData::from(vec![true, false])).unwrap();
+        let bools = ArrayData::from(vec![true, false]).to_python_strings();
         assert_eq!(bools, ["True", "False"]);
     }
 

@@ -368,7 +368,8 @@ fn infer_sparse_format(g: &Group) -> Result<Option<SparseFormat>> {
     })
 }
 
-fn sparse_shape(g: &Group) -> Result<(usize, usize)> {
+/// The `shape` (or legacy `h5sparse_shape`) attribute of a sparse group.
+pub(crate) fn sparse_shape(g: &Group) -> Result<(usize, usize)> {
     let shape = match read_attr_opt(g, "shape")? {
         Some(s) => s,
         None => read_attr_opt(g, "h5sparse_shape")?
