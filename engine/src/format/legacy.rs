@@ -11,24 +11,36 @@
 //! - 1-d arrays in `obsm`/`varm` become one-column 2-d arrays ([`vectors_as_columns`]).
 
 use hdf5::Dataset;
-use ndarray::{ArrayD, Axis};
+use ndarray::{ArrayD, Axis, IxDyn};
 
 use crate::data::{
     ArrayData, Categorical, Column, DType, DataFrame, Element, Mapping, Matrix, RawData, RawNode,
     Scalar,
 };
+use crate::format::Encoding;
 use crate::h5::read::{read_array, read_attrs, read_raw_data, stored_type};
 use crate::h5::types::StoredType;
 use crate::{Error, Result};
 
 /// Reads a dataset written without encoding attributes, as anndata's legacy reader does:
-/// a compound dataset is kept opaque (a structured array), a 0-d dataset is a scalar, a
-/// one-element array of fixed-length byte strings is a single string, anything else an array.
+/// a compound dataset is kept opaque as a structured array, tagged `rec-array` 0.2.0 as
+/// anndata tags it when it writes one back; a 0-d dataset is a scalar, a one-element array
+/// of fixed-length byte strings is a single string, anything else an array.
 pub(crate) fn read_unencoded_dataset(ds: &Dataset) -> Result<Element> {
     let ty = stored_type(ds)?;
     if let StoredType::Compound { .. } = ty {
+        let mut attrs = read_attrs(ds)?;
+        for (key, value) in [
+            ("encoding-type", Encoding::RecArray.type_name()),
+            ("encoding-version", Encoding::RecArray.version()),
+        ] {
+            attrs.insert(
+                key.to_string(),
+                ArrayData::String(ArrayD::from_elem(IxDyn(&[]), value.to_string())),
+            );
+        }
         return Ok(Element::Opaque(RawNode::Dataset {
-            attrs: read_attrs(ds)?,
+            attrs,
             data: read_raw_data(ds)?,
         }));
     }
