@@ -135,6 +135,9 @@ fn info_json(info: &ElementInfo) -> serde_json::Value {
             s.insert("chunk".into(), c.clone().into());
         }
         s.insert("filters".into(), st.filters.clone().into());
+        if let Some(p) = &st.read_path {
+            s.insert("read_path".into(), p.clone().into());
+        }
         obj.insert("storage".into(), s.into());
     }
     obj.insert(

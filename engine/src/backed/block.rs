@@ -42,6 +42,9 @@ pub(crate) enum Content {
     Dense(ArrayData),
     /// Major slices of a sparse matrix.
     Sparse(SparseBlock),
+    /// One decoded storage chunk of a dataset, kept by a reader that decodes chunks itself
+    /// (its `major` range is the chunk's index).
+    Chunk(Vec<u8>),
 }
 
 /// Major slices `major` of a CSR or CSC matrix.
@@ -115,11 +118,111 @@ impl Block {
         self.major.clone()
     }
 
-    /// Number of stored values of a sparse block (`None` for a dense block).
+    /// Number of stored values of a sparse block (`None` for other blocks).
     pub fn nnz(&self) -> Option<usize> {
         match &self.content {
             Content::Sparse(s) => Some(s.indices.len()),
-            Content::Dense(_) => None,
+            Content::Dense(_) | Content::Chunk(_) => None,
+        }
+    }
+
+    /// Major positions `runs` (increasing, disjoint) of a sparse matrix, read run by run and
+    /// held as one block over `runs[0].start..runs[last].end` in which the positions between
+    /// runs are empty: what a few scattered rows of a large block need.
+    pub(crate) fn load_sparse_runs(
+        indptr: &[u64],
+        runs: &[Range<usize>],
+        indices: &dyn RangeReader,
+        data: &dyn RangeReader,
+        minor: usize,
+    ) -> Result<Block> {
+        let (Some(first), Some(last)) = (runs.first(), runs.last()) else {
+            return Err(Error::invalid("no positions to read"));
+        };
+        let major = first.start..last.end;
+        let mut local = Vec::with_capacity(major.len() + 1);
+        local.push(0u64);
+        let mut parts = Vec::with_capacity(runs.len());
+        let mut wide: Vec<u64> = Vec::new();
+        let mut narrow: Vec<u32> = Vec::new();
+        let mut at = major.start;
+        for run in runs {
+            let held = *local.last().unwrap_or(&0);
+            local.extend(std::iter::repeat_n(held, run.start - at));
+            let block = Block::load_sparse(indptr, run.clone(), indices, data, minor)?;
+            let Content::Sparse(s) = block.content else {
+                return Err(Error::malformed("a sparse read returned a dense block"));
+            };
+            local.extend(s.indptr[1..].iter().map(|&p| held + p));
+            match s.indices {
+                MinorIndices::U32(v) => narrow.extend(v),
+                MinorIndices::U64(v) => wide.extend(v),
+            }
+            parts.push(s.data);
+            at = run.end;
+        }
+        let indices = if wide.is_empty() {
+            MinorIndices::U32(narrow)
+        } else {
+            MinorIndices::U64(wide)
+        };
+        let data = concat(data.dtype(), &parts)?;
+        Ok(Block {
+            major,
+            content: Content::Sparse(SparseBlock {
+                indptr: local,
+                indices,
+                data,
+            }),
+        })
+    }
+
+    /// Rows `runs` (increasing, disjoint) of a dense matrix with `ncols` columns, held as one
+    /// block over their span in which the rows between runs are zeros.
+    pub(crate) fn load_dense_runs(
+        values: &dyn RangeReader,
+        runs: &[Range<usize>],
+        ncols: usize,
+    ) -> Result<Block> {
+        let (Some(first), Some(last)) = (runs.first(), runs.last()) else {
+            return Err(Error::invalid("no positions to read"));
+        };
+        let major = first.start..last.end;
+        let dtype = values.dtype();
+        let mut out = ArrayData::zeros(dtype, &[major.len(), ncols]);
+        for run in runs {
+            let Content::Dense(part) = Block::load_dense(values, run.clone(), ncols)?.content
+            else {
+                return Err(Error::malformed("a dense read returned a sparse block"));
+            };
+            let at = run.start - major.start;
+            crate::backed::gather::with_value!(dtype, V => {
+                use crate::backed::gather::Value;
+                let src = V::slice(&part).ok_or_else(|| Error::malformed("unexpected dtype"))?;
+                let dst = V::slice_mut(&mut out).ok_or_else(|| Error::malformed("unexpected dtype"))?;
+                dst[at * ncols..at * ncols + src.len()].copy_from_slice(src);
+                Ok::<(), Error>(())
+            })?;
+        }
+        Ok(Block {
+            major,
+            content: Content::Dense(out),
+        })
+    }
+
+    /// A decoded storage chunk `index` of a dataset.
+    pub(crate) fn chunk(index: usize, bytes: Vec<u8>) -> Block {
+        Block {
+            major: index..index + 1,
+            content: Content::Chunk(bytes),
+        }
+    }
+
+    /// The bytes of a decoded storage chunk (`None` for blocks of a matrix).
+    pub(crate) fn chunk_bytes(&self) -> Option<&[u8]> {
+        match &self.content {
+            Content::Chunk(b) => Some(b),
+            _ => None,
         }
     }
 
@@ -185,9 +288,23 @@ impl ByteSize for Block {
                     + s.indices.heap_bytes()
                     + s.data.len() * s.data.dtype().size()
             }
+            Content::Chunk(b) => b.len(),
         };
         size_of::<Block>() + payload
     }
+}
+
+/// 1-d arrays of `dtype` end to end.
+fn concat(dtype: DType, parts: &[ArrayData]) -> Result<ArrayData> {
+    crate::backed::gather::with_value!(dtype, V => {
+        use crate::backed::gather::Value;
+        let mut out: Vec<V> = Vec::with_capacity(parts.iter().map(ArrayData::len).sum());
+        for p in parts {
+            out.extend_from_slice(V::slice(p).ok_or_else(|| Error::malformed("unexpected dtype"))?);
+        }
+        let n = out.len();
+        V::wrap(out, &[n])
+    })
 }
 
 /// Fails unless a read returned `dtype` values of `shape`.
@@ -213,38 +330,59 @@ fn standard(a: ArrayData) -> ArrayData {
 
 /// Integers of any dtype as minor indices, checking each is below `minor`.
 fn minor_indices(a: &ArrayData, minor: usize) -> Result<MinorIndices> {
-    fn convert<T, I>(values: &ndarray::ArrayD<T>, minor: usize) -> Result<Vec<I>>
+    fn convert<T, I>(values: &[T], minor: usize) -> Result<Vec<I>>
     where
         T: Copy + TryInto<u64> + std::fmt::Display,
         I: TryFrom<u64>,
     {
-        values
+        let out_of_range = |v: T| {
+            Error::malformed(format!(
+                "index {v} out of bounds for minor dimension {minor}"
+            ))
+        };
+        let mut out = Vec::with_capacity(values.len());
+        for &v in values {
+            let wide: u64 = v.try_into().map_err(|_| out_of_range(v))?;
+            if wide >= minor as u64 {
+                return Err(out_of_range(v));
+            }
+            out.push(I::try_from(wide).map_err(|_| out_of_range(v))?);
+        }
+        Ok(out)
+    }
+    /// The common case, `int32` indices: checked in one vectorisable pass, then converted.
+    fn from_i32(values: &[i32], minor: usize) -> Result<Vec<u32>> {
+        let limit = i64::try_from(minor).unwrap_or(i64::MAX);
+        let bad = values
             .iter()
-            .map(|&v| {
-                let out_of_range = || {
-                    Error::malformed(format!(
-                        "index {v} out of bounds for minor dimension {minor}"
-                    ))
-                };
-                let wide: u64 = v.try_into().map_err(|_| out_of_range())?;
-                if wide >= minor as u64 {
-                    return Err(out_of_range());
-                }
-                I::try_from(wide).map_err(|_| out_of_range())
-            })
-            .collect()
+            .fold(false, |bad, &v| bad | (v < 0) | (i64::from(v) >= limit));
+        if bad {
+            return convert(values, minor);
+        }
+        Ok(values.iter().map(|&v| v as u32).collect())
     }
     fn narrow_or_wide<T>(values: &ndarray::ArrayD<T>, minor: usize) -> Result<MinorIndices>
     where
         T: Copy + TryInto<u64> + std::fmt::Display,
     {
+        let owned;
+        let slice = match values.as_slice() {
+            Some(s) => s,
+            None => {
+                owned = values.iter().copied().collect::<Vec<T>>();
+                &owned
+            }
+        };
         if minor as u64 <= 1 << 32 {
-            convert(values, minor).map(MinorIndices::U32)
+            convert(slice, minor).map(MinorIndices::U32)
         } else {
-            convert(values, minor).map(MinorIndices::U64)
+            convert(slice, minor).map(MinorIndices::U64)
         }
     }
     match a {
+        ArrayData::I32(v) if minor as u64 <= 1 << 32 && v.as_slice().is_some() => {
+            from_i32(v.as_slice().unwrap_or_default(), minor).map(MinorIndices::U32)
+        }
         ArrayData::I8(v) => narrow_or_wide(v, minor),
         ArrayData::I16(v) => narrow_or_wide(v, minor),
         ArrayData::I32(v) => narrow_or_wide(v, minor),

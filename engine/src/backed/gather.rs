@@ -16,6 +16,8 @@ use crate::{Error, Result};
 pub(crate) trait Value: Copy + Default + Send + Sync + 'static {
     /// The values of an array of this type in standard layout, if it is one.
     fn slice(a: &ArrayData) -> Option<&[Self]>;
+    /// The same, mutable.
+    fn slice_mut(a: &mut ArrayData) -> Option<&mut [Self]>;
     /// Wraps values into an array of `shape` (whose size must be `values.len()`).
     fn wrap(values: Vec<Self>, shape: &[usize]) -> Result<ArrayData>;
 }
@@ -26,6 +28,12 @@ macro_rules! impl_value {
             fn slice(a: &ArrayData) -> Option<&[Self]> {
                 match a {
                     ArrayData::$v(a) => a.as_slice(),
+                    _ => None,
+                }
+            }
+            fn slice_mut(a: &mut ArrayData) -> Option<&mut [Self]> {
+                match a {
+                    ArrayData::$v(a) => a.as_slice_mut(),
                     _ => None,
                 }
             }
@@ -108,14 +116,14 @@ fn wrong_block() -> Error {
 fn dense_values<V: Value>(block: &Block) -> Result<&[V]> {
     match block.content() {
         Content::Dense(a) => V::slice(a).ok_or_else(wrong_block),
-        Content::Sparse(_) => Err(wrong_block()),
+        _ => Err(wrong_block()),
     }
 }
 
 fn sparse_parts<V: Value>(block: &Block) -> Result<(&SparseBlock, &[V])> {
     match block.content() {
         Content::Sparse(s) => Ok((s, V::slice(&s.data).ok_or_else(wrong_block)?)),
-        Content::Dense(_) => Err(wrong_block()),
+        _ => Err(wrong_block()),
     }
 }
 

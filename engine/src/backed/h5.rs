@@ -6,7 +6,8 @@ use std::ops::Range;
 use hdf5::{Dataset, Group, Hyperslab, LocationType, SliceOrIndex};
 use ndarray::{ArrayD, IxDyn};
 
-use super::source::{check_rows, MatrixSource, RangeReader};
+use super::direct::{DirectReader, ReadOptions};
+use super::source::{check_rows, MatrixSource, RangeReader, ReadPath};
 use crate::data::{ArrayData, DType, SparseFormat};
 use crate::error::ResultExt;
 use crate::format::read::sparse_shape;
@@ -27,6 +28,8 @@ pub struct H5RangeReader {
     shape: Vec<usize>,
     dtype: DType,
     chunk_rows: Option<usize>,
+    /// Why the dataset is not read directly.
+    reason: String,
 }
 
 impl H5RangeReader {
@@ -65,9 +68,16 @@ impl H5RangeReader {
                 shape,
                 dtype,
                 chunk_rows,
+                reason: "direct reads are off".into(),
             })
         };
         build().in_element(&element)
+    }
+
+    /// Records why the dataset is read through libhdf5 (see [`RangeReader::read_path`]).
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = reason.into();
+        self
     }
 
     fn read_unexplained(&self, rows: Range<usize>, shape: &[usize]) -> Result<ArrayData> {
@@ -159,6 +169,12 @@ impl RangeReader for H5RangeReader {
         self.chunk_rows
     }
 
+    fn read_path(&self) -> ReadPath {
+        ReadPath::Hdf5 {
+            reason: self.reason.clone(),
+        }
+    }
+
     fn read_rows(&self, rows: Range<usize>) -> Result<ArrayData> {
         check_rows(&rows, self.shape[0])?;
         let mut shape = self.shape.clone();
@@ -178,13 +194,30 @@ impl RangeReader for H5RangeReader {
 /// group (attributes `h5sparse_format` and `h5sparse_shape`, or no encoding attributes and
 /// `data`/`indices`/`indptr` members whose `indptr` length tells the format).
 ///
-/// Nothing but attributes and dataset headers is read.
+/// Nothing but attributes, dataset headers and chunk tables is read. Datasets are read
+/// directly where [`DirectReader`] can (see [`ReadOptions::default`]), else through libhdf5.
 pub fn open_matrix(parent: &Group, name: &str) -> Result<MatrixSource> {
-    let element = member_path(parent, name);
-    open(parent, name, &element).in_element(&element)
+    open_matrix_with(parent, name, &ReadOptions::default())
 }
 
-fn open(parent: &Group, name: &str, element: &str) -> Result<MatrixSource> {
+/// [`open_matrix`] with explicit [`ReadOptions`].
+pub fn open_matrix_with(parent: &Group, name: &str, options: &ReadOptions) -> Result<MatrixSource> {
+    let element = member_path(parent, name);
+    open(parent, name, &element, options).in_element(&element)
+}
+
+/// The reader for one dataset: direct when the options and the dataset allow it.
+pub(crate) fn reader(ds: Dataset, options: &ReadOptions) -> Result<Box<dyn RangeReader>> {
+    if !options.direct {
+        return Ok(Box::new(H5RangeReader::new(ds)?));
+    }
+    match DirectReader::open(&ds, options.threads)? {
+        Ok(r) => Ok(Box::new(r)),
+        Err(reason) => Ok(Box::new(H5RangeReader::new(ds)?.with_reason(reason))),
+    }
+}
+
+fn open(parent: &Group, name: &str, element: &str, options: &ReadOptions) -> Result<MatrixSource> {
     if !parent.link_exists(name) {
         return Err(Error::malformed(format!("missing member '{name}'")));
     }
@@ -193,10 +226,9 @@ fn open(parent: &Group, name: &str, element: &str) -> Result<MatrixSource> {
             let ds = parent.dataset(name)?;
             let encoding = encoding_type(&ds)?;
             return match encoding.as_deref().map(Encoding::parse) {
-                None | Some(Some(Encoding::Array)) => Ok(MatrixSource::dense(
-                    element,
-                    Box::new(H5RangeReader::new(ds)?),
-                )),
+                None | Some(Some(Encoding::Array)) => {
+                    Ok(MatrixSource::dense(element, reader(ds, options)?))
+                }
                 _ => Err(unexpected(encoding)),
             };
         }
@@ -220,9 +252,9 @@ fn open(parent: &Group, name: &str, element: &str) -> Result<MatrixSource> {
         element,
         format,
         shape,
-        member(&g, "indptr")?,
-        member(&g, "indices")?,
-        member(&g, "data")?,
+        member(&g, "indptr", options)?,
+        member(&g, "indices", options)?,
+        member(&g, "data", options)?,
     ))
 }
 
@@ -285,7 +317,7 @@ fn legacy_format(g: &Group) -> Result<SparseFormat> {
 }
 
 /// A reader over member dataset `name` of `g`.
-fn member(g: &Group, name: &str) -> Result<Box<dyn RangeReader>> {
+fn member(g: &Group, name: &str, options: &ReadOptions) -> Result<Box<dyn RangeReader>> {
     if !g.link_exists(name) {
         return Err(Error::malformed(format!("missing member '{name}'")));
     }
@@ -294,5 +326,5 @@ fn member(g: &Group, name: &str) -> Result<Box<dyn RangeReader>> {
             "member '{name}' is a group, expected a dataset"
         )));
     }
-    Ok(Box::new(H5RangeReader::new(g.dataset(name)?)?))
+    reader(g.dataset(name)?, options)
 }

@@ -1,16 +1,18 @@
 //! [`BackedMatrix`]: a matrix element read on demand, block by block, through a byte-bounded
 //! cache.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::mem::size_of;
 use std::ops::Range;
 use std::sync::Arc;
 
+use super::ahead::{Load, Loader, Want};
 use super::block::{block_bytes_for_budget, Block, Blocking};
 use super::gather::{self, with_value, SparseParts};
 use super::minor::MinorMap;
-use super::plan::{is_increasing, ReadPlan};
-use super::source::{MatrixSource, RangeReader, SourceKind};
+use super::plan::{is_increasing, Piece, ReadPlan};
+use super::source::{MatrixSource, RangeReader, ReadPath, SourceKind};
 use crate::cache::{BlockKey, Cache, MatrixId, Reservation, Retention};
 use crate::data::{ArrayData, DType, Matrix, SparseFormat, SparseMatrix};
 use crate::error::ResultExt;
@@ -84,6 +86,8 @@ struct Inner {
     blocking: Blocking,
     cache: Arc<BlockCache>,
     reservation: Reservation<Block>,
+    /// Threads that load blocks ahead of a read.
+    threads: usize,
 }
 
 enum Storage {
@@ -121,6 +125,13 @@ impl BackedMatrix {
         block_bytes: usize,
     ) -> Result<Self> {
         let (element, kind) = source.into_parts();
+        match &kind {
+            SourceKind::Dense(values) => values.use_cache(&cache),
+            SourceKind::Sparse { indices, data, .. } => {
+                indices.use_cache(&cache);
+                data.use_cache(&cache);
+            }
+        }
         let (shape, dtype, storage, blocking) =
             open_storage(kind, block_bytes.max(1)).in_element(&element)?;
         let metadata = metadata_bytes(&storage, &blocking);
@@ -135,6 +146,7 @@ impl BackedMatrix {
                 blocking,
                 cache,
                 reservation,
+                threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             }),
         })
     }
@@ -159,6 +171,28 @@ impl BackedMatrix {
         match &self.inner.storage {
             Storage::Dense { .. } => MatrixKind::Dense,
             Storage::Sparse { format, .. } => MatrixKind::Sparse(*format),
+        }
+    }
+
+    /// How each dataset read for blocks gets its values: `(dataset, path)` for the values of
+    /// a dense matrix, or the `indices` and `data` of a sparse one.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use annpage_engine::backed::{BackedMatrix, BlockCache, InMemoryReader, MatrixSource, ReadPath};
+    /// use annpage_engine::data::ArrayData;
+    /// let values = ArrayData::from(ndarray::Array2::<f32>::zeros((4, 2)));
+    /// let source = MatrixSource::dense("/X", Box::new(InMemoryReader::new("/X", values).unwrap()));
+    /// let m = BackedMatrix::new(source, Arc::new(BlockCache::new(1 << 20))).unwrap();
+    /// assert_eq!(m.read_paths(), [("/X".to_string(), ReadPath::Memory)]);
+    /// ```
+    pub fn read_paths(&self) -> Vec<(String, ReadPath)> {
+        let path = |r: &dyn RangeReader| (r.element().to_string(), r.read_path());
+        match &self.inner.storage {
+            Storage::Dense { values } => vec![path(values.as_ref())],
+            Storage::Sparse { indices, data, .. } => {
+                vec![path(indices.as_ref()), path(data.as_ref())]
+            }
         }
     }
 
@@ -238,7 +272,8 @@ impl BackedMatrix {
     /// major positions do not increase — a copy of the distinct major slices selected.
     pub fn read(&self, rows: &AxisIndex, cols: &AxisIndex) -> Result<Matrix> {
         self.inner.check(rows, cols)?;
-        self.inner.read(rows, cols, &mut Fetcher::per_request())
+        self.inner
+            .read(rows, cols, &mut Fetcher::per_request(self.inner.threads))
     }
 
     /// All rows of the columns `cols`: for a CSR or dense matrix, streams over the row blocks
@@ -293,6 +328,56 @@ impl BackedMatrix {
         } else {
             Retention::Discard
         };
+        // Every block the iteration will fetch, in order: loaded a window ahead of the caller.
+        // A block is read whole unless the iteration as a whole needs little of it.
+        let mut plans = Vec::new();
+        let mut needed: HashMap<usize, u64> = HashMap::new();
+        let mut start = 0;
+        while start < rows.len() {
+            let end = rows.len().min(start.saturating_add(chunk_rows));
+            let chunk = rows.compose(&AxisIndex::range(start..end, rows.len())?)?;
+            let (major, minor) = self.inner.axes(&chunk, cols);
+            if let Some(plan) = self.inner.plan_for(major, minor)? {
+                for (b, pieces) in plan.block_pieces() {
+                    let cost: u64 = pieces
+                        .iter()
+                        .map(|p| self.inner.cost(p.src..p.src + p.len))
+                        .sum();
+                    *needed.entry(b).or_default() += cost;
+                }
+                plans.push(plan);
+            }
+            start = end;
+        }
+        let mut wants: Vec<Want> = Vec::new();
+        for plan in &plans {
+            for (b, pieces) in plan.block_pieces() {
+                let mostly =
+                    needed[&b].saturating_mul(4) >= self.inner.cost(self.inner.blocking.range(b));
+                let w = if mostly {
+                    Want {
+                        block: b,
+                        span: None,
+                    }
+                } else {
+                    self.inner.want(b, pieces)
+                };
+                let repeat =
+                    matches!(wants.last(), Some(p) if p.block == w.block && p.span.is_none());
+                if !repeat {
+                    wants.push(w);
+                }
+            }
+        }
+        let mut fetcher = Fetcher::fixed(retention, self.inner.threads);
+        if self.inner.threads > 1 && wants.len() > 1 {
+            let window = self.inner.window(&wants);
+            let source = Arc::new(Source {
+                matrix: Arc::clone(&self.inner),
+                retention,
+            });
+            fetcher.ahead = Some(Loader::start(source, wants, self.inner.threads, window));
+        }
         Ok(Chunks {
             matrix: self.clone(),
             rows: rows.clone(),
@@ -300,7 +385,7 @@ impl BackedMatrix {
             chunk_rows,
             next: 0,
             failed: false,
-            fetcher: Fetcher::fixed(retention),
+            fetcher,
         })
     }
 }
@@ -506,7 +591,11 @@ impl Inner {
 
     /// Reads block `b` from storage.
     fn load_block(&self, b: usize) -> Result<Block> {
-        let range = self.blocking.range(b);
+        self.load_range(self.blocking.range(b))
+    }
+
+    /// Reads major positions `range` (a block or part of one) from storage.
+    fn load_range(&self, range: Range<usize>) -> Result<Block> {
         let block = match &self.storage {
             Storage::Dense { values } => Block::load_dense(values.as_ref(), range, self.shape.1),
             Storage::Sparse {
@@ -526,8 +615,133 @@ impl Inner {
         block.in_element(&self.element)
     }
 
+    /// Reads runs of major positions (increasing, disjoint) as one block over their span.
+    fn load_runs(&self, runs: &[Range<usize>]) -> Result<Block> {
+        let block = match &self.storage {
+            Storage::Dense { values } => {
+                Block::load_dense_runs(values.as_ref(), runs, self.shape.1)
+            }
+            Storage::Sparse {
+                format,
+                indptr,
+                indices,
+                data,
+                ..
+            } => {
+                let minor = match format {
+                    SparseFormat::Csr => self.shape.1,
+                    SparseFormat::Csc => self.shape.0,
+                };
+                Block::load_sparse_runs(indptr, runs, indices.as_ref(), data.as_ref(), minor)
+            }
+        };
+        block.in_element(&self.element)
+    }
+
+    /// What reading major positions `range` costs, in stored values (plus one per position).
+    fn cost(&self, range: Range<usize>) -> u64 {
+        let n = range.len() as u64;
+        match &self.storage {
+            Storage::Dense { .. } => n * self.shape.1.max(1) as u64,
+            Storage::Sparse { indptr, .. } => indptr[range.end] - indptr[range.start] + n,
+        }
+    }
+
+    /// What to fetch for block `b` of a plan, whose pieces are `pieces` (sorted by source):
+    /// the whole block (through the cache) unless it is not cached and the pieces hold less
+    /// than a quarter of it, in which case only their runs (scattered rows: random access).
+    fn want(&self, b: usize, pieces: &[Piece]) -> Want {
+        let whole = Want {
+            block: b,
+            span: None,
+        };
+        if pieces.is_empty() || self.cache.contains(BlockKey::new(self.id, b)) {
+            return whole;
+        }
+        let mut runs: Vec<Range<usize>> = Vec::new();
+        for p in pieces {
+            let r = p.src..p.src + p.len;
+            match runs.last_mut() {
+                Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+                _ => runs.push(r),
+            }
+        }
+        let needed: u64 = runs.iter().map(|r| self.cost(r.clone())).sum();
+        if needed.saturating_mul(4) < self.cost(self.blocking.range(b)) {
+            Want {
+                block: b,
+                span: Some(runs),
+            }
+        } else {
+            whole
+        }
+    }
+
+    /// One want per block of `plan`, in the plan's order.
+    fn wants(&self, plan: &ReadPlan) -> Vec<Want> {
+        plan.block_pieces()
+            .map(|(b, pieces)| self.want(b, pieces))
+            .collect()
+    }
+
+    /// How many wants may be loaded ahead of the reader: loaded blocks not yet used stay
+    /// under an eighth of the cache's capacity (at least 2, at most 64).
+    fn window(&self, wants: &[Want]) -> usize {
+        let largest = wants
+            .iter()
+            .map(|w| match &w.span {
+                None => self.block_bytes(w.block),
+                Some(runs) => {
+                    let per = self.block_bytes(w.block) as u64;
+                    let cost = self.cost(self.blocking.range(w.block)).max(1);
+                    let needed: u64 = runs.iter().map(|r| self.cost(r.clone())).sum();
+                    (per * needed / cost) as usize
+                }
+            })
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        (self.cache.capacity() / 8 / largest).clamp(2, 64)
+    }
+
+    /// Fetches a want: a whole block through the cache, or a span read on its own.
+    fn fetch_want(&self, want: &Want, retention: Retention) -> Result<Arc<Block>> {
+        match &want.span {
+            None => {
+                let b = want.block;
+                let key = BlockKey::new(self.id, b);
+                self.cache
+                    .get_or_load_with(key, retention, || self.load_block(b))
+            }
+            Some(runs) => Ok(Arc::new(self.load_runs(runs)?)),
+        }
+    }
+
+    /// The plan [`Inner::read`] executes for a selection (`None` when it reads nothing): the
+    /// major positions themselves, or their distinct values in increasing order when a sparse
+    /// selection along both axes is unsorted.
+    fn plan_for(&self, major: &AxisIndex, minor: &AxisIndex) -> Result<Option<ReadPlan>> {
+        if major.is_empty() || minor.is_empty() {
+            return Ok(None);
+        }
+        let sparse_mapped = matches!(self.storage, Storage::Sparse { .. }) && !minor.is_full();
+        if sparse_mapped && !is_increasing(major) {
+            let mut distinct = major.to_vec();
+            distinct.sort_unstable();
+            distinct.dedup();
+            let unique = AxisIndex::from_positions(distinct, major.axis_len())?;
+            return Ok(Some(self.plan(&unique)));
+        }
+        Ok(Some(self.plan(major)))
+    }
+
     /// Reads a checked selection.
-    fn read(&self, rows: &AxisIndex, cols: &AxisIndex, fetcher: &mut Fetcher) -> Result<Matrix> {
+    fn read(
+        self: &Arc<Self>,
+        rows: &AxisIndex,
+        cols: &AxisIndex,
+        fetcher: &mut Fetcher,
+    ) -> Result<Matrix> {
         let out_shape = (rows.len(), cols.len());
         let (major, minor) = self.axes(rows, cols);
         let (format, indptr) = match &self.storage {
@@ -589,7 +803,7 @@ impl Inner {
 
     /// Slices `major` (strictly increasing) restricted to the minor positions `minor`.
     fn read_mapped(
-        &self,
+        self: &Arc<Self>,
         major: &AxisIndex,
         minor: &AxisIndex,
         fetcher: &mut Fetcher,
@@ -618,33 +832,53 @@ impl Inner {
     }
 }
 
-/// Fetches blocks for reads: through the cache, keeping or discarding loaded blocks, and
-/// remembering the last block fetched so that consecutive chunks share it.
+/// Loads wants for a [`Loader`]'s workers.
+struct Source {
+    matrix: Arc<Inner>,
+    retention: Retention,
+}
+
+impl Load for Source {
+    fn load(&self, want: &Want) -> Result<Arc<Block>> {
+        self.matrix.fetch_want(want, self.retention)
+    }
+}
+
+/// Fetches blocks for reads: through the cache, keeping or discarding loaded blocks; loading
+/// the blocks a plan needs on worker threads, ahead of the copying; and remembering the last
+/// whole block fetched so that consecutive chunks share it.
 struct Fetcher {
     /// `None`: decided for each plan from its size.
     retention: Option<Retention>,
     last: Option<(usize, Arc<Block>)>,
+    /// The read-ahead of a chunked iteration: every want of every chunk, in order.
+    ahead: Option<Loader>,
+    threads: usize,
 }
 
 impl Fetcher {
-    fn per_request() -> Self {
+    fn per_request(threads: usize) -> Self {
         Fetcher {
             retention: None,
             last: None,
+            ahead: None,
+            threads,
         }
     }
 
-    fn fixed(retention: Retention) -> Self {
+    fn fixed(retention: Retention, threads: usize) -> Self {
         Fetcher {
             retention: Some(retention),
             last: None,
+            ahead: None,
+            threads,
         }
     }
 
-    /// The fetch function for executing `plan`.
+    /// The fetch function for executing `plan`, which asks for the plan's blocks in order.
     fn for_plan<'a>(
         &'a mut self,
-        inner: &'a Inner,
+        inner: &'a Arc<Inner>,
         plan: &ReadPlan,
     ) -> impl FnMut(usize) -> Result<Arc<Block>> + 'a {
         let retention = self.retention.unwrap_or({
@@ -654,17 +888,60 @@ impl Fetcher {
                 Retention::Discard
             }
         });
+        // Without an iteration-wide read-ahead, a plan needing several loads gets its own.
+        let mut wants = Vec::new();
+        let mut local = None;
+        if self.ahead.is_none() {
+            wants = inner.wants(plan);
+            let to_load = wants
+                .iter()
+                .filter(|w| {
+                    w.span.is_some() || !inner.cache.contains(BlockKey::new(inner.id, w.block))
+                })
+                .count();
+            if self.threads > 1 && to_load > 1 {
+                let source = Arc::new(Source {
+                    matrix: Arc::clone(inner),
+                    retention,
+                });
+                let window = inner.window(&wants);
+                local = Some(Loader::start(source, wants.clone(), self.threads, window));
+            }
+        }
+        let mut i = 0;
         move |b| {
             if let Some((last, block)) = &self.last {
                 if *last == b {
                     return Ok(Arc::clone(block));
                 }
             }
-            let key = BlockKey::new(inner.id, b);
-            let block = inner
-                .cache
-                .get_or_load_with(key, retention, || inner.load_block(b))?;
-            self.last = Some((b, Arc::clone(&block)));
+            let loader = local.as_mut().or(self.ahead.as_mut());
+            let want = match loader {
+                Some(l) if l.peek().is_some_and(|w| w.block == b) => {
+                    let want = l.peek().unwrap_or(Want {
+                        block: b,
+                        span: None,
+                    });
+                    let block = l
+                        .take()
+                        .unwrap_or_else(|| inner.fetch_want(&want, retention))?;
+                    i += 1;
+                    if want.span.is_none() {
+                        self.last = Some((b, Arc::clone(&block)));
+                    }
+                    return Ok(block);
+                }
+                _ => wants.get(i).filter(|w| w.block == b).cloned(),
+            };
+            i += 1;
+            let want = want.unwrap_or(Want {
+                block: b,
+                span: None,
+            });
+            let block = inner.fetch_want(&want, retention)?;
+            if want.span.is_none() {
+                self.last = Some((b, Arc::clone(&block)));
+            }
             Ok(block)
         }
     }

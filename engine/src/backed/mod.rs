@@ -32,7 +32,9 @@
 //! println!("{:?}", cache.stats());
 //! ```
 
+mod ahead;
 mod block;
+mod direct;
 mod gather;
 mod h5;
 mod matrix;
@@ -45,7 +47,8 @@ mod source;
 mod tests;
 
 pub use block::Block;
-pub use h5::{open_matrix, H5RangeReader};
+pub use direct::{DirectReader, ReadOptions};
+pub use h5::{open_matrix, open_matrix_with, H5RangeReader};
 pub use matrix::{BackedMatrix, BlockCache, Chunks, MatrixKind};
 pub use plan::ReadPlan;
-pub use source::{InMemoryReader, MatrixSource, RangeReader};
+pub use source::{InMemoryReader, MatrixSource, RangeReader, ReadPath};

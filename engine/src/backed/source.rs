@@ -6,6 +6,9 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::sync::Arc;
+
+use super::matrix::BlockCache;
 
 use crate::data::{ArrayData, DType, SparseFormat};
 use crate::{map_array, Error, Result};
@@ -40,6 +43,51 @@ pub trait RangeReader: Send + Sync + fmt::Debug {
     /// Rows `rows` (which must lie within the first axis), as an array of [`RangeReader::dtype`]
     /// whose shape is the dataset's with the first axis `rows.len()` long.
     fn read_rows(&self, rows: Range<usize>) -> Result<ArrayData>;
+
+    /// How the reader gets its values (shown by `annpage info`).
+    fn read_path(&self) -> ReadPath;
+
+    /// Lets the reader keep what it decodes for later reads (storage chunks it needed only
+    /// part of) in `cache`, within the cache's budget. Readers that keep nothing ignore it.
+    fn use_cache(&self, _cache: &Arc<BlockCache>) {}
+}
+
+/// How a [`RangeReader`] gets its values.
+///
+/// ```
+/// use annpage_engine::backed::ReadPath;
+/// let p = ReadPath::Direct { filters: "gzip".into(), threads: 2 };
+/// assert_eq!(p.to_string(), "direct (gzip, 2 threads)");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadPath {
+    /// From an array already in memory.
+    Memory,
+    /// Stored bytes read with positioned reads and decoded by annpage, outside libhdf5.
+    Direct {
+        /// The filters annpage undoes (`none`, `gzip`, `shuffle+gzip`, `lzf`, ...).
+        filters: String,
+        /// Threads that read and decode one request's chunks.
+        threads: usize,
+    },
+    /// Through libhdf5 (one call at a time, decoded on the calling thread).
+    Hdf5 {
+        /// Why the direct path is not used.
+        reason: String,
+    },
+}
+
+impl fmt::Display for ReadPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadPath::Memory => write!(f, "memory"),
+            ReadPath::Direct { filters, threads } => {
+                let s = if *threads == 1 { "" } else { "s" };
+                write!(f, "direct ({filters}, {threads} thread{s})")
+            }
+            ReadPath::Hdf5 { reason } => write!(f, "libhdf5 ({reason})"),
+        }
+    }
 }
 
 /// A [`RangeReader`] over an array held in memory.
@@ -92,6 +140,10 @@ impl RangeReader for InMemoryReader {
 
     fn chunk_rows(&self) -> Option<usize> {
         self.chunk_rows
+    }
+
+    fn read_path(&self) -> ReadPath {
+        ReadPath::Memory
     }
 
     fn read_rows(&self, rows: Range<usize>) -> Result<ArrayData> {

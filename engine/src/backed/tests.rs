@@ -173,9 +173,24 @@ enum Storage {
     Chunked(usize),
     /// Chunked and deflated.
     Gzip(usize),
+    /// Chunked, shuffled and deflated.
+    ShuffleGzip(usize),
+    /// Chunked and LZF-compressed.
+    Lzf(usize),
+    /// Chunks of this many rows and columns (2-d datasets; 1-d ones are chunked by rows),
+    /// with a Fletcher32 checksum when the flag is set (read through libhdf5).
+    Tiled(usize, usize, bool),
 }
 
-const STORAGES: [Storage; 3] = [Storage::Contiguous, Storage::Chunked(7), Storage::Gzip(5)];
+const STORAGES: [Storage; 7] = [
+    Storage::Contiguous,
+    Storage::Chunked(7),
+    Storage::Gzip(5),
+    Storage::ShuffleGzip(6),
+    Storage::Lzf(4),
+    Storage::Tiled(3, 2, false),
+    Storage::Tiled(5, 3, true),
+];
 
 fn write_typed<T: hdf5::H5Type>(
     g: &hdf5::Group,
@@ -195,6 +210,24 @@ fn write_typed<T: hdf5::H5Type>(
         Storage::Contiguous => builder.create(name)?,
         Storage::Chunked(rows) => builder.chunk(chunk(rows)).create(name)?,
         Storage::Gzip(rows) => builder.chunk(chunk(rows)).deflate(4).create(name)?,
+        Storage::ShuffleGzip(rows) => builder
+            .chunk(chunk(rows))
+            .shuffle()
+            .deflate(4)
+            .create(name)?,
+        Storage::Lzf(rows) => builder.chunk(chunk(rows)).lzf().create(name)?,
+        Storage::Tiled(rows, cols, checksum) => {
+            let mut c = chunk(rows);
+            if c.len() == 2 {
+                c[1] = cols.min(shape[1]).max(1);
+            }
+            let b = builder.chunk(c);
+            if checksum {
+                b.fletcher32().create(name)?
+            } else {
+                b.create(name)?
+            }
+        }
     };
     if !values.is_empty() {
         ds.write_raw(values)?;
@@ -317,9 +350,12 @@ fn h5_file(
     marking: Marking,
 ) -> (tempfile::TempDir, hdf5::File) {
     let dir = tempfile::tempdir().unwrap();
-    let file = hdf5::File::create(dir.path().join("m.h5")).unwrap();
+    let path = dir.path().join("m.h5");
+    let file = hdf5::File::create(&path).unwrap();
     write_matrix(&file, "X", m, storage, index_dtype, marking);
-    (dir, file)
+    drop(file);
+    // Opened read-only, as backed mode opens files: reads take the direct path.
+    (dir, hdf5::File::open(&path).unwrap())
 }
 
 fn open_x(file: &hdf5::File, budget: usize, block_bytes: usize) -> BackedMatrix {
@@ -350,6 +386,11 @@ fn hdf5_reads_match_memory_for_every_layout_and_storage() {
             // One block per slice, a few slices per block, one block for everything.
             for block_bytes in [1, 100, 1 << 20] {
                 let backed = open_x(&file, 4096, block_bytes);
+                for (dataset, path) in backed.read_paths() {
+                    let direct = matches!(path, ReadPath::Direct { .. });
+                    let checksum = matches!(storage, Storage::Tiled(_, _, true));
+                    assert_eq!(direct, !checksum, "{dataset} in {storage:?}: {path}");
+                }
                 for rows in &row_sel {
                     for cols in &col_sel {
                         assert_reads_match(&backed, &m, rows, cols);
@@ -582,6 +623,9 @@ impl RangeReader for Counting {
     fn element(&self) -> &str {
         self.inner.element()
     }
+    fn read_path(&self) -> ReadPath {
+        self.inner.read_path()
+    }
     fn shape(&self) -> &[usize] {
         self.inner.shape()
     }
@@ -711,8 +755,19 @@ fn large_reads_do_not_flush_the_cache() {
     // 10 rows (640 bytes) per block: the cache holds a few blocks, not 20.
     let backed = BackedMatrix::with_block_bytes(source, cache.clone(), 640).unwrap();
     assert_eq!(backed.n_blocks(), 20);
-    let hot = Selection::positions([5, 15]).resolve(200, None).unwrap();
+    // A row or two of a block are read on their own, without the block (random access).
+    let sparse = Selection::positions([51, 75]).resolve(200, None).unwrap();
     let all_cols = AxisIndex::full(8);
+    assert_reads_match(&backed, &m, &sparse, &all_cols);
+    assert_eq!(
+        (cache.stats().entries, reads.load(Ordering::SeqCst)),
+        (0, 2)
+    );
+    reads.store(0, Ordering::SeqCst);
+    // A quarter of a block or more brings the block into the cache.
+    let hot = Selection::positions([5, 6, 7, 8, 15, 16, 17, 18])
+        .resolve(200, None)
+        .unwrap();
     assert_reads_match(&backed, &m, &hot, &all_cols);
     assert_eq!(cache.stats().entries, 2);
     // The whole matrix is larger than the cache: it is read without being kept.

@@ -98,7 +98,13 @@ impl SparseMatrix {
         if indptr.windows(2).any(|w| w[0] > w[1]) {
             return Err(Error::malformed("indptr is not non-decreasing"));
         }
-        if let Some(bad) = indices.iter().find(|&&i| i >= minor as u64) {
+        // One vectorisable pass; the offending value is looked up only on failure.
+        let largest = indices.iter().copied().fold(0, u64::max);
+        if !indices.is_empty() && largest >= minor as u64 {
+            let bad = indices
+                .iter()
+                .find(|&&i| i >= minor as u64)
+                .unwrap_or(&largest);
             return Err(Error::malformed(format!(
                 "index {bad} out of bounds for minor dimension {minor}"
             )));

@@ -22,6 +22,10 @@ pub struct Storage {
     pub chunk: Option<Vec<usize>>,
     /// The filter pipeline, e.g. `["gzip(4)"]`.
     pub filters: Vec<String>,
+    /// How backed mode reads a numeric dataset's blocks, e.g. `direct (gzip, 2 threads)` or
+    /// `libhdf5 (filter fletcher32 is decoded by libhdf5)` (see [`crate::backed::ReadPath`]);
+    /// `None` for other datasets.
+    pub read_path: Option<String>,
 }
 
 /// One element of the tree: its path, encoding, dtype, shape and members.
@@ -113,7 +117,25 @@ fn storage_of(ds: &Dataset) -> Storage {
         layout,
         chunk: ds.chunk(),
         filters,
+        read_path: read_path_of(ds),
     }
+}
+
+/// The read path backed mode takes for a numeric dataset (indexing its chunks, no data).
+fn read_path_of(ds: &Dataset) -> Option<String> {
+    let numeric = crate::h5::read::stored_type(ds)
+        .ok()?
+        .dtype()
+        .is_some_and(|d| d != crate::data::DType::String);
+    if !numeric {
+        return None;
+    }
+    let threads = crate::backed::ReadOptions::default().threads;
+    Some(match crate::backed::DirectReader::open(ds, threads) {
+        Ok(Ok(reader)) => crate::backed::RangeReader::read_path(&reader).to_string(),
+        Ok(Err(reason)) => crate::backed::ReadPath::Hdf5 { reason }.to_string(),
+        Err(e) => format!("unreadable: {e}"),
+    })
 }
 
 fn describe_dataset(ds: &Dataset, path: String) -> ElementInfo {
@@ -279,6 +301,9 @@ impl ElementInfo {
             }
             if !st.filters.is_empty() {
                 let _ = write!(out, " {}", st.filters.join("+"));
+            }
+            if let Some(p) = &st.read_path {
+                let _ = write!(out, "  read: {p}");
             }
         }
         out.push('\n');

@@ -1,0 +1,333 @@
+//! The checksums of the workloads, computed exactly as `benches/peers.py` computes them.
+//!
+//! Every sum is a float64 sum; the values in the bench files are small integers, so the sums
+//! are exact and agree to the last bit with the Python peers unless something else was read.
+
+use std::collections::HashSet;
+
+use annpage::data::{ArrayData, Column, DataFrame, Matrix, NullableKind, SparseFormat};
+
+use crate::BenchResult;
+
+/// Formats numbers as one checksum token: comma-separated float64 values, as `fmt` in
+/// `benches/peers.py` (Rust's shortest round-trip form, which Python's `float()` reads back).
+pub fn fmt(values: &[f64]) -> String {
+    values
+        .iter()
+        .map(|v| format!("{v:?}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A stored value converted to `f64` (bools as 0 and 1, as numpy converts them).
+trait Value: Copy {
+    fn to_f64(self) -> f64;
+}
+
+macro_rules! value_as {
+    ($($t:ty),*) => {$(
+        impl Value for $t {
+            #[inline]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+        }
+    )*};
+}
+value_as!(i8, i16, i32, i64, u8, u16, u32, u64, f32, f64);
+
+impl Value for bool {
+    #[inline]
+    fn to_f64(self) -> f64 {
+        f64::from(u8::from(self))
+    }
+}
+
+/// Calls `f(major, minor, value)` for every stored entry of compressed arrays.
+fn visit<T: Value>(
+    indptr: &[u64],
+    indices: &[u64],
+    values: &[T],
+    f: &mut impl FnMut(usize, usize, f64),
+) {
+    for (major, w) in indptr.windows(2).enumerate() {
+        let (lo, hi) = (w[0] as usize, w[1] as usize);
+        for (&minor, &v) in indices[lo..hi].iter().zip(&values[lo..hi]) {
+            f(major, minor as usize, v.to_f64());
+        }
+    }
+}
+
+/// Calls `f(row, column, value)` for every stored entry of a sparse matrix (CSR or CSC), in
+/// storage order. Dense matrices are not handled: the bench files store `X` sparse.
+pub fn for_each_entry(m: &Matrix, mut f: impl FnMut(usize, usize, f64)) -> BenchResult<()> {
+    let Matrix::Sparse(s) = m else {
+        return Err("expected a sparse matrix, got a dense one".into());
+    };
+    let (indptr, indices) = (s.indptr(), s.indices());
+    let mut g = |major: usize, minor: usize, v: f64| match s.format() {
+        SparseFormat::Csr => f(major, minor, v),
+        SparseFormat::Csc => f(minor, major, v),
+    };
+    macro_rules! go {
+        ($a:expr) => {{
+            let values = $a
+                .as_slice()
+                .ok_or("sparse data is not a contiguous 1-d array")?;
+            visit(indptr, indices, values, &mut g)
+        }};
+    }
+    match s.data() {
+        ArrayData::Bool(a) => go!(a),
+        ArrayData::I8(a) => go!(a),
+        ArrayData::I16(a) => go!(a),
+        ArrayData::I32(a) => go!(a),
+        ArrayData::I64(a) => go!(a),
+        ArrayData::U8(a) => go!(a),
+        ArrayData::U16(a) => go!(a),
+        ArrayData::U32(a) => go!(a),
+        ArrayData::U64(a) => go!(a),
+        ArrayData::F32(a) => go!(a),
+        ArrayData::F64(a) => go!(a),
+        ArrayData::String(_) => return Err("sparse data holds strings".into()),
+    }
+    Ok(())
+}
+
+/// Per-gene sum and sum of squares (`GeneSums` in `benches/peers.py`): the `full_pass`
+/// checksum `Σ_j s_j, Σ_j q_j, Σ_j (j mod 7 + 1) s_j`.
+#[derive(Debug)]
+pub struct GeneSums {
+    s: Vec<f64>,
+    q: Vec<f64>,
+}
+
+impl GeneSums {
+    /// Zero sums for `n_vars` genes.
+    pub fn new(n_vars: usize) -> Self {
+        GeneSums {
+            s: vec![0.0; n_vars],
+            q: vec![0.0; n_vars],
+        }
+    }
+
+    /// Adds every stored entry of a chunk of rows (columns are genes).
+    pub fn add(&mut self, chunk: &Matrix) -> BenchResult<()> {
+        let (s, q) = (&mut self.s, &mut self.q);
+        if chunk.shape().1 != s.len() {
+            return Err(format!(
+                "a chunk has {} columns, expected {}",
+                chunk.shape().1,
+                s.len()
+            )
+            .into());
+        }
+        for_each_entry(chunk, |_, j, v| {
+            s[j] += v;
+            q[j] += v * v;
+        })
+    }
+
+    /// The checksum token.
+    pub fn checksum(&self) -> String {
+        let weighted: f64 = self
+            .s
+            .iter()
+            .enumerate()
+            .map(|(j, s)| (j % 7 + 1) as f64 * s)
+            .sum();
+        fmt(&[self.s.iter().sum(), self.q.iter().sum(), weighted])
+    }
+}
+
+/// `Σ v, count, Σ v · row_weight(row) · col_weight(col)` over stored entries (`EntrySums` in
+/// `benches/peers.py`), rows and columns counted in the result matrix.
+#[derive(Debug, Default)]
+pub struct EntrySums {
+    s: f64,
+    n: f64,
+    w: f64,
+}
+
+impl EntrySums {
+    /// Adds every stored entry of `m`, with weights of its row and column positions.
+    pub fn add(
+        &mut self,
+        m: &Matrix,
+        row_weight: impl Fn(usize) -> f64,
+        col_weight: impl Fn(usize) -> f64,
+    ) -> BenchResult<()> {
+        let (mut s, mut n, mut w) = (0.0, 0.0, 0.0);
+        for_each_entry(m, |i, j, v| {
+            s += v;
+            n += 1.0;
+            w += v * row_weight(i) * col_weight(j);
+        })?;
+        self.s += s;
+        self.n += n;
+        self.w += w;
+        Ok(())
+    }
+
+    /// The checksum token.
+    pub fn checksum(&self) -> String {
+        fmt(&[self.s, self.n, self.w])
+    }
+}
+
+/// `k mod m + 1`, as a weight.
+pub fn w_mod(m: usize) -> impl Fn(usize) -> f64 {
+    move |k| (k % m + 1) as f64
+}
+
+/// `k + 1`, as a weight.
+pub fn w_plus1(k: usize) -> f64 {
+    (k + 1) as f64
+}
+
+/// What one `obs`/`var` column contributes to the `open_meta` checksum.
+enum MetaColumn {
+    /// The float64 sum of a numeric or boolean column.
+    Numeric(f64),
+    /// The number of distinct non-null values of a categorical or string column.
+    Distinct(usize),
+}
+
+fn meta_column(name: &str, col: &Column) -> BenchResult<MetaColumn> {
+    let distinct_strings = |a: &ArrayData, mask: Option<&[bool]>| -> BenchResult<MetaColumn> {
+        let ArrayData::String(a) = a else {
+            return Err(format!("column {name:?}: expected strings").into());
+        };
+        let set: HashSet<&str> = a
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !mask.is_some_and(|m| m[*i]))
+            .map(|(_, s)| s.as_str())
+            .collect();
+        Ok(MetaColumn::Distinct(set.len()))
+    };
+    let sum = |a: &ArrayData, mask: Option<&[bool]>| -> BenchResult<MetaColumn> {
+        let v = a
+            .to_f64()
+            .ok_or_else(|| format!("column {name:?} is not numeric"))?;
+        Ok(MetaColumn::Numeric(
+            v.iter()
+                .enumerate()
+                .filter(|(i, _)| !mask.is_some_and(|m| m[*i]))
+                .map(|(_, x)| x)
+                .sum(),
+        ))
+    };
+    Ok(match col {
+        Column::Array(a) if a.dtype() == annpage::data::DType::String => distinct_strings(a, None)?,
+        Column::Array(a) => sum(a, None)?,
+        // pandas' nunique of a categorical: the categories in use (code -1 is missing).
+        Column::Categorical(c) => {
+            let mut used = vec![false; c.categories.len()];
+            for &code in &c.codes {
+                if let Ok(k) = usize::try_from(code) {
+                    used[k] = true;
+                }
+            }
+            MetaColumn::Distinct(used.iter().filter(|&&u| u).count())
+        }
+        Column::Nullable(n) => match n.kind() {
+            NullableKind::String => distinct_strings(n.values(), Some(n.mask()))?,
+            NullableKind::Integer | NullableKind::Boolean => sum(n.values(), Some(n.mask()))?,
+        },
+    })
+}
+
+/// The names of a frame's index, as Python strings.
+fn index_names(df: &DataFrame) -> Vec<String> {
+    match df.index_names() {
+        Some(names) => names.to_vec(),
+        None => df.index().to_python_strings(),
+    }
+}
+
+/// The `open_meta` checksum (`meta_checksum` in `benches/peers.py`): `n_obs, n_vars, number
+/// of obs+var columns, Σ numeric and boolean columns, characters of the obs and var names,
+/// Σ distinct non-null values of the other columns`.
+pub fn meta_checksum(
+    n_obs: usize,
+    n_vars: usize,
+    obs: &DataFrame,
+    var: &DataFrame,
+) -> BenchResult<String> {
+    let (mut columns, mut num, mut distinct, mut chars) = (0usize, 0.0f64, 0usize, 0usize);
+    for df in [obs, var] {
+        for (name, col) in df.columns() {
+            columns += 1;
+            match meta_column(name, col)? {
+                MetaColumn::Numeric(s) => num += s,
+                MetaColumn::Distinct(d) => distinct += d,
+            }
+        }
+        // Python's len(): characters (code points), not bytes.
+        chars += index_names(df)
+            .iter()
+            .map(|s| s.chars().count())
+            .sum::<usize>();
+    }
+    Ok(fmt(&[
+        n_obs as f64,
+        n_vars as f64,
+        columns as f64,
+        num,
+        chars as f64,
+        distinct as f64,
+    ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use annpage::data::SparseMatrix;
+
+    fn csr() -> Matrix {
+        // [[1, 0, 2], [0, 3, 0]]
+        Matrix::Sparse(
+            SparseMatrix::new(
+                SparseFormat::Csr,
+                (2, 3),
+                vec![0, 2, 3],
+                vec![0, 2, 1],
+                ArrayData::from(vec![1.0f32, 2.0, 3.0]),
+            )
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn python_float_repr() {
+        assert_eq!(
+            fmt(&[80013096.0, 0.5, 80023592.7442286]),
+            "80013096.0,0.5,80023592.7442286"
+        );
+    }
+
+    #[test]
+    fn gene_sums() {
+        let mut g = GeneSums::new(3);
+        g.add(&csr()).unwrap();
+        // s = [1, 3, 2], q = [1, 9, 4]; weighted 1*1 + 2*3 + 3*2
+        assert_eq!(g.checksum(), "6.0,14.0,13.0");
+    }
+
+    #[test]
+    fn entry_sums_csr_and_csc() {
+        let mut e = EntrySums::default();
+        e.add(&csr(), w_mod(7), w_plus1).unwrap();
+        // 1*1*1 + 2*1*3 + 3*2*2
+        assert_eq!(e.checksum(), "6.0,3.0,19.0");
+        let Matrix::Sparse(s) = csr() else {
+            unreachable!()
+        };
+        let csc = Matrix::Sparse(s.transpose());
+        let mut t = EntrySums::default();
+        // The transpose: entry (i, j) of csr is (j, i) here.
+        t.add(&csc, w_plus1, w_mod(7)).unwrap();
+        assert_eq!(t.checksum(), "6.0,3.0,19.0");
+    }
+}

@@ -1,0 +1,105 @@
+//! The workloads, through annpage's public API used the way a user would (the counterparts of
+//! the `anndata_*` functions of `benches/peers.py`).
+//!
+//! Each function opens the file itself and returns the checksum token: the caller times it
+//! whole, opening the file through the last byte of the result.
+
+use std::path::Path;
+
+use annpage::backed::{read_h5ad_backed, BackedAnnData, BackedOptions, Mode};
+use annpage::data::Matrix;
+use annpage::Selection;
+
+use crate::checksum::{meta_checksum, w_mod, w_plus1, EntrySums, GeneSums};
+use crate::selections::Selections;
+use crate::BenchResult;
+
+/// The cache budget: `$ANNPAGE_CACHE_MB` MiB, 1 GiB by default.
+pub fn cache_bytes() -> BenchResult<usize> {
+    let mb = match std::env::var("ANNPAGE_CACHE_MB") {
+        Ok(v) => v
+            .trim()
+            .parse::<usize>()
+            .map_err(|e| format!("ANNPAGE_CACHE_MB={v:?}: {e}"))?,
+        Err(_) => 1024,
+    };
+    Ok(mb << 20)
+}
+
+/// Opens `path` read-only in backed mode with the bench's cache budget.
+fn open(path: &Path) -> BenchResult<BackedAnnData> {
+    let options = BackedOptions {
+        cache_bytes: cache_bytes()?,
+        ..BackedOptions::default()
+    };
+    Ok(read_h5ad_backed(path, Mode::Read, options)?)
+}
+
+/// `X` of a handle in memory (`adata[...].X`).
+fn x_of(adata: &BackedAnnData) -> BenchResult<Matrix> {
+    Ok(adata.x().ok_or("the file has no X")?.to_memory()?)
+}
+
+/// (a) Every cell in chunks of `row_chunk` rows with the backed chunk iterator; per gene the
+/// sum and sum of squares.
+pub fn full_pass(path: &Path, sel: &Selections) -> BenchResult<String> {
+    let adata = open(path)?;
+    let mut acc = GeneSums::new(adata.n_vars());
+    for chunk in adata.chunk_x(sel.row_chunk)? {
+        let (_rows, matrix) = chunk?;
+        acc.add(&matrix)?;
+    }
+    Ok(acc.checksum())
+}
+
+/// (b) Each batch of cells as a backed slice (`adata[batch]`), its `X` in memory as CSR with
+/// the rows in the batch's order.
+pub fn random_batches(path: &Path, sel: &Selections) -> BenchResult<String> {
+    let adata = open(path)?;
+    let mut acc = EntrySums::default();
+    for batch in &sel.batches {
+        let view = adata.slice(
+            &Selection::positions(batch.iter().copied()),
+            &Selection::All,
+        )?;
+        let x = x_of(&view)?;
+        acc.add(&x, w_mod(7), w_mod(5))?;
+    }
+    Ok(acc.checksum())
+}
+
+/// (c) The subset cells × genes, the whole object to memory (`adata[cells, genes]
+/// .to_memory()`, as the anndata peer does); the checksum is over its `X`.
+pub fn subset(path: &Path, sel: &Selections) -> BenchResult<String> {
+    let adata = open(path)?;
+    let view = adata.slice(
+        &Selection::positions(sel.subset_cells.iter().copied()),
+        &Selection::positions(sel.subset_genes.iter().copied()),
+    )?;
+    let sub = view.to_memory()?;
+    let x = sub.x().ok_or("the subset has no X")?;
+    let mut acc = EntrySums::default();
+    acc.add(x, w_mod(7), w_mod(5))?;
+    Ok(acc.checksum())
+}
+
+/// (d) The full columns of the given genes (`adata[:, genes].X`).
+pub fn gene_columns(path: &Path, sel: &Selections) -> BenchResult<String> {
+    let adata = open(path)?;
+    let view = adata.slice(
+        &Selection::All,
+        &Selection::positions(sel.columns.iter().copied()),
+    )?;
+    let x = x_of(&view)?;
+    let mut acc = EntrySums::default();
+    acc.add(&x, w_mod(7), w_plus1)?;
+    Ok(acc.checksum())
+}
+
+/// (e) Open the file and read `obs` and `var` completely.
+pub fn open_meta(path: &Path, _sel: &Selections) -> BenchResult<String> {
+    let adata = open(path)?;
+    let obs = adata.obs()?;
+    let var = adata.var()?;
+    meta_checksum(adata.n_obs(), adata.n_vars(), &obs, &var)
+}

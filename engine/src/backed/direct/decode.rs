@@ -1,0 +1,316 @@
+//! Decoding stored chunks: the HDF5 filters annpage undoes itself (deflate, shuffle, LZF).
+//!
+//! A [`Pipeline`] is a dataset's filters in the order HDF5 applied them when writing; decoding
+//! undoes them in reverse, skipping those a chunk's filter mask marks as not applied. Every
+//! decoder writes into a buffer of the chunk's exact decoded size and fails, rather than
+//! guessing, when the stored bytes do not decode to exactly that size.
+
+use std::fmt;
+
+use hdf5::filters::Filter;
+
+/// One filter of a pipeline that annpage decodes without libhdf5.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// HDF5's deflate filter (a zlib stream; h5py's `gzip`).
+    Deflate,
+    /// HDF5's byte shuffle for elements of this many bytes.
+    Shuffle(usize),
+    /// The LZF filter (id 32000) of h5py.
+    Lzf,
+}
+
+/// The filters of a dataset, in the order they were applied when writing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Pipeline {
+    steps: Vec<Step>,
+}
+
+impl Pipeline {
+    /// The pipeline for `filters` (as `Dataset::filters` lists them) on elements of
+    /// `element_size` bytes, or the name of the first filter annpage cannot decode.
+    pub(crate) fn new(filters: &[Filter], element_size: usize) -> Result<Self, String> {
+        let steps = filters
+            .iter()
+            .map(|f| match f {
+                Filter::Deflate(_) => Ok(Step::Deflate),
+                Filter::Shuffle => Ok(Step::Shuffle(element_size)),
+                Filter::LZF => Ok(Step::Lzf),
+                Filter::Fletcher32 => Err("fletcher32".to_string()),
+                Filter::SZip(..) => Err("szip".to_string()),
+                Filter::NBit => Err("nbit".to_string()),
+                Filter::ScaleOffset(_) => Err("scale-offset".to_string()),
+                other => Err(format!("HDF5 filter {}", other.id())),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Pipeline { steps })
+    }
+
+    /// The filters undone, in decoding order, e.g. `"gzip"`, `"shuffle+gzip"`, `"none"`.
+    pub(crate) fn describe(&self) -> String {
+        if self.steps.is_empty() {
+            return "none".into();
+        }
+        let names: Vec<&str> = self
+            .steps
+            .iter()
+            .map(|s| match s {
+                Step::Deflate => "gzip",
+                Step::Shuffle(_) => "shuffle",
+                Step::Lzf => "lzf",
+            })
+            .collect();
+        names.join("+")
+    }
+
+    /// Whether no filter is applied (chunks are stored raw).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// Whether a chunk written with `mask` is stored raw: no filter, or every one skipped.
+    pub(crate) fn is_raw(&self, mask: u32) -> bool {
+        (0..self.steps.len()).all(|i| skipped(mask, i))
+    }
+
+    /// Decodes `stored` (a chunk written with filter mask `mask`) into `out`, whose length is
+    /// the chunk's decoded size. `scratch` is one thread's decompressor.
+    pub(crate) fn decode(
+        &self,
+        stored: &[u8],
+        mask: u32,
+        out: &mut [u8],
+        scratch: &mut Scratch,
+    ) -> Result<(), String> {
+        let active: Vec<Step> = self
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| !skipped(mask, i))
+            .map(|(_, s)| *s)
+            .collect();
+        if active.is_empty() {
+            return copy_exact(stored, out);
+        }
+        // Undo the filters last-applied first; only the last step writes into `out`.
+        let mut between: Option<Vec<u8>> = None;
+        for (k, &step) in active.iter().rev().enumerate() {
+            let input = between.as_deref().unwrap_or(stored);
+            if k + 1 == active.len() {
+                return step_into(step, input, out, scratch);
+            }
+            let mut next = vec![0u8; out.len()];
+            step_into(step, input, &mut next, scratch)?;
+            between = Some(next);
+        }
+        Ok(())
+    }
+}
+
+/// Whether filter `i` of the pipeline was skipped for a chunk with filter mask `mask`.
+fn skipped(mask: u32, i: usize) -> bool {
+    i < 32 && mask & (1 << i) != 0
+}
+
+/// Decompressor state reused across chunks by one thread.
+pub(crate) struct Scratch {
+    inflater: libdeflater::Decompressor,
+}
+
+impl Scratch {
+    pub(crate) fn new() -> Self {
+        Scratch {
+            inflater: libdeflater::Decompressor::new(),
+        }
+    }
+}
+
+impl fmt::Debug for Scratch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scratch").finish_non_exhaustive()
+    }
+}
+
+fn step_into(
+    step: Step,
+    input: &[u8],
+    out: &mut [u8],
+    scratch: &mut Scratch,
+) -> Result<(), String> {
+    match step {
+        Step::Deflate => {
+            let n = scratch
+                .inflater
+                .zlib_decompress(input, out)
+                .map_err(|e| format!("deflate stream does not decode: {e}"))?;
+            expect_len(n, out.len())
+        }
+        Step::Shuffle(size) => {
+            if input.len() != out.len() {
+                return Err(format!(
+                    "shuffled chunk has {} bytes, expected {}",
+                    input.len(),
+                    out.len()
+                ));
+            }
+            unshuffle(input, out, size);
+            Ok(())
+        }
+        Step::Lzf => {
+            let n = lzf_decompress(input, out)?;
+            expect_len(n, out.len())
+        }
+    }
+}
+
+fn expect_len(got: usize, want: usize) -> Result<(), String> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!("decoded to {got} bytes, expected {want}"))
+    }
+}
+
+fn copy_exact(stored: &[u8], out: &mut [u8]) -> Result<(), String> {
+    expect_len(stored.len(), out.len())?;
+    out.copy_from_slice(stored);
+    Ok(())
+}
+
+/// Undoes HDF5's shuffle: byte `j` of element `i` was stored at `j * n + i`, for `n` whole
+/// elements; trailing bytes that make no whole element are stored as they are.
+pub(crate) fn unshuffle(input: &[u8], out: &mut [u8], size: usize) {
+    let n = if size > 1 { input.len() / size } else { 0 };
+    if n <= 1 {
+        out.copy_from_slice(input);
+        return;
+    }
+    for (j, plane) in input[..n * size].chunks_exact(n).enumerate() {
+        for (i, &b) in plane.iter().enumerate() {
+            out[i * size + j] = b;
+        }
+    }
+    out[n * size..].copy_from_slice(&input[n * size..]);
+}
+
+/// Decompresses an LZF stream into `out`, returning the number of bytes written.
+///
+/// The format: a control byte below 32 starts a literal run of `ctrl + 1` bytes; otherwise its
+/// top three bits are a length (7 means "add the next byte") and, with the next byte, the low
+/// five bits a back-reference distance.
+pub(crate) fn lzf_decompress(input: &[u8], out: &mut [u8]) -> Result<usize, String> {
+    let corrupt = |what: &str| Err(format!("LZF stream is corrupt: {what}"));
+    let (mut ip, mut op) = (0usize, 0usize);
+    while ip < input.len() {
+        let ctrl = usize::from(input[ip]);
+        ip += 1;
+        if ctrl < 32 {
+            let len = ctrl + 1;
+            if ip + len > input.len() {
+                return corrupt("a literal run goes past the end of the input");
+            }
+            if op + len > out.len() {
+                return corrupt("the output is longer than the chunk");
+            }
+            out[op..op + len].copy_from_slice(&input[ip..ip + len]);
+            ip += len;
+            op += len;
+        } else {
+            let mut len = ctrl >> 5;
+            if len == 7 {
+                let Some(&extra) = input.get(ip) else {
+                    return corrupt("a back-reference length is cut off");
+                };
+                len += usize::from(extra);
+                ip += 1;
+            }
+            len += 2;
+            let Some(&low) = input.get(ip) else {
+                return corrupt("a back-reference distance is cut off");
+            };
+            ip += 1;
+            let back = ((ctrl & 0x1f) << 8) + usize::from(low) + 1;
+            if back > op {
+                return corrupt("a back-reference points before the start");
+            }
+            if op + len > out.len() {
+                return corrupt("the output is longer than the chunk");
+            }
+            // Byte by byte: the source may overlap what is being written (runs).
+            for k in op..op + len {
+                out[k] = out[k - back];
+            }
+            op += len;
+        }
+    }
+    Ok(op)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unshuffle_inverts_hdf5_shuffle() {
+        // Elements 0x0102, 0x0304, 0x0506 (little endian) plus one trailing byte.
+        let plain = [0x02u8, 0x01, 0x04, 0x03, 0x06, 0x05, 0xff];
+        let shuffled = [0x02u8, 0x04, 0x06, 0x01, 0x03, 0x05, 0xff];
+        let mut out = [0u8; 7];
+        unshuffle(&shuffled, &mut out, 2);
+        assert_eq!(out, plain);
+        let mut one = [0u8; 3];
+        unshuffle(&[1, 2, 3], &mut one, 4);
+        assert_eq!(one, [1, 2, 3]);
+    }
+
+    #[test]
+    fn lzf_decodes_literals_and_overlapping_references() {
+        // "abc" as a literal, then a back-reference of length 7 at distance 3.
+        let stream = [2u8, b'a', b'b', b'c', (5 << 5), 2];
+        let mut out = [0u8; 10];
+        assert_eq!(lzf_decompress(&stream, &mut out), Ok(10));
+        assert_eq!(&out, b"abcabcabca");
+        // Distance beyond what was written, and output overflow, are errors.
+        assert!(lzf_decompress(&[(1 << 5), 5], &mut out).is_err());
+        assert!(lzf_decompress(&stream, &mut [0u8; 5]).is_err());
+        assert!(lzf_decompress(&[4u8, b'a'], &mut out).is_err());
+    }
+
+    #[test]
+    fn pipeline_decodes_in_reverse_and_honours_the_mask() {
+        let plain: Vec<u8> = (0u32..1000).flat_map(|v| v.to_le_bytes()).collect();
+        let mut shuffled = vec![0u8; plain.len()];
+        // Shuffle by hand (the inverse of unshuffle).
+        let n = plain.len() / 4;
+        for i in 0..n {
+            for j in 0..4 {
+                shuffled[j * n + i] = plain[i * 4 + j];
+            }
+        }
+        let mut compressor = libdeflater::Compressor::new(libdeflater::CompressionLvl::default());
+        let mut deflated = vec![0u8; compressor.zlib_compress_bound(shuffled.len())];
+        let n = compressor.zlib_compress(&shuffled, &mut deflated).unwrap();
+        deflated.truncate(n);
+        let p = Pipeline::new(&[Filter::Shuffle, Filter::Deflate(4)], 4).unwrap();
+        let mut scratch = Scratch::new();
+        let mut out = vec![0u8; plain.len()];
+        p.decode(&deflated, 0, &mut out, &mut scratch).unwrap();
+        assert_eq!(out, plain);
+        // Deflate skipped (bit 1): the chunk holds shuffled bytes.
+        p.decode(&shuffled, 0b10, &mut out, &mut scratch).unwrap();
+        assert_eq!(out, plain);
+        // Everything skipped: raw bytes.
+        assert!(p.is_raw(0b11) && !p.is_raw(0b10));
+        p.decode(&plain, 0b11, &mut out, &mut scratch).unwrap();
+        assert_eq!(out, plain);
+        // A truncated stream is an error, not a short chunk.
+        let e = p
+            .decode(&deflated[..deflated.len() / 2], 0, &mut out, &mut scratch)
+            .unwrap_err();
+        assert!(e.contains("deflate"), "{e}");
+        assert_eq!(
+            Pipeline::new(&[Filter::Fletcher32], 4).unwrap_err(),
+            "fletcher32"
+        );
+    }
+}

@@ -1,0 +1,582 @@
+//! The fast read path: [`DirectReader`] reads a dataset's stored bytes with positioned reads
+//! and decodes them in annpage, on several threads, without libhdf5 (and so without its global
+//! lock) once the dataset is indexed.
+//!
+//! - `index`: where the bytes are (one offset, or the table of chunks from libhdf5's chunk
+//!   iteration), checked against the file's length and the dataset's shape;
+//! - `decode`: the filters undone here (deflate, shuffle, LZF), honouring each chunk's mask.
+//!
+//! Datasets this path does not handle (other filters, big-endian or half-float values, compact
+//! or external storage, unwritten chunks, files with a user block) are read through libhdf5
+//! instead; [`DirectReader::open`] says why.
+
+mod decode;
+mod index;
+
+use std::fs::File;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::sync::{Arc, OnceLock};
+
+use hdf5::Dataset;
+use ndarray::{ArrayD, IxDyn};
+use parking_lot::Mutex;
+
+use self::decode::{Pipeline, Scratch};
+use self::index::{ChunkEntry, Placement};
+use super::block::Block;
+use super::matrix::BlockCache;
+use super::source::{check_rows, RangeReader, ReadPath};
+use crate::cache::{BlockKey, MatrixId, Retention};
+use crate::data::{ArrayData, DType};
+use crate::error::ResultExt;
+use crate::h5::read::stored_type;
+use crate::h5::types::StoredType;
+use crate::{Error, Result};
+
+/// Reads below this many bytes stay on the calling thread.
+const PARALLEL_MIN_BYTES: usize = 512 << 10;
+
+/// How matrices are read from HDF5 files.
+///
+/// ```
+/// use annpage_engine::backed::ReadOptions;
+/// let o = ReadOptions::default();
+/// assert!(o.direct && o.threads >= 1);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Read and decode stored chunks in annpage where the dataset allows it (else every read
+    /// goes through libhdf5).
+    pub direct: bool,
+    /// Threads that read and decode the chunks of one request (at least 1).
+    pub threads: usize,
+}
+
+impl Default for ReadOptions {
+    /// Direct reads on as many threads as the machine has cores.
+    fn default() -> Self {
+        ReadOptions {
+            direct: true,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
+/// A [`RangeReader`] that reads a dataset's stored bytes itself: positioned reads of the file,
+/// chunks decoded on up to [`ReadOptions::threads`] threads.
+///
+/// Chunks a read needs only part of (at the ends of a range, or for a few rows) are kept
+/// decoded in the cache given by [`RangeReader::use_cache`], so the next read of the
+/// neighbouring rows does not decode them again; chunks a read needs whole are decoded
+/// straight into the result.
+#[derive(Debug)]
+pub struct DirectReader {
+    element: String,
+    shape: Vec<usize>,
+    dtype: DType,
+    element_size: usize,
+    file: File,
+    placement: Placement,
+    pipeline: Pipeline,
+    threads: usize,
+    id: MatrixId,
+    cache: OnceLock<Arc<BlockCache>>,
+}
+
+impl DirectReader {
+    /// A reader for `ds` if the fast path can read it, else `Ok(Err(reason))` (the dataset
+    /// must be read through libhdf5). Indexes the dataset's chunks (one pass over libhdf5's
+    /// chunk table; no data is read). Errors when the file's records are corrupt: a chunk
+    /// beyond the end of the file, off the chunk grid or stored twice.
+    pub fn open(ds: &Dataset, threads: usize) -> Result<std::result::Result<Self, String>> {
+        let element = ds.name();
+        Self::open_unnamed(ds, element.clone(), threads.max(1)).in_element(&element)
+    }
+
+    fn open_unnamed(
+        ds: &Dataset,
+        element: String,
+        threads: usize,
+    ) -> Result<std::result::Result<Self, String>> {
+        let ty = stored_type(ds)?;
+        let (dtype, element_size) = match (&ty, ty.dtype()) {
+            (StoredType::Bool, _) => (DType::Bool, 1),
+            (StoredType::Int { size, .. }, Some(d)) => (d, *size),
+            (StoredType::Float { size: 4 | 8 }, Some(d)) => (d, d.size()),
+            _ => {
+                return Ok(Err(format!(
+                    "{} values are converted by libhdf5",
+                    ty.describe()
+                )))
+            }
+        };
+        if element_size > 1 {
+            let order = ds.dtype()?.byte_order();
+            if cfg!(target_endian = "big") || order != hdf5::datatype::ByteOrder::LittleEndian {
+                return Ok(Err("its values are not little-endian".into()));
+            }
+        }
+        let space = ds.space()?;
+        let shape = if space.is_null() {
+            vec![0]
+        } else {
+            space.shape()
+        };
+        if !(1..=2).contains(&shape.len()) {
+            return Ok(Err(format!("it is {}-d", shape.len())));
+        }
+        let pipeline = match Pipeline::new(&ds.filters(), element_size) {
+            Ok(p) => p,
+            Err(filter) => return Ok(Err(format!("filter {filter} is decoded by libhdf5"))),
+        };
+        let h5file = ds.file()?;
+        if !h5file.is_read_only() {
+            // Its latest writes may still be in libhdf5's buffers, not in the file.
+            return Ok(Err("the file is open for writing".into()));
+        }
+        if h5file.userblock() > 0 {
+            return Ok(Err("the file has a user block".into()));
+        }
+        let path = h5file.filename();
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) => return Ok(Err(format!("'{path}' cannot be opened directly: {e}"))),
+        };
+        let file_len = file.metadata()?.len();
+        let placement = match index::index(ds, &shape, element_size, file_len)? {
+            Ok(p) => p,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        if let Placement::Contiguous { .. } = placement {
+            if !pipeline.is_empty() {
+                return Err(Error::malformed("a contiguous dataset cannot have filters"));
+            }
+        }
+        Ok(Ok(DirectReader {
+            element,
+            shape,
+            dtype,
+            element_size,
+            file,
+            placement,
+            pipeline,
+            threads,
+            id: MatrixId::unique(),
+            cache: OnceLock::new(),
+        }))
+    }
+
+    /// Bytes of one row (all of the other axes).
+    fn row_bytes(&self) -> usize {
+        self.shape[1..].iter().product::<usize>() * self.element_size
+    }
+
+    /// Fills `out` with the stored bytes of rows `rows` (checked to lie in the dataset).
+    fn fill(&self, rows: Range<usize>, out: &mut [u8]) -> Result<()> {
+        let row_bytes = self.row_bytes();
+        match &self.placement {
+            Placement::Contiguous { addr } => {
+                let at = addr + (rows.start * row_bytes) as u64;
+                self.file.read_exact_at(out, at)?;
+                Ok(())
+            }
+            Placement::Chunked { chunk, .. } => {
+                let per = chunk[0];
+                let first = rows.start / per;
+                let last = (rows.end - 1) / per;
+                // One task per row of chunks, each writing its own part of `out`.
+                let mut tasks = Vec::with_capacity(last - first + 1);
+                let mut rest = out;
+                for c in first..=last {
+                    let lo = rows.start.max(c * per);
+                    let hi = rows.end.min((c + 1) * per);
+                    let (mine, others) = rest.split_at_mut((hi - lo) * row_bytes);
+                    rest = others;
+                    tasks.push((c, lo - c * per..hi - c * per, mine));
+                }
+                let parallel = self.threads > 1
+                    && tasks.len() > 1
+                    && rows.len() * row_bytes >= PARALLEL_MIN_BYTES;
+                if !parallel {
+                    let mut scratch = Scratch::new();
+                    for (c, local, out) in tasks {
+                        self.fill_chunk_row(c, local, out, &mut scratch)?;
+                    }
+                    return Ok(());
+                }
+                let queue = Mutex::new(tasks.into_iter());
+                let failure: Mutex<Option<Error>> = Mutex::new(None);
+                std::thread::scope(|s| {
+                    for _ in 0..self.threads.min(last - first + 1) {
+                        s.spawn(|| {
+                            let mut scratch = Scratch::new();
+                            loop {
+                                if failure.lock().is_some() {
+                                    return;
+                                }
+                                let Some((c, local, out)) = queue.lock().next() else {
+                                    return;
+                                };
+                                if let Err(e) = self.fill_chunk_row(c, local, out, &mut scratch) {
+                                    failure.lock().get_or_insert(e);
+                                    return;
+                                }
+                            }
+                        });
+                    }
+                });
+                match failure.into_inner() {
+                    Some(e) => Err(e),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// Fills `out` with rows `local` (relative to the chunk row's first row) of chunk row `c`.
+    fn fill_chunk_row(
+        &self,
+        c: usize,
+        local: Range<usize>,
+        out: &mut [u8],
+        scratch: &mut Scratch,
+    ) -> Result<()> {
+        let Placement::Chunked {
+            chunk,
+            grid,
+            entries,
+        } = &self.placement
+        else {
+            unreachable!("only chunked datasets have chunk rows")
+        };
+        let es = self.element_size;
+        let chunk_bytes = chunk.iter().product::<usize>() * es;
+        if chunk.len() == 1 {
+            let whole = local.start == 0 && local.len() == chunk[0];
+            if whole {
+                return self.decode_into(c, &entries[c], out, chunk_bytes, scratch);
+            }
+            let e = &entries[c];
+            if self.pipeline.is_raw(e.mask) {
+                // Stored raw: read just the bytes asked for.
+                if e.size != chunk_bytes as u64 {
+                    return Err(corrupt(
+                        c,
+                        e,
+                        format!("a raw chunk must hold {chunk_bytes} bytes"),
+                    ));
+                }
+                self.file
+                    .read_exact_at(out, e.addr + (local.start * es) as u64)?;
+                return Ok(());
+            }
+            let bytes = self.decoded(c, e, chunk_bytes, scratch)?;
+            out.copy_from_slice(&bytes.as_slice()[local.start * es..local.end * es]);
+            return Ok(());
+        }
+        // 2-d: the chunks of this chunk row, left to right, each giving a band of columns.
+        let (ncols, chunk_cols) = (self.shape[1], chunk[1]);
+        let row_bytes = ncols * es;
+        for k in 0..grid[1] {
+            let i = c * grid[1] + k;
+            let bytes = self.decoded(i, &entries[i], chunk_bytes, scratch)?;
+            let cols = k * chunk_cols..ncols.min((k + 1) * chunk_cols);
+            let width = cols.len() * es;
+            for (j, r) in local.clone().enumerate() {
+                let src = r * chunk_cols * es;
+                let dst = j * row_bytes + cols.start * es;
+                out[dst..dst + width].copy_from_slice(&bytes.as_slice()[src..src + width]);
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes chunk `i` into `out` (its full decoded size), from the cache if it is there.
+    fn decode_into(
+        &self,
+        i: usize,
+        e: &ChunkEntry,
+        out: &mut [u8],
+        chunk_bytes: usize,
+        scratch: &mut Scratch,
+    ) -> Result<()> {
+        let cached = self
+            .cache
+            .get()
+            .filter(|c| c.contains(self.key(i)))
+            .and_then(|c| c.get(self.key(i)));
+        if let Some(block) = cached {
+            if let Some(bytes) = block.chunk_bytes() {
+                out.copy_from_slice(bytes);
+                return Ok(());
+            }
+        }
+        debug_assert_eq!(out.len(), chunk_bytes);
+        if self.pipeline.is_raw(e.mask) {
+            if e.size != chunk_bytes as u64 {
+                return Err(corrupt(
+                    i,
+                    e,
+                    format!("a raw chunk must hold {chunk_bytes} bytes"),
+                ));
+            }
+            self.file.read_exact_at(out, e.addr)?;
+            return Ok(());
+        }
+        let stored = self.read_stored(e)?;
+        self.pipeline
+            .decode(&stored, e.mask, out, scratch)
+            .map_err(|msg| corrupt(i, e, msg))
+    }
+
+    /// Chunk `i` decoded: kept in the cache when there is one.
+    fn decoded(
+        &self,
+        i: usize,
+        e: &ChunkEntry,
+        chunk_bytes: usize,
+        scratch: &mut Scratch,
+    ) -> Result<Decoded> {
+        let load = |scratch: &mut Scratch| -> Result<Vec<u8>> {
+            let mut out = vec![0u8; chunk_bytes];
+            self.decode_into(i, e, &mut out, chunk_bytes, scratch)?;
+            Ok(out)
+        };
+        match self.cache.get() {
+            Some(cache) => {
+                let block = cache.get_or_load_with(self.key(i), Retention::Keep, || {
+                    load(scratch).map(|bytes| Block::chunk(i, bytes))
+                })?;
+                Ok(Decoded::Cached(block))
+            }
+            None => load(scratch).map(Decoded::Owned),
+        }
+    }
+
+    fn read_stored(&self, e: &ChunkEntry) -> Result<Vec<u8>> {
+        // The size was checked against the file's length when indexing.
+        let mut stored = vec![0u8; e.size as usize];
+        self.file.read_exact_at(&mut stored, e.addr)?;
+        Ok(stored)
+    }
+
+    fn key(&self, i: usize) -> BlockKey {
+        BlockKey::new(self.id, i)
+    }
+
+    fn read_typed(&self, rows: Range<usize>) -> Result<ArrayData> {
+        let mut shape = self.shape.clone();
+        shape[0] = rows.len();
+        let n: usize = shape.iter().product();
+        if n == 0 {
+            return Ok(ArrayData::zeros(self.dtype, &shape));
+        }
+        macro_rules! typed {
+            ($t:ty, $v:ident) => {{
+                let mut values = vec![<$t>::default(); n];
+                self.fill(rows, bytemuck::cast_slice_mut(&mut values))?;
+                ArrayData::$v(ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(shape_err)?)
+            }};
+        }
+        Ok(match self.dtype {
+            DType::I8 => typed!(i8, I8),
+            DType::I16 => typed!(i16, I16),
+            DType::I32 => typed!(i32, I32),
+            DType::I64 => typed!(i64, I64),
+            DType::U8 => typed!(u8, U8),
+            DType::U16 => typed!(u16, U16),
+            DType::U32 => typed!(u32, U32),
+            DType::U64 => typed!(u64, U64),
+            DType::F32 => typed!(f32, F32),
+            DType::F64 => typed!(f64, F64),
+            DType::Bool => {
+                let mut raw = vec![0u8; n];
+                self.fill(rows, &mut raw)?;
+                let values = raw.into_iter().map(|b| b != 0).collect();
+                ArrayData::Bool(ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(shape_err)?)
+            }
+            DType::String => return Err(Error::unsupported("backed reads of strings")),
+        })
+    }
+}
+
+fn shape_err(e: ndarray::ShapeError) -> Error {
+    Error::shape(e.to_string())
+}
+
+fn corrupt(i: usize, e: &ChunkEntry, msg: String) -> Error {
+    Error::malformed(format!(
+        "chunk {i} ({} bytes at offset {}) is corrupt: {msg}",
+        e.size, e.addr
+    ))
+}
+
+/// A decoded chunk, cached or not.
+enum Decoded {
+    Cached(Arc<Block>),
+    Owned(Vec<u8>),
+}
+
+impl Decoded {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Decoded::Cached(b) => b.chunk_bytes().unwrap_or_default(),
+            Decoded::Owned(v) => v,
+        }
+    }
+}
+
+impl RangeReader for DirectReader {
+    fn element(&self) -> &str {
+        &self.element
+    }
+
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    fn chunk_rows(&self) -> Option<usize> {
+        match &self.placement {
+            Placement::Chunked { chunk, .. } => Some(chunk[0]),
+            Placement::Contiguous { .. } => None,
+        }
+    }
+
+    fn read_rows(&self, rows: Range<usize>) -> Result<ArrayData> {
+        check_rows(&rows, self.shape[0])?;
+        self.read_typed(rows).in_element(&self.element)
+    }
+
+    fn read_path(&self) -> ReadPath {
+        ReadPath::Direct {
+            filters: self.pipeline.describe(),
+            threads: self.threads,
+        }
+    }
+
+    fn use_cache(&self, cache: &Arc<BlockCache>) {
+        let _ = self.cache.set(Arc::clone(cache));
+    }
+}
+
+impl Drop for DirectReader {
+    fn drop(&mut self) {
+        if let Some(cache) = self.cache.get() {
+            cache.remove_matrix(self.id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Seek, SeekFrom, Write};
+
+    use super::*;
+
+    /// A file holding `/v`, 1,000 f64 in gzip chunks of 100, reopened read-only.
+    fn gzip_file() -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.h5");
+        let f = hdf5::File::create(&path).unwrap();
+        let values: Vec<f64> = (0..1000).map(f64::from).collect();
+        f.new_dataset::<f64>()
+            .shape([1000])
+            .chunk([100])
+            .deflate(6)
+            .create("v")
+            .unwrap()
+            .write_raw(&values)
+            .unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn reads_chunks_in_parallel_and_in_part() {
+        let (_dir, path) = gzip_file();
+        let f = hdf5::File::open(&path).unwrap();
+        let r = DirectReader::open(&f.dataset("v").unwrap(), 2)
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.read_path().to_string(), "direct (gzip, 2 threads)");
+        let cache = Arc::new(BlockCache::new(1 << 20));
+        r.use_cache(&cache);
+        for rows in [0..1000, 150..151, 99..201, 950..1000, 0..0] {
+            let expected: Vec<f64> = rows.clone().map(|i| i as f64).collect();
+            assert_eq!(r.read_rows(rows).unwrap(), ArrayData::from(expected));
+        }
+        // Chunks needed in part were kept decoded: 1, 0 and 2 (for 99..201), 9.
+        assert_eq!(cache.stats().entries, 4);
+        drop(r);
+        assert_eq!(
+            cache.stats().entries,
+            0,
+            "closing the reader frees its chunks"
+        );
+    }
+
+    #[test]
+    fn writable_files_and_other_filters_go_through_libhdf5() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = hdf5::File::create(dir.path().join("w.h5")).unwrap();
+        let ds = f
+            .new_dataset::<f32>()
+            .shape([10])
+            .chunk([5])
+            .fletcher32()
+            .create("sum")
+            .unwrap();
+        let plain = f.new_dataset::<f32>().shape([10]).create("plain").unwrap();
+        assert_eq!(
+            DirectReader::open(&plain, 1).unwrap().unwrap_err(),
+            "the file is open for writing"
+        );
+        drop((ds, plain, f));
+        let f = hdf5::File::open(dir.path().join("w.h5")).unwrap();
+        let reason = DirectReader::open(&f.dataset("sum").unwrap(), 1)
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(reason, "filter fletcher32 is decoded by libhdf5");
+    }
+
+    #[test]
+    fn a_corrupt_chunk_is_an_error_naming_dataset_and_chunk() {
+        let (_dir, path) = gzip_file();
+        let info = {
+            let f = hdf5::File::open(&path).unwrap();
+            f.dataset("v").unwrap().chunk_info(3).unwrap()
+        };
+        let mut raw = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        raw.seek(SeekFrom::Start(info.addr + 2)).unwrap();
+        raw.write_all(&[0xff; 16]).unwrap();
+        drop(raw);
+        let f = hdf5::File::open(&path).unwrap();
+        let r = DirectReader::open(&f.dataset("v").unwrap(), 2)
+            .unwrap()
+            .unwrap();
+        // Chunks before it read fine; a read touching it fails, naming it.
+        assert!(r.read_rows(0..300).is_ok());
+        let e = r.read_rows(0..1000).unwrap_err().to_string();
+        assert!(e.starts_with("/v: malformed element: chunk 3 ("), "{e}");
+        assert!(
+            e.contains("is corrupt: deflate stream does not decode"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn spans_beyond_the_file_are_refused() {
+        assert!(index::check_span(10, 20, 30, "chunk 0").is_ok());
+        let e = index::check_span(10, 21, 30, "chunk 7").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "malformed element: chunk 7 (21 bytes at offset 10) lies beyond the end of the file \
+             (30 bytes): the file is truncated or corrupt"
+        );
+        assert!(index::check_span(u64::MAX, 2, u64::MAX, "x").is_err());
+    }
+}
