@@ -54,7 +54,7 @@ pub(crate) fn sparse(
     format: SparseFormat,
     shape: (usize, usize),
     indptr: &[u64],
-    indices: &[u64],
+    indices: &[u32],
     data: ArrayData,
 ) -> SparseMatrix {
     SparseMatrix::new(format, shape, indptr.to_vec(), indices.to_vec(), data).unwrap()
@@ -158,7 +158,7 @@ pub(crate) fn example() -> AnnData {
 }
 
 /// The parts of a sparse matrix, with float data widened to f64.
-pub(crate) fn sparse_parts(m: &Matrix) -> (Vec<u64>, Vec<u64>, Vec<f64>, (usize, usize)) {
+pub(crate) fn sparse_parts(m: &Matrix) -> (Vec<u64>, Vec<u32>, Vec<f64>, (usize, usize)) {
     let Matrix::Sparse(s) = m else {
         panic!("sparse matrix expected, got {m:?}")
     };

@@ -806,7 +806,7 @@ fn read_write_round_trip() {
             SparseFormat::Csr,
             (n_obs, n_vars),
             (0..=n_obs as u64).collect(),
-            (0..n_obs as u64).map(|i| i % n_vars as u64).collect(),
+            (0..n_obs as u32).map(|i| i % n_vars as u32).collect(),
             ArrayData::from(vec![1.5f32; n_obs]),
         )
         .unwrap(),
@@ -997,7 +997,7 @@ fn fixed_up_layouts_match_read_h5ad() {
         SparseFormat::Csr,
         (n_obs, n_obs),
         (0..=n_obs as u64).collect(),
-        (0..n_obs as u64).rev().collect(),
+        (0..n_obs as u32).rev().collect(),
         ArrayData::from((0..n_obs).map(|i| i as f64).collect::<Vec<_>>()),
     )
     .unwrap();
@@ -1142,7 +1142,7 @@ mod properties {
         for slice in oriented.rows() {
             for (j, &v) in slice.iter().enumerate() {
                 if v != 0.0 {
-                    indices.push(j as u64);
+                    indices.push(j as u32);
                     data.push(v);
                 }
             }

@@ -306,7 +306,7 @@ fn stream_sparse(
         let data_ds = values("data", dtype)?;
         let indices_ds = values("indices", index_dtype)?;
         let indptr_ds = create_array(&g, "indptr", index_dtype, &[major.len() + 1], &opts)?;
-        write_rows(&indptr_ds, 0, &index_array(&[0], index_dtype)?)?;
+        write_rows(&indptr_ds, 0, &index_array(&[0u64], index_dtype)?)?;
         let (mut offset, mut done) = (0u64, 0usize);
         for piece in pieces(m, format, rows, cols, per_piece)? {
             let (_, _, piece_indptr, indices, data) = piece?.into_parts();

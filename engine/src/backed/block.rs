@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use super::source::RangeReader;
 use crate::cache::ByteSize;
-use crate::data::{ArrayData, DType};
+use crate::data::{minor_indices, ArrayData, DType, Matrix, SparseFormat, SparseMatrix};
 use crate::error::ResultExt;
 use crate::{map_array, Error, Result};
 
@@ -29,14 +29,14 @@ pub(crate) fn block_bytes_for_budget(budget: usize) -> usize {
 ///
 /// Blocks are created by [`super::BackedMatrix`] and shared through its cache; they are
 /// immutable.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Block {
     major: Range<usize>,
     content: Content,
 }
 
 /// What a block holds.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum Content {
     /// The rows of a dense matrix: a 2-d array in standard layout.
     Dense(ArrayData),
@@ -48,68 +48,14 @@ pub(crate) enum Content {
 }
 
 /// Major slices `major` of a CSR or CSC matrix.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct SparseBlock {
     /// Local offsets (starting at 0) of each slice into `indices`/`data`: `major.len() + 1`.
     pub(crate) indptr: Vec<u64>,
     /// Minor index of each stored value, each below the minor dimension.
-    pub(crate) indices: MinorIndices,
+    pub(crate) indices: Vec<u32>,
     /// The stored values: 1-d, standard layout.
     pub(crate) data: ArrayData,
-}
-
-/// Minor indices, as narrow as the minor dimension allows.
-#[derive(Debug)]
-pub(crate) enum MinorIndices {
-    /// For minor dimensions up to 2³².
-    U32(Vec<u32>),
-    /// For larger ones.
-    U64(Vec<u64>),
-}
-
-impl MinorIndices {
-    fn len(&self) -> usize {
-        match self {
-            MinorIndices::U32(v) => v.len(),
-            MinorIndices::U64(v) => v.len(),
-        }
-    }
-
-    fn heap_bytes(&self) -> usize {
-        match self {
-            MinorIndices::U32(v) => v.len() * size_of::<u32>(),
-            MinorIndices::U64(v) => v.len() * size_of::<u64>(),
-        }
-    }
-
-    /// Copies the indices at `range` into `out` (as long as the range), widened.
-    pub(crate) fn copy_wide(&self, range: Range<usize>, out: &mut [u64]) {
-        match self {
-            MinorIndices::U32(v) => {
-                for (o, &i) in out.iter_mut().zip(&v[range]) {
-                    *o = u64::from(i);
-                }
-            }
-            MinorIndices::U64(v) => out.copy_from_slice(&v[range]),
-        }
-    }
-
-    /// Calls `f(k, index)` for each position `k` of `range`, in order.
-    pub(crate) fn for_each(&self, range: Range<usize>, mut f: impl FnMut(usize, usize)) {
-        match self {
-            MinorIndices::U32(v) => {
-                for k in range {
-                    f(k, v[k] as usize);
-                }
-            }
-            MinorIndices::U64(v) => {
-                for k in range {
-                    // Below the minor dimension, a usize (checked on load).
-                    f(k, v[k] as usize);
-                }
-            }
-        }
-    }
 }
 
 impl Block {
@@ -143,8 +89,7 @@ impl Block {
         let mut local = Vec::with_capacity(major.len() + 1);
         local.push(0u64);
         let mut parts = Vec::with_capacity(runs.len());
-        let mut wide: Vec<u64> = Vec::new();
-        let mut narrow: Vec<u32> = Vec::new();
+        let mut indices_out: Vec<u32> = Vec::new();
         let mut at = major.start;
         for run in runs {
             let held = *local.last().unwrap_or(&0);
@@ -154,24 +99,16 @@ impl Block {
                 return Err(Error::malformed("a sparse read returned a dense block"));
             };
             local.extend(s.indptr[1..].iter().map(|&p| held + p));
-            match s.indices {
-                MinorIndices::U32(v) => narrow.extend(v),
-                MinorIndices::U64(v) => wide.extend(v),
-            }
+            indices_out.extend(s.indices);
             parts.push(s.data);
             at = run.end;
         }
-        let indices = if wide.is_empty() {
-            MinorIndices::U32(narrow)
-        } else {
-            MinorIndices::U64(wide)
-        };
         let data = concat(data.dtype(), &parts)?;
         Ok(Block {
             major,
             content: Content::Sparse(SparseBlock {
                 indptr: local,
-                indices,
+                indices: indices_out,
                 data,
             }),
         })
@@ -230,6 +167,33 @@ impl Block {
         &self.content
     }
 
+    /// The block as a matrix of `rows` rows and `cols` columns of `dtype`: a dense block as it
+    /// is, a sparse one as CSR (blocks of rows only: its offsets are local and its indices
+    /// were checked when it was read).
+    pub(crate) fn into_matrix(self, rows: usize, cols: usize, dtype: DType) -> Result<Matrix> {
+        if self.major.len() != rows {
+            return Err(Error::malformed(format!(
+                "a block of {} rows, expected {rows}",
+                self.major.len()
+            )));
+        }
+        match self.content {
+            Content::Dense(a) => Ok(Matrix::Dense(a)),
+            Content::Sparse(s) if s.data.dtype() == dtype => {
+                Ok(Matrix::Sparse(SparseMatrix::from_checked_parts(
+                    SparseFormat::Csr,
+                    (rows, cols),
+                    s.indptr,
+                    s.indices,
+                    s.data,
+                )))
+            }
+            Content::Sparse(_) | Content::Chunk(_) => {
+                Err(Error::malformed("a block does not hold rows of the matrix"))
+            }
+        }
+    }
+
     /// Reads rows `rows` of a dense matrix with `ncols` columns.
     pub(crate) fn load_dense(
         values: &dyn RangeReader,
@@ -262,7 +226,7 @@ impl Block {
         check_read(&values, data.dtype(), &[entries.len()]).in_element(data.element())?;
         let raw = indices.read_rows(entries.clone())?;
         check_read(&raw, indices.dtype(), &[entries.len()]).in_element(indices.element())?;
-        let indices = minor_indices(&raw, minor).in_element(indices.element())?;
+        let indices = minor_indices(raw, minor).in_element(indices.element())?;
         let base = indptr[major.start];
         let local = indptr[major.start..=major.end]
             .iter()
@@ -285,7 +249,7 @@ impl ByteSize for Block {
             Content::Dense(a) => a.len() * a.dtype().size(),
             Content::Sparse(s) => {
                 s.indptr.len() * size_of::<u64>()
-                    + s.indices.heap_bytes()
+                    + s.indices.len() * size_of::<u32>()
                     + s.data.len() * s.data.dtype().size()
             }
             Content::Chunk(b) => b.len(),
@@ -326,76 +290,6 @@ fn standard(a: ArrayData) -> ArrayData {
     } else {
         x.as_standard_layout().into_owned()
     })
-}
-
-/// Integers of any dtype as minor indices, checking each is below `minor`.
-fn minor_indices(a: &ArrayData, minor: usize) -> Result<MinorIndices> {
-    fn convert<T, I>(values: &[T], minor: usize) -> Result<Vec<I>>
-    where
-        T: Copy + TryInto<u64> + std::fmt::Display,
-        I: TryFrom<u64>,
-    {
-        let out_of_range = |v: T| {
-            Error::malformed(format!(
-                "index {v} out of bounds for minor dimension {minor}"
-            ))
-        };
-        let mut out = Vec::with_capacity(values.len());
-        for &v in values {
-            let wide: u64 = v.try_into().map_err(|_| out_of_range(v))?;
-            if wide >= minor as u64 {
-                return Err(out_of_range(v));
-            }
-            out.push(I::try_from(wide).map_err(|_| out_of_range(v))?);
-        }
-        Ok(out)
-    }
-    /// The common case, `int32` indices: checked in one vectorisable pass, then converted.
-    fn from_i32(values: &[i32], minor: usize) -> Result<Vec<u32>> {
-        let limit = i64::try_from(minor).unwrap_or(i64::MAX);
-        let bad = values
-            .iter()
-            .fold(false, |bad, &v| bad | (v < 0) | (i64::from(v) >= limit));
-        if bad {
-            return convert(values, minor);
-        }
-        Ok(values.iter().map(|&v| v as u32).collect())
-    }
-    fn narrow_or_wide<T>(values: &ndarray::ArrayD<T>, minor: usize) -> Result<MinorIndices>
-    where
-        T: Copy + TryInto<u64> + std::fmt::Display,
-    {
-        let owned;
-        let slice = match values.as_slice() {
-            Some(s) => s,
-            None => {
-                owned = values.iter().copied().collect::<Vec<T>>();
-                &owned
-            }
-        };
-        if minor as u64 <= 1 << 32 {
-            convert(slice, minor).map(MinorIndices::U32)
-        } else {
-            convert(slice, minor).map(MinorIndices::U64)
-        }
-    }
-    match a {
-        ArrayData::I32(v) if minor as u64 <= 1 << 32 && v.as_slice().is_some() => {
-            from_i32(v.as_slice().unwrap_or_default(), minor).map(MinorIndices::U32)
-        }
-        ArrayData::I8(v) => narrow_or_wide(v, minor),
-        ArrayData::I16(v) => narrow_or_wide(v, minor),
-        ArrayData::I32(v) => narrow_or_wide(v, minor),
-        ArrayData::I64(v) => narrow_or_wide(v, minor),
-        ArrayData::U8(v) => narrow_or_wide(v, minor),
-        ArrayData::U16(v) => narrow_or_wide(v, minor),
-        ArrayData::U32(v) => narrow_or_wide(v, minor),
-        ArrayData::U64(v) => narrow_or_wide(v, minor),
-        other => Err(Error::malformed(format!(
-            "indices must be integers, found {}",
-            other.dtype()
-        ))),
-    }
 }
 
 /// How the major axis is cut into blocks.
@@ -574,7 +468,7 @@ mod tests {
             panic!("sparse block expected")
         };
         assert_eq!(s.indptr, [0, 1]);
-        assert!(matches!(&s.indices, MinorIndices::U32(v) if v == &[2]));
+        assert_eq!(s.indices, [2]);
         assert_eq!(s.data, ArrayData::from(vec![3.5f32]));
         assert_eq!(block.byte_size(), size_of::<Block>() + 16 + 4 + 4);
 

@@ -105,7 +105,7 @@ macro_rules! with_value {
 pub(crate) use with_value;
 
 /// The arrays of a sparse result: `(indptr, indices, data)`.
-pub(crate) type SparseParts = (Vec<u64>, Vec<u64>, ArrayData);
+pub(crate) type SparseParts = (Vec<u64>, Vec<u32>, ArrayData);
 
 /// An error for a block that does not hold what its matrix stores (cannot happen for blocks
 /// loaded by the matrix itself).
@@ -201,7 +201,7 @@ pub(crate) fn sparse_whole<V: Value>(
     }
     let nnz = usize::try_from(total)
         .map_err(|_| Error::invalid("the selection is too large to hold in memory"))?;
-    let mut indices = vec![0u64; nnz];
+    let mut indices = vec![0u32; nnz];
     let mut data = vec![V::default(); nnz];
     for (b, pieces) in plan.block_pieces() {
         let block = fetch(b)?;
@@ -213,7 +213,7 @@ pub(crate) fn sparse_whole<V: Value>(
             let at = out_indptr[p.dst] as usize;
             let n = hi - lo;
             data[at..at + n].copy_from_slice(&values[lo..hi]);
-            s.indices.copy_wide(lo..hi, &mut indices[at..at + n]);
+            indices[at..at + n].copy_from_slice(&s.indices[lo..hi]);
         }
     }
     Ok((out_indptr, indices, V::wrap(data, &[nnz])?))
@@ -238,12 +238,13 @@ pub(crate) fn sparse_mapped<V: Value>(
         for p in pieces {
             for row in p.src - first..p.src - first + p.len {
                 let stored = s.indptr[row] as usize..s.indptr[row + 1] as usize;
-                s.indices.for_each(stored, |k, j| {
-                    map.for_each_target(j, |t| {
-                        indices.push(t as u64);
+                for k in stored {
+                    // New positions are below the result's minor dimension, at most 2^32.
+                    map.for_each_target(s.indices[k] as usize, |t| {
+                        indices.push(t as u32);
                         data.push(values[k]);
                     });
-                });
+                }
                 out_indptr.push(indices.len() as u64);
             }
         }

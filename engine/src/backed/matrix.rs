@@ -14,7 +14,7 @@ use super::minor::MinorMap;
 use super::plan::{is_increasing, Piece, ReadPlan};
 use super::source::{MatrixSource, RangeReader, ReadPath, SourceKind};
 use crate::cache::{BlockKey, Cache, MatrixId, Reservation, Retention};
-use crate::data::{ArrayData, DType, Matrix, SparseFormat, SparseMatrix};
+use crate::data::{ArrayData, DType, Matrix, SparseFormat, SparseMatrix, MAX_MINOR};
 use crate::error::ResultExt;
 use crate::h5::read::integers_as_u64;
 use crate::select::AxisIndex;
@@ -68,7 +68,7 @@ pub enum MatrixKind {
 /// let cols = Selection::positions([1, 0]).resolve(3, None).unwrap();
 /// let Matrix::Sparse(s) = m.read(&rows, &cols).unwrap() else { unreachable!() };
 /// // [[5, 4], [0, 1]]
-/// assert_eq!((s.indptr(), s.indices()), (&[0u64, 2, 3][..], &[1u64, 0, 1][..]));
+/// assert_eq!((s.indptr(), s.indices()), (&[0u64, 2, 3][..], &[1u32, 0, 1][..]));
 /// assert_eq!(s.data(), &ArrayData::from(vec![4.0f32, 5.0, 1.0]));
 /// assert_eq!(cache.stats().misses, 1);
 /// ```
@@ -328,6 +328,44 @@ impl BackedMatrix {
         } else {
             Retention::Discard
         };
+        // A scan larger than the cache, of whole consecutive rows: each chunk is read on its
+        // own, a window ahead, and handed over without copying.
+        let whole = match retention {
+            Retention::Discard => self.inner.whole_ranges(rows, cols, chunk_rows),
+            Retention::Keep => None,
+        };
+        if let Some(ranges) = whole {
+            let largest = ranges
+                .iter()
+                .map(|r| self.inner.range_bytes(r.clone()))
+                .max()
+                .unwrap_or(1)
+                .max(1);
+            let window = (self.inner.cache.capacity() / 4 / largest).clamp(1, 8);
+            let wants = ranges
+                .into_iter()
+                .enumerate()
+                .map(|(k, r)| Want {
+                    block: k,
+                    span: Some(vec![r]),
+                })
+                .collect();
+            let source = Arc::new(Source {
+                matrix: Arc::clone(&self.inner),
+                retention,
+            });
+            let loader = Loader::start(source, wants, self.inner.threads.max(1), window);
+            return Ok(Chunks {
+                matrix: self.clone(),
+                rows: rows.clone(),
+                cols: cols.clone(),
+                chunk_rows,
+                next: 0,
+                failed: false,
+                fetcher: Fetcher::fixed(retention, self.inner.threads),
+                whole: Some(loader),
+            });
+        }
         // Every block the iteration will fetch, in order: loaded a window ahead of the caller.
         // A block is read whole unless the iteration as a whole needs little of it.
         let mut plans = Vec::new();
@@ -386,6 +424,7 @@ impl BackedMatrix {
             next: 0,
             failed: false,
             fetcher,
+            whole: None,
         })
     }
 }
@@ -462,8 +501,12 @@ fn open_storage(
             if dtype == DType::String {
                 return Err(Error::malformed("sparse data cannot hold strings"));
             }
-            let index_bytes = if minor as u64 <= 1 << 32 { 4 } else { 8 };
-            let entry_bytes = dtype.size() + index_bytes;
+            if minor as u64 > MAX_MINOR {
+                return Err(Error::unsupported(format!(
+                    "a sparse matrix whose minor dimension ({minor}) exceeds 2^32"
+                )));
+            }
+            let entry_bytes = dtype.size() + size_of::<u32>();
             let blocking = Blocking::sparse(&offsets, entry_bytes, block_bytes, data.chunk_rows());
             let storage = Storage::Sparse {
                 format,
@@ -550,8 +593,12 @@ impl Inner {
 
     /// The bytes block `b` (which must exist) takes once decoded.
     fn block_bytes(&self, b: usize) -> usize {
-        let r = self.blocking.range(b);
-        let payload = match &self.storage {
+        size_of::<Block>() + self.range_bytes(self.blocking.range(b))
+    }
+
+    /// The bytes major positions `r` take once decoded.
+    fn range_bytes(&self, r: Range<usize>) -> usize {
+        match &self.storage {
             Storage::Dense { .. } => r.len() * self.shape.1 * self.dtype.size(),
             Storage::Sparse {
                 indptr,
@@ -561,8 +608,36 @@ impl Inner {
                 let nnz = (indptr[r.end] - indptr[r.start]) as usize;
                 nnz * entry_bytes + (r.len() + 1) * size_of::<u64>()
             }
+        }
+    }
+
+    /// The major ranges of a chunked iteration that can read each chunk as one piece whose
+    /// buffers become the chunk (no copy): whole rows (CSR or dense) of consecutive rows, with
+    /// chunks of at least [`WHOLE_CHUNK_MIN_BYTES`] on average. `None` when it cannot.
+    fn whole_ranges(
+        &self,
+        rows: &AxisIndex,
+        cols: &AxisIndex,
+        chunk_rows: usize,
+    ) -> Option<Vec<Range<usize>>> {
+        let by_rows = match &self.storage {
+            Storage::Dense { .. } => true,
+            Storage::Sparse { format, .. } => *format == SparseFormat::Csr,
         };
-        size_of::<Block>() + payload
+        let rows = rows.as_range()?;
+        if !by_rows || !cols.is_full() || rows.is_empty() || chunk_rows == 0 {
+            return None;
+        }
+        let n = rows.len().div_ceil(chunk_rows);
+        if self.range_bytes(rows.clone()) / n < WHOLE_CHUNK_MIN_BYTES {
+            return None;
+        }
+        Some(
+            (rows.start..rows.end)
+                .step_by(chunk_rows)
+                .map(|s| s..rows.end.min(s + chunk_rows))
+                .collect(),
+        )
     }
 
     /// The bytes of all blocks holding a position of `major`.
@@ -617,6 +692,9 @@ impl Inner {
 
     /// Reads runs of major positions (increasing, disjoint) as one block over their span.
     fn load_runs(&self, runs: &[Range<usize>]) -> Result<Block> {
+        if let [run] = runs {
+            return self.load_range(run.clone());
+        }
         let block = match &self.storage {
             Storage::Dense { values } => {
                 Block::load_dense_runs(values.as_ref(), runs, self.shape.1)
@@ -765,6 +843,12 @@ impl Inner {
                 format, out_shape, self.dtype,
             )));
         }
+        if minor.len() as u64 > MAX_MINOR {
+            return Err(Error::unsupported(format!(
+                "a sparse result whose minor dimension ({}) exceeds 2^32",
+                minor.len()
+            )));
+        }
         let (out_indptr, indices, data) = if minor.is_full() {
             let plan = self.plan(major);
             let mut fetch = fetcher.for_plan(self, &plan);
@@ -814,21 +898,24 @@ impl Inner {
         with_value!(self.dtype, V => gather::sparse_mapped::<V>(&plan, &mut fetch, &map))
     }
 
-    /// A result matrix from its major and minor lengths.
+    /// A result matrix from its major and minor lengths, built from gathered parts (offsets
+    /// from the checked `indptr`, indices checked on load or mapped below `minor`).
     fn sparse(
         &self,
         format: SparseFormat,
         major: usize,
         minor: usize,
         indptr: Vec<u64>,
-        indices: Vec<u64>,
+        indices: Vec<u32>,
         data: ArrayData,
     ) -> Result<SparseMatrix> {
         let shape = match format {
             SparseFormat::Csr => (major, minor),
             SparseFormat::Csc => (minor, major),
         };
-        SparseMatrix::new(format, shape, indptr, indices, data)
+        Ok(SparseMatrix::from_checked_parts(
+            format, shape, indptr, indices, data,
+        ))
     }
 }
 
@@ -947,6 +1034,10 @@ impl Fetcher {
     }
 }
 
+/// The smallest average chunk (decoded bytes) that [`BackedMatrix::chunks`] reads as one
+/// piece per chunk rather than through blocks.
+const WHOLE_CHUNK_MIN_BYTES: usize = 1 << 20;
+
 /// Iterator over a selection in chunks of rows; see [`BackedMatrix::chunks`].
 pub struct Chunks {
     matrix: BackedMatrix,
@@ -956,10 +1047,21 @@ pub struct Chunks {
     next: usize,
     failed: bool,
     fetcher: Fetcher,
+    /// Chunks read whole, one want per chunk (see `Inner::whole_ranges`).
+    whole: Option<Loader>,
 }
 
 impl Chunks {
     fn read_next(&mut self, range: Range<usize>) -> Result<Matrix> {
+        if let Some(loader) = &mut self.whole {
+            let block = loader
+                .take()
+                .ok_or_else(|| Error::invalid("the chunked read ended early"))??;
+            // Not cached, so normally held only here: its buffers become the chunk.
+            let block = Arc::try_unwrap(block).unwrap_or_else(|shared| (*shared).clone());
+            let inner = &self.matrix.inner;
+            return block.into_matrix(range.len(), inner.shape.1, inner.dtype);
+        }
         let inner = AxisIndex::range(range, self.rows.len())?;
         let rows = self.rows.compose(&inner)?;
         self.matrix.inner.read(&rows, &self.cols, &mut self.fetcher)

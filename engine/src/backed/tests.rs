@@ -107,7 +107,7 @@ fn random_matrix(
     let mut indices = Vec::new();
     let mut values = Vec::new();
     for _ in 0..major {
-        let mut slice: Vec<u64> = (0..minor as u64)
+        let mut slice: Vec<u32> = (0..minor as u32)
             .filter(|_| rng.below(100) < density)
             .collect();
         // Unsorted indices, as a reader must accept.
@@ -306,15 +306,12 @@ fn write_matrix(
         }
         Matrix::Sparse(s) => {
             let g = parent.create_group(name).unwrap();
-            let as_ints = |v: &[u64]| {
-                typed(
-                    &v.iter().map(|&x| x as i64).collect::<Vec<_>>(),
-                    index_dtype,
-                )
-            };
+            let as_ints = |v: Vec<i64>| typed(&v, index_dtype);
+            let wide = |v: &[u32]| v.iter().map(|&x| i64::from(x)).collect();
             write_array(&g, "data", s.data(), storage).unwrap();
-            write_array(&g, "indices", &as_ints(s.indices()), storage).unwrap();
-            write_array(&g, "indptr", &as_ints(s.indptr()), Storage::Contiguous).unwrap();
+            write_array(&g, "indices", &as_ints(wide(s.indices())), storage).unwrap();
+            let offsets = s.indptr().iter().map(|&x| x as i64).collect();
+            write_array(&g, "indptr", &as_ints(offsets), Storage::Contiguous).unwrap();
             let (r, c) = s.shape();
             let shape_name = match marking {
                 Marking::H5Sparse => "h5sparse_shape",
@@ -506,7 +503,7 @@ fn sparse_blocks_align_to_data_chunks() {
     // Every row holds 4 values; data chunks of 16 values; blocks of about 40 values.
     let shape = (50, 10);
     let indptr: Vec<u64> = (0..=50).map(|r| r * 4).collect();
-    let indices: Vec<u64> = (0..200).map(|k| k % 10).collect();
+    let indices: Vec<u32> = (0..200).map(|k| k % 10).collect();
     let m = Matrix::Sparse(
         SparseMatrix::new(
             SparseFormat::Csr,
@@ -787,6 +784,41 @@ fn large_reads_do_not_flush_the_cache() {
 }
 
 #[test]
+fn scans_larger_than_the_cache_read_each_chunk_whole() {
+    let mut rng = Rng::new(12);
+    for (layout, shape) in [(Layout::Csr, (4000, 400)), (Layout::Dense, (4000, 120))] {
+        let m = random_matrix(&mut rng, layout, shape, 30, DType::F64);
+        let (source, reads, _) = counted_source(&m);
+        let cache = Arc::new(BlockCache::new(256 << 10));
+        let backed = BackedMatrix::with_block_bytes(source, cache.clone(), 16 << 10).unwrap();
+        let cols = AxisIndex::full(shape.1);
+        // Chunks of 1,400 rows hold more than 1 MiB each: one read per chunk, not per block.
+        for rows in [
+            AxisIndex::full(4000),
+            AxisIndex::range(150..3950, 4000).unwrap(),
+        ] {
+            reads.store(0, Ordering::SeqCst);
+            let mut n = 0;
+            for chunk in backed.chunks(&rows, &cols, 1400).unwrap() {
+                let (range, got) = chunk.unwrap();
+                let sub = rows
+                    .compose(&AxisIndex::range(range, rows.len()).unwrap())
+                    .unwrap();
+                assert_eq!(got, m.subset(&sub, &cols).unwrap(), "{layout:?}");
+                n += 1;
+            }
+            assert_eq!((n, reads.load(Ordering::SeqCst)), (3, 3), "{layout:?}");
+            assert_eq!(cache.stats().entries, 0);
+        }
+        // Chunks of a few rows go through the blocks, as other reads do.
+        reads.store(0, Ordering::SeqCst);
+        let chunks = backed.chunks(&AxisIndex::full(4000), &cols, 10).unwrap();
+        assert_eq!(chunks.count(), 400);
+        assert!(reads.load(Ordering::SeqCst) < 400, "{layout:?}");
+    }
+}
+
+#[test]
 fn chunks_that_fit_keep_their_blocks() {
     let mut rng = Rng::new(10);
     let m = random_matrix(&mut rng, Layout::Csc, (30, 20), 40, DType::F32);
@@ -1052,7 +1084,8 @@ with h5py.File(path, 'w') as f:
         let ints = |n: &str| crate::h5::read::integers_as_u64(&read(n)).unwrap();
         assert_eq!(got.shape(), (8, 6));
         assert_eq!(got.indptr(), ints("indptr"), "{name}");
-        assert_eq!(got.indices(), ints("indices"), "{name}");
+        let indices: Vec<u64> = got.indices().iter().map(|&i| u64::from(i)).collect();
+        assert_eq!(indices, ints("indices"), "{name}");
         assert_eq!(got.data(), &read("data"), "{name}");
     }
 }
@@ -1087,7 +1120,7 @@ with h5py.File(path, 'w') as f:
     };
     assert_eq!(
         (s.indptr(), s.indices()),
-        (&[0u64, 2, 3][..], &[0u64, 1, 1][..])
+        (&[0u64, 2, 3][..], &[0u32, 1, 1][..])
     );
     assert_eq!(s.data(), &ArrayData::from(vec![false, true, true]));
 }

@@ -309,7 +309,7 @@ mod tests {
         };
         assert_eq!(
             (s.shape(), s.indptr(), s.indices()),
-            ((2, 2), &[0u64, 2, 2][..], &[1u64, 0][..])
+            ((2, 2), &[0u64, 2, 2][..], &[1u32, 0][..])
         );
         assert_eq!(s.data(), &ArrayData::from(vec![1u8, 3]));
 

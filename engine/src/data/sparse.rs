@@ -29,6 +29,8 @@ impl SparseFormat {
 ///
 /// Indices within a major slice need not be sorted and explicit zeros may be stored, as in
 /// scipy. Construction checks lengths and bounds, so a value of this type is always valid.
+/// Minor indices are `u32`, as scipy's default `int32` (half the memory of 64-bit ones): the
+/// minor dimension (columns of CSR, rows of CSC) is at most 2³²; offsets (`indptr`) are `u64`.
 ///
 /// ```
 /// use annpage_engine::data::{ArrayData, SparseFormat, SparseMatrix};
@@ -44,25 +46,29 @@ pub struct SparseMatrix {
     format: SparseFormat,
     shape: (usize, usize),
     indptr: Vec<u64>,
-    indices: Vec<u64>,
+    indices: Vec<u32>,
     data: ArrayData,
 }
+
+/// The largest minor dimension a [`SparseMatrix`] holds: its indices are `u32`.
+pub const MAX_MINOR: u64 = 1 << 32;
 
 impl SparseMatrix {
     /// Builds a matrix, checking that `indptr` has `major + 1` non-decreasing entries starting at
     /// 0 and ending at `nnz`, that `indices` and `data` (1-d, not strings) have `nnz` entries, and
-    /// that every index is below the minor dimension.
+    /// that every index is below the minor dimension (itself at most [`MAX_MINOR`]).
     pub fn new(
         format: SparseFormat,
         shape: (usize, usize),
         indptr: Vec<u64>,
-        indices: Vec<u64>,
+        indices: Vec<u32>,
         data: ArrayData,
     ) -> Result<Self> {
         let (major, minor) = match format {
             SparseFormat::Csr => shape,
             SparseFormat::Csc => (shape.1, shape.0),
         };
+        check_minor(minor)?;
         if data.ndim() != 1 {
             return Err(Error::malformed(format!(
                 "sparse data must be 1-d, got shape {:?}",
@@ -99,12 +105,13 @@ impl SparseMatrix {
             return Err(Error::malformed("indptr is not non-decreasing"));
         }
         // One vectorisable pass; the offending value is looked up only on failure.
-        let largest = indices.iter().copied().fold(0, u64::max);
+        let largest = u64::from(indices.iter().copied().fold(0, u32::max));
         if !indices.is_empty() && largest >= minor as u64 {
             let bad = indices
                 .iter()
-                .find(|&&i| i >= minor as u64)
-                .unwrap_or(&largest);
+                .map(|&i| u64::from(i))
+                .find(|&i| i >= minor as u64)
+                .unwrap_or(largest);
             return Err(Error::malformed(format!(
                 "index {bad} out of bounds for minor dimension {minor}"
             )));
@@ -116,6 +123,33 @@ impl SparseMatrix {
             indices,
             data,
         })
+    }
+
+    /// A matrix from arrays its builder has already checked (the invariants of [`Self::new`]):
+    /// the backed reader, whose offsets are checked when the file is opened and whose indices
+    /// are checked as they are read. Debug builds check again.
+    pub(crate) fn from_checked_parts(
+        format: SparseFormat,
+        shape: (usize, usize),
+        indptr: Vec<u64>,
+        indices: Vec<u32>,
+        data: ArrayData,
+    ) -> Self {
+        debug_assert!(SparseMatrix::new(
+            format,
+            shape,
+            indptr.clone(),
+            indices.clone(),
+            data.clone()
+        )
+        .is_ok());
+        SparseMatrix {
+            format,
+            shape,
+            indptr,
+            indices,
+            data,
+        }
     }
 
     /// An all-zero matrix with no stored values.
@@ -146,7 +180,7 @@ impl SparseMatrix {
         &self.indptr
     }
     /// Minor index of each stored value.
-    pub fn indices(&self) -> &[u64] {
+    pub fn indices(&self) -> &[u32] {
         &self.indices
     }
     /// The stored values (1-d).
@@ -158,7 +192,7 @@ impl SparseMatrix {
         self.indices.len()
     }
     /// Takes the matrix apart into `(format, shape, indptr, indices, data)`.
-    pub fn into_parts(self) -> (SparseFormat, (usize, usize), Vec<u64>, Vec<u64>, ArrayData) {
+    pub fn into_parts(self) -> (SparseFormat, (usize, usize), Vec<u64>, Vec<u32>, ArrayData) {
         (
             self.format,
             self.shape,
@@ -210,6 +244,7 @@ impl SparseMatrix {
         if major.is_full() && minor.is_full() {
             return Ok(self.clone());
         }
+        check_minor(minor.len())?;
         let (indptr, indices, sources) = if minor.is_full() {
             self.gather_major(major)
         } else {
@@ -235,7 +270,7 @@ impl SparseMatrix {
     }
 
     /// Selects major slices whole: indptr, indices and the runs of data to copy.
-    fn gather_major(&self, major: &AxisIndex) -> (Vec<u64>, Vec<u64>, Sources) {
+    fn gather_major(&self, major: &AxisIndex) -> (Vec<u64>, Vec<u32>, Sources) {
         let runs: Vec<_> = major.iter().map(|i| self.slice_range(i)).collect();
         let nnz = runs.iter().map(|r| r.len()).sum();
         let mut indptr = Vec::with_capacity(major.len() + 1);
@@ -249,7 +284,7 @@ impl SparseMatrix {
     }
 
     /// Selects major slices and maps each stored minor index to its new positions.
-    fn map_minor(&self, major: &AxisIndex, map: &MinorMap) -> (Vec<u64>, Vec<u64>, Sources) {
+    fn map_minor(&self, major: &AxisIndex, map: &MinorMap) -> (Vec<u64>, Vec<u32>, Sources) {
         let mut indptr = Vec::with_capacity(major.len() + 1);
         let mut indices = Vec::new();
         let mut entries = Vec::new();
@@ -257,8 +292,9 @@ impl SparseMatrix {
         for i in major {
             for k in self.slice_range(i) {
                 // Stored indices are below the minor dimension (checked on construction).
+                // New positions are below the new minor dimension, checked to fit in u32.
                 map.for_each_target(self.indices[k] as usize, |t| {
-                    indices.push(t as u64);
+                    indices.push(t as u32);
                     entries.push(k);
                 });
             }
@@ -278,6 +314,99 @@ impl SparseMatrix {
             ..self
         }
     }
+}
+
+/// Refuses a minor dimension whose indices would not fit in `u32`.
+fn check_minor(minor: usize) -> Result<()> {
+    if minor as u64 > MAX_MINOR {
+        return Err(Error::unsupported(format!(
+            "a sparse matrix whose minor dimension ({minor}) exceeds 2^32"
+        )));
+    }
+    Ok(())
+}
+
+/// Stored minor indices of any integer dtype as `u32`, each checked to be below `minor` (itself
+/// checked against [`MAX_MINOR`]). `int32` and `uint32` arrays are reused without a copy.
+pub(crate) fn minor_indices(a: ArrayData, minor: usize) -> Result<Vec<u32>> {
+    check_minor(minor)?;
+    let out_of_range = |v: &dyn std::fmt::Display| {
+        Error::malformed(format!(
+            "index {v} out of bounds for minor dimension {minor}"
+        ))
+    };
+    fn convert<T>(
+        values: ArrayD<T>,
+        minor: usize,
+        out_of_range: impl Fn(&dyn std::fmt::Display) -> Error,
+    ) -> Result<Vec<u32>>
+    where
+        T: Copy + TryInto<u64> + std::fmt::Display,
+    {
+        let mut out = Vec::with_capacity(values.len());
+        for &v in values.iter() {
+            match v.try_into() {
+                // Below minor ≤ 2^32: fits.
+                Ok(wide) if wide < minor as u64 => out.push(wide as u32),
+                _ => return Err(out_of_range(&v)),
+            }
+        }
+        Ok(out)
+    }
+    match a {
+        ArrayData::I32(v) => {
+            // Same size and alignment: reinterpreted without a copy. Valid int32 indices are
+            // below min(minor, 2^31); negative ones, read as u32, are at least 2^31.
+            let v: Vec<u32> = bytemuck::cast_vec(into_vec(v));
+            match first_at_or_above(&v, minor.min(1 << 31)) {
+                Some(bad) => Err(out_of_range(&(bad as i32))),
+                None => Ok(v),
+            }
+        }
+        ArrayData::U32(v) => {
+            let v = into_vec(v);
+            match first_at_or_above(&v, minor) {
+                Some(bad) => Err(out_of_range(&bad)),
+                None => Ok(v),
+            }
+        }
+        ArrayData::I8(v) => convert(v, minor, out_of_range),
+        ArrayData::I16(v) => convert(v, minor, out_of_range),
+        ArrayData::I64(v) => convert(v, minor, out_of_range),
+        ArrayData::U8(v) => convert(v, minor, out_of_range),
+        ArrayData::U16(v) => convert(v, minor, out_of_range),
+        ArrayData::U64(v) => convert(v, minor, out_of_range),
+        other => Err(Error::malformed(format!(
+            "indices must be integers, found {}",
+            other.dtype()
+        ))),
+    }
+}
+
+/// The first value at least `limit`, found with one vectorisable pass when there is none.
+fn first_at_or_above(values: &[u32], limit: usize) -> Option<u32> {
+    let largest = values.iter().copied().fold(0, u32::max);
+    if values.is_empty() || (largest as u64) < limit as u64 {
+        return None;
+    }
+    values.iter().copied().find(|&v| v as u64 >= limit as u64)
+}
+
+/// The elements of an array in logical order, reusing its buffer when it is in standard layout.
+fn into_vec<T: Clone>(a: ArrayD<T>) -> Vec<T> {
+    if !a.is_standard_layout() {
+        return a.iter().cloned().collect();
+    }
+    let n = a.len();
+    let (mut v, offset) = a.into_raw_vec_and_offset();
+    // Standard layout: the elements are contiguous from the offset.
+    let start = offset.unwrap_or(0);
+    if start == 0 && v.len() == n {
+        return v;
+    }
+    v.truncate(start + n);
+    v.drain(..start);
+    v
 }
 
 /// Where the stored values of a subset come from.
@@ -409,7 +538,7 @@ mod tests {
         .unwrap()
     }
 
-    fn parts(m: &SparseMatrix) -> (Vec<u64>, Vec<u64>, Vec<f64>, (usize, usize)) {
+    fn parts(m: &SparseMatrix) -> (Vec<u64>, Vec<u32>, Vec<f64>, (usize, usize)) {
         let ArrayData::F64(d) = m.data() else {
             panic!("float data expected")
         };
@@ -428,6 +557,31 @@ mod tests {
             &cols.resolve(c, None).unwrap(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn minor_indices_are_checked_for_every_integer_dtype() {
+        let ok = |a: ArrayData, minor| minor_indices(a, minor).unwrap();
+        let err = |a: ArrayData, minor| minor_indices(a, minor).unwrap_err().to_string();
+        assert_eq!(ok(ArrayData::from(vec![0i32, 4, 2]), 5), [0, 4, 2]);
+        assert_eq!(ok(ArrayData::from(vec![3u32, 0]), 4), [3, 0]);
+        assert_eq!(ok(ArrayData::from(vec![7i64, 1]), 8), [7, 1]);
+        assert_eq!(ok(ArrayData::from(vec![1u8]), 2), [1]);
+        assert_eq!(ok(ArrayData::from(Vec::<i32>::new()), 0), [0u32; 0]);
+        // A transposed (non-standard) view is read in logical order.
+        let t = ndarray::arr2(&[[0i32, 1], [2, 3]])
+            .reversed_axes()
+            .into_dyn();
+        assert_eq!(ok(ArrayData::I32(t), 4), [0, 2, 1, 3]);
+        assert!(err(ArrayData::from(vec![0i32, -3, 9]), 5).contains("index -3 out of bounds"));
+        assert!(err(ArrayData::from(vec![0i32, 5]), 5).contains("index 5 out of bounds"));
+        assert!(err(ArrayData::from(vec![4u32]), 4).contains("index 4 out of bounds"));
+        assert!(err(ArrayData::from(vec![-1i64]), 4).contains("index -1 out of bounds"));
+        assert!(err(ArrayData::from(vec![1.0f32]), 4).contains("must be integers"));
+        assert!(err(ArrayData::from(vec![0i32]), 0).contains("out of bounds"));
+        if let Ok(huge) = usize::try_from(MAX_MINOR + 1) {
+            assert!(err(ArrayData::from(vec![0i64]), huge).contains("exceeds 2^32"));
+        }
     }
 
     /// Expected arrays from `m[np.array(rows).reshape(-1, 1), cols]` in scipy 1.17.

@@ -408,7 +408,13 @@ fn read_sparse(g: &Group, format: SparseFormat) -> Result<SparseMatrix> {
         e => e.in_element(path_of(g, name)),
     };
     let data = read_array(&data_ds).map_err(|e| member("data", e))?;
-    let indices = read_u64s(&indices_ds).map_err(|e| member("indices", e))?;
+    let minor = match format {
+        SparseFormat::Csr => shape.1,
+        SparseFormat::Csc => shape.0,
+    };
+    let indices = read_array(&indices_ds)
+        .and_then(|a| crate::data::minor_indices(a, minor))
+        .map_err(|e| member("indices", e))?;
     let indptr = read_u64s(&indptr_ds).map_err(|e| member("indptr", e))?;
     SparseMatrix::new(format, shape, indptr, indices, data)
 }
@@ -1145,7 +1151,7 @@ mod tests {
         };
         assert_eq!(
             (rx.format(), rx.shape(), rx.indices()),
-            (SparseFormat::Csr, (3, 5), &[1u64, 4, 3, 0][..])
+            (SparseFormat::Csr, (3, 5), &[1u32, 4, 3, 0][..])
         );
         assert_eq!(strings(raw.var.index()), ["r0", "r1", "r2", "r3", "r4"]);
         assert_eq!(raw.var.index_name(), Some("index"));
@@ -1193,7 +1199,7 @@ mod tests {
         };
         assert_eq!(
             (x.indptr(), x.indices()),
-            (&[0u64, 1, 2][..], &[1u64, 0][..])
+            (&[0u64, 1, 2][..], &[1u32, 0][..])
         );
         assert_eq!(strings(ad.obs.index()), ["a", "b"]);
         assert_eq!(ad.obs.index_name(), None);
@@ -1299,7 +1305,7 @@ mod tests {
 
         let (msg, _) = v.read_err("f['X/indices'][0] = 7");
         assert!(
-            msg.contains("/X: malformed element: index 7 out of bounds"),
+            msg.contains("/X: malformed element: 'indices': index 7 out of bounds"),
             "{msg}"
         );
 
@@ -1474,7 +1480,7 @@ mod tests {
         };
         assert_eq!(
             (old.format(), old.shape(), old.indices()),
-            (SparseFormat::Csc, (2, 2), &[1u64][..])
+            (SparseFormat::Csc, (2, 2), &[1u32][..])
         );
         // A dense connectivities matrix in uns['neighbors'] moves to obsp.
         assert!(matches!(

@@ -259,21 +259,22 @@ pub fn sparse_index_dtype(shape: (usize, usize), nnz: usize) -> DType {
 /// ```
 /// use annpage_engine::data::{ArrayData, DType};
 /// use annpage_engine::format::write::index_array;
-/// assert_eq!(index_array(&[0, 7], DType::I32).unwrap(), ArrayData::from(vec![0i32, 7]));
-/// assert!(index_array(&[1 << 40], DType::I32).is_err());
+/// assert_eq!(index_array(&[0u64, 7], DType::I32).unwrap(), ArrayData::from(vec![0i32, 7]));
+/// assert!(index_array(&[1u64 << 40], DType::I32).is_err());
 /// ```
-pub fn index_array(values: &[u64], dtype: DType) -> Result<ArrayData> {
-    fn convert<T: TryFrom<u64>>(values: &[u64]) -> Result<Vec<T>> {
+pub fn index_array<I: Copy + Into<u64>>(values: &[I], dtype: DType) -> Result<ArrayData> {
+    fn convert<T: TryFrom<u64>, I: Copy + Into<u64>>(values: &[I]) -> Result<Vec<T>> {
         values
             .iter()
             .map(|&v| {
+                let v: u64 = v.into();
                 T::try_from(v).map_err(|_| Error::invalid(format!("sparse index {v} too large")))
             })
             .collect()
     }
     Ok(match dtype {
-        DType::I32 => ArrayData::from(convert::<i32>(values)?),
-        _ => ArrayData::from(convert::<i64>(values)?),
+        DType::I32 => ArrayData::from(convert::<i32, I>(values)?),
+        _ => ArrayData::from(convert::<i64, I>(values)?),
     })
 }
 

@@ -10,6 +10,7 @@
 //! or external storage, unwritten chunks, files with a user block) are read through libhdf5
 //! instead; [`DirectReader::open`] says why.
 
+mod buffer;
 mod decode;
 mod index;
 
@@ -374,7 +375,7 @@ impl DirectReader {
         }
         macro_rules! typed {
             ($t:ty, $v:ident) => {{
-                let mut values = vec![<$t>::default(); n];
+                let mut values: Vec<$t> = buffer::zeroed(n);
                 self.fill(rows, bytemuck::cast_slice_mut(&mut values))?;
                 ArrayData::$v(ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(shape_err)?)
             }};

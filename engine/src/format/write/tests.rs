@@ -27,7 +27,7 @@ fn sparse(
     format: SparseFormat,
     shape: (usize, usize),
     indptr: &[u64],
-    indices: &[u64],
+    indices: &[u32],
     data: ArrayData,
 ) -> SparseMatrix {
     SparseMatrix::new(format, shape, indptr.to_vec(), indices.to_vec(), data).unwrap()
@@ -737,10 +737,10 @@ fn sparse_index_dtypes_follow_scipy() {
     assert_eq!(sparse_index_dtype((1, max + 1), 0), DType::I64);
     assert_eq!(sparse_index_dtype((1, 1), max + 1), DType::I64);
     assert_eq!(
-        index_array(&[0, 5], DType::I64).unwrap(),
+        index_array(&[0u64, 5], DType::I64).unwrap(),
         ArrayData::from(vec![0i64, 5])
     );
-    assert!(index_array(&[1 << 40], DType::I32).is_err());
+    assert!(index_array(&[1u64 << 40], DType::I32).is_err());
 }
 
 /// A streaming writer's path: a sparse group from [`create_sparse_group`], parts grown block by
