@@ -169,6 +169,11 @@ impl RangeReader for H5RangeReader {
         self.chunk_rows
     }
 
+    fn decodes_whole_chunks(&self) -> bool {
+        // libhdf5 reads chunked datasets a chunk at a time, through its chunk cache.
+        self.chunk_rows.is_some()
+    }
+
     fn read_path(&self) -> ReadPath {
         ReadPath::Hdf5 {
             reason: self.reason.clone(),

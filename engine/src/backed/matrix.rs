@@ -105,7 +105,7 @@ enum Storage {
 }
 
 impl BackedMatrix {
-    /// Opens a matrix whose blocks hold about a sixteenth of the cache's budget (within
+    /// Opens a matrix whose blocks hold about a thirty-second of the cache's budget (within
     /// [64 KiB, 64 MiB]).
     ///
     /// Checks the datasets against each other: a dense matrix must be 2-d; a sparse one needs
@@ -745,7 +745,9 @@ impl Inner {
             }
         }
         let needed: u64 = runs.iter().map(|r| self.cost(r.clone())).sum();
-        if needed.saturating_mul(4) < self.cost(self.blocking.range(b)) {
+        if needed.saturating_mul(4) < self.cost(self.blocking.range(b))
+            && !self.touches_most_chunks(b, &runs)
+        {
             Want {
                 block: b,
                 span: Some(runs),
@@ -753,6 +755,44 @@ impl Inner {
         } else {
             whole
         }
+    }
+
+    /// Whether runs of block `b` touch at least half of the block's compressed storage chunks
+    /// (of the values): reading them costs about as much decoding as the whole block, which is
+    /// then read at once rather than chunk by chunk.
+    fn touches_most_chunks(&self, b: usize, runs: &[Range<usize>]) -> bool {
+        let (values, entries): (&dyn RangeReader, Box<dyn Fn(usize) -> u64>) = match &self.storage {
+            Storage::Dense { values } => (values.as_ref(), Box::new(|i| i as u64)),
+            Storage::Sparse { indptr, data, .. } => (data.as_ref(), Box::new(|i| indptr[i])),
+        };
+        let Some(per) = values.chunk_rows().filter(|&c| c > 0) else {
+            return false;
+        };
+        if !values.decodes_whole_chunks() {
+            return false;
+        }
+        let per = per as u64;
+        let chunks = |r: &Range<usize>| {
+            let (lo, hi) = (entries(r.start), entries(r.end));
+            (hi > lo).then(|| lo / per..=(hi - 1) / per)
+        };
+        let Some(all) = chunks(&self.blocking.range(b)) else {
+            return false;
+        };
+        let mut touched = 0u64;
+        let mut last = None;
+        for r in runs.iter().filter_map(chunks) {
+            let (lo, hi) = (*r.start(), *r.end());
+            let from = match last {
+                Some(l) if l >= lo => l + 1,
+                _ => lo,
+            };
+            if hi >= from {
+                touched += hi - from + 1;
+            }
+            last = Some(last.map_or(hi, |l: u64| l.max(hi)));
+        }
+        touched.saturating_mul(2) > all.end() - all.start()
     }
 
     /// One want per block of `plan`, in the plan's order.

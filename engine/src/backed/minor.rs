@@ -31,11 +31,12 @@ pub(crate) enum MinorMap {
     },
     /// Like `Table` but only for the selected old positions `keys` (sorted, distinct): the new
     /// positions of `keys[i]` are `targets[offsets[i]..offsets[i + 1]]`. For a few positions of
-    /// a long axis.
+    /// a long axis; `selected` (one bit per old position) rejects the others without a search.
     Sorted {
         keys: Vec<usize>,
         offsets: Vec<usize>,
         targets: Vec<usize>,
+        selected: Vec<u64>,
     },
 }
 
@@ -54,7 +55,7 @@ impl MinorMap {
                 if n <= DENSE_TABLE_MIN || n / DENSE_TABLE_RATIO <= ps.len() {
                     dense_table(ps, n)
                 } else {
-                    sorted_table(ps)
+                    sorted_table(ps, n)
                 }
             }
         }
@@ -86,7 +87,12 @@ impl MinorMap {
                 keys,
                 offsets,
                 targets,
+                selected,
             } => {
+                let bit = selected.get(j / 64).map_or(0, |w| (w >> (j % 64)) & 1);
+                if bit == 0 {
+                    return;
+                }
                 if let Ok(i) = keys.binary_search(&j) {
                     targets[offsets[i]..offsets[i + 1]]
                         .iter()
@@ -117,7 +123,7 @@ fn dense_table(ps: &[usize], axis_len: usize) -> MinorMap {
 }
 
 /// The new positions sorted by (old, new) position, with the distinct old positions as keys.
-fn sorted_table(ps: &[usize]) -> MinorMap {
+fn sorted_table(ps: &[usize], axis_len: usize) -> MinorMap {
     let mut targets: Vec<usize> = (0..ps.len()).collect();
     targets.sort_unstable_by_key(|&new| (ps[new], new));
     let mut keys = Vec::new();
@@ -129,10 +135,15 @@ fn sorted_table(ps: &[usize]) -> MinorMap {
         }
     }
     offsets.push(targets.len());
+    let mut selected = vec![0u64; axis_len.div_ceil(64)];
+    for &k in &keys {
+        selected[k / 64] |= 1 << (k % 64);
+    }
     MinorMap::Sorted {
         keys,
         offsets,
         targets,
+        selected,
     }
 }
 
@@ -178,7 +189,7 @@ mod tests {
         let IndexKind::Positions(ps) = idx.kind() else {
             panic!("positions expected")
         };
-        let sorted = sorted_table(ps);
+        let sorted = sorted_table(ps, 4);
         assert_eq!(targets(&sorted, 4), expected);
     }
 

@@ -40,6 +40,12 @@ pub trait RangeReader: Send + Sync + fmt::Debug {
     /// to chunk boundaries decode each chunk once.
     fn chunk_rows(&self) -> Option<usize>;
 
+    /// Whether reading part of a storage chunk costs decoding all of it (compressed chunks):
+    /// reading scattered rows then costs every chunk they touch.
+    fn decodes_whole_chunks(&self) -> bool {
+        false
+    }
+
     /// Rows `rows` (which must lie within the first axis), as an array of [`RangeReader::dtype`]
     /// whose shape is the dataset's with the first axis `rows.len()` long.
     fn read_rows(&self, rows: Range<usize>) -> Result<ArrayData>;

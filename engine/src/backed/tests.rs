@@ -614,6 +614,8 @@ struct Counting {
     inner: InMemoryReader,
     reads: Arc<AtomicUsize>,
     values: Arc<AtomicUsize>,
+    /// What `decodes_whole_chunks` says.
+    compressed: bool,
 }
 
 impl RangeReader for Counting {
@@ -632,6 +634,9 @@ impl RangeReader for Counting {
     fn chunk_rows(&self) -> Option<usize> {
         self.inner.chunk_rows()
     }
+    fn decodes_whole_chunks(&self) -> bool {
+        self.compressed
+    }
     fn read_rows(&self, rows: Range<usize>) -> crate::Result<ArrayData> {
         self.reads.fetch_add(1, Ordering::SeqCst);
         let a = self.inner.read_rows(rows)?;
@@ -649,6 +654,7 @@ fn counted_source(m: &Matrix) -> (MatrixSource, Arc<AtomicUsize>, Arc<AtomicUsiz
             inner: InMemoryReader::new(name, a).unwrap(),
             reads: reads.clone(),
             values: values.clone(),
+            compressed: false,
         })
     };
     let plain = |name: &str, a: ArrayData| -> Box<dyn RangeReader> {
@@ -666,6 +672,42 @@ fn counted_source(m: &Matrix) -> (MatrixSource, Arc<AtomicUsize>, Arc<AtomicUsiz
         ),
     };
     (source, reads, values)
+}
+
+#[test]
+fn scattered_rows_touching_most_compressed_chunks_read_the_block() {
+    let mut rng = Rng::new(13);
+    let m = random_matrix(&mut rng, Layout::Dense, (200, 8), 0, DType::F64);
+    let Matrix::Dense(values) = &m else {
+        unreachable!()
+    };
+    let all_cols = AxisIndex::full(8);
+    for compressed in [false, true] {
+        let reads = Arc::new(AtomicUsize::new(0));
+        let reader = Counting {
+            inner: InMemoryReader::new("/X", values.clone())
+                .unwrap()
+                .with_chunk_rows(4),
+            reads: reads.clone(),
+            values: Arc::new(AtomicUsize::new(0)),
+            compressed,
+        };
+        let source = MatrixSource::dense("/X", Box::new(reader));
+        // Blocks of 40 rows (10 chunks of 4); a cache that keeps nothing.
+        let cache = Arc::new(BlockCache::new(0));
+        let backed = BackedMatrix::with_block_bytes(source, cache, 40 * 64).unwrap();
+        // Six scattered rows of block 0 (a sixth of it) in six of its ten chunks.
+        let most = Selection::positions([1, 5, 9, 13, 17, 21])
+            .resolve(200, None)
+            .unwrap();
+        assert_reads_match(&backed, &m, &most, &all_cols);
+        let expected = if compressed { 1 } else { 6 };
+        assert_eq!(reads.swap(0, Ordering::SeqCst), expected, "{compressed}");
+        // Two rows in two chunks: read on their own either way.
+        let few = Selection::positions([21, 1]).resolve(200, None).unwrap();
+        assert_reads_match(&backed, &m, &few, &all_cols);
+        assert_eq!(reads.swap(0, Ordering::SeqCst), 2, "{compressed}");
+    }
 }
 
 #[test]

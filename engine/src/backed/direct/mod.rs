@@ -448,6 +448,10 @@ impl RangeReader for DirectReader {
         }
     }
 
+    fn decodes_whole_chunks(&self) -> bool {
+        matches!(self.placement, Placement::Chunked { .. }) && !self.pipeline.is_empty()
+    }
+
     fn read_rows(&self, rows: Range<usize>) -> Result<ArrayData> {
         check_rows(&rows, self.shape[0])?;
         self.read_typed(rows).in_element(&self.element)
