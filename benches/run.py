@@ -108,6 +108,8 @@ LIMITS = [
     # The annpage tool's libdeflate limits (benches/src/inflate.rs): the same chunks, inflated with libdeflate.
     Runner("libdeflate, 1 core", [ANNPAGE_BENCH, "inflate_libdeflate_1", "{file}"], ANNPAGE_BENCH, ("inflate",), "inflate"),
     Runner("libdeflate, all cores", [ANNPAGE_BENCH, "inflate_libdeflate_all", "{file}"], ANNPAGE_BENCH, ("inflate",), "inflate"),
+    # The full pass's own arithmetic (per-gene sums, one core) over X already in memory.
+    Runner("sums in memory, 1 core", [ANNPAGE_BENCH, "sums_in_memory", "{file}"], ANNPAGE_BENCH, ("sums",), "sums"),
 ]
 
 SETS = {"small": ("small-none.h5ad", "small-gzip.h5ad"), "large": ("large-none.h5ad", "large-gzip.h5ad")}
@@ -547,7 +549,7 @@ def report(label, files, infos, runners, skipped, limits, workloads, results, li
                 m = c.median()
                 ok = c.ok()
                 nbytes = float(ok[0].checksum.split(",")[0])
-                what = "file" if lim.group == "read" else "inflated X/data + X/indices"
+                what = {"read": "file", "sums": "X/data + X/indices summed"}.get(lim.group, "inflated X/data + X/indices")
                 L.append(f"| {lim.name} | {_secs(m)} | {nbytes / m / 2**20:,.0f} MiB/s of {what} |")
             L.append("")
             usable = [lim for lim in limits if lim_med[lim.name].median() is not None]

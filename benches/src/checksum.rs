@@ -4,6 +4,7 @@
 //! are exact and agree to the last bit with the Python peers unless something else was read.
 
 use std::collections::HashSet;
+use std::ops::Range;
 
 use annpage::data::{ArrayData, Column, DataFrame, Matrix, NullableKind, SparseFormat};
 
@@ -123,23 +124,8 @@ impl GeneSums {
         }
         // CSR: a straight pass over the stored column indices and values, as numpy's bincount.
         if let Matrix::Sparse(s) = chunk {
-            if s.format() == SparseFormat::Csr {
-                macro_rules! go {
-                    ($a:expr) => {{
-                        let values = $a
-                            .as_slice()
-                            .ok_or("sparse data is not a contiguous 1-d array")?;
-                        self.add_entries(s.indices(), values);
-                        return Ok(());
-                    }};
-                }
-                match s.data() {
-                    ArrayData::F32(a) => go!(a),
-                    ArrayData::F64(a) => go!(a),
-                    ArrayData::I32(a) => go!(a),
-                    ArrayData::I64(a) => go!(a),
-                    _ => {}
-                }
+            if s.format() == SparseFormat::Csr && self.add_csr(s.indices(), s.data(), 0..s.nnz()) {
+                return Ok(());
             }
         }
         let (s, q) = (&mut self.s, &mut self.q);
@@ -147,6 +133,27 @@ impl GeneSums {
             s[j] += v;
             q[j] += v * v;
         })
+    }
+
+    /// Adds the stored entries `range` of CSR arrays (columns are genes); `false` (nothing
+    /// added) for a dtype other than f32, f64, i32 and i64 or non-contiguous data.
+    pub fn add_csr(&mut self, indices: &[u32], data: &ArrayData, range: Range<usize>) -> bool {
+        macro_rules! go {
+            ($a:expr) => {{
+                let Some(values) = $a.as_slice() else {
+                    return false;
+                };
+                self.add_entries(&indices[range.clone()], &values[range]);
+                true
+            }};
+        }
+        match data {
+            ArrayData::F32(a) => go!(a),
+            ArrayData::F64(a) => go!(a),
+            ArrayData::I32(a) => go!(a),
+            ArrayData::I64(a) => go!(a),
+            _ => false,
+        }
     }
 
     /// The inner loop, four entries at a time (independent updates the CPU overlaps: about

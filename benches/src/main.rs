@@ -58,7 +58,11 @@ const WORKLOADS: [&str; 6] = [
 ];
 
 /// The limits this tool measures.
-const LIMITS: [&str; 2] = ["inflate_libdeflate_1", "inflate_libdeflate_all"];
+const LIMITS: [&str; 3] = [
+    "inflate_libdeflate_1",
+    "inflate_libdeflate_all",
+    "sums_in_memory",
+];
 
 /// What a run gives.
 enum Outcome {
@@ -97,6 +101,13 @@ fn timed(f: impl FnOnce() -> BenchResult<String>) -> BenchResult<Outcome> {
 /// Runs a workload or limit; `None` when this tool does not implement it.
 fn run(workload: &str, file: &Path) -> BenchResult<Option<Outcome>> {
     use workloads as w;
+    if workload == "sums_in_memory" {
+        let sel = selections::load(file)?;
+        return Ok(Some(match w::sums_in_memory(file, &sel)? {
+            Some((bytes, seconds)) => Outcome::Done(checksum::fmt(&[bytes]), seconds),
+            None => Outcome::NotApplicable,
+        }));
+    }
     if LIMITS.contains(&workload) {
         let Some(chunks) = inflate::raw_chunks(file)? else {
             return Ok(Some(Outcome::NotApplicable));
