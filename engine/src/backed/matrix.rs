@@ -803,7 +803,7 @@ impl Inner {
     }
 
     /// How many wants may be loaded ahead of the reader: loaded blocks not yet used stay
-    /// under an eighth of the cache's capacity (at least 2, at most 64).
+    /// under a sixteenth of the cache's capacity (at least 2, at most 64).
     fn window(&self, wants: &[Want]) -> usize {
         let largest = wants
             .iter()
@@ -819,7 +819,7 @@ impl Inner {
             .max()
             .unwrap_or(1)
             .max(1);
-        (self.cache.capacity() / 8 / largest).clamp(2, 64)
+        (self.cache.capacity() / 16 / largest).clamp(2, 64)
     }
 
     /// Fetches a want: a whole block through the cache, or a span read on its own.
@@ -1037,10 +1037,11 @@ impl Fetcher {
         }
         let mut i = 0;
         move |b| {
-            if let Some((last, block)) = &self.last {
-                if *last == b {
-                    return Ok(Arc::clone(block));
-                }
+            match &self.last {
+                Some((last, block)) if *last == b => return Ok(Arc::clone(block)),
+                // Not needed again: released before the next block comes in.
+                Some(_) => self.last = None,
+                None => {}
             }
             let loader = local.as_mut().or(self.ahead.as_mut());
             let want = match loader {
