@@ -41,13 +41,16 @@ fn x_of(adata: &BackedAnnData) -> BenchResult<Matrix> {
 }
 
 /// (a) Every cell in chunks of `row_chunk` rows with the backed chunk iterator; per gene the
-/// sum and sum of squares.
+/// sum and sum of squares. Each chunk is handed back when summed, for a later one to be read
+/// into its memory, as a one-pass reduction over annpage should.
 pub fn full_pass(path: &Path, sel: &Selections) -> BenchResult<String> {
     let adata = open(path)?;
     let mut acc = GeneSums::new(adata.n_vars());
-    for chunk in adata.chunk_x(sel.row_chunk)? {
+    let mut chunks = adata.chunk_x(sel.row_chunk)?;
+    while let Some(chunk) = chunks.next() {
         let (_rows, matrix) = chunk?;
         acc.add(&matrix)?;
+        chunks.recycle(matrix);
     }
     Ok(acc.checksum())
 }

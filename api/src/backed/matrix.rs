@@ -261,6 +261,33 @@ enum ChunksInner {
     },
 }
 
+impl MatrixChunks {
+    /// Hands back a chunk the caller is done with, so that a later chunk is read into its
+    /// memory: a one-pass reduction then allocates (and the kernel zeroes) memory for its
+    /// first few chunks only, instead of for every chunk. The chunks are the same with or
+    /// without it; a matrix that does not fit is dropped.
+    ///
+    /// ```
+    /// use annpage::backed::{read_h5ad_backed, BackedOptions, Mode};
+    /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/pbmc_like_csr.h5ad");
+    /// let adata = read_h5ad_backed(path, Mode::Read, BackedOptions::default())?;
+    /// let mut chunks = adata.chunk_x(500)?;
+    /// let mut cells = 0;
+    /// while let Some(chunk) = chunks.next() {
+    ///     let (rows, matrix) = chunk?;
+    ///     cells += rows.len();
+    ///     chunks.recycle(matrix);
+    /// }
+    /// assert_eq!(cells, adata.n_obs());
+    /// # Ok::<(), annpage::Error>(())
+    /// ```
+    pub fn recycle(&mut self, chunk: Matrix) {
+        if let ChunksInner::Backed(chunks) = &mut self.inner {
+            chunks.recycle(chunk);
+        }
+    }
+}
+
 impl Iterator for MatrixChunks {
     type Item = Result<(Range<usize>, Matrix)>;
 

@@ -288,10 +288,12 @@ fn run_stats(
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut acc = QcAccumulator::new(n_vars);
-    for chunk in matrix.chunks(chunk_rows.max(1))? {
+    let mut chunks = matrix.chunks(chunk_rows.max(1))?;
+    while let Some(chunk) = chunks.next() {
         let (rows, m) = chunk?;
         acc.add_chunk(&m)?;
         bar.inc(rows.len() as u64);
+        chunks.recycle(m);
     }
     bar.finish_and_clear();
     let stats = acc.finish();

@@ -96,7 +96,8 @@ impl Block {
         for run in runs {
             let held = *local.last().unwrap_or(&0);
             local.extend(std::iter::repeat_n(held, run.start - at));
-            let block = Block::load_sparse(indptr, run.clone(), indices, data, minor)?;
+            let block =
+                Block::load_sparse(indptr, run.clone(), indices, data, minor, Spare::default())?;
             let Content::Sparse(s) = block.content else {
                 return Err(Error::malformed("a sparse read returned a dense block"));
             };
@@ -130,7 +131,8 @@ impl Block {
         let dtype = values.dtype();
         let mut out = ArrayData::zeros(dtype, &[major.len(), ncols]);
         for run in runs {
-            let Content::Dense(part) = Block::load_dense(values, run.clone(), ncols)?.content
+            let Content::Dense(part) =
+                Block::load_dense(values, run.clone(), ncols, Spare::default())?.content
             else {
                 return Err(Error::malformed("a dense read returned a sparse block"));
             };
@@ -196,13 +198,15 @@ impl Block {
         }
     }
 
-    /// Reads rows `rows` of a dense matrix with `ncols` columns.
+    /// Reads rows `rows` of a dense matrix with `ncols` columns, into `spare`'s memory where
+    /// it fits.
     pub(crate) fn load_dense(
         values: &dyn RangeReader,
         rows: Range<usize>,
         ncols: usize,
+        spare: Spare,
     ) -> Result<Block> {
-        let a = values.read_rows(rows.clone())?;
+        let a = read_reusing(values, rows.clone(), spare.values)?;
         check_read(&a, values.dtype(), &[rows.len(), ncols]).in_element(values.element())?;
         Ok(Block {
             major: rows,
@@ -211,29 +215,34 @@ impl Block {
     }
 
     /// Reads major slices `major` of a sparse matrix whose global offsets are `indptr` and
-    /// whose minor dimension is `minor`.
+    /// whose minor dimension is `minor`, into `spare`'s memory where it fits.
     pub(crate) fn load_sparse(
         indptr: &[u64],
         major: Range<usize>,
         indices: &dyn RangeReader,
         data: &dyn RangeReader,
         minor: usize,
+        spare: Spare,
     ) -> Result<Block> {
         let offset = |i: usize| {
             usize::try_from(indptr[i])
                 .map_err(|_| Error::malformed(format!("indptr value {} too large", indptr[i])))
         };
         let entries = offset(major.start)?..offset(major.end)?;
-        let values = data.read_rows(entries.clone())?;
+        let Spare {
+            indptr: mut local,
+            indices: spare_indices,
+            values: spare_values,
+        } = spare;
+        let values = read_reusing(data, entries.clone(), spare_values)?;
         check_read(&values, data.dtype(), &[entries.len()]).in_element(data.element())?;
-        let raw = indices.read_rows(entries.clone())?;
+        let spare_indices = spare_indices.and_then(|v| indices_as(v, indices.dtype()));
+        let raw = read_reusing(indices, entries.clone(), spare_indices)?;
         check_read(&raw, indices.dtype(), &[entries.len()]).in_element(indices.element())?;
         let indices = minor_indices(raw, minor).in_element(indices.element())?;
         let base = indptr[major.start];
-        let local = indptr[major.start..=major.end]
-            .iter()
-            .map(|&p| p - base)
-            .collect();
+        local.clear();
+        local.extend(indptr[major.start..=major.end].iter().map(|&p| p - base));
         Ok(Block {
             major,
             content: Content::Sparse(SparseBlock {
@@ -243,6 +252,89 @@ impl Block {
             }),
         })
     }
+}
+
+/// The buffers of a matrix read earlier that its owner is done with, for a load of about the
+/// same size to fill again (see [`super::Chunks::recycle`]): refilling them skips the
+/// allocation and the kernel's zeroing of fresh pages. Empty by default.
+#[derive(Debug, Default)]
+pub(crate) struct Spare {
+    indptr: Vec<u64>,
+    indices: Option<Vec<u32>>,
+    values: Option<ArrayData>,
+}
+
+impl Spare {
+    /// The buffers of `m`.
+    pub(crate) fn from_matrix(m: Matrix) -> Spare {
+        match m {
+            Matrix::Dense(values) => Spare {
+                values: Some(values),
+                ..Spare::default()
+            },
+            Matrix::Sparse(s) => {
+                let (_, _, indptr, indices, data) = s.into_parts();
+                Spare {
+                    indptr,
+                    indices: Some(indices),
+                    values: Some(data),
+                }
+            }
+        }
+    }
+}
+
+/// Spare buffers handed back by the consumer of a scan, shared with the workers that load its
+/// next chunks. Holds at most [`Spares::MAX`]: in a steady scan each chunk taken starts one
+/// load, which takes the spare recycled just before.
+#[derive(Debug, Default)]
+pub(crate) struct Spares {
+    held: parking_lot::Mutex<Vec<Spare>>,
+}
+
+impl Spares {
+    const MAX: usize = 2;
+
+    /// Keeps `spare` for a later load (drops it when enough are held).
+    pub(crate) fn put(&self, spare: Spare) {
+        let mut held = self.held.lock();
+        if held.len() < Self::MAX {
+            held.push(spare);
+        }
+    }
+
+    /// A spare, or an empty one.
+    pub(crate) fn take(&self) -> Spare {
+        self.held.lock().pop().unwrap_or_default()
+    }
+}
+
+/// `reader.read_rows(rows)`, into `spare`'s memory if there is one.
+fn read_reusing(
+    reader: &dyn RangeReader,
+    rows: Range<usize>,
+    spare: Option<ArrayData>,
+) -> Result<ArrayData> {
+    match spare {
+        Some(s) => reader.read_rows_reusing(rows, s),
+        None => reader.read_rows(rows),
+    }
+}
+
+/// Spare `u32` indices as a 1-d array of the stored index dtype, where that is a 4-byte
+/// integer (the same memory, reinterpreted).
+fn indices_as(v: Vec<u32>, dtype: DType) -> Option<ArrayData> {
+    let n = v.len();
+    let a = match dtype {
+        DType::U32 => ArrayData::U32(ndarray::Array1::from_vec(v).into_dyn()),
+        DType::I32 => {
+            let v: Vec<i32> = bytemuck::cast_vec(v);
+            ArrayData::I32(ndarray::Array1::from_vec(v).into_dyn())
+        }
+        _ => return None,
+    };
+    debug_assert_eq!(a.len(), n);
+    Some(a)
 }
 
 impl ByteSize for Block {
@@ -464,7 +556,8 @@ mod tests {
         let indptr = [0u64, 2, 3];
         let indices = InMemoryReader::new("/X/indices", ArrayData::from(vec![1i64, 0, 2])).unwrap();
         let data = InMemoryReader::new("/X/data", ArrayData::from(vec![1.5f32, 2.5, 3.5])).unwrap();
-        let block = Block::load_sparse(&indptr, 1..2, &indices, &data, 3).unwrap();
+        let block =
+            Block::load_sparse(&indptr, 1..2, &indices, &data, 3, Spare::default()).unwrap();
         assert_eq!((block.major_range(), block.nnz()), (1..2, Some(1)));
         let Content::Sparse(s) = block.content() else {
             panic!("sparse block expected")
@@ -474,24 +567,25 @@ mod tests {
         assert_eq!(s.data, ArrayData::from(vec![3.5f32]));
         assert_eq!(block.byte_size(), size_of::<Block>() + 16 + 4 + 4);
 
-        let e = Block::load_sparse(&indptr, 0..2, &indices, &data, 2).unwrap_err();
+        let e =
+            Block::load_sparse(&indptr, 0..2, &indices, &data, 2, Spare::default()).unwrap_err();
         assert_eq!(
             e.to_string(),
             "/X/indices: malformed element: index 2 out of bounds for minor dimension 2"
         );
         let negative =
             InMemoryReader::new("/X/indices", ArrayData::from(vec![-1i32, 0, 2])).unwrap();
-        assert!(Block::load_sparse(&indptr, 0..1, &negative, &data, 3).is_err());
+        assert!(Block::load_sparse(&indptr, 0..1, &negative, &data, 3, Spare::default()).is_err());
         let floats = InMemoryReader::new("/X/indices", ArrayData::from(vec![0.0f32; 3])).unwrap();
-        assert!(Block::load_sparse(&indptr, 0..1, &floats, &data, 3).is_err());
+        assert!(Block::load_sparse(&indptr, 0..1, &floats, &data, 3, Spare::default()).is_err());
     }
 
     #[test]
     fn dense_blocks_check_the_read_shape() {
         let values =
             InMemoryReader::new("/X", ArrayData::from(ndarray::arr2(&[[1u8, 2], [3, 4]]))).unwrap();
-        let block = Block::load_dense(&values, 1..2, 2).unwrap();
+        let block = Block::load_dense(&values, 1..2, 2, Spare::default()).unwrap();
         assert_eq!(block.byte_size(), size_of::<Block>() + 2);
-        assert!(Block::load_dense(&values, 1..2, 3).is_err());
+        assert!(Block::load_dense(&values, 1..2, 3, Spare::default()).is_err());
     }
 }

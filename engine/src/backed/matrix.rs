@@ -8,7 +8,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use super::ahead::{Load, Loader, Want};
-use super::block::{block_bytes_for_budget, Block, Blocking};
+use super::block::{block_bytes_for_budget, Block, Blocking, Spare, Spares};
 use super::gather::{self, with_value, SparseParts};
 use super::minor::MinorMap;
 use super::plan::{is_increasing, Piece, ReadPlan};
@@ -350,9 +350,11 @@ impl BackedMatrix {
                     span: Some(vec![r]),
                 })
                 .collect();
+            let spares = Arc::new(Spares::default());
             let source = Arc::new(Source {
                 matrix: Arc::clone(&self.inner),
                 retention,
+                spares: Some(Arc::clone(&spares)),
             });
             let loader = Loader::start(source, wants, self.inner.threads.max(1), window);
             return Ok(Chunks {
@@ -363,7 +365,7 @@ impl BackedMatrix {
                 next: 0,
                 failed: false,
                 fetcher: Fetcher::fixed(retention, self.inner.threads),
-                whole: Some(loader),
+                whole: Some((loader, spares)),
             });
         }
         // Every block the iteration will fetch, in order: loaded a window ahead of the caller.
@@ -413,6 +415,7 @@ impl BackedMatrix {
             let source = Arc::new(Source {
                 matrix: Arc::clone(&self.inner),
                 retention,
+                spares: None,
             });
             fetcher.ahead = Some(Loader::start(source, wants, self.inner.threads, window));
         }
@@ -666,13 +669,16 @@ impl Inner {
 
     /// Reads block `b` from storage.
     fn load_block(&self, b: usize) -> Result<Block> {
-        self.load_range(self.blocking.range(b))
+        self.load_range(self.blocking.range(b), Spare::default())
     }
 
-    /// Reads major positions `range` (a block or part of one) from storage.
-    fn load_range(&self, range: Range<usize>) -> Result<Block> {
+    /// Reads major positions `range` (a block or part of one) from storage, into `spare`'s
+    /// buffers where they fit.
+    fn load_range(&self, range: Range<usize>, spare: Spare) -> Result<Block> {
         let block = match &self.storage {
-            Storage::Dense { values } => Block::load_dense(values.as_ref(), range, self.shape.1),
+            Storage::Dense { values } => {
+                Block::load_dense(values.as_ref(), range, self.shape.1, spare)
+            }
             Storage::Sparse {
                 format,
                 indptr,
@@ -684,7 +690,7 @@ impl Inner {
                     SparseFormat::Csr => self.shape.1,
                     SparseFormat::Csc => self.shape.0,
                 };
-                Block::load_sparse(indptr, range, indices.as_ref(), data.as_ref(), minor)
+                Block::load_sparse(indptr, range, indices.as_ref(), data.as_ref(), minor, spare)
             }
         };
         block.in_element(&self.element)
@@ -693,7 +699,7 @@ impl Inner {
     /// Reads runs of major positions (increasing, disjoint) as one block over their span.
     fn load_runs(&self, runs: &[Range<usize>]) -> Result<Block> {
         if let [run] = runs {
-            return self.load_range(run.clone());
+            return self.load_range(run.clone(), Spare::default());
         }
         let block = match &self.storage {
             Storage::Dense { values } => {
@@ -963,10 +969,17 @@ impl Inner {
 struct Source {
     matrix: Arc<Inner>,
     retention: Retention,
+    /// Buffers the consumer recycled, refilled by loads of one run (the chunks of a scan
+    /// read whole, which are never cached).
+    spares: Option<Arc<Spares>>,
 }
 
 impl Load for Source {
     fn load(&self, want: &Want) -> Result<Arc<Block>> {
+        if let (Some(spares), Some([run])) = (&self.spares, want.span.as_deref()) {
+            let block = self.matrix.load_range(run.clone(), spares.take())?;
+            return Ok(Arc::new(block));
+        }
         self.matrix.fetch_want(want, self.retention)
     }
 }
@@ -1030,6 +1043,7 @@ impl Fetcher {
                 let source = Arc::new(Source {
                     matrix: Arc::clone(inner),
                     retention,
+                    spares: None,
                 });
                 let window = inner.window(&wants);
                 local = Some(Loader::start(source, wants.clone(), self.threads, window));
@@ -1088,13 +1102,44 @@ pub struct Chunks {
     next: usize,
     failed: bool,
     fetcher: Fetcher,
-    /// Chunks read whole, one want per chunk (see `Inner::whole_ranges`).
-    whole: Option<Loader>,
+    /// Chunks read whole, one want per chunk (see `Inner::whole_ranges`), and the buffers
+    /// handed back for them.
+    whole: Option<(Loader, Arc<Spares>)>,
 }
 
 impl Chunks {
+    /// Hands back a chunk the caller is done with, so that a later chunk is read into its
+    /// buffers: a scan then allocates memory (and the kernel zeroes it) for its first few
+    /// chunks only. Worth calling in a loop that drops each chunk before the next; the
+    /// chunks are the same with or without it. Chunks of a scan that reads through the cache
+    /// (one smaller than the cache, or of scattered rows) are simply dropped.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use annpage_engine::backed::{BackedMatrix, BlockCache, InMemoryReader, MatrixSource};
+    /// use annpage_engine::data::{ArrayData, Matrix};
+    /// use annpage_engine::select::AxisIndex;
+    /// let values = ArrayData::from(ndarray::Array2::from_shape_fn((1 << 16, 8), |(i, _)| i as f64));
+    /// let source = MatrixSource::dense("/X", Box::new(InMemoryReader::new("/X", values).unwrap()));
+    /// let m = BackedMatrix::new(source, Arc::new(BlockCache::new(1 << 20))).unwrap();
+    /// let mut chunks = m.chunks(&AxisIndex::full(1 << 16), &AxisIndex::full(8), 1 << 14).unwrap();
+    /// let mut total = 0.0;
+    /// while let Some(chunk) = chunks.next() {
+    ///     let (_rows, matrix) = chunk.unwrap();
+    ///     let Matrix::Dense(ArrayData::F64(a)) = &matrix else { unreachable!() };
+    ///     total += a.sum();
+    ///     chunks.recycle(matrix);
+    /// }
+    /// assert_eq!(total, 8.0 * ((1u64 << 16) * ((1 << 16) - 1) / 2) as f64);
+    /// ```
+    pub fn recycle(&mut self, chunk: Matrix) {
+        if let Some((_, spares)) = &self.whole {
+            spares.put(Spare::from_matrix(chunk));
+        }
+    }
+
     fn read_next(&mut self, range: Range<usize>) -> Result<Matrix> {
-        if let Some(loader) = &mut self.whole {
+        if let Some((loader, _)) = &mut self.whole {
             let block = loader
                 .take()
                 .ok_or_else(|| Error::invalid("the chunked read ended early"))??;

@@ -50,6 +50,16 @@ pub trait RangeReader: Send + Sync + fmt::Debug {
     /// whose shape is the dataset's with the first axis `rows.len()` long.
     fn read_rows(&self, rows: Range<usize>) -> Result<ArrayData>;
 
+    /// [`RangeReader::read_rows`], written into the memory of `spare` (an array the caller is
+    /// done with) where the reader can reuse it: same dtype, standard layout, large enough.
+    /// A caller that reads many ranges of about the same size then allocates, and the kernel
+    /// zeroes fresh pages, only once. The result equals `read_rows`'s; by default `spare` is
+    /// dropped.
+    fn read_rows_reusing(&self, rows: Range<usize>, spare: ArrayData) -> Result<ArrayData> {
+        drop(spare);
+        self.read_rows(rows)
+    }
+
     /// How the reader gets its values (shown by `annpage info`).
     fn read_path(&self) -> ReadPath;
 

@@ -861,6 +861,139 @@ fn scans_larger_than_the_cache_read_each_chunk_whole() {
 }
 
 #[test]
+fn recycled_chunks_read_the_same_values() {
+    let mut rng = Rng::new(13);
+    for (layout, shape, storage) in [
+        (Layout::Csr, (8000, 400), Storage::Gzip(5000)),
+        (Layout::Csr, (8000, 400), Storage::Chunked(9000)),
+        (Layout::Dense, (8000, 160), Storage::Contiguous),
+    ] {
+        let m = random_matrix(&mut rng, layout, shape, 30, DType::F64);
+        let (_dir, file) = h5_file(&m, storage, DType::I32, Marking::Encoded);
+        let backed = open_x(&file, 256 << 10, 16 << 10);
+        let (all, cols) = (AxisIndex::full(8000), AxisIndex::full(shape.1));
+        // Each chunk handed back, or a matrix of another dtype and shape instead: the next
+        // chunks are the same.
+        for junk in [false, true] {
+            let mut chunks = backed.chunks(&all, &cols, 1000).unwrap();
+            let mut n = 0;
+            while let Some(chunk) = chunks.next() {
+                let (range, got) = chunk.unwrap();
+                let rows = AxisIndex::range(range, 8000).unwrap();
+                assert_eq!(
+                    got,
+                    m.subset(&rows, &cols).unwrap(),
+                    "{layout:?} {storage:?}"
+                );
+                n += 1;
+                chunks.recycle(match junk {
+                    false => got,
+                    true => Matrix::Dense(ArrayData::zeros(DType::I8, &[3, 1])),
+                });
+            }
+            assert_eq!(n, 8);
+        }
+    }
+}
+
+/// A reader over memory that counts the spare buffers of its dtype it is handed.
+#[derive(Debug)]
+struct Refilling {
+    inner: InMemoryReader,
+    spares: Arc<AtomicUsize>,
+}
+
+impl RangeReader for Refilling {
+    fn element(&self) -> &str {
+        self.inner.element()
+    }
+    fn read_path(&self) -> ReadPath {
+        self.inner.read_path()
+    }
+    fn shape(&self) -> &[usize] {
+        self.inner.shape()
+    }
+    fn dtype(&self) -> DType {
+        self.inner.dtype()
+    }
+    fn chunk_rows(&self) -> Option<usize> {
+        self.inner.chunk_rows()
+    }
+    fn read_rows(&self, rows: Range<usize>) -> crate::Result<ArrayData> {
+        self.inner.read_rows(rows)
+    }
+    fn read_rows_reusing(&self, rows: Range<usize>, spare: ArrayData) -> crate::Result<ArrayData> {
+        if spare.dtype() == self.dtype() && !spare.is_empty() {
+            self.spares.fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner.read_rows(rows)
+    }
+}
+
+#[test]
+fn a_scan_reads_into_the_buffers_handed_back() {
+    let mut rng = Rng::new(14);
+    for (layout, shape, readers) in [
+        (Layout::Csr, (8000, 400), 2),
+        (Layout::Dense, (8000, 160), 1),
+    ] {
+        let m = random_matrix(&mut rng, layout, shape, 30, DType::F64);
+        let spares = Arc::new(AtomicUsize::new(0));
+        let refilling = |name: &str, a: ArrayData| -> Box<dyn RangeReader> {
+            Box::new(Refilling {
+                inner: InMemoryReader::new(name, a).unwrap(),
+                spares: spares.clone(),
+            })
+        };
+        let source = match &m {
+            Matrix::Dense(a) => MatrixSource::dense("/X", refilling("/X", a.clone())),
+            Matrix::Sparse(s) => MatrixSource::sparse(
+                "/X",
+                s.format(),
+                s.shape(),
+                reader("/X/indptr", s.indptr().to_vec().into()),
+                refilling(
+                    "/X/indices",
+                    typed(
+                        &s.indices()
+                            .iter()
+                            .map(|&i| i64::from(i))
+                            .collect::<Vec<_>>(),
+                        DType::I32,
+                    ),
+                ),
+                refilling("/X/data", s.data().clone()),
+            ),
+        };
+        let cache = Arc::new(BlockCache::new(256 << 10));
+        let backed = BackedMatrix::with_block_bytes(source, cache, 16 << 10).unwrap();
+        let (all, cols) = (AxisIndex::full(8000), AxisIndex::full(shape.1));
+        for recycle in [false, true] {
+            spares.store(0, Ordering::SeqCst);
+            let mut chunks = backed.chunks(&all, &cols, 1000).unwrap();
+            while let Some(chunk) = chunks.next() {
+                let (_, got) = chunk.unwrap();
+                if recycle {
+                    chunks.recycle(got);
+                }
+            }
+            // Eight chunks of over 1 MiB, read one ahead: taking chunk k starts reading
+            // chunk k + 1, into the buffers of chunk k - 1 handed back just before (and chunk
+            // 1 into those of chunk 0 if they are back before its read starts).
+            let got = spares.load(Ordering::SeqCst);
+            if recycle {
+                assert!(
+                    (6 * readers..=7 * readers).contains(&got),
+                    "{layout:?}: {got}"
+                );
+            } else {
+                assert_eq!(got, 0, "{layout:?}");
+            }
+        }
+    }
+}
+
+#[test]
 fn chunks_that_fit_keep_their_blocks() {
     let mut rng = Rng::new(10);
     let m = random_matrix(&mut rng, Layout::Csc, (30, 20), 40, DType::F32);

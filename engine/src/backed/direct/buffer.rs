@@ -22,6 +22,24 @@ pub(crate) fn zeroed<T: bytemuck::Zeroable + Clone>(n: usize) -> Vec<T> {
     v
 }
 
+/// `n` values in the memory of `spare` (whose contents are overwritten) when it is an owned,
+/// contiguous array, else [`zeroed`]`(n)`. Reusing a buffer skips the allocation and the
+/// first-touch page faults: only values beyond `spare`'s length are zeroed, and a buffer
+/// that must grow is reallocated (for large buffers the allocator remaps their pages rather
+/// than copying them).
+pub(crate) fn reused<T: bytemuck::Zeroable + Clone>(spare: ndarray::ArrayD<T>, n: usize) -> Vec<T> {
+    let len = spare.len();
+    if spare.is_standard_layout() {
+        let (mut v, offset) = spare.into_raw_vec_and_offset();
+        // Standard layout from offset 0 over the whole vector: the values are `v` itself.
+        if offset.unwrap_or(0) == 0 && v.len() == len && len > 0 {
+            v.resize(n, T::zeroed());
+            return v;
+        }
+    }
+    zeroed(n)
+}
+
 #[cfg(target_os = "linux")]
 fn advise_huge(ptr: *mut u8, len: usize) {
     const HUGE: usize = 2 << 20;
@@ -68,5 +86,32 @@ mod tests {
         }
         let v: Vec<u64> = zeroed(HUGE_MIN_BYTES);
         assert_eq!(v.iter().copied().max(), Some(0));
+    }
+
+    #[test]
+    fn spare_arrays_are_reused_when_they_have_room() {
+        let spare = |n: usize| ndarray::Array1::from_vec(vec![7u32; n]).into_dyn();
+        // Same memory, shorter or longer within capacity; the new tail is zeroed.
+        let a = spare(100);
+        let ptr = a.as_ptr();
+        let v = reused(a, 60);
+        assert_eq!((v.as_ptr(), v.len()), (ptr, 60));
+        let a = ndarray::Array1::from_vec(v).into_dyn();
+        let v = reused(a, 100);
+        assert_eq!((v.as_ptr(), v.len()), (ptr, 100));
+        assert!(v[..60].iter().all(|&x| x == 7) && v[60..].iter().all(|&x| x == 0));
+        // Too small: grown, the new values zeroed.
+        let mut grown = vec![7; 10];
+        grown.resize(20, 0);
+        assert_eq!(reused(spare(10), 20), grown);
+        // A view into the middle of its vector, or empty: fresh zeroed memory.
+        assert_eq!(reused(spare(0), 5), vec![0; 5]);
+        let mut sliced = spare(10);
+        sliced.slice_collapse(ndarray::s![2..]);
+        assert_eq!(reused(sliced, 5), vec![0; 5]);
+        let t = ndarray::Array2::from_shape_vec((2, 3), vec![1u32; 6])
+            .unwrap()
+            .reversed_axes();
+        assert_eq!(reused(t.into_dyn(), 6), vec![0; 6]);
     }
 }

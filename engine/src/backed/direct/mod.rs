@@ -366,7 +366,9 @@ impl DirectReader {
         BlockKey::new(self.id, i)
     }
 
-    fn read_typed(&self, rows: Range<usize>) -> Result<ArrayData> {
+    /// Rows `rows` as an array, in the memory of `spare` where it fits (see
+    /// [`RangeReader::read_rows_reusing`]).
+    fn read_typed(&self, rows: Range<usize>, spare: Option<ArrayData>) -> Result<ArrayData> {
         let mut shape = self.shape.clone();
         shape[0] = rows.len();
         let n: usize = shape.iter().product();
@@ -375,7 +377,10 @@ impl DirectReader {
         }
         macro_rules! typed {
             ($t:ty, $v:ident) => {{
-                let mut values: Vec<$t> = buffer::zeroed(n);
+                let mut values: Vec<$t> = match spare {
+                    Some(ArrayData::$v(a)) => buffer::reused(a, n),
+                    _ => buffer::zeroed(n),
+                };
                 self.fill(rows, bytemuck::cast_slice_mut(&mut values))?;
                 ArrayData::$v(ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(shape_err)?)
             }};
@@ -454,7 +459,12 @@ impl RangeReader for DirectReader {
 
     fn read_rows(&self, rows: Range<usize>) -> Result<ArrayData> {
         check_rows(&rows, self.shape[0])?;
-        self.read_typed(rows).in_element(&self.element)
+        self.read_typed(rows, None).in_element(&self.element)
+    }
+
+    fn read_rows_reusing(&self, rows: Range<usize>, spare: ArrayData) -> Result<ArrayData> {
+        check_rows(&rows, self.shape[0])?;
+        self.read_typed(rows, Some(spare)).in_element(&self.element)
     }
 
     fn read_path(&self) -> ReadPath {
@@ -522,6 +532,42 @@ mod tests {
             0,
             "closing the reader frees its chunks"
         );
+    }
+
+    #[test]
+    fn reads_into_spare_buffers() {
+        let (_dir, path) = gzip_file();
+        let f = hdf5::File::open(&path).unwrap();
+        let r = DirectReader::open(&f.dataset("v").unwrap(), 2)
+            .unwrap()
+            .unwrap();
+        let expected =
+            |rows: Range<usize>| ArrayData::from(rows.map(|i| i as f64).collect::<Vec<_>>());
+        // A spare with room for 2,000 values holds the 550 read: its vector is the result's.
+        let mut spare = Vec::with_capacity(2000);
+        spare.resize(700, -1.0f64);
+        let got = r
+            .read_rows_reusing(50..600, ArrayData::from(spare))
+            .unwrap();
+        assert_eq!(got, expected(50..600));
+        let ArrayData::F64(a) = got else {
+            unreachable!()
+        };
+        assert_eq!(a.into_raw_vec_and_offset().0.capacity(), 2000);
+        // A spare too small grows; one of another dtype is dropped; the values are the same.
+        assert_eq!(
+            r.read_rows_reusing(0..1000, ArrayData::from(vec![1.0f64; 10]))
+                .unwrap(),
+            expected(0..1000)
+        );
+        assert_eq!(
+            r.read_rows_reusing(3..9, ArrayData::from(vec![1i32; 10]))
+                .unwrap(),
+            expected(3..9)
+        );
+        assert!(r
+            .read_rows_reusing(0..1001, ArrayData::from(vec![0.0f64]))
+            .is_err());
     }
 
     #[test]
