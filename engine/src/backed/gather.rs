@@ -237,14 +237,13 @@ pub(crate) fn sparse_mapped<V: Value>(
         let first = block.major_range().start;
         for p in pieces {
             for row in p.src - first..p.src - first + p.len {
-                let stored = s.indptr[row] as usize..s.indptr[row + 1] as usize;
-                for k in stored {
+                let (lo, hi) = (s.indptr[row] as usize, s.indptr[row + 1] as usize);
+                let row_values = &values[lo..hi];
+                map.for_each_hit(&s.indices[lo..hi], |k, t| {
                     // New positions are below the result's minor dimension, at most 2^32.
-                    map.for_each_target(s.indices[k] as usize, |t| {
-                        indices.push(t as u32);
-                        data.push(values[k]);
-                    });
-                }
+                    indices.push(t as u32);
+                    data.push(row_values[k]);
+                });
                 out_indptr.push(indices.len() as u64);
             }
         }

@@ -104,6 +104,51 @@ impl MinorMap {
     }
 }
 
+impl MinorMap {
+    /// Calls `f(k, t)` for each stored minor index `stored[k]` and each new position `t` it
+    /// is selected at, by increasing `k`, then `t`: [`MinorMap::for_each_target`] over a whole
+    /// slice, with the kind of map decided once rather than per index.
+    #[inline]
+    pub(crate) fn for_each_hit(&self, stored: &[u32], mut f: impl FnMut(usize, usize)) {
+        match self {
+            MinorMap::Sorted {
+                keys,
+                offsets,
+                targets,
+                selected,
+            } => {
+                for (k, &j) in stored.iter().enumerate() {
+                    let j = j as usize;
+                    // Most indices are not selected: one bit test rejects them.
+                    if selected
+                        .get(j / 64)
+                        .is_some_and(|w| (w >> (j % 64)) & 1 != 0)
+                    {
+                        if let Ok(i) = keys.binary_search(&j) {
+                            targets[offsets[i]..offsets[i + 1]]
+                                .iter()
+                                .for_each(|&t| f(k, t));
+                        }
+                    }
+                }
+            }
+            MinorMap::Table { offsets, targets } => {
+                for (k, &j) in stored.iter().enumerate() {
+                    let j = j as usize;
+                    if let (Some(&lo), Some(&hi)) = (offsets.get(j), offsets.get(j + 1)) {
+                        targets[lo..hi].iter().for_each(|&t| f(k, t));
+                    }
+                }
+            }
+            MinorMap::Strided { .. } => {
+                for (k, &j) in stored.iter().enumerate() {
+                    self.for_each_target(j as usize, |t| f(k, t));
+                }
+            }
+        }
+    }
+}
+
 /// A counting sort of the new positions by old position over the whole axis.
 fn dense_table(ps: &[usize], axis_len: usize) -> MinorMap {
     let mut offsets = vec![0usize; axis_len + 1];
@@ -209,5 +254,32 @@ mod tests {
             map.for_each_target(j, |t| hits.push((j, t)));
         }
         assert_eq!(hits, [(7, 1), (7, 2), (500, 3), (999_999, 0)]);
+    }
+
+    #[test]
+    fn hits_over_a_slice_equal_targets_of_each_index() {
+        let stored = [3u32, 0, 7, 3, 9, 1, 8];
+        let selections = [
+            Selection::positions([3, 0, 3, 9]),
+            Selection::slice(Some(8), None, -3),
+            Selection::from(1..4),
+        ];
+        for sel in selections {
+            let idx = sel.resolve(10, None).unwrap();
+            let mut maps = vec![MinorMap::new(&idx)];
+            if let IndexKind::Positions(ps) = idx.kind() {
+                maps.push(sorted_table(ps, 10));
+            }
+            for map in maps {
+                let mut expected = Vec::new();
+                for (k, &j) in stored.iter().enumerate() {
+                    map.for_each_target(j as usize, |t| expected.push((k, t)));
+                }
+                let mut got = Vec::new();
+                map.for_each_hit(&stored, |k, t| got.push((k, t)));
+                assert_eq!(got, expected, "{map:?}");
+                assert!(!got.is_empty());
+            }
+        }
     }
 }
