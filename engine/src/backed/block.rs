@@ -254,9 +254,9 @@ impl Block {
     }
 }
 
-/// The buffers of a matrix read earlier that its owner is done with, for a load of about the
-/// same size to fill again (see [`super::Chunks::recycle`]): refilling them skips the
-/// allocation and the kernel's zeroing of fresh pages. Empty by default.
+/// The buffers of a block or matrix read earlier that its owner is done with, for a load of
+/// about the same size to fill again (see [`super::Chunks::recycle`]): refilling them skips
+/// the allocation and the kernel's zeroing of fresh pages. Empty by default.
 #[derive(Debug, Default)]
 pub(crate) struct Spare {
     indptr: Vec<u64>,
@@ -284,9 +284,9 @@ impl Spare {
     }
 }
 
-/// Spare buffers handed back by the consumer of a scan, shared with the workers that load its
-/// next chunks. Holds at most [`Spares::MAX`]: in a steady scan each chunk taken starts one
-/// load, which takes the spare recycled just before.
+/// The spare buffers of one request or iteration, shared with the workers that load its next
+/// blocks. Holds at most [`Spares::MAX`]: in a steady scan each block taken starts one load,
+/// which takes the spare given back just before.
 #[derive(Debug, Default)]
 pub(crate) struct Spares {
     held: parking_lot::Mutex<Vec<Spare>>,
@@ -294,6 +294,26 @@ pub(crate) struct Spares {
 
 impl Spares {
     const MAX: usize = 2;
+
+    /// Keeps the buffers of `block` if this is its last holder (a block in the cache is
+    /// held there too, and stays).
+    pub(crate) fn recycle(&self, block: std::sync::Arc<Block>) {
+        if let Ok(block) = std::sync::Arc::try_unwrap(block) {
+            let spare = match block.content {
+                Content::Dense(values) => Spare {
+                    values: Some(values),
+                    ..Spare::default()
+                },
+                Content::Sparse(s) => Spare {
+                    indptr: s.indptr,
+                    indices: Some(s.indices),
+                    values: Some(s.data),
+                },
+                Content::Chunk(_) => return,
+            };
+            self.put(spare);
+        }
+    }
 
     /// Keeps `spare` for a later load (drops it when enough are held).
     pub(crate) fn put(&self, spare: Spare) {

@@ -350,11 +350,11 @@ impl BackedMatrix {
                     span: Some(vec![r]),
                 })
                 .collect();
-            let spares = Arc::new(Spares::default());
+            let fetcher = Fetcher::fixed(retention, self.inner.threads);
             let source = Arc::new(Source {
                 matrix: Arc::clone(&self.inner),
                 retention,
-                spares: Some(Arc::clone(&spares)),
+                spares: Arc::clone(&fetcher.spares),
             });
             let loader = Loader::start(source, wants, self.inner.threads.max(1), window);
             return Ok(Chunks {
@@ -364,8 +364,8 @@ impl BackedMatrix {
                 chunk_rows,
                 next: 0,
                 failed: false,
-                fetcher: Fetcher::fixed(retention, self.inner.threads),
-                whole: Some((loader, spares)),
+                fetcher,
+                whole: Some(loader),
             });
         }
         // Every block the iteration will fetch, in order: loaded a window ahead of the caller.
@@ -415,7 +415,7 @@ impl BackedMatrix {
             let source = Arc::new(Source {
                 matrix: Arc::clone(&self.inner),
                 retention,
-                spares: None,
+                spares: Arc::clone(&fetcher.spares),
             });
             fetcher.ahead = Some(Loader::start(source, wants, self.inner.threads, window));
         }
@@ -667,11 +667,6 @@ impl Inner {
             .sum()
     }
 
-    /// Reads block `b` from storage.
-    fn load_block(&self, b: usize) -> Result<Block> {
-        self.load_range(self.blocking.range(b), Spare::default())
-    }
-
     /// Reads major positions `range` (a block or part of one) from storage, into `spare`'s
     /// buffers where they fit.
     fn load_range(&self, range: Range<usize>, spare: Spare) -> Result<Block> {
@@ -696,10 +691,11 @@ impl Inner {
         block.in_element(&self.element)
     }
 
-    /// Reads runs of major positions (increasing, disjoint) as one block over their span.
-    fn load_runs(&self, runs: &[Range<usize>]) -> Result<Block> {
+    /// Reads runs of major positions (increasing, disjoint) as one block over their span (a
+    /// single run into a spare's buffers if there is one).
+    fn load_runs(&self, runs: &[Range<usize>], spares: &Spares) -> Result<Block> {
         if let [run] = runs {
-            return self.load_range(run.clone(), Spare::default());
+            return self.load_range(run.clone(), spares.take());
         }
         let block = match &self.storage {
             Storage::Dense { values } => {
@@ -828,16 +824,23 @@ impl Inner {
         (self.cache.capacity() / 16 / largest).clamp(2, 64)
     }
 
-    /// Fetches a want: a whole block through the cache, or a span read on its own.
-    fn fetch_want(&self, want: &Want, retention: Retention) -> Result<Arc<Block>> {
+    /// Fetches a want: a whole block through the cache, or a span read on its own. What is
+    /// loaded and not kept goes into a spare's buffers if there is one (kept blocks are
+    /// charged to the cache by length, so they get buffers of exactly their size).
+    fn fetch_want(&self, want: &Want, retention: Retention, spares: &Spares) -> Result<Arc<Block>> {
         match &want.span {
             None => {
                 let b = want.block;
                 let key = BlockKey::new(self.id, b);
-                self.cache
-                    .get_or_load_with(key, retention, || self.load_block(b))
+                self.cache.get_or_load_with(key, retention, || {
+                    let spare = match retention {
+                        Retention::Discard => spares.take(),
+                        Retention::Keep => Spare::default(),
+                    };
+                    self.load_range(self.blocking.range(b), spare)
+                })
             }
-            Some(runs) => Ok(Arc::new(self.load_runs(runs)?)),
+            Some(runs) => Ok(Arc::new(self.load_runs(runs, spares)?)),
         }
     }
 
@@ -969,18 +972,13 @@ impl Inner {
 struct Source {
     matrix: Arc<Inner>,
     retention: Retention,
-    /// Buffers the consumer recycled, refilled by loads of one run (the chunks of a scan
-    /// read whole, which are never cached).
-    spares: Option<Arc<Spares>>,
+    /// The buffers of blocks the reader is done with, for loads to refill.
+    spares: Arc<Spares>,
 }
 
 impl Load for Source {
     fn load(&self, want: &Want) -> Result<Arc<Block>> {
-        if let (Some(spares), Some([run])) = (&self.spares, want.span.as_deref()) {
-            let block = self.matrix.load_range(run.clone(), spares.take())?;
-            return Ok(Arc::new(block));
-        }
-        self.matrix.fetch_want(want, self.retention)
+        self.matrix.fetch_want(want, self.retention, &self.spares)
     }
 }
 
@@ -994,6 +992,9 @@ struct Fetcher {
     /// The read-ahead of a chunked iteration: every want of every chunk, in order.
     ahead: Option<Loader>,
     threads: usize,
+    /// Blocks read for this request (or iteration) alone, once copied out of, to be read
+    /// into again: shared with the loaders.
+    spares: Arc<Spares>,
 }
 
 impl Fetcher {
@@ -1003,15 +1004,14 @@ impl Fetcher {
             last: None,
             ahead: None,
             threads,
+            spares: Arc::default(),
         }
     }
 
     fn fixed(retention: Retention, threads: usize) -> Self {
         Fetcher {
             retention: Some(retention),
-            last: None,
-            ahead: None,
-            threads,
+            ..Fetcher::per_request(threads)
         }
     }
 
@@ -1043,7 +1043,7 @@ impl Fetcher {
                 let source = Arc::new(Source {
                     matrix: Arc::clone(inner),
                     retention,
-                    spares: None,
+                    spares: Arc::clone(&self.spares),
                 });
                 let window = inner.window(&wants);
                 local = Some(Loader::start(source, wants.clone(), self.threads, window));
@@ -1053,8 +1053,13 @@ impl Fetcher {
         move |b| {
             match &self.last {
                 Some((last, block)) if *last == b => return Ok(Arc::clone(block)),
-                // Not needed again: released before the next block comes in.
-                Some(_) => self.last = None,
+                // Not needed again: released before the next block comes in, its buffers kept
+                // for a later load unless the cache (or a caller) holds it.
+                Some(_) => {
+                    if let Some((_, block)) = self.last.take() {
+                        self.spares.recycle(block);
+                    }
+                }
                 None => {}
             }
             let loader = local.as_mut().or(self.ahead.as_mut());
@@ -1066,7 +1071,7 @@ impl Fetcher {
                     });
                     let block = l
                         .take()
-                        .unwrap_or_else(|| inner.fetch_want(&want, retention))?;
+                        .unwrap_or_else(|| inner.fetch_want(&want, retention, &self.spares))?;
                     i += 1;
                     if want.span.is_none() {
                         self.last = Some((b, Arc::clone(&block)));
@@ -1080,7 +1085,7 @@ impl Fetcher {
                 block: b,
                 span: None,
             });
-            let block = inner.fetch_want(&want, retention)?;
+            let block = inner.fetch_want(&want, retention, &self.spares)?;
             if want.span.is_none() {
                 self.last = Some((b, Arc::clone(&block)));
             }
@@ -1102,9 +1107,9 @@ pub struct Chunks {
     next: usize,
     failed: bool,
     fetcher: Fetcher,
-    /// Chunks read whole, one want per chunk (see `Inner::whole_ranges`), and the buffers
-    /// handed back for them.
-    whole: Option<(Loader, Arc<Spares>)>,
+    /// Chunks read whole, one want per chunk (see `Inner::whole_ranges`), into the buffers of
+    /// those handed back (`fetcher.spares`).
+    whole: Option<Loader>,
 }
 
 impl Chunks {
@@ -1133,13 +1138,13 @@ impl Chunks {
     /// assert_eq!(total, 8.0 * ((1u64 << 16) * ((1 << 16) - 1) / 2) as f64);
     /// ```
     pub fn recycle(&mut self, chunk: Matrix) {
-        if let Some((_, spares)) = &self.whole {
-            spares.put(Spare::from_matrix(chunk));
+        if self.whole.is_some() {
+            self.fetcher.spares.put(Spare::from_matrix(chunk));
         }
     }
 
     fn read_next(&mut self, range: Range<usize>) -> Result<Matrix> {
-        if let Some((loader, _)) = &mut self.whole {
+        if let Some(loader) = &mut self.whole {
             let block = loader
                 .take()
                 .ok_or_else(|| Error::invalid("the chunked read ended early"))??;

@@ -930,6 +930,62 @@ impl RangeReader for Refilling {
     }
 }
 
+/// A sparse or dense source over `m` whose readers count the spares they are handed.
+fn refilling_source(m: &Matrix, spares: &Arc<AtomicUsize>) -> MatrixSource {
+    let refilling = |name: &str, a: ArrayData| -> Box<dyn RangeReader> {
+        Box::new(Refilling {
+            inner: InMemoryReader::new(name, a).unwrap(),
+            spares: spares.clone(),
+        })
+    };
+    match m {
+        Matrix::Dense(a) => MatrixSource::dense("/X", refilling("/X", a.clone())),
+        Matrix::Sparse(s) => {
+            let wide: Vec<i64> = s.indices().iter().map(|&i| i64::from(i)).collect();
+            MatrixSource::sparse(
+                "/X",
+                s.format(),
+                s.shape(),
+                reader("/X/indptr", s.indptr().to_vec().into()),
+                refilling("/X/indices", typed(&wide, DType::I32)),
+                refilling("/X/data", s.data().clone()),
+            )
+        }
+    }
+}
+
+#[test]
+fn blocks_read_for_one_request_are_refilled() {
+    let mut rng = Rng::new(15);
+    let m = random_matrix(&mut rng, Layout::Csr, (8000, 400), 30, DType::F64);
+    let spares = Arc::new(AtomicUsize::new(0));
+    let cache = Arc::new(BlockCache::new(256 << 10));
+    let backed =
+        BackedMatrix::with_block_bytes(refilling_source(&m, &spares), cache.clone(), 16 << 10)
+            .unwrap();
+    // Three columns of every row: all blocks, more than the cache holds, read once each and
+    // not kept; each one copied out of is read into again.
+    let (rows, cols) = (
+        AxisIndex::full(8000),
+        AxisIndex::from_positions(vec![7, 300, 2], 400).unwrap(),
+    );
+    assert_eq!(
+        backed.read(&rows, &cols).unwrap(),
+        m.subset(&rows, &cols).unwrap()
+    );
+    let n = backed.n_blocks();
+    let got = spares.load(Ordering::SeqCst);
+    assert!(got >= n, "{got} spares for {n} blocks of two datasets");
+    assert_eq!(cache.stats().entries, 0);
+    // A read the cache holds keeps its blocks: none is refilled.
+    spares.store(0, Ordering::SeqCst);
+    let few = AxisIndex::range(0..100, 8000).unwrap();
+    backed.read(&few, &cols).unwrap();
+    backed.read(&few, &cols).unwrap();
+    assert_eq!(spares.load(Ordering::SeqCst), 0);
+    assert!(cache.stats().entries > 0);
+}
+
 #[test]
 fn a_scan_reads_into_the_buffers_handed_back() {
     let mut rng = Rng::new(14);
@@ -939,32 +995,7 @@ fn a_scan_reads_into_the_buffers_handed_back() {
     ] {
         let m = random_matrix(&mut rng, layout, shape, 30, DType::F64);
         let spares = Arc::new(AtomicUsize::new(0));
-        let refilling = |name: &str, a: ArrayData| -> Box<dyn RangeReader> {
-            Box::new(Refilling {
-                inner: InMemoryReader::new(name, a).unwrap(),
-                spares: spares.clone(),
-            })
-        };
-        let source = match &m {
-            Matrix::Dense(a) => MatrixSource::dense("/X", refilling("/X", a.clone())),
-            Matrix::Sparse(s) => MatrixSource::sparse(
-                "/X",
-                s.format(),
-                s.shape(),
-                reader("/X/indptr", s.indptr().to_vec().into()),
-                refilling(
-                    "/X/indices",
-                    typed(
-                        &s.indices()
-                            .iter()
-                            .map(|&i| i64::from(i))
-                            .collect::<Vec<_>>(),
-                        DType::I32,
-                    ),
-                ),
-                refilling("/X/data", s.data().clone()),
-            ),
-        };
+        let source = refilling_source(&m, &spares);
         let cache = Arc::new(BlockCache::new(256 << 10));
         let backed = BackedMatrix::with_block_bytes(source, cache, 16 << 10).unwrap();
         let (all, cols) = (AxisIndex::full(8000), AxisIndex::full(shape.1));

@@ -23,21 +23,23 @@ pub(crate) fn zeroed<T: bytemuck::Zeroable + Clone>(n: usize) -> Vec<T> {
 }
 
 /// `n` values in the memory of `spare` (whose contents are overwritten) when it is an owned,
-/// contiguous array, else [`zeroed`]`(n)`. Reusing a buffer skips the allocation and the
-/// first-touch page faults: only values beyond `spare`'s length are zeroed, and a buffer
-/// that must grow is reallocated (for large buffers the allocator remaps their pages rather
-/// than copying them).
+/// contiguous array with room for them: reusing a buffer skips the allocation and the
+/// first-touch page faults, and only values beyond `spare`'s length are zeroed. Otherwise
+/// [`zeroed`] memory, with room for a thirty-second more: a scan's chunks differ a little in
+/// size, and a buffer grown in place (by `realloc`) would lose its huge pages.
 pub(crate) fn reused<T: bytemuck::Zeroable + Clone>(spare: ndarray::ArrayD<T>, n: usize) -> Vec<T> {
     let len = spare.len();
     if spare.is_standard_layout() {
         let (mut v, offset) = spare.into_raw_vec_and_offset();
         // Standard layout from offset 0 over the whole vector: the values are `v` itself.
-        if offset.unwrap_or(0) == 0 && v.len() == len && len > 0 {
+        if offset.unwrap_or(0) == 0 && v.len() == len && v.capacity() >= n {
             v.resize(n, T::zeroed());
             return v;
         }
     }
-    zeroed(n)
+    let mut fresh = zeroed(n.saturating_add(n / 32));
+    fresh.truncate(n);
+    fresh
 }
 
 #[cfg(target_os = "linux")]
@@ -100,11 +102,11 @@ mod tests {
         let v = reused(a, 100);
         assert_eq!((v.as_ptr(), v.len()), (ptr, 100));
         assert!(v[..60].iter().all(|&x| x == 7) && v[60..].iter().all(|&x| x == 0));
-        // Too small: grown, the new values zeroed.
-        let mut grown = vec![7; 10];
-        grown.resize(20, 0);
-        assert_eq!(reused(spare(10), 20), grown);
-        // A view into the middle of its vector, or empty: fresh zeroed memory.
+        // Too small, empty, or a view into the middle of its vector: fresh zeroed memory,
+        // with room to spare.
+        let fresh = reused(spare(10), 64);
+        assert_eq!((fresh.len(), fresh.capacity()), (64, 66));
+        assert_eq!(fresh, vec![0; 64]);
         assert_eq!(reused(spare(0), 5), vec![0; 5]);
         let mut sliced = spare(10);
         sliced.slice_collapse(ndarray::s![2..]);

@@ -554,7 +554,7 @@ mod tests {
             unreachable!()
         };
         assert_eq!(a.into_raw_vec_and_offset().0.capacity(), 2000);
-        // A spare too small grows; one of another dtype is dropped; the values are the same.
+        // Spares too small or of another dtype are not used; the values are the same.
         assert_eq!(
             r.read_rows_reusing(0..1000, ArrayData::from(vec![1.0f64; 10]))
                 .unwrap(),
