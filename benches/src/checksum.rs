@@ -44,55 +44,65 @@ impl Value for bool {
     }
 }
 
-/// Calls `f(major, minor, value)` for every stored entry of compressed arrays.
-fn visit<T: Value>(
-    indptr: &[u64],
-    indices: &[u32],
-    values: &[T],
-    f: &mut impl FnMut(usize, usize, f64),
-) {
-    for (major, w) in indptr.windows(2).enumerate() {
-        let (lo, hi) = (w[0] as usize, w[1] as usize);
-        for (&minor, &v) in indices[lo..hi].iter().zip(&values[lo..hi]) {
-            f(major, minor as usize, v.to_f64());
+/// Evaluates `$body` with `$values` bound to the stored values of sparse matrix `$s` as a
+/// typed slice (`&[T]`, `T: Value`); an error for strings or non-contiguous data.
+macro_rules! with_values {
+    ($s:expr, $values:ident => $body:expr) => {{
+        macro_rules! go {
+            ($a:expr) => {{
+                let $values = $a
+                    .as_slice()
+                    .ok_or("sparse data is not a contiguous 1-d array")?;
+                $body
+            }};
         }
+        match $s.data() {
+            ArrayData::Bool(a) => go!(a),
+            ArrayData::I8(a) => go!(a),
+            ArrayData::I16(a) => go!(a),
+            ArrayData::I32(a) => go!(a),
+            ArrayData::I64(a) => go!(a),
+            ArrayData::U8(a) => go!(a),
+            ArrayData::U16(a) => go!(a),
+            ArrayData::U32(a) => go!(a),
+            ArrayData::U64(a) => go!(a),
+            ArrayData::F32(a) => go!(a),
+            ArrayData::F64(a) => go!(a),
+            ArrayData::String(_) => return Err("sparse data holds strings".into()),
+        }
+    }};
+}
+
+/// The sparse matrix of `m` (the bench files store `X` sparse).
+fn sparse(m: &Matrix) -> BenchResult<&annpage::data::SparseMatrix> {
+    match m {
+        Matrix::Sparse(s) => Ok(s),
+        Matrix::Dense(_) => Err("expected a sparse matrix, got a dense one".into()),
     }
 }
 
-/// Calls `f(row, column, value)` for every stored entry of a sparse matrix (CSR or CSC), in
-/// storage order. Dense matrices are not handled: the bench files store `X` sparse.
-pub fn for_each_entry(m: &Matrix, mut f: impl FnMut(usize, usize, f64)) -> BenchResult<()> {
-    let Matrix::Sparse(s) = m else {
-        return Err("expected a sparse matrix, got a dense one".into());
-    };
-    let (indptr, indices) = (s.indptr(), s.indices());
-    let mut g = |major: usize, minor: usize, v: f64| match s.format() {
-        SparseFormat::Csr => f(major, minor, v),
-        SparseFormat::Csc => f(minor, major, v),
-    };
-    macro_rules! go {
-        ($a:expr) => {{
-            let values = $a
-                .as_slice()
-                .ok_or("sparse data is not a contiguous 1-d array")?;
-            visit(indptr, indices, values, &mut g)
-        }};
+/// `(Σ v, count, Σ v · major_weight(major) · minor_weight(minor))` over compressed arrays:
+/// per major slice `Σ v · minor_weight`, times the slice's weight (as `EntrySums.add_csr` in
+/// `benches/peers.py` sums per row; exact, the values being small integers).
+fn weighted_sums<T: Value>(
+    indptr: &[u64],
+    indices: &[u32],
+    values: &[T],
+    major_weight: impl Fn(usize) -> f64,
+    minor_weight: impl Fn(usize) -> f64,
+) -> (f64, f64, f64) {
+    let (mut s, mut w) = (0.0, 0.0);
+    for (major, bounds) in indptr.windows(2).enumerate() {
+        let (mut slice_s, mut slice_w) = (0.0, 0.0);
+        for k in bounds[0] as usize..bounds[1] as usize {
+            let v = values[k].to_f64();
+            slice_s += v;
+            slice_w += v * minor_weight(indices[k] as usize);
+        }
+        s += slice_s;
+        w += slice_w * major_weight(major);
     }
-    match s.data() {
-        ArrayData::Bool(a) => go!(a),
-        ArrayData::I8(a) => go!(a),
-        ArrayData::I16(a) => go!(a),
-        ArrayData::I32(a) => go!(a),
-        ArrayData::I64(a) => go!(a),
-        ArrayData::U8(a) => go!(a),
-        ArrayData::U16(a) => go!(a),
-        ArrayData::U32(a) => go!(a),
-        ArrayData::U64(a) => go!(a),
-        ArrayData::F32(a) => go!(a),
-        ArrayData::F64(a) => go!(a),
-        ArrayData::String(_) => return Err("sparse data holds strings".into()),
-    }
-    Ok(())
+    (s, indices.len() as f64, w)
 }
 
 /// Per-gene sum and sum of squares (`GeneSums` in `benches/peers.py`): the `full_pass`
@@ -128,11 +138,23 @@ impl GeneSums {
                 return Ok(());
             }
         }
+        let m = sparse(chunk)?;
         let (s, q) = (&mut self.s, &mut self.q);
-        for_each_entry(chunk, |_, j, v| {
-            s[j] += v;
-            q[j] += v * v;
-        })
+        let (indptr, indices) = (m.indptr(), m.indices());
+        with_values!(m, values => {
+            for (major, bounds) in indptr.windows(2).enumerate() {
+                for k in bounds[0] as usize..bounds[1] as usize {
+                    let j = match m.format() {
+                        SparseFormat::Csr => indices[k] as usize,
+                        SparseFormat::Csc => major,
+                    };
+                    let v = values[k].to_f64();
+                    s[j] += v;
+                    q[j] += v * v;
+                }
+            }
+        });
+        Ok(())
     }
 
     /// Adds the stored entries `range` of CSR arrays (columns are genes); `false` (nothing
@@ -207,12 +229,12 @@ impl EntrySums {
         row_weight: impl Fn(usize) -> f64,
         col_weight: impl Fn(usize) -> f64,
     ) -> BenchResult<()> {
-        let (mut s, mut n, mut w) = (0.0, 0.0, 0.0);
-        for_each_entry(m, |i, j, v| {
-            s += v;
-            n += 1.0;
-            w += v * row_weight(i) * col_weight(j);
-        })?;
+        let x = sparse(m)?;
+        let (indptr, indices) = (x.indptr(), x.indices());
+        let (s, n, w) = with_values!(x, values => match x.format() {
+            SparseFormat::Csr => weighted_sums(indptr, indices, values, row_weight, col_weight),
+            SparseFormat::Csc => weighted_sums(indptr, indices, values, col_weight, row_weight),
+        });
         self.s += s;
         self.n += n;
         self.w += w;
@@ -225,9 +247,9 @@ impl EntrySums {
     }
 }
 
-/// `k mod m + 1`, as a weight.
-pub fn w_mod(m: usize) -> impl Fn(usize) -> f64 {
-    move |k| (k % m + 1) as f64
+/// `k mod M + 1`, as a weight.
+pub fn w_mod<const M: usize>(k: usize) -> f64 {
+    (k % M + 1) as f64
 }
 
 /// `k + 1`, as a weight.
@@ -368,7 +390,7 @@ mod tests {
     #[test]
     fn entry_sums_csr_and_csc() {
         let mut e = EntrySums::default();
-        e.add(&csr(), w_mod(7), w_plus1).unwrap();
+        e.add(&csr(), w_mod::<7>, w_plus1).unwrap();
         // 1*1*1 + 2*1*3 + 3*2*2
         assert_eq!(e.checksum(), "6.0,3.0,19.0");
         let Matrix::Sparse(s) = csr() else {
@@ -377,7 +399,7 @@ mod tests {
         let csc = Matrix::Sparse(s.transpose());
         let mut t = EntrySums::default();
         // The transpose: entry (i, j) of csr is (j, i) here.
-        t.add(&csc, w_plus1, w_mod(7)).unwrap();
+        t.add(&csc, w_plus1, w_mod::<7>).unwrap();
         assert_eq!(t.checksum(), "6.0,3.0,19.0");
     }
 }

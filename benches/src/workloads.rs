@@ -95,7 +95,7 @@ pub fn random_batches(path: &Path, sel: &Selections) -> BenchResult<String> {
             &Selection::All,
         )?;
         let x = x_of(&view)?;
-        acc.add(&x, w_mod(7), w_mod(5))?;
+        acc.add(&x, w_mod::<7>, w_mod::<5>)?;
     }
     Ok(acc.checksum())
 }
@@ -111,7 +111,7 @@ pub fn subset(path: &Path, sel: &Selections) -> BenchResult<String> {
     let sub = view.to_memory()?;
     let x = sub.x().ok_or("the subset has no X")?;
     let mut acc = EntrySums::default();
-    acc.add(x, w_mod(7), w_mod(5))?;
+    acc.add(x, w_mod::<7>, w_mod::<5>)?;
     Ok(acc.checksum())
 }
 
@@ -124,7 +124,7 @@ pub fn gene_columns(path: &Path, sel: &Selections) -> BenchResult<String> {
     )?;
     let x = x_of(&view)?;
     let mut acc = EntrySums::default();
-    acc.add(&x, w_mod(7), w_plus1)?;
+    acc.add(&x, w_mod::<7>, w_plus1)?;
     Ok(acc.checksum())
 }
 
