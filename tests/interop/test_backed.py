@@ -107,13 +107,14 @@ def _dense_f64(x) -> np.ndarray:
     return x.toarray().astype(np.float64) if sp.issparse(x) else np.asarray(x, dtype=np.float64)
 
 
+@pytest.mark.parametrize("threads", [[], ["--threads", "1"]], ids=["all-cores", "one-thread"])
 @pytest.mark.parametrize("name", ["pbmc_like_csr", "x_csc_f64", "x_dense_f32", "x_dense_u8", "x_nan_inf"])
-def test_stats_match_numpy(annpage_bin: Path, tmp_path: Path, name: str) -> None:
+def test_stats_match_numpy(annpage_bin: Path, tmp_path: Path, name: str, threads: list[str]) -> None:
     src = FIXTURES / f"{name}.h5ad"
     a = ad.read_h5ad(src)
     x = _dense_f64(a.X)
     prefix = tmp_path / name
-    res = run([annpage_bin, "stats", src, "--chunk-rows", "7", "--cache-mb", "1", "--out-prefix", prefix])
+    res = run([annpage_bin, "stats", src, "--chunk-rows", "7", "--cache-mb", "1", "--out-prefix", prefix, *threads])
     assert res.returncode == 0, res.stderr
     obs = pd.read_csv(f"{prefix}.obs.tsv", sep="\t", keep_default_na=False, dtype={"obs_name": str})
     var = pd.read_csv(f"{prefix}.var.tsv", sep="\t", keep_default_na=False, dtype={"var_name": str})

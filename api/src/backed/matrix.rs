@@ -5,7 +5,7 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
-use annpage_engine::backed::{BackedMatrix, Chunks, MatrixKind};
+use annpage_engine::backed::{BackedMatrix, Chunks, MatrixKind, ReadPath};
 use annpage_engine::data::{DType, Matrix};
 use annpage_engine::error::ResultExt;
 use annpage_engine::select::AxisIndex;
@@ -99,6 +99,28 @@ impl BackedMatrixView {
     /// The selected columns, as positions in the file's matrix.
     pub fn col_index(&self) -> &AxisIndex {
         &self.cols
+    }
+
+    /// How each dataset of the matrix is read (`direct (gzip, 2 threads)`, or through
+    /// libhdf5 and why); empty for a matrix held in memory (a pending change).
+    ///
+    /// ```
+    /// use annpage::backed::{read_h5ad_backed, BackedOptions, Mode, ReadOptions, ReadPath};
+    /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/pbmc_like_csr.h5ad");
+    /// let read = ReadOptions { direct: true, threads: 1 };
+    /// let adata = read_h5ad_backed(path, Mode::Read, BackedOptions { read, ..Default::default() })?;
+    /// for (dataset, how) in adata.x().unwrap().read_paths()? {
+    ///     assert!(matches!(how, ReadPath::Direct { threads: 1, .. }), "{dataset}: {how}");
+    /// }
+    /// # Ok::<(), annpage::Error>(())
+    /// ```
+    pub fn read_paths(&self) -> Result<Vec<(String, ReadPath)>> {
+        Ok(self
+            .backed()
+            .in_element(&self.element)
+            .in_file(&self.shared.path)?
+            .map(|m| m.read_paths())
+            .unwrap_or_default())
     }
 
     /// The backed matrix of a disk slot.

@@ -76,7 +76,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use annpage_engine::backed::BlockCache;
+pub use annpage_engine::backed::{BlockCache, ReadOptions, ReadPath};
 pub use annpage_engine::cache::CacheStats;
 use annpage_engine::data::{ArrayData, DType, DataFrame, Element, Mapping};
 use annpage_engine::error::ResultExt;
@@ -119,6 +119,10 @@ pub struct BackedOptions {
     pub cache_bytes: usize,
     /// A cache to share with other handles (its budget then applies to all of them).
     pub cache: Option<Arc<BlockCache>>,
+    /// How matrices are read: directly (annpage decodes the stored chunks, outside libhdf5)
+    /// on how many threads. By default directly, one thread per core; a server answering
+    /// many small requests at once may want one thread each.
+    pub read: ReadOptions,
 }
 
 impl Default for BackedOptions {
@@ -126,6 +130,7 @@ impl Default for BackedOptions {
         BackedOptions {
             cache_bytes: 256 << 20,
             cache: None,
+            read: ReadOptions::default(),
         }
     }
 }
@@ -172,7 +177,14 @@ pub fn read_h5ad_backed(
         .unwrap_or_else(|| Arc::new(BlockCache::new(options.cache_bytes)));
     let (n_obs, n_vars) = (layout.n_obs, layout.n_vars);
     Ok(BackedAnnData {
-        shared: Arc::new(Shared::new(path.to_path_buf(), mode, cache, file, layout)),
+        shared: Arc::new(Shared::new(
+            path.to_path_buf(),
+            mode,
+            cache,
+            options.read,
+            file,
+            layout,
+        )),
         obs: AxisIndex::full(n_obs),
         var: AxisIndex::full(n_vars),
         view: false,

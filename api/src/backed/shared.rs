@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use annpage_engine::backed::{open_matrix, BackedMatrix, Block, BlockCache};
+use annpage_engine::backed::{open_matrix_with, BackedMatrix, Block, BlockCache, ReadOptions};
 use annpage_engine::cache::Reservation;
 use annpage_engine::data::{ArrayData, Column, DataFrame, Element};
 use annpage_engine::error::ResultExt;
@@ -76,6 +76,7 @@ pub(super) struct Shared {
     pub(super) path: PathBuf,
     pub(super) mode: Mode,
     pub(super) cache: Arc<BlockCache>,
+    read: ReadOptions,
     state: RwLock<State>,
     generation: AtomicU64,
     /// Opened matrices by generation and path; `None` for elements that are not matrices.
@@ -92,6 +93,7 @@ impl Shared {
         path: PathBuf,
         mode: Mode,
         cache: Arc<BlockCache>,
+        read: ReadOptions,
         file: hdf5::File,
         layout: Layout,
     ) -> Self {
@@ -99,6 +101,7 @@ impl Shared {
             path,
             mode,
             cache,
+            read,
             state: RwLock::new(State {
                 snapshot: Snapshot {
                     file,
@@ -168,7 +171,7 @@ impl Shared {
             if !required && !looks_like_matrix(&g, name)? {
                 return Ok(None);
             }
-            match open_matrix(&g, name) {
+            match open_matrix_with(&g, name, &self.read) {
                 Ok(source) if source.shape().is_some() => {
                     match BackedMatrix::new(source, Arc::clone(&self.cache)) {
                         Ok(m) => Ok(Some(m)),

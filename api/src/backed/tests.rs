@@ -27,7 +27,7 @@ fn open(path: impl AsRef<Path>, budget: usize) -> BackedAnnData {
         Mode::Read,
         BackedOptions {
             cache_bytes: budget,
-            cache: None,
+            ..BackedOptions::default()
         },
     )
     .unwrap()
@@ -693,6 +693,7 @@ fn cache_stats_follow_the_reads() {
     let options = BackedOptions {
         cache_bytes: 0,
         cache: Some(Arc::clone(&shared)),
+        ..BackedOptions::default()
     };
     let h1 = read_h5ad_backed(&path, Mode::Read, options.clone()).unwrap();
     let h2 = read_h5ad_backed(fixture("all_elements.h5ad"), Mode::Read, options).unwrap();
@@ -1236,5 +1237,41 @@ mod properties {
             let s = b.cache_stats();
             prop_assert!(s.bytes_held <= s.budget);
         }
+    }
+}
+
+#[test]
+fn read_options_choose_the_path_and_threads() {
+    let path = fixture("all_elements_gzip.h5ad");
+    let expected = open(&path, 1 << 20).to_memory().unwrap();
+    for read in [
+        ReadOptions {
+            direct: false,
+            threads: 1,
+        },
+        ReadOptions {
+            direct: true,
+            threads: 3,
+        },
+    ] {
+        let options = BackedOptions {
+            cache_bytes: 1 << 20,
+            read,
+            ..BackedOptions::default()
+        };
+        let adata = read_h5ad_backed(&path, Mode::Read, options).unwrap();
+        let paths = adata.x().unwrap().read_paths().unwrap();
+        assert_eq!(paths.len(), 2, "{paths:?}");
+        for (dataset, how) in paths {
+            assert!(dataset.starts_with("/X/"), "{dataset}");
+            match (read.direct, how) {
+                (false, ReadPath::Hdf5 { reason }) => assert!(reason.contains("turned off")),
+                (true, ReadPath::Direct { filters, threads }) => {
+                    assert_eq!((filters.as_str(), threads), ("gzip", 3));
+                }
+                (_, how) => panic!("{dataset}: {how} with {read:?}"),
+            }
+        }
+        assert_eq!(adata.to_memory().unwrap(), expected, "{read:?}");
     }
 }

@@ -12,7 +12,7 @@ use annpage::{
 };
 use annpage_engine::error::ResultExt;
 use annpage_engine::format::inspect::{describe, ElementInfo};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
@@ -70,9 +70,8 @@ enum Command {
         /// Keep the cells whose obs column matches: 'COLUMN == VALUE' or 'COLUMN != VALUE'.
         #[arg(long)]
         obs_query: Option<String>,
-        /// Cache budget in MiB.
-        #[arg(long, default_value_t = 256)]
-        cache_mb: usize,
+        #[command(flatten)]
+        backed: BackedArgs,
         /// Compression of the output's arrays.
         #[arg(long, value_enum, default_value_t = CompressionArg::None)]
         compression: CompressionArg,
@@ -91,13 +90,23 @@ enum Command {
         /// Rows per chunk.
         #[arg(long, default_value_t = 10_000)]
         chunk_rows: usize,
-        /// Cache budget in MiB.
-        #[arg(long, default_value_t = 256)]
-        cache_mb: usize,
+        #[command(flatten)]
+        backed: BackedArgs,
         /// Output prefix (default: IN without its extension).
         #[arg(long)]
         out_prefix: Option<PathBuf>,
     },
+}
+
+/// How a command reads its input in backed mode.
+#[derive(Args)]
+struct BackedArgs {
+    /// Cache budget in MiB.
+    #[arg(long, default_value_t = 256)]
+    cache_mb: usize,
+    /// Threads that read and decode the matrix (default: one per core).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -181,11 +190,11 @@ fn run(cli: Cli) -> annpage::Result<()> {
             obs_names,
             var_names,
             obs_query,
-            cache_mb,
+            backed,
             compression: c,
             gzip_level,
         } => {
-            let backed = open_backed(&input, cache_mb)?;
+            let backed = open_backed(&input, &backed)?;
             let obs = axis_selection(obs_indices, obs_names, "obs")?;
             let var = axis_selection(var_indices, var_names, "var")?;
             let backed = match obs_query {
@@ -210,10 +219,10 @@ fn run(cli: Cli) -> annpage::Result<()> {
             input,
             layer,
             chunk_rows,
-            cache_mb,
+            backed,
             out_prefix,
         } => {
-            let backed = open_backed(&input, cache_mb)?;
+            let backed = open_backed(&input, &backed)?;
             let prefix = out_prefix.unwrap_or_else(|| input.with_extension(""));
             run_stats(&backed, layer.as_deref(), chunk_rows, &prefix)?;
         }
@@ -221,11 +230,14 @@ fn run(cli: Cli) -> annpage::Result<()> {
     Ok(())
 }
 
-fn open_backed(path: &Path, cache_mb: usize) -> annpage::Result<BackedAnnData> {
-    let options = BackedOptions {
-        cache_bytes: cache_mb.saturating_mul(1 << 20),
+fn open_backed(path: &Path, args: &BackedArgs) -> annpage::Result<BackedAnnData> {
+    let mut options = BackedOptions {
+        cache_bytes: args.cache_mb.saturating_mul(1 << 20),
         ..BackedOptions::default()
     };
+    if let Some(n) = args.threads {
+        options.read.threads = usize::from(n);
+    }
     read_h5ad_backed(path, Mode::Read, options)
 }
 

@@ -208,13 +208,15 @@ pub fn open_matrix(parent: &Group, name: &str) -> Result<MatrixSource> {
 /// [`open_matrix`] with explicit [`ReadOptions`].
 pub fn open_matrix_with(parent: &Group, name: &str, options: &ReadOptions) -> Result<MatrixSource> {
     let element = member_path(parent, name);
-    open(parent, name, &element, options).in_element(&element)
+    let source = open(parent, name, &element, options).in_element(&element)?;
+    Ok(source.with_threads(options.threads))
 }
 
 /// The reader for one dataset: direct when the options and the dataset allow it.
 pub(crate) fn reader(ds: Dataset, options: &ReadOptions) -> Result<Box<dyn RangeReader>> {
     if !options.direct {
-        return Ok(Box::new(H5RangeReader::new(ds)?));
+        let off = "direct reads are turned off (ReadOptions::direct)";
+        return Ok(Box::new(H5RangeReader::new(ds)?.with_reason(off)));
     }
     match DirectReader::open(&ds, options.threads)? {
         Ok(r) => Ok(Box::new(r)),

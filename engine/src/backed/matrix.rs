@@ -124,7 +124,7 @@ impl BackedMatrix {
         cache: Arc<BlockCache>,
         block_bytes: usize,
     ) -> Result<Self> {
-        let (element, kind) = source.into_parts();
+        let (element, kind, threads) = source.into_parts();
         match &kind {
             SourceKind::Dense(values) => values.use_cache(&cache),
             SourceKind::Sparse { indices, data, .. } => {
@@ -146,7 +146,7 @@ impl BackedMatrix {
                 blocking,
                 cache,
                 reservation,
-                threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+                threads,
             }),
         })
     }

@@ -170,6 +170,11 @@ impl RangeReader for InMemoryReader {
     }
 }
 
+/// One thread per core.
+pub(crate) fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Fails unless `rows` lies within an axis of length `n`.
 pub(crate) fn check_rows(rows: &Range<usize>, n: usize) -> Result<()> {
     if rows.start > rows.end || rows.end > n {
@@ -202,6 +207,7 @@ pub(crate) fn check_rows(rows: &Range<usize>, n: usize) -> Result<()> {
 pub struct MatrixSource {
     element: String,
     kind: SourceKind,
+    threads: usize,
 }
 
 /// The datasets of a dense or sparse matrix.
@@ -223,6 +229,7 @@ impl MatrixSource {
         MatrixSource {
             element: element.into(),
             kind: SourceKind::Dense(values),
+            threads: default_threads(),
         }
     }
 
@@ -244,7 +251,20 @@ impl MatrixSource {
                 indices,
                 data,
             },
+            threads: default_threads(),
         }
+    }
+
+    /// Sets how many worker threads a matrix over this source loads blocks on (at least 1;
+    /// by default one per core).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// The worker threads a matrix over this source loads blocks on.
+    pub fn threads(&self) -> usize {
+        self.threads
     }
 
     /// The matrix element, e.g. `/X` or `/layers/counts`.
@@ -252,9 +272,9 @@ impl MatrixSource {
         &self.element
     }
 
-    /// Takes the source apart.
-    pub(crate) fn into_parts(self) -> (String, SourceKind) {
-        (self.element, self.kind)
+    /// Takes the source apart: element, datasets, threads.
+    pub(crate) fn into_parts(self) -> (String, SourceKind, usize) {
+        (self.element, self.kind, self.threads)
     }
 
     /// The datasets (for the metadata accessors in `meta.rs`).

@@ -50,7 +50,8 @@ pub struct ReadOptions {
     /// Read and decode stored chunks in annpage where the dataset allows it (else every read
     /// goes through libhdf5).
     pub direct: bool,
-    /// Threads that read and decode the chunks of one request (at least 1).
+    /// Threads that read and decode the chunks of one request, and that load a matrix's
+    /// blocks ahead of a reader (at least 1).
     pub threads: usize,
 }
 
@@ -59,7 +60,7 @@ impl Default for ReadOptions {
     fn default() -> Self {
         ReadOptions {
             direct: true,
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads: super::source::default_threads(),
         }
     }
 }
