@@ -107,7 +107,7 @@ impl BackedMatrixView {
     /// ```
     /// use annpage::backed::{read_h5ad_backed, BackedOptions, Mode, ReadOptions, ReadPath};
     /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/pbmc_like_csr.h5ad");
-    /// let read = ReadOptions { direct: true, threads: 1 };
+    /// let read = ReadOptions::with_threads(1);
     /// let adata = read_h5ad_backed(path, Mode::Read, BackedOptions { read, ..Default::default() })?;
     /// for (dataset, how) in adata.x().unwrap().read_paths()? {
     ///     assert!(matches!(how, ReadPath::Direct { threads: 1, .. }), "{dataset}: {how}");

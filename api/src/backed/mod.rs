@@ -76,7 +76,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use annpage_engine::backed::{BlockCache, ReadOptions, ReadPath};
+pub use annpage_engine::backed::{BlockCache, ReadOptions, ReadPath, WorkerPool};
 pub use annpage_engine::cache::CacheStats;
 use annpage_engine::data::{ArrayData, DType, DataFrame, Element, Mapping};
 use annpage_engine::error::ResultExt;
@@ -120,8 +120,9 @@ pub struct BackedOptions {
     /// A cache to share with other handles (its budget then applies to all of them).
     pub cache: Option<Arc<BlockCache>>,
     /// How matrices are read: directly (annpage decodes the stored chunks, outside libhdf5)
-    /// on how many threads. By default directly, one thread per core; a server answering
-    /// many small requests at once may want one thread each.
+    /// or not, and on which worker threads. By default directly, on a pool of one thread per
+    /// core for this handle; handles given clones of one `ReadOptions` share its threads, and
+    /// a server answering many small requests at once may want fewer.
     pub read: ReadOptions,
 }
 

@@ -1244,19 +1244,14 @@ mod properties {
 fn read_options_choose_the_path_and_threads() {
     let path = fixture("all_elements_gzip.h5ad");
     let expected = open(&path, 1 << 20).to_memory().unwrap();
-    for read in [
-        ReadOptions {
-            direct: false,
-            threads: 1,
-        },
-        ReadOptions {
-            direct: true,
-            threads: 3,
-        },
-    ] {
+    let off = ReadOptions {
+        direct: false,
+        ..ReadOptions::with_threads(1)
+    };
+    for read in [off, ReadOptions::with_threads(3)] {
         let options = BackedOptions {
             cache_bytes: 1 << 20,
-            read,
+            read: read.clone(),
             ..BackedOptions::default()
         };
         let adata = read_h5ad_backed(&path, Mode::Read, options).unwrap();

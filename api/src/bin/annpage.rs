@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use annpage::backed::ReadOptions;
 use annpage::query::Query;
 use annpage::stats::QcAccumulator;
 use annpage::{
@@ -236,7 +237,7 @@ fn open_backed(path: &Path, args: &BackedArgs) -> annpage::Result<BackedAnnData>
         ..BackedOptions::default()
     };
     if let Some(n) = args.threads {
-        options.read.threads = usize::from(n);
+        options.read = ReadOptions::with_threads(usize::from(n));
     }
     read_h5ad_backed(path, Mode::Read, options)
 }

@@ -1,18 +1,21 @@
-//! Reading ahead: worker threads load the blocks a read will need, in the order it will need
-//! them, at most a window ahead of the reader, while the reader copies out of earlier ones.
+//! Reading ahead: tasks on the matrix's [`WorkerPool`] load the blocks a read will need, in the
+//! order it will need them, at most a window ahead of the reader, while the reader copies out
+//! of earlier ones.
 //!
 //! A [`Loader`] is given the whole list of [`Want`]s up front (a plan's blocks, or every block
 //! of a chunked iteration) and hands results back strictly in that order. The window bounds the
-//! memory held by loaded blocks not yet taken.
+//! memory held by loaded blocks not yet taken; at most `threads` loads run at once. A load task
+//! never waits for the window: it ends when the window is full, and taking a block starts the
+//! next load.
 
 use std::ops::Range;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use parking_lot::{Condvar, Mutex};
 
 use super::block::Block;
-use crate::Result;
+use super::pool::WorkerPool;
+use crate::{Error, Result};
 
 /// One block a read needs: the whole block `block` (read through the cache), or only the
 /// runs of major positions `span` of it (increasing; read on their own, not cached).
@@ -27,35 +30,47 @@ pub(crate) trait Load: Send + Sync + 'static {
     fn load(&self, want: &Want) -> Result<Arc<Block>>;
 }
 
-/// Loads a list of wants on worker threads, in order, a window ahead of the consumer.
+/// Loads a list of wants on a worker pool, in order, a window ahead of the consumer.
 pub(crate) struct Loader {
     shared: Arc<Shared>,
-    workers: Vec<JoinHandle<()>>,
+    pool: Arc<WorkerPool>,
     next: usize,
 }
 
 struct Shared {
     state: Mutex<State>,
     changed: Condvar,
+    source: Arc<dyn Load>,
 }
 
 struct State {
     wants: Vec<Want>,
     results: Vec<Option<Result<Arc<Block>>>>,
-    /// Next want a worker will claim.
+    /// Next want a load will claim.
     claimed: usize,
     /// Wants the consumer has taken.
     taken: usize,
     window: usize,
+    /// Load tasks running, at most `threads`.
+    running: usize,
+    threads: usize,
     closed: bool,
 }
 
+impl State {
+    /// Whether another want may be claimed now.
+    fn may_claim(&self) -> bool {
+        !self.closed && self.claimed < self.wants.len() && self.claimed < self.taken + self.window
+    }
+}
+
 impl Loader {
-    /// Starts `threads` workers loading `wants` through `source`, at most `window` wants ahead
-    /// of the consumer.
+    /// Starts loading `wants` through `source` on `pool`, at most `threads` at once and at
+    /// most `window` wants ahead of the consumer.
     pub(crate) fn start<L: Load>(
         source: Arc<L>,
         wants: Vec<Want>,
+        pool: &Arc<WorkerPool>,
         threads: usize,
         window: usize,
     ) -> Self {
@@ -67,21 +82,41 @@ impl Loader {
                 claimed: 0,
                 taken: 0,
                 window: window.max(1),
+                running: 0,
+                threads: threads.max(1),
                 closed: false,
             }),
             changed: Condvar::new(),
+            source,
         });
-        let workers = (0..threads.clamp(1, n.max(1)))
-            .map(|_| {
-                let shared = Arc::clone(&shared);
-                let source = Arc::clone(&source);
-                std::thread::spawn(move || work(&shared, source.as_ref()))
-            })
-            .collect();
-        Loader {
+        let loader = Loader {
             shared,
-            workers,
+            pool: Arc::clone(pool),
             next: 0,
+        };
+        loader.pump();
+        loader
+    }
+
+    /// Starts load tasks while the window and the thread limit allow.
+    fn pump(&self) {
+        loop {
+            {
+                let mut st = self.shared.state.lock();
+                if st.running >= st.threads || !st.may_claim() {
+                    return;
+                }
+                st.running += 1;
+            }
+            let shared = Arc::clone(&self.shared);
+            if let Err(task) = self.pool.spawn(Box::new(move || work(&shared))) {
+                // No worker threads: the consumer loads each want itself when it takes it.
+                drop(task);
+                let mut st = self.shared.state.lock();
+                st.running -= 1;
+                st.threads = 0;
+                return;
+            }
         }
     }
 
@@ -97,6 +132,15 @@ impl Loader {
         if i >= st.wants.len() {
             return None;
         }
+        if st.threads == 0 && st.results[i].is_none() && st.claimed == i {
+            // No pool: load it here.
+            st.claimed += 1;
+            let want = st.wants[i].clone();
+            drop(st);
+            let result = self.shared.source.load(&want);
+            st = self.shared.state.lock();
+            st.results[i] = Some(result);
+        }
         while st.results[i].is_none() {
             self.shared.changed.wait(&mut st);
         }
@@ -104,29 +148,34 @@ impl Loader {
         st.taken = i + 1;
         self.next = i + 1;
         drop(st);
-        self.shared.changed.notify_all();
+        self.pump();
         result
     }
 }
 
-fn work(shared: &Shared, source: &dyn LoadDyn) {
+/// A load task: claims and loads wants until the window is full or the list is done.
+fn work(shared: &Shared) {
     loop {
         let (i, want) = {
             let mut st = shared.state.lock();
-            loop {
-                if st.closed || st.claimed >= st.wants.len() {
-                    return;
-                }
-                if st.claimed < st.taken + st.window {
-                    break;
-                }
-                shared.changed.wait(&mut st);
+            if !st.may_claim() {
+                st.running -= 1;
+                drop(st);
+                shared.changed.notify_all();
+                return;
             }
             let i = st.claimed;
             st.claimed += 1;
             (i, st.wants[i].clone())
         };
-        let result = source.load_dyn(&want);
+        // A load that panics (a bug) fails the read instead of leaving the consumer waiting.
+        let load = std::panic::AssertUnwindSafe(|| shared.source.load(&want));
+        let result = std::panic::catch_unwind(load).unwrap_or_else(|_| {
+            Err(Error::Io(std::io::Error::other(format!(
+                "loading block {} panicked",
+                want.block
+            ))))
+        });
         let failed = result.is_err();
         {
             let mut st = shared.state.lock();
@@ -140,24 +189,142 @@ fn work(shared: &Shared, source: &dyn LoadDyn) {
     }
 }
 
-/// Object-safe view of [`Load`] for the worker loop.
-trait LoadDyn {
-    fn load_dyn(&self, want: &Want) -> Result<Arc<Block>>;
-}
-
-impl<L: Load> LoadDyn for L {
-    fn load_dyn(&self, want: &Want) -> Result<Arc<Block>> {
-        self.load(want)
+impl Drop for Loader {
+    /// Stops claiming and waits for the loads in flight, so that nothing is read for this
+    /// loader once it is gone (loaders live on the reading thread, never on a pool thread).
+    fn drop(&mut self) {
+        let mut st = self.shared.state.lock();
+        st.closed = true;
+        while st.running > 0 {
+            self.shared.changed.wait(&mut st);
+        }
     }
 }
 
-impl Drop for Loader {
-    fn drop(&mut self) {
-        self.shared.state.lock().closed = true;
-        self.shared.changed.notify_all();
-        for w in self.workers.drain(..) {
-            // A worker that panicked has nothing left to clean up.
-            let _ = w.join();
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// Loads block `b` as an empty chunk, failing at `fail`; records the most loads at once.
+    struct Counted {
+        fail: Option<usize>,
+        now: AtomicUsize,
+        most: AtomicUsize,
+        loads: AtomicUsize,
+    }
+
+    impl Counted {
+        fn new(fail: Option<usize>) -> Arc<Self> {
+            Arc::new(Counted {
+                fail,
+                now: AtomicUsize::new(0),
+                most: AtomicUsize::new(0),
+                loads: AtomicUsize::new(0),
+            })
+        }
+    }
+
+    impl Load for Counted {
+        fn load(&self, want: &Want) -> Result<Arc<Block>> {
+            let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            self.loads.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            self.now.fetch_sub(1, Ordering::SeqCst);
+            if Some(want.block) == self.fail {
+                return Err(Error::malformed("bad block"));
+            }
+            if want.block == usize::MAX {
+                panic!("a bug");
+            }
+            Ok(Arc::new(Block::chunk(want.block, Vec::new())))
+        }
+    }
+
+    fn wants(n: usize) -> Vec<Want> {
+        (0..n).map(|block| Want { block, span: None }).collect()
+    }
+
+    #[test]
+    fn loads_in_order_within_the_thread_limit() {
+        let pool = Arc::new(WorkerPool::new(4));
+        let source = Counted::new(None);
+        let mut loader = Loader::start(Arc::clone(&source), wants(30), &pool, 2, 8);
+        for b in 0..30 {
+            assert_eq!(loader.peek().map(|w| w.block), Some(b));
+            let block = loader.take().unwrap().unwrap();
+            assert_eq!(block.major_range(), b..b + 1);
+        }
+        assert!(loader.take().is_none());
+        assert_eq!(source.loads.load(Ordering::SeqCst), 30);
+        assert!(source.most.load(Ordering::SeqCst) <= 2);
+    }
+
+    #[test]
+    fn the_window_bounds_what_is_loaded_ahead() {
+        let pool = Arc::new(WorkerPool::new(3));
+        let source = Counted::new(None);
+        let mut loader = Loader::start(Arc::clone(&source), wants(20), &pool, 3, 2);
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        assert_eq!(source.loads.load(Ordering::SeqCst), 2, "two ahead, no more");
+        loader.take().unwrap().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        assert_eq!(source.loads.load(Ordering::SeqCst), 3);
+        // Dropped early: the loads in flight finish, nothing more is claimed.
+        drop(loader);
+        let after = source.loads.load(Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(source.loads.load(Ordering::SeqCst), after);
+        assert_eq!(source.now.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn an_error_ends_the_loading() {
+        let pool = Arc::new(WorkerPool::new(2));
+        let source = Counted::new(Some(3));
+        let mut loader = Loader::start(Arc::clone(&source), wants(50), &pool, 2, 4);
+        for _ in 0..3 {
+            loader.take().unwrap().unwrap();
+        }
+        assert!(loader.take().unwrap().is_err());
+        drop(loader);
+        assert!(source.loads.load(Ordering::SeqCst) < 50);
+    }
+
+    #[test]
+    fn a_panicking_load_fails_the_read() {
+        let pool = Arc::new(WorkerPool::new(1));
+        let source = Counted::new(None);
+        let mut list = wants(2);
+        list[1].block = usize::MAX;
+        let mut loader = Loader::start(Arc::clone(&source), list, &pool, 1, 2);
+        assert!(loader.take().unwrap().is_ok());
+        let e = loader.take().unwrap().unwrap_err().to_string();
+        assert!(e.contains("panicked"), "{e}");
+        // The pool's thread survived it.
+        let mut again = Loader::start(source, wants(3), &pool, 1, 2);
+        assert!((0..3).all(|_| again.take().unwrap().is_ok()));
+    }
+
+    #[test]
+    fn loaders_share_one_pool() {
+        let pool = Arc::new(WorkerPool::new(2));
+        let sources: Vec<_> = (0..4).map(|_| Counted::new(None)).collect();
+        std::thread::scope(|s| {
+            for source in &sources {
+                let pool = &pool;
+                s.spawn(move || {
+                    let mut loader = Loader::start(Arc::clone(source), wants(25), pool, 2, 4);
+                    for b in 0..25 {
+                        assert_eq!(loader.take().unwrap().unwrap().major_range(), b..b + 1);
+                    }
+                });
+            }
+        });
+        for source in &sources {
+            assert_eq!(source.loads.load(Ordering::SeqCst), 25);
         }
     }
 }

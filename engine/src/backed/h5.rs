@@ -2,6 +2,7 @@
 //! and [`open_matrix`] finds the datasets of a matrix element from its metadata.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use hdf5::{Dataset, Group, Hyperslab, LocationType, SliceOrIndex};
 use ndarray::{ArrayD, IxDyn};
@@ -209,7 +210,7 @@ pub fn open_matrix(parent: &Group, name: &str) -> Result<MatrixSource> {
 pub fn open_matrix_with(parent: &Group, name: &str, options: &ReadOptions) -> Result<MatrixSource> {
     let element = member_path(parent, name);
     let source = open(parent, name, &element, options).in_element(&element)?;
-    Ok(source.with_threads(options.threads))
+    Ok(source.with_workers(Arc::clone(&options.workers)))
 }
 
 /// The reader for one dataset: direct when the options and the dataset allow it.
@@ -218,7 +219,7 @@ pub(crate) fn reader(ds: Dataset, options: &ReadOptions) -> Result<Box<dyn Range
         let off = "direct reads are turned off (ReadOptions::direct)";
         return Ok(Box::new(H5RangeReader::new(ds)?.with_reason(off)));
     }
-    match DirectReader::open(&ds, options.threads)? {
+    match DirectReader::open(&ds, options.workers.threads())? {
         Ok(r) => Ok(Box::new(r)),
         Err(reason) => Ok(Box::new(H5RangeReader::new(ds)?.with_reason(reason))),
     }

@@ -12,6 +12,7 @@ use super::block::{block_bytes_for_budget, Block, Blocking, Spare, Spares};
 use super::gather::{self, with_value, SparseParts};
 use super::minor::MinorMap;
 use super::plan::{is_increasing, Piece, ReadPlan};
+use super::pool::WorkerPool;
 use super::source::{MatrixSource, RangeReader, ReadPath, SourceKind};
 use crate::cache::{BlockKey, Cache, MatrixId, Reservation, Retention};
 use crate::data::{ArrayData, DType, Matrix, SparseFormat, SparseMatrix, MAX_MINOR};
@@ -86,7 +87,9 @@ struct Inner {
     blocking: Blocking,
     cache: Arc<BlockCache>,
     reservation: Reservation<Block>,
-    /// Threads that load blocks ahead of a read.
+    /// The threads that load blocks ahead of a read.
+    workers: Arc<WorkerPool>,
+    /// How many of them one read uses.
     threads: usize,
 }
 
@@ -124,7 +127,8 @@ impl BackedMatrix {
         cache: Arc<BlockCache>,
         block_bytes: usize,
     ) -> Result<Self> {
-        let (element, kind, threads) = source.into_parts();
+        let (element, kind, workers) = source.into_parts();
+        let workers = workers.unwrap_or_else(|| Arc::new(WorkerPool::per_core()));
         match &kind {
             SourceKind::Dense(values) => values.use_cache(&cache),
             SourceKind::Sparse { indices, data, .. } => {
@@ -146,7 +150,8 @@ impl BackedMatrix {
                 blocking,
                 cache,
                 reservation,
-                threads,
+                threads: workers.threads(),
+                workers,
             }),
         })
     }
@@ -356,7 +361,8 @@ impl BackedMatrix {
                 retention,
                 spares: Arc::clone(&fetcher.spares),
             });
-            let loader = Loader::start(source, wants, self.inner.threads.max(1), window);
+            let inner = &self.inner;
+            let loader = Loader::start(source, wants, &inner.workers, inner.threads, window);
             return Ok(Chunks {
                 matrix: self.clone(),
                 rows: rows.clone(),
@@ -417,7 +423,9 @@ impl BackedMatrix {
                 retention,
                 spares: Arc::clone(&fetcher.spares),
             });
-            fetcher.ahead = Some(Loader::start(source, wants, self.inner.threads, window));
+            let inner = &self.inner;
+            let loader = Loader::start(source, wants, &inner.workers, inner.threads, window);
+            fetcher.ahead = Some(loader);
         }
         Ok(Chunks {
             matrix: self.clone(),
@@ -1046,7 +1054,9 @@ impl Fetcher {
                     spares: Arc::clone(&self.spares),
                 });
                 let window = inner.window(&wants);
-                local = Some(Loader::start(source, wants.clone(), self.threads, window));
+                let loader =
+                    Loader::start(source, wants.clone(), &inner.workers, self.threads, window);
+                local = Some(loader);
             }
         }
         let mut i = 0;

@@ -41,6 +41,7 @@ mod matrix;
 mod meta;
 mod minor;
 mod plan;
+mod pool;
 mod source;
 
 #[cfg(test)]
@@ -51,4 +52,5 @@ pub use direct::{DirectReader, ReadOptions};
 pub use h5::{open_matrix, open_matrix_with, H5RangeReader};
 pub use matrix::{BackedMatrix, BlockCache, Chunks, MatrixKind};
 pub use plan::ReadPlan;
+pub use pool::WorkerPool;
 pub use source::{InMemoryReader, MatrixSource, RangeReader, ReadPath};

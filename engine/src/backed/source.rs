@@ -9,6 +9,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use super::matrix::BlockCache;
+use super::pool::WorkerPool;
 
 use crate::data::{ArrayData, DType, SparseFormat};
 use crate::{map_array, Error, Result};
@@ -207,7 +208,7 @@ pub(crate) fn check_rows(rows: &Range<usize>, n: usize) -> Result<()> {
 pub struct MatrixSource {
     element: String,
     kind: SourceKind,
-    threads: usize,
+    workers: Option<Arc<WorkerPool>>,
 }
 
 /// The datasets of a dense or sparse matrix.
@@ -229,7 +230,7 @@ impl MatrixSource {
         MatrixSource {
             element: element.into(),
             kind: SourceKind::Dense(values),
-            threads: default_threads(),
+            workers: None,
         }
     }
 
@@ -251,20 +252,15 @@ impl MatrixSource {
                 indices,
                 data,
             },
-            threads: default_threads(),
+            workers: None,
         }
     }
 
-    /// Sets how many worker threads a matrix over this source loads blocks on (at least 1;
-    /// by default one per core).
-    pub fn with_threads(mut self, threads: usize) -> Self {
-        self.threads = threads.max(1);
+    /// Sets the worker threads a matrix over this source loads blocks on (by default a pool
+    /// of its own, one thread per core).
+    pub fn with_workers(mut self, workers: Arc<WorkerPool>) -> Self {
+        self.workers = Some(workers);
         self
-    }
-
-    /// The worker threads a matrix over this source loads blocks on.
-    pub fn threads(&self) -> usize {
-        self.threads
     }
 
     /// The matrix element, e.g. `/X` or `/layers/counts`.
@@ -272,9 +268,9 @@ impl MatrixSource {
         &self.element
     }
 
-    /// Takes the source apart: element, datasets, threads.
-    pub(crate) fn into_parts(self) -> (String, SourceKind, usize) {
-        (self.element, self.kind, self.threads)
+    /// Takes the source apart: element, datasets, workers.
+    pub(crate) fn into_parts(self) -> (String, SourceKind, Option<Arc<WorkerPool>>) {
+        (self.element, self.kind, self.workers)
     }
 
     /// The datasets (for the metadata accessors in `meta.rs`).

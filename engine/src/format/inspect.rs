@@ -130,7 +130,7 @@ fn read_path_of(ds: &Dataset) -> Option<String> {
     if !numeric {
         return None;
     }
-    let threads = crate::backed::ReadOptions::default().threads;
+    let threads = crate::backed::ReadOptions::default().workers.threads();
     Some(match crate::backed::DirectReader::open(ds, threads) {
         Ok(Ok(reader)) => crate::backed::RangeReader::read_path(&reader).to_string(),
         Ok(Err(reason)) => crate::backed::ReadPath::Hdf5 { reason }.to_string(),

@@ -27,6 +27,7 @@ use self::decode::{Pipeline, Scratch};
 use self::index::{ChunkEntry, Placement};
 use super::block::Block;
 use super::matrix::BlockCache;
+use super::pool::{on_worker_thread, WorkerPool};
 use super::source::{check_rows, RangeReader, ReadPath};
 use crate::cache::{BlockKey, MatrixId, Retention};
 use crate::data::{ArrayData, DType};
@@ -43,25 +44,35 @@ const PARALLEL_MIN_BYTES: usize = 512 << 10;
 /// ```
 /// use annpage_engine::backed::ReadOptions;
 /// let o = ReadOptions::default();
-/// assert!(o.direct && o.threads >= 1);
+/// assert!(o.direct && o.workers.threads() >= 1);
+/// let one = ReadOptions::with_threads(1);
+/// let shared = one.clone(); // the same worker threads, for another handle
+/// assert!(std::sync::Arc::ptr_eq(&one.workers, &shared.workers));
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct ReadOptions {
     /// Read and decode stored chunks in annpage where the dataset allows it (else every read
     /// goes through libhdf5).
     pub direct: bool,
-    /// Threads that read and decode the chunks of one request, and that load a matrix's
-    /// blocks ahead of a reader (at least 1).
-    pub threads: usize,
+    /// The worker threads that load a matrix's blocks ahead of its readers; their number is
+    /// also how many threads one large read decodes its chunks on. Clones share them.
+    pub workers: Arc<WorkerPool>,
+}
+
+impl ReadOptions {
+    /// Direct reads with a new pool of `threads` workers (at least 1).
+    pub fn with_threads(threads: usize) -> Self {
+        ReadOptions {
+            direct: true,
+            workers: Arc::new(WorkerPool::new(threads)),
+        }
+    }
 }
 
 impl Default for ReadOptions {
-    /// Direct reads on as many threads as the machine has cores.
+    /// Direct reads, with a new pool of one worker per core.
     fn default() -> Self {
-        ReadOptions {
-            direct: true,
-            threads: super::source::default_threads(),
-        }
+        ReadOptions::with_threads(super::source::default_threads())
     }
 }
 
@@ -197,7 +208,9 @@ impl DirectReader {
                     rest = others;
                     tasks.push((c, lo - c * per..hi - c * per, mine));
                 }
+                // A load on a pool worker is one of several in parallel already.
                 let parallel = self.threads > 1
+                    && !on_worker_thread()
                     && tasks.len() > 1
                     && rows.len() * row_bytes >= PARALLEL_MIN_BYTES;
                 if !parallel {
