@@ -61,26 +61,25 @@ impl MinorMap {
         }
     }
 
-    /// Calls `f` with each new position of old position `j`, in increasing order.
+    /// Calls `f(k, t)` for each stored minor index `stored[k]` and each new position `t` it
+    /// is selected at, by increasing `k`, then `t` (the kind of map is decided once per slice,
+    /// not per index).
     #[inline]
-    pub(crate) fn for_each_target(&self, j: usize, mut f: impl FnMut(usize)) {
+    pub(crate) fn for_each_hit(&self, stored: &[u32], mut f: impl FnMut(usize, usize)) {
+        let indices = stored.iter().map(|&j| j as usize).enumerate();
         match self {
             &MinorMap::Strided { start, step, len } => {
-                let distance = if step > 0 {
-                    j.checked_sub(start)
-                } else {
-                    start.checked_sub(j)
-                };
-                let stride = step.unsigned_abs();
-                if let Some(d) = distance {
-                    if d % stride == 0 && d / stride < len {
-                        f(d / stride);
+                for (k, j) in indices {
+                    if let Some(t) = strided_target(start, step, len, j) {
+                        f(k, t);
                     }
                 }
             }
             MinorMap::Table { offsets, targets } => {
-                if let (Some(&lo), Some(&hi)) = (offsets.get(j), offsets.get(j + 1)) {
-                    targets[lo..hi].iter().copied().for_each(f);
+                for (k, j) in indices {
+                    table_targets(offsets, targets, j)
+                        .iter()
+                        .for_each(|&t| f(k, t));
                 }
             }
             MinorMap::Sorted {
@@ -89,63 +88,56 @@ impl MinorMap {
                 targets,
                 selected,
             } => {
-                let bit = selected.get(j / 64).map_or(0, |w| (w >> (j % 64)) & 1);
-                if bit == 0 {
-                    return;
-                }
-                if let Ok(i) = keys.binary_search(&j) {
-                    targets[offsets[i]..offsets[i + 1]]
+                for (k, j) in indices {
+                    sorted_targets(keys, offsets, targets, selected, j)
                         .iter()
-                        .copied()
-                        .for_each(f);
+                        .for_each(|&t| f(k, t));
                 }
             }
         }
     }
 }
 
-impl MinorMap {
-    /// Calls `f(k, t)` for each stored minor index `stored[k]` and each new position `t` it
-    /// is selected at, by increasing `k`, then `t`: [`MinorMap::for_each_target`] over a whole
-    /// slice, with the kind of map decided once rather than per index.
-    #[inline]
-    pub(crate) fn for_each_hit(&self, stored: &[u32], mut f: impl FnMut(usize, usize)) {
-        match self {
-            MinorMap::Sorted {
-                keys,
-                offsets,
-                targets,
-                selected,
-            } => {
-                for (k, &j) in stored.iter().enumerate() {
-                    let j = j as usize;
-                    // Most indices are not selected: one bit test rejects them.
-                    if selected
-                        .get(j / 64)
-                        .is_some_and(|w| (w >> (j % 64)) & 1 != 0)
-                    {
-                        if let Ok(i) = keys.binary_search(&j) {
-                            targets[offsets[i]..offsets[i + 1]]
-                                .iter()
-                                .for_each(|&t| f(k, t));
-                        }
-                    }
-                }
-            }
-            MinorMap::Table { offsets, targets } => {
-                for (k, &j) in stored.iter().enumerate() {
-                    let j = j as usize;
-                    if let (Some(&lo), Some(&hi)) = (offsets.get(j), offsets.get(j + 1)) {
-                        targets[lo..hi].iter().for_each(|&t| f(k, t));
-                    }
-                }
-            }
-            MinorMap::Strided { .. } => {
-                for (k, &j) in stored.iter().enumerate() {
-                    self.for_each_target(j as usize, |t| f(k, t));
-                }
-            }
-        }
+/// The new position of old position `j` in a strided range, if it is selected.
+#[inline]
+fn strided_target(start: usize, step: isize, len: usize, j: usize) -> Option<usize> {
+    let distance = if step > 0 {
+        j.checked_sub(start)
+    } else {
+        start.checked_sub(j)
+    }?;
+    let stride = step.unsigned_abs();
+    (distance % stride == 0 && distance / stride < len).then_some(distance / stride)
+}
+
+/// The new positions of old position `j` in a [`MinorMap::Table`].
+#[inline]
+fn table_targets<'a>(offsets: &[usize], targets: &'a [usize], j: usize) -> &'a [usize] {
+    match (offsets.get(j), offsets.get(j + 1)) {
+        (Some(&lo), Some(&hi)) => &targets[lo..hi],
+        _ => &[],
+    }
+}
+
+/// The new positions of old position `j` in a [`MinorMap::Sorted`]: most positions are not
+/// selected, and one bit test rejects them before any search.
+#[inline]
+fn sorted_targets<'a>(
+    keys: &[usize],
+    offsets: &[usize],
+    targets: &'a [usize],
+    selected: &[u64],
+    j: usize,
+) -> &'a [usize] {
+    if selected
+        .get(j / 64)
+        .is_none_or(|w| (w >> (j % 64)) & 1 == 0)
+    {
+        return &[];
+    }
+    match keys.binary_search(&j) {
+        Ok(i) => &targets[offsets[i]..offsets[i + 1]],
+        Err(_) => &[],
     }
 }
 
@@ -201,7 +193,7 @@ mod tests {
         (0..axis_len)
             .map(|j| {
                 let mut out = Vec::new();
-                map.for_each_target(j, |t| out.push(t));
+                map.for_each_hit(&[j as u32], |_, t| out.push(t));
                 out
             })
             .collect()
@@ -251,13 +243,13 @@ mod tests {
         assert_eq!(keys, &[7, 500, 999_999]);
         let mut hits = Vec::new();
         for j in [0, 7, 500, 501, 999_999] {
-            map.for_each_target(j, |t| hits.push((j, t)));
+            map.for_each_hit(&[j as u32], |_, t| hits.push((j, t)));
         }
         assert_eq!(hits, [(7, 1), (7, 2), (500, 3), (999_999, 0)]);
     }
 
     #[test]
-    fn hits_over_a_slice_equal_targets_of_each_index() {
+    fn hits_over_a_slice_are_every_selection_of_each_index() {
         let stored = [3u32, 0, 7, 3, 9, 1, 8];
         let selections = [
             Selection::positions([3, 0, 3, 9]),
@@ -266,19 +258,25 @@ mod tests {
         ];
         for sel in selections {
             let idx = sel.resolve(10, None).unwrap();
+            let picked = idx.to_vec();
+            // Stored index j at k hits every new position t with picked[t] == j, t increasing.
+            let mut expected = Vec::new();
+            for (k, &j) in stored.iter().enumerate() {
+                for (t, &p) in picked.iter().enumerate() {
+                    if p == j as usize {
+                        expected.push((k, t));
+                    }
+                }
+            }
+            assert!(!expected.is_empty());
             let mut maps = vec![MinorMap::new(&idx)];
             if let IndexKind::Positions(ps) = idx.kind() {
                 maps.push(sorted_table(ps, 10));
             }
             for map in maps {
-                let mut expected = Vec::new();
-                for (k, &j) in stored.iter().enumerate() {
-                    map.for_each_target(j as usize, |t| expected.push((k, t)));
-                }
                 let mut got = Vec::new();
                 map.for_each_hit(&stored, |k, t| got.push((k, t)));
                 assert_eq!(got, expected, "{map:?}");
-                assert!(!got.is_empty());
             }
         }
     }
