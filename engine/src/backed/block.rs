@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use super::source::RangeReader;
 use crate::cache::ByteSize;
-use crate::data::{minor_indices, ArrayData, DType, Matrix, SparseFormat, SparseMatrix};
+use crate::data::{ArrayData, DType, Matrix, SparseFormat, SparseMatrix};
 use crate::error::ResultExt;
 use crate::{map_array, Error, Result};
 
@@ -236,10 +236,16 @@ impl Block {
         } = spare;
         let values = read_reusing(data, entries.clone(), spare_values)?;
         check_read(&values, data.dtype(), &[entries.len()]).in_element(data.element())?;
-        let spare_indices = spare_indices.and_then(|v| indices_as(v, indices.dtype()));
-        let raw = read_reusing(indices, entries.clone(), spare_indices)?;
-        check_read(&raw, indices.dtype(), &[entries.len()]).in_element(indices.element())?;
-        let indices = minor_indices(raw, minor).in_element(indices.element())?;
+        let reader = indices;
+        let indices = reader.read_minor_indices(entries.clone(), spare_indices, minor)?;
+        if indices.len() != entries.len() {
+            return Err(Error::malformed(format!(
+                "read returned {} indices, expected {}",
+                indices.len(),
+                entries.len()
+            ))
+            .in_element(reader.element()));
+        }
         let base = indptr[major.start];
         local.clear();
         local.extend(indptr[major.start..=major.end].iter().map(|&p| p - base));
@@ -323,9 +329,14 @@ impl Spares {
         }
     }
 
-    /// A spare, or an empty one.
-    pub(crate) fn take(&self) -> Spare {
-        self.held.lock().pop().unwrap_or_default()
+    /// A spare, or else empty buffers of a matrix of `dtype` (with nothing to reuse, the
+    /// load allocates with room to spare, so that its buffers fit the next loads).
+    pub(crate) fn take(&self, dtype: DType) -> Spare {
+        self.held.lock().pop().unwrap_or_else(|| Spare {
+            indptr: Vec::new(),
+            indices: Some(Vec::new()),
+            values: Some(ArrayData::zeros(dtype, &[0])),
+        })
     }
 }
 
@@ -339,22 +350,6 @@ fn read_reusing(
         Some(s) => reader.read_rows_reusing(rows, s),
         None => reader.read_rows(rows),
     }
-}
-
-/// Spare `u32` indices as a 1-d array of the stored index dtype, where that is a 4-byte
-/// integer (the same memory, reinterpreted).
-fn indices_as(v: Vec<u32>, dtype: DType) -> Option<ArrayData> {
-    let n = v.len();
-    let a = match dtype {
-        DType::U32 => ArrayData::U32(ndarray::Array1::from_vec(v).into_dyn()),
-        DType::I32 => {
-            let v: Vec<i32> = bytemuck::cast_vec(v);
-            ArrayData::I32(ndarray::Array1::from_vec(v).into_dyn())
-        }
-        _ => return None,
-    };
-    debug_assert_eq!(a.len(), n);
-    Some(a)
 }
 
 impl ByteSize for Block {

@@ -703,7 +703,7 @@ impl Inner {
     /// single run into a spare's buffers if there is one).
     fn load_runs(&self, runs: &[Range<usize>], spares: &Spares) -> Result<Block> {
         if let [run] = runs {
-            return self.load_range(run.clone(), spares.take());
+            return self.load_range(run.clone(), spares.take(self.dtype));
         }
         let block = match &self.storage {
             Storage::Dense { values } => {
@@ -842,7 +842,7 @@ impl Inner {
                 let key = BlockKey::new(self.id, b);
                 self.cache.get_or_load_with(key, retention, || {
                     let spare = match retention {
-                        Retention::Discard => spares.take(),
+                        Retention::Discard => spares.take(self.dtype),
                         Retention::Keep => Spare::default(),
                     };
                     self.load_range(self.blocking.range(b), spare)

@@ -53,4 +53,4 @@ pub use h5::{open_matrix, open_matrix_with, H5RangeReader};
 pub use matrix::{BackedMatrix, BlockCache, Chunks, MatrixKind};
 pub use plan::ReadPlan;
 pub use pool::WorkerPool;
-pub use source::{InMemoryReader, MatrixSource, RangeReader, ReadPath};
+pub use source::{read_then_check_indices, InMemoryReader, MatrixSource, RangeReader, ReadPath};

@@ -12,6 +12,7 @@ use super::matrix::BlockCache;
 use super::pool::WorkerPool;
 
 use crate::data::{ArrayData, DType, SparseFormat};
+use crate::error::ResultExt;
 use crate::{map_array, Error, Result};
 
 /// Reads contiguous ranges of a dataset along its first axis.
@@ -59,6 +60,20 @@ pub trait RangeReader: Send + Sync + fmt::Debug {
     fn read_rows_reusing(&self, rows: Range<usize>, spare: ArrayData) -> Result<ArrayData> {
         drop(spare);
         self.read_rows(rows)
+    }
+
+    /// Rows `rows` of a 1-d dataset of minor indices (the `indices` of a sparse matrix) as
+    /// `u32`, in the memory of `spare` where the reader can, each checked to lie below
+    /// `minor`: an index out of bounds (or not an integer) is an error naming it. Readers that
+    /// decode chunk by chunk check each chunk as they decode it, while it is in cache; by
+    /// default the rows are read, then checked ([`read_then_check_indices`]).
+    fn read_minor_indices(
+        &self,
+        rows: Range<usize>,
+        spare: Option<Vec<u32>>,
+        minor: usize,
+    ) -> Result<Vec<u32>> {
+        read_then_check_indices(self, rows, spare, minor)
     }
 
     /// How the reader gets its values (shown by `annpage info`).
@@ -169,6 +184,36 @@ impl RangeReader for InMemoryReader {
             .slice_axis(ndarray::Axis(0), ndarray::Slice::from(rows.clone()))
             .to_owned()))
     }
+}
+
+/// [`RangeReader::read_minor_indices`] as any reader can: [`RangeReader::read_rows_reusing`]
+/// (into `spare` if the stored indices are 4-byte integers), then one pass converting and
+/// checking them.
+pub fn read_then_check_indices<R: RangeReader + ?Sized>(
+    reader: &R,
+    rows: Range<usize>,
+    spare: Option<Vec<u32>>,
+    minor: usize,
+) -> Result<Vec<u32>> {
+    let spare = spare.and_then(|v| indices_as(v, reader.dtype()));
+    let raw = match spare {
+        Some(s) => reader.read_rows_reusing(rows, s)?,
+        None => reader.read_rows(rows)?,
+    };
+    crate::data::minor_indices(raw, minor).in_element(reader.element())
+}
+
+/// Spare `u32` indices as a 1-d array of the stored index dtype, where that is a 4-byte
+/// integer (the same memory, reinterpreted).
+fn indices_as(v: Vec<u32>, dtype: DType) -> Option<ArrayData> {
+    Some(match dtype {
+        DType::U32 => ArrayData::U32(ndarray::Array1::from_vec(v).into_dyn()),
+        DType::I32 => {
+            let v: Vec<i32> = bytemuck::cast_vec(v);
+            ArrayData::I32(ndarray::Array1::from_vec(v).into_dyn())
+        }
+        _ => return None,
+    })
 }
 
 /// One thread per core.

@@ -608,12 +608,14 @@ fn concurrent_reads_through_one_handle() {
 // Block reads, memory and the cache
 // ---------------------------------------------------------------------------------------------
 
-/// A reader that counts its reads and the values they returned.
+/// A reader that counts its reads, the values they returned and the spare buffers of its
+/// dtype it was handed.
 #[derive(Debug)]
 struct Counting {
     inner: InMemoryReader,
     reads: Arc<AtomicUsize>,
     values: Arc<AtomicUsize>,
+    spares: Arc<AtomicUsize>,
     /// What `decodes_whole_chunks` says.
     compressed: bool,
 }
@@ -643,6 +645,24 @@ impl RangeReader for Counting {
         self.values.fetch_add(a.len(), Ordering::SeqCst);
         Ok(a)
     }
+    fn read_rows_reusing(&self, rows: Range<usize>, spare: ArrayData) -> crate::Result<ArrayData> {
+        if spare.dtype() == self.dtype() && !spare.is_empty() {
+            self.spares.fetch_add(1, Ordering::SeqCst);
+        }
+        self.read_rows(rows)
+    }
+}
+
+impl Counting {
+    fn new(name: &str, a: ArrayData) -> Self {
+        Counting {
+            inner: InMemoryReader::new(name, a).unwrap(),
+            reads: Arc::default(),
+            values: Arc::default(),
+            spares: Arc::default(),
+            compressed: false,
+        }
+    }
 }
 
 /// A source over `m` in memory whose data (or dense values) reads are counted.
@@ -651,10 +671,9 @@ fn counted_source(m: &Matrix) -> (MatrixSource, Arc<AtomicUsize>, Arc<AtomicUsiz
     let values = Arc::new(AtomicUsize::new(0));
     let counting = |name: &str, a: ArrayData| -> Box<dyn RangeReader> {
         Box::new(Counting {
-            inner: InMemoryReader::new(name, a).unwrap(),
             reads: reads.clone(),
             values: values.clone(),
-            compressed: false,
+            ..Counting::new(name, a)
         })
     };
     let plain = |name: &str, a: ArrayData| -> Box<dyn RangeReader> {
@@ -690,6 +709,7 @@ fn scattered_rows_touching_most_compressed_chunks_read_the_block() {
                 .with_chunk_rows(4),
             reads: reads.clone(),
             values: Arc::new(AtomicUsize::new(0)),
+            spares: Arc::default(),
             compressed,
         };
         let source = MatrixSource::dense("/X", Box::new(reader));
@@ -896,46 +916,12 @@ fn recycled_chunks_read_the_same_values() {
     }
 }
 
-/// A reader over memory that counts the spare buffers of its dtype it is handed.
-#[derive(Debug)]
-struct Refilling {
-    inner: InMemoryReader,
-    spares: Arc<AtomicUsize>,
-}
-
-impl RangeReader for Refilling {
-    fn element(&self) -> &str {
-        self.inner.element()
-    }
-    fn read_path(&self) -> ReadPath {
-        self.inner.read_path()
-    }
-    fn shape(&self) -> &[usize] {
-        self.inner.shape()
-    }
-    fn dtype(&self) -> DType {
-        self.inner.dtype()
-    }
-    fn chunk_rows(&self) -> Option<usize> {
-        self.inner.chunk_rows()
-    }
-    fn read_rows(&self, rows: Range<usize>) -> crate::Result<ArrayData> {
-        self.inner.read_rows(rows)
-    }
-    fn read_rows_reusing(&self, rows: Range<usize>, spare: ArrayData) -> crate::Result<ArrayData> {
-        if spare.dtype() == self.dtype() && !spare.is_empty() {
-            self.spares.fetch_add(1, Ordering::SeqCst);
-        }
-        self.inner.read_rows(rows)
-    }
-}
-
 /// A sparse or dense source over `m` whose readers count the spares they are handed.
 fn refilling_source(m: &Matrix, spares: &Arc<AtomicUsize>) -> MatrixSource {
     let refilling = |name: &str, a: ArrayData| -> Box<dyn RangeReader> {
-        Box::new(Refilling {
-            inner: InMemoryReader::new(name, a).unwrap(),
+        Box::new(Counting {
             spares: spares.clone(),
+            ..Counting::new(name, a)
         })
     };
     match m {
@@ -1198,6 +1184,79 @@ fn bad_indices_fail_the_read_not_the_process() {
         e.to_string(),
         "/X: shape mismatch: the selection is for shape (3, 2), the matrix has (2, 2)"
     );
+}
+
+/// A CSR `/X` of `rows` rows of two stored entries each over `cols` columns, whose indices
+/// are `indices` (possibly invalid) stored as `T` in gzip chunks of 16, read back directly.
+fn h5_csr_with_indices<T: hdf5::H5Type>(
+    indices: &[T],
+    cols: usize,
+) -> (tempfile::TempDir, hdf5::File) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.h5");
+    let file = hdf5::File::create(&path).unwrap();
+    let g = file.create_group("X").unwrap();
+    let n = indices.len();
+    let rows = n / 2;
+    let data: Vec<f32> = (0..n).map(|i| i as f32).collect();
+    let indptr: Vec<i64> = (0..=rows as i64).map(|r| 2 * r).collect();
+    write_typed(&g, "data", &data, &[n], Storage::Gzip(16)).unwrap();
+    write_typed(&g, "indices", indices, &[n], Storage::Gzip(16)).unwrap();
+    write_typed(&g, "indptr", &indptr, &[rows + 1], Storage::Contiguous).unwrap();
+    g.new_attr::<i64>()
+        .shape(2)
+        .create("shape")
+        .unwrap()
+        .write_raw(&[rows as i64, cols as i64])
+        .unwrap();
+    string_attr(&g, "encoding-type", "csr_matrix");
+    string_attr(&g, "encoding-version", "0.1.0");
+    drop((g, file));
+    (dir, hdf5::File::open(&path).unwrap())
+}
+
+#[test]
+fn bad_indices_in_a_stored_chunk_fail_the_read() {
+    // Blocks of a few rows, so that a read can stop short of the bad chunk.
+    let open = |file: &hdf5::File| {
+        let cache = Arc::new(BlockCache::new(1 << 20));
+        BackedMatrix::with_block_bytes(open_matrix(file, "X").unwrap(), cache, 256).unwrap()
+    };
+    // 200 entries in 13 chunks; chunk 9 holds one bad index.
+    let mut wide: Vec<i64> = (0..200).map(|i| (i % 2 + 2 * (i % 3)) as i64).collect();
+    for (bad, shown) in [(9i64, "9"), (-3, "-3")] {
+        wide[150] = bad;
+        let ints: Vec<i32> = wide.iter().map(|&v| v as i32).collect();
+        let (_dir, file) = h5_csr_with_indices(&ints, 6);
+        let m = open(&file);
+        let paths = m.read_paths();
+        assert!(
+            paths
+                .iter()
+                .all(|(_, p)| matches!(p, ReadPath::Direct { .. })),
+            "{paths:?}"
+        );
+        assert_eq!(
+            m.to_memory().unwrap_err().to_string(),
+            format!(
+                "/X/indices: malformed element: index {shown} out of bounds for minor dimension 6"
+            )
+        );
+        // Rows before the bad chunk read fine.
+        let first = AxisIndex::range(0..60, 100).unwrap();
+        assert!(m.read(&first, &AxisIndex::full(6)).is_ok());
+    }
+    // uint32 indices, and int64 ones (converted after the read), are checked alike.
+    wide[150] = 6;
+    let unsigned: Vec<u32> = wide.iter().map(|&v| v as u32).collect();
+    let (_d1, f1) = h5_csr_with_indices(&unsigned, 6);
+    let (_d2, f2) = h5_csr_with_indices(&wide, 6);
+    for file in [&f1, &f2] {
+        assert_eq!(
+            open(file).to_memory().unwrap_err().to_string(),
+            "/X/indices: malformed element: index 6 out of bounds for minor dimension 6"
+        );
+    }
 }
 
 #[test]

@@ -11,5 +11,5 @@ mod sparse;
 pub use array::{ArrayData, DType, Scalar};
 pub use dataframe::{Categorical, Column, DataFrame, Nullable, NullableKind};
 pub use element::{AttrValue, Attrs, Element, Mapping, Matrix, RawData, RawNode};
-pub(crate) use sparse::minor_indices;
+pub(crate) use sparse::{check_indices_below, check_minor, minor_indices};
 pub use sparse::{SparseFormat, SparseMatrix, MAX_MINOR};

@@ -317,7 +317,7 @@ impl SparseMatrix {
 }
 
 /// Refuses a minor dimension whose indices would not fit in `u32`.
-fn check_minor(minor: usize) -> Result<()> {
+pub(crate) fn check_minor(minor: usize) -> Result<()> {
     if minor as u64 > MAX_MINOR {
         return Err(Error::unsupported(format!(
             "a sparse matrix whose minor dimension ({minor}) exceeds 2^32"
@@ -355,20 +355,13 @@ pub(crate) fn minor_indices(a: ArrayData, minor: usize) -> Result<Vec<u32>> {
     }
     match a {
         ArrayData::I32(v) => {
-            // Same size and alignment: reinterpreted without a copy. Valid int32 indices are
-            // below min(minor, 2^31); negative ones, read as u32, are at least 2^31.
+            // Same size and alignment: reinterpreted without a copy.
             let v: Vec<u32> = bytemuck::cast_vec(into_vec(v));
-            match first_at_or_above(&v, minor.min(1 << 31)) {
-                Some(bad) => Err(out_of_range(&(bad as i32))),
-                None => Ok(v),
-            }
+            check_indices_below(&v, true, minor).map(|()| v)
         }
         ArrayData::U32(v) => {
             let v = into_vec(v);
-            match first_at_or_above(&v, minor) {
-                Some(bad) => Err(out_of_range(&bad)),
-                None => Ok(v),
-            }
+            check_indices_below(&v, false, minor).map(|()| v)
         }
         ArrayData::I8(v) => convert(v, minor, out_of_range),
         ArrayData::I16(v) => convert(v, minor, out_of_range),
@@ -380,6 +373,26 @@ pub(crate) fn minor_indices(a: ArrayData, minor: usize) -> Result<Vec<u32>> {
             "indices must be integers, found {}",
             other.dtype()
         ))),
+    }
+}
+
+/// Checks 4-byte minor indices (`int32` ones when `signed`, read as `u32`) to lie below
+/// `minor`: valid `int32` indices are below min(minor, 2^31), and negative ones, read as
+/// `u32`, are at least 2^31. One vectorisable pass when they all do.
+pub(crate) fn check_indices_below(values: &[u32], signed: bool, minor: usize) -> Result<()> {
+    let limit = if signed { minor.min(1 << 31) } else { minor };
+    match first_at_or_above(values, limit) {
+        None => Ok(()),
+        Some(bad) => {
+            let shown = if signed {
+                (bad as i32).to_string()
+            } else {
+                bad.to_string()
+            };
+            Err(Error::malformed(format!(
+                "index {shown} out of bounds for minor dimension {minor}"
+            )))
+        }
     }
 }
 

@@ -30,12 +30,20 @@ pub(crate) fn zeroed<T: bytemuck::Zeroable + Clone>(n: usize) -> Vec<T> {
 pub(crate) fn reused<T: bytemuck::Zeroable + Clone>(spare: ndarray::ArrayD<T>, n: usize) -> Vec<T> {
     let len = spare.len();
     if spare.is_standard_layout() {
-        let (mut v, offset) = spare.into_raw_vec_and_offset();
+        let (v, offset) = spare.into_raw_vec_and_offset();
         // Standard layout from offset 0 over the whole vector: the values are `v` itself.
-        if offset.unwrap_or(0) == 0 && v.len() == len && v.capacity() >= n {
-            v.resize(n, T::zeroed());
-            return v;
+        if offset.unwrap_or(0) == 0 && v.len() == len {
+            return reused_vec(v, n);
         }
+    }
+    reused_vec(Vec::new(), n)
+}
+
+/// [`reused`] for a vector.
+pub(crate) fn reused_vec<T: bytemuck::Zeroable + Clone>(mut spare: Vec<T>, n: usize) -> Vec<T> {
+    if spare.capacity() >= n {
+        spare.resize(n, T::zeroed());
+        return spare;
     }
     let mut fresh = zeroed(n.saturating_add(n / 32));
     fresh.truncate(n);

@@ -28,9 +28,9 @@ use self::index::{ChunkEntry, Placement};
 use super::block::Block;
 use super::matrix::BlockCache;
 use super::pool::{on_worker_thread, WorkerPool};
-use super::source::{check_rows, RangeReader, ReadPath};
+use super::source::{check_rows, read_then_check_indices, RangeReader, ReadPath};
 use crate::cache::{BlockKey, MatrixId, Retention};
-use crate::data::{ArrayData, DType};
+use crate::data::{check_indices_below, check_minor, ArrayData, DType};
 use crate::error::ResultExt;
 use crate::h5::read::stored_type;
 use crate::h5::types::StoredType;
@@ -185,14 +185,15 @@ impl DirectReader {
         self.shape[1..].iter().product::<usize>() * self.element_size
     }
 
-    /// Fills `out` with the stored bytes of rows `rows` (checked to lie in the dataset).
-    fn fill(&self, rows: Range<usize>, out: &mut [u8]) -> Result<()> {
+    /// Fills `out` with the stored bytes of rows `rows` (checked to lie in the dataset),
+    /// running `check` over each part as soon as it is written (while it is in cache).
+    fn fill(&self, rows: Range<usize>, out: &mut [u8], check: Check<'_>) -> Result<()> {
         let row_bytes = self.row_bytes();
         match &self.placement {
             Placement::Contiguous { addr } => {
                 let at = addr + (rows.start * row_bytes) as u64;
                 self.file.read_exact_at(out, at)?;
-                Ok(())
+                check(out)
             }
             Placement::Chunked { chunk, .. } => {
                 let per = chunk[0];
@@ -213,10 +214,15 @@ impl DirectReader {
                     && !on_worker_thread()
                     && tasks.len() > 1
                     && rows.len() * row_bytes >= PARALLEL_MIN_BYTES;
+                let fill_part = |(c, local, out): (usize, Range<usize>, &mut [u8]),
+                                 scratch: &mut Scratch| {
+                    self.fill_chunk_row(c, local, &mut *out, scratch)?;
+                    check(out)
+                };
                 if !parallel {
                     let mut scratch = Scratch::new();
-                    for (c, local, out) in tasks {
-                        self.fill_chunk_row(c, local, out, &mut scratch)?;
+                    for task in tasks {
+                        fill_part(task, &mut scratch)?;
                     }
                     return Ok(());
                 }
@@ -230,10 +236,10 @@ impl DirectReader {
                                 if failure.lock().is_some() {
                                     return;
                                 }
-                                let Some((c, local, out)) = queue.lock().next() else {
+                                let Some(task) = queue.lock().next() else {
                                     return;
                                 };
-                                if let Err(e) = self.fill_chunk_row(c, local, out, &mut scratch) {
+                                if let Err(e) = fill_part(task, &mut scratch) {
                                     failure.lock().get_or_insert(e);
                                     return;
                                 }
@@ -393,9 +399,11 @@ impl DirectReader {
             ($t:ty, $v:ident) => {{
                 let mut values: Vec<$t> = match spare {
                     Some(ArrayData::$v(a)) => buffer::reused(a, n),
-                    _ => buffer::zeroed(n),
+                    // Of another dtype: as a spare too small (fresh, with room to spare).
+                    Some(_) => buffer::reused_vec(Vec::new(), n),
+                    None => buffer::zeroed(n),
                 };
-                self.fill(rows, bytemuck::cast_slice_mut(&mut values))?;
+                self.fill(rows, bytemuck::cast_slice_mut(&mut values), &|_| Ok(()))?;
                 ArrayData::$v(ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(shape_err)?)
             }};
         }
@@ -412,12 +420,30 @@ impl DirectReader {
             DType::F64 => typed!(f64, F64),
             DType::Bool => {
                 let mut raw = vec![0u8; n];
-                self.fill(rows, &mut raw)?;
+                self.fill(rows, &mut raw, &|_| Ok(()))?;
                 let values = raw.into_iter().map(|b| b != 0).collect();
                 ArrayData::Bool(ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(shape_err)?)
             }
             DType::String => return Err(Error::unsupported("backed reads of strings")),
         })
+    }
+}
+
+/// What [`DirectReader::fill`] checks of each part of its output.
+type Check<'a> = &'a (dyn Fn(&[u8]) -> Result<()> + Sync);
+
+/// Checks the bytes of 4-byte little-endian minor indices (see [`check_indices_below`]).
+fn check_index_bytes(part: &[u8], signed: bool, minor: usize) -> Result<()> {
+    match bytemuck::try_cast_slice::<u8, u32>(part) {
+        Ok(values) => check_indices_below(values, signed, minor),
+        // Parts of a `u32` buffer are aligned; bytes that are not are checked one by one.
+        Err(_) => {
+            let values: Vec<u32> = part
+                .chunks_exact(4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            check_indices_below(&values, signed, minor)
+        }
     }
 }
 
@@ -479,6 +505,35 @@ impl RangeReader for DirectReader {
     fn read_rows_reusing(&self, rows: Range<usize>, spare: ArrayData) -> Result<ArrayData> {
         check_rows(&rows, self.shape[0])?;
         self.read_typed(rows, Some(spare)).in_element(&self.element)
+    }
+
+    /// `int32` and `uint32` indices are checked storage chunk by storage chunk, as each is
+    /// decoded; other dtypes are read, then converted and checked.
+    fn read_minor_indices(
+        &self,
+        rows: Range<usize>,
+        spare: Option<Vec<u32>>,
+        minor: usize,
+    ) -> Result<Vec<u32>> {
+        let signed = match (self.dtype, self.shape.len()) {
+            (DType::I32, 1) => true,
+            (DType::U32, 1) => false,
+            _ => return read_then_check_indices(self, rows, spare, minor),
+        };
+        check_rows(&rows, self.shape[0])?;
+        let read = || -> Result<Vec<u32>> {
+            check_minor(minor)?;
+            let mut values = match spare {
+                Some(v) => buffer::reused_vec(v, rows.len()),
+                None => buffer::zeroed(rows.len()),
+            };
+            if !rows.is_empty() {
+                let check = |part: &[u8]| check_index_bytes(part, signed, minor);
+                self.fill(rows, bytemuck::cast_slice_mut(&mut values), &check)?;
+            }
+            Ok(values)
+        };
+        read().in_element(&self.element)
     }
 
     fn read_path(&self) -> ReadPath {
