@@ -40,10 +40,12 @@ pub(crate) struct Loader {
 struct Shared {
     state: Mutex<State>,
     changed: Condvar,
-    source: Arc<dyn Load>,
 }
 
 struct State {
+    /// What loads the wants; taken away when the loader is dropped, so that a finishing
+    /// task's last reference to the shared state holds nothing of the matrix.
+    source: Option<Arc<dyn Load>>,
     wants: Vec<Want>,
     results: Vec<Option<Result<Arc<Block>>>>,
     /// Next want a load will claim.
@@ -77,6 +79,7 @@ impl Loader {
         let n = wants.len();
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
+                source: Some(source),
                 wants,
                 results: (0..n).map(|_| None).collect(),
                 claimed: 0,
@@ -87,7 +90,6 @@ impl Loader {
                 closed: false,
             }),
             changed: Condvar::new(),
-            source,
         });
         let loader = Loader {
             shared,
@@ -134,12 +136,14 @@ impl Loader {
         }
         if st.threads == 0 && st.results[i].is_none() && st.claimed == i {
             // No pool: load it here.
-            st.claimed += 1;
-            let want = st.wants[i].clone();
-            drop(st);
-            let result = self.shared.source.load(&want);
-            st = self.shared.state.lock();
-            st.results[i] = Some(result);
+            if let Some(source) = st.source.clone() {
+                st.claimed += 1;
+                let want = st.wants[i].clone();
+                drop(st);
+                let result = source.load(&want);
+                st = self.shared.state.lock();
+                st.results[i] = Some(result);
+            }
         }
         while st.results[i].is_none() {
             self.shared.changed.wait(&mut st);
@@ -156,26 +160,28 @@ impl Loader {
 /// A load task: claims and loads wants until the window is full or the list is done.
 fn work(shared: &Shared) {
     loop {
-        let (i, want) = {
+        let (i, want, source) = {
             let mut st = shared.state.lock();
-            if !st.may_claim() {
+            let source = st.source.clone().filter(|_| st.may_claim());
+            let Some(source) = source else {
                 st.running -= 1;
                 drop(st);
                 shared.changed.notify_all();
                 return;
-            }
+            };
             let i = st.claimed;
             st.claimed += 1;
-            (i, st.wants[i].clone())
+            (i, st.wants[i].clone(), source)
         };
         // A load that panics (a bug) fails the read instead of leaving the consumer waiting.
-        let load = std::panic::AssertUnwindSafe(|| shared.source.load(&want));
+        let load = std::panic::AssertUnwindSafe(|| source.load(&want));
         let result = std::panic::catch_unwind(load).unwrap_or_else(|_| {
             Err(Error::Io(std::io::Error::other(format!(
                 "loading block {} panicked",
                 want.block
             ))))
         });
+        drop(source);
         let failed = result.is_err();
         {
             let mut st = shared.state.lock();
@@ -190,14 +196,18 @@ fn work(shared: &Shared) {
 }
 
 impl Drop for Loader {
-    /// Stops claiming and waits for the loads in flight, so that nothing is read for this
-    /// loader once it is gone (loaders live on the reading thread, never on a pool thread).
+    /// Stops claiming, waits for the loads in flight and lets go of the source, so that
+    /// nothing is read for this loader once it is gone and the matrix can close at once
+    /// (loaders live on the reading thread, never on a pool thread).
     fn drop(&mut self) {
         let mut st = self.shared.state.lock();
         st.closed = true;
         while st.running > 0 {
             self.shared.changed.wait(&mut st);
         }
+        let source = st.source.take();
+        drop(st);
+        drop(source);
     }
 }
 
@@ -206,6 +216,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+    use crate::backed::block::ChunkBytes;
 
     /// Loads block `b` as an empty chunk, failing at `fail`; records the most loads at once.
     struct Counted {
@@ -239,7 +250,7 @@ mod tests {
             if want.block == usize::MAX {
                 panic!("a bug");
             }
-            Ok(Arc::new(Block::chunk(want.block, Vec::new())))
+            Ok(Arc::new(Block::chunk(want.block, ChunkBytes::on_heap(0))))
         }
     }
 

@@ -1033,28 +1033,31 @@ fn chunks_that_fit_keep_their_blocks() {
 fn closing_a_matrix_frees_its_blocks() {
     let mut rng = Rng::new(11);
     let m = random_matrix(&mut rng, Layout::Csr, (50, 10), 30, DType::F32);
-    let cache = Arc::new(BlockCache::new(1 << 20));
-    let (source, _, _) = counted_source(&m);
-    let a = BackedMatrix::with_block_bytes(source, cache.clone(), 64).unwrap();
-    let (source, _, _) = counted_source(&m);
-    let b = BackedMatrix::new(source, cache.clone()).unwrap();
-    assert_ne!(a.id(), b.id());
-    a.to_memory().unwrap();
-    b.to_memory().unwrap();
-    let both = cache.stats();
-    assert_eq!(both.entries, a.n_blocks() + b.n_blocks());
-    let a2 = a.clone();
-    drop(a);
-    assert_eq!(
-        cache.stats().entries,
-        both.entries,
-        "a clone keeps the matrix open"
-    );
-    drop(a2);
-    let after = cache.stats();
-    assert_eq!(after.entries, b.n_blocks());
-    assert_eq!(after.bytes_reserved, b.metadata_bytes());
-    assert!(after.bytes_held < both.bytes_held);
+    // Many times over: the read-ahead's worker tasks must not keep a closed matrix open.
+    for _ in 0..20 {
+        let cache = Arc::new(BlockCache::new(1 << 20));
+        let (source, _, _) = counted_source(&m);
+        let a = BackedMatrix::with_block_bytes(source, cache.clone(), 64).unwrap();
+        let (source, _, _) = counted_source(&m);
+        let b = BackedMatrix::new(source, cache.clone()).unwrap();
+        assert_ne!(a.id(), b.id());
+        a.to_memory().unwrap();
+        b.to_memory().unwrap();
+        let both = cache.stats();
+        assert_eq!(both.entries, a.n_blocks() + b.n_blocks());
+        let a2 = a.clone();
+        drop(a);
+        assert_eq!(
+            cache.stats().entries,
+            both.entries,
+            "a clone keeps the matrix open"
+        );
+        drop(a2);
+        let after = cache.stats();
+        assert_eq!(after.entries, b.n_blocks());
+        assert_eq!(after.bytes_reserved, b.metadata_bytes());
+        assert!(after.bytes_held < both.bytes_held);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ use parking_lot::Mutex;
 
 use self::decode::{Pipeline, Scratch};
 use self::index::{ChunkEntry, Placement};
-use super::block::Block;
+use super::block::{Block, ChunkBytes, ChunkPool};
 use super::matrix::BlockCache;
 use super::pool::{on_worker_thread, WorkerPool};
 use super::source::{check_rows, read_then_check_indices, RangeReader, ReadPath};
@@ -95,6 +95,8 @@ pub struct DirectReader {
     threads: usize,
     id: MatrixId,
     cache: OnceLock<Arc<BlockCache>>,
+    /// Memory for the decoded chunks kept in the cache.
+    chunk_pool: Arc<ChunkPool>,
 }
 
 impl DirectReader {
@@ -166,7 +168,12 @@ impl DirectReader {
                 return Err(Error::malformed("a contiguous dataset cannot have filters"));
             }
         }
+        let chunk_bytes = match &placement {
+            Placement::Chunked { chunk, .. } => chunk.iter().product::<usize>() * element_size,
+            Placement::Contiguous { .. } => 0,
+        };
         Ok(Ok(DirectReader {
+            chunk_pool: ChunkPool::new(chunk_bytes),
             element,
             shape,
             dtype,
@@ -359,9 +366,10 @@ impl DirectReader {
         chunk_bytes: usize,
         scratch: &mut Scratch,
     ) -> Result<Decoded> {
-        let load = |scratch: &mut Scratch| -> Result<Vec<u8>> {
-            let mut out = vec![0u8; chunk_bytes];
-            self.decode_into(i, e, &mut out, chunk_bytes, scratch)?;
+        let load = |scratch: &mut Scratch| -> Result<ChunkBytes> {
+            let mut out = self.chunk_pool.take();
+            debug_assert_eq!(out.as_slice().len(), chunk_bytes);
+            self.decode_into(i, e, out.as_mut_slice(), chunk_bytes, scratch)?;
             Ok(out)
         };
         match self.cache.get() {
@@ -461,14 +469,14 @@ fn corrupt(i: usize, e: &ChunkEntry, msg: String) -> Error {
 /// A decoded chunk, cached or not.
 enum Decoded {
     Cached(Arc<Block>),
-    Owned(Vec<u8>),
+    Owned(ChunkBytes),
 }
 
 impl Decoded {
     fn as_slice(&self) -> &[u8] {
         match self {
             Decoded::Cached(b) => b.chunk_bytes().unwrap_or_default(),
-            Decoded::Owned(v) => v,
+            Decoded::Owned(v) => v.as_slice(),
         }
     }
 }
