@@ -8,11 +8,12 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use super::ahead::{Load, Loader, Want};
-use super::block::{block_bytes_for_budget, Block, Blocking, Spare, Spares};
+use super::block::{block_bytes_for_budget, Block, Blocking};
 use super::gather::{self, with_value, SparseParts};
 use super::minor::MinorMap;
 use super::plan::{is_increasing, Piece, ReadPlan};
 use super::pool::WorkerPool;
+use super::reuse::{Spare, Spares};
 use super::source::{MatrixSource, RangeReader, ReadPath, SourceKind};
 use crate::cache::{BlockKey, Cache, MatrixId, Reservation, Retention};
 use crate::data::{ArrayData, DType, Matrix, SparseFormat, SparseMatrix, MAX_MINOR};

@@ -42,6 +42,7 @@ mod meta;
 mod minor;
 mod plan;
 mod pool;
+mod reuse;
 mod source;
 
 #[cfg(test)]

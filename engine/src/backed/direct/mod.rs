@@ -25,9 +25,10 @@ use parking_lot::Mutex;
 
 use self::decode::{Pipeline, Scratch};
 use self::index::{ChunkEntry, Placement};
-use super::block::{Block, ChunkBytes, ChunkPool};
+use super::block::Block;
 use super::matrix::BlockCache;
 use super::pool::{on_worker_thread, WorkerPool};
+use super::reuse::{ChunkBytes, ChunkPool};
 use super::source::{check_rows, read_then_check_indices, RangeReader, ReadPath};
 use crate::cache::{BlockKey, MatrixId, Retention};
 use crate::data::{check_indices_below, check_minor, ArrayData, DType};

@@ -1,0 +1,213 @@
+//! Memory read into again: the buffers of blocks and chunks a reader is done with, handed to
+//! the next load of about the same size, so that a scan or a large request allocates (and the
+//! kernel zeroes pages) for its first few loads only; and the mappings decoded storage chunks
+//! are kept in.
+
+use std::sync::Arc;
+
+use super::block::{Block, Content};
+use crate::data::{ArrayData, DType, Matrix};
+
+/// The buffers of a block or matrix read earlier that its owner is done with, for a load of
+/// about the same size to fill again (see [`super::Chunks::recycle`]): refilling them skips
+/// the allocation and the kernel's zeroing of fresh pages. Empty by default.
+#[derive(Debug, Default)]
+pub(crate) struct Spare {
+    pub(crate) indptr: Vec<u64>,
+    pub(crate) indices: Option<Vec<u32>>,
+    pub(crate) values: Option<ArrayData>,
+}
+
+impl Spare {
+    /// The buffers of `m`.
+    pub(crate) fn from_matrix(m: Matrix) -> Spare {
+        match m {
+            Matrix::Dense(values) => Spare {
+                values: Some(values),
+                ..Spare::default()
+            },
+            Matrix::Sparse(s) => {
+                let (_, _, indptr, indices, data) = s.into_parts();
+                Spare {
+                    indptr,
+                    indices: Some(indices),
+                    values: Some(data),
+                }
+            }
+        }
+    }
+}
+
+/// The spare buffers of one request or iteration, shared with the workers that load its next
+/// blocks. Holds at most [`Spares::MAX`]: in a steady scan each block taken starts one load,
+/// which takes the spare given back just before.
+#[derive(Debug, Default)]
+pub(crate) struct Spares {
+    held: parking_lot::Mutex<Vec<Spare>>,
+}
+
+impl Spares {
+    const MAX: usize = 2;
+
+    /// Keeps the buffers of `block` if this is its last holder (a block in the cache is
+    /// held there too, and stays).
+    pub(crate) fn recycle(&self, block: std::sync::Arc<Block>) {
+        if let Ok(block) = std::sync::Arc::try_unwrap(block) {
+            let spare = match block.into_content() {
+                Content::Dense(values) => Spare {
+                    values: Some(values),
+                    ..Spare::default()
+                },
+                Content::Sparse(s) => Spare {
+                    indptr: s.indptr,
+                    indices: Some(s.indices),
+                    values: Some(s.data),
+                },
+                Content::Chunk(_) => return,
+            };
+            self.put(spare);
+        }
+    }
+
+    /// Keeps `spare` for a later load (drops it when enough are held).
+    pub(crate) fn put(&self, spare: Spare) {
+        let mut held = self.held.lock();
+        if held.len() < Self::MAX {
+            held.push(spare);
+        }
+    }
+
+    /// A spare, or else empty buffers of a matrix of `dtype` (with nothing to reuse, the
+    /// load allocates with room to spare, so that its buffers fit the next loads).
+    pub(crate) fn take(&self, dtype: DType) -> Spare {
+        self.held.lock().pop().unwrap_or_else(|| Spare {
+            indptr: Vec::new(),
+            indices: Some(Vec::new()),
+            values: Some(ArrayData::zeros(dtype, &[0])),
+        })
+    }
+}
+
+/// The bytes of one decoded storage chunk held in the cache, in an anonymous mapping of their
+/// own rather than on the heap: chunks are a few hundred KiB, sizes the allocator keeps within
+/// its heaps once freed, so a cache churning through them grew the process well beyond its
+/// budget (by 70-130 MiB over 1 GiB, reading random cells of a gzip file). A dropped chunk's
+/// mapping goes back to its [`ChunkPool`] for the next decode, or to the system.
+pub(crate) struct ChunkBytes {
+    /// `None` only on the heap fallback, or once dropped.
+    map: Option<memmap2::MmapMut>,
+    /// The bytes when the system refused a mapping.
+    heap: Vec<u8>,
+    pool: Option<Arc<ChunkPool>>,
+}
+
+impl ChunkBytes {
+    /// `len` bytes on the heap (for tests and empty chunks).
+    pub(crate) fn on_heap(len: usize) -> Self {
+        ChunkBytes {
+            map: None,
+            heap: vec![0; len],
+            pool: None,
+        }
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or(&self.heap)
+    }
+
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+        match &mut self.map {
+            Some(m) => m,
+            None => &mut self.heap,
+        }
+    }
+}
+
+impl Drop for ChunkBytes {
+    fn drop(&mut self) {
+        if let (Some(map), Some(pool)) = (self.map.take(), &self.pool) {
+            pool.put(map);
+        }
+    }
+}
+
+impl Clone for ChunkBytes {
+    fn clone(&self) -> Self {
+        ChunkBytes {
+            map: None,
+            heap: self.as_slice().to_vec(),
+            pool: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ChunkBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ChunkBytes({} bytes)", self.as_slice().len())
+    }
+}
+
+/// Mappings of one dataset's chunk size, for decoding chunks into: those of evicted chunks
+/// are reused (no system call, no page fault) up to [`ChunkPool::MAX`] of them, a few MiB
+/// outside the cache budget at most.
+#[derive(Debug)]
+pub(crate) struct ChunkPool {
+    len: usize,
+    free: parking_lot::Mutex<Vec<memmap2::MmapMut>>,
+}
+
+impl ChunkPool {
+    const MAX: usize = 16;
+
+    /// A pool of mappings of `len` bytes.
+    pub(crate) fn new(len: usize) -> Arc<Self> {
+        Arc::new(ChunkPool {
+            len,
+            free: parking_lot::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Bytes to decode a chunk into: a reused mapping (holding an earlier chunk's bytes,
+    /// all of which the decode overwrites), a new one (zero), or the heap.
+    pub(crate) fn take(self: &Arc<Self>) -> ChunkBytes {
+        let reused = self.free.lock().pop();
+        match reused.map_or_else(|| memmap2::MmapMut::map_anon(self.len), Ok) {
+            Ok(map) if self.len > 0 => ChunkBytes {
+                map: Some(map),
+                heap: Vec::new(),
+                pool: Some(Arc::clone(self)),
+            },
+            _ => ChunkBytes::on_heap(self.len),
+        }
+    }
+
+    fn put(&self, map: memmap2::MmapMut) {
+        let mut free = self.free.lock();
+        if free.len() < Self::MAX && map.len() == self.len {
+            free.push(map);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_mappings_are_reused_up_to_a_bound() {
+        let pool = ChunkPool::new(3 << 12);
+        let mut first = pool.take();
+        assert_eq!(first.as_slice(), &[0u8; 3 << 12][..]);
+        first.as_mut_slice()[5] = 42;
+        drop(first);
+        // The same mapping, still holding the earlier bytes (a decode overwrites them all).
+        let again = pool.take();
+        assert_eq!(again.as_slice()[5], 42);
+        assert_eq!(again.clone().as_slice(), again.as_slice());
+        let held: Vec<ChunkBytes> = (0..ChunkPool::MAX + 4).map(|_| pool.take()).collect();
+        drop((again, held));
+        assert_eq!(pool.free.lock().len(), ChunkPool::MAX);
+        // Empty chunks live on the heap.
+        assert!(ChunkPool::new(0).take().as_slice().is_empty());
+    }
+}
