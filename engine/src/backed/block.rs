@@ -9,7 +9,7 @@ use std::mem::size_of;
 use std::ops::Range;
 
 use super::reuse::{ChunkBytes, Spare};
-use super::source::RangeReader;
+use super::source::{read_reusing, RangeReader};
 use crate::cache::ByteSize;
 use crate::data::{ArrayData, DType, Matrix, SparseFormat, SparseMatrix};
 use crate::error::ResultExt;
@@ -262,18 +262,6 @@ impl Block {
                 data: standard(values),
             }),
         })
-    }
-}
-
-/// `reader.read_rows(rows)`, into `spare`'s memory if there is one.
-fn read_reusing(
-    reader: &dyn RangeReader,
-    rows: Range<usize>,
-    spare: Option<ArrayData>,
-) -> Result<ArrayData> {
-    match spare {
-        Some(s) => reader.read_rows_reusing(rows, s),
-        None => reader.read_rows(rows),
     }
 }
 

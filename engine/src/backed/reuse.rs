@@ -51,8 +51,8 @@ impl Spares {
 
     /// Keeps the buffers of `block` if this is its last holder (a block in the cache is
     /// held there too, and stays).
-    pub(crate) fn recycle(&self, block: std::sync::Arc<Block>) {
-        if let Ok(block) = std::sync::Arc::try_unwrap(block) {
+    pub(crate) fn recycle(&self, block: Arc<Block>) {
+        if let Ok(block) = Arc::try_unwrap(block) {
             let spare = match block.into_content() {
                 Content::Dense(values) => Spare {
                     values: Some(values),

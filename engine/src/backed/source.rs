@@ -196,11 +196,20 @@ pub fn read_then_check_indices<R: RangeReader + ?Sized>(
     minor: usize,
 ) -> Result<Vec<u32>> {
     let spare = spare.and_then(|v| indices_as(v, reader.dtype()));
-    let raw = match spare {
-        Some(s) => reader.read_rows_reusing(rows, s)?,
-        None => reader.read_rows(rows)?,
-    };
+    let raw = read_reusing(reader, rows, spare)?;
     crate::data::minor_indices(raw, minor).in_element(reader.element())
+}
+
+/// `reader.read_rows(rows)`, into `spare`'s memory if there is one.
+pub(crate) fn read_reusing<R: RangeReader + ?Sized>(
+    reader: &R,
+    rows: Range<usize>,
+    spare: Option<ArrayData>,
+) -> Result<ArrayData> {
+    match spare {
+        Some(s) => reader.read_rows_reusing(rows, s),
+        None => reader.read_rows(rows),
+    }
 }
 
 /// Spare `u32` indices as a 1-d array of the stored index dtype, where that is a 4-byte

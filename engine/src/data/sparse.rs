@@ -330,16 +330,7 @@ pub(crate) fn check_minor(minor: usize) -> Result<()> {
 /// checked against [`MAX_MINOR`]). `int32` and `uint32` arrays are reused without a copy.
 pub(crate) fn minor_indices(a: ArrayData, minor: usize) -> Result<Vec<u32>> {
     check_minor(minor)?;
-    let out_of_range = |v: &dyn std::fmt::Display| {
-        Error::malformed(format!(
-            "index {v} out of bounds for minor dimension {minor}"
-        ))
-    };
-    fn convert<T>(
-        values: ArrayD<T>,
-        minor: usize,
-        out_of_range: impl Fn(&dyn std::fmt::Display) -> Error,
-    ) -> Result<Vec<u32>>
+    fn convert<T>(values: ArrayD<T>, minor: usize) -> Result<Vec<u32>>
     where
         T: Copy + TryInto<u64> + std::fmt::Display,
     {
@@ -348,7 +339,7 @@ pub(crate) fn minor_indices(a: ArrayData, minor: usize) -> Result<Vec<u32>> {
             match v.try_into() {
                 // Below minor ≤ 2^32: fits.
                 Ok(wide) if wide < minor as u64 => out.push(wide as u32),
-                _ => return Err(out_of_range(&v)),
+                _ => return Err(out_of_bounds(&v, minor)),
             }
         }
         Ok(out)
@@ -363,12 +354,12 @@ pub(crate) fn minor_indices(a: ArrayData, minor: usize) -> Result<Vec<u32>> {
             let v = into_vec(v);
             check_indices_below(&v, false, minor).map(|()| v)
         }
-        ArrayData::I8(v) => convert(v, minor, out_of_range),
-        ArrayData::I16(v) => convert(v, minor, out_of_range),
-        ArrayData::I64(v) => convert(v, minor, out_of_range),
-        ArrayData::U8(v) => convert(v, minor, out_of_range),
-        ArrayData::U16(v) => convert(v, minor, out_of_range),
-        ArrayData::U64(v) => convert(v, minor, out_of_range),
+        ArrayData::I8(v) => convert(v, minor),
+        ArrayData::I16(v) => convert(v, minor),
+        ArrayData::I64(v) => convert(v, minor),
+        ArrayData::U8(v) => convert(v, minor),
+        ArrayData::U16(v) => convert(v, minor),
+        ArrayData::U64(v) => convert(v, minor),
         other => Err(Error::malformed(format!(
             "indices must be integers, found {}",
             other.dtype()
@@ -383,17 +374,16 @@ pub(crate) fn check_indices_below(values: &[u32], signed: bool, minor: usize) ->
     let limit = if signed { minor.min(1 << 31) } else { minor };
     match first_at_or_above(values, limit) {
         None => Ok(()),
-        Some(bad) => {
-            let shown = if signed {
-                (bad as i32).to_string()
-            } else {
-                bad.to_string()
-            };
-            Err(Error::malformed(format!(
-                "index {shown} out of bounds for minor dimension {minor}"
-            )))
-        }
+        Some(bad) if signed => Err(out_of_bounds(&(bad as i32), minor)),
+        Some(bad) => Err(out_of_bounds(&bad, minor)),
     }
+}
+
+/// The error for a stored minor index `v` that is not below `minor`.
+fn out_of_bounds(v: &dyn std::fmt::Display, minor: usize) -> Error {
+    Error::malformed(format!(
+        "index {v} out of bounds for minor dimension {minor}"
+    ))
 }
 
 /// The first value at least `limit`, found with one vectorisable pass when there is none.
