@@ -14,8 +14,9 @@ use indexmap::IndexMap;
 /// Matrices (`X`, layers) are cut on both axes, `obsm`/`varm` on their rows, `obsp`/`varp` on
 /// both axes of their own axis, `raw.X` on its rows only (`raw.var` and `raw.varm` are kept
 /// whole, as in anndata). Categorical `obs`/`var` columns lose the categories no selected row
-/// uses, and their `uns['<column>_colors']` follow (see [`prune_categories`]); the rest of
-/// `uns` is copied.
+/// uses, and their `uns['<column>_colors']` follow (see [`prune_categories`]); so do the
+/// categorical columns of `obsm`/`varm` data frames, without colours (see [`aligned_rows`]);
+/// the rest of `uns` is copied.
 pub(crate) fn subset_elements(
     src: &AnnDataElements,
     obs: &AxisIndex,
@@ -45,14 +46,12 @@ pub(crate) fn subset_elements(
     })
 }
 
-/// Every value of an aligned mapping cut to the rows `index`.
+/// Every value of an aligned mapping cut to the rows `index` (see [`aligned_rows`]).
 fn rows_of_each(name: &str, mapping: &Mapping, index: &AxisIndex) -> Result<Mapping> {
     mapping
         .iter()
         .map(|(key, value)| {
-            let cut = value
-                .subset_rows(index)
-                .in_element(format!("/{name}/{key}"))?;
+            let cut = aligned_rows(value, index).in_element(format!("/{name}/{key}"))?;
             Ok((key.clone(), cut))
         })
         .collect()
@@ -72,6 +71,17 @@ fn each_matrix(
             Ok((key.clone(), cut))
         })
         .collect()
+}
+
+/// The rows `index` of an `obsm`/`varm` value as anndata's view shows them: the categorical
+/// columns of a data frame lose the categories no selected row uses (anndata's `as_view` of a
+/// data frame; unlike `obs`/`var` columns, no `uns` colours follow them).
+pub(crate) fn aligned_rows(value: &Element, index: &AxisIndex) -> Result<Element> {
+    let mut cut = value.subset_rows(index)?;
+    if let Element::DataFrame(frame) = &mut cut {
+        frame.remove_unused_categories();
+    }
+    Ok(cut)
 }
 
 /// `raw` at the observations `obs`: anndata never subsets raw's variables.
@@ -123,7 +133,7 @@ mod tests {
     use annpage_engine::data::{Categorical, Column, Scalar};
 
     use super::*;
-    use crate::testdata::{dense_rows, example, sparse_parts};
+    use crate::testdata::{dense_rows, example, example_with_aligned_frames, sparse_parts};
     use crate::{AnnData, Selection};
 
     fn categorical<'a>(frame: &'a DataFrame, name: &str) -> &'a Categorical {
@@ -285,6 +295,38 @@ mod tests {
         );
         assert_eq!(s.x(), a.x());
         assert_eq!(s.obsm(), a.obsm());
+    }
+
+    /// anndata, on [`example_with_aligned_frames`]: `a[[3, 1], [2, 0]].copy()` keeps in each frame only the categories still
+    /// used (`['B', 'NK']`, `['a']`), as anndata's views show them, and `uns['ct_colors']` only
+    /// follows `obs['ct']` (`['#b', '#nk']`). `a[:, :].copy()` drops `'unused'` too.
+    #[test]
+    fn aligned_data_frames_lose_unused_categories() {
+        let a = example_with_aligned_frames();
+        let frame = |e: &Element| match e {
+            Element::DataFrame(d) => d.clone(),
+            other => panic!("data frame expected, got {other:?}"),
+        };
+        let s = a
+            .subset(&Selection::positions([3, 1]), &Selection::positions([2, 0]))
+            .unwrap();
+        let ct = categorical(&frame(&s.obsm()["df"]), "ct").clone();
+        assert_eq!(
+            (ct.categories, ct.codes),
+            (strings(&["B", "NK"]), vec![1, 0])
+        );
+        let kind = categorical(&frame(&s.varm()["df"]), "kind").clone();
+        assert_eq!((kind.categories, kind.codes), (strings(&["a"]), vec![0, 0]));
+        assert_eq!(
+            s.uns()["ct_colors"],
+            Element::Array(strings(&["#b", "#nk"]))
+        );
+        let whole = a.subset(&Selection::All, &Selection::All).unwrap();
+        let ct = categorical(&frame(&whole.obsm()["df"]), "ct").clone();
+        assert_eq!(ct.categories, strings(&["B", "NK", "T"]));
+        // The object itself keeps them, as anndata's `a.obsm['df']` does.
+        let ct = categorical(&frame(&a.obsm()["df"]), "ct").clone();
+        assert_eq!(ct.categories, strings(&["B", "NK", "T", "unused"]));
     }
 
     /// anndata: a colour given as one value becomes a one-element array; a colour array of the

@@ -157,6 +157,31 @@ pub(crate) fn example() -> AnnData {
     .unwrap()
 }
 
+/// [`example`] with a data frame in `obsm` and in `varm`, each holding a copy of the
+/// categorical column of `obs`/`var` (`ct` has the unused category `'unused'`):
+///
+/// ```python
+/// a.obsm['df'] = a.obs[['ct']].copy()
+/// a.varm['df'] = a.var[['kind']].copy()
+/// ```
+pub(crate) fn example_with_aligned_frames() -> AnnData {
+    let mut a = example();
+    let obsm = frame_of(a.obs(), "ct");
+    a.insert_obsm("df", obsm).unwrap();
+    let varm = frame_of(a.var(), "kind");
+    a.insert_varm("df", varm).unwrap();
+    a
+}
+
+/// Column `name` of `source`, alone in a frame with the same index.
+fn frame_of(source: &DataFrame, name: &str) -> Element {
+    let mut frame = DataFrame::from_index(source.index_names().unwrap().to_vec());
+    frame
+        .insert(name, source.column(name).unwrap().clone())
+        .unwrap();
+    Element::DataFrame(frame)
+}
+
 /// The parts of a sparse matrix, with float data widened to f64.
 pub(crate) fn sparse_parts(m: &Matrix) -> (Vec<u64>, Vec<u32>, Vec<f64>, (usize, usize)) {
     let Matrix::Sparse(s) = m else {

@@ -13,8 +13,8 @@ use crate::{AnnData, Selection};
 /// Views are made by [`AnnData::view`] and refined with [`AnnDataView::view`], which composes
 /// the selections, so a view of a view still refers to its root object by one index per axis.
 /// [`AnnDataView::to_adata`] materialises the subset as a new, independent object, exactly as
-/// anndata's `adata[obs, var].copy()` does (unused categories of `obs`/`var` columns removed,
-/// their `uns` colours subset).
+/// anndata's `adata[obs, var].copy()` does (unused categories of `obs`/`var` columns and of
+/// `obsm`/`varm` data frames removed, the `uns` colours of `obs`/`var` columns subset).
 ///
 /// # Views and writes
 ///

@@ -12,11 +12,19 @@
 //! | `unicode.h5ad` | unicode names and keys, an empty sparse X |
 //! | `full.h5ad` | obsm, varm, obsp, varp, layers, nested uns (with a NaN scalar) and raw |
 //! | `empty.h5ad` | a 0 × 0 object without X |
+//!
+//! `write-samples subset IN OBS VAR DIR`: the cells at the positions listed in the file OBS and
+//! the genes listed in VAR (one a line) of IN, written into DIR as `to_memory.h5ad` (a backed
+//! slice's `to_memory()`) and `in_memory.h5ad` (`AnnData::subset` of the whole file read in
+//! memory), for `tests/interop/test_backed.py` to compare with anndata's
+//! `adata[obs][:, var].copy()`.
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use annpage::backed::{read_h5ad_backed, BackedOptions, Mode};
+use annpage::{read_h5ad, Selection};
 use annpage_engine::data::{
     ArrayData, Categorical, Column, DataFrame, Element, Mapping, Matrix, Nullable, NullableKind,
     Scalar, SparseFormat, SparseMatrix,
@@ -334,13 +342,42 @@ fn write_all(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The positions listed in `path`, one a line.
+fn positions(path: &Path) -> Result<Selection> {
+    let text = std::fs::read_to_string(path)?;
+    let list = text
+        .lines()
+        .map(|line| line.trim().parse::<usize>())
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(Selection::positions(list))
+}
+
+/// See the module docs: `subset IN OBS VAR DIR`.
+fn write_subsets(input: &Path, obs: &Path, var: &Path, dir: &Path) -> Result<()> {
+    let (obs, var) = (positions(obs)?, positions(var)?);
+    std::fs::create_dir_all(dir)?;
+    let options = WriteOptions::default();
+    let backed = read_h5ad_backed(input, Mode::Read, BackedOptions::default())?;
+    let to_memory = backed.slice(&obs, &var)?.to_memory()?;
+    to_memory.write_h5ad(dir.join("to_memory.h5ad"), &options)?;
+    let in_memory = read_h5ad(input)?.subset(&obs, &var)?;
+    in_memory.write_h5ad(dir.join("in_memory.h5ad"), &options)?;
+    Ok(())
+}
+
 fn main() -> ExitCode {
-    let mut args = std::env::args_os().skip(1);
-    let (Some(dir), None) = (args.next(), args.next()) else {
-        eprintln!("usage: write-samples DIR");
-        return ExitCode::from(2);
+    let args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
+    let done = match &args[..] {
+        [dir] => write_all(dir),
+        [verb, input, obs, var, dir] if verb.as_os_str() == "subset" => {
+            write_subsets(input, obs, var, dir)
+        }
+        _ => {
+            eprintln!("usage: write-samples DIR | write-samples subset IN OBS VAR DIR");
+            return ExitCode::from(2);
+        }
     };
-    match write_all(&PathBuf::from(dir)) {
+    match done {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("write-samples: {e}");

@@ -2,6 +2,10 @@
 
 - `annpage subset` with unsorted positions, names and queries gives what anndata gives for
   `adata[obs][:, var]`, read back by anndata and compared with its own `assert_equal`;
+- on a file made by anndata's own `gen_adata` (data frames with categorical columns in
+  `obsm`/`varm`), `annpage subset`, a backed slice's `to_memory()` and the in-memory
+  `AnnData::subset` (through the `write-samples` program) give what anndata gives, unused
+  categories of those data frames dropped;
 - `annpage stats` matches numpy (`ddof=1` variance) to 1e-6 relative;
 - on a generated file several times larger than the cache budget, `stats` and `subset` stay
   within the budget plus their output (peak RSS of the process, measured with `wait4`).
@@ -10,6 +14,7 @@
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from anndata.tests.helpers import assert_equal
+from anndata.tests.helpers import DEFAULT_KEY_TYPES, assert_equal, gen_adata
 
 from support import FIXTURES, ROOT, run
 
@@ -101,6 +106,51 @@ def test_subset_bad_input_is_one_clear_line(annpage_bin: Path, tmp_path: Path) -
     res = run([annpage_bin, "subset", src, out, "--obs-names", _write_list(tmp_path / "n.txt", ["no-such-cell"])])
     assert res.returncode != 0 and "no-such-cell" in res.stderr
     assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """anndata's own test object, 60 × 40: every column type in obs, var and in the data frames
+    of obsm/varm, sparse and dense matrices, nested uns (awkward arrays only in uns: annpage
+    cannot select rows of one)."""
+    random.seed(0)
+    np.random.seed(0)
+    a = gen_adata(
+        (60, 40), obsm_types=DEFAULT_KEY_TYPES, varm_types=DEFAULT_KEY_TYPES, random_state=np.random.default_rng(0)
+    )
+    out = tmp_path_factory.mktemp("generated") / "generated.h5ad"
+    a.write_h5ad(out)
+    return out
+
+
+def _categories(df: pd.DataFrame) -> dict[str, int]:
+    return {k: len(c.cat.categories) for k, c in df.items() if isinstance(c.dtype, pd.CategoricalDtype)}
+
+
+def test_generated_subsets_match_anndata(annpage_bin: Path, samples_bin: Path, generated: Path, tmp_path: Path) -> None:
+    full = ad.read_h5ad(generated)
+    rng = np.random.default_rng(3)
+    obs = rng.permutation(full.n_obs)[: full.n_obs // 3]
+    var = rng.permutation(full.n_vars)[: full.n_vars // 2]
+    obs_file = _write_list(tmp_path / "obs.txt", obs)
+    var_file = _write_list(tmp_path / "var.txt", var)
+    expected = full[obs][:, var].copy()
+    # The case at stake: the subset's data frames use fewer categories than the file's.
+    for attr in ("obsm", "varm"):
+        before, after = _categories(getattr(full, attr)["df"]), _categories(getattr(expected, attr)["df"])
+        assert before.keys() == after.keys() and len(before) >= 2
+        assert all(after[k] < before[k] for k in before), (attr, before, after)
+
+    out = tmp_path / "cli.h5ad"
+    res = run([annpage_bin, "subset", generated, out, "--obs-indices", obs_file, "--var-indices", var_file])
+    assert res.returncode == 0, res.stderr
+    res = run([samples_bin, "subset", generated, obs_file, var_file, tmp_path])
+    assert res.returncode == 0, res.stderr
+    for path in (out, tmp_path / "to_memory.h5ad", tmp_path / "in_memory.h5ad"):
+        got = ad.read_h5ad(path)
+        assert_equal(got, expected)
+        assert _categories(got.obsm["df"]) == _categories(expected.obsm["df"]), path.name
+        assert _categories(got.varm["df"]) == _categories(expected.varm["df"]), path.name
 
 
 def _dense_f64(x) -> np.ndarray:

@@ -451,7 +451,7 @@ impl BackedAnnData {
         let slot = self.in_file(lookup(&snap.layout.obsm, "obsm", key))?;
         let value = self.in_file(
             self.shared
-                .rows_of(&snap, slot, &self.obs)
+                .rows_of(&snap, slot, &self.obs, self.view)
                 .in_element(format!("/obsm/{key}")),
         )?;
         self.in_file(self.aligned(&snap, &format!("obsm['{key}']"), true, value))
@@ -463,7 +463,7 @@ impl BackedAnnData {
         let slot = self.in_file(lookup(&snap.layout.varm, "varm", key))?;
         let value = self.in_file(
             self.shared
-                .rows_of(&snap, slot, &self.var)
+                .rows_of(&snap, slot, &self.var, self.view)
                 .in_element(format!("/varm/{key}")),
         )?;
         self.in_file(self.aligned(&snap, &format!("varm['{key}']"), false, value))
@@ -552,8 +552,8 @@ impl BackedAnnData {
             .collect()
     }
 
-    /// The selected `obs` and `var` with unused categories removed, and `uns` with their
-    /// colours fixed, as [`AnnData::subset`] makes them.
+    /// The selected `obs` and `var`, and `uns`: in a view, with unused categories removed and
+    /// their colours fixed, as [`AnnData::subset`] makes them.
     fn frames_and_uns(&self, snap: &Snapshot) -> Result<(DataFrame, DataFrame, Mapping)> {
         let mut uns = self.read_uns(snap)?;
         let (obs, var) = self.prune(snap, &mut uns)?;
@@ -563,14 +563,17 @@ impl BackedAnnData {
     fn prune(&self, snap: &Snapshot, uns: &mut Mapping) -> Result<(DataFrame, DataFrame)> {
         let mut obs = self.shared.frame_rows(snap, &snap.layout.obs, &self.obs)?;
         let mut var = self.shared.frame_rows(snap, &snap.layout.var, &self.var)?;
-        prune_categories(&mut obs, uns);
-        prune_categories(&mut var, uns);
+        if self.view {
+            prune_categories(&mut obs, uns);
+            prune_categories(&mut var, uns);
+        }
         Ok((obs, var))
     }
 
-    /// Every element at the selection, in memory: exactly what [`AnnData::subset`] gives for
-    /// the same selections on the whole file read with [`crate::read_h5ad`] (unused categories
-    /// removed, colours fixed, `raw` cut to the observations only).
+    /// Every element at the selection, in memory: for a view, exactly what [`AnnData::subset`]
+    /// gives for the same selections on the whole file read with [`crate::read_h5ad`] (unused
+    /// categories removed, in `obsm`/`varm` data frames too, colours fixed, `raw` cut to the
+    /// observations only); for the whole file, what [`crate::read_h5ad`] gives.
     pub fn to_memory(&self) -> Result<AnnData> {
         let snap = self.shared.snapshot();
         self.in_file(self.elements(&snap))
@@ -595,7 +598,7 @@ impl BackedAnnData {
                 .map(|(k, slot)| {
                     let value = self
                         .shared
-                        .rows_of(snap, slot, index)
+                        .rows_of(snap, slot, index, self.view)
                         .in_element(format!("/{name}/{k}"))?;
                     Ok((k.clone(), value))
                 })

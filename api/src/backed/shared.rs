@@ -16,6 +16,8 @@ use annpage_engine::select::AxisIndex;
 use annpage_engine::{Error, Result};
 use hdf5::Group;
 
+use crate::subset::aligned_rows;
+
 use super::layout::{
     column_bytes, join, looks_like_matrix, ColumnSlot, ElemSlot, FrameId, FrameLayout, FrameSource,
     Layout, MatrixMeta,
@@ -196,15 +198,23 @@ impl Shared {
 
     /// An `obsm`/`varm` element at the rows `rows` (positions in the file): matrices through
     /// their backed handle (only the blocks holding those rows are read), anything else read
-    /// whole and cut.
+    /// whole and cut — in a `view`, as anndata's views show it (see [`aligned_rows`]).
     pub(super) fn rows_of(
         &self,
         snap: &Snapshot,
         slot: &ElemSlot,
         rows: &AxisIndex,
+        view: bool,
     ) -> Result<Element> {
+        let cut = |e: &Element| {
+            if view {
+                aligned_rows(e, rows)
+            } else {
+                e.subset_rows(rows)
+            }
+        };
         match slot {
-            ElemSlot::Memory(e) => e.subset_rows(rows),
+            ElemSlot::Memory(e) => cut(e),
             ElemSlot::Disk { parent, name, .. } => {
                 let path = join(parent, name);
                 if let Some(m) = self.open_matrix_at(snap, parent, name, false)? {
@@ -212,7 +222,7 @@ impl Shared {
                     return Ok(Element::from(m.read(rows, &cols).in_element(&path)?));
                 }
                 let g = snap.file.group(parent).in_element(parent.as_str())?;
-                read_element(&g, name)?.subset_rows(rows).in_element(path)
+                cut(&read_element(&g, name)?).in_element(path)
             }
         }
     }

@@ -341,6 +341,50 @@ fn slices_equal_in_memory_subsets() {
     }
 }
 
+/// anndata: in a view, a data frame in `obsm`/`varm` keeps only the categories its rows use
+/// (`b[[3, 1], [2, 0]].obsm['df']`, its `to_memory()` and the file it writes); the file's own
+/// handle keeps every category, there and in `obs` (`b.obsm['df']`, `b.to_memory()`).
+#[test]
+fn aligned_data_frames_lose_unused_categories_in_views_only() {
+    let a = crate::testdata::example_with_aligned_frames();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("frames.h5ad");
+    a.write_h5ad(&path, &WriteOptions::default()).unwrap();
+    let b = open(&path, 1 << 20);
+    let whole = read_h5ad(&path).unwrap();
+    assert_eq!(b.obsm("df").unwrap(), whole.obsm()["df"]);
+    assert_eq!(b.obs().unwrap(), *whole.obs());
+    assert_eq!(b.to_memory().unwrap(), whole);
+    let Some(Column::Categorical(ct)) = whole.obs().column("ct") else {
+        panic!("categorical ct expected")
+    };
+    assert_eq!(ct.categories.len(), 4);
+
+    let (o, v) = (Selection::positions([3, 1]), Selection::positions([2, 0]));
+    let want = whole.subset(&o, &v).unwrap();
+    let Element::DataFrame(df) = &want.obsm()["df"] else {
+        panic!("data frame expected")
+    };
+    let Some(Column::Categorical(ct)) = df.column("ct") else {
+        panic!("categorical ct expected")
+    };
+    assert_eq!(ct.categories, ArrayData::from(vec!["B", "NK"]));
+    let view = b.slice(&o, &v).unwrap();
+    assert_eq!(view.obsm("df").unwrap(), want.obsm()["df"]);
+    assert_eq!(view.varm("df").unwrap(), want.varm()["df"]);
+    assert_eq!(view.to_memory().unwrap(), want);
+    let out = dir.path().join("cut.h5ad");
+    view.write_h5ad(&out, &WriteOptions::default()).unwrap();
+    assert_eq!(read_h5ad(&out).unwrap(), want);
+    // The whole file as a view, like `b[:, :]`, drops `'unused'` as well.
+    let all = b.slice(&Selection::All, &Selection::All).unwrap();
+    assert_eq!(
+        all.to_memory().unwrap(),
+        whole.subset(&Selection::All, &Selection::All).unwrap()
+    );
+    assert_ne!(all.to_memory().unwrap(), whole);
+}
+
 /// Matrices with NaN: compared by their bits (through the `Debug` form, which prints NaN).
 #[test]
 fn slices_with_nan_match_in_memory_subsets() {

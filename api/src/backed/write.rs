@@ -95,7 +95,7 @@ fn write_root(adata: &BackedAnnData, root: &Group, options: &WriteOptions) -> Re
         let index = if is_obs { &adata.obs } else { &adata.var };
         for (key, slot) in slots {
             let value = shared
-                .rows_of(&snap, slot, index)
+                .rows_of(&snap, slot, index, adata.view)
                 .in_element(format!("/{name}/{key}"))
                 .in_file(&shared.path)?;
             let value = adata
