@@ -242,16 +242,4 @@ mod tests {
         assert_eq!(v.obs_names().len(), 5);
         assert!(!v.to_adata().unwrap().is_view());
     }
-
-    #[test]
-    fn views_and_objects_are_send_and_sync() {
-        fn assert_send_sync<T: Send + Sync>(_: &T) {}
-        let a = example();
-        let v = a.view(&Selection::All, &Selection::All).unwrap();
-        assert_send_sync(&a);
-        assert_send_sync(&v);
-        std::thread::scope(|s| {
-            s.spawn(|| assert_eq!(v.n_obs(), 5));
-        });
-    }
 }

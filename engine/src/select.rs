@@ -660,6 +660,13 @@ impl Iterator for AxisIter<'_> {
 
 impl ExactSizeIterator for AxisIter<'_> {}
 
+// Selections and indices are shared with reader and worker threads.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Selection>();
+    assert_send_sync::<AxisIndex>();
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -915,12 +922,5 @@ mod tests {
         assert_eq!(s.to_string(), "9..=1 step -2 of 10");
         let p = AxisIndex::from_positions(vec![4, 0, 0], 10).unwrap();
         assert_eq!(p.to_string(), "[4, 0, 0] of 10");
-    }
-
-    #[test]
-    fn index_types_are_send_and_sync() {
-        fn assert_send_sync<T: Send + Sync>() {}
-        assert_send_sync::<Selection>();
-        assert_send_sync::<AxisIndex>();
     }
 }

@@ -55,3 +55,16 @@ pub use matrix::{BackedMatrix, BlockCache, Chunks, MatrixKind};
 pub use plan::ReadPlan;
 pub use pool::WorkerPool;
 pub use source::{read_then_check_indices, InMemoryReader, MatrixSource, RangeReader, ReadPath};
+
+// Handles, caches, blocks and plans are shared by reader threads; chunk iterators move to
+// worker threads.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<BackedMatrix>();
+    assert_send_sync::<BlockCache>();
+    assert_send_sync::<Block>();
+    assert_send_sync::<ReadPlan>();
+    assert_send_sync::<H5RangeReader>();
+    const fn assert_send<T: Send>() {}
+    assert_send::<Chunks>();
+};

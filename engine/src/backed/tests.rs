@@ -1394,18 +1394,6 @@ with h5py.File(path, 'w') as f:
 }
 
 #[test]
-fn handles_are_shareable_between_threads() {
-    fn send_sync<T: Send + Sync>() {}
-    send_sync::<BackedMatrix>();
-    send_sync::<BlockCache>();
-    send_sync::<Block>();
-    send_sync::<ReadPlan>();
-    send_sync::<H5RangeReader>();
-    fn send<T: Send>() {}
-    send::<Chunks>();
-}
-
-#[test]
 fn reads_an_anndata_file() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/pbmc_like_csr.h5ad");
     let file = hdf5::File::open(&path).unwrap();
