@@ -13,14 +13,28 @@ use std::path::Path;
 
 use crate::{Error, Result};
 
-/// Opens an HDF5 file read-only, with a plain I/O error when the path cannot be read at all
-/// (missing, a directory, no permission) and a format error when it is not a readable HDF5
-/// file (truncated, or another format).
-pub fn open_read(path: &Path) -> Result<hdf5::File> {
+/// Fails unless `path` is a regular file (or a link to one), without opening it: a plain I/O
+/// error when it cannot be looked at (missing, no permission), an invalid-argument error for a
+/// directory, FIFO, socket or device (opening a FIFO blocks until the other end comes).
+pub fn check_regular_file(path: &Path) -> Result<()> {
     let meta = std::fs::metadata(path)?;
     if meta.is_dir() {
         return Err(Error::invalid("is a directory, not an .h5ad file"));
     }
+    if !meta.is_file() {
+        return Err(Error::invalid(
+            "is not a regular file (a FIFO, socket or device), not an .h5ad file",
+        ));
+    }
+    Ok(())
+}
+
+/// Opens an HDF5 file read-only, with a plain I/O error when the path cannot be read at all
+/// (missing, no permission), an invalid-argument error when it is not a regular file (see
+/// [`check_regular_file`], done first) and a format error when it is not a readable HDF5 file
+/// (truncated, or another format).
+pub fn open_read(path: &Path) -> Result<hdf5::File> {
+    check_regular_file(path)?;
     hdf5::File::open(path).map_err(|e| {
         Error::malformed(format!(
             "not a readable HDF5 file (truncated or another format): {e}"
@@ -39,6 +53,15 @@ mod tests {
         assert!(missing.is_io(), "{missing}");
         let is_dir = open_read(dir.path()).unwrap_err();
         assert!(is_dir.to_string().contains("is a directory"), "{is_dir}");
+        let fifo = dir.path().join("pipe.h5ad");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        // Opening the FIFO itself would block until a writer comes: refused before that.
+        let err = open_read(&fifo).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
         let text = dir.path().join("notes.h5ad");
         std::fs::write(&text, "not hdf5").unwrap();
         let foreign = open_read(&text).unwrap_err();
