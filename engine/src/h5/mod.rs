@@ -42,6 +42,32 @@ pub fn open_read(path: &Path) -> Result<hdf5::File> {
     })
 }
 
+/// Identifies one object (group, dataset, named type) of an open file: the same object reached
+/// by two paths (HDF5 hard links) has the same id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ObjectId {
+    fileno: u64,
+    token: [u8; 16],
+}
+
+/// The id of the object `loc` is open on.
+pub fn object_id(loc: &hdf5::Location) -> Result<ObjectId> {
+    // SAFETY: a plain C struct of integers and byte arrays, for which all zeros is valid.
+    let mut info: hdf5_sys::h5o::H5O_info2_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `loc` is an open handle and `info` is a valid struct the call fills (with
+    // H5O_INFO_BASIC, the fields read below).
+    let status = hdf5::sync::sync(|| unsafe {
+        hdf5_sys::h5o::H5Oget_info3(loc.id(), &mut info, hdf5_sys::h5o::H5O_INFO_BASIC)
+    });
+    hdf5::h5check(status)?;
+    // SAFETY: `H5O_token_t` is a plain 16-byte array (`H5O_MAX_TOKEN_SIZE`), any bits valid.
+    let token = unsafe { std::mem::transmute::<hdf5_sys::h5o::H5O_token_t, [u8; 16]>(info.token) };
+    Ok(ObjectId {
+        fileno: info.fileno,
+        token,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
