@@ -3,8 +3,10 @@
 //! [`read`] turns datasets and attributes of any dtype anndata (or a legacy writer) uses into
 //! [`crate::data::ArrayData`]; [`write`] creates datasets and attributes exactly as h5py does
 //! (bools as an int8 enum, strings as variable-length UTF-8, chunked compressed datasets).
-//! [`types`] classifies stored datatypes.
+//! [`types`] classifies stored datatypes; [`claim`] checks the size a dataset claims before
+//! anything is allocated for it.
 
+pub mod claim;
 pub mod read;
 pub mod types;
 pub mod write;
