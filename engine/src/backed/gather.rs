@@ -259,3 +259,36 @@ pub(crate) fn sparse_mapped<V: Value>(
     let nnz = data.len();
     Ok((out_indptr, indices, V::wrap(data, &[nnz])?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backed::block::Blocking;
+
+    #[test]
+    fn selections_beyond_the_memory_available_are_refused_before_reading() {
+        let rows = 1usize << 40;
+        let blocking = Blocking::Uniform {
+            len: rows,
+            per_block: rows,
+        };
+        let all = AxisIndex::range(0..rows, rows).unwrap();
+        let plan = ReadPlan::new(&all, &blocking, |_| 0);
+        let mut fetch = |_: usize| -> Result<Arc<Block>> { panic!("nothing may be read") };
+        let cols = AxisIndex::range(0..1 << 20, 1 << 20).unwrap();
+        let err = dense::<f32>(&plan, &mut fetch, 1 << 20, &cols).unwrap_err();
+        assert!(err.to_string().contains("memory available"), "{err}");
+        let indptr = [0, 1u64 << 40];
+        let one = AxisIndex::range(0..1, 1).unwrap();
+        let one_plan = ReadPlan::new(
+            &one,
+            &Blocking::Uniform {
+                len: 1,
+                per_block: 1,
+            },
+            |_| 0,
+        );
+        let err = sparse_whole::<f64>(&one_plan, &mut fetch, &one, &indptr).unwrap_err();
+        assert!(err.to_string().contains("memory available"), "{err}");
+    }
+}

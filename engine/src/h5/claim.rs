@@ -102,8 +102,12 @@ fn stored_elements(ds: &Dataset, count: u64) -> Result<u64> {
 }
 
 /// Fails unless a buffer of `bytes` fits in the memory available (physical memory not in use
-/// plus free swap, and the process's address-space limit), naming what it was for.
+/// plus free swap, and the process's address-space limit), naming what it was for. Buffers
+/// under 64 MiB pass without a look at the system, which costs a file read.
 pub fn check_memory(bytes: u64, what: &str) -> Result<()> {
+    if bytes < 64 << 20 {
+        return Ok(());
+    }
     match available_memory() {
         Some(avail) if bytes > avail => Err(Error::invalid(format!(
             "{what} needs {bytes} bytes, more than the {avail} bytes of memory available"
