@@ -156,8 +156,9 @@ pub fn read_h5ad_backed(
     options: BackedOptions,
 ) -> Result<BackedAnnData> {
     let path = path.as_ref();
-    // A missing or unreadable file is an I/O error, not an HDF5 one.
-    std::fs::metadata(path).in_file(path)?;
+    // A missing or unreadable file is an I/O error, not an HDF5 one; a FIFO is refused before
+    // an open for writing could block on it.
+    annpage_engine::h5::check_regular_file(path).in_file(path)?;
     if mode == Mode::ReadWrite {
         std::fs::OpenOptions::new()
             .write(true)

@@ -1151,6 +1151,31 @@ fn missing_files_are_io_errors() {
     assert!(e.to_string().contains("nope.h5ad"));
 }
 
+#[test]
+fn fifos_are_refused_before_any_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pipe.h5ad");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // Opening a FIFO, for reading or writing, would block until the other end comes.
+    for mode in [Mode::Read, Mode::ReadWrite] {
+        let e = read_h5ad_backed(&path, mode, BackedOptions::default()).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("pipe.h5ad") && msg.contains("not a regular file"),
+            "{msg}"
+        );
+    }
+    let e = read_h5ad(&path).unwrap_err().to_string();
+    assert!(
+        e.contains("pipe.h5ad") && e.contains("not a regular file"),
+        "{e}"
+    );
+}
+
 mod properties {
     use annpage_engine::data::DType;
     use annpage_engine::format::write_h5ad;

@@ -109,6 +109,12 @@ pub(crate) type SparseParts = (Vec<u64>, Vec<u32>, ArrayData);
 
 /// An error for a block that does not hold what its matrix stores (cannot happen for blocks
 /// loaded by the matrix itself).
+/// Fails unless `n` results of `bytes_each` bytes fit in the memory available.
+fn check_memory(n: usize, bytes_each: usize) -> Result<()> {
+    let bytes = (n as u64).saturating_mul(bytes_each as u64);
+    crate::h5::claim::check_memory(bytes, "the selection")
+}
+
 fn wrong_block() -> Error {
     Error::malformed("a cached block does not match its matrix")
 }
@@ -166,6 +172,7 @@ pub(crate) fn dense<V: Value>(
         .len()
         .checked_mul(width)
         .ok_or_else(|| Error::invalid("the selection is too large to hold in memory"))?;
+    check_memory(total, std::mem::size_of::<V>())?;
     let mut out = vec![V::default(); total];
     let columns = Columns::new(cols);
     for (b, pieces) in plan.block_pieces() {
@@ -201,6 +208,7 @@ pub(crate) fn sparse_whole<V: Value>(
     }
     let nnz = usize::try_from(total)
         .map_err(|_| Error::invalid("the selection is too large to hold in memory"))?;
+    check_memory(nnz, std::mem::size_of::<V>() + 4)?;
     let mut indices = vec![0u32; nnz];
     let mut data = vec![V::default(); nnz];
     for (b, pieces) in plan.block_pieces() {
@@ -250,4 +258,37 @@ pub(crate) fn sparse_mapped<V: Value>(
     }
     let nnz = data.len();
     Ok((out_indptr, indices, V::wrap(data, &[nnz])?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backed::block::Blocking;
+
+    #[test]
+    fn selections_beyond_the_memory_available_are_refused_before_reading() {
+        let rows = 1usize << 40;
+        let blocking = Blocking::Uniform {
+            len: rows,
+            per_block: rows,
+        };
+        let all = AxisIndex::range(0..rows, rows).unwrap();
+        let plan = ReadPlan::new(&all, &blocking, |_| 0);
+        let mut fetch = |_: usize| -> Result<Arc<Block>> { panic!("nothing may be read") };
+        let cols = AxisIndex::range(0..1 << 20, 1 << 20).unwrap();
+        let err = dense::<f32>(&plan, &mut fetch, 1 << 20, &cols).unwrap_err();
+        assert!(err.to_string().contains("memory available"), "{err}");
+        let indptr = [0, 1u64 << 40];
+        let one = AxisIndex::range(0..1, 1).unwrap();
+        let one_plan = ReadPlan::new(
+            &one,
+            &Blocking::Uniform {
+                len: 1,
+                per_block: 1,
+            },
+            |_| 0,
+        );
+        let err = sparse_whole::<f64>(&one_plan, &mut fetch, &one, &indptr).unwrap_err();
+        assert!(err.to_string().contains("memory available"), "{err}");
+    }
 }

@@ -215,6 +215,7 @@ pub fn open_matrix_with(parent: &Group, name: &str, options: &ReadOptions) -> Re
 
 /// The reader for one dataset: direct when the options and the dataset allow it.
 pub(crate) fn reader(ds: Dataset, options: &ReadOptions) -> Result<Box<dyn RangeReader>> {
+    crate::h5::claim::check_claim(&ds)?;
     if !options.direct {
         let off = "direct reads are turned off (ReadOptions::direct)";
         return Ok(Box::new(H5RangeReader::new(ds)?.with_reason(off)));

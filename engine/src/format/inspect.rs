@@ -184,6 +184,10 @@ fn sorted_members(group: &Group) -> Result<Vec<String>> {
 }
 
 fn describe_group(group: &Group, path: &str) -> Result<ElementInfo> {
+    super::walk::within(group, || describe_group_unguarded(group, path))
+}
+
+fn describe_group_unguarded(group: &Group, path: &str) -> Result<ElementInfo> {
     let enc = encoding_of(group);
     let mut info = ElementInfo {
         path: path.to_owned(),

@@ -7,10 +7,12 @@ mod encoding;
 pub mod inspect;
 mod legacy;
 pub mod read;
+mod walk;
 pub mod write;
 
 pub use encoding::Encoding;
 pub use read::{read_dataframe, read_element, read_h5ad, read_mapping, read_matrix};
+pub use walk::MAX_DEPTH;
 pub use write::{write_element, write_h5ad, Compression, WriteOptions};
 
 use indexmap::IndexMap;

@@ -33,7 +33,7 @@ use crate::{Error, Result};
 pub fn read_h5ad(path: impl AsRef<Path>) -> Result<AnnDataElements> {
     let path = path.as_ref();
     let file = crate::h5::open_read(path).in_file(path)?;
-    read_root(&file).in_file(path)
+    super::walk::within(&file, || read_root(&file)).in_file(path)
 }
 
 /// Reads the element stored under `name` in `group`, whatever its encoding.
@@ -164,6 +164,13 @@ fn wrong_storage(node: &Node, encoding: &str) -> Error {
 // ---------------------------------------------------------------------------------------------
 
 fn read_node(node: &Node) -> Result<Element> {
+    match node {
+        Node::Group(g) => super::walk::within(g, || read_node_unguarded(node)),
+        Node::Dataset(_) => read_node_unguarded(node),
+    }
+}
+
+fn read_node_unguarded(node: &Node) -> Result<Element> {
     let Some((ty, _version)) = node.encoding()? else {
         return read_unencoded(node);
     };
@@ -271,7 +278,7 @@ fn opaque(node: &Node) -> Result<Element> {
 
 fn raw_node(node: &Node) -> Result<RawNode> {
     match node {
-        Node::Group(g) => {
+        Node::Group(g) => super::walk::within(g, || {
             let mut children = IndexMap::new();
             for name in g.member_names()? {
                 let child = Node::open(g, &name).in_element(path_of(g, &name))?;
@@ -282,7 +289,7 @@ fn raw_node(node: &Node) -> Result<RawNode> {
                 attrs: read_attrs(g)?,
                 children,
             })
-        }
+        }),
         Node::Dataset(d) => Ok(RawNode::Dataset {
             attrs: read_attrs(d)?,
             data: read_raw_data(d)?,
@@ -1557,5 +1564,47 @@ mod tests {
         );
         assert!(ad.var.columns().is_empty());
         assert!(ad.uns.is_empty());
+    }
+
+    #[test]
+    fn link_cycles_and_deep_nesting_are_refused_by_every_walk() {
+        let mut v = Variants::new();
+        let dict = "g.attrs['encoding-type'] = 'dict'\ng.attrs['encoding-version'] = '0.1.0'";
+        let cases = [
+            (
+                format!("g = f.create_group('uns/pca')\n{dict}\ng['loop'] = g"),
+                "/uns/pca/loop",
+                "already read at /uns/pca (a link cycle",
+            ),
+            (
+                "f['uns/root'] = f['/']".to_string(),
+                "/uns/root",
+                "already read at / (a link cycle",
+            ),
+            (
+                "g = f['uns']\nfor _ in range(100):\n    g = g.create_group('d')".to_string(),
+                "/uns/d/d/d",
+                "nested more than 64 levels deep",
+            ),
+        ];
+        for (edit, element, what) in &cases {
+            let path = v.with(edit);
+            for err in [
+                read_h5ad(&path).unwrap_err(),
+                crate::format::inspect::describe(&path).unwrap_err(),
+            ] {
+                let msg = err.to_string();
+                assert!(msg.contains(what), "{edit}: {msg}");
+                assert!(err.element().unwrap().starts_with(element), "{edit}: {msg}");
+                assert!(msg.starts_with(&path.display().to_string()), "{msg}");
+            }
+        }
+        // Elements kept verbatim are walked under the same guard.
+        let (msg, err) = v.read_err(
+            "g = f.create_group('uns/aw')\ng.attrs['encoding-type'] = 'awkward-array'\n\
+             g.attrs['encoding-version'] = '0.1.0'\ng['x/back'] = g",
+        );
+        assert_eq!(err.element(), Some("/uns/aw/x/back"), "{msg}");
+        assert!(msg.contains("a link cycle"), "{msg}");
     }
 }

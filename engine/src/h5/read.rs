@@ -18,6 +18,7 @@ use hdf5_sys::h5s::H5S_ALL;
 use hdf5_sys::h5t::H5Treclaim;
 use ndarray::{ArrayD, IxDyn};
 
+use super::claim::{check_whole_read, element_count};
 use super::types::{native_type, StoredType};
 use crate::data::{ArrayData, Attrs, DType, RawData};
 use crate::{Error, Result};
@@ -222,6 +223,7 @@ fn read_array_unexplained(ds: &Dataset) -> Result<ArrayData> {
 /// Reads a plain integer or float dataset straight into a typed array (HDF5 converts the byte
 /// order).
 fn read_typed(ds: &Dataset, dtype: DType) -> Result<ArrayData> {
+    check_whole_read(ds, dtype.size())?;
     let shape = ds.space()?.shape();
     Ok(match dtype {
         DType::I8 => ArrayData::I8(shaped(&shape, ds.read_raw()?)?),
@@ -292,11 +294,18 @@ impl NativeBuffer {
         } else {
             space.shape()
         };
-        let count: usize = shape.iter().product();
         let elem_size = mem.size();
-        let nbytes = count
-            .checked_mul(elem_size)
-            .ok_or_else(|| Error::malformed(format!("dataset of shape {shape:?} is too large")))?;
+        let nbytes = match src {
+            Source::Dataset(d) => check_whole_read(d, elem_size)?,
+            // An attribute's values are all stored in its header: its size is what the file holds.
+            Source::Attribute(_) => usize::try_from(element_count(&shape)?)
+                .ok()
+                .and_then(|n| n.checked_mul(elem_size))
+                .ok_or_else(|| {
+                    Error::malformed(format!("attribute of shape {shape:?} is too large"))
+                })?,
+        };
+        let count = nbytes / elem_size.max(1);
         let mut buf = NativeBuffer {
             words: vec![0; nbytes.div_ceil(8)],
             nbytes,

@@ -95,7 +95,17 @@ fn chunked(ds: &Dataset, shape: &[usize], file_len: u64) -> Result<Placement, In
         .zip(&chunk)
         .map(|(&n, &c)| n.div_ceil(c))
         .collect();
-    let total: usize = grid.iter().product();
+    // Only a dataset whose every chunk is stored is read directly: count them before making a
+    // table over the grid, which a dataset that claims more than it stores can make huge.
+    let total = grid
+        .iter()
+        .try_fold(1usize, |acc, &g| acc.checked_mul(g))
+        .filter(|&t| ds.num_chunks() == Some(t))
+        .ok_or_else(|| {
+            IndexError::Fallback(
+                "some chunks were never written (they read as the fill value)".into(),
+            )
+        })?;
     let mut entries: Vec<Option<ChunkEntry>> = vec![None; total];
     let mut problem: Option<crate::Error> = None;
     let visited = ds.chunks_visit(|info| {

@@ -673,6 +673,34 @@ mod tests {
     }
 
     #[test]
+    fn unwritten_chunks_are_counted_before_any_table_is_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("u.h5");
+        let f = hdf5::File::create(&path).unwrap();
+        // A grid of 2^40 chunks of which none is stored: a table over the grid would not fit.
+        f.new_dataset::<f64>()
+            .shape([1usize << 50, 4])
+            .chunk([1024, 4])
+            .create("huge")
+            .unwrap();
+        let part = f
+            .new_dataset::<i32>()
+            .shape([100])
+            .chunk([10])
+            .create("part")
+            .unwrap();
+        part.write_slice(&[1i32; 10], 0..10).unwrap();
+        drop((part, f));
+        let f = hdf5::File::open(&path).unwrap();
+        for name in ["huge", "part"] {
+            let reason = DirectReader::open(&f.dataset(name).unwrap(), 1)
+                .unwrap()
+                .unwrap_err();
+            assert!(reason.contains("never written"), "{name}: {reason}");
+        }
+    }
+
+    #[test]
     fn a_corrupt_chunk_is_an_error_naming_dataset_and_chunk() {
         let (_dir, path) = gzip_file();
         let info = {

@@ -1,0 +1,175 @@
+//! The guard every recursive walk of a file's groups goes through: a bound on nesting depth and a
+//! check that no group is reached twice by different paths.
+//!
+//! An `.h5ad` file is a tree, but HDF5 hard links can make any group reachable from several
+//! places: a link from `/uns/pca/loop` back to `/uns/pca`, or from `/uns/root` to `/`, turns the
+//! tree into a cycle, and a few groups each linked twice from the level above make a walk
+//! exponential. Nesting alone (thousands of dicts in `uns`) can overflow the stack. Each walk
+//! (reading, describing) enters every group through [`within`], which refuses the group when it
+//! is [`MAX_DEPTH`] groups deep or when the same HDF5 object was already entered under another
+//! path during the current walk.
+//!
+//! The state lives in a thread-local because the readers are free functions that call each
+//! other (and are public on their own); a walk begins when the outermost [`within`] is entered
+//! and ends when it returns.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use hdf5::Group;
+
+use crate::error::ResultExt;
+use crate::h5::{object_id, ObjectId};
+use crate::{Error, Result};
+
+/// How many groups deep a walk may go: far beyond any file anndata writes (a handful of levels),
+/// far below what overflows the stack.
+pub const MAX_DEPTH: usize = 64;
+
+#[derive(Default)]
+struct Walk {
+    /// The groups entered and not yet left, outermost first.
+    stack: Vec<ObjectId>,
+    /// Every group entered during the walk, with the path it was first entered under.
+    seen: HashMap<ObjectId, String>,
+}
+
+thread_local! {
+    static WALK: RefCell<Walk> = RefCell::default();
+}
+
+/// Runs `f` with `group` entered in the current walk; errors name the group's path.
+///
+/// Entering the innermost group again, by the same path (a reader handing its group on to
+/// another), does not count as a level.
+pub(crate) fn within<T>(group: &Group, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let path = group.name();
+    let id = object_id(group).in_element(&path)?;
+    let pushed = WALK
+        .with(|w| w.borrow_mut().enter(id, &path))
+        .in_element(&path)?;
+    let _leave = Leave { pushed };
+    f()
+}
+
+impl Walk {
+    /// Enters `id` at `path`; whether a level was pushed.
+    fn enter(&mut self, id: ObjectId, path: &str) -> Result<bool> {
+        if let Some(first) = self.seen.get(&id) {
+            if first == path && self.stack.last() == Some(&id) {
+                return Ok(false);
+            }
+            if first != path {
+                let how = if self.stack.contains(&id) {
+                    "a link cycle"
+                } else {
+                    "a group linked twice"
+                };
+                return Err(Error::malformed(format!(
+                    "is a hard link to the group already read at {first} ({how}; an .h5ad \
+                     file is a tree)"
+                )));
+            }
+        }
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(Error::malformed(format!(
+                "groups are nested more than {MAX_DEPTH} levels deep"
+            )));
+        }
+        self.seen.entry(id).or_insert_with(|| path.to_owned());
+        self.stack.push(id);
+        Ok(true)
+    }
+}
+
+/// Leaves the level a [`within`] pushed (also on unwinding); ends the walk at the outermost.
+struct Leave {
+    pushed: bool,
+}
+
+impl Drop for Leave {
+    fn drop(&mut self) {
+        if !self.pushed {
+            return;
+        }
+        WALK.with(|w| {
+            let mut w = w.borrow_mut();
+            w.stack.pop();
+            if w.stack.is_empty() {
+                w.seen.clear();
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::py_file;
+
+    /// Walks every group below `g`, counting them.
+    fn count(g: &Group) -> Result<usize> {
+        within(g, || {
+            let mut n = 1;
+            for name in g.member_names()? {
+                if let Ok(child) = g.group(&name) {
+                    n += count(&child)?;
+                }
+            }
+            Ok(n)
+        })
+    }
+
+    #[test]
+    fn depth_is_bounded_and_names_the_group() {
+        let (_d, path) = py_file(
+            "t.h5",
+            "with h5py.File(path, 'w') as f:\n\
+             \x20   g = f\n\
+             \x20   for _ in range(200):\n\
+             \x20       g = g.create_group('d')\n",
+        );
+        let f = hdf5::File::open(&path).unwrap();
+        let err = count(&f).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("more than 64 levels deep"), "{msg}");
+        // The group refused is the 65th: the root plus 64 nested ones.
+        assert_eq!(err.element().unwrap().matches("/d").count(), MAX_DEPTH);
+        // The walk ended: a new one starts from scratch.
+        let shallow = f.group(&vec!["d"; 150].join("/")).unwrap();
+        assert_eq!(count(&shallow).unwrap(), 51);
+    }
+
+    #[test]
+    fn cycles_and_shared_groups_are_refused_trees_pass() {
+        let (_d, path) = py_file(
+            "t.h5",
+            "with h5py.File(path, 'w') as f:\n\
+             \x20   f.create_group('uns/pca/x')\n\
+             \x20   f.create_group('uns/other')\n\
+             \x20   f['loop/a/b'] = np.zeros(2)\n\
+             \x20   f['loop/a/back'] = f['loop']\n\
+             \x20   f['share/a'] = np.zeros(1)\n\
+             \x20   f['twice/one'] = f['share']\n\
+             \x20   f['twice/two'] = f['share']\n\
+             \x20   f['root/up'] = f['/']\n",
+        );
+        let f = hdf5::File::open(&path).unwrap();
+        assert_eq!(count(&f.group("uns").unwrap()).unwrap(), 4);
+        let err = count(&f.group("loop").unwrap()).unwrap_err();
+        assert_eq!(err.element(), Some("/loop/a/back"));
+        assert!(
+            err.to_string()
+                .contains("already read at /loop (a link cycle"),
+            "{err}"
+        );
+        let err = count(&f.group("twice").unwrap()).unwrap_err();
+        assert_eq!(err.element(), Some("/twice/two"));
+        assert!(err.to_string().contains("linked twice"), "{err}");
+        let err = count(&f).unwrap_err();
+        assert!(err.to_string().contains("a link cycle"), "{err}");
+        // Entering the same group twice in a row (one reader handing it to another) is one level.
+        let uns = f.group("uns").unwrap();
+        assert_eq!(within(&uns, || within(&uns, || count(&uns))).unwrap(), 4);
+    }
+}

@@ -1,0 +1,225 @@
+//! Checking the size a dataset claims before any memory is allocated for it.
+//!
+//! A dataset's shape is a claim the file makes, and a small file can claim anything: a chunked
+//! dataset whose chunks were never written reads as its fill value, so a few KB can hold a
+//! 2^31 × 2^20 "matrix". Every read that allocates from a dataset's shape goes through here
+//! first:
+//!
+//! - [`check_claim`]: the element count must not overflow, and the elements the dataset's stored
+//!   data cannot hold (never-written chunks, unallocated storage) may add up to at most
+//!   [`MAX_FILL_BYTES`]: legal HDF5, but never what anndata writes, and reading more of it only
+//!   turns a small file into a huge allocation or an endless scan;
+//! - [`check_memory`]: a buffer about to be allocated must fit in the memory available, so a
+//!   request too large for the machine is a clear error rather than an abort.
+
+use hdf5::dataset::Layout;
+use hdf5::Dataset;
+
+use crate::error::ResultExt;
+use crate::{Error, Result};
+
+/// How many bytes of a dataset may be fill value (elements no stored data holds).
+pub const MAX_FILL_BYTES: u64 = 256 << 20;
+
+/// Checks what `ds` claims against what it stores; its element count when the claim holds.
+///
+/// Reads only the dataset's header and chunk index (the count of stored chunks). Unlike the
+/// rest of this module's errors, its errors name the dataset (its path): the dataset may be a
+/// member of the element a caller names, such as a sparse matrix's `indptr`.
+pub fn check_claim(ds: &Dataset) -> Result<u64> {
+    claim(ds).in_element(ds.name())
+}
+
+fn claim(ds: &Dataset) -> Result<u64> {
+    let space = ds.space()?;
+    if space.is_null() {
+        return Ok(0);
+    }
+    let shape = space.shape();
+    let count = element_count(&shape)?;
+    let stored = stored_elements(ds, count)?;
+    let fill = count.saturating_sub(stored);
+    let elem = ds.dtype()?.size() as u64;
+    let fill_bytes = fill.saturating_mul(elem);
+    if fill_bytes > MAX_FILL_BYTES {
+        return Err(Error::malformed(format!(
+            "its shape {shape:?} claims {count} values ({} bytes), but its stored data holds \
+             at most {stored}: the file claims more than it holds (the rest was never written \
+             and would read as fill value)",
+            count.saturating_mul(elem)
+        )));
+    }
+    Ok(count)
+}
+
+/// Checks a read of all of `ds` into memory, `elem_size` bytes a value: [`check_claim`], then
+/// [`check_memory`] for the buffer; the buffer's size in bytes.
+pub fn check_whole_read(ds: &Dataset, elem_size: usize) -> Result<usize> {
+    let count = check_claim(ds)?;
+    let bytes = count
+        .checked_mul(elem_size as u64)
+        .and_then(|b| usize::try_from(b).ok())
+        .ok_or_else(|| {
+            Error::malformed(format!(
+                "its {count} values of {elem_size} bytes exceed the address space"
+            ))
+        })?;
+    check_memory(bytes as u64, "reading it whole")?;
+    Ok(bytes)
+}
+
+/// The number of elements of `shape`, refusing a count that overflows 64 bits.
+pub fn element_count(shape: &[usize]) -> Result<u64> {
+    shape
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
+        .ok_or_else(|| {
+            Error::malformed(format!(
+                "its shape {shape:?} claims more values than a 64-bit count can hold"
+            ))
+        })
+}
+
+/// How many of the dataset's `count` elements its stored data can hold.
+fn stored_elements(ds: &Dataset, count: u64) -> Result<u64> {
+    Ok(match ds.layout() {
+        Layout::Chunked => {
+            let chunk = ds.chunk().unwrap_or_default();
+            let per_chunk = chunk.iter().map(|&c| c as u64).product::<u64>();
+            let written = ds.num_chunks().ok_or_else(|| {
+                Error::malformed("the number of its stored chunks cannot be read")
+            })?;
+            (written as u64).saturating_mul(per_chunk)
+        }
+        Layout::Contiguous if ds.offset().is_none() && ds.dcpl()?.external().is_empty() => {
+            // Storage never allocated: every element is the fill value.
+            0
+        }
+        // Allocated contiguous storage holds every element (libhdf5 checks it lies in the
+        // file); compact data lives in the header; virtual sources are checked when read.
+        _ => count,
+    })
+}
+
+/// Fails unless a buffer of `bytes` fits in the memory available (physical memory not in use
+/// plus free swap, and the process's address-space limit), naming what it was for. Buffers
+/// under 64 MiB pass without a look at the system, which costs a file read.
+pub fn check_memory(bytes: u64, what: &str) -> Result<()> {
+    if bytes < 64 << 20 {
+        return Ok(());
+    }
+    match available_memory() {
+        Some(avail) if bytes > avail => Err(Error::invalid(format!(
+            "{what} needs {bytes} bytes, more than the {avail} bytes of memory available"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The memory a new allocation can use, if it can be told.
+fn available_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok();
+    let field = |name: &str| -> Option<u64> {
+        let line = meminfo.as_deref()?.lines().find(|l| l.starts_with(name))?;
+        let kb: u64 = line[name.len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kb.saturating_mul(1024))
+    };
+    let system = field("MemAvailable:").map(|m| m.saturating_add(field("SwapFree:").unwrap_or(0)));
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` into the valid struct passed.
+    let address_space = (unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) } == 0
+        && limit.rlim_cur != libc::RLIM_INFINITY)
+        .then_some(limit.rlim_cur);
+    match (system, address_space) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::h5::read::{read_array, read_raw_data};
+    use crate::testutil::py_file;
+
+    #[test]
+    fn claims_beyond_the_stored_data_are_refused() {
+        let (_d, path) = py_file(
+            "t.h5",
+            "with h5py.File(path, 'w') as f:\n\
+             \x20   f.create_dataset('huge', shape=(2**34,), dtype='f8', chunks=(4096,), maxshape=(None,))\n\
+             \x20   f.create_dataset('wraps', shape=(2**32 + 2, 2**32), dtype='f4', chunks=(1, 1), maxshape=(None, None))\n\
+             \x20   f.create_dataset('unallocated', shape=(2**30,), dtype='f8')\n\
+             \x20   p = f.create_dataset('partly', shape=(2**22,), dtype='f8', chunks=(1024,))\n\
+             \x20   p[:1024] = 1\n\
+             \x20   f['whole'] = np.arange(10.0)\n\
+             \x20   f.create_dataset('gz', data=np.arange(5000), chunks=(100,), compression='gzip')\n\
+             \x20   f['empty'] = h5py.Empty('f')\n",
+        );
+        let f = hdf5::File::open(&path).unwrap();
+        let claim = |n: &str| check_claim(&f.dataset(n).unwrap());
+        let err = claim("huge").unwrap_err().to_string();
+        assert!(err.contains("claims 17179869184 values"), "{err}");
+        assert!(err.contains("holds at most 0"), "{err}");
+        let err = claim("wraps").unwrap_err().to_string();
+        assert!(err.contains("more values than a 64-bit count"), "{err}");
+        let err = claim("unallocated").unwrap_err().to_string();
+        assert!(err.contains("holds at most 0"), "{err}");
+        // 32 MiB of fill around one stored chunk is within the allowance.
+        assert_eq!(claim("partly").unwrap(), 1 << 22);
+        assert_eq!(claim("whole").unwrap(), 10);
+        assert_eq!(claim("gz").unwrap(), 5000);
+        assert_eq!(claim("empty").unwrap(), 0);
+    }
+
+    #[test]
+    fn every_read_checks_the_claim_before_allocating() {
+        let (_d, path) = py_file(
+            "t.h5",
+            "with h5py.File(path, 'w') as f:\n\
+             \x20   f.create_dataset('x', shape=(2**31, 2**20), dtype='f4', chunks=(256, 256))\n\
+             \x20   f.create_dataset('s', shape=(2**40,), dtype=h5py.string_dtype(), chunks=(64,))\n\
+             \x20   f.create_dataset('c', shape=(2**40,), dtype=[('a', 'f8'), ('b', 'i4')], chunks=(64,))\n",
+        );
+        let f = hdf5::File::open(&path).unwrap();
+        let refused = |e: Error, name: &str| {
+            let msg = e.to_string();
+            assert!(msg.contains("the file claims more than it holds"), "{msg}");
+            assert_eq!(e.element(), Some(name), "{msg}");
+        };
+        // Typed numbers, strings and compounds: each whole-read path.
+        refused(read_array(&f.dataset("x").unwrap()).unwrap_err(), "/x");
+        refused(read_array(&f.dataset("s").unwrap()).unwrap_err(), "/s");
+        refused(read_raw_data(&f.dataset("c").unwrap()).unwrap_err(), "/c");
+        // Backed mode, which reads blocks of the matrix on demand.
+        refused(crate::backed::open_matrix(&f, "x").unwrap_err(), "/x");
+    }
+
+    #[test]
+    fn counts_overflow_cleanly() {
+        assert_eq!(element_count(&[]).unwrap(), 1);
+        assert_eq!(element_count(&[3, 0, usize::MAX]).unwrap(), 0);
+        assert_eq!(element_count(&[1 << 31, 1 << 20]).unwrap(), 1 << 51);
+        assert!(element_count(&[(1 << 32) + 2, 1 << 32]).is_err());
+    }
+
+    #[test]
+    fn buffers_beyond_the_memory_available_are_refused() {
+        check_memory(1 << 20, "a test buffer").unwrap();
+        let err = check_memory(u64::MAX, "reading /X whole").unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("reading /X whole needs 18446744073709551615 bytes"),
+            "{msg}"
+        );
+        assert!(available_memory().is_some_and(|m| m > 1 << 20));
+    }
+}
