@@ -563,14 +563,18 @@ impl BackedAnnData {
     fn prune(&self, snap: &Snapshot, uns: &mut Mapping) -> Result<(DataFrame, DataFrame)> {
         let mut obs = self.shared.frame_rows(snap, &snap.layout.obs, &self.obs)?;
         let mut var = self.shared.frame_rows(snap, &snap.layout.var, &self.var)?;
-        prune_categories(&mut obs, uns);
-        prune_categories(&mut var, uns);
+        // Only views drop unused categories, as in anndata (and as `obs()` does).
+        if self.view {
+            prune_categories(&mut obs, uns);
+            prune_categories(&mut var, uns);
+        }
         Ok((obs, var))
     }
 
     /// Every element at the selection, in memory: exactly what [`AnnData::subset`] gives for
-    /// the same selections on the whole file read with [`crate::read_h5ad`] (unused categories
-    /// removed, colours fixed, `raw` cut to the observations only).
+    /// the same selections on the whole file read with [`crate::read_h5ad`] (in a view, unused
+    /// categories removed and colours fixed; `raw` cut to the observations only). A handle
+    /// that is not a view gives what [`crate::read_h5ad`] gives.
     pub fn to_memory(&self) -> Result<AnnData> {
         let snap = self.shared.snapshot();
         self.in_file(self.elements(&snap))

@@ -37,12 +37,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Read IN whole and write OUT.
+    /// Write IN to OUT (possibly compressed otherwise), streaming the matrices through the
+    /// backed plan.
     Convert {
         /// Input .h5ad file.
         input: PathBuf,
         /// Output .h5ad file (written beside, then renamed into place).
         output: PathBuf,
+        #[command(flatten)]
+        backed: BackedArgs,
         /// Compression of the output's arrays.
         #[arg(long, value_enum, default_value_t = CompressionArg::None)]
         compression: CompressionArg,
@@ -174,14 +177,14 @@ fn run(cli: Cli) -> annpage::Result<()> {
         Command::Convert {
             input,
             output,
+            backed,
             compression: c,
             gzip_level,
         } => {
-            let adata = annpage::read_h5ad(&input)?;
             let options = WriteOptions {
                 compression: compression(c, gzip_level),
             };
-            adata.write_h5ad(&output, &options)?;
+            open_backed(&input, &backed)?.write_h5ad(&output, &options)?;
         }
         Command::Subset {
             input,
