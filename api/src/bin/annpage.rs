@@ -108,7 +108,8 @@ struct BackedArgs {
     /// Cache budget in MiB.
     #[arg(long, default_value_t = 256)]
     cache_mb: usize,
-    /// Threads that read and decode the matrix (default: one per core).
+    /// Threads that read and decode the matrix, and that compress it when writing gzip
+    /// (default: one per core).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
 }
