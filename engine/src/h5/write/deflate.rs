@@ -331,6 +331,11 @@ fn direct_state<'a>(
 }
 
 impl Direct<'_> {
+    /// How many chunks may be in flight at once.
+    fn in_flight(&self) -> usize {
+        IN_FLIGHT_PER_THREAD * self.deflaters.threads
+    }
+
     /// Cuts the band (one row of chunks, full or the last one) into chunks and sends them.
     fn send_band(&mut self, ds: &Dataset, extent: &mut usize, rows: usize) -> Result<()> {
         let (chunk_rows, chunk_cols) = self.chunk;
@@ -338,24 +343,28 @@ impl Direct<'_> {
         let row_bytes = self.width * element;
         let band_rows = self.band.len() / row_bytes;
         let chunk_bytes = chunk_rows * chunk_cols * element;
+        if chunk_cols == self.width {
+            // The band is one chunk: sent as it is, with zeros past the dataset's end (readers
+            // ignore what lies outside the dataset).
+            let mut next = self.spare.pop().unwrap_or_default();
+            next.clear();
+            let mut raw = std::mem::replace(&mut self.band, next);
+            raw.resize(chunk_bytes, 0);
+            self.send(ds, extent, rows, raw, [self.band_start as u64, 0])?;
+            self.band_start += chunk_rows;
+            return Ok(());
+        }
         for col in (0..self.width).step_by(chunk_cols) {
             let cols = chunk_cols.min(self.width - col);
+            // Each row's part of this chunk, on zeros where the chunk passes the edge.
             let mut raw = self.spare.pop().unwrap_or_default();
             raw.clear();
-            if band_rows == chunk_rows && cols == self.width {
-                raw.extend_from_slice(&self.band);
-            } else {
-                // Each row's part of this chunk, then zeros where the chunk passes the edge
-                // (readers ignore what lies outside the dataset).
-                raw.resize(chunk_bytes, 0);
-                for r in 0..band_rows {
-                    let from = r * row_bytes + col * element;
-                    let to = r * chunk_cols * element;
-                    raw[to..to + cols * element]
-                        .copy_from_slice(&self.band[from..from + cols * element]);
-                    raw[to + cols * element..to + chunk_cols * element].fill(0);
-                }
-                raw[band_rows * chunk_cols * element..].fill(0);
+            raw.resize(chunk_bytes, 0);
+            for r in 0..band_rows {
+                let from = r * row_bytes + col * element;
+                let to = r * chunk_cols * element;
+                raw[to..to + cols * element]
+                    .copy_from_slice(&self.band[from..from + cols * element]);
             }
             let offset = [self.band_start as u64, col as u64];
             self.send(ds, extent, rows, raw, offset)?;
@@ -374,7 +383,7 @@ impl Direct<'_> {
         raw: Vec<u8>,
         offset: [u64; 2],
     ) -> Result<()> {
-        while self.offsets.len() >= IN_FLIGHT_PER_THREAD * self.deflaters.threads {
+        while self.offsets.len() >= self.in_flight() {
             self.wait_one(ds, extent, rows)?;
         }
         let seq = self.next_seq;
@@ -424,8 +433,10 @@ impl Direct<'_> {
             }
             write_chunk(ds, &offset[..self.rank], &packed)?;
             self.next_write += 1;
-            self.spare.push(done.raw);
-            self.spare.push(packed);
+            // Buffers for the next chunks: as many as can be in flight, raw and compressed.
+            if self.spare.len() < 2 * self.in_flight() {
+                self.spare.extend([done.raw, packed]);
+            }
         }
         Ok(())
     }
