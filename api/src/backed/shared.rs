@@ -78,7 +78,7 @@ pub(super) struct Shared {
     pub(super) path: PathBuf,
     pub(super) mode: Mode,
     pub(super) cache: Arc<BlockCache>,
-    read: ReadOptions,
+    pub(super) read: ReadOptions,
     state: RwLock<State>,
     generation: AtomicU64,
     /// Opened matrices by generation and path; `None` for elements that are not matrices.

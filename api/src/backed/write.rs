@@ -10,16 +10,16 @@
 use std::path::Path;
 
 use annpage_engine::backed::{BackedMatrix, MatrixKind};
-use annpage_engine::data::{DType, Mapping, Matrix, SparseFormat, SparseMatrix};
+use annpage_engine::data::{DType, Element, Mapping, Matrix, SparseFormat, SparseMatrix};
 use annpage_engine::error::ResultExt;
 use annpage_engine::format::write::staging::Staged;
 use annpage_engine::format::write::{
     create_sparse_group, index_array, sparse_index_dtype, write_dataframe, write_element,
     write_encoding, write_mapping, write_matrix, write_matrix_mapping,
 };
-use annpage_engine::format::{Encoding, WriteOptions};
+use annpage_engine::format::{Compression, Encoding, WriteOptions};
 use annpage_engine::h5::write::{
-    append_rows, create_array, guess_chunk, write_rows, DatasetOptions,
+    create_array, guess_chunk, with_deflaters, DatasetOptions, Deflaters, RowWriter,
 };
 use annpage_engine::select::{AxisIndex, IndexKind};
 use annpage_engine::{Error, Result};
@@ -47,8 +47,23 @@ pub(super) fn write_h5ad(adata: &BackedAnnData, path: &Path, options: &WriteOpti
     staged.commit(path).in_file(path)
 }
 
-/// Writes every element, in the order `format::write_h5ad` writes them.
+/// Writes every element, in the order `format::write_h5ad` writes them; with gzip, matrices
+/// and dense arrays are compressed on as many threads as the handle reads with.
 fn write_root(adata: &BackedAnnData, root: &Group, options: &WriteOptions) -> Result<()> {
+    match options.compression {
+        Compression::Gzip(_) => with_deflaters(adata.shared.read.workers.threads(), |d| {
+            write_members(adata, root, options, d)
+        }),
+        _ => write_members(adata, root, options, None),
+    }
+}
+
+fn write_members(
+    adata: &BackedAnnData,
+    root: &Group,
+    options: &WriteOptions,
+    deflaters: Option<&Deflaters>,
+) -> Result<()> {
     let shared = &adata.shared;
     let snap = shared.snapshot();
     let layout = &snap.layout;
@@ -57,7 +72,7 @@ fn write_root(adata: &BackedAnnData, root: &Group, options: &WriteOptions) -> Re
     write_encoding(root, Encoding::AnnData).in_element("/")?;
     if let Some(x) = &layout.x {
         let view = adata.view_of(x, "/X".into(), adata.obs_axis(), adata.var_axis());
-        stream_matrix(&view, root, "X", options, target)?;
+        stream_matrix(&view, root, "X", options, target, deflaters)?;
     }
     if let Some(raw) = &layout.raw {
         let g = root.create_group("raw").in_element("/raw")?;
@@ -69,7 +84,7 @@ fn write_root(adata: &BackedAnnData, root: &Group, options: &WriteOptions) -> Re
             adata.obs_axis(),
             (&all, AxisKind::RawVar),
         );
-        stream_matrix(&view, &g, "X", options, target)?;
+        stream_matrix(&view, &g, "X", options, target, deflaters)?;
         let var = shared
             .frame_rows(&snap, &raw.var, &all)
             .in_file(&shared.path)?;
@@ -101,7 +116,7 @@ fn write_root(adata: &BackedAnnData, root: &Group, options: &WriteOptions) -> Re
             let value = adata
                 .aligned(&snap, &format!("{name}['{key}']"), is_obs, value)
                 .in_file(&shared.path)?;
-            write_element(&g, key, &value, options)?;
+            write_aligned(&g, key, &value, options, deflaters)?;
         }
     }
     let matrices = [
@@ -114,10 +129,34 @@ fn write_root(adata: &BackedAnnData, root: &Group, options: &WriteOptions) -> Re
         let g = root.group(name).in_element(join("/", name))?;
         for (key, slot) in slots {
             let view = adata.view_of(slot, format!("/{name}/{key}"), rows, cols);
-            stream_matrix(&view, &g, key, options, target)?;
+            stream_matrix(&view, &g, key, options, target, deflaters)?;
         }
     }
     write_mapping(root, "uns", &uns, options)
+}
+
+/// Writes an `obsm`/`varm` entry as `write_element` does, dense numeric arrays compressed on
+/// the deflaters' threads.
+fn write_aligned(
+    g: &Group,
+    key: &str,
+    value: &Element,
+    options: &WriteOptions,
+    deflaters: Option<&Deflaters>,
+) -> Result<()> {
+    match (value, deflaters) {
+        (Element::Array(a), Some(_)) if a.ndim() > 0 && a.dtype() != DType::String => {
+            let write = || -> Result<()> {
+                let ds = create_array(g, key, a.dtype(), a.shape(), &options.array_options())?;
+                write_encoding(&ds, Encoding::Array)?;
+                let mut w = RowWriter::new(&ds, deflaters)?;
+                w.push(a)?;
+                w.finish()
+            };
+            write().in_element(join(&g.name(), key))
+        }
+        _ => write_element(g, key, value, options),
+    }
 }
 
 /// Writes the selection of a matrix as member `name` of `parent`.
@@ -127,6 +166,7 @@ fn stream_matrix(
     name: &str,
     options: &WriteOptions,
     target: usize,
+    deflaters: Option<&Deflaters>,
 ) -> Result<()> {
     let m = match view.slot() {
         MatrixSlot::Memory(_) => {
@@ -138,14 +178,15 @@ fn stream_matrix(
     };
     let (rows, cols) = (view.row_index(), view.col_index());
     let write = || match m.kind() {
-        MatrixKind::Dense => stream_dense(&m, rows, cols, parent, name, options, target),
-        MatrixKind::Sparse(format) => {
-            stream_sparse(&m, format, rows, cols, parent, name, options, target)
-        }
+        MatrixKind::Dense => stream_dense(&m, rows, cols, parent, name, options, target, deflaters),
+        MatrixKind::Sparse(format) => stream_sparse(
+            &m, format, rows, cols, parent, name, options, target, deflaters,
+        ),
     };
     write().in_element(join(&parent.name(), name))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn stream_dense(
     m: &BackedMatrix,
     rows: &AxisIndex,
@@ -154,6 +195,7 @@ fn stream_dense(
     name: &str,
     options: &WriteOptions,
     target: usize,
+    deflaters: Option<&Deflaters>,
 ) -> Result<()> {
     let dtype = m.dtype();
     let ds = create_array(
@@ -169,14 +211,20 @@ fn stream_dense(
     }
     let row_bytes = cols.len().saturating_mul(dtype.size()).max(1);
     let chunk_rows = (target / row_bytes).max(1);
+    let mut writer = RowWriter::new(&ds, deflaters)?;
     for piece in m.chunks(rows, cols, chunk_rows)? {
         let (range, values) = piece?;
         let Matrix::Dense(a) = values else {
             return Err(Error::malformed("a dense matrix gave sparse rows"));
         };
-        write_rows(&ds, range.start, &a)?;
+        if range.start != writer.rows() {
+            return Err(Error::malformed(
+                "a dense matrix gave its rows out of order",
+            ));
+        }
+        writer.push(&a)?;
     }
-    Ok(())
+    writer.finish()
 }
 
 /// The stored values of the major slices `major` (from `indptr`).
@@ -246,6 +294,7 @@ fn stream_sparse(
     name: &str,
     options: &WriteOptions,
     target: usize,
+    deflaters: Option<&Deflaters>,
 ) -> Result<()> {
     let out_shape = (rows.len(), cols.len());
     let (major, minor) = match format {
@@ -306,29 +355,31 @@ fn stream_sparse(
         let data_ds = values("data", dtype)?;
         let indices_ds = values("indices", index_dtype)?;
         let indptr_ds = create_array(&g, "indptr", index_dtype, &[major.len() + 1], &opts)?;
-        write_rows(&indptr_ds, 0, &index_array(&[0u64], index_dtype)?)?;
+        let mut data_w = RowWriter::new(&data_ds, deflaters)?;
+        let mut indices_w = RowWriter::new(&indices_ds, deflaters)?;
+        let mut indptr_w = RowWriter::new(&indptr_ds, deflaters)?;
+        indptr_w.push(&index_array(&[0u64], index_dtype)?)?;
         let (mut offset, mut done) = (0u64, 0usize);
         for piece in pieces(m, format, rows, cols, per_piece)? {
             let (_, _, piece_indptr, indices, data) = piece?.into_parts();
             let indices = index_array(&indices, index_dtype)?;
-            if nnz.is_some() {
-                let at = to_usize(offset)?;
-                if at + data.len() > to_usize(nnz.unwrap_or(0))? {
+            if let Some(n) = nnz {
+                if offset + data.len() as u64 > n {
                     return Err(Error::malformed(
                         "the matrix holds more values than its indptr says",
                     ));
                 }
-                write_rows(&data_ds, at, &data)?;
-                write_rows(&indices_ds, at, &indices)?;
-            } else {
-                append_rows(&data_ds, &data)?;
-                append_rows(&indices_ds, &indices)?;
             }
+            data_w.push(&data)?;
+            indices_w.push(&indices)?;
             let offsets: Vec<u64> = piece_indptr[1..].iter().map(|&p| p + offset).collect();
-            write_rows(&indptr_ds, done + 1, &index_array(&offsets, index_dtype)?)?;
+            indptr_w.push(&index_array(&offsets, index_dtype)?)?;
             offset += data.len() as u64;
             done += offsets.len();
         }
+        data_w.finish()?;
+        indices_w.finish()?;
+        indptr_w.finish()?;
         if done != major.len() || nnz.is_some_and(|n| n != offset) {
             return Err(Error::malformed(format!(
                 "wrote {done} slices and {offset} values, expected {} and {}",

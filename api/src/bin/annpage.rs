@@ -37,12 +37,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Read IN whole and write OUT.
+    /// Write IN to OUT (possibly compressed otherwise), streaming the matrices through the
+    /// backed plan.
     Convert {
         /// Input .h5ad file.
         input: PathBuf,
         /// Output .h5ad file (written beside, then renamed into place).
         output: PathBuf,
+        #[command(flatten)]
+        backed: BackedArgs,
         /// Compression of the output's arrays.
         #[arg(long, value_enum, default_value_t = CompressionArg::None)]
         compression: CompressionArg,
@@ -105,7 +108,8 @@ struct BackedArgs {
     /// Cache budget in MiB.
     #[arg(long, default_value_t = 256)]
     cache_mb: usize,
-    /// Threads that read and decode the matrix (default: one per core).
+    /// Threads that read and decode the matrix, and that compress it when writing gzip
+    /// (default: one per core).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
 }
@@ -174,14 +178,14 @@ fn run(cli: Cli) -> annpage::Result<()> {
         Command::Convert {
             input,
             output,
+            backed,
             compression: c,
             gzip_level,
         } => {
-            let adata = annpage::read_h5ad(&input)?;
             let options = WriteOptions {
                 compression: compression(c, gzip_level),
             };
-            adata.write_h5ad(&output, &options)?;
+            open_backed(&input, &backed)?.write_h5ad(&output, &options)?;
         }
         Command::Subset {
             input,

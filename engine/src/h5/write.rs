@@ -11,14 +11,18 @@
 //!   [`write_rows`] fills block by block; a dataset created `resizable` grows along its first
 //!   axis with [`append_rows`].
 //! - Compound (record) datasets: [`write_compound`], and [`write_raw_data`] for either kind.
+//! - Gzip on several threads: a [`RowWriter`] appends rows to a dataset, compressing its
+//!   chunks on [`with_deflaters`]' threads and storing them with HDF5's direct chunk write.
 //!
 //! Errors carry no element path: callers in [`crate::format`] add it.
 
 mod chunk;
 mod compound;
+mod deflate;
 
 pub use chunk::guess_chunk;
 pub use compound::write_compound;
+pub use deflate::{with_deflaters, Deflaters, RowWriter};
 
 use hdf5::dataset::FillTime;
 use hdf5::types::{TypeDescriptor, VarLenUnicode};

@@ -1,0 +1,749 @@
+//! Deflate on several threads: appending rows to a gzip dataset with its chunks compressed by
+//! libdeflate on worker threads and stored with HDF5's direct chunk write (`H5Dwrite_chunk`).
+//!
+//! libhdf5 runs a dataset's filters on the thread that writes, under its global lock, so a
+//! gzip write through it compresses on one core. Here a [`RowWriter`] cuts the rows it is
+//! given into the dataset's chunks, [`Deflaters`] threads compress them (the zlib format —
+//! 2-byte header, deflate stream, Adler-32 — which is what HDF5's deflate filter writes and
+//! reads), and the writer stores them in order, as libhdf5 would have: same chunk shape, the
+//! dataset's own deflate filter in its pipeline, filter mask 0. Any HDF5 reader decodes them
+//! as it decodes libhdf5's own chunks.
+//!
+//! Memory stays bounded: a writer holds one row of chunks being filled (a *band*) and at most
+//! a few chunks per thread in flight; when that many are out, it waits for the oldest. Reading
+//! the input (by the caller), compressing and writing overlap.
+//!
+//! Datasets the direct path cannot write (another filter, strings, more than two axes, very
+//! large chunks) are written through libhdf5 by the same [`RowWriter`], so callers need not
+//! tell the cases apart.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use crossbeam::channel::{self, Receiver, Sender};
+use hdf5::filters::Filter;
+use hdf5::Dataset;
+use hdf5_sys::h5d::H5Dwrite_chunk;
+use hdf5_sys::h5p::H5P_DEFAULT;
+use libdeflater::{CompressionLvl, Compressor};
+use ndarray::ArrayD;
+
+use super::{check_rows, write_rows};
+use crate::data::{ArrayData, DType};
+use crate::{Error, Result};
+
+/// Chunks in flight per compressing thread, per writer.
+const IN_FLIGHT_PER_THREAD: usize = 4;
+/// The largest chunk, and the largest band of chunks, written directly (in bytes); larger
+/// ones go through libhdf5.
+const MAX_CHUNK_BYTES: usize = 64 << 20;
+const MAX_BAND_BYTES: usize = 256 << 20;
+
+/// Threads that compress chunks for the [`RowWriter`]s of one write; see [`with_deflaters`].
+#[derive(Debug)]
+pub struct Deflaters {
+    jobs: Sender<Job>,
+    threads: usize,
+}
+
+impl Deflaters {
+    /// How many threads compress.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+}
+
+/// One chunk to compress: `raw` (the chunk's bytes, padded to its full shape) into `packed`.
+struct Job {
+    seq: u64,
+    level: u8,
+    raw: Vec<u8>,
+    packed: Vec<u8>,
+    reply: Sender<Done>,
+}
+
+/// A compressed chunk, with the buffers given back for the next chunks.
+struct Done {
+    seq: u64,
+    raw: Vec<u8>,
+    packed: std::result::Result<Vec<u8>, String>,
+}
+
+/// Runs `f` with `threads` compressing threads (at least 1), stopped when it returns.
+///
+/// If the system starts no thread at all, `f` gets `None` and [`RowWriter`]s write through
+/// libhdf5.
+///
+/// ```
+/// use annpage_engine::h5::write::{create_array, with_deflaters, Compression, DatasetOptions, RowWriter};
+/// use annpage_engine::data::{ArrayData, DType};
+/// let dir = tempfile::tempdir().unwrap();
+/// let file = hdf5::File::create(dir.path().join("d.h5")).unwrap();
+/// let opts = DatasetOptions::compressed(Compression::Gzip(4));
+/// let ds = create_array(&file, "x", DType::I32, &[100_000], &opts).unwrap();
+/// with_deflaters(2, |d| {
+///     let mut w = RowWriter::new(&ds, d)?;
+///     assert!(w.is_parallel());
+///     w.push(&ArrayData::from((0..60_000).collect::<Vec<i32>>()))?;
+///     w.push(&ArrayData::from((60_000..100_000).collect::<Vec<i32>>()))?;
+///     w.finish()
+/// }).unwrap();
+/// assert_eq!(ds.read_raw::<i32>().unwrap(), (0..100_000).collect::<Vec<i32>>());
+/// ```
+pub fn with_deflaters<R>(threads: usize, f: impl FnOnce(Option<&Deflaters>) -> R) -> R {
+    let threads = threads.max(1);
+    let (jobs, queue) = channel::bounded::<Job>(threads);
+    std::thread::scope(|s| {
+        let mut started = 0;
+        for i in 0..threads {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("annpage-deflate-{i}"))
+                .spawn_scoped(s, move || compress_jobs(&queue));
+            started += usize::from(spawned.is_ok());
+        }
+        drop(queue);
+        if started == 0 {
+            return f(None);
+        }
+        let deflaters = Deflaters {
+            jobs,
+            threads: started,
+        };
+        // The threads end once `deflaters` (the only sender) is dropped and the queue drained.
+        f(Some(&deflaters))
+    })
+}
+
+/// A compressing thread: takes jobs until the queue closes, answering every one.
+fn compress_jobs(queue: &Receiver<Job>) {
+    let mut compressor: Option<(u8, Compressor)> = None;
+    for mut job in queue {
+        let packed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let c = match &mut compressor {
+                Some((level, c)) if *level == job.level => c,
+                _ => {
+                    let level = CompressionLvl::new(i32::from(job.level))
+                        .map_err(|_| format!("gzip level {} is out of range", job.level))?;
+                    &mut compressor.insert((job.level, Compressor::new(level))).1
+                }
+            };
+            let mut out = std::mem::take(&mut job.packed);
+            out.resize(c.zlib_compress_bound(job.raw.len()), 0);
+            let n = c
+                .zlib_compress(&job.raw, &mut out)
+                .map_err(|e| format!("deflate failed: {e}"))?;
+            out.truncate(n);
+            Ok(out)
+        }))
+        .unwrap_or_else(|_| Err("the compressing thread panicked".into()));
+        // The writer may be gone (it failed): then nobody waits for this chunk.
+        let _ = job.reply.send(Done {
+            seq: job.seq,
+            raw: job.raw,
+            packed,
+        });
+    }
+}
+
+/// Appends rows, along the first axis, to a dataset made by [`super::create_array`]: written
+/// chunk by chunk, compressed on the [`Deflaters`]' threads when the dataset's only filter is
+/// deflate, through libhdf5 otherwise.
+///
+/// Rows go after those already pushed, from row 0; a dataset created resizable grows to take
+/// them, others must have room. [`RowWriter::finish`] writes the last, partial, chunks: until
+/// then rows pushed may not be stored yet.
+pub struct RowWriter<'a> {
+    ds: &'a Dataset,
+    /// Rows pushed so far.
+    rows: usize,
+    /// The dataset's length along its first axis, as last set.
+    extent: usize,
+    resizable: bool,
+    direct: Option<Direct<'a>>,
+}
+
+/// The state of a writer that compresses itself.
+struct Direct<'a> {
+    deflaters: &'a Deflaters,
+    level: u8,
+    element: usize,
+    /// The dataset's number of axes (1 or 2).
+    rank: usize,
+    /// The chunk shape, as (rows, columns); 1-d datasets have one column.
+    chunk: (usize, usize),
+    /// Columns of the dataset (1 for 1-d).
+    width: usize,
+    /// Rows of the current band: `band_start..band_start + band.len() / row_bytes`.
+    band: Vec<u8>,
+    band_start: usize,
+    /// Chunk offsets by sequence number, for chunks sent and not yet written.
+    offsets: BTreeMap<u64, [u64; 2]>,
+    /// Compressed chunks that came back before an earlier one.
+    ready: BTreeMap<u64, Done>,
+    next_seq: u64,
+    next_write: u64,
+    replies: Receiver<Done>,
+    reply: Sender<Done>,
+    /// Buffers given back, for the next chunks.
+    spare: Vec<Vec<u8>>,
+}
+
+impl<'a> RowWriter<'a> {
+    /// A writer of `ds` from row 0, compressing on `deflaters` when it can.
+    pub fn new(ds: &'a Dataset, deflaters: Option<&'a Deflaters>) -> Result<Self> {
+        let shape = ds.shape();
+        let direct = match deflaters {
+            Some(d) => direct_state(ds, &shape, d)?,
+            None => None,
+        };
+        Ok(RowWriter {
+            ds,
+            rows: 0,
+            extent: shape.first().copied().unwrap_or(0),
+            resizable: ds.is_resizable(),
+            direct,
+        })
+    }
+
+    /// Whether chunks are compressed here (on several threads) rather than by libhdf5.
+    pub fn is_parallel(&self) -> bool {
+        self.direct.is_some()
+    }
+
+    /// Rows pushed so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Appends `rows` (of the dataset's dtype and trailing axes).
+    pub fn push(&mut self, rows: &ArrayData) -> Result<()> {
+        check_rows(self.ds, rows)?;
+        let start = self.rows;
+        let end = start
+            .checked_add(rows.nrows())
+            .ok_or_else(|| Error::invalid("dataset length overflows"))?;
+        if end > self.extent && !self.resizable {
+            return Err(Error::invalid(format!(
+                "rows {start}..{end} are outside a dataset of {} rows",
+                self.extent
+            )));
+        }
+        let Some(direct) = &mut self.direct else {
+            if end > self.extent {
+                grow(self.ds, &mut self.extent, end)?;
+            }
+            write_rows(self.ds, start, rows)?;
+            self.rows = end;
+            return Ok(());
+        };
+        let bytes = raw_bytes(rows)
+            .ok_or_else(|| Error::invalid("strings cannot be written chunk by chunk"))?;
+        self.rows = end;
+        let row_bytes = direct.width * direct.element;
+        let band_bytes = direct.chunk.0 * row_bytes;
+        let mut rest: &[u8] = &bytes;
+        while !rest.is_empty() {
+            let take = rest.len().min(band_bytes - direct.band.len());
+            direct.band.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if direct.band.len() == band_bytes {
+                direct.send_band(self.ds, &mut self.extent, self.rows)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the chunks still held and waits for every chunk to be stored; a resizable
+    /// dataset is left as long as the rows pushed (or longer, if it was created so).
+    pub fn finish(mut self) -> Result<()> {
+        if let Some(direct) = &mut self.direct {
+            if !direct.band.is_empty() {
+                direct.send_band(self.ds, &mut self.extent, self.rows)?;
+            }
+            while !direct.offsets.is_empty() {
+                direct.wait_one(self.ds, &mut self.extent, self.rows)?;
+            }
+        }
+        if self.rows > self.extent {
+            grow(self.ds, &mut self.extent, self.rows)?;
+        }
+        Ok(())
+    }
+}
+
+/// The direct-write state for `ds` (of `shape`), or `None` if libhdf5 must write it.
+fn direct_state<'a>(
+    ds: &Dataset,
+    shape: &[usize],
+    deflaters: &'a Deflaters,
+) -> Result<Option<Direct<'a>>> {
+    let level = match ds.filters().as_slice() {
+        [Filter::Deflate(level)] if *level <= 9 => *level,
+        _ => return Ok(None),
+    };
+    let Some(chunk) = ds.chunk() else {
+        return Ok(None);
+    };
+    let stored = super::StoredType::of(&ds.dtype()?)?;
+    let element = match stored.dtype() {
+        Some(DType::String) | None => return Ok(None),
+        Some(d) => d.size(),
+    };
+    let (chunk, width) = match (chunk.as_slice(), shape) {
+        (&[rows], &[_]) => ((rows, 1), 1),
+        (&[rows, cols], &[_, width]) => ((rows, cols), width),
+        _ => return Ok(None),
+    };
+    if chunk.0 == 0 || chunk.1 == 0 {
+        return Ok(None);
+    }
+    let chunk_bytes = chunk
+        .0
+        .checked_mul(chunk.1)
+        .and_then(|n| n.checked_mul(element));
+    let band_bytes = chunk
+        .0
+        .checked_mul(width)
+        .and_then(|n| n.checked_mul(element));
+    match (chunk_bytes, band_bytes) {
+        (Some(c), Some(b)) if c <= MAX_CHUNK_BYTES && b <= MAX_BAND_BYTES => {}
+        _ => return Ok(None),
+    }
+    let (reply, replies) = channel::unbounded();
+    Ok(Some(Direct {
+        deflaters,
+        level,
+        element,
+        rank: shape.len(),
+        chunk,
+        width,
+        band: Vec::new(),
+        band_start: 0,
+        offsets: BTreeMap::new(),
+        ready: BTreeMap::new(),
+        next_seq: 0,
+        next_write: 0,
+        replies,
+        reply,
+        spare: Vec::new(),
+    }))
+}
+
+impl Direct<'_> {
+    /// How many chunks may be in flight at once.
+    fn in_flight(&self) -> usize {
+        IN_FLIGHT_PER_THREAD * self.deflaters.threads
+    }
+
+    /// Cuts the band (one row of chunks, full or the last one) into chunks and sends them.
+    fn send_band(&mut self, ds: &Dataset, extent: &mut usize, rows: usize) -> Result<()> {
+        let (chunk_rows, chunk_cols) = self.chunk;
+        let element = self.element;
+        let row_bytes = self.width * element;
+        let band_rows = self.band.len() / row_bytes;
+        let chunk_bytes = chunk_rows * chunk_cols * element;
+        if chunk_cols == self.width {
+            // The band is one chunk: sent as it is, with zeros past the dataset's end (readers
+            // ignore what lies outside the dataset).
+            let mut next = self.spare.pop().unwrap_or_default();
+            next.clear();
+            let mut raw = std::mem::replace(&mut self.band, next);
+            raw.resize(chunk_bytes, 0);
+            self.send(ds, extent, rows, raw, [self.band_start as u64, 0])?;
+            self.band_start += chunk_rows;
+            return Ok(());
+        }
+        for col in (0..self.width).step_by(chunk_cols) {
+            let cols = chunk_cols.min(self.width - col);
+            // Each row's part of this chunk, on zeros where the chunk passes the edge.
+            let mut raw = self.spare.pop().unwrap_or_default();
+            raw.clear();
+            raw.resize(chunk_bytes, 0);
+            for r in 0..band_rows {
+                let from = r * row_bytes + col * element;
+                let to = r * chunk_cols * element;
+                raw[to..to + cols * element]
+                    .copy_from_slice(&self.band[from..from + cols * element]);
+            }
+            let offset = [self.band_start as u64, col as u64];
+            self.send(ds, extent, rows, raw, offset)?;
+        }
+        self.band.clear();
+        self.band_start += chunk_rows;
+        Ok(())
+    }
+
+    /// Sends one chunk, first waiting for the oldest if too many are in flight.
+    fn send(
+        &mut self,
+        ds: &Dataset,
+        extent: &mut usize,
+        rows: usize,
+        raw: Vec<u8>,
+        offset: [u64; 2],
+    ) -> Result<()> {
+        while self.offsets.len() >= self.in_flight() {
+            self.wait_one(ds, extent, rows)?;
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.offsets.insert(seq, offset);
+        let job = Job {
+            seq,
+            level: self.level,
+            raw,
+            packed: self.spare.pop().unwrap_or_default(),
+            reply: self.reply.clone(),
+        };
+        self.deflaters
+            .jobs
+            .send(job)
+            .map_err(|_| Error::invalid("the compressing threads have stopped"))?;
+        // Store whatever is already compressed, without waiting.
+        while let Ok(done) = self.replies.try_recv() {
+            self.store(ds, extent, rows, done)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for one compressed chunk and stores those that are next in order.
+    fn wait_one(&mut self, ds: &Dataset, extent: &mut usize, rows: usize) -> Result<()> {
+        // `self.reply` keeps the channel open, and every job sent is answered (the threads
+        // run until the `Deflaters` are dropped, which outlive this writer).
+        let done = self
+            .replies
+            .recv()
+            .map_err(|_| Error::invalid("the compressing threads have stopped"))?;
+        self.store(ds, extent, rows, done)
+    }
+
+    /// Takes `done` and writes every chunk now ready in order.
+    fn store(&mut self, ds: &Dataset, extent: &mut usize, rows: usize, done: Done) -> Result<()> {
+        self.ready.insert(done.seq, done);
+        while let Some(done) = self.ready.remove(&self.next_write) {
+            let offset = self
+                .offsets
+                .remove(&done.seq)
+                .ok_or_else(|| Error::invalid("a chunk came back twice"))?;
+            let packed = done.packed.map_err(Error::invalid)?;
+            // The chunk's first row must lie within the dataset: every row pushed so far is.
+            if offset[0] >= *extent as u64 {
+                grow(ds, extent, rows)?;
+            }
+            write_chunk(ds, &offset[..self.rank], &packed)?;
+            self.next_write += 1;
+            // Buffers for the next chunks: as many as can be in flight, raw and compressed.
+            if self.spare.len() < 2 * self.in_flight() {
+                self.spare.extend([done.raw, packed]);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Grows a resizable dataset's first axis to `len`.
+fn grow(ds: &Dataset, extent: &mut usize, len: usize) -> Result<()> {
+    let mut shape = ds.shape();
+    shape[0] = len;
+    ds.resize(shape)?;
+    *extent = len;
+    Ok(())
+}
+
+/// Stores `packed`, a chunk compressed by the dataset's whole pipeline, at chunk `offset`.
+fn write_chunk(ds: &Dataset, offset: &[u64], packed: &[u8]) -> Result<()> {
+    if offset.len() != ds.ndim() {
+        return Err(Error::invalid(format!(
+            "a chunk offset of {} axes for a dataset of {}",
+            offset.len(),
+            ds.ndim()
+        )));
+    }
+    let status = hdf5::sync::sync(|| {
+        // SAFETY: `offset` points to `ds.ndim()` values (checked above), which is what
+        // `H5Dwrite_chunk` reads; `packed` is a live slice of `packed.len()` bytes that the
+        // library only reads during the call. `ds.id()` is an open dataset held by `ds`.
+        // Filter mask 0 says every filter of the pipeline (deflate only: checked when the
+        // writer was made) was applied, as `packed` is a zlib stream. Offsets lie on the chunk
+        // grid and within the extent (the writer's invariants; libhdf5 checks both as well).
+        unsafe {
+            H5Dwrite_chunk(
+                ds.id(),
+                H5P_DEFAULT,
+                0,
+                offset.as_ptr(),
+                packed.len(),
+                packed.as_ptr().cast(),
+            )
+        }
+    });
+    hdf5::h5check(status)?;
+    Ok(())
+}
+
+/// The values of `a` as bytes in row-major order (`None` for strings).
+fn raw_bytes(a: &ArrayData) -> Option<Cow<'_, [u8]>> {
+    fn bytes<T: bytemuck::NoUninit>(a: &ArrayD<T>) -> Cow<'_, [u8]> {
+        match a.as_slice() {
+            Some(values) => Cow::Borrowed(bytemuck::cast_slice(values)),
+            None => {
+                let standard = a.as_standard_layout();
+                let values = standard.as_slice().unwrap_or_default();
+                Cow::Owned(bytemuck::cast_slice(values).to_vec())
+            }
+        }
+    }
+    Some(match a {
+        ArrayData::Bool(a) => bytes(a),
+        ArrayData::I8(a) => bytes(a),
+        ArrayData::I16(a) => bytes(a),
+        ArrayData::I32(a) => bytes(a),
+        ArrayData::I64(a) => bytes(a),
+        ArrayData::U8(a) => bytes(a),
+        ArrayData::U16(a) => bytes(a),
+        ArrayData::U32(a) => bytes(a),
+        ArrayData::U64(a) => bytes(a),
+        ArrayData::F32(a) => bytes(a),
+        ArrayData::F64(a) => bytes(a),
+        ArrayData::String(_) => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{Array2, ArrayD, IxDyn};
+
+    use super::*;
+    use crate::h5::read::read_array;
+    use crate::h5::write::{create_array, Compression, DatasetOptions};
+    use crate::testutil::run_python;
+
+    fn gzip(level: u8) -> DatasetOptions {
+        DatasetOptions::compressed(Compression::Gzip(level))
+    }
+
+    /// `n` values of every kind of pattern: runs (compressible) and noise.
+    fn values(n: usize) -> Vec<i64> {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        (0..n)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                if i % 3 == 0 {
+                    (x % 1000) as i64 - 500
+                } else {
+                    (i / 100) as i64
+                }
+            })
+            .collect()
+    }
+
+    /// The rows `start..end` of `a` (along its first axis).
+    fn rows(a: &ArrayData, start: usize, end: usize) -> ArrayData {
+        a.select(0, &(start..end).collect::<Vec<_>>())
+    }
+
+    /// Pushes `data` into `ds` in pieces of the given lengths (cycled), then finishes; the
+    /// writer compresses itself if `parallel`.
+    fn push_all(
+        ds: &Dataset,
+        d: Option<&Deflaters>,
+        parallel: bool,
+        data: &ArrayData,
+        pieces: &[usize],
+    ) {
+        let mut w = RowWriter::new(ds, d).unwrap();
+        assert_eq!(w.is_parallel(), parallel);
+        let (mut at, mut k) = (0, 0);
+        while at < data.nrows() {
+            let end = data.nrows().min(at + pieces[k % pieces.len()]);
+            w.push(&rows(data, at, end)).unwrap();
+            at = end;
+            k += 1;
+        }
+        assert_eq!(w.rows(), data.nrows());
+        w.finish().unwrap();
+    }
+
+    /// Chunks stored, each with filter mask 0 (deflate applied), and their total size.
+    fn stored_chunks(ds: &Dataset) -> (usize, u64) {
+        let (mut n, mut bytes) = (0, 0);
+        ds.chunks_visit(|info| {
+            assert_eq!(info.filter_mask, 0, "{:?}", info.offset);
+            n += 1;
+            bytes += info.size;
+            0
+        })
+        .unwrap();
+        (n, bytes)
+    }
+
+    /// Datasets of several dtypes, shapes and chunkings, fixed or growing, written by many
+    /// threads in pieces that do not fall on chunk boundaries: libhdf5 reads back what was
+    /// pushed, every chunk of the grid is stored compressed (mask 0, smaller than raw), and
+    /// the pipeline is the deflate filter at the level asked for.
+    #[test]
+    fn parallel_chunks_read_back_through_libhdf5() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.h5");
+        let file = hdf5::File::create(&path).unwrap();
+        let v = values(200_003);
+        let as_f32: Vec<f32> = v.iter().map(|&x| x as f32 * 0.5).collect();
+        let cases: Vec<(&str, ArrayData, DatasetOptions, &[usize])> = vec![
+            (
+                "i64",
+                ArrayData::from(v.clone()),
+                gzip(4),
+                &[1, 7, 4096, 30_001],
+            ),
+            (
+                "i32_level0",
+                ArrayData::from(v.iter().map(|&x| x as i32).collect::<Vec<_>>()),
+                gzip(0),
+                &[99_999],
+            ),
+            (
+                "bool",
+                ArrayData::from(v.iter().map(|&x| x % 2 == 0).collect::<Vec<_>>()),
+                gzip(9),
+                &[12_345, 3],
+            ),
+            (
+                "f32_2d",
+                ArrayData::F32(
+                    ArrayD::from_shape_vec(IxDyn(&[1_001, 199]), as_f32[..1_001 * 199].to_vec())
+                        .unwrap(),
+                ),
+                DatasetOptions {
+                    chunks: Some(vec![64, 30]),
+                    ..gzip(4)
+                },
+                &[1, 63, 64, 65, 500],
+            ),
+            (
+                "u8_2d_h5py_chunks",
+                ArrayData::from(Array2::from_shape_fn((3_000, 41), |(i, j)| {
+                    ((i * 7 + j) % 251) as u8
+                })),
+                gzip(4),
+                &[777],
+            ),
+        ];
+        with_deflaters(3, |d| {
+            assert_eq!(d.unwrap().threads(), 3);
+            for (name, data, opts, pieces) in &cases {
+                let ds = create_array(&file, name, data.dtype(), data.shape(), opts).unwrap();
+                push_all(&ds, d, true, data, pieces);
+            }
+            // A growing dataset: created empty, grown as rows come.
+            let grow = DatasetOptions {
+                chunks: Some(vec![1_000]),
+                ..gzip(4).resizable()
+            };
+            let ds = create_array(&file, "growing", DType::I64, &[0], &grow).unwrap();
+            push_all(&ds, d, true, &ArrayData::from(v.clone()), &[2_500, 1]);
+        });
+        let growing = ("growing", ArrayData::from(v), gzip(4), &[][..]);
+        for (name, data, opts, _) in cases.iter().chain([&growing]) {
+            let ds = file.dataset(name).unwrap();
+            assert_eq!(read_array(&ds).unwrap(), *data, "{name}");
+            let Compression::Gzip(level) = opts.compression else {
+                unreachable!()
+            };
+            assert_eq!(ds.filters(), [Filter::Deflate(level)], "{name}");
+            let chunk = ds.chunk().unwrap();
+            let grid: usize = data
+                .shape()
+                .iter()
+                .zip(&chunk)
+                .map(|(&n, &c)| n.div_ceil(c))
+                .product();
+            let (n, bytes) = stored_chunks(&ds);
+            assert_eq!(n, grid, "{name}");
+            let raw = (data.len() * data.dtype().size()) as u64;
+            if level > 0 {
+                assert!(bytes < raw, "{name}: {bytes} stored bytes for {raw} raw");
+            }
+        }
+        drop(file);
+        // Stock h5py decodes them too.
+        run_python(
+            "f = h5py.File(path, 'r')\n\
+             x = f['i64'][:]\n\
+             assert x.shape == (200003,) and f['growing'][:].tolist() == x.tolist()\n\
+             assert f['f32_2d'].shape == (1001, 199) and f['f32_2d'].compression == 'gzip'\n\
+             assert np.array_equal(f['f32_2d'][:], (x[:1001 * 199] * 0.5).astype('f4').reshape(1001, 199))\n\
+             u = f['u8_2d_h5py_chunks'][:]\n\
+             assert u[2999, 40] == (2999 * 7 + 40) % 251\n\
+             assert f['bool'].dtype == bool and f['bool'][:].tolist() == (x % 2 == 0).tolist()\n",
+            &path,
+        );
+    }
+
+    /// The same rows written through libhdf5 (no deflaters) read back the same.
+    #[test]
+    fn without_threads_libhdf5_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = hdf5::File::create(dir.path().join("s.h5")).unwrap();
+        let data = ArrayData::from(values(10_000));
+        let ds = create_array(&file, "a", DType::I64, &[10_000], &gzip(4)).unwrap();
+        push_all(&ds, None, false, &data, &[333]);
+        assert_eq!(read_array(&ds).unwrap(), data);
+        // With threads, datasets the direct path does not write go through libhdf5.
+        with_deflaters(2, |d| {
+            let strings = ArrayData::from(vec!["a", "bb", "ccc"]);
+            let s = create_array(&file, "s", DType::String, &[3], &gzip(4)).unwrap();
+            let lzf = create_array(
+                &file,
+                "lzf",
+                DType::I64,
+                &[10_000],
+                &DatasetOptions::compressed(Compression::Lzf),
+            )
+            .unwrap();
+            let plain =
+                create_array(&file, "plain", DType::I64, &[10_000], &Default::default()).unwrap();
+            let mut w = RowWriter::new(&s, d).unwrap();
+            assert!(!w.is_parallel());
+            w.push(&strings).unwrap();
+            w.finish().unwrap();
+            assert_eq!(read_array(&s).unwrap(), strings);
+            for ds in [&lzf, &plain] {
+                push_all(ds, d, false, &data, &[4_000]);
+                assert_eq!(read_array(ds).unwrap(), data);
+            }
+        });
+    }
+
+    /// Rows past the end of a fixed dataset, or of another dtype or width, are errors, and a
+    /// writer dropped half-way (after an error) leaves the threads able to stop.
+    #[test]
+    fn misfits_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = hdf5::File::create(dir.path().join("e.h5")).unwrap();
+        with_deflaters(2, |d| {
+            let ds = create_array(&file, "a", DType::I32, &[100], &gzip(4)).unwrap();
+            let mut w = RowWriter::new(&ds, d).unwrap();
+            w.push(&ArrayData::from(vec![1i32; 60])).unwrap();
+            let e = w.push(&ArrayData::from(vec![1i32; 41])).unwrap_err();
+            assert!(
+                e.to_string().contains("outside a dataset of 100 rows"),
+                "{e}"
+            );
+            let e = w.push(&ArrayData::from(vec![1.0f64; 4])).unwrap_err();
+            assert!(e.to_string().contains("cannot write f"), "{e}");
+            let two = create_array(&file, "b", DType::I32, &[10, 3], &gzip(4)).unwrap();
+            let mut w2 = RowWriter::new(&two, d).unwrap();
+            let e = w2
+                .push(&ArrayData::from(Array2::<i32>::zeros((2, 4))))
+                .unwrap_err();
+            assert!(e.to_string().contains("do not fit"), "{e}");
+            // Dropped with chunks in flight.
+            let big = create_array(&file, "c", DType::I64, &[1 << 20], &gzip(1)).unwrap();
+            let mut w3 = RowWriter::new(&big, d).unwrap();
+            w3.push(&ArrayData::from(values(1 << 19))).unwrap();
+        });
+    }
+}
