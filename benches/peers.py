@@ -41,6 +41,24 @@ Limits (the floor any reader of the file has on this machine):
                     core. Checksum: total inflated bytes (= number of chunks x chunk bytes).
   inflate_zlib_all  the same on all cores, one process per core each inflating its share.
 
+CLI jobs (whole processes, as a user runs them; run.py times the process from start to exit and
+then checks what it wrote):
+
+    python benches/peers.py cli_prep FILE              # write the subset's gene list, print JSON
+    python benches/peers.py cli anndata JOB FILE OUT   # the anndata peer of `annpage JOB`
+    python benches/peers.py cli_check JOB OUT          # print the checksum of what JOB wrote
+
+  stats    per cell n_genes and total_counts, per gene n_cells, mean and var (ddof=1), written
+           as OUT.obs.tsv and OUT.var.tsv (the columns of `annpage stats`). Checksum: cells,
+           sum n_genes, sum total_counts, sum n_cells, sum mean, sum var, sum (j mod 7 + 1) var_j.
+  subset   the cells of obs column SUBSET_QUERY_COLUMN equal to SUBSET_QUERY_VALUE (1/12 of the
+           cells in the generated files) x the 2,000 genes of the `subset` workload, by name in
+           their unsorted order, written as the gzip .h5ad OUT.
+  convert  FILE read whole and written as the gzip .h5ad OUT.
+  The checksum of a written .h5ad: its shape, whether X/data is gzip-compressed (1 or 0), and
+  over the stored entries v of X at row p and column q: sum v, count, sum v (p mod 7 + 1)
+  (q mod 5 + 1).
+
 The inflate limits are split into `raw_chunks` (what to inflate), `inflate_zlib` (one chunk) and
 `inflate_parallel` (the pool), so a different inflater (libdeflate in annpage's Rust tool) is a
 drop-in for `inflate_zlib`.
@@ -640,6 +658,117 @@ def limit_inflate_zlib_all(path, sel=None):
 
 
 # --------------------------------------------------------------------------------------------
+# CLI jobs: the anndata peers of `annpage stats|subset|convert`, and the checks of their outputs.
+
+CLI_JOBS = ("stats", "subset", "convert")
+SUBSET_QUERY_COLUMN, SUBSET_QUERY_VALUE = "cell_type", "type_0"
+
+
+def cli_genes_path(path: str | Path) -> Path:
+    return Path(str(path) + ".cli-genes.txt")
+
+
+def cli_prep(path: str | Path) -> dict:
+    """The inputs of the CLI jobs: the subset's genes by name, one a line (written next to FILE)."""
+    import h5py
+
+    sel = load_selections(path)
+    with h5py.File(path, "r") as f:
+        var = f["var"]
+        names = var[var.attrs["_index"]].asstr()[:]
+    out = cli_genes_path(path)
+    out.write_text("".join(f"{names[j]}\n" for j in sel["subset_genes"]))
+    return {"genes": str(out), "query": f"{SUBSET_QUERY_COLUMN} == {SUBSET_QUERY_VALUE}"}
+
+
+def anndata_cli_stats(path, out):
+    import anndata as ad
+    import pandas as pd
+
+    a = ad.read_h5ad(path, backed="r")
+    n_obs, n_vars = a.shape
+    n_genes = np.zeros(n_obs, dtype=np.int64)
+    total = np.zeros(n_obs)
+    s, q, n_cells = np.zeros(n_vars), np.zeros(n_vars), np.zeros(n_vars, dtype=np.int64)
+    for chunk, start, end in a.chunked_X(ROW_CHUNK):
+        chunk.eliminate_zeros()
+        n_genes[start:end] = np.diff(chunk.indptr)
+        total[start:end] = np.asarray(chunk.sum(axis=1, dtype=np.float64)).ravel()
+        data = chunk.data.astype(np.float64)
+        s += np.bincount(chunk.indices, weights=data, minlength=n_vars)
+        q += np.bincount(chunk.indices, weights=data * data, minlength=n_vars)
+        n_cells += np.bincount(chunk.indices, minlength=n_vars)
+    mean = s / n_obs
+    var = (q - s * mean) / (n_obs - 1)
+    obs = pd.DataFrame({"n_genes": n_genes, "total_counts": total}, index=a.obs_names)
+    obs.to_csv(f"{out}.obs.tsv", sep="\t", index_label="obs_name")
+    genes = pd.DataFrame({"n_cells": n_cells, "mean": mean, "var": var}, index=a.var_names)
+    genes.to_csv(f"{out}.var.tsv", sep="\t", index_label="var_name")
+
+
+def anndata_cli_subset(path, out):
+    import anndata as ad
+
+    a = ad.read_h5ad(path, backed="r")
+    genes = cli_genes_path(path).read_text().split()
+    mask = (a.obs[SUBSET_QUERY_COLUMN] == SUBSET_QUERY_VALUE).to_numpy()
+    a[mask, genes].to_memory().write_h5ad(out, compression="gzip")
+
+
+def anndata_cli_convert(path, out):
+    import anndata as ad
+
+    ad.read_h5ad(path).write_h5ad(out, compression="gzip")
+
+
+def cli_check(job: str, out: str) -> str:
+    if job == "stats":
+        import pandas as pd
+
+        obs = pd.read_csv(f"{out}.obs.tsv", sep="\t", index_col=0)
+        var = pd.read_csv(f"{out}.var.tsv", sep="\t", index_col=0)
+        w = np.arange(len(var)) % 7 + 1
+        v = var["var"].to_numpy(dtype=np.float64)
+        return fmt(
+            len(obs),
+            obs["n_genes"].sum(),
+            obs["total_counts"].sum(),
+            var["n_cells"].sum(),
+            var["mean"].sum(),
+            v.sum(),
+            (w * v).sum(),
+        )
+    import h5py
+
+    acc = EntrySums()
+    with h5py.File(out, "r") as f:
+        x = f["X"]
+        if not isinstance(x, h5py.Group) or x.attrs.get("encoding-type") != "csr_matrix":
+            raise SystemExit(f"{out}: X is not a CSR matrix")
+        shape = [int(v) for v in x.attrs["shape"]]
+        gzip = 1 if x["data"].compression == "gzip" else 0
+        indptr = x["indptr"][:]
+        col_w = w_mod(5)
+        for start in range(0, shape[0], ROW_CHUNK):
+            end = min(shape[0], start + ROW_CHUNK)
+            lo, hi = int(indptr[start]), int(indptr[end])
+            part = indptr[start : end + 1] - lo
+            data = x["data"][lo:hi].astype(np.float64)
+            cols = x["indices"][lo:hi]
+            rows = np.repeat(np.arange(start, end), np.diff(part))
+            acc.s += data.sum()
+            acc.n += data.size
+            acc.w += (data * w_mod(7)(rows) * col_w(cols)).sum()
+    return fmt(shape[0], shape[1], gzip, acc.s, acc.n, acc.w)
+
+
+def run_cli(peer: str, job: str, path: str, out: str) -> None:
+    if peer != "anndata" or job not in CLI_JOBS:
+        raise SystemExit(f"unknown CLI peer/job {peer!r}/{job!r}; peer anndata, jobs {CLI_JOBS}")
+    globals()[f"anndata_cli_{job}"](path, out)
+
+
+# --------------------------------------------------------------------------------------------
 
 PEERS = ("anndata", "h5py", "snapatac2")
 WORKLOADS = ("full_pass", "random_batches", "subset", "gene_columns", "open_meta", "noop")
@@ -675,6 +804,15 @@ def run(peer: str, workload: str, path: str) -> tuple[str, float]:
 def main(argv: list[str]) -> None:
     if len(argv) == 2 and argv[0] == "selections":
         print(write_selections(argv[1]))
+        return
+    if len(argv) == 2 and argv[0] == "cli_prep":
+        print(json.dumps(cli_prep(argv[1])))
+        return
+    if len(argv) == 5 and argv[0] == "cli":
+        run_cli(*argv[1:])
+        return
+    if len(argv) == 3 and argv[0] == "cli_check":
+        print(cli_check(argv[1], argv[2]))
         return
     if len(argv) != 3:
         raise SystemExit(__doc__)

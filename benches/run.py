@@ -17,6 +17,12 @@ workload ("—" in the tables). The annpage peer (benches/src, `cargo build --re
 annpage-bench`) is measured as soon as `target/release/annpage-bench` exists, or the binary that
 $ANNPAGE_BENCH names; so are its libdeflate limits.
 
+The CLI workloads (`cli_stats`, `cli_subset`, `cli_convert`) run the `annpage` command line
+(`target/release/annpage`, or $ANNPAGE_CLI) and its anndata peer (`peers.py cli anndata JOB`)
+as a user runs them: the number reported is the whole process's wall time, start to exit
+(interpreter start and imports included), next to its peak RSS; what the process wrote is
+then checked (not timed, `peers.py cli_check`) and its checksum compared across peers.
+
 The report replaces only its own section (between `<!-- BEGIN GENERATED LABEL -->` and
 `<!-- END GENERATED LABEL -->`, LABEL = the set or --label) of docs/benchmarks.md, so
 hand-written notes and the other sets' results are kept.
@@ -49,10 +55,15 @@ BENCH_PY = str(ROOT / "target" / "bench-venv" / "bin" / "python")  # same stack 
 PEERS_PY = str(BENCHES / "peers.py")
 # The annpage peer; $ANNPAGE_BENCH points at another build (e.g. a separate CARGO_TARGET_DIR).
 ANNPAGE_BENCH = os.environ.get("ANNPAGE_BENCH") or str(ROOT / "target" / "release" / "annpage-bench")
+# The annpage command line; $ANNPAGE_CLI points at another build.
+ANNPAGE_CLI = os.environ.get("ANNPAGE_CLI") or str(ROOT / "target" / "release" / "annpage")
 
 UNSUPPORTED = 64  # exit status of a runner that does not implement a workload
 
-WORKLOADS = ("full_pass", "random_batches", "subset", "gene_columns", "open_meta", "noop")
+LIBRARY_WORKLOADS = ("full_pass", "random_batches", "subset", "gene_columns", "open_meta", "noop")
+# Whole processes as a user runs them (see the module doc).
+CLI_WORKLOADS = ("cli_stats", "cli_subset", "cli_convert")
+WORKLOADS = LIBRARY_WORKLOADS + CLI_WORKLOADS
 # Workloads that must read every stored chunk of X whatever the file: ratios to the limits.
 WHOLE_X = ("full_pass", "gene_columns")
 
@@ -63,6 +74,9 @@ WORKLOAD_TITLES = {
     "gene_columns": "(d) full column of 10 random genes",
     "open_meta": "(e) open + read obs/var",
     "noop": "baseline: start + imports only",
+    "cli_stats": "CLI (f) stats: per-cell n_genes, total_counts; per-gene n_cells, mean, var → TSV",
+    "cli_subset": "CLI (g) subset: `cell_type == type_0` (1/12 of cells) × 2,000 genes → gzip .h5ad",
+    "cli_convert": "CLI (h) convert: the file read whole → gzip .h5ad",
 }
 
 
@@ -71,14 +85,23 @@ class Runner:
     name: str
     argv: list[str]  # {workload} and {file} are substituted
     program: str  # must exist for the runner to be used
-    workloads: tuple[str, ...] = WORKLOADS
+    workloads: tuple[str, ...] = LIBRARY_WORKLOADS
     group: str = ""  # limits: runs whose checksums must agree (e.g. every inflater)
     note: str = ""
+    # CLI workloads: the whole command line; {file}, {out}, {genes} and {query} are substituted.
+    cli: dict[str, list[str]] = field(default_factory=dict)
 
     def available(self) -> bool:
         return Path(self.program).exists()
 
-    def command(self, workload: str, file: Path) -> list[str]:
+    def implements(self, workload: str) -> bool:
+        if workload in CLI_WORKLOADS:
+            return workload in self.cli and Path(self.cli[workload][0]).exists()
+        return workload in self.workloads
+
+    def command(self, workload: str, file: Path, **cli_args: str) -> list[str]:
+        if workload in CLI_WORKLOADS:
+            return [a.format(file=str(file), **cli_args) for a in self.cli[workload]]
         return [a.format(workload=workload, file=str(file)) for a in self.argv]
 
 
@@ -88,10 +111,22 @@ RUNNERS = [
         "annpage",
         [ANNPAGE_BENCH, "{workload}", "{file}"],
         ANNPAGE_BENCH,
-        note="`target/release/annpage-bench WORKLOAD FILE` (cargo build --release -p annpage-bench)",
+        note="`target/release/annpage-bench WORKLOAD FILE` (cargo build --release -p annpage-bench); "
+        "CLI rows: `target/release/annpage` (cargo build --release -p annpage --bin annpage)",
+        cli={
+            "cli_stats": [ANNPAGE_CLI, "stats", "{file}", "--cache-mb", "1024", "--out-prefix", "{out}"],
+            "cli_subset": [ANNPAGE_CLI, "subset", "{file}", "{out}", "--obs-query", "{query}", "--var-names", "{genes}", "--compression", "gzip"],
+            "cli_convert": [ANNPAGE_CLI, "convert", "{file}", "{out}", "--compression", "gzip"],
+        },
     ),
     Runner("h5py", [PY, PEERS_PY, "h5py", "{workload}", "{file}"], PY, note="hand-written h5py + numpy reader"),
-    Runner("anndata", [PY, PEERS_PY, "anndata", "{workload}", "{file}"], PY, note="`anndata.read_h5ad(backed='r')`"),
+    Runner(
+        "anndata",
+        [PY, PEERS_PY, "anndata", "{workload}", "{file}"],
+        PY,
+        note="`anndata.read_h5ad(backed='r')`; CLI rows: `benches/peers.py cli anndata JOB` (a Python script)",
+        cli={w: [PY, PEERS_PY, "cli", "anndata", w.removeprefix("cli_"), "{file}", "{out}"] for w in CLI_WORKLOADS},
+    ),
     Runner(
         "snapatac2",
         [BENCH_PY, PEERS_PY, "snapatac2", "{workload}", "{file}"],
@@ -130,7 +165,8 @@ class Sample:
     applicable: bool = True  # False for a limit that does not apply ("n/a")
 
 
-def run_one(cmd: list[str], timeout: float, env: dict) -> Sample:
+def run_one(cmd: list[str], timeout: float, env: dict, protocol: bool = True) -> Sample:
+    """Runs `cmd`; with `protocol`, its last line of output is `CHECKSUM SECONDS`."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         p = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
@@ -161,6 +197,8 @@ def run_one(cmd: list[str], timeout: float, env: dict) -> Sample:
     elif code != 0:
         tail = " | ".join(line.strip() for line in stderr.strip().splitlines()[-3:])
         s.error = f"exit {code}: {tail}"[:400]
+    elif not protocol:
+        s.seconds = wall
     else:
         lines = stdout.strip().splitlines()
         try:
@@ -182,6 +220,23 @@ def checksums_agree(a: str, b: str, rel: float = 1e-9) -> bool:
     except ValueError:
         return False
     return len(xa) == len(xb) and all(abs(p - q) <= rel * max(abs(p), abs(q), 1.0) for p, q in zip(xa, xb))
+
+
+def run_cli(runner: "Runner", workload: str, file: Path, timeout: float, env: dict, cli_args: dict) -> Sample:
+    """One CLI workload as a user runs it: the whole process timed (wall), then what it wrote
+    checked (not timed) into the checksum, then removed."""
+    with tempfile.TemporaryDirectory(prefix="annpage-cli-", dir=file.parent) as tmp:
+        out = str(Path(tmp) / ("out" if workload == "cli_stats" else "out.h5ad"))
+        s = run_one(runner.command(workload, file, out=out, **cli_args), timeout, env, protocol=False)
+        if s.error is None:
+            check = subprocess.run(
+                [PY, PEERS_PY, "cli_check", workload.removeprefix("cli_"), out], capture_output=True, text=True, env=env
+            )
+            if check.returncode != 0:
+                s.error = f"check failed: {check.stderr.strip()[-300:]}"
+            else:
+                s.checksum = check.stdout.strip().splitlines()[-1]
+    return s
 
 
 # --------------------------------------------------------------------------------------------
@@ -390,6 +445,7 @@ def main() -> None:
         sel = sh([PY, PEERS_PY, "selections", str(f)])
         log(f"== {f.name}: {infos[f]}; selections in {sel}")
         env["BENCH_SELECTIONS"] = sel
+        cli_args = json.loads(sh([PY, PEERS_PY, "cli_prep", str(f)]) or "{}") if set(workloads) & set(CLI_WORKLOADS) else {}
         slow_once: set[tuple[str, str]] = set()
         # Each round measures the limits, then every workload: a machine whose speed drifts
         # during the run (other tenants of the host) moves peers and limits alike.
@@ -406,12 +462,15 @@ def main() -> None:
                     slow_once.add(("limit", lim.name))
             for w in workloads:
                 for r in runners:
-                    if w not in r.workloads or (r.name, w) in slow_once:
+                    if not r.implements(w) or (r.name, w) in slow_once:
                         continue
                     cell = results.setdefault((f.name, r.name, w), Cell())
                     if cell.samples and cell.samples[-1].error:
                         continue  # failed once: do not repeat
-                    s = run_one(r.command(w, f), args.timeout, env)
+                    if w in CLI_WORKLOADS:
+                        s = run_cli(r, w, f, args.timeout, env, cli_args)
+                    else:
+                        s = run_one(r.command(w, f), args.timeout, env)
                     cell.samples.append(s)
                     log(f"  [{rep + 1}/{repeats}] {r.name:10} {w:15} {_show(s)}")
                     if s.seconds is not None and s.seconds > args.slow:
@@ -520,7 +579,11 @@ def report(label, files, infos, runners, skipped, limits, workloads, results, li
         fn = f.name
         L.append(f"#### `{fn}`")
         L.append("")
-        L.append("Workload time (median; open through result, imports excluded) and the process's peak RSS:")
+        L.append(
+            "Workload time (median) and the process's peak RSS. Library rows: the workload's own time, timed "
+            "inside the process (open through result, imports excluded). **CLI** rows: the whole process as a "
+            "user runs it, wall time from start to exit (interpreter start and imports included):"
+        )
         L.append("")
         L.append("| workload | " + " | ".join(names) + " |")
         L.append("| --- |" + " --- |" * len(names))
@@ -551,6 +614,14 @@ def report(label, files, infos, runners, skipped, limits, workloads, results, li
             for w in timed:
                 med = {n: (results[(fn, n, w)].median() if (fn, n, w) in results else None) for n in names}
                 L.append(f"| {w} | " + " | ".join(_ratio(med[a], med[b]) for a, b in pairs) + " |")
+            L.append("")
+        stats_cli, full = results.get((fn, "annpage", "cli_stats")), results.get((fn, "annpage", "full_pass"))
+        if stats_cli and full and stats_cli.ok() and full.ok():
+            walls = [statistics.median(s.wall for s in c.ok()) for c in (stats_cli, full)]
+            L.append(
+                f"The CLI against the engine, both whole processes (wall): `annpage stats` {walls[0]:.3g} s ÷ "
+                f"`annpage-bench full_pass` {walls[1]:.3g} s = {_ratio(*walls)}."
+            )
             L.append("")
         if limits:
             lim_med = {lim.name: limit_results[(fn, lim.name)] for lim in limits}

@@ -108,8 +108,8 @@ struct BackedArgs {
     /// Cache budget in MiB.
     #[arg(long, default_value_t = 256)]
     cache_mb: usize,
-    /// Threads that read and decode the matrix, and that compress it when writing gzip
-    /// (default: one per core).
+    /// Threads that read and decode the matrix, that compress it when writing gzip, and that
+    /// `stats` reduces it on (default: one per core).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
 }
@@ -227,9 +227,10 @@ fn run(cli: Cli) -> annpage::Result<()> {
             backed,
             out_prefix,
         } => {
+            let threads = backed.threads.map(usize::from);
             let backed = open_backed(&input, &backed)?;
             let prefix = out_prefix.unwrap_or_else(|| input.with_extension(""));
-            run_stats(&backed, layer.as_deref(), chunk_rows, &prefix)?;
+            run_stats(&backed, layer.as_deref(), chunk_rows, threads, &prefix)?;
         }
     }
     Ok(())
@@ -290,6 +291,7 @@ fn run_stats(
     backed: &BackedAnnData,
     layer: Option<&str>,
     chunk_rows: usize,
+    threads: Option<usize>,
     prefix: &Path,
 ) -> annpage::Result<()> {
     let matrix = match layer {
@@ -304,7 +306,10 @@ fn run_stats(
         ProgressStyle::with_template("{bar:40} {pos}/{len} cells {elapsed} (eta {eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut acc = QcAccumulator::new(n_vars);
+    let mut acc = QcAccumulator::with_n_obs(n_obs, n_vars);
+    if let Some(n) = threads {
+        acc = acc.with_threads(n);
+    }
     let mut chunks = matrix.chunks(chunk_rows.max(1))?;
     while let Some(chunk) = chunks.next() {
         let (rows, m) = chunk?;

@@ -1,0 +1,302 @@
+//! The inner loops of [`super::QcAccumulator`]: one pass over a chunk's stored values in
+//! their stored dtype, into per-gene shifted sums and per-cell results.
+
+use std::ops::Range;
+
+use annpage_engine::data::{ArrayData, Matrix, SparseFormat, SparseMatrix};
+use annpage_engine::{Error, Result};
+use ndarray::{ArrayView2, Ix2};
+
+/// A stored value read as `f64` (bools as 0 and 1, as numpy converts them).
+pub(super) trait Value: Copy + Sync {
+    /// The value as `f64`.
+    fn to_f64(self) -> f64;
+}
+
+macro_rules! value_as {
+    ($($t:ty),*) => {$(
+        impl Value for $t {
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+        }
+    )*};
+}
+value_as!(i8, i16, i32, i64, u8, u16, u32, u64, f32, f64);
+
+impl Value for bool {
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        f64::from(u8::from(self))
+    }
+}
+
+/// One gene's sums over the non-zero values of one chunk (or of one thread's rows of it),
+/// shifted by `shift`, a guess of the mean, so that the sums of squares keep their digits when
+/// the mean is large next to the spread. Zeros, stored or not, are left out and added from
+/// the count. 32 bytes, aligned: one cache line per update, and 20,000 genes fit in L2.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C, align(32))]
+pub(super) struct GeneSums {
+    /// The shift K, with at most 21 significant bits: see [`GeneSums::around`].
+    pub shift: f64,
+    /// Σ (x − K) over non-zero x.
+    pub dev: f64,
+    /// Σ (x − K)² over non-zero x.
+    pub dev2: f64,
+    /// Non-zero values.
+    pub nonzero: u64,
+}
+
+impl GeneSums {
+    /// Zero sums around `guess` cut to 21 significant bits (a relative error under 2^-20,
+    /// which costs the variance nothing). Integer values then stay exact when shifted, so
+    /// the sum of a chunk of counts, `dev + nonzero · K`, is exact, as the sum in stored
+    /// order is.
+    pub fn around(guess: f64) -> Self {
+        let shift = if guess.is_finite() {
+            f64::from_bits(guess.to_bits() & !((1u64 << 32) - 1))
+        } else {
+            guess
+        };
+        GeneSums {
+            shift,
+            ..GeneSums::default()
+        }
+    }
+
+    #[inline(always)]
+    fn add(&mut self, x: f64) {
+        let nonzero = x != 0.0;
+        let d = if nonzero { x - self.shift } else { 0.0 };
+        self.dev += d;
+        self.dev2 += d * d;
+        self.nonzero += u64::from(nonzero);
+    }
+
+    /// Σ x over the chunk.
+    pub fn sum(&self) -> f64 {
+        self.dev + self.nonzero as f64 * self.shift
+    }
+
+    /// Adds the sums of other rows taken around the same shift.
+    pub fn merge(&mut self, other: &GeneSums) {
+        self.dev += other.dev;
+        self.dev2 += other.dev2;
+        self.nonzero += other.nonzero;
+    }
+}
+
+/// Per-cell results of the rows of a chunk: `n_genes` (non-zero values) and `total_counts`.
+pub(super) struct CellOut<'a> {
+    pub n_genes: &'a mut [u64],
+    pub totals: &'a mut [f64],
+}
+
+/// A chunk's values viewed in their stored dtype.
+pub(super) enum Typed<'a, T> {
+    /// Rows of a dense chunk.
+    Dense(ArrayView2<'a, T>),
+    /// Compressed arrays of a sparse chunk.
+    Sparse(&'a SparseMatrix, &'a [T]),
+}
+
+/// Something done with a chunk's values in their stored dtype.
+pub(super) trait Visit {
+    /// Called with the chunk viewed in its dtype `T`.
+    fn visit<T: Value>(&mut self, chunk: Typed<'_, T>) -> Result<()>;
+}
+
+/// Calls `v.visit` with the [`Typed`] view of `chunk` (of any numeric or bool dtype); an
+/// error for strings, dense arrays that are not 2-d and non-contiguous sparse data.
+pub(super) fn visit_typed(chunk: &Matrix, v: &mut impl Visit) -> Result<()> {
+    let values = match chunk {
+        Matrix::Dense(a) => a,
+        Matrix::Sparse(s) => s.data(),
+    };
+    match values {
+        ArrayData::Bool(a) => v.visit(typed(chunk, a)?),
+        ArrayData::I8(a) => v.visit(typed(chunk, a)?),
+        ArrayData::I16(a) => v.visit(typed(chunk, a)?),
+        ArrayData::I32(a) => v.visit(typed(chunk, a)?),
+        ArrayData::I64(a) => v.visit(typed(chunk, a)?),
+        ArrayData::U8(a) => v.visit(typed(chunk, a)?),
+        ArrayData::U16(a) => v.visit(typed(chunk, a)?),
+        ArrayData::U32(a) => v.visit(typed(chunk, a)?),
+        ArrayData::U64(a) => v.visit(typed(chunk, a)?),
+        ArrayData::F32(a) => v.visit(typed(chunk, a)?),
+        ArrayData::F64(a) => v.visit(typed(chunk, a)?),
+        ArrayData::String(_) => Err(Error::invalid(
+            "statistics need a numeric matrix, found strings",
+        )),
+    }
+}
+
+/// The [`Typed`] view of `chunk`, whose values are `a`.
+fn typed<'a, T>(chunk: &'a Matrix, a: &'a ndarray::ArrayD<T>) -> Result<Typed<'a, T>> {
+    Ok(match chunk {
+        Matrix::Dense(_) => Typed::Dense(
+            a.view()
+                .into_dimensionality::<Ix2>()
+                .map_err(|_| Error::shape(format!("a dense chunk of shape {:?}", a.shape())))?,
+        ),
+        Matrix::Sparse(s) => Typed::Sparse(
+            s,
+            a.as_slice()
+                .ok_or_else(|| Error::invalid("sparse data is not a contiguous 1-d array"))?,
+        ),
+    })
+}
+
+impl<T: Value> Typed<'_, T> {
+    /// Rows of the chunk.
+    pub fn rows(&self) -> usize {
+        match self {
+            Typed::Dense(a) => a.nrows(),
+            Typed::Sparse(s, _) => s.shape().0,
+        }
+    }
+
+    /// Stored values (for a dense chunk, all values) in the chunk's rows `rows`.
+    pub fn values_in(&self, rows: Range<usize>) -> usize {
+        match self {
+            Typed::Dense(a) => rows.len() * a.ncols(),
+            Typed::Sparse(s, _) if s.format() == SparseFormat::Csr => {
+                (s.indptr()[rows.end] - s.indptr()[rows.start]) as usize
+            }
+            Typed::Sparse(s, _) => s.nnz(),
+        }
+    }
+
+    /// Whether the chunk's rows can be split between threads (CSC chunks cannot: a gene's
+    /// values lie across all rows).
+    pub fn splits_by_rows(&self) -> bool {
+        !matches!(self, Typed::Sparse(s, _) if s.format() == SparseFormat::Csc)
+    }
+
+    /// Adds the values of rows `rows` of the chunk into `genes` (shifted sums, one per column)
+    /// and writes their per-cell results into `cells` (one entry per row of `rows`; for a CSC
+    /// chunk `rows` must be all rows).
+    pub fn reduce(&self, rows: Range<usize>, genes: &mut [GeneSums], cells: CellOut<'_>) {
+        match self {
+            Typed::Dense(a) => dense_rows(a, rows, genes, cells),
+            Typed::Sparse(s, v) => match s.format() {
+                SparseFormat::Csr => csr_rows(s.indptr(), s.indices(), v, rows, genes, cells),
+                SparseFormat::Csc => csc(s.indptr(), s.indices(), v, genes, cells),
+            },
+        }
+    }
+}
+
+fn dense_rows<T: Value>(
+    a: &ArrayView2<'_, T>,
+    rows: Range<usize>,
+    genes: &mut [GeneSums],
+    cells: CellOut<'_>,
+) {
+    let start = rows.start;
+    for r in rows {
+        let (mut n, mut total) = (0u64, 0.0f64);
+        for (g, x) in genes.iter_mut().zip(a.row(r)) {
+            let x = x.to_f64();
+            g.add(x);
+            n += u64::from(x != 0.0);
+            total += x;
+        }
+        cells.n_genes[r - start] = n;
+        cells.totals[r - start] = total;
+    }
+}
+
+fn csr_rows<T: Value>(
+    indptr: &[u64],
+    indices: &[u32],
+    values: &[T],
+    rows: Range<usize>,
+    genes: &mut [GeneSums],
+    cells: CellOut<'_>,
+) {
+    let start = rows.start;
+    for r in rows {
+        let span = indptr[r] as usize..indptr[r + 1] as usize;
+        let (js, xs) = (&indices[span.clone()], &values[span]);
+        // Four running totals: a single one would make each value wait for the addition
+        // of the one before.
+        let (mut n, mut totals) = (0u64, [0.0f64; 4]);
+        let (js4, xs4) = (js.chunks_exact(4), xs.chunks_exact(4));
+        let rest = js4.remainder().iter().zip(xs4.remainder());
+        for (j, x) in js4.zip(xs4) {
+            for lane in 0..4 {
+                let x = x[lane].to_f64();
+                genes[j[lane] as usize].add(x);
+                n += u64::from(x != 0.0);
+                totals[lane] += x;
+            }
+        }
+        for (&j, x) in rest {
+            let x = x.to_f64();
+            genes[j as usize].add(x);
+            n += u64::from(x != 0.0);
+            totals[0] += x;
+        }
+        cells.n_genes[r - start] = n;
+        cells.totals[r - start] = (totals[0] + totals[1]) + (totals[2] + totals[3]);
+    }
+}
+
+fn csc<T: Value>(
+    indptr: &[u64],
+    indices: &[u32],
+    values: &[T],
+    genes: &mut [GeneSums],
+    cells: CellOut<'_>,
+) {
+    cells.n_genes.fill(0);
+    cells.totals.fill(0.0);
+    for (g, bounds) in genes.iter_mut().zip(indptr.windows(2)) {
+        let span = bounds[0] as usize..bounds[1] as usize;
+        for (&i, x) in indices[span.clone()].iter().zip(&values[span]) {
+            let x = x.to_f64();
+            g.add(x);
+            cells.n_genes[i as usize] += u64::from(x != 0.0);
+            cells.totals[i as usize] += x;
+        }
+    }
+}
+
+/// Splits rows `0..rows` into at most `parts` consecutive ranges holding about the same
+/// number of values (`values_before(r)`: the values in rows `0..r`, non-decreasing).
+pub(super) fn balanced_split(
+    rows: usize,
+    parts: usize,
+    values_before: impl Fn(usize) -> usize,
+) -> Vec<Range<usize>> {
+    let total = values_before(rows);
+    let parts = parts.max(1);
+    let mut out = Vec::with_capacity(parts);
+    let mut start = 0;
+    for p in 1..=parts {
+        let end = if p == parts {
+            rows
+        } else {
+            // The first row at which `p / parts` of the values have been seen.
+            let target = (total as u128 * p as u128 / parts as u128) as usize;
+            let (mut lo, mut hi) = (start, rows);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if values_before(mid) < target {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            lo
+        };
+        if end > start {
+            out.push(start..end);
+            start = end;
+        }
+    }
+    out
+}

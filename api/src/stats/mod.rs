@@ -1,0 +1,270 @@
+//! One-pass per-cell and per-gene statistics over row chunks of a matrix.
+//!
+//! [`QcAccumulator`] takes the row blocks of a matrix in order (for example from
+//! `BackedAnnData::chunk_x`) and keeps only per-gene running moments and per-cell results,
+//! so a file of any size is reduced in memory proportional to its number of cells and genes.
+//!
+//! Each chunk is read once, in its stored dtype: per gene, the sum of the stored values and
+//! their sums and sums of squares shifted by the mean of the chunks before (the first chunk's
+//! own mean for the first chunk), to which the implicit zeros are added from counts. Chunks
+//! are merged with Chan et al.'s parallel formula, so variances agree with numpy's two-pass
+//! `var(ddof=1)` to rounding error even when the mean is large next to the spread. Large
+//! chunks are split by rows between threads, each with its own per-gene sums.
+
+mod kernel;
+
+use std::ops::Range;
+
+use annpage_engine::data::Matrix;
+use annpage_engine::{Error, Result};
+
+use kernel::{CellOut, GeneSums, Typed, Value, Visit};
+
+/// Stored values below which a thread is not worth starting for a share of a chunk.
+const MIN_VALUES_PER_THREAD: usize = 1 << 20;
+
+/// Per-cell and per-gene results of [`QcAccumulator`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct QcStats {
+    /// Per cell: number of non-zero values.
+    pub n_genes: Vec<u64>,
+    /// Per cell: sum of values.
+    pub total_counts: Vec<f64>,
+    /// Per gene: number of cells with a non-zero value.
+    pub n_cells: Vec<u64>,
+    /// Per gene: mean over all cells.
+    pub mean: Vec<f64>,
+    /// Per gene: sample variance over all cells (`ddof = 1`; NaN with fewer than two cells).
+    pub var: Vec<f64>,
+}
+
+/// Accumulates [`QcStats`] over consecutive row chunks.
+///
+/// ```
+/// use annpage::stats::QcAccumulator;
+/// use annpage::data::{ArrayData, Matrix};
+/// use ndarray::array;
+///
+/// let mut acc = QcAccumulator::new(2);
+/// acc.add_chunk(&Matrix::Dense(ArrayData::from(array![[1.0f32, 0.0], [3.0, 4.0]]))).unwrap();
+/// acc.add_chunk(&Matrix::Dense(ArrayData::from(array![[5.0f32, 0.0]]))).unwrap();
+/// let s = acc.finish();
+/// assert_eq!(s.n_genes, vec![1, 2, 1]);
+/// assert_eq!(s.total_counts, vec![1.0, 7.0, 5.0]);
+/// assert_eq!(s.n_cells, vec![3, 1]);
+/// assert!((s.mean[0] - 3.0).abs() < 1e-12 && (s.mean[1] - 4.0 / 3.0).abs() < 1e-12);
+/// assert!((s.var[0] - 4.0).abs() < 1e-12);
+/// ```
+#[derive(Clone, Debug)]
+pub struct QcAccumulator {
+    n_vars: usize,
+    /// The number of rows announced by [`Self::with_n_obs`].
+    n_obs: Option<usize>,
+    rows: usize,
+    n_genes: Vec<u64>,
+    total_counts: Vec<f64>,
+    n_cells: Vec<u64>,
+    mean: Vec<f64>,
+    m2: Vec<f64>,
+    threads: usize,
+    /// Stored values below which a thread is not started for a share of a chunk.
+    split_above: usize,
+    /// Per thread, per gene: the sums of the chunk being added (kept from chunk to chunk).
+    scratch: Vec<Vec<GeneSums>>,
+}
+
+impl QcAccumulator {
+    /// An accumulator for a matrix with `n_vars` columns; the per-cell results grow with
+    /// each chunk.
+    pub fn new(n_vars: usize) -> Self {
+        QcAccumulator {
+            n_vars,
+            n_obs: None,
+            rows: 0,
+            n_genes: Vec::new(),
+            total_counts: Vec::new(),
+            n_cells: vec![0; n_vars],
+            mean: vec![0.0; n_vars],
+            m2: vec![0.0; n_vars],
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            split_above: MIN_VALUES_PER_THREAD,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// An accumulator for a matrix of `n_obs` rows and `n_vars` columns: the per-cell results
+    /// are allocated once and each chunk's are written in place. Adding more than `n_obs`
+    /// rows is an error; [`Self::finish`] returns the rows added.
+    pub fn with_n_obs(n_obs: usize, n_vars: usize) -> Self {
+        QcAccumulator {
+            n_obs: Some(n_obs),
+            n_genes: Vec::with_capacity(n_obs),
+            total_counts: Vec::with_capacity(n_obs),
+            ..QcAccumulator::new(n_vars)
+        }
+    }
+
+    /// Splits the reduction of large chunks by rows between up to `threads` threads (by
+    /// default one per core; 1 reduces on the calling thread only).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// Adds the next block of rows (dense, CSR or CSC; numeric or bool).
+    pub fn add_chunk(&mut self, chunk: &Matrix) -> Result<()> {
+        let (rows, cols) = chunk.shape();
+        if cols != self.n_vars {
+            return Err(Error::shape(format!(
+                "chunk has {cols} columns, the matrix has {}",
+                self.n_vars
+            )));
+        }
+        let end = self.rows.checked_add(rows);
+        if let (Some(n_obs), Some(end)) = (self.n_obs, end) {
+            if end > n_obs {
+                return Err(Error::shape(format!(
+                    "a chunk of {rows} rows after {} rows: more than the {n_obs} rows announced",
+                    self.rows
+                )));
+            }
+        }
+        let end = end.ok_or_else(|| Error::shape("too many rows"))?;
+        if rows == 0 {
+            return Ok(());
+        }
+        self.n_genes.resize(end, 0);
+        self.total_counts.resize(end, 0.0);
+        kernel::visit_typed(chunk, self)
+    }
+
+    /// Number of rows added so far.
+    pub fn rows(&self) -> u64 {
+        self.rows as u64
+    }
+
+    /// The statistics of all rows added.
+    pub fn finish(self) -> QcStats {
+        let n = self.rows as f64;
+        let var = self
+            .m2
+            .iter()
+            .map(|m2| {
+                if self.rows > 1 {
+                    m2 / (n - 1.0)
+                } else {
+                    f64::NAN
+                }
+            })
+            .collect();
+        let mean = if self.rows == 0 {
+            vec![f64::NAN; self.n_vars]
+        } else {
+            self.mean
+        };
+        QcStats {
+            n_genes: self.n_genes,
+            total_counts: self.total_counts,
+            n_cells: self.n_cells,
+            mean,
+            var,
+        }
+    }
+
+    /// One pass over `chunk` into `self.scratch[0]` (sums around `shift(gene)`) and the
+    /// chunk's per-cell results, split by rows between threads when the chunk is large.
+    fn reduce<T: Value>(&mut self, chunk: &Typed<'_, T>, shift: impl Fn(usize) -> f64) {
+        let rows = chunk.rows();
+        let values = chunk.values_in(0..rows);
+        let parts = if chunk.splits_by_rows() {
+            (values / self.split_above.max(1)).clamp(1, self.threads)
+        } else {
+            1
+        };
+        let ranges = kernel::balanced_split(rows, parts, |r| chunk.values_in(0..r));
+        if self.scratch.len() < ranges.len() {
+            self.scratch.resize_with(ranges.len(), Vec::new);
+        }
+        for sums in &mut self.scratch[..ranges.len()] {
+            sums.clear();
+            sums.extend((0..self.n_vars).map(|j| GeneSums::around(shift(j))));
+        }
+        let start = self.rows;
+        let mut n_genes = &mut self.n_genes[start..start + rows];
+        let mut totals = &mut self.total_counts[start..start + rows];
+        let mut work: Vec<(Range<usize>, &mut Vec<GeneSums>, CellOut<'_>)> = Vec::new();
+        for (range, genes) in ranges.iter().zip(&mut self.scratch) {
+            let (n_here, n_rest) = std::mem::take(&mut n_genes).split_at_mut(range.len());
+            let (t_here, t_rest) = std::mem::take(&mut totals).split_at_mut(range.len());
+            (n_genes, totals) = (n_rest, t_rest);
+            let cells = CellOut {
+                n_genes: n_here,
+                totals: t_here,
+            };
+            work.push((range.clone(), genes, cells));
+        }
+        if work.len() == 1 {
+            let (range, genes, cells) = work.pop().expect("one share");
+            chunk.reduce(range, genes, cells);
+        } else {
+            std::thread::scope(|s| {
+                for (range, genes, cells) in work {
+                    s.spawn(move || chunk.reduce(range, genes, cells));
+                }
+            });
+            let (first, rest) = self.scratch.split_at_mut(1);
+            for other in &rest[..ranges.len() - 1] {
+                for (a, b) in first[0].iter_mut().zip(other) {
+                    a.merge(b);
+                }
+            }
+        }
+    }
+
+    /// Merges the sums of a chunk of `rows` rows in `self.scratch[0]` into the running
+    /// moments (Chan et al.), the implicit zeros added from counts.
+    fn merge_chunk(&mut self, rows: usize) {
+        let n_b = rows as f64;
+        let n_a = self.rows as f64;
+        let n = n_a + n_b;
+        for (j, g) in self.scratch[0].iter().enumerate() {
+            let k = g.shift;
+            let implicit = (rows as u64).saturating_sub(g.nonzero) as f64;
+            let dev = g.dev - implicit * k;
+            let dev2 = g.dev2 + implicit * k * k;
+            let m2_b = dev2 - dev * dev / n_b;
+            // Rounding can leave a tiny negative sum of squares; NaN stays NaN.
+            let m2_b = if m2_b < 0.0 { 0.0 } else { m2_b };
+            let chunk_mean = g.sum() / n_b;
+            let delta = chunk_mean - self.mean[j];
+            self.mean[j] += delta * n_b / n;
+            self.m2[j] += m2_b + delta * delta * n_a * n_b / n;
+            self.n_cells[j] += g.nonzero;
+        }
+        self.rows += rows;
+    }
+}
+
+impl Visit for QcAccumulator {
+    fn visit<T: Value>(&mut self, chunk: Typed<'_, T>) -> Result<()> {
+        let rows = chunk.rows();
+        if self.rows == 0 {
+            // No mean yet to shift by: a first pass for the first chunk's own means.
+            self.reduce(&chunk, |_| 0.0);
+            let means: Vec<f64> = self.scratch[0]
+                .iter()
+                .map(|g| g.sum() / rows as f64)
+                .collect();
+            self.reduce(&chunk, |j| means[j]);
+        } else {
+            let mean = std::mem::take(&mut self.mean);
+            self.reduce(&chunk, |j| mean[j]);
+            self.mean = mean;
+        }
+        self.merge_chunk(rows);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
