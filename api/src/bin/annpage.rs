@@ -205,8 +205,12 @@ fn run(cli: Cli) -> annpage::Result<()> {
                             "--obs-query cannot be combined with --obs-indices or --obs-names",
                         ));
                     }
-                    let query: Query = q.parse()?;
-                    let mask = query.mask(&backed.obs()?).in_element("/obs")?;
+                    // Query errors read `IN: /obs: ...`, like the errors of the file's own.
+                    let mask = q
+                        .parse::<Query>()
+                        .and_then(|query| query.mask(&backed.obs()?))
+                        .in_element("/obs")
+                        .in_file(&input)?;
                     backed.slice(&Selection::Mask(mask), &var)?
                 }
                 None => backed.slice(&obs, &var)?,
