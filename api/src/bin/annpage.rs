@@ -13,6 +13,7 @@ use annpage::{
 };
 use annpage_engine::error::ResultExt;
 use annpage_engine::format::inspect::{describe, ElementInfo};
+use annpage_engine::format::write::staging::Staged;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -346,15 +347,9 @@ fn run_stats(
 
 /// Writes a small text output to a temporary file beside `path`, then renames it into place.
 fn write_beside(path: &Path, bytes: &[u8]) -> annpage::Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, bytes).in_file(&tmp)?;
-    std::fs::rename(&tmp, path).in_file(path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    let staged = Staged::beside(path).in_file(path)?;
+    std::fs::write(staged.path(), bytes).in_file(path)?;
+    staged.commit(path).in_file(path)
 }
 
 fn main() -> ExitCode {
