@@ -9,7 +9,7 @@ mod legacy;
 pub mod read;
 pub mod write;
 
-pub use encoding::Encoding;
+pub use encoding::{check_encoding, Encoding};
 pub use read::{read_dataframe, read_element, read_h5ad, read_mapping, read_matrix};
 pub use write::{write_element, write_h5ad, Compression, WriteOptions};
 
