@@ -130,7 +130,7 @@ impl Encoding {
 /// anndata cannot read, is an error; unknown types are left to the caller.
 ///
 /// ```
-/// use annpage_engine::format::encoding::check_encoding;
+/// use annpage_engine::format::check_encoding;
 /// let s = |v: &str| Some(v.to_owned());
 /// assert_eq!(check_encoding(None, None).unwrap(), None);
 /// assert!(check_encoding(s("csr_matrix"), s("0.1.0")).unwrap().is_some());
