@@ -141,19 +141,66 @@ fn alive(pid: u32) -> bool {
 }
 
 /// Removes the temporaries of the target `name` in `dir` whose writer is no longer running
-/// (killed before it could clean up). A live writer's temporary is never touched; failures
-/// are ignored (the write itself does not depend on them).
+/// (killed before it could clean up): its pid is gone, or now names a process started after
+/// the temporary was last written. A live writer's temporary is never touched; failures are
+/// ignored (the write itself does not depend on them).
 fn remove_stale(dir: &Path, name: &OsStr) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
-        let file = entry.file_name();
-        let stale = temp_pid(&file, name).is_some_and(|pid| !alive(pid));
-        if stale && entry.file_type().is_ok_and(|t| t.is_file()) {
+        let Some(pid) = temp_pid(&entry.file_name(), name) else {
+            continue;
+        };
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
+        if (meta.is_file() && !alive(pid)) || started_after(pid, &meta) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
+}
+
+/// Whether the process `pid` now running started after the temporary was last written: then
+/// it reuses the pid of the writer, which is gone. `false` when unknown.
+fn started_after(pid: u32, meta: &std::fs::Metadata) -> bool {
+    if pid == std::process::id() || !meta.is_file() {
+        return false;
+    }
+    match (process_start(pid), meta.modified()) {
+        // Ten minutes of slack: the start time is derived from the boot time, which moves
+        // when the clock is stepped; a live writer's temporary must never look older.
+        (Some(start), Ok(written)) => start > written + std::time::Duration::from_secs(600),
+        _ => false,
+    }
+}
+
+/// When process `pid` started (Linux: `/proc/<pid>/stat` and the boot time of `/proc/stat`).
+#[cfg(target_os = "linux")]
+fn process_start(pid: u32) -> Option<SystemTime> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces), from field 3 (state) on;
+    // field 22 is the start time in clock ticks after boot.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let ticks: u64 = after_name.split_whitespace().nth(19)?.parse().ok()?;
+    let boot = std::fs::read_to_string("/proc/stat").ok()?;
+    let boot: u64 = boot
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    // SAFETY: sysconf only reads a system constant.
+    let per_second = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok()?;
+    let since_boot = std::time::Duration::from_millis(ticks.checked_mul(1000)? / per_second.max(1));
+    UNIX_EPOCH
+        .checked_add(std::time::Duration::from_secs(boot))?
+        .checked_add(since_boot)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn process_start(_pid: u32) -> Option<SystemTime> {
+    None
 }
 
 impl Drop for Staged {
@@ -249,6 +296,38 @@ mod tests {
             temp_pid(OsStr::new(&leftovers[0]), OsStr::new("out.h5ad")),
             Some(dead)
         );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_reused_pid_does_not_keep_an_older_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.h5ad");
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let old = dir.path().join(format!(".out.h5ad.{pid}-0-1.annpage-tmp"));
+        let new = dir.path().join(format!(".out.h5ad.{pid}-1-1.annpage-tmp"));
+        std::fs::write(&old, b"partial").unwrap();
+        std::fs::write(&new, b"partial").unwrap();
+        // Written an hour before the process started: another writer's, which is gone.
+        let hour_ago = SystemTime::now() - std::time::Duration::from_secs(3600);
+        File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        let start = process_start(pid).unwrap();
+        let now = SystemTime::now();
+        assert!(start <= now + std::time::Duration::from_secs(1) && start > hour_ago);
+        drop(Staged::beside(&target).unwrap());
+        let left = files_in(dir.path());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(left, [new.file_name().unwrap().to_string_lossy()]);
     }
 
     #[test]
