@@ -18,7 +18,8 @@ pub enum Op {
 ///
 /// The value is compared as text with string and categorical columns (missing values never
 /// match `==`), as a number with numeric columns and as `True`/`False` with bool columns.
-/// Quotes around the value are removed.
+/// Quotes around the column or the value are removed. A value that is not a category of a
+/// categorical column is an error (it would select no row, or every row).
 ///
 /// ```
 /// use annpage::query::Query;
@@ -39,33 +40,82 @@ pub struct Query {
 impl std::str::FromStr for Query {
     type Err = Error;
 
+    /// Parses `COLUMN OP VALUE`: `OP` is the first `==` or `!=` outside quotes; the column and
+    /// the value are bare text (trimmed) or wholly quoted with `'` or `"`.
     fn from_str(s: &str) -> Result<Self> {
-        let (pos, op, len) = match (s.find("=="), s.find("!=")) {
-            (Some(p), _) => (p, Op::Eq, 2),
-            (None, Some(p)) => (p, Op::Ne, 2),
-            _ => {
-                return Err(Error::invalid(format!(
-                    "query '{s}' must read COLUMN == VALUE or COLUMN != VALUE"
-                )))
-            }
+        let bad = |at: usize, what: &str| {
+            // Positions are counted in characters, from 1.
+            let pos = s[..at].chars().count() + 1;
+            Error::invalid(format!("query '{s}': {what} at character {pos}"))
         };
-        let column = unquote(s[..pos].trim());
-        let value = unquote(s[pos + len..].trim());
-        if column.is_empty() {
-            return Err(Error::invalid(format!("query '{s}' names no column")));
+        let mut quote = None;
+        let mut found = None;
+        for (i, c) in s.char_indices() {
+            match quote {
+                Some(q) if c == q => quote = None,
+                Some(_) => {}
+                None if c == '\'' || c == '"' => quote = Some(c),
+                None if s[i..].starts_with("==") => {
+                    found = Some((i, Op::Eq));
+                    break;
+                }
+                None if s[i..].starts_with("!=") => {
+                    found = Some((i, Op::Ne));
+                    break;
+                }
+                None => {}
+            }
         }
+        let Some((at, op)) = found else {
+            return Err(Error::invalid(format!(
+                "query '{s}' must read COLUMN == VALUE or COLUMN != VALUE"
+            )));
+        };
+        let column = operand(s, 0, at, "a column name before the operator", &bad)?;
+        let value = operand(s, at + 2, s.len(), "a value after the operator", &bad)?;
         Ok(Query { column, op, value })
     }
 }
 
-fn unquote(s: &str) -> String {
-    let t = s.trim();
-    for q in ['"', '\''] {
-        if t.len() >= 2 && t.starts_with(q) && t.ends_with(q) {
-            return t[1..t.len() - 1].to_string();
+/// The operand in `s[start..end]`: bare text (trimmed, no quotes, no operator) or one
+/// quoted string. `expected` names it in the error when it is missing.
+fn operand(
+    s: &str,
+    start: usize,
+    end: usize,
+    expected: &str,
+    bad: &dyn Fn(usize, &str) -> Error,
+) -> Result<String> {
+    let text = &s[start..end];
+    let first = start + (text.len() - text.trim_start().len());
+    let t = text.trim();
+    let Some(q) = t.chars().next() else {
+        return Err(bad(first, &format!("expected {expected}")));
+    };
+    if q == '\'' || q == '"' {
+        let Some(close) = t[1..].find(q) else {
+            return Err(bad(first, &format!("unterminated quote {q}")));
+        };
+        if close + 2 < t.len() {
+            return Err(bad(
+                first + close + 2,
+                "unexpected text after the quoted string",
+            ));
+        }
+        return Ok(t[1..=close].to_string());
+    }
+    for (i, c) in t.char_indices() {
+        if c == '\'' || c == '"' {
+            return Err(bad(
+                first + i,
+                &format!("unexpected quote {c} (quote the whole operand)"),
+            ));
+        }
+        if t[i..].starts_with("==") || t[i..].starts_with("!=") {
+            return Err(bad(first + i, "unexpected second operator"));
         }
     }
-    t.to_string()
+    Ok(t.to_string())
 }
 
 impl fmt::Display for Query {
@@ -97,6 +147,9 @@ impl Query {
             Column::Array(a) => self.compare_array(a)?.into_iter().map(Some).collect(),
             Column::Categorical(c) => {
                 let hits = self.compare_array(&c.categories)?;
+                if !hits.contains(&true) {
+                    return Err(self.not_a_category(&c.categories));
+                }
                 c.codes
                     .iter()
                     .map(|&code| usize::try_from(code).ok().map(|i| hits[i]))
@@ -118,6 +171,31 @@ impl Query {
                 (Op::Ne, None) => true,
             })
             .collect())
+    }
+
+    /// The error for a value absent from the categories: names a few of them.
+    fn not_a_category(&self, categories: &ArrayData) -> Error {
+        const SHOWN: usize = 8;
+        let n = categories.len();
+        let mut listed: Vec<String> = match categories {
+            ArrayData::String(s) => s.iter().take(SHOWN).map(|c| format!("'{c}'")).collect(),
+            other => other
+                .to_f64()
+                .unwrap_or_default()
+                .iter()
+                .take(SHOWN)
+                .map(f64::to_string)
+                .collect(),
+        };
+        if n > SHOWN {
+            listed.push(format!("and {} more", n - SHOWN));
+        }
+        Error::invalid(format!(
+            "query value '{}' is not a category of column '{}' (categories: {})",
+            self.value,
+            self.column,
+            listed.join(", ")
+        ))
     }
 
     fn compare_array(&self, a: &ArrayData) -> Result<Vec<bool>> {
@@ -232,5 +310,75 @@ mod tests {
             .mask(&frame())
             .unwrap_err();
         assert!(e.to_string().contains("not a number"), "{e}");
+    }
+
+    #[test]
+    fn operands_are_bare_or_wholly_quoted() {
+        let q: Query = "  cell_type=='B cell' ".parse().unwrap();
+        assert_eq!((q.column(), q.value.as_str()), ("cell_type", "B cell"));
+        let q: Query = "\"a == b\" != ''".parse().unwrap();
+        assert_eq!((q.column(), q.op, q.value.as_str()), ("a == b", Op::Ne, ""));
+        let q: Query = "name == \"it's\"".parse().unwrap();
+        assert_eq!(q.value, "it's");
+    }
+
+    #[test]
+    fn malformed_queries_name_the_position_and_what_was_expected() {
+        for (query, expected) in [
+            (
+                "cell_type ==",
+                "expected a value after the operator at character 13",
+            ),
+            (
+                "cell_type ==   ",
+                "expected a value after the operator at character 16",
+            ),
+            (
+                " == B",
+                "expected a column name before the operator at character 2",
+            ),
+            (
+                "cell_type == 'B cell",
+                "unterminated quote ' at character 14",
+            ),
+            (
+                "cell_type == 'B' x",
+                "unexpected text after the quoted string at character 17",
+            ),
+            (
+                "cell_type == B'",
+                "unexpected quote ' (quote the whole operand) at character 15",
+            ),
+            ("a == b == c", "unexpected second operator at character 8"),
+            ("a != b == c", "unexpected second operator at character 8"),
+        ] {
+            let e = query.parse::<Query>().unwrap_err().to_string();
+            assert_eq!(e, format!("invalid argument: query '{query}': {expected}"));
+        }
+    }
+
+    #[test]
+    fn a_value_that_is_not_a_category_is_an_error() {
+        for query in ["cell type == 'NK cell'", "cell type != NK"] {
+            let e = query.parse::<Query>().unwrap().mask(&frame()).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "invalid argument: query value '{}' is not a category of column 'cell type' \
+                     (categories: 'B cell', 'T cell')",
+                    query.parse::<Query>().unwrap().value
+                )
+            );
+        }
+        let many: Vec<String> = (0..20).map(|i| format!("c{i}")).collect();
+        let mut df = DataFrame::from_index(vec!["a".into()]);
+        let cats = Categorical::new(vec![3], ArrayData::from(many), false).unwrap();
+        df.insert("k", Column::Categorical(cats)).unwrap();
+        let e = "k == c99".parse::<Query>().unwrap().mask(&df).unwrap_err();
+        assert!(e.to_string().ends_with("'c6', 'c7', and 12 more)"), "{e}");
+        assert_eq!(
+            "k == c3".parse::<Query>().unwrap().mask(&df).unwrap(),
+            [true]
+        );
     }
 }

@@ -304,9 +304,7 @@ pub(super) fn flush_shared(shared: &Shared) -> Result<()> {
     let rewrite = || -> Result<(hdf5::File, Layout)> {
         let staged = Staged::beside(&path)?;
         write_copy(&state, staged.path())?;
-        std::fs::File::open(staged.path())?.sync_all()?;
         staged.commit(&path)?;
-        sync_parent(&path);
         let file = hdf5::File::open(&path)?;
         let layout = Layout::scan(&file)?;
         Ok((file, layout))
@@ -314,17 +312,6 @@ pub(super) fn flush_shared(shared: &Shared) -> Result<()> {
     let (file, layout) = rewrite().in_file(&path)?;
     shared.replace(&mut state, file, layout);
     Ok(())
-}
-
-/// Makes a rename durable (best effort: not every platform syncs directories).
-fn sync_parent(path: &Path) {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
 }
 
 /// Writes the file as it is with the pending changes to `target`: root members that did not

@@ -13,9 +13,10 @@ use std::sync::Arc;
 use annpage_engine::backed::{open_matrix, MatrixKind};
 use annpage_engine::data::{ArrayData, Column, DType, DataFrame, Element, Mapping, Matrix};
 use annpage_engine::error::ResultExt;
+use annpage_engine::format::check_encoding;
 use annpage_engine::format::read::{
-    dataframe_members, read_dataframe, read_dataframe_index, read_mapping, take_neighbor_graphs,
-    LegacyAnnotations, OBS_MULTICOL_KEYS, VAR_MULTICOL_KEYS,
+    check_root, dataframe_members, read_dataframe, read_dataframe_index, read_mapping,
+    take_neighbor_graphs, LegacyAnnotations, OBS_MULTICOL_KEYS, VAR_MULTICOL_KEYS,
 };
 use annpage_engine::h5::read::{has_attr, read_string_attr, stored_type};
 use annpage_engine::h5::types::StoredType;
@@ -187,6 +188,7 @@ impl Layout {
     /// layouts: compound `obs`/`var` frames, and files whose annotations need anndata's legacy
     /// fixes, have `obs`, `var` and `uns` read in memory here (matrices stay on disk).
     pub(super) fn scan(root: &Group) -> Result<Layout> {
+        check_root(root)?;
         let x = if root.link_exists("X") {
             Some(MatrixSlot::Disk(matrix_meta(root, "X")?))
         } else {
@@ -334,25 +336,31 @@ fn is_dataset(g: &Group, name: &str) -> bool {
     g.link_exists(name) && matches!(g.loc_type_by_name(name), Ok(LocationType::Dataset))
 }
 
-/// The `encoding-type` attribute of member `name` of `g`, `None` when absent or empty.
+/// The `encoding-type` attribute of member `name` of `g`, `None` when it has no encoding;
+/// fails where anndata's reader would (see [`check_encoding`]).
 pub(super) fn encoding_of(g: &Group, name: &str) -> Result<Option<String>> {
-    let found = match g.loc_type_by_name(name)? {
-        LocationType::Dataset => {
-            let ds = g.dataset(name)?;
-            read_string_attr(&ds, "encoding-type")?
-        }
-        _ => {
-            let group = g.group(name)?;
-            read_string_attr(&group, "encoding-type")?
-        }
+    let read = || -> Result<Option<String>> {
+        let attrs = |loc: &hdf5::Location| -> Result<_> {
+            Ok((
+                read_string_attr(loc, "encoding-type")?,
+                read_string_attr(loc, "encoding-version")?,
+            ))
+        };
+        let (encoding_type, version) = match g.loc_type_by_name(name)? {
+            LocationType::Dataset => attrs(&*g.dataset(name)?)?,
+            _ => attrs(&*g.group(name)?)?,
+        };
+        let found = check_encoding(encoding_type, version)?;
+        Ok(found.map(|(t, _)| t))
     };
-    Ok(found.filter(|t| !t.is_empty()))
+    read().in_element(join(&g.name(), name))
 }
 
 /// Describes matrix element `name` of `parent`; fails as reading it would if it is not a
 /// 2-d dense or a sparse matrix.
 pub(super) fn matrix_meta(parent: &Group, name: &str) -> Result<MatrixMeta> {
     let path = join(&parent.name(), name);
+    encoding_of(parent, name)?;
     let source = open_matrix(parent, name)?;
     let shape = source
         .shape()

@@ -248,7 +248,13 @@ impl BackedMatrixView {
 
     /// The backed matrix (for the streaming writer), `None` for a matrix held in memory.
     pub(super) fn backed_matrix(&self) -> Result<Option<BackedMatrix>> {
-        self.backed()
+        self.backed().map_err(|e| self.blame(e))
+    }
+
+    /// Names this view's file and element in an error raised while reading it (so that a
+    /// streaming writer does not blame its output for a bad input).
+    pub(super) fn blame(&self, e: Error) -> Error {
+        e.in_element(&self.element).in_file(&self.shared.path)
     }
 }
 

@@ -1261,6 +1261,29 @@ fn fifos_are_refused_before_any_open() {
     );
 }
 
+/// An error met reading the input while streaming a selection out names the input file and
+/// element, not the output being written (which is not left behind).
+#[test]
+fn streaming_blames_a_bad_input_not_the_output() {
+    let (dir, path) = scratch("x_csr_f32.h5ad");
+    {
+        let file = hdf5::File::open_rw(&path).unwrap();
+        let ds = file.dataset("X/indices").unwrap();
+        let mut indices: Vec<i32> = ds.read_raw().unwrap();
+        *indices.last_mut().unwrap() = 1_000_000;
+        ds.write_raw(&indices).unwrap();
+    }
+    let out = dir.path().join("out.h5ad");
+    let e = open(&path, 1 << 20)
+        .write_h5ad(&out, &WriteOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with(&format!("{}: /X", path.display())), "{e}");
+    assert!(e.contains("1000000"), "{e}");
+    assert!(!out.exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
 mod properties {
     use annpage_engine::data::DType;
     use annpage_engine::format::write_h5ad;

@@ -174,29 +174,29 @@ fn stream_matrix(
         }
         MatrixSlot::Disk(_) => view
             .backed_matrix()?
-            .ok_or_else(|| Error::malformed("not a matrix").in_element(view.element()))?,
+            .ok_or_else(|| view.blame(Error::malformed("not a matrix")))?,
     };
-    let (rows, cols) = (view.row_index(), view.col_index());
     let write = || match m.kind() {
-        MatrixKind::Dense => stream_dense(&m, rows, cols, parent, name, options, target, deflaters),
-        MatrixKind::Sparse(format) => stream_sparse(
-            &m, format, rows, cols, parent, name, options, target, deflaters,
-        ),
+        MatrixKind::Dense => stream_dense(view, &m, parent, name, options, target, deflaters),
+        MatrixKind::Sparse(format) => {
+            stream_sparse(view, &m, format, parent, name, options, target, deflaters)
+        }
     };
     write().in_element(join(&parent.name(), name))
 }
 
+/// Errors reading `view` name the input (see [`BackedMatrixView::blame`]), the others the output.
 #[allow(clippy::too_many_arguments)]
 fn stream_dense(
+    view: &BackedMatrixView,
     m: &BackedMatrix,
-    rows: &AxisIndex,
-    cols: &AxisIndex,
     parent: &Group,
     name: &str,
     options: &WriteOptions,
     target: usize,
     deflaters: Option<&Deflaters>,
 ) -> Result<()> {
+    let (rows, cols) = (view.row_index(), view.col_index());
     let dtype = m.dtype();
     let ds = create_array(
         parent,
@@ -212,15 +212,16 @@ fn stream_dense(
     let row_bytes = cols.len().saturating_mul(dtype.size()).max(1);
     let chunk_rows = (target / row_bytes).max(1);
     let mut writer = RowWriter::new(&ds, deflaters)?;
-    for piece in m.chunks(rows, cols, chunk_rows)? {
-        let (range, values) = piece?;
+    let blame = |e| view.blame(e);
+    for piece in m.chunks(rows, cols, chunk_rows).map_err(blame)? {
+        let (range, values) = piece.map_err(blame)?;
         let Matrix::Dense(a) = values else {
-            return Err(Error::malformed("a dense matrix gave sparse rows"));
+            return Err(blame(Error::malformed("a dense matrix gave sparse rows")));
         };
         if range.start != writer.rows() {
-            return Err(Error::malformed(
+            return Err(blame(Error::malformed(
                 "a dense matrix gave its rows out of order",
-            ));
+            )));
         }
         writer.push(&a)?;
     }
@@ -286,16 +287,17 @@ fn pieces<'a>(
 
 #[allow(clippy::too_many_arguments)]
 fn stream_sparse(
+    view: &BackedMatrixView,
     m: &BackedMatrix,
     format: SparseFormat,
-    rows: &AxisIndex,
-    cols: &AxisIndex,
     parent: &Group,
     name: &str,
     options: &WriteOptions,
     target: usize,
     deflaters: Option<&Deflaters>,
 ) -> Result<()> {
+    let (rows, cols) = (view.row_index(), view.col_index());
+    let blame = |e| view.blame(e);
     let out_shape = (rows.len(), cols.len());
     let (major, minor) = match format {
         SparseFormat::Csr => (rows, cols),
@@ -303,7 +305,7 @@ fn stream_sparse(
     };
     let indptr = m
         .indptr()
-        .ok_or_else(|| Error::malformed("a sparse matrix without indptr"))?;
+        .ok_or_else(|| blame(Error::malformed("a sparse matrix without indptr")))?;
     // The number of values written: exact when whole major slices are taken, else bounded
     // by each selected value's repeats in the minor selection.
     let stored = stored_in(indptr, major);
@@ -326,8 +328,8 @@ fn stream_sparse(
     if nnz.is_none() && out_shape.0 <= limit && out_shape.1 <= limit && bound > limit as u64 {
         // The index dtype depends on the exact count: count in a first pass.
         let mut count = 0u64;
-        for piece in pieces(m, format, rows, cols, per_piece)? {
-            count += piece?.nnz() as u64;
+        for piece in pieces(m, format, rows, cols, per_piece).map_err(blame)? {
+            count += piece.map_err(blame)?.nnz() as u64;
         }
         nnz = Some(count);
     }
@@ -360,14 +362,14 @@ fn stream_sparse(
         let mut indptr_w = RowWriter::new(&indptr_ds, deflaters)?;
         indptr_w.push(&index_array(&[0u64], index_dtype)?)?;
         let (mut offset, mut done) = (0u64, 0usize);
-        for piece in pieces(m, format, rows, cols, per_piece)? {
-            let (_, _, piece_indptr, indices, data) = piece?.into_parts();
+        for piece in pieces(m, format, rows, cols, per_piece).map_err(blame)? {
+            let (_, _, piece_indptr, indices, data) = piece.map_err(blame)?.into_parts();
             let indices = index_array(&indices, index_dtype)?;
             if let Some(n) = nnz {
                 if offset + data.len() as u64 > n {
-                    return Err(Error::malformed(
+                    return Err(blame(Error::malformed(
                         "the matrix holds more values than its indptr says",
-                    ));
+                    )));
                 }
             }
             data_w.push(&data)?;
@@ -381,11 +383,11 @@ fn stream_sparse(
         indices_w.finish()?;
         indptr_w.finish()?;
         if done != major.len() || nnz.is_some_and(|n| n != offset) {
-            return Err(Error::malformed(format!(
+            return Err(blame(Error::malformed(format!(
                 "wrote {done} slices and {offset} values, expected {} and {}",
                 major.len(),
                 nnz.unwrap_or(offset)
-            )));
+            ))));
         }
         Ok(())
     };

@@ -13,6 +13,7 @@ use annpage::{
 };
 use annpage_engine::error::ResultExt;
 use annpage_engine::format::inspect::{describe, ElementInfo};
+use annpage_engine::format::write::staging::Staged;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -209,8 +210,12 @@ fn run(cli: Cli) -> annpage::Result<()> {
                             "--obs-query cannot be combined with --obs-indices or --obs-names",
                         ));
                     }
-                    let query: Query = q.parse()?;
-                    let mask = query.mask(&backed.obs()?).in_element("/obs")?;
+                    // Query errors read `IN: /obs: ...`, like the errors of the file's own.
+                    let mask = q
+                        .parse::<Query>()
+                        .and_then(|query| query.mask(&backed.obs()?))
+                        .in_element("/obs")
+                        .in_file(&input)?;
                     backed.slice(&Selection::Mask(mask), &var)?
                 }
                 None => backed.slice(&obs, &var)?,
@@ -351,15 +356,9 @@ fn run_stats(
 
 /// Writes a small text output to a temporary file beside `path`, then renames it into place.
 fn write_beside(path: &Path, bytes: &[u8]) -> annpage::Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, bytes).in_file(&tmp)?;
-    std::fs::rename(&tmp, path).in_file(path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    let staged = Staged::beside(path).in_file(path)?;
+    std::fs::write(staged.path(), bytes).in_file(path)?;
+    staged.commit(path).in_file(path)
 }
 
 fn main() -> ExitCode {

@@ -1,5 +1,7 @@
 //! Data frames (`obs`, `var`, and frames in `uns`/`obsm`) and their column types.
 
+use std::collections::HashSet;
+
 use indexmap::IndexMap;
 
 use super::{ArrayData, DType};
@@ -18,6 +20,21 @@ fn check_len(index: &AxisIndex, n: usize, what: &str) -> Result<()> {
     }
 }
 
+/// The first value of `values` seen before, as Python prints it.
+fn first_duplicate(values: &ArrayData) -> Option<String> {
+    match values {
+        ArrayData::String(a) => {
+            let mut seen = HashSet::with_capacity(a.len());
+            a.iter().find(|v| !seen.insert(v.as_str())).cloned()
+        }
+        other => {
+            let names = other.to_python_strings();
+            let mut seen = HashSet::with_capacity(names.len());
+            names.iter().find(|v| !seen.insert(v.as_str())).cloned()
+        }
+    }
+}
+
 /// A pandas-style categorical: integer codes into a list of categories (`-1` = missing).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Categorical {
@@ -30,12 +47,18 @@ pub struct Categorical {
 }
 
 impl Categorical {
-    /// Builds a categorical, checking that every code is `-1` or a valid category position.
+    /// Builds a categorical, checking that every code is `-1` or a valid category position
+    /// and that the categories are unique (as pandas does).
     pub fn new(codes: Vec<i32>, categories: ArrayData, ordered: bool) -> Result<Self> {
         let n = categories.len() as i64;
         if let Some(bad) = codes.iter().find(|&&c| c < -1 || c as i64 >= n) {
             return Err(Error::malformed(format!(
                 "categorical code {bad} out of range for {n} categories"
+            )));
+        }
+        if let Some(dup) = first_duplicate(&categories) {
+            return Err(Error::malformed(format!(
+                "category '{dup}' appears twice (categories must be unique)"
             )));
         }
         Ok(Categorical {

@@ -1,5 +1,7 @@
 //! The `encoding-type` / `encoding-version` pairs of the format.
 
+use crate::{Error, Result};
+
 /// An element encoding, as named by the `encoding-type` attribute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Encoding {
@@ -113,6 +115,50 @@ impl Encoding {
         Encoding::ALL
             .into_iter()
             .find(|e| e.type_name() == type_name)
+    }
+
+    /// Whether anndata reads this encoding at `version`: the version it writes, and data
+    /// frames of 0.1.0 too.
+    pub fn reads_version(self, version: &str) -> bool {
+        version == self.version() || (self == Encoding::DataFrame && version == "0.1.0")
+    }
+}
+
+/// Checks an element's `encoding-type` and `encoding-version` attributes as anndata's reader
+/// does, returning the pair, or `None` for an element without encoding (both absent or
+/// empty: the legacy layouts). An empty type with a version, or a known type at a version
+/// anndata cannot read, is an error; unknown types are left to the caller.
+///
+/// ```
+/// use annpage_engine::format::check_encoding;
+/// let s = |v: &str| Some(v.to_owned());
+/// assert_eq!(check_encoding(None, None).unwrap(), None);
+/// assert!(check_encoding(s("csr_matrix"), s("0.1.0")).unwrap().is_some());
+/// assert!(check_encoding(s("csr_matrix"), s("9.9.9")).is_err());
+/// assert!(check_encoding(s(""), s("0.1.0")).is_err());
+/// ```
+pub fn check_encoding(
+    encoding_type: Option<String>,
+    version: Option<String>,
+) -> Result<Option<(String, String)>> {
+    let (encoding_type, version) = (
+        encoding_type.unwrap_or_default(),
+        version.unwrap_or_default(),
+    );
+    if encoding_type.is_empty() {
+        if version.is_empty() {
+            return Ok(None);
+        }
+        return Err(Error::malformed(format!(
+            "empty encoding-type with encoding-version '{version}'"
+        )));
+    }
+    match Encoding::parse(&encoding_type) {
+        Some(e) if !e.reads_version(&version) => Err(Error::unsupported(format!(
+            "encoding-version '{version}' of encoding-type '{encoding_type}' (anndata reads {})",
+            e.version()
+        ))),
+        _ => Ok(Some((encoding_type, version))),
     }
 }
 

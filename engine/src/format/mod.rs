@@ -10,7 +10,7 @@ pub mod read;
 mod walk;
 pub mod write;
 
-pub use encoding::Encoding;
+pub use encoding::{check_encoding, Encoding};
 pub use read::{read_dataframe, read_element, read_h5ad, read_mapping, read_matrix};
 pub use walk::MAX_DEPTH;
 pub use write::{write_element, write_h5ad, Compression, WriteOptions};

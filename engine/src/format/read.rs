@@ -11,7 +11,7 @@ use hdf5::{Dataset, Group, Location, LocationType, ReferencedObject};
 use indexmap::IndexMap;
 
 use super::legacy::{self, Reshape};
-use super::{AnnDataElements, Encoding, RawElements};
+use super::{check_encoding, AnnDataElements, Encoding, RawElements};
 use crate::data::{
     ArrayData, Categorical, Column, DType, DataFrame, Element, Mapping, Matrix, Nullable,
     NullableKind, RawNode, Scalar, SparseFormat, SparseMatrix,
@@ -130,16 +130,14 @@ impl Node {
         }
     }
 
-    /// The `encoding-type` and `encoding-version` attributes (`None` when absent or empty).
+    /// The `encoding-type` and `encoding-version` attributes (`None` when both are absent or
+    /// empty), checked by [`check_encoding`].
     fn encoding(&self) -> Result<Option<(String, String)>> {
         let loc = self.location();
-        match read_string_attr(loc, "encoding-type")? {
-            Some(t) if !t.is_empty() => {
-                let v = read_string_attr(loc, "encoding-version")?.unwrap_or_default();
-                Ok(Some((t, v)))
-            }
-            _ => Ok(None),
-        }
+        check_encoding(
+            read_string_attr(loc, "encoding-type")?,
+            read_string_attr(loc, "encoding-version")?,
+        )
     }
 }
 
@@ -666,7 +664,38 @@ fn mapping_of(node: &Node) -> Result<Mapping> {
 // The whole object
 // ---------------------------------------------------------------------------------------------
 
+/// Checks the root as anndata's reader does before reading anything: no encoding (legacy
+/// files) or `anndata` (or `raw`) at a version it reads, and an `obs` member.
+pub fn check_root(root: &Group) -> Result<()> {
+    let check = || -> Result<()> {
+        let encoding = check_encoding(
+            read_string_attr(root, "encoding-type")?,
+            read_string_attr(root, "encoding-version")?,
+        )?;
+        if let Some((encoding_type, version)) = encoding {
+            if !matches!(
+                Encoding::parse(&encoding_type),
+                Some(Encoding::AnnData | Encoding::Raw)
+            ) {
+                return Err(Error::UnexpectedEncoding {
+                    encoding_type,
+                    version,
+                    expected: "anndata",
+                });
+            }
+        }
+        if !root.link_exists("obs") {
+            return Err(Error::malformed(
+                "missing member 'obs' (anndata requires it)",
+            ));
+        }
+        Ok(())
+    };
+    check().in_element("/")
+}
+
 fn read_root(root: &Group) -> Result<AnnDataElements> {
+    check_root(root)?;
     let x = match root.link_exists("X") {
         true => Some(read_matrix(root, "X")?),
         false => None,
@@ -1329,8 +1358,13 @@ mod tests {
             }
         ));
 
+        let (msg, _) = v.read_err(
+            "f['obs'].attrs.update({'encoding-type': 'dict', 'encoding-version': '0.1.0'})",
+        );
+        assert!(msg.contains("/obs: unknown or unexpected encoding-type 'dict' (version '0.1.0'), expected a dataframe"), "{msg}");
+
         let (msg, _) = v.read_err("f['obs'].attrs['encoding-type'] = 'dict'");
-        assert!(msg.contains("/obs: unknown or unexpected encoding-type 'dict' (version '0.2.0'), expected a dataframe"), "{msg}");
+        assert!(msg.contains("/obs: unsupported: encoding-version '0.2.0' of encoding-type 'dict' (anndata reads 0.1.0)"), "{msg}");
 
         let (msg, _) =
             v.read_err("f['obs'].attrs['column-order'] = np.array(['c', 'nope'], dtype=object)");
@@ -1345,6 +1379,35 @@ mod tests {
             "{msg}"
         );
 
+        // What anndata refuses: duplicate categories, an unknown, empty or unreadable
+        // encoding at the root or below, no obs.
+        for (edit, expected) in [
+            (
+                "f['obs/c/categories'][1] = 'u'",
+                "/obs/c: malformed element: category 'u' appears twice",
+            ),
+            (
+                "f.attrs['encoding-type'] = 'foo'",
+                "/: unknown or unexpected encoding-type 'foo' (version '0.1.0'), expected anndata",
+            ),
+            (
+                "f.attrs['encoding-type'] = ''",
+                "/: malformed element: empty encoding-type with encoding-version '0.1.0'",
+            ),
+            (
+                "f.attrs['encoding-version'] = '9.9.9'",
+                "/: unsupported: encoding-version '9.9.9' of encoding-type 'anndata'",
+            ),
+            (
+                "f['X'].attrs['encoding-version'] = '9.9.9'",
+                "/X: unsupported: encoding-version '9.9.9' of encoding-type 'csr_matrix'",
+            ),
+            ("del f['obs']", "/: malformed element: missing member 'obs'"),
+        ] {
+            let (msg, _) = v.read_err(edit);
+            assert!(msg.contains(expected), "{edit}: {msg}");
+        }
+
         let (msg, _) = v.read_err("del f['X']; f['X'] = np.arange(3.0)");
         assert!(
             msg.contains("/X: shape mismatch: a matrix must be 2-d"),
@@ -1352,7 +1415,7 @@ mod tests {
         );
 
         let (msg, _) =
-            v.read_err("f.create_group('layers/bad').attrs['encoding-type'] = 'dataframe'");
+            v.read_err("f.create_group('layers/bad').attrs.update({'encoding-type': 'dataframe', 'encoding-version': '0.2.0'})");
         assert!(
             msg.contains("/layers/bad: unknown or unexpected encoding-type 'dataframe'"),
             "{msg}"
@@ -1500,7 +1563,7 @@ mod tests {
     #[test]
     fn element_level_readers_check_the_encoding() {
         let (_d, path) =
-            current_file_with("f['uns/s'] = 'x'; f['uns/s'].attrs['encoding-type'] = 'string'");
+            current_file_with("f['uns/s'] = 'x'; f['uns/s'].attrs.update({'encoding-type': 'string', 'encoding-version': '0.2.0'})");
         let f = hdf5::File::open(&path).unwrap();
         assert!(matches!(read_matrix(&f, "X"), Ok(Matrix::Sparse(_))));
         assert_eq!(read_dataframe(&f, "obs").unwrap().nrows(), 2);

@@ -1,5 +1,10 @@
 //! A temporary file beside a target, renamed onto it once complete and removed otherwise.
 //!
+//! The file is synced before the rename and its directory after it, so that a crash leaves
+//! either the old target or the complete new one. A process killed while writing leaves its
+//! temporary behind: the next [`Staged::beside`] for the same target removes the temporaries
+//! of writers that are no longer running.
+//!
 //! ```
 //! use annpage_engine::format::write::staging::Staged;
 //! let dir = tempfile::tempdir().unwrap();
@@ -10,7 +15,8 @@
 //! assert_eq!(std::fs::read(&target).unwrap(), b"complete");
 //! ```
 
-use std::fs::OpenOptions;
+use std::ffi::OsStr;
+use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,7 +40,8 @@ pub struct Staged {
 
 impl Staged {
     /// Creates an empty, uniquely named file in the directory of `target`
-    /// (`.<target name>.<pid>-<n>.annpage-tmp`).
+    /// (`.<target name>.<pid>-<n>-<nanos>.annpage-tmp`), after removing the temporaries of the
+    /// same target left by processes that are no longer running.
     pub fn beside(target: &Path) -> Result<Self> {
         let name = target.file_name().ok_or_else(|| {
             Error::invalid(format!("'{}' does not name a file", target.display()))
@@ -43,6 +50,7 @@ impl Staged {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
+        remove_stale(dir, name);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
@@ -74,12 +82,125 @@ impl Staged {
         &self.path
     }
 
-    /// Renames the temporary file onto `target` (replacing it).
+    /// Syncs the temporary file, renames it onto `target` (replacing it) and syncs the
+    /// directory, so that the new target survives a crash.
     pub fn commit(mut self, target: &Path) -> Result<()> {
+        File::open(&self.path)?.sync_all()?;
         std::fs::rename(&self.path, target)?;
         self.committed = true;
-        Ok(())
+        sync_dir(target)
     }
+}
+
+/// Syncs the directory holding `path`, making a rename in it durable. Filesystems that
+/// cannot sync a directory (`EINVAL`) are not an error.
+fn sync_dir(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match File::open(dir)?.sync_all() {
+        Err(e) if e.kind() == ErrorKind::InvalidInput => Ok(()),
+        r => Ok(r?),
+    }
+}
+
+/// The process id in a temporary's name `.<target name>.<pid>-<n>-<nanos>.annpage-tmp`, if
+/// `file` is a temporary of the target named `name`.
+fn temp_pid(file: &OsStr, name: &OsStr) -> Option<u32> {
+    let file = file.to_str()?;
+    let rest = file.strip_prefix('.')?.strip_prefix(name.to_str()?)?;
+    let id = rest.strip_prefix('.')?.strip_suffix(".annpage-tmp")?;
+    let parts: Vec<&str> = id.split('-').collect();
+    let all_digits = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    if parts.len() != 3 || !parts.iter().all(all_digits) {
+        return None;
+    }
+    parts[0].parse().ok()
+}
+
+/// Whether process `pid` may be running (when in doubt, it is).
+fn alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return true;
+        };
+        if pid <= 0 {
+            return true;
+        }
+        // SAFETY: signal 0 sends nothing; kill only checks that the process exists.
+        let r = unsafe { libc::kill(pid, 0) };
+        r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    }
+    #[cfg(not(unix))]
+    true
+}
+
+/// Removes the temporaries of the target `name` in `dir` whose writer is no longer running
+/// (killed before it could clean up): its pid is gone, or now names a process started after
+/// the temporary was last written. A live writer's temporary is never touched; failures are
+/// ignored (the write itself does not depend on them).
+fn remove_stale(dir: &Path, name: &OsStr) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = temp_pid(&entry.file_name(), name) else {
+            continue;
+        };
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
+        if (meta.is_file() && !alive(pid)) || started_after(pid, &meta) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether the process `pid` now running started after the temporary was last written: then
+/// it reuses the pid of the writer, which is gone. `false` when unknown.
+fn started_after(pid: u32, meta: &std::fs::Metadata) -> bool {
+    if pid == std::process::id() || !meta.is_file() {
+        return false;
+    }
+    match (process_start(pid), meta.modified()) {
+        // Ten minutes of slack: the start time is derived from the boot time, which moves
+        // when the clock is stepped; a live writer's temporary must never look older.
+        (Some(start), Ok(written)) => start > written + std::time::Duration::from_secs(600),
+        _ => false,
+    }
+}
+
+/// When process `pid` started (Linux: `/proc/<pid>/stat` and the boot time of `/proc/stat`).
+#[cfg(target_os = "linux")]
+fn process_start(pid: u32) -> Option<SystemTime> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces), from field 3 (state) on;
+    // field 22 is the start time in clock ticks after boot.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let ticks: u64 = after_name.split_whitespace().nth(19)?.parse().ok()?;
+    let boot = std::fs::read_to_string("/proc/stat").ok()?;
+    let boot: u64 = boot
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    // SAFETY: sysconf only reads a system constant.
+    let per_second = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok()?;
+    let since_boot = std::time::Duration::from_millis(ticks.checked_mul(1000)? / per_second.max(1));
+    UNIX_EPOCH
+        .checked_add(std::time::Duration::from_secs(boot))?
+        .checked_add(since_boot)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn process_start(_pid: u32) -> Option<SystemTime> {
+    None
 }
 
 impl Drop for Staged {
@@ -125,6 +246,88 @@ mod tests {
         a.commit(&target).unwrap();
         assert_eq!(files_in(dir.path()), ["out.h5ad"]);
         assert_eq!(std::fs::read(&target).unwrap(), b"new");
+    }
+
+    /// The pid of a process that has exited.
+    fn dead_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(!alive(pid));
+        pid
+    }
+
+    #[test]
+    fn temporaries_of_dead_writers_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.h5ad");
+        let dead = dead_pid();
+        let me = std::process::id();
+        let leftovers = [
+            format!(".out.h5ad.{dead}-0-123.annpage-tmp"), // removed
+            format!(".out.h5ad.{dead}-7-9.annpage-tmp"),   // removed
+            format!(".out.h5ad.{me}-0-123.annpage-tmp"),   // a live writer: kept
+            format!(".other.h5ad.{dead}-0-1.annpage-tmp"), // another target: kept
+            format!(".out.h5ad.x.{dead}-0-1.annpage-tmp"), // not ours: kept
+            format!(".out.h5ad.{dead}-0.annpage-tmp"),     // not ours: kept
+            format!("out.h5ad.{dead}-0-1.annpage-tmp"),    // not ours: kept
+        ];
+        for name in &leftovers {
+            std::fs::write(dir.path().join(name), b"partial").unwrap();
+        }
+        let staged = Staged::beside(&target).unwrap();
+        std::fs::write(staged.path(), b"new").unwrap();
+        let mut kept: Vec<String> = leftovers[2..].to_vec();
+        kept.push(
+            staged
+                .path()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned(),
+        );
+        kept.sort();
+        assert_eq!(files_in(dir.path()), kept);
+        staged.commit(&target).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
+        assert_eq!(files_in(dir.path()).len(), leftovers.len() - 2 + 1);
+        assert!(alive(me));
+        assert_eq!(
+            temp_pid(OsStr::new(&leftovers[0]), OsStr::new("out.h5ad")),
+            Some(dead)
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_reused_pid_does_not_keep_an_older_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.h5ad");
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let old = dir.path().join(format!(".out.h5ad.{pid}-0-1.annpage-tmp"));
+        let new = dir.path().join(format!(".out.h5ad.{pid}-1-1.annpage-tmp"));
+        std::fs::write(&old, b"partial").unwrap();
+        std::fs::write(&new, b"partial").unwrap();
+        // Written an hour before the process started: another writer's, which is gone.
+        let hour_ago = SystemTime::now() - std::time::Duration::from_secs(3600);
+        File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        let start = process_start(pid).unwrap();
+        let now = SystemTime::now();
+        assert!(start <= now + std::time::Duration::from_secs(1) && start > hour_ago);
+        drop(Staged::beside(&target).unwrap());
+        let left = files_in(dir.path());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(left, [new.file_name().unwrap().to_string_lossy()]);
     }
 
     #[test]
