@@ -1,5 +1,5 @@
 //! The inner loops of [`super::QcAccumulator`]: one pass over a chunk's stored values in
-//! their stored dtype, into per-gene shifted sums and per-cell results.
+//! their stored dtype, into per-gene sums and per-cell results.
 
 use std::ops::Range;
 
@@ -32,59 +32,54 @@ impl Value for bool {
     }
 }
 
-/// One gene's sums over the non-zero values of one chunk (or of one thread's rows of it),
-/// shifted by `shift`, a guess of the mean, so that the sums of squares keep their digits when
-/// the mean is large next to the spread. Zeros, stored or not, are left out and added from
-/// the count. 32 bytes, aligned: one cache line per update, and 20,000 genes fit in L2.
+/// One gene's plain sums over the stored values of one chunk (or of one thread's rows of it):
+/// 16 bytes, so an update touches one cache line and 20,000 genes take 320 KiB of L2. Genes
+/// whose mean is large next to their spread are summed again around their mean by
+/// [`Typed::shifted`] (see `QcAccumulator::merge_chunk`).
 #[derive(Clone, Copy, Debug, Default)]
-#[repr(C, align(32))]
+#[repr(C, align(16))]
 pub(super) struct GeneSums {
-    /// The shift K, with at most 21 significant bits: see [`GeneSums::around`].
-    pub shift: f64,
-    /// Σ (x − K) over non-zero x.
-    pub dev: f64,
-    /// Σ (x − K)² over non-zero x.
-    pub dev2: f64,
-    /// Non-zero values.
-    pub nonzero: u64,
+    /// Σ x.
+    pub sum: f64,
+    /// Σ x².
+    pub sum2: f64,
 }
 
-impl GeneSums {
-    /// Zero sums around `guess` cut to 21 significant bits (a relative error under 2^-20,
-    /// which costs the variance nothing). Integer values then stay exact when shifted, so
-    /// the sum of a chunk of counts, `dev + nonzero · K`, is exact, as the sum in stored
-    /// order is.
-    pub fn around(guess: f64) -> Self {
-        let shift = if guess.is_finite() {
-            f64::from_bits(guess.to_bits() & !((1u64 << 32) - 1))
-        } else {
-            guess
-        };
-        GeneSums {
-            shift,
-            ..GeneSums::default()
+/// One thread's share of a chunk's per-gene results.
+#[derive(Clone, Debug, Default)]
+pub(super) struct GenePart {
+    /// Per gene: the sums of the values.
+    pub sums: Vec<GeneSums>,
+    /// Per gene: the non-zero values.
+    pub nonzero: Vec<u64>,
+}
+
+impl GenePart {
+    /// Zero sums for `n_vars` genes, reusing the allocations.
+    pub fn reset(&mut self, n_vars: usize) {
+        self.sums.clear();
+        self.sums.resize(n_vars, GeneSums::default());
+        self.nonzero.clear();
+        self.nonzero.resize(n_vars, 0);
+    }
+
+    /// Adds the sums of other rows.
+    pub fn merge(&mut self, other: &GenePart) {
+        for (a, b) in self.sums.iter_mut().zip(&other.sums) {
+            a.sum += b.sum;
+            a.sum2 += b.sum2;
+        }
+        for (a, b) in self.nonzero.iter_mut().zip(&other.nonzero) {
+            *a += b;
         }
     }
 
     #[inline(always)]
-    fn add(&mut self, x: f64) {
-        let nonzero = x != 0.0;
-        let d = if nonzero { x - self.shift } else { 0.0 };
-        self.dev += d;
-        self.dev2 += d * d;
-        self.nonzero += u64::from(nonzero);
-    }
-
-    /// Σ x over the chunk.
-    pub fn sum(&self) -> f64 {
-        self.dev + self.nonzero as f64 * self.shift
-    }
-
-    /// Adds the sums of other rows taken around the same shift.
-    pub fn merge(&mut self, other: &GeneSums) {
-        self.dev += other.dev;
-        self.dev2 += other.dev2;
-        self.nonzero += other.nonzero;
+    fn add(&mut self, j: usize, x: f64) {
+        let g = &mut self.sums[j];
+        g.sum += x;
+        g.sum2 += x * x;
+        self.nonzero[j] += u64::from(x != 0.0);
     }
 }
 
@@ -175,10 +170,10 @@ impl<T: Value> Typed<'_, T> {
         !matches!(self, Typed::Sparse(s, _) if s.format() == SparseFormat::Csc)
     }
 
-    /// Adds the values of rows `rows` of the chunk into `genes` (shifted sums, one per column)
-    /// and writes their per-cell results into `cells` (one entry per row of `rows`; for a CSC
+    /// Adds the values of rows `rows` of the chunk into `genes` (one entry per column) and
+    /// writes their per-cell results into `cells` (one entry per row of `rows`; for a CSC
     /// chunk `rows` must be all rows).
-    pub fn reduce(&self, rows: Range<usize>, genes: &mut [GeneSums], cells: CellOut<'_>) {
+    pub fn reduce(&self, rows: Range<usize>, genes: &mut GenePart, cells: CellOut<'_>) {
         match self {
             Typed::Dense(a) => dense_rows(a, rows, genes, cells),
             Typed::Sparse(s, v) => match s.format() {
@@ -187,20 +182,53 @@ impl<T: Value> Typed<'_, T> {
             },
         }
     }
+
+    /// For each gene `j` with `Some(k)` in `shifts`, the sums of `x − k` and `(x − k)²`
+    /// over the chunk's non-zero values (into `out[j]`, zeroed first); other genes are left
+    /// alone. The slow path for genes whose plain sums lose digits.
+    pub fn shifted(&self, shifts: &[Option<f64>], out: &mut [GeneSums]) {
+        let mut add = |j: usize, x: f64| {
+            if let (Some(k), true) = (shifts[j], x != 0.0) {
+                let d = x - k;
+                out[j].sum += d;
+                out[j].sum2 += d * d;
+            }
+        };
+        match self {
+            Typed::Dense(a) => {
+                for row in a.rows() {
+                    for (j, x) in row.iter().enumerate() {
+                        add(j, x.to_f64());
+                    }
+                }
+            }
+            Typed::Sparse(s, v) => {
+                for (major, bounds) in s.indptr().windows(2).enumerate() {
+                    for k in bounds[0] as usize..bounds[1] as usize {
+                        let j = match s.format() {
+                            SparseFormat::Csr => s.indices()[k] as usize,
+                            SparseFormat::Csc => major,
+                        };
+                        add(j, v[k].to_f64());
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn dense_rows<T: Value>(
     a: &ArrayView2<'_, T>,
     rows: Range<usize>,
-    genes: &mut [GeneSums],
+    genes: &mut GenePart,
     cells: CellOut<'_>,
 ) {
     let start = rows.start;
     for r in rows {
         let (mut n, mut total) = (0u64, 0.0f64);
-        for (g, x) in genes.iter_mut().zip(a.row(r)) {
+        for (j, x) in a.row(r).iter().enumerate() {
             let x = x.to_f64();
-            g.add(x);
+            genes.add(j, x);
             n += u64::from(x != 0.0);
             total += x;
         }
@@ -214,10 +242,11 @@ fn csr_rows<T: Value>(
     indices: &[u32],
     values: &[T],
     rows: Range<usize>,
-    genes: &mut [GeneSums],
+    genes: &mut GenePart,
     cells: CellOut<'_>,
 ) {
     let start = rows.start;
+    let (sums, nonzero) = (&mut genes.sums[..], &mut genes.nonzero[..]);
     for r in rows {
         let span = indptr[r] as usize..indptr[r + 1] as usize;
         let (js, xs) = (&indices[span.clone()], &values[span]);
@@ -228,16 +257,24 @@ fn csr_rows<T: Value>(
         let rest = js4.remainder().iter().zip(xs4.remainder());
         for (j, x) in js4.zip(xs4) {
             for lane in 0..4 {
-                let x = x[lane].to_f64();
-                genes[j[lane] as usize].add(x);
-                n += u64::from(x != 0.0);
+                let (j, x) = (j[lane] as usize, x[lane].to_f64());
+                let nz = u64::from(x != 0.0);
+                let g = &mut sums[j];
+                g.sum += x;
+                g.sum2 += x * x;
+                nonzero[j] += nz;
+                n += nz;
                 totals[lane] += x;
             }
         }
         for (&j, x) in rest {
-            let x = x.to_f64();
-            genes[j as usize].add(x);
-            n += u64::from(x != 0.0);
+            let (j, x) = (j as usize, x.to_f64());
+            let nz = u64::from(x != 0.0);
+            let g = &mut sums[j];
+            g.sum += x;
+            g.sum2 += x * x;
+            nonzero[j] += nz;
+            n += nz;
             totals[0] += x;
         }
         cells.n_genes[r - start] = n;
@@ -249,16 +286,16 @@ fn csc<T: Value>(
     indptr: &[u64],
     indices: &[u32],
     values: &[T],
-    genes: &mut [GeneSums],
+    genes: &mut GenePart,
     cells: CellOut<'_>,
 ) {
     cells.n_genes.fill(0);
     cells.totals.fill(0.0);
-    for (g, bounds) in genes.iter_mut().zip(indptr.windows(2)) {
+    for (j, bounds) in indptr.windows(2).enumerate() {
         let span = bounds[0] as usize..bounds[1] as usize;
         for (&i, x) in indices[span.clone()].iter().zip(&values[span]) {
             let x = x.to_f64();
-            g.add(x);
+            genes.add(j, x);
             cells.n_genes[i as usize] += u64::from(x != 0.0);
             cells.totals[i as usize] += x;
         }

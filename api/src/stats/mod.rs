@@ -4,12 +4,13 @@
 //! `BackedAnnData::chunk_x`) and keeps only per-gene running moments and per-cell results,
 //! so a file of any size is reduced in memory proportional to its number of cells and genes.
 //!
-//! Each chunk is read once, in its stored dtype: per gene, the sum of the stored values and
-//! their sums and sums of squares shifted by the mean of the chunks before (the first chunk's
-//! own mean for the first chunk), to which the implicit zeros are added from counts. Chunks
-//! are merged with Chan et al.'s parallel formula, so variances agree with numpy's two-pass
-//! `var(ddof=1)` to rounding error even when the mean is large next to the spread. Large
-//! chunks are split by rows between threads, each with its own per-gene sums.
+//! Each chunk is read once, in its stored dtype: per gene, the sum, the sum of squares and
+//! the count of the non-zero values. A gene whose chunk sums lose digits to cancellation (its
+//! mean large next to its spread: Σx² more than [`ILL_CONDITIONED`] times the sum of squared
+//! deviations) has its values in that chunk summed again around its mean, so variances agree
+//! with numpy's two-pass `var(ddof=1)` to rounding error whatever the data; on count data
+//! that second look never happens. Chunks are merged with Chan et al.'s parallel formula.
+//! Large chunks are split by rows between threads, each with its own per-gene sums.
 
 mod kernel;
 
@@ -18,10 +19,15 @@ use std::ops::Range;
 use annpage_engine::data::Matrix;
 use annpage_engine::{Error, Result};
 
-use kernel::{CellOut, GeneSums, Typed, Value, Visit};
+use kernel::{CellOut, GenePart, GeneSums, Typed, Value, Visit};
 
 /// Stored values below which a thread is not worth starting for a share of a chunk.
 const MIN_VALUES_PER_THREAD: usize = 1 << 20;
+
+/// The ratio of a gene's Σx² to its sum of squared deviations above which `Σx² − (Σx)²/n`
+/// has lost too many digits (rounding errors grow with the ratio), and the gene's values in
+/// the chunk are summed again around their mean.
+const ILL_CONDITIONED: f64 = 1e3;
 
 /// Per-cell and per-gene results of [`QcAccumulator`].
 #[derive(Clone, Debug, PartialEq)]
@@ -70,7 +76,7 @@ pub struct QcAccumulator {
     /// Stored values below which a thread is not started for a share of a chunk.
     split_above: usize,
     /// Per thread, per gene: the sums of the chunk being added (kept from chunk to chunk).
-    scratch: Vec<Vec<GeneSums>>,
+    scratch: Vec<GenePart>,
 }
 
 impl QcAccumulator {
@@ -171,9 +177,9 @@ impl QcAccumulator {
         }
     }
 
-    /// One pass over `chunk` into `self.scratch[0]` (sums around `shift(gene)`) and the
-    /// chunk's per-cell results, split by rows between threads when the chunk is large.
-    fn reduce<T: Value>(&mut self, chunk: &Typed<'_, T>, shift: impl Fn(usize) -> f64) {
+    /// One pass over `chunk` into `self.scratch[0]` and the chunk's per-cell results, split
+    /// by rows between threads when the chunk is large.
+    fn reduce<T: Value>(&mut self, chunk: &Typed<'_, T>) {
         let rows = chunk.rows();
         let values = chunk.values_in(0..rows);
         let parts = if chunk.splits_by_rows() {
@@ -183,16 +189,15 @@ impl QcAccumulator {
         };
         let ranges = kernel::balanced_split(rows, parts, |r| chunk.values_in(0..r));
         if self.scratch.len() < ranges.len() {
-            self.scratch.resize_with(ranges.len(), Vec::new);
+            self.scratch.resize_with(ranges.len(), GenePart::default);
         }
-        for sums in &mut self.scratch[..ranges.len()] {
-            sums.clear();
-            sums.extend((0..self.n_vars).map(|j| GeneSums::around(shift(j))));
+        for part in &mut self.scratch[..ranges.len()] {
+            part.reset(self.n_vars);
         }
         let start = self.rows;
         let mut n_genes = &mut self.n_genes[start..start + rows];
         let mut totals = &mut self.total_counts[start..start + rows];
-        let mut work: Vec<(Range<usize>, &mut Vec<GeneSums>, CellOut<'_>)> = Vec::new();
+        let mut work: Vec<(Range<usize>, &mut GenePart, CellOut<'_>)> = Vec::new();
         for (range, genes) in ranges.iter().zip(&mut self.scratch) {
             let (n_here, n_rest) = std::mem::take(&mut n_genes).split_at_mut(range.len());
             let (t_here, t_rest) = std::mem::take(&mut totals).split_at_mut(range.len());
@@ -214,32 +219,60 @@ impl QcAccumulator {
             });
             let (first, rest) = self.scratch.split_at_mut(1);
             for other in &rest[..ranges.len() - 1] {
-                for (a, b) in first[0].iter_mut().zip(other) {
-                    a.merge(b);
-                }
+                first[0].merge(other);
             }
         }
     }
 
-    /// Merges the sums of a chunk of `rows` rows in `self.scratch[0]` into the running
-    /// moments (Chan et al.), the implicit zeros added from counts.
-    fn merge_chunk(&mut self, rows: usize) {
+    /// Merges the sums of `chunk` in `self.scratch[0]` into the running moments (Chan et
+    /// al.), summing the values of ill-conditioned genes again around their mean.
+    fn merge_chunk<T: Value>(&mut self, chunk: &Typed<'_, T>) {
+        let rows = chunk.rows();
         let n_b = rows as f64;
+        let part = &self.scratch[0];
+        // Per gene: the sum of squared deviations from the chunk's mean, or `None` where
+        // the plain sums cannot give it to full precision.
+        let plain: Vec<Option<f64>> = part
+            .sums
+            .iter()
+            .map(|g| {
+                let m2 = g.sum2 - g.sum * g.sum / n_b;
+                // NaN and infinities take the plain path: they stay NaN.
+                let lost = g.sum2 > 0.0 && g.sum2.is_finite() && g.sum2 > ILL_CONDITIONED * m2;
+                (!lost).then_some(m2)
+            })
+            .collect();
+        let shifts: Vec<Option<f64>> = plain
+            .iter()
+            .zip(&part.sums)
+            .map(|(m2, g)| m2.is_none().then_some(g.sum / n_b))
+            .collect();
+        let mut shifted = Vec::new();
+        if shifts.iter().any(Option::is_some) {
+            shifted = vec![GeneSums::default(); self.n_vars];
+            chunk.shifted(&shifts, &mut shifted);
+        }
         let n_a = self.rows as f64;
         let n = n_a + n_b;
-        for (j, g) in self.scratch[0].iter().enumerate() {
-            let k = g.shift;
-            let implicit = (rows as u64).saturating_sub(g.nonzero) as f64;
-            let dev = g.dev - implicit * k;
-            let dev2 = g.dev2 + implicit * k * k;
-            let m2_b = dev2 - dev * dev / n_b;
+        for (j, g) in part.sums.iter().enumerate() {
+            let nonzero = part.nonzero[j];
+            let m2_b = match (plain[j], shifts[j]) {
+                (Some(m2), _) => m2,
+                (None, k) => {
+                    let k = k.unwrap_or(0.0);
+                    let implicit = (rows as u64).saturating_sub(nonzero) as f64;
+                    let dev = shifted[j].sum - implicit * k;
+                    let dev2 = shifted[j].sum2 + implicit * k * k;
+                    dev2 - dev * dev / n_b
+                }
+            };
             // Rounding can leave a tiny negative sum of squares; NaN stays NaN.
             let m2_b = if m2_b < 0.0 { 0.0 } else { m2_b };
-            let chunk_mean = g.sum() / n_b;
+            let chunk_mean = g.sum / n_b;
             let delta = chunk_mean - self.mean[j];
             self.mean[j] += delta * n_b / n;
             self.m2[j] += m2_b + delta * delta * n_a * n_b / n;
-            self.n_cells[j] += g.nonzero;
+            self.n_cells[j] += nonzero;
         }
         self.rows += rows;
     }
@@ -247,21 +280,8 @@ impl QcAccumulator {
 
 impl Visit for QcAccumulator {
     fn visit<T: Value>(&mut self, chunk: Typed<'_, T>) -> Result<()> {
-        let rows = chunk.rows();
-        if self.rows == 0 {
-            // No mean yet to shift by: a first pass for the first chunk's own means.
-            self.reduce(&chunk, |_| 0.0);
-            let means: Vec<f64> = self.scratch[0]
-                .iter()
-                .map(|g| g.sum() / rows as f64)
-                .collect();
-            self.reduce(&chunk, |j| means[j]);
-        } else {
-            let mean = std::mem::take(&mut self.mean);
-            self.reduce(&chunk, |j| mean[j]);
-            self.mean = mean;
-        }
-        self.merge_chunk(rows);
+        self.reduce(&chunk);
+        self.merge_chunk(&chunk);
         Ok(())
     }
 }
