@@ -1,6 +1,5 @@
 //! The `annpage` command line: inspect, convert, subset and reduce `.h5ad` files.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -13,7 +12,6 @@ use annpage::{
 };
 use annpage_engine::error::ResultExt;
 use annpage_engine::format::inspect::{describe, ElementInfo};
-use annpage_engine::format::write::staging::Staged;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -326,39 +324,13 @@ fn run_stats(
     let stats = acc.finish();
     let obs_names = backed.obs_names()?;
     let var_names = backed.var_names()?;
-    let obs_path = PathBuf::from(format!("{}.obs.tsv", prefix.display()));
-    let var_path = PathBuf::from(format!("{}.var.tsv", prefix.display()));
-    let mut obs = String::from("obs_name\tn_genes\ttotal_counts\n");
-    for ((name, n), total) in obs_names
-        .iter()
-        .zip(&stats.n_genes)
-        .zip(&stats.total_counts)
-    {
-        let _ = writeln!(obs, "{name}\t{n}\t{total}");
-    }
-    let mut var = String::from("var_name\tn_cells\tmean\tvar\n");
-    for (j, name) in var_names.iter().enumerate() {
-        let _ = writeln!(
-            var,
-            "{name}\t{}\t{}\t{}",
-            stats.n_cells[j], stats.mean[j], stats.var[j]
-        );
-    }
-    write_beside(&obs_path, obs.as_bytes())?;
-    write_beside(&var_path, var.as_bytes())?;
+    let [obs_path, var_path] = stats.write_tsv(&obs_names, &var_names, prefix)?;
     eprintln!(
         "annpage: wrote {} and {}",
         obs_path.display(),
         var_path.display()
     );
     Ok(())
-}
-
-/// Writes a small text output to a temporary file beside `path`, then renames it into place.
-fn write_beside(path: &Path, bytes: &[u8]) -> annpage::Result<()> {
-    let staged = Staged::beside(path).in_file(path)?;
-    std::fs::write(staged.path(), bytes).in_file(path)?;
-    staged.commit(path).in_file(path)
 }
 
 fn main() -> ExitCode {

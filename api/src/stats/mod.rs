@@ -13,6 +13,7 @@
 //! Large chunks are split by rows between threads, each with its own per-gene sums.
 
 mod kernel;
+mod tsv;
 
 use std::ops::Range;
 

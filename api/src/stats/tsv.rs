@@ -1,0 +1,90 @@
+//! [`QcStats`] as two tab-separated files, the output of `annpage stats`.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use annpage_engine::error::ResultExt;
+use annpage_engine::format::write::staging::Staged;
+use annpage_engine::{Error, Result};
+
+use super::QcStats;
+
+impl QcStats {
+    /// Writes `PREFIX.obs.tsv` (per cell: `obs_name`, `n_genes`, `total_counts`) and
+    /// `PREFIX.var.tsv` (per gene: `var_name`, `n_cells`, `mean`, `var`), streamed through a
+    /// buffer (memory does not grow with the number of cells), each beside its target and
+    /// renamed into place when complete. Returns the two paths. The names must match the
+    /// statistics in number.
+    ///
+    /// ```
+    /// use annpage::stats::QcAccumulator;
+    /// use annpage::data::{ArrayData, Matrix};
+    ///
+    /// let mut acc = QcAccumulator::new(2);
+    /// acc.add_chunk(&Matrix::Dense(ArrayData::from(ndarray::array![[1.0f32, 0.0], [3.0, 4.0]])))?;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let [obs, var] = acc.finish().write_tsv(
+    ///     &["c0".into(), "c1".into()],
+    ///     &["g0".into(), "g1".into()],
+    ///     &dir.path().join("qc"),
+    /// )?;
+    /// let obs = std::fs::read_to_string(obs).unwrap();
+    /// assert_eq!(obs, "obs_name\tn_genes\ttotal_counts\nc0\t1\t1\nc1\t2\t7\n");
+    /// let var = std::fs::read_to_string(var).unwrap();
+    /// assert!(var.starts_with("var_name\tn_cells\tmean\tvar\ng0\t2\t2\t2\n"));
+    /// # Ok::<(), annpage::Error>(())
+    /// ```
+    pub fn write_tsv(
+        &self,
+        obs_names: &[String],
+        var_names: &[String],
+        prefix: &Path,
+    ) -> Result<[PathBuf; 2]> {
+        let counts = [
+            ("cells", obs_names.len(), self.n_genes.len()),
+            ("genes", var_names.len(), self.n_cells.len()),
+        ];
+        for (what, names, stats) in counts {
+            if names != stats {
+                return Err(Error::shape(format!(
+                    "{names} names for the statistics of {stats} {what}"
+                )));
+            }
+        }
+        let obs_path = PathBuf::from(format!("{}.obs.tsv", prefix.display()));
+        let var_path = PathBuf::from(format!("{}.var.tsv", prefix.display()));
+        write_staged(&obs_path, |out| {
+            writeln!(out, "obs_name\tn_genes\ttotal_counts")?;
+            for ((name, n), total) in obs_names.iter().zip(&self.n_genes).zip(&self.total_counts) {
+                writeln!(out, "{name}\t{n}\t{total}")?;
+            }
+            Ok(())
+        })?;
+        write_staged(&var_path, |out| {
+            writeln!(out, "var_name\tn_cells\tmean\tvar")?;
+            for (j, name) in var_names.iter().enumerate() {
+                let (n, mean, var) = (self.n_cells[j], self.mean[j], self.var[j]);
+                writeln!(out, "{name}\t{n}\t{mean}\t{var}")?;
+            }
+            Ok(())
+        })?;
+        Ok([obs_path, var_path])
+    }
+}
+
+/// Writes `path` through `write`, into a file beside it renamed into place when complete.
+fn write_staged(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> Result<()> {
+    let staged = Staged::beside(path).in_file(path)?;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(staged.path())
+        .in_file(path)?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    write(&mut out).in_file(path)?;
+    out.into_inner().map_err(|e| e.into_error()).in_file(path)?;
+    staged.commit(path).in_file(path)
+}
