@@ -35,18 +35,37 @@ pub struct AnnData {
     elems: AnnDataElements,
 }
 
-/// One of the two axes, for the code shared by obs- and var-aligned elements.
-#[derive(Clone, Copy)]
-enum Axis {
+/// One of the two axes of an [`AnnData`]: observations (cells, rows) or variables (genes,
+/// columns).
+///
+/// ```
+/// use annpage::Axis;
+/// assert_eq!(Axis::Obs.name(), "obs");
+/// assert_eq!(Axis::Obs.other(), Axis::Var);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Axis {
+    /// Observations (`obs`, the rows).
+    #[default]
     Obs,
+    /// Variables (`var`, the columns).
     Var,
 }
 
 impl Axis {
-    fn name(self) -> &'static str {
+    /// `"obs"` or `"var"`, as anndata names the axis.
+    pub fn name(self) -> &'static str {
         match self {
             Axis::Obs => "obs",
             Axis::Var => "var",
+        }
+    }
+
+    /// The other axis.
+    pub fn other(self) -> Axis {
+        match self {
+            Axis::Obs => Axis::Var,
+            Axis::Var => Axis::Obs,
         }
     }
 }

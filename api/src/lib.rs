@@ -34,6 +34,7 @@
 
 mod anndata;
 pub mod backed;
+mod concat;
 mod frame;
 mod io;
 pub mod query;
@@ -49,10 +50,11 @@ pub use annpage_engine::format::{AnnDataElements, Compression, RawElements, Writ
 pub use annpage_engine::select::{AxisIndex, IndexKind, Selection};
 pub use annpage_engine::{Error, Result};
 
-pub use crate::anndata::AnnData;
+pub use crate::anndata::{AnnData, Axis};
 pub use crate::backed::{
     read_h5ad_backed, BackedAnnData, BackedMatrixView, BackedOptions, MatrixChunks, Mode,
 };
+pub use crate::concat::{concat, ConcatOptions, Join, MergeStrategy};
 pub use crate::frame::FrameMut;
 pub use crate::io::read_h5ad;
 pub use crate::view::AnnDataView;

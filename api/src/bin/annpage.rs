@@ -1,4 +1,4 @@
-//! The `annpage` command line: inspect, convert, subset and reduce `.h5ad` files.
+//! The `annpage` command line: inspect, convert, subset, reduce and concatenate `.h5ad` files.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -7,8 +7,8 @@ use annpage::backed::ReadOptions;
 use annpage::query::Query;
 use annpage::stats::QcAccumulator;
 use annpage::{
-    read_h5ad_backed, BackedAnnData, BackedOptions, Compression, Error, Mode, Selection,
-    WriteOptions,
+    concat, read_h5ad, read_h5ad_backed, Axis, BackedAnnData, BackedOptions, Compression,
+    ConcatOptions, Error, Join, MergeStrategy, Mode, Selection, WriteOptions,
 };
 use annpage_engine::error::ResultExt;
 use annpage_engine::format::inspect::{describe, ElementInfo};
@@ -99,6 +99,80 @@ enum Command {
         #[arg(long)]
         out_prefix: Option<PathBuf>,
     },
+    /// Concatenate files along obs or var as anndata.concat does (in memory: every input is
+    /// read whole).
+    Concat {
+        /// Input .h5ad files, in order.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output .h5ad file (written beside, then renamed into place).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// The axis to concatenate along.
+        #[arg(long, value_enum, default_value_t = AxisArg::Obs)]
+        axis: AxisArg,
+        /// Keep the other axis's names every input has (inner) or any input has (outer).
+        #[arg(long, value_enum, default_value_t = JoinArg::Inner)]
+        join: JoinArg,
+        /// How the other axis's annotations and aligned elements are chosen (default: none).
+        #[arg(long, value_enum)]
+        merge: Option<MergeArg>,
+        /// How uns entries are chosen, recursively (default: none).
+        #[arg(long, value_enum)]
+        uns_merge: Option<MergeArg>,
+        /// Add a categorical column of this name holding each input's key.
+        #[arg(long)]
+        label: Option<String>,
+        /// One key per input, comma-separated (default: 0,1,2,...).
+        #[arg(long, value_delimiter = ',')]
+        keys: Option<Vec<String>>,
+        /// Make names unique as NAME{SEP}KEY.
+        #[arg(long, value_name = "SEP", allow_hyphen_values = true)]
+        index_unique: Option<String>,
+        /// With --join outer, the value of missing entries (default: 0 sparse, NaN dense).
+        #[arg(long, allow_hyphen_values = true)]
+        fill_value: Option<f64>,
+        /// Keep obsp (varp) along the axis as block-diagonal matrices.
+        #[arg(long)]
+        pairwise: bool,
+        /// Compression of the output's arrays.
+        #[arg(long, value_enum, default_value_t = CompressionArg::None)]
+        compression: CompressionArg,
+        /// Gzip level (0-9), with --compression gzip.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(0..=9))]
+        gzip_level: u8,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AxisArg {
+    Obs,
+    Var,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum JoinArg {
+    Inner,
+    Outer,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MergeArg {
+    Same,
+    Unique,
+    First,
+    Only,
+}
+
+impl From<MergeArg> for MergeStrategy {
+    fn from(m: MergeArg) -> Self {
+        match m {
+            MergeArg::Same => MergeStrategy::Same,
+            MergeArg::Unique => MergeStrategy::Unique,
+            MergeArg::First => MergeStrategy::First,
+            MergeArg::Only => MergeStrategy::Only,
+        }
+    }
 }
 
 /// How a command reads its input in backed mode.
@@ -234,6 +308,50 @@ fn run(cli: Cli) -> annpage::Result<()> {
             let backed = open_backed(&input, &backed)?;
             let prefix = out_prefix.unwrap_or_else(|| input.with_extension(""));
             run_stats(&backed, layer.as_deref(), chunk_rows, threads, &prefix)?;
+        }
+        Command::Concat {
+            inputs,
+            output,
+            axis,
+            join,
+            merge,
+            uns_merge,
+            label,
+            keys,
+            index_unique,
+            fill_value,
+            pairwise,
+            compression: c,
+            gzip_level,
+        } => {
+            let options = ConcatOptions {
+                axis: match axis {
+                    AxisArg::Obs => Axis::Obs,
+                    AxisArg::Var => Axis::Var,
+                },
+                join: match join {
+                    JoinArg::Inner => Join::Inner,
+                    JoinArg::Outer => Join::Outer,
+                },
+                merge: merge.map(MergeStrategy::from),
+                uns_merge: uns_merge.map(MergeStrategy::from),
+                label,
+                keys,
+                index_unique,
+                fill_value,
+                pairwise,
+            };
+            let adatas = inputs
+                .iter()
+                .map(read_h5ad)
+                .collect::<annpage::Result<Vec<_>>>()?;
+            let result = concat(&adatas, &options)?;
+            result.write_h5ad(
+                &output,
+                &WriteOptions {
+                    compression: compression(c, gzip_level),
+                },
+            )?;
         }
     }
     Ok(())

@@ -1,0 +1,136 @@
+//! Data frames: `obs`/`var` along the concatenation axis (`pd.concat` after anndata's
+//! `unify_dtypes`), frames in obsm/varm, and frames of the other axis reindexed for merging.
+
+use annpage_engine::data::{ArrayData, Categorical, Column, DataFrame};
+use annpage_engine::{Error, Result};
+use indexmap::IndexMap;
+
+use super::column::{self, PCol};
+use super::plan::{self, Reindexer};
+use super::Join;
+
+/// A frame's columns as pandas holds them.
+pub(super) type Columns = IndexMap<String, PCol>;
+
+/// The columns of a frame.
+pub(super) fn columns(df: &DataFrame) -> Columns {
+    df.columns()
+        .iter()
+        .map(|(k, c)| (k.clone(), PCol::from_column(c)))
+        .collect()
+}
+
+/// `pd.concat(unify_dtypes(frames), join=join, ignore_index=True)`: `None` frames (an element
+/// one input lacks) have `len` rows and no columns. The result's columns are the union of the
+/// frames' in order of appearance (outer) or the first frame's that every frame has (inner).
+pub(super) fn concat_frames(frames: &[(Option<&DataFrame>, usize)], join: Join) -> Result<Columns> {
+    let names: Vec<Vec<String>> = frames
+        .iter()
+        .map(|(f, _)| f.map_or_else(Vec::new, |f| f.columns().keys().cloned().collect()))
+        .collect();
+    let result_names: Vec<String> = match join {
+        Join::Outer => {
+            let mut all: Vec<String> = Vec::new();
+            for n in names.iter().flatten() {
+                if !all.contains(n) {
+                    all.push(n.clone());
+                }
+            }
+            all
+        }
+        Join::Inner => names
+            .iter()
+            .skip(1)
+            .fold(names.first().cloned().unwrap_or_default(), |acc, n| {
+                plan::intersection(&acc, n)
+            }),
+    };
+    let mut out = Columns::new();
+    for name in result_names {
+        let mut pieces: Vec<Option<PCol>> = frames
+            .iter()
+            .map(|(f, _)| f.and_then(|f| f.column(&name)).map(PCol::from_column))
+            .collect();
+        column::unify(&mut pieces).map_err(|e| in_column(e, &name))?;
+        let pieces = pieces
+            .into_iter()
+            .zip(frames.iter().map(|(_, n)| *n))
+            .collect();
+        let col = column::concat_column(pieces).map_err(|e| in_column(e, &name))?;
+        out.insert(name, col);
+    }
+    Ok(out)
+}
+
+/// The frame's rows reindexed onto the result's names (`df.reindex(index=new_index)`).
+pub(super) fn reindex(df: &DataFrame, r: &Reindexer) -> Result<Columns> {
+    df.columns()
+        .iter()
+        .map(|(k, c)| {
+            Ok((
+                k.clone(),
+                PCol::from_column(c)
+                    .reindex(r)
+                    .map_err(|e| in_column(e, k))?,
+            ))
+        })
+        .collect()
+}
+
+/// Builds the frame anndata writes from columns (see [`PCol::into_column`]).
+pub(super) fn build(
+    cols: Columns,
+    names: Vec<String>,
+    index_name: Option<String>,
+    strings_to_categoricals: bool,
+) -> Result<DataFrame> {
+    let mut df = DataFrame::from_index(names);
+    df.set_index_name(index_name);
+    for (name, col) in cols {
+        let c = col
+            .into_column(strings_to_categoricals)
+            .map_err(|e| in_column(e, &name))?;
+        df.insert(name.clone(), c)?;
+    }
+    Ok(df)
+}
+
+/// Whether two frames are equal as pandas' `DataFrame.equals` has it: the same columns in the
+/// same order, each equal as a series.
+pub(super) fn frames_equal(a: &Columns, b: &Columns) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|((ka, ca), (kb, cb))| ka == kb && ca.equals(cb))
+}
+
+/// The label column: each input's key repeated over its rows, categories the keys in order.
+pub(super) fn label_column(keys: &[String], lens: &[usize]) -> Result<Column> {
+    let codes = lens
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &n)| std::iter::repeat_n(i as i32, n))
+        .collect();
+    Ok(Column::Categorical(Categorical::new(
+        codes,
+        ArrayData::from(keys.to_vec()),
+        false,
+    )?))
+}
+
+/// The name the index of a concatenated or joined frame keeps: the inputs' common name.
+pub(super) fn common_index_name<'a>(
+    names: impl IntoIterator<Item = Option<&'a str>>,
+) -> Option<String> {
+    let mut it = names.into_iter();
+    let first = it.next()??;
+    it.all(|n| n == Some(first)).then(|| first.to_owned())
+}
+
+fn in_column(e: Error, name: &str) -> Error {
+    match e {
+        Error::Unsupported(m) => Error::Unsupported(format!("column '{name}': {m}")),
+        Error::InvalidArgument(m) => Error::InvalidArgument(format!("column '{name}': {m}")),
+        other => other,
+    }
+}

@@ -1,0 +1,713 @@
+//! Matrices and arrays (X, layers, obsm/varm, obsp/varp): reindexing onto the result's names
+//! with anndata's fills and dtypes, stacking, block diagonals and anndata's equality.
+
+use std::collections::HashMap;
+
+use annpage_engine::data::{ArrayData, DType, Element, Matrix, SparseFormat, SparseMatrix};
+use annpage_engine::{map_array, Error, Result};
+use ndarray::{ArrayD, Axis, IxDyn};
+
+use super::plan::Reindexer;
+use super::values::{self, Obj};
+
+/// A matrix-like value while it is being concatenated: what anndata holds as a numpy array, a
+/// numpy `object` array (booleans beside NaN fills) or a scipy sparse matrix.
+#[derive(Clone, Debug)]
+pub(super) enum Mat {
+    Dense(ArrayData),
+    Object(ArrayD<Obj>),
+    Sparse(SparseMatrix),
+}
+
+impl Mat {
+    pub(super) fn from_matrix(m: Matrix) -> Mat {
+        match m {
+            Matrix::Dense(a) => Mat::Dense(a),
+            Matrix::Sparse(s) => Mat::Sparse(s),
+        }
+    }
+
+    /// The matrix-like elements of obsm/varm/uns (`None` for frames and others).
+    pub(super) fn from_element(e: &Element) -> Option<Mat> {
+        match e {
+            Element::Array(a) if a.ndim() > 0 => Some(Mat::Dense(a.clone())),
+            Element::Sparse(s) => Some(Mat::Sparse(s.clone())),
+            _ => None,
+        }
+    }
+
+    /// Back into a stored matrix; an `object` array cannot be written (anndata fails too).
+    pub(super) fn into_matrix(self) -> Result<Matrix> {
+        match self {
+            Mat::Dense(a) => Ok(Matrix::Dense(a)),
+            Mat::Sparse(s) => Ok(Matrix::Sparse(s)),
+            Mat::Object(o) => Err(object_error(&o)),
+        }
+    }
+
+    /// Back into an element (see [`Mat::into_matrix`]).
+    pub(super) fn into_element(self) -> Result<Element> {
+        Ok(match self.into_matrix()? {
+            Matrix::Dense(a) => Element::Array(a),
+            Matrix::Sparse(s) => Element::Sparse(s),
+        })
+    }
+
+    /// The length along `axis` (0 or 1; a 1-d array has one column).
+    pub(super) fn len(&self, axis: usize) -> usize {
+        let shape = match self {
+            Mat::Dense(a) => a.shape().to_vec(),
+            Mat::Object(o) => o.shape().to_vec(),
+            Mat::Sparse(s) => vec![s.shape().0, s.shape().1],
+        };
+        shape
+            .get(axis)
+            .copied()
+            .unwrap_or(if axis == 1 { 1 } else { 0 })
+    }
+
+    /// Rows and columns swapped (a 2-d dense array is copied, a sparse one relabelled).
+    pub(super) fn transpose(self) -> Result<Mat> {
+        Ok(match self {
+            Mat::Dense(a) => {
+                check_2d(a.shape())?;
+                Mat::Dense(map_array!(a, x => x.reversed_axes().as_standard_layout().into_owned()))
+            }
+            Mat::Object(o) => Mat::Object(o.reversed_axes().as_standard_layout().into_owned()),
+            Mat::Sparse(s) => Mat::Sparse(s.transpose()),
+        })
+    }
+}
+
+fn object_error(o: &ArrayD<Obj>) -> Error {
+    let kinds: Vec<&str> = {
+        let mut k: Vec<&str> = o.iter().map(Obj::kind).collect();
+        k.sort_unstable();
+        k.dedup();
+        k
+    };
+    Error::unsupported(format!(
+        "the result would hold Python objects ({}), which anndata cannot write either",
+        kinds.join(", ")
+    ))
+}
+
+fn check_2d(shape: &[usize]) -> Result<()> {
+    if shape.len() != 2 {
+        return Err(Error::unsupported(format!(
+            "a {}-d array where a matrix is needed",
+            shape.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A 1-d array of all elements in row-major order.
+fn flatten(a: &ArrayData) -> ArrayData {
+    map_array!(a, x => {
+        let v: Vec<_> = x.iter().cloned().collect();
+        ArrayD::from_shape_vec(IxDyn(&[v.len()]), v).expect("1-d shape of its length")
+    })
+}
+
+/// Concatenates arrays of one dtype along `axis` (the other axes must agree).
+fn concat_same(arrays: &[ArrayData], axis: usize) -> Result<ArrayData> {
+    macro_rules! go {
+        ($($v:ident),*) => {
+            match arrays.first() {
+                $(Some(ArrayData::$v(_)) => {
+                    let views: Vec<_> = arrays
+                        .iter()
+                        .map(|a| match a {
+                            ArrayData::$v(x) => Ok(x.view()),
+                            other => Err(Error::invalid(format!("dtype {} among {}", other.dtype(), stringify!($v)))),
+                        })
+                        .collect::<Result<_>>()?;
+                    ArrayData::$v(ndarray::concatenate(Axis(axis), &views).map_err(|e| {
+                        Error::shape(format!("cannot concatenate arrays of shapes {:?}: {e}",
+                            arrays.iter().map(|a| a.shape().to_vec()).collect::<Vec<_>>()))
+                    })?)
+                })*
+                None => return Err(Error::invalid("nothing to concatenate")),
+            }
+        };
+    }
+    Ok(go!(
+        Bool, I8, I16, I32, I64, U8, U16, U32, U64, F32, F64, String
+    ))
+}
+
+/// The CSR form of a 2-d dense array: its non-zero values (NaN included), as scipy's
+/// `csr_matrix(a)`.
+fn dense_to_csr(a: &ArrayData) -> Result<SparseMatrix> {
+    check_2d(a.shape())?;
+    let (rows, cols) = (a.shape()[0], a.shape()[1]);
+    let values = a
+        .to_f64()
+        .ok_or_else(|| Error::unsupported("a sparse matrix of strings"))?;
+    let mut indptr = Vec::with_capacity(rows + 1);
+    let mut indices = Vec::new();
+    let mut keep = Vec::new();
+    indptr.push(0u64);
+    for (flat, v) in values.iter().enumerate() {
+        if *v != 0.0 {
+            indices.push((flat % cols.max(1)) as u32);
+            keep.push(flat);
+        }
+        if cols > 0 && flat % cols == cols - 1 {
+            indptr.push(indices.len() as u64);
+        }
+    }
+    if cols == 0 {
+        indptr.resize(rows + 1, 0);
+    }
+    let data = flatten(a).select(0, &keep);
+    SparseMatrix::new(SparseFormat::Csr, (rows, cols), indptr, indices, data)
+}
+
+/// The same matrix in CSR form.
+fn to_csr(s: &SparseMatrix) -> Result<SparseMatrix> {
+    if s.format() == SparseFormat::Csr {
+        return Ok(s.clone());
+    }
+    // A CSC matrix is the CSR of its transpose: count entries per row, then place them.
+    let (rows, cols) = s.shape();
+    let mut counts = vec![0u64; rows + 1];
+    for &r in s.indices() {
+        counts[r as usize + 1] += 1;
+    }
+    for i in 0..rows {
+        counts[i + 1] += counts[i];
+    }
+    let indptr = counts.clone();
+    let mut next = counts;
+    let mut indices = vec![0u32; s.nnz()];
+    let mut order = vec![0usize; s.nnz()];
+    for c in 0..cols {
+        for k in s.indptr()[c] as usize..s.indptr()[c + 1] as usize {
+            let r = s.indices()[k] as usize;
+            let at = next[r] as usize;
+            indices[at] = c as u32;
+            order[at] = k;
+            next[r] += 1;
+        }
+    }
+    let data = s.data().select(0, &order);
+    SparseMatrix::new(SparseFormat::Csr, (rows, cols), indptr, indices, data)
+}
+
+/// The same matrix in `format`.
+fn to_format(s: SparseMatrix, format: SparseFormat) -> Result<SparseMatrix> {
+    match (s.format(), format) {
+        (a, b) if a == b => Ok(s),
+        (_, SparseFormat::Csr) => to_csr(&s),
+        // The CSC form of s is the transpose of the CSR form of s's transpose.
+        (_, SparseFormat::Csc) => Ok(to_csr(&s.transpose())?.transpose()),
+    }
+}
+
+/// Takes positions along `axis`, writing `fill` where `new_to_old` has none.
+fn take_fill<T: Clone>(
+    a: &ArrayD<T>,
+    axis: usize,
+    new_to_old: &[Option<usize>],
+    fill: T,
+) -> ArrayD<T> {
+    let mut shape = a.shape().to_vec();
+    shape[axis] = new_to_old.len();
+    let mut out = ArrayD::from_elem(IxDyn(&shape), fill);
+    for (new, old) in new_to_old.iter().enumerate() {
+        if let Some(old) = old {
+            out.index_axis_mut(Axis(axis), new)
+                .assign(&a.index_axis(Axis(axis), *old));
+        }
+    }
+    out
+}
+
+/// Reindexes a dense (or object) array along `axis` with pandas' `take(..., allow_fill=True)`:
+/// kept as is when nothing changes; an array with nothing along the axis becomes a float64
+/// array of `fill`; otherwise missing positions take `fill` and the dtype is promoted to hold
+/// it (integers become float64, booleans Python objects).
+fn reindex_dense(m: Mat, axis: usize, r: &Reindexer, fill: f64) -> Result<Mat> {
+    let shape = match &m {
+        Mat::Dense(a) => a.shape().to_vec(),
+        Mat::Object(o) => o.shape().to_vec(),
+        Mat::Sparse(_) => return Err(Error::invalid("reindex_dense of a sparse matrix")),
+    };
+    if shape.len() <= axis {
+        return Err(Error::unsupported(format!(
+            "aligning a {}-d array along axis {axis}",
+            shape.len()
+        )));
+    }
+    if r.keeps(shape[axis]) {
+        return Ok(m);
+    }
+    let mut new_shape = shape.clone();
+    new_shape[axis] = r.new_len();
+    if shape[axis] == 0 {
+        return Ok(Mat::Dense(values::full(DType::F64, &new_shape, fill)?));
+    }
+    let map = r.new_to_old();
+    Ok(match m {
+        Mat::Object(o) => Mat::Object(take_fill(&o, axis, map, Obj::float(fill))),
+        Mat::Dense(a) if !r.fills() => {
+            let picked: Vec<usize> = map.iter().flatten().copied().collect();
+            Mat::Dense(a.select(axis, &picked))
+        }
+        Mat::Dense(a) => match values::promote_for_fill(a.dtype(), fill) {
+            Some(dtype) => {
+                let a = values::cast(&a, dtype)?;
+                let f = values::full(dtype, &[], fill)?;
+                Mat::Dense(fill_as(&a, &f, axis, map)?)
+            }
+            None => Mat::Object(take_fill(
+                &values::to_objects(&a),
+                axis,
+                map,
+                Obj::float(fill),
+            )),
+        },
+        Mat::Sparse(_) => unreachable!("handled above"),
+    })
+}
+
+/// [`take_fill`] with the fill given as a 0-d array of `a`'s dtype.
+fn fill_as(
+    a: &ArrayData,
+    fill: &ArrayData,
+    axis: usize,
+    map: &[Option<usize>],
+) -> Result<ArrayData> {
+    macro_rules! go {
+        ($($v:ident),*) => {
+            match (a, fill) {
+                $((ArrayData::$v(x), ArrayData::$v(f)) => {
+                    let f = f.iter().next().cloned().ok_or_else(|| Error::invalid("empty fill"))?;
+                    ArrayData::$v(take_fill(x, axis, map, f))
+                })*
+                _ => return Err(Error::invalid("fill of another dtype")),
+            }
+        };
+    }
+    Ok(go!(
+        Bool, I8, I16, I32, I64, U8, U16, U32, U64, F32, F64, String
+    ))
+}
+
+/// Reindexes a sparse matrix along `axis` (0: rows, 1: columns), keeping its format, as
+/// anndata's `Reindexer._apply_to_sparse`: missing positions are empty, or every value of
+/// them is `fill` (the dtype becoming float64) when `fill` is not 0; a matrix with nothing
+/// along the axis becomes an empty float64 CSR matrix (fill 0) or a full one.
+fn reindex_sparse(s: SparseMatrix, axis: usize, r: &Reindexer, fill: f64) -> Result<SparseMatrix> {
+    let len = if axis == 0 { s.shape().0 } else { s.shape().1 };
+    if r.keeps(len) {
+        return Ok(s);
+    }
+    let mut shape = s.shape();
+    if axis == 0 {
+        shape.0 = r.new_len();
+    } else {
+        shape.1 = r.new_len();
+    }
+    if len == 0 {
+        if fill == 0.0 {
+            return Ok(SparseMatrix::empty(SparseFormat::Csr, shape, DType::F64));
+        }
+        let dense = values::full(DType::F64, &[shape.0, shape.1], fill)?;
+        return to_format(dense_to_csr(&dense)?, s.format());
+    }
+    let filling = fill != 0.0 && r.fills();
+    let format = s.format();
+    // Work on the compressed form whose minor axis is `axis` (CSR for columns).
+    let target = if axis == 1 {
+        SparseFormat::Csr
+    } else {
+        SparseFormat::Csc
+    };
+    let m = to_format(s, target)?;
+    let old_to_new = r.old_to_new();
+    let (major, _) = if axis == 1 {
+        m.shape()
+    } else {
+        (m.shape().1, m.shape().0)
+    };
+    let to_fill: Vec<u32> = if filling {
+        r.new_to_old()
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.is_none())
+            .map(|(i, _)| i as u32)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut indptr = Vec::with_capacity(major + 1);
+    let mut indices = Vec::new();
+    let mut entries = Vec::new();
+    indptr.push(0u64);
+    for i in 0..major {
+        for k in m.indptr()[i] as usize..m.indptr()[i + 1] as usize {
+            if let Some(new) = old_to_new[m.indices()[k] as usize] {
+                indices.push(new as u32);
+                entries.push(Some(k));
+            }
+        }
+        for &t in &to_fill {
+            indices.push(t);
+            entries.push(None);
+        }
+        indptr.push(indices.len() as u64);
+    }
+    let data = if filling {
+        let d = values::cast(m.data(), DType::F64)?;
+        let ArrayData::F64(d) = d else {
+            unreachable!("cast to f64")
+        };
+        ArrayData::from(
+            entries
+                .iter()
+                .map(|e| e.map_or(fill, |k| d[k]))
+                .collect::<Vec<f64>>(),
+        )
+    } else {
+        let keep: Vec<usize> = entries.iter().flatten().copied().collect();
+        m.data().select(0, &keep)
+    };
+    let minor_shape = if axis == 1 {
+        (major, r.new_len())
+    } else {
+        (r.new_len(), major)
+    };
+    let out = SparseMatrix::new(target, minor_shape, indptr, indices, data)?;
+    to_format(out, format)
+}
+
+/// Concatenates pieces along rows after aligning their columns, as anndata's `concat_arrays`:
+/// `None` pieces stand for an element one input lacks (an empty `rows × 0` boolean array).
+/// With any sparse piece the result is CSR (dense pieces converted), filled with `fill`
+/// (default 0); otherwise a dense array filled with `fill` (default NaN). The dtype is
+/// numpy's result over the pieces.
+pub(super) fn stack_rows(
+    pieces: Vec<(Option<Mat>, usize, &Reindexer)>,
+    fill: Option<f64>,
+) -> Result<Mat> {
+    let any_sparse = pieces
+        .iter()
+        .any(|(m, _, _)| matches!(m, Some(Mat::Sparse(_))));
+    if any_sparse {
+        let fill = fill.unwrap_or(0.0);
+        let mut parts = Vec::with_capacity(pieces.len());
+        for (m, rows, r) in pieces {
+            let s = match m {
+                None => SparseMatrix::empty(SparseFormat::Csr, (rows, 0), DType::Bool),
+                Some(Mat::Dense(a)) => dense_to_csr(&a)?,
+                Some(Mat::Sparse(s)) => s,
+                Some(Mat::Object(o)) => return Err(object_error(&o)),
+            };
+            parts.push(to_csr(&reindex_sparse(s, 1, r, fill)?)?);
+        }
+        return Ok(Mat::Sparse(vstack_csr(parts)?));
+    }
+    let fill = fill.unwrap_or(f64::NAN);
+    let mut parts = Vec::with_capacity(pieces.len());
+    for (m, rows, r) in pieces {
+        let m = m.unwrap_or_else(|| Mat::Dense(ArrayData::zeros(DType::Bool, &[rows, 0])));
+        parts.push(reindex_dense(m, 1, r, fill)?);
+    }
+    concat_dense(parts, 0)
+}
+
+/// Concatenates dense (or object) arrays along `axis` with numpy's dtype rules.
+fn concat_dense(parts: Vec<Mat>, axis: usize) -> Result<Mat> {
+    if parts.iter().any(|m| matches!(m, Mat::Object(_))) {
+        let objs: Vec<ArrayD<Obj>> = parts
+            .into_iter()
+            .map(|m| match m {
+                Mat::Object(o) => o,
+                Mat::Dense(a) => values::to_objects(&a),
+                Mat::Sparse(_) => unreachable!("dense pieces only"),
+            })
+            .collect();
+        let views: Vec<_> = objs.iter().map(|o| o.view()).collect();
+        return Ok(Mat::Object(
+            ndarray::concatenate(Axis(axis), &views).map_err(|e| Error::shape(e.to_string()))?,
+        ));
+    }
+    let arrays: Vec<ArrayData> = parts
+        .into_iter()
+        .map(|m| match m {
+            Mat::Dense(a) => a,
+            _ => unreachable!("dense pieces only"),
+        })
+        .collect();
+    let Some(dtype) = values::result_type_all(arrays.iter().map(ArrayData::dtype)) else {
+        let objs: Vec<ArrayD<Obj>> = arrays.iter().map(values::to_objects).collect();
+        let views: Vec<_> = objs.iter().map(|o| o.view()).collect();
+        return Ok(Mat::Object(
+            ndarray::concatenate(Axis(axis), &views).map_err(|e| Error::shape(e.to_string()))?,
+        ));
+    };
+    let cast: Vec<ArrayData> = arrays
+        .iter()
+        .map(|a| values::cast(a, dtype))
+        .collect::<Result<_>>()?;
+    Ok(Mat::Dense(concat_same(&cast, axis)?))
+}
+
+/// Stacks CSR matrices of equal width (scipy's `vstack(..., format="csr")`).
+fn vstack_csr(parts: Vec<SparseMatrix>) -> Result<SparseMatrix> {
+    let dtype = values::result_type_all(parts.iter().map(|p| p.data().dtype()))
+        .ok_or_else(|| Error::unsupported("sparse matrices of strings"))?;
+    let cols = parts.first().map_or(0, |p| p.shape().1);
+    let rows = parts.iter().map(|p| p.shape().0).sum();
+    let mut indptr = vec![0u64];
+    let mut indices = Vec::new();
+    let mut data = Vec::with_capacity(parts.len());
+    for p in parts {
+        if p.shape().1 != cols {
+            return Err(Error::shape(format!(
+                "cannot stack sparse matrices of {} and {cols} columns",
+                p.shape().1
+            )));
+        }
+        let base = indices.len() as u64;
+        indptr.extend(p.indptr()[1..].iter().map(|&o| o + base));
+        indices.extend_from_slice(p.indices());
+        data.push(values::cast(p.data(), dtype)?);
+    }
+    let data = if data.is_empty() {
+        ArrayData::zeros(dtype, &[0])
+    } else {
+        concat_same(&data, 0)?
+    };
+    SparseMatrix::new(SparseFormat::Csr, (rows, cols), indptr, indices, data)
+}
+
+/// scipy's `block_diag(..., format="csr")` of square pieces; `None` pieces (an element one
+/// input lacks) are empty boolean blocks of their size.
+pub(super) fn block_diag(pieces: Vec<(Option<Mat>, usize)>) -> Result<SparseMatrix> {
+    let mut blocks = Vec::with_capacity(pieces.len());
+    for (m, n) in pieces {
+        blocks.push(match m {
+            None => SparseMatrix::empty(SparseFormat::Csr, (n, n), DType::Bool),
+            Some(Mat::Dense(a)) => dense_to_csr(&a)?,
+            Some(Mat::Sparse(s)) => to_csr(&s)?,
+            Some(Mat::Object(o)) => return Err(object_error(&o)),
+        });
+    }
+    let width: usize = blocks.iter().map(|b| b.shape().1).sum();
+    let mut offset = 0u32;
+    let mut shifted = Vec::with_capacity(blocks.len());
+    for b in blocks {
+        let (fmt, (rows, cols), indptr, indices, data) = b.into_parts();
+        let indices = indices.into_iter().map(|i| i + offset).collect();
+        offset += cols as u32;
+        shifted.push(SparseMatrix::new(
+            fmt,
+            (rows, width),
+            indptr,
+            indices,
+            data,
+        )?);
+    }
+    if shifted.is_empty() {
+        return Ok(SparseMatrix::empty(SparseFormat::Csr, (0, 0), DType::Bool));
+    }
+    vstack_csr(shifted)
+}
+
+/// Reindexes an element aligned to the other axis (varm when concatenating along obs): rows,
+/// and columns too for a pairwise matrix, with anndata's default fills (NaN dense, 0 sparse).
+pub(super) fn reindex_alt(m: Mat, r: &Reindexer, pairwise: bool) -> Result<Mat> {
+    let once = |m: Mat, axis: usize| -> Result<Mat> {
+        match m {
+            Mat::Sparse(s) => Ok(Mat::Sparse(reindex_sparse(s, axis, r, 0.0)?)),
+            other => reindex_dense(other, axis, r, f64::NAN),
+        }
+    };
+    let rows = once(m, 0)?;
+    if pairwise {
+        once(rows, 1)
+    } else {
+        Ok(rows)
+    }
+}
+
+/// Stacks X or a layer along the concatenation axis: rows (`by_rows`) or columns.
+pub(super) fn stack_axis(
+    pieces: Vec<(Option<Mat>, usize, &Reindexer)>,
+    fill: Option<f64>,
+    by_rows: bool,
+) -> Result<Matrix> {
+    if by_rows {
+        return stack_rows(pieces, fill)?.into_matrix();
+    }
+    let pieces = pieces
+        .into_iter()
+        .map(|(m, n, r)| Ok((m.map(Mat::transpose).transpose()?, n, r)))
+        .collect::<Result<Vec<_>>>()?;
+    match stack_rows(pieces, fill)?.transpose()? {
+        // anndata stacks columns with `hstack(..., format="csr")`.
+        Mat::Sparse(s) => Ok(Matrix::Sparse(to_format(s, SparseFormat::Csr)?)),
+        other => other.into_matrix(),
+    }
+}
+
+/// anndata's `equal` for arrays and sparse matrices: dense ones need equal shapes, dtypes and
+/// values (NaN equal to NaN); sparse ones equal values whatever their dtype or format (shapes
+/// that differ are an error, as scipy's comparison raises); a dense and a sparse one differ.
+pub(super) fn mats_equal(a: &Mat, b: &Mat) -> Result<bool> {
+    Ok(match (a, b) {
+        (Mat::Dense(x), Mat::Dense(y)) => values::arrays_equal(x, y),
+        (Mat::Object(x), Mat::Object(y)) => x == y,
+        (Mat::Sparse(x), Mat::Sparse(y)) => {
+            if x.shape() != y.shape() {
+                return Err(Error::shape(format!(
+                    "cannot compare sparse matrices of shapes {:?} and {:?}",
+                    x.shape(),
+                    y.shape()
+                )));
+            }
+            sparse_equal(&to_csr(x)?, &to_csr(y)?)?
+        }
+        _ => false,
+    })
+}
+
+fn sparse_equal(a: &SparseMatrix, b: &SparseMatrix) -> Result<bool> {
+    let as_f64 = |s: &SparseMatrix| -> Result<Vec<f64>> {
+        match values::cast(s.data(), DType::F64)? {
+            ArrayData::F64(d) => Ok(d.iter().copied().collect()),
+            _ => unreachable!("cast to f64"),
+        }
+    };
+    let (da, db) = (as_f64(a)?, as_f64(b)?);
+    let row = |s: &SparseMatrix, d: &[f64], i: usize| -> HashMap<u32, f64> {
+        let range = s.indptr()[i] as usize..s.indptr()[i + 1] as usize;
+        let mut m = HashMap::new();
+        for (&j, &v) in s.indices()[range.clone()].iter().zip(&d[range]) {
+            *m.entry(j).or_insert(0.0) += v;
+        }
+        m
+    };
+    for i in 0..a.shape().0 {
+        let (ra, rb) = (row(a, &da, i), row(b, &db, i));
+        for key in ra.keys().chain(rb.keys()) {
+            let (x, y) = (
+                ra.get(key).copied().unwrap_or(0.0),
+                rb.get(key).copied().unwrap_or(0.0),
+            );
+            if x != y && !(x.is_nan() && y.is_nan()) {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn csr(
+        rows: usize,
+        cols: usize,
+        indptr: &[u64],
+        indices: &[u32],
+        data: Vec<f32>,
+    ) -> SparseMatrix {
+        SparseMatrix::new(
+            SparseFormat::Csr,
+            (rows, cols),
+            indptr.to_vec(),
+            indices.to_vec(),
+            ArrayData::from(data),
+        )
+        .unwrap()
+    }
+
+    fn dense(s: &SparseMatrix) -> Vec<Vec<f64>> {
+        let s = to_csr(s).unwrap();
+        let d = values::cast(s.data(), DType::F64).unwrap();
+        let ArrayData::F64(d) = d else { panic!() };
+        let mut out = vec![vec![0.0; s.shape().1]; s.shape().0];
+        for (i, row) in out.iter_mut().enumerate() {
+            for k in s.indptr()[i] as usize..s.indptr()[i + 1] as usize {
+                row[s.indices()[k] as usize] += d[k];
+            }
+        }
+        out
+    }
+
+    /// scipy: `vstack([a, reindexer(b)])` from anndata's `gen_reindexer` docstring.
+    #[test]
+    fn sparse_columns_are_aligned_and_stacked() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let abc = names(&["a", "b", "c"]);
+        let a = csr(3, 3, &[0, 1, 2, 3], &[0, 1, 2], vec![1.0; 3]);
+        let b = csr(2, 2, &[0, 1, 2], &[0, 1], vec![1.0; 2]);
+        let ra = Reindexer::names(&abc, &abc);
+        let rb = Reindexer::names(&names(&["b", "a"]), &abc);
+        let out = stack_rows(
+            vec![
+                (Some(Mat::Sparse(a)), 3, &ra),
+                (Some(Mat::Sparse(b)), 2, &rb),
+            ],
+            None,
+        )
+        .unwrap();
+        let Mat::Sparse(s) = out else {
+            panic!("sparse expected")
+        };
+        assert_eq!(s.format(), SparseFormat::Csr);
+        assert_eq!(
+            dense(&s),
+            [
+                [1., 0., 0.],
+                [0., 1., 0.],
+                [0., 0., 1.],
+                [0., 1., 0.],
+                [1., 0., 0.]
+            ]
+        );
+    }
+
+    #[test]
+    fn dense_fill_promotes_like_pandas() {
+        let r = Reindexer::names(&["x".to_string()], &["x".to_string(), "y".to_string()]);
+        let ints = Mat::Dense(ArrayData::from(ndarray::arr2(&[[1i32], [2]])));
+        let Mat::Dense(out) = reindex_dense(ints, 1, &r, f64::NAN).unwrap() else {
+            panic!()
+        };
+        assert_eq!(out.dtype(), DType::F64);
+        let bools = Mat::Dense(ArrayData::from(ndarray::arr2(&[[true], [false]])));
+        assert!(matches!(
+            reindex_dense(bools, 1, &r, f64::NAN).unwrap(),
+            Mat::Object(_)
+        ));
+        let diag = block_diag(vec![
+            (
+                Some(Mat::Dense(ArrayData::from(ndarray::arr2(&[
+                    [0f32, 2.],
+                    [3., 0.],
+                ])))),
+                2,
+            ),
+            (None, 1),
+        ])
+        .unwrap();
+        assert_eq!(diag.data().dtype(), DType::F32);
+        assert_eq!(dense(&diag), [[0., 2., 0.], [3., 0., 0.], [0., 0., 0.]]);
+    }
+
+    #[test]
+    fn csc_round_trips_through_csr() {
+        let s = csr(2, 3, &[0, 2, 3], &[2, 0, 1], vec![1.0, 2.0, 3.0]);
+        let csc = to_format(s.clone(), SparseFormat::Csc).unwrap();
+        assert_eq!(csc.format(), SparseFormat::Csc);
+        assert_eq!(dense(&csc), dense(&s));
+        assert!(mats_equal(&Mat::Sparse(csc), &Mat::Sparse(s)).unwrap());
+    }
+}

@@ -1,0 +1,610 @@
+//! Concatenating AnnData objects along obs or var, with anndata's `concat` semantics.
+//!
+//! The work is split by kind of element: [`plan`] aligns the other axis (pandas' index union and
+//! intersection, reindexers), [`matrix`] reindexes and stacks matrices and arrays, [`column`]
+//! and [`frame`] concatenate data frames with pandas' dtype rules, and [`merge`] picks the
+//! elements of the other axis and of `uns` with a merge strategy.
+
+mod column;
+mod frame;
+mod matrix;
+mod merge;
+mod plan;
+mod values;
+
+use std::collections::HashSet;
+
+use annpage_engine::data::{DataFrame, Element, Mapping, Matrix};
+use annpage_engine::format::{AnnDataElements, RawElements};
+use annpage_engine::{Error, Result};
+use indexmap::IndexMap;
+
+use crate::{AnnData, Axis};
+use matrix::Mat;
+use merge::AltValue;
+use plan::Reindexer;
+
+/// How the names of the other axis are joined.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Join {
+    /// Keep the names every object has (anndata's default).
+    #[default]
+    Inner,
+    /// Keep the names any object has; values an object lacks are filled.
+    Outer,
+}
+
+/// How elements that are not concatenated (those of the other axis, and `uns`) are chosen
+/// among the objects' values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MergeStrategy {
+    /// Elements every object has, with equal values.
+    Same,
+    /// Elements whose value is the same in every object that has them.
+    Unique,
+    /// The first value of each element.
+    First,
+    /// Elements exactly one object has.
+    Only,
+}
+
+/// The arguments of [`concat`], one for each argument of `anndata.concat`.
+///
+/// ```
+/// use annpage::{Axis, ConcatOptions, Join, MergeStrategy};
+/// let options = ConcatOptions {
+///     join: Join::Outer,
+///     merge: Some(MergeStrategy::Same),
+///     label: Some("batch".into()),
+///     keys: Some(vec!["a".into(), "b".into()]),
+///     index_unique: Some("-".into()),
+///     ..ConcatOptions::default()
+/// };
+/// assert_eq!(options.axis, Axis::Obs);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ConcatOptions {
+    /// The axis to concatenate along (`obs`: stack the cells).
+    pub axis: Axis,
+    /// How the other axis's names are joined.
+    pub join: Join,
+    /// How the elements aligned to the other axis (`var`, `varm`, `varp` when concatenating
+    /// cells) are chosen; `None` keeps none of them.
+    pub merge: Option<MergeStrategy>,
+    /// How `uns` entries are chosen, recursively; `None` keeps none.
+    pub uns_merge: Option<MergeStrategy>,
+    /// A categorical column to add to the axis's annotations, holding each object's key.
+    pub label: Option<String>,
+    /// One name per object, for `label` and `index_unique` (default `"0"`, `"1"`, …).
+    pub keys: Option<Vec<String>>,
+    /// Makes the names unique: each becomes `{name}{index_unique}{key}`.
+    pub index_unique: Option<String>,
+    /// With an outer join, the value of the entries an object lacks (default: 0 in sparse
+    /// matrices, NaN in dense arrays).
+    pub fill_value: Option<f64>,
+    /// Keep `obsp` (`varp`) along the axis as block-diagonal matrices; otherwise they are
+    /// dropped.
+    pub pairwise: bool,
+}
+
+/// Concatenates objects along an axis, as `anndata.concat` does.
+///
+/// Every element follows anndata 0.12: the other axis's names are intersected (inner join,
+/// in the first object's order) or united (outer join, sorted unless all equal); `X` and
+/// layers are aligned and stacked (sparse results are CSR, missing entries 0 or
+/// `fill_value`; dense ones NaN or `fill_value`, with numpy's and pandas' dtype rules);
+/// the axis's annotations are concatenated (categoricals over the natsorted union of their
+/// categories, columns an object lacks filled as pandas does), then `label` is added; the
+/// other axis's annotations, `varm`/`varp` (for obs) and `uns` are chosen with the merge
+/// strategies; `obsm` arrays are cut to the narrowest (inner) or padded to the widest
+/// (outer); `obsp` is block-diagonal with `pairwise`; `raw` is concatenated when every
+/// object has one.
+///
+/// What anndata produces but cannot write (object columns mixing booleans and missing
+/// values, dense boolean matrices with filled entries) is an error, as are the cases anndata
+/// refuses (some objects with `X` and some without, data frames beside arrays in `obsm`,
+/// names of the other axis that repeat, too few keys).
+///
+/// ```
+/// use annpage::data::{ArrayData, Matrix};
+/// use annpage::{concat, AnnData, ConcatOptions, Join};
+///
+/// let mut a = AnnData::new(2, 2);
+/// a.set_var_names(vec!["g1".into(), "g2".into()])?;
+/// a.set_x(Some(Matrix::Dense(ArrayData::from(ndarray::arr2(&[[1.0f32, 2.], [3., 4.]])))))?;
+/// let mut b = AnnData::new(1, 2);
+/// b.set_obs_names(vec!["c".into()])?;
+/// b.set_var_names(vec!["g2".into(), "g3".into()])?;
+/// b.set_x(Some(Matrix::Dense(ArrayData::from(ndarray::arr2(&[[5.0f32, 6.]])))))?;
+///
+/// let inner = concat(&[a.clone(), b.clone()], &ConcatOptions::default())?;
+/// assert_eq!(inner.var_names(), ["g2"]);
+/// assert_eq!(inner.obs_names(), ["0", "1", "c"]);
+///
+/// let outer = concat(&[a, b], &ConcatOptions { join: Join::Outer, ..Default::default() })?;
+/// assert_eq!(outer.var_names(), ["g1", "g2", "g3"]);
+/// let Some(Matrix::Dense(ArrayData::F32(x))) = outer.x() else { panic!() };
+/// assert!(x[[2, 0]].is_nan()); // cell "c" has no g1
+/// # Ok::<(), annpage::Error>(())
+/// ```
+pub fn concat(adatas: &[AnnData], options: &ConcatOptions) -> Result<AnnData> {
+    if adatas.is_empty() {
+        return Err(Error::invalid("concat needs at least one object"));
+    }
+    let keys = resolve_keys(adatas.len(), options.keys.as_deref())?;
+    let axis = options.axis;
+    let alt = axis.other();
+    let lens: Vec<usize> = adatas.iter().map(|a| len(a, axis)).collect();
+
+    let mut names: Vec<String> = Vec::with_capacity(lens.iter().sum());
+    for (i, a) in adatas.iter().enumerate() {
+        match &options.index_unique {
+            Some(sep) => names.extend(
+                names_of(a, axis)
+                    .iter()
+                    .map(|n| format!("{n}{sep}{}", keys[i])),
+            ),
+            None => names.extend(names_of(a, axis).iter().cloned()),
+        }
+    }
+    let alt_lists: Vec<&[String]> = adatas.iter().map(|a| names_of(a, alt)).collect();
+    let alt_names = plan::join_names(&alt_lists, options.join, alt.name())?;
+    let reindexers: Vec<Reindexer> = alt_lists
+        .iter()
+        .map(|old| Reindexer::names(old, &alt_names))
+        .collect();
+
+    // Annotations of the axis.
+    let frames: Vec<(Option<&DataFrame>, usize)> = adatas
+        .iter()
+        .map(|a| (Some(frame_of(a, axis)), len(a, axis)))
+        .collect();
+    let mut cols = frame::concat_frames(&frames, options.join)
+        .map_err(|e| e.in_element(format!("/{}", axis.name())))?;
+    let index_name =
+        frame::common_index_name(adatas.iter().map(|a| frame_of(a, axis).index_name()));
+    let mut annot = frame::build(
+        std::mem::take(&mut cols),
+        names.clone(),
+        index_name.clone(),
+        true,
+    )
+    .map_err(|e| e.in_element(format!("/{}", axis.name())))?;
+    if let Some(label) = &options.label {
+        annot.insert(label.clone(), frame::label_column(&keys, &lens)?)?;
+    }
+
+    // Annotations of the other axis, merged.
+    let alt_frames: Vec<frame::Columns> = adatas
+        .iter()
+        .zip(&reindexers)
+        .map(|(a, r)| frame::reindex(frame_of(a, alt), r))
+        .collect::<Result<_>>()?;
+    let alt_cols = merge::merge(&alt_frames.iter().collect::<Vec<_>>(), options.merge)?;
+    let alt_index_name =
+        frame::common_index_name(adatas.iter().map(|a| frame_of(a, alt).index_name()));
+    let alt_annot = frame::build(alt_cols, alt_names.clone(), alt_index_name.clone(), true)
+        .map_err(|e| e.in_element(format!("/{}", alt.name())))?;
+
+    let by_rows = axis == Axis::Obs;
+    let x = concat_x(adatas, &reindexers, options.fill_value, by_rows)?;
+    let layers = concat_layers(adatas, &reindexers, options, by_rows)?;
+    let aligned = concat_aligned(adatas, axis, options, &names, index_name.as_deref())?;
+    let pairwise = if options.pairwise {
+        concat_pairwise(adatas, axis, options.join)?
+    } else {
+        IndexMap::new()
+    };
+    let alt_aligned = merge_alt_aligned(
+        adatas,
+        alt,
+        &reindexers,
+        options.merge,
+        &alt_names,
+        alt_index_name.as_deref(),
+    )?;
+    let alt_pairwise = merge_alt_pairwise(adatas, alt, &reindexers, options.merge)?;
+    let uns_maps: Vec<&Mapping> = adatas.iter().map(AnnData::uns).collect();
+    let uns = merge::merge(&uns_maps, options.uns_merge).map_err(|e| e.in_element("/uns"))?;
+    let raw = concat_raw(adatas, options, &keys)?;
+
+    let (obs, var) = if by_rows {
+        (annot, alt_annot)
+    } else {
+        (alt_annot, annot)
+    };
+    let (obsm, varm) = if by_rows {
+        (aligned, alt_aligned)
+    } else {
+        (alt_aligned, aligned)
+    };
+    let (obsp, varp) = if by_rows {
+        (pairwise, alt_pairwise)
+    } else {
+        (alt_pairwise, pairwise)
+    };
+    AnnData::from_elements(AnnDataElements {
+        x,
+        obs,
+        var,
+        obsm,
+        varm,
+        obsp,
+        varp,
+        layers,
+        uns,
+        raw,
+    })
+}
+
+/// The keys: given (at least one per object, all different) or `"0"`, `"1"`, ….
+fn resolve_keys(n: usize, keys: Option<&[String]>) -> Result<Vec<String>> {
+    let Some(keys) = keys else {
+        return Ok((0..n).map(|i| i.to_string()).collect());
+    };
+    if keys.len() < n {
+        return Err(Error::invalid(format!(
+            "{} keys for {n} objects",
+            keys.len()
+        )));
+    }
+    let mut seen = HashSet::new();
+    if let Some(dup) = keys.iter().find(|k| !seen.insert(k.as_str())) {
+        return Err(Error::invalid(format!(
+            "the key '{dup}' is given twice (keys must be unique)"
+        )));
+    }
+    Ok(keys.to_vec())
+}
+
+fn len(a: &AnnData, axis: Axis) -> usize {
+    match axis {
+        Axis::Obs => a.n_obs(),
+        Axis::Var => a.n_vars(),
+    }
+}
+
+fn names_of(a: &AnnData, axis: Axis) -> &[String] {
+    match axis {
+        Axis::Obs => a.obs_names(),
+        Axis::Var => a.var_names(),
+    }
+}
+
+fn frame_of(a: &AnnData, axis: Axis) -> &DataFrame {
+    match axis {
+        Axis::Obs => a.obs(),
+        Axis::Var => a.var(),
+    }
+}
+
+fn aligned_of(a: &AnnData, axis: Axis) -> &Mapping {
+    match axis {
+        Axis::Obs => a.obsm(),
+        Axis::Var => a.varm(),
+    }
+}
+
+fn pairwise_of(a: &AnnData, axis: Axis) -> &IndexMap<String, Matrix> {
+    match axis {
+        Axis::Obs => a.obsp(),
+        Axis::Var => a.varp(),
+    }
+}
+
+/// `X`: stacked when every object has one, absent when none has (anndata refuses a mix).
+fn concat_x(
+    adatas: &[AnnData],
+    reindexers: &[Reindexer],
+    fill: Option<f64>,
+    by_rows: bool,
+) -> Result<Option<Matrix>> {
+    let with = adatas.iter().filter(|a| a.x().is_some()).count();
+    if with == 0 {
+        return Ok(None);
+    }
+    if with < adatas.len() {
+        return Err(Error::unsupported(
+            "some objects have X and some do not (anndata refuses this too)",
+        ));
+    }
+    let pieces = adatas
+        .iter()
+        .zip(reindexers)
+        .map(|(a, r)| {
+            (
+                a.x().cloned().map(Mat::from_matrix),
+                if by_rows { a.n_obs() } else { a.n_vars() },
+                r,
+            )
+        })
+        .collect();
+    matrix::stack_axis(pieces, fill, by_rows)
+        .map(Some)
+        .map_err(|e| e.in_element("/X"))
+}
+
+/// The keys of mappings joined as anndata joins them (inner: every object's, in the last
+/// object's order; outer: all, in order of appearance).
+fn join_keys<V>(maps: &[&IndexMap<String, V>], join: Join) -> Vec<String> {
+    match join {
+        Join::Inner => merge::intersect_keys(maps),
+        Join::Outer => merge::union_keys(maps),
+    }
+}
+
+fn concat_layers(
+    adatas: &[AnnData],
+    reindexers: &[Reindexer],
+    options: &ConcatOptions,
+    by_rows: bool,
+) -> Result<IndexMap<String, Matrix>> {
+    let maps: Vec<&IndexMap<String, Matrix>> = adatas.iter().map(AnnData::layers).collect();
+    let fill = match options.join {
+        Join::Inner => None,
+        Join::Outer => options.fill_value,
+    };
+    let mut out = IndexMap::new();
+    for key in join_keys(&maps, options.join) {
+        let pieces = adatas
+            .iter()
+            .zip(reindexers)
+            .map(|(a, r)| {
+                let n = if by_rows { a.n_obs() } else { a.n_vars() };
+                (a.layers().get(&key).cloned().map(Mat::from_matrix), n, r)
+            })
+            .collect();
+        let m = matrix::stack_axis(pieces, fill, by_rows)
+            .map_err(|e| e.in_element(format!("/layers/{key}")))?;
+        out.insert(key, m);
+    }
+    Ok(out)
+}
+
+/// obsm (varm) along the axis: arrays cut to the narrowest or padded to the widest, frames
+/// concatenated as the annotations are.
+fn concat_aligned(
+    adatas: &[AnnData],
+    axis: Axis,
+    options: &ConcatOptions,
+    names: &[String],
+    index_name: Option<&str>,
+) -> Result<Mapping> {
+    let maps: Vec<&Mapping> = adatas.iter().map(|a| aligned_of(a, axis)).collect();
+    let mut out = Mapping::new();
+    for key in join_keys(&maps, options.join) {
+        let path = format!("/{}m/{key}", axis.name());
+        let els: Vec<(Option<&Element>, usize)> = adatas
+            .iter()
+            .map(|a| (aligned_of(a, axis).get(&key), len(a, axis)))
+            .collect();
+        let value =
+            aligned_element(&els, options, names, index_name).map_err(|e| e.in_element(path))?;
+        out.insert(key, value);
+    }
+    Ok(out)
+}
+
+fn aligned_element(
+    els: &[(Option<&Element>, usize)],
+    options: &ConcatOptions,
+    names: &[String],
+    index_name: Option<&str>,
+) -> Result<Element> {
+    let present = || els.iter().filter_map(|(e, _)| *e);
+    if present().any(|e| matches!(e, Element::DataFrame(_))) {
+        if !present().all(|e| matches!(e, Element::DataFrame(_))) {
+            return Err(Error::unsupported(
+                "cannot concatenate a data frame with other array types (anndata refuses this too)",
+            ));
+        }
+        let frames: Vec<(Option<&DataFrame>, usize)> = els
+            .iter()
+            .map(|(e, n)| match e {
+                Some(Element::DataFrame(d)) => (Some(d), *n),
+                _ => (None, *n),
+            })
+            .collect();
+        let cols = frame::concat_frames(&frames, options.join)?;
+        return Ok(Element::DataFrame(frame::build(
+            cols,
+            names.to_vec(),
+            index_name.map(str::to_owned),
+            false,
+        )?));
+    }
+    let mats: Vec<(Option<Mat>, usize)> = els
+        .iter()
+        .map(|(e, n)| match e {
+            None => Ok((None, *n)),
+            Some(e) => Mat::from_element(e).map(|m| (Some(m), *n)).ok_or_else(|| {
+                Error::unsupported(format!(
+                    "concatenating a {} in an aligned mapping",
+                    e.kind()
+                ))
+            }),
+        })
+        .collect::<Result<_>>()?;
+    let widths = mats
+        .iter()
+        .filter_map(|(m, _)| m.as_ref().map(|m| m.len(1)));
+    let width = match options.join {
+        Join::Inner => widths.min(),
+        Join::Outer => widths.max(),
+    }
+    .unwrap_or(0);
+    let reindexers: Vec<Reindexer> = mats
+        .iter()
+        .map(|(m, _)| Reindexer::range(m.as_ref().map_or(0, |m| m.len(1)), width))
+        .collect();
+    let fill = match options.join {
+        Join::Inner => None,
+        Join::Outer => options.fill_value,
+    };
+    let pieces = mats
+        .into_iter()
+        .zip(&reindexers)
+        .map(|((m, n), r)| (m, n, r))
+        .collect();
+    matrix::stack_rows(pieces, fill)?.into_element()
+}
+
+/// obsp (varp) along the axis: block-diagonal matrices of every object's (inner) or any
+/// object's (outer) keys.
+fn concat_pairwise(adatas: &[AnnData], axis: Axis, join: Join) -> Result<IndexMap<String, Matrix>> {
+    let maps: Vec<&IndexMap<String, Matrix>> =
+        adatas.iter().map(|a| pairwise_of(a, axis)).collect();
+    let mut out = IndexMap::new();
+    for key in join_keys(&maps, join) {
+        let pieces = adatas
+            .iter()
+            .map(|a| {
+                (
+                    pairwise_of(a, axis)
+                        .get(&key)
+                        .cloned()
+                        .map(Mat::from_matrix),
+                    len(a, axis),
+                )
+            })
+            .collect();
+        let m = matrix::block_diag(pieces)
+            .map_err(|e| e.in_element(format!("/{}p/{key}", axis.name())))?;
+        out.insert(key, Matrix::Sparse(m));
+    }
+    Ok(out)
+}
+
+/// varm (obsm) of the other axis: each object's reindexed onto the result's names, then
+/// chosen with the merge strategy.
+fn merge_alt_aligned(
+    adatas: &[AnnData],
+    alt: Axis,
+    reindexers: &[Reindexer],
+    strategy: Option<MergeStrategy>,
+    alt_names: &[String],
+    alt_index_name: Option<&str>,
+) -> Result<Mapping> {
+    if strategy.is_none() {
+        return Ok(Mapping::new());
+    }
+    let mut maps: Vec<IndexMap<String, AltValue>> = Vec::with_capacity(adatas.len());
+    for (a, r) in adatas.iter().zip(reindexers) {
+        let mut m = IndexMap::new();
+        for (k, e) in aligned_of(a, alt) {
+            let path = || format!("/{}m/{k}", alt.name());
+            let v = match e {
+                Element::DataFrame(d) => {
+                    AltValue::Frame(frame::reindex(d, r).map_err(|e| e.in_element(path()))?)
+                }
+                other => {
+                    let mat = Mat::from_element(other).ok_or_else(|| {
+                        Error::unsupported(format!(
+                            "merging a {} in an aligned mapping",
+                            other.kind()
+                        ))
+                        .in_element(path())
+                    })?;
+                    AltValue::Mat(
+                        matrix::reindex_alt(mat, r, false).map_err(|e| e.in_element(path()))?,
+                    )
+                }
+            };
+            m.insert(k.clone(), v);
+        }
+        maps.push(m);
+    }
+    let merged = merge::merge(&maps.iter().collect::<Vec<_>>(), strategy)?;
+    merged
+        .into_iter()
+        .map(|(k, v)| {
+            let path = format!("/{}m/{k}", alt.name());
+            let e = match v {
+                AltValue::Mat(m) => m.into_element(),
+                AltValue::Frame(cols) => frame::build(
+                    cols,
+                    alt_names.to_vec(),
+                    alt_index_name.map(str::to_owned),
+                    false,
+                )
+                .map(Element::DataFrame),
+            }
+            .map_err(|e| e.in_element(path))?;
+            Ok((k, e))
+        })
+        .collect()
+}
+
+/// varp (obsp) of the other axis: reindexed on both axes, then merged.
+fn merge_alt_pairwise(
+    adatas: &[AnnData],
+    alt: Axis,
+    reindexers: &[Reindexer],
+    strategy: Option<MergeStrategy>,
+) -> Result<IndexMap<String, Matrix>> {
+    if strategy.is_none() {
+        return Ok(IndexMap::new());
+    }
+    let maps: Vec<IndexMap<String, Mat>> = adatas
+        .iter()
+        .zip(reindexers)
+        .map(|(a, r)| {
+            pairwise_of(a, alt)
+                .iter()
+                .map(|(k, m)| {
+                    let v = matrix::reindex_alt(Mat::from_matrix(m.clone()), r, true)
+                        .map_err(|e| e.in_element(format!("/{}p/{k}", alt.name())))?;
+                    Ok((k.clone(), v))
+                })
+                .collect::<Result<_>>()
+        })
+        .collect::<Result<_>>()?;
+    merge::merge(&maps.iter().collect::<Vec<_>>(), strategy)?
+        .into_iter()
+        .map(|(k, m)| {
+            let path = format!("/{}p/{k}", alt.name());
+            Ok((k, m.into_matrix().map_err(|e| e.in_element(path))?))
+        })
+        .collect()
+}
+
+/// `raw`, when every object has one: anndata concatenates objects made of `raw.X`, the
+/// names of obs, `raw.var` and `raw.varm` with the same join, label, keys, names and fill,
+/// and no merge, so `raw.var` keeps no columns of the other axis and `raw.varm` nothing when
+/// concatenating along obs.
+fn concat_raw(
+    adatas: &[AnnData],
+    options: &ConcatOptions,
+    keys: &[String],
+) -> Result<Option<RawElements>> {
+    if !adatas.iter().all(|a| a.raw().is_some()) {
+        return Ok(None);
+    }
+    let parts = adatas
+        .iter()
+        .map(|a| {
+            let raw = a.raw().expect("checked above");
+            let mut e = AnnDataElements::empty(a.n_obs(), raw.var.nrows());
+            e.obs = DataFrame::from_index(a.obs_names().to_vec());
+            e.var = raw.var.clone();
+            e.varm = raw.varm.clone();
+            e.x = Some(raw.x.clone());
+            AnnData::from_elements(e)
+        })
+        .collect::<Result<Vec<_>>>()
+        .map_err(|e| e.in_element("/raw"))?;
+    let raw_options = ConcatOptions {
+        keys: Some(keys.to_vec()),
+        merge: None,
+        uns_merge: None,
+        pairwise: false,
+        ..options.clone()
+    };
+    let r = concat(&parts, &raw_options).map_err(|e| e.in_element("/raw"))?;
+    let e = r.into_elements();
+    Ok(Some(RawElements {
+        x: e.x.ok_or_else(|| Error::invalid("raw without X"))?,
+        var: e.var,
+        varm: e.varm,
+    }))
+}
