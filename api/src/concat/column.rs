@@ -412,21 +412,8 @@ fn missing(t: &PType, len: usize) -> Result<PCol> {
 /// `col.astype(t)`.
 fn astype(col: &PCol, t: &PType) -> Result<PCol> {
     if &col.ptype() == t {
-        // Equal unordered categoricals may list their categories in another order.
-        if let (
-            PCol::Cat(_),
-            PType::Cat {
-                categories,
-                ordered,
-            },
-        ) = (col, t)
-        {
-            return Ok(PCol::Cat(encode(
-                &col.objects(),
-                categories.clone(),
-                *ordered,
-            )?));
-        }
+        // A no-op, as in pandas: an unordered categorical keeps its own order of the same set
+        // of categories.
         return Ok(col.clone());
     }
     Ok(match t {
@@ -504,8 +491,13 @@ fn concat_same(cols: Vec<PCol>, t: &PType) -> Result<PCol> {
             categories,
             ordered,
         } => {
+            // pandas' `_concat_same_type` keeps the first piece's order of the categories.
+            let categories = match cols.first().map(PCol::ptype) {
+                Some(PType::Cat { categories, .. }) => categories,
+                _ => categories.clone(),
+            };
             let objs: Vec<Obj> = cols.iter().flat_map(PCol::objects).collect();
-            PCol::Cat(encode(&objs, categories.clone(), *ordered)?)
+            PCol::Cat(encode(&objs, categories, *ordered)?)
         }
         PType::Masked(kind, d) => {
             let objs: Vec<Obj> = cols.iter().flat_map(PCol::objects).collect();
