@@ -121,7 +121,19 @@ def _obs(rng: np.random.Generator, names: list[str], tag: str) -> pd.DataFrame:
     if maybe(0.5):
         # Unique strings stay strings; repeated ones are written as categoricals.
         cols["sample"] = [f"{tag}_{name}" for name in names] if maybe() else [tag] * n
-    return pd.DataFrame(cols, index=names)
+    if maybe(0.3):
+        # One name, several dtypes across objects: pandas' promotion rules decide.
+        dtype = str(rng.choice(["int64", "int8", "uint16", "float32", "bool"]))
+        cols["value"] = (rng.integers(0, 3, n) > 0) if dtype == "bool" else rng.integers(0, 9, n).astype(dtype)
+    if maybe(0.25):
+        # Numeric categories (as leiden clusters read from other tools).
+        cols["cluster"] = pd.Categorical(rng.integers(0, 4, n), categories=list(range(int(rng.integers(4, 12)))))
+    if maybe(0.15):
+        cols["note"] = pd.array([f"{tag}{i}" for i in range(n)], dtype="string")
+    frame = pd.DataFrame(cols, index=names)
+    if maybe(0.3):
+        frame.index.name = "cell" if maybe(0.8) else "barcode"
+    return frame
 
 
 def _var(rng: np.random.Generator, genes: list[str], table: pd.DataFrame) -> pd.DataFrame:
@@ -133,7 +145,10 @@ def _var(rng: np.random.Generator, genes: list[str], table: pd.DataFrame) -> pd.
             if rng.random() < 0.25:
                 values = values.sample(frac=1.0, random_state=int(rng.integers(1 << 30)))
             cols[col] = values.to_numpy() if col != "kind" else pd.Categorical(values)
-    return pd.DataFrame(cols, index=genes)
+    frame = pd.DataFrame(cols, index=genes)
+    if rng.random() < 0.2:
+        frame.index.name = "gene"
+    return frame
 
 
 def _uns(rng: np.random.Generator) -> dict:
@@ -151,6 +166,15 @@ def _uns(rng: np.random.Generator) -> dict:
         if rng.random() < 0.5:
             nested["weights"] = np.arange(3, dtype=rng.choice(["int64", "int32"]))
         uns["neighbors"] = nested
+    if rng.random() < 0.2:
+        # The same key as a scalar in some objects and a dict in others.
+        uns["pca"] = {"variance": np.array([0.5, 0.25])} if rng.random() < 0.5 else 3
+    if rng.random() < 0.2:
+        uns["flag"] = bool(rng.random() < 0.5) if rng.random() < 0.5 else int(rng.integers(0, 2))
+    if rng.random() < 0.15:
+        uns["table"] = pd.DataFrame({"n": np.arange(2), "s": ["a", "b"]}, index=["r0", "r1"])
+    if rng.random() < 0.15:
+        uns["mat"] = sparse.csr_matrix(np.eye(2, dtype=rng.choice(["float32", "float64"])))
     return uns
 
 
@@ -159,7 +183,9 @@ def _adata(rng: np.random.Generator, idx: int, genes: list[str], n_obs: int, tab
     names = [f"c{int(v)}" for v in rng.choice(40, size=n_obs, replace=False)]
     shape = (n_obs, len(genes))
     kind = style["x_kind"] if style["x_kind"] != "mixed" else str(rng.choice(["csr", "csc", "dense"]))
-    dtype = style["dtype"] if style["dtype"] != "mixed" else str(rng.choice(["float32", "float64", "int32", "int64"]))
+    dtype = style["dtype"]
+    if dtype == "mixed":
+        dtype = str(rng.choice(["float32", "float64", "int32", "int64", "uint8", "int8", "bool"]))
     a = ad.AnnData(
         X=_matrix(rng, shape, kind, dtype) if style["has_x"] else None,
         obs=_obs(rng, names, tag),
@@ -192,6 +218,11 @@ def _adata(rng: np.random.Generator, idx: int, genes: list[str], n_obs: int, tab
         a.obsp["distances"] = _matrix(rng, (n_obs, n_obs), "csr", "float64")
     if rng.random() < 0.3:
         a.obsp["conn"] = _matrix(rng, (n_obs, n_obs), "dense", "float32")
+    if rng.random() < 0.25:
+        meta = table.loc[genes, ["means", "kind"]].copy()
+        if rng.random() < 0.3:
+            meta["means"] = meta["means"] + 1.0
+        a.varm["gene_meta"] = meta
     if rng.random() < 0.4:
         full = np.arange(len(GENES) ** 2, dtype=np.float64).reshape(len(GENES), len(GENES))
         pos = [GENES.index(g) for g in genes]

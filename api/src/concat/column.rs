@@ -274,7 +274,24 @@ impl PCol {
             PCol::Obj(o) => strings(&o),
             PCol::Cat(c) => Ok(Column::Categorical(c)),
             PCol::Masked(m) if m.kind() == NullableKind::String && strings_to_categoricals => {
-                strings(&PCol::Masked(m).objects())
+                // pandas infers strings from the dtype, whatever the values: converted when
+                // there are fewer distinct values than rows (missing ones included).
+                let objs = PCol::Masked(m.clone()).objects();
+                let mut uniq: Vec<String> = objs
+                    .iter()
+                    .filter_map(|o| match o {
+                        Obj::Str(s) => Some(s.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                uniq.sort_unstable();
+                uniq.dedup();
+                if uniq.len() >= objs.len() {
+                    return Ok(Column::Nullable(m));
+                }
+                let mut cats: Vec<Obj> = uniq.into_iter().map(Obj::Str).collect();
+                values::natsorted(&mut cats);
+                Ok(Column::Categorical(encode(&objs, cats, false)?))
             }
             PCol::Masked(m) => Ok(Column::Nullable(m)),
         }
@@ -444,11 +461,16 @@ fn astype(col: &PCol, t: &PType) -> Result<PCol> {
         PType::Masked(kind, d) => {
             let objs = col.objects();
             let mask: Vec<bool> = objs.iter().map(|o| matches!(o, Obj::Missing)).collect();
+            let placeholder = if *kind == NullableKind::String {
+                Obj::Str(String::new())
+            } else {
+                Obj::Int(0)
+            };
             let filled: Vec<Obj> = objs
                 .into_iter()
                 .map(|o| {
                     if matches!(o, Obj::Missing) {
-                        Obj::Int(0)
+                        placeholder.clone()
                     } else {
                         o
                     }

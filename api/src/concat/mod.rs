@@ -601,6 +601,10 @@ fn concat_raw(
         ..options.clone()
     };
     let r = concat(&parts, &raw_options).map_err(|e| e.in_element("/raw"))?;
+    if r.n_obs() == 0 {
+        // anndata tests `if not raw`, and an AnnData without observations is false.
+        return Ok(None);
+    }
     let e = r.into_elements();
     Ok(Some(RawElements {
         x: e.x.ok_or_else(|| Error::invalid("raw without X"))?,
