@@ -26,7 +26,7 @@ import pytest
 from anndata.tests.helpers import assert_equal
 from concat_cases import Case, make_case
 from scipy import sparse
-from support import run
+from support import FIXTURES, fixture_files, fixture_id, run
 
 N_CASES = int(os.environ.get("ANNPAGE_CONCAT_CASES", "300"))
 FIRST_SEED = int(os.environ.get("ANNPAGE_CONCAT_FIRST_SEED", "0"))
@@ -121,3 +121,139 @@ def test_cases_mostly_concatenate() -> None:
     if total == 0:
         pytest.skip("no random case ran in this session (selected out)")
     assert OUTCOMES["ok"] >= 0.7 * total, OUTCOMES
+
+
+# Hand-written cases: one per option and the refusals.
+
+
+def small(names: list[str], genes: list[str], x=None, **slots) -> ad.AnnData:
+    """An object of `names` × `genes` with X (default: a counting float32 matrix)."""
+    if x is None:
+        x = np.arange(len(names) * len(genes), dtype=np.float32).reshape(len(names), len(genes))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # repeated names, on purpose in some cases
+        a = ad.AnnData(X=x, obs=pd.DataFrame(index=names), var=pd.DataFrame(index=genes))
+        for slot, values in slots.items():
+            target = getattr(a, slot)
+            for k, v in values.items():
+                target[k] = v
+    return a
+
+
+def check(adatas: list[ad.AnnData], annpage_bin: Path, tmp: Path, **kwargs) -> str:
+    tmp.mkdir(parents=True, exist_ok=True)
+    return run_case(Case(seed=-1, adatas=adatas, kwargs=kwargs), annpage_bin, tmp)
+
+
+@pytest.mark.parametrize("strategy", [None, "same", "unique", "first", "only"])
+def test_merge_strategies(strategy: str | None, annpage_bin: Path, tmp_path: Path) -> None:
+    genes = ["g1", "g2", "g3"]
+    a = small(["a0", "a1"], genes, var={"sym": ["A", "B", "C"], "n": [1, 2, 3]},
+              varm={"PCs": np.ones((3, 2)), "alone": np.zeros((3, 1))},
+              varp={"corr": sparse.csr_matrix(np.eye(3))},
+              uns={"x": 1, "y": {"p": 2, "q": np.arange(2)}})
+    b = small(["b0"], genes, var={"sym": ["A", "B", "C"], "n": [1, 2, 4]},
+              varm={"PCs": np.ones((3, 2))}, varp={"corr": sparse.csr_matrix(np.eye(3))},
+              uns={"x": 1.0, "y": {"p": 3, "q": np.arange(2)}, "z": "only here"})
+    assert check([a, b], annpage_bin, tmp_path, merge=strategy, uns_merge=strategy) == "ok"
+
+
+def test_label_keys_and_index_unique(annpage_bin: Path, tmp_path: Path) -> None:
+    a = small(["c0", "c1"], ["g"], obs={"batch": ["old", "old"], "k": [1, 2]})
+    b = small(["c0"], ["g"], obs={"batch": ["older"], "k": [3]})
+    # The label replaces an existing column in place; more keys than objects leave unused
+    # categories.
+    kw = dict(label="batch", keys=["x10", "x2", "unused"], index_unique="::")
+    assert check([a, b], annpage_bin, tmp_path, **kw) == "ok"
+    assert check([a, b], annpage_bin, tmp_path / "default", label="src") == "ok"
+
+
+@pytest.mark.parametrize("fill", [None, 0.0, -2.5])
+@pytest.mark.parametrize("fmt", ["dense", "csr", "csc"])
+def test_outer_fill(fmt: str, fill: float | None, annpage_bin: Path, tmp_path: Path) -> None:
+    to = {"dense": np.asarray, "csr": sparse.csr_matrix, "csc": sparse.csc_matrix}[fmt]
+    a = small(["a"], ["g1", "g2"], x=to(np.array([[1, 0]], dtype=np.int32)),
+              layers={"l": to(np.array([[1.0, 2.0]], dtype=np.float32))},
+              obsm={"e": np.ones((1, 3))})
+    b = small(["b"], ["g2", "g3"], x=to(np.array([[0, 4]], dtype=np.int32)), obsm={"e": np.ones((1, 1))})
+    assert check([a, b], annpage_bin, tmp_path, join="outer", fill_value=fill) == "ok"
+
+
+@pytest.mark.parametrize("join", ["inner", "outer"])
+def test_pairwise_and_axis_var(join: str, annpage_bin: Path, tmp_path: Path) -> None:
+    a = small(["c1", "c2"], ["g1", "g2"], obsp={"d": sparse.csr_matrix(np.ones((2, 2)))},
+              varp={"v": np.ones((2, 2))}, obs={"t": ["x", "y"]})
+    b = small(["c2", "c3"], ["g3"], obsp={"d": np.eye(2), "only_b": np.eye(2)}, obs={"t": ["x", "x"]})
+    for i, axis in enumerate(["obs", "var"]):
+        out = check([a, b], annpage_bin, tmp_path / f"{axis}", join=join, axis=axis,
+                    pairwise=True, merge="first")
+        assert out == "ok", axis
+        assert i < 2
+
+
+def test_raw_concatenated(annpage_bin: Path, tmp_path: Path) -> None:
+    def with_raw(names: list[str], genes: list[str], raw_genes: list[str]) -> ad.AnnData:
+        a = small(names, genes)
+        a.raw = small(names, raw_genes, var={"m": np.arange(len(raw_genes), dtype=np.float64)})
+        return a
+
+    a = with_raw(["a0", "a1"], ["g1"], ["g1", "r1", "r2"])
+    b = with_raw(["b0"], ["g1"], ["g1", "r2"])
+    for join in ("inner", "outer"):
+        assert check([a, b], annpage_bin, tmp_path / join, join=join, label="batch") == "ok"
+    # Only some objects with raw: anndata drops it (with a warning), so does annpage.
+    c = small(["c0"], ["g1"])
+    assert check([a, c], annpage_bin, tmp_path / "some") == "ok"
+
+
+@pytest.mark.parametrize(
+    "adatas, kwargs",
+    [
+        # Some objects with X, some without.
+        ([small(["a"], ["g"]), ad.AnnData(obs=pd.DataFrame(index=["b"]), var=pd.DataFrame(index=["g"]))], {}),
+        # A data frame beside an array in obsm.
+        ([small(["a"], ["g"], obsm={"m": pd.DataFrame({"v": [1.0]}, index=["a"])}),
+          small(["b"], ["g"], obsm={"m": np.ones((1, 2))})], {}),
+        # A uns key holding dicts of arrays in some objects and a scalar in another: Python
+        # compares the dicts, and an array has no truth value.
+        ([small(["a"], ["g"], uns={"p": {"v": np.arange(3)}}), small(["b"], ["g"], uns={"p": {"v": np.arange(3)}}),
+          small(["c"], ["g"], uns={"p": 1})], {"uns_merge": "unique"}),
+        # Too few keys.
+        ([small(["a"], ["g"]), small(["b"], ["g"])], {"keys": ["k"], "label": "batch"}),
+        # Booleans beside missing values in var, which anndata cannot write.
+        ([small(["a"], ["g1"], var={"hv": [True]}), small(["b"], ["g2"], var={"hv": [False]})],
+         {"join": "outer", "merge": "first"}),
+        # Repeated gene names cannot be aligned.
+        ([small(["a"], ["g", "g"]), small(["b"], ["g", "h"])], {"join": "outer"}),
+    ],
+    ids=["some-x", "frame-and-array", "ambiguous-uns", "few-keys", "bool-with-missing", "dup-genes"],
+)
+def test_refused_like_anndata(adatas: list[ad.AnnData], kwargs: dict, annpage_bin: Path, tmp_path: Path) -> None:
+    assert check(adatas, annpage_bin, tmp_path, **kwargs) == "error"
+
+
+AWKWARD = "awkward arrays are kept opaque by annpage and cannot be concatenated yet"
+
+
+@pytest.mark.xfail(reason=AWKWARD, raises=AssertionError, strict=True)
+def test_awkward_arrays(annpage_bin: Path, tmp_path: Path) -> None:
+    a = read(FIXTURES / "awkward.h5ad")
+    check([a, a], annpage_bin, tmp_path, index_unique="-")
+
+
+def fixture_params() -> list:
+    return [
+        pytest.param(p, marks=pytest.mark.xfail(reason=AWKWARD, raises=AssertionError, strict=True))
+        if p.name == "awkward.h5ad"
+        else p
+        for p in fixture_files()
+    ]
+
+
+@pytest.mark.parametrize("path", fixture_params(), ids=fixture_id)
+def test_fixture_with_itself(path: Path, annpage_bin: Path, tmp_path: Path) -> None:
+    """Every fixture (current and legacy layouts) twice, outer join, everything merged; an
+    error is accepted only where anndata fails too (checked by `run_case`)."""
+    a = read(path)
+    kwargs = dict(join="outer", merge="same", uns_merge="same", index_unique="-", label="src", pairwise=True)
+    assert check([a, a], annpage_bin, tmp_path, **kwargs) in ("ok", "error")

@@ -20,10 +20,15 @@ pub(super) fn columns(df: &DataFrame) -> Columns {
         .collect()
 }
 
-/// `pd.concat(unify_dtypes(frames), join=join, ignore_index=True)`: `None` frames (an element
-/// one input lacks) have `len` rows and no columns. The result's columns are the union of the
-/// frames' in order of appearance (outer) or the first frame's that every frame has (inner).
-pub(super) fn concat_frames(frames: &[(Option<&DataFrame>, usize)], join: Join) -> Result<Columns> {
+/// `pd.concat(unify_dtypes(frames), join=concat_join, ignore_index=True)` over the frames
+/// reindexed to the columns of `join`: `None` frames (an element one input lacks) have `len`
+/// rows and no columns. The result's columns are the union of the frames' in order of
+/// appearance (outer) or the first frame's that every frame has (inner).
+pub(super) fn concat_frames(
+    frames: &[(Option<&DataFrame>, usize)],
+    join: Join,
+    concat_join: Join,
+) -> Result<Columns> {
     let names: Vec<Vec<String>> = frames
         .iter()
         .map(|(f, _)| f.map_or_else(Vec::new, |f| f.columns().keys().cloned().collect()))
@@ -45,6 +50,14 @@ pub(super) fn concat_frames(frames: &[(Option<&DataFrame>, usize)], join: Join) 
                 plan::intersection(&acc, n)
             }),
     };
+    // pd.concat leaves out frames with neither rows nor columns (outer join only), after
+    // anndata's unify_dtypes has seen them.
+    let empty: Vec<bool> = frames
+        .iter()
+        .zip(&names)
+        .map(|((_, n), cols)| *n == 0 && cols.is_empty())
+        .collect();
+    let skip_empty = concat_join == Join::Outer && empty.iter().any(|e| !e);
     let mut out = Columns::new();
     for name in result_names {
         let mut pieces: Vec<Option<PCol>> = frames
@@ -55,6 +68,9 @@ pub(super) fn concat_frames(frames: &[(Option<&DataFrame>, usize)], join: Join) 
         let pieces = pieces
             .into_iter()
             .zip(frames.iter().map(|(_, n)| *n))
+            .zip(&empty)
+            .filter(|(_, &e)| !(skip_empty && e))
+            .map(|(p, _)| p)
             .collect();
         let col = column::concat_column(pieces).map_err(|e| in_column(e, &name))?;
         out.insert(name, col);

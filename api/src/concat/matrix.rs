@@ -556,21 +556,15 @@ pub(super) fn stack_axis(
 }
 
 /// anndata's `equal` for arrays and sparse matrices: dense ones need equal shapes, dtypes and
-/// values (NaN equal to NaN); sparse ones equal values whatever their dtype or format (shapes
-/// that differ are an error, as scipy's comparison raises); a dense and a sparse one differ.
+/// values (NaN equal to NaN); sparse ones equal shapes and values whatever their dtype or
+/// format; a dense and a sparse one differ.
 pub(super) fn mats_equal(a: &Mat, b: &Mat) -> Result<bool> {
     Ok(match (a, b) {
         (Mat::Dense(x), Mat::Dense(y)) => values::arrays_equal(x, y),
         (Mat::Object(x), Mat::Object(y)) => x == y,
         (Mat::Sparse(x), Mat::Sparse(y)) => {
-            if x.shape() != y.shape() {
-                return Err(Error::shape(format!(
-                    "cannot compare sparse matrices of shapes {:?} and {:?}",
-                    x.shape(),
-                    y.shape()
-                )));
-            }
-            sparse_equal(&to_csr(x)?, &to_csr(y)?)?
+            // scipy's `a != b` of different shapes is simply true.
+            x.shape() == y.shape() && sparse_equal(&to_csr(x)?, &to_csr(y)?)?
         }
         _ => false,
     })

@@ -2,7 +2,7 @@
 //! recursively, for `uns` (`uns_merge`), with anndata's notion of equal values.
 
 use annpage_engine::data::{ArrayData, Element, Mapping, Scalar};
-use annpage_engine::Result;
+use annpage_engine::{Error, Result};
 use indexmap::IndexMap;
 
 use super::column::PCol;
@@ -191,10 +191,43 @@ fn element_equal(a: &Element, b: &Element) -> Result<bool> {
         (Element::Nullable(x), Element::Nullable(y)) => {
             PCol::Masked(x.clone()).equals(&PCol::Masked(y.clone()))
         }
-        (Element::Dict(x), Element::Dict(y)) => x == y,
+        (Element::Dict(x), Element::Dict(y)) => dict_equal(x, y)?,
         (Element::Opaque(x), Element::Opaque(y)) => x == y,
         _ => false,
     })
+}
+
+/// Python's `==` between two dicts, as anndata reaches it when a key holds dicts in some
+/// objects and other values in others: values compared with `==`, where numpy arrays (other
+/// than of one element), frames and sparse matrices have no truth value and fail.
+fn dict_equal(a: &Mapping, b: &Mapping) -> Result<bool> {
+    if a.len() != b.len() {
+        return Ok(false);
+    }
+    for (k, x) in a {
+        let Some(y) = b.get(k) else {
+            return Ok(false);
+        };
+        let ambiguous = |e: &Element| match e {
+            Element::Array(a) => a.len() != 1,
+            Element::DataFrame(_) | Element::Sparse(_) => true,
+            _ => false,
+        };
+        if ambiguous(x) || ambiguous(y) {
+            return Err(Error::invalid(format!(
+                "comparing two dicts holding '{k}': the truth value of an array is ambiguous \
+                 (anndata fails too)"
+            )));
+        }
+        let equal = match (x, y) {
+            (Element::Dict(p), Element::Dict(q)) => dict_equal(p, q)?,
+            _ => element_equal(x, y)?,
+        };
+        if !equal {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// pandas' `Index.equals`: the same values in the same order, whatever the dtype.

@@ -159,7 +159,7 @@ pub fn concat(adatas: &[AnnData], options: &ConcatOptions) -> Result<AnnData> {
         .iter()
         .map(|a| (Some(frame_of(a, axis)), len(a, axis)))
         .collect();
-    let mut cols = frame::concat_frames(&frames, options.join)
+    let mut cols = frame::concat_frames(&frames, options.join, options.join)
         .map_err(|e| e.in_element(format!("/{}", axis.name())))?;
     let index_name =
         frame::common_index_name(adatas.iter().map(|a| frame_of(a, axis).index_name()));
@@ -405,7 +405,8 @@ fn aligned_element(
                 _ => (None, *n),
             })
             .collect();
-        let cols = frame::concat_frames(&frames, options.join)?;
+        // anndata reindexes the frames to the joined columns, then pd.concat joins outer.
+        let cols = frame::concat_frames(&frames, options.join, Join::Outer)?;
         return Ok(Element::DataFrame(frame::build(
             cols,
             names.to_vec(),
