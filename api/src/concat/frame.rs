@@ -5,7 +5,8 @@ use annpage_engine::data::{ArrayData, Categorical, Column, DataFrame};
 use annpage_engine::{Error, Result};
 use indexmap::IndexMap;
 
-use super::column::{self, PCol};
+use super::column::PCol;
+use super::dtypes;
 use super::plan::{self, Reindexer};
 use super::Join;
 
@@ -64,7 +65,7 @@ pub(super) fn concat_frames(
             .iter()
             .map(|(f, _)| f.and_then(|f| f.column(&name)).map(PCol::from_column))
             .collect();
-        column::unify(&mut pieces).map_err(|e| in_column(e, &name))?;
+        dtypes::unify(&mut pieces).map_err(|e| in_column(e, &name))?;
         let pieces = pieces
             .into_iter()
             .zip(frames.iter().map(|(_, n)| *n))
@@ -72,7 +73,7 @@ pub(super) fn concat_frames(
             .filter(|(_, &e)| !(skip_empty && e))
             .map(|(p, _)| p)
             .collect();
-        let col = column::concat_column(pieces).map_err(|e| in_column(e, &name))?;
+        let col = dtypes::concat_column(pieces).map_err(|e| in_column(e, &name))?;
         out.insert(name, col);
     }
     Ok(out)

@@ -1,15 +1,17 @@
 //! Concatenating AnnData objects along obs or var, with anndata's `concat` semantics.
 //!
 //! The work is split by kind of element: [`plan`] aligns the other axis (pandas' index union and
-//! intersection, reindexers), [`matrix`] reindexes and stacks matrices and arrays, [`column`]
-//! and [`frame`] concatenate data frames with pandas' dtype rules, and [`merge`] picks the
+//! intersection, reindexers), [`matrix`] and [`sparse`] reindex and stack matrices and arrays, [`column`],
+//! [`dtypes`] and [`frame`] concatenate data frames with pandas' dtype rules, and [`merge`] picks the
 //! elements of the other axis and of `uns` with a merge strategy.
 
 mod column;
+mod dtypes;
 mod frame;
 mod matrix;
 mod merge;
 mod plan;
+mod sparse;
 mod values;
 
 use std::collections::HashSet;
