@@ -27,6 +27,19 @@ use merge::AltValue;
 use plan::Reindexer;
 
 /// How the names of the other axis are joined.
+///
+/// ```
+/// use annpage::{concat, AnnData, ConcatOptions, Join};
+/// let mut a = AnnData::new(1, 2);
+/// a.set_var_names(vec!["g1".into(), "g2".into()])?;
+/// let mut b = AnnData::new(1, 2);
+/// b.set_var_names(vec!["g3".into(), "g2".into()])?;
+/// let inner = concat(&[a.clone(), b.clone()], &ConcatOptions::default())?;
+/// assert_eq!(inner.var_names(), ["g2"]);
+/// let outer = concat(&[a, b], &ConcatOptions { join: Join::Outer, ..Default::default() })?;
+/// assert_eq!(outer.var_names(), ["g1", "g2", "g3"]); // sorted, as pandas unites them
+/// # Ok::<(), annpage::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Join {
     /// Keep the names every object has (anndata's default).
@@ -38,6 +51,25 @@ pub enum Join {
 
 /// How elements that are not concatenated (those of the other axis, and `uns`) are chosen
 /// among the objects' values.
+///
+/// ```
+/// use annpage::data::{Element, Scalar};
+/// use annpage::{concat, AnnData, ConcatOptions, MergeStrategy};
+/// let mut a = AnnData::new(1, 1);
+/// a.uns_mut().insert("method".into(), Element::Scalar(Scalar::String("leiden".into())));
+/// a.uns_mut().insert("n_pcs".into(), Element::Scalar(Scalar::I64(30)));
+/// let mut b = AnnData::new(1, 1);
+/// b.uns_mut().insert("method".into(), Element::Scalar(Scalar::String("leiden".into())));
+/// b.uns_mut().insert("n_pcs".into(), Element::Scalar(Scalar::I64(50)));
+/// let keys = |s| {
+///     let options = ConcatOptions { uns_merge: Some(s), ..Default::default() };
+///     let r = concat(&[a.clone(), b.clone()], &options).unwrap();
+///     r.uns().keys().cloned().collect::<Vec<_>>()
+/// };
+/// assert_eq!(keys(MergeStrategy::Same), ["method"]); // equal everywhere
+/// assert_eq!(keys(MergeStrategy::First), ["method", "n_pcs"]); // n_pcs from the first
+/// assert!(keys(MergeStrategy::Only).is_empty()); // every key is in both
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MergeStrategy {
     /// Elements every object has, with equal values.
