@@ -228,7 +228,7 @@ def _adata(rng: np.random.Generator, idx: int, genes: list[str], n_obs: int, tab
         pos = [GENES.index(g) for g in genes]
         a.varp["corr"] = full[np.ix_(pos, pos)]
     a.uns.update(_uns(rng))
-    if style["raw"]:
+    if style["raw"] and not style["transpose"]:
         raw_genes = sorted(set(genes) | set(rng.choice(GENES, 3)))
         raw = ad.AnnData(
             X=_matrix(rng, (n_obs, len(raw_genes)), "csr", "float32"),
@@ -249,7 +249,8 @@ def make_case(seed: int) -> Case:
         "x_kind": str(rng.choice(["csr", "csc", "dense", "mixed"])),
         "dtype": str(rng.choice(["float32", "float64", "int64", "mixed"])),
         "has_x": rng.random() < 0.95,
-        "raw": axis == "obs" and rng.random() < 0.25,
+        "transpose": axis == "var",
+        "raw": rng.random() < 0.25,
     }
     same_genes = rng.random() < 0.3
     base = list(rng.permutation(GENES)[: int(rng.integers(3, len(GENES) + 1))])
@@ -264,6 +265,15 @@ def make_case(seed: int) -> Case:
         a = _adata(rng, i, genes, n_obs, table, style)
         if axis == "var":
             a = a.T.copy()
+            if style["raw"]:
+                # Along var, raw has the objects' observations (here genes) and its own
+                # variables, which are concatenated too.
+                raw_vars = [f"r{i}_{j}" for j in range(int(rng.integers(0, 4)))]
+                a.raw = ad.AnnData(
+                    X=_matrix(rng, (a.n_obs, len(raw_vars)), "csr", "float32"),
+                    obs=pd.DataFrame(index=a.obs_names),
+                    var=pd.DataFrame({"src": [f"o{i}"] * len(raw_vars)}, index=raw_vars),
+                )
         adatas.append(a)
     kwargs: dict[str, object] = {"axis": axis, "join": str(rng.choice(["inner", "outer"]))}
     for name in ("merge", "uns_merge"):

@@ -239,16 +239,24 @@ impl PCol {
 
 /// A categorical of `values` over `categories` (values not among them become missing).
 pub(super) fn encode(values: &[Obj], categories: Vec<Obj>, ordered: bool) -> Result<Categorical> {
+    // Strings are looked up by hash; other categories (few, numeric) by Python equality.
+    let by_name: std::collections::HashMap<&str, i32> = categories
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| match c {
+            Obj::Str(s) => Some((s.as_str(), i as i32)),
+            _ => None,
+        })
+        .collect();
     let codes = values
         .iter()
-        .map(|v| {
-            if matches!(v, Obj::Missing) {
-                return -1;
-            }
-            categories
+        .map(|v| match v {
+            Obj::Missing => -1,
+            Obj::Str(s) => by_name.get(s.as_str()).copied().unwrap_or(-1),
+            _ => categories
                 .iter()
                 .position(|c| c == v)
-                .map_or(-1, |p| p as i32)
+                .map_or(-1, |p| p as i32),
         })
         .collect();
     let numeric = (!categories.iter().all(|c| matches!(c, Obj::Str(_)))).then(|| {
