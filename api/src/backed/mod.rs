@@ -76,7 +76,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use annpage_engine::backed::{BlockCache, ReadOptions, ReadPath, WorkerPool};
+pub use annpage_engine::backed::{BlockCache, MatrixKind, ReadOptions, ReadPath, WorkerPool};
 pub use annpage_engine::cache::CacheStats;
 use annpage_engine::data::{ArrayData, DType, DataFrame, Element, Mapping};
 use annpage_engine::error::ResultExt;

@@ -1,0 +1,309 @@
+//! `Backed`: a lazy handle over an `.h5ad` file, wrapped by `annpage.BackedAnnData`.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use annpage::backed::{MatrixKind, ReadOptions};
+use annpage::data::SparseFormat;
+use annpage::{
+    read_h5ad_backed, BackedAnnData, BackedMatrixView, BackedOptions, Compression, MatrixChunks,
+    Mode, Selection, WriteOptions,
+};
+use numpy::PyReadonlyArray1;
+use pyo3::exceptions::{PyKeyError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PySlice};
+
+use crate::convert;
+use crate::errors::to_py;
+
+/// One axis' selection from Python: `None` (everything), a `slice` of ints, or a 1-d `int64`
+/// array of positions (the Python side resolves masks and names to positions).
+fn selection(sel: Option<&Bound<'_, PyAny>>) -> PyResult<Selection> {
+    let Some(sel) = sel.filter(|s| !s.is_none()) else {
+        return Ok(Selection::All);
+    };
+    if let Ok(slice) = sel.cast::<PySlice>() {
+        let get = |name: &str| -> PyResult<Option<isize>> { slice.getattr(name)?.extract() };
+        return Ok(Selection::slice(
+            get("start")?,
+            get("stop")?,
+            get("step")?.unwrap_or(1),
+        ));
+    }
+    let positions: PyReadonlyArray1<'_, i64> = sel.extract()?;
+    let positions = positions.as_slice()?;
+    Ok(Selection::Positions(
+        positions.iter().map(|&p| p as isize).collect(),
+    ))
+}
+
+/// A lazy handle over an `.h5ad` file and the cells and genes it selects.
+#[pyclass(module = "annpage._annpage", frozen)]
+pub struct Backed {
+    inner: BackedAnnData,
+}
+
+impl Backed {
+    fn matrix(&self, which: &str, key: Option<&str>) -> PyResult<BackedMatrixView> {
+        let key_of = || key.ok_or_else(|| PyValueError::new_err(format!("{which} needs a key")));
+        let missing = || PyKeyError::new_err(key.unwrap_or(which).to_owned());
+        match which {
+            "X" => self.inner.x().ok_or_else(missing),
+            "raw" => self.inner.raw_x().ok_or_else(missing),
+            "layers" | "obsp" | "varp" => {
+                let key = key_of()?;
+                if !self.keys(which)?.iter().any(|k| k == key) {
+                    return Err(missing());
+                }
+                match which {
+                    "layers" => self.inner.layer(key),
+                    "obsp" => self.inner.obsp(key),
+                    _ => self.inner.varp(key),
+                }
+                .map_err(to_py)
+            }
+            other => Err(PyValueError::new_err(format!("no matrix slot {other:?}"))),
+        }
+    }
+}
+
+#[pymethods]
+impl Backed {
+    /// Opens `path` read-only with a cache of `cache_bytes` and `threads` reader threads
+    /// (default: one per core). Reads metadata only.
+    #[staticmethod]
+    #[pyo3(signature = (path, cache_bytes, threads=None))]
+    fn open(
+        py: Python<'_>,
+        path: PathBuf,
+        cache_bytes: usize,
+        threads: Option<usize>,
+    ) -> PyResult<Self> {
+        let inner = py
+            .detach(|| {
+                let mut options = BackedOptions {
+                    cache_bytes,
+                    ..BackedOptions::default()
+                };
+                if let Some(n) = threads {
+                    options.read = ReadOptions::with_threads(n.max(1));
+                }
+                read_h5ad_backed(&path, Mode::Read, options)
+            })
+            .map_err(to_py)?;
+        Ok(Backed { inner })
+    }
+
+    /// `(n_obs, n_vars)` of the selection.
+    #[getter]
+    fn shape(&self) -> (usize, usize) {
+        self.inner.shape()
+    }
+
+    /// The file's path.
+    #[getter]
+    fn filename(&self) -> PathBuf {
+        self.inner.path().to_path_buf()
+    }
+
+    /// Whether this handle selects part of the file.
+    #[getter]
+    fn is_view(&self) -> bool {
+        self.inner.is_view()
+    }
+
+    /// A lazy view of `obs` × `var` of this handle (positions relative to it).
+    #[pyo3(signature = (obs=None, var=None))]
+    fn slice(
+        &self,
+        py: Python<'_>,
+        obs: Option<&Bound<'_, PyAny>>,
+        var: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let (obs, var) = (selection(obs)?, selection(var)?);
+        let inner = py.detach(|| self.inner.slice(&obs, &var)).map_err(to_py)?;
+        Ok(Backed { inner })
+    }
+
+    /// The selected observation names, as a numpy object array.
+    fn obs_names<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let names = py.detach(|| self.inner.obs_names()).map_err(to_py)?;
+        convert::array(py, names.into())
+    }
+
+    /// The selected variable names, as a numpy object array.
+    fn var_names<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let names = py.detach(|| self.inner.var_names()).map_err(to_py)?;
+        convert::array(py, names.into())
+    }
+
+    /// `obs` as a tagged data frame.
+    fn obs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let df = py.detach(|| self.inner.obs()).map_err(to_py)?;
+        convert::dataframe(py, df)
+    }
+
+    /// `var` as a tagged data frame.
+    fn var<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let df = py.detach(|| self.inner.var()).map_err(to_py)?;
+        convert::dataframe(py, df)
+    }
+
+    /// The keys of a mapping slot (`layers`, `obsm`, `varm`, `obsp`, `varp`, `uns`).
+    fn keys(&self, which: &str) -> PyResult<Vec<String>> {
+        Ok(match which {
+            "layers" => self.inner.layer_names(),
+            "obsm" => self.inner.obsm_keys(),
+            "varm" => self.inner.varm_keys(),
+            "obsp" => self.inner.obsp_keys(),
+            "varp" => self.inner.varp_keys(),
+            "uns" => self.inner.uns_keys(),
+            other => return Err(PyValueError::new_err(format!("no mapping slot {other:?}"))),
+        })
+    }
+
+    /// Whether the file has `X` (`raw`: whether it has `raw.X`).
+    fn has_matrix(&self, which: &str) -> bool {
+        match which {
+            "X" => self.inner.x().is_some(),
+            "raw" => self.inner.raw_x().is_some(),
+            _ => false,
+        }
+    }
+
+    /// `(shape, dtype name, "dense" | "csr" | "csc")` of a matrix of the selection.
+    #[pyo3(signature = (which, key=None))]
+    fn matrix_meta(
+        &self,
+        which: &str,
+        key: Option<&str>,
+    ) -> PyResult<((usize, usize), &'static str, &'static str)> {
+        let m = self.matrix(which, key)?;
+        let format = match m.kind() {
+            MatrixKind::Dense => "dense",
+            MatrixKind::Sparse(SparseFormat::Csr) => "csr",
+            MatrixKind::Sparse(SparseFormat::Csc) => "csc",
+        };
+        Ok((m.shape(), m.dtype().name(), format))
+    }
+
+    /// Reads a matrix of the selection (`X`, `layers`, `obsp`, `varp`, `raw`) into memory.
+    #[pyo3(signature = (which, key=None))]
+    fn read_matrix<'py>(
+        &self,
+        py: Python<'py>,
+        which: &str,
+        key: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let m = self.matrix(which, key)?;
+        let m = py.detach(|| m.to_memory()).map_err(to_py)?;
+        convert::matrix(py, m)
+    }
+
+    /// Reads an `obsm` or `varm` element of the selection.
+    fn read_element<'py>(
+        &self,
+        py: Python<'py>,
+        which: &str,
+        key: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if !self.keys(which)?.iter().any(|k| k == key) {
+            return Err(PyKeyError::new_err(key.to_owned()));
+        }
+        let e = py
+            .detach(|| match which {
+                "obsm" => self.inner.obsm(key),
+                _ => self.inner.varm(key),
+            })
+            .map_err(to_py)?;
+        convert::element(py, e)
+    }
+
+    /// `uns` as a dict of tagged values.
+    fn uns<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let uns = py.detach(|| self.inner.uns()).map_err(to_py)?;
+        convert::mapping(py, uns)
+    }
+
+    /// The selection in memory, as a dict of its elements.
+    fn to_memory<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let adata = py.detach(|| self.inner.to_memory()).map_err(to_py)?;
+        convert::anndata(py, adata)
+    }
+
+    /// Iterates over a matrix of the selection in blocks of `chunk_rows` rows.
+    #[pyo3(signature = (which, key, chunk_rows))]
+    fn chunks(
+        &self,
+        py: Python<'_>,
+        which: &str,
+        key: Option<&str>,
+        chunk_rows: usize,
+    ) -> PyResult<Chunks> {
+        let m = self.matrix(which, key)?;
+        let chunks = py.detach(|| m.chunks(chunk_rows.max(1))).map_err(to_py)?;
+        Ok(Chunks {
+            inner: Mutex::new(chunks),
+        })
+    }
+
+    /// Writes the selection to `path` (streaming), compressed with `None`, `"gzip"` (level 4,
+    /// as h5py) or `"lzf"`.
+    #[pyo3(signature = (path, compression=None))]
+    fn write_h5ad(&self, py: Python<'_>, path: PathBuf, compression: Option<&str>) -> PyResult<()> {
+        let compression = compression_of(compression)?;
+        py.detach(|| self.inner.write_h5ad(&path, &WriteOptions { compression }))
+            .map_err(to_py)
+    }
+
+    /// The layer names, obsm keys and other keys of the file, for `repr`.
+    fn __repr__(&self) -> String {
+        format!("{:?}", self.inner)
+    }
+}
+
+/// Parses a compression name as anndata spells it.
+pub fn compression_of(name: Option<&str>) -> PyResult<Compression> {
+    Ok(match name {
+        None => Compression::None,
+        Some("gzip") => Compression::Gzip(4),
+        Some("lzf") => Compression::Lzf,
+        Some(other) => {
+            return Err(PyValueError::new_err(format!(
+                "compression must be None, 'gzip' or 'lzf', not {other:?}"
+            )))
+        }
+    })
+}
+
+/// An iterator over row blocks: yields `(start, end, matrix)`.
+#[pyclass(module = "annpage._annpage", frozen)]
+pub struct Chunks {
+    inner: Mutex<MatrixChunks>,
+}
+
+#[pymethods]
+impl Chunks {
+    fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let next = py.detach(|| {
+            let mut chunks = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            chunks.next()
+        });
+        match next {
+            None => Ok(None),
+            Some(Err(e)) => Err(to_py(e)),
+            Some(Ok((rows, m))) => {
+                let items = PyList::empty(py);
+                items.append(rows.start)?;
+                items.append(rows.end)?;
+                items.append(convert::matrix(py, m)?)?;
+                Ok(Some(pyo3::types::PyTuple::new(py, items)?.into_any()))
+            }
+        }
+    }
+}

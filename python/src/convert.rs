@@ -1,0 +1,210 @@
+//! annpage's in-memory elements as plain Python values, which `annpage/_convert.py` turns into
+//! the numpy, scipy, pandas and anndata objects anndata itself returns.
+//!
+//! Dense arrays become numpy arrays that own the Rust buffer (no copy); strings become numpy
+//! object arrays of `str`; dicts become Python dicts. Every other element is a tuple whose first
+//! item names its kind:
+//!
+//! - `("sparse", "csr" | "csc", (rows, cols), indptr, indices, data)`
+//! - `("dataframe", index, index_name, [(name, column), ...])`
+//! - `("categorical", codes, categories, ordered)`
+//! - `("nullable", "integer" | "boolean" | "string", values, mask)`
+//! - `("scalar", 0-d array)`
+//! - `("opaque",)`: an element annpage keeps verbatim (awkward arrays, rec-arrays); the Python
+//!   side reads it with anndata from the element's path.
+
+use annpage::data::{
+    ArrayData, Categorical, Column, DataFrame, Element, Mapping, Matrix, Nullable, NullableKind,
+    SparseFormat, SparseMatrix,
+};
+use annpage::{AnnData, RawElements};
+use indexmap::IndexMap;
+use ndarray::ArrayD;
+use numpy::{IntoPyArray, PyArray};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+
+/// A dense array as a numpy array (strings as an object array of `str`).
+pub fn array(py: Python<'_>, a: ArrayData) -> PyResult<Bound<'_, PyAny>> {
+    Ok(match a {
+        ArrayData::Bool(a) => a.into_pyarray(py).into_any(),
+        ArrayData::I8(a) => a.into_pyarray(py).into_any(),
+        ArrayData::I16(a) => a.into_pyarray(py).into_any(),
+        ArrayData::I32(a) => a.into_pyarray(py).into_any(),
+        ArrayData::I64(a) => a.into_pyarray(py).into_any(),
+        ArrayData::U8(a) => a.into_pyarray(py).into_any(),
+        ArrayData::U16(a) => a.into_pyarray(py).into_any(),
+        ArrayData::U32(a) => a.into_pyarray(py).into_any(),
+        ArrayData::U64(a) => a.into_pyarray(py).into_any(),
+        ArrayData::F32(a) => a.into_pyarray(py).into_any(),
+        ArrayData::F64(a) => a.into_pyarray(py).into_any(),
+        ArrayData::String(a) => strings(py, a),
+    })
+}
+
+fn strings(py: Python<'_>, a: ArrayD<String>) -> Bound<'_, PyAny> {
+    let objects: ArrayD<Py<PyString>> = a.map(|s| PyString::new(py, s).unbind());
+    PyArray::from_owned_object_array(py, objects).into_any()
+}
+
+/// A sparse matrix as a tagged tuple. Index arrays are `int32` when every offset fits, else
+/// `int64`, as scipy chooses.
+pub fn sparse(py: Python<'_>, m: SparseMatrix) -> PyResult<Bound<'_, PyAny>> {
+    let (format, shape, indptr, indices, data) = m.into_parts();
+    let fmt = match format {
+        SparseFormat::Csr => "csr",
+        SparseFormat::Csc => "csc",
+    };
+    let minor = match format {
+        SparseFormat::Csr => shape.1,
+        SparseFormat::Csc => shape.0,
+    };
+    let nnz = indices.len();
+    let small = nnz <= i32::MAX as usize && minor <= i32::MAX as usize;
+    let (indptr, indices) = if small {
+        let p: Vec<i32> = indptr.iter().map(|&v| v as i32).collect();
+        let i: Vec<i32> = indices.iter().map(|&v| v as i32).collect();
+        (p.into_pyarray(py).into_any(), i.into_pyarray(py).into_any())
+    } else {
+        let p: Vec<i64> = indptr.iter().map(|&v| v as i64).collect();
+        let i: Vec<i64> = indices.iter().map(|&v| i64::from(v)).collect();
+        (p.into_pyarray(py).into_any(), i.into_pyarray(py).into_any())
+    };
+    let items: Vec<Bound<'_, PyAny>> = vec![
+        "sparse".into_pyobject(py)?.into_any(),
+        fmt.into_pyobject(py)?.into_any(),
+        shape.into_pyobject(py)?.into_any(),
+        indptr,
+        indices,
+        array(py, data)?,
+    ];
+    Ok(PyTuple::new(py, items)?.into_any())
+}
+
+/// A matrix element (dense or sparse).
+pub fn matrix(py: Python<'_>, m: Matrix) -> PyResult<Bound<'_, PyAny>> {
+    match m {
+        Matrix::Dense(a) => array(py, a),
+        Matrix::Sparse(s) => sparse(py, s),
+    }
+}
+
+fn categorical(py: Python<'_>, c: Categorical) -> PyResult<Bound<'_, PyAny>> {
+    let items: Vec<Bound<'_, PyAny>> = vec![
+        "categorical".into_pyobject(py)?.into_any(),
+        c.codes.into_pyarray(py).into_any(),
+        array(py, c.categories)?,
+        pyo3::types::PyBool::new(py, c.ordered)
+            .to_owned()
+            .into_any(),
+    ];
+    Ok(PyTuple::new(py, items)?.into_any())
+}
+
+fn nullable(py: Python<'_>, n: Nullable) -> PyResult<Bound<'_, PyAny>> {
+    let kind = match n.kind() {
+        NullableKind::Integer => "integer",
+        NullableKind::Boolean => "boolean",
+        NullableKind::String => "string",
+    };
+    let items: Vec<Bound<'_, PyAny>> = vec![
+        "nullable".into_pyobject(py)?.into_any(),
+        kind.into_pyobject(py)?.into_any(),
+        array(py, n.values().clone())?,
+        n.mask().to_vec().into_pyarray(py).into_any(),
+    ];
+    Ok(PyTuple::new(py, items)?.into_any())
+}
+
+fn column(py: Python<'_>, c: Column) -> PyResult<Bound<'_, PyAny>> {
+    match c {
+        Column::Array(a) => array(py, a),
+        Column::Categorical(c) => categorical(py, c),
+        Column::Nullable(n) => nullable(py, n),
+    }
+}
+
+/// A data frame as a tagged tuple.
+pub fn dataframe(py: Python<'_>, df: DataFrame) -> PyResult<Bound<'_, PyAny>> {
+    let columns = PyList::empty(py);
+    for (name, col) in df.columns() {
+        columns.append((name.as_str(), column(py, col.clone())?))?;
+    }
+    let items: Vec<Bound<'_, PyAny>> = vec![
+        "dataframe".into_pyobject(py)?.into_any(),
+        array(py, df.index().clone())?,
+        df.index_name().into_pyobject(py)?.into_any(),
+        columns.into_any(),
+    ];
+    Ok(PyTuple::new(py, items)?.into_any())
+}
+
+/// Any element.
+pub fn element(py: Python<'_>, e: Element) -> PyResult<Bound<'_, PyAny>> {
+    match e {
+        Element::Array(a) => array(py, a),
+        Element::Sparse(s) => sparse(py, s),
+        Element::DataFrame(d) => dataframe(py, d),
+        Element::Categorical(c) => categorical(py, c),
+        Element::Nullable(n) => nullable(py, n),
+        Element::Scalar(s) => {
+            let items: Vec<Bound<'_, PyAny>> = vec![
+                "scalar".into_pyobject(py)?.into_any(),
+                array(py, s.to_array())?,
+            ];
+            Ok(PyTuple::new(py, items)?.into_any())
+        }
+        Element::Dict(m) => mapping(py, m),
+        Element::Opaque(_) => Ok(PyTuple::new(py, ["opaque"])?.into_any()),
+    }
+}
+
+/// A mapping of elements as a dict, in file order.
+pub fn mapping(py: Python<'_>, m: Mapping) -> PyResult<Bound<'_, PyAny>> {
+    let d = PyDict::new(py);
+    for (k, v) in m {
+        d.set_item(k, element(py, v)?)?;
+    }
+    Ok(d.into_any())
+}
+
+/// A mapping of matrices as a dict, in file order.
+pub fn matrices(py: Python<'_>, m: IndexMap<String, Matrix>) -> PyResult<Bound<'_, PyAny>> {
+    let d = PyDict::new(py);
+    for (k, v) in m {
+        d.set_item(k, matrix(py, v)?)?;
+    }
+    Ok(d.into_any())
+}
+
+fn raw(py: Python<'_>, r: RawElements) -> PyResult<Bound<'_, PyAny>> {
+    let d = PyDict::new(py);
+    d.set_item("X", matrix(py, r.x)?)?;
+    d.set_item("var", dataframe(py, r.var)?)?;
+    d.set_item("varm", mapping(py, r.varm)?)?;
+    Ok(d.into_any())
+}
+
+/// A whole object as a dict of its elements (`X`, `obs`, `var`, `obsm`, `varm`, `obsp`,
+/// `varp`, `layers`, `uns`, `raw`), `None` where absent.
+pub fn anndata(py: Python<'_>, adata: AnnData) -> PyResult<Bound<'_, PyAny>> {
+    let e = adata.into_elements();
+    let d = PyDict::new(py);
+    match e.x {
+        Some(x) => d.set_item("X", matrix(py, x)?)?,
+        None => d.set_item("X", py.None())?,
+    }
+    d.set_item("obs", dataframe(py, e.obs)?)?;
+    d.set_item("var", dataframe(py, e.var)?)?;
+    d.set_item("obsm", mapping(py, e.obsm)?)?;
+    d.set_item("varm", mapping(py, e.varm)?)?;
+    d.set_item("obsp", matrices(py, e.obsp)?)?;
+    d.set_item("varp", matrices(py, e.varp)?)?;
+    d.set_item("layers", matrices(py, e.layers)?)?;
+    d.set_item("uns", mapping(py, e.uns)?)?;
+    match e.raw {
+        Some(r) => d.set_item("raw", raw(py, r)?)?,
+        None => d.set_item("raw", py.None())?,
+    }
+    Ok(d.into_any())
+}

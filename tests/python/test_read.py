@@ -1,0 +1,60 @@
+"""annpage.read_h5ad returns what anndata.read_h5ad returns, and fails as Python users expect."""
+
+import warnings
+
+import anndata as ad
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from anndata.tests.helpers import assert_equal
+
+import annpage
+
+from conftest import ROOT
+
+
+def _anndata(path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ad.read_h5ad(path)
+
+
+def test_read_equals_anndata(fixture_path):
+    expected = _anndata(fixture_path)
+    got = annpage.read_h5ad(fixture_path)
+    assert isinstance(got, ad.AnnData)
+    assert_equal(got, expected)
+    assert got.obs_names.tolist() == expected.obs_names.tolist()
+    assert list(got.layers.keys()) == list(expected.layers.keys())
+
+
+def test_sparse_x_keeps_format_and_dtype():
+    csr = annpage.read_h5ad(ROOT / "fixtures" / "x_csr_f32.h5ad").X
+    csc = annpage.read_h5ad(ROOT / "fixtures" / "x_csc_f64.h5ad").X
+    assert isinstance(csr, sp.csr_matrix) and csr.dtype == np.float32
+    assert isinstance(csc, sp.csc_matrix) and csc.dtype == np.float64
+
+
+def test_categoricals_and_nullables_keep_their_pandas_dtypes():
+    path = ROOT / "fixtures" / "all_elements.h5ad"
+    got, expected = annpage.read_h5ad(path).obs, _anndata(path).obs
+    assert got.dtypes.astype(str).tolist() == expected.dtypes.astype(str).tolist()
+
+
+def test_missing_file_is_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.h5ad"):
+        annpage.read_h5ad(tmp_path / "nope.h5ad")
+
+
+def test_not_hdf5_is_an_annpage_error(tmp_path):
+    bad = tmp_path / "bad.h5ad"
+    bad.write_bytes(b"this is not an HDF5 file" * 10)
+    with pytest.raises(annpage.AnnpageError, match="bad.h5ad"):
+        annpage.read_h5ad(bad)
+
+
+def test_error_classes_form_a_hierarchy():
+    for cls in (annpage.FormatError, annpage.ShapeError, annpage.SelectionError,
+                annpage.UnsupportedError):
+        assert issubclass(cls, annpage.AnnpageError)
+    assert issubclass(annpage.AnnpageError, Exception)
