@@ -431,17 +431,28 @@ fn run_stats(
     if let Some(n) = threads {
         acc = acc.with_threads(n);
     }
-    let mut chunks = matrix.chunks(chunk_rows.max(1))?;
-    while let Some(chunk) = chunks.next() {
-        let (rows, m) = chunk?;
-        acc.add_chunk(&m)?;
-        bar.inc(rows.len() as u64);
-        chunks.recycle(m);
-    }
+    // The names are read through libhdf5 while the pass reads the matrix: the two overlap.
+    let (scan, names) = std::thread::scope(|s| {
+        let names = s.spawn(|| Ok::<_, Error>((backed.obs_names()?, backed.var_names()?)));
+        let scan = (|| {
+            let mut chunks = matrix.chunks(chunk_rows.max(1))?;
+            while let Some(chunk) = chunks.next() {
+                let (rows, m) = chunk?;
+                acc.add_chunk(&m)?;
+                bar.inc(rows.len() as u64);
+                chunks.recycle(m);
+            }
+            Ok::<_, Error>(())
+        })();
+        let names = names
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (scan, names)
+    });
+    scan?;
+    let (obs_names, var_names) = names?;
     bar.finish_and_clear();
     let stats = acc.finish();
-    let obs_names = backed.obs_names()?;
-    let var_names = backed.var_names()?;
     let [obs_path, var_path] = stats.write_tsv(&obs_names, &var_names, prefix)?;
     eprintln!(
         "annpage: wrote {} and {}",
