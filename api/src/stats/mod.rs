@@ -256,7 +256,7 @@ impl QcAccumulator {
         let n_a = self.rows as f64;
         let n = n_a + n_b;
         for (j, g) in part.sums.iter().enumerate() {
-            let nonzero = part.nonzero[j];
+            let nonzero = g.nonzero;
             let m2_b = match (plain[j], shifts[j]) {
                 (Some(m2), _) => m2,
                 (None, k) => {
