@@ -7,9 +7,11 @@ mod array;
 mod dataframe;
 mod element;
 mod sparse;
+mod typed;
 
 pub use array::{ArrayData, DType, Scalar};
 pub use dataframe::{Categorical, Column, DataFrame, Nullable, NullableKind};
 pub use element::{AttrValue, Attrs, Element, Mapping, Matrix, RawData, RawNode};
 pub(crate) use sparse::{check_indices_below, check_minor, minor_indices};
 pub use sparse::{SparseFormat, SparseMatrix, MAX_MINOR};
+pub use typed::Primitive;
