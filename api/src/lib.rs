@@ -37,12 +37,15 @@ pub mod backed;
 mod concat;
 mod frame;
 mod io;
+mod natsort;
 pub mod query;
 pub mod stats;
 mod subset;
 #[cfg(test)]
 mod testdata;
+mod transform;
 mod validate;
+mod vector;
 mod view;
 
 pub use annpage_engine::data;

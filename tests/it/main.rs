@@ -2,3 +2,4 @@
 
 mod concat;
 mod fixtures;
+mod object_api;

@@ -15,6 +15,9 @@ use annpage_engine::format::inspect::{describe, ElementInfo};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
+#[path = "annpage/transform.rs"]
+mod transform;
+
 #[derive(Parser)]
 #[command(
     name = "annpage",
@@ -99,6 +102,9 @@ enum Command {
         #[arg(long)]
         out_prefix: Option<PathBuf>,
     },
+    /// Edit a whole object as anndata does: make names unique, strings to categoricals,
+    /// dense/sparse storage, transpose (in memory: the input is read whole).
+    Transform(transform::TransformArgs),
     /// Concatenate files along obs or var as anndata.concat does (in memory: every input is
     /// read whole).
     Concat {
@@ -309,6 +315,7 @@ fn run(cli: Cli) -> annpage::Result<()> {
             let prefix = out_prefix.unwrap_or_else(|| input.with_extension(""));
             run_stats(&backed, layer.as_deref(), chunk_rows, threads, &prefix)?;
         }
+        Command::Transform(args) => transform::run(args)?,
         Command::Concat {
             inputs,
             output,

@@ -7,6 +7,8 @@ use annpage_engine::data::{ArrayData, DType};
 use annpage_engine::{Error, Result};
 use ndarray::{ArrayD, IxDyn};
 
+use crate::natsort::natural_cmp;
+
 /// numpy's `result_type` of two dtypes; `None` when numpy would need `object` (strings with
 /// anything else).
 pub(super) fn result_type(a: DType, b: DType) -> Option<DType> {
@@ -293,74 +295,21 @@ pub(super) fn py_order(a: &Obj, b: &Obj) -> Option<Ordering> {
     }
 }
 
-/// One piece of natsort's key: text, or a run of ASCII digits compared as a number.
-#[derive(Debug, PartialEq, Eq)]
-enum NatPart<'a> {
-    Text(&'a str),
-    /// The digits without leading zeros.
-    Number(&'a str),
-}
-
-impl Ord for NatPart<'_> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        match (self, other) {
-            (NatPart::Text(a), NatPart::Text(b)) => a.cmp(b),
-            (NatPart::Number(a), NatPart::Number(b)) => a.len().cmp(&b.len()).then(a.cmp(b)),
-            // Keys alternate text and numbers from a text start, so kinds meet only by
-            // position; order them anyway to stay total.
-            (NatPart::Text(_), NatPart::Number(_)) => Ordering::Less,
-            (NatPart::Number(_), NatPart::Text(_)) => Ordering::Greater,
-        }
-    }
-}
-
-impl PartialOrd for NatPart<'_> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-/// natsort's default key of a string: text and digit runs alternating, starting with text
-/// (an empty one when the string starts with a digit); `"a10"` sorts after `"a9"`.
-fn nat_key(s: &str) -> Vec<NatPart<'_>> {
-    let mut parts = Vec::new();
-    let bytes = s.as_bytes();
-    let mut i = 0;
-    if bytes.first().is_some_and(u8::is_ascii_digit) {
-        parts.push(NatPart::Text(""));
-    }
-    while i < bytes.len() {
-        let digit = bytes[i].is_ascii_digit();
-        let start = i;
-        while i < bytes.len() && bytes[i].is_ascii_digit() == digit {
-            i += 1;
-        }
-        let run = &s[start..i];
-        parts.push(if digit {
-            let trimmed = run.trim_start_matches('0');
-            NatPart::Number(trimmed)
-        } else {
-            NatPart::Text(run)
-        });
-    }
-    parts
-}
-
 /// `natsort.natsorted` of values (a stable sort): strings by their natural key, numbers by
 /// value (`natsorted([3, 1.5, 2])`). Mixed strings and numbers put numbers first, as their keys
 /// (`('', n)`) sort before text.
 pub(super) fn natsorted(values: &mut [Obj]) {
     values.sort_by(|a, b| match (a, b) {
-        (Obj::Str(x), Obj::Str(y)) => nat_key(x).cmp(&nat_key(y)),
+        (Obj::Str(x), Obj::Str(y)) => natural_cmp(x, y),
         (Obj::Str(x), _) => {
-            if nat_key(x).is_empty() {
+            if x.is_empty() {
                 Ordering::Less
             } else {
                 Ordering::Greater
             }
         }
         (_, Obj::Str(y)) => {
-            if nat_key(y).is_empty() {
+            if y.is_empty() {
                 Ordering::Greater
             } else {
                 Ordering::Less

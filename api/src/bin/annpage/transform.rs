@@ -1,0 +1,95 @@
+//! `annpage transform`: whole-object edits with anndata's semantics, in memory.
+
+use std::path::PathBuf;
+
+use annpage::data::{Matrix, SparseFormat};
+use annpage::{read_h5ad, AnnData, WriteOptions};
+use clap::{Args, ValueEnum};
+
+use super::{compression, CompressionArg};
+
+/// The arguments of `annpage transform`.
+#[derive(Args)]
+pub struct TransformArgs {
+    /// Input .h5ad file (read whole).
+    input: PathBuf,
+    /// Output .h5ad file (written beside, then renamed into place).
+    output: PathBuf,
+    /// Make obs names unique as anndata's obs_names_make_unique (NAME-1, NAME-2, …; the
+    /// joining string may be given).
+    #[arg(long, value_name = "JOIN", num_args = 0..=1, default_missing_value = "-")]
+    obs_names_make_unique: Option<String>,
+    /// Make var names unique as anndata's var_names_make_unique.
+    #[arg(long, value_name = "JOIN", num_args = 0..=1, default_missing_value = "-")]
+    var_names_make_unique: Option<String>,
+    /// Turn string columns of obs and var that repeat values into categoricals, as anndata's
+    /// strings_to_categoricals (which its write_h5ad applies by default).
+    #[arg(long)]
+    strings_to_categoricals: bool,
+    /// Store X and every layer as dense, CSR or CSC.
+    #[arg(long, value_enum)]
+    matrix_format: Option<FormatArg>,
+    /// Transpose the object as anndata's `adata.T` (after the edits above; raw is dropped).
+    #[arg(long)]
+    transpose: bool,
+    /// Compression of the output's arrays.
+    #[arg(long, value_enum, default_value_t = CompressionArg::None)]
+    compression: CompressionArg,
+    /// Gzip level (0-9), with --compression gzip.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(0..=9))]
+    gzip_level: u8,
+}
+
+/// A storage format for matrices.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    Dense,
+    Csr,
+    Csc,
+}
+
+/// Runs `annpage transform`.
+pub fn run(args: TransformArgs) -> annpage::Result<()> {
+    let mut adata = read_h5ad(&args.input)?;
+    if let Some(join) = &args.obs_names_make_unique {
+        adata.obs_names_make_unique(join)?;
+    }
+    if let Some(join) = &args.var_names_make_unique {
+        adata.var_names_make_unique(join)?;
+    }
+    if args.strings_to_categoricals {
+        adata.strings_to_categoricals()?;
+    }
+    if let Some(format) = args.matrix_format {
+        store_as(&mut adata, format)?;
+    }
+    if args.transpose {
+        adata = adata.transpose();
+    }
+    let options = WriteOptions {
+        compression: compression(args.compression, args.gzip_level),
+    };
+    adata.write_h5ad(&args.output, &options)
+}
+
+/// Stores X and every layer in `format`.
+fn store_as(adata: &mut AnnData, format: FormatArg) -> annpage::Result<()> {
+    let convert = |m: &Matrix| match format {
+        FormatArg::Dense => m.to_dense().map(Matrix::Dense),
+        FormatArg::Csr => m.to_sparse(SparseFormat::Csr),
+        FormatArg::Csc => m.to_sparse(SparseFormat::Csc),
+    };
+    if let Some(x) = adata.x() {
+        let x = convert(x)?;
+        adata.set_x(Some(x))?;
+    }
+    let layers: Vec<(String, Matrix)> = adata
+        .layers()
+        .iter()
+        .map(|(k, m)| Ok((k.clone(), convert(m)?)))
+        .collect::<annpage::Result<_>>()?;
+    for (k, m) in layers {
+        adata.insert_layer(k, m)?;
+    }
+    Ok(())
+}

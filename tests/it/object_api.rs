@@ -1,0 +1,184 @@
+//! The object API (`to_df`, `obs_vector`, `var_vector`, `transpose`, typed access) on every
+//! fixture: backed handles give what the object in memory gives, and the in-memory results
+//! agree with the matrix they come from.
+
+use annpage::data::{ArrayData, Column, Matrix, SparseFormat};
+use annpage::{read_h5ad, read_h5ad_backed, AnnData, BackedOptions, Mode};
+use annpage_tests::fixtures_dir;
+
+/// The current-layout fixtures that have an `X`, with unique names (what `to_df` needs).
+fn fixtures() -> Vec<(std::path::PathBuf, AnnData)> {
+    let mut out: Vec<_> = std::fs::read_dir(fixtures_dir())
+        .expect("fixtures")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "h5ad"))
+        .filter_map(|p| read_h5ad(&p).ok().map(|a| (p, a)))
+        .filter(|(_, a)| a.x().is_some_and(|x| x.to_dense().is_ok()))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(
+        out.len() >= 5,
+        "expected several fixtures, found {}",
+        out.len()
+    );
+    out
+}
+
+fn unique(names: &[String]) -> bool {
+    names.iter().collect::<std::collections::HashSet<_>>().len() == names.len()
+}
+
+#[test]
+fn to_df_columns_are_the_columns_of_x() {
+    for (path, adata) in fixtures() {
+        if !unique(adata.var_names()) {
+            assert!(
+                adata.to_df(None).is_err(),
+                "{}: repeated names refused",
+                path.display()
+            );
+            continue;
+        }
+        let df = adata.to_df(None).unwrap();
+        let dense = adata.x().unwrap().to_dense().unwrap();
+        assert_eq!(df.nrows(), adata.n_obs());
+        assert_eq!(df.index_names().unwrap(), adata.obs_names());
+        assert_eq!(
+            df.columns().keys().collect::<Vec<_>>(),
+            adata.var_names().iter().collect::<Vec<_>>()
+        );
+        for (j, name) in adata.var_names().iter().enumerate() {
+            let want = reshape_1d(dense.select(1, &[j]));
+            let Some(Column::Array(got)) = df.column(name) else {
+                panic!("column {name}")
+            };
+            assert!(same(got, &want), "{}: column {name}", path.display());
+        }
+        let backed = read_h5ad_backed(&path, Mode::Read, BackedOptions::default()).unwrap();
+        let from_backed = backed.to_df(None, usize::MAX).unwrap();
+        assert_eq!(from_backed.index_names(), df.index_names());
+        for (name, column) in df.columns() {
+            let (Column::Array(a), Some(Column::Array(b))) = (column, from_backed.column(name))
+            else {
+                panic!("{}: column {name}", path.display())
+            };
+            assert!(same(a, b), "{}: backed column {name}", path.display());
+        }
+        let bytes = adata.n_obs() * adata.n_vars() * dense.dtype().size();
+        if bytes > 0 {
+            let err = backed.to_df(None, bytes - 1).unwrap_err().to_string();
+            assert!(err.contains("above the limit"), "{err}");
+        }
+    }
+}
+
+#[test]
+fn vectors_match_between_memory_and_backed() {
+    for (path, adata) in fixtures() {
+        let backed = read_h5ad_backed(&path, Mode::Read, BackedOptions::default()).unwrap();
+        let dense = adata.x().unwrap().to_dense().unwrap();
+        for (j, gene) in adata.var_names().iter().enumerate().take(5) {
+            let mem = adata.obs_vector(gene, None);
+            if adata.var_names().iter().filter(|n| *n == gene).count() > 1
+                || adata.obs().column(gene).is_some()
+            {
+                assert!(mem.is_err(), "{}: ambiguous key {gene}", path.display());
+                continue;
+            }
+            let Column::Array(values) = mem.unwrap() else {
+                panic!("an array")
+            };
+            let want = reshape_1d(dense.select(1, &[j]));
+            assert!(same(&values, &want), "{}: {gene}", path.display());
+            let Column::Array(b) = backed.obs_vector(gene, None).unwrap() else {
+                panic!("an array")
+            };
+            assert!(same(&b, &values), "{}: backed {gene}", path.display());
+        }
+        for (i, cell) in adata.obs_names().iter().enumerate().take(3) {
+            let Ok(Column::Array(mem)) = adata.var_vector(cell, None) else {
+                continue;
+            };
+            let want = reshape_1d(dense.select(0, &[i]));
+            assert!(same(&mem, &want), "{}: {cell}", path.display());
+            let Column::Array(b) = backed.var_vector(cell, None).unwrap() else {
+                panic!("an array")
+            };
+            assert!(same(&b, &mem), "{}: backed {cell}", path.display());
+        }
+        for (name, column) in adata.obs().columns().iter().take(3) {
+            if adata.var_names().contains(name) {
+                continue;
+            }
+            let (mem, b) = (
+                adata.obs_vector(name, None).unwrap(),
+                backed.obs_vector(name, None).unwrap(),
+            );
+            if let (Column::Array(m), Column::Array(c), Column::Array(b)) = (&mem, column, &b) {
+                assert!(
+                    same(m, c) && same(b, c),
+                    "{}: obs column {name}",
+                    path.display()
+                );
+            } else {
+                assert!(
+                    mem == *column && b == *column,
+                    "{}: obs column {name}",
+                    path.display()
+                );
+            }
+        }
+        let err = adata
+            .obs_vector("no such key", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("could not find key 'no such key'"), "{err}");
+    }
+}
+
+/// Equal arrays, NaN equal to NaN.
+fn same(a: &ArrayData, b: &ArrayData) -> bool {
+    match (a.to_f64(), b.to_f64()) {
+        (Some(x), Some(y)) => {
+            a.dtype() == b.dtype()
+                && x.shape() == y.shape()
+                && x.iter()
+                    .zip(y.iter())
+                    .all(|(p, q)| p == q || (p.is_nan() && q.is_nan()))
+        }
+        _ => a == b,
+    }
+}
+
+/// A one-row or one-column array as a 1-d one.
+fn reshape_1d(a: ArrayData) -> ArrayData {
+    let n = a.len();
+    annpage_engine::map_array!(a, a => a.into_shape_with_order(ndarray::IxDyn(&[n])).expect("n values"))
+}
+
+#[test]
+fn transpose_twice_is_the_object_without_raw() {
+    for (path, adata) in fixtures() {
+        // Whole objects compare with `==`, where NaN differs from itself: those fixtures are
+        // compared with anndata's `.T` by the interop tests (tests/interop/test_transform.py).
+        if format!("{adata:?}").contains("NaN") {
+            continue;
+        }
+        let back = adata.transpose().transpose();
+        let mut want = adata.clone();
+        want.set_raw(None).unwrap();
+        // Sparse matrices come back in their own format over the same arrays; dense ones equal.
+        assert_eq!(back, want, "{}", path.display());
+        let t = adata.transpose();
+        assert_eq!(t.shape(), (adata.n_vars(), adata.n_obs()));
+        assert_eq!(t.obs_names(), adata.var_names());
+        if let (Some(Matrix::Sparse(x)), Some(Matrix::Sparse(tx))) = (adata.x(), t.x()) {
+            let other = match x.format() {
+                SparseFormat::Csr => SparseFormat::Csc,
+                SparseFormat::Csc => SparseFormat::Csr,
+            };
+            assert_eq!(tx.format(), other);
+            assert_eq!(tx.data(), x.data(), "values are not moved");
+        }
+    }
+}
