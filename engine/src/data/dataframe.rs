@@ -68,6 +68,47 @@ impl Categorical {
         })
     }
 
+    /// The categorical `pandas.Categorical(values)` makes of a 1-d array: its distinct values
+    /// as categories, sorted (strings by code point, numbers by value, `false` before `true`),
+    /// NaN as missing; unordered.
+    ///
+    /// ```
+    /// use annpage_engine::data::{ArrayData, Categorical};
+    /// let c = Categorical::from_values(&ArrayData::from(vec!["T", "B", "T", "NK"]))?;
+    /// assert_eq!((c.codes, c.categories), (vec![2, 0, 2, 1], ArrayData::from(vec!["B", "NK", "T"])));
+    /// let n = Categorical::from_values(&ArrayData::from(vec![2.5, f64::NAN, -1.0, 2.5]))?;
+    /// assert_eq!((n.codes, n.categories), (vec![1, -1, 0, 1], ArrayData::from(vec![-1.0, 2.5])));
+    /// # Ok::<(), annpage_engine::Error>(())
+    /// ```
+    pub fn from_values(values: &ArrayData) -> Result<Self> {
+        if values.ndim() != 1 {
+            return Err(Error::shape(format!(
+                "categorical values must be 1-d, got shape {:?}",
+                values.shape()
+            )));
+        }
+        // Positions of the first occurrence of each distinct value, sorted by value, and the
+        // distinct value of every position (None: missing).
+        let (firsts, of): (Vec<usize>, Vec<Option<usize>>) =
+            match (values.as_strings(), values.to_f64()) {
+                (Some(v), _) => distinct_sorted(v.len(), |i| Some(v[i].as_str()), |a, b| a.cmp(b)),
+                (None, Some(x)) => {
+                    let key = |i: usize| {
+                        let v = x[i];
+                        // -0.0 and 0.0 are one category, as in pandas.
+                        (!v.is_nan()).then_some(if v == 0.0 { 0.0 } else { v })
+                    };
+                    distinct_sorted(x.len(), key, |a: &f64, b: &f64| a.total_cmp(b))
+                }
+                (None, None) => return Err(Error::invalid("values of no orderable dtype")),
+            };
+        if firsts.len() > i32::MAX as usize {
+            return Err(Error::unsupported("more than 2^31 categories"));
+        }
+        let codes = of.iter().map(|c| c.map_or(-1, |c| c as i32)).collect();
+        Categorical::new(codes, values.select(0, &firsts), false)
+    }
+
     /// The values at the positions of `index`, with all categories kept (as pandas' `iloc`).
     pub fn subset(&self, index: &AxisIndex) -> Result<Self> {
         check_len(index, self.codes.len(), "categorical")?;
@@ -409,6 +450,33 @@ impl DataFrame {
                 .collect(),
         }
     }
+}
+
+/// For `n` values with keys `key(i)` (`None`: missing): the first position of each distinct key
+/// in `cmp` order, and each position's rank among the distinct keys.
+fn distinct_sorted<K: Copy>(
+    n: usize,
+    key: impl Fn(usize) -> Option<K>,
+    cmp: impl Fn(&K, &K) -> std::cmp::Ordering,
+) -> (Vec<usize>, Vec<Option<usize>>) {
+    let mut order: Vec<usize> = (0..n).filter(|&i| key(i).is_some()).collect();
+    // Stable: equal keys keep their positions' order, so the first of a run is the first occurrence.
+    order.sort_by(|&a, &b| cmp(&key(a).expect("present"), &key(b).expect("present")));
+    let mut firsts = Vec::new();
+    let mut of = vec![None; n];
+    for (k, &i) in order.iter().enumerate() {
+        let new = k == 0
+            || cmp(
+                &key(order[k - 1]).expect("present"),
+                &key(i).expect("present"),
+            )
+            .is_ne();
+        if new {
+            firsts.push(i);
+        }
+        of[i] = Some(firsts.len() - 1);
+    }
+    (firsts, of)
 }
 
 #[cfg(test)]
