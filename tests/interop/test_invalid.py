@@ -139,12 +139,13 @@ def test_subset_blames_the_input_for_a_bad_input(annpage_bin: Path, tmp_path: Pa
 @pytest.mark.parametrize(
     ("query", "words"),
     [
-        ("cell_type ==", "expected a value after the operator at character 13"),
+        ("cell_type ==", "expected a column or a value, found the end of the query at character 13"),
         ("cell_type == 'B cell", "unterminated quote ' at character 14"),
-        ("cell_type == B == T", "unexpected second operator at character 16"),
-        ("== B", "expected a column name before the operator at character 1"),
+        ("cell_type = 'B'", "'=' is not an operator (compare with '==') at character 11"),
+        ("== B", "expected a column or a value, found '==' at character 1"),
         ("cell_type == 'B cell'", "'B cell' is not a category of column 'cell_type' (categories: 'CD4 T', 'CD8 T', 'B'"),
         ("cell_type != Bcell", "'Bcell' is not a category"),
+        ("cell_type == 3", "holds text; it cannot be compared with the number 3 (quote it)"),
         ("no_such_column == 1", "'no_such_column' is not in the frame"),
     ],
 )

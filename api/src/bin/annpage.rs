@@ -73,9 +73,13 @@ enum Command {
         /// File of gene names, one a line.
         #[arg(long)]
         var_names: Option<PathBuf>,
-        /// Keep the cells whose obs column matches: 'COLUMN == VALUE' or 'COLUMN != VALUE'.
-        #[arg(long)]
+        /// Keep the cells whose obs columns pass a pandas-style query:
+        /// `n_genes > 200 and cell_type in ["B", "T"]` (see the README).
+        #[arg(long, allow_hyphen_values = true)]
         obs_query: Option<String>,
+        /// Keep the genes whose var columns pass a pandas-style query.
+        #[arg(long, allow_hyphen_values = true)]
+        var_query: Option<String>,
         #[command(flatten)]
         backed: BackedArgs,
         /// Compression of the output's arrays.
@@ -274,6 +278,7 @@ fn run(cli: Cli) -> annpage::Result<()> {
             obs_names,
             var_names,
             obs_query,
+            var_query,
             backed,
             compression: c,
             gzip_level,
@@ -281,23 +286,9 @@ fn run(cli: Cli) -> annpage::Result<()> {
             let backed = open_backed(&input, &backed)?;
             let obs = axis_selection(obs_indices, obs_names, "obs")?;
             let var = axis_selection(var_indices, var_names, "var")?;
-            let backed = match obs_query {
-                Some(q) => {
-                    if !matches!(obs, Selection::All) {
-                        return Err(Error::invalid(
-                            "--obs-query cannot be combined with --obs-indices or --obs-names",
-                        ));
-                    }
-                    // Query errors read `IN: /obs: ...`, like the errors of the file's own.
-                    let mask = q
-                        .parse::<Query>()
-                        .and_then(|query| query.mask(&backed.obs()?))
-                        .in_element("/obs")
-                        .in_file(&input)?;
-                    backed.slice(&Selection::Mask(mask), &var)?
-                }
-                None => backed.slice(&obs, &var)?,
-            };
+            let obs = queried(&backed, obs, obs_query, "obs")?;
+            let var = queried(&backed, var, var_query, "var")?;
+            let backed = backed.slice(&obs, &var)?;
             let options = WriteOptions {
                 compression: compression(c, gzip_level),
             };
@@ -384,6 +375,34 @@ fn read_list(path: &Path) -> annpage::Result<Vec<String>> {
         .filter(|l| !l.trim().is_empty())
         .map(str::to_owned)
         .collect())
+}
+
+/// The selection of one axis: `selection`, or the rows of obs (var) that pass `query`.
+fn queried(
+    backed: &BackedAnnData,
+    selection: Selection,
+    query: Option<String>,
+    axis: &str,
+) -> annpage::Result<Selection> {
+    let Some(q) = query else {
+        return Ok(selection);
+    };
+    if !matches!(selection, Selection::All) {
+        return Err(Error::invalid(format!(
+            "--{axis}-query cannot be combined with --{axis}-indices or --{axis}-names"
+        )));
+    }
+    let frame = || match axis {
+        "obs" => backed.obs(),
+        _ => backed.var(),
+    };
+    // Query errors read `IN: /obs: ...`, like the errors of the file's own.
+    let mask = q
+        .parse::<Query>()
+        .and_then(|query| query.mask(&frame()?))
+        .in_element(format!("/{axis}"))
+        .in_file(backed.path())?;
+    Ok(Selection::Mask(mask))
 }
 
 fn axis_selection(
