@@ -57,7 +57,7 @@ pub use crate::anndata::{AnnData, Axis};
 pub use crate::backed::{
     read_h5ad_backed, BackedAnnData, BackedMatrixView, BackedOptions, MatrixChunks, Mode,
 };
-pub use crate::concat::{concat, ConcatOptions, Join, MergeStrategy};
+pub use crate::concat::{concat, concat_on_disk, ConcatOptions, Join, MergeStrategy};
 pub use crate::frame::FrameMut;
 pub use crate::io::read_h5ad;
 pub use crate::view::AnnDataView;

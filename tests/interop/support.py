@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,3 +29,28 @@ def is_legacy(path: Path) -> bool:
 def run(cmd: list[str | Path], timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Runs a command, capturing its output as text."""
     return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout)
+
+
+# Runs argv[2:] and writes its peak RSS (KiB) to the file argv[1].
+_MEASURE = """
+import os, subprocess, sys
+p = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(p.pid, 0)
+open(sys.argv[1], "w").write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def peak_rss_mb(cmd: list) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """Runs `cmd` and returns its peak resident set size in MiB, with the completed process.
+
+    Measured from a fresh, small interpreter: on Linux a child's peak RSS starts from its
+    parent's at the fork (and is kept through exec), so measured from the test process, which
+    may hold whole AnnData objects, it would show the test's size instead of the command's.
+    """
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as out:
+        res = subprocess.run(
+            [sys.executable, "-c", _MEASURE, out.name, *[str(c) for c in cmd]], capture_output=True, text=True
+        )
+        text = Path(out.name).read_text().strip()
+    return (int(text) / 1024.0 if text else float("nan")), res

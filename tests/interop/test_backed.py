@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import subprocess
 import sys
@@ -27,7 +26,7 @@ import pytest
 import scipy.sparse as sp
 from anndata.tests.helpers import DEFAULT_KEY_TYPES, assert_equal, gen_adata
 
-from support import FIXTURES, ROOT, run
+from support import FIXTURES, ROOT, peak_rss_mb, run
 
 SUBSET_FIXTURES = [
     "x_csr_f32",
@@ -193,25 +192,16 @@ def big_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _peak_rss_mb(cmd: list) -> tuple[float, subprocess.CompletedProcess]:
-    """Runs `cmd` and returns the child's own peak resident set size in MiB."""
-    proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    out, err = proc.stdout.read(), proc.stderr.read()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return usage.ru_maxrss / 1024.0, subprocess.CompletedProcess(cmd, proc.returncode, out, err)
-
-
 def test_peak_memory_stays_within_budget(annpage_bin: Path, big_file: Path, tmp_path: Path) -> None:
     size_mb = big_file.stat().st_size / 2**20
     with h5py.File(big_file, "r") as f:
         x_mb = sum(f["X"][k].size * f["X"][k].dtype.itemsize for k in ("data", "indices")) / 2**20
     assert x_mb >= 4 * BUDGET_MB, f"X is only {x_mb:.0f} MiB: not several times the budget"
     # The process's fixed cost (binary, libhdf5, names): `info` reads metadata only.
-    base, res = _peak_rss_mb([annpage_bin, "info", big_file])
+    base, res = peak_rss_mb([annpage_bin, "info", big_file])
     assert res.returncode == 0, res.stderr
 
-    peak, res = _peak_rss_mb(
+    peak, res = peak_rss_mb(
         [annpage_bin, "stats", big_file, "--cache-mb", BUDGET_MB, "--chunk-rows", 2000, "--out-prefix", tmp_path / "big"]
     )
     assert res.returncode == 0, res.stderr
@@ -229,7 +219,7 @@ def test_peak_memory_stays_within_budget(annpage_bin: Path, big_file: Path, tmp_
 
     obs = np.random.default_rng(1).permutation(n_obs)[:3000]
     out = tmp_path / "sub.h5ad"
-    peak, res = _peak_rss_mb(
+    peak, res = peak_rss_mb(
         [annpage_bin, "subset", big_file, out, "--obs-indices", _write_list(tmp_path / "o.txt", obs), "--cache-mb", BUDGET_MB]
     )
     assert res.returncode == 0, res.stderr
@@ -247,10 +237,10 @@ def test_convert_to_gzip_streams_on_threads(annpage_bin: Path, big_file: Path, t
     """`annpage convert --compression gzip` on several threads: stock anndata reads the output
     equal to the input, h5py sees deflate at the level asked on every array, and the process
     stays within the budget plus what is held whole (obs, var and obsm's X_pca)."""
-    base, res = _peak_rss_mb([annpage_bin, "info", big_file])
+    base, res = peak_rss_mb([annpage_bin, "info", big_file])
     assert res.returncode == 0, res.stderr
     out = tmp_path / "big-gzip.h5ad"
-    peak, res = _peak_rss_mb(
+    peak, res = peak_rss_mb(
         [annpage_bin, "convert", big_file, out, "--compression", "gzip", "--gzip-level", 5, "--threads", 3, "--cache-mb", BUDGET_MB]
     )
     assert res.returncode == 0, res.stderr

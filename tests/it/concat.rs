@@ -353,3 +353,81 @@ fn obsm_frames_and_single_objects() {
     assert_eq!(one.obs_names(), a.obs_names());
     assert!(one.var().columns().is_empty());
 }
+
+/// `concat_on_disk` writes what `concat` of the files read whole gives, for mixed CSR, CSC and
+/// dense inputs, joins and options, with a cache far smaller than the files' matrices need.
+#[test]
+fn on_disk_equals_in_memory() {
+    use annpage::{concat_on_disk, BackedOptions, WriteOptions};
+    let sets: [&[&str]; 5] = [
+        &["all_elements.h5ad", "all_elements_gzip.h5ad"],
+        &["x_csr_f32.h5ad", "x_csc_f64.h5ad", "x_dense_f32.h5ad"],
+        &["x_dense_i32.h5ad", "x_dense_u8.h5ad", "x_dense_bool.h5ad"],
+        &["pbmc_like_csr.h5ad", "pbmc_like_csr.h5ad"],
+        &["empty_obs.h5ad", "x_csr_f32.h5ad"],
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (k, set) in sets.iter().enumerate() {
+        let paths: Vec<_> = set.iter().map(|n| fixture(n)).collect();
+        let adatas: Vec<AnnData> = paths.iter().map(|p| read_h5ad(p).unwrap()).collect();
+        for join in [Join::Inner, Join::Outer] {
+            let options = ConcatOptions {
+                join,
+                label: Some("batch".into()),
+                index_unique: Some("-".into()),
+                merge: Some(MergeStrategy::Same),
+                ..ConcatOptions::default()
+            };
+            let out = dir.path().join(format!("{k}-{join:?}.h5ad"));
+            let small = BackedOptions {
+                cache_bytes: 64 << 10,
+                ..BackedOptions::default()
+            };
+            let streamed = concat_on_disk(&paths, &out, &options, &WriteOptions::default(), &small);
+            match concat(&adatas, &options) {
+                Ok(want) => {
+                    streamed.unwrap_or_else(|e| panic!("{set:?} {join:?}: {e}"));
+                    let got = read_h5ad(&out).unwrap().into_elements();
+                    let want = want.into_elements();
+                    // Compared through the debug form, where NaN equals NaN (unlike ==).
+                    // Mappings in name order: the order of their keys is not part of the result.
+                    fn sorted<V: std::fmt::Debug>(m: &indexmap::IndexMap<String, V>) -> String {
+                        format!(
+                            "{:?}",
+                            m.iter().collect::<std::collections::BTreeMap<_, _>>()
+                        )
+                    }
+                    let parts = |e: &annpage::AnnDataElements| {
+                        [
+                            format!("{:?}", e.x),
+                            format!("{:?}", e.obs),
+                            format!("{:?}", e.var),
+                            sorted(&e.obsm),
+                            sorted(&e.varm),
+                            sorted(&e.obsp),
+                            sorted(&e.varp),
+                            sorted(&e.layers),
+                            sorted(&e.uns),
+                            format!("{:?}", e.raw),
+                        ]
+                    };
+                    let names = [
+                        "X", "obs", "var", "obsm", "varm", "obsp", "varp", "layers", "uns", "raw",
+                    ];
+                    for ((g, w), name) in parts(&got).iter().zip(parts(&want)).zip(names) {
+                        if *g != w {
+                            let at = g.bytes().zip(w.bytes()).take_while(|(a, b)| a == b).count();
+                            let from = at.saturating_sub(200);
+                            panic!(
+                                "{set:?} {join:?}: {name} differs:\n got {}\nwant {}",
+                                &g[from..(at + 200).min(g.len())],
+                                &w[from..(at + 200).min(w.len())]
+                            );
+                        }
+                    }
+                }
+                Err(e) => assert!(streamed.is_err(), "{set:?} {join:?}: in memory {e}"),
+            }
+        }
+    }
+}

@@ -150,6 +150,31 @@ impl BackedMatrixView {
         self.read(&self.rows, &self.cols)
     }
 
+    /// The values the selection stores: for a sparse matrix those of its selected major
+    /// slices (rows of CSR, columns of CSC; an upper bound when the other axis is cut), for a
+    /// dense one rows × columns. Read from the offsets, which are in memory.
+    pub fn stored_values(&self) -> Result<u64> {
+        let (rows, cols) = self.shape();
+        let format = match self.kind() {
+            MatrixKind::Dense => return Ok(rows as u64 * cols as u64),
+            MatrixKind::Sparse(format) => format,
+        };
+        let Some(m) = self.backed_matrix()? else {
+            return Ok(match self.to_memory()? {
+                Matrix::Sparse(s) => s.nnz() as u64,
+                Matrix::Dense(a) => a.len() as u64,
+            });
+        };
+        let indptr = m
+            .indptr()
+            .ok_or_else(|| self.blame(Error::malformed("a sparse matrix without indptr")))?;
+        let major = match format {
+            annpage_engine::data::SparseFormat::Csr => &self.rows,
+            annpage_engine::data::SparseFormat::Csc => &self.cols,
+        };
+        Ok(major.iter().map(|i| indptr[i + 1] - indptr[i]).sum())
+    }
+
     /// The selection in chunks of `chunk_rows` rows: each item is the range of rows of the
     /// view (0-based, in the view's order) and the matrix holding them.
     ///

@@ -520,6 +520,28 @@ impl BackedAnnData {
         ))
     }
 
+    /// `raw.var` and `raw.varm` (every raw variable), if the file has a raw; read now.
+    pub fn raw_annotations(&self) -> Result<Option<(DataFrame, Mapping)>> {
+        let snap = self.shared.snapshot();
+        let Some(raw) = snap.layout.raw.as_ref() else {
+            return Ok(None);
+        };
+        let read = || -> Result<(DataFrame, Mapping)> {
+            let all = AxisIndex::full(raw.x.shape().1);
+            let var = self.shared.frame_rows(&snap, &raw.var, &all)?;
+            let varm = raw
+                .varm
+                .iter()
+                .map(|(k, slot)| Ok((k.clone(), self.shared.element(&snap, slot)?)))
+                .collect::<Result<Mapping>>()?;
+            Ok((var, varm))
+        };
+        read()
+            .in_element("/raw")
+            .in_file(&self.shared.path)
+            .map(Some)
+    }
+
     /// `raw.X` at the selected observations and every raw variable (anndata never subsets
     /// raw's variables), if the file has a raw.
     pub fn raw_x(&self) -> Option<BackedMatrixView> {

@@ -7,7 +7,7 @@ use annpage::backed::ReadOptions;
 use annpage::query::Query;
 use annpage::stats::QcAccumulator;
 use annpage::{
-    concat, read_h5ad, read_h5ad_backed, Axis, BackedAnnData, BackedOptions, Compression,
+    concat_on_disk, read_h5ad_backed, Axis, BackedAnnData, BackedOptions, Compression,
     ConcatOptions, Error, Join, MergeStrategy, Mode, Selection, WriteOptions,
 };
 use annpage_engine::error::ResultExt;
@@ -109,8 +109,8 @@ enum Command {
     /// Edit a whole object as anndata does: make names unique, strings to categoricals,
     /// dense/sparse storage, transpose (in memory: the input is read whole).
     Transform(transform::TransformArgs),
-    /// Concatenate files along obs or var as anndata.concat does (in memory: every input is
-    /// read whole).
+    /// Concatenate files along obs or var as anndata.concat does, streaming X, layers and
+    /// raw.X through one cache (along var every input is read whole).
     Concat {
         /// Input .h5ad files, in order.
         #[arg(required = true)]
@@ -145,6 +145,8 @@ enum Command {
         /// Keep obsp (varp) along the axis as block-diagonal matrices.
         #[arg(long)]
         pairwise: bool,
+        #[command(flatten)]
+        backed: BackedArgs,
         /// Compression of the output's arrays.
         #[arg(long, value_enum, default_value_t = CompressionArg::None)]
         compression: CompressionArg,
@@ -319,6 +321,7 @@ fn run(cli: Cli) -> annpage::Result<()> {
             index_unique,
             fill_value,
             pairwise,
+            backed,
             compression: c,
             gzip_level,
         } => {
@@ -339,23 +342,20 @@ fn run(cli: Cli) -> annpage::Result<()> {
                 fill_value,
                 pairwise,
             };
-            let adatas = inputs
-                .iter()
-                .map(read_h5ad)
-                .collect::<annpage::Result<Vec<_>>>()?;
-            let result = concat(&adatas, &options)?;
-            result.write_h5ad(
-                &output,
-                &WriteOptions {
-                    compression: compression(c, gzip_level),
-                },
-            )?;
+            let write = WriteOptions {
+                compression: compression(c, gzip_level),
+            };
+            concat_on_disk(&inputs, &output, &options, &write, &backed_options(&backed))?;
         }
     }
     Ok(())
 }
 
 fn open_backed(path: &Path, args: &BackedArgs) -> annpage::Result<BackedAnnData> {
+    read_h5ad_backed(path, Mode::Read, backed_options(args))
+}
+
+fn backed_options(args: &BackedArgs) -> BackedOptions {
     let mut options = BackedOptions {
         cache_bytes: args.cache_mb.saturating_mul(1 << 20),
         ..BackedOptions::default()
@@ -363,7 +363,7 @@ fn open_backed(path: &Path, args: &BackedArgs) -> annpage::Result<BackedAnnData>
     if let Some(n) = args.threads {
         options.read = ReadOptions::with_threads(usize::from(n));
     }
-    read_h5ad_backed(path, Mode::Read, options)
+    options
 }
 
 /// Reads a list file: one entry a line, blank lines ignored.

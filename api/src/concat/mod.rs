@@ -10,9 +10,12 @@ mod dtypes;
 mod frame;
 mod matrix;
 mod merge;
+mod ondisk;
 mod plan;
 mod sparse;
 mod values;
+
+pub use ondisk::concat_on_disk;
 
 use std::collections::HashSet;
 

@@ -1,0 +1,517 @@
+//! [`concat_on_disk`]: the files' concatenation written without holding any matrix whole.
+//!
+//! The annotations (obs, var, obsm/varm, obsp/varp, uns, raw.var) are read and concatenated
+//! by [`concat`] itself; `X`, every layer and `raw.X` are then streamed along the rows: each
+//! input is read in row chunks through one shared block cache, each chunk goes through the
+//! same column alignment as in memory ([`matrix::stack_rows`] on that chunk alone — rows are
+//! aligned independently, so the chunks give the rows of the whole) and is cast to the dtype
+//! the whole result has (found beforehand by aligning an empty chunk of every input), then
+//! appended to the output, written beside its target and renamed into place when complete.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use annpage_engine::data::{ArrayData, DType, Matrix, SparseFormat, SparseMatrix};
+use annpage_engine::error::ResultExt;
+use annpage_engine::format::write::staging::Staged;
+use annpage_engine::format::write::{
+    create_sparse_group, index_array, sparse_index_dtype, write_dataframe, write_encoding,
+    write_mapping, write_matrix_mapping,
+};
+use annpage_engine::format::{AnnDataElements, Encoding, WriteOptions};
+use annpage_engine::h5::write::{create_array, guess_chunk, DatasetOptions, RowWriter};
+use annpage_engine::{Error, Result};
+use hdf5::Group;
+use indexmap::IndexMap;
+
+use super::matrix::{self, Mat};
+use super::plan::{self, Reindexer};
+use super::sparse;
+use super::{concat, join_keys, resolve_keys, values, ConcatOptions, Join};
+use crate::backed::{BackedOptions, BlockCache};
+use crate::{read_h5ad, read_h5ad_backed, AnnData, Axis, BackedAnnData, BackedMatrixView, Mode};
+
+/// Rows read and written at once, at most; fewer when rows are wide (see [`chunk_rows`]).
+const MAX_CHUNK_ROWS: usize = 10_000;
+
+/// The bytes of values a chunk holds: an eighth of the cache budget, within these bounds (a
+/// chunk is held a few times over while it is aligned, cast and written).
+const MIN_CHUNK_BYTES: usize = 256 << 10;
+const MAX_CHUNK_BYTES: usize = 64 << 20;
+
+/// Concatenates the files `inputs` into `output` as [`concat`] of the files read whole and
+/// written with `write` would, without holding `X`, a layer or `raw.X` in memory: they are
+/// read in row chunks through one block cache of `backed`'s budget (shared by every input)
+/// and appended to the output. The other elements — obs, var, obsm/varm, obsp/varp, uns and
+/// raw.var — are read whole, as they are small next to the matrices (obsp/varp and dense
+/// obsm can be large: they are held in memory too). Along `Axis::Var` everything is read
+/// into memory (a column-wise stream is not written yet).
+///
+/// CSC inputs are read by rows through the cache, so mixed CSR/CSC inputs stream too.
+///
+/// ```no_run
+/// use annpage::{concat_on_disk, BackedOptions, ConcatOptions, Join, WriteOptions};
+/// let options = ConcatOptions { join: Join::Outer, label: Some("batch".into()), ..Default::default() };
+/// let budget = BackedOptions { cache_bytes: 256 << 20, ..Default::default() };
+/// concat_on_disk(&["a.h5ad", "b.h5ad"], "ab.h5ad", &options, &WriteOptions::default(), &budget)?;
+/// # Ok::<(), annpage::Error>(())
+/// ```
+pub fn concat_on_disk(
+    inputs: &[impl AsRef<Path>],
+    output: impl AsRef<Path>,
+    options: &ConcatOptions,
+    write: &WriteOptions,
+    backed: &BackedOptions,
+) -> Result<()> {
+    let output = output.as_ref();
+    if inputs.is_empty() {
+        return Err(Error::invalid("concat needs at least one file"));
+    }
+    if options.axis == Axis::Var {
+        let adatas = inputs.iter().map(read_h5ad).collect::<Result<Vec<_>>>()?;
+        return concat(&adatas, options)?.write_h5ad(output, write);
+    }
+    let cache = backed
+        .cache
+        .clone()
+        .unwrap_or_else(|| Arc::new(BlockCache::new(backed.cache_bytes)));
+    let shared = BackedOptions {
+        cache: Some(Arc::clone(&cache)),
+        ..backed.clone()
+    };
+    let handles = inputs
+        .iter()
+        .map(|p| read_h5ad_backed(p, Mode::Read, shared.clone()))
+        .collect::<Result<Vec<_>>>()?;
+    let chunk_bytes = (cache.budget() / 8).clamp(MIN_CHUNK_BYTES, MAX_CHUNK_BYTES);
+    let plan = Plan::new(&handles, options, chunk_bytes)?;
+    let staged = Staged::beside(output).in_file(output)?;
+    let write_all = || -> Result<()> {
+        let file = hdf5::File::create(staged.path())?;
+        plan.write(&handles, &file, write)?;
+        file.close()?;
+        Ok(())
+    };
+    write_all().in_file(output)?;
+    staged.commit(output).in_file(output)
+}
+
+/// Everything decided before the matrices are streamed.
+struct Plan<'o> {
+    options: &'o ConcatOptions,
+    /// The concatenation of everything but the matrices.
+    meta: AnnDataElements,
+    /// Each input's var names → the output's.
+    reindexers: Vec<Reindexer>,
+    /// raw.var and raw.varm concatenated, and each input's raw var names → the output's.
+    raw: Option<(AnnDataElements, Vec<Reindexer>)>,
+    layers: Vec<String>,
+    /// The bytes of values a chunk holds.
+    chunk_bytes: usize,
+}
+
+impl<'o> Plan<'o> {
+    fn new(
+        handles: &[BackedAnnData],
+        options: &'o ConcatOptions,
+        chunk_bytes: usize,
+    ) -> Result<Self> {
+        let lights = handles.iter().map(light).collect::<Result<Vec<_>>>()?;
+        let meta = concat(&lights, options)?.into_elements();
+        let var_lists: Vec<Vec<String>> = handles
+            .iter()
+            .map(BackedAnnData::var_names)
+            .collect::<Result<_>>()?;
+        let reindexers = align(&var_lists, options.join)?;
+        let layer_maps: Vec<IndexMap<String, ()>> = handles
+            .iter()
+            .map(|h| h.layer_names().into_iter().map(|k| (k, ())).collect())
+            .collect();
+        let layers = join_keys(&layer_maps.iter().collect::<Vec<_>>(), options.join);
+        let total: usize = handles.iter().map(BackedAnnData::n_obs).sum();
+        let raw = match raw_annotations(handles)? {
+            Some(parts) if total > 0 => {
+                let lists: Vec<Vec<String>> =
+                    parts.iter().map(|a| a.var_names().to_vec()).collect();
+                let raw_options = ConcatOptions {
+                    keys: Some(resolve_keys(handles.len(), options.keys.as_deref())?),
+                    merge: None,
+                    uns_merge: None,
+                    pairwise: false,
+                    ..options.clone()
+                };
+                let r = concat(&parts, &raw_options).map_err(|e| e.in_element("/raw"))?;
+                Some((r.into_elements(), align(&lists, options.join)?))
+            }
+            _ => None,
+        };
+        Ok(Plan {
+            options,
+            meta,
+            reindexers,
+            raw,
+            layers,
+            chunk_bytes,
+        })
+    }
+
+    /// Writes the members of the root group, in the order `AnnData::write_h5ad` does.
+    fn write(&self, handles: &[BackedAnnData], root: &Group, write: &WriteOptions) -> Result<()> {
+        write_encoding(root, Encoding::AnnData).in_element("/")?;
+        let with_x = handles.iter().filter(|h| h.x().is_some()).count();
+        if with_x > 0 {
+            if with_x < handles.len() {
+                return Err(Error::unsupported(
+                    "some objects have X and some do not (anndata refuses this too)",
+                ));
+            }
+            let pieces = handles.iter().map(BackedAnnData::x).collect();
+            self.stream(
+                root,
+                "X",
+                pieces,
+                handles,
+                &self.reindexers,
+                self.fill(false),
+                write,
+            )
+            .in_element("/X")?;
+        }
+        if let Some((raw, reindexers)) = &self.raw {
+            let g = root.create_group("raw").in_element("/raw")?;
+            write_encoding(&g, Encoding::Raw).in_element("/raw")?;
+            let pieces = handles.iter().map(BackedAnnData::raw_x).collect();
+            self.stream(
+                &g,
+                "X",
+                pieces,
+                handles,
+                reindexers,
+                self.fill(false),
+                write,
+            )
+            .in_element("/raw/X")?;
+            write_dataframe(&g, "var", &raw.var, write)?;
+            write_mapping(&g, "varm", &raw.varm, write)?;
+        }
+        let m = &self.meta;
+        write_dataframe(root, "obs", &m.obs, write)?;
+        write_dataframe(root, "var", &m.var, write)?;
+        write_mapping(root, "obsm", &m.obsm, write)?;
+        write_mapping(root, "varm", &m.varm, write)?;
+        write_matrix_mapping(root, "obsp", &m.obsp, write)?;
+        write_matrix_mapping(root, "varp", &m.varp, write)?;
+        write_matrix_mapping(root, "layers", &IndexMap::new(), write)?;
+        let g = root.group("layers").in_element("/layers")?;
+        for key in &self.layers {
+            let pieces = handles.iter().map(|h| h.layer(key).ok()).collect();
+            self.stream(
+                &g,
+                key,
+                pieces,
+                handles,
+                &self.reindexers,
+                self.fill(true),
+                write,
+            )
+            .in_element(format!("/layers/{key}"))?;
+        }
+        write_mapping(root, "uns", &m.uns, write)
+    }
+
+    /// The fill of entries an input lacks: `fill_value` (anndata applies it to layers only
+    /// with an outer join).
+    fn fill(&self, layer: bool) -> Option<f64> {
+        match (layer, self.options.join) {
+            (true, Join::Inner) => None,
+            _ => self.options.fill_value,
+        }
+    }
+}
+
+/// An input's elements other than the matrices (X, layers, raw).
+fn light(h: &BackedAnnData) -> Result<AnnData> {
+    let mut e = AnnDataElements::empty(h.n_obs(), h.n_vars());
+    e.obs = h.obs()?;
+    e.var = h.var()?;
+    for key in h.obsm_keys() {
+        let value = h.obsm(&key)?;
+        e.obsm.insert(key, value);
+    }
+    for key in h.varm_keys() {
+        let value = h.varm(&key)?;
+        e.varm.insert(key, value);
+    }
+    for key in h.obsp_keys() {
+        let value = h.obsp(&key)?.to_memory()?;
+        e.obsp.insert(key, value);
+    }
+    for key in h.varp_keys() {
+        let value = h.varp(&key)?.to_memory()?;
+        e.varp.insert(key, value);
+    }
+    e.uns = h.uns()?;
+    AnnData::from_elements(e).in_file(h.path())
+}
+
+/// Each input's raw (obs names, raw.var, raw.varm) when every input has one.
+fn raw_annotations(handles: &[BackedAnnData]) -> Result<Option<Vec<AnnData>>> {
+    let mut parts = Vec::with_capacity(handles.len());
+    for h in handles {
+        let Some((var, varm)) = h.raw_annotations()? else {
+            return Ok(None);
+        };
+        let mut e = AnnDataElements::empty(h.n_obs(), var.nrows());
+        e.obs = annpage_engine::data::DataFrame::from_index(h.obs_names()?);
+        e.var = var;
+        e.varm = varm;
+        parts.push(
+            AnnData::from_elements(e)
+                .in_element("/raw")
+                .in_file(h.path())?,
+        );
+    }
+    Ok(Some(parts))
+}
+
+fn align(lists: &[Vec<String>], join: Join) -> Result<Vec<Reindexer>> {
+    let refs: Vec<&[String]> = lists.iter().map(Vec::as_slice).collect();
+    let joined = plan::join_names(&refs, join, "var")?;
+    Ok(refs
+        .iter()
+        .map(|old| Reindexer::names(old, &joined))
+        .collect())
+}
+
+/// Rows per chunk: `bytes` of values of `piece` (its average row; a missing piece's rows are
+/// `cols` wide).
+fn chunk_rows(
+    piece: Option<&BackedMatrixView>,
+    n_obs: usize,
+    cols: usize,
+    bytes: usize,
+) -> Result<usize> {
+    let row_bytes = match piece {
+        Some(m) => {
+            let per_value = m.dtype().size() + 4;
+            (m.stored_values()? as usize / n_obs.max(1)).max(1) * per_value
+        }
+        None => cols.max(1) * 8,
+    };
+    Ok((bytes / row_bytes.max(1)).clamp(1, MAX_CHUNK_ROWS))
+}
+
+impl Plan<'_> {
+    /// See [`stream`].
+    #[allow(clippy::too_many_arguments)]
+    fn stream(
+        &self,
+        parent: &Group,
+        name: &str,
+        pieces: Vec<Option<BackedMatrixView>>,
+        handles: &[BackedAnnData],
+        reindexers: &[Reindexer],
+        fill: Option<f64>,
+        write: &WriteOptions,
+    ) -> Result<()> {
+        stream(
+            parent,
+            name,
+            pieces,
+            handles,
+            reindexers,
+            fill,
+            write,
+            self.chunk_bytes,
+        )
+    }
+}
+
+/// Streams one matrix of the result: `pieces[i]` is input `i`'s (`None` when it lacks it).
+#[allow(clippy::too_many_arguments)]
+fn stream(
+    parent: &Group,
+    name: &str,
+    pieces: Vec<Option<BackedMatrixView>>,
+    handles: &[BackedAnnData],
+    reindexers: &[Reindexer],
+    fill: Option<f64>,
+    write: &WriteOptions,
+    chunk_bytes: usize,
+) -> Result<()> {
+    // The result's kind and dtype: the in-memory rules applied to an empty chunk of each input.
+    let probe = pieces
+        .iter()
+        .zip(reindexers)
+        .map(|(p, r)| {
+            let empty = p.as_ref().map(|m| {
+                let cols = m.shape().1;
+                match m.kind() {
+                    crate::backed::MatrixKind::Dense => {
+                        Mat::Dense(ArrayData::zeros(m.dtype(), &[0, cols]))
+                    }
+                    crate::backed::MatrixKind::Sparse(f) => {
+                        Mat::Sparse(SparseMatrix::empty(f, (0, cols), m.dtype()))
+                    }
+                }
+            });
+            (empty, 0, r)
+        })
+        .collect();
+    let shape_cols = reindexers.first().map_or(0, Reindexer::new_len);
+    let rows: usize = handles.iter().map(BackedAnnData::n_obs).sum();
+    let (sparse, dtype) = match matrix::stack_rows(probe, fill)?.into_matrix()? {
+        Matrix::Dense(a) => (false, a.dtype()),
+        Matrix::Sparse(s) => (true, s.data().dtype()),
+    };
+    // With any sparse input the result is CSR and dense pieces (or missing ones) go through
+    // the sparse path, as they do in memory.
+    let as_result = |m: Option<Mat>, rows: usize| -> Result<Mat> {
+        Ok(match (sparse, m) {
+            (true, Some(Mat::Dense(a))) => Mat::Sparse(sparse::dense_to_csr(&a)?),
+            (true, None) => Mat::Sparse(SparseMatrix::empty(
+                SparseFormat::Csr,
+                (rows, 0),
+                DType::Bool,
+            )),
+            (false, None) => Mat::Dense(ArrayData::zeros(DType::Bool, &[rows, 0])),
+            (_, Some(m)) => m,
+        })
+    };
+    let feed = |sink: &mut Sink<'_>| -> Result<()> {
+        for ((piece, h), r) in pieces.iter().zip(handles).zip(reindexers) {
+            let per = chunk_rows(piece.as_ref(), h.n_obs(), shape_cols, chunk_bytes)?;
+            match piece {
+                Some(m) => {
+                    for chunk in m.chunks(per)? {
+                        let (range, values) = chunk?;
+                        let m = as_result(Some(Mat::from_matrix(values)), range.len())?;
+                        sink.push(matrix::stack_rows(vec![(Some(m), range.len(), r)], fill)?)?;
+                    }
+                }
+                None => {
+                    let n = h.n_obs();
+                    for start in (0..n).step_by(per) {
+                        let k = per.min(n - start);
+                        let m = as_result(None, k)?;
+                        sink.push(matrix::stack_rows(vec![(Some(m), k, r)], fill)?)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    };
+    let shape = (rows, shape_cols);
+    if !sparse {
+        let ds = create_array(
+            parent,
+            name,
+            dtype,
+            &[shape.0, shape.1],
+            &write.array_options(),
+        )?;
+        write_encoding(&ds, Encoding::Array)?;
+        let mut sink = Sink::Dense {
+            writer: RowWriter::new(&ds, None)?,
+            dtype,
+        };
+        feed(&mut sink)?;
+        return sink.finish();
+    }
+    let bound: u64 = pieces
+        .iter()
+        .flatten()
+        .map(BackedMatrixView::stored_values)
+        .sum::<Result<u64>>()?;
+    // scipy's index dtype from the final count; an upper bound decides it here, so an inner
+    // join that drops values from more than 2^31 stored ones keeps int64.
+    let index_dtype = sparse_index_dtype(shape, usize::try_from(bound).unwrap_or(usize::MAX));
+    let g = create_sparse_group(parent, name, SparseFormat::Csr, shape)?;
+    let opts = write.sparse_options();
+    let grow = |n: &str, dt: DType| -> Result<hdf5::Dataset> {
+        let len = usize::try_from(bound.max(1)).unwrap_or(usize::MAX);
+        let o = DatasetOptions {
+            chunks: Some(guess_chunk(&[len], dt.size())),
+            ..opts.clone()
+        };
+        create_array(&g, n, dt, &[0], &o)
+    };
+    let (data_ds, indices_ds) = (grow("data", dtype)?, grow("indices", index_dtype)?);
+    let indptr_ds = create_array(&g, "indptr", index_dtype, &[shape.0 + 1], &opts)?;
+    let mut indptr = RowWriter::new(&indptr_ds, None)?;
+    indptr.push(&index_array(&[0u64], index_dtype)?)?;
+    let mut sink = Sink::Sparse {
+        data: RowWriter::new(&data_ds, None)?,
+        indices: RowWriter::new(&indices_ds, None)?,
+        indptr,
+        dtype,
+        index_dtype,
+        offset: 0,
+    };
+    feed(&mut sink)?;
+    sink.finish()
+}
+
+/// A dataset (dense) or a CSR group (sparse) being appended to.
+// One per matrix written, on the stack of `stream`: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+enum Sink<'a> {
+    Dense {
+        writer: RowWriter<'a>,
+        dtype: DType,
+    },
+    Sparse {
+        data: RowWriter<'a>,
+        indices: RowWriter<'a>,
+        indptr: RowWriter<'a>,
+        dtype: DType,
+        index_dtype: DType,
+        offset: u64,
+    },
+}
+
+impl Sink<'_> {
+    fn push(&mut self, chunk: Mat) -> Result<()> {
+        match (self, chunk.into_matrix()?) {
+            (Sink::Dense { writer, dtype }, Matrix::Dense(a)) => {
+                writer.push(&values::cast(&a, *dtype)?)
+            }
+            (
+                Sink::Sparse {
+                    data,
+                    indices,
+                    indptr,
+                    dtype,
+                    index_dtype,
+                    offset,
+                },
+                Matrix::Sparse(s),
+            ) => {
+                let (_, _, piece_indptr, piece_indices, values) = s.into_parts();
+                data.push(&values::cast(&values, *dtype)?)?;
+                indices.push(&index_array(&piece_indices, *index_dtype)?)?;
+                let offsets: Vec<u64> = piece_indptr[1..].iter().map(|&p| p + *offset).collect();
+                indptr.push(&index_array(&offsets, *index_dtype)?)?;
+                *offset += values.len() as u64;
+                Ok(())
+            }
+            _ => Err(Error::malformed("a chunk of another kind than the result")),
+        }
+    }
+
+    fn finish(self) -> Result<()> {
+        match self {
+            Sink::Dense { writer, .. } => writer.finish(),
+            Sink::Sparse {
+                data,
+                indices,
+                indptr,
+                ..
+            } => {
+                data.finish()?;
+                indices.finish()?;
+                indptr.finish()
+            }
+        }
+    }
+}
