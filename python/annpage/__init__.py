@@ -1,7 +1,9 @@
 """annpage from Python: read `.h5ad` files with annpage's out-of-core engine.
 
 ``annpage.read_h5ad(path)`` returns an in-memory :class:`anndata.AnnData` equal to what
-``anndata.read_h5ad(path)`` returns; errors are :class:`AnnpageError` subclasses.
+``anndata.read_h5ad(path)`` returns; ``annpage.read_h5ad(path, backed="r")`` a lazy
+:class:`BackedAnnData` that selects, iterates and streams within a byte budget. Errors are
+:class:`AnnpageError` subclasses.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 import os
 
 from . import _convert
+from ._backed import BackedAnnData, BackedMatrix
 from ._annpage import (
+    Backed as _Backed,
     AnnpageError,
     FormatError,
     SelectionError,
@@ -20,6 +24,8 @@ from ._annpage import (
 
 __all__ = [
     "AnnpageError",
+    "BackedAnnData",
+    "BackedMatrix",
     "FormatError",
     "SelectionError",
     "ShapeError",
@@ -28,12 +34,18 @@ __all__ = [
 ]
 
 
-def read_h5ad(path, backed=None):
-    """Reads an `.h5ad` file into an in-memory :class:`anndata.AnnData`, read by annpage.
+def read_h5ad(path, backed=None, cache_mb=1024, threads=None):
+    """Reads an `.h5ad` file with annpage.
 
-    ``backed`` must be ``None`` (the lazy backed mode is not part of this version).
+    ``backed=None``: the whole file as an in-memory :class:`anndata.AnnData`, equal to
+    ``anndata.read_h5ad(path)``. ``backed="r"``: a lazy :class:`BackedAnnData` reading through
+    a cache of ``cache_mb`` MiB on ``threads`` reader threads (default one per core).
     """
-    if backed is not None:
-        raise NotImplementedError("backed mode is not available yet: use backed=None")
     path = os.fspath(path)
-    return _convert.anndata(_read_elements(path), path)
+    if backed is None:
+        return _convert.anndata(_read_elements(path), path)
+    if backed == "r":
+        return BackedAnnData(_Backed.open(path, int(cache_mb) << 20, threads), path)
+    if backed in ("r+", True):
+        raise NotImplementedError("backed='r+' is not available from Python yet: use backed='r'")
+    raise ValueError(f"backed must be None or 'r', not {backed!r}")

@@ -57,7 +57,8 @@ def value(v, filename, path):
             index=_index(index, index_name),
         )
         if not columns:
-            df = pd.DataFrame(index=_index(index, index_name))
+            # As anndata reads a frame without columns: an empty object column index.
+            df = pd.DataFrame(index=_index(index, index_name), columns=pd.Index([], dtype=object))
         return df
     if tag == "categorical":
         _, codes, categories, ordered = v

@@ -1,0 +1,292 @@
+"""`BackedAnnData`: a lazy, anndata-shaped handle over an `.h5ad` file read by annpage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from . import _convert
+
+
+def _positions(key, n: int, names, axis: str):
+    """One axis' key as anndata accepts it, as a `slice` or an int64 array of positions.
+
+    Slices, ints, int arrays (negative from the end, repeats kept), boolean masks (numpy,
+    lists or pandas Series), names (str, lists of str, pandas Index).
+    """
+    if key is None or (isinstance(key, slice) and key == slice(None)):
+        return None
+    if isinstance(key, slice):
+        for bound in (key.start, key.stop, key.step):
+            if bound is not None and not isinstance(bound, (int, np.integer)):
+                raise TypeError(f"{axis} slices take integer bounds, not {bound!r}")
+        return slice(
+            None if key.start is None else int(key.start),
+            None if key.stop is None else int(key.stop),
+            None if key.step is None else int(key.step),
+        )
+    if isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.bool_)):
+        key = [int(key)]
+    if isinstance(key, str):
+        key = [key]
+    if isinstance(key, pd.Series):
+        key = key.to_numpy()
+    arr = np.asarray(key)
+    if arr.ndim != 1:
+        raise IndexError(f"{axis} index must be 1-d, got shape {arr.shape}")
+    if arr.dtype == bool:
+        if len(arr) != n:
+            raise IndexError(f"boolean {axis} index of length {len(arr)} for {n} {axis}")
+        return np.flatnonzero(arr).astype(np.int64)
+    if arr.dtype.kind in "iu":
+        pos = arr.astype(np.int64)
+        bad = (pos < -n) | (pos >= n)
+        if bad.any():
+            raise IndexError(f"{axis} position {pos[bad][0]} out of range for {n} {axis}")
+        return np.where(pos < 0, pos + n, pos)
+    if arr.dtype.kind in "OUS" or len(arr) == 0:
+        if len(arr) == 0:
+            return np.zeros(0, dtype=np.int64)
+        if names is None:
+            raise IndexError(f"{axis} names cannot select here")
+        pos = names().get_indexer(arr.astype(object))
+        if (pos < 0).any():
+            raise KeyError(f"{arr[pos < 0][0]!r} is not among the {axis} names")
+        return pos.astype(np.int64)
+    raise IndexError(f"cannot index {axis} with {key!r}")
+
+
+def _split(key):
+    if isinstance(key, tuple):
+        if len(key) != 2:
+            raise IndexError(f"expected (obs, var), got {len(key)} keys")
+        return key
+    return key, None
+
+
+class BackedMatrix:
+    """A lazy matrix (`X` or a layer) of a :class:`BackedAnnData`: ``shape``, ``dtype`` and
+    ``m[rows]`` / ``m[rows, cols]`` read into a scipy sparse matrix or numpy array as stored."""
+
+    def __init__(self, native, which: str, key: str | None, filename: str):
+        self._native, self._which, self._key, self._filename = native, which, key, filename
+        shape, dtype, fmt = native.matrix_meta(which, key)
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.format = fmt
+
+    @property
+    def ndim(self) -> int:
+        return 2
+
+    def __getitem__(self, key):
+        rows, cols = _split(key)
+        rows = _positions(rows, self.shape[0], None, "rows")
+        cols = _positions(cols, self.shape[1], None, "columns")
+        native = self._native if rows is None and cols is None else self._native.slice(rows, cols)
+        return _convert.value(native.read_matrix(self._which, self._key), self._filename, self._which)
+
+    def to_memory(self):
+        """The whole matrix in memory."""
+        return self[:, :]
+
+    def __repr__(self) -> str:
+        return f"BackedMatrix(shape={self.shape}, dtype={self.dtype}, format={self.format!r})"
+
+
+class _Lazy(Mapping):
+    """`obsm`, `varm`, `layers`, `obsp`, `varp`: keys known, values read when asked for."""
+
+    def __init__(self, native, which: str, filename: str):
+        self._native, self._which, self._filename = native, which, filename
+
+    def __getitem__(self, key):
+        if key not in self._native.keys(self._which):
+            raise KeyError(key)
+        if self._which in ("obsm", "varm"):
+            v = self._native.read_element(self._which, key)
+        else:
+            v = self._native.read_matrix(self._which, key)
+        return _convert.value(v, self._filename, f"{self._which}/{key}")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._native.keys(self._which))
+
+    def __len__(self) -> int:
+        return len(self._native.keys(self._which))
+
+    def __repr__(self) -> str:
+        return f"{self._which}: {list(self)}"
+
+
+class BackedAnnData:
+    """A lazy `.h5ad` file (or a selection of it) read through annpage's chunk manager.
+
+    Made by ``annpage.read_h5ad(path, backed="r")``. ``b[obs, var]`` selects lazily (views of
+    views compose); ``to_memory()`` reads the selection into an :class:`anndata.AnnData`;
+    ``X`` reads rows and columns on demand; ``chunked_X``/``chunk_X`` iterate and sample rows
+    as anndata's do; ``write_h5ad`` streams the selection to a new file.
+    """
+
+    def __init__(self, native, filename: str):
+        self._native = native
+        self._filename = filename
+        self._closed = False
+        self._obs = self._var = self._obs_names = self._var_names = None
+
+    def _h(self):
+        if self._closed:
+            raise ValueError(f"{self._filename} is closed")
+        return self._native
+
+    # -- shape and names -------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self._h().shape)
+
+    @property
+    def n_obs(self) -> int:
+        return self.shape[0]
+
+    @property
+    def n_vars(self) -> int:
+        return self.shape[1]
+
+    @property
+    def obs_names(self) -> pd.Index:
+        if self._obs_names is None:
+            self._obs_names = self.obs.index
+        return self._obs_names
+
+    @property
+    def var_names(self) -> pd.Index:
+        if self._var_names is None:
+            self._var_names = self.var.index
+        return self._var_names
+
+    @property
+    def obs(self) -> pd.DataFrame:
+        if self._obs is None:
+            self._obs = _convert.value(self._h().obs(), self._filename, "obs")
+        return self._obs
+
+    @property
+    def var(self) -> pd.DataFrame:
+        if self._var is None:
+            self._var = _convert.value(self._h().var(), self._filename, "var")
+        return self._var
+
+    @property
+    def filename(self) -> Path:
+        return Path(self._filename)
+
+    @property
+    def isbacked(self) -> bool:
+        return True
+
+    @property
+    def is_view(self) -> bool:
+        return bool(self._h().is_view)
+
+    # -- elements --------------------------------------------------------------------------
+    @property
+    def X(self) -> BackedMatrix | None:
+        if not self._h().has_matrix("X"):
+            return None
+        return BackedMatrix(self._native, "X", None, self._filename)
+
+    @property
+    def layers(self) -> Mapping:
+        return _Lazy(self._h(), "layers", self._filename)
+
+    @property
+    def obsm(self) -> Mapping:
+        return _Lazy(self._h(), "obsm", self._filename)
+
+    @property
+    def varm(self) -> Mapping:
+        return _Lazy(self._h(), "varm", self._filename)
+
+    @property
+    def obsp(self) -> Mapping:
+        return _Lazy(self._h(), "obsp", self._filename)
+
+    @property
+    def varp(self) -> Mapping:
+        return _Lazy(self._h(), "varp", self._filename)
+
+    @property
+    def uns(self) -> dict:
+        return _convert.value(self._h().uns(), self._filename, "uns")
+
+    # -- selections ------------------------------------------------------------------------
+    def __getitem__(self, key) -> BackedAnnData:
+        obs, var = _split(key)
+        n_obs, n_vars = self.shape
+        obs = _positions(obs, n_obs, lambda: self.obs_names, "obs")
+        var = _positions(var, n_vars, lambda: self.var_names, "var")
+        return BackedAnnData(self._h().slice(obs, var), self._filename)
+
+    def to_memory(self):
+        """The selection as an in-memory :class:`anndata.AnnData` (what
+        ``anndata.read_h5ad(path)[obs, var].copy()`` gives)."""
+        return _convert.anndata(self._h().to_memory(), self._filename)
+
+    def chunked_X(self, chunk_size: int = 1000):
+        """Yields ``(X[start:end], start, end)`` over the rows, as anndata's ``chunked_X``;
+        read through the cache, a window ahead."""
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be at least 1")
+        for start, end, m in self._h().chunks("X", None, int(chunk_size)):
+            yield _convert.value(m, self._filename, "X"), start, end
+
+    def chunk_X(self, select=1000, replace: bool = True):
+        """A random sample of rows of X as a dense array, as anndata's ``chunk_X``: ``select``
+        rows drawn with numpy's global generator (with or without ``replace``), or the rows of
+        an array of positions."""
+        if isinstance(select, (int, np.integer)):
+            select = min(int(select), self.n_obs)
+            choice = np.random.choice(self.n_obs, select, replace)
+        elif isinstance(select, (np.ndarray, list, tuple)):
+            choice = np.asarray(select)
+        else:
+            raise ValueError("select should be int or array")
+        m = self.X[choice]
+        return m.toarray() if sp.issparse(m) else np.asarray(m)
+
+    def write_h5ad(self, filename, compression: str | None = None) -> None:
+        """Writes the selection to ``filename``, streaming the matrices (``compression``:
+        ``None``, ``"gzip"`` or ``"lzf"``)."""
+        self._h().write_h5ad(str(filename), compression)
+
+    # -- lifetime --------------------------------------------------------------------------
+    def close(self) -> None:
+        """Releases the file; the handle cannot be used afterwards."""
+        self._closed = True
+        self._native = None
+
+    def __enter__(self) -> BackedAnnData:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        if self._closed:
+            return f"BackedAnnData object (closed) backed at {self._filename!r}"
+        n_obs, n_vars = self.shape
+        kind = "View of BackedAnnData" if self.is_view else "BackedAnnData"
+        lines = [f"{kind} object with n_obs × n_vars = {n_obs} × {n_vars} backed at {self._filename!r}"]
+        for name in ("obs", "var"):
+            cols = list(getattr(self, name).columns)
+            if cols:
+                lines.append(f"    {name}: " + ", ".join(repr(c) for c in cols))
+        for name in ("uns", "obsm", "varm", "layers", "obsp", "varp"):
+            keys = self._native.keys(name)
+            if keys:
+                lines.append(f"    {name}: " + ", ".join(repr(k) for k in keys))
+        return "\n".join(lines)

@@ -1,0 +1,203 @@
+"""annpage.read_h5ad(path, backed="r"): lazy selections equal anndata's on the same files."""
+
+import warnings
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from anndata.tests.helpers import assert_equal
+
+import annpage
+
+from conftest import FIXTURES, ROOT
+
+CURRENT = [p for p in FIXTURES if p.parent.name == "fixtures"]
+PBMC = ROOT / "fixtures" / "pbmc_like_csr.h5ad"
+
+
+def _anndata(path, backed=None):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ad.read_h5ad(path, backed=backed)
+
+
+def _same(got, want):
+    if sp.issparse(want):
+        assert sp.issparse(got) and got.format == want.format, (type(got), type(want))
+        got, want = got.toarray(), want.toarray()
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
+@pytest.mark.parametrize("path", CURRENT, ids=lambda p: p.name)
+def test_whole_file_to_memory_equals_anndata(path):
+    with annpage.read_h5ad(path, backed="r") as b:
+        assert b.isbacked and not b.is_view
+        want = _anndata(path)
+        assert b.shape == want.shape
+        assert list(b.obs_names) == list(want.obs_names)
+        assert list(b.var_names) == list(want.var_names)
+        pd.testing.assert_frame_equal(b.obs, want.obs)
+        assert_equal(b.to_memory(), want)
+
+
+def _keys(n_obs, n_vars, obs_names, rng):
+    obs = [
+        slice(None, None, 2),
+        slice(-5, None),
+        slice(None, None, -3),
+        rng.permutation(n_obs)[: max(1, n_obs // 3)],
+        np.array([0, 0, n_obs - 1, -1]),
+        rng.random(n_obs) < 0.4,
+        list(obs_names[[1, 0, 3]]),
+        pd.Index(obs_names[2:6]),
+        3,
+    ]
+    var = [None, slice(1, None), rng.permutation(n_vars)[: max(1, n_vars // 2)], rng.random(n_vars) < 0.5]
+    return obs, var
+
+
+@pytest.mark.parametrize("path", [PBMC, ROOT / "fixtures" / "all_elements.h5ad", ROOT / "fixtures" / "x_csc_f64.h5ad",
+                                  ROOT / "fixtures" / "x_dense_f32.h5ad"], ids=lambda p: p.name)
+def test_selections_equal_anndata(path):
+    rng = np.random.default_rng(7)
+    want_all = _anndata(path)
+    b = annpage.read_h5ad(path, backed="r", cache_mb=4)
+    obs_keys, var_keys = _keys(*want_all.shape, want_all.obs_names, rng)
+    for o in obs_keys:
+        for v in var_keys:
+            key = o if v is None else (o, v)
+            view = b[key]
+            want = want_all[key].copy()
+            assert view.shape == want.shape, key
+            assert_equal(view.to_memory(), want)
+            _same(view.X[:, :], want.X)
+
+
+def test_views_of_views_compose():
+    want_all = _anndata(PBMC)
+    b = annpage.read_h5ad(PBMC, backed="r")
+    mask = b.obs["cell_type"] == b.obs["cell_type"].iloc[0]
+    v = b[mask][::2, 3:][[1, 0, 2]]
+    want = want_all[mask.to_numpy()][::2, 3:][[1, 0, 2]].copy()
+    assert v.is_view
+    assert_equal(v.to_memory(), want)
+
+
+def test_x_reads_rows_and_columns_as_stored():
+    want = _anndata(PBMC, backed="r")
+    b = annpage.read_h5ad(PBMC, backed="r")
+    assert b.X.shape == want.X.shape and b.X.dtype == want.X.dtype
+    rows = np.array([5, 1, 7])
+    _same(b.X[rows], _anndata(PBMC).X[rows])
+    _same(b.X[2:9, [0, 4]], _anndata(PBMC).X[2:9][:, [0, 4]])
+
+
+@pytest.mark.parametrize("path", [PBMC, ROOT / "fixtures" / "x_csc_f64.h5ad", ROOT / "fixtures" / "x_dense_i32.h5ad"],
+                         ids=lambda p: p.name)
+def test_chunked_x_yields_what_anndata_yields(path):
+    want = list(_anndata(path, backed="r").chunked_X(7))
+    got = list(annpage.read_h5ad(path, backed="r").chunked_X(7))
+    assert [(s, e) for _, s, e in got] == [(s, e) for _, s, e in want]
+    for (g, _, _), (w, _, _) in zip(got, want):
+        _same(g, w)
+
+
+def test_chunk_x_samples_rows_like_anndata():
+    b, a = annpage.read_h5ad(PBMC, backed="r"), _anndata(PBMC, backed="r")
+    np.random.seed(3)
+    want = a.chunk_X(20)
+    np.random.seed(3)
+    got = b.chunk_X(20)
+    np.testing.assert_array_equal(got, want)
+    rows = np.array([4, 4, 1, 9])
+    np.testing.assert_array_equal(b.chunk_X(rows), a.chunk_X(rows))
+
+
+def test_lazy_mappings_and_uns():
+    path = ROOT / "fixtures" / "all_elements.h5ad"
+    b, want = annpage.read_h5ad(path, backed="r"), _anndata(path)
+    assert list(b.obsm) == list(want.obsm) and list(b.layers) == list(want.layers)
+    for k in want.obsm:
+        got = b.obsm[k]
+        if isinstance(want.obsm[k], pd.DataFrame):
+            pd.testing.assert_frame_equal(got, want.obsm[k])
+        else:
+            _same(got, want.obsm[k])
+    for k in want.layers:
+        _same(b.layers[k], want.layers[k])
+    assert_equal(b.uns, want.uns)
+    with pytest.raises(KeyError):
+        b.layers["nope"]
+
+
+def test_write_h5ad_streams_the_selection(tmp_path):
+    b = annpage.read_h5ad(PBMC, backed="r", cache_mb=2)
+    out = tmp_path / "sub.h5ad"
+    b[::3, :10].write_h5ad(out, compression="gzip")
+    assert_equal(_anndata(out), _anndata(PBMC)[::3, :10].copy())
+
+
+def test_bad_keys_and_closed_handles_fail_as_python_users_expect():
+    b = annpage.read_h5ad(PBMC, backed="r")
+    n = b.n_obs
+    with pytest.raises(IndexError):
+        b[n]
+    with pytest.raises(IndexError):
+        b[np.ones(n + 1, dtype=bool)]
+    with pytest.raises(KeyError):
+        b[["no such cell"]]
+    with pytest.raises(ValueError):
+        annpage.read_h5ad(PBMC, backed="w")
+    with pytest.raises(annpage.AnnpageError):
+        annpage.read_h5ad(ROOT / "README.md", backed="r")
+    b.close()
+    with pytest.raises(ValueError, match="closed"):
+        b.shape
+    assert "closed" in repr(b)
+
+
+_PASS = """
+import resource, sys
+import annpage
+b = annpage.read_h5ad(sys.argv[1], backed="r", cache_mb=16)
+total = 0.0
+if sys.argv[2] == "pass":
+    for m, start, end in b.chunked_X(2000):
+        total += float(m.sum())
+print(total)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def test_a_pass_over_a_file_larger_than_the_budget_stays_within_it(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "big.h5ad"
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "make_big_h5ad.py"), str(path), "--cells", "40000", "--genes", "4000",
+         "--nnz", "300"],
+        check=True,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            x_mb = sum(f["X"][k].size * f["X"][k].dtype.itemsize for k in ("data", "indices")) / 2**20
+    assert x_mb >= 4 * 16, x_mb
+
+    def run(mode):
+        out = subprocess.run([sys.executable, "-c", _PASS, str(path), mode], capture_output=True, text=True, check=True)
+        total, peak = out.stdout.split()
+        return float(total), float(peak)
+
+    _, base = run("open")
+    total, peak = run("pass")
+    want = float(_anndata(path).X.sum(dtype=np.float64))
+    assert total == pytest.approx(want, rel=1e-6)
+    # A chunk of 2,000 rows (~300 values each) as read and as scipy holds it, and the budget.
+    chunk_mb = 2000 * 300 * 16 / 2**20
+    assert peak - base <= 16 + 2 * chunk_mb + 16, f"peak {peak:.0f} MiB, {base:.0f} MiB after opening, X {x_mb:.0f} MiB"
