@@ -1,6 +1,6 @@
 """Benchmark workloads for annpage's peers, one function per (peer, workload), and the limits.
 
-    python benches/peers.py PEER WORKLOAD FILE     # PEER: anndata | h5py | snapatac2
+    python benches/peers.py PEER WORKLOAD FILE     # PEER: anndata | annpage_py | h5py | snapatac2
     python benches/peers.py limit LIMIT FILE       # LIMIT: read_bytes | inflate_zlib_1 | inflate_zlib_all
     python benches/peers.py selections FILE        # (re)write FILE.selections.json
 
@@ -271,6 +271,62 @@ def _pandas_meta(obs, var):
 def anndata_open_meta(path, sel):
     a = anndata_open(path)
     obs, var = a.obs, a.var  # backed mode reads both into pandas at open
+    cols, names = _pandas_meta(obs, var)
+    return meta_checksum(a.n_obs, a.n_vars, cols, names)
+
+
+# --------------------------------------------------------------------------------------------
+# Peer: annpage's Python package (annpage.read_h5ad(path, backed="r")), used as anndata is.
+
+
+def annpage_py_open(path):
+    import annpage
+
+    return annpage.read_h5ad(path, backed="r", cache_mb=int(os.environ.get("ANNPAGE_CACHE_MB", "1024")))
+
+
+def annpage_py_full_pass(path, sel):
+    a = annpage_py_open(path)
+    acc = GeneSums(a.n_vars)
+    for chunk, _, _ in a.chunked_X(sel["row_chunk"]):
+        acc.add(chunk.indices, chunk.data)
+    return acc.checksum()
+
+
+def annpage_py_random_batches(path, sel):
+    a = annpage_py_open(path)
+    acc = EntrySums()
+    for b in sel["batches"]:
+        x = a.X[np.asarray(b)]  # scipy CSR, rows in the order of b
+        acc.add_csr(x, w_mod(7), w_mod(5))
+    return acc.checksum()
+
+
+def annpage_py_subset(path, sel):
+    a = annpage_py_open(path)
+    sub = a[sel["subset_cells"], sel["subset_genes"]].to_memory()
+    acc = EntrySums()
+    acc.add_csr(sub.X, w_mod(7), w_mod(5))
+    return acc.checksum()
+
+
+def annpage_py_gene_columns(path, sel):
+    a = annpage_py_open(path)
+    x = a.X[:, np.asarray(sel["columns"])]
+    acc = EntrySums()
+    acc.add_csr(sp_csr(x), w_mod(7), w_plus1)
+    return acc.checksum()
+
+
+def sp_csr(x):
+    import scipy.sparse as sp
+
+    return x.tocsr() if sp.issparse(x) else sp.csr_matrix(x)
+
+
+def annpage_py_open_meta(path, sel):
+    a = annpage_py_open(path)
+    obs, var = a.obs, a.var
     cols, names = _pandas_meta(obs, var)
     return meta_checksum(a.n_obs, a.n_vars, cols, names)
 
@@ -770,12 +826,13 @@ def run_cli(peer: str, job: str, path: str, out: str) -> None:
 
 # --------------------------------------------------------------------------------------------
 
-PEERS = ("anndata", "h5py", "snapatac2")
+PEERS = ("anndata", "annpage_py", "h5py", "snapatac2")
 WORKLOADS = ("full_pass", "random_batches", "subset", "gene_columns", "open_meta", "noop")
 LIMITS = ("read_bytes", "inflate_zlib_1", "inflate_zlib_all")
 
 PEER_IMPORTS = {
     "anndata": ("anndata", "scipy.sparse", "pandas"),
+    "annpage_py": ("annpage", "anndata", "scipy.sparse", "pandas"),
     "h5py": ("h5py", "scipy.sparse"),
     "snapatac2": ("snapatac2", "polars"),
 }

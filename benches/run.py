@@ -119,6 +119,12 @@ RUNNERS = [
             "cli_convert": [ANNPAGE_CLI, "convert", "{file}", "{out}", "--compression", "gzip"],
         },
     ),
+    Runner(
+        "annpage-py",
+        [PY, PEERS_PY, "annpage_py", "{workload}", "{file}"],
+        PY,
+        note="`annpage.read_h5ad(backed='r')` from Python (the package in .venv), used as anndata's backed mode is",
+    ),
     Runner("h5py", [PY, PEERS_PY, "h5py", "{workload}", "{file}"], PY, note="hand-written h5py + numpy reader"),
     Runner(
         "anndata",

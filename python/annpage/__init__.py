@@ -45,7 +45,7 @@ def read_h5ad(path, backed=None, cache_mb=1024, threads=None):
     if backed is None:
         return _convert.anndata(_read_elements(path), path)
     if backed == "r":
-        return BackedAnnData(_Backed.open(path, int(cache_mb) << 20, threads), path)
+        return BackedAnnData(_Backed.open(path, int(cache_mb) << 20, threads), path, int(cache_mb))
     if backed in ("r+", True):
         raise NotImplementedError("backed='r+' is not available from Python yet: use backed='r'")
     raise ValueError(f"backed must be None or 'r', not {backed!r}")

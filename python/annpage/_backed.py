@@ -60,6 +60,25 @@ def _positions(key, n: int, names, axis: str):
     raise IndexError(f"cannot index {axis} with {key!r}")
 
 
+def _compose(outer, inner, n: int):
+    """File positions of `inner` (a slice, positions or None over `n` items) taken within the
+    file positions `outer` (None: all)."""
+    if inner is None:
+        return outer
+    base = np.arange(n, dtype=np.int64) if outer is None else outer
+    return base[inner]
+
+
+def _read_block(filename: str, cache_mb: int, sel, start: int, end: int):
+    """Rows `start..end` of a selection's X, read by a fresh handle (a dask task)."""
+    from . import read_h5ad
+
+    obs, var = sel
+    rows = np.arange(start, end, dtype=np.int64) if obs is None else obs[start:end]
+    x = read_h5ad(filename, backed="r", cache_mb=cache_mb).X
+    return x[rows] if var is None else x[rows, var]
+
+
 def _split(key):
     if isinstance(key, tuple):
         if len(key) != 2:
@@ -132,9 +151,12 @@ class BackedAnnData:
     as anndata's do; ``write_h5ad`` streams the selection to a new file.
     """
 
-    def __init__(self, native, filename: str):
+    def __init__(self, native, filename: str, cache_mb: int = 1024, sel=(None, None)):
         self._native = native
         self._filename = filename
+        self._cache_mb = cache_mb
+        # The file positions of the selected obs and var (None: all), for to_dask's workers.
+        self._sel = sel
         self._closed = False
         self._obs = self._var = self._obs_names = self._var_names = None
 
@@ -229,7 +251,8 @@ class BackedAnnData:
         n_obs, n_vars = self.shape
         obs = _positions(obs, n_obs, lambda: self.obs_names, "obs")
         var = _positions(var, n_vars, lambda: self.var_names, "var")
-        return BackedAnnData(self._h().slice(obs, var), self._filename)
+        sel = (_compose(self._sel[0], obs, n_obs), _compose(self._sel[1], var, n_vars))
+        return BackedAnnData(self._h().slice(obs, var), self._filename, self._cache_mb, sel)
 
     def to_memory(self):
         """The selection as an in-memory :class:`anndata.AnnData` (what
@@ -257,6 +280,38 @@ class BackedAnnData:
             raise ValueError("select should be int or array")
         m = self.X[choice]
         return m.toarray() if sp.issparse(m) else np.asarray(m)
+
+    def to_dask(self, chunk_rows: int = 10_000):
+        """X as a :class:`dask.array.Array` of row blocks (scipy sparse or numpy, as stored).
+
+        Each task opens the file itself (a handle and cache of its own, ``cache_mb`` as this
+        handle's) and reads its rows through annpage, so the graph pickles and runs on
+        ``dask.distributed`` worker processes.
+        """
+        import dask
+        import dask.array as da
+
+        x = self.X
+        if x is None:
+            raise ValueError(f"{self._filename} has no X")
+        n_obs, n_vars = x.shape
+        if x.format == "dense":
+            meta = np.empty((0, 0), dtype=x.dtype)
+        else:
+            meta = (sp.csr_matrix if x.format == "csr" else sp.csc_matrix)((0, 0), dtype=x.dtype)
+        read = dask.delayed(_read_block, pure=True)
+        blocks = [
+            da.from_delayed(
+                read(self._filename, self._cache_mb, self._sel, start, min(start + chunk_rows, n_obs)),
+                shape=(min(start + chunk_rows, n_obs) - start, n_vars),
+                dtype=x.dtype,
+                meta=meta,
+            )
+            for start in range(0, n_obs, max(1, int(chunk_rows)))
+        ]
+        if not blocks:
+            return da.from_array(meta.toarray() if sp.issparse(meta) else meta).reshape((0, n_vars))
+        return da.concatenate(blocks, axis=0)
 
     def write_h5ad(self, filename, compression: str | None = None) -> None:
         """Writes the selection to ``filename``, streaming the matrices (``compression``:
