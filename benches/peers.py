@@ -734,7 +734,7 @@ def cli_prep(path: str | Path) -> dict:
         names = var[var.attrs["_index"]].asstr()[:]
     out = cli_genes_path(path)
     out.write_text("".join(f"{names[j]}\n" for j in sel["subset_genes"]))
-    return {"genes": str(out), "query": f"{SUBSET_QUERY_COLUMN} == {SUBSET_QUERY_VALUE}"}
+    return {"genes": str(out), "query": f"{SUBSET_QUERY_COLUMN} == '{SUBSET_QUERY_VALUE}'"}
 
 
 def anndata_cli_stats(path, out):

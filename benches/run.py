@@ -75,7 +75,7 @@ WORKLOAD_TITLES = {
     "open_meta": "(e) open + read obs/var",
     "noop": "baseline: start + imports only",
     "cli_stats": "CLI (f) stats: per-cell n_genes, total_counts; per-gene n_cells, mean, var → TSV",
-    "cli_subset": "CLI (g) subset: `cell_type == type_0` (1/12 of cells) × 2,000 genes → gzip .h5ad",
+    "cli_subset": "CLI (g) subset: `cell_type == 'type_0'` (1/12 of cells) × 2,000 genes → gzip .h5ad",
     "cli_convert": "CLI (h) convert: the file read whole → gzip .h5ad",
 }
 
@@ -115,7 +115,7 @@ RUNNERS = [
         "CLI rows: `target/release/annpage` (cargo build --release -p annpage --bin annpage)",
         cli={
             "cli_stats": [ANNPAGE_CLI, "stats", "{file}", "--cache-mb", "1024", "--out-prefix", "{out}"],
-            "cli_subset": [ANNPAGE_CLI, "subset", "{file}", "{out}", "--obs-query", "{query}", "--var-names", "{genes}", "--compression", "gzip"],
+            "cli_subset": [ANNPAGE_CLI, "subset", "{file}", "{out}", "--obs-query", "{query}", "--var-names", "{genes}", "--compression", "gzip", "--cache-mb", "128"],
             "cli_convert": [ANNPAGE_CLI, "convert", "{file}", "{out}", "--compression", "gzip"],
         },
     ),

@@ -20,6 +20,7 @@ from ._annpage import (
     ShapeError,
     UnsupportedError,
     read_elements as _read_elements,
+    concat_on_disk as _concat_on_disk,
 )
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "SelectionError",
     "ShapeError",
     "UnsupportedError",
+    "concat_on_disk",
     "read_h5ad",
 ]
 
@@ -49,3 +51,46 @@ def read_h5ad(path, backed=None, cache_mb=1024, threads=None):
     if backed in ("r+", True):
         raise NotImplementedError("backed='r+' is not available from Python yet: use backed='r'")
     raise ValueError(f"backed must be None or 'r', not {backed!r}")
+
+
+def concat_on_disk(
+    in_files,
+    out_file,
+    *,
+    axis=0,
+    join="inner",
+    merge=None,
+    uns_merge=None,
+    label=None,
+    keys=None,
+    index_unique=None,
+    fill_value=None,
+    pairwise=False,
+    compression=None,
+    cache_mb=1024,
+):
+    """Concatenates `.h5ad` files into ``out_file`` as ``anndata.concat`` of the files read
+    whole would, streaming X, layers and raw.X through a cache of ``cache_mb`` MiB (argument
+    names as ``anndata.experimental.concat_on_disk``; ``axis`` is 0/"obs" or 1/"var")."""
+    axis = {0: "obs", 1: "var", "obs": "obs", "var": "var"}.get(axis)
+    if axis is None:
+        raise ValueError("axis must be 0, 1, 'obs' or 'var'")
+    if isinstance(in_files, dict):
+        if keys is not None:
+            raise TypeError("keys cannot be given with a dict of files")
+        keys, in_files = list(in_files.keys()), list(in_files.values())
+    _concat_on_disk(
+        [os.fspath(p) for p in in_files],
+        os.fspath(out_file),
+        axis,
+        join,
+        merge,
+        uns_merge,
+        label,
+        None if keys is None else [str(k) for k in keys],
+        index_unique,
+        None if fill_value is None else float(fill_value),
+        bool(pairwise),
+        compression,
+        int(cache_mb) << 20,
+    )

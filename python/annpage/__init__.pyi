@@ -86,3 +86,20 @@ class BackedAnnData:
 def read_h5ad(path: str | PathLike[str], backed: None = None, cache_mb: int = 1024, threads: int | None = None) -> anndata.AnnData: ...
 @overload
 def read_h5ad(path: str | PathLike[str], backed: Literal["r"], cache_mb: int = 1024, threads: int | None = None) -> BackedAnnData: ...
+
+def concat_on_disk(
+    in_files: list[str | PathLike[str]] | dict[str, str | PathLike[str]],
+    out_file: str | PathLike[str],
+    *,
+    axis: Literal[0, 1, "obs", "var"] = 0,
+    join: Literal["inner", "outer"] = "inner",
+    merge: Literal["same", "unique", "first", "only"] | None = None,
+    uns_merge: Literal["same", "unique", "first", "only"] | None = None,
+    label: str | None = None,
+    keys: list[str] | None = None,
+    index_unique: str | None = None,
+    fill_value: float | None = None,
+    pairwise: bool = False,
+    compression: Literal["gzip", "lzf"] | None = None,
+    cache_mb: int = 1024,
+) -> None: ...

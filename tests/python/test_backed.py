@@ -237,3 +237,20 @@ def test_to_dask_runs_on_worker_processes():
     blocks = dask.compute(*x.to_delayed().ravel(), scheduler="sync")
     got = sp.vstack(blocks).toarray()
     np.testing.assert_array_equal(got, want[mask, 2:].X.toarray())
+
+
+@pytest.mark.parametrize("join", ["inner", "outer"])
+def test_concat_on_disk_equals_anndata_concat(tmp_path, join):
+    files = [ROOT / "fixtures" / n for n in ("pbmc_like_csr.h5ad", "x_csr_f32.h5ad", "all_elements.h5ad")]
+    out = tmp_path / "all.h5ad"
+    annpage.concat_on_disk({"a": files[0], "b": files[1], "c": files[2]}, out, join=join, label="batch",
+                           index_unique="-", merge="same", cache_mb=1)
+    want = ad.concat({k: _anndata(p) for k, p in zip("abc", files)}, join=join, label="batch", index_unique="-",
+                     merge="same")
+    # Both as anndata reads them back (its writer turns repeated strings into categoricals).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want.write_h5ad(tmp_path / "want.h5ad")
+    assert_equal(_anndata(out), _anndata(tmp_path / "want.h5ad"))
+    with pytest.raises(ValueError):
+        annpage.concat_on_disk(files, out, axis=2)
