@@ -35,6 +35,7 @@
 mod anndata;
 pub mod backed;
 mod concat;
+mod formats;
 mod frame;
 mod io;
 mod natsort;
@@ -58,6 +59,10 @@ pub use crate::backed::{
     read_h5ad_backed, BackedAnnData, BackedMatrixView, BackedOptions, MatrixChunks, Mode,
 };
 pub use crate::concat::{concat, concat_on_disk, ConcatOptions, Join, MergeStrategy};
+pub use crate::formats::{
+    read_10x_h5, read_10x_mtx, read_csv, read_mtx, CsvOptions, FileFormat, FormatOptions,
+    TenxH5Options, TenxMtxOptions, VarNames,
+};
 pub use crate::frame::FrameMut;
 pub use crate::io::read_h5ad;
 pub use crate::view::AnnDataView;

@@ -8,7 +8,8 @@ use annpage::query::Query;
 use annpage::stats::QcAccumulator;
 use annpage::{
     concat_on_disk, read_h5ad_backed, Axis, BackedAnnData, BackedOptions, Compression,
-    ConcatOptions, Error, Join, MergeStrategy, Mode, Selection, WriteOptions,
+    ConcatOptions, CsvOptions, Error, FileFormat, FormatOptions, Join, MergeStrategy, Mode,
+    Selection, TenxH5Options, TenxMtxOptions, VarNames, WriteOptions,
 };
 use annpage_engine::error::ResultExt;
 use annpage_engine::format::inspect::{describe, ElementInfo};
@@ -39,13 +40,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Write IN to OUT (possibly compressed otherwise), streaming the matrices through the
-    /// backed plan.
+    /// Write IN to OUT in another format or compression: .h5ad to .h5ad streams the matrices
+    /// through the backed plan; other inputs (csv, mtx, 10x-mtx, 10x-h5) are read whole.
     Convert {
-        /// Input .h5ad file.
+        /// Input file (or 10x directory).
         input: PathBuf,
-        /// Output .h5ad file (written beside, then renamed into place).
+        /// Output file (written beside, then renamed into place).
         output: PathBuf,
+        /// Input format (h5ad, csv, mtx, 10x-mtx, 10x-h5); default: from the path.
+        #[arg(long, value_parser = format_arg)]
+        from: Option<FileFormat>,
+        /// Output format (h5ad); default: from the path.
+        #[arg(long, value_parser = format_arg)]
+        to: Option<FileFormat>,
+        #[command(flatten)]
+        reader: ReaderArgs,
         #[command(flatten)]
         backed: BackedArgs,
         /// Compression of the output's arrays.
@@ -263,6 +272,9 @@ fn run(cli: Cli) -> annpage::Result<()> {
         Command::Convert {
             input,
             output,
+            from,
+            to,
+            reader,
             backed,
             compression: c,
             gzip_level,
@@ -270,7 +282,26 @@ fn run(cli: Cli) -> annpage::Result<()> {
             let options = WriteOptions {
                 compression: compression(c, gzip_level),
             };
-            open_backed(&input, &backed)?.write_h5ad(&output, &options)?;
+            let from = match from {
+                Some(f) => f,
+                None => path_format(&input, "--from")?,
+            };
+            let to = match to {
+                Some(f) => f,
+                None => path_format(&output, "--to")?,
+            };
+            if to != FileFormat::H5ad {
+                return Err(Error::invalid(format!(
+                    "annpage writes h5ad, not {}",
+                    to.name()
+                )));
+            }
+            if from == FileFormat::H5ad {
+                open_backed(&input, &backed)?.write_h5ad(&output, &options)?;
+            } else {
+                from.read(&input, &reader.options())?
+                    .write_h5ad(&output, &options)?;
+            }
         }
         Command::Subset {
             input,
@@ -349,6 +380,80 @@ fn run(cli: Cli) -> annpage::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Options of the readers of formats other than h5ad.
+#[derive(Args)]
+struct ReaderArgs {
+    /// Table field separator (csv); `whitespace` splits at runs of blanks. Default: from the
+    /// extension (.tsv tab, .txt whitespace, else comma).
+    #[arg(long)]
+    delimiter: Option<String>,
+    /// The table's first column holds row names (csv); default: decided from the first lines.
+    #[arg(long)]
+    first_column_names: bool,
+    /// Name genes by their ids, not symbols (10x-mtx).
+    #[arg(long)]
+    gene_ids: bool,
+    /// Keep repeated gene symbols as they are (10x-mtx); default: numbered name-1, name-2.
+    #[arg(long)]
+    keep_duplicate_names: bool,
+    /// Keep every feature type, not only Gene Expression (10x-mtx, 10x-h5).
+    #[arg(long)]
+    all_features: bool,
+    /// Keep this genome's features (10x-h5; names the group of v2 files with several).
+    #[arg(long)]
+    genome: Option<String>,
+}
+
+impl ReaderArgs {
+    fn options(&self) -> FormatOptions {
+        let csv = (self.delimiter.is_some() || self.first_column_names).then(|| CsvOptions {
+            delimiter: match self.delimiter.as_deref() {
+                None => Some(','),
+                Some("whitespace") => None,
+                Some("\\t" | "tab") => Some('\t'),
+                Some(d) => d.chars().next(),
+            },
+            first_column_names: self.first_column_names.then_some(true),
+        });
+        FormatOptions {
+            csv,
+            tenx_mtx: TenxMtxOptions {
+                var_names: if self.gene_ids {
+                    VarNames::GeneIds
+                } else {
+                    VarNames::GeneSymbols
+                },
+                make_unique: !self.keep_duplicate_names,
+                gex_only: !self.all_features,
+                prefix: String::new(),
+            },
+            tenx_h5: TenxH5Options {
+                genome: self.genome.clone(),
+                gex_only: !self.all_features,
+            },
+        }
+    }
+}
+
+fn format_arg(name: &str) -> Result<FileFormat, String> {
+    FileFormat::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = FileFormat::ALL.iter().map(|f| f.name()).collect();
+        format!(
+            "unknown format '{name}', expected one of {}",
+            names.join(", ")
+        )
+    })
+}
+
+fn path_format(path: &Path, flag: &str) -> annpage::Result<FileFormat> {
+    FileFormat::from_path(path).ok_or_else(|| {
+        Error::invalid(format!(
+            "cannot tell the format of {} from its name; give {flag}",
+            path.display()
+        ))
+    })
 }
 
 fn open_backed(path: &Path, args: &BackedArgs) -> annpage::Result<BackedAnnData> {

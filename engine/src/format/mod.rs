@@ -7,6 +7,7 @@ mod encoding;
 pub mod inspect;
 mod legacy;
 pub mod read;
+pub mod text;
 mod walk;
 pub mod write;
 

@@ -1,0 +1,289 @@
+//! Formats besides `.h5ad`: Matrix Market, 10x Genomics directories and HDF5 files, CSV/TSV
+//! tables, read with the rules of anndata's and scanpy's readers, and the [`FileFormat`] a path
+//! names.
+
+use std::path::Path;
+
+use annpage_engine::data::{ArrayData, Column, DType};
+use annpage_engine::error::ResultExt;
+use annpage_engine::format::text::{csv, mtx, tenx};
+use annpage_engine::{Error, Result};
+
+use crate::{AnnData, Selection};
+
+pub use annpage_engine::format::text::csv::CsvOptions;
+pub use annpage_engine::format::text::tenx::VarNames;
+
+/// Reads a Matrix Market file (`.mtx`, `.mtx.gz`) as `anndata.read_mtx(path, dtype)` does: X a
+/// canonical CSR matrix of `dtype` (anndata's default is `DType::F32`), obs and var named
+/// `0, 1, …`, nothing else.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("m.mtx");
+/// std::fs::write(&path, "%%MatrixMarket matrix coordinate real general\n2 3 1\n2 3 0.5\n")?;
+/// let adata = annpage::read_mtx(&path, annpage::data::DType::F32)?;
+/// assert_eq!(adata.shape(), (2, 3));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn read_mtx(path: impl AsRef<Path>, dtype: DType) -> Result<AnnData> {
+    let x = mtx::read_mtx(path.as_ref(), dtype)?;
+    let mut adata = AnnData::new(x.shape().0, x.shape().1);
+    adata.set_x(Some(annpage_engine::data::Matrix::Sparse(x)))?;
+    Ok(adata)
+}
+
+/// Options of [`read_10x_mtx`], scanpy's `read_10x_mtx` arguments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenxMtxOptions {
+    /// Which features column names the genes (scanpy: `var_names`).
+    pub var_names: VarNames,
+    /// With [`VarNames::GeneSymbols`], number repeated symbols `name-1`, `name-2`, …
+    pub make_unique: bool,
+    /// Keep only `Gene Expression` features (v3 directories).
+    pub gex_only: bool,
+    /// What comes before `matrix.mtx`, `features.tsv`, `barcodes.tsv` in the file names.
+    pub prefix: String,
+}
+
+impl Default for TenxMtxOptions {
+    fn default() -> Self {
+        TenxMtxOptions {
+            var_names: VarNames::GeneSymbols,
+            make_unique: true,
+            gex_only: true,
+            prefix: String::new(),
+        }
+    }
+}
+
+/// Reads a 10x Genomics matrix directory (`matrix.mtx[.gz]`, `features.tsv[.gz]` or v2's
+/// `genes.tsv`, `barcodes.tsv[.gz]`) as `scanpy.read_10x_mtx` does: cells × genes, X a CSC
+/// matrix of float32 counts, obs named by barcode, var by gene symbol (made unique) with
+/// `gene_ids` and, for v3, `feature_types`.
+///
+/// ```no_run
+/// let adata = annpage::read_10x_mtx("filtered_feature_bc_matrix", &Default::default())?;
+/// # Ok::<(), annpage::Error>(())
+/// ```
+pub fn read_10x_mtx(dir: impl AsRef<Path>, options: &TenxMtxOptions) -> Result<AnnData> {
+    let dir = dir.as_ref();
+    let files = tenx::TenxFiles::find(dir, &options.prefix)?;
+    let elems = tenx::read_10x_mtx(&files, options.var_names)?;
+    let mut adata = AnnData::from_elements(elems).in_file(dir)?;
+    if options.make_unique && options.var_names == VarNames::GeneSymbols {
+        adata.var_names_make_unique("-")?;
+    }
+    if options.gex_only && !files.legacy {
+        adata = keep_vars_where(&adata, "feature_types", |v| v == "Gene Expression")?;
+    }
+    Ok(adata)
+}
+
+/// Options of [`read_10x_h5`], scanpy's `read_10x_h5` arguments (default: every genome,
+/// gene expression only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenxH5Options {
+    /// Keep the features of this genome (v3), or read this genome's group (v2; needed when the
+    /// file has several).
+    pub genome: Option<String>,
+    /// Keep only `Gene Expression` features (v3 files).
+    pub gex_only: bool,
+}
+
+impl Default for TenxH5Options {
+    fn default() -> Self {
+        TenxH5Options {
+            genome: None,
+            gex_only: true,
+        }
+    }
+}
+
+/// Reads a 10x Genomics HDF5 matrix (`filtered_feature_bc_matrix.h5`, Cell Ranger v2 or v3+)
+/// as `scanpy.read_10x_h5` does: cells × features, X a CSR matrix (int32 counts as float32),
+/// obs named by barcode, var by feature name (as stored: not made unique) with `gene_ids`,
+/// `feature_types` and the file's other feature annotations; by default only gene expression
+/// features are kept, as scanpy keeps them.
+///
+/// ```no_run
+/// use annpage::TenxH5Options;
+/// let adata = annpage::read_10x_h5("sample.h5", &TenxH5Options::default())?;
+/// # Ok::<(), annpage::Error>(())
+/// ```
+pub fn read_10x_h5(path: impl AsRef<Path>, options: &TenxH5Options) -> Result<AnnData> {
+    let path = path.as_ref();
+    let elems = tenx::read_10x_h5(path, options.genome.as_deref())?;
+    let v3 = elems.var.column("feature_types").is_some();
+    let mut adata = AnnData::from_elements(elems).in_file(path)?;
+    if !v3 {
+        return Ok(adata);
+    }
+    if let Some(genome) = &options.genome {
+        let genomes = strings(&adata, "genome").in_file(path)?;
+        if !genomes.iter().any(|g| g == genome) {
+            let mut known = genomes.clone();
+            known.sort();
+            known.dedup();
+            return Err(
+                Error::invalid(format!("no genome '{genome}'; the file has {known:?}"))
+                    .in_file(path),
+            );
+        }
+        adata = keep_vars_where(&adata, "genome", |g| g == genome)?;
+    }
+    if options.gex_only {
+        adata = keep_vars_where(&adata, "feature_types", |v| v == "Gene Expression")?;
+    }
+    Ok(adata)
+}
+
+/// Reads a delimited text table as `anndata.read_csv` (and `read_text`) does: X a dense
+/// float32 matrix; where the names are is decided from the first lines (see [`CsvOptions`]).
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("t.tsv");
+/// std::fs::write(&path, "\tg1\tg2\nc1\t1\t2\n")?;
+/// let options = annpage::CsvOptions { delimiter: Some('\t'), ..Default::default() };
+/// let adata = annpage::read_csv(&path, &options)?;
+/// assert_eq!((adata.obs_names(), adata.var_names()), (&["c1".to_string()][..], &["g1".to_string(), "g2".to_string()][..]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn read_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<AnnData> {
+    let path = path.as_ref();
+    AnnData::from_elements(csv::read_csv(path, options)?).in_file(path)
+}
+
+fn strings(adata: &AnnData, column: &str) -> Result<Vec<String>> {
+    match adata.var().column(column) {
+        Some(Column::Array(a @ ArrayData::String(_))) => Ok(a.to_python_strings()),
+        _ => Err(Error::malformed(format!(
+            "var has no string column '{column}'"
+        ))),
+    }
+}
+
+fn keep_vars_where(adata: &AnnData, column: &str, keep: impl Fn(&str) -> bool) -> Result<AnnData> {
+    let mask = strings(adata, column)?.iter().map(|v| keep(v)).collect();
+    adata.subset(&Selection::All, &Selection::Mask(mask))
+}
+
+/// The file formats annpage reads or writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileFormat {
+    /// anndata's HDF5 format (`.h5ad`).
+    H5ad,
+    /// A delimited table (`.csv`, `.tsv`, `.txt`, also gzipped), read by [`read_csv`].
+    Csv,
+    /// A Matrix Market file (`.mtx`, `.mtx.gz`), read by [`read_mtx`].
+    Mtx,
+    /// A 10x Genomics matrix directory, read by [`read_10x_mtx`].
+    TenxMtx,
+    /// A 10x Genomics HDF5 matrix (`.h5`), read by [`read_10x_h5`].
+    TenxH5,
+}
+
+impl FileFormat {
+    /// Every format, in the order the CLI lists them.
+    pub const ALL: [FileFormat; 5] = [
+        FileFormat::H5ad,
+        FileFormat::Csv,
+        FileFormat::Mtx,
+        FileFormat::TenxMtx,
+        FileFormat::TenxH5,
+    ];
+
+    /// The name the CLI uses (`--from`, `--to`).
+    pub fn name(self) -> &'static str {
+        match self {
+            FileFormat::H5ad => "h5ad",
+            FileFormat::Csv => "csv",
+            FileFormat::Mtx => "mtx",
+            FileFormat::TenxMtx => "10x-mtx",
+            FileFormat::TenxH5 => "10x-h5",
+        }
+    }
+
+    /// The format a name given to the CLI names.
+    pub fn from_name(name: &str) -> Option<FileFormat> {
+        FileFormat::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// The format a path names: by extension, and a directory holding `matrix.mtx[.gz]` (or
+    /// `genes.tsv`) is a 10x directory.
+    ///
+    /// ```
+    /// use annpage::FileFormat;
+    /// assert_eq!(FileFormat::from_path("a/b.mtx.gz".as_ref()), Some(FileFormat::Mtx));
+    /// assert_eq!(FileFormat::from_path("b.tsv".as_ref()), Some(FileFormat::Csv));
+    /// ```
+    pub fn from_path(path: &Path) -> Option<FileFormat> {
+        if path.is_dir() {
+            let tenx = ["matrix.mtx", "matrix.mtx.gz", "genes.tsv"]
+                .iter()
+                .any(|f| path.join(f).is_file());
+            return tenx.then_some(FileFormat::TenxMtx);
+        }
+        let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+        let name = name.strip_suffix(".gz").unwrap_or(&name);
+        let ext = name.rsplit_once('.')?.1;
+        match ext {
+            "h5ad" => Some(FileFormat::H5ad),
+            "csv" | "tsv" | "txt" | "tab" | "data" => Some(FileFormat::Csv),
+            "mtx" => Some(FileFormat::Mtx),
+            "h5" => Some(FileFormat::TenxH5),
+            _ => None,
+        }
+    }
+
+    /// Reads `path` in this format with the readers' options in `options` (by default
+    /// anndata's and scanpy's: a `.tsv` is split at tabs, a `.txt` at whitespace, 10x files
+    /// keep gene expression only).
+    ///
+    /// ```no_run
+    /// use annpage::{FileFormat, FormatOptions};
+    /// let path = std::path::Path::new("counts.mtx.gz");
+    /// let format = FileFormat::from_path(path).expect("a known extension");
+    /// let adata = format.read(path, &FormatOptions::default())?;
+    /// # Ok::<(), annpage::Error>(())
+    /// ```
+    pub fn read(self, path: &Path, options: &FormatOptions) -> Result<AnnData> {
+        match self {
+            FileFormat::H5ad => crate::read_h5ad(path),
+            FileFormat::Csv => {
+                let by_extension = CsvOptions {
+                    delimiter: delimiter_of(path),
+                    ..CsvOptions::default()
+                };
+                read_csv(path, options.csv.as_ref().unwrap_or(&by_extension))
+            }
+            FileFormat::Mtx => read_mtx(path, DType::F32),
+            FileFormat::TenxMtx => read_10x_mtx(path, &options.tenx_mtx),
+            FileFormat::TenxH5 => read_10x_h5(path, &options.tenx_h5),
+        }
+    }
+}
+
+/// The options of every reader, for [`FileFormat::read`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FormatOptions {
+    /// For tables; `None`: anndata's defaults with the delimiter told by the extension
+    /// (`.tsv`/`.tab` tabs, `.txt`/`.data` whitespace, otherwise commas).
+    pub csv: Option<CsvOptions>,
+    /// For 10x directories.
+    pub tenx_mtx: TenxMtxOptions,
+    /// For 10x HDF5 files.
+    pub tenx_h5: TenxH5Options,
+}
+
+/// The delimiter a table's extension implies.
+fn delimiter_of(path: &Path) -> Option<char> {
+    let name = path.to_string_lossy().to_ascii_lowercase();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    match name.rsplit_once('.').map(|(_, e)| e) {
+        Some("tsv" | "tab") => Some('\t'),
+        Some("txt" | "data") => None,
+        _ => Some(','),
+    }
+}

@@ -1,0 +1,246 @@
+//! Delimited text tables read as a dense float32 X, with `anndata.read_csv`'s rules for where
+//! the names are.
+//!
+//! anndata decides from the first lines: a first line whose last field is not a number holds
+//! the column names (else the last `#` comment line does, else they are `0, 1, …`); the first
+//! column holds row names when told so or when its field on the first data lines is not a
+//! number; a header one field shorter than the rows means the header has no corner field.
+
+use std::path::Path;
+
+use ndarray::Array2;
+
+use crate::data::{ArrayData, DataFrame, Matrix};
+use crate::error::{Error, Result};
+use crate::format::AnnDataElements;
+
+use super::Lines;
+
+/// How to read a delimited table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CsvOptions {
+    /// The field separator; `None` splits at runs of whitespace. anndata's default is `,`.
+    pub delimiter: Option<char>,
+    /// Whether the first column holds row names; `None` lets the first lines decide.
+    pub first_column_names: Option<bool>,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            delimiter: Some(','),
+            first_column_names: None,
+        }
+    }
+}
+
+/// Reads a delimited text file (plain or gzipped) as `anndata.read_csv` does: X a dense float32
+/// matrix, obs and var names from the file or `0, 1, …`.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// use annpage_engine::format::text::csv::{read_csv, CsvOptions};
+/// let path = dir.path().join("t.csv");
+/// std::fs::write(&path, "cell,CD3E,LYZ\nc1,1,0\nc2,0,2.5\n")?;
+/// let elems = read_csv(&path, &CsvOptions::default())?;
+/// assert_eq!(elems.obs.index_names().unwrap(), ["c1", "c2"]);
+/// assert_eq!(elems.var.index_names().unwrap(), ["CD3E", "LYZ"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn read_csv(path: &Path, options: &CsvOptions) -> Result<AnnDataElements> {
+    let mut lines = Lines::open(path)?;
+    let mut table = Table {
+        delimiter: options.delimiter,
+        values: Vec::new(),
+        width: None,
+        rows: 0,
+        row_names: Vec::new(),
+    };
+    let mut first_column_names = options.first_column_names;
+    let mut comments: Vec<String> = Vec::new();
+    let mut col_names: Vec<String> = Vec::new();
+    let mut first_row: Option<Vec<f32>> = None;
+
+    // The header, or the first data line.
+    while let Some(line) = next_nonempty(&mut lines)? {
+        if line.starts_with('#') {
+            let comment = line.trim_start_matches(['#', ' ']);
+            if !comment.is_empty() {
+                comments.push(comment.to_owned());
+            }
+            continue;
+        }
+        if let Some(d) = options.delimiter {
+            if !line.contains(d) {
+                return Err(lines.malformed(format!("did not find the delimiter {d:?}")));
+            }
+        }
+        let fields = table.split(&lines, &line)?;
+        if !is_float(fields[fields.len() - 1]) {
+            col_names = fields.iter().map(|s| s.to_string()).collect();
+        } else if !is_float(fields[0]) || first_column_names == Some(true) {
+            first_column_names = Some(true);
+            table.row_names.push(fields[0].to_owned());
+            first_row = Some(parse_row(&lines, &fields[1..])?);
+        } else {
+            first_row = Some(parse_row(&lines, &fields)?);
+        }
+        break;
+    }
+    if col_names.is_empty() {
+        col_names = match (comments.last(), &first_row) {
+            (Some(c), _) => c.split_whitespace().map(str::to_owned).collect(),
+            (None, Some(row)) => (0..row.len()).map(|i| i.to_string()).collect(),
+            (None, None) => return Err(Error::malformed("no table in the file").in_file(path)),
+        };
+    }
+    let mut first_column_names = first_column_names.unwrap_or(false);
+
+    // The second line settles whether the first column holds names.
+    let mut second_row: Option<Vec<f32>> = None;
+    if let Some(line) = next_nonempty(&mut lines)? {
+        let fields = table.split(&lines, &line)?;
+        if first_column_names || !is_float(fields[0]) {
+            first_column_names = true;
+            table.row_names.push(fields[0].to_owned());
+            second_row = Some(parse_row(&lines, &fields[1..])?);
+        } else {
+            second_row = Some(parse_row(&lines, &fields)?);
+        }
+    }
+    match (first_row, second_row) {
+        // Two data lines of different lengths: the first was a header of numbers without a
+        // corner field, and the second line starts with its row name.
+        (Some(first), Some(second)) if first.len() != second.len() => {
+            if second.is_empty() {
+                return Err(lines.malformed("a row without values"));
+            }
+            first_column_names = true;
+            col_names = first.iter().map(|&v| (v as i64).to_string()).collect();
+            table.row_names.push((second[0] as i64).to_string());
+            table.push_row(&lines, second[1..].to_vec())?;
+        }
+        (first, second) => {
+            for row in [first, second].into_iter().flatten() {
+                table.push_row(&lines, row)?;
+            }
+        }
+    }
+    while let Some(line) = next_nonempty(&mut lines)? {
+        let fields = table.split(&lines, &line)?;
+        let row = if first_column_names {
+            table.row_names.push(fields[0].to_owned());
+            parse_row(&lines, &fields[1..])?
+        } else {
+            parse_row(&lines, &fields)?
+        };
+        table.push_row(&lines, row)?;
+    }
+    table.into_elements(path, col_names)
+}
+
+/// Rows parsed so far.
+struct Table {
+    delimiter: Option<char>,
+    values: Vec<f32>,
+    width: Option<usize>,
+    rows: usize,
+    row_names: Vec<String>,
+}
+
+impl Table {
+    fn split<'a>(&self, lines: &Lines, line: &'a str) -> Result<Vec<&'a str>> {
+        let fields: Vec<&str> = match self.delimiter {
+            Some(d) => line.split(d).collect(),
+            None => line.split_whitespace().collect(),
+        };
+        if fields.is_empty() {
+            return Err(lines.malformed("a line of whitespace only"));
+        }
+        Ok(fields)
+    }
+
+    fn push_row(&mut self, lines: &Lines, row: Vec<f32>) -> Result<()> {
+        match self.width {
+            Some(w) if w != row.len() => {
+                return Err(
+                    lines.malformed(format!("{} values where the first row has {w}", row.len()))
+                )
+            }
+            _ => self.width = Some(row.len()),
+        }
+        self.values.extend(row);
+        self.rows += 1;
+        Ok(())
+    }
+
+    fn into_elements(self, path: &Path, mut col_names: Vec<String>) -> Result<AnnDataElements> {
+        let width = self.width.unwrap_or(0);
+        let row_names: Vec<String> = if self.row_names.is_empty() {
+            (0..self.rows).map(|i| i.to_string()).collect()
+        } else {
+            self.row_names
+                .iter()
+                .map(|n| n.trim_matches('"').to_owned())
+                .collect()
+        };
+        if row_names.len() != self.rows {
+            return Err(Error::shape(format!(
+                "{} row names for {} rows",
+                row_names.len(),
+                self.rows
+            ))
+            .in_file(path));
+        }
+        if col_names.len() > width {
+            col_names.remove(0);
+        }
+        if col_names.len() != width {
+            return Err(Error::shape(format!(
+                "{} column names for rows of {width} values",
+                col_names.len()
+            ))
+            .in_file(path));
+        }
+        let col_names = col_names
+            .iter()
+            .map(|n| n.trim_matches('"').to_owned())
+            .collect();
+        let x = Array2::from_shape_vec((self.rows, width), self.values)
+            .expect("every row has `width` values");
+        let mut elems = AnnDataElements::empty(self.rows, width);
+        elems.obs = DataFrame::from_index(row_names);
+        elems.var = DataFrame::from_index(col_names);
+        elems.x = Some(Matrix::Dense(ArrayData::from(x)));
+        Ok(elems)
+    }
+}
+
+fn next_nonempty(lines: &mut Lines) -> Result<Option<String>> {
+    while let Some(line) = lines.next_str()? {
+        if !line.is_empty() {
+            return Ok(Some(line.to_owned()));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether Python's `float(s)` accepts `s`.
+fn is_float(s: &str) -> bool {
+    parse_float(s).is_some()
+}
+
+fn parse_float(s: &str) -> Option<f64> {
+    s.trim().parse::<f64>().ok()
+}
+
+fn parse_row(lines: &Lines, fields: &[&str]) -> Result<Vec<f32>> {
+    fields
+        .iter()
+        .map(|f| {
+            parse_float(f)
+                .map(|v| v as f32)
+                .ok_or_else(|| lines.malformed(format!("'{f}' is not a number")))
+        })
+        .collect()
+}

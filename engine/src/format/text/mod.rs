@@ -1,0 +1,127 @@
+//! Text formats beside h5ad: Matrix Market, 10x Genomics directories and CSV/TSV tables.
+//!
+//! Every reader works on lines from [`Lines`], which opens plain or gzip-compressed files
+//! alike and numbers the lines so that an error names the file and the line.
+
+pub mod csv;
+pub mod mtx;
+pub mod tenx;
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result, ResultExt};
+
+/// Lines of a text file, gzip-compressed or not (told by its first two bytes, not its name).
+pub struct Lines {
+    reader: Box<dyn BufRead + Send>,
+    path: PathBuf,
+    line: usize,
+    buf: Vec<u8>,
+}
+
+impl Lines {
+    /// Opens `path`.
+    pub fn open(path: &Path) -> Result<Lines> {
+        // A FIFO or device would block or never end; a directory is not a text file.
+        if !std::fs::metadata(path).in_file(path)?.is_file() {
+            return Err(Error::invalid("not a regular file").in_file(path));
+        }
+        let mut file = BufReader::with_capacity(1 << 20, File::open(path).in_file(path)?);
+        let gzipped = file.fill_buf().in_file(path)?.starts_with(&[0x1f, 0x8b]);
+        let reader: Box<dyn BufRead + Send> = if gzipped {
+            Box::new(BufReader::with_capacity(
+                1 << 20,
+                flate2::bufread::MultiGzDecoder::new(file),
+            ))
+        } else {
+            Box::new(file)
+        };
+        Ok(Lines {
+            reader,
+            path: path.to_path_buf(),
+            line: 0,
+            buf: Vec::new(),
+        })
+    }
+
+    /// The next line without its line break (`\n` or `\r\n`), or `None` at the end.
+    pub fn next_line(&mut self) -> Result<Option<&[u8]>> {
+        self.buf.clear();
+        let n = (&mut self.reader)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut self.buf)
+            .map_err(|e| self.error(Error::Io(e)))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.line += 1;
+        if self.buf.len() > MAX_LINE {
+            return Err(self.error(Error::malformed(format!(
+                "line longer than {} MiB",
+                MAX_LINE >> 20
+            ))));
+        }
+        let mut end = self.buf.len();
+        if self.buf[..end].ends_with(b"\n") {
+            end -= 1;
+        }
+        if self.buf[..end].ends_with(b"\r") {
+            end -= 1;
+        }
+        Ok(Some(&self.buf[..end]))
+    }
+
+    /// The next line as UTF-8 text.
+    pub fn next_str(&mut self) -> Result<Option<&str>> {
+        let line = self.line;
+        let path = self.path.clone();
+        match self.next_line()? {
+            None => Ok(None),
+            Some(bytes) => std::str::from_utf8(bytes).map(Some).map_err(|e| {
+                Error::malformed(format!("not UTF-8 text: {e}"))
+                    .in_element(format!("line {}", line + 1))
+                    .in_file(&path)
+            }),
+        }
+    }
+
+    /// Number of the line last returned (1-based; 0 before the first).
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    /// The file being read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Wraps `e` with the file and the current line.
+    pub fn error(&self, e: Error) -> Error {
+        e.in_element(format!("line {}", self.line))
+            .in_file(&self.path)
+    }
+
+    /// A malformed-input error at the current line.
+    pub fn malformed(&self, msg: impl Into<String>) -> Error {
+        self.error(Error::malformed(msg))
+    }
+}
+
+/// The longest line a text reader accepts (a guard against a file without line breaks).
+pub const MAX_LINE: usize = 256 << 20;
+
+/// Every line of a one-record-a-line file (barcodes, features) split at `sep`, blank lines
+/// skipped.
+pub fn read_records(path: &Path, sep: u8) -> Result<Vec<Vec<String>>> {
+    let mut lines = Lines::open(path)?;
+    let mut out = Vec::new();
+    while let Some(line) = lines.next_str()? {
+        if line.trim().is_empty() {
+            continue;
+        }
+        out.push(line.split(sep as char).map(str::to_owned).collect());
+    }
+    Ok(out)
+}

@@ -1,0 +1,252 @@
+"""`annpage convert` from Matrix Market, 10x Genomics (directories and HDF5) and CSV/TSV inputs
+against the Python readers of the same files.
+
+Each case writes an input with scipy/h5py/plain text, converts it to .h5ad with the CLI, reads
+it with `anndata.read_mtx`, `scanpy.read_10x_mtx`, `scanpy.read_10x_h5` or `anndata.read_csv`,
+and compares the two with `assert_equal` (and the exact names).
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import warnings
+from pathlib import Path
+
+import anndata as ad
+import h5py
+import numpy as np
+import pytest
+import scipy.io
+import scipy.sparse as sp
+from anndata.tests.helpers import assert_equal
+
+from support import run
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import scanpy as sc
+
+
+def _convert(annpage_bin: Path, src: Path, out: Path, *args: str) -> ad.AnnData:
+    res = run([annpage_bin, "convert", src, out, *args])
+    assert res.returncode == 0, res.stderr
+    return ad.read_h5ad(out)
+
+
+def _same(got: ad.AnnData, want: ad.AnnData) -> None:
+    assert_equal(got, want)
+    assert list(got.obs_names) == list(want.obs_names)
+    assert list(got.var_names) == list(want.var_names)
+    assert list(got.var.columns) == list(want.var.columns)
+    assert list(got.obs.columns) == list(want.obs.columns)
+    assert type(got.X) is type(want.X)
+
+
+def _gzip(path: Path) -> Path:
+    out = path.with_name(path.name + ".gz")
+    with open(path, "rb") as f, gzip.open(out, "wb") as g:
+        shutil.copyfileobj(f, g)
+    path.unlink()
+    return out
+
+
+# ---------------------------------------------------------------------------- Matrix Market
+
+HAND_WRITTEN = {
+    # Unsorted, a duplicate (summed) and an explicit zero (kept), comments and a blank line.
+    "unsorted": "%%MatrixMarket matrix coordinate real general\n% a comment\n3 4 5\n\n3 4 1.5\n1 2 2\n3 1 0\n3 4 0.25\n1 1 -1e-3\n",
+    "pattern": "%%MatrixMarket matrix coordinate pattern general\n2 3 3\n2 3\n1 1\n2 1\n",
+    "symmetric": "%%MatrixMarket matrix coordinate integer symmetric\n3 3 3\n1 1 4\n3 1 -2\n3 2 7\n",
+    "skew": "%%MatrixMarket matrix coordinate real skew-symmetric\n3 3 2\n2 1 0.5\n3 2 1e10\n",
+    "dense": "%%MatrixMarket matrix array real general\n2 3\n1\n0\n0.1\n2.5\n0\n-3\n",
+    "dense_symmetric": "%%MatrixMarket matrix array integer symmetric\n2 2\n1\n0\n5\n",
+    "empty": "%%MatrixMarket matrix coordinate real general\n4 0 0\n",
+    "no_entries": "%%MatrixMarket matrix coordinate integer general\n3 5 0\n",
+    "double_rounding": "%%MatrixMarket matrix coordinate real general\n1 2 2\n1 1 1.00000005960464477539062500001\n1 2 0.1\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HAND_WRITTEN))
+def test_hand_written_mtx_reads_like_anndata(annpage_bin: Path, tmp_path: Path, name: str) -> None:
+    src = tmp_path / "m.mtx"
+    src.write_text(HAND_WRITTEN[name])
+    _same(_convert(annpage_bin, src, tmp_path / "out.h5ad"), ad.read_mtx(src))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_generated_mtx_reads_like_anndata(annpage_bin: Path, tmp_path: Path, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(0, 40)), int(rng.integers(1, 40)))
+    m = sp.random(*shape, density=rng.uniform(0, 0.5), format="coo", random_state=seed)
+    field = ["real", "integer", "real", "integer", "pattern", "real"][seed]
+    if field == "integer":
+        m.data = rng.integers(-1000, 1000, m.nnz)
+    src = tmp_path / "m.mtx"
+    if seed == 5:
+        # Shuffled entries: the file order is not the row order.
+        order = rng.permutation(m.nnz)
+        m = sp.coo_matrix((m.data[order], (m.row[order], m.col[order])), shape=shape)
+    scipy.io.mmwrite(src, m, field=field)
+    if seed % 2:
+        src = _gzip(src)
+    _same(_convert(annpage_bin, src, tmp_path / "out.h5ad"), ad.read_mtx(src))
+
+
+def test_bad_mtx_names_file_and_line(annpage_bin: Path, tmp_path: Path) -> None:
+    src = tmp_path / "bad.mtx"
+    src.write_text("%%MatrixMarket matrix coordinate real general\n2 2 2\n1 1 1\n3 1 1\n")
+    res = run([annpage_bin, "convert", src, tmp_path / "out.h5ad"])
+    assert res.returncode != 0
+    assert "bad.mtx" in res.stderr and "line 4" in res.stderr and "row 3" in res.stderr, res.stderr
+    assert not (tmp_path / "out.h5ad").exists()
+
+
+# ---------------------------------------------------------------------------- 10x directories
+
+
+def _tenx_dir(tmp_path: Path, legacy: bool, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    n_genes, n_cells = 12, 9
+    d = tmp_path / ("v2" if legacy else "v3")
+    d.mkdir()
+    counts = sp.random(n_genes, n_cells, density=0.4, format="coo", random_state=seed)
+    counts.data = rng.integers(1, 50, counts.nnz).astype(float)
+    scipy.io.mmwrite(d / "matrix.mtx", counts, field="integer")
+    # Repeated symbols (made unique) and, in v3, features that are not gene expression.
+    symbols = ["CD3E", "LYZ", "CD3E", "MS4A1", "LYZ", "NKG7", "GNLY", "CD3E", "ACTB", "CD14", "FCGR3A", "PPBP"]
+    kinds = ["Gene Expression"] * 9 + ["Antibody Capture", "Gene Expression", "Antibody Capture"]
+    with open(d / ("genes.tsv" if legacy else "features.tsv"), "w") as f:
+        for i, s in enumerate(symbols):
+            f.write(f"ENSG{i:05d}\t{s}" + ("" if legacy else f"\t{kinds[i]}") + "\n")
+    with open(d / "barcodes.tsv", "w") as f:
+        f.writelines(f"{b}-1\n" for b in ["AAAC", "AAAG", "AACT", "ACGT", "CCCA", "GGTA", "TTAC", "TTAG", "TGCA"])
+    if not legacy:
+        for name in ["matrix.mtx", "features.tsv", "barcodes.tsv"]:
+            _gzip(d / name)
+    return d
+
+
+CASES_10X = {
+    "default": ((), {}),
+    "gene_ids": (("--gene-ids",), {"var_names": "gene_ids"}),
+    "duplicates": (("--keep-duplicate-names",), {"make_unique": False}),
+    "all_features": (("--all-features",), {"gex_only": False}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES_10X))
+@pytest.mark.parametrize("legacy", [False, True], ids=["v3", "v2"])
+def test_10x_directory_reads_like_scanpy(annpage_bin: Path, tmp_path: Path, legacy: bool, case: str) -> None:
+    d = _tenx_dir(tmp_path, legacy)
+    args, kwargs = CASES_10X[case]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = sc.read_10x_mtx(d, **kwargs)
+    got = _convert(annpage_bin, d, tmp_path / "out.h5ad", *args)
+    _same(got, want)
+    assert got.var_names.is_unique == (case != "duplicates")
+
+
+def test_10x_directory_of_the_wrong_length_names_the_file(annpage_bin: Path, tmp_path: Path) -> None:
+    d = _tenx_dir(tmp_path, legacy=True)
+    (d / "barcodes.tsv").write_text("A-1\nB-1\n")
+    res = run([annpage_bin, "convert", d, tmp_path / "out.h5ad"])
+    assert res.returncode != 0 and "barcodes.tsv" in res.stderr and "2 barcodes" in res.stderr, res.stderr
+
+
+# ---------------------------------------------------------------------------- 10x HDF5
+
+
+def _write_10x_group(g: h5py.Group, rng: np.random.Generator, v3: bool, n_genes: int, n_cells: int) -> None:
+    counts = sp.random(n_genes, n_cells, density=0.3, format="csc", random_state=rng.integers(1 << 30))
+    counts.data = rng.integers(1, 100, counts.nnz).astype(np.float64)
+    g["data"] = counts.data.astype(np.int32)
+    g["indices"] = counts.indices.astype(np.int64)
+    g["indptr"] = counts.indptr.astype(np.int64)
+    g["shape"] = np.array([n_genes, n_cells], dtype=np.int32)
+    g["barcodes"] = np.array([f"CELL{i:04d}-1".encode() for i in range(n_cells)])
+    ids = np.array([f"ENSG{i:05d}".encode() for i in range(n_genes)])
+    names = np.array([f"G{i % (n_genes - 2)}".encode() for i in range(n_genes)])  # two repeats
+    if v3:
+        f = g.create_group("features")
+        f["id"] = ids
+        f["name"] = names
+        f["feature_type"] = np.array(
+            [b"Gene Expression" if i % 5 else b"Antibody Capture" for i in range(n_genes)]
+        )
+        f["genome"] = np.array([b"GRCh38" if i % 3 else b"mm10" for i in range(n_genes)])
+        f["_all_tag_keys"] = np.array([b"genome"])
+    else:
+        g["genes"] = ids
+        g["gene_names"] = names
+
+
+@pytest.mark.parametrize("args", [(), ("--all-features",), ("--genome", "mm10")], ids=["default", "all", "genome"])
+def test_10x_h5_v3_reads_like_scanpy(annpage_bin: Path, tmp_path: Path, args: tuple[str, ...]) -> None:
+    src = tmp_path / "filtered_feature_bc_matrix.h5"
+    with h5py.File(src, "w") as f:
+        _write_10x_group(f.create_group("matrix"), np.random.default_rng(1), True, 15, 11)
+    kwargs = {"--all-features": {"gex_only": False}, "--genome": {"genome": "mm10"}}.get(args[:1] and args[0], {})
+    _same(_convert(annpage_bin, src, tmp_path / "out.h5ad", *args), sc.read_10x_h5(src, **kwargs))
+
+
+def test_10x_h5_legacy_reads_like_scanpy(annpage_bin: Path, tmp_path: Path) -> None:
+    one, two = tmp_path / "one.h5", tmp_path / "two.h5"
+    rng = np.random.default_rng(2)
+    with h5py.File(one, "w") as f:
+        _write_10x_group(f.create_group("hg19"), rng, False, 10, 7)
+    with h5py.File(two, "w") as f:
+        _write_10x_group(f.create_group("hg19"), rng, False, 10, 7)
+        _write_10x_group(f.create_group("mm10"), rng, False, 6, 7)
+    _same(_convert(annpage_bin, one, tmp_path / "one.h5ad"), sc.read_10x_h5(one))
+    res = run([annpage_bin, "convert", two, tmp_path / "two.h5ad"])
+    assert res.returncode != 0 and "two.h5" in res.stderr and "mm10" in res.stderr, res.stderr
+    got = _convert(annpage_bin, two, tmp_path / "mm10.h5ad", "--genome", "mm10")
+    _same(got, sc.read_10x_h5(two, genome="mm10"))
+
+
+# ---------------------------------------------------------------------------- CSV / TSV
+
+TABLES = {
+    "corner.csv": "cell,g1,g2,g3\nc1,1,0,2.5\nc2,0,3,1e-3\nc3,7,0,0\n",
+    "no_corner.csv": "g1,g2,g3\nc1,1,0,2.5\nc2,0,3,1e-3\n",
+    "numbers_only.csv": "1,0,2.5\n0,3,0.001\n",
+    "comment_names.csv": "# a comment\n# g1 g2\n0.5,1\n2,3\n",
+    "quoted.csv": '"",\"g1\",\"g2\"\n"c1",1,2\n"c2",3,4\n',
+    "numeric_header.csv": "1,2,3\n10,0.5,1,2\n11,4,5,6\n",
+    "tabs.tsv": "\tA\tB\nr1\t1\t2\nr2\t3\t4\n",
+    "spaces.txt": "x y\nr1  1 2\nr2 3   4\n",
+    "crlf.csv": "id,a\r\nr1,1\r\n\r\nr2,2\r\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(TABLES))
+def test_tables_read_like_anndata(annpage_bin: Path, tmp_path: Path, name: str) -> None:
+    src = tmp_path / name
+    src.write_bytes(TABLES[name].encode())
+    delimiter = {"tsv": "\t", "txt": None}.get(name.rsplit(".", 1)[1], ",")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = ad.read_csv(src, delimiter=delimiter) if delimiter is not None else ad.read_text(src)
+    _same(_convert(annpage_bin, src, tmp_path / "out.h5ad"), want)
+
+
+def test_gzipped_table_and_explicit_format(annpage_bin: Path, tmp_path: Path) -> None:
+    src = tmp_path / "t.csv"
+    src.write_text(TABLES["corner.csv"])
+    want = ad.read_csv(src)
+    gz = _gzip(src)
+    _same(_convert(annpage_bin, gz, tmp_path / "a.h5ad"), want)
+    renamed = tmp_path / "table.dat"
+    shutil.copy(gz, renamed)
+    _same(_convert(annpage_bin, renamed, tmp_path / "b.h5ad", "--from", "csv"), want)
+    res = run([annpage_bin, "convert", renamed, tmp_path / "c.h5ad"])
+    assert res.returncode != 0 and "--from" in res.stderr
+
+
+def test_ragged_table_names_the_line(annpage_bin: Path, tmp_path: Path) -> None:
+    src = tmp_path / "ragged.csv"
+    src.write_text("id,a,b\nr1,1,2\nr2,3\nr3,4,5\n")
+    res = run([annpage_bin, "convert", src, tmp_path / "out.h5ad"])
+    assert res.returncode != 0 and "ragged.csv" in res.stderr and "line 3" in res.stderr, res.stderr
