@@ -254,3 +254,43 @@ def test_concat_on_disk_equals_anndata_concat(tmp_path, join):
     assert_equal(_anndata(out), _anndata(tmp_path / "want.h5ad"))
     with pytest.raises(ValueError):
         annpage.concat_on_disk(files, out, axis=2)
+
+
+_SUBSET = """
+import resource, sys
+import numpy as np
+import annpage
+b = annpage.read_h5ad(sys.argv[1], backed="r", cache_mb=16)
+if sys.argv[2] == "subset":
+    rows = np.random.default_rng(0).permutation(b.n_obs)[:4000]
+    sub = b[rows, ::2].to_memory()
+    print(sub.X.nnz)
+else:
+    print(0)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def test_to_memory_of_a_subset_stays_within_budget_and_result(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "big.h5ad"
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "make_big_h5ad.py"), str(path), "--cells", "40000", "--genes", "4000",
+         "--nnz", "300"],
+        check=True,
+    )
+
+    def run(mode):
+        out = subprocess.run([sys.executable, "-c", _SUBSET, str(path), mode], capture_output=True, text=True, check=True)
+        nnz, peak = out.stdout.split()
+        return int(nnz), float(peak)
+
+    _, base = run("open")
+    nnz, peak = run("subset")
+    assert nnz > 0
+    # The result: its X (12 bytes a value as Rust reads it, and again as scipy holds it) and
+    # its obs/obsm rows; the issue's bound is budget + result + 100 MB.
+    result_mb = nnz * 24 / 2**20 + 4000 * (50 * 4 + 200) / 2**20
+    assert peak - base <= 16 + result_mb + 100, f"peak {peak:.0f} MiB, {base:.0f} MiB after opening, result {result_mb:.0f} MiB"
