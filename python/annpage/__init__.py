@@ -20,6 +20,10 @@ from ._annpage import (
     ShapeError,
     UnsupportedError,
     read_elements as _read_elements,
+    read_mtx_elements as _read_mtx_elements,
+    read_10x_mtx_elements as _read_10x_mtx_elements,
+    read_10x_h5_elements as _read_10x_h5_elements,
+    read_csv_elements as _read_csv_elements,
     concat_on_disk as _concat_on_disk,
 )
 
@@ -32,7 +36,11 @@ __all__ = [
     "ShapeError",
     "UnsupportedError",
     "concat_on_disk",
+    "read_10x_h5",
+    "read_10x_mtx",
+    "read_csv",
     "read_h5ad",
+    "read_mtx",
 ]
 
 
@@ -51,6 +59,41 @@ def read_h5ad(path, backed=None, cache_mb=1024, threads=None):
     if backed in ("r+", True):
         raise NotImplementedError("backed='r+' is not available from Python yet: use backed='r'")
     raise ValueError(f"backed must be None or 'r', not {backed!r}")
+
+
+def read_mtx(filename, dtype="float32"):
+    """Reads a Matrix Market file (``.mtx``, ``.mtx.gz``) as ``anndata.io.read_mtx`` does: a CSR
+    ``X`` of ``dtype`` (float32, float64, int32 or int64), default names."""
+    path = os.fspath(filename)
+    return _convert.anndata(_read_mtx_elements(path, str(dtype)), path)
+
+
+def read_10x_mtx(path, *, var_names="gene_symbols", make_unique=True, gex_only=True, prefix=None):
+    """Reads a 10x Genomics matrix directory as ``scanpy.read_10x_mtx`` does (same arguments;
+    ``matrix.mtx``, ``features.tsv``/``genes.tsv`` and ``barcodes.tsv``, gzipped or not)."""
+    if var_names not in ("gene_symbols", "gene_ids"):
+        raise ValueError("`var_names` needs to be 'gene_symbols' or 'gene_ids'")
+    path = os.fspath(path)
+    elements = _read_10x_mtx_elements(path, var_names == "gene_ids", bool(make_unique), bool(gex_only), prefix or "")
+    return _convert.anndata(elements, path)
+
+
+def read_10x_h5(filename, *, genome=None, gex_only=True):
+    """Reads a 10x Genomics HDF5 matrix (Cell Ranger v2 or v3+) as ``scanpy.read_10x_h5``
+    does (same arguments)."""
+    path = os.fspath(filename)
+    return _convert.anndata(_read_10x_h5_elements(path, genome, bool(gex_only)), path)
+
+
+def read_csv(filename, delimiter=",", first_column_names=None, dtype="float32"):
+    """Reads a delimited table as ``anndata.io.read_csv`` does (``delimiter=None`` splits at
+    whitespace, as ``read_text``); ``dtype`` must be float32."""
+    if str(dtype) != "float32":
+        raise NotImplementedError("annpage reads tables as float32")
+    if delimiter is not None and len(delimiter) != 1:
+        raise ValueError("delimiter must be one character or None")
+    path = os.fspath(filename)
+    return _convert.anndata(_read_csv_elements(path, delimiter, first_column_names), path)
 
 
 def concat_on_disk(

@@ -103,3 +103,20 @@ def concat_on_disk(
     compression: Literal["gzip", "lzf"] | None = None,
     cache_mb: int = 1024,
 ) -> None: ...
+
+def read_mtx(filename: str | PathLike[str], dtype: Literal["float32", "float64", "int32", "int64"] = "float32") -> anndata.AnnData: ...
+def read_10x_mtx(
+    path: str | PathLike[str],
+    *,
+    var_names: Literal["gene_symbols", "gene_ids"] = "gene_symbols",
+    make_unique: bool = True,
+    gex_only: bool = True,
+    prefix: str | None = None,
+) -> anndata.AnnData: ...
+def read_10x_h5(filename: str | PathLike[str], *, genome: str | None = None, gex_only: bool = True) -> anndata.AnnData: ...
+def read_csv(
+    filename: str | PathLike[str],
+    delimiter: str | None = ",",
+    first_column_names: bool | None = None,
+    dtype: Literal["float32"] = "float32",
+) -> anndata.AnnData: ...

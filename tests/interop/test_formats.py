@@ -8,7 +8,6 @@ and compares the two with `assert_equal` (and the exact names).
 
 from __future__ import annotations
 
-import gzip
 import shutil
 import warnings
 from pathlib import Path
@@ -21,6 +20,7 @@ import scipy.io
 import scipy.sparse as sp
 from anndata.tests.helpers import assert_equal
 
+from format_files import gzip_file, tenx_dir, write_10x_group
 from support import run
 
 with warnings.catch_warnings():
@@ -41,14 +41,6 @@ def _same(got: ad.AnnData, want: ad.AnnData) -> None:
     assert list(got.var.columns) == list(want.var.columns)
     assert list(got.obs.columns) == list(want.obs.columns)
     assert type(got.X) is type(want.X)
-
-
-def _gzip(path: Path) -> Path:
-    out = path.with_name(path.name + ".gz")
-    with open(path, "rb") as f, gzip.open(out, "wb") as g:
-        shutil.copyfileobj(f, g)
-    path.unlink()
-    return out
 
 
 # ---------------------------------------------------------------------------- Matrix Market
@@ -89,7 +81,7 @@ def test_generated_mtx_reads_like_anndata(annpage_bin: Path, tmp_path: Path, see
         m = sp.coo_matrix((m.data[order], (m.row[order], m.col[order])), shape=shape)
     scipy.io.mmwrite(src, m, field=field)
     if seed % 2:
-        src = _gzip(src)
+        src = gzip_file(src)
     _same(_convert(annpage_bin, src, tmp_path / "out.h5ad"), ad.read_mtx(src))
 
 
@@ -105,28 +97,6 @@ def test_bad_mtx_names_file_and_line(annpage_bin: Path, tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------- 10x directories
 
 
-def _tenx_dir(tmp_path: Path, legacy: bool, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    n_genes, n_cells = 12, 9
-    d = tmp_path / ("v2" if legacy else "v3")
-    d.mkdir()
-    counts = sp.random(n_genes, n_cells, density=0.4, format="coo", random_state=seed)
-    counts.data = rng.integers(1, 50, counts.nnz).astype(float)
-    scipy.io.mmwrite(d / "matrix.mtx", counts, field="integer")
-    # Repeated symbols (made unique) and, in v3, features that are not gene expression.
-    symbols = ["CD3E", "LYZ", "CD3E", "MS4A1", "LYZ", "NKG7", "GNLY", "CD3E", "ACTB", "CD14", "FCGR3A", "PPBP"]
-    kinds = ["Gene Expression"] * 9 + ["Antibody Capture", "Gene Expression", "Antibody Capture"]
-    with open(d / ("genes.tsv" if legacy else "features.tsv"), "w") as f:
-        for i, s in enumerate(symbols):
-            f.write(f"ENSG{i:05d}\t{s}" + ("" if legacy else f"\t{kinds[i]}") + "\n")
-    with open(d / "barcodes.tsv", "w") as f:
-        f.writelines(f"{b}-1\n" for b in ["AAAC", "AAAG", "AACT", "ACGT", "CCCA", "GGTA", "TTAC", "TTAG", "TGCA"])
-    if not legacy:
-        for name in ["matrix.mtx", "features.tsv", "barcodes.tsv"]:
-            _gzip(d / name)
-    return d
-
-
 CASES_10X = {
     "default": ((), {}),
     "gene_ids": (("--gene-ids",), {"var_names": "gene_ids"}),
@@ -138,7 +108,7 @@ CASES_10X = {
 @pytest.mark.parametrize("case", sorted(CASES_10X))
 @pytest.mark.parametrize("legacy", [False, True], ids=["v3", "v2"])
 def test_10x_directory_reads_like_scanpy(annpage_bin: Path, tmp_path: Path, legacy: bool, case: str) -> None:
-    d = _tenx_dir(tmp_path, legacy)
+    d = tenx_dir(tmp_path, legacy)
     args, kwargs = CASES_10X[case]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -149,7 +119,7 @@ def test_10x_directory_reads_like_scanpy(annpage_bin: Path, tmp_path: Path, lega
 
 
 def test_10x_directory_of_the_wrong_length_names_the_file(annpage_bin: Path, tmp_path: Path) -> None:
-    d = _tenx_dir(tmp_path, legacy=True)
+    d = tenx_dir(tmp_path, legacy=True)
     (d / "barcodes.tsv").write_text("A-1\nB-1\n")
     res = run([annpage_bin, "convert", d, tmp_path / "out.h5ad"])
     assert res.returncode != 0 and "barcodes.tsv" in res.stderr and "2 barcodes" in res.stderr, res.stderr
@@ -158,35 +128,11 @@ def test_10x_directory_of_the_wrong_length_names_the_file(annpage_bin: Path, tmp
 # ---------------------------------------------------------------------------- 10x HDF5
 
 
-def _write_10x_group(g: h5py.Group, rng: np.random.Generator, v3: bool, n_genes: int, n_cells: int) -> None:
-    counts = sp.random(n_genes, n_cells, density=0.3, format="csc", random_state=rng.integers(1 << 30))
-    counts.data = rng.integers(1, 100, counts.nnz).astype(np.float64)
-    g["data"] = counts.data.astype(np.int32)
-    g["indices"] = counts.indices.astype(np.int64)
-    g["indptr"] = counts.indptr.astype(np.int64)
-    g["shape"] = np.array([n_genes, n_cells], dtype=np.int32)
-    g["barcodes"] = np.array([f"CELL{i:04d}-1".encode() for i in range(n_cells)])
-    ids = np.array([f"ENSG{i:05d}".encode() for i in range(n_genes)])
-    names = np.array([f"G{i % (n_genes - 2)}".encode() for i in range(n_genes)])  # two repeats
-    if v3:
-        f = g.create_group("features")
-        f["id"] = ids
-        f["name"] = names
-        f["feature_type"] = np.array(
-            [b"Gene Expression" if i % 5 else b"Antibody Capture" for i in range(n_genes)]
-        )
-        f["genome"] = np.array([b"GRCh38" if i % 3 else b"mm10" for i in range(n_genes)])
-        f["_all_tag_keys"] = np.array([b"genome"])
-    else:
-        g["genes"] = ids
-        g["gene_names"] = names
-
-
 @pytest.mark.parametrize("args", [(), ("--all-features",), ("--genome", "mm10")], ids=["default", "all", "genome"])
 def test_10x_h5_v3_reads_like_scanpy(annpage_bin: Path, tmp_path: Path, args: tuple[str, ...]) -> None:
     src = tmp_path / "filtered_feature_bc_matrix.h5"
     with h5py.File(src, "w") as f:
-        _write_10x_group(f.create_group("matrix"), np.random.default_rng(1), True, 15, 11)
+        write_10x_group(f.create_group("matrix"), np.random.default_rng(1), True, 15, 11)
     kwargs = {"--all-features": {"gex_only": False}, "--genome": {"genome": "mm10"}}.get(args[:1] and args[0], {})
     _same(_convert(annpage_bin, src, tmp_path / "out.h5ad", *args), sc.read_10x_h5(src, **kwargs))
 
@@ -195,10 +141,10 @@ def test_10x_h5_legacy_reads_like_scanpy(annpage_bin: Path, tmp_path: Path) -> N
     one, two = tmp_path / "one.h5", tmp_path / "two.h5"
     rng = np.random.default_rng(2)
     with h5py.File(one, "w") as f:
-        _write_10x_group(f.create_group("hg19"), rng, False, 10, 7)
+        write_10x_group(f.create_group("hg19"), rng, False, 10, 7)
     with h5py.File(two, "w") as f:
-        _write_10x_group(f.create_group("hg19"), rng, False, 10, 7)
-        _write_10x_group(f.create_group("mm10"), rng, False, 6, 7)
+        write_10x_group(f.create_group("hg19"), rng, False, 10, 7)
+        write_10x_group(f.create_group("mm10"), rng, False, 6, 7)
     _same(_convert(annpage_bin, one, tmp_path / "one.h5ad"), sc.read_10x_h5(one))
     res = run([annpage_bin, "convert", two, tmp_path / "two.h5ad"])
     assert res.returncode != 0 and "two.h5" in res.stderr and "mm10" in res.stderr, res.stderr
@@ -236,7 +182,7 @@ def test_gzipped_table_and_explicit_format(annpage_bin: Path, tmp_path: Path) ->
     src = tmp_path / "t.csv"
     src.write_text(TABLES["corner.csv"])
     want = ad.read_csv(src)
-    gz = _gzip(src)
+    gz = gzip_file(src)
     _same(_convert(annpage_bin, gz, tmp_path / "a.h5ad"), want)
     renamed = tmp_path / "table.dat"
     shutil.copy(gz, renamed)
