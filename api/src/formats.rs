@@ -155,6 +155,32 @@ pub fn read_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<AnnData>
     AnnData::from_elements(csv::read_csv(path, options)?).in_file(path)
 }
 
+impl AnnData {
+    /// Writes the object as CSV files into `dir` as anndata's `write_csvs(dir, skip_data, sep)`
+    /// does: `obs.csv`, `var.csv`, `obsm.csv`, `varm.csv`, `X.csv` unless `skip_data` (anndata's
+    /// default skips it), and `uns/KEY.csv` for arrays and scalars of uns. Sparse obsm/varm/uns
+    /// values are left out as anndata leaves them out; data-frame obsm/varm values and nested
+    /// uns mappings are left out too (anndata writes unreadable text for them).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let adata = annpage::AnnData::new(3, 2);
+    /// adata.write_csvs(dir.path().join("tables"), false, ',')?;
+    /// // No X: an empty X.csv, as pandas writes a frame of None.
+    /// assert_eq!(std::fs::read_to_string(dir.path().join("tables/X.csv"))?, "");
+    /// assert_eq!(std::fs::read_to_string(dir.path().join("tables/obs.csv"))?, "\"\"\n0\n1\n2\n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_csvs(&self, dir: impl AsRef<Path>, skip_data: bool, sep: char) -> Result<()> {
+        annpage_engine::format::text::csvs::write_csvs(
+            dir.as_ref(),
+            self.elements(),
+            skip_data,
+            sep,
+        )
+    }
+}
+
 fn strings(adata: &AnnData, column: &str) -> Result<Vec<String>> {
     match adata.var().column(column) {
         Some(Column::Array(a @ ArrayData::String(_))) => Ok(a.to_python_strings()),
@@ -182,16 +208,19 @@ pub enum FileFormat {
     TenxMtx,
     /// A 10x Genomics HDF5 matrix (`.h5`), read by [`read_10x_h5`].
     TenxH5,
+    /// A directory of CSV files, written by [`AnnData::write_csvs`] (not read).
+    Csvs,
 }
 
 impl FileFormat {
     /// Every format, in the order the CLI lists them.
-    pub const ALL: [FileFormat; 5] = [
+    pub const ALL: [FileFormat; 6] = [
         FileFormat::H5ad,
         FileFormat::Csv,
         FileFormat::Mtx,
         FileFormat::TenxMtx,
         FileFormat::TenxH5,
+        FileFormat::Csvs,
     ];
 
     /// The name the CLI uses (`--from`, `--to`).
@@ -202,6 +231,7 @@ impl FileFormat {
             FileFormat::Mtx => "mtx",
             FileFormat::TenxMtx => "10x-mtx",
             FileFormat::TenxH5 => "10x-h5",
+            FileFormat::Csvs => "csvs",
         }
     }
 
@@ -261,6 +291,10 @@ impl FileFormat {
             FileFormat::Mtx => read_mtx(path, DType::F32),
             FileFormat::TenxMtx => read_10x_mtx(path, &options.tenx_mtx),
             FileFormat::TenxH5 => read_10x_h5(path, &options.tenx_h5),
+            FileFormat::Csvs => Err(Error::unsupported(
+                "a directory of CSV files is written, not read (anndata has no reader for it)",
+            )
+            .in_file(path)),
         }
     }
 }

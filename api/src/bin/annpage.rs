@@ -50,7 +50,7 @@ enum Command {
         /// Input format (h5ad, csv, mtx, 10x-mtx, 10x-h5); default: from the path.
         #[arg(long, value_parser = format_arg)]
         from: Option<FileFormat>,
-        /// Output format (h5ad); default: from the path.
+        /// Output format (h5ad, csvs: a directory); default: from the path.
         #[arg(long, value_parser = format_arg)]
         to: Option<FileFormat>,
         #[command(flatten)]
@@ -290,17 +290,24 @@ fn run(cli: Cli) -> annpage::Result<()> {
                 Some(f) => f,
                 None => path_format(&output, "--to")?,
             };
-            if to != FileFormat::H5ad {
-                return Err(Error::invalid(format!(
-                    "annpage writes h5ad, not {}",
-                    to.name()
-                )));
-            }
-            if from == FileFormat::H5ad {
-                open_backed(&input, &backed)?.write_h5ad(&output, &options)?;
-            } else {
-                from.read(&input, &reader.options())?
-                    .write_h5ad(&output, &options)?;
+            match (from, to) {
+                (FileFormat::H5ad, FileFormat::H5ad) => {
+                    open_backed(&input, &backed)?.write_h5ad(&output, &options)?
+                }
+                (_, FileFormat::H5ad) => from
+                    .read(&input, &reader.options())?
+                    .write_h5ad(&output, &options)?,
+                (_, FileFormat::Csvs) => from.read(&input, &reader.options())?.write_csvs(
+                    &output,
+                    !reader.with_x,
+                    reader.separator(),
+                )?,
+                (_, to) => {
+                    return Err(Error::invalid(format!(
+                        "annpage writes h5ad and csvs, not {}",
+                        to.name()
+                    )))
+                }
             }
         }
         Command::Subset {
@@ -404,9 +411,22 @@ struct ReaderArgs {
     /// Keep this genome's features (10x-h5; names the group of v2 files with several).
     #[arg(long)]
     genome: Option<String>,
+    /// Write X.csv too (csvs output; anndata's write_csvs skips it by default). --delimiter
+    /// sets the output's separator.
+    #[arg(long)]
+    with_x: bool,
 }
 
 impl ReaderArgs {
+    /// The separator of a csvs output.
+    fn separator(&self) -> char {
+        match self.delimiter.as_deref() {
+            None => ',',
+            Some("\\t" | "tab") => '\t',
+            Some(d) => d.chars().next().unwrap_or(','),
+        }
+    }
+
     fn options(&self) -> FormatOptions {
         let csv = (self.delimiter.is_some() || self.first_column_names).then(|| CsvOptions {
             delimiter: match self.delimiter.as_deref() {

@@ -4,6 +4,7 @@
 //! alike and numbers the lines so that an error names the file and the line.
 
 pub mod csv;
+pub mod csvs;
 pub mod mtx;
 pub mod tenx;
 
