@@ -11,6 +11,7 @@ use annpage_engine::{Error, Result};
 
 use crate::{AnnData, Selection};
 
+pub use annpage_engine::format::loom::LoomOptions;
 pub use annpage_engine::format::text::csv::CsvOptions;
 pub use annpage_engine::format::text::tenx::VarNames;
 
@@ -181,6 +182,36 @@ impl AnnData {
     }
 }
 
+/// Reads a loom file as `anndata.io.read_loom` does (see [`LoomOptions`] for its arguments):
+/// cells × genes, X float32 CSR from the `spliced` layer if there is one (else the main
+/// matrix), the other layers float64 CSR, cell and gene attributes as obs/var (named by
+/// `CellID` and `Gene`) and obsm/varm.
+///
+/// ```no_run
+/// let adata = annpage::read_loom("cells.loom", &Default::default())?;
+/// # Ok::<(), annpage::Error>(())
+/// ```
+pub fn read_loom(path: impl AsRef<Path>, options: &LoomOptions) -> Result<AnnData> {
+    let path = path.as_ref();
+    AnnData::from_elements(annpage_engine::format::loom::read_loom(path, options)?).in_file(path)
+}
+
+impl AnnData {
+    /// Writes the object as a loom file, as anndata's `write_loom(path, write_obsm_varm)` does
+    /// through loompy (X and layers transposed to genes × cells, obs/var columns as attributes
+    /// in loompy's types, names under `obs_names`/`var_names` or the index's name). X must be
+    /// set and hold numbers; a dense X must be finite.
+    ///
+    /// ```no_run
+    /// let adata = annpage::read_h5ad("data.h5ad")?;
+    /// adata.write_loom("data.loom", false)?;
+    /// # Ok::<(), annpage::Error>(())
+    /// ```
+    pub fn write_loom(&self, path: impl AsRef<Path>, write_obsm_varm: bool) -> Result<()> {
+        annpage_engine::format::loom::write_loom(path.as_ref(), self.elements(), write_obsm_varm)
+    }
+}
+
 fn strings(adata: &AnnData, column: &str) -> Result<Vec<String>> {
     match adata.var().column(column) {
         Some(Column::Array(a @ ArrayData::String(_))) => Ok(a.to_python_strings()),
@@ -210,17 +241,20 @@ pub enum FileFormat {
     TenxH5,
     /// A directory of CSV files, written by [`AnnData::write_csvs`] (not read).
     Csvs,
+    /// A loom file (`.loom`), read by [`read_loom`] and written by [`AnnData::write_loom`].
+    Loom,
 }
 
 impl FileFormat {
     /// Every format, in the order the CLI lists them.
-    pub const ALL: [FileFormat; 6] = [
+    pub const ALL: [FileFormat; 7] = [
         FileFormat::H5ad,
         FileFormat::Csv,
         FileFormat::Mtx,
         FileFormat::TenxMtx,
         FileFormat::TenxH5,
         FileFormat::Csvs,
+        FileFormat::Loom,
     ];
 
     /// The name the CLI uses (`--from`, `--to`).
@@ -232,6 +266,7 @@ impl FileFormat {
             FileFormat::TenxMtx => "10x-mtx",
             FileFormat::TenxH5 => "10x-h5",
             FileFormat::Csvs => "csvs",
+            FileFormat::Loom => "loom",
         }
     }
 
@@ -263,6 +298,7 @@ impl FileFormat {
             "csv" | "tsv" | "txt" | "tab" | "data" => Some(FileFormat::Csv),
             "mtx" => Some(FileFormat::Mtx),
             "h5" => Some(FileFormat::TenxH5),
+            "loom" => Some(FileFormat::Loom),
             _ => None,
         }
     }
@@ -291,6 +327,7 @@ impl FileFormat {
             FileFormat::Mtx => read_mtx(path, DType::F32),
             FileFormat::TenxMtx => read_10x_mtx(path, &options.tenx_mtx),
             FileFormat::TenxH5 => read_10x_h5(path, &options.tenx_h5),
+            FileFormat::Loom => read_loom(path, &options.loom),
             FileFormat::Csvs => Err(Error::unsupported(
                 "a directory of CSV files is written, not read (anndata has no reader for it)",
             )
@@ -309,6 +346,8 @@ pub struct FormatOptions {
     pub tenx_mtx: TenxMtxOptions,
     /// For 10x HDF5 files.
     pub tenx_h5: TenxH5Options,
+    /// For loom files.
+    pub loom: LoomOptions,
 }
 
 /// The delimiter a table's extension implies.

@@ -24,6 +24,7 @@ from ._annpage import (
     read_10x_mtx_elements as _read_10x_mtx_elements,
     read_10x_h5_elements as _read_10x_h5_elements,
     read_csv_elements as _read_csv_elements,
+    read_loom_elements as _read_loom_elements,
     concat_on_disk as _concat_on_disk,
 )
 
@@ -40,6 +41,7 @@ __all__ = [
     "read_10x_mtx",
     "read_csv",
     "read_h5ad",
+    "read_loom",
     "read_mtx",
 ]
 
@@ -94,6 +96,13 @@ def read_csv(filename, delimiter=",", first_column_names=None, dtype="float32"):
         raise ValueError("delimiter must be one character or None")
     path = os.fspath(filename)
     return _convert.anndata(_read_csv_elements(path, delimiter, first_column_names), path)
+
+
+def read_loom(filename, *, sparse=True, X_name="spliced", obs_names="CellID", var_names="Gene"):
+    """Reads a loom file as ``anndata.io.read_loom`` does (same arguments; ``cleanup``,
+    ``obsm_mapping`` and ``varm_mapping`` are not supported)."""
+    path = os.fspath(filename)
+    return _convert.anndata(_read_loom_elements(path, bool(sparse), X_name, obs_names, var_names), path)
 
 
 def concat_on_disk(

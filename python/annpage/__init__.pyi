@@ -120,3 +120,11 @@ def read_csv(
     first_column_names: bool | None = None,
     dtype: Literal["float32"] = "float32",
 ) -> anndata.AnnData: ...
+def read_loom(
+    filename: str | PathLike[str],
+    *,
+    sparse: bool = True,
+    X_name: str = "spliced",
+    obs_names: str = "CellID",
+    var_names: str = "Gene",
+) -> anndata.AnnData: ...

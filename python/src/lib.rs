@@ -111,6 +111,28 @@ fn read_csv_elements(
     convert::anndata(py, adata)
 }
 
+/// Reads a loom file as `annpage::read_loom` does.
+#[pyfunction]
+fn read_loom_elements<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    sparse: bool,
+    x_name: String,
+    obs_names: String,
+    var_names: String,
+) -> PyResult<Bound<'py, PyAny>> {
+    let options = annpage::LoomOptions {
+        x_name,
+        obs_names,
+        var_names,
+        sparse,
+    };
+    let adata = py
+        .detach(|| annpage::read_loom(&path, &options))
+        .map_err(errors::to_py)?;
+    convert::anndata(py, adata)
+}
+
 /// Concatenates files into `out` as `annpage::concat_on_disk` does (see
 /// `annpage.concat_on_disk` for the arguments).
 #[pyfunction]
@@ -195,6 +217,7 @@ fn _annpage(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_10x_mtx_elements, m)?)?;
     m.add_function(wrap_pyfunction!(read_10x_h5_elements, m)?)?;
     m.add_function(wrap_pyfunction!(read_csv_elements, m)?)?;
+    m.add_function(wrap_pyfunction!(read_loom_elements, m)?)?;
     m.add_class::<backed::Backed>()?;
     m.add_class::<backed::Chunks>()?;
     Ok(())

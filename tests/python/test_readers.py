@@ -83,3 +83,22 @@ def test_errors_name_the_file(tmp_path):
     path.write_text("%%MatrixMarket matrix coordinate real general\n2 2 1\n1 9 1\n")
     with pytest.raises(annpage.AnnpageError, match=r"bad\.mtx.*line 3.*column 9"):
         annpage.read_mtx(path)
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_read_loom(tmp_path, sparse):
+    import loompy
+
+    rng = np.random.default_rng(6)
+    main = rng.poisson(1.0, (12, 7)).astype(np.float32)
+    path = tmp_path / "v.loom"
+    loompy.create(
+        str(path),
+        {"": main, "spliced": main + 1},
+        row_attrs={"Gene": np.array([f"g{i}" for i in range(12)])},
+        col_attrs={"CellID": np.array([f"c{i}" for i in range(7)]), "umap": rng.random((7, 2))},
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _same(annpage.read_loom(path, sparse=sparse), ad.read_loom(path, sparse=sparse))
+        _same(annpage.read_loom(path, X_name=""), ad.read_loom(path, X_name=""))

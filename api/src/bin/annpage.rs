@@ -8,8 +8,8 @@ use annpage::query::Query;
 use annpage::stats::QcAccumulator;
 use annpage::{
     concat_on_disk, read_h5ad_backed, Axis, BackedAnnData, BackedOptions, Compression,
-    ConcatOptions, CsvOptions, Error, FileFormat, FormatOptions, Join, MergeStrategy, Mode,
-    Selection, TenxH5Options, TenxMtxOptions, VarNames, WriteOptions,
+    ConcatOptions, CsvOptions, Error, FileFormat, FormatOptions, Join, LoomOptions, MergeStrategy,
+    Mode, Selection, TenxH5Options, TenxMtxOptions, VarNames, WriteOptions,
 };
 use annpage_engine::error::ResultExt;
 use annpage_engine::format::inspect::{describe, ElementInfo};
@@ -47,10 +47,10 @@ enum Command {
         input: PathBuf,
         /// Output file (written beside, then renamed into place).
         output: PathBuf,
-        /// Input format (h5ad, csv, mtx, 10x-mtx, 10x-h5); default: from the path.
+        /// Input format (h5ad, csv, mtx, 10x-mtx, 10x-h5, loom); default: from the path.
         #[arg(long, value_parser = format_arg)]
         from: Option<FileFormat>,
-        /// Output format (h5ad, csvs: a directory); default: from the path.
+        /// Output format (h5ad, loom, csvs: a directory); default: from the path.
         #[arg(long, value_parser = format_arg)]
         to: Option<FileFormat>,
         #[command(flatten)]
@@ -297,6 +297,9 @@ fn run(cli: Cli) -> annpage::Result<()> {
                 (_, FileFormat::H5ad) => from
                     .read(&input, &reader.options())?
                     .write_h5ad(&output, &options)?,
+                (_, FileFormat::Loom) => from
+                    .read(&input, &reader.options())?
+                    .write_loom(&output, reader.write_obsm_varm)?,
                 (_, FileFormat::Csvs) => from.read(&input, &reader.options())?.write_csvs(
                     &output,
                     !reader.with_x,
@@ -304,7 +307,7 @@ fn run(cli: Cli) -> annpage::Result<()> {
                 )?,
                 (_, to) => {
                     return Err(Error::invalid(format!(
-                        "annpage writes h5ad and csvs, not {}",
+                        "annpage writes h5ad, loom and csvs, not {}",
                         to.name()
                     )))
                 }
@@ -415,6 +418,12 @@ struct ReaderArgs {
     /// sets the output's separator.
     #[arg(long)]
     with_x: bool,
+    /// Read this loom layer as X when the file has it (loom; anndata's default: spliced).
+    #[arg(long, default_value = "spliced")]
+    loom_x_name: String,
+    /// Write obsm/varm arrays as loom attributes too (loom output).
+    #[arg(long)]
+    write_obsm_varm: bool,
 }
 
 impl ReaderArgs {
@@ -452,6 +461,10 @@ impl ReaderArgs {
             tenx_h5: TenxH5Options {
                 genome: self.genome.clone(),
                 gex_only: !self.all_features,
+            },
+            loom: LoomOptions {
+                x_name: self.loom_x_name.clone(),
+                ..LoomOptions::default()
             },
         }
     }

@@ -6,6 +6,7 @@
 mod encoding;
 pub mod inspect;
 mod legacy;
+pub mod loom;
 pub mod read;
 pub mod text;
 mod walk;

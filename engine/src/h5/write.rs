@@ -321,6 +321,38 @@ pub fn write_rows(ds: &Dataset, start: usize, rows: &ArrayData) -> Result<()> {
     with_h5_array!(rows, a => write_selected(ds, a, selection))
 }
 
+/// Writes `block` into the region of the dataset that starts at `offset` (one position per
+/// axis) and has the block's shape; the block must have the dataset's dtype and end within
+/// its current shape.
+pub fn write_block(ds: &Dataset, offset: &[usize], block: &ArrayData) -> Result<()> {
+    let shape = ds.shape();
+    if offset.len() != shape.len() || block.ndim() != shape.len() {
+        return Err(Error::invalid(format!(
+            "a {}-d block at a {}-d offset in a {}-d dataset",
+            block.ndim(),
+            offset.len(),
+            shape.len()
+        )));
+    }
+    let mut selection = Vec::with_capacity(shape.len());
+    for ((&start, &n), &len) in offset.iter().zip(block.shape()).zip(&shape) {
+        let end = start
+            .checked_add(n)
+            .filter(|&end| end <= len)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "a block of shape {:?} at {offset:?} is outside a dataset of shape {shape:?}",
+                    block.shape()
+                ))
+            })?;
+        selection.push(SliceOrIndex::from(start..end));
+    }
+    if block.is_empty() {
+        return Ok(());
+    }
+    with_h5_array!(block, a => write_selected(ds, a, Hyperslab::from(selection)))
+}
+
 /// Writes the whole of `target` (a dataset or an attribute of `a`'s shape) from `a`.
 fn write_whole<T: H5Type + Clone>(target: &Container, a: &ArrayD<T>) -> Result<()> {
     let standard = a.as_standard_layout();
