@@ -57,6 +57,7 @@ pub use annpage_engine::{Error, Result};
 pub use crate::anndata::{AnnData, Axis};
 pub use crate::backed::{
     read_h5ad_backed, BackedAnnData, BackedMatrixView, BackedOptions, MatrixChunks, Mode,
+    TransposedBacked, TransposedChunks, TransposedMatrix,
 };
 pub use crate::concat::{concat, concat_on_disk, ConcatOptions, Join, MergeStrategy};
 pub use crate::formats::{
@@ -75,6 +76,7 @@ const _: () = {
     // Backed handles are shared by reader threads; chunk iterators move to worker threads.
     assert_send_sync::<BackedAnnData>();
     assert_send_sync::<BackedMatrixView>();
+    assert_send_sync::<TransposedBacked>();
     const fn assert_send<T: Send>() {}
     assert_send::<MatrixChunks>();
 };

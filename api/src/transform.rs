@@ -128,11 +128,47 @@ impl AnnData {
         }
         Ok(())
     }
+
+    /// The same for `raw.var` (anndata's `strings_to_categoricals(adata.raw.var)`, which its
+    /// `write_h5ad` does after [`AnnData::strings_to_categoricals`]); nothing without raw.
+    ///
+    /// ```
+    /// use annpage::data::{ArrayData, Column};
+    /// use annpage::AnnData;
+    /// let mut adata = AnnData::new(2, 3);
+    /// adata.var_mut().insert("kind", Column::Array(ArrayData::from(vec!["a", "b", "a"])))?;
+    /// let raw = annpage::RawElements {
+    ///     x: annpage::data::Matrix::Dense(ArrayData::zeros(annpage::data::DType::F32, &[2, 3])),
+    ///     var: adata.var().clone(),
+    ///     varm: Default::default(),
+    /// };
+    /// adata.set_raw(Some(raw))?;
+    /// adata.raw_strings_to_categoricals()?;
+    /// assert!(matches!(adata.raw().unwrap().var.column("kind"), Some(Column::Categorical(_))));
+    /// assert!(matches!(adata.var().column("kind"), Some(Column::Array(_))));
+    /// # Ok::<(), annpage::Error>(())
+    /// ```
+    pub fn raw_strings_to_categoricals(&mut self) -> Result<()> {
+        let Some(raw) = self.raw() else {
+            return Ok(());
+        };
+        let mut raw = raw.clone();
+        let mut changed = Vec::new();
+        for (name, column) in raw.var.columns() {
+            if let Some(c) = categorical_of(column)? {
+                changed.push((name.clone(), c));
+            }
+        }
+        for (name, c) in changed {
+            raw.var.insert(name, Column::Categorical(c))?;
+        }
+        self.set_raw(Some(raw))
+    }
 }
 
 /// A matrix transposed: sparse ones change format over the same arrays, dense ones are
 /// copied in row-major order.
-fn transpose_matrix(m: Matrix) -> Matrix {
+pub(crate) fn transpose_matrix(m: Matrix) -> Matrix {
     match m {
         Matrix::Sparse(s) => Matrix::Sparse(s.transpose()),
         Matrix::Dense(a) if a.ndim() == 2 => {

@@ -70,6 +70,7 @@ mod matrix;
 mod shared;
 #[cfg(test)]
 mod tests;
+mod transpose;
 mod write;
 
 use std::fmt;
@@ -89,6 +90,7 @@ use self::layout::{ElemSlot, FrameLayout, Layout, MatrixSlot};
 use self::matrix::AxisKind;
 pub use self::matrix::{BackedMatrixView, MatrixChunks};
 use self::shared::{Shared, Snapshot};
+pub use self::transpose::{TransposedBacked, TransposedChunks, TransposedMatrix};
 use crate::subset::prune_categories;
 use crate::{AnnData, Selection};
 

@@ -401,3 +401,31 @@ fn raw_data_writes_arrays_and_compounds() {
     assert_eq!(read("a"), a);
     assert_eq!(read("c"), c);
 }
+
+#[test]
+fn blocks_land_at_their_offsets_and_out_of_bounds_ones_are_refused() {
+    let (_dir, _path, file) = new_file("b.h5");
+    let ds = create_array(&file, "m", DType::I32, &[3, 5], &DatasetOptions::default()).unwrap();
+    // Columns 0..2 and 2..5, as the loom writer fills a genes × cells matrix.
+    write_block(
+        &ds,
+        &[0, 0],
+        &ArrayData::I32(arr(&[3, 2], vec![0, 1, 5, 6, 10, 11])),
+    )
+    .unwrap();
+    write_block(
+        &ds,
+        &[0, 2],
+        &ArrayData::I32(arr(&[3, 3], vec![2, 3, 4, 7, 8, 9, 12, 13, 14])),
+    )
+    .unwrap();
+    write_block(&ds, &[3, 0], &ArrayData::I32(arr(&[0, 5], vec![]))).unwrap();
+    assert_eq!(
+        read_array(&ds).unwrap(),
+        ArrayData::I32(arr(&[3, 5], (0..15).collect()))
+    );
+    let one = ArrayData::I32(arr(&[1, 1], vec![0]));
+    assert!(write_block(&ds, &[3, 0], &one).is_err());
+    assert!(write_block(&ds, &[0, usize::MAX], &one).is_err());
+    assert!(write_block(&ds, &[0], &one).is_err());
+}
