@@ -26,6 +26,8 @@ from ._annpage import (
     read_csv_elements as _read_csv_elements,
     read_loom_elements as _read_loom_elements,
     concat_on_disk as _concat_on_disk,
+    concat_elements as _concat_elements,
+    write_elements as _write_elements,
 )
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "SelectionError",
     "ShapeError",
     "UnsupportedError",
+    "concat",
     "concat_on_disk",
     "read_10x_h5",
     "read_10x_mtx",
@@ -43,6 +46,7 @@ __all__ = [
     "read_h5ad",
     "read_loom",
     "read_mtx",
+    "write_h5ad",
 ]
 
 
@@ -105,6 +109,60 @@ def read_loom(filename, *, sparse=True, X_name="spliced", obs_names="CellID", va
     return _convert.anndata(_read_loom_elements(path, bool(sparse), X_name, obs_names, var_names), path)
 
 
+def write_h5ad(adata, filename, compression=None, convert_strings_to_categoricals=True):
+    """Writes an :class:`anndata.AnnData` to ``filename`` with annpage, as
+    ``adata.write_h5ad(filename, compression=...)`` would (string columns that repeat values
+    become categoricals, as anndata's default does, in the file only). The file is written
+    beside ``filename`` and renamed into place."""
+    if compression not in (None, "gzip", "lzf"):
+        raise ValueError(f"compression must be None, 'gzip' or 'lzf', not {compression!r}")
+    _write_elements(
+        _convert.elements(adata), os.fspath(filename), compression, bool(convert_strings_to_categoricals)
+    )
+
+
+def _axis_name(axis):
+    name = {0: "obs", 1: "var", "obs": "obs", "var": "var"}.get(axis)
+    if name is None:
+        raise ValueError("axis must be 0, 1, 'obs' or 'var'")
+    return name
+
+
+def concat(
+    adatas,
+    *,
+    axis=0,
+    join="inner",
+    merge=None,
+    uns_merge=None,
+    label=None,
+    keys=None,
+    index_unique=None,
+    fill_value=None,
+    pairwise=False,
+):
+    """Concatenates :class:`anndata.AnnData` objects as ``anndata.concat`` does (same
+    arguments and result), with annpage's implementation."""
+    if isinstance(adatas, dict):
+        if keys is not None:
+            raise TypeError("keys cannot be given with a dict of objects")
+        keys, adatas = list(adatas.keys()), list(adatas.values())
+    adatas = list(adatas)
+    elements = _concat_elements(
+        [_convert.elements(a) for a in adatas],
+        _axis_name(axis),
+        join,
+        merge,
+        uns_merge,
+        label,
+        None if keys is None else [str(k) for k in keys],
+        index_unique,
+        None if fill_value is None else float(fill_value),
+        bool(pairwise),
+    )
+    return _convert.anndata(elements, None)
+
+
 def concat_on_disk(
     in_files,
     out_file,
@@ -124,9 +182,7 @@ def concat_on_disk(
     """Concatenates `.h5ad` files into ``out_file`` as ``anndata.concat`` of the files read
     whole would, streaming X, layers and raw.X through a cache of ``cache_mb`` MiB (argument
     names as ``anndata.experimental.concat_on_disk``; ``axis`` is 0/"obs" or 1/"var")."""
-    axis = {0: "obs", 1: "var", "obs": "obs", "var": "var"}.get(axis)
-    if axis is None:
-        raise ValueError("axis must be 0, 1, 'obs' or 'var'")
+    axis = _axis_name(axis)
     if isinstance(in_files, dict):
         if keys is not None:
             raise TypeError("keys cannot be given with a dict of files")

@@ -128,3 +128,22 @@ def read_loom(
     obs_names: str = "CellID",
     var_names: str = "Gene",
 ) -> anndata.AnnData: ...
+def write_h5ad(
+    adata: anndata.AnnData,
+    filename: str | PathLike[str],
+    compression: Literal["gzip", "lzf"] | None = None,
+    convert_strings_to_categoricals: bool = True,
+) -> None: ...
+def concat(
+    adatas: list[anndata.AnnData] | dict[str, anndata.AnnData],
+    *,
+    axis: Literal[0, 1, "obs", "var"] = 0,
+    join: Literal["inner", "outer"] = "inner",
+    merge: Literal["same", "unique", "first", "only"] | None = None,
+    uns_merge: Literal["same", "unique", "first", "only"] | None = None,
+    label: str | None = None,
+    keys: list[str] | None = None,
+    index_unique: str | None = None,
+    fill_value: float | None = None,
+    pairwise: bool = False,
+) -> anndata.AnnData: ...

@@ -101,3 +101,106 @@ def anndata(elems, filename):
             varm=value(raw["varm"], filename, "raw/varm"),
         )
     return adata
+
+
+# ------------------------------------------------------------------ anndata objects → plain values
+
+
+def _flat_strings(a):
+    a = np.asarray(a)
+    values = a.ravel().tolist()
+    if not all(isinstance(v, str) for v in values):
+        kinds = sorted({type(v).__name__ for v in values})
+        raise TypeError(f"an array mixing {', '.join(kinds)} cannot be stored (only str, numbers or bools)")
+    return ("strings", list(a.shape), values)
+
+
+def _flat_array(a):
+    a = np.asarray(a)
+    if a.dtype.kind in "OUS":
+        return _flat_strings(a.astype(str) if a.dtype.kind in "US" else a)
+    if a.dtype.kind not in "biuf" or a.dtype.itemsize > 8 or a.dtype == np.float16:
+        raise TypeError(f"annpage cannot store numpy arrays of dtype {a.dtype}")
+    return np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
+
+
+def _flat_column(s):
+    """A pandas Series or array as a frame column."""
+    dtype = getattr(s, "dtype", None)
+    if isinstance(dtype, pd.CategoricalDtype):
+        cat = s.array if isinstance(s, pd.Series) else s
+        return ("categorical", np.asarray(cat.codes), _flat_array(cat.categories.to_numpy()), bool(cat.ordered))
+    if isinstance(dtype, (pd.Int8Dtype, pd.Int16Dtype, pd.Int32Dtype, pd.Int64Dtype,
+                          pd.UInt8Dtype, pd.UInt16Dtype, pd.UInt32Dtype, pd.UInt64Dtype)):
+        arr = pd.array(s)
+        return ("nullable", "integer", _flat_array(arr._data), np.asarray(arr._mask, dtype=bool))
+    if isinstance(dtype, pd.BooleanDtype):
+        arr = pd.array(s)
+        return ("nullable", "boolean", _flat_array(arr._data), np.asarray(arr._mask, dtype=bool))
+    if isinstance(dtype, pd.StringDtype):
+        mask = np.asarray(pd.isna(s), dtype=bool)
+        values = np.asarray(s, dtype=object).copy()
+        values[mask] = ""
+        return ("nullable", "string", _flat_strings(values), mask)
+    return _flat_array(np.asarray(s))
+
+
+def _flat_frame(df):
+    index = df.index.to_numpy()
+    # Numbers stay numbers (frames in uns may have them); anything else is text.
+    index = _flat_array(index) if index.dtype.kind in "biuf" else _flat_strings(index.astype(str) if index.dtype.kind != "O" else index)
+    columns = [(str(name), _flat_column(df[name])) for name in df.columns]
+    return ("dataframe", index, df.index.name, columns)
+
+
+def _flat_sparse(m):
+    fmt = m.format
+    if fmt not in ("csr", "csc"):
+        m, fmt = m.tocsr(), "csr"
+    return ("sparse", fmt, tuple(int(n) for n in m.shape), m.indptr, m.indices, _flat_array(m.data))
+
+
+def flatten(v):
+    """One element of an anndata object as the native module's plain values."""
+    if v is None:
+        return ("null",)
+    if sp.issparse(v):
+        return _flat_sparse(v)
+    if isinstance(v, pd.DataFrame):
+        return _flat_frame(v)
+    if isinstance(v, (pd.Categorical, pd.Series)) or isinstance(getattr(v, "dtype", None), pd.api.extensions.ExtensionDtype):
+        return _flat_column(v)
+    if isinstance(v, dict) or (hasattr(v, "keys") and hasattr(v, "items")):
+        return {str(k): flatten(x) for k, x in v.items()}
+    if isinstance(v, (str, bytes)):
+        return ("scalar", _flat_strings(np.asarray(v if isinstance(v, str) else v.decode(), dtype=object)))
+    if isinstance(v, (bool, int, float, np.generic)):
+        return ("scalar", _flat_array(np.asarray(v)))
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return _flat_array(np.asarray(v))
+    raise TypeError(f"annpage cannot store a {type(v).__name__}")
+
+
+def elements(adata):
+    """An `anndata.AnnData` as the native module's dict of elements."""
+    if getattr(adata, "isbacked", False):
+        adata = adata.to_memory()
+    raw = None
+    if adata.raw is not None:
+        raw = {
+            "X": flatten(adata.raw.X),
+            "var": _flat_frame(adata.raw.var),
+            "varm": {k: flatten(v) for k, v in adata.raw.varm.items()},
+        }
+    return {
+        "X": None if adata.X is None else flatten(adata.X),
+        "obs": _flat_frame(adata.obs),
+        "var": _flat_frame(adata.var),
+        "obsm": {k: flatten(v) for k, v in adata.obsm.items()},
+        "varm": {k: flatten(v) for k, v in adata.varm.items()},
+        "obsp": {k: flatten(v) for k, v in adata.obsp.items()},
+        "varp": {k: flatten(v) for k, v in adata.varp.items()},
+        "layers": {k: flatten(v) for k, v in adata.layers.items()},
+        "uns": flatten(dict(adata.uns)),
+        "raw": raw,
+    }

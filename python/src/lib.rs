@@ -6,8 +6,10 @@
 #![deny(missing_docs)]
 
 mod backed;
+mod concat;
 mod convert;
 mod errors;
+mod parse;
 
 use std::path::PathBuf;
 
@@ -133,78 +135,29 @@ fn read_loom_elements<'py>(
     convert::anndata(py, adata)
 }
 
-/// Concatenates files into `out` as `annpage::concat_on_disk` does (see
-/// `annpage.concat_on_disk` for the arguments).
+/// Writes an object flattened by `annpage/_convert.py` (`elements`) to `path` as `.h5ad`.
 #[pyfunction]
-#[pyo3(signature = (paths, out, axis, join, merge, uns_merge, label, keys, index_unique, fill_value, pairwise, compression, cache_bytes))]
-#[allow(clippy::too_many_arguments)]
-fn concat_on_disk(
+#[pyo3(signature = (elements, path, compression, strings_to_categoricals))]
+fn write_elements(
     py: Python<'_>,
-    paths: Vec<PathBuf>,
-    out: PathBuf,
-    axis: &str,
-    join: &str,
-    merge: Option<&str>,
-    uns_merge: Option<&str>,
-    label: Option<String>,
-    keys: Option<Vec<String>>,
-    index_unique: Option<String>,
-    fill_value: Option<f64>,
-    pairwise: bool,
+    elements: &Bound<'_, pyo3::types::PyDict>,
+    path: PathBuf,
     compression: Option<&str>,
-    cache_bytes: usize,
+    strings_to_categoricals: bool,
 ) -> PyResult<()> {
-    use pyo3::exceptions::PyValueError;
-    let strategy = |s: Option<&str>| -> PyResult<Option<annpage::MergeStrategy>> {
-        Ok(match s {
-            None => None,
-            Some("same") => Some(annpage::MergeStrategy::Same),
-            Some("unique") => Some(annpage::MergeStrategy::Unique),
-            Some("first") => Some(annpage::MergeStrategy::First),
-            Some("only") => Some(annpage::MergeStrategy::Only),
-            Some(other) => {
-                return Err(PyValueError::new_err(format!(
-                    "unknown merge strategy {other:?}"
-                )))
-            }
-        })
-    };
-    let options = annpage::ConcatOptions {
-        axis: match axis {
-            "obs" => annpage::Axis::Obs,
-            "var" => annpage::Axis::Var,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "axis must be 'obs' or 'var', not {other:?}"
-                )))
-            }
-        },
-        join: match join {
-            "inner" => annpage::Join::Inner,
-            "outer" => annpage::Join::Outer,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "join must be 'inner' or 'outer', not {other:?}"
-                )))
-            }
-        },
-        merge: strategy(merge)?,
-        uns_merge: strategy(uns_merge)?,
-        label,
-        keys,
-        index_unique,
-        fill_value,
-        pairwise,
-    };
-    let write = annpage::WriteOptions {
+    let elems = parse::anndata(elements)?;
+    let options = annpage::WriteOptions {
         compression: backed::compression_of(compression)?,
     };
-    let backed = annpage::BackedOptions {
-        cache_bytes,
-        ..annpage::BackedOptions::default()
-    };
-    py.detach(|| annpage::concat_on_disk(&paths, &out, &options, &write, &backed))
-        .map_err(errors::to_py)
+    py.detach(|| {
+        let mut adata = annpage::AnnData::from_elements(elems)?;
+        if strings_to_categoricals {
+            adata.strings_to_categoricals()?;
+            adata.raw_strings_to_categoricals()?;
+        }
+        adata.write_h5ad(&path, &options)
+    })
+    .map_err(errors::to_py)
 }
 
 /// The module `annpage._annpage`.
@@ -212,7 +165,9 @@ fn concat_on_disk(
 fn _annpage(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add_function(wrap_pyfunction!(read_elements, m)?)?;
-    m.add_function(wrap_pyfunction!(concat_on_disk, m)?)?;
+    m.add_function(wrap_pyfunction!(concat::concat_on_disk, m)?)?;
+    m.add_function(wrap_pyfunction!(concat::concat_elements, m)?)?;
+    m.add_function(wrap_pyfunction!(write_elements, m)?)?;
     m.add_function(wrap_pyfunction!(read_mtx_elements, m)?)?;
     m.add_function(wrap_pyfunction!(read_10x_mtx_elements, m)?)?;
     m.add_function(wrap_pyfunction!(read_10x_h5_elements, m)?)?;
