@@ -12,6 +12,7 @@ import os
 
 from . import _convert
 from ._backed import BackedAnnData, BackedMatrix
+from ._transposed import TransposedBackedAnnData, TransposedMatrix
 from ._annpage import (
     Backed as _Backed,
     AnnpageError,
@@ -36,6 +37,8 @@ __all__ = [
     "BackedMatrix",
     "FormatError",
     "SelectionError",
+    "TransposedBackedAnnData",
+    "TransposedMatrix",
     "ShapeError",
     "UnsupportedError",
     "concat",

@@ -245,6 +245,14 @@ class BackedAnnData:
     def uns(self) -> dict:
         return _convert.value(self._h().uns(), self._filename, "uns")
 
+    @property
+    def T(self):
+        """A lazy transposed view (anndata's ``adata.T``): see :class:`TransposedBackedAnnData`."""
+        from ._transposed import TransposedBackedAnnData
+
+        self._h()
+        return TransposedBackedAnnData(self)
+
     # -- selections ------------------------------------------------------------------------
     def __getitem__(self, key) -> BackedAnnData:
         obs, var = _split(key)

@@ -1,0 +1,148 @@
+"""`BackedAnnData.T`: a lazy transposed view, as anndata's `adata.T`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+from ._backed import _split
+
+
+class TransposedMatrix:
+    """A matrix of a :class:`TransposedBackedAnnData`: ``X[rows, cols]`` reads the file's
+    ``X[cols, rows]`` and transposes it (a CSR block comes back CSC, as scipy's ``.T``)."""
+
+    def __init__(self, inner):
+        self._inner = inner
+        self.shape = tuple(inner.shape[::-1])
+        self.dtype = inner.dtype
+        self.format = {"csr": "csc", "csc": "csr"}.get(inner.format, inner.format)
+
+    @property
+    def ndim(self) -> int:
+        return 2
+
+    def __getitem__(self, key):
+        rows, cols = _split(key)
+        return self._inner[cols, rows].T
+
+    def to_memory(self):
+        """The whole matrix in memory."""
+        return self[:, :]
+
+    def __repr__(self) -> str:
+        return f"TransposedMatrix(shape={self.shape}, dtype={self.dtype}, format={self.format!r})"
+
+
+class _TransposedLayers(Mapping):
+    def __init__(self, inner: Mapping):
+        self._inner = inner
+
+    def __getitem__(self, key):
+        return self._inner[key].T
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._inner)
+
+    def __len__(self) -> int:
+        return len(self._inner)
+
+
+class TransposedBackedAnnData:
+    """``b.T`` of a :class:`BackedAnnData`: observations are the file's variables. Selections
+    compose with the file's plan; nothing is read until asked for; ``to_memory()`` equals
+    ``anndata.read_h5ad(path)[...].T``."""
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    @property
+    def T(self):
+        """The untransposed view."""
+        return self._inner
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        n_obs, n_vars = self._inner.shape
+        return (n_vars, n_obs)
+
+    @property
+    def n_obs(self) -> int:
+        return self.shape[0]
+
+    @property
+    def n_vars(self) -> int:
+        return self.shape[1]
+
+    @property
+    def obs_names(self):
+        return self._inner.var_names
+
+    @property
+    def var_names(self):
+        return self._inner.obs_names
+
+    @property
+    def obs(self):
+        return self._inner.var
+
+    @property
+    def var(self):
+        return self._inner.obs
+
+    @property
+    def X(self) -> TransposedMatrix | None:
+        x = self._inner.X
+        return None if x is None else TransposedMatrix(x)
+
+    @property
+    def layers(self) -> Mapping:
+        return _TransposedLayers(self._inner.layers)
+
+    @property
+    def obsm(self) -> Mapping:
+        return self._inner.varm
+
+    @property
+    def varm(self) -> Mapping:
+        return self._inner.obsm
+
+    @property
+    def obsp(self) -> Mapping:
+        return self._inner.varp
+
+    @property
+    def varp(self) -> Mapping:
+        return self._inner.obsp
+
+    @property
+    def uns(self) -> dict:
+        return self._inner.uns
+
+    @property
+    def filename(self):
+        return self._inner.filename
+
+    @property
+    def isbacked(self) -> bool:
+        return True
+
+    def __getitem__(self, key) -> TransposedBackedAnnData:
+        obs, var = _split(key)
+        return TransposedBackedAnnData(self._inner[var, obs])
+
+    def to_memory(self):
+        """The selection in memory, transposed (anndata's ``.T``: raw is not kept)."""
+        return self._inner.to_memory().T
+
+    def chunked_X(self, chunk_size: int = 1000):
+        """Yields ``(X[start:end], start, end)`` over the rows (the file's columns)."""
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be at least 1")
+        x = self.X
+        for start in range(0, self.n_obs, chunk_size):
+            end = min(start + chunk_size, self.n_obs)
+            yield x[start:end], start, end
+
+    def __repr__(self) -> str:
+        n_obs, n_vars = self.shape
+        return f"TransposedBackedAnnData object with n_obs × n_vars = {n_obs} × {n_vars} backed at {str(self.filename)!r}"
