@@ -30,9 +30,10 @@ pub enum Error {
         /// What went wrong.
         source: Box<Error>,
     },
-    /// An error reported by libhdf5.
+    /// An error reported by the storage library (libhdf5), as its message: the library's own
+    /// error type stays out of the public API, so that callers do not depend on it.
     #[error("HDF5 error: {0}")]
-    Hdf5(#[from] hdf5::Error),
+    Storage(String),
     /// An operating-system I/O error.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -58,6 +59,12 @@ pub enum Error {
     /// A caller passed an argument that cannot be used (an out-of-range index, an unknown name).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+}
+
+impl From<hdf5::Error> for Error {
+    fn from(e: hdf5::Error) -> Self {
+        Error::Storage(e.to_string())
+    }
 }
 
 impl Error {
@@ -146,6 +153,13 @@ impl<T, E: Into<Error>> ResultExt<T> for std::result::Result<T, E> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn storage_errors_keep_the_librarys_message_only() {
+        let e: Error = hdf5::Error::from("unable to open file").into();
+        assert!(matches!(&e, Error::Storage(m) if m.contains("unable to open file")));
+        assert_eq!(e.to_string(), "HDF5 error: unable to open file");
+    }
 
     #[test]
     fn context_reads_file_then_element() {
