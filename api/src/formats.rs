@@ -115,28 +115,75 @@ impl Default for TenxH5Options {
 pub fn read_10x_h5(path: impl AsRef<Path>, options: &TenxH5Options) -> Result<AnnData> {
     let path = path.as_ref();
     let elems = tenx::read_10x_h5(path, options.genome.as_deref())?;
-    let v3 = elems.var.column("feature_types").is_some();
-    let mut adata = AnnData::from_elements(elems).in_file(path)?;
-    if !v3 {
-        return Ok(adata);
+    let adata = AnnData::from_elements(elems).in_file(path)?;
+    match feature_mask(&adata, options).in_file(path)? {
+        Some(keep) => adata.subset(&Selection::All, &Selection::Mask(keep)),
+        None => Ok(adata),
     }
+}
+
+/// Converts a 10x Genomics HDF5 matrix to `.h5ad` as [`read_10x_h5`] then
+/// [`AnnData::write_h5ad`] would, streaming the counts a block at a time: memory holds the
+/// annotations, the matrix's offsets and one block of about a million values.
+///
+/// ```no_run
+/// use annpage::{convert_10x_h5, TenxH5Options, WriteOptions};
+/// convert_10x_h5("sample.h5", "sample.h5ad", &TenxH5Options::default(), &WriteOptions::default())?;
+/// # Ok::<(), annpage::Error>(())
+/// ```
+pub fn convert_10x_h5(
+    path: impl AsRef<Path>,
+    out: impl AsRef<Path>,
+    options: &TenxH5Options,
+    write: &annpage_engine::format::WriteOptions,
+) -> Result<()> {
+    let path = path.as_ref();
+    let genome = options.genome.as_deref();
+    let elems = tenx::read_10x_h5_annotations(path, genome)?;
+    let mut adata = AnnData::from_elements(elems).in_file(path)?;
+    let keep = match feature_mask(&adata, options).in_file(path)? {
+        Some(keep) => {
+            adata = adata.subset(&Selection::All, &Selection::Mask(keep.clone()))?;
+            keep
+        }
+        None => vec![true; adata.n_vars()],
+    };
+    annpage_engine::format::write::write_h5ad_streaming_x(
+        out,
+        adata.elements(),
+        write,
+        |root, w| tenx::write_10x_h5_counts(path, genome, &keep, root, w),
+    )
+}
+
+/// The features scanpy keeps in a v3 file: of `genome`, gene expression only with `gex_only`;
+/// `None` when every feature is kept (v2 files, no filter).
+fn feature_mask(adata: &AnnData, options: &TenxH5Options) -> Result<Option<Vec<bool>>> {
+    if adata.var().column("feature_types").is_none() {
+        return Ok(None);
+    }
+    let mut keep = vec![true; adata.n_vars()];
     if let Some(genome) = &options.genome {
-        let genomes = strings(&adata, "genome").in_file(path)?;
+        let genomes = strings(adata, "genome")?;
         if !genomes.iter().any(|g| g == genome) {
             let mut known = genomes.clone();
             known.sort();
             known.dedup();
-            return Err(
-                Error::invalid(format!("no genome '{genome}'; the file has {known:?}"))
-                    .in_file(path),
-            );
+            return Err(Error::invalid(format!(
+                "no genome '{genome}'; the file has {known:?}"
+            )));
         }
-        adata = keep_vars_where(&adata, "genome", |g| g == genome)?;
+        keep.iter_mut()
+            .zip(&genomes)
+            .for_each(|(k, g)| *k &= g == genome);
     }
     if options.gex_only {
-        adata = keep_vars_where(&adata, "feature_types", |v| v == "Gene Expression")?;
+        let kinds = strings(adata, "feature_types")?;
+        keep.iter_mut()
+            .zip(&kinds)
+            .for_each(|(k, t)| *k &= t == "Gene Expression");
     }
-    Ok(adata)
+    Ok((options.genome.is_some() || options.gex_only).then_some(keep))
 }
 
 /// Reads a delimited text table as `anndata.read_csv` (and `read_text`) does: X a dense

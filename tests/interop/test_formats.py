@@ -401,3 +401,14 @@ def test_mutated_inputs_fail_cleanly(annpage_bin: Path, tmp_path: Path, kind: st
             # The input (or, for text HDF5 cannot hold such as NUL, the output) is named.
             assert any(n in res.stderr for n in (name, "v2", "out.h5ad")), (seed, res.stderr)
         out.unlink(missing_ok=True)
+
+
+def test_10x_h5_streams_in_blocks_like_scanpy(annpage_bin: Path, tmp_path: Path) -> None:
+    """A matrix of 2.4 million values: the conversion writes it in several blocks."""
+    src = tmp_path / "big.h5"
+    with h5py.File(src, "w") as f:
+        write_10x_group(f.create_group("matrix"), np.random.default_rng(9), True, 1000, 8000)
+    got = _convert(annpage_bin, src, tmp_path / "out.h5ad")
+    want = sc.read_10x_h5(src)
+    assert want.X.nnz > 2 * (1 << 20) * 0.5
+    _same(got, want)

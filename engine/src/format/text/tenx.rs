@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::data::{ArrayData, Column, DataFrame, Matrix, SparseFormat, SparseMatrix};
+use crate::data::{ArrayData, Column, DType, DataFrame, Matrix, SparseFormat, SparseMatrix};
 use crate::error::{Error, Result, ResultExt};
 use crate::format::AnnDataElements;
 use crate::h5;
@@ -135,28 +135,52 @@ fn check_records(
 pub fn read_10x_h5(path: &Path, genome: Option<&str>) -> Result<AnnDataElements> {
     let file = h5::open_read(path).in_file(path)?;
     let read = || -> Result<AnnDataElements> {
-        if file.link_exists("matrix") {
-            read_v3(&file.group("matrix")?)
+        let g = counts_group(&file, genome)?;
+        let x = counts(&g).in_element(g.name())?;
+        let (obs, var) = if g.name() == "/matrix" {
+            annotations_v3(&g)?
         } else {
-            let genomes = file.member_names()?;
-            let genome = match genome {
-                Some(g) if genomes.iter().any(|n| n == g) => g.to_owned(),
-                Some(g) => {
-                    return Err(Error::invalid(format!(
-                        "no genome '{g}'; the file has {genomes:?}"
-                    )))
-                }
-                None if genomes.len() == 1 => genomes[0].clone(),
-                None => {
-                    return Err(Error::invalid(format!(
-                        "a v2 file with several genomes {genomes:?}: name one"
-                    )))
-                }
-            };
-            read_v2(&file.group(&genome)?).in_element(format!("/{genome}"))
-        }
+            annotations_v2(&g).in_element(g.name())?
+        };
+        with_counts(x, obs, var)
     };
     read().in_file(path)
+}
+
+/// The group holding the counts: v3's `matrix`, or the v2 group of `genome` (which must be
+/// named when there are several).
+fn counts_group(file: &hdf5::File, genome: Option<&str>) -> Result<hdf5::Group> {
+    if file.link_exists("matrix") {
+        return Ok(file.group("matrix")?);
+    }
+    let genomes = file.member_names()?;
+    let genome = match genome {
+        Some(g) if genomes.iter().any(|n| n == g) => g.to_owned(),
+        Some(g) => {
+            return Err(Error::invalid(format!(
+                "no genome '{g}'; the file has {genomes:?}"
+            )))
+        }
+        None if genomes.len() == 1 => genomes[0].clone(),
+        None => {
+            return Err(Error::invalid(format!(
+                "a v2 file with several genomes {genomes:?}: name one"
+            )))
+        }
+    };
+    Ok(file.group(&genome)?)
+}
+
+/// `(features, barcodes)` from the group's `shape`.
+fn counts_shape(group: &hdf5::Group) -> Result<(usize, usize)> {
+    let shape = h5::read::integers_as_u64(&dataset(group, "shape")?)?;
+    let &[n_features, n_barcodes] = shape.as_slice() else {
+        return Err(Error::malformed("'shape' must hold two integers"));
+    };
+    match (usize::try_from(n_features), usize::try_from(n_barcodes)) {
+        (Ok(f), Ok(b)) => Ok((f, b)),
+        _ => Err(Error::malformed("'shape' does not fit this machine")),
+    }
 }
 
 fn dataset(group: &hdf5::Group, name: &str) -> Result<ArrayData> {
@@ -172,10 +196,7 @@ fn strings(group: &hdf5::Group, name: &str) -> Result<Vec<String>> {
 
 /// The counts of a 10x group: its features × barcodes CSC is the barcodes × features CSR.
 fn counts(group: &hdf5::Group) -> Result<SparseMatrix> {
-    let shape = h5::read::integers_as_u64(&dataset(group, "shape")?)?;
-    let &[n_features, n_barcodes] = shape.as_slice() else {
-        return Err(Error::malformed("'shape' must hold two integers"));
-    };
+    let (n_features, n_barcodes) = counts_shape(group)?;
     let indptr = h5::read::integers_as_u64(&dataset(group, "indptr")?)?;
     let indices = h5::read::integers_as_u64(&dataset(group, "indices")?)?;
     let indices = indices
@@ -186,11 +207,13 @@ fn counts(group: &hdf5::Group) -> Result<SparseMatrix> {
         ArrayData::I32(a) => ArrayData::F32(a.mapv(|v| v as f32)),
         other => other,
     };
-    let shape = (usize::try_from(n_barcodes), usize::try_from(n_features));
-    let (Ok(rows), Ok(cols)) = shape else {
-        return Err(Error::malformed("'shape' does not fit this machine"));
-    };
-    SparseMatrix::new(SparseFormat::Csr, (rows, cols), indptr, indices, data)
+    SparseMatrix::new(
+        SparseFormat::Csr,
+        (n_barcodes, n_features),
+        indptr,
+        indices,
+        data,
+    )
 }
 
 fn with_counts(x: SparseMatrix, obs: DataFrame, var: DataFrame) -> Result<AnnDataElements> {
@@ -209,8 +232,7 @@ fn with_counts(x: SparseMatrix, obs: DataFrame, var: DataFrame) -> Result<AnnDat
     Ok(elems)
 }
 
-fn read_v3(group: &hdf5::Group) -> Result<AnnDataElements> {
-    let x = counts(group)?;
+fn annotations_v3(group: &hdf5::Group) -> Result<(DataFrame, DataFrame)> {
     let mut obs = DataFrame::from_index(strings(group, "barcodes")?);
     if group.link_exists("filtered_barcodes") {
         let flags = dataset(group, "filtered_barcodes")?;
@@ -247,16 +269,201 @@ fn read_v3(group: &hdf5::Group) -> Result<AnnDataElements> {
         };
         var.insert(name, column)?;
     }
-    with_counts(x, obs, var)
+    Ok((obs, var))
 }
 
-fn read_v2(group: &hdf5::Group) -> Result<AnnDataElements> {
-    let x = counts(group)?;
+fn annotations_v2(group: &hdf5::Group) -> Result<(DataFrame, DataFrame)> {
     let obs = DataFrame::from_index(strings(group, "barcodes")?);
     let mut var = DataFrame::from_index(strings(group, "gene_names")?);
     var.insert(
         "gene_ids",
         Column::Array(ArrayData::from(strings(group, "genes")?)),
     )?;
-    with_counts(x, obs, var)
+    Ok((obs, var))
+}
+
+/// The annotations of a 10x HDF5 matrix without its counts (as [`read_10x_h5`] reads them),
+/// for [`write_10x_h5_counts`], which streams the counts.
+pub fn read_10x_h5_annotations(path: &Path, genome: Option<&str>) -> Result<AnnDataElements> {
+    let file = h5::open_read(path).in_file(path)?;
+    let read = || -> Result<AnnDataElements> {
+        let g = counts_group(&file, genome)?;
+        let (n_features, n_barcodes) = counts_shape(&g)?;
+        let (obs, var) = if g.name() == "/matrix" {
+            annotations_v3(&g)?
+        } else {
+            annotations_v2(&g)?
+        };
+        if obs.nrows() != n_barcodes || var.nrows() != n_features {
+            return Err(Error::shape(format!(
+                "{} barcodes and {} features for a {n_barcodes} × {n_features} matrix",
+                obs.nrows(),
+                var.nrows()
+            )));
+        }
+        let mut elems = AnnDataElements::empty(n_barcodes, n_features);
+        elems.obs = obs;
+        elems.var = var;
+        Ok(elems)
+    };
+    read().in_file(path)
+}
+
+/// Writes the counts of the 10x HDF5 matrix `path` as the CSR `X` of `root` (cells × the
+/// features `keep` selects, int32 counts as float32), a block of about a million values at a
+/// time: memory holds the offsets and one block, not the matrix.
+pub fn write_10x_h5_counts(
+    path: &Path,
+    genome: Option<&str>,
+    keep: &[bool],
+    root: &hdf5::Group,
+    options: &crate::format::WriteOptions,
+) -> Result<()> {
+    use crate::format::write::{create_sparse_group, index_array, sparse_index_dtype};
+    use crate::h5::write::{create_array, RowWriter};
+    const BLOCK: u64 = 1 << 20;
+
+    let file = h5::open_read(path).in_file(path)?;
+    let g = counts_group(&file, genome).in_file(path)?;
+    let (n_features, n_barcodes) = counts_shape(&g).in_file(path)?;
+    if keep.len() != n_features {
+        return Err(Error::invalid(format!(
+            "{} features kept of {n_features}",
+            keep.len()
+        )));
+    }
+    let mut next = 0u32;
+    let remap: Vec<Option<u32>> = keep
+        .iter()
+        .map(|&k| {
+            k.then(|| {
+                next += 1;
+                next - 1
+            })
+        })
+        .collect();
+    let n_kept = next as usize;
+    let indptr = h5::read::integers_as_u64(&dataset(&g, "indptr")?).in_file(path)?;
+    let data_ds = g
+        .dataset("data")
+        .map_err(|_| Error::malformed("missing dataset 'data'").in_file(path))?;
+    let indices_ds = g
+        .dataset("indices")
+        .map_err(|_| Error::malformed("missing dataset 'indices'").in_file(path))?;
+    let nnz = data_ds.size() as u64;
+    if indptr.len() != n_barcodes + 1
+        || indptr.first() != Some(&0)
+        || indptr.last() != Some(&nnz)
+        || indptr.windows(2).any(|w| w[0] > w[1])
+        || indices_ds.size() as u64 != nnz
+    {
+        return Err(Error::malformed(format!(
+            "indptr, indices and data do not describe {n_barcodes} barcodes of {nnz} values"
+        ))
+        .in_element(g.name())
+        .in_file(path));
+    }
+    let stored = h5::read::stored_type(&data_ds).in_file(path)?;
+    let dtype = match stored.dtype() {
+        Some(DType::I32) => DType::F32,
+        Some(d) if d.is_integer() || d.is_float() => d,
+        _ => return Err(Error::unsupported("counts that are not numbers").in_file(path)),
+    };
+    let index_dtype = sparse_index_dtype((n_barcodes, n_kept), nnz as usize);
+    let x = create_sparse_group(root, "X", SparseFormat::Csr, (n_barcodes, n_kept))?;
+    let opts = crate::h5::write::DatasetOptions {
+        chunks: Some(vec![1 << 16]),
+        ..options.sparse_options()
+    };
+    let data_out = create_array(&x, "data", dtype, &[0], &opts)?;
+    let indices_out = create_array(&x, "indices", index_dtype, &[0], &opts)?;
+    let indptr_out = create_array(&x, "indptr", index_dtype, &[0], &opts)?;
+    let mut data_w = RowWriter::new(&data_out, None)?;
+    let mut indices_w = RowWriter::new(&indices_out, None)?;
+    let mut indptr_w = RowWriter::new(&indptr_out, None)?;
+    indptr_w.push(&index_array(&[0u64], index_dtype)?)?;
+    let mut written = 0u64;
+    let mut row = 0usize;
+    while row < n_barcodes {
+        // Rows whose values make about a block (at least one row).
+        let start = indptr[row];
+        let mut end_row = row + 1;
+        while end_row < n_barcodes && indptr[end_row + 1] - start <= BLOCK {
+            end_row += 1;
+        }
+        let (lo, hi) = (start as usize, indptr[end_row] as usize);
+        let values = read_range(&data_ds, lo, hi).in_file(path)?;
+        let values = values
+            .to_f64()
+            .ok_or_else(|| Error::malformed("counts are not numbers"))?;
+        let indices = h5::read::integers_as_u64(&read_range(&indices_ds, lo, hi).in_file(path)?)?;
+        let mut kept_values = Vec::with_capacity(hi - lo);
+        let mut kept_indices = Vec::with_capacity(hi - lo);
+        let mut offsets = Vec::with_capacity(end_row - row);
+        for r in row..end_row {
+            for k in (indptr[r] - start) as usize..(indptr[r + 1] - start) as usize {
+                let j = usize::try_from(indices[k])
+                    .ok()
+                    .filter(|&j| j < n_features)
+                    .ok_or_else(|| {
+                        Error::malformed(format!("feature index {} past {n_features}", indices[k]))
+                            .in_element(g.name())
+                            .in_file(path)
+                    })?;
+                if let Some(new) = remap[j] {
+                    kept_values.push(values[k]);
+                    kept_indices.push(new);
+                }
+            }
+            offsets.push(written + kept_indices.len() as u64);
+        }
+        written += kept_indices.len() as u64;
+        let block = cast_values(kept_values, dtype);
+        data_w.push(&block)?;
+        indices_w.push(&index_array(&kept_indices, index_dtype)?)?;
+        indptr_w.push(&index_array(&offsets, index_dtype)?)?;
+        row = end_row;
+    }
+    data_w.finish()?;
+    indices_w.finish()?;
+    indptr_w.finish()
+}
+
+/// Values read as f64 back in `dtype` (every count a 10x file holds is exact in f64).
+fn cast_values(values: Vec<f64>, dtype: DType) -> ArrayData {
+    let f = ArrayData::from(values);
+    match dtype {
+        DType::F64 => f,
+        DType::F32 => ArrayData::F32(f.to_f64().expect("floats").mapv(|v| v as f32)),
+        DType::I64 => ArrayData::I64(f.to_f64().expect("floats").mapv(|v| v as i64)),
+        DType::U32 => ArrayData::U32(f.to_f64().expect("floats").mapv(|v| v as u32)),
+        DType::U64 => ArrayData::U64(f.to_f64().expect("floats").mapv(|v| v as u64)),
+        DType::I16 => ArrayData::I16(f.to_f64().expect("floats").mapv(|v| v as i16)),
+        DType::U16 => ArrayData::U16(f.to_f64().expect("floats").mapv(|v| v as u16)),
+        DType::I8 => ArrayData::I8(f.to_f64().expect("floats").mapv(|v| v as i8)),
+        DType::U8 => ArrayData::U8(f.to_f64().expect("floats").mapv(|v| v as u8)),
+        _ => f,
+    }
+}
+
+/// Values `lo..hi` of a 1-d numeric dataset.
+fn read_range(ds: &hdf5::Dataset, lo: usize, hi: usize) -> Result<ArrayData> {
+    macro_rules! read {
+        ($t:ty) => {
+            ArrayData::from(ds.read_slice_1d::<$t, _>(lo..hi)?.to_vec())
+        };
+    }
+    Ok(match h5::read::stored_type(ds)?.dtype() {
+        Some(DType::I8) => read!(i8),
+        Some(DType::I16) => read!(i16),
+        Some(DType::I32) => read!(i32),
+        Some(DType::I64) => read!(i64),
+        Some(DType::U8) => read!(u8),
+        Some(DType::U16) => read!(u16),
+        Some(DType::U32) => read!(u32),
+        Some(DType::U64) => read!(u64),
+        Some(DType::F32) => read!(f32),
+        Some(DType::F64) => read!(f64),
+        _ => return Err(Error::unsupported("a matrix dataset that is not numbers")),
+    })
 }
