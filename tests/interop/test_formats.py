@@ -412,3 +412,22 @@ def test_10x_h5_streams_in_blocks_like_scanpy(annpage_bin: Path, tmp_path: Path)
     want = sc.read_10x_h5(src)
     assert want.X.nnz > 2 * (1 << 20) * 0.5
     _same(got, want)
+
+
+def test_large_table_is_parsed_in_parallel_like_anndata(annpage_bin: Path, tmp_path: Path) -> None:
+    """5,000 rows: the rows after the first two are parsed on every core, in order; a bad
+    value far down is reported at its line."""
+    rng = np.random.default_rng(11)
+    x = np.round(rng.random((5000, 12)) * 100, 3)
+    src = tmp_path / "big.csv"
+    lines = ["cell," + ",".join(f"g{j}" for j in range(12))]
+    lines += [f"c{i}," + ",".join(repr(float(v)) for v in row) for i, row in enumerate(x)]
+    src.write_text("\n".join(lines) + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = ad.read_csv(src)
+    _same(_convert(annpage_bin, src, tmp_path / "out.h5ad"), want)
+    lines[4321] = lines[4321].replace(",", ",x", 1)
+    src.write_text("\n".join(lines) + "\n")
+    res = run([annpage_bin, "convert", src, tmp_path / "bad.h5ad"])
+    assert res.returncode != 0 and "line 4322" in res.stderr and "big.csv" in res.stderr, res.stderr

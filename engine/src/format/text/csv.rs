@@ -126,17 +126,82 @@ pub fn read_csv(path: &Path, options: &CsvOptions) -> Result<AnnDataElements> {
             }
         }
     }
-    while let Some(line) = next_nonempty(&mut lines)? {
-        let fields = table.split(&lines, &line)?;
-        let row = if first_column_names {
-            table.row_names.push(fields[0].to_owned());
-            parse_row(&lines, &fields[1..])?
-        } else {
-            parse_row(&lines, &fields)?
-        };
-        table.push_row(&lines, row)?;
+    // The rest in batches of lines, each parsed on every core and appended in order.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut batch: Vec<(usize, String)> = Vec::new();
+    loop {
+        let mut bytes = 0;
+        batch.clear();
+        while bytes < BATCH_BYTES {
+            let Some(line) = next_nonempty(&mut lines)? else {
+                break;
+            };
+            bytes += line.len();
+            batch.push((lines.line(), line));
+        }
+        if batch.is_empty() {
+            break;
+        }
+        let parsed = parse_batch(&batch, options.delimiter, first_column_names, threads);
+        for (row, &(line_no, _)) in parsed.into_iter().zip(&batch) {
+            let at = |e: Error| e.in_element(format!("line {line_no}")).in_file(path);
+            let (name, values) = row.map_err(|m| at(Error::malformed(m)))?;
+            if let Some(name) = name {
+                table.row_names.push(name);
+            }
+            table.push_values(values).map_err(at)?;
+        }
     }
     table.into_elements(path, col_names)
+}
+
+/// The text of the lines parsed together (at least one line).
+const BATCH_BYTES: usize = 16 << 20;
+
+/// One parsed line: the row name (with `first_column_names`) and the values.
+type Row = std::result::Result<(Option<String>, Vec<f32>), String>;
+
+/// Parses the lines of `batch` on `threads` threads, in order.
+fn parse_batch(
+    batch: &[(usize, String)],
+    delimiter: Option<char>,
+    first_column_names: bool,
+    threads: usize,
+) -> Vec<Row> {
+    let parse = |line: &str| -> Row {
+        let fields: Vec<&str> = match delimiter {
+            Some(d) => line.split(d).collect(),
+            None => line.split_whitespace().collect(),
+        };
+        let (name, values) = match (first_column_names, fields.split_first()) {
+            (true, Some((name, rest))) => (Some(name.to_string()), rest),
+            (true, None) => return Err("a line of whitespace only".into()),
+            (false, _) => (None, &fields[..]),
+        };
+        let values = values
+            .iter()
+            .map(|f| {
+                parse_float(f)
+                    .map(|v| v as f32)
+                    .ok_or_else(|| format!("'{f}' is not a number"))
+            })
+            .collect::<std::result::Result<Vec<f32>, String>>()?;
+        Ok((name, values))
+    };
+    let per_thread = batch.len().div_ceil(threads.max(1)).max(1);
+    if threads <= 1 || batch.len() < 1024 {
+        return batch.iter().map(|(_, l)| parse(l)).collect();
+    }
+    std::thread::scope(|s| {
+        let parts: Vec<_> = batch
+            .chunks(per_thread)
+            .map(|part| s.spawn(move || part.iter().map(|(_, l)| parse(l)).collect::<Vec<Row>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 /// Rows parsed so far.
@@ -161,11 +226,16 @@ impl Table {
     }
 
     fn push_row(&mut self, lines: &Lines, row: Vec<f32>) -> Result<()> {
+        self.push_values(row).map_err(|e| lines.error(e))
+    }
+
+    fn push_values(&mut self, row: Vec<f32>) -> Result<()> {
         match self.width {
             Some(w) if w != row.len() => {
-                return Err(
-                    lines.malformed(format!("{} values where the first row has {w}", row.len()))
-                )
+                return Err(Error::malformed(format!(
+                    "{} values where the first row has {w}",
+                    row.len()
+                )))
             }
             _ => self.width = Some(row.len()),
         }
