@@ -34,6 +34,47 @@ pub fn read_mtx(path: impl AsRef<Path>, dtype: DType) -> Result<AnnData> {
     Ok(adata)
 }
 
+/// Converts a Matrix Market file to `.h5ad` as [`read_mtx`] then [`AnnData::write_h5ad`]
+/// would. A `coordinate general` file whose entries come row by row (as scipy's `mmwrite`
+/// writes a CSR matrix) is streamed a block of about a million values at a time; any other
+/// is read whole first.
+///
+/// ```no_run
+/// use annpage::data::DType;
+/// annpage::convert_mtx("counts.mtx.gz", "counts.h5ad", DType::F32, &Default::default())?;
+/// # Ok::<(), annpage::Error>(())
+/// ```
+pub fn convert_mtx(
+    path: impl AsRef<Path>,
+    out: impl AsRef<Path>,
+    dtype: DType,
+    write: &annpage_engine::format::WriteOptions,
+) -> Result<()> {
+    let (path, out) = (path.as_ref(), out.as_ref());
+    let mut lines = annpage_engine::format::text::Lines::open(path)?;
+    let header = mtx::read_header(&mut lines)?;
+    drop(lines);
+    let adata = AnnData::new(header.shape.0, header.shape.1);
+    let streamed = std::cell::Cell::new(true);
+    let result = annpage_engine::format::write::write_h5ad_streaming_x(
+        out,
+        adata.elements(),
+        write,
+        |root, w| {
+            if mtx::write_rows_sorted(path, dtype, root, w)? {
+                Ok(())
+            } else {
+                streamed.set(false);
+                Err(Error::unsupported("not in row order"))
+            }
+        },
+    );
+    match result {
+        Err(_) if !streamed.get() => read_mtx(path, dtype)?.write_h5ad(out, write),
+        other => other,
+    }
+}
+
 /// Options of [`read_10x_mtx`], scanpy's `read_10x_mtx` arguments.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TenxMtxOptions {

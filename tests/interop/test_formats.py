@@ -76,6 +76,9 @@ def test_generated_mtx_reads_like_anndata(annpage_bin: Path, tmp_path: Path, see
     if field == "integer":
         m.data = rng.integers(-1000, 1000, m.nnz)
     src = tmp_path / "m.mtx"
+    if seed in (0, 1, 3):
+        # Row order, as mmwrite writes a CSR matrix: the conversion streams it.
+        m = m.tocsr()
     if seed == 5:
         # Shuffled entries: the file order is not the row order.
         order = rng.permutation(m.nnz)
@@ -83,6 +86,27 @@ def test_generated_mtx_reads_like_anndata(annpage_bin: Path, tmp_path: Path, see
     scipy.io.mmwrite(src, m, field=field)
     if seed % 2:
         src = gzip_file(src)
+    _same(_convert(annpage_bin, src, tmp_path / "out.h5ad"), ad.read_mtx(src))
+
+
+def test_row_ordered_mtx_streams_in_blocks_like_anndata(annpage_bin: Path, tmp_path: Path) -> None:
+    """2.5 million entries in row order, repeated coordinates in some rows: streamed in several
+    blocks, each row made canonical."""
+    m = sp.random(20000, 3000, density=0.04, format="csr", random_state=12, dtype=np.float64)
+    coo = m.tocoo()
+    # Each row's entries reversed and its first entry repeated: row order kept, rows unsorted.
+    rows, cols, vals = [], [], []
+    for r in range(m.shape[0]):
+        lo, hi = m.indptr[r], m.indptr[r + 1]
+        if hi > lo:
+            rows += [r] * (hi - lo + 1)
+            cols += list(m.indices[lo:hi][::-1]) + [m.indices[lo]]
+            vals += list(m.data[lo:hi][::-1]) + [0.5]
+    src = tmp_path / "rows.mtx"
+    with open(src, "w") as f:
+        f.write(f"%%MatrixMarket matrix coordinate real general\n{m.shape[0]} {m.shape[1]} {len(vals)}\n")
+        f.writelines(f"{r + 1} {c + 1} {float(v)!r}\n" for r, c, v in zip(rows, cols, vals))
+    assert coo.nnz > 2_000_000
     _same(_convert(annpage_bin, src, tmp_path / "out.h5ad"), ad.read_mtx(src))
 
 

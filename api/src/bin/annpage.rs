@@ -7,9 +7,10 @@ use annpage::backed::ReadOptions;
 use annpage::query::Query;
 use annpage::stats::QcAccumulator;
 use annpage::{
-    concat_on_disk, convert_10x_h5, read_h5ad_backed, Axis, BackedAnnData, BackedOptions,
-    Compression, ConcatOptions, CsvOptions, Error, FileFormat, FormatOptions, Join, LoomOptions,
-    MergeStrategy, Mode, Selection, TenxH5Options, TenxMtxOptions, VarNames, WriteOptions,
+    concat_on_disk, convert_10x_h5, convert_mtx, read_h5ad_backed, Axis, BackedAnnData,
+    BackedOptions, Compression, ConcatOptions, CsvOptions, Error, FileFormat, FormatOptions, Join,
+    LoomOptions, MergeStrategy, Mode, Selection, TenxH5Options, TenxMtxOptions, VarNames,
+    WriteOptions,
 };
 use annpage_engine::error::ResultExt;
 use annpage_engine::format::inspect::{describe, ElementInfo};
@@ -293,6 +294,9 @@ fn run(cli: Cli) -> annpage::Result<()> {
             match (from, to) {
                 (FileFormat::H5ad, FileFormat::H5ad) => {
                     open_backed(&input, &backed)?.write_h5ad(&output, &options)?
+                }
+                (FileFormat::Mtx, FileFormat::H5ad) => {
+                    convert_mtx(&input, &output, annpage::data::DType::F32, &options)?
                 }
                 (FileFormat::TenxH5, FileFormat::H5ad) => {
                     convert_10x_h5(&input, &output, &reader.options().tenx_h5, &options)?

@@ -420,6 +420,182 @@ fn parse_value<T: Value>(word: Option<&[u8]>, field: Field) -> std::result::Resu
     }
 }
 
+/// Writes a coordinate file whose entries come row by row (any order within a row) as the CSR
+/// `X` of `root`, as [`read_mtx`] would read it, a block of about a million values at a time.
+/// Returns `Ok(false)`, having written nothing useful, when the file is not in row order (or
+/// not `coordinate general`): the caller then reads it whole.
+pub fn write_rows_sorted(
+    path: &Path,
+    dtype: DType,
+    root: &hdf5::Group,
+    options: &crate::format::WriteOptions,
+) -> Result<bool> {
+    let mut lines = Lines::open(path)?;
+    let header = read_header(&mut lines)?;
+    if header.layout != Layout::Coordinate || header.symmetry != Symmetry::General {
+        return Ok(false);
+    }
+    if matches!(dtype, DType::I32 | DType::I64) && header.field == Field::Real {
+        return Err(Error::invalid(format!(
+            "{} holds real values; read it as float32 or float64, not {}",
+            path.display(),
+            dtype.name()
+        )));
+    }
+    match dtype {
+        DType::F32 => stream::<f32>(&mut lines, &header, root, options),
+        DType::F64 => stream::<f64>(&mut lines, &header, root, options),
+        DType::I32 => stream::<i32>(&mut lines, &header, root, options),
+        DType::I64 => stream::<i64>(&mut lines, &header, root, options),
+        other => Err(Error::invalid(format!(
+            "a Matrix Market file is read as float32, float64, int32 or int64, not {}",
+            other.name()
+        ))),
+    }
+}
+
+fn stream<T: Value>(
+    lines: &mut Lines,
+    header: &MtxHeader,
+    root: &hdf5::Group,
+    options: &crate::format::WriteOptions,
+) -> Result<bool> {
+    use crate::format::write::{create_sparse_group, index_array, sparse_index_dtype};
+    use crate::h5::write::{create_array, DatasetOptions, RowWriter};
+    const BLOCK: usize = 1 << 20;
+
+    let n_rows = header.shape.0;
+    let index_dtype =
+        sparse_index_dtype(header.shape, header.entries.min(usize::MAX as u64) as usize);
+    let x = create_sparse_group(root, "X", SparseFormat::Csr, header.shape)?;
+    let opts = DatasetOptions {
+        chunks: Some(vec![1 << 16]),
+        ..options.sparse_options()
+    };
+    let value_dtype = T::into_array(Vec::new()).dtype();
+    let data_ds = create_array(&x, "data", value_dtype, &[0], &opts)?;
+    let indices_ds = create_array(&x, "indices", index_dtype, &[0], &opts)?;
+    let indptr_ds = create_array(&x, "indptr", index_dtype, &[0], &opts)?;
+    let mut data_w = RowWriter::new(&data_ds, None)?;
+    let mut indices_w = RowWriter::new(&indices_ds, None)?;
+    let mut indptr_w = RowWriter::new(&indptr_ds, None)?;
+    indptr_w.push(&index_array(&[0u64], index_dtype)?)?;
+
+    // The block being filled: canonical rows `block_start..row`, and the current row's entries.
+    let mut block_indptr: Vec<u64> = Vec::new();
+    let mut block_indices: Vec<u32> = Vec::new();
+    let mut block_values: Vec<T> = Vec::new();
+    let mut current: Vec<(u32, T)> = Vec::new();
+    let mut row = 0usize; // the row `current` belongs to
+    let mut written = 0u64; // values written before the block
+    let mut seen = 0u64;
+    let flush_row = |current: &mut Vec<(u32, T)>,
+                     block_indptr: &mut Vec<u64>,
+                     block_indices: &mut Vec<u32>,
+                     block_values: &mut Vec<T>,
+                     written: u64| {
+        current.sort_by_key(|&(c, _)| c);
+        let mut k = 0;
+        while k < current.len() {
+            let (c, mut v) = current[k];
+            k += 1;
+            while k < current.len() && current[k].0 == c {
+                v += current[k].1;
+                k += 1;
+            }
+            block_indices.push(c);
+            block_values.push(v);
+        }
+        current.clear();
+        block_indptr.push(written + block_indices.len() as u64);
+    };
+    let mut write_block = |block_indptr: &mut Vec<u64>,
+                           block_indices: &mut Vec<u32>,
+                           block_values: &mut Vec<T>,
+                           written: &mut u64|
+     -> Result<()> {
+        data_w.push(&T::into_array(std::mem::take(block_values)))?;
+        indices_w.push(&index_array(block_indices, index_dtype)?)?;
+        indptr_w.push(&index_array(block_indptr, index_dtype)?)?;
+        *written += block_indices.len() as u64;
+        block_indices.clear();
+        block_indptr.clear();
+        Ok(())
+    };
+    loop {
+        let parsed = match lines.next_line()? {
+            None => break,
+            Some(line) if is_blank_or_comment(line) => continue,
+            Some(line) => parse_entry::<T>(line, header),
+        };
+        let (r, c, v) = parsed.map_err(|m| lines.malformed(m))?;
+        seen += 1;
+        if seen > header.entries {
+            return Err(lines.malformed(format!(
+                "more entries than the {} the header declares",
+                header.entries
+            )));
+        }
+        let r = r as usize;
+        if r < row {
+            return Ok(false);
+        }
+        while row < r {
+            flush_row(
+                &mut current,
+                &mut block_indptr,
+                &mut block_indices,
+                &mut block_values,
+                written,
+            );
+            row += 1;
+            if block_indices.len() >= BLOCK {
+                write_block(
+                    &mut block_indptr,
+                    &mut block_indices,
+                    &mut block_values,
+                    &mut written,
+                )?;
+            }
+        }
+        current.push((c, v));
+    }
+    if seen != header.entries {
+        return Err(lines.malformed(format!(
+            "the header declares {} entries, the file ends after {seen}",
+            header.entries
+        )));
+    }
+    while row < n_rows {
+        flush_row(
+            &mut current,
+            &mut block_indptr,
+            &mut block_indices,
+            &mut block_values,
+            written,
+        );
+        row += 1;
+        if block_indices.len() >= BLOCK {
+            write_block(
+                &mut block_indptr,
+                &mut block_indices,
+                &mut block_values,
+                &mut written,
+            )?;
+        }
+    }
+    write_block(
+        &mut block_indptr,
+        &mut block_indices,
+        &mut block_values,
+        &mut written,
+    )?;
+    data_w.finish()?;
+    indices_w.finish()?;
+    indptr_w.finish()?;
+    Ok(true)
+}
+
 /// A canonical CSR matrix (indices sorted in each row, duplicates summed) from entries.
 fn csr_from_entries<T: Value>(n_rows: usize, n_cols: usize, e: Entries<T>) -> Result<SparseMatrix> {
     let nnz = e.values.len();
