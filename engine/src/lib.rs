@@ -3,7 +3,7 @@
 //! Layers, bottom up (see `docs/architecture.md`):
 //! - [`h5`]: typed access to HDF5 files (the only module that talks to libhdf5);
 //! - [`data`]: in-memory values of AnnData elements (arrays, sparse matrices, data frames, trees);
-//! - [`format`]: the AnnData on-disk encodings: reading and writing elements, legacy layouts;
+//! - [`format`](mod@format): the AnnData on-disk encodings: reading and writing elements, legacy layouts;
 //! - [`select`]: selections along one axis and the normalised indexes they resolve to;
 //! - [`cache`]: a thread-safe LRU cache bounded in bytes;
 //! - [`backed`]: matrices read on demand, block by block, through that cache.

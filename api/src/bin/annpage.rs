@@ -4,16 +4,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use annpage::backed::ReadOptions;
+use annpage::inspect::{describe, ElementInfo};
 use annpage::query::Query;
 use annpage::stats::QcAccumulator;
+use annpage::ResultExt;
 use annpage::{
     concat_on_disk, convert_10x_h5, convert_mtx, read_h5ad_backed, Axis, BackedAnnData,
     BackedOptions, Compression, ConcatOptions, CsvOptions, Error, FileFormat, FormatOptions, Join,
     LoomOptions, MergeStrategy, Mode, Selection, TenxH5Options, TenxMtxOptions, VarNames,
     WriteOptions,
 };
-use annpage_engine::error::ResultExt;
-use annpage_engine::format::inspect::{describe, ElementInfo};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 

@@ -85,7 +85,7 @@ pub enum MergeStrategy {
     Only,
 }
 
-/// The arguments of [`concat`], one for each argument of `anndata.concat`.
+/// The arguments of [`concat()`], one for each argument of `anndata.concat`.
 ///
 /// ```
 /// use annpage::{Axis, ConcatOptions, Join, MergeStrategy};

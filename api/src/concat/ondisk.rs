@@ -39,7 +39,7 @@ const MAX_CHUNK_ROWS: usize = 10_000;
 const MIN_CHUNK_BYTES: usize = 256 << 10;
 const MAX_CHUNK_BYTES: usize = 64 << 20;
 
-/// Concatenates the files `inputs` into `output` as [`concat`] of the files read whole and
+/// Concatenates the files `inputs` into `output` as [`concat()`] of the files read whole and
 /// written with `write` would, without holding `X`, a layer or `raw.X` in memory: they are
 /// read in row chunks through one block cache of `backed`'s budget (shared by every input)
 /// and appended to the output. The other elements — obs, var, obsm/varm, obsp/varp, uns and

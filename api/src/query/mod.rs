@@ -1,8 +1,8 @@
 //! Row filters in the grammar of pandas' `DataFrame.query`: `n_genes > 200 and total_counts <
 //! 10000`, `cell_type in ["B", "T"]`, `not (batch == 2 or ok)`.
 //!
-//! Text is parsed into an [`ast::Expr`] ([`parse`]), then evaluated over a frame's columns
-//! into a boolean mask ([`eval`]) with pandas' rules for missing values.
+//! Text is parsed into an `ast::Expr` (`parse.rs`), then evaluated over a frame's columns
+//! into a boolean mask (`eval.rs`) with pandas' rules for missing values.
 
 mod ast;
 mod eval;

@@ -6,7 +6,7 @@
 //!
 //! Each chunk is read once, in its stored dtype: per gene, the sum, the sum of squares and
 //! the count of the non-zero values. A gene whose chunk sums lose digits to cancellation (its
-//! mean large next to its spread: Σx² more than [`ILL_CONDITIONED`] times the sum of squared
+//! mean large next to its spread: Σx² more than `ILL_CONDITIONED` times the sum of squared
 //! deviations) has its values in that chunk summed again around its mean, so variances agree
 //! with numpy's two-pass `var(ddof=1)` to rounding error whatever the data; on count data
 //! that second look never happens. Chunks are merged with Chan et al.'s parallel formula.

@@ -78,7 +78,7 @@ impl Default for ReadOptions {
 }
 
 /// A [`RangeReader`] that reads a dataset's stored bytes itself: positioned reads of the file,
-/// chunks decoded on up to [`ReadOptions::threads`] threads.
+/// chunks decoded on as many threads as [`ReadOptions::with_threads`] sets.
 ///
 /// Chunks a read needs only part of (at the ends of a range, or for a few rows) are kept
 /// decoded in the cache given by [`RangeReader::use_cache`], so the next read of the
