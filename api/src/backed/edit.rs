@@ -367,7 +367,8 @@ fn write_part(src: &Group, out: &Group, part: Part, layout: &Layout) -> Result<(
                 match slot {
                     ElemSlot::Disk { parent, name, .. } => {
                         let from = src.group(parent).in_element(parent.as_str())?;
-                        copy_member(&from, name, &g).in_element(format!("{parent}/{name}"))?;
+                        copy_member(&from, name, &g)
+                            .in_element(super::layout::join(parent, name))?;
                     }
                     ElemSlot::Memory(value) => write_element(&g, key, value, &options)?,
                 }

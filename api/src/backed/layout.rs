@@ -174,14 +174,7 @@ pub(super) struct Layout {
     pub(super) current: bool,
 }
 
-/// `parent/name` as an HDF5 path.
-pub(super) fn join(parent: &str, name: &str) -> String {
-    if parent.ends_with('/') {
-        format!("{parent}{name}")
-    } else {
-        format!("{parent}/{name}")
-    }
-}
+pub(super) use annpage_engine::h5::join_path as join;
 
 impl Layout {
     /// Scans the root of a file. Reads attributes and dataset headers only, except for legacy

@@ -58,14 +58,6 @@ pub fn describe(path: impl AsRef<Path>) -> Result<ElementInfo> {
     describe_group(&file, "/").in_file(path)
 }
 
-fn element_path(parent: &str, name: &str) -> String {
-    if parent == "/" {
-        format!("/{name}")
-    } else {
-        format!("{parent}/{name}")
-    }
-}
-
 fn string_attr(loc: &Location, name: &str) -> Option<String> {
     let attr = loc.attr(name).ok()?;
     if let Ok(s) = attr.read_scalar::<VarLenUnicode>() {
@@ -158,7 +150,7 @@ fn member_kind(group: &Group, name: &str) -> Result<LocationType> {
 }
 
 fn describe_member(group: &Group, parent: &str, name: &str) -> Result<ElementInfo> {
-    let path = element_path(parent, name);
+    let path = crate::h5::join_path(parent, name);
     match member_kind(group, name).in_element(&path)? {
         LocationType::Dataset => Ok(describe_dataset(
             &group.dataset(name).in_element(&path)?,

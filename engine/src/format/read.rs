@@ -83,12 +83,7 @@ pub fn read_matrix_mapping(group: &Group, name: &str) -> Result<IndexMap<String,
 }
 
 fn path_of(parent: &Group, name: &str) -> String {
-    let p = parent.name();
-    if p.ends_with('/') {
-        format!("{p}{name}")
-    } else {
-        format!("{p}/{name}")
-    }
+    crate::h5::join_path(&parent.name(), name)
 }
 
 /// An element's storage: a group or a dataset.

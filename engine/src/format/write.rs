@@ -398,10 +398,5 @@ fn check_key(name: &str) -> Result<()> {
 
 /// The path of member `name` of `parent`, for messages.
 fn path_of(parent: &Group, name: &str) -> String {
-    let p = parent.name();
-    if p.ends_with('/') {
-        format!("{p}{name}")
-    } else {
-        format!("{p}/{name}")
-    }
+    crate::h5::join_path(&parent.name(), name)
 }

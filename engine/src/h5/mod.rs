@@ -15,6 +15,21 @@ use std::path::Path;
 
 use crate::{Error, Result};
 
+/// `parent/name` as an HDF5 path (`/name` under the root).
+///
+/// ```
+/// use annpage_engine::h5::join_path;
+/// assert_eq!(join_path("/", "obs"), "/obs");
+/// assert_eq!(join_path("/obs", "cell_type"), "/obs/cell_type");
+/// ```
+pub fn join_path(parent: &str, name: &str) -> String {
+    if parent.ends_with('/') {
+        format!("{parent}{name}")
+    } else {
+        format!("{parent}/{name}")
+    }
+}
+
 /// Fails unless `path` is a regular file (or a link to one), without opening it: a plain I/O
 /// error when it cannot be looked at (missing, no permission), an invalid-argument error for a
 /// directory, FIFO, socket or device (opening a FIFO blocks until the other end comes).
