@@ -165,7 +165,7 @@ pub fn read_10x_h5(path: impl AsRef<Path>, options: &TenxH5Options) -> Result<An
 
 /// Converts a 10x Genomics HDF5 matrix to `.h5ad` as [`read_10x_h5`] then
 /// [`AnnData::write_h5ad`] would, streaming the counts a block at a time: memory holds the
-/// annotations, the matrix's offsets and one block of about a million values.
+/// annotations, the matrix's offsets and one block of about 260,000 values.
 ///
 /// ```no_run
 /// use annpage::{convert_10x_h5, TenxH5Options, WriteOptions};

@@ -310,7 +310,7 @@ pub fn read_10x_h5_annotations(path: &Path, genome: Option<&str>) -> Result<AnnD
 }
 
 /// Writes the counts of the 10x HDF5 matrix `path` as the CSR `X` of `root` (cells × the
-/// features `keep` selects, int32 counts as float32), a block of about a million values at a
+/// features `keep` selects, int32 counts as float32), a block of about 260,000 values at a
 /// time: memory holds the offsets and one block, not the matrix.
 pub fn write_10x_h5_counts(
     path: &Path,
@@ -321,7 +321,7 @@ pub fn write_10x_h5_counts(
 ) -> Result<()> {
     use crate::format::write::{create_sparse_group, index_array, sparse_index_dtype};
     use crate::h5::write::{create_array, RowWriter};
-    const BLOCK: u64 = 1 << 20;
+    const BLOCK: u64 = 1 << 18;
 
     let file = h5::open_read(path).in_file(path)?;
     let g = counts_group(&file, genome).in_file(path)?;
