@@ -354,7 +354,17 @@ fn python_float(sci: &str) -> String {
         return sci.to_owned();
     };
     let digits = mantissa.replace('.', "");
-    let written = if (-4..16).contains(&exp) {
+    format!(
+        "{sign}{}",
+        float_text(&digits, exp, (-4..16).contains(&exp))
+    )
+}
+
+/// A non-negative float written from its significant `digits` and decimal exponent `exp`
+/// (`d.ddd × 10^exp`) as Python and numpy write floats: positional (`0.00012`, `150.0`) or
+/// scientific with at least two exponent digits (`1.5e-05`, `1e+16`).
+pub(crate) fn float_text(digits: &str, exp: i32, positional: bool) -> String {
+    if positional {
         // The decimal point goes after `exp + 1` digits.
         let point = exp + 1;
         let n = digits.len() as i32;
@@ -367,10 +377,13 @@ fn python_float(sci: &str) -> String {
             format!("{int}.{frac}")
         }
     } else {
+        let mantissa = match digits.split_at(1) {
+            (first, "") => first.to_owned(),
+            (first, rest) => format!("{first}.{rest}"),
+        };
         let exp_sign = if exp < 0 { '-' } else { '+' };
         format!("{mantissa}e{exp_sign}{:02}", exp.unsigned_abs())
-    };
-    format!("{sign}{written}")
+    }
 }
 
 macro_rules! impl_from {

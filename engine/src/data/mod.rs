@@ -9,6 +9,7 @@ mod element;
 mod sparse;
 mod typed;
 
+pub(crate) use array::float_text;
 pub use array::{ArrayData, DType, Scalar};
 pub use dataframe::{Categorical, Column, DataFrame, Nullable, NullableKind};
 pub use element::{AttrValue, Attrs, Element, Mapping, Matrix, RawData, RawNode};

@@ -446,7 +446,7 @@ fn loompy_values(column: &Column) -> ArrayData {
                 }
                 // NaN among strings (or bools): each value's `str`.
                 _ => {
-                    let names = python_str(&c.categories);
+                    let names = ArrayData::to_python_strings(&c.categories);
                     strings(
                         c.codes
                             .iter()
@@ -466,7 +466,7 @@ fn loompy_values(column: &Column) -> ArrayData {
             if !n.mask().iter().any(|&m| m) {
                 return normalized(n.values());
             }
-            let values = python_str(n.values());
+            let values = ArrayData::to_python_strings(n.values());
             strings(
                 values
                     .into_iter()
@@ -476,11 +476,6 @@ fn loompy_values(column: &Column) -> ArrayData {
             )
         }
     }
-}
-
-/// Python's `str` of each value (bools `True`/`False`).
-fn python_str(a: &ArrayData) -> Vec<String> {
-    a.to_python_strings()
 }
 
 fn normalized(a: &ArrayData) -> ArrayData {

@@ -16,6 +16,7 @@
 //! strings into categoricals (`strings_to_categoricals`) is a change of the data the caller
 //! decides on.
 
+mod csr;
 mod frame;
 pub mod staging;
 #[cfg(test)]
@@ -26,6 +27,7 @@ use std::path::Path;
 use hdf5::{Group, Location};
 use indexmap::IndexMap;
 
+pub use self::csr::CsrAppender;
 pub use self::frame::{write_categorical, write_dataframe, write_nullable};
 use super::{AnnDataElements, Encoding, RawElements};
 use crate::data::{

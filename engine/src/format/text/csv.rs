@@ -215,10 +215,7 @@ struct Table {
 
 impl Table {
     fn split<'a>(&self, lines: &Lines, line: &'a str) -> Result<Vec<&'a str>> {
-        let fields: Vec<&str> = match self.delimiter {
-            Some(d) => line.split(d).collect(),
-            None => line.split_whitespace().collect(),
-        };
+        let fields = split_fields(line, self.delimiter);
         if fields.is_empty() {
             return Err(lines.malformed("a line of whitespace only"));
         }
@@ -305,12 +302,25 @@ fn parse_float(s: &str) -> Option<f64> {
 }
 
 fn parse_row(lines: &Lines, fields: &[&str]) -> Result<Vec<f32>> {
+    parse_values(fields).map_err(|m| lines.malformed(m))
+}
+
+/// The fields of a line: split at `delimiter`, or at runs of whitespace.
+fn split_fields(line: &str, delimiter: Option<char>) -> Vec<&str> {
+    match delimiter {
+        Some(d) => line.split(d).collect(),
+        None => line.split_whitespace().collect(),
+    }
+}
+
+/// Fields as float32 values (parsed as Python floats, then rounded as numpy casts them).
+fn parse_values(fields: &[&str]) -> std::result::Result<Vec<f32>, String> {
     fields
         .iter()
         .map(|f| {
             parse_float(f)
                 .map(|v| v as f32)
-                .ok_or_else(|| lines.malformed(format!("'{f}' is not a number")))
+                .ok_or_else(|| format!("'{f}' is not a number"))
         })
         .collect()
 }

@@ -10,6 +10,7 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use crate::data::float_text;
 use crate::data::{ArrayData, Column, DataFrame, Element, Mapping, Matrix, RawNode};
 use crate::error::{Result, ResultExt};
 use crate::format::AnnDataElements;
@@ -278,27 +279,8 @@ fn numpy_f32(x: f32) -> String {
     let (digits, exp) = shortest_digits(&format!("{:e}", x.abs()), f64::from(x.abs()));
     let sign = if x.is_sign_negative() { "-" } else { "" };
     let abs = f64::from(x).abs();
-    if x == 0.0 || (1e-4..1e6).contains(&abs) {
-        // The decimal point goes after `exp + 1` digits.
-        let point = exp + 1;
-        let n = digits.len() as i32;
-        let body = if point <= 0 {
-            format!("0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
-        } else if point >= n {
-            format!("{digits}{}.0", "0".repeat((point - n) as usize))
-        } else {
-            let (int, frac) = digits.split_at(point as usize);
-            format!("{int}.{frac}")
-        };
-        format!("{sign}{body}")
-    } else {
-        let mantissa = match digits.split_at(1) {
-            (first, "") => first.to_owned(),
-            (first, rest) => format!("{first}.{rest}"),
-        };
-        let exp_sign = if exp < 0 { '-' } else { '+' };
-        format!("{sign}{mantissa}e{exp_sign}{:02}", exp.unsigned_abs())
-    }
+    let positional = x == 0.0 || (1e-4..1e6).contains(&abs);
+    format!("{sign}{}", float_text(&digits, exp, positional))
 }
 
 /// The digits and decimal exponent of Rust's shortest round-trip form `sci` (`{:e}` of a

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use crate::data::{ArrayData, DType, SparseFormat, SparseMatrix};
 use crate::error::{Error, Result};
+use crate::format::write::CsrAppender;
 
 use super::Lines;
 
@@ -80,19 +81,25 @@ pub struct MtxHeader {
 pub fn read_mtx(path: &Path, dtype: DType) -> Result<SparseMatrix> {
     let mut lines = Lines::open(path)?;
     let header = read_header(&mut lines)?;
-    let integral = matches!(dtype, DType::I32 | DType::I64);
-    if integral && header.field == Field::Real {
-        return Err(Error::invalid(format!(
-            "{} holds real values; read it as float32 or float64, not {}",
-            path.display(),
-            dtype.name()
-        )));
-    }
+    check_dtype(path, &header, dtype)?;
     match dtype {
         DType::F32 => read_values::<f32>(&mut lines, &header),
         DType::F64 => read_values::<f64>(&mut lines, &header),
         DType::I32 => read_values::<i32>(&mut lines, &header),
-        DType::I64 => read_values::<i64>(&mut lines, &header),
+        _ => read_values::<i64>(&mut lines, &header),
+    }
+}
+
+/// Fails unless the file's values can be read as `dtype`: float32, float64, int32 or int64,
+/// integers only from integer or pattern files. The readers dispatch on those four.
+fn check_dtype(path: &Path, header: &MtxHeader, dtype: DType) -> Result<()> {
+    match dtype {
+        DType::I32 | DType::I64 if header.field == Field::Real => Err(Error::invalid(format!(
+            "{} holds real values; read it as float32 or float64, not {}",
+            path.display(),
+            dtype.name()
+        ))),
+        DType::F32 | DType::F64 | DType::I32 | DType::I64 => Ok(()),
         other => Err(Error::invalid(format!(
             "a Matrix Market file is read as float32, float64, int32 or int64, not {}",
             other.name()
@@ -435,22 +442,53 @@ pub fn write_rows_sorted(
     if header.layout != Layout::Coordinate || header.symmetry != Symmetry::General {
         return Ok(false);
     }
-    if matches!(dtype, DType::I32 | DType::I64) && header.field == Field::Real {
-        return Err(Error::invalid(format!(
-            "{} holds real values; read it as float32 or float64, not {}",
-            path.display(),
-            dtype.name()
-        )));
-    }
+    check_dtype(path, &header, dtype)?;
     match dtype {
         DType::F32 => stream::<f32>(&mut lines, &header, root, options),
         DType::F64 => stream::<f64>(&mut lines, &header, root, options),
         DType::I32 => stream::<i32>(&mut lines, &header, root, options),
-        DType::I64 => stream::<i64>(&mut lines, &header, root, options),
-        other => Err(Error::invalid(format!(
-            "a Matrix Market file is read as float32, float64, int32 or int64, not {}",
-            other.name()
-        ))),
+        _ => stream::<i64>(&mut lines, &header, root, options),
+    }
+}
+
+/// Canonical rows gathered into blocks and appended to the output.
+struct RowBlocks<T> {
+    out: CsrAppender,
+    /// The row the entries of `current` belong to.
+    row: usize,
+    current: Vec<(u32, T)>,
+    indices: Vec<u32>,
+    values: Vec<T>,
+    row_ends: Vec<u64>,
+}
+
+impl<T: Value> RowBlocks<T> {
+    const BLOCK: usize = 1 << 20;
+
+    /// Ends the rows before `row` (the current one and any empty ones after it), appending
+    /// the block when it is full.
+    fn advance_to(&mut self, row: usize) -> Result<()> {
+        while self.row < row {
+            merge_row(&mut self.current, |c, v| {
+                self.indices.push(c);
+                self.values.push(v);
+            });
+            self.current.clear();
+            self.row_ends.push(self.indices.len() as u64);
+            self.row += 1;
+            if self.indices.len() >= Self::BLOCK {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        let values = T::into_array(std::mem::take(&mut self.values));
+        self.out.push(&values, &self.indices, &self.row_ends)?;
+        self.indices.clear();
+        self.row_ends.clear();
+        Ok(())
     }
 }
 
@@ -460,68 +498,17 @@ fn stream<T: Value>(
     root: &hdf5::Group,
     options: &crate::format::WriteOptions,
 ) -> Result<bool> {
-    use crate::format::write::{create_sparse_group, index_array, sparse_index_dtype};
-    use crate::h5::write::{create_array, DatasetOptions, RowWriter};
-    const BLOCK: usize = 1 << 20;
-
-    let n_rows = header.shape.0;
-    let index_dtype =
-        sparse_index_dtype(header.shape, header.entries.min(usize::MAX as u64) as usize);
-    let x = create_sparse_group(root, "X", SparseFormat::Csr, header.shape)?;
-    let opts = DatasetOptions {
-        chunks: Some(vec![1 << 16]),
-        ..options.sparse_options()
+    let max_values = usize::try_from(header.entries).unwrap_or(usize::MAX);
+    let dtype = T::into_array(Vec::new()).dtype();
+    let mut blocks = RowBlocks::<T> {
+        out: CsrAppender::create(root, "X", header.shape, dtype, max_values, options)?,
+        row: 0,
+        current: Vec::new(),
+        indices: Vec::new(),
+        values: Vec::new(),
+        row_ends: Vec::new(),
     };
-    let value_dtype = T::into_array(Vec::new()).dtype();
-    let data_ds = create_array(&x, "data", value_dtype, &[0], &opts)?;
-    let indices_ds = create_array(&x, "indices", index_dtype, &[0], &opts)?;
-    let indptr_ds = create_array(&x, "indptr", index_dtype, &[0], &opts)?;
-    let mut data_w = RowWriter::new(&data_ds, None)?;
-    let mut indices_w = RowWriter::new(&indices_ds, None)?;
-    let mut indptr_w = RowWriter::new(&indptr_ds, None)?;
-    indptr_w.push(&index_array(&[0u64], index_dtype)?)?;
-
-    // The block being filled: canonical rows `block_start..row`, and the current row's entries.
-    let mut block_indptr: Vec<u64> = Vec::new();
-    let mut block_indices: Vec<u32> = Vec::new();
-    let mut block_values: Vec<T> = Vec::new();
-    let mut current: Vec<(u32, T)> = Vec::new();
-    let mut row = 0usize; // the row `current` belongs to
-    let mut written = 0u64; // values written before the block
     let mut seen = 0u64;
-    let flush_row = |current: &mut Vec<(u32, T)>,
-                     block_indptr: &mut Vec<u64>,
-                     block_indices: &mut Vec<u32>,
-                     block_values: &mut Vec<T>,
-                     written: u64| {
-        current.sort_by_key(|&(c, _)| c);
-        let mut k = 0;
-        while k < current.len() {
-            let (c, mut v) = current[k];
-            k += 1;
-            while k < current.len() && current[k].0 == c {
-                v += current[k].1;
-                k += 1;
-            }
-            block_indices.push(c);
-            block_values.push(v);
-        }
-        current.clear();
-        block_indptr.push(written + block_indices.len() as u64);
-    };
-    let mut write_block = |block_indptr: &mut Vec<u64>,
-                           block_indices: &mut Vec<u32>,
-                           block_values: &mut Vec<T>,
-                           written: &mut u64|
-     -> Result<()> {
-        data_w.push(&T::into_array(std::mem::take(block_values)))?;
-        indices_w.push(&index_array(block_indices, index_dtype)?)?;
-        indptr_w.push(&index_array(block_indptr, index_dtype)?)?;
-        *written += block_indices.len() as u64;
-        block_indices.clear();
-        block_indptr.clear();
-        Ok(())
-    };
     loop {
         let parsed = match lines.next_line()? {
             None => break,
@@ -536,29 +523,11 @@ fn stream<T: Value>(
                 header.entries
             )));
         }
-        let r = r as usize;
-        if r < row {
+        if (r as usize) < blocks.row {
             return Ok(false);
         }
-        while row < r {
-            flush_row(
-                &mut current,
-                &mut block_indptr,
-                &mut block_indices,
-                &mut block_values,
-                written,
-            );
-            row += 1;
-            if block_indices.len() >= BLOCK {
-                write_block(
-                    &mut block_indptr,
-                    &mut block_indices,
-                    &mut block_values,
-                    &mut written,
-                )?;
-            }
-        }
-        current.push((c, v));
+        blocks.advance_to(r as usize)?;
+        blocks.current.push((c, v));
     }
     if seen != header.entries {
         return Err(lines.malformed(format!(
@@ -566,34 +535,25 @@ fn stream<T: Value>(
             header.entries
         )));
     }
-    while row < n_rows {
-        flush_row(
-            &mut current,
-            &mut block_indptr,
-            &mut block_indices,
-            &mut block_values,
-            written,
-        );
-        row += 1;
-        if block_indices.len() >= BLOCK {
-            write_block(
-                &mut block_indptr,
-                &mut block_indices,
-                &mut block_values,
-                &mut written,
-            )?;
-        }
-    }
-    write_block(
-        &mut block_indptr,
-        &mut block_indices,
-        &mut block_values,
-        &mut written,
-    )?;
-    data_w.finish()?;
-    indices_w.finish()?;
-    indptr_w.finish()?;
+    blocks.advance_to(header.shape.0)?;
+    blocks.flush()?;
     Ok(true)
+}
+
+/// Sorts a row's entries by column (stably) and hands each column once to `emit`, its values
+/// summed in file order, as `scipy.sparse.csr_matrix.sum_duplicates` does.
+fn merge_row<T: Value>(row: &mut [(u32, T)], mut emit: impl FnMut(u32, T)) {
+    row.sort_by_key(|&(c, _)| c);
+    let mut k = 0;
+    while k < row.len() {
+        let (c, mut v) = row[k];
+        k += 1;
+        while k < row.len() && row[k].0 == c {
+            v += row[k].1;
+            k += 1;
+        }
+        emit(c, v);
+    }
 }
 
 /// A canonical CSR matrix (indices sorted in each row, duplicates summed) from entries.
@@ -652,20 +612,12 @@ fn canonicalize<T: Value>(indptr: &mut [u64], indices: &mut Vec<u32>, values: &m
                 .copied()
                 .zip(values[start..end].iter().copied()),
         );
-        row.sort_by_key(|&(c, _)| c);
         indptr[i] = write as u64;
-        let mut k = 0;
-        while k < row.len() {
-            let (c, mut v) = row[k];
-            k += 1;
-            while k < row.len() && row[k].0 == c {
-                v += row[k].1;
-                k += 1;
-            }
+        merge_row(&mut row, |c, v| {
             indices[write] = c;
             values[write] = v;
             write += 1;
-        }
+        });
     }
     *indptr.last_mut().expect("indptr has n_rows + 1 entries") = write as u64;
     indices.truncate(write);

@@ -133,16 +133,34 @@ fn check_records(
 /// # Ok::<(), annpage_engine::Error>(())
 /// ```
 pub fn read_10x_h5(path: &Path, genome: Option<&str>) -> Result<AnnDataElements> {
+    read_h5(path, genome, true)
+}
+
+/// The file's annotations, and its counts as X with `with_counts`.
+fn read_h5(path: &Path, genome: Option<&str>, with_counts: bool) -> Result<AnnDataElements> {
     let file = h5::open_read(path).in_file(path)?;
     let read = || -> Result<AnnDataElements> {
         let g = counts_group(&file, genome)?;
-        let x = counts(&g).in_element(g.name())?;
+        let (n_features, n_barcodes) = counts_shape(&g).in_element(g.name())?;
         let (obs, var) = if g.name() == "/matrix" {
             annotations_v3(&g)?
         } else {
             annotations_v2(&g).in_element(g.name())?
         };
-        with_counts(x, obs, var)
+        if obs.nrows() != n_barcodes || var.nrows() != n_features {
+            return Err(Error::shape(format!(
+                "{} barcodes and {} features for a {n_barcodes} × {n_features} matrix",
+                obs.nrows(),
+                var.nrows()
+            )));
+        }
+        let mut elems = AnnDataElements::empty(n_barcodes, n_features);
+        elems.obs = obs;
+        elems.var = var;
+        if with_counts {
+            elems.x = Some(Matrix::Sparse(counts(&g).in_element(g.name())?));
+        }
+        Ok(elems)
     };
     read().in_file(path)
 }
@@ -216,22 +234,6 @@ fn counts(group: &hdf5::Group) -> Result<SparseMatrix> {
     )
 }
 
-fn with_counts(x: SparseMatrix, obs: DataFrame, var: DataFrame) -> Result<AnnDataElements> {
-    let (rows, cols) = x.shape();
-    if obs.nrows() != rows || var.nrows() != cols {
-        return Err(Error::shape(format!(
-            "{} barcodes and {} features for a {rows} × {cols} matrix",
-            obs.nrows(),
-            var.nrows()
-        )));
-    }
-    let mut elems = AnnDataElements::empty(rows, cols);
-    elems.x = Some(Matrix::Sparse(x));
-    elems.obs = obs;
-    elems.var = var;
-    Ok(elems)
-}
-
 fn annotations_v3(group: &hdf5::Group) -> Result<(DataFrame, DataFrame)> {
     let mut obs = DataFrame::from_index(strings(group, "barcodes")?);
     if group.link_exists("filtered_barcodes") {
@@ -285,28 +287,7 @@ fn annotations_v2(group: &hdf5::Group) -> Result<(DataFrame, DataFrame)> {
 /// The annotations of a 10x HDF5 matrix without its counts (as [`read_10x_h5`] reads them),
 /// for [`write_10x_h5_counts`], which streams the counts.
 pub fn read_10x_h5_annotations(path: &Path, genome: Option<&str>) -> Result<AnnDataElements> {
-    let file = h5::open_read(path).in_file(path)?;
-    let read = || -> Result<AnnDataElements> {
-        let g = counts_group(&file, genome)?;
-        let (n_features, n_barcodes) = counts_shape(&g)?;
-        let (obs, var) = if g.name() == "/matrix" {
-            annotations_v3(&g)?
-        } else {
-            annotations_v2(&g)?
-        };
-        if obs.nrows() != n_barcodes || var.nrows() != n_features {
-            return Err(Error::shape(format!(
-                "{} barcodes and {} features for a {n_barcodes} × {n_features} matrix",
-                obs.nrows(),
-                var.nrows()
-            )));
-        }
-        let mut elems = AnnDataElements::empty(n_barcodes, n_features);
-        elems.obs = obs;
-        elems.var = var;
-        Ok(elems)
-    };
-    read().in_file(path)
+    read_h5(path, genome, false)
 }
 
 /// Writes the counts of the 10x HDF5 matrix `path` as the CSR `X` of `root` (cells × the
@@ -319,8 +300,7 @@ pub fn write_10x_h5_counts(
     root: &hdf5::Group,
     options: &crate::format::WriteOptions,
 ) -> Result<()> {
-    use crate::format::write::{create_sparse_group, index_array, sparse_index_dtype};
-    use crate::h5::write::{create_array, RowWriter};
+    use crate::format::write::CsrAppender;
     const BLOCK: u64 = 1 << 18;
 
     let file = h5::open_read(path).in_file(path)?;
@@ -363,26 +343,19 @@ pub fn write_10x_h5_counts(
         .in_element(g.name())
         .in_file(path));
     }
-    let stored = h5::read::stored_type(&data_ds).in_file(path)?;
-    let dtype = match stored.dtype() {
+    let dtype = match h5::read::stored_type(&data_ds).in_file(path)?.dtype() {
         Some(DType::I32) => DType::F32,
         Some(d) if d.is_integer() || d.is_float() => d,
         _ => return Err(Error::unsupported("counts that are not numbers").in_file(path)),
     };
-    let index_dtype = sparse_index_dtype((n_barcodes, n_kept), nnz as usize);
-    let x = create_sparse_group(root, "X", SparseFormat::Csr, (n_barcodes, n_kept))?;
-    let opts = crate::h5::write::DatasetOptions {
-        chunks: Some(vec![1 << 16]),
-        ..options.sparse_options()
-    };
-    let data_out = create_array(&x, "data", dtype, &[0], &opts)?;
-    let indices_out = create_array(&x, "indices", index_dtype, &[0], &opts)?;
-    let indptr_out = create_array(&x, "indptr", index_dtype, &[0], &opts)?;
-    let mut data_w = RowWriter::new(&data_out, None)?;
-    let mut indices_w = RowWriter::new(&indices_out, None)?;
-    let mut indptr_w = RowWriter::new(&indptr_out, None)?;
-    indptr_w.push(&index_array(&[0u64], index_dtype)?)?;
-    let mut written = 0u64;
+    let mut out = CsrAppender::create(
+        root,
+        "X",
+        (n_barcodes, n_kept),
+        dtype,
+        nnz as usize,
+        options,
+    )?;
     let mut row = 0usize;
     while row < n_barcodes {
         // Rows whose values make about a block (at least one row).
@@ -392,58 +365,37 @@ pub fn write_10x_h5_counts(
             end_row += 1;
         }
         let (lo, hi) = (start as usize, indptr[end_row] as usize);
-        let values = read_range(&data_ds, lo, hi).in_file(path)?;
-        let values = values
-            .to_f64()
-            .ok_or_else(|| Error::malformed("counts are not numbers"))?;
         let indices = h5::read::integers_as_u64(&read_range(&indices_ds, lo, hi).in_file(path)?)?;
-        let mut kept_values = Vec::with_capacity(hi - lo);
-        let mut kept_indices = Vec::with_capacity(hi - lo);
-        let mut offsets = Vec::with_capacity(end_row - row);
+        // The positions in the block of the values kept, their new columns and row ends.
+        let mut kept = Vec::with_capacity(hi - lo);
+        let mut columns = Vec::with_capacity(hi - lo);
+        let mut row_ends = Vec::with_capacity(end_row - row);
         for r in row..end_row {
-            for k in (indptr[r] - start) as usize..(indptr[r + 1] - start) as usize {
-                let j = usize::try_from(indices[k])
+            let span = (indptr[r] - start) as usize..(indptr[r + 1] - start) as usize;
+            for (k, &index) in span.clone().zip(&indices[span]) {
+                let j = usize::try_from(index)
                     .ok()
                     .filter(|&j| j < n_features)
                     .ok_or_else(|| {
-                        Error::malformed(format!("feature index {} past {n_features}", indices[k]))
+                        Error::malformed(format!("feature index {index} past {n_features}"))
                             .in_element(g.name())
                             .in_file(path)
                     })?;
                 if let Some(new) = remap[j] {
-                    kept_values.push(values[k]);
-                    kept_indices.push(new);
+                    kept.push(k);
+                    columns.push(new);
                 }
             }
-            offsets.push(written + kept_indices.len() as u64);
+            row_ends.push(columns.len() as u64);
         }
-        written += kept_indices.len() as u64;
-        let block = cast_values(kept_values, dtype);
-        data_w.push(&block)?;
-        indices_w.push(&index_array(&kept_indices, index_dtype)?)?;
-        indptr_w.push(&index_array(&offsets, index_dtype)?)?;
+        let values = match read_range(&data_ds, lo, hi).in_file(path)?.select(0, &kept) {
+            ArrayData::I32(v) => ArrayData::F32(v.mapv(|c| c as f32)),
+            other => other,
+        };
+        out.push(&values, &columns, &row_ends)?;
         row = end_row;
     }
-    data_w.finish()?;
-    indices_w.finish()?;
-    indptr_w.finish()
-}
-
-/// Values read as f64 back in `dtype` (every count a 10x file holds is exact in f64).
-fn cast_values(values: Vec<f64>, dtype: DType) -> ArrayData {
-    let f = ArrayData::from(values);
-    match dtype {
-        DType::F64 => f,
-        DType::F32 => ArrayData::F32(f.to_f64().expect("floats").mapv(|v| v as f32)),
-        DType::I64 => ArrayData::I64(f.to_f64().expect("floats").mapv(|v| v as i64)),
-        DType::U32 => ArrayData::U32(f.to_f64().expect("floats").mapv(|v| v as u32)),
-        DType::U64 => ArrayData::U64(f.to_f64().expect("floats").mapv(|v| v as u64)),
-        DType::I16 => ArrayData::I16(f.to_f64().expect("floats").mapv(|v| v as i16)),
-        DType::U16 => ArrayData::U16(f.to_f64().expect("floats").mapv(|v| v as u16)),
-        DType::I8 => ArrayData::I8(f.to_f64().expect("floats").mapv(|v| v as i8)),
-        DType::U8 => ArrayData::U8(f.to_f64().expect("floats").mapv(|v| v as u8)),
-        _ => f,
-    }
+    Ok(())
 }
 
 /// Values `lo..hi` of a 1-d numeric dataset.
