@@ -62,7 +62,10 @@ pub use crate::backed::{
     read_h5ad_backed, BackedAnnData, BackedMatrixView, BackedOptions, MatrixChunks, Mode,
     TransposedBacked, TransposedChunks, TransposedMatrix,
 };
-pub use crate::concat::{concat, concat_on_disk, ConcatOptions, Join, MergeStrategy};
+pub use crate::concat::{
+    concat, concat_on_disk, read_collection, BackedCollection, CollectionChunks, ConcatOptions,
+    Join, MergeStrategy,
+};
 pub use crate::formats::{
     convert_10x_h5, convert_mtx, read_10x_h5, read_10x_mtx, read_csv, read_loom, read_mtx,
     CsvOptions, FileFormat, FormatOptions, LoomOptions, TenxH5Options, TenxMtxOptions, VarNames,

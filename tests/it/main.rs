@@ -1,5 +1,6 @@
 //! Integration tests, one module per topic.
 
+mod collection;
 mod concat;
 mod fixtures;
 mod object_api;

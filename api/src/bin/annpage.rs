@@ -10,15 +10,18 @@ use annpage::stats::QcAccumulator;
 use annpage::ResultExt;
 use annpage::{
     concat_on_disk, convert_10x_h5, convert_mtx, read_h5ad_backed, Axis, BackedAnnData,
-    BackedOptions, Compression, ConcatOptions, CsvOptions, Error, FileFormat, FormatOptions, Join,
-    LoomOptions, MergeStrategy, Mode, Selection, TenxH5Options, TenxMtxOptions, VarNames,
-    WriteOptions,
+    BackedOptions, Compression, CsvOptions, Error, FileFormat, FormatOptions, LoomOptions, Mode,
+    Selection, TenxH5Options, TenxMtxOptions, VarNames, WriteOptions,
 };
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
+#[path = "annpage/inputs.rs"]
+mod inputs;
 #[path = "annpage/transform.rs"]
 mod transform;
+
+use inputs::{Input, JoinArgs};
 
 #[derive(Parser)]
 #[command(
@@ -66,9 +69,12 @@ enum Command {
         gzip_level: u8,
     },
     /// Write a subset of cells and genes of IN to OUT, streaming through the backed plan.
+    /// Several inputs are read as one collection: their concatenation along obs (the
+    /// concatenation options below), as `annpage concat` would write it.
     Subset {
-        /// Input .h5ad file.
-        input: PathBuf,
+        /// Input .h5ad file(s).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
         /// Output .h5ad file.
         output: PathBuf,
         /// File of 0-based cell positions, one a line, any order (the output keeps it).
@@ -91,6 +97,8 @@ enum Command {
         #[arg(long, allow_hyphen_values = true)]
         var_query: Option<String>,
         #[command(flatten)]
+        join: JoinArgs,
+        #[command(flatten)]
         backed: BackedArgs,
         /// Compression of the output's arrays.
         #[arg(long, value_enum, default_value_t = CompressionArg::None)]
@@ -100,10 +108,12 @@ enum Command {
         gzip_level: u8,
     },
     /// One pass over the matrix: per-cell n_genes and total_counts, per-gene n_cells, mean and
-    /// var (ddof=1), written as TSV files PREFIX.obs.tsv and PREFIX.var.tsv.
+    /// var (ddof=1), written as TSV files PREFIX.obs.tsv and PREFIX.var.tsv. Several inputs are
+    /// reduced as one collection (their concatenation along obs).
     Stats {
-        /// Input .h5ad file.
-        input: PathBuf,
+        /// Input .h5ad file(s).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
         /// Reduce this layer instead of X.
         #[arg(long)]
         layer: Option<String>,
@@ -111,8 +121,10 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         chunk_rows: usize,
         #[command(flatten)]
+        join: JoinArgs,
+        #[command(flatten)]
         backed: BackedArgs,
-        /// Output prefix (default: IN without its extension).
+        /// Output prefix (default: IN without its extension; required with several inputs).
         #[arg(long)]
         out_prefix: Option<PathBuf>,
     },
@@ -131,30 +143,8 @@ enum Command {
         /// The axis to concatenate along.
         #[arg(long, value_enum, default_value_t = AxisArg::Obs)]
         axis: AxisArg,
-        /// Keep the other axis's names every input has (inner) or any input has (outer).
-        #[arg(long, value_enum, default_value_t = JoinArg::Inner)]
-        join: JoinArg,
-        /// How the other axis's annotations and aligned elements are chosen (default: none).
-        #[arg(long, value_enum)]
-        merge: Option<MergeArg>,
-        /// How uns entries are chosen, recursively (default: none).
-        #[arg(long, value_enum)]
-        uns_merge: Option<MergeArg>,
-        /// Add a categorical column of this name holding each input's key.
-        #[arg(long)]
-        label: Option<String>,
-        /// One key per input, comma-separated (default: 0,1,2,...).
-        #[arg(long, value_delimiter = ',')]
-        keys: Option<Vec<String>>,
-        /// Make names unique as NAME{SEP}KEY.
-        #[arg(long, value_name = "SEP", allow_hyphen_values = true)]
-        index_unique: Option<String>,
-        /// With --join outer, the value of missing entries (default: 0 sparse, NaN dense).
-        #[arg(long, allow_hyphen_values = true)]
-        fill_value: Option<f64>,
-        /// Keep obsp (varp) along the axis as block-diagonal matrices.
-        #[arg(long)]
-        pairwise: bool,
+        #[command(flatten)]
+        join: JoinArgs,
         #[command(flatten)]
         backed: BackedArgs,
         /// Compression of the output's arrays.
@@ -170,31 +160,6 @@ enum Command {
 enum AxisArg {
     Obs,
     Var,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum JoinArg {
-    Inner,
-    Outer,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum MergeArg {
-    Same,
-    Unique,
-    First,
-    Only,
-}
-
-impl From<MergeArg> for MergeStrategy {
-    fn from(m: MergeArg) -> Self {
-        match m {
-            MergeArg::Same => MergeStrategy::Same,
-            MergeArg::Unique => MergeStrategy::Unique,
-            MergeArg::First => MergeStrategy::First,
-            MergeArg::Only => MergeStrategy::Only,
-        }
-    }
 }
 
 /// How a command reads its input in backed mode.
@@ -321,7 +286,7 @@ fn run(cli: Cli) -> annpage::Result<()> {
             }
         }
         Command::Subset {
-            input,
+            inputs,
             output,
             obs_indices,
             var_indices,
@@ -329,32 +294,39 @@ fn run(cli: Cli) -> annpage::Result<()> {
             var_names,
             obs_query,
             var_query,
+            join,
             backed,
             compression: c,
             gzip_level,
         } => {
-            let backed = open_backed(&input, &backed)?;
+            let input = Input::open(&inputs, &join, backed_options(&backed))?;
             let obs = axis_selection(obs_indices, obs_names, "obs")?;
             let var = axis_selection(var_indices, var_names, "var")?;
-            let obs = queried(&backed, obs, obs_query, "obs")?;
-            let var = queried(&backed, var, var_query, "var")?;
-            let backed = backed.slice(&obs, &var)?;
+            let obs = queried(&input, obs, obs_query, Axis::Obs)?;
+            let var = queried(&input, var, var_query, Axis::Var)?;
             let options = WriteOptions {
                 compression: compression(c, gzip_level),
             };
-            backed.write_h5ad(&output, &options)?;
+            input.write_subset(&obs, &var, &output, &options)?;
         }
         Command::Stats {
-            input,
+            inputs,
             layer,
             chunk_rows,
+            join,
             backed,
             out_prefix,
         } => {
             let threads = backed.threads.map(usize::from);
-            let backed = open_backed(&input, &backed)?;
-            let prefix = out_prefix.unwrap_or_else(|| input.with_extension(""));
-            run_stats(&backed, layer.as_deref(), chunk_rows, threads, &prefix)?;
+            let prefix = match (out_prefix, inputs.as_slice()) {
+                (Some(p), _) => p,
+                (None, [one]) => one.with_extension(""),
+                (None, _) => {
+                    return Err(Error::invalid("give --out-prefix with several inputs"));
+                }
+            };
+            let input = Input::open(&inputs, &join, backed_options(&backed))?;
+            run_stats(&input, layer.as_deref(), chunk_rows, threads, &prefix)?;
         }
         Command::Transform(args) => transform::run(args)?,
         Command::Concat {
@@ -362,34 +334,14 @@ fn run(cli: Cli) -> annpage::Result<()> {
             output,
             axis,
             join,
-            merge,
-            uns_merge,
-            label,
-            keys,
-            index_unique,
-            fill_value,
-            pairwise,
             backed,
             compression: c,
             gzip_level,
         } => {
-            let options = ConcatOptions {
-                axis: match axis {
-                    AxisArg::Obs => Axis::Obs,
-                    AxisArg::Var => Axis::Var,
-                },
-                join: match join {
-                    JoinArg::Inner => Join::Inner,
-                    JoinArg::Outer => Join::Outer,
-                },
-                merge: merge.map(MergeStrategy::from),
-                uns_merge: uns_merge.map(MergeStrategy::from),
-                label,
-                keys,
-                index_unique,
-                fill_value,
-                pairwise,
-            };
+            let options = join.options(match axis {
+                AxisArg::Obs => Axis::Obs,
+                AxisArg::Var => Axis::Var,
+            });
             let write = WriteOptions {
                 compression: compression(c, gzip_level),
             };
@@ -524,29 +476,26 @@ fn read_list(path: &Path) -> annpage::Result<Vec<String>> {
 
 /// The selection of one axis: `selection`, or the rows of obs (var) that pass `query`.
 fn queried(
-    backed: &BackedAnnData,
+    input: &Input,
     selection: Selection,
     query: Option<String>,
-    axis: &str,
+    axis: Axis,
 ) -> annpage::Result<Selection> {
     let Some(q) = query else {
         return Ok(selection);
     };
+    let name = axis.name();
     if !matches!(selection, Selection::All) {
         return Err(Error::invalid(format!(
-            "--{axis}-query cannot be combined with --{axis}-indices or --{axis}-names"
+            "--{name}-query cannot be combined with --{name}-indices or --{name}-names"
         )));
     }
-    let frame = || match axis {
-        "obs" => backed.obs(),
-        _ => backed.var(),
-    };
     // Query errors read `IN: /obs: ...`, like the errors of the file's own.
     let mask = q
         .parse::<Query>()
-        .and_then(|query| query.mask(&frame()?))
-        .in_element(format!("/{axis}"))
-        .in_file(backed.path())?;
+        .and_then(|query| query.mask(&input.frame(axis)?))
+        .in_element(format!("/{name}"))
+        .in_file(input.path())?;
     Ok(Selection::Mask(mask))
 }
 
@@ -580,19 +529,13 @@ fn axis_selection(
 }
 
 fn run_stats(
-    backed: &BackedAnnData,
+    input: &Input,
     layer: Option<&str>,
     chunk_rows: usize,
     threads: Option<usize>,
     prefix: &Path,
 ) -> annpage::Result<()> {
-    let matrix = match layer {
-        Some(name) => backed.layer(name)?,
-        None => backed
-            .x()
-            .ok_or_else(|| Error::invalid("the file has no X").in_file(backed.path()))?,
-    };
-    let (n_obs, n_vars) = matrix.shape();
+    let (n_obs, n_vars) = input.shape();
     let bar = ProgressBar::new(n_obs as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} cells {elapsed} (eta {eta})")
@@ -604,17 +547,12 @@ fn run_stats(
     }
     // The names are read through libhdf5 while the pass reads the matrix: the two overlap.
     let (scan, names) = std::thread::scope(|s| {
-        let names = s.spawn(|| Ok::<_, Error>((backed.obs_names()?, backed.var_names()?)));
-        let scan = (|| {
-            let mut chunks = matrix.chunks(chunk_rows.max(1))?;
-            while let Some(chunk) = chunks.next() {
-                let (rows, m) = chunk?;
-                acc.add_chunk(&m)?;
-                bar.inc(rows.len() as u64);
-                chunks.recycle(m);
-            }
-            Ok::<_, Error>(())
-        })();
+        let names = s.spawn(|| input.names());
+        let scan = input.scan(layer, chunk_rows.max(1), &mut |rows, m| {
+            acc.add_chunk(m)?;
+            bar.inc(rows.len() as u64);
+            Ok(())
+        });
         let names = names
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));

@@ -134,6 +134,11 @@ impl PCol {
                 codes: map.iter().map(|i| i.map_or(-1, |i| c.codes[i])).collect(),
                 ..c.clone()
             }),
+            PCol::Masked(m) if m.mask().is_empty() => {
+                // Nothing to pick from: every value is missing.
+                let values = ArrayData::zeros(m.values().dtype(), &[map.len()]);
+                PCol::Masked(Nullable::new(m.kind(), values, vec![true; map.len()])?)
+            }
             PCol::Masked(m) => {
                 let picked = m.select(&map.iter().map(|i| i.unwrap_or(0)).collect::<Vec<_>>());
                 let mask = map
@@ -141,13 +146,7 @@ impl PCol {
                     .zip(picked.mask())
                     .map(|(i, &was)| i.is_none() || was)
                     .collect();
-                if m.mask().is_empty() {
-                    // Nothing to pick from: every value is missing.
-                    let values = ArrayData::zeros(m.values().dtype(), &[map.len()]);
-                    PCol::Masked(Nullable::new(m.kind(), values, vec![true; map.len()])?)
-                } else {
-                    PCol::Masked(Nullable::new(m.kind(), picked.values().clone(), mask)?)
-                }
+                PCol::Masked(Nullable::new(m.kind(), picked.values().clone(), mask)?)
             }
         })
     }
@@ -235,6 +234,53 @@ impl PCol {
             PCol::Masked(m) => Ok(Column::Nullable(m)),
         }
     }
+}
+
+/// Whether anndata writes the column through `strings_to_categoricals` (strings held as
+/// Python objects or pandas strings): whether it is categorical on disk depends on the rows.
+pub(super) fn written_as_strings(c: &PCol) -> Option<bool> {
+    match c {
+        PCol::Obj(_) => Some(false),
+        PCol::Masked(m) if m.kind() == NullableKind::String => Some(true),
+        _ => None,
+    }
+}
+
+/// A column that [`PCol::into_column`] turned into a categorical, as anndata writes the same
+/// strings once fewer rows are kept: the rule applied again to the values left (`nullable`:
+/// pandas strings, else Python objects). Other columns are returned as they are.
+pub(super) fn rewrite_strings(col: &Column, nullable: bool) -> Result<Column> {
+    let Column::Categorical(c) = col else {
+        return Ok(col.clone());
+    };
+    let ArrayData::String(cats) = &c.categories else {
+        return Ok(col.clone());
+    };
+    let cats = cats
+        .as_slice()
+        .ok_or_else(|| Error::invalid("categories not contiguous"))?;
+    let value = |k: i32| usize::try_from(k).ok().and_then(|k| cats.get(k));
+    let pcol = if nullable {
+        let values: Vec<String> = c
+            .codes
+            .iter()
+            .map(|&k| value(k).cloned().unwrap_or_default())
+            .collect();
+        let mask = c.codes.iter().map(|&k| value(k).is_none()).collect();
+        PCol::Masked(Nullable::new(
+            NullableKind::String,
+            ArrayData::from(values),
+            mask,
+        )?)
+    } else {
+        PCol::Obj(
+            c.codes
+                .iter()
+                .map(|&k| value(k).map_or(Obj::Missing, |s| Obj::Str(s.clone())))
+                .collect(),
+        )
+    };
+    pcol.into_column(true)
 }
 
 /// A categorical of `values` over `categories` (values not among them become missing).

@@ -242,6 +242,10 @@ pub(super) fn stack_rows(
             };
             parts.push(to_csr(&reindex_sparse(s, 1, r, fill)?)?);
         }
+        if parts.len() == 1 {
+            // One piece (a chunk streamed alone): it is the result, no copy.
+            return Ok(Mat::Sparse(parts.pop().expect("one piece")));
+        }
         return Ok(Mat::Sparse(vstack_csr(parts)?));
     }
     let fill = fill.unwrap_or(f64::NAN);
@@ -249,6 +253,9 @@ pub(super) fn stack_rows(
     for (m, rows, r) in pieces {
         let m = m.unwrap_or_else(|| Mat::Dense(ArrayData::zeros(DType::Bool, &[rows, 0])));
         parts.push(reindex_dense(m, 1, r, fill)?);
+    }
+    if let [Mat::Dense(_)] = parts.as_slice() {
+        return Ok(parts.pop().expect("one piece"));
     }
     concat_dense(parts, 0)
 }

@@ -5,6 +5,7 @@
 //! [`dtypes`] and [`frame`] concatenate data frames with pandas' dtype rules, and [`merge`] picks the
 //! elements of the other axis and of `uns` with a merge strategy.
 
+mod collection;
 mod column;
 mod dtypes;
 mod frame;
@@ -15,6 +16,7 @@ mod plan;
 mod sparse;
 mod values;
 
+pub use collection::{read_collection, BackedCollection, CollectionChunks};
 pub use ondisk::concat_on_disk;
 
 use std::collections::HashSet;
@@ -165,6 +167,24 @@ pub struct ConcatOptions {
 /// # Ok::<(), annpage::Error>(())
 /// ```
 pub fn concat(adatas: &[AnnData], options: &ConcatOptions) -> Result<AnnData> {
+    concat_noting_strings(adatas, options).map(|(a, _)| a)
+}
+
+/// The obs and var columns of a concatenation that anndata writes through
+/// `strings_to_categoricals` (see [`column::written_as_strings`]): name and whether they are
+/// pandas strings.
+pub(super) type StringColumns = [Vec<(String, bool)>; 2];
+
+/// [`concat()`], and the columns of its obs and var that were strings before writing.
+pub(super) fn concat_noting_strings(
+    adatas: &[AnnData],
+    options: &ConcatOptions,
+) -> Result<(AnnData, StringColumns)> {
+    let strings_of = |cols: &frame::Columns| -> Vec<(String, bool)> {
+        cols.iter()
+            .filter_map(|(k, c)| column::written_as_strings(c).map(|n| (k.clone(), n)))
+            .collect()
+    };
     if adatas.is_empty() {
         return Err(Error::invalid("concat needs at least one object"));
     }
@@ -200,6 +220,11 @@ pub fn concat(adatas: &[AnnData], options: &ConcatOptions) -> Result<AnnData> {
         .map_err(|e| e.in_element(format!("/{}", axis.name())))?;
     let index_name =
         frame::common_index_name(adatas.iter().map(|a| frame_of(a, axis).index_name()));
+    // The label replaces a column of its name: a categorical, whatever was there.
+    let annot_strings: Vec<(String, bool)> = strings_of(&cols)
+        .into_iter()
+        .filter(|(k, _)| options.label.as_ref() != Some(k))
+        .collect();
     let mut annot = frame::build(
         std::mem::take(&mut cols),
         names.clone(),
@@ -220,6 +245,7 @@ pub fn concat(adatas: &[AnnData], options: &ConcatOptions) -> Result<AnnData> {
     let alt_cols = merge::merge(&alt_frames.iter().collect::<Vec<_>>(), options.merge)?;
     let alt_index_name =
         frame::common_index_name(adatas.iter().map(|a| frame_of(a, alt).index_name()));
+    let alt_strings = strings_of(&alt_cols);
     let alt_annot = frame::build(alt_cols, alt_names.clone(), alt_index_name.clone(), true)
         .map_err(|e| e.in_element(format!("/{}", alt.name())))?;
 
@@ -260,7 +286,12 @@ pub fn concat(adatas: &[AnnData], options: &ConcatOptions) -> Result<AnnData> {
     } else {
         (alt_pairwise, pairwise)
     };
-    AnnData::from_elements(AnnDataElements {
+    let strings = if by_rows {
+        [annot_strings, alt_strings]
+    } else {
+        [alt_strings, annot_strings]
+    };
+    let adata = AnnData::from_elements(AnnDataElements {
         x,
         obs,
         var,
@@ -271,7 +302,8 @@ pub fn concat(adatas: &[AnnData], options: &ConcatOptions) -> Result<AnnData> {
         layers,
         uns,
         raw,
-    })
+    })?;
+    Ok((adata, strings))
 }
 
 /// The keys: given (at least one per object, all different) or `"0"`, `"1"`, ….

@@ -155,68 +155,38 @@ impl<'o> Plan<'o> {
         })
     }
 
-    /// Writes the members of the root group, in the order `AnnData::write_h5ad` does.
+    /// Writes the members of the root group.
     fn write(&self, handles: &[BackedAnnData], root: &Group, write: &WriteOptions) -> Result<()> {
-        write_encoding(root, Encoding::AnnData).in_element("/")?;
-        let with_x = handles.iter().filter(|h| h.x().is_some()).count();
-        if with_x > 0 {
-            if with_x < handles.len() {
-                return Err(Error::unsupported(
-                    "some objects have X and some do not (anndata refuses this too)",
-                ));
-            }
-            let pieces = handles.iter().map(BackedAnnData::x).collect();
-            self.stream(
-                root,
-                "X",
-                pieces,
-                handles,
-                &self.reindexers,
-                self.fill(false),
-                write,
-            )
-            .in_element("/X")?;
-        }
-        if let Some((raw, reindexers)) = &self.raw {
-            let g = root.create_group("raw").in_element("/raw")?;
-            write_encoding(&g, Encoding::Raw).in_element("/raw")?;
-            let pieces = handles.iter().map(BackedAnnData::raw_x).collect();
-            self.stream(
-                &g,
-                "X",
-                pieces,
-                handles,
-                reindexers,
-                self.fill(false),
-                write,
-            )
-            .in_element("/raw/X")?;
-            write_dataframe(&g, "var", &raw.var, write)?;
-            write_mapping(&g, "varm", &raw.varm, write)?;
-        }
-        let m = &self.meta;
-        write_dataframe(root, "obs", &m.obs, write)?;
-        write_dataframe(root, "var", &m.var, write)?;
-        write_mapping(root, "obsm", &m.obsm, write)?;
-        write_mapping(root, "varm", &m.varm, write)?;
-        write_matrix_mapping(root, "obsp", &m.obsp, write)?;
-        write_matrix_mapping(root, "varp", &m.varp, write)?;
-        write_matrix_mapping(root, "layers", &IndexMap::new(), write)?;
-        let g = root.group("layers").in_element("/layers")?;
-        for key in &self.layers {
-            let pieces = handles.iter().map(|h| h.layer(key).ok()).collect();
-            self.stream(
-                &g,
-                key,
-                pieces,
-                handles,
-                &self.reindexers,
-                self.fill(true),
-                write,
-            )
-            .in_element(format!("/layers/{key}"))?;
-        }
-        write_mapping(root, "uns", &m.uns, write)
+        let with_x = check_x(handles)?;
+        let raw = self.raw.as_ref().map(|(raw, _)| raw);
+        write_root(
+            root,
+            &self.meta,
+            with_x,
+            raw,
+            &self.layers,
+            write,
+            &mut |g, m| {
+                let (pieces, reindexers, fill) = match m {
+                    Streamed::X => (
+                        handles.iter().map(BackedAnnData::x).collect(),
+                        &self.reindexers,
+                        self.fill(false),
+                    ),
+                    Streamed::RawX => (
+                        handles.iter().map(BackedAnnData::raw_x).collect(),
+                        self.raw.as_ref().map_or(&self.reindexers, |(_, r)| r),
+                        self.fill(false),
+                    ),
+                    Streamed::Layer(key) => (
+                        handles.iter().map(|h| h.layer(key).ok()).collect(),
+                        &self.reindexers,
+                        self.fill(true),
+                    ),
+                };
+                self.stream(g, m.name(), pieces, handles, reindexers, fill, write)
+            },
+        )
     }
 
     /// The fill of entries an input lacks: `fill_value` (anndata applies it to layers only
@@ -229,8 +199,85 @@ impl<'o> Plan<'o> {
     }
 }
 
+/// Whether the inputs have `X`: all of them or none (anndata refuses a mix).
+pub(super) fn check_x(handles: &[BackedAnnData]) -> Result<bool> {
+    let with_x = handles.iter().filter(|h| h.x().is_some()).count();
+    if with_x > 0 && with_x < handles.len() {
+        return Err(Error::unsupported(
+            "some objects have X and some do not (anndata refuses this too)",
+        ));
+    }
+    Ok(with_x > 0)
+}
+
+/// A matrix of the result that [`write_root`] has streamed in.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Streamed<'a> {
+    X,
+    RawX,
+    Layer(&'a str),
+}
+
+impl Streamed<'_> {
+    /// The matrix's name in its group.
+    fn name(&self) -> &str {
+        match self {
+            Streamed::X | Streamed::RawX => "X",
+            Streamed::Layer(key) => key,
+        }
+    }
+
+    /// The matrix's path in the file.
+    fn path(&self) -> String {
+        match self {
+            Streamed::X => "/X".into(),
+            Streamed::RawX => "/raw/X".into(),
+            Streamed::Layer(key) => format!("/layers/{key}"),
+        }
+    }
+}
+
+/// Writes the members of the root group, in the order `AnnData::write_h5ad` does: `meta`'s
+/// annotations (its matrices are not written), and `X` (when `with_x`), `raw.X` (beside
+/// `raw`'s var and varm, when given) and the `layers` written by `stream` into the group it
+/// is handed.
+pub(super) fn write_root(
+    root: &Group,
+    meta: &AnnDataElements,
+    with_x: bool,
+    raw: Option<&AnnDataElements>,
+    layers: &[String],
+    write: &WriteOptions,
+    stream: &mut dyn FnMut(&Group, Streamed<'_>) -> Result<()>,
+) -> Result<()> {
+    write_encoding(root, Encoding::AnnData).in_element("/")?;
+    if with_x {
+        stream(root, Streamed::X).in_element(Streamed::X.path())?;
+    }
+    if let Some(raw) = raw {
+        let g = root.create_group("raw").in_element("/raw")?;
+        write_encoding(&g, Encoding::Raw).in_element("/raw")?;
+        stream(&g, Streamed::RawX).in_element(Streamed::RawX.path())?;
+        write_dataframe(&g, "var", &raw.var, write)?;
+        write_mapping(&g, "varm", &raw.varm, write)?;
+    }
+    write_dataframe(root, "obs", &meta.obs, write)?;
+    write_dataframe(root, "var", &meta.var, write)?;
+    write_mapping(root, "obsm", &meta.obsm, write)?;
+    write_mapping(root, "varm", &meta.varm, write)?;
+    write_matrix_mapping(root, "obsp", &meta.obsp, write)?;
+    write_matrix_mapping(root, "varp", &meta.varp, write)?;
+    write_matrix_mapping(root, "layers", &IndexMap::new(), write)?;
+    let g = root.group("layers").in_element("/layers")?;
+    for key in layers {
+        let m = Streamed::Layer(key);
+        stream(&g, m).in_element(m.path())?;
+    }
+    write_mapping(root, "uns", &meta.uns, write)
+}
+
 /// An input's elements other than the matrices (X, layers, raw).
-fn light(h: &BackedAnnData) -> Result<AnnData> {
+pub(super) fn light(h: &BackedAnnData) -> Result<AnnData> {
     let mut e = AnnDataElements::empty(h.n_obs(), h.n_vars());
     e.obs = h.obs()?;
     e.var = h.var()?;
@@ -274,7 +321,7 @@ fn raw_annotations(handles: &[BackedAnnData]) -> Result<Option<Vec<AnnData>>> {
     Ok(Some(parts))
 }
 
-fn align(lists: &[Vec<String>], join: Join) -> Result<Vec<Reindexer>> {
+pub(super) fn align(lists: &[Vec<String>], join: Join) -> Result<Vec<Reindexer>> {
     let refs: Vec<&[String]> = lists.iter().map(Vec::as_slice).collect();
     let joined = plan::join_names(&refs, join, "var")?;
     Ok(refs
@@ -327,6 +374,96 @@ impl Plan<'_> {
     }
 }
 
+/// The kind (sparse or dense) and dtype every chunk of a streamed matrix is given: anndata's
+/// rules applied to an empty chunk of each input, so that chunks read one at a time stack
+/// into what [`concat()`] gives for the whole.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Conform {
+    sparse: bool,
+    dtype: DType,
+    fill: Option<f64>,
+}
+
+impl Conform {
+    /// The result's kind and dtype for `pieces` (input `i`'s matrix, `None` when it lacks it)
+    /// aligned by `reindexers`.
+    pub(super) fn probe(
+        pieces: &[Option<BackedMatrixView>],
+        reindexers: &[Reindexer],
+        fill: Option<f64>,
+    ) -> Result<Conform> {
+        let probe = pieces
+            .iter()
+            .zip(reindexers)
+            .map(|(p, r)| {
+                let empty = p.as_ref().map(|m| {
+                    let cols = m.shape().1;
+                    match m.kind() {
+                        crate::backed::MatrixKind::Dense => {
+                            Mat::Dense(ArrayData::zeros(m.dtype(), &[0, cols]))
+                        }
+                        crate::backed::MatrixKind::Sparse(f) => {
+                            Mat::Sparse(SparseMatrix::empty(f, (0, cols), m.dtype()))
+                        }
+                    }
+                });
+                (empty, 0, r)
+            })
+            .collect();
+        let (sparse, dtype) = match matrix::stack_rows(probe, fill)?.into_matrix()? {
+            Matrix::Dense(a) => (false, a.dtype()),
+            Matrix::Sparse(s) => (true, s.data().dtype()),
+        };
+        Ok(Conform {
+            sparse,
+            dtype,
+            fill,
+        })
+    }
+
+    /// `m`, `rows` rows of one input (`None` when the input lacks the matrix), aligned onto
+    /// the result's columns by `r` and given the result's kind and dtype. With any sparse
+    /// input the result is CSR and dense pieces (or missing ones) go through the sparse path,
+    /// as they do in memory.
+    pub(super) fn chunk(&self, m: Option<Matrix>, rows: usize, r: &Reindexer) -> Result<Matrix> {
+        // Already the result's: the same genes in the same order, kind and dtype.
+        let same = match &m {
+            Some(Matrix::Sparse(s)) => {
+                self.sparse && s.format() == SparseFormat::Csr && s.data().dtype() == self.dtype
+            }
+            Some(Matrix::Dense(a)) => !self.sparse && a.ndim() == 2 && a.dtype() == self.dtype,
+            None => false,
+        };
+        let m = match m {
+            Some(m) if same && r.keeps(m.shape().1) => return Ok(m),
+            m => m,
+        };
+        let m = match (self.sparse, m.map(Mat::from_matrix)) {
+            (true, Some(Mat::Dense(a))) => Mat::Sparse(sparse::dense_to_csr(&a)?),
+            (true, None) => Mat::Sparse(SparseMatrix::empty(
+                SparseFormat::Csr,
+                (rows, 0),
+                DType::Bool,
+            )),
+            (false, None) => Mat::Dense(ArrayData::zeros(DType::Bool, &[rows, 0])),
+            (_, Some(m)) => m,
+        };
+        Ok(
+            match matrix::stack_rows(vec![(Some(m), rows, r)], self.fill)?.into_matrix()? {
+                Matrix::Dense(a) if a.dtype() != self.dtype => {
+                    Matrix::Dense(values::cast(&a, self.dtype)?)
+                }
+                Matrix::Sparse(s) if s.data().dtype() != self.dtype => {
+                    let (format, shape, indptr, indices, data) = s.into_parts();
+                    let data = values::cast(&data, self.dtype)?;
+                    Matrix::Sparse(SparseMatrix::new(format, shape, indptr, indices, data)?)
+                }
+                m => m,
+            },
+        )
+    }
+}
+
 /// Streams one matrix of the result: `pieces[i]` is input `i`'s (`None` when it lacks it).
 #[allow(clippy::too_many_arguments)]
 fn stream(
@@ -339,70 +476,60 @@ fn stream(
     write: &WriteOptions,
     chunk_bytes: usize,
 ) -> Result<()> {
-    // The result's kind and dtype: the in-memory rules applied to an empty chunk of each input.
-    let probe = pieces
-        .iter()
-        .zip(reindexers)
-        .map(|(p, r)| {
-            let empty = p.as_ref().map(|m| {
-                let cols = m.shape().1;
-                match m.kind() {
-                    crate::backed::MatrixKind::Dense => {
-                        Mat::Dense(ArrayData::zeros(m.dtype(), &[0, cols]))
-                    }
-                    crate::backed::MatrixKind::Sparse(f) => {
-                        Mat::Sparse(SparseMatrix::empty(f, (0, cols), m.dtype()))
-                    }
-                }
-            });
-            (empty, 0, r)
-        })
-        .collect();
+    let conform = Conform::probe(&pieces, reindexers, fill)?;
     let shape_cols = reindexers.first().map_or(0, Reindexer::new_len);
     let rows: usize = handles.iter().map(BackedAnnData::n_obs).sum();
-    let (sparse, dtype) = match matrix::stack_rows(probe, fill)?.into_matrix()? {
-        Matrix::Dense(a) => (false, a.dtype()),
-        Matrix::Sparse(s) => (true, s.data().dtype()),
-    };
-    // With any sparse input the result is CSR and dense pieces (or missing ones) go through
-    // the sparse path, as they do in memory.
-    let as_result = |m: Option<Mat>, rows: usize| -> Result<Mat> {
-        Ok(match (sparse, m) {
-            (true, Some(Mat::Dense(a))) => Mat::Sparse(sparse::dense_to_csr(&a)?),
-            (true, None) => Mat::Sparse(SparseMatrix::empty(
-                SparseFormat::Csr,
-                (rows, 0),
-                DType::Bool,
-            )),
-            (false, None) => Mat::Dense(ArrayData::zeros(DType::Bool, &[rows, 0])),
-            (_, Some(m)) => m,
-        })
-    };
-    let feed = |sink: &mut Sink<'_>| -> Result<()> {
+    let bound: u64 = pieces
+        .iter()
+        .flatten()
+        .map(BackedMatrixView::stored_values)
+        .sum::<Result<u64>>()?;
+    let feed = |push: &mut dyn FnMut(Matrix) -> Result<()>| -> Result<()> {
         for ((piece, h), r) in pieces.iter().zip(handles).zip(reindexers) {
             let per = chunk_rows(piece.as_ref(), h.n_obs(), shape_cols, chunk_bytes)?;
             match piece {
                 Some(m) => {
                     for chunk in m.chunks(per)? {
                         let (range, values) = chunk?;
-                        let m = as_result(Some(Mat::from_matrix(values)), range.len())?;
-                        sink.push(matrix::stack_rows(vec![(Some(m), range.len(), r)], fill)?)?;
+                        push(conform.chunk(Some(values), range.len(), r)?)?;
                     }
                 }
                 None => {
                     let n = h.n_obs();
                     for start in (0..n).step_by(per) {
                         let k = per.min(n - start);
-                        let m = as_result(None, k)?;
-                        sink.push(matrix::stack_rows(vec![(Some(m), k, r)], fill)?)?;
+                        push(conform.chunk(None, k, r)?)?;
                     }
                 }
             }
         }
         Ok(())
     };
-    let shape = (rows, shape_cols);
-    if !sparse {
+    write_stream(
+        parent,
+        name,
+        &conform,
+        (rows, shape_cols),
+        bound,
+        write,
+        feed,
+    )
+}
+
+/// Writes matrix `name` of `shape` into `parent` from the chunks of rows `feed` pushes, in
+/// order, each already given `conform`'s kind and dtype; `bound` is at most the number of
+/// stored values (it sets the index dtype of a sparse result, as scipy would from the count).
+pub(super) fn write_stream(
+    parent: &Group,
+    name: &str,
+    conform: &Conform,
+    shape: (usize, usize),
+    bound: u64,
+    write: &WriteOptions,
+    feed: impl FnOnce(&mut dyn FnMut(Matrix) -> Result<()>) -> Result<()>,
+) -> Result<()> {
+    let dtype = conform.dtype;
+    if !conform.sparse {
         let ds = create_array(
             parent,
             name,
@@ -413,16 +540,10 @@ fn stream(
         write_encoding(&ds, Encoding::Array)?;
         let mut sink = Sink::Dense {
             writer: RowWriter::new(&ds, None)?,
-            dtype,
         };
-        feed(&mut sink)?;
+        feed(&mut |m| sink.push(m))?;
         return sink.finish();
     }
-    let bound: u64 = pieces
-        .iter()
-        .flatten()
-        .map(BackedMatrixView::stored_values)
-        .sum::<Result<u64>>()?;
     // scipy's index dtype from the final count; an upper bound decides it here, so an inner
     // join that drops values from more than 2^31 stored ones keeps int64.
     let index_dtype = sparse_index_dtype(shape, usize::try_from(bound).unwrap_or(usize::MAX));
@@ -444,11 +565,10 @@ fn stream(
         data: RowWriter::new(&data_ds, None)?,
         indices: RowWriter::new(&indices_ds, None)?,
         indptr,
-        dtype,
         index_dtype,
         offset: 0,
     };
-    feed(&mut sink)?;
+    feed(&mut |m| sink.push(m))?;
     sink.finish()
 }
 
@@ -458,37 +578,33 @@ fn stream(
 enum Sink<'a> {
     Dense {
         writer: RowWriter<'a>,
-        dtype: DType,
     },
     Sparse {
         data: RowWriter<'a>,
         indices: RowWriter<'a>,
         indptr: RowWriter<'a>,
-        dtype: DType,
         index_dtype: DType,
         offset: u64,
     },
 }
 
 impl Sink<'_> {
-    fn push(&mut self, chunk: Mat) -> Result<()> {
-        match (self, chunk.into_matrix()?) {
-            (Sink::Dense { writer, dtype }, Matrix::Dense(a)) => {
-                writer.push(&values::cast(&a, *dtype)?)
-            }
+    /// Appends a chunk of rows of the result's kind and dtype.
+    fn push(&mut self, chunk: Matrix) -> Result<()> {
+        match (self, chunk) {
+            (Sink::Dense { writer }, Matrix::Dense(a)) => writer.push(&a),
             (
                 Sink::Sparse {
                     data,
                     indices,
                     indptr,
-                    dtype,
                     index_dtype,
                     offset,
                 },
                 Matrix::Sparse(s),
             ) => {
                 let (_, _, piece_indptr, piece_indices, values) = s.into_parts();
-                data.push(&values::cast(&values, *dtype)?)?;
+                data.push(&values)?;
                 indices.push(&index_array(&piece_indices, *index_dtype)?)?;
                 let offsets: Vec<u64> = piece_indptr[1..].iter().map(|&p| p + *offset).collect();
                 indptr.push(&index_array(&offsets, *index_dtype)?)?;

@@ -95,6 +95,18 @@ impl Reindexer {
         }
     }
 
+    /// Maps positions `0..old_len` onto the result's: `new_to_old[k]` is the input position
+    /// of result position `k` (`None`: filled).
+    pub(super) fn positions(old_len: usize, new_to_old: Vec<Option<usize>>) -> Self {
+        let no_change = new_to_old.len() == old_len
+            && new_to_old.iter().enumerate().all(|(k, o)| *o == Some(k));
+        Reindexer {
+            old_len,
+            new_to_old,
+            no_change,
+        }
+    }
+
     /// The result's length along the axis.
     pub(super) fn new_len(&self) -> usize {
         self.new_to_old.len()

@@ -1,0 +1,209 @@
+//! The inputs of `subset` and `stats`: one file in backed mode, or several opened as one
+//! collection (their concatenation along obs); and the options of a concatenation, shared
+//! with `concat`.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use annpage::data::{DataFrame, Matrix};
+use annpage::{
+    read_collection, read_h5ad_backed, Axis, BackedAnnData, BackedCollection, BackedOptions,
+    ConcatOptions, Error, Join, MergeStrategy, Mode, Selection, WriteOptions,
+};
+use clap::{Args, ValueEnum};
+
+/// How several inputs are concatenated (as `anndata.concat`'s arguments).
+#[derive(Args)]
+pub struct JoinArgs {
+    /// Keep the other axis's names every input has (inner, the default) or any input has
+    /// (outer).
+    #[arg(long, value_enum)]
+    join: Option<JoinArg>,
+    /// How the other axis's annotations and aligned elements are chosen (default: none).
+    #[arg(long, value_enum)]
+    merge: Option<MergeArg>,
+    /// How uns entries are chosen, recursively (default: none).
+    #[arg(long, value_enum)]
+    uns_merge: Option<MergeArg>,
+    /// Add a categorical column of this name holding each input's key.
+    #[arg(long)]
+    label: Option<String>,
+    /// One key per input, comma-separated (default: 0,1,2,...).
+    #[arg(long, value_delimiter = ',')]
+    keys: Option<Vec<String>>,
+    /// Make names unique as NAME{SEP}KEY.
+    #[arg(long, value_name = "SEP", allow_hyphen_values = true)]
+    index_unique: Option<String>,
+    /// With --join outer, the value of missing entries (default: 0 sparse, NaN dense).
+    #[arg(long, allow_hyphen_values = true)]
+    fill_value: Option<f64>,
+    /// Keep obsp (varp) along the axis as block-diagonal matrices.
+    #[arg(long)]
+    pairwise: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum JoinArg {
+    Inner,
+    Outer,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MergeArg {
+    Same,
+    Unique,
+    First,
+    Only,
+}
+
+impl From<MergeArg> for MergeStrategy {
+    fn from(m: MergeArg) -> Self {
+        match m {
+            MergeArg::Same => MergeStrategy::Same,
+            MergeArg::Unique => MergeStrategy::Unique,
+            MergeArg::First => MergeStrategy::First,
+            MergeArg::Only => MergeStrategy::Only,
+        }
+    }
+}
+
+impl JoinArgs {
+    /// The concatenation along `axis` these arguments ask for.
+    pub fn options(&self, axis: Axis) -> ConcatOptions {
+        ConcatOptions {
+            axis,
+            join: match self.join {
+                Some(JoinArg::Outer) => Join::Outer,
+                _ => Join::Inner,
+            },
+            merge: self.merge.map(MergeStrategy::from),
+            uns_merge: self.uns_merge.map(MergeStrategy::from),
+            label: self.label.clone(),
+            keys: self.keys.clone(),
+            index_unique: self.index_unique.clone(),
+            fill_value: self.fill_value,
+            pairwise: self.pairwise,
+        }
+    }
+
+    /// Whether any option of the concatenation is given.
+    fn given(&self) -> bool {
+        self.join.is_some()
+            || self.merge.is_some()
+            || self.uns_merge.is_some()
+            || self.label.is_some()
+            || self.keys.is_some()
+            || self.index_unique.is_some()
+            || self.fill_value.is_some()
+            || self.pairwise
+    }
+}
+
+/// One file, or several as one collection.
+pub enum Input {
+    One(BackedAnnData),
+    Many(BackedCollection),
+}
+
+impl Input {
+    /// Opens `paths`: one file as it is, unless a concatenation option is given (then it is
+    /// a collection of one, as `anndata.concat([adata], ...)`).
+    pub fn open(
+        paths: &[PathBuf],
+        join: &JoinArgs,
+        backed: BackedOptions,
+    ) -> annpage::Result<Self> {
+        match paths {
+            [one] if !join.given() => Ok(Input::One(read_h5ad_backed(one, Mode::Read, backed)?)),
+            _ => Ok(Input::Many(read_collection(
+                paths,
+                &join.options(Axis::Obs),
+                &backed,
+            )?)),
+        }
+    }
+
+    /// The file errors are reported against (the first one of a collection).
+    pub fn path(&self) -> &Path {
+        match self {
+            Input::One(b) => b.path(),
+            Input::Many(c) => c.files()[0].path(),
+        }
+    }
+
+    pub fn shape(&self) -> (usize, usize) {
+        match self {
+            Input::One(b) => b.shape(),
+            Input::Many(c) => c.shape(),
+        }
+    }
+
+    /// obs (`Axis::Obs`) or var.
+    pub fn frame(&self, axis: Axis) -> annpage::Result<DataFrame> {
+        match (self, axis) {
+            (Input::One(b), Axis::Obs) => b.obs(),
+            (Input::One(b), Axis::Var) => b.var(),
+            (Input::Many(c), Axis::Obs) => c.obs(),
+            (Input::Many(c), Axis::Var) => c.var(),
+        }
+    }
+
+    /// The obs and var names.
+    pub fn names(&self) -> annpage::Result<(Vec<String>, Vec<String>)> {
+        match self {
+            Input::One(b) => Ok((b.obs_names()?, b.var_names()?)),
+            Input::Many(c) => Ok((c.obs_names(), c.var_names())),
+        }
+    }
+
+    /// Writes the cells `obs` and genes `var` to `output`, streaming the matrices.
+    pub fn write_subset(
+        &self,
+        obs: &Selection,
+        var: &Selection,
+        output: &Path,
+        options: &WriteOptions,
+    ) -> annpage::Result<()> {
+        match self {
+            Input::One(b) => b.slice(obs, var)?.write_h5ad(output, options),
+            Input::Many(c) => c.slice(obs, var)?.write_h5ad(output, options),
+        }
+    }
+
+    /// Hands `f` X (or `layer`) in chunks of `chunk_rows` rows, in order.
+    pub fn scan(
+        &self,
+        layer: Option<&str>,
+        chunk_rows: usize,
+        f: &mut dyn FnMut(Range<usize>, &Matrix) -> annpage::Result<()>,
+    ) -> annpage::Result<()> {
+        match self {
+            Input::One(b) => {
+                let matrix = match layer {
+                    Some(name) => b.layer(name)?,
+                    None => b
+                        .x()
+                        .ok_or_else(|| Error::invalid("the file has no X").in_file(b.path()))?,
+                };
+                let mut chunks = matrix.chunks(chunk_rows)?;
+                while let Some(chunk) = chunks.next() {
+                    let (rows, m) = chunk?;
+                    f(rows, &m)?;
+                    chunks.recycle(m);
+                }
+            }
+            Input::Many(c) => {
+                let mut chunks = match layer {
+                    Some(name) => c.chunk_layer(name, chunk_rows)?,
+                    None => c.chunk_x(chunk_rows)?,
+                };
+                while let Some(chunk) = chunks.next() {
+                    let (rows, m) = chunk?;
+                    f(rows, &m)?;
+                    chunks.recycle(m);
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,535 @@
+//! [`BackedCollection`]: many files opened as one lazy concatenation along obs.
+//!
+//! The annotations (obs, var, obsm/varm, obsp/varp, uns) of every file are concatenated once,
+//! in memory, by [`concat()`] itself; the matrices (X and layers) stay in the files. A
+//! selection of cells and genes is two indexes into the concatenation; reading it splits the
+//! cells into *runs* (consecutive cells of one file), reads each run from its file through the
+//! file's backed reader (one cache and one worker pool for all files) and aligns its columns
+//! onto the collection's genes as [`concat()`] does ([`Conform`]).
+
+mod chunks;
+
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+
+use annpage_engine::data::{DataFrame, Matrix};
+use annpage_engine::error::ResultExt;
+use annpage_engine::format::write::staging::Staged;
+use annpage_engine::format::WriteOptions;
+use annpage_engine::{Error, Result};
+use indexmap::IndexMap;
+
+use super::ondisk::{self, Conform, Streamed};
+use super::plan::Reindexer;
+use super::{column, concat_noting_strings, join_keys, ConcatOptions, StringColumns};
+use crate::backed::{BackedOptions, BlockCache, CacheStats};
+use crate::{read_h5ad_backed, AnnData, Axis, AxisIndex, BackedAnnData, Mode, Selection};
+
+pub use chunks::CollectionChunks;
+
+/// Opens `paths` as one backed [`BackedCollection`]: what [`concat()`] of the files read
+/// whole would give with `options` (along obs only), with the matrices left on disk.
+///
+/// Every file is opened in backed mode with one [`BlockCache`] of `backed`'s budget (or
+/// `backed.cache`) and `backed.read`'s worker threads; the annotations of all files are read
+/// and concatenated now. `raw` is left out, as anndata's `AnnCollection` leaves it.
+///
+/// ```
+/// use annpage::{read_collection, BackedOptions, ConcatOptions, Join, Selection};
+/// # let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures");
+/// # let a = format!("{dir}/pbmc_like_csr.h5ad");
+/// let options = ConcatOptions { join: Join::Outer, label: Some("batch".into()),
+///                               keys: Some(vec!["a".into(), "b".into()]),
+///                               index_unique: Some("-".into()), ..Default::default() };
+/// let both = read_collection(&[&a, &a], &options, &BackedOptions::default())?;
+/// assert_eq!(both.shape(), (4000, 1000));
+/// // 10 cells on each side of the boundary between the files; nothing read yet.
+/// let view = both.slice(&Selection::from(1990..2010), &Selection::All)?;
+/// let copy = view.to_memory()?;
+/// assert_eq!(copy.obs_names()[10], "cell_0-b");
+/// # Ok::<(), annpage::Error>(())
+/// ```
+pub fn read_collection(
+    paths: &[impl AsRef<Path>],
+    options: &ConcatOptions,
+    backed: &BackedOptions,
+) -> Result<BackedCollection> {
+    if paths.is_empty() {
+        return Err(Error::invalid("a collection needs at least one file"));
+    }
+    if options.axis != Axis::Obs {
+        return Err(Error::unsupported(
+            "a collection concatenates along obs; use concat_on_disk along var",
+        ));
+    }
+    let cache = backed
+        .cache
+        .clone()
+        .unwrap_or_else(|| Arc::new(BlockCache::new(backed.cache_bytes)));
+    let shared = BackedOptions {
+        cache: Some(Arc::clone(&cache)),
+        ..backed.clone()
+    };
+    let files = paths
+        .iter()
+        .map(|p| read_h5ad_backed(p, Mode::Read, shared.clone()))
+        .collect::<Result<Vec<_>>>()?;
+    let with_x = ondisk::check_x(&files)?;
+    let lights = files
+        .iter()
+        .map(ondisk::light)
+        .collect::<Result<Vec<_>>>()?;
+    let (meta, strings) = concat_noting_strings(&lights, options)?;
+    drop(lights);
+    let var_lists: Vec<Vec<String>> = files
+        .iter()
+        .map(BackedAnnData::var_names)
+        .collect::<Result<_>>()?;
+    let reindexers = ondisk::align(&var_lists, options.join)?;
+    let layer_maps: Vec<IndexMap<String, ()>> = files
+        .iter()
+        .map(|h| h.layer_names().into_iter().map(|k| (k, ())).collect())
+        .collect();
+    let layers = join_keys(&layer_maps.iter().collect::<Vec<_>>(), options.join);
+    let mut starts = Vec::with_capacity(files.len() + 1);
+    starts.push(0usize);
+    for f in &files {
+        starts.push(starts[starts.len() - 1] + f.n_obs());
+    }
+    let (n_obs, n_vars) = meta.shape();
+    Ok(BackedCollection {
+        inner: Arc::new(Inner {
+            files,
+            starts,
+            meta,
+            strings,
+            reindexers,
+            with_x,
+            layers,
+            options: options.clone(),
+            cache,
+        }),
+        obs: AxisIndex::full(n_obs),
+        var: AxisIndex::full(n_vars),
+    })
+}
+
+/// Several `.h5ad` files opened as one lazy AnnData along obs (see [`read_collection`]):
+/// anndata's `AnnCollection` over backed files, with any join of the genes.
+///
+/// Like a [`BackedAnnData`], it selects cells and genes ([`BackedCollection::slice`]: views
+/// of views compose, across file boundaries and in any order) and reads only on
+/// [`BackedCollection::to_memory`], [`BackedCollection::chunk_x`] or a streaming
+/// [`BackedCollection::write_h5ad`], each equal to the same selection of [`concat()`]'s
+/// result. Cloning is cheap; handles are `Send + Sync`.
+#[derive(Clone)]
+pub struct BackedCollection {
+    inner: Arc<Inner>,
+    obs: AxisIndex,
+    var: AxisIndex,
+}
+
+struct Inner {
+    files: Vec<BackedAnnData>,
+    /// Where each file's cells start in the collection, then the total (`files.len() + 1`).
+    starts: Vec<usize>,
+    /// The concatenation of everything but the matrices.
+    meta: AnnData,
+    /// The columns of `meta`'s obs and var that anndata writes through
+    /// `strings_to_categoricals`: categorical or not depending on the rows kept.
+    strings: StringColumns,
+    /// Each file's genes → the collection's.
+    reindexers: Vec<Reindexer>,
+    with_x: bool,
+    layers: Vec<String>,
+    options: ConcatOptions,
+    cache: Arc<BlockCache>,
+}
+
+impl std::fmt::Debug for BackedCollection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackedCollection")
+            .field("files", &self.inner.files.len())
+            .field("shape", &self.shape())
+            .finish()
+    }
+}
+
+/// One of the collection's matrices.
+#[derive(Clone, Debug)]
+pub(super) enum Which {
+    X,
+    Layer(String),
+}
+
+/// Consecutive cells of a selection that lie in one file.
+#[derive(Clone, Debug)]
+pub(super) struct Run {
+    pub file: usize,
+    /// The cells' positions in the selection.
+    pub rows: Range<usize>,
+    /// The cells' positions in the file.
+    pub local: Selection,
+}
+
+impl BackedCollection {
+    /// Number of cells selected.
+    pub fn n_obs(&self) -> usize {
+        self.obs.len()
+    }
+
+    /// Number of genes selected.
+    pub fn n_vars(&self) -> usize {
+        self.var.len()
+    }
+
+    /// `(n_obs, n_vars)`.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.n_obs(), self.n_vars())
+    }
+
+    /// The files, in order (handles over each whole file).
+    pub fn files(&self) -> &[BackedAnnData] {
+        &self.inner.files
+    }
+
+    /// The concatenation options the collection was opened with.
+    pub fn options(&self) -> &ConcatOptions {
+        &self.inner.options
+    }
+
+    /// The shared cache's counters.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.inner.cache.stats()
+    }
+
+    /// The selected cells' names.
+    pub fn obs_names(&self) -> Vec<String> {
+        let all = self.inner.meta.obs_names();
+        self.obs.iter().map(|i| all[i].clone()).collect()
+    }
+
+    /// The selected genes' names.
+    pub fn var_names(&self) -> Vec<String> {
+        let all = self.inner.meta.var_names();
+        self.var.iter().map(|i| all[i].clone()).collect()
+    }
+
+    /// The layers (every file's with an inner join, any file's with an outer one).
+    pub fn layer_names(&self) -> &[String] {
+        &self.inner.layers
+    }
+
+    /// A view of the cells `obs` and genes `var` of this selection (names are this
+    /// selection's names). Nothing is read.
+    pub fn slice(&self, obs: &Selection, var: &Selection) -> Result<BackedCollection> {
+        let pick = |current: &AxisIndex, s: &Selection, names: &[String]| -> Result<AxisIndex> {
+            let inner = match s {
+                Selection::Names(_) => {
+                    let here: Vec<String> = current.iter().map(|i| names[i].clone()).collect();
+                    s.resolve(current.len(), Some(&here))?
+                }
+                _ => s.resolve(current.len(), None)?,
+            };
+            current.compose(&inner)
+        };
+        let meta = &self.inner.meta;
+        Ok(BackedCollection {
+            inner: Arc::clone(&self.inner),
+            obs: pick(&self.obs, obs, meta.obs_names()).in_element("obs")?,
+            var: pick(&self.var, var, meta.var_names()).in_element("var")?,
+        })
+    }
+
+    /// Everything but the matrices at the selection, as [`AnnData::subset`] of the
+    /// concatenation gives it (unused categories removed).
+    pub fn annotations(&self) -> Result<AnnData> {
+        let mut a = self
+            .inner
+            .meta
+            .subset(&selection_of(&self.obs), &selection_of(&self.var))?;
+        let [obs, var] = &self.inner.strings;
+        a.set_obs(rewrite(a.obs(), obs).in_element("/obs")?)?;
+        a.set_var(rewrite(a.var(), var).in_element("/var")?)?;
+        Ok(a)
+    }
+
+    /// The selected cells' obs (see [`BackedCollection::annotations`]).
+    pub fn obs(&self) -> Result<DataFrame> {
+        let none = AxisIndex::full(0);
+        let a = self
+            .inner
+            .meta
+            .subset(&selection_of(&self.obs), &selection_of(&none))?;
+        rewrite(a.obs(), &self.inner.strings[0]).in_element("/obs")
+    }
+
+    /// The selected genes' var (see [`BackedCollection::annotations`]).
+    pub fn var(&self) -> Result<DataFrame> {
+        let none = AxisIndex::full(0);
+        let a = self
+            .inner
+            .meta
+            .subset(&selection_of(&none), &selection_of(&self.var))?;
+        rewrite(a.var(), &self.inner.strings[1]).in_element("/var")
+    }
+
+    /// Every element at the selection, in memory: [`concat()`] of the files read whole, then
+    /// [`AnnData::subset`] to the selection (without `raw`).
+    pub fn to_memory(&self) -> Result<AnnData> {
+        let mut elems = self.annotations()?.into_elements();
+        if self.inner.with_x {
+            elems.x = Some(self.read(&Which::X)?);
+        }
+        for key in &self.inner.layers {
+            let m = self.read(&Which::Layer(key.clone()))?;
+            elems.layers.insert(key.clone(), m);
+        }
+        AnnData::from_elements(elems)
+    }
+
+    /// `X` at the selection, in memory.
+    pub fn x_to_memory(&self) -> Result<Matrix> {
+        self.check_x()?;
+        self.read(&Which::X)
+    }
+
+    /// A layer at the selection, in memory.
+    pub fn layer_to_memory(&self, name: &str) -> Result<Matrix> {
+        self.read(&self.layer_which(name)?)
+    }
+
+    /// `X` at the selection in chunks of at most `chunk_rows` rows: `(range of the
+    /// selection's rows, matrix)`. A selection that takes each file's cells in one stretch
+    /// (any sorted one) is read file by file with each file's read-ahead (a chunk then stops
+    /// at the end of a file); any other is gathered chunk by chunk.
+    pub fn chunk_x(&self, chunk_rows: usize) -> Result<CollectionChunks> {
+        self.check_x()?;
+        CollectionChunks::new(self.clone(), Which::X, chunk_rows)
+    }
+
+    /// A layer at the selection in chunks (see [`BackedCollection::chunk_x`]).
+    pub fn chunk_layer(&self, name: &str, chunk_rows: usize) -> Result<CollectionChunks> {
+        CollectionChunks::new(self.clone(), self.layer_which(name)?, chunk_rows)
+    }
+
+    /// Writes the selection to `path` as [`AnnData::write_h5ad`] would write
+    /// [`BackedCollection::to_memory`]'s result, streaming X and the layers chunk by chunk
+    /// (memory: the cache budget, one chunk and the annotations). The file is written beside
+    /// `path` and renamed into place when complete.
+    pub fn write_h5ad(&self, path: impl AsRef<Path>, options: &WriteOptions) -> Result<()> {
+        let path = path.as_ref();
+        let meta = self.annotations()?.into_elements();
+        let staged = Staged::beside(path).in_file(path)?;
+        let write_all = || -> Result<()> {
+            let file = hdf5::File::create(staged.path())?;
+            let layers = self.inner.layers.clone();
+            ondisk::write_root(
+                &file,
+                &meta,
+                self.inner.with_x,
+                None,
+                &layers,
+                options,
+                &mut |g, m| {
+                    let (name, which) = match m {
+                        Streamed::Layer(key) => (key, Which::Layer(key.to_owned())),
+                        _ => ("X", Which::X),
+                    };
+                    self.stream(g, name, which, options)
+                },
+            )?;
+            file.close()?;
+            Ok(())
+        };
+        write_all().in_file(path)?;
+        staged.commit(path).in_file(path)
+    }
+
+    fn stream(
+        &self,
+        g: &hdf5::Group,
+        name: &str,
+        which: Which,
+        options: &WriteOptions,
+    ) -> Result<()> {
+        let bound = self.stored_bound(&which)?;
+        let chunks = CollectionChunks::new(self.clone(), which, WRITE_CHUNK_ROWS)?;
+        let conform = *chunks.conform();
+        ondisk::write_stream(g, name, &conform, self.shape(), bound, options, |push| {
+            for chunk in chunks {
+                push(chunk?.1)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// At most the values stored in the matrix at the selection: the stored values of the
+    /// files' matrices (dense ones count every entry).
+    fn stored_bound(&self, which: &Which) -> Result<u64> {
+        let mut total = 0u64;
+        for f in 0..self.inner.files.len() {
+            if let Some(m) = self.file_matrix(f, which) {
+                total = total.saturating_add(m.stored_values()?);
+            }
+        }
+        // Filled entries of an outer join count too (a fill value other than 0 stores them).
+        let dense = (self.n_obs() as u64).saturating_mul(self.n_vars() as u64);
+        Ok(if self.inner.options.fill_value.is_some_and(|v| v != 0.0) {
+            dense
+        } else {
+            total.min(dense)
+        })
+    }
+
+    fn check_x(&self) -> Result<()> {
+        if self.inner.with_x {
+            Ok(())
+        } else {
+            Err(Error::invalid("the collection's files have no X"))
+        }
+    }
+
+    fn layer_which(&self, name: &str) -> Result<Which> {
+        if self.inner.layers.iter().any(|k| k == name) {
+            Ok(Which::Layer(name.to_owned()))
+        } else {
+            Err(Error::invalid(format!(
+                "the collection has no layer '{name}' (layers: {:?})",
+                self.inner.layers
+            )))
+        }
+    }
+
+    /// File `f`'s matrix `which` over the whole file (`None` when the file lacks it).
+    fn file_matrix(&self, f: usize, which: &Which) -> Option<crate::BackedMatrixView> {
+        let file = &self.inner.files[f];
+        match which {
+            Which::X => file.x(),
+            Which::Layer(key) => file.layer(key).ok(),
+        }
+    }
+
+    /// The kind and dtype of matrix `which` in the concatenation.
+    fn conform(&self, which: &Which) -> Result<Conform> {
+        let pieces: Vec<_> = (0..self.inner.files.len())
+            .map(|f| self.file_matrix(f, which))
+            .collect();
+        let fill = match which {
+            // anndata applies fill_value to layers only with an outer join.
+            Which::Layer(_) if self.inner.options.join == super::Join::Inner => None,
+            _ => self.inner.options.fill_value,
+        };
+        Conform::probe(&pieces, &self.inner.reindexers, fill)
+    }
+
+    /// Per file: the file's columns the selection needs, and how they map onto the selected
+    /// genes.
+    fn file_columns(&self) -> Vec<(Vec<usize>, Reindexer)> {
+        self.inner
+            .reindexers
+            .iter()
+            .map(|r| {
+                let map = r.new_to_old();
+                let mut cols = Vec::new();
+                let new_to_old = self
+                    .var
+                    .iter()
+                    .map(|c| {
+                        map[c].map(|old| {
+                            cols.push(old);
+                            cols.len() - 1
+                        })
+                    })
+                    .collect();
+                let n = cols.len();
+                (cols, Reindexer::positions(n, new_to_old))
+            })
+            .collect()
+    }
+
+    /// The selection's rows `rows` split into runs of consecutive cells of one file.
+    fn runs(&self, rows: Range<usize>) -> Result<Vec<Run>> {
+        let starts = &self.inner.starts;
+        let file_of = |p: usize| starts.partition_point(|&s| s <= p) - 1;
+        let picked = self
+            .obs
+            .compose(&AxisIndex::range(rows.clone(), self.obs.len())?)?;
+        let mut runs = Vec::new();
+        if let Some(range) = picked.as_range() {
+            let mut p = range.start;
+            while p < range.end {
+                let f = file_of(p);
+                let end = range.end.min(starts[f + 1]);
+                let at = rows.start + (p - range.start);
+                runs.push(Run {
+                    file: f,
+                    rows: at..at + (end - p),
+                    local: Selection::from(p - starts[f]..end - starts[f]),
+                });
+                p = end;
+            }
+            return Ok(runs);
+        }
+        let mut current: Option<(usize, usize, Vec<usize>)> = None;
+        for (k, p) in picked.iter().enumerate() {
+            let f = file_of(p);
+            match &mut current {
+                Some((cf, _, local)) if *cf == f => local.push(p - starts[f]),
+                _ => {
+                    if let Some((cf, at, local)) = current.take() {
+                        runs.push(run(cf, at, local));
+                    }
+                    current = Some((f, rows.start + k, vec![p - starts[f]]));
+                }
+            }
+        }
+        if let Some((cf, at, local)) = current {
+            runs.push(run(cf, at, local));
+        }
+        Ok(runs)
+    }
+
+    /// Matrix `which` at the selection, in memory.
+    fn read(&self, which: &Which) -> Result<Matrix> {
+        let rows = self.n_obs().max(1);
+        let mut chunks = CollectionChunks::new(self.clone(), which.clone(), rows)?;
+        let conform = *chunks.conform();
+        let mut parts = Vec::new();
+        for chunk in chunks.by_ref() {
+            parts.push(chunk?.1);
+        }
+        chunks::stack(parts, &conform, self.shape())
+    }
+}
+
+fn run(file: usize, at: usize, local: Vec<usize>) -> Run {
+    Run {
+        file,
+        rows: at..at + local.len(),
+        local: Selection::positions(local),
+    }
+}
+
+/// `frame` with its `strings` columns written as anndata writes what is left of them.
+fn rewrite(frame: &DataFrame, strings: &[(String, bool)]) -> Result<DataFrame> {
+    let mut out = frame.clone();
+    for (name, nullable) in strings {
+        if let Some(c) = frame.column(name) {
+            out.insert(name.clone(), column::rewrite_strings(c, *nullable)?)?;
+        }
+    }
+    Ok(out)
+}
+
+/// Rows per chunk of a streaming write.
+const WRITE_CHUNK_ROWS: usize = 10_000;
+
+/// The selection an index stands for.
+fn selection_of(index: &AxisIndex) -> Selection {
+    match index.as_range() {
+        Some(r) => Selection::from(r),
+        None => Selection::positions(index.iter()),
+    }
+}

@@ -1,0 +1,247 @@
+//! [`CollectionChunks`]: a collection's matrix at its selection, a chunk of rows at a time.
+
+use std::collections::VecDeque;
+use std::ops::Range;
+
+use annpage_engine::data::Matrix;
+use annpage_engine::{Error, Result};
+
+use super::{BackedCollection, Run, Which};
+use crate::concat::matrix::{self, Mat};
+use crate::concat::ondisk::Conform;
+use crate::concat::plan::Reindexer;
+use crate::{BackedMatrixView, MatrixChunks, Selection};
+
+/// A collection's matrix in chunks of rows: `(range of the selection's rows, matrix)`; see
+/// [`BackedCollection::chunk_x`].
+pub struct CollectionChunks {
+    coll: BackedCollection,
+    which: Which,
+    conform: Conform,
+    /// Per file: its columns the selection needs, and how they map onto the selected genes.
+    columns: Vec<(Vec<usize>, Reindexer)>,
+    chunk_rows: usize,
+    mode: Pass,
+    failed: bool,
+}
+
+enum Pass {
+    /// Run by run, each through its file's chunked read (with its read-ahead).
+    Runs {
+        runs: VecDeque<Run>,
+        current: Option<Box<Current>>,
+    },
+    /// Chunk by chunk, each gathered from its runs.
+    Gather { next: usize },
+}
+
+/// The run being read.
+struct Current {
+    run: Run,
+    /// `None`: the file lacks the matrix (its rows are filled).
+    chunks: Option<MatrixChunks>,
+    /// Rows of the run done, when the file lacks the matrix.
+    done: usize,
+}
+
+impl CollectionChunks {
+    pub(super) fn new(coll: BackedCollection, which: Which, chunk_rows: usize) -> Result<Self> {
+        if chunk_rows == 0 {
+            return Err(Error::invalid("chunks must hold at least one row"));
+        }
+        let conform = coll.conform(&which)?;
+        let columns = coll.file_columns();
+        let runs = coll.runs(0..coll.n_obs())?;
+        // Each file's cells in one stretch (any sorted selection): file by file.
+        let mut files: Vec<usize> = runs.iter().map(|r| r.file).collect();
+        files.dedup();
+        let grouped = files.len() == runs.len() && {
+            files.sort_unstable();
+            files.windows(2).all(|w| w[0] != w[1])
+        };
+        let mode = if grouped {
+            Pass::Runs {
+                runs: runs.into(),
+                current: None,
+            }
+        } else {
+            Pass::Gather { next: 0 }
+        };
+        Ok(CollectionChunks {
+            coll,
+            which,
+            conform,
+            columns,
+            chunk_rows,
+            mode,
+            failed: false,
+        })
+    }
+
+    /// The kind and dtype of every chunk.
+    pub(super) fn conform(&self) -> &Conform {
+        &self.conform
+    }
+
+    /// Hands back a chunk the caller is done with, for a later chunk of the same file to be
+    /// read into its memory (see [`MatrixChunks::recycle`]).
+    pub fn recycle(&mut self, chunk: Matrix) {
+        if let Pass::Runs {
+            current: Some(cur), ..
+        } = &mut self.mode
+        {
+            if let Some(c) = &mut cur.chunks {
+                c.recycle(chunk);
+            }
+        }
+    }
+
+    /// File `run.file`'s matrix at the run's cells and the selection's genes.
+    fn view(&self, run: &Run) -> Result<Option<BackedMatrixView>> {
+        let file = &self.coll.inner.files[run.file];
+        let (cols, _) = &self.columns[run.file];
+        let all = cols.len() == file.n_vars() && cols.iter().enumerate().all(|(i, &c)| i == c);
+        let var = if all {
+            Selection::All
+        } else {
+            Selection::positions(cols.iter().copied())
+        };
+        let sliced = file.slice(&run.local, &var)?;
+        Ok(match &self.which {
+            Which::X => sliced.x(),
+            Which::Layer(key) => sliced.layer(key).ok(),
+        })
+    }
+
+    fn next_run_chunk(&mut self) -> Option<Result<(Range<usize>, Matrix)>> {
+        loop {
+            let Pass::Runs { runs, current } = &mut self.mode else {
+                return None;
+            };
+            if current.is_none() {
+                let run = runs.pop_front()?;
+                let view = match self.view(&run) {
+                    Ok(v) => v,
+                    Err(e) => return Some(Err(e)),
+                };
+                let chunks = match view.map(|v| v.chunks(self.chunk_rows)).transpose() {
+                    Ok(c) => c,
+                    Err(e) => return Some(Err(e)),
+                };
+                let Pass::Runs { current, .. } = &mut self.mode else {
+                    return None;
+                };
+                *current = Some(Box::new(Current {
+                    run,
+                    chunks,
+                    done: 0,
+                }));
+            }
+            let Pass::Runs {
+                current: Some(cur), ..
+            } = &mut self.mode
+            else {
+                return None;
+            };
+            let reindexer = &self.columns[cur.run.file].1;
+            let start = cur.run.rows.start;
+            let item = match &mut cur.chunks {
+                Some(chunks) => chunks.next().map(|c| {
+                    c.and_then(|(range, m)| {
+                        let m = self.conform.chunk(Some(m), range.len(), reindexer)?;
+                        Ok((start + range.start..start + range.end, m))
+                    })
+                }),
+                None => {
+                    let len = cur.run.rows.len();
+                    (cur.done < len).then(|| {
+                        let k = self.chunk_rows.min(len - cur.done);
+                        let range = start + cur.done..start + cur.done + k;
+                        cur.done += k;
+                        Ok((range, self.conform.chunk(None, k, reindexer)?))
+                    })
+                }
+            };
+            match item {
+                Some(item) => return Some(item),
+                None => {
+                    if let Pass::Runs { current, .. } = &mut self.mode {
+                        *current = None;
+                    }
+                }
+            }
+        }
+    }
+
+    fn next_gathered(&mut self, next: usize) -> Result<(Range<usize>, Matrix)> {
+        let end = self.coll.n_obs().min(next.saturating_add(self.chunk_rows));
+        let mut parts = Vec::new();
+        for run in self.coll.runs(next..end)? {
+            let reindexer = &self.columns[run.file].1;
+            let m = self.view(&run)?.map(|v| v.to_memory()).transpose()?;
+            parts.push(self.conform.chunk(m, run.rows.len(), reindexer)?);
+        }
+        let m = stack(parts, &self.conform, (end - next, self.coll.n_vars()))?;
+        Ok((next..end, m))
+    }
+}
+
+impl Iterator for CollectionChunks {
+    type Item = Result<(Range<usize>, Matrix)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let item = match self.mode {
+            Pass::Runs { .. } => self.next_run_chunk()?,
+            Pass::Gather { next } => {
+                if next >= self.coll.n_obs() {
+                    return None;
+                }
+                let item = self.next_gathered(next);
+                if let (Ok((range, _)), Pass::Gather { next }) = (&item, &mut self.mode) {
+                    *next = range.end;
+                }
+                item
+            }
+        };
+        self.failed = item.is_err();
+        Some(item)
+    }
+}
+
+impl std::fmt::Debug for CollectionChunks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CollectionChunks")
+            .field("chunk_rows", &self.chunk_rows)
+            .finish()
+    }
+}
+
+/// Stacks chunks of the result's kind and dtype (`shape` in all) into one matrix.
+pub(super) fn stack(
+    mut parts: Vec<Matrix>,
+    conform: &Conform,
+    shape: (usize, usize),
+) -> Result<Matrix> {
+    match parts.len() {
+        0 => conform.chunk(None, 0, &Reindexer::positions(0, vec![None; shape.1])),
+        1 => Ok(parts.pop().expect("one part")),
+        _ => {
+            let keep = Reindexer::range(shape.1, shape.1);
+            let pieces = parts
+                .into_iter()
+                .map(|m| {
+                    let rows = m.shape().0;
+                    (Some(Mat::from_matrix(m)), rows, &keep)
+                })
+                .collect();
+            conform.chunk(
+                Some(matrix::stack_rows(pieces, None)?.into_matrix()?),
+                shape.0,
+                &keep,
+            )
+        }
+    }
+}
