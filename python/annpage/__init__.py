@@ -12,9 +12,11 @@ import os
 
 from . import _convert
 from ._backed import BackedAnnData, BackedMatrix
+from ._collection import BackedCollection
 from ._transposed import TransposedBackedAnnData, TransposedMatrix
 from ._annpage import (
     Backed as _Backed,
+    Collection as _Collection,
     AnnpageError,
     FormatError,
     SelectionError,
@@ -34,6 +36,7 @@ from ._annpage import (
 __all__ = [
     "AnnpageError",
     "BackedAnnData",
+    "BackedCollection",
     "BackedMatrix",
     "FormatError",
     "SelectionError",
@@ -45,6 +48,7 @@ __all__ = [
     "concat_on_disk",
     "read_10x_h5",
     "read_10x_mtx",
+    "read_collection",
     "read_csv",
     "read_h5ad",
     "read_loom",
@@ -205,3 +209,51 @@ def concat_on_disk(
         compression,
         int(cache_mb) << 20,
     )
+
+
+def read_collection(
+    files,
+    *,
+    join="inner",
+    merge=None,
+    uns_merge=None,
+    label=None,
+    keys=None,
+    index_unique=None,
+    fill_value=None,
+    pairwise=False,
+    cache_mb=1024,
+    threads=None,
+):
+    """Opens `.h5ad` files as one lazy :class:`BackedCollection`: ``anndata.concat`` of the
+    files read whole (along obs, same arguments; a dict of files gives the keys), with X and
+    the layers read on demand through one cache of ``cache_mb`` MiB."""
+    if isinstance(files, dict):
+        if keys is not None:
+            raise TypeError("keys cannot be given with a dict of files")
+        keys, files = list(files.keys()), list(files.values())
+    paths = [os.fspath(p) for p in files]
+    options = dict(
+        join=join,
+        merge=merge,
+        uns_merge=uns_merge,
+        label=label,
+        keys=None if keys is None else [str(k) for k in keys],
+        index_unique=index_unique,
+        fill_value=None if fill_value is None else float(fill_value),
+        pairwise=bool(pairwise),
+    )
+    native = _Collection.open(
+        paths,
+        options["join"],
+        options["merge"],
+        options["uns_merge"],
+        options["label"],
+        options["keys"],
+        options["index_unique"],
+        options["fill_value"],
+        options["pairwise"],
+        int(cache_mb) << 20,
+        None if threads is None else int(threads),
+    )
+    return BackedCollection(native, paths, options, int(cache_mb))

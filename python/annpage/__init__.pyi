@@ -84,6 +84,28 @@ class BackedAnnData:
     def __enter__(self) -> BackedAnnData: ...
     def __exit__(self, *exc: object) -> None: ...
 
+class BackedCollection(BackedAnnData):
+    """Several `.h5ad` files read as one lazy AnnData along obs (``anndata.concat`` of them)."""
+
+    @property
+    def filenames(self) -> list[str]: ...
+    def __getitem__(self, key: Any) -> BackedCollection: ...
+
+def read_collection(
+    files: list[str | PathLike[str]] | dict[str, str | PathLike[str]],
+    *,
+    join: Literal["inner", "outer"] = "inner",
+    merge: Literal["same", "unique", "first", "only"] | None = None,
+    uns_merge: Literal["same", "unique", "first", "only"] | None = None,
+    label: str | None = None,
+    keys: list[str] | None = None,
+    index_unique: str | None = None,
+    fill_value: float | None = None,
+    pairwise: bool = False,
+    cache_mb: int = 1024,
+    threads: int | None = None,
+) -> BackedCollection: ...
+
 @overload
 def read_h5ad(path: str | PathLike[str], backed: None = None, cache_mb: int = 1024, threads: int | None = None) -> anndata.AnnData: ...
 @overload

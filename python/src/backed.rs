@@ -1,13 +1,14 @@
 //! `Backed`: a lazy handle over an `.h5ad` file, wrapped by `annpage.BackedAnnData`.
 
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use annpage::backed::{MatrixKind, ReadOptions};
-use annpage::data::SparseFormat;
+use annpage::data::{Matrix, SparseFormat};
 use annpage::{
-    read_h5ad_backed, BackedAnnData, BackedMatrixView, BackedOptions, Compression, MatrixChunks,
-    Mode, Selection, WriteOptions,
+    read_h5ad_backed, BackedAnnData, BackedMatrixView, BackedOptions, Compression, Mode, Selection,
+    WriteOptions,
 };
 use numpy::PyReadonlyArray1;
 use pyo3::exceptions::{PyKeyError, PyValueError};
@@ -19,7 +20,7 @@ use crate::errors::to_py;
 
 /// One axis' selection from Python: `None` (everything), a `slice` of ints, or a 1-d `int64`
 /// array of positions (the Python side resolves masks and names to positions).
-fn selection(sel: Option<&Bound<'_, PyAny>>) -> PyResult<Selection> {
+pub fn selection(sel: Option<&Bound<'_, PyAny>>) -> PyResult<Selection> {
     let Some(sel) = sel.filter(|s| !s.is_none()) else {
         return Ok(Selection::All);
     };
@@ -243,9 +244,7 @@ impl Backed {
     ) -> PyResult<Chunks> {
         let m = self.matrix(which, key)?;
         let chunks = py.detach(|| m.chunks(chunk_rows.max(1))).map_err(to_py)?;
-        Ok(Chunks {
-            inner: Mutex::new(chunks),
-        })
+        Ok(Chunks::new(chunks))
     }
 
     /// Writes the selection to `path` (streaming), compressed with `None`, `"gzip"` (level 4,
@@ -277,10 +276,24 @@ pub fn compression_of(name: Option<&str>) -> PyResult<Compression> {
     })
 }
 
+/// Row blocks of a matrix: `(rows, matrix)`, in order.
+type RowBlocks = Box<dyn Iterator<Item = annpage::Result<(Range<usize>, Matrix)>> + Send>;
+
 /// An iterator over row blocks: yields `(start, end, matrix)`.
 #[pyclass(module = "annpage._annpage", frozen)]
 pub struct Chunks {
-    inner: Mutex<MatrixChunks>,
+    inner: Mutex<RowBlocks>,
+}
+
+impl Chunks {
+    /// Wraps the row blocks of a file's or a collection's matrix.
+    pub fn new(
+        blocks: impl Iterator<Item = annpage::Result<(Range<usize>, Matrix)>> + Send + 'static,
+    ) -> Self {
+        Chunks {
+            inner: Mutex::new(Box::new(blocks)),
+        }
+    }
 }
 
 #[pymethods]

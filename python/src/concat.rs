@@ -12,7 +12,7 @@ use crate::{backed, convert, errors, parse};
 
 /// `anndata.concat`'s arguments as [`ConcatOptions`].
 #[allow(clippy::too_many_arguments)]
-fn options(
+pub fn options(
     axis: &str,
     join: &str,
     merge: Option<&str>,

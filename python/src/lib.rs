@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 mod backed;
+mod collection;
 mod concat;
 mod convert;
 mod errors;
@@ -175,5 +176,6 @@ fn _annpage(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_loom_elements, m)?)?;
     m.add_class::<backed::Backed>()?;
     m.add_class::<backed::Chunks>()?;
+    m.add_class::<collection::Collection>()?;
     Ok(())
 }

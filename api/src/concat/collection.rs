@@ -13,7 +13,7 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
-use annpage_engine::data::{DataFrame, Matrix};
+use annpage_engine::data::{DType, DataFrame, Matrix, SparseFormat};
 use annpage_engine::error::ResultExt;
 use annpage_engine::format::write::staging::Staged;
 use annpage_engine::format::WriteOptions;
@@ -23,7 +23,7 @@ use indexmap::IndexMap;
 use super::ondisk::{self, Conform, Streamed};
 use super::plan::Reindexer;
 use super::{column, concat_noting_strings, join_keys, ConcatOptions, StringColumns};
-use crate::backed::{BackedOptions, BlockCache, CacheStats};
+use crate::backed::{BackedOptions, BlockCache, CacheStats, MatrixKind};
 use crate::{read_h5ad_backed, AnnData, Axis, AxisIndex, BackedAnnData, Mode, Selection};
 
 pub use chunks::CollectionChunks;
@@ -170,7 +170,7 @@ pub(super) struct Run {
     /// The cells' positions in the selection.
     pub rows: Range<usize>,
     /// The cells' positions in the file.
-    pub local: Selection,
+    pub local: AxisIndex,
 }
 
 impl BackedCollection {
@@ -219,6 +219,65 @@ impl BackedCollection {
     /// The layers (every file's with an inner join, any file's with an outer one).
     pub fn layer_names(&self) -> &[String] {
         &self.inner.layers
+    }
+
+    /// The keys of `obsm` (the concatenation's: see [`concat()`]).
+    pub fn obsm_keys(&self) -> Vec<String> {
+        self.inner.meta.obsm().keys().cloned().collect()
+    }
+
+    /// The keys of `varm` (merged as `options().merge` says).
+    pub fn varm_keys(&self) -> Vec<String> {
+        self.inner.meta.varm().keys().cloned().collect()
+    }
+
+    /// The keys of `obsp` (kept with `options().pairwise`).
+    pub fn obsp_keys(&self) -> Vec<String> {
+        self.inner.meta.obsp().keys().cloned().collect()
+    }
+
+    /// The keys of `varp` (merged as `options().merge` says).
+    pub fn varp_keys(&self) -> Vec<String> {
+        self.inner.meta.varp().keys().cloned().collect()
+    }
+
+    /// The keys of `uns` (merged as `options().uns_merge` says).
+    pub fn uns_keys(&self) -> Vec<String> {
+        self.inner.meta.uns().keys().cloned().collect()
+    }
+
+    /// `uns` of the concatenation.
+    pub fn uns(&self) -> annpage_engine::data::Mapping {
+        self.inner.meta.uns().clone()
+    }
+
+    /// How `X` (`layer: None`) or a layer is stored in the result: CSR when any file's is
+    /// sparse, else dense; and its dtype. Nothing is read.
+    pub fn matrix_kind(&self, layer: Option<&str>) -> Result<(MatrixKind, DType)> {
+        let which = match layer {
+            Some(name) => self.layer_which(name)?,
+            None => {
+                self.check_x()?;
+                Which::X
+            }
+        };
+        let c = self.conform(&which)?;
+        let kind = if c.sparse() {
+            MatrixKind::Sparse(SparseFormat::Csr)
+        } else {
+            MatrixKind::Dense
+        };
+        Ok((kind, c.dtype()))
+    }
+
+    /// Whether this handle selects part of the concatenation.
+    pub fn is_view(&self) -> bool {
+        !(self.obs.is_full() && self.var.is_full())
+    }
+
+    /// Whether the files have `X`.
+    pub fn has_x(&self) -> bool {
+        self.inner.with_x
     }
 
     /// A view of the cells `obs` and genes `var` of this selection (names are this
@@ -463,10 +522,11 @@ impl BackedCollection {
                 let f = file_of(p);
                 let end = range.end.min(starts[f + 1]);
                 let at = rows.start + (p - range.start);
+                let n = starts[f + 1] - starts[f];
                 runs.push(Run {
                     file: f,
                     rows: at..at + (end - p),
-                    local: Selection::from(p - starts[f]..end - starts[f]),
+                    local: AxisIndex::range(p - starts[f]..end - starts[f], n)?,
                 });
                 p = end;
             }
@@ -479,14 +539,14 @@ impl BackedCollection {
                 Some((cf, _, local)) if *cf == f => local.push(p - starts[f]),
                 _ => {
                     if let Some((cf, at, local)) = current.take() {
-                        runs.push(run(cf, at, local));
+                        runs.push(run(cf, at, local, starts)?);
                     }
                     current = Some((f, rows.start + k, vec![p - starts[f]]));
                 }
             }
         }
         if let Some((cf, at, local)) = current {
-            runs.push(run(cf, at, local));
+            runs.push(run(cf, at, local, starts)?);
         }
         Ok(runs)
     }
@@ -504,12 +564,12 @@ impl BackedCollection {
     }
 }
 
-fn run(file: usize, at: usize, local: Vec<usize>) -> Run {
-    Run {
-        file,
-        rows: at..at + local.len(),
-        local: Selection::positions(local),
-    }
+/// The run of `local` cells of file `file` (whose cells start at `starts[file]`), at
+/// position `at` of the selection.
+fn run(file: usize, at: usize, local: Vec<usize>, starts: &[usize]) -> Result<Run> {
+    let rows = at..at + local.len();
+    let local = AxisIndex::from_positions(local, starts[file + 1] - starts[file])?;
+    Ok(Run { file, rows, local })
 }
 
 /// `frame` with its `strings` columns written as anndata writes what is left of them.
@@ -527,7 +587,7 @@ fn rewrite(frame: &DataFrame, strings: &[(String, bool)]) -> Result<DataFrame> {
 const WRITE_CHUNK_ROWS: usize = 10_000;
 
 /// The selection an index stands for.
-fn selection_of(index: &AxisIndex) -> Selection {
+pub(super) fn selection_of(index: &AxisIndex) -> Selection {
     match index.as_range() {
         Some(r) => Selection::from(r),
         None => Selection::positions(index.iter()),

@@ -421,6 +421,16 @@ impl Conform {
         })
     }
 
+    /// Whether the result is sparse (CSR).
+    pub(super) fn sparse(&self) -> bool {
+        self.sparse
+    }
+
+    /// The result's dtype.
+    pub(super) fn dtype(&self) -> DType {
+        self.dtype
+    }
+
     /// `m`, `rows` rows of one input (`None` when the input lacks the matrix), aligned onto
     /// the result's columns by `r` and given the result's kind and dtype. With any sparse
     /// input the result is CSR and dense pieces (or missing ones) go through the sparse path,

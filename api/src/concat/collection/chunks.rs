@@ -10,7 +10,7 @@ use super::{BackedCollection, Run, Which};
 use crate::concat::matrix::{self, Mat};
 use crate::concat::ondisk::Conform;
 use crate::concat::plan::Reindexer;
-use crate::{BackedMatrixView, MatrixChunks, Selection};
+use crate::{AxisIndex, BackedMatrixView, MatrixChunks, Selection};
 
 /// A collection's matrix in chunks of rows: `(range of the selection's rows, matrix)`; see
 /// [`BackedCollection::chunk_x`].
@@ -106,7 +106,7 @@ impl CollectionChunks {
         } else {
             Selection::positions(cols.iter().copied())
         };
-        let sliced = file.slice(&run.local, &var)?;
+        let sliced = file.slice(&super::selection_of(&run.local), &var)?;
         Ok(match &self.which {
             Which::X => sliced.x(),
             Which::Layer(key) => sliced.layer(key).ok(),
@@ -173,15 +173,50 @@ impl CollectionChunks {
         }
     }
 
+    /// Rows `next..` (a chunk) of a selection that goes back and forth between files: each
+    /// file's cells of the chunk read at once, then put in the chunk's order.
     fn next_gathered(&mut self, next: usize) -> Result<(Range<usize>, Matrix)> {
         let end = self.coll.n_obs().min(next.saturating_add(self.chunk_rows));
-        let mut parts = Vec::new();
+        let n_files = self.coll.inner.files.len();
+        // Per file: the chunk's rows it holds (positions in the chunk) and their cells.
+        let mut rows: Vec<Vec<usize>> = vec![Vec::new(); n_files];
+        let mut cells: Vec<Vec<usize>> = vec![Vec::new(); n_files];
         for run in self.coll.runs(next..end)? {
-            let reindexer = &self.columns[run.file].1;
-            let m = self.view(&run)?.map(|v| v.to_memory()).transpose()?;
-            parts.push(self.conform.chunk(m, run.rows.len(), reindexer)?);
+            rows[run.file].extend(run.rows.clone().map(|r| r - next));
+            cells[run.file].extend(run.local.iter());
         }
-        let m = stack(parts, &self.conform, (end - next, self.coll.n_vars()))?;
+        let mut parts = Vec::new();
+        let mut order = vec![0usize; end - next];
+        let mut stacked = 0;
+        for (file, (rows, cells)) in rows.into_iter().zip(cells).enumerate() {
+            if rows.is_empty() {
+                continue;
+            }
+            let n = self.coll.inner.files[file].n_obs();
+            let run = Run {
+                file,
+                rows: 0..cells.len(),
+                local: AxisIndex::from_positions(cells, n)?,
+            };
+            let reindexer = &self.columns[file].1;
+            let m = self.view(&run)?.map(|v| v.to_memory()).transpose()?;
+            parts.push(self.conform.chunk(m, rows.len(), reindexer)?);
+            for r in rows {
+                order[r] = stacked;
+                stacked += 1;
+            }
+        }
+        let n_vars = self.coll.n_vars();
+        let m = stack(parts, &self.conform, (end - next, n_vars))?;
+        let sorted = order.iter().enumerate().all(|(i, &o)| i == o);
+        let m = if sorted {
+            m
+        } else {
+            m.subset(
+                &AxisIndex::from_positions(order, end - next)?,
+                &AxisIndex::full(n_vars),
+            )?
+        };
         Ok((next..end, m))
     }
 }

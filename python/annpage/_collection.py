@@ -1,0 +1,80 @@
+"""`BackedCollection`: several `.h5ad` files as one lazy AnnData along obs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._backed import BackedAnnData, _compose, _positions, _split
+
+
+def _read_block(paths, options: dict, cache_mb: int, sel, start: int, end: int):
+    """Rows `start..end` of a collection selection's X, read by a fresh collection (a dask
+    task)."""
+    from . import read_collection
+
+    obs, var = sel
+    rows = np.arange(start, end, dtype=np.int64) if obs is None else obs[start:end]
+    x = read_collection(paths, cache_mb=cache_mb, **options).X
+    return x[rows] if var is None else x[rows, var]
+
+
+class BackedCollection(BackedAnnData):
+    """Several `.h5ad` files read as one lazy AnnData: what ``anndata.concat`` of the files
+    read whole gives (along obs, with its ``join``, ``merge``, ``label``, ``keys`` and
+    ``index_unique``), with X and the layers left on disk.
+
+    Made by :func:`annpage.read_collection`. Everything a :class:`BackedAnnData` does:
+    ``c[obs, var]`` selects lazily across file boundaries, ``to_memory()``, ``X[rows]``,
+    ``chunked_X``, ``chunk_X``, ``to_dask`` and a streaming ``write_h5ad``; one cache of
+    ``cache_mb`` for all files. ``raw`` is left out, as anndata's ``AnnCollection`` leaves it.
+    """
+
+    def __init__(self, native, paths, options: dict, cache_mb: int = 1024, sel=(None, None)):
+        shown = f"{paths[0]}" if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1} files)"
+        super().__init__(native, shown, cache_mb, sel)
+        self._paths = list(paths)
+        self._options = dict(options)
+
+    @property
+    def filenames(self) -> list[str]:
+        """The files, in order."""
+        return list(self._paths)
+
+    def __getitem__(self, key) -> BackedCollection:
+        obs, var = _split(key)
+        n_obs, n_vars = self.shape
+        obs = _positions(obs, n_obs, lambda: self.obs_names, "obs")
+        var = _positions(var, n_vars, lambda: self.var_names, "var")
+        sel = (_compose(self._sel[0], obs, n_obs), _compose(self._sel[1], var, n_vars))
+        native = self._h().slice(obs, var)
+        return BackedCollection(native, self._paths, self._options, self._cache_mb, sel)
+
+    def to_dask(self, chunk_rows: int = 10_000):
+        """X as a :class:`dask.array.Array` of row blocks; each task opens the collection
+        itself (see :meth:`BackedAnnData.to_dask`)."""
+        import dask
+        import dask.array as da
+        import scipy.sparse as sp
+
+        x = self.X
+        if x is None:
+            raise ValueError("the collection's files have no X")
+        n_obs, n_vars = x.shape
+        meta = np.empty((0, 0), dtype=x.dtype) if x.format == "dense" else sp.csr_matrix((0, 0), dtype=x.dtype)
+        read = dask.delayed(_read_block, pure=True)
+        step = max(1, int(chunk_rows))
+        blocks = [
+            da.from_delayed(
+                read(self._paths, self._options, self._cache_mb, self._sel, s, min(s + step, n_obs)),
+                shape=(min(s + step, n_obs) - s, n_vars),
+                dtype=x.dtype,
+                meta=meta,
+            )
+            for s in range(0, n_obs, step)
+        ]
+        if not blocks:
+            return da.from_array(meta.toarray() if sp.issparse(meta) else meta).reshape((0, n_vars))
+        return da.concatenate(blocks, axis=0)
+
+    def __repr__(self) -> str:
+        return super().__repr__().replace("BackedAnnData", "BackedCollection", 1)

@@ -1,0 +1,238 @@
+//! `Collection`: several `.h5ad` files as one lazy concatenation along obs, wrapped by
+//! `annpage.BackedCollection`. Its methods are those of `Backed`, so that the Python handle
+//! class serves both.
+
+use std::path::PathBuf;
+
+use annpage::backed::{MatrixKind, ReadOptions};
+use annpage::data::SparseFormat;
+use annpage::{read_collection, BackedCollection, BackedOptions, WriteOptions};
+use pyo3::exceptions::{PyKeyError, PyValueError};
+use pyo3::prelude::*;
+
+use crate::backed::{compression_of, selection, Chunks};
+use crate::convert;
+use crate::errors::to_py;
+
+/// Several files read as one lazy AnnData, and the cells and genes it selects.
+#[pyclass(module = "annpage._annpage", frozen)]
+pub struct Collection {
+    inner: BackedCollection,
+}
+
+impl Collection {
+    /// The layer `key` of a `layers` request, or `None` for `X`.
+    fn layer<'k>(&self, which: &str, key: Option<&'k str>) -> PyResult<Option<&'k str>> {
+        match which {
+            "X" if self.inner.has_x() => Ok(None),
+            "layers" => {
+                let key = key.ok_or_else(|| PyValueError::new_err("layers needs a key"))?;
+                if !self.inner.layer_names().iter().any(|k| k == key) {
+                    return Err(PyKeyError::new_err(key.to_owned()));
+                }
+                Ok(Some(key))
+            }
+            other => Err(PyKeyError::new_err(other.to_owned())),
+        }
+    }
+}
+
+#[pymethods]
+impl Collection {
+    /// Opens `paths` as one collection (see `annpage.read_collection` for the arguments).
+    #[staticmethod]
+    #[pyo3(signature = (paths, join, merge, uns_merge, label, keys, index_unique, fill_value, pairwise, cache_bytes, threads=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn open(
+        py: Python<'_>,
+        paths: Vec<PathBuf>,
+        join: &str,
+        merge: Option<&str>,
+        uns_merge: Option<&str>,
+        label: Option<String>,
+        keys: Option<Vec<String>>,
+        index_unique: Option<String>,
+        fill_value: Option<f64>,
+        pairwise: bool,
+        cache_bytes: usize,
+        threads: Option<usize>,
+    ) -> PyResult<Self> {
+        let options = crate::concat::options(
+            "obs",
+            join,
+            merge,
+            uns_merge,
+            label,
+            keys,
+            index_unique,
+            fill_value,
+            pairwise,
+        )?;
+        let inner = py
+            .detach(|| {
+                let mut backed = BackedOptions {
+                    cache_bytes,
+                    ..BackedOptions::default()
+                };
+                if let Some(n) = threads {
+                    backed.read = ReadOptions::with_threads(n.max(1));
+                }
+                read_collection(&paths, &options, &backed)
+            })
+            .map_err(to_py)?;
+        Ok(Collection { inner })
+    }
+
+    #[getter]
+    fn shape(&self) -> (usize, usize) {
+        self.inner.shape()
+    }
+
+    /// The files, in order.
+    #[getter]
+    fn filenames(&self) -> Vec<PathBuf> {
+        self.inner
+            .files()
+            .iter()
+            .map(|f| f.path().to_path_buf())
+            .collect()
+    }
+
+    #[getter]
+    fn is_view(&self) -> bool {
+        self.inner.is_view()
+    }
+
+    #[pyo3(signature = (obs=None, var=None))]
+    fn slice(
+        &self,
+        py: Python<'_>,
+        obs: Option<&Bound<'_, PyAny>>,
+        var: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let (obs, var) = (selection(obs)?, selection(var)?);
+        let inner = py.detach(|| self.inner.slice(&obs, &var)).map_err(to_py)?;
+        Ok(Collection { inner })
+    }
+
+    fn obs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let df = py.detach(|| self.inner.obs()).map_err(to_py)?;
+        convert::dataframe(py, df)
+    }
+
+    fn var<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let df = py.detach(|| self.inner.var()).map_err(to_py)?;
+        convert::dataframe(py, df)
+    }
+
+    fn keys(&self, which: &str) -> PyResult<Vec<String>> {
+        Ok(match which {
+            "layers" => self.inner.layer_names().to_vec(),
+            "obsm" => self.inner.obsm_keys(),
+            "varm" => self.inner.varm_keys(),
+            "obsp" => self.inner.obsp_keys(),
+            "varp" => self.inner.varp_keys(),
+            "uns" => self.inner.uns_keys(),
+            other => return Err(PyValueError::new_err(format!("no mapping slot {other:?}"))),
+        })
+    }
+
+    fn has_matrix(&self, which: &str) -> bool {
+        which == "X" && self.inner.has_x()
+    }
+
+    #[pyo3(signature = (which, key=None))]
+    fn matrix_meta(
+        &self,
+        which: &str,
+        key: Option<&str>,
+    ) -> PyResult<((usize, usize), &'static str, &'static str)> {
+        let layer = self.layer(which, key)?;
+        let (kind, dtype) = self.inner.matrix_kind(layer).map_err(to_py)?;
+        let format = match kind {
+            MatrixKind::Dense => "dense",
+            MatrixKind::Sparse(SparseFormat::Csr) => "csr",
+            MatrixKind::Sparse(SparseFormat::Csc) => "csc",
+        };
+        Ok((self.inner.shape(), dtype.name(), format))
+    }
+
+    /// Reads `X`, a layer, or an `obsp`/`varp` matrix of the selection into memory.
+    #[pyo3(signature = (which, key=None))]
+    fn read_matrix<'py>(
+        &self,
+        py: Python<'py>,
+        which: &str,
+        key: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let m = if let ("obsp" | "varp", Some(key)) = (which, key) {
+            let a = py.detach(|| self.inner.annotations()).map_err(to_py)?;
+            let slot = if which == "obsp" { a.obsp() } else { a.varp() };
+            slot.get(key)
+                .cloned()
+                .ok_or_else(|| PyKeyError::new_err(key.to_owned()))?
+        } else {
+            let layer = self.layer(which, key)?;
+            py.detach(|| match layer {
+                None => self.inner.x_to_memory(),
+                Some(name) => self.inner.layer_to_memory(name),
+            })
+            .map_err(to_py)?
+        };
+        convert::matrix(py, m)
+    }
+
+    /// Reads an `obsm` or `varm` element of the selection.
+    fn read_element<'py>(
+        &self,
+        py: Python<'py>,
+        which: &str,
+        key: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let a = py.detach(|| self.inner.annotations()).map_err(to_py)?;
+        let slot = if which == "obsm" { a.obsm() } else { a.varm() };
+        let e = slot
+            .get(key)
+            .cloned()
+            .ok_or_else(|| PyKeyError::new_err(key.to_owned()))?;
+        convert::element(py, e)
+    }
+
+    fn uns<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        convert::mapping(py, self.inner.uns())
+    }
+
+    fn to_memory<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let adata = py.detach(|| self.inner.to_memory()).map_err(to_py)?;
+        convert::anndata(py, adata)
+    }
+
+    #[pyo3(signature = (which, key, chunk_rows))]
+    fn chunks(
+        &self,
+        py: Python<'_>,
+        which: &str,
+        key: Option<&str>,
+        chunk_rows: usize,
+    ) -> PyResult<Chunks> {
+        let layer = self.layer(which, key)?;
+        let chunks = py
+            .detach(|| match layer {
+                None => self.inner.chunk_x(chunk_rows.max(1)),
+                Some(name) => self.inner.chunk_layer(name, chunk_rows.max(1)),
+            })
+            .map_err(to_py)?;
+        Ok(Chunks::new(chunks))
+    }
+
+    #[pyo3(signature = (path, compression=None))]
+    fn write_h5ad(&self, py: Python<'_>, path: PathBuf, compression: Option<&str>) -> PyResult<()> {
+        let compression = compression_of(compression)?;
+        py.detach(|| self.inner.write_h5ad(&path, &WriteOptions { compression }))
+            .map_err(to_py)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("{:?}", self.inner)
+    }
+}

@@ -1,0 +1,92 @@
+"""`annpage.read_collection`: several files as one lazy AnnData, judged by `anndata.concat` of
+the files read whole, then indexed."""
+
+from __future__ import annotations
+
+import warnings
+
+import anndata as ad
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from anndata.tests.helpers import assert_equal
+
+import annpage
+from conftest import ROOT
+
+SRC = ROOT / "fixtures" / "pbmc_like_csr.h5ad"
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory):
+    """Three files of uneven size and overlapping, shuffled gene sets; a layer in two."""
+    tmp = tmp_path_factory.mktemp("parts")
+    src = ad.read_h5ad(SRC)
+    del src.raw
+    cuts = [(slice(0, 700), slice(100, None)), (slice(700, 750), slice(899, None, -1)),
+            (slice(750, None), np.arange(1000)[np.arange(1000) % 3 != 0])]
+    paths, adatas = [], []
+    for i, (cells, genes) in enumerate(cuts):
+        a = src[cells, genes].copy()
+        if i != 1:
+            a.layers["counts"] = a.X.copy()
+        p = tmp / f"part{i}.h5ad"
+        a.write_h5ad(p)
+        paths.append(p)
+        adatas.append(ad.read_h5ad(p))
+    return paths, adatas
+
+
+OPTIONS = dict(join="outer", label="batch", keys=["p", "q", "r"], index_unique="-")
+
+
+def expected(adatas, obs=slice(None), var=slice(None), **options):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ad.concat(adatas, **options)[obs, var].copy()
+
+
+def test_collection_reads_like_concat_then_index(parts):
+    paths, adatas = parts
+    c = annpage.read_collection(paths, **OPTIONS, cache_mb=8)
+    whole = expected(adatas, **OPTIONS)
+    assert isinstance(c, annpage.BackedCollection)
+    assert c.shape == whole.shape and c.filenames == [str(p) for p in paths]
+    assert list(c.var_names) == list(whole.var_names)
+    assert list(c.layers) == ["counts"]
+    rng = np.random.default_rng(0)
+    shuffled = rng.choice(whole.n_obs, 300, replace=False)
+    for obs, var in [(slice(650, 800), [5, 1, 3]), (shuffled, np.arange(whole.n_vars)[::-7]),
+                     (whole.obs["batch"] == "q", whole.var_names[:40])]:
+        view = c[obs, var]
+        exp = expected(adatas, obs, var, **OPTIONS)
+        assert_equal(view.to_memory(), exp)
+        x = view.X[:, :]
+        assert sp.issparse(x) and (x != exp.X).nnz == 0
+        blocks = [m for m, _, _ in view.chunked_X(64)]
+        assert (sp.vstack(blocks) != exp.X).nnz == 0
+        # Views of views compose.
+        inner = view[10:20, 1:]
+        assert_equal(inner.to_memory(), exp[10:20, 1:].copy())
+
+
+def test_collection_writes_and_opens_dicts(parts, tmp_path):
+    paths, adatas = parts
+    c = annpage.read_collection(dict(zip(["p", "q", "r"], paths)), join="outer", label="batch")
+    out = tmp_path / "sub.h5ad"
+    c[::3].write_h5ad(out, compression="gzip")
+    exp = expected(adatas, slice(None, None, 3), join="outer", label="batch", keys=["p", "q", "r"])
+    assert_equal(ad.read_h5ad(out), exp)
+    dask_x = c.to_dask(chunk_rows=500).compute()
+    assert (sp.csr_matrix(dask_x) != expected(adatas, join="outer").X).nnz == 0
+
+
+def test_collection_refusals(parts, tmp_path):
+    paths, _ = parts
+    with pytest.raises(OSError, match="missing.h5ad"):
+        annpage.read_collection([paths[0], tmp_path / "missing.h5ad"])
+    c = annpage.read_collection(paths)
+    with pytest.raises(KeyError):
+        c.layers["nope"]
+    with pytest.raises(IndexError):
+        c[c.n_obs + 5]
