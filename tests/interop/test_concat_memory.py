@@ -73,8 +73,48 @@ def test_concat_memory_does_not_grow_with_the_matrices(
     assert big - base < big_x / 2, f"{big - base:.0f} MiB over {big_x:.0f} MiB of X: held whole"
 
 
+def test_concat_does_not_fill_the_cache(annpage_bin: Path, sets: dict[str, list[Path]], tmp_path: Path) -> None:
+    """Each block is read once, so blocks are not kept: with a budget larger than every input
+    (smaller than all of them), memory grows with the chunks and the read-ahead (an eighth and a
+    quarter of the budget, the chunks at most 8 MiB), less than the budget does."""
+    x = sum(_x_mb(p) for p in sets["dense"])
+    assert max(_x_mb(p) for p in sets["dense"]) < 128 < x, x
+    peaks = {}
+    for budget in (BUDGET_MB, 128):
+        peaks[budget], res = peak_rss_mb(
+            [annpage_bin, "concat", *sets["dense"], "-o", tmp_path / f"{budget}.h5ad", "--cache-mb", budget]
+        )
+        assert res.returncode == 0, res.stderr
+    assert peaks[128] - peaks[BUDGET_MB] < 128 - BUDGET_MB, peaks
+
+
 def test_streamed_concat_equals_anndata(annpage_bin: Path, sets: dict[str, list[Path]], tmp_path: Path) -> None:
     out = tmp_path / "all.h5ad"
     _concat(annpage_bin, sets["sparse"], out, "outer")
     adatas = [ad.read_h5ad(p) for p in sets["sparse"]]
     assert_equal(ad.read_h5ad(out), ad.concat(adatas, join="outer", label="batch", index_unique="-"))
+
+
+@pytest.mark.parametrize("verb", ["stats", "subset"])
+def test_collection_memory_does_not_grow_with_the_matrices(
+    annpage_bin: Path, sets: dict[str, list[Path]], tmp_path: Path, verb: str
+) -> None:
+    """Several files read as one collection (`annpage stats IN...`, `annpage subset IN... OUT`
+    of every third cell, a selection that goes back and forth between files) stay within the
+    budget as the matrices grow tenfold."""
+    peaks = {}
+    for kind in ("sparse", "dense"):
+        inputs = sets[kind]
+        with h5py.File(inputs[0], "r") as f:
+            n = f["obs"][f["obs"].attrs["_index"]].shape[0]
+        cells = tmp_path / "cells.txt"
+        order = np.random.default_rng(0).permutation(3 * n)[::3]
+        cells.write_text("".join(f"{i}\n" for i in order))
+        common = ["--join", "outer", "--label", "batch", "--index-unique", "-", "--cache-mb", BUDGET_MB]
+        if verb == "stats":
+            cmd = [annpage_bin, "stats", *inputs, "--out-prefix", tmp_path / kind, "--chunk-rows", 500, *common]
+        else:
+            cmd = [annpage_bin, "subset", *inputs, tmp_path / f"{kind}.h5ad", "--obs-indices", cells, *common]
+        peaks[kind], res = peak_rss_mb(cmd)
+        assert res.returncode == 0, res.stderr
+    assert peaks["dense"] - peaks["sparse"] <= BUDGET_MB, peaks

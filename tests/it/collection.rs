@@ -76,6 +76,11 @@ fn selections_equal_the_concatenation_subset() {
             (Selection::All, Selection::All),
             // Across both boundaries, read file by file.
             (Selection::from(650..800), Selection::from(vec![5, 1, 3])),
+            // Repeated genes (every gene, one twice).
+            (
+                Selection::from(690..760),
+                Selection::from((0..all.n_vars()).chain([7]).collect::<Vec<_>>()),
+            ),
             // Shuffled across files: gathered.
             (Selection::from(shuffled), Selection::slice(None, None, -7)),
             (

@@ -182,12 +182,27 @@ impl BackedMatrixView {
     /// the cache does not keep its blocks (see [`BackedMatrix::chunks`]). Fails if
     /// `chunk_rows` is 0.
     pub fn chunks(&self, chunk_rows: usize) -> Result<MatrixChunks> {
+        self.chunks_once(chunk_rows, false)
+    }
+
+    /// [`BackedMatrixView::chunks`] for a single pass: what it loads is not kept in the cache,
+    /// however small the matrix (see [`BackedMatrix::scan`]). For copies and concatenations,
+    /// which read each block once.
+    pub fn scan(&self, chunk_rows: usize) -> Result<MatrixChunks> {
+        self.chunks_once(chunk_rows, true)
+    }
+
+    fn chunks_once(&self, chunk_rows: usize, once: bool) -> Result<MatrixChunks> {
         let path = self.shared.path.clone();
         let inner = match (&self.slot, self.backed().in_file(&path)?) {
             (_, Some(m)) => ChunksInner::Backed(
-                m.chunks(&self.rows, &self.cols, chunk_rows)
-                    .in_element(&self.element)
-                    .in_file(&path)?,
+                if once {
+                    m.scan(&self.rows, &self.cols, chunk_rows)
+                } else {
+                    m.chunks(&self.rows, &self.cols, chunk_rows)
+                }
+                .in_element(&self.element)
+                .in_file(&path)?,
             ),
             (MatrixSlot::Memory(m), None) => {
                 if chunk_rows == 0 {

@@ -47,7 +47,8 @@ pub use chunks::CollectionChunks;
 /// // 10 cells on each side of the boundary between the files; nothing read yet.
 /// let view = both.slice(&Selection::from(1990..2010), &Selection::All)?;
 /// let copy = view.to_memory()?;
-/// assert_eq!(copy.obs_names()[10], "cell_0-b");
+/// assert!(copy.obs_names()[9].ends_with("-a") && copy.obs_names()[10].ends_with("-b"));
+/// assert!(copy.obs().column("batch").is_some());
 /// # Ok::<(), annpage::Error>(())
 /// ```
 pub fn read_collection(
@@ -414,11 +415,18 @@ impl BackedCollection {
         options: &WriteOptions,
     ) -> Result<()> {
         let bound = self.stored_bound(&which)?;
-        let chunks = CollectionChunks::new(self.clone(), which, WRITE_CHUNK_ROWS)?;
+        // An eighth of the budget a chunk (as concat_on_disk), at most WRITE_CHUNK_ROWS rows.
+        let row_bytes = (bound / self.n_obs().max(1) as u64).max(1) * 12;
+        let budget = (self.inner.cache.budget() / 8) as u64;
+        let rows = (budget / row_bytes).clamp(1, WRITE_CHUNK_ROWS as u64) as usize;
+        let chunks = CollectionChunks::new(self.clone(), which, rows)?;
         let conform = *chunks.conform();
         ondisk::write_stream(g, name, &conform, self.shape(), bound, options, |push| {
-            for chunk in chunks {
-                push(chunk?.1)?;
+            let mut chunks = chunks;
+            while let Some(chunk) = chunks.next() {
+                let m = chunk?.1;
+                push(&m)?;
+                chunks.recycle(m);
             }
             Ok(())
         })
@@ -489,8 +497,22 @@ impl BackedCollection {
         self.inner
             .reindexers
             .iter()
-            .map(|r| {
+            .zip(&self.inner.files)
+            .map(|(r, file)| {
                 let map = r.new_to_old();
+                let n = file.n_vars();
+                // Every column of the file, each once?
+                let mut seen = vec![false; n];
+                let mut distinct = 0;
+                for old in self.var.iter().filter_map(|c| map[c]) {
+                    distinct += usize::from(!std::mem::replace(&mut seen[old], true));
+                }
+                if distinct == n && self.var.iter().filter(|&c| map[c].is_some()).count() == n {
+                    // Every column of the file: read in the file's order (no column
+                    // selection in the reader), placed by one reindexing.
+                    let new_to_old = self.var.iter().map(|c| map[c]).collect();
+                    return ((0..n).collect(), Reindexer::positions(n, new_to_old));
+                }
                 let mut cols = Vec::new();
                 let new_to_old = self
                     .var

@@ -240,7 +240,10 @@ pub(super) fn stack_rows(
                 Some(Mat::Sparse(s)) => s,
                 Some(Mat::Object(o)) => return Err(object_error(&o)),
             };
-            parts.push(to_csr(&reindex_sparse(s, 1, r, fill)?)?);
+            parts.push(to_format(
+                reindex_sparse(s, 1, r, fill)?,
+                SparseFormat::Csr,
+            )?);
         }
         if parts.len() == 1 {
             // One piece (a chunk streamed alone): it is the result, no copy.

@@ -37,7 +37,7 @@ const MAX_CHUNK_ROWS: usize = 10_000;
 /// The bytes of values a chunk holds: an eighth of the cache budget, within these bounds (a
 /// chunk is held a few times over while it is aligned, cast and written).
 const MIN_CHUNK_BYTES: usize = 256 << 10;
-const MAX_CHUNK_BYTES: usize = 64 << 20;
+const MAX_CHUNK_BYTES: usize = 8 << 20;
 
 /// Concatenates the files `inputs` into `output` as [`concat()`] of the files read whole and
 /// written with `write` would, without holding `X`, a layer or `raw.X` in memory: they are
@@ -494,21 +494,25 @@ fn stream(
         .flatten()
         .map(BackedMatrixView::stored_values)
         .sum::<Result<u64>>()?;
-    let feed = |push: &mut dyn FnMut(Matrix) -> Result<()>| -> Result<()> {
+    let feed = |push: &mut dyn FnMut(&Matrix) -> Result<()>| -> Result<()> {
         for ((piece, h), r) in pieces.iter().zip(handles).zip(reindexers) {
             let per = chunk_rows(piece.as_ref(), h.n_obs(), shape_cols, chunk_bytes)?;
             match piece {
                 Some(m) => {
-                    for chunk in m.chunks(per)? {
+                    let mut chunks = m.scan(per)?;
+                    while let Some(chunk) = chunks.next() {
                         let (range, values) = chunk?;
-                        push(conform.chunk(Some(values), range.len(), r)?)?;
+                        let values = conform.chunk(Some(values), range.len(), r)?;
+                        push(&values)?;
+                        // Read the next chunk into this one's memory.
+                        chunks.recycle(values);
                     }
                 }
                 None => {
                     let n = h.n_obs();
                     for start in (0..n).step_by(per) {
                         let k = per.min(n - start);
-                        push(conform.chunk(None, k, r)?)?;
+                        push(&conform.chunk(None, k, r)?)?;
                     }
                 }
             }
@@ -536,7 +540,7 @@ pub(super) fn write_stream(
     shape: (usize, usize),
     bound: u64,
     write: &WriteOptions,
-    feed: impl FnOnce(&mut dyn FnMut(Matrix) -> Result<()>) -> Result<()>,
+    feed: impl FnOnce(&mut dyn FnMut(&Matrix) -> Result<()>) -> Result<()>,
 ) -> Result<()> {
     let dtype = conform.dtype;
     if !conform.sparse {
@@ -600,9 +604,9 @@ enum Sink<'a> {
 
 impl Sink<'_> {
     /// Appends a chunk of rows of the result's kind and dtype.
-    fn push(&mut self, chunk: Matrix) -> Result<()> {
+    fn push(&mut self, chunk: &Matrix) -> Result<()> {
         match (self, chunk) {
-            (Sink::Dense { writer }, Matrix::Dense(a)) => writer.push(&a),
+            (Sink::Dense { writer }, Matrix::Dense(a)) => writer.push(a),
             (
                 Sink::Sparse {
                     data,
@@ -613,12 +617,11 @@ impl Sink<'_> {
                 },
                 Matrix::Sparse(s),
             ) => {
-                let (_, _, piece_indptr, piece_indices, values) = s.into_parts();
-                data.push(&values)?;
-                indices.push(&index_array(&piece_indices, *index_dtype)?)?;
-                let offsets: Vec<u64> = piece_indptr[1..].iter().map(|&p| p + *offset).collect();
+                data.push(s.data())?;
+                indices.push(&index_array(s.indices(), *index_dtype)?)?;
+                let offsets: Vec<u64> = s.indptr()[1..].iter().map(|&p| p + *offset).collect();
                 indptr.push(&index_array(&offsets, *index_dtype)?)?;
-                *offset += values.len() as u64;
+                *offset += s.nnz() as u64;
                 Ok(())
             }
             _ => Err(Error::malformed("a chunk of another kind than the result")),

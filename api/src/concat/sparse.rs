@@ -125,6 +125,20 @@ pub(super) fn reindex_sparse(
     };
     let m = to_format(s, target)?;
     let old_to_new = r.old_to_new();
+    if !filling && old_to_new.iter().all(Option::is_some) {
+        // Nothing filled, nothing dropped: the same entries, renumbered in place.
+        let (_, (rows, cols), indptr, mut indices, data) = m.into_parts();
+        for i in &mut indices {
+            *i = old_to_new[*i as usize].map_or(u32::MAX, |n| n as u32);
+        }
+        let shape = if axis == 1 {
+            (rows, r.new_len())
+        } else {
+            (r.new_len(), cols)
+        };
+        let out = SparseMatrix::new(target, shape, indptr, indices, data)?;
+        return to_format(out, format);
+    }
     let (major, _) = if axis == 1 {
         m.shape()
     } else {

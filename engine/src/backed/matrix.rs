@@ -323,17 +323,35 @@ impl BackedMatrix {
     /// assert_eq!(sums, [(0..4, 66), (4..8, 210), (8..10, 159)]);
     /// ```
     pub fn chunks(&self, rows: &AxisIndex, cols: &AxisIndex, chunk_rows: usize) -> Result<Chunks> {
+        self.chunks_kept(rows, cols, chunk_rows, None)
+    }
+
+    /// [`BackedMatrix::chunks`] for a single pass: blocks the iteration loads are never kept
+    /// in the cache, however small the matrix (a copy or a concatenation reads each block
+    /// once, and several of them in turn would only evict each other). Blocks already cached
+    /// are still used.
+    pub fn scan(&self, rows: &AxisIndex, cols: &AxisIndex, chunk_rows: usize) -> Result<Chunks> {
+        self.chunks_kept(rows, cols, chunk_rows, Some(Retention::Discard))
+    }
+
+    fn chunks_kept(
+        &self,
+        rows: &AxisIndex,
+        cols: &AxisIndex,
+        chunk_rows: usize,
+        retention: Option<Retention>,
+    ) -> Result<Chunks> {
         self.inner.check(rows, cols)?;
         if chunk_rows == 0 {
             return Err(Error::invalid("chunks must hold at least one row"));
         }
         let (major, _) = self.inner.axes(rows, cols);
         let touched = self.inner.touched_bytes(major);
-        let retention = if touched <= self.inner.cache.capacity() {
+        let retention = retention.unwrap_or(if touched <= self.inner.cache.capacity() {
             Retention::Keep
         } else {
             Retention::Discard
-        };
+        });
         // A scan larger than the cache, of whole consecutive rows: each chunk is read on its
         // own, a window ahead, and handed over without copying.
         let whole = match retention {

@@ -124,7 +124,7 @@ impl CollectionChunks {
                     Ok(v) => v,
                     Err(e) => return Some(Err(e)),
                 };
-                let chunks = match view.map(|v| v.chunks(self.chunk_rows)).transpose() {
+                let chunks = match view.map(|v| v.scan(self.chunk_rows)).transpose() {
                     Ok(c) => c,
                     Err(e) => return Some(Err(e)),
                 };
