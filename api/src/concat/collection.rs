@@ -385,21 +385,23 @@ impl BackedCollection {
         let write_all = || -> Result<()> {
             let file = hdf5::File::create(staged.path())?;
             let layers = self.inner.layers.clone();
-            ondisk::write_root(
-                &file,
-                &meta,
-                self.inner.with_x,
-                None,
-                &layers,
-                options,
-                &mut |g, m| {
-                    let (name, which) = match m {
-                        Streamed::Layer(key) => (key, Which::Layer(key.to_owned())),
-                        _ => ("X", Which::X),
-                    };
-                    self.stream(g, name, which, options)
-                },
-            )?;
+            ondisk::with_output(options, |out| {
+                ondisk::write_root(
+                    &file,
+                    &meta,
+                    self.inner.with_x,
+                    None,
+                    &layers,
+                    options,
+                    &mut |g, m| {
+                        let (name, which) = match m {
+                            Streamed::Layer(key) => (key, Which::Layer(key.to_owned())),
+                            _ => ("X", Which::X),
+                        };
+                        self.stream((g, name), which, out)
+                    },
+                )
+            })?;
             file.close()?;
             Ok(())
         };
@@ -409,10 +411,9 @@ impl BackedCollection {
 
     fn stream(
         &self,
-        g: &hdf5::Group,
-        name: &str,
+        into: (&hdf5::Group, &str),
         which: Which,
-        options: &WriteOptions,
+        out: &ondisk::Output<'_>,
     ) -> Result<()> {
         let bound = self.stored_bound(&which)?;
         // An eighth of the budget a chunk (as concat_on_disk), at most WRITE_CHUNK_ROWS rows.
@@ -421,7 +422,7 @@ impl BackedCollection {
         let rows = (budget / row_bytes).clamp(1, WRITE_CHUNK_ROWS as u64) as usize;
         let chunks = CollectionChunks::new(self.clone(), which, rows)?;
         let conform = *chunks.conform();
-        ondisk::write_stream(g, name, &conform, self.shape(), bound, options, |push| {
+        ondisk::write_stream(into, &conform, self.shape(), bound, out, |push| {
             let mut chunks = chunks;
             while let Some(chunk) = chunks.next() {
                 let m = chunk?.1;

@@ -18,8 +18,10 @@ use annpage_engine::format::write::{
     create_sparse_group, index_array, sparse_index_dtype, write_dataframe, write_encoding,
     write_mapping, write_matrix_mapping,
 };
-use annpage_engine::format::{AnnDataElements, Encoding, WriteOptions};
-use annpage_engine::h5::write::{create_array, guess_chunk, DatasetOptions, RowWriter};
+use annpage_engine::format::{AnnDataElements, Compression, Encoding, WriteOptions};
+use annpage_engine::h5::write::{
+    create_array, guess_chunk, with_deflaters, DatasetOptions, Deflaters, RowWriter,
+};
 use annpage_engine::{Error, Result};
 use hdf5::Group;
 use indexmap::IndexMap;
@@ -88,7 +90,7 @@ pub fn concat_on_disk(
     let staged = Staged::beside(output).in_file(output)?;
     let write_all = || -> Result<()> {
         let file = hdf5::File::create(staged.path())?;
-        plan.write(&handles, &file, write)?;
+        with_output(write, |out| plan.write(&handles, &file, out))?;
         file.close()?;
         Ok(())
     };
@@ -156,7 +158,7 @@ impl<'o> Plan<'o> {
     }
 
     /// Writes the members of the root group.
-    fn write(&self, handles: &[BackedAnnData], root: &Group, write: &WriteOptions) -> Result<()> {
+    fn write(&self, handles: &[BackedAnnData], root: &Group, out: &Output<'_>) -> Result<()> {
         let with_x = check_x(handles)?;
         let raw = self.raw.as_ref().map(|(raw, _)| raw);
         write_root(
@@ -165,7 +167,7 @@ impl<'o> Plan<'o> {
             with_x,
             raw,
             &self.layers,
-            write,
+            out.options,
             &mut |g, m| {
                 let (pieces, reindexers, fill) = match m {
                     Streamed::X => (
@@ -184,7 +186,16 @@ impl<'o> Plan<'o> {
                         self.fill(true),
                     ),
                 };
-                self.stream(g, m.name(), pieces, handles, reindexers, fill, write)
+                let into = (g, m.name());
+                stream(
+                    into,
+                    pieces,
+                    handles,
+                    reindexers,
+                    fill,
+                    out,
+                    self.chunk_bytes,
+                )
             },
         )
     }
@@ -196,6 +207,31 @@ impl<'o> Plan<'o> {
             (true, Join::Inner) => None,
             _ => self.options.fill_value,
         }
+    }
+}
+
+/// Where streamed matrices go: the write options, and the threads that compress gzip chunks
+/// (see [`with_output`]).
+pub(super) struct Output<'a> {
+    pub options: &'a WriteOptions,
+    pub deflaters: Option<&'a Deflaters>,
+}
+
+/// Runs `f` with the [`Output`] of `options`: with gzip, chunks are compressed on one thread per
+/// core while they are written (as `annpage convert` does), not by libhdf5 on one.
+pub(super) fn with_output<R>(
+    options: &WriteOptions,
+    f: impl FnOnce(&Output<'_>) -> Result<R>,
+) -> Result<R> {
+    match options.compression {
+        Compression::Gzip(_) => {
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            with_deflaters(threads, |deflaters| f(&Output { options, deflaters }))
+        }
+        _ => f(&Output {
+            options,
+            deflaters: None,
+        }),
     }
 }
 
@@ -348,32 +384,6 @@ fn chunk_rows(
     Ok((bytes / row_bytes.max(1)).clamp(1, MAX_CHUNK_ROWS))
 }
 
-impl Plan<'_> {
-    /// See [`stream`].
-    #[allow(clippy::too_many_arguments)]
-    fn stream(
-        &self,
-        parent: &Group,
-        name: &str,
-        pieces: Vec<Option<BackedMatrixView>>,
-        handles: &[BackedAnnData],
-        reindexers: &[Reindexer],
-        fill: Option<f64>,
-        write: &WriteOptions,
-    ) -> Result<()> {
-        stream(
-            parent,
-            name,
-            pieces,
-            handles,
-            reindexers,
-            fill,
-            write,
-            self.chunk_bytes,
-        )
-    }
-}
-
 /// The kind (sparse or dense) and dtype every chunk of a streamed matrix is given: anndata's
 /// rules applied to an empty chunk of each input, so that chunks read one at a time stack
 /// into what [`concat()`] gives for the whole.
@@ -475,15 +485,14 @@ impl Conform {
 }
 
 /// Streams one matrix of the result: `pieces[i]` is input `i`'s (`None` when it lacks it).
-#[allow(clippy::too_many_arguments)]
+/// Written as `into.1` in group `into.0`.
 fn stream(
-    parent: &Group,
-    name: &str,
+    into: (&Group, &str),
     pieces: Vec<Option<BackedMatrixView>>,
     handles: &[BackedAnnData],
     reindexers: &[Reindexer],
     fill: Option<f64>,
-    write: &WriteOptions,
+    out: &Output<'_>,
     chunk_bytes: usize,
 ) -> Result<()> {
     let conform = Conform::probe(&pieces, reindexers, fill)?;
@@ -519,29 +528,21 @@ fn stream(
         }
         Ok(())
     };
-    write_stream(
-        parent,
-        name,
-        &conform,
-        (rows, shape_cols),
-        bound,
-        write,
-        feed,
-    )
+    write_stream(into, &conform, (rows, shape_cols), bound, out, feed)
 }
 
 /// Writes matrix `name` of `shape` into `parent` from the chunks of rows `feed` pushes, in
 /// order, each already given `conform`'s kind and dtype; `bound` is at most the number of
 /// stored values (it sets the index dtype of a sparse result, as scipy would from the count).
 pub(super) fn write_stream(
-    parent: &Group,
-    name: &str,
+    (parent, name): (&Group, &str),
     conform: &Conform,
     shape: (usize, usize),
     bound: u64,
-    write: &WriteOptions,
+    out: &Output<'_>,
     feed: impl FnOnce(&mut dyn FnMut(&Matrix) -> Result<()>) -> Result<()>,
 ) -> Result<()> {
+    let write = out.options;
     let dtype = conform.dtype;
     if !conform.sparse {
         let ds = create_array(
@@ -553,7 +554,7 @@ pub(super) fn write_stream(
         )?;
         write_encoding(&ds, Encoding::Array)?;
         let mut sink = Sink::Dense {
-            writer: RowWriter::new(&ds, None)?,
+            writer: RowWriter::new(&ds, out.deflaters)?,
         };
         feed(&mut |m| sink.push(m))?;
         return sink.finish();
@@ -573,11 +574,11 @@ pub(super) fn write_stream(
     };
     let (data_ds, indices_ds) = (grow("data", dtype)?, grow("indices", index_dtype)?);
     let indptr_ds = create_array(&g, "indptr", index_dtype, &[shape.0 + 1], &opts)?;
-    let mut indptr = RowWriter::new(&indptr_ds, None)?;
+    let mut indptr = RowWriter::new(&indptr_ds, out.deflaters)?;
     indptr.push(&index_array(&[0u64], index_dtype)?)?;
     let mut sink = Sink::Sparse {
-        data: RowWriter::new(&data_ds, None)?,
-        indices: RowWriter::new(&indices_ds, None)?,
+        data: RowWriter::new(&data_ds, out.deflaters)?,
+        indices: RowWriter::new(&indices_ds, out.deflaters)?,
         indptr,
         index_dtype,
         offset: 0,
