@@ -308,6 +308,16 @@ impl BackedAnnData {
         self.in_file(self.shared.frame_names(&snap, &snap.layout.var, &self.var))
     }
 
+    /// The name of the obs (`Axis::Obs`) or var index (pandas' `df.index.name`), from
+    /// metadata only.
+    pub fn index_name(&self, axis: crate::Axis) -> Option<String> {
+        let snap = self.shared.snapshot();
+        match axis {
+            crate::Axis::Obs => snap.layout.obs.index_name(),
+            crate::Axis::Var => snap.layout.var.index_name(),
+        }
+    }
+
     /// The selected rows of `obs`. In a view, categorical columns lose the categories no
     /// selected row uses, as in anndata's views.
     pub fn obs(&self) -> Result<DataFrame> {

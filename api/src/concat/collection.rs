@@ -79,7 +79,7 @@ pub fn read_collection(
     let with_x = ondisk::check_x(&files)?;
     let lights = files
         .iter()
-        .map(ondisk::light)
+        .map(|h| ondisk::light(h, options))
         .collect::<Result<Vec<_>>>()?;
     let (meta, strings) = concat_noting_strings(&lights, options)?;
     drop(lights);
@@ -87,7 +87,11 @@ pub fn read_collection(
         .iter()
         .map(BackedAnnData::var_names)
         .collect::<Result<_>>()?;
-    let reindexers = ondisk::align(&var_lists, options.join)?;
+    // The genes concat() joined: each file's mapped onto them.
+    let reindexers = var_lists
+        .iter()
+        .map(|old| Reindexer::names(old, meta.var_names()))
+        .collect();
     let layer_maps: Vec<IndexMap<String, ()>> = files
         .iter()
         .map(|h| h.layer_names().into_iter().map(|k| (k, ())).collect())

@@ -118,7 +118,10 @@ impl<'o> Plan<'o> {
         options: &'o ConcatOptions,
         chunk_bytes: usize,
     ) -> Result<Self> {
-        let lights = handles.iter().map(light).collect::<Result<Vec<_>>>()?;
+        let lights = handles
+            .iter()
+            .map(|h| light(h, options))
+            .collect::<Result<Vec<_>>>()?;
         let meta = concat(&lights, options)?.into_elements();
         let var_lists: Vec<Vec<String>> = handles
             .iter()
@@ -312,28 +315,39 @@ pub(super) fn write_root(
     write_mapping(root, "uns", &meta.uns, write)
 }
 
-/// An input's elements other than the matrices (X, layers, raw).
-pub(super) fn light(h: &BackedAnnData) -> Result<AnnData> {
+/// An input's elements other than the matrices (X, layers, raw), as far as `options` use
+/// them: var's columns, varm and varp only with a merge strategy, obsp only with `pairwise`,
+/// uns only with an uns merge strategy (concat drops them otherwise).
+pub(super) fn light(h: &BackedAnnData, options: &ConcatOptions) -> Result<AnnData> {
     let mut e = AnnDataElements::empty(h.n_obs(), h.n_vars());
     e.obs = h.obs()?;
-    e.var = h.var()?;
+    let merged = options.merge.is_some();
+    e.var = if merged {
+        h.var()?
+    } else {
+        let mut names = annpage_engine::data::DataFrame::from_index(h.var_names()?);
+        names.set_index_name(h.index_name(Axis::Var));
+        names
+    };
     for key in h.obsm_keys() {
         let value = h.obsm(&key)?;
         e.obsm.insert(key, value);
     }
-    for key in h.varm_keys() {
+    for key in h.varm_keys().into_iter().filter(|_| merged) {
         let value = h.varm(&key)?;
         e.varm.insert(key, value);
     }
-    for key in h.obsp_keys() {
+    for key in h.obsp_keys().into_iter().filter(|_| options.pairwise) {
         let value = h.obsp(&key)?.to_memory()?;
         e.obsp.insert(key, value);
     }
-    for key in h.varp_keys() {
+    for key in h.varp_keys().into_iter().filter(|_| merged) {
         let value = h.varp(&key)?.to_memory()?;
         e.varp.insert(key, value);
     }
-    e.uns = h.uns()?;
+    if options.uns_merge.is_some() {
+        e.uns = h.uns()?;
+    }
     AnnData::from_elements(e).in_file(h.path())
 }
 
@@ -357,7 +371,7 @@ fn raw_annotations(handles: &[BackedAnnData]) -> Result<Option<Vec<AnnData>>> {
     Ok(Some(parts))
 }
 
-pub(super) fn align(lists: &[Vec<String>], join: Join) -> Result<Vec<Reindexer>> {
+fn align(lists: &[Vec<String>], join: Join) -> Result<Vec<Reindexer>> {
     let refs: Vec<&[String]> = lists.iter().map(Vec::as_slice).collect();
     let joined = plan::join_names(&refs, join, "var")?;
     Ok(refs
