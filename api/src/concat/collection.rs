@@ -11,7 +11,7 @@ mod chunks;
 
 use std::ops::Range;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use annpage_engine::data::{DType, DataFrame, Matrix, SparseFormat};
 use annpage_engine::error::ResultExt;
@@ -117,6 +117,7 @@ pub fn read_collection(
         }),
         obs: AxisIndex::full(n_obs),
         var: AxisIndex::full(n_vars),
+        columns: Arc::default(),
     })
 }
 
@@ -133,7 +134,13 @@ pub struct BackedCollection {
     inner: Arc<Inner>,
     obs: AxisIndex,
     var: AxisIndex,
+    /// Per file, the columns `var` needs (see `file_columns`), worked out once and shared by
+    /// the views that keep the same genes.
+    columns: Arc<OnceLock<FileColumns>>,
 }
+
+/// Per file: its columns a selection of genes needs, and how they map onto the selected genes.
+type FileColumns = Vec<(Vec<usize>, Reindexer)>;
 
 struct Inner {
     files: Vec<BackedAnnData>,
@@ -299,10 +306,15 @@ impl BackedCollection {
             current.compose(&inner)
         };
         let meta = &self.inner.meta;
+        let columns = match var {
+            Selection::All => Arc::clone(&self.columns),
+            _ => Arc::default(),
+        };
         Ok(BackedCollection {
             inner: Arc::clone(&self.inner),
             obs: pick(&self.obs, obs, meta.obs_names()).in_element("obs")?,
             var: pick(&self.var, var, meta.var_names()).in_element("var")?,
+            columns,
         })
     }
 
@@ -498,7 +510,11 @@ impl BackedCollection {
 
     /// Per file: the file's columns the selection needs, and how they map onto the selected
     /// genes.
-    fn file_columns(&self) -> Vec<(Vec<usize>, Reindexer)> {
+    fn file_columns(&self) -> &FileColumns {
+        self.columns.get_or_init(|| self.work_out_columns())
+    }
+
+    fn work_out_columns(&self) -> FileColumns {
         self.inner
             .reindexers
             .iter()

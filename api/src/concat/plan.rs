@@ -66,6 +66,8 @@ pub(super) struct Reindexer {
     old_len: usize,
     /// For each result position, the input position it comes from (`None`: filled).
     new_to_old: Vec<Option<usize>>,
+    /// For each input position, the result position it goes to (`None`: dropped).
+    old_to_new: Vec<Option<usize>>,
     /// The input's names equal the result's, in the same order: elements are kept as they are.
     no_change: bool,
 }
@@ -78,21 +80,17 @@ impl Reindexer {
             .enumerate()
             .map(|(i, n)| (n.as_str(), i))
             .collect();
-        Reindexer {
-            old_len: old.len(),
-            new_to_old: new.iter().map(|n| pos.get(n.as_str()).copied()).collect(),
-            no_change: old == new,
-        }
+        let new_to_old = new.iter().map(|n| pos.get(n.as_str()).copied()).collect();
+        Reindexer::positions(old.len(), new_to_old)
     }
 
     /// Aligns positions `0..old_len` onto `0..new_len` (pandas `RangeIndex`es): the first
     /// columns are kept, the rest cut off or filled.
     pub(super) fn range(old_len: usize, new_len: usize) -> Self {
-        Reindexer {
+        Reindexer::positions(
             old_len,
-            new_to_old: (0..new_len).map(|i| (i < old_len).then_some(i)).collect(),
-            no_change: old_len == new_len,
-        }
+            (0..new_len).map(|i| (i < old_len).then_some(i)).collect(),
+        )
     }
 
     /// Maps positions `0..old_len` onto the result's: `new_to_old[k]` is the input position
@@ -100,9 +98,16 @@ impl Reindexer {
     pub(super) fn positions(old_len: usize, new_to_old: Vec<Option<usize>>) -> Self {
         let no_change = new_to_old.len() == old_len
             && new_to_old.iter().enumerate().all(|(k, o)| *o == Some(k));
+        let mut old_to_new = vec![None; old_len];
+        for (new, old) in new_to_old.iter().enumerate() {
+            if let Some(o) = old {
+                old_to_new[*o] = Some(new);
+            }
+        }
         Reindexer {
             old_len,
             new_to_old,
+            old_to_new,
             no_change,
         }
     }
@@ -123,14 +128,8 @@ impl Reindexer {
     }
 
     /// For each input position, the result position it goes to (`None`: dropped).
-    pub(super) fn old_to_new(&self) -> Vec<Option<usize>> {
-        let mut out = vec![None; self.old_len];
-        for (new, old) in self.new_to_old.iter().enumerate() {
-            if let Some(o) = old {
-                out[*o] = Some(new);
-            }
-        }
-        out
+    pub(super) fn old_to_new(&self) -> &[Option<usize>] {
+        &self.old_to_new
     }
 
     /// Whether some result positions have no input position (they are filled).

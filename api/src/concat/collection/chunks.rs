@@ -18,8 +18,6 @@ pub struct CollectionChunks {
     coll: BackedCollection,
     which: Which,
     conform: Conform,
-    /// Per file: its columns the selection needs, and how they map onto the selected genes.
-    columns: Vec<(Vec<usize>, Reindexer)>,
     chunk_rows: usize,
     mode: Pass,
     failed: bool,
@@ -50,7 +48,6 @@ impl CollectionChunks {
             return Err(Error::invalid("chunks must hold at least one row"));
         }
         let conform = coll.conform(&which)?;
-        let columns = coll.file_columns();
         let runs = coll.runs(0..coll.n_obs())?;
         // Each file's cells in one stretch (any sorted selection): file by file.
         let mut files: Vec<usize> = runs.iter().map(|r| r.file).collect();
@@ -71,7 +68,6 @@ impl CollectionChunks {
             coll,
             which,
             conform,
-            columns,
             chunk_rows,
             mode,
             failed: false,
@@ -99,7 +95,7 @@ impl CollectionChunks {
     /// File `run.file`'s matrix at the run's cells and the selection's genes.
     fn view(&self, run: &Run) -> Result<Option<BackedMatrixView>> {
         let file = &self.coll.inner.files[run.file];
-        let (cols, _) = &self.columns[run.file];
+        let (cols, _) = &self.coll.file_columns()[run.file];
         let all = cols.len() == file.n_vars() && cols.iter().enumerate().all(|(i, &c)| i == c);
         let var = if all {
             Selection::All
@@ -143,7 +139,7 @@ impl CollectionChunks {
             else {
                 return None;
             };
-            let reindexer = &self.columns[cur.run.file].1;
+            let reindexer = &self.coll.file_columns()[cur.run.file].1;
             let start = cur.run.rows.start;
             let item = match &mut cur.chunks {
                 Some(chunks) => chunks.next().map(|c| {
@@ -198,7 +194,7 @@ impl CollectionChunks {
                 rows: 0..cells.len(),
                 local: AxisIndex::from_positions(cells, n)?,
             };
-            let reindexer = &self.columns[file].1;
+            let reindexer = &self.coll.file_columns()[file].1;
             let m = self.view(&run)?.map(|v| v.to_memory()).transpose()?;
             parts.push(self.conform.chunk(m, rows.len(), reindexer)?);
             for r in rows {
