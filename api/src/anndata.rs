@@ -70,6 +70,28 @@ impl Axis {
     }
 }
 
+/// Parses anndata's names of an axis, `"obs"` or `"var"`.
+///
+/// ```
+/// use annpage::Axis;
+/// assert_eq!("var".parse::<Axis>()?, Axis::Var);
+/// assert!("cells".parse::<Axis>().is_err());
+/// # Ok::<(), annpage::Error>(())
+/// ```
+impl std::str::FromStr for Axis {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "obs" => Ok(Axis::Obs),
+            "var" => Ok(Axis::Var),
+            other => Err(Error::invalid(format!(
+                "axis must be 'obs' or 'var', not {other:?}"
+            ))),
+        }
+    }
+}
+
 impl AnnData {
     /// An object of `n_obs` × `n_vars` with anndata's default names (`"0"`, `"1"`, …) and no
     /// other elements (in particular no `X`).

@@ -23,39 +23,13 @@ pub fn options(
     fill_value: Option<f64>,
     pairwise: bool,
 ) -> PyResult<ConcatOptions> {
+    let parse = |e: annpage::Error| PyValueError::new_err(e.to_string());
     let strategy = |s: Option<&str>| -> PyResult<Option<MergeStrategy>> {
-        Ok(match s {
-            None => None,
-            Some("same") => Some(MergeStrategy::Same),
-            Some("unique") => Some(MergeStrategy::Unique),
-            Some("first") => Some(MergeStrategy::First),
-            Some("only") => Some(MergeStrategy::Only),
-            Some(other) => {
-                return Err(PyValueError::new_err(format!(
-                    "unknown merge strategy {other:?}"
-                )))
-            }
-        })
+        s.map(str::parse).transpose().map_err(parse)
     };
     Ok(ConcatOptions {
-        axis: match axis {
-            "obs" => Axis::Obs,
-            "var" => Axis::Var,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "axis must be 'obs' or 'var', not {other:?}"
-                )))
-            }
-        },
-        join: match join {
-            "inner" => Join::Inner,
-            "outer" => Join::Outer,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "join must be 'inner' or 'outer', not {other:?}"
-                )))
-            }
-        },
+        axis: axis.parse::<Axis>().map_err(parse)?,
+        join: join.parse::<Join>().map_err(parse)?,
         merge: strategy(merge)?,
         uns_merge: strategy(uns_merge)?,
         label,

@@ -87,6 +87,51 @@ pub enum MergeStrategy {
     Only,
 }
 
+/// Parses `anndata.concat`'s `join` argument, `"inner"` or `"outer"`.
+///
+/// ```
+/// use annpage::Join;
+/// assert_eq!("outer".parse::<Join>()?, Join::Outer);
+/// # Ok::<(), annpage::Error>(())
+/// ```
+impl std::str::FromStr for Join {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "inner" => Ok(Join::Inner),
+            "outer" => Ok(Join::Outer),
+            other => Err(Error::invalid(format!(
+                "join must be 'inner' or 'outer', not {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Parses a merge strategy as anndata names it: `"same"`, `"unique"`, `"first"` or `"only"`.
+///
+/// ```
+/// use annpage::MergeStrategy;
+/// assert_eq!("first".parse::<MergeStrategy>()?, MergeStrategy::First);
+/// assert!("any".parse::<MergeStrategy>().is_err());
+/// # Ok::<(), annpage::Error>(())
+/// ```
+impl std::str::FromStr for MergeStrategy {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "same" => Ok(MergeStrategy::Same),
+            "unique" => Ok(MergeStrategy::Unique),
+            "first" => Ok(MergeStrategy::First),
+            "only" => Ok(MergeStrategy::Only),
+            other => Err(Error::invalid(format!(
+                "unknown merge strategy {other:?} (same, unique, first or only)"
+            ))),
+        }
+    }
+}
+
 /// The arguments of [`concat()`], one for each argument of `anndata.concat`.
 ///
 /// ```
