@@ -1,11 +1,11 @@
 //! [`BackedCollection`]: many files opened as one lazy concatenation along obs.
 //!
 //! The annotations (obs, var, obsm/varm, obsp/varp, uns) of every file are concatenated once,
-//! in memory, by [`concat()`] itself; the matrices (X and layers) stay in the files. A
+//! in memory, by [`concat()`](fn@crate::concat) itself; the matrices (X and layers) stay in the files. A
 //! selection of cells and genes is two indexes into the concatenation; reading it splits the
 //! cells into *runs* (consecutive cells of one file), reads each run from its file through the
 //! file's backed reader (one cache and one worker pool for all files) and aligns its columns
-//! onto the collection's genes as [`concat()`] does ([`Conform`]).
+//! onto the collection's genes as [`concat()`](fn@crate::concat) does ([`Conform`]).
 
 mod chunks;
 
@@ -28,7 +28,7 @@ use crate::{read_h5ad_backed, AnnData, Axis, AxisIndex, BackedAnnData, Mode, Sel
 
 pub use chunks::CollectionChunks;
 
-/// Opens `paths` as one backed [`BackedCollection`]: what [`concat()`] of the files read
+/// Opens `paths` as one backed [`BackedCollection`]: what [`concat()`](fn@crate::concat) of the files read
 /// whole would give with `options` (along obs only), with the matrices left on disk.
 ///
 /// Every file is opened in backed mode with one [`BlockCache`] of `backed`'s budget (or
@@ -127,7 +127,7 @@ pub fn read_collection(
 /// Like a [`BackedAnnData`], it selects cells and genes ([`BackedCollection::slice`]: views
 /// of views compose, across file boundaries and in any order) and reads only on
 /// [`BackedCollection::to_memory`], [`BackedCollection::chunk_x`] or a streaming
-/// [`BackedCollection::write_h5ad`], each equal to the same selection of [`concat()`]'s
+/// [`BackedCollection::write_h5ad`], each equal to the same selection of [`concat()`](fn@crate::concat)'s
 /// result. Cloning is cheap; handles are `Send + Sync`.
 #[derive(Clone)]
 pub struct BackedCollection {
@@ -233,7 +233,7 @@ impl BackedCollection {
         &self.inner.layers
     }
 
-    /// The keys of `obsm` (the concatenation's: see [`concat()`]).
+    /// The keys of `obsm` (the concatenation's: see [`concat()`](fn@crate::concat)).
     pub fn obsm_keys(&self) -> Vec<String> {
         self.inner.meta.obsm().keys().cloned().collect()
     }
@@ -351,7 +351,7 @@ impl BackedCollection {
         rewrite(a.var(), &self.inner.strings[1]).in_element("/var")
     }
 
-    /// Every element at the selection, in memory: [`concat()`] of the files read whole, then
+    /// Every element at the selection, in memory: [`concat()`](fn@crate::concat) of the files read whole, then
     /// [`AnnData::subset`] to the selection (without `raw`).
     pub fn to_memory(&self) -> Result<AnnData> {
         let mut elems = self.annotations()?.into_elements();
