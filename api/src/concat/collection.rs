@@ -18,13 +18,12 @@ use annpage_engine::error::ResultExt;
 use annpage_engine::format::write::staging::Staged;
 use annpage_engine::format::WriteOptions;
 use annpage_engine::{Error, Result};
-use indexmap::IndexMap;
 
 use super::ondisk::{self, Conform, Streamed};
 use super::plan::Reindexer;
-use super::{column, concat_noting_strings, join_keys, ConcatOptions, StringColumns};
+use super::{column, ConcatOptions, StringColumns};
 use crate::backed::{BackedOptions, BlockCache, CacheStats, MatrixKind};
-use crate::{read_h5ad_backed, AnnData, Axis, AxisIndex, BackedAnnData, Mode, Selection};
+use crate::{AnnData, Axis, AxisIndex, BackedAnnData, Selection};
 
 pub use chunks::CollectionChunks;
 
@@ -64,39 +63,14 @@ pub fn read_collection(
             "a collection concatenates along obs; use concat_on_disk along var",
         ));
     }
-    let cache = backed
-        .cache
-        .clone()
-        .unwrap_or_else(|| Arc::new(BlockCache::new(backed.cache_bytes)));
-    let shared = BackedOptions {
-        cache: Some(Arc::clone(&cache)),
-        ..backed.clone()
-    };
-    let files = paths
-        .iter()
-        .map(|p| read_h5ad_backed(p, Mode::Read, shared.clone()))
-        .collect::<Result<Vec<_>>>()?;
+    let (cache, files) = ondisk::open_inputs(paths, backed)?;
     let with_x = ondisk::check_x(&files)?;
-    let lights = files
-        .iter()
-        .map(|h| ondisk::light(h, options))
-        .collect::<Result<Vec<_>>>()?;
-    let (meta, strings) = concat_noting_strings(&lights, options)?;
-    drop(lights);
-    let var_lists: Vec<Vec<String>> = files
-        .iter()
-        .map(BackedAnnData::var_names)
-        .collect::<Result<_>>()?;
-    // The genes concat() joined: each file's mapped onto them.
-    let reindexers = var_lists
-        .iter()
-        .map(|old| Reindexer::names(old, meta.var_names()))
-        .collect();
-    let layer_maps: Vec<IndexMap<String, ()>> = files
-        .iter()
-        .map(|h| h.layer_names().into_iter().map(|k| (k, ())).collect())
-        .collect();
-    let layers = join_keys(&layer_maps.iter().collect::<Vec<_>>(), options.join);
+    let ondisk::Joined {
+        meta,
+        strings,
+        reindexers,
+        layers,
+    } = ondisk::Joined::new(&files, options)?;
     let mut starts = Vec::with_capacity(files.len() + 1);
     starts.push(0usize);
     for f in &files {

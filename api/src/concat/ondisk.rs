@@ -29,7 +29,10 @@ use indexmap::IndexMap;
 use super::matrix::{self, Mat};
 use super::plan::{self, Reindexer};
 use super::sparse;
-use super::{concat, join_keys, resolve_keys, values, ConcatOptions, Join};
+use super::{
+    concat, concat_noting_strings, join_keys, resolve_keys, values, ConcatOptions, Join,
+    StringColumns,
+};
 use crate::backed::{BackedOptions, BlockCache};
 use crate::{read_h5ad, read_h5ad_backed, AnnData, Axis, BackedAnnData, BackedMatrixView, Mode};
 
@@ -73,18 +76,7 @@ pub fn concat_on_disk(
         let adatas = inputs.iter().map(read_h5ad).collect::<Result<Vec<_>>>()?;
         return concat(&adatas, options)?.write_h5ad(output, write);
     }
-    let cache = backed
-        .cache
-        .clone()
-        .unwrap_or_else(|| Arc::new(BlockCache::new(backed.cache_bytes)));
-    let shared = BackedOptions {
-        cache: Some(Arc::clone(&cache)),
-        ..backed.clone()
-    };
-    let handles = inputs
-        .iter()
-        .map(|p| read_h5ad_backed(p, Mode::Read, shared.clone()))
-        .collect::<Result<Vec<_>>>()?;
+    let (cache, handles) = open_inputs(inputs, backed)?;
     let chunk_bytes = (cache.budget() / 8).clamp(MIN_CHUNK_BYTES, MAX_CHUNK_BYTES);
     let plan = Plan::new(&handles, options, chunk_bytes)?;
     let staged = Staged::beside(output).in_file(output)?;
@@ -96,6 +88,66 @@ pub fn concat_on_disk(
     };
     write_all().in_file(output)?;
     staged.commit(output).in_file(output)
+}
+
+/// Opens `paths` in backed mode under one cache: `backed.cache`, or a new one of
+/// `backed.cache_bytes`.
+pub(super) fn open_inputs(
+    paths: &[impl AsRef<Path>],
+    backed: &BackedOptions,
+) -> Result<(Arc<BlockCache>, Vec<BackedAnnData>)> {
+    let cache = backed
+        .cache
+        .clone()
+        .unwrap_or_else(|| Arc::new(BlockCache::new(backed.cache_bytes)));
+    let shared = BackedOptions {
+        cache: Some(Arc::clone(&cache)),
+        ..backed.clone()
+    };
+    let handles = paths
+        .iter()
+        .map(|p| read_h5ad_backed(p, Mode::Read, shared.clone()))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((cache, handles))
+}
+
+/// What concatenating backed inputs decides before any matrix is read.
+pub(super) struct Joined {
+    /// The concatenation of everything but the matrices.
+    pub meta: AnnData,
+    /// Its obs and var columns written through `strings_to_categoricals`.
+    pub strings: StringColumns,
+    /// Each input's var names → the result's.
+    pub reindexers: Vec<Reindexer>,
+    /// The layers of the result.
+    pub layers: Vec<String>,
+}
+
+impl Joined {
+    pub(super) fn new(handles: &[BackedAnnData], options: &ConcatOptions) -> Result<Self> {
+        let lights = handles
+            .iter()
+            .map(|h| light(h, options))
+            .collect::<Result<Vec<_>>>()?;
+        let (meta, strings) = concat_noting_strings(&lights, options)?;
+        drop(lights);
+        // The genes concat() joined: each input's mapped onto them.
+        let reindexers = handles
+            .iter()
+            .map(|h| Ok(Reindexer::names(&h.var_names()?, meta.var_names())))
+            .collect::<Result<_>>()?;
+        let layer_maps: Vec<IndexMap<String, ()>> = handles
+            .iter()
+            .map(|h| h.layer_names().into_iter().map(|k| (k, ())).collect())
+            .collect();
+        let layers = join_keys(&layer_maps.iter().collect::<Vec<_>>(), options.join);
+        Ok(Joined {
+            meta,
+            strings,
+            reindexers,
+            layers,
+        })
+    }
 }
 
 /// Everything decided before the matrices are streamed.
@@ -118,21 +170,7 @@ impl<'o> Plan<'o> {
         options: &'o ConcatOptions,
         chunk_bytes: usize,
     ) -> Result<Self> {
-        let lights = handles
-            .iter()
-            .map(|h| light(h, options))
-            .collect::<Result<Vec<_>>>()?;
-        let meta = concat(&lights, options)?.into_elements();
-        let var_lists: Vec<Vec<String>> = handles
-            .iter()
-            .map(BackedAnnData::var_names)
-            .collect::<Result<_>>()?;
-        let reindexers = align(&var_lists, options.join)?;
-        let layer_maps: Vec<IndexMap<String, ()>> = handles
-            .iter()
-            .map(|h| h.layer_names().into_iter().map(|k| (k, ())).collect())
-            .collect();
-        let layers = join_keys(&layer_maps.iter().collect::<Vec<_>>(), options.join);
+        let joined = Joined::new(handles, options)?;
         let total: usize = handles.iter().map(BackedAnnData::n_obs).sum();
         let raw = match raw_annotations(handles)? {
             Some(parts) if total > 0 => {
@@ -152,10 +190,10 @@ impl<'o> Plan<'o> {
         };
         Ok(Plan {
             options,
-            meta,
-            reindexers,
+            meta: joined.meta.into_elements(),
+            reindexers: joined.reindexers,
             raw,
-            layers,
+            layers: joined.layers,
             chunk_bytes,
         })
     }
