@@ -6,7 +6,9 @@
 //! - [`format`](mod@format): the AnnData on-disk encodings: reading and writing elements, legacy layouts;
 //! - [`select`]: selections along one axis and the normalised indexes they resolve to;
 //! - [`cache`]: a thread-safe LRU cache bounded in bytes;
-//! - [`backed`]: matrices read on demand, block by block, through that cache.
+//! - [`backed`]: matrices read on demand, block by block, through that cache;
+//! - [`file`]: a file as a tree of elements named by path: the one metadata probe, element
+//!   reads, streaming writes and copies (nothing above it sees HDF5).
 //!
 //! Most users want the `annpage` crate, which builds `AnnData` on top of this one.
 #![deny(missing_docs)]
@@ -15,6 +17,7 @@ pub mod backed;
 pub mod cache;
 pub mod data;
 pub mod error;
+pub mod file;
 pub mod format;
 pub mod h5;
 pub mod select;

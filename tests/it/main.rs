@@ -1,5 +1,6 @@
 //! Integration tests, one module per topic.
 
+mod backed;
 mod collection;
 mod concat;
 mod fixtures;

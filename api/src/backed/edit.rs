@@ -1,24 +1,16 @@
 //! Changes through a [`Mode::ReadWrite`] handle, and writing them back (see the
 //! [module docs](super#modifying-a-file) for why the whole file is copied and renamed).
 
-use std::path::Path;
 use std::sync::Arc;
 
-use annpage_engine::data::{ArrayData, Column, DType, DataFrame, Element, Matrix};
+use annpage_engine::data::{Column, DataFrame, Element, Matrix};
 use annpage_engine::error::ResultExt;
-use annpage_engine::format::write::staging::Staged;
-use annpage_engine::format::write::{
-    write_dataframe, write_element, write_mapping, write_matrix, write_matrix_mapping,
-};
-use annpage_engine::format::WriteOptions;
-use annpage_engine::h5::read::read_attrs;
-use annpage_engine::h5::write::write_attrs;
+use annpage_engine::file::copy::{rewrite, Part};
+use annpage_engine::file::probe::{ColumnSlot, ElemSlot, FrameId, FrameSource, Layout, MatrixSlot};
 use annpage_engine::{Error, Result};
-use hdf5::{Group, LocationType};
 use indexmap::IndexMap;
 
-use super::layout::{ColumnSlot, ElemSlot, FrameId, FrameLayout, FrameSource, Layout, MatrixSlot};
-use super::shared::{Part, Shared, State};
+use super::shared::Shared;
 use super::{BackedAnnData, Mode};
 
 impl BackedAnnData {
@@ -300,169 +292,8 @@ pub(super) fn flush_shared(shared: &Shared) -> Result<()> {
     if state.dirty.is_empty() {
         return Ok(());
     }
-    let path = shared.path.clone();
-    let rewrite = || -> Result<(hdf5::File, Layout)> {
-        let staged = Staged::beside(&path)?;
-        write_copy(&state, staged.path())?;
-        staged.commit(&path)?;
-        let file = hdf5::File::open(&path)?;
-        let layout = Layout::scan(&file)?;
-        Ok((file, layout))
-    };
-    let (file, layout) = rewrite().in_file(&path)?;
+    let snap = &state.snapshot;
+    let (file, layout) = rewrite(&snap.file, &snap.layout, &state.dirty)?;
     shared.replace(&mut state, file, layout);
-    Ok(())
-}
-
-/// Writes the file as it is with the pending changes to `target`: root members that did not
-/// change are copied object by object, the changed ones written afresh.
-fn write_copy(state: &State, target: &Path) -> Result<()> {
-    let src = &state.snapshot.file;
-    let layout = &state.snapshot.layout;
-    let out = hdf5::File::create(target)?;
-    write_attrs(&out, &read_attrs(src)?).in_element("/")?;
-    let members = src.member_names()?;
-    let parts = [
-        Part::Obs,
-        Part::Var,
-        Part::Obsm,
-        Part::Varm,
-        Part::Layers,
-        Part::Uns,
-    ];
-    for name in &members {
-        match parts
-            .iter()
-            .find(|p| p.member() == name && state.dirty.contains(p))
-        {
-            Some(&part) => write_part(src, &out, part, layout)?,
-            None => copy_member(src, name, &out).in_element(format!("/{name}"))?,
-        }
-    }
-    for &part in &state.dirty {
-        if !members.iter().any(|m| m == part.member()) {
-            write_part(src, &out, part, layout)?;
-        }
-    }
-    out.close()?;
-    Ok(())
-}
-
-/// Writes one changed root member.
-fn write_part(src: &Group, out: &Group, part: Part, layout: &Layout) -> Result<()> {
-    let options = WriteOptions::default();
-    let name = part.member();
-    match part {
-        Part::Obs => write_frame(src, out, name, &layout.obs, &options),
-        Part::Var => write_frame(src, out, name, &layout.var, &options),
-        Part::Obsm | Part::Varm | Part::Uns => {
-            let slots = match part {
-                Part::Obsm => &layout.obsm,
-                Part::Varm => &layout.varm,
-                _ => &layout.uns,
-            };
-            write_mapping(out, name, &Default::default(), &options)?;
-            let g = out.group(name).in_element(format!("/{name}"))?;
-            for (key, slot) in slots {
-                match slot {
-                    ElemSlot::Disk { parent, name, .. } => {
-                        let from = src.group(parent).in_element(parent.as_str())?;
-                        copy_member(&from, name, &g)
-                            .in_element(super::layout::join(parent, name))?;
-                    }
-                    ElemSlot::Memory(value) => write_element(&g, key, value, &options)?,
-                }
-            }
-            Ok(())
-        }
-        Part::Layers => {
-            write_matrix_mapping(out, name, &IndexMap::new(), &options)?;
-            let g = out.group(name).in_element("/layers")?;
-            for (key, slot) in &layout.layers {
-                match slot {
-                    MatrixSlot::Disk(meta) => {
-                        let from = src.group(&meta.parent).in_element(meta.parent.as_str())?;
-                        copy_member(&from, &meta.name, &g).in_element(meta.path())?;
-                    }
-                    MatrixSlot::Memory(m) => write_matrix(&g, key, m, &options)?,
-                }
-            }
-            Ok(())
-        }
-    }
-}
-
-/// Writes a changed frame: a frame read column by column keeps its attributes (with a new
-/// `column-order`) and its unchanged members, copied; new columns are written.
-fn write_frame(
-    src: &Group,
-    out: &Group,
-    name: &str,
-    frame: &FrameLayout,
-    options: &WriteOptions,
-) -> Result<()> {
-    match &frame.source {
-        FrameSource::Default => write_dataframe(
-            out,
-            name,
-            &DataFrame::with_default_index(frame.n_rows),
-            options,
-        ),
-        FrameSource::Memory(df) => write_dataframe(out, name, df, options),
-        FrameSource::Group {
-            path,
-            index_key,
-            columns,
-            ..
-        } => {
-            let write = || -> Result<()> {
-                let old = src.group(path)?;
-                let g = out.create_group(name)?;
-                let mut attrs = read_attrs(&old)?;
-                let order = if columns.is_empty() {
-                    ArrayData::zeros(DType::F64, &[0])
-                } else {
-                    ArrayData::from(columns.keys().cloned().collect::<Vec<String>>())
-                };
-                attrs.insert("column-order".to_owned(), order);
-                write_attrs(&g, &attrs)?;
-                copy_member(&old, index_key, &g)?;
-                for (column, slot) in columns {
-                    match slot {
-                        ColumnSlot::Disk if column == index_key => {}
-                        ColumnSlot::Disk => copy_member(&old, column, &g)?,
-                        ColumnSlot::Memory(c) => {
-                            write_element(&g, column, &column_element(c), options)?
-                        }
-                    }
-                }
-                Ok(())
-            };
-            write().in_element(format!("/{name}"))
-        }
-    }
-}
-
-fn column_element(c: &Column) -> Element {
-    match c {
-        Column::Array(a) => Element::Array(a.clone()),
-        Column::Categorical(cat) => Element::Categorical(cat.clone()),
-        Column::Nullable(n) => Element::Nullable(n.clone()),
-    }
-}
-
-/// Copies member `name` of `src` into `dst` with HDF5's object copy (datasets keep their
-/// storage, filters and attributes; groups their whole tree).
-fn copy_member(src: &Group, name: &str, dst: &Group) -> Result<()> {
-    match src.loc_type_by_name(name)? {
-        LocationType::Group => src.group(name)?.copy_to(dst, name)?,
-        LocationType::Dataset => src.dataset(name)?.copy_to(dst, name)?,
-        #[allow(unreachable_patterns)]
-        _ => {
-            return Err(Error::unsupported(format!(
-                "copying '{name}', which is neither a group nor a dataset"
-            )))
-        }
-    }
     Ok(())
 }

@@ -11,9 +11,9 @@ use annpage_engine::error::ResultExt;
 use annpage_engine::select::AxisIndex;
 use annpage_engine::{Error, Result};
 
-use super::layout::MatrixSlot;
 use super::shared::Shared;
 use crate::Selection;
+use annpage_engine::file::probe::MatrixSlot;
 
 /// The axis a view's rows or columns run along (for selecting by name).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,7 +102,7 @@ impl BackedMatrixView {
     }
 
     /// How each dataset of the matrix is read (`direct (gzip, 2 threads)`, or through
-    /// libhdf5 and why); empty for a matrix held in memory (a pending change).
+    /// the HDF5 library and why); empty for a matrix held in memory (a pending change).
     ///
     /// ```
     /// use annpage::backed::{read_h5ad_backed, BackedOptions, Mode, ReadOptions, ReadPath};

@@ -57,7 +57,7 @@
 //! The file is never modified in place: a flush writes a new file beside it — the elements
 //! that did not change are copied object by object with HDF5's `H5Ocopy` (raw chunks, no
 //! decoding), the changed groups are written afresh — syncs it to disk and renames it over the
-//! original. HDF5 gives no atomicity for in-place changes: a process that dies while libhdf5
+//! original. HDF5 gives no atomicity for in-place changes: a process that dies while the HDF5 library
 //! writes metadata (even the link swaps of a write-under-a-temporary-name scheme) can leave a
 //! file that no longer opens. With copy-and-rename, a crash at any moment leaves either the old
 //! file or the new one, both complete (and at worst a stray hidden temporary file). The cost
@@ -65,7 +65,6 @@
 //! in the current layout (anndata ≥ 0.8) can be opened for writing; convert older files first.
 
 mod edit;
-mod layout;
 mod matrix;
 mod shared;
 #[cfg(test)]
@@ -86,13 +85,14 @@ use annpage_engine::select::AxisIndex;
 use annpage_engine::{Error, Result};
 use indexmap::IndexMap;
 
-use self::layout::{ElemSlot, FrameLayout, Layout, MatrixSlot};
 use self::matrix::AxisKind;
 pub use self::matrix::{BackedMatrixView, MatrixChunks};
 use self::shared::{Shared, Snapshot};
 pub use self::transpose::{TransposedBacked, TransposedChunks, TransposedMatrix};
 use crate::subset::prune_categories;
 use crate::{AnnData, Selection};
+use annpage_engine::file::probe::{ElemSlot, FrameLayout, MatrixSlot};
+use annpage_engine::file::File;
 
 /// How a backed file is opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -121,7 +121,7 @@ pub struct BackedOptions {
     pub cache_bytes: usize,
     /// A cache to share with other handles (its budget then applies to all of them).
     pub cache: Option<Arc<BlockCache>>,
-    /// How matrices are read: directly (annpage decodes the stored chunks, outside libhdf5)
+    /// How matrices are read: directly (annpage decodes the stored chunks, outside the HDF5 library)
     /// or not, and on which worker threads. By default directly, on a pool of one thread per
     /// core for this handle; handles given clones of one `ReadOptions` share its threads, and
     /// a server answering many small requests at once may want fewer.
@@ -160,15 +160,11 @@ pub fn read_h5ad_backed(
     let path = path.as_ref();
     // A missing or unreadable file is an I/O error, not an HDF5 one; a FIFO is refused before
     // an open for writing could block on it.
-    annpage_engine::h5::check_regular_file(path).in_file(path)?;
     if mode == Mode::ReadWrite {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(path)
-            .in_file(path)?;
+        annpage_engine::file::check_writable(path)?;
     }
-    let file = annpage_engine::h5::open_read(path).in_file(path)?;
-    let layout = Layout::scan(&file).in_file(path)?;
+    let file = File::open(path)?;
+    let layout = file.probe()?;
     if mode == Mode::ReadWrite && !layout.current {
         return Err(Error::unsupported(
             "modifying a file in a legacy layout (written by anndata < 0.8): convert it first \

@@ -6,53 +6,26 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use annpage_engine::backed::{open_matrix_with, BackedMatrix, Block, BlockCache, ReadOptions};
+use annpage_engine::backed::{BackedMatrix, Block, BlockCache, ReadOptions};
 use annpage_engine::cache::Reservation;
 use annpage_engine::data::{ArrayData, Column, DataFrame, Element};
 use annpage_engine::error::ResultExt;
-use annpage_engine::format::read::{read_dataframe_column, read_dataframe_index};
-use annpage_engine::format::read_element;
+use annpage_engine::file::copy::Part;
+use annpage_engine::file::probe::{
+    ColumnSlot, ElemSlot, FrameId, FrameLayout, FrameSource, Layout, MatrixMeta,
+};
+use annpage_engine::file::{join, File};
 use annpage_engine::select::AxisIndex;
 use annpage_engine::{Error, Result};
-use hdf5::Group;
 
 use crate::subset::aligned_rows;
 
-use super::layout::{
-    column_bytes, join, looks_like_matrix, ColumnSlot, ElemSlot, FrameId, FrameLayout, FrameSource,
-    Layout, MatrixMeta,
-};
 use super::Mode;
-
-/// The parts of a file that pending changes touch (each rewritten whole on flush).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(super) enum Part {
-    Obs,
-    Var,
-    Obsm,
-    Varm,
-    Layers,
-    Uns,
-}
-
-impl Part {
-    /// The root member the part is stored in.
-    pub(super) fn member(self) -> &'static str {
-        match self {
-            Part::Obs => "obs",
-            Part::Var => "var",
-            Part::Obsm => "obsm",
-            Part::Varm => "varm",
-            Part::Layers => "layers",
-            Part::Uns => "uns",
-        }
-    }
-}
 
 /// The file as it is now: readers take a snapshot (cheap clones) and release the lock.
 #[derive(Clone)]
 pub(super) struct Snapshot {
-    pub(super) file: hdf5::File,
+    pub(super) file: File,
     pub(super) layout: Arc<Layout>,
     /// Incremented each time the file is replaced (on flush), so that cached values of an
     /// older file are never mixed with a newer one.
@@ -96,7 +69,7 @@ impl Shared {
         mode: Mode,
         cache: Arc<BlockCache>,
         read: ReadOptions,
-        file: hdf5::File,
+        file: File,
         layout: Layout,
     ) -> Self {
         Shared {
@@ -132,7 +105,7 @@ impl Shared {
     }
 
     /// Replaces the file (after a flush) and drops every cached value of the old one.
-    pub(super) fn replace(&self, state: &mut State, file: hdf5::File, layout: Layout) {
+    pub(super) fn replace(&self, state: &mut State, file: File, layout: Layout) {
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         state.snapshot = Snapshot {
             file,
@@ -169,19 +142,15 @@ impl Shared {
             return Ok(found.clone());
         }
         let open = || -> Result<Option<BackedMatrix>> {
-            let g = snap.file.group(parent).in_element(parent)?;
-            if !required && !looks_like_matrix(&g, name)? {
-                return Ok(None);
-            }
-            match open_matrix_with(&g, name, &self.read) {
-                Ok(source) if source.shape().is_some() => {
+            match snap.file.open_matrix(parent, name, &self.read, required) {
+                Ok(Some(source)) if source.shape().is_some() => {
                     match BackedMatrix::new(source, Arc::clone(&self.cache)) {
                         Ok(m) => Ok(Some(m)),
                         Err(e) if required => Err(e),
                         Err(_) => Ok(None),
                     }
                 }
-                Ok(_) if required => {
+                Ok(Some(_)) if required => {
                     Err(Error::shape("a matrix must be 2-d, this array is not").in_element(&key.1))
                 }
                 Err(e) if required => Err(e),
@@ -221,8 +190,7 @@ impl Shared {
                     let cols = AxisIndex::full(m.shape().1);
                     return Ok(Element::from(m.read(rows, &cols).in_element(&path)?));
                 }
-                let g = snap.file.group(parent).in_element(parent.as_str())?;
-                cut(&read_element(&g, name)?).in_element(path)
+                cut(&snap.file.read_element(parent, name)?).in_element(path)
             }
         }
     }
@@ -232,20 +200,7 @@ impl Shared {
         match slot {
             ElemSlot::Memory(e) => Ok((**e).clone()),
             ElemSlot::Disk { parent, name, skip } => {
-                let g = snap.file.group(parent).in_element(parent.as_str())?;
-                if skip.is_empty() {
-                    return read_element(&g, name);
-                }
-                let path = join(parent, name);
-                let inner = g.group(name).in_element(&path)?;
-                let mut mapping = annpage_engine::data::Mapping::new();
-                for key in inner.member_names().in_element(&path)? {
-                    if !skip.contains(&key) {
-                        let value = read_element(&inner, &key)?;
-                        mapping.insert(key, value);
-                    }
-                }
-                Ok(Element::Dict(mapping))
+                snap.file.read_mapping_without(parent, name, skip)
             }
         }
     }
@@ -277,8 +232,7 @@ impl Shared {
         index_key: &str,
     ) -> Result<Arc<Column>> {
         self.cached((snap.generation, frame.id, None), || {
-            let g = snap.file.group(path).in_element(path)?;
-            let index = read_dataframe_index(&g, index_key)?;
+            let index = snap.file.read_frame_index(path, index_key)?;
             let names = match index {
                 a @ ArrayData::String(_) => a,
                 other => ArrayData::from(other.to_python_strings()),
@@ -292,11 +246,11 @@ impl Shared {
         &self,
         snap: &Snapshot,
         frame: &FrameLayout,
-        group: &Group,
+        path: &str,
         name: &str,
     ) -> Result<Arc<Column>> {
         self.cached((snap.generation, frame.id, Some(name.to_owned())), || {
-            read_dataframe_column(group, name)
+            snap.file.read_frame_column(path, name)
         })
     }
 
@@ -346,10 +300,9 @@ impl Shared {
                 };
                 let mut df = DataFrame::with_index(index.subset(0, rows)?)?;
                 df.set_index_name(index_name.clone());
-                let g = snap.file.group(path).in_element(path)?;
                 for (name, slot) in columns {
                     let column = match slot {
-                        ColumnSlot::Disk => self.group_column(snap, frame, &g, name)?,
+                        ColumnSlot::Disk => self.group_column(snap, frame, path, name)?,
                         ColumnSlot::Memory(c) => Arc::clone(c),
                     };
                     let cut = column.subset(rows).in_element(join(path, name))?;
@@ -377,5 +330,25 @@ impl Drop for Shared {
                 );
             }
         }
+    }
+}
+
+/// Approximate heap bytes of a column, as counted against a handle's cache budget.
+fn column_bytes(c: &Column) -> usize {
+    fn array(a: &ArrayData) -> usize {
+        match a {
+            ArrayData::String(s) => s
+                .iter()
+                .map(|v| v.capacity() + std::mem::size_of::<String>())
+                .sum(),
+            other => other.len() * other.dtype().size(),
+        }
+    }
+    match c {
+        Column::Array(a) => array(a),
+        Column::Categorical(cat) => {
+            cat.codes.len() * std::mem::size_of::<i32>() + array(&cat.categories)
+        }
+        Column::Nullable(n) => array(n.values()) + n.mask().len(),
     }
 }

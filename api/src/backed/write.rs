@@ -4,29 +4,22 @@
 //! same groups, encodings, dtypes (including scipy's choice of `int32`/`int64` indices) and,
 //! wherever the final length of a dataset is known before it is written, the same chunk shapes.
 //! Dense matrices are created at their final shape and filled row block by row block; sparse
-//! ones are written along their compressed axis (rows of CSR, columns of CSC), appending each
-//! piece's `data` and `indices` and its offsets to `indptr`.
+//! ones are written along their compressed axis (rows of CSR, columns of CSC), through the
+//! engine's [`MatrixSink`].
 
 use std::path::Path;
 
 use annpage_engine::backed::{BackedMatrix, MatrixKind};
-use annpage_engine::data::{DType, Element, Mapping, Matrix, SparseFormat, SparseMatrix};
+use annpage_engine::data::{Mapping, Matrix, SparseFormat, SparseMatrix};
 use annpage_engine::error::ResultExt;
-use annpage_engine::format::write::staging::Staged;
-use annpage_engine::format::write::{
-    create_sparse_group, index_array, sparse_index_dtype, write_dataframe, write_element,
-    write_encoding, write_mapping, write_matrix, write_matrix_mapping,
-};
-use annpage_engine::format::{Compression, Encoding, WriteOptions};
-use annpage_engine::h5::write::{
-    create_array, guess_chunk, with_deflaters, DatasetOptions, Deflaters, RowWriter,
-};
+use annpage_engine::file::join;
+use annpage_engine::file::probe::MatrixSlot;
+use annpage_engine::file::stream::{write_file, MatrixSink, MatrixSpec, Values, Writer};
+use annpage_engine::format::{Encoding, WriteOptions};
 use annpage_engine::select::{AxisIndex, IndexKind};
 use annpage_engine::{Error, Result};
-use hdf5::Group;
 use indexmap::IndexMap;
 
-use super::layout::{join, MatrixSlot};
 use super::matrix::{AxisKind, BackedMatrixView};
 use super::BackedAnnData;
 
@@ -34,49 +27,27 @@ use super::BackedAnnData;
 const MIN_PIECE_BYTES: usize = 64 << 10;
 const MAX_PIECE_BYTES: usize = 64 << 20;
 
-/// See [`BackedAnnData::write_h5ad`].
+/// See [`BackedAnnData::write_h5ad`]: every element, in the order `format::write_h5ad` writes
+/// them; with gzip, matrices and dense arrays are compressed on as many threads as the handle
+/// reads with.
 pub(super) fn write_h5ad(adata: &BackedAnnData, path: &Path, options: &WriteOptions) -> Result<()> {
-    let staged = Staged::beside(path).in_file(path)?;
-    let write = || -> Result<()> {
-        let file = hdf5::File::create(staged.path())?;
-        write_root(adata, &file, options)?;
-        file.close()?;
-        Ok(())
-    };
-    write().in_file(path)?;
-    staged.commit(path).in_file(path)
+    let threads = adata.shared.read.workers.threads();
+    write_file(path, options, threads, |w| write_members(adata, w))
 }
 
-/// Writes every element, in the order `format::write_h5ad` writes them; with gzip, matrices
-/// and dense arrays are compressed on as many threads as the handle reads with.
-fn write_root(adata: &BackedAnnData, root: &Group, options: &WriteOptions) -> Result<()> {
-    match options.compression {
-        Compression::Gzip(_) => with_deflaters(adata.shared.read.workers.threads(), |d| {
-            write_members(adata, root, options, d)
-        }),
-        _ => write_members(adata, root, options, None),
-    }
-}
-
-fn write_members(
-    adata: &BackedAnnData,
-    root: &Group,
-    options: &WriteOptions,
-    deflaters: Option<&Deflaters>,
-) -> Result<()> {
+fn write_members(adata: &BackedAnnData, w: &Writer<'_>) -> Result<()> {
     let shared = &adata.shared;
     let snap = shared.snapshot();
     let layout = &snap.layout;
     let target = (adata.cache_budget() / 16).clamp(MIN_PIECE_BYTES, MAX_PIECE_BYTES);
 
-    write_encoding(root, Encoding::AnnData).in_element("/")?;
+    w.set_encoding("/", Encoding::AnnData)?;
     if let Some(x) = &layout.x {
         let view = adata.view_of(x, "/X".into(), adata.obs_axis(), adata.var_axis());
-        stream_matrix(&view, root, "X", options, target, deflaters)?;
+        stream_matrix(&view, w, "/", "X", target)?;
     }
     if let Some(raw) = &layout.raw {
-        let g = root.create_group("raw").in_element("/raw")?;
-        write_encoding(&g, Encoding::Raw).in_element("/raw")?;
+        w.create_group("/", "raw", Encoding::Raw)?;
         let all = AxisIndex::full(raw.x.shape().1);
         let view = adata.view_of(
             &raw.x,
@@ -84,7 +55,7 @@ fn write_members(
             adata.obs_axis(),
             (&all, AxisKind::RawVar),
         );
-        stream_matrix(&view, &g, "X", options, target, deflaters)?;
+        stream_matrix(&view, w, "/raw", "X", target)?;
         let var = shared
             .frame_rows(&snap, &raw.var, &all)
             .in_file(&shared.path)?;
@@ -96,17 +67,17 @@ fn write_members(
                 .in_file(&shared.path)?;
             varm.insert(key.clone(), value);
         }
-        write_dataframe(&g, "var", &var, options)?;
-        write_mapping(&g, "varm", &varm, options)?;
+        w.write_dataframe("/raw", "var", &var)?;
+        w.write_mapping("/raw", "varm", &varm)?;
     }
     let (obs, var, uns) = adata.frames_and_uns(&snap).in_file(&shared.path)?;
-    write_dataframe(root, "obs", &obs, options)?;
-    write_dataframe(root, "var", &var, options)?;
+    w.write_dataframe("/", "obs", &obs)?;
+    w.write_dataframe("/", "var", &var)?;
     drop((obs, var));
 
     for (name, slots, is_obs) in [("obsm", &layout.obsm, true), ("varm", &layout.varm, false)] {
-        write_mapping(root, name, &Mapping::new(), options)?;
-        let g = root.group(name).in_element(join("/", name))?;
+        w.write_mapping("/", name, &Mapping::new())?;
+        let group = join("/", name);
         let index = if is_obs { &adata.obs } else { &adata.var };
         for (key, slot) in slots {
             let value = shared
@@ -116,7 +87,7 @@ fn write_members(
             let value = adata
                 .aligned(&snap, &format!("{name}['{key}']"), is_obs, value)
                 .in_file(&shared.path)?;
-            write_aligned(&g, key, &value, options, deflaters)?;
+            w.write_element(&group, key, &value)?;
         }
     }
     let matrices = [
@@ -125,107 +96,74 @@ fn write_members(
         ("layers", &layout.layers, adata.obs_axis(), adata.var_axis()),
     ];
     for (name, slots, rows, cols) in matrices {
-        write_matrix_mapping(root, name, &IndexMap::new(), options)?;
-        let g = root.group(name).in_element(join("/", name))?;
+        w.write_matrix_mapping("/", name, &IndexMap::new())?;
+        let group = join("/", name);
         for (key, slot) in slots {
             let view = adata.view_of(slot, format!("/{name}/{key}"), rows, cols);
-            stream_matrix(&view, &g, key, options, target, deflaters)?;
+            stream_matrix(&view, w, &group, key, target)?;
         }
     }
-    write_mapping(root, "uns", &uns, options)
+    w.write_mapping("/", "uns", &uns)
 }
 
-/// Writes an `obsm`/`varm` entry as `write_element` does, dense numeric arrays compressed on
-/// the deflaters' threads.
-fn write_aligned(
-    g: &Group,
-    key: &str,
-    value: &Element,
-    options: &WriteOptions,
-    deflaters: Option<&Deflaters>,
-) -> Result<()> {
-    match (value, deflaters) {
-        (Element::Array(a), Some(_)) if a.ndim() > 0 && a.dtype() != DType::String => {
-            let write = || -> Result<()> {
-                let ds = create_array(g, key, a.dtype(), a.shape(), &options.array_options())?;
-                write_encoding(&ds, Encoding::Array)?;
-                let mut w = RowWriter::new(&ds, deflaters)?;
-                w.push(a)?;
-                w.finish()
-            };
-            write().in_element(join(&g.name(), key))
-        }
-        _ => write_element(g, key, value, options),
-    }
-}
-
-/// Writes the selection of a matrix as member `name` of `parent`.
+/// Writes the selection of a matrix as member `name` of the group at `parent`.
 fn stream_matrix(
     view: &BackedMatrixView,
-    parent: &Group,
+    w: &Writer<'_>,
+    parent: &str,
     name: &str,
-    options: &WriteOptions,
     target: usize,
-    deflaters: Option<&Deflaters>,
 ) -> Result<()> {
     let m = match view.slot() {
-        MatrixSlot::Memory(_) => {
-            return write_matrix(parent, name, &view.to_memory()?, options);
-        }
+        MatrixSlot::Memory(_) => return w.write_matrix(parent, name, &view.to_memory()?),
         MatrixSlot::Disk(_) => view
             .backed_matrix()?
             .ok_or_else(|| view.blame(Error::malformed("not a matrix")))?,
     };
-    let write = || match m.kind() {
-        MatrixKind::Dense => stream_dense(view, &m, parent, name, options, target, deflaters),
-        MatrixKind::Sparse(format) => {
-            stream_sparse(view, &m, format, parent, name, options, target, deflaters)
-        }
-    };
-    write().in_element(join(&parent.name(), name))
+    match m.kind() {
+        MatrixKind::Dense => stream_dense(view, &m, w, parent, name, target),
+        MatrixKind::Sparse(format) => stream_sparse(view, &m, format, w, parent, name, target),
+    }
 }
 
 /// Errors reading `view` name the input (see [`BackedMatrixView::blame`]), the others the output.
-#[allow(clippy::too_many_arguments)]
 fn stream_dense(
     view: &BackedMatrixView,
     m: &BackedMatrix,
-    parent: &Group,
+    w: &Writer<'_>,
+    parent: &str,
     name: &str,
-    options: &WriteOptions,
     target: usize,
-    deflaters: Option<&Deflaters>,
 ) -> Result<()> {
     let (rows, cols) = (view.row_index(), view.col_index());
     let dtype = m.dtype();
-    let ds = create_array(
-        parent,
-        name,
+    let spec = MatrixSpec {
+        kind: MatrixKind::Dense,
+        shape: (rows.len(), cols.len()),
         dtype,
-        &[rows.len(), cols.len()],
-        &options.array_options(),
-    )?;
-    write_encoding(&ds, Encoding::Array)?;
+        values: Values::Exactly(0),
+    };
+    let mut sink = w.matrix(parent, name, &spec)?;
     if rows.is_empty() {
-        return Ok(());
+        return sink.finish();
     }
     let row_bytes = cols.len().saturating_mul(dtype.size()).max(1);
     let chunk_rows = (target / row_bytes).max(1);
-    let mut writer = RowWriter::new(&ds, deflaters)?;
     let blame = |e| view.blame(e);
     for piece in m.chunks(rows, cols, chunk_rows).map_err(blame)? {
         let (range, values) = piece.map_err(blame)?;
-        let Matrix::Dense(a) = values else {
+        if !matches!(values, Matrix::Dense(_)) {
             return Err(blame(Error::malformed("a dense matrix gave sparse rows")));
-        };
-        if range.start != writer.rows() {
+        }
+        if range.start != sink.written() {
             return Err(blame(Error::malformed(
                 "a dense matrix gave its rows out of order",
             )));
         }
-        writer.push(&a)?;
+        sink.push(&values)?;
     }
-    writer.finish()
+    sink.check_complete().map_err(blame)?;
+    sink.finish()
 }
 
 /// The stored values of the major slices `major` (from `indptr`).
@@ -285,16 +223,14 @@ fn pieces<'a>(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
 fn stream_sparse(
     view: &BackedMatrixView,
     m: &BackedMatrix,
     format: SparseFormat,
-    parent: &Group,
+    w: &Writer<'_>,
+    parent: &str,
     name: &str,
-    options: &WriteOptions,
     target: usize,
-    deflaters: Option<&Deflaters>,
 ) -> Result<()> {
     let (rows, cols) = (view.row_index(), view.col_index());
     let blame = |e| view.blame(e);
@@ -324,76 +260,29 @@ fn stream_sparse(
     let per_piece = (target / per_slice.max(1)).max(1);
 
     let limit = i32::MAX as usize;
-    let mut nnz = exact.then_some(bound);
-    if nnz.is_none() && out_shape.0 <= limit && out_shape.1 <= limit && bound > limit as u64 {
+    let mut values = if exact {
+        Values::Exactly(bound)
+    } else {
+        Values::AtMost(bound)
+    };
+    if !exact && out_shape.0 <= limit && out_shape.1 <= limit && bound > limit as u64 {
         // The index dtype depends on the exact count: count in a first pass.
         let mut count = 0u64;
         for piece in pieces(m, format, rows, cols, per_piece).map_err(blame)? {
             count += piece.map_err(blame)?.nnz() as u64;
         }
-        nnz = Some(count);
+        values = Values::Exactly(count);
     }
-    let index_dtype = sparse_index_dtype(
-        out_shape,
-        usize::try_from(nnz.unwrap_or(bound)).unwrap_or(usize::MAX),
-    );
-
-    let g = create_sparse_group(parent, name, format, out_shape)?;
-    let write = || -> Result<()> {
-        let opts = options.sparse_options();
-        let values = |name: &str, dtype: DType| -> Result<hdf5::Dataset> {
-            match nnz {
-                Some(n) => create_array(&g, name, dtype, &[to_usize(n)?], &opts),
-                None => {
-                    let chunks = guess_chunk(&[to_usize(bound)?], dtype.size());
-                    let grow = DatasetOptions {
-                        chunks: Some(chunks),
-                        ..opts.clone()
-                    };
-                    create_array(&g, name, dtype, &[0], &grow)
-                }
-            }
-        };
-        let data_ds = values("data", dtype)?;
-        let indices_ds = values("indices", index_dtype)?;
-        let indptr_ds = create_array(&g, "indptr", index_dtype, &[major.len() + 1], &opts)?;
-        let mut data_w = RowWriter::new(&data_ds, deflaters)?;
-        let mut indices_w = RowWriter::new(&indices_ds, deflaters)?;
-        let mut indptr_w = RowWriter::new(&indptr_ds, deflaters)?;
-        indptr_w.push(&index_array(&[0u64], index_dtype)?)?;
-        let (mut offset, mut done) = (0u64, 0usize);
-        for piece in pieces(m, format, rows, cols, per_piece).map_err(blame)? {
-            let (_, _, piece_indptr, indices, data) = piece.map_err(blame)?.into_parts();
-            let indices = index_array(&indices, index_dtype)?;
-            if let Some(n) = nnz {
-                if offset + data.len() as u64 > n {
-                    return Err(blame(Error::malformed(
-                        "the matrix holds more values than its indptr says",
-                    )));
-                }
-            }
-            data_w.push(&data)?;
-            indices_w.push(&indices)?;
-            let offsets: Vec<u64> = piece_indptr[1..].iter().map(|&p| p + offset).collect();
-            indptr_w.push(&index_array(&offsets, index_dtype)?)?;
-            offset += data.len() as u64;
-            done += offsets.len();
-        }
-        data_w.finish()?;
-        indices_w.finish()?;
-        indptr_w.finish()?;
-        if done != major.len() || nnz.is_some_and(|n| n != offset) {
-            return Err(blame(Error::malformed(format!(
-                "wrote {done} slices and {offset} values, expected {} and {}",
-                major.len(),
-                nnz.unwrap_or(offset)
-            ))));
-        }
-        Ok(())
+    let spec = MatrixSpec {
+        kind: MatrixKind::Sparse(format),
+        shape: out_shape,
+        dtype,
+        values,
     };
-    write().in_element(g.name())
-}
-
-fn to_usize(v: u64) -> Result<usize> {
-    usize::try_from(v).map_err(|_| Error::invalid(format!("{v} values do not fit in memory")))
+    let mut sink: MatrixSink<'_> = w.matrix(parent, name, &spec)?;
+    for piece in pieces(m, format, rows, cols, per_piece).map_err(blame)? {
+        sink.push(&Matrix::Sparse(piece.map_err(blame)?))?;
+    }
+    sink.check_complete().map_err(blame)?;
+    sink.finish()
 }

@@ -545,7 +545,7 @@ fn run_stats(
     if let Some(n) = threads {
         acc = acc.with_threads(n);
     }
-    // The names are read through libhdf5 while the pass reads the matrix: the two overlap.
+    // The names are read through the HDF5 library while the pass reads the matrix: the two overlap.
     let (scan, names) = std::thread::scope(|s| {
         let names = s.spawn(|| input.names());
         let scan = input.scan(layer, chunk_rows.max(1), &mut |rows, m| {

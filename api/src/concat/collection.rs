@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 
 use annpage_engine::data::{DType, DataFrame, Matrix, SparseFormat};
 use annpage_engine::error::ResultExt;
-use annpage_engine::format::write::staging::Staged;
+use annpage_engine::file::stream::{write_file, Writer};
 use annpage_engine::format::WriteOptions;
 use annpage_engine::{Error, Result};
 
@@ -371,40 +371,19 @@ impl BackedCollection {
     pub fn write_h5ad(&self, path: impl AsRef<Path>, options: &WriteOptions) -> Result<()> {
         let path = path.as_ref();
         let meta = self.annotations()?.into_elements();
-        let staged = Staged::beside(path).in_file(path)?;
-        let write_all = || -> Result<()> {
-            let file = hdf5::File::create(staged.path())?;
-            let layers = self.inner.layers.clone();
-            ondisk::with_output(options, |out| {
-                ondisk::write_root(
-                    &file,
-                    &meta,
-                    self.inner.with_x,
-                    None,
-                    &layers,
-                    options,
-                    &mut |g, m| {
-                        let (name, which) = match m {
-                            Streamed::Layer(key) => (key, Which::Layer(key.to_owned())),
-                            _ => ("X", Which::X),
-                        };
-                        self.stream((g, name), which, out)
-                    },
-                )
-            })?;
-            file.close()?;
-            Ok(())
-        };
-        write_all().in_file(path)?;
-        staged.commit(path).in_file(path)
+        let layers = self.inner.layers.clone();
+        write_file(path, options, ondisk::all_cores(), |w| {
+            ondisk::write_root(w, &meta, self.inner.with_x, None, &layers, &mut |g, m| {
+                let (name, which) = match m {
+                    Streamed::Layer(key) => (key, Which::Layer(key.to_owned())),
+                    _ => ("X", Which::X),
+                };
+                self.stream(w, (g, name), which)
+            })
+        })
     }
 
-    fn stream(
-        &self,
-        into: (&hdf5::Group, &str),
-        which: Which,
-        out: &ondisk::Output<'_>,
-    ) -> Result<()> {
+    fn stream(&self, w: &Writer<'_>, into: (&str, &str), which: Which) -> Result<()> {
         let bound = self.stored_bound(&which)?;
         // An eighth of the budget a chunk (as concat_on_disk), at most WRITE_CHUNK_ROWS rows.
         let row_bytes = (bound / self.n_obs().max(1) as u64).max(1) * 12;
@@ -412,7 +391,7 @@ impl BackedCollection {
         let rows = (budget / row_bytes).clamp(1, WRITE_CHUNK_ROWS as u64) as usize;
         let chunks = CollectionChunks::new(self.clone(), which, rows)?;
         let conform = *chunks.conform();
-        ondisk::write_stream(into, &conform, self.shape(), bound, out, |push| {
+        ondisk::write_stream(w, into, &conform, self.shape(), bound, |push| {
             let mut chunks = chunks;
             while let Some(chunk) = chunks.next() {
                 let m = chunk?.1;

@@ -11,19 +11,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use annpage_engine::backed::MatrixKind;
 use annpage_engine::data::{ArrayData, DType, Matrix, SparseFormat, SparseMatrix};
 use annpage_engine::error::ResultExt;
-use annpage_engine::format::write::staging::Staged;
-use annpage_engine::format::write::{
-    create_sparse_group, index_array, sparse_index_dtype, write_dataframe, write_encoding,
-    write_mapping, write_matrix_mapping,
-};
-use annpage_engine::format::{AnnDataElements, Compression, Encoding, WriteOptions};
-use annpage_engine::h5::write::{
-    create_array, guess_chunk, with_deflaters, DatasetOptions, Deflaters, RowWriter,
-};
+use annpage_engine::file::stream::{write_file, MatrixSpec, Values, Writer};
+use annpage_engine::format::{AnnDataElements, Encoding, WriteOptions};
 use annpage_engine::{Error, Result};
-use hdf5::Group;
 use indexmap::IndexMap;
 
 use super::matrix::{self, Mat};
@@ -79,15 +72,13 @@ pub fn concat_on_disk(
     let (cache, handles) = open_inputs(inputs, backed)?;
     let chunk_bytes = (cache.budget() / 8).clamp(MIN_CHUNK_BYTES, MAX_CHUNK_BYTES);
     let plan = Plan::new(&handles, options, chunk_bytes)?;
-    let staged = Staged::beside(output).in_file(output)?;
-    let write_all = || -> Result<()> {
-        let file = hdf5::File::create(staged.path())?;
-        with_output(write, |out| plan.write(&handles, &file, out))?;
-        file.close()?;
-        Ok(())
-    };
-    write_all().in_file(output)?;
-    staged.commit(output).in_file(output)
+    write_file(output, write, all_cores(), |w| plan.write(&handles, w))
+}
+
+/// The threads that compress gzip chunks of a written file: one per core (as `annpage
+/// convert`), not the HDF5 library's one.
+pub(super) fn all_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Opens `paths` in backed mode under one cache: `backed.cache`, or a new one of
@@ -199,46 +190,30 @@ impl<'o> Plan<'o> {
     }
 
     /// Writes the members of the root group.
-    fn write(&self, handles: &[BackedAnnData], root: &Group, out: &Output<'_>) -> Result<()> {
+    fn write(&self, handles: &[BackedAnnData], w: &Writer<'_>) -> Result<()> {
         let with_x = check_x(handles)?;
         let raw = self.raw.as_ref().map(|(raw, _)| raw);
-        write_root(
-            root,
-            &self.meta,
-            with_x,
-            raw,
-            &self.layers,
-            out.options,
-            &mut |g, m| {
-                let (pieces, reindexers, fill) = match m {
-                    Streamed::X => (
-                        handles.iter().map(BackedAnnData::x).collect(),
-                        &self.reindexers,
-                        self.fill(false),
-                    ),
-                    Streamed::RawX => (
-                        handles.iter().map(BackedAnnData::raw_x).collect(),
-                        self.raw.as_ref().map_or(&self.reindexers, |(_, r)| r),
-                        self.fill(false),
-                    ),
-                    Streamed::Layer(key) => (
-                        handles.iter().map(|h| h.layer(key).ok()).collect(),
-                        &self.reindexers,
-                        self.fill(true),
-                    ),
-                };
-                let into = (g, m.name());
-                stream(
-                    into,
-                    pieces,
-                    handles,
-                    reindexers,
-                    fill,
-                    out,
-                    self.chunk_bytes,
-                )
-            },
-        )
+        write_root(w, &self.meta, with_x, raw, &self.layers, &mut |g, m| {
+            let (pieces, reindexers, fill) = match m {
+                Streamed::X => (
+                    handles.iter().map(BackedAnnData::x).collect(),
+                    &self.reindexers,
+                    self.fill(false),
+                ),
+                Streamed::RawX => (
+                    handles.iter().map(BackedAnnData::raw_x).collect(),
+                    self.raw.as_ref().map_or(&self.reindexers, |(_, r)| r),
+                    self.fill(false),
+                ),
+                Streamed::Layer(key) => (
+                    handles.iter().map(|h| h.layer(key).ok()).collect(),
+                    &self.reindexers,
+                    self.fill(true),
+                ),
+            };
+            let into = (g, m.name());
+            stream(w, into, pieces, handles, reindexers, fill, self.chunk_bytes)
+        })
     }
 
     /// The fill of entries an input lacks: `fill_value` (anndata applies it to layers only
@@ -248,31 +223,6 @@ impl<'o> Plan<'o> {
             (true, Join::Inner) => None,
             _ => self.options.fill_value,
         }
-    }
-}
-
-/// Where streamed matrices go: the write options, and the threads that compress gzip chunks
-/// (see [`with_output`]).
-pub(super) struct Output<'a> {
-    pub options: &'a WriteOptions,
-    pub deflaters: Option<&'a Deflaters>,
-}
-
-/// Runs `f` with the [`Output`] of `options`: with gzip, chunks are compressed on one thread per
-/// core while they are written (as `annpage convert` does), not by libhdf5 on one.
-pub(super) fn with_output<R>(
-    options: &WriteOptions,
-    f: impl FnOnce(&Output<'_>) -> Result<R>,
-) -> Result<R> {
-    match options.compression {
-        Compression::Gzip(_) => {
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            with_deflaters(threads, |deflaters| f(&Output { options, deflaters }))
-        }
-        _ => f(&Output {
-            options,
-            deflaters: None,
-        }),
     }
 }
 
@@ -316,41 +266,38 @@ impl Streamed<'_> {
 
 /// Writes the members of the root group, in the order `AnnData::write_h5ad` does: `meta`'s
 /// annotations (its matrices are not written), and `X` (when `with_x`), `raw.X` (beside
-/// `raw`'s var and varm, when given) and the `layers` written by `stream` into the group it
-/// is handed.
+/// `raw`'s var and varm, when given) and the `layers` written by `stream` into the group
+/// whose path it is handed.
 pub(super) fn write_root(
-    root: &Group,
+    w: &Writer<'_>,
     meta: &AnnDataElements,
     with_x: bool,
     raw: Option<&AnnDataElements>,
     layers: &[String],
-    write: &WriteOptions,
-    stream: &mut dyn FnMut(&Group, Streamed<'_>) -> Result<()>,
+    stream: &mut dyn FnMut(&str, Streamed<'_>) -> Result<()>,
 ) -> Result<()> {
-    write_encoding(root, Encoding::AnnData).in_element("/")?;
+    w.set_encoding("/", Encoding::AnnData)?;
     if with_x {
-        stream(root, Streamed::X).in_element(Streamed::X.path())?;
+        stream("/", Streamed::X).in_element(Streamed::X.path())?;
     }
     if let Some(raw) = raw {
-        let g = root.create_group("raw").in_element("/raw")?;
-        write_encoding(&g, Encoding::Raw).in_element("/raw")?;
-        stream(&g, Streamed::RawX).in_element(Streamed::RawX.path())?;
-        write_dataframe(&g, "var", &raw.var, write)?;
-        write_mapping(&g, "varm", &raw.varm, write)?;
+        w.create_group("/", "raw", Encoding::Raw)?;
+        stream("/raw", Streamed::RawX).in_element(Streamed::RawX.path())?;
+        w.write_dataframe("/raw", "var", &raw.var)?;
+        w.write_mapping("/raw", "varm", &raw.varm)?;
     }
-    write_dataframe(root, "obs", &meta.obs, write)?;
-    write_dataframe(root, "var", &meta.var, write)?;
-    write_mapping(root, "obsm", &meta.obsm, write)?;
-    write_mapping(root, "varm", &meta.varm, write)?;
-    write_matrix_mapping(root, "obsp", &meta.obsp, write)?;
-    write_matrix_mapping(root, "varp", &meta.varp, write)?;
-    write_matrix_mapping(root, "layers", &IndexMap::new(), write)?;
-    let g = root.group("layers").in_element("/layers")?;
+    w.write_dataframe("/", "obs", &meta.obs)?;
+    w.write_dataframe("/", "var", &meta.var)?;
+    w.write_mapping("/", "obsm", &meta.obsm)?;
+    w.write_mapping("/", "varm", &meta.varm)?;
+    w.write_matrix_mapping("/", "obsp", &meta.obsp)?;
+    w.write_matrix_mapping("/", "varp", &meta.varp)?;
+    w.write_matrix_mapping("/", "layers", &IndexMap::new())?;
     for key in layers {
         let m = Streamed::Layer(key);
-        stream(&g, m).in_element(m.path())?;
+        stream("/layers", m).in_element(m.path())?;
     }
-    write_mapping(root, "uns", &meta.uns, write)
+    w.write_mapping("/", "uns", &meta.uns)
 }
 
 /// An input's elements other than the matrices (X, layers, raw), as far as `options` use
@@ -539,12 +486,12 @@ impl Conform {
 /// Streams one matrix of the result: `pieces[i]` is input `i`'s (`None` when it lacks it).
 /// Written as `into.1` in group `into.0`.
 fn stream(
-    into: (&Group, &str),
+    w: &Writer<'_>,
+    into: (&str, &str),
     pieces: Vec<Option<BackedMatrixView>>,
     handles: &[BackedAnnData],
     reindexers: &[Reindexer],
     fill: Option<f64>,
-    out: &Output<'_>,
     chunk_bytes: usize,
 ) -> Result<()> {
     let conform = Conform::probe(&pieces, reindexers, fill)?;
@@ -580,120 +527,32 @@ fn stream(
         }
         Ok(())
     };
-    write_stream(into, &conform, (rows, shape_cols), bound, out, feed)
+    write_stream(w, into, &conform, (rows, shape_cols), bound, feed)
 }
 
-/// Writes matrix `name` of `shape` into `parent` from the chunks of rows `feed` pushes, in
-/// order, each already given `conform`'s kind and dtype; `bound` is at most the number of
-/// stored values (it sets the index dtype of a sparse result, as scipy would from the count).
+/// Writes matrix `name` of `shape` into the group at `parent` from the chunks of rows `feed`
+/// pushes, in order, each already given `conform`'s kind and dtype; `bound` is at most the
+/// number of stored values (it sets the index dtype of a sparse result, as scipy would from
+/// the count: an inner join that drops values from more than 2^31 stored ones keeps int64).
 pub(super) fn write_stream(
-    (parent, name): (&Group, &str),
+    w: &Writer<'_>,
+    (parent, name): (&str, &str),
     conform: &Conform,
     shape: (usize, usize),
     bound: u64,
-    out: &Output<'_>,
     feed: impl FnOnce(&mut dyn FnMut(&Matrix) -> Result<()>) -> Result<()>,
 ) -> Result<()> {
-    let write = out.options;
-    let dtype = conform.dtype;
-    if !conform.sparse {
-        let ds = create_array(
-            parent,
-            name,
-            dtype,
-            &[shape.0, shape.1],
-            &write.array_options(),
-        )?;
-        write_encoding(&ds, Encoding::Array)?;
-        let mut sink = Sink::Dense {
-            writer: RowWriter::new(&ds, out.deflaters)?,
-        };
-        feed(&mut |m| sink.push(m))?;
-        return sink.finish();
-    }
-    // scipy's index dtype from the final count; an upper bound decides it here, so an inner
-    // join that drops values from more than 2^31 stored ones keeps int64.
-    let index_dtype = sparse_index_dtype(shape, usize::try_from(bound).unwrap_or(usize::MAX));
-    let g = create_sparse_group(parent, name, SparseFormat::Csr, shape)?;
-    let opts = write.sparse_options();
-    let grow = |n: &str, dt: DType| -> Result<hdf5::Dataset> {
-        let len = usize::try_from(bound.max(1)).unwrap_or(usize::MAX);
-        let o = DatasetOptions {
-            chunks: Some(guess_chunk(&[len], dt.size())),
-            ..opts.clone()
-        };
-        create_array(&g, n, dt, &[0], &o)
+    let spec = MatrixSpec {
+        kind: if conform.sparse {
+            MatrixKind::Sparse(SparseFormat::Csr)
+        } else {
+            MatrixKind::Dense
+        },
+        shape,
+        dtype: conform.dtype,
+        values: Values::AtMost(bound),
     };
-    let (data_ds, indices_ds) = (grow("data", dtype)?, grow("indices", index_dtype)?);
-    let indptr_ds = create_array(&g, "indptr", index_dtype, &[shape.0 + 1], &opts)?;
-    let mut indptr = RowWriter::new(&indptr_ds, out.deflaters)?;
-    indptr.push(&index_array(&[0u64], index_dtype)?)?;
-    let mut sink = Sink::Sparse {
-        data: RowWriter::new(&data_ds, out.deflaters)?,
-        indices: RowWriter::new(&indices_ds, out.deflaters)?,
-        indptr,
-        index_dtype,
-        offset: 0,
-    };
+    let mut sink = w.matrix(parent, name, &spec)?;
     feed(&mut |m| sink.push(m))?;
     sink.finish()
-}
-
-/// A dataset (dense) or a CSR group (sparse) being appended to.
-// One per matrix written, on the stack of `stream`: the variants' sizes do not matter.
-#[allow(clippy::large_enum_variant)]
-enum Sink<'a> {
-    Dense {
-        writer: RowWriter<'a>,
-    },
-    Sparse {
-        data: RowWriter<'a>,
-        indices: RowWriter<'a>,
-        indptr: RowWriter<'a>,
-        index_dtype: DType,
-        offset: u64,
-    },
-}
-
-impl Sink<'_> {
-    /// Appends a chunk of rows of the result's kind and dtype.
-    fn push(&mut self, chunk: &Matrix) -> Result<()> {
-        match (self, chunk) {
-            (Sink::Dense { writer }, Matrix::Dense(a)) => writer.push(a),
-            (
-                Sink::Sparse {
-                    data,
-                    indices,
-                    indptr,
-                    index_dtype,
-                    offset,
-                },
-                Matrix::Sparse(s),
-            ) => {
-                data.push(s.data())?;
-                indices.push(&index_array(s.indices(), *index_dtype)?)?;
-                let offsets: Vec<u64> = s.indptr()[1..].iter().map(|&p| p + *offset).collect();
-                indptr.push(&index_array(&offsets, *index_dtype)?)?;
-                *offset += s.nnz() as u64;
-                Ok(())
-            }
-            _ => Err(Error::malformed("a chunk of another kind than the result")),
-        }
-    }
-
-    fn finish(self) -> Result<()> {
-        match self {
-            Sink::Dense { writer, .. } => writer.finish(),
-            Sink::Sparse {
-                data,
-                indices,
-                indptr,
-                ..
-            } => {
-                data.finish()?;
-                indices.finish()?;
-                indptr.finish()
-            }
-        }
-    }
 }

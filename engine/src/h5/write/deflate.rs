@@ -154,7 +154,7 @@ fn compress_jobs(queue: &Receiver<Job>) {
 /// them, others must have room. [`RowWriter::finish`] writes the last, partial, chunks: until
 /// then rows pushed may not be stored yet.
 pub struct RowWriter<'a> {
-    ds: &'a Dataset,
+    ds: Dataset,
     /// Rows pushed so far.
     rows: usize,
     /// The dataset's length along its first axis, as last set.
@@ -191,14 +191,14 @@ struct Direct<'a> {
 
 impl<'a> RowWriter<'a> {
     /// A writer of `ds` from row 0, compressing on `deflaters` when it can.
-    pub fn new(ds: &'a Dataset, deflaters: Option<&'a Deflaters>) -> Result<Self> {
+    pub fn new(ds: &Dataset, deflaters: Option<&'a Deflaters>) -> Result<Self> {
         let shape = ds.shape();
         let direct = match deflaters {
             Some(d) => direct_state(ds, &shape, d)?,
             None => None,
         };
         Ok(RowWriter {
-            ds,
+            ds: ds.clone(),
             rows: 0,
             extent: shape.first().copied().unwrap_or(0),
             resizable: ds.is_resizable(),
@@ -218,7 +218,7 @@ impl<'a> RowWriter<'a> {
 
     /// Appends `rows` (of the dataset's dtype and trailing axes).
     pub fn push(&mut self, rows: &ArrayData) -> Result<()> {
-        check_rows(self.ds, rows)?;
+        check_rows(&self.ds, rows)?;
         let start = self.rows;
         let end = start
             .checked_add(rows.nrows())
@@ -231,9 +231,9 @@ impl<'a> RowWriter<'a> {
         }
         let Some(direct) = &mut self.direct else {
             if end > self.extent {
-                grow(self.ds, &mut self.extent, end)?;
+                grow(&self.ds, &mut self.extent, end)?;
             }
-            write_rows(self.ds, start, rows)?;
+            write_rows(&self.ds, start, rows)?;
             self.rows = end;
             return Ok(());
         };
@@ -248,7 +248,7 @@ impl<'a> RowWriter<'a> {
             direct.band.extend_from_slice(&rest[..take]);
             rest = &rest[take..];
             if direct.band.len() == band_bytes {
-                direct.send_band(self.ds, &mut self.extent, self.rows)?;
+                direct.send_band(&self.ds, &mut self.extent, self.rows)?;
             }
         }
         Ok(())
@@ -259,14 +259,14 @@ impl<'a> RowWriter<'a> {
     pub fn finish(mut self) -> Result<()> {
         if let Some(direct) = &mut self.direct {
             if !direct.band.is_empty() {
-                direct.send_band(self.ds, &mut self.extent, self.rows)?;
+                direct.send_band(&self.ds, &mut self.extent, self.rows)?;
             }
             while !direct.offsets.is_empty() {
-                direct.wait_one(self.ds, &mut self.extent, self.rows)?;
+                direct.wait_one(&self.ds, &mut self.extent, self.rows)?;
             }
         }
         if self.rows > self.extent {
-            grow(self.ds, &mut self.extent, self.rows)?;
+            grow(&self.ds, &mut self.extent, self.rows)?;
         }
         Ok(())
     }

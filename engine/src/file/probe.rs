@@ -1,51 +1,56 @@
-//! What a file holds and where, found from metadata when a backed handle opens.
+//! What a file holds and where, found from metadata in one scan of its element tree.
 //!
 //! A [`Layout`] has one *slot* per element: either a place in the file (read when asked for)
 //! or a value held in memory (the small annotations of legacy files, which need fixes that
-//! move data between elements, and the pending changes of a handle opened
-//! [`super::Mode::ReadWrite`]). Opening mirrors what `format::read_h5ad` and
+//! move data between elements, and the pending changes of a handle that edits the file).
+//! Scanning mirrors what `format::read_h5ad` and
 //! `AnnData::from_elements` do, in the same order, so that every element comes out of a backed
 //! handle as it comes out of reading the whole file: the legacy `raw.*` members, `raw` without
 //! `X`, the neighbour graphs kept in `uns['neighbors']`, and the shape checks.
 
 use std::sync::Arc;
 
-use annpage_engine::backed::{open_matrix, MatrixKind};
-use annpage_engine::data::{ArrayData, Column, DType, DataFrame, Element, Mapping, Matrix};
-use annpage_engine::error::ResultExt;
-use annpage_engine::format::check_encoding;
-use annpage_engine::format::read::{
-    check_root, dataframe_members, read_dataframe, read_dataframe_index, read_mapping,
-    take_neighbor_graphs, LegacyAnnotations, OBS_MULTICOL_KEYS, VAR_MULTICOL_KEYS,
-};
-use annpage_engine::h5::read::{has_attr, read_string_attr, stored_type};
-use annpage_engine::h5::types::StoredType;
-use annpage_engine::{Error, Result};
 use hdf5::{Group, LocationType};
 use indexmap::IndexMap;
 
+use super::join;
+use crate::backed::{open_matrix, MatrixKind};
+use crate::data::{ArrayData, Column, DType, DataFrame, Element, Mapping, Matrix};
+use crate::error::ResultExt;
+use crate::format::check_encoding;
+use crate::format::read::{
+    check_root, dataframe_members, read_dataframe, read_dataframe_index, read_mapping,
+    take_neighbor_graphs, LegacyAnnotations, OBS_MULTICOL_KEYS, VAR_MULTICOL_KEYS,
+};
+use crate::h5::read::{has_attr, read_string_attr, stored_type};
+use crate::h5::types::StoredType;
+use crate::{Error, Result};
+
 /// A matrix element in the file, described from its metadata.
 #[derive(Clone, Debug)]
-pub(super) struct MatrixMeta {
+pub struct MatrixMeta {
     /// The group holding it, e.g. `/layers`.
-    pub(super) parent: String,
+    pub parent: String,
     /// Its name in that group.
-    pub(super) name: String,
-    pub(super) shape: (usize, usize),
-    pub(super) dtype: DType,
-    pub(super) kind: MatrixKind,
+    pub name: String,
+    /// `(rows, columns)`.
+    pub shape: (usize, usize),
+    /// The dtype of its values.
+    pub dtype: DType,
+    /// Dense, CSR or CSC.
+    pub kind: MatrixKind,
 }
 
 impl MatrixMeta {
     /// The element's path, e.g. `/layers/counts`.
-    pub(super) fn path(&self) -> String {
+    pub fn path(&self) -> String {
         join(&self.parent, &self.name)
     }
 }
 
 /// Where a matrix element (`X`, a layer, an `obsp`/`varp` entry, `raw.X`) is.
 #[derive(Clone, Debug)]
-pub(super) enum MatrixSlot {
+pub enum MatrixSlot {
     /// In the file, read block by block on demand.
     Disk(MatrixMeta),
     /// In memory (a pending change).
@@ -53,14 +58,16 @@ pub(super) enum MatrixSlot {
 }
 
 impl MatrixSlot {
-    pub(super) fn shape(&self) -> (usize, usize) {
+    /// `(rows, columns)`.
+    pub fn shape(&self) -> (usize, usize) {
         match self {
             MatrixSlot::Disk(m) => m.shape,
             MatrixSlot::Memory(m) => m.shape(),
         }
     }
 
-    pub(super) fn dtype(&self) -> DType {
+    /// The dtype of its values.
+    pub fn dtype(&self) -> DType {
         match self {
             MatrixSlot::Disk(m) => m.dtype,
             MatrixSlot::Memory(m) => match &**m {
@@ -70,7 +77,8 @@ impl MatrixSlot {
         }
     }
 
-    pub(super) fn kind(&self) -> MatrixKind {
+    /// Dense, CSR or CSC.
+    pub fn kind(&self) -> MatrixKind {
         match self {
             MatrixSlot::Disk(m) => m.kind,
             MatrixSlot::Memory(m) => match &**m {
@@ -83,29 +91,35 @@ impl MatrixSlot {
 
 /// Where any other element (an `obsm`/`varm`/`uns` entry) is.
 #[derive(Clone, Debug)]
-pub(super) enum ElemSlot {
+pub enum ElemSlot {
     /// Member `name` of group `parent`, without its members `skip` (the neighbour graphs that
     /// move from `uns['neighbors']` to `obsp`).
     Disk {
+        /// The group holding it, e.g. `/uns`.
         parent: String,
+        /// Its name in that group.
         name: String,
+        /// Members left out.
         skip: Vec<String>,
     },
     /// In memory (legacy annotations, pending changes).
     Memory(Arc<Element>),
 }
 
-/// Which frame a column belongs to, for the column cache.
+/// Which names an axis of a matrix uses: the rows of `obs`, of `var` or of `raw.var`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(super) enum FrameId {
+pub enum FrameId {
+    /// `obs`.
     Obs,
+    /// `var`.
     Var,
+    /// `raw.var`.
     RawVar,
 }
 
 /// A column of a frame read column by column.
 #[derive(Clone, Debug)]
-pub(super) enum ColumnSlot {
+pub enum ColumnSlot {
     /// Member of the frame's group of the same name.
     Disk,
     /// In memory (a pending change).
@@ -114,30 +128,38 @@ pub(super) enum ColumnSlot {
 
 /// An `obs`, `var` or `raw.var` frame.
 #[derive(Clone, Debug)]
-pub(super) struct FrameLayout {
-    pub(super) id: FrameId,
-    pub(super) n_rows: usize,
-    pub(super) source: FrameSource,
+pub struct FrameLayout {
+    /// Which frame it is.
+    pub id: FrameId,
+    /// Its number of rows.
+    pub n_rows: usize,
+    /// Where its index and columns are.
+    pub source: FrameSource,
 }
 
+/// Where a frame's index and columns are.
 #[derive(Clone, Debug)]
-pub(super) enum FrameSource {
+pub enum FrameSource {
     /// No frame in the file: anndata's default names `"0"`, `"1"`, …
     Default,
     /// Held in memory with a string index (legacy compound frames, legacy fixes).
     Memory(Arc<DataFrame>),
     /// A `dataframe` group, read one column at a time.
     Group {
+        /// The group's path, e.g. `/obs`.
         path: String,
+        /// The member holding the index (`_index` attribute).
         index_key: String,
+        /// pandas' `df.index.name`.
         index_name: Option<String>,
+        /// The columns in order.
         columns: IndexMap<String, ColumnSlot>,
     },
 }
 
 impl FrameLayout {
     /// The index's name (pandas `df.index.name`).
-    pub(super) fn index_name(&self) -> Option<String> {
+    pub fn index_name(&self) -> Option<String> {
         match &self.source {
             FrameSource::Default => None,
             FrameSource::Memory(df) => df.index_name().map(str::to_owned),
@@ -148,39 +170,52 @@ impl FrameLayout {
 
 /// The `raw` slot.
 #[derive(Clone, Debug)]
-pub(super) struct RawLayout {
-    pub(super) x: MatrixSlot,
-    pub(super) var: FrameLayout,
-    pub(super) varm: IndexMap<String, ElemSlot>,
+pub struct RawLayout {
+    /// `raw.X`.
+    pub x: MatrixSlot,
+    /// `raw.var`.
+    pub var: FrameLayout,
+    /// `raw.varm`.
+    pub varm: IndexMap<String, ElemSlot>,
 }
 
 /// Every element of a file, as slots (see the [module docs](self)).
 #[derive(Clone, Debug)]
-pub(super) struct Layout {
-    pub(super) n_obs: usize,
-    pub(super) n_vars: usize,
-    pub(super) x: Option<MatrixSlot>,
-    pub(super) obs: FrameLayout,
-    pub(super) var: FrameLayout,
-    pub(super) obsm: IndexMap<String, ElemSlot>,
-    pub(super) varm: IndexMap<String, ElemSlot>,
-    pub(super) obsp: IndexMap<String, MatrixSlot>,
-    pub(super) varp: IndexMap<String, MatrixSlot>,
-    pub(super) layers: IndexMap<String, MatrixSlot>,
-    pub(super) uns: IndexMap<String, ElemSlot>,
-    pub(super) raw: Option<RawLayout>,
+pub struct Layout {
+    /// Observations.
+    pub n_obs: usize,
+    /// Variables.
+    pub n_vars: usize,
+    /// `X`, if the file has one.
+    pub x: Option<MatrixSlot>,
+    /// `obs`.
+    pub obs: FrameLayout,
+    /// `var`.
+    pub var: FrameLayout,
+    /// `obsm` entries.
+    pub obsm: IndexMap<String, ElemSlot>,
+    /// `varm` entries.
+    pub varm: IndexMap<String, ElemSlot>,
+    /// `obsp` entries (with the graphs anndata moves there from `uns['neighbors']`).
+    pub obsp: IndexMap<String, MatrixSlot>,
+    /// `varp` entries.
+    pub varp: IndexMap<String, MatrixSlot>,
+    /// `layers`.
+    pub layers: IndexMap<String, MatrixSlot>,
+    /// `uns` entries.
+    pub uns: IndexMap<String, ElemSlot>,
+    /// `raw`, if kept.
+    pub raw: Option<RawLayout>,
     /// Whether the file is in the current layout (root `encoding-type` `anndata`, no legacy
     /// annotations held in memory): only such files can be modified in place.
-    pub(super) current: bool,
+    pub current: bool,
 }
-
-pub(super) use annpage_engine::h5::join_path as join;
 
 impl Layout {
     /// Scans the root of a file. Reads attributes and dataset headers only, except for legacy
     /// layouts: compound `obs`/`var` frames, and files whose annotations need anndata's legacy
     /// fixes, have `obs`, `var` and `uns` read in memory here (matrices stay on disk).
-    pub(super) fn scan(root: &Group) -> Result<Layout> {
+    pub(crate) fn scan(root: &Group) -> Result<Layout> {
         check_root(root)?;
         let x = if root.link_exists("X") {
             Some(MatrixSlot::Disk(matrix_meta(root, "X")?))
@@ -331,7 +366,7 @@ fn is_dataset(g: &Group, name: &str) -> bool {
 
 /// The `encoding-type` attribute of member `name` of `g`, `None` when it has no encoding;
 /// fails where anndata's reader would (see [`check_encoding`]).
-pub(super) fn encoding_of(g: &Group, name: &str) -> Result<Option<String>> {
+pub(crate) fn encoding_of(g: &Group, name: &str) -> Result<Option<String>> {
     let read = || -> Result<Option<String>> {
         let attrs = |loc: &hdf5::Location| -> Result<_> {
             Ok((
@@ -351,7 +386,7 @@ pub(super) fn encoding_of(g: &Group, name: &str) -> Result<Option<String>> {
 
 /// Describes matrix element `name` of `parent`; fails as reading it would if it is not a
 /// 2-d dense or a sparse matrix.
-pub(super) fn matrix_meta(parent: &Group, name: &str) -> Result<MatrixMeta> {
+pub(crate) fn matrix_meta(parent: &Group, name: &str) -> Result<MatrixMeta> {
     let path = join(&parent.name(), name);
     encoding_of(parent, name)?;
     let source = open_matrix(parent, name)?;
@@ -370,7 +405,7 @@ pub(super) fn matrix_meta(parent: &Group, name: &str) -> Result<MatrixMeta> {
 /// Whether member `name` of `g` is read as a matrix (dense 2-d array or sparse matrix) by
 /// `read_element`, judging from metadata: a dataset encoded `array` or not at all, a group
 /// encoded `csr_matrix`/`csc_matrix`, or an unencoded group with `h5sparse_format`.
-pub(super) fn looks_like_matrix(g: &Group, name: &str) -> Result<bool> {
+pub(crate) fn looks_like_matrix(g: &Group, name: &str) -> Result<bool> {
     let encoding = encoding_of(g, name)?;
     Ok(match g.loc_type_by_name(name)? {
         LocationType::Dataset => {
@@ -461,7 +496,7 @@ fn read_mapping_slots(root: &Group, slots: &IndexMap<String, ElemSlot>) -> Resul
                 ElemSlot::Memory(v) => (**v).clone(),
                 ElemSlot::Disk { parent, name, .. } => {
                     let g = root.group(parent).in_element(parent.as_str())?;
-                    annpage_engine::format::read_element(&g, name)?
+                    crate::format::read_element(&g, name)?
                 }
             };
             Ok((k.clone(), value))
@@ -531,7 +566,7 @@ fn memory_frame(id: FrameId, df: DataFrame) -> FrameLayout {
 }
 
 /// A frame with a string index, as anndata gives `obs`, `var` and `raw.var`.
-pub(super) fn with_string_index(mut df: DataFrame) -> Result<DataFrame> {
+pub(crate) fn with_string_index(mut df: DataFrame) -> Result<DataFrame> {
     if df.index().dtype() != DType::String {
         let names = df.index().to_python_strings();
         df.set_index(ArrayData::from(names))?;
@@ -664,24 +699,4 @@ fn raw_layout(
         var: rvar,
         varm: rvarm.unwrap_or_default(),
     }))
-}
-
-/// Approximate heap bytes of a column, as counted against a handle's cache budget.
-pub(super) fn column_bytes(c: &Column) -> usize {
-    fn array(a: &ArrayData) -> usize {
-        match a {
-            ArrayData::String(s) => s
-                .iter()
-                .map(|v| v.capacity() + std::mem::size_of::<String>())
-                .sum(),
-            other => other.len() * other.dtype().size(),
-        }
-    }
-    match c {
-        Column::Array(a) => array(a),
-        Column::Categorical(cat) => {
-            cat.codes.len() * std::mem::size_of::<i32>() + array(&cat.categories)
-        }
-        Column::Nullable(n) => array(n.values()) + n.mask().len(),
-    }
 }

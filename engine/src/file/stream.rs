@@ -1,0 +1,385 @@
+//! Writing a new file element by element, with matrices appended chunk by chunk.
+//!
+//! [`write_file`] creates the file beside its target and renames it into place once `f` has
+//! written everything; with gzip, array chunks are compressed on one thread per core (as
+//! `annpage convert` does), not by libhdf5 on one. A [`Writer`] names every element by the path
+//! of its group and its name; [`Writer::matrix`] opens a [`MatrixSink`] that takes the rows
+//! (or, for CSC, the columns) of a matrix in order, so that no more than one chunk is ever held.
+//!
+//! ```
+//! use annpage_engine::data::{ArrayData, DType, Matrix};
+//! use annpage_engine::file::stream::{write_file, MatrixSpec, Values};
+//! use annpage_engine::format::{Encoding, WriteOptions};
+//! use annpage_engine::backed::MatrixKind;
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("out.h5ad");
+//! write_file(&path, &WriteOptions::default(), 2, |w| {
+//!     w.set_encoding("/", Encoding::AnnData)?;
+//!     let spec = MatrixSpec { kind: MatrixKind::Dense, shape: (4, 2), dtype: DType::F32, values: Values::Exactly(8) };
+//!     let mut x = w.matrix("/", "X", &spec)?;
+//!     for _ in 0..2 {
+//!         x.push(&Matrix::Dense(ArrayData::from(ndarray::Array2::<f32>::ones((2, 2)))))?;
+//!     }
+//!     x.finish()
+//! })?;
+//! # Ok::<(), annpage_engine::Error>(())
+//! ```
+
+use std::path::Path;
+
+use indexmap::IndexMap;
+
+use crate::backed::MatrixKind;
+use crate::data::{DType, DataFrame, Element, Mapping, Matrix, SparseFormat};
+use crate::error::ResultExt;
+use crate::format::write::staging::Staged;
+use crate::format::write::{
+    create_sparse_group, index_array, sparse_index_dtype, write_dataframe, write_element,
+    write_encoding, write_mapping, write_matrix, write_matrix_mapping,
+};
+use crate::format::{Compression, Encoding, WriteOptions};
+use crate::h5::write::{
+    create_array, guess_chunk, with_deflaters, DatasetOptions, Deflaters, RowWriter,
+};
+use crate::{Error, Result};
+
+use super::join;
+
+/// Writes a new file at `path` with `f`: the file is created beside `path` and renamed into
+/// place (after an fsync) only when `f` succeeds; on error `path` is left as it was. With gzip,
+/// chunks are compressed on `threads` threads. Errors that do not name a file yet name `path`.
+pub fn write_file<R>(
+    path: &Path,
+    options: &WriteOptions,
+    threads: usize,
+    f: impl FnOnce(&Writer<'_>) -> Result<R>,
+) -> Result<R> {
+    let staged = Staged::beside(path).in_file(path)?;
+    let write = || -> Result<R> {
+        let file = hdf5::File::create(staged.path())?;
+        let result = match options.compression {
+            Compression::Gzip(_) => with_deflaters(threads, |deflaters| {
+                f(&Writer {
+                    root: &file,
+                    options,
+                    deflaters,
+                })
+            }),
+            _ => f(&Writer {
+                root: &file,
+                options,
+                deflaters: None,
+            }),
+        }?;
+        file.close()?;
+        Ok(result)
+    };
+    let result = write().in_file(path)?;
+    staged.commit(path).in_file(path)?;
+    Ok(result)
+}
+
+/// A file being written (see [`write_file`]). Groups are named by path (`"/"`, `"/raw"`,
+/// `"/layers"`); each element by its group and its name in it.
+pub struct Writer<'a> {
+    root: &'a hdf5::Group,
+    options: &'a WriteOptions,
+    deflaters: Option<&'a Deflaters>,
+}
+
+impl Writer<'_> {
+    /// The options the file is written with.
+    pub fn options(&self) -> &WriteOptions {
+        self.options
+    }
+
+    fn group(&self, path: &str) -> Result<hdf5::Group> {
+        if path == "/" {
+            return Ok((*self.root).clone());
+        }
+        self.root.group(path).in_element(path)
+    }
+
+    /// Sets the `encoding-type`/`encoding-version` attributes of the group at `path`.
+    pub fn set_encoding(&self, path: &str, encoding: Encoding) -> Result<()> {
+        write_encoding(&*self.group(path)?, encoding).in_element(path)
+    }
+
+    /// Creates the group `name` in `parent` with the attributes of `encoding` (e.g. `raw`).
+    pub fn create_group(&self, parent: &str, name: &str, encoding: Encoding) -> Result<()> {
+        let path = join(parent, name);
+        let create = || -> Result<()> {
+            let g = self.group(parent)?.create_group(name)?;
+            write_encoding(&g, encoding)
+        };
+        create().in_element(path)
+    }
+
+    /// Writes `value` as `name` in `parent`, as [`crate::format::write_element`] does; with
+    /// gzip, a dense numeric array's chunks are compressed on several threads.
+    pub fn write_element(&self, parent: &str, name: &str, value: &Element) -> Result<()> {
+        let g = self.group(parent)?;
+        match value {
+            Element::Array(a) if self.deflaters.is_some() && a.ndim() > 0 => {
+                if a.dtype() == DType::String {
+                    return write_element(&g, name, value, self.options);
+                }
+                let write = || -> Result<()> {
+                    let ds = create_array(
+                        &g,
+                        name,
+                        a.dtype(),
+                        a.shape(),
+                        &self.options.array_options(),
+                    )?;
+                    write_encoding(&ds, Encoding::Array)?;
+                    let mut w = RowWriter::new(&ds, self.deflaters)?;
+                    w.push(a)?;
+                    w.finish()
+                };
+                write().in_element(join(parent, name))
+            }
+            _ => write_element(&g, name, value, self.options),
+        }
+    }
+
+    /// Writes a data frame (`obs`, `var`, `raw/var`).
+    pub fn write_dataframe(&self, parent: &str, name: &str, df: &DataFrame) -> Result<()> {
+        write_dataframe(&self.group(parent)?, name, df, self.options)
+    }
+
+    /// Writes a mapping (`obsm`, `varm`, `uns`), possibly empty.
+    pub fn write_mapping(&self, parent: &str, name: &str, mapping: &Mapping) -> Result<()> {
+        write_mapping(&self.group(parent)?, name, mapping, self.options)
+    }
+
+    /// Writes a matrix held in memory.
+    pub fn write_matrix(&self, parent: &str, name: &str, m: &Matrix) -> Result<()> {
+        write_matrix(&self.group(parent)?, name, m, self.options)
+    }
+
+    /// Writes a mapping of matrices (`layers`, `obsp`, `varp`), possibly empty.
+    pub fn write_matrix_mapping(
+        &self,
+        parent: &str,
+        name: &str,
+        matrices: &IndexMap<String, Matrix>,
+    ) -> Result<()> {
+        write_matrix_mapping(&self.group(parent)?, name, matrices, self.options)
+    }
+
+    /// Creates matrix `name` in `parent` as `spec` describes, to be filled through the sink in
+    /// order: rows of a dense or CSR matrix, columns of a CSC one.
+    pub fn matrix(&self, parent: &str, name: &str, spec: &MatrixSpec) -> Result<MatrixSink<'_>> {
+        let g = self.group(parent)?;
+        MatrixSink::create(&g, name, spec, self).in_element(join(parent, name))
+    }
+}
+
+/// What is known of a sparse matrix's stored values before it is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Values {
+    /// Exactly this many (the datasets are created at their final length, chunked as h5py
+    /// chunks them).
+    Exactly(u64),
+    /// At most this many (the datasets grow as values come; the bound sets the index dtype as
+    /// scipy would from the count, so a bound past 2^31 keeps `int64`).
+    AtMost(u64),
+}
+
+/// A matrix to be written by a [`MatrixSink`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatrixSpec {
+    /// Dense, CSR or CSC.
+    pub kind: MatrixKind,
+    /// `(rows, columns)`.
+    pub shape: (usize, usize),
+    /// The dtype of the values.
+    pub dtype: DType,
+    /// The stored values (ignored for dense matrices).
+    pub values: Values,
+}
+
+/// A matrix being written: [`MatrixSink::push`] appends pieces in order, [`MatrixSink::finish`]
+/// checks that the whole matrix came.
+pub struct MatrixSink<'a> {
+    path: String,
+    shape: (usize, usize),
+    kind: MatrixKind,
+    state: Sink<'a>,
+}
+
+// One per matrix being written: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+enum Sink<'a> {
+    Dense(RowWriter<'a>),
+    Sparse {
+        data: RowWriter<'a>,
+        indices: RowWriter<'a>,
+        indptr: RowWriter<'a>,
+        index_dtype: DType,
+        /// Values and major slices written.
+        offset: u64,
+        slices: usize,
+        exact: Option<u64>,
+    },
+}
+
+impl<'a> MatrixSink<'a> {
+    fn create(parent: &hdf5::Group, name: &str, spec: &MatrixSpec, w: &Writer<'a>) -> Result<Self> {
+        let (options, deflaters) = (w.options, w.deflaters);
+        let path = join(&parent.name(), name);
+        let state = match spec.kind {
+            MatrixKind::Dense => {
+                let shape = [spec.shape.0, spec.shape.1];
+                let ds = create_array(parent, name, spec.dtype, &shape, &options.array_options())?;
+                write_encoding(&ds, Encoding::Array)?;
+                Sink::Dense(RowWriter::new(&ds, deflaters)?)
+            }
+            MatrixKind::Sparse(format) => {
+                let (count, exact) = match spec.values {
+                    Values::Exactly(n) => (n, Some(n)),
+                    Values::AtMost(n) => (n, None),
+                };
+                let index_dtype =
+                    sparse_index_dtype(spec.shape, usize::try_from(count).unwrap_or(usize::MAX));
+                let g = create_sparse_group(parent, name, format, spec.shape)?;
+                let opts = options.sparse_options();
+                let values = |n: &str, dtype: DType| -> Result<hdf5::Dataset> {
+                    match exact {
+                        Some(len) => create_array(&g, n, dtype, &[to_usize(len)?], &opts),
+                        None => {
+                            let len = usize::try_from(count.max(1)).unwrap_or(usize::MAX);
+                            let grow = DatasetOptions {
+                                chunks: Some(guess_chunk(&[len], dtype.size())),
+                                ..opts.clone()
+                            };
+                            create_array(&g, n, dtype, &[0], &grow)
+                        }
+                    }
+                };
+                let major = match format {
+                    SparseFormat::Csr => spec.shape.0,
+                    SparseFormat::Csc => spec.shape.1,
+                };
+                let data = RowWriter::new(&values("data", spec.dtype)?, deflaters)?;
+                let indices = RowWriter::new(&values("indices", index_dtype)?, deflaters)?;
+                let indptr_ds = create_array(&g, "indptr", index_dtype, &[major + 1], &opts)?;
+                let mut indptr = RowWriter::new(&indptr_ds, deflaters)?;
+                indptr.push(&index_array(&[0u64], index_dtype)?)?;
+                Sink::Sparse {
+                    data,
+                    indices,
+                    indptr,
+                    index_dtype,
+                    offset: 0,
+                    slices: 0,
+                    exact,
+                }
+            }
+        };
+        Ok(MatrixSink {
+            path,
+            shape: spec.shape,
+            kind: spec.kind,
+            state,
+        })
+    }
+
+    /// The rows (dense, CSR) or columns (CSC) written so far.
+    pub fn written(&self) -> usize {
+        match &self.state {
+            Sink::Dense(w) => w.rows(),
+            Sink::Sparse { slices, .. } => *slices,
+        }
+    }
+
+    /// Appends the next rows (dense, CSR) or columns (CSC): a matrix of the sink's kind and
+    /// dtype whose other axis has the full length.
+    pub fn push(&mut self, piece: &Matrix) -> Result<()> {
+        self.push_inner(piece).in_element(&self.path)
+    }
+
+    fn push_inner(&mut self, piece: &Matrix) -> Result<()> {
+        match (&mut self.state, piece) {
+            (Sink::Dense(w), Matrix::Dense(a)) => w.push(a),
+            (
+                Sink::Sparse {
+                    data,
+                    indices,
+                    indptr,
+                    index_dtype,
+                    offset,
+                    slices,
+                    exact,
+                },
+                Matrix::Sparse(s),
+            ) if MatrixKind::Sparse(s.format()) == self.kind => {
+                if exact.is_some_and(|n| *offset + s.nnz() as u64 > n) {
+                    return Err(Error::malformed(
+                        "the matrix holds more values than its indptr says",
+                    ));
+                }
+                data.push(s.data())?;
+                indices.push(&index_array(s.indices(), *index_dtype)?)?;
+                let offsets: Vec<u64> = s.indptr()[1..].iter().map(|&p| p + *offset).collect();
+                indptr.push(&index_array(&offsets, *index_dtype)?)?;
+                *offset += s.nnz() as u64;
+                *slices += offsets.len();
+                Ok(())
+            }
+            _ => Err(Error::malformed(
+                "a piece of another kind than the matrix written",
+            )),
+        }
+    }
+
+    /// Fails unless every row (dense, CSR) or column (CSC) came, and with
+    /// [`Values::Exactly`], every value: a source that gave fewer is malformed (callers blame it).
+    pub fn check_complete(&self) -> Result<()> {
+        let major = match self.kind {
+            MatrixKind::Sparse(SparseFormat::Csc) => self.shape.1,
+            _ => self.shape.0,
+        };
+        let written = self.written();
+        match &self.state {
+            Sink::Dense(_) if written != major => Err(Error::malformed(format!(
+                "wrote {written} rows, expected {major}"
+            ))),
+            Sink::Sparse { offset, exact, .. }
+                if written != major || exact.is_some_and(|n| n != *offset) =>
+            {
+                Err(Error::malformed(format!(
+                    "wrote {written} slices and {offset} values, expected {major} and {}",
+                    exact.unwrap_or(*offset)
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Completes the matrix (see [`MatrixSink::check_complete`]).
+    pub fn finish(self) -> Result<()> {
+        self.check_complete()?;
+        let finish = || -> Result<()> {
+            match self.state {
+                Sink::Dense(w) => w.finish(),
+                Sink::Sparse {
+                    data,
+                    indices,
+                    indptr,
+                    ..
+                } => {
+                    data.finish()?;
+                    indices.finish()?;
+                    indptr.finish()
+                }
+            }
+        };
+        finish().in_element(self.path)
+    }
+}
+
+fn to_usize(v: u64) -> Result<usize> {
+    usize::try_from(v).map_err(|_| Error::invalid(format!("{v} values do not fit in memory")))
+}
