@@ -530,6 +530,8 @@ mod tests {
     use std::sync::Barrier;
     use std::time::Duration;
 
+    use proptest::prelude::*;
+
     use super::*;
     use crate::Error;
 
@@ -793,5 +795,74 @@ mod tests {
         let s = cache.stats();
         assert_eq!(s.hits + s.misses, 800);
         assert!(s.bytes_held <= 5000);
+    }
+
+    /// What a cache call does, for the model test.
+    #[derive(Clone, Debug)]
+    enum Op {
+        Insert(usize, usize),
+        Get(usize),
+        Remove,
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// The cache agrees with a plain model of an LRU bounded in bytes: the same keys are
+        /// held, the bytes charged never exceed the budget, the least recently used go first, and a
+        /// value larger than the budget is not kept.
+        #[test]
+        fn cache_follows_a_simple_lru_model(
+            budget in 0usize..400,
+            ops in prop::collection::vec(
+                prop_oneof![
+                    (0usize..8, 0usize..300).prop_map(|(k, b)| Op::Insert(k, b)),
+                    (0usize..8).prop_map(Op::Get),
+                    Just(Op::Remove),
+                ],
+                0..60,
+            ),
+        ) {
+            let cache = Cache::new(budget);
+            let m = MatrixId::unique();
+            let alive = Arc::new(AtomicUsize::new(0));
+            // (key, bytes), least recently used first.
+            let mut model: Vec<(usize, usize)> = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Insert(k, bytes) => {
+                        let kept = cache.insert(key(m, k), Arc::new(Sized::new(bytes, &alive)));
+                        model.retain(|&(mk, _)| mk != k);
+                        prop_assert_eq!(kept, bytes <= budget);
+                        if kept {
+                            while model.iter().map(|e| e.1).sum::<usize>() + bytes > budget {
+                                model.remove(0);
+                            }
+                            model.push((k, bytes));
+                        }
+                    }
+                    Op::Get(k) => {
+                        let found = cache.get(key(m, k)).is_some();
+                        let at = model.iter().position(|&(mk, _)| mk == k);
+                        prop_assert_eq!(found, at.is_some());
+                        if let Some(i) = at {
+                            let e = model.remove(i);
+                            model.push(e);
+                        }
+                    }
+                    Op::Remove => {
+                        cache.remove_matrix(m);
+                        model.clear();
+                    }
+                }
+                let stats = cache.stats();
+                prop_assert!(stats.bytes_held <= budget);
+                prop_assert_eq!(stats.bytes_held, model.iter().map(|e| e.1).sum::<usize>());
+                prop_assert_eq!(stats.entries, model.len());
+                for k in 0..8 {
+                    prop_assert_eq!(cache.contains(key(m, k)), model.iter().any(|e| e.0 == k));
+                }
+            }
+        }
     }
 }

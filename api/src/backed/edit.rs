@@ -6,12 +6,15 @@ use std::sync::Arc;
 use annpage_engine::data::{Column, DataFrame, Element, Matrix};
 use annpage_engine::error::ResultExt;
 use annpage_engine::file::copy::{rewrite, Part};
-use annpage_engine::file::probe::{ColumnSlot, ElemSlot, FrameId, FrameSource, Layout, MatrixSlot};
+use annpage_engine::file::probe::{
+    ColumnSlot, ElemSlot, FrameId, FrameLayout, FrameSource, Layout, MatrixSlot,
+};
 use annpage_engine::{Error, Result};
 use indexmap::IndexMap;
 
 use super::shared::Shared;
 use super::{BackedAnnData, Mode};
+use crate::Axis;
 
 impl BackedAnnData {
     /// Fails unless this handle may change the file: opened [`Mode::ReadWrite`], and not a
@@ -56,35 +59,31 @@ impl BackedAnnData {
     /// # Ok::<(), annpage::Error>(())
     /// ```
     pub fn insert_obs_column(&self, name: impl Into<String>, column: Column) -> Result<()> {
-        self.insert_column(true, name.into(), column)
+        self.insert_column(Axis::Obs, name.into(), column)
     }
 
     /// Adds or replaces a column of `var` (see [`BackedAnnData::insert_obs_column`]).
     pub fn insert_var_column(&self, name: impl Into<String>, column: Column) -> Result<()> {
-        self.insert_column(false, name.into(), column)
+        self.insert_column(Axis::Var, name.into(), column)
     }
 
     /// Removes a column of `obs`; fails if there is none of that name.
     pub fn remove_obs_column(&self, name: &str) -> Result<()> {
-        self.remove_column(true, name)
+        self.remove_column(Axis::Obs, name)
     }
 
     /// Removes a column of `var`; fails if there is none of that name.
     pub fn remove_var_column(&self, name: &str) -> Result<()> {
-        self.remove_column(false, name)
+        self.remove_column(Axis::Var, name)
     }
 
-    fn insert_column(&self, obs: bool, name: String, column: Column) -> Result<()> {
-        let axis = if obs { "obs" } else { "var" };
+    fn insert_column(&self, on: Axis, name: String, column: Column) -> Result<()> {
+        let axis = on.name();
         self.writable(&format!("insert column '{name}' into {axis}"))?;
         check_key(&name).in_file(&self.shared.path)?;
-        let (part, id) = frame_part(obs);
+        let (part, id) = frame_part(on);
         self.edit(part, |layout| {
-            let frame = if obs {
-                &mut layout.obs
-            } else {
-                &mut layout.var
-            };
+            let frame = frame_mut(layout, on);
             if column.len() != frame.n_rows {
                 return Err(Error::shape(format!(
                     "column '{name}' has {} values, {axis} has {} rows",
@@ -116,16 +115,12 @@ impl BackedAnnData {
         Ok(())
     }
 
-    fn remove_column(&self, obs: bool, name: &str) -> Result<()> {
-        let axis = if obs { "obs" } else { "var" };
+    fn remove_column(&self, on: Axis, name: &str) -> Result<()> {
+        let axis = on.name();
         self.writable(&format!("remove column '{name}' from {axis}"))?;
-        let (part, id) = frame_part(obs);
+        let (part, id) = frame_part(on);
         self.edit(part, |layout| {
-            let frame = if obs {
-                &mut layout.obs
-            } else {
-                &mut layout.var
-            };
+            let frame = frame_mut(layout, on);
             let removed = match &mut frame.source {
                 FrameSource::Group { columns, .. } => columns.shift_remove(name).is_some(),
                 FrameSource::Memory(df) => Arc::make_mut(df).remove(name).is_some(),
@@ -167,12 +162,12 @@ impl BackedAnnData {
     /// [`crate::AnnData::insert_obsm`], a 1-d array is stored as one column and a data frame
     /// must be indexed by the observation names.
     pub fn insert_obsm(&self, key: impl Into<String>, value: Element) -> Result<()> {
-        self.insert_aligned(true, key.into(), value)
+        self.insert_aligned(Axis::Obs, key.into(), value)
     }
 
     /// Adds or replaces a `varm` entry (see [`BackedAnnData::insert_obsm`]).
     pub fn insert_varm(&self, key: impl Into<String>, value: Element) -> Result<()> {
-        self.insert_aligned(false, key.into(), value)
+        self.insert_aligned(Axis::Var, key.into(), value)
     }
 
     /// Removes an `obsm` entry; fails if there is none of that name.
@@ -191,20 +186,25 @@ impl BackedAnnData {
         })
     }
 
-    fn insert_aligned(&self, obs: bool, key: String, value: Element) -> Result<()> {
-        let name = if obs { "obsm" } else { "varm" };
+    fn insert_aligned(&self, on: Axis, key: String, value: Element) -> Result<()> {
+        let name = match on {
+            Axis::Obs => "obsm",
+            Axis::Var => "varm",
+        };
         self.writable(&format!("insert {name}['{key}']"))?;
         check_key(&key).in_file(&self.shared.path)?;
         let snap = self.shared.snapshot();
         let value = self
-            .aligned(&snap, &format!("{name}['{key}']"), obs, value)
+            .aligned(&snap, &format!("{name}['{key}']"), on, value)
             .in_file(&self.shared.path)?;
-        let part = if obs { Part::Obsm } else { Part::Varm };
+        let part = match on {
+            Axis::Obs => Part::Obsm,
+            Axis::Var => Part::Varm,
+        };
         self.edit(part, |layout| {
-            let slots = if obs {
-                &mut layout.obsm
-            } else {
-                &mut layout.varm
+            let slots = match on {
+                Axis::Obs => &mut layout.obsm,
+                Axis::Var => &mut layout.varm,
             };
             slots.insert(key, ElemSlot::Memory(Arc::new(value)));
             Ok(())
@@ -261,11 +261,17 @@ impl BackedAnnData {
     }
 }
 
-fn frame_part(obs: bool) -> (Part, FrameId) {
-    if obs {
-        (Part::Obs, FrameId::Obs)
-    } else {
-        (Part::Var, FrameId::Var)
+fn frame_part(on: Axis) -> (Part, FrameId) {
+    match on {
+        Axis::Obs => (Part::Obs, FrameId::Obs),
+        Axis::Var => (Part::Var, FrameId::Var),
+    }
+}
+
+fn frame_mut(layout: &mut Layout, on: Axis) -> &mut FrameLayout {
+    match on {
+        Axis::Obs => &mut layout.obs,
+        Axis::Var => &mut layout.var,
     }
 }
 

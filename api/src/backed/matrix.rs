@@ -13,15 +13,7 @@ use annpage_engine::{Error, Result};
 
 use super::shared::Shared;
 use crate::Selection;
-use annpage_engine::file::probe::MatrixSlot;
-
-/// The axis a view's rows or columns run along (for selecting by name).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum AxisKind {
-    Obs,
-    Var,
-    RawVar,
-}
+use annpage_engine::file::probe::{FrameId, MatrixSlot};
 
 /// A matrix element (`X`, a layer, an `obsp`/`varp` entry, `raw.X`) of a backed file, with the
 /// rows and columns its handle selects. Nothing is read until asked for.
@@ -48,8 +40,8 @@ pub struct BackedMatrixView {
     element: String,
     rows: AxisIndex,
     cols: AxisIndex,
-    row_axis: AxisKind,
-    col_axis: AxisKind,
+    row_axis: FrameId,
+    col_axis: FrameId,
 }
 
 impl BackedMatrixView {
@@ -57,8 +49,8 @@ impl BackedMatrixView {
         shared: Arc<Shared>,
         slot: MatrixSlot,
         element: String,
-        (rows, row_axis): (AxisIndex, AxisKind),
-        (cols, col_axis): (AxisIndex, AxisKind),
+        (rows, row_axis): (AxisIndex, FrameId),
+        (cols, col_axis): (AxisIndex, FrameId),
     ) -> Self {
         BackedMatrixView {
             shared,
@@ -249,7 +241,7 @@ impl BackedMatrixView {
     fn refine(
         &self,
         current: &AxisIndex,
-        axis: AxisKind,
+        axis: FrameId,
         selection: &Selection,
     ) -> Result<AxisIndex> {
         let names = match selection {
@@ -263,13 +255,13 @@ impl BackedMatrixView {
     }
 
     /// The names along `axis` of the positions `index`.
-    fn names(&self, axis: AxisKind, index: &AxisIndex) -> Result<Vec<String>> {
+    fn names(&self, axis: FrameId, index: &AxisIndex) -> Result<Vec<String>> {
         let snap = self.shared.snapshot();
         let layout = &snap.layout;
         let frame = match axis {
-            AxisKind::Obs => &layout.obs,
-            AxisKind::Var => &layout.var,
-            AxisKind::RawVar => match &layout.raw {
+            FrameId::Obs => &layout.obs,
+            FrameId::Var => &layout.var,
+            FrameId::RawVar => match &layout.raw {
                 Some(raw) => &raw.var,
                 None => {
                     return Err(Error::invalid("the file has no raw").in_file(&self.shared.path))

@@ -85,13 +85,12 @@ use annpage_engine::select::AxisIndex;
 use annpage_engine::{Error, Result};
 use indexmap::IndexMap;
 
-use self::matrix::AxisKind;
 pub use self::matrix::{BackedMatrixView, MatrixChunks};
 use self::shared::{Shared, Snapshot};
 pub use self::transpose::{TransposedBacked, TransposedChunks, TransposedMatrix};
 use crate::subset::prune_categories;
-use crate::{AnnData, Selection};
-use annpage_engine::file::probe::{ElemSlot, FrameLayout, MatrixSlot};
+use crate::{AnnData, Axis, Selection};
+use annpage_engine::file::probe::{ElemSlot, FrameId, FrameLayout, MatrixSlot};
 use annpage_engine::file::File;
 
 /// How a backed file is opened.
@@ -376,8 +375,8 @@ impl BackedAnnData {
         &self,
         slot: &MatrixSlot,
         element: String,
-        rows: (&AxisIndex, AxisKind),
-        cols: (&AxisIndex, AxisKind),
+        rows: (&AxisIndex, FrameId),
+        cols: (&AxisIndex, FrameId),
     ) -> BackedMatrixView {
         BackedMatrixView::new(
             Arc::clone(&self.shared),
@@ -388,12 +387,12 @@ impl BackedAnnData {
         )
     }
 
-    fn obs_axis(&self) -> (&AxisIndex, AxisKind) {
-        (&self.obs, AxisKind::Obs)
+    fn obs_axis(&self) -> (&AxisIndex, FrameId) {
+        (&self.obs, FrameId::Obs)
     }
 
-    fn var_axis(&self) -> (&AxisIndex, AxisKind) {
-        (&self.var, AxisKind::Var)
+    fn var_axis(&self) -> (&AxisIndex, FrameId) {
+        (&self.var, FrameId::Var)
     }
 
     /// `X` at the selection, if the file has one.
@@ -463,7 +462,7 @@ impl BackedAnnData {
                 .rows_of(&snap, slot, &self.obs, self.view)
                 .in_element(format!("/obsm/{key}")),
         )?;
-        self.in_file(self.aligned(&snap, &format!("obsm['{key}']"), true, value))
+        self.in_file(self.aligned(&snap, &format!("obsm['{key}']"), Axis::Obs, value))
     }
 
     /// The selected rows of a `varm` entry (see [`BackedAnnData::obsm`]).
@@ -475,7 +474,7 @@ impl BackedAnnData {
                 .rows_of(&snap, slot, &self.var, self.view)
                 .in_element(format!("/varm/{key}")),
         )?;
-        self.in_file(self.aligned(&snap, &format!("varm['{key}']"), false, value))
+        self.in_file(self.aligned(&snap, &format!("varm['{key}']"), Axis::Var, value))
     }
 
     /// Normalises an aligned value as `AnnData` does (see `validate::align`).
@@ -483,13 +482,12 @@ impl BackedAnnData {
         &self,
         snap: &Snapshot,
         what: &str,
-        obs: bool,
+        on: Axis,
         mut value: Element,
     ) -> Result<Element> {
-        let (frame, index, axis) = if obs {
-            (&snap.layout.obs, &self.obs, "obs")
-        } else {
-            (&snap.layout.var, &self.var, "var")
+        let (frame, index, axis) = match on {
+            Axis::Obs => (&snap.layout.obs, &self.obs, "obs"),
+            Axis::Var => (&snap.layout.var, &self.var, "var"),
         };
         let reference = match &value {
             Element::DataFrame(_) => {
@@ -560,7 +558,7 @@ impl BackedAnnData {
             &raw.x,
             "/raw/X".into(),
             self.obs_axis(),
-            (&all, AxisKind::RawVar),
+            (&all, FrameId::RawVar),
         ))
     }
 
@@ -643,7 +641,7 @@ impl BackedAnnData {
                         &raw.x,
                         "/raw/X".into(),
                         self.obs_axis(),
-                        (&all, AxisKind::RawVar),
+                        (&all, FrameId::RawVar),
                     )
                     .to_memory()?;
                 let var = self.shared.frame_rows(snap, &raw.var, &all)?;

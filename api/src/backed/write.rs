@@ -9,23 +9,20 @@
 
 use std::path::Path;
 
-use annpage_engine::backed::{BackedMatrix, MatrixKind};
+use annpage_engine::backed::{BackedMatrix, MatrixKind, MemoryPolicy};
 use annpage_engine::data::{Mapping, Matrix, SparseFormat, SparseMatrix};
 use annpage_engine::error::ResultExt;
 use annpage_engine::file::join;
-use annpage_engine::file::probe::MatrixSlot;
+use annpage_engine::file::probe::{FrameId, MatrixSlot};
 use annpage_engine::file::stream::{write_file, MatrixSink, MatrixSpec, Values, Writer};
 use annpage_engine::format::{Encoding, WriteOptions};
 use annpage_engine::select::{AxisIndex, IndexKind};
 use annpage_engine::{Error, Result};
 use indexmap::IndexMap;
 
-use super::matrix::{AxisKind, BackedMatrixView};
+use super::matrix::BackedMatrixView;
 use super::BackedAnnData;
-
-/// Smallest and largest amount of values written at once, in bytes.
-const MIN_PIECE_BYTES: usize = 64 << 10;
-const MAX_PIECE_BYTES: usize = 64 << 20;
+use crate::Axis;
 
 /// See [`BackedAnnData::write_h5ad`]: every element, in the order `format::write_h5ad` writes
 /// them; with gzip, matrices and dense arrays are compressed on as many threads as the handle
@@ -39,7 +36,7 @@ fn write_members(adata: &BackedAnnData, w: &Writer<'_>) -> Result<()> {
     let shared = &adata.shared;
     let snap = shared.snapshot();
     let layout = &snap.layout;
-    let target = (adata.cache_budget() / 16).clamp(MIN_PIECE_BYTES, MAX_PIECE_BYTES);
+    let target = MemoryPolicy::new(adata.cache_budget()).write_piece_bytes();
 
     w.set_encoding("/", Encoding::AnnData)?;
     if let Some(x) = &layout.x {
@@ -53,7 +50,7 @@ fn write_members(adata: &BackedAnnData, w: &Writer<'_>) -> Result<()> {
             &raw.x,
             "/raw/X".into(),
             adata.obs_axis(),
-            (&all, AxisKind::RawVar),
+            (&all, FrameId::RawVar),
         );
         stream_matrix(&view, w, "/raw", "X", target)?;
         let var = shared
@@ -75,17 +72,23 @@ fn write_members(adata: &BackedAnnData, w: &Writer<'_>) -> Result<()> {
     w.write_dataframe("/", "var", &var)?;
     drop((obs, var));
 
-    for (name, slots, is_obs) in [("obsm", &layout.obsm, true), ("varm", &layout.varm, false)] {
+    for (name, slots, on) in [
+        ("obsm", &layout.obsm, Axis::Obs),
+        ("varm", &layout.varm, Axis::Var),
+    ] {
         w.write_mapping("/", name, &Mapping::new())?;
         let group = join("/", name);
-        let index = if is_obs { &adata.obs } else { &adata.var };
+        let index = match on {
+            Axis::Obs => &adata.obs,
+            Axis::Var => &adata.var,
+        };
         for (key, slot) in slots {
             let value = shared
                 .rows_of(&snap, slot, index, adata.view)
                 .in_element(format!("/{name}/{key}"))
                 .in_file(&shared.path)?;
             let value = adata
-                .aligned(&snap, &format!("{name}['{key}']"), is_obs, value)
+                .aligned(&snap, &format!("{name}['{key}']"), on, value)
                 .in_file(&shared.path)?;
             w.write_element(&group, key, &value)?;
         }

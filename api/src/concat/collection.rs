@@ -13,6 +13,7 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
+use annpage_engine::backed::MemoryPolicy;
 use annpage_engine::data::{DType, DataFrame, Matrix, SparseFormat};
 use annpage_engine::error::ResultExt;
 use annpage_engine::file::stream::{write_file, Writer};
@@ -385,9 +386,9 @@ impl BackedCollection {
 
     fn stream(&self, w: &Writer<'_>, into: (&str, &str), which: Which) -> Result<()> {
         let bound = self.stored_bound(&which)?;
-        // An eighth of the budget a chunk (as concat_on_disk), at most WRITE_CHUNK_ROWS rows.
+        // Chunks of concat_on_disk's size, at most WRITE_CHUNK_ROWS rows.
         let row_bytes = (bound / self.n_obs().max(1) as u64).max(1) * 12;
-        let budget = (self.inner.cache.budget() / 8) as u64;
+        let budget = MemoryPolicy::new(self.inner.cache.budget()).concat_chunk_bytes() as u64;
         let rows = (budget / row_bytes).clamp(1, WRITE_CHUNK_ROWS as u64) as usize;
         let chunks = CollectionChunks::new(self.clone(), which, rows)?;
         let conform = *chunks.conform();

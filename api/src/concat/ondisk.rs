@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use annpage_engine::backed::MatrixKind;
+use annpage_engine::backed::{MatrixKind, MemoryPolicy};
 use annpage_engine::data::{ArrayData, DType, Matrix, SparseFormat, SparseMatrix};
 use annpage_engine::error::ResultExt;
 use annpage_engine::file::stream::{write_file, MatrixSpec, Values, Writer};
@@ -31,11 +31,6 @@ use crate::{read_h5ad, read_h5ad_backed, AnnData, Axis, BackedAnnData, BackedMat
 
 /// Rows read and written at once, at most; fewer when rows are wide (see [`chunk_rows`]).
 const MAX_CHUNK_ROWS: usize = 10_000;
-
-/// The bytes of values a chunk holds: an eighth of the cache budget, within these bounds (a
-/// chunk is held a few times over while it is aligned, cast and written).
-const MIN_CHUNK_BYTES: usize = 256 << 10;
-const MAX_CHUNK_BYTES: usize = 8 << 20;
 
 /// Concatenates the files `inputs` into `output` as [`concat()`] of the files read whole and
 /// written with `write` would, without holding `X`, a layer or `raw.X` in memory: they are
@@ -70,7 +65,7 @@ pub fn concat_on_disk(
         return concat(&adatas, options)?.write_h5ad(output, write);
     }
     let (cache, handles) = open_inputs(inputs, backed)?;
-    let chunk_bytes = (cache.budget() / 8).clamp(MIN_CHUNK_BYTES, MAX_CHUNK_BYTES);
+    let chunk_bytes = MemoryPolicy::new(cache.budget()).concat_chunk_bytes();
     let plan = Plan::new(&handles, options, chunk_bytes)?;
     write_file(output, write, all_cores(), |w| plan.write(&handles, w))
 }

@@ -15,19 +15,6 @@ use crate::data::{ArrayData, DType, Matrix, SparseFormat, SparseMatrix};
 use crate::error::ResultExt;
 use crate::{map_array, Error, Result};
 
-/// Smallest block target derived from a budget.
-pub(crate) const MIN_BLOCK_BYTES: usize = 64 << 10;
-/// Largest block target derived from a budget.
-pub(crate) const MAX_BLOCK_BYTES: usize = 64 << 20;
-
-/// The block size for a cache budget: a thirty-second of it, within [64 KiB, 64 MiB], so that
-/// a cache holds many blocks, a block is large enough to read efficiently, and a scan larger
-/// than the cache (which holds a few blocks at a time: the one being copied and those read
-/// ahead) stays well within the budget.
-pub(crate) fn block_bytes_for_budget(budget: usize) -> usize {
-    (budget / 32).clamp(MIN_BLOCK_BYTES, MAX_BLOCK_BYTES)
-}
-
 /// The decoded contents of one block of a backed matrix.
 ///
 /// Blocks are created by [`super::BackedMatrix`] and shared through its cache; they are
@@ -435,9 +422,11 @@ mod tests {
 
     #[test]
     fn budget_gives_clamped_block_sizes() {
-        assert_eq!(block_bytes_for_budget(0), 64 << 10);
-        assert_eq!(block_bytes_for_budget(32 << 20), 1 << 20);
-        assert_eq!(block_bytes_for_budget(usize::MAX), 64 << 20);
+        use crate::backed::MemoryPolicy;
+        let block = |budget| MemoryPolicy::new(budget).block_bytes();
+        assert_eq!(block(0), 64 << 10);
+        assert_eq!(block(32 << 20), 1 << 20);
+        assert_eq!(block(usize::MAX), 64 << 20);
     }
 
     #[test]

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use ndarray::{ArrayD, IxDyn};
 
 use super::block::{Block, Content, SparseBlock};
-use super::minor::MinorMap;
 use super::plan::ReadPlan;
 use crate::data::ArrayData;
+use crate::select::MinorMap;
 use crate::select::{AxisIndex, IndexKind};
 use crate::{Error, Result};
 

@@ -11,9 +11,9 @@ use super::direct::{DirectReader, ReadOptions};
 use super::source::{check_rows, MatrixSource, RangeReader, ReadPath};
 use crate::data::{ArrayData, DType, SparseFormat};
 use crate::error::ResultExt;
-use crate::format::read::sparse_shape;
-use crate::format::Encoding;
-use crate::h5::read::{read_string_attr, stored_type};
+use crate::format::read::{legacy_format, sparse_shape};
+use crate::format::{read_encoding, Encoding};
+use crate::h5::read::stored_type;
 use crate::h5::types::StoredType;
 use crate::{Error, Result};
 
@@ -208,7 +208,7 @@ pub fn open_matrix(parent: &Group, name: &str) -> Result<MatrixSource> {
 
 /// [`open_matrix`] with explicit [`ReadOptions`].
 pub fn open_matrix_with(parent: &Group, name: &str, options: &ReadOptions) -> Result<MatrixSource> {
-    let element = member_path(parent, name);
+    let element = crate::h5::join_path(&parent.name(), name);
     let source = open(parent, name, &element, options).in_element(&element)?;
     Ok(source.with_workers(Arc::clone(&options.workers)))
 }
@@ -267,19 +267,10 @@ fn open(parent: &Group, name: &str, element: &str, options: &ReadOptions) -> Res
     ))
 }
 
-/// `parent`'s path joined with `name`.
-fn member_path(parent: &Group, name: &str) -> String {
-    let p = parent.name();
-    if p.ends_with('/') {
-        format!("{p}{name}")
-    } else {
-        format!("{p}/{name}")
-    }
-}
-
-/// The `encoding-type` attribute, `None` when absent or empty.
+/// The `encoding-type` attribute, `None` when absent or empty (checked with the version, see
+/// [`crate::format::check_encoding`]).
 fn encoding_type(loc: &hdf5::Location) -> Result<Option<String>> {
-    Ok(read_string_attr(loc, "encoding-type")?.filter(|t| !t.is_empty()))
+    Ok(read_encoding(loc)?.map(|(t, _)| t))
 }
 
 fn unexpected(encoding: Option<String>) -> Error {
@@ -287,41 +278,6 @@ fn unexpected(encoding: Option<String>) -> Error {
         encoding_type: encoding.unwrap_or_default(),
         version: String::new(),
         expected: "a dense or sparse matrix",
-    }
-}
-
-/// The format of a sparse group without encoding attributes: from `h5sparse_format`, else
-/// from the length of `indptr` (rows + 1 for CSR, columns + 1 for CSC).
-fn legacy_format(g: &Group) -> Result<SparseFormat> {
-    match read_string_attr(g, "h5sparse_format")?.as_deref() {
-        Some("csr") => return Ok(SparseFormat::Csr),
-        Some("csc") => return Ok(SparseFormat::Csc),
-        Some(other) => {
-            return Err(Error::malformed(format!(
-                "h5sparse_format '{other}' is neither 'csr' nor 'csc'"
-            )))
-        }
-        None => {}
-    }
-    if !["data", "indices", "indptr"]
-        .iter()
-        .all(|m| g.link_exists(m))
-    {
-        return Err(Error::malformed(
-            "a group without encoding attributes is not a sparse matrix (it has no \
-             data/indices/indptr members)",
-        ));
-    }
-    let (rows, cols) = sparse_shape(g)?;
-    let n = g.dataset("indptr")?.size();
-    if n == rows + 1 {
-        Ok(SparseFormat::Csr)
-    } else if n == cols + 1 {
-        Ok(SparseFormat::Csc)
-    } else {
-        Err(Error::malformed(format!(
-            "indptr has {n} entries, which fits neither {rows} rows nor {cols} columns"
-        )))
     }
 }
 

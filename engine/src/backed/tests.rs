@@ -1272,8 +1272,10 @@ fn hdf5_elements_that_are_not_matrices_are_refused() {
     write_array(&file, "cube", &cube, Storage::Contiguous).unwrap();
     let frame = file.create_group("frame").unwrap();
     string_attr(&frame, "encoding-type", "dataframe");
+    string_attr(&frame, "encoding-version", "0.2.0");
     let partial = file.create_group("partial").unwrap();
     string_attr(&partial, "encoding-type", "csr_matrix");
+    string_attr(&partial, "encoding-version", "0.1.0");
     partial
         .new_attr::<i64>()
         .shape(2)
@@ -1282,10 +1284,13 @@ fn hdf5_elements_that_are_not_matrices_are_refused() {
         .write_raw(&[2i64, 2])
         .unwrap();
     write_array(&partial, "data", &vec![1.0f32].into(), Storage::Contiguous).unwrap();
+    let unversioned = file.create_group("unversioned").unwrap();
+    string_attr(&unversioned, "encoding-type", "csr_matrix");
     let cases = [
         ("strings", "/strings: unsupported: backed reads of variable-length UTF-8 string datasets"),
         ("cube", "/cube: unsupported: backed reads of 3-d datasets (only 1-d and 2-d ones are read in ranges)"),
         ("frame", "/frame: unknown or unexpected encoding-type 'dataframe' (version ''), expected a dense or sparse matrix"),
+        ("unversioned", "/unversioned: unsupported: encoding-version '' of encoding-type 'csr_matrix' (anndata reads 0.1.0)"),
         ("partial", "/partial: malformed element: missing member 'indptr'"),
         ("missing", "/missing: malformed element: missing member 'missing'"),
     ];

@@ -3,7 +3,7 @@
 use ndarray::ArrayD;
 
 use super::ArrayData;
-use crate::select::{AxisIndex, IndexKind};
+use crate::select::{AxisIndex, MinorMap};
 use crate::{map_array, Error, Result};
 
 /// Row-compressed or column-compressed storage.
@@ -290,14 +290,14 @@ impl SparseMatrix {
         let mut entries = Vec::new();
         indptr.push(0);
         for i in major {
-            for k in self.slice_range(i) {
-                // Stored indices are below the minor dimension (checked on construction).
-                // New positions are below the new minor dimension, checked to fit in u32.
-                map.for_each_target(self.indices[k] as usize, |t| {
-                    indices.push(t as u32);
-                    entries.push(k);
-                });
-            }
+            let span = self.slice_range(i);
+            let first = span.start;
+            // Stored indices are below the minor dimension (checked on construction).
+            // New positions are below the new minor dimension, checked to fit in u32.
+            map.for_each_hit(&self.indices[span], |k, t| {
+                indices.push(t as u32);
+                entries.push(first + k);
+            });
             indptr.push(indices.len() as u64);
         }
         (indptr, indices, Sources::Entries(entries))
@@ -418,79 +418,6 @@ enum Sources {
     Runs(Vec<std::ops::Range<usize>>),
     /// One stored value per new entry.
     Entries(Vec<usize>),
-}
-
-/// For each old minor position, the new positions it is selected at.
-enum MinorMap {
-    /// A (strided) range selects each old position at most once, found by arithmetic.
-    Strided {
-        start: usize,
-        step: isize,
-        len: usize,
-    },
-    /// Explicit positions, bucketed by old position: the new positions of old position `j`
-    /// are `targets[offsets[j]..offsets[j + 1]]`, increasing.
-    Table {
-        offsets: Vec<usize>,
-        targets: Vec<usize>,
-    },
-}
-
-impl MinorMap {
-    fn new(index: &AxisIndex) -> Self {
-        match index.kind() {
-            IndexKind::Range(r) => MinorMap::Strided {
-                start: r.start,
-                step: 1,
-                len: r.len(),
-            },
-            IndexKind::Strided { start, step, len } => MinorMap::Strided { start, step, len },
-            IndexKind::Positions(ps) => {
-                // A counting sort of the new positions by old position keeps each bucket
-                // in increasing new position.
-                let mut offsets = vec![0usize; index.axis_len() + 1];
-                for &p in ps {
-                    offsets[p + 1] += 1;
-                }
-                let mut total = 0;
-                for o in &mut offsets {
-                    total += *o;
-                    *o = total;
-                }
-                let mut fill = offsets.clone();
-                let mut targets = vec![0usize; ps.len()];
-                for (new, &old) in ps.iter().enumerate() {
-                    targets[fill[old]] = new;
-                    fill[old] += 1;
-                }
-                MinorMap::Table { offsets, targets }
-            }
-        }
-    }
-
-    /// Calls `f` with each new position of old position `j`, in increasing order.
-    fn for_each_target(&self, j: usize, mut f: impl FnMut(usize)) {
-        match self {
-            &MinorMap::Strided { start, step, len } => {
-                let (distance, stride) = if step > 0 {
-                    (j.checked_sub(start), step.unsigned_abs())
-                } else {
-                    (start.checked_sub(j), step.unsigned_abs())
-                };
-                if let Some(d) = distance {
-                    if d % stride == 0 && d / stride < len {
-                        f(d / stride);
-                    }
-                }
-            }
-            MinorMap::Table { offsets, targets } => {
-                targets[offsets[j]..offsets[j + 1]]
-                    .iter()
-                    .copied()
-                    .for_each(f);
-            }
-        }
-    }
 }
 
 /// The values at positions `runs` of a 1-d array, concatenated.

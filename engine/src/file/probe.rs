@@ -17,11 +17,11 @@ use super::join;
 use crate::backed::{open_matrix, MatrixKind};
 use crate::data::{ArrayData, Column, DType, DataFrame, Element, Mapping, Matrix};
 use crate::error::ResultExt;
-use crate::format::check_encoding;
 use crate::format::read::{
     check_root, dataframe_members, read_dataframe, read_dataframe_index, read_mapping,
     take_neighbor_graphs, LegacyAnnotations, OBS_MULTICOL_KEYS, VAR_MULTICOL_KEYS,
 };
+use crate::format::read_encoding;
 use crate::h5::read::{has_attr, read_string_attr, stored_type};
 use crate::h5::types::StoredType;
 use crate::{Error, Result};
@@ -368,17 +368,10 @@ fn is_dataset(g: &Group, name: &str) -> bool {
 /// fails where anndata's reader would (see [`check_encoding`]).
 pub(crate) fn encoding_of(g: &Group, name: &str) -> Result<Option<String>> {
     let read = || -> Result<Option<String>> {
-        let attrs = |loc: &hdf5::Location| -> Result<_> {
-            Ok((
-                read_string_attr(loc, "encoding-type")?,
-                read_string_attr(loc, "encoding-version")?,
-            ))
+        let found = match g.loc_type_by_name(name)? {
+            LocationType::Dataset => read_encoding(&*g.dataset(name)?)?,
+            _ => read_encoding(&*g.group(name)?)?,
         };
-        let (encoding_type, version) = match g.loc_type_by_name(name)? {
-            LocationType::Dataset => attrs(&*g.dataset(name)?)?,
-            _ => attrs(&*g.group(name)?)?,
-        };
-        let found = check_encoding(encoding_type, version)?;
         Ok(found.map(|(t, _)| t))
     };
     read().in_element(join(&g.name(), name))

@@ -1,5 +1,6 @@
 //! The `encoding-type` / `encoding-version` pairs of the format.
 
+use crate::h5::read::read_string_attr;
 use crate::{Error, Result};
 
 /// An element encoding, as named by the `encoding-type` attribute.
@@ -166,4 +167,13 @@ impl std::fmt::Display for Encoding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {}", self.type_name(), self.version())
     }
+}
+
+/// The `encoding-type` and `encoding-version` attributes of `loc` (`None` when both are absent
+/// or empty), checked by [`check_encoding`]: the one reader of an element's encoding.
+pub(crate) fn read_encoding(loc: &hdf5::Location) -> Result<Option<(String, String)>> {
+    check_encoding(
+        read_string_attr(loc, "encoding-type")?,
+        read_string_attr(loc, "encoding-version")?,
+    )
 }

@@ -12,6 +12,7 @@ pub mod text;
 mod walk;
 pub mod write;
 
+pub(crate) use encoding::read_encoding;
 pub use encoding::{check_encoding, Encoding};
 pub use read::{read_dataframe, read_element, read_h5ad, read_mapping, read_matrix};
 pub use walk::MAX_DEPTH;

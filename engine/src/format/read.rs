@@ -11,7 +11,7 @@ use hdf5::{Dataset, Group, Location, LocationType, ReferencedObject};
 use indexmap::IndexMap;
 
 use super::legacy::{self, Reshape};
-use super::{check_encoding, AnnDataElements, Encoding, RawElements};
+use super::{AnnDataElements, Encoding, RawElements};
 use crate::data::{
     ArrayData, Categorical, Column, DType, DataFrame, Element, Mapping, Matrix, Nullable,
     NullableKind, RawNode, Scalar, SparseFormat, SparseMatrix,
@@ -128,11 +128,7 @@ impl Node {
     /// The `encoding-type` and `encoding-version` attributes (`None` when both are absent or
     /// empty), checked by [`check_encoding`].
     fn encoding(&self) -> Result<Option<(String, String)>> {
-        let loc = self.location();
-        check_encoding(
-            read_string_attr(loc, "encoding-type")?,
-            read_string_attr(loc, "encoding-version")?,
-        )
+        super::read_encoding(self.location())
     }
 }
 
@@ -307,18 +303,7 @@ fn matrix_of(node: &Node) -> Result<Matrix> {
         (Some(Some(Encoding::CscMatrix)), Node::Group(g)) => {
             Ok(Matrix::Sparse(read_sparse(g, SparseFormat::Csc)?))
         }
-        (None, Node::Group(g)) => {
-            let format = match legacy_sparse_format(g)? {
-                Some(f) => f,
-                None => infer_sparse_format(g)?.ok_or_else(|| {
-                    Error::malformed(
-                        "a group without encoding attributes is not a sparse matrix \
-                         (it has no data/indices/indptr members)",
-                    )
-                })?,
-            };
-            Ok(Matrix::Sparse(read_sparse(g, format)?))
-        }
+        (None, Node::Group(g)) => Ok(Matrix::Sparse(read_sparse(g, legacy_format(g)?)?)),
         _ => Err(unexpected(encoding, "a dense or sparse matrix")),
     }
 }
@@ -334,6 +319,20 @@ fn dense_matrix(a: ArrayData) -> Result<Matrix> {
         return Err(Error::malformed("a matrix cannot hold strings"));
     }
     Ok(Matrix::Dense(a))
+}
+
+/// The format of a sparse group without encoding attributes: from its `h5sparse_format`
+/// attribute, else from the length of `indptr` (rows + 1 for CSR, columns + 1 for CSC).
+pub(crate) fn legacy_format(g: &Group) -> Result<SparseFormat> {
+    match legacy_sparse_format(g)? {
+        Some(f) => Ok(f),
+        None => infer_sparse_format(g)?.ok_or_else(|| {
+            Error::malformed(
+                "a group without encoding attributes is not a sparse matrix (it has no \
+                 data/indices/indptr members, or indptr fits neither its rows nor its columns)",
+            )
+        }),
+    }
 }
 
 /// The format named by a legacy `h5sparse_format` attribute, if the group has one.
@@ -663,10 +662,7 @@ fn mapping_of(node: &Node) -> Result<Mapping> {
 /// files) or `anndata` (or `raw`) at a version it reads, and an `obs` member.
 pub fn check_root(root: &Group) -> Result<()> {
     let check = || -> Result<()> {
-        let encoding = check_encoding(
-            read_string_attr(root, "encoding-type")?,
-            read_string_attr(root, "encoding-version")?,
-        )?;
+        let encoding = super::read_encoding(root)?;
         if let Some((encoding_type, version)) = encoding {
             if !matches!(
                 Encoding::parse(&encoding_type),

@@ -25,6 +25,9 @@ use std::sync::Arc;
 
 use crate::{Error, Result};
 
+mod minor;
+pub(crate) use minor::MinorMap;
+
 /// How many items of a long list `Display` and error messages show.
 const SHOWN: usize = 8;
 
@@ -669,6 +672,8 @@ const _: () = {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn names(ns: &[&str]) -> Vec<String> {
@@ -922,5 +927,45 @@ mod tests {
         assert_eq!(s.to_string(), "9..=1 step -2 of 10");
         let p = AxisIndex::from_positions(vec![4, 0, 0], 10).unwrap();
         assert_eq!(p.to_string(), "[4, 0, 0] of 10");
+    }
+
+    /// One selection of an axis of `n` positions: a slice (any start, stop and step, negative
+    /// ones included), or positions (unsorted, repeated).
+    fn selection(n: usize) -> impl Strategy<Value = Selection> {
+        let n_i = n as isize;
+        let bound = -(n_i + 2)..=(n_i + 2);
+        let slice = (
+            prop::option::of(bound.clone()),
+            prop::option::of(bound),
+            prop_oneof![-4isize..=-1, 1isize..=4],
+        )
+            .prop_map(|(start, stop, step)| Selection::slice(start, stop, step));
+        let positions = prop::collection::vec(0..n.max(1), 0..2 * n + 2)
+            .prop_map(move |ps| Selection::positions(ps.into_iter().filter(|&p| p < n)));
+        prop_oneof![slice, positions]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Composing two selections selects what applying them one after the other selects.
+        #[test]
+        fn compose_equals_selecting_twice(
+            (n, outer, inner) in (0usize..40).prop_flat_map(|n| (
+                Just(n),
+                selection(n),
+            )).prop_flat_map(|(n, outer)| {
+                let len = outer.resolve(n, None).map_or(0, |o| o.len());
+                (Just(n), Just(outer), selection(len))
+            }),
+        ) {
+            let outer = outer.resolve(n, None).unwrap();
+            let inner = inner.resolve(outer.len(), None).unwrap();
+            let composed = outer.compose(&inner).unwrap();
+            let by_hand: Vec<usize> = inner.iter().map(|i| outer.get(i).unwrap()).collect();
+            prop_assert_eq!(composed.to_vec(), by_hand);
+            prop_assert_eq!(composed.axis_len(), n);
+            prop_assert_eq!(composed.len(), inner.len());
+        }
     }
 }

@@ -6,7 +6,7 @@
 //! stored order: the order scipy's fancy indexing produces and
 //! [`crate::data::SparseMatrix::subset`] follows.
 
-use crate::select::{AxisIndex, IndexKind};
+use super::{AxisIndex, IndexKind};
 
 /// Above this many entries per selected position, a dense lookup table over the whole minor
 /// axis is replaced by a binary search over the selected positions.
