@@ -66,6 +66,7 @@
 
 mod edit;
 mod matrix;
+mod memory;
 mod shared;
 #[cfg(test)]
 mod tests;
@@ -80,7 +81,7 @@ pub use annpage_engine::backed::{BlockCache, MatrixKind, ReadOptions, ReadPath, 
 pub use annpage_engine::cache::CacheStats;
 use annpage_engine::data::{ArrayData, DType, DataFrame, Element, Mapping};
 use annpage_engine::error::ResultExt;
-use annpage_engine::format::{AnnDataElements, RawElements, WriteOptions};
+use annpage_engine::format::WriteOptions;
 use annpage_engine::select::AxisIndex;
 use annpage_engine::{Error, Result};
 use indexmap::IndexMap;
@@ -89,8 +90,8 @@ pub use self::matrix::{BackedMatrixView, MatrixChunks};
 use self::shared::{Shared, Snapshot};
 pub use self::transpose::{TransposedBacked, TransposedChunks, TransposedMatrix};
 use crate::subset::prune_categories;
-use crate::{AnnData, Axis, Selection};
-use annpage_engine::file::probe::{ElemSlot, FrameId, FrameLayout, MatrixSlot};
+use crate::{Axis, Selection};
+use annpage_engine::file::probe::{FrameId, FrameLayout, MatrixSlot};
 use annpage_engine::file::File;
 
 /// How a backed file is opened.
@@ -526,28 +527,6 @@ impl BackedAnnData {
         ))
     }
 
-    /// `raw.var` and `raw.varm` (every raw variable), if the file has a raw; read now.
-    pub fn raw_annotations(&self) -> Result<Option<(DataFrame, Mapping)>> {
-        let snap = self.shared.snapshot();
-        let Some(raw) = snap.layout.raw.as_ref() else {
-            return Ok(None);
-        };
-        let read = || -> Result<(DataFrame, Mapping)> {
-            let all = AxisIndex::full(raw.x.shape().1);
-            let var = self.shared.frame_rows(&snap, &raw.var, &all)?;
-            let varm = raw
-                .varm
-                .iter()
-                .map(|(k, slot)| Ok((k.clone(), self.shared.element(&snap, slot)?)))
-                .collect::<Result<Mapping>>()?;
-            Ok((var, varm))
-        };
-        read()
-            .in_element("/raw")
-            .in_file(&self.shared.path)
-            .map(Some)
-    }
-
     /// `raw.X` at the selected observations and every raw variable (anndata never subsets
     /// raw's variables), if the file has a raw.
     pub fn raw_x(&self) -> Option<BackedMatrixView> {
@@ -560,119 +539,6 @@ impl BackedAnnData {
             self.obs_axis(),
             (&all, FrameId::RawVar),
         ))
-    }
-
-    /// Unstructured annotations. In a view, the colours of categorical `obs`/`var` columns
-    /// (`uns['<column>_colors']`) follow the categories the selection keeps, as in anndata.
-    pub fn uns(&self) -> Result<Mapping> {
-        let snap = self.shared.snapshot();
-        let mut uns = self.in_file(self.read_uns(&snap))?;
-        if self.view && uns.keys().any(|k| k.ends_with("_colors")) {
-            self.in_file(self.prune(&snap, &mut uns))?;
-        }
-        Ok(uns)
-    }
-
-    fn read_uns(&self, snap: &Snapshot) -> Result<Mapping> {
-        snap.layout
-            .uns
-            .iter()
-            .map(|(k, slot)| Ok((k.clone(), self.shared.element(snap, slot)?)))
-            .collect()
-    }
-
-    /// The selected `obs` and `var`, and `uns`: in a view, with unused categories removed and
-    /// their colours fixed, as [`AnnData::subset`] makes them.
-    fn frames_and_uns(&self, snap: &Snapshot) -> Result<(DataFrame, DataFrame, Mapping)> {
-        let mut uns = self.read_uns(snap)?;
-        let (obs, var) = self.prune(snap, &mut uns)?;
-        Ok((obs, var, uns))
-    }
-
-    fn prune(&self, snap: &Snapshot, uns: &mut Mapping) -> Result<(DataFrame, DataFrame)> {
-        let mut obs = self.shared.frame_rows(snap, &snap.layout.obs, &self.obs)?;
-        let mut var = self.shared.frame_rows(snap, &snap.layout.var, &self.var)?;
-        if self.view {
-            prune_categories(&mut obs, uns);
-            prune_categories(&mut var, uns);
-        }
-        Ok((obs, var))
-    }
-
-    /// Every element at the selection, in memory: for a view, exactly what [`AnnData::subset`]
-    /// gives for the same selections on the whole file read with [`crate::read_h5ad`] (unused
-    /// categories removed, in `obsm`/`varm` data frames too, colours fixed, `raw` cut to the
-    /// observations only); for the whole file, what [`crate::read_h5ad`] gives.
-    pub fn to_memory(&self) -> Result<AnnData> {
-        let snap = self.shared.snapshot();
-        self.in_file(self.elements(&snap))
-            .and_then(|elems| AnnData::from_elements(elems).in_file(&self.shared.path))
-    }
-
-    fn elements(&self, snap: &Snapshot) -> Result<AnnDataElements> {
-        let layout = &snap.layout;
-        let (obs, var, uns) = self.frames_and_uns(snap)?;
-        let matrices = |slots: &IndexMap<String, MatrixSlot>, name: &str, rows, cols| {
-            slots
-                .iter()
-                .map(|(k, slot)| {
-                    let view = self.view_of(slot, format!("/{name}/{k}"), rows, cols);
-                    Ok((k.clone(), view.to_memory()?))
-                })
-                .collect::<Result<IndexMap<_, _>>>()
-        };
-        let aligned = |slots: &IndexMap<String, ElemSlot>, name: &str, index: &AxisIndex| {
-            slots
-                .iter()
-                .map(|(k, slot)| {
-                    let value = self
-                        .shared
-                        .rows_of(snap, slot, index, self.view)
-                        .in_element(format!("/{name}/{k}"))?;
-                    Ok((k.clone(), value))
-                })
-                .collect::<Result<Mapping>>()
-        };
-        let raw = match &layout.raw {
-            Some(raw) => {
-                let all = AxisIndex::full(raw.x.shape().1);
-                let x = self
-                    .view_of(
-                        &raw.x,
-                        "/raw/X".into(),
-                        self.obs_axis(),
-                        (&all, FrameId::RawVar),
-                    )
-                    .to_memory()?;
-                let var = self.shared.frame_rows(snap, &raw.var, &all)?;
-                let varm = raw
-                    .varm
-                    .iter()
-                    .map(|(k, slot)| Ok((k.clone(), self.shared.element(snap, slot)?)))
-                    .collect::<Result<Mapping>>()?;
-                Some(RawElements { x, var, varm })
-            }
-            None => None,
-        };
-        Ok(AnnDataElements {
-            x: layout
-                .x
-                .as_ref()
-                .map(|x| {
-                    self.view_of(x, "/X".into(), self.obs_axis(), self.var_axis())
-                        .to_memory()
-                })
-                .transpose()?,
-            obs,
-            var,
-            obsm: aligned(&layout.obsm, "obsm", &self.obs)?,
-            varm: aligned(&layout.varm, "varm", &self.var)?,
-            obsp: matrices(&layout.obsp, "obsp", self.obs_axis(), self.obs_axis())?,
-            varp: matrices(&layout.varp, "varp", self.var_axis(), self.var_axis())?,
-            layers: matrices(&layout.layers, "layers", self.obs_axis(), self.var_axis())?,
-            uns,
-            raw,
-        })
     }
 
     /// `X` at the selection in chunks of `chunk_rows` rows: `(range of the selection's rows,

@@ -13,7 +13,7 @@ use annpage_engine::select::AxisIndex;
 use ndarray::Array2;
 
 use super::*;
-use crate::read_h5ad;
+use crate::{read_h5ad, AnnData};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use annpage::backed::ReadOptions;
-use annpage::inspect::{describe, ElementInfo};
+use annpage::inspect::describe;
 use annpage::query::Query;
 use annpage::stats::QcAccumulator;
 use annpage::ResultExt;
@@ -189,48 +189,16 @@ fn compression(arg: CompressionArg, level: u8) -> Compression {
     }
 }
 
-fn info_json(info: &ElementInfo) -> serde_json::Value {
-    let mut obj = serde_json::Map::new();
-    obj.insert("path".into(), info.path.clone().into());
-    obj.insert("encoding".into(), info.encoding.clone().into());
-    if let Some(d) = &info.dtype {
-        obj.insert("dtype".into(), d.clone().into());
-    }
-    if let Some(s) = &info.shape {
-        obj.insert("shape".into(), s.clone().into());
-    }
-    if let Some(n) = info.nnz {
-        obj.insert("nnz".into(), n.into());
-    }
-    if let Some(st) = &info.storage {
-        let mut s = serde_json::Map::new();
-        s.insert("layout".into(), st.layout.into());
-        if let Some(c) = &st.chunk {
-            s.insert("chunk".into(), c.clone().into());
-        }
-        s.insert("filters".into(), st.filters.clone().into());
-        if let Some(p) = &st.read_path {
-            s.insert("read_path".into(), p.clone().into());
-        }
-        obj.insert("storage".into(), s.into());
-    }
-    obj.insert(
-        "children".into(),
-        info.children
-            .iter()
-            .map(info_json)
-            .collect::<Vec<_>>()
-            .into(),
-    );
-    obj.into()
-}
-
 fn run(cli: Cli) -> annpage::Result<()> {
     match cli.command {
         Command::Info { file, json } => {
             let info = describe(&file)?;
             if json {
-                println!("{}", info_json(&info));
+                println!(
+                    "{}",
+                    serde_json::to_string(&info)
+                        .map_err(|e| annpage::Error::invalid(e.to_string()))?
+                );
             } else {
                 print!("{}", info.to_text());
             }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use hdf5::{Dataset, Group, Hyperslab, LocationType, SliceOrIndex};
 use ndarray::{ArrayD, IxDyn};
 
-use super::direct::{DirectReader, ReadOptions};
+use super::direct::{DirectOpen, DirectReader, ReadOptions};
 use super::source::{check_rows, MatrixSource, RangeReader, ReadPath};
 use crate::data::{ArrayData, DType, SparseFormat};
 use crate::error::ResultExt;
@@ -221,8 +221,8 @@ pub(crate) fn reader(ds: Dataset, options: &ReadOptions) -> Result<Box<dyn Range
         return Ok(Box::new(H5RangeReader::new(ds)?.with_reason(off)));
     }
     match DirectReader::open(&ds, options.workers.threads())? {
-        Ok(r) => Ok(Box::new(r)),
-        Err(reason) => Ok(Box::new(H5RangeReader::new(ds)?.with_reason(reason))),
+        DirectOpen::Reader(r) => Ok(Box::new(r)),
+        DirectOpen::Fallback(reason) => Ok(Box::new(H5RangeReader::new(ds)?.with_reason(reason))),
     }
 }
 

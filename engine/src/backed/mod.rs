@@ -48,7 +48,7 @@ mod source;
 mod tests;
 
 pub use block::Block;
-pub use direct::{DirectReader, ReadOptions};
+pub use direct::{DirectOpen, DirectReader, ReadOptions};
 pub use h5::{open_matrix, open_matrix_with, H5RangeReader};
 pub use matrix::{BackedMatrix, BlockCache, Chunks, MatrixKind, MemoryPolicy};
 pub use plan::ReadPlan;

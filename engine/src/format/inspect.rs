@@ -8,28 +8,32 @@ use std::path::Path;
 
 use hdf5::types::{TypeDescriptor, VarLenAscii, VarLenUnicode};
 use hdf5::{Dataset, Group, Location, LocationType};
+use serde::Serialize;
 
 use super::Encoding;
 use crate::error::ResultExt;
 use crate::Result;
 
 /// How an element's bytes are laid out on disk.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Storage {
     /// `contiguous`, `chunked` or `compact`.
     pub layout: &'static str,
     /// The chunk shape of a chunked dataset.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub chunk: Option<Vec<usize>>,
     /// The filter pipeline, e.g. `["gzip(4)"]`.
     pub filters: Vec<String>,
     /// How backed mode reads a numeric dataset's blocks, e.g. `direct (gzip, 2 threads)` or
     /// `libhdf5 (filter fletcher32 is decoded by libhdf5)` (see [`crate::backed::ReadPath`]);
     /// `None` for other datasets.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub read_path: Option<String>,
 }
 
-/// One element of the tree: its path, encoding, dtype, shape and members.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One element of the tree: its path, encoding, dtype, shape and members. Serialises to the
+/// JSON `annpage info --json` prints (absent fields left out).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ElementInfo {
     /// Path inside the file, e.g. `/obsm/X_pca`.
     pub path: String,
@@ -38,12 +42,16 @@ pub struct ElementInfo {
     pub encoding: String,
     /// Element dtype (the `data` member's for sparse matrices, the codes' categories for
     /// categoricals).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub dtype: Option<String>,
     /// Shape (the `shape` attribute for sparse matrices).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub shape: Option<Vec<usize>>,
     /// Stored values of a sparse matrix.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub nnz: Option<usize>,
     /// Storage of the element's main dataset (`data` for sparse matrices).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub storage: Option<Storage>,
     /// Members of groups that hold other elements (root, dict, dataframe, raw).
     pub children: Vec<ElementInfo>,
@@ -124,8 +132,12 @@ fn read_path_of(ds: &Dataset) -> Option<String> {
     }
     let threads = crate::backed::ReadOptions::default().workers.threads();
     Some(match crate::backed::DirectReader::open(ds, threads) {
-        Ok(Ok(reader)) => crate::backed::RangeReader::read_path(&reader).to_string(),
-        Ok(Err(reason)) => crate::backed::ReadPath::Hdf5 { reason }.to_string(),
+        Ok(crate::backed::DirectOpen::Reader(reader)) => {
+            crate::backed::RangeReader::read_path(&reader).to_string()
+        }
+        Ok(crate::backed::DirectOpen::Fallback(reason)) => {
+            crate::backed::ReadPath::Hdf5 { reason }.to_string()
+        }
         Err(e) => format!("unreadable: {e}"),
     })
 }

@@ -100,28 +100,51 @@ pub struct DirectReader {
     chunk_pool: Arc<ChunkPool>,
 }
 
+/// What [`DirectReader::open`] finds for a dataset.
+#[derive(Debug)]
+pub enum DirectOpen {
+    /// The fast path reads it.
+    Reader(DirectReader),
+    /// libhdf5 must read it, for this reason (e.g. `filter fletcher32 is decoded by libhdf5`).
+    Fallback(String),
+}
+
+impl DirectOpen {
+    /// The reader, if the fast path reads the dataset.
+    pub fn reader(self) -> Option<DirectReader> {
+        match self {
+            DirectOpen::Reader(r) => Some(r),
+            DirectOpen::Fallback(_) => None,
+        }
+    }
+
+    /// Why libhdf5 must read the dataset, if it must.
+    pub fn fallback(self) -> Option<String> {
+        match self {
+            DirectOpen::Reader(_) => None,
+            DirectOpen::Fallback(reason) => Some(reason),
+        }
+    }
+}
+
 impl DirectReader {
-    /// A reader for `ds` if the fast path can read it, else `Ok(Err(reason))` (the dataset
-    /// must be read through libhdf5). Indexes the dataset's chunks (one pass over libhdf5's
+    /// A reader for `ds` if the fast path can read it, else [`DirectOpen::Fallback`] with the
+    /// reason (the dataset must be read through libhdf5). Indexes the dataset's chunks (one pass over libhdf5's
     /// chunk table; no data is read). Errors when the file's records are corrupt: a chunk
     /// beyond the end of the file, off the chunk grid or stored twice.
-    pub fn open(ds: &Dataset, threads: usize) -> Result<std::result::Result<Self, String>> {
+    pub fn open(ds: &Dataset, threads: usize) -> Result<DirectOpen> {
         let element = ds.name();
         Self::open_unnamed(ds, element.clone(), threads.max(1)).in_element(&element)
     }
 
-    fn open_unnamed(
-        ds: &Dataset,
-        element: String,
-        threads: usize,
-    ) -> Result<std::result::Result<Self, String>> {
+    fn open_unnamed(ds: &Dataset, element: String, threads: usize) -> Result<DirectOpen> {
         let ty = stored_type(ds)?;
         let (dtype, element_size) = match (&ty, ty.dtype()) {
             (StoredType::Bool, _) => (DType::Bool, 1),
             (StoredType::Int { size, .. }, Some(d)) => (d, *size),
             (StoredType::Float { size: 4 | 8 }, Some(d)) => (d, d.size()),
             _ => {
-                return Ok(Err(format!(
+                return Ok(DirectOpen::Fallback(format!(
                     "{} values are converted by libhdf5",
                     ty.describe()
                 )))
@@ -130,7 +153,9 @@ impl DirectReader {
         if element_size > 1 {
             let order = ds.dtype()?.byte_order();
             if cfg!(target_endian = "big") || order != hdf5::datatype::ByteOrder::LittleEndian {
-                return Ok(Err("its values are not little-endian".into()));
+                return Ok(DirectOpen::Fallback(
+                    "its values are not little-endian".into(),
+                ));
             }
         }
         let space = ds.space()?;
@@ -140,29 +165,37 @@ impl DirectReader {
             space.shape()
         };
         if !(1..=2).contains(&shape.len()) {
-            return Ok(Err(format!("it is {}-d", shape.len())));
+            return Ok(DirectOpen::Fallback(format!("it is {}-d", shape.len())));
         }
         let pipeline = match Pipeline::new(&ds.filters(), element_size) {
             Ok(p) => p,
-            Err(filter) => return Ok(Err(format!("filter {filter} is decoded by libhdf5"))),
+            Err(filter) => {
+                return Ok(DirectOpen::Fallback(format!(
+                    "filter {filter} is decoded by libhdf5"
+                )))
+            }
         };
         let h5file = ds.file()?;
         if !h5file.is_read_only() {
             // Its latest writes may still be in libhdf5's buffers, not in the file.
-            return Ok(Err("the file is open for writing".into()));
+            return Ok(DirectOpen::Fallback("the file is open for writing".into()));
         }
         if h5file.userblock() > 0 {
-            return Ok(Err("the file has a user block".into()));
+            return Ok(DirectOpen::Fallback("the file has a user block".into()));
         }
         let path = h5file.filename();
         let file = match File::open(&path) {
             Ok(f) => f,
-            Err(e) => return Ok(Err(format!("'{path}' cannot be opened directly: {e}"))),
+            Err(e) => {
+                return Ok(DirectOpen::Fallback(format!(
+                    "'{path}' cannot be opened directly: {e}"
+                )))
+            }
         };
         let file_len = file.metadata()?.len();
         let placement = match index::index(ds, &shape, element_size, file_len)? {
             Ok(p) => p,
-            Err(reason) => return Ok(Err(reason)),
+            Err(reason) => return Ok(DirectOpen::Fallback(reason)),
         };
         if let Placement::Contiguous { .. } = placement {
             if !pipeline.is_empty() {
@@ -173,7 +206,7 @@ impl DirectReader {
             Placement::Chunked { chunk, .. } => chunk.iter().product::<usize>() * element_size,
             Placement::Contiguous { .. } => 0,
         };
-        Ok(Ok(DirectReader {
+        Ok(DirectOpen::Reader(DirectReader {
             chunk_pool: ChunkPool::new(chunk_bytes),
             element,
             shape,
@@ -594,6 +627,7 @@ mod tests {
         let f = hdf5::File::open(&path).unwrap();
         let r = DirectReader::open(&f.dataset("v").unwrap(), 2)
             .unwrap()
+            .reader()
             .unwrap();
         assert_eq!(r.read_path().to_string(), "direct (gzip, 2 threads)");
         let cache = Arc::new(BlockCache::new(1 << 20));
@@ -618,6 +652,7 @@ mod tests {
         let f = hdf5::File::open(&path).unwrap();
         let r = DirectReader::open(&f.dataset("v").unwrap(), 2)
             .unwrap()
+            .reader()
             .unwrap();
         let expected =
             |rows: Range<usize>| ArrayData::from(rows.map(|i| i as f64).collect::<Vec<_>>());
@@ -661,14 +696,15 @@ mod tests {
             .unwrap();
         let plain = f.new_dataset::<f32>().shape([10]).create("plain").unwrap();
         assert_eq!(
-            DirectReader::open(&plain, 1).unwrap().unwrap_err(),
+            DirectReader::open(&plain, 1).unwrap().fallback().unwrap(),
             "the file is open for writing"
         );
         drop((ds, plain, f));
         let f = hdf5::File::open(dir.path().join("w.h5")).unwrap();
         let reason = DirectReader::open(&f.dataset("sum").unwrap(), 1)
             .unwrap()
-            .unwrap_err();
+            .fallback()
+            .unwrap();
         assert_eq!(reason, "filter fletcher32 is decoded by libhdf5");
     }
 
@@ -695,7 +731,8 @@ mod tests {
         for name in ["huge", "part"] {
             let reason = DirectReader::open(&f.dataset(name).unwrap(), 1)
                 .unwrap()
-                .unwrap_err();
+                .fallback()
+                .unwrap();
             assert!(reason.contains("never written"), "{name}: {reason}");
         }
     }
@@ -714,6 +751,7 @@ mod tests {
         let f = hdf5::File::open(&path).unwrap();
         let r = DirectReader::open(&f.dataset("v").unwrap(), 2)
             .unwrap()
+            .reader()
             .unwrap();
         // Chunks before it read fine; a read touching it fails, naming it.
         assert!(r.read_rows(0..300).is_ok());

@@ -7,22 +7,27 @@
 
 use std::path::Path;
 
-use hdf5::{Dataset, Group, Location, LocationType, ReferencedObject};
+use hdf5::{Dataset, Group, Location, LocationType};
 use indexmap::IndexMap;
 
-use super::legacy::{self, Reshape};
+use super::legacy;
 use super::{AnnDataElements, Encoding, RawElements};
 use crate::data::{
-    ArrayData, Categorical, Column, DType, DataFrame, Element, Mapping, Matrix, Nullable,
-    NullableKind, RawNode, Scalar, SparseFormat, SparseMatrix,
+    ArrayData, DType, DataFrame, Element, Mapping, Matrix, NullableKind, RawNode, Scalar,
+    SparseFormat, SparseMatrix,
 };
 use crate::error::ResultExt;
 use crate::h5::read::{
-    attr_type, has_attr, integers_as_u64, read_array, read_attr_opt, read_attrs, read_raw_data,
-    read_ref_attr, read_string_attr, read_u64s, stored_type,
+    integers_as_u64, read_array, read_attr_opt, read_attrs, read_raw_data, read_string_attr,
+    read_u64s, stored_type,
 };
 use crate::h5::types::StoredType;
 use crate::{Error, Result};
+
+mod frame;
+
+pub use frame::{dataframe_members, read_dataframe_column, read_dataframe_index};
+use frame::{dataframe_of, read_categorical, read_frame, read_nullable};
 
 /// Reads a whole `.h5ad` file into memory (opened read-only).
 ///
@@ -419,217 +424,6 @@ fn read_sparse(g: &Group, format: SparseFormat) -> Result<SparseMatrix> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Data frames and their columns
-// ---------------------------------------------------------------------------------------------
-
-fn dataframe_of(node: &Node) -> Result<DataFrame> {
-    let encoding = node.encoding()?;
-    let ty = encoding.as_ref().map(|(t, _)| Encoding::parse(t));
-    match (ty, node) {
-        (Some(Some(Encoding::DataFrame)), Node::Group(g)) => read_frame(g),
-        (None, Node::Dataset(d)) if is_compound(d)? => legacy::read_compound_frame(d),
-        _ => Err(unexpected(encoding, "a dataframe")),
-    }
-}
-
-/// A `dataframe` group (0.2.0, or 0.1.0 with categorical columns pointing into `__categories`).
-fn read_frame(g: &Group) -> Result<DataFrame> {
-    let (index_key, columns) = dataframe_members(g)?;
-    let index = read_dataframe_index(g, &index_key)?;
-    let mut df = DataFrame::with_index(index)?;
-    if index_key != "_index" {
-        df.set_index_name(Some(index_key));
-    }
-    for name in columns {
-        let col = read_column(g, &name)?;
-        df.insert(name.clone(), col).in_element(path_of(g, &name))?;
-    }
-    Ok(df)
-}
-
-/// The members of a `dataframe` group, from its attributes only: the member holding the index
-/// (the `_index` attribute) and the columns in order (`column-order`).
-///
-/// For readers that read a frame column by column ([`read_dataframe_column`],
-/// [`read_dataframe_index`]) instead of whole ([`read_dataframe`]).
-pub fn dataframe_members(frame: &Group) -> Result<(String, Vec<String>)> {
-    let index_key = match read_string_attr(frame, "_index")? {
-        Some(k) => k,
-        None if frame.link_exists("_index") => "_index".to_owned(),
-        None => return Err(Error::malformed("data frame has no '_index' attribute")),
-    };
-    Ok((index_key, column_order(frame)?))
-}
-
-/// Reads the index of a `dataframe` group from its member `key` (see [`dataframe_members`]),
-/// as [`read_dataframe`] does: a categorical index becomes its values; the index is returned
-/// as stored (not turned into strings).
-pub fn read_dataframe_index(frame: &Group, key: &str) -> Result<ArrayData> {
-    match read_column(frame, key)? {
-        Column::Array(a) => Ok(a),
-        Column::Categorical(c) => materialize(&c).in_element(path_of(frame, key)),
-        Column::Nullable(_) => Err(Error::unsupported("a nullable array as a data frame index")
-            .in_element(path_of(frame, key))),
-    }
-}
-
-/// Reads one column of a `dataframe` group as [`read_dataframe`] does, whatever its encoding
-/// (including the categoricals of 0.7-era frames, whose categories live in `__categories`).
-pub fn read_dataframe_column(frame: &Group, name: &str) -> Result<Column> {
-    read_column(frame, name)
-}
-
-/// The `column-order` attribute: an array of strings (any string storage, or one string);
-/// an empty array of any dtype (anndata writes float64) or no attribute means no columns.
-fn column_order(g: &Group) -> Result<Vec<String>> {
-    match read_attr_opt(g, "column-order")? {
-        None => Ok(Vec::new()),
-        Some(ArrayData::String(a)) => Ok(a.iter().cloned().collect()),
-        Some(a) if a.is_empty() => Ok(Vec::new()),
-        Some(a) => Err(Error::malformed(format!(
-            "'column-order' should hold column names, found {} of shape {:?}",
-            a.dtype(),
-            a.shape()
-        ))),
-    }
-}
-
-/// Reads one column (or the index) of a frame.
-fn read_column(g: &Group, name: &str) -> Result<Column> {
-    let path = path_of(g, name);
-    let node = Node::open(g, name).in_element(&path)?;
-    let read = || -> Result<Column> {
-        if let Node::Dataset(d) = &node {
-            if has_attr(d, "categories")? {
-                return legacy_categorical(g, d).map(Column::Categorical);
-            }
-        }
-        match read_node(&node)? {
-            Element::Array(a) if a.ndim() == 1 => Ok(Column::Array(a)),
-            Element::Categorical(c) => Ok(Column::Categorical(c)),
-            Element::Nullable(n) => Ok(Column::Nullable(n)),
-            // anndata's legacy reader turns a one-element byte-string dataset into a scalar.
-            Element::Scalar(s) => Ok(Column::Array(s.to_array().select_all_as_1d())),
-            other => Err(Error::malformed(format!(
-                "a data frame column must be a 1-d array, categorical or nullable array, \
-                 found a {}{}",
-                other.kind(),
-                match &other {
-                    Element::Array(a) => format!(" of shape {:?}", a.shape()),
-                    _ => String::new(),
-                }
-            ))),
-        }
-    };
-    read().in_element(path)
-}
-
-/// A 0.7-era categorical column: a codes dataset whose `categories` attribute references (or
-/// names) the categories dataset, which may carry an `ordered` attribute.
-fn legacy_categorical(parent: &Group, codes: &Dataset) -> Result<Categorical> {
-    let cats = match attr_type(codes, "categories")? {
-        StoredType::ObjectReference => match read_ref_attr(codes, "categories")? {
-            ReferencedObject::Dataset(d) => d,
-            _ => {
-                return Err(Error::malformed(
-                    "the 'categories' reference does not point to a dataset",
-                ))
-            }
-        },
-        _ => {
-            let target = read_string_attr(codes, "categories")?.unwrap_or_default();
-            member_dataset(parent, &target)?
-        }
-    };
-    let categories = match read_node(&Node::Dataset(cats.clone())).in_element(cats.name())? {
-        Element::Array(a) if a.ndim() == 1 => a,
-        Element::Scalar(s) => s.to_array().select_all_as_1d(),
-        other => {
-            return Err(Error::malformed(format!(
-                "categories must be a 1-d array, found a {}",
-                other.kind()
-            )))
-        }
-    };
-    let ordered = flag(read_attr_opt(&cats, "ordered")?)?;
-    let codes = legacy::codes_as_i32(&read_array(codes)?)?;
-    Categorical::new(codes, categories, ordered)
-}
-
-fn read_categorical(g: &Group) -> Result<Categorical> {
-    let codes = read_array(&member_dataset(g, "codes")?).in_element(path_of(g, "codes"))?;
-    let codes = legacy::codes_as_i32(&codes).in_element(path_of(g, "codes"))?;
-    let categories = match read_element(g, "categories")? {
-        Element::Array(a) if a.ndim() == 1 => a,
-        other => {
-            return Err(Error::malformed(format!(
-                "categories must be a 1-d array, found a {}",
-                other.kind()
-            )))
-        }
-    };
-    let ordered = flag(read_attr_opt(g, "ordered")?)?;
-    Categorical::new(codes, categories, ordered)
-}
-
-/// A boolean attribute stored as h5py's bool enum or as an integer; absent means false.
-fn flag(value: Option<ArrayData>) -> Result<bool> {
-    let Some(value) = value else {
-        return Ok(false);
-    };
-    let single = value.len() == 1;
-    match (single, Scalar::from_array(&value)) {
-        (true, Some(Scalar::Bool(b))) => Ok(b),
-        (true, Some(s)) if s.dtype().is_integer() => Ok(integers_as_u64(&value)
-            .map(|v| v.first() != Some(&0))
-            .unwrap_or(true)),
-        _ => Err(Error::malformed(format!(
-            "'ordered' should be a bool, found {} of shape {:?}",
-            value.dtype(),
-            value.shape()
-        ))),
-    }
-}
-
-fn read_nullable(g: &Group, kind: NullableKind) -> Result<Nullable> {
-    let values = match read_element(g, "values")? {
-        Element::Array(a) => a,
-        other => {
-            return Err(Error::malformed(format!(
-                "nullable 'values' must be an array, found a {}",
-                other.kind()
-            )))
-        }
-    };
-    let mask = match read_element(g, "mask")? {
-        Element::Array(ArrayData::Bool(m)) => m.iter().copied().collect(),
-        other => {
-            return Err(Error::malformed(format!(
-                "nullable 'mask' must be a bool array, found {}",
-                match &other {
-                    Element::Array(a) => a.dtype().to_string(),
-                    e => e.kind().to_owned(),
-                }
-            )))
-        }
-    };
-    Nullable::new(kind, values, mask)
-}
-
-/// The values of a categorical with no missing values, as a plain array.
-fn materialize(c: &Categorical) -> Result<ArrayData> {
-    let idx = c
-        .codes
-        .iter()
-        .map(|&code| {
-            usize::try_from(code)
-                .map_err(|_| Error::unsupported("a categorical index with missing values"))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(c.categories.select(0, &idx))
-}
-
-// ---------------------------------------------------------------------------------------------
 // Mappings
 // ---------------------------------------------------------------------------------------------
 
@@ -892,6 +686,7 @@ fn read_raw(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::Column;
     use crate::testutil::py_file;
     use ndarray::{ArrayD, IxDyn};
 
