@@ -7,7 +7,7 @@
 //! - [`select`]: selections along one axis and the normalised indexes they resolve to;
 //! - [`cache`]: a thread-safe LRU cache bounded in bytes;
 //! - [`backed`]: matrices read on demand, block by block, through that cache;
-//! - [`file`]: a file as a tree of elements named by path: the one metadata probe, element
+//! - [`file`](mod@file): a file as a tree of elements named by path: the one metadata probe, element
 //!   reads, streaming writes and copies (nothing above it sees HDF5).
 //!
 //! Most users want the `annpage` crate, which builds `AnnData` on top of this one.

@@ -10,6 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from . import _convert
+from ._convert import split_key
 
 
 def _positions(key, n: int, names, axis: str):
@@ -79,14 +80,6 @@ def _read_block(filename: str, cache_mb: int, sel, start: int, end: int):
     return x[rows] if var is None else x[rows, var]
 
 
-def _split(key):
-    if isinstance(key, tuple):
-        if len(key) != 2:
-            raise IndexError(f"expected (obs, var), got {len(key)} keys")
-        return key
-    return key, None
-
-
 class BackedMatrix:
     """A lazy matrix (`X` or a layer) of a :class:`BackedAnnData`: ``shape``, ``dtype`` and
     ``m[rows]`` / ``m[rows, cols]`` read into a scipy sparse matrix or numpy array as stored."""
@@ -103,7 +96,7 @@ class BackedMatrix:
         return 2
 
     def __getitem__(self, key):
-        rows, cols = _split(key)
+        rows, cols = split_key(key)
         rows = _positions(rows, self.shape[0], None, "rows")
         cols = _positions(cols, self.shape[1], None, "columns")
         native = self._native if rows is None and cols is None else self._native.slice(rows, cols)
@@ -255,7 +248,7 @@ class BackedAnnData:
 
     # -- selections ------------------------------------------------------------------------
     def __getitem__(self, key) -> BackedAnnData:
-        obs, var = _split(key)
+        obs, var = split_key(key)
         n_obs, n_vars = self.shape
         obs = _positions(obs, n_obs, lambda: self.obs_names, "obs")
         var = _positions(var, n_vars, lambda: self.var_names, "var")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._backed import BackedAnnData, _compose, _positions, _split
+from ._backed import BackedAnnData, _compose, _positions
+from ._convert import split_key
 
 
 def _read_block(paths, options: dict, cache_mb: int, sel, start: int, end: int):
@@ -41,7 +42,7 @@ class BackedCollection(BackedAnnData):
         return list(self._paths)
 
     def __getitem__(self, key) -> BackedCollection:
-        obs, var = _split(key)
+        obs, var = split_key(key)
         n_obs, n_vars = self.shape
         obs = _positions(obs, n_obs, lambda: self.obs_names, "obs")
         var = _positions(var, n_vars, lambda: self.var_names, "var")

@@ -7,6 +7,15 @@ import pandas as pd
 import scipy.sparse as sp
 
 
+def split_key(key):
+    """``adata[key]``'s key as ``(obs, var)``: a pair as given, anything else selects obs."""
+    if isinstance(key, tuple):
+        if len(key) != 2:
+            raise IndexError(f"expected (obs, var), got {len(key)} keys")
+        return key
+    return key, None
+
+
 def _opaque(filename, path):
     """Reads an element annpage keeps verbatim (awkward arrays, rec-arrays) with anndata."""
     import h5py

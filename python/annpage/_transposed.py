@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from ._backed import _split
+from ._convert import split_key
 
 
 class TransposedMatrix:
@@ -22,7 +22,7 @@ class TransposedMatrix:
         return 2
 
     def __getitem__(self, key):
-        rows, cols = _split(key)
+        rows, cols = split_key(key)
         return self._inner[cols, rows].T
 
     def to_memory(self):
@@ -127,7 +127,7 @@ class TransposedBackedAnnData:
         return True
 
     def __getitem__(self, key) -> TransposedBackedAnnData:
-        obs, var = _split(key)
+        obs, var = split_key(key)
         return TransposedBackedAnnData(self._inner[var, obs])
 
     def to_memory(self):

@@ -5,14 +5,13 @@ use std::sync::Arc;
 
 use annpage_engine::data::{Column, DataFrame, Element, Matrix};
 use annpage_engine::error::ResultExt;
-use annpage_engine::file::copy::{rewrite, Part};
+use annpage_engine::file::copy::Part;
 use annpage_engine::file::probe::{
     ColumnSlot, ElemSlot, FrameId, FrameLayout, FrameSource, Layout, MatrixSlot,
 };
 use annpage_engine::{Error, Result};
 use indexmap::IndexMap;
 
-use super::shared::Shared;
 use super::{BackedAnnData, Mode};
 use crate::Axis;
 
@@ -252,7 +251,7 @@ impl BackedAnnData {
                     .in_file(&self.shared.path),
             );
         }
-        flush_shared(&self.shared)
+        self.shared.flush()
     }
 
     /// Whether changes are waiting for [`BackedAnnData::flush`].
@@ -290,16 +289,4 @@ fn remove_key<T>(map: &mut IndexMap<String, T>, name: &str, key: &str) -> Result
         Some(_) => Ok(()),
         None => Err(Error::invalid(format!("{name} has no key '{key}'"))),
     }
-}
-
-/// Writes the pending changes of `shared` back (see [`BackedAnnData::flush`]).
-pub(super) fn flush_shared(shared: &Shared) -> Result<()> {
-    let mut state = shared.write_state();
-    if state.dirty.is_empty() {
-        return Ok(());
-    }
-    let snap = &state.snapshot;
-    let (file, layout) = rewrite(&snap.file, &snap.layout, &state.dirty)?;
-    shared.replace(&mut state, file, layout);
-    Ok(())
 }

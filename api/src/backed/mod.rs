@@ -143,7 +143,7 @@ impl Default for BackedOptions {
 /// Current and legacy layouts are accepted. For legacy files whose annotations anndata fixes
 /// up on reading (compound `obs`/`var` frames, `uns` multi-column keys), `obs`, `var` and
 /// `uns` are read in memory here; matrices stay on disk whatever the layout. The shape rules
-/// of [`AnnData`] are checked from metadata. With [`Mode::ReadWrite`], the file must be
+/// of [`AnnData`](crate::AnnData) are checked from metadata. With [`Mode::ReadWrite`], the file must be
 /// writable and in the current layout.
 ///
 /// ```no_run
@@ -453,7 +453,7 @@ impl BackedAnnData {
 
     /// The selected rows of an `obsm` entry. Dense and sparse matrices are read through the
     /// block cache, only the blocks holding those rows; other entries (data frames, arrays of
-    /// more than 2 dimensions, …) are read whole and cut. As in [`AnnData`], a 1-d array comes
+    /// more than 2 dimensions, …) are read whole and cut. As in [`AnnData`](crate::AnnData), a 1-d array comes
     /// back as one column and a data frame is indexed by the observation names.
     pub fn obsm(&self, key: &str) -> Result<Element> {
         let snap = self.shared.snapshot();
@@ -572,7 +572,7 @@ impl BackedAnnData {
         self.layer(name)?.chunks(chunk_rows)
     }
 
-    /// Writes the selection to `path` as [`AnnData::write_h5ad`] would write
+    /// Writes the selection to `path` as [`AnnData::write_h5ad`](crate::AnnData::write_h5ad) would write
     /// [`BackedAnnData::to_memory`]'s result — same layout, encodings and dtypes — without
     /// holding the matrices in memory: `X`, layers, `obsp`, `varp` and `raw.X` are written
     /// chunk by chunk, so memory stays within the cache budget plus one chunk and the

@@ -10,7 +10,7 @@ use annpage_engine::backed::{BackedMatrix, Block, BlockCache, ReadOptions};
 use annpage_engine::cache::Reservation;
 use annpage_engine::data::{ArrayData, Column, DataFrame, Element};
 use annpage_engine::error::ResultExt;
-use annpage_engine::file::copy::Part;
+use annpage_engine::file::copy::{rewrite, Part};
 use annpage_engine::file::probe::{
     ColumnSlot, ElemSlot, FrameId, FrameLayout, FrameSource, Layout, MatrixMeta,
 };
@@ -115,6 +115,19 @@ impl Shared {
         state.dirty.clear();
         lock(&self.matrices).clear();
         lock(&self.columns).clear();
+    }
+
+    /// Writes the pending changes back (see [`super::BackedAnnData::flush`]): the file is
+    /// rewritten with the changed parts, and every cached value of the old one dropped.
+    pub(super) fn flush(&self) -> Result<()> {
+        let mut state = self.write_state();
+        if state.dirty.is_empty() {
+            return Ok(());
+        }
+        let snap = &state.snapshot;
+        let (file, layout) = rewrite(&snap.file, &snap.layout, &state.dirty)?;
+        self.replace(&mut state, file, layout);
+        Ok(())
     }
 
     /// Drops a cached column (when a pending change replaces or removes it).
@@ -323,7 +336,7 @@ fn string_index(a: &ArrayData) -> Result<&[String]> {
 impl Drop for Shared {
     fn drop(&mut self) {
         if self.mode == Mode::ReadWrite {
-            if let Err(e) = super::edit::flush_shared(self) {
+            if let Err(e) = self.flush() {
                 eprintln!(
                     "annpage: could not write the pending changes back to {}: {e}",
                     self.path.display()

@@ -4,49 +4,8 @@
 use annpage_engine::data::{ArrayData, DType, Nullable, NullableKind};
 use annpage_engine::Result;
 
-use super::column::{encode, PCol};
+use super::column::{encode, PCol, PType};
 use super::values::{self, Obj};
-
-/// A pandas dtype, `Void` for a column a frame does not have.
-#[derive(Clone, Debug)]
-pub(super) enum PType {
-    Void,
-    Np(DType),
-    Object,
-    Cat { categories: Vec<Obj>, ordered: bool },
-    Masked(NullableKind, DType),
-}
-
-impl PartialEq for PType {
-    /// pandas' dtype equality; unordered categoricals are equal over the same set of
-    /// categories.
-    fn eq(&self, other: &PType) -> bool {
-        match (self, other) {
-            (PType::Void, PType::Void) | (PType::Object, PType::Object) => true,
-            (PType::Np(a), PType::Np(b)) => a == b,
-            (PType::Masked(k, a), PType::Masked(l, b)) => k == l && a == b,
-            (
-                PType::Cat {
-                    categories: a,
-                    ordered: oa,
-                },
-                PType::Cat {
-                    categories: b,
-                    ordered: ob,
-                },
-            ) => {
-                oa == ob
-                    && a.len() == b.len()
-                    && if *oa {
-                        a == b
-                    } else {
-                        a.iter().all(|x| b.contains(x))
-                    }
-            }
-            _ => false,
-        }
-    }
-}
 
 impl PType {
     fn is_extension(&self) -> bool {

@@ -7,7 +7,7 @@ use ndarray::{ArrayD, Axis, IxDyn};
 
 use super::plan::Reindexer;
 use super::sparse::{dense_to_csr, reindex_sparse, sparse_equal, to_csr, to_format, vstack_csr};
-use super::values::{self, Obj};
+use super::values::{self, check_2d, concat_same, Obj};
 
 /// A matrix-like value while it is being concatenated: what anndata holds as a numpy array, a
 /// numpy `object` array (booleans beside NaN fills) or a scipy sparse matrix.
@@ -88,43 +88,6 @@ fn object_error(o: &ArrayD<Obj>) -> Error {
     Error::unsupported(format!(
         "the result would hold Python objects ({}), which anndata cannot write either",
         kinds.join(", ")
-    ))
-}
-
-pub(super) fn check_2d(shape: &[usize]) -> Result<()> {
-    if shape.len() != 2 {
-        return Err(Error::unsupported(format!(
-            "a {}-d array where a matrix is needed",
-            shape.len()
-        )));
-    }
-    Ok(())
-}
-
-/// Concatenates arrays of one dtype along `axis` (the other axes must agree).
-pub(super) fn concat_same(arrays: &[ArrayData], axis: usize) -> Result<ArrayData> {
-    macro_rules! go {
-        ($($v:ident),*) => {
-            match arrays.first() {
-                $(Some(ArrayData::$v(_)) => {
-                    let views: Vec<_> = arrays
-                        .iter()
-                        .map(|a| match a {
-                            ArrayData::$v(x) => Ok(x.view()),
-                            other => Err(Error::invalid(format!("dtype {} among {}", other.dtype(), stringify!($v)))),
-                        })
-                        .collect::<Result<_>>()?;
-                    ArrayData::$v(ndarray::concatenate(Axis(axis), &views).map_err(|e| {
-                        Error::shape(format!("cannot concatenate arrays of shapes {:?}: {e}",
-                            arrays.iter().map(|a| a.shape().to_vec()).collect::<Vec<_>>()))
-                    })?)
-                })*
-                None => return Err(Error::invalid("nothing to concatenate")),
-            }
-        };
-    }
-    Ok(go!(
-        Bool, I8, I16, I32, I64, U8, U16, U32, U64, F32, F64, String
     ))
 }
 

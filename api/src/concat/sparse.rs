@@ -7,9 +7,8 @@ use annpage_engine::data::{ArrayData, DType, SparseFormat, SparseMatrix};
 use annpage_engine::{map_array, Error, Result};
 use ndarray::{ArrayD, IxDyn};
 
-use super::matrix::{check_2d, concat_same};
 use super::plan::Reindexer;
-use super::values;
+use super::values::{self, check_2d, concat_same};
 
 /// A 1-d array of all elements in row-major order.
 fn flatten(a: &ArrayData) -> ArrayData {

@@ -370,6 +370,44 @@ pub(super) fn from_objects(values: &[Obj], numeric: Option<DType>) -> Result<Arr
     cast(&ArrayData::from(out), dtype)
 }
 
+/// Fails unless an array is 2-d (a matrix).
+pub(super) fn check_2d(shape: &[usize]) -> Result<()> {
+    if shape.len() != 2 {
+        return Err(Error::unsupported(format!(
+            "a {}-d array where a matrix is needed",
+            shape.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Concatenates arrays of one dtype along `axis` (the other axes must agree).
+pub(super) fn concat_same(arrays: &[ArrayData], axis: usize) -> Result<ArrayData> {
+    macro_rules! go {
+        ($($v:ident),*) => {
+            match arrays.first() {
+                $(Some(ArrayData::$v(_)) => {
+                    let views: Vec<_> = arrays
+                        .iter()
+                        .map(|a| match a {
+                            ArrayData::$v(x) => Ok(x.view()),
+                            other => Err(Error::invalid(format!("dtype {} among {}", other.dtype(), stringify!($v)))),
+                        })
+                        .collect::<Result<_>>()?;
+                    ArrayData::$v(ndarray::concatenate(ndarray::Axis(axis), &views).map_err(|e| {
+                        Error::shape(format!("cannot concatenate arrays of shapes {:?}: {e}",
+                            arrays.iter().map(|a| a.shape().to_vec()).collect::<Vec<_>>()))
+                    })?)
+                })*
+                None => return Err(Error::invalid("nothing to concatenate")),
+            }
+        };
+    }
+    Ok(go!(
+        Bool, I8, I16, I32, I64, U8, U16, U32, U64, F32, F64, String
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,10 +7,11 @@
 
 use std::mem::size_of;
 use std::ops::Range;
+use std::sync::Arc;
 
-use super::reuse::{ChunkBytes, Spare};
-use super::source::{read_reusing, RangeReader};
-use crate::cache::ByteSize;
+use super::io::{read_reusing, RangeReader};
+use super::io::{ChunkBytes, ChunkCache, DecodedChunk};
+use crate::cache::{BlockKey, ByteSize, Cache, MatrixId, Retention};
 use crate::data::{ArrayData, DType, Matrix, SparseFormat, SparseMatrix};
 use crate::error::ResultExt;
 use crate::{map_array, Error, Result};
@@ -125,8 +126,8 @@ impl Block {
                 return Err(Error::malformed("a dense read returned a sparse block"));
             };
             let at = run.start - major.start;
-            crate::backed::gather::with_value!(dtype, V => {
-                use crate::backed::gather::Value;
+            crate::data::with_value!(dtype, V => {
+                use crate::data::Value;
                 let src = V::slice(&part).ok_or_else(|| Error::malformed("unexpected dtype"))?;
                 let dst = V::slice_mut(&mut out).ok_or_else(|| Error::malformed("unexpected dtype"))?;
                 dst[at * ncols..at * ncols + src.len()].copy_from_slice(src);
@@ -269,8 +270,8 @@ impl ByteSize for Block {
 
 /// 1-d arrays of `dtype` end to end.
 fn concat(dtype: DType, parts: &[ArrayData]) -> Result<ArrayData> {
-    crate::backed::gather::with_value!(dtype, V => {
-        use crate::backed::gather::Value;
+    crate::data::with_value!(dtype, V => {
+        use crate::data::Value;
         let mut out: Vec<V> = Vec::with_capacity(parts.iter().map(ArrayData::len).sum());
         for p in parts {
             out.extend_from_slice(V::slice(p).ok_or_else(|| Error::malformed("unexpected dtype"))?);
@@ -408,6 +409,121 @@ impl Blocking {
             Blocking::Uniform { .. } => 0,
             Blocking::Bounds(b) => b.capacity() * size_of::<usize>(),
         }
+    }
+}
+
+/// The cache of decoded blocks (and of the storage chunks the readers keep) that backed
+/// matrices share.
+pub type BlockCache = Cache<Block>;
+
+impl DecodedChunk for Block {
+    fn bytes(&self) -> &[u8] {
+        self.chunk_bytes().unwrap_or_default()
+    }
+}
+
+/// Readers keep their decoded chunks in the block cache, as blocks of their own.
+impl ChunkCache for BlockCache {
+    fn cached_chunk(&self, key: BlockKey) -> Option<Arc<dyn DecodedChunk>> {
+        if !self.contains(key) {
+            return None;
+        }
+        self.get(key).map(|b| b as Arc<dyn DecodedChunk>)
+    }
+
+    fn chunk_or_load(
+        &self,
+        key: BlockKey,
+        load: &mut dyn FnMut() -> Result<ChunkBytes>,
+    ) -> Result<Arc<dyn DecodedChunk>> {
+        let block = self.get_or_load_with(key, Retention::Keep, || {
+            load().map(|bytes| Block::chunk(key.block(), bytes))
+        })?;
+        Ok(block)
+    }
+
+    fn forget(&self, id: MatrixId) {
+        self.remove_matrix(id);
+    }
+}
+
+/// The buffers of a block or matrix read earlier that its owner is done with, for a load of
+/// about the same size to fill again (see [`super::Chunks::recycle`]): refilling them skips
+/// the allocation and the kernel's zeroing of fresh pages. Empty by default.
+#[derive(Debug, Default)]
+pub(crate) struct Spare {
+    pub(crate) indptr: Vec<u64>,
+    pub(crate) indices: Option<Vec<u32>>,
+    pub(crate) values: Option<ArrayData>,
+}
+
+impl Spare {
+    /// The buffers of `m`.
+    pub(crate) fn from_matrix(m: Matrix) -> Spare {
+        match m {
+            Matrix::Dense(values) => Spare {
+                values: Some(values),
+                ..Spare::default()
+            },
+            Matrix::Sparse(s) => {
+                let (_, _, indptr, indices, data) = s.into_parts();
+                Spare {
+                    indptr,
+                    indices: Some(indices),
+                    values: Some(data),
+                }
+            }
+        }
+    }
+}
+
+/// The spare buffers of one request or iteration, shared with the workers that load its next
+/// blocks. Holds at most [`Spares::MAX`]: in a steady scan each block taken starts one load,
+/// which takes the spare given back just before.
+#[derive(Debug, Default)]
+pub(crate) struct Spares {
+    held: parking_lot::Mutex<Vec<Spare>>,
+}
+
+impl Spares {
+    const MAX: usize = 2;
+
+    /// Keeps the buffers of `block` if this is its last holder (a block in the cache is
+    /// held there too, and stays).
+    pub(crate) fn recycle(&self, block: Arc<Block>) {
+        if let Ok(block) = Arc::try_unwrap(block) {
+            let spare = match block.into_content() {
+                Content::Dense(values) => Spare {
+                    values: Some(values),
+                    ..Spare::default()
+                },
+                Content::Sparse(s) => Spare {
+                    indptr: s.indptr,
+                    indices: Some(s.indices),
+                    values: Some(s.data),
+                },
+                Content::Chunk(_) => return,
+            };
+            self.put(spare);
+        }
+    }
+
+    /// Keeps `spare` for a later load (drops it when enough are held).
+    pub(crate) fn put(&self, spare: Spare) {
+        let mut held = self.held.lock();
+        if held.len() < Self::MAX {
+            held.push(spare);
+        }
+    }
+
+    /// A spare, or else empty buffers of a matrix of `dtype` (with nothing to reuse, the
+    /// load allocates with room to spare, so that its buffers fit the next loads).
+    pub(crate) fn take(&self, dtype: DType) -> Spare {
+        self.held.lock().pop().unwrap_or_else(|| Spare {
+            indptr: Vec::new(),
+            indices: Some(Vec::new()),
+            values: Some(ArrayData::zeros(dtype, &[0])),
+        })
     }
 }
 

@@ -1,15 +1,19 @@
 //! Backed mode: reading matrix elements on demand, within a memory budget.
 //!
-//! Layers, bottom up:
-//! - [`RangeReader`] (module `source`): the storage seam, "read rows `start..end` of this
-//!   dataset". [`H5RangeReader`] reads HDF5 hyperslabs; [`InMemoryReader`] reads an array in
-//!   memory. Nothing above this seam knows about HDF5. [`open_matrix`] finds the datasets of a
-//!   matrix element in an HDF5 file as a [`MatrixSource`].
+//! Layers, bottom up; each module imports only those below it:
+//! - [`RangeReader`] (module `io`): the storage seam, "read rows `start..end` of this
+//!   dataset". [`DirectReader`] decodes stored chunks itself, [`H5RangeReader`] reads HDF5
+//!   hyperslabs; [`InMemoryReader`] reads an array in memory. Nothing above this seam knows
+//!   about HDF5; decoded chunks a reader keeps go to a [`ChunkCache`] handed down to it.
 //! - [`Block`] (module `block`): a contiguous range of major positions — rows of CSR and dense
 //!   matrices, columns of CSC ones — decoded, sized to a target number of bytes and aligned to
 //!   storage chunks where possible. Blocks are what the [`BlockCache`] holds.
 //! - [`ReadPlan`] (module `plan`): the blocks a selection needs, each once, and the runs of
 //!   positions copied out of them, in any requested order.
+//! - The worker pool ([`WorkerPool`]), read-ahead (module `ahead`) and gathering (module
+//!   `gather`): executing plans.
+//! - [`open_matrix`] (module `source`) finds the datasets of a matrix element in an HDF5 file
+//!   as a [`MatrixSource`], with the readers [`ReadOptions`] choose.
 //! - [`BackedMatrix`]: the handle. [`BackedMatrix::read`] executes a plan for a row and a column
 //!   selection; [`BackedMatrix::chunks`] iterates over a selection in chunks of rows.
 //!
@@ -34,26 +38,25 @@
 
 mod ahead;
 mod block;
-mod direct;
 mod gather;
-mod h5;
+mod io;
 mod matrix;
-mod meta;
 mod plan;
 mod pool;
-mod reuse;
 mod source;
 
 #[cfg(test)]
 mod tests;
 
-pub use block::Block;
-pub use direct::{DirectOpen, DirectReader, ReadOptions};
-pub use h5::{open_matrix, open_matrix_with, H5RangeReader};
-pub use matrix::{BackedMatrix, BlockCache, Chunks, MatrixKind, MemoryPolicy};
+pub use block::{Block, BlockCache};
+pub use io::{
+    read_then_check_indices, ChunkBytes, ChunkCache, DecodedChunk, DirectOpen, DirectReader,
+    H5RangeReader, InMemoryReader, RangeReader, ReadPath,
+};
+pub use matrix::{BackedMatrix, Chunks, MemoryPolicy};
 pub use plan::ReadPlan;
 pub use pool::WorkerPool;
-pub use source::{read_then_check_indices, InMemoryReader, MatrixSource, RangeReader, ReadPath};
+pub use source::{open_matrix, open_matrix_with, MatrixKind, MatrixSource, ReadOptions};
 
 // Handles, caches, blocks and plans are shared by reader threads; chunk iterators move to
 // worker threads.

@@ -7,24 +7,12 @@
 //! the pool, so a pool shared by many readers cannot deadlock: a task waits at most for a load
 //! of the same block by another thread, which is itself running.
 
-use std::cell::Cell;
 use std::fmt;
 use std::sync::OnceLock;
 
 use crossbeam::channel::{self, Sender};
 
 type Task = Box<dyn FnOnce() + Send>;
-
-thread_local! {
-    /// Whether this thread is a worker of some pool.
-    static WORKER: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Whether the calling thread is a pool's worker: work on it is already spread over the
-/// pool, and is not split further.
-pub(crate) fn on_worker_thread() -> bool {
-    WORKER.with(Cell::get)
-}
 
 /// Worker threads shared by the matrices of one or more handles, started on first use.
 ///
@@ -51,7 +39,7 @@ impl WorkerPool {
 
     /// A pool with one thread per core.
     pub fn per_core() -> Self {
-        WorkerPool::new(super::source::default_threads())
+        WorkerPool::new(super::io::default_threads())
     }
 
     /// How many threads the pool runs.
@@ -81,7 +69,7 @@ impl WorkerPool {
             let spawned = std::thread::Builder::new()
                 .name(format!("annpage-worker-{i}"))
                 .spawn(move || {
-                    WORKER.with(|w| w.set(true));
+                    super::io::mark_worker_thread();
                     // Ends when every sender is gone and the queue is drained. A task that
                     // panics (a bug: loads report errors) does not take the thread with it.
                     for task in receive {
@@ -144,9 +132,9 @@ mod tests {
             names,
             ["annpage-worker-0", "annpage-worker-1", "annpage-worker-2"]
         );
-        assert!(!on_worker_thread());
+        assert!(!super::super::io::on_worker_thread());
         let (send, receive) = channel::bounded(1);
-        let task: Task = Box::new(move || send.send(on_worker_thread()).unwrap());
+        let task: Task = Box::new(move || send.send(super::super::io::on_worker_thread()).unwrap());
         assert!(pool.spawn(task).is_ok());
         assert!(receive.recv().unwrap());
     }

@@ -1,243 +1,64 @@
-//! The storage seam: reading ranges of a dataset, and the datasets that make up a matrix.
-//!
-//! Everything in [`crate::backed`] above this module reads through [`RangeReader`] and knows
-//! nothing of HDF5. [`super::h5`] implements it with hyperslab reads; [`InMemoryReader`]
-//! implements it over an array in memory (for tests, and for data that is already loaded).
+//! The datasets of a matrix element: found from its metadata ([`open_matrix`]), opened with a
+//! [`RangeReader`] each (direct where it can, else libhdf5, as [`ReadOptions`] say), and what
+//! the metadata tells of the matrix before it is read ([`MatrixSource::kind`], `shape`,
+//! `dtype`).
 
-use std::fmt;
-use std::ops::Range;
 use std::sync::Arc;
 
-use super::matrix::BlockCache;
+use hdf5::{Dataset, Group, LocationType};
+
+use super::io::{default_threads, DirectOpen, DirectReader, H5RangeReader, RangeReader};
 use super::pool::WorkerPool;
-
-use crate::data::{ArrayData, DType, SparseFormat};
+use crate::data::{DType, SparseFormat};
 use crate::error::ResultExt;
-use crate::{map_array, Error, Result};
+use crate::format::read::{legacy_format, sparse_shape};
+use crate::format::{read_encoding, Encoding};
+use crate::{Error, Result};
 
-/// Reads contiguous ranges of a dataset along its first axis.
-///
-/// For a 1-d dataset (sparse `data`, `indices`, `indptr`) a range of rows is a range of
-/// elements; for an n-d dataset (a dense matrix) it is a range of rows with all their columns.
-/// Implementations must be cheap to call from several threads at once.
-///
-/// ```
-/// use annpage_engine::backed::{InMemoryReader, RangeReader};
-/// use annpage_engine::data::ArrayData;
-/// let r = InMemoryReader::new("/X/data", ArrayData::from(vec![1.0f32, 2.0, 3.0])).unwrap();
-/// assert_eq!(r.shape(), &[3]);
-/// assert_eq!(r.read_rows(1..3).unwrap(), ArrayData::from(vec![2.0f32, 3.0]));
-/// ```
-pub trait RangeReader: Send + Sync + fmt::Debug {
-    /// The element read, for messages: an HDF5 path such as `/X/data`.
-    fn element(&self) -> &str;
-
-    /// The dataset's shape (at least one dimension).
-    fn shape(&self) -> &[usize];
-
-    /// The dtype [`RangeReader::read_rows`] returns.
-    fn dtype(&self) -> DType;
-
-    /// How many rows one storage chunk holds, if the dataset is stored in chunks: reads aligned
-    /// to chunk boundaries decode each chunk once.
-    fn chunk_rows(&self) -> Option<usize>;
-
-    /// Whether reading part of a storage chunk costs decoding all of it (compressed chunks):
-    /// reading scattered rows then costs every chunk they touch.
-    fn decodes_whole_chunks(&self) -> bool {
-        false
-    }
-
-    /// Rows `rows` (which must lie within the first axis), as an array of [`RangeReader::dtype`]
-    /// whose shape is the dataset's with the first axis `rows.len()` long.
-    fn read_rows(&self, rows: Range<usize>) -> Result<ArrayData>;
-
-    /// [`RangeReader::read_rows`], written into the memory of `spare` (an array the caller is
-    /// done with) where the reader can reuse it: same dtype, standard layout, large enough.
-    /// A caller that reads many ranges of about the same size then allocates, and the kernel
-    /// zeroes fresh pages, only once. The result equals `read_rows`'s; by default `spare` is
-    /// dropped.
-    fn read_rows_reusing(&self, rows: Range<usize>, spare: ArrayData) -> Result<ArrayData> {
-        drop(spare);
-        self.read_rows(rows)
-    }
-
-    /// Rows `rows` of a 1-d dataset of minor indices (the `indices` of a sparse matrix) as
-    /// `u32`, in the memory of `spare` where the reader can, each checked to lie below
-    /// `minor`: an index out of bounds (or not an integer) is an error naming it. Readers that
-    /// decode chunk by chunk check each chunk as they decode it, while it is in cache; by
-    /// default the rows are read, then checked ([`read_then_check_indices`]).
-    fn read_minor_indices(
-        &self,
-        rows: Range<usize>,
-        spare: Option<Vec<u32>>,
-        minor: usize,
-    ) -> Result<Vec<u32>> {
-        read_then_check_indices(self, rows, spare, minor)
-    }
-
-    /// How the reader gets its values (shown by `annpage info`).
-    fn read_path(&self) -> ReadPath;
-
-    /// Lets the reader keep what it decodes for later reads (storage chunks it needed only
-    /// part of) in `cache`, within the cache's budget. Readers that keep nothing ignore it.
-    fn use_cache(&self, _cache: &Arc<BlockCache>) {}
+/// How a backed matrix is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MatrixKind {
+    /// One 2-d dataset, read in blocks of rows.
+    Dense,
+    /// A CSR matrix (read in blocks of rows) or CSC matrix (in blocks of columns).
+    Sparse(SparseFormat),
 }
 
-/// How a [`RangeReader`] gets its values.
+/// How matrices are read from HDF5 files.
 ///
 /// ```
-/// use annpage_engine::backed::ReadPath;
-/// let p = ReadPath::Direct { filters: "gzip".into(), threads: 2 };
-/// assert_eq!(p.to_string(), "direct (gzip, 2 threads)");
+/// use annpage_engine::backed::ReadOptions;
+/// let o = ReadOptions::default();
+/// assert!(o.direct && o.workers.threads() >= 1);
+/// let one = ReadOptions::with_threads(1);
+/// let shared = one.clone(); // the same worker threads, for another handle
+/// assert!(std::sync::Arc::ptr_eq(&one.workers, &shared.workers));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ReadPath {
-    /// From an array already in memory.
-    Memory,
-    /// Stored bytes read with positioned reads and decoded by annpage, outside libhdf5.
-    Direct {
-        /// The filters annpage undoes (`none`, `gzip`, `shuffle+gzip`, `lzf`, ...).
-        filters: String,
-        /// Threads that read and decode one request's chunks.
-        threads: usize,
-    },
-    /// Through libhdf5 (one call at a time, decoded on the calling thread).
-    Hdf5 {
-        /// Why the direct path is not used.
-        reason: String,
-    },
-}
-
-impl fmt::Display for ReadPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ReadPath::Memory => write!(f, "memory"),
-            ReadPath::Direct { filters, threads } => {
-                let s = if *threads == 1 { "" } else { "s" };
-                write!(f, "direct ({filters}, {threads} thread{s})")
-            }
-            ReadPath::Hdf5 { reason } => write!(f, "libhdf5 ({reason})"),
-        }
-    }
-}
-
-/// A [`RangeReader`] over an array held in memory.
 #[derive(Clone, Debug)]
-pub struct InMemoryReader {
-    element: String,
-    array: ArrayData,
-    chunk_rows: Option<usize>,
+pub struct ReadOptions {
+    /// Read and decode stored chunks in annpage where the dataset allows it (else every read
+    /// goes through libhdf5).
+    pub direct: bool,
+    /// The worker threads that load a matrix's blocks ahead of its readers; their number is
+    /// also how many threads one large read decodes its chunks on. Clones share them.
+    pub workers: Arc<WorkerPool>,
 }
 
-impl InMemoryReader {
-    /// Reads from `array`, which must have at least one dimension.
-    pub fn new(element: impl Into<String>, array: ArrayData) -> Result<Self> {
-        if array.ndim() == 0 {
-            return Err(Error::invalid(
-                "a range reader needs an array of at least 1 dimension",
-            ));
+impl ReadOptions {
+    /// Direct reads with a new pool of `threads` workers (at least 1).
+    pub fn with_threads(threads: usize) -> Self {
+        ReadOptions {
+            direct: true,
+            workers: Arc::new(WorkerPool::new(threads)),
         }
-        let array = map_array!(array, a => if a.is_standard_layout() {
-            a
-        } else {
-            a.as_standard_layout().into_owned()
-        });
-        Ok(InMemoryReader {
-            element: element.into(),
-            array,
-            chunk_rows: None,
-        })
-    }
-
-    /// Declares a storage chunk length (a hint for block alignment; tests use it).
-    pub fn with_chunk_rows(mut self, rows: usize) -> Self {
-        self.chunk_rows = Some(rows.max(1));
-        self
     }
 }
 
-impl RangeReader for InMemoryReader {
-    fn element(&self) -> &str {
-        &self.element
+impl Default for ReadOptions {
+    /// Direct reads, with a new pool of one worker per core.
+    fn default() -> Self {
+        ReadOptions::with_threads(default_threads())
     }
-
-    fn shape(&self) -> &[usize] {
-        self.array.shape()
-    }
-
-    fn dtype(&self) -> DType {
-        self.array.dtype()
-    }
-
-    fn chunk_rows(&self) -> Option<usize> {
-        self.chunk_rows
-    }
-
-    fn read_path(&self) -> ReadPath {
-        ReadPath::Memory
-    }
-
-    fn read_rows(&self, rows: Range<usize>) -> Result<ArrayData> {
-        check_rows(&rows, self.array.nrows())?;
-        Ok(map_array!(&self.array, a => a
-            .slice_axis(ndarray::Axis(0), ndarray::Slice::from(rows.clone()))
-            .to_owned()))
-    }
-}
-
-/// [`RangeReader::read_minor_indices`] as any reader can: [`RangeReader::read_rows_reusing`]
-/// (into `spare` if the stored indices are 4-byte integers), then one pass converting and
-/// checking them.
-pub fn read_then_check_indices<R: RangeReader + ?Sized>(
-    reader: &R,
-    rows: Range<usize>,
-    spare: Option<Vec<u32>>,
-    minor: usize,
-) -> Result<Vec<u32>> {
-    let spare = spare.and_then(|v| indices_as(v, reader.dtype()));
-    let raw = read_reusing(reader, rows, spare)?;
-    crate::data::minor_indices(raw, minor).in_element(reader.element())
-}
-
-/// `reader.read_rows(rows)`, into `spare`'s memory if there is one.
-pub(crate) fn read_reusing<R: RangeReader + ?Sized>(
-    reader: &R,
-    rows: Range<usize>,
-    spare: Option<ArrayData>,
-) -> Result<ArrayData> {
-    match spare {
-        Some(s) => reader.read_rows_reusing(rows, s),
-        None => reader.read_rows(rows),
-    }
-}
-
-/// Spare `u32` indices as a 1-d array of the stored index dtype, where that is a 4-byte
-/// integer (the same memory, reinterpreted).
-fn indices_as(v: Vec<u32>, dtype: DType) -> Option<ArrayData> {
-    Some(match dtype {
-        DType::U32 => ArrayData::U32(ndarray::Array1::from_vec(v).into_dyn()),
-        DType::I32 => {
-            let v: Vec<i32> = bytemuck::cast_vec(v);
-            ArrayData::I32(ndarray::Array1::from_vec(v).into_dyn())
-        }
-        _ => return None,
-    })
-}
-
-/// One thread per core.
-pub(crate) fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// Fails unless `rows` lies within an axis of length `n`.
-pub(crate) fn check_rows(rows: &Range<usize>, n: usize) -> Result<()> {
-    if rows.start > rows.end || rows.end > n {
-        return Err(Error::invalid(format!(
-            "rows {rows:?} do not lie within a dataset of {n} rows"
-        )));
-    }
-    Ok(())
 }
 
 /// The datasets of one matrix element and what its metadata says about them, not yet checked
@@ -333,40 +154,142 @@ impl MatrixSource {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn in_memory_reader_reads_row_ranges() {
-        let a = ArrayData::from(ndarray::arr2(&[[1u8, 2], [3, 4], [5, 6]]));
-        let r = InMemoryReader::new("/X", a).unwrap().with_chunk_rows(2);
-        assert_eq!(
-            (r.shape(), r.dtype(), r.chunk_rows()),
-            (&[3, 2][..], DType::U8, Some(2))
-        );
-        assert_eq!(
-            r.read_rows(1..3).unwrap(),
-            ArrayData::from(ndarray::arr2(&[[3u8, 4], [5, 6]]))
-        );
-        assert_eq!(r.read_rows(3..3).unwrap().shape(), &[0, 2]);
-        let e = r.read_rows(2..4).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "invalid argument: rows 2..4 do not lie within a dataset of 3 rows"
-        );
-        assert!(InMemoryReader::new("/s", ArrayData::zeros(DType::F32, &[])).is_err());
+impl MatrixSource {
+    /// Dense, CSR or CSC.
+    pub fn kind(&self) -> MatrixKind {
+        match self.source_kind() {
+            SourceKind::Dense(_) => MatrixKind::Dense,
+            SourceKind::Sparse { format, .. } => MatrixKind::Sparse(*format),
+        }
     }
 
-    #[test]
-    fn in_memory_reader_normalises_layout() {
-        let t = ndarray::arr2(&[[1i32, 2], [3, 4]])
-            .reversed_axes()
-            .into_dyn();
-        let r = InMemoryReader::new("/X", ArrayData::I32(t)).unwrap();
-        let ArrayData::I32(rows) = r.read_rows(0..2).unwrap() else {
-            panic!("i32 expected")
-        };
-        assert_eq!(rows.iter().copied().collect::<Vec<_>>(), [1, 3, 2, 4]);
+    /// `(rows, columns)`: a sparse matrix's `shape` attribute, or a dense dataset's shape when
+    /// it is 2-d (`None` otherwise: such a dataset is not a matrix).
+    ///
+    /// ```
+    /// use annpage_engine::backed::{InMemoryReader, MatrixKind, MatrixSource};
+    /// use annpage_engine::data::{ArrayData, DType};
+    /// let values = ArrayData::from(ndarray::Array2::<f32>::zeros((3, 2)));
+    /// let source = MatrixSource::dense("/X", Box::new(InMemoryReader::new("/X", values).unwrap()));
+    /// assert_eq!((source.kind(), source.shape(), source.dtype()), (MatrixKind::Dense, Some((3, 2)), DType::F32));
+    /// let flat = ArrayData::from(vec![1i64, 2]);
+    /// let source = MatrixSource::dense("/v", Box::new(InMemoryReader::new("/v", flat).unwrap()));
+    /// assert_eq!(source.shape(), None);
+    /// ```
+    pub fn shape(&self) -> Option<(usize, usize)> {
+        match self.source_kind() {
+            SourceKind::Dense(values) => match *values.shape() {
+                [rows, cols] => Some((rows, cols)),
+                _ => None,
+            },
+            SourceKind::Sparse { shape, .. } => Some(*shape),
+        }
     }
+
+    /// The dtype of the values (a sparse matrix's `data`).
+    pub fn dtype(&self) -> DType {
+        match self.source_kind() {
+            SourceKind::Dense(values) => values.dtype(),
+            SourceKind::Sparse { data, .. } => data.dtype(),
+        }
+    }
+}
+
+/// Finds the datasets of the matrix element `name` in `parent` from its metadata only: a dense
+/// 2-d dataset (`array` encoding or none), a `csr_matrix`/`csc_matrix` group, or a legacy sparse
+/// group (attributes `h5sparse_format` and `h5sparse_shape`, or no encoding attributes and
+/// `data`/`indices`/`indptr` members whose `indptr` length tells the format).
+///
+/// Nothing but attributes, dataset headers and chunk tables is read. Datasets are read
+/// directly where [`DirectReader`] can (see [`ReadOptions::default`]), else through libhdf5.
+pub fn open_matrix(parent: &Group, name: &str) -> Result<MatrixSource> {
+    open_matrix_with(parent, name, &ReadOptions::default())
+}
+
+/// [`open_matrix`] with explicit [`ReadOptions`].
+pub fn open_matrix_with(parent: &Group, name: &str, options: &ReadOptions) -> Result<MatrixSource> {
+    let element = crate::h5::join_path(&parent.name(), name);
+    let source = open(parent, name, &element, options).in_element(&element)?;
+    Ok(source.with_workers(Arc::clone(&options.workers)))
+}
+
+/// The reader for one dataset: direct when the options and the dataset allow it.
+pub(crate) fn reader(ds: Dataset, options: &ReadOptions) -> Result<Box<dyn RangeReader>> {
+    crate::h5::claim::check_claim(&ds)?;
+    if !options.direct {
+        let off = "direct reads are turned off (ReadOptions::direct)";
+        return Ok(Box::new(H5RangeReader::new(ds)?.with_reason(off)));
+    }
+    match DirectReader::open(&ds, options.workers.threads())? {
+        DirectOpen::Reader(r) => Ok(Box::new(r)),
+        DirectOpen::Fallback(reason) => Ok(Box::new(H5RangeReader::new(ds)?.with_reason(reason))),
+    }
+}
+
+fn open(parent: &Group, name: &str, element: &str, options: &ReadOptions) -> Result<MatrixSource> {
+    if !parent.link_exists(name) {
+        return Err(Error::malformed(format!("missing member '{name}'")));
+    }
+    let g = match parent.loc_type_by_name(name)? {
+        LocationType::Dataset => {
+            let ds = parent.dataset(name)?;
+            let encoding = encoding_type(&ds)?;
+            return match encoding.as_deref().map(Encoding::parse) {
+                None | Some(Some(Encoding::Array)) => {
+                    Ok(MatrixSource::dense(element, reader(ds, options)?))
+                }
+                _ => Err(unexpected(encoding)),
+            };
+        }
+        LocationType::Group => parent.group(name)?,
+        #[allow(unreachable_patterns)]
+        _ => {
+            return Err(Error::unsupported(format!(
+                "'{name}' is neither a group nor a dataset"
+            )))
+        }
+    };
+    let encoding = encoding_type(&g)?;
+    let format = match encoding.as_deref().map(Encoding::parse) {
+        Some(Some(Encoding::CsrMatrix)) => SparseFormat::Csr,
+        Some(Some(Encoding::CscMatrix)) => SparseFormat::Csc,
+        None => legacy_format(&g)?,
+        Some(_) => return Err(unexpected(encoding)),
+    };
+    let shape = sparse_shape(&g)?;
+    Ok(MatrixSource::sparse(
+        element,
+        format,
+        shape,
+        member(&g, "indptr", options)?,
+        member(&g, "indices", options)?,
+        member(&g, "data", options)?,
+    ))
+}
+
+/// The `encoding-type` attribute, `None` when absent or empty (checked with the version, see
+/// [`crate::format::check_encoding`]).
+fn encoding_type(loc: &hdf5::Location) -> Result<Option<String>> {
+    Ok(read_encoding(loc)?.map(|(t, _)| t))
+}
+
+fn unexpected(encoding: Option<String>) -> Error {
+    Error::UnexpectedEncoding {
+        encoding_type: encoding.unwrap_or_default(),
+        version: String::new(),
+        expected: "a dense or sparse matrix",
+    }
+}
+
+/// A reader over member dataset `name` of `g`.
+fn member(g: &Group, name: &str, options: &ReadOptions) -> Result<Box<dyn RangeReader>> {
+    if !g.link_exists(name) {
+        return Err(Error::malformed(format!("missing member '{name}'")));
+    }
+    if g.loc_type_by_name(name)? != LocationType::Dataset {
+        return Err(Error::malformed(format!(
+            "member '{name}' is a group, expected a dataset"
+        )));
+    }
+    reader(g.dataset(name)?, options)
 }

@@ -8,6 +8,7 @@ mod dataframe;
 mod element;
 mod sparse;
 mod typed;
+mod value;
 
 pub(crate) use array::float_text;
 pub use array::{ArrayData, DType, Scalar};
@@ -16,3 +17,4 @@ pub use element::{AttrValue, Attrs, Element, Mapping, Matrix, RawData, RawNode};
 pub(crate) use sparse::{check_indices_below, check_minor, minor_indices};
 pub use sparse::{SparseFormat, SparseMatrix, MAX_MINOR};
 pub use typed::Primitive;
+pub(crate) use value::{with_value, Value};

@@ -1,7 +1,7 @@
 //! An `.h5ad` file as the layers above storage see it: a tree of elements named by path.
 //!
 //! [`File`] is an open file read element by element; [`File::probe`] scans its element tree once,
-//! from metadata, into a [`Layout`](probe::Layout) (what each element is and where).
+//! from metadata, into a [`Layout`] (what each element is and where).
 //! [`stream`] writes a file element by element, matrices chunk by chunk; [`copy`] writes a
 //! file anew from an open one and a changed layout. Nothing above this module sees an HDF5 type:
 //! elements are named by their paths (`/obsm/X_pca`), and a second storage format plugs in
@@ -79,7 +79,7 @@ impl File {
         &self.path
     }
 
-    /// Scans the element tree from metadata (see [`Layout::scan`]); errors name the file.
+    /// Scans the element tree from metadata (see [`Layout`]); errors name the file.
     pub fn probe(&self) -> Result<Layout> {
         Layout::scan(&self.h5).in_file(&self.path)
     }
@@ -133,7 +133,7 @@ impl File {
 
     /// The datasets of matrix element `name` of the group at `parent`, opened for block reads
     /// (see [`crate::backed::open_matrix`]). With `required` false, `Ok(None)` when the element is
-    /// not read as a matrix (see [`probe::looks_like_matrix`]).
+    /// not read as a matrix (judged from metadata: a dense 2-d array, or a sparse group).
     pub fn open_matrix(
         &self,
         parent: &str,

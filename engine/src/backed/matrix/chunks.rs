@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use crate::backed::ahead::{Load, Loader, Want};
 use crate::backed::block::Block;
+use crate::backed::block::{Spare, Spares};
 use crate::backed::plan::ReadPlan;
-use crate::backed::reuse::{Spare, Spares};
 use crate::cache::{BlockKey, Retention};
 use crate::data::Matrix;
 use crate::select::AxisIndex;

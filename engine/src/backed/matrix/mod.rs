@@ -23,27 +23,16 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
-use super::block::{Block, Blocking};
+use super::block::{Block, BlockCache, Blocking};
+use super::io::{ChunkCache, RangeReader, ReadPath};
 use super::plan::ReadPlan;
 use super::pool::WorkerPool;
-use super::source::{MatrixSource, RangeReader, ReadPath, SourceKind};
-use crate::cache::{Cache, MatrixId, Reservation, Retention};
+use super::source::{MatrixKind, MatrixSource, SourceKind};
+use crate::cache::{MatrixId, Reservation, Retention};
 use crate::data::{DType, Matrix, SparseFormat};
 use crate::error::ResultExt;
 use crate::select::AxisIndex;
 use crate::Result;
-
-/// The cache of decoded blocks that backed matrices share.
-pub type BlockCache = Cache<Block>;
-
-/// How a backed matrix is stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum MatrixKind {
-    /// One 2-d dataset, read in blocks of rows.
-    Dense,
-    /// A CSR matrix (read in blocks of rows) or CSC matrix (in blocks of columns).
-    Sparse(SparseFormat),
-}
 
 /// A matrix element of a file, read on demand.
 ///
@@ -138,11 +127,12 @@ impl BackedMatrix {
     ) -> Result<Self> {
         let (element, kind, workers) = source.into_parts();
         let workers = workers.unwrap_or_else(|| Arc::new(WorkerPool::per_core()));
+        let chunks: Arc<dyn ChunkCache> = Arc::clone(&cache) as Arc<dyn ChunkCache>;
         match &kind {
-            SourceKind::Dense(values) => values.use_cache(&cache),
+            SourceKind::Dense(values) => values.use_cache(chunks),
             SourceKind::Sparse { indices, data, .. } => {
-                indices.use_cache(&cache);
-                data.use_cache(&cache);
+                indices.use_cache(Arc::clone(&chunks));
+                data.use_cache(chunks);
             }
         }
         let (shape, dtype, storage, blocking) =
@@ -276,7 +266,7 @@ impl BackedMatrix {
     }
 
     /// The rows `rows` and columns `cols`, in the order asked for (positions may be unsorted and
-    /// repeated): a [`SparseMatrix`] in the stored format, or a 2-d dense array.
+    /// repeated): a [`SparseMatrix`](crate::data::SparseMatrix) in the stored format, or a 2-d dense array.
     ///
     /// Reads each block the selection touches once, through the cache. When the blocks read
     /// are more than the cache can hold, blocks not already cached are read without being

@@ -4,7 +4,8 @@
 use std::mem::size_of;
 
 use crate::backed::block::Blocking;
-use crate::backed::source::{RangeReader, SourceKind};
+use crate::backed::io::RangeReader;
+use crate::backed::source::SourceKind;
 use crate::data::{DType, SparseFormat, MAX_MINOR};
 use crate::error::ResultExt;
 use crate::h5::read::integers_as_u64;

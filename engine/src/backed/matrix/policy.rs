@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use crate::backed::ahead::Want;
+use crate::backed::io::RangeReader;
 use crate::backed::plan::{Piece, ReadPlan};
-use crate::backed::source::RangeReader;
 use crate::cache::{BlockKey, Retention};
 use crate::data::SparseFormat;
 use crate::select::AxisIndex;

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use crate::backed::ahead::Want;
 use crate::backed::block::Block;
+use crate::backed::block::{Spare, Spares};
 use crate::backed::gather::{self, with_value, SparseParts};
 use crate::backed::plan::{is_increasing, ReadPlan};
-use crate::backed::reuse::{Spare, Spares};
 use crate::cache::{BlockKey, Retention};
 use crate::data::{ArrayData, Matrix, SparseFormat, SparseMatrix, MAX_MINOR};
 use crate::error::ResultExt;

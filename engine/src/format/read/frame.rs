@@ -46,7 +46,7 @@ pub(super) fn read_frame(g: &Group) -> Result<DataFrame> {
 /// (the `_index` attribute) and the columns in order (`column-order`).
 ///
 /// For readers that read a frame column by column ([`read_dataframe_column`],
-/// [`read_dataframe_index`]) instead of whole ([`read_dataframe`]).
+/// [`read_dataframe_index`]) instead of whole ([`read_dataframe`](super::read_dataframe)).
 pub fn dataframe_members(frame: &Group) -> Result<(String, Vec<String>)> {
     let index_key = match read_string_attr(frame, "_index")? {
         Some(k) => k,
@@ -57,7 +57,7 @@ pub fn dataframe_members(frame: &Group) -> Result<(String, Vec<String>)> {
 }
 
 /// Reads the index of a `dataframe` group from its member `key` (see [`dataframe_members`]),
-/// as [`read_dataframe`] does: a categorical index becomes its values; the index is returned
+/// as [`read_dataframe`](super::read_dataframe) does: a categorical index becomes its values; the index is returned
 /// as stored (not turned into strings).
 pub fn read_dataframe_index(frame: &Group, key: &str) -> Result<ArrayData> {
     match read_column(frame, key)? {
@@ -68,7 +68,7 @@ pub fn read_dataframe_index(frame: &Group, key: &str) -> Result<ArrayData> {
     }
 }
 
-/// Reads one column of a `dataframe` group as [`read_dataframe`] does, whatever its encoding
+/// Reads one column of a `dataframe` group as [`read_dataframe`](super::read_dataframe) does, whatever its encoding
 /// (including the categoricals of 0.7-era frames, whose categories live in `__categories`).
 pub fn read_dataframe_column(frame: &Group, name: &str) -> Result<Column> {
     read_column(frame, name)

@@ -1,99 +1,14 @@
-//! Memory read into again: the buffers of blocks and chunks a reader is done with, handed to
-//! the next load of about the same size, so that a scan or a large request allocates (and the
-//! kernel zeroes pages) for its first few loads only; and the mappings decoded storage chunks
-//! are kept in.
+//! The memory decoded storage chunks are kept in: anonymous mappings, reused once a chunk is
+//! dropped.
 
 use std::sync::Arc;
-
-use super::block::{Block, Content};
-use crate::data::{ArrayData, DType, Matrix};
-
-/// The buffers of a block or matrix read earlier that its owner is done with, for a load of
-/// about the same size to fill again (see [`super::Chunks::recycle`]): refilling them skips
-/// the allocation and the kernel's zeroing of fresh pages. Empty by default.
-#[derive(Debug, Default)]
-pub(crate) struct Spare {
-    pub(crate) indptr: Vec<u64>,
-    pub(crate) indices: Option<Vec<u32>>,
-    pub(crate) values: Option<ArrayData>,
-}
-
-impl Spare {
-    /// The buffers of `m`.
-    pub(crate) fn from_matrix(m: Matrix) -> Spare {
-        match m {
-            Matrix::Dense(values) => Spare {
-                values: Some(values),
-                ..Spare::default()
-            },
-            Matrix::Sparse(s) => {
-                let (_, _, indptr, indices, data) = s.into_parts();
-                Spare {
-                    indptr,
-                    indices: Some(indices),
-                    values: Some(data),
-                }
-            }
-        }
-    }
-}
-
-/// The spare buffers of one request or iteration, shared with the workers that load its next
-/// blocks. Holds at most [`Spares::MAX`]: in a steady scan each block taken starts one load,
-/// which takes the spare given back just before.
-#[derive(Debug, Default)]
-pub(crate) struct Spares {
-    held: parking_lot::Mutex<Vec<Spare>>,
-}
-
-impl Spares {
-    const MAX: usize = 2;
-
-    /// Keeps the buffers of `block` if this is its last holder (a block in the cache is
-    /// held there too, and stays).
-    pub(crate) fn recycle(&self, block: Arc<Block>) {
-        if let Ok(block) = Arc::try_unwrap(block) {
-            let spare = match block.into_content() {
-                Content::Dense(values) => Spare {
-                    values: Some(values),
-                    ..Spare::default()
-                },
-                Content::Sparse(s) => Spare {
-                    indptr: s.indptr,
-                    indices: Some(s.indices),
-                    values: Some(s.data),
-                },
-                Content::Chunk(_) => return,
-            };
-            self.put(spare);
-        }
-    }
-
-    /// Keeps `spare` for a later load (drops it when enough are held).
-    pub(crate) fn put(&self, spare: Spare) {
-        let mut held = self.held.lock();
-        if held.len() < Self::MAX {
-            held.push(spare);
-        }
-    }
-
-    /// A spare, or else empty buffers of a matrix of `dtype` (with nothing to reuse, the
-    /// load allocates with room to spare, so that its buffers fit the next loads).
-    pub(crate) fn take(&self, dtype: DType) -> Spare {
-        self.held.lock().pop().unwrap_or_else(|| Spare {
-            indptr: Vec::new(),
-            indices: Some(Vec::new()),
-            values: Some(ArrayData::zeros(dtype, &[0])),
-        })
-    }
-}
 
 /// The bytes of one decoded storage chunk held in the cache, in an anonymous mapping of their
 /// own rather than on the heap: chunks are a few hundred KiB, sizes the allocator keeps within
 /// its heaps once freed, so a cache churning through them grew the process well beyond its
 /// budget (by 70-130 MiB over 1 GiB, reading random cells of a gzip file). A dropped chunk's
-/// mapping goes back to its [`ChunkPool`] for the next decode, or to the system.
-pub(crate) struct ChunkBytes {
+/// mapping goes back to its pool for the next decode, or to the system.
+pub struct ChunkBytes {
     /// `None` only on the heap fallback, or once dropped.
     map: Option<memmap2::MmapMut>,
     /// The bytes when the system refused a mapping.
@@ -111,7 +26,8 @@ impl ChunkBytes {
         }
     }
 
-    pub(crate) fn as_slice(&self) -> &[u8] {
+    /// The chunk's bytes.
+    pub fn as_slice(&self) -> &[u8] {
         self.map.as_deref().unwrap_or(&self.heap)
     }
 

@@ -25,12 +25,11 @@ use parking_lot::Mutex;
 
 use self::decode::{Pipeline, Scratch};
 use self::index::{ChunkEntry, Placement};
-use super::block::Block;
-use super::matrix::BlockCache;
-use super::pool::{on_worker_thread, WorkerPool};
-use super::reuse::{ChunkBytes, ChunkPool};
-use super::source::{check_rows, read_then_check_indices, RangeReader, ReadPath};
-use crate::cache::{BlockKey, MatrixId, Retention};
+use super::{
+    check_rows, on_worker_thread, read_then_check_indices, ChunkBytes, ChunkCache, ChunkPool,
+    DecodedChunk, RangeReader, ReadPath,
+};
+use crate::cache::{BlockKey, MatrixId};
 use crate::data::{check_indices_below, check_minor, ArrayData, DType};
 use crate::error::ResultExt;
 use crate::h5::read::stored_type;
@@ -40,45 +39,8 @@ use crate::{Error, Result};
 /// Reads below this many bytes stay on the calling thread.
 const PARALLEL_MIN_BYTES: usize = 512 << 10;
 
-/// How matrices are read from HDF5 files.
-///
-/// ```
-/// use annpage_engine::backed::ReadOptions;
-/// let o = ReadOptions::default();
-/// assert!(o.direct && o.workers.threads() >= 1);
-/// let one = ReadOptions::with_threads(1);
-/// let shared = one.clone(); // the same worker threads, for another handle
-/// assert!(std::sync::Arc::ptr_eq(&one.workers, &shared.workers));
-/// ```
-#[derive(Clone, Debug)]
-pub struct ReadOptions {
-    /// Read and decode stored chunks in annpage where the dataset allows it (else every read
-    /// goes through libhdf5).
-    pub direct: bool,
-    /// The worker threads that load a matrix's blocks ahead of its readers; their number is
-    /// also how many threads one large read decodes its chunks on. Clones share them.
-    pub workers: Arc<WorkerPool>,
-}
-
-impl ReadOptions {
-    /// Direct reads with a new pool of `threads` workers (at least 1).
-    pub fn with_threads(threads: usize) -> Self {
-        ReadOptions {
-            direct: true,
-            workers: Arc::new(WorkerPool::new(threads)),
-        }
-    }
-}
-
-impl Default for ReadOptions {
-    /// Direct reads, with a new pool of one worker per core.
-    fn default() -> Self {
-        ReadOptions::with_threads(super::source::default_threads())
-    }
-}
-
 /// A [`RangeReader`] that reads a dataset's stored bytes itself: positioned reads of the file,
-/// chunks decoded on as many threads as [`ReadOptions::with_threads`] sets.
+/// chunks decoded on as many threads as [`crate::backed::ReadOptions::with_threads`] sets.
 ///
 /// Chunks a read needs only part of (at the ends of a range, or for a few rows) are kept
 /// decoded in the cache given by [`RangeReader::use_cache`], so the next read of the
@@ -95,7 +57,7 @@ pub struct DirectReader {
     pipeline: Pipeline,
     threads: usize,
     id: MatrixId,
-    cache: OnceLock<Arc<BlockCache>>,
+    cache: OnceLock<Arc<dyn ChunkCache>>,
     /// Memory for the decoded chunks kept in the cache.
     chunk_pool: Arc<ChunkPool>,
 }
@@ -363,14 +325,10 @@ impl DirectReader {
         chunk_bytes: usize,
         scratch: &mut Scratch,
     ) -> Result<()> {
-        let cached = self
-            .cache
-            .get()
-            .filter(|c| c.contains(self.key(i)))
-            .and_then(|c| c.get(self.key(i)));
-        if let Some(block) = cached {
-            if let Some(bytes) = block.chunk_bytes() {
-                out.copy_from_slice(bytes);
+        let cached = self.cache.get().and_then(|c| c.cached_chunk(self.key(i)));
+        if let Some(chunk) = cached {
+            if chunk.bytes().len() == out.len() {
+                out.copy_from_slice(chunk.bytes());
                 return Ok(());
             }
         }
@@ -408,10 +366,8 @@ impl DirectReader {
         };
         match self.cache.get() {
             Some(cache) => {
-                let block = cache.get_or_load_with(self.key(i), Retention::Keep, || {
-                    load(scratch).map(|bytes| Block::chunk(i, bytes))
-                })?;
-                Ok(Decoded::Cached(block))
+                let chunk = cache.chunk_or_load(self.key(i), &mut || load(scratch))?;
+                Ok(Decoded::Cached(chunk))
             }
             None => load(scratch).map(Decoded::Owned),
         }
@@ -502,14 +458,14 @@ fn corrupt(i: usize, e: &ChunkEntry, msg: String) -> Error {
 
 /// A decoded chunk, cached or not.
 enum Decoded {
-    Cached(Arc<Block>),
+    Cached(Arc<dyn DecodedChunk>),
     Owned(ChunkBytes),
 }
 
 impl Decoded {
     fn as_slice(&self) -> &[u8] {
         match self {
-            Decoded::Cached(b) => b.chunk_bytes().unwrap_or_default(),
+            Decoded::Cached(c) => c.bytes(),
             Decoded::Owned(v) => v.as_slice(),
         }
     }
@@ -585,15 +541,15 @@ impl RangeReader for DirectReader {
         }
     }
 
-    fn use_cache(&self, cache: &Arc<BlockCache>) {
-        let _ = self.cache.set(Arc::clone(cache));
+    fn use_cache(&self, cache: Arc<dyn ChunkCache>) {
+        let _ = self.cache.set(cache);
     }
 }
 
 impl Drop for DirectReader {
     fn drop(&mut self) {
         if let Some(cache) = self.cache.get() {
-            cache.remove_matrix(self.id);
+            cache.forget(self.id);
         }
     }
 }
@@ -630,8 +586,8 @@ mod tests {
             .reader()
             .unwrap();
         assert_eq!(r.read_path().to_string(), "direct (gzip, 2 threads)");
-        let cache = Arc::new(BlockCache::new(1 << 20));
-        r.use_cache(&cache);
+        let cache = Arc::new(crate::backed::BlockCache::new(1 << 20));
+        r.use_cache(cache.clone());
         for rows in [0..1000, 150..151, 99..201, 950..1000, 0..0] {
             let expected: Vec<f64> = rows.clone().map(|i| i as f64).collect();
             assert_eq!(r.read_rows(rows).unwrap(), ArrayData::from(expected));

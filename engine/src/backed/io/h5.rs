@@ -1,18 +1,14 @@
-//! The HDF5 side of the storage seam: [`H5RangeReader`] reads hyperslabs through `hdf5-metno`,
-//! and [`open_matrix`] finds the datasets of a matrix element from its metadata.
+//! [`H5RangeReader`]: hyperslab reads through libhdf5, for every dataset the direct reader
+//! does not read (other filters, layouts, byte orders, or direct reads turned off).
 
 use std::ops::Range;
-use std::sync::Arc;
 
-use hdf5::{Dataset, Group, Hyperslab, LocationType, SliceOrIndex};
+use hdf5::{Dataset, Hyperslab, SliceOrIndex};
 use ndarray::{ArrayD, IxDyn};
 
-use super::direct::{DirectOpen, DirectReader, ReadOptions};
-use super::source::{check_rows, MatrixSource, RangeReader, ReadPath};
-use crate::data::{ArrayData, DType, SparseFormat};
+use super::{check_rows, RangeReader, ReadPath};
+use crate::data::{ArrayData, DType};
 use crate::error::ResultExt;
-use crate::format::read::{legacy_format, sparse_shape};
-use crate::format::{read_encoding, Encoding};
 use crate::h5::read::stored_type;
 use crate::h5::types::StoredType;
 use crate::{Error, Result};
@@ -193,103 +189,4 @@ impl RangeReader for H5RangeReader {
             .map_err(|e| self.explain(e))
             .in_element(&self.element)
     }
-}
-
-/// Finds the datasets of the matrix element `name` in `parent` from its metadata only: a dense
-/// 2-d dataset (`array` encoding or none), a `csr_matrix`/`csc_matrix` group, or a legacy sparse
-/// group (attributes `h5sparse_format` and `h5sparse_shape`, or no encoding attributes and
-/// `data`/`indices`/`indptr` members whose `indptr` length tells the format).
-///
-/// Nothing but attributes, dataset headers and chunk tables is read. Datasets are read
-/// directly where [`DirectReader`] can (see [`ReadOptions::default`]), else through libhdf5.
-pub fn open_matrix(parent: &Group, name: &str) -> Result<MatrixSource> {
-    open_matrix_with(parent, name, &ReadOptions::default())
-}
-
-/// [`open_matrix`] with explicit [`ReadOptions`].
-pub fn open_matrix_with(parent: &Group, name: &str, options: &ReadOptions) -> Result<MatrixSource> {
-    let element = crate::h5::join_path(&parent.name(), name);
-    let source = open(parent, name, &element, options).in_element(&element)?;
-    Ok(source.with_workers(Arc::clone(&options.workers)))
-}
-
-/// The reader for one dataset: direct when the options and the dataset allow it.
-pub(crate) fn reader(ds: Dataset, options: &ReadOptions) -> Result<Box<dyn RangeReader>> {
-    crate::h5::claim::check_claim(&ds)?;
-    if !options.direct {
-        let off = "direct reads are turned off (ReadOptions::direct)";
-        return Ok(Box::new(H5RangeReader::new(ds)?.with_reason(off)));
-    }
-    match DirectReader::open(&ds, options.workers.threads())? {
-        DirectOpen::Reader(r) => Ok(Box::new(r)),
-        DirectOpen::Fallback(reason) => Ok(Box::new(H5RangeReader::new(ds)?.with_reason(reason))),
-    }
-}
-
-fn open(parent: &Group, name: &str, element: &str, options: &ReadOptions) -> Result<MatrixSource> {
-    if !parent.link_exists(name) {
-        return Err(Error::malformed(format!("missing member '{name}'")));
-    }
-    let g = match parent.loc_type_by_name(name)? {
-        LocationType::Dataset => {
-            let ds = parent.dataset(name)?;
-            let encoding = encoding_type(&ds)?;
-            return match encoding.as_deref().map(Encoding::parse) {
-                None | Some(Some(Encoding::Array)) => {
-                    Ok(MatrixSource::dense(element, reader(ds, options)?))
-                }
-                _ => Err(unexpected(encoding)),
-            };
-        }
-        LocationType::Group => parent.group(name)?,
-        #[allow(unreachable_patterns)]
-        _ => {
-            return Err(Error::unsupported(format!(
-                "'{name}' is neither a group nor a dataset"
-            )))
-        }
-    };
-    let encoding = encoding_type(&g)?;
-    let format = match encoding.as_deref().map(Encoding::parse) {
-        Some(Some(Encoding::CsrMatrix)) => SparseFormat::Csr,
-        Some(Some(Encoding::CscMatrix)) => SparseFormat::Csc,
-        None => legacy_format(&g)?,
-        Some(_) => return Err(unexpected(encoding)),
-    };
-    let shape = sparse_shape(&g)?;
-    Ok(MatrixSource::sparse(
-        element,
-        format,
-        shape,
-        member(&g, "indptr", options)?,
-        member(&g, "indices", options)?,
-        member(&g, "data", options)?,
-    ))
-}
-
-/// The `encoding-type` attribute, `None` when absent or empty (checked with the version, see
-/// [`crate::format::check_encoding`]).
-fn encoding_type(loc: &hdf5::Location) -> Result<Option<String>> {
-    Ok(read_encoding(loc)?.map(|(t, _)| t))
-}
-
-fn unexpected(encoding: Option<String>) -> Error {
-    Error::UnexpectedEncoding {
-        encoding_type: encoding.unwrap_or_default(),
-        version: String::new(),
-        expected: "a dense or sparse matrix",
-    }
-}
-
-/// A reader over member dataset `name` of `g`.
-fn member(g: &Group, name: &str, options: &ReadOptions) -> Result<Box<dyn RangeReader>> {
-    if !g.link_exists(name) {
-        return Err(Error::malformed(format!("missing member '{name}'")));
-    }
-    if g.loc_type_by_name(name)? != LocationType::Dataset {
-        return Err(Error::malformed(format!(
-            "member '{name}' is a group, expected a dataset"
-        )));
-    }
-    reader(g.dataset(name)?, options)
 }
