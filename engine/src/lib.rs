@@ -1,7 +1,7 @@
 //! Storage layer of annpage.
 //!
 //! Layers, bottom up (see `docs/architecture.md`):
-//! - [`h5`]: typed access to HDF5 files (the only module that talks to libhdf5);
+//! - `h5` (private): typed access to HDF5 files; the HDF5 types stay inside the crate;
 //! - [`data`]: in-memory values of AnnData elements (arrays, sparse matrices, data frames, trees);
 //! - [`format`](mod@format): the AnnData on-disk encodings: reading and writing elements, legacy layouts;
 //! - [`select`]: selections along one axis and the normalised indexes they resolve to;
@@ -19,7 +19,7 @@ pub mod data;
 pub mod error;
 pub mod file;
 pub mod format;
-pub mod h5;
+pub(crate) mod h5;
 pub mod select;
 #[cfg(test)]
 mod testutil;

@@ -155,7 +155,12 @@ impl Shared {
             return Ok(found.clone());
         }
         let open = || -> Result<Option<BackedMatrix>> {
-            match snap.file.open_matrix(parent, name, &self.read, required) {
+            let source = if required {
+                snap.file.open_matrix(parent, name, &self.read).map(Some)
+            } else {
+                snap.file.try_open_matrix(parent, name, &self.read)
+            };
+            match source {
                 Ok(Some(source)) if source.shape().is_some() => {
                     match BackedMatrix::new(source, Arc::clone(&self.cache)) {
                         Ok(m) => Ok(Some(m)),

@@ -2,8 +2,8 @@
 //!
 //! Layers, bottom up; each module imports only those below it:
 //! - [`RangeReader`] (module `io`): the storage seam, "read rows `start..end` of this
-//!   dataset". [`DirectReader`] decodes stored chunks itself, [`H5RangeReader`] reads HDF5
-//!   hyperslabs; [`InMemoryReader`] reads an array in memory. Nothing above this seam knows
+//!   dataset". A direct reader decodes stored chunks itself, an HDF5 reader reads
+//!   hyperslabs through libhdf5; [`InMemoryReader`] reads an array in memory. Nothing above this seam knows
 //!   about HDF5; decoded chunks a reader keeps go to a [`ChunkCache`] handed down to it.
 //! - [`Block`] (module `block`): a contiguous range of major positions — rows of CSR and dense
 //!   matrices, columns of CSC ones — decoded, sized to a target number of bytes and aligned to
@@ -12,19 +12,21 @@
 //!   positions copied out of them, in any requested order.
 //! - The worker pool ([`WorkerPool`]), read-ahead (module `ahead`) and gathering (module
 //!   `gather`): executing plans.
-//! - [`open_matrix`] (module `source`) finds the datasets of a matrix element in an HDF5 file
-//!   as a [`MatrixSource`], with the readers [`ReadOptions`] choose.
+//! - Module `source` finds the datasets of a matrix element in a file as a [`MatrixSource`],
+//!   with the readers [`ReadOptions`] choose ([`crate::file::File::open_matrix`]).
 //! - [`BackedMatrix`]: the handle. [`BackedMatrix::read`] executes a plan for a row and a column
 //!   selection; [`BackedMatrix::chunks`] iterates over a selection in chunks of rows.
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use annpage_engine::backed::{open_matrix, BackedMatrix, BlockCache};
+//! use annpage_engine::backed::{BackedMatrix, BlockCache, ReadOptions};
+//! use annpage_engine::file::File;
 //! use annpage_engine::select::{AxisIndex, Selection};
 //!
-//! let file = hdf5::File::open("data.h5ad").unwrap();
+//! let file = File::open("data.h5ad").unwrap();
 //! let cache = Arc::new(BlockCache::new(256 << 20)); // 256 MiB for every matrix opened
-//! let x = BackedMatrix::new(open_matrix(&file, "X").unwrap(), cache.clone()).unwrap();
+//! let source = file.open_matrix("/", "X", &ReadOptions::default()).unwrap();
+//! let x = BackedMatrix::new(source, cache.clone()).unwrap();
 //! let (n_obs, n_vars) = x.shape();
 //! // Two genes of every cell, streaming over the row blocks.
 //! let genes = Selection::positions([10, 3]).resolve(n_vars, None).unwrap();
@@ -50,13 +52,15 @@ mod tests;
 
 pub use block::{Block, BlockCache};
 pub use io::{
-    read_then_check_indices, ChunkBytes, ChunkCache, DecodedChunk, DirectOpen, DirectReader,
-    H5RangeReader, InMemoryReader, RangeReader, ReadPath,
+    read_then_check_indices, ChunkBytes, ChunkCache, DecodedChunk, InMemoryReader, RangeReader,
+    ReadPath,
 };
+pub(crate) use io::{DirectOpen, DirectReader};
 pub use matrix::{BackedMatrix, Chunks, MemoryPolicy};
 pub use plan::ReadPlan;
 pub use pool::WorkerPool;
-pub use source::{open_matrix, open_matrix_with, MatrixKind, MatrixSource, ReadOptions};
+pub(crate) use source::{open_matrix, open_matrix_with};
+pub use source::{MatrixKind, MatrixSource, ReadOptions};
 
 // Handles, caches, blocks and plans are shared by reader threads; chunk iterators move to
 // worker threads.
@@ -66,7 +70,6 @@ const _: () = {
     assert_send_sync::<BlockCache>();
     assert_send_sync::<Block>();
     assert_send_sync::<ReadPlan>();
-    assert_send_sync::<H5RangeReader>();
     const fn assert_send<T: Send>() {}
     assert_send::<Chunks>();
 };

@@ -1402,7 +1402,7 @@ with h5py.File(path, 'w') as f:
 fn reads_an_anndata_file() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/pbmc_like_csr.h5ad");
     let file = hdf5::File::open(&path).unwrap();
-    let m = crate::format::read_matrix(&file, "X").unwrap();
+    let m = crate::format::read::read_matrix(&file, "X").unwrap();
     let (r, c) = m.shape();
     let backed = BackedMatrix::with_block_bytes(
         open_matrix(&file, "X").unwrap(),

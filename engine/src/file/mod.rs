@@ -132,23 +132,31 @@ impl File {
     }
 
     /// The datasets of matrix element `name` of the group at `parent`, opened for block reads
-    /// (see [`crate::backed::open_matrix`]). With `required` false, `Ok(None)` when the element is
-    /// not read as a matrix (judged from metadata: a dense 2-d array, or a sparse group).
+    /// with the readers `options` choose (see [`crate::backed::MatrixSource`]); an error when
+    /// it is not a matrix.
     pub fn open_matrix(
         &self,
         parent: &str,
         name: &str,
         options: &ReadOptions,
-        required: bool,
+    ) -> Result<MatrixSource> {
+        open_matrix_with(&self.group(parent)?, name, options)
+    }
+
+    /// [`File::open_matrix`] for an element that may not be a matrix (an `obsm` entry, a
+    /// neighbour graph in `uns`): `Ok(None)` when its metadata says it is not one (a dense
+    /// array of another rank or dtype, a data frame, a dict), or when it cannot be opened as
+    /// one.
+    pub fn try_open_matrix(
+        &self,
+        parent: &str,
+        name: &str,
+        options: &ReadOptions,
     ) -> Result<Option<MatrixSource>> {
         let g = self.group(parent)?;
-        if !required && !probe::looks_like_matrix(&g, name)? {
+        if !probe::looks_like_matrix(&g, name)? {
             return Ok(None);
         }
-        match open_matrix_with(&g, name, options) {
-            Ok(source) => Ok(Some(source)),
-            Err(e) if required => Err(e),
-            Err(_) => Ok(None),
-        }
+        Ok(open_matrix_with(&g, name, options).ok())
     }
 }

@@ -115,7 +115,7 @@ impl Writer<'_> {
         create().in_element(path)
     }
 
-    /// Writes `value` as `name` in `parent`, as [`crate::format::write_element`] does; with
+    /// Writes `value` as `name` in `parent`, as `write_h5ad` writes an element; with
     /// gzip, a dense numeric array's chunks are compressed on several threads.
     pub fn write_element(&self, parent: &str, name: &str, value: &Element) -> Result<()> {
         let g = self.group(parent)?;

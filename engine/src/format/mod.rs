@@ -7,16 +7,17 @@ mod encoding;
 pub mod inspect;
 mod legacy;
 pub mod loom;
-pub mod read;
+pub(crate) mod read;
 pub mod text;
 mod walk;
 pub mod write;
 
 pub(crate) use encoding::read_encoding;
 pub use encoding::{check_encoding, Encoding};
-pub use read::{read_dataframe, read_element, read_h5ad, read_mapping, read_matrix};
+pub(crate) use read::read_element;
+pub use read::read_h5ad;
 pub use walk::MAX_DEPTH;
-pub use write::{write_element, write_h5ad, Compression, WriteOptions};
+pub use write::{write_h5ad, Compression, WriteOptions};
 
 use indexmap::IndexMap;
 

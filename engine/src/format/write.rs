@@ -27,8 +27,8 @@ use std::path::Path;
 use hdf5::{Group, Location};
 use indexmap::IndexMap;
 
-pub use self::csr::CsrAppender;
-pub use self::frame::{write_categorical, write_dataframe, write_nullable};
+pub(crate) use self::csr::CsrAppender;
+pub(crate) use self::frame::{write_categorical, write_dataframe, write_nullable};
 use super::{AnnDataElements, Encoding, RawElements};
 use crate::data::{
     ArrayData, Attrs, DType, Element, Mapping, Matrix, RawData, RawNode, SparseFormat, SparseMatrix,
@@ -143,7 +143,7 @@ fn write_raw(root: &Group, raw: &RawElements, options: &WriteOptions) -> Result<
 /// Arrays become `array` (numbers, bools) or `string-array` datasets, 0-d arrays and scalars
 /// `numeric-scalar` or `string`; sparse matrices, data frames, categoricals, nullable arrays
 /// and dicts their group encodings; opaque elements are written back verbatim.
-pub fn write_element(
+pub(crate) fn write_element(
     group: &Group,
     name: &str,
     elem: &Element,
@@ -164,7 +164,7 @@ pub fn write_element(
 
 /// Writes a matrix (`X`, a layer, an `obsp`/`varp` entry) under `name`, replacing any member
 /// of that name: a dense `array` or a `csr_matrix` / `csc_matrix` group.
-pub fn write_matrix(
+pub(crate) fn write_matrix(
     group: &Group,
     name: &str,
     matrix: &Matrix,
@@ -178,7 +178,7 @@ pub fn write_matrix(
 }
 
 /// Writes a `dict` group of elements (`obsm`, `uns`, …), replacing any member of that name.
-pub fn write_mapping(
+pub(crate) fn write_mapping(
     group: &Group,
     name: &str,
     mapping: &Mapping,
@@ -193,7 +193,7 @@ pub fn write_mapping(
 
 /// Writes a `dict` group of matrices (`layers`, `obsp`, `varp`), replacing any member of that
 /// name.
-pub fn write_matrix_mapping(
+pub(crate) fn write_matrix_mapping(
     group: &Group,
     name: &str,
     matrices: &IndexMap<String, Matrix>,
@@ -208,7 +208,7 @@ pub fn write_matrix_mapping(
 
 /// Writes a CSR or CSC matrix as anndata does: a group with `shape` (int64) and the datasets
 /// `data`, `indices` and `indptr` (index dtype from [`sparse_index_dtype`]), all resizable.
-pub fn write_sparse(
+pub(crate) fn write_sparse(
     group: &Group,
     name: &str,
     matrix: &SparseMatrix,
@@ -240,7 +240,7 @@ pub fn write_sparse(
 /// Creates the group of a sparse matrix with its encoding and `shape` attributes, for writers
 /// that then fill `data`, `indices` and `indptr` themselves (with
 /// [`WriteOptions::sparse_options`] and [`sparse_index_dtype`], as [`write_sparse`] does).
-pub fn create_sparse_group(
+pub(crate) fn create_sparse_group(
     parent: &Group,
     name: &str,
     format: SparseFormat,
@@ -281,14 +281,7 @@ pub fn sparse_index_dtype(shape: (usize, usize), nnz: usize) -> DType {
 /// Sparse offsets or indices as an array of `dtype` (`int32` or `int64`, see
 /// [`sparse_index_dtype`]), for writers that fill a sparse group piece by piece; fails if a
 /// value does not fit.
-///
-/// ```
-/// use annpage_engine::data::{ArrayData, DType};
-/// use annpage_engine::format::write::index_array;
-/// assert_eq!(index_array(&[0u64, 7], DType::I32).unwrap(), ArrayData::from(vec![0i32, 7]));
-/// assert!(index_array(&[1u64 << 40], DType::I32).is_err());
-/// ```
-pub fn index_array<I: Copy + Into<u64>>(values: &[I], dtype: DType) -> Result<ArrayData> {
+pub(crate) fn index_array<I: Copy + Into<u64>>(values: &[I], dtype: DType) -> Result<ArrayData> {
     fn convert<T: TryFrom<u64>, I: Copy + Into<u64>>(values: &[I]) -> Result<Vec<T>> {
         values
             .iter()
@@ -363,7 +356,7 @@ fn is_null_encoding(attrs: &Attrs) -> bool {
 }
 
 /// Sets an element's `encoding-type` and `encoding-version` attributes.
-pub fn write_encoding(loc: &Location, encoding: Encoding) -> Result<()> {
+pub(crate) fn write_encoding(loc: &Location, encoding: Encoding) -> Result<()> {
     write_str_attr(loc, "encoding-type", encoding.type_name())?;
     write_str_attr(loc, "encoding-version", encoding.version())
 }

@@ -16,12 +16,6 @@ use std::path::Path;
 use crate::{Error, Result};
 
 /// `parent/name` as an HDF5 path (`/name` under the root).
-///
-/// ```
-/// use annpage_engine::h5::join_path;
-/// assert_eq!(join_path("/", "obs"), "/obs");
-/// assert_eq!(join_path("/obs", "cell_type"), "/obs/cell_type");
-/// ```
 pub fn join_path(parent: &str, name: &str) -> String {
     if parent.ends_with('/') {
         format!("{parent}{name}")
@@ -112,5 +106,11 @@ mod tests {
             foreign.to_string().contains("not a readable HDF5 file"),
             "{foreign}"
         );
+    }
+
+    #[test]
+    fn join_path_joins_like_hdf5() {
+        assert_eq!(join_path("/", "obs"), "/obs");
+        assert_eq!(join_path("/obs", "cell_type"), "/obs/cell_type");
     }
 }

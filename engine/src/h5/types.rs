@@ -94,12 +94,6 @@ pub enum StoredType {
 
 impl StoredType {
     /// Classifies a datatype.
-    ///
-    /// ```
-    /// use annpage_engine::h5::types::StoredType;
-    /// let t = hdf5::Datatype::from_type::<u16>().unwrap();
-    /// assert_eq!(StoredType::of(&t).unwrap(), StoredType::Int { signed: false, size: 2 });
-    /// ```
     pub fn of(dtype: &Datatype) -> Result<StoredType> {
         hdf5::sync::sync(|| classify(dtype.id()))
     }
@@ -452,5 +446,17 @@ mod tests {
             StoredType::VarString { utf8: true }
         );
         assert!(StoredType::of(&n).unwrap().has_vlen());
+    }
+
+    #[test]
+    fn classifies_an_unsigned_int() {
+        let t = hdf5::Datatype::from_type::<u16>().unwrap();
+        assert_eq!(
+            StoredType::of(&t).unwrap(),
+            StoredType::Int {
+                signed: false,
+                size: 2
+            }
+        );
     }
 }

@@ -22,7 +22,7 @@ const DEFAULT_INDEX_KEY: &str = "_index";
 ///
 /// An index name that is also a column name is accepted only if that column holds the index's
 /// values (pandas' rule in anndata): the column then stands for the index.
-pub fn write_dataframe(
+pub(crate) fn write_dataframe(
     group: &Group,
     name: &str,
     df: &DataFrame,
@@ -77,7 +77,7 @@ fn write_column(group: &Group, name: &str, column: &Column, options: &WriteOptio
 /// Writes a `categorical` group, replacing any member of that name: the `ordered` attribute
 /// (a bool), `codes` in [`Categorical::code_dtype`] (pandas' smallest signed integer) and
 /// `categories`.
-pub fn write_categorical(
+pub(crate) fn write_categorical(
     group: &Group,
     name: &str,
     categorical: &Categorical,
@@ -116,7 +116,7 @@ fn codes_array(codes: &[i32], dtype: DType) -> Result<ArrayData> {
 /// Writes a `nullable-integer`, `nullable-boolean` or `nullable-string-array` group, replacing
 /// any member of that name: `values` (with missing entries set to 0, `False` or `""`, as
 /// anndata writes them) and `mask` (`True` where missing).
-pub fn write_nullable(
+pub(crate) fn write_nullable(
     group: &Group,
     name: &str,
     nullable: &Nullable,

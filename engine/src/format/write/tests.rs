@@ -788,3 +788,12 @@ assert f['X/data'].maxshape == (None,) and f['X/data'].compression == 'gzip'
         &path,
     );
 }
+
+#[test]
+fn index_arrays_convert_or_refuse() {
+    assert_eq!(
+        index_array(&[0u64, 7], DType::I32).unwrap(),
+        ArrayData::from(vec![0i32, 7])
+    );
+    assert!(index_array(&[1u64 << 40], DType::I32).is_err());
+}

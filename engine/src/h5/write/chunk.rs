@@ -18,13 +18,6 @@ const EMPTY_AXIS: f64 = 1024.0;
 /// The chunk shape h5py chooses for a dataset of `shape` whose elements take `typesize` bytes.
 ///
 /// A 0-d shape has no chunks and gives an empty vector.
-///
-/// ```
-/// use annpage_engine::h5::write::guess_chunk;
-/// // h5py: guess_chunk((1000, 50), None, 4) == (250, 13)
-/// assert_eq!(guess_chunk(&[1000, 50], 4), [250, 13]);
-/// assert_eq!(guess_chunk(&[0], 8), [1024]);
-/// ```
 pub fn guess_chunk(shape: &[usize], typesize: usize) -> Vec<usize> {
     if shape.is_empty() {
         return Vec::new();
@@ -109,5 +102,12 @@ mod tests {
         assert!(guess_chunk(&[], 8).is_empty());
         // A single element larger than the maximum stays one element.
         assert_eq!(guess_chunk(&[1], 4 << 20), [1]);
+    }
+
+    #[test]
+    fn chunks_are_guessed_as_h5py_guesses() {
+        // h5py: guess_chunk((1000, 50), None, 4) == (250, 13)
+        assert_eq!(guess_chunk(&[1000, 50], 4), [250, 13]);
+        assert_eq!(guess_chunk(&[0], 8), [1024]);
     }
 }

@@ -46,13 +46,6 @@ pub struct Deflaters {
     threads: usize,
 }
 
-impl Deflaters {
-    /// How many threads compress.
-    pub fn threads(&self) -> usize {
-        self.threads
-    }
-}
-
 /// One chunk to compress: `raw` (the chunk's bytes, padded to its full shape) into `packed`.
 struct Job {
     seq: u64,
@@ -73,23 +66,6 @@ struct Done {
 ///
 /// If the system starts no thread at all, `f` gets `None` and [`RowWriter`]s write through
 /// libhdf5.
-///
-/// ```
-/// use annpage_engine::h5::write::{create_array, with_deflaters, Compression, DatasetOptions, RowWriter};
-/// use annpage_engine::data::{ArrayData, DType};
-/// let dir = tempfile::tempdir().unwrap();
-/// let file = hdf5::File::create(dir.path().join("d.h5")).unwrap();
-/// let opts = DatasetOptions::compressed(Compression::Gzip(4));
-/// let ds = create_array(&file, "x", DType::I32, &[100_000], &opts).unwrap();
-/// with_deflaters(2, |d| {
-///     let mut w = RowWriter::new(&ds, d)?;
-///     assert!(w.is_parallel());
-///     w.push(&ArrayData::from((0..60_000).collect::<Vec<i32>>()))?;
-///     w.push(&ArrayData::from((60_000..100_000).collect::<Vec<i32>>()))?;
-///     w.finish()
-/// }).unwrap();
-/// assert_eq!(ds.read_raw::<i32>().unwrap(), (0..100_000).collect::<Vec<i32>>());
-/// ```
 pub fn with_deflaters<R>(threads: usize, f: impl FnOnce(Option<&Deflaters>) -> R) -> R {
     let threads = threads.max(1);
     let (jobs, queue) = channel::bounded::<Job>(threads);
@@ -207,6 +183,7 @@ impl<'a> RowWriter<'a> {
     }
 
     /// Whether chunks are compressed here (on several threads) rather than by libhdf5.
+    #[cfg(test)]
     pub fn is_parallel(&self) -> bool {
         self.direct.is_some()
     }
@@ -632,7 +609,7 @@ mod tests {
             ),
         ];
         with_deflaters(3, |d| {
-            assert_eq!(d.unwrap().threads(), 3);
+            assert_eq!(d.unwrap().threads, 3);
             for (name, data, opts, pieces) in &cases {
                 let ds = create_array(&file, name, data.dtype(), data.shape(), opts).unwrap();
                 push_all(&ds, d, true, data, pieces);
@@ -745,5 +722,27 @@ mod tests {
             let mut w3 = RowWriter::new(&big, d).unwrap();
             w3.push(&ArrayData::from(values(1 << 19))).unwrap();
         });
+    }
+
+    #[test]
+    fn rows_compressed_on_two_threads_read_back() {
+        use crate::data::{ArrayData, DType};
+        use crate::h5::write::{create_array, Compression, DatasetOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let file = hdf5::File::create(dir.path().join("d.h5")).unwrap();
+        let opts = DatasetOptions::compressed(Compression::Gzip(4));
+        let ds = create_array(&file, "x", DType::I32, &[100_000], &opts).unwrap();
+        with_deflaters(2, |d| {
+            let mut w = RowWriter::new(&ds, d)?;
+            assert!(w.is_parallel());
+            w.push(&ArrayData::from((0..60_000).collect::<Vec<i32>>()))?;
+            w.push(&ArrayData::from((60_000..100_000).collect::<Vec<i32>>()))?;
+            w.finish()
+        })
+        .unwrap();
+        assert_eq!(
+            ds.read_raw::<i32>().unwrap(),
+            (0..100_000).collect::<Vec<i32>>()
+        );
     }
 }

@@ -71,6 +71,7 @@ pub enum DirectOpen {
     Fallback(String),
 }
 
+#[cfg(test)]
 impl DirectOpen {
     /// The reader, if the fast path reads the dataset.
     pub fn reader(self) -> Option<DirectReader> {
