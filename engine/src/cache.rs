@@ -1,6 +1,6 @@
 //! A thread-safe least-recently-used cache bounded in bytes.
 //!
-//! [`Cache`] holds decoded blocks of backed matrices (see [`crate::backed`]) under a byte
+//! [`Cache`] holds decoded blocks of backed matrices (see [`crate::paged`]) under a byte
 //! budget. One cache may serve one matrix or be shared (in an [`Arc`]) by every matrix of a
 //! process, so that all of them together stay within one budget. Entries are keyed by
 //! [`BlockKey`]: the [`MatrixId`] of the matrix and the index of the block within it.

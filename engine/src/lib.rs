@@ -6,20 +6,20 @@
 //! - [`format`](mod@format): the AnnData on-disk encodings: reading and writing elements, legacy layouts;
 //! - [`select`]: selections along one axis and the normalised indexes they resolve to;
 //! - [`cache`]: a thread-safe LRU cache bounded in bytes;
-//! - [`backed`]: matrices read on demand, block by block, through that cache;
+//! - [`paged`]: the chunk manager: matrices paged in on demand, block by block, through that cache;
 //! - [`file`](mod@file): a file as a tree of elements named by path: the one metadata probe, element
 //!   reads, streaming writes and copies (nothing above it sees HDF5).
 //!
 //! Most users want the `annpage` crate, which builds `AnnData` on top of this one.
 #![deny(missing_docs)]
 
-pub mod backed;
 pub mod cache;
 pub mod data;
 pub mod error;
 pub mod file;
 pub mod format;
 pub(crate) mod h5;
+pub mod paged;
 pub mod select;
 #[cfg(test)]
 mod testutil;

@@ -5,9 +5,9 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
-use annpage_engine::backed::{BackedMatrix, Chunks, MatrixKind, ReadPath};
 use annpage_engine::data::{DType, Matrix};
 use annpage_engine::error::ResultExt;
+use annpage_engine::paged::{BackedMatrix, Chunks, MatrixKind, ReadPath};
 use annpage_engine::select::AxisIndex;
 use annpage_engine::{Error, Result};
 

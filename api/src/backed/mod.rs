@@ -7,7 +7,7 @@
 //!
 //! - matrices (`X`, layers, `obsp`, `varp`, `raw.X`, and dense or sparse `obsm`/`varm`
 //!   entries) are read block by block through the engine's [`BlockCache`]
-//!   (see [`annpage_engine::backed`]): [`BackedMatrixView::to_memory`],
+//!   (see [`annpage_engine::paged`]): [`BackedMatrixView::to_memory`],
 //!   [`BackedMatrixView::chunks`], [`BackedAnnData::chunk_x`];
 //! - `obs`/`var` are read one column at a time, when first used;
 //! - [`BackedAnnData::to_memory`] gives exactly what [`crate::AnnData::subset`] gives on the
@@ -77,11 +77,11 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use annpage_engine::backed::{BlockCache, MatrixKind, ReadOptions, ReadPath, WorkerPool};
 pub use annpage_engine::cache::CacheStats;
 use annpage_engine::data::{ArrayData, DType, DataFrame, Element, Mapping};
 use annpage_engine::error::ResultExt;
 use annpage_engine::format::WriteOptions;
+pub use annpage_engine::paged::{BlockCache, MatrixKind, ReadOptions, ReadPath, WorkerPool};
 use annpage_engine::select::AxisIndex;
 use annpage_engine::{Error, Result};
 use indexmap::IndexMap;

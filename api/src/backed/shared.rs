@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use annpage_engine::backed::{BackedMatrix, Block, BlockCache, ReadOptions};
 use annpage_engine::cache::Reservation;
 use annpage_engine::data::{ArrayData, Column, DataFrame, Element};
 use annpage_engine::error::ResultExt;
@@ -15,6 +14,7 @@ use annpage_engine::file::probe::{
     ColumnSlot, ElemSlot, FrameId, FrameLayout, FrameSource, Layout, MatrixMeta,
 };
 use annpage_engine::file::{join, File};
+use annpage_engine::paged::{BackedMatrix, Block, BlockCache, ReadOptions};
 use annpage_engine::select::AxisIndex;
 use annpage_engine::{Error, Result};
 

@@ -9,13 +9,13 @@
 
 use std::path::Path;
 
-use annpage_engine::backed::{BackedMatrix, MatrixKind, MemoryPolicy};
 use annpage_engine::data::{Mapping, Matrix, SparseFormat, SparseMatrix};
 use annpage_engine::error::ResultExt;
 use annpage_engine::file::join;
 use annpage_engine::file::probe::{FrameId, MatrixSlot};
 use annpage_engine::file::stream::{write_file, MatrixSink, MatrixSpec, Values, Writer};
 use annpage_engine::format::{Encoding, WriteOptions};
+use annpage_engine::paged::{BackedMatrix, MatrixKind, MemoryPolicy};
 use annpage_engine::select::{AxisIndex, IndexKind};
 use annpage_engine::{Error, Result};
 use indexmap::IndexMap;

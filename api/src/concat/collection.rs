@@ -13,11 +13,11 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use annpage_engine::backed::MemoryPolicy;
 use annpage_engine::data::{DType, DataFrame, Matrix, SparseFormat};
 use annpage_engine::error::ResultExt;
 use annpage_engine::file::stream::{write_file, Writer};
 use annpage_engine::format::WriteOptions;
+use annpage_engine::paged::MemoryPolicy;
 use annpage_engine::{Error, Result};
 
 use super::ondisk::{self, Conform, Streamed};

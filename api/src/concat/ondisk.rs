@@ -11,11 +11,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use annpage_engine::backed::{MatrixKind, MemoryPolicy};
 use annpage_engine::data::{ArrayData, DType, Matrix, SparseFormat, SparseMatrix};
 use annpage_engine::error::ResultExt;
 use annpage_engine::file::stream::{write_file, MatrixSpec, Values, Writer};
 use annpage_engine::format::{AnnDataElements, Encoding, WriteOptions};
+use annpage_engine::paged::{MatrixKind, MemoryPolicy};
 use annpage_engine::{Error, Result};
 use indexmap::IndexMap;
 

@@ -23,11 +23,11 @@ pub mod stream;
 
 use std::path::{Path, PathBuf};
 
-use crate::backed::{open_matrix_with, MatrixSource, ReadOptions};
 use crate::data::{ArrayData, Column, Element, Mapping};
 use crate::error::ResultExt;
 use crate::format::read::{read_dataframe_column, read_dataframe_index};
 use crate::format::read_element;
+use crate::paged::{open_matrix_with, MatrixSource, ReadOptions};
 use crate::Result;
 
 pub use probe::Layout;
@@ -132,7 +132,7 @@ impl File {
     }
 
     /// The datasets of matrix element `name` of the group at `parent`, opened for block reads
-    /// with the readers `options` choose (see [`crate::backed::MatrixSource`]); an error when
+    /// with the readers `options` choose (see [`crate::paged::MatrixSource`]); an error when
     /// it is not a matrix.
     pub fn open_matrix(
         &self,

@@ -14,7 +14,6 @@ use hdf5::{Group, LocationType};
 use indexmap::IndexMap;
 
 use super::join;
-use crate::backed::{open_matrix, MatrixKind};
 use crate::data::{ArrayData, Column, DType, DataFrame, Element, Mapping, Matrix};
 use crate::error::ResultExt;
 use crate::format::read::{
@@ -24,6 +23,7 @@ use crate::format::read::{
 use crate::format::read_encoding;
 use crate::h5::read::{has_attr, read_string_attr, stored_type};
 use crate::h5::types::StoredType;
+use crate::paged::{open_matrix, MatrixKind};
 use crate::{Error, Result};
 
 /// A matrix element in the file, described from its metadata.

@@ -10,7 +10,7 @@
 //! use annpage_engine::data::{ArrayData, DType, Matrix};
 //! use annpage_engine::file::stream::{write_file, MatrixSpec, Values};
 //! use annpage_engine::format::{Encoding, WriteOptions};
-//! use annpage_engine::backed::MatrixKind;
+//! use annpage_engine::paged::MatrixKind;
 //! let dir = tempfile::tempdir().unwrap();
 //! let path = dir.path().join("out.h5ad");
 //! write_file(&path, &WriteOptions::default(), 2, |w| {
@@ -29,7 +29,6 @@ use std::path::Path;
 
 use indexmap::IndexMap;
 
-use crate::backed::MatrixKind;
 use crate::data::{DType, DataFrame, Element, Mapping, Matrix, SparseFormat};
 use crate::error::ResultExt;
 use crate::format::write::staging::Staged;
@@ -41,6 +40,7 @@ use crate::format::{Compression, Encoding, WriteOptions};
 use crate::h5::write::{
     create_array, guess_chunk, with_deflaters, DatasetOptions, Deflaters, RowWriter,
 };
+use crate::paged::MatrixKind;
 use crate::{Error, Result};
 
 use super::join;

@@ -25,7 +25,7 @@ pub struct Storage {
     /// The filter pipeline, e.g. `["gzip(4)"]`.
     pub filters: Vec<String>,
     /// How backed mode reads a numeric dataset's blocks, e.g. `direct (gzip, 2 threads)` or
-    /// `libhdf5 (filter fletcher32 is decoded by libhdf5)` (see [`crate::backed::ReadPath`]);
+    /// `libhdf5 (filter fletcher32 is decoded by libhdf5)` (see [`crate::paged::ReadPath`]);
     /// `None` for other datasets.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub read_path: Option<String>,
@@ -130,13 +130,13 @@ fn read_path_of(ds: &Dataset) -> Option<String> {
     if !numeric {
         return None;
     }
-    let threads = crate::backed::ReadOptions::default().workers.threads();
-    Some(match crate::backed::DirectReader::open(ds, threads) {
-        Ok(crate::backed::DirectOpen::Reader(reader)) => {
-            crate::backed::RangeReader::read_path(&reader).to_string()
+    let threads = crate::paged::ReadOptions::default().workers.threads();
+    Some(match crate::paged::DirectReader::open(ds, threads) {
+        Ok(crate::paged::DirectOpen::Reader(reader)) => {
+            crate::paged::RangeReader::read_path(&reader).to_string()
         }
-        Ok(crate::backed::DirectOpen::Fallback(reason)) => {
-            crate::backed::ReadPath::Hdf5 { reason }.to_string()
+        Ok(crate::paged::DirectOpen::Fallback(reason)) => {
+            crate::paged::ReadPath::Hdf5 { reason }.to_string()
         }
         Err(e) => format!("unreadable: {e}"),
     })

@@ -1,6 +1,6 @@
 //! The bottom of the chunk manager: fetching a dataset's bytes and decoding its storage chunks.
 //!
-//! Everything in [`crate::backed`] above this module reads through [`RangeReader`] and knows
+//! Everything in [`crate::paged`] above this module reads through [`RangeReader`] and knows
 //! nothing of HDF5. [`H5RangeReader`] reads hyperslabs through libhdf5; [`DirectReader`]
 //! reads stored chunks itself (`direct/`); [`InMemoryReader`] reads an array in memory (for
 //! tests, and for data that is already loaded). Decoded chunks a reader keeps for later go to
@@ -32,7 +32,7 @@ use crate::{map_array, Error, Result};
 /// Implementations must be cheap to call from several threads at once.
 ///
 /// ```
-/// use annpage_engine::backed::{InMemoryReader, RangeReader};
+/// use annpage_engine::paged::{InMemoryReader, RangeReader};
 /// use annpage_engine::data::ArrayData;
 /// let r = InMemoryReader::new("/X/data", ArrayData::from(vec![1.0f32, 2.0, 3.0])).unwrap();
 /// assert_eq!(r.shape(), &[3]);
@@ -97,7 +97,7 @@ pub trait RangeReader: Send + Sync + fmt::Debug {
 /// How a [`RangeReader`] gets its values.
 ///
 /// ```
-/// use annpage_engine::backed::ReadPath;
+/// use annpage_engine::paged::ReadPath;
 /// let p = ReadPath::Direct { filters: "gzip".into(), threads: 2 };
 /// assert_eq!(p.to_string(), "direct (gzip, 2 threads)");
 /// ```

@@ -47,7 +47,7 @@ use crate::Result;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use annpage_engine::backed::{BackedMatrix, BlockCache, InMemoryReader, MatrixSource};
+/// use annpage_engine::paged::{BackedMatrix, BlockCache, InMemoryReader, MatrixSource};
 /// use annpage_engine::data::{ArrayData, Matrix, SparseFormat};
 /// use annpage_engine::select::{AxisIndex, Selection};
 ///
@@ -183,7 +183,7 @@ impl BackedMatrix {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use annpage_engine::backed::{BackedMatrix, BlockCache, InMemoryReader, MatrixSource, ReadPath};
+    /// use annpage_engine::paged::{BackedMatrix, BlockCache, InMemoryReader, MatrixSource, ReadPath};
     /// use annpage_engine::data::ArrayData;
     /// let values = ArrayData::from(ndarray::Array2::<f32>::zeros((4, 2)));
     /// let source = MatrixSource::dense("/X", Box::new(InMemoryReader::new("/X", values).unwrap()));
@@ -307,7 +307,7 @@ impl BackedMatrix {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use annpage_engine::backed::{BackedMatrix, BlockCache, InMemoryReader, MatrixSource};
+    /// use annpage_engine::paged::{BackedMatrix, BlockCache, InMemoryReader, MatrixSource};
     /// use annpage_engine::data::{ArrayData, Matrix};
     /// use annpage_engine::select::AxisIndex;
     /// let values = ArrayData::from(ndarray::Array2::from_shape_fn((10, 3), |(i, j)| (i * 3 + j) as i64));

@@ -171,7 +171,7 @@ pub(crate) fn sparse_mapped<V: Value>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backed::block::Blocking;
+    use crate::paged::block::Blocking;
 
     #[test]
     fn selections_beyond_the_memory_available_are_refused_before_reading() {

@@ -530,7 +530,7 @@ impl Spares {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backed::InMemoryReader;
+    use crate::paged::InMemoryReader;
 
     fn ranges(b: &Blocking) -> Vec<Range<usize>> {
         (0..b.len()).map(|i| b.range(i)).collect()
@@ -538,7 +538,7 @@ mod tests {
 
     #[test]
     fn budget_gives_clamped_block_sizes() {
-        use crate::backed::MemoryPolicy;
+        use crate::paged::MemoryPolicy;
         let block = |budget| MemoryPolicy::new(budget).block_bytes();
         assert_eq!(block(0), 64 << 10);
         assert_eq!(block(32 << 20), 1 << 20);

@@ -3,12 +3,12 @@
 
 use std::mem::size_of;
 
-use crate::backed::block::Blocking;
-use crate::backed::io::RangeReader;
-use crate::backed::source::SourceKind;
 use crate::data::{DType, SparseFormat, MAX_MINOR};
 use crate::error::ResultExt;
 use crate::h5::read::integers_as_u64;
+use crate::paged::block::Blocking;
+use crate::paged::io::RangeReader;
+use crate::paged::source::SourceKind;
 use crate::{Error, Result};
 
 use super::Storage;

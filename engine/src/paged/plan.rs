@@ -29,7 +29,7 @@ pub(crate) struct Piece {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use annpage_engine::backed::{BackedMatrix, BlockCache, InMemoryReader, MatrixSource};
+/// use annpage_engine::paged::{BackedMatrix, BlockCache, InMemoryReader, MatrixSource};
 /// use annpage_engine::data::ArrayData;
 /// use annpage_engine::select::{AxisIndex, Selection};
 /// // 100 rows of 10 bytes, in blocks of 10 rows.

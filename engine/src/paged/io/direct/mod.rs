@@ -40,7 +40,7 @@ use crate::{Error, Result};
 const PARALLEL_MIN_BYTES: usize = 512 << 10;
 
 /// A [`RangeReader`] that reads a dataset's stored bytes itself: positioned reads of the file,
-/// chunks decoded on as many threads as [`crate::backed::ReadOptions::with_threads`] sets.
+/// chunks decoded on as many threads as [`crate::paged::ReadOptions::with_threads`] sets.
 ///
 /// Chunks a read needs only part of (at the ends of a range, or for a few rows) are kept
 /// decoded in the cache given by [`RangeReader::use_cache`], so the next read of the
@@ -587,7 +587,7 @@ mod tests {
             .reader()
             .unwrap();
         assert_eq!(r.read_path().to_string(), "direct (gzip, 2 threads)");
-        let cache = Arc::new(crate::backed::BlockCache::new(1 << 20));
+        let cache = Arc::new(crate::paged::BlockCache::new(1 << 20));
         r.use_cache(cache.clone());
         for rows in [0..1000, 150..151, 99..201, 950..1000, 0..0] {
             let expected: Vec<f64> = rows.clone().map(|i| i as f64).collect();

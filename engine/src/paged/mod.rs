@@ -1,4 +1,5 @@
-//! Backed mode: reading matrix elements on demand, within a memory budget.
+//! The chunk manager: matrix elements paged in on demand, block by block, within a memory budget
+//! (what backed mode reads through).
 //!
 //! Layers, bottom up; each module imports only those below it:
 //! - [`RangeReader`] (module `io`): the storage seam, "read rows `start..end` of this
@@ -19,7 +20,7 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use annpage_engine::backed::{BackedMatrix, BlockCache, ReadOptions};
+//! use annpage_engine::paged::{BackedMatrix, BlockCache, ReadOptions};
 //! use annpage_engine::file::File;
 //! use annpage_engine::select::{AxisIndex, Selection};
 //!

@@ -18,7 +18,7 @@ type Task = Box<dyn FnOnce() + Send>;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use annpage_engine::backed::WorkerPool;
+/// use annpage_engine::paged::WorkerPool;
 /// let pool = Arc::new(WorkerPool::new(2));
 /// assert_eq!((pool.threads(), pool.started()), (2, false)); // no thread until a task comes
 /// ```

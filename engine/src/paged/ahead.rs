@@ -216,7 +216,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::backed::io::ChunkBytes;
+    use crate::paged::io::ChunkBytes;
 
     /// Loads block `b` as an empty chunk, failing at `fail`; records the most loads at once.
     struct Counted {

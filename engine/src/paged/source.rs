@@ -27,7 +27,7 @@ pub enum MatrixKind {
 /// How matrices are read from HDF5 files.
 ///
 /// ```
-/// use annpage_engine::backed::ReadOptions;
+/// use annpage_engine::paged::ReadOptions;
 /// let o = ReadOptions::default();
 /// assert!(o.direct && o.workers.threads() >= 1);
 /// let one = ReadOptions::with_threads(1);
@@ -65,7 +65,7 @@ impl Default for ReadOptions {
 /// against each other ([`super::BackedMatrix::new`] does that).
 ///
 /// ```
-/// use annpage_engine::backed::{InMemoryReader, MatrixSource};
+/// use annpage_engine::paged::{InMemoryReader, MatrixSource};
 /// use annpage_engine::data::{ArrayData, SparseFormat};
 /// let reader = |name: &str, a: ArrayData| Box::new(InMemoryReader::new(name, a).unwrap());
 /// // [[1, 0], [0, 2]] as CSR.
@@ -167,7 +167,7 @@ impl MatrixSource {
     /// it is 2-d (`None` otherwise: such a dataset is not a matrix).
     ///
     /// ```
-    /// use annpage_engine::backed::{InMemoryReader, MatrixKind, MatrixSource};
+    /// use annpage_engine::paged::{InMemoryReader, MatrixKind, MatrixSource};
     /// use annpage_engine::data::{ArrayData, DType};
     /// let values = ArrayData::from(ndarray::Array2::<f32>::zeros((3, 2)));
     /// let source = MatrixSource::dense("/X", Box::new(InMemoryReader::new("/X", values).unwrap()));

@@ -5,12 +5,12 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
-use crate::backed::ahead::{Load, Loader, Want};
-use crate::backed::block::Block;
-use crate::backed::block::{Spare, Spares};
-use crate::backed::plan::ReadPlan;
 use crate::cache::{BlockKey, Retention};
 use crate::data::Matrix;
+use crate::paged::ahead::{Load, Loader, Want};
+use crate::paged::block::Block;
+use crate::paged::block::{Spare, Spares};
+use crate::paged::plan::ReadPlan;
 use crate::select::AxisIndex;
 use crate::{Error, Result};
 
@@ -163,7 +163,7 @@ impl Chunks {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use annpage_engine::backed::{BackedMatrix, BlockCache, InMemoryReader, MatrixSource};
+    /// use annpage_engine::paged::{BackedMatrix, BlockCache, InMemoryReader, MatrixSource};
     /// use annpage_engine::data::{ArrayData, Matrix};
     /// use annpage_engine::select::AxisIndex;
     /// let values = ArrayData::from(ndarray::Array2::from_shape_fn((1 << 16, 8), |(i, _)| i as f64));

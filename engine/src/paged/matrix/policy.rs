@@ -6,11 +6,11 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use crate::backed::ahead::Want;
-use crate::backed::io::RangeReader;
-use crate::backed::plan::{Piece, ReadPlan};
 use crate::cache::{BlockKey, Retention};
 use crate::data::SparseFormat;
+use crate::paged::ahead::Want;
+use crate::paged::io::RangeReader;
+use crate::paged::plan::{Piece, ReadPlan};
 use crate::select::AxisIndex;
 use crate::Result;
 
@@ -22,7 +22,7 @@ use super::{BackedMatrix, Inner, Storage};
 /// capacity (the budget less reservations) for what may be loaded ahead or kept.
 ///
 /// ```
-/// use annpage_engine::backed::MemoryPolicy;
+/// use annpage_engine::paged::MemoryPolicy;
 /// let p = MemoryPolicy::new(1 << 30);
 /// assert_eq!(p.block_bytes(), 32 << 20); // a thirty-second
 /// assert_eq!(p.read_ahead_bytes(), 64 << 20); // a sixteenth
