@@ -1,7 +1,12 @@
 //! Integration tests, one module per topic.
 
-mod backed;
+mod cache;
 mod collection;
 mod concat;
+mod edit;
 mod fixtures;
 mod object_api;
+mod open;
+mod parity;
+mod support;
+mod write;

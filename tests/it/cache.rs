@@ -1,0 +1,118 @@
+//! The byte-bounded cache seen through backed handles: what reads charge it, and many threads
+//! reading through one handle.
+
+use crate::support::*;
+
+#[test]
+fn cache_stats_follow_the_reads() {
+    let path = fixture("pbmc_like_csr.h5ad");
+    let b = open(&path, 64 << 20);
+    assert_eq!(b.cache_budget(), 64 << 20);
+    let s0 = b.cache_stats();
+    assert_eq!(
+        (s0.bytes_read, s0.hits, s0.misses, s0.bytes_reserved),
+        (0, 0, 0, 0)
+    );
+    // Annotations are cached per handle and reserved from the budget, not read as blocks.
+    let obs = b.obs().unwrap();
+    let s1 = b.cache_stats();
+    assert_eq!(s1.bytes_read, 0);
+    assert!(s1.bytes_reserved > 0, "{s1:?}");
+    assert_eq!(b.obs().unwrap(), obs);
+    assert_eq!(b.cache_stats().bytes_reserved, s1.bytes_reserved);
+    // The first read of X loads blocks; the same read again hits them.
+    let x = b.x().unwrap().to_memory().unwrap();
+    let s2 = b.cache_stats();
+    assert!(s2.bytes_read > 0 && s2.misses > 0, "{s2:?}");
+    assert_eq!(b.x().unwrap().to_memory().unwrap(), x);
+    let s3 = b.cache_stats();
+    assert_eq!(s3.bytes_read, s2.bytes_read, "{s3:?}");
+    assert!(s3.hits > s2.hits);
+    // A slice shares the handle's cache.
+    let cut = b.slice(&Selection::from(0..10), &Selection::All).unwrap();
+    cut.x().unwrap().to_memory().unwrap();
+    assert_eq!(cut.cache_stats().bytes_read, s2.bytes_read);
+
+    // Under a budget far smaller than X, a pass holds at most the budget.
+    let small = open(&path, 256 << 10);
+    let mut rows = 0;
+    for chunk in small.chunk_x(100).unwrap() {
+        rows += chunk.unwrap().0.len();
+        let s = small.cache_stats();
+        assert!(s.bytes_held <= s.budget, "{s:?}");
+    }
+    assert_eq!(rows, 2000);
+    let s = small.cache_stats();
+    assert!(s.bytes_read as usize >= 99_794 * 4, "{s:?}");
+
+    // A cache shared by two handles.
+    let shared = Arc::new(BlockCache::new(8 << 20));
+    let options = BackedOptions {
+        cache_bytes: 0,
+        cache: Some(Arc::clone(&shared)),
+        ..BackedOptions::default()
+    };
+    let h1 = read_h5ad_backed(&path, Mode::Read, options.clone()).unwrap();
+    let h2 = read_h5ad_backed(fixture("all_elements.h5ad"), Mode::Read, options).unwrap();
+    h1.x().unwrap().rows(&Selection::from(0..5)).unwrap();
+    h2.x().unwrap().to_memory().unwrap();
+    assert_eq!(h1.cache_budget(), 8 << 20);
+    assert_eq!(h1.cache_stats(), h2.cache_stats());
+    assert_eq!(shared.stats().misses, h1.cache_stats().misses);
+}
+
+#[test]
+fn many_threads_read_through_one_handle() {
+    let path = fixture("pbmc_like_csr.h5ad");
+    let b = open(&path, 2 << 20);
+    let m = read_h5ad(&path).unwrap();
+    std::thread::scope(|scope| {
+        for t in 0..8u64 {
+            let (b, m) = (&b, &m);
+            scope.spawn(move || {
+                for round in 0..3u64 {
+                    let seed = t * 10 + round;
+                    let o = selection(seed, m.n_obs(), m.obs_names());
+                    let v = selection(seed + 5, m.n_vars(), m.var_names());
+                    match t % 4 {
+                        0 => {
+                            let got = b.slice(&o, &v).unwrap().to_memory().unwrap();
+                            assert_eq!(got.x(), m.subset(&o, &v).unwrap().x());
+                        }
+                        1 => {
+                            let view = b.slice(&o, &v).unwrap();
+                            let want = m.subset(&o, &v).unwrap();
+                            let n: usize =
+                                view.chunk_x(97).unwrap().map(|c| c.unwrap().0.len()).sum();
+                            assert_eq!(n, want.n_obs());
+                        }
+                        2 => {
+                            let view = b.slice(&o, &Selection::All).unwrap();
+                            assert_eq!(
+                                &view.obs().unwrap(),
+                                m.subset(&o, &Selection::All).unwrap().obs()
+                            );
+                            assert_eq!(
+                                view.obsm("X_pca").unwrap(),
+                                m.subset(&o, &Selection::All).unwrap().obsm()["X_pca"]
+                            );
+                        }
+                        _ => {
+                            let x = b.x().unwrap();
+                            let got = x.columns(&v).unwrap();
+                            let cols = v.resolve(m.n_vars(), Some(m.var_names())).unwrap();
+                            let want = m
+                                .x()
+                                .unwrap()
+                                .subset(&AxisIndex::full(m.n_obs()), &cols)
+                                .unwrap();
+                            assert_eq!(got, want);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let s = b.cache_stats();
+    assert!(s.bytes_held <= s.budget, "{s:?}");
+}

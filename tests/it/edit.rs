@@ -1,0 +1,200 @@
+//! Changes through a read-write handle, written back on flush, and refused through read-only
+//! handles and views.
+
+use crate::support::*;
+
+/// Every kind of change, applied through a ReadWrite handle and to the in-memory object: the
+/// file read back equals the changed object, and anndata reads it.
+#[test]
+fn read_write_round_trip() {
+    let (dir, path) = scratch("all_elements.h5ad");
+    let mut expected = read_h5ad(&path).unwrap();
+    let n_obs = expected.n_obs();
+    let n_vars = expected.n_vars();
+    let b = read_h5ad_backed(&path, Mode::ReadWrite, BackedOptions::default()).unwrap();
+    assert_eq!(b.mode(), Mode::ReadWrite);
+    let before = b.obs().unwrap();
+
+    let score = Column::Array(ArrayData::from(
+        (0..n_obs).map(|i| i as f64 * 0.5).collect::<Vec<_>>(),
+    ));
+    let replaced = Column::Array(ArrayData::from(vec![7i64; n_obs]));
+    let group = Column::Categorical(
+        Categorical::new(
+            (0..n_obs).map(|i| (i % 2) as i32).collect(),
+            strings(&["a", "b"]),
+            false,
+        )
+        .unwrap(),
+    );
+    let first_var_column = expected.var().columns().keys().next().unwrap().clone();
+    let replaced_name = before.columns().keys().next().unwrap().clone();
+    let pcs = Element::Array(ArrayData::from(Array2::from_shape_fn(
+        (n_obs, 3),
+        |(i, j)| (i * 3 + j) as f32,
+    )));
+    let layer = Matrix::Sparse(
+        SparseMatrix::new(
+            SparseFormat::Csr,
+            (n_obs, n_vars),
+            (0..=n_obs as u64).collect(),
+            (0..n_obs as u32).map(|i| i % n_vars as u32).collect(),
+            ArrayData::from(vec![1.5f32; n_obs]),
+        )
+        .unwrap(),
+    );
+    let old_layer = b.layer_names()[0].clone();
+    let old_varm = b.varm_keys()[0].clone();
+    let old_uns = b.uns_keys()[0].clone();
+
+    b.insert_obs_column("score", score.clone()).unwrap();
+    b.insert_obs_column(replaced_name.clone(), replaced.clone())
+        .unwrap();
+    b.insert_obs_column("group", group.clone()).unwrap();
+    b.remove_var_column(&first_var_column).unwrap();
+    b.insert_uns("note", Element::Scalar(Scalar::String("hello".into())))
+        .unwrap();
+    b.remove_uns(&old_uns).unwrap();
+    b.insert_obsm("X_new", pcs.clone()).unwrap();
+    b.insert_obsm("vector", Element::Array(ArrayData::from(vec![1u8; n_obs])))
+        .unwrap();
+    b.remove_varm(&old_varm).unwrap();
+    b.insert_layer("fresh", layer.clone()).unwrap();
+    b.remove_layer(&old_layer).unwrap();
+    assert!(b.has_pending_changes());
+
+    expected.obs_mut().insert("score", score).unwrap();
+    expected
+        .obs_mut()
+        .insert(replaced_name.clone(), replaced.clone())
+        .unwrap();
+    expected.obs_mut().insert("group", group).unwrap();
+    expected.var_mut().remove(&first_var_column);
+    expected.uns_mut().insert(
+        "note".into(),
+        Element::Scalar(Scalar::String("hello".into())),
+    );
+    expected.uns_mut().shift_remove(&old_uns);
+    expected.insert_obsm("X_new", pcs).unwrap();
+    expected
+        .insert_obsm("vector", Element::Array(ArrayData::from(vec![1u8; n_obs])))
+        .unwrap();
+    expected.remove_varm(&old_varm);
+    expected.insert_layer("fresh", layer).unwrap();
+    expected.remove_layer(&old_layer);
+
+    // Pending changes are visible before the flush, through clones and views.
+    let clone = b.clone();
+    assert_eq!(clone.obs().unwrap().column(&replaced_name), Some(&replaced));
+    let view = clone
+        .slice(&Selection::from(0..4), &Selection::All)
+        .unwrap();
+    assert_eq!(view.layer("fresh").unwrap().shape(), (4, n_vars));
+    assert_same(
+        b.to_memory(),
+        expected.subset(&Selection::All, &Selection::All),
+        "pending",
+    );
+    // Views cannot change the file.
+    assert!(view
+        .insert_uns("x", Element::Scalar(Scalar::I64(1)))
+        .is_err());
+    // Bad values are refused.
+    assert!(b
+        .insert_obs_column("short", Column::Array(ArrayData::from(vec![1i8])))
+        .is_err());
+    assert!(b
+        .insert_layer(
+            "bad",
+            Matrix::Dense(ArrayData::from(Array2::<f32>::zeros((2, 2))))
+        )
+        .is_err());
+    assert!(b
+        .insert_uns("a/b", Element::Scalar(Scalar::I64(1)))
+        .is_err());
+    assert!(b.remove_layer("no_such_layer").is_err());
+    assert!(b.remove_obs_column("no_such_column").is_err());
+
+    b.flush().unwrap();
+    assert!(!b.has_pending_changes());
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(files, ["data.h5ad"]);
+    // The handle now reads the new file; a fresh read gives the changed object.
+    let back = read_h5ad(&path).unwrap();
+    assert_elements_eq(
+        back.clone().into_elements(),
+        expected.clone().into_elements(),
+        "after flush",
+    );
+    assert_eq!(b.obs().unwrap(), back.obs().clone());
+    assert_eq!(
+        b.layer("fresh").unwrap().to_memory().unwrap(),
+        back.layers()["fresh"]
+    );
+    assert_eq!(b.uns().unwrap(), back.uns().clone());
+
+    // A change then dropping the last handle writes it back.
+    b.remove_obs_column("score").unwrap();
+    drop(clone);
+    drop(view);
+    drop(b);
+    let again = read_h5ad(&path).unwrap();
+    assert!(again.obs().column("score").is_none());
+    assert!(again.obs().column("group").is_some());
+
+    // The real anndata reads the result.
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    if python.exists() {
+        let out = std::process::Command::new(python)
+            .arg("-c")
+            .arg("import sys, anndata as ad; a = ad.read_h5ad(sys.argv[1]); assert 'fresh' in a.layers and a.obsm['vector'].shape[1] == 1 and a.uns['note'] == 'hello' and list(a.obs['group'].cat.categories) == ['a', 'b'], a")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn read_mode_refuses_changes() {
+    let (_dir, path) = scratch("all_elements.h5ad");
+    let b = open(&path, 1 << 20);
+    let n = b.n_obs();
+    let col = Column::Array(ArrayData::from(vec![0i64; n]));
+    let errors = [
+        b.insert_obs_column("x", col.clone()).unwrap_err(),
+        b.insert_var_column("x", Column::Array(ArrayData::from(vec![0i64; b.n_vars()])))
+            .unwrap_err(),
+        b.remove_obs_column("n_counts").unwrap_err(),
+        b.remove_var_column("x").unwrap_err(),
+        b.insert_uns("x", Element::Scalar(Scalar::I64(1)))
+            .unwrap_err(),
+        b.remove_uns("x").unwrap_err(),
+        b.insert_obsm("x", Element::Array(ArrayData::from(vec![0i64; n])))
+            .unwrap_err(),
+        b.remove_obsm("X_pca").unwrap_err(),
+        b.insert_varm("x", Element::Array(ArrayData::from(vec![0i64; b.n_vars()])))
+            .unwrap_err(),
+        b.remove_varm("PCs").unwrap_err(),
+        b.remove_layer("counts").unwrap_err(),
+        b.flush().unwrap_err(),
+    ];
+    for e in errors {
+        assert!(e.to_string().contains("read-only"), "{e}");
+    }
+    assert!(!b.has_pending_changes());
+    let bytes = std::fs::read(&path).unwrap();
+    drop(b);
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        std::fs::read(fixture("all_elements.h5ad")).unwrap()
+    );
+}
