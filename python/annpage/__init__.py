@@ -135,6 +135,21 @@ def _axis_name(axis):
     return name
 
 
+def _concat_args(axis, join, merge, uns_merge, label, keys, index_unique, fill_value, pairwise):
+    """``anndata.concat``'s arguments as the dict the native functions take."""
+    return dict(
+        axis=_axis_name(axis),
+        join=join,
+        merge=merge,
+        uns_merge=uns_merge,
+        label=label,
+        keys=None if keys is None else [str(k) for k in keys],
+        index_unique=index_unique,
+        fill_value=None if fill_value is None else float(fill_value),
+        pairwise=bool(pairwise),
+    )
+
+
 def concat(
     adatas,
     *,
@@ -157,15 +172,7 @@ def concat(
     adatas = list(adatas)
     elements = _concat_elements(
         [_convert.elements(a) for a in adatas],
-        _axis_name(axis),
-        join,
-        merge,
-        uns_merge,
-        label,
-        None if keys is None else [str(k) for k in keys],
-        index_unique,
-        None if fill_value is None else float(fill_value),
-        bool(pairwise),
+        _concat_args(axis, join, merge, uns_merge, label, keys, index_unique, fill_value, pairwise),
     )
     return _convert.anndata(elements, None)
 
@@ -197,15 +204,7 @@ def concat_on_disk(
     _concat_on_disk(
         [os.fspath(p) for p in in_files],
         os.fspath(out_file),
-        axis,
-        join,
-        merge,
-        uns_merge,
-        label,
-        None if keys is None else [str(k) for k in keys],
-        index_unique,
-        None if fill_value is None else float(fill_value),
-        bool(pairwise),
+        _concat_args(axis, join, merge, uns_merge, label, keys, index_unique, fill_value, pairwise),
         compression,
         int(cache_mb) << 20,
     )
@@ -233,27 +232,9 @@ def read_collection(
             raise TypeError("keys cannot be given with a dict of files")
         keys, files = list(files.keys()), list(files.values())
     paths = [os.fspath(p) for p in files]
-    options = dict(
-        join=join,
-        merge=merge,
-        uns_merge=uns_merge,
-        label=label,
-        keys=None if keys is None else [str(k) for k in keys],
-        index_unique=index_unique,
-        fill_value=None if fill_value is None else float(fill_value),
-        pairwise=bool(pairwise),
-    )
+    options = _concat_args(0, join, merge, uns_merge, label, keys, index_unique, fill_value, pairwise)
+    del options["axis"]  # read_collection(**options) reopens it (along obs only)
     native = _Collection.open(
-        paths,
-        options["join"],
-        options["merge"],
-        options["uns_merge"],
-        options["label"],
-        options["keys"],
-        options["index_unique"],
-        options["fill_value"],
-        options["pairwise"],
-        int(cache_mb) << 20,
-        None if threads is None else int(threads),
+        paths, options, int(cache_mb) << 20, None if threads is None else int(threads)
     )
     return BackedCollection(native, paths, options, int(cache_mb))

@@ -41,33 +41,15 @@ impl Collection {
 impl Collection {
     /// Opens `paths` as one collection (see `annpage.read_collection` for the arguments).
     #[staticmethod]
-    #[pyo3(signature = (paths, join, merge, uns_merge, label, keys, index_unique, fill_value, pairwise, cache_bytes, threads=None))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (paths, args, cache_bytes, threads=None))]
     fn open(
         py: Python<'_>,
         paths: Vec<PathBuf>,
-        join: &str,
-        merge: Option<&str>,
-        uns_merge: Option<&str>,
-        label: Option<String>,
-        keys: Option<Vec<String>>,
-        index_unique: Option<String>,
-        fill_value: Option<f64>,
-        pairwise: bool,
+        args: crate::concat::ConcatArgs,
         cache_bytes: usize,
         threads: Option<usize>,
     ) -> PyResult<Self> {
-        let options = crate::concat::options(
-            "obs",
-            join,
-            merge,
-            uns_merge,
-            label,
-            keys,
-            index_unique,
-            fill_value,
-            pairwise,
-        )?;
+        let options = args.options()?;
         let inner = py
             .detach(|| {
                 let mut backed = BackedOptions {

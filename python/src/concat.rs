@@ -10,65 +10,58 @@ use pyo3::types::PyDict;
 
 use crate::{backed, convert, errors, parse};
 
-/// `anndata.concat`'s arguments as [`ConcatOptions`].
-#[allow(clippy::too_many_arguments)]
-pub fn options(
-    axis: &str,
-    join: &str,
-    merge: Option<&str>,
-    uns_merge: Option<&str>,
+/// `anndata.concat`'s arguments, from a dict keyed by their names (`axis` is `"obs"` when
+/// absent), made once by the Python wrappers and handed over whole.
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+pub struct ConcatArgs {
+    #[pyo3(default)]
+    axis: Option<String>,
+    join: String,
+    merge: Option<String>,
+    uns_merge: Option<String>,
     label: Option<String>,
     keys: Option<Vec<String>>,
     index_unique: Option<String>,
     fill_value: Option<f64>,
     pairwise: bool,
-) -> PyResult<ConcatOptions> {
-    let parse = |e: annpage::Error| PyValueError::new_err(e.to_string());
-    let strategy = |s: Option<&str>| -> PyResult<Option<MergeStrategy>> {
-        s.map(str::parse).transpose().map_err(parse)
-    };
-    Ok(ConcatOptions {
-        axis: axis.parse::<Axis>().map_err(parse)?,
-        join: join.parse::<Join>().map_err(parse)?,
-        merge: strategy(merge)?,
-        uns_merge: strategy(uns_merge)?,
-        label,
-        keys,
-        index_unique,
-        fill_value,
-        pairwise,
-    })
+}
+
+impl ConcatArgs {
+    /// The arguments as [`ConcatOptions`]; a `ValueError` for a name annpage does not know.
+    pub fn options(self) -> PyResult<ConcatOptions> {
+        let parse = |e: annpage::Error| PyValueError::new_err(e.to_string());
+        let strategy = |s: Option<String>| -> PyResult<Option<MergeStrategy>> {
+            s.as_deref().map(str::parse).transpose().map_err(parse)
+        };
+        Ok(ConcatOptions {
+            axis: self
+                .axis
+                .as_deref()
+                .unwrap_or("obs")
+                .parse::<Axis>()
+                .map_err(parse)?,
+            join: self.join.parse::<Join>().map_err(parse)?,
+            merge: strategy(self.merge)?,
+            uns_merge: strategy(self.uns_merge)?,
+            label: self.label,
+            keys: self.keys,
+            index_unique: self.index_unique,
+            fill_value: self.fill_value,
+            pairwise: self.pairwise,
+        })
+    }
 }
 
 /// Concatenates objects flattened by `annpage/_convert.py` as `annpage::concat` does and
 /// returns the result's elements (see `annpage.concat` for the arguments).
 #[pyfunction]
-#[pyo3(signature = (objects, axis, join, merge, uns_merge, label, keys, index_unique, fill_value, pairwise))]
-#[allow(clippy::too_many_arguments)]
 pub fn concat_elements<'py>(
     py: Python<'py>,
     objects: Vec<Bound<'py, PyDict>>,
-    axis: &str,
-    join: &str,
-    merge: Option<&str>,
-    uns_merge: Option<&str>,
-    label: Option<String>,
-    keys: Option<Vec<String>>,
-    index_unique: Option<String>,
-    fill_value: Option<f64>,
-    pairwise: bool,
+    args: ConcatArgs,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let options = options(
-        axis,
-        join,
-        merge,
-        uns_merge,
-        label,
-        keys,
-        index_unique,
-        fill_value,
-        pairwise,
-    )?;
+    let options = args.options()?;
     let elems = objects
         .iter()
         .map(parse::anndata)
@@ -88,35 +81,16 @@ pub fn concat_elements<'py>(
 /// Concatenates files into `out` as `annpage::concat_on_disk` does (see
 /// `annpage.concat_on_disk` for the arguments).
 #[pyfunction]
-#[pyo3(signature = (paths, out, axis, join, merge, uns_merge, label, keys, index_unique, fill_value, pairwise, compression, cache_bytes))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (paths, out, args, compression, cache_bytes))]
 pub fn concat_on_disk(
     py: Python<'_>,
     paths: Vec<PathBuf>,
     out: PathBuf,
-    axis: &str,
-    join: &str,
-    merge: Option<&str>,
-    uns_merge: Option<&str>,
-    label: Option<String>,
-    keys: Option<Vec<String>>,
-    index_unique: Option<String>,
-    fill_value: Option<f64>,
-    pairwise: bool,
+    args: ConcatArgs,
     compression: Option<&str>,
     cache_bytes: usize,
 ) -> PyResult<()> {
-    let options = options(
-        axis,
-        join,
-        merge,
-        uns_merge,
-        label,
-        keys,
-        index_unique,
-        fill_value,
-        pairwise,
-    )?;
+    let options = args.options()?;
     let write = annpage::WriteOptions {
         compression: backed::compression_of(compression)?,
     };
