@@ -32,17 +32,17 @@ pub(crate) trait Load: Send + Sync + 'static {
 
 /// Loads a list of wants on a worker pool, in order, a window ahead of the consumer.
 pub(crate) struct Loader {
-    shared: Arc<Shared>,
+    shared: Arc<Queue>,
     pool: Arc<WorkerPool>,
     next: usize,
 }
 
-struct Shared {
-    state: Mutex<State>,
+struct Queue {
+    state: Mutex<Progress>,
     changed: Condvar,
 }
 
-struct State {
+struct Progress {
     /// What loads the wants; taken away when the loader is dropped, so that a finishing
     /// task's last reference to the shared state holds nothing of the matrix.
     source: Option<Arc<dyn Load>>,
@@ -59,7 +59,7 @@ struct State {
     closed: bool,
 }
 
-impl State {
+impl Progress {
     /// Whether another want may be claimed now.
     fn may_claim(&self) -> bool {
         !self.closed && self.claimed < self.wants.len() && self.claimed < self.taken + self.window
@@ -77,8 +77,8 @@ impl Loader {
         window: usize,
     ) -> Self {
         let n = wants.len();
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
+        let shared = Arc::new(Queue {
+            state: Mutex::new(Progress {
                 source: Some(source),
                 wants,
                 results: (0..n).map(|_| None).collect(),
@@ -158,7 +158,7 @@ impl Loader {
 }
 
 /// A load task: claims and loads wants until the window is full or the list is done.
-fn work(shared: &Shared) {
+fn work(shared: &Queue) {
     loop {
         let (i, want, source) = {
             let mut st = shared.state.lock();

@@ -15,7 +15,7 @@ use super::Lines;
 
 /// How the entries are laid out: a list of coordinates or every value of a dense matrix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Layout {
+pub enum MtxLayout {
     /// `coordinate`: one `row col [value]` line per stored entry.
     Coordinate,
     /// `array`: every value, column by column.
@@ -54,7 +54,7 @@ pub struct MtxHeader {
     /// Entries the file declares (coordinate layout; rows × columns for arrays).
     pub entries: u64,
     /// Coordinates or dense values.
-    pub layout: Layout,
+    pub layout: MtxLayout,
     /// Type of the values.
     pub field: Field,
     /// Which triangle is written.
@@ -120,14 +120,14 @@ pub fn read_header(lines: &mut Lines) -> Result<MtxHeader> {
         ));
     }
     let layout = match words[2] {
-        "coordinate" => Layout::Coordinate,
-        "array" => Layout::Array,
+        "coordinate" => MtxLayout::Coordinate,
+        "array" => MtxLayout::Array,
         w => return Err(lines.malformed(format!("unknown layout '{w}'"))),
     };
     let field = match words[3] {
         "real" | "double" => Field::Real,
         "integer" | "signed-integer" | "unsigned-integer" => Field::Integer,
-        "pattern" if layout == Layout::Coordinate => Field::Pattern,
+        "pattern" if layout == MtxLayout::Coordinate => Field::Pattern,
         "complex" => return Err(lines.error(Error::unsupported("complex values"))),
         w => return Err(lines.malformed(format!("unknown field '{w}'"))),
     };
@@ -150,12 +150,12 @@ pub fn read_header(lines: &mut Lines) -> Result<MtxHeader> {
         }
     };
     let (rows, cols, entries) = match (layout, size.as_slice()) {
-        (Layout::Coordinate, &[r, c, n]) => (r, c, n),
-        (Layout::Array, &[r, c]) => (r, c, r.saturating_mul(c)),
-        (Layout::Coordinate, _) => {
+        (MtxLayout::Coordinate, &[r, c, n]) => (r, c, n),
+        (MtxLayout::Array, &[r, c]) => (r, c, r.saturating_mul(c)),
+        (MtxLayout::Coordinate, _) => {
             return Err(lines.malformed("expected 'rows columns entries' on the size line"))
         }
-        (Layout::Array, _) => {
+        (MtxLayout::Array, _) => {
             return Err(lines.malformed("expected 'rows columns' on the size line"))
         }
     };
@@ -282,8 +282,8 @@ fn read_values<T: Value>(lines: &mut Lines, header: &MtxHeader) -> Result<Sparse
         rows_sorted: true,
     };
     match header.layout {
-        Layout::Coordinate => read_coordinates(lines, header, &mut entries)?,
-        Layout::Array => read_dense(lines, header, &mut entries)?,
+        MtxLayout::Coordinate => read_coordinates(lines, header, &mut entries)?,
+        MtxLayout::Array => read_dense(lines, header, &mut entries)?,
     }
     csr_from_entries(n_rows, n_cols, entries)
 }
@@ -439,7 +439,7 @@ pub fn write_rows_sorted(
 ) -> Result<bool> {
     let mut lines = Lines::open(path)?;
     let header = read_header(&mut lines)?;
-    if header.layout != Layout::Coordinate || header.symmetry != Symmetry::General {
+    if header.layout != MtxLayout::Coordinate || header.symmetry != Symmetry::General {
         return Ok(false);
     }
     check_dtype(path, &header, dtype)?;

@@ -17,14 +17,14 @@ use crate::{Error, Result};
 use super::{BackedMatrix, Inner, MemoryPolicy};
 
 /// Loads wants for a [`Loader`]'s workers.
-struct Source {
+struct Loads {
     matrix: Arc<Inner>,
     retention: Retention,
     /// The buffers of blocks the reader is done with, for loads to refill.
     spares: Arc<Spares>,
 }
 
-impl Load for Source {
+impl Load for Loads {
     fn load(&self, want: &Want) -> Result<Arc<Block>> {
         self.matrix.fetch_want(want, self.retention, &self.spares)
     }
@@ -84,7 +84,7 @@ impl Fetcher {
                 })
                 .count();
             if self.threads > 1 && to_load > 1 {
-                let source = Arc::new(Source {
+                let source = Arc::new(Loads {
                     matrix: Arc::clone(inner),
                     retention,
                     spares: Arc::clone(&self.spares),
@@ -253,7 +253,7 @@ impl BackedMatrix {
         let plan = self.plan_scan(rows, cols, chunk_rows, retention)?;
         let mut fetcher = Fetcher::fixed(plan.retention, self.inner.threads);
         let loader = plan.window.map(|window| {
-            let source = Arc::new(Source {
+            let source = Arc::new(Loads {
                 matrix: Arc::clone(&self.inner),
                 retention: plan.retention,
                 spares: Arc::clone(&fetcher.spares),

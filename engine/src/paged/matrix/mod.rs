@@ -17,7 +17,7 @@ pub use chunks::Chunks;
 pub use policy::MemoryPolicy;
 
 use chunks::Fetcher;
-use open::{metadata_bytes, open_storage};
+use open::{metadata_bytes, open_datasets};
 
 use std::fmt;
 use std::ops::Range;
@@ -81,7 +81,7 @@ struct Inner {
     element: String,
     shape: (usize, usize),
     dtype: DType,
-    storage: Storage,
+    storage: Datasets,
     blocking: Blocking,
     cache: Arc<BlockCache>,
     reservation: Reservation<Block>,
@@ -91,7 +91,7 @@ struct Inner {
     threads: usize,
 }
 
-enum Storage {
+enum Datasets {
     Dense {
         values: Box<dyn RangeReader>,
     },
@@ -136,7 +136,7 @@ impl BackedMatrix {
             }
         }
         let (shape, dtype, storage, blocking) =
-            open_storage(kind, block_bytes.max(1)).in_element(&element)?;
+            open_datasets(kind, block_bytes.max(1)).in_element(&element)?;
         let metadata = metadata_bytes(&storage, &blocking);
         let reservation = cache.reserve(metadata);
         Ok(BackedMatrix {
@@ -173,8 +173,8 @@ impl BackedMatrix {
     /// Dense, CSR or CSC.
     pub fn kind(&self) -> MatrixKind {
         match &self.inner.storage {
-            Storage::Dense { .. } => MatrixKind::Dense,
-            Storage::Sparse { format, .. } => MatrixKind::Sparse(*format),
+            Datasets::Dense { .. } => MatrixKind::Dense,
+            Datasets::Sparse { format, .. } => MatrixKind::Sparse(*format),
         }
     }
 
@@ -193,8 +193,8 @@ impl BackedMatrix {
     pub fn read_paths(&self) -> Vec<(String, ReadPath)> {
         let path = |r: &dyn RangeReader| (r.element().to_string(), r.read_path());
         match &self.inner.storage {
-            Storage::Dense { values } => vec![path(values.as_ref())],
-            Storage::Sparse { indices, data, .. } => {
+            Datasets::Dense { values } => vec![path(values.as_ref())],
+            Datasets::Sparse { indices, data, .. } => {
                 vec![path(indices.as_ref()), path(data.as_ref())]
             }
         }
@@ -213,16 +213,16 @@ impl BackedMatrix {
     /// Number of stored values of a sparse matrix (`None` for a dense one).
     pub fn nnz(&self) -> Option<u64> {
         match &self.inner.storage {
-            Storage::Sparse { indptr, .. } => indptr.last().copied(),
-            Storage::Dense { .. } => None,
+            Datasets::Sparse { indptr, .. } => indptr.last().copied(),
+            Datasets::Dense { .. } => None,
         }
     }
 
     /// The offsets of each major slice of a sparse matrix, held in memory.
     pub fn indptr(&self) -> Option<&[u64]> {
         match &self.inner.storage {
-            Storage::Sparse { indptr, .. } => Some(indptr),
-            Storage::Dense { .. } => None,
+            Datasets::Sparse { indptr, .. } => Some(indptr),
+            Datasets::Dense { .. } => None,
         }
     }
 

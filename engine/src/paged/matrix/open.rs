@@ -11,16 +11,16 @@ use crate::paged::io::RangeReader;
 use crate::paged::source::SourceKind;
 use crate::{Error, Result};
 
-use super::Storage;
+use super::Datasets;
 
 /// How many `indptr` entries are read at once when opening a sparse matrix.
 const INDPTR_READ: usize = 1 << 20;
 
 /// Checks the datasets of a source and cuts the major axis into blocks.
-pub(super) fn open_storage(
+pub(super) fn open_datasets(
     kind: SourceKind,
     block_bytes: usize,
-) -> Result<((usize, usize), DType, Storage, Blocking)> {
+) -> Result<((usize, usize), DType, Datasets, Blocking)> {
     match kind {
         SourceKind::Dense(values) => {
             let [rows, cols] = *values.shape() else {
@@ -35,7 +35,7 @@ pub(super) fn open_storage(
             }
             let row_bytes = cols.saturating_mul(dtype.size());
             let blocking = Blocking::dense(rows, row_bytes, block_bytes, values.chunk_rows());
-            Ok(((rows, cols), dtype, Storage::Dense { values }, blocking))
+            Ok(((rows, cols), dtype, Datasets::Dense { values }, blocking))
         }
         SourceKind::Sparse {
             format,
@@ -77,7 +77,7 @@ pub(super) fn open_storage(
             }
             let entry_bytes = dtype.size() + size_of::<u32>();
             let blocking = Blocking::sparse(&offsets, entry_bytes, block_bytes, data.chunk_rows());
-            let storage = Storage::Sparse {
+            let storage = Datasets::Sparse {
                 format,
                 indptr: offsets,
                 entry_bytes,
@@ -123,10 +123,10 @@ fn read_indptr(reader: &dyn RangeReader, major: usize) -> Result<Vec<u64>> {
     Ok(offsets)
 }
 
-pub(super) fn metadata_bytes(storage: &Storage, blocking: &Blocking) -> usize {
+pub(super) fn metadata_bytes(storage: &Datasets, blocking: &Blocking) -> usize {
     let indptr = match storage {
-        Storage::Sparse { indptr, .. } => indptr.capacity() * size_of::<u64>(),
-        Storage::Dense { .. } => 0,
+        Datasets::Sparse { indptr, .. } => indptr.capacity() * size_of::<u64>(),
+        Datasets::Dense { .. } => 0,
     };
     indptr + blocking.heap_bytes()
 }

@@ -14,7 +14,7 @@ use crate::paged::plan::{Piece, ReadPlan};
 use crate::select::AxisIndex;
 use crate::Result;
 
-use super::{BackedMatrix, Inner, Storage};
+use super::{BackedMatrix, Datasets, Inner};
 
 /// The shares of a cache's bytes that backed reads and streamed writes use, in one place.
 ///
@@ -202,8 +202,8 @@ impl Inner {
     pub(super) fn cost(&self, range: Range<usize>) -> u64 {
         let n = range.len() as u64;
         match &self.storage {
-            Storage::Dense { .. } => n * self.shape.1.max(1) as u64,
-            Storage::Sparse { indptr, .. } => indptr[range.end] - indptr[range.start] + n,
+            Datasets::Dense { .. } => n * self.shape.1.max(1) as u64,
+            Datasets::Sparse { indptr, .. } => indptr[range.end] - indptr[range.start] + n,
         }
     }
 
@@ -217,8 +217,8 @@ impl Inner {
         chunk_rows: usize,
     ) -> Option<Vec<Range<usize>>> {
         let by_rows = match &self.storage {
-            Storage::Dense { .. } => true,
-            Storage::Sparse { format, .. } => *format == SparseFormat::Csr,
+            Datasets::Dense { .. } => true,
+            Datasets::Sparse { format, .. } => *format == SparseFormat::Csr,
         };
         let rows = rows.as_range()?;
         if !by_rows || !cols.is_full() || rows.is_empty() || chunk_rows == 0 {
@@ -297,8 +297,8 @@ impl Inner {
     /// then read at once rather than chunk by chunk.
     pub(super) fn touches_most_chunks(&self, b: usize, runs: &[Range<usize>]) -> bool {
         let (values, entries): (&dyn RangeReader, Box<dyn Fn(usize) -> u64>) = match &self.storage {
-            Storage::Dense { values } => (values.as_ref(), Box::new(|i| i as u64)),
-            Storage::Sparse { indptr, data, .. } => (data.as_ref(), Box::new(|i| indptr[i])),
+            Datasets::Dense { values } => (values.as_ref(), Box::new(|i| i as u64)),
+            Datasets::Sparse { indptr, data, .. } => (data.as_ref(), Box::new(|i| indptr[i])),
         };
         let Some(per) = values.chunk_rows().filter(|&c| c > 0) else {
             return false;

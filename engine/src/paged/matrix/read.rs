@@ -18,7 +18,7 @@ use crate::select::MinorMap;
 use crate::{Error, Result};
 
 use super::chunks::Fetcher;
-use super::{Inner, Storage};
+use super::{Datasets, Inner};
 
 impl Inner {
     pub(super) fn check(&self, rows: &AxisIndex, cols: &AxisIndex) -> Result<()> {
@@ -41,7 +41,7 @@ impl Inner {
         cols: &'a AxisIndex,
     ) -> (&'a AxisIndex, &'a AxisIndex) {
         match &self.storage {
-            Storage::Sparse {
+            Datasets::Sparse {
                 format: SparseFormat::Csc,
                 ..
             } => (cols, rows),
@@ -61,8 +61,8 @@ impl Inner {
     /// The bytes major positions `r` take once decoded.
     pub(super) fn range_bytes(&self, r: Range<usize>) -> usize {
         match &self.storage {
-            Storage::Dense { .. } => r.len() * self.shape.1 * self.dtype.size(),
-            Storage::Sparse {
+            Datasets::Dense { .. } => r.len() * self.shape.1 * self.dtype.size(),
+            Datasets::Sparse {
                 indptr,
                 entry_bytes,
                 ..
@@ -77,10 +77,10 @@ impl Inner {
     /// buffers where they fit.
     pub(super) fn load_range(&self, range: Range<usize>, spare: Spare) -> Result<Block> {
         let block = match &self.storage {
-            Storage::Dense { values } => {
+            Datasets::Dense { values } => {
                 Block::load_dense(values.as_ref(), range, self.shape.1, spare)
             }
-            Storage::Sparse {
+            Datasets::Sparse {
                 format,
                 indptr,
                 indices,
@@ -104,10 +104,10 @@ impl Inner {
             return self.load_range(run.clone(), spares.take(self.dtype));
         }
         let block = match &self.storage {
-            Storage::Dense { values } => {
+            Datasets::Dense { values } => {
                 Block::load_dense_runs(values.as_ref(), runs, self.shape.1)
             }
-            Storage::Sparse {
+            Datasets::Sparse {
                 format,
                 indptr,
                 indices,
@@ -160,7 +160,7 @@ impl Inner {
         if major.is_empty() || minor.is_empty() {
             return Ok(None);
         }
-        let sparse_mapped = matches!(self.storage, Storage::Sparse { .. }) && !minor.is_full();
+        let sparse_mapped = matches!(self.storage, Datasets::Sparse { .. }) && !minor.is_full();
         if sparse_mapped && !is_increasing(major) {
             let mut distinct = major.to_vec();
             distinct.sort_unstable();
@@ -181,7 +181,7 @@ impl Inner {
         let out_shape = (rows.len(), cols.len());
         let (major, minor) = self.axes(rows, cols);
         let (format, indptr) = match &self.storage {
-            Storage::Dense { .. } => {
+            Datasets::Dense { .. } => {
                 if major.is_empty() || minor.is_empty() {
                     return Ok(Matrix::Dense(ArrayData::zeros(
                         self.dtype,
@@ -194,7 +194,7 @@ impl Inner {
                 let a = with_value!(self.dtype, V => gather::dense::<V>(&plan, &mut fetch, ncols, cols))?;
                 return Ok(Matrix::Dense(a));
             }
-            Storage::Sparse { format, indptr, .. } => (*format, indptr),
+            Datasets::Sparse { format, indptr, .. } => (*format, indptr),
         };
         if major.is_empty() || minor.is_empty() {
             return Ok(Matrix::Sparse(SparseMatrix::empty(
