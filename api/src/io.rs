@@ -20,7 +20,7 @@ use crate::AnnData;
 /// ```
 pub fn read_h5ad(path: impl AsRef<Path>) -> Result<AnnData> {
     let path = path.as_ref();
-    let elems = format::read_h5ad(path)?;
+    let elems = annpage_engine::file::read_h5ad(path)?;
     AnnData::from_elements(elems).in_file(path)
 }
 

@@ -14,7 +14,8 @@ use annpage_engine::data::{
     ArrayData, Column, DType, DataFrame, Element, Matrix, NullableKind, RawData, RawNode, Scalar,
     SparseFormat, SparseMatrix,
 };
-use annpage_engine::format::{read_h5ad, write_h5ad, AnnDataElements, WriteOptions};
+use annpage_engine::file::read_h5ad;
+use annpage_engine::format::{write_h5ad, AnnDataElements, WriteOptions};
 use annpage_tests::fixtures_dir;
 use serde_json::Value;
 

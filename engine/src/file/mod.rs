@@ -19,6 +19,7 @@
 
 pub mod copy;
 pub mod probe;
+mod read;
 pub mod stream;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ use crate::paged::{open_matrix_with, MatrixSource, ReadOptions};
 use crate::Result;
 
 pub use probe::Layout;
+pub use read::read_h5ad;
 
 /// Joins an element's path and a member's name: `join("/", "obs") == "/obs"`.
 ///

@@ -3,10 +3,11 @@
 //! A [`Layout`] has one *slot* per element: either a place in the file (read when asked for)
 //! or a value held in memory (the small annotations of legacy files, which need fixes that
 //! move data between elements, and the pending changes of a handle that edits the file).
-//! Scanning mirrors what `format::read_h5ad` and
-//! `AnnData::from_elements` do, in the same order, so that every element comes out of a backed
-//! handle as it comes out of reading the whole file: the legacy `raw.*` members, `raw` without
-//! `X`, the neighbour graphs kept in `uns['neighbors']`, and the shape checks.
+//! This is the one walk of a file's element tree: backed handles read their elements from its
+//! slots, and [`super::read_h5ad`] reads every slot. It applies anndata's reading rules and the
+//! shape checks of `AnnData::from_elements`, in the same order: the legacy `raw.*` members,
+//! `raw` without `X`, the neighbour graphs kept in `uns['neighbors']`, the fixes of the oldest
+//! layouts.
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use hdf5::{Group, LocationType};
 use indexmap::IndexMap;
 
 use super::join;
-use crate::data::{ArrayData, Column, DType, DataFrame, Element, Mapping, Matrix};
+use crate::data::{Column, DType, DataFrame, Element, Mapping, Matrix};
 use crate::error::ResultExt;
 use crate::format::read::{
     check_root, dataframe_members, read_dataframe, read_dataframe_index, read_mapping,
@@ -558,15 +559,6 @@ fn memory_frame(id: FrameId, df: DataFrame) -> FrameLayout {
     }
 }
 
-/// A frame with a string index, as anndata gives `obs`, `var` and `raw.var`.
-pub(crate) fn with_string_index(mut df: DataFrame) -> Result<DataFrame> {
-    if df.index().dtype() != DType::String {
-        let names = df.index().to_python_strings();
-        df.set_index(ArrayData::from(names))?;
-    }
-    Ok(df)
-}
-
 /// The frame `name` of `parent`: read column by column from a `dataframe` group; a legacy
 /// compound dataset (or anything else `read_dataframe` reads) is read in memory.
 fn optional_frame(parent: &Group, name: &str, id: FrameId) -> Result<Option<FrameLayout>> {
@@ -621,7 +613,7 @@ fn frame_in_memory(
     }
 }
 
-/// The `raw` slot, as `format::read_h5ad` finds it: a `/raw` group, or the legacy root members
+/// The `raw` slot, as anndata finds it: a `/raw` group, or the legacy root members
 /// `raw.X`, `raw.var`, `raw.varm`; a raw without `X` is a copy of the main `X`, `var` and
 /// `varm`.
 fn raw_layout(
@@ -692,4 +684,10 @@ fn raw_layout(
         var: rvar,
         varm: rvarm.unwrap_or_default(),
     }))
+}
+
+/// A frame with a string index, as anndata gives `obs`, `var` and `raw.var`.
+fn with_string_index(mut df: DataFrame) -> Result<DataFrame> {
+    crate::format::legacy::index_as_strings(&mut df)?;
+    Ok(df)
 }

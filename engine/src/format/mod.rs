@@ -5,17 +5,16 @@
 
 mod encoding;
 pub mod inspect;
-mod legacy;
+pub(crate) mod legacy;
 pub mod loom;
 pub(crate) mod read;
 pub mod text;
-mod walk;
+pub(crate) mod walk;
 pub mod write;
 
 pub(crate) use encoding::read_encoding;
 pub use encoding::{check_encoding, Encoding};
 pub(crate) use read::read_element;
-pub use read::read_h5ad;
 pub use walk::MAX_DEPTH;
 pub use write::{write_h5ad, Compression, WriteOptions};
 

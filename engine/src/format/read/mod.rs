@@ -1,17 +1,16 @@
-//! Reading AnnData elements and whole `.h5ad` files, current and legacy layouts.
+//! Reading AnnData elements, current and legacy encodings (whole files are read by
+//! [`crate::file::read_h5ad`] from the one walk of their tree).
 //!
 //! Every element is dispatched on its `encoding-type` attribute ([`Encoding::parse`]); elements
 //! without one are read the way anndata's legacy reader reads them (the private `legacy`
 //! module).
-//! Errors name the element (`/obsm/X_pca: ...`) and, from [`read_h5ad`], the file.
-
-use std::path::Path;
+//! Errors name the element (`/obsm/X_pca: ...`).
 
 use hdf5::{Dataset, Group, Location, LocationType};
 use indexmap::IndexMap;
 
 use super::legacy;
-use super::{AnnDataElements, Encoding, RawElements};
+use super::Encoding;
 use crate::data::{
     ArrayData, DType, DataFrame, Element, Mapping, Matrix, NullableKind, RawNode, Scalar,
     SparseFormat, SparseMatrix,
@@ -28,18 +27,6 @@ mod frame;
 
 pub use frame::{dataframe_members, read_dataframe_column, read_dataframe_index};
 use frame::{dataframe_of, read_categorical, read_frame, read_nullable};
-
-/// Reads a whole `.h5ad` file into memory (opened read-only).
-///
-/// Current and legacy layouts are accepted, and the fixes anndata applies on reading are
-/// applied too: string obs/var indexes, legacy `raw.X`/`raw.var`/`raw.varm`, categories kept in
-/// `uns`, adjacency matrices in `uns['neighbors']` moved to `obsp`. Every error names the file
-/// and, when it concerns one, the element.
-pub fn read_h5ad(path: impl AsRef<Path>) -> Result<AnnDataElements> {
-    let path = path.as_ref();
-    let file = crate::h5::open_read(path).in_file(path)?;
-    super::walk::within(&file, || read_root(&file)).in_file(path)
-}
 
 /// Reads the element stored under `name` in `group`, whatever its encoding.
 ///
@@ -61,7 +48,8 @@ pub fn read_matrix(group: &Group, name: &str) -> Result<Matrix> {
 /// Reads a data frame element (`obs`, `var`, `raw/var`), including 0.7-era frames and legacy
 /// compound datasets. Any other encoding is an [`Error::UnexpectedEncoding`] naming the element.
 ///
-/// The index is returned as stored; [`read_h5ad`] turns obs/var indexes into strings.
+/// The index is returned as stored; [`crate::file::read_h5ad`] turns obs/var indexes into
+/// strings.
 pub fn read_dataframe(group: &Group, name: &str) -> Result<DataFrame> {
     let node = Node::open(group, name).in_element(path_of(group, name))?;
     dataframe_of(&node).in_element(node.path())
@@ -72,19 +60,6 @@ pub fn read_dataframe(group: &Group, name: &str) -> Result<DataFrame> {
 pub fn read_mapping(group: &Group, name: &str) -> Result<Mapping> {
     let node = Node::open(group, name).in_element(path_of(group, name))?;
     mapping_of(&node).in_element(node.path())
-}
-
-/// Reads a mapping whose values are all matrices (`layers`, `obsp`, `varp`).
-pub fn read_matrix_mapping(group: &Group, name: &str) -> Result<IndexMap<String, Matrix>> {
-    let node = Node::open(group, name).in_element(path_of(group, name))?;
-    let read = || -> Result<IndexMap<String, Matrix>> {
-        let g = expect_mapping_group(&node)?;
-        g.member_names()?
-            .into_iter()
-            .map(|k| Ok((k.clone(), read_matrix(g, &k)?)))
-            .collect()
-    };
-    read().in_element(node.path())
 }
 
 fn path_of(parent: &Group, name: &str) -> String {
@@ -479,67 +454,6 @@ pub fn check_root(root: &Group) -> Result<()> {
     check().in_element("/")
 }
 
-fn read_root(root: &Group) -> Result<AnnDataElements> {
-    check_root(root)?;
-    let x = match root.link_exists("X") {
-        true => Some(read_matrix(root, "X")?),
-        false => None,
-    };
-    let legacy_frames = matches!(root.loc_type_by_name("obs"), Ok(LocationType::Dataset));
-    let obs = optional(root, "obs", read_dataframe)?;
-    let var = optional(root, "var", read_dataframe)?;
-    let mut obsm = optional(root, "obsm", read_mapping)?.unwrap_or_default();
-    let mut varm = optional(root, "varm", read_mapping)?.unwrap_or_default();
-    let mut obsp = optional(root, "obsp", read_matrix_mapping)?.unwrap_or_default();
-    let varp = optional(root, "varp", read_matrix_mapping)?.unwrap_or_default();
-    let layers = optional(root, "layers", read_matrix_mapping)?.unwrap_or_default();
-    let mut uns = optional(root, "uns", read_mapping)?.unwrap_or_default();
-
-    let (n_obs, n_vars) = match &x {
-        Some(m) => m.shape(),
-        None => (
-            obs.as_ref().map_or(0, DataFrame::nrows),
-            var.as_ref().map_or(0, DataFrame::nrows),
-        ),
-    };
-    let mut obs = obs.unwrap_or_else(|| DataFrame::with_default_index(n_obs));
-    let mut var = var.unwrap_or_else(|| DataFrame::with_default_index(n_vars));
-    legacy::index_as_strings(&mut obs).in_element("/obs")?;
-    legacy::index_as_strings(&mut var).in_element("/var")?;
-
-    legacy::vectors_as_columns(&mut obsm);
-    legacy::vectors_as_columns(&mut varm);
-    legacy::move_neighbor_graphs(&mut uns, &mut obsp);
-    let raw = read_raw(root, &x, &var, &varm)?;
-    let mut annotations = LegacyAnnotations {
-        obs,
-        var,
-        obsm,
-        varm,
-        uns,
-    };
-    annotations.fix(legacy_frames)?;
-    let LegacyAnnotations {
-        obs,
-        var,
-        obsm,
-        varm,
-        uns,
-    } = annotations;
-    Ok(AnnDataElements {
-        x,
-        obs,
-        var,
-        obsm,
-        varm,
-        obsp,
-        varp,
-        layers,
-        uns,
-        raw,
-    })
-}
-
 /// The `uns` keys of anndata's oldest files that list obs columns to gather into `obsm`.
 pub const OBS_MULTICOL_KEYS: [&str; 4] = [
     "obs_keys_multicol",
@@ -551,7 +465,7 @@ pub const OBS_MULTICOL_KEYS: [&str; 4] = [
 /// The `uns` keys of anndata's oldest files that list var columns to gather into `varm`.
 pub const VAR_MULTICOL_KEYS: [&str; 2] = ["var_keys_multicol", "_var_keys_multicol"];
 
-/// The annotations of an object that the legacy fixes of [`read_h5ad`] move between each
+/// The annotations of an object that the legacy fixes of [`crate::file::read_h5ad`] move between each
 /// other, for readers that read these elements themselves (the `annpage` crate's backed mode
 /// reads them in memory for legacy files and keeps the matrices on disk).
 #[derive(Clone, Debug, PartialEq)]
@@ -569,7 +483,7 @@ pub struct LegacyAnnotations {
 }
 
 impl LegacyAnnotations {
-    /// Applies the fixes [`read_h5ad`] applies after reading: columns listed under
+    /// Applies the fixes [`crate::file::read_h5ad`] applies after reading: columns listed under
     /// [`OBS_MULTICOL_KEYS`] / [`VAR_MULTICOL_KEYS`] move to `obsm` / `varm`, and when
     /// `legacy_frames` (obs stored as a compound dataset) `uns['<column>_categories']` turn
     /// integer columns into categoricals.
@@ -596,7 +510,7 @@ impl LegacyAnnotations {
     }
 }
 
-/// anndata's `_move_adj_mtx` as [`read_h5ad`] applies it: 2-d `distances` / `connectivities`
+/// anndata's `_move_adj_mtx` as [`crate::file::read_h5ad`] applies it: 2-d `distances` / `connectivities`
 /// in `uns['neighbors']` are removed from `uns` and returned (by name, in that order), for
 /// `obsp`.
 pub fn take_neighbor_graphs(uns: &mut Mapping) -> IndexMap<String, Matrix> {
@@ -605,88 +519,11 @@ pub fn take_neighbor_graphs(uns: &mut Mapping) -> IndexMap<String, Matrix> {
     graphs
 }
 
-fn optional<T>(
-    root: &Group,
-    name: &str,
-    read: impl Fn(&Group, &str) -> Result<T>,
-) -> Result<Option<T>> {
-    if root.link_exists(name) {
-        read(root, name).map(Some)
-    } else {
-        Ok(None)
-    }
-}
-
-/// The `raw` slot: a `/raw` group, or the legacy root members `raw.X`, `raw.var`, `raw.varm`.
-fn read_raw(
-    root: &Group,
-    x: &Option<Matrix>,
-    var: &DataFrame,
-    varm: &Mapping,
-) -> Result<Option<RawElements>> {
-    let legacy_names = root
-        .member_names()?
-        .into_iter()
-        .any(|n| n.starts_with("raw."));
-    let (rx, rvar, rvarm) = if root.link_exists("raw") {
-        let node = Node::open(root, "raw").in_element("/raw")?;
-        let Node::Group(g) = &node else {
-            return Err(Error::malformed("'raw' is a dataset, expected a group").in_element("/raw"));
-        };
-        let parts = (
-            optional(g, "X", read_matrix)?,
-            optional(g, "var", read_dataframe)?,
-            optional(g, "varm", read_mapping)?,
-        );
-        if legacy_names && (parts.0.is_some() || parts.1.is_some() || parts.2.is_some()) {
-            return Err(Error::malformed(
-                "the file has both a 'raw' group and legacy 'raw.*' members",
-            )
-            .in_element("/raw"));
-        }
-        parts
-    } else {
-        (None, None, None)
-    };
-    let (rx, rvar, rvarm) = if rx.is_none() && rvar.is_none() && rvarm.is_none() {
-        // anndata reads the legacy layout only when `raw.X` exists.
-        if !root.link_exists("raw.X") {
-            return Ok(None);
-        }
-        (
-            optional(root, "raw.X", read_matrix)?,
-            optional(root, "raw.var", read_dataframe)?,
-            optional(root, "raw.varm", read_mapping)?,
-        )
-    } else {
-        (rx, rvar, rvarm)
-    };
-    let Some(rx) = rx else {
-        // Like anndata, a raw without X is a copy of the main X, var and varm.
-        let x = x.clone().ok_or_else(|| {
-            Error::malformed("'raw' has no X and the file has no X to copy").in_element("/raw")
-        })?;
-        return Ok(Some(RawElements {
-            x,
-            var: var.clone(),
-            varm: varm.clone(),
-        }));
-    };
-    let mut rvar = rvar.unwrap_or_else(|| DataFrame::with_default_index(rx.shape().1));
-    legacy::index_as_strings(&mut rvar).in_element("/raw/var")?;
-    let mut rvarm = rvarm.unwrap_or_default();
-    legacy::vectors_as_columns(&mut rvarm);
-    Ok(Some(RawElements {
-        x: rx,
-        var: rvar,
-        varm: rvarm,
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::data::Column;
+    use crate::file::read_h5ad;
     use crate::testutil::py_file;
     use ndarray::{ArrayD, IxDyn};
 

@@ -12,7 +12,8 @@ use ndarray::{arr2, ArrayD, IxDyn};
 use super::*;
 use crate::data::{Attrs, Categorical, Column, DataFrame, NullableKind, RawData, Scalar};
 use crate::data::{Nullable, SparseFormat};
-use crate::format::read::{read_element, read_h5ad};
+use crate::file::read_h5ad;
+use crate::format::read::read_element;
 use crate::testutil::run_python;
 
 fn arr<T>(shape: &[usize], v: Vec<T>) -> ArrayD<T> {
