@@ -81,7 +81,7 @@ struct Inner {
     element: String,
     shape: (usize, usize),
     dtype: DType,
-    storage: Datasets,
+    datasets: Datasets,
     blocking: Blocking,
     cache: Arc<BlockCache>,
     reservation: Reservation<Block>,
@@ -135,9 +135,9 @@ impl BackedMatrix {
                 data.use_cache(chunks);
             }
         }
-        let (shape, dtype, storage, blocking) =
+        let (shape, dtype, datasets, blocking) =
             open_datasets(kind, block_bytes.max(1)).in_element(&element)?;
-        let metadata = metadata_bytes(&storage, &blocking);
+        let metadata = metadata_bytes(&datasets, &blocking);
         let reservation = cache.reserve(metadata);
         Ok(BackedMatrix {
             inner: Arc::new(Inner {
@@ -145,7 +145,7 @@ impl BackedMatrix {
                 element,
                 shape,
                 dtype,
-                storage,
+                datasets,
                 blocking,
                 cache,
                 reservation,
@@ -172,7 +172,7 @@ impl BackedMatrix {
 
     /// Dense, CSR or CSC.
     pub fn kind(&self) -> MatrixKind {
-        match &self.inner.storage {
+        match &self.inner.datasets {
             Datasets::Dense { .. } => MatrixKind::Dense,
             Datasets::Sparse { format, .. } => MatrixKind::Sparse(*format),
         }
@@ -192,7 +192,7 @@ impl BackedMatrix {
     /// ```
     pub fn read_paths(&self) -> Vec<(String, ReadPath)> {
         let path = |r: &dyn RangeReader| (r.element().to_string(), r.read_path());
-        match &self.inner.storage {
+        match &self.inner.datasets {
             Datasets::Dense { values } => vec![path(values.as_ref())],
             Datasets::Sparse { indices, data, .. } => {
                 vec![path(indices.as_ref()), path(data.as_ref())]
@@ -212,7 +212,7 @@ impl BackedMatrix {
 
     /// Number of stored values of a sparse matrix (`None` for a dense one).
     pub fn nnz(&self) -> Option<u64> {
-        match &self.inner.storage {
+        match &self.inner.datasets {
             Datasets::Sparse { indptr, .. } => indptr.last().copied(),
             Datasets::Dense { .. } => None,
         }
@@ -220,7 +220,7 @@ impl BackedMatrix {
 
     /// The offsets of each major slice of a sparse matrix, held in memory.
     pub fn indptr(&self) -> Option<&[u64]> {
-        match &self.inner.storage {
+        match &self.inner.datasets {
             Datasets::Sparse { indptr, .. } => Some(indptr),
             Datasets::Dense { .. } => None,
         }

@@ -77,14 +77,14 @@ pub(super) fn open_datasets(
             }
             let entry_bytes = dtype.size() + size_of::<u32>();
             let blocking = Blocking::sparse(&offsets, entry_bytes, block_bytes, data.chunk_rows());
-            let storage = Datasets::Sparse {
+            let datasets = Datasets::Sparse {
                 format,
                 indptr: offsets,
                 entry_bytes,
                 indices,
                 data,
             };
-            Ok((shape, dtype, storage, blocking))
+            Ok((shape, dtype, datasets, blocking))
         }
     }
 }
@@ -123,8 +123,8 @@ fn read_indptr(reader: &dyn RangeReader, major: usize) -> Result<Vec<u64>> {
     Ok(offsets)
 }
 
-pub(super) fn metadata_bytes(storage: &Datasets, blocking: &Blocking) -> usize {
-    let indptr = match storage {
+pub(super) fn metadata_bytes(datasets: &Datasets, blocking: &Blocking) -> usize {
+    let indptr = match datasets {
         Datasets::Sparse { indptr, .. } => indptr.capacity() * size_of::<u64>(),
         Datasets::Dense { .. } => 0,
     };

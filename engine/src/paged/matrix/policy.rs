@@ -201,7 +201,7 @@ impl Inner {
     /// What reading major positions `range` costs, in stored values (plus one per position).
     pub(super) fn cost(&self, range: Range<usize>) -> u64 {
         let n = range.len() as u64;
-        match &self.storage {
+        match &self.datasets {
             Datasets::Dense { .. } => n * self.shape.1.max(1) as u64,
             Datasets::Sparse { indptr, .. } => indptr[range.end] - indptr[range.start] + n,
         }
@@ -216,7 +216,7 @@ impl Inner {
         cols: &AxisIndex,
         chunk_rows: usize,
     ) -> Option<Vec<Range<usize>>> {
-        let by_rows = match &self.storage {
+        let by_rows = match &self.datasets {
             Datasets::Dense { .. } => true,
             Datasets::Sparse { format, .. } => *format == SparseFormat::Csr,
         };
@@ -296,7 +296,8 @@ impl Inner {
     /// (of the values): reading them costs about as much decoding as the whole block, which is
     /// then read at once rather than chunk by chunk.
     pub(super) fn touches_most_chunks(&self, b: usize, runs: &[Range<usize>]) -> bool {
-        let (values, entries): (&dyn RangeReader, Box<dyn Fn(usize) -> u64>) = match &self.storage {
+        let (values, entries): (&dyn RangeReader, Box<dyn Fn(usize) -> u64>) = match &self.datasets
+        {
             Datasets::Dense { values } => (values.as_ref(), Box::new(|i| i as u64)),
             Datasets::Sparse { indptr, data, .. } => (data.as_ref(), Box::new(|i| indptr[i])),
         };

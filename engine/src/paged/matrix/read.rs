@@ -40,7 +40,7 @@ impl Inner {
         rows: &'a AxisIndex,
         cols: &'a AxisIndex,
     ) -> (&'a AxisIndex, &'a AxisIndex) {
-        match &self.storage {
+        match &self.datasets {
             Datasets::Sparse {
                 format: SparseFormat::Csc,
                 ..
@@ -60,7 +60,7 @@ impl Inner {
 
     /// The bytes major positions `r` take once decoded.
     pub(super) fn range_bytes(&self, r: Range<usize>) -> usize {
-        match &self.storage {
+        match &self.datasets {
             Datasets::Dense { .. } => r.len() * self.shape.1 * self.dtype.size(),
             Datasets::Sparse {
                 indptr,
@@ -73,24 +73,31 @@ impl Inner {
         }
     }
 
+    /// The length of the minor axis: columns of CSR and dense matrices, rows of CSC ones.
+    fn minor_len(&self) -> usize {
+        match &self.datasets {
+            Datasets::Sparse {
+                format: SparseFormat::Csc,
+                ..
+            } => self.shape.0,
+            _ => self.shape.1,
+        }
+    }
+
     /// Reads major positions `range` (a block or part of one) from storage, into `spare`'s
     /// buffers where they fit.
     pub(super) fn load_range(&self, range: Range<usize>, spare: Spare) -> Result<Block> {
-        let block = match &self.storage {
+        let block = match &self.datasets {
             Datasets::Dense { values } => {
                 Block::load_dense(values.as_ref(), range, self.shape.1, spare)
             }
             Datasets::Sparse {
-                format,
                 indptr,
                 indices,
                 data,
                 ..
             } => {
-                let minor = match format {
-                    SparseFormat::Csr => self.shape.1,
-                    SparseFormat::Csc => self.shape.0,
-                };
+                let minor = self.minor_len();
                 Block::load_sparse(indptr, range, indices.as_ref(), data.as_ref(), minor, spare)
             }
         };
@@ -103,21 +110,17 @@ impl Inner {
         if let [run] = runs {
             return self.load_range(run.clone(), spares.take(self.dtype));
         }
-        let block = match &self.storage {
+        let block = match &self.datasets {
             Datasets::Dense { values } => {
                 Block::load_dense_runs(values.as_ref(), runs, self.shape.1)
             }
             Datasets::Sparse {
-                format,
                 indptr,
                 indices,
                 data,
                 ..
             } => {
-                let minor = match format {
-                    SparseFormat::Csr => self.shape.1,
-                    SparseFormat::Csc => self.shape.0,
-                };
+                let minor = self.minor_len();
                 Block::load_sparse_runs(indptr, runs, indices.as_ref(), data.as_ref(), minor)
             }
         };
@@ -160,7 +163,7 @@ impl Inner {
         if major.is_empty() || minor.is_empty() {
             return Ok(None);
         }
-        let sparse_mapped = matches!(self.storage, Datasets::Sparse { .. }) && !minor.is_full();
+        let sparse_mapped = matches!(self.datasets, Datasets::Sparse { .. }) && !minor.is_full();
         if sparse_mapped && !is_increasing(major) {
             let mut distinct = major.to_vec();
             distinct.sort_unstable();
@@ -180,7 +183,7 @@ impl Inner {
     ) -> Result<Matrix> {
         let out_shape = (rows.len(), cols.len());
         let (major, minor) = self.axes(rows, cols);
-        let (format, indptr) = match &self.storage {
+        let (format, indptr) = match &self.datasets {
             Datasets::Dense { .. } => {
                 if major.is_empty() || minor.is_empty() {
                     return Ok(Matrix::Dense(ArrayData::zeros(
