@@ -10,11 +10,7 @@ use annpage::{
     concat, read_collection, read_h5ad, AnnData, Axis, ConcatOptions, Join, Selection, WriteOptions,
 };
 
-fn fixture(name: &str) -> PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures")
-        .join(name)
-}
+use crate::support::fixture;
 
 /// Three files cut from the pbmc-like fixture: uneven cells, gene sets that overlap and are
 /// shuffled, and a layer in two of them.

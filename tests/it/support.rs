@@ -20,9 +20,7 @@ pub(crate) use indexmap::IndexMap;
 pub(crate) use ndarray::Array2;
 
 pub(crate) fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures")
-        .join(name)
+    annpage_tests::fixtures_dir().join(name)
 }
 
 pub(crate) fn open(path: impl AsRef<Path>, budget: usize) -> BackedAnnData {

@@ -97,20 +97,17 @@ fn mapping(file: &File, slots: &IndexMap<String, ElemSlot>) -> Result<Mapping> {
 }
 
 /// A frame with a string index, as anndata gives `obs`, `var` and `raw.var`.
+/// (The probe gives the frames it holds in memory a string index already.)
 fn frame(file: &File, frame: &FrameLayout) -> Result<DataFrame> {
-    let mut df = match &frame.source {
-        FrameSource::Default => DataFrame::with_default_index(frame.n_rows),
-        FrameSource::Memory(df) => (**df).clone(),
+    match &frame.source {
+        FrameSource::Default => Ok(DataFrame::with_default_index(frame.n_rows)),
+        FrameSource::Memory(df) => Ok((**df).clone()),
         FrameSource::Group { path, .. } => {
             let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
             let parent = if parent.is_empty() { "/" } else { parent };
-            read_dataframe(&file.group(parent)?, name)?
+            let mut df = read_dataframe(&file.group(parent)?, name)?;
+            legacy::index_as_strings(&mut df).in_element(path)?;
+            Ok(df)
         }
-    };
-    let path = match &frame.source {
-        FrameSource::Group { path, .. } => path.as_str(),
-        _ => "/",
-    };
-    legacy::index_as_strings(&mut df).in_element(path)?;
-    Ok(df)
+    }
 }

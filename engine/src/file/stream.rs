@@ -120,10 +120,9 @@ impl Writer<'_> {
     pub fn write_element(&self, parent: &str, name: &str, value: &Element) -> Result<()> {
         let g = self.group(parent)?;
         match value {
-            Element::Array(a) if self.deflaters.is_some() && a.ndim() > 0 => {
-                if a.dtype() == DType::String {
-                    return write_element(&g, name, value, self.options);
-                }
+            Element::Array(a)
+                if self.deflaters.is_some() && a.ndim() > 0 && a.dtype() != DType::String =>
+            {
                 let write = || -> Result<()> {
                     let ds = create_array(
                         &g,

@@ -261,12 +261,11 @@ impl BackedMatrix {
             let inner = &self.inner;
             Loader::start(source, plan.wants, &inner.workers, inner.threads, window)
         });
-        let whole = match plan.whole_chunks {
-            true => loader,
-            false => {
-                fetcher.ahead = loader;
-                None
-            }
+        let whole = if plan.whole_chunks {
+            loader
+        } else {
+            fetcher.ahead = loader;
+            None
         };
         Ok(Chunks {
             matrix: self.clone(),
