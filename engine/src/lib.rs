@@ -1,7 +1,8 @@
 //! Storage layer of annpage.
 //!
 //! Layers, bottom up (see `docs/architecture.md`):
-//! - `h5` (private): typed access to HDF5 files; the HDF5 types stay inside the crate;
+//! - [`storage`]: groups, attributes and arrays behind one seam (HDF5 its first backend; the
+//!   HDF5 types stay inside the crate);
 //! - [`data`]: in-memory values of AnnData elements (arrays, sparse matrices, data frames, trees);
 //! - [`format`](mod@format): the AnnData on-disk encodings: reading and writing elements, legacy layouts;
 //! - [`select`]: selections along one axis and the normalised indexes they resolve to;
@@ -18,9 +19,9 @@ pub mod data;
 pub mod error;
 pub mod file;
 pub mod format;
-pub(crate) mod h5;
 pub mod paged;
 pub mod select;
+pub mod storage;
 #[cfg(test)]
 mod testutil;
 

@@ -470,9 +470,52 @@ impl Scalar {
     }
 }
 
+/// Converts an array of integers of any dtype to `u64`, refusing negative values and non-integers.
+pub(crate) fn integers_as_u64(a: &ArrayData) -> Result<Vec<u64>> {
+    fn signed<T: Copy + Into<i64>>(a: &ArrayD<T>) -> Result<Vec<u64>> {
+        a.iter()
+            .map(|&v| {
+                let v: i64 = v.into();
+                u64::try_from(v).map_err(|_| Error::malformed(format!("negative value {v}")))
+            })
+            .collect()
+    }
+    fn unsigned<T: Copy + Into<u64>>(a: &ArrayD<T>) -> Vec<u64> {
+        a.iter().map(|&v| v.into()).collect()
+    }
+    Ok(match a {
+        ArrayData::I8(a) => signed(a)?,
+        ArrayData::I16(a) => signed(a)?,
+        ArrayData::I32(a) => signed(a)?,
+        ArrayData::I64(a) => signed(a)?,
+        ArrayData::U8(a) => unsigned(a),
+        ArrayData::U16(a) => unsigned(a),
+        ArrayData::U32(a) => unsigned(a),
+        ArrayData::U64(a) => unsigned(a),
+        other => {
+            return Err(Error::malformed(format!(
+                "expected integers, found {}",
+                other.dtype()
+            )))
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integers_convert_to_u64_and_refuse_negatives() {
+        assert_eq!(
+            integers_as_u64(&ArrayData::from(vec![0i32, 7])).unwrap(),
+            [0, 7]
+        );
+        assert_eq!(integers_as_u64(&ArrayData::from(vec![9u16])).unwrap(), [9]);
+        let err = integers_as_u64(&ArrayData::from(vec![1i64, -3])).unwrap_err();
+        assert!(err.to_string().contains("negative value -3"), "{err}");
+        assert!(integers_as_u64(&ArrayData::from(vec![1.0f32])).is_err());
+    }
 
     #[test]
     fn select_keeps_dtype_and_order() {

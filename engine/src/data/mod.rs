@@ -10,7 +10,7 @@ mod sparse;
 mod typed;
 mod value;
 
-pub(crate) use array::float_text;
+pub(crate) use array::{float_text, integers_as_u64};
 pub use array::{ArrayData, DType, Scalar};
 pub use dataframe::{Categorical, Column, DataFrame, Nullable, NullableKind};
 pub use element::{AttrValue, Attrs, Element, Mapping, Matrix, RawData, RawNode};

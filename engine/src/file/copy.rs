@@ -16,8 +16,8 @@ use crate::format::write::{
     write_dataframe, write_element, write_mapping, write_matrix, write_matrix_mapping,
 };
 use crate::format::WriteOptions;
-use crate::h5::read::read_attrs;
-use crate::h5::write::write_attrs;
+use crate::storage::h5::read::read_attrs;
+use crate::storage::h5::write::write_attrs;
 use crate::{Error, Result};
 
 /// A root member that a change to a [`Layout`] rewrites whole.

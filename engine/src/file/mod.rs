@@ -42,14 +42,14 @@ pub use read::read_h5ad;
 /// assert_eq!(join("/obs", "cell_type"), "/obs/cell_type");
 /// ```
 pub fn join(parent: &str, name: &str) -> String {
-    crate::h5::join_path(parent, name)
+    crate::storage::join_path(parent, name)
 }
 
 /// Fails unless `path` is a regular file this process may open for writing (never opening a
 /// FIFO or device, which could block); errors name the file.
 pub fn check_writable(path: &Path) -> Result<()> {
     let check = || -> Result<()> {
-        crate::h5::check_regular_file(path)?;
+        crate::storage::check_regular_file(path)?;
         std::fs::OpenOptions::new().write(true).open(path)?;
         Ok(())
     };
@@ -69,7 +69,7 @@ impl File {
     /// error when it is not a readable HDF5 file. Errors name the file.
     pub fn open(path: impl AsRef<Path>) -> Result<File> {
         let path = path.as_ref();
-        let h5 = crate::h5::open_read(path).in_file(path)?;
+        let h5 = crate::storage::h5::open_read(path).in_file(path)?;
         Ok(File {
             path: path.to_path_buf(),
             h5,
@@ -83,7 +83,7 @@ impl File {
 
     /// Scans the element tree from metadata (see [`Layout`]); errors name the file.
     pub fn probe(&self) -> Result<Layout> {
-        Layout::scan(&self.h5).in_file(&self.path)
+        Layout::scan(&*self.h5).in_file(&self.path)
     }
 
     /// The HDF5 file, for the engine's writers.

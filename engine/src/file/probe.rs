@@ -11,20 +11,19 @@
 
 use std::sync::Arc;
 
-use hdf5::{Group, LocationType};
 use indexmap::IndexMap;
 
 use super::join;
-use crate::data::{Column, DType, DataFrame, Element, Mapping, Matrix};
+use crate::data::{Column, DType, DataFrame, Element, Mapping, Matrix, SparseFormat};
 use crate::error::ResultExt;
 use crate::format::read::{
-    check_root, dataframe_members, read_dataframe, read_dataframe_index, read_mapping,
-    take_neighbor_graphs, LegacyAnnotations, OBS_MULTICOL_KEYS, VAR_MULTICOL_KEYS,
+    check_root, dataframe_members, legacy_format, read_dataframe, read_dataframe_index,
+    read_mapping, sparse_shape, take_neighbor_graphs, LegacyAnnotations, OBS_MULTICOL_KEYS,
+    VAR_MULTICOL_KEYS,
 };
-use crate::format::read_encoding;
-use crate::h5::read::{has_attr, read_string_attr, stored_type};
-use crate::h5::types::StoredType;
-use crate::paged::{open_matrix, MatrixKind};
+use crate::format::{read_encoding, Encoding};
+use crate::paged::MatrixKind;
+use crate::storage::{Group, MemberKind, StoredType};
 use crate::{Error, Result};
 
 /// A matrix element in the file, described from its metadata.
@@ -216,9 +215,9 @@ impl Layout {
     /// Scans the root of a file. Reads attributes and dataset headers only, except for legacy
     /// layouts: compound `obs`/`var` frames, and files whose annotations need anndata's legacy
     /// fixes, have `obs`, `var` and `uns` read in memory here (matrices stay on disk).
-    pub(crate) fn scan(root: &Group) -> Result<Layout> {
+    pub(crate) fn scan(root: &dyn Group) -> Result<Layout> {
         check_root(root)?;
-        let x = if root.link_exists("X") {
+        let x = if root.contains("X")? {
             Some(MatrixSlot::Disk(matrix_meta(root, "X")?))
         } else {
             None
@@ -282,8 +281,8 @@ impl Layout {
         let obs = obs.unwrap_or_else(|| default_frame(FrameId::Obs, n_obs));
         let var = var.unwrap_or_else(|| default_frame(FrameId::Var, n_vars));
         let raw = raw_layout(root, x.as_ref(), &var, &varm)?;
-        let current = !legacy_annotations
-            && read_string_attr(root, "encoding-type")?.as_deref() == Some("anndata");
+        let current =
+            !legacy_annotations && root.string_attr("encoding-type")?.as_deref() == Some("anndata");
         let layout = Layout {
             n_obs,
             n_vars,
@@ -361,68 +360,139 @@ impl Layout {
     }
 }
 
-fn is_dataset(g: &Group, name: &str) -> bool {
-    g.link_exists(name) && matches!(g.loc_type_by_name(name), Ok(LocationType::Dataset))
+fn is_dataset(g: &dyn Group, name: &str) -> bool {
+    matches!(g.member_kind(name), Ok(Some(MemberKind::Array)))
 }
 
-/// The `encoding-type` attribute of member `name` of `g`, `None` when it has no encoding;
-/// fails where anndata's reader would (see [`check_encoding`]).
-pub(crate) fn encoding_of(g: &Group, name: &str) -> Result<Option<String>> {
+pub(crate) fn encoding_of(g: &dyn Group, name: &str) -> Result<Option<String>> {
     let read = || -> Result<Option<String>> {
-        let found = match g.loc_type_by_name(name)? {
-            LocationType::Dataset => read_encoding(&*g.dataset(name)?)?,
-            _ => read_encoding(&*g.group(name)?)?,
+        let found = match g.member_kind(name)? {
+            Some(MemberKind::Array) => read_encoding(g.array(name)?.as_ref())?,
+            _ => read_encoding(g.group(name)?.as_ref())?,
         };
         Ok(found.map(|(t, _)| t))
     };
-    read().in_element(join(&g.name(), name))
+    read().in_element(join(&g.path(), name))
 }
 
-/// Describes matrix element `name` of `parent`; fails as reading it would if it is not a
-/// 2-d dense or a sparse matrix.
-pub(crate) fn matrix_meta(parent: &Group, name: &str) -> Result<MatrixMeta> {
-    let path = join(&parent.name(), name);
-    encoding_of(parent, name)?;
-    let source = open_matrix(parent, name)?;
-    let shape = source
-        .shape()
-        .ok_or_else(|| Error::shape("a matrix must be 2-d, this array is not").in_element(&path))?;
-    Ok(MatrixMeta {
-        parent: parent.name(),
-        name: name.to_owned(),
-        shape,
-        dtype: source.dtype(),
-        kind: source.kind(),
-    })
-}
-
-/// Whether member `name` of `g` is read as a matrix (dense 2-d array or sparse matrix) by
-/// `read_element`, judging from metadata: a dataset encoded `array` or not at all, a group
-/// encoded `csr_matrix`/`csc_matrix`, or an unencoded group with `h5sparse_format`.
-pub(crate) fn looks_like_matrix(g: &Group, name: &str) -> Result<bool> {
-    let encoding = encoding_of(g, name)?;
-    Ok(match g.loc_type_by_name(name)? {
-        LocationType::Dataset => {
-            matches!(encoding.as_deref(), None | Some("array"))
-                && !matches!(stored_type(&g.dataset(name)?)?, StoredType::Compound { .. })
-        }
-        LocationType::Group => match encoding.as_deref() {
-            Some("csr_matrix" | "csc_matrix") => true,
-            None => {
-                let sparse = g.group(name)?;
-                has_attr(&sparse, "h5sparse_format")?
+/// Describes the matrix element `name` of `parent` from metadata only (attributes and array
+/// headers): a dense 2-d array (`array` encoding or none), a `csr_matrix`/`csc_matrix` group,
+/// or a legacy sparse group. Its members are checked to exist as arrays; their values are read
+/// when the matrix is.
+pub(crate) fn matrix_meta(parent: &dyn Group, name: &str) -> Result<MatrixMeta> {
+    let path = join(&parent.path(), name);
+    let describe = || -> Result<MatrixMeta> {
+        let encoding = encoding_of(parent, name)?;
+        let parsed = encoding.as_deref().map(Encoding::parse);
+        let (kind, shape, values) = match parent.member_kind(name)? {
+            None => return Err(Error::malformed(format!("missing member '{name}'"))),
+            Some(MemberKind::Array) => {
+                if !matches!(parsed, None | Some(Some(Encoding::Array))) {
+                    return Err(not_a_matrix(encoding));
+                }
+                let values = parent.array(name)?;
+                values.check_claim()?;
+                let [rows, cols] = values.shape()?[..] else {
+                    return Err(Error::shape(format!(
+                        "a matrix must be 2-d, this array has shape {:?}",
+                        values.shape()?
+                    )));
+                };
+                (MatrixKind::Dense, (rows, cols), values)
             }
+            Some(MemberKind::Group) => {
+                let g = parent.group(name)?;
+                let format = match parsed {
+                    Some(Some(Encoding::CsrMatrix)) => SparseFormat::Csr,
+                    Some(Some(Encoding::CscMatrix)) => SparseFormat::Csc,
+                    None => legacy_format(g.as_ref())?,
+                    Some(_) => return Err(not_a_matrix(encoding)),
+                };
+                let member = |m: &str| match g.member_kind(m)? {
+                    Some(MemberKind::Array) => {
+                        let a = g.array(m)?;
+                        a.check_claim()?;
+                        Ok(a)
+                    }
+                    Some(MemberKind::Group) => Err(Error::malformed(format!(
+                        "member '{m}' is a group, expected a dataset"
+                    ))),
+                    None => Err(Error::malformed(format!("missing member '{m}'"))),
+                };
+                let indptr = member("indptr")?;
+                let (indices, data) = (member("indices")?, member("data")?);
+                let shape = sparse_shape(g.as_ref())?;
+                let major = match format {
+                    SparseFormat::Csr => shape.0,
+                    SparseFormat::Csc => shape.1,
+                };
+                let expected = major.saturating_add(1);
+                if indptr.shape()? != [expected] {
+                    return Err(Error::malformed(format!(
+                        "indptr has {} entries, expected {expected}",
+                        indptr.len()?
+                    )));
+                }
+                if indices.shape()?.len() != 1 || indices.shape()? != data.shape()? {
+                    return Err(Error::malformed(format!(
+                        "'indices' has shape {:?} and 'data' {:?}: both must be 1-d of one length",
+                        indices.shape()?,
+                        data.shape()?
+                    )));
+                }
+                (MatrixKind::Sparse(format), shape, data)
+            }
+        };
+        let dtype = values
+            .stored_type()?
+            .dtype()
+            .filter(|d| *d != DType::String)
+            .ok_or_else(|| {
+                Error::unsupported(format!(
+                    "a matrix of {} values",
+                    values
+                        .stored_type()
+                        .map_or_else(|_| "unreadable".into(), |t| t.describe())
+                ))
+            })?;
+        Ok(MatrixMeta {
+            parent: parent.path(),
+            name: name.to_owned(),
+            shape,
+            dtype,
+            kind,
+        })
+    };
+    describe().in_element(path)
+}
+
+fn not_a_matrix(encoding: Option<String>) -> Error {
+    Error::UnexpectedEncoding {
+        encoding_type: encoding.unwrap_or_default(),
+        version: String::new(),
+        expected: "a dense or sparse matrix",
+    }
+}
+
+pub(crate) fn looks_like_matrix(g: &dyn Group, name: &str) -> Result<bool> {
+    let encoding = encoding_of(g, name)?;
+    Ok(match g.member_kind(name)? {
+        Some(MemberKind::Array) => {
+            matches!(encoding.as_deref(), None | Some("array"))
+                && !matches!(g.array(name)?.stored_type()?, StoredType::Compound { .. })
+        }
+        Some(MemberKind::Group) => match encoding.as_deref() {
+            Some("csr_matrix" | "csc_matrix") => true,
+            None => g.group(name)?.has_attr("h5sparse_format")?,
             Some(_) => false,
         },
-        #[allow(unreachable_patterns)]
-        _ => false,
+        None => false,
     })
 }
 
-/// Fails unless `g` may hold a mapping (`dict` encoding or none), as anndata's reader checks.
-fn expect_mapping(parent: &Group, name: &str) -> Result<Group> {
-    let path = join(&parent.name(), name);
-    let check = || -> Result<Group> {
+fn expect_mapping(parent: &dyn Group, name: &str) -> Result<Box<dyn Group>> {
+    let path = join(&parent.path(), name);
+    let check = || -> Result<Box<dyn Group>> {
         match encoding_of(parent, name)?.as_deref() {
             None | Some("dict") => {}
             Some(other) => {
@@ -433,15 +503,15 @@ fn expect_mapping(parent: &Group, name: &str) -> Result<Group> {
                 })
             }
         }
-        Ok(parent.group(name)?)
+        parent.group(name)
     };
     check().in_element(path)
 }
 
 /// The entries of mapping `name` (`obsm`, `varm`, `uns`, `raw/varm`): one disk slot per member
 /// of a group; a legacy compound dataset is read in memory.
-fn optional_slots(parent: &Group, name: &str) -> Result<IndexMap<String, ElemSlot>> {
-    if !parent.link_exists(name) {
+fn optional_slots(parent: &dyn Group, name: &str) -> Result<IndexMap<String, ElemSlot>> {
+    if !parent.contains(name)? {
         return Ok(IndexMap::new());
     }
     if is_dataset(parent, name) {
@@ -451,12 +521,12 @@ fn optional_slots(parent: &Group, name: &str) -> Result<IndexMap<String, ElemSlo
             .collect());
     }
     let g = expect_mapping(parent, name)?;
-    let members = g.member_names().in_element(g.name())?;
+    let members = g.member_names().in_element(g.path())?;
     Ok(members
         .into_iter()
         .map(|k| {
             let slot = ElemSlot::Disk {
-                parent: g.name(),
+                parent: g.path(),
                 name: k.clone(),
                 skip: Vec::new(),
             };
@@ -466,31 +536,31 @@ fn optional_slots(parent: &Group, name: &str) -> Result<IndexMap<String, ElemSlo
 }
 
 /// The matrices of mapping `name` (`layers`, `obsp`, `varp`), described from metadata.
-fn optional_matrix_slots(parent: &Group, name: &str) -> Result<IndexMap<String, MatrixSlot>> {
-    if !parent.link_exists(name) {
+fn optional_matrix_slots(parent: &dyn Group, name: &str) -> Result<IndexMap<String, MatrixSlot>> {
+    if !parent.contains(name)? {
         return Ok(IndexMap::new());
     }
     let g = expect_mapping(parent, name)?;
-    let members = g.member_names().in_element(g.name())?;
+    let members = g.member_names().in_element(g.path())?;
     members
         .into_iter()
         .map(|k| {
-            let meta = matrix_meta(&g, &k)?;
+            let meta = matrix_meta(g.as_ref(), &k)?;
             Ok((k, MatrixSlot::Disk(meta)))
         })
         .collect()
 }
 
 /// Reads every entry of a mapping's slots in memory.
-fn read_mapping_slots(root: &Group, slots: &IndexMap<String, ElemSlot>) -> Result<Mapping> {
+fn read_mapping_slots(root: &dyn Group, slots: &IndexMap<String, ElemSlot>) -> Result<Mapping> {
     slots
         .iter()
         .map(|(k, slot)| {
             let value = match slot {
                 ElemSlot::Memory(v) => (**v).clone(),
                 ElemSlot::Disk { parent, name, .. } => {
-                    let g = root.group(parent).in_element(parent.as_str())?;
-                    crate::format::read_element(&g, name)?
+                    let g = open_group(root, parent)?;
+                    crate::format::read_element(g.as_ref(), name)?
                 }
             };
             Ok((k.clone(), value))
@@ -501,42 +571,43 @@ fn read_mapping_slots(root: &Group, slots: &IndexMap<String, ElemSlot>) -> Resul
 /// anndata moves 2-d `distances` / `connectivities` of `uns['neighbors']` to `obsp`: finds
 /// them from metadata, marks them skipped in the `neighbors` slot and returns them.
 fn neighbor_graphs(
-    root: &Group,
+    root: &dyn Group,
     uns: &mut IndexMap<String, ElemSlot>,
 ) -> Result<Vec<(String, MatrixMeta)>> {
     let Some(ElemSlot::Disk { parent, name, skip }) = uns.get_mut("neighbors") else {
         return Ok(Vec::new());
     };
-    let uns_group = root.group(parent).in_element(parent.as_str())?;
-    if is_dataset(&uns_group, name) {
+    let uns_group = open_group(root, parent)?;
+    if is_dataset(uns_group.as_ref(), name) {
         return Ok(Vec::new());
     }
     let g = uns_group.group(name).in_element(join(parent, name))?;
+    let g = g.as_ref();
     // Only a dict (or unencoded group) is read as one.
     if !matches!(
-        encoding_of(&uns_group, name)?.as_deref(),
+        encoding_of(uns_group.as_ref(), name)?.as_deref(),
         None | Some("dict")
     ) {
         return Ok(Vec::new());
     }
     let mut graphs = Vec::new();
     for key in ["distances", "connectivities"] {
-        if !g.link_exists(key) || !looks_like_matrix(&g, key)? {
+        if !g.contains(key)? || !looks_like_matrix(g, key)? {
             continue;
         }
-        let movable = match g.loc_type_by_name(key)? {
-            LocationType::Dataset => {
-                let ds = g.dataset(key)?;
-                ds.ndim() == 2
+        let movable = match g.member_kind(key)? {
+            Some(MemberKind::Array) => {
+                let ds = g.array(key)?;
+                ds.shape()?.len() == 2
                     && !matches!(
-                        stored_type(&ds)?,
+                        ds.stored_type()?,
                         StoredType::VarString { .. } | StoredType::FixedString { .. }
                     )
             }
             _ => true,
         };
         if movable {
-            graphs.push((key.to_owned(), matrix_meta(&g, key)?));
+            graphs.push((key.to_owned(), matrix_meta(g, key)?));
             skip.push(key.to_owned());
         }
     }
@@ -561,16 +632,16 @@ fn memory_frame(id: FrameId, df: DataFrame) -> FrameLayout {
 
 /// The frame `name` of `parent`: read column by column from a `dataframe` group; a legacy
 /// compound dataset (or anything else `read_dataframe` reads) is read in memory.
-fn optional_frame(parent: &Group, name: &str, id: FrameId) -> Result<Option<FrameLayout>> {
-    if !parent.link_exists(name) {
+fn optional_frame(parent: &dyn Group, name: &str, id: FrameId) -> Result<Option<FrameLayout>> {
+    if !parent.contains(name)? {
         return Ok(None);
     }
-    let path = join(&parent.name(), name);
+    let path = join(&parent.path(), name);
     let is_group = !is_dataset(parent, name);
     if is_group && encoding_of(parent, name)?.as_deref() == Some("dataframe") {
         let g = parent.group(name).in_element(&path)?;
-        let (index_key, columns) = dataframe_members(&g).in_element(&path)?;
-        let n_rows = index_len(&g, &index_key).in_element(join(&path, &index_key))?;
+        let (index_key, columns) = dataframe_members(g.as_ref()).in_element(&path)?;
+        let n_rows = index_len(g.as_ref(), &index_key).in_element(join(&path, &index_key))?;
         let index_name = (index_key != "_index").then(|| index_key.clone());
         return Ok(Some(FrameLayout {
             id,
@@ -589,10 +660,9 @@ fn optional_frame(parent: &Group, name: &str, id: FrameId) -> Result<Option<Fram
 
 /// The length of a frame's index, from its dataset's shape when it is a 1-d dataset (else by
 /// reading it).
-fn index_len(g: &Group, key: &str) -> Result<usize> {
+fn index_len(g: &dyn Group, key: &str) -> Result<usize> {
     if is_dataset(g, key) {
-        let ds = g.dataset(key)?;
-        if let [n] = ds.shape()[..] {
+        if let [n] = g.array(key)?.shape()?[..] {
             return Ok(n);
         }
     }
@@ -601,7 +671,7 @@ fn index_len(g: &Group, key: &str) -> Result<usize> {
 
 /// A frame read in memory (for the legacy fixes).
 fn frame_in_memory(
-    root: &Group,
+    root: &dyn Group,
     name: &str,
     frame: Option<&FrameLayout>,
     n_rows: usize,
@@ -617,7 +687,7 @@ fn frame_in_memory(
 /// `raw.X`, `raw.var`, `raw.varm`; a raw without `X` is a copy of the main `X`, `var` and
 /// `varm`.
 fn raw_layout(
-    root: &Group,
+    root: &dyn Group,
     x: Option<&MatrixSlot>,
     var: &FrameLayout,
     varm: &IndexMap<String, ElemSlot>,
@@ -631,15 +701,15 @@ fn raw_layout(
         Option<FrameLayout>,
         Option<IndexMap<String, ElemSlot>>,
     );
-    let in_group = |g: &Group, x: &str, var: &str, varm: &str| -> Result<Parts> {
+    let in_group = |g: &dyn Group, x: &str, var: &str, varm: &str| -> Result<Parts> {
         Ok((
-            if g.link_exists(x) {
+            if g.contains(x)? {
                 Some(MatrixSlot::Disk(matrix_meta(g, x)?))
             } else {
                 None
             },
             optional_frame(g, var, FrameId::RawVar)?,
-            if g.link_exists(varm) {
+            if g.contains(varm)? {
                 Some(optional_slots(g, varm)?)
             } else {
                 None
@@ -647,12 +717,12 @@ fn raw_layout(
         ))
     };
     let mut parts: Parts = (None, None, None);
-    if root.link_exists("raw") {
+    if root.contains("raw")? {
         if is_dataset(root, "raw") {
             return Err(Error::malformed("'raw' is a dataset, expected a group").in_element("/raw"));
         }
         let g = root.group("raw").in_element("/raw")?;
-        parts = in_group(&g, "X", "var", "varm")?;
+        parts = in_group(g.as_ref(), "X", "var", "varm")?;
         let any = parts.0.is_some() || parts.1.is_some() || parts.2.is_some();
         if legacy_names && any {
             return Err(Error::malformed(
@@ -662,7 +732,7 @@ fn raw_layout(
         }
     }
     if parts.0.is_none() && parts.1.is_none() && parts.2.is_none() {
-        if !root.link_exists("raw.X") {
+        if !root.contains("raw.X")? {
             return Ok(None);
         }
         parts = in_group(root, "raw.X", "raw.var", "raw.varm")?;
@@ -690,4 +760,16 @@ fn raw_layout(
 fn with_string_index(mut df: DataFrame) -> Result<DataFrame> {
     crate::format::legacy::index_as_strings(&mut df)?;
     Ok(df)
+}
+
+/// Opens the group at absolute `path` below `root`, one member at a time.
+fn open_group(root: &dyn Group, path: &str) -> Result<Box<dyn Group>> {
+    let open = || -> Result<Box<dyn Group>> {
+        let mut names = path.split('/').filter(|n| !n.is_empty());
+        let Some(first) = names.next() else {
+            return Err(Error::invalid("the root is not a member"));
+        };
+        names.try_fold(root.group(first)?, |g, name| g.group(name))
+    };
+    open().in_element(path)
 }

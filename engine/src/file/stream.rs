@@ -37,10 +37,10 @@ use crate::format::write::{
     write_encoding, write_mapping, write_matrix, write_matrix_mapping,
 };
 use crate::format::{Compression, Encoding, WriteOptions};
-use crate::h5::write::{
+use crate::paged::MatrixKind;
+use crate::storage::h5::write::{
     create_array, guess_chunk, with_deflaters, DatasetOptions, Deflaters, RowWriter,
 };
-use crate::paged::MatrixKind;
 use crate::{Error, Result};
 
 use super::join;

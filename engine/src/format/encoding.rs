@@ -1,6 +1,6 @@
 //! The `encoding-type` / `encoding-version` pairs of the format.
 
-use crate::h5::read::read_string_attr;
+use crate::storage::Node;
 use crate::{Error, Result};
 
 /// An element encoding, as named by the `encoding-type` attribute.
@@ -171,9 +171,9 @@ impl std::fmt::Display for Encoding {
 
 /// The `encoding-type` and `encoding-version` attributes of `loc` (`None` when both are absent
 /// or empty), checked by [`check_encoding`]: the one reader of an element's encoding.
-pub(crate) fn read_encoding(loc: &hdf5::Location) -> Result<Option<(String, String)>> {
+pub(crate) fn read_encoding(node: &(impl Node + ?Sized)) -> Result<Option<(String, String)>> {
     check_encoding(
-        read_string_attr(loc, "encoding-type")?,
-        read_string_attr(loc, "encoding-version")?,
+        node.string_attr("encoding-type")?,
+        node.string_attr("encoding-version")?,
     )
 }

@@ -62,7 +62,7 @@ pub struct ElementInfo {
 /// Any error names the file and the element it concerns.
 pub fn describe(path: impl AsRef<Path>) -> Result<ElementInfo> {
     let path = path.as_ref();
-    let file = crate::h5::open_read(path).in_file(path)?;
+    let file = crate::storage::h5::open_read(path).in_file(path)?;
     describe_group(&file, "/").in_file(path)
 }
 
@@ -123,7 +123,7 @@ fn storage_of(ds: &Dataset) -> Storage {
 
 /// The read path backed mode takes for a numeric dataset (indexing its chunks, no data).
 fn read_path_of(ds: &Dataset) -> Option<String> {
-    let numeric = crate::h5::read::stored_type(ds)
+    let numeric = crate::storage::h5::read::stored_type(ds)
         .ok()?
         .dtype()
         .is_some_and(|d| d != crate::data::DType::String);
@@ -162,7 +162,7 @@ fn member_kind(group: &Group, name: &str) -> Result<LocationType> {
 }
 
 fn describe_member(group: &Group, parent: &str, name: &str) -> Result<ElementInfo> {
-    let path = crate::h5::join_path(parent, name);
+    let path = crate::storage::join_path(parent, name);
     match member_kind(group, name).in_element(&path)? {
         LocationType::Dataset => Ok(describe_dataset(
             &group.dataset(name).in_element(&path)?,

@@ -10,7 +10,6 @@
 //! - `uns['obs_keys_multicol']`-style columns move to `obsm`/`varm` ([`move_multicol_keys`]);
 //! - 1-d arrays in `obsm`/`varm` become one-column 2-d arrays ([`vectors_as_columns`]).
 
-use hdf5::Dataset;
 use ndarray::{ArrayD, Axis, IxDyn};
 
 use crate::data::{
@@ -18,18 +17,17 @@ use crate::data::{
     Scalar,
 };
 use crate::format::Encoding;
-use crate::h5::read::{read_array, read_attrs, read_raw_data, stored_type};
-use crate::h5::types::StoredType;
+use crate::storage::{Array, StoredType};
 use crate::{Error, Result};
 
 /// Reads a dataset written without encoding attributes, as anndata's legacy reader does:
 /// a compound dataset is kept opaque as a structured array, tagged `rec-array` 0.2.0 as
 /// anndata tags it when it writes one back; a 0-d dataset is a scalar, a one-element array
 /// of fixed-length byte strings is a single string, anything else an array.
-pub(crate) fn read_unencoded_dataset(ds: &Dataset) -> Result<Element> {
-    let ty = stored_type(ds)?;
+pub(crate) fn read_unencoded_dataset(ds: &dyn Array) -> Result<Element> {
+    let ty = ds.stored_type()?;
     if let StoredType::Compound { .. } = ty {
-        let mut attrs = read_attrs(ds)?;
+        let mut attrs = ds.attrs()?;
         for (key, value) in [
             ("encoding-type", Encoding::RecArray.type_name()),
             ("encoding-version", Encoding::RecArray.version()),
@@ -41,10 +39,10 @@ pub(crate) fn read_unencoded_dataset(ds: &Dataset) -> Result<Element> {
         }
         return Ok(Element::Opaque(RawNode::Dataset {
             attrs,
-            data: read_raw_data(ds)?,
+            data: ds.read_raw()?,
         }));
     }
-    let a = read_array(ds)?;
+    let a = ds.read()?;
     let fixed_bytes = matches!(ty, StoredType::FixedString { .. });
     if a.ndim() == 0 || (fixed_bytes && a.ndim() == 1 && a.len() == 1) {
         if let Some(s) = Scalar::from_array(&a) {
@@ -56,8 +54,8 @@ pub(crate) fn read_unencoded_dataset(ds: &Dataset) -> Result<Element> {
 
 /// The fields of a 1-d compound dataset, in order (legacy `obsm`/`varm`: each field is one
 /// entry; sub-array fields such as `X_pca` as `(50,) f4` become 2-d arrays).
-pub(crate) fn compound_fields(ds: &Dataset) -> Result<Vec<(String, ArrayData)>> {
-    match read_raw_data(ds)? {
+pub(crate) fn compound_fields(ds: &dyn Array) -> Result<Vec<(String, ArrayData)>> {
+    match ds.read_raw()? {
         RawData::Compound { shape, fields } if shape.len() == 1 => Ok(fields),
         RawData::Compound { shape, .. } => Err(Error::malformed(format!(
             "a compound dataset of shape {shape:?} cannot be a table (it must be 1-d)"
@@ -73,7 +71,7 @@ pub(crate) fn compound_fields(ds: &Dataset) -> Result<Vec<(String, ArrayData)>> 
 /// Reads a data frame stored as a compound dataset (anndata < 0.7): the first field is the
 /// index (its name becomes the index name, as pandas' `set_index` makes it), the others are
 /// columns.
-pub(crate) fn read_compound_frame(ds: &Dataset) -> Result<DataFrame> {
+pub(crate) fn read_compound_frame(ds: &dyn Array) -> Result<DataFrame> {
     let mut fields = compound_fields(ds)?.into_iter();
     let Some((index_name, index)) = fields.next() else {
         return Err(Error::malformed(

@@ -15,10 +15,12 @@ use crate::data::{ArrayData, Column, DataFrame, Element, Matrix, SparseFormat, S
 use crate::error::{Error, Result, ResultExt};
 use crate::format::write::staging::Staged;
 use crate::format::AnnDataElements;
-use crate::h5::write::{create_array, write_array, write_block, Compression, DatasetOptions};
-use crate::h5::{self, read::read_array};
 use crate::map_array;
 use crate::select::AxisIndex;
+use crate::storage::h5::write::{
+    create_array, write_array, write_block, Compression, DatasetOptions,
+};
+use crate::storage::h5::{self, read::read_array};
 
 /// How to read a loom file: `anndata.io.read_loom`'s arguments and defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -16,22 +16,29 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use hdf5::Group;
-
 use crate::error::ResultExt;
-use crate::h5::{object_id, ObjectId};
+use crate::storage::{Group, ObjectId};
 use crate::{Error, Result};
 
 /// How many groups deep a walk may go: far beyond any file anndata writes (a handful of levels),
 /// far below what overflows the stack.
 pub const MAX_DEPTH: usize = 64;
 
+/// A group entered by a walk.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Visit {
+    /// Identified by the store (HDF5 objects, reachable by several paths).
+    Object(ObjectId),
+    /// Identified by its path (stores whose groups are reached by one path only).
+    Path(String),
+}
+
 #[derive(Default)]
 struct Walk {
     /// The groups entered and not yet left, outermost first.
-    stack: Vec<ObjectId>,
+    stack: Vec<Visit>,
     /// Every group entered during the walk, with the path it was first entered under.
-    seen: HashMap<ObjectId, String>,
+    seen: HashMap<Visit, String>,
 }
 
 thread_local! {
@@ -42,9 +49,13 @@ thread_local! {
 ///
 /// Entering the innermost group again, by the same path (a reader handing its group on to
 /// another), does not count as a level.
-pub(crate) fn within<T>(group: &Group, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    let path = group.name();
-    let id = object_id(group).in_element(&path)?;
+pub(crate) fn within<T>(group: &dyn Group, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let path = group.path();
+    // A store that cannot alias groups identifies each by its path.
+    let id = match group.object_id().in_element(&path)? {
+        Some(id) => Visit::Object(id),
+        None => Visit::Path(path.clone()),
+    };
     let pushed = WALK
         .with(|w| w.borrow_mut().enter(id, &path))
         .in_element(&path)?;
@@ -54,7 +65,7 @@ pub(crate) fn within<T>(group: &Group, f: impl FnOnce() -> Result<T>) -> Result<
 
 impl Walk {
     /// Enters `id` at `path`; whether a level was pushed.
-    fn enter(&mut self, id: ObjectId, path: &str) -> Result<bool> {
+    fn enter(&mut self, id: Visit, path: &str) -> Result<bool> {
         if let Some(first) = self.seen.get(&id) {
             if first == path && self.stack.last() == Some(&id) {
                 return Ok(false);
@@ -76,7 +87,9 @@ impl Walk {
                 "groups are nested more than {MAX_DEPTH} levels deep"
             )));
         }
-        self.seen.entry(id).or_insert_with(|| path.to_owned());
+        self.seen
+            .entry(id.clone())
+            .or_insert_with(|| path.to_owned());
         self.stack.push(id);
         Ok(true)
     }
@@ -108,12 +121,12 @@ mod tests {
     use crate::testutil::py_file;
 
     /// Walks every group below `g`, counting them.
-    fn count(g: &Group) -> Result<usize> {
+    fn count(g: &dyn Group) -> Result<usize> {
         within(g, || {
             let mut n = 1;
             for name in g.member_names()? {
                 if let Ok(child) = g.group(&name) {
-                    n += count(&child)?;
+                    n += count(child.as_ref())?;
                 }
             }
             Ok(n)
@@ -130,7 +143,7 @@ mod tests {
              \x20       g = g.create_group('d')\n",
         );
         let f = hdf5::File::open(&path).unwrap();
-        let err = count(&f).unwrap_err();
+        let err = count(&*f).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("more than 64 levels deep"), "{msg}");
         // The group refused is the 65th: the root plus 64 nested ones.
@@ -166,7 +179,7 @@ mod tests {
         let err = count(&f.group("twice").unwrap()).unwrap_err();
         assert_eq!(err.element(), Some("/twice/two"));
         assert!(err.to_string().contains("linked twice"), "{err}");
-        let err = count(&f).unwrap_err();
+        let err = count(&*f).unwrap_err();
         assert!(err.to_string().contains("a link cycle"), "{err}");
         // Entering the same group twice in a row (one reader handing it to another) is one level.
         let uns = f.group("uns").unwrap();

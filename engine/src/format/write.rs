@@ -34,8 +34,8 @@ use crate::data::{
     ArrayData, Attrs, DType, Element, Mapping, Matrix, RawData, RawNode, SparseFormat, SparseMatrix,
 };
 use crate::error::ResultExt;
-pub use crate::h5::write::Compression;
-use crate::h5::write::{
+pub use crate::storage::h5::write::Compression;
+use crate::storage::h5::write::{
     create_null_dataset, write_array, write_attr, write_attrs, write_raw_data, write_str_attr,
     DatasetOptions,
 };
@@ -393,5 +393,5 @@ fn check_key(name: &str) -> Result<()> {
 
 /// The path of member `name` of `parent`, for messages.
 fn path_of(parent: &Group, name: &str) -> String {
-    crate::h5::join_path(&parent.name(), name)
+    crate::storage::join_path(&parent.name(), name)
 }

@@ -60,7 +60,9 @@ pub(crate) use io::{DirectOpen, DirectReader};
 pub use matrix::{BackedMatrix, Chunks, MemoryPolicy};
 pub use plan::ReadPlan;
 pub use pool::WorkerPool;
-pub(crate) use source::{open_matrix, open_matrix_with};
+#[cfg(test)]
+pub(crate) use source::open_matrix;
+pub(crate) use source::open_matrix_with;
 pub use source::{MatrixKind, MatrixSource, ReadOptions};
 
 // Handles, caches, blocks and plans are shared by reader threads; chunk iterators move to

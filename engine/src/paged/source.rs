@@ -202,20 +202,21 @@ impl MatrixSource {
 ///
 /// Nothing but attributes, dataset headers and chunk tables is read. Datasets are read
 /// directly where [`DirectReader`] can (see [`ReadOptions::default`]), else through libhdf5.
-pub fn open_matrix(parent: &Group, name: &str) -> Result<MatrixSource> {
+#[cfg(test)]
+pub(crate) fn open_matrix(parent: &Group, name: &str) -> Result<MatrixSource> {
     open_matrix_with(parent, name, &ReadOptions::default())
 }
 
 /// [`open_matrix`] with explicit [`ReadOptions`].
 pub fn open_matrix_with(parent: &Group, name: &str, options: &ReadOptions) -> Result<MatrixSource> {
-    let element = crate::h5::join_path(&parent.name(), name);
+    let element = crate::storage::join_path(&parent.name(), name);
     let source = open(parent, name, &element, options).in_element(&element)?;
     Ok(source.with_workers(Arc::clone(&options.workers)))
 }
 
 /// The reader for one dataset: direct when the options and the dataset allow it.
 pub(crate) fn reader(ds: Dataset, options: &ReadOptions) -> Result<Box<dyn RangeReader>> {
-    crate::h5::claim::check_claim(&ds)?;
+    crate::storage::h5::claim::check_claim(&ds)?;
     if !options.direct {
         let off = "direct reads are turned off (ReadOptions::direct)";
         return Ok(Box::new(H5RangeReader::new(ds)?.with_reason(off)));
@@ -269,7 +270,7 @@ fn open(parent: &Group, name: &str, element: &str, options: &ReadOptions) -> Res
 
 /// The `encoding-type` attribute, `None` when absent or empty (checked with the version, see
 /// [`crate::format::check_encoding`]).
-fn encoding_type(loc: &hdf5::Location) -> Result<Option<String>> {
+fn encoding_type(loc: &dyn crate::storage::Node) -> Result<Option<String>> {
     Ok(read_encoding(loc)?.map(|(t, _)| t))
 }
 

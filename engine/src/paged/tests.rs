@@ -1353,8 +1353,9 @@ with h5py.File(path, 'w') as f:
             panic!("sparse expected")
         };
         let expected = file.group(&format!("{name}_expected")).unwrap();
-        let read = |n: &str| crate::h5::read::read_array(&expected.dataset(n).unwrap()).unwrap();
-        let ints = |n: &str| crate::h5::read::integers_as_u64(&read(n)).unwrap();
+        let read =
+            |n: &str| crate::storage::h5::read::read_array(&expected.dataset(n).unwrap()).unwrap();
+        let ints = |n: &str| crate::data::integers_as_u64(&read(n)).unwrap();
         assert_eq!(got.shape(), (8, 6));
         assert_eq!(got.indptr(), ints("indptr"), "{name}");
         let indices: Vec<u64> = got.indices().iter().map(|&i| u64::from(i)).collect();
@@ -1402,7 +1403,7 @@ with h5py.File(path, 'w') as f:
 fn reads_an_anndata_file() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/pbmc_like_csr.h5ad");
     let file = hdf5::File::open(&path).unwrap();
-    let m = crate::format::read::read_matrix(&file, "X").unwrap();
+    let m = crate::format::read::read_matrix(&*file, "X").unwrap();
     let (r, c) = m.shape();
     let backed = BackedMatrix::with_block_bytes(
         open_matrix(&file, "X").unwrap(),

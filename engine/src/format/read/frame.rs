@@ -1,34 +1,31 @@
 //! Data frames and their columns: `dataframe` groups (current and 0.7-era), categoricals,
 //! nullable arrays, and legacy categoricals pointing into `__categories`.
 
-use hdf5::{Dataset, Group, ReferencedObject};
-
 use super::legacy::{self, Reshape};
 use super::{is_compound, member_dataset, path_of, read_element, read_node, unexpected, Node};
 use crate::data::{
-    ArrayData, Categorical, Column, DataFrame, Element, Nullable, NullableKind, Scalar,
+    integers_as_u64, ArrayData, Categorical, Column, DataFrame, Element, Nullable, NullableKind,
+    Scalar,
 };
 use crate::error::ResultExt;
 use crate::format::Encoding;
-use crate::h5::read::{
-    attr_type, has_attr, integers_as_u64, read_array, read_attr_opt, read_ref_attr,
-    read_string_attr,
-};
-use crate::h5::types::StoredType;
+use crate::storage::{Array, Group};
 use crate::{Error, Result};
 
 pub(super) fn dataframe_of(node: &Node) -> Result<DataFrame> {
     let encoding = node.encoding()?;
     let ty = encoding.as_ref().map(|(t, _)| Encoding::parse(t));
     match (ty, node) {
-        (Some(Some(Encoding::DataFrame)), Node::Group(g)) => read_frame(g),
-        (None, Node::Dataset(d)) if is_compound(d)? => legacy::read_compound_frame(d),
+        (Some(Some(Encoding::DataFrame)), Node::Group(g)) => read_frame(g.as_ref()),
+        (None, Node::Dataset(d)) if is_compound(d.as_ref())? => {
+            legacy::read_compound_frame(d.as_ref())
+        }
         _ => Err(unexpected(encoding, "a dataframe")),
     }
 }
 
 /// A `dataframe` group (0.2.0, or 0.1.0 with categorical columns pointing into `__categories`).
-pub(super) fn read_frame(g: &Group) -> Result<DataFrame> {
+pub(super) fn read_frame(g: &dyn Group) -> Result<DataFrame> {
     let (index_key, columns) = dataframe_members(g)?;
     let index = read_dataframe_index(g, &index_key)?;
     let mut df = DataFrame::with_index(index)?;
@@ -47,10 +44,10 @@ pub(super) fn read_frame(g: &Group) -> Result<DataFrame> {
 ///
 /// For readers that read a frame column by column ([`read_dataframe_column`],
 /// [`read_dataframe_index`]) instead of whole ([`read_dataframe`](super::read_dataframe)).
-pub fn dataframe_members(frame: &Group) -> Result<(String, Vec<String>)> {
-    let index_key = match read_string_attr(frame, "_index")? {
+pub fn dataframe_members(frame: &dyn Group) -> Result<(String, Vec<String>)> {
+    let index_key = match frame.string_attr("_index")? {
         Some(k) => k,
-        None if frame.link_exists("_index") => "_index".to_owned(),
+        None if frame.contains("_index")? => "_index".to_owned(),
         None => return Err(Error::malformed("data frame has no '_index' attribute")),
     };
     Ok((index_key, column_order(frame)?))
@@ -59,7 +56,7 @@ pub fn dataframe_members(frame: &Group) -> Result<(String, Vec<String>)> {
 /// Reads the index of a `dataframe` group from its member `key` (see [`dataframe_members`]),
 /// as [`read_dataframe`](super::read_dataframe) does: a categorical index becomes its values; the index is returned
 /// as stored (not turned into strings).
-pub fn read_dataframe_index(frame: &Group, key: &str) -> Result<ArrayData> {
+pub fn read_dataframe_index(frame: &dyn Group, key: &str) -> Result<ArrayData> {
     match read_column(frame, key)? {
         Column::Array(a) => Ok(a),
         Column::Categorical(c) => materialize(&c).in_element(path_of(frame, key)),
@@ -70,14 +67,14 @@ pub fn read_dataframe_index(frame: &Group, key: &str) -> Result<ArrayData> {
 
 /// Reads one column of a `dataframe` group as [`read_dataframe`](super::read_dataframe) does, whatever its encoding
 /// (including the categoricals of 0.7-era frames, whose categories live in `__categories`).
-pub fn read_dataframe_column(frame: &Group, name: &str) -> Result<Column> {
+pub fn read_dataframe_column(frame: &dyn Group, name: &str) -> Result<Column> {
     read_column(frame, name)
 }
 
 /// The `column-order` attribute: an array of strings (any string storage, or one string);
 /// an empty array of any dtype (anndata writes float64) or no attribute means no columns.
-fn column_order(g: &Group) -> Result<Vec<String>> {
-    match read_attr_opt(g, "column-order")? {
+fn column_order(g: &dyn Group) -> Result<Vec<String>> {
+    match g.attr("column-order")? {
         None => Ok(Vec::new()),
         Some(ArrayData::String(a)) => Ok(a.iter().cloned().collect()),
         Some(a) if a.is_empty() => Ok(Vec::new()),
@@ -90,13 +87,13 @@ fn column_order(g: &Group) -> Result<Vec<String>> {
 }
 
 /// Reads one column (or the index) of a frame.
-fn read_column(g: &Group, name: &str) -> Result<Column> {
+fn read_column(g: &dyn Group, name: &str) -> Result<Column> {
     let path = path_of(g, name);
     let node = Node::open(g, name).in_element(&path)?;
     let read = || -> Result<Column> {
         if let Node::Dataset(d) = &node {
-            if has_attr(d, "categories")? {
-                return legacy_categorical(g, d).map(Column::Categorical);
+            if d.has_attr("categories")? {
+                return legacy_categorical(g, d.as_ref()).map(Column::Categorical);
             }
         }
         match read_node(&node)? {
@@ -121,22 +118,17 @@ fn read_column(g: &Group, name: &str) -> Result<Column> {
 
 /// A 0.7-era categorical column: a codes dataset whose `categories` attribute references (or
 /// names) the categories dataset, which may carry an `ordered` attribute.
-fn legacy_categorical(parent: &Group, codes: &Dataset) -> Result<Categorical> {
-    let cats = match attr_type(codes, "categories")? {
-        StoredType::ObjectReference => match read_ref_attr(codes, "categories")? {
-            ReferencedObject::Dataset(d) => d,
-            _ => {
-                return Err(Error::malformed(
-                    "the 'categories' reference does not point to a dataset",
-                ))
-            }
-        },
-        _ => {
-            let target = read_string_attr(codes, "categories")?.unwrap_or_default();
+fn legacy_categorical(parent: &dyn Group, codes: &dyn Array) -> Result<Categorical> {
+    let cats = match codes.referenced("categories")? {
+        Some(d) => d,
+        None => {
+            let target = codes.string_attr("categories")?.unwrap_or_default();
             member_dataset(parent, &target)?
         }
     };
-    let categories = match read_node(&Node::Dataset(cats.clone())).in_element(cats.name())? {
+    let cats_path = cats.path();
+    let ordered = flag(cats.attr("ordered")?)?;
+    let categories = match read_node(&Node::Dataset(cats)).in_element(cats_path)? {
         Element::Array(a) if a.ndim() == 1 => a,
         Element::Scalar(s) => s.to_array().select_all_as_1d(),
         other => {
@@ -146,13 +138,14 @@ fn legacy_categorical(parent: &Group, codes: &Dataset) -> Result<Categorical> {
             )))
         }
     };
-    let ordered = flag(read_attr_opt(&cats, "ordered")?)?;
-    let codes = legacy::codes_as_i32(&read_array(codes)?)?;
+    let codes = legacy::codes_as_i32(&codes.read()?)?;
     Categorical::new(codes, categories, ordered)
 }
 
-pub(super) fn read_categorical(g: &Group) -> Result<Categorical> {
-    let codes = read_array(&member_dataset(g, "codes")?).in_element(path_of(g, "codes"))?;
+pub(super) fn read_categorical(g: &dyn Group) -> Result<Categorical> {
+    let codes = member_dataset(g, "codes")
+        .and_then(|d| d.read())
+        .in_element(path_of(g, "codes"))?;
     let codes = legacy::codes_as_i32(&codes).in_element(path_of(g, "codes"))?;
     let categories = match read_element(g, "categories")? {
         Element::Array(a) if a.ndim() == 1 => a,
@@ -163,7 +156,7 @@ pub(super) fn read_categorical(g: &Group) -> Result<Categorical> {
             )))
         }
     };
-    let ordered = flag(read_attr_opt(g, "ordered")?)?;
+    let ordered = flag(g.attr("ordered")?)?;
     Categorical::new(codes, categories, ordered)
 }
 
@@ -186,7 +179,7 @@ fn flag(value: Option<ArrayData>) -> Result<bool> {
     }
 }
 
-pub(super) fn read_nullable(g: &Group, kind: NullableKind) -> Result<Nullable> {
+pub(super) fn read_nullable(g: &dyn Group, kind: NullableKind) -> Result<Nullable> {
     let values = match read_element(g, "values")? {
         Element::Array(a) => a,
         other => {

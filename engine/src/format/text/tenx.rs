@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::data::{ArrayData, Column, DType, DataFrame, Matrix, SparseFormat, SparseMatrix};
 use crate::error::{Error, Result, ResultExt};
 use crate::format::AnnDataElements;
-use crate::h5;
+use crate::storage::h5;
 
 use super::{mtx, read_records};
 
@@ -191,7 +191,7 @@ fn counts_group(file: &hdf5::File, genome: Option<&str>) -> Result<hdf5::Group> 
 
 /// `(features, barcodes)` from the group's `shape`.
 fn counts_shape(group: &hdf5::Group) -> Result<(usize, usize)> {
-    let shape = h5::read::integers_as_u64(&dataset(group, "shape")?)?;
+    let shape = crate::data::integers_as_u64(&dataset(group, "shape")?)?;
     let &[n_features, n_barcodes] = shape.as_slice() else {
         return Err(Error::malformed("'shape' must hold two integers"));
     };
@@ -215,8 +215,8 @@ fn strings(group: &hdf5::Group, name: &str) -> Result<Vec<String>> {
 /// The counts of a 10x group: its features × barcodes CSC is the barcodes × features CSR.
 fn counts(group: &hdf5::Group) -> Result<SparseMatrix> {
     let (n_features, n_barcodes) = counts_shape(group)?;
-    let indptr = h5::read::integers_as_u64(&dataset(group, "indptr")?)?;
-    let indices = h5::read::integers_as_u64(&dataset(group, "indices")?)?;
+    let indptr = crate::data::integers_as_u64(&dataset(group, "indptr")?)?;
+    let indices = crate::data::integers_as_u64(&dataset(group, "indices")?)?;
     let indices = indices
         .into_iter()
         .map(|i| u32::try_from(i).map_err(|_| Error::malformed(format!("index {i} too large"))))
@@ -323,7 +323,7 @@ pub fn write_10x_h5_counts(
         })
         .collect();
     let n_kept = next as usize;
-    let indptr = h5::read::integers_as_u64(&dataset(&g, "indptr")?).in_file(path)?;
+    let indptr = crate::data::integers_as_u64(&dataset(&g, "indptr")?).in_file(path)?;
     let data_ds = g
         .dataset("data")
         .map_err(|_| Error::malformed("missing dataset 'data'").in_file(path))?;
@@ -365,7 +365,8 @@ pub fn write_10x_h5_counts(
             end_row += 1;
         }
         let (lo, hi) = (start as usize, indptr[end_row] as usize);
-        let indices = h5::read::integers_as_u64(&read_range(&indices_ds, lo, hi).in_file(path)?)?;
+        let indices =
+            crate::data::integers_as_u64(&read_range(&indices_ds, lo, hi).in_file(path)?)?;
         // The positions in the block of the values kept, their new columns and row ends.
         let mut kept = Vec::with_capacity(hi - lo);
         let mut columns = Vec::with_capacity(hi - lo);

@@ -4,7 +4,7 @@ use hdf5::{Dataset, Group};
 
 use super::{create_sparse_group, index_array, sparse_index_dtype, WriteOptions};
 use crate::data::{ArrayData, DType, SparseFormat};
-use crate::h5::write::{append_rows, create_array, DatasetOptions};
+use crate::storage::h5::write::{append_rows, create_array, DatasetOptions};
 use crate::Result;
 
 /// The `data`, `indices` and `indptr` of a CSR group, grown as blocks of rows are appended.

@@ -7,7 +7,7 @@ use super::{check_key, new_group, path_of, prepare, write_array_element, WriteOp
 use crate::data::{ArrayData, Categorical, Column, DType, DataFrame, Nullable, NullableKind};
 use crate::error::ResultExt;
 use crate::format::Encoding;
-use crate::h5::write::{write_attr, write_str_attr};
+use crate::storage::h5::write::{write_attr, write_str_attr};
 use crate::{map_array, Error, Result};
 
 /// The member holding a frame's index when the index has no name.

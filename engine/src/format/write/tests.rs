@@ -552,12 +552,12 @@ fn elements_are_written_and_replaced_in_place() {
     let mut m = Mapping::new();
     m.insert("k".into(), Element::Scalar(Scalar::String("v".into())));
     write_element(&file, "x", &Element::Dict(m.clone()), &opts).unwrap();
-    assert_eq!(read_element(&file, "x").unwrap(), Element::Dict(m));
+    assert_eq!(read_element(&*file, "x").unwrap(), Element::Dict(m));
     // A 0-d array is a scalar element.
     let zero_d = Element::Array(ArrayData::F32(arr(&[], vec![2.5])));
     write_element(&file, "z", &zero_d, &gzip()).unwrap();
     assert_eq!(
-        read_element(&file, "z").unwrap(),
+        read_element(&*file, "z").unwrap(),
         Element::Scalar(Scalar::F32(2.5))
     );
     let zs = Element::Array(ArrayData::String(arr(&[], vec!["s".into()])));
@@ -565,11 +565,11 @@ fn elements_are_written_and_replaced_in_place() {
     // An n-d string array.
     let s2 = Element::Array(ArrayData::String(arr(&[2, 1], strings(&["a", "b"]))));
     write_element(&file, "s2", &s2, &gzip()).unwrap();
-    assert_eq!(read_element(&file, "s2").unwrap(), s2);
+    assert_eq!(read_element(&*file, "s2").unwrap(), s2);
     // A frame with an integer index and no columns.
     let df = DataFrame::with_index(ArrayData::from(vec![3i64, 1])).unwrap();
     write_dataframe(&file, "df", &df, &opts).unwrap();
-    assert_eq!(read_element(&file, "df").unwrap(), Element::DataFrame(df));
+    assert_eq!(read_element(&*file, "df").unwrap(), Element::DataFrame(df));
     // A categorical with int categories and many values (int16 codes).
     let many = Categorical::new(
         (0..300).map(|i| i % 200).collect(),
@@ -579,7 +579,7 @@ fn elements_are_written_and_replaced_in_place() {
     .unwrap();
     write_element(&file, "cat", &Element::Categorical(many.clone()), &opts).unwrap();
     assert_eq!(
-        read_element(&file, "cat").unwrap(),
+        read_element(&*file, "cat").unwrap(),
         Element::Categorical(many)
     );
     let ns = Nullable::new(
@@ -627,7 +627,7 @@ fn frames_with_named_indexes() {
         .unwrap();
     write_dataframe(&file, "same", &df, &opts).unwrap();
     assert_eq!(
-        read_element(&file, "same").unwrap(),
+        read_element(&*file, "same").unwrap(),
         Element::DataFrame(df.clone())
     );
     df.insert("cell", Column::Array(ArrayData::from(vec!["x", "y"])))
@@ -696,7 +696,7 @@ fn opaque_nodes_are_written_back_verbatim() {
     );
     let node = Element::Opaque(RawNode::Group { attrs, children });
     write_element(&file, "opaque", &node, &gzip()).unwrap();
-    assert_eq!(read_element(&file, "opaque").unwrap(), node);
+    assert_eq!(read_element(&*file, "opaque").unwrap(), node);
 
     let mut null_attrs = Attrs::new();
     null_attrs.insert(
@@ -748,7 +748,7 @@ fn sparse_index_dtypes_follow_scipy() {
 /// block with the options [`write_sparse`] uses, read back by anndata as the whole matrix.
 #[test]
 fn sparse_matrices_can_be_written_in_row_blocks() {
-    use crate::h5::write::{append_rows, create_array};
+    use crate::storage::h5::write::{append_rows, create_array};
     let (_dir, path, file) = scratch();
     let options = gzip();
     let g = create_sparse_group(&file, "X", SparseFormat::Csr, (4, 3)).unwrap();
@@ -769,7 +769,7 @@ fn sparse_matrices_can_be_written_in_row_blocks() {
     append_rows(&indices, &ArrayData::from(vec![1i32, 0, 2])).unwrap();
     append_rows(&indptr, &ArrayData::from(vec![3i32, 5])).unwrap();
     drop((data, indices, indptr, g));
-    let m = read_element(&file, "X").unwrap();
+    let m = read_element(&*file, "X").unwrap();
     let want = sparse(
         SparseFormat::Csr,
         (4, 3),

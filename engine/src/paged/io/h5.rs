@@ -9,8 +9,8 @@ use ndarray::{ArrayD, IxDyn};
 use super::{check_rows, RangeReader, ReadPath};
 use crate::data::{ArrayData, DType};
 use crate::error::ResultExt;
-use crate::h5::read::stored_type;
-use crate::h5::types::StoredType;
+use crate::storage::h5::read::stored_type;
+use crate::storage::h5::types::StoredType;
 use crate::{Error, Result};
 
 /// A [`RangeReader`] over a 1-d or 2-d HDF5 dataset of numbers or bools, reading hyperslabs.

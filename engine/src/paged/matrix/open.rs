@@ -3,9 +3,9 @@
 
 use std::mem::size_of;
 
+use crate::data::integers_as_u64;
 use crate::data::{DType, SparseFormat, MAX_MINOR};
 use crate::error::ResultExt;
-use crate::h5::read::integers_as_u64;
 use crate::paged::block::Blocking;
 use crate::paged::io::RangeReader;
 use crate::paged::source::SourceKind;

@@ -32,8 +32,8 @@ use super::{
 use crate::cache::{BlockKey, MatrixId};
 use crate::data::{check_indices_below, check_minor, ArrayData, DType};
 use crate::error::ResultExt;
-use crate::h5::read::stored_type;
-use crate::h5::types::StoredType;
+use crate::storage::h5::read::stored_type;
+use crate::storage::h5::types::StoredType;
 use crate::{Error, Result};
 
 /// Reads below this many bytes stay on the calling thread.

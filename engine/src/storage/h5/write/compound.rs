@@ -297,7 +297,7 @@ fn aligned(bytes: &[u8]) -> Vec<u64> {
 mod tests {
     use super::*;
     use crate::data::RawData;
-    use crate::h5::read::read_raw_data;
+    use crate::storage::h5::read::read_raw_data;
     use crate::testutil::run_python;
     use ndarray::{ArrayD, IxDyn};
 

@@ -147,7 +147,7 @@ fn available_memory() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::h5::read::{read_array, read_raw_data};
+    use crate::storage::h5::read::{read_array, read_raw_data};
     use crate::testutil::py_file;
 
     #[test]

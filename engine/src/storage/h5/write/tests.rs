@@ -3,7 +3,7 @@
 use ndarray::{arr2, ArrayD, IxDyn};
 
 use super::*;
-use crate::h5::read::{read_array, read_attr};
+use crate::storage::h5::read::{read_array, read_attr};
 use crate::testutil::run_python;
 
 fn arr<T>(shape: &[usize], v: Vec<T>) -> ArrayD<T> {
@@ -397,7 +397,8 @@ fn raw_data_writes_arrays_and_compounds() {
         fields: vec![("v".into(), ArrayData::from(vec![0.5f32, 1.5]))],
     };
     write_raw_data(&file, "c", &c, &DatasetOptions::default()).unwrap();
-    let read = |n: &str| crate::h5::read::read_raw_data(&file.dataset(n).unwrap()).unwrap();
+    let read =
+        |n: &str| crate::storage::h5::read::read_raw_data(&file.dataset(n).unwrap()).unwrap();
     assert_eq!(read("a"), a);
     assert_eq!(read("c"), c);
 }

@@ -492,8 +492,8 @@ mod tests {
     use ndarray::{Array2, ArrayD, IxDyn};
 
     use super::*;
-    use crate::h5::read::read_array;
-    use crate::h5::write::{create_array, Compression, DatasetOptions};
+    use crate::storage::h5::read::read_array;
+    use crate::storage::h5::write::{create_array, Compression, DatasetOptions};
     use crate::testutil::run_python;
 
     fn gzip(level: u8) -> DatasetOptions {
@@ -727,7 +727,7 @@ mod tests {
     #[test]
     fn rows_compressed_on_two_threads_read_back() {
         use crate::data::{ArrayData, DType};
-        use crate::h5::write::{create_array, Compression, DatasetOptions};
+        use crate::storage::h5::write::{create_array, Compression, DatasetOptions};
         let dir = tempfile::tempdir().unwrap();
         let file = hdf5::File::create(dir.path().join("d.h5")).unwrap();
         let opts = DatasetOptions::compressed(Compression::Gzip(4));

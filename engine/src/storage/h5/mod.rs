@@ -1,4 +1,5 @@
-//! Typed access to HDF5 files through `hdf5-metno`: the only module that talks to libhdf5.
+//! HDF5 as a storage backend, through `hdf5-metno`: groups and datasets implement the storage
+//! traits ([`super::Group`], [`super::Array`]).
 //!
 //! [`read`] turns datasets and attributes of any dtype anndata (or a legacy writer) uses into
 //! [`crate::data::ArrayData`]; [`write`](mod@write) creates datasets and attributes exactly as h5py does
@@ -13,32 +14,9 @@ pub mod write;
 
 use std::path::Path;
 
-use crate::{Error, Result};
-
-/// `parent/name` as an HDF5 path (`/name` under the root).
-pub fn join_path(parent: &str, name: &str) -> String {
-    if parent.ends_with('/') {
-        format!("{parent}{name}")
-    } else {
-        format!("{parent}/{name}")
-    }
-}
-
-/// Fails unless `path` is a regular file (or a link to one), without opening it: a plain I/O
-/// error when it cannot be looked at (missing, no permission), an invalid-argument error for a
-/// directory, FIFO, socket or device (opening a FIFO blocks until the other end comes).
-pub fn check_regular_file(path: &Path) -> Result<()> {
-    let meta = std::fs::metadata(path)?;
-    if meta.is_dir() {
-        return Err(Error::invalid("is a directory, not an .h5ad file"));
-    }
-    if !meta.is_file() {
-        return Err(Error::invalid(
-            "is not a regular file (a FIFO, socket or device), not an .h5ad file",
-        ));
-    }
-    Ok(())
-}
+use super::{check_regular_file, Array, Group, MemberKind, Node, ObjectId, StoredType};
+use crate::data::{AttrValue, RawData};
+use crate::{data::ArrayData, Error, Result};
 
 /// Opens an HDF5 file read-only, with a plain I/O error when the path cannot be read at all
 /// (missing, no permission), an invalid-argument error when it is not a regular file (see
@@ -51,14 +29,6 @@ pub fn open_read(path: &Path) -> Result<hdf5::File> {
             "not a readable HDF5 file (truncated or another format): {e}"
         ))
     })
-}
-
-/// Identifies one object (group, dataset, named type) of an open file: the same object reached
-/// by two paths (HDF5 hard links) has the same id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ObjectId {
-    fileno: u64,
-    token: [u8; 16],
 }
 
 /// The id of the object `loc` is open on.
@@ -74,9 +44,103 @@ pub fn object_id(loc: &hdf5::Location) -> Result<ObjectId> {
     // SAFETY: `H5O_token_t` is a plain 16-byte array (`H5O_MAX_TOKEN_SIZE`), any bits valid.
     let token = unsafe { std::mem::transmute::<hdf5_sys::h5o::H5O_token_t, [u8; 16]>(info.token) };
     Ok(ObjectId {
-        fileno: info.fileno,
+        volume: info.fileno,
         token,
     })
+}
+
+impl Node for hdf5::Group {
+    fn path(&self) -> String {
+        self.name()
+    }
+
+    fn attr_names(&self) -> Result<Vec<String>> {
+        Ok(hdf5::Location::attr_names(self)?)
+    }
+
+    fn attr(&self, name: &str) -> Result<Option<AttrValue>> {
+        read::read_attr_opt(self, name)
+    }
+}
+
+impl Group for hdf5::Group {
+    fn member_names(&self) -> Result<Vec<String>> {
+        Ok(hdf5::Group::member_names(self)?)
+    }
+
+    fn member_kind(&self, name: &str) -> Result<Option<MemberKind>> {
+        if !self.link_exists(name) {
+            return Ok(None);
+        }
+        match self.loc_type_by_name(name)? {
+            hdf5::LocationType::Group => Ok(Some(MemberKind::Group)),
+            hdf5::LocationType::Dataset => Ok(Some(MemberKind::Array)),
+            #[allow(unreachable_patterns)]
+            _ => Err(Error::unsupported(format!(
+                "'{name}' is neither a group nor a dataset"
+            ))),
+        }
+    }
+
+    fn group(&self, name: &str) -> Result<Box<dyn Group>> {
+        Ok(Box::new(hdf5::Group::group(self, name)?))
+    }
+
+    fn array(&self, name: &str) -> Result<Box<dyn Array>> {
+        Ok(Box::new(self.dataset(name)?))
+    }
+
+    fn object_id(&self) -> Result<Option<ObjectId>> {
+        object_id(self).map(Some)
+    }
+}
+
+impl Node for hdf5::Dataset {
+    fn path(&self) -> String {
+        self.name()
+    }
+
+    fn attr_names(&self) -> Result<Vec<String>> {
+        Ok(hdf5::Location::attr_names(self)?)
+    }
+
+    fn attr(&self, name: &str) -> Result<Option<AttrValue>> {
+        read::read_attr_opt(self, name)
+    }
+}
+
+impl Array for hdf5::Dataset {
+    fn shape(&self) -> Result<Vec<usize>> {
+        Ok(hdf5::Container::shape(self))
+    }
+
+    fn stored_type(&self) -> Result<StoredType> {
+        read::stored_type(self)
+    }
+
+    fn check_claim(&self) -> Result<()> {
+        claim::check_claim(self).map(drop)
+    }
+
+    fn read(&self) -> Result<ArrayData> {
+        read::read_array(self)
+    }
+
+    fn read_raw(&self) -> Result<RawData> {
+        read::read_raw_data(self)
+    }
+
+    fn referenced(&self, attr: &str) -> Result<Option<Box<dyn Array>>> {
+        if read::attr_type(self, attr)? != StoredType::ObjectReference {
+            return Ok(None);
+        }
+        match read::read_ref_attr(self, attr)? {
+            hdf5::ReferencedObject::Dataset(d) => Ok(Some(Box::new(d))),
+            _ => Err(Error::malformed(format!(
+                "the '{attr}' reference does not point to a dataset"
+            ))),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -106,11 +170,5 @@ mod tests {
             foreign.to_string().contains("not a readable HDF5 file"),
             "{foreign}"
         );
-    }
-
-    #[test]
-    fn join_path_joins_like_hdf5() {
-        assert_eq!(join_path("/", "obs"), "/obs");
-        assert_eq!(join_path("/obs", "cell_type"), "/obs/cell_type");
     }
 }

@@ -63,42 +63,6 @@ pub fn read_raw_data(ds: &Dataset) -> Result<RawData> {
     read().map_err(|e| explain_read_failure(ds, e))
 }
 
-/// Reads a dataset of integers of any width and sign as `u64` (for sparse `indices`/`indptr`).
-pub fn read_u64s(ds: &Dataset) -> Result<Vec<u64>> {
-    integers_as_u64(&read_array(ds)?)
-}
-
-/// Converts an array of integers of any dtype to `u64`, refusing negative values and non-integers.
-pub fn integers_as_u64(a: &ArrayData) -> Result<Vec<u64>> {
-    fn signed<T: Copy + Into<i64>>(a: &ArrayD<T>) -> Result<Vec<u64>> {
-        a.iter()
-            .map(|&v| {
-                let v: i64 = v.into();
-                u64::try_from(v).map_err(|_| Error::malformed(format!("negative value {v}")))
-            })
-            .collect()
-    }
-    fn unsigned<T: Copy + Into<u64>>(a: &ArrayD<T>) -> Vec<u64> {
-        a.iter().map(|&v| v.into()).collect()
-    }
-    Ok(match a {
-        ArrayData::I8(a) => signed(a)?,
-        ArrayData::I16(a) => signed(a)?,
-        ArrayData::I32(a) => signed(a)?,
-        ArrayData::I64(a) => signed(a)?,
-        ArrayData::U8(a) => unsigned(a),
-        ArrayData::U16(a) => unsigned(a),
-        ArrayData::U32(a) => unsigned(a),
-        ArrayData::U64(a) => unsigned(a),
-        other => {
-            return Err(Error::malformed(format!(
-                "expected integers, found {}",
-                other.dtype()
-            )))
-        }
-    })
-}
-
 /// Whether `loc` has an attribute called `name`.
 pub fn has_attr(loc: &Location, name: &str) -> Result<bool> {
     Ok(loc.attr_names()?.iter().any(|n| n == name))
@@ -122,22 +86,6 @@ pub fn read_attr_opt(loc: &Location, name: &str) -> Result<Option<ArrayData>> {
         read_attr(loc, name).map(Some)
     } else {
         Ok(None)
-    }
-}
-
-/// Reads a string attribute (variable- or fixed-length, scalar or a one-element array), if it
-/// exists. Any other type is an [`Error::Malformed`].
-pub fn read_string_attr(loc: &Location, name: &str) -> Result<Option<String>> {
-    let Some(value) = read_attr_opt(loc, name)? else {
-        return Ok(None);
-    };
-    match &value {
-        ArrayData::String(a) if a.len() == 1 => Ok(a.iter().next().cloned()),
-        other => Err(Error::malformed(format!(
-            "attribute '{name}' should be a string, found {} of shape {:?}",
-            other.dtype(),
-            other.shape()
-        ))),
     }
 }
 
@@ -761,15 +709,22 @@ mod tests {
         let f = open(&path);
         let g = f.group("g").unwrap();
         assert_eq!(
-            read_string_attr(&g, "s").unwrap().as_deref(),
+            crate::storage::Node::string_attr(&g, "s")
+                .unwrap()
+                .as_deref(),
             Some("dataframe")
         );
         assert_eq!(
-            read_string_attr(&g, "fixed").unwrap().as_deref(),
+            crate::storage::Node::string_attr(&g, "fixed")
+                .unwrap()
+                .as_deref(),
             Some("csr")
         );
-        assert_eq!(read_string_attr(&g, "missing").unwrap(), None);
-        assert!(read_string_attr(&g, "i").is_err());
+        assert_eq!(
+            crate::storage::Node::string_attr(&g, "missing").unwrap(),
+            None
+        );
+        assert!(crate::storage::Node::string_attr(&g, "i").is_err());
         assert_eq!(
             read_attr(&g, "order").unwrap(),
             ArrayData::from(vec!["a", "é b"])
@@ -796,18 +751,6 @@ mod tests {
         assert!(read_ref_attr(&g, "s").is_err());
         let err = read_attrs(&g).unwrap_err();
         assert!(err.to_string().contains("attribute 'ref'"), "{err}");
-    }
-
-    #[test]
-    fn integers_convert_to_u64_and_refuse_negatives() {
-        assert_eq!(
-            integers_as_u64(&ArrayData::from(vec![0i32, 7])).unwrap(),
-            [0, 7]
-        );
-        assert_eq!(integers_as_u64(&ArrayData::from(vec![9u16])).unwrap(), [9]);
-        let err = integers_as_u64(&ArrayData::from(vec![1i64, -3])).unwrap_err();
-        assert!(err.to_string().contains("negative value -3"), "{err}");
-        assert!(integers_as_u64(&ArrayData::from(vec![1.0f32])).is_err());
     }
 
     #[test]

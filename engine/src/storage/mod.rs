@@ -1,0 +1,186 @@
+//! The storage seam: a file as a tree of groups and arrays with attributes, whatever stores it.
+//!
+//! [`Group`] and [`Array`] are what the format layer reads elements through: list and open
+//! members, read attributes (as [`AttrValue`]s), read an array whole into
+//! [`ArrayData`]. They are shaped by what both HDF5 and Zarr have — groups with attributes,
+//! chunked n-d arrays, no links needed — and know nothing of caches or AnnData encodings.
+//! Backend-specific extras have defaults (an HDF5 object reference in an attribute,
+//! [`Array::referenced`]; the identity that lets a walk refuse a group reached twice,
+//! [`Group::object_id`]).
+//!
+//! HDF5 is the first backend (the private `h5` module: every libhdf5 call of the format layer
+//! lives there); its groups and datasets implement the traits directly.
+
+pub(crate) mod h5;
+pub mod types;
+
+use std::path::Path;
+
+use crate::data::{ArrayData, AttrValue, Attrs, RawData};
+use crate::{Error, Result};
+pub use types::{CompoundField, StoredType};
+
+/// What a member of a group is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemberKind {
+    /// A group (HDF5 group, Zarr group).
+    Group,
+    /// An array (HDF5 dataset, Zarr array).
+    Array,
+}
+
+/// Attributes and a path: what groups and arrays share.
+pub trait Node: Send + Sync {
+    /// The node's path from the root (`/` for the root, `/obs/cell_type` below it).
+    fn path(&self) -> String;
+
+    /// The names of the node's attributes, in the order the store lists them.
+    fn attr_names(&self) -> Result<Vec<String>>;
+
+    /// Reads attribute `name` (a scalar gives a 0-d array), or `None` when there is none.
+    fn attr(&self, name: &str) -> Result<Option<AttrValue>>;
+
+    /// Whether the node has attribute `name`.
+    fn has_attr(&self, name: &str) -> Result<bool> {
+        Ok(self.attr_names()?.iter().any(|n| n == name))
+    }
+
+    /// Reads a string attribute (a scalar or a one-element array), if present; any other value
+    /// is an [`Error::Malformed`].
+    fn string_attr(&self, name: &str) -> Result<Option<String>> {
+        let Some(value) = self.attr(name)? else {
+            return Ok(None);
+        };
+        match &value {
+            ArrayData::String(a) if a.len() == 1 => Ok(a.iter().next().cloned()),
+            other => Err(Error::malformed(format!(
+                "attribute '{name}' should be a string, found {} of shape {:?}",
+                other.dtype(),
+                other.shape()
+            ))),
+        }
+    }
+
+    /// Reads every attribute, in the order of [`Node::attr_names`].
+    fn attrs(&self) -> Result<Attrs> {
+        self.attr_names()?
+            .into_iter()
+            .map(|name| {
+                let value = self
+                    .attr(&name)?
+                    .ok_or_else(|| Error::malformed(format!("attribute '{name}' vanished")))?;
+                Ok((name, value))
+            })
+            .collect()
+    }
+}
+
+/// A group: named members (groups or arrays) and attributes.
+pub trait Group: Node {
+    /// The members' names, in the order the store lists them.
+    fn member_names(&self) -> Result<Vec<String>>;
+
+    /// What member `name` is, or `None` when there is no such member.
+    fn member_kind(&self, name: &str) -> Result<Option<MemberKind>>;
+
+    /// Opens member `name` as a group.
+    fn group(&self, name: &str) -> Result<Box<dyn Group>>;
+
+    /// Opens member `name` as an array.
+    fn array(&self, name: &str) -> Result<Box<dyn Array>>;
+
+    /// Whether member `name` exists.
+    fn contains(&self, name: &str) -> Result<bool> {
+        Ok(self.member_kind(name)?.is_some())
+    }
+
+    /// An id equal for every path that reaches this same group (HDF5 hard links, directory
+    /// links), so that walks refuse cycles; `None` when the store cannot alias groups.
+    fn object_id(&self) -> Result<Option<ObjectId>> {
+        Ok(None)
+    }
+}
+
+/// An n-d array: a shape, an element type, values and attributes.
+pub trait Array: Node {
+    /// The array's shape (empty for a scalar).
+    fn shape(&self) -> Result<Vec<usize>>;
+
+    /// The stored element type.
+    fn stored_type(&self) -> Result<StoredType>;
+
+    /// Checks the size the array's shape claims against what the store holds (a small store
+    /// can claim a huge array whose unwritten chunks read as fill value); errors name the
+    /// array. Done before anything is sized by the shape.
+    fn check_claim(&self) -> Result<()>;
+
+    /// Reads the whole array (the size it claims is checked before anything is allocated).
+    fn read(&self) -> Result<ArrayData>;
+
+    /// Reads the whole array, compound (structured) values field by field.
+    fn read_raw(&self) -> Result<RawData> {
+        self.read().map(RawData::Array)
+    }
+
+    /// The array an attribute refers to by an object reference (HDF5's 0.7-era categoricals),
+    /// or `None` when the attribute is not a reference.
+    fn referenced(&self, attr: &str) -> Result<Option<Box<dyn Array>>> {
+        let _ = attr;
+        Ok(None)
+    }
+
+    /// The number of values (the product of the shape).
+    fn len(&self) -> Result<usize> {
+        Ok(self.shape()?.iter().product())
+    }
+
+    /// Whether the array holds no values.
+    fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+}
+
+/// Identifies one group of an open store: the same group reached by two paths has the same id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ObjectId {
+    /// Which file or device the group is on.
+    pub(crate) volume: u64,
+    /// The group within it.
+    pub(crate) token: [u8; 16],
+}
+
+/// `parent/name` as a store path (`/name` under the root).
+pub(crate) fn join_path(parent: &str, name: &str) -> String {
+    if parent.ends_with('/') {
+        format!("{parent}{name}")
+    } else {
+        format!("{parent}/{name}")
+    }
+}
+
+/// Fails unless `path` is a regular file (or a link to one), without opening it: a plain I/O
+/// error when it cannot be looked at (missing, no permission), an invalid-argument error for a
+/// directory, FIFO, socket or device (opening a FIFO blocks until the other end comes).
+pub(crate) fn check_regular_file(path: &Path) -> Result<()> {
+    let meta = std::fs::metadata(path)?;
+    if meta.is_dir() {
+        return Err(Error::invalid("is a directory, not an .h5ad file"));
+    }
+    if !meta.is_file() {
+        return Err(Error::invalid(
+            "is not a regular file (a FIFO, socket or device), not an .h5ad file",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_path_joins_like_hdf5() {
+        assert_eq!(join_path("/", "obs"), "/obs");
+        assert_eq!(join_path("/obs", "cell_type"), "/obs/cell_type");
+    }
+}
