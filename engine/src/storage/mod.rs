@@ -14,6 +14,7 @@
 pub(crate) mod h5;
 pub mod types;
 
+use std::ops::Range;
 use std::path::Path;
 
 use crate::data::{ArrayData, AttrValue, Attrs, RawData};
@@ -116,6 +117,17 @@ pub trait Array: Node {
 
     /// Reads the whole array (the size it claims is checked before anything is allocated).
     fn read(&self) -> Result<ArrayData>;
+
+    /// Rows `rows` of the first axis (all of every other axis) of a 1-d or 2-d array of numbers
+    /// or bools; `rows` must lie within the first axis. The chunk manager pages matrices in
+    /// through this where the backend has no faster reader of its own.
+    fn read_rows(&self, rows: Range<usize>) -> Result<ArrayData>;
+
+    /// How many rows of the first axis one storage chunk holds, when the array is chunked:
+    /// reads aligned to it decode each chunk once.
+    fn chunk_rows(&self) -> Result<Option<usize>> {
+        Ok(None)
+    }
 
     /// Reads the whole array, compound (structured) values field by field.
     fn read_raw(&self) -> Result<RawData> {

@@ -3,13 +3,12 @@
 
 use std::ops::Range;
 
-use hdf5::{Dataset, Hyperslab, SliceOrIndex};
-use ndarray::{ArrayD, IxDyn};
+use hdf5::Dataset;
 
 use super::{check_rows, RangeReader, ReadPath};
 use crate::data::{ArrayData, DType};
 use crate::error::ResultExt;
-use crate::storage::h5::read::stored_type;
+use crate::storage::h5::read::{read_hyperslab, stored_type};
 use crate::storage::h5::types::StoredType;
 use crate::{Error, Result};
 
@@ -77,60 +76,6 @@ impl H5RangeReader {
         self
     }
 
-    fn read_unexplained(&self, rows: Range<usize>, shape: &[usize]) -> Result<ArrayData> {
-        Ok(match self.dtype {
-            DType::Bool => ArrayData::Bool(self.read_typed(&rows, shape)?),
-            DType::I8 => ArrayData::I8(self.read_typed(&rows, shape)?),
-            DType::I16 => ArrayData::I16(self.read_typed(&rows, shape)?),
-            DType::I32 => ArrayData::I32(self.read_typed(&rows, shape)?),
-            DType::I64 => ArrayData::I64(self.read_typed(&rows, shape)?),
-            DType::U8 => ArrayData::U8(self.read_typed(&rows, shape)?),
-            DType::U16 => ArrayData::U16(self.read_typed(&rows, shape)?),
-            DType::U32 => ArrayData::U32(self.read_typed(&rows, shape)?),
-            DType::U64 => ArrayData::U64(self.read_typed(&rows, shape)?),
-            DType::F32 => ArrayData::F32(self.read_typed(&rows, shape)?),
-            DType::F64 => ArrayData::F64(self.read_typed(&rows, shape)?),
-            // Refused by `new`.
-            DType::String => return Err(Error::unsupported("backed reads of strings")),
-        })
-    }
-
-    /// Reads the hyperslab of `rows` (all of every other axis) as `T`, converted by HDF5 from
-    /// the stored type, into an array of `shape`.
-    fn read_typed<T: hdf5::H5Type + Copy>(
-        &self,
-        rows: &Range<usize>,
-        shape: &[usize],
-    ) -> Result<ArrayD<T>> {
-        let slice = |start, end| SliceOrIndex::SliceTo {
-            start,
-            step: 1,
-            end,
-            block: 1,
-        };
-        let mut dims = vec![slice(rows.start, rows.end)];
-        dims.extend(self.shape[1..].iter().map(|&n| slice(0, n)));
-        let slab = Hyperslab::from(dims);
-        let reader = self.dataset.as_reader();
-        // hdf5-metno returns arrays of its own ndarray version: take their values in order.
-        macro_rules! values {
-            ($a:expr) => {{
-                let a = $a;
-                if a.is_standard_layout() {
-                    a.into_raw_vec_and_offset().0
-                } else {
-                    a.iter().copied().collect()
-                }
-            }};
-        }
-        let values: Vec<T> = match self.shape.len() {
-            1 => values!(reader.read_slice_1d::<T, _>(slab)?),
-            _ => values!(reader.read_slice_2d::<T, _>(slab)?),
-        };
-        ArrayD::from_shape_vec(IxDyn(shape), values)
-            .map_err(|e| Error::malformed(format!("read returned the wrong number of values: {e}")))
-    }
-
     /// Replaces a failure caused by a filter this build lacks with an error naming it.
     fn explain(&self, err: Error) -> Error {
         match self
@@ -185,7 +130,7 @@ impl RangeReader for H5RangeReader {
             // HDF5 refuses empty hyperslabs; there is nothing to read anyway.
             return Ok(ArrayData::zeros(self.dtype, &shape));
         }
-        self.read_unexplained(rows, &shape)
+        read_hyperslab(&self.dataset, &self.shape, self.dtype, rows)
             .map_err(|e| self.explain(e))
             .in_element(&self.element)
     }

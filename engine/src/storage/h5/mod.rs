@@ -12,10 +12,11 @@ pub mod read;
 pub mod types;
 pub mod write;
 
+use std::ops::Range;
 use std::path::Path;
 
 use super::{check_regular_file, Array, Group, MemberKind, Node, ObjectId, StoredType};
-use crate::data::{AttrValue, RawData};
+use crate::data::{AttrValue, DType, RawData};
 use crate::{data::ArrayData, Error, Result};
 
 /// Opens an HDF5 file read-only, with a plain I/O error when the path cannot be read at all
@@ -126,6 +127,25 @@ impl Array for hdf5::Dataset {
         read::read_array(self)
     }
 
+    fn read_rows(&self, rows: Range<usize>) -> Result<ArrayData> {
+        let shape = Array::shape(self)?;
+        if rows.start > rows.end || shape.first().is_none_or(|&n| rows.end > n) {
+            return Err(Error::invalid(format!(
+                "rows {rows:?} are outside the first axis of shape {shape:?}"
+            )));
+        }
+        let ty = read::stored_type(self)?;
+        let dtype = ty
+            .dtype()
+            .filter(|d| *d != DType::String && !matches!(ty, StoredType::Compound { .. }))
+            .ok_or_else(|| Error::unsupported(format!("range reads of {}", ty.describe())))?;
+        read::read_hyperslab(self, &shape, dtype, rows)
+    }
+
+    fn chunk_rows(&self) -> Result<Option<usize>> {
+        Ok(self.chunk().and_then(|c| c.first().copied()))
+    }
+
     fn read_raw(&self) -> Result<RawData> {
         read::read_raw_data(self)
     }
@@ -170,5 +190,47 @@ mod tests {
             foreign.to_string().contains("not a readable HDF5 file"),
             "{foreign}"
         );
+    }
+
+    #[test]
+    fn datasets_read_through_the_storage_traits() {
+        let (_d, path) = crate::testutil::py_file(
+            "t.h5",
+            "f = h5py.File(path, 'w')\n\
+             g = f.create_group('g')\n\
+             g.attrs['encoding-type'] = 'dict'\n\
+             g.create_dataset('m', data=np.arange(12, dtype='f4').reshape(4, 3), chunks=(2, 3))\n\
+             g.create_dataset('v', data=np.arange(5, dtype='i8'))\n",
+        );
+        let file = open_read(&path).unwrap();
+        let root: &dyn Group = &*file;
+        assert_eq!(root.member_kind("g").unwrap(), Some(MemberKind::Group));
+        assert_eq!(root.member_kind("nope").unwrap(), None);
+        let g = root.group("g").unwrap();
+        assert_eq!(g.path(), "/g");
+        assert_eq!(
+            g.string_attr("encoding-type").unwrap().as_deref(),
+            Some("dict")
+        );
+        assert_eq!(g.member_names().unwrap(), ["m", "v"]);
+        let m = g.array("m").unwrap();
+        assert_eq!(
+            (m.shape().unwrap(), m.chunk_rows().unwrap()),
+            (vec![4, 3], Some(2))
+        );
+        let rows = m.read_rows(1..3).unwrap();
+        let expected: Vec<f32> = (3..9).map(|v| v as f32).collect();
+        assert_eq!(
+            rows,
+            ArrayData::F32(
+                ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[2, 3]), expected).unwrap()
+            )
+        );
+        assert_eq!(m.read_rows(2..2).unwrap().shape(), [0, 3]);
+        assert!(m.read_rows(3..5).is_err());
+        let v = g.array("v").unwrap();
+        assert_eq!(v.read_rows(3..5).unwrap(), ArrayData::from(vec![3i64, 4]));
+        assert_eq!(v.chunk_rows().unwrap(), None);
+        assert_eq!(v.read().unwrap(), ArrayData::from(vec![0i64, 1, 2, 3, 4]));
     }
 }

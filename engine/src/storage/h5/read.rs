@@ -9,8 +9,11 @@
 //! Errors carry no element path: callers in [`crate::format`] add it.
 
 use std::ffi::{c_char, CStr};
+use std::ops::Range;
 
-use hdf5::{Attribute, Dataset, Dataspace, Datatype, Location, ReferencedObject};
+use hdf5::{
+    Attribute, Dataset, Dataspace, Datatype, Hyperslab, Location, ReferencedObject, SliceOrIndex,
+};
 use hdf5_sys::h5a::H5Aread;
 use hdf5_sys::h5d::H5Dread;
 use hdf5_sys::h5p::H5P_DEFAULT;
@@ -492,6 +495,74 @@ fn f16_to_f32(h: u16) -> f32 {
     } else {
         magnitude
     }
+}
+
+/// Rows `rows` of the first axis of `ds` (all of every other axis), whose `shape` (1-d or
+/// 2-d) and numeric or bool `dtype` the caller has checked, converted by HDF5 from the stored
+/// type. An empty selection reads nothing (HDF5 refuses empty hyperslabs).
+pub fn read_hyperslab(
+    ds: &Dataset,
+    shape: &[usize],
+    dtype: DType,
+    rows: Range<usize>,
+) -> Result<ArrayData> {
+    let mut out = shape.to_vec();
+    out[0] = rows.len();
+    if out.contains(&0) {
+        return Ok(ArrayData::zeros(dtype, &out));
+    }
+    Ok(match dtype {
+        DType::Bool => ArrayData::Bool(hyperslab(ds, shape, &rows, &out)?),
+        DType::I8 => ArrayData::I8(hyperslab(ds, shape, &rows, &out)?),
+        DType::I16 => ArrayData::I16(hyperslab(ds, shape, &rows, &out)?),
+        DType::I32 => ArrayData::I32(hyperslab(ds, shape, &rows, &out)?),
+        DType::I64 => ArrayData::I64(hyperslab(ds, shape, &rows, &out)?),
+        DType::U8 => ArrayData::U8(hyperslab(ds, shape, &rows, &out)?),
+        DType::U16 => ArrayData::U16(hyperslab(ds, shape, &rows, &out)?),
+        DType::U32 => ArrayData::U32(hyperslab(ds, shape, &rows, &out)?),
+        DType::U64 => ArrayData::U64(hyperslab(ds, shape, &rows, &out)?),
+        DType::F32 => ArrayData::F32(hyperslab(ds, shape, &rows, &out)?),
+        DType::F64 => ArrayData::F64(hyperslab(ds, shape, &rows, &out)?),
+        DType::String => return Err(Error::unsupported("range reads of strings")),
+    })
+}
+
+/// The hyperslab of `rows` (all of every other axis) of a 1-d or 2-d dataset of `shape`, as
+/// `T`, into an array of shape `out`.
+fn hyperslab<T: hdf5::H5Type + Copy>(
+    ds: &Dataset,
+    shape: &[usize],
+    rows: &Range<usize>,
+    out: &[usize],
+) -> Result<ArrayD<T>> {
+    let slice = |start, end| SliceOrIndex::SliceTo {
+        start,
+        step: 1,
+        end,
+        block: 1,
+    };
+    let mut dims = vec![slice(rows.start, rows.end)];
+    dims.extend(shape[1..].iter().map(|&n| slice(0, n)));
+    let slab = Hyperslab::from(dims);
+    let reader = ds.as_reader();
+    // hdf5-metno returns arrays of its own ndarray version: take their values in order.
+    macro_rules! values {
+        ($a:expr) => {{
+            let a = $a;
+            if a.is_standard_layout() {
+                a.into_raw_vec_and_offset().0
+            } else {
+                a.iter().copied().collect()
+            }
+        }};
+    }
+    let values: Vec<T> = match shape.len() {
+        1 => values!(reader.read_slice_1d::<T, _>(slab)?),
+        2 => values!(reader.read_slice_2d::<T, _>(slab)?),
+        n => return Err(Error::unsupported(format!("range reads of {n}-d arrays"))),
+    };
+    ArrayD::from_shape_vec(IxDyn(out), values)
+        .map_err(|e| Error::malformed(format!("read returned the wrong number of values: {e}")))
 }
 
 #[cfg(test)]
