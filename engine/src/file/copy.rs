@@ -68,7 +68,7 @@ pub fn rewrite(file: &File, layout: &Layout, changed: &BTreeSet<Part>) -> Result
     let path = file.path();
     let write = || -> Result<()> {
         let staged = Staged::beside(path)?;
-        write_copy(file.h5(), layout, changed, staged.path())?;
+        write_copy(file.h5()?, layout, changed, staged.path())?;
         staged.commit(path)
     };
     write().in_file(path)?;

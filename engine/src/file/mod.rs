@@ -23,13 +23,17 @@ mod read;
 pub mod stream;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use crate::data::{ArrayData, Column, Element, Mapping};
+use crate::data::{ArrayData, Column, DataFrame, Element, Mapping, Matrix};
 use crate::error::ResultExt;
-use crate::format::read::{read_dataframe_column, read_dataframe_index};
+use crate::format::read::{
+    read_dataframe, read_dataframe_column, read_dataframe_index, read_matrix,
+};
 use crate::format::read_element;
 use crate::paged::{open_matrix_with, MatrixSource, ReadOptions};
-use crate::Result;
+use crate::storage::Group;
+use crate::{Error, Result};
 
 pub use probe::Layout;
 pub use read::read_h5ad;
@@ -56,11 +60,27 @@ pub fn check_writable(path: &Path) -> Result<()> {
     check().in_file(path)
 }
 
-/// An `.h5ad` file open read-only. Cheap to clone; `Send + Sync`.
-#[derive(Clone, Debug)]
+/// An AnnData file open read-only. Cheap to clone; `Send + Sync`.
+#[derive(Clone)]
 pub struct File {
     path: PathBuf,
-    h5: hdf5::File,
+    store: Store,
+}
+
+/// What holds a file's element tree.
+#[derive(Clone)]
+enum Store {
+    /// An HDF5 file (`.h5ad`).
+    H5(hdf5::File),
+    /// The root group of another backend's store.
+    #[allow(dead_code)] // Opened once the Zarr backend lands (the next commits).
+    Other(Arc<dyn Group>),
+}
+
+impl std::fmt::Debug for File {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("File").field("path", &self.path).finish()
+    }
 }
 
 impl File {
@@ -72,7 +92,7 @@ impl File {
         let h5 = crate::storage::h5::open_read(path).in_file(path)?;
         Ok(File {
             path: path.to_path_buf(),
-            h5,
+            store: Store::H5(h5),
         })
     }
 
@@ -83,22 +103,46 @@ impl File {
 
     /// Scans the element tree from metadata (see [`Layout`]); errors name the file.
     pub fn probe(&self) -> Result<Layout> {
-        Layout::scan(&*self.h5).in_file(&self.path)
+        Layout::scan(self.root()).in_file(&self.path)
     }
 
-    /// The HDF5 file, for the engine's writers.
-    pub(crate) fn h5(&self) -> &hdf5::File {
-        &self.h5
+    /// The root group.
+    pub(crate) fn root(&self) -> &dyn Group {
+        match &self.store {
+            Store::H5(h5) => &**h5,
+            Store::Other(root) => root.as_ref(),
+        }
     }
 
-    /// The group at `path`; an error naming it when there is none.
-    pub(crate) fn group(&self, path: &str) -> Result<hdf5::Group> {
-        self.h5.group(path).in_element(path)
+    /// The HDF5 file, for the engine's writers that copy HDF5 objects; an error for other
+    /// stores.
+    pub(crate) fn h5(&self) -> Result<&hdf5::File> {
+        match &self.store {
+            Store::H5(h5) => Ok(h5),
+            Store::Other(_) => Err(Error::unsupported(
+                "editing this store in place (only .h5ad files are edited in place)",
+            )),
+        }
+    }
+
+    /// Runs `f` on the group at `path` (`/` for the root); an error naming it when there is
+    /// none.
+    fn in_group<T>(&self, path: &str, f: impl FnOnce(&dyn Group) -> Result<T>) -> Result<T> {
+        let mut names = path.split('/').filter(|n| !n.is_empty());
+        let Some(first) = names.next() else {
+            return f(self.root());
+        };
+        let group = self
+            .root()
+            .group(first)
+            .and_then(|g| names.try_fold(g, |g, name| g.group(name)))
+            .in_element(path)?;
+        f(group.as_ref())
     }
 
     /// The element stored as member `name` of the group at `parent`, whatever its encoding.
     pub fn read_element(&self, parent: &str, name: &str) -> Result<Element> {
-        read_element(&self.group(parent)?, name)
+        self.in_group(parent, |g| read_element(g, name))
     }
 
     /// Like [`File::read_element`] for a mapping (`dict`) element, without its members `skip`.
@@ -112,25 +156,37 @@ impl File {
             return self.read_element(parent, name);
         }
         let path = join(parent, name);
-        let inner = self.group(&path)?;
-        let mut mapping = Mapping::new();
-        for key in inner.member_names().in_element(&path)? {
-            if !skip.contains(&key) {
-                let value = read_element(&inner, &key)?;
-                mapping.insert(key, value);
+        self.in_group(&path, |inner| {
+            let mut mapping = Mapping::new();
+            for key in inner.member_names().in_element(&path)? {
+                if !skip.contains(&key) {
+                    let value = read_element(inner, &key)?;
+                    mapping.insert(key, value);
+                }
             }
-        }
-        Ok(Element::Dict(mapping))
+            Ok(Element::Dict(mapping))
+        })
     }
 
     /// The index (member `key`) of the data frame at `frame`, as stored.
     pub fn read_frame_index(&self, frame: &str, key: &str) -> Result<ArrayData> {
-        read_dataframe_index(&self.group(frame)?, key)
+        self.in_group(frame, |g| read_dataframe_index(g, key))
     }
 
     /// Column `name` of the data frame at `frame`.
     pub fn read_frame_column(&self, frame: &str, name: &str) -> Result<Column> {
-        read_dataframe_column(&self.group(frame)?, name)
+        self.in_group(frame, |g| read_dataframe_column(g, name))
+    }
+
+    /// The data frame `name` of the group at `parent`, as stored (index not turned into
+    /// strings).
+    pub(crate) fn read_frame(&self, parent: &str, name: &str) -> Result<DataFrame> {
+        self.in_group(parent, |g| read_dataframe(g, name))
+    }
+
+    /// The matrix `name` of the group at `parent`, read whole.
+    pub(crate) fn read_matrix(&self, parent: &str, name: &str) -> Result<Matrix> {
+        self.in_group(parent, |g| read_matrix(g, name))
     }
 
     /// The datasets of matrix element `name` of the group at `parent`, opened for block reads
@@ -142,7 +198,7 @@ impl File {
         name: &str,
         options: &ReadOptions,
     ) -> Result<MatrixSource> {
-        open_matrix_with(&self.group(parent)?, name, options)
+        self.in_group(parent, |g| open_matrix_with(g, name, options))
     }
 
     /// [`File::open_matrix`] for an element that may not be a matrix (an `obsm` entry, a
@@ -155,10 +211,11 @@ impl File {
         name: &str,
         options: &ReadOptions,
     ) -> Result<Option<MatrixSource>> {
-        let g = self.group(parent)?;
-        if !probe::looks_like_matrix(&g, name)? {
-            return Ok(None);
-        }
-        Ok(open_matrix_with(&g, name, options).ok())
+        self.in_group(parent, |g| {
+            if !probe::looks_like_matrix(g, name)? {
+                return Ok(None);
+            }
+            Ok(open_matrix_with(g, name, options).ok())
+        })
     }
 }

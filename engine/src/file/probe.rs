@@ -14,15 +14,14 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 
 use super::join;
-use crate::data::{Column, DType, DataFrame, Element, Mapping, Matrix, SparseFormat};
+use crate::data::{Column, DType, DataFrame, Element, Mapping, Matrix};
 use crate::error::ResultExt;
 use crate::format::read::{
-    check_root, dataframe_members, legacy_format, read_dataframe, read_dataframe_index,
-    read_mapping, sparse_shape, take_neighbor_graphs, LegacyAnnotations, OBS_MULTICOL_KEYS,
+    check_root, dataframe_members, describe_matrix, read_dataframe, read_dataframe_index,
+    read_mapping, take_neighbor_graphs, LegacyAnnotations, MatrixKind, OBS_MULTICOL_KEYS,
     VAR_MULTICOL_KEYS,
 };
-use crate::format::{read_encoding, Encoding};
-use crate::paged::MatrixKind;
+use crate::format::read_encoding;
 use crate::storage::{Group, MemberKind, StoredType};
 use crate::{Error, Result};
 
@@ -375,103 +374,17 @@ pub(crate) fn encoding_of(g: &dyn Group, name: &str) -> Result<Option<String>> {
     read().in_element(join(&g.path(), name))
 }
 
-/// Describes the matrix element `name` of `parent` from metadata only (attributes and array
-/// headers): a dense 2-d array (`array` encoding or none), a `csr_matrix`/`csc_matrix` group,
-/// or a legacy sparse group. Its members are checked to exist as arrays; their values are read
-/// when the matrix is.
+/// Describes the matrix element `name` of `parent` from metadata only (see
+/// [`describe_matrix`]).
 pub(crate) fn matrix_meta(parent: &dyn Group, name: &str) -> Result<MatrixMeta> {
-    let path = join(&parent.path(), name);
-    let describe = || -> Result<MatrixMeta> {
-        let encoding = encoding_of(parent, name)?;
-        let parsed = encoding.as_deref().map(Encoding::parse);
-        let (kind, shape, values) = match parent.member_kind(name)? {
-            None => return Err(Error::malformed(format!("missing member '{name}'"))),
-            Some(MemberKind::Array) => {
-                if !matches!(parsed, None | Some(Some(Encoding::Array))) {
-                    return Err(not_a_matrix(encoding));
-                }
-                let values = parent.array(name)?;
-                values.check_claim()?;
-                let [rows, cols] = values.shape()?[..] else {
-                    return Err(Error::shape(format!(
-                        "a matrix must be 2-d, this array has shape {:?}",
-                        values.shape()?
-                    )));
-                };
-                (MatrixKind::Dense, (rows, cols), values)
-            }
-            Some(MemberKind::Group) => {
-                let g = parent.group(name)?;
-                let format = match parsed {
-                    Some(Some(Encoding::CsrMatrix)) => SparseFormat::Csr,
-                    Some(Some(Encoding::CscMatrix)) => SparseFormat::Csc,
-                    None => legacy_format(g.as_ref())?,
-                    Some(_) => return Err(not_a_matrix(encoding)),
-                };
-                let member = |m: &str| match g.member_kind(m)? {
-                    Some(MemberKind::Array) => {
-                        let a = g.array(m)?;
-                        a.check_claim()?;
-                        Ok(a)
-                    }
-                    Some(MemberKind::Group) => Err(Error::malformed(format!(
-                        "member '{m}' is a group, expected a dataset"
-                    ))),
-                    None => Err(Error::malformed(format!("missing member '{m}'"))),
-                };
-                let indptr = member("indptr")?;
-                let (indices, data) = (member("indices")?, member("data")?);
-                let shape = sparse_shape(g.as_ref())?;
-                let major = match format {
-                    SparseFormat::Csr => shape.0,
-                    SparseFormat::Csc => shape.1,
-                };
-                let expected = major.saturating_add(1);
-                if indptr.shape()? != [expected] {
-                    return Err(Error::malformed(format!(
-                        "indptr has {} entries, expected {expected}",
-                        indptr.len()?
-                    )));
-                }
-                if indices.shape()?.len() != 1 || indices.shape()? != data.shape()? {
-                    return Err(Error::malformed(format!(
-                        "'indices' has shape {:?} and 'data' {:?}: both must be 1-d of one length",
-                        indices.shape()?,
-                        data.shape()?
-                    )));
-                }
-                (MatrixKind::Sparse(format), shape, data)
-            }
-        };
-        let dtype = values
-            .stored_type()?
-            .dtype()
-            .filter(|d| *d != DType::String)
-            .ok_or_else(|| {
-                Error::unsupported(format!(
-                    "a matrix of {} values",
-                    values
-                        .stored_type()
-                        .map_or_else(|_| "unreadable".into(), |t| t.describe())
-                ))
-            })?;
-        Ok(MatrixMeta {
-            parent: parent.path(),
-            name: name.to_owned(),
-            shape,
-            dtype,
-            kind,
-        })
-    };
-    describe().in_element(path)
-}
-
-fn not_a_matrix(encoding: Option<String>) -> Error {
-    Error::UnexpectedEncoding {
-        encoding_type: encoding.unwrap_or_default(),
-        version: String::new(),
-        expected: "a dense or sparse matrix",
-    }
+    let layout = describe_matrix(parent, name)?;
+    Ok(MatrixMeta {
+        parent: parent.path(),
+        name: name.to_owned(),
+        shape: layout.shape,
+        dtype: layout.dtype,
+        kind: layout.kind,
+    })
 }
 
 pub(crate) fn looks_like_matrix(g: &dyn Group, name: &str) -> Result<bool> {

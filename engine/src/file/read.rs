@@ -9,7 +9,6 @@ use super::probe::{ElemSlot, FrameLayout, FrameSource, MatrixSlot};
 use super::{File, Layout};
 use crate::data::{DataFrame, Mapping, Matrix};
 use crate::error::ResultExt;
-use crate::format::read::{read_dataframe, read_matrix};
 use crate::format::{legacy, AnnDataElements, RawElements};
 use crate::Result;
 
@@ -28,9 +27,9 @@ use crate::Result;
 /// ```
 pub fn read_h5ad(path: impl AsRef<Path>) -> Result<AnnDataElements> {
     let file = File::open(path)?;
-    let root = file.group("/").in_file(file.path())?;
-    crate::format::walk::within(&root, || {
-        let layout = Layout::scan(&root)?;
+    let root = file.root();
+    crate::format::walk::within(root, || {
+        let layout = Layout::scan(root)?;
         materialise(&file, &layout)
     })
     .in_file(file.path())
@@ -76,7 +75,7 @@ fn materialise(file: &File, layout: &Layout) -> Result<AnnDataElements> {
 
 fn matrix(file: &File, slot: &MatrixSlot) -> Result<Matrix> {
     match slot {
-        MatrixSlot::Disk(meta) => read_matrix(&file.group(&meta.parent)?, &meta.name),
+        MatrixSlot::Disk(meta) => file.read_matrix(&meta.parent, &meta.name),
         MatrixSlot::Memory(m) => Ok((**m).clone()),
     }
 }
@@ -105,7 +104,7 @@ fn frame(file: &File, frame: &FrameLayout) -> Result<DataFrame> {
         FrameSource::Group { path, .. } => {
             let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
             let parent = if parent.is_empty() { "/" } else { parent };
-            let mut df = read_dataframe(&file.group(parent)?, name)?;
+            let mut df = file.read_frame(parent, name)?;
             legacy::index_as_strings(&mut df).in_element(path)?;
             Ok(df)
         }

@@ -29,7 +29,7 @@ use std::path::Path;
 
 use indexmap::IndexMap;
 
-use crate::data::{DType, DataFrame, Element, Mapping, Matrix, SparseFormat};
+use crate::data::{ArrayData, DType, DataFrame, Element, Mapping, Matrix, SparseFormat};
 use crate::error::ResultExt;
 use crate::format::write::staging::Staged;
 use crate::format::write::{
@@ -38,9 +38,8 @@ use crate::format::write::{
 };
 use crate::format::{Compression, Encoding, WriteOptions};
 use crate::paged::MatrixKind;
-use crate::storage::h5::write::{
-    create_array, guess_chunk, with_deflaters, DatasetOptions, Deflaters, RowWriter,
-};
+use crate::storage::h5::write::{guess_chunk, with_deflaters, Deflaters, RowWriter};
+use crate::storage::{ArrayOptions, ArrayWriter, GroupWriter};
 use crate::{Error, Result};
 
 use super::join;
@@ -60,13 +59,13 @@ pub fn write_file<R>(
         let result = match options.compression {
             Compression::Gzip(_) => with_deflaters(threads, |deflaters| {
                 f(&Writer {
-                    root: &file,
+                    root: &*file,
                     options,
                     deflaters,
                 })
             }),
             _ => f(&Writer {
-                root: &file,
+                root: &*file,
                 options,
                 deflaters: None,
             }),
@@ -82,7 +81,7 @@ pub fn write_file<R>(
 /// A file being written (see [`write_file`]). Groups are named by path (`"/"`, `"/raw"`,
 /// `"/layers"`); each element by its group and its name in it.
 pub struct Writer<'a> {
-    root: &'a hdf5::Group,
+    root: &'a dyn GroupWriter,
     options: &'a WriteOptions,
     deflaters: Option<&'a Deflaters>,
 }
@@ -93,68 +92,70 @@ impl Writer<'_> {
         self.options
     }
 
-    fn group(&self, path: &str) -> Result<hdf5::Group> {
-        if path == "/" {
-            return Ok((*self.root).clone());
-        }
-        self.root.group(path).in_element(path)
+    /// Runs `f` on the group at `path` (`/` for the root); an error naming it when there is
+    /// none.
+    fn in_group<T>(&self, path: &str, f: impl FnOnce(&dyn GroupWriter) -> Result<T>) -> Result<T> {
+        let mut names = path.split('/').filter(|n| !n.is_empty());
+        let Some(first) = names.next() else {
+            return f(self.root);
+        };
+        let group = self
+            .root
+            .open_group(first)
+            .and_then(|g| names.try_fold(g, |g, name| g.open_group(name)))
+            .in_element(path)?;
+        f(group.as_ref())
     }
 
     /// Sets the `encoding-type`/`encoding-version` attributes of the group at `path`.
     pub fn set_encoding(&self, path: &str, encoding: Encoding) -> Result<()> {
-        write_encoding(&*self.group(path)?, encoding).in_element(path)
+        self.in_group(path, |g| write_encoding(g, encoding))
+            .in_element(path)
     }
 
     /// Creates the group `name` in `parent` with the attributes of `encoding` (e.g. `raw`).
     pub fn create_group(&self, parent: &str, name: &str, encoding: Encoding) -> Result<()> {
         let path = join(parent, name);
-        let create = || -> Result<()> {
-            let g = self.group(parent)?.create_group(name)?;
-            write_encoding(&g, encoding)
-        };
-        create().in_element(path)
+        self.in_group(parent, |g| {
+            write_encoding(g.create_group(name)?.as_ref(), encoding)
+        })
+        .in_element(path)
     }
 
     /// Writes `value` as `name` in `parent`, as `write_h5ad` writes an element; with
     /// gzip, a dense numeric array's chunks are compressed on several threads.
     pub fn write_element(&self, parent: &str, name: &str, value: &Element) -> Result<()> {
-        let g = self.group(parent)?;
-        match value {
+        self.in_group(parent, |g| match value {
             Element::Array(a)
                 if self.deflaters.is_some() && a.ndim() > 0 && a.dtype() != DType::String =>
             {
                 let write = || -> Result<()> {
-                    let ds = create_array(
-                        &g,
-                        name,
-                        a.dtype(),
-                        a.shape(),
-                        &self.options.array_options(),
-                    )?;
-                    write_encoding(&ds, Encoding::Array)?;
-                    let mut w = RowWriter::new(&ds, self.deflaters)?;
+                    let opts = self.options.array_options();
+                    let ds = g.create_array(name, a.dtype(), a.shape(), &opts)?;
+                    write_encoding(ds.as_ref(), Encoding::Array)?;
+                    let mut w = Rows::new(ds, &opts, self.deflaters)?;
                     w.push(a)?;
                     w.finish()
                 };
                 write().in_element(join(parent, name))
             }
-            _ => write_element(&g, name, value, self.options),
-        }
+            _ => write_element(g, name, value, self.options),
+        })
     }
 
     /// Writes a data frame (`obs`, `var`, `raw/var`).
     pub fn write_dataframe(&self, parent: &str, name: &str, df: &DataFrame) -> Result<()> {
-        write_dataframe(&self.group(parent)?, name, df, self.options)
+        self.in_group(parent, |g| write_dataframe(g, name, df, self.options))
     }
 
     /// Writes a mapping (`obsm`, `varm`, `uns`), possibly empty.
     pub fn write_mapping(&self, parent: &str, name: &str, mapping: &Mapping) -> Result<()> {
-        write_mapping(&self.group(parent)?, name, mapping, self.options)
+        self.in_group(parent, |g| write_mapping(g, name, mapping, self.options))
     }
 
     /// Writes a matrix held in memory.
     pub fn write_matrix(&self, parent: &str, name: &str, m: &Matrix) -> Result<()> {
-        write_matrix(&self.group(parent)?, name, m, self.options)
+        self.in_group(parent, |g| write_matrix(g, name, m, self.options))
     }
 
     /// Writes a mapping of matrices (`layers`, `obsp`, `varp`), possibly empty.
@@ -164,14 +165,16 @@ impl Writer<'_> {
         name: &str,
         matrices: &IndexMap<String, Matrix>,
     ) -> Result<()> {
-        write_matrix_mapping(&self.group(parent)?, name, matrices, self.options)
+        self.in_group(parent, |g| {
+            write_matrix_mapping(g, name, matrices, self.options)
+        })
     }
 
     /// Creates matrix `name` in `parent` as `spec` describes, to be filled through the sink in
     /// order: rows of a dense or CSR matrix, columns of a CSC one.
     pub fn matrix(&self, parent: &str, name: &str, spec: &MatrixSpec) -> Result<MatrixSink<'_>> {
-        let g = self.group(parent)?;
-        MatrixSink::create(&g, name, spec, self).in_element(join(parent, name))
+        self.in_group(parent, |g| MatrixSink::create(g, name, spec, self))
+            .in_element(join(parent, name))
     }
 }
 
@@ -211,11 +214,11 @@ pub struct MatrixSink<'a> {
 // One per matrix being written: the variants' sizes do not matter.
 #[allow(clippy::large_enum_variant)]
 enum Sink<'a> {
-    Dense(RowWriter<'a>),
+    Dense(Rows<'a>),
     Sparse {
-        data: RowWriter<'a>,
-        indices: RowWriter<'a>,
-        indptr: RowWriter<'a>,
+        data: Rows<'a>,
+        indices: Rows<'a>,
+        indptr: Rows<'a>,
         index_dtype: DType,
         /// Values and major slices written.
         offset: u64,
@@ -225,15 +228,21 @@ enum Sink<'a> {
 }
 
 impl<'a> MatrixSink<'a> {
-    fn create(parent: &hdf5::Group, name: &str, spec: &MatrixSpec, w: &Writer<'a>) -> Result<Self> {
+    fn create(
+        parent: &dyn GroupWriter,
+        name: &str,
+        spec: &MatrixSpec,
+        w: &Writer<'a>,
+    ) -> Result<Self> {
         let (options, deflaters) = (w.options, w.deflaters);
-        let path = join(&parent.name(), name);
+        let path = join(&parent.path(), name);
         let state = match spec.kind {
             MatrixKind::Dense => {
                 let shape = [spec.shape.0, spec.shape.1];
-                let ds = create_array(parent, name, spec.dtype, &shape, &options.array_options())?;
-                write_encoding(&ds, Encoding::Array)?;
-                Sink::Dense(RowWriter::new(&ds, deflaters)?)
+                let opts = options.array_options();
+                let ds = parent.create_array(name, spec.dtype, &shape, &opts)?;
+                write_encoding(ds.as_ref(), Encoding::Array)?;
+                Sink::Dense(Rows::new(ds, &opts, deflaters)?)
             }
             MatrixKind::Sparse(format) => {
                 let (count, exact) = match spec.values {
@@ -244,16 +253,20 @@ impl<'a> MatrixSink<'a> {
                     sparse_index_dtype(spec.shape, usize::try_from(count).unwrap_or(usize::MAX));
                 let g = create_sparse_group(parent, name, format, spec.shape)?;
                 let opts = options.sparse_options();
-                let values = |n: &str, dtype: DType| -> Result<hdf5::Dataset> {
+                let values = |n: &str, dtype: DType| -> Result<Rows<'a>> {
                     match exact {
-                        Some(len) => create_array(&g, n, dtype, &[to_usize(len)?], &opts),
+                        Some(len) => {
+                            let array = g.create_array(n, dtype, &[to_usize(len)?], &opts)?;
+                            Rows::new(array, &opts, deflaters)
+                        }
                         None => {
                             let len = usize::try_from(count.max(1)).unwrap_or(usize::MAX);
-                            let grow = DatasetOptions {
+                            let grow = ArrayOptions {
                                 chunks: Some(guess_chunk(&[len], dtype.size())),
                                 ..opts.clone()
                             };
-                            create_array(&g, n, dtype, &[0], &grow)
+                            let array = g.create_array(n, dtype, &[0], &grow)?;
+                            Rows::new(array, &grow, deflaters)
                         }
                     }
                 };
@@ -261,10 +274,10 @@ impl<'a> MatrixSink<'a> {
                     SparseFormat::Csr => spec.shape.0,
                     SparseFormat::Csc => spec.shape.1,
                 };
-                let data = RowWriter::new(&values("data", spec.dtype)?, deflaters)?;
-                let indices = RowWriter::new(&values("indices", index_dtype)?, deflaters)?;
-                let indptr_ds = create_array(&g, "indptr", index_dtype, &[major + 1], &opts)?;
-                let mut indptr = RowWriter::new(&indptr_ds, deflaters)?;
+                let data = values("data", spec.dtype)?;
+                let indices = values("indices", index_dtype)?;
+                let indptr_array = g.create_array("indptr", index_dtype, &[major + 1], &opts)?;
+                let mut indptr = Rows::new(indptr_array, &opts, deflaters)?;
                 indptr.push(&index_array(&[0u64], index_dtype)?)?;
                 Sink::Sparse {
                     data,
@@ -376,6 +389,71 @@ impl<'a> MatrixSink<'a> {
             }
         };
         finish().in_element(self.path)
+    }
+}
+
+/// An array filled row block by row block, in order: HDF5 datasets through [`RowWriter`]
+/// (chunks compressed on several threads), other backends' arrays through their writer.
+// A few per matrix being written: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+enum Rows<'a> {
+    H5(RowWriter<'a>),
+    Store {
+        array: Box<dyn ArrayWriter>,
+        /// Grown by appending (created empty, resizable) rather than filled in place.
+        append: bool,
+        rows: usize,
+    },
+}
+
+impl<'a> Rows<'a> {
+    fn new(
+        array: Box<dyn ArrayWriter>,
+        options: &ArrayOptions,
+        deflaters: Option<&'a Deflaters>,
+    ) -> Result<Self> {
+        match array.as_any().downcast_ref::<hdf5::Dataset>() {
+            Some(ds) => Ok(Rows::H5(RowWriter::new(ds, deflaters)?)),
+            None => Ok(Rows::Store {
+                array,
+                append: options.resizable,
+                rows: 0,
+            }),
+        }
+    }
+
+    /// Rows pushed so far.
+    fn rows(&self) -> usize {
+        match self {
+            Rows::H5(w) => w.rows(),
+            Rows::Store { rows, .. } => *rows,
+        }
+    }
+
+    fn push(&mut self, block: &ArrayData) -> Result<()> {
+        match self {
+            Rows::H5(w) => w.push(block),
+            Rows::Store {
+                array,
+                append,
+                rows,
+            } => {
+                if *append {
+                    array.append_rows(block)?;
+                } else {
+                    array.write_rows(*rows, block)?;
+                }
+                *rows += block.nrows();
+                Ok(())
+            }
+        }
+    }
+
+    fn finish(self) -> Result<()> {
+        match self {
+            Rows::H5(w) => w.finish(),
+            Rows::Store { .. } => Ok(()),
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use crate::format::AnnDataElements;
 use crate::map_array;
 use crate::select::AxisIndex;
 use crate::storage::h5::write::{
-    create_array, write_array, write_block, Compression, DatasetOptions,
+    create_array, write_array, write_block, ArrayOptions, Compression,
 };
 use crate::storage::h5::{self, read::read_array};
 
@@ -298,13 +298,13 @@ pub fn write_loom(path: &Path, elems: &AnnDataElements, write_obsm_varm: bool) -
             &attrs,
             "CreationDate",
             &scalar(timestamp()),
-            &DatasetOptions::default(),
+            &ArrayOptions::default(),
         )?;
         write_array(
             &attrs,
             "LOOM_SPEC_VERSION",
             &scalar("3.0.0".into()),
-            &DatasetOptions::default(),
+            &ArrayOptions::default(),
         )?;
         write_matrix(&file, "matrix", x).in_element("/matrix")?;
         let layers = file.group("layers")?;
@@ -368,10 +368,10 @@ fn write_matrix(parent: &Group, name: &str, m: &Matrix) -> Result<()> {
             return Err(Error::invalid("INF and NaN not allowed in a loom matrix"));
         }
     }
-    let options = DatasetOptions {
+    let options = ArrayOptions {
         compression: Compression::Gzip(2),
         chunks: Some(vec![n_genes.min(64), n_cells.min(64)]),
-        ..DatasetOptions::default()
+        ..ArrayOptions::default()
     };
     let ds = create_array(parent, name, dtype, &[n_genes, n_cells], &options)?;
     let genes = AxisIndex::full(n_genes);
@@ -386,8 +386,8 @@ fn write_matrix(parent: &Group, name: &str, m: &Matrix) -> Result<()> {
     Ok(())
 }
 
-fn attr_options() -> DatasetOptions {
-    DatasetOptions::compressed(Compression::Gzip(2))
+fn attr_options() -> ArrayOptions {
+    ArrayOptions::compressed(Compression::Gzip(2))
 }
 
 /// The frame's columns and its names, each as loompy stores `np.array(column.tolist())`.

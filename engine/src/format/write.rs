@@ -24,7 +24,6 @@ mod tests;
 
 use std::path::Path;
 
-use hdf5::{Group, Location};
 use indexmap::IndexMap;
 
 pub(crate) use self::csr::CsrAppender;
@@ -34,11 +33,8 @@ use crate::data::{
     ArrayData, Attrs, DType, Element, Mapping, Matrix, RawData, RawNode, SparseFormat, SparseMatrix,
 };
 use crate::error::ResultExt;
-pub use crate::storage::h5::write::Compression;
-use crate::storage::h5::write::{
-    create_null_dataset, write_array, write_attr, write_attrs, write_raw_data, write_str_attr,
-    DatasetOptions,
-};
+pub use crate::storage::Compression;
+use crate::storage::{ArrayOptions, AttrWriter, GroupWriter};
 use crate::{Error, Result};
 
 /// Options for writing.
@@ -50,13 +46,13 @@ pub struct WriteOptions {
 
 impl WriteOptions {
     /// How anndata stores an array dataset with these options.
-    pub fn array_options(&self) -> DatasetOptions {
-        DatasetOptions::compressed(self.compression)
+    pub fn array_options(&self) -> ArrayOptions {
+        ArrayOptions::compressed(self.compression)
     }
 
     /// How anndata stores the `data`, `indices` and `indptr` of a sparse matrix with these
     /// options: resizable along their only axis, hence always chunked.
-    pub fn sparse_options(&self) -> DatasetOptions {
+    pub fn sparse_options(&self) -> ArrayOptions {
         self.array_options().resizable()
     }
 }
@@ -79,7 +75,7 @@ pub fn write_h5ad(
     let staged = staging::Staged::beside(path).in_file(path)?;
     let write = || -> Result<()> {
         let file = hdf5::File::create(staged.path())?;
-        write_root(&file, adata, options)?;
+        write_root(&*file, adata, options)?;
         file.close()?;
         Ok(())
     };
@@ -93,7 +89,7 @@ pub fn write_h5ad_streaming_x(
     path: impl AsRef<Path>,
     adata: &AnnDataElements,
     options: &WriteOptions,
-    x: impl FnOnce(&Group, &WriteOptions) -> Result<()>,
+    x: impl FnOnce(&dyn GroupWriter, &WriteOptions) -> Result<()>,
 ) -> Result<()> {
     let path = path.as_ref();
     if adata.x.is_some() {
@@ -102,8 +98,8 @@ pub fn write_h5ad_streaming_x(
     let staged = staging::Staged::beside(path).in_file(path)?;
     let write = || -> Result<()> {
         let file = hdf5::File::create(staged.path())?;
-        x(&file, options).in_element("/X")?;
-        write_root(&file, adata, options)?;
+        x(&*file, options).in_element("/X")?;
+        write_root(&*file, adata, options)?;
         file.close()?;
         Ok(())
     };
@@ -112,7 +108,11 @@ pub fn write_h5ad_streaming_x(
 }
 
 /// Writes the members of the root group.
-fn write_root(root: &Group, adata: &AnnDataElements, options: &WriteOptions) -> Result<()> {
+fn write_root(
+    root: &dyn GroupWriter,
+    adata: &AnnDataElements,
+    options: &WriteOptions,
+) -> Result<()> {
     write_encoding(root, Encoding::AnnData).in_element("/")?;
     if let Some(x) = &adata.x {
         write_matrix(root, "X", x, options)?;
@@ -131,11 +131,11 @@ fn write_root(root: &Group, adata: &AnnDataElements, options: &WriteOptions) -> 
 }
 
 /// Writes the `raw` group (encoding `raw`) with its `X`, `var` and `varm`.
-fn write_raw(root: &Group, raw: &RawElements, options: &WriteOptions) -> Result<()> {
+fn write_raw(root: &dyn GroupWriter, raw: &RawElements, options: &WriteOptions) -> Result<()> {
     let g = new_group(root, "raw", Encoding::Raw)?;
-    write_matrix(&g, "X", &raw.x, options)?;
-    write_dataframe(&g, "var", &raw.var, options)?;
-    write_mapping(&g, "varm", &raw.varm, options)
+    write_matrix(g.as_ref(), "X", &raw.x, options)?;
+    write_dataframe(g.as_ref(), "var", &raw.var, options)?;
+    write_mapping(g.as_ref(), "varm", &raw.varm, options)
 }
 
 /// Writes `elem` under `name` in `group`, replacing any member of that name.
@@ -144,7 +144,7 @@ fn write_raw(root: &Group, raw: &RawElements, options: &WriteOptions) -> Result<
 /// `numeric-scalar` or `string`; sparse matrices, data frames, categoricals, nullable arrays
 /// and dicts their group encodings; opaque elements are written back verbatim.
 pub(crate) fn write_element(
-    group: &Group,
+    group: &dyn GroupWriter,
     name: &str,
     elem: &Element,
     options: &WriteOptions,
@@ -165,7 +165,7 @@ pub(crate) fn write_element(
 /// Writes a matrix (`X`, a layer, an `obsp`/`varp` entry) under `name`, replacing any member
 /// of that name: a dense `array` or a `csr_matrix` / `csc_matrix` group.
 pub(crate) fn write_matrix(
-    group: &Group,
+    group: &dyn GroupWriter,
     name: &str,
     matrix: &Matrix,
     options: &WriteOptions,
@@ -179,7 +179,7 @@ pub(crate) fn write_matrix(
 
 /// Writes a `dict` group of elements (`obsm`, `uns`, …), replacing any member of that name.
 pub(crate) fn write_mapping(
-    group: &Group,
+    group: &dyn GroupWriter,
     name: &str,
     mapping: &Mapping,
     options: &WriteOptions,
@@ -188,13 +188,13 @@ pub(crate) fn write_mapping(
     let g = new_group(group, name, Encoding::Dict)?;
     mapping
         .iter()
-        .try_for_each(|(key, elem)| write_element(&g, key, elem, options))
+        .try_for_each(|(key, elem)| write_element(g.as_ref(), key, elem, options))
 }
 
 /// Writes a `dict` group of matrices (`layers`, `obsp`, `varp`), replacing any member of that
 /// name.
 pub(crate) fn write_matrix_mapping(
-    group: &Group,
+    group: &dyn GroupWriter,
     name: &str,
     matrices: &IndexMap<String, Matrix>,
     options: &WriteOptions,
@@ -203,13 +203,13 @@ pub(crate) fn write_matrix_mapping(
     let g = new_group(group, name, Encoding::Dict)?;
     matrices
         .iter()
-        .try_for_each(|(key, m)| write_matrix(&g, key, m, options))
+        .try_for_each(|(key, m)| write_matrix(g.as_ref(), key, m, options))
 }
 
 /// Writes a CSR or CSC matrix as anndata does: a group with `shape` (int64) and the datasets
 /// `data`, `indices` and `indptr` (index dtype from [`sparse_index_dtype`]), all resizable.
 pub(crate) fn write_sparse(
-    group: &Group,
+    group: &dyn GroupWriter,
     name: &str,
     matrix: &SparseMatrix,
     options: &WriteOptions,
@@ -219,33 +219,23 @@ pub(crate) fn write_sparse(
     let write = || -> Result<()> {
         let dataset = options.sparse_options();
         let dtype = sparse_index_dtype(matrix.shape(), matrix.nnz());
-        write_array(&g, "data", matrix.data(), &dataset)?;
-        write_array(
-            &g,
-            "indices",
-            &index_array(matrix.indices(), dtype)?,
-            &dataset,
-        )?;
-        write_array(
-            &g,
-            "indptr",
-            &index_array(matrix.indptr(), dtype)?,
-            &dataset,
-        )?;
+        g.write_array("data", matrix.data(), &dataset)?;
+        g.write_array("indices", &index_array(matrix.indices(), dtype)?, &dataset)?;
+        g.write_array("indptr", &index_array(matrix.indptr(), dtype)?, &dataset)?;
         Ok(())
     };
-    write().in_element(g.name())
+    write().in_element(g.path())
 }
 
 /// Creates the group of a sparse matrix with its encoding and `shape` attributes, for writers
 /// that then fill `data`, `indices` and `indptr` themselves (with
 /// [`WriteOptions::sparse_options`] and [`sparse_index_dtype`], as [`write_sparse`] does).
 pub(crate) fn create_sparse_group(
-    parent: &Group,
+    parent: &dyn GroupWriter,
     name: &str,
     format: SparseFormat,
     shape: (usize, usize),
-) -> Result<Group> {
+) -> Result<Box<dyn GroupWriter>> {
     let encoding = match format {
         SparseFormat::Csr => Encoding::CsrMatrix,
         SparseFormat::Csc => Encoding::CscMatrix,
@@ -255,8 +245,9 @@ pub(crate) fn create_sparse_group(
         .iter()
         .map(|&d| i64::try_from(d).map_err(|_| Error::invalid(format!("dimension {d} too large"))))
         .collect::<Result<Vec<i64>>>()
-        .in_element(g.name())?;
-    write_attr(&g, "shape", &ArrayData::from(dims)).in_element(g.name())?;
+        .in_element(g.path())?;
+    g.set_attr("shape", &ArrayData::from(dims))
+        .in_element(g.path())?;
     Ok(g)
 }
 
@@ -300,7 +291,7 @@ pub(crate) fn index_array<I: Copy + Into<u64>>(values: &[I], dtype: DType) -> Re
 /// Writes an array as its encoding: `string-array` / `array`, or for a 0-d array `string` /
 /// `numeric-scalar` (never compressed).
 fn write_array_element(
-    group: &Group,
+    group: &dyn GroupWriter,
     name: &str,
     a: &ArrayData,
     options: &WriteOptions,
@@ -312,22 +303,27 @@ fn write_array_element(
         _ => Encoding::Array,
     };
     let write = || -> Result<()> {
-        let ds = write_array(group, name, a, &options.array_options())?;
-        write_encoding(&ds, encoding)
+        let ds = group.write_array(name, a, &options.array_options())?;
+        write_encoding(ds.as_ref(), encoding)
     };
     write().in_element(path_of(group, name))
 }
 
 /// Writes an opaque node back as it was read: its attributes, its children or its data.
-fn write_raw_node(group: &Group, name: &str, node: &RawNode, options: &WriteOptions) -> Result<()> {
+fn write_raw_node(
+    group: &dyn GroupWriter,
+    name: &str,
+    node: &RawNode,
+    options: &WriteOptions,
+) -> Result<()> {
     let path = path_of(group, name);
     match node {
         RawNode::Group { attrs, children } => {
             let g = group.create_group(name).in_element(&path)?;
-            write_attrs(&g, attrs).in_element(&path)?;
+            write_attrs(g.as_ref(), attrs).in_element(&path)?;
             for (key, child) in children {
                 check_key(key).in_element(&path)?;
-                write_raw_node(&g, key, child, options)?;
+                write_raw_node(g.as_ref(), key, child, options)?;
             }
             Ok(())
         }
@@ -336,11 +332,11 @@ fn write_raw_node(group: &Group, name: &str, node: &RawNode, options: &WriteOpti
                 let ds = match data {
                     // anndata's `None`: a dataset with a null dataspace, read as an empty array.
                     RawData::Array(a) if a.is_empty() && is_null_encoding(attrs) => {
-                        create_null_dataset(group, name, a.dtype())?
+                        group.write_null(name, a.dtype())?
                     }
-                    _ => write_raw_data(group, name, data, &options.array_options())?,
+                    _ => group.write_raw(name, data, &options.array_options())?,
                 };
-                write_attrs(&ds, attrs)
+                write_attrs(ds.as_ref(), attrs)
             };
             write().in_element(path)
         }
@@ -356,29 +352,37 @@ fn is_null_encoding(attrs: &Attrs) -> bool {
 }
 
 /// Sets an element's `encoding-type` and `encoding-version` attributes.
-pub(crate) fn write_encoding(loc: &Location, encoding: Encoding) -> Result<()> {
-    write_str_attr(loc, "encoding-type", encoding.type_name())?;
-    write_str_attr(loc, "encoding-version", encoding.version())
+pub(crate) fn write_encoding(node: &(impl AttrWriter + ?Sized), encoding: Encoding) -> Result<()> {
+    node.set_str_attr("encoding-type", encoding.type_name())?;
+    node.set_str_attr("encoding-version", encoding.version())
+}
+
+/// Writes every attribute of `attrs`.
+fn write_attrs(node: &(impl AttrWriter + ?Sized), attrs: &Attrs) -> Result<()> {
+    attrs
+        .iter()
+        .try_for_each(|(name, value)| node.set_attr(name, value))
 }
 
 /// Creates group `name` with the attributes of `encoding`.
-fn new_group(parent: &Group, name: &str, encoding: Encoding) -> Result<Group> {
-    let create = || -> Result<Group> {
+fn new_group(
+    parent: &dyn GroupWriter,
+    name: &str,
+    encoding: Encoding,
+) -> Result<Box<dyn GroupWriter>> {
+    let create = || -> Result<Box<dyn GroupWriter>> {
         let g = parent.create_group(name)?;
-        write_encoding(&g, encoding)?;
+        write_encoding(g.as_ref(), encoding)?;
         Ok(g)
     };
     create().in_element(path_of(parent, name))
 }
 
 /// Checks `name` and removes any member of that name, as anndata does before writing.
-fn prepare(group: &Group, name: &str) -> Result<()> {
+fn prepare(group: &dyn GroupWriter, name: &str) -> Result<()> {
     let path = path_of(group, name);
     check_key(name).in_element(&path)?;
-    if group.link_exists(name) {
-        group.unlink(name).in_element(&path)?;
-    }
-    Ok(())
+    group.remove(name).in_element(&path)
 }
 
 /// Refuses names HDF5 would take for paths: empty, `.`, or containing `/`.
@@ -392,6 +396,6 @@ fn check_key(name: &str) -> Result<()> {
 }
 
 /// The path of member `name` of `parent`, for messages.
-fn path_of(parent: &Group, name: &str) -> String {
-    crate::storage::join_path(&parent.name(), name)
+fn path_of(parent: &dyn GroupWriter, name: &str) -> String {
+    crate::storage::join_path(&parent.path(), name)
 }

@@ -54,7 +54,7 @@ mod tests;
 pub use block::{Block, BlockCache};
 pub use io::{
     read_then_check_indices, ChunkBytes, ChunkCache, DecodedChunk, InMemoryReader, RangeReader,
-    ReadPath,
+    ReadPath, StoreReader,
 };
 pub(crate) use io::{DirectOpen, DirectReader};
 pub use matrix::{BackedMatrix, Chunks, MemoryPolicy};

@@ -5,24 +5,19 @@
 
 use std::sync::Arc;
 
-use hdf5::{Dataset, Group, LocationType};
+use hdf5::Dataset;
 
-use super::io::{default_threads, DirectOpen, DirectReader, H5RangeReader, RangeReader};
+use super::io::{
+    default_threads, DirectOpen, DirectReader, H5RangeReader, RangeReader, StoreReader,
+};
 use super::pool::WorkerPool;
 use crate::data::{DType, SparseFormat};
 use crate::error::ResultExt;
-use crate::format::read::{legacy_format, sparse_shape};
-use crate::format::{read_encoding, Encoding};
+use crate::format::read::{describe_matrix, MatrixArrays};
+use crate::storage::{Array, Group};
 use crate::{Error, Result};
 
-/// How a backed matrix is stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum MatrixKind {
-    /// One 2-d dataset, read in blocks of rows.
-    Dense,
-    /// A CSR matrix (read in blocks of rows) or CSC matrix (in blocks of columns).
-    Sparse(SparseFormat),
-}
+pub use crate::format::read::MatrixKind;
 
 /// How matrices are read from HDF5 files.
 ///
@@ -195,27 +190,60 @@ impl MatrixSource {
     }
 }
 
-/// Finds the datasets of the matrix element `name` in `parent` from its metadata only: a dense
-/// 2-d dataset (`array` encoding or none), a `csr_matrix`/`csc_matrix` group, or a legacy sparse
+/// Finds the arrays of the matrix element `name` in `parent` from its metadata only: a dense
+/// 2-d array (`array` encoding or none), a `csr_matrix`/`csc_matrix` group, or a legacy sparse
 /// group (attributes `h5sparse_format` and `h5sparse_shape`, or no encoding attributes and
 /// `data`/`indices`/`indptr` members whose `indptr` length tells the format).
 ///
-/// Nothing but attributes, dataset headers and chunk tables is read. Datasets are read
-/// directly where [`DirectReader`] can (see [`ReadOptions::default`]), else through libhdf5.
+/// Nothing but attributes, array headers and chunk tables is read. HDF5 datasets are read
+/// directly where [`DirectReader`] can (see [`ReadOptions::default`]), else through libhdf5;
+/// other backends' arrays through their own reader ([`StoreReader`]).
 #[cfg(test)]
-pub(crate) fn open_matrix(parent: &Group, name: &str) -> Result<MatrixSource> {
+pub(crate) fn open_matrix(parent: &dyn Group, name: &str) -> Result<MatrixSource> {
     open_matrix_with(parent, name, &ReadOptions::default())
 }
 
 /// [`open_matrix`] with explicit [`ReadOptions`].
-pub fn open_matrix_with(parent: &Group, name: &str, options: &ReadOptions) -> Result<MatrixSource> {
-    let element = crate::storage::join_path(&parent.name(), name);
-    let source = open(parent, name, &element, options).in_element(&element)?;
+pub(crate) fn open_matrix_with(
+    parent: &dyn Group,
+    name: &str,
+    options: &ReadOptions,
+) -> Result<MatrixSource> {
+    let element = crate::storage::join_path(&parent.path(), name);
+    let layout = describe_matrix(parent, name)?;
+    let open = || -> Result<MatrixSource> {
+        Ok(match layout.arrays {
+            MatrixArrays::Dense(values) => MatrixSource::dense(&element, reader(values, options)?),
+            MatrixArrays::Sparse {
+                indptr,
+                indices,
+                data,
+            } => {
+                let MatrixKind::Sparse(format) = layout.kind else {
+                    return Err(Error::malformed("a sparse matrix's kind is not sparse"));
+                };
+                MatrixSource::sparse(
+                    &element,
+                    format,
+                    layout.shape,
+                    reader(indptr, options)?,
+                    reader(indices, options)?,
+                    reader(data, options)?,
+                )
+            }
+        })
+    };
+    let source = open().in_element(&element)?;
     Ok(source.with_workers(Arc::clone(&options.workers)))
 }
 
-/// The reader for one dataset: direct when the options and the dataset allow it.
-pub(crate) fn reader(ds: Dataset, options: &ReadOptions) -> Result<Box<dyn RangeReader>> {
+/// The reader for one array: for an HDF5 dataset, direct when the options and the dataset
+/// allow it, else through libhdf5; for any other backend, its own reader.
+pub(crate) fn reader(array: Box<dyn Array>, options: &ReadOptions) -> Result<Box<dyn RangeReader>> {
+    let Some(ds) = array.as_any().downcast_ref::<Dataset>() else {
+        return Ok(Box::new(StoreReader::new(array)?));
+    };
+    let ds = ds.clone();
     crate::storage::h5::claim::check_claim(&ds)?;
     if !options.direct {
         let off = "direct reads are turned off (ReadOptions::direct)";
@@ -225,72 +253,4 @@ pub(crate) fn reader(ds: Dataset, options: &ReadOptions) -> Result<Box<dyn Range
         DirectOpen::Reader(r) => Ok(Box::new(r)),
         DirectOpen::Fallback(reason) => Ok(Box::new(H5RangeReader::new(ds)?.with_reason(reason))),
     }
-}
-
-fn open(parent: &Group, name: &str, element: &str, options: &ReadOptions) -> Result<MatrixSource> {
-    if !parent.link_exists(name) {
-        return Err(Error::malformed(format!("missing member '{name}'")));
-    }
-    let g = match parent.loc_type_by_name(name)? {
-        LocationType::Dataset => {
-            let ds = parent.dataset(name)?;
-            let encoding = encoding_type(&ds)?;
-            return match encoding.as_deref().map(Encoding::parse) {
-                None | Some(Some(Encoding::Array)) => {
-                    Ok(MatrixSource::dense(element, reader(ds, options)?))
-                }
-                _ => Err(unexpected(encoding)),
-            };
-        }
-        LocationType::Group => parent.group(name)?,
-        #[allow(unreachable_patterns)]
-        _ => {
-            return Err(Error::unsupported(format!(
-                "'{name}' is neither a group nor a dataset"
-            )))
-        }
-    };
-    let encoding = encoding_type(&g)?;
-    let format = match encoding.as_deref().map(Encoding::parse) {
-        Some(Some(Encoding::CsrMatrix)) => SparseFormat::Csr,
-        Some(Some(Encoding::CscMatrix)) => SparseFormat::Csc,
-        None => legacy_format(&g)?,
-        Some(_) => return Err(unexpected(encoding)),
-    };
-    let shape = sparse_shape(&g)?;
-    Ok(MatrixSource::sparse(
-        element,
-        format,
-        shape,
-        member(&g, "indptr", options)?,
-        member(&g, "indices", options)?,
-        member(&g, "data", options)?,
-    ))
-}
-
-/// The `encoding-type` attribute, `None` when absent or empty (checked with the version, see
-/// [`crate::format::check_encoding`]).
-fn encoding_type(loc: &dyn crate::storage::Node) -> Result<Option<String>> {
-    Ok(read_encoding(loc)?.map(|(t, _)| t))
-}
-
-fn unexpected(encoding: Option<String>) -> Error {
-    Error::UnexpectedEncoding {
-        encoding_type: encoding.unwrap_or_default(),
-        version: String::new(),
-        expected: "a dense or sparse matrix",
-    }
-}
-
-/// A reader over member dataset `name` of `g`.
-fn member(g: &Group, name: &str, options: &ReadOptions) -> Result<Box<dyn RangeReader>> {
-    if !g.link_exists(name) {
-        return Err(Error::malformed(format!("missing member '{name}'")));
-    }
-    if g.loc_type_by_name(name)? != LocationType::Dataset {
-        return Err(Error::malformed(format!(
-            "member '{name}' is a group, expected a dataset"
-        )));
-    }
-    reader(g.dataset(name)?, options)
 }

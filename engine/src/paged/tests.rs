@@ -357,7 +357,7 @@ fn h5_file(
 
 fn open_x(file: &hdf5::File, budget: usize, block_bytes: usize) -> BackedMatrix {
     let cache = Arc::new(BlockCache::new(budget));
-    BackedMatrix::with_block_bytes(open_matrix(file, "X").unwrap(), cache, block_bytes).unwrap()
+    BackedMatrix::with_block_bytes(open_matrix(&**file, "X").unwrap(), cache, block_bytes).unwrap()
 }
 
 /// Compares a backed read with the in-memory subset.
@@ -458,7 +458,7 @@ fn metadata_is_read_on_open_and_reserved() {
     let (_dir, file) = h5_file(&m, Storage::Chunked(16), DType::I32, Marking::Encoded);
     let cache = Arc::new(BlockCache::new(1 << 20));
     let backed =
-        BackedMatrix::with_block_bytes(open_matrix(&file, "X").unwrap(), cache.clone(), 256)
+        BackedMatrix::with_block_bytes(open_matrix(&*file, "X").unwrap(), cache.clone(), 256)
             .unwrap();
     let Matrix::Sparse(s) = &m else {
         unreachable!()
@@ -1223,7 +1223,7 @@ fn bad_indices_in_a_stored_chunk_fail_the_read() {
     // Blocks of a few rows, so that a read can stop short of the bad chunk.
     let open = |file: &hdf5::File| {
         let cache = Arc::new(BlockCache::new(1 << 20));
-        BackedMatrix::with_block_bytes(open_matrix(file, "X").unwrap(), cache, 256).unwrap()
+        BackedMatrix::with_block_bytes(open_matrix(&**file, "X").unwrap(), cache, 256).unwrap()
     };
     // 200 entries in 13 chunks; chunk 9 holds one bad index.
     let mut wide: Vec<i64> = (0..200).map(|i| (i % 2 + 2 * (i % 3)) as i64).collect();
@@ -1287,15 +1287,15 @@ fn hdf5_elements_that_are_not_matrices_are_refused() {
     let unversioned = file.create_group("unversioned").unwrap();
     string_attr(&unversioned, "encoding-type", "csr_matrix");
     let cases = [
-        ("strings", "/strings: unsupported: backed reads of variable-length UTF-8 string datasets"),
-        ("cube", "/cube: unsupported: backed reads of 3-d datasets (only 1-d and 2-d ones are read in ranges)"),
+        ("strings", "/strings: unsupported: a matrix of variable-length UTF-8 string values"),
+        ("cube", "/cube: shape mismatch: a matrix must be 2-d, this array has shape [2, 2, 2]"),
         ("frame", "/frame: unknown or unexpected encoding-type 'dataframe' (version ''), expected a dense or sparse matrix"),
         ("unversioned", "/unversioned: unsupported: encoding-version '' of encoding-type 'csr_matrix' (anndata reads 0.1.0)"),
         ("partial", "/partial: malformed element: missing member 'indptr'"),
         ("missing", "/missing: malformed element: missing member 'missing'"),
     ];
     for (name, message) in cases {
-        let e = open_matrix(&file, name).unwrap_err();
+        let e = open_matrix(&*file, name).unwrap_err();
         assert_eq!(e.to_string(), message, "{name}");
     }
 }
@@ -1348,7 +1348,7 @@ with h5py.File(path, 'w') as f:
     for name in ["csr", "csc"] {
         let cache = Arc::new(BlockCache::new(1 << 20));
         let backed =
-            BackedMatrix::with_block_bytes(open_matrix(&file, name).unwrap(), cache, 64).unwrap();
+            BackedMatrix::with_block_bytes(open_matrix(&*file, name).unwrap(), cache, 64).unwrap();
         let Matrix::Sparse(got) = backed.read(&rows, &cols).unwrap() else {
             panic!("sparse expected")
         };
@@ -1381,13 +1381,13 @@ with h5py.File(path, 'w') as f:
     let (_dir, path) = crate::testutil::py_file("h5py.h5", script);
     let file = hdf5::File::open(&path).unwrap();
     let cache = Arc::new(BlockCache::new(1 << 20));
-    let half = BackedMatrix::new(open_matrix(&file, "half").unwrap(), cache.clone()).unwrap();
+    let half = BackedMatrix::new(open_matrix(&*file, "half").unwrap(), cache.clone()).unwrap();
     let expected = ndarray::Array2::from_shape_fn((4, 3), |(i, j)| (i * 3 + j) as f32 / 4.0);
     assert_eq!(
         half.to_memory().unwrap(),
         Matrix::Dense(ArrayData::from(expected))
     );
-    let flags = BackedMatrix::new(open_matrix(&file, "flags").unwrap(), cache).unwrap();
+    let flags = BackedMatrix::new(open_matrix(&*file, "flags").unwrap(), cache).unwrap();
     let rows = Selection::positions([2, 0]).resolve(3, None).unwrap();
     let Matrix::Sparse(s) = flags.read(&rows, &AxisIndex::full(2)).unwrap() else {
         panic!("sparse expected")
@@ -1406,7 +1406,7 @@ fn reads_an_anndata_file() {
     let m = crate::format::read::read_matrix(&*file, "X").unwrap();
     let (r, c) = m.shape();
     let backed = BackedMatrix::with_block_bytes(
-        open_matrix(&file, "X").unwrap(),
+        open_matrix(&*file, "X").unwrap(),
         Arc::new(BlockCache::new(1 << 16)),
         512,
     )

@@ -13,6 +13,7 @@
 
 pub(crate) mod h5;
 pub mod types;
+pub mod write;
 
 use std::ops::Range;
 use std::path::Path;
@@ -20,6 +21,7 @@ use std::path::Path;
 use crate::data::{ArrayData, AttrValue, Attrs, RawData};
 use crate::{Error, Result};
 pub use types::{CompoundField, StoredType};
+pub use write::{ArrayOptions, ArrayWriter, AttrWriter, Compression, GroupWriter};
 
 /// What a member of a group is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,6 +142,10 @@ pub trait Array: Node {
         let _ = attr;
         Ok(None)
     }
+
+    /// The array as [`Any`](std::any::Any), for layers above that read some backends'
+    /// arrays with readers of their own (the chunk manager's direct HDF5 reader).
+    fn as_any(&self) -> &dyn std::any::Any;
 
     /// The number of values (the product of the shape).
     fn len(&self) -> Result<usize> {

@@ -19,9 +19,12 @@ use crate::storage::{Array, Group, MemberKind, StoredType};
 use crate::{Error, Result};
 
 mod frame;
+mod matrix;
 
 pub use frame::{dataframe_members, read_dataframe_column, read_dataframe_index};
 use frame::{dataframe_of, read_categorical, read_frame, read_nullable};
+pub use matrix::MatrixKind;
+pub(crate) use matrix::{describe_matrix, MatrixArrays};
 
 /// Reads the element stored under `name` in `group`, whatever its encoding.
 ///

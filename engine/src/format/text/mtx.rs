@@ -434,7 +434,7 @@ fn parse_value<T: Value>(word: Option<&[u8]>, field: Field) -> std::result::Resu
 pub fn write_rows_sorted(
     path: &Path,
     dtype: DType,
-    root: &hdf5::Group,
+    root: &dyn crate::storage::GroupWriter,
     options: &crate::format::WriteOptions,
 ) -> Result<bool> {
     let mut lines = Lines::open(path)?;
@@ -495,7 +495,7 @@ impl<T: Value> RowBlocks<T> {
 fn stream<T: Value>(
     lines: &mut Lines,
     header: &MtxHeader,
-    root: &hdf5::Group,
+    root: &dyn crate::storage::GroupWriter,
     options: &crate::format::WriteOptions,
 ) -> Result<bool> {
     let max_values = usize::try_from(header.entries).unwrap_or(usize::MAX);

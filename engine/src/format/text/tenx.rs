@@ -297,7 +297,7 @@ pub fn write_10x_h5_counts(
     path: &Path,
     genome: Option<&str>,
     keep: &[bool],
-    root: &hdf5::Group,
+    root: &dyn crate::storage::GroupWriter,
     options: &crate::format::WriteOptions,
 ) -> Result<()> {
     use crate::format::write::CsrAppender;

@@ -1,13 +1,12 @@
 //! Data frames and their column encodings: `dataframe`, `categorical`, `nullable-*`.
 
-use hdf5::Group;
 use ndarray::{ArrayD, IxDyn, Zip};
 
 use super::{check_key, new_group, path_of, prepare, write_array_element, WriteOptions};
 use crate::data::{ArrayData, Categorical, Column, DType, DataFrame, Nullable, NullableKind};
 use crate::error::ResultExt;
 use crate::format::Encoding;
-use crate::storage::h5::write::{write_attr, write_str_attr};
+use crate::storage::GroupWriter;
 use crate::{map_array, Error, Result};
 
 /// The member holding a frame's index when the index has no name.
@@ -23,7 +22,7 @@ const DEFAULT_INDEX_KEY: &str = "_index";
 /// An index name that is also a column name is accepted only if that column holds the index's
 /// values (pandas' rule in anndata): the column then stands for the index.
 pub(crate) fn write_dataframe(
-    group: &Group,
+    group: &dyn GroupWriter,
     name: &str,
     df: &DataFrame,
     options: &WriteOptions,
@@ -52,21 +51,26 @@ pub(crate) fn write_dataframe(
         ArrayData::from(df.columns().keys().cloned().collect::<Vec<String>>())
     };
     let attrs = || -> Result<()> {
-        write_attr(&g, "column-order", &order)?;
-        write_str_attr(&g, "_index", index_key)
+        g.set_attr("column-order", &order)?;
+        g.set_str_attr("_index", index_key)
     };
     attrs().in_element(&path)?;
     if !index_is_column {
-        write_array_element(&g, index_key, df.index(), options)?;
+        write_array_element(g.as_ref(), index_key, df.index(), options)?;
     }
     for (key, column) in df.columns() {
-        write_column(&g, key, column, options)?;
+        write_column(g.as_ref(), key, column, options)?;
     }
     Ok(())
 }
 
 /// Writes one column of a frame.
-fn write_column(group: &Group, name: &str, column: &Column, options: &WriteOptions) -> Result<()> {
+fn write_column(
+    group: &dyn GroupWriter,
+    name: &str,
+    column: &Column,
+    options: &WriteOptions,
+) -> Result<()> {
     match column {
         Column::Array(a) => write_array_element(group, name, a, options),
         Column::Categorical(c) => write_categorical(group, name, c, options),
@@ -78,7 +82,7 @@ fn write_column(group: &Group, name: &str, column: &Column, options: &WriteOptio
 /// (a bool), `codes` in [`Categorical::code_dtype`] (pandas' smallest signed integer) and
 /// `categories`.
 pub(crate) fn write_categorical(
-    group: &Group,
+    group: &dyn GroupWriter,
     name: &str,
     categorical: &Categorical,
     options: &WriteOptions,
@@ -86,11 +90,11 @@ pub(crate) fn write_categorical(
     prepare(group, name)?;
     let g = new_group(group, name, Encoding::Categorical)?;
     let ordered = ArrayData::Bool(ArrayD::from_elem(IxDyn(&[]), categorical.ordered));
-    write_attr(&g, "ordered", &ordered).in_element(g.name())?;
+    g.set_attr("ordered", &ordered).in_element(g.path())?;
     let codes = codes_array(&categorical.codes, categorical.code_dtype())
-        .in_element(path_of(&g, "codes"))?;
-    write_array_element(&g, "codes", &codes, options)?;
-    write_array_element(&g, "categories", &categorical.categories, options)
+        .in_element(path_of(g.as_ref(), "codes"))?;
+    write_array_element(g.as_ref(), "codes", &codes, options)?;
+    write_array_element(g.as_ref(), "categories", &categorical.categories, options)
 }
 
 /// Categorical codes as an array of `dtype` (a signed integer type).
@@ -117,7 +121,7 @@ fn codes_array(codes: &[i32], dtype: DType) -> Result<ArrayData> {
 /// any member of that name: `values` (with missing entries set to 0, `False` or `""`, as
 /// anndata writes them) and `mask` (`True` where missing).
 pub(crate) fn write_nullable(
-    group: &Group,
+    group: &dyn GroupWriter,
     name: &str,
     nullable: &Nullable,
     options: &WriteOptions,
@@ -131,8 +135,8 @@ pub(crate) fn write_nullable(
     let g = new_group(group, name, encoding)?;
     let mask = nullable.mask();
     let values = map_array!(nullable.values(), a => blank_missing(a, mask));
-    write_array_element(&g, "values", &values, options)?;
-    write_array_element(&g, "mask", &ArrayData::from(mask.to_vec()), options)
+    write_array_element(g.as_ref(), "values", &values, options)?;
+    write_array_element(g.as_ref(), "mask", &ArrayData::from(mask.to_vec()), options)
 }
 
 /// `values` with the entries under `mask` replaced by the type's default (0, false, "").

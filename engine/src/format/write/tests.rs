@@ -542,7 +542,7 @@ fn elements_are_written_and_replaced_in_place() {
     let (_dir, path, file) = scratch();
     let opts = WriteOptions::default();
     write_element(
-        &file,
+        &*file,
         "x",
         &Element::Array(ArrayData::from(vec![1u16, 2])),
         &opts,
@@ -551,24 +551,24 @@ fn elements_are_written_and_replaced_in_place() {
     // Replaced by a group of another kind.
     let mut m = Mapping::new();
     m.insert("k".into(), Element::Scalar(Scalar::String("v".into())));
-    write_element(&file, "x", &Element::Dict(m.clone()), &opts).unwrap();
+    write_element(&*file, "x", &Element::Dict(m.clone()), &opts).unwrap();
     assert_eq!(read_element(&*file, "x").unwrap(), Element::Dict(m));
     // A 0-d array is a scalar element.
     let zero_d = Element::Array(ArrayData::F32(arr(&[], vec![2.5])));
-    write_element(&file, "z", &zero_d, &gzip()).unwrap();
+    write_element(&*file, "z", &zero_d, &gzip()).unwrap();
     assert_eq!(
         read_element(&*file, "z").unwrap(),
         Element::Scalar(Scalar::F32(2.5))
     );
     let zs = Element::Array(ArrayData::String(arr(&[], vec!["s".into()])));
-    write_element(&file, "zs", &zs, &gzip()).unwrap();
+    write_element(&*file, "zs", &zs, &gzip()).unwrap();
     // An n-d string array.
     let s2 = Element::Array(ArrayData::String(arr(&[2, 1], strings(&["a", "b"]))));
-    write_element(&file, "s2", &s2, &gzip()).unwrap();
+    write_element(&*file, "s2", &s2, &gzip()).unwrap();
     assert_eq!(read_element(&*file, "s2").unwrap(), s2);
     // A frame with an integer index and no columns.
     let df = DataFrame::with_index(ArrayData::from(vec![3i64, 1])).unwrap();
-    write_dataframe(&file, "df", &df, &opts).unwrap();
+    write_dataframe(&*file, "df", &df, &opts).unwrap();
     assert_eq!(read_element(&*file, "df").unwrap(), Element::DataFrame(df));
     // A categorical with int categories and many values (int16 codes).
     let many = Categorical::new(
@@ -577,7 +577,7 @@ fn elements_are_written_and_replaced_in_place() {
         true,
     )
     .unwrap();
-    write_element(&file, "cat", &Element::Categorical(many.clone()), &opts).unwrap();
+    write_element(&*file, "cat", &Element::Categorical(many.clone()), &opts).unwrap();
     assert_eq!(
         read_element(&*file, "cat").unwrap(),
         Element::Categorical(many)
@@ -588,7 +588,7 @@ fn elements_are_written_and_replaced_in_place() {
         vec![false, true, false],
     )
     .unwrap();
-    write_element(&file, "ns", &Element::Nullable(ns), &opts).unwrap();
+    write_element(&*file, "ns", &Element::Nullable(ns), &opts).unwrap();
     drop(file);
     run_python(
         "f = h5py.File(path)
@@ -621,18 +621,18 @@ fn frames_with_named_indexes() {
     let opts = WriteOptions::default();
     let mut df = DataFrame::from_index(strings(&["a", "b"]));
     df.set_index_name(Some("cell".into()));
-    write_dataframe(&file, "named", &df, &opts).unwrap();
+    write_dataframe(&*file, "named", &df, &opts).unwrap();
     // The index named like a column holding the same values: the column stands for it.
     df.insert("cell", Column::Array(ArrayData::from(vec!["a", "b"])))
         .unwrap();
-    write_dataframe(&file, "same", &df, &opts).unwrap();
+    write_dataframe(&*file, "same", &df, &opts).unwrap();
     assert_eq!(
         read_element(&*file, "same").unwrap(),
         Element::DataFrame(df.clone())
     );
     df.insert("cell", Column::Array(ArrayData::from(vec!["x", "y"])))
         .unwrap();
-    let e = write_dataframe(&file, "differs", &df, &opts).unwrap_err();
+    let e = write_dataframe(&*file, "differs", &df, &opts).unwrap_err();
     assert_eq!(e.element(), Some("/differs"), "{e}");
     assert!(e.to_string().contains("named 'cell' like a column"), "{e}");
     assert!(!file.link_exists("differs"));
@@ -640,7 +640,7 @@ fn frames_with_named_indexes() {
     slash
         .insert("a/b", Column::Array(ArrayData::from(vec![1u8])))
         .unwrap();
-    let e = write_dataframe(&file, "slash", &slash, &opts).unwrap_err();
+    let e = write_dataframe(&*file, "slash", &slash, &opts).unwrap_err();
     assert!(matches!(e.root(), Error::InvalidArgument(_)), "{e}");
     drop(file);
     run_python(
@@ -695,7 +695,7 @@ fn opaque_nodes_are_written_back_verbatim() {
         },
     );
     let node = Element::Opaque(RawNode::Group { attrs, children });
-    write_element(&file, "opaque", &node, &gzip()).unwrap();
+    write_element(&*file, "opaque", &node, &gzip()).unwrap();
     assert_eq!(read_element(&*file, "opaque").unwrap(), node);
 
     let mut null_attrs = Attrs::new();
@@ -711,7 +711,7 @@ fn opaque_nodes_are_written_back_verbatim() {
         attrs: null_attrs,
         data: RawData::Array(ArrayData::zeros(DType::F32, &[0])),
     });
-    write_element(&file, "nothing", &null, &gzip()).unwrap();
+    write_element(&*file, "nothing", &null, &gzip()).unwrap();
     drop(file);
     run_python(
         "import anndata as ad
@@ -748,26 +748,30 @@ fn sparse_index_dtypes_follow_scipy() {
 /// block with the options [`write_sparse`] uses, read back by anndata as the whole matrix.
 #[test]
 fn sparse_matrices_can_be_written_in_row_blocks() {
-    use crate::storage::h5::write::{append_rows, create_array};
     let (_dir, path, file) = scratch();
     let options = gzip();
-    let g = create_sparse_group(&file, "X", SparseFormat::Csr, (4, 3)).unwrap();
+    let g = create_sparse_group(&*file, "X", SparseFormat::Csr, (4, 3)).unwrap();
     let idx = sparse_index_dtype((4, 3), 5);
-    let grow = DatasetOptions {
+    let grow = ArrayOptions {
         chunks: Some(vec![2]),
         ..options.sparse_options()
     };
-    let data = create_array(&g, "data", DType::F64, &[0], &grow).unwrap();
-    let indices = create_array(&g, "indices", idx, &[0], &grow).unwrap();
-    let indptr = create_array(&g, "indptr", idx, &[0], &grow).unwrap();
-    append_rows(&indptr, &ArrayData::from(vec![0i32])).unwrap();
+    let data = g.create_array("data", DType::F64, &[0], &grow).unwrap();
+    let indices = g.create_array("indices", idx, &[0], &grow).unwrap();
+    let indptr = g.create_array("indptr", idx, &[0], &grow).unwrap();
+    indptr.append_rows(&ArrayData::from(vec![0i32])).unwrap();
     // rows [[1, 0, 2], [0, 0, 0]] then [[0, 3, 0], [4, 0, 5]]
-    append_rows(&data, &ArrayData::from(vec![1.0, 2.0])).unwrap();
-    append_rows(&indices, &ArrayData::from(vec![0i32, 2])).unwrap();
-    append_rows(&indptr, &ArrayData::from(vec![2i32, 2])).unwrap();
-    append_rows(&data, &ArrayData::from(vec![3.0, 4.0, 5.0])).unwrap();
-    append_rows(&indices, &ArrayData::from(vec![1i32, 0, 2])).unwrap();
-    append_rows(&indptr, &ArrayData::from(vec![3i32, 5])).unwrap();
+    data.append_rows(&ArrayData::from(vec![1.0, 2.0])).unwrap();
+    indices
+        .append_rows(&ArrayData::from(vec![0i32, 2]))
+        .unwrap();
+    indptr.append_rows(&ArrayData::from(vec![2i32, 2])).unwrap();
+    data.append_rows(&ArrayData::from(vec![3.0, 4.0, 5.0]))
+        .unwrap();
+    indices
+        .append_rows(&ArrayData::from(vec![1i32, 0, 2]))
+        .unwrap();
+    indptr.append_rows(&ArrayData::from(vec![3i32, 5])).unwrap();
     drop((data, indices, indptr, g));
     let m = read_element(&*file, "X").unwrap();
     let want = sparse(

@@ -2,7 +2,8 @@
 //!
 //! Everything in [`crate::paged`] above this module reads through [`RangeReader`] and knows
 //! nothing of HDF5. [`H5RangeReader`] reads hyperslabs through libhdf5; [`DirectReader`]
-//! reads stored chunks itself (`direct/`); [`InMemoryReader`] reads an array in memory (for
+//! reads stored chunks itself (`direct/`); [`StoreReader`] reads through a storage backend's
+//! own arrays (Zarr); [`InMemoryReader`] reads an array in memory (for
 //! tests, and for data that is already loaded). Decoded chunks a reader keeps for later go to
 //! a [`ChunkCache`] the layer above hands it (sharing that layer's budget); this module
 //! imports no block, plan, worker pool or handle.
@@ -14,11 +15,13 @@ use std::sync::Arc;
 mod chunk;
 mod direct;
 mod h5;
+mod store;
 
 pub use chunk::ChunkBytes;
 pub(crate) use chunk::ChunkPool;
 pub use direct::{DirectOpen, DirectReader};
 pub use h5::H5RangeReader;
+pub use store::StoreReader;
 
 use crate::cache::{BlockKey, MatrixId};
 use crate::data::{ArrayData, DType};
@@ -117,6 +120,8 @@ pub enum ReadPath {
         /// Why the direct path is not used.
         reason: String,
     },
+    /// Through the storage backend's own array reader (Zarr).
+    Store,
 }
 
 impl fmt::Display for ReadPath {
@@ -128,6 +133,7 @@ impl fmt::Display for ReadPath {
                 write!(f, "direct ({filters}, {threads} thread{s})")
             }
             ReadPath::Hdf5 { reason } => write!(f, "libhdf5 ({reason})"),
+            ReadPath::Store => write!(f, "storage backend"),
         }
     }
 }

@@ -200,7 +200,7 @@ mod tests {
         refused(read_array(&f.dataset("s").unwrap()).unwrap_err(), "/s");
         refused(read_raw_data(&f.dataset("c").unwrap()).unwrap_err(), "/c");
         // Backed mode, which reads blocks of the matrix on demand.
-        refused(crate::paged::open_matrix(&f, "x").unwrap_err(), "/x");
+        refused(crate::paged::open_matrix(&*f, "x").unwrap_err(), "/x");
     }
 
     #[test]

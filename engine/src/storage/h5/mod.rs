@@ -9,6 +9,7 @@
 
 pub mod claim;
 pub mod read;
+mod seam;
 pub mod types;
 pub mod write;
 
@@ -140,6 +141,10 @@ impl Array for hdf5::Dataset {
             .filter(|d| *d != DType::String && !matches!(ty, StoredType::Compound { .. }))
             .ok_or_else(|| Error::unsupported(format!("range reads of {}", ty.describe())))?;
         read::read_hyperslab(self, &shape, dtype, rows)
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 
     fn chunk_rows(&self) -> Result<Option<usize>> {

@@ -3,7 +3,7 @@
 //! - Types: numbers keep their dtype; bools are h5py's enum over `int8` (`FALSE = 0`,
 //!   `TRUE = 1`), which h5py reads back as numpy `bool`; strings are variable-length UTF-8
 //!   (`h5py.string_dtype()`), in datasets and attributes alike.
-//! - Storage ([`DatasetOptions`]): contiguous by default; compressed (deflate or LZF, no
+//! - Storage ([`ArrayOptions`]): contiguous by default; compressed (deflate or LZF, no
 //!   shuffle) and resizable datasets are chunked with the chunk shape h5py would pick
 //!   ([`guess_chunk`]) unless one is given. 0-d (scalar) datasets are never chunked or
 //!   compressed, whatever the options say.
@@ -36,50 +36,8 @@ use ndarray::{ArrayD, IxDyn};
 
 use super::types::StoredType;
 use crate::data::{ArrayData, Attrs, DType, RawData};
+pub use crate::storage::write::{ArrayOptions, Compression};
 use crate::{Error, Result};
-
-/// How array datasets are compressed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Compression {
-    /// No compression (anndata's default).
-    #[default]
-    None,
-    /// Deflate at the given level (0–9; h5py's default is 4).
-    Gzip(u8),
-    /// h5py's LZF filter (filter id 32000).
-    Lzf,
-}
-
-/// How a dataset is stored.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DatasetOptions {
-    /// The compression filter (ignored for 0-d datasets).
-    pub compression: Compression,
-    /// Whether the first axis may grow later (an unlimited maximum, as anndata gives the
-    /// `data`/`indices`/`indptr` of sparse matrices). Resizable datasets are always chunked.
-    pub resizable: bool,
-    /// The chunk shape; `None` chooses h5py's ([`guess_chunk`]) when chunks are needed.
-    /// Giving one makes the dataset chunked even without compression.
-    pub chunks: Option<Vec<usize>>,
-}
-
-impl DatasetOptions {
-    /// Options with the given compression and nothing else.
-    pub fn compressed(compression: Compression) -> Self {
-        DatasetOptions {
-            compression,
-            ..DatasetOptions::default()
-        }
-    }
-
-    /// The same options, with a first axis that may grow.
-    pub fn resizable(self) -> Self {
-        DatasetOptions {
-            resizable: true,
-            ..self
-        }
-    }
-}
 
 /// Applies `$body` to the inner array of `$data` as `&ArrayD<T>` with `T: H5Type`: strings are
 /// converted to h5py's variable-length UTF-8 strings first (failing on a NUL character).
@@ -147,7 +105,7 @@ fn datatype_of(dtype: DType) -> Result<Datatype> {
 fn chunk_shape(
     shape: &[usize],
     typesize: usize,
-    options: &DatasetOptions,
+    options: &ArrayOptions,
 ) -> Result<Option<Vec<usize>>> {
     if let Some(chunks) = &options.chunks {
         let fits = |(i, (&c, &d)): (usize, (&usize, &usize))| {
@@ -172,7 +130,7 @@ fn create_dataset(
     dtype: DatasetType,
     shape: &[usize],
     typesize: usize,
-    options: &DatasetOptions,
+    options: &ArrayOptions,
 ) -> Result<Dataset> {
     let builder = parent.new_dataset_builder();
     if shape.is_empty() {
@@ -218,7 +176,7 @@ pub fn create_array(
     name: &str,
     dtype: DType,
     shape: &[usize],
-    options: &DatasetOptions,
+    options: &ArrayOptions,
 ) -> Result<Dataset> {
     create_dataset(
         parent,
@@ -248,7 +206,7 @@ pub fn write_array(
     parent: &Group,
     name: &str,
     data: &ArrayData,
-    options: &DatasetOptions,
+    options: &ArrayOptions,
 ) -> Result<Dataset> {
     let ds = create_array(parent, name, data.dtype(), data.shape(), options)?;
     if !data.is_empty() {
@@ -266,7 +224,7 @@ pub fn write_raw_data(
     parent: &Group,
     name: &str,
     data: &RawData,
-    options: &DatasetOptions,
+    options: &ArrayOptions,
 ) -> Result<Dataset> {
     match data {
         RawData::Array(a) => write_array(parent, name, a, options),
@@ -403,7 +361,7 @@ fn write_selected<T: H5Type + Clone>(
     Ok(())
 }
 
-/// Appends `rows` at the end of a resizable dataset (see [`DatasetOptions::resizable`]),
+/// Appends `rows` at the end of a resizable dataset (see [`ArrayOptions::resizable`]),
 /// returning its new length.
 pub fn append_rows(ds: &Dataset, rows: &ArrayData) -> Result<usize> {
     let mut shape = check_rows(ds, rows)?;
@@ -437,15 +395,6 @@ pub fn write_attr(loc: &Location, name: &str, value: &ArrayData) -> Result<()> {
         with_h5_array!(value, a => write_whole(&attr, a))?;
     }
     Ok(())
-}
-
-/// Writes a scalar variable-length UTF-8 string attribute.
-pub fn write_str_attr(loc: &Location, name: &str, value: &str) -> Result<()> {
-    write_attr(
-        loc,
-        name,
-        &ArrayData::String(ArrayD::from_elem(IxDyn(&[]), value.to_owned())),
-    )
 }
 
 /// Writes every attribute of `attrs`.

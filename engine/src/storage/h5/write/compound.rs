@@ -16,7 +16,7 @@ use hdf5_sys::h5p::H5P_DEFAULT;
 use hdf5_sys::h5s::H5S_ALL;
 use hdf5_sys::h5t::{H5T_class_t, H5Tarray_create2, H5Tcreate, H5Tinsert};
 
-use super::{create_dataset, datatype_of, DatasetOptions};
+use super::{create_dataset, datatype_of, ArrayOptions};
 use crate::data::{ArrayData, DType};
 use crate::{Error, Result};
 
@@ -59,7 +59,7 @@ pub fn write_compound(
     name: &str,
     shape: &[usize],
     fields: &[(String, ArrayData)],
-    options: &DatasetOptions,
+    options: &ArrayOptions,
 ) -> Result<Dataset> {
     let layout = Layout::new(shape, fields)?;
     let mem_type = layout.datatype(|f| f.mem_offset, layout.mem_size)?;
@@ -339,12 +339,12 @@ mod tests {
         let path = dir.path().join("rec.h5");
         {
             let file = hdf5::File::create(&path).unwrap();
-            write_compound(&file, "rec", &[3], &fields(), &DatasetOptions::default()).unwrap();
+            write_compound(&file, "rec", &[3], &fields(), &ArrayOptions::default()).unwrap();
             let complex = vec![
                 ("r".to_string(), ArrayData::F64(arr(&[], vec![1.5]))),
                 ("i".to_string(), ArrayData::F64(arr(&[], vec![-2.0]))),
             ];
-            write_compound(&file, "z", &[], &complex, &DatasetOptions::default()).unwrap();
+            write_compound(&file, "z", &[], &complex, &ArrayOptions::default()).unwrap();
             // Reading back through the engine's reader gives the same fields.
             let back = read_raw_data(&file.dataset("rec").unwrap()).unwrap();
             assert_eq!(
@@ -385,10 +385,10 @@ mod tests {
                 ("a".to_string(), ArrayData::zeros(DType::I32, &[0])),
                 ("s".to_string(), ArrayData::zeros(DType::String, &[0])),
             ];
-            write_compound(&file, "empty", &[0], &empty, &DatasetOptions::default()).unwrap();
-            let gz = DatasetOptions {
+            write_compound(&file, "empty", &[0], &empty, &ArrayOptions::default()).unwrap();
+            let gz = ArrayOptions {
                 compression: super::super::Compression::Gzip(4),
-                ..DatasetOptions::default()
+                ..ArrayOptions::default()
             };
             write_compound(&file, "gz", &[3], &fields(), &gz).unwrap();
         }
@@ -406,7 +406,7 @@ mod tests {
     fn bad_fields_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let file = hdf5::File::create(dir.path().join("bad.h5")).unwrap();
-        let opts = DatasetOptions::default();
+        let opts = ArrayOptions::default();
         let e = write_compound(&file, "a", &[2], &[], &opts).unwrap_err();
         assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
         let short = vec![("x".to_string(), ArrayData::from(vec![1i8]))];

@@ -493,11 +493,11 @@ mod tests {
 
     use super::*;
     use crate::storage::h5::read::read_array;
-    use crate::storage::h5::write::{create_array, Compression, DatasetOptions};
+    use crate::storage::h5::write::{create_array, ArrayOptions, Compression};
     use crate::testutil::run_python;
 
-    fn gzip(level: u8) -> DatasetOptions {
-        DatasetOptions::compressed(Compression::Gzip(level))
+    fn gzip(level: u8) -> ArrayOptions {
+        ArrayOptions::compressed(Compression::Gzip(level))
     }
 
     /// `n` values of every kind of pattern: runs (compressible) and noise.
@@ -568,7 +568,7 @@ mod tests {
         let file = hdf5::File::create(&path).unwrap();
         let v = values(200_003);
         let as_f32: Vec<f32> = v.iter().map(|&x| x as f32 * 0.5).collect();
-        let cases: Vec<(&str, ArrayData, DatasetOptions, &[usize])> = vec![
+        let cases: Vec<(&str, ArrayData, ArrayOptions, &[usize])> = vec![
             (
                 "i64",
                 ArrayData::from(v.clone()),
@@ -593,7 +593,7 @@ mod tests {
                     ArrayD::from_shape_vec(IxDyn(&[1_001, 199]), as_f32[..1_001 * 199].to_vec())
                         .unwrap(),
                 ),
-                DatasetOptions {
+                ArrayOptions {
                     chunks: Some(vec![64, 30]),
                     ..gzip(4)
                 },
@@ -615,7 +615,7 @@ mod tests {
                 push_all(&ds, d, true, data, pieces);
             }
             // A growing dataset: created empty, grown as rows come.
-            let grow = DatasetOptions {
+            let grow = ArrayOptions {
                 chunks: Some(vec![1_000]),
                 ..gzip(4).resizable()
             };
@@ -677,7 +677,7 @@ mod tests {
                 "lzf",
                 DType::I64,
                 &[10_000],
-                &DatasetOptions::compressed(Compression::Lzf),
+                &ArrayOptions::compressed(Compression::Lzf),
             )
             .unwrap();
             let plain =
@@ -727,10 +727,10 @@ mod tests {
     #[test]
     fn rows_compressed_on_two_threads_read_back() {
         use crate::data::{ArrayData, DType};
-        use crate::storage::h5::write::{create_array, Compression, DatasetOptions};
+        use crate::storage::h5::write::{create_array, ArrayOptions, Compression};
         let dir = tempfile::tempdir().unwrap();
         let file = hdf5::File::create(dir.path().join("d.h5")).unwrap();
-        let opts = DatasetOptions::compressed(Compression::Gzip(4));
+        let opts = ArrayOptions::compressed(Compression::Gzip(4));
         let ds = create_array(&file, "x", DType::I32, &[100_000], &opts).unwrap();
         with_deflaters(2, |d| {
             let mut w = RowWriter::new(&ds, d)?;

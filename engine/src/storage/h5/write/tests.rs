@@ -107,7 +107,7 @@ for name in ('b', 'scalar_b'):
 fn every_dtype_round_trips_through_h5py() {
     let (_dir, path, file) = new_file("all.h5");
     for (name, data) in samples() {
-        write_array(&file, name, &data, &DatasetOptions::default()).unwrap();
+        write_array(&file, name, &data, &ArrayOptions::default()).unwrap();
         let back = read_array(&file.dataset(name).unwrap()).unwrap();
         match (&back, &data) {
             // NaN is not equal to itself: compare the bits.
@@ -132,7 +132,7 @@ fn non_standard_layouts_are_written_in_logical_order() {
         &file,
         "t",
         &ArrayData::I64(t.clone()),
-        &DatasetOptions::default(),
+        &ArrayOptions::default(),
     )
     .unwrap();
     assert_eq!(
@@ -146,8 +146,8 @@ fn non_standard_layouts_are_written_in_logical_order() {
 #[test]
 fn compression_and_chunking_follow_h5py() {
     let (_dir, path, file) = new_file("c.h5");
-    let gz = DatasetOptions::compressed(Compression::Gzip(4));
-    let lzf = DatasetOptions::compressed(Compression::Lzf);
+    let gz = ArrayOptions::compressed(Compression::Gzip(4));
+    let lzf = ArrayOptions::compressed(Compression::Lzf);
     let big = ArrayData::F32(arr(&[1000, 50], (0..50_000).map(|v| v as f32).collect()));
     write_array(&file, "gz_big", &big, &gz).unwrap();
     write_array(&file, "lzf_big", &big, &lzf).unwrap();
@@ -166,10 +166,10 @@ fn compression_and_chunking_follow_h5py() {
         &file,
         "gz9",
         &ArrayData::from(vec![1u8; 100]),
-        &DatasetOptions::compressed(Compression::Gzip(9)),
+        &ArrayOptions::compressed(Compression::Gzip(9)),
     )
     .unwrap();
-    let sparse_like = DatasetOptions::default().resizable();
+    let sparse_like = ArrayOptions::default().resizable();
     write_array(
         &file,
         "grow",
@@ -188,7 +188,7 @@ fn compression_and_chunking_follow_h5py() {
         &file,
         "bad",
         &big,
-        &DatasetOptions::compressed(Compression::Gzip(10)),
+        &ArrayOptions::compressed(Compression::Gzip(10)),
     )
     .unwrap_err();
     assert!(e.to_string().contains("gzip level 10"), "{e}");
@@ -230,7 +230,7 @@ assert 'bad' not in f
 fn attributes_are_typed_as_h5py_writes_them() {
     let (_dir, path, file) = new_file("a.h5");
     let g = file.create_group("g").unwrap();
-    write_str_attr(&g, "encoding-type", "dataframe").unwrap();
+    crate::storage::AttrWriter::set_str_attr(&g, "encoding-type", "dataframe").unwrap();
     write_attr(&g, "column-order", &ArrayData::from(vec!["a", "ß c"])).unwrap();
     write_attr(&g, "shape", &ArrayData::from(vec![5i64, 4])).unwrap();
     write_attr(&g, "ordered", &ArrayData::Bool(arr(&[], vec![true]))).unwrap();
@@ -238,7 +238,7 @@ fn attributes_are_typed_as_h5py_writes_them() {
     write_attr(&g, "grid", &ArrayData::from(arr2(&[[1u16, 2], [3, 4]]))).unwrap();
     // Replacing an attribute changes its type too.
     write_attr(&g, "replaced", &ArrayData::from(vec![1.0f32])).unwrap();
-    write_str_attr(&g, "replaced", "now a string").unwrap();
+    crate::storage::AttrWriter::set_str_attr(&g, "replaced", "now a string").unwrap();
     let mut attrs = Attrs::new();
     attrs.insert("x".into(), ArrayData::from(vec![true, false]));
     attrs.insert("y".into(), ArrayData::U8(arr(&[], vec![7])));
@@ -290,7 +290,7 @@ fn datasets_fill_in_slices_and_grow() {
         "fixed",
         DType::F32,
         &[7, 2],
-        &DatasetOptions::default(),
+        &ArrayOptions::default(),
     )
     .unwrap();
     let block = |lo: usize, n: usize| {
@@ -304,10 +304,10 @@ fn datasets_fill_in_slices_and_grow() {
     write_rows(&fixed, 7, &block(7, 0)).unwrap();
     assert_eq!(read_array(&fixed).unwrap(), block(0, 7));
 
-    let opts = DatasetOptions {
+    let opts = ArrayOptions {
         compression: Compression::Gzip(1),
         chunks: Some(vec![4]),
-        ..DatasetOptions::default()
+        ..ArrayOptions::default()
     }
     .resizable();
     let grow = create_array(&file, "grow", DType::String, &[0], &opts).unwrap();
@@ -351,9 +351,9 @@ fn datasets_fill_in_slices_and_grow() {
         "c",
         DType::I8,
         &[4],
-        &DatasetOptions {
+        &ArrayOptions {
             chunks: Some(vec![5]),
-            ..DatasetOptions::default()
+            ..ArrayOptions::default()
         },
     )
     .unwrap_err();
@@ -378,12 +378,12 @@ fn strings_with_nul_are_refused_and_leave_nothing() {
         &file,
         "s",
         &ArrayData::from(vec!["ok", "bad\0"]),
-        &DatasetOptions::default(),
+        &ArrayOptions::default(),
     )
     .unwrap_err();
     assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
     assert!(!file.link_exists("s"));
-    let e = write_str_attr(&file, "a", "x\0y").unwrap_err();
+    let e = crate::storage::AttrWriter::set_str_attr(&*file, "a", "x\0y").unwrap_err();
     assert!(e.to_string().contains("NUL"), "{e}");
 }
 
@@ -391,12 +391,12 @@ fn strings_with_nul_are_refused_and_leave_nothing() {
 fn raw_data_writes_arrays_and_compounds() {
     let (_dir, _path, file) = new_file("r.h5");
     let a = RawData::Array(ArrayData::from(vec![1u32, 2]));
-    write_raw_data(&file, "a", &a, &DatasetOptions::default()).unwrap();
+    write_raw_data(&file, "a", &a, &ArrayOptions::default()).unwrap();
     let c = RawData::Compound {
         shape: vec![2],
         fields: vec![("v".into(), ArrayData::from(vec![0.5f32, 1.5]))],
     };
-    write_raw_data(&file, "c", &c, &DatasetOptions::default()).unwrap();
+    write_raw_data(&file, "c", &c, &ArrayOptions::default()).unwrap();
     let read =
         |n: &str| crate::storage::h5::read::read_raw_data(&file.dataset(n).unwrap()).unwrap();
     assert_eq!(read("a"), a);
@@ -406,7 +406,7 @@ fn raw_data_writes_arrays_and_compounds() {
 #[test]
 fn blocks_land_at_their_offsets_and_out_of_bounds_ones_are_refused() {
     let (_dir, _path, file) = new_file("b.h5");
-    let ds = create_array(&file, "m", DType::I32, &[3, 5], &DatasetOptions::default()).unwrap();
+    let ds = create_array(&file, "m", DType::I32, &[3, 5], &ArrayOptions::default()).unwrap();
     // Columns 0..2 and 2..5, as the loom writer fills a genes × cells matrix.
     write_block(
         &ds,
