@@ -14,6 +14,7 @@
 pub(crate) mod h5;
 pub mod types;
 pub mod write;
+pub(crate) mod zarr;
 
 use std::ops::Range;
 use std::path::Path;

@@ -1,0 +1,266 @@
+//! Zarr arrays being written: created from an [`ArraySpec`], filled row block by row block,
+//! grown along their first axis, given attributes.
+//!
+//! Values go through `zarrs`, which splits a block of rows into chunks (or shards): chunks the
+//! block covers whole are encoded and stored directly, chunks at its edges are read, updated
+//! and stored again, and chunks left all fill value are not stored (as zarr-python does). The
+//! metadata documents are written here, from the spec, so that they read as zarr-python's.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use ndarray::ArrayD;
+use parking_lot::Mutex;
+use serde_json::{Map, Value};
+use zarrs::array::{Array, ArrayMetadata, ArraySubset, CodecOptions, Element};
+use zarrs::filesystem::FilesystemStore;
+
+use super::meta::{attr_json, ArraySpec};
+use super::{Store, ZarrFormat};
+use crate::data::{ArrayData, AttrValue};
+use crate::storage::{ArrayWriter, AttrWriter};
+use crate::{dispatch_array, Error, Result};
+
+/// An array of a Zarr store being written.
+pub(crate) struct ZarrArrayWriter {
+    /// The store the array is in.
+    store: Arc<Store>,
+    /// The array's path from the root (`/obs/cell_type`).
+    path: String,
+    /// Whether the first axis may grow ([`ArrayWriter::append_rows`]).
+    resizable: bool,
+    /// The metadata and the `zarrs` array behind it, changed together.
+    state: Mutex<State>,
+}
+
+/// What changes as the array is written: its spec (the shape grows), its attributes, and the
+/// `zarrs` array built from both.
+struct State {
+    /// Layout and encoding.
+    spec: ArraySpec,
+    /// Attributes, in the order they were set.
+    attrs: Map<String, Value>,
+    /// The `zarrs` view of the same metadata, that encodes and stores chunks.
+    array: Array<FilesystemStore>,
+}
+
+impl ZarrArrayWriter {
+    /// Creates array `path` (which must not exist yet) from `spec`: writes its metadata.
+    pub(super) fn create(
+        store: Arc<Store>,
+        path: String,
+        spec: ArraySpec,
+        resizable: bool,
+    ) -> Result<Self> {
+        let attrs = Map::new();
+        let array = zarrs_array(&store, &path, &spec, &attrs)?;
+        let writer = ZarrArrayWriter {
+            store,
+            path,
+            resizable,
+            state: Mutex::new(State { spec, attrs, array }),
+        };
+        writer.store_metadata(&writer.state.lock())?;
+        Ok(writer)
+    }
+
+    /// Writes the metadata documents of the array as `state` describes it.
+    fn store_metadata(&self, state: &State) -> Result<()> {
+        let meta = state.spec.metadata(&state.attrs);
+        match state.spec.format {
+            ZarrFormat::V2 => {
+                self.store.set_json(&self.path, ".zarray", &meta)?;
+                self.store
+                    .set_json(&self.path, ".zattrs", &Value::Object(state.attrs.clone()))
+            }
+            ZarrFormat::V3 => self.store.set_json(&self.path, "zarr.json", &meta),
+        }
+    }
+
+    /// Writes `data` (of the array's shape) as the whole array.
+    pub(super) fn write_all(&self, data: &ArrayData) -> Result<()> {
+        let state = self.state.lock();
+        check_dtype(&state.spec, data)?;
+        if data.shape() != state.spec.shape.as_slice() {
+            return Err(Error::invalid(format!(
+                "values of shape {:?} do not fit an array of shape {:?}",
+                data.shape(),
+                state.spec.shape
+            )));
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        let subset = ArraySubset::new_with_shape(to_u64(data.shape()));
+        store_subset(&state.array, &subset, data, false)
+    }
+}
+
+/// The `zarrs` array for `spec` at `path`, built from the same metadata this module writes.
+fn zarrs_array(
+    store: &Store,
+    path: &str,
+    spec: &ArraySpec,
+    attrs: &Map<String, Value>,
+) -> Result<Array<FilesystemStore>> {
+    let meta = spec.metadata(attrs);
+    let metadata = match spec.format {
+        ZarrFormat::V2 => ArrayMetadata::V2(serde_json::from_value(meta).map_err(zarr_error)?),
+        ZarrFormat::V3 => ArrayMetadata::V3(serde_json::from_value(meta).map_err(zarr_error)?),
+    };
+    Array::new_with_metadata(store.fs.clone(), path, metadata).map_err(zarr_error)
+}
+
+/// A `zarrs` error (or one of its metadata) as an engine error.
+pub(super) fn zarr_error(e: impl std::fmt::Display) -> Error {
+    Error::Io(std::io::Error::other(format!("Zarr: {e}")))
+}
+
+/// The shape as `zarrs` counts it.
+fn to_u64(shape: &[usize]) -> Vec<u64> {
+    shape.iter().map(|&d| d as u64).collect()
+}
+
+/// Fails unless `data` holds values of the array's dtype.
+fn check_dtype(spec: &ArraySpec, data: &ArrayData) -> Result<()> {
+    if data.dtype() != spec.dtype {
+        return Err(Error::invalid(format!(
+            "cannot write {} values into an array of {}",
+            data.dtype(),
+            spec.dtype
+        )));
+    }
+    Ok(())
+}
+
+/// Stores `data` (of the subset's shape) into `subset` of `array`. 0-d arrays store their
+/// one chunk even when it holds the fill value, since v2 scalars have a `null` fill value.
+///
+/// With `partial_shards`, a shard the subset covers in part is updated in place (`zarrs`'
+/// partial encoding): the inner chunks the subset touches are encoded again and appended to
+/// the shard with a new index, instead of the whole shard being read, decoded, encoded and
+/// written again. Filling a shard block by block then costs what the blocks hold, not the
+/// shard each time. The shard keeps the superseded bytes of inner chunks that a block
+/// boundary cut through, unreferenced (readers go by the index).
+fn store_subset(
+    array: &Array<FilesystemStore>,
+    subset: &ArraySubset,
+    data: &ArrayData,
+    partial_shards: bool,
+) -> Result<()> {
+    let options = CodecOptions::default()
+        .with_store_empty_chunks(data.ndim() == 0)
+        .with_experimental_partial_encoding(partial_shards);
+    dispatch_array!(data, a => store_values(array, subset, a, &options))
+}
+
+/// [`store_subset`] for one element type.
+fn store_values<T: Element + Clone>(
+    array: &Array<FilesystemStore>,
+    subset: &ArraySubset,
+    values: &ArrayD<T>,
+    options: &CodecOptions,
+) -> Result<()> {
+    let standard = values.as_standard_layout();
+    let slice = standard
+        .as_slice()
+        .ok_or_else(|| Error::invalid("array is not contiguous"))?;
+    array
+        .store_array_subset_opt(subset, slice, options)
+        .map_err(zarr_error)
+}
+
+impl AttrWriter for ZarrArrayWriter {
+    fn path(&self) -> String {
+        self.path.clone()
+    }
+
+    fn set_attr(&self, name: &str, value: &AttrValue) -> Result<()> {
+        let json = attr_json(name, value)?;
+        let mut state = self.state.lock();
+        state.attrs.insert(name.to_owned(), json);
+        self.store_metadata(&state)
+    }
+}
+
+impl ArrayWriter for ZarrArrayWriter {
+    fn write_rows(&self, start: usize, rows: &ArrayData) -> Result<()> {
+        let state = self.state.lock();
+        write_rows_locked(&state, start, rows)
+    }
+
+    fn append_rows(&self, rows: &ArrayData) -> Result<usize> {
+        let mut state = self.state.lock();
+        check_rows(&state.spec, rows)?;
+        if !self.resizable {
+            return Err(Error::invalid(
+                "cannot append to an array that was not created resizable",
+            ));
+        }
+        let start = state.spec.shape[0];
+        let end = start
+            .checked_add(rows.nrows())
+            .ok_or_else(|| Error::invalid("array length overflows"))?;
+        if rows.nrows() == 0 {
+            return Ok(start);
+        }
+        let mut shape = state.spec.shape.clone();
+        shape[0] = end;
+        state.array.set_shape(to_u64(&shape)).map_err(zarr_error)?;
+        state.spec.shape = shape;
+        let written =
+            write_rows_locked(&state, start, rows).and_then(|()| self.store_metadata(&state));
+        if let Err(e) = written {
+            // Back to the length the stored metadata has.
+            let mut shape = state.spec.shape.clone();
+            shape[0] = start;
+            state.array.set_shape(to_u64(&shape)).map_err(zarr_error)?;
+            state.spec.shape = shape;
+            return Err(e);
+        }
+        Ok(end)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// Fails unless `rows` can be written into the array: its dtype, as many axes, the same
+/// trailing axes (and the array not 0-d).
+fn check_rows(spec: &ArraySpec, rows: &ArrayData) -> Result<()> {
+    check_dtype(spec, rows)?;
+    let shape = &spec.shape;
+    if shape.is_empty() || rows.ndim() != shape.len() || rows.shape()[1..] != shape[1..] {
+        return Err(Error::invalid(format!(
+            "rows of shape {:?} do not fit an array of shape {shape:?}",
+            rows.shape()
+        )));
+    }
+    Ok(())
+}
+
+/// [`ArrayWriter::write_rows`] with the state locked.
+fn write_rows_locked(state: &State, start: usize, rows: &ArrayData) -> Result<()> {
+    check_rows(&state.spec, rows)?;
+    let shape = &state.spec.shape;
+    let n = rows.nrows();
+    let end = start
+        .checked_add(n)
+        .filter(|&end| end <= shape[0])
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "rows {start}..{} are outside an array of {} rows",
+                start.saturating_add(n),
+                shape[0]
+            ))
+        })?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let ranges: Vec<std::ops::Range<u64>> = std::iter::once(start as u64..end as u64)
+        .chain(shape[1..].iter().map(|&d| 0..d as u64))
+        .collect();
+    let subset = ArraySubset::new_with_ranges(&ranges);
+    store_subset(&state.array, &subset, rows, state.spec.shards.is_some())
+}
