@@ -30,6 +30,8 @@ const MAX_BYTES: f64 = 64.0 * 1024.0 * 1024.0;
 const MAX_SHARDED_CHUNK_BYTES: f64 = 1024.0 * 1024.0;
 /// The shard size anndata asks zarr-python to aim at (`array.target_shard_size_bytes`).
 const TARGET_SHARD_BYTES: f64 = 1e9;
+/// The largest chunk or shard accepted, decoded, in bytes: a partial write holds one whole.
+const MAX_CHUNK_BYTES: u64 = 4 << 30;
 /// The length assumed for the empty first axis of a resizable array created to grow, when
 /// guessing its chunks (h5py's choice; zarr-python would take 1).
 const EMPTY_RESIZABLE_ROWS: usize = 1024;
@@ -261,24 +263,42 @@ pub(super) fn layout(
         };
         guess_chunks(&guess_shape, typesize(dtype), max)
     };
+    check_size("chunk", &chunks, dtype)?;
     if !sharded {
         return Ok((chunks, None));
     }
-    let shards = match zopts.shard_rows {
-        Some(rows) => std::iter::once(rows.div_ceil(chunks[0]) * chunks[0])
+    let whole_chunks = |len: usize, c: usize| len.max(1).div_ceil(c).saturating_mul(c);
+    let shards: Vec<usize> = match zopts.shard_rows {
+        Some(rows) => std::iter::once(whole_chunks(rows, chunks[0]))
             .chain(
                 shape[1..]
                     .iter()
                     .zip(&chunks[1..])
-                    .map(|(&d, &c)| d.max(1).div_ceil(c) * c),
+                    .map(|(&d, &c)| whole_chunks(d, c)),
             )
             .collect(),
         None => {
             let n = chunks_per_shard_axis(&chunks, typesize(dtype), shape);
-            chunks.iter().map(|&c| c * n).collect()
+            chunks.iter().map(|&c| c.saturating_mul(n)).collect()
         }
     };
+    check_size("shard", &shards, dtype)?;
     Ok((chunks, Some(shards)))
+}
+
+/// Fails if one chunk (or shard) of `shape` would take more than [`MAX_CHUNK_BYTES`] decoded:
+/// writing part of one holds it whole in memory.
+fn check_size(what: &str, shape: &[usize], dtype: DType) -> Result<()> {
+    let bytes = shape
+        .iter()
+        .try_fold(dtype.size() as u64, |acc, &d| acc.checked_mul(d as u64));
+    match bytes {
+        Some(b) if b <= MAX_CHUNK_BYTES => Ok(()),
+        _ => Err(Error::invalid(format!(
+            "a {what} of shape {shape:?} ({dtype}) is larger than {} GiB",
+            MAX_CHUNK_BYTES >> 30
+        ))),
+    }
 }
 
 /// The chunk shape zarr-python (`zarr.core.chunk_grids._guess_chunks`) picks for an array of
@@ -319,7 +339,10 @@ fn chunks_per_shard_axis(chunks: &[usize], typesize: usize, shape: &[usize]) -> 
     let ndim = i32::try_from(chunks.len()).unwrap_or(i32::MAX);
     let mut n = 1usize;
     while chunk_bytes * ((n + 1) as f64).powi(ndim) <= TARGET_SHARD_BYTES
-        && chunks.iter().zip(shape).all(|(&c, &d)| c * (n + 1) <= d)
+        && chunks
+            .iter()
+            .zip(shape)
+            .all(|(&c, &d)| c.checked_mul(n + 1).is_some_and(|s| s <= d))
     {
         n += 1;
     }

@@ -568,6 +568,22 @@ fn what_zarr_cannot_store_is_refused_clearly() {
         },
     );
     assert!(e.is_err() && !root.contains("m").unwrap());
+    let huge = ArrayOptions {
+        chunks: Some(vec![usize::MAX / 2]),
+        ..ArrayOptions::default()
+    };
+    let e = root
+        .create_array("h", DType::F64, &[10], &huge)
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("larger than 4 GiB"), "{e}");
+    let rows = ZarrOptions {
+        shard_rows: Some(usize::MAX),
+        ..ZarrOptions::default()
+    };
+    let big = create(&dir.path().join("big.zarr"), &rows).unwrap();
+    let e = big.write_array("a", &ArrayData::from(vec![1u8]), &ArrayOptions::default());
+    assert!(e.err().unwrap().to_string().contains("shard"));
 }
 
 #[test]
