@@ -52,7 +52,7 @@ mod view;
 pub use annpage_engine::data;
 pub use annpage_engine::error::ResultExt;
 /// Describing a file's element tree from its metadata alone (what `annpage info` prints).
-pub use annpage_engine::format::inspect;
+pub use annpage_engine::file::inspect;
 pub use annpage_engine::format::{AnnDataElements, Compression, RawElements, WriteOptions};
 pub use annpage_engine::select::{AxisIndex, IndexKind, Selection};
 pub use annpage_engine::{Error, Result};

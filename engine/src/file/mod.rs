@@ -18,6 +18,7 @@
 //! ```
 
 pub mod copy;
+pub mod inspect;
 pub mod probe;
 mod read;
 pub mod stream;

@@ -143,6 +143,10 @@ pub trait Array: Node {
         Ok(None)
     }
 
+    /// How the values are laid out and encoded in the store (for descriptions such as
+    /// `annpage info`).
+    fn storage(&self) -> Result<ArrayStorage>;
+
     /// The array as [`Any`](std::any::Any), for layers above that read some backends'
     /// arrays with readers of their own (the chunk manager's direct HDF5 reader).
     fn as_any(&self) -> &dyn std::any::Any;
@@ -156,6 +160,17 @@ pub trait Array: Node {
     fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
     }
+}
+
+/// How an array's values are laid out and encoded in its store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArrayStorage {
+    /// `contiguous`, `chunked`, `compact` or `sharded`.
+    pub layout: &'static str,
+    /// The shape of one chunk (the inner chunk of a sharded array), when chunked.
+    pub chunk: Option<Vec<usize>>,
+    /// The filters or codecs that encode the values, e.g. `["gzip(4)"]`, `["zstd(0)"]`.
+    pub filters: Vec<String>,
 }
 
 /// Identifies one group of an open store: the same group reached by two paths has the same id.

@@ -16,7 +16,9 @@ pub mod write;
 use std::ops::Range;
 use std::path::Path;
 
-use super::{check_regular_file, Array, Group, MemberKind, Node, ObjectId, StoredType};
+use super::{
+    check_regular_file, Array, ArrayStorage, Group, MemberKind, Node, ObjectId, StoredType,
+};
 use crate::data::{AttrValue, DType, RawData};
 use crate::{data::ArrayData, Error, Result};
 
@@ -141,6 +143,33 @@ impl Array for hdf5::Dataset {
             .filter(|d| *d != DType::String && !matches!(ty, StoredType::Compound { .. }))
             .ok_or_else(|| Error::unsupported(format!("range reads of {}", ty.describe())))?;
         read::read_hyperslab(self, &shape, dtype, rows)
+    }
+
+    fn storage(&self) -> Result<ArrayStorage> {
+        let layout = match self.layout() {
+            hdf5::dataset::Layout::Chunked => "chunked",
+            hdf5::dataset::Layout::Compact => "compact",
+            _ => "contiguous",
+        };
+        let filters = self
+            .filters()
+            .iter()
+            .map(|f| match f {
+                hdf5::filters::Filter::Deflate(level) => format!("gzip({level})"),
+                hdf5::filters::Filter::Shuffle => "shuffle".into(),
+                hdf5::filters::Filter::Fletcher32 => "fletcher32".into(),
+                hdf5::filters::Filter::LZF => "lzf".into(),
+                hdf5::filters::Filter::SZip(..) => "szip".into(),
+                hdf5::filters::Filter::NBit => "nbit".into(),
+                hdf5::filters::Filter::ScaleOffset(_) => "scaleoffset".into(),
+                hdf5::filters::Filter::User(id, _) => format!("filter#{id}"),
+            })
+            .collect();
+        Ok(ArrayStorage {
+            layout,
+            chunk: self.chunk(),
+            filters,
+        })
     }
 
     fn as_any(&self) -> &dyn std::any::Any {
