@@ -53,19 +53,26 @@ pub fn object_id(loc: &hdf5::Location) -> Result<ObjectId> {
     })
 }
 
-impl Node for hdf5::Group {
-    fn path(&self) -> String {
-        self.name()
-    }
+/// Groups and datasets are nodes alike: a path and attributes.
+macro_rules! impl_node {
+    ($($t:ty),*) => {$(
+        impl Node for $t {
+            fn path(&self) -> String {
+                self.name()
+            }
 
-    fn attr_names(&self) -> Result<Vec<String>> {
-        Ok(hdf5::Location::attr_names(self)?)
-    }
+            fn attr_names(&self) -> Result<Vec<String>> {
+                Ok(hdf5::Location::attr_names(self)?)
+            }
 
-    fn attr(&self, name: &str) -> Result<Option<AttrValue>> {
-        read::read_attr_opt(self, name)
-    }
+            fn attr(&self, name: &str) -> Result<Option<AttrValue>> {
+                read::read_attr_opt(self, name)
+            }
+        }
+    )*};
 }
+
+impl_node!(hdf5::Group, hdf5::Dataset);
 
 impl Group for hdf5::Group {
     fn member_names(&self) -> Result<Vec<String>> {
@@ -96,20 +103,6 @@ impl Group for hdf5::Group {
 
     fn object_id(&self) -> Result<Option<ObjectId>> {
         object_id(self).map(Some)
-    }
-}
-
-impl Node for hdf5::Dataset {
-    fn path(&self) -> String {
-        self.name()
-    }
-
-    fn attr_names(&self) -> Result<Vec<String>> {
-        Ok(hdf5::Location::attr_names(self)?)
-    }
-
-    fn attr(&self, name: &str) -> Result<Option<AttrValue>> {
-        read::read_attr_opt(self, name)
     }
 }
 
