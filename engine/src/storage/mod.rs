@@ -13,6 +13,7 @@
 
 pub(crate) mod h5;
 pub mod types;
+pub(crate) mod zarr;
 
 use std::ops::Range;
 use std::path::Path;
