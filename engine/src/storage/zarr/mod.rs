@@ -22,6 +22,8 @@ pub(crate) mod store;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_anndata;
 
 use std::ops::Range;
 use std::path::Path;
