@@ -71,7 +71,7 @@ pub use crate::formats::{
     CsvOptions, FileFormat, FormatOptions, LoomOptions, TenxH5Options, TenxMtxOptions, VarNames,
 };
 pub use crate::frame::FrameMut;
-pub use crate::io::read_h5ad;
+pub use crate::io::{read_h5ad, read_zarr};
 pub use crate::view::AnnDataView;
 
 // Both can be shared across threads: they are plain data and borrows of it.

@@ -61,6 +61,38 @@ pub fn check_writable(path: &Path) -> Result<()> {
     check().in_file(path)
 }
 
+/// The kinds of store annpage reads and writes.
+///
+/// ```
+/// use annpage_engine::file::StoreKind;
+/// assert_eq!(StoreKind::of_path("a/b.h5ad".as_ref()), StoreKind::H5ad);
+/// assert_eq!(StoreKind::of_path("b.zarr.zip".as_ref()), StoreKind::Zarr);
+/// assert_eq!(StoreKind::of_path("new.zarr".as_ref()), StoreKind::Zarr);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StoreKind {
+    /// An HDF5 file, as anndata's `write_h5ad` writes.
+    H5ad,
+    /// A Zarr store (v2 or v3; a directory, or a zip file read-only), as `write_zarr` writes.
+    Zarr,
+}
+
+impl StoreKind {
+    /// The kind a path names: a directory, or a name ending in `.zarr` or `.zip`, is a Zarr
+    /// store; anything else an HDF5 file.
+    pub fn of_path(path: &Path) -> StoreKind {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        if path.is_dir() || name.ends_with(".zarr") || name.ends_with(".zip") {
+            StoreKind::Zarr
+        } else {
+            StoreKind::H5ad
+        }
+    }
+}
+
 /// An AnnData file open read-only. Cheap to clone; `Send + Sync`.
 #[derive(Clone)]
 pub struct File {
@@ -73,9 +105,8 @@ pub struct File {
 enum Store {
     /// An HDF5 file (`.h5ad`).
     H5(hdf5::File),
-    /// The root group of another backend's store.
-    #[allow(dead_code)] // Opened once the Zarr backend lands (the next commits).
-    Other(Arc<dyn Group>),
+    /// The root group of a Zarr store.
+    Zarr(Arc<dyn Group>),
 }
 
 impl std::fmt::Debug for File {
@@ -85,16 +116,30 @@ impl std::fmt::Debug for File {
 }
 
 impl File {
-    /// Opens `path` read-only: an I/O error when it cannot be read, an invalid-argument error
-    /// when it is not a regular file (a directory, FIFO or device is never opened), a format
-    /// error when it is not a readable HDF5 file. Errors name the file.
+    /// Opens `path` read-only: a directory or a `.zip` file as a Zarr store (v2 or v3), any
+    /// other path as an HDF5 file (`.h5ad`). An I/O error when it cannot be read, an
+    /// invalid-argument error for a FIFO or device (never opened), a format error when it
+    /// holds no readable store. Errors name the file.
     pub fn open(path: impl AsRef<Path>) -> Result<File> {
         let path = path.as_ref();
-        let h5 = crate::storage::h5::open_read(path).in_file(path)?;
+        let store = match StoreKind::of_path(path) {
+            StoreKind::Zarr => {
+                Store::Zarr(Arc::from(crate::storage::zarr::open(path).in_file(path)?))
+            }
+            StoreKind::H5ad => Store::H5(crate::storage::h5::open_read(path).in_file(path)?),
+        };
         Ok(File {
             path: path.to_path_buf(),
-            store: Store::H5(h5),
+            store,
         })
+    }
+
+    /// What stores the file.
+    pub fn kind(&self) -> StoreKind {
+        match self.store {
+            Store::H5(_) => StoreKind::H5ad,
+            Store::Zarr(_) => StoreKind::Zarr,
+        }
     }
 
     /// The path the file was opened from.
@@ -111,7 +156,7 @@ impl File {
     pub(crate) fn root(&self) -> &dyn Group {
         match &self.store {
             Store::H5(h5) => &**h5,
-            Store::Other(root) => root.as_ref(),
+            Store::Zarr(root) => root.as_ref(),
         }
     }
 
@@ -120,8 +165,8 @@ impl File {
     pub(crate) fn h5(&self) -> Result<&hdf5::File> {
         match &self.store {
             Store::H5(h5) => Ok(h5),
-            Store::Other(_) => Err(Error::unsupported(
-                "editing this store in place (only .h5ad files are edited in place)",
+            Store::Zarr(_) => Err(Error::unsupported(
+                "editing a Zarr store in place (only .h5ad files are edited in place)",
             )),
         }
     }

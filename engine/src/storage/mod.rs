@@ -9,11 +9,13 @@
 //! [`Group::object_id`]).
 //!
 //! HDF5 is the first backend (the private `h5` module: every libhdf5 call of the format layer
-//! lives there); its groups and datasets implement the traits directly.
+//! lives there); its groups and datasets implement the traits directly. Zarr (v2 and v3,
+//! directory and zip stores) is the second (the private `zarr` module, on the `zarrs` crate).
 
 pub(crate) mod h5;
 pub mod types;
 pub mod write;
+pub(crate) mod zarr;
 
 use std::ops::Range;
 use std::path::Path;
