@@ -33,6 +33,7 @@ use crate::format::read::{
 };
 use crate::format::read_element;
 use crate::paged::{open_matrix_with, MatrixSource, ReadOptions};
+pub use crate::storage::StoreKind;
 use crate::storage::Group;
 use crate::{Error, Result};
 
@@ -59,38 +60,6 @@ pub fn check_writable(path: &Path) -> Result<()> {
         Ok(())
     };
     check().in_file(path)
-}
-
-/// The kinds of store annpage reads and writes.
-///
-/// ```
-/// use annpage_engine::file::StoreKind;
-/// assert_eq!(StoreKind::of_path("a/b.h5ad".as_ref()), StoreKind::H5ad);
-/// assert_eq!(StoreKind::of_path("b.zarr.zip".as_ref()), StoreKind::Zarr);
-/// assert_eq!(StoreKind::of_path("new.zarr".as_ref()), StoreKind::Zarr);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum StoreKind {
-    /// An HDF5 file, as anndata's `write_h5ad` writes.
-    H5ad,
-    /// A Zarr store (v2 or v3; a directory, or a zip file read-only), as `write_zarr` writes.
-    Zarr,
-}
-
-impl StoreKind {
-    /// The kind a path names: a directory, or a name ending in `.zarr` or `.zip`, is a Zarr
-    /// store; anything else an HDF5 file.
-    pub fn of_path(path: &Path) -> StoreKind {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().to_ascii_lowercase())
-            .unwrap_or_default();
-        if path.is_dir() || name.ends_with(".zarr") || name.ends_with(".zip") {
-            StoreKind::Zarr
-        } else {
-            StoreKind::H5ad
-        }
-    }
 }
 
 /// An AnnData file open read-only. Cheap to clone; `Send + Sync`.
