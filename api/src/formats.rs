@@ -319,6 +319,9 @@ fn keep_vars_where(adata: &AnnData, column: &str, keep: impl Fn(&str) -> bool) -
 pub enum FileFormat {
     /// anndata's HDF5 format (`.h5ad`).
     H5ad,
+    /// A Zarr store (`.zarr` directory, v2 or v3; `.zarr.zip` read only), as anndata's
+    /// `write_zarr` writes it.
+    Zarr,
     /// A delimited table (`.csv`, `.tsv`, `.txt`, also gzipped), read by [`read_csv`].
     Csv,
     /// A Matrix Market file (`.mtx`, `.mtx.gz`), read by [`read_mtx`].
@@ -333,10 +336,16 @@ pub enum FileFormat {
     Loom,
 }
 
+/// Whether `path` is a directory holding a Zarr hierarchy (v3 `zarr.json`, v2 `.zgroup`).
+fn is_zarr_dir(path: &Path) -> bool {
+    path.join("zarr.json").is_file() || path.join(".zgroup").is_file()
+}
+
 impl FileFormat {
     /// Every format, in the order the CLI lists them.
-    pub const ALL: [FileFormat; 7] = [
+    pub const ALL: [FileFormat; 8] = [
         FileFormat::H5ad,
+        FileFormat::Zarr,
         FileFormat::Csv,
         FileFormat::Mtx,
         FileFormat::TenxMtx,
@@ -349,6 +358,7 @@ impl FileFormat {
     pub fn name(self) -> &'static str {
         match self {
             FileFormat::H5ad => "h5ad",
+            FileFormat::Zarr => "zarr",
             FileFormat::Csv => "csv",
             FileFormat::Mtx => "mtx",
             FileFormat::TenxMtx => "10x-mtx",
@@ -372,6 +382,10 @@ impl FileFormat {
     /// assert_eq!(FileFormat::from_path("b.tsv".as_ref()), Some(FileFormat::Csv));
     /// ```
     pub fn from_path(path: &Path) -> Option<FileFormat> {
+        let lower = path.to_string_lossy().to_ascii_lowercase();
+        if lower.ends_with(".zarr") || lower.ends_with(".zarr.zip") || is_zarr_dir(path) {
+            return Some(FileFormat::Zarr);
+        }
         if path.is_dir() {
             let tenx = ["matrix.mtx", "matrix.mtx.gz", "genes.tsv"]
                 .iter()
@@ -404,7 +418,7 @@ impl FileFormat {
     /// ```
     pub fn read(self, path: &Path, options: &FormatOptions) -> Result<AnnData> {
         match self {
-            FileFormat::H5ad => crate::read_h5ad(path),
+            FileFormat::H5ad | FileFormat::Zarr => crate::read_h5ad(path),
             FileFormat::Csv => {
                 let by_extension = CsvOptions {
                     delimiter: delimiter_of(path),

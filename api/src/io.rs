@@ -1,4 +1,4 @@
-//! Reading and writing `.h5ad` files.
+//! Reading and writing `.h5ad` files and Zarr stores.
 
 use std::path::Path;
 
@@ -8,7 +8,8 @@ use annpage_engine::Result;
 
 use crate::AnnData;
 
-/// Reads a whole `.h5ad` file into memory, current and legacy layouts alike.
+/// Reads a whole `.h5ad` file into memory, current and legacy layouts alike (a Zarr store
+/// given here is read too, as [`read_zarr`] reads it).
 ///
 /// The file's elements are checked as [`AnnData::from_elements`] checks them; every error
 /// names the file and, when it concerns one, the element.
@@ -22,6 +23,25 @@ pub fn read_h5ad(path: impl AsRef<Path>) -> Result<AnnData> {
     let path = path.as_ref();
     let elems = annpage_engine::file::read_h5ad(path)?;
     AnnData::from_elements(elems).in_file(path)
+}
+
+/// Reads a whole Zarr store (a `.zarr` directory, v2 or v3, or a `.zarr.zip` archive) into
+/// memory, as `anndata.read_zarr` does; the same elements and checks as [`read_h5ad`].
+///
+/// ```no_run
+/// let adata = annpage::read_zarr("data.zarr")?;
+/// println!("{} × {}", adata.n_obs(), adata.n_vars());
+/// # Ok::<(), annpage::Error>(())
+/// ```
+pub fn read_zarr(path: impl AsRef<Path>) -> Result<AnnData> {
+    let path = path.as_ref();
+    if annpage_engine::file::StoreKind::of_path(path) != annpage_engine::file::StoreKind::Zarr {
+        return Err(annpage_engine::Error::invalid(
+            "not a Zarr store (a directory, or a .zarr / .zip name)",
+        )
+        .in_file(path));
+    }
+    read_h5ad(path)
 }
 
 impl AnnData {

@@ -52,7 +52,7 @@ mod view;
 pub use annpage_engine::data;
 pub use annpage_engine::error::ResultExt;
 /// Describing a file's element tree from its metadata alone (what `annpage info` prints).
-pub use annpage_engine::format::inspect;
+pub use annpage_engine::file::inspect;
 pub use annpage_engine::format::{AnnDataElements, Compression, RawElements, WriteOptions};
 pub use annpage_engine::select::{AxisIndex, IndexKind, Selection};
 pub use annpage_engine::{Error, Result};
@@ -71,7 +71,7 @@ pub use crate::formats::{
     CsvOptions, FileFormat, FormatOptions, LoomOptions, TenxH5Options, TenxMtxOptions, VarNames,
 };
 pub use crate::frame::FrameMut;
-pub use crate::io::read_h5ad;
+pub use crate::io::{read_h5ad, read_zarr};
 pub use crate::view::AnnDataView;
 
 // Both can be shared across threads: they are plain data and borrows of it.

@@ -225,7 +225,7 @@ fn run(cli: Cli) -> annpage::Result<()> {
                 None => path_format(&output, "--to")?,
             };
             match (from, to) {
-                (FileFormat::H5ad, FileFormat::H5ad) => {
+                (FileFormat::H5ad | FileFormat::Zarr, FileFormat::H5ad) => {
                     open_backed(&input, &backed)?.write_h5ad(&output, &options)?
                 }
                 (FileFormat::Mtx, FileFormat::H5ad) => {

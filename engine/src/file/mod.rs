@@ -18,6 +18,7 @@
 //! ```
 
 pub mod copy;
+pub mod inspect;
 pub mod probe;
 mod read;
 pub mod stream;
@@ -32,6 +33,7 @@ use crate::format::read::{
 };
 use crate::format::read_element;
 use crate::paged::{open_matrix_with, MatrixSource, ReadOptions};
+pub use crate::storage::StoreKind;
 use crate::storage::Group;
 use crate::{Error, Result};
 
@@ -72,9 +74,8 @@ pub struct File {
 enum Store {
     /// An HDF5 file (`.h5ad`).
     H5(hdf5::File),
-    /// The root group of another backend's store.
-    #[allow(dead_code)] // Opened once the Zarr backend lands (the next commits).
-    Other(Arc<dyn Group>),
+    /// The root group of a Zarr store.
+    Zarr(Arc<dyn Group>),
 }
 
 impl std::fmt::Debug for File {
@@ -84,16 +85,30 @@ impl std::fmt::Debug for File {
 }
 
 impl File {
-    /// Opens `path` read-only: an I/O error when it cannot be read, an invalid-argument error
-    /// when it is not a regular file (a directory, FIFO or device is never opened), a format
-    /// error when it is not a readable HDF5 file. Errors name the file.
+    /// Opens `path` read-only: a directory or a `.zip` file as a Zarr store (v2 or v3), any
+    /// other path as an HDF5 file (`.h5ad`). An I/O error when it cannot be read, an
+    /// invalid-argument error for a FIFO or device (never opened), a format error when it
+    /// holds no readable store. Errors name the file.
     pub fn open(path: impl AsRef<Path>) -> Result<File> {
         let path = path.as_ref();
-        let h5 = crate::storage::h5::open_read(path).in_file(path)?;
+        let store = match StoreKind::of_path(path) {
+            StoreKind::Zarr => {
+                Store::Zarr(Arc::from(crate::storage::zarr::open(path).in_file(path)?))
+            }
+            StoreKind::H5ad => Store::H5(crate::storage::h5::open_read(path).in_file(path)?),
+        };
         Ok(File {
             path: path.to_path_buf(),
-            store: Store::H5(h5),
+            store,
         })
+    }
+
+    /// What stores the file.
+    pub fn kind(&self) -> StoreKind {
+        match self.store {
+            Store::H5(_) => StoreKind::H5ad,
+            Store::Zarr(_) => StoreKind::Zarr,
+        }
     }
 
     /// The path the file was opened from.
@@ -110,7 +125,7 @@ impl File {
     pub(crate) fn root(&self) -> &dyn Group {
         match &self.store {
             Store::H5(h5) => &**h5,
-            Store::Other(root) => root.as_ref(),
+            Store::Zarr(root) => root.as_ref(),
         }
     }
 
@@ -119,8 +134,8 @@ impl File {
     pub(crate) fn h5(&self) -> Result<&hdf5::File> {
         match &self.store {
             Store::H5(h5) => Ok(h5),
-            Store::Other(_) => Err(Error::unsupported(
-                "editing this store in place (only .h5ad files are edited in place)",
+            Store::Zarr(_) => Err(Error::unsupported(
+                "editing a Zarr store in place (only .h5ad files are edited in place)",
             )),
         }
     }

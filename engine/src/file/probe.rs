@@ -630,7 +630,9 @@ fn raw_layout(
         ))
     };
     let mut parts: Parts = (None, None, None);
-    if root.contains("raw")? {
+    // anndata writes a missing raw to Zarr as a `null` element.
+    let null_raw = is_dataset(root, "raw") && encoding_of(root, "raw")?.as_deref() == Some("null");
+    if root.contains("raw")? && !null_raw {
         if is_dataset(root, "raw") {
             return Err(Error::malformed("'raw' is a dataset, expected a group").in_element("/raw"));
         }

@@ -4,7 +4,6 @@
 //! reference this module implements.
 
 mod encoding;
-pub mod inspect;
 pub(crate) mod legacy;
 pub mod loom;
 pub(crate) mod read;

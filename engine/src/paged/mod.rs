@@ -56,13 +56,12 @@ pub use io::{
     read_then_check_indices, ChunkBytes, ChunkCache, DecodedChunk, InMemoryReader, RangeReader,
     ReadPath, StoreReader,
 };
-pub(crate) use io::{DirectOpen, DirectReader};
 pub use matrix::{BackedMatrix, Chunks, MemoryPolicy};
 pub use plan::ReadPlan;
 pub use pool::WorkerPool;
 #[cfg(test)]
 pub(crate) use source::open_matrix;
-pub(crate) use source::open_matrix_with;
+pub(crate) use source::{describe_read_path, open_matrix_with};
 pub use source::{MatrixKind, MatrixSource, ReadOptions};
 
 // Handles, caches, blocks and plans are shared by reader threads; chunk iterators move to

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use hdf5::Dataset;
 
 use super::io::{
-    default_threads, DirectOpen, DirectReader, H5RangeReader, RangeReader, StoreReader,
+    default_threads, DirectOpen, DirectReader, H5RangeReader, RangeReader, ReadPath, StoreReader,
 };
 use super::pool::WorkerPool;
 use crate::data::{DType, SparseFormat};
@@ -253,4 +253,21 @@ pub(crate) fn reader(array: Box<dyn Array>, options: &ReadOptions) -> Result<Box
         DirectOpen::Reader(r) => Ok(Box::new(r)),
         DirectOpen::Fallback(reason) => Ok(Box::new(H5RangeReader::new(ds)?.with_reason(reason))),
     }
+}
+
+/// How [`reader`] would read `array` with `options`, found from its metadata and chunk index
+/// (no values read), for descriptions such as `annpage info`.
+pub(crate) fn describe_read_path(array: &dyn Array, options: &ReadOptions) -> Result<ReadPath> {
+    let Some(ds) = array.as_any().downcast_ref::<Dataset>() else {
+        return Ok(ReadPath::Store);
+    };
+    if !options.direct {
+        return Ok(ReadPath::Hdf5 {
+            reason: "direct reads are turned off (ReadOptions::direct)".into(),
+        });
+    }
+    Ok(match DirectReader::open(ds, options.workers.threads())? {
+        DirectOpen::Reader(r) => r.read_path(),
+        DirectOpen::Fallback(reason) => ReadPath::Hdf5 { reason },
+    })
 }

@@ -9,7 +9,8 @@
 //! [`Group::object_id`]).
 //!
 //! HDF5 is the first backend (the private `h5` module: every libhdf5 call of the format layer
-//! lives there); its groups and datasets implement the traits directly.
+//! lives there); its groups and datasets implement the traits directly. Zarr (v2 and v3,
+//! directory and zip stores) is the second (the private `zarr` module, on the `zarrs` crate).
 
 pub(crate) mod h5;
 pub mod types;
@@ -144,6 +145,10 @@ pub trait Array: Node {
         Ok(None)
     }
 
+    /// How the values are laid out and encoded in the store (for descriptions such as
+    /// `annpage info`).
+    fn storage(&self) -> Result<ArrayStorage>;
+
     /// The array as [`Any`](std::any::Any), for layers above that read some backends'
     /// arrays with readers of their own (the chunk manager's direct HDF5 reader).
     fn as_any(&self) -> &dyn std::any::Any;
@@ -156,6 +161,50 @@ pub trait Array: Node {
     /// Whether the array holds no values.
     fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
+    }
+}
+
+/// How an array's values are laid out and encoded in its store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArrayStorage {
+    /// `contiguous`, `chunked`, `compact` or `sharded`.
+    pub layout: &'static str,
+    /// The shape of one chunk (the inner chunk of a sharded array), when chunked.
+    pub chunk: Option<Vec<usize>>,
+    /// The filters or codecs that encode the values, e.g. `["gzip(4)"]`, `["zstd(0)"]`.
+    pub filters: Vec<String>,
+}
+
+/// The kinds of store annpage reads and writes.
+///
+/// ```
+/// use annpage_engine::storage::StoreKind;
+/// assert_eq!(StoreKind::of_path("a/b.h5ad".as_ref()), StoreKind::H5ad);
+/// assert_eq!(StoreKind::of_path("b.zarr.zip".as_ref()), StoreKind::Zarr);
+/// assert_eq!(StoreKind::of_path("new.zarr".as_ref()), StoreKind::Zarr);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum StoreKind {
+    /// An HDF5 file, as anndata's `write_h5ad` writes.
+    #[default]
+    H5ad,
+    /// A Zarr store (v2 or v3; a directory, or a zip file read-only), as `write_zarr` writes.
+    Zarr,
+}
+
+impl StoreKind {
+    /// The kind a path names: a directory, or a name ending in `.zarr` or `.zip`, is a Zarr
+    /// store; anything else an HDF5 file.
+    pub fn of_path(path: &Path) -> StoreKind {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        if path.is_dir() || name.ends_with(".zarr") || name.ends_with(".zip") {
+            StoreKind::Zarr
+        } else {
+            StoreKind::H5ad
+        }
     }
 }
 

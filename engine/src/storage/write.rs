@@ -27,7 +27,7 @@ pub struct ArrayOptions {
     /// Whether the first axis may grow later (an unlimited maximum, as anndata gives the
     /// `data`/`indices`/`indptr` of sparse matrices). Resizable datasets are always chunked.
     pub resizable: bool,
-    /// The chunk shape; `None` chooses h5py's ([`guess_chunk`]) when chunks are needed.
+    /// The chunk shape; `None` chooses h5py's (`guess_chunk`) when chunks are needed.
     /// Giving one makes the dataset chunked even without compression.
     pub chunks: Option<Vec<usize>>,
 }

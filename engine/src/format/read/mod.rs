@@ -1286,7 +1286,7 @@ mod tests {
             let path = v.with(edit);
             for err in [
                 read_h5ad(&path).unwrap_err(),
-                crate::format::inspect::describe(&path).unwrap_err(),
+                crate::file::inspect::describe(&path).unwrap_err(),
             ] {
                 let msg = err.to_string();
                 assert!(msg.contains(what), "{edit}: {msg}");

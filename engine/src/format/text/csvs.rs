@@ -302,7 +302,7 @@ fn shortest_digits(sci: &str, exact: f64) -> (String, i32) {
     let last_even = truncated
         .bytes()
         .last()
-        .is_some_and(|d| (d - b'0') % 2 == 0);
+        .is_some_and(|d| (d - b'0').is_multiple_of(2));
     // Exactly halfway only if no digit follows the 5 (an f64 has at most 767 of them).
     let full = format!("{:.*e}", 800, exact);
     let full_digits = full.split_once('e').map_or("", |(m, _)| m).replace('.', "");

@@ -1,7 +1,10 @@
-//! A temporary file beside a target, renamed onto it once complete and removed otherwise.
+//! A temporary file (or, for directory stores such as Zarr, a temporary directory) beside a
+//! target, renamed onto it once complete and removed otherwise.
 //!
-//! The file is synced before the rename and its directory after it, so that a crash leaves
-//! either the old target or the complete new one. A process killed while writing leaves its
+//! The file (every file of the directory) is synced before the rename and its directory after
+//! it, so that a crash leaves either the old target or the complete new one. A directory
+//! cannot be renamed over a directory: the old target is first renamed aside, then removed
+//! once the new one is in place. A process killed while writing leaves its
 //! temporary behind: the next [`Staged::beside`] for the same target removes the temporaries
 //! of writers that are no longer running.
 //!
@@ -35,6 +38,7 @@ const ATTEMPTS: u32 = 100;
 #[derive(Debug)]
 pub struct Staged {
     path: PathBuf,
+    dir: bool,
     committed: bool,
 }
 
@@ -43,6 +47,15 @@ impl Staged {
     /// (`.<target name>.<pid>-<n>-<nanos>.annpage-tmp`), after removing the temporaries of the
     /// same target left by processes that are no longer running.
     pub fn beside(target: &Path) -> Result<Self> {
+        Staged::create(target, false)
+    }
+
+    /// Like [`Staged::beside`], an empty directory (for stores that are directories).
+    pub fn dir_beside(target: &Path) -> Result<Self> {
+        Staged::create(target, true)
+    }
+
+    fn create(target: &Path, dir_store: bool) -> Result<Self> {
         let name = target.file_name().ok_or_else(|| {
             Error::invalid(format!("'{}' does not name a file", target.display()))
         })?;
@@ -60,10 +73,20 @@ impl Staged {
             file_name.push(name);
             file_name.push(format!(".{}-{n}-{nanos}.annpage-tmp", std::process::id()));
             let path = dir.join(file_name);
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(_) => {
+            let made = if dir_store {
+                std::fs::create_dir(&path)
+            } else {
+                OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                    .map(drop)
+            };
+            match made {
+                Ok(()) => {
                     return Ok(Staged {
                         path,
+                        dir: dir_store,
                         committed: false,
                     })
                 }
@@ -85,10 +108,36 @@ impl Staged {
     /// Syncs the temporary file, renames it onto `target` (replacing it) and syncs the
     /// directory, so that the new target survives a crash.
     pub fn commit(mut self, target: &Path) -> Result<()> {
-        File::open(&self.path)?.sync_all()?;
+        if !self.dir {
+            File::open(&self.path)?.sync_all()?;
+            std::fs::rename(&self.path, target)?;
+            self.committed = true;
+            return sync_dir(target);
+        }
+        sync_tree(&self.path)?;
+        // A directory is not renamed over another: move the old target aside first.
+        let mut aside = self.path.clone().into_os_string();
+        aside.push(".old");
+        let aside = PathBuf::from(aside);
+        let replaced = match std::fs::symlink_metadata(target) {
+            Ok(meta) if meta.is_dir() => {
+                std::fs::rename(target, &aside)?;
+                true
+            }
+            Ok(_) => {
+                std::fs::remove_file(target)?;
+                false
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => false,
+            Err(e) => return Err(e.into()),
+        };
         std::fs::rename(&self.path, target)?;
         self.committed = true;
-        sync_dir(target)
+        sync_dir(target)?;
+        if replaced {
+            std::fs::remove_dir_all(&aside)?;
+        }
+        Ok(())
     }
 }
 
@@ -99,6 +148,22 @@ fn sync_dir(path: &Path) -> Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    match File::open(dir)?.sync_all() {
+        Err(e) if e.kind() == ErrorKind::InvalidInput => Ok(()),
+        r => Ok(r?),
+    }
+}
+
+/// Syncs every file and directory below `dir`, and `dir` itself.
+fn sync_tree(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            sync_tree(&entry.path())?;
+        } else {
+            File::open(entry.path())?.sync_all()?;
+        }
+    }
     match File::open(dir)?.sync_all() {
         Err(e) if e.kind() == ErrorKind::InvalidInput => Ok(()),
         r => Ok(r?),
@@ -155,8 +220,8 @@ fn remove_stale(dir: &Path, name: &OsStr) {
         let Ok(meta) = entry.metadata() else {
             continue;
         };
-        if (meta.is_file() && !alive(pid)) || started_after(pid, &meta) {
-            let _ = std::fs::remove_file(entry.path());
+        if ((meta.is_file() || meta.is_dir()) && !alive(pid)) || started_after(pid, &meta) {
+            let _ = remove(&entry.path(), meta.is_dir());
         }
     }
 }
@@ -164,7 +229,7 @@ fn remove_stale(dir: &Path, name: &OsStr) {
 /// Whether the process `pid` now running started after the temporary was last written: then
 /// it reuses the pid of the writer, which is gone. `false` when unknown.
 fn started_after(pid: u32, meta: &std::fs::Metadata) -> bool {
-    if pid == std::process::id() || !meta.is_file() {
+    if pid == std::process::id() || !(meta.is_file() || meta.is_dir()) {
         return false;
     }
     match (process_start(pid), meta.modified()) {
@@ -203,11 +268,20 @@ fn process_start(_pid: u32) -> Option<SystemTime> {
     None
 }
 
+/// Removes a temporary file or directory.
+fn remove(path: &Path, dir: bool) -> std::io::Result<()> {
+    if dir {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    }
+}
+
 impl Drop for Staged {
     fn drop(&mut self) {
         if !self.committed {
             // Nothing better to do if it cannot be removed: the error being reported matters more.
-            let _ = std::fs::remove_file(&self.path);
+            let _ = remove(&self.path, self.dir);
         }
     }
 }
@@ -341,5 +415,22 @@ mod tests {
         assert!(s.commit(&target).is_err());
         assert_eq!(files_in(dir.path()), ["sub"]);
         assert!(Staged::beside(Path::new("/")).is_err());
+    }
+
+    #[test]
+    fn directories_commit_over_an_old_target_or_clean_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.zarr");
+        std::fs::create_dir_all(target.join("old")).unwrap();
+        let staged = Staged::dir_beside(&target).unwrap();
+        std::fs::create_dir(staged.path().join("X")).unwrap();
+        std::fs::write(staged.path().join("X/zarr.json"), b"{}").unwrap();
+        staged.commit(&target).unwrap();
+        assert_eq!(files_in(dir.path()), ["out.zarr"]);
+        assert!(target.join("X/zarr.json").is_file() && !target.join("old").exists());
+        let dropped = Staged::dir_beside(&target).unwrap();
+        std::fs::write(dropped.path().join("partial"), b"x").unwrap();
+        drop(dropped);
+        assert_eq!(files_in(dir.path()), ["out.zarr"]);
     }
 }

@@ -5,11 +5,10 @@ use std::ops::Range;
 
 use hdf5::Dataset;
 
-use super::{check_rows, RangeReader, ReadPath};
+use super::{check_rows, range_dtype, RangeReader, ReadPath};
 use crate::data::{ArrayData, DType};
 use crate::error::ResultExt;
 use crate::storage::h5::read::{read_hyperslab, stored_type};
-use crate::storage::h5::types::StoredType;
 use crate::{Error, Result};
 
 /// A [`RangeReader`] over a 1-d or 2-d HDF5 dataset of numbers or bools, reading hyperslabs.
@@ -32,31 +31,14 @@ impl H5RangeReader {
     /// Reads from `dataset`, which must have at least one dimension.
     pub fn new(dataset: Dataset) -> Result<Self> {
         let element = dataset.name();
-        let build = || {
-            let ty = stored_type(&dataset)?;
-            let dtype = match (&ty, ty.dtype()) {
-                (StoredType::Bool | StoredType::Int { .. } | StoredType::Float { .. }, Some(d)) => {
-                    d
-                }
-                _ => {
-                    return Err(Error::unsupported(format!(
-                        "backed reads of {} datasets",
-                        ty.describe()
-                    )))
-                }
-            };
+        let build = || -> Result<Self> {
             let space = dataset.space()?;
             let shape = if space.is_null() {
                 vec![0]
             } else {
                 space.shape()
             };
-            if !(1..=2).contains(&shape.len()) {
-                return Err(Error::unsupported(format!(
-                    "backed reads of {}-d datasets (only 1-d and 2-d ones are read in ranges)",
-                    shape.len()
-                )));
-            }
+            let dtype = range_dtype(&stored_type(&dataset)?, &shape)?;
             let chunk_rows = dataset.chunk().and_then(|c| c.first().copied());
             Ok(H5RangeReader {
                 dataset: dataset.clone(),

@@ -26,6 +26,7 @@ pub use store::StoreReader;
 use crate::cache::{BlockKey, MatrixId};
 use crate::data::{ArrayData, DType};
 use crate::error::ResultExt;
+use crate::storage::StoredType;
 use crate::{map_array, Error, Result};
 
 /// Reads contiguous ranges of a dataset along its first axis.
@@ -288,6 +289,27 @@ pub(crate) fn default_threads() -> usize {
 }
 
 /// Fails unless `rows` lies within an axis of length `n`.
+/// The dtype range reads return for arrays of `ty` (numbers and bools), and that the array's
+/// `shape` is 1-d or 2-d: what every [`RangeReader`] over a stored array checks at creation.
+pub(crate) fn range_dtype(ty: &StoredType, shape: &[usize]) -> Result<DType> {
+    let dtype = match (ty, ty.dtype()) {
+        (StoredType::Bool | StoredType::Int { .. } | StoredType::Float { .. }, Some(d)) => d,
+        _ => {
+            return Err(Error::unsupported(format!(
+                "backed reads of {} arrays",
+                ty.describe()
+            )))
+        }
+    };
+    if !(1..=2).contains(&shape.len()) {
+        return Err(Error::unsupported(format!(
+            "backed reads of {}-d arrays (only 1-d and 2-d ones are read in ranges)",
+            shape.len()
+        )));
+    }
+    Ok(dtype)
+}
+
 pub(crate) fn check_rows(rows: &Range<usize>, n: usize) -> Result<()> {
     if rows.start > rows.end || rows.end > n {
         return Err(Error::invalid(format!(

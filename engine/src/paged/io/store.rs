@@ -4,10 +4,10 @@
 
 use std::ops::Range;
 
-use super::{check_rows, RangeReader, ReadPath};
+use super::{check_rows, range_dtype, RangeReader, ReadPath};
 use crate::data::{ArrayData, DType};
 use crate::error::ResultExt;
-use crate::storage::{Array, StoredType};
+use crate::storage::Array;
 use crate::{Error, Result};
 
 /// A [`RangeReader`] over a 1-d or 2-d [`Array`] of numbers or bools, reading through
@@ -35,27 +35,10 @@ impl StoreReader {
     /// checked first).
     pub fn new(array: Box<dyn Array>) -> Result<Self> {
         let element = array.path();
-        let build = || {
+        let build = || -> Result<(Vec<usize>, DType, Option<usize>)> {
             array.check_claim()?;
-            let ty = array.stored_type()?;
-            let dtype = match (&ty, ty.dtype()) {
-                (StoredType::Bool | StoredType::Int { .. } | StoredType::Float { .. }, Some(d)) => {
-                    d
-                }
-                _ => {
-                    return Err(Error::unsupported(format!(
-                        "backed reads of {} arrays",
-                        ty.describe()
-                    )))
-                }
-            };
             let shape = array.shape()?;
-            if !(1..=2).contains(&shape.len()) {
-                return Err(Error::unsupported(format!(
-                    "backed reads of {}-d arrays (only 1-d and 2-d ones are read in ranges)",
-                    shape.len()
-                )));
-            }
+            let dtype = range_dtype(&array.stored_type()?, &shape)?;
             let chunk_rows = array.chunk_rows()?;
             Ok((shape, dtype, chunk_rows))
         };

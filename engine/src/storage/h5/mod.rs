@@ -16,7 +16,9 @@ pub mod write;
 use std::ops::Range;
 use std::path::Path;
 
-use super::{check_regular_file, Array, Group, MemberKind, Node, ObjectId, StoredType};
+use super::{
+    check_regular_file, Array, ArrayStorage, Group, MemberKind, Node, ObjectId, StoredType,
+};
 use crate::data::{AttrValue, DType, RawData};
 use crate::{data::ArrayData, Error, Result};
 
@@ -51,19 +53,26 @@ pub fn object_id(loc: &hdf5::Location) -> Result<ObjectId> {
     })
 }
 
-impl Node for hdf5::Group {
-    fn path(&self) -> String {
-        self.name()
-    }
+/// Groups and datasets are nodes alike: a path and attributes.
+macro_rules! impl_node {
+    ($($t:ty),*) => {$(
+        impl Node for $t {
+            fn path(&self) -> String {
+                self.name()
+            }
 
-    fn attr_names(&self) -> Result<Vec<String>> {
-        Ok(hdf5::Location::attr_names(self)?)
-    }
+            fn attr_names(&self) -> Result<Vec<String>> {
+                Ok(hdf5::Location::attr_names(self)?)
+            }
 
-    fn attr(&self, name: &str) -> Result<Option<AttrValue>> {
-        read::read_attr_opt(self, name)
-    }
+            fn attr(&self, name: &str) -> Result<Option<AttrValue>> {
+                read::read_attr_opt(self, name)
+            }
+        }
+    )*};
 }
+
+impl_node!(hdf5::Group, hdf5::Dataset);
 
 impl Group for hdf5::Group {
     fn member_names(&self) -> Result<Vec<String>> {
@@ -97,20 +106,6 @@ impl Group for hdf5::Group {
     }
 }
 
-impl Node for hdf5::Dataset {
-    fn path(&self) -> String {
-        self.name()
-    }
-
-    fn attr_names(&self) -> Result<Vec<String>> {
-        Ok(hdf5::Location::attr_names(self)?)
-    }
-
-    fn attr(&self, name: &str) -> Result<Option<AttrValue>> {
-        read::read_attr_opt(self, name)
-    }
-}
-
 impl Array for hdf5::Dataset {
     fn shape(&self) -> Result<Vec<usize>> {
         Ok(hdf5::Container::shape(self))
@@ -141,6 +136,33 @@ impl Array for hdf5::Dataset {
             .filter(|d| *d != DType::String && !matches!(ty, StoredType::Compound { .. }))
             .ok_or_else(|| Error::unsupported(format!("range reads of {}", ty.describe())))?;
         read::read_hyperslab(self, &shape, dtype, rows)
+    }
+
+    fn storage(&self) -> Result<ArrayStorage> {
+        let layout = match self.layout() {
+            hdf5::dataset::Layout::Chunked => "chunked",
+            hdf5::dataset::Layout::Compact => "compact",
+            _ => "contiguous",
+        };
+        let filters = self
+            .filters()
+            .iter()
+            .map(|f| match f {
+                hdf5::filters::Filter::Deflate(level) => format!("gzip({level})"),
+                hdf5::filters::Filter::Shuffle => "shuffle".into(),
+                hdf5::filters::Filter::Fletcher32 => "fletcher32".into(),
+                hdf5::filters::Filter::LZF => "lzf".into(),
+                hdf5::filters::Filter::SZip(..) => "szip".into(),
+                hdf5::filters::Filter::NBit => "nbit".into(),
+                hdf5::filters::Filter::ScaleOffset(_) => "scaleoffset".into(),
+                hdf5::filters::Filter::User(id, _) => format!("filter#{id}"),
+            })
+            .collect();
+        Ok(ArrayStorage {
+            layout,
+            chunk: self.chunk(),
+            filters,
+        })
     }
 
     fn as_any(&self) -> &dyn std::any::Any {

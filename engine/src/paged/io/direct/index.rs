@@ -113,7 +113,7 @@ fn chunked(ds: &Dataset, shape: &[usize], file_len: u64) -> Result<Placement, In
         let mut linear = 0usize;
         for ((&o, &c), &g) in info.offset.iter().zip(&chunk).zip(&grid) {
             let o = o as usize;
-            if o % c != 0 || o / c >= g {
+            if !o.is_multiple_of(c) || o / c >= g {
                 problem = Some(crate::Error::malformed(format!(
                     "{} does not lie on the chunk grid of shape {shape:?}",
                     at()

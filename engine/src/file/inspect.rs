@@ -6,18 +6,19 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use hdf5::types::{TypeDescriptor, VarLenAscii, VarLenUnicode};
-use hdf5::{Dataset, Group, Location, LocationType};
 use serde::Serialize;
 
-use super::Encoding;
+use super::File;
 use crate::error::ResultExt;
+use crate::format::Encoding;
+use crate::paged::ReadOptions;
+use crate::storage::{Array, Group, MemberKind, Node, StoredType};
 use crate::Result;
 
 /// How an element's bytes are laid out on disk.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Storage {
-    /// `contiguous`, `chunked` or `compact`.
+    /// `contiguous`, `chunked`, `compact` or `sharded`.
     pub layout: &'static str,
     /// The chunk shape of a chunked dataset.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -57,121 +58,97 @@ pub struct ElementInfo {
     pub children: Vec<ElementInfo>,
 }
 
-/// Describes every element of an `.h5ad` file, reading metadata only.
+/// Describes every element of a file (or store), reading metadata only.
 ///
 /// Any error names the file and the element it concerns.
 pub fn describe(path: impl AsRef<Path>) -> Result<ElementInfo> {
     let path = path.as_ref();
-    let file = crate::storage::h5::open_read(path).in_file(path)?;
-    describe_group(&file, "/").in_file(path)
+    let file = File::open(path)?;
+    let options = ReadOptions::default();
+    describe_group(file.root(), "/", &options).in_file(path)
 }
 
-fn string_attr(loc: &Location, name: &str) -> Option<String> {
-    let attr = loc.attr(name).ok()?;
-    if let Ok(s) = attr.read_scalar::<VarLenUnicode>() {
-        return Some(s.as_str().to_owned());
-    }
-    if let Ok(s) = attr.read_scalar::<VarLenAscii>() {
-        return Some(s.as_str().to_owned());
-    }
-    None
+/// A string attribute, if the node has one that is a string.
+fn string_attr(node: &dyn Node, name: &str) -> Option<String> {
+    node.string_attr(name).ok().flatten()
 }
 
-fn encoding_of(loc: &Location) -> Option<(String, String)> {
-    let ty = string_attr(loc, "encoding-type")?;
-    let ver = string_attr(loc, "encoding-version").unwrap_or_default();
+fn encoding_of(node: &dyn Node) -> Option<(String, String)> {
+    let ty = string_attr(node, "encoding-type")?;
+    let ver = string_attr(node, "encoding-version").unwrap_or_default();
     Some((ty, ver))
 }
 
-fn dtype_name(ds: &Dataset) -> Option<String> {
-    let desc = ds.dtype().ok()?.to_descriptor().ok()?;
-    Some(match desc {
-        TypeDescriptor::Enum(e) if e.members.len() == 2 && e.size as usize == 1 => "bool".into(),
-        TypeDescriptor::VarLenUnicode | TypeDescriptor::VarLenAscii => "str".into(),
-        TypeDescriptor::FixedAscii(n) | TypeDescriptor::FixedUnicode(n) => format!("bytes{n}"),
-        other => other.to_string(),
+fn dtype_name(array: &dyn Array) -> Option<String> {
+    Some(match array.stored_type().ok()? {
+        StoredType::VarString { .. } => "str".into(),
+        StoredType::FixedString { size } => format!("bytes{size}"),
+        other => other.describe(),
     })
 }
 
-fn storage_of(ds: &Dataset) -> Storage {
-    let layout = match ds.layout() {
-        hdf5::dataset::Layout::Chunked => "chunked",
-        hdf5::dataset::Layout::Compact => "compact",
-        _ => "contiguous",
-    };
-    let filters = ds
-        .filters()
-        .iter()
-        .map(|f| match f {
-            hdf5::filters::Filter::Deflate(level) => format!("gzip({level})"),
-            hdf5::filters::Filter::Shuffle => "shuffle".into(),
-            hdf5::filters::Filter::Fletcher32 => "fletcher32".into(),
-            hdf5::filters::Filter::LZF => "lzf".into(),
-            hdf5::filters::Filter::SZip(..) => "szip".into(),
-            hdf5::filters::Filter::NBit => "nbit".into(),
-            hdf5::filters::Filter::ScaleOffset(_) => "scaleoffset".into(),
-            hdf5::filters::Filter::User(id, _) => format!("filter#{id}"),
-        })
-        .collect();
-    Storage {
-        layout,
-        chunk: ds.chunk(),
-        filters,
-        read_path: read_path_of(ds),
-    }
+fn storage_of(array: &dyn Array, options: &ReadOptions) -> Option<Storage> {
+    let stored = array.storage().ok()?;
+    Some(Storage {
+        layout: stored.layout,
+        chunk: stored.chunk,
+        filters: stored.filters,
+        read_path: read_path_of(array, options),
+    })
 }
 
-/// The read path backed mode takes for a numeric dataset (indexing its chunks, no data).
-fn read_path_of(ds: &Dataset) -> Option<String> {
-    let numeric = crate::storage::h5::read::stored_type(ds)
+/// The read path backed mode takes for a numeric array (indexing its chunks, no data).
+fn read_path_of(array: &dyn Array, options: &ReadOptions) -> Option<String> {
+    let numeric = array
+        .stored_type()
         .ok()?
         .dtype()
         .is_some_and(|d| d != crate::data::DType::String);
     if !numeric {
         return None;
     }
-    let threads = crate::paged::ReadOptions::default().workers.threads();
-    Some(match crate::paged::DirectReader::open(ds, threads) {
-        Ok(crate::paged::DirectOpen::Reader(reader)) => {
-            crate::paged::RangeReader::read_path(&reader).to_string()
-        }
-        Ok(crate::paged::DirectOpen::Fallback(reason)) => {
-            crate::paged::ReadPath::Hdf5 { reason }.to_string()
-        }
+    Some(match crate::paged::describe_read_path(array, options) {
+        Ok(path) => path.to_string(),
         Err(e) => format!("unreadable: {e}"),
     })
 }
 
-fn describe_dataset(ds: &Dataset, path: String) -> ElementInfo {
-    let encoding = encoding_of(ds)
+fn describe_array(array: &dyn Array, path: String, options: &ReadOptions) -> ElementInfo {
+    let encoding = encoding_of(array)
         .map(|(t, v)| format!("{t} {v}"))
         .unwrap_or_else(|| "legacy dataset".into());
     ElementInfo {
         path,
         encoding,
-        dtype: dtype_name(ds),
-        shape: Some(ds.shape()),
+        dtype: dtype_name(array),
+        shape: array.shape().ok(),
         nnz: None,
-        storage: Some(storage_of(ds)),
+        storage: storage_of(array, options),
         children: Vec::new(),
     }
 }
 
-fn member_kind(group: &Group, name: &str) -> Result<LocationType> {
-    Ok(group.loc_type_by_name(name)?)
-}
-
-fn describe_member(group: &Group, parent: &str, name: &str) -> Result<ElementInfo> {
+fn describe_member(
+    group: &dyn Group,
+    parent: &str,
+    name: &str,
+    options: &ReadOptions,
+) -> Result<ElementInfo> {
     let path = crate::storage::join_path(parent, name);
-    match member_kind(group, name).in_element(&path)? {
-        LocationType::Dataset => Ok(describe_dataset(
-            &group.dataset(name).in_element(&path)?,
+    match group.member_kind(name).in_element(&path)? {
+        Some(MemberKind::Array) => Ok(describe_array(
+            group.array(name).in_element(&path)?.as_ref(),
             path,
+            options,
         )),
-        LocationType::Group => describe_group(&group.group(name).in_element(&path)?, &path),
-        _ => Ok(ElementInfo {
+        Some(MemberKind::Group) => describe_group(
+            group.group(name).in_element(&path)?.as_ref(),
+            &path,
+            options,
+        ),
+        None => Ok(ElementInfo {
             path,
-            encoding: "named datatype".into(),
+            encoding: "missing".into(),
             dtype: None,
             shape: None,
             nnz: None,
@@ -181,17 +158,21 @@ fn describe_member(group: &Group, parent: &str, name: &str) -> Result<ElementInf
     }
 }
 
-fn sorted_members(group: &Group) -> Result<Vec<String>> {
+fn sorted_members(group: &dyn Group) -> Result<Vec<String>> {
     let mut names = group.member_names()?;
     names.sort();
     Ok(names)
 }
 
-fn describe_group(group: &Group, path: &str) -> Result<ElementInfo> {
-    super::walk::within(group, || describe_group_unguarded(group, path))
+fn describe_group(group: &dyn Group, path: &str, options: &ReadOptions) -> Result<ElementInfo> {
+    crate::format::walk::within(group, || describe_group_unguarded(group, path, options))
 }
 
-fn describe_group_unguarded(group: &Group, path: &str) -> Result<ElementInfo> {
+fn describe_group_unguarded(
+    group: &dyn Group,
+    path: &str,
+    options: &ReadOptions,
+) -> Result<ElementInfo> {
     let enc = encoding_of(group);
     let mut info = ElementInfo {
         path: path.to_owned(),
@@ -208,29 +189,32 @@ fn describe_group_unguarded(group: &Group, path: &str) -> Result<ElementInfo> {
     let kind = enc.as_ref().and_then(|(t, _)| Encoding::parse(t));
     let sparse_legacy = string_attr(group, "h5sparse_format").is_some();
     match kind {
-        Some(Encoding::CsrMatrix | Encoding::CscMatrix) => describe_sparse(group, &mut info),
-        _ if sparse_legacy => describe_sparse(group, &mut info),
+        Some(Encoding::CsrMatrix | Encoding::CscMatrix) => {
+            describe_sparse(group, &mut info, options)
+        }
+        _ if sparse_legacy => describe_sparse(group, &mut info, options),
         Some(Encoding::Categorical) => {
-            if let Ok(codes) = group.dataset("codes") {
-                info.shape = Some(codes.shape());
+            if let Ok(codes) = group.array("codes") {
+                info.shape = codes.shape().ok();
             }
-            if let Ok(cats) = group.dataset("categories") {
-                info.dtype = dtype_name(&cats).map(|d| format!("category[{d}]"));
+            if let Ok(cats) = group.array("categories") {
+                info.dtype = dtype_name(cats.as_ref()).map(|d| format!("category[{d}]"));
             }
         }
         Some(
             Encoding::NullableInteger | Encoding::NullableBoolean | Encoding::NullableStringArray,
         ) => {
-            if let Ok(values) = group.dataset("values") {
-                info.shape = Some(values.shape());
-                info.dtype = dtype_name(&values).map(|d| format!("nullable {d}"));
+            if let Ok(values) = group.array("values") {
+                info.shape = values.shape().ok();
+                info.dtype = dtype_name(values.as_ref()).map(|d| format!("nullable {d}"));
             }
         }
         Some(Encoding::AwkwardArray) | Some(Encoding::RecArray) => {}
         Some(Encoding::DataFrame) => {
             // Index first, then the columns in their declared order (members otherwise).
             for name in sorted_members(group).in_element(path)? {
-                info.children.push(describe_member(group, path, &name)?);
+                info.children
+                    .push(describe_member(group, path, &name, options)?);
             }
             let rows = info
                 .children
@@ -243,24 +227,21 @@ fn describe_group_unguarded(group: &Group, path: &str) -> Result<ElementInfo> {
         }
         _ => {
             for name in sorted_members(group).in_element(path)? {
-                info.children.push(describe_member(group, path, &name)?);
+                info.children
+                    .push(describe_member(group, path, &name, options)?);
             }
         }
     }
     Ok(info)
 }
 
-fn describe_sparse(group: &Group, info: &mut ElementInfo) {
-    let shape_attr = group
-        .attr("shape")
-        .or_else(|_| group.attr("h5sparse_shape"))
-        .ok()
-        .and_then(|a| a.read_raw::<i64>().ok());
-    info.shape = shape_attr.map(|s| s.iter().map(|&d| d.max(0) as usize).collect());
-    if let Ok(data) = group.dataset("data") {
-        info.dtype = dtype_name(&data);
-        info.nnz = data.shape().first().copied();
-        info.storage = Some(storage_of(&data));
+fn describe_sparse(group: &dyn Group, info: &mut ElementInfo, options: &ReadOptions) {
+    let shape = crate::format::read::sparse_shape(group).ok();
+    info.shape = shape.map(|(rows, cols)| vec![rows, cols]);
+    if let Ok(data) = group.array("data") {
+        info.dtype = dtype_name(data.as_ref());
+        info.nnz = data.shape().ok().and_then(|s| s.first().copied());
+        info.storage = storage_of(data.as_ref(), options);
     }
     if info.encoding == "legacy group" {
         if let Some(fmt) = string_attr(group, "h5sparse_format") {

@@ -1,0 +1,142 @@
+//! Decoding a region of a Zarr array into [`ArrayData`], through `zarrs`.
+//!
+//! `zarrs` retrieves the region as a `Vec` of elements (decoding the chunks it covers in
+//! parallel, with rayon); the `ndarray` 0.16 array is built here. Half floats widen to `f32`,
+//! fixed-length UTF-32 strings lose their NUL padding. A decoder that panics on a corrupt chunk
+//! becomes an error: the panic is caught at this boundary.
+
+use std::any::Any;
+use std::ops::Range;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use ndarray::{ArrayD, IxDyn};
+use zarrs::array::{
+    ArrayCreateError, ArrayError, ArrayMetadata, ArraySubset, CodecError, ElementOwned,
+};
+use zarrs::storage::{ReadableStorage, ReadableStorageTraits, StorageError};
+
+use super::store::storage_error;
+use crate::data::ArrayData;
+use crate::storage::StoredType;
+use crate::{Error, Result};
+
+/// A `zarrs` array over a type-erased store.
+pub(crate) type ZarrsArray = zarrs::array::Array<dyn ReadableStorageTraits>;
+
+/// Builds the `zarrs` array at `path` (`/obs/x`) from already-parsed metadata: codecs,
+/// data type and fill value are checked here, nothing is read.
+pub(crate) fn open_zarrs(
+    storage: ReadableStorage,
+    path: &str,
+    metadata: ArrayMetadata,
+) -> Result<ZarrsArray> {
+    let opened = catch_unwind(AssertUnwindSafe(|| {
+        ZarrsArray::new_with_metadata(storage, path, metadata)
+    }))
+    .map_err(|p| panicked("its metadata", &p))?;
+    opened.map_err(|e| match e {
+        ArrayCreateError::CodecsCreateError(e) => {
+            Error::unsupported(format!("its codecs cannot be decoded: {e}"))
+        }
+        ArrayCreateError::DataTypeCreateError(e) | ArrayCreateError::ChunkGridCreateError(e) => {
+            Error::unsupported(format!("{e}"))
+        }
+        ArrayCreateError::UnsupportedZarrV2Array(e) => {
+            Error::unsupported(format!("this Zarr v2 array: {e}"))
+        }
+        ArrayCreateError::StorageError(e) => storage_error(e),
+        other => Error::malformed(format!("invalid array metadata: {other}")),
+    })
+}
+
+/// Reads the region `ranges` (one range per axis, within the shape) of an array of type `ty`.
+pub(crate) fn read_region(
+    array: &ZarrsArray,
+    ty: &StoredType,
+    ranges: &[Range<u64>],
+) -> Result<ArrayData> {
+    let shape = ranges
+        .iter()
+        .map(|r| usize::try_from(r.end - r.start))
+        .collect::<Result<Vec<usize>, _>>()
+        .map_err(|_| Error::malformed("the region exceeds the address space"))?;
+    let subset = ArraySubset::new_with_ranges(ranges);
+    let int = |signed: bool, size: usize| (signed, size);
+    Ok(match ty {
+        StoredType::Bool => ArrayData::Bool(retrieve(array, &subset, &shape)?),
+        StoredType::Int { signed, size } => match int(*signed, *size) {
+            (true, 1) => ArrayData::I8(retrieve(array, &subset, &shape)?),
+            (true, 2) => ArrayData::I16(retrieve(array, &subset, &shape)?),
+            (true, 4) => ArrayData::I32(retrieve(array, &subset, &shape)?),
+            (true, 8) => ArrayData::I64(retrieve(array, &subset, &shape)?),
+            (false, 1) => ArrayData::U8(retrieve(array, &subset, &shape)?),
+            (false, 2) => ArrayData::U16(retrieve(array, &subset, &shape)?),
+            (false, 4) => ArrayData::U32(retrieve(array, &subset, &shape)?),
+            (false, 8) => ArrayData::U64(retrieve(array, &subset, &shape)?),
+            _ => return Err(unreadable(ty)),
+        },
+        StoredType::Float { size: 2 } => {
+            let halves: ArrayD<half::f16> = retrieve(array, &subset, &shape)?;
+            ArrayData::F32(halves.mapv(f32::from))
+        }
+        StoredType::Float { size: 4 } => ArrayData::F32(retrieve(array, &subset, &shape)?),
+        StoredType::Float { size: 8 } => ArrayData::F64(retrieve(array, &subset, &shape)?),
+        StoredType::VarString { .. } => ArrayData::String(retrieve(array, &subset, &shape)?),
+        StoredType::FixedString { .. } => {
+            let chars: ArrayD<Vec<char>> = retrieve(array, &subset, &shape)?;
+            ArrayData::String(chars.mapv(|c| c.into_iter().collect()))
+        }
+        other => return Err(unreadable(other)),
+    })
+}
+
+fn unreadable(ty: &StoredType) -> Error {
+    match ty {
+        StoredType::Unsupported(what) => Error::unsupported(what.clone()),
+        other => Error::unsupported(format!("reading Zarr arrays of {}", other.describe())),
+    }
+}
+
+/// Retrieves `subset` as elements of `T`, shaped `shape`.
+fn retrieve<T: ElementOwned>(
+    array: &ZarrsArray,
+    subset: &ArraySubset,
+    shape: &[usize],
+) -> Result<ArrayD<T>> {
+    let values = catch_unwind(AssertUnwindSafe(|| {
+        array.retrieve_array_subset::<Vec<T>>(subset)
+    }))
+    .map_err(|p| panicked("its chunks", &p))?
+    .map_err(array_error)?;
+    let got = values.len();
+    ArrayD::from_shape_vec(IxDyn(shape), values).map_err(|_| {
+        Error::malformed(format!(
+            "its chunks decoded to {got} values where the region {shape:?} needs {}",
+            shape.iter().product::<usize>()
+        ))
+    })
+}
+
+/// A `zarrs` read error as an engine error: I/O stays I/O, the rest is a corrupt array.
+fn array_error(e: ArrayError) -> Error {
+    match e {
+        ArrayError::StorageError(e @ StorageError::IOError(_))
+        | ArrayError::CodecError(CodecError::StorageError(e @ StorageError::IOError(_))) => {
+            storage_error(e)
+        }
+        other => Error::malformed(format!(
+            "its chunks cannot be decoded (corrupt or truncated): {other}"
+        )),
+    }
+}
+
+fn panicked(what: &str, payload: &Box<dyn Any + Send>) -> Error {
+    let msg = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_owned());
+    Error::malformed(format!(
+        "{what} cannot be decoded (corrupt or truncated; the decoder failed: {msg})"
+    ))
+}
