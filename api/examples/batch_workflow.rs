@@ -31,6 +31,7 @@ fn run(out: &str, inputs: &[String]) -> annpage::Result<()> {
     };
     let write = WriteOptions {
         compression: Compression::Gzip(4),
+        ..Default::default()
     };
     let cache = BackedOptions {
         cache_bytes: 256 << 20,

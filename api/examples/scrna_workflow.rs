@@ -56,6 +56,7 @@ fn run(dir: &str, out: &str) -> annpage::Result<()> {
         out,
         &WriteOptions {
             compression: Compression::Gzip(4),
+            ..Default::default()
         },
     )?;
     println!(

@@ -3,7 +3,9 @@
 use std::path::Path;
 
 use annpage_engine::error::ResultExt;
-use annpage_engine::format::{self, WriteOptions};
+use annpage_engine::file::stream;
+use annpage_engine::format::WriteOptions;
+use annpage_engine::storage::StoreKind;
 use annpage_engine::Result;
 
 use crate::AnnData;
@@ -45,17 +47,44 @@ pub fn read_zarr(path: impl AsRef<Path>) -> Result<AnnData> {
 }
 
 impl AnnData {
-    /// Writes the object to `path` as anndata would, so that `anndata.read_h5ad` reads back an
-    /// equal object. The file is written beside `path` and renamed into place when complete.
+    /// Writes the object to `path` as an `.h5ad` file as anndata would, so that
+    /// `anndata.read_h5ad` reads back an equal object (`options.store` is not consulted). The
+    /// file is written beside `path` and renamed into place when complete.
     ///
     /// ```no_run
     /// use annpage::{AnnData, Compression, WriteOptions};
     /// let adata = AnnData::new(3, 2);
-    /// adata.write_h5ad("small.h5ad", &WriteOptions { compression: Compression::Gzip(4) })?;
+    /// adata.write_h5ad("small.h5ad", &WriteOptions { compression: Compression::Gzip(4), ..Default::default() })?;
     /// # Ok::<(), annpage::Error>(())
     /// ```
     pub fn write_h5ad(&self, path: impl AsRef<Path>, options: &WriteOptions) -> Result<()> {
-        format::write_h5ad(path, self.elements(), options)
+        let options = WriteOptions {
+            store: StoreKind::H5ad,
+            ..options.clone()
+        };
+        stream::write(path, self.elements(), &options)
+    }
+
+    /// Writes the object to `path` as a Zarr store (a directory) as anndata's `write_zarr`
+    /// would, in the format, chunks, shards and codec of `options.zarr` (by default Zarr v3
+    /// sharded, like anndata 0.13), so that `anndata.read_zarr` reads back an equal object.
+    /// The store is written beside `path` and renamed into place when complete.
+    ///
+    /// ```
+    /// use annpage::{AnnData, WriteOptions, ZarrFormat, ZarrOptions};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let adata = AnnData::new(3, 2);
+    /// let v2 = WriteOptions { zarr: ZarrOptions::unsharded(ZarrFormat::V2), ..Default::default() };
+    /// adata.write_zarr(dir.path().join("small.zarr"), &v2)?;
+    /// assert_eq!(annpage::read_zarr(dir.path().join("small.zarr"))?, adata);
+    /// # Ok::<(), annpage::Error>(())
+    /// ```
+    pub fn write_zarr(&self, path: impl AsRef<Path>, options: &WriteOptions) -> Result<()> {
+        let options = WriteOptions {
+            store: StoreKind::Zarr,
+            ..options.clone()
+        };
+        stream::write(path, self.elements(), &options)
     }
 }
 

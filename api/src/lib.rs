@@ -55,12 +55,13 @@ pub use annpage_engine::error::ResultExt;
 pub use annpage_engine::file::inspect;
 pub use annpage_engine::format::{AnnDataElements, Compression, RawElements, WriteOptions};
 pub use annpage_engine::select::{AxisIndex, IndexKind, Selection};
+pub use annpage_engine::storage::{StoreKind, ZarrCompression, ZarrFormat, ZarrOptions};
 pub use annpage_engine::{Error, Result};
 
 pub use crate::anndata::{AnnData, Axis};
 pub use crate::backed::{
-    read_h5ad_backed, BackedAnnData, BackedMatrixView, BackedOptions, MatrixChunks, Mode,
-    TransposedBacked, TransposedChunks, TransposedMatrix,
+    read_h5ad_backed, read_zarr_backed, BackedAnnData, BackedMatrixView, BackedOptions,
+    MatrixChunks, Mode, TransposedBacked, TransposedChunks, TransposedMatrix,
 };
 pub use crate::concat::{
     concat, concat_on_disk, read_collection, BackedCollection, CollectionChunks, ConcatOptions,

@@ -252,8 +252,16 @@ impl Backed {
     #[pyo3(signature = (path, compression=None))]
     fn write_h5ad(&self, py: Python<'_>, path: PathBuf, compression: Option<&str>) -> PyResult<()> {
         let compression = compression_of(compression)?;
-        py.detach(|| self.inner.write_h5ad(&path, &WriteOptions { compression }))
-            .map_err(to_py)
+        py.detach(|| {
+            self.inner.write_h5ad(
+                &path,
+                &WriteOptions {
+                    compression,
+                    ..Default::default()
+                },
+            )
+        })
+        .map_err(to_py)
     }
 
     /// The layer names, obsm keys and other keys of the file, for `repr`.

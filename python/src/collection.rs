@@ -210,8 +210,16 @@ impl Collection {
     #[pyo3(signature = (path, compression=None))]
     fn write_h5ad(&self, py: Python<'_>, path: PathBuf, compression: Option<&str>) -> PyResult<()> {
         let compression = compression_of(compression)?;
-        py.detach(|| self.inner.write_h5ad(&path, &WriteOptions { compression }))
-            .map_err(to_py)
+        py.detach(|| {
+            self.inner.write_h5ad(
+                &path,
+                &WriteOptions {
+                    compression,
+                    ..Default::default()
+                },
+            )
+        })
+        .map_err(to_py)
     }
 
     fn __repr__(&self) -> String {

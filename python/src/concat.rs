@@ -93,6 +93,7 @@ pub fn concat_on_disk(
     let options = args.options()?;
     let write = annpage::WriteOptions {
         compression: backed::compression_of(compression)?,
+        ..Default::default()
     };
     let backed = annpage::BackedOptions {
         cache_bytes,

@@ -149,6 +149,7 @@ fn write_elements(
     let elems = parse::anndata(elements)?;
     let options = annpage::WriteOptions {
         compression: backed::compression_of(compression)?,
+        ..Default::default()
     };
     py.detach(|| {
         let mut adata = annpage::AnnData::from_elements(elems)?;

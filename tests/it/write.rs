@@ -13,6 +13,7 @@ fn written_files_read_back_as_to_memory() {
         WriteOptions::default(),
         WriteOptions {
             compression: annpage::Compression::Gzip(4),
+            ..Default::default()
         },
     ];
     for name in FIXTURES {
@@ -91,6 +92,7 @@ fn unsliced_handles_write_what_read_h5ad_reads() {
     let dir = tempfile::tempdir().unwrap();
     let gzip = WriteOptions {
         compression: annpage::Compression::Gzip(4),
+        ..Default::default()
     };
     for name in FIXTURES {
         let b = open(fixture(name), 512 << 10);
@@ -121,6 +123,7 @@ fn gzip_on_several_threads_reads_back_equal() {
     let dir = tempfile::tempdir().unwrap();
     let options = WriteOptions {
         compression: annpage::Compression::Gzip(6),
+        ..Default::default()
     };
     let names = [
         "pbmc_like_csr.h5ad",
@@ -161,6 +164,7 @@ fn gzip_writes_compress_every_matrix_dataset() {
     let dir = tempfile::tempdir().unwrap();
     let options = WriteOptions {
         compression: annpage::Compression::Gzip(6),
+        ..Default::default()
     };
     for name in ["pbmc_like_csr.h5ad", "x_csc_f64.h5ad", "x_dense_f32.h5ad"] {
         let b = read_h5ad_backed(

@@ -83,6 +83,7 @@ use annpage_engine::error::ResultExt;
 use annpage_engine::format::WriteOptions;
 pub use annpage_engine::paged::{BlockCache, MatrixKind, ReadOptions, ReadPath, WorkerPool};
 use annpage_engine::select::AxisIndex;
+use annpage_engine::storage::StoreKind;
 use annpage_engine::{Error, Result};
 use indexmap::IndexMap;
 
@@ -158,6 +159,13 @@ pub fn read_h5ad_backed(
     options: BackedOptions,
 ) -> Result<BackedAnnData> {
     let path = path.as_ref();
+    if mode == Mode::ReadWrite && StoreKind::of_path(path) == StoreKind::Zarr {
+        return Err(Error::unsupported(
+            "modifying a Zarr store in place (Mode::ReadWrite): open it with Mode::Read and \
+             write a new store",
+        )
+        .in_file(path));
+    }
     // A missing or unreadable file is an I/O error, not an HDF5 one; a FIFO is refused before
     // an open for writing could block on it.
     if mode == Mode::ReadWrite {
@@ -189,6 +197,37 @@ pub fn read_h5ad_backed(
         var: AxisIndex::full(n_vars),
         view: false,
     })
+}
+
+/// Opens a Zarr store (a `.zarr` directory, v2 or v3, or a `.zarr.zip` archive) in backed
+/// mode: everything [`read_h5ad_backed`] gives for a file (lazy elements, composable plans,
+/// `to_memory`, `chunk_x`, streaming writes, one byte budget), the store's chunks decoded on
+/// the backend's threads. Stores are read-only: [`Mode::ReadWrite`] is refused.
+///
+/// ```
+/// use annpage::backed::{read_zarr_backed, BackedOptions, Mode};
+/// use annpage::{Selection, WriteOptions};
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let store = dir.path().join("x.zarr");
+/// # annpage::read_h5ad(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/x_csr_f32.h5ad"))?
+/// #     .write_zarr(&store, &WriteOptions::default())?;
+/// let adata = read_zarr_backed(&store, Mode::Read, BackedOptions::default())?;
+/// let rows = adata.slice(&Selection::from(0..3), &Selection::All)?.to_memory()?;
+/// assert_eq!(rows.n_obs(), 3);
+/// # Ok::<(), annpage::Error>(())
+/// ```
+pub fn read_zarr_backed(
+    path: impl AsRef<Path>,
+    mode: Mode,
+    options: BackedOptions,
+) -> Result<BackedAnnData> {
+    let path = path.as_ref();
+    if StoreKind::of_path(path) != StoreKind::Zarr {
+        return Err(
+            Error::invalid("not a Zarr store (a directory, or a .zarr / .zip name)").in_file(path),
+        );
+    }
+    read_h5ad_backed(path, mode, options)
 }
 
 /// A lazy handle over an `.h5ad` file: its elements, and the observations and variables it
@@ -596,7 +635,35 @@ impl BackedAnnData {
     /// # Ok::<(), annpage::Error>(())
     /// ```
     pub fn write_h5ad(&self, path: impl AsRef<Path>, options: &WriteOptions) -> Result<()> {
-        write::write_h5ad(self, path.as_ref(), options)
+        let options = WriteOptions {
+            store: StoreKind::H5ad,
+            ..options.clone()
+        };
+        write::write_store(self, path.as_ref(), &options)
+    }
+
+    /// Like [`BackedAnnData::write_h5ad`], a Zarr store (a directory) in the format, chunks,
+    /// shards and codec of `options.zarr`, as anndata's `write_zarr` writes `to_memory()`'s
+    /// result; matrices streamed chunk by chunk.
+    ///
+    /// ```
+    /// use annpage::backed::{read_h5ad_backed, BackedOptions, Mode};
+    /// use annpage::{Selection, WriteOptions};
+    /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/x_csc_f64.h5ad");
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let out = dir.path().join("first_ten.zarr");
+    /// let adata = read_h5ad_backed(path, Mode::Read, BackedOptions::default())?;
+    /// let first_ten = adata.slice(&Selection::from(0..10), &Selection::All)?;
+    /// first_ten.write_zarr(&out, &WriteOptions::default())?;
+    /// assert_eq!(annpage::read_zarr(&out)?, first_ten.to_memory()?);
+    /// # Ok::<(), annpage::Error>(())
+    /// ```
+    pub fn write_zarr(&self, path: impl AsRef<Path>, options: &WriteOptions) -> Result<()> {
+        let options = WriteOptions {
+            store: StoreKind::Zarr,
+            ..options.clone()
+        };
+        write::write_store(self, path.as_ref(), &options)
     }
 }
 

@@ -25,9 +25,13 @@ use super::BackedAnnData;
 use crate::Axis;
 
 /// See [`BackedAnnData::write_h5ad`]: every element, in the order `format::write_h5ad` writes
-/// them; with gzip, matrices and dense arrays are compressed on as many threads as the handle
-/// reads with.
-pub(super) fn write_h5ad(adata: &BackedAnnData, path: &Path, options: &WriteOptions) -> Result<()> {
+/// them, into the store `options.store` names; with gzip, matrices and dense arrays are
+/// compressed on as many threads as the handle reads with.
+pub(super) fn write_store(
+    adata: &BackedAnnData,
+    path: &Path,
+    options: &WriteOptions,
+) -> Result<()> {
     let threads = adata.shared.read.workers.threads();
     write_file(path, options, threads, |w| write_members(adata, w))
 }

@@ -11,7 +11,8 @@ use annpage::ResultExt;
 use annpage::{
     concat_on_disk, convert_10x_h5, convert_mtx, read_h5ad_backed, Axis, BackedAnnData,
     BackedOptions, Compression, CsvOptions, Error, FileFormat, FormatOptions, LoomOptions, Mode,
-    Selection, TenxH5Options, TenxMtxOptions, VarNames, WriteOptions,
+    Selection, StoreKind, TenxH5Options, TenxMtxOptions, VarNames, WriteOptions, ZarrCompression,
+    ZarrFormat, ZarrOptions,
 };
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -61,12 +62,8 @@ enum Command {
         reader: ReaderArgs,
         #[command(flatten)]
         backed: BackedArgs,
-        /// Compression of the output's arrays.
-        #[arg(long, value_enum, default_value_t = CompressionArg::None)]
-        compression: CompressionArg,
-        /// Gzip level (0-9), with --compression gzip.
-        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(0..=9))]
-        gzip_level: u8,
+        #[command(flatten)]
+        output_args: OutputArgs,
     },
     /// Write a subset of cells and genes of IN to OUT, streaming through the backed plan.
     /// Several inputs are read as one collection: their concatenation along obs (the
@@ -100,12 +97,8 @@ enum Command {
         join: JoinArgs,
         #[command(flatten)]
         backed: BackedArgs,
-        /// Compression of the output's arrays.
-        #[arg(long, value_enum, default_value_t = CompressionArg::None)]
-        compression: CompressionArg,
-        /// Gzip level (0-9), with --compression gzip.
-        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(0..=9))]
-        gzip_level: u8,
+        #[command(flatten)]
+        output_args: OutputArgs,
     },
     /// One pass over the matrix: per-cell n_genes and total_counts, per-gene n_cells, mean and
     /// var (ddof=1), written as TSV files PREFIX.obs.tsv and PREFIX.var.tsv. Several inputs are
@@ -147,12 +140,8 @@ enum Command {
         join: JoinArgs,
         #[command(flatten)]
         backed: BackedArgs,
-        /// Compression of the output's arrays.
-        #[arg(long, value_enum, default_value_t = CompressionArg::None)]
-        compression: CompressionArg,
-        /// Gzip level (0-9), with --compression gzip.
-        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(0..=9))]
-        gzip_level: u8,
+        #[command(flatten)]
+        output_args: OutputArgs,
     },
 }
 
@@ -179,13 +168,74 @@ enum CompressionArg {
     None,
     Gzip,
     Lzf,
+    Zstd,
 }
 
-fn compression(arg: CompressionArg, level: u8) -> Compression {
-    match arg {
-        CompressionArg::None => Compression::None,
-        CompressionArg::Gzip => Compression::Gzip(level),
-        CompressionArg::Lzf => Compression::Lzf,
+#[derive(Clone, Copy, ValueEnum)]
+enum ZarrFormatArg {
+    #[value(name = "2")]
+    V2,
+    #[value(name = "3")]
+    V3,
+}
+
+/// How the output is written: the store its name says (`.zarr`: a Zarr store; else `.h5ad`),
+/// compression, and for Zarr the format, chunks and shards.
+#[derive(Args)]
+struct OutputArgs {
+    /// Compression of the output's arrays (lzf: .h5ad only; zstd: Zarr only).
+    #[arg(long, value_enum, default_value_t = CompressionArg::None)]
+    compression: CompressionArg,
+    /// Gzip level (0-9), with --compression gzip; zstd level with --compression zstd.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(0..=22))]
+    gzip_level: u8,
+    /// Write a Zarr store of this format (default for a .zarr output: 3).
+    #[arg(long, value_enum)]
+    zarr_format: Option<ZarrFormatArg>,
+    /// Zarr output: rows per chunk (default: as zarr-python chooses).
+    #[arg(long)]
+    chunk_rows: Option<usize>,
+    /// Zarr v3 output: rows per shard (default: shards as anndata 0.13 makes them).
+    #[arg(long)]
+    shard_rows: Option<usize>,
+}
+
+impl OutputArgs {
+    /// The options writing `output`: a Zarr store when its name ends in `.zarr` or a Zarr
+    /// format is given, else an .h5ad file.
+    fn options(&self, output: &Path) -> WriteOptions {
+        let zarr_named = output
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().to_ascii_lowercase().ends_with(".zarr"));
+        let store = if zarr_named || self.zarr_format.is_some() {
+            StoreKind::Zarr
+        } else {
+            StoreKind::H5ad
+        };
+        let (compression, zarr_codec) = match self.compression {
+            CompressionArg::None => (Compression::None, None),
+            CompressionArg::Gzip => (Compression::Gzip(self.gzip_level), None),
+            CompressionArg::Lzf => (Compression::Lzf, None),
+            CompressionArg::Zstd => (
+                Compression::None,
+                Some(ZarrCompression::Zstd(i32::from(self.gzip_level))),
+            ),
+        };
+        let format = match self.zarr_format {
+            Some(ZarrFormatArg::V2) => ZarrFormat::V2,
+            _ => ZarrFormat::V3,
+        };
+        WriteOptions {
+            compression,
+            store,
+            zarr: ZarrOptions {
+                format,
+                chunk_rows: self.chunk_rows,
+                shard_rows: self.shard_rows,
+                auto_shard: format == ZarrFormat::V3 && self.shard_rows.is_none(),
+                compression: zarr_codec,
+            },
+        }
     }
 }
 
@@ -210,12 +260,9 @@ fn run(cli: Cli) -> annpage::Result<()> {
             to,
             reader,
             backed,
-            compression: c,
-            gzip_level,
+            output_args,
         } => {
-            let options = WriteOptions {
-                compression: compression(c, gzip_level),
-            };
+            let options = output_args.options(&output);
             let from = match from {
                 Some(f) => f,
                 None => path_format(&input, "--from")?,
@@ -224,9 +271,21 @@ fn run(cli: Cli) -> annpage::Result<()> {
                 Some(f) => f,
                 None => path_format(&output, "--to")?,
             };
+            let to = match (to, options.store) {
+                (FileFormat::H5ad, StoreKind::Zarr) => FileFormat::Zarr,
+                (to, _) => to,
+            };
+            let options = WriteOptions {
+                store: if to == FileFormat::Zarr {
+                    StoreKind::Zarr
+                } else {
+                    StoreKind::H5ad
+                },
+                ..options
+            };
             match (from, to) {
-                (FileFormat::H5ad | FileFormat::Zarr, FileFormat::H5ad) => {
-                    open_backed(&input, &backed)?.write_h5ad(&output, &options)?
+                (FileFormat::H5ad | FileFormat::Zarr, FileFormat::H5ad | FileFormat::Zarr) => {
+                    write_backed(&open_backed(&input, &backed)?, &output, &options)?
                 }
                 (FileFormat::Mtx, FileFormat::H5ad) => {
                     convert_mtx(&input, &output, annpage::data::DType::F32, &options)?
@@ -237,6 +296,9 @@ fn run(cli: Cli) -> annpage::Result<()> {
                 (_, FileFormat::H5ad) => from
                     .read(&input, &reader.options())?
                     .write_h5ad(&output, &options)?,
+                (_, FileFormat::Zarr) => from
+                    .read(&input, &reader.options())?
+                    .write_zarr(&output, &options)?,
                 (_, FileFormat::Loom) => from
                     .read(&input, &reader.options())?
                     .write_loom(&output, reader.write_obsm_varm)?,
@@ -247,7 +309,7 @@ fn run(cli: Cli) -> annpage::Result<()> {
                 )?,
                 (_, to) => {
                     return Err(Error::invalid(format!(
-                        "annpage writes h5ad, loom and csvs, not {}",
+                        "annpage writes h5ad, zarr, loom and csvs, not {}",
                         to.name()
                     )))
                 }
@@ -264,17 +326,14 @@ fn run(cli: Cli) -> annpage::Result<()> {
             var_query,
             join,
             backed,
-            compression: c,
-            gzip_level,
+            output_args,
         } => {
             let input = Input::open(&inputs, &join, backed_options(&backed))?;
             let obs = axis_selection(obs_indices, obs_names, "obs")?;
             let var = axis_selection(var_indices, var_names, "var")?;
             let obs = queried(&input, obs, obs_query, Axis::Obs)?;
             let var = queried(&input, var, var_query, Axis::Var)?;
-            let options = WriteOptions {
-                compression: compression(c, gzip_level),
-            };
+            let options = output_args.options(&output);
             input.write_subset(&obs, &var, &output, &options)?;
         }
         Command::Stats {
@@ -303,16 +362,13 @@ fn run(cli: Cli) -> annpage::Result<()> {
             axis,
             join,
             backed,
-            compression: c,
-            gzip_level,
+            output_args,
         } => {
             let options = join.options(match axis {
                 AxisArg::Obs => Axis::Obs,
                 AxisArg::Var => Axis::Var,
             });
-            let write = WriteOptions {
-                compression: compression(c, gzip_level),
-            };
+            let write = output_args.options(&output);
             concat_on_disk(&inputs, &output, &options, &write, &backed_options(&backed))?;
         }
     }
@@ -414,6 +470,18 @@ fn path_format(path: &Path, flag: &str) -> annpage::Result<FileFormat> {
             path.display()
         ))
     })
+}
+
+/// Writes a backed handle to `output` in the store `options.store` names.
+fn write_backed(
+    adata: &BackedAnnData,
+    output: &Path,
+    options: &WriteOptions,
+) -> annpage::Result<()> {
+    match options.store {
+        StoreKind::H5ad => adata.write_h5ad(output, options),
+        StoreKind::Zarr => adata.write_zarr(output, options),
+    }
 }
 
 fn open_backed(path: &Path, args: &BackedArgs) -> annpage::Result<BackedAnnData> {

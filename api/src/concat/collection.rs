@@ -18,6 +18,7 @@ use annpage_engine::error::ResultExt;
 use annpage_engine::file::stream::{write_file, Writer};
 use annpage_engine::format::WriteOptions;
 use annpage_engine::paged::MemoryPolicy;
+use annpage_engine::storage::StoreKind;
 use annpage_engine::{Error, Result};
 
 use super::ondisk::{self, Conform, Streamed};
@@ -370,7 +371,24 @@ impl BackedCollection {
     /// (memory: the cache budget, one chunk and the annotations). The file is written beside
     /// `path` and renamed into place when complete.
     pub fn write_h5ad(&self, path: impl AsRef<Path>, options: &WriteOptions) -> Result<()> {
-        let path = path.as_ref();
+        let options = WriteOptions {
+            store: StoreKind::H5ad,
+            ..options.clone()
+        };
+        self.write_store(path.as_ref(), &options)
+    }
+
+    /// Like [`BackedCollection::write_h5ad`], a Zarr store as [`AnnData::write_zarr`] writes
+    /// it (format, chunks and shards from `options.zarr`).
+    pub fn write_zarr(&self, path: impl AsRef<Path>, options: &WriteOptions) -> Result<()> {
+        let options = WriteOptions {
+            store: StoreKind::Zarr,
+            ..options.clone()
+        };
+        self.write_store(path.as_ref(), &options)
+    }
+
+    fn write_store(&self, path: &Path, options: &WriteOptions) -> Result<()> {
         let meta = self.annotations()?.into_elements();
         let layers = self.inner.layers.clone();
         write_file(path, options, ondisk::all_cores(), |w| {

@@ -33,8 +33,8 @@ use crate::format::read::{
 };
 use crate::format::read_element;
 use crate::paged::{open_matrix_with, MatrixSource, ReadOptions};
-pub use crate::storage::StoreKind;
 use crate::storage::Group;
+pub use crate::storage::StoreKind;
 use crate::{Error, Result};
 
 pub use probe::Layout;

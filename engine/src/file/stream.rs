@@ -1,7 +1,8 @@
 //! Writing a new file element by element, with matrices appended chunk by chunk.
 //!
-//! [`write_file`] creates the file beside its target and renames it into place once `f` has
-//! written everything; with gzip, array chunks are compressed on one thread per core (as
+//! [`write_file`] creates the file (an `.h5ad` file or a Zarr store, as the options say) beside
+//! its target and renames it into place once `f` has written everything; [`write()`] writes a
+//! whole object so; with gzip, array chunks are compressed on one thread per core (as
 //! `annpage convert` does), not by libhdf5 on one. A [`Writer`] names every element by the path
 //! of its group and its name; [`Writer::matrix`] opens a [`MatrixSink`] that takes the rows
 //! (or, for CSC, the columns) of a matrix in order, so that no more than one chunk is ever held.
@@ -34,12 +35,12 @@ use crate::error::ResultExt;
 use crate::format::write::staging::Staged;
 use crate::format::write::{
     create_sparse_group, index_array, sparse_index_dtype, write_dataframe, write_element,
-    write_encoding, write_mapping, write_matrix, write_matrix_mapping,
+    write_encoding, write_mapping, write_matrix, write_matrix_mapping, write_root,
 };
-use crate::format::{Compression, Encoding, WriteOptions};
+use crate::format::{AnnDataElements, Compression, Encoding, WriteOptions};
 use crate::paged::MatrixKind;
 use crate::storage::h5::write::{guess_chunk, with_deflaters, Deflaters, RowWriter};
-use crate::storage::{ArrayOptions, ArrayWriter, GroupWriter};
+use crate::storage::{ArrayOptions, ArrayWriter, GroupWriter, StoreKind};
 use crate::{Error, Result};
 
 use super::join;
@@ -48,6 +49,19 @@ use super::join;
 /// place (after an fsync) only when `f` succeeds; on error `path` is left as it was. With gzip,
 /// chunks are compressed on `threads` threads. Errors that do not name a file yet name `path`.
 pub fn write_file<R>(
+    path: &Path,
+    options: &WriteOptions,
+    threads: usize,
+    f: impl FnOnce(&Writer<'_>) -> Result<R>,
+) -> Result<R> {
+    match options.store {
+        StoreKind::H5ad => write_h5(path, options, threads, f),
+        StoreKind::Zarr => write_zarr(path, options, f),
+    }
+}
+
+/// [`write_file`] for an HDF5 file.
+fn write_h5<R>(
     path: &Path,
     options: &WriteOptions,
     threads: usize,
@@ -78,6 +92,51 @@ pub fn write_file<R>(
     Ok(result)
 }
 
+/// [`write_file`] for a Zarr store (a directory), written as `options.zarr` says.
+fn write_zarr<R>(
+    path: &Path,
+    options: &WriteOptions,
+    f: impl FnOnce(&Writer<'_>) -> Result<R>,
+) -> Result<R> {
+    let staged = Staged::dir_beside(path).in_file(path)?;
+    let write = || -> Result<R> {
+        // The store is created in the staged directory, which must not exist yet.
+        std::fs::remove_dir(staged.path())?;
+        let root = crate::storage::zarr::write::create(staged.path(), &options.zarr)?;
+        f(&Writer {
+            root: root.as_ref(),
+            options,
+            deflaters: None,
+        })
+    };
+    let result = write().in_file(path)?;
+    staged.commit(path).in_file(path)?;
+    Ok(result)
+}
+
+/// Writes a whole object to `path` as `options` say (an `.h5ad` file, or a Zarr store), as
+/// anndata's `write_h5ad` / `write_zarr` write it: beside `path`, renamed into place when
+/// complete.
+///
+/// ```
+/// use annpage_engine::file::stream::write;
+/// use annpage_engine::format::{AnnDataElements, WriteOptions};
+/// use annpage_engine::storage::ZarrOptions;
+/// let dir = tempfile::tempdir().unwrap();
+/// let elems = AnnDataElements::empty(3, 2);
+/// write(dir.path().join("a.zarr"), &elems, &WriteOptions::zarr(ZarrOptions::default()))?;
+/// let back = annpage_engine::file::read_h5ad(dir.path().join("a.zarr"))?;
+/// assert_eq!(back.obs.nrows(), 3);
+/// # Ok::<(), annpage_engine::Error>(())
+/// ```
+pub fn write(
+    path: impl AsRef<Path>,
+    adata: &AnnDataElements,
+    options: &WriteOptions,
+) -> Result<()> {
+    write_file(path.as_ref(), options, 1, |w| w.write_all(adata))
+}
+
 /// A file being written (see [`write_file`]). Groups are named by path (`"/"`, `"/raw"`,
 /// `"/layers"`); each element by its group and its name in it.
 pub struct Writer<'a> {
@@ -90,6 +149,21 @@ impl Writer<'_> {
     /// The options the file is written with.
     pub fn options(&self) -> &WriteOptions {
         self.options
+    }
+
+    /// Writes every element of `adata` into the root, as anndata writes a whole object (in
+    /// a Zarr store, a missing `raw` as anndata's `None`).
+    pub fn write_all(&self, adata: &AnnDataElements) -> Result<()> {
+        write_root(self.root, adata, self.options)?;
+        if adata.raw.is_none() && self.options.store == StoreKind::Zarr {
+            let write_null = || -> Result<()> {
+                let null = self.root.write_null("raw", DType::Bool)?;
+                null.set_str_attr("encoding-type", "null")?;
+                null.set_str_attr("encoding-version", "0.1.0")
+            };
+            write_null().in_element("/raw")?;
+        }
+        Ok(())
     }
 
     /// Runs `f` on the group at `path` (`/` for the root); an error naming it when there is
@@ -133,7 +207,7 @@ impl Writer<'_> {
                     let opts = self.options.array_options();
                     let ds = g.create_array(name, a.dtype(), a.shape(), &opts)?;
                     write_encoding(ds.as_ref(), Encoding::Array)?;
-                    let mut w = Rows::new(ds, &opts, self.deflaters)?;
+                    let mut w = Rows::new(ds, a.nrows(), &opts, self.deflaters)?;
                     w.push(a)?;
                     w.finish()
                 };
@@ -242,7 +316,7 @@ impl<'a> MatrixSink<'a> {
                 let opts = options.array_options();
                 let ds = parent.create_array(name, spec.dtype, &shape, &opts)?;
                 write_encoding(ds.as_ref(), Encoding::Array)?;
-                Sink::Dense(Rows::new(ds, &opts, deflaters)?)
+                Sink::Dense(Rows::new(ds, spec.shape.0, &opts, deflaters)?)
             }
             MatrixKind::Sparse(format) => {
                 let (count, exact) = match spec.values {
@@ -256,8 +330,9 @@ impl<'a> MatrixSink<'a> {
                 let values = |n: &str, dtype: DType| -> Result<Rows<'a>> {
                     match exact {
                         Some(len) => {
-                            let array = g.create_array(n, dtype, &[to_usize(len)?], &opts)?;
-                            Rows::new(array, &opts, deflaters)
+                            let len = to_usize(len)?;
+                            let array = g.create_array(n, dtype, &[len], &opts)?;
+                            Rows::new(array, len, &opts, deflaters)
                         }
                         None => {
                             let len = usize::try_from(count.max(1)).unwrap_or(usize::MAX);
@@ -266,7 +341,7 @@ impl<'a> MatrixSink<'a> {
                                 ..opts.clone()
                             };
                             let array = g.create_array(n, dtype, &[0], &grow)?;
-                            Rows::new(array, &grow, deflaters)
+                            Rows::new(array, 0, &grow, deflaters)
                         }
                     }
                 };
@@ -277,7 +352,7 @@ impl<'a> MatrixSink<'a> {
                 let data = values("data", spec.dtype)?;
                 let indices = values("indices", index_dtype)?;
                 let indptr_array = g.create_array("indptr", index_dtype, &[major + 1], &opts)?;
-                let mut indptr = Rows::new(indptr_array, &opts, deflaters)?;
+                let mut indptr = Rows::new(indptr_array, major + 1, &opts, deflaters)?;
                 indptr.push(&index_array(&[0u64], index_dtype)?)?;
                 Sink::Sparse {
                     data,
@@ -400,15 +475,18 @@ enum Rows<'a> {
     H5(RowWriter<'a>),
     Store {
         array: Box<dyn ArrayWriter>,
-        /// Grown by appending (created empty, resizable) rather than filled in place.
-        append: bool,
+        /// The array's current length; grown by appending past it when resizable.
+        extent: usize,
+        resizable: bool,
         rows: usize,
     },
 }
 
 impl<'a> Rows<'a> {
+    /// A writer of `array`, created `extent` rows long with `options`.
     fn new(
         array: Box<dyn ArrayWriter>,
+        extent: usize,
         options: &ArrayOptions,
         deflaters: Option<&'a Deflaters>,
     ) -> Result<Self> {
@@ -416,7 +494,8 @@ impl<'a> Rows<'a> {
             Some(ds) => Ok(Rows::H5(RowWriter::new(ds, deflaters)?)),
             None => Ok(Rows::Store {
                 array,
-                append: options.resizable,
+                extent,
+                resizable: options.resizable,
                 rows: 0,
             }),
         }
@@ -430,20 +509,38 @@ impl<'a> Rows<'a> {
         }
     }
 
+    /// Writes `block` after the rows pushed so far: in place within the array's length, then
+    /// appended (for a resizable array), as [`RowWriter::push`] does.
     fn push(&mut self, block: &ArrayData) -> Result<()> {
         match self {
             Rows::H5(w) => w.push(block),
             Rows::Store {
                 array,
-                append,
+                extent,
+                resizable,
                 rows,
             } => {
-                if *append {
-                    array.append_rows(block)?;
-                } else {
-                    array.write_rows(*rows, block)?;
+                let n = block.nrows();
+                let end = *rows + n;
+                let inside = extent.saturating_sub(*rows).min(n);
+                if end > *extent && !*resizable {
+                    return Err(Error::invalid(format!(
+                        "rows {}..{end} are outside an array of {extent} rows",
+                        *rows
+                    )));
                 }
-                *rows += block.nrows();
+                if inside == n {
+                    array.write_rows(*rows, block)?;
+                } else {
+                    let first: Vec<usize> = (0..inside).collect();
+                    let rest: Vec<usize> = (inside..n).collect();
+                    if inside > 0 {
+                        array.write_rows(*rows, &block.select(0, &first))?;
+                    }
+                    array.append_rows(&block.select(0, &rest))?;
+                    *extent = end;
+                }
+                *rows = end;
                 Ok(())
             }
         }

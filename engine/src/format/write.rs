@@ -34,17 +34,48 @@ use crate::data::{
 };
 use crate::error::ResultExt;
 pub use crate::storage::Compression;
-use crate::storage::{ArrayOptions, AttrWriter, GroupWriter};
+use crate::storage::{ArrayOptions, AttrWriter, GroupWriter, StoreKind, ZarrOptions};
 use crate::{Error, Result};
 
 /// Options for writing.
+///
+/// ```
+/// use annpage_engine::format::WriteOptions;
+/// use annpage_engine::storage::{StoreKind, ZarrFormat, ZarrOptions};
+/// assert_eq!(WriteOptions::default().store, StoreKind::H5ad);
+/// let v2 = WriteOptions::zarr(ZarrOptions::unsharded(ZarrFormat::V2));
+/// assert_eq!((v2.store, v2.zarr.format), (StoreKind::Zarr, ZarrFormat::V2));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WriteOptions {
     /// Compression of array datasets (scalars are never compressed).
     pub compression: Compression,
+    /// What is written: an HDF5 file (`.h5ad`, the default) or a Zarr store (a directory).
+    pub store: StoreKind,
+    /// How a Zarr store is written (format, chunks, shards, codec); used when `store` is
+    /// [`StoreKind::Zarr`].
+    pub zarr: ZarrOptions,
 }
 
 impl WriteOptions {
+    /// Options writing a Zarr store with `zarr` (no compression but what `zarr` says).
+    pub fn zarr(zarr: ZarrOptions) -> Self {
+        WriteOptions {
+            store: StoreKind::Zarr,
+            zarr,
+            ..WriteOptions::default()
+        }
+    }
+
+    /// These options with the store a path names ([`StoreKind::of_path`]: `.zarr` names a
+    /// Zarr store).
+    pub fn for_path(self, path: &Path) -> Self {
+        WriteOptions {
+            store: StoreKind::of_path(path),
+            ..self
+        }
+    }
+
     /// How anndata stores an array dataset with these options.
     pub fn array_options(&self) -> ArrayOptions {
         ArrayOptions::compressed(self.compression)
@@ -108,7 +139,7 @@ pub fn write_h5ad_streaming_x(
 }
 
 /// Writes the members of the root group.
-fn write_root(
+pub(crate) fn write_root(
     root: &dyn GroupWriter,
     adata: &AnnDataElements,
     options: &WriteOptions,

@@ -24,6 +24,7 @@ use crate::data::{ArrayData, AttrValue, Attrs, RawData};
 use crate::{Error, Result};
 pub use types::{CompoundField, StoredType};
 pub use write::{ArrayOptions, ArrayWriter, AttrWriter, Compression, GroupWriter};
+pub use zarr::write::{ZarrCompression, ZarrFormat, ZarrOptions};
 
 /// What a member of a group is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

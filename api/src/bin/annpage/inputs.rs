@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use annpage::data::{DataFrame, Matrix};
 use annpage::{
     read_collection, read_h5ad_backed, Axis, BackedAnnData, BackedCollection, BackedOptions,
-    ConcatOptions, Error, Join, MergeStrategy, Mode, Selection, WriteOptions,
+    ConcatOptions, Error, Join, MergeStrategy, Mode, Selection, StoreKind, WriteOptions,
 };
 use clap::{Args, ValueEnum};
 
@@ -164,9 +164,11 @@ impl Input {
         output: &Path,
         options: &WriteOptions,
     ) -> annpage::Result<()> {
-        match self {
-            Input::One(b) => b.slice(obs, var)?.write_h5ad(output, options),
-            Input::Many(c) => c.slice(obs, var)?.write_h5ad(output, options),
+        match (self, options.store) {
+            (Input::One(b), StoreKind::H5ad) => b.slice(obs, var)?.write_h5ad(output, options),
+            (Input::One(b), StoreKind::Zarr) => b.slice(obs, var)?.write_zarr(output, options),
+            (Input::Many(c), StoreKind::H5ad) => c.slice(obs, var)?.write_h5ad(output, options),
+            (Input::Many(c), StoreKind::Zarr) => c.slice(obs, var)?.write_zarr(output, options),
         }
     }
 

@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 
 use annpage::data::{Matrix, SparseFormat};
-use annpage::{read_h5ad, AnnData, WriteOptions};
+use annpage::{read_h5ad, AnnData, StoreKind};
 use clap::{Args, ValueEnum};
 
-use super::{compression, CompressionArg};
+use super::OutputArgs;
 
 /// The arguments of `annpage transform`.
 #[derive(Args)]
@@ -32,12 +32,8 @@ pub struct TransformArgs {
     /// Transpose the object as anndata's `adata.T` (after the edits above; raw is dropped).
     #[arg(long)]
     transpose: bool,
-    /// Compression of the output's arrays.
-    #[arg(long, value_enum, default_value_t = CompressionArg::None)]
-    compression: CompressionArg,
-    /// Gzip level (0-9), with --compression gzip.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(0..=9))]
-    gzip_level: u8,
+    #[command(flatten)]
+    output_args: OutputArgs,
 }
 
 /// A storage format for matrices.
@@ -66,10 +62,11 @@ pub fn run(args: TransformArgs) -> annpage::Result<()> {
     if args.transpose {
         adata = adata.transpose();
     }
-    let options = WriteOptions {
-        compression: compression(args.compression, args.gzip_level),
-    };
-    adata.write_h5ad(&args.output, &options)
+    let options = args.output_args.options(&args.output);
+    match options.store {
+        StoreKind::H5ad => adata.write_h5ad(&args.output, &options),
+        StoreKind::Zarr => adata.write_zarr(&args.output, &options),
+    }
 }
 
 /// Stores X and every layer in `format`.

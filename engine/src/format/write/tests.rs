@@ -37,6 +37,7 @@ fn sparse(
 fn gzip() -> WriteOptions {
     WriteOptions {
         compression: Compression::Gzip(4),
+        ..Default::default()
     }
 }
 
@@ -369,7 +370,15 @@ fn anndata_reads_what_we_write_and_lays_it_out_the_same() {
         ("lzf", Compression::Lzf),
     ] {
         let path = dir.path().join(format!("{name}.h5ad"));
-        write_h5ad(&path, &adata, &WriteOptions { compression }).unwrap();
+        write_h5ad(
+            &path,
+            &adata,
+            &WriteOptions {
+                compression,
+                ..Default::default()
+            },
+        )
+        .unwrap();
     }
     let script = format!(
         "{LAYOUT}{EXPECTED}
@@ -416,7 +425,10 @@ fn fixtures_are_written_back_as_anndata_wrote_them() {
             write_h5ad(
                 dir.path().join(&name),
                 &adata,
-                &WriteOptions { compression },
+                &WriteOptions {
+                    compression,
+                    ..Default::default()
+                },
             )
             .unwrap_or_else(|e| panic!("writing {name}: {e}"));
             names.push(name);

@@ -15,8 +15,6 @@
 //! - No consolidated metadata is written: zarr-python and anndata read stores without it.
 //!
 //! Errors carry no element path: callers in [`crate::format`] add it.
-// Nothing outside the tests opens Zarr stores for writing until the file layer does.
-#![cfg_attr(not(test), allow(dead_code))]
 
 mod array;
 mod meta;

@@ -356,6 +356,7 @@ fn anndata_reads_what_the_format_layer_writes_and_lays_it_out_the_same() {
     let root = create(&path, &ZarrOptions::unsharded(ZarrFormat::V3)).unwrap();
     let gzip = WriteOptions {
         compression: crate::storage::Compression::Gzip(4),
+        ..Default::default()
     };
     write_root(root.as_ref(), &adata, &gzip).unwrap();
     let script = format!(
