@@ -53,7 +53,9 @@ __all__ = [
     "read_h5ad",
     "read_loom",
     "read_mtx",
+    "read_zarr",
     "write_h5ad",
+    "write_zarr",
 ]
 
 
@@ -72,6 +74,20 @@ def read_h5ad(path, backed=None, cache_mb=1024, threads=None):
     if backed in ("r+", True):
         raise NotImplementedError("backed='r+' is not available from Python yet: use backed='r'")
     raise ValueError(f"backed must be None or 'r', not {backed!r}")
+
+
+def read_zarr(store, backed=None, cache_mb=1024, threads=None):
+    """Reads a Zarr store (a ``.zarr`` directory, Zarr v2 or v3, or a ``.zarr.zip`` archive)
+    with annpage.
+
+    ``backed=None``: the whole store as an in-memory :class:`anndata.AnnData`, equal to
+    ``anndata.read_zarr(store)``. ``backed="r"``: a lazy :class:`BackedAnnData`, as
+    :func:`read_h5ad` gives for a file (anndata has no backed mode for Zarr).
+    """
+    path = os.fspath(store)
+    if not (os.path.isdir(path) or path.lower().endswith((".zarr", ".zip"))):
+        raise ValueError(f"{path!r} is not a Zarr store (a directory, or a .zarr / .zip name)")
+    return read_h5ad(path, backed=backed, cache_mb=cache_mb, threads=threads)
 
 
 def read_mtx(filename, dtype="float32"):
@@ -125,6 +141,33 @@ def write_h5ad(adata, filename, compression=None, convert_strings_to_categorical
         raise ValueError(f"compression must be None, 'gzip' or 'lzf', not {compression!r}")
     _write_elements(
         _convert.elements(adata), os.fspath(filename), compression, bool(convert_strings_to_categoricals)
+    )
+
+
+def write_zarr(
+    adata,
+    store,
+    *,
+    zarr_format=3,
+    chunk_rows=None,
+    shard_rows=None,
+    compression=None,
+    convert_strings_to_categoricals=True,
+):
+    """Writes an :class:`anndata.AnnData` to the Zarr store ``store`` (a directory) with
+    annpage, as ``adata.write_zarr(store)`` would: ``zarr_format`` 2 or 3 (default 3, sharded
+    as anndata 0.13 shards unless ``shard_rows`` is given), ``chunk_rows`` rows a chunk
+    (default zarr-python's guess), ``compression`` ``None``, ``"gzip"`` or ``"zstd"``. String
+    columns that repeat values become categoricals, as anndata's default does, in the store
+    only. The store is written beside ``store`` and renamed into place."""
+    if compression not in (None, "gzip", "zstd"):
+        raise ValueError(f"compression must be None, 'gzip' or 'zstd', not {compression!r}")
+    _write_elements(
+        _convert.elements(adata),
+        os.fspath(store),
+        compression,
+        bool(convert_strings_to_categoricals),
+        (int(zarr_format), chunk_rows, shard_rows),
     )
 
 

@@ -80,6 +80,15 @@ class BackedAnnData:
     def chunk_X(self, select: int | np.ndarray | list[int] = 1000, replace: bool = True) -> np.ndarray: ...
     def to_dask(self, chunk_rows: int = 10_000) -> Any: ...
     def write_h5ad(self, filename: str | PathLike[str], compression: Literal["gzip", "lzf"] | None = None) -> None: ...
+    def write_zarr(
+        self,
+        store: str | PathLike[str],
+        *,
+        zarr_format: Literal[2, 3] = 3,
+        chunk_rows: int | None = None,
+        shard_rows: int | None = None,
+        compression: Literal["gzip", "zstd"] | None = None,
+    ) -> None: ...
     def close(self) -> None: ...
     def __enter__(self) -> BackedAnnData: ...
     def __exit__(self, *exc: object) -> None: ...
@@ -110,6 +119,11 @@ def read_collection(
 def read_h5ad(path: str | PathLike[str], backed: None = None, cache_mb: int = 1024, threads: int | None = None) -> anndata.AnnData: ...
 @overload
 def read_h5ad(path: str | PathLike[str], backed: Literal["r"], cache_mb: int = 1024, threads: int | None = None) -> BackedAnnData: ...
+
+@overload
+def read_zarr(store: str | PathLike[str], backed: None = None, cache_mb: int = 1024, threads: int | None = None) -> anndata.AnnData: ...
+@overload
+def read_zarr(store: str | PathLike[str], backed: Literal["r"], cache_mb: int = 1024, threads: int | None = None) -> BackedAnnData: ...
 
 def concat_on_disk(
     in_files: list[str | PathLike[str]] | dict[str, str | PathLike[str]],
@@ -156,6 +170,16 @@ def write_h5ad(
     adata: anndata.AnnData,
     filename: str | PathLike[str],
     compression: Literal["gzip", "lzf"] | None = None,
+    convert_strings_to_categoricals: bool = True,
+) -> None: ...
+def write_zarr(
+    adata: anndata.AnnData,
+    store: str | PathLike[str],
+    *,
+    zarr_format: Literal[2, 3] = 3,
+    chunk_rows: int | None = None,
+    shard_rows: int | None = None,
+    compression: Literal["gzip", "zstd"] | None = None,
     convert_strings_to_categoricals: bool = True,
 ) -> None: ...
 def concat(

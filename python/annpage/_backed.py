@@ -319,6 +319,19 @@ class BackedAnnData:
         ``None``, ``"gzip"`` or ``"lzf"``)."""
         self._h().write_h5ad(str(filename), compression)
 
+    def write_zarr(
+        self,
+        store,
+        *,
+        zarr_format: int = 3,
+        chunk_rows: int | None = None,
+        shard_rows: int | None = None,
+        compression: str | None = None,
+    ) -> None:
+        """Writes the selection to the Zarr store ``store``, streaming the matrices (the
+        arguments of :func:`annpage.write_zarr`)."""
+        self._h().write_zarr(str(store), compression, int(zarr_format), chunk_rows, shard_rows)
+
     # -- lifetime --------------------------------------------------------------------------
     def close(self) -> None:
         """Releases the file; the handle cannot be used afterwards."""

@@ -8,7 +8,7 @@ use annpage::backed::{MatrixKind, ReadOptions};
 use annpage::data::{Matrix, SparseFormat};
 use annpage::{
     read_h5ad_backed, BackedAnnData, BackedMatrixView, BackedOptions, Compression, Mode, Selection,
-    WriteOptions,
+    WriteOptions, ZarrCompression, ZarrFormat, ZarrOptions,
 };
 use numpy::PyReadonlyArray1;
 use pyo3::exceptions::{PyKeyError, PyValueError};
@@ -264,10 +264,67 @@ impl Backed {
         .map_err(to_py)
     }
 
+    /// Writes the selection to `path` as a Zarr store (streaming), in `zarr_format` 2 or 3,
+    /// with `chunk_rows` / `shard_rows` (see [`write_options`]).
+    #[pyo3(signature = (path, compression=None, zarr_format=3, chunk_rows=None, shard_rows=None))]
+    fn write_zarr(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        compression: Option<&str>,
+        zarr_format: u8,
+        chunk_rows: Option<usize>,
+        shard_rows: Option<usize>,
+    ) -> PyResult<()> {
+        let options = zarr_write_options(compression, zarr_format, chunk_rows, shard_rows)?;
+        py.detach(|| self.inner.write_zarr(&path, &options))
+            .map_err(to_py)
+    }
+
     /// The layer names, obsm keys and other keys of the file, for `repr`.
     fn __repr__(&self) -> String {
         format!("{:?}", self.inner)
     }
+}
+
+/// The options writing a Zarr store: `zarr_format` 2 or 3, `chunk_rows` rows a chunk (default
+/// zarr-python's guess), `shard_rows` rows a shard (v3; default shards as anndata 0.13 makes
+/// them), `compression` `None`, `"gzip"` (level 4) or `"zstd"` (level 0, zarr-python's v3
+/// default).
+pub fn zarr_write_options(
+    compression: Option<&str>,
+    zarr_format: u8,
+    chunk_rows: Option<usize>,
+    shard_rows: Option<usize>,
+) -> PyResult<WriteOptions> {
+    let format = match zarr_format {
+        2 => ZarrFormat::V2,
+        3 => ZarrFormat::V3,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "zarr_format must be 2 or 3, not {other}"
+            )))
+        }
+    };
+    let (compression, codec) = match compression {
+        Some("zstd") => (Compression::None, Some(ZarrCompression::Zstd(0))),
+        Some("lzf") => {
+            return Err(PyValueError::new_err(
+                "lzf is an HDF5 filter: Zarr stores take None, 'gzip' or 'zstd'",
+            ))
+        }
+        other => (compression_of(other)?, None),
+    };
+    Ok(WriteOptions {
+        compression,
+        ..WriteOptions::zarr(ZarrOptions {
+            format,
+            chunk_rows,
+            shard_rows,
+            auto_shard: format == ZarrFormat::V3 && shard_rows.is_none(),
+            compression: codec,
+        })
+    })
 }
 
 /// Parses a compression name as anndata spells it.

@@ -10,7 +10,7 @@ use annpage::{read_collection, BackedCollection, BackedOptions, WriteOptions};
 use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::backed::{compression_of, selection, Chunks};
+use crate::backed::{compression_of, selection, zarr_write_options, Chunks};
 use crate::convert;
 use crate::errors::to_py;
 
@@ -205,6 +205,21 @@ impl Collection {
             })
             .map_err(to_py)?;
         Ok(Chunks::new(chunks))
+    }
+
+    #[pyo3(signature = (path, compression=None, zarr_format=3, chunk_rows=None, shard_rows=None))]
+    fn write_zarr(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        compression: Option<&str>,
+        zarr_format: u8,
+        chunk_rows: Option<usize>,
+        shard_rows: Option<usize>,
+    ) -> PyResult<()> {
+        let options = zarr_write_options(compression, zarr_format, chunk_rows, shard_rows)?;
+        py.detach(|| self.inner.write_zarr(&path, &options))
+            .map_err(to_py)
     }
 
     #[pyo3(signature = (path, compression=None))]

@@ -136,20 +136,27 @@ fn read_loom_elements<'py>(
     convert::anndata(py, adata)
 }
 
-/// Writes an object flattened by `annpage/_convert.py` (`elements`) to `path` as `.h5ad`.
+/// Writes an object flattened by `annpage/_convert.py` (`elements`) to `path` as `.h5ad`, or
+/// as a Zarr store when `zarr` gives its format, chunk rows and shard rows.
 #[pyfunction]
-#[pyo3(signature = (elements, path, compression, strings_to_categoricals))]
+#[pyo3(signature = (elements, path, compression, strings_to_categoricals, zarr=None))]
 fn write_elements(
     py: Python<'_>,
     elements: &Bound<'_, pyo3::types::PyDict>,
     path: PathBuf,
     compression: Option<&str>,
     strings_to_categoricals: bool,
+    zarr: Option<(u8, Option<usize>, Option<usize>)>,
 ) -> PyResult<()> {
     let elems = parse::anndata(elements)?;
-    let options = annpage::WriteOptions {
-        compression: backed::compression_of(compression)?,
-        ..Default::default()
+    let options = match zarr {
+        Some((format, chunk_rows, shard_rows)) => {
+            backed::zarr_write_options(compression, format, chunk_rows, shard_rows)?
+        }
+        None => annpage::WriteOptions {
+            compression: backed::compression_of(compression)?,
+            ..Default::default()
+        },
     };
     py.detach(|| {
         let mut adata = annpage::AnnData::from_elements(elems)?;
@@ -157,7 +164,10 @@ fn write_elements(
             adata.strings_to_categoricals()?;
             adata.raw_strings_to_categoricals()?;
         }
-        adata.write_h5ad(&path, &options)
+        match options.store {
+            annpage::StoreKind::Zarr => adata.write_zarr(&path, &options),
+            annpage::StoreKind::H5ad => adata.write_h5ad(&path, &options),
+        }
     })
     .map_err(errors::to_py)
 }
