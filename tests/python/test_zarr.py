@@ -45,7 +45,8 @@ def test_backed_zarr_reads_slices_like_memory(store):
         assert b.shape == expected.shape
         view = b[[5, 0, 3, 7], ::2]
         got = view.to_memory()
-    assert_equal(got, expected[[5, 0, 3, 7], ::2].copy())
+    # anndata cannot take rows and a column slice in one step of this object: in two.
+    assert_equal(got, expected[[5, 0, 3, 7]].copy()[:, ::2].copy())
     np.testing.assert_array_equal(got.obs_names, expected.obs_names[[5, 0, 3, 7]])
 
 
@@ -67,7 +68,7 @@ def test_write_zarr_reads_back_in_anndata(zarr_format, compression, tmp_path):
 
 
 def test_backed_write_zarr_streams_a_view(tmp_path):
-    expected = _anndata(FIXTURE)[::3, [0, 5, 2]].copy()
+    expected = _anndata(FIXTURE)[::3].copy()[:, [0, 5, 2]].copy()
     path = tmp_path / "view.zarr"
     with annpage.read_h5ad(FIXTURE, backed="r") as b:
         b[::3, [0, 5, 2]].write_zarr(path, zarr_format=3, shard_rows=8, chunk_rows=4)
