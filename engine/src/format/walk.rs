@@ -1,12 +1,13 @@
 //! The guard every recursive walk of a file's groups goes through: a bound on nesting depth and a
 //! check that no group is reached twice by different paths.
 //!
-//! An `.h5ad` file is a tree, but HDF5 hard links can make any group reachable from several
-//! places: a link from `/uns/pca/loop` back to `/uns/pca`, or from `/uns/root` to `/`, turns the
-//! tree into a cycle, and a few groups each linked twice from the level above make a walk
-//! exponential. Nesting alone (thousands of dicts in `uns`) can overflow the stack. Each walk
-//! (reading, describing) enters every group through [`within`], which refuses the group when it
-//! is [`MAX_DEPTH`] groups deep or when the same HDF5 object was already entered under another
+//! An AnnData store is a tree, but HDF5 hard links (or directory links in a Zarr store) can
+//! make any group reachable from several places: a link from `/uns/pca/loop` back to
+//! `/uns/pca`, or from `/uns/root` to `/`, turns the tree into a cycle, and a few groups each
+//! linked twice from the level above make a walk exponential. Nesting alone (thousands of
+//! dicts in `uns`) can overflow the stack. Each walk (reading, describing) enters every group
+//! through [`within`], which refuses the group when it is [`MAX_DEPTH`] groups deep or when
+//! the same group ([`crate::storage::Group::object_id`]) was already entered under another
 //! path during the current walk.
 //!
 //! The state lives in a thread-local because the readers are free functions that call each
@@ -77,8 +78,8 @@ impl Walk {
                     "a group linked twice"
                 };
                 return Err(Error::malformed(format!(
-                    "is a hard link to the group already read at {first} ({how}; an .h5ad \
-                     file is a tree)"
+                    "is a link to the group already read at {first} ({how}; an AnnData \
+                     store is a tree)"
                 )));
             }
         }
