@@ -11,12 +11,8 @@ use crate::data::{
     Attrs, Categorical, Column, DataFrame, Element, Mapping, Matrix, Nullable, NullableKind,
     RawNode, Scalar, SparseFormat, SparseMatrix,
 };
-use crate::error::ResultExt;
-use crate::format::write::{
-    write_dataframe, write_element, write_encoding, write_mapping, write_matrix,
-    write_matrix_mapping, WriteOptions,
-};
-use crate::format::{AnnDataElements, Encoding, RawElements};
+use crate::format::write::{write_element, write_root, WriteOptions};
+use crate::format::{AnnDataElements, RawElements};
 use crate::testutil::run_python;
 
 fn arr<T>(shape: &[usize], v: Vec<T>) -> ArrayD<T> {
@@ -197,33 +193,6 @@ fn sample() -> AnnDataElements {
             varm: Mapping::new(),
         }),
     }
-}
-
-/// What `format::write`'s `write_root` does, on any root group.
-fn write_root(
-    root: &dyn GroupWriter,
-    adata: &AnnDataElements,
-    options: &WriteOptions,
-) -> Result<()> {
-    write_encoding(root, Encoding::AnnData).in_element("/")?;
-    if let Some(x) = &adata.x {
-        write_matrix(root, "X", x, options)?;
-    }
-    if let Some(raw) = &adata.raw {
-        let g = root.create_group("raw")?;
-        write_encoding(g.as_ref(), Encoding::Raw)?;
-        write_matrix(g.as_ref(), "X", &raw.x, options)?;
-        write_dataframe(g.as_ref(), "var", &raw.var, options)?;
-        write_mapping(g.as_ref(), "varm", &raw.varm, options)?;
-    }
-    write_dataframe(root, "obs", &adata.obs, options)?;
-    write_dataframe(root, "var", &adata.var, options)?;
-    write_mapping(root, "obsm", &adata.obsm, options)?;
-    write_mapping(root, "varm", &adata.varm, options)?;
-    write_matrix_mapping(root, "obsp", &adata.obsp, options)?;
-    write_matrix_mapping(root, "varp", &adata.varp, options)?;
-    write_matrix_mapping(root, "layers", &adata.layers, options)?;
-    write_mapping(root, "uns", &adata.uns, options)
 }
 
 /// The object of [`sample`] built with anndata in Python, as `expected`; `describe(store)`
