@@ -40,6 +40,7 @@ use crate::format::write::{
 use crate::format::{AnnDataElements, Compression, Encoding, WriteOptions};
 use crate::paged::MatrixKind;
 use crate::storage::h5::write::{guess_chunk, with_deflaters, Deflaters, RowWriter};
+use crate::storage::write::row_range;
 use crate::storage::{ArrayOptions, ArrayWriter, GroupWriter, StoreKind};
 use crate::{Error, Result};
 
@@ -523,11 +524,8 @@ impl<'a> Rows<'a> {
                 let n = block.nrows();
                 let end = *rows + n;
                 let inside = extent.saturating_sub(*rows).min(n);
-                if end > *extent && !*resizable {
-                    return Err(Error::invalid(format!(
-                        "rows {}..{end} are outside an array of {extent} rows",
-                        *rows
-                    )));
+                if !*resizable {
+                    row_range(*extent, *rows, n, "an array")?;
                 }
                 if inside == n {
                     array.write_rows(*rows, block)?;

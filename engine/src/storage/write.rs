@@ -3,9 +3,10 @@
 //! format layer writes every element through them.
 
 use std::any::Any;
+use std::ops::Range;
 
 use crate::data::{ArrayData, AttrValue, DType, RawData};
-use crate::Result;
+use crate::{Error, Result};
 
 /// How arrays are compressed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -124,4 +125,31 @@ pub trait ArrayWriter: AttrWriter {
     /// The array as [`Any`], for writers with a faster path for one backend (parallel gzip
     /// into HDF5 datasets).
     fn as_any(&self) -> &dyn Any;
+}
+
+/// Fails unless `rows` fit an array of `shape` row for row: as many axes, the same trailing
+/// axes, and the array not 0-d. `noun` names the array in messages ("a dataset", "an array").
+pub(crate) fn check_fit(shape: &[usize], rows: &ArrayData, noun: &str) -> Result<()> {
+    if shape.is_empty() || rows.ndim() != shape.len() || rows.shape()[1..] != shape[1..] {
+        return Err(Error::invalid(format!(
+            "rows of shape {:?} do not fit {noun} of shape {shape:?}",
+            rows.shape()
+        )));
+    }
+    Ok(())
+}
+
+/// The rows `start..start + n` of an array of `len` rows (`noun` in messages), failing unless
+/// they end within it.
+pub(crate) fn row_range(len: usize, start: usize, n: usize, noun: &str) -> Result<Range<usize>> {
+    start
+        .checked_add(n)
+        .filter(|&end| end <= len)
+        .map(|end| start..end)
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "rows {start}..{} are outside {noun} of {len} rows",
+                start.saturating_add(n)
+            ))
+        })
 }

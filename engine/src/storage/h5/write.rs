@@ -36,6 +36,7 @@ use ndarray::{ArrayD, IxDyn};
 
 use super::types::StoredType;
 use crate::data::{ArrayData, Attrs, DType, RawData};
+use crate::storage::write::{check_fit, row_range};
 pub use crate::storage::write::{ArrayOptions, Compression};
 use crate::{Error, Result};
 
@@ -244,12 +245,7 @@ fn check_rows(ds: &Dataset, rows: &ArrayData) -> Result<Vec<usize>> {
             stored.describe()
         )));
     }
-    if shape.is_empty() || rows.ndim() != shape.len() || rows.shape()[1..] != shape[1..] {
-        return Err(Error::invalid(format!(
-            "rows of shape {:?} do not fit a dataset of shape {shape:?}",
-            rows.shape()
-        )));
-    }
+    check_fit(&shape, rows, "a dataset")?;
     Ok(shape)
 }
 
@@ -257,17 +253,7 @@ fn check_rows(ds: &Dataset, rows: &ArrayData) -> Result<Vec<usize>> {
 /// have the dataset's dtype and trailing axes, and end within its current length.
 pub fn write_rows(ds: &Dataset, start: usize, rows: &ArrayData) -> Result<()> {
     let shape = check_rows(ds, rows)?;
-    let n = rows.nrows();
-    let end = start
-        .checked_add(n)
-        .filter(|&end| end <= shape[0])
-        .ok_or_else(|| {
-            Error::invalid(format!(
-                "rows {start}..{} are outside a dataset of {} rows",
-                start.saturating_add(n),
-                shape[0]
-            ))
-        })?;
+    let end = row_range(shape[0], start, rows.nrows(), "a dataset")?.end;
     if rows.is_empty() {
         return Ok(());
     }

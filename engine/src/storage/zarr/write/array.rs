@@ -18,6 +18,7 @@ use zarrs::filesystem::FilesystemStore;
 use super::meta::{attr_json, ArraySpec};
 use super::{Store, ZarrFormat};
 use crate::data::{ArrayData, AttrValue};
+use crate::storage::write::{check_fit, row_range};
 use crate::storage::{ArrayWriter, AttrWriter};
 use crate::{dispatch_array, Error, Result};
 
@@ -230,31 +231,14 @@ impl ArrayWriter for ZarrArrayWriter {
 /// trailing axes (and the array not 0-d).
 fn check_rows(spec: &ArraySpec, rows: &ArrayData) -> Result<()> {
     check_dtype(spec, rows)?;
-    let shape = &spec.shape;
-    if shape.is_empty() || rows.ndim() != shape.len() || rows.shape()[1..] != shape[1..] {
-        return Err(Error::invalid(format!(
-            "rows of shape {:?} do not fit an array of shape {shape:?}",
-            rows.shape()
-        )));
-    }
-    Ok(())
+    check_fit(&spec.shape, rows, "an array")
 }
 
 /// [`ArrayWriter::write_rows`] with the state locked.
 fn write_rows_locked(state: &State, start: usize, rows: &ArrayData) -> Result<()> {
     check_rows(&state.spec, rows)?;
     let shape = &state.spec.shape;
-    let n = rows.nrows();
-    let end = start
-        .checked_add(n)
-        .filter(|&end| end <= shape[0])
-        .ok_or_else(|| {
-            Error::invalid(format!(
-                "rows {start}..{} are outside an array of {} rows",
-                start.saturating_add(n),
-                shape[0]
-            ))
-        })?;
+    let end = row_range(shape[0], start, rows.nrows(), "an array")?.end;
     if rows.is_empty() {
         return Ok(());
     }
