@@ -1,7 +1,10 @@
-//! Helpers for unit tests: small HDF5 files written by the real h5py and anndata.
+//! Helpers for unit tests: small HDF5 files written by the real h5py and anndata, and values
+//! built in one line.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use crate::data::{ArrayData, SparseFormat, SparseMatrix};
 
 /// The project's Python (with h5py, numpy, anndata), created by `./dev setup`.
 pub(crate) fn python() -> PathBuf {
@@ -41,4 +44,20 @@ pub(crate) fn py_file(name: &str, script: &str) -> (tempfile::TempDir, PathBuf) 
     let path = dir.path().join(name);
     run_python(script, &path);
     (dir, path)
+}
+
+/// Owned strings from string slices.
+pub(crate) fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// A sparse matrix from its parts (which must be valid).
+pub(crate) fn sparse(
+    format: SparseFormat,
+    shape: (usize, usize),
+    indptr: &[u64],
+    indices: &[u32],
+    data: ArrayData,
+) -> SparseMatrix {
+    SparseMatrix::new(format, shape, indptr.to_vec(), indices.to_vec(), data).unwrap()
 }

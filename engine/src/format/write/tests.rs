@@ -15,23 +15,10 @@ use crate::data::{Nullable, SparseFormat};
 use crate::file::read_h5ad;
 use crate::format::read::read_element;
 use crate::testutil::run_python;
+use crate::testutil::{sparse, strings};
 
 fn arr<T>(shape: &[usize], v: Vec<T>) -> ArrayD<T> {
     ArrayD::from_shape_vec(IxDyn(shape), v).unwrap()
-}
-
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
-}
-
-fn sparse(
-    format: SparseFormat,
-    shape: (usize, usize),
-    indptr: &[u64],
-    indices: &[u32],
-    data: ArrayData,
-) -> SparseMatrix {
-    SparseMatrix::new(format, shape, indptr.to_vec(), indices.to_vec(), data).unwrap()
 }
 
 fn gzip() -> WriteOptions {

@@ -9,28 +9,15 @@ use super::tests::layouts;
 use super::*;
 use crate::data::{
     Attrs, Categorical, Column, DataFrame, Element, Mapping, Matrix, Nullable, NullableKind,
-    RawNode, Scalar, SparseFormat, SparseMatrix,
+    RawNode, Scalar, SparseFormat,
 };
 use crate::format::write::{write_element, write_root, WriteOptions};
 use crate::format::{AnnDataElements, RawElements};
 use crate::testutil::run_python;
+use crate::testutil::{sparse, strings};
 
 fn arr<T>(shape: &[usize], v: Vec<T>) -> ArrayD<T> {
     ArrayD::from_shape_vec(IxDyn(shape), v).unwrap()
-}
-
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
-}
-
-fn sparse(
-    format: SparseFormat,
-    shape: (usize, usize),
-    indptr: &[u64],
-    indices: &[u32],
-    data: ArrayData,
-) -> SparseMatrix {
-    SparseMatrix::new(format, shape, indptr.to_vec(), indices.to_vec(), data).unwrap()
 }
 
 /// anndata's `None`, as the format layer keeps it (an opaque `null` element).
