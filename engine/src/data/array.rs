@@ -198,6 +198,46 @@ impl ArrayData {
         self.len() == 0
     }
 
+    /// Copies the values (numbers or bools, in standard layout order) into `out` as native
+    /// bytes (bools as 0 or 1); `out` must hold exactly as many bytes as they take.
+    ///
+    /// ```
+    /// use annpage_engine::data::ArrayData;
+    /// let mut out = [0u8; 4];
+    /// ArrayData::from(vec![1u16, 2]).copy_bytes_into(&mut out).unwrap();
+    /// assert_eq!(out, [1, 0, 2, 0]);
+    /// assert!(ArrayData::from(vec![1u16]).copy_bytes_into(&mut out).is_err());
+    /// ```
+    pub fn copy_bytes_into(&self, out: &mut [u8]) -> Result<()> {
+        if self.dtype() == DType::String || self.len() * self.dtype().size() != out.len() {
+            return Err(Error::shape(format!(
+                "{} {} values do not fill {} bytes",
+                self.len(),
+                self.dtype(),
+                out.len()
+            )));
+        }
+        match self {
+            ArrayData::Bool(a) => {
+                for (o, &b) in out.iter_mut().zip(a.iter()) {
+                    *o = u8::from(b);
+                }
+            }
+            ArrayData::I8(a) => copy_pod(a, out),
+            ArrayData::I16(a) => copy_pod(a, out),
+            ArrayData::I32(a) => copy_pod(a, out),
+            ArrayData::I64(a) => copy_pod(a, out),
+            ArrayData::U8(a) => copy_pod(a, out),
+            ArrayData::U16(a) => copy_pod(a, out),
+            ArrayData::U32(a) => copy_pod(a, out),
+            ArrayData::U64(a) => copy_pod(a, out),
+            ArrayData::F32(a) => copy_pod(a, out),
+            ArrayData::F64(a) => copy_pod(a, out),
+            ArrayData::String(_) => unreachable!("refused above"),
+        }
+        Ok(())
+    }
+
     /// Size of the first axis (0 for a 0-d array).
     pub fn nrows(&self) -> usize {
         self.shape().first().copied().unwrap_or(0)
@@ -384,6 +424,15 @@ pub(crate) fn float_text(digits: &str, exp: i32, positional: bool) -> String {
         let exp_sign = if exp < 0 { '-' } else { '+' };
         format!("{mantissa}e{exp_sign}{:02}", exp.unsigned_abs())
     }
+}
+
+/// Copies `a`'s values, in standard layout order, into `out` (of the same byte length).
+fn copy_pod<T: bytemuck::Pod>(a: &ArrayD<T>, out: &mut [u8]) {
+    let a = a.as_standard_layout();
+    let values = a
+        .as_slice()
+        .expect("an array in standard layout is contiguous");
+    out.copy_from_slice(bytemuck::cast_slice(values));
 }
 
 macro_rules! impl_from {

@@ -21,6 +21,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use crate::data::{ArrayData, AttrValue, Attrs, RawData};
+use crate::error::ResultExt;
 use crate::{Error, Result};
 pub use types::{CompoundField, StoredType};
 pub use write::{ArrayOptions, ArrayWriter, AttrWriter, Compression, GroupWriter};
@@ -127,6 +128,16 @@ pub trait Array: Node {
     /// or bools; `rows` must lie within the first axis. The chunk manager pages matrices in
     /// through this where the backend has no faster reader of its own.
     fn read_rows(&self, rows: Range<usize>) -> Result<ArrayData>;
+
+    /// [`Array::read_rows`] written into `out` as native bytes (bools as 0 or 1), which must
+    /// hold exactly the rows' values (of [`StoredType::dtype`]): readers that decode into
+    /// memory the caller owns skip an allocation and a copy. By default the rows are read,
+    /// then copied.
+    fn read_rows_into(&self, rows: Range<usize>, out: &mut [u8]) -> Result<()> {
+        self.read_rows(rows)?
+            .copy_bytes_into(out)
+            .in_element(self.path())
+    }
 
     /// How many rows of the first axis one storage chunk holds, when the array is chunked:
     /// reads aligned to it decode each chunk once.

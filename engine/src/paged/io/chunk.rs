@@ -83,6 +83,11 @@ impl ChunkPool {
         })
     }
 
+    /// The length of the chunks it holds, in bytes.
+    pub(crate) fn chunk_len(&self) -> usize {
+        self.len
+    }
+
     /// Bytes to decode a chunk into: a reused mapping (holding an earlier chunk's bytes,
     /// all of which the decode overwrites), a new one (zero), or the heap.
     pub(crate) fn take(self: &Arc<Self>) -> ChunkBytes {

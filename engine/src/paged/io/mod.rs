@@ -12,6 +12,7 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
+mod buffer;
 mod chunk;
 mod direct;
 mod h5;

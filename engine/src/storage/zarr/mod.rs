@@ -34,7 +34,7 @@ use std::sync::{Arc, OnceLock};
 use self::attrs::{attr_value, OrderedObject};
 use self::guard::{ZstdGuard, ZstdLayout};
 use self::meta::{node_exists, read_node, ArrayMeta, NodeMeta};
-use self::read::{open_zarrs, read_region, ZarrsArray};
+use self::read::{open_zarrs, read_region, read_region_into, ZarrsArray};
 use self::store::Store;
 use super::{join_path, Array, ArrayStorage, Group, MemberKind, Node, ObjectId, StoredType};
 use crate::data::{ArrayData, AttrValue, DType};
@@ -229,6 +229,29 @@ impl ZarrArray {
         Ok(*self.claim.get_or_init(|| count))
     }
 
+    /// The region of rows `rows` and all of the other axes, for a range read (of a 1-d or 2-d
+    /// array of numbers or bools, within its first axis).
+    fn row_region(&self, rows: &Range<usize>) -> Result<Vec<Range<u64>>> {
+        let shape = &self.meta.shape;
+        if rows.start > rows.end
+            || shape.len() > 2
+            || shape.first().is_none_or(|&n| rows.end as u64 > n)
+        {
+            return Err(Error::invalid(format!(
+                "rows {rows:?} are outside the first axis of shape {shape:?} (range reads \
+                 take a 1-d or 2-d array)"
+            )));
+        }
+        let ty = &self.meta.ty;
+        if ty.dtype().is_none_or(|d| d == DType::String) {
+            return Err(unsupported_rows(ty));
+        }
+        let first = rows.start as u64..rows.end as u64;
+        Ok(std::iter::once(first)
+            .chain(shape[1..].iter().map(|&n| 0..n))
+            .collect())
+    }
+
     /// Reads `ranges` (one per axis, within the shape) after checking the buffer's size.
     fn read_ranges(&self, ranges: Vec<Range<u64>>, what: &str) -> Result<ArrayData> {
         let values = ranges
@@ -238,6 +261,10 @@ impl ZarrArray {
         claim::check_buffer(values, &self.meta.ty, what)?;
         read_region(self.zarrs()?, &self.meta.ty, &ranges)
     }
+}
+
+fn unsupported_rows(ty: &StoredType) -> Error {
+    Error::unsupported(format!("range reads of {}", ty.describe()))
 }
 
 impl Node for ZarrArray {
@@ -278,30 +305,28 @@ impl Array for ZarrArray {
     }
 
     fn read_rows(&self, rows: Range<usize>) -> Result<ArrayData> {
-        let shape = &self.meta.shape;
-        if rows.start > rows.end
-            || shape.len() > 2
-            || shape.first().is_none_or(|&n| rows.end as u64 > n)
-        {
-            return Err(Error::invalid(format!(
-                "rows {rows:?} are outside the first axis of shape {shape:?} (range reads \
-                 take a 1-d or 2-d array)"
-            )));
-        }
-        let ty = &self.meta.ty;
-        if ty.dtype().is_none_or(|d| d == DType::String) {
-            return Err(Error::unsupported(format!(
-                "range reads of {}",
-                ty.describe()
-            )));
-        }
+        let ranges = self.row_region(&rows)?;
         let read = || {
             self.claimed()?;
-            let first = rows.start as u64..rows.end as u64;
-            let ranges = std::iter::once(first)
-                .chain(shape[1..].iter().map(|&n| 0..n))
-                .collect();
             self.read_ranges(ranges, "reading its rows")
+        };
+        read().in_element(&self.path)
+    }
+
+    /// Decodes straight into `out` (half floats, which widen to `f32`, are read, then copied).
+    fn read_rows_into(&self, rows: Range<usize>, out: &mut [u8]) -> Result<()> {
+        let ranges = self.row_region(&rows)?;
+        let ty = &self.meta.ty;
+        if matches!(ty, StoredType::Float { size: 2 }) {
+            return self
+                .read_rows(rows)?
+                .copy_bytes_into(out)
+                .in_element(&self.path);
+        }
+        let mut read = || {
+            self.claimed()?;
+            let size = ty.size().ok_or_else(|| unsupported_rows(ty))?;
+            read_region_into(self.zarrs()?, &ranges, size, out)
         };
         read().in_element(&self.path)
     }

@@ -10,8 +10,10 @@ use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use ndarray::{ArrayD, IxDyn};
+use unsafe_cell_slice::UnsafeCellSlice;
 use zarrs::array::{
-    ArrayCreateError, ArrayError, ArrayMetadata, ArraySubset, CodecError, ElementOwned,
+    ArrayBytesDecodeIntoTarget, ArrayBytesFixedDisjointView, ArrayCreateError, ArrayError,
+    ArrayMetadata, ArraySubset, CodecError, ElementOwned,
 };
 use zarrs::storage::{ReadableStorage, ReadableStorageTraits, StorageError};
 
@@ -88,6 +90,39 @@ pub(crate) fn read_region(
         }
         other => return Err(unreadable(other)),
     })
+}
+
+/// Reads the region `ranges` (one range per axis, within the shape) of an array of fixed-size
+/// elements of `size` bytes into `out`, which holds exactly the region's bytes: `zarrs` decodes
+/// each chunk straight into its place (no buffer of its own, no copy).
+pub(crate) fn read_region_into(
+    array: &ZarrsArray,
+    ranges: &[Range<u64>],
+    size: usize,
+    out: &mut [u8],
+) -> Result<()> {
+    let shape: Vec<u64> = ranges.iter().map(|r| r.end - r.start).collect();
+    let subset = ArraySubset::new_with_ranges(ranges);
+    let whole = ArraySubset::new_with_shape(shape.clone());
+    // SAFETY: `ArrayBytesFixedDisjointView::new` requires that no other view of the same bytes
+    // covers an overlapping subset while this one is used. `out` is borrowed mutably for the
+    // whole of this function and this is the only view made of it (over its whole shape), so
+    // neither another view nor any other reference to these bytes exists while `zarrs` writes
+    // through it; `zarrs` divides it further only into views of disjoint chunks. The length of
+    // `out` is checked against the shape by `new` itself (an error, not undefined behaviour).
+    let view =
+        unsafe { ArrayBytesFixedDisjointView::new(UnsafeCellSlice::new(out), size, &shape, whole) };
+    let view = view.map_err(|e| {
+        Error::shape(format!(
+            "a buffer for the region {shape:?} does not fit it: {e}"
+        ))
+    })?;
+    catch_unwind(AssertUnwindSafe(move || {
+        let mut view = view;
+        array.retrieve_array_subset_into(&subset, ArrayBytesDecodeIntoTarget::Fixed(&mut view))
+    }))
+    .map_err(|p| panicked("its chunks", &p))?
+    .map_err(array_error)
 }
 
 fn unreadable(ty: &StoredType) -> Error {

@@ -10,7 +10,6 @@
 //! or external storage, unwritten chunks, files with a user block) are read through libhdf5
 //! instead; [`DirectReader::open`] says why.
 
-mod buffer;
 mod decode;
 mod index;
 
@@ -20,14 +19,13 @@ use std::os::unix::fs::FileExt;
 use std::sync::{Arc, OnceLock};
 
 use hdf5::Dataset;
-use ndarray::{ArrayD, IxDyn};
 use parking_lot::Mutex;
 
 use self::decode::{Pipeline, Scratch};
 use self::index::{ChunkEntry, Placement};
 use super::{
-    check_rows, on_worker_thread, read_then_check_indices, ChunkBytes, ChunkCache, ChunkPool,
-    DecodedChunk, RangeReader, ReadPath,
+    buffer, check_rows, on_worker_thread, read_then_check_indices, ChunkBytes, ChunkCache,
+    ChunkPool, DecodedChunk, RangeReader, ReadPath,
 };
 use crate::cache::{BlockKey, MatrixId};
 use crate::data::{check_indices_below, check_minor, ArrayData, DType};
@@ -390,40 +388,8 @@ impl DirectReader {
     fn read_typed(&self, rows: Range<usize>, spare: Option<ArrayData>) -> Result<ArrayData> {
         let mut shape = self.shape.clone();
         shape[0] = rows.len();
-        let n: usize = shape.iter().product();
-        if n == 0 {
-            return Ok(ArrayData::zeros(self.dtype, &shape));
-        }
-        macro_rules! typed {
-            ($t:ty, $v:ident) => {{
-                let mut values: Vec<$t> = match spare {
-                    Some(ArrayData::$v(a)) => buffer::reused(a, n),
-                    // Of another dtype: as a spare too small (fresh, with room to spare).
-                    Some(_) => buffer::reused_vec(Vec::new(), n),
-                    None => buffer::zeroed(n),
-                };
-                self.fill(rows, bytemuck::cast_slice_mut(&mut values), &|_| Ok(()))?;
-                ArrayData::$v(ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(shape_err)?)
-            }};
-        }
-        Ok(match self.dtype {
-            DType::I8 => typed!(i8, I8),
-            DType::I16 => typed!(i16, I16),
-            DType::I32 => typed!(i32, I32),
-            DType::I64 => typed!(i64, I64),
-            DType::U8 => typed!(u8, U8),
-            DType::U16 => typed!(u16, U16),
-            DType::U32 => typed!(u32, U32),
-            DType::U64 => typed!(u64, U64),
-            DType::F32 => typed!(f32, F32),
-            DType::F64 => typed!(f64, F64),
-            DType::Bool => {
-                let mut raw = vec![0u8; n];
-                self.fill(rows, &mut raw, &|_| Ok(()))?;
-                let values = raw.into_iter().map(|b| b != 0).collect();
-                ArrayData::Bool(ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(shape_err)?)
-            }
-            DType::String => return Err(Error::unsupported("backed reads of strings")),
+        buffer::filled(self.dtype, &shape, spare, |out| {
+            self.fill(rows, out, &|_| Ok(()))
         })
     }
 }
@@ -444,10 +410,6 @@ fn check_index_bytes(part: &[u8], signed: bool, minor: usize) -> Result<()> {
             check_indices_below(&values, signed, minor)
         }
     }
-}
-
-fn shape_err(e: ndarray::ShapeError) -> Error {
-    Error::shape(e.to_string())
 }
 
 fn corrupt(i: usize, e: &ChunkEntry, msg: String) -> Error {

@@ -1,4 +1,4 @@
-//! Result buffers for large reads.
+//! Result buffers for large reads, and arrays of any dtype filled through their bytes.
 //!
 //! A read of tens of megabytes fills memory fresh from the kernel, and on Linux every 4 KiB
 //! page of it costs a page fault when first written: for a full pass over a large matrix the
@@ -6,6 +6,11 @@
 //! therefore advised to use transparent huge pages (`madvise(MADV_HUGEPAGE)`, as numpy does
 //! for its large arrays), which the kernel honours when huge pages are enabled in `madvise`
 //! or `always` mode; elsewhere the advice is a no-op.
+
+use ndarray::{ArrayD, IxDyn};
+
+use crate::data::{ArrayData, DType};
+use crate::{Error, Result};
 
 /// Buffers from this size up are advised to use huge pages.
 pub(crate) const HUGE_MIN_BYTES: usize = 4 << 20;
@@ -48,6 +53,56 @@ pub(crate) fn reused_vec<T: bytemuck::Zeroable + Clone>(mut spare: Vec<T>, n: us
     let mut fresh = zeroed(n.saturating_add(n / 32));
     fresh.truncate(n);
     fresh
+}
+
+/// An array of `dtype` and `shape` whose little-endian bytes `fill` writes (the whole of
+/// them: every byte is overwritten), in the memory of `spare` where it fits (see [`reused`]);
+/// bools are filled as bytes 0 or 1. What every reader that decodes bytes returns.
+pub(crate) fn filled(
+    dtype: DType,
+    shape: &[usize],
+    spare: Option<ArrayData>,
+    fill: impl FnOnce(&mut [u8]) -> Result<()>,
+) -> Result<ArrayData> {
+    let n: usize = shape.iter().product();
+    if n == 0 {
+        return Ok(ArrayData::zeros(dtype, shape));
+    }
+    macro_rules! typed {
+        ($t:ty, $v:ident) => {{
+            let mut values: Vec<$t> = match spare {
+                Some(ArrayData::$v(a)) => reused(a, n),
+                // Of another dtype: as a spare too small (fresh, with room to spare).
+                Some(_) => reused_vec(Vec::new(), n),
+                None => zeroed(n),
+            };
+            fill(bytemuck::cast_slice_mut(&mut values))?;
+            ArrayData::$v(ArrayD::from_shape_vec(IxDyn(shape), values).map_err(shape_err)?)
+        }};
+    }
+    Ok(match dtype {
+        DType::I8 => typed!(i8, I8),
+        DType::I16 => typed!(i16, I16),
+        DType::I32 => typed!(i32, I32),
+        DType::I64 => typed!(i64, I64),
+        DType::U8 => typed!(u8, U8),
+        DType::U16 => typed!(u16, U16),
+        DType::U32 => typed!(u32, U32),
+        DType::U64 => typed!(u64, U64),
+        DType::F32 => typed!(f32, F32),
+        DType::F64 => typed!(f64, F64),
+        DType::Bool => {
+            let mut raw = vec![0u8; n];
+            fill(&mut raw)?;
+            let values = raw.into_iter().map(|b| b != 0).collect();
+            ArrayData::Bool(ArrayD::from_shape_vec(IxDyn(shape), values).map_err(shape_err)?)
+        }
+        DType::String => return Err(Error::unsupported("backed reads of strings")),
+    })
+}
+
+fn shape_err(e: ndarray::ShapeError) -> Error {
+    Error::shape(e.to_string())
 }
 
 #[cfg(target_os = "linux")]
