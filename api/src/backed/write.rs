@@ -40,12 +40,12 @@ fn write_members(adata: &BackedAnnData, w: &Writer<'_>) -> Result<()> {
     let shared = &adata.shared;
     let snap = shared.snapshot();
     let layout = &snap.layout;
-    let target = MemoryPolicy::new(adata.cache_budget()).write_piece_bytes();
+    let policy = MemoryPolicy::new(adata.cache_budget());
 
     w.set_encoding("/", Encoding::AnnData)?;
     if let Some(x) = &layout.x {
         let view = adata.view_of(x, "/X".into(), adata.obs_axis(), adata.var_axis());
-        stream_matrix(&view, w, "/", "X", target)?;
+        stream_matrix(&view, w, "/", "X", &policy)?;
     }
     if let Some(raw) = &layout.raw {
         w.create_group("/", "raw", Encoding::Raw)?;
@@ -56,7 +56,7 @@ fn write_members(adata: &BackedAnnData, w: &Writer<'_>) -> Result<()> {
             adata.obs_axis(),
             (&all, FrameId::RawVar),
         );
-        stream_matrix(&view, w, "/raw", "X", target)?;
+        stream_matrix(&view, w, "/raw", "X", &policy)?;
         let var = shared
             .frame_rows(&snap, &raw.var, &all)
             .in_file(&shared.path)?;
@@ -107,25 +107,35 @@ fn write_members(adata: &BackedAnnData, w: &Writer<'_>) -> Result<()> {
         let group = join("/", name);
         for (key, slot) in slots {
             let view = adata.view_of(slot, format!("/{name}/{key}"), rows, cols);
-            stream_matrix(&view, w, &group, key, target)?;
+            stream_matrix(&view, w, &group, key, &policy)?;
         }
     }
     w.write_mapping("/", "uns", &uns)
 }
 
-/// Writes the selection of a matrix as member `name` of the group at `parent`.
+/// Writes the selection of a matrix as member `name` of the group at `parent`, in pieces of
+/// about the bytes `policy` gives a write of such a selection.
 fn stream_matrix(
     view: &BackedMatrixView,
     w: &Writer<'_>,
     parent: &str,
     name: &str,
-    target: usize,
+    policy: &MemoryPolicy,
 ) -> Result<()> {
     let m = match view.slot() {
         MatrixSlot::Memory(_) => return w.write_matrix(parent, name, &view.to_memory()?),
         MatrixSlot::Disk(_) => view
             .backed_matrix()?
             .ok_or_else(|| view.blame(Error::malformed("not a matrix")))?,
+    };
+    let major = match m.kind() {
+        MatrixKind::Sparse(SparseFormat::Csc) => view.col_index(),
+        _ => view.row_index(),
+    };
+    let target = if in_order(major) {
+        policy.write_piece_bytes()
+    } else {
+        policy.scattered_write_piece_bytes()
     };
     match m.kind() {
         MatrixKind::Dense => stream_dense(view, &m, w, parent, name, target),
@@ -180,6 +190,15 @@ fn stored_in(indptr: &[u64], major: &AxisIndex) -> u64 {
         Some(r) if !r.is_empty() => indptr[r.end] - indptr[r.start],
         Some(_) => 0,
         None => major.iter().map(len).sum(),
+    }
+}
+
+/// Whether `index` selects positions in increasing order (repeats allowed).
+fn in_order(index: &AxisIndex) -> bool {
+    match index.kind() {
+        IndexKind::Positions(ps) => ps.windows(2).all(|w| w[0] <= w[1]),
+        IndexKind::Strided { step, .. } => step > 0,
+        IndexKind::Range(_) => true,
     }
 }
 

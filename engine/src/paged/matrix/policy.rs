@@ -26,6 +26,8 @@ use super::{BackedMatrix, Datasets, Inner};
 /// let p = MemoryPolicy::new(1 << 30);
 /// assert_eq!(p.block_bytes(), 32 << 20); // a thirty-second
 /// assert_eq!(p.read_ahead_bytes(), 64 << 20); // a sixteenth
+/// assert_eq!(p.write_piece_bytes(), 64 << 20); // a sixteenth, at most 64 MiB
+/// assert_eq!(p.scattered_write_piece_bytes(), 512 << 20); // a half
 /// assert!(p.keeps(1 << 30) && !p.keeps((1 << 30) + 1));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +68,14 @@ impl MemoryPolicy {
     /// The values a streamed write appends at once: a sixteenth, within [64 KiB, 64 MiB].
     pub fn write_piece_bytes(&self) -> usize {
         (self.bytes / 16).clamp(64 << 10, 64 << 20)
+    }
+
+    /// The values a streamed write of a selection out of order (random cells) appends at
+    /// once: a half, at least 64 KiB. Each piece costs a read of every block the selection
+    /// touches (the blocks of compressed stores are decoded whole), so such a write takes
+    /// pieces as large as the budget allows.
+    pub fn scattered_write_piece_bytes(&self) -> usize {
+        (self.bytes / 2).max(64 << 10)
     }
 
     /// The values a concatenation reads, aligns and writes at once: an eighth, within
