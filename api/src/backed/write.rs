@@ -132,11 +132,14 @@ fn stream_matrix(
         MatrixKind::Sparse(SparseFormat::Csc) => view.col_index(),
         _ => view.row_index(),
     };
-    let target = if in_order(major) {
-        policy.write_piece_bytes()
-    } else {
+    let scattered = !in_order(major) && m.decodes_whole_chunks();
+    let target = if scattered {
         policy.scattered_write_piece_bytes()
+    } else {
+        policy.write_piece_bytes()
     };
+    // A piece that large is held within the budget: the cache gives up its room meanwhile.
+    let _room = scattered.then(|| m.cache().reserve(target));
     match m.kind() {
         MatrixKind::Dense => stream_dense(view, &m, w, parent, name, target),
         MatrixKind::Sparse(format) => stream_sparse(view, &m, format, w, parent, name, target),

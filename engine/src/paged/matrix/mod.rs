@@ -200,6 +200,28 @@ impl BackedMatrix {
         }
     }
 
+    /// Whether reading part of a storage chunk of the matrix costs decoding all of it
+    /// (compressed chunks): scattered reads then cost every chunk they touch, and reads of
+    /// a selection out of order are best made in few large pieces.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use annpage_engine::paged::{BackedMatrix, BlockCache, InMemoryReader, MatrixSource};
+    /// use annpage_engine::data::ArrayData;
+    /// let values = ArrayData::from(ndarray::Array2::<f32>::zeros((4, 2)));
+    /// let source = MatrixSource::dense("/X", Box::new(InMemoryReader::new("/X", values).unwrap()));
+    /// let m = BackedMatrix::new(source, Arc::new(BlockCache::new(1 << 20))).unwrap();
+    /// assert!(!m.decodes_whole_chunks());
+    /// ```
+    pub fn decodes_whole_chunks(&self) -> bool {
+        match &self.inner.datasets {
+            Datasets::Dense { values } => values.decodes_whole_chunks(),
+            Datasets::Sparse { indices, data, .. } => {
+                indices.decodes_whole_chunks() || data.decodes_whole_chunks()
+            }
+        }
+    }
+
     /// The id of the matrix's blocks in the cache.
     pub fn id(&self) -> MatrixId {
         self.inner.id

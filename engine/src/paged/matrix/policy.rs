@@ -70,10 +70,11 @@ impl MemoryPolicy {
         (self.bytes / 16).clamp(64 << 10, 64 << 20)
     }
 
-    /// The values a streamed write of a selection out of order (random cells) appends at
-    /// once: a half, at least 64 KiB. Each piece costs a read of every block the selection
-    /// touches (the blocks of compressed stores are decoded whole), so such a write takes
-    /// pieces as large as the budget allows.
+    /// The values a streamed write of a selection out of order (random cells) from compressed
+    /// chunks appends at once: a half, at least 64 KiB. Each piece costs a read of every block
+    /// the selection touches, and compressed chunks are decoded whole
+    /// ([`super::BackedMatrix::decodes_whole_chunks`]), so such a write takes pieces as large
+    /// as the budget allows.
     pub fn scattered_write_piece_bytes(&self) -> usize {
         (self.bytes / 2).max(64 << 10)
     }
