@@ -149,6 +149,8 @@ LIMITS = [
     # The annpage tool's libdeflate limits (benches/src/inflate.rs): the same chunks, inflated with libdeflate.
     Runner("libdeflate, 1 core", [ANNPAGE_BENCH, "inflate_libdeflate_1", "{file}"], ANNPAGE_BENCH, ("inflate",), "inflate"),
     Runner("libdeflate, all cores", [ANNPAGE_BENCH, "inflate_libdeflate_all", "{file}"], ANNPAGE_BENCH, ("inflate",), "inflate"),
+    # A Zarr v3 store's zstd chunks (benches/src/zstd.rs), decoded on all cores; n/a on .h5ad files.
+    Runner("zstd, all cores", [ANNPAGE_BENCH, "zstd_all", "{file}"], ANNPAGE_BENCH, ("inflate",), "zstd"),
     # The full pass's own arithmetic (per-gene sums, one core) over X already in memory.
     Runner("sums in memory, 1 core", [ANNPAGE_BENCH, "sums_in_memory", "{file}"], ANNPAGE_BENCH, ("sums",), "sums"),
 ]

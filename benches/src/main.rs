@@ -21,9 +21,11 @@
 //! - `inflate_libdeflate_1`, `inflate_libdeflate_all`: inflate every stored chunk of
 //!   `X/data` and `X/indices` with libdeflate, on one core and on all of them (the stored
 //!   bytes are read beforehand, untimed); `n/a` on files whose `X` is not deflate-compressed.
+//! - `zstd_all`: decode every stored inner chunk of a Zarr v3 store's sharded, zstd-compressed
+//!   `X/data` and `X/indices` on all cores; `n/a` on other files and layouts.
 //!
 //! The workloads go through annpage's public API only, as a user would: `read_h5ad_backed`
-//! with a cache budget of `$ANNPAGE_CACHE_MB` MiB (default 1,024). The random cells and genes
+//! (`read_zarr_backed` for a Zarr store) with a cache budget of `$ANNPAGE_CACHE_MB` MiB (default 1,024). The random cells and genes
 //! come from `FILE.selections.json` (or `$BENCH_SELECTIONS`), written by `benches/peers.py`.
 //!
 //! The last line printed is `CHECKSUM SECONDS`: CHECKSUM the comma-separated float64 numbers
@@ -36,6 +38,7 @@ mod checksum;
 mod inflate;
 mod selections;
 mod workloads;
+mod zstd;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -58,9 +61,10 @@ const WORKLOADS: [&str; 6] = [
 ];
 
 /// The limits this tool measures.
-const LIMITS: [&str; 3] = [
+const LIMITS: [&str; 4] = [
     "inflate_libdeflate_1",
     "inflate_libdeflate_all",
+    "zstd_all",
     "sums_in_memory",
 ];
 
@@ -108,7 +112,16 @@ fn run(workload: &str, file: &Path) -> BenchResult<Option<Outcome>> {
             None => Outcome::NotApplicable,
         }));
     }
+    if workload == "zstd_all" {
+        return Ok(Some(match zstd::zstd_all(file)? {
+            Some((bytes, seconds)) => Outcome::Done(checksum::fmt(&[bytes as f64]), seconds),
+            None => Outcome::NotApplicable,
+        }));
+    }
     if LIMITS.contains(&workload) {
+        if file.is_dir() {
+            return Ok(Some(Outcome::NotApplicable)); // A Zarr store: no deflate chunks.
+        }
         let Some(chunks) = inflate::raw_chunks(file)? else {
             return Ok(Some(Outcome::NotApplicable));
         };

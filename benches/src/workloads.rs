@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use annpage::backed::{read_h5ad_backed, BackedAnnData, BackedOptions, Mode};
+use annpage::backed::{read_h5ad_backed, read_zarr_backed, BackedAnnData, BackedOptions, Mode};
 use annpage::data::Matrix;
 use annpage::Selection;
 
@@ -26,12 +26,17 @@ pub fn cache_bytes() -> BenchResult<usize> {
     Ok(mb << 20)
 }
 
-/// Opens `path` read-only in backed mode with the bench's cache budget.
+/// Opens `path` (an .h5ad file, or a Zarr store: a `.zarr` directory or `.zarr.zip`)
+/// read-only in backed mode with the bench's cache budget.
 fn open(path: &Path) -> BenchResult<BackedAnnData> {
     let options = BackedOptions {
         cache_bytes: cache_bytes()?,
         ..BackedOptions::default()
     };
+    let name = path.to_string_lossy();
+    if path.is_dir() || name.ends_with(".zarr") || name.ends_with(".zarr.zip") {
+        return Ok(read_zarr_backed(path, Mode::Read, options)?);
+    }
     Ok(read_h5ad_backed(path, Mode::Read, options)?)
 }
 
