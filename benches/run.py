@@ -390,7 +390,18 @@ class Cell:
 
 
 def file_info(path: Path) -> dict:
-    code = r"""
+    if path.is_dir():  # a Zarr store: X/data's inner chunks (a shard's, when sharded)
+        code = r"""
+import json, sys, zarr
+g = zarr.open_group(sys.argv[1], mode="r")
+x = g["X"]; d = x["data"]
+codecs = [type(c).__name__ for c in (d.compressors or ())]
+print(json.dumps(dict(shape=[int(v) for v in x.attrs["shape"]], enc=str(x.attrs["encoding-type"]),
+    nnz=int(d.shape[0]), compression=f"zarr v{d.metadata.zarr_format} " + ("+".join(codecs) or "none")
+    + (" sharded" if d.shards else ""), chunk=int(d.chunks[0]), n_chunks=int(d.nchunks))))
+"""
+    else:
+        code = r"""
 import h5py, json, sys
 with h5py.File(sys.argv[1], "r") as f:
     x = f["X"]; d = x["data"]
@@ -399,7 +410,8 @@ with h5py.File(sys.argv[1], "r") as f:
         chunk=d.chunks[0] if d.chunks else None, n_chunks=d.id.get_num_chunks() if d.chunks else None)))
 """
     info = json.loads(sh([PY, "-c", code, str(path)]) or "{}")
-    info["bytes"] = path.stat().st_size
+    files = path.rglob("*") if path.is_dir() else [path]
+    info["bytes"] = sum(p.stat().st_size for p in files if p.is_file())
     return info
 
 
