@@ -63,25 +63,26 @@ pub(crate) fn check_claim(store: &Store, prefix: &str, meta: &ArrayMeta) -> Resu
     Ok(count)
 }
 
-/// Each chunk (and shard index) is decoded whole: its size must stay near the array's.
+/// Each chunk (the inner chunks of a sharded array) and each shard index is decoded whole: its
+/// size must stay near the array's. A shard is not: only its inner chunks that a read needs
+/// are decoded, so shards far larger than the array are accepted (annbatch writes `indptr`
+/// with its `data`'s shard size).
 fn check_chunks(meta: &ArrayMeta, count: u64, elem: u64) -> Result<()> {
     let allowed = count.saturating_mul(elem).saturating_add(MAX_FILL_BYTES);
-    let mut shapes = vec![("chunk", &meta.chunk)];
-    if let Some(inner) = &meta.inner {
-        shapes.push(("inner chunk", inner));
-    }
-    for (what, chunk) in shapes {
-        let bytes = element_count(&usize_shape(chunk)?)
-            .ok()
-            .and_then(|n| n.checked_mul(elem));
-        if bytes.is_none_or(|b| b > allowed) {
-            return Err(Error::malformed(format!(
-                "its {what} shape {chunk:?} claims chunks of {} bytes, far more than its \
-                 shape {:?} holds: each chunk is decoded whole",
-                bytes.map_or_else(|| "more than 2^64".to_owned(), |b| b.to_string()),
-                meta.shape
-            )));
-        }
+    let (what, chunk) = match &meta.inner {
+        Some(inner) => ("inner chunk", inner),
+        None => ("chunk", &meta.chunk),
+    };
+    let bytes = element_count(&usize_shape(chunk)?)
+        .ok()
+        .and_then(|n| n.checked_mul(elem));
+    if bytes.is_none_or(|b| b > allowed) {
+        return Err(Error::malformed(format!(
+            "its {what} shape {chunk:?} claims chunks of {} bytes, far more than its shape \
+             {:?} holds: each chunk is decoded whole",
+            bytes.map_or_else(|| "more than 2^64".to_owned(), |b| b.to_string()),
+            meta.shape
+        )));
     }
     if let Some(inner) = &meta.inner {
         // The shard index: 16 bytes (offset, length) per inner chunk of a shard.
