@@ -60,6 +60,14 @@ pub fn read_dataframe_index(frame: &dyn Group, key: &str) -> Result<ArrayData> {
     match read_column(frame, key)? {
         Column::Array(a) => Ok(a),
         Column::Categorical(c) => materialize(&c).in_element(path_of(frame, key)),
+        // anndata 0.13 writes string indices as nullable string arrays.
+        Column::Nullable(n) if n.kind() == NullableKind::String => {
+            if n.mask().iter().any(|&missing| missing) {
+                return Err(Error::unsupported("missing values in a data frame index")
+                    .in_element(path_of(frame, key)));
+            }
+            Ok(n.values().clone())
+        }
         Column::Nullable(_) => Err(Error::unsupported("a nullable array as a data frame index")
             .in_element(path_of(frame, key))),
     }

@@ -1100,6 +1100,29 @@ mod tests {
     }
 
     #[test]
+    fn nullable_string_indices_read_as_anndata_0_13_writes_them() {
+        let nullable_index = |values: &str, mask: &str| {
+            format!(
+                "del f['obs/_index']\n\
+                 ns = f['obs'].create_group('_index')\n\
+                 ns.attrs['encoding-type'] = 'nullable-string-array'; ns.attrs['encoding-version'] = '0.1.0'\n\
+                 ns.create_dataset('values', data={values}, dtype=h5py.string_dtype())\n\
+                 ns['mask'] = np.array({mask})"
+            )
+        };
+        let (_d, path) = current_file_with(&nullable_index("['c0', 'c1']", "[False, False]"));
+        assert_eq!(strings(read_h5ad(&path).unwrap().obs.index()), ["c0", "c1"]);
+        let (_d, path) = current_file_with(&nullable_index("['c0', '']", "[False, True]"));
+        let e = read_h5ad(&path).unwrap_err();
+        assert_eq!(e.element(), Some("/obs/_index"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("missing values in a data frame index"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn odd_but_valid_layouts_read() {
         let (_d, path) = current_file_with(
             "del f['var/_index']; f['var/_index'] = np.array([10, 20, 30])\n\
