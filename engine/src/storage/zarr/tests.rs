@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use ndarray::{ArrayD, IxDyn};
 
 use super::*;
-use crate::testutil::py_file;
+use crate::testutil::{py_file, run_python};
 
 const FORMATS: [u8; 2] = [2, 3];
 
@@ -428,9 +428,7 @@ fn claims_beyond_the_stored_chunks_are_refused() {
              root.create_array('s', shape=(2**40,), chunks=(64,), dtype=str)\n\
              put('whole', np.arange(10.0), chunks=(3,))\n\
              if fmt == 3:\n\
-             \x20   root.create_array('index', shape=(2**25,), shards=(2**25,), chunks=(1,), dtype='u1')\n\
-             \x20   w = root.create_array('wide_shards', shape=(1000,), shards=(64 * 2**21,), chunks=(64,), dtype='i4')\n\
-             \x20   w[:] = np.arange(1000, dtype='i4')\n",
+             \x20   root.create_array('index', shape=(2**25,), shards=(2**25,), chunks=(1,), dtype='u1')\n",
         );
         let root = open(&path).unwrap();
         let refused = |name: &str, why: &str| {
@@ -448,16 +446,6 @@ fn claims_beyond_the_stored_chunks_are_refused() {
         refused("wide_chunks", "chunks of 1099511627776 bytes");
         if fmt == 3 {
             refused("index", "a shard index of 536870912 bytes");
-            // Shards of 512 MiB around 4,000 bytes of values (as annbatch writes `indptr`):
-            // only inner chunks are decoded, so the shard's size is no claim.
-            let wide = root.array("wide_shards").unwrap();
-            wide.check_claim().unwrap();
-            let all = ArrayData::from((0..1000).collect::<Vec<i32>>());
-            assert_eq!(wide.read().unwrap(), all);
-            assert_eq!(
-                wide.read_rows(990..1000).unwrap(),
-                all.select(0, &(990..1000).collect::<Vec<_>>())
-            );
         }
         let huge = root.array("huge").unwrap();
         assert!(huge
@@ -554,6 +542,28 @@ fn corrupt_metadata_and_chunks_are_errors() {
         // Broken members are still listed: reading them is what fails.
         assert_eq!(root.member_names().unwrap().len(), 7);
     }
+}
+
+/// Shards of 512 MiB around 4,000 bytes of values (as annbatch writes `indptr`): only inner
+/// chunks are decoded, so the shard's size is no claim. The store's shard index takes 32 MiB,
+/// too much to commit: zarr writes it when the test runs.
+#[test]
+#[ignore = "writes a 32 MiB store with zarr (the venv) when it runs; ./dev test runs it"]
+fn a_shard_far_larger_than_its_array_is_no_claim() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.zarr");
+    let script = "w = root.create_array('wide_shards', shape=(1000,), shards=(64 * 2**21,), \
+                  chunks=(64,), dtype='i4')\n\
+                  w[:] = np.arange(1000, dtype='i4')\n";
+    run_python(&with_root(3, "path", script), &path);
+    let wide = open(&path).unwrap().array("wide_shards").unwrap();
+    wide.check_claim().unwrap();
+    let all = ArrayData::from((0..1000).collect::<Vec<i32>>());
+    assert_eq!(wide.read().unwrap(), all);
+    assert_eq!(
+        wide.read_rows(990..1000).unwrap(),
+        all.select(0, &(990..1000).collect::<Vec<_>>())
+    );
 }
 
 #[test]

@@ -2,16 +2,18 @@
 //! h5ad reads into the same elements.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 use super::*;
 use crate::format::read::read_element;
-use crate::testutil::run_python;
+use crate::testutil::py_file;
 
-/// Writes one AnnData as `a2.zarr`, `a3.zarr` (anndata's `zarr_write_format` 2 and 3) and
-/// `a.h5ad` in `dir`.
-fn write_all(dir: &Path) {
+/// A directory holding one AnnData as `a2.zarr`, `a3.zarr` (anndata's `zarr_write_format` 2
+/// and 3) and `a.h5ad`.
+fn write_all() -> (tempfile::TempDir, PathBuf) {
     let script = "\
 import anndata as ad, pandas as pd, scipy.sparse as sp, os
+os.makedirs(path)
 rng = np.random.default_rng(0)
 n, m = 40, 7
 X = sp.random(n, m, density=0.3, format='csr', dtype=np.float32, random_state=0)
@@ -42,18 +44,17 @@ for fmt in (2, 3):
     a.write_zarr(os.path.join(path, f'a{fmt}.zarr'))
 a.write_h5ad(os.path.join(path, 'a.h5ad'))
 ";
-    run_python(script, dir);
+    py_file("all", script)
 }
 
 #[test]
 fn anndata_reads_the_same_from_zarr_v2_v3_and_h5ad() {
-    let dir = tempfile::tempdir().unwrap();
-    write_all(dir.path());
-    let file = crate::storage::h5::open_read(&dir.path().join("a.h5ad")).unwrap();
+    let (_d, dir) = write_all();
+    let file = crate::storage::h5::open_read(&dir.join("a.h5ad")).unwrap();
     let h5: &dyn Group = &*file;
     let h5_names: BTreeSet<String> = h5.member_names().unwrap().into_iter().collect();
     for fmt in [2, 3] {
-        let root = open(&dir.path().join(format!("a{fmt}.zarr"))).unwrap();
+        let root = open(&dir.join(format!("a{fmt}.zarr"))).unwrap();
         let names: BTreeSet<String> = root.member_names().unwrap().into_iter().collect();
         // anndata writes `raw = None` as a 0-d `null` element to Zarr, and nothing to h5ad.
         let extra: Vec<_> = names.difference(&h5_names).collect();

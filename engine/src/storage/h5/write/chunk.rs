@@ -71,6 +71,7 @@ mod tests {
     ];
 
     #[test]
+    #[ignore = "checks our guess with h5py, zarr or anndata (the venv); ./dev test runs it"]
     fn matches_h5py() {
         let ours: Vec<String> = CASES
             .iter()

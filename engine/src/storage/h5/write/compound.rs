@@ -334,6 +334,7 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "checks the written file with h5py, zarr or anndata (the venv); ./dev test runs it"]
     fn h5py_reads_a_written_record_array() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rec.h5");
@@ -376,6 +377,7 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "checks the written file with h5py, zarr or anndata (the venv); ./dev test runs it"]
     fn empty_and_compressed_record_arrays() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rec.h5");

@@ -562,6 +562,7 @@ mod tests {
     /// pushed, every chunk of the grid is stored compressed (mask 0, smaller than raw), and
     /// the pipeline is the deflate filter at the level asked for.
     #[test]
+    #[ignore = "checks the written file with h5py, zarr or anndata (the venv); ./dev test runs it"]
     fn parallel_chunks_read_back_through_libhdf5() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.h5");

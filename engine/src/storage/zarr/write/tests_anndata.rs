@@ -285,6 +285,7 @@ def compare(ours, ref, v2):
 /// are those of the store anndata writes for it: v2, v3, and v3 with anndata 0.13's
 /// automatic shards.
 #[test]
+#[ignore = "checks the written file with h5py, zarr or anndata (the venv); ./dev test runs it"]
 fn anndata_reads_what_the_format_layer_writes_and_lays_it_out_the_same() {
     let dir = tempfile::tempdir().unwrap();
     let adata = sample();
@@ -347,6 +348,7 @@ assert meta['codecs'][1] == {{'name': 'gzip', 'configuration': {{'level': 4}}}},
 }
 
 #[test]
+#[ignore = "checks the written file with h5py, zarr or anndata (the venv); ./dev test runs it"]
 fn elements_written_one_by_one_replace_what_was_there() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("e.zarr");
