@@ -313,13 +313,13 @@ pub(super) fn reindex_alt(m: Mat, r: &Reindexer, pairwise: bool) -> Result<Mat> 
     }
 }
 
-/// Stacks X or a layer along the concatenation axis: rows (`by_rows`) or columns.
+/// Stacks X or a layer along the concatenation `axis`: rows (obs) or columns (var).
 pub(super) fn stack_axis(
     pieces: Vec<(Option<Mat>, usize, &Reindexer)>,
     fill: Option<f64>,
-    by_rows: bool,
+    axis: crate::Axis,
 ) -> Result<Matrix> {
-    if by_rows {
+    if axis == crate::Axis::Obs {
         return stack_rows(pieces, fill)?.into_matrix();
     }
     let pieces = pieces

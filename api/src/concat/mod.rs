@@ -156,9 +156,8 @@ pub(super) fn concat_noting_strings(
     let alt_annot = frame::build(alt_cols, alt_names.clone(), alt_index_name.clone(), true)
         .map_err(|e| e.in_element(format!("/{}", alt.name())))?;
 
-    let by_rows = axis == Axis::Obs;
-    let x = concat_x(adatas, &reindexers, options.fill_value, by_rows)?;
-    let layers = concat_layers(adatas, &reindexers, options, by_rows)?;
+    let x = concat_x(adatas, &reindexers, options.fill_value, axis)?;
+    let layers = concat_layers(adatas, &reindexers, options, axis)?;
     let aligned = concat_aligned(adatas, axis, options, &names, index_name.as_deref())?;
     let pairwise = if options.pairwise {
         concat_pairwise(adatas, axis, options.join)?
@@ -178,26 +177,11 @@ pub(super) fn concat_noting_strings(
     let uns = merge::merge(&uns_maps, options.uns_merge).map_err(|e| e.in_element("/uns"))?;
     let raw = concat_raw(adatas, options, &keys)?;
 
-    let (obs, var) = if by_rows {
-        (annot, alt_annot)
-    } else {
-        (alt_annot, annot)
-    };
-    let (obsm, varm) = if by_rows {
-        (aligned, alt_aligned)
-    } else {
-        (alt_aligned, aligned)
-    };
-    let (obsp, varp) = if by_rows {
-        (pairwise, alt_pairwise)
-    } else {
-        (alt_pairwise, pairwise)
-    };
-    let strings = if by_rows {
-        [annot_strings, alt_strings]
-    } else {
-        [alt_strings, annot_strings]
-    };
+    let (obs, var) = obs_var(axis, annot, alt_annot);
+    let (obsm, varm) = obs_var(axis, aligned, alt_aligned);
+    let (obsp, varp) = obs_var(axis, pairwise, alt_pairwise);
+    let (obs_strings, var_strings) = obs_var(axis, annot_strings, alt_strings);
+    let strings = [obs_strings, var_strings];
     let adata = AnnData::from_elements(AnnDataElements {
         x,
         obs,
@@ -268,12 +252,28 @@ fn pairwise_of(a: &AnnData, axis: Axis) -> &IndexMap<String, Matrix> {
     }
 }
 
+/// `(obs, var)` from the value along the concatenation `axis` and the one along the other.
+fn obs_var<T>(axis: Axis, along: T, other: T) -> (T, T) {
+    match axis {
+        Axis::Obs => (along, other),
+        Axis::Var => (other, along),
+    }
+}
+
+/// The length of `a` along `axis`.
+fn len_along(a: &AnnData, axis: Axis) -> usize {
+    match axis {
+        Axis::Obs => a.n_obs(),
+        Axis::Var => a.n_vars(),
+    }
+}
+
 /// `X`: stacked when every object has one, absent when none has (anndata refuses a mix).
 fn concat_x(
     adatas: &[AnnData],
     reindexers: &[Reindexer],
     fill: Option<f64>,
-    by_rows: bool,
+    axis: Axis,
 ) -> Result<Option<Matrix>> {
     let with = adatas.iter().filter(|a| a.x().is_some()).count();
     if with == 0 {
@@ -287,15 +287,9 @@ fn concat_x(
     let pieces = adatas
         .iter()
         .zip(reindexers)
-        .map(|(a, r)| {
-            (
-                a.x().cloned().map(Mat::from_matrix),
-                if by_rows { a.n_obs() } else { a.n_vars() },
-                r,
-            )
-        })
+        .map(|(a, r)| (a.x().cloned().map(Mat::from_matrix), len_along(a, axis), r))
         .collect();
-    matrix::stack_axis(pieces, fill, by_rows)
+    matrix::stack_axis(pieces, fill, axis)
         .map(Some)
         .map_err(|e| e.in_element("/X"))
 }
@@ -313,7 +307,7 @@ fn concat_layers(
     adatas: &[AnnData],
     reindexers: &[Reindexer],
     options: &ConcatOptions,
-    by_rows: bool,
+    axis: Axis,
 ) -> Result<IndexMap<String, Matrix>> {
     let maps: Vec<&IndexMap<String, Matrix>> = adatas.iter().map(AnnData::layers).collect();
     let fill = match options.join {
@@ -326,11 +320,11 @@ fn concat_layers(
             .iter()
             .zip(reindexers)
             .map(|(a, r)| {
-                let n = if by_rows { a.n_obs() } else { a.n_vars() };
+                let n = len_along(a, axis);
                 (a.layers().get(&key).cloned().map(Mat::from_matrix), n, r)
             })
             .collect();
-        let m = matrix::stack_axis(pieces, fill, by_rows)
+        let m = matrix::stack_axis(pieces, fill, axis)
             .map_err(|e| e.in_element(format!("/layers/{key}")))?;
         out.insert(key, m);
     }
