@@ -218,3 +218,38 @@ def test_values_survive_both_formats_exactly(annpage_bin: Path, tmp_path: Path):
         back = read_zarr(store)
         original = read_h5ad(src)
         np.testing.assert_array_equal(np.asarray(back.X), np.asarray(original.X))
+
+
+def test_zarr_is_a_convert_format_like_the_others(annpage_bin: Path, tmp_path: Path):
+    """`--to zarr` / `--from zarr` name the format when the path does not, and stores convert
+    to and from the other formats."""
+    import scipy.io
+    import scipy.sparse as sp
+
+    src = FIXTURES / "all_elements.h5ad"
+    store = tmp_path / "store.out"
+    result = run([annpage_bin, "convert", src, store, "--to", "zarr"])
+    assert result.returncode == 0, result.stderr
+    assert store.is_dir() and zarr_format_of(store) == 3
+    assert_same(read_h5ad(src), read_zarr(store))
+    back = tmp_path / "back.h5ad"
+    result = run([annpage_bin, "convert", store, back, "--from", "zarr"])
+    assert result.returncode == 0, result.stderr
+    assert_same(read_h5ad(src), read_h5ad(back))
+
+    # Matrix Market into a store reads as anndata.io.read_mtx reads the file.
+    mtx = tmp_path / "m.mtx"
+    scipy.io.mmwrite(mtx, sp.random(30, 20, density=0.2, format="csr", random_state=0))
+    result = run([annpage_bin, "convert", mtx, tmp_path / "m.zarr"])
+    assert result.returncode == 0, result.stderr
+    assert_same(ad.io.read_mtx(mtx), read_zarr(tmp_path / "m.zarr"))
+
+    # A store into csvs gives the files its .h5ad gives.
+    for name, inp in [("from_zarr", store), ("from_h5ad", src)]:
+        result = run([annpage_bin, "convert", inp, tmp_path / name, "--to", "csvs"])
+        assert result.returncode == 0, result.stderr
+    expected = tmp_path / "from_h5ad"
+    files = sorted(p.relative_to(expected) for p in expected.rglob("*") if p.is_file())
+    assert files
+    for f in files:
+        assert (tmp_path / "from_zarr" / f).read_bytes() == (expected / f).read_bytes(), f

@@ -52,10 +52,10 @@ enum Command {
         input: PathBuf,
         /// Output file (written beside, then renamed into place).
         output: PathBuf,
-        /// Input format (h5ad, csv, mtx, 10x-mtx, 10x-h5, loom); default: from the path.
+        /// Input format (h5ad, zarr, csv, mtx, 10x-mtx, 10x-h5, loom); default: from the path.
         #[arg(long, value_parser = format_arg)]
         from: Option<FileFormat>,
-        /// Output format (h5ad, loom, csvs: a directory); default: from the path.
+        /// Output format (h5ad, zarr, loom, csvs: a directory); default: from the path.
         #[arg(long, value_parser = format_arg)]
         to: Option<FileFormat>,
         #[command(flatten)]
