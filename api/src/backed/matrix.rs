@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use annpage_engine::data::{DType, Matrix};
 use annpage_engine::error::ResultExt;
-use annpage_engine::paged::{BackedMatrix, Chunks, MatrixKind, ReadPath};
+use annpage_engine::paged::{BackedMatrix, Chunks, MatrixKind, ReadPath, ScanBuffers};
 use annpage_engine::select::AxisIndex;
 use annpage_engine::{Error, Result};
 
@@ -174,24 +174,34 @@ impl BackedMatrixView {
     /// the cache does not keep its blocks (see [`BackedMatrix::chunks`]). Fails if
     /// `chunk_rows` is 0.
     pub fn chunks(&self, chunk_rows: usize) -> Result<MatrixChunks> {
-        self.chunks_once(chunk_rows, false)
+        self.chunks_once(chunk_rows, Pass::Kept)
     }
 
     /// [`BackedMatrixView::chunks`] for a single pass: what it loads is not kept in the cache,
     /// however small the matrix (see [`BackedMatrix::scan`]). For copies and concatenations,
     /// which read each block once.
     pub fn scan(&self, chunk_rows: usize) -> Result<MatrixChunks> {
-        self.chunks_once(chunk_rows, true)
+        self.chunks_once(chunk_rows, Pass::Once(None))
     }
 
-    fn chunks_once(&self, chunk_rows: usize, once: bool) -> Result<MatrixChunks> {
+    /// [`BackedMatrixView::scan`] reading into the buffers an earlier pass handed back to
+    /// `buffers` (a collection's files read in turn).
+    pub(crate) fn scan_reusing(
+        &self,
+        chunk_rows: usize,
+        buffers: &ScanBuffers,
+    ) -> Result<MatrixChunks> {
+        self.chunks_once(chunk_rows, Pass::Once(Some(buffers)))
+    }
+
+    fn chunks_once(&self, chunk_rows: usize, pass: Pass<'_>) -> Result<MatrixChunks> {
         let path = self.shared.path.clone();
         let inner = match (&self.slot, self.backed().in_file(&path)?) {
             (_, Some(m)) => ChunksInner::Backed(
-                if once {
-                    m.scan(&self.rows, &self.cols, chunk_rows)
-                } else {
-                    m.chunks(&self.rows, &self.cols, chunk_rows)
+                match pass {
+                    Pass::Kept => m.chunks(&self.rows, &self.cols, chunk_rows),
+                    Pass::Once(None) => m.scan(&self.rows, &self.cols, chunk_rows),
+                    Pass::Once(Some(b)) => m.scan_reusing(&self.rows, &self.cols, chunk_rows, b),
                 }
                 .in_element(&self.element)
                 .in_file(&path)?,
@@ -299,6 +309,14 @@ impl fmt::Debug for BackedMatrixView {
             .field("shape", &self.shape())
             .finish()
     }
+}
+
+/// What a chunked pass does with the blocks it loads.
+enum Pass<'a> {
+    /// Keeps them in the cache as the budget allows ([`BackedMatrixView::chunks`]).
+    Kept,
+    /// Reads each once ([`BackedMatrixView::scan`]), into these buffers if given.
+    Once(Option<&'a ScanBuffers>),
 }
 
 /// Iterator over a [`BackedMatrixView`] (or [`super::BackedAnnData::chunk_x`]) in chunks of

@@ -15,7 +15,7 @@ use annpage_engine::data::{ArrayData, DType, Matrix, SparseFormat, SparseMatrix}
 use annpage_engine::error::ResultExt;
 use annpage_engine::file::stream::{write_file, MatrixSpec, Values, Writer};
 use annpage_engine::format::{AnnDataElements, Encoding, WriteOptions};
-use annpage_engine::paged::{MatrixKind, MemoryPolicy};
+use annpage_engine::paged::{MatrixKind, MemoryPolicy, ScanBuffers};
 use annpage_engine::{Error, Result};
 use indexmap::IndexMap;
 
@@ -498,11 +498,13 @@ fn stream(
         .map(BackedMatrixView::stored_values)
         .sum::<Result<u64>>()?;
     let feed = |push: &mut dyn FnMut(&Matrix) -> Result<()>| -> Result<()> {
+        // One input's chunks handed back are read into by the next input's pass.
+        let buffers = ScanBuffers::default();
         for ((piece, h), r) in pieces.iter().zip(handles).zip(reindexers) {
             let per = chunk_rows(piece.as_ref(), h.n_obs(), shape_cols, chunk_bytes)?;
             match piece {
                 Some(m) => {
-                    let mut chunks = m.scan(per)?;
+                    let mut chunks = m.scan_reusing(per, &buffers)?;
                     while let Some(chunk) = chunks.next() {
                         let (range, values) = chunk?;
                         let values = conform.chunk(Some(values), range.len(), r)?;

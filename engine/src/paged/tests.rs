@@ -1011,6 +1011,50 @@ fn a_scan_reads_into_the_buffers_handed_back() {
 }
 
 #[test]
+fn a_scan_reads_into_the_buffers_an_earlier_scan_handed_back() {
+    let mut rng = Rng::new(16);
+    for (layout, shape, readers) in [
+        (Layout::Csr, (8000, 400), 2),
+        (Layout::Dense, (8000, 160), 1),
+    ] {
+        // Two matrices read in turn, as a collection's files are.
+        let (a, b) = (
+            random_matrix(&mut rng, layout, shape, 30, DType::F64),
+            random_matrix(&mut rng, layout, shape, 30, DType::F64),
+        );
+        let spares = Arc::new(AtomicUsize::new(0));
+        let open = |m: &Matrix| {
+            let cache = Arc::new(BlockCache::new(256 << 10));
+            BackedMatrix::with_block_bytes(refilling_source(m, &spares), cache, 16 << 10).unwrap()
+        };
+        let (first, second) = (open(&a), open(&b));
+        let (all, cols) = (AxisIndex::full(8000), AxisIndex::full(shape.1));
+        let head = AxisIndex::range(0..1000, 8000).unwrap();
+        // One chunk of the second matrix, read in one load: alone, its load has no buffers
+        // to read into; after a pass over the first matrix sharing `buffers`, it has.
+        let buffers = ScanBuffers::default();
+        for earlier in [false, true] {
+            if earlier {
+                let mut chunks = first.scan_reusing(&all, &cols, 1000, &buffers).unwrap();
+                while let Some(chunk) = chunks.next() {
+                    let (range, got) = chunk.unwrap();
+                    let rows = AxisIndex::range(range, 8000).unwrap();
+                    assert_eq!(got, a.subset(&rows, &cols).unwrap(), "{layout:?}");
+                    chunks.recycle(got);
+                }
+            }
+            spares.store(0, Ordering::SeqCst);
+            let mut chunks = second.scan_reusing(&head, &cols, 1000, &buffers).unwrap();
+            let (_, got) = chunks.next().unwrap().unwrap();
+            assert_eq!(got, b.subset(&head, &cols).unwrap(), "{layout:?}");
+            assert!(chunks.next().is_none());
+            let refilled = spares.load(Ordering::SeqCst);
+            assert_eq!(refilled, if earlier { readers } else { 0 }, "{layout:?}");
+        }
+    }
+}
+
+#[test]
 fn chunks_that_fit_keep_their_blocks() {
     let mut rng = Rng::new(10);
     let m = random_matrix(&mut rng, Layout::Csc, (30, 20), 40, DType::F32);

@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::ops::Range;
 
 use annpage_engine::data::Matrix;
+use annpage_engine::paged::ScanBuffers;
 use annpage_engine::{Error, Result};
 
 use super::{BackedCollection, Run, Which};
@@ -20,6 +21,8 @@ pub struct CollectionChunks {
     conform: Conform,
     chunk_rows: usize,
     mode: Pass,
+    /// The buffers of chunks handed back, for the next file's pass to read into.
+    buffers: ScanBuffers,
     failed: bool,
 }
 
@@ -70,6 +73,7 @@ impl CollectionChunks {
             conform,
             chunk_rows,
             mode,
+            buffers: ScanBuffers::default(),
             failed: false,
         })
     }
@@ -79,16 +83,18 @@ impl CollectionChunks {
         &self.conform
     }
 
-    /// Hands back a chunk the caller is done with, for a later chunk of the same file to be
-    /// read into its memory (see [`MatrixChunks::recycle`]).
+    /// Hands back a chunk the caller is done with, for a later chunk (of this file or the
+    /// next) to be read into its memory (see [`MatrixChunks::recycle`]).
     pub fn recycle(&mut self, chunk: Matrix) {
-        if let Pass::Runs {
-            current: Some(cur), ..
-        } = &mut self.mode
-        {
-            if let Some(c) = &mut cur.chunks {
-                c.recycle(chunk);
-            }
+        match &mut self.mode {
+            Pass::Runs {
+                current: Some(cur), ..
+            } => match &mut cur.chunks {
+                Some(c) => c.recycle(chunk),
+                None => self.buffers.recycle(chunk),
+            },
+            Pass::Runs { current: None, .. } => self.buffers.recycle(chunk),
+            Pass::Gather { .. } => {}
         }
     }
 
@@ -120,7 +126,8 @@ impl CollectionChunks {
                     Ok(v) => v,
                     Err(e) => return Some(Err(e)),
                 };
-                let chunks = match view.map(|v| v.scan(self.chunk_rows)).transpose() {
+                let scan = |v: BackedMatrixView| v.scan_reusing(self.chunk_rows, &self.buffers);
+                let chunks = match view.map(scan).transpose() {
                     Ok(c) => c,
                     Err(e) => return Some(Err(e)),
                 };

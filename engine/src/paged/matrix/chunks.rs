@@ -140,6 +140,39 @@ impl Fetcher {
     }
 }
 
+/// Buffers of chunks handed back after one pass, for the next pass to read into: passes over
+/// several matrices in turn (a collection's files) share one, so that only the first pass
+/// allocates memory that the kernel must zero. Clones share the buffers; at most two
+/// chunks' worth are held.
+///
+/// ```
+/// use std::sync::Arc;
+/// use annpage_engine::paged::{BackedMatrix, BlockCache, InMemoryReader, MatrixSource, ScanBuffers};
+/// use annpage_engine::data::ArrayData;
+/// use annpage_engine::select::AxisIndex;
+/// let values = ArrayData::from(ndarray::Array2::from_shape_fn((1 << 12, 8), |(i, _)| i as f64));
+/// let source = MatrixSource::dense("/X", Box::new(InMemoryReader::new("/X", values).unwrap()));
+/// let m = BackedMatrix::new(source, Arc::new(BlockCache::new(1 << 20))).unwrap();
+/// let (rows, cols) = (AxisIndex::full(1 << 12), AxisIndex::full(8));
+/// let buffers = ScanBuffers::default();
+/// for _pass in 0..2 {
+///     let mut chunks = m.scan_reusing(&rows, &cols, 1 << 10, &buffers).unwrap();
+///     while let Some(chunk) = chunks.next() {
+///         let (_rows, matrix) = chunk.unwrap();
+///         chunks.recycle(matrix);
+///     }
+/// }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ScanBuffers(Arc<Spares>);
+
+impl ScanBuffers {
+    /// Keeps the buffers of `chunk` for a later pass (drops them when enough are held).
+    pub fn recycle(&self, chunk: Matrix) {
+        self.0.put(Spare::from_matrix(chunk));
+    }
+}
+
 /// Iterator over a selection in chunks of rows; see [`BackedMatrix::chunks`].
 pub struct Chunks {
     matrix: BackedMatrix,
@@ -245,6 +278,7 @@ impl BackedMatrix {
         cols: &AxisIndex,
         chunk_rows: usize,
         retention: Option<Retention>,
+        buffers: Option<&ScanBuffers>,
     ) -> Result<Chunks> {
         self.inner.check(rows, cols)?;
         if chunk_rows == 0 {
@@ -252,6 +286,9 @@ impl BackedMatrix {
         }
         let plan = self.plan_scan(rows, cols, chunk_rows, retention)?;
         let mut fetcher = Fetcher::fixed(plan.retention, self.inner.threads);
+        if let Some(buffers) = buffers {
+            fetcher.spares = Arc::clone(&buffers.0);
+        }
         let loader = plan.window.map(|window| {
             let source = Arc::new(Loads {
                 matrix: Arc::clone(&self.inner),

@@ -13,7 +13,7 @@ mod open;
 mod policy;
 mod read;
 
-pub use chunks::Chunks;
+pub use chunks::{Chunks, ScanBuffers};
 pub use policy::MemoryPolicy;
 
 use chunks::Fetcher;
@@ -343,7 +343,7 @@ impl BackedMatrix {
     /// assert_eq!(sums, [(0..4, 66), (4..8, 210), (8..10, 159)]);
     /// ```
     pub fn chunks(&self, rows: &AxisIndex, cols: &AxisIndex, chunk_rows: usize) -> Result<Chunks> {
-        self.chunks_kept(rows, cols, chunk_rows, None)
+        self.chunks_kept(rows, cols, chunk_rows, None, None)
     }
 
     /// [`BackedMatrix::chunks`] for a single pass: blocks the iteration loads are never kept
@@ -351,7 +351,20 @@ impl BackedMatrix {
     /// once, and several of them in turn would only evict each other). Blocks already cached
     /// are still used.
     pub fn scan(&self, rows: &AxisIndex, cols: &AxisIndex, chunk_rows: usize) -> Result<Chunks> {
-        self.chunks_kept(rows, cols, chunk_rows, Some(Retention::Discard))
+        self.chunks_kept(rows, cols, chunk_rows, Some(Retention::Discard), None)
+    }
+
+    /// [`BackedMatrix::scan`] reading into the buffers an earlier pass handed back to
+    /// `buffers` (and handing its own back there).
+    pub fn scan_reusing(
+        &self,
+        rows: &AxisIndex,
+        cols: &AxisIndex,
+        chunk_rows: usize,
+        buffers: &ScanBuffers,
+    ) -> Result<Chunks> {
+        let discard = Some(Retention::Discard);
+        self.chunks_kept(rows, cols, chunk_rows, discard, Some(buffers))
     }
 }
 
