@@ -1,7 +1,7 @@
 """Benchmark workloads for annpage's peers, one function per (peer, workload), and the limits.
 
     python benches/peers.py PEER WORKLOAD FILE     # PEER: anndata | annpage_py | h5py | snapatac2
-    python benches/peers.py limit LIMIT FILE       # LIMIT: read_bytes | inflate_zlib_1 | inflate_zlib_all
+    python benches/peers.py limit LIMIT FILE       # LIMIT: read_bytes | inflate_zlib_1 | inflate_zlib_all | numpy_sums
     python benches/peers.py selections FILE        # (re)write FILE.selections.json
 
 Every invocation prints one line `CHECKSUM SECONDS` on stdout (the protocol shared with the
@@ -40,6 +40,9 @@ Limits (the floor any reader of the file has on this machine):
                     `read_direct_chunk` beforehand (not timed), then `zlib.decompress`ed on one
                     core. Checksum: total inflated bytes (= number of chunks x chunk bytes).
   inflate_zlib_all  the same on all cores, one process per core each inflating its share.
+  numpy_sums        the full pass's reduction (GeneSums, numpy) over a CSR X read into memory
+                    beforehand (not timed), in the same chunks of rows: what a Python full pass
+                    pays after the reads. Checksum: bytes of X/indices + X/data summed over.
 
 CLI jobs (whole processes, as a user runs them; run.py times the process from start to exit and
 then checks what it wrote):
@@ -728,6 +731,25 @@ def limit_inflate_zlib_all(path, sel=None):
     return fmt(total), t
 
 
+def limit_numpy_sums(path, sel=None):
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        x = f["X"]
+        if not isinstance(x, h5py.Group) or x.attrs.get("encoding-type") != "csr_matrix":
+            return "n/a", float("nan")
+        indptr, indices, data = x["indptr"][:], x["indices"][:], x["data"][:]
+        n_vars = int(x.attrs["shape"][1])
+    step = load_selections(path)["row_chunk"]
+    acc = GeneSums(n_vars)
+    t0 = time.perf_counter()
+    for start in range(0, indptr.size - 1, step):
+        lo, hi = indptr[start], indptr[min(start + step, indptr.size - 1)]
+        acc.add(indices[lo:hi], data[lo:hi])
+    t = time.perf_counter() - t0
+    return fmt(indices.nbytes + data.nbytes), t
+
+
 # --------------------------------------------------------------------------------------------
 # CLI jobs: the anndata peers of `annpage stats|subset|convert`, and the checks of their outputs.
 
@@ -849,7 +871,7 @@ def run_cli(peer: str, job: str, path: str, out: str) -> None:
 
 PEERS = ("anndata", "annpage_py", "h5py", "snapatac2")
 WORKLOADS = ("full_pass", "random_batches", "subset", "gene_columns", "open_meta", "noop")
-LIMITS = ("read_bytes", "inflate_zlib_1", "inflate_zlib_all")
+LIMITS = ("read_bytes", "inflate_zlib_1", "inflate_zlib_all", "numpy_sums")
 
 PEER_IMPORTS = {
     "anndata": ("anndata", "scipy.sparse", "pandas"),

@@ -153,6 +153,8 @@ LIMITS = [
     Runner("zstd, all cores", [ANNPAGE_BENCH, "zstd_all", "{file}"], ANNPAGE_BENCH, ("inflate",), "zstd"),
     # The full pass's own arithmetic (per-gene sums, one core) over X already in memory.
     Runner("sums in memory, 1 core", [ANNPAGE_BENCH, "sums_in_memory", "{file}"], ANNPAGE_BENCH, ("sums",), "sums"),
+    # The same reduction with numpy, as the Python peers' full pass does it after its reads.
+    Runner("numpy sums in memory, 1 core", [PY, PEERS_PY, "limit", "numpy_sums", "{file}"], PY, ("sums",), "sums"),
 ]
 
 SETS = {"small": ("small-none.h5ad", "small-gzip.h5ad"), "large": ("large-none.h5ad", "large-gzip.h5ad")}

@@ -103,6 +103,10 @@ fn raw_chunks(store: &Path) -> BenchResult<Option<Vec<RawChunk>>> {
 /// decoded, seconds from the common start to the last thread's end), or `None` when the limit
 /// does not apply to this store.
 pub fn zstd_all(store: &Path) -> BenchResult<Option<(u64, f64)>> {
+    // A file (an .h5ad) is no store.
+    if !store.is_dir() {
+        return Ok(None);
+    }
     let Some(chunks) = raw_chunks(store)? else {
         return Ok(None);
     };

@@ -61,12 +61,17 @@ pub fn sparse(py: Python<'_>, m: SparseMatrix) -> PyResult<Bound<'_, PyAny>> {
     };
     let nnz = indices.len();
     let small = nnz <= i32::MAX as usize && minor <= i32::MAX as usize;
+    // A conversion between types of one size is collected in place (the standard library
+    // reuses the source's memory): the indices stay in the buffer they were read into
+    // instead of a fresh one, which the kernel would zero first.
     let (indptr, indices) = if small {
         let p: Vec<i32> = indptr.iter().map(|&v| v as i32).collect();
-        let i: Vec<i32> = indices.iter().map(|&v| v as i32).collect();
+        // Below `minor`, itself at most i32::MAX: every index fits.
+        let i: Vec<i32> = indices.into_iter().map(|v| v as i32).collect();
         (p.into_pyarray(py).into_any(), i.into_pyarray(py).into_any())
     } else {
-        let p: Vec<i64> = indptr.iter().map(|&v| v as i64).collect();
+        // Offsets are at most the number of stored values, far below i64::MAX.
+        let p: Vec<i64> = indptr.into_iter().map(|v| v as i64).collect();
         let i: Vec<i64> = indices.iter().map(|&v| i64::from(v)).collect();
         (p.into_pyarray(py).into_any(), i.into_pyarray(py).into_any())
     };
