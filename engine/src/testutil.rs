@@ -2,9 +2,10 @@
 //! values built in one line.
 //!
 //! A test describes its input file by the Python script that writes it ([`py_file`]). The
-//! file itself is committed under `fixtures/engine/HASH/` (with the script beside it as
-//! `script.py`), so the engine's unit tests run without Python; `./dev fixtures` writes them
-//! again with the project's venv (`ANNPAGE_WRITE_FIXTURES=1`). Tests that check what the
+//! file itself is committed under `fixtures/engine/HASH/` (HASH names the script; `test.txt`
+//! beside the file names the test that first wrote it), so the engine's unit tests run
+//! without Python; `./dev fixtures` writes the missing ones with the project's venv
+//! (`ANNPAGE_WRITE_FIXTURES=1`). Tests that check what the
 //! engine writes with anndata need Python at run time: they are `#[ignore]`d with a reason
 //! and `./dev test` runs them (`--run-ignored only`).
 
@@ -61,7 +62,7 @@ fn full_script(script: &str) -> String {
 /// [`run_python`]), from the committed fixture of that script.
 pub(crate) fn py_file(name: &str, script: &str) -> (tempfile::TempDir, PathBuf) {
     let key = fnv1a(&[name.as_bytes(), b"\0", full_script(script).as_bytes()]);
-    let fixture = fixture(key, name, script, |path| run_python(script, path));
+    let fixture = fixture(key, name, |path| run_python(script, path));
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join(name);
     copy_all(&fixture, &path);
@@ -74,7 +75,7 @@ pub(crate) fn py_edit(base: &Path, script: &str) -> PathBuf {
     let bytes = std::fs::read(base).expect("reading the file to edit");
     let name = base.file_name().expect("a file name").to_string_lossy();
     let key = fnv1a(&[&bytes, b"\0", full_script(script).as_bytes()]);
-    let fixture = fixture(key, &name, script, |path| {
+    let fixture = fixture(key, &name, |path| {
         std::fs::copy(base, path).expect("copying the file to edit");
         run_python(script, path);
     });
@@ -85,7 +86,7 @@ pub(crate) fn py_edit(base: &Path, script: &str) -> PathBuf {
 
 /// The committed fixture `fixtures/engine/KEY/NAME`, written first by `write` when
 /// `ANNPAGE_WRITE_FIXTURES=1`.
-fn fixture(key: u64, name: &str, script: &str, write: impl FnOnce(&Path)) -> PathBuf {
+fn fixture(key: u64, name: &str, write: impl FnOnce(&Path)) -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../fixtures/engine")
         .join(format!("{key:016x}"));
@@ -96,7 +97,8 @@ fn fixture(key: u64, name: &str, script: &str, write: impl FnOnce(&Path)) -> Pat
         std::fs::create_dir_all(parent).expect("creating fixtures/engine");
         let staging = tempfile::tempdir_in(parent).expect("staging directory");
         write(&staging.path().join(name));
-        std::fs::write(staging.path().join("script.py"), full_script(script)).unwrap();
+        let test = std::thread::current().name().unwrap_or("?").to_string();
+        std::fs::write(staging.path().join("test.txt"), test + "\n").unwrap();
         // Another test may have written the same fixture meanwhile: either copy will do.
         let _ = std::fs::rename(staging.keep(), &dir);
     }
