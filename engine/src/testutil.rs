@@ -100,7 +100,10 @@ fn fixture(key: u64, name: &str, write: impl FnOnce(&Path)) -> PathBuf {
         let test = std::thread::current().name().unwrap_or("?").to_string();
         std::fs::write(staging.path().join("test.txt"), test + "\n").unwrap();
         // Another test may have written the same fixture meanwhile: either copy will do.
-        let _ = std::fs::rename(staging.keep(), &dir);
+        let staged = staging.keep();
+        if std::fs::rename(&staged, &dir).is_err() {
+            let _ = std::fs::remove_dir_all(&staged);
+        }
     }
     assert!(
         path.exists(),
