@@ -112,7 +112,7 @@ RUNNERS = [
         [ANNPAGE_BENCH, "{workload}", "{file}"],
         ANNPAGE_BENCH,
         note="`target/release/annpage-bench WORKLOAD FILE` (cargo build --release -p annpage-bench); "
-        "CLI rows: `target/release/annpage` (cargo build --release -p annpage --bin annpage)",
+        "CLI rows: `target/release/annpage` (cargo build --release -p annpage-cli)",
         cli={
             "cli_stats": [ANNPAGE_CLI, "stats", "{file}", "--cache-mb", "1024", "--out-prefix", "{out}"],
             "cli_subset": [ANNPAGE_CLI, "subset", "{file}", "{out}", "--obs-query", "{query}", "--var-names", "{genes}", "--compression", "gzip", "--cache-mb", "128"],

@@ -39,7 +39,7 @@ def main() -> int:
     args = parser.parse_args()
 
     if not args.bin.exists():
-        parser.error(f"{args.bin} does not exist (cargo build --release -p annpage --bin annpage)")
+        parser.error(f"{args.bin} does not exist (cargo build --release -p annpage-cli)")
     kinds = tuple(k for k in args.kinds.split(",") if k)
     unknown = set(kinds) - set(mutate.KINDS)
     if unknown:

@@ -42,7 +42,7 @@ def _binary(env_var: str, default: Path, cargo_args: list[str]) -> Path:
 @pytest.fixture(scope="session")
 def annpage_bin() -> Path:
     """The `annpage` command line under test."""
-    return _binary("ANNPAGE_BIN", ROOT / "target" / "debug" / "annpage", ["-p", "annpage", "--bin", "annpage"])
+    return _binary("ANNPAGE_BIN", ROOT / "target" / "debug" / "annpage", ["-p", "annpage-cli"])
 
 
 @pytest.fixture(scope="session")

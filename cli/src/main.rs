@@ -17,9 +17,7 @@ use annpage::{
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
-#[path = "annpage/inputs.rs"]
 mod inputs;
-#[path = "annpage/transform.rs"]
 mod transform;
 
 use inputs::{Input, JoinArgs};
@@ -143,6 +141,36 @@ enum Command {
         #[command(flatten)]
         output_args: OutputArgs,
     },
+    /// Serve files over HTTP (JSON and binary arrays, and a browser viewer at /), read-only,
+    /// every file within one cache budget. Stops on Ctrl-C or SIGTERM.
+    Serve(ServeArgs),
+}
+
+/// `annpage serve`'s arguments.
+#[derive(Args)]
+struct ServeArgs {
+    /// Files to serve (.h5ad or Zarr), each FILE (named by its stem) or NAME=FILE.
+    #[arg(required = true)]
+    datasets: Vec<String>,
+    /// The port to listen on (0: any free port, printed on start).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// The address to listen on (0.0.0.0 for every interface).
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: std::net::IpAddr,
+    /// Cache budget in MiB, shared by every file.
+    #[arg(long, default_value_t = 1024)]
+    cache_mb: usize,
+    /// MiB the answers of all requests in flight may hold at once (a larger answer is
+    /// refused with 413).
+    #[arg(long, default_value_t = 128)]
+    response_mb: usize,
+    /// Reader threads (default: one per core).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
+    /// Do not log a line per request.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -371,6 +399,7 @@ fn run(cli: Cli) -> annpage::Result<()> {
             let write = output_args.options(&output);
             concat_on_disk(&inputs, &output, &options, &write, &backed_options(&backed))?;
         }
+        Command::Serve(_) => unreachable!("main serves before run"),
     }
     Ok(())
 }
@@ -607,8 +636,38 @@ fn run_stats(
     Ok(())
 }
 
+/// Serves until SIGINT or SIGTERM.
+fn serve(args: ServeArgs) -> Result<(), annpage_server::ServeError> {
+    let datasets = args
+        .datasets
+        .iter()
+        .map(|d| d.parse())
+        .collect::<Result<Vec<annpage_server::DatasetSpec>, _>>()?;
+    let options = annpage_server::ServeOptions {
+        datasets,
+        cache_bytes: args.cache_mb << 20,
+        response_bytes: args.response_mb << 20,
+        threads: args.threads.map(usize::from),
+        log_requests: !args.quiet,
+        ..Default::default()
+    };
+    let server = annpage_server::Server::bind((args.bind, args.port).into(), options)?;
+    // The one line a script waits for (port 0 picks a free port).
+    eprintln!("annpage: serving on http://{}", server.local_addr());
+    server.run()
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Serve(args) = cli.command {
+        return match serve(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("annpage: error: {}", e.to_string().replace('\n', " "));
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,0 +1,127 @@
+//! The served datasets: backed handles opened read-only within one cache and one reader pool,
+//! and what requests look up by name (datasets, genes).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use annpage::backed::{BlockCache, ReadOptions};
+use annpage::{read_h5ad_backed, BackedAnnData, BackedOptions, Mode};
+
+use crate::error::ApiError;
+use crate::{ServeError, ServeOptions};
+
+/// One served dataset.
+pub(crate) struct Dataset {
+    pub name: String,
+    pub path: PathBuf,
+    /// Opened with [`Mode::Read`]: nothing is ever written to a served file.
+    pub handle: BackedAnnData,
+    pub var_names: Arc<Vec<String>>,
+    /// The position of each gene name (the first, when a name is repeated).
+    gene_positions: HashMap<String, usize>,
+}
+
+impl Dataset {
+    /// A gene by name, or by position when `key` is a number that names no gene.
+    pub fn gene(&self, key: &str) -> Result<usize, ApiError> {
+        if let Some(&i) = self.gene_positions.get(key) {
+            return Ok(i);
+        }
+        match key.parse::<usize>() {
+            Ok(i) if i < self.var_names.len() => Ok(i),
+            Ok(i) => Err(ApiError::bad_request(format!(
+                "gene position {i} is out of range: {} has {} genes",
+                self.name,
+                self.var_names.len()
+            ))),
+            Err(_) => Err(ApiError::not_found(format!(
+                "no gene named '{key}' in {}",
+                self.name
+            ))),
+        }
+    }
+
+    /// The JSON object `/datasets` lists.
+    pub fn summary(&self) -> serde_json::Value {
+        let h = &self.handle;
+        let mut elements = vec![];
+        if h.x().is_some() {
+            elements.push("X".to_string());
+        }
+        for (group, keys) in [
+            ("layers", h.layer_names()),
+            ("obsm", h.obsm_keys()),
+            ("varm", h.varm_keys()),
+            ("obsp", h.obsp_keys()),
+            ("varp", h.varp_keys()),
+        ] {
+            elements.extend(keys.into_iter().map(|k| format!("{group}/{k}")));
+        }
+        if h.raw_x().is_some() {
+            elements.push("raw/X".to_string());
+        }
+        serde_json::json!({
+            "name": self.name,
+            "path": self.path.display().to_string(),
+            "shape": [h.n_obs(), h.n_vars()],
+            "x": h.x().map(|x| x.dtype().name()),
+            "elements": elements,
+            "layers": h.layer_names(),
+            "obsm": h.obsm_keys(),
+            "uns": h.uns_keys(),
+        })
+    }
+}
+
+/// Every served dataset, in the order given.
+pub(crate) struct Catalog {
+    pub datasets: Vec<Arc<Dataset>>,
+    pub cache: Arc<BlockCache>,
+}
+
+impl Catalog {
+    pub fn open(options: &ServeOptions, threads: usize) -> Result<Catalog, ServeError> {
+        if options.datasets.is_empty() {
+            return Err(ServeError::NoDatasets);
+        }
+        let cache = Arc::new(BlockCache::new(options.cache_bytes));
+        let read = ReadOptions::with_threads(threads);
+        let mut datasets: Vec<Arc<Dataset>> = Vec::new();
+        for spec in &options.datasets {
+            if datasets.iter().any(|d| d.name == spec.name) {
+                return Err(ServeError::Name(format!(
+                    "'{}' is given twice: name them apart with NAME=FILE",
+                    spec.name
+                )));
+            }
+            let backed = BackedOptions {
+                cache: Some(cache.clone()),
+                read: read.clone(),
+                ..BackedOptions::default()
+            };
+            let handle = read_h5ad_backed(&spec.path, Mode::Read, backed)?;
+            let var_names = handle.var_names()?;
+            let mut gene_positions = HashMap::with_capacity(var_names.len());
+            for (i, name) in var_names.iter().enumerate() {
+                gene_positions.entry(name.clone()).or_insert(i);
+            }
+            datasets.push(Arc::new(Dataset {
+                name: spec.name.clone(),
+                path: spec.path.clone(),
+                handle,
+                var_names: Arc::new(var_names),
+                gene_positions,
+            }));
+        }
+        Ok(Catalog { datasets, cache })
+    }
+
+    pub fn get(&self, name: &str) -> Result<Arc<Dataset>, ApiError> {
+        self.datasets
+            .iter()
+            .find(|d| d.name == name)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(format!("no dataset named '{name}'")))
+    }
+}

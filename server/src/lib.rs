@@ -1,0 +1,251 @@
+//! `annpage serve`: an HTTP API and a browser viewer over AnnData files larger than memory.
+//!
+//! A [`Server`] opens every dataset read-only in backed mode, all of them within one byte
+//! budget (one [`BlockCache`](annpage::backed::BlockCache) and one pool of reader threads), and answers
+//! requests on tokio's runtime. Reads never run on the runtime's workers: each request
+//! reserves the memory its answer will take ([`ServeOptions::response_bytes`] bounds what all
+//! requests hold at once; a larger answer is refused with 413), then reads on a blocking
+//! thread through the engine's pool. Bodies are released when sent, or dropped when a client
+//! reads too slowly ([`ServeOptions::send_timeout`]). The endpoints are listed in the README
+//! and in [`routes`](crate#endpoints).
+//!
+//! # Endpoints
+//!
+//! | request | answer |
+//! |---|---|
+//! | `GET /datasets` | JSON: one object per dataset (`name`, `shape`, `elements`, `layers`, `obsm`) |
+//! | `GET /datasets/{d}/obs?columns=a,b` (`/var`) | JSON: `index` and columns (categoricals as `codes` + `categories`) |
+//! | `GET /datasets/{d}/genes/{gene}?layer=L` | one gene over all cells, `float32` |
+//! | `GET /datasets/{d}/genes?names=A,B` | several genes: a `genes × cells` `float32` array |
+//! | `GET /datasets/{d}/cells?positions=…\|names=…&genes=…` | a CSR block (`data`, `indices`, `indptr`, `shape`) |
+//! | `GET /datasets/{d}/obsm/{key}?max_points=N&dims=0,1` | an embedding, every k-th cell when downsampled (`values`, `positions`) |
+//! | `POST /datasets/{d}/subset` | JSON `{obs_query, var_query, obs_names, var_names, compression}` → a streamed `.h5ad` |
+//! | `GET /healthz`, `GET /metrics` | `ok`; Prometheus text (cache and request counters, latencies) |
+//! | `GET /` | the viewer |
+//!
+//! Numbers come as the binary array format of [`encode`] (`?format=json` for JSON). Errors are
+//! a one-line JSON object `{"error": "..."}` with a 4xx status (5xx for a damaged file).
+//!
+//! ```no_run
+//! use annpage_server::{DatasetSpec, ServeOptions, Server};
+//! let options = ServeOptions {
+//!     datasets: vec!["pbmc=fixtures/pbmc_like_csr.h5ad".parse()?],
+//!     ..ServeOptions::default()
+//! };
+//! let server = Server::bind("127.0.0.1:0".parse().unwrap(), options)?;
+//! println!("serving on http://{}", server.local_addr());
+//! server.run()?; // until SIGINT or SIGTERM
+//! # Ok::<(), annpage_server::ServeError>(())
+//! ```
+#![deny(missing_docs)]
+
+mod body;
+mod catalog;
+pub mod encode;
+mod error;
+mod metrics;
+mod routes;
+mod viewer;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use crate::error::ServeError;
+
+/// One dataset to serve: `NAME=PATH`, or a path (named by its file stem).
+///
+/// ```
+/// use annpage_server::DatasetSpec;
+/// let spec: DatasetSpec = "data/pbmc3k.h5ad".parse().unwrap();
+/// assert_eq!(spec.name, "pbmc3k");
+/// let named: DatasetSpec = "pbmc=data/pbmc3k.h5ad".parse().unwrap();
+/// assert_eq!((named.name.as_str(), named.path.to_str()), ("pbmc", Some("data/pbmc3k.h5ad")));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatasetSpec {
+    /// The name in URLs (`/datasets/{name}`).
+    pub name: String,
+    /// The `.h5ad` file or Zarr store.
+    pub path: PathBuf,
+}
+
+impl FromStr for DatasetSpec {
+    type Err = ServeError;
+
+    fn from_str(s: &str) -> Result<Self, ServeError> {
+        let (name, path) = match s.split_once('=') {
+            Some((name, path)) if !name.contains('/') => (name.to_string(), PathBuf::from(path)),
+            _ => {
+                let path = PathBuf::from(s);
+                let mut stem = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                for ext in [".zarr.zip", ".h5ad", ".zarr", ".h5"] {
+                    if let Some(s) = stem.strip_suffix(ext) {
+                        stem = s.to_string();
+                        break;
+                    }
+                }
+                (stem, path)
+            }
+        };
+        let valid = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+        if name.is_empty() || !name.chars().all(valid) {
+            return Err(ServeError::Name(format!(
+                "'{name}' (from '{s}'): a dataset name is letters, digits, '-', '_' or '.'; \
+                 give one as NAME=FILE"
+            )));
+        }
+        Ok(DatasetSpec { name, path })
+    }
+}
+
+/// What [`Server::bind`] serves and within which limits.
+///
+/// ```
+/// use annpage_server::ServeOptions;
+/// let options = ServeOptions::default();
+/// assert_eq!(options.cache_bytes, 1 << 30);
+/// assert_eq!(options.response_bytes, 128 << 20);
+/// ```
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// The datasets, in the order `/datasets` lists them; names must differ.
+    pub datasets: Vec<DatasetSpec>,
+    /// The budget of the block cache every dataset shares (default 1 GiB).
+    pub cache_bytes: usize,
+    /// What the answers of all requests in flight may hold at once (default 128 MiB): a
+    /// request waits until its answer fits, and one that could never fit gets 413.
+    pub response_bytes: usize,
+    /// Reader threads (the engine's pool, and at most as many requests reading at once);
+    /// default: one per core.
+    pub threads: Option<usize>,
+    /// How long a client may take to receive an answer before the connection is dropped and
+    /// its memory released (default 60 s).
+    pub send_timeout: Duration,
+    /// Where `POST /subset` writes the file it streams (default: the system's temporary
+    /// directory); the file is removed as soon as it is opened for sending.
+    pub scratch_dir: Option<PathBuf>,
+    /// Log one line per request to standard error (default true).
+    pub log_requests: bool,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            datasets: Vec::new(),
+            cache_bytes: 1 << 30,
+            response_bytes: 128 << 20,
+            threads: None,
+            send_timeout: Duration::from_secs(60),
+            scratch_dir: None,
+            log_requests: true,
+        }
+    }
+}
+
+/// A server with its datasets open and its socket bound, not yet answering.
+pub struct Server {
+    runtime: tokio::runtime::Runtime,
+    listener: tokio::net::TcpListener,
+    state: Arc<routes::App>,
+}
+
+impl Server {
+    /// Opens every dataset (metadata only, read-only) and binds `addr` (port 0 picks a free
+    /// port: see [`Server::local_addr`]). Fails on the first dataset that does not open,
+    /// naming its file, or on a name given twice.
+    pub fn bind(addr: SocketAddr, options: ServeOptions) -> Result<Server, ServeError> {
+        let threads = options
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .max(1);
+        let catalog = catalog::Catalog::open(&options, threads)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .max_blocking_threads(threads + 2)
+            .thread_name("annpage-serve")
+            .enable_all()
+            .build()
+            .map_err(ServeError::Io)?;
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(addr))
+            .map_err(|e| ServeError::Bind(addr, e))?;
+        let state = Arc::new(routes::App::new(catalog, &options, threads));
+        Ok(Server {
+            runtime,
+            listener,
+            state,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound TCP listener has a local address")
+    }
+
+    /// Answers requests until SIGINT or SIGTERM, then finishes the requests in flight.
+    pub fn run(self) -> Result<(), ServeError> {
+        self.run_until(shutdown_signal())
+    }
+
+    /// Answers requests until `shutdown` completes, then finishes the requests in flight.
+    pub fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let Server {
+            runtime,
+            listener,
+            state,
+        } = self;
+        let router = routes::router(state);
+        runtime
+            .block_on(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            })
+            .map_err(ServeError::Io)
+    }
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        // Without a handler the default action (exit) stays.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    // Whichever comes first.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(2);
+    let tx2 = tx.clone();
+    tokio::spawn(async move {
+        interrupt.await;
+        let _ = tx.send(()).await;
+    });
+    tokio::spawn(async move {
+        terminate.await;
+        let _ = tx2.send(()).await;
+    });
+    rx.recv().await;
+}

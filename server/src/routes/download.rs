@@ -1,0 +1,157 @@
+//! `POST /datasets/{d}/subset`: a subset written through the backed plan to a scratch file
+//! and streamed as an `.h5ad` download.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use annpage::query::Query;
+use annpage::{Axis, BackedAnnData, Compression, Selection, WriteOptions};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use super::App;
+use crate::body::FileBody;
+use crate::error::ApiError;
+
+/// Scratch files of this process get distinct names.
+static SCRATCH: AtomicU64 = AtomicU64::new(0);
+
+/// Writes the subset a JSON body asks for and streams it:
+/// `{"obs_query": "n_genes > 200", "var_names": ["CD3E"], "compression": "gzip"}`; each axis
+/// by `*_query`, `*_names` or `*_positions` (at most one), everything when none is given.
+pub(super) async fn subset(
+    State(app): State<Arc<App>>,
+    Path(d): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let d = app.catalog.get(&d)?;
+    let request: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("the request is not JSON: {e}")))?;
+    let Value::Object(request) = request else {
+        return Err(ApiError::bad_request("the request is a JSON object"));
+    };
+    let known = [
+        "obs_query",
+        "var_query",
+        "obs_names",
+        "var_names",
+        "obs_positions",
+        "var_positions",
+        "compression",
+    ];
+    if let Some(k) = request.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!(
+            "unknown field '{k}' (expected one of {})",
+            known.join(", ")
+        )));
+    }
+    let compression = match request.get("compression").and_then(Value::as_str) {
+        None | Some("none") => Compression::None,
+        Some("gzip") => Compression::Gzip(4),
+        Some("lzf") => Compression::Lzf,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "compression '{other}': expected none, gzip or lzf"
+            )))
+        }
+    };
+    let name = format!("{}-subset.h5ad", d.name);
+    let scratch = app.scratch.join(format!(
+        "annpage-serve-{}-{}.h5ad",
+        std::process::id(),
+        SCRATCH.fetch_add(1, Ordering::Relaxed)
+    ));
+    let out = scratch.clone();
+    // The write holds the cache's budget and one chunk; the answer itself is on disk.
+    let ((), _permit) = app
+        .read("a subset", 1 << 20, move || {
+            let obs = selection(&d.handle, &request, Axis::Obs)?;
+            let var = selection(&d.handle, &request, Axis::Var)?;
+            let view = d.handle.slice(&obs, &var)?;
+            let options = WriteOptions {
+                compression,
+                ..WriteOptions::default()
+            };
+            view.write_h5ad(&out, &options)?;
+            Ok(())
+        })
+        .await?;
+    let file = tokio::fs::File::open(&scratch).await;
+    // Removed now: the open handle keeps it readable until the download ends or is dropped.
+    let _ = tokio::fs::remove_file(&scratch).await;
+    let file = file.map_err(|e| ApiError::internal(format!("the subset file: {e}")))?;
+    let len = file
+        .metadata()
+        .await
+        .map_err(|e| ApiError::internal(format!("the subset file: {e}")))?
+        .len();
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-hdf5".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        Body::new(FileBody::new(file, len)),
+    )
+        .into_response())
+}
+
+/// One axis of the request: `{axis}_query`, `{axis}_names` or `{axis}_positions`.
+fn selection(
+    handle: &BackedAnnData,
+    request: &serde_json::Map<String, Value>,
+    axis: Axis,
+) -> Result<Selection, ApiError> {
+    let a = axis.name();
+    let field = |k: &str| request.get(&format!("{a}_{k}"));
+    let given = ["query", "names", "positions"]
+        .iter()
+        .filter(|k| field(k).is_some())
+        .count();
+    if given > 1 {
+        return Err(ApiError::bad_request(format!(
+            "give {a}_query, {a}_names or {a}_positions, not several"
+        )));
+    }
+    if let Some(q) = field("query") {
+        let q = q
+            .as_str()
+            .ok_or_else(|| ApiError::bad_request(format!("{a}_query is a string")))?;
+        let query: Query = q.parse()?;
+        let frame = match axis {
+            Axis::Obs => handle.obs(),
+            Axis::Var => handle.var(),
+        }?;
+        return Ok(Selection::Mask(query.mask(&frame)?));
+    }
+    if let Some(names) = field("names") {
+        let names = names
+            .as_array()
+            .and_then(|v| {
+                v.iter()
+                    .map(|n| n.as_str().map(str::to_string))
+                    .collect::<Option<Vec<_>>>()
+            })
+            .ok_or_else(|| ApiError::bad_request(format!("{a}_names is a list of strings")))?;
+        return Ok(Selection::names(names));
+    }
+    if let Some(positions) = field("positions") {
+        let positions = positions
+            .as_array()
+            .and_then(|v| {
+                v.iter()
+                    .map(|p| p.as_u64().map(|p| p as usize))
+                    .collect::<Option<Vec<_>>>()
+            })
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("{a}_positions is a list of non-negative integers"))
+            })?;
+        return Ok(Selection::positions(positions));
+    }
+    Ok(Selection::All)
+}

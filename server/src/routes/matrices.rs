@@ -1,0 +1,315 @@
+//! Numeric answers: gene columns, cell blocks and embeddings, read through the backed plan.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use annpage::data::{Element, Matrix, SparseFormat};
+use annpage::{BackedAnnData, BackedMatrixView, Selection};
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+
+use super::{list, number, Answer, App, Format};
+use crate::catalog::Dataset;
+use crate::encode::NamedArray;
+use crate::error::ApiError;
+
+/// The matrix a request reads from `handle` (of the dataset `d`): `X`, or `?layer=NAME`.
+fn matrix(
+    handle: &BackedAnnData,
+    d: &Dataset,
+    query: &HashMap<String, String>,
+) -> Result<BackedMatrixView, ApiError> {
+    match query.get("layer") {
+        Some(layer) if !handle.layer_names().contains(layer) => Err(ApiError::not_found(format!(
+            "no layer '{layer}' in {}",
+            d.name
+        ))),
+        Some(layer) => Ok(handle.layer(layer)?),
+        None => handle
+            .x()
+            .ok_or_else(|| ApiError::not_found(format!("{} has no X", d.name))),
+    }
+}
+
+/// `GET /datasets/{d}/genes/{gene}`: one gene (a name, or a position) over every cell.
+pub(super) async fn gene(
+    State(app): State<Arc<App>>,
+    Path((d, gene)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let d = app.catalog.get(&d)?;
+    let genes = vec![d.gene(&gene)?];
+    read_genes(app, d, genes, query).await
+}
+
+/// `GET /datasets/{d}/genes?names=A,B` (or `positions=0,7`): several genes in one pass.
+pub(super) async fn genes(
+    State(app): State<Arc<App>>,
+    Path(d): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let d = app.catalog.get(&d)?;
+    let mut genes = vec![];
+    for name in list(&query, "names") {
+        genes.push(d.gene(&name)?);
+    }
+    genes.extend(positions(&query, "positions", d.handle.n_vars(), "gene")?);
+    if genes.is_empty() {
+        return Err(ApiError::bad_request(
+            "name the genes: names=A,B or positions=0,1",
+        ));
+    }
+    read_genes(app, d, genes, query).await
+}
+
+/// `values`: a genes × cells float32 array.
+async fn read_genes(
+    app: Arc<App>,
+    d: Arc<Dataset>,
+    genes: Vec<usize>,
+    query: HashMap<String, String>,
+) -> Result<Response, ApiError> {
+    let format = Format::of(&query)?;
+    let m = matrix(&d.handle, &d, &query)?;
+    let n_obs = d.handle.n_obs();
+    // The dense answer, and as much again for what the read holds before it is spread out.
+    let bytes = 2 * 4 * genes.len() as u64 * n_obs as u64 * format.factor();
+    let what = format!("{} genes of {}", genes.len(), d.name);
+    let (answer, permit) = app
+        .read(&what, bytes, move || {
+            let columns = m.columns(&Selection::positions(genes.iter().copied()))?;
+            let values = gene_major(&columns)?;
+            let shape = vec![genes.len() as u64, n_obs as u64];
+            Ok(Answer::arrays(
+                &[NamedArray::new("values", shape, &values)],
+                format,
+            ))
+        })
+        .await?;
+    Ok(answer.send(permit, &app))
+}
+
+/// The columns of a cells × genes matrix as rows of float32 (genes × cells); values stored
+/// twice are summed, as scipy's `toarray` does.
+fn gene_major(m: &Matrix) -> Result<Vec<f32>, ApiError> {
+    let (n, k) = match m {
+        Matrix::Dense(a) => (a.shape()[0], a.shape().get(1).copied().unwrap_or(1)),
+        Matrix::Sparse(s) => s.shape(),
+    };
+    let mut out = vec![0f32; n * k];
+    let not_numbers = || ApiError::internal("the matrix does not hold numbers");
+    match m {
+        Matrix::Dense(a) => {
+            let v = a.to_f64().ok_or_else(not_numbers)?;
+            for ((i, j), &x) in v.indexed_iter().map(|(ix, x)| ((ix[0], ix[1]), x)) {
+                out[j * n + i] = x as f32;
+            }
+        }
+        Matrix::Sparse(s) => {
+            let data = s.data().to_f64().ok_or_else(not_numbers)?;
+            let data = data.as_slice().ok_or_else(not_numbers)?;
+            let (indptr, indices) = (s.indptr(), s.indices());
+            for major in 0..indptr.len().saturating_sub(1) {
+                for p in indptr[major] as usize..indptr[major + 1] as usize {
+                    let minor = indices[p] as usize;
+                    let (i, j) = match s.format() {
+                        SparseFormat::Csr => (major, minor),
+                        SparseFormat::Csc => (minor, major),
+                    };
+                    out[j * n + i] += data[p] as f32;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `GET /datasets/{d}/cells?positions=…|names=…&genes=…`: a CSR block of float32 values
+/// (`data`, `indices`, `indptr`, and `shape`), cells in the order asked.
+pub(super) async fn cells(
+    State(app): State<Arc<App>>,
+    Path(d): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let format = Format::of(&query)?;
+    let d = app.catalog.get(&d)?;
+    let names = list(&query, "names");
+    let rows = positions(&query, "positions", d.handle.n_obs(), "cell")?;
+    let rows = match (names.is_empty(), rows.is_empty()) {
+        (false, true) => Selection::names(names),
+        (true, false) => Selection::positions(rows),
+        _ => {
+            return Err(ApiError::bad_request(
+                "give the cells as names=… or positions=… (one of them)",
+            ))
+        }
+    };
+    let mut genes = vec![];
+    for g in list(&query, "genes") {
+        genes.push(d.gene(&g)?);
+    }
+    let cols = if genes.is_empty() {
+        Selection::All
+    } else {
+        Selection::positions(genes)
+    };
+    let view = d.handle.slice(&rows, &cols)?;
+    let m = matrix(&view, &d, &query)?;
+    let (n, k) = m.shape();
+    // Values and indices, and the same again while the read is turned into CSR.
+    let stored = m.stored_values()?.min(n as u64 * k as u64);
+    let bytes = 2 * (stored * 8 + (n as u64 + 1) * 8) * format.factor();
+    let what = format!("{n} cells of {}", d.name);
+    let (answer, permit) = app
+        .read(&what, bytes, move || {
+            let block = m.to_memory()?;
+            let csr = match block {
+                Matrix::Sparse(s) if s.format() == SparseFormat::Csr => s,
+                Matrix::Sparse(s) => s.to_format(SparseFormat::Csr),
+                dense => match dense.to_sparse(SparseFormat::Csr)? {
+                    Matrix::Sparse(s) => s,
+                    Matrix::Dense(_) => unreachable!("to_sparse gives a sparse matrix"),
+                },
+            };
+            let data = csr
+                .data()
+                .to_f64()
+                .ok_or_else(|| ApiError::internal("the matrix does not hold numbers"))?;
+            let data: Vec<f32> = data.iter().map(|&v| v as f32).collect();
+            let nnz = data.len() as u64;
+            let arrays = [
+                NamedArray::new("data", vec![nnz], &data),
+                NamedArray::new("indices", vec![nnz], csr.indices()),
+                NamedArray::new("indptr", vec![n as u64 + 1], csr.indptr()),
+                NamedArray::new("shape", vec![2], &[n as u64, k as u64]),
+            ];
+            Ok(Answer::arrays(&arrays, format))
+        })
+        .await?;
+    Ok(answer.send(permit, &app))
+}
+
+/// `GET /datasets/{d}/obsm/{key}?max_points=N&dims=0,1`: an embedding as float32 cells × dims,
+/// every k-th cell when there are more than `max_points` (their positions in `positions`).
+pub(super) async fn obsm(
+    State(app): State<Arc<App>>,
+    Path((d, key)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let format = Format::of(&query)?;
+    let d = app.catalog.get(&d)?;
+    if !d.handle.obsm_keys().contains(&key) {
+        return Err(ApiError::not_found(format!(
+            "no obsm '{key}' in {}",
+            d.name
+        )));
+    }
+    let n_obs = d.handle.n_obs();
+    let stride = match number(&query, "max_points")? {
+        Some(0) => return Err(ApiError::bad_request("max_points must be at least 1")),
+        Some(max) => n_obs.div_ceil(max).max(1),
+        None => 1,
+    };
+    let dims = list(&query, "dims")
+        .iter()
+        .map(|v| {
+            v.parse::<usize>()
+                .map_err(|_| ApiError::bad_request(format!("dims: '{v}' is not a position")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // The width from one row (a read of one block).
+    let first = d
+        .handle
+        .slice(&Selection::positions([0]), &Selection::All)?;
+    let width = if n_obs == 0 {
+        0
+    } else {
+        element_width(&first.obsm(&key)?)?
+    };
+    if let Some(bad) = dims.iter().find(|&&j| j >= width) {
+        return Err(ApiError::bad_request(format!(
+            "dims: {bad} is out of range: obsm '{key}' has {width} columns"
+        )));
+    }
+    let picked: Vec<usize> = (0..n_obs).step_by(stride).collect();
+    let k = if dims.is_empty() { width } else { dims.len() };
+    // The rows read (all columns, as stored: up to 8 bytes a value) and the answer.
+    let bytes = (picked.len() as u64) * (width as u64 * 8 + k as u64 * 4) * format.factor();
+    let what = format!("obsm '{key}' of {}", d.name);
+    let (answer, permit) = app
+        .read(&what, bytes, move || {
+            let rows = if stride == 1 {
+                Selection::All
+            } else {
+                Selection::positions(picked.iter().copied())
+            };
+            let element = d.handle.slice(&rows, &Selection::All)?.obsm(&key)?;
+            let values = embedding(&element, &dims)?;
+            let n = picked.len() as u64;
+            let positions: Vec<u64> = picked.iter().map(|&p| p as u64).collect();
+            let arrays = [
+                NamedArray::new("values", vec![n, k as u64], &values),
+                NamedArray::new("positions", vec![n], &positions),
+            ];
+            Ok(Answer::arrays(&arrays, format))
+        })
+        .await?;
+    Ok(answer.send(permit, &app))
+}
+
+fn element_width(e: &Element) -> Result<usize, ApiError> {
+    match e {
+        Element::Array(a) => Ok(a.shape().get(1).copied().unwrap_or(1)),
+        Element::Sparse(s) => Ok(s.shape().1),
+        _ => Err(ApiError {
+            status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            message: "this obsm entry is not an array of numbers (a data frame?)".into(),
+        }),
+    }
+}
+
+/// The columns `dims` (all when empty) of a cells × k element, row by row, as float32.
+fn embedding(e: &Element, dims: &[usize]) -> Result<Vec<f32>, ApiError> {
+    let dense = match e {
+        Element::Array(a) => a.clone(),
+        Element::Sparse(s) => Matrix::Sparse(s.clone()).to_dense()?,
+        _ => {
+            return Err(ApiError::internal(
+                "this obsm entry is not an array of numbers",
+            ))
+        }
+    };
+    let v = dense
+        .to_f64()
+        .ok_or_else(|| ApiError::internal("this obsm entry does not hold numbers"))?;
+    let v = v
+        .into_dimensionality::<ndarray::Ix2>()
+        .map_err(|_| ApiError::internal("this obsm entry is not 2-d"))?;
+    let all: Vec<usize> = (0..v.ncols()).collect();
+    let dims = if dims.is_empty() { &all[..] } else { dims };
+    Ok(v.rows()
+        .into_iter()
+        .flat_map(|row| dims.iter().map(move |&j| row[j] as f32))
+        .collect())
+}
+
+/// A comma-separated list of positions below `len`.
+fn positions(
+    query: &HashMap<String, String>,
+    key: &str,
+    len: usize,
+    what: &str,
+) -> Result<Vec<usize>, ApiError> {
+    list(query, key)
+        .iter()
+        .map(|v| match v.parse::<usize>() {
+            Ok(i) if i < len => Ok(i),
+            Ok(i) => Err(ApiError::bad_request(format!(
+                "{what} position {i} is out of range (0..{len})"
+            ))),
+            Err(_) => Err(ApiError::bad_request(format!(
+                "{key}: '{v}' is not a position"
+            ))),
+        })
+        .collect()
+}

@@ -1,0 +1,256 @@
+//! The router: every endpoint, the middleware that logs and counts requests, and how an
+//! answer reserves its memory and reads on a blocking thread.
+
+mod download;
+mod frames;
+mod matrices;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::body::HeldBody;
+use crate::catalog::Catalog;
+use crate::encode::{encode, to_json, NamedArray};
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::ServeOptions;
+
+/// What every handler shares.
+pub(crate) struct App {
+    catalog: Catalog,
+    metrics: Metrics,
+    /// Answers in flight, in KiB: a request holds its answer's estimate until it is sent.
+    answers: Arc<Semaphore>,
+    answer_limit_kib: u32,
+    /// Requests reading at once (the reader threads).
+    readers: Arc<Semaphore>,
+    send_timeout: Duration,
+    scratch: PathBuf,
+    log: bool,
+}
+
+impl App {
+    pub fn new(catalog: Catalog, options: &ServeOptions, threads: usize) -> Self {
+        let answer_limit_kib = u32::try_from((options.response_bytes >> 10).max(1))
+            .unwrap_or(Semaphore::MAX_PERMITS.min(u32::MAX as usize) as u32);
+        App {
+            catalog,
+            metrics: Metrics::default(),
+            answers: Arc::new(Semaphore::new(answer_limit_kib as usize)),
+            answer_limit_kib,
+            readers: Arc::new(Semaphore::new(threads)),
+            send_timeout: options.send_timeout,
+            scratch: options
+                .scratch_dir
+                .clone()
+                .unwrap_or_else(std::env::temp_dir),
+            log: options.log_requests,
+        }
+    }
+
+    /// Runs `read` on a blocking thread once `bytes` of answer memory are reserved and a
+    /// reader is free; the reservation comes back with the answer (released when it is sent).
+    async fn read<T: Send + 'static>(
+        &self,
+        what: &str,
+        bytes: u64,
+        read: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<(T, OwnedSemaphorePermit), ApiError> {
+        let kib = bytes.div_ceil(1024).max(1);
+        let limit = u64::from(self.answer_limit_kib);
+        if kib > limit {
+            return Err(ApiError::too_large(what, bytes, limit << 10));
+        }
+        let closed = |_| ApiError::internal("the server is shutting down");
+        let answer = self
+            .answers
+            .clone()
+            .acquire_many_owned(kib as u32)
+            .await
+            .map_err(closed)?;
+        let reader = self.readers.clone().acquire_owned().await.map_err(closed)?;
+        let value = tokio::task::spawn_blocking(move || {
+            let _reader = reader;
+            read()
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("the read failed: {e}")))??;
+        Ok((value, answer))
+    }
+
+    fn in_flight(&self) -> usize {
+        (self.answer_limit_kib as usize - self.answers.available_permits()) << 10
+    }
+}
+
+/// How numbers are answered: `?format=json`, or the binary arrays of [`crate::encode`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Binary,
+    Json,
+}
+
+impl Format {
+    fn of(query: &HashMap<String, String>) -> Result<Format, ApiError> {
+        match query.get("format").map(String::as_str) {
+            None | Some("binary") => Ok(Format::Binary),
+            Some("json") => Ok(Format::Json),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "format '{other}': expected binary or json"
+            ))),
+        }
+    }
+
+    /// What the answer takes in memory per byte of binary values (JSON spells numbers out).
+    fn factor(self) -> u64 {
+        match self {
+            Format::Binary => 1,
+            Format::Json => 6,
+        }
+    }
+}
+
+/// A finished answer: bytes and their type.
+struct Answer {
+    bytes: Vec<u8>,
+    content_type: &'static str,
+}
+
+impl Answer {
+    fn arrays(arrays: &[NamedArray], format: Format) -> Answer {
+        match format {
+            Format::Binary => Answer {
+                bytes: encode(arrays),
+                content_type: "application/x-annpage-arrays",
+            },
+            Format::Json => Answer::json(&to_json(arrays)),
+        }
+    }
+
+    fn json(value: &serde_json::Value) -> Answer {
+        let mut bytes = serde_json::to_vec(value).expect("JSON values serialise");
+        bytes.push(b'\n');
+        Answer {
+            bytes,
+            content_type: "application/json",
+        }
+    }
+
+    /// The response, holding `permit` until its body is sent or the send timeout passes.
+    fn send(self, permit: OwnedSemaphorePermit, app: &App) -> Response {
+        self.respond(Some(permit), app)
+    }
+
+    /// A small answer built from what is in memory already (no reservation).
+    fn send_unreserved(self, app: &App) -> Response {
+        self.respond(None, app)
+    }
+
+    fn respond(self, permit: Option<OwnedSemaphorePermit>, app: &App) -> Response {
+        let body = HeldBody::new(self.bytes, permit, app.send_timeout);
+        ([(header::CONTENT_TYPE, self.content_type)], Body::new(body)).into_response()
+    }
+}
+
+/// A comma-separated list of a query parameter (empty when absent).
+fn list(query: &HashMap<String, String>, key: &str) -> Vec<String> {
+    query
+        .get(key)
+        .map(|v| {
+            v.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A non-negative integer query parameter.
+fn number(query: &HashMap<String, String>, key: &str) -> Result<Option<usize>, ApiError> {
+    query
+        .get(key)
+        .map(|v| {
+            v.parse::<usize>().map_err(|_| {
+                ApiError::bad_request(format!("{key}={v}: expected a non-negative integer"))
+            })
+        })
+        .transpose()
+}
+
+pub(crate) fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/", get(crate::viewer::index))
+        .route("/viewer.js", get(crate::viewer::script))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .route("/datasets", get(frames::datasets))
+        .route("/datasets/{d}", get(frames::dataset))
+        .route("/datasets/{d}/obs", get(frames::obs))
+        .route("/datasets/{d}/var", get(frames::var))
+        .route("/datasets/{d}/genes", get(matrices::genes))
+        .route("/datasets/{d}/genes/{gene}", get(matrices::gene))
+        .route("/datasets/{d}/cells", get(matrices::cells))
+        .route("/datasets/{d}/obsm/{key}", get(matrices::obsm))
+        .route("/datasets/{d}/subset", post(download::subset))
+        .route_layer(axum::middleware::from_fn_with_state(app.clone(), observe))
+        .fallback(unknown)
+        .with_state(app)
+}
+
+/// Counts and logs every routed request (one line at info level).
+async fn observe(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("?", |p| p.as_str())
+        .to_string();
+    let (method, uri) = (req.method().clone(), req.uri().clone());
+    let start = Instant::now();
+    let response = next.run(req).await;
+    let elapsed = start.elapsed();
+    let status = response.status().as_u16();
+    app.metrics
+        .record(&format!("{method} {route}"), status, elapsed);
+    if app.log {
+        eprintln!(
+            "INFO {method} {uri} {status} {:.1} ms",
+            elapsed.as_secs_f64() * 1e3
+        );
+    }
+    response
+}
+
+async fn unknown(req: Request) -> ApiError {
+    ApiError::not_found(format!("no endpoint {} {}", req.method(), req.uri().path()))
+}
+
+async fn metrics(
+    State(app): State<Arc<App>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let cache = app.catalog.cache.stats();
+    Ok(match Format::of(&query)? {
+        Format::Json => (
+            [(header::CONTENT_TYPE, "application/json")],
+            app.metrics.json(&cache, app.in_flight()).to_string(),
+        )
+            .into_response(),
+        Format::Binary => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            app.metrics.prometheus(&cache, app.in_flight()),
+        )
+            .into_response(),
+    })
+}
