@@ -154,6 +154,27 @@ pub struct Server {
     runtime: tokio::runtime::Runtime,
     listener: tokio::net::TcpListener,
     state: Arc<routes::App>,
+    stop: Arc<tokio::sync::Notify>,
+}
+
+/// Stops a [`Server`] from another thread: the requests in flight are finished first.
+///
+/// ```no_run
+/// # let server = annpage_server::Server::bind("127.0.0.1:0".parse().unwrap(), Default::default()).unwrap();
+/// let stop = server.shutdown_handle();
+/// let running = std::thread::spawn(move || server.run());
+/// stop.shutdown();
+/// running.join().unwrap()?;
+/// # Ok::<(), annpage_server::ServeError>(())
+/// ```
+#[derive(Clone)]
+pub struct ShutdownHandle(Arc<tokio::sync::Notify>);
+
+impl ShutdownHandle {
+    /// Asks the server to stop (before or while it runs).
+    pub fn shutdown(&self) {
+        self.0.notify_one();
+    }
 }
 
 impl Server {
@@ -181,7 +202,13 @@ impl Server {
             runtime,
             listener,
             state,
+            stop: Arc::new(tokio::sync::Notify::new()),
         })
+    }
+
+    /// A handle that stops this server.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.stop.clone())
     }
 
     /// The address the server listens on.
@@ -191,12 +218,14 @@ impl Server {
             .expect("a bound TCP listener has a local address")
     }
 
-    /// Answers requests until SIGINT or SIGTERM, then finishes the requests in flight.
+    /// Answers requests until SIGINT, SIGTERM or [`ShutdownHandle::shutdown`], then finishes
+    /// the requests in flight.
     pub fn run(self) -> Result<(), ServeError> {
         self.run_until(shutdown_signal())
     }
 
-    /// Answers requests until `shutdown` completes, then finishes the requests in flight.
+    /// Answers requests until `shutdown` completes (or [`ShutdownHandle::shutdown`]), then
+    /// finishes the requests in flight.
     pub fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -205,16 +234,38 @@ impl Server {
             runtime,
             listener,
             state,
+            stop,
         } = self;
         let router = routes::router(state);
         runtime
             .block_on(async move {
+                let stopped = async move { stop.notified().await };
                 axum::serve(listener, router)
-                    .with_graceful_shutdown(shutdown)
+                    .with_graceful_shutdown(first_of(shutdown, stopped))
                     .await
             })
             .map_err(ServeError::Io)
     }
+}
+
+/// Completes when either future does.
+async fn first_of(
+    a: impl Future<Output = ()> + Send + 'static,
+    b: impl Future<Output = ()> + Send + 'static,
+) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(2);
+    let tx2 = tx.clone();
+    let a = tokio::spawn(async move {
+        a.await;
+        let _ = tx.send(()).await;
+    });
+    let b = tokio::spawn(async move {
+        b.await;
+        let _ = tx2.send(()).await;
+    });
+    rx.recv().await;
+    a.abort();
+    b.abort();
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM.
@@ -236,16 +287,5 @@ async fn shutdown_signal() {
     };
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
-    // Whichever comes first.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(2);
-    let tx2 = tx.clone();
-    tokio::spawn(async move {
-        interrupt.await;
-        let _ = tx.send(()).await;
-    });
-    tokio::spawn(async move {
-        terminate.await;
-        let _ = tx2.send(()).await;
-    });
-    rx.recv().await;
+    first_of(interrupt, terminate).await;
 }

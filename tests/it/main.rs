@@ -8,5 +8,6 @@ mod fixtures;
 mod object_api;
 mod open;
 mod parity;
+mod serve;
 mod support;
 mod write;

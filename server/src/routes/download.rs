@@ -65,11 +65,16 @@ pub(super) async fn subset(
         SCRATCH.fetch_add(1, Ordering::Relaxed)
     ));
     let out = scratch.clone();
+    let (obs, var) = (
+        Axes::parse(&request, Axis::Obs)?,
+        Axes::parse(&request, Axis::Var)?,
+    );
     // The write holds the cache's budget and one chunk; the answer itself is on disk.
+    let reserve = (1 << 20).min(app.answer_limit_kib as u64 * 1024);
     let ((), _permit) = app
-        .read("a subset", 1 << 20, move || {
-            let obs = selection(&d.handle, &request, Axis::Obs)?;
-            let var = selection(&d.handle, &request, Axis::Var)?;
+        .read("a subset", reserve, move || {
+            let obs = obs.resolve(&d.handle)?;
+            let var = var.resolve(&d.handle)?;
             let view = d.handle.slice(&obs, &var)?;
             let options = WriteOptions {
                 compression,
@@ -101,57 +106,68 @@ pub(super) async fn subset(
         .into_response())
 }
 
-/// One axis of the request: `{axis}_query`, `{axis}_names` or `{axis}_positions`.
-fn selection(
-    handle: &BackedAnnData,
-    request: &serde_json::Map<String, Value>,
-    axis: Axis,
-) -> Result<Selection, ApiError> {
-    let a = axis.name();
-    let field = |k: &str| request.get(&format!("{a}_{k}"));
-    let given = ["query", "names", "positions"]
-        .iter()
-        .filter(|k| field(k).is_some())
-        .count();
-    if given > 1 {
-        return Err(ApiError::bad_request(format!(
-            "give {a}_query, {a}_names or {a}_positions, not several"
-        )));
+/// One axis of the request, checked before anything is read.
+enum Axes {
+    All,
+    Query(Axis, Query),
+    Names(Vec<String>),
+    Positions(Vec<usize>),
+}
+
+impl Axes {
+    /// `{axis}_query`, `{axis}_names` or `{axis}_positions` (at most one).
+    fn parse(request: &serde_json::Map<String, Value>, axis: Axis) -> Result<Axes, ApiError> {
+        let a = axis.name();
+        let field = |k: &str| request.get(&format!("{a}_{k}"));
+        let given = ["query", "names", "positions"]
+            .iter()
+            .filter(|k| field(k).is_some())
+            .count();
+        if given > 1 {
+            return Err(ApiError::bad_request(format!(
+                "give {a}_query, {a}_names or {a}_positions, not several"
+            )));
+        }
+        if let Some(q) = field("query") {
+            let q = q
+                .as_str()
+                .ok_or_else(|| ApiError::bad_request(format!("{a}_query is a string")))?;
+            return Ok(Axes::Query(axis, q.parse()?));
+        }
+        if let Some(names) = field("names") {
+            let names = names
+                .as_array()
+                .and_then(|v| v.iter().map(|n| n.as_str().map(str::to_string)).collect())
+                .ok_or_else(|| ApiError::bad_request(format!("{a}_names is a list of strings")))?;
+            return Ok(Axes::Names(names));
+        }
+        if let Some(positions) = field("positions") {
+            let positions = positions
+                .as_array()
+                .and_then(|v| v.iter().map(|p| p.as_u64().map(|p| p as usize)).collect())
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "{a}_positions is a list of non-negative integers"
+                    ))
+                })?;
+            return Ok(Axes::Positions(positions));
+        }
+        Ok(Axes::All)
     }
-    if let Some(q) = field("query") {
-        let q = q
-            .as_str()
-            .ok_or_else(|| ApiError::bad_request(format!("{a}_query is a string")))?;
-        let query: Query = q.parse()?;
-        let frame = match axis {
-            Axis::Obs => handle.obs(),
-            Axis::Var => handle.var(),
-        }?;
-        return Ok(Selection::Mask(query.mask(&frame)?));
+
+    /// The selection (a query is evaluated on the frame, read here).
+    fn resolve(self, handle: &BackedAnnData) -> Result<Selection, ApiError> {
+        Ok(match self {
+            Axes::All => Selection::All,
+            Axes::Names(names) => Selection::names(names),
+            Axes::Positions(p) => Selection::positions(p),
+            Axes::Query(axis, query) => {
+                let frame = match axis {
+                    Axis::Obs => handle.obs(),
+                    Axis::Var => handle.var(),
+                }?;
+                Selection::Mask(query.mask(&frame)?)
+            }
+        })
     }
-    if let Some(names) = field("names") {
-        let names = names
-            .as_array()
-            .and_then(|v| {
-                v.iter()
-                    .map(|n| n.as_str().map(str::to_string))
-                    .collect::<Option<Vec<_>>>()
-            })
-            .ok_or_else(|| ApiError::bad_request(format!("{a}_names is a list of strings")))?;
-        return Ok(Selection::names(names));
-    }
-    if let Some(positions) = field("positions") {
-        let positions = positions
-            .as_array()
-            .and_then(|v| {
-                v.iter()
-                    .map(|p| p.as_u64().map(|p| p as usize))
-                    .collect::<Option<Vec<_>>>()
-            })
-            .ok_or_else(|| {
-                ApiError::bad_request(format!("{a}_positions is a list of non-negative integers"))
-            })?;
-        return Ok(Selection::positions(positions));
-    }
-    Ok(Selection::All)
 }

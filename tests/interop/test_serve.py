@@ -1,0 +1,293 @@
+"""`annpage serve` as a user runs it: the CLI's server answering what anndata reads from the
+same file, and its viewer in a real headless Chromium (driven over the DevTools pipe)."""
+
+import base64
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import zlib
+
+import anndata as ad
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from anndata.tests.helpers import assert_equal
+
+from support import FIXTURES, ROOT
+
+PBMC = FIXTURES / "pbmc_like_csr.h5ad"
+ALL = FIXTURES / "all_elements.h5ad"
+
+
+@pytest.fixture(scope="module")
+def server(annpage_bin):
+    proc = subprocess.Popen(
+        [str(annpage_bin), "serve", f"pbmc={PBMC}", str(ALL), "--port", "0", "--cache-mb", "16"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stderr.readline()
+    match = re.search(r"http://(\S+)", line)
+    assert match, line
+    yield f"http://{match.group(1)}", proc
+    proc.terminate()
+    # SIGTERM: the server finishes and exits cleanly, with one log line per request.
+    _, log = proc.communicate(timeout=30)
+    assert proc.returncode == 0, log
+    assert re.search(r"^INFO GET /datasets/pbmc/genes\?names=\S+ 200 ", log, re.M), log
+
+
+def fetch(url, body=None):
+    req = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, r.headers.get("content-type"), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("content-type"), e.read()
+
+
+def arrays(body):
+    """The server's binary answer: named little-endian arrays behind a small header."""
+    assert body[:6] == b"APAR\x01\x00"
+    (count,) = struct.unpack_from("<H", body, 6)
+    at, out = 8, {}
+    for _ in range(count):
+        (n,) = struct.unpack_from("<H", body, at)
+        name = body[at + 2 : at + 2 + n].decode()
+        at += 2 + n
+        dtype, ndim = body[at : at + 2].decode(), body[at + 2]
+        at += 4
+        dims = struct.unpack_from(f"<{ndim}Q", body, at)
+        at += 8 * ndim
+        (length,) = struct.unpack_from("<Q", body, at)
+        at += 8
+        out[name] = np.frombuffer(body[at : at + length], dtype="<" + dtype).reshape(dims)
+        at += length
+    return out
+
+
+def test_answers_equal_what_anndata_reads(server):
+    url, _ = server
+    adata = ad.read_h5ad(PBMC)
+    status, _, body = fetch(f"{url}/datasets")
+    assert status == 200
+    listed = {d["name"]: d for d in json.loads(body)}
+    assert listed["pbmc"]["shape"] == list(adata.shape)
+    assert listed["pbmc"]["obsm"] == list(adata.obsm.keys())
+
+    genes = ["GENE17", "GENE3", "GENE999"]
+    status, ctype, body = fetch(f"{url}/datasets/pbmc/genes?names={','.join(genes)}")
+    assert (status, ctype) == (200, "application/x-annpage-arrays")
+    expected = adata[:, genes].X.toarray().T.astype(np.float32)
+    np.testing.assert_array_equal(arrays(body)["values"], expected)
+
+    cells = [1999, 0, 7, 7]
+    _, _, body = fetch(f"{url}/datasets/pbmc/cells?positions={','.join(map(str, cells))}&genes=GENE5,GENE1")
+    got = arrays(body)
+    block = sp.csr_matrix((got["data"], got["indices"], got["indptr"]), shape=tuple(got["shape"]))
+    np.testing.assert_array_equal(block.toarray(), adata[cells, ["GENE5", "GENE1"]].X.toarray())
+
+    _, _, body = fetch(f"{url}/datasets/pbmc/obsm/X_umap?max_points=500")
+    got = arrays(body)
+    np.testing.assert_array_equal(got["positions"], np.arange(0, 2000, 4))
+    np.testing.assert_array_equal(got["values"], adata.obsm["X_umap"][::4].astype(np.float32))
+
+    _, _, body = fetch(f"{url}/datasets/pbmc/obs?columns=cell_type,passed_qc,n_counts")
+    obs = json.loads(body)
+    assert obs["index"] == adata.obs_names.tolist()
+    by_name = {c["name"]: c for c in obs["columns"]}
+    assert list(by_name) == ["cell_type", "n_counts", "passed_qc"]  # the frame's order
+    cell_type = adata.obs["cell_type"]
+    assert by_name["cell_type"]["categories"] == cell_type.cat.categories.tolist()
+    assert by_name["cell_type"]["codes"] == cell_type.cat.codes.tolist()
+    assert by_name["passed_qc"]["values"] == adata.obs["passed_qc"].tolist()
+    np.testing.assert_array_equal(np.float32(by_name["n_counts"]["values"]), adata.obs["n_counts"].to_numpy())
+
+
+def test_a_subset_download_opens_in_anndata_equal_to_its_subset(server, tmp_path):
+    url, _ = server
+    request = {"obs_query": "cell_type == 'B' and n_genes > 20", "var_names": ["GENE9", "GENE2"], "compression": "gzip"}
+    status, ctype, body = fetch(f"{url}/datasets/pbmc/subset", json.dumps(request).encode())
+    assert (status, ctype) == (200, "application/x-hdf5"), body[:300]
+    out = tmp_path / "subset.h5ad"
+    out.write_bytes(body)
+    adata = ad.read_h5ad(PBMC)
+    mask = adata.obs.eval("cell_type == 'B' and n_genes > 20").to_numpy()
+    assert 0 < mask.sum() < adata.n_obs
+    assert_equal(ad.read_h5ad(out), adata[mask, ["GENE9", "GENE2"]].copy())
+
+
+def test_bad_requests_get_a_4xx_and_one_line_of_json(server):
+    url, _ = server
+    for path, code in [
+        ("/datasets/pbmc/genes/NOT_A_GENE", 404),
+        ("/datasets/pbmc/genes/1000", 400),
+        ("/datasets/missing/obs", 404),
+        ("/datasets/pbmc/cells?positions=-1", 400),
+    ]:
+        status, ctype, body = fetch(url + path)
+        assert (status, ctype) == (code, "application/json"), (path, body)
+        assert body.count(b"\n") == 1 and "error" in json.loads(body)
+
+
+# --- the viewer in headless Chromium -----------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+class DevTools:
+    """Chrome's DevTools protocol over --remote-debugging-pipe (fds 3 and 4, NUL-delimited JSON)."""
+
+    def __init__(self, tmp):
+        to_chrome_r, self.to_chrome = os.pipe()
+        self.from_chrome, from_chrome_w = os.pipe()
+
+        def fds():
+            # Through fresh copies: either end may already sit on fd 3 or 4.
+            read, write = os.dup(to_chrome_r), os.dup(from_chrome_w)
+            os.dup2(read, 3)
+            os.dup2(write, 4)
+
+        self.proc = subprocess.Popen(
+            [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
+             f"--user-data-dir={tmp}", "--window-size=1000,700", "--no-first-run", "about:blank"],
+            preexec_fn=fds, pass_fds=(3, 4, to_chrome_r, from_chrome_w),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        os.close(to_chrome_r)
+        os.close(from_chrome_w)
+        self.buffer, self.next_id = b"", 0
+
+    def call(self, method, session=None, **params):
+        self.next_id += 1
+        message = {"id": self.next_id, "method": method, "params": params}
+        if session:
+            message["sessionId"] = session
+        os.write(self.to_chrome, json.dumps(message).encode() + b"\0")
+        while True:
+            while b"\0" not in self.buffer:
+                chunk = os.read(self.from_chrome, 1 << 20)
+                assert chunk, "chromium closed the DevTools pipe"
+                self.buffer += chunk
+            raw, self.buffer = self.buffer.split(b"\0", 1)
+            reply = json.loads(raw)
+            if reply.get("id") == self.next_id:
+                assert "error" not in reply, reply
+                return reply["result"]
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def png_pixels(png):
+    """The RGB pixels of an 8-bit, non-interlaced PNG (what Chromium writes)."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    at, idat, header = 8, b"", None
+    while at < len(png):
+        (length,) = struct.unpack(">I", png[at : at + 4])
+        kind, data = png[at + 4 : at + 8], png[at + 8 : at + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", data)
+        elif kind == b"IDAT":
+            idat += data
+        at += 12 + length
+    width, height, depth, color = header[:4]
+    assert depth == 8 and color in (2, 6)
+    channels = 3 if color == 2 else 4
+    raw, stride = zlib.decompress(idat), width * channels
+    rows, prev = [], np.zeros(stride, np.int64)
+    for y in range(height):
+        kind = raw[y * (stride + 1)]
+        line = np.frombuffer(raw, np.uint8, stride, y * (stride + 1) + 1).astype(np.int64)
+        if kind == 1:  # Sub: a running sum along each channel
+            line = np.cumsum(line.reshape(width, channels), axis=0).reshape(-1) & 255
+        elif kind == 2:  # Up
+            line = (line + prev) & 255
+        elif kind in (3, 4):  # Average, Paeth: each byte needs the one before it
+            out = line.copy()
+            for i in range(stride):
+                a = out[i - channels] if i >= channels else 0
+                b, c = prev[i], prev[i - channels] if i >= channels else 0
+                if kind == 3:
+                    pred = (a + b) // 2
+                else:
+                    p = a + b - c
+                    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                    pred = a if pa <= pb and pa <= pc else b if pb <= pc else c
+                out[i] = (out[i] + pred) & 255
+            line = out
+        rows.append(line)
+        prev = line
+    return np.array(rows, np.uint8).reshape(height, width, channels)[:, :, :3]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (./dev test installs it from Debian)")
+def test_the_viewer_plots_every_cell_and_colours_them_by_a_typed_gene(server, tmp_path):
+    url, _ = server
+    chrome = DevTools(tmp_path / "profile")
+    try:
+        target = chrome.call("Target.createTarget", url="about:blank")["targetId"]
+        session = chrome.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        chrome.call("Page.navigate", session, url=f"{url}/?dataset=pbmc")
+
+        def evaluate(expression):
+            result = chrome.call("Runtime.evaluate", session, expression=expression, awaitPromise=True, returnByValue=True)
+            assert "exceptionDetails" not in result, result
+            return result["result"].get("value")
+
+        def wait_for(condition):
+            return evaluate(
+                "new Promise((ok, fail) => { const t0 = Date.now(); const t = setInterval(() => {"
+                f" if ({condition}) {{ clearInterval(t); ok(true); }}"
+                " else if (Date.now() - t0 > 30000) { clearInterval(t); fail(new Error(document.body.dataset.state + ': ' + document.getElementById('status').textContent)); }"
+                "}, 50); })"
+            )
+
+        deadline = time.monotonic() + 30
+        while chrome.call("Runtime.evaluate", session, expression="location.pathname + document.readyState",
+                          returnByValue=True)["result"].get("value") != "/complete":
+            assert time.monotonic() < deadline, "the viewer's page did not load"
+            time.sleep(0.05)
+        # The embedding is drawn, coloured by the first categorical column.
+        wait_for("document.body.dataset.state === 'ready' && document.body.dataset.coloredBy === 'cell_type'")
+        assert evaluate("document.getElementById('status').textContent") == "2000 cells"
+        signature = "(() => { const c = document.getElementById('plot'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;" \
+            " const seen = new Set(); let lit = 0; for (let i = 0; i < d.length; i += 4) { if (d[i + 3]) { lit++; seen.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]); } }" \
+            " return [lit, [...seen].sort((a, b) => a - b).join(',')]; })()"
+        lit, by_type = evaluate(signature)
+        assert lit >= 1000, lit
+        legend = evaluate("[...document.querySelectorAll('#legend div')].map(d => d.textContent)")
+        assert legend == ad.read_h5ad(PBMC).obs["cell_type"].cat.categories.tolist()
+
+        # Type a gene: the box completes it from the var names; Enter colours by it.
+        evaluate("document.getElementById('gene').focus()")
+        chrome.call("Input.insertText", session, text="GENE12")
+        options = evaluate("[...document.querySelectorAll('#genes option')].map(o => o.value)")
+        assert options[:2] == ["GENE12", "GENE120"], options
+        for kind in ("keyDown", "keyUp"):
+            chrome.call("Input.dispatchKeyEvent", session, type=kind, key="Enter", code="Enter", windowsVirtualKeyCode=13)
+        wait_for("document.body.dataset.coloredBy === 'gene:GENE12' && document.body.dataset.state === 'ready'")
+        lit_gene, by_gene = evaluate(signature)
+        assert lit_gene == lit and by_gene != by_type
+
+        # Hovering a cell shows its obs values.
+        x, y = evaluate("(() => { const r = document.getElementById('plot').getBoundingClientRect();"
+                        " return [r.left + state.screen[0] / devicePixelRatio, r.top + state.screen[1] / devicePixelRatio]; })()")
+        chrome.call("Input.dispatchMouseEvent", session, type="mouseMoved", x=x, y=y)
+        tip = evaluate("document.getElementById('tip').textContent")
+        assert "cell_type: " in tip and "n_genes: " in tip, tip
+
+        shot = base64.b64decode(chrome.call("Page.captureScreenshot", session, format="png")["data"])
+        pixels = png_pixels(shot)
+        assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 20, "the screenshot is blank"
+        (ROOT / "target").mkdir(exist_ok=True)
+        (ROOT / "target" / "viewer.png").write_bytes(shot)
+    finally:
+        chrome.close()
