@@ -65,6 +65,7 @@
 //! in the current layout (anndata ≥ 0.8) can be opened for writing; convert older files first.
 
 mod edit;
+mod gene_major;
 mod matrix;
 mod memory;
 mod shared;
