@@ -168,6 +168,10 @@ struct ServeArgs {
     /// Reader threads (default: one per core).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
+    /// Keep gene-major copies of X here (NAME.genes.h5ad, written at start when missing or
+    /// older than the file): a gene is then read alone, not by a pass over every cell.
+    #[arg(long)]
+    gene_index: Option<PathBuf>,
     /// Do not log a line per request.
     #[arg(long)]
     quiet: bool,
@@ -649,6 +653,7 @@ fn serve(args: ServeArgs) -> Result<(), annpage_server::ServeError> {
         response_bytes: args.response_mb << 20,
         threads: args.threads.map(usize::from),
         log_requests: !args.quiet,
+        gene_index: args.gene_index,
         ..Default::default()
     };
     let server = annpage_server::Server::bind((args.bind, args.port).into(), options)?;

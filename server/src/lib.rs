@@ -133,6 +133,11 @@ pub struct ServeOptions {
     pub scratch_dir: Option<PathBuf>,
     /// Log one line per request to standard error (default true).
     pub log_requests: bool,
+    /// A directory for gene-major copies of X (`NAME.genes.h5ad`, CSC): with it, a gene
+    /// request reads that gene's values only instead of a pass over every cell of a CSR X.
+    /// A copy older than its file is written again, on a thread of its own when the server
+    /// starts (gene requests read X until it is ready). Default: none.
+    pub gene_index: Option<PathBuf>,
 }
 
 impl Default for ServeOptions {
@@ -145,6 +150,7 @@ impl Default for ServeOptions {
             send_timeout: Duration::from_secs(60),
             scratch_dir: None,
             log_requests: true,
+            gene_index: None,
         }
     }
 }

@@ -523,3 +523,64 @@ fn a_server_refuses_to_start_on_a_bad_dataset_naming_it() {
         .to_string();
     assert!(e.contains("'bad name'"), "{e}");
 }
+
+#[test]
+fn genes_are_read_from_the_gene_index_once_it_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("index");
+    let server = serve(&["pbmc_like_csr.h5ad", "csc=x_csc_f64.h5ad"], |o| {
+        o.gene_index = Some(index.clone());
+    });
+    let start = Instant::now();
+    while get(server.addr, "/datasets/pbmc_like_csr").json()["gene_index"] != true {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the gene index was never ready"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A CSC X is gene-major already: no copy.
+    assert_eq!(
+        get(server.addr, "/datasets/csc").json()["gene_index"],
+        false
+    );
+    assert!(index.join("pbmc_like_csr.genes.h5ad").is_file());
+    assert!(!index.join("csc.genes.h5ad").exists());
+    let memory = read_h5ad(fixture("pbmc_like_csr.h5ad")).unwrap();
+    let x = memory.x().unwrap();
+    let before = get(server.addr, "/metrics?format=json").json()["cache"]["bytes_read"]
+        .as_u64()
+        .unwrap();
+    for g in [0, 17, 999] {
+        let got = get(server.addr, &format!("/datasets/pbmc_like_csr/genes/{g}")).arrays();
+        assert_eq!(
+            got[0].values::<f32>().unwrap(),
+            column_f32(x, g),
+            "gene {g}"
+        );
+    }
+    // Three genes read from the copy: their values, not the matrix (X holds 800 KB).
+    let read = get(server.addr, "/metrics?format=json").json()["cache"]["bytes_read"]
+        .as_u64()
+        .unwrap()
+        - before;
+    assert!(read < 40_000, "{read} bytes read for three genes");
+    drop(server);
+    // A second server finds the copy written and uses it at once.
+    let modified = std::fs::metadata(index.join("pbmc_like_csr.genes.h5ad"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let again = serve(&["pbmc_like_csr.h5ad"], |o| {
+        o.gene_index = Some(index.clone())
+    });
+    assert_eq!(
+        get(again.addr, "/datasets/pbmc_like_csr").json()["gene_index"],
+        true
+    );
+    let same = std::fs::metadata(index.join("pbmc_like_csr.genes.h5ad"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(same, modified);
+}

@@ -245,31 +245,49 @@ fn streaming_blames_a_bad_input_not_the_output() {
 #[test]
 fn a_gene_major_copy_holds_x_as_csc_whatever_x_was() {
     let dir = tempfile::tempdir().unwrap();
-    for name in ["pbmc_like_csr.h5ad", "x_csc_f64.h5ad", "x_dense_i32.h5ad", "x_csr_i64.h5ad"] {
+    for name in [
+        "pbmc_like_csr.h5ad",
+        "x_csc_f64.h5ad",
+        "x_dense_i32.h5ad",
+        "x_csr_i64.h5ad",
+    ] {
         let backed = open(fixture(name), 1 << 20);
         // A view: every other cell backwards, genes in another order.
         let n_vars = backed.n_vars();
         let genes: Vec<usize> = (0..n_vars).rev().step_by(2).collect();
         let view = backed
-            .slice(&Selection::slice(None, None, -2), &Selection::positions(genes.clone()))
+            .slice(
+                &Selection::slice(None, None, -2),
+                &Selection::positions(genes.clone()),
+            )
             .unwrap();
         let out = dir.path().join(format!("{name}.genes.h5ad"));
         // A small bound: many passes, each gathering a few genes.
-        view.write_gene_major(&out, 4 << 10, &WriteOptions::default()).unwrap();
+        view.write_gene_major(&out, 4 << 10, &WriteOptions::default())
+            .unwrap();
         let copy = read_h5ad(&out).unwrap();
         let expected = read_h5ad(fixture(name))
             .unwrap()
-            .subset(&Selection::slice(None, None, -2), &Selection::positions(genes))
+            .subset(
+                &Selection::slice(None, None, -2),
+                &Selection::positions(genes),
+            )
             .unwrap();
         // Canonical CSC: each gene's cells in ascending order.
-        let Some(Matrix::Sparse(csc)) = copy.x() else { panic!("{name}: X is not sparse") };
+        let Some(Matrix::Sparse(csc)) = copy.x() else {
+            panic!("{name}: X is not sparse")
+        };
         assert_eq!(csc.format(), SparseFormat::Csc);
         for g in 0..csc.shape().1 {
             let cells = &csc.indices()[csc.indptr()[g] as usize..csc.indptr()[g + 1] as usize];
             assert!(cells.windows(2).all(|w| w[0] < w[1]), "{name}: gene {g}");
         }
         let dense = |m: &Matrix| m.to_dense().unwrap();
-        assert_eq!(dense(copy.x().unwrap()), dense(expected.x().unwrap()), "{name}");
+        assert_eq!(
+            dense(copy.x().unwrap()),
+            dense(expected.x().unwrap()),
+            "{name}"
+        );
         assert_eq!(copy.obs_names(), expected.obs_names(), "{name}");
         assert_eq!(copy.var_names(), expected.var_names(), "{name}");
     }

@@ -70,7 +70,11 @@ async fn read_genes(
     query: HashMap<String, String>,
 ) -> Result<Response, ApiError> {
     let format = Format::of(&query)?;
-    let m = matrix(&d.handle, &d, &query)?;
+    // X's genes from the gene-major copy once it is ready: that gene's values only.
+    let m = match (query.get("layer"), d.gene_major.get()) {
+        (None, Some(copy)) => matrix(copy, &d, &query)?,
+        _ => matrix(&d.handle, &d, &query)?,
+    };
     let n_obs = d.handle.n_obs();
     // The dense answer, and as much again for what the read holds before it is spread out.
     let bytes = 2 * 4 * genes.len() as u64 * n_obs as u64 * format.factor();
