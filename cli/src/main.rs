@@ -640,8 +640,30 @@ fn run_stats(
     Ok(())
 }
 
+/// Caps glibc's malloc arenas at `n` for the server's process. Each thread that allocates
+/// while another holds an arena gets an arena of its own (up to 8 per core), and freed blocks
+/// stay in it: with a request per thread, the process kept 450 MB above its budget under load.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn cap_malloc_arenas(n: usize) -> bool {
+    let n = i32::try_from(n.max(1)).unwrap_or(i32::MAX);
+    // SAFETY: mallopt takes two integers and only changes the allocator's tuning; glibc allows
+    // M_ARENA_MAX to be set at any time (existing arenas stay, new threads share them). It is
+    // called before the server starts its threads; on failure it returns 0 and changes nothing.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, n) == 1 }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn cap_malloc_arenas(_: usize) -> bool {
+    false
+}
+
 /// Serves until SIGINT or SIGTERM.
 fn serve(args: ServeArgs) -> Result<(), annpage_server::ServeError> {
+    let threads = args
+        .threads
+        .map(usize::from)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    cap_malloc_arenas(threads);
     let datasets = args
         .datasets
         .iter()
@@ -651,7 +673,7 @@ fn serve(args: ServeArgs) -> Result<(), annpage_server::ServeError> {
         datasets,
         cache_bytes: args.cache_mb << 20,
         response_bytes: args.response_mb << 20,
-        threads: args.threads.map(usize::from),
+        threads: Some(threads),
         log_requests: !args.quiet,
         gene_index: args.gene_index,
         ..Default::default()
@@ -680,6 +702,28 @@ fn main() -> ExitCode {
             let msg = e.to_string().replace('\n', " ");
             eprintln!("annpage: error: {msg}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn the_malloc_arena_cap_is_accepted_and_allocation_still_works() {
+        assert!(super::cap_malloc_arenas(2));
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                std::thread::spawn(move || {
+                    vec![i as u8; 1 << 20]
+                        .iter()
+                        .map(|&b| b as usize)
+                        .sum::<usize>()
+                })
+            })
+            .collect();
+        for (i, t) in threads.into_iter().enumerate() {
+            assert_eq!(t.join().unwrap(), i << 20);
         }
     }
 }

@@ -122,8 +122,9 @@ pub struct ServeOptions {
     /// What the answers of all requests in flight may hold at once (default 128 MiB): a
     /// request waits until its answer fits, and one that could never fit gets 413.
     pub response_bytes: usize,
-    /// Reader threads (the engine's pool, and at most as many requests reading at once);
-    /// default: one per core.
+    /// Threads of the engine's pool that read and decode for every request (default: one per
+    /// core); four times as many requests (at least 8) read at once, so that a small read
+    /// does not queue behind large ones.
     pub threads: Option<usize>,
     /// How long a client may take to receive an answer before the connection is dropped and
     /// its memory released (default 60 s).
@@ -195,7 +196,7 @@ impl Server {
         let catalog = catalog::Catalog::open(&options, threads)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
-            .max_blocking_threads(threads + 2)
+            .max_blocking_threads(routes::readers(threads) + 2)
             .thread_name("annpage-serve")
             .enable_all()
             .build()
@@ -243,6 +244,11 @@ impl Server {
             stop,
         } = self;
         let router = routes::router(state);
+        // Without TCP_NODELAY, a body written after its head waits for the client's delayed
+        // ACK (40 ms on Linux) on every keep-alive request.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         runtime
             .block_on(async move {
                 let stopped = async move { stop.notified().await };

@@ -33,7 +33,7 @@ pub(crate) struct App {
     /// Answers in flight, in KiB: a request holds its answer's estimate until it is sent.
     answers: Arc<Semaphore>,
     answer_limit_kib: u32,
-    /// Requests reading at once (the reader threads).
+    /// Requests reading at once.
     readers: Arc<Semaphore>,
     send_timeout: Duration,
     scratch: PathBuf,
@@ -49,7 +49,9 @@ impl App {
             metrics: Metrics::default(),
             answers: Arc::new(Semaphore::new(answer_limit_kib as usize)),
             answer_limit_kib,
-            readers: Arc::new(Semaphore::new(threads)),
+            // Reads mostly wait for the engine's pool (which decodes on `threads` threads):
+            // a few more in flight keep a small read from queueing behind large ones.
+            readers: Arc::new(Semaphore::new(readers(threads))),
             send_timeout: options.send_timeout,
             scratch: options
                 .scratch_dir
@@ -92,6 +94,11 @@ impl App {
     fn in_flight(&self) -> usize {
         (self.answer_limit_kib as usize - self.answers.available_permits()) << 10
     }
+}
+
+/// Requests reading at once for `threads` reader threads.
+pub(crate) fn readers(threads: usize) -> usize {
+    (4 * threads).max(8)
 }
 
 /// How numbers are answered: `?format=json`, or the binary arrays of [`crate::encode`].
