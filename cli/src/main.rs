@@ -168,10 +168,11 @@ struct ServeArgs {
     /// Reader threads (default: one per core).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
-    /// Keep gene-major copies of X here (NAME.genes.h5ad, written at start when missing or
-    /// older than the file): a gene is then read alone, not by a pass over every cell.
+    /// Keep local copies here that make reads fast (written at start when missing or older
+    /// than the file): NAME.plain.h5ad, an uncompressed copy of a compressed file, and
+    /// NAME.genes.h5ad, X with each gene's values together.
     #[arg(long)]
-    gene_index: Option<PathBuf>,
+    index: Option<PathBuf>,
     /// Do not log a line per request.
     #[arg(long)]
     quiet: bool,
@@ -675,7 +676,7 @@ fn serve(args: ServeArgs) -> Result<(), annpage_server::ServeError> {
         response_bytes: args.response_mb << 20,
         threads: Some(threads),
         log_requests: !args.quiet,
-        gene_index: args.gene_index,
+        index_dir: args.index,
         ..Default::default()
     };
     let server = annpage_server::Server::bind((args.bind, args.port).into(), options)?;

@@ -2,13 +2,11 @@
 //! and what requests look up by name (datasets, genes).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 
-use annpage::backed::{BlockCache, MatrixKind, ReadOptions};
-use annpage::data::SparseFormat;
-use annpage::{read_h5ad_backed, BackedAnnData, BackedOptions, Mode, WriteOptions};
+use annpage::backed::{BlockCache, ReadOptions};
+use annpage::{read_h5ad_backed, BackedAnnData, BackedOptions, Mode};
 
 use crate::error::ApiError;
 use crate::{ServeError, ServeOptions};
@@ -22,11 +20,19 @@ pub(crate) struct Dataset {
     pub var_names: Arc<Vec<String>>,
     /// The position of each gene name (the first, when a name is repeated).
     gene_positions: HashMap<String, usize>,
-    /// A gene-major copy of X (see [`ServeOptions::gene_index`]) once it is ready.
+    /// A gene-major copy of X (see [`ServeOptions::index_dir`]) once it is ready.
     pub gene_major: OnceLock<BackedAnnData>,
+    /// An uncompressed copy of a compressed file (see [`ServeOptions::index_dir`]) once it is
+    /// ready.
+    pub plain: OnceLock<BackedAnnData>,
 }
 
 impl Dataset {
+    /// The handle reads go through: the uncompressed copy once it is ready, else the file.
+    pub fn reader(&self) -> &BackedAnnData {
+        self.plain.get().unwrap_or(&self.handle)
+    }
+
     /// A gene by name, or by position when `key` is a number that names no gene.
     pub fn gene(&self, key: &str) -> Result<usize, ApiError> {
         if let Some(&i) = self.gene_positions.get(key) {
@@ -74,8 +80,9 @@ impl Dataset {
             "layers": h.layer_names(),
             "obsm": h.obsm_keys(),
             "uns": h.uns_keys(),
-            // Whether gene requests read a gene-major copy of X (see `--gene-index`).
-            "gene_index": self.gene_major.get().is_some(),
+            // Which copies of `--index` are ready: gene requests read the gene-major one, every
+            // other read the uncompressed one.
+            "index": { "genes": self.gene_major.get().is_some(), "plain": self.plain.get().is_some() },
         })
     }
 }
@@ -119,12 +126,13 @@ impl Catalog {
                 var_names: Arc::new(var_names),
                 gene_positions,
                 gene_major: OnceLock::new(),
+                plain: OnceLock::new(),
             }));
         }
-        if let Some(dir) = &options.gene_index {
+        if let Some(dir) = &options.index_dir {
             std::fs::create_dir_all(dir).map_err(ServeError::Io)?;
             for d in &datasets {
-                gene_index(d, dir, options, &backed())?;
+                crate::index::open_or_write(d, dir, options, &backed())?;
             }
         }
         Ok(Catalog { datasets, cache })
@@ -137,68 +145,4 @@ impl Catalog {
             .cloned()
             .ok_or_else(|| ApiError::not_found(format!("no dataset named '{name}'")))
     }
-}
-
-/// Opens the gene-major copy of `d`'s X in `dir` when it is there and newer than the file;
-/// else writes it on a thread of its own (gene requests read X until it is ready). X that is
-/// CSC already, or absent, needs none.
-fn gene_index(
-    d: &Arc<Dataset>,
-    dir: &Path,
-    options: &ServeOptions,
-    backed: &BackedOptions,
-) -> Result<(), ServeError> {
-    let Some(x) = d.handle.x() else { return Ok(()) };
-    if x.kind() == MatrixKind::Sparse(SparseFormat::Csc) {
-        return Ok(());
-    }
-    let path = dir.join(format!("{}.genes.h5ad", d.name));
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let fresh =
-        matches!((modified(&path), modified(&d.path)), (Some(copy), Some(file)) if copy >= file);
-    if fresh {
-        match read_h5ad_backed(&path, Mode::Read, backed.clone()) {
-            Ok(copy) if copy.shape() == d.handle.shape() => {
-                let _ = d.gene_major.set(copy);
-                return Ok(());
-            }
-            // Unreadable or of another shape: written again below.
-            _ => {}
-        }
-    }
-    let (d, backed, log) = (d.clone(), backed.clone(), options.log_requests);
-    // What one pass gathers: half the cache, at most 512 MiB.
-    let memory = (options.cache_bytes / 2).clamp(1 << 20, 512 << 20);
-    std::thread::Builder::new()
-        .name(format!("gene-index-{}", d.name))
-        .spawn(move || {
-            let start = Instant::now();
-            if log {
-                eprintln!(
-                    "INFO writing the gene index of {} to {}",
-                    d.name,
-                    path.display()
-                );
-            }
-            let written = d
-                .handle
-                .write_gene_major(&path, memory, &WriteOptions::default())
-                .and_then(|()| read_h5ad_backed(&path, Mode::Read, backed));
-            match written {
-                Ok(copy) => {
-                    let _ = d.gene_major.set(copy);
-                    if log {
-                        eprintln!(
-                            "INFO the gene index of {} is ready ({:.1} s)",
-                            d.name,
-                            start.elapsed().as_secs_f64()
-                        );
-                    }
-                }
-                // Gene requests keep reading X.
-                Err(e) => eprintln!("WARN no gene index for {}: {e}", d.name),
-            }
-        })
-        .map_err(ServeError::Io)?;
-    Ok(())
 }

@@ -6,8 +6,8 @@
 //! reserves the memory its answer will take ([`ServeOptions::response_bytes`] bounds what all
 //! requests hold at once; a larger answer is refused with 413), then reads on a blocking
 //! thread through the engine's pool. Bodies are released when sent, or dropped when a client
-//! reads too slowly ([`ServeOptions::send_timeout`]). The endpoints are listed in the README
-//! and in [`routes`](crate#endpoints).
+//! reads too slowly ([`ServeOptions::send_timeout`]). [`ServeOptions::index_dir`] keeps local
+//! copies that make reads fast (uncompressed, gene-major).
 //!
 //! # Endpoints
 //!
@@ -22,6 +22,8 @@
 //! | `POST /datasets/{d}/subset` | JSON `{obs_query, var_query, obs_names, var_names, compression}` → a streamed `.h5ad` |
 //! | `GET /healthz`, `GET /metrics` | `ok`; Prometheus text (cache and request counters, latencies) |
 //! | `GET /` | the viewer |
+//!
+//! `/datasets/{d}` also tells which `--index` copies are ready (`"index": {"genes", "plain"}`).
 //!
 //! Numbers come as the binary array format of [`encode`] (`?format=json` for JSON). Errors are
 //! a one-line JSON object `{"error": "..."}` with a 4xx status (5xx for a damaged file).
@@ -43,6 +45,7 @@ mod body;
 mod catalog;
 pub mod encode;
 mod error;
+mod index;
 mod metrics;
 mod routes;
 mod viewer;
@@ -134,11 +137,13 @@ pub struct ServeOptions {
     pub scratch_dir: Option<PathBuf>,
     /// Log one line per request to standard error (default true).
     pub log_requests: bool,
-    /// A directory for gene-major copies of X (`NAME.genes.h5ad`, CSC): with it, a gene
-    /// request reads that gene's values only instead of a pass over every cell of a CSR X.
-    /// A copy older than its file is written again, on a thread of its own when the server
-    /// starts (gene requests read X until it is ready). Default: none.
-    pub gene_index: Option<PathBuf>,
+    /// A directory for local copies that make reads fast: an uncompressed copy of a
+    /// compressed file (`NAME.plain.h5ad`; a batch of cells then reads its rows instead of
+    /// inflating a chunk per row) and a gene-major copy of X (`NAME.genes.h5ad`, CSC; a gene
+    /// is then read alone instead of by a pass over every cell of a CSR X). Copies older than
+    /// their file are written again, on a thread of its own when the server starts; reads go
+    /// to the file until they are ready. Default: none.
+    pub index_dir: Option<PathBuf>,
 }
 
 impl Default for ServeOptions {
@@ -151,7 +156,7 @@ impl Default for ServeOptions {
             send_timeout: Duration::from_secs(60),
             scratch_dir: None,
             log_requests: true,
-            gene_index: None,
+            index_dir: None,
         }
     }
 }

@@ -12,7 +12,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::App;
+use super::{App, Weight};
 use crate::body::FileBody;
 use crate::error::ApiError;
 
@@ -72,10 +72,10 @@ pub(super) async fn subset(
     // The write holds the cache's budget and one chunk; the answer itself is on disk.
     let reserve = (1 << 20).min(app.answer_limit_kib as u64 * 1024);
     let ((), _permit) = app
-        .read("a subset", reserve, move || {
-            let obs = obs.resolve(&d.handle)?;
-            let var = var.resolve(&d.handle)?;
-            let view = d.handle.slice(&obs, &var)?;
+        .read("a subset", reserve, Weight::Heavy, move || {
+            let obs = obs.resolve(d.reader())?;
+            let var = var.resolve(d.reader())?;
+            let view = d.reader().slice(&obs, &var)?;
             let options = WriteOptions {
                 compression,
                 ..WriteOptions::default()

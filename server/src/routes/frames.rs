@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::{list, Answer, App};
+use super::{list, Answer, App, Weight};
 use crate::error::ApiError;
 
 /// `GET /datasets`: one object per dataset.
@@ -75,10 +75,10 @@ async fn frame(
     let values = (n_columns + u64::from(index)) * rows;
     let what = format!("{}'s {} frame", d.name, axis.name());
     let (answer, permit) = app
-        .read(&what, values * 24, move || {
+        .read(&what, values * 24, Weight::Light, move || {
             let df = match axis {
-                Axis::Obs => d.handle.obs(),
-                Axis::Var => d.handle.var(),
+                Axis::Obs => d.reader().obs(),
+                Axis::Var => d.reader().var(),
             }?;
             Ok(Answer::json(&frame_json(
                 &df,

@@ -8,7 +8,7 @@ use annpage::{BackedAnnData, BackedMatrixView, Selection};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 
-use super::{list, number, Answer, App, Format};
+use super::{list, number, Answer, App, Format, Weight};
 use crate::catalog::Dataset;
 use crate::encode::NamedArray;
 use crate::error::ApiError;
@@ -71,16 +71,16 @@ async fn read_genes(
 ) -> Result<Response, ApiError> {
     let format = Format::of(&query)?;
     // X's genes from the gene-major copy once it is ready: that gene's values only.
-    let m = match (query.get("layer"), d.gene_major.get()) {
-        (None, Some(copy)) => matrix(copy, &d, &query)?,
-        _ => matrix(&d.handle, &d, &query)?,
+    let (m, weight) = match (query.get("layer"), d.gene_major.get()) {
+        (None, Some(copy)) => (matrix(copy, &d, &query)?, Weight::Light),
+        _ => (matrix(d.reader(), &d, &query)?, Weight::Heavy),
     };
     let n_obs = d.handle.n_obs();
     // The dense answer, and as much again for what the read holds before it is spread out.
     let bytes = 2 * 4 * genes.len() as u64 * n_obs as u64 * format.factor();
     let what = format!("{} genes of {}", genes.len(), d.name);
     let (answer, permit) = app
-        .read(&what, bytes, move || {
+        .read(&what, bytes, weight, move || {
             let columns = m.columns(&Selection::positions(genes.iter().copied()))?;
             let values = gene_major(&columns)?;
             let shape = vec![genes.len() as u64, n_obs as u64];
@@ -157,7 +157,7 @@ pub(super) async fn cells(
     } else {
         Selection::positions(genes)
     };
-    let view = d.handle.slice(&rows, &cols)?;
+    let view = d.reader().slice(&rows, &cols)?;
     let m = matrix(&view, &d, &query)?;
     let (n, k) = m.shape();
     // Values and indices, and the same again while the read is turned into CSR.
@@ -165,7 +165,7 @@ pub(super) async fn cells(
     let bytes = 2 * (stored * 8 + (n as u64 + 1) * 8) * format.factor();
     let what = format!("{n} cells of {}", d.name);
     let (answer, permit) = app
-        .read(&what, bytes, move || {
+        .read(&what, bytes, Weight::Heavy, move || {
             let block = m.to_memory()?;
             let csr = match block {
                 Matrix::Sparse(s) if s.format() == SparseFormat::Csr => s,
@@ -241,13 +241,13 @@ pub(super) async fn obsm(
     let bytes = (picked.len() as u64) * (width as u64 * 8 + k as u64 * 4) * format.factor();
     let what = format!("obsm '{key}' of {}", d.name);
     let (answer, permit) = app
-        .read(&what, bytes, move || {
+        .read(&what, bytes, Weight::Heavy, move || {
             let rows = if stride == 1 {
                 Selection::All
             } else {
                 Selection::positions(picked.iter().copied())
             };
-            let element = d.handle.slice(&rows, &Selection::All)?.obsm(&key)?;
+            let element = d.reader().slice(&rows, &Selection::All)?.obsm(&key)?;
             let values = embedding(&element, &dims)?;
             let n = picked.len() as u64;
             let positions: Vec<u64> = picked.iter().map(|&p| p as u64).collect();

@@ -33,8 +33,11 @@ pub(crate) struct App {
     /// Answers in flight, in KiB: a request holds its answer's estimate until it is sent.
     answers: Arc<Semaphore>,
     answer_limit_kib: u32,
-    /// Requests reading at once.
-    readers: Arc<Semaphore>,
+    /// Reads that touch few blocks (obs/var, gene columns from a gene-major copy): many at once.
+    light: Arc<Semaphore>,
+    /// Reads whose blocks are many (cells, genes from a CSR X, obsm, subsets): one per pool
+    /// thread, since the blocks a read holds while it gathers are on top of the cache.
+    heavy: Arc<Semaphore>,
     send_timeout: Duration,
     scratch: PathBuf,
     log: bool,
@@ -49,9 +52,8 @@ impl App {
             metrics: Metrics::default(),
             answers: Arc::new(Semaphore::new(answer_limit_kib as usize)),
             answer_limit_kib,
-            // Reads mostly wait for the engine's pool (which decodes on `threads` threads):
-            // a few more in flight keep a small read from queueing behind large ones.
-            readers: Arc::new(Semaphore::new(readers(threads))),
+            light: Arc::new(Semaphore::new(readers(threads) - threads)),
+            heavy: Arc::new(Semaphore::new(threads)),
             send_timeout: options.send_timeout,
             scratch: options
                 .scratch_dir
@@ -62,11 +64,12 @@ impl App {
     }
 
     /// Runs `read` on a blocking thread once `bytes` of answer memory are reserved and a
-    /// reader is free; the reservation comes back with the answer (released when it is sent).
+    /// reader of its weight is free; the reservation comes back with the answer (released when it is sent).
     async fn read<T: Send + 'static>(
         &self,
         what: &str,
         bytes: u64,
+        weight: Weight,
         read: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
     ) -> Result<(T, OwnedSemaphorePermit), ApiError> {
         let kib = bytes.div_ceil(1024).max(1);
@@ -81,7 +84,11 @@ impl App {
             .acquire_many_owned(kib as u32)
             .await
             .map_err(closed)?;
-        let reader = self.readers.clone().acquire_owned().await.map_err(closed)?;
+        let queue = match weight {
+            Weight::Light => &self.light,
+            Weight::Heavy => &self.heavy,
+        };
+        let reader = queue.clone().acquire_owned().await.map_err(closed)?;
         let value = tokio::task::spawn_blocking(move || {
             let _reader = reader;
             read()
@@ -96,9 +103,19 @@ impl App {
     }
 }
 
-/// Requests reading at once for `threads` reader threads.
+/// Requests reading at once for `threads` pool threads: `threads` heavy ones and the rest
+/// light, so that a small read does not queue behind large ones.
 pub(crate) fn readers(threads: usize) -> usize {
-    (4 * threads).max(8)
+    (4 * threads).max(threads + 6)
+}
+
+/// How many blocks a read touches, which decides the queue it waits in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Weight {
+    /// A frame, or a gene column from a gene-major copy.
+    Light,
+    /// Anything that gathers from many blocks.
+    Heavy,
 }
 
 /// How numbers are answered: `?format=json`, or the binary arrays of [`crate::encode`].
