@@ -17,6 +17,7 @@ from ._transposed import TransposedBackedAnnData, TransposedMatrix
 from ._annpage import (
     Backed as _Backed,
     Collection as _Collection,
+    Server as _Server,
     AnnpageError,
     FormatError,
     SelectionError,
@@ -40,6 +41,7 @@ __all__ = [
     "BackedMatrix",
     "FormatError",
     "SelectionError",
+    "Server",
     "TransposedBackedAnnData",
     "TransposedMatrix",
     "ShapeError",
@@ -54,6 +56,7 @@ __all__ = [
     "read_loom",
     "read_mtx",
     "read_zarr",
+    "serve",
     "write_h5ad",
     "write_zarr",
 ]
@@ -281,3 +284,79 @@ def read_collection(
         paths, options, int(cache_mb) << 20, None if threads is None else int(threads)
     )
     return BackedCollection(native, paths, options, int(cache_mb))
+
+
+class Server:
+    """``annpage serve`` in this process: the HTTP API and viewer over backed files, answering
+    on threads of its own (the GIL is not held) until :meth:`stop` or the end of a ``with``
+    block. Made by :func:`serve`."""
+
+    def __init__(self, native, datasets):
+        self._native = native
+        self.datasets = datasets
+
+    @property
+    def address(self) -> str:
+        """``host:port`` the server answers on."""
+        return self._native.address
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` (the viewer is at ``url + "/"``)."""
+        return f"http://{self._native.address}"
+
+    def stop(self) -> None:
+        """Stops answering after the requests in flight (a second call does nothing)."""
+        self._native.stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def __repr__(self):
+        return f"<annpage.Server {self.url} serving {', '.join(self.datasets)}>"
+
+
+def serve(
+    datasets,
+    *,
+    host="127.0.0.1",
+    port=8080,
+    cache_mb=1024,
+    response_mb=128,
+    threads=None,
+    index=None,
+    log=False,
+):
+    """Serves ``datasets`` over HTTP from this process, as ``annpage serve`` does (the endpoints
+    are in the README) and returns the running :class:`Server`.
+
+    ``datasets``: a path, a list of paths (each named by its stem), or a dict ``{name: path}``.
+    ``port=0`` picks a free port (see ``Server.url``). Files are opened read-only within one
+    cache of ``cache_mb``; the answers in flight hold at most ``response_mb``. ``index``: a
+    directory for local copies that make reads fast (an uncompressed copy of a compressed file,
+    X with each gene's values together), written when missing and reused. ``log``: one line per
+    request on stderr.
+
+    >>> with annpage.serve("pbmc.h5ad", port=0) as server:  # doctest: +SKIP
+    ...     urllib.request.urlopen(server.url + "/datasets").read()
+    """
+    if isinstance(datasets, (str, os.PathLike)):
+        datasets = [datasets]
+    if isinstance(datasets, dict):
+        specs = [f"{name}={os.fspath(path)}" for name, path in datasets.items()]
+    else:
+        specs = [os.fspath(path) for path in datasets]
+    native = _Server(
+        specs,
+        str(host),
+        int(port),
+        int(cache_mb) << 20,
+        int(response_mb) << 20,
+        threads,
+        None if index is None else os.fspath(index),
+        bool(log),
+    )
+    return Server(native, [s.split("=", 1)[0] if "=" in s else os.path.basename(s) for s in specs])

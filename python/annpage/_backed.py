@@ -319,6 +319,14 @@ class BackedAnnData:
         ``None``, ``"gzip"`` or ``"lzf"``)."""
         self._h().write_h5ad(str(filename), compression)
 
+    def write_gene_major(self, filename, memory_mb: int = 256) -> None:
+        """Writes ``X`` at the selection to ``filename`` as a CSC matrix (each gene's values
+        stored together; the file holds X and the obs/var names), out of core: one pass counts
+        each gene's values, then each pass gathers the genes whose values fit in ``memory_mb``.
+        Reading a gene column from the copy reads that gene only, where a CSR ``X`` needs a pass
+        over every cell (``annpage.serve(..., index=DIR)`` keeps such copies)."""
+        self._h().write_gene_major(str(filename), int(memory_mb) << 20)
+
     def write_zarr(
         self,
         store,

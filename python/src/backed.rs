@@ -264,6 +264,16 @@ impl Backed {
         .map_err(to_py)
     }
 
+    /// Writes X at the selection to `path` as a CSC matrix (a gene's values together), out of
+    /// core, gathering at most `memory_bytes` of values a pass.
+    fn write_gene_major(&self, py: Python<'_>, path: PathBuf, memory_bytes: usize) -> PyResult<()> {
+        py.detach(|| {
+            self.inner
+                .write_gene_major(&path, memory_bytes, &WriteOptions::default())
+        })
+        .map_err(to_py)
+    }
+
     /// Writes the selection to `path` as a Zarr store (streaming), in `zarr_format` 2 or 3,
     /// with `chunk_rows` / `shard_rows` (see [`write_options`]).
     #[pyo3(signature = (path, compression=None, zarr_format=3, chunk_rows=None, shard_rows=None))]

@@ -11,6 +11,7 @@ mod concat;
 mod convert;
 mod errors;
 mod parse;
+mod serve;
 
 use std::path::PathBuf;
 
@@ -188,5 +189,6 @@ fn _annpage(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<backed::Backed>()?;
     m.add_class::<backed::Chunks>()?;
     m.add_class::<collection::Collection>()?;
+    m.add_class::<serve::Server>()?;
     Ok(())
 }

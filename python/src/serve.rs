@@ -1,0 +1,108 @@
+//! `annpage.Server`: `annpage serve` inside a Python process (a notebook serving its files),
+//! answering on threads of its own until stopped.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+
+use annpage_server::{DatasetSpec, ServeError, ServeOptions, Server as Inner, ShutdownHandle};
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+
+use crate::errors::to_py;
+
+fn serve_error(e: ServeError) -> PyErr {
+    match e {
+        ServeError::Open(e) => to_py(e),
+        ServeError::Name(_) | ServeError::NoDatasets => PyValueError::new_err(e.to_string()),
+        other => PyOSError::new_err(other.to_string()),
+    }
+}
+
+/// A server bound to its address and answering on its own threads until `stop`.
+#[pyclass(module = "annpage._annpage", frozen)]
+pub struct Server {
+    address: String,
+    stop: ShutdownHandle,
+    running: Mutex<Option<JoinHandle<Result<(), ServeError>>>>,
+}
+
+#[pymethods]
+impl Server {
+    /// Opens `datasets` (paths, or `NAME=PATH`), binds `host:port` and starts answering.
+    #[new]
+    #[pyo3(signature = (datasets, host, port, cache_bytes, response_bytes, threads=None, index_dir=None, log_requests=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        datasets: Vec<String>,
+        host: String,
+        port: u16,
+        cache_bytes: usize,
+        response_bytes: usize,
+        threads: Option<usize>,
+        index_dir: Option<PathBuf>,
+        log_requests: bool,
+    ) -> PyResult<Self> {
+        let datasets = datasets
+            .iter()
+            .map(|d| d.parse::<DatasetSpec>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(serve_error)?;
+        let ip: std::net::IpAddr = host
+            .parse()
+            .map_err(|_| PyValueError::new_err(format!("host {host:?} is not an IP address")))?;
+        let options = ServeOptions {
+            datasets,
+            cache_bytes,
+            response_bytes,
+            threads,
+            index_dir,
+            log_requests,
+            ..ServeOptions::default()
+        };
+        let server = py
+            .detach(|| Inner::bind((ip, port).into(), options))
+            .map_err(serve_error)?;
+        let address = server.local_addr().to_string();
+        let stop = server.shutdown_handle();
+        // Signals stay Python's: only `stop` ends this server.
+        let running = std::thread::Builder::new()
+            .name("annpage-serve".into())
+            .spawn(move || server.run_until(std::future::pending()))
+            .map_err(|e| PyOSError::new_err(e.to_string()))?;
+        Ok(Server {
+            address,
+            stop,
+            running: Mutex::new(Some(running)),
+        })
+    }
+
+    /// `host:port` the server answers on.
+    #[getter]
+    fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Stops the server after the requests in flight (again: nothing).
+    fn stop(&self, py: Python<'_>) -> PyResult<()> {
+        let running = self
+            .running
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("the server's state is poisoned"))?
+            .take();
+        let Some(running) = running else {
+            return Ok(());
+        };
+        self.stop.shutdown();
+        py.detach(|| running.join())
+            .map_err(|_| PyRuntimeError::new_err("the server's thread panicked"))?
+            .map_err(serve_error)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.shutdown();
+    }
+}

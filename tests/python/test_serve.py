@@ -1,0 +1,67 @@
+"""annpage.serve: the HTTP server inside a Python process, and the gene-major copy it keeps."""
+
+import json
+import struct
+import urllib.error
+import urllib.request
+
+import anndata as ad
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from anndata.tests.helpers import assert_equal
+
+import annpage
+from conftest import ROOT
+
+PBMC = ROOT / "fixtures" / "pbmc_like_csr.h5ad"
+
+
+def values(body):
+    """The first array of a binary answer (name, dtype, dims, bytes after an 8-byte header)."""
+    (n,) = struct.unpack_from("<H", body, 8)
+    at = 10 + n
+    dtype, ndim = body[at : at + 2].decode(), body[at + 2]
+    dims = struct.unpack_from(f"<{ndim}Q", body, at + 4)
+    at += 4 + 8 * ndim + 8
+    return np.frombuffer(body, dtype="<" + dtype, count=int(np.prod(dims)), offset=at).reshape(dims)
+
+
+def test_a_server_in_this_process_answers_what_anndata_reads(tmp_path):
+    adata = ad.read_h5ad(PBMC)
+    with annpage.serve({"pbmc": PBMC}, port=0, cache_mb=8, index=tmp_path / "index") as server:
+        assert server.url.startswith("http://127.0.0.1:") and server.datasets == ["pbmc"]
+        listed = json.load(urllib.request.urlopen(server.url + "/datasets"))
+        assert listed[0]["shape"] == list(adata.shape)
+        body = urllib.request.urlopen(server.url + "/datasets/pbmc/genes?names=GENE3,GENE40").read()
+        np.testing.assert_array_equal(values(body), adata[:, ["GENE3", "GENE40"]].X.toarray().T)
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(server.url + "/datasets/pbmc/genes/NOPE")
+        assert e.value.code == 404 and "no gene named 'NOPE'" in json.load(e.value)["error"]
+        url = server.url
+    # Stopped at the end of the block (and a second stop does nothing).
+    server.stop()
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(url + "/healthz", timeout=5)
+
+
+def test_a_server_that_cannot_start_raises_naming_the_cause(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.h5ad"):
+        annpage.serve(tmp_path / "missing.h5ad", port=0)
+    with pytest.raises(ValueError, match="given twice"):
+        annpage.serve([PBMC, PBMC], port=0)
+    with pytest.raises(ValueError, match="not an IP address"):
+        annpage.serve(PBMC, host="localhost", port=0)
+
+
+def test_a_gene_major_copy_reads_back_equal_in_anndata(tmp_path):
+    out = tmp_path / "genes.h5ad"
+    backed = annpage.read_h5ad(PBMC, backed="r")
+    view = backed[::3, ["GENE9", "GENE1", "GENE500"]]
+    view.write_gene_major(out, memory_mb=1)
+    copy = ad.read_h5ad(out)
+    assert sp.issparse(copy.X) and copy.X.format == "csc"
+    expected = ad.read_h5ad(PBMC)[::3, ["GENE9", "GENE1", "GENE500"]]
+    np.testing.assert_array_equal(copy.X.toarray(), expected.X.toarray())
+    assert_equal(copy.obs_names, expected.obs_names)
+    assert_equal(copy.var_names, expected.var_names)
