@@ -9,7 +9,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use parking_lot::Mutex;
-use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::OwnedSemaphorePermit;
 
 /// How much of an answer is handed to the connection at once.
@@ -79,15 +78,16 @@ impl Body for HeldBody {
                 )))
             }
         };
-        if bytes.len() <= PIECE {
-            // The last piece: the reservation goes with it.
-            let last = std::mem::take(bytes);
+        // A copy, so that the answer is freed with its reservation even while this piece is
+        // in flight (a slice of it would keep the whole allocation alive).
+        let n = bytes.len().min(PIECE);
+        let piece = Bytes::copy_from_slice(&bytes[..n]);
+        if n == bytes.len() {
+            // The last piece: the answer and its reservation go now.
             *rest = Rest::Sent;
-            return Poll::Ready((!last.is_empty()).then(|| Ok(Frame::data(last))));
+            return Poll::Ready((n > 0).then(|| Ok(Frame::data(piece))));
         }
-        // A copy, so that the rest is freed when dropped even while this piece is in flight.
-        let piece = Bytes::copy_from_slice(&bytes[..PIECE]);
-        let _ = bytes.split_to(PIECE);
+        let _ = bytes.split_to(n);
         Poll::Ready(Some(Ok(Frame::data(piece))))
     }
 
@@ -100,21 +100,39 @@ impl Body for HeldBody {
     }
 }
 
-/// A file streamed a piece at a time (the file is usually already removed: the open handle
-/// keeps it readable until the body is dropped).
+/// A file streamed a piece at a time by a task that reads ahead at most two pieces. The file
+/// is usually already removed: the task's handle keeps it readable, and the task gives it up
+/// (and the disk it holds) when the client takes no piece within the send timeout.
 pub(crate) struct FileBody {
-    file: tokio::fs::File,
-    buf: Vec<u8>,
+    pieces: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
     left: u64,
 }
 
 impl FileBody {
-    pub fn new(file: tokio::fs::File, len: u64) -> Self {
-        FileBody {
-            file,
-            buf: vec![0; PIECE],
-            left: len,
-        }
+    pub fn spawn(mut file: tokio::fs::File, len: u64, timeout: Duration) -> Self {
+        let (tx, pieces) = tokio::sync::mpsc::channel(2);
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut left = len;
+            while left > 0 {
+                let mut buf = vec![0; PIECE.min(left as usize)];
+                let piece = match file.read_exact(&mut buf).await {
+                    Ok(_) => Ok(Bytes::from(buf)),
+                    Err(e) => Err(e),
+                };
+                let failed = piece.is_err();
+                left -= if failed {
+                    left
+                } else {
+                    PIECE.min(left as usize) as u64
+                };
+                // A client that takes nothing for this long is left with a short body.
+                if tx.send_timeout(piece, timeout).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        FileBody { pieces, left: len }
     }
 }
 
@@ -130,18 +148,16 @@ impl Body for FileBody {
         if this.left == 0 {
             return Poll::Ready(None);
         }
-        let mut buf = ReadBuf::new(&mut this.buf);
-        match Pin::new(&mut this.file).poll_read(cx, &mut buf) {
+        match this.pieces.poll_recv(cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e.into()))),
-            Poll::Ready(Ok(())) if buf.filled().is_empty() => Poll::Ready(Some(Err(
-                "the file ended before its length while streaming it".into(),
-            ))),
-            Poll::Ready(Ok(())) => {
-                let piece = Bytes::copy_from_slice(buf.filled());
+            Poll::Ready(Some(Ok(piece))) => {
                 this.left = this.left.saturating_sub(piece.len() as u64);
                 Poll::Ready(Some(Ok(Frame::data(piece))))
             }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => Poll::Ready(Some(Err(
+                "the download was dropped: the client took nothing within the send timeout".into(),
+            ))),
         }
     }
 

@@ -248,20 +248,42 @@ impl Server {
             state,
             stop,
         } = self;
+        let grace = state.send_timeout();
         let router = routes::router(state);
         // Without TCP_NODELAY, a body written after its head waits for the client's delayed
         // ACK (40 ms on Linux) on every keep-alive request.
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        runtime
-            .block_on(async move {
-                let stopped = async move { stop.notified().await };
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(first_of(shutdown, stopped))
-                    .await
-            })
-            .map_err(ServeError::Io)
+        let result = runtime.block_on(async move {
+            let (fired, mut fired_rx) = tokio::sync::watch::channel(false);
+            let signal = async move {
+                first_of(shutdown, async move { stop.notified().await }).await;
+                let _ = fired.send(true);
+            };
+            let (done, mut result) = tokio::sync::mpsc::channel::<std::io::Result<()>>(2);
+            let late = done.clone();
+            tokio::spawn(async move {
+                let served = axum::serve(listener, router)
+                    .with_graceful_shutdown(signal)
+                    .await;
+                let _ = done.send(served).await;
+            });
+            // Once asked to stop, requests in flight get the send timeout to finish: a client
+            // that stopped reading cannot hold the shutdown.
+            tokio::spawn(async move {
+                while !*fired_rx.borrow() {
+                    if fired_rx.changed().await.is_err() {
+                        return;
+                    }
+                }
+                tokio::time::sleep(grace).await;
+                let _ = late.send(Ok(())).await;
+            });
+            result.recv().await.unwrap_or(Ok(()))
+        });
+        runtime.shutdown_timeout(grace);
+        result.map_err(ServeError::Io)
     }
 }
 

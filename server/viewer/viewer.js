@@ -50,6 +50,16 @@ async function arrays(url) {
   return out;
 }
 
+// Fills a <select> with text options (names come from files: never parsed as HTML).
+function options(select, values) {
+  select.replaceChildren(...values.map((v) => {
+    const o = document.createElement("option");
+    o.value = v;
+    o.textContent = v;
+    return o;
+  }));
+}
+
 function ramp(t) {
   t = Math.min(1, Math.max(0, t)) * (RAMP.length - 1);
   const i = Math.min(RAMP.length - 2, Math.floor(t)), f = t - i;
@@ -229,9 +239,10 @@ async function loadDataset(name) {
   // Embeddings first (UMAP, t-SNE, a drawn graph, PCA), then any other obsm entry.
   const rank = (k) => { const i = ["umap", "tsne", "draw", "pca"].findIndex((p) => k.toLowerCase().includes(p)); return i < 0 ? 9 : i; };
   const keys = [...state.dataset.obsm].sort((a, b) => rank(a) - rank(b));
-  $("embedding").innerHTML = keys.map((k) => `<option>${k}</option>`).join("");
+  options($("embedding"), keys);
   const usable = obs.columns.filter((c) => c.kind === "categorical").concat(obs.columns.filter((c) => c.kind !== "categorical"));
-  $("color").innerHTML = `<option value="">(none)</option>` + usable.map((c) => `<option>${c.name}</option>`).join("");
+  options($("color"), ["", ...usable.map((c) => c.name)]);
+  $("color").options[0].textContent = "(none)";
   if (usable.length && usable[0].kind === "categorical") $("color").value = usable[0].name;
   await loadEmbedding();
 }
@@ -239,7 +250,7 @@ async function loadDataset(name) {
 async function main() {
   try {
     const datasets = await json("datasets");
-    $("dataset").innerHTML = datasets.map((d) => `<option>${d.name}</option>`).join("");
+    options($("dataset"), datasets.map((d) => d.name));
     $("dataset").onchange = () => loadDataset($("dataset").value).catch((e) => setStatus(e.message, "error"));
     $("embedding").onchange = () => loadEmbedding().catch((e) => setStatus(e.message, "error"));
     $("color").onchange = () => colorByColumn($("color").value);

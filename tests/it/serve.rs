@@ -298,7 +298,7 @@ fn genes_cells_and_embeddings_equal_the_file_read_in_memory() {
 
 #[test]
 fn bad_requests_get_a_status_and_one_line_of_json() {
-    let server = serve(&["all=all_elements.h5ad"], |o| o.response_bytes = 4 << 10);
+    let server = serve(&["all=all_elements.h5ad"], |o| o.response_bytes = 16 << 10);
     let cases: [(&str, u16, &str); 11] = [
         (
             "/datasets/nope/genes/gene_0",
@@ -362,7 +362,7 @@ fn bad_requests_get_a_status_and_one_line_of_json() {
     assert_eq!(reply.status, 413, "{}", reply.error());
     assert!(reply
         .error()
-        .contains("more than this server answers at once (4096 bytes)"));
+        .contains("more than this server answers at once (16384 bytes)"));
     for (body, message) in [
         (
             &b"{\"obs_query\": \"n_counts >\"}"[..],
@@ -436,7 +436,7 @@ fn in_flight(addr: SocketAddr) -> u64 {
 fn a_client_that_stops_reading_releases_its_answer_after_the_send_timeout() {
     let server = serve(&["pbmc_like_csr.h5ad"], |o| {
         o.send_timeout = Duration::from_millis(1500);
-        o.response_bytes = 512 << 20;
+        o.response_bytes = 1 << 30;
     });
     // Every gene as JSON (tens of MB): more than the connection's buffers take.
     let all: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
@@ -635,4 +635,74 @@ fn a_compressed_file_is_read_through_its_uncompressed_copy() {
     );
     let obs = get(server.addr, "/datasets/all/obs?columns=").json();
     assert_eq!(obs["index"], serde_json::json!(file.obs_names()));
+}
+
+#[test]
+fn a_zarr_store_is_served_like_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("pbmc.zarr");
+    let memory = read_h5ad(fixture("pbmc_like_csr.h5ad")).unwrap();
+    memory.write_zarr(&store, &WriteOptions::default()).unwrap();
+    let server = serve(&[], |o| {
+        o.datasets = vec![store.to_str().unwrap().parse().unwrap()];
+        o.index_dir = Some(dir.path().join("index"));
+    });
+    // Named by the store's stem; read through the store until its copies are ready.
+    let listed = get(server.addr, "/datasets").json();
+    assert_eq!(listed[0]["name"], "pbmc");
+    let gene = get(server.addr, "/datasets/pbmc/genes/GENE12").arrays();
+    assert_eq!(
+        gene[0].values::<f32>().unwrap(),
+        column_f32(memory.x().unwrap(), 12)
+    );
+    wait_for_copy(server.addr, "pbmc", "plain");
+    wait_for_copy(server.addr, "pbmc", "genes");
+    let again = get(server.addr, "/datasets/pbmc/genes/GENE12").arrays();
+    assert_eq!(again, gene);
+    let emb = get(server.addr, "/datasets/pbmc/obsm/X_umap?max_points=100").arrays();
+    assert_eq!(emb[0].shape, [100, 2]);
+}
+
+#[test]
+fn a_stalled_download_neither_holds_its_file_nor_the_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = dir.path().to_path_buf();
+    let server = serve(&["pbmc_like_csr.h5ad"], |o| {
+        o.send_timeout = Duration::from_millis(1000);
+        o.scratch_dir = Some(scratch);
+    });
+    // The whole file as a download, and a JSON answer of tens of MB, neither read.
+    let mut download = TcpStream::connect(server.addr).unwrap();
+    let body = "{}";
+    write!(
+        download,
+        "POST /datasets/pbmc_like_csr/subset HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let all: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    let mut stalled = TcpStream::connect(server.addr).unwrap();
+    write!(
+        stalled,
+        "GET /datasets/pbmc_like_csr/genes?positions={}&format=json HTTP/1.1\r\nHost: t\r\n\r\n",
+        all.join(",")
+    )
+    .unwrap();
+    let start = Instant::now();
+    while in_flight(server.addr) == 0 {
+        assert!(start.elapsed() < Duration::from_secs(10));
+    }
+    // Once the download's head arrives, its scratch file is already unlinked.
+    let mut head = [0u8; 12];
+    download.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    let stop = Instant::now();
+    drop(server);
+    assert!(
+        stop.elapsed() < Duration::from_secs(8),
+        "shutdown took {:?}",
+        stop.elapsed()
+    );
+    drop((download, stalled));
 }

@@ -165,7 +165,8 @@ fn gather_typed<T: Primitive + Copy + Default>(
             .ok_or_else(|| Error::malformed("a chunk of another dtype"))?;
         let (ip, idx) = (s.indptr(), s.indices());
         for (r, w) in ip.windows(2).enumerate() {
-            let cell = (rows.start + r) as u32;
+            let cell = u32::try_from(rows.start + r)
+                .map_err(|_| Error::unsupported("a gene-major copy of more than 2^32 cells"))?;
             for p in w[0] as usize..w[1] as usize {
                 let g = idx[p] as usize;
                 if genes.contains(&g) {
@@ -181,6 +182,10 @@ fn gather_typed<T: Primitive + Copy + Default>(
             }
         }
         chunks.recycle(Matrix::Sparse(s));
+    }
+    // As many values as counted for every gene, or the file changed between the passes.
+    if cursor.iter().zip(&indptr[1..]).any(|(at, end)| at != end) {
+        return Err(Error::malformed("X changed while its genes were copied"));
     }
     SparseMatrix::new(
         SparseFormat::Csc,

@@ -28,7 +28,54 @@ pub(super) async fn subset(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let d = app.catalog.get(&d)?;
-    let request: Value = serde_json::from_slice(&body)
+    let name = format!("{}-subset.h5ad", d.name);
+    let scratch = app.scratch.join(format!(
+        "annpage-serve-{}-{}.h5ad",
+        std::process::id(),
+        SCRATCH.fetch_add(1, Ordering::Relaxed)
+    ));
+    // The parsed request (JSON values take about 40 bytes per number of the body); the
+    // writer works within the cache's budget, and the answer is on disk.
+    let reserve = (body.len() as u64 * 48).max(1 << 10);
+    let ((file, len), _permit) = app
+        .read("a subset request", reserve, Weight::Heavy, move || {
+            let (obs, var, compression) = parse(&body)?;
+            let obs = obs.resolve(d.reader())?;
+            let var = var.resolve(d.reader())?;
+            let view = d.reader().slice(&obs, &var)?;
+            let options = WriteOptions {
+                compression,
+                ..WriteOptions::default()
+            };
+            view.write_h5ad(&scratch, &options)?;
+            // Opened, then removed at once (here, so that a client gone meanwhile leaves no
+            // file): the handle keeps it readable until the download ends or is dropped.
+            let file = std::fs::File::open(&scratch);
+            let _ = std::fs::remove_file(&scratch);
+            let file = file.map_err(|e| ApiError::internal(format!("the subset file: {e}")))?;
+            let len = file
+                .metadata()
+                .map_err(|e| ApiError::internal(format!("the subset file: {e}")))?
+                .len();
+            Ok((tokio::fs::File::from_std(file), len))
+        })
+        .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-hdf5".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        Body::new(FileBody::spawn(file, len, app.send_timeout)),
+    )
+        .into_response())
+}
+
+/// The request's two axes and compression; the error says which field is wrong.
+fn parse(body: &[u8]) -> Result<(Axes, Axes, Compression), ApiError> {
+    let request: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("the request is not JSON: {e}")))?;
     let Value::Object(request) = request else {
         return Err(ApiError::bad_request("the request is a JSON object"));
@@ -58,52 +105,9 @@ pub(super) async fn subset(
             )))
         }
     };
-    let name = format!("{}-subset.h5ad", d.name);
-    let scratch = app.scratch.join(format!(
-        "annpage-serve-{}-{}.h5ad",
-        std::process::id(),
-        SCRATCH.fetch_add(1, Ordering::Relaxed)
-    ));
-    let out = scratch.clone();
-    let (obs, var) = (
-        Axes::parse(&request, Axis::Obs)?,
-        Axes::parse(&request, Axis::Var)?,
-    );
-    // The write holds the cache's budget and one chunk; the answer itself is on disk.
-    let reserve = (1 << 20).min(app.answer_limit_kib as u64 * 1024);
-    let ((), _permit) = app
-        .read("a subset", reserve, Weight::Heavy, move || {
-            let obs = obs.resolve(d.reader())?;
-            let var = var.resolve(d.reader())?;
-            let view = d.reader().slice(&obs, &var)?;
-            let options = WriteOptions {
-                compression,
-                ..WriteOptions::default()
-            };
-            view.write_h5ad(&out, &options)?;
-            Ok(())
-        })
-        .await?;
-    let file = tokio::fs::File::open(&scratch).await;
-    // Removed now: the open handle keeps it readable until the download ends or is dropped.
-    let _ = tokio::fs::remove_file(&scratch).await;
-    let file = file.map_err(|e| ApiError::internal(format!("the subset file: {e}")))?;
-    let len = file
-        .metadata()
-        .await
-        .map_err(|e| ApiError::internal(format!("the subset file: {e}")))?
-        .len();
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/x-hdf5".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-        ],
-        Body::new(FileBody::new(file, len)),
-    )
-        .into_response())
+    let obs = Axes::parse(&request, Axis::Obs)?;
+    let var = Axes::parse(&request, Axis::Var)?;
+    Ok((obs, var, compression))
 }
 
 /// One axis of the request, checked before anything is read.

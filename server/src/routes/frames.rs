@@ -71,7 +71,8 @@ async fn frame(
         Axis::Var => n_vars,
     } as u64;
     // JSON spells each value out: about 24 bytes a value, the index included.
-    let n_columns = columns.as_ref().map_or(8, Vec::len) as u64;
+    // The frame is read whole (every column) before the ones asked for are picked.
+    let n_columns = columns.as_ref().map_or(32, |c| c.len().max(8)) as u64;
     let values = (n_columns + u64::from(index)) * rows;
     let what = format!("{}'s {} frame", d.name, axis.name());
     let (answer, permit) = app

@@ -76,8 +76,9 @@ async fn read_genes(
         _ => (matrix(d.reader(), &d, &query)?, Weight::Heavy),
     };
     let n_obs = d.handle.n_obs();
-    // The dense answer, and as much again for what the read holds before it is spread out.
-    let bytes = 2 * 4 * genes.len() as u64 * n_obs as u64 * format.factor();
+    // The dense answer (4 bytes a value, and its encoding), and for a dense X what the read
+    // holds before it is spread out (the stored values and their float64 copy).
+    let bytes = 24 * genes.len() as u64 * n_obs as u64 * format.factor();
     let what = format!("{} genes of {}", genes.len(), d.name);
     let (answer, permit) = app
         .read(&what, bytes, weight, move || {
@@ -157,12 +158,16 @@ pub(super) async fn cells(
     } else {
         Selection::positions(genes)
     };
-    let view = d.reader().slice(&rows, &cols)?;
+    // Names are looked up among every cell's: on a blocking thread.
+    let reader = d.clone();
+    let view = tokio::task::spawn_blocking(move || reader.reader().slice(&rows, &cols))
+        .await
+        .map_err(|e| ApiError::internal(format!("the read failed: {e}")))??;
     let m = matrix(&view, &d, &query)?;
     let (n, k) = m.shape();
-    // Values and indices, and the same again while the read is turned into CSR.
+    // The block as read, as CSR, its float32 values and the encoded answer: 32 bytes a value.
     let stored = m.stored_values()?.min(n as u64 * k as u64);
-    let bytes = 2 * (stored * 8 + (n as u64 + 1) * 8) * format.factor();
+    let bytes = (stored * 32 + (n as u64 + 1) * 16) * format.factor();
     let what = format!("{n} cells of {}", d.name);
     let (answer, permit) = app
         .read(&what, bytes, Weight::Heavy, move || {
@@ -235,13 +240,14 @@ pub(super) async fn obsm(
             "dims: {bad} is out of range: obsm '{key}' has {width} columns"
         )));
     }
-    let picked: Vec<usize> = (0..n_obs).step_by(stride).collect();
+    let n_picked = n_obs.div_ceil(stride) as u64;
     let k = if dims.is_empty() { width } else { dims.len() };
-    // The rows read (all columns, as stored: up to 8 bytes a value) and the answer.
-    let bytes = (picked.len() as u64) * (width as u64 * 8 + k as u64 * 4) * format.factor();
+    // The rows read (all columns, as stored and as float64) and the answer with positions.
+    let bytes = n_picked * (width as u64 * 16 + k as u64 * 8 + 24) * format.factor();
     let what = format!("obsm '{key}' of {}", d.name);
     let (answer, permit) = app
         .read(&what, bytes, Weight::Heavy, move || {
+            let picked: Vec<usize> = (0..n_obs).step_by(stride).collect();
             let rows = if stride == 1 {
                 Selection::All
             } else {

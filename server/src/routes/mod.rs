@@ -89,13 +89,20 @@ impl App {
             Weight::Heavy => &self.heavy,
         };
         let reader = queue.clone().acquire_owned().await.map_err(closed)?;
-        let value = tokio::task::spawn_blocking(move || {
+        // The reservation travels with the read: a client that goes away drops this future,
+        // not the memory the read is still building.
+        let (value, answer) = tokio::task::spawn_blocking(move || {
             let _reader = reader;
-            read()
+            (read(), answer)
         })
         .await
-        .map_err(|e| ApiError::internal(format!("the read failed: {e}")))??;
-        Ok((value, answer))
+        .map_err(|e| ApiError::internal(format!("the read failed: {e}")))?;
+        Ok((value?, answer))
+    }
+
+    /// How long a client may take to receive an answer (and requests to finish on shutdown).
+    pub(crate) fn send_timeout(&self) -> Duration {
+        self.send_timeout
     }
 
     fn in_flight(&self) -> usize {
@@ -136,11 +143,12 @@ impl Format {
         }
     }
 
-    /// What the answer takes in memory per byte of binary values (JSON spells numbers out).
+    /// What the answer takes in memory per byte of binary values (JSON values take 32
+    /// bytes each before they are spelled out).
     fn factor(self) -> u64 {
         match self {
             Format::Binary => 1,
-            Format::Json => 6,
+            Format::Json => 12,
         }
     }
 }
