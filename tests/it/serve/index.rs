@@ -1,0 +1,146 @@
+//! `--index`: the uncompressed and gene-major copies a server writes once and reads through.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::{column_f32, get, serve};
+use crate::support::*;
+
+/// Whether `copy` ("genes" or "plain") of `--index` is ready for dataset `d`.
+fn copy_ready(addr: SocketAddr, d: &str, copy: &str) -> bool {
+    get(addr, &format!("/datasets/{d}")).json()["index"][copy] == true
+}
+
+fn wait_for_copy(addr: SocketAddr, d: &str, copy: &str) {
+    let start = Instant::now();
+    while !copy_ready(addr, d, copy) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{d}'s {copy} copy was never ready"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn genes_are_read_from_the_gene_major_copy_once_it_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("index");
+    let server = serve(&["pbmc_like_csr.h5ad", "csc=x_csc_f64.h5ad"], |o| {
+        o.index_dir = Some(index.clone());
+    });
+    wait_for_copy(server.addr, "pbmc_like_csr", "genes");
+    // A CSC X is gene-major already, and an uncompressed file needs no plain copy.
+    assert!(!copy_ready(server.addr, "csc", "genes"));
+    assert!(!copy_ready(server.addr, "pbmc_like_csr", "plain"));
+    let files: BTreeSet<_> = std::fs::read_dir(&index)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(files, BTreeSet::from(["pbmc_like_csr.genes.h5ad".into()]));
+    let memory = read_h5ad(fixture("pbmc_like_csr.h5ad")).unwrap();
+    let x = memory.x().unwrap();
+    let bytes_read = |addr| {
+        get(addr, "/metrics?format=json").json()["cache"]["bytes_read"]
+            .as_u64()
+            .unwrap()
+    };
+    let before = bytes_read(server.addr);
+    for g in [0, 17, 999] {
+        let got = get(server.addr, &format!("/datasets/pbmc_like_csr/genes/{g}")).arrays();
+        assert_eq!(
+            got[0].values::<f32>().unwrap(),
+            column_f32(x, g),
+            "gene {g}"
+        );
+    }
+    // Three genes read from the copy: their values, not the matrix (X holds 800 KB).
+    let read = bytes_read(server.addr) - before;
+    assert!(read < 40_000, "{read} bytes read for three genes");
+    drop(server);
+    // A second server finds the copy written and uses it at once.
+    let copy = index.join("pbmc_like_csr.genes.h5ad");
+    let modified = std::fs::metadata(&copy).unwrap().modified().unwrap();
+    let again = serve(&["pbmc_like_csr.h5ad"], |o| {
+        o.index_dir = Some(index.clone())
+    });
+    assert!(copy_ready(again.addr, "pbmc_like_csr", "genes"));
+    assert_eq!(
+        std::fs::metadata(&copy).unwrap().modified().unwrap(),
+        modified
+    );
+}
+
+#[test]
+fn a_compressed_file_is_read_through_its_uncompressed_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("index");
+    let server = serve(&["all=all_elements_gzip.h5ad"], |o| {
+        o.index_dir = Some(index.clone())
+    });
+    wait_for_copy(server.addr, "all", "plain");
+    wait_for_copy(server.addr, "all", "genes");
+    // The plain copy holds what the file holds, without compression.
+    let copy = index.join("all.plain.h5ad");
+    let file = read_h5ad(fixture("all_elements_gzip.h5ad")).unwrap();
+    assert_eq!(read_h5ad(&copy).unwrap(), file);
+    let filters = |path: &Path| {
+        let tree = describe(path).unwrap();
+        let x = tree.children.iter().find(|c| c.path == "/X").unwrap();
+        serde_json::to_value(&x.storage).unwrap()["filters"].clone()
+    };
+    assert_eq!(
+        filters(&fixture("all_elements_gzip.h5ad")),
+        serde_json::json!(["gzip(4)"])
+    );
+    assert_eq!(filters(&copy), serde_json::json!([]));
+    // Reads answer the same through it: cells, a gene, obs.
+    let block = get(
+        server.addr,
+        "/datasets/all/cells?positions=3,1&genes=gene_2,gene_5",
+    )
+    .arrays();
+    let sub = file
+        .subset(
+            &Selection::positions([3, 1]),
+            &Selection::names(["gene_2", "gene_5"]),
+        )
+        .unwrap();
+    let Matrix::Sparse(csr) = sub.x().unwrap().to_sparse(SparseFormat::Csr).unwrap() else {
+        unreachable!()
+    };
+    assert_eq!(block[2].values::<u64>().unwrap(), csr.indptr());
+    let gene = get(server.addr, "/datasets/all/genes/gene_4").arrays();
+    assert_eq!(
+        gene[0].values::<f32>().unwrap(),
+        column_f32(file.x().unwrap(), 4)
+    );
+    let obs = get(server.addr, "/datasets/all/obs?columns=").json();
+    assert_eq!(obs["index"], serde_json::json!(file.obs_names()));
+}
+
+#[test]
+fn a_zarr_store_is_served_like_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("pbmc.zarr");
+    let memory = read_h5ad(fixture("pbmc_like_csr.h5ad")).unwrap();
+    memory.write_zarr(&store, &WriteOptions::default()).unwrap();
+    let server = serve(&[], |o| {
+        o.datasets = vec![store.to_str().unwrap().parse().unwrap()];
+        o.index_dir = Some(dir.path().join("index"));
+    });
+    // Named by the store's stem; read through the store until its copies are ready.
+    let listed = get(server.addr, "/datasets").json();
+    assert_eq!(listed[0]["name"], "pbmc");
+    let gene = get(server.addr, "/datasets/pbmc/genes/GENE12").arrays();
+    assert_eq!(
+        gene[0].values::<f32>().unwrap(),
+        column_f32(memory.x().unwrap(), 12)
+    );
+    wait_for_copy(server.addr, "pbmc", "plain");
+    wait_for_copy(server.addr, "pbmc", "genes");
+    let again = get(server.addr, "/datasets/pbmc/genes/GENE12").arrays();
+    assert_eq!(again, gene);
+    let emb = get(server.addr, "/datasets/pbmc/obsm/X_umap?max_points=100").arrays();
+    assert_eq!(emb[0].shape, [100, 2]);
+}
