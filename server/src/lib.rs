@@ -41,6 +41,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod accept;
 mod body;
 mod catalog;
 pub mod encode;
@@ -137,6 +138,10 @@ pub struct ServeOptions {
     pub scratch_dir: Option<PathBuf>,
     /// Log one line per request to standard error (default true).
     pub log_requests: bool,
+    /// A request's head must arrive within this, or the connection is closed (default 30 s).
+    pub header_timeout: Duration,
+    /// Connections open at once; more are closed as soon as they are accepted (default 1024).
+    pub max_connections: usize,
     /// A directory for local copies that make reads fast: an uncompressed copy of a
     /// compressed file (`NAME.plain.h5ad`; a batch of cells then reads its rows instead of
     /// inflating a chunk per row) and a gene-major copy of X (`NAME.genes.h5ad`, CSC; a gene
@@ -157,6 +162,8 @@ impl Default for ServeOptions {
             scratch_dir: None,
             log_requests: true,
             index_dir: None,
+            header_timeout: Duration::from_secs(30),
+            max_connections: 1024,
         }
     }
 }
@@ -167,6 +174,7 @@ pub struct Server {
     listener: tokio::net::TcpListener,
     state: Arc<routes::App>,
     stop: Arc<tokio::sync::Notify>,
+    limits: accept::Limits,
 }
 
 /// Stops a [`Server`] from another thread: the requests in flight are finished first.
@@ -210,11 +218,17 @@ impl Server {
             .block_on(tokio::net::TcpListener::bind(addr))
             .map_err(|e| ServeError::Bind(addr, e))?;
         let state = Arc::new(routes::App::new(catalog, &options, threads));
+        let limits = accept::Limits {
+            header_timeout: options.header_timeout,
+            max_connections: options.max_connections.max(1),
+            grace: options.send_timeout,
+        };
         Ok(Server {
             runtime,
             listener,
             state,
             stop: Arc::new(tokio::sync::Notify::new()),
+            limits,
         })
     }
 
@@ -247,64 +261,26 @@ impl Server {
             listener,
             state,
             stop,
+            limits,
         } = self;
-        let grace = state.send_timeout();
         let router = routes::router(state);
-        // Without TCP_NODELAY, a body written after its head waits for the client's delayed
-        // ACK (40 ms on Linux) on every keep-alive request.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let result = runtime.block_on(async move {
-            let (fired, mut fired_rx) = tokio::sync::watch::channel(false);
-            let signal = async move {
-                first_of(shutdown, async move { stop.notified().await }).await;
-                let _ = fired.send(true);
-            };
-            let (done, mut result) = tokio::sync::mpsc::channel::<std::io::Result<()>>(2);
-            let late = done.clone();
-            tokio::spawn(async move {
-                let served = axum::serve(listener, router)
-                    .with_graceful_shutdown(signal)
-                    .await;
-                let _ = done.send(served).await;
-            });
-            // Once asked to stop, requests in flight get the send timeout to finish: a client
-            // that stopped reading cannot hold the shutdown.
-            tokio::spawn(async move {
-                while !*fired_rx.borrow() {
-                    if fired_rx.changed().await.is_err() {
-                        return;
-                    }
-                }
-                tokio::time::sleep(grace).await;
-                let _ = late.send(Ok(())).await;
-            });
-            result.recv().await.unwrap_or(Ok(()))
-        });
-        runtime.shutdown_timeout(grace);
-        result.map_err(ServeError::Io)
+        runtime.block_on(accept::serve(
+            listener,
+            router,
+            limits,
+            first_of(shutdown, async move { stop.notified().await }),
+        ));
+        runtime.shutdown_timeout(limits.grace);
+        Ok(())
     }
 }
 
 /// Completes when either future does.
-async fn first_of(
-    a: impl Future<Output = ()> + Send + 'static,
-    b: impl Future<Output = ()> + Send + 'static,
-) {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(2);
-    let tx2 = tx.clone();
-    let a = tokio::spawn(async move {
-        a.await;
-        let _ = tx.send(()).await;
-    });
-    let b = tokio::spawn(async move {
-        b.await;
-        let _ = tx2.send(()).await;
-    });
-    rx.recv().await;
-    a.abort();
-    b.abort();
+async fn first_of(a: impl Future<Output = ()>, b: impl Future<Output = ()>) {
+    tokio::select! {
+        () = a => {}
+        () = b => {}
+    }
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM.

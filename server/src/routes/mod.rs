@@ -100,11 +100,6 @@ impl App {
         Ok((value?, answer))
     }
 
-    /// How long a client may take to receive an answer (and requests to finish on shutdown).
-    pub(crate) fn send_timeout(&self) -> Duration {
-        self.send_timeout
-    }
-
     fn in_flight(&self) -> usize {
         (self.answer_limit_kib as usize - self.answers.available_permits()) << 10
     }

@@ -569,3 +569,62 @@ fn a_stalled_download_neither_holds_its_file_nor_the_shutdown() {
     );
     drop((download, stalled));
 }
+
+#[test]
+fn a_trickling_client_is_disconnected_and_connections_are_capped() {
+    let server = serve(&["all=all_elements.h5ad"], |o| {
+        o.header_timeout = Duration::from_millis(300);
+        o.max_connections = 2;
+    });
+    // Half a request head, then nothing: closed once the head's deadline passes.
+    let mut slow = TcpStream::connect(server.addr).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(slow, "GET /healthz HTTP/1.1\r\nHost:").unwrap();
+    let start = Instant::now();
+    let mut got = vec![];
+    let _ = slow.read_to_end(&mut got);
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    drop(slow);
+    // Two connections held open; a third is closed without an answer.
+    let held: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(server.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut third = TcpStream::connect(server.addr).unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let _ = write!(
+        third,
+        "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    );
+    let mut answer = vec![];
+    let _ = third.read_to_end(&mut answer);
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    drop(held);
+    // Once they close, requests are answered again.
+    let start = Instant::now();
+    loop {
+        let mut s = TcpStream::connect(server.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = write!(
+            s,
+            "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        );
+        let mut answer = vec![];
+        let _ = s.read_to_end(&mut answer);
+        if answer.starts_with(b"HTTP/1.1 200") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no answer after the held connections closed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
