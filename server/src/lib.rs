@@ -124,7 +124,8 @@ pub struct ServeOptions {
     /// The budget of the block cache every dataset shares (default 1 GiB).
     pub cache_bytes: usize,
     /// What the answers of all requests in flight may hold at once (default 128 MiB): a
-    /// request waits until its answer fits, and one that could never fit gets 413.
+    /// request waits until its answer fits, and one that could never fit gets 413. An eighth
+    /// is kept for answers of at most a 64th of it, which never wait behind large ones.
     pub response_bytes: usize,
     /// Threads of the engine's pool that read and decode for every request (default: one per
     /// core); four times as many requests (at least 8) read at once, so that a small read

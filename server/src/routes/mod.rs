@@ -31,7 +31,9 @@ pub(crate) struct App {
     catalog: Catalog,
     metrics: Metrics,
     /// Answers in flight, in KiB: a request holds its answer's estimate until it is sent.
-    answers: Arc<Semaphore>,
+    /// Small answers have a share of their own, so that they never queue behind a large one
+    /// waiting for room (the semaphores are first come, first served).
+    answers: Answers,
     answer_limit_kib: u32,
     /// Reads that touch few blocks (obs/var, gene columns from a gene-major copy): many at once.
     light: Arc<Semaphore>,
@@ -50,7 +52,7 @@ impl App {
         App {
             catalog,
             metrics: Metrics::default(),
-            answers: Arc::new(Semaphore::new(answer_limit_kib as usize)),
+            answers: Answers::new(answer_limit_kib),
             answer_limit_kib,
             light: Arc::new(Semaphore::new(readers(threads) - threads)),
             heavy: Arc::new(Semaphore::new(threads)),
@@ -73,13 +75,14 @@ impl App {
         read: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
     ) -> Result<(T, OwnedSemaphorePermit), ApiError> {
         let kib = bytes.div_ceil(1024).max(1);
-        let limit = u64::from(self.answer_limit_kib);
+        let limit = u64::from(self.answers.largest());
         if kib > limit {
             return Err(ApiError::too_large(what, bytes, limit << 10));
         }
         let closed = |_| ApiError::internal("the server is shutting down");
         let answer = self
             .answers
+            .pool(kib as u32)
             .clone()
             .acquire_many_owned(kib as u32)
             .await
@@ -101,7 +104,43 @@ impl App {
     }
 
     fn in_flight(&self) -> usize {
-        (self.answer_limit_kib as usize - self.answers.available_permits()) << 10
+        let free = self.answers.small.available_permits() + self.answers.large.available_permits();
+        (self.answer_limit_kib as usize - free) << 10
+    }
+}
+
+/// The answers' budget in two shares: an eighth for answers of at most a 64th of the budget,
+/// the rest for the others (a small answer never waits behind a large one for room).
+struct Answers {
+    small: Arc<Semaphore>,
+    large: Arc<Semaphore>,
+    large_kib: u32,
+    small_max: u32,
+}
+
+impl Answers {
+    fn new(limit_kib: u32) -> Self {
+        let small = limit_kib / 8;
+        Answers {
+            small: Arc::new(Semaphore::new(small as usize)),
+            large: Arc::new(Semaphore::new((limit_kib - small) as usize)),
+            large_kib: limit_kib - small,
+            small_max: limit_kib / 64,
+        }
+    }
+
+    /// The largest answer, in KiB: the large share (larger ones are refused, `App::read`).
+    fn largest(&self) -> u32 {
+        self.large_kib
+    }
+
+    /// The share an answer of `kib` waits in.
+    fn pool(&self, kib: u32) -> &Arc<Semaphore> {
+        if kib <= self.small_max {
+            &self.small
+        } else {
+            &self.large
+        }
     }
 }
 
@@ -280,4 +319,28 @@ async fn metrics(
         )
             .into_response(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_answers_have_a_share_that_large_ones_cannot_hold_up() {
+        let answers = Answers::new(1024);
+        assert_eq!(answers.largest(), 896);
+        assert!(Arc::ptr_eq(answers.pool(16), &answers.small));
+        assert!(Arc::ptr_eq(answers.pool(17), &answers.large));
+        // The large share taken whole: a small answer still finds room.
+        let _large = answers
+            .pool(896)
+            .clone()
+            .try_acquire_many_owned(896)
+            .unwrap();
+        assert!(answers.pool(16).clone().try_acquire_many_owned(16).is_ok());
+        // A budget too small for a small share puts everything in the large one.
+        let tiny = Answers::new(16);
+        assert_eq!((tiny.largest(), tiny.small_max), (14, 0));
+        assert!(Arc::ptr_eq(tiny.pool(1), &tiny.large));
+    }
 }
