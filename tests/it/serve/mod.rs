@@ -364,7 +364,7 @@ fn bad_requests_get_a_status_and_one_line_of_json() {
     assert_eq!(reply.status, 413, "{}", reply.error());
     assert!(reply
         .error()
-        .contains("more than this server answers at once (16384 bytes)"));
+        .contains("more than this server answers at once (14336 bytes)"));
     for (body, message) in [
         (
             &b"{\"obs_query\": \"n_counts >\"}"[..],
