@@ -79,24 +79,12 @@ fn chunk_rows(x: &BackedMatrixView) -> Result<usize> {
     Ok((CHUNK_BYTES as u64 / per_row.max(1)).clamp(1, rows.max(1) as u64) as usize)
 }
 
-/// A chunk of rows as CSR (dense chunks keep their non-zero values).
-fn csr(chunk: Matrix) -> Result<SparseMatrix> {
-    match chunk {
-        Matrix::Sparse(s) if s.format() == SparseFormat::Csr => Ok(s),
-        Matrix::Sparse(s) => Ok(s.to_format(SparseFormat::Csr)),
-        dense => match dense.to_sparse(SparseFormat::Csr)? {
-            Matrix::Sparse(s) => Ok(s),
-            Matrix::Dense(_) => Err(Error::malformed("a dense chunk did not become sparse")),
-        },
-    }
-}
-
 /// How many values each gene stores.
 fn gene_counts(x: &BackedMatrixView) -> Result<Vec<u64>> {
     let mut counts = vec![0u64; x.shape().1];
     let mut chunks = x.scan(chunk_rows(x)?)?;
     while let Some(chunk) = chunks.next() {
-        let s = csr(chunk?.1)?;
+        let s = chunk?.1.into_sparse(SparseFormat::Csr)?;
         for &c in s.indices() {
             counts[c as usize] += 1;
         }
@@ -158,7 +146,7 @@ fn gather_typed<T: Primitive + Copy + Default>(
     let mut chunks = x.scan(chunk_rows(x)?)?;
     while let Some(chunk) = chunks.next() {
         let (rows, chunk) = chunk?;
-        let s = csr(chunk)?;
+        let s = chunk.into_sparse(SparseFormat::Csr)?;
         let data = s
             .data()
             .as_array1::<T>()

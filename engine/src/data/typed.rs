@@ -360,29 +360,51 @@ impl Matrix {
     /// scipy's `csr_matrix(array)`), a sparse one is converted with
     /// [`SparseMatrix::to_format`].
     pub fn to_sparse(&self, format: SparseFormat) -> Result<Matrix> {
-        let a = match self {
-            Matrix::Sparse(m) => return Ok(Matrix::Sparse(m.to_format(format))),
-            Matrix::Dense(a) => a,
-        };
-        if a.ndim() != 2 {
-            return Err(Error::invalid(format!(
-                "a dense matrix must be 2-d, got shape {:?}",
-                a.shape()
-            )));
+        match self {
+            Matrix::Sparse(m) => Ok(Matrix::Sparse(m.to_format(format))),
+            Matrix::Dense(a) => dense_array_to_sparse(a, format).map(Matrix::Sparse),
         }
-        macro_rules! go {
-            ($($v:ident),*) => {
-                match a {
-                    $(ArrayData::$v(a) => {
-                        let a = a.view().into_dimensionality::<Ix2>().map_err(|e| Error::shape(e.to_string()))?;
-                        dense_to_sparse(a, format)
-                    })*
-                    ArrayData::String(_) => Err(Error::invalid("a matrix of strings cannot be sparse")),
-                }
-            };
-        }
-        go!(Bool, I8, I16, I32, I64, U8, U16, U32, U64, F32, F64).map(Matrix::Sparse)
     }
+
+    /// The matrix as a sparse matrix stored as `format`, without a copy when it is one
+    /// already (else as [`Matrix::to_sparse`]).
+    ///
+    /// ```
+    /// use annpage_engine::data::{Matrix, SparseFormat};
+    /// let dense = Matrix::from(ndarray::arr2(&[[0i32, 2], [3, 0]]));
+    /// let csr = dense.into_sparse(SparseFormat::Csr)?;
+    /// assert_eq!((csr.indptr(), csr.indices()), (&[0u64, 1, 2][..], &[1u32, 0][..]));
+    /// # Ok::<(), annpage_engine::Error>(())
+    /// ```
+    pub fn into_sparse(self, format: SparseFormat) -> Result<SparseMatrix> {
+        match self {
+            Matrix::Sparse(m) if m.format() == format => Ok(m),
+            Matrix::Sparse(m) => Ok(m.to_format(format)),
+            Matrix::Dense(a) => dense_array_to_sparse(&a, format),
+        }
+    }
+}
+
+/// A dense 2-d array's non-zero values as a sparse matrix stored as `format`.
+fn dense_array_to_sparse(a: &ArrayData, format: SparseFormat) -> Result<SparseMatrix> {
+    if a.ndim() != 2 {
+        return Err(Error::invalid(format!(
+            "a dense matrix must be 2-d, got shape {:?}",
+            a.shape()
+        )));
+    }
+    macro_rules! go {
+        ($($v:ident),*) => {
+            match a {
+                $(ArrayData::$v(a) => {
+                    let a = a.view().into_dimensionality::<Ix2>().map_err(|e| Error::shape(e.to_string()))?;
+                    dense_to_sparse(a, format)
+                })*
+                ArrayData::String(_) => Err(Error::invalid("a matrix of strings cannot be sparse")),
+            }
+        };
+    }
+    go!(Bool, I8, I16, I32, I64, U8, U16, U32, U64, F32, F64)
 }
 
 impl<T: Primitive> TryFrom<CsMatI<T, u32, u64>> for Matrix {

@@ -171,15 +171,7 @@ pub(super) async fn cells(
     let what = format!("{n} cells of {}", d.name);
     let (answer, permit) = app
         .read(&what, bytes, Weight::Heavy, move || {
-            let block = m.to_memory()?;
-            let csr = match block {
-                Matrix::Sparse(s) if s.format() == SparseFormat::Csr => s,
-                Matrix::Sparse(s) => s.to_format(SparseFormat::Csr),
-                dense => match dense.to_sparse(SparseFormat::Csr)? {
-                    Matrix::Sparse(s) => s,
-                    Matrix::Dense(_) => unreachable!("to_sparse gives a sparse matrix"),
-                },
-            };
+            let csr = m.to_memory()?.into_sparse(SparseFormat::Csr)?;
             let data = csr
                 .data()
                 .to_f64()
