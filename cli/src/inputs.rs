@@ -141,8 +141,7 @@ impl Input {
     /// obs (`Axis::Obs`) or var.
     pub fn frame(&self, axis: Axis) -> annpage::Result<DataFrame> {
         match (self, axis) {
-            (Input::One(b), Axis::Obs) => b.obs(),
-            (Input::One(b), Axis::Var) => b.var(),
+            (Input::One(b), _) => b.frame(axis),
             (Input::Many(c), Axis::Obs) => c.obs(),
             (Input::Many(c), Axis::Var) => c.var(),
         }

@@ -375,6 +375,22 @@ impl BackedAnnData {
         Ok(df)
     }
 
+    /// [`BackedAnnData::obs`] or [`BackedAnnData::var`], by axis.
+    ///
+    /// ```
+    /// use annpage::backed::{read_h5ad_backed, BackedOptions, Mode};
+    /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/all_elements.h5ad");
+    /// let adata = read_h5ad_backed(path, Mode::Read, BackedOptions::default())?;
+    /// assert_eq!(adata.frame(annpage::Axis::Var)?, adata.var()?);
+    /// # Ok::<(), annpage::Error>(())
+    /// ```
+    pub fn frame(&self, axis: Axis) -> Result<DataFrame> {
+        match axis {
+            Axis::Obs => self.obs(),
+            Axis::Var => self.var(),
+        }
+    }
+
     /// A view of the observations `obs` and variables `var` of this handle's selection
     /// (names are this selection's names). Nothing is read, except the names when a
     /// selection is [`Selection::Names`].

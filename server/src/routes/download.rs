@@ -165,13 +165,7 @@ impl Axes {
             Axes::All => Selection::All,
             Axes::Names(names) => Selection::names(names),
             Axes::Positions(p) => Selection::positions(p),
-            Axes::Query(axis, query) => {
-                let frame = match axis {
-                    Axis::Obs => handle.obs(),
-                    Axis::Var => handle.var(),
-                }?;
-                Selection::Mask(query.mask(&frame)?)
-            }
+            Axes::Query(axis, query) => Selection::Mask(query.mask(&handle.frame(axis)?)?),
         })
     }
 }

@@ -77,10 +77,7 @@ async fn frame(
     let what = format!("{}'s {} frame", d.name, axis.name());
     let (answer, permit) = app
         .read(&what, values * 24, Weight::Light, move || {
-            let df = match axis {
-                Axis::Obs => d.reader().obs(),
-                Axis::Var => d.reader().var(),
-            }?;
+            let df = d.reader().frame(axis)?;
             Ok(Answer::json(&frame_json(
                 &df,
                 columns.as_deref(),
