@@ -4,7 +4,7 @@
 //! that is not CSC a gene-major copy (`NAME.genes.h5ad`: a gene's values only, where a CSR X
 //! needs a pass over every cell). Until a copy is ready, reads go to the file.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -84,7 +84,7 @@ pub(crate) fn open_or_write(
 }
 
 /// The copy at `path` when it is newer than `d`'s file and opens with the same shape.
-fn fresh(path: &PathBuf, d: &Dataset, backed: &BackedOptions) -> Option<BackedAnnData> {
+fn fresh(path: &Path, d: &Dataset, backed: &BackedOptions) -> Option<BackedAnnData> {
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     if modified(path)? < modified(&d.path)? {
         return None;

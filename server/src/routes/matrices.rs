@@ -83,7 +83,7 @@ async fn read_genes(
     let (answer, permit) = app
         .read(&what, bytes, weight, move || {
             let columns = m.columns(&Selection::positions(genes.iter().copied()))?;
-            let values = gene_major(&columns)?;
+            let values = genes_by_cells(&columns)?;
             let shape = vec![genes.len() as u64, n_obs as u64];
             Ok(Answer::arrays(
                 &[NamedArray::new("values", shape, &values)],
@@ -96,7 +96,7 @@ async fn read_genes(
 
 /// The columns of a cells × genes matrix as rows of float32 (genes × cells); values stored
 /// twice are summed, as scipy's `toarray` does.
-fn gene_major(m: &Matrix) -> Result<Vec<f32>, ApiError> {
+fn genes_by_cells(m: &Matrix) -> Result<Vec<f32>, ApiError> {
     let (n, k) = match m {
         Matrix::Dense(a) => (a.shape()[0], a.shape().get(1).copied().unwrap_or(1)),
         Matrix::Sparse(s) => s.shape(),

@@ -427,6 +427,20 @@ fn a_subset_download_equals_the_subset_in_memory() {
     assert_eq!(left, [std::ffi::OsString::from("download.h5ad")]);
 }
 
+/// Asks pbmc_like_csr for every gene as JSON (tens of MB: more than the connection's buffers
+/// take) and reads nothing.
+fn ask_for_every_gene(addr: SocketAddr) -> TcpStream {
+    let all: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    let mut stalled = TcpStream::connect(addr).unwrap();
+    write!(
+        stalled,
+        "GET /datasets/pbmc_like_csr/genes?positions={}&format=json HTTP/1.1\r\nHost: t\r\n\r\n",
+        all.join(",")
+    )
+    .unwrap();
+    stalled
+}
+
 /// `answer_bytes_in_flight` of `/metrics?format=json`.
 fn in_flight(addr: SocketAddr) -> u64 {
     get(addr, "/metrics?format=json").json()["answer_bytes_in_flight"]
@@ -440,15 +454,7 @@ fn a_client_that_stops_reading_releases_its_answer_after_the_send_timeout() {
         o.send_timeout = Duration::from_millis(1500);
         o.response_bytes = 1 << 30;
     });
-    // Every gene as JSON (tens of MB): more than the connection's buffers take.
-    let all: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
-    let mut stalled = TcpStream::connect(server.addr).unwrap();
-    write!(
-        stalled,
-        "GET /datasets/pbmc_like_csr/genes?positions={}&format=json HTTP/1.1\r\nHost: t\r\n\r\n",
-        all.join(",")
-    )
-    .unwrap();
+    let mut stalled = ask_for_every_gene(server.addr);
     let start = Instant::now();
     let mut held = 0;
     while held == 0 && start.elapsed() < Duration::from_secs(10) {
@@ -543,14 +549,7 @@ fn a_stalled_download_neither_holds_its_file_nor_the_shutdown() {
         body.len()
     )
     .unwrap();
-    let all: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
-    let mut stalled = TcpStream::connect(server.addr).unwrap();
-    write!(
-        stalled,
-        "GET /datasets/pbmc_like_csr/genes?positions={}&format=json HTTP/1.1\r\nHost: t\r\n\r\n",
-        all.join(",")
-    )
-    .unwrap();
+    let stalled = ask_for_every_gene(server.addr);
     let start = Instant::now();
     while in_flight(server.addr) == 0 {
         assert!(start.elapsed() < Duration::from_secs(10));
