@@ -8,7 +8,7 @@ use annpage::{BackedAnnData, BackedMatrixView, Selection};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 
-use super::{list, number, Answer, App, Format, Weight};
+use super::{list, number, off_runtime, Answer, App, Format, Weight};
 use crate::catalog::Dataset;
 use crate::encode::NamedArray;
 use crate::error::ApiError;
@@ -160,9 +160,7 @@ pub(super) async fn cells(
     };
     // Names are looked up among every cell's: on a blocking thread.
     let reader = d.clone();
-    let view = tokio::task::spawn_blocking(move || reader.reader().slice(&rows, &cols))
-        .await
-        .map_err(|e| ApiError::internal(format!("the read failed: {e}")))??;
+    let view = off_runtime(move || Ok(reader.reader().slice(&rows, &cols)?)).await?;
     let m = matrix(&view, &d, &query)?;
     let (n, k) = m.shape();
     // The block as read, as CSR, its float32 values and the encoded answer: 32 bytes a value.
@@ -218,15 +216,17 @@ pub(super) async fn obsm(
                 .map_err(|_| ApiError::bad_request(format!("dims: '{v}' is not a position")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    // The width from one row (a read of one block).
-    let first = d
-        .handle
-        .slice(&Selection::positions([0]), &Selection::All)?;
-    let width = if n_obs == 0 {
-        0
-    } else {
-        element_width(&first.obsm(&key)?)?
-    };
+    // The width from the first row (a read of one block, off the runtime), or from no row.
+    let (reader, probe) = (d.clone(), key.clone());
+    let width = off_runtime(move || {
+        let first = match n_obs {
+            0 => Selection::All,
+            _ => Selection::positions([0]),
+        };
+        let first = reader.reader().slice(&first, &Selection::All)?;
+        element_width(&first.obsm(&probe)?)
+    })
+    .await?;
     if let Some(bad) = dims.iter().find(|&&j| j >= width) {
         return Err(ApiError::bad_request(format!(
             "dims: {bad} is out of range: obsm '{key}' has {width} columns"
@@ -246,7 +246,7 @@ pub(super) async fn obsm(
                 Selection::positions(picked.iter().copied())
             };
             let element = d.reader().slice(&rows, &Selection::All)?.obsm(&key)?;
-            let values = embedding(&element, &dims)?;
+            let values = embedding(element, &dims)?;
             let n = picked.len() as u64;
             let positions: Vec<u64> = picked.iter().map(|&p| p as u64).collect();
             let arrays = [
@@ -271,10 +271,10 @@ fn element_width(e: &Element) -> Result<usize, ApiError> {
 }
 
 /// The columns `dims` (all when empty) of a cells × k element, row by row, as float32.
-fn embedding(e: &Element, dims: &[usize]) -> Result<Vec<f32>, ApiError> {
+fn embedding(e: Element, dims: &[usize]) -> Result<Vec<f32>, ApiError> {
     let dense = match e {
-        Element::Array(a) => a.clone(),
-        Element::Sparse(s) => Matrix::Sparse(s.clone()).to_dense()?,
+        Element::Array(a) => a,
+        Element::Sparse(s) => Matrix::Sparse(s).to_dense()?,
         _ => {
             return Err(ApiError::internal(
                 "this obsm entry is not an array of numbers",

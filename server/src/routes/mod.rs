@@ -94,12 +94,11 @@ impl App {
         let reader = queue.clone().acquire_owned().await.map_err(closed)?;
         // The reservation travels with the read: a client that goes away drops this future,
         // not the memory the read is still building.
-        let (value, answer) = tokio::task::spawn_blocking(move || {
+        let (value, answer) = off_runtime(move || {
             let _reader = reader;
-            (read(), answer)
+            Ok((read(), answer))
         })
-        .await
-        .map_err(|e| ApiError::internal(format!("the read failed: {e}")))?;
+        .await?;
         Ok((value?, answer))
     }
 
@@ -142,6 +141,16 @@ impl Answers {
             &self.large
         }
     }
+}
+
+/// Runs `f` on tokio's blocking pool: anything that may read the file stays off the
+/// runtime's workers.
+pub(crate) async fn off_runtime<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("the read failed: {e}")))?
 }
 
 /// Requests reading at once for `threads` pool threads: `threads` heavy ones and the rest

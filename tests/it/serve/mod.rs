@@ -299,6 +299,24 @@ fn genes_cells_and_embeddings_equal_the_file_read_in_memory() {
 }
 
 #[test]
+fn a_dataset_without_cells_answers_empty_arrays() {
+    let server = serve(&["empty=empty_obs.h5ad"], |_| {});
+    let memory = read_h5ad(fixture("empty_obs.h5ad")).unwrap();
+    let Element::Array(pca) = memory.obsm().get("X_pca").unwrap() else {
+        panic!("X_pca is an array")
+    };
+    let width = pca.shape()[1] as u64;
+    assert!(width > 0);
+    let emb = get(server.addr, "/datasets/empty/obsm/X_pca?max_points=10").arrays();
+    assert_eq!(emb[0].shape, [0, width]);
+    assert_eq!(emb[1].shape, [0]);
+    let gene = get(server.addr, "/datasets/empty/genes/0").arrays();
+    assert_eq!(gene[0].shape, [1, 0]);
+    let obs = get(server.addr, "/datasets/empty/obs").json();
+    assert_eq!(obs["index"], serde_json::json!([]));
+}
+
+#[test]
 fn bad_requests_get_a_status_and_one_line_of_json() {
     let server = serve(&["all=all_elements.h5ad"], |o| o.response_bytes = 16 << 10);
     let cases: [(&str, u16, &str); 11] = [
