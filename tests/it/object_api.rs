@@ -262,3 +262,46 @@ fn backed_transpose_equals_the_transpose_in_memory() {
         assert!(t.x().unwrap().chunks(0).is_err());
     }
 }
+
+/// `frame_column` reads one obs/var column alone: what `obs()`/`var()` hold under its name,
+/// in the whole file and in a view (categories the view's rows do not use pruned alike), in
+/// every fixture, legacy layouts included; a name the frame lacks gives `None`.
+#[test]
+fn frame_column_is_the_frames_column() {
+    use annpage::{Axis, Selection};
+    let mut columns_seen = 0;
+    for entry in std::fs::read_dir(fixtures_dir()).expect("fixtures") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "h5ad") {
+            continue;
+        }
+        let Ok(b) = read_h5ad_backed(&path, Mode::Read, BackedOptions::default()) else {
+            continue;
+        };
+        let every_other = |n: usize| Selection::positions((0..n).rev().step_by(2));
+        let view = b
+            .slice(&every_other(b.n_obs()), &every_other(b.n_vars()))
+            .expect("view");
+        for handle in [&b, &view] {
+            for axis in [Axis::Obs, Axis::Var] {
+                let frame = handle.frame(axis).expect("frame");
+                for (name, column) in frame.columns() {
+                    let alone = handle.frame_column(axis, name).expect("column");
+                    // Compared as printed: NaN values (nullable floats) print alike.
+                    assert_eq!(
+                        format!("{:?}", alone.as_ref()),
+                        format!("{:?}", Some(column)),
+                        "{}: {name}",
+                        path.display()
+                    );
+                    columns_seen += 1;
+                }
+                assert!(handle
+                    .frame_column(axis, "no such column")
+                    .expect("absent")
+                    .is_none());
+            }
+        }
+    }
+    assert!(columns_seen > 50, "only {columns_seen} columns compared");
+}

@@ -79,7 +79,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use annpage_engine::cache::CacheStats;
-use annpage_engine::data::{ArrayData, DType, DataFrame, Element, Mapping};
+use annpage_engine::data::{ArrayData, Column, DType, DataFrame, Element, Mapping};
 use annpage_engine::error::ResultExt;
 use annpage_engine::format::WriteOptions;
 pub use annpage_engine::paged::{BlockCache, MatrixKind, ReadOptions, ReadPath, WorkerPool};
@@ -389,6 +389,36 @@ impl BackedAnnData {
             Axis::Obs => self.obs(),
             Axis::Var => self.var(),
         }
+    }
+
+    /// The selected rows of one `obs` (`Axis::Obs`) or `var` column, read alone: what
+    /// [`BackedAnnData::frame`] holds under `name` (categories pruned in a view alike), without
+    /// the index and the other columns. `None` when there is no such column.
+    ///
+    /// ```
+    /// use annpage::backed::{read_h5ad_backed, BackedOptions, Mode};
+    /// use annpage::{Axis, Selection};
+    /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/all_elements.h5ad");
+    /// let adata = read_h5ad_backed(path, Mode::Read, BackedOptions::default())?;
+    /// let view = adata.slice(&Selection::from(0..5), &Selection::All)?;
+    /// let name = view.obs()?.columns().keys().next().unwrap().clone();
+    /// assert_eq!(view.frame_column(Axis::Obs, &name)?.as_ref(), view.obs()?.column(&name));
+    /// assert!(view.frame_column(Axis::Obs, "no such column")?.is_none());
+    /// # Ok::<(), annpage::Error>(())
+    /// ```
+    pub fn frame_column(&self, axis: Axis, name: &str) -> Result<Option<Column>> {
+        let snap = self.shared.snapshot();
+        let (frame, rows) = match axis {
+            Axis::Obs => (&snap.layout.obs, &self.obs),
+            Axis::Var => (&snap.layout.var, &self.var),
+        };
+        let column = self.in_file(self.shared.frame_column(&snap, frame, rows, name))?;
+        Ok(column.map(|mut c| {
+            if let (true, Column::Categorical(cat)) = (self.view, &mut c) {
+                cat.remove_unused_categories();
+            }
+            c
+        }))
     }
 
     /// A view of the observations `obs` and variables `var` of this handle's selection

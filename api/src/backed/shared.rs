@@ -295,6 +295,29 @@ impl Shared {
         }
     }
 
+    /// The rows `rows` of the frame's column `name` alone (`None`: no such column).
+    pub(super) fn frame_column(
+        &self,
+        snap: &Snapshot,
+        frame: &FrameLayout,
+        rows: &AxisIndex,
+        name: &str,
+    ) -> Result<Option<Column>> {
+        let (path, column) = match &frame.source {
+            FrameSource::Default => return Ok(None),
+            FrameSource::Memory(df) => match df.column(name) {
+                Some(c) => return c.subset(rows).map(Some),
+                None => return Ok(None),
+            },
+            FrameSource::Group { path, columns, .. } => match columns.get(name) {
+                None => return Ok(None),
+                Some(ColumnSlot::Disk) => (path, self.group_column(snap, frame, path, name)?),
+                Some(ColumnSlot::Memory(c)) => (path, Arc::clone(c)),
+            },
+        };
+        column.subset(rows).in_element(join(path, name)).map(Some)
+    }
+
     /// The rows `rows` of a frame: the index and every column (categoricals keep all their
     /// categories, as pandas' `iloc`).
     pub(super) fn frame_rows(

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use annpage::data::{ArrayData, Column, DataFrame};
+use annpage::data::{ArrayData, Column};
 use annpage::Axis;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -70,56 +70,57 @@ async fn frame(
         Axis::Obs => n_obs,
         Axis::Var => n_vars,
     } as u64;
-    // JSON spells each value out: about 24 bytes a value, the index included.
-    // The frame is read whole (every column) before the ones asked for are picked.
-    let n_columns = columns.as_ref().map_or(32, |c| c.len().max(8)) as u64;
+    // JSON spells each value out: about 24 bytes a value, the index included; without
+    // `columns` the frame is read whole.
+    let n_columns = columns.as_ref().map_or(32, |c| c.len()) as u64;
     let values = (n_columns + u64::from(index)) * rows;
     let what = format!("{}'s {} frame", d.name, axis.name());
     let (answer, permit) = app
         .read(&what, values * 24, Weight::Light, move || {
-            let df = d.reader().frame(axis)?;
-            Ok(Answer::json(&frame_json(
-                &df,
-                columns.as_deref(),
-                index,
-                &d.name,
-                axis,
-            )?))
+            let reader = d.reader();
+            let picked = match columns {
+                None => {
+                    let df = reader.frame(axis)?;
+                    let all = df.columns().iter().map(|(n, c)| (n.clone(), c.clone()));
+                    all.collect()
+                }
+                // Only the columns asked for are read.
+                Some(names) => {
+                    let mut picked = Vec::with_capacity(names.len());
+                    for name in names {
+                        let Some(column) = reader.frame_column(axis, &name)? else {
+                            return Err(ApiError::not_found(format!(
+                                "no {} column '{name}' in {}",
+                                axis.name(),
+                                d.name
+                            )));
+                        };
+                        picked.push((name, column));
+                    }
+                    picked
+                }
+            };
+            let columns: Vec<Value> = picked
+                .iter()
+                .map(|(name, column)| {
+                    let mut c = column_json(column);
+                    c["name"] = json!(name);
+                    c
+                })
+                .collect();
+            let mut out = json!({ "columns": columns });
+            if index {
+                let names = match axis {
+                    Axis::Obs => reader.obs_names()?,
+                    Axis::Var => reader.var_names()?,
+                };
+                out["index"] = json!(names);
+                out["index_name"] = json!(reader.index_name(axis));
+            }
+            Ok(Answer::json(&out))
         })
         .await?;
     Ok(answer.send(permit, &app))
-}
-
-/// `{"index": [...], "columns": [{"name", "kind", ...}]}` with the columns asked for (all
-/// when `names` is `None`), in the frame's order.
-fn frame_json(
-    df: &DataFrame,
-    names: Option<&[String]>,
-    index: bool,
-    dataset: &str,
-    axis: Axis,
-) -> Result<Value, ApiError> {
-    if let Some(missing) = names.into_iter().flatten().find(|n| df.column(n).is_none()) {
-        return Err(ApiError::not_found(format!(
-            "no {} column '{missing}' in {dataset}",
-            axis.name()
-        )));
-    }
-    let mut columns = vec![];
-    for (name, column) in df.columns() {
-        if names.is_some_and(|names| !names.contains(name)) {
-            continue;
-        }
-        let mut c = column_json(column);
-        c["name"] = json!(name);
-        columns.push(c);
-    }
-    let mut out = json!({ "columns": columns });
-    if index {
-        out["index"] = Value::Array(values(df.index()));
-        out["index_name"] = json!(df.index_name());
-    }
-    Ok(out)
 }
 
 fn column_json(column: &Column) -> Value {
