@@ -172,3 +172,57 @@ fn one_cache_for_every_file_and_clear_refusals() {
     let err = read_collection(&missing, &outer(), &budget).unwrap_err();
     assert!(err.to_string().contains("missing.h5ad"), "{err}");
 }
+
+/// The reads a server answers from a collection alone: one obs/var column, one obsm entry and
+/// the stored values of a block, each what the whole selection gives (columns equal to
+/// `obs()`'s, obsm equal to `annotations()`'s, stored values at least the block's non-zeros).
+#[test]
+fn one_column_one_embedding_and_a_blocks_size_are_the_selections() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = parts(dir.path());
+    for options in [ConcatOptions::default(), outer()] {
+        let c = read_collection(&paths, &options, &BackedOptions::default()).unwrap();
+        let picks = Selection::positions([1999, 3, 720, 701, 0, 1500]);
+        let genes = Selection::positions([5, 1, 4]);
+        for view in [c.clone(), c.slice(&picks, &genes).unwrap()] {
+            for axis in [Axis::Obs, Axis::Var] {
+                let frame = match axis {
+                    Axis::Obs => view.obs().unwrap(),
+                    Axis::Var => view.var().unwrap(),
+                };
+                // var keeps no columns without `merge`.
+                assert!(axis == Axis::Var || !frame.columns().is_empty());
+                for (name, column) in frame.columns() {
+                    let alone = view.frame_column(axis, name).unwrap();
+                    assert_eq!(
+                        format!("{alone:?}"),
+                        format!("{:?}", Some(column)),
+                        "{name}"
+                    );
+                }
+                assert!(view.frame_column(axis, "no such").unwrap().is_none());
+            }
+            let annotations = view.annotations().unwrap();
+            assert!(!view.obsm_keys().is_empty());
+            for key in view.obsm_keys() {
+                assert_eq!(view.obsm(&key).unwrap(), annotations.obsm()[&key], "{key}");
+            }
+            assert!(view.obsm("no such").is_err());
+            let layers = view.layer_names().to_vec();
+            assert_eq!(layers.is_empty(), options.join == Join::Inner);
+            for layer in std::iter::once(None).chain(layers.iter().map(|l| Some(l.as_str()))) {
+                let m = match layer {
+                    None => view.x_to_memory().unwrap(),
+                    Some(l) => view.layer_to_memory(l).unwrap(),
+                };
+                let Matrix::Sparse(s) = m else {
+                    panic!("sparse expected")
+                };
+                let bound = view.stored_values(layer).unwrap();
+                assert!(bound >= s.nnz() as u64, "{bound} < {}", s.nnz());
+                let (n, k) = view.shape();
+                assert!(bound <= (n * k) as u64);
+            }
+        }
+    }
+}

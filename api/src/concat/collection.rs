@@ -13,7 +13,7 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use annpage_engine::data::{DType, DataFrame, Matrix, SparseFormat};
+use annpage_engine::data::{Column, DType, DataFrame, Element, Matrix, SparseFormat};
 use annpage_engine::error::ResultExt;
 use annpage_engine::file::stream::{write_file, Writer};
 use annpage_engine::format::WriteOptions;
@@ -25,6 +25,7 @@ use super::ondisk::{self, Conform, Streamed};
 use super::plan::Reindexer;
 use super::{column, ConcatOptions, StringColumns};
 use crate::backed::{BackedOptions, BlockCache, CacheStats, MatrixKind};
+use crate::subset::aligned_rows;
 use crate::{AnnData, Axis, AxisIndex, BackedAnnData, Selection};
 
 pub use chunks::CollectionChunks;
@@ -292,6 +293,93 @@ impl BackedCollection {
             var: pick(&self.var, var, meta.var_names()).in_element("var")?,
             columns,
         })
+    }
+
+    /// The selected cells' rows of the `obsm` entry `key`: what
+    /// [`BackedCollection::annotations`] holds under it, without the other elements.
+    pub fn obsm(&self, key: &str) -> Result<Element> {
+        let value = self.inner.meta.obsm().get(key).ok_or_else(|| {
+            Error::invalid(format!(
+                "the collection has no obsm '{key}' (obsm: {:?})",
+                self.obsm_keys()
+            ))
+        })?;
+        aligned_rows(value, &self.obs).in_element(format!("/obsm/{key}"))
+    }
+
+    /// The selected rows of one `obs` (`Axis::Obs`) or `var` column: what
+    /// [`BackedCollection::obs`] (or `var`) holds under `name`, without the other columns.
+    /// `None` when there is no such column.
+    ///
+    /// ```
+    /// use annpage::{read_collection, Axis, BackedOptions, ConcatOptions, Selection};
+    /// # let a = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/pbmc_like_csr.h5ad");
+    /// let both = read_collection(&[a, a], &ConcatOptions::default(), &BackedOptions::default())?;
+    /// let view = both.slice(&Selection::from(1990..2010), &Selection::All)?;
+    /// let name = view.obs()?.columns().keys().next().unwrap().clone();
+    /// assert_eq!(view.frame_column(Axis::Obs, &name)?.as_ref(), view.obs()?.column(&name));
+    /// # Ok::<(), annpage::Error>(())
+    /// ```
+    pub fn frame_column(&self, axis: Axis, name: &str) -> Result<Option<Column>> {
+        let (frame, rows, strings, at) = match axis {
+            Axis::Obs => (
+                self.inner.meta.obs(),
+                &self.obs,
+                &self.inner.strings[0],
+                "/obs",
+            ),
+            Axis::Var => (
+                self.inner.meta.var(),
+                &self.var,
+                &self.inner.strings[1],
+                "/var",
+            ),
+        };
+        let Some(column) = frame.column(name) else {
+            return Ok(None);
+        };
+        let at = format!("{at}/{name}");
+        let mut cut = column.subset(rows).in_element(&at)?;
+        if let Column::Categorical(c) = &mut cut {
+            c.remove_unused_categories();
+        }
+        match strings.iter().find(|(s, _)| s == name) {
+            Some((_, nullable)) => column::rewrite_strings(&cut, *nullable)
+                .in_element(at)
+                .map(Some),
+            None => Ok(Some(cut)),
+        }
+    }
+
+    /// The values a read of X (`layer: None`) or a layer at the selection holds at most: for
+    /// each file's run of selected cells, what its matrix stores in those rows (see
+    /// [`BackedMatrixView::stored_values`](crate::BackedMatrixView::stored_values)); every
+    /// entry when an outer join fills with a value other than 0. Read from the offsets.
+    pub fn stored_values(&self, layer: Option<&str>) -> Result<u64> {
+        let which = match layer {
+            Some(name) => self.layer_which(name)?,
+            None => {
+                self.check_x()?;
+                Which::X
+            }
+        };
+        let dense = (self.n_obs() as u64).saturating_mul(self.n_vars() as u64);
+        if self.inner.options.fill_value.is_some_and(|v| v != 0.0) {
+            return Ok(dense);
+        }
+        let mut total = 0u64;
+        for run in self.runs(0..self.n_obs())? {
+            let file = &self.inner.files[run.file];
+            let rows = file.slice(&selection_of(&run.local), &Selection::All)?;
+            let m = match &which {
+                Which::X => rows.x(),
+                Which::Layer(key) => rows.layer(key).ok(),
+            };
+            if let Some(m) = m {
+                total = total.saturating_add(m.stored_values()?);
+            }
+        }
+        Ok(total.min(dense))
     }
 
     /// Everything but the matrices at the selection, as [`AnnData::subset`] of the
