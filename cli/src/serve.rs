@@ -4,12 +4,19 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::inputs::JoinArgs;
+
 /// `annpage serve`'s arguments.
 #[derive(Args)]
 pub struct ServeArgs {
-    /// Files to serve (.h5ad or Zarr), each FILE (named by its stem) or NAME=FILE.
+    /// Files to serve (.h5ad or Zarr), each FILE (named by its stem) or NAME=FILE; or
+    /// NAME=FILE,FILE,... for several files served as one collection (their concatenation
+    /// along obs, read lazily).
     #[arg(required = true)]
     datasets: Vec<String>,
+    /// How each collection concatenates its files.
+    #[command(flatten)]
+    join: JoinArgs,
     /// The port to listen on (0: any free port, printed on start).
     #[arg(long, default_value_t = 8080)]
     port: u16,
@@ -65,6 +72,15 @@ pub fn serve(args: ServeArgs) -> Result<(), annpage_server::ServeError> {
         .iter()
         .map(|d| d.parse())
         .collect::<Result<Vec<annpage_server::DatasetSpec>, _>>()?;
+    let datasets = datasets
+        .into_iter()
+        .map(|mut d| {
+            if d.paths.len() > 1 {
+                d.concat = Some(args.join.options(annpage::Axis::Obs));
+            }
+            d
+        })
+        .collect();
     let options = annpage_server::ServeOptions {
         datasets,
         cache_bytes: args.cache_mb << 20,

@@ -329,11 +329,21 @@ def serve(
     threads=None,
     index=None,
     log=False,
+    join="inner",
+    merge=None,
+    uns_merge=None,
+    label=None,
+    keys=None,
+    index_unique=None,
+    fill_value=None,
+    pairwise=False,
 ):
     """Serves ``datasets`` over HTTP from this process, as ``annpage serve`` does (the endpoints
     are in the README) and returns the running :class:`Server`.
 
-    ``datasets``: a path, a list of paths (each named by its stem), or a dict ``{name: path}``.
+    ``datasets``: a path, a list of paths (each named by its stem), or a dict ``{name: path}``
+    where a list of paths is one collection: the files' ``anndata.concat`` along obs (with
+    ``join`` … ``pairwise``, anndata's arguments), read lazily as one dataset.
     ``port=0`` picks a free port (see ``Server.url``). Files are opened read-only within one
     cache of ``cache_mb``; the answers in flight hold at most ``response_mb``. ``index``: a
     directory for local copies that make reads fast (an uncompressed copy of a compressed file,
@@ -346,7 +356,10 @@ def serve(
     if isinstance(datasets, (str, os.PathLike)):
         datasets = [datasets]
     if isinstance(datasets, dict):
-        specs = [f"{name}={os.fspath(path)}" for name, path in datasets.items()]
+        specs = []
+        for name, paths in datasets.items():
+            paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+            specs.append(f"{name}=" + ",".join(os.fspath(p) for p in paths))
     else:
         specs = [os.fspath(path) for path in datasets]
     native = _Server(
@@ -358,5 +371,6 @@ def serve(
         threads,
         None if index is None else os.fspath(index),
         bool(log),
+        _concat_args(0, join, merge, uns_merge, label, keys, index_unique, fill_value, pairwise),
     )
     return Server(native, [s.split("=", 1)[0] if "=" in s else os.path.basename(s) for s in specs])

@@ -29,9 +29,10 @@ pub struct Server {
 
 #[pymethods]
 impl Server {
-    /// Opens `datasets` (paths, or `NAME=PATH`), binds `host:port` and starts answering.
+    /// Opens `datasets` (paths, `NAME=PATH`, or `NAME=PATH,PATH` for a collection concatenated
+    /// by `concat`), binds `host:port` and starts answering.
     #[new]
-    #[pyo3(signature = (datasets, host, port, cache_bytes, response_bytes, threads=None, index_dir=None, log_requests=false))]
+    #[pyo3(signature = (datasets, host, port, cache_bytes, response_bytes, threads, index_dir, log_requests, concat))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -43,11 +44,20 @@ impl Server {
         threads: Option<usize>,
         index_dir: Option<PathBuf>,
         log_requests: bool,
+        concat: crate::concat::ConcatArgs,
     ) -> PyResult<Self> {
+        let concat = concat.options()?;
         let datasets = datasets
             .iter()
-            .map(|d| d.parse::<DatasetSpec>())
-            .collect::<Result<Vec<_>, _>>()
+            .map(|d| {
+                let mut spec = d.parse::<DatasetSpec>()?;
+                // Several files: one collection, concatenated as asked.
+                if spec.paths.len() > 1 {
+                    spec.concat = Some(concat.clone());
+                }
+                Ok(spec)
+            })
+            .collect::<Result<Vec<_>, ServeError>>()
             .map_err(serve_error)?;
         let ip: std::net::IpAddr = host
             .parse()

@@ -6,30 +6,33 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use annpage::backed::{BlockCache, ReadOptions};
-use annpage::{read_h5ad_backed, BackedAnnData, BackedOptions, Mode};
+use annpage::{Axis, BackedAnnData, BackedOptions};
 
 use crate::error::ApiError;
+use crate::source::Source;
 use crate::{ServeError, ServeOptions};
 
 /// One served dataset.
 pub(crate) struct Dataset {
     pub name: String,
-    pub path: PathBuf,
-    /// Opened with [`Mode::Read`]: nothing is ever written to a served file.
-    pub handle: BackedAnnData,
+    /// Its file, or the files of a collection.
+    pub paths: Vec<PathBuf>,
+    /// Opened with [`Mode::Read`](annpage::Mode::Read): nothing is ever written to a served
+    /// file.
+    pub handle: Source,
     pub var_names: Arc<Vec<String>>,
     /// The position of each gene name (the first, when a name is repeated).
     gene_positions: HashMap<String, usize>,
     /// A gene-major copy of X (see [`ServeOptions::index_dir`]) once it is ready.
     pub gene_major: OnceLock<BackedAnnData>,
-    /// An uncompressed copy of a compressed file (see [`ServeOptions::index_dir`]) once it is
-    /// ready.
-    pub plain: OnceLock<BackedAnnData>,
+    /// An uncompressed copy of a compressed file or of a collection's concatenation (see
+    /// [`ServeOptions::index_dir`]) once it is ready.
+    pub plain: OnceLock<Source>,
 }
 
 impl Dataset {
-    /// The handle reads go through: the uncompressed copy once it is ready, else the file.
-    pub fn reader(&self) -> &BackedAnnData {
+    /// The handle reads go through: the uncompressed copy once it is ready, else the dataset.
+    pub fn reader(&self) -> &Source {
         self.plain.get().unwrap_or(&self.handle)
     }
 
@@ -54,36 +57,20 @@ impl Dataset {
 
     /// The JSON object `/datasets` lists.
     pub fn summary(&self) -> serde_json::Value {
-        let h = &self.handle;
-        let mut elements = vec![];
-        if h.x().is_some() {
-            elements.push("X".to_string());
+        let mut out = self.handle.describe();
+        let paths: Vec<String> = self.paths.iter().map(|p| p.display().to_string()).collect();
+        out["name"] = serde_json::json!(self.name);
+        out["path"] = serde_json::json!(paths[0]);
+        if paths.len() > 1 || self.handle.file().is_none() {
+            out["collection"] = serde_json::json!(paths);
         }
-        for (group, keys) in [
-            ("layers", h.layer_names()),
-            ("obsm", h.obsm_keys()),
-            ("varm", h.varm_keys()),
-            ("obsp", h.obsp_keys()),
-            ("varp", h.varp_keys()),
-        ] {
-            elements.extend(keys.into_iter().map(|k| format!("{group}/{k}")));
-        }
-        if h.raw_x().is_some() {
-            elements.push("raw/X".to_string());
-        }
-        serde_json::json!({
-            "name": self.name,
-            "path": self.path.display().to_string(),
-            "shape": [h.n_obs(), h.n_vars()],
-            "x": h.x().map(|x| x.dtype().name()),
-            "elements": elements,
-            "layers": h.layer_names(),
-            "obsm": h.obsm_keys(),
-            "uns": h.uns_keys(),
-            // Which copies of `--index` are ready: gene requests read the gene-major one, every
-            // other read the uncompressed one.
-            "index": { "genes": self.gene_major.get().is_some(), "plain": self.plain.get().is_some() },
-        })
+        // Which copies of `--index` are ready: gene requests read the gene-major one, every
+        // other read the uncompressed one.
+        out["index"] = serde_json::json!({
+            "genes": self.gene_major.get().is_some(),
+            "plain": self.plain.get().is_some(),
+        });
+        out
     }
 }
 
@@ -113,15 +100,15 @@ impl Catalog {
                     spec.name
                 )));
             }
-            let handle = read_h5ad_backed(&spec.path, Mode::Read, backed())?;
-            let var_names = handle.var_names()?;
+            let handle = Source::open(spec, backed())?;
+            let var_names = handle.names(Axis::Var)?;
             let mut gene_positions = HashMap::with_capacity(var_names.len());
             for (i, name) in var_names.iter().enumerate() {
                 gene_positions.entry(name.clone()).or_insert(i);
             }
             datasets.push(Arc::new(Dataset {
                 name: spec.name.clone(),
-                path: spec.path.clone(),
+                paths: spec.paths.clone(),
                 handle,
                 var_names: Arc::new(var_names),
                 gene_positions,

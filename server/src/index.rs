@@ -5,7 +5,7 @@
 //! needs a pass over every cell). Until a copy is ready, reads go to the file.
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use annpage::backed::{MatrixKind, ReadPath};
@@ -13,7 +13,17 @@ use annpage::data::SparseFormat;
 use annpage::{read_h5ad_backed, BackedAnnData, BackedOptions, Mode, WriteOptions};
 
 use crate::catalog::Dataset;
+use crate::source::Source;
 use crate::{ServeError, ServeOptions};
+
+/// Which copy.
+#[derive(Clone, Copy, PartialEq)]
+enum Copy {
+    /// Uncompressed (and, for a collection, concatenated): `NAME.plain.h5ad`.
+    Plain,
+    /// X as CSC: `NAME.genes.h5ad`.
+    Genes,
+}
 
 /// Opens the copies `d` needs that are in `dir` and fresh; writes the others on a thread of
 /// its own (the uncompressed copy first, so that the gene-major one is gathered from it).
@@ -23,18 +33,30 @@ pub(crate) fn open_or_write(
     options: &ServeOptions,
     backed: &BackedOptions,
 ) -> Result<(), ServeError> {
-    let Some(x) = d.handle.x() else { return Ok(()) };
-    let plain = (!stored_plain(&d.handle)).then(|| dir.join(format!("{}.plain.h5ad", d.name)));
-    let genes = (x.kind() != MatrixKind::Sparse(SparseFormat::Csc))
-        .then(|| dir.join(format!("{}.genes.h5ad", d.name)));
+    if !d.handle.has_x() {
+        return Ok(());
+    }
+    // A collection is read through one concatenated copy, and its X is CSR.
+    let (plain, genes) = match &d.handle {
+        Source::File(b) => (
+            !stored_plain(b),
+            b.x()
+                .is_some_and(|x| x.kind() != MatrixKind::Sparse(SparseFormat::Csc)),
+        ),
+        Source::Collection(_) => (true, true),
+    };
     let mut missing = vec![];
-    for (path, slot) in [(plain, &d.plain), (genes, &d.gene_major)] {
-        let Some(path) = path else { continue };
+    for (wanted, copy) in [(plain, Copy::Plain), (genes, Copy::Genes)] {
+        if !wanted {
+            continue;
+        }
+        let path = dir.join(match copy {
+            Copy::Plain => format!("{}.plain.h5ad", d.name),
+            Copy::Genes => format!("{}.genes.h5ad", d.name),
+        });
         match fresh(&path, d, backed) {
-            Some(copy) => {
-                let _ = slot.set(copy);
-            }
-            None => missing.push((path, std::ptr::eq(slot, &d.plain))),
+            Some(opened) => set(d, copy, opened),
+            None => missing.push((path, copy)),
         }
     }
     if missing.is_empty() {
@@ -46,23 +68,27 @@ pub(crate) fn open_or_write(
     std::thread::Builder::new()
         .name(format!("index-{}", d.name))
         .spawn(move || {
-            for (path, is_plain) in missing {
+            for (path, copy) in missing {
                 let start = Instant::now();
                 if log {
                     eprintln!("INFO writing {}", path.display());
                 }
+                let options = WriteOptions::default();
                 // The gene-major copy is gathered from the uncompressed one when it is ready.
-                let written = if is_plain {
-                    d.handle.write_h5ad(&path, &WriteOptions::default())
-                } else {
-                    d.reader()
-                        .write_gene_major(&path, memory, &WriteOptions::default())
+                let written = match (copy, d.reader()) {
+                    (Copy::Plain, _) => d.handle.write_h5ad(&path, &options),
+                    (Copy::Genes, Source::File(b)) => b.write_gene_major(&path, memory, &options),
+                    (Copy::Genes, Source::Collection(_)) => {
+                        eprintln!(
+                            "WARN no copy {}: the concatenated copy is missing",
+                            path.display()
+                        );
+                        continue;
+                    }
                 };
-                let slot: &OnceLock<BackedAnnData> =
-                    if is_plain { &d.plain } else { &d.gene_major };
                 match written.and_then(|()| read_h5ad_backed(&path, Mode::Read, backed.clone())) {
-                    Ok(copy) => {
-                        let _ = slot.set(copy);
+                    Ok(opened) => {
+                        set(&d, copy, opened);
                         // The blocks the writing left in the shared cache are of the file, which
                         // the copy now answers for: let them go, and what the writing freed.
                         if let Some(cache) = &backed.cache {
@@ -74,7 +100,7 @@ pub(crate) fn open_or_write(
                             eprintln!("INFO {} is ready ({s:.1} s)", path.display());
                         }
                     }
-                    // Reads keep going to the file.
+                    // Reads keep going to the dataset.
                     Err(e) => eprintln!("WARN no copy {}: {e}", path.display()),
                 }
             }
@@ -83,11 +109,22 @@ pub(crate) fn open_or_write(
     Ok(())
 }
 
-/// The copy at `path` when it is newer than `d`'s file and opens with the same shape.
+fn set(d: &Dataset, copy: Copy, opened: BackedAnnData) {
+    // Set once: a copy found ready at start is not written again.
+    match copy {
+        Copy::Plain => drop(d.plain.set(Source::File(opened))),
+        Copy::Genes => drop(d.gene_major.set(opened)),
+    }
+}
+
+/// The copy at `path` when it is newer than every file of `d` and opens with the same shape.
 fn fresh(path: &Path, d: &Dataset, backed: &BackedOptions) -> Option<BackedAnnData> {
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    if modified(path)? < modified(&d.path)? {
-        return None;
+    let copied = modified(path)?;
+    for file in &d.paths {
+        if copied < modified(file)? {
+            return None;
+        }
     }
     let copy = read_h5ad_backed(path, Mode::Read, backed.clone()).ok()?;
     (copy.shape() == d.handle.shape()).then_some(copy)

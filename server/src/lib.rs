@@ -1,6 +1,7 @@
 //! `annpage serve`: an HTTP API and a browser viewer over AnnData files larger than memory.
 //!
-//! A [`Server`] opens every dataset read-only in backed mode, all of them within one byte
+//! A [`Server`] opens every dataset (a file, or several as one collection: see [`DatasetSpec`])
+//! read-only in backed mode, all of them within one byte
 //! budget (one [`BlockCache`](annpage::backed::BlockCache) and one pool of reader threads), and answers
 //! requests on tokio's runtime. Reads never run on the runtime's workers: each request
 //! reserves the memory its answer will take ([`ServeOptions::response_bytes`] bounds what all
@@ -14,7 +15,7 @@
 //! | request | answer |
 //! |---|---|
 //! | `GET /datasets` | JSON: one object per dataset (`name`, `shape`, `elements`, `layers`, `obsm`) |
-//! | `GET /datasets/{d}/obs?columns=a,b` (`/var`) | JSON: `index` and columns (categoricals as `codes` + `categories`) |
+//! | `GET /datasets/{d}/obs?columns=a,b` (`/var`) | JSON: `index` and columns, all or those asked in the order asked (categoricals as `codes` + `categories`) |
 //! | `GET /datasets/{d}/genes/{gene}?layer=L` | one gene over all cells, `float32` |
 //! | `GET /datasets/{d}/genes?names=A,B` | several genes: a `genes × cells` `float32` array |
 //! | `GET /datasets/{d}/cells?positions=…\|names=…&genes=…` | a CSR block (`data`, `indices`, `indptr`, `shape`) |
@@ -49,6 +50,7 @@ mod error;
 mod index;
 mod metrics;
 mod routes;
+mod source;
 mod viewer;
 
 use std::future::Future;
@@ -60,29 +62,39 @@ use std::time::Duration;
 
 pub use crate::error::ServeError;
 
-/// One dataset to serve: `NAME=PATH`, or a path (named by its file stem).
+/// One dataset to serve: `NAME=PATH`, a path (named by its file stem), or a collection
+/// `NAME=PATH,PATH,...` (the files' concatenation along obs, read lazily as one dataset).
 ///
 /// ```
 /// use annpage_server::DatasetSpec;
 /// let spec: DatasetSpec = "data/pbmc3k.h5ad".parse().unwrap();
 /// assert_eq!(spec.name, "pbmc3k");
 /// let named: DatasetSpec = "pbmc=data/pbmc3k.h5ad".parse().unwrap();
-/// assert_eq!((named.name.as_str(), named.path.to_str()), ("pbmc", Some("data/pbmc3k.h5ad")));
+/// assert_eq!(named.name, "pbmc");
+/// assert_eq!(named.paths, ["data/pbmc3k.h5ad"].map(std::path::PathBuf::from));
+/// let atlas: DatasetSpec = "atlas=a.h5ad,b.zarr".parse().unwrap();
+/// assert_eq!(atlas.paths.len(), 2);
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct DatasetSpec {
     /// The name in URLs (`/datasets/{name}`).
     pub name: String,
-    /// The `.h5ad` file or Zarr store.
-    pub path: PathBuf,
+    /// The `.h5ad` file or Zarr store; several make a collection.
+    pub paths: Vec<PathBuf>,
+    /// How a collection concatenates its files (`None`: as `anndata.concat`'s defaults, an
+    /// inner join). Given with one path, that file is served as a collection of one.
+    pub concat: Option<annpage::ConcatOptions>,
 }
 
 impl FromStr for DatasetSpec {
     type Err = ServeError;
 
     fn from_str(s: &str) -> Result<Self, ServeError> {
-        let (name, path) = match s.split_once('=') {
-            Some((name, path)) if !name.contains('/') => (name.to_string(), PathBuf::from(path)),
+        let (name, paths) = match s.split_once('=') {
+            Some((name, paths)) if !name.contains('/') => (
+                name.to_string(),
+                paths.split(',').map(PathBuf::from).collect(),
+            ),
             _ => {
                 let path = PathBuf::from(s);
                 let mut stem = path
@@ -95,7 +107,7 @@ impl FromStr for DatasetSpec {
                         break;
                     }
                 }
-                (stem, path)
+                (stem, vec![path])
             }
         };
         let valid = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
@@ -105,7 +117,16 @@ impl FromStr for DatasetSpec {
                  give one as NAME=FILE"
             )));
         }
-        Ok(DatasetSpec { name, path })
+        if paths.iter().any(|p: &PathBuf| p.as_os_str().is_empty()) {
+            return Err(ServeError::Name(format!(
+                "'{s}': an empty path (a collection is NAME=FILE,FILE,...)"
+            )));
+        }
+        Ok(DatasetSpec {
+            name,
+            paths,
+            concat: None,
+        })
     }
 }
 

@@ -45,6 +45,23 @@ def test_a_server_in_this_process_answers_what_anndata_reads(tmp_path):
         urllib.request.urlopen(url + "/healthz", timeout=5)
 
 
+def test_a_list_of_paths_is_served_as_one_collection(tmp_path):
+    whole = ad.read_h5ad(PBMC)
+    whole.raw = None
+    paths = [tmp_path / "a.h5ad", tmp_path / "b.h5ad"]
+    whole[:500].write_h5ad(paths[0])
+    whole[500:, ::2].write_h5ad(paths[1])
+    expected = ad.concat([ad.read_h5ad(p) for p in paths], join="outer", label="part", index_unique="-")
+    with annpage.serve({"atlas": paths}, port=0, join="outer", label="part", index_unique="-") as server:
+        listed = json.load(urllib.request.urlopen(server.url + "/datasets/atlas"))
+        assert listed["shape"] == list(expected.shape) and len(listed["collection"]) == 2
+        body = urllib.request.urlopen(server.url + "/datasets/atlas/genes?names=GENE3,GENE40").read()
+        np.testing.assert_array_equal(values(body), expected[:, ["GENE3", "GENE40"]].X.toarray().T)
+        obs = json.load(urllib.request.urlopen(server.url + "/datasets/atlas/obs?columns=part"))
+        assert obs["index"] == expected.obs_names.tolist()
+        assert obs["columns"][0]["codes"] == expected.obs["part"].cat.codes.tolist()
+
+
 def test_a_server_that_cannot_start_raises_naming_the_cause(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.h5ad"):
         annpage.serve(tmp_path / "missing.h5ad", port=0)

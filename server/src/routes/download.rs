@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use annpage::query::Query;
-use annpage::{Axis, BackedAnnData, Compression, Selection, WriteOptions};
+use annpage::{Axis, Compression, Selection, WriteOptions};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -15,6 +15,7 @@ use serde_json::Value;
 use super::{App, Weight};
 use crate::body::FileBody;
 use crate::error::ApiError;
+use crate::source::Source;
 
 /// Scratch files of this process get distinct names.
 static SCRATCH: AtomicU64 = AtomicU64::new(0);
@@ -160,7 +161,7 @@ impl Axes {
     }
 
     /// The selection (a query is evaluated on the frame, read here).
-    fn resolve(self, handle: &BackedAnnData) -> Result<Selection, ApiError> {
+    fn resolve(self, handle: &Source) -> Result<Selection, ApiError> {
         Ok(match self {
             Axes::All => Selection::All,
             Axes::Names(names) => Selection::names(names),

@@ -110,12 +110,8 @@ async fn frame(
                 .collect();
             let mut out = json!({ "columns": columns });
             if index {
-                let names = match axis {
-                    Axis::Obs => reader.obs_names()?,
-                    Axis::Var => reader.var_names()?,
-                };
-                out["index"] = json!(names);
-                out["index_name"] = json!(reader.index_name(axis));
+                out["index"] = json!(reader.names(axis)?);
+                out["index_name"] = json!(reader.index_name(axis)?);
             }
             Ok(Answer::json(&out))
         })

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use annpage::data::{Element, Matrix, SparseFormat};
-use annpage::{BackedAnnData, BackedMatrixView, Selection};
+use annpage::Selection;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 
@@ -12,24 +12,7 @@ use super::{list, number, off_runtime, Answer, App, Format, Weight};
 use crate::catalog::Dataset;
 use crate::encode::NamedArray;
 use crate::error::ApiError;
-
-/// The matrix a request reads from `handle` (of the dataset `d`): `X`, or `?layer=NAME`.
-fn matrix(
-    handle: &BackedAnnData,
-    d: &Dataset,
-    query: &HashMap<String, String>,
-) -> Result<BackedMatrixView, ApiError> {
-    match query.get("layer") {
-        Some(layer) if !handle.layer_names().contains(layer) => Err(ApiError::not_found(format!(
-            "no layer '{layer}' in {}",
-            d.name
-        ))),
-        Some(layer) => Ok(handle.layer(layer)?),
-        None => handle
-            .x()
-            .ok_or_else(|| ApiError::not_found(format!("{} has no X", d.name))),
-    }
-}
+use crate::source::Source;
 
 /// `GET /datasets/{d}/genes/{gene}`: one gene (a name, or a position) over every cell.
 pub(super) async fn gene(
@@ -70,10 +53,14 @@ async fn read_genes(
     query: HashMap<String, String>,
 ) -> Result<Response, ApiError> {
     let format = Format::of(&query)?;
+    let layer = query.get("layer").cloned();
     // X's genes from the gene-major copy once it is ready: that gene's values only.
-    let (m, weight) = match (query.get("layer"), d.gene_major.get()) {
-        (None, Some(copy)) => (matrix(copy, &d, &query)?, Weight::Light),
-        _ => (matrix(d.reader(), &d, &query)?, Weight::Heavy),
+    let (source, weight) = match (&layer, d.gene_major.get()) {
+        (None, Some(copy)) => (Source::File(copy.clone()), Weight::Light),
+        _ => {
+            d.reader().check_matrix(&d.name, layer.as_deref())?;
+            (d.reader().clone(), Weight::Heavy)
+        }
     };
     let n_obs = d.handle.n_obs();
     // The dense answer (4 bytes a value, and its encoding), and for a dense X what the read
@@ -82,7 +69,7 @@ async fn read_genes(
     let what = format!("{} genes of {}", genes.len(), d.name);
     let (answer, permit) = app
         .read(&what, bytes, weight, move || {
-            let columns = m.columns(&Selection::positions(genes.iter().copied()))?;
+            let columns = source.read_genes(layer.as_deref(), &genes)?;
             let values = genes_by_cells(&columns)?;
             let shape = vec![genes.len() as u64, n_obs as u64];
             Ok(Answer::arrays(
@@ -158,18 +145,27 @@ pub(super) async fn cells(
     } else {
         Selection::positions(genes)
     };
-    // Names are looked up among every cell's: on a blocking thread.
-    let reader = d.clone();
-    let view = off_runtime(move || Ok(reader.reader().slice(&rows, &cols)?)).await?;
-    let m = matrix(&view, &d, &query)?;
-    let (n, k) = m.shape();
+    let layer = query.get("layer").cloned();
+    d.reader().check_matrix(&d.name, layer.as_deref())?;
+    // Names are looked up among every cell's, and the block's size read from the offsets: on
+    // a blocking thread.
+    let (reader, asked) = (d.clone(), layer.clone());
+    let (view, stored) = off_runtime(move || {
+        let view = reader.reader().slice(&rows, &cols)?;
+        let stored = view.stored_values(asked.as_deref())?;
+        Ok((view, stored))
+    })
+    .await?;
+    let (n, k) = view.shape();
     // The block as read, as CSR, its float32 values and the encoded answer: 32 bytes a value.
-    let stored = m.stored_values()?.min(n as u64 * k as u64);
+    let stored = stored.min(n as u64 * k as u64);
     let bytes = (stored * 32 + (n as u64 + 1) * 16) * format.factor();
     let what = format!("{n} cells of {}", d.name);
     let (answer, permit) = app
         .read(&what, bytes, Weight::Heavy, move || {
-            let csr = m.to_memory()?.into_sparse(SparseFormat::Csr)?;
+            let csr = view
+                .read(layer.as_deref())?
+                .into_sparse(SparseFormat::Csr)?;
             let data = csr
                 .data()
                 .to_f64()

@@ -11,7 +11,7 @@ fn copy_ready(addr: SocketAddr, d: &str, copy: &str) -> bool {
     get(addr, &format!("/datasets/{d}")).json()["index"][copy] == true
 }
 
-fn wait_for_copy(addr: SocketAddr, d: &str, copy: &str) {
+pub(super) fn wait_for_copy(addr: SocketAddr, d: &str, copy: &str) {
     let start = Instant::now();
     while !copy_ready(addr, d, copy) {
         assert!(

@@ -12,6 +12,7 @@ use annpage_server::{DatasetSpec, ServeError, ServeOptions, Server, ShutdownHand
 
 use crate::support::*;
 
+mod collection;
 mod index;
 
 /// A server answering on a thread of the test, stopped (and checked) on drop.
@@ -35,15 +36,16 @@ fn serve(datasets: &[&str], tweak: impl FnOnce(&mut ServeOptions)) -> Running {
     let mut options = ServeOptions {
         datasets: datasets
             .iter()
-            .map(|d| match d.split_once('=') {
-                Some((name, file)) => DatasetSpec {
+            .map(|d| {
+                // FILE, NAME=FILE or NAME=FILE,FILE (a collection), of fixtures.
+                let (name, files) = d
+                    .split_once('=')
+                    .unwrap_or((d.trim_end_matches(".h5ad"), d));
+                DatasetSpec {
                     name: name.into(),
-                    path: fixture(file),
-                },
-                None => DatasetSpec {
-                    name: d.trim_end_matches(".h5ad").into(),
-                    path: fixture(d),
-                },
+                    paths: files.split(',').map(fixture).collect(),
+                    concat: None,
+                }
             })
             .collect(),
         cache_bytes: 8 << 20,
