@@ -140,12 +140,28 @@ def load(addr: str, dataset: str, n_obs: int, n_vars: int, obs_column: str, args
     return {"results": results, "errors": errors, "wall": wall, "done": done, "peak_rss": peak[0], "cpu": cpu}
 
 
-def cache_hit_rate(addr: str) -> float | None:
+def metrics(addr: str) -> dict | None:
+    """annpage's /metrics as JSON (None from a server without it)."""
     host, port = addr.split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=30)
     conn.request("GET", "/metrics?format=json")
     r = conn.getresponse()
-    return json.loads(r.read())["cache"]["hit_rate"] if r.status == 200 else None
+    body = r.read()
+    return json.loads(body) if r.status == 200 else None
+
+
+def server_means(before: dict, after: dict) -> str:
+    """Mean time each route spent in the server between two /metrics snapshots: from the
+    request's arrival to its answer's head (queueing for memory and readers included, sending
+    the body not)."""
+    out = []
+    for route, label in [("genes/{gene}", "gene"), ("cells", "cells 256"), ("obs", "obs column")]:
+        key = f"GET /datasets/{{d}}/{route}"
+        a, b = after["routes"].get(key), before["routes"].get(key, {"requests": 0, "seconds": 0.0})
+        if a and a["requests"] > b["requests"]:
+            mean = (a["seconds"] - b["seconds"]) / (a["requests"] - b["requests"])
+            out.append(f"{label} {mean * 1e3:.1f} ms")
+    return ", ".join(out)
 
 
 def ms(values: list[float], q: float) -> str:
@@ -196,8 +212,13 @@ def main() -> None:
         else:
             proc, addr = start([sys.executable, str(ROOT / "benches" / "serve_peer.py"), str(args.file)])
         try:
+            before = metrics(addr) if peer == "annpage" else None
             run = load(addr, dataset, n_obs, n_vars, obs_column, args, proc.pid)
-            hit = cache_hit_rate(addr) if peer == "annpage" else None
+            after = metrics(addr) if peer == "annpage" else None
+            hit = after["cache"]["hit_rate"] if after else None
+            if after:
+                notes.append(f"{peer} under load, mean time in the server (from its /metrics; "
+                             f"the rest of a request's latency is on the clients' side): {server_means(before, after)}")
             solo = None
             if args.solo_seconds > 0:
                 one = argparse.Namespace(**{**vars(args), "clients": 1, "seconds": args.solo_seconds})

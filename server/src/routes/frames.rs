@@ -7,7 +7,8 @@ use annpage::data::{ArrayData, Column};
 use annpage::Axis;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use serde_json::{json, Value};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
 
 use super::{list, Answer, App, Weight};
 use crate::error::ApiError;
@@ -100,70 +101,107 @@ async fn frame(
                     picked
                 }
             };
-            let columns: Vec<Value> = picked
-                .iter()
-                .map(|(name, column)| {
-                    let mut c = column_json(column);
-                    c["name"] = json!(name);
-                    c
-                })
-                .collect();
-            let mut out = json!({ "columns": columns });
-            if index {
-                out["index"] = json!(reader.names(axis)?);
-                out["index_name"] = json!(reader.index_name(axis)?);
-            }
+            let index = match index {
+                true => Some((reader.names(axis)?, reader.index_name(axis)?)),
+                false => None,
+            };
+            let out = FrameJson {
+                columns: &picked,
+                index,
+            };
             Ok(Answer::json(&out))
         })
         .await?;
     Ok(answer.send(permit, &app))
 }
 
-fn column_json(column: &Column) -> Value {
-    match column {
-        Column::Array(a) => {
-            json!({ "kind": "array", "dtype": a.dtype().name(), "values": values(a) })
+/// `{"columns": [...], "index": [...], "index_name": ...}`, written straight from the columns
+/// (no JSON tree: a column of a million cells is a million numbers, not a million values).
+struct FrameJson<'a> {
+    columns: &'a [(String, Column)],
+    index: Option<(Vec<String>, Option<String>)>,
+}
+
+impl Serialize for FrameJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        let columns: Vec<ColumnJson> = self
+            .columns
+            .iter()
+            .map(|(name, column)| ColumnJson { name, column })
+            .collect();
+        map.serialize_entry("columns", &columns)?;
+        if let Some((names, name)) = &self.index {
+            map.serialize_entry("index", names)?;
+            map.serialize_entry("index_name", name)?;
         }
-        Column::Categorical(c) => json!({
-            "kind": "categorical",
-            "categories": values(&c.categories),
-            "ordered": c.ordered,
-            "codes": c.codes,
-        }),
-        Column::Nullable(n) => {
-            let mut v = values(n.values());
-            for (value, &missing) in v.iter_mut().zip(n.mask()) {
-                if missing {
-                    *value = Value::Null;
-                }
-            }
-            json!({ "kind": "nullable", "dtype": n.values().dtype().name(), "values": v })
-        }
+        map.end()
     }
 }
 
-/// The values of a 1-d array as JSON (NaN and infinities as `null`).
-fn values(a: &ArrayData) -> Vec<Value> {
-    fn float(v: f64) -> Value {
-        serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
+/// One column: `name`, `kind` (`array`, `categorical` with `codes` and `categories`, or
+/// `nullable` with `null` where a value is missing) and its values.
+struct ColumnJson<'a> {
+    name: &'a str,
+    column: &'a Column,
+}
+
+impl Serialize for ColumnJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("name", self.name)?;
+        match self.column {
+            Column::Array(a) => {
+                map.serialize_entry("kind", "array")?;
+                map.serialize_entry("dtype", a.dtype().name())?;
+                map.serialize_entry("values", &Values(a, None))?;
+            }
+            Column::Categorical(c) => {
+                map.serialize_entry("kind", "categorical")?;
+                map.serialize_entry("categories", &Values(&c.categories, None))?;
+                map.serialize_entry("ordered", &c.ordered)?;
+                map.serialize_entry("codes", &c.codes)?;
+            }
+            Column::Nullable(n) => {
+                map.serialize_entry("kind", "nullable")?;
+                map.serialize_entry("dtype", n.values().dtype().name())?;
+                map.serialize_entry("values", &Values(n.values(), Some(n.mask())))?;
+            }
+        }
+        map.end()
     }
-    macro_rules! each {
-        ($a:expr, $f:expr) => {
-            $a.iter().map($f).collect()
-        };
-    }
-    match a {
-        ArrayData::Bool(a) => each!(a, |v| json!(v)),
-        ArrayData::I8(a) => each!(a, |v| json!(v)),
-        ArrayData::I16(a) => each!(a, |v| json!(v)),
-        ArrayData::I32(a) => each!(a, |v| json!(v)),
-        ArrayData::I64(a) => each!(a, |v| json!(v)),
-        ArrayData::U8(a) => each!(a, |v| json!(v)),
-        ArrayData::U16(a) => each!(a, |v| json!(v)),
-        ArrayData::U32(a) => each!(a, |v| json!(v)),
-        ArrayData::U64(a) => each!(a, |v| json!(v)),
-        ArrayData::F32(a) => each!(a, |&v| float(f64::from(v))),
-        ArrayData::F64(a) => each!(a, |&v| float(v)),
-        ArrayData::String(a) => each!(a, |v| json!(v)),
+}
+
+/// The values of a 1-d array, `null` where the mask says missing and for NaN and infinities.
+struct Values<'a>(&'a ArrayData, Option<&'a [bool]>);
+
+impl<'a> Serialize for Values<'a> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mask = self.1;
+        let missing = |i: usize| mask.is_some_and(|m| m.get(i).copied().unwrap_or(false));
+        macro_rules! each {
+            ($a:expr, $f:expr) => {
+                s.collect_seq(
+                    $a.iter()
+                        .enumerate()
+                        .map(|(i, v)| if missing(i) { None } else { $f(v) }),
+                )
+            };
+        }
+        let finite = |v: f64| v.is_finite().then_some(v);
+        match self.0 {
+            ArrayData::Bool(a) => each!(a, |v: &bool| Some(*v)),
+            ArrayData::I8(a) => each!(a, |v: &i8| Some(*v)),
+            ArrayData::I16(a) => each!(a, |v: &i16| Some(*v)),
+            ArrayData::I32(a) => each!(a, |v: &i32| Some(*v)),
+            ArrayData::I64(a) => each!(a, |v: &i64| Some(*v)),
+            ArrayData::U8(a) => each!(a, |v: &u8| Some(*v)),
+            ArrayData::U16(a) => each!(a, |v: &u16| Some(*v)),
+            ArrayData::U32(a) => each!(a, |v: &u32| Some(*v)),
+            ArrayData::U64(a) => each!(a, |v: &u64| Some(*v)),
+            ArrayData::F32(a) => each!(a, |v: &f32| finite(f64::from(*v))),
+            ArrayData::F64(a) => each!(a, |v: &f64| finite(*v)),
+            ArrayData::String(a) => each!(a, |v: &'a String| Some(v.as_str())),
+        }
     }
 }

@@ -1,9 +1,10 @@
 //! Numeric answers: gene columns, cell blocks and embeddings, read through the backed plan.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use annpage::data::{Element, Matrix, SparseFormat};
+use annpage::data::{ArrayData, Element, Matrix, SparseFormat};
 use annpage::Selection;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -98,8 +99,7 @@ fn genes_by_cells(m: &Matrix) -> Result<Vec<f32>, ApiError> {
             }
         }
         Matrix::Sparse(s) => {
-            let data = s.data().to_f64().ok_or_else(not_numbers)?;
-            let data = data.as_slice().ok_or_else(not_numbers)?;
+            let data = float32(s.data())?;
             let (indptr, indices) = (s.indptr(), s.indices());
             for major in 0..indptr.len().saturating_sub(1) {
                 for p in indptr[major] as usize..indptr[major + 1] as usize {
@@ -108,12 +108,26 @@ fn genes_by_cells(m: &Matrix) -> Result<Vec<f32>, ApiError> {
                         SparseFormat::Csr => (major, minor),
                         SparseFormat::Csc => (minor, major),
                     };
-                    out[j * n + i] += data[p] as f32;
+                    out[j * n + i] += data[p];
                 }
             }
         }
     }
     Ok(out)
+}
+
+/// Stored values as float32: borrowed when they are float32 already.
+fn float32(data: &ArrayData) -> Result<Cow<'_, [f32]>, ApiError> {
+    if let Some(values) = match data {
+        ArrayData::F32(a) => a.as_slice(),
+        _ => None,
+    } {
+        return Ok(Cow::Borrowed(values));
+    }
+    let values = data
+        .to_f64()
+        .ok_or_else(|| ApiError::internal("the matrix does not hold numbers"))?;
+    Ok(Cow::Owned(values.iter().map(|&v| v as f32).collect()))
 }
 
 /// `GET /datasets/{d}/cells?positions=…|names=…&genes=…`: a CSR block of float32 values
@@ -166,11 +180,7 @@ pub(super) async fn cells(
             let csr = view
                 .read(layer.as_deref())?
                 .into_sparse(SparseFormat::Csr)?;
-            let data = csr
-                .data()
-                .to_f64()
-                .ok_or_else(|| ApiError::internal("the matrix does not hold numbers"))?;
-            let data: Vec<f32> = data.iter().map(|&v| v as f32).collect();
+            let data = float32(csr.data())?;
             let nnz = data.len() as u64;
             let arrays = [
                 NamedArray::new("data", vec![nnz], &data),

@@ -213,7 +213,7 @@ impl Answer {
         }
     }
 
-    fn json(value: &serde_json::Value) -> Answer {
+    fn json(value: &impl serde::Serialize) -> Answer {
         let mut bytes = serde_json::to_vec(value).expect("JSON values serialise");
         bytes.push(b'\n');
         Answer {
@@ -222,8 +222,14 @@ impl Answer {
         }
     }
 
-    /// The response, holding `permit` until its body is sent or the send timeout passes.
-    fn send(self, permit: OwnedSemaphorePermit, app: &App) -> Response {
+    /// The response, holding `permit` until its body is sent or the send timeout passes. The
+    /// reservation was the read's estimate of its peak (what it gathered, converted and
+    /// encoded); what sending holds is the body alone, so the rest is given back now.
+    fn send(self, mut permit: OwnedSemaphorePermit, app: &App) -> Response {
+        let body_kib = self.bytes.len().div_ceil(1024).max(1);
+        if let Some(excess) = permit.num_permits().checked_sub(body_kib) {
+            drop(permit.split(excess));
+        }
         self.respond(Some(permit), app)
     }
 

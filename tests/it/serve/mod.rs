@@ -447,18 +447,40 @@ fn a_subset_download_equals_the_subset_in_memory() {
     assert_eq!(left, [std::ffi::OsString::from("download.h5ad")]);
 }
 
-/// Asks pbmc_like_csr for every gene as JSON (tens of MB: more than the connection's buffers
-/// take) and reads nothing.
-fn ask_for_every_gene(addr: SocketAddr) -> TcpStream {
+/// Asks pbmc_like_csr for every gene in `format` (binary 8 MB, JSON tens of MB: more than
+/// the connection's buffers take) and reads nothing.
+fn ask_for_every_gene(addr: SocketAddr, format: &str) -> TcpStream {
     let all: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
     let mut stalled = TcpStream::connect(addr).unwrap();
     write!(
         stalled,
-        "GET /datasets/pbmc_like_csr/genes?positions={}&format=json HTTP/1.1\r\nHost: t\r\n\r\n",
+        "GET /datasets/pbmc_like_csr/genes?positions={}&format={format} HTTP/1.1\r\nHost: t\r\n\r\n",
         all.join(",")
     )
     .unwrap();
     stalled
+}
+
+#[test]
+fn an_answer_being_sent_holds_its_bytes_not_the_reads_estimate() {
+    let server = serve(&["pbmc_like_csr.h5ad"], |o| o.response_bytes = 1 << 30);
+    let _stalled = ask_for_every_gene(server.addr, "binary");
+    // 1000 genes × 2000 cells of float32 and a header; the read reserved 24 bytes a value,
+    // which it holds while it reads, then gives back all but the body's.
+    let body = 1000 * 2000 * 4;
+    let start = Instant::now();
+    let mut held = in_flight(server.addr);
+    while !(body..body + (64 << 10)).contains(&held) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{held} bytes held"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        held = in_flight(server.addr);
+    }
+    // And keeps holding it while the client reads nothing.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(in_flight(server.addr), held);
 }
 
 /// `answer_bytes_in_flight` of `/metrics?format=json`.
@@ -474,7 +496,7 @@ fn a_client_that_stops_reading_releases_its_answer_after_the_send_timeout() {
         o.send_timeout = Duration::from_millis(1500);
         o.response_bytes = 1 << 30;
     });
-    let mut stalled = ask_for_every_gene(server.addr);
+    let mut stalled = ask_for_every_gene(server.addr, "json");
     let start = Instant::now();
     let mut held = 0;
     while held == 0 && start.elapsed() < Duration::from_secs(10) {
@@ -569,7 +591,7 @@ fn a_stalled_download_neither_holds_its_file_nor_the_shutdown() {
         body.len()
     )
     .unwrap();
-    let stalled = ask_for_every_gene(server.addr);
+    let stalled = ask_for_every_gene(server.addr, "json");
     let start = Instant::now();
     while in_flight(server.addr) == 0 {
         assert!(start.elapsed() < Duration::from_secs(10));
@@ -646,4 +668,79 @@ fn a_trickling_client_is_disconnected_and_connections_are_capped() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The JSON of a column as `/obs` answers it: values (NaN and infinities as null), nullable
+/// values with null where missing, categoricals as codes and categories.
+fn column_json(column: &Column) -> serde_json::Value {
+    fn values(a: &ArrayData) -> Vec<serde_json::Value> {
+        let strings = a.to_python_strings();
+        match a.to_f64() {
+            Some(v) if !matches!(a, ArrayData::Bool(_)) => v
+                .iter()
+                .zip(&strings)
+                .map(|(&x, s)| match (x.is_finite(), a) {
+                    (false, _) => serde_json::Value::Null,
+                    (true, ArrayData::F32(_) | ArrayData::F64(_)) => serde_json::json!(x),
+                    (true, _) => serde_json::from_str(s).unwrap(),
+                })
+                .collect(),
+            _ => match a {
+                ArrayData::Bool(b) => b.iter().map(|&v| serde_json::json!(v)).collect(),
+                _ => strings.iter().map(|s| serde_json::json!(s)).collect(),
+            },
+        }
+    }
+    match column {
+        Column::Array(a) => serde_json::json!({ "kind": "array", "values": values(a) }),
+        Column::Categorical(c) => serde_json::json!({
+            "kind": "categorical", "codes": c.codes, "categories": values(&c.categories)
+        }),
+        Column::Nullable(n) => {
+            let mut v = values(n.values());
+            for (value, &missing) in v.iter_mut().zip(n.mask()) {
+                if missing {
+                    *value = serde_json::Value::Null;
+                }
+            }
+            serde_json::json!({ "kind": "nullable", "values": v })
+        }
+    }
+}
+
+#[test]
+fn obs_columns_of_every_kind_answer_as_json() {
+    let server = serve(
+        &["cols=obs_var_columns.h5ad", "nulls=nullable_strings.h5ad"],
+        |_| {},
+    );
+    let mut kinds = BTreeSet::new();
+    for (name, file) in [
+        ("cols", "obs_var_columns.h5ad"),
+        ("nulls", "nullable_strings.h5ad"),
+    ] {
+        let memory = read_h5ad(fixture(file)).unwrap();
+        for (axis, frame) in [("obs", memory.obs()), ("var", memory.var())] {
+            let all = get(server.addr, &format!("/datasets/{name}/{axis}")).json();
+            assert_eq!(
+                all["columns"].as_array().unwrap().len(),
+                frame.columns().len()
+            );
+            for (i, (column_name, column)) in frame.columns().iter().enumerate() {
+                let want = column_json(column);
+                let got = &all["columns"][i];
+                assert_eq!(got["name"], serde_json::json!(column_name));
+                assert_eq!(got["kind"], want["kind"], "{file} {column_name}");
+                for key in ["values", "codes", "categories"] {
+                    assert_eq!(
+                        got.get(key),
+                        want.get(key),
+                        "{file} {axis} {column_name} {key}"
+                    );
+                }
+                kinds.insert(want["kind"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    assert_eq!(kinds.len(), 3, "{kinds:?}");
 }
