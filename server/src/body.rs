@@ -1,6 +1,7 @@
 //! Response bodies that cannot pin memory: an answer held in memory is released when sent or
 //! after the send timeout, whichever comes first; a file is streamed a piece at a time.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -19,7 +20,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// What a [`HeldBody`] has not sent yet, and the reservation of its memory.
 enum Rest {
     Sending {
-        bytes: Bytes,
+        /// The parts not sent yet, in order (the first possibly in part).
+        parts: VecDeque<Bytes>,
         _permit: Option<OwnedSemaphorePermit>,
     },
     Sent,
@@ -36,10 +38,12 @@ pub(crate) struct HeldBody {
 }
 
 impl HeldBody {
-    pub fn new(bytes: Vec<u8>, permit: Option<OwnedSemaphorePermit>, timeout: Duration) -> Self {
-        let len = bytes.len() as u64;
+    /// The answer `parts` (sent one after the other), holding `permit` until they are sent.
+    pub fn new(parts: Vec<Bytes>, permit: Option<OwnedSemaphorePermit>, timeout: Duration) -> Self {
+        let len = parts.iter().map(|p| p.len() as u64).sum();
+        let parts = parts.into_iter().filter(|p| !p.is_empty()).collect();
         let rest = Arc::new(Mutex::new(Rest::Sending {
-            bytes: Bytes::from(bytes),
+            parts,
             _permit: permit,
         }));
         let held = rest.clone();
@@ -69,8 +73,8 @@ impl Body for HeldBody {
         _cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let mut rest = self.rest.lock();
-        let bytes = match &mut *rest {
-            Rest::Sending { bytes, .. } => bytes,
+        let parts = match &mut *rest {
+            Rest::Sending { parts, .. } => parts,
             Rest::Sent => return Poll::Ready(None),
             Rest::TimedOut => {
                 return Poll::Ready(Some(Err(
@@ -78,16 +82,22 @@ impl Body for HeldBody {
                 )))
             }
         };
+        let Some(front) = parts.front_mut() else {
+            *rest = Rest::Sent;
+            return Poll::Ready(None);
+        };
         // A copy, so that the answer is freed with its reservation even while this piece is
         // in flight (a slice of it would keep the whole allocation alive).
-        let n = bytes.len().min(PIECE);
-        let piece = Bytes::copy_from_slice(&bytes[..n]);
-        if n == bytes.len() {
+        let n = front.len().min(PIECE);
+        let piece = Bytes::copy_from_slice(&front[..n]);
+        let _ = front.split_to(n);
+        if front.is_empty() {
+            parts.pop_front();
+        }
+        if parts.is_empty() {
             // The last piece: the answer and its reservation go now.
             *rest = Rest::Sent;
-            return Poll::Ready((n > 0).then(|| Ok(Frame::data(piece))));
         }
-        let _ = bytes.split_to(n);
         Poll::Ready(Some(Ok(Frame::data(piece))))
     }
 

@@ -19,8 +19,10 @@
 //! assert_eq!(back[0].values::<f32>(), Some(vec![1.0, 0.0, 2.5, 7.0]));
 //! ```
 
+use bytes::Bytes;
+
 /// A value type of the binary form.
-pub trait Value: Copy + 'static {
+pub trait Value: Copy + Send + bytemuck::Pod + 'static {
     /// numpy's two-character type code (`f4`, `u8`…).
     const DTYPE: &'static str;
     /// Appends the little-endian bytes of `values`.
@@ -79,7 +81,7 @@ pub struct NamedArray {
     /// The dimensions (C order).
     pub shape: Vec<u64>,
     /// The values, little-endian.
-    pub bytes: Vec<u8>,
+    pub bytes: Bytes,
 }
 
 impl NamedArray {
@@ -88,6 +90,31 @@ impl NamedArray {
         debug_assert_eq!(shape.iter().product::<u64>(), values.len() as u64);
         let mut bytes = Vec::new();
         T::put(values, &mut bytes);
+        NamedArray {
+            name: name.to_string(),
+            dtype: T::DTYPE.to_string(),
+            shape,
+            bytes: Bytes::from(bytes),
+        }
+    }
+
+    /// An array of `values` kept as they are (no copy where the machine is little-endian).
+    ///
+    /// ```
+    /// use annpage_server::encode::NamedArray;
+    /// let a = NamedArray::from_vec("indptr", vec![3], vec![0u64, 2, 5]);
+    /// assert_eq!(a, NamedArray::new("indptr", vec![3], &[0u64, 2, 5]));
+    /// ```
+    pub fn from_vec<T: Value>(name: &str, shape: Vec<u64>, values: Vec<T>) -> Self {
+        debug_assert_eq!(shape.iter().product::<u64>(), values.len() as u64);
+        #[cfg(target_endian = "little")]
+        let bytes = Bytes::from_owner(LittleEndian(values));
+        #[cfg(not(target_endian = "little"))]
+        let bytes = {
+            let mut out = Vec::new();
+            T::put(&values, &mut out);
+            Bytes::from(out)
+        };
         NamedArray {
             name: name.to_string(),
             dtype: T::DTYPE.to_string(),
@@ -126,28 +153,47 @@ impl NamedArray {
     }
 }
 
+/// Values a [`Bytes`] owns and shows as their little-endian bytes (their memory as it is, on
+/// a little-endian machine).
+#[cfg(target_endian = "little")]
+struct LittleEndian<T>(Vec<T>);
+
+#[cfg(target_endian = "little")]
+impl<T: bytemuck::Pod> AsRef<[u8]> for LittleEndian<T> {
+    fn as_ref(&self) -> &[u8] {
+        bytemuck::cast_slice(&self.0)
+    }
+}
+
 /// The binary form of `arrays`.
 pub fn encode(arrays: &[NamedArray]) -> Vec<u8> {
-    let size: usize = arrays
-        .iter()
-        .map(|a| 16 + a.name.len() + 8 * a.shape.len() + a.bytes.len())
-        .sum();
-    let mut out = Vec::with_capacity(8 + size);
-    out.extend_from_slice(b"APAR");
-    out.extend_from_slice(&[1, 0]);
-    out.extend_from_slice(&(arrays.len() as u16).to_le_bytes());
+    encode_parts(arrays.to_vec()).concat()
+}
+
+/// The binary form of `arrays` as consecutive parts: each array's header, then its values as
+/// they are (not copied).
+pub(crate) fn encode_parts(arrays: Vec<NamedArray>) -> Vec<Bytes> {
+    let mut parts = Vec::with_capacity(2 * arrays.len() + 1);
+    let mut head = Vec::with_capacity(8);
+    head.extend_from_slice(b"APAR");
+    head.extend_from_slice(&[1, 0]);
+    head.extend_from_slice(&(arrays.len() as u16).to_le_bytes());
     for a in arrays {
-        out.extend_from_slice(&(a.name.len() as u16).to_le_bytes());
-        out.extend_from_slice(a.name.as_bytes());
-        out.extend_from_slice(a.dtype.as_bytes());
-        out.extend_from_slice(&[a.shape.len() as u8, 0]);
+        head.extend_from_slice(&(a.name.len() as u16).to_le_bytes());
+        head.extend_from_slice(a.name.as_bytes());
+        head.extend_from_slice(a.dtype.as_bytes());
+        head.extend_from_slice(&[a.shape.len() as u8, 0]);
         for d in &a.shape {
-            out.extend_from_slice(&d.to_le_bytes());
+            head.extend_from_slice(&d.to_le_bytes());
         }
-        out.extend_from_slice(&(a.bytes.len() as u64).to_le_bytes());
-        out.extend_from_slice(&a.bytes);
+        head.extend_from_slice(&(a.bytes.len() as u64).to_le_bytes());
+        parts.push(Bytes::from(std::mem::take(&mut head)));
+        parts.push(a.bytes);
     }
-    out
+    if !head.is_empty() {
+        parts.push(Bytes::from(head));
+    }
+    parts
 }
 
 /// The JSON form of `arrays`: an object by name.
@@ -190,7 +236,7 @@ pub fn decode(body: &[u8]) -> Result<Vec<NamedArray>, String> {
         let ndim = c.take(2)?[0] as usize;
         let shape = (0..ndim).map(|_| c.u64()).collect::<Result<Vec<_>, _>>()?;
         let len = usize::try_from(c.u64()?).map_err(|e| e.to_string())?;
-        let bytes = c.take(len)?.to_vec();
+        let bytes = Bytes::copy_from_slice(c.take(len)?);
         arrays.push(NamedArray {
             name,
             dtype,
@@ -199,4 +245,27 @@ pub fn decode(body: &[u8]) -> Result<Vec<NamedArray>, String> {
         });
     }
     Ok(arrays)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrays_kept_as_they_are_or_copied_encode_and_decode_alike() {
+        let none: Vec<NamedArray> = vec![];
+        let several = vec![
+            NamedArray::from_vec("data", vec![2], vec![1.5f32, -2.0]),
+            NamedArray::new("empty", vec![0], &[] as &[u64]),
+            NamedArray::from_vec("indices", vec![1, 3], vec![7u32, 0, 9]),
+            NamedArray::new("indptr", vec![2], &[0u64, 3]),
+        ];
+        for arrays in [none, several] {
+            let body = encode(&arrays);
+            assert_eq!(body[6..8], (arrays.len() as u16).to_le_bytes());
+            assert_eq!(decode(&body).unwrap(), arrays);
+        }
+        let a = NamedArray::from_vec("v", vec![2], vec![1u64 << 40, 3]);
+        assert_eq!(a.values::<u64>(), Some(vec![1 << 40, 3]));
+    }
 }

@@ -74,7 +74,7 @@ async fn read_genes(
             let values = genes_by_cells(&columns)?;
             let shape = vec![genes.len() as u64, n_obs as u64];
             Ok(Answer::arrays(
-                &[NamedArray::new("values", shape, &values)],
+                vec![NamedArray::from_vec("values", shape, values)],
                 format,
             ))
         })
@@ -130,6 +130,23 @@ fn float32(data: &ArrayData) -> Result<Cow<'_, [f32]>, ApiError> {
     Ok(Cow::Owned(values.iter().map(|&v| v as f32).collect()))
 }
 
+/// Stored values as an owned float32 vector: their own buffer when they are float32 already.
+fn float32_vec(data: ArrayData) -> Result<Vec<f32>, ApiError> {
+    match data {
+        ArrayData::F32(a) if a.is_standard_layout() => {
+            let n = a.len();
+            let (v, offset) = a.into_raw_vec_and_offset();
+            // Standard layout: the values are contiguous from the offset.
+            let start = offset.unwrap_or(0);
+            if start == 0 && v.len() == n {
+                return Ok(v);
+            }
+            Ok(v[start..start + n].to_vec())
+        }
+        other => Ok(float32(&other)?.into_owned()),
+    }
+}
+
 /// `GET /datasets/{d}/cells?positions=…|names=…&genes=…`: a CSR block of float32 values
 /// (`data`, `indices`, `indptr`, and `shape`), cells in the order asked.
 pub(super) async fn cells(
@@ -180,15 +197,16 @@ pub(super) async fn cells(
             let csr = view
                 .read(layer.as_deref())?
                 .into_sparse(SparseFormat::Csr)?;
-            let data = float32(csr.data())?;
+            let (_, _, indptr, indices, data) = csr.into_parts();
+            let data = float32_vec(data)?;
             let nnz = data.len() as u64;
-            let arrays = [
-                NamedArray::new("data", vec![nnz], &data),
-                NamedArray::new("indices", vec![nnz], csr.indices()),
-                NamedArray::new("indptr", vec![n as u64 + 1], csr.indptr()),
+            let arrays = vec![
+                NamedArray::from_vec("data", vec![nnz], data),
+                NamedArray::from_vec("indices", vec![nnz], indices),
+                NamedArray::from_vec("indptr", vec![n as u64 + 1], indptr),
                 NamedArray::new("shape", vec![2], &[n as u64, k as u64]),
             ];
-            Ok(Answer::arrays(&arrays, format))
+            Ok(Answer::arrays(arrays, format))
         })
         .await?;
     Ok(answer.send(permit, &app))
@@ -255,11 +273,11 @@ pub(super) async fn obsm(
             let values = embedding(element, &dims)?;
             let n = picked.len() as u64;
             let positions: Vec<u64> = picked.iter().map(|&p| p as u64).collect();
-            let arrays = [
-                NamedArray::new("values", vec![n, k as u64], &values),
-                NamedArray::new("positions", vec![n], &positions),
+            let arrays = vec![
+                NamedArray::from_vec("values", vec![n, k as u64], values),
+                NamedArray::from_vec("positions", vec![n], positions),
             ];
-            Ok(Answer::arrays(&arrays, format))
+            Ok(Answer::arrays(arrays, format))
         })
         .await?;
     Ok(answer.send(permit, &app))

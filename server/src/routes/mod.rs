@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
@@ -21,7 +21,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::body::HeldBody;
 use crate::catalog::Catalog;
-use crate::encode::{encode, to_json, NamedArray};
+use crate::encode::{encode_parts, to_json, NamedArray};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::ServeOptions;
@@ -196,20 +196,20 @@ impl Format {
     }
 }
 
-/// A finished answer: bytes and their type.
+/// A finished answer: its bytes (in parts, sent one after the other) and their type.
 struct Answer {
-    bytes: Vec<u8>,
+    parts: Vec<Bytes>,
     content_type: &'static str,
 }
 
 impl Answer {
-    fn arrays(arrays: &[NamedArray], format: Format) -> Answer {
+    fn arrays(arrays: Vec<NamedArray>, format: Format) -> Answer {
         match format {
             Format::Binary => Answer {
-                bytes: encode(arrays),
+                parts: encode_parts(arrays),
                 content_type: "application/x-annpage-arrays",
             },
-            Format::Json => Answer::json(&to_json(arrays)),
+            Format::Json => Answer::json(&to_json(&arrays)),
         }
     }
 
@@ -217,16 +217,20 @@ impl Answer {
         let mut bytes = serde_json::to_vec(value).expect("JSON values serialise");
         bytes.push(b'\n');
         Answer {
-            bytes,
+            parts: vec![Bytes::from(bytes)],
             content_type: "application/json",
         }
+    }
+
+    fn len(&self) -> usize {
+        self.parts.iter().map(Bytes::len).sum()
     }
 
     /// The response, holding `permit` until its body is sent or the send timeout passes. The
     /// reservation was the read's estimate of its peak (what it gathered, converted and
     /// encoded); what sending holds is the body alone, so the rest is given back now.
     fn send(self, mut permit: OwnedSemaphorePermit, app: &App) -> Response {
-        let body_kib = self.bytes.len().div_ceil(1024).max(1);
+        let body_kib = self.len().div_ceil(1024).max(1);
         if let Some(excess) = permit.num_permits().checked_sub(body_kib) {
             drop(permit.split(excess));
         }
@@ -239,7 +243,7 @@ impl Answer {
     }
 
     fn respond(self, permit: Option<OwnedSemaphorePermit>, app: &App) -> Response {
-        let body = HeldBody::new(self.bytes, permit, app.send_timeout);
+        let body = HeldBody::new(self.parts, permit, app.send_timeout);
         ([(header::CONTENT_TYPE, self.content_type)], Body::new(body)).into_response()
     }
 }
