@@ -41,6 +41,16 @@ pub struct ServeArgs {
     /// Do not log a line per request.
     #[arg(long)]
     quiet: bool,
+    /// Seconds a client may take to receive an answer before it is disconnected and the
+    /// answer's memory released.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    send_timeout: u64,
+    /// Seconds a request's head may take to arrive before the connection is closed.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout: u64,
+    /// Connections open at once; more are closed as soon as they are accepted.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: u64,
 }
 
 /// Caps glibc's malloc arenas at `n` for the server's process. Each thread that allocates
@@ -88,6 +98,9 @@ pub fn serve(args: ServeArgs) -> Result<(), annpage_server::ServeError> {
         threads: Some(threads),
         log_requests: !args.quiet,
         index_dir: args.index,
+        send_timeout: std::time::Duration::from_secs(args.send_timeout),
+        header_timeout: std::time::Duration::from_secs(args.header_timeout),
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
         ..Default::default()
     };
     let server = annpage_server::Server::bind((args.bind, args.port).into(), options)?;

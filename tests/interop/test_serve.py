@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import struct
 import subprocess
 import time
@@ -183,6 +184,38 @@ def test_a_collection_answers_what_anndata_concat_gives(annpage_bin, tmp_path):
         mask = expected.obs.eval("batch == 'b' and n_genes > 20").to_numpy()
         assert 0 < mask.sum() < expected.n_obs
         assert_equal(ad.read_h5ad(tmp_path / "subset.h5ad"), expected[mask, ["GENE9", "GENE2"]].copy())
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
+
+
+def closed(sock):
+    """Whether the server closed `sock` without an answer (an end of stream, or a reset when
+    it closed with our request unread)."""
+    try:
+        return sock.recv(100) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_the_connection_cap_and_the_header_timeout_are_the_cli_flags(annpage_bin):
+    url, proc = start(annpage_bin, PBMC, "--max-connections", "1", "--header-timeout", "1")
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    try:
+        # The one connection allowed, sending nothing.
+        idle = socket.create_connection((host, int(port)), timeout=10)
+        time.sleep(0.2)
+        # A second is closed as soon as it is accepted, without an answer.
+        extra = socket.create_connection((host, int(port)), timeout=10)
+        extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert closed(extra)
+        # The idle one is closed once its head has not arrived within a second.
+        t0 = time.monotonic()
+        assert closed(idle)
+        assert 0.5 < time.monotonic() - t0 + 0.2 < 5
+        status, _, body = fetch(f"{url}/healthz")
+        assert (status, body) == (200, b"ok\n")
     finally:
         proc.terminate()
         proc.communicate(timeout=30)
