@@ -15,7 +15,7 @@
 //! | request | answer |
 //! |---|---|
 //! | `GET /datasets` | JSON: one object per dataset (`name`, `shape`, `elements`, `layers`, `obsm`) |
-//! | `GET /datasets/{d}/obs?columns=a,b` (`/var`) | JSON: `index` and columns, all or those asked in the order asked (categoricals as `codes` + `categories`) |
+//! | `GET /datasets/{d}/obs?columns=a,b&rows=0,7` (`/var`) | JSON: `index` and columns, all or those asked in the order asked, of every row or those asked (categoricals as `codes` + `categories`) |
 //! | `GET /datasets/{d}/genes/{gene}?layer=L` | one gene over all cells, `float32` |
 //! | `GET /datasets/{d}/genes?names=A,B` | several genes: a `genes × cells` `float32` array |
 //! | `GET /datasets/{d}/cells?positions=…\|names=…&genes=…` | a CSR block (`data`, `indices`, `indptr`, `shape`) |

@@ -76,6 +76,16 @@ impl Source {
         }
     }
 
+    /// The names of obs's (`Axis::Obs`) or var's columns, from metadata.
+    pub fn keys(&self, axis: Axis) -> Vec<String> {
+        match (self, axis) {
+            (Source::File(b), Axis::Obs) => b.obs_keys(),
+            (Source::File(b), Axis::Var) => b.var_keys(),
+            (Source::Collection(c), Axis::Obs) => c.obs_keys(),
+            (Source::Collection(c), Axis::Var) => c.var_keys(),
+        }
+    }
+
     /// obs or var, whole.
     pub fn frame(&self, axis: Axis) -> annpage::Result<DataFrame> {
         match (self, axis) {

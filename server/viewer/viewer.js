@@ -10,7 +10,8 @@ const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b
 // A viridis-like ramp: five stops, interpolated.
 const RAMP = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
 
-const state = { dataset: null, xy: null, positions: null, obs: null, varNames: [], colors: null, grid: null };
+// `columns`: obs's columns (name, kind; no values), `column`: the values of those read so far.
+const state = { dataset: null, xy: null, positions: null, columns: [], column: new Map(), varNames: [], colors: null, grid: null, hovered: -1 };
 
 function setStatus(text, kind) {
   $("status").textContent = text;
@@ -160,26 +161,37 @@ function nearest(X, Y) {
   return best;
 }
 
-function hover(ev) {
+// The cell under the mouse, its obs row read from the server (one small request; an answer
+// that arrives after the mouse moved on is dropped).
+async function hover(ev) {
   const tip = $("tip");
   const rect = $("plot").getBoundingClientRect();
   const i = nearest(Math.round((ev.clientX - rect.left) * devicePixelRatio), Math.round((ev.clientY - rect.top) * devicePixelRatio));
-  if (i < 0 || !state.obs) { tip.style.display = "none"; return; }
+  if (i < 0) { tip.style.display = "none"; state.hovered = -1; return; }
+  tip.style.left = `${ev.clientX - rect.left + 12}px`;
+  tip.style.top = `${ev.clientY - rect.top + 12}px`;
   const cell = Number(state.positions[i]);
-  const lines = [state.obs.index ? state.obs.index[cell] : `cell ${cell}`];
-  for (const c of state.obs.columns) {
-    const v = c.kind === "categorical" ? (c.codes[cell] >= 0 ? c.categories[c.codes[cell]] : "NA") : c.values[cell];
+  if (cell === state.hovered) return;
+  state.hovered = cell;
+  const row = await json(`datasets/${state.dataset.name}/obs?rows=${cell}`).catch(() => null);
+  if (state.hovered !== cell || !row) return;
+  const lines = [row.index[0]];
+  for (const c of row.columns) {
+    const v = c.kind === "categorical" ? (c.codes[0] >= 0 ? c.categories[c.codes[0]] : "NA") : c.values[0];
     lines.push(`${c.name}: ${v}`);
   }
   tip.textContent = lines.join("\n");
-  tip.style.left = `${ev.clientX - rect.left + 12}px`;
-  tip.style.top = `${ev.clientY - rect.top + 12}px`;
   tip.style.display = "block";
 }
 
+// Colours by an obs column, read alone the first time it is chosen.
 async function colorByColumn(name) {
-  const c = state.obs.columns.find((c) => c.name === name);
-  if (!c) return;
+  if (!state.columns.some((c) => c.name === name)) return;
+  if (!state.column.has(name)) {
+    const one = await json(`datasets/${state.dataset.name}/obs?columns=${encodeURIComponent(name)}&index=false`);
+    state.column.set(name, one.columns[0]);
+  }
+  const c = state.column.get(name);
   if (c.kind === "categorical") colorBy(name, c.codes, c.categories);
   else if (c.dtype === "str" || typeof c.values[0] === "string" || typeof c.values[0] === "boolean") {
     const categories = [...new Set(c.values)].map(String);
@@ -233,8 +245,11 @@ async function loadEmbedding() {
 async function loadDataset(name) {
   setStatus(`opening ${name}…`, "loading");
   state.dataset = await json(`datasets/${name}`);
-  const [obs, variables] = await Promise.all([json(`datasets/${name}/obs`), json(`datasets/${name}/var?columns=`)]);
-  state.obs = obs;
+  // obs's columns without their values (`rows=`: none); a column is read when it colours.
+  const [obs, variables] = await Promise.all([json(`datasets/${name}/obs?rows=&index=false`), json(`datasets/${name}/var?columns=`)]);
+  state.columns = obs.columns;
+  state.column = new Map();
+  state.hovered = -1;
   state.varNames = variables.index || [];
   // Embeddings first (UMAP, t-SNE, a drawn graph, PCA), then any other obsm entry.
   const rank = (k) => { const i = ["umap", "tsne", "draw", "pca"].findIndex((p) => k.toLowerCase().includes(p)); return i < 0 ? 9 : i; };
@@ -253,12 +268,12 @@ async function main() {
     options($("dataset"), datasets.map((d) => d.name));
     $("dataset").onchange = () => loadDataset($("dataset").value).catch((e) => setStatus(e.message, "error"));
     $("embedding").onchange = () => loadEmbedding().catch((e) => setStatus(e.message, "error"));
-    $("color").onchange = () => colorByColumn($("color").value);
+    $("color").onchange = () => colorByColumn($("color").value).catch((e) => setStatus(e.message, "error"));
     $("gene").oninput = complete;
     $("gene").onchange = () => colorByGene($("gene").value);
     $("gene").onkeydown = (e) => { if (e.key === "Enter") colorByGene($("gene").value); };
     $("plot").onmousemove = hover;
-    $("plot").onmouseleave = () => { $("tip").style.display = "none"; };
+    $("plot").onmouseleave = () => { $("tip").style.display = "none"; state.hovered = -1; };
     window.onresize = draw;
     const wanted = new URLSearchParams(location.search).get("dataset");
     if (wanted) $("dataset").value = wanted;

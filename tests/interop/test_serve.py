@@ -3,9 +3,7 @@ same file, and its viewer in a real headless Chromium (driven over the DevTools 
 
 import base64
 import json
-import os
 import re
-import shutil
 import socket
 import struct
 import subprocess
@@ -20,6 +18,7 @@ import pytest
 import scipy.sparse as sp
 from anndata.tests.helpers import assert_equal
 
+from devtools import CHROMIUM, DevTools
 from support import FIXTURES, ROOT
 
 PBMC = FIXTURES / "pbmc_like_csr.h5ad"
@@ -224,54 +223,6 @@ def test_the_connection_cap_and_the_header_timeout_are_the_cli_flags(annpage_bin
 
 # --- the viewer in headless Chromium -----------------------------------------------------------
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-class DevTools:
-    """Chrome's DevTools protocol over --remote-debugging-pipe (fds 3 and 4, NUL-delimited JSON)."""
-
-    def __init__(self, tmp):
-        to_chrome_r, self.to_chrome = os.pipe()
-        self.from_chrome, from_chrome_w = os.pipe()
-
-        def fds():
-            # Through fresh copies: either end may already sit on fd 3 or 4.
-            read, write = os.dup(to_chrome_r), os.dup(from_chrome_w)
-            os.dup2(read, 3)
-            os.dup2(write, 4)
-
-        self.proc = subprocess.Popen(
-            [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
-             f"--user-data-dir={tmp}", "--window-size=1000,700", "--no-first-run", "about:blank"],
-            preexec_fn=fds, pass_fds=(3, 4, to_chrome_r, from_chrome_w),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        os.close(to_chrome_r)
-        os.close(from_chrome_w)
-        self.buffer, self.next_id = b"", 0
-
-    def call(self, method, session=None, **params):
-        self.next_id += 1
-        message = {"id": self.next_id, "method": method, "params": params}
-        if session:
-            message["sessionId"] = session
-        os.write(self.to_chrome, json.dumps(message).encode() + b"\0")
-        while True:
-            while b"\0" not in self.buffer:
-                chunk = os.read(self.from_chrome, 1 << 20)
-                assert chunk, "chromium closed the DevTools pipe"
-                self.buffer += chunk
-            raw, self.buffer = self.buffer.split(b"\0", 1)
-            reply = json.loads(raw)
-            if reply.get("id") == self.next_id:
-                assert "error" not in reply, reply
-                return reply["result"]
-
-    def close(self):
-        self.proc.kill()
-        self.proc.wait()
-
-
 def png_pixels(png):
     """The RGB pixels of an 8-bit, non-interlaced PNG (what Chromium writes)."""
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
@@ -319,28 +270,14 @@ def test_the_viewer_plots_every_cell_and_colours_them_by_a_typed_gene(server, tm
     url, _ = server
     chrome = DevTools(tmp_path / "profile")
     try:
-        target = chrome.call("Target.createTarget", url="about:blank")["targetId"]
-        session = chrome.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-        chrome.call("Page.navigate", session, url=f"{url}/?dataset=pbmc")
+        session = chrome.page(f"{url}/?dataset=pbmc")
 
         def evaluate(expression):
-            result = chrome.call("Runtime.evaluate", session, expression=expression, awaitPromise=True, returnByValue=True)
-            assert "exceptionDetails" not in result, result
-            return result["result"].get("value")
+            return chrome.evaluate(session, expression)
 
         def wait_for(condition):
-            return evaluate(
-                "new Promise((ok, fail) => { const t0 = Date.now(); const t = setInterval(() => {"
-                f" if ({condition}) {{ clearInterval(t); ok(true); }}"
-                " else if (Date.now() - t0 > 30000) { clearInterval(t); fail(new Error(document.body.dataset.state + ': ' + document.getElementById('status').textContent)); }"
-                "}, 50); })"
-            )
+            return chrome.wait_for(session, condition)
 
-        deadline = time.monotonic() + 30
-        while chrome.call("Runtime.evaluate", session, expression="location.pathname + document.readyState",
-                          returnByValue=True)["result"].get("value") != "/complete":
-            assert time.monotonic() < deadline, "the viewer's page did not load"
-            time.sleep(0.05)
         # The embedding is drawn, coloured by the first categorical column.
         wait_for("document.body.dataset.state === 'ready' && document.body.dataset.coloredBy === 'cell_type'")
         assert evaluate("document.getElementById('status').textContent") == "2000 cells"
@@ -367,7 +304,11 @@ def test_the_viewer_plots_every_cell_and_colours_them_by_a_typed_gene(server, tm
         x, y = evaluate("(() => { const r = document.getElementById('plot').getBoundingClientRect();"
                         " return [r.left + state.screen[0] / devicePixelRatio, r.top + state.screen[1] / devicePixelRatio]; })()")
         chrome.call("Input.dispatchMouseEvent", session, type="mouseMoved", x=x, y=y)
+        # Its obs row is read from the server when the mouse reaches it.
+        wait_for("document.getElementById('tip').style.display === 'block'")
         tip = evaluate("document.getElementById('tip').textContent")
+        cell = evaluate("Number(state.positions[0])")
+        assert tip.split("\n")[0] == ad.read_h5ad(PBMC).obs_names[cell], tip
         assert "cell_type: " in tip and "n_genes: " in tip, tip
 
         shot = base64.b64decode(chrome.call("Page.captureScreenshot", session, format="png")["data"])

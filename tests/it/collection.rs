@@ -190,6 +190,11 @@ fn one_column_one_embedding_and_a_blocks_size_are_the_selections() {
                     Axis::Obs => view.obs().unwrap(),
                     Axis::Var => view.var().unwrap(),
                 };
+                let keys = match axis {
+                    Axis::Obs => view.obs_keys(),
+                    Axis::Var => view.var_keys(),
+                };
+                assert!(keys.iter().eq(frame.columns().keys()));
                 // var keeps no columns without `merge`.
                 assert!(axis == Axis::Var || !frame.columns().is_empty());
                 for (name, column) in frame.columns() {

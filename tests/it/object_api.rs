@@ -263,7 +263,8 @@ fn backed_transpose_equals_the_transpose_in_memory() {
     }
 }
 
-/// `frame_column` reads one obs/var column alone: what `obs()`/`var()` hold under its name,
+/// `obs_keys`/`var_keys` name a frame's columns from metadata, and `frame_column` reads one
+/// obs/var column alone: what `obs()`/`var()` hold under its name,
 /// in the whole file and in a view (categories the view's rows do not use pruned alike), in
 /// every fixture, legacy layouts included; a name the frame lacks gives `None`.
 #[test]
@@ -285,6 +286,11 @@ fn frame_column_is_the_frames_column() {
         for handle in [&b, &view] {
             for axis in [Axis::Obs, Axis::Var] {
                 let frame = handle.frame(axis).expect("frame");
+                let keys = match axis {
+                    Axis::Obs => handle.obs_keys(),
+                    Axis::Var => handle.var_keys(),
+                };
+                assert!(keys.iter().eq(frame.columns().keys()), "{}", path.display());
                 for (name, column) in frame.columns() {
                     let alone = handle.frame_column(axis, name).expect("column");
                     // Compared as printed: NaN values (nullable floats) print alike.

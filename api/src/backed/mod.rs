@@ -93,7 +93,7 @@ use self::shared::{Shared, Snapshot};
 pub use self::transpose::{TransposedBacked, TransposedChunks, TransposedMatrix};
 use crate::subset::prune_categories;
 use crate::{Axis, Selection};
-use annpage_engine::file::probe::{FrameId, FrameLayout, MatrixSlot};
+use annpage_engine::file::probe::{FrameId, FrameLayout, FrameSource, MatrixSlot};
 use annpage_engine::file::File;
 
 /// How a backed file is opened.
@@ -512,6 +512,25 @@ impl BackedAnnData {
             .collect()
     }
 
+    /// The names of `obs`'s columns, in order, from metadata only (anndata's `obs_keys()`).
+    ///
+    /// ```
+    /// use annpage::backed::{read_h5ad_backed, BackedOptions, Mode};
+    /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/all_elements.h5ad");
+    /// let adata = read_h5ad_backed(path, Mode::Read, BackedOptions::default())?;
+    /// let names: Vec<String> = adata.obs()?.columns().keys().cloned().collect();
+    /// assert_eq!(adata.obs_keys(), names);
+    /// # Ok::<(), annpage::Error>(())
+    /// ```
+    pub fn obs_keys(&self) -> Vec<String> {
+        frame_keys(&self.shared.snapshot().layout.obs)
+    }
+
+    /// The names of `var`'s columns, in order (anndata's `var_keys()`).
+    pub fn var_keys(&self) -> Vec<String> {
+        frame_keys(&self.shared.snapshot().layout.var)
+    }
+
     /// The keys of `obsm`.
     pub fn obsm_keys(&self) -> Vec<String> {
         self.shared.snapshot().layout.obsm.keys().cloned().collect()
@@ -720,4 +739,13 @@ fn lookup<'a, T>(map: &'a IndexMap<String, T>, name: &str, key: &str) -> Result<
         let keys: Vec<&String> = map.keys().collect();
         Error::invalid(format!("{name} has no key '{key}' (keys: {keys:?})"))
     })
+}
+
+/// The column names of a frame, from its layout.
+fn frame_keys(frame: &FrameLayout) -> Vec<String> {
+    match &frame.source {
+        FrameSource::Default => Vec::new(),
+        FrameSource::Memory(df) => df.columns().keys().cloned().collect(),
+        FrameSource::Group { columns, .. } => columns.keys().cloned().collect(),
+    }
 }

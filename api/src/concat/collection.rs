@@ -210,6 +210,16 @@ impl BackedCollection {
         &self.inner.layers
     }
 
+    /// The names of `obs`'s columns, in order (anndata's `obs_keys()`).
+    pub fn obs_keys(&self) -> Vec<String> {
+        self.inner.meta.obs().columns().keys().cloned().collect()
+    }
+
+    /// The names of `var`'s columns, in order (anndata's `var_keys()`).
+    pub fn var_keys(&self) -> Vec<String> {
+        self.inner.meta.var().columns().keys().cloned().collect()
+    }
+
     /// The keys of `obsm` (the concatenation's: see [`concat()`](fn@crate::concat)).
     pub fn obsm_keys(&self) -> Vec<String> {
         self.inner.meta.obsm().keys().cloned().collect()

@@ -4,13 +4,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use annpage::data::{ArrayData, Column};
-use annpage::Axis;
+use annpage::{Axis, Selection};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
-use super::{list, Answer, App, Weight};
+use super::{list, positions, Answer, App, Weight};
 use crate::error::ApiError;
 
 /// `GET /datasets`: one object per dataset.
@@ -67,18 +67,35 @@ async fn frame(
         }
     };
     let (n_obs, n_vars) = d.handle.shape();
-    let rows = match axis {
+    let len = match axis {
         Axis::Obs => n_obs,
         Axis::Var => n_vars,
+    };
+    // `rows` absent: every row; `rows=0,5`: those (`rows=`: none, the columns' kinds only).
+    let rows = match query.contains_key("rows") {
+        true => Some(positions(&query, "rows", len, axis.name())?),
+        false => None,
+    };
+    let n_rows = rows.as_ref().map_or(len, Vec::len) as u64;
+    // JSON spells each value out: about 24 bytes a value, the index included.
+    let n_columns = match &columns {
+        Some(c) => c.len(),
+        None => d.handle.keys(axis).len(),
     } as u64;
-    // JSON spells each value out: about 24 bytes a value, the index included; without
-    // `columns` the frame is read whole.
-    let n_columns = columns.as_ref().map_or(32, |c| c.len()) as u64;
-    let values = (n_columns + u64::from(index)) * rows;
+    let values = (n_columns + u64::from(index)) * n_rows;
     let what = format!("{}'s {} frame", d.name, axis.name());
     let (answer, permit) = app
         .read(&what, values * 24, Weight::Light, move || {
-            let reader = d.reader();
+            let reader = match rows {
+                None => d.reader().clone(),
+                Some(rows) => {
+                    let rows = Selection::positions(rows);
+                    match axis {
+                        Axis::Obs => d.reader().slice(&rows, &Selection::All)?,
+                        Axis::Var => d.reader().slice(&Selection::All, &rows)?,
+                    }
+                }
+            };
             let picked = match columns {
                 None => {
                     let df = reader.frame(axis)?;

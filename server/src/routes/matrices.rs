@@ -9,7 +9,7 @@ use annpage::Selection;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 
-use super::{list, number, off_runtime, Answer, App, Format, Weight};
+use super::{list, number, off_runtime, positions, Answer, App, Format, Weight};
 use crate::catalog::Dataset;
 use crate::encode::NamedArray;
 use crate::error::ApiError;
@@ -317,25 +317,4 @@ fn embedding(e: Element, dims: &[usize]) -> Result<Vec<f32>, ApiError> {
         .into_iter()
         .flat_map(|row| dims.iter().map(move |&j| row[j] as f32))
         .collect())
-}
-
-/// A comma-separated list of positions below `len`.
-fn positions(
-    query: &HashMap<String, String>,
-    key: &str,
-    len: usize,
-    what: &str,
-) -> Result<Vec<usize>, ApiError> {
-    list(query, key)
-        .iter()
-        .map(|v| match v.parse::<usize>() {
-            Ok(i) if i < len => Ok(i),
-            Ok(i) => Err(ApiError::bad_request(format!(
-                "{what} position {i} is out of range (0..{len})"
-            ))),
-            Err(_) => Err(ApiError::bad_request(format!(
-                "{key}: '{v}' is not a position"
-            ))),
-        })
-        .collect()
 }

@@ -261,6 +261,27 @@ fn list(query: &HashMap<String, String>, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A comma-separated list of positions below `len`.
+pub(super) fn positions(
+    query: &HashMap<String, String>,
+    key: &str,
+    len: usize,
+    what: &str,
+) -> Result<Vec<usize>, ApiError> {
+    list(query, key)
+        .iter()
+        .map(|v| match v.parse::<usize>() {
+            Ok(i) if i < len => Ok(i),
+            Ok(i) => Err(ApiError::bad_request(format!(
+                "{what} position {i} is out of range (0..{len})"
+            ))),
+            Err(_) => Err(ApiError::bad_request(format!(
+                "{key}: '{v}' is not a position"
+            ))),
+        })
+        .collect()
+}
+
 /// A non-negative integer query parameter.
 fn number(query: &HashMap<String, String>, key: &str) -> Result<Option<usize>, ApiError> {
     query

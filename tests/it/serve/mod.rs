@@ -744,3 +744,38 @@ fn obs_columns_of_every_kind_answer_as_json() {
     }
     assert_eq!(kinds.len(), 3, "{kinds:?}");
 }
+
+#[test]
+fn obs_rows_are_answered_alone() {
+    let server = serve(&["all=all_elements.h5ad"], |_| {});
+    let memory = read_h5ad(fixture("all_elements.h5ad")).unwrap();
+    // Two rows, in the order asked: their names and values (categories as the view keeps them).
+    let two = get(server.addr, "/datasets/all/obs?rows=7,2").json();
+    let sub = memory
+        .subset(&Selection::positions([7, 2]), &Selection::All)
+        .unwrap();
+    assert_eq!(two["index"], serde_json::json!(sub.obs_names()));
+    for (i, (name, column)) in sub.obs().columns().iter().enumerate() {
+        let want = column_json(column);
+        assert_eq!(two["columns"][i]["name"], serde_json::json!(name));
+        for key in ["values", "codes", "categories"] {
+            assert_eq!(two["columns"][i].get(key), want.get(key), "{name} {key}");
+        }
+    }
+    // No rows: every column's name and kind, no values.
+    let none = get(server.addr, "/datasets/all/obs?rows=&index=false").json();
+    let kinds: Vec<_> = none["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    let names: Vec<_> = memory.obs().columns().keys().map(String::as_str).collect();
+    assert_eq!(kinds, names);
+    assert!(none.get("index").is_none());
+    let reply = get(server.addr, "/datasets/all/var?rows=12");
+    assert_eq!(reply.status, 400);
+    assert!(reply
+        .error()
+        .contains("var position 12 is out of range (0..12)"));
+}
