@@ -195,6 +195,22 @@ class BackedAnnData:
             self._var = _convert.value(self._h().var(), self._filename, "var")
         return self._var
 
+    def obs_keys(self) -> list[str]:
+        """The names of obs's columns, from metadata (as anndata's ``obs_keys()``)."""
+        return self._h().keys("obs")
+
+    def var_keys(self) -> list[str]:
+        """The names of var's columns, from metadata."""
+        return self._h().keys("var")
+
+    def obsm_keys(self) -> list[str]:
+        """The keys of obsm."""
+        return self._h().keys("obsm")
+
+    def uns_keys(self) -> list[str]:
+        """The keys of uns."""
+        return self._h().keys("uns")
+
     @property
     def filename(self) -> Path:
         return Path(self._filename)

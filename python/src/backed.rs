@@ -160,6 +160,8 @@ impl Backed {
             "obsp" => self.inner.obsp_keys(),
             "varp" => self.inner.varp_keys(),
             "uns" => self.inner.uns_keys(),
+            "obs" => self.inner.obs_keys(),
+            "var" => self.inner.var_keys(),
             other => return Err(PyValueError::new_err(format!("no mapping slot {other:?}"))),
         })
     }

@@ -40,6 +40,10 @@ def test_whole_file_to_memory_equals_anndata(path):
         assert list(b.var_names) == list(want.var_names)
         pd.testing.assert_frame_equal(b.obs, want.obs)
         assert_equal(b.to_memory(), want)
+        # The keys anndata's object lists, from metadata.
+        assert (b.obs_keys(), b.var_keys()) == (want.obs_keys(), want.var_keys())
+        assert sorted(b.obsm_keys()) == sorted(want.obsm_keys())
+        assert sorted(b.uns_keys()) == sorted(want.uns_keys())
 
 
 def _keys(n_obs, n_vars, obs_names, rng):
