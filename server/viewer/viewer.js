@@ -11,7 +11,7 @@ const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b
 const RAMP = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
 
 // `columns`: obs's columns (name, kind; no values), `column`: the values of those read so far.
-const state = { dataset: null, xy: null, positions: null, columns: [], column: new Map(), varNames: [], colors: null, grid: null, hovered: -1 };
+const state = { dataset: null, xy: null, positions: null, columns: [], column: new Map(), varNames: [], colors: null, grid: null, screen: null, laidOut: null, hovered: -1 };
 
 function setStatus(text, kind) {
   $("status").textContent = text;
@@ -112,12 +112,9 @@ function colorBy(label, values, categories) {
   draw();
 }
 
-function draw() {
-  const canvas = $("plot");
-  const w = canvas.width = canvas.clientWidth * devicePixelRatio;
-  const h = canvas.height = canvas.clientHeight * devicePixelRatio;
-  const ctx = canvas.getContext("2d");
-  if (!state.xy) return;
+// Where each cell lands on a canvas of w × h pixels, and a grid of 8-pixel squares that finds
+// the cell under the mouse: worked out when the embedding or the canvas's size changes.
+function layout(w, h) {
   const { xy } = state, n = state.positions.length;
   let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
   for (let i = 0; i < n; i++) {
@@ -126,18 +123,33 @@ function draw() {
   }
   const pad = 12 * devicePixelRatio;
   const sx = (w - 2 * pad) / ((x1 - x0) || 1), sy = (h - 2 * pad) / ((y1 - y0) || 1), s = Math.min(sx, sy);
-  const image = ctx.createImageData(w, h);
-  const px = image.data;
-  const size = n > 200000 ? 1 : n > 20000 ? 2 : 3;
   const grid = new Map();
-  state.screen = new Float32Array(2 * n);
+  state.screen = new Int32Array(2 * n);
   for (let i = 0; i < n; i++) {
     const X = Math.round(pad + (xy[2 * i] - x0) * s), Y = Math.round(h - pad - (xy[2 * i + 1] - y0) * s);
     state.screen[2 * i] = X; state.screen[2 * i + 1] = Y;
     const key = ((X >> 3) << 16) | (Y >> 3);
     const cell = grid.get(key);
     if (cell) cell.push(i); else grid.set(key, [i]);
-    const r = state.colors ? state.colors[3 * i] : 60, g = state.colors ? state.colors[3 * i + 1] : 90, b = state.colors ? state.colors[3 * i + 2] : 160;
+  }
+  state.grid = grid;
+  state.laidOut = `${w}x${h}`;
+}
+
+function draw() {
+  const canvas = $("plot");
+  const w = canvas.width = canvas.clientWidth * devicePixelRatio;
+  const h = canvas.height = canvas.clientHeight * devicePixelRatio;
+  const ctx = canvas.getContext("2d");
+  if (!state.xy) return;
+  if (state.laidOut !== `${w}x${h}`) layout(w, h);
+  const n = state.positions.length, screen = state.screen, colors = state.colors;
+  const image = ctx.createImageData(w, h);
+  const px = image.data;
+  const size = n > 200000 ? 1 : n > 20000 ? 2 : 3;
+  for (let i = 0; i < n; i++) {
+    const X = screen[2 * i], Y = screen[2 * i + 1];
+    const r = colors ? colors[3 * i] : 60, g = colors ? colors[3 * i + 1] : 90, b = colors ? colors[3 * i + 2] : 160;
     for (let dy = 0; dy < size; dy++) for (let dx = 0; dx < size; dx++) {
       const xx = X + dx, yy = Y + dy;
       if (xx < 0 || yy < 0 || xx >= w || yy >= h) continue;
@@ -145,7 +157,6 @@ function draw() {
       px[o] = r; px[o + 1] = g; px[o + 2] = b; px[o + 3] = 255;
     }
   }
-  state.grid = grid;
   ctx.putImageData(image, 0, 0);
 }
 
@@ -236,6 +247,7 @@ async function loadEmbedding() {
   state.xy = values.data;
   state.positions = positions.data;
   state.colors = null;
+  state.laidOut = null;
   draw();
   const column = $("color").value;
   if (column) await colorByColumn(column);
