@@ -497,34 +497,73 @@ fn stream(
         .flatten()
         .map(BackedMatrixView::stored_values)
         .sum::<Result<u64>>()?;
+    let per_input = |piece: Option<&BackedMatrixView>, n_obs: usize| {
+        chunk_rows(piece, n_obs, shape_cols, chunk_bytes)
+    };
     let feed = |push: &mut dyn FnMut(&Matrix) -> Result<()>| -> Result<()> {
-        // One input's chunks handed back are read into by the next input's pass.
+        // Chunks handed back are read into by the chunks after them, of any input.
         let buffers = ScanBuffers::default();
-        for ((piece, h), r) in pieces.iter().zip(handles).zip(reindexers) {
-            let per = chunk_rows(piece.as_ref(), h.n_obs(), shape_cols, chunk_bytes)?;
-            match piece {
-                Some(m) => {
-                    let mut chunks = m.scan_reusing(per, &buffers)?;
-                    while let Some(chunk) = chunks.next() {
-                        let (range, values) = chunk?;
-                        let values = conform.chunk(Some(values), range.len(), r)?;
-                        push(&values)?;
-                        // Read the next chunk into this one's memory.
-                        chunks.recycle(values);
+        // Chunks are read and aligned on a thread of their own while this one writes the
+        // chunk before: at most two aligned chunks wait for the writer.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Matrix>(1);
+        std::thread::scope(|s| {
+            let reader = s.spawn(|| {
+                let send = move |m| tx.send(m).is_ok();
+                read_aligned(
+                    &pieces, handles, reindexers, &conform, per_input, &buffers, send,
+                )
+            });
+            let written = rx.iter().try_for_each(|m| {
+                push(&m)?;
+                buffers.recycle(m);
+                Ok(())
+            });
+            // A reader still sending stops once nobody receives.
+            drop(rx);
+            let read = reader
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            written.and(read)
+        })
+    };
+    write_stream(w, into, &conform, (rows, shape_cols), bound, feed)
+}
+
+/// Reads each input's chunks of rows of one matrix (`pieces[i]`, or none), aligned onto the
+/// result's columns by `conform`, and hands them to `send` in order until it returns `false`.
+/// `chunk_rows(piece, n_obs)` gives each input's rows per chunk; chunks handed back to
+/// `buffers` are read into.
+fn read_aligned(
+    pieces: &[Option<BackedMatrixView>],
+    handles: &[BackedAnnData],
+    reindexers: &[Reindexer],
+    conform: &Conform,
+    chunk_rows: impl Fn(Option<&BackedMatrixView>, usize) -> Result<usize>,
+    buffers: &ScanBuffers,
+    send: impl Fn(Matrix) -> bool,
+) -> Result<()> {
+    for ((piece, h), r) in pieces.iter().zip(handles).zip(reindexers) {
+        let per = chunk_rows(piece.as_ref(), h.n_obs())?;
+        match piece {
+            Some(m) => {
+                for chunk in m.scan_reusing(per, buffers)? {
+                    let (range, values) = chunk?;
+                    if !send(conform.chunk(Some(values), range.len(), r)?) {
+                        return Ok(());
                     }
                 }
-                None => {
-                    let n = h.n_obs();
-                    for start in (0..n).step_by(per) {
-                        let k = per.min(n - start);
-                        push(&conform.chunk(None, k, r)?)?;
+            }
+            None => {
+                let n = h.n_obs();
+                for start in (0..n).step_by(per) {
+                    if !send(conform.chunk(None, per.min(n - start), r)?) {
+                        return Ok(());
                     }
                 }
             }
         }
-        Ok(())
-    };
-    write_stream(w, into, &conform, (rows, shape_cols), bound, feed)
+    }
+    Ok(())
 }
 
 /// Writes matrix `name` of `shape` into the group at `parent` from the chunks of rows `feed`

@@ -304,18 +304,19 @@ pub fn sparse_index_dtype(shape: (usize, usize), nnz: usize) -> DType {
 /// [`sparse_index_dtype`]), for writers that fill a sparse group piece by piece; fails if a
 /// value does not fit.
 pub(crate) fn index_array<I: Copy + Into<u64>>(values: &[I], dtype: DType) -> Result<ArrayData> {
-    fn convert<T: TryFrom<u64>, I: Copy + Into<u64>>(values: &[I]) -> Result<Vec<T>> {
-        values
-            .iter()
-            .map(|&v| {
-                let v: u64 = v.into();
-                T::try_from(v).map_err(|_| Error::invalid(format!("sparse index {v} too large")))
-            })
-            .collect()
+    // The largest value is checked once; the conversion is then a plain cast, which the
+    // compiler vectorises (a checked conversion per value took a tenth of a concatenation).
+    let max = values.iter().map(|&v| v.into()).max().unwrap_or(0);
+    let limit = match dtype {
+        DType::I32 => i32::MAX as u64,
+        _ => i64::MAX as u64,
+    };
+    if max > limit {
+        return Err(Error::invalid(format!("sparse index {max} too large")));
     }
     Ok(match dtype {
-        DType::I32 => ArrayData::from(convert::<i32, I>(values)?),
-        _ => ArrayData::from(convert::<i64, I>(values)?),
+        DType::I32 => ArrayData::from(values.iter().map(|&v| v.into() as i32).collect::<Vec<_>>()),
+        _ => ArrayData::from(values.iter().map(|&v| v.into() as i64).collect::<Vec<_>>()),
     })
 }
 
