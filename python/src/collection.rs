@@ -107,14 +107,16 @@ impl Collection {
         convert::dataframe(py, df)
     }
 
-    fn keys(&self, which: &str) -> PyResult<Vec<String>> {
+    fn keys(&self, py: Python<'_>, which: &str) -> PyResult<Vec<String>> {
+        // The first call concatenates the files' annotations: without the GIL.
+        let c = &self.inner;
         Ok(match which {
-            "layers" => self.inner.layer_names().to_vec(),
-            "obsm" => self.inner.obsm_keys(),
-            "varm" => self.inner.varm_keys(),
-            "obsp" => self.inner.obsp_keys(),
-            "varp" => self.inner.varp_keys(),
-            "uns" => self.inner.uns_keys(),
+            "layers" => c.layer_names().to_vec(),
+            "obsm" => py.detach(|| c.obsm_keys()).map_err(to_py)?,
+            "varm" => py.detach(|| c.varm_keys()).map_err(to_py)?,
+            "obsp" => py.detach(|| c.obsp_keys()).map_err(to_py)?,
+            "varp" => py.detach(|| c.varp_keys()).map_err(to_py)?,
+            "uns" => py.detach(|| c.uns_keys()).map_err(to_py)?,
             other => return Err(PyValueError::new_err(format!("no mapping slot {other:?}"))),
         })
     }
@@ -181,7 +183,8 @@ impl Collection {
     }
 
     fn uns<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        convert::mapping(py, self.inner.uns())
+        let uns = py.detach(|| self.inner.uns()).map_err(to_py)?;
+        convert::mapping(py, uns)
     }
 
     fn to_memory<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

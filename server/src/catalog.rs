@@ -56,8 +56,8 @@ impl Dataset {
     }
 
     /// The JSON object `/datasets` lists.
-    pub fn summary(&self) -> serde_json::Value {
-        let mut out = self.handle.describe();
+    pub fn summary(&self) -> annpage::Result<serde_json::Value> {
+        let mut out = self.handle.describe()?;
         let paths: Vec<String> = self.paths.iter().map(|p| p.display().to_string()).collect();
         out["name"] = serde_json::json!(self.name);
         out["path"] = serde_json::json!(paths[0]);
@@ -70,7 +70,7 @@ impl Dataset {
             "genes": self.gene_major.get().is_some(),
             "plain": self.plain.get().is_some(),
         });
-        out
+        Ok(out)
     }
 }
 

@@ -28,9 +28,11 @@ impl Source {
             }
             paths => {
                 let options = spec.concat.clone().unwrap_or_default();
-                Ok(Source::Collection(read_collection(
-                    paths, &options, &backed,
-                )?))
+                let c = read_collection(paths, &options, &backed)?;
+                // The annotations are concatenated now, once: `/datasets` lists them, and a
+                // collection that cannot be concatenated is refused at start.
+                c.uns_keys()?;
+                Ok(Source::Collection(c))
             }
         }
     }
@@ -77,10 +79,10 @@ impl Source {
     }
 
     /// The names of obs's (`Axis::Obs`) or var's columns, from metadata.
-    pub fn keys(&self, axis: Axis) -> Vec<String> {
+    pub fn keys(&self, axis: Axis) -> annpage::Result<Vec<String>> {
         match (self, axis) {
-            (Source::File(b), Axis::Obs) => b.obs_keys(),
-            (Source::File(b), Axis::Var) => b.var_keys(),
+            (Source::File(b), Axis::Obs) => Ok(b.obs_keys()),
+            (Source::File(b), Axis::Var) => Ok(b.var_keys()),
             (Source::Collection(c), Axis::Obs) => c.obs_keys(),
             (Source::Collection(c), Axis::Var) => c.var_keys(),
         }
@@ -125,9 +127,9 @@ impl Source {
         }
     }
 
-    pub fn obsm_keys(&self) -> Vec<String> {
+    pub fn obsm_keys(&self) -> annpage::Result<Vec<String>> {
         match self {
-            Source::File(b) => b.obsm_keys(),
+            Source::File(b) => Ok(b.obsm_keys()),
             Source::Collection(c) => c.obsm_keys(),
         }
     }
@@ -141,7 +143,7 @@ impl Source {
     }
 
     /// `/datasets`' description: shape, X's dtype, and every element by its path.
-    pub fn describe(&self) -> serde_json::Value {
+    pub fn describe(&self) -> annpage::Result<serde_json::Value> {
         let (x, groups, raw, uns) = match self {
             Source::File(b) => (
                 b.x().map(|x| x.dtype().name()),
@@ -151,9 +153,9 @@ impl Source {
             ),
             Source::Collection(c) => (
                 c.matrix_kind(None).ok().map(|(_, dtype)| dtype.name()),
-                [c.varm_keys(), c.obsp_keys(), c.varp_keys()],
+                [c.varm_keys()?, c.obsp_keys()?, c.varp_keys()?],
                 false,
-                c.uns_keys(),
+                c.uns_keys()?,
             ),
         };
         let mut elements = vec![];
@@ -163,7 +165,7 @@ impl Source {
         let [varm, obsp, varp] = groups;
         for (group, keys) in [
             ("layers", self.layer_names()),
-            ("obsm", self.obsm_keys()),
+            ("obsm", self.obsm_keys()?),
             ("varm", varm),
             ("obsp", obsp),
             ("varp", varp),
@@ -173,14 +175,14 @@ impl Source {
         if raw {
             elements.push("raw/X".to_string());
         }
-        serde_json::json!({
+        Ok(serde_json::json!({
             "shape": [self.n_obs(), self.n_vars()],
             "x": x,
             "elements": elements,
             "layers": self.layer_names(),
-            "obsm": self.obsm_keys(),
+            "obsm": self.obsm_keys()?,
             "uns": uns,
-        })
+        }))
     }
 
     /// Refuses a matrix this dataset lacks: X (`layer: None`) or a layer.

@@ -191,8 +191,8 @@ fn one_column_one_embedding_and_a_blocks_size_are_the_selections() {
                     Axis::Var => view.var().unwrap(),
                 };
                 let keys = match axis {
-                    Axis::Obs => view.obs_keys(),
-                    Axis::Var => view.var_keys(),
+                    Axis::Obs => view.obs_keys().unwrap(),
+                    Axis::Var => view.var_keys().unwrap(),
                 };
                 assert!(keys.iter().eq(frame.columns().keys()));
                 // var keeps no columns without `merge`.
@@ -208,8 +208,8 @@ fn one_column_one_embedding_and_a_blocks_size_are_the_selections() {
                 assert!(view.frame_column(axis, "no such").unwrap().is_none());
             }
             let annotations = view.annotations().unwrap();
-            assert!(!view.obsm_keys().is_empty());
-            for key in view.obsm_keys() {
+            assert!(!view.obsm_keys().unwrap().is_empty());
+            for key in view.obsm_keys().unwrap() {
                 assert_eq!(view.obsm(&key).unwrap(), annotations.obsm()[&key], "{key}");
             }
             assert!(view.obsm("no such").is_err());

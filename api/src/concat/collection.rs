@@ -13,6 +13,8 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
+use parking_lot::Mutex;
+
 use annpage_engine::data::{Column, DType, DataFrame, Element, Matrix, SparseFormat};
 use annpage_engine::error::ResultExt;
 use annpage_engine::file::stream::{write_file, Writer};
@@ -34,8 +36,10 @@ pub use chunks::CollectionChunks;
 /// whole would give with `options` (along obs only), with the matrices left on disk.
 ///
 /// Every file is opened in backed mode with one [`BlockCache`] of `backed`'s budget (or
-/// `backed.cache`) and `backed.read`'s worker threads; the annotations of all files are read
-/// and concatenated now. `raw` is left out, as anndata's `AnnCollection` leaves it.
+/// `backed.cache`) and `backed.read`'s worker threads. Only the cell and gene names are read
+/// now (and the genes joined); the other annotations (obs and var columns, obsm, uns, …) of
+/// all files are read and concatenated when first asked for, once. `raw` is left out, as
+/// anndata's `AnnCollection` leaves it.
 ///
 /// ```
 /// use annpage::{read_collection, BackedOptions, ConcatOptions, Join, Selection};
@@ -68,24 +72,25 @@ pub fn read_collection(
     }
     let (cache, files) = ondisk::open_inputs(paths, backed)?;
     let with_x = ondisk::check_x(&files)?;
-    let ondisk::Joined {
-        meta,
-        strings,
+    let ondisk::Axes {
+        obs_names,
+        var_names,
         reindexers,
         layers,
-    } = ondisk::Joined::new(&files, options)?;
+    } = ondisk::Axes::new(&files, options)?;
     let mut starts = Vec::with_capacity(files.len() + 1);
     starts.push(0usize);
     for f in &files {
         starts.push(starts[starts.len() - 1] + f.n_obs());
     }
-    let (n_obs, n_vars) = meta.shape();
+    let (n_obs, n_vars) = (obs_names.len(), var_names.len());
     Ok(BackedCollection {
         inner: Arc::new(Inner {
             files,
             starts,
-            meta,
-            strings,
+            obs_names,
+            var_names,
+            annotations: Mutex::new(None),
             reindexers,
             with_x,
             layers,
@@ -123,17 +128,46 @@ struct Inner {
     files: Vec<BackedAnnData>,
     /// Where each file's cells start in the collection, then the total (`files.len() + 1`).
     starts: Vec<usize>,
-    /// The concatenation of everything but the matrices.
-    meta: AnnData,
-    /// The columns of `meta`'s obs and var that anndata writes through
-    /// `strings_to_categoricals`: categorical or not depending on the rows kept.
-    strings: StringColumns,
+    /// The concatenation's cell and gene names.
+    obs_names: Vec<String>,
+    var_names: Vec<String>,
+    /// Everything else but the matrices, concatenated when first needed (see [`Annotations`]).
+    annotations: Mutex<Option<Arc<Annotations>>>,
     /// Each file's genes → the collection's.
     reindexers: Vec<Reindexer>,
     with_x: bool,
     layers: Vec<String>,
     options: ConcatOptions,
     cache: Arc<BlockCache>,
+}
+
+/// The concatenation of everything but the matrices.
+struct Annotations {
+    meta: AnnData,
+    /// The columns of `meta`'s obs and var that anndata writes through
+    /// `strings_to_categoricals`: categorical or not depending on the rows kept.
+    strings: StringColumns,
+}
+
+impl Inner {
+    /// The annotations, concatenated on the first call (an error is not kept: the next call
+    /// tries again).
+    fn annotations(&self) -> Result<Arc<Annotations>> {
+        let mut held = self.annotations.lock();
+        if let Some(a) = &*held {
+            return Ok(Arc::clone(a));
+        }
+        let axes = ondisk::Axes {
+            obs_names: self.obs_names.clone(),
+            var_names: self.var_names.clone(),
+            reindexers: Vec::new(),
+            layers: Vec::new(),
+        };
+        let (meta, strings) = ondisk::annotations(&self.files, &self.options, &axes)?;
+        let a = Arc::new(Annotations { meta, strings });
+        *held = Some(Arc::clone(&a));
+        Ok(a)
+    }
 }
 
 impl std::fmt::Debug for BackedCollection {
@@ -195,13 +229,13 @@ impl BackedCollection {
 
     /// The selected cells' names.
     pub fn obs_names(&self) -> Vec<String> {
-        let all = self.inner.meta.obs_names();
+        let all = &self.inner.obs_names;
         self.obs.iter().map(|i| all[i].clone()).collect()
     }
 
     /// The selected genes' names.
     pub fn var_names(&self) -> Vec<String> {
-        let all = self.inner.meta.var_names();
+        let all = &self.inner.var_names;
         self.var.iter().map(|i| all[i].clone()).collect()
     }
 
@@ -211,43 +245,94 @@ impl BackedCollection {
     }
 
     /// The names of `obs`'s columns, in order (anndata's `obs_keys()`).
-    pub fn obs_keys(&self) -> Vec<String> {
-        self.inner.meta.obs().columns().keys().cloned().collect()
+    pub fn obs_keys(&self) -> Result<Vec<String>> {
+        Ok(self
+            .inner
+            .annotations()?
+            .meta
+            .obs()
+            .columns()
+            .keys()
+            .cloned()
+            .collect())
     }
 
     /// The names of `var`'s columns, in order (anndata's `var_keys()`).
-    pub fn var_keys(&self) -> Vec<String> {
-        self.inner.meta.var().columns().keys().cloned().collect()
+    pub fn var_keys(&self) -> Result<Vec<String>> {
+        Ok(self
+            .inner
+            .annotations()?
+            .meta
+            .var()
+            .columns()
+            .keys()
+            .cloned()
+            .collect())
     }
 
     /// The keys of `obsm` (the concatenation's: see [`concat()`](fn@crate::concat)).
-    pub fn obsm_keys(&self) -> Vec<String> {
-        self.inner.meta.obsm().keys().cloned().collect()
+    pub fn obsm_keys(&self) -> Result<Vec<String>> {
+        Ok(self
+            .inner
+            .annotations()?
+            .meta
+            .obsm()
+            .keys()
+            .cloned()
+            .collect())
     }
 
     /// The keys of `varm` (merged as `options().merge` says).
-    pub fn varm_keys(&self) -> Vec<String> {
-        self.inner.meta.varm().keys().cloned().collect()
+    pub fn varm_keys(&self) -> Result<Vec<String>> {
+        Ok(self
+            .inner
+            .annotations()?
+            .meta
+            .varm()
+            .keys()
+            .cloned()
+            .collect())
     }
 
     /// The keys of `obsp` (kept with `options().pairwise`).
-    pub fn obsp_keys(&self) -> Vec<String> {
-        self.inner.meta.obsp().keys().cloned().collect()
+    pub fn obsp_keys(&self) -> Result<Vec<String>> {
+        Ok(self
+            .inner
+            .annotations()?
+            .meta
+            .obsp()
+            .keys()
+            .cloned()
+            .collect())
     }
 
     /// The keys of `varp` (merged as `options().merge` says).
-    pub fn varp_keys(&self) -> Vec<String> {
-        self.inner.meta.varp().keys().cloned().collect()
+    pub fn varp_keys(&self) -> Result<Vec<String>> {
+        Ok(self
+            .inner
+            .annotations()?
+            .meta
+            .varp()
+            .keys()
+            .cloned()
+            .collect())
     }
 
     /// The keys of `uns` (merged as `options().uns_merge` says).
-    pub fn uns_keys(&self) -> Vec<String> {
-        self.inner.meta.uns().keys().cloned().collect()
+    pub fn uns_keys(&self) -> Result<Vec<String>> {
+        Ok(self
+            .inner
+            .annotations()?
+            .meta
+            .uns()
+            .keys()
+            .cloned()
+            .collect())
     }
 
     /// `uns` of the concatenation.
-    pub fn uns(&self) -> annpage_engine::data::Mapping {
-        self.inner.meta.uns().clone()
+    pub fn uns(&self) -> Result<annpage_engine::data::Mapping> {
+        Ok(self.inner.annotations()?.meta.uns().clone())
     }
 
     /// How `X` (`layer: None`) or a layer is stored in the result: CSR when any file's is
@@ -292,15 +377,14 @@ impl BackedCollection {
             };
             current.compose(&inner)
         };
-        let meta = &self.inner.meta;
         let columns = match var {
             Selection::All => Arc::clone(&self.columns),
             _ => Arc::default(),
         };
         Ok(BackedCollection {
             inner: Arc::clone(&self.inner),
-            obs: pick(&self.obs, obs, meta.obs_names()).in_element("obs")?,
-            var: pick(&self.var, var, meta.var_names()).in_element("var")?,
+            obs: pick(&self.obs, obs, &self.inner.obs_names).in_element("obs")?,
+            var: pick(&self.var, var, &self.inner.var_names).in_element("var")?,
             columns,
         })
     }
@@ -308,10 +392,11 @@ impl BackedCollection {
     /// The selected cells' rows of the `obsm` entry `key`: what
     /// [`BackedCollection::annotations`] holds under it, without the other elements.
     pub fn obsm(&self, key: &str) -> Result<Element> {
-        let value = self.inner.meta.obsm().get(key).ok_or_else(|| {
+        let a = self.inner.annotations()?;
+        let value = a.meta.obsm().get(key).ok_or_else(|| {
             Error::invalid(format!(
                 "the collection has no obsm '{key}' (obsm: {:?})",
-                self.obsm_keys()
+                a.meta.obsm().keys().collect::<Vec<_>>()
             ))
         })?;
         aligned_rows(value, &self.obs).in_element(format!("/obsm/{key}"))
@@ -331,19 +416,10 @@ impl BackedCollection {
     /// # Ok::<(), annpage::Error>(())
     /// ```
     pub fn frame_column(&self, axis: Axis, name: &str) -> Result<Option<Column>> {
+        let a = self.inner.annotations()?;
         let (frame, rows, strings, at) = match axis {
-            Axis::Obs => (
-                self.inner.meta.obs(),
-                &self.obs,
-                &self.inner.strings[0],
-                "/obs",
-            ),
-            Axis::Var => (
-                self.inner.meta.var(),
-                &self.var,
-                &self.inner.strings[1],
-                "/var",
-            ),
+            Axis::Obs => (a.meta.obs(), &self.obs, &a.strings[0], "/obs"),
+            Axis::Var => (a.meta.var(), &self.var, &a.strings[1], "/var"),
         };
         let Some(column) = frame.column(name) else {
             return Ok(None);
@@ -395,11 +471,11 @@ impl BackedCollection {
     /// Everything but the matrices at the selection, as [`AnnData::subset`] of the
     /// concatenation gives it (unused categories removed).
     pub fn annotations(&self) -> Result<AnnData> {
-        let mut a = self
-            .inner
+        let held = self.inner.annotations()?;
+        let mut a = held
             .meta
             .subset(&selection_of(&self.obs), &selection_of(&self.var))?;
-        let [obs, var] = &self.inner.strings;
+        let [obs, var] = &held.strings;
         a.set_obs(rewrite(a.obs(), obs).in_element("/obs")?)?;
         a.set_var(rewrite(a.var(), var).in_element("/var")?)?;
         Ok(a)
@@ -408,21 +484,21 @@ impl BackedCollection {
     /// The selected cells' obs (see [`BackedCollection::annotations`]).
     pub fn obs(&self) -> Result<DataFrame> {
         let none = AxisIndex::full(0);
-        let a = self
-            .inner
+        let held = self.inner.annotations()?;
+        let a = held
             .meta
             .subset(&selection_of(&self.obs), &selection_of(&none))?;
-        rewrite(a.obs(), &self.inner.strings[0]).in_element("/obs")
+        rewrite(a.obs(), &held.strings[0]).in_element("/obs")
     }
 
     /// The selected genes' var (see [`BackedCollection::annotations`]).
     pub fn var(&self) -> Result<DataFrame> {
         let none = AxisIndex::full(0);
-        let a = self
-            .inner
+        let held = self.inner.annotations()?;
+        let a = held
             .meta
             .subset(&selection_of(&none), &selection_of(&self.var))?;
-        rewrite(a.var(), &self.inner.strings[1]).in_element("/var")
+        rewrite(a.var(), &held.strings[1]).in_element("/var")
     }
 
     /// Every element at the selection, in memory: [`concat()`](fn@crate::concat) of the files read whole, then

@@ -97,43 +97,73 @@ pub(super) fn open_inputs(
     Ok((cache, handles))
 }
 
-/// What concatenating backed inputs decides before any matrix is read.
-pub(super) struct Joined {
-    /// The concatenation of everything but the matrices.
-    pub meta: AnnData,
-    /// Its obs and var columns written through `strings_to_categoricals`.
-    pub strings: StringColumns,
+/// The axes of a concatenation of backed inputs: what is decided from the inputs' names
+/// alone, before any annotation or matrix is read.
+pub(super) struct Axes {
+    /// The result's cell names (with `index_unique`'s suffixes).
+    pub obs_names: Vec<String>,
+    /// The result's genes: the inputs' joined.
+    pub var_names: Vec<String>,
     /// Each input's var names → the result's.
     pub reindexers: Vec<Reindexer>,
     /// The layers of the result.
     pub layers: Vec<String>,
 }
 
-impl Joined {
+impl Axes {
+    /// The axes [`concat()`] gives the inputs along obs with `options`.
     pub(super) fn new(handles: &[BackedAnnData], options: &ConcatOptions) -> Result<Self> {
-        let lights = handles
+        let keys = resolve_keys(handles.len(), options.keys.as_deref())?;
+        let mut obs_names = Vec::with_capacity(handles.iter().map(BackedAnnData::n_obs).sum());
+        for (h, key) in handles.iter().zip(&keys) {
+            let names = h.obs_names()?;
+            match &options.index_unique {
+                Some(sep) => obs_names.extend(names.iter().map(|n| format!("{n}{sep}{key}"))),
+                None => obs_names.extend(names),
+            }
+        }
+        let lists = handles
             .iter()
-            .map(|h| light(h, options))
+            .map(BackedAnnData::var_names)
             .collect::<Result<Vec<_>>>()?;
-        let (meta, strings) = concat_noting_strings(&lights, options)?;
-        drop(lights);
-        // The genes concat() joined: each input's mapped onto them.
-        let reindexers = handles
+        let borrowed: Vec<&[String]> = lists.iter().map(Vec::as_slice).collect();
+        let var_names = plan::join_names(&borrowed, options.join, "var")?;
+        let reindexers = lists
             .iter()
-            .map(|h| Ok(Reindexer::names(&h.var_names()?, meta.var_names())))
-            .collect::<Result<_>>()?;
+            .map(|old| Reindexer::names(old, &var_names))
+            .collect();
         let layer_maps: Vec<IndexMap<String, ()>> = handles
             .iter()
             .map(|h| h.layer_names().into_iter().map(|k| (k, ())).collect())
             .collect();
         let layers = join_keys(&layer_maps.iter().collect::<Vec<_>>(), options.join);
-        Ok(Joined {
-            meta,
-            strings,
+        Ok(Axes {
+            obs_names,
+            var_names,
             reindexers,
             layers,
         })
     }
+}
+
+/// [`concat()`] of everything but the inputs' matrices along obs, and its obs and var
+/// columns written through `strings_to_categoricals`; its names are `axes`'.
+pub(super) fn annotations(
+    handles: &[BackedAnnData],
+    options: &ConcatOptions,
+    axes: &Axes,
+) -> Result<(AnnData, StringColumns)> {
+    let lights = handles
+        .iter()
+        .map(|h| light(h, options))
+        .collect::<Result<Vec<_>>>()?;
+    let (meta, strings) = concat_noting_strings(&lights, options)?;
+    if meta.obs_names() != axes.obs_names || meta.var_names() != axes.var_names {
+        return Err(Error::invalid(
+            "the concatenated annotations do not have the names the files gave",
+        ));
+    }
+    Ok((meta, strings))
 }
 
 /// Everything decided before the matrices are streamed.
@@ -156,7 +186,8 @@ impl<'o> Plan<'o> {
         options: &'o ConcatOptions,
         chunk_bytes: usize,
     ) -> Result<Self> {
-        let joined = Joined::new(handles, options)?;
+        let axes = Axes::new(handles, options)?;
+        let (meta, _) = annotations(handles, options, &axes)?;
         let total: usize = handles.iter().map(BackedAnnData::n_obs).sum();
         let raw = match raw_annotations(handles)? {
             Some(parts) if total > 0 => {
@@ -176,10 +207,10 @@ impl<'o> Plan<'o> {
         };
         Ok(Plan {
             options,
-            meta: joined.meta.into_elements(),
-            reindexers: joined.reindexers,
+            meta: meta.into_elements(),
+            reindexers: axes.reindexers,
             raw,
-            layers: joined.layers,
+            layers: axes.layers,
             chunk_bytes,
         })
     }

@@ -127,8 +127,13 @@ pub(super) fn reindex_sparse(
     if !filling && old_to_new.iter().all(Option::is_some) {
         // Nothing filled, nothing dropped: the same entries, renumbered in place.
         let (_, (rows, cols), indptr, mut indices, data) = m.into_parts();
+        // A table of 4 bytes a gene stays in the core's cache (20,000 genes: 80 KiB).
+        let map: Vec<u32> = old_to_new
+            .iter()
+            .map(|n| n.map_or(u32::MAX, |n| n as u32))
+            .collect();
         for i in &mut indices {
-            *i = old_to_new[*i as usize].map_or(u32::MAX, |n| n as u32);
+            *i = map[*i as usize];
         }
         let shape = if axis == 1 {
             (rows, r.new_len())

@@ -14,9 +14,14 @@ use super::{list, positions, Answer, App, Weight};
 use crate::error::ApiError;
 
 /// `GET /datasets`: one object per dataset.
-pub(super) async fn datasets(State(app): State<Arc<App>>) -> Response {
-    let all: Vec<Value> = app.catalog.datasets.iter().map(|d| d.summary()).collect();
-    Answer::json(&Value::Array(all)).send_unreserved(&app)
+pub(super) async fn datasets(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
+    let all = app
+        .catalog
+        .datasets
+        .iter()
+        .map(|d| d.summary())
+        .collect::<annpage::Result<Vec<Value>>>()?;
+    Ok(Answer::json(&Value::Array(all)).send_unreserved(&app))
 }
 
 /// `GET /datasets/{d}`: one dataset's object.
@@ -25,7 +30,7 @@ pub(super) async fn dataset(
     Path(d): Path<String>,
 ) -> Result<Response, ApiError> {
     let d = app.catalog.get(&d)?;
-    Ok(Answer::json(&d.summary()).send_unreserved(&app))
+    Ok(Answer::json(&d.summary()?).send_unreserved(&app))
 }
 
 /// `GET /datasets/{d}/obs?columns=a,b&index=false`.
@@ -80,7 +85,7 @@ async fn frame(
     // JSON spells each value out: about 24 bytes a value, the index included.
     let n_columns = match &columns {
         Some(c) => c.len(),
-        None => d.handle.keys(axis).len(),
+        None => d.handle.keys(axis)?.len(),
     } as u64;
     let values = (n_columns + u64::from(index)) * n_rows;
     let what = format!("{}'s {} frame", d.name, axis.name());

@@ -221,7 +221,7 @@ pub(super) async fn obsm(
 ) -> Result<Response, ApiError> {
     let format = Format::of(&query)?;
     let d = app.catalog.get(&d)?;
-    if !d.handle.obsm_keys().contains(&key) {
+    if !d.handle.obsm_keys()?.contains(&key) {
         return Err(ApiError::not_found(format!(
             "no obsm '{key}' in {}",
             d.name
