@@ -151,7 +151,7 @@ impl Input {
     pub fn names(&self) -> annpage::Result<(Vec<String>, Vec<String>)> {
         match self {
             Input::One(b) => Ok((b.obs_names()?, b.var_names()?)),
-            Input::Many(c) => Ok((c.obs_names(), c.var_names())),
+            Input::Many(c) => Ok((c.obs_names()?, c.var_names()?)),
         }
     }
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use annpage::backed::ReadOptions;
 use annpage::inspect::describe;
 use annpage::query::Query;
-use annpage::stats::QcAccumulator;
+use annpage::stats::{collection_qc, QcAccumulator};
 use annpage::ResultExt;
 use annpage::{
     concat_on_disk, convert_10x_h5, convert_mtx, read_h5ad_backed, Axis, BackedAnnData,
@@ -580,27 +580,36 @@ fn run_stats(
         ProgressStyle::with_template("{bar:40} {pos}/{len} cells {elapsed} (eta {eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut acc = QcAccumulator::with_n_obs(n_obs, n_vars);
-    if let Some(n) = threads {
-        acc = acc.with_threads(n);
-    }
-    // The names are read through the HDF5 library while the pass reads the matrix: the two overlap.
-    let (scan, names) = std::thread::scope(|s| {
+    // The names are read through the HDF5 library while the pass reads the matrix: the two
+    // overlap.
+    let (stats, names) = std::thread::scope(|s| {
         let names = s.spawn(|| input.names());
-        let scan = input.scan(layer, chunk_rows.max(1), &mut |rows, m| {
-            acc.add_chunk(m)?;
-            bar.inc(rows.len() as u64);
-            Ok(())
-        });
+        let stats = match input {
+            Input::Many(c) => collection_qc(c, layer, chunk_rows, threads, &mut |rows| {
+                bar.inc(rows as u64)
+            }),
+            Input::One(_) => {
+                let mut acc = QcAccumulator::with_n_obs(n_obs, n_vars);
+                if let Some(n) = threads {
+                    acc = acc.with_threads(n);
+                }
+                input
+                    .scan(layer, chunk_rows.max(1), &mut |rows, m| {
+                        acc.add_chunk(m)?;
+                        bar.inc(rows.len() as u64);
+                        Ok(())
+                    })
+                    .map(|()| acc.finish())
+            }
+        };
         let names = names
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (scan, names)
+        (stats, names)
     });
-    scan?;
+    let stats = stats?;
     let (obs_names, var_names) = names?;
     bar.finish_and_clear();
-    let stats = acc.finish();
     let [obs_path, var_path] = stats.write_tsv(&obs_names, &var_names, prefix)?;
     eprintln!(
         "annpage: wrote {} and {}",

@@ -65,8 +65,8 @@ impl Source {
         match (self, axis) {
             (Source::File(b), Axis::Obs) => b.obs_names(),
             (Source::File(b), Axis::Var) => b.var_names(),
-            (Source::Collection(c), Axis::Obs) => Ok(c.obs_names()),
-            (Source::Collection(c), Axis::Var) => Ok(c.var_names()),
+            (Source::Collection(c), Axis::Obs) => c.obs_names(),
+            (Source::Collection(c), Axis::Var) => c.var_names(),
         }
     }
 

@@ -109,18 +109,24 @@ def test_random_collection(seed: int, annpage_bin: Path, tmp_path: Path) -> None
     compare(read(out), read(exp_path))
 
 
-def test_stats_of_a_collection_equal_the_concatenated_file(annpage_bin: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("join,dense", [("outer", False), ("inner", False), ("outer", True)])
+def test_stats_of_a_collection_equal_the_concatenated_file(
+    annpage_bin: Path, tmp_path: Path, join: str, dense: bool
+) -> None:
     """`annpage stats A B` gives the statistics of the concatenation (written by anndata), gene
-    sets differing: an outer join fills zeros."""
+    sets differing: a sparse outer join fills zeros (each file is then reduced in its own
+    genes), an inner join drops genes, a dense outer join fills NaN."""
     src = read(FIXTURES / "pbmc_like_csr.h5ad")
     a = src[:700, 100:].copy()
     b = src[700:1500, :900][:, ::-1].copy()
+    if dense:
+        a.X, b.X = a.X.toarray(), b.X.toarray()
     paths = [tmp_path / "a.h5ad", tmp_path / "b.h5ad"]
     write(a, paths[0])
     write(b, paths[1])
-    whole = ad.concat([a, b], join="outer", label="batch", index_unique="-")
+    whole = ad.concat([a, b], join=join, label="batch", index_unique="-")
     write(whole, tmp_path / "whole.h5ad")
-    got = run([annpage_bin, "stats", *paths, "--join", "outer", "--label", "batch",
+    got = run([annpage_bin, "stats", *paths, "--join", join, "--label", "batch",
                "--index-unique=-", "--out-prefix", tmp_path / "coll", "--chunk-rows", "300"])
     assert got.returncode == 0, got.stderr
     ref = run([annpage_bin, "stats", tmp_path / "whole.h5ad", "--out-prefix", tmp_path / "whole"])

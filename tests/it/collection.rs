@@ -66,7 +66,8 @@ fn selections_equal_the_concatenation_subset() {
         let all = whole(&paths, &options);
         let coll = read_collection(&paths, &options, &BackedOptions::default()).unwrap();
         assert_eq!(coll.shape(), all.shape());
-        assert_eq!(coll.var_names(), all.var_names());
+        assert_eq!(coll.var_names().unwrap(), all.var_names());
+        assert_eq!(coll.obs_names().unwrap(), all.obs_names());
         let shuffled: Vec<usize> = (0..300).map(|i| (i * 7919) % all.n_obs()).collect();
         let cases = [
             (Selection::All, Selection::All),
@@ -88,7 +89,7 @@ fn selections_equal_the_concatenation_subset() {
             let expected = all.subset(&obs, &var).unwrap();
             let view = coll.slice(&obs, &var).unwrap();
             assert_eq!(view.to_memory().unwrap(), expected, "{obs:?}");
-            assert_eq!(view.obs_names(), expected.obs_names());
+            assert_eq!(view.obs_names().unwrap(), expected.obs_names());
             assert_eq!(&view.obs().unwrap(), expected.obs());
             // Chunked, the same rows.
             let chunks: Vec<(std::ops::Range<usize>, Matrix)> =

@@ -73,7 +73,6 @@ pub fn read_collection(
     let (cache, files) = ondisk::open_inputs(paths, backed)?;
     let with_x = ondisk::check_x(&files)?;
     let ondisk::Axes {
-        obs_names,
         var_names,
         reindexers,
         layers,
@@ -83,12 +82,12 @@ pub fn read_collection(
     for f in &files {
         starts.push(starts[starts.len() - 1] + f.n_obs());
     }
-    let (n_obs, n_vars) = (obs_names.len(), var_names.len());
+    let (n_obs, n_vars) = (starts[files.len()], var_names.len());
     Ok(BackedCollection {
         inner: Arc::new(Inner {
             files,
             starts,
-            obs_names,
+            obs_names: OnceLock::new(),
             var_names,
             annotations: Mutex::new(None),
             reindexers,
@@ -121,6 +120,9 @@ pub struct BackedCollection {
     columns: Arc<OnceLock<FileColumns>>,
 }
 
+/// A file's matrix, and per gene of it the collection's gene.
+pub(crate) type RenumberedFile = (crate::BackedMatrixView, Vec<usize>);
+
 /// Per file: its columns a selection of genes needs, and how they map onto the selected genes.
 type FileColumns = Vec<(Vec<usize>, Reindexer)>;
 
@@ -128,8 +130,9 @@ struct Inner {
     files: Vec<BackedAnnData>,
     /// Where each file's cells start in the collection, then the total (`files.len() + 1`).
     starts: Vec<usize>,
-    /// The concatenation's cell and gene names.
-    obs_names: Vec<String>,
+    /// The concatenation's cell names, read when first needed (see [`Inner::obs_names`]).
+    obs_names: OnceLock<Vec<String>>,
+    /// The concatenation's genes.
     var_names: Vec<String>,
     /// Everything else but the matrices, concatenated when first needed (see [`Annotations`]).
     annotations: Mutex<Option<Arc<Annotations>>>,
@@ -150,6 +153,15 @@ struct Annotations {
 }
 
 impl Inner {
+    /// The concatenation's cell names, read from the files on the first call.
+    fn obs_names(&self) -> Result<&[String]> {
+        if let Some(names) = self.obs_names.get() {
+            return Ok(names);
+        }
+        let names = ondisk::obs_names(&self.files, &self.options)?;
+        Ok(self.obs_names.get_or_init(|| names))
+    }
+
     /// The annotations, concatenated on the first call (an error is not kept: the next call
     /// tries again).
     fn annotations(&self) -> Result<Arc<Annotations>> {
@@ -157,13 +169,12 @@ impl Inner {
         if let Some(a) = &*held {
             return Ok(Arc::clone(a));
         }
-        let axes = ondisk::Axes {
-            obs_names: self.obs_names.clone(),
-            var_names: self.var_names.clone(),
-            reindexers: Vec::new(),
-            layers: Vec::new(),
-        };
-        let (meta, strings) = ondisk::annotations(&self.files, &self.options, &axes)?;
+        let (meta, strings) = ondisk::annotations(&self.files, &self.options, &self.var_names)?;
+        if meta.obs_names() != self.obs_names()? {
+            return Err(Error::invalid(
+                "the concatenated annotations do not have the cell names the files gave",
+            ));
+        }
         let a = Arc::new(Annotations { meta, strings });
         *held = Some(Arc::clone(&a));
         Ok(a)
@@ -227,16 +238,16 @@ impl BackedCollection {
         self.inner.cache.stats()
     }
 
-    /// The selected cells' names.
-    pub fn obs_names(&self) -> Vec<String> {
-        let all = &self.inner.obs_names;
-        self.obs.iter().map(|i| all[i].clone()).collect()
+    /// The selected cells' names (the files' are read on the first call).
+    pub fn obs_names(&self) -> Result<Vec<String>> {
+        let all = self.inner.obs_names()?;
+        Ok(self.obs.iter().map(|i| all[i].clone()).collect())
     }
 
     /// The selected genes' names.
-    pub fn var_names(&self) -> Vec<String> {
+    pub fn var_names(&self) -> Result<Vec<String>> {
         let all = &self.inner.var_names;
-        self.var.iter().map(|i| all[i].clone()).collect()
+        Ok(self.var.iter().map(|i| all[i].clone()).collect())
     }
 
     /// The layers (every file's with an inner join, any file's with an outer one).
@@ -383,7 +394,11 @@ impl BackedCollection {
         };
         Ok(BackedCollection {
             inner: Arc::clone(&self.inner),
-            obs: pick(&self.obs, obs, &self.inner.obs_names).in_element("obs")?,
+            obs: match obs {
+                Selection::Names(_) => pick(&self.obs, obs, self.inner.obs_names()?),
+                _ => pick(&self.obs, obs, &[]),
+            }
+            .in_element("obs")?,
             var: pick(&self.var, var, &self.inner.var_names).in_element("var")?,
             columns,
         })
@@ -639,6 +654,37 @@ impl BackedCollection {
             Which::X => file.x(),
             Which::Layer(key) => file.layer(key).ok(),
         }
+    }
+
+    /// When X (`layer: None`) or a layer of the whole collection is each file's matrix in
+    /// turn with its columns renumbered and nothing more — no view, every file has the
+    /// matrix and keeps every gene, and what a file lacks is zeros (nothing filled) — each
+    /// file's matrix and, per gene of it, the collection's gene; `None` otherwise.
+    pub(crate) fn renumbered_files(
+        &self,
+        layer: Option<&str>,
+    ) -> Result<Option<Vec<RenumberedFile>>> {
+        let which = match layer {
+            Some(name) => self.layer_which(name)?,
+            None => {
+                self.check_x()?;
+                Which::X
+            }
+        };
+        let conform = self.conform(&which)?;
+        let zeros = conform.sparse() || self.inner.reindexers.iter().all(|r| !r.fills());
+        if self.is_view() || self.inner.options.fill_value.is_some_and(|v| v != 0.0) || !zeros {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity(self.inner.files.len());
+        for (f, r) in self.inner.reindexers.iter().enumerate() {
+            let genes: Option<Vec<usize>> = r.old_to_new().iter().copied().collect();
+            match (self.file_matrix(f, &which), genes) {
+                (Some(m), Some(genes)) => out.push((m, genes)),
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(out))
     }
 
     /// The kind and dtype of matrix `which` in the concatenation.

@@ -97,11 +97,9 @@ pub(super) fn open_inputs(
     Ok((cache, handles))
 }
 
-/// The axes of a concatenation of backed inputs: what is decided from the inputs' names
-/// alone, before any annotation or matrix is read.
+/// The genes of a concatenation of backed inputs along obs: what is decided from the
+/// inputs' gene names alone, before any annotation or matrix is read.
 pub(super) struct Axes {
-    /// The result's cell names (with `index_unique`'s suffixes).
-    pub obs_names: Vec<String>,
     /// The result's genes: the inputs' joined.
     pub var_names: Vec<String>,
     /// Each input's var names → the result's.
@@ -111,17 +109,9 @@ pub(super) struct Axes {
 }
 
 impl Axes {
-    /// The axes [`concat()`] gives the inputs along obs with `options`.
+    /// The genes [`concat()`] gives the inputs along obs with `options`.
     pub(super) fn new(handles: &[BackedAnnData], options: &ConcatOptions) -> Result<Self> {
-        let keys = resolve_keys(handles.len(), options.keys.as_deref())?;
-        let mut obs_names = Vec::with_capacity(handles.iter().map(BackedAnnData::n_obs).sum());
-        for (h, key) in handles.iter().zip(&keys) {
-            let names = h.obs_names()?;
-            match &options.index_unique {
-                Some(sep) => obs_names.extend(names.iter().map(|n| format!("{n}{sep}{key}"))),
-                None => obs_names.extend(names),
-            }
-        }
+        resolve_keys(handles.len(), options.keys.as_deref())?;
         let lists = handles
             .iter()
             .map(BackedAnnData::var_names)
@@ -138,7 +128,6 @@ impl Axes {
             .collect();
         let layers = join_keys(&layer_maps.iter().collect::<Vec<_>>(), options.join);
         Ok(Axes {
-            obs_names,
             var_names,
             reindexers,
             layers,
@@ -146,19 +135,34 @@ impl Axes {
     }
 }
 
+/// The cell names [`concat()`] gives the inputs along obs with `options` (with
+/// `index_unique`'s suffixes).
+pub(super) fn obs_names(handles: &[BackedAnnData], options: &ConcatOptions) -> Result<Vec<String>> {
+    let keys = resolve_keys(handles.len(), options.keys.as_deref())?;
+    let mut out = Vec::with_capacity(handles.iter().map(BackedAnnData::n_obs).sum());
+    for (h, key) in handles.iter().zip(&keys) {
+        let names = h.obs_names()?;
+        match &options.index_unique {
+            Some(sep) => out.extend(names.iter().map(|n| format!("{n}{sep}{key}"))),
+            None => out.extend(names),
+        }
+    }
+    Ok(out)
+}
+
 /// [`concat()`] of everything but the inputs' matrices along obs, and its obs and var
-/// columns written through `strings_to_categoricals`; its names are `axes`'.
+/// columns written through `strings_to_categoricals`; its genes are `var_names`.
 pub(super) fn annotations(
     handles: &[BackedAnnData],
     options: &ConcatOptions,
-    axes: &Axes,
+    var_names: &[String],
 ) -> Result<(AnnData, StringColumns)> {
     let lights = handles
         .iter()
         .map(|h| light(h, options))
         .collect::<Result<Vec<_>>>()?;
     let (meta, strings) = concat_noting_strings(&lights, options)?;
-    if meta.obs_names() != axes.obs_names || meta.var_names() != axes.var_names {
+    if meta.var_names() != var_names {
         return Err(Error::invalid(
             "the concatenated annotations do not have the names the files gave",
         ));
@@ -187,7 +191,7 @@ impl<'o> Plan<'o> {
         chunk_bytes: usize,
     ) -> Result<Self> {
         let axes = Axes::new(handles, options)?;
-        let (meta, _) = annotations(handles, options, &axes)?;
+        let (meta, _) = annotations(handles, options, &axes.var_names)?;
         let total: usize = handles.iter().map(BackedAnnData::n_obs).sum();
         let raw = match raw_annotations(handles)? {
             Some(parts) if total > 0 => {

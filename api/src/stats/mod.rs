@@ -13,6 +13,7 @@
 //! Large chunks are split by rows between threads, each with its own per-gene sums.
 
 mod kernel;
+mod pass;
 mod tsv;
 
 use std::ops::Range;
@@ -21,6 +22,8 @@ use annpage_engine::data::Matrix;
 use annpage_engine::{Error, Result};
 
 use kernel::{CellOut, GenePart, GeneSums, Typed, Value, Visit};
+
+pub use pass::collection_qc;
 
 /// Stored values below which a thread is not worth starting for a share of a chunk.
 const MIN_VALUES_PER_THREAD: usize = 1 << 20;
@@ -143,6 +146,85 @@ impl QcAccumulator {
         self.n_genes.resize(end, 0);
         self.total_counts.resize(end, 0.0);
         kernel::visit_typed(chunk, self)
+    }
+
+    /// Adds the rows of `part` after the rows added so far: an accumulator over the next
+    /// cells, whose genes are a subset of these in another order (`genes[k]` is the position
+    /// here of `part`'s gene `k`, all different). In those rows, genes that `part` lacks are
+    /// zeros. For a collection whose files are reduced one by one in their own genes.
+    ///
+    /// ```
+    /// use annpage::stats::QcAccumulator;
+    /// use annpage::data::{ArrayData, Matrix};
+    /// use ndarray::array;
+    /// let chunk = |a: ndarray::Array2<f32>| Matrix::Dense(ArrayData::from(a));
+    /// // Genes (a, b, c); the second part has only (c, a).
+    /// let mut whole = QcAccumulator::new(3);
+    /// whole.add_chunk(&chunk(array![[1.0, 2.0, 0.0]]))?;
+    /// whole.add_chunk(&chunk(array![[5.0, 0.0, 3.0], [0.0, 0.0, 4.0]]))?;
+    /// let mut joined = QcAccumulator::new(3);
+    /// joined.add_chunk(&chunk(array![[1.0, 2.0, 0.0]]))?;
+    /// let mut part = QcAccumulator::new(2);
+    /// part.add_chunk(&chunk(array![[3.0, 5.0], [4.0, 0.0]]))?;
+    /// joined.append(part, &[2, 0])?;
+    /// let (a, b) = (whole.finish(), joined.finish());
+    /// assert_eq!((a.n_genes, a.total_counts, a.n_cells), (b.n_genes, b.total_counts, b.n_cells));
+    /// assert!(a.var.iter().zip(&b.var).all(|(x, y)| (x - y).abs() < 1e-12));
+    /// # Ok::<(), annpage::Error>(())
+    /// ```
+    pub fn append(&mut self, part: QcAccumulator, genes: &[usize]) -> Result<()> {
+        if genes.len() != part.n_vars {
+            return Err(Error::shape(format!(
+                "{} gene positions for a part of {} genes",
+                genes.len(),
+                part.n_vars
+            )));
+        }
+        let end = self.rows.checked_add(part.rows);
+        match (self.n_obs, end) {
+            (_, None) => return Err(Error::shape("too many rows")),
+            (Some(n_obs), Some(end)) if end > n_obs => {
+                return Err(Error::shape(format!(
+                    "a part of {} rows after {} rows: more than the {n_obs} rows announced",
+                    part.rows, self.rows
+                )))
+            }
+            _ => {}
+        }
+        // Per gene here: the part's mean, sum of squared deviations and non-zero values.
+        let mut moments = vec![None; self.n_vars];
+        for (k, &j) in genes.iter().enumerate() {
+            match moments.get_mut(j) {
+                Some(m @ None) => *m = Some((part.mean[k], part.m2[k], part.n_cells[k])),
+                Some(Some(_)) => {
+                    return Err(Error::invalid(format!(
+                        "two genes of the part go to gene {j}"
+                    )))
+                }
+                None => {
+                    return Err(Error::shape(format!(
+                        "gene position {j} is outside the {} genes",
+                        self.n_vars
+                    )))
+                }
+            }
+        }
+        self.n_genes.extend_from_slice(&part.n_genes);
+        self.total_counts.extend_from_slice(&part.total_counts);
+        if part.rows == 0 {
+            return Ok(());
+        }
+        let (n_a, n_b) = (self.rows as f64, part.rows as f64);
+        let n = n_a + n_b;
+        for (j, m) in moments.into_iter().enumerate() {
+            let (mean_b, m2_b, nonzero) = m.unwrap_or((0.0, 0.0, 0));
+            let delta = mean_b - self.mean[j];
+            self.mean[j] += delta * n_b / n;
+            self.m2[j] += m2_b + delta * delta * n_a * n_b / n;
+            self.n_cells[j] += nonzero;
+        }
+        self.rows += part.rows;
+        Ok(())
     }
 
     /// Number of rows added so far.

@@ -335,3 +335,70 @@ fn wrong_width_and_strings_are_errors() {
         .unwrap_err();
     assert!(err.to_string().contains("strings"), "{err}");
 }
+
+#[test]
+fn parts_in_their_own_genes_append_to_the_whole() {
+    // 5 genes; rows 0..3 hold all of them, rows 3..6 only genes (4, 1, 2) in that order.
+    let rows_a = [
+        1.0,
+        0.0,
+        2.0,
+        1e6,
+        3.0,
+        0.0,
+        5.0,
+        0.0,
+        1e6 + 1.0,
+        0.0,
+        4.0,
+        1.0,
+        0.0,
+        1e6,
+        2.0,
+    ];
+    let rows_b = [7.0, 0.0, 1.0, 0.0, 2.0, 0.0, 3.0, 3.0, 3.0];
+    let mut whole_rows = rows_a.to_vec();
+    for r in rows_b.chunks(3) {
+        whole_rows.extend([0.0, r[1], r[2], 0.0, r[0]]);
+    }
+    let mut whole = QcAccumulator::new(5);
+    whole
+        .add_chunk(&chunk(&whole_rows, 5, Layout::Csr))
+        .unwrap();
+    let whole = whole.finish();
+
+    let mut joined = QcAccumulator::with_n_obs(6, 5);
+    joined.add_chunk(&chunk(&rows_a, 5, Layout::Dense)).unwrap();
+    let mut part = QcAccumulator::new(3);
+    part.add_chunk(&chunk(&rows_b, 3, Layout::Csc)).unwrap();
+    joined.append(part, &[4, 1, 2]).unwrap();
+    let joined = joined.finish();
+
+    assert_eq!(joined.n_genes, whole.n_genes);
+    assert_eq!(joined.total_counts, whole.total_counts);
+    assert_eq!(joined.n_cells, whole.n_cells);
+    for j in 0..5 {
+        let col: Vec<f64> = whole_rows.iter().skip(j).step_by(5).copied().collect();
+        let var = two_pass_var(&col);
+        assert!(
+            (joined.var[j] - var).abs() <= 1e-9 * var.abs().max(1.0),
+            "gene {j}"
+        );
+        assert!((joined.mean[j] - whole.mean[j]).abs() <= 1e-12 * whole.mean[j].abs().max(1.0));
+    }
+}
+
+#[test]
+fn a_part_whose_genes_do_not_fit_is_refused() {
+    let part = || {
+        let mut p = QcAccumulator::new(2);
+        p.add_chunk(&chunk(&[1.0, 2.0], 2, Layout::Dense)).unwrap();
+        p
+    };
+    let mut acc = QcAccumulator::with_n_obs(1, 3);
+    assert!(acc.clone().append(part(), &[0]).is_err()); // one position for two genes
+    assert!(acc.clone().append(part(), &[1, 1]).is_err()); // two genes to one
+    assert!(acc.clone().append(part(), &[0, 3]).is_err()); // outside the genes
+    acc.append(part(), &[2, 0]).unwrap();
+    assert!(acc.append(part(), &[0, 1]).is_err()); // more rows than announced
+}
