@@ -188,27 +188,42 @@ impl CollectionChunks {
             rows[run.file].extend(run.rows.clone().map(|r| r - next));
             cells[run.file].extend(run.local.iter());
         }
-        let mut parts = Vec::new();
         let mut order = vec![0usize; end - next];
         let mut stacked = 0;
+        let mut runs = Vec::new();
         for (file, (rows, cells)) in rows.into_iter().zip(cells).enumerate() {
             if rows.is_empty() {
                 continue;
             }
             let n = self.coll.inner.files[file].n_obs();
-            let run = Run {
+            runs.push(Run {
                 file,
                 rows: 0..cells.len(),
                 local: AxisIndex::from_positions(cells, n)?,
-            };
-            let reindexer = &self.coll.file_columns()[file].1;
-            let m = self.view(&run)?.map(|v| v.to_memory()).transpose()?;
-            parts.push(self.conform.chunk(m, rows.len(), reindexer)?);
+            });
             for r in rows {
                 order[r] = stacked;
                 stacked += 1;
             }
         }
+        // Each file's cells are one read; the files are read at once, each on a thread of its
+        // own (a read waits on its file's loads: several files keep the worker pool busy).
+        let this = &*self;
+        let read = |run: &Run| -> Result<Matrix> {
+            let reindexer = &this.coll.file_columns()[run.file].1;
+            let m = this.view(run)?.map(|v| v.to_memory()).transpose()?;
+            this.conform.chunk(m, run.rows.len(), reindexer)
+        };
+        let parts = match &runs[..] {
+            [one] => vec![read(one)?],
+            _ => std::thread::scope(|s| {
+                let handles: Vec<_> = runs.iter().map(|run| s.spawn(|| read(run))).collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                    .collect::<Result<Vec<_>>>()
+            })?,
+        };
         let n_vars = self.coll.n_vars();
         let m = stack(parts, &self.conform, (end - next, n_vars))?;
         let sorted = order.iter().enumerate().all(|(i, &o)| i == o);
