@@ -232,3 +232,35 @@ fn one_column_one_embedding_and_a_blocks_size_are_the_selections() {
         }
     }
 }
+
+#[test]
+fn a_scattered_read_over_more_files_than_read_threads_equals_the_concatenation() {
+    // Eleven files (more than the files read at once): the same three parts, repeated.
+    let dir = tempfile::tempdir().unwrap();
+    let three = parts(dir.path());
+    let paths: Vec<PathBuf> = (0..11).map(|i| three[i % 3].clone()).collect();
+    let options = ConcatOptions {
+        join: Join::Outer,
+        index_unique: Some("-".into()),
+        ..Default::default()
+    };
+    let all = whole(&paths, &options);
+    let coll = read_collection(&paths, &options, &BackedOptions::default()).unwrap();
+    // Cells from every file, going back and forth between them.
+    let n = all.n_obs();
+    let cells: Vec<usize> = (0..400).map(|i| (i * 7919 + i / 3) % n).collect();
+    let view = coll
+        .slice(
+            &Selection::positions(cells.iter().copied()),
+            &Selection::All,
+        )
+        .unwrap();
+    let expected = all
+        .subset(
+            &Selection::positions(cells.iter().copied()),
+            &Selection::All,
+        )
+        .unwrap();
+    assert_eq!(view.obs_names().unwrap(), expected.obs_names());
+    assert_eq!(view.x_to_memory().unwrap(), *expected.x().unwrap());
+}

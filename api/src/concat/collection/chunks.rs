@@ -2,6 +2,9 @@
 
 use std::collections::VecDeque;
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
 
 use annpage_engine::data::Matrix;
 use annpage_engine::paged::ScanBuffers;
@@ -206,8 +209,8 @@ impl CollectionChunks {
                 stacked += 1;
             }
         }
-        // Each file's cells are one read; the files are read at once, each on a thread of its
-        // own (a read waits on its file's loads: several files keep the worker pool busy).
+        // Each file's cells are one read; up to GATHER_THREADS files are read at once (a read
+        // waits on its file's loads: several files keep the worker pool busy).
         let this = &*self;
         let read = |run: &Run| -> Result<Matrix> {
             let reindexer = &this.coll.file_columns()[run.file].1;
@@ -216,13 +219,35 @@ impl CollectionChunks {
         };
         let parts = match &runs[..] {
             [one] => vec![read(one)?],
-            _ => std::thread::scope(|s| {
-                let handles: Vec<_> = runs.iter().map(|run| s.spawn(|| read(run))).collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                    .collect::<Result<Vec<_>>>()
-            })?,
+            _ => {
+                let next = AtomicUsize::new(0);
+                let done: Vec<Mutex<Option<Result<Matrix>>>> =
+                    runs.iter().map(|_| Mutex::new(None)).collect();
+                std::thread::scope(|s| {
+                    for _ in 0..runs.len().min(GATHER_THREADS) {
+                        s.spawn(|| loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(run) = runs.get(i) else { break };
+                            let part = read(run);
+                            let failed = part.is_err();
+                            *done[i].lock() = Some(part);
+                            if failed {
+                                // The runs after it are not started.
+                                next.store(runs.len(), Ordering::Relaxed);
+                            }
+                        });
+                    }
+                });
+                let mut parts = Vec::with_capacity(runs.len());
+                for part in done {
+                    match part.into_inner() {
+                        Some(part) => parts.push(part?),
+                        // Left unread after a read failed; that error comes first.
+                        None => return Err(Error::invalid("a file's cells were not read")),
+                    }
+                }
+                parts
+            }
         };
         let n_vars = self.coll.n_vars();
         let m = stack(parts, &self.conform, (end - next, n_vars))?;
@@ -238,6 +263,9 @@ impl CollectionChunks {
         Ok((next..end, m))
     }
 }
+
+/// Files of a scattered chunk read at once, at most.
+const GATHER_THREADS: usize = 8;
 
 impl Iterator for CollectionChunks {
     type Item = Result<(Range<usize>, Matrix)>;
