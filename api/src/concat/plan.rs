@@ -7,22 +7,6 @@ use annpage_engine::{Error, Result};
 
 use super::Join;
 
-/// pandas' `Index.union(other)` (sort=None) of two indexes of unique strings: `a` itself when
-/// the two are equal or `b` is empty, `b` when `a` is empty, otherwise the sorted union.
-pub(super) fn union(a: &[String], b: &[String]) -> Vec<String> {
-    if b.is_empty() || a == b {
-        return a.to_vec();
-    }
-    if a.is_empty() {
-        return b.to_vec();
-    }
-    let mut all: Vec<String> = a.to_vec();
-    let seen: HashSet<&str> = a.iter().map(String::as_str).collect();
-    all.extend(b.iter().filter(|n| !seen.contains(n.as_str())).cloned());
-    all.sort();
-    all
-}
-
 /// pandas' `Index.intersection(other)` (sort=False) of two indexes of unique strings: the names
 /// of `a` that `b` has, in `a`'s order.
 pub(super) fn intersection(a: &[String], b: &[String]) -> Vec<String> {
@@ -54,10 +38,36 @@ pub(super) fn join_names(lists: &[&[String]], join: Join, axis: &str) -> Result<
     let Some((first, rest)) = lists.split_first() else {
         return Ok(Vec::new());
     };
-    Ok(rest.iter().fold(first.to_vec(), |acc, names| match join {
-        Join::Inner => intersection(&acc, names),
-        Join::Outer => union(&acc, names),
-    }))
+    Ok(match join {
+        Join::Inner => rest
+            .iter()
+            .fold(first.to_vec(), |acc, names| intersection(&acc, names)),
+        Join::Outer => union_all(lists),
+    })
+}
+
+/// pandas' `Index.union(other)` (sort=None) folded over indexes of unique strings, in order:
+/// each step gives its left side when the two are equal or the right one is empty, the right
+/// side when the left one is empty, and otherwise the sorted union. So the fold is the first
+/// non-empty list when every non-empty list equals it, and otherwise the sorted union of all
+/// (once a step sorts, the later ones keep the result sorted).
+fn union_all(lists: &[&[String]]) -> Vec<String> {
+    let mut nonempty = lists.iter().filter(|l| !l.is_empty());
+    let Some(first) = nonempty.next() else {
+        return Vec::new();
+    };
+    if nonempty.all(|l| l == first) {
+        return first.to_vec();
+    }
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut all: Vec<&str> = Vec::new();
+    for name in lists.iter().flat_map(|l| l.iter()) {
+        if seen.insert(name.as_str()) {
+            all.push(name.as_str());
+        }
+    }
+    all.sort_unstable();
+    all.into_iter().map(str::to_owned).collect()
 }
 
 /// How one input's positions along an axis map onto the result's (anndata's `Reindexer`).
@@ -150,9 +160,20 @@ mod tests {
     /// equal index keeps its order, and intersection keeps the left order.
     #[test]
     fn set_operations_follow_pandas() {
-        assert_eq!(union(&s(&["b", "a"]), &s(&["c", "a"])), s(&["a", "b", "c"]));
-        assert_eq!(union(&s(&["b", "a"]), &s(&["b", "a"])), s(&["b", "a"]));
-        assert_eq!(union(&s(&[]), &s(&["z", "a"])), s(&["z", "a"]));
+        let union = |lists: &[&[&str]]| {
+            let owned: Vec<Vec<String>> = lists.iter().map(|l| s(l)).collect();
+            union_all(&owned.iter().map(Vec::as_slice).collect::<Vec<_>>())
+        };
+        assert_eq!(union(&[&["b", "a"], &["c", "a"]]), s(&["a", "b", "c"]));
+        assert_eq!(union(&[&["b", "a"], &["b", "a"]]), s(&["b", "a"]));
+        assert_eq!(union(&[&[], &["z", "a"]]), s(&["z", "a"]));
+        assert_eq!(union(&[&["z", "a"], &[], &["z", "a"]]), s(&["z", "a"]));
+        // A later list equal to the first does not undo a sort.
+        assert_eq!(
+            union(&[&["b", "a"], &["c"], &["b", "a"]]),
+            s(&["a", "b", "c"])
+        );
+        assert_eq!(union(&[&[], &[]]), s(&[]));
         assert_eq!(
             intersection(&s(&["c", "b", "a"]), &s(&["a", "c"])),
             s(&["c", "a"])
