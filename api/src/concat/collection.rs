@@ -1,12 +1,14 @@
 //! [`BackedCollection`]: many files opened as one lazy concatenation along obs.
 //!
 //! The annotations (obs, var, obsm/varm, obsp/varp, uns) of every file are concatenated once,
-//! in memory, by [`concat()`](fn@crate::concat) itself; the matrices (X and layers) stay in the files. A
+//! in memory, by [`concat()`](fn@crate::concat) itself, when first needed (`annotations.rs`);
+//! the matrices (X and layers) stay in the files. A
 //! selection of cells and genes is two indexes into the concatenation; reading it splits the
 //! cells into *runs* (consecutive cells of one file), reads each run from its file through the
 //! file's backed reader (one cache and one worker pool for all files) and aligns its columns
 //! onto the collection's genes as [`concat()`](fn@crate::concat) does ([`Conform`]).
 
+mod annotations;
 mod chunks;
 
 use std::ops::Range;
@@ -15,7 +17,7 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
-use annpage_engine::data::{Column, DType, DataFrame, Element, Matrix, SparseFormat};
+use annpage_engine::data::{DType, Matrix, SparseFormat};
 use annpage_engine::error::ResultExt;
 use annpage_engine::file::stream::{write_file, Writer};
 use annpage_engine::format::WriteOptions;
@@ -25,9 +27,8 @@ use annpage_engine::{Error, Result};
 
 use super::ondisk::{self, Conform, Streamed};
 use super::plan::Reindexer;
-use super::{column, ConcatOptions, StringColumns};
+use super::ConcatOptions;
 use crate::backed::{BackedOptions, BlockCache, CacheStats, MatrixKind};
-use crate::subset::aligned_rows;
 use crate::{AnnData, Axis, AxisIndex, BackedAnnData, Selection};
 
 pub use chunks::CollectionChunks;
@@ -135,50 +136,13 @@ struct Inner {
     /// The concatenation's genes.
     var_names: Vec<String>,
     /// Everything else but the matrices, concatenated when first needed (see [`Annotations`]).
-    annotations: Mutex<Option<Arc<Annotations>>>,
+    annotations: Mutex<Option<Arc<annotations::Annotations>>>,
     /// Each file's genes → the collection's.
     reindexers: Vec<Reindexer>,
     with_x: bool,
     layers: Vec<String>,
     options: ConcatOptions,
     cache: Arc<BlockCache>,
-}
-
-/// The concatenation of everything but the matrices.
-struct Annotations {
-    meta: AnnData,
-    /// The columns of `meta`'s obs and var that anndata writes through
-    /// `strings_to_categoricals`: categorical or not depending on the rows kept.
-    strings: StringColumns,
-}
-
-impl Inner {
-    /// The concatenation's cell names, read from the files on the first call.
-    fn obs_names(&self) -> Result<&[String]> {
-        if let Some(names) = self.obs_names.get() {
-            return Ok(names);
-        }
-        let names = ondisk::obs_names(&self.files, &self.options)?;
-        Ok(self.obs_names.get_or_init(|| names))
-    }
-
-    /// The annotations, concatenated on the first call (an error is not kept: the next call
-    /// tries again).
-    fn annotations(&self) -> Result<Arc<Annotations>> {
-        let mut held = self.annotations.lock();
-        if let Some(a) = &*held {
-            return Ok(Arc::clone(a));
-        }
-        let (meta, strings) = ondisk::annotations(&self.files, &self.options, &self.var_names)?;
-        if meta.obs_names() != self.obs_names()? {
-            return Err(Error::invalid(
-                "the concatenated annotations do not have the cell names the files gave",
-            ));
-        }
-        let a = Arc::new(Annotations { meta, strings });
-        *held = Some(Arc::clone(&a));
-        Ok(a)
-    }
 }
 
 impl std::fmt::Debug for BackedCollection {
@@ -238,124 +202,15 @@ impl BackedCollection {
         self.inner.cache.stats()
     }
 
-    /// The selected cells' names (the files' are read on the first call).
-    pub fn obs_names(&self) -> Result<Vec<String>> {
-        let all = self.inner.obs_names()?;
-        Ok(self.obs.iter().map(|i| all[i].clone()).collect())
-    }
-
-    /// The selected genes' names.
-    pub fn var_names(&self) -> Result<Vec<String>> {
-        let all = &self.inner.var_names;
-        Ok(self.var.iter().map(|i| all[i].clone()).collect())
-    }
-
     /// The layers (every file's with an inner join, any file's with an outer one).
     pub fn layer_names(&self) -> &[String] {
         &self.inner.layers
     }
 
-    /// The names of `obs`'s columns, in order (anndata's `obs_keys()`).
-    pub fn obs_keys(&self) -> Result<Vec<String>> {
-        Ok(self
-            .inner
-            .annotations()?
-            .meta
-            .obs()
-            .columns()
-            .keys()
-            .cloned()
-            .collect())
-    }
-
-    /// The names of `var`'s columns, in order (anndata's `var_keys()`).
-    pub fn var_keys(&self) -> Result<Vec<String>> {
-        Ok(self
-            .inner
-            .annotations()?
-            .meta
-            .var()
-            .columns()
-            .keys()
-            .cloned()
-            .collect())
-    }
-
-    /// The keys of `obsm` (the concatenation's: see [`concat()`](fn@crate::concat)).
-    pub fn obsm_keys(&self) -> Result<Vec<String>> {
-        Ok(self
-            .inner
-            .annotations()?
-            .meta
-            .obsm()
-            .keys()
-            .cloned()
-            .collect())
-    }
-
-    /// The keys of `varm` (merged as `options().merge` says).
-    pub fn varm_keys(&self) -> Result<Vec<String>> {
-        Ok(self
-            .inner
-            .annotations()?
-            .meta
-            .varm()
-            .keys()
-            .cloned()
-            .collect())
-    }
-
-    /// The keys of `obsp` (kept with `options().pairwise`).
-    pub fn obsp_keys(&self) -> Result<Vec<String>> {
-        Ok(self
-            .inner
-            .annotations()?
-            .meta
-            .obsp()
-            .keys()
-            .cloned()
-            .collect())
-    }
-
-    /// The keys of `varp` (merged as `options().merge` says).
-    pub fn varp_keys(&self) -> Result<Vec<String>> {
-        Ok(self
-            .inner
-            .annotations()?
-            .meta
-            .varp()
-            .keys()
-            .cloned()
-            .collect())
-    }
-
-    /// The keys of `uns` (merged as `options().uns_merge` says).
-    pub fn uns_keys(&self) -> Result<Vec<String>> {
-        Ok(self
-            .inner
-            .annotations()?
-            .meta
-            .uns()
-            .keys()
-            .cloned()
-            .collect())
-    }
-
-    /// `uns` of the concatenation.
-    pub fn uns(&self) -> Result<annpage_engine::data::Mapping> {
-        Ok(self.inner.annotations()?.meta.uns().clone())
-    }
-
     /// How `X` (`layer: None`) or a layer is stored in the result: CSR when any file's is
     /// sparse, else dense; and its dtype. Nothing is read.
     pub fn matrix_kind(&self, layer: Option<&str>) -> Result<(MatrixKind, DType)> {
-        let which = match layer {
-            Some(name) => self.layer_which(name)?,
-            None => {
-                self.check_x()?;
-                Which::X
-            }
-        };
+        let which = self.which(layer)?;
         let c = self.conform(&which)?;
         let kind = if c.sparse() {
             MatrixKind::Sparse(SparseFormat::Csr)
@@ -404,66 +259,12 @@ impl BackedCollection {
         })
     }
 
-    /// The selected cells' rows of the `obsm` entry `key`: what
-    /// [`BackedCollection::annotations`] holds under it, without the other elements.
-    pub fn obsm(&self, key: &str) -> Result<Element> {
-        let a = self.inner.annotations()?;
-        let value = a.meta.obsm().get(key).ok_or_else(|| {
-            Error::invalid(format!(
-                "the collection has no obsm '{key}' (obsm: {:?})",
-                a.meta.obsm().keys().collect::<Vec<_>>()
-            ))
-        })?;
-        aligned_rows(value, &self.obs).in_element(format!("/obsm/{key}"))
-    }
-
-    /// The selected rows of one `obs` (`Axis::Obs`) or `var` column: what
-    /// [`BackedCollection::obs`] (or `var`) holds under `name`, without the other columns.
-    /// `None` when there is no such column.
-    ///
-    /// ```
-    /// use annpage::{read_collection, Axis, BackedOptions, ConcatOptions, Selection};
-    /// # let a = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/pbmc_like_csr.h5ad");
-    /// let both = read_collection(&[a, a], &ConcatOptions::default(), &BackedOptions::default())?;
-    /// let view = both.slice(&Selection::from(1990..2010), &Selection::All)?;
-    /// let name = view.obs()?.columns().keys().next().unwrap().clone();
-    /// assert_eq!(view.frame_column(Axis::Obs, &name)?.as_ref(), view.obs()?.column(&name));
-    /// # Ok::<(), annpage::Error>(())
-    /// ```
-    pub fn frame_column(&self, axis: Axis, name: &str) -> Result<Option<Column>> {
-        let a = self.inner.annotations()?;
-        let (frame, rows, strings, at) = match axis {
-            Axis::Obs => (a.meta.obs(), &self.obs, &a.strings[0], "/obs"),
-            Axis::Var => (a.meta.var(), &self.var, &a.strings[1], "/var"),
-        };
-        let Some(column) = frame.column(name) else {
-            return Ok(None);
-        };
-        let at = format!("{at}/{name}");
-        let mut cut = column.subset(rows).in_element(&at)?;
-        if let Column::Categorical(c) = &mut cut {
-            c.remove_unused_categories();
-        }
-        match strings.iter().find(|(s, _)| s == name) {
-            Some((_, nullable)) => column::rewrite_strings(&cut, *nullable)
-                .in_element(at)
-                .map(Some),
-            None => Ok(Some(cut)),
-        }
-    }
-
     /// The values a read of X (`layer: None`) or a layer at the selection holds at most: for
     /// each file's run of selected cells, what its matrix stores in those rows (see
     /// [`BackedMatrixView::stored_values`](crate::BackedMatrixView::stored_values)); every
     /// entry when an outer join fills with a value other than 0. Read from the offsets.
     pub fn stored_values(&self, layer: Option<&str>) -> Result<u64> {
-        let which = match layer {
-            Some(name) => self.layer_which(name)?,
-            None => {
-                self.check_x()?;
-                Which::X
-            }
-        };
+        let which = self.which(layer)?;
         let dense = (self.n_obs() as u64).saturating_mul(self.n_vars() as u64);
         if self.inner.options.fill_value.is_some_and(|v| v != 0.0) {
             return Ok(dense);
@@ -483,39 +284,6 @@ impl BackedCollection {
         Ok(total.min(dense))
     }
 
-    /// Everything but the matrices at the selection, as [`AnnData::subset`] of the
-    /// concatenation gives it (unused categories removed).
-    pub fn annotations(&self) -> Result<AnnData> {
-        let held = self.inner.annotations()?;
-        let mut a = held
-            .meta
-            .subset(&selection_of(&self.obs), &selection_of(&self.var))?;
-        let [obs, var] = &held.strings;
-        a.set_obs(rewrite(a.obs(), obs).in_element("/obs")?)?;
-        a.set_var(rewrite(a.var(), var).in_element("/var")?)?;
-        Ok(a)
-    }
-
-    /// The selected cells' obs (see [`BackedCollection::annotations`]).
-    pub fn obs(&self) -> Result<DataFrame> {
-        let none = AxisIndex::full(0);
-        let held = self.inner.annotations()?;
-        let a = held
-            .meta
-            .subset(&selection_of(&self.obs), &selection_of(&none))?;
-        rewrite(a.obs(), &held.strings[0]).in_element("/obs")
-    }
-
-    /// The selected genes' var (see [`BackedCollection::annotations`]).
-    pub fn var(&self) -> Result<DataFrame> {
-        let none = AxisIndex::full(0);
-        let held = self.inner.annotations()?;
-        let a = held
-            .meta
-            .subset(&selection_of(&none), &selection_of(&self.var))?;
-        rewrite(a.var(), &held.strings[1]).in_element("/var")
-    }
-
     /// Every element at the selection, in memory: [`concat()`](fn@crate::concat) of the files read whole, then
     /// [`AnnData::subset`] to the selection (without `raw`).
     pub fn to_memory(&self) -> Result<AnnData> {
@@ -532,13 +300,12 @@ impl BackedCollection {
 
     /// `X` at the selection, in memory.
     pub fn x_to_memory(&self) -> Result<Matrix> {
-        self.check_x()?;
-        self.read(&Which::X)
+        self.read(&self.which(None)?)
     }
 
     /// A layer at the selection, in memory.
     pub fn layer_to_memory(&self, name: &str) -> Result<Matrix> {
-        self.read(&self.layer_which(name)?)
+        self.read(&self.which(Some(name))?)
     }
 
     /// `X` at the selection in chunks of at most `chunk_rows` rows: `(range of the
@@ -546,13 +313,12 @@ impl BackedCollection {
     /// (any sorted one) is read file by file with each file's read-ahead (a chunk then stops
     /// at the end of a file); any other is gathered chunk by chunk.
     pub fn chunk_x(&self, chunk_rows: usize) -> Result<CollectionChunks> {
-        self.check_x()?;
-        CollectionChunks::new(self.clone(), Which::X, chunk_rows)
+        CollectionChunks::new(self.clone(), self.which(None)?, chunk_rows)
     }
 
     /// A layer at the selection in chunks (see [`BackedCollection::chunk_x`]).
     pub fn chunk_layer(&self, name: &str, chunk_rows: usize) -> Result<CollectionChunks> {
-        CollectionChunks::new(self.clone(), self.layer_which(name)?, chunk_rows)
+        CollectionChunks::new(self.clone(), self.which(Some(name))?, chunk_rows)
     }
 
     /// Writes the selection to `path` as [`AnnData::write_h5ad`] would write
@@ -628,22 +394,18 @@ impl BackedCollection {
         })
     }
 
-    fn check_x(&self) -> Result<()> {
-        if self.inner.with_x {
-            Ok(())
-        } else {
-            Err(Error::invalid("the collection's files have no X"))
-        }
-    }
-
-    fn layer_which(&self, name: &str) -> Result<Which> {
-        if self.inner.layers.iter().any(|k| k == name) {
-            Ok(Which::Layer(name.to_owned()))
-        } else {
-            Err(Error::invalid(format!(
+    /// X (`layer: None`) or the layer `layer`; an error when the collection lacks it.
+    fn which(&self, layer: Option<&str>) -> Result<Which> {
+        match layer {
+            None if self.inner.with_x => Ok(Which::X),
+            None => Err(Error::invalid("the collection's files have no X")),
+            Some(name) if self.inner.layers.iter().any(|k| k == name) => {
+                Ok(Which::Layer(name.to_owned()))
+            }
+            Some(name) => Err(Error::invalid(format!(
                 "the collection has no layer '{name}' (layers: {:?})",
                 self.inner.layers
-            )))
+            ))),
         }
     }
 
@@ -664,13 +426,7 @@ impl BackedCollection {
         &self,
         layer: Option<&str>,
     ) -> Result<Option<Vec<RenumberedFile>>> {
-        let which = match layer {
-            Some(name) => self.layer_which(name)?,
-            None => {
-                self.check_x()?;
-                Which::X
-            }
-        };
+        let which = self.which(layer)?;
         let conform = self.conform(&which)?;
         let zeros = conform.sparse() || self.inner.reindexers.iter().all(|r| !r.fills());
         if self.is_view() || self.inner.options.fill_value.is_some_and(|v| v != 0.0) || !zeros {
@@ -805,17 +561,6 @@ fn run(file: usize, at: usize, local: Vec<usize>, starts: &[usize]) -> Result<Ru
     let rows = at..at + local.len();
     let local = AxisIndex::from_positions(local, starts[file + 1] - starts[file])?;
     Ok(Run { file, rows, local })
-}
-
-/// `frame` with its `strings` columns written as anndata writes what is left of them.
-fn rewrite(frame: &DataFrame, strings: &[(String, bool)]) -> Result<DataFrame> {
-    let mut out = frame.clone();
-    for (name, nullable) in strings {
-        if let Some(c) = frame.column(name) {
-            out.insert(name.clone(), column::rewrite_strings(c, *nullable)?)?;
-        }
-    }
-    Ok(out)
 }
 
 /// Rows per chunk of a streaming write.

@@ -1,0 +1,248 @@
+//! The collection's names and annotations: gene names joined when it opens, cell names read
+//! and everything else (obs and var columns, obsm, uns, …) concatenated when first asked for,
+//! once, by [`concat()`](fn@crate::concat) itself.
+
+use std::sync::Arc;
+
+use annpage_engine::data::{Column, DataFrame, Element};
+use annpage_engine::error::ResultExt;
+use annpage_engine::{Error, Result};
+
+use super::{selection_of, BackedCollection, Inner};
+use crate::concat::{column, ondisk, StringColumns};
+use crate::subset::aligned_rows;
+use crate::{AnnData, Axis, AxisIndex};
+
+/// The concatenation of everything but the matrices.
+pub(super) struct Annotations {
+    meta: AnnData,
+    /// The columns of `meta`'s obs and var that anndata writes through
+    /// `strings_to_categoricals`: categorical or not depending on the rows kept.
+    strings: StringColumns,
+}
+
+impl Inner {
+    /// The concatenation's cell names, read from the files on the first call.
+    pub(super) fn obs_names(&self) -> Result<&[String]> {
+        if let Some(names) = self.obs_names.get() {
+            return Ok(names);
+        }
+        let names = ondisk::obs_names(&self.files, &self.options)?;
+        Ok(self.obs_names.get_or_init(|| names))
+    }
+
+    /// The annotations, concatenated on the first call (an error is not kept: the next call
+    /// tries again).
+    fn annotations(&self) -> Result<Arc<Annotations>> {
+        let mut held = self.annotations.lock();
+        if let Some(a) = &*held {
+            return Ok(Arc::clone(a));
+        }
+        let (meta, strings) = ondisk::annotations(&self.files, &self.options, &self.var_names)?;
+        if meta.obs_names() != self.obs_names()? {
+            return Err(Error::invalid(
+                "the concatenated annotations do not have the cell names the files gave",
+            ));
+        }
+        let a = Arc::new(Annotations { meta, strings });
+        *held = Some(Arc::clone(&a));
+        Ok(a)
+    }
+}
+
+impl BackedCollection {
+    /// The selected cells' names (the files' are read on the first call).
+    pub fn obs_names(&self) -> Result<Vec<String>> {
+        let all = self.inner.obs_names()?;
+        Ok(self.obs.iter().map(|i| all[i].clone()).collect())
+    }
+
+    /// The selected genes' names.
+    pub fn var_names(&self) -> Result<Vec<String>> {
+        let all = &self.inner.var_names;
+        Ok(self.var.iter().map(|i| all[i].clone()).collect())
+    }
+
+    /// The names of `obs`'s columns, in order (anndata's `obs_keys()`).
+    pub fn obs_keys(&self) -> Result<Vec<String>> {
+        Ok(self
+            .inner
+            .annotations()?
+            .meta
+            .obs()
+            .columns()
+            .keys()
+            .cloned()
+            .collect())
+    }
+
+    /// The names of `var`'s columns, in order (anndata's `var_keys()`).
+    pub fn var_keys(&self) -> Result<Vec<String>> {
+        Ok(self
+            .inner
+            .annotations()?
+            .meta
+            .var()
+            .columns()
+            .keys()
+            .cloned()
+            .collect())
+    }
+
+    /// The keys of `obsm` (the concatenation's: see [`concat()`](fn@crate::concat)).
+    pub fn obsm_keys(&self) -> Result<Vec<String>> {
+        Ok(self
+            .inner
+            .annotations()?
+            .meta
+            .obsm()
+            .keys()
+            .cloned()
+            .collect())
+    }
+
+    /// The keys of `varm` (merged as `options().merge` says).
+    pub fn varm_keys(&self) -> Result<Vec<String>> {
+        Ok(self
+            .inner
+            .annotations()?
+            .meta
+            .varm()
+            .keys()
+            .cloned()
+            .collect())
+    }
+
+    /// The keys of `obsp` (kept with `options().pairwise`).
+    pub fn obsp_keys(&self) -> Result<Vec<String>> {
+        Ok(self
+            .inner
+            .annotations()?
+            .meta
+            .obsp()
+            .keys()
+            .cloned()
+            .collect())
+    }
+
+    /// The keys of `varp` (merged as `options().merge` says).
+    pub fn varp_keys(&self) -> Result<Vec<String>> {
+        Ok(self
+            .inner
+            .annotations()?
+            .meta
+            .varp()
+            .keys()
+            .cloned()
+            .collect())
+    }
+
+    /// The keys of `uns` (merged as `options().uns_merge` says).
+    pub fn uns_keys(&self) -> Result<Vec<String>> {
+        Ok(self
+            .inner
+            .annotations()?
+            .meta
+            .uns()
+            .keys()
+            .cloned()
+            .collect())
+    }
+
+    /// `uns` of the concatenation.
+    pub fn uns(&self) -> Result<annpage_engine::data::Mapping> {
+        Ok(self.inner.annotations()?.meta.uns().clone())
+    }
+
+    /// The selected cells' rows of the `obsm` entry `key`: what
+    /// [`BackedCollection::annotations`] holds under it, without the other elements.
+    pub fn obsm(&self, key: &str) -> Result<Element> {
+        let a = self.inner.annotations()?;
+        let value = a.meta.obsm().get(key).ok_or_else(|| {
+            Error::invalid(format!(
+                "the collection has no obsm '{key}' (obsm: {:?})",
+                a.meta.obsm().keys().collect::<Vec<_>>()
+            ))
+        })?;
+        aligned_rows(value, &self.obs).in_element(format!("/obsm/{key}"))
+    }
+
+    /// The selected rows of one `obs` (`Axis::Obs`) or `var` column: what
+    /// [`BackedCollection::obs`] (or `var`) holds under `name`, without the other columns.
+    /// `None` when there is no such column.
+    ///
+    /// ```
+    /// use annpage::{read_collection, Axis, BackedOptions, ConcatOptions, Selection};
+    /// # let a = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/pbmc_like_csr.h5ad");
+    /// let both = read_collection(&[a, a], &ConcatOptions::default(), &BackedOptions::default())?;
+    /// let view = both.slice(&Selection::from(1990..2010), &Selection::All)?;
+    /// let name = view.obs()?.columns().keys().next().unwrap().clone();
+    /// assert_eq!(view.frame_column(Axis::Obs, &name)?.as_ref(), view.obs()?.column(&name));
+    /// # Ok::<(), annpage::Error>(())
+    /// ```
+    pub fn frame_column(&self, axis: Axis, name: &str) -> Result<Option<Column>> {
+        let a = self.inner.annotations()?;
+        let (frame, rows, strings, at) = match axis {
+            Axis::Obs => (a.meta.obs(), &self.obs, &a.strings[0], "/obs"),
+            Axis::Var => (a.meta.var(), &self.var, &a.strings[1], "/var"),
+        };
+        let Some(column) = frame.column(name) else {
+            return Ok(None);
+        };
+        let at = format!("{at}/{name}");
+        let mut cut = column.subset(rows).in_element(&at)?;
+        if let Column::Categorical(c) = &mut cut {
+            c.remove_unused_categories();
+        }
+        match strings.iter().find(|(s, _)| s == name) {
+            Some((_, nullable)) => column::rewrite_strings(&cut, *nullable)
+                .in_element(at)
+                .map(Some),
+            None => Ok(Some(cut)),
+        }
+    }
+
+    /// Everything but the matrices at the selection, as [`AnnData::subset`] of the
+    /// concatenation gives it (unused categories removed).
+    pub fn annotations(&self) -> Result<AnnData> {
+        let held = self.inner.annotations()?;
+        let mut a = held
+            .meta
+            .subset(&selection_of(&self.obs), &selection_of(&self.var))?;
+        let [obs, var] = &held.strings;
+        a.set_obs(rewrite(a.obs(), obs).in_element("/obs")?)?;
+        a.set_var(rewrite(a.var(), var).in_element("/var")?)?;
+        Ok(a)
+    }
+
+    /// The selected cells' obs (see [`BackedCollection::annotations`]).
+    pub fn obs(&self) -> Result<DataFrame> {
+        let none = AxisIndex::full(0);
+        let held = self.inner.annotations()?;
+        let a = held
+            .meta
+            .subset(&selection_of(&self.obs), &selection_of(&none))?;
+        rewrite(a.obs(), &held.strings[0]).in_element("/obs")
+    }
+
+    /// The selected genes' var (see [`BackedCollection::annotations`]).
+    pub fn var(&self) -> Result<DataFrame> {
+        let none = AxisIndex::full(0);
+        let held = self.inner.annotations()?;
+        let a = held
+            .meta
+            .subset(&selection_of(&none), &selection_of(&self.var))?;
+        rewrite(a.var(), &held.strings[1]).in_element("/var")
+    }
+}
+
+/// `frame` with its `strings` columns written as anndata writes what is left of them.
+fn rewrite(frame: &DataFrame, strings: &[(String, bool)]) -> Result<DataFrame> {
+    let mut out = frame.clone();
+    for (name, nullable) in strings {
+        if let Some(c) = frame.column(name) {
+            out.insert(name.clone(), column::rewrite_strings(c, *nullable)?)?;
+        }
+    }
+    Ok(out)
+}
