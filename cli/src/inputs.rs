@@ -2,10 +2,10 @@
 //! collection (their concatenation along obs); and the options of a concatenation, shared
 //! with `concat`.
 
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use annpage::data::{DataFrame, Matrix};
+use annpage::data::DataFrame;
+use annpage::stats::{collection_qc, QcAccumulator, QcStats};
 use annpage::{
     read_collection, read_h5ad_backed, Axis, BackedAnnData, BackedCollection, BackedOptions,
     ConcatOptions, Error, Join, MergeStrategy, Mode, Selection, StoreKind, WriteOptions,
@@ -171,40 +171,37 @@ impl Input {
         }
     }
 
-    /// Hands `f` X (or `layer`) in chunks of `chunk_rows` rows, in order.
-    pub fn scan(
+    /// The per-cell and per-gene statistics of X (or `layer`), read in chunks of `chunk_rows`
+    /// rows and reduced on `threads` threads; `progress` is told the rows of each chunk done.
+    pub fn qc(
         &self,
         layer: Option<&str>,
         chunk_rows: usize,
-        f: &mut dyn FnMut(Range<usize>, &Matrix) -> annpage::Result<()>,
-    ) -> annpage::Result<()> {
-        match self {
-            Input::One(b) => {
-                let matrix = match layer {
-                    Some(name) => b.layer(name)?,
-                    None => b
-                        .x()
-                        .ok_or_else(|| Error::invalid("the file has no X").in_file(b.path()))?,
-                };
-                let mut chunks = matrix.chunks(chunk_rows)?;
-                while let Some(chunk) = chunks.next() {
-                    let (rows, m) = chunk?;
-                    f(rows, &m)?;
-                    chunks.recycle(m);
-                }
-            }
-            Input::Many(c) => {
-                let mut chunks = match layer {
-                    Some(name) => c.chunk_layer(name, chunk_rows)?,
-                    None => c.chunk_x(chunk_rows)?,
-                };
-                while let Some(chunk) = chunks.next() {
-                    let (rows, m) = chunk?;
-                    f(rows, &m)?;
-                    chunks.recycle(m);
-                }
-            }
+        threads: Option<usize>,
+        progress: &mut (dyn FnMut(usize) + Send),
+    ) -> annpage::Result<QcStats> {
+        let b = match self {
+            Input::Many(c) => return collection_qc(c, layer, chunk_rows, threads, progress),
+            Input::One(b) => b,
+        };
+        let matrix = match layer {
+            Some(name) => b.layer(name)?,
+            None => b
+                .x()
+                .ok_or_else(|| Error::invalid("the file has no X").in_file(b.path()))?,
+        };
+        let (n_obs, n_vars) = b.shape();
+        let mut acc = QcAccumulator::with_n_obs(n_obs, n_vars);
+        if let Some(n) = threads {
+            acc = acc.with_threads(n);
         }
-        Ok(())
+        let mut chunks = matrix.chunks(chunk_rows.max(1))?;
+        while let Some(chunk) = chunks.next() {
+            let (rows, m) = chunk?;
+            acc.add_chunk(&m)?;
+            progress(rows.len());
+            chunks.recycle(m);
+        }
+        Ok(acc.finish())
     }
 }

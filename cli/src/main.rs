@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use annpage::backed::ReadOptions;
 use annpage::inspect::describe;
 use annpage::query::Query;
-use annpage::stats::{collection_qc, QcAccumulator};
 use annpage::ResultExt;
 use annpage::{
     concat_on_disk, convert_10x_h5, convert_mtx, read_h5ad_backed, Axis, BackedAnnData,
@@ -574,7 +573,7 @@ fn run_stats(
     threads: Option<usize>,
     prefix: &Path,
 ) -> annpage::Result<()> {
-    let (n_obs, n_vars) = input.shape();
+    let n_obs = input.shape().0;
     let bar = ProgressBar::new(n_obs as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} cells {elapsed} (eta {eta})")
@@ -584,24 +583,7 @@ fn run_stats(
     // overlap.
     let (stats, names) = std::thread::scope(|s| {
         let names = s.spawn(|| input.names());
-        let stats = match input {
-            Input::Many(c) => collection_qc(c, layer, chunk_rows, threads, &mut |rows| {
-                bar.inc(rows as u64)
-            }),
-            Input::One(_) => {
-                let mut acc = QcAccumulator::with_n_obs(n_obs, n_vars);
-                if let Some(n) = threads {
-                    acc = acc.with_threads(n);
-                }
-                input
-                    .scan(layer, chunk_rows.max(1), &mut |rows, m| {
-                        acc.add_chunk(m)?;
-                        bar.inc(rows.len() as u64);
-                        Ok(())
-                    })
-                    .map(|()| acc.finish())
-            }
-        };
+        let stats = input.qc(layer, chunk_rows, threads, &mut |rows| bar.inc(rows as u64));
         let names = names
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
