@@ -284,6 +284,38 @@ class BackedAnnData:
         for start, end, m in self._h().chunks("X", None, int(chunk_size)):
             yield _convert.value(m, self._filename, "X"), start, end
 
+    def batches(
+        self,
+        batch_size: int = 256,
+        *,
+        chunk_size: int = 512,
+        preload_nchunks: int = 32,
+        shuffle: bool = True,
+        seed=None,
+        drop_last: bool = False,
+        layer=None,
+    ):
+        """Yields shuffled batches ``(X_batch, obs)`` of X (or ``layer``) for a training loop:
+        ``obs`` is an int64 array of the batch's rows (positions in this selection), row ``i``
+        of ``X_batch`` being row ``obs[i]``.
+
+        Like annbatch's loader, rows are drawn as random runs of ``chunk_size`` consecutive
+        rows, ``preload_nchunks`` runs mixed and cut into batches: each block read serves many
+        rows. Every row comes once per pass. ``seed`` (an int) makes the batches reproducible;
+        without it numpy's global generator draws one. ``shuffle=False`` gives the rows in
+        order.
+        """
+        if seed is None:
+            seed = int(np.random.randint(0, 2**63 - 1, dtype=np.int64))
+        which, key = ("X", None) if layer is None else ("layers", layer)
+        it = self._h().batches(
+            which, key, int(batch_size), int(chunk_size), int(preload_nchunks), bool(shuffle),
+            int(seed), bool(drop_last),
+        )
+        element = which if key is None else f"{which}/{key}"
+        for rows, m in it:
+            yield _convert.value(m, self._filename, element), rows
+
     def chunk_X(self, select=1000, replace: bool = True):
         """A random sample of rows of X as a dense array, as anndata's ``chunk_X``: ``select``
         rows drawn with numpy's global generator (with or without ``replace``), or the rows of

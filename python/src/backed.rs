@@ -4,7 +4,7 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use annpage::backed::{MatrixKind, ReadOptions};
+use annpage::backed::{BatchOptions, MatrixKind, ReadOptions};
 use annpage::data::{Matrix, SparseFormat};
 use annpage::{
     read_h5ad_backed, BackedAnnData, BackedMatrixView, BackedOptions, Compression, Mode, Selection,
@@ -249,6 +249,36 @@ impl Backed {
         Ok(Chunks::new(chunks))
     }
 
+    /// Shuffled batches of a matrix of the selection (`BatchOptions` of the Rust API).
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (which, key, batch_size, chunk_rows, preload_chunks, shuffle, seed, drop_last))]
+    fn batches(
+        &self,
+        py: Python<'_>,
+        which: &str,
+        key: Option<&str>,
+        batch_size: usize,
+        chunk_rows: usize,
+        preload_chunks: usize,
+        shuffle: bool,
+        seed: u64,
+        drop_last: bool,
+    ) -> PyResult<Batches> {
+        let m = self.matrix(which, key)?;
+        let opts = BatchOptions {
+            batch_size,
+            chunk_rows,
+            preload_chunks,
+            shuffle,
+            seed,
+            drop_last,
+        };
+        let batches = py.detach(|| m.batches(&opts)).map_err(to_py)?;
+        Ok(Batches {
+            inner: Mutex::new(batches),
+        })
+    }
+
     /// Writes the selection to `path` (streaming), compressed with `None`, `"gzip"` (level 4,
     /// as h5py) or `"lzf"`.
     #[pyo3(signature = (path, compression=None))]
@@ -393,6 +423,44 @@ impl Chunks {
                 items.append(rows.end)?;
                 items.append(convert::matrix(py, m)?)?;
                 Ok(Some(pyo3::types::PyTuple::new(py, items)?.into_any()))
+            }
+        }
+    }
+}
+
+/// An iterator over shuffled batches: yields `(rows, matrix)`, `rows` an int64 array of
+/// positions among the selection's rows.
+#[pyclass(module = "annpage._annpage", frozen)]
+pub struct Batches {
+    inner: Mutex<annpage::backed::Batches>,
+}
+
+#[pymethods]
+impl Batches {
+    fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remaining()
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let next = py.detach(|| {
+            let mut batches = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            batches.next()
+        });
+        match next {
+            None => Ok(None),
+            Some(Err(e)) => Err(to_py(e)),
+            Some(Ok(batch)) => {
+                let rows: Vec<i64> = batch.rows.iter().map(|&r| r as i64).collect();
+                let rows = numpy::PyArray1::from_vec(py, rows).into_any();
+                let x = convert::matrix(py, batch.x)?;
+                Ok(Some(pyo3::types::PyTuple::new(py, [rows, x])?.into_any()))
             }
         }
     }

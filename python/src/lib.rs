@@ -188,6 +188,7 @@ fn _annpage(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_loom_elements, m)?)?;
     m.add_class::<backed::Backed>()?;
     m.add_class::<backed::Chunks>()?;
+    m.add_class::<backed::Batches>()?;
     m.add_class::<collection::Collection>()?;
     m.add_class::<serve::Server>()?;
     Ok(())

@@ -116,3 +116,99 @@ fn many_threads_read_through_one_handle() {
     let s = b.cache_stats();
     assert!(s.bytes_held <= s.budget, "{s:?}");
 }
+
+#[test]
+fn shuffled_batches_take_every_row_once_and_read_each_block_about_once() {
+    let path = fixture("pbmc_like_csr.h5ad");
+    let m = read_h5ad(&path).unwrap();
+    let x = m.x().unwrap();
+    let all_cols = AxisIndex::full(m.n_vars());
+    // A budget that holds a group of runs (32 × 64 rows) but far less than X.
+    let b = open(&path, 1 << 20);
+    let opts = BatchOptions {
+        batch_size: 100,
+        chunk_rows: 64,
+        preload_chunks: 8,
+        seed: 11,
+        ..BatchOptions::default()
+    };
+    let batches = b.x().unwrap().batches(&opts).unwrap();
+    assert_eq!(batches.len(), m.n_obs().div_ceil(100));
+    let mut seen = vec![0u32; m.n_obs()];
+    for batch in batches {
+        let batch = batch.unwrap();
+        assert!(batch.rows.len() == 100 || batch.rows.len() == m.n_obs() % 100);
+        let rows = Selection::positions(batch.rows.iter().copied())
+            .resolve(m.n_obs(), None)
+            .unwrap();
+        assert_eq!(batch.x, x.subset(&rows, &all_cols).unwrap());
+        // A batch mixes at most the 8 runs of its group (or two groups, across a boundary).
+        let mut runs: Vec<usize> = batch.rows.iter().map(|r| r / 64).collect();
+        runs.sort_unstable();
+        runs.dedup();
+        assert!(runs.len() <= 16, "{runs:?}");
+        for r in batch.rows {
+            seen[r] += 1;
+        }
+    }
+    assert!(seen.iter().all(|&n| n == 1));
+    let s = b.cache_stats();
+    let x_bytes = open(&path, 64 << 20).x().unwrap().stored_values().unwrap() * 8;
+    assert!(s.bytes_read <= 2 * x_bytes, "{s:?}, X {x_bytes} bytes");
+
+    // A view's rows, in order, without a last short batch; the same seed, the same batches.
+    let view = b
+        .slice(&Selection::from(10..1_010), &Selection::from(0..50))
+        .unwrap();
+    let plain = BatchOptions {
+        shuffle: false,
+        drop_last: true,
+        batch_size: 300,
+        ..BatchOptions::default()
+    };
+    let got: Vec<_> = view
+        .x()
+        .unwrap()
+        .batches(&plain)
+        .unwrap()
+        .map(|b| b.unwrap().rows)
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (0..300).collect::<Vec<_>>(),
+            (300..600).collect(),
+            (600..900).collect()
+        ]
+    );
+    let again: Vec<_> = b
+        .x()
+        .unwrap()
+        .batches(&opts)
+        .unwrap()
+        .map(|b| b.unwrap().rows)
+        .collect();
+    let first: Vec<_> = b
+        .x()
+        .unwrap()
+        .batches(&opts)
+        .unwrap()
+        .map(|b| b.unwrap().rows)
+        .collect();
+    assert_eq!(again, first);
+
+    let err = b
+        .x()
+        .unwrap()
+        .batches(&BatchOptions {
+            batch_size: 0,
+            ..BatchOptions::default()
+        })
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("pbmc_like_csr.h5ad") && err.contains("at least 1"),
+        "{err}"
+    );
+}

@@ -6,7 +6,8 @@ pub(crate) use std::path::{Path, PathBuf};
 pub(crate) use std::sync::Arc;
 
 pub(crate) use annpage::backed::{
-    read_h5ad_backed, BackedAnnData, BackedOptions, BlockCache, Mode, ReadOptions, ReadPath,
+    read_h5ad_backed, BackedAnnData, BackedOptions, BatchOptions, BlockCache, Mode, ReadOptions,
+    ReadPath,
 };
 pub(crate) use annpage::data::{
     ArrayData, Categorical, Column, DataFrame, Element, Mapping, Matrix, Scalar, SparseFormat,

@@ -119,6 +119,43 @@ def test_chunk_x_samples_rows_like_anndata():
     np.testing.assert_array_equal(b.chunk_X(rows), a.chunk_X(rows))
 
 
+@pytest.mark.parametrize("path", [PBMC, ROOT / "fixtures" / "x_csc_f64.h5ad", ROOT / "fixtures" / "x_dense_i32.h5ad"],
+                         ids=lambda p: p.name)
+def test_batches_take_every_row_once_with_anndatas_values(path):
+    a = ad.read_h5ad(path)
+    b = annpage.read_h5ad(path, backed="r")
+    view, want = b[5:], a[5:]
+    seen = []
+    for x, rows in view.batches(16, chunk_size=8, preload_nchunks=3, seed=2):
+        assert rows.dtype == np.int64 and x.shape[0] == rows.size <= 16
+        _same(x, want.X[rows])
+        # a batch mixes the runs of one group of 3 runs of 8 rows (two across a boundary)
+        assert np.unique(rows // 8).size <= 6
+        seen.append(rows)
+    seen = np.concatenate(seen)
+    np.testing.assert_array_equal(np.sort(seen), np.arange(want.n_obs))
+    assert not np.array_equal(seen, np.arange(want.n_obs))
+    again = np.concatenate([r for _, r in view.batches(16, chunk_size=8, preload_nchunks=3, seed=2)])
+    np.testing.assert_array_equal(again, seen)
+    in_order = [r for _, r in view.batches(10, shuffle=False, drop_last=True)]
+    assert len(in_order) == want.n_obs // 10
+    np.testing.assert_array_equal(np.concatenate(in_order), np.arange(len(in_order) * 10))
+    with pytest.raises(annpage.AnnpageError, match="at least 1"):
+        next(b.batches(0))
+
+
+def test_batches_of_a_layer():
+    path = ROOT / "fixtures" / "all_elements.h5ad"
+    a, b = ad.read_h5ad(path), annpage.read_h5ad(path, backed="r")
+    n = 0
+    for x, rows in b.batches(7, layer="counts", chunk_size=3, preload_nchunks=2, seed=1):
+        _same(x, a.layers["counts"][rows])
+        n += rows.size
+    assert n == a.n_obs
+    with pytest.raises(KeyError):
+        next(b.batches(4, layer="nope"))
+
+
 def test_lazy_mappings_and_uns():
     path = ROOT / "fixtures" / "all_elements.h5ad"
     b, want = annpage.read_h5ad(path, backed="r"), _anndata(path)

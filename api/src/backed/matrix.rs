@@ -11,6 +11,7 @@ use annpage_engine::paged::{BackedMatrix, Chunks, MatrixKind, ReadPath, ScanBuff
 use annpage_engine::select::AxisIndex;
 use annpage_engine::{Error, Result};
 
+use super::batches::{BatchOptions, Batches};
 use super::shared::Shared;
 use crate::Selection;
 use annpage_engine::file::probe::{FrameId, MatrixSlot};
@@ -230,6 +231,30 @@ impl BackedMatrixView {
             path,
             failed: false,
         })
+    }
+
+    /// Shuffled batches of the selected rows, as a training loop reads them: random runs of
+    /// consecutive rows, mixed a group of runs at a time (see [`Batches`]). Fails if a size
+    /// in `opts` is 0.
+    ///
+    /// ```
+    /// use annpage::backed::{read_h5ad_backed, BackedOptions, BatchOptions, Mode};
+    /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/pbmc_like_csr.h5ad");
+    /// let adata = read_h5ad_backed(path, Mode::Read, BackedOptions::default())?;
+    /// let opts = BatchOptions { batch_size: 32, chunk_rows: 16, preload_chunks: 4, ..Default::default() };
+    /// let mut seen = 0;
+    /// for batch in adata.x().unwrap().batches(&opts)? {
+    ///     let batch = batch?;
+    ///     assert_eq!(batch.x.shape().0, batch.rows.len());
+    ///     seen += batch.rows.len();
+    /// }
+    /// assert_eq!(seen, adata.n_obs());
+    /// # Ok::<(), annpage::Error>(())
+    /// ```
+    pub fn batches(&self, opts: &BatchOptions) -> Result<Batches> {
+        Batches::new(self.clone(), opts)
+            .in_element(&self.element)
+            .in_file(&self.shared.path)
     }
 
     /// Every selected row of the columns `cols`, which select among the view's columns (names

@@ -64,6 +64,7 @@
 //! is one copy of the file per flush, which is why changes are batched until then. Only files
 //! in the current layout (anndata ≥ 0.8) can be opened for writing; convert older files first.
 
+mod batches;
 mod edit;
 mod gene_major;
 mod matrix;
@@ -88,6 +89,7 @@ use annpage_engine::storage::StoreKind;
 use annpage_engine::{Error, Result};
 use indexmap::IndexMap;
 
+pub use self::batches::{Batch, BatchOptions, Batches};
 pub use self::matrix::{BackedMatrixView, MatrixChunks};
 use self::shared::{Shared, Snapshot};
 pub use self::transpose::{TransposedBacked, TransposedChunks, TransposedMatrix};
