@@ -1,6 +1,7 @@
 """annbatch's loader on its own store: rows/s of shuffled batches (issue 12's random-batch peer).
 
     target/bench-venv312/bin/python benches/annbatch_peer.py STORE.zarr [N_BATCHES]
+    target/bench-venv312/bin/python benches/annbatch_peer.py write IN.h5ad STORE.zarr
 
 annbatch (Python >= 3.12, so its own venv: `python3.12 -m venv target/bench-venv312 &&
 target/bench-venv312/bin/pip install annbatch`) writes stores with `annbatch.write_sharded`
@@ -9,7 +10,8 @@ and reads them with `annbatch.Loader`, which fetches `chunk_size` contiguous cel
 random mixes of contiguous runs, not independent random cells (annpage's workload (b) draws
 each cell at random). Defaults of annbatch 0.3 (chunk_size 512, preload_nchunks 32) with
 batch_size 256 as in workload (b). Prints `ROWS SECONDS` for the first N_BATCHES (default 200)
-batches, the store's opening included.
+batches, the store's opening included. `write` makes the store with `annbatch.write_sharded`'s
+defaults (64-cell inner chunks, blosc lz4, 1 GB shards) from an .h5ad file read whole.
 """
 
 import sys
@@ -36,5 +38,16 @@ def main(store: str, n_batches: int) -> None:
     print(f"{rows} {time.perf_counter() - t0!r}")
 
 
+def write(src: str, store: str) -> None:
+    from annbatch import write_sharded
+
+    t0 = time.perf_counter()
+    write_sharded(zarr.open_group(store, mode="w", zarr_format=3), ad.read_h5ad(src))
+    print(f"wrote {store} in {time.perf_counter() - t0:.1f} s")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 200)
+    if sys.argv[1] == "write":
+        write(sys.argv[2], sys.argv[3])
+    else:
+        main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 200)

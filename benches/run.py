@@ -60,7 +60,7 @@ ANNPAGE_CLI = os.environ.get("ANNPAGE_CLI") or str(ROOT / "target" / "release" /
 
 UNSUPPORTED = 64  # exit status of a runner that does not implement a workload
 
-LIBRARY_WORKLOADS = ("full_pass", "random_batches", "subset", "gene_columns", "open_meta", "noop")
+LIBRARY_WORKLOADS = ("full_pass", "random_batches", "loader", "subset", "gene_columns", "open_meta", "noop")
 # Whole processes as a user runs them (see the module doc).
 CLI_WORKLOADS = ("cli_stats", "cli_subset", "cli_convert")
 WORKLOADS = LIBRARY_WORKLOADS + CLI_WORKLOADS
@@ -70,6 +70,7 @@ WHOLE_X = ("full_pass", "gene_columns")
 WORKLOAD_TITLES = {
     "full_pass": "(a) full pass, per-gene sum & sum of squares, 10,000-row chunks",
     "random_batches": "(b) 200 batches × 256 random cells → CSR",
+    "loader": "(b′) 200 shuffled batches × 256 cells, annbatch's sampling (runs of 512, 32 mixed) → CSR",
     "subset": "(c) 10% of cells (sorted) × 2,000 genes (unsorted) → memory",
     "gene_columns": "(d) full column of 10 random genes",
     "open_meta": "(e) open + read obs/var",

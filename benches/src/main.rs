@@ -11,6 +11,8 @@
 //!   per-gene sum and sum of squares;
 //! - `random_batches`: each batch of random cells as a backed slice, its `X` to a CSR matrix
 //!   with the rows in the batch's order;
+//! - `loader`: the first 200 batches of 256 cells of the shuffled batch loader
+//!   (`BackedMatrixView::batches`, annbatch's sampling: random runs of 512 cells, 32 mixed);
 //! - `subset`: the subset cells × genes, the whole object to memory;
 //! - `gene_columns`: the full columns of a few genes;
 //! - `open_meta`: open the file and read `obs` and `var` completely;
@@ -51,9 +53,10 @@ pub type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 const UNSUPPORTED: u8 = 64;
 
 /// The workloads through annpage, in the order of the report.
-const WORKLOADS: [&str; 6] = [
+const WORKLOADS: [&str; 7] = [
     "full_pass",
     "random_batches",
+    "loader",
     "subset",
     "gene_columns",
     "open_meta",
@@ -138,6 +141,7 @@ fn run(workload: &str, file: &Path) -> BenchResult<Option<Outcome>> {
     let f: fn(&Path, &selections::Selections) -> BenchResult<String> = match workload {
         "full_pass" => w::full_pass,
         "random_batches" => w::random_batches,
+        "loader" => w::loader,
         "subset" => w::subset,
         "gene_columns" => w::gene_columns,
         "open_meta" => w::open_meta,

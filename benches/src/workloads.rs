@@ -6,7 +6,9 @@
 
 use std::path::Path;
 
-use annpage::backed::{read_h5ad_backed, read_zarr_backed, BackedAnnData, BackedOptions, Mode};
+use annpage::backed::{
+    read_h5ad_backed, read_zarr_backed, BackedAnnData, BackedOptions, BatchOptions, Mode,
+};
 use annpage::data::Matrix;
 use annpage::Selection;
 
@@ -104,6 +106,22 @@ pub fn random_batches(path: &Path, sel: &Selections) -> BenchResult<String> {
     }
     Ok(acc.checksum())
 }
+
+/// (b′) The first [`LOADER_BATCHES`] batches of the shuffled batch loader with annbatch's
+/// sampling: runs of 512 consecutive cells, 32 runs mixed, batches of 256 (the defaults of
+/// [`BatchOptions`], seed 0).
+pub fn loader(path: &Path, _sel: &Selections) -> BenchResult<String> {
+    let adata = open(path)?;
+    let x = adata.x().ok_or("the file has no X")?;
+    let mut acc = EntrySums::default();
+    for batch in x.batches(&BatchOptions::default())?.take(LOADER_BATCHES) {
+        acc.add(&batch?.x, w_mod::<7>, w_mod::<5>)?;
+    }
+    Ok(acc.checksum())
+}
+
+/// Batches the `loader` workload takes (as many as `random_batches` reads).
+pub const LOADER_BATCHES: usize = 200;
 
 /// (c) The subset cells × genes, the whole object to memory (`adata[cells, genes]
 /// .to_memory()`, as the anndata peer does); the checksum is over its `X`.
