@@ -197,6 +197,20 @@ fn shuffled_batches_take_every_row_once_and_read_each_block_about_once() {
         .collect();
     assert_eq!(again, first);
 
+    // Shuffled without the short last batch: the last group is cut short.
+    let cut = BatchOptions {
+        batch_size: 300,
+        drop_last: true,
+        ..opts.clone()
+    };
+    let mut rows = BTreeSet::new();
+    for batch in b.x().unwrap().batches(&cut).unwrap() {
+        let batch = batch.unwrap();
+        assert_eq!((batch.rows.len(), batch.x.shape().0), (300, 300));
+        rows.extend(batch.rows);
+    }
+    assert_eq!(rows.len(), m.n_obs() / 300 * 300);
+
     let err = b
         .x()
         .unwrap()
