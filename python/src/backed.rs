@@ -274,9 +274,7 @@ impl Backed {
             drop_last,
         };
         let batches = py.detach(|| m.batches(&opts)).map_err(to_py)?;
-        Ok(Batches {
-            inner: Mutex::new(batches),
-        })
+        Ok(Batches::new(batches))
     }
 
     /// Writes the selection to `path` (streaming), compressed with `None`, `"gzip"` (level 4,
@@ -433,6 +431,15 @@ impl Chunks {
 #[pyclass(module = "annpage._annpage", frozen)]
 pub struct Batches {
     inner: Mutex<annpage::backed::Batches>,
+}
+
+impl Batches {
+    /// Wraps the batches of a file's or a collection's matrix.
+    pub fn new(batches: annpage::backed::Batches) -> Self {
+        Batches {
+            inner: Mutex::new(batches),
+        }
+    }
 }
 
 #[pymethods]

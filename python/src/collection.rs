@@ -4,13 +4,13 @@
 
 use std::path::PathBuf;
 
-use annpage::backed::{MatrixKind, ReadOptions};
+use annpage::backed::{BatchOptions, MatrixKind, ReadOptions};
 use annpage::data::SparseFormat;
 use annpage::{read_collection, BackedCollection, BackedOptions, WriteOptions};
 use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::backed::{compression_of, selection, zarr_write_options, Chunks};
+use crate::backed::{compression_of, selection, zarr_write_options, Batches, Chunks};
 use crate::convert;
 use crate::errors::to_py;
 
@@ -208,6 +208,36 @@ impl Collection {
             })
             .map_err(to_py)?;
         Ok(Chunks::new(chunks))
+    }
+
+    /// Shuffled batches of X or a layer (`Backed.batches`).
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (which, key, batch_size, chunk_rows, preload_chunks, shuffle, seed, drop_last))]
+    fn batches(
+        &self,
+        py: Python<'_>,
+        which: &str,
+        key: Option<&str>,
+        batch_size: usize,
+        chunk_rows: usize,
+        preload_chunks: usize,
+        shuffle: bool,
+        seed: u64,
+        drop_last: bool,
+    ) -> PyResult<Batches> {
+        let layer = self.layer(which, key)?;
+        let opts = BatchOptions {
+            batch_size,
+            chunk_rows,
+            preload_chunks,
+            shuffle,
+            seed,
+            drop_last,
+        };
+        let batches = py
+            .detach(|| self.inner.batches(layer, &opts))
+            .map_err(to_py)?;
+        Ok(Batches::new(batches))
     }
 
     #[pyo3(signature = (path, compression=None, zarr_format=3, chunk_rows=None, shard_rows=None))]

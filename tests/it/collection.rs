@@ -264,3 +264,38 @@ fn a_scattered_read_over_more_files_than_read_threads_equals_the_concatenation()
     assert_eq!(view.obs_names().unwrap(), expected.obs_names());
     assert_eq!(view.x_to_memory().unwrap(), *expected.x().unwrap());
 }
+
+#[test]
+fn shuffled_batches_of_a_collection_equal_the_concatenations_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = parts(dir.path());
+    let want = whole(&paths, &outer());
+    let c = read_collection(&paths, &outer(), &BackedOptions::default()).unwrap();
+    let opts = annpage::backed::BatchOptions {
+        batch_size: 128,
+        chunk_rows: 32,
+        preload_chunks: 6,
+        seed: 5,
+        ..Default::default()
+    };
+    let mut seen = vec![false; c.n_obs()];
+    for layer in [None, Some("counts")] {
+        seen.fill(false);
+        for batch in c.batches(layer, &opts).unwrap() {
+            let batch = batch.unwrap();
+            let rows = Selection::positions(batch.rows.iter().copied());
+            let expected = want.subset(&rows, &Selection::All).unwrap();
+            let m = match layer {
+                None => expected.x().unwrap(),
+                Some(k) => &expected.layers()[k],
+            };
+            assert_eq!(&batch.x, m);
+            for r in batch.rows {
+                assert!(!seen[r], "row {r} twice");
+                seen[r] = true;
+            }
+        }
+        assert!(seen.iter().all(|&s| s));
+    }
+    assert!(c.batches(Some("nope"), &opts).is_err());
+}

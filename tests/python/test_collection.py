@@ -70,6 +70,20 @@ def test_collection_reads_like_concat_then_index(parts):
         assert_equal(inner.to_memory(), exp[10:20, 1:].copy())
 
 
+def test_collection_batches_equal_anndata_concat_rows(parts):
+    paths, adatas = parts
+    c = annpage.read_collection(paths, **OPTIONS, cache_mb=8)
+    whole = expected(adatas, **OPTIONS)
+    view, want = c[100:], whole[100:]
+    for layer in (None, "counts"):
+        seen = []
+        for x, rows in view.batches(128, chunk_size=32, preload_nchunks=6, seed=1, layer=layer):
+            w = want.X[rows] if layer is None else want.layers[layer][rows]
+            assert sp.issparse(x) and x.shape == w.shape and (x != w).nnz == 0
+            seen.append(rows)
+        np.testing.assert_array_equal(np.sort(np.concatenate(seen)), np.arange(want.n_obs))
+
+
 def test_collection_writes_and_opens_dicts(parts, tmp_path):
     paths, adatas = parts
     c = annpage.read_collection(dict(zip(["p", "q", "r"], paths)), join="outer", label="batch")

@@ -10,11 +10,10 @@
 
 use annpage_engine::{Error, Result};
 
-use super::matrix::BackedMatrixView;
 use crate::data::Matrix;
-use crate::Selection;
 
-/// How [`BackedMatrixView::batches`] cuts a matrix's rows into batches.
+/// How [`BackedMatrixView::batches`](crate::BackedMatrixView::batches) cuts a matrix's rows
+/// into batches.
 ///
 /// The defaults are annbatch's (runs of 512 rows, 32 runs mixed) with batches of 256 rows.
 ///
@@ -64,29 +63,34 @@ pub struct Batch {
     pub x: Matrix,
 }
 
-/// The iterator [`BackedMatrixView::batches`] returns: one [`Batch`] per step, read when the
-/// step is taken. Memory: the cache's budget, the batch handed out, and the pass's order
-/// (one `usize` per row).
+/// Reads rows (positions among a view's or a collection's rows) into memory.
+type RowReader = Box<dyn Fn(&[usize]) -> Result<Matrix> + Send + Sync>;
+
+/// The iterator [`BackedMatrixView::batches`](crate::BackedMatrixView::batches) (and
+/// [`BackedCollection::batches`](crate::BackedCollection::batches)) returns: one [`Batch`] per
+/// step, read when the step is taken. Memory: the cache's budget, the batch handed out, and
+/// the pass's order (one `usize` per row).
 pub struct Batches {
-    view: BackedMatrixView,
+    read: RowReader,
     order: Vec<usize>,
     batch_size: usize,
     next: usize,
 }
 
 impl Batches {
-    pub(super) fn new(view: BackedMatrixView, opts: &BatchOptions) -> Result<Batches> {
+    /// Batches over `n_rows` rows, each read by `read`.
+    pub(crate) fn new(n_rows: usize, read: RowReader, opts: &BatchOptions) -> Result<Batches> {
         if opts.batch_size == 0 || opts.chunk_rows == 0 || opts.preload_chunks == 0 {
             return Err(Error::invalid(
                 "batch_size, chunk_rows and preload_chunks must each be at least 1",
             ));
         }
-        let mut order = pass_order(view.shape().0, opts);
+        let mut order = pass_order(n_rows, opts);
         if opts.drop_last {
             order.truncate(order.len() - order.len() % opts.batch_size);
         }
         Ok(Batches {
-            view,
+            read,
             order,
             batch_size: opts.batch_size,
             next: 0,
@@ -109,7 +113,7 @@ impl Iterator for Batches {
         let end = (self.next + self.batch_size).min(self.order.len());
         let rows = self.order[self.next..end].to_vec();
         self.next = end;
-        let x = self.view.rows(&Selection::positions(rows.iter().copied()));
+        let x = (self.read)(&rows);
         if x.is_err() {
             self.next = self.order.len();
         }

@@ -252,7 +252,9 @@ impl BackedMatrixView {
     /// # Ok::<(), annpage::Error>(())
     /// ```
     pub fn batches(&self, opts: &BatchOptions) -> Result<Batches> {
-        Batches::new(self.clone(), opts)
+        let view = self.clone();
+        let read = move |rows: &[usize]| view.rows(&Selection::positions(rows.iter().copied()));
+        Batches::new(self.shape().0, Box::new(read), opts)
             .in_element(&self.element)
             .in_file(&self.shared.path)
     }
