@@ -110,7 +110,10 @@ impl Iterator for Batches {
         if self.next >= self.order.len() {
             return None;
         }
-        let end = (self.next + self.batch_size).min(self.order.len());
+        let end = self
+            .next
+            .saturating_add(self.batch_size)
+            .min(self.order.len());
         let rows = self.order[self.next..end].to_vec();
         self.next = end;
         let x = (self.read)(&rows);
@@ -142,7 +145,7 @@ fn pass_order(n: usize, opts: &BatchOptions) -> Vec<usize> {
         let start = order.len();
         for &run in group {
             let lo = run * opts.chunk_rows;
-            order.extend(lo..(lo + opts.chunk_rows).min(n));
+            order.extend(lo..lo.saturating_add(opts.chunk_rows).min(n));
         }
         rng.shuffle(&mut order[start..]);
     }
@@ -195,5 +198,9 @@ mod tests {
         };
         assert_eq!(pass_order(5, &o), vec![0, 1, 2, 3, 4]);
         assert!(pass_order(0, &BatchOptions::default()).is_empty());
+        // Sizes far beyond the axis (as Python may pass) take everything in one run.
+        let mut all = pass_order(10, &opts(usize::MAX, usize::MAX, 1));
+        all.sort_unstable();
+        assert_eq!(all, (0..10).collect::<Vec<_>>());
     }
 }
