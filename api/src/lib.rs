@@ -60,8 +60,9 @@ pub use annpage_engine::{Error, Result};
 
 pub use crate::anndata::{AnnData, Axis};
 pub use crate::backed::{
-    read_h5ad_backed, read_zarr_backed, BackedAnnData, BackedMatrixView, BackedOptions,
-    MatrixChunks, Mode, TransposedBacked, TransposedChunks, TransposedMatrix,
+    read_h5ad_backed, read_zarr_backed, BackedAnnData, BackedMatrixView, BackedOptions, Batch,
+    BatchOptions, Batches, MatrixChunks, Mode, TransposedBacked, TransposedChunks,
+    TransposedMatrix,
 };
 pub use crate::concat::{
     concat, concat_on_disk, read_collection, BackedCollection, CollectionChunks, ConcatOptions,

@@ -135,6 +135,23 @@ class _Lazy(Mapping):
         return f"{self._which}: {list(self)}"
 
 
+class Batches:
+    """What ``BackedAnnData.batches`` returns: ``(X_batch, rows)`` pairs, read one at a time."""
+
+    def __init__(self, native, filename: str, element: str):
+        self._native, self._filename, self._element = native, filename, element
+
+    def __len__(self) -> int:
+        return len(self._native)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        rows, m = next(self._native)
+        return _convert.value(m, self._filename, self._element), rows
+
+
 class BackedAnnData:
     """A lazy `.h5ad` file (or a selection of it) read through annpage's chunk manager.
 
@@ -295,26 +312,34 @@ class BackedAnnData:
         drop_last: bool = False,
         layer=None,
     ):
-        """Yields shuffled batches ``(X_batch, obs)`` of X (or ``layer``) for a training loop:
-        ``obs`` is an int64 array of the batch's rows (positions in this selection), row ``i``
-        of ``X_batch`` being row ``obs[i]``.
+        """Shuffled batches of X (or ``layer``) for a training loop: an iterable of
+        ``(X_batch, rows)``, ``rows`` an int64 array of the batch's positions in this selection
+        (row ``i`` of ``X_batch`` is row ``rows[i]``; ``obs_names[rows]`` names them), with
+        ``len()`` the number of batches.
 
-        Like annbatch's loader, rows are drawn as random runs of ``chunk_size`` consecutive
-        rows, ``preload_nchunks`` runs mixed and cut into batches: each block read serves many
-        rows. Every row comes once per pass. ``seed`` (an int) makes the batches reproducible;
-        without it numpy's global generator draws one. ``shuffle=False`` gives the rows in
-        order.
+        As annbatch's loader, rows are drawn as random runs of ``chunk_size`` consecutive rows,
+        ``preload_nchunks`` runs mixed and cut into batches: each block read serves many rows.
+        Every row comes once per pass. ``seed`` is an int (the same batches every time) or a
+        :class:`numpy.random.Generator` (a new order each call, reproducible from the
+        generator's own seed); without it numpy's global generator draws one.
+        ``shuffle=False`` gives the rows in order.
         """
+        for name, v in (("batch_size", batch_size), ("chunk_size", chunk_size),
+                        ("preload_nchunks", preload_nchunks)):
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be a positive int, not {v!r}")
         if seed is None:
             seed = int(np.random.randint(0, 2**63 - 1, dtype=np.int64))
+        elif isinstance(seed, np.random.Generator):
+            seed = int(seed.integers(0, 2**63 - 1))
+        elif not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed < 2**64:
+            raise ValueError(f"seed must be an int in [0, 2**64) or a numpy Generator, not {seed!r}")
         which, key = ("X", None) if layer is None else ("layers", layer)
-        it = self._h().batches(
+        native = self._h().batches(
             which, key, int(batch_size), int(chunk_size), int(preload_nchunks), bool(shuffle),
             int(seed), bool(drop_last),
         )
-        element = which if key is None else f"{which}/{key}"
-        for rows, m in it:
-            yield _convert.value(m, self._filename, element), rows
+        return Batches(native, self._filename, which if key is None else f"{which}/{key}")
 
     def chunk_X(self, select=1000, replace: bool = True):
         """A random sample of rows of X as a dense array, as anndata's ``chunk_X``: ``select``

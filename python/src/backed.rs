@@ -251,15 +251,15 @@ impl Backed {
 
     /// Shuffled batches of a matrix of the selection (`BatchOptions` of the Rust API).
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (which, key, batch_size, chunk_rows, preload_chunks, shuffle, seed, drop_last))]
+    #[pyo3(signature = (which, key, batch_size, run_rows, preload_runs, shuffle, seed, drop_last))]
     fn batches(
         &self,
         py: Python<'_>,
         which: &str,
         key: Option<&str>,
         batch_size: usize,
-        chunk_rows: usize,
-        preload_chunks: usize,
+        run_rows: usize,
+        preload_runs: usize,
         shuffle: bool,
         seed: u64,
         drop_last: bool,
@@ -267,8 +267,8 @@ impl Backed {
         let m = self.matrix(which, key)?;
         let opts = BatchOptions {
             batch_size,
-            chunk_rows,
-            preload_chunks,
+            run_rows,
+            preload_runs,
             shuffle,
             seed,
             drop_last,

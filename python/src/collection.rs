@@ -212,15 +212,15 @@ impl Collection {
 
     /// Shuffled batches of X or a layer (`Backed.batches`).
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (which, key, batch_size, chunk_rows, preload_chunks, shuffle, seed, drop_last))]
+    #[pyo3(signature = (which, key, batch_size, run_rows, preload_runs, shuffle, seed, drop_last))]
     fn batches(
         &self,
         py: Python<'_>,
         which: &str,
         key: Option<&str>,
         batch_size: usize,
-        chunk_rows: usize,
-        preload_chunks: usize,
+        run_rows: usize,
+        preload_runs: usize,
         shuffle: bool,
         seed: u64,
         drop_last: bool,
@@ -228,8 +228,8 @@ impl Collection {
         let layer = self.layer(which, key)?;
         let opts = BatchOptions {
             batch_size,
-            chunk_rows,
-            preload_chunks,
+            run_rows,
+            preload_runs,
             shuffle,
             seed,
             drop_last,

@@ -273,8 +273,8 @@ fn shuffled_batches_of_a_collection_equal_the_concatenations_rows() {
     let c = read_collection(&paths, &outer(), &BackedOptions::default()).unwrap();
     let opts = annpage::backed::BatchOptions {
         batch_size: 128,
-        chunk_rows: 32,
-        preload_chunks: 6,
+        run_rows: 32,
+        preload_runs: 6,
         seed: 5,
         ..Default::default()
     };

@@ -140,8 +140,17 @@ def test_batches_take_every_row_once_with_anndatas_values(path):
     in_order = [r for _, r in view.batches(10, shuffle=False, drop_last=True)]
     assert len(in_order) == want.n_obs // 10
     np.testing.assert_array_equal(np.concatenate(in_order), np.arange(len(in_order) * 10))
-    with pytest.raises(annpage.AnnpageError, match="at least 1"):
-        next(b.batches(0))
+    assert len(view.batches(16, chunk_size=8)) == -(-want.n_obs // 16)
+    assert len(view.batches(16, drop_last=True)) == want.n_obs // 16
+    # A numpy Generator gives another order each call, reproducible from its seed.
+    g = np.random.default_rng(0)
+    first, second = ([r for _, r in view.batches(16, seed=g)] for _ in range(2))
+    assert not all(np.array_equal(a, c) for a, c in zip(first, second))
+    again = [r for _, r in view.batches(16, seed=np.random.default_rng(0))]
+    assert all(np.array_equal(a, c) for a, c in zip(first, again))
+    for bad in (dict(batch_size=0), dict(chunk_size=-1), dict(preload_nchunks=1.5), dict(seed=-1)):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            b.batches(**bad)
 
 
 def test_batches_of_a_layer():
@@ -153,7 +162,7 @@ def test_batches_of_a_layer():
         n += rows.size
     assert n == a.n_obs
     with pytest.raises(KeyError):
-        next(b.batches(4, layer="nope"))
+        b.batches(4, layer="nope")
 
 
 def test_lazy_mappings_and_uns():

@@ -241,7 +241,7 @@ impl BackedMatrixView {
     /// use annpage::backed::{read_h5ad_backed, BackedOptions, BatchOptions, Mode};
     /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/pbmc_like_csr.h5ad");
     /// let adata = read_h5ad_backed(path, Mode::Read, BackedOptions::default())?;
-    /// let opts = BatchOptions { batch_size: 32, chunk_rows: 16, preload_chunks: 4, ..Default::default() };
+    /// let opts = BatchOptions { batch_size: 32, run_rows: 16, preload_runs: 4, ..Default::default() };
     /// let mut seen = 0;
     /// for batch in adata.x().unwrap().batches(&opts)? {
     ///     let batch = batch?;

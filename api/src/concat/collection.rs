@@ -315,10 +315,10 @@ impl BackedCollection {
     ///
     /// ```
     /// use annpage::{read_collection, BackedOptions, ConcatOptions};
-    /// use annpage::backed::BatchOptions;
+    /// use annpage::BatchOptions;
     /// # let a = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/pbmc_like_csr.h5ad");
     /// let both = read_collection(&[a, a], &ConcatOptions::default(), &BackedOptions::default())?;
-    /// let opts = BatchOptions { batch_size: 100, chunk_rows: 64, preload_chunks: 4, ..Default::default() };
+    /// let opts = BatchOptions { batch_size: 100, run_rows: 64, preload_runs: 4, ..Default::default() };
     /// let rows: usize = both.batches(None, &opts)?.map(|b| b.map(|b| b.rows.len())).sum::<annpage::Result<usize>>()?;
     /// assert_eq!(rows, both.n_obs());
     /// # Ok::<(), annpage::Error>(())
@@ -330,7 +330,7 @@ impl BackedCollection {
             c.slice(&Selection::positions(rows.iter().copied()), &Selection::All)?
                 .read(&which)
         };
-        Batches::new(self.n_obs(), Box::new(read), opts)
+        Batches::new(self.n_obs(), Box::new(read), opts).in_element(layer.unwrap_or("X"))
     }
 
     /// `X` at the selection in chunks of at most `chunk_rows` rows: `(range of the
