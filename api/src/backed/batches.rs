@@ -9,6 +9,8 @@
 //! the batches before it have mostly brought into the cache.
 
 use std::fmt;
+use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use annpage_engine::{Error, Result};
 
@@ -70,14 +72,23 @@ pub struct Batch {
 }
 
 /// Reads rows (positions among a view's or a collection's rows) into memory.
-type RowReader = Box<dyn Fn(&[usize]) -> Result<Matrix> + Send + Sync>;
+type RowReader = Arc<dyn Fn(&[usize]) -> Result<Matrix> + Send + Sync>;
+
+/// A batch being read on a thread of its own, or read already.
+enum Ahead {
+    Running(Vec<usize>, JoinHandle<Result<Matrix>>),
+    Ready(Vec<usize>, Result<Matrix>),
+}
 
 /// The iterator [`BackedMatrixView::batches`](crate::BackedMatrixView::batches) (and
 /// [`BackedCollection::batches`](crate::BackedCollection::batches)) returns: one [`Batch`] per
-/// step, read when the step is taken. The iteration ends after the first error.
+/// step. While the caller works on a batch, the next one is read on a thread of its own (a
+/// training step and the next batch's read overlap). The iteration ends after the first
+/// error.
 ///
-/// Memory: the cache's budget, the batch handed out, the current group's order (one `usize`
-/// per row of a group of runs) and the runs' order (one `usize` per run).
+/// Memory: the cache's budget, the batch handed out and the one read ahead, the current
+/// group's order (one `usize` per row of a group of runs) and the runs' order (one `usize`
+/// per run).
 pub struct Batches {
     read: RowReader,
     opts: BatchOptions,
@@ -91,8 +102,11 @@ pub struct Batches {
     pending: Vec<usize>,
     /// Where the next batch starts in `pending`.
     cursor: usize,
-    /// Rows left to hand out (`drop_last` leaves out the short last batch).
+    /// Rows left to hand out (`drop_last` leaves out the short last batch), but those of
+    /// `ahead`.
     left: usize,
+    /// The next batch, read while the caller works on the one before.
+    ahead: Option<Ahead>,
 }
 
 impl Batches {
@@ -123,12 +137,34 @@ impl Batches {
             pending: Vec::new(),
             cursor: 0,
             left,
+            ahead: None,
         })
     }
 
     /// Batches left to read.
     pub fn remaining(&self) -> usize {
-        self.left.div_ceil(self.opts.batch_size)
+        self.left.div_ceil(self.opts.batch_size) + usize::from(self.ahead.is_some())
+    }
+
+    /// Starts reading the next batch on a thread of its own (where one can be started).
+    fn read_ahead(&mut self) {
+        let n = self.opts.batch_size.min(self.left);
+        let rows = self.take_rows(n);
+        self.left -= n;
+        let read = Arc::clone(&self.read);
+        let wanted = rows.clone();
+        self.ahead = Some(
+            match std::thread::Builder::new()
+                .name("annpage-batch".into())
+                .spawn(move || read(&wanted))
+            {
+                Ok(handle) => Ahead::Running(rows, handle),
+                Err(_) => {
+                    let x = (self.read)(&rows);
+                    Ahead::Ready(rows, x)
+                }
+            },
+        );
     }
 
     /// The next `n` rows of the pass's order, reaching further groups as needed.
@@ -161,14 +197,28 @@ impl Iterator for Batches {
     type Item = Result<Batch>;
 
     fn next(&mut self) -> Option<Result<Batch>> {
-        if self.left == 0 {
-            return None;
+        if self.ahead.is_none() {
+            if self.left == 0 {
+                return None;
+            }
+            self.read_ahead();
         }
-        let n = self.opts.batch_size.min(self.left);
-        let rows = self.take_rows(n);
-        self.left -= n;
-        match (self.read)(&rows) {
-            Ok(x) => Some(Ok(Batch { rows, x })),
+        let (rows, x) = match self.ahead.take()? {
+            Ahead::Ready(rows, x) => (rows, x),
+            Ahead::Running(rows, handle) => {
+                let x = handle
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::invalid("reading a batch panicked")));
+                (rows, x)
+            }
+        };
+        match x {
+            Ok(x) => {
+                if self.left > 0 {
+                    self.read_ahead();
+                }
+                Some(Ok(Batch { rows, x }))
+            }
             Err(e) => {
                 self.left = 0;
                 Some(Err(e))
@@ -199,7 +249,7 @@ mod tests {
 
     /// The pass's whole order, every row read as an empty matrix.
     fn order(n: usize, opts: &BatchOptions) -> Vec<usize> {
-        let read: RowReader = Box::new(|rows| {
+        let read: RowReader = Arc::new(|rows| {
             let zeros = crate::data::ArrayData::zeros(crate::data::DType::F32, &[rows.len(), 0]);
             Ok(Matrix::Dense(zeros))
         });
@@ -262,7 +312,7 @@ mod tests {
         let mut all = order(10, &huge);
         all.sort_unstable();
         assert_eq!(all, (0..10).collect::<Vec<_>>());
-        let read: RowReader = Box::new(|_| Err(Error::invalid("boom")));
+        let read: RowReader = Arc::new(|_| Err(Error::invalid("boom")));
         let mut failing = Batches::new(10, read, &plain).unwrap();
         assert_eq!(failing.len(), 5);
         assert!(failing.next().unwrap().is_err());

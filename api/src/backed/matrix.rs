@@ -254,7 +254,7 @@ impl BackedMatrixView {
     pub fn batches(&self, opts: &BatchOptions) -> Result<Batches> {
         let view = self.clone();
         let read = move |rows: &[usize]| view.rows(&Selection::positions(rows.iter().copied()));
-        Batches::new(self.shape().0, Box::new(read), opts)
+        Batches::new(self.shape().0, Arc::new(read), opts)
             .in_element(&self.element)
             .in_file(&self.shared.path)
     }

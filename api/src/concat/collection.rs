@@ -330,7 +330,7 @@ impl BackedCollection {
             c.slice(&Selection::positions(rows.iter().copied()), &Selection::All)?
                 .read(&which)
         };
-        Batches::new(self.n_obs(), Box::new(read), opts).in_element(layer.unwrap_or("X"))
+        Batches::new(self.n_obs(), Arc::new(read), opts).in_element(layer.unwrap_or("X"))
     }
 
     /// `X` at the selection in chunks of at most `chunk_rows` rows: `(range of the
