@@ -320,5 +320,16 @@ mod tests {
             failing.next().is_none(),
             "the iteration ends after an error"
         );
+        // The batch read ahead on its own thread: a panic there is an error, not a crash.
+        let read: RowReader = Arc::new(|rows| {
+            assert!(rows.len() < 2, "a reader's bug");
+            Ok(Matrix::Dense(crate::data::ArrayData::zeros(
+                crate::data::DType::F32,
+                &[rows.len(), 0],
+            )))
+        });
+        let mut panicking = Batches::new(10, read, &plain).unwrap();
+        let err = panicking.next().unwrap().unwrap_err().to_string();
+        assert!(err.contains("panicked"), "{err}");
     }
 }
