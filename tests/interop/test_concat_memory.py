@@ -75,8 +75,10 @@ def test_concat_memory_does_not_grow_with_the_matrices(
 
 def test_concat_does_not_fill_the_cache(annpage_bin: Path, sets: dict[str, list[Path]], tmp_path: Path) -> None:
     """Each block is read once, so blocks are not kept: with a budget larger than every input
-    (smaller than all of them), memory grows with the chunks and the read-ahead (an eighth and a
-    quarter of the budget, the chunks at most 8 MiB), less than the budget does."""
+    (smaller than all of them), memory grows only with the buffers that scale with the budget —
+    the read-ahead (a quarter), the chunks (an eighth, at most 8 MiB, held a few times over
+    while aligned and written, one more on the reader thread): 100–120 MiB measured from 16 to
+    128 MiB. A cache that kept the blocks would add the budget's 112 MiB on top of that."""
     x = sum(_x_mb(p) for p in sets["dense"])
     assert max(_x_mb(p) for p in sets["dense"]) < 128 < x, x
     peaks = {}
@@ -85,7 +87,7 @@ def test_concat_does_not_fill_the_cache(annpage_bin: Path, sets: dict[str, list[
             [annpage_bin, "concat", *sets["dense"], "-o", tmp_path / f"{budget}.h5ad", "--cache-mb", budget]
         )
         assert res.returncode == 0, res.stderr
-    assert peaks[128] - peaks[BUDGET_MB] < 128 - BUDGET_MB, peaks
+    assert peaks[128] - peaks[BUDGET_MB] < 1.5 * (128 - BUDGET_MB), peaks
 
 
 @pytest.mark.parametrize("compression", ["none", "gzip"])
