@@ -105,8 +105,10 @@ impl NamedArray {
     /// let a = NamedArray::from_vec("indptr", vec![3], vec![0u64, 2, 5]);
     /// assert_eq!(a, NamedArray::new("indptr", vec![3], &[0u64, 2, 5]));
     /// ```
-    pub fn from_vec<T: Value>(name: &str, shape: Vec<u64>, values: Vec<T>) -> Self {
+    pub fn from_vec<T: Value>(name: &str, shape: Vec<u64>, mut values: Vec<T>) -> Self {
         debug_assert_eq!(shape.iter().product::<u64>(), values.len() as u64);
+        // A server answer keeps its body's length reserved: no spare capacity may outlive it.
+        values.shrink_to_fit();
         #[cfg(target_endian = "little")]
         let bytes = Bytes::from_owner(LittleEndian(values));
         #[cfg(not(target_endian = "little"))]

@@ -74,7 +74,7 @@ impl Source {
     pub fn index_name(&self, axis: Axis) -> annpage::Result<Option<String>> {
         match self {
             Source::File(b) => Ok(b.index_name(axis)),
-            Source::Collection(_) => Ok(self.frame(axis)?.index_name().map(str::to_owned)),
+            Source::Collection(c) => c.index_name(axis),
         }
     }
 

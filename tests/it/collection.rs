@@ -91,6 +91,11 @@ fn selections_equal_the_concatenation_subset() {
             assert_eq!(view.to_memory().unwrap(), expected, "{obs:?}");
             assert_eq!(view.obs_names().unwrap(), expected.obs_names());
             assert_eq!(&view.obs().unwrap(), expected.obs());
+            assert_eq!(&view.var().unwrap(), expected.var());
+            assert_eq!(
+                view.index_name(Axis::Obs).unwrap().as_deref(),
+                expected.obs().index_name()
+            );
             // Chunked, the same rows.
             let chunks: Vec<(std::ops::Range<usize>, Matrix)> =
                 view.chunk_x(37).unwrap().map(Result::unwrap).collect();

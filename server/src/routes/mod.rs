@@ -216,6 +216,8 @@ impl Answer {
     fn json(value: &impl serde::Serialize) -> Answer {
         let mut bytes = serde_json::to_vec(value).expect("JSON values serialise");
         bytes.push(b'\n');
+        // The answer keeps its body's length reserved: no spare capacity may outlive it.
+        bytes.shrink_to_fit();
         Answer {
             parts: vec![Bytes::from(bytes)],
             content_type: "application/json",

@@ -11,7 +11,7 @@ use annpage_engine::{Error, Result};
 use super::{selection_of, BackedCollection, Inner};
 use crate::concat::{column, ondisk, StringColumns};
 use crate::subset::aligned_rows;
-use crate::{AnnData, Axis, AxisIndex};
+use crate::{AnnData, Axis};
 
 /// The concatenation of everything but the matrices.
 pub(super) struct Annotations {
@@ -215,24 +215,37 @@ impl BackedCollection {
         Ok(a)
     }
 
-    /// The selected cells' obs (see [`BackedCollection::annotations`]).
+    /// The selected cells' obs (see [`BackedCollection::annotations`]): the frame alone is
+    /// cut, not the other annotations.
     pub fn obs(&self) -> Result<DataFrame> {
-        let none = AxisIndex::full(0);
-        let held = self.inner.annotations()?;
-        let a = held
-            .meta
-            .subset(&selection_of(&self.obs), &selection_of(&none))?;
-        rewrite(a.obs(), &held.strings[0]).in_element("/obs")
+        self.frame(Axis::Obs)
     }
 
     /// The selected genes' var (see [`BackedCollection::annotations`]).
     pub fn var(&self) -> Result<DataFrame> {
-        let none = AxisIndex::full(0);
+        self.frame(Axis::Var)
+    }
+
+    /// pandas' name of the obs or var index, without cutting the frame.
+    pub fn index_name(&self, axis: Axis) -> Result<Option<String>> {
         let held = self.inner.annotations()?;
-        let a = held
-            .meta
-            .subset(&selection_of(&none), &selection_of(&self.var))?;
-        rewrite(a.var(), &held.strings[1]).in_element("/var")
+        let frame = match axis {
+            Axis::Obs => held.meta.obs(),
+            Axis::Var => held.meta.var(),
+        };
+        Ok(frame.index_name().map(str::to_owned))
+    }
+
+    /// obs or var at the selection, unused categories removed, as `AnnData::subset` cuts it.
+    fn frame(&self, axis: Axis) -> Result<DataFrame> {
+        let held = self.inner.annotations()?;
+        let (frame, rows, strings, at) = match axis {
+            Axis::Obs => (held.meta.obs(), &self.obs, &held.strings[0], "/obs"),
+            Axis::Var => (held.meta.var(), &self.var, &held.strings[1], "/var"),
+        };
+        let mut cut = frame.subset_rows(rows).in_element(at)?;
+        cut.remove_unused_categories();
+        rewrite(&cut, strings).in_element(at)
     }
 }
 
