@@ -335,10 +335,10 @@ class BackedAnnData:
         elif not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed < 2**64:
             raise ValueError(f"seed must be an int in [0, 2**64) or a numpy Generator, not {seed!r}")
         which, key = ("X", None) if layer is None else ("layers", layer)
-        native = self._h().batches(
-            which, key, int(batch_size), int(chunk_size), int(preload_nchunks), bool(shuffle),
-            int(seed), bool(drop_last),
-        )
+        args = dict(batch_size=int(batch_size), run_rows=int(chunk_size),
+                    preload_runs=int(preload_nchunks), shuffle=bool(shuffle), seed=int(seed),
+                    drop_last=bool(drop_last))
+        native = self._h().batches(which, key, args)
         return Batches(native, self._filename, which if key is None else f"{which}/{key}")
 
     def chunk_X(self, select=1000, replace: bool = True):

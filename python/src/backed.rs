@@ -250,29 +250,15 @@ impl Backed {
     }
 
     /// Shuffled batches of a matrix of the selection (`BatchOptions` of the Rust API).
-    #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (which, key, batch_size, run_rows, preload_runs, shuffle, seed, drop_last))]
     fn batches(
         &self,
         py: Python<'_>,
         which: &str,
         key: Option<&str>,
-        batch_size: usize,
-        run_rows: usize,
-        preload_runs: usize,
-        shuffle: bool,
-        seed: u64,
-        drop_last: bool,
+        args: BatchArgs,
     ) -> PyResult<Batches> {
         let m = self.matrix(which, key)?;
-        let opts = BatchOptions {
-            batch_size,
-            run_rows,
-            preload_runs,
-            shuffle,
-            seed,
-            drop_last,
-        };
+        let opts = BatchOptions::from(args);
         let batches = py.detach(|| m.batches(&opts)).map_err(to_py)?;
         Ok(Batches::new(batches))
     }
@@ -422,6 +408,32 @@ impl Chunks {
                 items.append(convert::matrix(py, m)?)?;
                 Ok(Some(pyo3::types::PyTuple::new(py, items)?.into_any()))
             }
+        }
+    }
+}
+
+/// `BatchOptions`' fields, from a dict keyed by their names, made by the Python wrapper (which
+/// checks them and names them as annbatch does) and handed over whole.
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+pub struct BatchArgs {
+    batch_size: usize,
+    run_rows: usize,
+    preload_runs: usize,
+    shuffle: bool,
+    seed: u64,
+    drop_last: bool,
+}
+
+impl From<BatchArgs> for BatchOptions {
+    fn from(a: BatchArgs) -> Self {
+        BatchOptions {
+            batch_size: a.batch_size,
+            run_rows: a.run_rows,
+            preload_runs: a.preload_runs,
+            shuffle: a.shuffle,
+            seed: a.seed,
+            drop_last: a.drop_last,
         }
     }
 }

@@ -10,7 +10,7 @@ use annpage::{read_collection, BackedCollection, BackedOptions, WriteOptions};
 use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::backed::{compression_of, selection, zarr_write_options, Batches, Chunks};
+use crate::backed::{compression_of, selection, zarr_write_options, BatchArgs, Batches, Chunks};
 use crate::convert;
 use crate::errors::to_py;
 
@@ -211,29 +211,15 @@ impl Collection {
     }
 
     /// Shuffled batches of X or a layer (`Backed.batches`).
-    #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (which, key, batch_size, run_rows, preload_runs, shuffle, seed, drop_last))]
     fn batches(
         &self,
         py: Python<'_>,
         which: &str,
         key: Option<&str>,
-        batch_size: usize,
-        run_rows: usize,
-        preload_runs: usize,
-        shuffle: bool,
-        seed: u64,
-        drop_last: bool,
+        args: BatchArgs,
     ) -> PyResult<Batches> {
         let layer = self.layer(which, key)?;
-        let opts = BatchOptions {
-            batch_size,
-            run_rows,
-            preload_runs,
-            shuffle,
-            seed,
-            drop_last,
-        };
+        let opts = BatchOptions::from(args);
         let batches = py
             .detach(|| self.inner.batches(layer, &opts))
             .map_err(to_py)?;

@@ -188,13 +188,7 @@ fn shuffled_batches_take_every_row_once_and_decode_less_than_scattered_rows() {
         batch_size: 300,
         ..BatchOptions::default()
     };
-    let got: Vec<_> = view
-        .x()
-        .unwrap()
-        .batches(&plain)
-        .unwrap()
-        .map(|b| b.unwrap().rows)
-        .collect();
+    let got = batch_rows(&view, &plain);
     assert_eq!(
         got,
         vec![
@@ -203,21 +197,7 @@ fn shuffled_batches_take_every_row_once_and_decode_less_than_scattered_rows() {
             (600..900).collect()
         ]
     );
-    let again: Vec<_> = b
-        .x()
-        .unwrap()
-        .batches(&opts)
-        .unwrap()
-        .map(|b| b.unwrap().rows)
-        .collect();
-    let first: Vec<_> = b
-        .x()
-        .unwrap()
-        .batches(&opts)
-        .unwrap()
-        .map(|b| b.unwrap().rows)
-        .collect();
-    assert_eq!(again, first);
+    assert_eq!(batch_rows(&b, &opts), batch_rows(&b, &opts));
 
     // Shuffled without the short last batch: the last group is cut short.
     let cut = BatchOptions {
@@ -247,4 +227,10 @@ fn shuffled_batches_take_every_row_once_and_decode_less_than_scattered_rows() {
         err.contains("pbmc_like_csr.h5ad") && err.contains("at least 1"),
         "{err}"
     );
+}
+
+/// The rows of each of X's batches, in order.
+fn batch_rows(b: &BackedAnnData, opts: &BatchOptions) -> Vec<Vec<usize>> {
+    let batches = b.x().unwrap().batches(opts).unwrap();
+    batches.map(|batch| batch.unwrap().rows).collect()
 }
