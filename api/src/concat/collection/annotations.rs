@@ -11,7 +11,7 @@ use annpage_engine::{Error, Result};
 use super::{selection_of, BackedCollection, Inner};
 use crate::concat::{column, ondisk, StringColumns};
 use crate::subset::aligned_rows;
-use crate::{AnnData, Axis};
+use crate::{AnnData, Axis, AxisIndex};
 
 /// The concatenation of everything but the matrices.
 pub(super) struct Annotations {
@@ -19,6 +19,17 @@ pub(super) struct Annotations {
     /// The columns of `meta`'s obs and var that anndata writes through
     /// `strings_to_categoricals`: categorical or not depending on the rows kept.
     strings: StringColumns,
+}
+
+impl Annotations {
+    /// obs or var of the concatenation, its columns written through
+    /// `strings_to_categoricals` and its element's path.
+    fn side(&self, axis: Axis) -> (&DataFrame, &[(String, bool)], &'static str) {
+        match axis {
+            Axis::Obs => (self.meta.obs(), &self.strings[0], "/obs"),
+            Axis::Var => (self.meta.var(), &self.strings[1], "/var"),
+        }
+    }
 }
 
 impl Inner {
@@ -182,10 +193,8 @@ impl BackedCollection {
     /// ```
     pub fn frame_column(&self, axis: Axis, name: &str) -> Result<Option<Column>> {
         let a = self.inner.annotations()?;
-        let (frame, rows, strings, at) = match axis {
-            Axis::Obs => (a.meta.obs(), &self.obs, &a.strings[0], "/obs"),
-            Axis::Var => (a.meta.var(), &self.var, &a.strings[1], "/var"),
-        };
+        let (frame, strings, at) = a.side(axis);
+        let rows = self.rows_of(axis);
         let Some(column) = frame.column(name) else {
             return Ok(None);
         };
@@ -229,21 +238,22 @@ impl BackedCollection {
     /// pandas' name of the obs or var index, without cutting the frame.
     pub fn index_name(&self, axis: Axis) -> Result<Option<String>> {
         let held = self.inner.annotations()?;
-        let frame = match axis {
-            Axis::Obs => held.meta.obs(),
-            Axis::Var => held.meta.var(),
-        };
-        Ok(frame.index_name().map(str::to_owned))
+        Ok(held.side(axis).0.index_name().map(str::to_owned))
+    }
+
+    /// The selected positions along `axis`.
+    fn rows_of(&self, axis: Axis) -> &AxisIndex {
+        match axis {
+            Axis::Obs => &self.obs,
+            Axis::Var => &self.var,
+        }
     }
 
     /// obs or var at the selection, unused categories removed, as `AnnData::subset` cuts it.
     fn frame(&self, axis: Axis) -> Result<DataFrame> {
         let held = self.inner.annotations()?;
-        let (frame, rows, strings, at) = match axis {
-            Axis::Obs => (held.meta.obs(), &self.obs, &held.strings[0], "/obs"),
-            Axis::Var => (held.meta.var(), &self.var, &held.strings[1], "/var"),
-        };
-        let mut cut = frame.subset_rows(rows).in_element(at)?;
+        let (frame, strings, at) = held.side(axis);
+        let mut cut = frame.subset_rows(self.rows_of(axis)).in_element(at)?;
         cut.remove_unused_categories();
         rewrite(&cut, strings).in_element(at)
     }
