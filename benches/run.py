@@ -154,6 +154,8 @@ LIMITS = [
     Runner("zstd, all cores", [ANNPAGE_BENCH, "zstd_all", "{file}"], ANNPAGE_BENCH, ("inflate",), "zstd"),
     # The full pass's own arithmetic (per-gene sums, one core) over X already in memory.
     Runner("sums in memory, 1 core", [ANNPAGE_BENCH, "sums_in_memory", "{file}"], ANNPAGE_BENCH, ("sums",), "sums"),
+    # `annpage stats`'s arithmetic (QcAccumulator, one core) over the same chunks in memory.
+    Runner("QC in memory, 1 core", [ANNPAGE_BENCH, "qc_in_memory", "{file}"], ANNPAGE_BENCH, ("sums",), "sums"),
     # The same reduction with numpy, as the Python peers' full pass does it after its reads.
     Runner("numpy sums in memory, 1 core", [PY, PEERS_PY, "limit", "numpy_sums", "{file}"], PY, ("sums",), "sums"),
 ]

@@ -25,6 +25,8 @@
 //!   bytes are read beforehand, untimed); `n/a` on files whose `X` is not deflate-compressed.
 //! - `zstd_all`: decode every stored inner chunk of a Zarr v3 store's sharded, zstd-compressed
 //!   `X/data` and `X/indices` on all cores; `n/a` on other files and layouts.
+//! - `sums_in_memory`, `qc_in_memory`: the arithmetic of `full_pass` and of `annpage stats`
+//!   (`QcAccumulator`) alone, on one core, over `X` read into memory beforehand (untimed).
 //!
 //! The workloads go through annpage's public API only, as a user would: `read_h5ad_backed`
 //! (`read_zarr_backed` for a Zarr store) with a cache budget of `$ANNPAGE_CACHE_MB` MiB (default 1,024). The random cells and genes
@@ -64,11 +66,12 @@ const WORKLOADS: [&str; 7] = [
 ];
 
 /// The limits this tool measures.
-const LIMITS: [&str; 4] = [
+const LIMITS: [&str; 5] = [
     "inflate_libdeflate_1",
     "inflate_libdeflate_all",
     "zstd_all",
     "sums_in_memory",
+    "qc_in_memory",
 ];
 
 /// What a run gives.
@@ -108,9 +111,13 @@ fn timed(f: impl FnOnce() -> BenchResult<String>) -> BenchResult<Outcome> {
 /// Runs a workload or limit; `None` when this tool does not implement it.
 fn run(workload: &str, file: &Path) -> BenchResult<Option<Outcome>> {
     use workloads as w;
-    if workload == "sums_in_memory" {
+    if workload == "sums_in_memory" || workload == "qc_in_memory" {
         let sel = selections::load(file)?;
-        return Ok(Some(match w::sums_in_memory(file, &sel)? {
+        let limit = match workload {
+            "sums_in_memory" => w::sums_in_memory,
+            _ => w::qc_in_memory,
+        };
+        return Ok(Some(match limit(file, &sel)? {
             Some((bytes, seconds)) => Outcome::Done(checksum::fmt(&[bytes]), seconds),
             None => Outcome::NotApplicable,
         }));

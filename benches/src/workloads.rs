@@ -10,7 +10,8 @@ use annpage::backed::{
     read_h5ad_backed, read_zarr_backed, BackedAnnData, BackedOptions, BatchOptions, Mode,
 };
 use annpage::data::Matrix;
-use annpage::Selection;
+use annpage::stats::QcAccumulator;
+use annpage::{AxisIndex, Selection};
 
 use crate::checksum::{meta_checksum, w_mod, w_plus1, EntrySums, GeneSums};
 use crate::selections::Selections;
@@ -87,6 +88,40 @@ pub fn sums_in_memory(path: &Path, sel: &Selections) -> BenchResult<Option<(f64,
     let seconds = t0.elapsed().as_secs_f64();
     // The checksum is the full pass's; the bytes are what run.py reports a throughput of.
     std::hint::black_box(acc.checksum());
+    let bytes = x.nnz() * (4 + x.data().dtype().size());
+    Ok(Some((bytes as f64, seconds)))
+}
+
+/// The limit `qc_in_memory`: the arithmetic of `annpage stats` alone (`QcAccumulator` on one
+/// thread), over `X` already in memory (read first, not timed) in the same chunks of rows as
+/// [`sums_in_memory`]. Returns the bytes of `X/indices` and `X/data` reduced and the seconds;
+/// `None` for an `X` that is not CSR.
+pub fn qc_in_memory(path: &Path, sel: &Selections) -> BenchResult<Option<(f64, f64)>> {
+    let adata = open(path)?;
+    let Matrix::Sparse(x) = x_of(&adata)? else {
+        return Ok(None);
+    };
+    if x.format() != annpage::data::SparseFormat::Csr {
+        return Ok(None);
+    }
+    let (rows, cols) = x.shape();
+    let step = sel.row_chunk.max(1);
+    // The chunks are cut before the clock starts: the limit is the reduction alone.
+    let chunks = (0..rows)
+        .step_by(step)
+        .map(|start| {
+            let end = rows.min(start + step);
+            let picked = AxisIndex::range(start..end, rows)?;
+            Ok(Matrix::Sparse(x.subset(&picked, &AxisIndex::full(cols))?))
+        })
+        .collect::<BenchResult<Vec<_>>>()?;
+    let t0 = std::time::Instant::now();
+    let mut acc = QcAccumulator::with_n_obs(rows, cols).with_threads(1);
+    for chunk in &chunks {
+        acc.add_chunk(chunk)?;
+    }
+    std::hint::black_box(acc.finish());
+    let seconds = t0.elapsed().as_secs_f64();
     let bytes = x.nnz() * (4 + x.data().dtype().size());
     Ok(Some((bytes as f64, seconds)))
 }
