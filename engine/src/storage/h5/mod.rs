@@ -8,6 +8,7 @@
 //! anything is allocated for it.
 
 pub mod claim;
+mod heap;
 pub mod read;
 mod seam;
 pub mod types;

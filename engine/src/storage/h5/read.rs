@@ -167,8 +167,18 @@ fn read_array_unexplained(ds: &Dataset) -> Result<ArrayData> {
     );
     match ty.dtype() {
         Some(dtype) if plain && !ds.space()?.is_null() => read_typed(ds, dtype),
-        _ => NativeBuffer::read(Source::Dataset(ds))?.decode_array(),
+        _ => match super::heap::read_strings(ds)? {
+            Some(strings) => Ok(strings),
+            None => NativeBuffer::read(Source::Dataset(ds))?.decode_array(),
+        },
     }
+}
+
+/// Reads a whole dataset through libhdf5's conversion to the native type (what the global heap
+/// reader is checked against).
+#[cfg(test)]
+pub(super) fn read_array_through_libhdf5(ds: &Dataset) -> Result<ArrayData> {
+    NativeBuffer::read(Source::Dataset(ds))?.decode_array()
 }
 
 /// Reads a plain integer or float dataset straight into a typed array (HDF5 converts the byte

@@ -1,0 +1,386 @@
+//! Variable-length strings read straight from the file's global heap.
+//!
+//! libhdf5 reads a variable-length string dataset one value at a time: for each, it looks up
+//! the value's global heap collection in its metadata cache and copies the bytes into a fresh
+//! allocation that the caller frees again. For the 300,000 names of an obs index that is most
+//! of the time an open takes. An uncompressed, contiguous dataset of such strings is read here
+//! instead: its stored references (per value: a 4-byte length, the address of a collection and
+//! a 4-byte object index) with one positioned read, then each collection they point into once,
+//! in address order, parsed and sliced into the strings.
+//!
+//! Anything else (chunked or compressed storage, a file open for writing or with a user block,
+//! unusual address sizes) is left to libhdf5: [`read_strings`] answers `None`. Everything read
+//! from the file is checked before it is used or sized from: spans lie in the file, collections
+//! do not overlap, objects lie in their collection, and the strings together hold no more bytes
+//! than the file.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+
+use hdf5::Dataset;
+
+use super::claim::check_whole_read;
+use super::types::StoredType;
+use crate::data::ArrayData;
+use crate::{Error, Result};
+
+/// The signature a global heap collection starts with.
+const SIGNATURE: &[u8; 4] = b"GCOL";
+
+/// A collection's header: signature, version, 3 reserved bytes, then its size (`size_len`
+/// bytes, little-endian, the header included).
+fn header_len(size_len: usize) -> usize {
+    8 + size_len
+}
+
+/// An object's header: index (2 bytes), reference count (2), reserved (4), then its size.
+fn object_header_len(size_len: usize) -> usize {
+    8 + size_len
+}
+
+/// The widths of the file's addresses and lengths (its superblock's "size of offsets" and
+/// "size of lengths").
+#[derive(Clone, Copy, Debug)]
+struct Widths {
+    addr: usize,
+    size: usize,
+}
+
+/// One stored reference: the string's length, and where its bytes are.
+#[derive(Clone, Copy, Debug)]
+struct Reference {
+    len: u32,
+    collection: u64,
+    object: u32,
+}
+
+/// Reads a whole variable-length string dataset from its stored bytes, or `None` when its
+/// storage is not one this reader handles (libhdf5 must read it). The strings are decoded as
+/// UTF-8 and end at their first NUL, as libhdf5's are.
+pub(super) fn read_strings(ds: &Dataset) -> Result<Option<ArrayData>> {
+    if !matches!(StoredType::of(&ds.dtype()?)?, StoredType::VarString { .. }) {
+        return Ok(None);
+    }
+    let space = ds.space()?;
+    if space.is_null() || !ds.filters().is_empty() {
+        return Ok(None);
+    }
+    let shape = space.shape();
+    let h5file = ds.file()?;
+    if !h5file.is_read_only() || h5file.userblock() > 0 {
+        return Ok(None);
+    }
+    let sizes = h5file.create_plist()?.sizes();
+    let widths = Widths {
+        addr: sizes.sizeof_addr.into(),
+        size: sizes.sizeof_size.into(),
+    };
+    if ![2, 4, 8].contains(&widths.addr) || ![2, 4, 8].contains(&widths.size) {
+        return Ok(None);
+    }
+    let Some(addr) = ds.offset() else {
+        return Ok(None); // Chunked, compact or never written.
+    };
+    let Ok(file) = File::open(h5file.filename()) else {
+        return Ok(None);
+    };
+    let file_len = file.metadata()?.len();
+    if file_len != h5file.size() {
+        return Ok(None); // Not the file libhdf5 has open (replaced since).
+    }
+    let stride = 8 + widths.addr;
+    // The values' count checked against what the dataset stores, and their bytes against the
+    // memory there is.
+    let stored = check_whole_read(ds, stride)?;
+    if stored as u64 != ds.storage_size() {
+        return Err(Error::malformed(format!(
+            "{} strings do not fill the dataset's {} stored bytes",
+            stored / stride,
+            ds.storage_size()
+        )));
+    }
+    check_span(addr, stored as u64, file_len, "the dataset's values")?;
+    let mut raw = vec![0u8; stored];
+    file.read_exact_at(&mut raw, addr)?;
+    let refs: Vec<Reference> = raw
+        .chunks_exact(stride)
+        .map(|r| Reference {
+            len: le(&r[..4]) as u32,
+            collection: le(&r[4..4 + widths.addr]),
+            object: le(&r[4 + widths.addr..]) as u32,
+        })
+        .collect();
+    drop(raw);
+    let total: u64 = refs.iter().map(|r| u64::from(r.len)).sum();
+    if total > file_len {
+        return Err(Error::malformed(format!(
+            "its strings claim {total} bytes, more than the file's {file_len}"
+        )));
+    }
+    let strings = decode(&file, file_len, widths, &refs)?;
+    let array = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), strings)
+        .map_err(|e| Error::malformed(format!("strings of shape {shape:?}: {e}")))?;
+    Ok(Some(ArrayData::String(array)))
+}
+
+/// The strings of `refs`, each collection they point into read and parsed once.
+fn decode(file: &File, file_len: u64, widths: Widths, refs: &[Reference]) -> Result<Vec<String>> {
+    let mut out = vec![String::new(); refs.len()];
+    // Runs of consecutive values in one collection (libhdf5 fills a collection with the
+    // values written one after the other), ordered by the collection's address, so that each
+    // collection is read once and collections are seen to not overlap.
+    let mut runs: Vec<(u64, std::ops::Range<usize>)> = Vec::new();
+    for (k, r) in refs.iter().enumerate() {
+        if r.len == 0 {
+            continue;
+        }
+        match runs.last_mut() {
+            Some((c, range)) if *c == r.collection && range.end == k => range.end = k + 1,
+            _ => runs.push((r.collection, k..k + 1)),
+        }
+    }
+    runs.sort_unstable_by_key(|(c, range)| (*c, range.start));
+    let mut heap = Collection::default();
+    // The end of the last collection read: collections may not overlap, so that all of them
+    // together are read at most once from a file of `file_len` bytes.
+    let mut end = 0u64;
+    for (collection, range) in runs {
+        if heap.addr != Some(collection) {
+            if collection < end {
+                return Err(Error::malformed(format!(
+                    "global heap collection at {collection} overlaps the one before it"
+                )));
+            }
+            heap.load(file, file_len, widths, collection)?;
+            end = collection + heap.bytes.len() as u64;
+        }
+        for k in range {
+            let r = refs[k];
+            if r.len == 0 {
+                continue;
+            }
+            let bytes = heap.object(r.object).ok_or_else(|| {
+                Error::malformed(format!(
+                    "string {k} refers to object {} of the global heap collection at {}, which \
+                     has none",
+                    r.object, r.collection
+                ))
+            })?;
+            let bytes = bytes.get(..r.len as usize).ok_or_else(|| {
+                Error::malformed(format!(
+                    "string {k} claims {} bytes, its global heap object holds {}",
+                    r.len,
+                    bytes.len()
+                ))
+            })?;
+            let bytes = bytes.split(|&b| b == 0).next().unwrap_or_default();
+            out[k] = std::str::from_utf8(bytes)
+                .map_err(|_| {
+                    Error::malformed(format!(
+                        "string is not valid UTF-8: {:?}",
+                        String::from_utf8_lossy(bytes)
+                    ))
+                })?
+                .to_owned();
+        }
+    }
+    Ok(out)
+}
+
+/// One global heap collection, read whole, and where its objects are.
+#[derive(Debug, Default)]
+struct Collection {
+    addr: Option<u64>,
+    bytes: Vec<u8>,
+    /// By object index: the object's bytes in `bytes` (`start..end`), empty for no object.
+    objects: Vec<(u32, u32)>,
+}
+
+impl Collection {
+    /// Reads and parses the collection at `addr`, reusing the memory of the one before.
+    fn load(&mut self, file: &File, file_len: u64, w: Widths, addr: u64) -> Result<()> {
+        let header = header_len(w.size);
+        check_span(addr, header as u64, file_len, "a global heap collection")?;
+        let mut head = [0u8; 16];
+        file.read_exact_at(&mut head[..header], addr)?;
+        if &head[..4] != SIGNATURE || head[4] != 1 {
+            return Err(Error::malformed(format!(
+                "no global heap collection at {addr} (signature {:?}, version {})",
+                String::from_utf8_lossy(&head[..4]),
+                head[4]
+            )));
+        }
+        let size = le(&head[8..header]);
+        if size < header as u64 || size > u64::from(u32::MAX) {
+            return Err(Error::malformed(format!(
+                "global heap collection at {addr} claims {size} bytes"
+            )));
+        }
+        check_span(addr, size, file_len, "a global heap collection")?;
+        self.addr = None;
+        self.bytes.clear();
+        self.bytes.resize(size as usize, 0);
+        file.read_exact_at(&mut self.bytes, addr)?;
+        self.objects.clear();
+        let object_header = object_header_len(w.size);
+        let mut pos = header;
+        while pos + object_header <= self.bytes.len() {
+            let b = &self.bytes[pos..pos + object_header];
+            let index = le(&b[..2]) as usize;
+            if index == 0 {
+                break; // Free space: the rest of the collection.
+            }
+            let len = le(&b[8..]);
+            let start = pos + object_header;
+            let end = (start as u64)
+                .checked_add(len)
+                .filter(|&e| e <= self.bytes.len() as u64)
+                .ok_or_else(|| {
+                    Error::malformed(format!(
+                        "object {index} of the global heap collection at {addr} ends past it"
+                    ))
+                })? as usize;
+            if self.objects.len() <= index {
+                self.objects.resize(index + 1, (0, 0));
+            }
+            // Both below the collection's size, itself at most u32::MAX (checked above).
+            self.objects[index] = (start as u32, end as u32);
+            // Objects are padded to a multiple of 8 bytes.
+            pos = start + (end - start).div_ceil(8) * 8;
+        }
+        self.addr = Some(addr);
+        Ok(())
+    }
+
+    /// The bytes of object `index`, if the collection has it.
+    fn object(&self, index: u32) -> Option<&[u8]> {
+        let &(start, end) = self.objects.get(index as usize)?;
+        (end > start || start > 0).then(|| &self.bytes[start as usize..end as usize])
+    }
+}
+
+/// Refuses a span of the file that does not lie within its `file_len` bytes.
+fn check_span(addr: u64, len: u64, file_len: u64, what: &str) -> Result<()> {
+    match addr.checked_add(len) {
+        Some(end) if end <= file_len => Ok(()),
+        _ => Err(Error::malformed(format!(
+            "{what} ({len} bytes at {addr}) would lie past the end of the {file_len}-byte file"
+        ))),
+    }
+}
+
+/// A little-endian unsigned integer of 1 to 8 bytes.
+fn le(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .rev()
+        .fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::h5::read::read_array_through_libhdf5;
+    use crate::testutil::py_file;
+
+    /// Strings of every size h5py writes: empty, non-ASCII, larger than a collection (each in
+    /// a collection of its own), thousands (many collections), 2-d, 0-d and ASCII-typed.
+    const SCRIPT: &str = "rng = np.random.default_rng(7)\n\
+        names = [f'cell_{i}' * int(rng.integers(0, 4)) + ('é' if i % 7 == 0 else '') for i in range(1500)]\n\
+        with h5py.File(path, 'w') as f:\n\
+        \x20   f.create_dataset('many', data=names, dtype=h5py.string_dtype())\n\
+        \x20   f.create_dataset('big', data=['x' * 10000, '', 'y' * 5000, 'z'], dtype=h5py.string_dtype())\n\
+        \x20   f.create_dataset('grid', data=[['a', 'bb', ''], ['細胞', 'e', 'f']], dtype=h5py.string_dtype())\n\
+        \x20   f.create_dataset('scalar', data='só', dtype=h5py.string_dtype())\n\
+        \x20   f.create_dataset('ascii', data=[b'x', b'yz'], dtype=h5py.string_dtype('ascii'))\n\
+        \x20   f.create_dataset('gzip', data=names[:100], dtype=h5py.string_dtype(), compression='gzip')\n";
+
+    fn direct(path: &std::path::Path, name: &str) -> Result<Option<ArrayData>> {
+        read_strings(&hdf5::File::open(path)?.dataset(name)?)
+    }
+
+    #[test]
+    fn reads_what_libhdf5_reads() {
+        let (_d, path) = py_file("strings.h5", SCRIPT);
+        let f = hdf5::File::open(&path).unwrap();
+        for name in ["many", "big", "grid", "scalar", "ascii"] {
+            let ds = f.dataset(name).unwrap();
+            let ours = read_strings(&ds).unwrap().expect("read from the heap");
+            assert_eq!(ours, read_array_through_libhdf5(&ds).unwrap(), "{name}");
+        }
+        assert_eq!(direct(&path, "grid").unwrap().unwrap().shape(), &[2, 3]);
+        // Compressed storage is libhdf5's to read.
+        assert_eq!(direct(&path, "gzip").unwrap(), None);
+    }
+
+    #[test]
+    fn a_file_open_for_writing_is_left_to_libhdf5() {
+        let (_d, path) = py_file("strings.h5", SCRIPT);
+        let f = hdf5::File::open_rw(&path).unwrap();
+        assert_eq!(read_strings(&f.dataset("many").unwrap()).unwrap(), None);
+    }
+
+    /// A copy of the strings file with `edit` applied to its bytes, given the offset of the
+    /// stored references of `many` and the offsets of every collection.
+    fn corrupted(edit: impl FnOnce(&mut Vec<u8>, usize, &[usize])) -> (tempfile::TempDir, String) {
+        let (dir, path) = py_file("strings.h5", SCRIPT);
+        let refs = hdf5::File::open(&path)
+            .unwrap()
+            .dataset("many")
+            .unwrap()
+            .offset()
+            .unwrap() as usize;
+        let mut bytes = std::fs::read(&path).unwrap();
+        let heaps: Vec<usize> = bytes
+            .windows(4)
+            .enumerate()
+            .filter(|(_, w)| w == SIGNATURE)
+            .map(|(i, _)| i)
+            .collect();
+        edit(&mut bytes, refs, &heaps);
+        std::fs::write(&path, bytes).unwrap();
+        let err = direct(&path, "many").expect_err("a corrupt heap is refused");
+        (dir, err.to_string())
+    }
+
+    #[test]
+    fn corrupt_heaps_are_refused_with_clear_errors() {
+        let (_d, err) = corrupted(|b, _, heaps| {
+            for &h in heaps {
+                b[h] = b'X';
+            }
+        });
+        assert!(err.contains("no global heap collection"), "{err}");
+        // A collection claiming more bytes than the file has.
+        let (_d, err) = corrupted(|b, _, heaps| {
+            b[heaps[0] + 8..heaps[0] + 16].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        });
+        assert!(
+            err.contains("claims") || err.contains("past the end"),
+            "{err}"
+        );
+        // A string longer than the file: refused before anything is sized from it.
+        let (_d, err) = corrupted(|b, refs, _| {
+            b[refs..refs + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        });
+        assert!(err.contains("more than the file"), "{err}");
+        // A string longer than its object.
+        let (_d, err) = corrupted(|b, refs, _| {
+            let k = 16 * 3; // 'cell_3…': not empty.
+            b[refs + k..refs + k + 4].copy_from_slice(&4000u32.to_le_bytes());
+        });
+        assert!(err.contains("its global heap object holds"), "{err}");
+        // An object the collection does not have.
+        let (_d, err) = corrupted(|b, refs, _| {
+            let k = 16 * 3;
+            b[refs + k + 12..refs + k + 16].copy_from_slice(&60000u32.to_le_bytes());
+        });
+        assert!(err.contains("which has none"), "{err}");
+        // A reference into the middle of the file.
+        let (_d, err) = corrupted(|b, refs, _| {
+            let k = 16 * 3;
+            b[refs + k + 4..refs + k + 12].copy_from_slice(&(refs as u64 + 1).to_le_bytes());
+        });
+        assert!(err.contains("no global heap collection"), "{err}");
+    }
+}
