@@ -55,8 +55,17 @@ impl QcStats {
         let var_path = PathBuf::from(format!("{}.var.tsv", prefix.display()));
         write_staged(&obs_path, |out| {
             writeln!(out, "obs_name\tn_genes\ttotal_counts")?;
-            for ((name, n), total) in obs_names.iter().zip(&self.n_genes).zip(&self.total_counts) {
-                writeln!(out, "{name}\t{n}\t{total}")?;
+            let mut line = String::new();
+            for ((name, &n), &total) in obs_names.iter().zip(&self.n_genes).zip(&self.total_counts)
+            {
+                line.clear();
+                line.push_str(name);
+                line.push('\t');
+                push_u64(&mut line, n);
+                line.push('\t');
+                push_number(&mut line, total);
+                line.push('\n');
+                out.write_all(line.as_bytes())?;
             }
             Ok(())
         })?;
@@ -70,6 +79,36 @@ impl QcStats {
         })?;
         Ok([obs_path, var_path])
     }
+}
+
+/// Appends `x` as `{x}` formats it (the shortest digits that read back as `x`), integers
+/// (counts, the usual totals) without going through the float formatter.
+fn push_number(out: &mut String, x: f64) {
+    if x.fract() == 0.0 && x.abs() < 1e15 && !(x == 0.0 && x.is_sign_negative()) {
+        if x < 0.0 {
+            out.push('-');
+        }
+        push_u64(out, x.abs() as u64);
+    } else {
+        use std::fmt::Write as _;
+        let _ = write!(out, "{x}");
+    }
+}
+
+/// Appends `v` in decimal.
+fn push_u64(out: &mut String, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
 }
 
 /// Writes `path` through `write`, into a file beside it renamed into place when complete.
@@ -87,4 +126,47 @@ fn write_staged(
     write(&mut out).in_file(path)?;
     out.into_inner().map_err(|e| e.into_error()).in_file(path)?;
     staged.commit(path).in_file(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_number;
+
+    #[test]
+    fn numbers_are_written_as_display_writes_them() {
+        let cases = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            7.0,
+            10.0,
+            1234567.0,
+            -98765.0,
+            0.5,
+            1e-7,
+            2.5e14,
+            999999999999999.0,
+            1e15,
+            1e16,
+            1e300,
+            123.456,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            4503599627370497.0,
+        ];
+        for x in cases {
+            let mut s = String::new();
+            push_number(&mut s, x);
+            assert_eq!(s, format!("{x}"), "{x:e}");
+        }
+        for v in [0, 9, 10, u64::MAX] {
+            let mut s = String::new();
+            super::push_u64(&mut s, v);
+            assert_eq!(s, v.to_string());
+        }
+    }
 }
