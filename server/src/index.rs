@@ -1,16 +1,23 @@
 //! `--index DIR`: local copies that make a served file fast to read, written once and reused
-//! while newer than the file. A compressed file gets an uncompressed copy (`NAME.plain.h5ad`:
+//! while made from the same file. A compressed file gets an uncompressed copy (`NAME.plain.h5ad`:
 //! a random batch of cells then reads its rows instead of inflating a chunk per row), and an X
 //! that is not CSC a gene-major copy (`NAME.genes.h5ad`: a gene's values only, where a CSR X
 //! needs a pass over every cell). Until a copy is ready, reads go to the file.
+//!
+//! Beside each copy, `COPY.source` records what it was made from: each file's canonical path,
+//! length and modification time. A copy is reused only when that record matches the files
+//! served now, so a file replaced by another of the same name and shape (even one with an
+//! older modification time, as `cp -p` or `rsync -t` leave) is copied again, never answered for
+//! by the copy of the file before.
 
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, UNIX_EPOCH};
 
 use annpage::backed::{MatrixKind, ReadPath};
 use annpage::data::SparseFormat;
-use annpage::{read_h5ad_backed, BackedAnnData, BackedOptions, Mode, WriteOptions};
+use annpage::{read_h5ad_backed, BackedAnnData, BackedOptions, Mode, ResultExt, WriteOptions};
 
 use crate::catalog::Dataset;
 use crate::source::Source;
@@ -59,6 +66,9 @@ pub(crate) fn open_or_write(
             None => missing.push((path, copy)),
         }
     }
+    // What the copies are made from, taken before they are: a file changed while it is
+    // copied then leaves a record that no longer matches, and is copied again next time.
+    let made_from = provenance(d);
     if missing.is_empty() {
         return Ok(());
     }
@@ -86,7 +96,15 @@ pub(crate) fn open_or_write(
                         continue;
                     }
                 };
-                match written.and_then(|()| read_h5ad_backed(&path, Mode::Read, backed.clone())) {
+                let opened = written
+                    .and_then(|()| read_h5ad_backed(&path, Mode::Read, backed.clone()))
+                    .and_then(|opened| {
+                        if let Some(record) = &made_from {
+                            write_record(&path, record).in_file(source_record(&path))?;
+                        }
+                        Ok(opened)
+                    });
+                match opened {
                     Ok(opened) => {
                         set(&d, copy, opened);
                         // The blocks the writing left in the shared cache are of the file, which
@@ -117,17 +135,56 @@ fn set(d: &Dataset, copy: Copy, opened: BackedAnnData) {
     }
 }
 
-/// The copy at `path` when it is newer than every file of `d` and opens with the same shape.
+/// The copy at `path` when its record says it was made from the files of `d` as they are now,
+/// and it opens with the same shape.
 fn fresh(path: &Path, d: &Dataset, backed: &BackedOptions) -> Option<BackedAnnData> {
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let copied = modified(path)?;
-    for file in &d.paths {
-        if copied < modified(file)? {
-            return None;
-        }
+    let record = std::fs::read_to_string(source_record(path)).ok()?;
+    if Some(record) != provenance(d) {
+        return None;
     }
     let copy = read_h5ad_backed(path, Mode::Read, backed.clone()).ok()?;
     (copy.shape() == d.handle.shape()).then_some(copy)
+}
+
+/// Where the record of what the copy at `path` was made from is kept: `COPY.source`.
+fn source_record(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".source");
+    PathBuf::from(name)
+}
+
+/// What `d` is now, one line per file (a directory store: its root): canonical path, length
+/// and modification time in nanoseconds. `None` when a file cannot be looked at.
+fn provenance(d: &Dataset) -> Option<String> {
+    let mut record = String::new();
+    for file in &d.paths {
+        let path = std::fs::canonicalize(file).ok()?;
+        let meta = std::fs::metadata(&path).ok()?;
+        let modified = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
+        record.push_str(&format!(
+            "{}\t{}\t{}\n",
+            path.display(),
+            meta.len(),
+            modified.as_nanos()
+        ));
+    }
+    Some(record)
+}
+
+/// Writes `record` as the copy's record, beside it first and renamed into place once synced.
+fn write_record(copy: &Path, record: &str) -> std::io::Result<()> {
+    let target = source_record(copy);
+    let mut staged = target.as_os_str().to_owned();
+    staged.push(format!(".{}.tmp", std::process::id()));
+    let staged = PathBuf::from(staged);
+    let mut file = std::fs::File::create(&staged)?;
+    file.write_all(record.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&staged, &target)?;
+    if let Some(dir) = target.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// Whether every matrix dataset of X is read without decoding (no filter).

@@ -167,9 +167,10 @@ pub struct ServeOptions {
     /// A directory for local copies that make reads fast: an uncompressed copy of a
     /// compressed file (`NAME.plain.h5ad`; a batch of cells then reads its rows instead of
     /// inflating a chunk per row) and a gene-major copy of X (`NAME.genes.h5ad`, CSC; a gene
-    /// is then read alone instead of by a pass over every cell of a CSR X). Copies older than
-    /// their file are written again, on a thread of its own when the server starts; reads go
-    /// to the file until they are ready. Default: none.
+    /// is then read alone instead of by a pass over every cell of a CSR X). A copy is reused
+    /// only if the record beside it (`COPY.source`) names the files served now with their
+    /// sizes and modification times; others are written again, on a thread of its own when
+    /// the server starts, and reads go to the file until they are ready. Default: none.
     pub index_dir: Option<PathBuf>,
 }
 

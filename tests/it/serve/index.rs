@@ -37,7 +37,13 @@ fn genes_are_read_from_the_gene_major_copy_once_it_is_written() {
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(files, BTreeSet::from(["pbmc_like_csr.genes.h5ad".into()]));
+    assert_eq!(
+        files,
+        BTreeSet::from([
+            "pbmc_like_csr.genes.h5ad".into(),
+            "pbmc_like_csr.genes.h5ad.source".into()
+        ])
+    );
     let memory = read_h5ad(fixture("pbmc_like_csr.h5ad")).unwrap();
     let x = memory.x().unwrap();
     let bytes_read = |addr| {
@@ -69,6 +75,54 @@ fn genes_are_read_from_the_gene_major_copy_once_it_is_written() {
         std::fs::metadata(&copy).unwrap().modified().unwrap(),
         modified
     );
+}
+
+#[test]
+fn the_copy_of_a_replaced_file_is_not_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (index, data) = (dir.path().join("index"), dir.path().join("data.h5ad"));
+    std::fs::copy(fixture("pbmc_like_csr.h5ad"), &data).unwrap();
+    let start = || {
+        serve(&[], |o| {
+            o.datasets = vec![data.to_str().unwrap().parse().unwrap()];
+            o.index_dir = Some(index.clone());
+        })
+    };
+    let server = start();
+    wait_for_copy(server.addr, "data", "genes");
+    drop(server);
+    // Replaced by a file of the same name and shape with its cells in reverse order, and a
+    // time stamp older than the copy's (as `cp -p` leaves it).
+    let memory = read_h5ad(&data).unwrap();
+    let n = memory.n_obs();
+    let reversed = memory
+        .subset(&Selection::positions((0..n).rev()), &Selection::All)
+        .unwrap();
+    reversed
+        .write_h5ad(&data, &WriteOptions::default())
+        .unwrap();
+    let day_ago = std::time::SystemTime::now() - Duration::from_secs(86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(&data)
+        .unwrap()
+        .set_modified(day_ago)
+        .unwrap();
+    let again = start();
+    let want = column_f32(reversed.x().unwrap(), 17);
+    assert_ne!(want, column_f32(memory.x().unwrap(), 17));
+    let gene = |addr| {
+        get(addr, "/datasets/data/genes/17").arrays()[0]
+            .values::<f32>()
+            .unwrap()
+    };
+    assert_eq!(
+        gene(again.addr),
+        want,
+        "answered by the copy of the file before"
+    );
+    wait_for_copy(again.addr, "data", "genes");
+    assert_eq!(gene(again.addr), want, "answered by a stale copy");
 }
 
 #[test]
