@@ -17,6 +17,8 @@ pub(crate) struct Dataset {
     pub name: String,
     /// Its file, or the files of a collection.
     pub paths: Vec<PathBuf>,
+    /// How a collection concatenates its files, as given.
+    pub concat: Option<annpage::ConcatOptions>,
     /// Opened with [`Mode::Read`](annpage::Mode::Read): nothing is ever written to a served
     /// file.
     pub handle: Source,
@@ -109,6 +111,7 @@ impl Catalog {
             datasets.push(Arc::new(Dataset {
                 name: spec.name.clone(),
                 paths: spec.paths.clone(),
+                concat: spec.concat.clone(),
                 handle,
                 var_names: Arc::new(var_names),
                 gene_positions,

@@ -5,7 +5,7 @@
 //! needs a pass over every cell). Until a copy is ready, reads go to the file.
 //!
 //! Beside each copy, `COPY.source` records what it was made from: each file's canonical path,
-//! length and modification time. A copy is reused only when that record matches the files
+//! length and modification time (and a collection's concatenation options). A copy is reused only when that record matches the files
 //! served now, so a file replaced by another of the same name and shape (even one with an
 //! older modification time, as `cp -p` or `rsync -t` leave) is copied again, never answered for
 //! by the copy of the file before.
@@ -154,9 +154,13 @@ fn source_record(path: &Path) -> PathBuf {
 }
 
 /// What `d` is now, one line per file (a directory store: its root): canonical path, length
-/// and modification time in nanoseconds. `None` when a file cannot be looked at.
+/// and modification time in nanoseconds; for a collection, then how it concatenates them.
+/// `None` when a file cannot be looked at.
 fn provenance(d: &Dataset) -> Option<String> {
     let mut record = String::new();
+    if let Source::Collection(_) = d.handle {
+        record.push_str(&format!("collection\t{:?}\n", d.concat));
+    }
     for file in &d.paths {
         let path = std::fs::canonicalize(file).ok()?;
         let meta = std::fs::metadata(&path).ok()?;

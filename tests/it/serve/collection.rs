@@ -222,4 +222,13 @@ fn a_collection_is_read_through_its_concatenated_copies_once_written() {
         .modified()
         .unwrap();
     assert_eq!(before, after);
+    drop(server);
+    // The same files in the other order make another concatenation: copied again.
+    let reversed: Vec<PathBuf> = paths.iter().rev().cloned().collect();
+    let parts: Vec<AnnData> = reversed.iter().map(|p| read_h5ad(p).unwrap()).collect();
+    let mut expected = concat(&parts, &options()).unwrap();
+    expected.set_raw(None).unwrap();
+    let server = serve_collection(&reversed, Some(index.clone()));
+    wait_for_copy(server.addr, "atlas", "plain");
+    assert_eq!(read_h5ad(index.join("atlas.plain.h5ad")).unwrap(), expected);
 }
