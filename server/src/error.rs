@@ -60,6 +60,20 @@ impl ApiError {
         }
     }
 
+    /// A request the file cannot answer as asked (values that are not numbers): 422.
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            message: message.into(),
+        }
+    }
+
+    /// The same error, its message led by what was asked (e.g. `obsm 'X_umap' of pbmc`).
+    pub fn about(mut self, what: &str) -> Self {
+        self.message = format!("{what}: {}", self.message);
+        self
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,

@@ -90,7 +90,7 @@ fn genes_by_cells(m: &Matrix) -> Result<Vec<f32>, ApiError> {
         Matrix::Sparse(s) => s.shape(),
     };
     let mut out = vec![0f32; n * k];
-    let not_numbers = || ApiError::internal("the matrix does not hold numbers");
+    let not_numbers = || ApiError::unprocessable("the matrix does not hold numbers");
     match m {
         Matrix::Dense(a) => {
             let v = a.to_f64().ok_or_else(not_numbers)?;
@@ -126,7 +126,7 @@ fn float32(data: &ArrayData) -> Result<Cow<'_, [f32]>, ApiError> {
     }
     let values = data
         .to_f64()
-        .ok_or_else(|| ApiError::internal("the matrix does not hold numbers"))?;
+        .ok_or_else(|| ApiError::unprocessable("the matrix does not hold numbers"))?;
     Ok(Cow::Owned(values.iter().map(|&v| v as f32).collect()))
 }
 
@@ -240,6 +240,7 @@ pub(super) async fn obsm(
                 .map_err(|_| ApiError::bad_request(format!("dims: '{v}' is not a position")))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let what = format!("obsm '{key}' of {}", d.name);
     // The width from the first row (a read of one block, off the runtime), or from no row.
     let (reader, probe) = (d.clone(), key.clone());
     let width = off_runtime(move || {
@@ -250,7 +251,8 @@ pub(super) async fn obsm(
         let first = reader.reader().slice(&first, &Selection::All)?;
         element_width(&first.obsm(&probe)?)
     })
-    .await?;
+    .await
+    .map_err(|e| e.about(&what))?;
     if let Some(bad) = dims.iter().find(|&&j| j >= width) {
         return Err(ApiError::bad_request(format!(
             "dims: {bad} is out of range: obsm '{key}' has {width} columns"
@@ -260,7 +262,6 @@ pub(super) async fn obsm(
     let k = if dims.is_empty() { width } else { dims.len() };
     // The rows read (all columns, as stored and as float64) and the answer with positions.
     let bytes = n_picked * (width as u64 * 16 + k as u64 * 8 + 24) * format.factor();
-    let what = format!("obsm '{key}' of {}", d.name);
     let (answer, permit) = app
         .read(&what, bytes, Weight::Heavy, move || {
             let picked: Vec<usize> = (0..n_obs).step_by(stride).collect();
@@ -287,10 +288,9 @@ fn element_width(e: &Element) -> Result<usize, ApiError> {
     match e {
         Element::Array(a) => Ok(a.shape().get(1).copied().unwrap_or(1)),
         Element::Sparse(s) => Ok(s.shape().1),
-        _ => Err(ApiError {
-            status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            message: "this obsm entry is not an array of numbers (a data frame?)".into(),
-        }),
+        _ => Err(ApiError::unprocessable(
+            "not an array of numbers (a data frame?)",
+        )),
     }
 }
 
@@ -299,18 +299,14 @@ fn embedding(e: Element, dims: &[usize]) -> Result<Vec<f32>, ApiError> {
     let dense = match e {
         Element::Array(a) => a,
         Element::Sparse(s) => Matrix::Sparse(s).to_dense()?,
-        _ => {
-            return Err(ApiError::internal(
-                "this obsm entry is not an array of numbers",
-            ))
-        }
+        _ => return Err(ApiError::unprocessable("not an array of numbers")),
     };
     let v = dense
         .to_f64()
-        .ok_or_else(|| ApiError::internal("this obsm entry does not hold numbers"))?;
+        .ok_or_else(|| ApiError::unprocessable("its values are not numbers"))?;
     let v = v
         .into_dimensionality::<ndarray::Ix2>()
-        .map_err(|_| ApiError::internal("this obsm entry is not 2-d"))?;
+        .map_err(|_| ApiError::unprocessable("not 2-d"))?;
     let all: Vec<usize> = (0..v.ncols()).collect();
     let dims = if dims.is_empty() { &all[..] } else { dims };
     Ok(v.rows()

@@ -98,8 +98,15 @@ impl App {
             let _reader = reader;
             Ok((read(), answer))
         })
-        .await?;
-        Ok((value?, answer))
+        .await
+        .map_err(|e| e.about(what))?;
+        // What was asked leads the message of a read that failed (the file's own errors name
+        // the file and element; a caller's mistake is already 4xx and says what it was).
+        let value = value.map_err(|e| match e.status.is_server_error() || e.status == 422 {
+            true => e.about(what),
+            false => e,
+        })?;
+        Ok((value, answer))
     }
 
     fn in_flight(&self) -> usize {

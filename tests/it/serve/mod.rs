@@ -405,6 +405,29 @@ fn bad_requests_get_a_status_and_one_line_of_json() {
 }
 
 #[test]
+fn what_a_file_cannot_answer_is_a_422_naming_what_was_asked() {
+    let server = serve(&["all=all_elements.h5ad"], |_| {});
+    let memory = read_h5ad(fixture("all_elements.h5ad")).unwrap();
+    let frame = memory
+        .obsm()
+        .iter()
+        .find(|(_, e)| matches!(e, Element::DataFrame(_)))
+        .map(|(key, _)| key.clone())
+        .expect("an obsm data frame in all_elements");
+    let reply = get(server.addr, &format!("/datasets/all/obsm/{frame}"));
+    assert_eq!(reply.status, 422, "{}", reply.error());
+    assert!(
+        reply.error().contains(&format!("obsm '{frame}'")),
+        "{}",
+        reply.error()
+    );
+    // A caller's mistake stays a 400 naming it.
+    let reply = get(server.addr, "/datasets/all/cells?names=cell_0,nobody");
+    assert_eq!(reply.status, 400, "{}", reply.error());
+    assert!(reply.error().contains("nobody"), "{}", reply.error());
+}
+
+#[test]
 fn a_subset_download_equals_the_subset_in_memory() {
     let dir = tempfile::tempdir().unwrap();
     let scratch = dir.path().to_path_buf();
