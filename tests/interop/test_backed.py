@@ -152,6 +152,26 @@ def test_generated_subsets_match_anndata(annpage_bin: Path, samples_bin: Path, g
         assert _categories(got.varm["df"]) == _categories(expected.varm["df"]), path.name
 
 
+def test_a_layer_of_strings_opens_and_is_written_as_anndata_writes_it(annpage_bin: Path, tmp_path: Path) -> None:
+    """anndata writes an object layer (and obsm entry) of strings as a string array; it must
+    open, subset and convert like any other element."""
+    a = ad.AnnData(np.arange(12, dtype=np.float32).reshape(4, 3))
+    a.layers["words"] = np.array([[f"w{i}{j}" for j in range(3)] for i in range(4)], dtype=object)
+    a.obsm["tags"] = np.array([["x", "y"]] * 4, dtype=object)
+    src = tmp_path / "words.h5ad"
+    a.write_h5ad(src)
+    obs_file = _write_list(tmp_path / "obs.txt", [3, 1])
+    for out in (tmp_path / "sub.h5ad", tmp_path / "sub.zarr"):
+        res = run([annpage_bin, "subset", src, out, "--obs-indices", obs_file])
+        assert res.returncode == 0, res.stderr
+        got = ad.read_zarr(out) if out.suffix == ".zarr" else ad.read_h5ad(out)
+        assert_equal(got, a[[3, 1]].copy())
+    out = tmp_path / "plain.h5ad"
+    res = run([annpage_bin, "convert", src, out])
+    assert res.returncode == 0, res.stderr
+    assert_equal(ad.read_h5ad(out), a)
+
+
 def _dense_f64(x) -> np.ndarray:
     return x.toarray().astype(np.float64) if sp.issparse(x) else np.asarray(x, dtype=np.float64)
 

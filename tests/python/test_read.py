@@ -58,3 +58,13 @@ def test_error_classes_form_a_hierarchy():
                 annpage.UnsupportedError):
         assert issubclass(cls, annpage.AnnpageError)
     assert issubclass(annpage.AnnpageError, Exception)
+
+
+def test_a_layer_of_strings_reads_in_memory_and_backed(tmp_path):
+    a = ad.AnnData(np.ones((3, 2), dtype=np.float32))
+    a.layers["words"] = np.array([["a", "b"], ["c", "d"], ["e", "f"]], dtype=object)
+    path = tmp_path / "words.h5ad"
+    a.write_h5ad(path)
+    assert_equal(annpage.read_h5ad(path), a)
+    with annpage.read_h5ad(path, backed="r") as b:
+        assert_equal(b[[2, 0]].to_memory(), a[[2, 0]].copy())

@@ -458,10 +458,29 @@ fn optional_matrix_slots(parent: &dyn Group, name: &str) -> Result<IndexMap<Stri
     members
         .into_iter()
         .map(|k| {
+            if holds_strings(g.as_ref(), &k)? {
+                // A layer of strings (anndata writes one for an object array): the chunk
+                // manager pages numbers only, so it is read whole, its size checked first.
+                let m = crate::format::read::read_matrix(g.as_ref(), &k)?;
+                return Ok((k, MatrixSlot::Memory(Arc::new(m))));
+            }
             let meta = matrix_meta(g.as_ref(), &k)?;
             Ok((k, MatrixSlot::Disk(meta)))
         })
         .collect()
+}
+
+/// Whether member `name` of `g` is an array of strings (`string-array`, or unencoded).
+fn holds_strings(g: &dyn Group, name: &str) -> Result<bool> {
+    if g.member_kind(name)? != Some(MemberKind::Array) {
+        return Ok(false);
+    }
+    let encoding = encoding_of(g, name)?;
+    Ok(match encoding.as_deref() {
+        Some("string-array") => true,
+        None => g.array(name)?.stored_type()?.dtype() == Some(DType::String),
+        Some(_) => false,
+    })
 }
 
 /// Reads every entry of a mapping's slots in memory.

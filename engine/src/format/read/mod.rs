@@ -282,6 +282,8 @@ fn matrix_of(node: &Node) -> Result<Matrix> {
         (None | Some(Some(Encoding::Array)), Ref::Dataset(d)) if !is_compound(d)? => {
             dense_matrix(d.read()?)
         }
+        // anndata writes a layer of strings (an object array) as a string array.
+        (Some(Some(Encoding::StringArray)), Ref::Dataset(d)) => dense_matrix(d.read()?),
         (Some(Some(Encoding::CsrMatrix)), Ref::Group(g)) => {
             Ok(Matrix::Sparse(read_sparse(g, SparseFormat::Csr)?))
         }
@@ -299,9 +301,6 @@ fn dense_matrix(a: ArrayData) -> Result<Matrix> {
             "a matrix must be 2-d, this array has shape {:?}",
             a.shape()
         )));
-    }
-    if a.dtype() == DType::String {
-        return Err(Error::malformed("a matrix cannot hold strings"));
     }
     Ok(Matrix::Dense(a))
 }
