@@ -160,7 +160,7 @@ impl Loader {
 /// A load task: claims and loads wants until the window is full or the list is done.
 fn work(shared: &Queue) {
     loop {
-        let (i, want, source) = {
+        let (i, want, source, share) = {
             let mut st = shared.state.lock();
             let source = st.source.clone().filter(|_| st.may_claim());
             let Some(source) = source else {
@@ -171,10 +171,15 @@ fn work(shared: &Queue) {
             };
             let i = st.claimed;
             st.claimed += 1;
-            (i, st.wants[i].clone(), source)
+            // Loads running at once are at most the window: with fewer than the threads
+            // (large chunks in a small cache), each load may split its decoding.
+            let share = st.threads / st.window.min(st.threads).max(1);
+            (i, st.wants[i].clone(), source, share)
         };
         // A load that panics (a bug) fails the read instead of leaving the consumer waiting.
-        let load = std::panic::AssertUnwindSafe(|| source.load(&want));
+        let load = std::panic::AssertUnwindSafe(|| {
+            crate::paged::io::with_worker_share(share, || source.load(&want))
+        });
         let result = std::panic::catch_unwind(load).unwrap_or_else(|_| {
             Err(Error::Io(std::io::Error::other(format!(
                 "loading block {} panicked",
@@ -280,6 +285,31 @@ mod tests {
         assert!(loader.take().is_none());
         assert_eq!(source.loads.load(Ordering::SeqCst), 30);
         assert!(source.most.load(Ordering::SeqCst) <= 2);
+    }
+
+    /// Records the threads each load may split its work into.
+    struct Shares(parking_lot::Mutex<Vec<usize>>);
+
+    impl Load for Shares {
+        fn load(&self, want: &Want) -> Result<Arc<Block>> {
+            self.0.lock().push(crate::paged::io::split_threads(64));
+            Ok(Arc::new(Block::chunk(want.block, ChunkBytes::on_heap(0))))
+        }
+    }
+
+    #[test]
+    fn a_load_alone_in_its_window_may_split_over_the_threads() {
+        let pool = Arc::new(WorkerPool::new(4));
+        for (window, share) in [(1, 4), (2, 2), (4, 1), (8, 1)] {
+            let source = Arc::new(Shares(parking_lot::Mutex::new(Vec::new())));
+            let mut loader = Loader::start(Arc::clone(&source), wants(6), &pool, 4, window);
+            while let Some(block) = loader.take() {
+                block.unwrap();
+            }
+            assert_eq!(*source.0.lock(), vec![share; 6], "window {window}");
+        }
+        // Off the pool, work splits over every thread asked for.
+        assert_eq!(crate::paged::io::split_threads(64), 64);
     }
 
     #[test]

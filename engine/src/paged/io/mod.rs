@@ -269,19 +269,40 @@ pub trait ChunkCache: Send + Sync + fmt::Debug {
 }
 
 thread_local! {
-    /// Whether this thread is a worker of some pool.
-    static WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// On a pool's worker, how many threads the load it runs may split its work into (0:
+    /// not a worker).
+    static WORKER_SHARE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// Whether the calling thread is a pool's worker: work on it is already spread over the
-/// pool, and is not split further (a reader decodes its chunks on this thread alone).
+/// Whether the calling thread is a pool's worker.
+#[cfg(test)]
 pub(crate) fn on_worker_thread() -> bool {
-    WORKER.with(std::cell::Cell::get)
+    WORKER_SHARE.with(std::cell::Cell::get) > 0
+}
+
+/// How many threads work on the calling thread may be split into, at most `threads`: all of
+/// them off the pool; on a worker, the share its load was given (see [`with_worker_share`]),
+/// 1 unless said: a load on a worker is usually one of several in parallel already.
+pub(crate) fn split_threads(threads: usize) -> usize {
+    match WORKER_SHARE.with(std::cell::Cell::get) {
+        0 => threads,
+        share => share.min(threads),
+    }
 }
 
 /// Marks the calling thread as a pool's worker (see [`on_worker_thread`]).
 pub(crate) fn mark_worker_thread() {
-    WORKER.with(|w| w.set(true));
+    WORKER_SHARE.with(|w| w.set(1));
+}
+
+/// Runs `f` on a worker with a share of `share` threads (at least 1) for the work it splits,
+/// then gives the worker its share of 1 back: for a load that runs with fewer others than the
+/// pool has threads (a scan whose window holds one chunk).
+pub(crate) fn with_worker_share<T>(share: usize, f: impl FnOnce() -> T) -> T {
+    let before = WORKER_SHARE.with(|w| w.replace(share.max(1)));
+    let out = f();
+    WORKER_SHARE.with(|w| w.set(before));
+    out
 }
 
 /// One thread per core.

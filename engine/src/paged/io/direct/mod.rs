@@ -24,8 +24,8 @@ use parking_lot::Mutex;
 use self::decode::{Pipeline, Scratch};
 use self::index::{ChunkEntry, Placement};
 use super::{
-    buffer, check_rows, on_worker_thread, read_then_check_indices, ChunkBytes, ChunkCache,
-    ChunkPool, DecodedChunk, RangeReader, ReadPath,
+    buffer, check_rows, read_then_check_indices, split_threads, ChunkBytes, ChunkCache, ChunkPool,
+    DecodedChunk, RangeReader, ReadPath,
 };
 use crate::cache::{BlockKey, MatrixId};
 use crate::data::{check_indices_below, check_minor, ArrayData, DType};
@@ -211,11 +211,11 @@ impl DirectReader {
                     rest = others;
                     tasks.push((c, lo - c * per..hi - c * per, mine));
                 }
-                // A load on a pool worker is one of several in parallel already.
-                let parallel = self.threads > 1
-                    && !on_worker_thread()
-                    && tasks.len() > 1
-                    && rows.len() * row_bytes >= PARALLEL_MIN_BYTES;
+                // A load on a pool worker is usually one of several in parallel already: it
+                // splits into its share of the threads only.
+                let threads = split_threads(self.threads);
+                let parallel =
+                    threads > 1 && tasks.len() > 1 && rows.len() * row_bytes >= PARALLEL_MIN_BYTES;
                 let fill_part = |(c, local, out): (usize, Range<usize>, &mut [u8]),
                                  scratch: &mut Scratch| {
                     self.fill_chunk_row(c, local, &mut *out, scratch)?;
@@ -231,7 +231,7 @@ impl DirectReader {
                 let queue = Mutex::new(tasks.into_iter());
                 let failure: Mutex<Option<Error>> = Mutex::new(None);
                 std::thread::scope(|s| {
-                    for _ in 0..self.threads.min(last - first + 1) {
+                    for _ in 0..threads.min(last - first + 1) {
                         s.spawn(|| {
                             let mut scratch = Scratch::new();
                             loop {
