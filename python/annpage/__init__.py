@@ -356,13 +356,15 @@ def serve(
     """
     if isinstance(datasets, (str, os.PathLike)):
         datasets = [datasets]
+    # Each dataset's spec, and whether it is a collection (a list of paths, even of one).
     if isinstance(datasets, dict):
         specs = []
         for name, paths in datasets.items():
-            paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-            specs.append(f"{name}=" + ",".join(os.fspath(p) for p in paths))
+            single = isinstance(paths, (str, os.PathLike))
+            paths = [paths] if single else list(paths)
+            specs.append((f"{name}=" + ",".join(os.fspath(p) for p in paths), not single))
     else:
-        specs = [os.fspath(path) for path in datasets]
+        specs = [(os.fspath(path), False) for path in datasets]
     native = _Server(
         specs,
         str(host),
@@ -374,4 +376,4 @@ def serve(
         bool(log),
         _concat_args(0, join, merge, uns_merge, label, keys, index_unique, fill_value, pairwise),
     )
-    return Server(native, [s.split("=", 1)[0] if "=" in s else os.path.basename(s) for s in specs])
+    return Server(native, [s.split("=", 1)[0] if "=" in s else os.path.basename(s) for s, _ in specs])

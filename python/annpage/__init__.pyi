@@ -277,7 +277,10 @@ class Server:
     def __exit__(self, *exc: object) -> None: ...
 
 def serve(
-    datasets: str | PathLike[str] | list[str | PathLike[str]] | dict[str, str | PathLike[str]],
+    datasets: str
+    | PathLike[str]
+    | list[str | PathLike[str]]
+    | dict[str, str | PathLike[str] | list[str | PathLike[str]]],
     *,
     host: str = "127.0.0.1",
     port: int = 8080,
@@ -286,4 +289,12 @@ def serve(
     threads: int | None = None,
     index: str | PathLike[str] | None = None,
     log: bool = False,
+    join: Literal["inner", "outer"] = "inner",
+    merge: Literal["same", "unique", "first", "only"] | None = None,
+    uns_merge: Literal["same", "unique", "first", "only"] | None = None,
+    label: str | None = None,
+    keys: list[str] | None = None,
+    index_unique: str | None = None,
+    fill_value: float | None = None,
+    pairwise: bool = False,
 ) -> Server: ...

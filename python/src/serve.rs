@@ -36,7 +36,7 @@ impl Server {
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        datasets: Vec<String>,
+        datasets: Vec<(String, bool)>,
         host: String,
         port: u16,
         cache_bytes: usize,
@@ -49,10 +49,10 @@ impl Server {
         let concat = concat.options()?;
         let datasets = datasets
             .iter()
-            .map(|d| {
+            .map(|(d, collection)| {
                 let mut spec = d.parse::<DatasetSpec>()?;
-                // Several files: one collection, concatenated as asked.
-                if spec.paths.len() > 1 {
+                // Given as a list of files (even of one): a collection, concatenated as asked.
+                if *collection || spec.paths.len() > 1 {
                     spec.concat = Some(concat.clone());
                 }
                 Ok(spec)

@@ -149,8 +149,8 @@ pub struct ServeOptions {
     /// is kept for answers of at most a 64th of it, which never wait behind large ones.
     pub response_bytes: usize,
     /// Threads of the engine's pool that read and decode for every request (default: one per
-    /// core); four times as many requests (at least 8) read at once, so that a small read
-    /// does not queue behind large ones.
+    /// core); four times as many requests (and at least six more than the threads) read at
+    /// once, so that a small read does not queue behind large ones.
     pub threads: Option<usize>,
     /// How long a client may take to receive an answer before the connection is dropped and
     /// its memory released (default 60 s).

@@ -62,6 +62,16 @@ def test_a_list_of_paths_is_served_as_one_collection(tmp_path):
         assert obs["columns"][0]["codes"] == expected.obs["part"].cat.codes.tolist()
 
 
+def test_a_list_of_one_path_is_a_collection_of_one(tmp_path):
+    expected = ad.read_h5ad(PBMC)
+    with annpage.serve({"one": [PBMC], "file": PBMC}, port=0, label="part", keys=["only"]) as server:
+        one = json.load(urllib.request.urlopen(server.url + "/datasets/one"))
+        assert len(one["collection"]) == 1 and one["shape"] == list(expected.shape)
+        obs = json.load(urllib.request.urlopen(server.url + "/datasets/one/obs?columns=part"))
+        assert obs["columns"][0]["categories"] == ["only"]
+        assert "collection" not in json.load(urllib.request.urlopen(server.url + "/datasets/file"))
+
+
 def test_a_server_that_cannot_start_raises_naming_the_cause(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.h5ad"):
         annpage.serve(tmp_path / "missing.h5ad", port=0)
