@@ -11,6 +11,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use parking_lot::Mutex;
 use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
 
 /// How much of an answer is handed to the connection at once.
 const PIECE: usize = 256 << 10;
@@ -23,14 +24,16 @@ enum Rest {
         /// The parts not sent yet, in order (the first possibly in part).
         parts: VecDeque<Bytes>,
         _permit: Option<OwnedSemaphorePermit>,
+        /// When the client last took a piece (or the answer was made).
+        progress: Instant,
     },
     Sent,
     TimedOut,
 }
 
 /// An answer in memory, sent in pieces. A reaper task drops what is left (and its reservation)
-/// when the client has not taken it within the send timeout, so a stalled client holds at most
-/// the piece the connection is writing.
+/// when the client has taken no piece for the send timeout, so a stalled client holds at most
+/// the piece the connection is writing, while a slow one that keeps reading gets it all.
 pub(crate) struct HeldBody {
     rest: Arc<Mutex<Rest>>,
     reaper: tokio::task::JoinHandle<()>,
@@ -45,13 +48,24 @@ impl HeldBody {
         let rest = Arc::new(Mutex::new(Rest::Sending {
             parts,
             _permit: permit,
+            progress: Instant::now(),
         }));
         let held = rest.clone();
         let reaper = tokio::spawn(async move {
-            tokio::time::sleep(timeout).await;
-            let mut rest = held.lock();
-            if matches!(*rest, Rest::Sending { .. }) {
-                *rest = Rest::TimedOut;
+            let mut deadline = Instant::now() + timeout;
+            loop {
+                tokio::time::sleep_until(deadline).await;
+                let mut rest = held.lock();
+                let Rest::Sending { progress, .. } = &*rest else {
+                    return;
+                };
+                let idle_until = *progress + timeout;
+                if idle_until <= Instant::now() {
+                    *rest = Rest::TimedOut;
+                    return;
+                }
+                // The client took a piece since: wait for its own deadline.
+                deadline = idle_until;
             }
         });
         HeldBody { rest, reaper, len }
@@ -74,7 +88,12 @@ impl Body for HeldBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let mut rest = self.rest.lock();
         let parts = match &mut *rest {
-            Rest::Sending { parts, .. } => parts,
+            Rest::Sending {
+                parts, progress, ..
+            } => {
+                *progress = Instant::now();
+                parts
+            }
             Rest::Sent => return Poll::Ready(None),
             Rest::TimedOut => {
                 return Poll::Ready(Some(Err(

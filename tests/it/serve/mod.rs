@@ -514,6 +514,49 @@ fn in_flight(addr: SocketAddr) -> u64 {
 }
 
 #[test]
+fn a_slow_client_that_keeps_reading_gets_the_whole_answer() {
+    // 40 MB of float32 values: an answer larger than the sockets buffer.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wide.h5ad");
+    let (n, k) = (20_000, 500);
+    let mut a = AnnData::new(n, k);
+    let x = ndarray::Array2::from_shape_fn((n, k), |(i, j)| ((i * 7 + j) % 13) as f32);
+    a.set_x(Some(Matrix::Dense(ArrayData::from(x)))).unwrap();
+    a.write_h5ad(&path, &WriteOptions::default()).unwrap();
+    let server = serve(&[], |o| {
+        o.datasets = vec![path.to_str().unwrap().parse().unwrap()];
+        o.send_timeout = Duration::from_millis(1500);
+        o.response_bytes = 1 << 30;
+    });
+    // 1 MiB every 60 ms: the answer takes over 2 s, more than the send timeout, but the
+    // client never stops taking it (the server sees it take more each time the sockets'
+    // buffers have drained enough to wake the writer: well within the timeout).
+    let genes: Vec<String> = (0..k).map(|j| j.to_string()).collect();
+    let mut slow = TcpStream::connect(server.addr).unwrap();
+    write!(
+        slow,
+        "GET /datasets/wide/genes?positions={} HTTP/1.1\r\nHost: t\r\n\r\n",
+        genes.join(",")
+    )
+    .unwrap();
+    let start = Instant::now();
+    let (mut got, mut buf) = (0, vec![0u8; 1 << 20]);
+    while got < n * k * 4 {
+        match slow.read(&mut buf).unwrap() {
+            0 => break,
+            read => got += read,
+        }
+        std::thread::sleep(Duration::from_millis(60));
+    }
+    assert!(
+        got >= n * k * 4,
+        "{got} bytes arrived of more than {}",
+        n * k * 4
+    );
+    assert!(start.elapsed() > Duration::from_millis(1500));
+}
+
+#[test]
 fn a_client_that_stops_reading_releases_its_answer_after_the_send_timeout() {
     let server = serve(&["pbmc_like_csr.h5ad"], |o| {
         o.send_timeout = Duration::from_millis(1500);
