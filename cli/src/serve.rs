@@ -41,8 +41,8 @@ pub struct ServeArgs {
     /// Do not log a line per request.
     #[arg(long)]
     quiet: bool,
-    /// Seconds a client may take to receive an answer before it is disconnected and the
-    /// answer's memory released.
+    /// Seconds a client may go without taking any of its answer before it is disconnected and
+    /// the answer's memory released.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     send_timeout: u64,
     /// Seconds a request's head may take to arrive before the connection is closed.

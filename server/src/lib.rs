@@ -152,8 +152,9 @@ pub struct ServeOptions {
     /// core); four times as many requests (and at least six more than the threads) read at
     /// once, so that a small read does not queue behind large ones.
     pub threads: Option<usize>,
-    /// How long a client may take to receive an answer before the connection is dropped and
-    /// its memory released (default 60 s).
+    /// How long a client may go without taking any of its answer before the connection is
+    /// dropped and the answer's memory released (default 60 s); a slow client that keeps
+    /// reading gets the whole answer.
     pub send_timeout: Duration,
     /// Where `POST /subset` writes the file it streams (default: the system's temporary
     /// directory); the file is removed as soon as it is opened for sending.
