@@ -141,6 +141,29 @@ def test_stats_of_a_collection_equal_the_concatenated_file(
     assert bad.returncode != 0 and "--out-prefix" in bad.stderr
 
 
+def test_stats_of_files_of_one_chunk_and_of_none_equal_the_concatenated_file(
+    annpage_bin: Path, tmp_path: Path
+) -> None:
+    """Each file's scan starts while the one before is reduced: files of exactly one chunk,
+    and a file without cells between them, give the concatenation's statistics."""
+    src = read(FIXTURES / "pbmc_like_csr.h5ad")
+    parts = [src[:500].copy(), src[500:500].copy(), src[500:1000].copy(), src[1000:].copy()]
+    paths = [tmp_path / f"p{i}.h5ad" for i in range(len(parts))]
+    for part, path in zip(parts, paths):
+        write(part, path)
+    write(ad.concat(parts, label="batch"), tmp_path / "whole.h5ad")
+    got = run([annpage_bin, "stats", *paths, "--label", "batch", "--out-prefix", tmp_path / "coll",
+               "--chunk-rows", "500"])
+    assert got.returncode == 0, got.stderr
+    ref = run([annpage_bin, "stats", tmp_path / "whole.h5ad", "--out-prefix", tmp_path / "whole"])
+    assert ref.returncode == 0, ref.stderr
+    for part in ("obs", "var"):
+        g = pd.read_csv(tmp_path / f"coll.{part}.tsv", sep="\t", index_col=0)
+        e = pd.read_csv(tmp_path / f"whole.{part}.tsv", sep="\t", index_col=0)
+        assert list(g.index) == list(e.index)
+        pd.testing.assert_frame_equal(g, e, rtol=1e-12)
+
+
 def test_collection_subset_by_query_across_files(annpage_bin: Path, tmp_path: Path) -> None:
     """An obs query runs on the concatenated obs (the label column included)."""
     src = read(FIXTURES / "pbmc_like_csr.h5ad")

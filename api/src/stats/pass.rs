@@ -4,6 +4,7 @@ use annpage_engine::paged::ScanBuffers;
 use annpage_engine::Result;
 
 use super::{QcAccumulator, QcStats};
+use crate::backed::BackedMatrixView;
 use crate::BackedCollection;
 
 /// The statistics of X (`layer: None`) or a layer over every cell of `c`, read in chunks of
@@ -52,19 +53,40 @@ pub fn collection_qc(
         Some(files) => {
             // Each file is read once, into the buffers of the chunks before (of any file).
             // (Files reduced on two threads at once measured slower: each file's first
-            // chunks are then read into fresh memory the kernel must zero.)
+            // chunks are then read into fresh memory the kernel must zero.) The next file's
+            // scan starts when this one's last chunk is in hand, so that its first chunk is
+            // read while that one is reduced: a file of one or two chunks is otherwise read
+            // and reduced in turn, without overlap.
             let buffers = ScanBuffers::default();
-            for (m, genes) in files {
+            let scan = |m: &BackedMatrixView| m.scan_reusing(chunk_rows, &buffers);
+            let mut files = files.into_iter();
+            let mut current = match files.next() {
+                Some((m, genes)) => Some((scan(&m)?, m, genes)),
+                None => None,
+            };
+            while let Some((mut chunks, m, genes)) = current.take() {
                 let (rows, cols) = m.shape();
                 let mut part = threaded(QcAccumulator::with_n_obs(rows, cols));
-                let mut chunks = m.scan_reusing(chunk_rows, &buffers)?;
+                let mut done = 0;
                 while let Some(chunk) = chunks.next() {
                     let (range, values) = chunk?;
+                    done += range.len();
+                    if done == rows && current.is_none() {
+                        if let Some((next, genes)) = files.next() {
+                            current = Some((scan(&next)?, next, genes));
+                        }
+                    }
                     part.add_chunk(&values)?;
                     progress(range.len());
                     chunks.recycle(values);
                 }
                 acc.append(part, &genes)?;
+                // A file without rows starts the next scan here.
+                if current.is_none() {
+                    if let Some((next, genes)) = files.next() {
+                        current = Some((scan(&next)?, next, genes));
+                    }
+                }
             }
         }
         None => {
