@@ -299,10 +299,15 @@ pub(crate) fn mark_worker_thread() {
 /// then gives the worker its share of 1 back: for a load that runs with fewer others than the
 /// pool has threads (a scan whose window holds one chunk).
 pub(crate) fn with_worker_share<T>(share: usize, f: impl FnOnce() -> T) -> T {
-    let before = WORKER_SHARE.with(|w| w.replace(share.max(1)));
-    let out = f();
-    WORKER_SHARE.with(|w| w.set(before));
-    out
+    /// Gives the worker its share back however `f` ends (a load that panics included).
+    struct Restore(usize);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            WORKER_SHARE.with(|w| w.set(self.0));
+        }
+    }
+    let _restore = Restore(WORKER_SHARE.with(|w| w.replace(share.max(1))));
+    f()
 }
 
 /// One thread per core.

@@ -19,7 +19,7 @@ use std::os::unix::fs::FileExt;
 
 use hdf5::Dataset;
 
-use super::claim::check_whole_read;
+use super::claim::{check_memory, check_whole_read};
 use super::types::StoredType;
 use crate::data::ArrayData;
 use crate::{Error, Result};
@@ -109,12 +109,22 @@ pub(super) fn read_strings(ds: &Dataset) -> Result<Option<ArrayData>> {
         })
         .collect();
     drop(raw);
-    let total: u64 = refs.iter().map(|r| u64::from(r.len)).sum();
+    // At most 2^32 × 2^32 bytes: no overflow in u64, but checked all the same.
+    let total = refs
+        .iter()
+        .try_fold(0u64, |t, r| t.checked_add(u64::from(r.len)))
+        .unwrap_or(u64::MAX);
     if total > file_len {
         return Err(Error::malformed(format!(
             "its strings claim {total} bytes, more than the file's {file_len}"
         )));
     }
+    // A sparse file can claim a length it does not hold: the strings are checked against
+    // the memory there is too (their text and one `String` each).
+    check_memory(
+        total.saturating_add(24u64.saturating_mul(refs.len() as u64)),
+        "reading its strings",
+    )?;
     let strings = decode(&file, file_len, widths, &refs)?;
     let array = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), strings)
         .map_err(|e| Error::malformed(format!("strings of shape {shape:?}: {e}")))?;
