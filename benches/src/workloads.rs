@@ -63,19 +63,23 @@ pub fn full_pass(path: &Path, sel: &Selections) -> BenchResult<String> {
     Ok(acc.checksum())
 }
 
+/// `X` of the file in memory if it is CSR (the in-memory limits' input), else `None`.
+fn csr_x(path: &Path) -> BenchResult<Option<annpage::data::SparseMatrix>> {
+    match x_of(&open(path)?)? {
+        Matrix::Sparse(x) if x.format() == annpage::data::SparseFormat::Csr => Ok(Some(x)),
+        _ => Ok(None),
+    }
+}
+
 /// The limit `sums_in_memory`: the arithmetic of [`full_pass`] alone, over `X` already in
 /// memory (read first, not timed) in the same chunks of rows. Returns the bytes of
 /// `X/indices` and `X/data` summed over and the seconds; `None` for an `X` that is not CSR.
 pub fn sums_in_memory(path: &Path, sel: &Selections) -> BenchResult<Option<(f64, f64)>> {
-    let adata = open(path)?;
-    let Matrix::Sparse(x) = x_of(&adata)? else {
+    let Some(x) = csr_x(path)? else {
         return Ok(None);
     };
-    if x.format() != annpage::data::SparseFormat::Csr {
-        return Ok(None);
-    }
     let t0 = std::time::Instant::now();
-    let mut acc = GeneSums::new(adata.n_vars());
+    let mut acc = GeneSums::new(x.shape().1);
     let indptr = x.indptr();
     let rows = x.shape().0;
     for start in (0..rows).step_by(sel.row_chunk.max(1)) {
@@ -97,13 +101,9 @@ pub fn sums_in_memory(path: &Path, sel: &Selections) -> BenchResult<Option<(f64,
 /// [`sums_in_memory`]. Returns the bytes of `X/indices` and `X/data` reduced and the seconds;
 /// `None` for an `X` that is not CSR.
 pub fn qc_in_memory(path: &Path, sel: &Selections) -> BenchResult<Option<(f64, f64)>> {
-    let adata = open(path)?;
-    let Matrix::Sparse(x) = x_of(&adata)? else {
+    let Some(x) = csr_x(path)? else {
         return Ok(None);
     };
-    if x.format() != annpage::data::SparseFormat::Csr {
-        return Ok(None);
-    }
     let (rows, cols) = x.shape();
     let step = sel.row_chunk.max(1);
     // The chunks are cut before the clock starts: the limit is the reduction alone.

@@ -109,6 +109,18 @@ def test_random_collection(seed: int, annpage_bin: Path, tmp_path: Path) -> None
     compare(read(out), read(exp_path))
 
 
+def _assert_stats_of_whole_equal(annpage_bin: Path, tmp_path: Path) -> None:
+    """`annpage stats` of `tmp_path/whole.h5ad` gives the TSVs `coll.*.tsv` (names in order,
+    values to 1e-12)."""
+    ref = run([annpage_bin, "stats", tmp_path / "whole.h5ad", "--out-prefix", tmp_path / "whole"])
+    assert ref.returncode == 0, ref.stderr
+    for part in ("obs", "var"):
+        g = pd.read_csv(tmp_path / f"coll.{part}.tsv", sep="\t", index_col=0)
+        e = pd.read_csv(tmp_path / f"whole.{part}.tsv", sep="\t", index_col=0)
+        assert list(g.index) == list(e.index)
+        pd.testing.assert_frame_equal(g, e, rtol=1e-12)
+
+
 @pytest.mark.parametrize("join,dense", [("outer", False), ("inner", False), ("outer", True)])
 def test_stats_of_a_collection_equal_the_concatenated_file(
     annpage_bin: Path, tmp_path: Path, join: str, dense: bool
@@ -129,13 +141,7 @@ def test_stats_of_a_collection_equal_the_concatenated_file(
     got = run([annpage_bin, "stats", *paths, "--join", join, "--label", "batch",
                "--index-unique=-", "--out-prefix", tmp_path / "coll", "--chunk-rows", "300"])
     assert got.returncode == 0, got.stderr
-    ref = run([annpage_bin, "stats", tmp_path / "whole.h5ad", "--out-prefix", tmp_path / "whole"])
-    assert ref.returncode == 0, ref.stderr
-    for part in ("obs", "var"):
-        g = pd.read_csv(tmp_path / f"coll.{part}.tsv", sep="\t", index_col=0)
-        e = pd.read_csv(tmp_path / f"whole.{part}.tsv", sep="\t", index_col=0)
-        assert list(g.index) == list(e.index)
-        pd.testing.assert_frame_equal(g, e, rtol=1e-12)
+    _assert_stats_of_whole_equal(annpage_bin, tmp_path)
     # Several inputs need an output prefix.
     bad = run([annpage_bin, "stats", *paths])
     assert bad.returncode != 0 and "--out-prefix" in bad.stderr
@@ -155,13 +161,7 @@ def test_stats_of_files_of_one_chunk_and_of_none_equal_the_concatenated_file(
     got = run([annpage_bin, "stats", *paths, "--label", "batch", "--out-prefix", tmp_path / "coll",
                "--chunk-rows", "500"])
     assert got.returncode == 0, got.stderr
-    ref = run([annpage_bin, "stats", tmp_path / "whole.h5ad", "--out-prefix", tmp_path / "whole"])
-    assert ref.returncode == 0, ref.stderr
-    for part in ("obs", "var"):
-        g = pd.read_csv(tmp_path / f"coll.{part}.tsv", sep="\t", index_col=0)
-        e = pd.read_csv(tmp_path / f"whole.{part}.tsv", sep="\t", index_col=0)
-        assert list(g.index) == list(e.index)
-        pd.testing.assert_frame_equal(g, e, rtol=1e-12)
+    _assert_stats_of_whole_equal(annpage_bin, tmp_path)
 
 
 def test_collection_subset_by_query_across_files(annpage_bin: Path, tmp_path: Path) -> None:
