@@ -83,12 +83,12 @@ pub(super) fn read_strings(ds: &Dataset) -> Result<Option<ArrayData>> {
     let Some(addr) = ds.offset() else {
         return Ok(None); // Chunked, compact or never written.
     };
-    let Ok(file) = File::open(h5file.filename()) else {
+    let Some(file) = super::same_file(&h5file) else {
         return Ok(None);
     };
     let file_len = file.metadata()?.len();
     if file_len != h5file.size() {
-        return Ok(None); // Not the file libhdf5 has open (replaced since).
+        return Ok(None); // Not as libhdf5 sees it (grown or cut since).
     }
     let stride = 8 + widths.addr;
     // The values' count checked against what the dataset stores, and their bytes against the
@@ -326,6 +326,34 @@ mod tests {
         let (_d, path) = py_file("strings.h5", SCRIPT);
         let f = hdf5::File::open_rw(&path).unwrap();
         assert_eq!(read_strings(&f.dataset("many").unwrap()).unwrap(), None);
+    }
+
+    #[test]
+    fn strings_come_from_the_file_libhdf5_has_open_even_once_replaced() {
+        let (dir, path) = py_file("strings.h5", SCRIPT);
+        let f = hdf5::File::open(&path).unwrap();
+        let ds = f.dataset("many").unwrap();
+        let before = read_array_through_libhdf5(&ds).unwrap();
+        // Another file of the same size under the same name (an atomic replacement): the
+        // same bytes but for the strings, each letter changed.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at: Vec<usize> = (0..bytes.len() - 5)
+            .filter(|&i| &bytes[i..i + 5] == b"cell_")
+            .collect();
+        assert!(!at.is_empty());
+        for i in at {
+            bytes[i..i + 5].copy_from_slice(b"CELL_");
+        }
+        let other = dir.path().join("other.h5");
+        std::fs::write(&other, &bytes).unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        assert_eq!(read_strings(&ds).unwrap().expect("from the heap"), before);
+        let file = crate::storage::h5::same_file(&f).expect("the POSIX driver");
+        use std::os::unix::fs::MetadataExt;
+        assert_ne!(
+            file.metadata().unwrap().ino(),
+            std::fs::metadata(&path).unwrap().ino()
+        );
     }
 
     /// A copy of the strings file with `edit` applied to its bytes, given the offset of the

@@ -36,6 +36,44 @@ pub fn open_read(path: &Path) -> Result<hdf5::File> {
     })
 }
 
+/// The file libhdf5 has open for `file`, as a handle of its own: a duplicate of libhdf5's
+/// descriptor, so reads beside libhdf5 come from that very file whatever has happened to its
+/// name since (renamed, replaced, a relative name after a change of directory). `None` when
+/// the file is not open through libhdf5's POSIX driver (the only one whose handle is a
+/// descriptor) or the descriptor cannot be duplicated.
+pub(crate) fn same_file(file: &hdf5::File) -> Option<std::fs::File> {
+    use std::os::fd::{BorrowedFd, RawFd};
+    let fapl = file.access_plist().ok()?;
+    if !matches!(
+        fapl.get_driver(),
+        Ok(hdf5::plist::file_access::FileDriver::Sec2)
+    ) {
+        return None;
+    }
+    hdf5::sync::sync(|| {
+        let mut handle: *mut std::ffi::c_void = std::ptr::null_mut();
+        // SAFETY: `file` and `fapl` are open ids and `handle` a valid place for the pointer the
+        // call stores.
+        let status = unsafe { hdf5_sys::h5f::H5Fget_vfd_handle(file.id(), fapl.id(), &mut handle) };
+        if status < 0 || handle.is_null() {
+            return None;
+        }
+        // SAFETY: for the POSIX driver (checked above) the handle points at the `int` descriptor
+        // inside libhdf5's open-file struct, alive while `file` is open, which it is for this
+        // whole call; libhdf5's lock (held) keeps any other thread from closing it meanwhile.
+        let fd: RawFd = unsafe { *handle.cast::<RawFd>() };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: `fd` is open (above) for the borrow, which ends in this statement: the clone
+        // is a descriptor of its own, closed when the returned `File` drops.
+        let owned = unsafe { BorrowedFd::borrow_raw(fd) }
+            .try_clone_to_owned()
+            .ok()?;
+        Some(std::fs::File::from(owned))
+    })
+}
+
 /// The id of the object `loc` is open on.
 pub fn object_id(loc: &hdf5::Location) -> Result<ObjectId> {
     // SAFETY: a plain C struct of integers and byte arrays, for which all zeros is valid.

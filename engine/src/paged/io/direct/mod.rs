@@ -144,14 +144,10 @@ impl DirectReader {
         if h5file.userblock() > 0 {
             return Ok(DirectOpen::Fallback("the file has a user block".into()));
         }
-        let path = h5file.filename();
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) => {
-                return Ok(DirectOpen::Fallback(format!(
-                    "'{path}' cannot be opened directly: {e}"
-                )))
-            }
+        let Some(file) = crate::storage::h5::same_file(&h5file) else {
+            return Ok(DirectOpen::Fallback(
+                "libhdf5's descriptor of the file cannot be shared".into(),
+            ));
         };
         let file_len = file.metadata()?.len();
         let placement = match index::index(ds, &shape, element_size, file_len)? {
