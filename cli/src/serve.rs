@@ -45,6 +45,10 @@ pub struct ServeArgs {
     /// the answer's memory released.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     send_timeout: u64,
+    /// The slowest, in KiB a second, a client may take an answer held in memory: an answer
+    /// of N KiB is dropped after the send timeout plus N / this many seconds (0: no limit).
+    #[arg(long, default_value_t = 1024)]
+    min_send_kib: u64,
     /// Seconds a request's head may take to arrive before the connection is closed.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     header_timeout: u64,
@@ -99,6 +103,7 @@ pub fn serve(args: ServeArgs) -> Result<(), annpage_server::ServeError> {
         log_requests: !args.quiet,
         index_dir: args.index,
         send_timeout: std::time::Duration::from_secs(args.send_timeout),
+        min_send_rate: args.min_send_kib.saturating_mul(1024),
         header_timeout: std::time::Duration::from_secs(args.header_timeout),
         max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
         ..Default::default()

@@ -1,5 +1,6 @@
-//! Response bodies that cannot pin memory: an answer held in memory is released when sent or
-//! after the send timeout, whichever comes first; a file is streamed a piece at a time.
+//! Response bodies that cannot pin memory: an answer held in memory is released when sent, when
+//! the client has taken nothing for the send timeout, or when it takes the answer slower than
+//! the least rate allowed; a file is streamed a piece at a time.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -18,6 +19,23 @@ const PIECE: usize = 256 << 10;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// How long a client may take an answer held in memory.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pace {
+    /// Without taking any piece of it.
+    pub idle: Duration,
+    /// The least rate, in bytes a second, at which it must take the whole (0: none).
+    pub min_rate: u64,
+}
+
+impl Pace {
+    /// How long an answer of `len` bytes may take in all (`None`: as long as pieces go).
+    fn whole(&self, len: u64) -> Option<Duration> {
+        (self.min_rate > 0)
+            .then(|| self.idle + Duration::from_secs_f64(len as f64 / self.min_rate as f64))
+    }
+}
+
 /// What a [`HeldBody`] has not sent yet, and the reservation of its memory.
 enum Rest {
     Sending {
@@ -33,7 +51,8 @@ enum Rest {
 
 /// An answer in memory, sent in pieces. A reaper task drops what is left (and its reservation)
 /// when the client has taken no piece for the send timeout, so a stalled client holds at most
-/// the piece the connection is writing, while a slow one that keeps reading gets it all.
+/// the piece the connection is writing, or has not taken it all at the least rate, so a client
+/// that trickles holds it for a bounded time; a slow one that keeps up gets it all.
 pub(crate) struct HeldBody {
     rest: Arc<Mutex<Rest>>,
     reaper: tokio::task::JoinHandle<()>,
@@ -42,8 +61,10 @@ pub(crate) struct HeldBody {
 
 impl HeldBody {
     /// The answer `parts` (sent one after the other), holding `permit` until they are sent.
-    pub fn new(parts: Vec<Bytes>, permit: Option<OwnedSemaphorePermit>, timeout: Duration) -> Self {
+    pub fn new(parts: Vec<Bytes>, permit: Option<OwnedSemaphorePermit>, pace: Pace) -> Self {
         let len = parts.iter().map(|p| p.len() as u64).sum();
+        let timeout = pace.idle;
+        let end = pace.whole(len).map(|whole| Instant::now() + whole);
         let parts = parts.into_iter().filter(|p| !p.is_empty()).collect();
         let rest = Arc::new(Mutex::new(Rest::Sending {
             parts,
@@ -59,13 +80,13 @@ impl HeldBody {
                 let Rest::Sending { progress, .. } = &*rest else {
                     return;
                 };
-                let idle_until = *progress + timeout;
-                if idle_until <= Instant::now() {
+                let until = end.map_or(*progress + timeout, |end| end.min(*progress + timeout));
+                if until <= Instant::now() {
                     *rest = Rest::TimedOut;
                     return;
                 }
                 // The client took a piece since: wait for its own deadline.
-                deadline = idle_until;
+                deadline = until;
             }
         });
         HeldBody { rest, reaper, len }
@@ -97,7 +118,8 @@ impl Body for HeldBody {
             Rest::Sent => return Poll::Ready(None),
             Rest::TimedOut => {
                 return Poll::Ready(Some(Err(
-                    "the client did not take the answer within the send timeout".into(),
+                    "the client did not take the answer in time (send timeout or least rate)"
+                        .into(),
                 )))
             }
         };

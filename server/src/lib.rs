@@ -156,6 +156,11 @@ pub struct ServeOptions {
     /// dropped and the answer's memory released (default 60 s); a slow client that keeps
     /// reading gets the whole answer.
     pub send_timeout: Duration,
+    /// The slowest a client may take an answer held in memory, in bytes a second (default
+    /// 1 MiB/s): an answer of `n` bytes is dropped, with its reservation, `send_timeout +
+    /// n / min_send_rate` after it was made even if the client keeps taking pieces of it, so
+    /// a client that trickles cannot hold memory for long. 0 turns the limit off.
+    pub min_send_rate: u64,
     /// Where `POST /subset` writes the file it streams (default: the system's temporary
     /// directory); the file is removed as soon as it is opened for sending.
     pub scratch_dir: Option<PathBuf>,
@@ -183,6 +188,7 @@ impl Default for ServeOptions {
             response_bytes: 128 << 20,
             threads: None,
             send_timeout: Duration::from_secs(60),
+            min_send_rate: 1 << 20,
             scratch_dir: None,
             log_requests: true,
             index_dir: None,

@@ -69,7 +69,7 @@ pub(super) async fn subset(
                 format!("attachment; filename=\"{name}\""),
             ),
         ],
-        Body::new(FileBody::spawn(file, len, app.send_timeout)),
+        Body::new(FileBody::spawn(file, len, app.pace.idle)),
     )
         .into_response())
 }

@@ -8,7 +8,7 @@ mod matrices;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Query, Request, State};
@@ -19,7 +19,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::body::HeldBody;
+use crate::body::{HeldBody, Pace};
 use crate::catalog::Catalog;
 use crate::encode::{encode_parts, to_json, NamedArray};
 use crate::error::ApiError;
@@ -40,7 +40,7 @@ pub(crate) struct App {
     /// Reads whose blocks are many (cells, genes from a CSR X, obsm, subsets): one per pool
     /// thread, since the blocks a read holds while it gathers are on top of the cache.
     heavy: Arc<Semaphore>,
-    send_timeout: Duration,
+    pace: Pace,
     scratch: PathBuf,
     log: bool,
 }
@@ -56,7 +56,10 @@ impl App {
             answer_limit_kib,
             light: Arc::new(Semaphore::new(readers(threads) - threads)),
             heavy: Arc::new(Semaphore::new(threads)),
-            send_timeout: options.send_timeout,
+            pace: Pace {
+                idle: options.send_timeout,
+                min_rate: options.min_send_rate,
+            },
             scratch: options
                 .scratch_dir
                 .clone()
@@ -252,7 +255,7 @@ impl Answer {
     }
 
     fn respond(self, permit: Option<OwnedSemaphorePermit>, app: &App) -> Response {
-        let body = HeldBody::new(self.parts, permit, app.send_timeout);
+        let body = HeldBody::new(self.parts, permit, app.pace);
         ([(header::CONTENT_TYPE, self.content_type)], Body::new(body)).into_response()
     }
 }

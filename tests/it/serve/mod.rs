@@ -513,11 +513,13 @@ fn in_flight(addr: SocketAddr) -> u64 {
         .unwrap()
 }
 
-#[test]
-fn a_slow_client_that_keeps_reading_gets_the_whole_answer() {
-    // 40 MB of float32 values: an answer larger than the sockets buffer.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("wide.h5ad");
+/// A dataset `wide` of 20,000 × 500 dense float32 values, and a connection that has asked it
+/// for every gene: a binary answer of 40 MB, larger than the sockets' buffers.
+fn ask_for_a_wide_answer(
+    dir: &Path,
+    tweak: impl FnOnce(&mut ServeOptions),
+) -> (Running, TcpStream) {
+    let path = dir.join("wide.h5ad");
     let (n, k) = (20_000, 500);
     let mut a = AnnData::new(n, k);
     let x = ndarray::Array2::from_shape_fn((n, k), |(i, j)| ((i * 7 + j) % 13) as f32);
@@ -527,18 +529,28 @@ fn a_slow_client_that_keeps_reading_gets_the_whole_answer() {
         o.datasets = vec![path.to_str().unwrap().parse().unwrap()];
         o.send_timeout = Duration::from_millis(1500);
         o.response_bytes = 1 << 30;
+        tweak(o);
     });
-    // 1 MiB every 60 ms: the answer takes over 2 s, more than the send timeout, but the
-    // client never stops taking it (the server sees it take more each time the sockets'
-    // buffers have drained enough to wake the writer: well within the timeout).
     let genes: Vec<String> = (0..k).map(|j| j.to_string()).collect();
-    let mut slow = TcpStream::connect(server.addr).unwrap();
+    let mut client = TcpStream::connect(server.addr).unwrap();
     write!(
-        slow,
+        client,
         "GET /datasets/wide/genes?positions={} HTTP/1.1\r\nHost: t\r\n\r\n",
         genes.join(",")
     )
     .unwrap();
+    (server, client)
+}
+
+#[test]
+fn a_slow_client_that_keeps_reading_gets_the_whole_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (n, k) = (20_000, 500);
+    // 1 MiB every 60 ms: the answer takes over 2 s, more than the send timeout, but the
+    // client never stops taking it (the server sees it take more each time the sockets'
+    // buffers have drained enough to wake the writer: well within the timeout), and faster
+    // than the least rate (default 1 MiB/s).
+    let (_server, mut slow) = ask_for_a_wide_answer(dir.path(), |_| {});
     let start = Instant::now();
     let (mut got, mut buf) = (0, vec![0u8; 1 << 20]);
     while got < n * k * 4 {
@@ -586,6 +598,48 @@ fn a_client_that_stops_reading_releases_its_answer_after_the_send_timeout() {
     let mut got = vec![];
     let _ = stalled.read_to_end(&mut got);
     assert!(got.len() < 20 << 20, "{} bytes arrived", got.len());
+}
+
+#[test]
+fn a_client_that_trickles_releases_its_answer_at_the_least_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, mut trickle) = ask_for_a_wide_answer(dir.path(), |o| o.min_send_rate = 16 << 20);
+    trickle
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    // 512 KiB every 250 ms (2 MiB/s): never idle for the send timeout, but far below the
+    // least rate, so the answer is dropped after 1.5 s + its size at 16 MiB/s, short.
+    let start = Instant::now();
+    let (mut got, mut buf) = (vec![], vec![0u8; 512 << 10]);
+    loop {
+        match trickle.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+        assert!(start.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let head_end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let head = String::from_utf8_lossy(&got[..head_end]).to_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .expect("a Content-Length")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(length > 20_000 * 500 * 4, "{head}");
+    let body = got.len() - head_end;
+    assert!(
+        body < length,
+        "the whole answer ({length} bytes) arrived in {:?}",
+        start.elapsed()
+    );
+    assert!(
+        body > 2 << 20,
+        "the client was cut off before it fell behind: {body}"
+    );
+    assert_eq!(in_flight(server.addr), 0);
 }
 
 #[test]
