@@ -60,6 +60,19 @@ impl ApiError {
         }
     }
 
+    /// An answer that turned out larger than its reservation while the rest of the answers'
+    /// budget is held by other requests: 503, to be retried. (Its read's caller leads the
+    /// message with what was asked.)
+    pub fn busy(bytes: u64) -> Self {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: format!(
+                "the answer takes {bytes} bytes, more than the answers' budget has free now: \
+                 retry later"
+            ),
+        }
+    }
+
     /// A request the file cannot answer as asked (values that are not numbers): 422.
     pub fn unprocessable(message: impl Into<String>) -> Self {
         ApiError {

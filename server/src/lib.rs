@@ -146,7 +146,9 @@ pub struct ServeOptions {
     pub cache_bytes: usize,
     /// What the answers of all requests in flight may hold at once (default 128 MiB): a
     /// request waits until its answer fits, and one that could never fit gets 413. An eighth
-    /// is kept for answers of at most a 64th of it, which never wait behind large ones.
+    /// is kept for answers of at most a 64th of it, which never wait behind large ones. An
+    /// answer whose size shows only as it is built (a frame's strings) reserves more as it
+    /// grows, without waiting: 413 past the whole, 503 (retry) when the rest is taken now.
     pub response_bytes: usize,
     /// Threads of the engine's pool that read and decode for every request (default: one per
     /// core); four times as many requests (and at least six more than the threads) read at

@@ -3,14 +3,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use annpage::data::{ArrayData, Column};
+use annpage::data::{ArrayData, Column, DType};
 use annpage::{Axis, Selection};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
-use super::{list, positions, Answer, App, Weight};
+use super::{list, positions, Answer, App, Reservation, Weight};
 use crate::error::ApiError;
 
 /// `GET /datasets`: one object per dataset.
@@ -82,15 +82,17 @@ async fn frame(
         false => None,
     };
     let n_rows = rows.as_ref().map_or(len, Vec::len) as u64;
-    // JSON spells each value out: about 24 bytes a value, the index included.
-    let n_columns = match &columns {
-        Some(c) => c.len(),
-        None => d.handle.keys(axis)?.len(),
-    } as u64;
-    let values = (n_columns + u64::from(index)) * n_rows;
+    let names = match columns {
+        Some(c) => c,
+        None => d.handle.keys(axis)?,
+    };
+    // The answer is written a column at a time, each read alone and dropped once written, and
+    // what it holds grows with it (strings are as long as they are): reserved at first for
+    // the smallest it can be, a number a value.
+    let values = (names.len() as u64 + u64::from(index)) * n_rows;
     let what = format!("{}'s {} frame", d.name, axis.name());
     let (answer, permit) = app
-        .read(&what, values * 24, Weight::Light, move || {
+        .read_growing(&what, values * 2, Weight::Light, move |reservation| {
             let reader = match rows {
                 None => d.reader().clone(),
                 Some(rows) => {
@@ -101,64 +103,127 @@ async fn frame(
                     }
                 }
             };
-            let picked = match columns {
-                None => {
-                    let df = reader.frame(axis)?;
-                    let all = df.columns().iter().map(|(n, c)| (n.clone(), c.clone()));
-                    all.collect()
-                }
-                // Only the columns asked for are read.
-                Some(names) => {
-                    let mut picked = Vec::with_capacity(names.len());
-                    for name in names {
-                        let Some(column) = reader.frame_column(axis, &name)? else {
-                            return Err(ApiError::not_found(format!(
-                                "no {} column '{name}' in {}",
-                                axis.name(),
-                                d.name
-                            )));
-                        };
-                        picked.push((name, column));
-                    }
-                    picked
-                }
-            };
-            let index = match index {
-                true => Some((reader.names(axis)?, reader.index_name(axis)?)),
-                false => None,
-            };
-            let out = FrameJson {
-                columns: &picked,
-                index,
-            };
-            Ok(Answer::json(&out))
+            let mut out = FrameWriter::default();
+            for name in names {
+                let Some(column) = reader.frame_column(axis, &name)? else {
+                    return Err(ApiError::not_found(format!(
+                        "no {} column '{name}' in {}",
+                        axis.name(),
+                        d.name
+                    )));
+                };
+                out.column(&name, &column, reservation)?;
+            }
+            if index {
+                let names = ArrayData::from(reader.names(axis)?);
+                out.index(&names, reader.index_name(axis)?, reservation)?;
+            }
+            Ok(Answer::json_bytes(out.finish(reservation)?))
         })
         .await?;
     Ok(answer.send(permit, &app))
 }
 
-/// `{"columns": [...], "index": [...], "index_name": ...}`, written straight from the columns
-/// (no JSON tree: a column of a million cells is a million numbers, not a million values).
-struct FrameJson<'a> {
-    columns: &'a [(String, Column)],
-    index: Option<(Vec<String>, Option<String>)>,
+/// `{"columns": [...], "index": [...], "index_name": ...}`, written a column at a time
+/// straight from the values (no JSON tree: a column of a million cells is a million numbers,
+/// not a million values), holding what the answer and the column being written take.
+#[derive(Default)]
+struct FrameWriter {
+    out: Vec<u8>,
+    columns: usize,
 }
 
-impl Serialize for FrameJson<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(None)?;
-        let columns: Vec<ColumnJson> = self
-            .columns
-            .iter()
-            .map(|(name, column)| ColumnJson { name, column })
-            .collect();
-        map.serialize_entry("columns", &columns)?;
-        if let Some((names, name)) = &self.index {
-            map.serialize_entry("index", names)?;
-            map.serialize_entry("index_name", name)?;
-        }
-        map.end()
+impl FrameWriter {
+    fn column(&mut self, name: &str, column: &Column, r: &mut Reservation) -> Result<(), ApiError> {
+        self.out.extend_from_slice(match self.columns {
+            0 => br#"{"columns":["#.as_slice(),
+            _ => b",",
+        });
+        self.columns += 1;
+        let arrays: Vec<&ArrayData> = match column {
+            Column::Array(a) => vec![a],
+            Column::Categorical(c) => vec![&c.categories],
+            Column::Nullable(n) => vec![n.values()],
+        };
+        let codes = match column {
+            Column::Categorical(c) => c.codes.len() as u64,
+            _ => 0,
+        };
+        let held: u64 = arrays.iter().map(|a| in_memory(a)).sum::<u64>() + codes * 4;
+        let text: u64 = arrays.iter().map(|a| as_json(a)).sum::<u64>() + codes * 12;
+        self.write(&ColumnJson { name, column }, held, text, r)
     }
+
+    fn index(
+        &mut self,
+        names: &ArrayData,
+        name: Option<String>,
+        r: &mut Reservation,
+    ) -> Result<(), ApiError> {
+        self.out.extend_from_slice(match self.columns {
+            0 => br#"{"columns":[],"index":"#.as_slice(),
+            _ => br#"],"index":"#,
+        });
+        self.columns = usize::MAX; // Closed.
+        self.write(&Values(names, None), in_memory(names), as_json(names), r)?;
+        self.out.extend_from_slice(br#","index_name":"#);
+        serde_json::to_writer(&mut self.out, &name).expect("JSON strings serialise");
+        Ok(())
+    }
+
+    /// Writes `value`, `held` bytes in memory whose JSON takes about `text`, once the answer
+    /// so far, the value and its text are reserved.
+    fn write(
+        &mut self,
+        value: &impl Serialize,
+        held: u64,
+        text: u64,
+        r: &mut Reservation,
+    ) -> Result<(), ApiError> {
+        self.out.reserve_exact(text as usize);
+        r.hold(self.out.capacity() as u64 + held)?;
+        serde_json::to_writer(&mut self.out, value).expect("JSON values serialise");
+        r.hold(self.out.capacity() as u64 + held)
+    }
+
+    fn finish(mut self, r: &mut Reservation) -> Result<Vec<u8>, ApiError> {
+        self.out.extend_from_slice(match self.columns {
+            0 => br#"{"columns":[]}"#.as_slice(),
+            usize::MAX => b"}",
+            _ => b"]}",
+        });
+        self.out.push(b'\n');
+        r.hold(self.out.capacity() as u64)?;
+        // The answer keeps its body's length reserved: no spare capacity may outlive it.
+        self.out.shrink_to_fit();
+        Ok(self.out)
+    }
+}
+
+/// About the bytes `a`'s values take in memory (a string's own and its allocation's).
+fn in_memory(a: &ArrayData) -> u64 {
+    match a {
+        ArrayData::String(s) => s.iter().map(|v| 40 + v.len() as u64).sum(),
+        a => (a.len() * a.dtype().size()) as u64,
+    }
+}
+
+/// About the bytes of `a`'s values as JSON, with their commas (a string's escapes aside).
+fn as_json(a: &ArrayData) -> u64 {
+    let per_value = match a.dtype() {
+        DType::String => {
+            return a
+                .as_strings()
+                .map_or(0, |s| s.iter().map(|v| 3 + v.len() as u64).sum())
+        }
+        DType::Bool => 6,              // "false,"
+        DType::I8 | DType::U8 => 5,    // "-128,"
+        DType::I16 | DType::U16 => 7,  // "-32768,"
+        DType::I32 | DType::U32 => 12, // "-2147483648,"
+        DType::I64 | DType::U64 => 21, // "-9223372036854775808,"
+        DType::F32 | DType::F64 => 25, // "-2.2250738585072014e-308,"
+    };
+    a.len() as u64 * per_value
 }
 
 /// One column: `name`, `kind` (`array`, `categorical` with `codes` and `categories`, or

@@ -69,7 +69,8 @@ impl App {
     }
 
     /// Runs `read` on a blocking thread once `bytes` of answer memory are reserved and a
-    /// reader of its weight is free; the reservation comes back with the answer (released when it is sent).
+    /// reader of its weight is free; the reservation comes back with the answer (released when
+    /// it is sent).
     async fn read<T: Send + 'static>(
         &self,
         what: &str,
@@ -77,13 +78,26 @@ impl App {
         weight: Weight,
         read: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
     ) -> Result<(T, OwnedSemaphorePermit), ApiError> {
+        self.read_growing(what, bytes, weight, move |_| read())
+            .await
+    }
+
+    /// [`App::read`] for a read whose peak is known only as it goes (strings): it starts with
+    /// `bytes` reserved and holds more through the [`Reservation`] it is given.
+    async fn read_growing<T: Send + 'static>(
+        &self,
+        what: &str,
+        bytes: u64,
+        weight: Weight,
+        read: impl FnOnce(&mut Reservation) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<(T, OwnedSemaphorePermit), ApiError> {
         let kib = bytes.div_ceil(1024).max(1);
         let limit = u64::from(self.answers.largest());
         if kib > limit {
             return Err(ApiError::too_large(what, bytes, limit << 10));
         }
         let closed = |_| ApiError::internal("the server is shutting down");
-        let answer = self
+        let permit = self
             .answers
             .pool(kib as u32)
             .clone()
@@ -95,11 +109,18 @@ impl App {
             Weight::Heavy => &self.heavy,
         };
         let reader = queue.clone().acquire_owned().await.map_err(closed)?;
+        let mut reservation = Reservation {
+            permit,
+            large: self.answers.large.clone(),
+            small_max_kib: u64::from(self.answers.small_max),
+            limit_kib: limit,
+            what: what.to_owned(),
+        };
         // The reservation travels with the read: a client that goes away drops this future,
         // not the memory the read is still building.
-        let (value, answer) = off_runtime(move || {
+        let (value, reservation) = off_runtime(move || {
             let _reader = reader;
-            Ok((read(), answer))
+            Ok((read(&mut reservation), reservation))
         })
         .await
         .map_err(|e| e.about(what))?;
@@ -109,12 +130,55 @@ impl App {
             true => e.about(what),
             false => e,
         })?;
-        Ok((value, answer))
+        Ok((value, reservation.permit))
     }
 
     fn in_flight(&self) -> usize {
         let free = self.answers.small.available_permits() + self.answers.large.available_permits();
         (self.answer_limit_kib as usize - free) << 10
+    }
+}
+
+/// The answers' budget a read holds while it builds its answer.
+pub(crate) struct Reservation {
+    permit: OwnedSemaphorePermit,
+    /// The share of answers larger than a small one's most (see [`Answers`]).
+    large: Arc<Semaphore>,
+    small_max_kib: u64,
+    limit_kib: u64,
+    what: String,
+}
+
+impl Reservation {
+    /// Makes sure `bytes` in all are held, taking what is missing from the budget if it is
+    /// free now (moving to the large answers' share once past a small answer's most). Never
+    /// waits (a read that waited while holding part of the budget could wait for itself): more
+    /// than the server answers at once is a 413, more than is free now a 503 to retry.
+    pub fn hold(&mut self, bytes: u64) -> Result<(), ApiError> {
+        let kib = bytes.div_ceil(1024);
+        let have = self.permit.num_permits() as u64;
+        if kib <= have {
+            return Ok(());
+        }
+        if kib > self.limit_kib {
+            return Err(ApiError::too_large(&self.what, bytes, self.limit_kib << 10));
+        }
+        // At most the limit: a u32.
+        let in_large = Arc::ptr_eq(self.permit.semaphore(), &self.large);
+        let taken = match in_large || kib <= self.small_max_kib {
+            true => self
+                .permit
+                .semaphore()
+                .clone()
+                .try_acquire_many_owned((kib - have) as u32),
+            false => self.large.clone().try_acquire_many_owned(kib as u32),
+        };
+        match taken {
+            Ok(p) if !in_large && kib > self.small_max_kib => self.permit = p,
+            Ok(p) => self.permit.merge(p),
+            Err(_) => return Err(ApiError::busy(bytes)),
+        }
+        Ok(())
     }
 }
 
@@ -228,6 +292,11 @@ impl Answer {
         bytes.push(b'\n');
         // The answer keeps its body's length reserved: no spare capacity may outlive it.
         bytes.shrink_to_fit();
+        Answer::json_bytes(bytes)
+    }
+
+    /// A JSON answer already written (with its final newline).
+    fn json_bytes(bytes: Vec<u8>) -> Answer {
         Answer {
             parts: vec![Bytes::from(bytes)],
             content_type: "application/json",

@@ -866,6 +866,48 @@ fn obs_columns_of_every_kind_answer_as_json() {
 }
 
 #[test]
+fn a_frame_reserves_what_its_strings_take() {
+    // 2,000 cells with a note of 2,000 characters each: 4 MB of JSON, though a frame of
+    // 2,000 values of one column is small by count.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.h5ad");
+    let n = 2_000;
+    let mut a = AnnData::new(n, 3);
+    let mut obs = DataFrame::from_index((0..n).map(|i| format!("cell_{i}")).collect());
+    let notes: Vec<String> = (0..n).map(|i| format!("{i:04}").repeat(500)).collect();
+    obs.insert("note", Column::Array(ArrayData::from(notes.clone())))
+        .unwrap();
+    a.set_obs(obs).unwrap();
+    a.write_h5ad(&path, &WriteOptions::default()).unwrap();
+    let at = |budget: usize| {
+        serve(&[], |o| {
+            o.datasets = vec![path.to_str().unwrap().parse().unwrap()];
+            o.response_bytes = budget;
+        })
+    };
+    let small = at(2 << 20);
+    let reply = get(small.addr, "/datasets/notes/obs?columns=note&index=false");
+    assert_eq!(
+        reply.status,
+        413,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert!(
+        reply.error().contains("notes's obs frame"),
+        "{}",
+        reply.error()
+    );
+    assert_eq!(in_flight(small.addr), 0);
+    let large = at(64 << 20);
+    let reply = get(large.addr, "/datasets/notes/obs");
+    assert_eq!(reply.status, 200, "{}", reply.error());
+    let obs = reply.json();
+    assert!(obs["columns"][0]["values"] == serde_json::json!(notes));
+    assert_eq!(obs["index"][1999], "cell_1999");
+}
+
+#[test]
 fn obs_rows_are_answered_alone() {
     let server = serve(&["all=all_elements.h5ad"], |_| {});
     let memory = read_h5ad(fixture("all_elements.h5ad")).unwrap();
