@@ -12,9 +12,9 @@ use annpage_engine::select::AxisIndex;
 use annpage_engine::{Error, Result};
 
 use super::batches::{BatchOptions, Batches};
-use super::shared::Shared;
+use super::shared::{Shared, Snapshot};
 use crate::Selection;
-use annpage_engine::file::probe::{FrameId, MatrixSlot};
+use annpage_engine::file::probe::{FrameId, FrameLayout, MatrixSlot};
 
 /// A matrix element (`X`, a layer, an `obsp`/`varp` entry, `raw.X`) of a backed file, with the
 /// rows and columns its handle selects. Nothing is read until asked for.
@@ -282,6 +282,19 @@ impl BackedMatrixView {
         selection: &Selection,
     ) -> Result<AxisIndex> {
         let names = match selection {
+            Selection::Names(wanted) if current.is_full() => {
+                // Among every name: the handle's index of them, built once.
+                let snap = self.shared.snapshot();
+                let found = self
+                    .shared
+                    .find_names(&snap, self.frame(&snap, axis)?, wanted)
+                    .in_file(&self.shared.path)?;
+                if let Some(found) = found {
+                    return AxisIndex::from_positions(found, current.len())
+                        .in_file(&self.shared.path);
+                }
+                Some(self.names(axis, current)?)
+            }
             Selection::Names(_) => Some(self.names(axis, current)?),
             _ => None,
         };
@@ -294,20 +307,22 @@ impl BackedMatrixView {
     /// The names along `axis` of the positions `index`.
     fn names(&self, axis: FrameId, index: &AxisIndex) -> Result<Vec<String>> {
         let snap = self.shared.snapshot();
-        let layout = &snap.layout;
-        let frame = match axis {
-            FrameId::Obs => &layout.obs,
-            FrameId::Var => &layout.var,
-            FrameId::RawVar => match &layout.raw {
-                Some(raw) => &raw.var,
-                None => {
-                    return Err(Error::invalid("the file has no raw").in_file(&self.shared.path))
-                }
-            },
-        };
         self.shared
-            .frame_names(&snap, frame, index)
+            .frame_names(&snap, self.frame(&snap, axis)?, index)
             .in_file(&self.shared.path)
+    }
+
+    /// The frame along `axis` in `snap`'s layout.
+    fn frame<'s>(&self, snap: &'s Snapshot, axis: FrameId) -> Result<&'s FrameLayout> {
+        let layout = &snap.layout;
+        match axis {
+            FrameId::Obs => Ok(&layout.obs),
+            FrameId::Var => Ok(&layout.var),
+            FrameId::RawVar => match &layout.raw {
+                Some(raw) => Ok(&raw.var),
+                None => Err(Error::invalid("the file has no raw").in_file(&self.shared.path)),
+            },
+        }
     }
 
     /// The slot (for the streaming writer).

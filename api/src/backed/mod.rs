@@ -451,7 +451,13 @@ impl BackedAnnData {
         selection: &Selection,
     ) -> Result<AxisIndex> {
         let inner = match selection {
-            Selection::Names(_) => {
+            Selection::Names(wanted) => {
+                // Among every name: the handle's index of them, built once.
+                if current.is_full() {
+                    if let Some(found) = self.shared.find_names(snap, frame, wanted)? {
+                        return AxisIndex::from_positions(found, current.len());
+                    }
+                }
                 let names = self.shared.frame_names(snap, frame, current)?;
                 selection.resolve(current.len(), Some(&names))?
             }

@@ -15,7 +15,7 @@ use annpage_engine::file::probe::{
 };
 use annpage_engine::file::{join, File};
 use annpage_engine::paged::{BackedMatrix, Block, BlockCache, ReadOptions};
-use annpage_engine::select::AxisIndex;
+use annpage_engine::select::{AxisIndex, NameIndex};
 use annpage_engine::{Error, Result};
 
 use crate::subset::aligned_rows;
@@ -57,6 +57,14 @@ pub(super) struct Shared {
     /// Opened matrices by generation and path; `None` for elements that are not matrices.
     matrices: Mutex<HashMap<(u64, String), Option<BackedMatrix>>>,
     columns: Mutex<HashMap<ColumnKey, CachedColumn>>,
+    /// Where each name of obs's and var's index is, once a selection by name asked.
+    name_indexes: Mutex<HashMap<(u64, FrameId), CachedNames>>,
+}
+
+/// A [`NameIndex`] held by a handle, with the part of the budget it takes.
+struct CachedNames {
+    index: Arc<NameIndex>,
+    _reservation: Reservation<Block>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -88,6 +96,7 @@ impl Shared {
             generation: AtomicU64::new(0),
             matrices: Mutex::new(HashMap::new()),
             columns: Mutex::new(HashMap::new()),
+            name_indexes: Mutex::new(HashMap::new()),
         }
     }
 
@@ -115,6 +124,7 @@ impl Shared {
         state.dirty.clear();
         lock(&self.matrices).clear();
         lock(&self.columns).clear();
+        lock(&self.name_indexes).clear();
     }
 
     /// Writes the pending changes back (see [`super::BackedAnnData::flush`]): the file is
@@ -293,6 +303,52 @@ impl Shared {
                 }
             }
         }
+    }
+
+    /// The positions of `wanted` among all the names of a frame stored as a group, through
+    /// an index of them built on the first call and kept (`None` for other frames: the
+    /// caller looks the names up itself).
+    pub(super) fn find_names(
+        &self,
+        snap: &Snapshot,
+        frame: &FrameLayout,
+        wanted: &[String],
+    ) -> Result<Option<Vec<usize>>> {
+        let FrameSource::Group {
+            path, index_key, ..
+        } = &frame.source
+        else {
+            return Ok(None);
+        };
+        let column = self.group_index(snap, frame, path, index_key)?;
+        let Column::Array(names) = &*column else {
+            return Err(Error::malformed("the index is not an array").in_element(path));
+        };
+        let names = string_index(names)?;
+        let key = (snap.generation, frame.id);
+        let cached = lock(&self.name_indexes)
+            .get(&key)
+            .map(|c| Arc::clone(&c.index));
+        let index = match cached {
+            Some(index) => index,
+            None => {
+                let index = Arc::new(NameIndex::new(names));
+                let reservation = self.cache.reserve(index.heap_bytes());
+                let mut map = lock(&self.name_indexes);
+                match key.0 == self.generation.load(Ordering::SeqCst) {
+                    true => Arc::clone(
+                        &map.entry(key)
+                            .or_insert(CachedNames {
+                                index,
+                                _reservation: reservation,
+                            })
+                            .index,
+                    ),
+                    false => index,
+                }
+            }
+        };
+        index.find(names, wanted).map(Some)
     }
 
     /// The rows `rows` of the frame's column `name` alone (`None`: no such column).

@@ -18,7 +18,6 @@
 //! assert!(matches!(both.kind(), IndexKind::Strided { start: 4, step: -2, len: 2 }));
 //! ```
 
-use std::collections::HashMap;
 use std::fmt;
 use std::ops::{Range, RangeFrom, RangeFull, RangeTo};
 use std::sync::Arc;
@@ -26,7 +25,9 @@ use std::sync::Arc;
 use crate::{Error, Result};
 
 mod minor;
+mod names;
 pub(crate) use minor::MinorMap;
+pub use names::NameIndex;
 
 /// How many items of a long list `Display` and error messages show.
 const SHOWN: usize = 8;
@@ -136,7 +137,7 @@ impl Selection {
                         names.len()
                     )));
                 }
-                let positions = resolve_names(wanted, names)?;
+                let positions = NameIndex::new(names).find(names, wanted)?;
                 Ok(AxisIndex::from_valid_positions(positions, len))
             }
         }
@@ -196,41 +197,6 @@ fn resolve_slice(
     }
     // `first` is a valid position when at least one position is selected.
     Ok(AxisIndex::strided(first.unsigned_abs(), step, count, len))
-}
-
-/// Positions of `wanted` in `names`; every missing name is listed in the error.
-fn resolve_names(wanted: &[String], names: &[String]) -> Result<Vec<usize>> {
-    // `None` marks a name found more than once.
-    let mut lookup: HashMap<&str, Option<usize>> = HashMap::with_capacity(names.len());
-    for (i, name) in names.iter().enumerate() {
-        lookup
-            .entry(name.as_str())
-            .and_modify(|slot| *slot = None)
-            .or_insert(Some(i));
-    }
-    let mut positions = Vec::with_capacity(wanted.len());
-    let mut missing = Vec::new();
-    for name in wanted {
-        match lookup.get(name.as_str()) {
-            Some(Some(i)) => positions.push(*i),
-            Some(None) => {
-                return Err(Error::invalid(format!(
-                    "name {name:?} occurs more than once along this axis"
-                )))
-            }
-            None => missing.push(name.as_str()),
-        }
-    }
-    if missing.is_empty() {
-        Ok(positions)
-    } else {
-        Err(Error::invalid(format!(
-            "{} of {} names not found: {}",
-            missing.len(),
-            wanted.len(),
-            short_list(&missing, |f, s| write!(f, "{s:?}"))
-        )))
-    }
 }
 
 impl From<RangeFull> for Selection {
