@@ -204,10 +204,7 @@ mod tests {
         let e = v
             .view(&Selection::names(["c0"]), &Selection::All)
             .unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "obs: invalid argument: 1 of 1 names not found: [\"c0\"]"
-        );
+        assert_eq!(e.to_string(), "obs: 1 of 1 names not found: [\"c0\"]");
     }
 
     #[test]

@@ -56,9 +56,13 @@ pub enum Error {
     /// A valid construct that annpage does not handle (yet).
     #[error("unsupported: {0}")]
     Unsupported(String),
-    /// A caller passed an argument that cannot be used (an out-of-range index, an unknown name).
+    /// A caller passed an argument that cannot be used (an out-of-range index, a zero step, a
+    /// name found more than once).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A caller asked for names the axis does not have (the message lists them).
+    #[error("{0}")]
+    NotFound(String),
 }
 
 impl From<hdf5::Error> for Error {
@@ -81,6 +85,11 @@ impl Error {
     /// Builds a [`Error::InvalidArgument`] from a message.
     pub fn invalid(msg: impl Into<String>) -> Self {
         Error::InvalidArgument(msg.into())
+    }
+
+    /// Builds a [`Error::NotFound`] from a message.
+    pub fn not_found(msg: impl Into<String>) -> Self {
+        Error::NotFound(msg.into())
     }
 
     /// Builds a [`Error::Unsupported`] from a message.

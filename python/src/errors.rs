@@ -52,7 +52,9 @@ pub fn to_py(err: annpage::Error) -> PyErr {
         }
         annpage::Error::Shape(_) => ShapeError::new_err(msg),
         annpage::Error::Unsupported(_) => UnsupportedError::new_err(msg),
-        annpage::Error::InvalidArgument(_) => SelectionError::new_err(msg),
+        annpage::Error::InvalidArgument(_) | annpage::Error::NotFound(_) => {
+            SelectionError::new_err(msg)
+        }
         _ => AnnpageError::new_err(msg),
     }
 }

@@ -96,7 +96,8 @@ impl ApiError {
 }
 
 impl From<annpage::Error> for ApiError {
-    /// A caller's mistake (an unknown name, an index out of range, a bad query) is a 400;
+    /// A caller's mistake (an index out of range, a bad query) is a 400, names the axis does
+    /// not have a 404;
     /// anything the file itself is to blame for is a 500 naming the file and element.
     fn from(e: annpage::Error) -> Self {
         fn innermost(e: &annpage::Error) -> &annpage::Error {
@@ -108,6 +109,7 @@ impl From<annpage::Error> for ApiError {
         }
         let status = match innermost(&e) {
             annpage::Error::InvalidArgument(_) => StatusCode::BAD_REQUEST,
+            annpage::Error::NotFound(_) => StatusCode::NOT_FOUND,
             annpage::Error::Unsupported(_) => StatusCode::UNPROCESSABLE_ENTITY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };

@@ -27,7 +27,9 @@
 //! `/datasets/{d}` also tells which `--index` copies are ready (`"index": {"genes", "plain"}`).
 //!
 //! Numbers come as the binary array format of [`encode`] (`?format=json` for JSON). Errors are
-//! a one-line JSON object `{"error": "..."}` with a 4xx status (5xx for a damaged file).
+//! a one-line JSON object `{"error": "..."}` with a 4xx status (5xx for a damaged file): 404 for
+//! names a dataset lacks, 400 for other mistakes, 413 for an answer larger than the answers'
+//! budget, 503 when one outgrows what is free just then.
 //!
 //! ```no_run
 //! use annpage_server::{DatasetSpec, ServeOptions, Server};

@@ -100,8 +100,8 @@ impl Selection {
     /// it has them) and returns the positions it selects.
     ///
     /// Fails with [`Error::InvalidArgument`] for a zero slice step, a position out of range, a
-    /// mask whose length is not `len`, names not found (all of them are listed) or found more
-    /// than once, and names asked of an axis without names.
+    /// mask whose length is not `len`, names found more than once and names asked of an axis
+    /// without names, and with [`Error::NotFound`] for names not found (all of them listed).
     pub fn resolve(&self, len: usize, names: Option<&[String]>) -> Result<AxisIndex> {
         match self {
             Selection::All => Ok(AxisIndex::full(len)),
@@ -787,10 +787,7 @@ mod tests {
         let e = Selection::names(["a", "x", "y"])
             .resolve(2, Some(&axis))
             .unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "invalid argument: 2 of 3 names not found: [\"x\", \"y\"]"
-        );
+        assert_eq!(e.to_string(), "2 of 3 names not found: [\"x\", \"y\"]");
         let e = Selection::names(["a"]).resolve(2, None).unwrap_err();
         assert!(e.to_string().contains("this axis has no names"), "{e}");
     }

@@ -72,7 +72,7 @@ impl NameIndex {
     /// The positions of `wanted`, in order, among `names` (those the index was built from).
     ///
     /// Fails with [`Error::InvalidArgument`] for a name found more than once along the axis,
-    /// and for names not found (every one of them is listed).
+    /// and [`Error::NotFound`] for names not found (every one of them is listed).
     pub fn find(&self, names: &[String], wanted: &[String]) -> Result<Vec<usize>> {
         if names.len() != self.len {
             return Err(Error::invalid(format!(
@@ -98,7 +98,7 @@ impl NameIndex {
         if missing.is_empty() {
             Ok(positions)
         } else {
-            Err(Error::invalid(format!(
+            Err(Error::not_found(format!(
                 "{} of {} names not found: {}",
                 missing.len(),
                 wanted.len(),

@@ -321,7 +321,7 @@ fn a_dataset_without_cells_answers_empty_arrays() {
 #[test]
 fn bad_requests_get_a_status_and_one_line_of_json() {
     let server = serve(&["all=all_elements.h5ad"], |o| o.response_bytes = 16 << 10);
-    let cases: [(&str, u16, &str); 11] = [
+    let cases: [(&str, u16, &str); 12] = [
         (
             "/datasets/nope/genes/gene_0",
             404,
@@ -353,6 +353,11 @@ fn bad_requests_get_a_status_and_one_line_of_json() {
             "/datasets/all/cells?positions=1&names=cell_1",
             400,
             "one of them",
+        ),
+        (
+            "/datasets/all/cells?names=cell_1,nope,nor_this",
+            404,
+            "2 of 3 names not found: [\"nope\", \"nor_this\"]",
         ),
         (
             "/datasets/all/obsm/X_pca?dims=99",
@@ -421,9 +426,9 @@ fn what_a_file_cannot_answer_is_a_422_naming_what_was_asked() {
         "{}",
         reply.error()
     );
-    // A caller's mistake stays a 400 naming it.
+    // A caller's mistake stays a 4xx naming it (404: names the file does not have).
     let reply = get(server.addr, "/datasets/all/cells?names=cell_0,nobody");
-    assert_eq!(reply.status, 400, "{}", reply.error());
+    assert_eq!(reply.status, 404, "{}", reply.error());
     assert!(reply.error().contains("nobody"), "{}", reply.error());
 }
 
