@@ -9,7 +9,7 @@ use annpage::Selection;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 
-use super::{list, number, off_runtime, positions, Answer, App, Format, Weight};
+use super::{list, number, positions, Answer, App, Format, Weight};
 use crate::catalog::Dataset;
 use crate::encode::NamedArray;
 use crate::error::ApiError;
@@ -179,14 +179,15 @@ pub(super) async fn cells(
     let layer = query.get("layer").cloned();
     d.reader().check_matrix(&d.name, layer.as_deref())?;
     // Names are looked up among every cell's, and the block's size read from the offsets: on
-    // a blocking thread.
+    // a blocking thread, as a light reader.
     let (reader, asked) = (d.clone(), layer.clone());
-    let (view, stored) = off_runtime(move || {
-        let view = reader.reader().slice(&rows, &cols)?;
-        let stored = view.stored_values(asked.as_deref())?;
-        Ok((view, stored))
-    })
-    .await?;
+    let (view, stored) = app
+        .probe(move || {
+            let view = reader.reader().slice(&rows, &cols)?;
+            let stored = view.stored_values(asked.as_deref())?;
+            Ok((view, stored))
+        })
+        .await?;
     let (n, k) = view.shape();
     // The block as read, as CSR, its float32 values and the encoded answer: 32 bytes a value.
     let stored = stored.min(n as u64 * k as u64);
@@ -243,16 +244,17 @@ pub(super) async fn obsm(
     let what = format!("obsm '{key}' of {}", d.name);
     // The width from the first row (a read of one block, off the runtime), or from no row.
     let (reader, probe) = (d.clone(), key.clone());
-    let width = off_runtime(move || {
-        let first = match n_obs {
-            0 => Selection::All,
-            _ => Selection::positions([0]),
-        };
-        let first = reader.reader().slice(&first, &Selection::All)?;
-        element_width(&first.obsm(&probe)?)
-    })
-    .await
-    .map_err(|e| e.about(&what))?;
+    let width = app
+        .probe(move || {
+            let first = match n_obs {
+                0 => Selection::All,
+                _ => Selection::positions([0]),
+            };
+            let first = reader.reader().slice(&first, &Selection::All)?;
+            element_width(&first.obsm(&probe)?)
+        })
+        .await
+        .map_err(|e| e.about(&what))?;
     if let Some(bad) = dims.iter().find(|&&j| j >= width) {
         return Err(ApiError::bad_request(format!(
             "dims: {bad} is out of range: obsm '{key}' has {width} columns"

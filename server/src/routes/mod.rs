@@ -133,6 +133,22 @@ impl App {
         Ok((value, reservation.permit))
     }
 
+    /// Runs a small read that sizes a request's answer (a view's stored values, an
+    /// embedding's width) on a blocking thread once a light reader is free: reads of the file
+    /// never outnumber the readers, whatever the requests.
+    async fn probe<T: Send + 'static>(
+        &self,
+        probe: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let closed = |_| ApiError::internal("the server is shutting down");
+        let reader = self.light.clone().acquire_owned().await.map_err(closed)?;
+        off_runtime(move || {
+            let _reader = reader;
+            probe()
+        })
+        .await
+    }
+
     fn in_flight(&self) -> usize {
         let free = self.answers.small.available_permits() + self.answers.large.available_permits();
         (self.answer_limit_kib as usize - free) << 10
