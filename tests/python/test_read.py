@@ -3,6 +3,7 @@
 import warnings
 
 import anndata as ad
+import h5py
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -68,3 +69,10 @@ def test_a_layer_of_strings_reads_in_memory_and_backed(tmp_path):
     assert_equal(annpage.read_h5ad(path), a)
     with annpage.read_h5ad(path, backed="r") as b:
         assert_equal(b[[2, 0]].to_memory(), a[[2, 0]].copy())
+    # The same strings marked as a plain `array` (as other writers leave them): read alike.
+    with h5py.File(path, "r+") as f:
+        f["layers/words"].attrs["encoding-type"] = "array"
+    memory = annpage.read_h5ad(path)
+    assert memory.layers["words"].tolist() == a.layers["words"].tolist()
+    with annpage.read_h5ad(path, backed="r") as b:
+        assert b[[2, 0]].to_memory().layers["words"].tolist() == [["e", "f"], ["a", "b"]]

@@ -470,7 +470,8 @@ fn optional_matrix_slots(parent: &dyn Group, name: &str) -> Result<IndexMap<Stri
         .collect()
 }
 
-/// Whether member `name` of `g` is an array of strings (`string-array`, or unencoded).
+/// Whether member `name` of `g` is an array of strings (`string-array`, or an `array` or
+/// unencoded dataset of strings, as other writers leave them).
 fn holds_strings(g: &dyn Group, name: &str) -> Result<bool> {
     if g.member_kind(name)? != Some(MemberKind::Array) {
         return Ok(false);
@@ -478,7 +479,7 @@ fn holds_strings(g: &dyn Group, name: &str) -> Result<bool> {
     let encoding = encoding_of(g, name)?;
     Ok(match encoding.as_deref() {
         Some("string-array") => true,
-        None => g.array(name)?.stored_type()?.dtype() == Some(DType::String),
+        None | Some("array") => g.array(name)?.stored_type()?.dtype() == Some(DType::String),
         Some(_) => false,
     })
 }
