@@ -3,13 +3,15 @@
 //! libhdf5 reads a variable-length string dataset one value at a time: for each, it looks up
 //! the value's global heap collection in its metadata cache and copies the bytes into a fresh
 //! allocation that the caller frees again. For the 300,000 names of an obs index that is most
-//! of the time an open takes. An uncompressed, contiguous dataset of such strings is read here
-//! instead: its stored references (per value: a 4-byte length, the address of a collection and
+//! of the time an open takes. A contiguous dataset of such strings is read here instead: its
+//! stored references (per value: a 4-byte length, the address of a collection and
 //! a 4-byte object index) with one positioned read, then each collection they point into once,
 //! in address order, parsed and sliced into the strings.
 //!
-//! Anything else (chunked or compressed storage, a file open for writing or with a user block,
-//! unusual address sizes) is left to libhdf5: [`read_strings`] answers `None`. Everything read
+//! A 1-d chunked dataset (anndata's `compression="gzip"` obs names) is read the same way once
+//! its chunks are inflated here (deflate or LZF, as the direct chunk reader does). Anything
+//! else (shuffled or other filters, compact storage, a file open for writing or with a user
+//! block, unusual address sizes) is left to libhdf5: [`read_strings`] answers `None`. Everything read
 //! from the file is checked before it is used or sized from: spans lie in the file, collections
 //! do not overlap, objects lie in their collection, and the strings together hold no more bytes
 //! than the file.
@@ -19,7 +21,9 @@ use std::os::unix::fs::FileExt;
 
 use hdf5::Dataset;
 
+use super::chunks::{self, check_span, Placement};
 use super::claim::{check_memory, check_whole_read};
+use super::filters::{Pipeline, Scratch};
 use super::types::StoredType;
 use crate::data::ArrayData;
 use crate::{Error, Result};
@@ -62,7 +66,7 @@ pub(super) fn read_strings(ds: &Dataset) -> Result<Option<ArrayData>> {
         return Ok(None);
     }
     let space = ds.space()?;
-    if space.is_null() || !ds.filters().is_empty() {
+    if space.is_null() {
         return Ok(None);
     }
     let shape = space.shape();
@@ -80,9 +84,6 @@ pub(super) fn read_strings(ds: &Dataset) -> Result<Option<ArrayData>> {
     if widths.addr != 8 || widths.size != 8 {
         return Ok(None);
     }
-    let Some(addr) = ds.offset() else {
-        return Ok(None); // Chunked, compact or never written.
-    };
     let Some(file) = super::same_file(&h5file) else {
         return Ok(None);
     };
@@ -94,12 +95,9 @@ pub(super) fn read_strings(ds: &Dataset) -> Result<Option<ArrayData>> {
     // The values' count checked against what the dataset stores, and their bytes against the
     // memory there is.
     let stored = check_whole_read(ds, stride)?;
-    if stored as u64 != ds.storage_size() {
-        return Ok(None); // Not laid out as expected: libhdf5 knows better.
-    }
-    check_span(addr, stored as u64, file_len, "the dataset's values")?;
-    let mut raw = vec![0u8; stored];
-    file.read_exact_at(&mut raw, addr)?;
+    let Some(raw) = stored_references(ds, &file, file_len, &shape, stride, stored)? else {
+        return Ok(None);
+    };
     let refs: Vec<Reference> = raw
         .chunks_exact(stride)
         .map(|r| Reference {
@@ -129,6 +127,67 @@ pub(super) fn read_strings(ds: &Dataset) -> Result<Option<ArrayData>> {
     let array = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), strings)
         .map_err(|e| Error::malformed(format!("strings of shape {shape:?}: {e}")))?;
     Ok(Some(ArrayData::String(array)))
+}
+
+/// The stored references of `ds` (`stored` bytes, `stride` each), from one contiguous span or
+/// from its chunks (1-d; deflate or LZF undone here), or `None` for storage left to libhdf5.
+fn stored_references(
+    ds: &Dataset,
+    file: &File,
+    file_len: u64,
+    shape: &[usize],
+    stride: usize,
+    stored: usize,
+) -> Result<Option<Vec<u8>>> {
+    let pipeline = match Pipeline::new(&ds.filters(), stride) {
+        Ok(p) if !p.shuffles() => p,
+        _ => return Ok(None),
+    };
+    let placement = match chunks::index(ds, shape, stride, file_len)? {
+        Ok(p) => p,
+        Err(_) => return Ok(None), // Compact, external, unwritten chunks: libhdf5's.
+    };
+    let mut raw = vec![0u8; stored];
+    match placement {
+        Placement::Contiguous { addr } => {
+            if stored as u64 != ds.storage_size() {
+                return Ok(None); // Not laid out as expected: libhdf5 knows better.
+            }
+            check_span(addr, stored as u64, file_len, "the dataset's values")?;
+            file.read_exact_at(&mut raw, addr)?;
+        }
+        Placement::Chunked { chunk, entries, .. } => {
+            let [rows] = chunk[..] else {
+                return Ok(None);
+            };
+            // A chunk far larger than the dataset (allowed: it may be resizable) is libhdf5's
+            // to read; this reader sizes nothing from the file beyond the values' own bytes.
+            let Some(chunk_bytes) = rows
+                .checked_mul(stride)
+                .filter(|&b| b <= stored.max(1 << 20))
+            else {
+                return Ok(None);
+            };
+            let (mut decoded, mut scratch) = (vec![0u8; chunk_bytes], Scratch::new());
+            let mut packed = Vec::new();
+            for (i, (entry, out)) in entries.iter().zip(raw.chunks_mut(chunk_bytes)).enumerate() {
+                // Compressed data never takes much more room than it holds.
+                if entry.size > (chunk_bytes as u64) * 2 + 4096 {
+                    return Err(Error::malformed(format!(
+                        "chunk {i} stores {} bytes for {chunk_bytes} of values",
+                        entry.size
+                    )));
+                }
+                packed.resize(entry.size as usize, 0);
+                file.read_exact_at(&mut packed, entry.addr)?;
+                pipeline
+                    .decode(&packed, entry.mask, &mut decoded, &mut scratch)
+                    .map_err(|e| Error::malformed(format!("chunk {i}: {e}")))?;
+                out.copy_from_slice(&decoded[..out.len()]);
+            }
+        }
+    }
+    Ok(Some(raw))
 }
 
 /// The strings of `refs`, each collection they point into read and parsed once.
@@ -267,16 +326,6 @@ impl Collection {
     }
 }
 
-/// Refuses a span of the file that does not lie within its `file_len` bytes.
-fn check_span(addr: u64, len: u64, file_len: u64, what: &str) -> Result<()> {
-    match addr.checked_add(len) {
-        Some(end) if end <= file_len => Ok(()),
-        _ => Err(Error::malformed(format!(
-            "{what} ({len} bytes at {addr}) would lie past the end of the {file_len}-byte file"
-        ))),
-    }
-}
-
 /// A little-endian unsigned integer of 1 to 8 bytes.
 fn le(bytes: &[u8]) -> u64 {
     bytes
@@ -301,7 +350,12 @@ mod tests {
         \x20   f.create_dataset('grid', data=[['a', 'bb', ''], ['細胞', 'e', 'f']], dtype=h5py.string_dtype())\n\
         \x20   f.create_dataset('scalar', data='só', dtype=h5py.string_dtype())\n\
         \x20   f.create_dataset('ascii', data=[b'x', b'yz'], dtype=h5py.string_dtype('ascii'))\n\
-        \x20   f.create_dataset('gzip', data=names[:100], dtype=h5py.string_dtype(), compression='gzip')\n";
+        \x20   f.create_dataset('gzip', data=names, dtype=h5py.string_dtype(), compression='gzip', chunks=(64,))\n\
+        \x20   f.create_dataset('lzf', data=names[:300], dtype=h5py.string_dtype(), compression='lzf')\n\
+        \x20   f.create_dataset('chunked', data=names[:70], dtype=h5py.string_dtype(), chunks=(16,))\n\
+        \x20   f.create_dataset('roomy', data=names[:10], dtype=h5py.string_dtype(), chunks=(1000,), maxshape=(None,))\n\
+        \x20   f.create_dataset('shuffled', data=names[:50], dtype=h5py.string_dtype(), compression='gzip', shuffle=True)\n\
+        \x20   f.create_dataset('grid_gzip', data=[['a', 'bb'], ['c', 'd']], dtype=h5py.string_dtype(), compression='gzip')\n";
 
     fn direct(path: &std::path::Path, name: &str) -> Result<Option<ArrayData>> {
         read_strings(&hdf5::File::open(path)?.dataset(name)?)
@@ -311,14 +365,18 @@ mod tests {
     fn reads_what_libhdf5_reads() {
         let (_d, path) = py_file("strings.h5", SCRIPT);
         let f = hdf5::File::open(&path).unwrap();
-        for name in ["many", "big", "grid", "scalar", "ascii"] {
+        let read = ["many", "big", "grid", "scalar", "ascii"];
+        let chunked = ["gzip", "lzf", "chunked", "roomy"];
+        for name in read.into_iter().chain(chunked) {
             let ds = f.dataset(name).unwrap();
             let ours = read_strings(&ds).unwrap().expect("read from the heap");
             assert_eq!(ours, read_array_through_libhdf5(&ds).unwrap(), "{name}");
         }
         assert_eq!(direct(&path, "grid").unwrap().unwrap().shape(), &[2, 3]);
-        // Compressed storage is libhdf5's to read.
-        assert_eq!(direct(&path, "gzip").unwrap(), None);
+        assert_eq!(direct(&path, "gzip").unwrap().unwrap().shape(), &[1500]);
+        // Shuffled references and 2-d chunks are libhdf5's to read.
+        assert_eq!(direct(&path, "shuffled").unwrap(), None);
+        assert_eq!(direct(&path, "grid_gzip").unwrap(), None);
     }
 
     #[test]
@@ -377,6 +435,29 @@ mod tests {
         std::fs::write(&path, bytes).unwrap();
         let err = direct(&path, "many").expect_err("a corrupt heap is refused");
         (dir, err.to_string())
+    }
+
+    #[test]
+    fn a_corrupt_chunk_of_references_is_refused_naming_it() {
+        let (_d, path) = py_file("strings.h5", SCRIPT);
+        let f = hdf5::File::open(&path).unwrap();
+        let ds = f.dataset("gzip").unwrap();
+        let mut chunk = None;
+        ds.chunks_visit(|info| {
+            if info.offset[0] == 128 {
+                chunk = Some((info.addr, info.size));
+            }
+            0
+        })
+        .unwrap();
+        drop((ds, f));
+        let (addr, size) = chunk.expect("the third chunk");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = (addr + size / 2) as usize;
+        bytes[at..at + 8].copy_from_slice(&[0xff; 8]);
+        std::fs::write(&path, bytes).unwrap();
+        let err = direct(&path, "gzip").unwrap_err().to_string();
+        assert!(err.contains("chunk 2"), "{err}");
     }
 
     #[test]

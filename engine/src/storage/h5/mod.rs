@@ -7,7 +7,9 @@
 //! [`types`] classifies stored datatypes; [`claim`] checks the size a dataset claims before
 //! anything is allocated for it.
 
+pub(crate) mod chunks;
 pub mod claim;
+pub(crate) mod filters;
 mod heap;
 pub mod read;
 mod seam;

@@ -2,16 +2,14 @@
 //! and decodes them in annpage, on several threads, without libhdf5 (and so without its global
 //! lock) once the dataset is indexed.
 //!
-//! - `index`: where the bytes are (one offset, or the table of chunks from libhdf5's chunk
-//!   iteration), checked against the file's length and the dataset's shape;
-//! - `decode`: the filters undone here (deflate, shuffle, LZF), honouring each chunk's mask.
+//! It stands on the HDF5 backend's knowledge of the file: `storage::h5::chunks` says where the
+//! bytes are (one offset, or the table of chunks from libhdf5's chunk iteration, checked
+//! against the file's length and the dataset's shape), `storage::h5::filters` undoes the
+//! filters (deflate, shuffle, LZF) honouring each chunk's mask.
 //!
 //! Datasets this path does not handle (other filters, big-endian or half-float values, compact
 //! or external storage, unwritten chunks, files with a user block) are read through libhdf5
 //! instead; [`DirectReader::open`] says why.
-
-mod decode;
-mod index;
 
 use std::fs::File;
 use std::ops::Range;
@@ -21,8 +19,6 @@ use std::sync::{Arc, OnceLock};
 use hdf5::Dataset;
 use parking_lot::Mutex;
 
-use self::decode::{Pipeline, Scratch};
-use self::index::{ChunkEntry, Placement};
 use super::{
     buffer, check_rows, read_then_check_indices, split_threads, ChunkBytes, ChunkCache, ChunkPool,
     DecodedChunk, RangeReader, ReadPath,
@@ -30,6 +26,8 @@ use super::{
 use crate::cache::{BlockKey, MatrixId};
 use crate::data::{check_indices_below, check_minor, ArrayData, DType};
 use crate::error::ResultExt;
+use crate::storage::h5::chunks::{self, ChunkEntry, Placement};
+use crate::storage::h5::filters::{Pipeline, Scratch};
 use crate::storage::h5::read::stored_type;
 use crate::storage::h5::types::StoredType;
 use crate::{Error, Result};
@@ -150,7 +148,7 @@ impl DirectReader {
             ));
         };
         let file_len = file.metadata()?.len();
-        let placement = match index::index(ds, &shape, element_size, file_len)? {
+        let placement = match chunks::index(ds, &shape, element_size, file_len)? {
             Ok(p) => p,
             Err(reason) => return Ok(DirectOpen::Fallback(reason)),
         };
@@ -680,13 +678,13 @@ mod tests {
 
     #[test]
     fn spans_beyond_the_file_are_refused() {
-        assert!(index::check_span(10, 20, 30, "chunk 0").is_ok());
-        let e = index::check_span(10, 21, 30, "chunk 7").unwrap_err();
+        assert!(chunks::check_span(10, 20, 30, "chunk 0").is_ok());
+        let e = chunks::check_span(10, 21, 30, "chunk 7").unwrap_err();
         assert_eq!(
             e.to_string(),
             "malformed element: chunk 7 (21 bytes at offset 10) lies beyond the end of the file \
              (30 bytes): the file is truncated or corrupt"
         );
-        assert!(index::check_span(u64::MAX, 2, u64::MAX, "x").is_err());
+        assert!(chunks::check_span(u64::MAX, 2, u64::MAX, "x").is_err());
     }
 }
