@@ -107,7 +107,8 @@ fn categorical(py: Python<'_>, c: Categorical) -> PyResult<Bound<'_, PyAny>> {
 }
 
 fn nullable(py: Python<'_>, n: Nullable) -> PyResult<Bound<'_, PyAny>> {
-    let kind = match n.kind() {
+    let (kind, values, mask) = n.into_parts();
+    let kind = match kind {
         NullableKind::Integer => "integer",
         NullableKind::Boolean => "boolean",
         NullableKind::String => "string",
@@ -115,8 +116,8 @@ fn nullable(py: Python<'_>, n: Nullable) -> PyResult<Bound<'_, PyAny>> {
     let items: Vec<Bound<'_, PyAny>> = vec![
         "nullable".into_pyobject(py)?.into_any(),
         kind.into_pyobject(py)?.into_any(),
-        array(py, n.values().clone())?,
-        n.mask().to_vec().into_pyarray(py).into_any(),
+        array(py, values)?,
+        mask.into_pyarray(py).into_any(),
     ];
     Ok(PyTuple::new(py, items)?.into_any())
 }
@@ -131,14 +132,15 @@ fn column(py: Python<'_>, c: Column) -> PyResult<Bound<'_, PyAny>> {
 
 /// A data frame as a tagged tuple.
 pub fn dataframe(py: Python<'_>, df: DataFrame) -> PyResult<Bound<'_, PyAny>> {
+    let (index, index_name, frame_columns) = df.into_parts();
     let columns = PyList::empty(py);
-    for (name, col) in df.columns() {
-        columns.append((name.as_str(), column(py, col.clone())?))?;
+    for (name, col) in frame_columns {
+        columns.append((name, column(py, col)?))?;
     }
     let items: Vec<Bound<'_, PyAny>> = vec![
         "dataframe".into_pyobject(py)?.into_any(),
-        array(py, df.index().clone())?,
-        df.index_name().into_pyobject(py)?.into_any(),
+        array(py, index)?,
+        index_name.into_pyobject(py)?.into_any(),
         columns.into_any(),
     ];
     Ok(PyTuple::new(py, items)?.into_any())

@@ -225,6 +225,10 @@ impl Nullable {
     pub fn mask(&self) -> &[bool] {
         &self.mask
     }
+    /// The column taken apart without a copy: its kind, values and mask.
+    pub fn into_parts(self) -> (NullableKind, ArrayData, Vec<bool>) {
+        (self.kind, self.values, self.mask)
+    }
     /// The values at the positions of `index`.
     pub fn subset(&self, index: &AxisIndex) -> Result<Self> {
         check_len(index, self.mask.len(), "nullable array")?;
@@ -374,6 +378,20 @@ impl DataFrame {
     /// The columns in order.
     pub fn columns(&self) -> &IndexMap<String, Column> {
         &self.columns
+    }
+    /// The frame taken apart without a copy: its index, the index's name and its columns.
+    ///
+    /// ```
+    /// use annpage_engine::data::{ArrayData, Column, DataFrame};
+    /// let mut df = DataFrame::from_index(vec!["a".into(), "b".into()]);
+    /// df.insert("n", Column::Array(ArrayData::from(vec![1i32, 2])))?;
+    /// let (index, name, columns) = df.into_parts();
+    /// assert_eq!(index.as_strings().unwrap(), ["a", "b"]);
+    /// assert_eq!((name, columns.len()), (None, 1));
+    /// # Ok::<(), annpage_engine::Error>(())
+    /// ```
+    pub fn into_parts(self) -> (ArrayData, Option<String>, IndexMap<String, Column>) {
+        (self.index, self.index_name, self.columns)
     }
     /// One column by name.
     pub fn column(&self, name: &str) -> Option<&Column> {
