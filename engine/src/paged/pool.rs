@@ -8,7 +8,8 @@
 //! of the same block by another thread, which is itself running.
 
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use crossbeam::channel::{self, Sender};
 
@@ -26,6 +27,65 @@ pub struct WorkerPool {
     threads: usize,
     /// The queue's sending end, once the threads are started (`None` if they could not be).
     queue: OnceLock<Option<Sender<Task>>>,
+    spare: Arc<SpareThreads>,
+}
+
+/// The threads a pool lends to reads that split their decoding over more threads than the one
+/// they run on: as many as the pool has, in all, whatever reads run at once (on its workers or
+/// on their callers' threads), so that concurrent reads never decode on the square of the
+/// threads asked for.
+#[derive(Debug)]
+pub(crate) struct SpareThreads(AtomicUsize);
+
+impl SpareThreads {
+    /// Lends up to `want` threads (none when all are lent); they come back when the lease
+    /// drops.
+    pub(crate) fn lease(self: &Arc<Self>, want: usize) -> Lease {
+        let mut free = self.0.load(Ordering::Acquire);
+        loop {
+            let n = want.min(free);
+            match self
+                .0
+                .compare_exchange_weak(free, free - n, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    return Lease {
+                        spare: Arc::clone(self),
+                        n,
+                    }
+                }
+                Err(now) => free = now,
+            }
+        }
+    }
+}
+
+/// Threads lent by [`SpareThreads::lease`], given back on drop.
+#[derive(Debug)]
+pub(crate) struct Lease {
+    spare: Arc<SpareThreads>,
+    n: usize,
+}
+
+impl SpareThreads {
+    /// How many threads are not lent now.
+    #[cfg(test)]
+    pub(crate) fn free(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+impl Lease {
+    /// How many threads were lent.
+    pub(crate) fn threads(&self) -> usize {
+        self.n
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.spare.0.fetch_add(self.n, Ordering::AcqRel);
+    }
 }
 
 impl WorkerPool {
@@ -34,6 +94,7 @@ impl WorkerPool {
         WorkerPool {
             threads: threads.max(1),
             queue: OnceLock::new(),
+            spare: Arc::new(SpareThreads(AtomicUsize::new(threads.max(1)))),
         }
     }
 
@@ -45,6 +106,11 @@ impl WorkerPool {
     /// How many threads the pool runs.
     pub fn threads(&self) -> usize {
         self.threads
+    }
+
+    /// The threads the pool lends to reads that split their decoding.
+    pub(crate) fn spare(&self) -> &Arc<SpareThreads> {
+        &self.spare
     }
 
     /// Whether the threads have been started.
@@ -117,6 +183,20 @@ mod tests {
         }
         let names = names.lock().clone();
         names
+    }
+
+    #[test]
+    fn spare_threads_are_lent_once_at_a_time() {
+        let pool = WorkerPool::new(3);
+        let spare = pool.spare();
+        let most = spare.lease(5);
+        assert_eq!((most.threads(), spare.free()), (3, 0));
+        assert_eq!(spare.lease(2).threads(), 0, "none left to lend");
+        drop(most);
+        let (a, b) = (spare.lease(2), spare.lease(2));
+        assert_eq!((a.threads(), b.threads(), spare.free()), (2, 1, 0));
+        drop((a, b));
+        assert_eq!(spare.free(), 3);
     }
 
     #[test]

@@ -249,7 +249,7 @@ pub(crate) fn reader(array: Box<dyn Array>, options: &ReadOptions) -> Result<Box
         let off = "direct reads are turned off (ReadOptions::direct)";
         return Ok(Box::new(H5RangeReader::new(ds)?.with_reason(off)));
     }
-    match DirectReader::open(&ds, options.workers.threads())? {
+    match DirectReader::open(&ds, &options.workers)? {
         DirectOpen::Reader(r) => Ok(Box::new(r)),
         DirectOpen::Fallback(reason) => Ok(Box::new(H5RangeReader::new(ds)?.with_reason(reason))),
     }
@@ -266,7 +266,7 @@ pub(crate) fn describe_read_path(array: &dyn Array, options: &ReadOptions) -> Re
             reason: "direct reads are turned off (ReadOptions::direct)".into(),
         });
     }
-    Ok(match DirectReader::open(ds, options.workers.threads())? {
+    Ok(match DirectReader::open(ds, &options.workers)? {
         DirectOpen::Reader(r) => r.read_path(),
         DirectOpen::Fallback(reason) => ReadPath::Hdf5 { reason },
     })

@@ -26,6 +26,8 @@ use super::{
 use crate::cache::{BlockKey, MatrixId};
 use crate::data::{check_indices_below, check_minor, ArrayData, DType};
 use crate::error::ResultExt;
+use crate::paged::pool::{Lease, SpareThreads};
+use crate::paged::WorkerPool;
 use crate::storage::h5::chunks::{self, ChunkEntry, Placement};
 use crate::storage::h5::filters::{Pipeline, Scratch};
 use crate::storage::h5::read::stored_type;
@@ -51,7 +53,9 @@ pub struct DirectReader {
     file: File,
     placement: Placement,
     pipeline: Pipeline,
+    /// How many threads a read may decode on, and the pool's threads it borrows them from.
     threads: usize,
+    spare: Arc<SpareThreads>,
     id: MatrixId,
     cache: OnceLock<Arc<dyn ChunkCache>>,
     /// Memory for the decoded chunks kept in the cache.
@@ -88,15 +92,17 @@ impl DirectOpen {
 
 impl DirectReader {
     /// A reader for `ds` if the fast path can read it, else [`DirectOpen::Fallback`] with the
-    /// reason (the dataset must be read through libhdf5). Indexes the dataset's chunks (one pass over libhdf5's
-    /// chunk table; no data is read). Errors when the file's records are corrupt: a chunk
-    /// beyond the end of the file, off the chunk grid or stored twice.
-    pub fn open(ds: &Dataset, threads: usize) -> Result<DirectOpen> {
+    /// reason (the dataset must be read through libhdf5). Indexes the dataset's chunks (one
+    /// pass over libhdf5's chunk table; no data is read). A large read decodes its chunks on
+    /// up to `workers.threads()` threads, borrowing all but its own from the pool's spare
+    /// threads, which every reader of the pool shares. Errors when the file's records are
+    /// corrupt: a chunk beyond the end of the file, off the chunk grid or stored twice.
+    pub fn open(ds: &Dataset, workers: &WorkerPool) -> Result<DirectOpen> {
         let element = ds.name();
-        Self::open_unnamed(ds, element.clone(), threads.max(1)).in_element(&element)
+        Self::open_unnamed(ds, element.clone(), workers).in_element(&element)
     }
 
-    fn open_unnamed(ds: &Dataset, element: String, threads: usize) -> Result<DirectOpen> {
+    fn open_unnamed(ds: &Dataset, element: String, workers: &WorkerPool) -> Result<DirectOpen> {
         let ty = stored_type(ds)?;
         let (dtype, element_size) = match (&ty, ty.dtype()) {
             (StoredType::Bool, _) => (DType::Bool, 1),
@@ -170,7 +176,8 @@ impl DirectReader {
             file,
             placement,
             pipeline,
-            threads,
+            threads: workers.threads(),
+            spare: Arc::clone(workers.spare()),
             id: MatrixId::unique(),
             cache: OnceLock::new(),
         }))
@@ -206,10 +213,15 @@ impl DirectReader {
                     tasks.push((c, lo - c * per..hi - c * per, mine));
                 }
                 // A load on a pool worker is usually one of several in parallel already: it
-                // splits into its share of the threads only.
-                let threads = split_threads(self.threads);
-                let parallel =
-                    threads > 1 && tasks.len() > 1 && rows.len() * row_bytes >= PARALLEL_MIN_BYTES;
+                // splits into its share of the threads only, and only while the pool has
+                // threads to lend (reads running together share them).
+                let share = split_threads(self.threads).min(tasks.len());
+                let lease = match share > 1 && rows.len() * row_bytes >= PARALLEL_MIN_BYTES {
+                    true => Some(self.spare.lease(share - 1)),
+                    false => None,
+                };
+                let threads = 1 + lease.as_ref().map_or(0, Lease::threads);
+                let parallel = threads > 1;
                 let fill_part = |(c, local, out): (usize, Range<usize>, &mut [u8]),
                                  scratch: &mut Scratch| {
                     self.fill_chunk_row(c, local, &mut *out, scratch)?;
@@ -225,7 +237,7 @@ impl DirectReader {
                 let queue = Mutex::new(tasks.into_iter());
                 let failure: Mutex<Option<Error>> = Mutex::new(None);
                 std::thread::scope(|s| {
-                    for _ in 0..threads.min(last - first + 1) {
+                    for _ in 0..threads {
                         s.spawn(|| {
                             let mut scratch = Scratch::new();
                             loop {
@@ -538,7 +550,7 @@ mod tests {
     fn reads_chunks_in_parallel_and_in_part() {
         let (_dir, path) = gzip_file();
         let f = hdf5::File::open(&path).unwrap();
-        let r = DirectReader::open(&f.dataset("v").unwrap(), 2)
+        let r = DirectReader::open(&f.dataset("v").unwrap(), &WorkerPool::new(2))
             .unwrap()
             .reader()
             .unwrap();
@@ -560,10 +572,47 @@ mod tests {
     }
 
     #[test]
+    fn large_reads_borrow_the_pool_s_spare_threads_and_give_them_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.h5");
+        let values: Vec<f64> = (0..200_000).map(f64::from).collect();
+        hdf5::File::create(&path)
+            .unwrap()
+            .new_dataset::<f64>()
+            .shape([200_000])
+            .chunk([10_000])
+            .deflate(1)
+            .create("v")
+            .unwrap()
+            .write_raw(&values)
+            .unwrap();
+        let f = hdf5::File::open(&path).unwrap();
+        let pool = WorkerPool::new(4);
+        let r = DirectReader::open(&f.dataset("v").unwrap(), &pool)
+            .unwrap()
+            .reader()
+            .unwrap();
+        let whole = ArrayData::from(values);
+        // Reads on several threads at once, each borrowing what is free: all equal, and every
+        // spare thread back afterwards.
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| assert_eq!(r.read_rows(0..200_000).unwrap(), whole));
+            }
+        });
+        assert_eq!(pool.spare().free(), 4);
+        // With every spare thread lent elsewhere, a read decodes on its own thread alone.
+        let all = pool.spare().lease(usize::MAX);
+        assert_eq!(r.read_rows(0..200_000).unwrap(), whole);
+        drop(all);
+        assert_eq!(pool.spare().free(), 4);
+    }
+
+    #[test]
     fn reads_into_spare_buffers() {
         let (_dir, path) = gzip_file();
         let f = hdf5::File::open(&path).unwrap();
-        let r = DirectReader::open(&f.dataset("v").unwrap(), 2)
+        let r = DirectReader::open(&f.dataset("v").unwrap(), &WorkerPool::new(2))
             .unwrap()
             .reader()
             .unwrap();
@@ -609,12 +658,15 @@ mod tests {
             .unwrap();
         let plain = f.new_dataset::<f32>().shape([10]).create("plain").unwrap();
         assert_eq!(
-            DirectReader::open(&plain, 1).unwrap().fallback().unwrap(),
+            DirectReader::open(&plain, &WorkerPool::new(1))
+                .unwrap()
+                .fallback()
+                .unwrap(),
             "the file is open for writing"
         );
         drop((ds, plain, f));
         let f = hdf5::File::open(dir.path().join("w.h5")).unwrap();
-        let reason = DirectReader::open(&f.dataset("sum").unwrap(), 1)
+        let reason = DirectReader::open(&f.dataset("sum").unwrap(), &WorkerPool::new(1))
             .unwrap()
             .fallback()
             .unwrap();
@@ -642,7 +694,7 @@ mod tests {
         drop((part, f));
         let f = hdf5::File::open(&path).unwrap();
         for name in ["huge", "part"] {
-            let reason = DirectReader::open(&f.dataset(name).unwrap(), 1)
+            let reason = DirectReader::open(&f.dataset(name).unwrap(), &WorkerPool::new(1))
                 .unwrap()
                 .fallback()
                 .unwrap();
@@ -662,7 +714,7 @@ mod tests {
         raw.write_all(&[0xff; 16]).unwrap();
         drop(raw);
         let f = hdf5::File::open(&path).unwrap();
-        let r = DirectReader::open(&f.dataset("v").unwrap(), 2)
+        let r = DirectReader::open(&f.dataset("v").unwrap(), &WorkerPool::new(2))
             .unwrap()
             .reader()
             .unwrap();
