@@ -13,11 +13,15 @@ fn cache_stats_follow_the_reads() {
         (s0.bytes_read, s0.hits, s0.misses, s0.bytes_reserved),
         (0, 0, 0, 0)
     );
-    // Annotations are cached per handle and reserved from the budget, not read as blocks.
+    // A whole frame is read into the caller's hands, nothing kept; columns and names asked
+    // for alone are cached per handle and reserved from the budget, not read as blocks.
     let obs = b.obs().unwrap();
+    assert_eq!(b.cache_stats().bytes_reserved, 0);
+    assert_eq!(b.obs_names().unwrap(), obs.index_names().unwrap());
     let s1 = b.cache_stats();
     assert_eq!(s1.bytes_read, 0);
     assert!(s1.bytes_reserved > 0, "{s1:?}");
+    // Once cached, the frame's index is copied from the cache.
     assert_eq!(b.obs().unwrap(), obs);
     assert_eq!(b.cache_stats().bytes_reserved, s1.bytes_reserved);
     // The first read of X loads blocks; the same read again hits them.

@@ -38,11 +38,13 @@
 //!
 //! - decoded blocks of matrices (evicted least-recently-used first);
 //! - the `indptr` of every sparse matrix opened (reserved from the budget while it is open);
-//! - the `obs`/`var`/`raw.var` columns and indexes the handle has read: they are kept in a
-//!   per-handle cache (shared by its clones and slices) and their bytes are reserved from the
-//!   budget, so reading annotations makes room by evicting matrix blocks. When the
-//!   annotations alone exceed the budget, no blocks are kept at all (reads still work, block
-//!   by block).
+//! - the `obs`/`var`/`raw.var` columns and indexes the handle has read for a view, a single
+//!   column or the names: they are kept in a per-handle cache (shared by its clones and
+//!   slices) and their bytes are reserved from the budget, so reading annotations makes room
+//!   by evicting matrix blocks. When the annotations alone exceed the budget, no blocks are
+//!   kept at all (reads still work, block by block). A whole frame asked of the whole handle
+//!   ([`BackedAnnData::obs`]) is read into the caller's hands instead, column by column that
+//!   is not cached yet, and nothing of it is kept.
 //!
 //! Results handed to the caller (a chunk, a matrix, a frame) are the caller's and are not
 //! counted.

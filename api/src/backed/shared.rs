@@ -260,13 +260,28 @@ impl Shared {
         index_key: &str,
     ) -> Result<Arc<Column>> {
         self.cached((snap.generation, frame.id, None), || {
-            let index = snap.file.read_frame_index(path, index_key)?;
-            let names = match index {
-                a @ ArrayData::String(_) => a,
-                other => ArrayData::from(other.to_python_strings()),
-            };
-            Ok(Column::Array(names))
+            read_index(snap, path, index_key)
         })
+    }
+
+    /// The rows `rows` of a frame's column (key `None`: its index) for a caller that keeps
+    /// them: a copy from the cached column, or, when it is not cached and every row is asked
+    /// for, read straight into the caller's hands and not kept (no copy of 300,000 names made
+    /// to be dropped). `element` names the column in an error.
+    fn owned_column(
+        &self,
+        key: ColumnKey,
+        rows: &AxisIndex,
+        element: &str,
+        load: impl FnOnce() -> Result<Column>,
+    ) -> Result<Column> {
+        let cached = lock(&self.columns).get(&key).map(|c| Arc::clone(&c.column));
+        let column = match cached {
+            None if rows.is_full() => return load(),
+            Some(column) => column,
+            None => self.cached(key, load)?,
+        };
+        column.subset(rows).in_element(element)
     }
 
     /// Column `name` of a frame stored as a group (cached).
@@ -391,24 +406,40 @@ impl Shared {
                 index_name,
                 columns,
             } => {
-                let index = self.group_index(snap, frame, path, index_key)?;
-                let Column::Array(index) = &*index else {
+                let key = (snap.generation, frame.id, None);
+                let index =
+                    self.owned_column(key, rows, path, || read_index(snap, path, index_key))?;
+                let Column::Array(index) = index else {
                     return Err(Error::malformed("the index is not an array").in_element(path));
                 };
-                let mut df = DataFrame::with_index(index.subset(0, rows)?)?;
+                let mut df = DataFrame::with_index(index)?;
                 df.set_index_name(index_name.clone());
                 for (name, slot) in columns {
-                    let column = match slot {
-                        ColumnSlot::Disk => self.group_column(snap, frame, path, name)?,
-                        ColumnSlot::Memory(c) => Arc::clone(c),
+                    let element = join(path, name);
+                    let cut = match slot {
+                        ColumnSlot::Disk => {
+                            let key = (snap.generation, frame.id, Some(name.clone()));
+                            self.owned_column(key, rows, &element, || {
+                                snap.file.read_frame_column(path, name)
+                            })?
+                        }
+                        ColumnSlot::Memory(c) => c.subset(rows).in_element(&element)?,
                     };
-                    let cut = column.subset(rows).in_element(join(path, name))?;
-                    df.insert(name.clone(), cut).in_element(join(path, name))?;
+                    df.insert(name.clone(), cut).in_element(&element)?;
                 }
                 Ok(df)
             }
         }
     }
+}
+
+/// The index of a frame stored as a group, as strings.
+fn read_index(snap: &Snapshot, path: &str, index_key: &str) -> Result<Column> {
+    let names = match snap.file.read_frame_index(path, index_key)? {
+        a @ ArrayData::String(_) => a,
+        other => ArrayData::from(other.to_python_strings()),
+    };
+    Ok(Column::Array(names))
 }
 
 /// A string index as a slice.
