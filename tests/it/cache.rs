@@ -238,3 +238,22 @@ fn batch_rows(b: &BackedAnnData, opts: &BatchOptions) -> Vec<Vec<usize>> {
     let batches = b.x().unwrap().batches(opts).unwrap();
     batches.map(|batch| batch.unwrap().rows).collect()
 }
+
+#[test]
+fn what_opening_reads_into_memory_is_charged_to_the_budget() {
+    // A layer of strings is read whole when the file opens (the chunk manager pages numbers
+    // only): its bytes are reserved from the handle's budget from then on.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("words.h5ad");
+    let mut a = AnnData::new(100, 20);
+    let words = Array2::from_shape_fn((100, 20), |(i, j)| format!("w{i}_{j}"));
+    a.insert_layer("words", Matrix::Dense(ArrayData::String(words.into_dyn())))
+        .unwrap();
+    a.write_h5ad(&path, &WriteOptions::default()).unwrap();
+    let b = open(&path, 64 << 20);
+    let held = b.cache_stats().bytes_reserved;
+    assert!(held >= 100 * 20 * 24, "{held}");
+    drop(b);
+    let plain = open(fixture("pbmc_like_csr.h5ad"), 64 << 20);
+    assert_eq!(plain.cache_stats().bytes_reserved, 0);
+}

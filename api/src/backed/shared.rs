@@ -11,12 +11,13 @@ use annpage_engine::data::{ArrayData, Column, DataFrame, Element};
 use annpage_engine::error::ResultExt;
 use annpage_engine::file::copy::{rewrite, Part};
 use annpage_engine::file::probe::{
-    ColumnSlot, ElemSlot, FrameId, FrameLayout, FrameSource, Layout, MatrixMeta,
+    ColumnSlot, ElemSlot, FrameId, FrameLayout, FrameSource, Layout, MatrixMeta, MatrixSlot,
 };
 use annpage_engine::file::{join, File};
 use annpage_engine::paged::{BackedMatrix, Block, BlockCache, ReadOptions};
 use annpage_engine::select::{AxisIndex, NameIndex};
 use annpage_engine::{Error, Result};
+use indexmap::IndexMap;
 
 use crate::subset::aligned_rows;
 
@@ -59,6 +60,9 @@ pub(super) struct Shared {
     columns: Mutex<HashMap<ColumnKey, CachedColumn>>,
     /// Where each name of obs's and var's index is, once a selection by name asked.
     name_indexes: Mutex<HashMap<(u64, FrameId), CachedNames>>,
+    /// The part of the budget taken by what opening the file read into memory (legacy
+    /// annotations, layers of strings).
+    _read_at_open: Reservation<Block>,
 }
 
 /// A [`NameIndex`] held by a handle, with the part of the budget it takes.
@@ -80,6 +84,7 @@ impl Shared {
         file: File,
         layout: Layout,
     ) -> Self {
+        let read_at_open = cache.reserve(memory_bytes(&layout));
         Shared {
             path,
             mode,
@@ -97,6 +102,7 @@ impl Shared {
             matrices: Mutex::new(HashMap::new()),
             columns: Mutex::new(HashMap::new()),
             name_indexes: Mutex::new(HashMap::new()),
+            _read_at_open: read_at_open,
         }
     }
 
@@ -239,7 +245,7 @@ impl Shared {
             return Ok(Arc::clone(&c.column));
         }
         let column = Arc::new(load()?);
-        let reservation = self.cache.reserve(column_bytes(&column));
+        let reservation = self.cache.reserve(column.heap_bytes());
         let mut map = lock(&self.columns);
         if key.0 != self.generation.load(Ordering::SeqCst) {
             return Ok(column);
@@ -461,22 +467,47 @@ impl Drop for Shared {
     }
 }
 
-/// Approximate heap bytes of a column, as counted against a handle's cache budget.
-fn column_bytes(c: &Column) -> usize {
-    fn array(a: &ArrayData) -> usize {
-        match a {
-            ArrayData::String(s) => s
-                .iter()
-                .map(|v| v.capacity() + std::mem::size_of::<String>())
-                .sum(),
-            other => other.len() * other.dtype().size(),
-        }
-    }
-    match c {
-        Column::Array(a) => array(a),
-        Column::Categorical(cat) => {
-            cat.codes.len() * std::mem::size_of::<i32>() + array(&cat.categories)
-        }
-        Column::Nullable(n) => array(n.values()) + n.mask().len(),
-    }
+/// About the bytes a layout holds in memory: the elements, frames and columns in its memory
+/// slots.
+fn memory_bytes(layout: &Layout) -> usize {
+    let matrix = |slot: &MatrixSlot| match slot {
+        MatrixSlot::Memory(m) => m.heap_bytes(),
+        MatrixSlot::Disk(_) => 0,
+    };
+    let elements = |slots: &IndexMap<String, ElemSlot>| -> usize {
+        slots
+            .values()
+            .map(|slot| match slot {
+                ElemSlot::Memory(e) => e.heap_bytes(),
+                ElemSlot::Disk { .. } => 0,
+            })
+            .sum()
+    };
+    let matrices =
+        |slots: &IndexMap<String, MatrixSlot>| -> usize { slots.values().map(matrix).sum() };
+    let frame = |f: &FrameLayout| match &f.source {
+        FrameSource::Memory(df) => df.heap_bytes(),
+        FrameSource::Group { columns, .. } => columns
+            .values()
+            .map(|c| match c {
+                ColumnSlot::Memory(c) => c.heap_bytes(),
+                ColumnSlot::Disk => 0,
+            })
+            .sum(),
+        FrameSource::Default => 0,
+    };
+    let raw = layout
+        .raw
+        .as_ref()
+        .map_or(0, |r| matrix(&r.x) + frame(&r.var) + elements(&r.varm));
+    layout.x.as_ref().map_or(0, matrix)
+        + frame(&layout.obs)
+        + frame(&layout.var)
+        + elements(&layout.obsm)
+        + elements(&layout.varm)
+        + elements(&layout.uns)
+        + matrices(&layout.obsp)
+        + matrices(&layout.varp)
+        + matrices(&layout.layers)
+        + raw
 }

@@ -6,6 +6,7 @@
 mod array;
 mod dataframe;
 mod element;
+mod size;
 mod sparse;
 mod typed;
 mod value;

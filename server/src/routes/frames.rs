@@ -149,7 +149,7 @@ impl FrameWriter {
             Column::Categorical(c) => c.codes.len() as u64,
             _ => 0,
         };
-        let held: u64 = arrays.iter().map(|a| in_memory(a)).sum::<u64>() + codes * 4;
+        let held = arrays.iter().map(|a| a.heap_bytes() as u64).sum::<u64>() + codes * 4;
         let text: u64 = arrays.iter().map(|a| as_json(a)).sum::<u64>() + codes * 12;
         self.write(&ColumnJson { name, column }, held, text, r)
     }
@@ -165,7 +165,12 @@ impl FrameWriter {
             _ => br#"],"index":"#,
         });
         self.columns = usize::MAX; // Closed.
-        self.write(&Values(names, None), in_memory(names), as_json(names), r)?;
+        self.write(
+            &Values(names, None),
+            names.heap_bytes() as u64,
+            as_json(names),
+            r,
+        )?;
         self.out.extend_from_slice(br#","index_name":"#);
         serde_json::to_writer(&mut self.out, &name).expect("JSON strings serialise");
         Ok(())
@@ -197,14 +202,6 @@ impl FrameWriter {
         // The answer keeps its body's length reserved: no spare capacity may outlive it.
         self.out.shrink_to_fit();
         Ok(self.out)
-    }
-}
-
-/// About the bytes `a`'s values take in memory (a string's own and its allocation's).
-fn in_memory(a: &ArrayData) -> u64 {
-    match a {
-        ArrayData::String(s) => s.iter().map(|v| 40 + v.len() as u64).sum(),
-        a => (a.len() * a.dtype().size()) as u64,
     }
 }
 
