@@ -86,13 +86,15 @@ async fn frame(
         Some(c) => c,
         None => d.handle.keys(axis)?,
     };
-    // The answer is written a column at a time, each read alone and dropped once written, and
-    // what it holds grows with it (strings are as long as they are): reserved at first for
-    // the smallest it can be, a number a value.
+    // The answer is written a column at a time, each read alone and dropped once written.
+    // Reserved at first (waiting for room like any read) for the most a frame of numbers
+    // takes, every value's JSON and one column in memory; a frame of
+    // longer strings reserves more as it grows, without waiting (a 503 when it cannot).
     let values = (names.len() as u64 + u64::from(index)) * n_rows;
+    let first = values * 25 + n_rows * 8;
     let what = format!("{}'s {} frame", d.name, axis.name());
     let (answer, permit) = app
-        .read_growing(&what, values * 2, Weight::Light, move |reservation| {
+        .read_growing(&what, first, Weight::Light, move |reservation| {
             let reader = match rows {
                 None => d.reader().clone(),
                 Some(rows) => {
