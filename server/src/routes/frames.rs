@@ -128,7 +128,8 @@ async fn frame(
 
 /// `{"columns": [...], "index": [...], "index_name": ...}`, written a column at a time
 /// straight from the values (no JSON tree: a column of a million cells is a million numbers,
-/// not a million values), holding what the answer and the column being written take.
+/// not a million values). The answer's buffer grows only once the reservation holds its new
+/// size and the column being written, never by doubling behind the reservation's back.
 #[derive(Default)]
 struct FrameWriter {
     out: Vec<u8>,
@@ -137,23 +138,24 @@ struct FrameWriter {
 
 impl FrameWriter {
     fn column(&mut self, name: &str, column: &Column, r: &mut Reservation) -> Result<(), ApiError> {
-        self.out.extend_from_slice(match self.columns {
-            0 => br#"{"columns":["#.as_slice(),
+        let open: &[u8] = match self.columns {
+            0 => br#"{"columns":["#,
             _ => b",",
-        });
+        };
         self.columns += 1;
-        let arrays: Vec<&ArrayData> = match column {
-            Column::Array(a) => vec![a],
-            Column::Categorical(c) => vec![&c.categories],
-            Column::Nullable(n) => vec![n.values()],
+        let (held, text) = match column {
+            Column::Array(a) => (a.heap_bytes(), as_json(a)),
+            Column::Categorical(c) => (c.heap_bytes(), as_json(&c.categories) + c.codes.len() * 12),
+            Column::Nullable(n) => (n.heap_bytes(), as_json(n.values()) + n.mask().len() * 2),
         };
-        let codes = match column {
-            Column::Categorical(c) => c.codes.len() as u64,
-            _ => 0,
-        };
-        let held = arrays.iter().map(|a| a.heap_bytes() as u64).sum::<u64>() + codes * 4;
-        let text: u64 = arrays.iter().map(|a| as_json(a)).sum::<u64>() + codes * 12;
-        self.write(&ColumnJson { name, column }, held, text, r)
+        self.write_raw(open, r)?;
+        // The name, kind and dtype: a few dozen bytes more.
+        self.write(
+            &ColumnJson { name, column },
+            held,
+            text + 64 + 2 * name.len(),
+            r,
+        )
     }
 
     fn index(
@@ -162,58 +164,112 @@ impl FrameWriter {
         name: Option<String>,
         r: &mut Reservation,
     ) -> Result<(), ApiError> {
-        self.out.extend_from_slice(match self.columns {
-            0 => br#"{"columns":[],"index":"#.as_slice(),
+        let open: &[u8] = match self.columns {
+            0 => br#"{"columns":[],"index":"#,
             _ => br#"],"index":"#,
-        });
+        };
         self.columns = usize::MAX; // Closed.
-        self.write(
-            &Values(names, None),
-            names.heap_bytes() as u64,
-            as_json(names),
-            r,
-        )?;
-        self.out.extend_from_slice(br#","index_name":"#);
-        serde_json::to_writer(&mut self.out, &name).expect("JSON strings serialise");
-        Ok(())
+        self.write_raw(open, r)?;
+        let values = Values(names, None);
+        self.write(&values, names.heap_bytes(), as_json(names) + 2, r)?;
+        self.write_raw(br#","index_name":"#, r)?;
+        self.write(&name, 0, 0, r)
     }
 
-    /// Writes `value`, `held` bytes in memory whose JSON takes about `text`, once the answer
-    /// so far, the value and its text are reserved.
+    /// Writes `value` as JSON, `held` bytes in memory whose text takes about `text`: room for
+    /// that text is reserved first, and every growth past it too.
     fn write(
         &mut self,
-        value: &impl Serialize,
-        held: u64,
-        text: u64,
+        value: &(impl Serialize + ?Sized),
+        held: usize,
+        text: usize,
         r: &mut Reservation,
     ) -> Result<(), ApiError> {
-        self.out.reserve_exact(text as usize);
-        r.hold(self.out.capacity() as u64 + held)?;
-        serde_json::to_writer(&mut self.out, value).expect("JSON values serialise");
-        r.hold(self.out.capacity() as u64 + held)
+        let mut out = Growing {
+            out: &mut self.out,
+            held,
+            r,
+            refused: None,
+        };
+        out.room(text)
+            .map_err(|_| out.refused.take().expect("set on refusal"))?;
+        serde_json::to_writer(&mut out, value).map_err(|_| {
+            out.refused
+                .take()
+                .unwrap_or_else(|| ApiError::internal("the frame could not be written as JSON"))
+        })
     }
 
     fn finish(mut self, r: &mut Reservation) -> Result<Vec<u8>, ApiError> {
-        self.out.extend_from_slice(match self.columns {
-            0 => br#"{"columns":[]}"#.as_slice(),
-            usize::MAX => b"}",
-            _ => b"]}",
-        });
-        self.out.push(b'\n');
-        r.hold(self.out.capacity() as u64)?;
+        let close: &[u8] = match self.columns {
+            0 => b"{\"columns\":[]}\n",
+            usize::MAX => b"}\n",
+            _ => b"]}\n",
+        };
+        self.write_raw(close, r)?;
         // The answer keeps its body's length reserved: no spare capacity may outlive it.
         self.out.shrink_to_fit();
         Ok(self.out)
     }
+
+    /// Appends bytes as they are.
+    fn write_raw(&mut self, bytes: &[u8], r: &mut Reservation) -> Result<(), ApiError> {
+        let mut out = Growing {
+            out: &mut self.out,
+            held: 0,
+            r,
+            refused: None,
+        };
+        std::io::Write::write_all(&mut out, bytes)
+            .map_err(|_| out.refused.take().expect("set on refusal"))
+    }
+}
+
+/// The answer's buffer as a writer that reserves before it grows: `held` bytes (the column
+/// being written) on top of its capacity.
+struct Growing<'a> {
+    out: &'a mut Vec<u8>,
+    held: usize,
+    r: &'a mut Reservation,
+    refused: Option<ApiError>,
+}
+
+impl Growing<'_> {
+    /// Makes room for `more` bytes, growing by at least an eighth of the capacity.
+    fn room(&mut self, more: usize) -> std::io::Result<()> {
+        let need = self.out.len() + more;
+        if need <= self.out.capacity() {
+            return Ok(());
+        }
+        let cap = need.max(self.out.capacity() + self.out.capacity() / 8);
+        if let Err(e) = self.r.hold((cap + self.held) as u64) {
+            self.refused = Some(e);
+            return Err(std::io::Error::other("the answers' budget is full"));
+        }
+        self.out.reserve_exact(cap - self.out.len());
+        Ok(())
+    }
+}
+
+impl std::io::Write for Growing<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.room(buf.len())?;
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// About the bytes of `a`'s values as JSON, with their commas (a string's escapes aside).
-fn as_json(a: &ArrayData) -> u64 {
+fn as_json(a: &ArrayData) -> usize {
     let per_value = match a.dtype() {
         DType::String => {
             return a
                 .as_strings()
-                .map_or(0, |s| s.iter().map(|v| 3 + v.len() as u64).sum())
+                .map_or(0, |s| s.iter().map(|v| 3 + v.len()).sum())
         }
         DType::Bool => 6,              // "false,"
         DType::I8 | DType::U8 => 5,    // "-128,"
@@ -222,7 +278,7 @@ fn as_json(a: &ArrayData) -> u64 {
         DType::I64 | DType::U64 => 21, // "-9223372036854775808,"
         DType::F32 | DType::F64 => 25, // "-2.2250738585072014e-308,"
     };
-    a.len() as u64 * per_value
+    a.len() * per_value
 }
 
 /// One column: `name`, `kind` (`array`, `categorical` with `codes` and `categories`, or

@@ -904,6 +904,11 @@ fn a_frame_reserves_what_its_strings_take() {
         reply.error()
     );
     assert_eq!(in_flight(small.addr), 0);
+    // A budget whose large share (7/8 of it) holds the notes' text and strings once each,
+    // not a doubled buffer on top.
+    let snug = at(12 << 20);
+    let reply = get(snug.addr, "/datasets/notes/obs?columns=note&index=false");
+    assert_eq!(reply.status, 200, "{}", reply.error());
     let large = at(64 << 20);
     let reply = get(large.addr, "/datasets/notes/obs");
     assert_eq!(reply.status, 200, "{}", reply.error());
