@@ -609,6 +609,31 @@ mod tests {
     }
 
     #[test]
+    fn unfiltered_partial_edge_chunks_are_left_to_libhdf5() {
+        use hdf5::plist::dataset_create::ChunkOpts;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("edge.h5");
+        let values: Vec<f64> = (0..1000).map(f64::from).collect();
+        hdf5::File::create(&path)
+            .unwrap()
+            .new_dataset::<f64>()
+            .shape([1000])
+            .chunk([300])
+            .deflate(4)
+            .chunk_opts(ChunkOpts::DONT_FILTER_PARTIAL_CHUNKS)
+            .create("v")
+            .unwrap()
+            .write_raw(&values)
+            .unwrap();
+        let f = hdf5::File::open(&path).unwrap();
+        let reason = DirectReader::open(&f.dataset("v").unwrap(), &WorkerPool::new(1))
+            .unwrap()
+            .fallback()
+            .unwrap();
+        assert!(reason.contains("partial edge chunks"), "{reason}");
+    }
+
+    #[test]
     fn reads_into_spare_buffers() {
         let (_dir, path) = gzip_file();
         let f = hdf5::File::open(&path).unwrap();

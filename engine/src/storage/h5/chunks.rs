@@ -84,6 +84,17 @@ fn chunked(ds: &Dataset, shape: &[usize], file_len: u64) -> Result<Placement, In
     let chunk = ds
         .chunk()
         .ok_or_else(|| IndexError::Fallback("its chunk shape is unknown".into()))?;
+    // Edge chunks stored unfiltered with a mask that says filtered: libhdf5 knows which.
+    let opts = ds
+        .dcpl()
+        .map_err(crate::Error::from)?
+        .chunk_opts()
+        .unwrap_or_default();
+    if opts.contains(hdf5::plist::dataset_create::ChunkOpts::DONT_FILTER_PARTIAL_CHUNKS) {
+        return Err(IndexError::Fallback(
+            "its partial edge chunks are stored unfiltered".into(),
+        ));
+    }
     if chunk.len() != shape.len() || chunk.contains(&0) {
         return Err(crate::Error::malformed(format!(
             "chunk shape {chunk:?} does not fit dataset shape {shape:?}"

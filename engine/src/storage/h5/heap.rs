@@ -95,6 +95,15 @@ pub(super) fn read_strings(ds: &Dataset) -> Result<Option<ArrayData>> {
     // The values' count checked against what the dataset stores, and their bytes against the
     // memory there is.
     let stored = check_whole_read(ds, stride)?;
+    // The stored references, their parsed copy and a `String` each are held at once; a
+    // compressed dataset can claim far more values than its file holds bytes.
+    let values = (stored / stride) as u64;
+    check_memory(
+        (stored as u64)
+            .saturating_mul(2)
+            .saturating_add(values.saturating_mul(24)),
+        "reading its strings",
+    )?;
     let Some(raw) = stored_references(ds, &file, file_len, &shape, stride, stored)? else {
         return Ok(None);
     };
@@ -147,14 +156,15 @@ fn stored_references(
         Ok(p) => p,
         Err(_) => return Ok(None), // Compact, external, unwritten chunks: libhdf5's.
     };
-    let mut raw = vec![0u8; stored];
     match placement {
         Placement::Contiguous { addr } => {
             if stored as u64 != ds.storage_size() {
                 return Ok(None); // Not laid out as expected: libhdf5 knows better.
             }
             check_span(addr, stored as u64, file_len, "the dataset's values")?;
+            let mut raw = vec![0u8; stored];
             file.read_exact_at(&mut raw, addr)?;
+            Ok(Some(raw))
         }
         Placement::Chunked { chunk, entries, .. } => {
             let [rows] = chunk[..] else {
@@ -168,6 +178,7 @@ fn stored_references(
             else {
                 return Ok(None);
             };
+            let mut raw = vec![0u8; stored];
             let (mut decoded, mut scratch) = (vec![0u8; chunk_bytes], Scratch::new());
             let mut packed = Vec::new();
             for (i, (entry, out)) in entries.iter().zip(raw.chunks_mut(chunk_bytes)).enumerate() {
@@ -185,9 +196,9 @@ fn stored_references(
                     .map_err(|e| Error::malformed(format!("chunk {i}: {e}")))?;
                 out.copy_from_slice(&decoded[..out.len()]);
             }
+            Ok(Some(raw))
         }
     }
-    Ok(Some(raw))
 }
 
 /// The strings of `refs`, each collection they point into read and parsed once.
