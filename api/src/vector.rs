@@ -93,9 +93,14 @@ impl BackedAnnData {
     pub fn to_df(&self, layer: Option<&str>, max_bytes: usize) -> Result<DataFrame> {
         let m = self.matrix(layer)?;
         let (rows, cols) = m.shape();
+        // A string takes its `String` and its text, not the 8 bytes of a reference.
+        let per_value = match m.dtype() {
+            DType::String => 32,
+            d => d.size(),
+        };
         let bytes = rows
             .checked_mul(cols)
-            .and_then(|n| n.checked_mul(m.dtype().size()))
+            .and_then(|n| n.checked_mul(per_value))
             .unwrap_or(usize::MAX);
         if bytes > max_bytes {
             return Err(Error::invalid(format!(
@@ -104,7 +109,7 @@ impl BackedAnnData {
                 m.dtype()
             )));
         }
-        let chunk_rows = (max_bytes / 8 / (cols * m.dtype().size()).max(1)).clamp(1, 1 << 16);
+        let chunk_rows = (max_bytes / 8 / (cols * per_value).max(1)).clamp(1, 1 << 16);
         let mut parts = Vec::new();
         for chunk in m.chunks(chunk_rows)? {
             parts.push(chunk?.1.to_dense()?);

@@ -311,3 +311,25 @@ fn frame_column_is_the_frames_column() {
     }
     assert!(columns_seen > 50, "only {columns_seen} columns compared");
 }
+
+#[test]
+fn a_frame_of_strings_is_sized_by_its_strings() {
+    // A layer of strings as a dense frame: 32 bytes a value count against the limit, not the
+    // 8 of a reference.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("words.h5ad");
+    let mut a = AnnData::new(50, 4);
+    let words = ndarray::Array2::from_shape_fn((50, 4), |(i, j)| format!("w{i}_{j}"));
+    a.insert_layer("words", Matrix::Dense(ArrayData::String(words.into_dyn())))
+        .unwrap();
+    a.write_h5ad(&path, &annpage::WriteOptions::default())
+        .unwrap();
+    let backed = read_h5ad_backed(&path, Mode::Read, BackedOptions::default()).unwrap();
+    let err = backed
+        .to_df(Some("words"), 50 * 4 * 8)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("above the limit"), "{err}");
+    let df = backed.to_df(Some("words"), 50 * 4 * 32).unwrap();
+    assert_eq!(df.columns().len(), 4);
+}
