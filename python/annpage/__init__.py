@@ -376,4 +376,4 @@ def serve(
         bool(log),
         _concat_args(0, join, merge, uns_merge, label, keys, index_unique, fill_value, pairwise),
     )
-    return Server(native, [s.split("=", 1)[0] if "=" in s else os.path.basename(s) for s, _ in specs])
+    return Server(native, native.datasets)

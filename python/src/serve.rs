@@ -23,6 +23,7 @@ fn serve_error(e: ServeError) -> PyErr {
 #[pyclass(module = "annpage._annpage", frozen)]
 pub struct Server {
     address: String,
+    names: Vec<String>,
     stop: ShutdownHandle,
     running: Mutex<Option<JoinHandle<Result<(), ServeError>>>>,
 }
@@ -59,6 +60,7 @@ impl Server {
             })
             .collect::<Result<Vec<_>, ServeError>>()
             .map_err(serve_error)?;
+        let names = datasets.iter().map(|d| d.name.clone()).collect();
         let ip: std::net::IpAddr = host
             .parse()
             .map_err(|_| PyValueError::new_err(format!("host {host:?} is not an IP address")))?;
@@ -83,9 +85,16 @@ impl Server {
             .map_err(|e| PyOSError::new_err(e.to_string()))?;
         Ok(Server {
             address,
+            names,
             stop,
             running: Mutex::new(Some(running)),
         })
+    }
+
+    /// The datasets' names, as `/datasets` lists them.
+    #[getter]
+    fn datasets(&self) -> Vec<String> {
+        self.names.clone()
     }
 
     /// `host:port` the server answers on.

@@ -92,3 +92,10 @@ def test_a_gene_major_copy_reads_back_equal_in_anndata(tmp_path):
     np.testing.assert_array_equal(copy.X.toarray(), expected.X.toarray())
     assert_equal(copy.obs_names, expected.obs_names)
     assert_equal(copy.var_names, expected.var_names)
+
+
+def test_a_server_names_its_datasets_as_it_lists_them():
+    # A path alone is named by its stem (no extension), as `/datasets` lists it.
+    with annpage.serve([PBMC], port=0, cache_mb=8) as server:
+        listed = json.load(urllib.request.urlopen(server.url + "/datasets"))
+        assert server.datasets == [d["name"] for d in listed] == [PBMC.stem]
