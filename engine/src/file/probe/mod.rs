@@ -14,201 +14,21 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 
 use super::join;
-use crate::data::{Column, DType, DataFrame, Element, Mapping, Matrix};
+use crate::data::{DType, DataFrame, Mapping};
 use crate::error::ResultExt;
 use crate::format::read::{
     check_root, dataframe_members, describe_matrix, read_dataframe, read_dataframe_index,
-    read_mapping, take_neighbor_graphs, LegacyAnnotations, MatrixKind, OBS_MULTICOL_KEYS,
-    VAR_MULTICOL_KEYS,
+    read_mapping, take_neighbor_graphs, LegacyAnnotations, OBS_MULTICOL_KEYS, VAR_MULTICOL_KEYS,
 };
 use crate::format::read_encoding;
 use crate::storage::{Group, MemberKind, StoredType};
 use crate::{Error, Result};
 
-/// A matrix element in the file, described from its metadata.
-#[derive(Clone, Debug)]
-pub struct MatrixMeta {
-    /// The group holding it, e.g. `/layers`.
-    pub parent: String,
-    /// Its name in that group.
-    pub name: String,
-    /// `(rows, columns)`.
-    pub shape: (usize, usize),
-    /// The dtype of its values.
-    pub dtype: DType,
-    /// Dense, CSR or CSC.
-    pub kind: MatrixKind,
-}
-
-impl MatrixMeta {
-    /// The element's path, e.g. `/layers/counts`.
-    pub fn path(&self) -> String {
-        join(&self.parent, &self.name)
-    }
-}
-
-/// Where a matrix element (`X`, a layer, an `obsp`/`varp` entry, `raw.X`) is.
-#[derive(Clone, Debug)]
-pub enum MatrixSlot {
-    /// In the file, read block by block on demand.
-    Disk(MatrixMeta),
-    /// In memory (a pending change).
-    Memory(Arc<Matrix>),
-}
-
-impl MatrixSlot {
-    /// `(rows, columns)`.
-    pub fn shape(&self) -> (usize, usize) {
-        match self {
-            MatrixSlot::Disk(m) => m.shape,
-            MatrixSlot::Memory(m) => m.shape(),
-        }
-    }
-
-    /// The dtype of its values.
-    pub fn dtype(&self) -> DType {
-        match self {
-            MatrixSlot::Disk(m) => m.dtype,
-            MatrixSlot::Memory(m) => match &**m {
-                Matrix::Dense(a) => a.dtype(),
-                Matrix::Sparse(s) => s.data().dtype(),
-            },
-        }
-    }
-
-    /// Dense, CSR or CSC.
-    pub fn kind(&self) -> MatrixKind {
-        match self {
-            MatrixSlot::Disk(m) => m.kind,
-            MatrixSlot::Memory(m) => match &**m {
-                Matrix::Dense(_) => MatrixKind::Dense,
-                Matrix::Sparse(s) => MatrixKind::Sparse(s.format()),
-            },
-        }
-    }
-}
-
-/// Where any other element (an `obsm`/`varm`/`uns` entry) is.
-#[derive(Clone, Debug)]
-pub enum ElemSlot {
-    /// Member `name` of group `parent`, without its members `skip` (the neighbour graphs that
-    /// move from `uns['neighbors']` to `obsp`).
-    Disk {
-        /// The group holding it, e.g. `/uns`.
-        parent: String,
-        /// Its name in that group.
-        name: String,
-        /// Members left out.
-        skip: Vec<String>,
-    },
-    /// In memory (legacy annotations, pending changes).
-    Memory(Arc<Element>),
-}
-
-/// Which names an axis of a matrix uses: the rows of `obs`, of `var` or of `raw.var`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FrameId {
-    /// `obs`.
-    Obs,
-    /// `var`.
-    Var,
-    /// `raw.var`.
-    RawVar,
-}
-
-/// A column of a frame read column by column.
-#[derive(Clone, Debug)]
-pub enum ColumnSlot {
-    /// Member of the frame's group of the same name.
-    Disk,
-    /// In memory (a pending change).
-    Memory(Arc<Column>),
-}
-
-/// An `obs`, `var` or `raw.var` frame.
-#[derive(Clone, Debug)]
-pub struct FrameLayout {
-    /// Which frame it is.
-    pub id: FrameId,
-    /// Its number of rows.
-    pub n_rows: usize,
-    /// Where its index and columns are.
-    pub source: FrameSource,
-}
-
-/// Where a frame's index and columns are.
-#[derive(Clone, Debug)]
-pub enum FrameSource {
-    /// No frame in the file: anndata's default names `"0"`, `"1"`, …
-    Default,
-    /// Held in memory with a string index (legacy compound frames, legacy fixes).
-    Memory(Arc<DataFrame>),
-    /// A `dataframe` group, read one column at a time.
-    Group {
-        /// The group's path, e.g. `/obs`.
-        path: String,
-        /// The member holding the index (`_index` attribute).
-        index_key: String,
-        /// pandas' `df.index.name`.
-        index_name: Option<String>,
-        /// The columns in order.
-        columns: IndexMap<String, ColumnSlot>,
-    },
-}
-
-impl FrameLayout {
-    /// The index's name (pandas `df.index.name`).
-    pub fn index_name(&self) -> Option<String> {
-        match &self.source {
-            FrameSource::Default => None,
-            FrameSource::Memory(df) => df.index_name().map(str::to_owned),
-            FrameSource::Group { index_name, .. } => index_name.clone(),
-        }
-    }
-}
-
-/// The `raw` slot.
-#[derive(Clone, Debug)]
-pub struct RawLayout {
-    /// `raw.X`.
-    pub x: MatrixSlot,
-    /// `raw.var`.
-    pub var: FrameLayout,
-    /// `raw.varm`.
-    pub varm: IndexMap<String, ElemSlot>,
-}
-
-/// Every element of a file, as slots (see the [module docs](self)).
-#[derive(Clone, Debug)]
-pub struct Layout {
-    /// Observations.
-    pub n_obs: usize,
-    /// Variables.
-    pub n_vars: usize,
-    /// `X`, if the file has one.
-    pub x: Option<MatrixSlot>,
-    /// `obs`.
-    pub obs: FrameLayout,
-    /// `var`.
-    pub var: FrameLayout,
-    /// `obsm` entries.
-    pub obsm: IndexMap<String, ElemSlot>,
-    /// `varm` entries.
-    pub varm: IndexMap<String, ElemSlot>,
-    /// `obsp` entries (with the graphs anndata moves there from `uns['neighbors']`).
-    pub obsp: IndexMap<String, MatrixSlot>,
-    /// `varp` entries.
-    pub varp: IndexMap<String, MatrixSlot>,
-    /// `layers`.
-    pub layers: IndexMap<String, MatrixSlot>,
-    /// `uns` entries.
-    pub uns: IndexMap<String, ElemSlot>,
-    /// `raw`, if kept.
-    pub raw: Option<RawLayout>,
-    /// Whether the file is in the current layout (root `encoding-type` `anndata`, no legacy
-    /// annotations held in memory): only such files can be modified in place.
-    pub current: bool,
-}
+mod layout;
+pub use layout::{
+    ColumnSlot, ElemSlot, FrameId, FrameLayout, FrameSource, Layout, MatrixMeta, MatrixSlot,
+    RawLayout,
+};
 
 impl Layout {
     /// Scans the root of a file. Reads attributes and dataset headers only, except for legacy
