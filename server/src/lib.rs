@@ -29,7 +29,7 @@
 //! Numbers come as the binary array format of [`encode`] (`?format=json` for JSON). Errors are
 //! a one-line JSON object `{"error": "..."}` with a 4xx status (5xx for a damaged file): 404 for
 //! names a dataset lacks, 400 for other mistakes, 413 for an answer larger than the answers'
-//! budget, 503 when one outgrows what is free just then.
+//! budget, 503 when one outgrows what comes free within 2 s.
 //!
 //! ```no_run
 //! use annpage_server::{DatasetSpec, ServeOptions, Server};
@@ -150,7 +150,7 @@ pub struct ServeOptions {
     /// request waits until its answer fits, and one that could never fit gets 413. An eighth
     /// is kept for answers of at most a 64th of it, which never wait behind large ones. An
     /// answer whose size shows only as it is built (a frame's strings) reserves more as it
-    /// grows, without waiting: 413 past the whole, 503 (retry) when the rest is taken now.
+    /// grows, waiting at most 2 s: 413 past the whole, 503 (retry) when no room comes.
     pub response_bytes: usize,
     /// Threads of the engine's pool that read and decode for every request (default: one per
     /// core); four times as many requests (and at least six more than the threads) read at

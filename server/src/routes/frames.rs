@@ -89,7 +89,7 @@ async fn frame(
     // The answer is written a column at a time, each read alone and dropped once written.
     // Reserved at first (waiting for room like any read) for the most a frame of numbers
     // takes, every value's JSON and one column in memory; a frame of
-    // longer strings reserves more as it grows, without waiting (a 503 when it cannot).
+    // longer strings reserves more as it grows, waiting at most 2 s (a 503 when it cannot).
     let values = (names.len() as u64 + u64::from(index)) * n_rows;
     let first = values * 25 + n_rows * 8;
     let what = format!("{}'s {} frame", d.name, axis.name());

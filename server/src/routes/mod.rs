@@ -166,10 +166,11 @@ pub(crate) struct Reservation {
 }
 
 impl Reservation {
-    /// Makes sure `bytes` in all are held, taking what is missing from the budget if it is
-    /// free now (moving to the large answers' share once past a small answer's most). Never
-    /// waits (a read that waited while holding part of the budget could wait for itself): more
-    /// than the server answers at once is a 413, more than is free now a 503 to retry.
+    /// Makes sure `bytes` in all are held, taking what is missing from the budget (moving to
+    /// the large answers' share once past a small answer's most). Waits for room at most
+    /// [`GROW_WAIT`] (a read that waited long while holding part of the budget could wait for
+    /// others doing the same): more than the server answers at once is a 413, more than comes
+    /// free in that time a 503 to retry.
     pub fn hold(&mut self, bytes: u64) -> Result<(), ApiError> {
         let kib = bytes.div_ceil(1024);
         let have = self.permit.num_permits() as u64;
@@ -179,24 +180,30 @@ impl Reservation {
         if kib > self.limit_kib {
             return Err(ApiError::too_large(&self.what, bytes, self.limit_kib << 10));
         }
-        // At most the limit: a u32.
         let in_large = Arc::ptr_eq(self.permit.semaphore(), &self.large);
-        let taken = match in_large || kib <= self.small_max_kib {
-            true => self
-                .permit
-                .semaphore()
-                .clone()
-                .try_acquire_many_owned((kib - have) as u32),
-            false => self.large.clone().try_acquire_many_owned(kib as u32),
+        let moving = !in_large && kib > self.small_max_kib;
+        let (share, n) = match moving {
+            false => (Arc::clone(self.permit.semaphore()), kib - have),
+            true => (Arc::clone(&self.large), kib),
         };
+        let n = n as u32; // At most the limit: a u32.
+        let taken = share.clone().try_acquire_many_owned(n).ok().or_else(|| {
+            // On a blocking thread of the runtime: room comes as other answers are sent.
+            let runtime = tokio::runtime::Handle::try_current().ok()?;
+            let wait = tokio::time::timeout(GROW_WAIT, share.acquire_many_owned(n));
+            runtime.block_on(wait).ok()?.ok()
+        });
         match taken {
-            Ok(p) if !in_large && kib > self.small_max_kib => self.permit = p,
-            Ok(p) => self.permit.merge(p),
-            Err(_) => return Err(ApiError::busy(bytes)),
+            Some(p) if moving => self.permit = p,
+            Some(p) => self.permit.merge(p),
+            None => return Err(ApiError::busy(bytes)),
         }
         Ok(())
     }
 }
+
+/// How long a read waits for more of the answers' budget than it first reserved.
+const GROW_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The answers' budget in two shares: an eighth for answers of at most a 64th of the budget,
 /// the rest for the others (a small answer never waits behind a large one for room).
