@@ -41,9 +41,10 @@ pub(super) struct State {
 /// Key of a cached column: `None` is the frame's index.
 type ColumnKey = (u64, FrameId, Option<String>);
 
-/// A column held by the per-handle column cache, with the part of the budget it takes.
-struct CachedColumn {
-    column: Arc<Column>,
+/// A value held by one of the per-handle caches (columns, name indexes), with the part of the
+/// budget it takes.
+struct Held<T> {
+    value: Arc<T>,
     _reservation: Reservation<Block>,
 }
 
@@ -57,18 +58,12 @@ pub(super) struct Shared {
     generation: AtomicU64,
     /// Opened matrices by generation and path; `None` for elements that are not matrices.
     matrices: Mutex<HashMap<(u64, String), Option<BackedMatrix>>>,
-    columns: Mutex<HashMap<ColumnKey, CachedColumn>>,
+    columns: Mutex<HashMap<ColumnKey, Held<Column>>>,
     /// Where each name of obs's and var's index is, once a selection by name asked.
-    name_indexes: Mutex<HashMap<(u64, FrameId), CachedNames>>,
+    name_indexes: Mutex<HashMap<(u64, FrameId), Held<NameIndex>>>,
     /// The part of the budget taken by what opening the file read into memory (legacy
     /// annotations, layers of strings).
     _read_at_open: Reservation<Block>,
-}
-
-/// A [`NameIndex`] held by a handle, with the part of the budget it takes.
-struct CachedNames {
-    index: Arc<NameIndex>,
-    _reservation: Reservation<Block>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -241,20 +236,34 @@ impl Shared {
 
     /// A column through the per-handle cache (loaded with `load` on a miss).
     fn cached(&self, key: ColumnKey, load: impl FnOnce() -> Result<Column>) -> Result<Arc<Column>> {
-        if let Some(c) = lock(&self.columns).get(&key) {
-            return Ok(Arc::clone(&c.column));
+        let generation = key.0;
+        self.held(&self.columns, key, generation, Column::heap_bytes, load)
+    }
+
+    /// `key`'s value in `map`, or else `load`'s, kept there with `bytes` of it reserved from
+    /// the budget unless the file was replaced since `generation` (the key's).
+    fn held<K: std::hash::Hash + Eq, T>(
+        &self,
+        map: &Mutex<HashMap<K, Held<T>>>,
+        key: K,
+        generation: u64,
+        bytes: impl FnOnce(&T) -> usize,
+        load: impl FnOnce() -> Result<T>,
+    ) -> Result<Arc<T>> {
+        if let Some(held) = lock(map).get(&key) {
+            return Ok(Arc::clone(&held.value));
         }
-        let column = Arc::new(load()?);
-        let reservation = self.cache.reserve(column.heap_bytes());
-        let mut map = lock(&self.columns);
-        if key.0 != self.generation.load(Ordering::SeqCst) {
-            return Ok(column);
+        let value = Arc::new(load()?);
+        let reservation = self.cache.reserve(bytes(&value));
+        let mut map = lock(map);
+        if generation != self.generation.load(Ordering::SeqCst) {
+            return Ok(value);
         }
-        let entry = map.entry(key).or_insert(CachedColumn {
-            column,
+        let entry = map.entry(key).or_insert(Held {
+            value,
             _reservation: reservation,
         });
-        Ok(Arc::clone(&entry.column))
+        Ok(Arc::clone(&entry.value))
     }
 
     /// The index of a frame stored as a group, as strings (cached).
@@ -281,7 +290,7 @@ impl Shared {
         element: &str,
         load: impl FnOnce() -> Result<Column>,
     ) -> Result<Column> {
-        let cached = lock(&self.columns).get(&key).map(|c| Arc::clone(&c.column));
+        let cached = lock(&self.columns).get(&key).map(|c| Arc::clone(&c.value));
         let column = match cached {
             None if rows.is_full() => return load(),
             Some(column) => column,
@@ -346,29 +355,13 @@ impl Shared {
             return Err(Error::malformed("the index is not an array").in_element(path));
         };
         let names = string_index(names)?;
-        let key = (snap.generation, frame.id);
-        let cached = lock(&self.name_indexes)
-            .get(&key)
-            .map(|c| Arc::clone(&c.index));
-        let index = match cached {
-            Some(index) => index,
-            None => {
-                let index = Arc::new(NameIndex::new(names));
-                let reservation = self.cache.reserve(index.heap_bytes());
-                let mut map = lock(&self.name_indexes);
-                match key.0 == self.generation.load(Ordering::SeqCst) {
-                    true => Arc::clone(
-                        &map.entry(key)
-                            .or_insert(CachedNames {
-                                index,
-                                _reservation: reservation,
-                            })
-                            .index,
-                    ),
-                    false => index,
-                }
-            }
-        };
+        let index = self.held(
+            &self.name_indexes,
+            (snap.generation, frame.id),
+            snap.generation,
+            NameIndex::heap_bytes,
+            || Ok(NameIndex::new(names)),
+        )?;
         index.find(names, wanted).map(Some)
     }
 
