@@ -185,19 +185,11 @@ impl FrameWriter {
         text: usize,
         r: &mut Reservation,
     ) -> Result<(), ApiError> {
-        let mut out = Growing {
-            out: &mut self.out,
-            held,
-            r,
-            refused: None,
-        };
-        out.room(text)
-            .map_err(|_| out.refused.take().expect("set on refusal"))?;
-        serde_json::to_writer(&mut out, value).map_err(|_| {
-            out.refused
-                .take()
-                .unwrap_or_else(|| ApiError::internal("the frame could not be written as JSON"))
-        })
+        let mut out = self.growing(held, r);
+        match out.room(text).is_ok() && serde_json::to_writer(&mut out, value).is_ok() {
+            true => Ok(()),
+            false => Err(out.failure()),
+        }
     }
 
     fn finish(mut self, r: &mut Reservation) -> Result<Vec<u8>, ApiError> {
@@ -214,14 +206,21 @@ impl FrameWriter {
 
     /// Appends bytes as they are.
     fn write_raw(&mut self, bytes: &[u8], r: &mut Reservation) -> Result<(), ApiError> {
-        let mut out = Growing {
+        let mut out = self.growing(0, r);
+        match std::io::Write::write_all(&mut out, bytes) {
+            Ok(()) => Ok(()),
+            Err(_) => Err(out.failure()),
+        }
+    }
+
+    /// The answer's buffer as a writer, holding `held` bytes besides.
+    fn growing<'a>(&'a mut self, held: usize, r: &'a mut Reservation) -> Growing<'a> {
+        Growing {
             out: &mut self.out,
-            held: 0,
+            held,
             r,
             refused: None,
-        };
-        std::io::Write::write_all(&mut out, bytes)
-            .map_err(|_| out.refused.take().expect("set on refusal"))
+        }
     }
 }
 
@@ -235,6 +234,13 @@ struct Growing<'a> {
 }
 
 impl Growing<'_> {
+    /// Why a write failed: the reservation's refusal, or else the serialiser's.
+    fn failure(mut self) -> ApiError {
+        self.refused
+            .take()
+            .unwrap_or_else(|| ApiError::internal("the frame could not be written as JSON"))
+    }
+
     /// Makes room for `more` bytes, growing by at least an eighth of the capacity.
     fn room(&mut self, more: usize) -> std::io::Result<()> {
         let need = self.out.len() + more;
