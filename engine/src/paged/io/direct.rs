@@ -527,18 +527,31 @@ impl Drop for DirectReader {
 mod tests {
     use std::io::{Seek, SeekFrom, Write};
 
+    use hdf5::plist::dataset_create::ChunkOpts;
+
     use super::*;
 
-    /// A file holding `/v`, 1,000 f64 in gzip chunks of 100, reopened read-only.
+    /// A file holding `/v`, 1,000 f64 in gzip chunks of 100.
     fn gzip_file() -> (tempfile::TempDir, std::path::PathBuf) {
+        gzip_values(1000, 100, ChunkOpts::empty())
+    }
+
+    /// A file holding `/v`, the f64 `0..n` in gzip chunks of `chunk` written with `opts`.
+    fn gzip_values(
+        n: usize,
+        chunk: usize,
+        opts: ChunkOpts,
+    ) -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v.h5");
-        let f = hdf5::File::create(&path).unwrap();
-        let values: Vec<f64> = (0..1000).map(f64::from).collect();
-        f.new_dataset::<f64>()
-            .shape([1000])
-            .chunk([100])
+        let values: Vec<f64> = (0..n).map(|i| i as f64).collect();
+        hdf5::File::create(&path)
+            .unwrap()
+            .new_dataset::<f64>()
+            .shape([n])
+            .chunk([chunk])
             .deflate(6)
+            .chunk_opts(opts)
             .create("v")
             .unwrap()
             .write_raw(&values)
@@ -573,19 +586,8 @@ mod tests {
 
     #[test]
     fn large_reads_borrow_the_pool_s_spare_threads_and_give_them_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("big.h5");
+        let (_dir, path) = gzip_values(200_000, 10_000, ChunkOpts::empty());
         let values: Vec<f64> = (0..200_000).map(f64::from).collect();
-        hdf5::File::create(&path)
-            .unwrap()
-            .new_dataset::<f64>()
-            .shape([200_000])
-            .chunk([10_000])
-            .deflate(1)
-            .create("v")
-            .unwrap()
-            .write_raw(&values)
-            .unwrap();
         let f = hdf5::File::open(&path).unwrap();
         let pool = WorkerPool::new(4);
         let r = DirectReader::open(&f.dataset("v").unwrap(), &pool)
@@ -610,21 +612,7 @@ mod tests {
 
     #[test]
     fn unfiltered_partial_edge_chunks_are_left_to_libhdf5() {
-        use hdf5::plist::dataset_create::ChunkOpts;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("edge.h5");
-        let values: Vec<f64> = (0..1000).map(f64::from).collect();
-        hdf5::File::create(&path)
-            .unwrap()
-            .new_dataset::<f64>()
-            .shape([1000])
-            .chunk([300])
-            .deflate(4)
-            .chunk_opts(ChunkOpts::DONT_FILTER_PARTIAL_CHUNKS)
-            .create("v")
-            .unwrap()
-            .write_raw(&values)
-            .unwrap();
+        let (_dir, path) = gzip_values(1000, 300, ChunkOpts::DONT_FILTER_PARTIAL_CHUNKS);
         let f = hdf5::File::open(&path).unwrap();
         let reason = DirectReader::open(&f.dataset("v").unwrap(), &WorkerPool::new(1))
             .unwrap()
