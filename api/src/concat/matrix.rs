@@ -351,6 +351,8 @@ pub(super) fn mats_equal(a: &Mat, b: &Mat) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::concat::plan::align;
+    use crate::concat::Join;
 
     fn csr(
         rows: usize,
@@ -389,8 +391,9 @@ mod tests {
         let abc = names(&["a", "b", "c"]);
         let a = csr(3, 3, &[0, 1, 2, 3], &[0, 1, 2], vec![1.0; 3]);
         let b = csr(2, 2, &[0, 1, 2], &[0, 1], vec![1.0; 2]);
-        let ra = Reindexer::names(&abc, &abc);
-        let rb = Reindexer::names(&names(&["b", "a"]), &abc);
+        let (joined, r) = align(&[&abc, &names(&["b", "a"])], Join::Outer, "var").unwrap();
+        assert_eq!(joined, abc);
+        let [ra, rb]: [Reindexer; 2] = r.try_into().unwrap();
         let out = stack_rows(
             vec![
                 (Some(Mat::Sparse(a)), 3, &ra),
@@ -417,7 +420,8 @@ mod tests {
 
     #[test]
     fn dense_fill_promotes_like_pandas() {
-        let r = Reindexer::names(&["x".to_string()], &["x".to_string(), "y".to_string()]);
+        let (x, xy) = (["x".to_string()], ["x".to_string(), "y".to_string()]);
+        let r = align(&[&x, &xy], Join::Outer, "var").unwrap().1.remove(0);
         let ints = Mat::Dense(ArrayData::from(ndarray::arr2(&[[1i32], [2]])));
         let Mat::Dense(out) = reindex_dense(ints, 1, &r, f64::NAN).unwrap() else {
             panic!()

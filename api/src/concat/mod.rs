@@ -112,11 +112,7 @@ pub(super) fn concat_noting_strings(
         }
     }
     let alt_lists: Vec<&[String]> = adatas.iter().map(|a| names_of(a, alt)).collect();
-    let alt_names = plan::join_names(&alt_lists, options.join, alt.name())?;
-    let reindexers: Vec<Reindexer> = alt_lists
-        .iter()
-        .map(|old| Reindexer::names(old, &alt_names))
-        .collect();
+    let (alt_names, reindexers) = plan::align(&alt_lists, options.join, alt.name())?;
 
     // Annotations of the axis.
     let frames: Vec<(Option<&DataFrame>, usize)> = adatas

@@ -117,11 +117,7 @@ impl Axes {
             .map(BackedAnnData::var_names)
             .collect::<Result<Vec<_>>>()?;
         let borrowed: Vec<&[String]> = lists.iter().map(Vec::as_slice).collect();
-        let var_names = plan::join_names(&borrowed, options.join, "var")?;
-        let reindexers = lists
-            .iter()
-            .map(|old| Reindexer::names(old, &var_names))
-            .collect();
+        let (var_names, reindexers) = plan::align(&borrowed, options.join, "var")?;
         let layer_maps: Vec<IndexMap<String, ()>> = handles
             .iter()
             .map(|h| h.layer_names().into_iter().map(|k| (k, ())).collect())
@@ -388,11 +384,7 @@ fn raw_annotations(handles: &[BackedAnnData]) -> Result<Option<Vec<AnnData>>> {
 
 fn align(lists: &[Vec<String>], join: Join) -> Result<Vec<Reindexer>> {
     let refs: Vec<&[String]> = lists.iter().map(Vec::as_slice).collect();
-    let joined = plan::join_names(&refs, join, "var")?;
-    Ok(refs
-        .iter()
-        .map(|old| Reindexer::names(old, &joined))
-        .collect())
+    Ok(plan::align(&refs, join, "var")?.1)
 }
 
 /// Rows per chunk: `bytes` of values of `piece` (its average row; a missing piece's rows are

@@ -1,11 +1,14 @@
 //! Aligning the other axis: pandas' index union and intersection, and the reindexers that map
 //! each input's positions onto the result's.
 
-use std::collections::{HashMap, HashSet};
-
 use annpage_engine::{Error, Result};
 
 use super::Join;
+
+/// The tables of this module are keyed by names: foldhash, not SipHash (a third of a
+/// collection's opening was hashing its files' genes).
+type HashMap<K, V> = foldhash::HashMap<K, V>;
+type HashSet<T> = foldhash::HashSet<T>;
 
 /// pandas' `Index.intersection(other)` (sort=False) of two indexes of unique strings: the names
 /// of `a` that `b` has, in `a`'s order.
@@ -20,54 +23,86 @@ pub(super) fn intersection(a: &[String], b: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// The names of the other axis in the result: anndata's `merge_indices`, the union or the
-/// intersection folded over the inputs in order.
+/// The names of the other axis in the result (anndata's `merge_indices`: the union or the
+/// intersection folded over the inputs in order), and how each input's positions map onto
+/// them. Each name is hashed once: the inputs are seen as lists of distinct-name ids.
+///
+/// pandas' `Index.union` (sort=None) folded over indexes of unique names gives the first
+/// non-empty list when every non-empty list equals it, and otherwise the sorted union of all
+/// (once a step sorts, the later ones keep the result sorted); the folded
+/// `Index.intersection` (sort=False) gives the first list's names that every list has.
 ///
 /// Names on this axis must be unique in every input: pandas cannot align on duplicated labels
 /// (anndata fails with `InvalidIndexError`), so neither does annpage.
-pub(super) fn join_names(lists: &[&[String]], join: Join, axis: &str) -> Result<Vec<String>> {
+pub(super) fn align(
+    lists: &[&[String]],
+    join: Join,
+    axis: &str,
+) -> Result<(Vec<String>, Vec<Reindexer>)> {
+    let mut ids: HashMap<&str, usize> = HashMap::default();
+    // Per distinct name: the name, the last input that had it, and how many inputs have it.
+    let mut distinct: Vec<(&str, usize, usize)> = Vec::new();
+    let mut as_ids: Vec<Vec<usize>> = Vec::with_capacity(lists.len());
     for (i, names) in lists.iter().enumerate() {
-        let mut seen = HashSet::with_capacity(names.len());
-        if let Some(dup) = names.iter().find(|n| !seen.insert(n.as_str())) {
-            return Err(Error::invalid(format!(
-                "input {i} has the {axis} name '{dup}' twice: the {axis} names of every input \
-                 must be unique to be aligned"
-            )));
+        let mut row = Vec::with_capacity(names.len());
+        for name in names.iter() {
+            let id = *ids.entry(name.as_str()).or_insert_with(|| {
+                distinct.push((name.as_str(), usize::MAX, 0));
+                distinct.len() - 1
+            });
+            let (_, last, count) = &mut distinct[id];
+            if *last == i {
+                return Err(Error::invalid(format!(
+                    "input {i} has the {axis} name '{name}' twice: the {axis} names of every \
+                     input must be unique to be aligned"
+                )));
+            }
+            *last = i;
+            *count += 1;
+            row.push(id);
         }
+        as_ids.push(row);
     }
-    let Some((first, rest)) = lists.split_first() else {
-        return Ok(Vec::new());
-    };
-    Ok(match join {
-        Join::Inner => rest
-            .iter()
-            .fold(first.to_vec(), |acc, names| intersection(&acc, names)),
-        Join::Outer => union_all(lists),
-    })
-}
-
-/// pandas' `Index.union(other)` (sort=None) folded over indexes of unique strings, in order:
-/// each step gives its left side when the two are equal or the right one is empty, the right
-/// side when the left one is empty, and otherwise the sorted union. So the fold is the first
-/// non-empty list when every non-empty list equals it, and otherwise the sorted union of all
-/// (once a step sorts, the later ones keep the result sorted).
-fn union_all(lists: &[&[String]]) -> Vec<String> {
-    let mut nonempty = lists.iter().filter(|l| !l.is_empty());
-    let Some(first) = nonempty.next() else {
-        return Vec::new();
-    };
-    if nonempty.all(|l| l == first) {
-        return first.to_vec();
-    }
-    let mut seen: HashSet<&str> = HashSet::new();
-    let mut all: Vec<&str> = Vec::new();
-    for name in lists.iter().flat_map(|l| l.iter()) {
-        if seen.insert(name.as_str()) {
-            all.push(name.as_str());
+    let result: Vec<usize> = match join {
+        Join::Inner => as_ids.first().map_or_else(Vec::new, |first| {
+            let every = lists.len();
+            first
+                .iter()
+                .copied()
+                .filter(|&id| distinct[id].2 == every)
+                .collect()
+        }),
+        Join::Outer => {
+            let mut nonempty = as_ids.iter().filter(|l| !l.is_empty());
+            match nonempty.next() {
+                None => Vec::new(),
+                Some(first) if nonempty.all(|l| l == first) => first.clone(),
+                Some(_) => {
+                    let mut all: Vec<usize> = (0..distinct.len()).collect();
+                    all.sort_unstable_by_key(|&id| distinct[id].0);
+                    all
+                }
+            }
         }
+    };
+    let mut position = vec![None; distinct.len()];
+    for (k, &id) in result.iter().enumerate() {
+        position[id] = Some(k);
     }
-    all.sort_unstable();
-    all.into_iter().map(str::to_owned).collect()
+    let reindexers = as_ids
+        .iter()
+        .map(|row| {
+            let mut new_to_old = vec![None; result.len()];
+            for (j, &id) in row.iter().enumerate() {
+                if let Some(k) = position[id] {
+                    new_to_old[k] = Some(j);
+                }
+            }
+            Reindexer::positions(row.len(), new_to_old)
+        })
+        .collect();
+    let names = result.iter().map(|&id| distinct[id].0.to_owned()).collect();
+    Ok((names, reindexers))
 }
 
 /// How one input's positions along an axis map onto the result's (anndata's `Reindexer`).
@@ -83,17 +118,6 @@ pub(super) struct Reindexer {
 }
 
 impl Reindexer {
-    /// Aligns the names `old` (unique) onto `new` (unique).
-    pub(super) fn names(old: &[String], new: &[String]) -> Self {
-        let pos: HashMap<&str, usize> = old
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.as_str(), i))
-            .collect();
-        let new_to_old = new.iter().map(|n| pos.get(n.as_str()).copied()).collect();
-        Reindexer::positions(old.len(), new_to_old)
-    }
-
     /// Aligns positions `0..old_len` onto `0..new_len` (pandas `RangeIndex`es): the first
     /// columns are kept, the rest cut off or filled.
     pub(super) fn range(old_len: usize, new_len: usize) -> Self {
@@ -160,10 +184,12 @@ mod tests {
     /// equal index keeps its order, and intersection keeps the left order.
     #[test]
     fn set_operations_follow_pandas() {
-        let union = |lists: &[&[&str]]| {
+        let joined = |lists: &[&[&str]], join| {
             let owned: Vec<Vec<String>> = lists.iter().map(|l| s(l)).collect();
-            union_all(&owned.iter().map(Vec::as_slice).collect::<Vec<_>>())
+            let borrowed: Vec<&[String]> = owned.iter().map(Vec::as_slice).collect();
+            align(&borrowed, join, "var").unwrap().0
         };
+        let union = |lists: &[&[&str]]| joined(lists, Join::Outer);
         assert_eq!(union(&[&["b", "a"], &["c", "a"]]), s(&["a", "b", "c"]));
         assert_eq!(union(&[&["b", "a"], &["b", "a"]]), s(&["b", "a"]));
         assert_eq!(union(&[&[], &["z", "a"]]), s(&["z", "a"]));
@@ -174,27 +200,42 @@ mod tests {
             s(&["a", "b", "c"])
         );
         assert_eq!(union(&[&[], &[]]), s(&[]));
+        assert_eq!(union(&[&["b", "a"], &["a", "b"]]), s(&["a", "b"]));
+        let inner = |lists: &[&[&str]]| joined(lists, Join::Inner);
+        assert_eq!(inner(&[&["c", "b", "a"], &["a", "c"]]), s(&["c", "a"]));
+        assert_eq!(
+            inner(&[&["c", "b", "a"], &["a", "c", "b"], &["b", "c"]]),
+            s(&["c", "b"])
+        );
+        assert_eq!(inner(&[&["a"], &[]]), s(&[]));
+        assert_eq!(inner(&[]), s(&[]));
         assert_eq!(
             intersection(&s(&["c", "b", "a"]), &s(&["a", "c"])),
             s(&["c", "a"])
         );
-        let lists = [&s(&["b", "a"])[..], &s(&["a", "b"])[..]];
-        assert_eq!(
-            join_names(&lists, Join::Outer, "var").unwrap(),
-            s(&["a", "b"])
+        let dup = s(&["a", "b", "a"]);
+        let err = align(&[&s(&["a"]), &dup], Join::Inner, "var").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("input 1 has the var name 'a' twice"),
+            "{err}"
         );
-        let dup = [&s(&["a", "a"])[..]];
-        assert!(join_names(&dup, Join::Inner, "var").is_err());
     }
 
     #[test]
     fn reindexers_map_both_ways() {
-        let r = Reindexer::names(&s(&["x", "y", "z"]), &s(&["z", "w", "x"]));
-        assert_eq!(r.new_to_old(), [Some(2), None, Some(0)]);
-        assert_eq!(r.old_to_new(), [Some(2), None, Some(0)]);
-        assert!(r.fills() && !r.keeps(3));
-        let same = Reindexer::names(&s(&["x"]), &s(&["x"]));
-        assert!(same.keeps(1) && !same.keeps(0));
+        let (x, z) = (s(&["x", "y", "z"]), s(&["z", "w", "x"]));
+        let (names, r) = align(&[&x, &z], Join::Outer, "var").unwrap();
+        assert_eq!(names, s(&["w", "x", "y", "z"]));
+        assert_eq!(r[1].new_to_old(), [Some(1), Some(2), None, Some(0)]);
+        assert_eq!(r[1].old_to_new(), [Some(3), Some(0), Some(1)]);
+        assert!(r[1].fills() && !r[1].keeps(3));
+        let (names, r) = align(&[&x, &z], Join::Inner, "var").unwrap();
+        assert_eq!(names, s(&["x", "z"]));
+        assert_eq!(r[0].old_to_new(), [Some(0), None, Some(1)]);
+        assert_eq!(r[1].new_to_old(), [Some(2), Some(0)]);
+        let (_, same) = align(&[&s(&["x"])], Join::Inner, "var").unwrap();
+        assert!(same[0].keeps(1) && !same[0].keeps(0));
         let cut = Reindexer::range(3, 2);
         assert_eq!(cut.new_to_old(), [Some(0), Some(1)]);
         assert!(!cut.fills());

@@ -1,8 +1,9 @@
 //! Names looked up along an axis: [`NameIndex`] holds where each name is without a copy of the
 //! names, so a handle builds it once and every later selection by name costs its own names.
 
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 
+use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 
 use super::short_list;
@@ -39,7 +40,7 @@ struct Slot {
 impl NameIndex {
     /// Indexes `names` (one hash and lookup each; the names are not copied).
     pub fn new(names: &[String]) -> Self {
-        let hasher = RandomState::new();
+        let hasher = RandomState::default();
         let mut table = HashTable::with_capacity(names.len());
         for (position, name) in names.iter().enumerate() {
             let hash = hasher.hash_one(name.as_str());
