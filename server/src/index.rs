@@ -5,8 +5,9 @@
 //! needs a pass over every cell). Until a copy is ready, reads go to the file.
 //!
 //! Beside each copy, `COPY.source` records what it was made from: each file's canonical path,
-//! length and modification time (and a collection's concatenation options). A copy is reused only when that record matches the files
-//! served now, so a file replaced by another of the same name and shape (even one with an
+//! length and modification time (a directory store's also for every file under it, folded into
+//! a digest), and a collection's concatenation options. A copy is reused only when that record
+//! matches the files served now, so a file replaced by another of the same name and shape (even one with an
 //! older modification time, as `cp -p` or `rsync -t` leave) is copied again, never answered for
 //! by the copy of the file before.
 
@@ -153,9 +154,10 @@ fn source_record(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// What `d` is now, one line per file (a directory store: its root): canonical path, length
-/// and modification time in nanoseconds; for a collection, then how it concatenates them.
-/// `None` when a file cannot be looked at.
+/// What `d` is now, one line per file: canonical path, length and modification time in
+/// nanoseconds, and for a directory store the same of every file under it (folded into a
+/// digest: a store rewritten in place changes its files, not its root); for a collection,
+/// then how it concatenates them. `None` when a file cannot be looked at.
 fn provenance(d: &Dataset) -> Option<String> {
     let mut record = String::new();
     if let Source::Collection(_) = d.handle {
@@ -166,13 +168,78 @@ fn provenance(d: &Dataset) -> Option<String> {
         let meta = std::fs::metadata(&path).ok()?;
         let modified = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
         record.push_str(&format!(
-            "{}\t{}\t{}\n",
+            "{}\t{}\t{}",
             path.display(),
             meta.len(),
             modified.as_nanos()
         ));
+        if meta.is_dir() {
+            let mut tree = Tree::default();
+            tree.walk(&path, Path::new(""), 0)?;
+            record.push_str(&format!("\t{}\t{:016x}", tree.files, tree.digest));
+        }
+        record.push('\n');
     }
     Some(record)
+}
+
+/// The files under a directory store, folded in a stable order (entries sorted by name).
+struct Tree {
+    files: u64,
+    /// FNV-1a over each file's path under the root, length and modification time.
+    digest: u64,
+}
+
+impl Default for Tree {
+    fn default() -> Self {
+        Tree {
+            files: 0,
+            digest: 0xcbf2_9ce4_8422_2325,
+        }
+    }
+}
+
+impl Tree {
+    /// Deeper trees, or more files, than any store holds are not looked at (no copy is then
+    /// reused): walking them could take without end.
+    const MAX_DEPTH: usize = 64;
+    const MAX_FILES: u64 = 10_000_000;
+
+    fn walk(&mut self, dir: &Path, under: &Path, depth: usize) -> Option<()> {
+        if depth > Self::MAX_DEPTH {
+            return None;
+        }
+        let mut entries = std::fs::read_dir(dir)
+            .ok()?
+            .collect::<std::io::Result<Vec<_>>>()
+            .ok()?;
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        for entry in entries {
+            let name = under.join(entry.file_name());
+            // A link to a directory is not followed (it could lead back up).
+            if entry.file_type().ok()?.is_dir() {
+                self.walk(&entry.path(), &name, depth + 1)?;
+                continue;
+            }
+            self.files += 1;
+            if self.files > Self::MAX_FILES {
+                return None;
+            }
+            let meta = std::fs::metadata(entry.path()).ok()?;
+            let modified = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
+            self.fold(name.as_os_str().as_encoded_bytes());
+            self.fold(&[0]);
+            self.fold(&meta.len().to_le_bytes());
+            self.fold(&modified.as_nanos().to_le_bytes());
+        }
+        Some(())
+    }
+
+    fn fold(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.digest = (self.digest ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
 }
 
 /// Writes `record` as the copy's record, beside it first and renamed into place once synced.

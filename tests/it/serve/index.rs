@@ -198,3 +198,65 @@ fn a_zarr_store_is_served_like_a_file() {
     let emb = get(server.addr, "/datasets/pbmc/obsm/X_umap?max_points=100").arrays();
     assert_eq!(emb[0].shape, [100, 2]);
 }
+
+/// Copies every file under `from` over the file of the same path under `to`.
+fn copy_tree_over(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_tree_over(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_copy_of_a_zarr_store_rewritten_in_place_is_not_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (index, store) = (dir.path().join("index"), dir.path().join("data.zarr"));
+    let memory = read_h5ad(fixture("pbmc_like_csr.h5ad")).unwrap();
+    memory.write_zarr(&store, &WriteOptions::default()).unwrap();
+    let start = || {
+        serve(&[], |o| {
+            o.datasets = vec![store.to_str().unwrap().parse().unwrap()];
+            o.index_dir = Some(index.clone());
+        })
+    };
+    let server = start();
+    wait_for_copy(server.addr, "data", "genes");
+    drop(server);
+    // The same store with its cells in reverse order, its files written over the served
+    // store's (same names, same shapes): the store's root directory is left as it was.
+    let n = memory.n_obs();
+    let reversed = memory
+        .subset(&Selection::positions((0..n).rev()), &Selection::All)
+        .unwrap();
+    let other = dir.path().join("reversed.zarr");
+    reversed
+        .write_zarr(&other, &WriteOptions::default())
+        .unwrap();
+    let root = std::fs::metadata(&store).unwrap().modified().unwrap();
+    copy_tree_over(&other, &store);
+    std::fs::File::open(&store)
+        .unwrap()
+        .set_modified(root)
+        .unwrap();
+    let want = column_f32(reversed.x().unwrap(), 17);
+    assert_ne!(want, column_f32(memory.x().unwrap(), 17));
+    let again = start();
+    let gene = |addr| {
+        get(addr, "/datasets/data/genes/17").arrays()[0]
+            .values::<f32>()
+            .unwrap()
+    };
+    assert_eq!(
+        gene(again.addr),
+        want,
+        "answered by the copy of the store before"
+    );
+    wait_for_copy(again.addr, "data", "genes");
+    assert_eq!(gene(again.addr), want, "answered by a stale copy");
+}
