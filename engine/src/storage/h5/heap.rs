@@ -244,13 +244,14 @@ fn decode(file: &File, file_len: u64, widths: Widths, refs: &[Reference]) -> Res
                     r.object, r.collection
                 ))
             })?;
-            let bytes = bytes.get(..r.len as usize).ok_or_else(|| {
-                Error::malformed(format!(
+            // libhdf5 refuses a reference whose length is not its object's.
+            if bytes.len() != r.len as usize {
+                return Err(Error::malformed(format!(
                     "string {k} claims {} bytes, its global heap object holds {}",
                     r.len,
                     bytes.len()
-                ))
-            })?;
+                )));
+            }
             let bytes = bytes.split(|&b| b == 0).next().unwrap_or_default();
             out[k] = std::str::from_utf8(bytes)
                 .map_err(|_| {
@@ -498,6 +499,19 @@ mod tests {
             b[refs + k..refs + k + 4].copy_from_slice(&4000u32.to_le_bytes());
         });
         assert!(err.contains("its global heap object holds"), "{err}");
+        // A string shorter than its object: libhdf5 refuses it too.
+        let (d, err) = corrupted(|b, refs, _| {
+            let k = 16 * 3;
+            b[refs + k..refs + k + 4].copy_from_slice(&2u32.to_le_bytes());
+        });
+        assert!(
+            err.contains("claims 2 bytes, its global heap object holds"),
+            "{err}"
+        );
+        let libhdf5 = hdf5::File::open(d.path().join("strings.h5"))
+            .and_then(|f| f.dataset("many"))
+            .and_then(|ds| ds.read_raw::<hdf5::types::VarLenUnicode>());
+        assert!(libhdf5.is_err(), "libhdf5 read it");
         // An object the collection does not have.
         let (_d, err) = corrupted(|b, refs, _| {
             let k = 16 * 3;
