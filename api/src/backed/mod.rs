@@ -348,6 +348,17 @@ impl BackedAnnData {
         self.in_file(self.shared.frame_names(&snap, &snap.layout.var, &self.var))
     }
 
+    /// The names along `axis` as the handle holds them: without a copy when the handle keeps
+    /// every name of a file's frame (see [`BackedAnnData::obs_names`]).
+    pub(crate) fn held_names(&self, axis: crate::Axis) -> Result<shared::Names> {
+        let snap = self.shared.snapshot();
+        let names = match axis {
+            crate::Axis::Obs => self.shared.held_names(&snap, &snap.layout.obs, &self.obs),
+            crate::Axis::Var => self.shared.held_names(&snap, &snap.layout.var, &self.var),
+        };
+        self.in_file(names)
+    }
+
     /// The name of the obs (`Axis::Obs`) or var index (pandas' `df.index.name`), from
     /// metadata only.
     pub fn index_name(&self, axis: crate::Axis) -> Option<String> {

@@ -319,17 +319,34 @@ impl Shared {
         frame: &FrameLayout,
         rows: &AxisIndex,
     ) -> Result<Vec<String>> {
-        let pick = |names: &[String]| rows.iter().map(|i| names[i].clone()).collect();
+        self.held_names(snap, frame, rows).map(Names::into_vec)
+    }
+
+    /// The names of the rows `rows` of a frame, without a copy when they are all of a frame
+    /// stored as a group: its cached index itself.
+    pub(super) fn held_names(
+        &self,
+        snap: &Snapshot,
+        frame: &FrameLayout,
+        rows: &AxisIndex,
+    ) -> Result<Names> {
+        let pick =
+            |names: &[String]| Names::Picked(rows.iter().map(|i| names[i].clone()).collect());
         match &frame.source {
-            FrameSource::Default => Ok(rows.iter().map(|i| i.to_string()).collect()),
+            FrameSource::Default => Ok(Names::Picked(rows.iter().map(|i| i.to_string()).collect())),
             FrameSource::Memory(df) => Ok(pick(string_index(df.index())?)),
             FrameSource::Group {
                 path, index_key, ..
             } => {
                 let index = self.group_index(snap, frame, path, index_key)?;
-                match &*index {
-                    Column::Array(a) => Ok(pick(string_index(a)?)),
-                    _ => Err(Error::malformed("the index is not an array").in_element(path)),
+                let names = match &*index {
+                    Column::Array(a) => string_index(a)?,
+                    _ => return Err(Error::malformed("the index is not an array").in_element(path)),
+                };
+                if rows.is_full() {
+                    Ok(Names::Index(Arc::clone(&index)))
+                } else {
+                    Ok(pick(names))
                 }
             }
         }
@@ -442,6 +459,39 @@ fn read_index(snap: &Snapshot, path: &str, index_key: &str) -> Result<Column> {
 }
 
 /// A string index as a slice.
+/// An axis's names as a handle holds them (see [`Shared::held_names`]).
+pub(crate) enum Names {
+    /// A frame's cached index, whole and in order: no copy of the names.
+    Index(Arc<Column>),
+    /// The selected names, copied.
+    Picked(Vec<String>),
+}
+
+impl Names {
+    /// The names as a vector of their own.
+    pub(crate) fn into_vec(self) -> Vec<String> {
+        match self {
+            Names::Index(_) => self.to_vec(),
+            Names::Picked(names) => names,
+        }
+    }
+}
+
+impl std::ops::Deref for Names {
+    type Target = [String];
+
+    fn deref(&self) -> &[String] {
+        match self {
+            // Built only from an index checked to be an array of strings (`held_names`).
+            Names::Index(c) => match &**c {
+                Column::Array(a) => a.as_strings().unwrap_or_default(),
+                _ => &[],
+            },
+            Names::Picked(names) => names,
+        }
+    }
+}
+
 fn string_index(a: &ArrayData) -> Result<&[String]> {
     a.as_strings()
         .ok_or_else(|| Error::malformed("the index does not hold strings"))

@@ -114,9 +114,9 @@ impl Axes {
         resolve_keys(handles.len(), options.keys.as_deref())?;
         let lists = handles
             .iter()
-            .map(BackedAnnData::var_names)
+            .map(|h| h.held_names(Axis::Var))
             .collect::<Result<Vec<_>>>()?;
-        let borrowed: Vec<&[String]> = lists.iter().map(Vec::as_slice).collect();
+        let borrowed: Vec<&[String]> = lists.iter().map(|names| &**names).collect();
         let (var_names, reindexers) = plan::align(&borrowed, options.join, "var")?;
         let layer_maps: Vec<IndexMap<String, ()>> = handles
             .iter()
@@ -137,10 +137,10 @@ pub(super) fn obs_names(handles: &[BackedAnnData], options: &ConcatOptions) -> R
     let keys = resolve_keys(handles.len(), options.keys.as_deref())?;
     let mut out = Vec::with_capacity(handles.iter().map(BackedAnnData::n_obs).sum());
     for (h, key) in handles.iter().zip(&keys) {
-        let names = h.obs_names()?;
+        let names = h.held_names(Axis::Obs)?;
         match &options.index_unique {
             Some(sep) => out.extend(names.iter().map(|n| format!("{n}{sep}{key}"))),
-            None => out.extend(names),
+            None => out.extend(names.iter().cloned()),
         }
     }
     Ok(out)
