@@ -53,6 +53,9 @@ pub(crate) fn open_or_write(
         ),
         Source::Collection(_) => (true, true),
     };
+    // What the copies are made from, taken before they are: a file changed while it is
+    // copied then leaves a record that no longer matches, and is copied again next time.
+    let made_from = provenance(d);
     let mut missing = vec![];
     for (wanted, copy) in [(plain, Copy::Plain), (genes, Copy::Genes)] {
         if !wanted {
@@ -62,16 +65,20 @@ pub(crate) fn open_or_write(
             Copy::Plain => format!("{}.plain.h5ad", d.name),
             Copy::Genes => format!("{}.genes.h5ad", d.name),
         });
-        match fresh(&path, d, backed) {
+        match fresh(&path, made_from.as_deref(), d, backed) {
             Some(opened) => set(d, copy, opened),
             None => missing.push((path, copy)),
         }
     }
-    // What the copies are made from, taken before they are: a file changed while it is
-    // copied then leaves a record that no longer matches, and is copied again next time.
-    let made_from = provenance(d);
     if missing.is_empty() {
         return Ok(());
+    }
+    if made_from.is_none() {
+        eprintln!(
+            "WARN {}: not every file of it could be looked at; its copies are written again at \
+             every start",
+            d.name
+        );
     }
     let (d, backed, log) = (d.clone(), backed.clone(), options.log_requests);
     // What one pass of the gene-major copy gathers: half the cache, at most 512 MiB.
@@ -83,6 +90,15 @@ pub(crate) fn open_or_write(
                 let start = Instant::now();
                 if log {
                     eprintln!("INFO writing {}", path.display());
+                }
+                // The record of a copy made before goes first: it must never stand beside
+                // another copy.
+                match std::fs::remove_file(source_record(&path)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        eprintln!("WARN no copy {}: {e}", path.display());
+                        continue;
+                    }
+                    _ => {}
                 }
                 let options = WriteOptions::default();
                 // The gene-major copy is gathered from the uncompressed one when it is ready.
@@ -138,9 +154,14 @@ fn set(d: &Dataset, copy: Copy, opened: BackedAnnData) {
 
 /// The copy at `path` when its record says it was made from the files of `d` as they are now,
 /// and it opens with the same shape.
-fn fresh(path: &Path, d: &Dataset, backed: &BackedOptions) -> Option<BackedAnnData> {
+fn fresh(
+    path: &Path,
+    now: Option<&str>,
+    d: &Dataset,
+    backed: &BackedOptions,
+) -> Option<BackedAnnData> {
     let record = std::fs::read_to_string(source_record(path)).ok()?;
-    if Some(record) != provenance(d) {
+    if Some(record.as_str()) != now {
         return None;
     }
     let copy = read_h5ad_backed(path, Mode::Read, backed.clone()).ok()?;
@@ -185,47 +206,60 @@ fn provenance(d: &Dataset) -> Option<String> {
 
 /// The files under a directory store, folded in a stable order (entries sorted by name).
 struct Tree {
+    /// Entries read so far, directories included.
+    entries: u64,
     files: u64,
     /// FNV-1a over each file's path under the root, length and modification time.
     digest: u64,
+    /// The directories walked (device, inode): links are followed as the store's reader
+    /// follows them, and a directory seen twice stops the walk.
+    visited: std::collections::HashSet<(u64, u64)>,
 }
 
 impl Default for Tree {
     fn default() -> Self {
         Tree {
+            entries: 0,
             files: 0,
             digest: 0xcbf2_9ce4_8422_2325,
+            visited: Default::default(),
         }
     }
 }
 
 impl Tree {
-    /// Deeper trees, or more files, than any store holds are not looked at (no copy is then
+    /// Deeper trees, or more entries, than any store holds are not looked at (no copy is then
     /// reused): walking them could take without end.
     const MAX_DEPTH: usize = 64;
-    const MAX_FILES: u64 = 10_000_000;
+    const MAX_ENTRIES: u64 = 10_000_000;
 
     fn walk(&mut self, dir: &Path, under: &Path, depth: usize) -> Option<()> {
+        use std::os::unix::fs::MetadataExt;
         if depth > Self::MAX_DEPTH {
             return None;
         }
-        let mut entries = std::fs::read_dir(dir)
-            .ok()?
-            .collect::<std::io::Result<Vec<_>>>()
-            .ok()?;
+        let meta = std::fs::metadata(dir).ok()?;
+        if !self.visited.insert((meta.dev(), meta.ino())) {
+            return None; // A loop of links, or a directory linked twice.
+        }
+        let mut entries = Vec::new();
+        for entry in std::fs::read_dir(dir).ok()? {
+            self.entries += 1;
+            if self.entries > Self::MAX_ENTRIES {
+                return None;
+            }
+            entries.push(entry.ok()?);
+        }
         entries.sort_by_key(std::fs::DirEntry::file_name);
         for entry in entries {
             let name = under.join(entry.file_name());
-            // A link to a directory is not followed (it could lead back up).
-            if entry.file_type().ok()?.is_dir() {
+            // What a link leads to, as the store's reader reads it.
+            let meta = std::fs::metadata(entry.path()).ok()?;
+            if meta.is_dir() {
                 self.walk(&entry.path(), &name, depth + 1)?;
                 continue;
             }
             self.files += 1;
-            if self.files > Self::MAX_FILES {
-                return None;
-            }
-            let meta = std::fs::metadata(entry.path()).ok()?;
             let modified = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
             self.fold(name.as_os_str().as_encoded_bytes());
             self.fold(&[0]);

@@ -458,7 +458,6 @@ fn read_index(snap: &Snapshot, path: &str, index_key: &str) -> Result<Column> {
     Ok(Column::Array(names))
 }
 
-/// A string index as a slice.
 /// An axis's names as a handle holds them (see [`Shared::held_names`]).
 pub(crate) enum Names {
     /// A frame's cached index, whole and in order: no copy of the names.
@@ -482,7 +481,8 @@ impl std::ops::Deref for Names {
 
     fn deref(&self) -> &[String] {
         match self {
-            // Built only from an index checked to be an array of strings (`held_names`).
+            // Built only from an index checked to be an array of strings (`held_names`): the
+            // empty fallbacks are never taken.
             Names::Index(c) => match &**c {
                 Column::Array(a) => a.as_strings().unwrap_or_default(),
                 _ => &[],
@@ -492,6 +492,7 @@ impl std::ops::Deref for Names {
     }
 }
 
+/// A string index as a slice.
 fn string_index(a: &ArrayData) -> Result<&[String]> {
     a.as_strings()
         .ok_or_else(|| Error::malformed("the index does not hold strings"))

@@ -215,10 +215,26 @@ fn copy_tree_over(from: &std::path::Path, to: &std::path::Path) {
 
 #[test]
 fn the_copy_of_a_zarr_store_rewritten_in_place_is_not_reused() {
+    rewritten_in_place(false);
+}
+
+#[test]
+fn the_copy_of_a_zarr_store_rewritten_through_a_linked_directory_is_not_reused() {
+    rewritten_in_place(true);
+}
+
+/// A Zarr store served with `--index`, then its files written over in place (with
+/// `link_x`, its `X` a link to a directory outside the store): the copy is made again.
+fn rewritten_in_place(link_x: bool) {
     let dir = tempfile::tempdir().unwrap();
     let (index, store) = (dir.path().join("index"), dir.path().join("data.zarr"));
     let memory = read_h5ad(fixture("pbmc_like_csr.h5ad")).unwrap();
     memory.write_zarr(&store, &WriteOptions::default()).unwrap();
+    if link_x {
+        let outside = dir.path().join("X-elsewhere");
+        std::fs::rename(store.join("X"), &outside).unwrap();
+        std::os::unix::fs::symlink(&outside, store.join("X")).unwrap();
+    }
     let start = || {
         serve(&[], |o| {
             o.datasets = vec![store.to_str().unwrap().parse().unwrap()];
@@ -239,7 +255,12 @@ fn the_copy_of_a_zarr_store_rewritten_in_place_is_not_reused() {
         .write_zarr(&other, &WriteOptions::default())
         .unwrap();
     let root = std::fs::metadata(&store).unwrap().modified().unwrap();
-    copy_tree_over(&other, &store);
+    if link_x {
+        // Only what lies under the link changes.
+        copy_tree_over(&other.join("X"), &store.join("X"));
+    } else {
+        copy_tree_over(&other, &store);
+    }
     std::fs::File::open(&store)
         .unwrap()
         .set_modified(root)
