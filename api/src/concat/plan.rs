@@ -39,7 +39,9 @@ pub(super) fn align(
     join: Join,
     axis: &str,
 ) -> Result<(Vec<String>, Vec<Reindexer>)> {
-    let mut ids: HashMap<&str, usize> = HashMap::default();
+    let longest = lists.iter().map(|l| l.len()).max().unwrap_or(0);
+    let mut ids: HashMap<&str, usize> =
+        HashMap::with_capacity_and_hasher(longest, Default::default());
     // Per distinct name: the name, the last input that had it, and how many inputs have it.
     let mut distinct: Vec<(&str, usize, usize)> = Vec::new();
     let mut as_ids: Vec<Vec<usize>> = Vec::with_capacity(lists.len());
