@@ -82,45 +82,56 @@ fn the_copy_of_a_replaced_file_is_not_reused() {
     let dir = tempfile::tempdir().unwrap();
     let (index, data) = (dir.path().join("index"), dir.path().join("data.h5ad"));
     std::fs::copy(fixture("pbmc_like_csr.h5ad"), &data).unwrap();
+    let before = read_h5ad(&data).unwrap();
+    // Replaced by a file of the same name and shape, with a time stamp older than the copy's
+    // (as `cp -p` leaves it).
+    copy_follows_rewrite(&data, &index, &before, |reversed| {
+        reversed
+            .write_h5ad(&data, &WriteOptions::default())
+            .unwrap();
+        let day_ago = std::time::SystemTime::now() - Duration::from_secs(86_400);
+        std::fs::File::options()
+            .write(true)
+            .open(&data)
+            .unwrap()
+            .set_modified(day_ago)
+            .unwrap();
+    });
+}
+
+/// Serves `data` (as dataset `data`) with `--index` until its gene-major copy is written,
+/// then lets `rewrite` write `before` with its cells in reverse order in its place, and checks
+/// that a new server answers from the new contents, both before and after its copy is made
+/// again.
+fn copy_follows_rewrite(
+    data: &std::path::Path,
+    index: &std::path::Path,
+    before: &AnnData,
+    rewrite: impl FnOnce(&AnnData),
+) {
     let start = || {
         serve(&[], |o| {
             o.datasets = vec![data.to_str().unwrap().parse().unwrap()];
-            o.index_dir = Some(index.clone());
+            o.index_dir = Some(index.to_path_buf());
         })
     };
     let server = start();
     wait_for_copy(server.addr, "data", "genes");
     drop(server);
-    // Replaced by a file of the same name and shape with its cells in reverse order, and a
-    // time stamp older than the copy's (as `cp -p` leaves it).
-    let memory = read_h5ad(&data).unwrap();
-    let n = memory.n_obs();
-    let reversed = memory
+    let n = before.n_obs();
+    let reversed = before
         .subset(&Selection::positions((0..n).rev()), &Selection::All)
         .unwrap();
-    reversed
-        .write_h5ad(&data, &WriteOptions::default())
-        .unwrap();
-    let day_ago = std::time::SystemTime::now() - Duration::from_secs(86_400);
-    std::fs::File::options()
-        .write(true)
-        .open(&data)
-        .unwrap()
-        .set_modified(day_ago)
-        .unwrap();
-    let again = start();
+    rewrite(&reversed);
     let want = column_f32(reversed.x().unwrap(), 17);
-    assert_ne!(want, column_f32(memory.x().unwrap(), 17));
+    assert_ne!(want, column_f32(before.x().unwrap(), 17));
+    let again = start();
     let gene = |addr| {
         get(addr, "/datasets/data/genes/17").arrays()[0]
             .values::<f32>()
             .unwrap()
     };
-    assert_eq!(
-        gene(again.addr),
-        want,
-        "answered by the copy of the file before"
-    );
+    assert_eq!(gene(again.addr), want, "answered by the copy made before");
     wait_for_copy(again.addr, "data", "genes");
     assert_eq!(gene(again.addr), want, "answered by a stale copy");
 }
@@ -228,56 +239,30 @@ fn the_copy_of_a_zarr_store_rewritten_through_a_linked_directory_is_not_reused()
 fn rewritten_in_place(link_x: bool) {
     let dir = tempfile::tempdir().unwrap();
     let (index, store) = (dir.path().join("index"), dir.path().join("data.zarr"));
-    let memory = read_h5ad(fixture("pbmc_like_csr.h5ad")).unwrap();
-    memory.write_zarr(&store, &WriteOptions::default()).unwrap();
+    let before = read_h5ad(fixture("pbmc_like_csr.h5ad")).unwrap();
+    before.write_zarr(&store, &WriteOptions::default()).unwrap();
     if link_x {
         let outside = dir.path().join("X-elsewhere");
         std::fs::rename(store.join("X"), &outside).unwrap();
         std::os::unix::fs::symlink(&outside, store.join("X")).unwrap();
     }
-    let start = || {
-        serve(&[], |o| {
-            o.datasets = vec![store.to_str().unwrap().parse().unwrap()];
-            o.index_dir = Some(index.clone());
-        })
-    };
-    let server = start();
-    wait_for_copy(server.addr, "data", "genes");
-    drop(server);
-    // The same store with its cells in reverse order, its files written over the served
-    // store's (same names, same shapes): the store's root directory is left as it was.
-    let n = memory.n_obs();
-    let reversed = memory
-        .subset(&Selection::positions((0..n).rev()), &Selection::All)
-        .unwrap();
-    let other = dir.path().join("reversed.zarr");
-    reversed
-        .write_zarr(&other, &WriteOptions::default())
-        .unwrap();
-    let root = std::fs::metadata(&store).unwrap().modified().unwrap();
-    if link_x {
-        // Only what lies under the link changes.
-        copy_tree_over(&other.join("X"), &store.join("X"));
-    } else {
-        copy_tree_over(&other, &store);
-    }
-    std::fs::File::open(&store)
-        .unwrap()
-        .set_modified(root)
-        .unwrap();
-    let want = column_f32(reversed.x().unwrap(), 17);
-    assert_ne!(want, column_f32(memory.x().unwrap(), 17));
-    let again = start();
-    let gene = |addr| {
-        get(addr, "/datasets/data/genes/17").arrays()[0]
-            .values::<f32>()
+    // The reversed store's files written over the served store's (same names, same shapes):
+    // the store's root directory is left as it was.
+    copy_follows_rewrite(&store, &index, &before, |reversed| {
+        let other = dir.path().join("reversed.zarr");
+        reversed
+            .write_zarr(&other, &WriteOptions::default())
+            .unwrap();
+        let root = std::fs::metadata(&store).unwrap().modified().unwrap();
+        if link_x {
+            // Only what lies under the link changes.
+            copy_tree_over(&other.join("X"), &store.join("X"));
+        } else {
+            copy_tree_over(&other, &store);
+        }
+        std::fs::File::open(&store)
             .unwrap()
-    };
-    assert_eq!(
-        gene(again.addr),
-        want,
-        "answered by the copy of the store before"
-    );
-    wait_for_copy(again.addr, "data", "genes");
-    assert_eq!(gene(again.addr), want, "answered by a stale copy");
+            .set_modified(root)
+            .unwrap();
+    });
 }
