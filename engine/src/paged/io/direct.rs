@@ -531,6 +531,12 @@ mod tests {
 
     use super::*;
 
+    /// What [`DirectReader::open`] finds for dataset `name` of the file at `path`.
+    fn open(path: &std::path::Path, name: &str, pool: &WorkerPool) -> DirectOpen {
+        let f = hdf5::File::open(path).unwrap();
+        DirectReader::open(&f.dataset(name).unwrap(), pool).unwrap()
+    }
+
     /// A file holding `/v`, 1,000 f64 in gzip chunks of 100.
     fn gzip_file() -> (tempfile::TempDir, std::path::PathBuf) {
         gzip_values(1000, 100, ChunkOpts::empty())
@@ -562,11 +568,7 @@ mod tests {
     #[test]
     fn reads_chunks_in_parallel_and_in_part() {
         let (_dir, path) = gzip_file();
-        let f = hdf5::File::open(&path).unwrap();
-        let r = DirectReader::open(&f.dataset("v").unwrap(), &WorkerPool::new(2))
-            .unwrap()
-            .reader()
-            .unwrap();
+        let r = open(&path, "v", &WorkerPool::new(2)).reader().unwrap();
         assert_eq!(r.read_path().to_string(), "direct (gzip, 2 threads)");
         let cache = Arc::new(crate::paged::BlockCache::new(1 << 20));
         r.use_cache(cache.clone());
@@ -588,12 +590,8 @@ mod tests {
     fn large_reads_borrow_the_pool_s_spare_threads_and_give_them_back() {
         let (_dir, path) = gzip_values(200_000, 10_000, ChunkOpts::empty());
         let values: Vec<f64> = (0..200_000).map(f64::from).collect();
-        let f = hdf5::File::open(&path).unwrap();
         let pool = WorkerPool::new(4);
-        let r = DirectReader::open(&f.dataset("v").unwrap(), &pool)
-            .unwrap()
-            .reader()
-            .unwrap();
+        let r = open(&path, "v", &pool).reader().unwrap();
         let whole = ArrayData::from(values);
         // Reads on several threads at once, each borrowing what is free: all equal, and every
         // spare thread back afterwards.
@@ -613,22 +611,14 @@ mod tests {
     #[test]
     fn unfiltered_partial_edge_chunks_are_left_to_libhdf5() {
         let (_dir, path) = gzip_values(1000, 300, ChunkOpts::DONT_FILTER_PARTIAL_CHUNKS);
-        let f = hdf5::File::open(&path).unwrap();
-        let reason = DirectReader::open(&f.dataset("v").unwrap(), &WorkerPool::new(1))
-            .unwrap()
-            .fallback()
-            .unwrap();
+        let reason = open(&path, "v", &WorkerPool::new(1)).fallback().unwrap();
         assert!(reason.contains("partial edge chunks"), "{reason}");
     }
 
     #[test]
     fn reads_into_spare_buffers() {
         let (_dir, path) = gzip_file();
-        let f = hdf5::File::open(&path).unwrap();
-        let r = DirectReader::open(&f.dataset("v").unwrap(), &WorkerPool::new(2))
-            .unwrap()
-            .reader()
-            .unwrap();
+        let r = open(&path, "v", &WorkerPool::new(2)).reader().unwrap();
         let expected =
             |rows: Range<usize>| ArrayData::from(rows.map(|i| i as f64).collect::<Vec<_>>());
         // A spare with room for 2,000 values holds the 550 read: its vector is the result's.
@@ -678,9 +668,7 @@ mod tests {
             "the file is open for writing"
         );
         drop((ds, plain, f));
-        let f = hdf5::File::open(dir.path().join("w.h5")).unwrap();
-        let reason = DirectReader::open(&f.dataset("sum").unwrap(), &WorkerPool::new(1))
-            .unwrap()
+        let reason = open(&dir.path().join("w.h5"), "sum", &WorkerPool::new(1))
             .fallback()
             .unwrap();
         assert_eq!(reason, "filter fletcher32 is decoded by libhdf5");
@@ -705,12 +693,8 @@ mod tests {
             .unwrap();
         part.write_slice(&[1i32; 10], 0..10).unwrap();
         drop((part, f));
-        let f = hdf5::File::open(&path).unwrap();
         for name in ["huge", "part"] {
-            let reason = DirectReader::open(&f.dataset(name).unwrap(), &WorkerPool::new(1))
-                .unwrap()
-                .fallback()
-                .unwrap();
+            let reason = open(&path, name, &WorkerPool::new(1)).fallback().unwrap();
             assert!(reason.contains("never written"), "{name}: {reason}");
         }
     }
@@ -726,11 +710,7 @@ mod tests {
         raw.seek(SeekFrom::Start(info.addr + 2)).unwrap();
         raw.write_all(&[0xff; 16]).unwrap();
         drop(raw);
-        let f = hdf5::File::open(&path).unwrap();
-        let r = DirectReader::open(&f.dataset("v").unwrap(), &WorkerPool::new(2))
-            .unwrap()
-            .reader()
-            .unwrap();
+        let r = open(&path, "v", &WorkerPool::new(2)).reader().unwrap();
         // Chunks before it read fine; a read touching it fails, naming it.
         assert!(r.read_rows(0..300).is_ok());
         let e = r.read_rows(0..1000).unwrap_err().to_string();
