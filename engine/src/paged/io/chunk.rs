@@ -1,7 +1,10 @@
 //! The memory decoded storage chunks are kept in: anonymous mappings, reused once a chunk is
-//! dropped.
+//! dropped; and [`KeptChunks`], what a reader needs to keep them in the cache.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use super::ChunkCache;
+use crate::cache::{BlockKey, MatrixId};
 
 /// The bytes of one decoded storage chunk held in the cache, in an anonymous mapping of their
 /// own rather than on the heap: chunks are a few hundred KiB, sizes the allocator keeps within
@@ -106,6 +109,64 @@ impl ChunkPool {
         let mut free = self.free.lock();
         if free.len() < Self::MAX && map.len() == self.len {
             free.push(map);
+        }
+    }
+}
+
+/// Where a reader keeps the storage chunks it decoded whole for later reads: the cache the
+/// layer above hands it ([`super::RangeReader::use_cache`]), under an id of the reader's own,
+/// in mappings of one chunk's size from a pool. The reader's chunks leave the cache when it
+/// is dropped.
+pub(crate) struct KeptChunks {
+    id: MatrixId,
+    cache: OnceLock<Arc<dyn ChunkCache>>,
+    pool: Arc<ChunkPool>,
+}
+
+impl KeptChunks {
+    /// Nowhere to keep chunks of `chunk_bytes` bytes yet.
+    pub(crate) fn new(chunk_bytes: usize) -> Self {
+        KeptChunks {
+            id: MatrixId::unique(),
+            cache: OnceLock::new(),
+            pool: ChunkPool::new(chunk_bytes),
+        }
+    }
+
+    /// Keeps chunks in `cache` from now on (the first cache given stays).
+    pub(crate) fn use_cache(&self, cache: Arc<dyn ChunkCache>) {
+        let _ = self.cache.set(cache);
+    }
+
+    /// The cache chunks are kept in, once given.
+    pub(crate) fn cache(&self) -> Option<&dyn ChunkCache> {
+        self.cache.get().map(|c| c.as_ref())
+    }
+
+    /// The cache's key of chunk `i`.
+    pub(crate) fn key(&self, i: usize) -> BlockKey {
+        BlockKey::new(self.id, i)
+    }
+
+    /// Mappings of one chunk's size to decode into.
+    pub(crate) fn pool(&self) -> &Arc<ChunkPool> {
+        &self.pool
+    }
+}
+
+impl std::fmt::Debug for KeptChunks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeptChunks")
+            .field("chunk_bytes", &self.pool.chunk_len())
+            .field("cached", &self.cache.get().is_some())
+            .finish()
+    }
+}
+
+impl Drop for KeptChunks {
+    fn drop(&mut self) {
+        if let Some(cache) = self.cache.get() {
+            cache.forget(self.id);
         }
     }
 }

@@ -14,16 +14,15 @@
 use std::fs::File;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use hdf5::Dataset;
 use parking_lot::Mutex;
 
 use super::{
-    buffer, check_rows, read_then_check_indices, split_threads, ChunkBytes, ChunkCache, ChunkPool,
-    DecodedChunk, RangeReader, ReadPath,
+    buffer, check_rows, read_then_check_indices, split_threads, ChunkBytes, ChunkCache,
+    DecodedChunk, KeptChunks, RangeReader, ReadPath,
 };
-use crate::cache::{BlockKey, MatrixId};
 use crate::data::{check_indices_below, check_minor, ArrayData, DType};
 use crate::error::ResultExt;
 use crate::paged::pool::{Lease, SpareThreads};
@@ -56,10 +55,8 @@ pub struct DirectReader {
     /// How many threads a read may decode on, and the pool's threads it borrows them from.
     threads: usize,
     spare: Arc<SpareThreads>,
-    id: MatrixId,
-    cache: OnceLock<Arc<dyn ChunkCache>>,
-    /// Memory for the decoded chunks kept in the cache.
-    chunk_pool: Arc<ChunkPool>,
+    /// The decoded chunks kept in the cache.
+    kept: KeptChunks,
 }
 
 /// What [`DirectReader::open`] finds for a dataset.
@@ -168,7 +165,7 @@ impl DirectReader {
             Placement::Contiguous { .. } => 0,
         };
         Ok(DirectOpen::Reader(DirectReader {
-            chunk_pool: ChunkPool::new(chunk_bytes),
+            kept: KeptChunks::new(chunk_bytes),
             element,
             shape,
             dtype,
@@ -178,8 +175,6 @@ impl DirectReader {
             pipeline,
             threads: workers.threads(),
             spare: Arc::clone(workers.spare()),
-            id: MatrixId::unique(),
-            cache: OnceLock::new(),
         }))
     }
 
@@ -330,7 +325,10 @@ impl DirectReader {
         chunk_bytes: usize,
         scratch: &mut Scratch,
     ) -> Result<()> {
-        let cached = self.cache.get().and_then(|c| c.cached_chunk(self.key(i)));
+        let cached = self
+            .kept
+            .cache()
+            .and_then(|c| c.cached_chunk(self.kept.key(i)));
         if let Some(chunk) = cached {
             if chunk.bytes().len() == out.len() {
                 out.copy_from_slice(chunk.bytes());
@@ -364,14 +362,14 @@ impl DirectReader {
         scratch: &mut Scratch,
     ) -> Result<Decoded> {
         let load = |scratch: &mut Scratch| -> Result<ChunkBytes> {
-            let mut out = self.chunk_pool.take();
+            let mut out = self.kept.pool().take();
             debug_assert_eq!(out.as_slice().len(), chunk_bytes);
             self.decode_into(i, e, out.as_mut_slice(), chunk_bytes, scratch)?;
             Ok(out)
         };
-        match self.cache.get() {
+        match self.kept.cache() {
             Some(cache) => {
-                let chunk = cache.chunk_or_load(self.key(i), &mut || load(scratch))?;
+                let chunk = cache.chunk_or_load(self.kept.key(i), &mut || load(scratch))?;
                 Ok(Decoded::Cached(chunk))
             }
             None => load(scratch).map(Decoded::Owned),
@@ -383,10 +381,6 @@ impl DirectReader {
         let mut stored = vec![0u8; e.size as usize];
         self.file.read_exact_at(&mut stored, e.addr)?;
         Ok(stored)
-    }
-
-    fn key(&self, i: usize) -> BlockKey {
-        BlockKey::new(self.id, i)
     }
 
     /// Rows `rows` as an array, in the memory of `spare` where it fits (see
@@ -511,15 +505,7 @@ impl RangeReader for DirectReader {
     }
 
     fn use_cache(&self, cache: Arc<dyn ChunkCache>) {
-        let _ = self.cache.set(cache);
-    }
-}
-
-impl Drop for DirectReader {
-    fn drop(&mut self) {
-        if let Some(cache) = self.cache.get() {
-            cache.forget(self.id);
-        }
+        self.kept.use_cache(cache);
     }
 }
 

@@ -19,7 +19,7 @@ mod h5;
 mod store;
 
 pub use chunk::ChunkBytes;
-pub(crate) use chunk::ChunkPool;
+pub(crate) use chunk::KeptChunks;
 pub use direct::{DirectOpen, DirectReader};
 pub use h5::H5RangeReader;
 pub use store::StoreReader;

@@ -3,13 +3,12 @@
 //! and libhdf5 readers).
 
 use std::ops::Range;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use super::{
-    buffer, check_rows, range_dtype, ChunkBytes, ChunkCache, ChunkPool, DecodedChunk, RangeReader,
+    buffer, check_rows, range_dtype, ChunkBytes, ChunkCache, DecodedChunk, KeptChunks, RangeReader,
     ReadPath,
 };
-use crate::cache::{BlockKey, MatrixId};
 use crate::data::{ArrayData, DType};
 use crate::error::ResultExt;
 use crate::storage::Array;
@@ -28,10 +27,8 @@ pub struct StoreReader {
     shape: Vec<usize>,
     dtype: DType,
     chunk_rows: Option<usize>,
-    id: MatrixId,
-    cache: OnceLock<Arc<dyn ChunkCache>>,
-    /// Memory for the decoded chunks kept in the cache.
-    chunk_pool: Arc<ChunkPool>,
+    /// The storage chunks kept in the cache.
+    kept: KeptChunks,
 }
 
 impl std::fmt::Debug for StoreReader {
@@ -65,9 +62,7 @@ impl StoreReader {
             shape,
             dtype,
             chunk_rows,
-            id: MatrixId::unique(),
-            cache: OnceLock::new(),
-            chunk_pool: ChunkPool::new(chunk_bytes),
+            kept: KeptChunks::new(chunk_bytes),
         })
     }
 
@@ -79,9 +74,9 @@ impl StoreReader {
     /// Rows `rows` (within the array) decoded by the backend into `out` (their bytes), the
     /// chunks at the ends through `cache` when there is one.
     fn fill(&self, rows: Range<usize>, out: &mut [u8]) -> Result<()> {
-        match (self.cache.get(), self.chunk_rows) {
+        match (self.kept.cache(), self.chunk_rows) {
             (Some(cache), Some(per)) if !rows.is_empty() && per > 0 => {
-                self.fill_through(cache.as_ref(), per, rows, out)
+                self.fill_through(cache, per, rows, out)
             }
             _ => self.array.read_rows_into(rows, out),
         }
@@ -134,9 +129,9 @@ impl StoreReader {
         rows: Range<usize>,
     ) -> Result<Arc<dyn DecodedChunk>> {
         let bytes = rows.len() * self.row_bytes();
-        cache.chunk_or_load(BlockKey::new(self.id, c), &mut || {
-            let mut out = if bytes == self.chunk_pool.chunk_len() {
-                self.chunk_pool.take()
+        cache.chunk_or_load(self.kept.key(c), &mut || {
+            let mut out = if bytes == self.kept.pool().chunk_len() {
+                self.kept.pool().take()
             } else {
                 // The last chunk, cut short by the array's end.
                 ChunkBytes::on_heap(bytes)
@@ -191,15 +186,7 @@ impl RangeReader for StoreReader {
     }
 
     fn use_cache(&self, cache: Arc<dyn ChunkCache>) {
-        let _ = self.cache.set(cache);
-    }
-}
-
-impl Drop for StoreReader {
-    fn drop(&mut self) {
-        if let Some(cache) = self.cache.get() {
-            cache.forget(self.id);
-        }
+        self.kept.use_cache(cache);
     }
 }
 
