@@ -43,12 +43,15 @@ def read_zarr(path: Path) -> ad.AnnData:
         return ad.read_zarr(path)
 
 
-def anndata_store(src: Path, zarr_format: int, out: Path) -> Path:
+def anndata_store(src: Path, zarr_format: int, out: Path, sharded: bool = False) -> Path:
     """`src` written by anndata as a Zarr store of `zarr_format`, keeping the object as it is
-    (no strings turned into categoricals). Skips the test when anndata cannot write it."""
+    (no strings turned into categoricals); `sharded` (v3) with anndata's automatic shards,
+    the layout annpage reads without zarrs (shards of zstd inner chunks). Skips the test when
+    anndata cannot write it."""
     adata = read_h5ad(src)
     with warnings.catch_warnings(), ad.settings.override(
-        zarr_write_format=zarr_format, allow_write_nullable_strings=True
+        zarr_write_format=zarr_format, allow_write_nullable_strings=True,
+        auto_shard_zarr_v3=sharded,
     ):
         warnings.simplefilter("ignore")
         try:
@@ -133,10 +136,15 @@ def test_chunks_and_shards_are_as_asked(zarr_format: int, annpage_bin: Path, tmp
     assert_same(read_h5ad(src), read_zarr(store))
 
 
-@pytest.mark.parametrize("zarr_format", FORMATS)
-def test_info_subset_and_stats_read_stores(zarr_format: int, annpage_bin: Path, tmp_path: Path):
+@pytest.mark.parametrize(("zarr_format", "sharded"), [(2, False), (3, False), (3, True)],
+                         ids=["v2", "v3", "v3-sharded"])
+def test_info_subset_and_stats_read_stores(zarr_format: int, sharded: bool, annpage_bin: Path,
+                                           tmp_path: Path):
     src = FIXTURES / "pbmc_like_csr.h5ad"
-    store = anndata_store(src, zarr_format, tmp_path / "in.zarr")
+    store = anndata_store(src, zarr_format, tmp_path / "in.zarr", sharded)
+    if sharded:
+        codecs = json.loads((store / "X" / "data" / "zarr.json").read_text())["codecs"]
+        assert [c["name"] for c in codecs] == ["sharding_indexed"]
     info = run([annpage_bin, "info", store, "--json"])
     assert info.returncode == 0, info.stderr
     assert "X" in info.stdout

@@ -259,7 +259,7 @@ pub(crate) fn reader(array: Box<dyn Array>, options: &ReadOptions) -> Result<Box
 /// (no values read), for descriptions such as `annpage info`.
 pub(crate) fn describe_read_path(array: &dyn Array, options: &ReadOptions) -> Result<ReadPath> {
     let Some(ds) = array.as_any().downcast_ref::<Dataset>() else {
-        return Ok(ReadPath::Store);
+        return Ok(crate::storage::zarr::read_path(array));
     };
     if !options.direct {
         return Ok(ReadPath::Hdf5 {

@@ -124,6 +124,9 @@ pub enum ReadPath {
     },
     /// Through the storage backend's own array reader (Zarr).
     Store,
+    /// Zarr shards of zstd inner chunks (anndata's default layout), whose frames annpage
+    /// decodes itself into the reader's buffers (`storage/zarr/shards.rs`).
+    Shards,
 }
 
 impl fmt::Display for ReadPath {
@@ -136,6 +139,7 @@ impl fmt::Display for ReadPath {
             }
             ReadPath::Hdf5 { reason } => write!(f, "libhdf5 ({reason})"),
             ReadPath::Store => write!(f, "storage backend"),
+            ReadPath::Shards => write!(f, "zstd shards, decoded by annpage"),
         }
     }
 }

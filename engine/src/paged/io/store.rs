@@ -174,7 +174,7 @@ impl RangeReader for StoreReader {
     }
 
     fn read_path(&self) -> ReadPath {
-        ReadPath::Store
+        crate::storage::zarr::read_path(self.array.as_ref())
     }
 
     fn read_rows(&self, rows: Range<usize>) -> Result<ArrayData> {

@@ -94,6 +94,15 @@ impl ArrayMeta {
         }
     }
 
+    /// The metadata document parsed as JSON, for a v3 array (`None` for v2 or a document
+    /// that does not parse).
+    pub(crate) fn v3_document(&self) -> Option<serde_json::Value> {
+        match self.format {
+            ZarrFormat::V3 => serde_json::from_slice(&self.doc).ok(),
+            ZarrFormat::V2 => None,
+        }
+    }
+
     /// The metadata as `zarrs` reads it (parsed when an array is first read, so that an array
     /// whose metadata `zarrs` refuses still has its shape and attributes read).
     pub(crate) fn zarrs_metadata(&self) -> Result<ArrayMetadata> {

@@ -7,7 +7,9 @@
 //! reads a hierarchy. Metadata documents and attributes are parsed here ([`meta`], [`attrs`]);
 //! chunks are decoded by the `zarrs` crate ([`read`]: blosc, gzip, zlib, zstd, crc32c,
 //! sharding, v2 `vlen-utf8` object arrays), after [`claim`] has checked what the array's
-//! metadata claims against the chunks stored ([`store`] counts them).
+//! metadata claims against the chunks stored ([`store`] counts them). Range reads of the
+//! layout anndata writes by default are decoded by [`shards`] instead, without `zarrs`'
+//! intermediate buffers.
 //!
 //! Element types read: bool, all integers, float16 (as `f32`), float32/64, variable-length
 //! strings (v3 `string`, v2 `|O` with the `vlen-utf8` filter) and fixed-length UTF-32 strings
@@ -19,6 +21,7 @@ pub(crate) mod claim;
 pub(crate) mod guard;
 pub(crate) mod meta;
 pub(crate) mod read;
+pub(crate) mod shards;
 pub(crate) mod store;
 pub(crate) mod write;
 
@@ -35,10 +38,12 @@ use self::attrs::{attr_value, OrderedObject};
 use self::guard::{ZstdGuard, ZstdLayout};
 use self::meta::{node_exists, read_node, ArrayMeta, NodeMeta};
 use self::read::{open_zarrs, read_region, read_region_into, ZarrsArray};
+use self::shards::ShardedZstd;
 use self::store::Store;
 use super::{join_path, Array, ArrayStorage, Group, MemberKind, Node, ObjectId, StoredType};
 use crate::data::{ArrayData, AttrValue, DType};
 use crate::error::ResultExt;
+use crate::paged::ReadPath;
 use crate::{Error, Result};
 
 /// Opens the Zarr store at `path` (a directory, or a zip file such as `*.zarr.zip`) read-only
@@ -59,6 +64,15 @@ pub(crate) fn open(path: &Path) -> Result<Box<dyn Group>> {
             "the store's root is an array, not a group (an AnnData store's root is a group)",
         )),
         None => Err(Error::malformed("the store's root has no metadata")),
+    }
+}
+
+/// How the chunk manager's store reader reads `array`: [`ReadPath::Shards`] for a Zarr array
+/// in the layout [`shards`] decodes, else [`ReadPath::Store`].
+pub(crate) fn read_path(array: &dyn Array) -> ReadPath {
+    match array.as_any().downcast_ref::<ZarrArray>() {
+        Some(a) if a.shards().is_some() => ReadPath::Shards,
+        _ => ReadPath::Store,
     }
 }
 
@@ -168,6 +182,7 @@ impl Group for ZarrGroup {
                 meta,
                 zarrs: OnceLock::new(),
                 claim: OnceLock::new(),
+                shards: OnceLock::new(),
             })),
             (path, Some(NodeMeta::Group(_))) => {
                 Err(Error::invalid("is a group, not an array").in_element(path))
@@ -192,6 +207,8 @@ pub(crate) struct ZarrArray {
     zarrs: OnceLock<ZarrsArray>,
     /// The element count, once the claim was checked.
     claim: OnceLock<u64>,
+    /// The reader of anndata's default layout, when the array is in it (decided on first use).
+    shards: OnceLock<Option<ShardedZstd>>,
 }
 
 impl ZarrArray {
@@ -219,6 +236,25 @@ impl ZarrArray {
         let storage = ZstdGuard::wrap(self.store.readable(), meta.zstd.clone(), limit);
         let a = open_zarrs(storage, &self.path, meta.zarrs_metadata()?)?;
         Ok(self.zarrs.get_or_init(|| a))
+    }
+
+    /// The reader of anndata's default layout (1-d numbers in shards of zstd inner chunks),
+    /// when the array is laid out so; reads of other arrays go through `zarrs`.
+    fn shards(&self) -> Option<&ShardedZstd> {
+        self.shards
+            .get_or_init(|| {
+                let elem = match &self.meta.ty {
+                    StoredType::Int { size, .. }
+                    | StoredType::Float {
+                        size: size @ (4 | 8),
+                    } => *size,
+                    _ => return None,
+                };
+                let layout = shards::layout(&self.meta.v3_document()?, elem)?;
+                let prefix = prefix_of(&self.path);
+                Some(ShardedZstd::new(self.store.readable(), prefix, layout))
+            })
+            .as_ref()
     }
 
     fn claimed(&self) -> Result<u64> {
@@ -326,6 +362,11 @@ impl Array for ZarrArray {
         let mut read = || {
             self.claimed()?;
             let size = ty.size().ok_or_else(|| unsupported_rows(ty))?;
+            if let Some(shards) = self.shards() {
+                if shards.read_into(ranges[0].clone(), out)? {
+                    return Ok(());
+                }
+            }
             read_region_into(self.zarrs()?, &ranges, size, out)
         };
         read().in_element(&self.path)
