@@ -44,6 +44,9 @@ def _positions(key, n: int, names, axis: str):
             raise IndexError(f"boolean {axis} index of length {len(arr)} for {n} {axis}")
         return np.flatnonzero(arr).astype(np.int64)
     if arr.dtype.kind in "iu":
+        if arr.dtype.kind == "u" and arr.size and arr.max() >= n:
+            # Before the cast: values from 2**63 up would wrap to negative positions.
+            raise IndexError(f"{axis} position {arr.max()} out of range for {n} {axis}")
         pos = arr.astype(np.int64)
         bad = (pos < -n) | (pos >= n)
         if bad.any():
@@ -59,6 +62,15 @@ def _positions(key, n: int, names, axis: str):
             raise KeyError(f"{arr[pos < 0][0]!r} is not among the {axis} names")
         return pos.astype(np.int64)
     raise IndexError(f"cannot index {axis} with {key!r}")
+
+
+def _as_positions(key, n: int):
+    """`_positions`' result as an int64 array of positions among `n`."""
+    if key is None:
+        return np.arange(n, dtype=np.int64)
+    if isinstance(key, slice):
+        return np.arange(*key.indices(n), dtype=np.int64)
+    return np.ascontiguousarray(key, dtype=np.int64)
 
 
 def _compose(outer, inner, n: int):
@@ -136,7 +148,8 @@ class _Lazy(Mapping):
 
 
 class Batches:
-    """What ``BackedAnnData.batches`` returns: ``(X_batch, rows)`` pairs, read one at a time."""
+    """What ``BackedAnnData.batches`` and ``batches_of`` return: ``(X_batch, rows)`` pairs,
+    read one at a time."""
 
     def __init__(self, native, filename: str, element: str):
         self._native, self._filename, self._element = native, filename, element
@@ -339,6 +352,22 @@ class BackedAnnData:
                     preload_runs=int(preload_nchunks), shuffle=bool(shuffle), seed=int(seed),
                     drop_last=bool(drop_last))
         native = self._h().batches(which, key, args)
+        return Batches(native, self._filename, which if key is None else f"{which}/{key}")
+
+    def batches_of(self, order, *, layer=None):
+        """The batches ``order`` of X (or ``layer``) in the order given, for a training loop
+        whose sampler draws an epoch's batches up front: an iterable of ``(X_batch, rows)``
+        as :meth:`batches` gives, ``X_batch`` equal to ``X[rows]``. Each batch is a key
+        ``X[...]`` takes along obs (positions, negative from the end, a boolean mask, names).
+
+        Batches are read ahead of the loop; where X is compressed, consecutive batches are
+        read together (up to half the cache), each compressed chunk decoded once for all of
+        them rather than once per batch.
+        """
+        n = self.n_obs
+        rows = [_as_positions(_positions(b, n, lambda: self.obs_names, "obs"), n) for b in order]
+        which, key = ("X", None) if layer is None else ("layers", layer)
+        native = self._h().batches_of(which, key, rows)
         return Batches(native, self._filename, which if key is None else f"{which}/{key}")
 
     def chunk_X(self, select=1000, replace: bool = True):

@@ -11,7 +11,7 @@ use annpage::{
     WriteOptions, ZarrCompression, ZarrFormat, ZarrOptions,
 };
 use numpy::PyReadonlyArray1;
-use pyo3::exceptions::{PyKeyError, PyValueError};
+use pyo3::exceptions::{PyIndexError, PyKeyError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PySlice};
 
@@ -37,6 +37,22 @@ pub fn selection(sel: Option<&Bound<'_, PyAny>>) -> PyResult<Selection> {
     Ok(Selection::Positions(
         positions.iter().map(|&p| p as isize).collect(),
     ))
+}
+
+/// Batches of positions (int64 arrays, each position at least 0) as the Rust API takes them.
+pub fn positions_of(order: &[PyReadonlyArray1<'_, i64>]) -> PyResult<Vec<Vec<usize>>> {
+    order
+        .iter()
+        .map(|batch| {
+            let rows = batch.as_slice()?;
+            rows.iter()
+                .map(|&r| {
+                    usize::try_from(r)
+                        .map_err(|_| PyIndexError::new_err(format!("row position {r} below 0")))
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// A lazy handle over an `.h5ad` file and the cells and genes it selects.
@@ -260,6 +276,21 @@ impl Backed {
         let m = self.matrix(which, key)?;
         let opts = BatchOptions::from(args);
         let batches = py.detach(|| m.batches(&opts)).map_err(to_py)?;
+        Ok(Batches::new(batches))
+    }
+
+    /// The batches `order` (int64 arrays of positions among the selection's rows), in that
+    /// order (`BackedMatrixView::batches_of` of the Rust API).
+    fn batches_of(
+        &self,
+        py: Python<'_>,
+        which: &str,
+        key: Option<&str>,
+        order: Vec<PyReadonlyArray1<'_, i64>>,
+    ) -> PyResult<Batches> {
+        let m = self.matrix(which, key)?;
+        let order = positions_of(&order)?;
+        let batches = py.detach(|| m.batches_of(order)).map_err(to_py)?;
         Ok(Batches::new(batches))
     }
 

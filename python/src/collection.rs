@@ -10,9 +10,12 @@ use annpage::{read_collection, BackedCollection, BackedOptions, WriteOptions};
 use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::backed::{compression_of, selection, zarr_write_options, BatchArgs, Batches, Chunks};
+use crate::backed::{
+    compression_of, positions_of, selection, zarr_write_options, BatchArgs, Batches, Chunks,
+};
 use crate::convert;
 use crate::errors::to_py;
+use numpy::PyReadonlyArray1;
 
 /// Several files read as one lazy AnnData, and the cells and genes it selects.
 #[pyclass(module = "annpage._annpage", frozen)]
@@ -222,6 +225,22 @@ impl Collection {
         let opts = BatchOptions::from(args);
         let batches = py
             .detach(|| self.inner.batches(layer, &opts))
+            .map_err(to_py)?;
+        Ok(Batches::new(batches))
+    }
+
+    /// The batches `order` of X or a layer, in that order (`Backed.batches_of`).
+    fn batches_of(
+        &self,
+        py: Python<'_>,
+        which: &str,
+        key: Option<&str>,
+        order: Vec<PyReadonlyArray1<'_, i64>>,
+    ) -> PyResult<Batches> {
+        let layer = self.layer(which, key)?;
+        let order = positions_of(&order)?;
+        let batches = py
+            .detach(|| self.inner.batches_of(layer, order))
             .map_err(to_py)?;
         Ok(Batches::new(batches))
     }

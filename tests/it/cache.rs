@@ -160,11 +160,7 @@ fn shuffled_batches_take_every_row_once_and_decode_less_than_scattered_rows() {
     // drawn one by one (runs of one row) decode much more than runs do (3× here).
     let dir = tempfile::tempdir().unwrap();
     let gz = dir.path().join("gz.h5ad");
-    let options = WriteOptions {
-        compression: annpage::Compression::Gzip(4),
-        ..WriteOptions::default()
-    };
-    m.write_h5ad(&gz, &options).unwrap();
+    write_gzip(&m, &gz);
     let runs = open(&gz, 256 << 10);
     for batch in runs.x().unwrap().batches(&opts).unwrap() {
         batch.unwrap();
@@ -229,6 +225,100 @@ fn shuffled_batches_take_every_row_once_and_decode_less_than_scattered_rows() {
         .to_string();
     assert!(
         err.contains("pbmc_like_csr.h5ad") && err.contains("at least 1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn given_batches_equal_their_rows_and_compressed_ones_decode_a_chunk_once_per_window() {
+    let path = fixture("pbmc_like_csr.h5ad");
+    let m = read_h5ad(&path).unwrap();
+    let (n, x) = (m.n_obs(), m.x().unwrap());
+    let all_cols = AxisIndex::full(m.n_vars());
+    // Random rows, repeated within and across batches; an empty batch.
+    let mut rng = Rng::new(3);
+    let order: Vec<Vec<usize>> = (0..40)
+        .map(|b| match b {
+            5 => Vec::new(),
+            _ => (0..60).map(|_| rng.below(n)).collect(),
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let gz = dir.path().join("gz.h5ad");
+    write_gzip(&m, &gz);
+    // A budget of a third of X: windows of about a sixth (half the budget, at most half of
+    // what X's offsets leave of it), several of them.
+    for (file, compressed) in [(&path, false), (&gz, true)] {
+        let b = open(file, 256 << 10);
+        let mut batches = b.x().unwrap().batches_of(order.clone()).unwrap();
+        let during = b.cache_stats().bytes_reserved;
+        assert_eq!(batches.len(), order.len());
+        for (batch, rows) in batches.by_ref().zip(&order) {
+            let batch = batch.unwrap();
+            assert_eq!(&batch.rows, rows);
+            let sel = Selection::positions(rows.iter().copied())
+                .resolve(n, None)
+                .unwrap();
+            assert_eq!(batch.x, x.subset(&sel, &all_cols).unwrap());
+            let s = b.cache_stats();
+            assert!(s.bytes_held + s.bytes_reserved <= s.budget, "{s:?}");
+        }
+        let after = b.cache_stats().bytes_reserved;
+        let window = match compressed {
+            true => (128 << 10).min(((256 << 10) - after) / 2),
+            false => 0,
+        };
+        assert!(window > 100 << 10 || !compressed, "{window}");
+        assert_eq!(
+            during - after,
+            window,
+            "the room, given back once every window is read"
+        );
+        drop(batches);
+        assert_eq!(b.cache_stats().bytes_reserved, after);
+        // Two orders read at once reserve no more than the budget together.
+        let all: Vec<Vec<usize>> = vec![(0..n).collect()];
+        let two = [0, 1].map(|_| b.x().unwrap().batches_of(all.clone()).unwrap());
+        let s = b.cache_stats();
+        assert!(s.bytes_reserved <= s.budget, "{s:?}");
+        drop(two);
+        // An order that takes less than half the budget reserves what it takes.
+        let small = b.x().unwrap().batches_of(vec![vec![0, 1]]).unwrap();
+        let room = b.cache_stats().bytes_reserved - after;
+        match window {
+            0 => assert_eq!(room, 0),
+            _ => assert!(room > 0 && room < window / 8, "{room}"),
+        }
+        drop(small);
+    }
+    // Compressed chunks: a window decodes each chunk once for its batches; a read per batch
+    // decodes every chunk the batch touches (here several times more).
+    let windows = open(&gz, 256 << 10);
+    for batch in windows.x().unwrap().batches_of(order.clone()).unwrap() {
+        batch.unwrap();
+    }
+    let each = open(&gz, 256 << 10);
+    for rows in &order {
+        let rows = Selection::positions(rows.iter().copied());
+        each.x().unwrap().rows(&rows).unwrap();
+    }
+    let (w, e) = (windows.cache_stats(), each.cache_stats());
+    assert!(e.bytes_read > 3 * w.bytes_read, "windows {w:?}, each {e:?}");
+
+    // Positions among a view's rows; out of range ones are refused up front.
+    let view = windows
+        .slice(&Selection::from(10..1_010), &Selection::from(0..50))
+        .unwrap();
+    let vx = view.x().unwrap();
+    let batch = vx.batches_of(vec![vec![999, 0, 999]]).unwrap().next();
+    let rows = Selection::positions([999, 0, 999]);
+    assert_eq!(batch.unwrap().unwrap().x, vx.rows(&rows).unwrap());
+    let err = vx
+        .batches_of(vec![vec![0], vec![1_000]])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("gz.h5ad") && err.contains("batch 1 holds row 1000"),
         "{err}"
     );
 }

@@ -10,7 +10,7 @@ use annpage::{
     concat, read_collection, read_h5ad, AnnData, Axis, ConcatOptions, Join, Selection, WriteOptions,
 };
 
-use crate::support::fixture;
+use crate::support::{fixture, write_gzip};
 
 /// Three files cut from the pbmc-like fixture: uneven cells, gene sets that overlap and are
 /// shuffled, and a layer in two of them.
@@ -303,4 +303,49 @@ fn shuffled_batches_of_a_collection_equal_the_concatenations_rows() {
         assert!(seen.iter().all(|&s| s));
     }
     assert!(c.batches(Some("nope"), &opts).is_err());
+}
+
+#[test]
+fn given_batches_of_a_collection_equal_the_concatenations_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths = parts(dir.path());
+    // Two of the three files compressed: batches are read in windows.
+    for i in [0, 2] {
+        let gz = paths[i].with_extension("gz.h5ad");
+        write_gzip(&read_h5ad(&paths[i]).unwrap(), &gz);
+        paths[i] = gz;
+    }
+    let want = whole(&paths, &outer());
+    let backed = BackedOptions {
+        cache_bytes: 256 << 10,
+        ..BackedOptions::default()
+    };
+    let c = read_collection(&paths, &outer(), &backed).unwrap();
+    let n = c.n_obs();
+    let order: Vec<Vec<usize>> = (0..30)
+        .map(|b| (0..50).map(|i| (b * 7_919 + i * 104_729) % n).collect())
+        .collect();
+    for layer in [None, Some("counts")] {
+        // The files' offsets are held from their first read on; the window's room while the
+        // batches last.
+        drop(c.batches_of(layer, Vec::new()).unwrap());
+        let before = c.cache_stats().bytes_reserved;
+        let batches = c.batches_of(layer, order.clone()).unwrap();
+        let window = (128 << 10).min(((256 << 10) - before) / 2);
+        assert_eq!(c.cache_stats().bytes_reserved, before + window);
+        for (batch, rows) in batches.zip(&order) {
+            let batch = batch.unwrap();
+            assert_eq!(&batch.rows, rows);
+            let expected = want
+                .subset(&Selection::positions(rows.iter().copied()), &Selection::All)
+                .unwrap();
+            let m = match layer {
+                None => expected.x().unwrap(),
+                Some(k) => &expected.layers()[k],
+            };
+            assert_eq!(&batch.x, m);
+        }
+        assert_eq!(c.cache_stats().bytes_reserved, before);
+    }
+    assert!(c.batches_of(None, vec![vec![n]]).is_err());
 }

@@ -24,6 +24,15 @@ pub(crate) fn fixture(name: &str) -> PathBuf {
     annpage_tests::fixtures_dir().join(name)
 }
 
+/// `a` written to `path` with gzip (level 4, h5py's): a copy whose chunks are decoded whole.
+pub(crate) fn write_gzip(a: &AnnData, path: &Path) {
+    let options = WriteOptions {
+        compression: annpage::Compression::Gzip(4),
+        ..WriteOptions::default()
+    };
+    a.write_h5ad(path, &options).unwrap();
+}
+
 pub(crate) fn open(path: impl AsRef<Path>, budget: usize) -> BackedAnnData {
     read_h5ad_backed(
         path,

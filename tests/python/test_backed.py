@@ -153,6 +153,31 @@ def test_batches_take_every_row_once_with_anndatas_values(path):
             b.batches(**bad)
 
 
+def test_given_batches_equal_anndatas_rows_on_a_compressed_copy(tmp_path):
+    a = ad.read_h5ad(PBMC)
+    gz = tmp_path / "gz.h5ad"
+    a.write_h5ad(gz, compression="gzip")
+    b = annpage.read_h5ad(gz, backed="r", cache_mb=1)
+    view, want = b[5:], a[5:]
+    rng = np.random.default_rng(4)
+    n = want.n_obs
+    mask = np.zeros(n, dtype=bool)
+    mask[::7] = True
+    order = [rng.integers(0, n, 40) for _ in range(30)] + [[-1, 0], mask, want.obs_names[[3, 2]], slice(4, 9)]
+    batches = view.batches_of(order)
+    assert len(batches) == len(order)
+    for (x, rows), key in zip(batches, order):
+        w = want[key]
+        np.testing.assert_array_equal(want.obs_names[rows], w.obs_names)
+        _same(x, w.X)
+    for x, rows in b.batches_of([[1, 2]], layer=None):
+        _same(x, a.X[rows])
+    with pytest.raises(IndexError):
+        view.batches_of([[0], [n]])
+    with pytest.raises(KeyError):
+        b.batches_of([[0]], layer="nope")
+
+
 def test_batches_of_a_layer():
     path = ROOT / "fixtures" / "all_elements.h5ad"
     a, b = ad.read_h5ad(path), annpage.read_h5ad(path, backed="r")
@@ -196,6 +221,8 @@ def test_bad_keys_and_closed_handles_fail_as_python_users_expect():
         b[n]
     with pytest.raises(IndexError):
         b[np.ones(n + 1, dtype=bool)]
+    with pytest.raises(IndexError):  # would wrap to -1 as int64
+        b[np.array([2**64 - 1], dtype=np.uint64)]
     with pytest.raises(KeyError):
         b[["no such cell"]]
     with pytest.raises(ValueError):

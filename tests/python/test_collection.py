@@ -84,6 +84,18 @@ def test_collection_batches_equal_anndata_concat_rows(parts):
         np.testing.assert_array_equal(np.sort(np.concatenate(seen)), np.arange(want.n_obs))
 
 
+def test_collection_given_batches_equal_anndata_concat_rows(parts):
+    paths, adatas = parts
+    c = annpage.read_collection(paths, **OPTIONS, cache_mb=8)
+    view, want = c[100:], expected(adatas, **OPTIONS)[100:]
+    order = [np.random.default_rng(i).integers(0, want.n_obs, 50) for i in range(12)]
+    for layer in (None, "counts"):
+        for (x, rows), key in zip(view.batches_of(order, layer=layer), order):
+            w = want.X[key] if layer is None else want.layers[layer][key]
+            np.testing.assert_array_equal(rows, key)
+            assert sp.issparse(x) and x.shape == w.shape and (x != w).nnz == 0
+
+
 def test_collection_writes_and_opens_dicts(parts, tmp_path):
     paths, adatas = parts
     c = annpage.read_collection(dict(zip(["p", "q", "r"], paths)), join="outer", label="batch")

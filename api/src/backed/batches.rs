@@ -1,4 +1,4 @@
-//! [`Batches`]: shuffled mini-batches of a matrix's rows, the way a training loop reads a file.
+//! [`Batches`]: mini-batches of a matrix's rows, the way a training loop reads a file.
 //!
 //! A loader that draws every row at random touches a new block of the file for nearly every
 //! row. Loaders for training (annbatch's, scvi-tools') draw random *runs* of consecutive rows
@@ -7,14 +7,25 @@
 //! of the block cache: the runs are shuffled up front, the rows of each group of runs are
 //! shuffled when the batches reach it, and each batch is one read of its rows, whose blocks
 //! the batches before it have mostly brought into the cache.
+//!
+//! A caller may also give the batches (a sampler's epoch), of any rows. Where the matrix's
+//! chunks are then decoded whole (compressed), consecutive batches are read together as one
+//! window: each chunk the window touches is decoded once for all of its batches, instead of
+//! once per batch that touches it. Drawn batches are read one by one: their runs already
+//! share blocks through the cache, and a window would read far ahead of the first batch
+//! (measured slower on both kinds of compressed stores).
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use annpage_engine::{Error, Result};
 
+use annpage_engine::paged::{BlockCache, MemoryPolicy};
+
 use crate::data::Matrix;
+use crate::AxisIndex;
 
 /// How [`BackedMatrixView::batches`](crate::BackedMatrixView::batches) cuts a matrix's rows
 /// into batches.
@@ -71,26 +82,75 @@ pub struct Batch {
     pub x: Matrix,
 }
 
-/// Reads rows (positions among a view's or a collection's rows) into memory.
-type RowReader = Arc<dyn Fn(&[usize]) -> Result<Matrix> + Send + Sync>;
+/// Reads rows (positions among a view's or a collection's rows, in the order given) into
+/// memory.
+pub(crate) type RowReader = Arc<dyn Fn(&[usize]) -> Result<Matrix> + Send + Sync>;
 
-/// A batch being read on a thread of its own, or read already.
-enum Ahead {
-    Running(Vec<usize>, JoinHandle<Result<Matrix>>),
-    Ready(Vec<usize>, Result<Matrix>),
+/// An upper bound of the bytes rows (positions) take once read.
+type RowBytes = Box<dyn Fn(&[usize]) -> u64 + Send + Sync>;
+
+/// How [`Batches`] groups batches into windows read at once: for a matrix whose chunks are
+/// decoded whole, where a batch read on its own would decode every chunk it touches.
+pub(crate) struct Windows {
+    /// The bytes a window's reading may hold (at least one batch is read at a time).
+    limit: u64,
+    /// The bytes reading rows holds (their result, and any copy the read makes of it).
+    bytes_of: RowBytes,
+    /// `limit` taken out of the cache's budget until the last window is read (each window's
+    /// read holds it too, so that a read left running by a dropped iterator stays counted).
+    room: Arc<dyn Send + Sync>,
 }
 
-/// The iterator [`BackedMatrixView::batches`](crate::BackedMatrixView::batches) (and
-/// [`BackedCollection::batches`](crate::BackedCollection::batches)) returns: one [`Batch`] per
-/// step. While the caller works on a batch, the next one is read on a thread of its own (a
-/// training step and the next batch's read overlap). The iteration ends after the first
-/// error.
-///
-/// Memory: the cache's budget, the batch handed out and the one read ahead, the current
-/// group's order (one `usize` per row of a group of runs) and the runs' order (one `usize`
-/// per run).
-pub struct Batches {
-    read: RowReader,
+impl Windows {
+    /// Windows for `batches`, measured by `bytes_of`, each read with room reserved from
+    /// `cache`: half its budget ([`MemoryPolicy::scattered_piece_bytes`]), no more than half of
+    /// what is not reserved yet (other windows), no more than all of the batches take.
+    pub(crate) fn new(
+        batches: &[Vec<usize>],
+        cache: &Arc<BlockCache>,
+        bytes_of: impl Fn(&[usize]) -> u64 + Send + Sync + 'static,
+    ) -> Self {
+        let total = batches
+            .iter()
+            .fold(0u64, |acc, b| acc.saturating_add(bytes_of(b)));
+        let share = MemoryPolicy::new(cache.budget())
+            .scattered_piece_bytes()
+            .min(cache.capacity() / 2);
+        let limit = (share as u64).min(total);
+        Windows {
+            limit,
+            bytes_of: Box::new(bytes_of),
+            room: Arc::new(cache.reserve(limit as usize)),
+        }
+    }
+}
+
+/// Where the batches come from.
+enum Order {
+    /// Drawn as [`BatchOptions`] says.
+    Sampled(Sampler),
+    /// Given by the caller.
+    Given(std::vec::IntoIter<Vec<usize>>),
+}
+
+impl Order {
+    fn next_batch(&mut self) -> Option<Vec<usize>> {
+        match self {
+            Order::Sampled(s) => s.next_batch(),
+            Order::Given(batches) => batches.next(),
+        }
+    }
+
+    fn remaining(&self) -> usize {
+        match self {
+            Order::Sampled(s) => s.left.div_ceil(s.opts.batch_size),
+            Order::Given(batches) => batches.len(),
+        }
+    }
+}
+
+/// Draws batches as [`BatchOptions`] says.
+struct Sampler {
     opts: BatchOptions,
     n_rows: usize,
     rng: fastrand::Rng,
@@ -98,20 +158,16 @@ pub struct Batches {
     runs: Vec<usize>,
     /// The next group's first run in `runs`.
     next_run: usize,
-    /// Rows of the groups reached so far not yet handed out, in the order they go.
+    /// Rows of the groups reached so far not yet drawn, in the order they go.
     pending: Vec<usize>,
     /// Where the next batch starts in `pending`.
     cursor: usize,
-    /// Rows left to hand out (`drop_last` leaves out the short last batch), but those of
-    /// `ahead`.
+    /// Rows left to draw (`drop_last` leaves out the short last batch).
     left: usize,
-    /// The next batch, read while the caller works on the one before.
-    ahead: Option<Ahead>,
 }
 
-impl Batches {
-    /// Batches over `n_rows` rows, each read by `read`.
-    pub(crate) fn new(n_rows: usize, read: RowReader, opts: &BatchOptions) -> Result<Batches> {
+impl Sampler {
+    fn new(n_rows: usize, opts: &BatchOptions) -> Result<Sampler> {
         if opts.batch_size == 0 || opts.run_rows == 0 || opts.preload_runs == 0 {
             return Err(Error::invalid(
                 "batch_size, run_rows and preload_runs must each be at least 1",
@@ -127,8 +183,7 @@ impl Batches {
         } else {
             n_rows
         };
-        Ok(Batches {
-            read,
+        Ok(Sampler {
             opts: opts.clone(),
             n_rows,
             rng,
@@ -137,38 +192,16 @@ impl Batches {
             pending: Vec::new(),
             cursor: 0,
             left,
-            ahead: None,
         })
     }
 
-    /// Batches left to read.
-    pub fn remaining(&self) -> usize {
-        self.left.div_ceil(self.opts.batch_size) + usize::from(self.ahead.is_some())
-    }
-
-    /// Starts reading the next batch on a thread of its own (where one can be started).
-    fn read_ahead(&mut self) {
+    /// The next batch's rows, reaching further groups of runs as needed.
+    fn next_batch(&mut self) -> Option<Vec<usize>> {
         let n = self.opts.batch_size.min(self.left);
-        let rows = self.take_rows(n);
+        if n == 0 {
+            return None;
+        }
         self.left -= n;
-        let read = Arc::clone(&self.read);
-        let wanted = rows.clone();
-        self.ahead = Some(
-            match std::thread::Builder::new()
-                .name("annpage-batch".into())
-                .spawn(move || read(&wanted))
-            {
-                Ok(handle) => Ahead::Running(rows, handle),
-                Err(_) => {
-                    let x = (self.read)(&rows);
-                    Ahead::Ready(rows, x)
-                }
-            },
-        );
-    }
-
-    /// The next `n` rows of the pass's order, reaching further groups as needed.
-    fn take_rows(&mut self, n: usize) -> Vec<usize> {
         while self.pending.len() - self.cursor < n {
             self.pending.drain(..self.cursor);
             self.cursor = 0;
@@ -189,7 +222,197 @@ impl Batches {
         }
         let rows = self.pending[self.cursor..self.cursor + n].to_vec();
         self.cursor += n;
-        rows
+        Some(rows)
+    }
+}
+
+/// Consecutive batches read at once: `x` holds their rows one batch after the other.
+struct Window {
+    batches: VecDeque<Vec<usize>>,
+    x: Option<Matrix>,
+    /// The first row of `x` of the next batch.
+    next_row: usize,
+}
+
+impl Window {
+    /// The next batch, cut out of `x` (taken whole if it is the window's only batch). The
+    /// window's matrix is dropped with its last batch.
+    fn cut(&mut self) -> Option<Result<Batch>> {
+        let rows = self.batches.pop_front()?;
+        let x = self.x.take()?;
+        if self.next_row == 0 && self.batches.is_empty() {
+            return Some(Ok(Batch { rows, x }));
+        }
+        let (n, cols) = x.shape();
+        let range = self.next_row..self.next_row + rows.len();
+        self.next_row = range.end;
+        let part = AxisIndex::range(range, n).and_then(|r| x.subset(&r, &AxisIndex::full(cols)));
+        if !self.batches.is_empty() {
+            self.x = Some(x);
+        }
+        Some(part.map(|x| Batch { rows, x }))
+    }
+}
+
+/// A window being read on a thread of its own, or read already.
+enum Ahead {
+    Running(Vec<Vec<usize>>, JoinHandle<Result<Matrix>>),
+    Ready(Vec<Vec<usize>>, Result<Matrix>),
+}
+
+/// The iterator [`BackedMatrixView::batches`](crate::BackedMatrixView::batches) and
+/// [`BackedMatrixView::batches_of`](crate::BackedMatrixView::batches_of) (and their
+/// [`BackedCollection`](crate::BackedCollection) counterparts) return: one [`Batch`] per step.
+/// While the caller works on a batch, the next one (or the next window of batches) is read on
+/// a thread of its own, so a training step and the next read overlap. The iteration ends after
+/// the first error.
+///
+/// Memory: the cache's budget, the batch handed out and, outside a window, the batch read
+/// ahead; the current group's order (one `usize` per row of a group of runs) and the runs'
+/// order (one `usize` per run). A window's read holds at most half the budget (or one batch,
+/// when a batch alone holds more), taken out of the cache's budget until the last window is
+/// read; the window's rows are held until its last batch is handed out.
+pub struct Batches {
+    read: RowReader,
+    order: Order,
+    windows: Option<Windows>,
+    /// A batch drawn that did not fit the window before: the next window's first.
+    held: Option<Vec<usize>>,
+    /// The window whose batches are being handed out.
+    current: Option<Window>,
+    /// The next window, read while the caller works on the batch before.
+    ahead: Option<Ahead>,
+}
+
+impl Batches {
+    /// Batches over `n_rows` rows drawn as `opts` says, each read by `read`.
+    pub(crate) fn new(n_rows: usize, read: RowReader, opts: &BatchOptions) -> Result<Batches> {
+        let order = Order::Sampled(Sampler::new(n_rows, opts)?);
+        Ok(Batches::with_order(read, order, None))
+    }
+
+    /// The batches `batches`, in that order, of positions among `n_rows` rows, each window
+    /// (each batch without `windows`) read by `read`. Fails on a position out of range.
+    pub(crate) fn given(
+        n_rows: usize,
+        read: RowReader,
+        batches: Vec<Vec<usize>>,
+        windows: Option<Windows>,
+    ) -> Result<Batches> {
+        for (b, rows) in batches.iter().enumerate() {
+            if let Some(&r) = rows.iter().find(|&&r| r >= n_rows) {
+                return Err(Error::invalid(format!(
+                    "batch {b} holds row {r}, out of range for {n_rows} rows"
+                )));
+            }
+        }
+        Ok(Batches::with_order(
+            read,
+            Order::Given(batches.into_iter()),
+            windows,
+        ))
+    }
+
+    fn with_order(read: RowReader, order: Order, windows: Option<Windows>) -> Batches {
+        Batches {
+            read,
+            order,
+            windows,
+            held: None,
+            current: None,
+            ahead: None,
+        }
+    }
+
+    /// Batches left to read.
+    pub fn remaining(&self) -> usize {
+        let window = |w: &Window| w.batches.len();
+        let ahead = match &self.ahead {
+            Some(Ahead::Running(b, _) | Ahead::Ready(b, _)) => b.len(),
+            None => 0,
+        };
+        self.order.remaining()
+            + usize::from(self.held.is_some())
+            + self.current.as_ref().map_or(0, window)
+            + ahead
+    }
+
+    /// The next window's batches: one, or as many as fit the window's bytes.
+    fn next_window(&mut self) -> Vec<Vec<usize>> {
+        let mut batches = Vec::new();
+        let Some(first) = self.held.take().or_else(|| self.order.next_batch()) else {
+            return batches;
+        };
+        let Some(w) = &self.windows else {
+            batches.push(first);
+            return batches;
+        };
+        let mut bytes = (w.bytes_of)(&first);
+        batches.push(first);
+        while let Some(next) = self.order.next_batch() {
+            bytes = bytes.saturating_add((w.bytes_of)(&next));
+            if bytes > w.limit {
+                self.held = Some(next);
+                break;
+            }
+            batches.push(next);
+        }
+        batches
+    }
+
+    /// Starts reading the next window on a thread of its own (where one can be started).
+    fn read_ahead(&mut self) {
+        let batches = self.next_window();
+        if batches.is_empty() {
+            // Every window is read: the room goes back to the cache.
+            self.windows = None;
+            return;
+        }
+        let rows: Vec<usize> = batches.iter().flatten().copied().collect();
+        let read = Arc::clone(&self.read);
+        let room = self.windows.as_ref().map(|w| Arc::clone(&w.room));
+        self.ahead = Some(
+            match std::thread::Builder::new()
+                .name("annpage-batch".into())
+                .spawn(move || {
+                    let x = read(&rows);
+                    drop(room);
+                    x
+                }) {
+                Ok(handle) => Ahead::Running(batches, handle),
+                Err(_) => {
+                    let rows: Vec<usize> = batches.iter().flatten().copied().collect();
+                    let x = (self.read)(&rows);
+                    Ahead::Ready(batches, x)
+                }
+            },
+        );
+    }
+
+    /// Waits for the window read ahead.
+    fn join_ahead(&mut self) -> Option<Result<Window>> {
+        let (batches, x) = match self.ahead.take()? {
+            Ahead::Ready(batches, x) => (batches, x),
+            Ahead::Running(batches, handle) => {
+                let x = handle
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::invalid("reading a batch panicked")));
+                (batches, x)
+            }
+        };
+        Some(x.map(|x| Window {
+            batches: batches.into(),
+            x: Some(x),
+            next_row: 0,
+        }))
+    }
+
+    /// Ends the iteration (after an error).
+    fn stop(&mut self) {
+        self.order = Order::Given(Vec::new().into_iter());
+        self.held = None;
+        self.current = None;
+        self.windows = None;
     }
 }
 
@@ -197,33 +420,28 @@ impl Iterator for Batches {
     type Item = Result<Batch>;
 
     fn next(&mut self) -> Option<Result<Batch>> {
-        if self.ahead.is_none() {
-            if self.left == 0 {
-                return None;
+        if self.current.as_ref().is_none_or(|w| w.batches.is_empty()) {
+            if self.ahead.is_none() {
+                self.read_ahead();
             }
+            // Nothing read ahead after `read_ahead`: every window is read (and its room given
+            // back there).
+            match self.join_ahead()? {
+                Ok(window) => self.current = Some(window),
+                Err(e) => {
+                    self.stop();
+                    return Some(Err(e));
+                }
+            }
+        }
+        let batch = self.current.as_mut()?.cut()?;
+        if batch.is_err() {
+            self.stop();
+        } else if self.current.as_ref().is_some_and(|w| w.batches.is_empty()) {
+            self.current = None;
             self.read_ahead();
         }
-        let (rows, x) = match self.ahead.take()? {
-            Ahead::Ready(rows, x) => (rows, x),
-            Ahead::Running(rows, handle) => {
-                let x = handle
-                    .join()
-                    .unwrap_or_else(|_| Err(Error::invalid("reading a batch panicked")));
-                (rows, x)
-            }
-        };
-        match x {
-            Ok(x) => {
-                if self.left > 0 {
-                    self.read_ahead();
-                }
-                Some(Ok(Batch { rows, x }))
-            }
-            Err(e) => {
-                self.left = 0;
-                Some(Err(e))
-            }
-        }
+        Some(batch)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -236,8 +454,7 @@ impl ExactSizeIterator for Batches {}
 impl fmt::Debug for Batches {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Batches")
-            .field("options", &self.opts)
-            .field("rows", &self.n_rows)
+            .field("windows", &self.windows.as_ref().map(|w| w.limit))
             .field("remaining", &self.remaining())
             .finish()
     }
@@ -288,6 +505,47 @@ mod tests {
         assert_ne!(order, (0..n).collect::<Vec<_>>(), "shuffled");
         assert_eq!(order, self::order(n, &o), "same seed, same order");
         assert_ne!(order, self::order(n, &opts(10, 4, 4)), "another seed");
+    }
+
+    #[test]
+    fn given_batches_are_read_in_windows_of_at_most_the_limit_and_cut_in_order() {
+        // Row r read as the 1×1 value r; each row counts 10 bytes, windows hold 100.
+        let calls = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let seen = Arc::clone(&calls);
+        let read: RowReader = Arc::new(move |rows| {
+            seen.lock().push(rows.to_vec());
+            let values = ndarray::Array2::from_shape_fn((rows.len(), 1), |(i, _)| rows[i] as i64);
+            Ok(Matrix::Dense(crate::data::ArrayData::from(values)))
+        });
+        let order = vec![
+            vec![3, 1, 4, 1],
+            vec![5, 9, 2, 6],
+            vec![5, 3, 5, 8],
+            vec![9],
+            vec![],
+        ];
+        // A cache of 200 bytes: windows of half of it.
+        let cache = Arc::new(BlockCache::new(200));
+        let windows = Windows::new(&order, &cache, |rows: &[usize]| 10 * rows.len() as u64);
+        let batches = Batches::given(10, read.clone(), order.clone(), Some(windows)).unwrap();
+        assert_eq!(batches.len(), 5);
+        let got: Vec<Batch> = batches.map(|b| b.unwrap()).collect();
+        for (batch, rows) in got.iter().zip(&order) {
+            assert_eq!(&batch.rows, rows);
+            let values = ndarray::Array2::from_shape_fn((rows.len(), 1), |(i, _)| rows[i] as i64);
+            assert_eq!(batch.x, Matrix::Dense(crate::data::ArrayData::from(values)));
+        }
+        let lens: Vec<usize> = calls.lock().iter().map(Vec::len).collect();
+        assert_eq!(lens, [8, 5], "two windows: 80 bytes, then 50");
+        // Without windows, one read per batch; a position out of range is refused.
+        calls.lock().clear();
+        let each = Batches::given(10, read.clone(), order.clone(), None).unwrap();
+        assert_eq!(each.count(), 5);
+        assert_eq!(calls.lock().len(), 5);
+        let err = Batches::given(10, read, vec![vec![10]], None)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("batch 0 holds row 10"), "{err}");
     }
 
     #[test]

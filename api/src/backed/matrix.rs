@@ -11,7 +11,7 @@ use annpage_engine::paged::{BackedMatrix, Chunks, MatrixKind, ReadPath, ScanBuff
 use annpage_engine::select::AxisIndex;
 use annpage_engine::{Error, Result};
 
-use super::batches::{BatchOptions, Batches};
+use super::batches::{BatchOptions, Batches, RowReader, Windows};
 use super::shared::{Shared, Snapshot};
 use crate::Selection;
 use annpage_engine::file::probe::{FrameId, FrameLayout, MatrixSlot};
@@ -252,11 +252,63 @@ impl BackedMatrixView {
     /// # Ok::<(), annpage::Error>(())
     /// ```
     pub fn batches(&self, opts: &BatchOptions) -> Result<Batches> {
-        let view = self.clone();
-        let read = move |rows: &[usize]| view.rows(&Selection::positions(rows.iter().copied()));
-        Batches::new(self.shape().0, Arc::new(read), opts)
+        Batches::new(self.shape().0, self.row_reader(), opts)
             .in_element(&self.element)
             .in_file(&self.shared.path)
+    }
+
+    /// The batches `batches` in the order given (each a list of positions among the view's
+    /// rows, in the batch's order; a sampler's epoch): the same batches as a
+    /// [`BackedMatrixView::rows`] call per batch, read ahead on a thread of their own. Where
+    /// the chunks are compressed, consecutive batches are read together as one window (half
+    /// the cache's budget at most), each chunk decoded once per window instead of once per
+    /// batch. Fails if a position is out of range.
+    ///
+    /// ```
+    /// use annpage::backed::{read_h5ad_backed, BackedOptions, Mode};
+    /// use annpage::Selection;
+    /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/pbmc_like_csr.h5ad");
+    /// let adata = read_h5ad_backed(path, Mode::Read, BackedOptions::default())?;
+    /// let x = adata.x().unwrap();
+    /// let order = vec![vec![9, 2, 40], vec![7], vec![1, 0]];
+    /// for (batch, rows) in x.batches_of(order.clone())?.zip(&order) {
+    ///     let batch = batch?;
+    ///     assert_eq!(&batch.rows, rows);
+    ///     assert_eq!(batch.x, x.rows(&Selection::positions(rows.iter().copied()))?);
+    /// }
+    /// # Ok::<(), annpage::Error>(())
+    /// ```
+    pub fn batches_of(&self, batches: Vec<Vec<usize>>) -> Result<Batches> {
+        let windows = self.windows(&batches)?;
+        Batches::given(self.shape().0, self.row_reader(), batches, windows)
+            .in_element(&self.element)
+            .in_file(&self.shared.path)
+    }
+
+    /// Reads positions among the view's rows, for [`Batches`].
+    fn row_reader(&self) -> RowReader {
+        let view = self.clone();
+        Arc::new(move |rows: &[usize]| view.rows(&Selection::positions(rows.iter().copied())))
+    }
+
+    /// How [`Batches`] groups `batches` of this view's rows: in windows where the chunks are
+    /// decoded whole, each batch on its own otherwise. A read of rows out of order with some
+    /// of the columns holds a copy of the rows besides its result: twice the bytes.
+    fn windows(&self, batches: &[Vec<usize>]) -> Result<Option<Windows>> {
+        let Some(m) = self.backed_matrix()? else {
+            return Ok(None);
+        };
+        if !m.decodes_whole_chunks() {
+            return Ok(None);
+        }
+        let cache = Arc::clone(m.cache());
+        let (rows, n_cols) = (self.rows.clone(), self.cols.len());
+        let copies = if self.cols.is_full() { 1 } else { 2 };
+        let bytes_of = move |batch: &[usize]| {
+            let in_file: Vec<usize> = batch.iter().filter_map(|&i| rows.get(i)).collect();
+            m.rows_bytes(&in_file, n_cols).saturating_mul(copies)
+        };
+        Ok(Some(Windows::new(batches, &cache, bytes_of)))
     }
 
     /// Every selected row of the columns `cols`, which select among the view's columns (names
@@ -331,7 +383,7 @@ impl BackedMatrixView {
     }
 
     /// The backed matrix (for the streaming writer), `None` for a matrix held in memory.
-    pub(super) fn backed_matrix(&self) -> Result<Option<BackedMatrix>> {
+    pub(crate) fn backed_matrix(&self) -> Result<Option<BackedMatrix>> {
         self.backed().map_err(|e| self.blame(e))
     }
 

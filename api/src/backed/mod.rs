@@ -66,7 +66,7 @@
 //! is one copy of the file per flush, which is why changes are batched until then. Only files
 //! in the current layout (anndata ≥ 0.8) can be opened for writing; convert older files first.
 
-mod batches;
+pub(crate) mod batches;
 mod edit;
 mod gene_major;
 mod matrix;

@@ -134,7 +134,7 @@ fn stream_matrix(
     };
     let scattered = !in_order(major) && m.decodes_whole_chunks();
     let target = if scattered {
-        policy.scattered_write_piece_bytes()
+        policy.scattered_piece_bytes()
     } else {
         policy.write_piece_bytes()
     };

@@ -9,6 +9,7 @@
 //! onto the collection's genes as [`concat()`](fn@crate::concat) does ([`Conform`]).
 
 mod annotations;
+mod batches;
 mod chunks;
 
 use std::ops::Range;
@@ -28,7 +29,7 @@ use annpage_engine::{Error, Result};
 use super::ondisk::{self, Conform, Streamed};
 use super::plan::Reindexer;
 use super::ConcatOptions;
-use crate::backed::{BackedOptions, BatchOptions, Batches, BlockCache, CacheStats, MatrixKind};
+use crate::backed::{BackedOptions, BlockCache, CacheStats, MatrixKind};
 use crate::{AnnData, Axis, AxisIndex, BackedAnnData, Selection};
 
 pub use chunks::CollectionChunks;
@@ -306,31 +307,6 @@ impl BackedCollection {
     /// A layer at the selection, in memory.
     pub fn layer_to_memory(&self, name: &str) -> Result<Matrix> {
         self.read(&self.which(Some(name))?)
-    }
-
-    /// Shuffled batches of X (`layer: None`) or a layer at the selection, as
-    /// [`BackedMatrixView::batches`](crate::BackedMatrixView::batches) draws them: random runs
-    /// of consecutive cells (of one file, but where a run crosses into the next), a group of
-    /// runs mixed at a time; each batch read as [`BackedCollection::slice`] of its cells.
-    ///
-    /// ```
-    /// use annpage::{read_collection, BackedOptions, ConcatOptions};
-    /// use annpage::BatchOptions;
-    /// # let a = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/pbmc_like_csr.h5ad");
-    /// let both = read_collection(&[a, a], &ConcatOptions::default(), &BackedOptions::default())?;
-    /// let opts = BatchOptions { batch_size: 100, run_rows: 64, preload_runs: 4, ..Default::default() };
-    /// let rows: usize = both.batches(None, &opts)?.map(|b| b.map(|b| b.rows.len())).sum::<annpage::Result<usize>>()?;
-    /// assert_eq!(rows, both.n_obs());
-    /// # Ok::<(), annpage::Error>(())
-    /// ```
-    pub fn batches(&self, layer: Option<&str>, opts: &BatchOptions) -> Result<Batches> {
-        let which = self.which(layer)?;
-        let c = self.clone();
-        let read = move |rows: &[usize]| {
-            c.slice(&Selection::positions(rows.iter().copied()), &Selection::All)?
-                .read(&which)
-        };
-        Batches::new(self.n_obs(), Arc::new(read), opts).in_element(layer.unwrap_or("X"))
     }
 
     /// `X` at the selection in chunks of at most `chunk_rows` rows: `(range of the

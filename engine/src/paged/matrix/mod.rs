@@ -222,6 +222,50 @@ impl BackedMatrix {
         }
     }
 
+    /// The bytes [`BackedMatrix::read`] returns for rows `rows` (positions; those out of
+    /// range count for nothing) and `n_cols` columns: at most the rows' stored values (and
+    /// offsets) for a CSR matrix, rows × columns for a dense one; for a CSC one an estimate,
+    /// the stored values in proportion to the rows and columns taken.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use annpage_engine::paged::{BackedMatrix, BlockCache, InMemoryReader, MatrixSource};
+    /// use annpage_engine::data::ArrayData;
+    /// let values = ArrayData::from(ndarray::Array2::<f32>::zeros((4, 2)));
+    /// let source = MatrixSource::dense("/X", Box::new(InMemoryReader::new("/X", values).unwrap()));
+    /// let m = BackedMatrix::new(source, Arc::new(BlockCache::new(1 << 20))).unwrap();
+    /// assert_eq!(m.rows_bytes(&[3, 0, 3], 2), 3 * 2 * 4);
+    /// ```
+    pub fn rows_bytes(&self, rows: &[usize], n_cols: usize) -> u64 {
+        let inner = &self.inner;
+        let (n_rows, all_cols) = inner.shape;
+        match &inner.datasets {
+            Datasets::Dense { .. } => (rows.len() as u64)
+                .saturating_mul(n_cols as u64)
+                .saturating_mul(inner.dtype.size() as u64),
+            Datasets::Sparse {
+                format: SparseFormat::Csr,
+                indptr,
+                entry_bytes,
+                ..
+            } => rows
+                .iter()
+                .filter(|&&r| r < n_rows)
+                .map(|&r| (indptr[r + 1] - indptr[r]).saturating_mul(*entry_bytes as u64) + 8)
+                .fold(0u64, u64::saturating_add),
+            Datasets::Sparse {
+                indptr,
+                entry_bytes,
+                ..
+            } => {
+                let stored = indptr.last().copied().unwrap_or(0) as f64 * *entry_bytes as f64;
+                let share = rows.len() as f64 / n_rows.max(1) as f64 * n_cols as f64
+                    / all_cols.max(1) as f64;
+                (stored * share) as u64 + 8 * n_cols as u64
+            }
+        }
+    }
+
     /// The id of the matrix's blocks in the cache.
     pub fn id(&self) -> MatrixId {
         self.inner.id

@@ -27,7 +27,7 @@ use super::{BackedMatrix, Datasets, Inner};
 /// assert_eq!(p.block_bytes(), 32 << 20); // a thirty-second
 /// assert_eq!(p.read_ahead_bytes(), 64 << 20); // a sixteenth
 /// assert_eq!(p.write_piece_bytes(), 64 << 20); // a sixteenth, at most 64 MiB
-/// assert_eq!(p.scattered_write_piece_bytes(), 512 << 20); // a half
+/// assert_eq!(p.scattered_piece_bytes(), 512 << 20); // a half
 /// assert!(p.keeps(1 << 30) && !p.keeps((1 << 30) + 1));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,12 +70,12 @@ impl MemoryPolicy {
         (self.bytes / 16).clamp(64 << 10, 64 << 20)
     }
 
-    /// The values a streamed write of a selection out of order (random cells) from compressed
-    /// chunks appends at once: a half, at least 64 KiB. Each piece costs a read of every block
-    /// the selection touches, and compressed chunks are decoded whole
-    /// ([`super::BackedMatrix::decodes_whole_chunks`]), so such a write takes pieces as large
-    /// as the budget allows.
-    pub fn scattered_write_piece_bytes(&self) -> usize {
+    /// The values read at once for a selection out of order (random cells) from compressed
+    /// chunks, by a streamed write or a window of batches: a half, at least 64 KiB. Each piece
+    /// costs a read of every block the selection touches, and compressed chunks are decoded
+    /// whole ([`super::BackedMatrix::decodes_whole_chunks`]), so such reads take pieces as
+    /// large as the budget allows.
+    pub fn scattered_piece_bytes(&self) -> usize {
         (self.bytes / 2).max(64 << 10)
     }
 
