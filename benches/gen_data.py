@@ -3,6 +3,7 @@
     python benches/gen_data.py                 # the small set (default)
     python benches/gen_data.py --size large    # the large set (minutes, ~6 GB of RAM at peak)
     python benches/gen_data.py --size small --verify
+    python benches/gen_data.py --size large --zarr   # also large-v3.zarr (anndata's Zarr v3)
 
 Sets (cells x genes, target non-zeros per cell):
 
@@ -10,8 +11,10 @@ Sets (cells x genes, target non-zeros per cell):
     large 300,000 x 20,000, ~1,000 nnz/cell   ->  large-none.h5ad, large-gzip.h5ad
 
 Each set is written twice by the real anndata, `write_h5ad(compression=None)` and
-`write_h5ad(compression='gzip')`, so the files are exactly what anndata writes. Files that already
-exist are skipped.
+`write_h5ad(compression='gzip')`, so the files are exactly what anndata writes. With `--zarr`,
+`SIZE-v3.zarr` too: the uncompressed file read by anndata and written with `write_zarr` as Zarr
+v3 with anndata's automatic shards (its default codecs: zstd inner chunks), the store of issue
+12's benchmarks. Files and stores that already exist are skipped.
 
 Data come from scripts/make_big_h5ad.py's generator (`make`), called once per piece of
 PIECE_CELLS cells with the seed `[seed, piece]`; the pieces' CSR arrays are concatenated into one
@@ -191,15 +194,36 @@ def generate(size: str, data_dir: Path, do_verify: bool) -> list[Path]:
     return list(paths.values())
 
 
+def write_zarr_store(size: str, data_dir: Path) -> Path:
+    """`SIZE-v3.zarr`: the uncompressed file as anndata writes it to Zarr v3, sharded."""
+    import anndata as ad
+
+    out = data_dir / f"{size}-v3.zarr"
+    if out.exists():
+        print(f"{size}: {out.name} exists, skipping")
+        return out
+    t0 = time.perf_counter()
+    a = ad.read_h5ad(path_for(size, "none", data_dir))
+    tmp = out.with_suffix(".zarr.part")
+    with ad.settings.override(zarr_write_format=3, auto_shard_zarr_v3=True):
+        a.write_zarr(tmp)
+    tmp.rename(out)
+    print(f"{size}: wrote {out} in {time.perf_counter() - t0:.1f}s", flush=True)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", choices=[*SETS, "all"], default="small")
     p.add_argument("--out-dir", type=Path, default=DATA_DIR)
     p.add_argument("--verify", action="store_true", help="open each file backed and compare its layout with the small set's")
+    p.add_argument("--zarr", action="store_true", help="also write SIZE-v3.zarr (anndata's Zarr v3, sharded)")
     args = p.parse_args()
     sizes = list(SETS) if args.size == "all" else [args.size]
     for s in sizes:
         generate(s, args.out_dir, args.verify)
+        if args.zarr:
+            write_zarr_store(s, args.out_dir)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ the very same cells and genes; see `make_selections` for how they are drawn):
                   of squares q_j. Checksum: sum_j s_j, sum_j q_j, sum_j (j mod 7 + 1) s_j.
   random_batches  200 batches of 256 distinct random cells each (unsorted, the order a shuffling
                   loader asks for), each materialised as a CSR matrix with rows in the requested
-                  order. Checksum over all batches, over every stored entry v at row position p
+                  order. The batches are known up front (a sampler's epoch): annpage's peers
+                  hand them to `batches_of`; anndata's and the others have no such call and
+                  read `a[batch].X` per batch. Checksum over all batches, over every stored entry v at row position p
                   of its batch and gene j: sum v, count, sum v (p mod 7 + 1) (j mod 5 + 1).
   loader          the first 200 batches of 256 cells of a shuffled loader with annbatch's
                   sampling (random runs of 512 consecutive cells, 32 runs mixed, seed 0), as
@@ -330,8 +332,8 @@ def annpage_py_full_pass(path, sel):
 def annpage_py_random_batches(path, sel):
     a = annpage_py_open(path)
     acc = EntrySums()
-    for b in sel["batches"]:
-        x = a.X[np.asarray(b)]  # scipy CSR, rows in the order of b
+    # The batches handed over as an epoch's order; each x is a[b].X (scipy CSR, rows in b's order).
+    for x, _rows in a.batches_of([np.asarray(b) for b in sel["batches"]]):
         acc.add_csr(x, w_mod(7), w_mod(5))
     return acc.checksum()
 

@@ -69,7 +69,7 @@ WHOLE_X = ("full_pass", "gene_columns")
 
 WORKLOAD_TITLES = {
     "full_pass": "(a) full pass, per-gene sum & sum of squares, 10,000-row chunks",
-    "random_batches": "(b) 200 batches × 256 random cells → CSR",
+    "random_batches": "(b) 200 batches × 256 random cells → CSR (annpage: the batches as one order, `batches_of`)",
     "loader": "(b′) 200 shuffled batches × 256 cells, annbatch's sampling (runs of 512, 32 mixed) → CSR",
     "subset": "(c) 10% of cells (sorted) × 2,000 genes (unsorted) → memory",
     "gene_columns": "(d) full column of 10 random genes",

@@ -126,18 +126,15 @@ pub fn qc_in_memory(path: &Path, sel: &Selections) -> BenchResult<Option<(f64, f
     Ok(Some((bytes as f64, seconds)))
 }
 
-/// (b) Each batch of cells as a backed slice (`adata[batch]`), its `X` in memory as CSR with
-/// the rows in the batch's order.
+/// (b) The batches of cells handed to the loader as an epoch's order (`X.batches_of`), each
+/// batch's `X` in memory as CSR with the rows in the batch's order (what `adata[batch].X`
+/// gives).
 pub fn random_batches(path: &Path, sel: &Selections) -> BenchResult<String> {
     let adata = open(path)?;
+    let x = adata.x().ok_or("the file has no X")?;
     let mut acc = EntrySums::default();
-    for batch in &sel.batches {
-        let view = adata.slice(
-            &Selection::positions(batch.iter().copied()),
-            &Selection::All,
-        )?;
-        let x = x_of(&view)?;
-        acc.add(&x, w_mod::<7>, w_mod::<5>)?;
+    for batch in x.batches_of(sel.batches.clone())? {
+        acc.add(&batch?.x, w_mod::<7>, w_mod::<5>)?;
     }
     Ok(acc.checksum())
 }
