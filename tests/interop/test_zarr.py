@@ -170,9 +170,13 @@ def test_info_subset_and_stats_read_stores(zarr_format: int, sharded: bool, annp
     assert tables[0] == tables[1]
 
 
-def test_zip_stores_read_like_directories(annpage_bin: Path, tmp_path: Path):
+@pytest.mark.parametrize(("zarr_format", "sharded"), [(2, False), (3, True)],
+                         ids=["v2", "v3-sharded"])
+def test_zip_stores_read_like_directories(zarr_format: int, sharded: bool, annpage_bin: Path,
+                                          tmp_path: Path):
+    # Sharded: the shards' frames come through the zip reader, not from the shards' files.
     src = FIXTURES / "all_elements.h5ad"
-    directory = anndata_store(src, 2, tmp_path / "in.zarr")
+    directory = anndata_store(src, zarr_format, tmp_path / "in.zarr", sharded)
     archive = tmp_path / "in.zarr.zip"
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as z:
         for path in sorted(directory.rglob("*")):

@@ -252,7 +252,7 @@ impl ZarrArray {
                 };
                 let layout = shards::layout(&self.meta.v3_document()?, elem)?;
                 let prefix = prefix_of(&self.path);
-                Some(ShardedZstd::new(self.store.readable(), prefix, layout))
+                Some(ShardedZstd::new(&self.store, prefix, layout))
             })
             .as_ref()
     }

@@ -5,15 +5,20 @@
 //! `zarrs` decodes every inner chunk into a buffer of its own (with a fresh decompression
 //! context and allocation each) and copies it into place: about a fifth of a full pass's time
 //! on such a store. [`ShardedZstd`] reads each shard's index once (kept, checked against its
-//! checksum), fetches a read's inner chunks with one request per shard and decodes each frame
-//! straight into its place in the caller's buffer, the chunks on all cores, with one context
-//! per thread. Frames are decoded into buffers of exactly their chunk's size, so a frame that
+//! checksum) and decodes each frame of a read straight into its place in the caller's buffer,
+//! the chunks on all cores, with one context per thread. In a directory store each thread also
+//! reads its frames from the shard's file itself, into a buffer it keeps (a zip store's frames
+//! are fetched through `zarrs`, one request per shard): no fresh memory for the compressed
+//! bytes at every read, and the copies out of the page cache made on all cores. Frames are decoded into buffers of exactly their chunk's size, so a frame that
 //! lies about its size is an error, never an allocation. Anything else (other codecs or key
 //! encodings, absent chunks that hold the fill value) is left to `zarrs`.
 
 use std::cell::RefCell;
+use std::fs::File;
 use std::num::NonZeroUsize;
 use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use lru::LruCache;
@@ -23,7 +28,7 @@ use serde_json::Value;
 use zarrs::storage::byte_range::ByteRange;
 use zarrs::storage::{Bytes, ReadableStorage, StoreKey};
 
-use super::store::storage_error;
+use super::store::{storage_error, Store};
 use crate::{Error, Result};
 
 /// The bytes of shard indexes kept per array (at least one index is kept).
@@ -33,7 +38,8 @@ const KEPT_INDEX_BYTES: usize = 4 << 20;
 /// check their buffers against the memory available. Anndata's are a few hundred KiB.
 const MAX_CHUNK_BYTES: u64 = 16 << 20;
 
-/// A thread's buffer for chunks read in part is freed after use above this size.
+/// A thread's buffers (for chunks read in part, and for frames) are freed after use above this
+/// size.
 const KEPT_SCRATCH_BYTES: usize = 4 << 20;
 
 /// A shard's index: per inner chunk, the offset and length of its frame; and the shard's
@@ -138,6 +144,8 @@ pub(crate) fn layout(doc: &Value, elem: usize) -> Option<Layout> {
 /// Reads ranges of an array in anndata's default Zarr layout (see the module's notes).
 pub(crate) struct ShardedZstd {
     storage: ReadableStorage,
+    /// The store's directory, where shards are files read directly (`None`: a zip store).
+    dir: Option<PathBuf>,
     /// The array's key prefix (`X/data/`).
     prefix: String,
     layout: Layout,
@@ -145,28 +153,45 @@ pub(crate) struct ShardedZstd {
     indexes: Mutex<LruCache<u64, Index>>,
 }
 
+/// Where the frame of an inner chunk of a read is.
+enum Frame {
+    /// Fetched already (through `zarrs`).
+    Fetched(Bytes),
+    /// `len` bytes at `offset` in the read's `file`-th shard file, read by the thread that
+    /// decodes it.
+    At {
+        file: usize,
+        offset: u64,
+        len: usize,
+    },
+}
+
 /// One inner chunk of a read: its frame, and where its part of the read goes.
 struct Job<'a> {
-    frame: Bytes,
+    frame: Frame,
     /// The chunk's elements read, from its start.
     part: Range<usize>,
     out: &'a mut [u8],
 }
 
 thread_local! {
-    /// Each thread's decompression context, and a buffer for chunks read in part.
-    static DECODER: RefCell<Option<(zstd::bulk::Decompressor<'static>, Vec<u8>)>> =
-        const { RefCell::new(None) };
+    /// Each thread's decompression context, a buffer for chunks read in part and one for the
+    /// frames it reads.
+    static DECODER: RefCell<Option<Decoder>> = const { RefCell::new(None) };
 }
 
+/// A thread's decompression context and buffers (see [`DECODER`]).
+type Decoder = (zstd::bulk::Decompressor<'static>, Vec<u8>, Vec<u8>);
+
 impl ShardedZstd {
-    /// A reader of the array at `prefix` (`X/data/`) laid out as `layout`.
-    pub(crate) fn new(storage: ReadableStorage, prefix: String, layout: Layout) -> Self {
+    /// A reader of the array at `prefix` (`X/data/`) of `store`, laid out as `layout`.
+    pub(crate) fn new(store: &Store, prefix: String, layout: Layout) -> Self {
         let index_bytes = (layout.shard / layout.inner).saturating_mul(16).max(1);
         let count = (KEPT_INDEX_BYTES as u64 / index_bytes).max(1) as usize;
         let kept = NonZeroUsize::new(count).unwrap_or(NonZeroUsize::MIN);
         ShardedZstd {
-            storage,
+            storage: store.readable(),
+            dir: store.dir().map(PathBuf::from),
             prefix,
             layout,
             indexes: Mutex::new(LruCache::new(kept)),
@@ -206,6 +231,7 @@ impl ShardedZstd {
         }
         let (first, last) = (rows.start / l.inner, (rows.end - 1) / l.inner);
         let mut jobs = Vec::with_capacity((last - first + 1) as usize);
+        let mut files = Vec::new();
         let mut rest = out;
         let per_shard = self.per_shard();
         let mut chunk = first;
@@ -223,7 +249,21 @@ impl ShardedZstd {
                 }
                 ranges.push(self.frame_range(entry, index.shard_len)?);
             }
-            let frames = self.fetch(shard, ranges)?;
+            let frames = match &self.dir {
+                Some(dir) => {
+                    let key = self.key(shard)?;
+                    let file = File::open(dir.join(key.as_str())).map_err(|e| {
+                        Error::malformed(format!("shard '{key}' cannot be read: {e}"))
+                    })?;
+                    files.push((key, file));
+                    let file = files.len() - 1;
+                    ranges
+                        .into_iter()
+                        .map(|(offset, len)| Frame::At { file, offset, len })
+                        .collect()
+                }
+                None => self.fetch(shard, ranges)?,
+            };
             for (c, frame) in (chunk..=end).zip(frames) {
                 let lo = rows.start.max(c * l.inner) - c * l.inner;
                 let hi = rows.end.min((c + 1) * l.inner) - c * l.inner;
@@ -240,14 +280,14 @@ impl ShardedZstd {
         }
         let chunk_bytes = self.chunk_bytes();
         jobs.into_par_iter()
-            .try_for_each(|job| decode(job, chunk_bytes, l.elem))?;
+            .try_for_each(|job| decode(job, &files, chunk_bytes, l.elem))?;
         Ok(true)
     }
 
     /// The byte range of an index entry's frame, refused when it lies beyond the shard's
     /// `shard_len` bytes or could not hold a zstd frame of one chunk (so that no read is sized
     /// by a lying index).
-    fn frame_range(&self, (offset, len): (u64, u64), shard_len: u64) -> Result<ByteRange> {
+    fn frame_range(&self, (offset, len): (u64, u64), shard_len: u64) -> Result<(u64, usize)> {
         let bound =
             (zstd::zstd_safe::compress_bound(self.chunk_bytes()) as u64).saturating_add(1024);
         if len > bound {
@@ -262,16 +302,20 @@ impl ShardedZstd {
                  ({shard_len} bytes)"
             )));
         }
-        Ok(ByteRange::FromStart(offset, Some(len)))
+        // Below the bound of one frame's size, which fits memory.
+        Ok((offset, len as usize))
     }
 
-    /// The frames at `ranges` of shard `shard`, in one request.
-    fn fetch(&self, shard: u64, ranges: Vec<ByteRange>) -> Result<Vec<Bytes>> {
+    /// The frames at `ranges` (offset, length) of shard `shard`, in one request.
+    fn fetch(&self, shard: u64, ranges: Vec<(u64, usize)>) -> Result<Vec<Frame>> {
         let key = self.key(shard)?;
-        let wanted: Vec<u64> = ranges.iter().map(|r| r.length(u64::MAX)).collect();
+        let wanted: Vec<u64> = ranges.iter().map(|&(_, n)| n as u64).collect();
+        let ranges = ranges
+            .into_iter()
+            .map(|(offset, n)| ByteRange::FromStart(offset, Some(n as u64)));
         let got = self
             .storage
-            .get_partial_many(&key, Box::new(ranges.into_iter()))
+            .get_partial_many(&key, Box::new(ranges))
             .map_err(storage_error)?
             .ok_or_else(|| Error::malformed(format!("shard '{key}' disappeared while read")))?;
         let frames = got
@@ -287,7 +331,7 @@ impl ShardedZstd {
                 "shard '{key}' is shorter than its index says"
             )));
         }
-        Ok(frames)
+        Ok(frames.into_iter().map(Frame::Fetched).collect())
     }
 
     /// Shard `shard`'s index, read and checked on first use; `None` when the shard is absent.
@@ -346,17 +390,35 @@ impl ShardedZstd {
     }
 }
 
-/// Decodes a job's frame: straight into its place when the read takes the whole chunk, else
-/// into the thread's buffer, then its part copied.
-fn decode(job: Job<'_>, chunk_bytes: usize, elem: usize) -> Result<()> {
+/// Decodes a job's frame (read from `files` first, into the thread's buffer, when it is in
+/// one): straight into its place when the read takes the whole chunk, else into the thread's
+/// buffer for chunks, then its part copied.
+fn decode(job: Job<'_>, files: &[(StoreKey, File)], chunk_bytes: usize, elem: usize) -> Result<()> {
     DECODER.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
             let d = zstd::bulk::Decompressor::new()
                 .map_err(|e| Error::malformed(format!("a zstd decompressor: {e}")))?;
-            *slot = Some((d, Vec::new()));
+            *slot = Some((d, Vec::new(), Vec::new()));
         }
-        let (d, scratch) = slot.as_mut().expect("set above");
+        let (d, scratch, read) = slot.as_mut().expect("set above");
+        let frame: &[u8] = match &job.frame {
+            Frame::Fetched(bytes) => bytes,
+            &Frame::At { file, offset, len } => {
+                let (key, file) = &files[file];
+                if read.len() < len {
+                    read.resize(len, 0);
+                }
+                file.read_exact_at(&mut read[..len], offset)
+                    .map_err(|e| match e.kind() {
+                        std::io::ErrorKind::UnexpectedEof => Error::malformed(format!(
+                            "shard '{key}' is shorter than its index says"
+                        )),
+                        _ => Error::malformed(format!("shard '{key}' cannot be read: {e}")),
+                    })?;
+                &read[..len]
+            }
+        };
         let decoded = |n: std::io::Result<usize>| match n {
             Ok(n) if n == chunk_bytes => Ok(()),
             Ok(n) => Err(Error::malformed(format!(
@@ -367,15 +429,18 @@ fn decode(job: Job<'_>, chunk_bytes: usize, elem: usize) -> Result<()> {
             ))),
         };
         if job.out.len() == chunk_bytes {
-            decoded(d.decompress_to_buffer(&job.frame, job.out))?;
+            decoded(d.decompress_to_buffer(frame, job.out))?;
         } else {
             scratch.resize(chunk_bytes, 0);
-            decoded(d.decompress_to_buffer(&job.frame, scratch.as_mut_slice()))?;
+            decoded(d.decompress_to_buffer(frame, scratch.as_mut_slice()))?;
             let part = job.part.start * elem..job.part.end * elem;
             job.out.copy_from_slice(&scratch[part]);
             if scratch.len() > KEPT_SCRATCH_BYTES {
                 *scratch = Vec::new();
             }
+        }
+        if read.len() > KEPT_SCRATCH_BYTES {
+            *read = Vec::new();
         }
         Ok(())
     })
@@ -418,7 +483,7 @@ mod tests {
             serde_json::from_slice(&std::fs::read(path.join("v/zarr.json")).unwrap()).unwrap();
         let layout = layout(&doc, 4).expect("the default layout");
         let store = Store::open(path).unwrap();
-        ShardedZstd::new(store.readable(), "v/".into(), layout)
+        ShardedZstd::new(&store, "v/".into(), layout)
     }
 
     fn read(r: &ShardedZstd, rows: Range<u64>) -> Result<Option<Vec<i32>>> {

@@ -119,6 +119,15 @@ impl Store {
         self.format
     }
 
+    /// The directory of a directory store (`None` for a zip store): its keys are file paths
+    /// below it.
+    pub(crate) fn dir(&self) -> Option<&Path> {
+        match &self.backing {
+            Backing::Dir(root) => Some(root),
+            Backing::Zip(_) => None,
+        }
+    }
+
     /// The store as `zarrs` reads chunks from it.
     pub(crate) fn readable(&self) -> ReadableStorage {
         self.readable.clone()
