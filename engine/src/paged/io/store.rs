@@ -106,19 +106,31 @@ impl StoreReader {
         let row_bytes = self.row_bytes();
         let (head_out, rest) = out.split_at_mut((middle.start - rows.start) * row_bytes);
         let (middle_out, tail_out) = rest.split_at_mut(middle.len() * row_bytes);
-        if let Some(h) = head {
-            let kept = self.kept_chunk(cache, h, chunk(h))?;
-            let at = (rows.start - h * per) * row_bytes;
-            head_out.copy_from_slice(&kept.bytes()[at..at + head_out.len()]);
-        }
-        if !middle.is_empty() {
-            self.array.read_rows_into(middle, middle_out)?;
-        }
-        if let Some(t) = tail {
-            let kept = self.kept_chunk(cache, t, chunk(t))?;
-            tail_out.copy_from_slice(&kept.bytes()[..tail_out.len()]);
-        }
-        Ok(())
+        // The three parts at once (on the pool the backend decodes on): a read of a few
+        // chunks is otherwise mostly its two ends, each one chunk decoded on one thread.
+        let head = || -> Result<()> {
+            if let Some(h) = head {
+                let kept = self.kept_chunk(cache, h, chunk(h))?;
+                let at = (rows.start - h * per) * row_bytes;
+                head_out.copy_from_slice(&kept.bytes()[at..at + head_out.len()]);
+            }
+            Ok(())
+        };
+        let middle = || -> Result<()> {
+            if !middle.is_empty() {
+                self.array.read_rows_into(middle.clone(), middle_out)?;
+            }
+            Ok(())
+        };
+        let tail = || -> Result<()> {
+            if let Some(t) = tail {
+                let kept = self.kept_chunk(cache, t, chunk(t))?;
+                tail_out.copy_from_slice(&kept.bytes()[..tail_out.len()]);
+            }
+            Ok(())
+        };
+        let (h, (m, t)) = rayon::join(head, || rayon::join(middle, tail));
+        h.and(m).and(t)
     }
 
     /// Chunk `c` (rows `rows`) decoded whole, from `cache` or kept there.
