@@ -12,7 +12,7 @@ use super::{
 use crate::data::{ArrayData, DType};
 use crate::error::ResultExt;
 use crate::storage::Array;
-use crate::Result;
+use crate::{Error, Result};
 
 /// A [`RangeReader`] over a 1-d or 2-d [`Array`] of numbers or bools, reading through
 /// [`Array::read_rows`] (the backend decodes whole chunks, on as many threads as it uses).
@@ -106,31 +106,25 @@ impl StoreReader {
         let row_bytes = self.row_bytes();
         let (head_out, rest) = out.split_at_mut((middle.start - rows.start) * row_bytes);
         let (middle_out, tail_out) = rest.split_at_mut(middle.len() * row_bytes);
-        // The three parts at once (on the pool the backend decodes on): a read of a few
-        // chunks is otherwise mostly its two ends, each one chunk decoded on one thread.
-        let head = || -> Result<()> {
-            if let Some(h) = head {
-                let kept = self.kept_chunk(cache, h, chunk(h))?;
-                let at = (rows.start - h * per) * row_bytes;
-                head_out.copy_from_slice(&kept.bytes()[at..at + head_out.len()]);
-            }
+        let copy_kept = move |c: usize, at: usize, out: &mut [u8]| -> Result<()> {
+            let kept = self.kept_chunk(cache, c, chunk(c))?;
+            out.copy_from_slice(&kept.bytes()[at..at + out.len()]);
             Ok(())
         };
-        let middle = || -> Result<()> {
-            if !middle.is_empty() {
-                self.array.read_rows_into(middle.clone(), middle_out)?;
-            }
-            Ok(())
-        };
-        let tail = || -> Result<()> {
-            if let Some(t) = tail {
-                let kept = self.kept_chunk(cache, t, chunk(t))?;
-                tail_out.copy_from_slice(&kept.bytes()[..tail_out.len()]);
-            }
-            Ok(())
-        };
-        let (h, (m, t)) = rayon::join(head, || rayon::join(middle, tail));
-        h.and(m).and(t)
+        let mut parts: Vec<Part<'_>> = Vec::with_capacity(3);
+        if let Some(h) = head {
+            let at = (rows.start - h * per) * row_bytes;
+            parts.push(Box::new(move || copy_kept(h, at, head_out)));
+        }
+        if let Some(t) = tail {
+            parts.push(Box::new(move || copy_kept(t, 0, tail_out)));
+        }
+        if !middle.is_empty() {
+            parts.push(Box::new(move || {
+                self.array.read_rows_into(middle, middle_out)
+            }));
+        }
+        at_once(parts)
     }
 
     /// Chunk `c` (rows `rows`) decoded whole, from `cache` or kept there.
@@ -162,6 +156,42 @@ impl StoreReader {
         buffer::filled(self.dtype, &shape, spare, |out| self.fill(rows, out))
             .in_element(&self.element)
     }
+}
+
+/// A part of a read: one end chunk copied out of the cache, or the chunks between.
+type Part<'a> = Box<dyn FnOnce() -> Result<()> + Send + 'a>;
+
+/// Runs `parts` at once, each but the last on a thread of its own: a read of a few chunks is
+/// otherwise mostly its two ends, each one chunk decoded on one thread. Not on the pool the
+/// backend decodes on (rayon): loading an end holds the cache's lock of its chunk while it
+/// waits for that pool, and a pool thread waiting there may take up other work, such as
+/// another read's end waiting for the same lock. The first error is returned.
+fn at_once(mut parts: Vec<Part<'_>>) -> Result<()> {
+    let Some(here) = parts.pop() else {
+        return Ok(());
+    };
+    if parts.is_empty() {
+        return here();
+    }
+    std::thread::scope(|s| {
+        let mut aside = Vec::with_capacity(parts.len());
+        for part in parts {
+            aside.push(
+                std::thread::Builder::new()
+                    .name("annpage-chunk-end".into())
+                    .spawn_scoped(s, part)?,
+            );
+        }
+        let mine = here();
+        let mut result = Ok(());
+        for handle in aside {
+            let r = handle
+                .join()
+                .unwrap_or_else(|_| Err(Error::invalid("reading a chunk panicked")));
+            result = result.and(r);
+        }
+        result.and(mine)
+    })
 }
 
 impl RangeReader for StoreReader {
@@ -262,6 +292,33 @@ mod tests {
                 "closing the reader frees its chunks"
             );
         }
+    }
+
+    #[test]
+    fn parts_run_at_once_and_the_first_error_is_returned() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let counter = AtomicUsize::new(0);
+        let ran = &counter;
+        let ok = move || -> Part<'_> {
+            Box::new(move || {
+                ran.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            })
+        };
+        let fails = move |what: &'static str| -> Part<'_> {
+            Box::new(move || {
+                ran.fetch_add(1, Ordering::Relaxed);
+                Err(Error::invalid(what))
+            })
+        };
+        assert!(at_once(vec![]).is_ok());
+        assert!(at_once(vec![ok(), ok(), ok()]).is_ok());
+        let e = at_once(vec![ok(), fails("head"), fails("middle")]).unwrap_err();
+        assert!(e.to_string().contains("head"), "{e}");
+        let e = at_once(vec![ok(), fails("middle")]).unwrap_err();
+        assert!(e.to_string().contains("middle"), "{e}");
+        // Every part ran, whatever failed.
+        assert_eq!(counter.load(Ordering::Relaxed), 8);
     }
 
     #[test]
