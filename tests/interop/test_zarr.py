@@ -177,6 +177,9 @@ def test_zip_stores_read_like_directories(zarr_format: int, sharded: bool, annpa
     # Sharded: the shards' frames come through the zip reader, not from the shards' files.
     src = FIXTURES / "all_elements.h5ad"
     directory = anndata_store(src, zarr_format, tmp_path / "in.zarr", sharded)
+    if sharded:
+        codecs = json.loads((directory / "X" / "data" / "zarr.json").read_text())["codecs"]
+        assert [c["name"] for c in codecs] == ["sharding_indexed"]
     archive = tmp_path / "in.zarr.zip"
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as z:
         for path in sorted(directory.rglob("*")):

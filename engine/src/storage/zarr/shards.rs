@@ -31,6 +31,10 @@ use zarrs::storage::{Bytes, ReadableStorage, StoreKey};
 use super::store::{storage_error, Store};
 use crate::{Error, Result};
 
+/// The shard files a read holds open at once, at most: a longer read decodes the frames of
+/// these before it opens more.
+const OPEN_SHARDS: usize = 64;
+
 /// The bytes of shard indexes kept per array (at least one index is kept).
 const KEPT_INDEX_BYTES: usize = 4 << 20;
 
@@ -235,7 +239,15 @@ impl ShardedZstd {
         let mut rest = out;
         let per_shard = self.per_shard();
         let mut chunk = first;
+        let chunk_bytes = self.chunk_bytes();
         while chunk <= last {
+            if files.len() == OPEN_SHARDS {
+                // Decode what the open shards hold, then close them.
+                std::mem::take(&mut jobs)
+                    .into_par_iter()
+                    .try_for_each(|job| decode(job, &files, chunk_bytes, l.elem))?;
+                files.clear();
+            }
             let shard = chunk / per_shard;
             let end = last.min((shard + 1) * per_shard - 1);
             let Some(index) = self.index(shard)? else {
@@ -252,9 +264,8 @@ impl ShardedZstd {
             let frames = match &self.dir {
                 Some(dir) => {
                     let key = self.key(shard)?;
-                    let file = File::open(dir.join(key.as_str())).map_err(|e| {
-                        Error::malformed(format!("shard '{key}' cannot be read: {e}"))
-                    })?;
+                    let file =
+                        File::open(dir.join(key.as_str())).map_err(|e| shard_io_error(&key, e))?;
                     files.push((key, file));
                     let file = files.len() - 1;
                     ranges
@@ -278,7 +289,6 @@ impl ShardedZstd {
             }
             chunk = end + 1;
         }
-        let chunk_bytes = self.chunk_bytes();
         jobs.into_par_iter()
             .try_for_each(|job| decode(job, &files, chunk_bytes, l.elem))?;
         Ok(true)
@@ -402,48 +412,68 @@ fn decode(job: Job<'_>, files: &[(StoreKey, File)], chunk_bytes: usize, elem: us
             *slot = Some((d, Vec::new(), Vec::new()));
         }
         let (d, scratch, read) = slot.as_mut().expect("set above");
-        let frame: &[u8] = match &job.frame {
-            Frame::Fetched(bytes) => bytes,
-            &Frame::At { file, offset, len } => {
-                let (key, file) = &files[file];
-                if read.len() < len {
-                    read.resize(len, 0);
-                }
-                file.read_exact_at(&mut read[..len], offset)
-                    .map_err(|e| match e.kind() {
-                        std::io::ErrorKind::UnexpectedEof => Error::malformed(format!(
-                            "shard '{key}' is shorter than its index says"
-                        )),
-                        _ => Error::malformed(format!("shard '{key}' cannot be read: {e}")),
-                    })?;
-                &read[..len]
-            }
-        };
-        let decoded = |n: std::io::Result<usize>| match n {
-            Ok(n) if n == chunk_bytes => Ok(()),
-            Ok(n) => Err(Error::malformed(format!(
-                "an inner chunk decoded to {n} bytes, not the {chunk_bytes} of its shape"
-            ))),
-            Err(e) => Err(Error::malformed(format!(
-                "an inner chunk cannot be decoded (corrupt): {e}"
-            ))),
-        };
-        if job.out.len() == chunk_bytes {
-            decoded(d.decompress_to_buffer(frame, job.out))?;
-        } else {
-            scratch.resize(chunk_bytes, 0);
-            decoded(d.decompress_to_buffer(frame, scratch.as_mut_slice()))?;
-            let part = job.part.start * elem..job.part.end * elem;
-            job.out.copy_from_slice(&scratch[part]);
-            if scratch.len() > KEPT_SCRATCH_BYTES {
-                *scratch = Vec::new();
+        let result = decode_with(job, files, chunk_bytes, elem, d, scratch, read);
+        // Large buffers are not kept, whatever the outcome.
+        for buffer in [scratch, read] {
+            if buffer.len() > KEPT_SCRATCH_BYTES {
+                *buffer = Vec::new();
             }
         }
-        if read.len() > KEPT_SCRATCH_BYTES {
-            *read = Vec::new();
-        }
-        Ok(())
+        result
     })
+}
+
+/// [`decode`] with the thread's context `d`, its buffer for chunks read in part `scratch` and
+/// for frames `read`.
+fn decode_with(
+    job: Job<'_>,
+    files: &[(StoreKey, File)],
+    chunk_bytes: usize,
+    elem: usize,
+    d: &mut zstd::bulk::Decompressor<'static>,
+    scratch: &mut Vec<u8>,
+    read: &mut Vec<u8>,
+) -> Result<()> {
+    let frame: &[u8] = match &job.frame {
+        Frame::Fetched(bytes) => bytes,
+        &Frame::At { file, offset, len } => {
+            let (key, file) = &files[file];
+            if read.len() < len {
+                read.resize(len, 0);
+            }
+            file.read_exact_at(&mut read[..len], offset)
+                .map_err(|e| match e.kind() {
+                    std::io::ErrorKind::UnexpectedEof => {
+                        Error::malformed(format!("shard '{key}' is shorter than its index says"))
+                    }
+                    _ => shard_io_error(key, e),
+                })?;
+            &read[..len]
+        }
+    };
+    let decoded = |n: std::io::Result<usize>| match n {
+        Ok(n) if n == chunk_bytes => Ok(()),
+        Ok(n) => Err(Error::malformed(format!(
+            "an inner chunk decoded to {n} bytes, not the {chunk_bytes} of its shape"
+        ))),
+        Err(e) => Err(Error::malformed(format!(
+            "an inner chunk cannot be decoded (corrupt): {e}"
+        ))),
+    };
+    if job.out.len() == chunk_bytes {
+        decoded(d.decompress_to_buffer(frame, job.out))?;
+    } else {
+        scratch.resize(chunk_bytes, 0);
+        decoded(d.decompress_to_buffer(frame, scratch.as_mut_slice()))?;
+        let part = job.part.start * elem..job.part.end * elem;
+        job.out.copy_from_slice(&scratch[part]);
+    }
+    Ok(())
+}
+
+/// An I/O error reading shard `key`, kept as one (its kind too), naming the shard.
+fn shard_io_error(key: &StoreKey, e: std::io::Error) -> Error {
+    Error::Io(std::io::Error::new(e.kind(), format!("shard '{key}': {e}")))
 }
 
 #[cfg(test)]
@@ -493,6 +523,30 @@ mod tests {
                 .map(|b| i32::from_le_bytes(b.try_into().unwrap()))
                 .collect()
         }))
+    }
+
+    #[test]
+    fn a_read_over_more_shards_than_it_holds_open_reads_them_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = ZarrOptions {
+            chunk_rows: Some(5),
+            shard_rows: Some(10),
+            compression: Some(ZarrCompression::Zstd(3)),
+            ..ZarrOptions::unsharded(ZarrFormat::V3)
+        };
+        let path = dir.path().join("many.zarr");
+        let root = create(&path, &options).unwrap();
+        let n = 10 * (2 * OPEN_SHARDS as i32 + 3);
+        let v: Vec<i32> = (0..n).map(|i| 3 * i).collect();
+        root.write_array("v", &ArrayData::from(v.clone()), &ArrayOptions::default())
+            .unwrap();
+        drop(root);
+        let r = reader(&path);
+        assert_eq!(read(&r, 0..n as u64).unwrap().unwrap(), v);
+        assert_eq!(
+            read(&r, 7..n as u64 - 3).unwrap().unwrap(),
+            v[7..v.len() - 3]
+        );
     }
 
     #[test]
