@@ -503,7 +503,7 @@ impl BackedCollection {
     /// The selection's rows `rows` split into runs of consecutive cells of one file.
     fn runs(&self, rows: Range<usize>) -> Result<Vec<Run>> {
         let starts = &self.inner.starts;
-        let file_of = |p: usize| starts.partition_point(|&s| s <= p) - 1;
+        let file_of = |p: usize| file_of(starts, p);
         let picked = self
             .obs
             .compose(&AxisIndex::range(rows.clone(), self.obs.len())?)?;
@@ -566,6 +566,12 @@ fn run(file: usize, at: usize, local: Vec<usize>, starts: &[usize]) -> Result<Ru
 
 /// Rows per chunk of a streaming write.
 const WRITE_CHUNK_ROWS: usize = 10_000;
+
+/// The file holding cell `p` of the collection, whose files start at `starts` (the first at 0,
+/// then one start per file and the total).
+fn file_of(starts: &[usize], p: usize) -> usize {
+    starts.partition_point(|&s| s <= p) - 1
+}
 
 /// The selection an index stands for.
 pub(super) fn selection_of(index: &AxisIndex) -> Selection {

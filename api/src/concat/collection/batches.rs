@@ -8,7 +8,7 @@ use annpage_engine::error::ResultExt;
 use annpage_engine::paged::BackedMatrix;
 use annpage_engine::Result;
 
-use super::{BackedCollection, Which};
+use super::{file_of, BackedCollection, Which};
 use crate::backed::batches::{RowReader, Windows};
 use crate::backed::{BatchOptions, Batches, MatrixKind};
 use crate::Selection;
@@ -88,7 +88,7 @@ impl BackedCollection {
         let bytes_of = move |batch: &[usize]| {
             let mut per_file: Vec<Vec<usize>> = vec![Vec::new(); matrices.len()];
             for p in batch.iter().filter_map(|&i| obs.get(i)) {
-                let f = starts.partition_point(|&s| s <= p) - 1;
+                let f = file_of(&starts, p);
                 per_file[f].push(p - starts[f]);
             }
             let bytes = |(m, rows): (&Option<BackedMatrix>, &Vec<usize>)| match m {
