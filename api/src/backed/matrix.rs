@@ -458,6 +458,31 @@ impl MatrixChunks {
             chunks.recycle(chunk);
         }
     }
+
+    /// Where to hand chunks back once done with them after the iteration has moved on
+    /// (chunks lent to another thread, or to Python's arrays): `None` where
+    /// [`MatrixChunks::recycle`] would drop them.
+    ///
+    /// ```
+    /// use annpage::backed::{read_h5ad_backed, BackedOptions, Mode};
+    /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/pbmc_like_csr.h5ad");
+    /// let adata = read_h5ad_backed(path, Mode::Read, BackedOptions::default())?;
+    /// let mut chunks = adata.chunk_x(500)?;
+    /// let buffers = chunks.buffers();
+    /// let kept: Vec<_> = chunks.by_ref().collect::<Result<_, _>>()?;
+    /// for (_, m) in kept {
+    ///     if let Some(b) = &buffers {
+    ///         b.recycle(m);
+    ///     }
+    /// }
+    /// # Ok::<(), annpage::Error>(())
+    /// ```
+    pub fn buffers(&self) -> Option<ScanBuffers> {
+        match &self.inner {
+            ChunksInner::Backed(chunks) => chunks.buffers(),
+            ChunksInner::Memory { .. } => None,
+        }
+    }
 }
 
 impl Iterator for MatrixChunks {

@@ -85,7 +85,9 @@ pub use annpage_engine::cache::CacheStats;
 use annpage_engine::data::{ArrayData, Column, DType, DataFrame, Element, Mapping};
 use annpage_engine::error::ResultExt;
 use annpage_engine::format::WriteOptions;
-pub use annpage_engine::paged::{BlockCache, MatrixKind, ReadOptions, ReadPath, WorkerPool};
+pub use annpage_engine::paged::{
+    BlockCache, MatrixKind, ReadOptions, ReadPath, ScanBuffers, WorkerPool,
+};
 use annpage_engine::select::AxisIndex;
 use annpage_engine::storage::StoreKind;
 use annpage_engine::{Error, Result};

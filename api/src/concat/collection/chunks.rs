@@ -101,6 +101,15 @@ impl CollectionChunks {
         }
     }
 
+    /// Where to hand chunks back once done with them after the iteration has moved on (see
+    /// [`MatrixChunks::buffers`]): `None` where the chunks are gathered from scattered runs.
+    pub fn buffers(&self) -> Option<ScanBuffers> {
+        match self.mode {
+            Pass::Runs { .. } => Some(self.buffers.clone()),
+            Pass::Gather { .. } => None,
+        }
+    }
+
     /// File `run.file`'s matrix at the run's cells and the selection's genes.
     fn view(&self, run: &Run) -> Result<Option<BackedMatrixView>> {
         let file = &self.coll.inner.files[run.file];

@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use crate::cache::{BlockKey, Retention};
-use crate::data::Matrix;
+use crate::data::{ArrayData, Matrix};
 use crate::paged::ahead::{Load, Loader, Want};
 use crate::paged::block::Block;
 use crate::paged::block::{Spare, Spares};
@@ -171,6 +171,26 @@ impl ScanBuffers {
     pub fn recycle(&self, chunk: Matrix) {
         self.0.put(Spare::from_matrix(chunk));
     }
+
+    /// [`ScanBuffers::recycle`] for a sparse chunk already taken apart
+    /// ([`SparseMatrix::into_parts`](crate::data::SparseMatrix::into_parts)): its offsets,
+    /// minor indices and values.
+    ///
+    /// ```
+    /// use annpage_engine::data::{ArrayData, Matrix, SparseFormat, SparseMatrix};
+    /// use annpage_engine::paged::ScanBuffers;
+    /// let m = SparseMatrix::new(SparseFormat::Csr, (1, 3), vec![0, 1], vec![2], ArrayData::from(vec![1.0f32]))?;
+    /// let (_, _, indptr, indices, data) = m.into_parts();
+    /// ScanBuffers::default().recycle_parts(indptr, indices, data);
+    /// # Ok::<(), annpage_engine::Error>(())
+    /// ```
+    pub fn recycle_parts(&self, indptr: Vec<u64>, indices: Vec<u32>, data: ArrayData) {
+        self.0.put(Spare {
+            indptr,
+            indices: Some(indices),
+            values: Some(data),
+        });
+    }
 }
 
 /// Iterator over a selection in chunks of rows; see [`BackedMatrix::chunks`].
@@ -216,6 +236,16 @@ impl Chunks {
         if self.whole.is_some() {
             self.fetcher.spares.put(Spare::from_matrix(chunk));
         }
+    }
+
+    /// Where chunks are handed back when the caller gives them away and is done with them
+    /// only after the iteration has moved on (chunks lent to another thread or language):
+    /// the same as [`Chunks::recycle`] from wherever the chunk ended up. `None` where this
+    /// scan would drop them (see [`Chunks::recycle`]).
+    pub fn buffers(&self) -> Option<ScanBuffers> {
+        self.whole
+            .as_ref()
+            .map(|_| ScanBuffers(Arc::clone(&self.fetcher.spares)))
     }
 
     fn read_next(&mut self, range: Range<usize>) -> Result<Matrix> {
