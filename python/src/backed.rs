@@ -4,7 +4,7 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use annpage::backed::{BatchOptions, MatrixKind, ReadOptions};
+use annpage::backed::{BatchOptions, MatrixKind, ReadOptions, ScanBuffers};
 use annpage::data::{Matrix, SparseFormat};
 use annpage::{
     read_h5ad_backed, BackedAnnData, BackedMatrixView, BackedOptions, Compression, Mode, Selection,
@@ -17,6 +17,7 @@ use pyo3::types::{PyList, PySlice};
 
 use crate::convert;
 use crate::errors::to_py;
+use crate::lend;
 
 /// One axis' selection from Python: `None` (everything), a `slice` of ints, or a 1-d `int64`
 /// array of positions (the Python side resolves masks and names to positions).
@@ -262,7 +263,8 @@ impl Backed {
     ) -> PyResult<Chunks> {
         let m = self.matrix(which, key)?;
         let chunks = py.detach(|| m.chunks(chunk_rows.max(1))).map_err(to_py)?;
-        Ok(Chunks::new(chunks))
+        let buffers = chunks.buffers();
+        Ok(Chunks::new(chunks, buffers))
     }
 
     /// Shuffled batches of a matrix of the selection (`BatchOptions` of the Rust API).
@@ -405,15 +407,20 @@ type RowBlocks = Box<dyn Iterator<Item = annpage::Result<(Range<usize>, Matrix)>
 #[pyclass(module = "annpage._annpage", frozen)]
 pub struct Chunks {
     inner: Mutex<RowBlocks>,
+    /// Where the chunks' buffers go back once Python is done with them (see `lend`).
+    buffers: Option<ScanBuffers>,
 }
 
 impl Chunks {
-    /// Wraps the row blocks of a file's or a collection's matrix.
+    /// Wraps the row blocks of a file's or a collection's matrix, whose buffers go back to
+    /// `buffers` once Python is done with them.
     pub fn new(
         blocks: impl Iterator<Item = annpage::Result<(Range<usize>, Matrix)>> + Send + 'static,
+        buffers: Option<ScanBuffers>,
     ) -> Self {
         Chunks {
             inner: Mutex::new(Box::new(blocks)),
+            buffers,
         }
     }
 }
@@ -436,7 +443,7 @@ impl Chunks {
                 let items = PyList::empty(py);
                 items.append(rows.start)?;
                 items.append(rows.end)?;
-                items.append(convert::matrix(py, m)?)?;
+                items.append(lend::matrix(py, m, self.buffers.as_ref())?)?;
                 Ok(Some(pyo3::types::PyTuple::new(py, items)?.into_any()))
             }
         }

@@ -210,7 +210,8 @@ impl Collection {
                 Some(name) => self.inner.chunk_layer(name, chunk_rows.max(1)),
             })
             .map_err(to_py)?;
-        Ok(Chunks::new(chunks))
+        let buffers = chunks.buffers();
+        Ok(Chunks::new(chunks, buffers))
     }
 
     /// Shuffled batches of X or a layer (`Backed.batches`).

@@ -50,17 +50,8 @@ fn strings(py: Python<'_>, a: ArrayD<String>) -> Bound<'_, PyAny> {
 /// A sparse matrix as a tagged tuple. Index arrays are `int32` when every offset fits, else
 /// `int64`, as scipy chooses.
 pub fn sparse(py: Python<'_>, m: SparseMatrix) -> PyResult<Bound<'_, PyAny>> {
+    let small = int32_indices(&m);
     let (format, shape, indptr, indices, data) = m.into_parts();
-    let fmt = match format {
-        SparseFormat::Csr => "csr",
-        SparseFormat::Csc => "csc",
-    };
-    let minor = match format {
-        SparseFormat::Csr => shape.1,
-        SparseFormat::Csc => shape.0,
-    };
-    let nnz = indices.len();
-    let small = nnz <= i32::MAX as usize && minor <= i32::MAX as usize;
     // A conversion between types of one size is collected in place (the standard library
     // reuses the source's memory): the indices stay in the buffer they were read into
     // instead of a fresh one, which the kernel would zero first.
@@ -75,13 +66,37 @@ pub fn sparse(py: Python<'_>, m: SparseMatrix) -> PyResult<Bound<'_, PyAny>> {
         let i: Vec<i64> = indices.iter().map(|&v| i64::from(v)).collect();
         (p.into_pyarray(py).into_any(), i.into_pyarray(py).into_any())
     };
-    let items: Vec<Bound<'_, PyAny>> = vec![
+    let data = array(py, data)?;
+    sparse_tuple(py, format, shape, [indptr, indices, data])
+}
+
+/// Whether `m`'s offsets and indices fit `int32`, the index type scipy gives them then.
+pub fn int32_indices(m: &SparseMatrix) -> bool {
+    let minor = match m.format() {
+        SparseFormat::Csr => m.shape().1,
+        SparseFormat::Csc => m.shape().0,
+    };
+    m.nnz() <= i32::MAX as usize && minor <= i32::MAX as usize
+}
+
+/// The tagged tuple of a sparse matrix from its arrays `[indptr, indices, data]`.
+pub fn sparse_tuple<'py>(
+    py: Python<'py>,
+    format: SparseFormat,
+    shape: (usize, usize),
+    [indptr, indices, data]: [Bound<'py, PyAny>; 3],
+) -> PyResult<Bound<'py, PyAny>> {
+    let fmt = match format {
+        SparseFormat::Csr => "csr",
+        SparseFormat::Csc => "csc",
+    };
+    let items: Vec<Bound<'py, PyAny>> = vec![
         "sparse".into_pyobject(py)?.into_any(),
         fmt.into_pyobject(py)?.into_any(),
         shape.into_pyobject(py)?.into_any(),
         indptr,
         indices,
-        array(py, data)?,
+        data,
     ];
     Ok(PyTuple::new(py, items)?.into_any())
 }

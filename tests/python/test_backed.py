@@ -280,6 +280,50 @@ def test_a_pass_over_a_file_larger_than_the_budget_stays_within_it(tmp_path):
     assert peak - base <= 16 + 2 * chunk_mb + 16, f"peak {peak:.0f} MiB, {base:.0f} MiB after opening, X {x_mb:.0f} MiB"
 
 
+def _owner(a):
+    """The object that owns an array's memory (the end of its chain of bases)."""
+    while isinstance(a, np.ndarray) and a.base is not None:
+        a = a.base
+    return a
+
+
+@pytest.mark.parametrize("kind", ["csr", "dense"])
+def test_chunks_lent_to_python_are_never_overwritten_while_held(tmp_path, kind):
+    """A pass larger than the cache reads each chunk into the buffers of a chunk Python has
+    dropped: chunks still held, or written to before being dropped, must not show through."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "lent.h5ad"
+    if kind == "csr":
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "make_big_h5ad.py"), str(path), "--cells", "20000", "--genes",
+             "3000", "--nnz", "150"],
+            check=True,
+        )
+    else:
+        x = np.random.default_rng(5).random((20000, 256), dtype=np.float32)
+        ad.AnnData(X=x).write_h5ad(path)
+    want = _anndata(path).X
+    b = annpage.read_h5ad(path, backed="r", cache_mb=1)
+    held, lent = [], 0
+    # Chunks of 2,000 rows (over 1 MB): each read whole, as a pass larger than the cache does.
+    for i, (m, start, end) in enumerate(b.chunked_X(2000)):
+        _same(m, want[start:end])
+        parts = [m.data, m.indices] if kind == "csr" else [m]
+        assert all(p.flags.writeable for p in parts)
+        lent += type(_owner(parts[0])).__name__ == "Lent" and all(_owner(p) is _owner(parts[0]) for p in parts)
+        if i % 3 == 0:
+            held.append((m, start, end))
+        else:
+            # Scribbled on, then dropped: its buffers are read into again.
+            for p in parts:
+                p[...] = 0
+    assert lent == 10, "every chunk of this pass is lent from the scan's buffers"
+    for m, start, end in held:
+        _same(m, want[start:end])
+
+
 def test_to_dask_runs_on_worker_processes():
     import dask
     from distributed import Client, LocalCluster
