@@ -125,7 +125,7 @@ pub enum ReadPath {
     /// Through the storage backend's own array reader (Zarr).
     Store,
     /// Zarr shards of zstd inner chunks (anndata's default layout), whose frames annpage
-    /// decodes itself into the reader's buffers (`storage/zarr/shards.rs`).
+    /// decodes itself into the reader's buffers (`storage/zarr/shards/`).
     Shards,
 }
 

@@ -46,12 +46,33 @@ const MAX_CHUNK_BYTES: u64 = 16 << 20;
 /// size.
 const KEPT_SCRATCH_BYTES: usize = 4 << 20;
 
-/// A shard's index: per inner chunk, the offset and length of its frame; and the shard's
-/// length in bytes.
+/// A shard's index: per inner chunk, the offset and length of its frame; and the version of
+/// the shard it was read from.
 #[derive(Clone)]
 struct Index {
     entries: Arc<[(u64, u64)]>,
-    shard_len: u64,
+    version: Version,
+}
+
+/// What tells versions of a shard apart: its length and, in a directory store, its file
+/// (device, inode, modification time): a shard replaced by another file, or rewritten, is
+/// another version even at the same length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Version {
+    len: u64,
+    file: Option<(u64, u64, i64, i64)>,
+}
+
+impl Version {
+    /// The version of the open shard `file` (of key `key`).
+    fn of(file: &File, key: &StoreKey) -> Result<Version> {
+        use std::os::unix::fs::MetadataExt;
+        let m = file.metadata().map_err(|e| shard_io_error(key, e))?;
+        Ok(Version {
+            len: m.len(),
+            file: Some((m.dev(), m.ino(), m.mtime(), m.mtime_nsec())),
+        })
+    }
 }
 
 /// An index entry of an inner chunk that is not stored (it holds the fill value).
@@ -153,7 +174,7 @@ pub(crate) struct ShardedZstd {
     /// The array's key prefix (`X/data/`).
     prefix: String,
     layout: Layout,
-    /// Per shard, its index (kept with the shard's length when it was read).
+    /// Per shard, its index (kept with the version of the shard it was read from).
     indexes: Mutex<LruCache<u64, Index>>,
 }
 
@@ -250,7 +271,18 @@ impl ShardedZstd {
             }
             let shard = chunk / per_shard;
             let end = last.min((shard + 1) * per_shard - 1);
-            let Some(index) = self.index(shard)? else {
+            let key = self.key(shard)?;
+            // In a directory store, the index and the frames are read from one open file: a
+            // shard replaced meanwhile is read whole from one version or the other.
+            let file = match &self.dir {
+                Some(dir) => match File::open(dir.join(key.as_str())) {
+                    Ok(file) => Some(file),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+                    Err(e) => return Err(shard_io_error(&key, e)),
+                },
+                None => None,
+            };
+            let Some(index) = self.index(shard, &key, file.as_ref())? else {
                 return Ok(false);
             };
             let mut ranges = Vec::with_capacity((end - chunk + 1) as usize);
@@ -259,13 +291,10 @@ impl ShardedZstd {
                 if entry == ABSENT {
                     return Ok(false);
                 }
-                ranges.push(self.frame_range(entry, index.shard_len)?);
+                ranges.push(self.frame_range(entry, index.version.len)?);
             }
-            let frames = match &self.dir {
-                Some(dir) => {
-                    let key = self.key(shard)?;
-                    let file =
-                        File::open(dir.join(key.as_str())).map_err(|e| shard_io_error(&key, e))?;
+            let frames = match file {
+                Some(file) => {
                     files.push((key, file));
                     let file = files.len() - 1;
                     ranges
@@ -344,18 +373,24 @@ impl ShardedZstd {
         Ok(frames.into_iter().map(Frame::Fetched).collect())
     }
 
-    /// Shard `shard`'s index, read and checked on first use; `None` when the shard is absent.
+    /// Shard `shard`'s index (of key `key`, open as `file` in a directory store), read and
+    /// checked on first use; `None` when the shard is absent.
     ///
-    /// The shard's length is looked at on every call (one `stat`): a shard rewritten to
-    /// another length since its index was kept has its index read again, rather than its new
-    /// bytes read at the old offsets.
-    fn index(&self, shard: u64) -> Result<Option<Index>> {
-        let key = self.key(shard)?;
-        let Some(shard_len) = self.storage.size_key(&key).map_err(storage_error)? else {
-            return Ok(None);
+    /// The shard's version is looked at on every call (one `stat`): a shard rewritten or
+    /// replaced since its index was kept has its index read again, rather than its new bytes
+    /// read at the old offsets. (In a zip store, where only the length is known, a shard
+    /// rewritten to the same length is not noticed; archives are not rewritten in place.)
+    fn index(&self, shard: u64, key: &StoreKey, file: Option<&File>) -> Result<Option<Index>> {
+        let version = match file {
+            Some(file) => Version::of(file, key)?,
+            None => match self.storage.size_key(key).map_err(storage_error)? {
+                Some(len) => Version { len, file: None },
+                None => return Ok(None),
+            },
         };
+        let shard_len = version.len;
         if let Some(index) = self.indexes.lock().get(&shard) {
-            if index.shard_len == shard_len {
+            if index.version == version {
                 return Ok(Some(index.clone()));
             }
         }
@@ -366,16 +401,30 @@ impl ShardedZstd {
                 "shard '{key}' ({shard_len} bytes) is shorter than its index ({bytes} bytes)"
             )));
         }
-        let got = self
-            .storage
-            .get_partial(
-                &key,
-                ByteRange::FromStart(shard_len - bytes as u64, Some(bytes as u64)),
-            )
-            .map_err(storage_error)?;
-        // Removed since its length was looked at: absent.
-        let Some(raw) = got else {
-            return Ok(None);
+        let at = shard_len - bytes as u64;
+        let raw = match file {
+            Some(file) => {
+                // At most the shard's length (checked above).
+                let mut raw = vec![0u8; bytes];
+                file.read_exact_at(&mut raw, at)
+                    .map_err(|e| match e.kind() {
+                        // Cut short since its length was looked at.
+                        std::io::ErrorKind::UnexpectedEof => Error::malformed(format!(
+                            "shard '{key}' is shorter than its index ({bytes} bytes)"
+                        )),
+                        _ => shard_io_error(key, e),
+                    })?;
+                raw.into()
+            }
+            None => {
+                let range = ByteRange::FromStart(at, Some(bytes as u64));
+                let got = self.storage.get_partial(key, range);
+                // Removed since its length was looked at: absent.
+                match got.map_err(storage_error)? {
+                    Some(raw) => raw,
+                    None => return Ok(None),
+                }
+            }
         };
         if raw.len() != bytes {
             return Err(Error::malformed(format!(
@@ -394,7 +443,7 @@ impl ShardedZstd {
             .chunks_exact(16)
             .map(|e| (word(&e[..8]), word(&e[8..])))
             .collect();
-        let index = Index { entries, shard_len };
+        let index = Index { entries, version };
         self.indexes.lock().put(shard, index.clone());
         Ok(Some(index))
     }
@@ -477,220 +526,4 @@ fn shard_io_error(key: &StoreKey, e: std::io::Error) -> Error {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::path::{Path, PathBuf};
-
-    use super::*;
-    use crate::data::ArrayData;
-    use crate::storage::zarr::store::Store;
-    use crate::storage::zarr::write::create;
-    use crate::storage::{ArrayOptions, ZarrCompression, ZarrFormat, ZarrOptions};
-
-    /// A v3 store holding `v`: 1,050 i32 (10 × i) in zstd inner chunks of 100, shards of 400
-    /// (the last shard short, its last inner chunk padded), laid out as anndata writes X.
-    fn store(dir: &Path) -> PathBuf {
-        store_of(dir, |i| 10 * i)
-    }
-
-    fn store_of(dir: &Path, value: impl Fn(i32) -> i32) -> PathBuf {
-        let options = ZarrOptions {
-            chunk_rows: Some(100),
-            shard_rows: Some(400),
-            compression: Some(ZarrCompression::Zstd(3)),
-            ..ZarrOptions::unsharded(ZarrFormat::V3)
-        };
-        let path = dir.join("s.zarr");
-        let root = create(&path, &options).unwrap();
-        let v: Vec<i32> = (0..1050).map(value).collect();
-        root.write_array("v", &ArrayData::from(v), &ArrayOptions::default())
-            .unwrap();
-        drop(root);
-        path
-    }
-
-    fn reader(path: &Path) -> ShardedZstd {
-        let doc: Value =
-            serde_json::from_slice(&std::fs::read(path.join("v/zarr.json")).unwrap()).unwrap();
-        let layout = layout(&doc, 4).expect("the default layout");
-        let store = Store::open(path).unwrap();
-        ShardedZstd::new(&store, "v/".into(), layout)
-    }
-
-    fn read(r: &ShardedZstd, rows: Range<u64>) -> Result<Option<Vec<i32>>> {
-        let mut out = vec![0u8; (rows.end - rows.start) as usize * 4];
-        Ok(r.read_into(rows, &mut out)?.then(|| {
-            out.chunks_exact(4)
-                .map(|b| i32::from_le_bytes(b.try_into().unwrap()))
-                .collect()
-        }))
-    }
-
-    #[test]
-    fn a_read_over_more_shards_than_it_holds_open_reads_them_all() {
-        let dir = tempfile::tempdir().unwrap();
-        let options = ZarrOptions {
-            chunk_rows: Some(5),
-            shard_rows: Some(10),
-            compression: Some(ZarrCompression::Zstd(3)),
-            ..ZarrOptions::unsharded(ZarrFormat::V3)
-        };
-        let path = dir.path().join("many.zarr");
-        let root = create(&path, &options).unwrap();
-        let n = 10 * (2 * OPEN_SHARDS as i32 + 3);
-        let v: Vec<i32> = (0..n).map(|i| 3 * i).collect();
-        root.write_array("v", &ArrayData::from(v.clone()), &ArrayOptions::default())
-            .unwrap();
-        drop(root);
-        let r = reader(&path);
-        assert_eq!(read(&r, 0..n as u64).unwrap().unwrap(), v);
-        assert_eq!(
-            read(&r, 7..n as u64 - 3).unwrap().unwrap(),
-            v[7..v.len() - 3]
-        );
-    }
-
-    #[test]
-    fn reads_every_kind_of_range_as_written() {
-        let dir = tempfile::tempdir().unwrap();
-        let r = reader(&store(dir.path()));
-        for rows in [
-            0..1050,
-            0..1,
-            99..101,
-            100..200,
-            350..450,
-            399..801,
-            1000..1050,
-            1049..1050,
-            7..7,
-        ] {
-            let want: Vec<i32> = rows.clone().map(|i| 10 * i as i32).collect();
-            assert_eq!(read(&r, rows.clone()).unwrap(), Some(want), "{rows:?}");
-        }
-        let mut small = vec![0u8; 3];
-        assert!(r.read_into(0..1, &mut small).is_err());
-        assert!(r.read_into(1000..1051, &mut vec![0u8; 51 * 4]).is_err());
-        // The array reader takes this path for the layout, with the same values.
-        let root = crate::storage::zarr::open(&dir.path().join("s.zarr")).unwrap();
-        let v = root.array("v").unwrap();
-        let mut out = vec![0u8; 20 * 4];
-        v.read_rows_into(390..410, &mut out).unwrap();
-        assert_eq!(i32::from_le_bytes(out[..4].try_into().unwrap()), 3900);
-        let reader = crate::paged::StoreReader::new(v).unwrap();
-        assert_eq!(
-            crate::paged::RangeReader::read_path(&reader),
-            crate::paged::ReadPath::Shards
-        );
-    }
-
-    #[test]
-    fn a_shard_rewritten_since_its_index_was_kept_is_read_anew() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = store(dir.path());
-        let r = reader(&path);
-        assert_eq!(read(&r, 0..2).unwrap(), Some(vec![0, 10]));
-        // Shard 0 replaced by one of other values (another length).
-        let other = tempfile::tempdir().unwrap();
-        let new = store_of(other.path(), |i| i * i * 7 + 3).join("v/c/0");
-        let old = path.join("v/c/0");
-        assert_ne!(
-            std::fs::metadata(&new).unwrap().len(),
-            std::fs::metadata(&old).unwrap().len()
-        );
-        std::fs::copy(&new, &old).unwrap();
-        assert_eq!(read(&r, 0..3).unwrap(), Some(vec![3, 10, 31]));
-    }
-
-    /// Shard 0's file, its index and where its first frame is.
-    fn shard0(path: &Path) -> (PathBuf, Vec<u8>, usize) {
-        let file = path.join("v/c/0");
-        let bytes = std::fs::read(&file).unwrap();
-        let at = bytes.len() - (4 * 16 + 4);
-        (file, bytes, at)
-    }
-
-    #[test]
-    fn refuses_corrupt_shards_and_leaves_absent_ones_to_zarrs() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = store(dir.path());
-        let (file, good, at) = shard0(&path);
-        let err = |bytes: &[u8]| {
-            std::fs::write(&file, bytes).unwrap();
-            read(&reader(&path), 0..400).unwrap_err().to_string()
-        };
-        // An index that does not match its checksum.
-        let mut bad = good.clone();
-        bad[at + 3] ^= 0xff;
-        assert!(err(&bad).contains("checksum"), "{}", err(&bad));
-        // The shard with word `w` of its index set to `value`, the checksum recomputed.
-        let with_word = |w: usize, value: u64| {
-            let mut bytes = good.clone();
-            bytes[at + 8 * w..at + 8 * w + 8].copy_from_slice(&value.to_le_bytes());
-            let crc = crc32c::crc32c(&bytes[at..at + 64]);
-            let end = bytes.len();
-            bytes[end - 4..].copy_from_slice(&crc.to_le_bytes());
-            bytes
-        };
-        // An entry claiming more bytes than any frame of a chunk.
-        let lying = with_word(1, 1 << 40);
-        assert!(
-            err(&lying).contains("exceeds any zstd frame"),
-            "{}",
-            err(&lying)
-        );
-        // An entry pointing beyond the end of its shard.
-        let beyond = with_word(0, 1 << 40);
-        assert!(
-            err(&beyond).contains("beyond its shard"),
-            "{}",
-            err(&beyond)
-        );
-        // A frame whose bytes are garbage.
-        let mut garbage = good.clone();
-        garbage[..8].copy_from_slice(&[0xde; 8]);
-        assert!(
-            err(&garbage).contains("cannot be decoded"),
-            "{}",
-            err(&garbage)
-        );
-        // A shard cut short: its index is read from what is left, which does not check.
-        assert!(!err(&good[..good.len() / 2]).is_empty());
-        // An absent shard (its values are the fill value): left to zarrs.
-        std::fs::remove_file(&file).unwrap();
-        assert_eq!(read(&reader(&path), 0..10).unwrap(), None);
-        assert_eq!(read(&reader(&path), 400..410).unwrap().unwrap()[0], 4000);
-    }
-
-    #[test]
-    fn only_the_default_layout_is_read_here() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = store(dir.path());
-        let doc: Value =
-            serde_json::from_slice(&std::fs::read(path.join("v/zarr.json")).unwrap()).unwrap();
-        assert!(layout(&doc, 4).is_some());
-        assert!(layout(&doc, 3).is_none());
-        let edit = |f: &dyn Fn(&mut Value)| {
-            let mut d = doc.clone();
-            f(&mut d);
-            layout(&d, 4)
-        };
-        fn sharding(d: &mut Value) -> &mut Value {
-            &mut d["codecs"][0]["configuration"]
-        }
-        assert!(edit(&|d| sharding(d)["index_location"] = "start".into()).is_none());
-        assert!(
-            edit(&|d| sharding(d)["codecs"][0]["configuration"]["endian"] = "big".into()).is_none()
-        );
-        assert!(edit(&|d| sharding(d)["codecs"][1]["name"] = "gzip".into()).is_none());
-        assert!(edit(&|d| d["shape"] = serde_json::json!([1050, 2])).is_none());
-        assert!(edit(&|d| d["chunk_key_encoding"]["name"] = "v2".into()).is_none());
-        assert!(edit(&|d| d["zarr_format"] = 2.into()).is_none());
-        // Inner chunks too large to decode here (zarrs checks them against memory).
-        let huge = |d: &mut Value| {
-            d["shape"] = serde_json::json!([1u64 << 40]);
-            d["chunk_grid"]["configuration"]["chunk_shape"] = serde_json::json!([1u64 << 40]);
-            sharding(d)["chunk_shape"] = serde_json::json!([1u64 << 30]);
-        };
-        assert!(edit(&huge).is_none());
-    }
-}
+mod tests;
