@@ -17,6 +17,7 @@ use pyo3::types::{PyList, PySlice};
 
 use crate::convert;
 use crate::errors::to_py;
+use crate::handle::shared_handle_methods;
 use crate::lend;
 
 /// One axis' selection from Python: `None` (everything), a `slice` of ints, or a 1-d `int64`
@@ -113,35 +114,10 @@ impl Backed {
         Ok(Backed { inner })
     }
 
-    /// `(n_obs, n_vars)` of the selection.
-    #[getter]
-    fn shape(&self) -> (usize, usize) {
-        self.inner.shape()
-    }
-
     /// The file's path.
     #[getter]
     fn filename(&self) -> PathBuf {
         self.inner.path().to_path_buf()
-    }
-
-    /// Whether this handle selects part of the file.
-    #[getter]
-    fn is_view(&self) -> bool {
-        self.inner.is_view()
-    }
-
-    /// A lazy view of `obs` × `var` of this handle (positions relative to it).
-    #[pyo3(signature = (obs=None, var=None))]
-    fn slice(
-        &self,
-        py: Python<'_>,
-        obs: Option<&Bound<'_, PyAny>>,
-        var: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Self> {
-        let (obs, var) = (selection(obs)?, selection(var)?);
-        let inner = py.detach(|| self.inner.slice(&obs, &var)).map_err(to_py)?;
-        Ok(Backed { inner })
     }
 
     /// The selected observation names, as a numpy object array.
@@ -154,18 +130,6 @@ impl Backed {
     fn var_names<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let names = py.detach(|| self.inner.var_names()).map_err(to_py)?;
         convert::array(py, names.into())
-    }
-
-    /// `obs` as a tagged data frame.
-    fn obs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let df = py.detach(|| self.inner.obs()).map_err(to_py)?;
-        convert::dataframe(py, df)
-    }
-
-    /// `var` as a tagged data frame.
-    fn var<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let df = py.detach(|| self.inner.var()).map_err(to_py)?;
-        convert::dataframe(py, df)
     }
 
     /// The keys of a mapping slot (`layers`, `obsm`, `varm`, `obsp`, `varp`, `uns`).
@@ -240,18 +204,6 @@ impl Backed {
         convert::element(py, e)
     }
 
-    /// `uns` as a dict of tagged values.
-    fn uns<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let uns = py.detach(|| self.inner.uns()).map_err(to_py)?;
-        convert::mapping(py, uns)
-    }
-
-    /// The selection in memory, as a dict of its elements.
-    fn to_memory<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let adata = py.detach(|| self.inner.to_memory()).map_err(to_py)?;
-        convert::anndata(py, adata)
-    }
-
     /// Iterates over a matrix of the selection in blocks of `chunk_rows` rows.
     #[pyo3(signature = (which, key, chunk_rows))]
     fn chunks(
@@ -296,23 +248,6 @@ impl Backed {
         Ok(Batches::new(batches))
     }
 
-    /// Writes the selection to `path` (streaming), compressed with `None`, `"gzip"` (level 4,
-    /// as h5py) or `"lzf"`.
-    #[pyo3(signature = (path, compression=None))]
-    fn write_h5ad(&self, py: Python<'_>, path: PathBuf, compression: Option<&str>) -> PyResult<()> {
-        let compression = compression_of(compression)?;
-        py.detach(|| {
-            self.inner.write_h5ad(
-                &path,
-                &WriteOptions {
-                    compression,
-                    ..Default::default()
-                },
-            )
-        })
-        .map_err(to_py)
-    }
-
     /// Writes X at the selection to `path` as a CSC matrix (a gene's values together), out of
     /// core, gathering at most `memory_bytes` of values a pass.
     fn write_gene_major(&self, py: Python<'_>, path: PathBuf, memory_bytes: usize) -> PyResult<()> {
@@ -322,29 +257,9 @@ impl Backed {
         })
         .map_err(to_py)
     }
-
-    /// Writes the selection to `path` as a Zarr store (streaming), in `zarr_format` 2 or 3,
-    /// with `chunk_rows` / `shard_rows` (see [`write_options`]).
-    #[pyo3(signature = (path, compression=None, zarr_format=3, chunk_rows=None, shard_rows=None))]
-    fn write_zarr(
-        &self,
-        py: Python<'_>,
-        path: PathBuf,
-        compression: Option<&str>,
-        zarr_format: u8,
-        chunk_rows: Option<usize>,
-        shard_rows: Option<usize>,
-    ) -> PyResult<()> {
-        let options = zarr_write_options(compression, zarr_format, chunk_rows, shard_rows)?;
-        py.detach(|| self.inner.write_zarr(&path, &options))
-            .map_err(to_py)
-    }
-
-    /// The layer names, obsm keys and other keys of the file, for `repr`.
-    fn __repr__(&self) -> String {
-        format!("{:?}", self.inner)
-    }
 }
+
+shared_handle_methods!(Backed);
 
 /// The options writing a Zarr store: `zarr_format` 2 or 3, `chunk_rows` rows a chunk (default
 /// zarr-python's guess), `shard_rows` rows a shard (v3; default shards as anndata 0.13 makes

@@ -6,15 +6,14 @@ use std::path::PathBuf;
 
 use annpage::backed::{BatchOptions, MatrixKind, ReadOptions};
 use annpage::data::SparseFormat;
-use annpage::{read_collection, BackedCollection, BackedOptions, WriteOptions};
+use annpage::{read_collection, BackedCollection, BackedOptions};
 use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::backed::{
-    compression_of, positions_of, selection, zarr_write_options, BatchArgs, Batches, Chunks,
-};
+use crate::backed::{positions_of, BatchArgs, Batches, Chunks};
 use crate::convert;
 use crate::errors::to_py;
+use crate::handle::shared_handle_methods;
 use numpy::PyReadonlyArray1;
 
 /// Several files read as one lazy AnnData, and the cells and genes it selects.
@@ -68,11 +67,6 @@ impl Collection {
         Ok(Collection { inner })
     }
 
-    #[getter]
-    fn shape(&self) -> (usize, usize) {
-        self.inner.shape()
-    }
-
     /// The files, in order.
     #[getter]
     fn filenames(&self) -> Vec<PathBuf> {
@@ -81,33 +75,6 @@ impl Collection {
             .iter()
             .map(|f| f.path().to_path_buf())
             .collect()
-    }
-
-    #[getter]
-    fn is_view(&self) -> bool {
-        self.inner.is_view()
-    }
-
-    #[pyo3(signature = (obs=None, var=None))]
-    fn slice(
-        &self,
-        py: Python<'_>,
-        obs: Option<&Bound<'_, PyAny>>,
-        var: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Self> {
-        let (obs, var) = (selection(obs)?, selection(var)?);
-        let inner = py.detach(|| self.inner.slice(&obs, &var)).map_err(to_py)?;
-        Ok(Collection { inner })
-    }
-
-    fn obs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let df = py.detach(|| self.inner.obs()).map_err(to_py)?;
-        convert::dataframe(py, df)
-    }
-
-    fn var<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let df = py.detach(|| self.inner.var()).map_err(to_py)?;
-        convert::dataframe(py, df)
     }
 
     fn keys(&self, py: Python<'_>, which: &str) -> PyResult<Vec<String>> {
@@ -185,16 +152,6 @@ impl Collection {
         convert::element(py, e)
     }
 
-    fn uns<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let uns = py.detach(|| self.inner.uns()).map_err(to_py)?;
-        convert::mapping(py, uns)
-    }
-
-    fn to_memory<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let adata = py.detach(|| self.inner.to_memory()).map_err(to_py)?;
-        convert::anndata(py, adata)
-    }
-
     #[pyo3(signature = (which, key, chunk_rows))]
     fn chunks(
         &self,
@@ -245,38 +202,6 @@ impl Collection {
             .map_err(to_py)?;
         Ok(Batches::new(batches))
     }
-
-    #[pyo3(signature = (path, compression=None, zarr_format=3, chunk_rows=None, shard_rows=None))]
-    fn write_zarr(
-        &self,
-        py: Python<'_>,
-        path: PathBuf,
-        compression: Option<&str>,
-        zarr_format: u8,
-        chunk_rows: Option<usize>,
-        shard_rows: Option<usize>,
-    ) -> PyResult<()> {
-        let options = zarr_write_options(compression, zarr_format, chunk_rows, shard_rows)?;
-        py.detach(|| self.inner.write_zarr(&path, &options))
-            .map_err(to_py)
-    }
-
-    #[pyo3(signature = (path, compression=None))]
-    fn write_h5ad(&self, py: Python<'_>, path: PathBuf, compression: Option<&str>) -> PyResult<()> {
-        let compression = compression_of(compression)?;
-        py.detach(|| {
-            self.inner.write_h5ad(
-                &path,
-                &WriteOptions {
-                    compression,
-                    ..Default::default()
-                },
-            )
-        })
-        .map_err(to_py)
-    }
-
-    fn __repr__(&self) -> String {
-        format!("{:?}", self.inner)
-    }
 }
+
+shared_handle_methods!(Collection);

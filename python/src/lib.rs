@@ -10,6 +10,7 @@ mod collection;
 mod concat;
 mod convert;
 mod errors;
+mod handle;
 mod lend;
 mod parse;
 mod serve;

@@ -1,0 +1,123 @@
+//! The methods the two lazy handle classes (`Backed` over a file, `Collection` over several)
+//! share word for word: each calls the inner handle's method of the same name
+//! (`BackedAnnData` and `BackedCollection` agree on these), so one definition serves both.
+
+/// A `#[pymethods]` block for the handle class `$ty` (a struct with an `inner` handle) holding
+/// the shared methods; the class's own methods are in a block of its own.
+macro_rules! shared_handle_methods {
+    ($ty:ident) => {
+        #[::pyo3::pymethods]
+        impl $ty {
+            /// `(n_obs, n_vars)` of the selection.
+            #[getter]
+            fn shape(&self) -> (usize, usize) {
+                self.inner.shape()
+            }
+
+            /// Whether this handle selects part of what it opened.
+            #[getter]
+            fn is_view(&self) -> bool {
+                self.inner.is_view()
+            }
+
+            /// A lazy view of `obs` × `var` of this handle (positions relative to it).
+            #[pyo3(signature = (obs=None, var=None))]
+            fn slice(
+                &self,
+                py: ::pyo3::Python<'_>,
+                obs: Option<&::pyo3::Bound<'_, ::pyo3::PyAny>>,
+                var: Option<&::pyo3::Bound<'_, ::pyo3::PyAny>>,
+            ) -> ::pyo3::PyResult<Self> {
+                let obs = $crate::backed::selection(obs)?;
+                let var = $crate::backed::selection(var)?;
+                let inner = py
+                    .detach(|| self.inner.slice(&obs, &var))
+                    .map_err($crate::errors::to_py)?;
+                Ok($ty { inner })
+            }
+
+            /// `obs` as a tagged data frame.
+            fn obs<'py>(
+                &self,
+                py: ::pyo3::Python<'py>,
+            ) -> ::pyo3::PyResult<::pyo3::Bound<'py, ::pyo3::PyAny>> {
+                let df = py.detach(|| self.inner.obs()).map_err($crate::errors::to_py)?;
+                $crate::convert::dataframe(py, df)
+            }
+
+            /// `var` as a tagged data frame.
+            fn var<'py>(
+                &self,
+                py: ::pyo3::Python<'py>,
+            ) -> ::pyo3::PyResult<::pyo3::Bound<'py, ::pyo3::PyAny>> {
+                let df = py.detach(|| self.inner.var()).map_err($crate::errors::to_py)?;
+                $crate::convert::dataframe(py, df)
+            }
+
+            /// `uns` as a dict of tagged values.
+            fn uns<'py>(
+                &self,
+                py: ::pyo3::Python<'py>,
+            ) -> ::pyo3::PyResult<::pyo3::Bound<'py, ::pyo3::PyAny>> {
+                let uns = py.detach(|| self.inner.uns()).map_err($crate::errors::to_py)?;
+                $crate::convert::mapping(py, uns)
+            }
+
+            /// The selection in memory, as a dict of its elements.
+            fn to_memory<'py>(
+                &self,
+                py: ::pyo3::Python<'py>,
+            ) -> ::pyo3::PyResult<::pyo3::Bound<'py, ::pyo3::PyAny>> {
+                let adata = py
+                    .detach(|| self.inner.to_memory())
+                    .map_err($crate::errors::to_py)?;
+                $crate::convert::anndata(py, adata)
+            }
+
+            /// Writes the selection to `path` (streaming), compressed with `None`, `"gzip"`
+            /// (level 4, as h5py) or `"lzf"`.
+            #[pyo3(signature = (path, compression=None))]
+            fn write_h5ad(
+                &self,
+                py: ::pyo3::Python<'_>,
+                path: ::std::path::PathBuf,
+                compression: Option<&str>,
+            ) -> ::pyo3::PyResult<()> {
+                let options = ::annpage::WriteOptions {
+                    compression: $crate::backed::compression_of(compression)?,
+                    ..Default::default()
+                };
+                py.detach(|| self.inner.write_h5ad(&path, &options))
+                    .map_err($crate::errors::to_py)
+            }
+
+            /// Writes the selection to `path` as a Zarr store (streaming), in `zarr_format` 2
+            /// or 3, with `chunk_rows` / `shard_rows` (see `zarr_write_options`).
+            #[pyo3(signature = (path, compression=None, zarr_format=3, chunk_rows=None, shard_rows=None))]
+            fn write_zarr(
+                &self,
+                py: ::pyo3::Python<'_>,
+                path: ::std::path::PathBuf,
+                compression: Option<&str>,
+                zarr_format: u8,
+                chunk_rows: Option<usize>,
+                shard_rows: Option<usize>,
+            ) -> ::pyo3::PyResult<()> {
+                let options = $crate::backed::zarr_write_options(
+                    compression,
+                    zarr_format,
+                    chunk_rows,
+                    shard_rows,
+                )?;
+                py.detach(|| self.inner.write_zarr(&path, &options))
+                    .map_err($crate::errors::to_py)
+            }
+
+            fn __repr__(&self) -> String {
+                format!("{:?}", self.inner)
+            }
+        }
+    };
+}
+
+pub(crate) use shared_handle_methods;
