@@ -197,6 +197,16 @@ def _concat_args(axis, join, merge, uns_merge, label, keys, index_unique, fill_v
     )
 
 
+def _keyed(items, keys, what):
+    """``(items, keys)`` as a list and its keys: a dict's keys are the keys (as anndata takes a
+    dict of objects), which then cannot also be given."""
+    if not isinstance(items, dict):
+        return list(items), keys
+    if keys is not None:
+        raise TypeError(f"keys cannot be given with a dict of {what}")
+    return list(items.values()), list(items.keys())
+
+
 def concat(
     adatas,
     *,
@@ -212,11 +222,7 @@ def concat(
 ):
     """Concatenates :class:`anndata.AnnData` objects as ``anndata.concat`` does (same
     arguments and result), with annpage's implementation."""
-    if isinstance(adatas, dict):
-        if keys is not None:
-            raise TypeError("keys cannot be given with a dict of objects")
-        keys, adatas = list(adatas.keys()), list(adatas.values())
-    adatas = list(adatas)
+    adatas, keys = _keyed(adatas, keys, "objects")
     elements = _concat_elements(
         [_convert.elements(a) for a in adatas],
         _concat_args(axis, join, merge, uns_merge, label, keys, index_unique, fill_value, pairwise),
@@ -244,10 +250,7 @@ def concat_on_disk(
     whole would, streaming X, layers and raw.X through a cache of ``cache_mb`` MiB (argument
     names as ``anndata.experimental.concat_on_disk``; ``axis`` is 0/"obs" or 1/"var")."""
     axis = _axis_name(axis)
-    if isinstance(in_files, dict):
-        if keys is not None:
-            raise TypeError("keys cannot be given with a dict of files")
-        keys, in_files = list(in_files.keys()), list(in_files.values())
+    in_files, keys = _keyed(in_files, keys, "files")
     _concat_on_disk(
         [os.fspath(p) for p in in_files],
         os.fspath(out_file),
@@ -274,10 +277,7 @@ def read_collection(
     """Opens `.h5ad` files as one lazy :class:`BackedCollection`: ``anndata.concat`` of the
     files read whole (along obs, same arguments; a dict of files gives the keys), with X and
     the layers read on demand through one cache of ``cache_mb`` MiB."""
-    if isinstance(files, dict):
-        if keys is not None:
-            raise TypeError("keys cannot be given with a dict of files")
-        keys, files = list(files.keys()), list(files.values())
+    files, keys = _keyed(files, keys, "files")
     paths = [os.fspath(p) for p in files]
     options = _concat_args(0, join, merge, uns_merge, label, keys, index_unique, fill_value, pairwise)
     del options["axis"]  # read_collection(**options) reopens it (along obs only)

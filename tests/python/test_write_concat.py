@@ -101,3 +101,6 @@ def test_concat_of_a_dict_takes_its_keys():
     want = ad.concat({"x": a, "y": b}, label="batch", index_unique="-")
     assert_equal(got, want)
     assert list(got.obs_names) == ["c0-x", "c1-x", "c0-y"]
+    # As anndata: keys come from the dict, or from `keys`, not both.
+    with pytest.raises(TypeError, match="keys"):
+        annpage.concat({"x": a, "y": b}, keys=["p", "q"])
