@@ -4,7 +4,7 @@
 //! chunk over as fresh memory instead had the kernel zero the pages of every chunk (a fifth of
 //! a large pass's CPU).
 
-use annpage::backed::ScanBuffers;
+use annpage::backed::{ScanBuffers, WeakScanBuffers};
 use annpage::data::{ArrayData, Matrix, SparseMatrix};
 use ndarray::{ArrayD, ArrayViewMut1};
 use numpy::{Element, IntoPyArray, PyArray, PyArray1};
@@ -13,11 +13,12 @@ use pyo3::prelude::*;
 use crate::convert;
 
 /// The buffers of a chunk lent to numpy: the base object of the chunk's arrays, which give
-/// the buffers back to the scan when the last of them is dropped.
-#[pyclass(module = "annpage._native")]
+/// the buffers back to the scan when the last of them is dropped (or free them, once the
+/// scan is gone: a chunk kept after the pass does not keep the pass's spare buffers).
+#[pyclass(module = "annpage._annpage")]
 pub struct Lent {
     parts: Option<Parts>,
-    buffers: ScanBuffers,
+    buffers: WeakScanBuffers,
 }
 
 /// A lent chunk's buffers.
@@ -33,13 +34,16 @@ enum Parts {
 
 impl Drop for Lent {
     fn drop(&mut self) {
+        let Some(buffers) = self.buffers.upgrade() else {
+            return;
+        };
         match self.parts.take() {
             Some(Parts::Sparse {
                 indptr,
                 indices,
                 data,
-            }) => self.buffers.recycle_parts(indptr, indices, data),
-            Some(Parts::Dense(values)) => self.buffers.recycle(Matrix::Dense(values)),
+            }) => buffers.recycle_parts(indptr, indices, data),
+            Some(Parts::Dense(values)) => buffers.recycle(Matrix::Dense(values)),
             None => {}
         }
     }
@@ -93,9 +97,10 @@ fn sparse<'py>(
     };
     // SAFETY: the view covers exactly the `indices.len()` initialised elements of the vector's
     // allocation, derived from a mutable borrow; `i32` has the size and alignment of `u32`,
-    // and every bit pattern is a valid `i32`, equal to the `u32` below 2^31 (every index is
-    // below the minor dimension, at most `i32::MAX`, checked by the caller). The view is only
-    // read for its pointer, shape and strides by `borrow_from_array` below.
+    // and every bit pattern is a valid `i32` (equal to the `u32`: every index is below the
+    // minor dimension, checked when the chunk was read, which the caller checked is at most
+    // `i32::MAX`). The view is only read for its pointer, shape and strides by
+    // `borrow_from_array` below.
     let view = unsafe {
         ArrayViewMut1::<i32>::from_shape_ptr(indices.len(), indices.as_mut_ptr().cast::<i32>())
     };
@@ -113,7 +118,7 @@ fn owner<'py>(py: Python<'py>, parts: Parts, buffers: &ScanBuffers) -> PyResult<
         py,
         Lent {
             parts: Some(parts),
-            buffers: buffers.clone(),
+            buffers: buffers.downgrade(),
         },
     )
 }
@@ -138,9 +143,10 @@ macro_rules! numbers {
     };
 }
 
-/// Whether `a`'s buffer can back a numpy array as it is: numbers in standard layout.
+/// Whether `a`'s buffer can back a numpy array as it is: numbers in standard layout. Not
+/// bools, which Python could set to bytes other than 0 and 1 (and reads do not refill).
 fn lendable(a: &ArrayData) -> bool {
-    numbers!(a, x => x.is_standard_layout(), strings => false)
+    !matches!(a, ArrayData::Bool(_)) && numbers!(a, x => x.is_standard_layout(), strings => false)
 }
 
 /// A numpy array over `a`'s buffer (numbers, standard layout), whose base object is `owner`.

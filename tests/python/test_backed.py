@@ -305,21 +305,32 @@ def test_chunks_lent_to_python_are_never_overwritten_while_held(tmp_path, kind):
         x = np.random.default_rng(5).random((20000, 256), dtype=np.float32)
         ad.AnnData(X=x).write_h5ad(path)
     want = _anndata(path).X
-    b = annpage.read_h5ad(path, backed="r", cache_mb=1)
-    held, lent = [], 0
-    # Chunks of 2,000 rows (over 1 MB): each read whole, as a pass larger than the cache does.
-    for i, (m, start, end) in enumerate(b.chunked_X(2000)):
+    # Chunks of 2,000 rows (over 1 MB): each read whole, as a pass larger than the cache does;
+    # through one file and through a collection of the file twice.
+    _check_lent(annpage.read_h5ad(path, backed="r", cache_mb=1).chunked_X(2000), want, kind)
+    both = sp.vstack([want, want]).tocsr() if kind == "csr" else np.vstack([want, want])
+    _check_lent(annpage.read_collection([path, path], cache_mb=1).chunked_X(2000), both, kind)
+
+
+def _check_lent(chunks, want, kind):
+    held, lent, dropped, reused = [], 0, set(), 0
+    for i, (m, start, end) in enumerate(chunks):
         _same(m, want[start:end])
         parts = [m.data, m.indices] if kind == "csr" else [m]
         assert all(p.flags.writeable for p in parts)
         lent += type(_owner(parts[0])).__name__ == "Lent" and all(_owner(p) is _owner(parts[0]) for p in parts)
+        at = parts[0].__array_interface__["data"][0]
+        reused += at in dropped
         if i % 3 == 0:
             held.append((m, start, end))
         else:
             # Scribbled on, then dropped: its buffers are read into again.
             for p in parts:
                 p[...] = 0
-    assert lent == 10, "every chunk of this pass is lent from the scan's buffers"
+            dropped.add(at)
+    n = want.shape[0] // 2000
+    assert lent == n, "every chunk of this pass is lent from the scan's buffers"
+    assert reused >= n // 3, f"{reused} of {n} chunks read into the buffers of one dropped before"
     for m, start, end in held:
         _same(m, want[start:end])
 

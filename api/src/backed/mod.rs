@@ -86,7 +86,7 @@ use annpage_engine::data::{ArrayData, Column, DType, DataFrame, Element, Mapping
 use annpage_engine::error::ResultExt;
 use annpage_engine::format::WriteOptions;
 pub use annpage_engine::paged::{
-    BlockCache, MatrixKind, ReadOptions, ReadPath, ScanBuffers, WorkerPool,
+    BlockCache, MatrixKind, ReadOptions, ReadPath, ScanBuffers, WeakScanBuffers, WorkerPool,
 };
 use annpage_engine::select::AxisIndex;
 use annpage_engine::storage::StoreKind;

@@ -56,7 +56,7 @@ pub use io::{
     read_then_check_indices, ChunkBytes, ChunkCache, DecodedChunk, InMemoryReader, RangeReader,
     ReadPath, StoreReader,
 };
-pub use matrix::{BackedMatrix, Chunks, MemoryPolicy, ScanBuffers};
+pub use matrix::{BackedMatrix, Chunks, MemoryPolicy, ScanBuffers, WeakScanBuffers};
 pub use plan::ReadPlan;
 pub use pool::WorkerPool;
 #[cfg(test)]

@@ -101,8 +101,10 @@ impl CollectionChunks {
         }
     }
 
-    /// Where to hand chunks back once done with them after the iteration has moved on (see
-    /// [`MatrixChunks::buffers`]): `None` where the chunks are gathered from scattered runs.
+    /// Where to hand chunks back once done with them after the iteration has moved on: the
+    /// buffers every file's pass reads into (chunks of any file go back there, unlike with
+    /// [`CollectionChunks::recycle`], which drops those of a file read through the cache).
+    /// `None` where the chunks are gathered from scattered runs.
     pub fn buffers(&self) -> Option<ScanBuffers> {
         match self.mode {
             Pass::Runs { .. } => Some(self.buffers.clone()),

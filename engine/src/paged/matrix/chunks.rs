@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use crate::cache::{BlockKey, Retention};
 use crate::data::{ArrayData, Matrix};
@@ -190,6 +190,32 @@ impl ScanBuffers {
             indices: Some(indices),
             values: Some(data),
         });
+    }
+
+    /// A handle that does not keep the buffers: for chunks that may outlive the pass, whose
+    /// buffers are then simply freed instead of kept for a pass that will not come.
+    ///
+    /// ```
+    /// use annpage_engine::paged::ScanBuffers;
+    /// let buffers = ScanBuffers::default();
+    /// let weak = buffers.downgrade();
+    /// assert!(weak.upgrade().is_some());
+    /// drop(buffers);
+    /// assert!(weak.upgrade().is_none());
+    /// ```
+    pub fn downgrade(&self) -> WeakScanBuffers {
+        WeakScanBuffers(Arc::downgrade(&self.0))
+    }
+}
+
+/// A [`ScanBuffers`] that does not keep its buffers alive (see [`ScanBuffers::downgrade`]).
+#[derive(Clone, Debug, Default)]
+pub struct WeakScanBuffers(Weak<Spares>);
+
+impl WeakScanBuffers {
+    /// The buffers, while a [`ScanBuffers`] (or the pass reading into them) still holds them.
+    pub fn upgrade(&self) -> Option<ScanBuffers> {
+        self.0.upgrade().map(ScanBuffers)
     }
 }
 

@@ -13,7 +13,7 @@ mod open;
 mod policy;
 mod read;
 
-pub use chunks::{Chunks, ScanBuffers};
+pub use chunks::{Chunks, ScanBuffers, WeakScanBuffers};
 pub use policy::MemoryPolicy;
 
 use chunks::Fetcher;

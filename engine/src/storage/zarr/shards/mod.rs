@@ -55,12 +55,13 @@ struct Index {
 }
 
 /// What tells versions of a shard apart: its length and, in a directory store, its file
-/// (device, inode, modification time): a shard replaced by another file, or rewritten, is
+/// (device, inode, and the times of its last write and last change, to the nanosecond; the
+/// latter no program can set back): a shard replaced by another file, or rewritten, is
 /// another version even at the same length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Version {
     len: u64,
-    file: Option<(u64, u64, i64, i64)>,
+    file: Option<[i64; 6]>,
 }
 
 impl Version {
@@ -70,7 +71,14 @@ impl Version {
         let m = file.metadata().map_err(|e| shard_io_error(key, e))?;
         Ok(Version {
             len: m.len(),
-            file: Some((m.dev(), m.ino(), m.mtime(), m.mtime_nsec())),
+            file: Some([
+                m.dev() as i64,
+                m.ino() as i64,
+                m.mtime(),
+                m.mtime_nsec(),
+                m.ctime(),
+                m.ctime_nsec(),
+            ]),
         })
     }
 }
@@ -273,7 +281,8 @@ impl ShardedZstd {
             let end = last.min((shard + 1) * per_shard - 1);
             let key = self.key(shard)?;
             // In a directory store, the index and the frames are read from one open file: a
-            // shard replaced meanwhile is read whole from one version or the other.
+            // shard replaced (renamed over) meanwhile is read whole from one version or the
+            // other. One rewritten in place while it is read can still give a decode error.
             let file = match &self.dir {
                 Some(dir) => match File::open(dir.join(key.as_str())) {
                     Ok(file) => Some(file),
@@ -379,7 +388,8 @@ impl ShardedZstd {
     /// The shard's version is looked at on every call (one `stat`): a shard rewritten or
     /// replaced since its index was kept has its index read again, rather than its new bytes
     /// read at the old offsets. (In a zip store, where only the length is known, a shard
-    /// rewritten to the same length is not noticed; archives are not rewritten in place.)
+    /// rewritten to the same length is not noticed; archives are not rewritten in place. Bytes
+    /// rewritten in place during a read are not noticed either: see `read_into`.)
     fn index(&self, shard: u64, key: &StoreKey, file: Option<&File>) -> Result<Option<Index>> {
         let version = match file {
             Some(file) => Version::of(file, key)?,
