@@ -123,11 +123,12 @@ fn owner<'py>(py: Python<'py>, parts: Parts, buffers: &ScanBuffers) -> PyResult<
     )
 }
 
-/// `$body` with `$x` bound to the array inside a numeric [`ArrayData`]; `$strings` for text.
+/// `$body` with `$x` bound to the array inside an [`ArrayData`] of numbers; `$other` for bools
+/// and text, which are not lent (Python could set a bool to a byte other than 0 or 1, which
+/// reads do not refill).
 macro_rules! numbers {
-    ($a:expr, $x:ident => $body:expr, strings => $strings:expr) => {
+    ($a:expr, $x:ident => $body:expr, other => $other:expr) => {
         match $a {
-            ArrayData::Bool($x) => $body,
             ArrayData::I8($x) => $body,
             ArrayData::I16($x) => $body,
             ArrayData::I32($x) => $body,
@@ -138,20 +139,19 @@ macro_rules! numbers {
             ArrayData::U64($x) => $body,
             ArrayData::F32($x) => $body,
             ArrayData::F64($x) => $body,
-            ArrayData::String(_) => $strings,
+            ArrayData::Bool(_) | ArrayData::String(_) => $other,
         }
     };
 }
 
-/// Whether `a`'s buffer can back a numpy array as it is: numbers in standard layout. Not
-/// bools, which Python could set to bytes other than 0 and 1 (and reads do not refill).
+/// Whether `a`'s buffer can back a numpy array as it is: numbers in standard layout.
 fn lendable(a: &ArrayData) -> bool {
-    !matches!(a, ArrayData::Bool(_)) && numbers!(a, x => x.is_standard_layout(), strings => false)
+    numbers!(a, x => x.is_standard_layout(), other => false)
 }
 
 /// A numpy array over `a`'s buffer (numbers, standard layout), whose base object is `owner`.
 fn lend<'py>(a: &mut ArrayData, owner: &Bound<'py, Lent>) -> Bound<'py, PyAny> {
-    numbers!(a, x => lend_one(x, owner), strings => unreachable!("strings are not lent"))
+    numbers!(a, x => lend_one(x, owner), other => unreachable!("only numbers are lent"))
 }
 
 fn lend_one<'py, T: Element>(a: &mut ArrayD<T>, owner: &Bound<'py, Lent>) -> Bound<'py, PyAny> {
