@@ -13,6 +13,10 @@
 //! a few chunks per thread in flight; when that many are out, it waits for the oldest. Reading
 //! the input (by the caller), compressing and writing overlap.
 //!
+//! Chunked datasets without filters take the same path without the threads: each chunk is
+//! stored as it is cut (whole chunks straight from the caller's rows), with none of libhdf5's
+//! copying through its chunk cache.
+//!
 //! Datasets the direct path cannot write (another filter, strings, more than two axes, very
 //! large chunks) are written through libhdf5 by the same [`RowWriter`], so callers need not
 //! tell the cases apart.
@@ -124,7 +128,8 @@ fn compress_jobs(queue: &Receiver<Job>) {
 
 /// Appends rows, along the first axis, to a dataset made by [`super::create_array`]: written
 /// chunk by chunk, compressed on the [`Deflaters`]' threads when the dataset's only filter is
-/// deflate, through libhdf5 otherwise.
+/// deflate, stored as they are when it has no filter and is chunked, through libhdf5
+/// otherwise.
 ///
 /// Rows go after those already pushed, from row 0; a dataset created resizable grows to take
 /// them, others must have room. [`RowWriter::finish`] writes the last, partial, chunks: until
@@ -139,10 +144,11 @@ pub struct RowWriter<'a> {
     direct: Option<Direct<'a>>,
 }
 
-/// The state of a writer that compresses itself.
+/// The state of a writer that stores its chunks itself.
 struct Direct<'a> {
-    deflaters: &'a Deflaters,
-    level: u8,
+    /// The compressing threads and the deflate level; `None` for a dataset without filters,
+    /// whose chunks are stored as they are, on the caller's thread.
+    deflate: Option<(&'a Deflaters, u8)>,
     element: usize,
     /// The dataset's number of axes (1 or 2).
     rank: usize,
@@ -169,10 +175,7 @@ impl<'a> RowWriter<'a> {
     /// A writer of `ds` from row 0, compressing on `deflaters` when it can.
     pub fn new(ds: &Dataset, deflaters: Option<&'a Deflaters>) -> Result<Self> {
         let shape = ds.shape();
-        let direct = match deflaters {
-            Some(d) => direct_state(ds, &shape, d)?,
-            None => None,
-        };
+        let direct = direct_state(ds, &shape, deflaters)?;
         Ok(RowWriter {
             ds: ds.clone(),
             rows: 0,
@@ -185,7 +188,13 @@ impl<'a> RowWriter<'a> {
     /// Whether chunks are compressed here (on several threads) rather than by libhdf5.
     #[cfg(test)]
     pub fn is_parallel(&self) -> bool {
-        self.direct.is_some()
+        self.direct.as_ref().is_some_and(|d| d.deflate.is_some())
+    }
+
+    /// Whether chunks are stored here as they are (no filters) rather than by libhdf5.
+    #[cfg(test)]
+    pub fn is_raw(&self) -> bool {
+        self.direct.as_ref().is_some_and(|d| d.deflate.is_none())
     }
 
     /// Rows pushed so far.
@@ -221,6 +230,19 @@ impl<'a> RowWriter<'a> {
         let band_bytes = direct.chunk.0 * row_bytes;
         let mut rest: &[u8] = &bytes;
         while !rest.is_empty() {
+            if direct.deflate.is_none()
+                && direct.band.is_empty()
+                && direct.chunk.1 == direct.width
+                && rest.len() >= band_bytes
+            {
+                // A whole chunk of contiguous rows, stored from the caller's bytes.
+                let (chunk, tail) = rest.split_at(band_bytes);
+                let offset = [direct.band_start as u64, 0];
+                direct.store_raw(&self.ds, &mut self.extent, self.rows, offset, chunk)?;
+                direct.band_start += direct.chunk.0;
+                rest = tail;
+                continue;
+            }
             let take = rest.len().min(band_bytes - direct.band.len());
             direct.band.extend_from_slice(&rest[..take]);
             rest = &rest[take..];
@@ -253,10 +275,11 @@ impl<'a> RowWriter<'a> {
 fn direct_state<'a>(
     ds: &Dataset,
     shape: &[usize],
-    deflaters: &'a Deflaters,
+    deflaters: Option<&'a Deflaters>,
 ) -> Result<Option<Direct<'a>>> {
-    let level = match ds.filters().as_slice() {
-        [Filter::Deflate(level)] if *level <= 9 => *level,
+    let deflate = match (ds.filters().as_slice(), deflaters) {
+        ([], _) => None,
+        ([Filter::Deflate(level)], Some(d)) if *level <= 9 => Some((d, *level)),
         _ => return Ok(None),
     };
     let Some(chunk) = ds.chunk() else {
@@ -289,8 +312,7 @@ fn direct_state<'a>(
     }
     let (reply, replies) = channel::unbounded();
     Ok(Some(Direct {
-        deflaters,
-        level,
+        deflate,
         element,
         rank: shape.len(),
         chunk,
@@ -310,7 +332,31 @@ fn direct_state<'a>(
 impl Direct<'_> {
     /// How many chunks may be in flight at once.
     fn in_flight(&self) -> usize {
-        IN_FLIGHT_PER_THREAD * self.deflaters.threads
+        self.deflate
+            .map_or(1, |(d, _)| IN_FLIGHT_PER_THREAD * d.threads)
+    }
+
+    /// Stores `chunk`, the raw bytes of the chunk at `offset` (a dataset without filters).
+    fn store_raw(
+        &self,
+        ds: &Dataset,
+        extent: &mut usize,
+        rows: usize,
+        offset: [u64; 2],
+        chunk: &[u8],
+    ) -> Result<()> {
+        let (chunk_rows, chunk_cols) = self.chunk;
+        if chunk.len() != chunk_rows * chunk_cols * self.element {
+            return Err(Error::invalid(format!(
+                "a raw chunk of {} bytes for chunks of {chunk_rows} x {chunk_cols} values",
+                chunk.len()
+            )));
+        }
+        // The chunk's first row must lie within the dataset: every row pushed so far is.
+        if offset[0] >= *extent as u64 {
+            grow(ds, extent, rows)?;
+        }
+        write_chunk(ds, &offset[..self.rank], chunk)
     }
 
     /// Cuts the band (one row of chunks, full or the last one) into chunks and sends them.
@@ -360,6 +406,13 @@ impl Direct<'_> {
         raw: Vec<u8>,
         offset: [u64; 2],
     ) -> Result<()> {
+        let Some((deflaters, level)) = self.deflate else {
+            self.store_raw(ds, extent, rows, offset, &raw)?;
+            if self.spare.len() < 2 {
+                self.spare.push(raw);
+            }
+            return Ok(());
+        };
         while self.offsets.len() >= self.in_flight() {
             self.wait_one(ds, extent, rows)?;
         }
@@ -368,12 +421,12 @@ impl Direct<'_> {
         self.offsets.insert(seq, offset);
         let job = Job {
             seq,
-            level: self.level,
+            level,
             raw,
             packed: self.spare.pop().unwrap_or_default(),
             reply: self.reply.clone(),
         };
-        self.deflaters
+        deflaters
             .jobs
             .send(job)
             .map_err(|_| Error::invalid("the compressing threads have stopped"))?;
@@ -428,7 +481,8 @@ fn grow(ds: &Dataset, extent: &mut usize, len: usize) -> Result<()> {
     Ok(())
 }
 
-/// Stores `packed`, a chunk compressed by the dataset's whole pipeline, at chunk `offset`.
+/// Stores `packed`, a chunk as the dataset's whole pipeline leaves it (deflated, or raw when
+/// there are no filters), at chunk `offset`.
 fn write_chunk(ds: &Dataset, offset: &[u64], packed: &[u8]) -> Result<()> {
     if offset.len() != ds.ndim() {
         return Err(Error::invalid(format!(
@@ -441,9 +495,10 @@ fn write_chunk(ds: &Dataset, offset: &[u64], packed: &[u8]) -> Result<()> {
         // SAFETY: `offset` points to `ds.ndim()` values (checked above), which is what
         // `H5Dwrite_chunk` reads; `packed` is a live slice of `packed.len()` bytes that the
         // library only reads during the call. `ds.id()` is an open dataset held by `ds`.
-        // Filter mask 0 says every filter of the pipeline (deflate only: checked when the
-        // writer was made) was applied, as `packed` is a zlib stream. Offsets lie on the chunk
-        // grid and within the extent (the writer's invariants; libhdf5 checks both as well).
+        // Filter mask 0 says every filter of the pipeline (deflate only, or none: checked when
+        // the writer was made) was applied: `packed` is a zlib stream, or a whole chunk's raw
+        // bytes (`store_raw` checks the length). Offsets lie on the chunk grid and within the
+        // extent (the writer's invariants; libhdf5 checks both as well).
         unsafe {
             H5Dwrite_chunk(
                 ds.id(),

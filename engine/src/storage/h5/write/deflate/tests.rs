@@ -206,6 +206,90 @@ fn without_threads_libhdf5_writes() {
     });
 }
 
+/// Chunked datasets without filters, with or without compressing threads, store their chunks
+/// raw from the writer (whole ones straight from the rows pushed): libhdf5 and h5py read back
+/// what was pushed, over pieces on and off chunk boundaries, growing and fixed, 1-d and 2-d
+/// (one chunk wide, and cut into columns).
+#[test]
+#[ignore = "checks the written file with h5py, zarr or anndata (the venv); ./dev test runs it"]
+fn unfiltered_chunks_stored_raw_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.h5");
+    let file = hdf5::File::create(&path).unwrap();
+    let v = values(100_003);
+    let chunked = |chunks: Vec<usize>| ArrayOptions {
+        chunks: Some(chunks),
+        ..Default::default()
+    };
+    let cases: Vec<(&str, ArrayData, ArrayOptions, &[usize])> = vec![
+        (
+            "i64",
+            ArrayData::from(v.clone()),
+            chunked(vec![1_000]),
+            &[1, 999, 1_000, 4_321],
+        ),
+        (
+            "f32_2d_wide",
+            ArrayData::F32(ArrayD::from_shape_fn(IxDyn(&[1_001, 7]), |i| {
+                (i[0] * 7 + i[1]) as f32 * 0.5
+            })),
+            chunked(vec![64, 7]),
+            &[63, 64, 129],
+        ),
+        (
+            "u16_2d_cols",
+            ArrayData::from(Array2::from_shape_fn((500, 41), |(i, j)| {
+                (i * 41 + j) as u16
+            })),
+            chunked(vec![32, 10]),
+            &[31, 1, 200],
+        ),
+    ];
+    for threads in [None, Some(2)] {
+        let run = |d: Option<&Deflaters>| {
+            for (name, data, opts, pieces) in &cases {
+                let name = format!("{name}_{threads:?}");
+                let ds = create_array(&file, &name, data.dtype(), data.shape(), opts).unwrap();
+                let w = RowWriter::new(&ds, d).unwrap();
+                assert!(w.is_raw() && !w.is_parallel(), "{name}");
+                drop(w);
+                push_all(&ds, d, false, data, pieces);
+                assert_eq!(read_array(&ds).unwrap(), *data, "{name}");
+                assert!(ds.filters().is_empty(), "{name}");
+            }
+            let grow = chunked(vec![1_000]).resizable();
+            let name = format!("growing_{threads:?}");
+            let ds = create_array(&file, &name, DType::I64, &[0], &grow).unwrap();
+            push_all(
+                &ds,
+                d,
+                false,
+                &ArrayData::from(v.clone()),
+                &[2_500, 1, 1_000],
+            );
+            assert_eq!(read_array(&ds).unwrap(), ArrayData::from(v.clone()));
+            assert_eq!(stored_chunks(&ds).0, v.len().div_ceil(1_000));
+        };
+        match threads {
+            None => run(None),
+            Some(n) => with_deflaters(n, run),
+        }
+    }
+    drop(file);
+    run_python(
+        "f = h5py.File(path, 'r')\n\
+         ts = ('None', 'Some(2)')\n\
+         x = f['i64_None'][:]\n\
+         assert x.shape == (100003,)\n\
+         assert all(f[f'{n}_{t}'][:].tolist() == x.tolist() for n in ('i64', 'growing') for t in ts)\n\
+         w = (np.arange(1001 * 7) * 0.5).astype('f4').reshape(1001, 7)\n\
+         assert all(np.array_equal(f[f'f32_2d_wide_{t}'][:], w) for t in ts)\n\
+         c = np.arange(500 * 41, dtype='u2').reshape(500, 41)\n\
+         assert all(np.array_equal(f[f'u16_2d_cols_{t}'][:], c) for t in ts)\n",
+        &path,
+    );
+}
+
 /// Rows past the end of a fixed dataset, or of another dtype or width, are errors, and a
 /// writer dropped half-way (after an error) leaves the threads able to stop.
 #[test]
