@@ -8,6 +8,7 @@ within 20 s and 1 GB. Each failing mutant is copied to the crash folder as `seed
 
     .venv/bin/python scripts/fuzz.py --hours 8 --bin target/release/annpage
     .venv/bin/python scripts/fuzz.py --replay 123456    # rebuild and rerun one seed
+    .venv/bin/python scripts/fuzz.py --zarr --hours 2   # mutants of Zarr stores (mutate_zarr.py)
 
 Seeds are consecutive from --seed (default: chosen from the clock, printed).
 """
@@ -26,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "interop"))
 
 import mutate  # noqa: E402
+import mutate_zarr  # noqa: E402
 
 
 def main() -> int:
@@ -36,6 +38,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "fuzz-crashes", help="folder for failing mutants")
     parser.add_argument("--kinds", default=",".join(mutate.KINDS), help="mutation kinds, comma-separated")
     parser.add_argument("--replay", type=int, default=None, help="rebuild and check this one seed, then stop")
+    parser.add_argument("--zarr", action="store_true", help="mutate Zarr stores instead (--kinds does not apply)")
     args = parser.parse_args()
 
     if not args.bin.exists():
@@ -51,8 +54,13 @@ def main() -> int:
     print(f"fuzz: {args.bin}, seeds from {first if args.replay is None else args.replay}, "
           f"crashes to {args.out}", flush=True)
 
+    suffix = ".zarr" if args.zarr else ".h5ad"
+
     def on_failure(seed: int, what: str, path: Path, bad: list[mutate.Outcome]) -> None:
-        shutil.copy(path, args.out / f"seed-{seed}.h5ad")
+        if path.is_dir():
+            shutil.copytree(path, args.out / f"seed-{seed}{suffix}", dirs_exist_ok=True)
+        else:
+            shutil.copy(path, args.out / f"seed-{seed}{suffix}")
         report = mutate.describe_failure(seed, what, bad)
         details = "\n\n".join(f"== {o.verb} (exit {o.returncode}, {o.seconds:.1f} s, {o.max_rss_mb:.0f} MB)\n{o.stderr}"
                               for o in bad)
@@ -73,10 +81,19 @@ def main() -> int:
                 print(f"fuzz: {(now - started) / 60:.0f} min", flush=True)
             return args.replay is not None or now < end
 
-        total, failures = mutate.fuzz(
-            args.bin, seeds, Path(work), keep_going, make=lambda s, p: mutate.mutant(s, p, kinds),
-            on_failure=on_failure,
-        )
+        if args.zarr:
+            sources = Path(work) / "sources"
+            sources.mkdir()
+
+            def make(s: int, p: Path) -> str:
+                return mutate_zarr.mutant(s, p, sources, args.bin)
+        else:
+
+            def make(s: int, p: Path) -> str:
+                return mutate.mutant(s, p, kinds)
+
+        total, failures = mutate.fuzz(args.bin, seeds, Path(work), keep_going, make=make, on_failure=on_failure,
+                                      suffix=suffix)
     print(f"fuzz: {total} mutants, {len(failures)} failing", flush=True)
     return 1 if failures else 0
 

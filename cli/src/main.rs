@@ -17,6 +17,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 mod inputs;
+mod panics;
 mod serve;
 mod transform;
 
@@ -612,13 +613,20 @@ fn main() -> ExitCode {
             }
         };
     }
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+    // A server's log keeps the default report of a panic (of one request's task).
+    panics::install();
+    match std::panic::catch_unwind(|| run(cli)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
             // One line: the file, the element and what was wrong.
             let msg = e.to_string().replace('\n', " ");
             eprintln!("annpage: error: {msg}");
             ExitCode::FAILURE
+        }
+        Err(payload) => {
+            eprintln!("annpage: error: {}", panics::uncaught(&*payload));
+            // The exit status of a panic, as before: a bug, not a bad input.
+            ExitCode::from(101)
         }
     }
 }

@@ -264,7 +264,9 @@ def verb_commands(annpage: Path, path: Path, work: Path) -> dict[str, list[str]]
 def run_verb(cmd: list[str], verb: str) -> Outcome:
     """Runs `cmd` (time and address-space limits) and reads its peak RSS with `os.wait4`."""
     start = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_limit)
+    # Judged as a user runs it: RUST_BACKTRACE (set by whoever debugs) adds panic reports.
+    env = {k: v for k, v in os.environ.items() if k != "RUST_BACKTRACE"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_limit, env=env)
     assert proc.stderr is not None
     err = b""
     deadline = start + TIMEOUT
@@ -310,14 +312,16 @@ def fuzz(
     keep_going: Callable[[], bool],
     make: Callable[[int, Path], str] = mutant,
     on_failure: Callable[[int, str, Path, list[Outcome]], None] | None = None,
+    suffix: str = ".h5ad",
 ) -> tuple[int, list[tuple[int, str, list[Outcome]]]]:
-    """Checks mutants of `seeds` while `keep_going()`; returns the count and the failures."""
+    """Checks mutants of `seeds` (files, or directories for a `.zarr` suffix) while
+    `keep_going()`; returns the count and the failures."""
     failures = []
     count = 0
     for seed in seeds:
         if not keep_going():
             break
-        path = work / f"mutant-{seed}.h5ad"
+        path = work / f"mutant-{seed}{suffix}"
         what = make(seed, path)
         bad = check_mutant(annpage, path, work / f"run-{seed}")
         count += 1
@@ -325,6 +329,8 @@ def fuzz(
             failures.append((seed, what, bad))
             if on_failure is not None:
                 on_failure(seed, what, path, bad)
+        elif path.is_dir():
+            shutil.rmtree(path)
         else:
             path.unlink()
         shutil.rmtree(work / f"run-{seed}", ignore_errors=True)

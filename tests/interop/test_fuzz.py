@@ -6,7 +6,8 @@ shapes and values) are checked for `ANNPAGE_FUZZ_SECONDS` (default 30) seconds, 
 within 20 s and 1 GB. The seeds are consecutive from `ANNPAGE_FUZZ_SEED` (default 0,
 printed), so a failing seed is reproduced with `mutate.mutant(seed, path)`, and a faster
 machine does not reach seeds a slower one never checked; `scripts/fuzz.py` runs the same
-checks for hours.
+checks for hours. Mutants of Zarr stores (`mutate_zarr.py`: metadata JSON edits, chunk and
+shard corruption, deleted files) are checked the same way for `ANNPAGE_FUZZ_ZARR_SECONDS`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 import mutate
+import mutate_zarr
 
 
 def test_mutants_exit_cleanly(annpage_bin: Path, tmp_path: Path) -> None:
@@ -31,6 +33,29 @@ def test_mutants_exit_cleanly(annpage_bin: Path, tmp_path: Path) -> None:
         keep_going=lambda: time.monotonic() < end,
     )
     print(f"fuzz: {count} mutants, {len(failures)} failing")
+    assert count >= min(10, limit), f"only {count} mutants in {seconds} s"
+    assert not failures, "\n".join(mutate.describe_failure(s, what, bad) for s, what, bad in failures)
+
+
+def test_zarr_mutants_exit_cleanly(annpage_bin: Path, tmp_path: Path) -> None:
+    """The same rules on mutants of Zarr stores (`mutate_zarr.py`), for
+    `ANNPAGE_FUZZ_ZARR_SECONDS` (default 20) seconds, seeds as above."""
+    seed = int(os.environ.get("ANNPAGE_FUZZ_SEED", "0"))
+    seconds = float(os.environ.get("ANNPAGE_FUZZ_ZARR_SECONDS", "20"))
+    limit = int(os.environ.get("ANNPAGE_FUZZ_COUNT", "800"))
+    print(f"zarr fuzz: seeds from {seed} for {seconds:.0f} s")
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    end = time.monotonic() + seconds
+    count, failures = mutate.fuzz(
+        annpage_bin,
+        range(seed, seed + limit),
+        tmp_path,
+        keep_going=lambda: time.monotonic() < end,
+        make=lambda s, p: mutate_zarr.mutant(s, p, sources, annpage_bin),
+        suffix=".zarr",
+    )
+    print(f"zarr fuzz: {count} mutants, {len(failures)} failing")
     assert count >= min(10, limit), f"only {count} mutants in {seconds} s"
     assert not failures, "\n".join(mutate.describe_failure(s, what, bad) for s, what, bad in failures)
 

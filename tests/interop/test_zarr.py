@@ -16,6 +16,8 @@ Zip stores (`.zarr.zip`) written by zarr-python read like directories.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import warnings
 import zipfile
 from pathlib import Path
@@ -203,6 +205,33 @@ def test_broken_stores_fail_with_one_line(annpage_bin: Path, tmp_path: Path):
     assert len(lines) == 1, result.stderr
     assert str(store) in lines[0] and "/X" in lines[0], lines[0]
     assert not out.exists()
+
+
+def test_a_decoder_that_panics_on_a_corrupt_chunk_gives_one_line(annpage_bin: Path, tmp_path: Path):
+    """zarrs' vlen-utf8 decoder panics on an element longer than its chunk; the engine turns
+    that into an error, and the CLI prints only that error (the panic's own report appears
+    with RUST_BACKTRACE set, for whoever debugs)."""
+    store = tmp_path / "in.zarr"
+    made = run([annpage_bin, "convert", FIXTURES / "all_elements.h5ad", store, "--zarr-format", "2"])
+    assert made.returncode == 0, made.stderr
+    chunk = store / "var" / "_index" / "0"
+    raw = bytearray(chunk.read_bytes())
+    assert json.loads((chunk.parent / ".zarray").read_text())["compressor"] is None
+    raw[4:8] = (0xFFFF).to_bytes(4, "little")  # the first name's length
+    chunk.write_bytes(bytes(raw))
+    out = tmp_path / "out.h5ad"
+    env = {k: v for k, v in os.environ.items() if k != "RUST_BACKTRACE"}
+    quiet = subprocess.run([str(annpage_bin), "convert", str(store), str(out)], capture_output=True, text=True,
+                           env=env, timeout=120)
+    assert quiet.returncode == 1
+    lines = quiet.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("annpage: error: "), quiet.stderr
+    assert str(store) in lines[0] and "/var/_index" in lines[0] and "decoder failed" in lines[0], lines[0]
+    assert not out.exists()
+    loud = subprocess.run([str(annpage_bin), "convert", str(store), str(out)], capture_output=True, text=True,
+                          env={**env, "RUST_BACKTRACE": "1"}, timeout=120)
+    assert loud.returncode == 1 and "panicked at" in loud.stderr, loud.stderr
+    assert loud.stderr.splitlines()[-1] == lines[0]
 
 
 def test_huge_claims_are_refused(annpage_bin: Path, tmp_path: Path):
