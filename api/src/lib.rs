@@ -39,6 +39,7 @@ mod formats;
 mod frame;
 mod io;
 mod natsort;
+pub mod panics;
 pub mod query;
 pub mod stats;
 mod subset;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use annpage::backed::ReadOptions;
 use annpage::inspect::describe;
+use annpage::panics;
 use annpage::query::Query;
 use annpage::ResultExt;
 use annpage::{
@@ -17,7 +18,6 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 mod inputs;
-mod panics;
 mod serve;
 mod transform;
 
@@ -614,7 +614,7 @@ fn main() -> ExitCode {
         };
     }
     // A server's log keeps the default report of a panic (of one request's task).
-    panics::install();
+    panics::install_quiet_hook();
     match std::panic::catch_unwind(|| run(cli)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {

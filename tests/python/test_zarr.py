@@ -1,5 +1,8 @@
 """annpage.read_zarr (and, once written, write_zarr) against anndata's Zarr stores."""
 
+import os
+import subprocess
+import sys
 import warnings
 
 import anndata as ad
@@ -105,3 +108,28 @@ def test_backed_write_zarr_streams_a_view(tmp_path):
 def test_write_zarr_refuses_lzf(tmp_path):
     with pytest.raises(ValueError, match="compression"):
         annpage.write_zarr(_anndata(FIXTURE), tmp_path / "x.zarr", compression="lzf")
+
+
+def test_a_decoder_panic_on_a_corrupt_chunk_is_an_exception_alone(tmp_path):
+    """zarrs' vlen-utf8 decoder panics on a name longer than its chunk: Python gets a
+    FormatError naming the file and element, and nothing is printed on stderr (run without
+    RUST_BACKTRACE, as a user does: with it, Rust's report is printed too)."""
+    path = tmp_path / "in.zarr"
+    annpage.write_zarr(_anndata(FIXTURE), path, zarr_format=2)
+    chunk = path / "var" / "_index" / "0"
+    raw = bytearray(chunk.read_bytes())
+    raw[4:8] = (0xFFFF).to_bytes(4, "little")  # the first name's length (no compressor)
+    chunk.write_bytes(bytes(raw))
+    script = (
+        "import sys, annpage\n"
+        "try:\n"
+        "    annpage.read_zarr(sys.argv[1])\n"
+        "except annpage.FormatError as e:\n"
+        "    print(e)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "RUST_BACKTRACE"}
+    run = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert str(path) in run.stdout and "/var/_index" in run.stdout and "decoder failed" in run.stdout, run.stdout
+    assert "panicked" not in run.stderr, run.stderr

@@ -1,12 +1,14 @@
-//! Panics in the CLI's verbs: reported in one line, like every other error.
+//! A quiet panic hook for programs built on annpage (its CLI, its Python module).
 //!
 //! The engine turns a panic of a third-party decoder on corrupt input (a Zarr chunk's codec,
-//! say) into an error naming the file and the element, with the decoder's message; Rust's
-//! default hook would still have printed the panic, its location and a backtrace first. The
-//! hook installed here keeps the last panic's message and location instead of printing them:
-//! a panic the engine contains shows only as its error, and one that reaches `main` is
-//! reported by [`uncaught`] as one line. With `RUST_BACKTRACE` set (and not `0`) the default
-//! hook's report is printed as well, for whoever debugs.
+//! say) into an [`Error`](crate::Error) naming the file and the element, with the decoder's
+//! message; Rust's default hook would still have printed the panic, its location and a
+//! backtrace to stderr first. [`install_quiet_hook`] keeps the last panic's message and
+//! location instead of printing them: a panic the engine contains shows only as its error, and
+//! one that reaches the program's top is reported by [`uncaught`] in one line. With
+//! `RUST_BACKTRACE` set (and not `0`) the default hook's report is printed as well, for
+//! whoever debugs. The hook is the process's (of the Rust standard library linked into the
+//! program): a library embedding annpage leaves it alone unless it owns the process.
 
 use std::any::Any;
 use std::panic::PanicHookInfo;
@@ -16,7 +18,13 @@ use std::sync::Mutex;
 static LAST: Mutex<Option<String>> = Mutex::new(None);
 
 /// Replaces the process's panic hook with the quiet one (see the module's documentation).
-pub fn install() {
+///
+/// ```
+/// annpage::panics::install_quiet_hook();
+/// let payload = std::panic::catch_unwind(|| panic!("a decoder gave up")).unwrap_err();
+/// assert!(annpage::panics::uncaught(&*payload).contains("a decoder gave up"));
+/// ```
+pub fn install_quiet_hook() {
     let default = std::panic::take_hook();
     let verbose = std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0");
     std::panic::set_hook(Box::new(move |info: &PanicHookInfo<'_>| {
@@ -32,7 +40,13 @@ pub fn install() {
     }));
 }
 
-/// The one-line report of a panic that reached `main` with `payload`.
+/// The one-line report of a panic that reached the program's top with `payload`: its message
+/// and, when the quiet hook saw it, its location.
+///
+/// ```
+/// let payload: Box<dyn std::any::Any + Send> = Box::new("boom");
+/// assert!(annpage::panics::uncaught(&*payload).starts_with("internal error"));
+/// ```
 pub fn uncaught(payload: &(dyn Any + Send)) -> String {
     let last = LAST.lock().unwrap_or_else(|e| e.into_inner()).take();
     let what = last.unwrap_or_else(|| message(payload));
