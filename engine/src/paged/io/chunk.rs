@@ -67,8 +67,9 @@ impl std::fmt::Debug for ChunkBytes {
 }
 
 /// Mappings of one dataset's chunk size, for decoding chunks into: those of evicted chunks
-/// are reused (no system call, no page fault) up to [`ChunkPool::MAX`] of them, a few MiB
-/// outside the cache budget at most.
+/// are reused (no system call, no page fault), as many as [`ChunkPool::MAX_BYTES`] hold
+/// (between [`ChunkPool::MIN`] and [`ChunkPool::MAX`] of them): outside the cache budget,
+/// a few MiB at most whatever the chunks' size.
 #[derive(Debug)]
 pub(crate) struct ChunkPool {
     len: usize,
@@ -76,6 +77,11 @@ pub(crate) struct ChunkPool {
 }
 
 impl ChunkPool {
+    /// The bytes of spare mappings a pool keeps, unless that is fewer than [`Self::MIN`].
+    const MAX_BYTES: usize = 4 << 20;
+    /// Spare mappings kept whatever their size.
+    const MIN: usize = 2;
+    /// Spare mappings kept however small.
     const MAX: usize = 16;
 
     /// A pool of mappings of `len` bytes.
@@ -84,6 +90,11 @@ impl ChunkPool {
             len,
             free: parking_lot::Mutex::new(Vec::new()),
         })
+    }
+
+    /// How many spare mappings the pool keeps.
+    fn kept(&self) -> usize {
+        (Self::MAX_BYTES / self.len.max(1)).clamp(Self::MIN, Self::MAX)
     }
 
     /// The length of the chunks it holds, in bytes.
@@ -107,7 +118,7 @@ impl ChunkPool {
 
     fn put(&self, map: memmap2::MmapMut) {
         let mut free = self.free.lock();
-        if free.len() < Self::MAX && map.len() == self.len {
+        if free.len() < self.kept() && map.len() == self.len {
             free.push(map);
         }
     }
@@ -176,7 +187,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn chunk_mappings_are_reused_up_to_a_bound() {
+    fn chunk_mappings_are_reused_up_to_a_bound_in_count_and_bytes() {
         let pool = ChunkPool::new(3 << 12);
         let mut first = pool.take();
         assert_eq!(first.as_slice(), &[0u8; 3 << 12][..]);
@@ -189,6 +200,17 @@ mod tests {
         let held: Vec<ChunkBytes> = (0..ChunkPool::MAX + 4).map(|_| pool.take()).collect();
         drop((again, held));
         assert_eq!(pool.free.lock().len(), ChunkPool::MAX);
+        // Large chunks: as many as fit in MAX_BYTES, and never fewer than MIN.
+        for (len, kept) in [
+            (1 << 20, 4),
+            (3 << 20, ChunkPool::MIN),
+            (64 << 20, ChunkPool::MIN),
+        ] {
+            let pool = ChunkPool::new(len);
+            let held: Vec<ChunkBytes> = (0..ChunkPool::MAX).map(|_| pool.take()).collect();
+            drop(held);
+            assert_eq!(pool.free.lock().len(), kept, "chunks of {len} bytes");
+        }
         // Empty chunks live on the heap.
         assert!(ChunkPool::new(0).take().as_slice().is_empty());
     }
