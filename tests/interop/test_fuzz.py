@@ -20,44 +20,39 @@ import mutate
 import mutate_zarr
 
 
-def test_mutants_exit_cleanly(annpage_bin: Path, tmp_path: Path) -> None:
+def _fuzz(annpage_bin: Path, work: Path, seconds_var: str, default_seconds: float, **fuzz_args) -> None:
+    """Checks mutants from `ANNPAGE_FUZZ_SEED` on for `seconds_var` seconds (at most
+    `ANNPAGE_FUZZ_COUNT` of them); `fuzz_args` go to `mutate.fuzz` (how mutants are made)."""
     seed = int(os.environ.get("ANNPAGE_FUZZ_SEED", "0"))
-    seconds = float(os.environ.get("ANNPAGE_FUZZ_SECONDS", "30"))
+    seconds = float(os.environ.get(seconds_var, default_seconds))
     limit = int(os.environ.get("ANNPAGE_FUZZ_COUNT", "800"))
     print(f"fuzz: seeds from {seed} for {seconds:.0f} s (ANNPAGE_FUZZ_SEED to change)")
     end = time.monotonic() + seconds
     count, failures = mutate.fuzz(
-        annpage_bin,
-        range(seed, seed + limit),
-        tmp_path,
-        keep_going=lambda: time.monotonic() < end,
+        annpage_bin, range(seed, seed + limit), work, keep_going=lambda: time.monotonic() < end, **fuzz_args
     )
     print(f"fuzz: {count} mutants, {len(failures)} failing")
     assert count >= min(10, limit), f"only {count} mutants in {seconds} s"
     assert not failures, "\n".join(mutate.describe_failure(s, what, bad) for s, what, bad in failures)
 
 
+def test_mutants_exit_cleanly(annpage_bin: Path, tmp_path: Path) -> None:
+    _fuzz(annpage_bin, tmp_path, "ANNPAGE_FUZZ_SECONDS", 30)
+
+
 def test_zarr_mutants_exit_cleanly(annpage_bin: Path, tmp_path: Path) -> None:
     """The same rules on mutants of Zarr stores (`mutate_zarr.py`), for
-    `ANNPAGE_FUZZ_ZARR_SECONDS` (default 20) seconds, seeds as above."""
-    seed = int(os.environ.get("ANNPAGE_FUZZ_SEED", "0"))
-    seconds = float(os.environ.get("ANNPAGE_FUZZ_ZARR_SECONDS", "20"))
-    limit = int(os.environ.get("ANNPAGE_FUZZ_COUNT", "800"))
-    print(f"zarr fuzz: seeds from {seed} for {seconds:.0f} s")
+    `ANNPAGE_FUZZ_ZARR_SECONDS` (default 20) seconds."""
     sources = tmp_path / "sources"
     sources.mkdir()
-    end = time.monotonic() + seconds
-    count, failures = mutate.fuzz(
+    _fuzz(
         annpage_bin,
-        range(seed, seed + limit),
         tmp_path,
-        keep_going=lambda: time.monotonic() < end,
+        "ANNPAGE_FUZZ_ZARR_SECONDS",
+        20,
         make=lambda s, p: mutate_zarr.mutant(s, p, sources, annpage_bin),
         suffix=".zarr",
     )
-    print(f"zarr fuzz: {count} mutants, {len(failures)} failing")
-    assert count >= min(10, limit), f"only {count} mutants in {seconds} s"
-    assert not failures, "\n".join(mutate.describe_failure(s, what, bad) for s, what, bad in failures)
 
 
 def test_mutants_are_reproducible(tmp_path: Path) -> None:
