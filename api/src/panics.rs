@@ -1,12 +1,13 @@
-//! A quiet panic hook for programs built on annpage (its CLI, its Python module).
+//! Panic hooks for programs built on annpage (its CLI, its Python module, its server).
 //!
 //! The engine turns a panic of a third-party decoder on corrupt input (a Zarr chunk's codec,
 //! say) into an [`Error`](crate::Error) naming the file and the element, with the decoder's
 //! message; Rust's default hook would still have printed the panic, its location and a
-//! backtrace to stderr first. [`install_quiet_hook`] keeps the last panic's message and
-//! location instead of printing them: a panic the engine contains shows only as its error, and
-//! one that reaches the program's top is reported by [`uncaught`] in one line. With
-//! `RUST_BACKTRACE` set (and not `0`) the default hook's report is printed as well, for
+//! backtrace to stderr first. [`install_hook`] replaces it: [`Report::Quiet`] keeps the last
+//! panic's message and location instead of printing them (a panic the engine contains shows
+//! only as its error, and one that reaches the program's top is reported by [`uncaught`] in one
+//! line), [`Report::OneLine`] prints each panic as one line (a long-running program's log).
+//! With `RUST_BACKTRACE` set (and not `0`) the default hook's report is printed as well, for
 //! whoever debugs. The hook is the process's (of the Rust standard library linked into the
 //! program): a library embedding annpage leaves it alone unless it owns the process.
 
@@ -17,14 +18,25 @@ use std::sync::Mutex;
 /// The last panic's message and location, kept by the hook for [`uncaught`].
 static LAST: Mutex<Option<String>> = Mutex::new(None);
 
-/// Replaces the process's panic hook with the quiet one (see the module's documentation).
+/// How the hook of [`install_hook`] reports a panic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    /// Nothing printed; the last panic kept for [`uncaught`] (a command, a Python module).
+    Quiet,
+    /// One line on stderr, `annpage: panic: MESSAGE at FILE:LINE` (a server's log).
+    OneLine,
+}
+
+/// Replaces the process's panic hook with one that reports as `report` says (see the
+/// module's documentation).
 ///
 /// ```
-/// annpage::panics::install_quiet_hook();
+/// use annpage::panics::{install_hook, uncaught, Report};
+/// install_hook(Report::Quiet);
 /// let payload = std::panic::catch_unwind(|| panic!("a decoder gave up")).unwrap_err();
-/// assert!(annpage::panics::uncaught(&*payload).contains("a decoder gave up"));
+/// assert!(uncaught(&*payload).contains("a decoder gave up"));
 /// ```
-pub fn install_quiet_hook() {
+pub fn install_hook(report: Report) {
     let default = std::panic::take_hook();
     let verbose = std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0");
     std::panic::set_hook(Box::new(move |info: &PanicHookInfo<'_>| {
@@ -35,8 +47,11 @@ pub fn install_quiet_hook() {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        let report = format!("{}{at}", message(info.payload()));
-        *LAST.lock().unwrap_or_else(|e| e.into_inner()) = Some(report);
+        let what = format!("{}{at}", message(info.payload()));
+        if report == Report::OneLine && !verbose {
+            eprintln!("annpage: panic: {what}");
+        }
+        *LAST.lock().unwrap_or_else(|e| e.into_inner()) = Some(what);
     }));
 }
 

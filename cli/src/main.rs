@@ -605,6 +605,8 @@ fn run_stats(
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Serve(args) = cli.command {
+        // A request's panic (a decoder's on a corrupt file, contained) is one line of the log.
+        panics::install_hook(panics::Report::OneLine);
         return match serve::serve(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -613,8 +615,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    // A server's log keeps the default report of a panic (of one request's task).
-    panics::install_quiet_hook();
+    panics::install_hook(panics::Report::Quiet);
     match std::panic::catch_unwind(|| run(cli)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {

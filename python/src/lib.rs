@@ -180,7 +180,7 @@ fn write_elements(
 fn _annpage(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // A decoder's panic on a corrupt file becomes the exception naming the file, without
     // Rust's report on stderr first; the hook is this module's own (its standard library's).
-    annpage::panics::install_quiet_hook();
+    annpage::panics::install_hook(annpage::panics::Report::Quiet);
     errors::register(m)?;
     m.add_function(wrap_pyfunction!(read_elements, m)?)?;
     m.add_function(wrap_pyfunction!(concat::concat_on_disk, m)?)?;

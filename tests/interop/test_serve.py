@@ -3,6 +3,7 @@ same file, and its viewer in a real headless Chromium (driven over the DevTools 
 
 import base64
 import json
+import os
 import re
 import socket
 import struct
@@ -318,3 +319,31 @@ def test_the_viewer_plots_every_cell_and_colours_them_by_a_typed_gene(server, tm
         (ROOT / "target" / "viewer.png").write_bytes(shot)
     finally:
         chrome.close()
+
+
+def test_a_decoder_panic_on_a_corrupt_store_is_one_line_of_the_log(annpage_bin, tmp_path):
+    """zarrs' vlen-utf8 decoder panics on a string longer than its chunk: the request gets a
+    one-line JSON error naming the element, and the server's log one line for the panic (run
+    without RUST_BACKTRACE, as a server is)."""
+    store = tmp_path / "all.zarr"
+    made = subprocess.run([str(annpage_bin), "convert", str(ALL), str(store), "--zarr-format", "2"],
+                          capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    chunk = store / "obs" / "barcode" / "0"
+    raw = bytearray(chunk.read_bytes())
+    raw[4:8] = (0xFFFF).to_bytes(4, "little")  # the first barcode's length (no compressor)
+    chunk.write_bytes(bytes(raw))
+    env = {k: v for k, v in os.environ.items() if k != "RUST_BACKTRACE"}
+    proc = subprocess.Popen([str(annpage_bin), "serve", f"all={store}", "--port", "0"], stderr=subprocess.PIPE,
+                            text=True, env=env)
+    line = proc.stderr.readline()
+    match = re.search(r"http://(\S+)", line)
+    assert match, line
+    status, ctype, body = fetch(f"http://{match.group(1)}/datasets/all/obs?columns=barcode")
+    proc.terminate()
+    _, log = proc.communicate(timeout=30)
+    assert status >= 400 and ctype == "application/json" and body.count(b"\n") == 1, (status, body)
+    assert "/obs/barcode" in json.loads(body)["error"], body
+    lines = log.splitlines()
+    assert [l for l in lines if l.startswith("annpage: panic: ")] and "panicked" not in log, log
+    assert all(l.startswith(("annpage: ", "INFO ")) for l in lines), log
