@@ -16,7 +16,7 @@ use std::panic::PanicHookInfo;
 use std::sync::Mutex;
 
 /// The last panic's message and location, kept by the hook for [`uncaught`].
-static LAST: Mutex<Option<String>> = Mutex::new(None);
+static LAST: Mutex<Option<(String, String)>> = Mutex::new(None);
 
 /// How the hook of [`install_hook`] reports a panic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +34,8 @@ pub enum Report {
 /// use annpage::panics::{install_hook, uncaught, Report};
 /// install_hook(Report::Quiet);
 /// let payload = std::panic::catch_unwind(|| panic!("a decoder gave up")).unwrap_err();
-/// assert!(uncaught(&*payload).contains("a decoder gave up"));
+/// let report = uncaught(&*payload);
+/// assert!(report.contains("a decoder gave up at ") && report.contains(".rs:"), "{report}");
 /// ```
 pub fn install_hook(report: Report) {
     let default = std::panic::take_hook();
@@ -47,25 +48,28 @@ pub fn install_hook(report: Report) {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        let what = format!("{}{at}", message(info.payload()));
+        let what = message(info.payload());
         if report == Report::OneLine && !verbose {
-            eprintln!("annpage: panic: {what}");
+            eprintln!("annpage: panic: {what}{at}");
         }
-        *LAST.lock().unwrap_or_else(|e| e.into_inner()) = Some(what);
+        *LAST.lock().unwrap_or_else(|e| e.into_inner()) = Some((what, at));
     }));
 }
 
 /// The one-line report of a panic that reached the program's top with `payload`: its message
-/// and, when the quiet hook saw it, its location.
+/// and, when the hook saw that panic last, its location.
 ///
 /// ```
 /// let payload: Box<dyn std::any::Any + Send> = Box::new("boom");
 /// assert!(annpage::panics::uncaught(&*payload).starts_with("internal error"));
 /// ```
 pub fn uncaught(payload: &(dyn Any + Send)) -> String {
-    let last = LAST.lock().unwrap_or_else(|e| e.into_inner()).take();
-    let what = last.unwrap_or_else(|| message(payload));
-    format!("internal error (a bug in annpage, please report it): {what}")
+    let what = message(payload);
+    let at = match LAST.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        Some((last, at)) if last == what => at,
+        _ => String::new(),
+    };
+    format!("internal error (a bug in annpage, please report it): {what}{at}")
 }
 
 fn message(payload: &(dyn Any + Send)) -> String {
