@@ -261,15 +261,16 @@ def verb_commands(annpage: Path, path: Path, work: Path) -> dict[str, list[str]]
     }
 
 
-def run_verb(cmd: list[str], verb: str) -> Outcome:
-    """Runs `cmd` (time and address-space limits) and reads its peak RSS with `os.wait4`."""
+def run_verb(cmd: list[str], verb: str, timeout: float = TIMEOUT) -> Outcome:
+    """Runs `cmd` (time and address-space limits: killed after `timeout` seconds) and reads its
+    peak RSS with `os.wait4`."""
     start = time.monotonic()
     # Judged as a user runs it: RUST_BACKTRACE (set by whoever debugs) adds panic reports.
     env = {k: v for k, v in os.environ.items() if k != "RUST_BACKTRACE"}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_limit, env=env)
     assert proc.stderr is not None
     err = b""
-    deadline = start + TIMEOUT
+    deadline = start + timeout
     os.set_blocking(proc.stderr.fileno(), False)
     while True:
         chunk = proc.stderr.read()
