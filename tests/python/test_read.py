@@ -1,5 +1,7 @@
 """annpage.read_h5ad returns what anndata.read_h5ad returns, and fails as Python users expect."""
 
+import subprocess
+import sys
 import warnings
 
 import anndata as ad
@@ -76,3 +78,20 @@ def test_a_layer_of_strings_reads_in_memory_and_backed(tmp_path):
     assert memory.layers["words"].tolist() == a.layers["words"].tolist()
     with annpage.read_h5ad(path, backed="r") as b:
         assert b[[2, 0]].to_memory().layers["words"].tolist() == [["e", "f"], ["a", "b"]]
+
+
+def test_a_global_heap_that_traps_libhdf5_is_a_format_error():
+    """A file the fuzz found (tests/interop/known): libhdf5 2.2 loops forever reading one of its
+    string attributes, h5py's `attrs` too. annpage checks the attribute's references first;
+    run in a subprocess so that a regression fails here instead of hanging the suite."""
+    path = ROOT / "tests" / "interop" / "known" / "libhdf5_heap_loop.h5ad"
+    script = (
+        "import sys, annpage\n"
+        "try:\n"
+        "    annpage.read_h5ad(sys.argv[1])\n"
+        "except annpage.FormatError as e:\n"
+        "    print(e)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert str(path) in run.stdout and "free space of 0 bytes" in run.stdout, run.stdout

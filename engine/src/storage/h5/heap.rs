@@ -70,28 +70,10 @@ pub(super) fn read_strings(ds: &Dataset) -> Result<Option<ArrayData>> {
         return Ok(None);
     }
     let shape = space.shape();
-    let h5file = ds.file()?;
-    if !h5file.is_read_only() || h5file.userblock() > 0 {
-        return Ok(None);
-    }
-    let sizes = h5file.create_plist()?.sizes();
-    let widths = Widths {
-        addr: sizes.sizeof_addr.into(),
-        size: sizes.sizeof_size.into(),
-    };
-    // libhdf5's default widths, which h5py and anndata never change: a stored reference is
-    // then as large as the in-memory one that the dataset's size is checked with.
-    if widths.addr != 8 || widths.size != 8 {
-        return Ok(None);
-    }
-    let Some(file) = super::same_file(&h5file) else {
+    let Some((file, file_len)) = beside_libhdf5(&ds.file()?)? else {
         return Ok(None);
     };
-    let file_len = file.metadata()?.len();
-    if file_len != h5file.size() {
-        return Ok(None); // Not as libhdf5 sees it (grown or cut since).
-    }
-    let stride = 8 + widths.addr;
+    let stride = 8 + WIDTHS.addr;
     // The values' count checked against what the dataset stores, and their bytes against the
     // memory there is.
     let stored = check_whole_read(ds, stride)?;
@@ -107,14 +89,7 @@ pub(super) fn read_strings(ds: &Dataset) -> Result<Option<ArrayData>> {
     let Some(raw) = stored_references(ds, &file, file_len, &shape, stride, stored)? else {
         return Ok(None);
     };
-    let refs: Vec<Reference> = raw
-        .chunks_exact(stride)
-        .map(|r| Reference {
-            len: le(&r[..4]) as u32,
-            collection: le(&r[4..4 + widths.addr]),
-            object: le(&r[4 + widths.addr..]) as u32,
-        })
-        .collect();
+    let refs: Vec<Reference> = references(&raw).collect();
     drop(raw);
     // At most 2^32 × 2^32 bytes: no overflow in u64, but checked all the same.
     let total = refs
@@ -132,10 +107,85 @@ pub(super) fn read_strings(ds: &Dataset) -> Result<Option<ArrayData>> {
         total.saturating_add(24u64.saturating_mul(refs.len() as u64)),
         "reading its strings",
     )?;
-    let strings = decode(&file, file_len, widths, &refs)?;
+    let strings = decode(&file, file_len, &refs)?;
     let array = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), strings)
         .map_err(|e| Error::malformed(format!("strings of shape {shape:?}: {e}")))?;
     Ok(Some(ArrayData::String(array)))
+}
+
+/// The stored references in `raw`, one per `8 + WIDTHS.addr` bytes.
+fn references(raw: &[u8]) -> impl Iterator<Item = Reference> + '_ {
+    raw.chunks_exact(8 + WIDTHS.addr).map(|r| Reference {
+        len: le(&r[..4]) as u32,
+        collection: le(&r[4..4 + WIDTHS.addr]),
+        object: le(&r[4 + WIDTHS.addr..]) as u32,
+    })
+}
+
+/// The widths this module reads: libhdf5's default, which h5py and anndata never change (a
+/// stored reference is then as large as the in-memory one that sizes are checked with).
+const WIDTHS: Widths = Widths { addr: 8, size: 8 };
+
+/// The file libhdf5 has open as `h5file`, and its length, when it can be read beside libhdf5:
+/// open read-only (nothing of it waits in libhdf5's caches), without a user block, with
+/// [`WIDTHS`], and as long as libhdf5 sees it.
+fn beside_libhdf5(h5file: &hdf5::File) -> Result<Option<(File, u64)>> {
+    if !h5file.is_read_only() || h5file.userblock() > 0 {
+        return Ok(None);
+    }
+    let sizes = h5file.create_plist()?.sizes();
+    if usize::from(sizes.sizeof_addr) != WIDTHS.addr
+        || usize::from(sizes.sizeof_size) != WIDTHS.size
+    {
+        return Ok(None);
+    }
+    let Some(file) = super::same_file(h5file) else {
+        return Ok(None);
+    };
+    let file_len = file.metadata()?.len();
+    if file_len != h5file.size() {
+        return Ok(None); // Not as libhdf5 sees it (grown or cut since).
+    }
+    Ok(Some((file, file_len)))
+}
+
+/// Checks the stored references of attribute `name` of `loc`, `count` variable-length
+/// strings, before libhdf5 follows them: each must point at an object of its length in a
+/// global heap collection that parses (libhdf5 2.2 loops forever on some corrupt collections,
+/// and allocates whatever length a reference claims before it reads the object).
+///
+/// Attributes this module cannot find in the object's header (dense or shared storage), and
+/// files it does not read beside libhdf5 ([`beside_libhdf5`]), are left unchecked.
+pub(super) fn check_attribute(loc: &hdf5::Location, name: &str, count: usize) -> Result<()> {
+    let Some((file, file_len)) = beside_libhdf5(&loc.file()?)? else {
+        return Ok(());
+    };
+    let addr = le(&super::object_id(loc)?.token[..WIDTHS.addr]);
+    let stride = 8 + WIDTHS.addr;
+    let mut heap = Collection::default();
+    for data in super::header::attribute_data(&file, file_len, addr, name)? {
+        let stored = count
+            .checked_mul(stride)
+            .filter(|&n| n <= data.len())
+            .ok_or_else(|| {
+                Error::malformed(format!(
+                    "its {count} values need {} bytes, its message holds {}",
+                    count.saturating_mul(stride),
+                    data.len()
+                ))
+            })?;
+        for (k, r) in references(&data[..stored]).enumerate() {
+            // An empty or null reference (address 0) is read without the heap.
+            if r.len == 0 || r.collection == 0 {
+                continue;
+            }
+            if heap.addr != Some(r.collection) {
+                heap.load(&file, file_len, r.collection)?;
+            }
+            object_of(&heap, k, &r)?;
+        }
+    }
+    Ok(())
 }
 
 /// The stored references of `ds` (`stored` bytes, `stride` each), from one contiguous span or
@@ -202,7 +252,7 @@ fn stored_references(
 }
 
 /// The strings of `refs`, each collection they point into read and parsed once.
-fn decode(file: &File, file_len: u64, widths: Widths, refs: &[Reference]) -> Result<Vec<String>> {
+fn decode(file: &File, file_len: u64, refs: &[Reference]) -> Result<Vec<String>> {
     let mut out = vec![String::new(); refs.len()];
     // Runs of consecutive values in one collection (libhdf5 fills a collection with the
     // values written one after the other), ordered by the collection's address, so that each
@@ -229,7 +279,7 @@ fn decode(file: &File, file_len: u64, widths: Widths, refs: &[Reference]) -> Res
                     "global heap collection at {collection} overlaps the one before it"
                 )));
             }
-            heap.load(file, file_len, widths, collection)?;
+            heap.load(file, file_len, collection)?;
             end = collection + heap.bytes.len() as u64;
         }
         for k in range {
@@ -237,21 +287,7 @@ fn decode(file: &File, file_len: u64, widths: Widths, refs: &[Reference]) -> Res
             if r.len == 0 {
                 continue;
             }
-            let bytes = heap.object(r.object).ok_or_else(|| {
-                Error::malformed(format!(
-                    "string {k} refers to object {} of the global heap collection at {}, which \
-                     has none",
-                    r.object, r.collection
-                ))
-            })?;
-            // libhdf5 refuses a reference whose length is not its object's.
-            if bytes.len() != r.len as usize {
-                return Err(Error::malformed(format!(
-                    "string {k} claims {} bytes, its global heap object holds {}",
-                    r.len,
-                    bytes.len()
-                )));
-            }
+            let bytes = object_of(&heap, k, &r)?;
             let bytes = bytes.split(|&b| b == 0).next().unwrap_or_default();
             out[k] = std::str::from_utf8(bytes)
                 .map_err(|_| {
@@ -266,6 +302,25 @@ fn decode(file: &File, file_len: u64, widths: Widths, refs: &[Reference]) -> Res
     Ok(out)
 }
 
+/// The bytes string `k` refers to (`r`) in `heap`, the collection it points into.
+fn object_of<'h>(heap: &'h Collection, k: usize, r: &Reference) -> Result<&'h [u8]> {
+    let bytes = heap.object(r.object).ok_or_else(|| {
+        Error::malformed(format!(
+            "string {k} refers to object {} of the global heap collection at {}, which has none",
+            r.object, r.collection
+        ))
+    })?;
+    // libhdf5 refuses a reference whose length is not its object's.
+    if bytes.len() != r.len as usize {
+        return Err(Error::malformed(format!(
+            "string {k} claims {} bytes, its global heap object holds {}",
+            r.len,
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
+}
+
 /// One global heap collection, read whole, and where its objects are.
 #[derive(Debug, Default)]
 struct Collection {
@@ -277,8 +332,8 @@ struct Collection {
 
 impl Collection {
     /// Reads and parses the collection at `addr`, reusing the memory of the one before.
-    fn load(&mut self, file: &File, file_len: u64, w: Widths, addr: u64) -> Result<()> {
-        let header = header_len(w.size);
+    fn load(&mut self, file: &File, file_len: u64, addr: u64) -> Result<()> {
+        let header = header_len(WIDTHS.size);
         check_span(addr, header as u64, file_len, "a global heap collection")?;
         let mut head = [0u8; 16];
         file.read_exact_at(&mut head[..header], addr)?;
@@ -301,31 +356,49 @@ impl Collection {
         self.bytes.resize(size as usize, 0);
         file.read_exact_at(&mut self.bytes, addr)?;
         self.objects.clear();
-        let object_header = object_header_len(w.size);
-        let mut pos = header;
-        while pos + object_header <= self.bytes.len() {
-            let b = &self.bytes[pos..pos + object_header];
+        // Walked as libhdf5 walks it, so that what passes here cannot trap libhdf5 either:
+        // an object is stepped over by its padded size, free space (index 0) by the size it
+        // claims, its header included; a tail too short for an object's header is free space.
+        let object_header = object_header_len(WIDTHS.size) as u64;
+        let end_of = |what: std::fmt::Arguments| {
+            Error::malformed(format!(
+                "{what} of the global heap collection at {addr} ends past it"
+            ))
+        };
+        let mut pos = header as u64;
+        while pos + object_header <= size {
+            let b = &self.bytes[pos as usize..(pos + object_header) as usize];
             let index = le(&b[..2]) as usize;
-            if index == 0 {
-                break; // Free space: the rest of the collection.
-            }
             let len = le(&b[8..]);
-            let start = pos + object_header;
-            let end = (start as u64)
-                .checked_add(len)
-                .filter(|&e| e <= self.bytes.len() as u64)
-                .ok_or_else(|| {
-                    Error::malformed(format!(
-                        "object {index} of the global heap collection at {addr} ends past it"
-                    ))
-                })? as usize;
-            if self.objects.len() <= index {
-                self.objects.resize(index + 1, (0, 0));
+            let step = if index == 0 {
+                len
+            } else {
+                len.checked_next_multiple_of(8)
+                    .and_then(|l| l.checked_add(object_header))
+                    .unwrap_or(u64::MAX)
+            };
+            if step == 0 {
+                // libhdf5 2.2 never leaves such an object (it loops forever on it).
+                return Err(Error::malformed(format!(
+                    "free space of 0 bytes at {pos} of the global heap collection at {addr}"
+                )));
             }
-            // Both below the collection's size, itself at most u32::MAX (checked above).
-            self.objects[index] = (start as u32, end as u32);
-            // Objects are padded to a multiple of 8 bytes.
-            pos = start + (end - start).div_ceil(8) * 8;
+            if step > size - pos {
+                return Err(if index == 0 {
+                    end_of(format_args!("free space at {pos}"))
+                } else {
+                    end_of(format_args!("object {index}"))
+                });
+            }
+            if index > 0 {
+                if self.objects.len() <= index {
+                    self.objects.resize(index + 1, (0, 0));
+                }
+                let start = pos + object_header;
+                // Both below the collection's size, itself at most u32::MAX (checked above).
+                self.objects[index] = (start as u32, (start + len) as u32);
+            }
+            pos += step;
         }
         self.addr = Some(addr);
         Ok(())
@@ -339,7 +412,7 @@ impl Collection {
 }
 
 /// A little-endian unsigned integer of 1 to 8 bytes.
-fn le(bytes: &[u8]) -> u64 {
+pub(super) fn le(bytes: &[u8]) -> u64 {
     bytes
         .iter()
         .rev()

@@ -10,6 +10,7 @@
 pub(crate) mod chunks;
 pub mod claim;
 pub(crate) mod filters;
+mod header;
 mod heap;
 pub mod read;
 mod seam;

@@ -74,13 +74,28 @@ pub fn has_attr(loc: &Location, name: &str) -> Result<bool> {
 /// Reads an attribute of any supported type (a scalar attribute gives a 0-d array).
 pub fn read_attr(loc: &Location, name: &str) -> Result<ArrayData> {
     let attr = loc.attr(name)?;
-    NativeBuffer::read(Source::Attribute(&attr))
+    check_strings(loc, name, &attr)
+        .and_then(|()| NativeBuffer::read(Source::Attribute(&attr)))
         .and_then(|buf| buf.decode_array())
         .map_err(|e| match e {
             Error::Unsupported(msg) => Error::unsupported(format!("attribute '{name}': {msg}")),
             Error::Malformed(msg) => Error::malformed(format!("attribute '{name}': {msg}")),
             e => e,
         })
+}
+
+/// Checks the references of an attribute of variable-length strings before libhdf5 follows
+/// them into the global heap (see [`super::heap::check_attribute`]).
+fn check_strings(loc: &Location, name: &str, attr: &Attribute) -> Result<()> {
+    if !matches!(
+        StoredType::of(&attr.dtype()?)?,
+        StoredType::VarString { .. }
+    ) {
+        return Ok(());
+    }
+    let space = attr.space()?;
+    let count = if space.is_null() { 0 } else { space.size() };
+    super::heap::check_attribute(loc, name, count)
 }
 
 /// Reads an attribute if it exists.

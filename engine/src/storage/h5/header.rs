@@ -1,0 +1,352 @@
+//! An object's header read from the file, to find the stored bytes of one of its attributes.
+//!
+//! libhdf5 reads an attribute of variable-length strings by following each stored reference
+//! into the file's global heap, and it trusts what it finds there: a corrupt collection can
+//! make it loop forever, and a corrupt length makes it allocate what the length claims (see
+//! [`super::heap::check_attribute`]). Before it does, the references are taken from the
+//! attribute's message in the object header, read here, and checked.
+//!
+//! Read here: version 1 and version 2 object headers, their continuation blocks, and
+//! attribute messages of versions 1 to 3 stored in the header. Attributes held elsewhere
+//! (dense storage in a fractal heap, shared messages) are not found: [`attribute_data`]
+//! finds none. Every span is checked to lie in the file, and the walk is bounded (each
+//! block read once, the blocks together no larger than the file).
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+
+use super::chunks::check_span;
+use super::heap::le;
+use crate::{Error, Result};
+
+/// The message types read here.
+const CONTINUATION: u16 = 0x10;
+const ATTRIBUTE: u16 = 0x0C;
+
+/// A header message's flag: the message itself is shared (stored elsewhere).
+const SHARED_MESSAGE: u8 = 0x02;
+
+/// One block of header messages: where it lies and how its messages are framed.
+#[derive(Clone, Copy, Debug)]
+struct Block {
+    addr: u64,
+    len: u64,
+    /// Bytes before the messages (a version 2 prefix or `OCHK`) and after them (a checksum).
+    skip: usize,
+    tail: usize,
+    /// For a version 2 continuation block: the signature it starts with.
+    signed: bool,
+    version: Version,
+}
+
+/// The framing of an object header's messages.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Version {
+    /// Version 1: 8-byte message headers (type u16, size u16, flags, 3 reserved).
+    V1,
+    /// Version 2 (`OHDR`/`OCHK`): type u8, size u16, flags, and a creation order (u16) when
+    /// the header tracks it; 4 checksum bytes close each block.
+    V2 { tracks_order: bool },
+}
+
+impl Version {
+    fn message_header_len(self) -> usize {
+        match self {
+            Version::V1 => 8,
+            Version::V2 { tracks_order } => 4 + if tracks_order { 2 } else { 0 },
+        }
+    }
+
+    /// A continuation block of a header of this version.
+    fn continuation(self, addr: u64, len: u64) -> Block {
+        let v2 = self != Version::V1;
+        Block {
+            addr,
+            len,
+            skip: if v2 { 4 } else { 0 },
+            tail: if v2 { 4 } else { 0 },
+            signed: v2,
+            version: self,
+        }
+    }
+}
+
+/// The stored bytes of every message of attribute `name` in the header of the object at
+/// `addr` (each from the start of the attribute's data to the end of its message, padding
+/// included; a corrupt header may hold the name twice), empty when the header does not hold it
+/// in a form read here. Addresses and lengths are 8 bytes wide (libhdf5's default, checked by
+/// the caller).
+pub(super) fn attribute_data(
+    file: &File,
+    file_len: u64,
+    addr: u64,
+    name: &str,
+) -> Result<Vec<Vec<u8>>> {
+    let mut pending = vec![first_block(file, file_len, addr)?];
+    let mut read = 0u64;
+    let mut seen = std::collections::HashSet::new();
+    let mut bytes = Vec::new();
+    let mut found = Vec::new();
+    while let Some(block) = pending.pop() {
+        if !seen.insert(block.addr) {
+            return Err(Error::malformed(format!(
+                "the object header at {addr} continues into {} twice",
+                block.addr
+            )));
+        }
+        read = read.saturating_add(block.len);
+        if read > file_len {
+            return Err(Error::malformed(format!(
+                "the object header at {addr} claims more bytes than the file holds"
+            )));
+        }
+        check_span(block.addr, block.len, file_len, "an object header block")?;
+        if block.len < (block.skip + block.tail) as u64 {
+            return Err(Error::malformed(format!(
+                "the object header block at {} is too short ({} bytes)",
+                block.addr, block.len
+            )));
+        }
+        bytes.resize(block.len as usize, 0);
+        file.read_exact_at(&mut bytes, block.addr)?;
+        if block.signed && &bytes[..4] != b"OCHK" {
+            return Err(Error::malformed(format!(
+                "no object header continuation block at {}",
+                block.addr
+            )));
+        }
+        let messages = &bytes[block.skip..bytes.len() - block.tail];
+        for (kind, flags, body) in messages_of(messages, block.version) {
+            match kind {
+                CONTINUATION => {
+                    let (Some(at), Some(len)) = (le_at(body, 0), le_at(body, 8)) else {
+                        return Err(Error::malformed(format!(
+                            "a continuation message of the object header at {addr} is cut short"
+                        )));
+                    };
+                    pending.push(block.version.continuation(at, len));
+                }
+                ATTRIBUTE if flags & SHARED_MESSAGE == 0 => {
+                    found.extend(attribute_message(body, name).map(<[u8]>::to_vec));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The first block of messages of the header at `addr`, after its prefix.
+fn first_block(file: &File, file_len: u64, addr: u64) -> Result<Block> {
+    let bad = || Error::malformed(format!("no object header at {addr}"));
+    let mut prefix = [0u8; 32];
+    let n = prefix.len().min(file_len.saturating_sub(addr) as usize);
+    if n < 16 {
+        return Err(bad());
+    }
+    file.read_exact_at(&mut prefix[..n], addr)?;
+    if prefix[0] == 1 {
+        // Version 1: version, reserved, message count (2), reference count (4), the first
+        // block's size (4), then padding to 16 bytes.
+        return Ok(Block {
+            addr: addr + 16,
+            len: le(&prefix[8..12]),
+            skip: 0,
+            tail: 0,
+            signed: false,
+            version: Version::V1,
+        });
+    }
+    if &prefix[..4] != b"OHDR" || prefix[4] != 2 {
+        return Err(bad());
+    }
+    let flags = prefix[5];
+    // Optional times (4 × 4 bytes) and attribute phase change values (2 × 2 bytes), then the
+    // first block's size in 1, 2, 4 or 8 bytes.
+    let at = 6 + if flags & 0x20 != 0 { 16 } else { 0 } + if flags & 0x10 != 0 { 4 } else { 0 };
+    let width = 1usize << (flags & 0x03);
+    let size = prefix
+        .get(at..at + width)
+        .filter(|_| at + width <= n)
+        .map(le)
+        .ok_or_else(bad)?;
+    let skip = at + width;
+    Ok(Block {
+        addr,
+        len: size.checked_add(skip as u64 + 4).ok_or_else(bad)?,
+        skip,
+        tail: 4,
+        signed: false,
+        version: Version::V2 {
+            tracks_order: flags & 0x04 != 0,
+        },
+    })
+}
+
+/// The messages of a block: (type, flags, body), until what is left is too short for one.
+fn messages_of(bytes: &[u8], version: Version) -> impl Iterator<Item = (u16, u8, &[u8])> {
+    let header = version.message_header_len();
+    let mut at = 0usize;
+    std::iter::from_fn(move || {
+        let head = bytes.get(at..at + header)?;
+        let (kind, size, flags) = match version {
+            Version::V1 => (le(&head[..2]) as u16, le(&head[2..4]) as usize, head[4]),
+            Version::V2 { .. } => (u16::from(head[0]), le(&head[1..3]) as usize, head[3]),
+        };
+        let body = bytes.get(at + header..at + header + size)?;
+        at += header + size;
+        Some((kind, flags, body))
+    })
+}
+
+/// The data of an attribute message if it is attribute `name`'s. A datatype or dataspace that
+/// is a shared message takes the size the message gives it like any other.
+fn attribute_message<'a>(body: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    let version = *body.first()?;
+    let sizes = [2, 4, 6].map(|at| body.get(at..at + 2).map(le));
+    let [Some(name_len), Some(type_len), Some(space_len)] = sizes else {
+        return None;
+    };
+    let (name_len, type_len, space_len) =
+        (name_len as usize, type_len as usize, space_len as usize);
+    let (start, padded) = match version {
+        1 => (8, true),
+        2 => (8, false),
+        3 => (9, false),
+        _ => return None,
+    };
+    let pad = |n: usize| if padded { n.div_ceil(8) * 8 } else { n };
+    let stored_name = body.get(start..start + name_len)?;
+    let stored_name = stored_name.split(|&b| b == 0).next().unwrap_or_default();
+    if stored_name != name.as_bytes() {
+        return None;
+    }
+    let data = start + pad(name_len) + pad(type_len) + pad(space_len);
+    body.get(data..)
+}
+
+/// The little-endian u64 at `at` in `bytes`, if it has 8 bytes there.
+fn le_at(bytes: &[u8], at: usize) -> Option<u64> {
+    bytes.get(at..at + 8).map(le)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::ArrayData;
+    use crate::storage::h5::read::read_attr;
+    use crate::testutil::py_file;
+
+    /// Attributes of variable-length strings in the headers h5py writes: version 1 (the
+    /// default; 40 attributes grow it into continuation blocks) and version 2 (`libver=
+    /// 'latest'`), with creation order tracked, grown into continuation blocks by large
+    /// attributes, and dense storage past 8 attributes.
+    const SCRIPT: &str = "def fill(g, n):\n\
+        \x20   for i in range(n):\n\
+        \x20       g.attrs[f'a{i}'] = 'x' * i + 'é'\n\
+        \x20   g.attrs['list'] = ['one', '', 'three']\n\
+        with h5py.File(path, 'w') as f:\n\
+        \x20   fill(f.create_group('few'), 3)\n\
+        \x20   fill(f.create_group('many'), 40)\n\
+        with h5py.File(path, 'a', libver='latest') as f:\n\
+        \x20   fill(f.create_group('v2'), 3)\n\
+        \x20   fill(f.create_group('ordered', track_order=True), 3)\n\
+        \x20   fill(f.create_group('dense'), 40)\n\
+        \x20   g = f.create_group('grown')\n\
+        \x20   f.create_dataset('after', data=np.arange(10))\n\
+        \x20   g.attrs['pad0'], g.attrs['pad1'] = np.arange(300), np.arange(400)\n\
+        \x20   fill(g, 3)\n";
+
+    /// The lengths stored in the references of attribute `name` of `group`, as found here.
+    fn stored_lengths(path: &std::path::Path, group: &str, name: &str) -> Option<Vec<u32>> {
+        let f = hdf5::File::open(path).unwrap();
+        let g = f.group(group).unwrap();
+        let addr = le(&crate::storage::h5::object_id(&g).unwrap().token[..8]);
+        let file = crate::storage::h5::same_file(&f).unwrap();
+        let len = file.metadata().unwrap().len();
+        let found = attribute_data(&file, len, addr, name).unwrap();
+        let [data] = &found[..] else {
+            assert!(found.is_empty(), "{group}/{name} found twice");
+            return None;
+        };
+        Some(data.chunks_exact(16).map(|r| le(&r[..4]) as u32).collect())
+    }
+
+    #[test]
+    fn attributes_are_found_in_every_header_layout() {
+        let (_d, path) = py_file("attrs.h5", SCRIPT);
+        let f = hdf5::File::open(&path).unwrap();
+        for (group, n) in [
+            ("few", 3),
+            ("many", 40),
+            ("v2", 3),
+            ("ordered", 3),
+            ("grown", 3),
+        ] {
+            let g = f.group(group).unwrap();
+            for name in (0..n).map(|i| format!("a{i}")).chain(["list".into()]) {
+                let ArrayData::String(values) = read_attr(&g, &name).unwrap() else {
+                    panic!("{group}/{name} is not strings");
+                };
+                let lengths = stored_lengths(&path, group, &name)
+                    .unwrap_or_else(|| panic!("{group}/{name} not found"));
+                let expected: Vec<u32> = values.iter().map(|s| s.len() as u32).collect();
+                assert_eq!(lengths[..expected.len()], expected, "{group}/{name}");
+            }
+        }
+        // Dense storage (a fractal heap) is not read here; libhdf5 still reads the value.
+        assert_eq!(stored_lengths(&path, "dense", "a7"), None);
+        let g = f.group("dense").unwrap();
+        assert!(matches!(read_attr(&g, "a7").unwrap(), ArrayData::String(_)));
+    }
+
+    /// A copy of the attributes file with `edit` applied to its bytes, given the offset of the
+    /// collection holding `few`'s attribute `a2` and of that attribute's stored reference;
+    /// then the error reading it.
+    fn corrupted(edit: impl FnOnce(&mut Vec<u8>, usize, usize)) -> String {
+        let (dir, path) = py_file("attrs.h5", SCRIPT);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let value = "xxé".as_bytes();
+        let at = bytes.windows(value.len()).position(|w| w == value).unwrap();
+        let heap = bytes[..at].windows(4).rposition(|w| w == b"GCOL").unwrap();
+        let mut reference = (value.len() as u32).to_le_bytes().to_vec();
+        reference.extend((heap as u64).to_le_bytes());
+        let refs = bytes.windows(12).position(|w| w == reference).unwrap();
+        edit(&mut bytes, heap, refs);
+        let copy = dir.path().join("corrupt.h5");
+        std::fs::write(&copy, bytes).unwrap();
+        let f = hdf5::File::open(&copy).unwrap();
+        read_attr(&f.group("few").unwrap(), "a2")
+            .expect_err("refused")
+            .to_string()
+    }
+
+    #[test]
+    fn references_libhdf5_would_trust_are_refused_before_it_reads_them() {
+        // Free space of 0 bytes, on which libhdf5 2.2 loops forever: the collection's last
+        // object (index 0) is its free space.
+        let err = corrupted(|b, heap, _| {
+            let size = le(&b[heap + 8..heap + 16]) as usize;
+            let mut pos = heap + 16;
+            while le(&b[pos..pos + 2]) != 0 {
+                pos += 16 + (le(&b[pos + 8..pos + 16]) as usize).div_ceil(8) * 8;
+                assert!(pos + 16 <= heap + size, "no free space in the collection");
+            }
+            b[pos + 8..pos + 16].copy_from_slice(&0u64.to_le_bytes());
+        });
+        assert!(
+            err.contains("attribute 'a2'") && err.contains("free space of 0 bytes"),
+            "{err}"
+        );
+        // A length of 1 GiB, which libhdf5 allocates before reading the object.
+        let err = corrupted(|b, _, refs| {
+            b[refs..refs + 4].copy_from_slice(&(1u32 << 30).to_le_bytes());
+        });
+        assert!(err.contains("claims 1073741824 bytes"), "{err}");
+        // A reference to a collection that is not one.
+        let err = corrupted(|b, _, refs| {
+            b[refs + 4..refs + 12].copy_from_slice(&64u64.to_le_bytes());
+        });
+        assert!(err.contains("no global heap collection at 64"), "{err}");
+    }
+}
