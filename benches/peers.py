@@ -68,7 +68,8 @@ then checks what it wrote):
   over the stored entries v of X at row p and column q: sum v, count, sum v (p mod 7 + 1)
   (q mod 5 + 1).
 
-The inflate limits are split into `raw_chunks` (what to inflate), `inflate_zlib` (one chunk) and
+Selections and checksums are in `shared.py`, the limits in `limits.py`, the CLI jobs in
+`cli_jobs.py`. The inflate limits are split into `raw_chunks` (what to inflate), `inflate_zlib` (one chunk) and
 `inflate_parallel` (the pool), so a different inflater (libdeflate in annpage's Rust tool) is a
 drop-in for `inflate_zlib`.
 """
@@ -79,179 +80,29 @@ import json
 import os
 import sys
 import time
-import zlib
-from pathlib import Path
 
 import numpy as np
 
-ROW_CHUNK = 10_000
-N_BATCHES = 200
-BATCH_SIZE = 256
-SUBSET_CELL_FRACTION = 0.10
-SUBSET_GENES = 2_000
-N_COLUMN_GENES = 10
-READ_BUF = 16 * 2**20
-# h5py peer: HDF5 chunk cache per open dataset (the HDF5 default is 1 MiB, h5py's 8 MiB).
-H5PY_CACHE_MB = int(os.environ.get("BENCH_H5PY_CACHE_MB", "64"))
-
-
-# --------------------------------------------------------------------------------------------
-# Selections: drawn once per file from its shape, stored next to it, read by every peer.
-
-
-def selections_path(path: str | Path) -> Path:
-    return Path(str(path) + ".selections.json")
-
-
-def is_zarr(path: str | Path) -> bool:
-    """A Zarr store (a directory, or a .zarr.zip archive) rather than an .h5ad file."""
-    return Path(path).is_dir() or str(path).endswith((".zarr", ".zarr.zip"))
-
-
-def file_shape(path: str | Path) -> tuple[int, int]:
-    if is_zarr(path):
-        import zarr
-
-        shape = zarr.open_group(str(path), mode="r")["X"].attrs["shape"]
-        return int(shape[0]), int(shape[1])
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        shape = f["X"].attrs["shape"]
-        return int(shape[0]), int(shape[1])
-
-
-def make_selections(n_obs: int, n_vars: int) -> dict:
-    """Deterministic for a given shape: numpy's PCG64 with fixed seeds."""
-    rng = np.random.default_rng(1)
-    batches = [rng.choice(n_obs, BATCH_SIZE, replace=False).tolist() for _ in range(N_BATCHES)]
-    rng = np.random.default_rng(2)
-    cells = np.sort(rng.choice(n_obs, int(round(n_obs * SUBSET_CELL_FRACTION)), replace=False))
-    genes = rng.choice(n_vars, min(SUBSET_GENES, n_vars), replace=False)
-    rng = np.random.default_rng(3)
-    columns = rng.choice(n_vars, min(N_COLUMN_GENES, n_vars), replace=False)
-    return {
-        "n_obs": n_obs,
-        "n_vars": n_vars,
-        "row_chunk": ROW_CHUNK,
-        "batches": batches,
-        "subset_cells": cells.tolist(),
-        "subset_genes": genes.tolist(),
-        "columns": columns.tolist(),
-    }
-
-
-def write_selections(path: str | Path) -> Path:
-    out = selections_path(path)
-    sel = make_selections(*file_shape(path))
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(sel))
-    tmp.rename(out)
-    return out
-
-
-def load_selections(path: str | Path) -> dict:
-    p = selections_path(path)
-    if not p.exists():
-        write_selections(path)
-    sel = json.loads(p.read_text())
-    sel["batches"] = [np.asarray(b, dtype=np.int64) for b in sel["batches"]]
-    for k in ("subset_cells", "subset_genes", "columns"):
-        sel[k] = np.asarray(sel[k], dtype=np.int64)
-    return sel
-
-
-# --------------------------------------------------------------------------------------------
-# Checksums, shared by every peer (float64 throughout; all data in the bench files are integers,
-# so these sums are exact and agree to the last bit unless a peer reads something else).
-
-
-def fmt(*values) -> str:
-    return ",".join(repr(float(v)) for v in values)
-
-
-class GeneSums:
-    """Per-gene sum and sum of squares. The stored entries are summed by scipy's compiled
-    sparse product (one column of the genes' n-vector), which takes int32 indices as they are:
-    about twice as fast as `np.bincount`, which first copies them into int64 and the values
-    into float64 once per sum."""
-
-    def __init__(self, n_vars: int):
-        self.s = np.zeros(n_vars)
-        self.q = np.zeros(n_vars)
-
-    def add(self, indices: np.ndarray, data: np.ndarray) -> None:
-        import scipy.sparse as sp
-
-        n = self.s.size
-        d = data.astype(np.float64)
-        # the pointers in the indices' own dtype: scipy would copy int32 indices to int64
-        ptr = np.array([0, d.size], dtype=indices.dtype if d.size < 2**31 else np.int64)
-        one = np.ones(1)
-        self.s += sp.csc_matrix((d, indices, ptr), shape=(n, 1)) @ one
-        self.q += sp.csc_matrix((d * d, indices, ptr), shape=(n, 1)) @ one
-
-    def checksum(self) -> str:
-        j = np.arange(self.s.size)
-        return fmt(self.s.sum(), self.q.sum(), ((j % 7 + 1) * self.s).sum())
-
-
-class EntrySums:
-    """sum v, count, sum v * row_weight(row) * col_weight(col) over the stored entries.
-
-    The weighted sum is `row_weights @ (x @ col_weights)`, scipy's compiled sparse product:
-    one pass over the entries, so the harness's own arithmetic stays a small part of a
-    workload's time (the Rust harness's is a few milliseconds)."""
-
-    def __init__(self):
-        self.s = self.n = self.w = 0.0
-
-    def add_csr(self, x, row_weight, col_weight) -> None:
-        x = x.tocsr() if not hasattr(x, "indptr") or x.format != "csr" else x
-        n_rows, n_cols = x.shape
-        rows = row_weight(np.arange(n_rows)).astype(np.float64)
-        cols = col_weight(np.arange(n_cols)).astype(np.float64)
-        self.s += x.data.sum(dtype=np.float64)
-        self.n += x.data.size
-        self.w += float(rows @ (x @ cols))
-
-    def checksum(self) -> str:
-        return fmt(self.s, self.n, self.w)
-
-
-def w_mod(k):
-    return lambda a: a % k + 1
-
-
-def w_plus1(a):
-    return a + 1
-
-
-def meta_checksum(n_obs: int, n_vars: int, columns: list, names: list) -> str:
-    """columns: (kind, value): 'num' with the numeric/bool values, or 'cat' with the number of
-    distinct non-null values of a categorical or string column; names: obs and var names."""
-    num = 0.0
-    distinct = 0
-    for kind, values in columns:
-        if kind == "num":
-            num += float(np.asarray(values, dtype=np.float64).sum())
-        elif kind == "cat":
-            distinct += int(values)
-    chars = sum(int(sum(len(s) for s in arr)) for arr in names)
-    return fmt(n_obs, n_vars, len(columns), num, chars, distinct)
+import cli_jobs
+import limits
+from shared import (
+    EntrySums,
+    GeneSums,
+    H5PY_CACHE_MB,
+    anndata_open,
+    is_zarr,
+    load_selections,
+    meta_checksum,
+    w_mod,
+    w_plus1,
+    write_selections,
+)
 
 
 # --------------------------------------------------------------------------------------------
 # Peer: anndata in backed mode, used the way its users would.
 
 
-def anndata_open(path):
-    """Backed mode for .h5ad; anndata has none for Zarr, whose only reader loads the store."""
-    import anndata as ad
-
-    if is_zarr(path):
-        return ad.read_zarr(path)
-    return ad.read_h5ad(path, backed="r")
 
 
 def anndata_full_pass(path, sel):
@@ -645,258 +496,6 @@ def snapatac2_open_meta(path, sel):
 
 
 # --------------------------------------------------------------------------------------------
-# Limits.
-
-
-def limit_read_bytes(path, sel=None):
-    buf = bytearray(READ_BUF)
-    mv = memoryview(buf)
-    total = 0
-    t0 = 0.0
-    for _ in range(2):
-        t0 = time.perf_counter()
-        total = 0
-        with open(path, "rb", buffering=0) as f:
-            while n := f.readinto(mv):
-                total += n
-    return fmt(total), time.perf_counter() - t0
-
-
-INFLATE_DATASETS = ("X/data", "X/indices")
-
-
-def chunk_list(path, names=INFLATE_DATASETS):
-    """[(dataset name, chunk offset, chunk bytes)] of every stored chunk; None when a dataset is
-    not deflate-only compressed (the limit does not apply)."""
-    import h5py
-
-    out = []
-    with h5py.File(path, "r") as f:
-        for name in names:
-            ds = f[name]
-            if ds.chunks is None or ds.compression != "gzip" or ds.shuffle or ds.fletcher32 or ds.scaleoffset:
-                return None
-            chunk_bytes = int(np.prod(ds.chunks)) * ds.dtype.itemsize
-            for i in range(ds.id.get_num_chunks()):
-                info = ds.id.get_chunk_info(i)
-                out.append((name, info.chunk_offset, chunk_bytes))
-    return out
-
-
-def raw_chunks(path, items):
-    """The stored (still compressed) bytes of the given chunks, with their inflated size."""
-    import h5py
-
-    out = []
-    with h5py.File(path, "r") as f:
-        for name, offset, chunk_bytes in items:
-            mask, raw = f[name].id.read_direct_chunk(offset)
-            if mask:
-                raise NotImplementedError("chunk stored with a filter skipped")
-            out.append((raw, chunk_bytes))
-    return out
-
-
-def inflate_zlib(raw: bytes, expect: int) -> int:
-    """One chunk; the drop-in point for another inflater."""
-    out = zlib.decompress(raw)
-    if len(out) != expect:
-        raise ValueError(f"chunk inflated to {len(out)} bytes, expected {expect}")
-    return len(out)
-
-
-def inflate_serial(chunks, inflate=inflate_zlib) -> int:
-    return sum(inflate(raw, n) for raw, n in chunks)
-
-
-def _inflate_worker(path, items, barrier, results, inflate):
-    chunks = raw_chunks(path, items)  # fetched before the clock starts
-    barrier.wait()
-    t0 = time.perf_counter()
-    total = inflate_serial(chunks, inflate)
-    results.put((total, time.perf_counter() - t0))
-
-
-def inflate_parallel(path, items, workers: int, inflate=inflate_zlib):
-    """Each of `workers` processes fetches its share of raw chunks, then all start together;
-    returns (inflated bytes, wall seconds from the common start to the last finish)."""
-    import multiprocessing as mp
-
-    ctx = mp.get_context("fork")
-    barrier = ctx.Barrier(workers + 1)
-    results = ctx.Queue()
-    procs = [
-        ctx.Process(target=_inflate_worker, args=(path, items[w::workers], barrier, results, inflate))
-        for w in range(workers)
-    ]
-    for p in procs:
-        p.start()
-    barrier.wait()
-    t0 = time.perf_counter()
-    got = [results.get() for _ in procs]
-    t = time.perf_counter() - t0
-    for p in procs:
-        p.join()
-        if p.exitcode:
-            raise RuntimeError(f"inflate worker failed with {p.exitcode}")
-    return sum(g[0] for g in got), t
-
-
-def limit_inflate_zlib_1(path, sel=None):
-    items = chunk_list(path)
-    if items is None:
-        return "n/a", float("nan")
-    chunks = raw_chunks(path, items)
-    t0 = time.perf_counter()
-    total = inflate_serial(chunks, inflate_zlib)
-    return fmt(total), time.perf_counter() - t0
-
-
-def limit_inflate_zlib_all(path, sel=None):
-    items = chunk_list(path)
-    if items is None:
-        return "n/a", float("nan")
-    total, t = inflate_parallel(path, items, os.cpu_count() or 1, inflate_zlib)
-    return fmt(total), t
-
-
-def limit_numpy_sums(path, sel=None):
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        x = f["X"]
-        if not isinstance(x, h5py.Group) or x.attrs.get("encoding-type") != "csr_matrix":
-            return "n/a", float("nan")
-        indptr, indices, data = x["indptr"][:], x["indices"][:], x["data"][:]
-        n_vars = int(x.attrs["shape"][1])
-    step = load_selections(path)["row_chunk"]
-    acc = GeneSums(n_vars)
-    t0 = time.perf_counter()
-    for start in range(0, indptr.size - 1, step):
-        lo, hi = indptr[start], indptr[min(start + step, indptr.size - 1)]
-        acc.add(indices[lo:hi], data[lo:hi])
-    t = time.perf_counter() - t0
-    return fmt(indices.nbytes + data.nbytes), t
-
-
-# --------------------------------------------------------------------------------------------
-# CLI jobs: the anndata peers of `annpage stats|subset|convert`, and the checks of their outputs.
-
-CLI_JOBS = ("stats", "subset", "convert")
-SUBSET_QUERY_COLUMN, SUBSET_QUERY_VALUE = "cell_type", "type_0"
-
-
-def cli_genes_path(path: str | Path) -> Path:
-    return Path(str(path) + ".cli-genes.txt")
-
-
-def cli_prep(path: str | Path) -> dict:
-    """The inputs of the CLI jobs: the subset's genes by name, one a line (written next to FILE)."""
-    import h5py
-
-    sel = load_selections(path)
-    if is_zarr(path):
-        import anndata as ad
-        import zarr
-
-        names = ad.io.read_elem(zarr.open_group(str(path), mode="r")["var"]).index.to_numpy()
-    else:
-        with h5py.File(path, "r") as f:
-            var = f["var"]
-            names = var[var.attrs["_index"]].asstr()[:]
-    out = cli_genes_path(path)
-    out.write_text("".join(f"{names[j]}\n" for j in sel["subset_genes"]))
-    return {"genes": str(out), "query": f"{SUBSET_QUERY_COLUMN} == '{SUBSET_QUERY_VALUE}'"}
-
-
-def anndata_cli_stats(path, out):
-    import anndata as ad
-    import pandas as pd
-
-    a = anndata_open(path)
-    n_obs, n_vars = a.shape
-    n_genes = np.zeros(n_obs, dtype=np.int64)
-    total = np.zeros(n_obs)
-    s, q, n_cells = np.zeros(n_vars), np.zeros(n_vars), np.zeros(n_vars, dtype=np.int64)
-    for chunk, start, end in a.chunked_X(ROW_CHUNK):
-        chunk.eliminate_zeros()
-        n_genes[start:end] = np.diff(chunk.indptr)
-        total[start:end] = np.asarray(chunk.sum(axis=1, dtype=np.float64)).ravel()
-        data = chunk.data.astype(np.float64)
-        s += np.bincount(chunk.indices, weights=data, minlength=n_vars)
-        q += np.bincount(chunk.indices, weights=data * data, minlength=n_vars)
-        n_cells += np.bincount(chunk.indices, minlength=n_vars)
-    mean = s / n_obs
-    var = (q - s * mean) / (n_obs - 1)
-    obs = pd.DataFrame({"n_genes": n_genes, "total_counts": total}, index=a.obs_names)
-    obs.to_csv(f"{out}.obs.tsv", sep="\t", index_label="obs_name")
-    genes = pd.DataFrame({"n_cells": n_cells, "mean": mean, "var": var}, index=a.var_names)
-    genes.to_csv(f"{out}.var.tsv", sep="\t", index_label="var_name")
-
-
-def anndata_cli_subset(path, out):
-    import anndata as ad
-
-    a = anndata_open(path)
-    genes = cli_genes_path(path).read_text().split()
-    mask = (a.obs[SUBSET_QUERY_COLUMN] == SUBSET_QUERY_VALUE).to_numpy()
-    a[mask, genes].to_memory().write_h5ad(out, compression="gzip")
-
-
-def anndata_cli_convert(path, out):
-    import anndata as ad
-
-    (ad.read_zarr(path) if is_zarr(path) else ad.read_h5ad(path)).write_h5ad(out, compression="gzip")
-
-
-def cli_check(job: str, out: str) -> str:
-    if job == "stats":
-        import pandas as pd
-
-        obs = pd.read_csv(f"{out}.obs.tsv", sep="\t", index_col=0)
-        var = pd.read_csv(f"{out}.var.tsv", sep="\t", index_col=0)
-        w = np.arange(len(var)) % 7 + 1
-        v = var["var"].to_numpy(dtype=np.float64)
-        return fmt(
-            len(obs),
-            obs["n_genes"].sum(),
-            obs["total_counts"].sum(),
-            var["n_cells"].sum(),
-            var["mean"].sum(),
-            v.sum(),
-            (w * v).sum(),
-        )
-    import h5py
-
-    acc = EntrySums()
-    with h5py.File(out, "r") as f:
-        x = f["X"]
-        if not isinstance(x, h5py.Group) or x.attrs.get("encoding-type") != "csr_matrix":
-            raise SystemExit(f"{out}: X is not a CSR matrix")
-        shape = [int(v) for v in x.attrs["shape"]]
-        gzip = 1 if x["data"].compression == "gzip" else 0
-        indptr = x["indptr"][:]
-        col_w = w_mod(5)
-        for start in range(0, shape[0], ROW_CHUNK):
-            end = min(shape[0], start + ROW_CHUNK)
-            lo, hi = int(indptr[start]), int(indptr[end])
-            part = indptr[start : end + 1] - lo
-            data = x["data"][lo:hi].astype(np.float64)
-            cols = x["indices"][lo:hi]
-            rows = np.repeat(np.arange(start, end), np.diff(part))
-            acc.s += data.sum()
-            acc.n += data.size
-            acc.w += (data * w_mod(7)(rows) * col_w(cols)).sum()
-    return fmt(shape[0], shape[1], gzip, acc.s, acc.n, acc.w)
-
-
-def run_cli(peer: str, job: str, path: str, out: str) -> None:
-    if peer != "anndata" or job not in CLI_JOBS:
-        raise SystemExit(f"unknown CLI peer/job {peer!r}/{job!r}; peer anndata, jobs {CLI_JOBS}")
-    globals()[f"anndata_cli_{job}"](path, out)
-
-
-# --------------------------------------------------------------------------------------------
 
 PEERS = ("anndata", "annpage_py", "h5py", "snapatac2")
 WORKLOADS = ("full_pass", "random_batches", "loader", "subset", "gene_columns", "open_meta", "noop")
@@ -918,7 +517,7 @@ def run(peer: str, workload: str, path: str) -> tuple[str, float]:
             return "n/a", float("nan")  # limits of an .h5ad file's bytes and deflate chunks
         if workload not in LIMITS:
             raise SystemExit(f"unknown limit {workload!r}; one of {LIMITS}")
-        return globals()[f"limit_{workload}"](path)
+        return getattr(limits, f"limit_{workload}")(path)
     if peer not in PEERS or workload not in WORKLOADS:
         raise SystemExit(f"unknown peer/workload {peer!r}/{workload!r}; peers {PEERS}, workloads {WORKLOADS}")
     if is_zarr(path) and peer in ("h5py", "snapatac2"):
@@ -941,13 +540,13 @@ def main(argv: list[str]) -> None:
         print(write_selections(argv[1]))
         return
     if len(argv) == 2 and argv[0] == "cli_prep":
-        print(json.dumps(cli_prep(argv[1])))
+        print(json.dumps(cli_jobs.cli_prep(argv[1])))
         return
     if len(argv) == 5 and argv[0] == "cli":
-        run_cli(*argv[1:])
+        cli_jobs.run_cli(*argv[1:])
         return
     if len(argv) == 3 and argv[0] == "cli_check":
-        print(cli_check(argv[1], argv[2]))
+        print(cli_jobs.cli_check(argv[1], argv[2]))
         return
     if len(argv) != 3:
         raise SystemExit(__doc__)

@@ -1,4 +1,5 @@
-//! The checksums of the workloads, computed exactly as `benches/peers.py` computes them.
+//! The checksums of the workloads, computed exactly as `benches/peers.py` computes them
+//! (`benches/shared.py`).
 //!
 //! Every sum is a float64 sum; the values in the bench files are small integers, so the sums
 //! are exact and agree to the last bit with the Python peers unless something else was read.
@@ -105,7 +106,7 @@ fn weighted_sums<T: Value>(
     (s, indices.len() as f64, w)
 }
 
-/// Per-gene sum and sum of squares (`GeneSums` in `benches/peers.py`): the `full_pass`
+/// Per-gene sum and sum of squares (`GeneSums` in `benches/shared.py`): the `full_pass`
 /// checksum `Σ_j s_j, Σ_j q_j, Σ_j (j mod 7 + 1) s_j`.
 #[derive(Debug)]
 pub struct GeneSums {
@@ -320,7 +321,7 @@ fn index_names(df: &DataFrame) -> Vec<String> {
     }
 }
 
-/// The `open_meta` checksum (`meta_checksum` in `benches/peers.py`): `n_obs, n_vars, number
+/// The `open_meta` checksum (`meta_checksum` in `benches/shared.py`): `n_obs, n_vars, number
 /// of obs+var columns, Σ numeric and boolean columns, characters of the obs and var names,
 /// Σ distinct non-null values of the other columns`.
 pub fn meta_checksum(

@@ -1,6 +1,6 @@
 //! The libdeflate limits: how fast this machine inflates every stored chunk of `X/data` and
 //! `X/indices`, on one core and on all of them (the counterparts of `inflate_zlib_1` and
-//! `inflate_zlib_all` in `benches/peers.py`, with libdeflate in place of zlib).
+//! `inflate_zlib_all` in `benches/limits.py`, with libdeflate in place of zlib).
 //!
 //! Not through annpage: the chunks are listed with HDF5 (`H5Dchunk_iter`), their stored bytes
 //! read with positioned reads beforehand (not timed), then only the inflating is timed, each
@@ -19,7 +19,7 @@ use libdeflater::Decompressor;
 
 use crate::BenchResult;
 
-/// The datasets inflated (as `INFLATE_DATASETS` in `benches/peers.py`).
+/// The datasets inflated (as `INFLATE_DATASETS` in `benches/limits.py`).
 const DATASETS: [&str; 2] = ["X/data", "X/indices"];
 
 /// One stored chunk: its bytes as stored (deflated) and its size once inflated.
@@ -39,7 +39,7 @@ struct ChunkAddr {
 
 /// Every stored chunk of `X/data` and `X/indices` with its bytes read from the file; `None`
 /// when a dataset is not chunked and compressed with deflate alone (the limit does not apply,
-/// as `chunk_list` in `benches/peers.py` decides).
+/// as `chunk_list` in `benches/limits.py` decides).
 pub fn raw_chunks(path: &Path) -> BenchResult<Option<Vec<RawChunk>>> {
     let file = hdf5::File::open(path)?;
     let mut addrs = Vec::new();
