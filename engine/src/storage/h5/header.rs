@@ -1,4 +1,5 @@
-//! An object's header read from the file, to find the stored bytes of one of its attributes.
+//! An object's header read from the file, to find the stored bytes of one of its attributes
+//! or of a compact dataset.
 //!
 //! libhdf5 reads an attribute of variable-length strings by following each stored reference
 //! into the file's global heap, and it trusts what it finds there: a corrupt collection can
@@ -6,8 +7,9 @@
 //! [`super::heap::check_attribute`]). Before it does, the references are taken from the
 //! attribute's message in the object header, read here, and checked.
 //!
-//! Read here: version 1 and version 2 object headers, their continuation blocks, and
-//! attribute messages of versions 1 to 3 stored in the header. Attributes held elsewhere
+//! Read here: version 1 and version 2 object headers, their continuation blocks, attribute
+//! messages of versions 1 to 3 stored in the header, and compact layout messages (versions 3
+//! and 4: what libhdf5 has written since 1.6). Attributes held elsewhere
 //! (dense storage in a fractal heap, shared messages) are not found: [`attribute_data`]
 //! finds none. Every span is checked to lie in the file, and the walk is bounded (each
 //! block read once, the blocks together no larger than the file).
@@ -22,6 +24,7 @@ use crate::{Error, Result};
 /// The message types read here.
 const CONTINUATION: u16 = 0x10;
 const ATTRIBUTE: u16 = 0x0C;
+const LAYOUT: u16 = 0x08;
 
 /// A header message's flag: the message itself is shared (stored elsewhere).
 const SHARED_MESSAGE: u8 = 0x02;
@@ -82,11 +85,47 @@ pub(super) fn attribute_data(
     addr: u64,
     name: &str,
 ) -> Result<Vec<Vec<u8>>> {
+    let mut found = Vec::new();
+    walk(file, file_len, addr, |kind, flags, body| {
+        if kind == ATTRIBUTE && flags & SHARED_MESSAGE == 0 {
+            found.extend(attribute_message(body, name).map(<[u8]>::to_vec));
+        }
+    })?;
+    Ok(found)
+}
+
+/// The values of the compact dataset whose header is at `addr` (its layout message's data),
+/// or `None` when its layout message is not one read here (versions 3 and 4) or not compact.
+pub(super) fn compact_data(file: &File, file_len: u64, addr: u64) -> Result<Option<Vec<u8>>> {
+    let mut found = Vec::new();
+    walk(file, file_len, addr, |kind, flags, body| {
+        // Version 3 or 4, class 0 (compact), the size (2 bytes), the values.
+        if let (LAYOUT, 0, [3 | 4, 0, a, b, data @ ..]) = (kind, flags & SHARED_MESSAGE, body) {
+            let len = usize::from(u16::from_le_bytes([*a, *b]));
+            found.push(data.get(..len).map(<[u8]>::to_vec));
+        }
+    })?;
+    match found.as_slice() {
+        [Some(data)] => Ok(Some(data.clone())),
+        [None] => Err(Error::malformed(format!(
+            "the compact data in the header at {addr} is cut short"
+        ))),
+        _ => Ok(None),
+    }
+}
+
+/// Calls `visit` with (type, flags, body) for every message of the header at `addr`, its
+/// continuation blocks included.
+fn walk(
+    file: &File,
+    file_len: u64,
+    addr: u64,
+    mut visit: impl FnMut(u16, u8, &[u8]),
+) -> Result<()> {
     let mut pending = vec![first_block(file, file_len, addr)?];
     let mut read = 0u64;
     let mut seen = std::collections::HashSet::new();
     let mut bytes = Vec::new();
-    let mut found = Vec::new();
     while let Some(block) = pending.pop() {
         if !seen.insert(block.addr) {
             return Err(Error::malformed(format!(
@@ -117,23 +156,19 @@ pub(super) fn attribute_data(
         }
         let messages = &bytes[block.skip..bytes.len() - block.tail];
         for (kind, flags, body) in messages_of(messages, block.version) {
-            match kind {
-                CONTINUATION => {
-                    let (Some(at), Some(len)) = (le_at(body, 0), le_at(body, 8)) else {
-                        return Err(Error::malformed(format!(
-                            "a continuation message of the object header at {addr} is cut short"
-                        )));
-                    };
-                    pending.push(block.version.continuation(at, len));
-                }
-                ATTRIBUTE if flags & SHARED_MESSAGE == 0 => {
-                    found.extend(attribute_message(body, name).map(<[u8]>::to_vec));
-                }
-                _ => {}
+            if kind == CONTINUATION {
+                let (Some(at), Some(len)) = (le_at(body, 0), le_at(body, 8)) else {
+                    return Err(Error::malformed(format!(
+                        "a continuation message of the object header at {addr} is cut short"
+                    )));
+                };
+                pending.push(block.version.continuation(at, len));
+            } else {
+                visit(kind, flags, body);
             }
         }
     }
-    Ok(found)
+    Ok(())
 }
 
 /// The first block of messages of the header at `addr`, after its prefix.

@@ -8,13 +8,17 @@
 //! a 4-byte object index) with one positioned read, then each collection they point into once,
 //! in address order, parsed and sliced into the strings.
 //!
-//! A 1-d chunked dataset (anndata's `compression="gzip"` obs names) is read the same way once
-//! its chunks are inflated here (deflate or LZF, as the direct chunk reader does). Anything
-//! else (shuffled or other filters, compact storage, a file open for writing or with a user
-//! block, unusual address sizes) is left to libhdf5: [`read_strings`] answers `None`. Everything read
-//! from the file is checked before it is used or sized from: spans lie in the file, collections
-//! do not overlap, objects lie in their collection, and the strings together hold no more bytes
-//! than the file.
+//! A chunked dataset (anndata's `compression="gzip"` obs names; chunks of any rank) is read
+//! the same way once its chunks are inflated here (deflate or LZF, as the direct chunk reader
+//! does), and a compact one from its header (`header.rs`). Anything else (shuffled or other
+//! filters, a file open for writing or with a user block, unusual address sizes) is left to
+//! libhdf5: [`read_strings`] answers `None`. Everything read from the file is checked before
+//! it is used or sized from: spans lie in the file, collections do not overlap and parse as
+//! libhdf5 parses them, objects lie in their collection, and the strings together hold no
+//! more bytes than the file.
+//!
+//! The references of a string *attribute* are checked here too before libhdf5 reads it
+//! ([`check_attribute`]): libhdf5 trusts the heap it finds them pointing at.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -204,7 +208,13 @@ fn stored_references(
     };
     let placement = match chunks::index(ds, shape, stride, file_len)? {
         Ok(p) => p,
-        Err(_) => return Ok(None), // Compact, external, unwritten chunks: libhdf5's.
+        Err(_) if ds.layout() == hdf5::dataset::Layout::Compact => {
+            let addr = le(&super::object_id(ds)?.token[..WIDTHS.addr]);
+            return Ok(super::header::compact_data(file, file_len, addr)?
+                .filter(|raw| raw.len() == stored)
+                .map(|raw| raw.to_vec()));
+        }
+        Err(_) => return Ok(None), // External, unwritten chunks: libhdf5's.
     };
     match placement {
         Placement::Contiguous { addr } => {
@@ -216,14 +226,16 @@ fn stored_references(
             file.read_exact_at(&mut raw, addr)?;
             Ok(Some(raw))
         }
-        Placement::Chunked { chunk, entries, .. } => {
-            let [rows] = chunk[..] else {
-                return Ok(None);
-            };
+        Placement::Chunked {
+            chunk,
+            grid,
+            entries,
+        } => {
             // A chunk far larger than the dataset (allowed: it may be resizable) is libhdf5's
             // to read; this reader sizes nothing from the file beyond the values' own bytes.
-            let Some(chunk_bytes) = rows
-                .checked_mul(stride)
+            let Some(chunk_bytes) = chunk
+                .iter()
+                .try_fold(stride, |acc, &c| acc.checked_mul(c))
                 .filter(|&b| b <= stored.max(1 << 20))
             else {
                 return Ok(None);
@@ -231,7 +243,7 @@ fn stored_references(
             let mut raw = vec![0u8; stored];
             let (mut decoded, mut scratch) = (vec![0u8; chunk_bytes], Scratch::new());
             let mut packed = Vec::new();
-            for (i, (entry, out)) in entries.iter().zip(raw.chunks_mut(chunk_bytes)).enumerate() {
+            for (i, entry) in entries.iter().enumerate() {
                 // Compressed data never takes much more room than it holds.
                 if entry.size > (chunk_bytes as u64) * 2 + 4096 {
                     return Err(Error::malformed(format!(
@@ -244,10 +256,67 @@ fn stored_references(
                 pipeline
                     .decode(&packed, entry.mask, &mut decoded, &mut scratch)
                     .map_err(|e| Error::malformed(format!("chunk {i}: {e}")))?;
-                out.copy_from_slice(&decoded[..out.len()]);
+                place(
+                    &decoded,
+                    &mut raw,
+                    shape,
+                    &chunk,
+                    &grid_position(i, &grid),
+                    stride,
+                );
             }
             Ok(Some(raw))
         }
+    }
+}
+
+/// The position in the chunk grid `grid` of the `i`-th chunk in row-major order.
+fn grid_position(mut i: usize, grid: &[usize]) -> Vec<usize> {
+    let mut at = vec![0; grid.len()];
+    for (a, &g) in at.iter_mut().zip(grid).rev() {
+        (*a, i) = (i % g, i / g);
+    }
+    at
+}
+
+/// Copies the elements (`stride` bytes each) of the chunk at grid position `at` (chunks of
+/// `chunk` elements, row-major in `decoded`) that lie inside `shape` into `out`, the whole
+/// dataset in row-major order.
+fn place(
+    decoded: &[u8],
+    out: &mut [u8],
+    shape: &[usize],
+    chunk: &[usize],
+    at: &[usize],
+    stride: usize,
+) {
+    let origin: Vec<usize> = at.iter().zip(chunk).map(|(&a, &c)| a * c).collect();
+    let extent: Vec<usize> = (0..shape.len())
+        .map(|d| chunk[d].min(shape[d] - origin[d]))
+        .collect();
+    let Some((&last, lead)) = extent.split_last() else {
+        // 0-d: one value, one chunk.
+        out.copy_from_slice(&decoded[..out.len()]);
+        return;
+    };
+    // Every run along the last axis: its index in the leading axes, counted row-major.
+    let mut idx = vec![0usize; lead.len()];
+    loop {
+        let (mut src, mut dst) = (0usize, 0usize);
+        for d in 0..shape.len() {
+            let i = if d < lead.len() { idx[d] } else { 0 };
+            src = src * chunk[d] + i;
+            dst = dst * shape[d] + origin[d] + i;
+        }
+        let n = last * stride;
+        out[dst * stride..dst * stride + n]
+            .copy_from_slice(&decoded[src * stride..src * stride + n]);
+        // The next index over the leading axes, or done.
+        let Some(d) = (0..lead.len()).rev().find(|&d| idx[d] + 1 < lead[d]) else {
+            return;
+        };
+        idx[d] += 1;
+        idx[d + 1..].fill(0);
     }
 }
 
@@ -426,7 +495,8 @@ mod tests {
     use crate::testutil::py_file;
 
     /// Strings of every size h5py writes: empty, non-ASCII, larger than a collection (each in
-    /// a collection of its own), thousands (many collections), 2-d, 0-d and ASCII-typed.
+    /// a collection of its own), thousands (many collections), 2-d, 3-d, 0-d and ASCII-typed;
+    /// contiguous, chunked (1-d to 3-d, compressed or not) and compact.
     const SCRIPT: &str = "rng = np.random.default_rng(7)\n\
         names = [f'cell_{i}' * int(rng.integers(0, 4)) + ('é' if i % 7 == 0 else '') for i in range(1500)]\n\
         with h5py.File(path, 'w') as f:\n\
@@ -440,7 +510,12 @@ mod tests {
         \x20   f.create_dataset('chunked', data=names[:70], dtype=h5py.string_dtype(), chunks=(16,))\n\
         \x20   f.create_dataset('roomy', data=names[:10], dtype=h5py.string_dtype(), chunks=(1000,), maxshape=(None,))\n\
         \x20   f.create_dataset('shuffled', data=names[:50], dtype=h5py.string_dtype(), compression='gzip', shuffle=True)\n\
-        \x20   f.create_dataset('grid_gzip', data=[['a', 'bb'], ['c', 'd']], dtype=h5py.string_dtype(), compression='gzip')\n";
+        \x20   f.create_dataset('grid_gzip', data=[['a', 'bb'], ['c', 'd']], dtype=h5py.string_dtype(), compression='gzip')\n\
+        \x20   cube = np.array(names[:60], dtype=object).reshape(3, 4, 5)\n\
+        \x20   f.create_dataset('cube', data=cube, dtype=h5py.string_dtype(), chunks=(2, 3, 2), compression='gzip')\n\
+        \x20   dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)\n\
+        \x20   dcpl.set_layout(h5py.h5d.COMPACT)\n\
+        \x20   f.create_dataset('compact', data=names[:40], dtype=h5py.string_dtype(), dcpl=dcpl)\n";
 
     fn direct(path: &std::path::Path, name: &str) -> Result<Option<ArrayData>> {
         read_strings(&hdf5::File::open(path)?.dataset(name)?)
@@ -451,7 +526,15 @@ mod tests {
         let (_d, path) = py_file("strings.h5", SCRIPT);
         let f = hdf5::File::open(&path).unwrap();
         let read = ["many", "big", "grid", "scalar", "ascii"];
-        let chunked = ["gzip", "lzf", "chunked", "roomy"];
+        let chunked = [
+            "gzip",
+            "lzf",
+            "chunked",
+            "roomy",
+            "grid_gzip",
+            "cube",
+            "compact",
+        ];
         for name in read.into_iter().chain(chunked) {
             let ds = f.dataset(name).unwrap();
             let ours = read_strings(&ds).unwrap().expect("read from the heap");
@@ -459,9 +542,10 @@ mod tests {
         }
         assert_eq!(direct(&path, "grid").unwrap().unwrap().shape(), &[2, 3]);
         assert_eq!(direct(&path, "gzip").unwrap().unwrap().shape(), &[1500]);
-        // Shuffled references and 2-d chunks are libhdf5's to read.
+        // Partial chunks at the edges of every axis, placed where they belong.
+        assert_eq!(direct(&path, "cube").unwrap().unwrap().shape(), &[3, 4, 5]);
+        // Shuffled references are libhdf5's to read.
         assert_eq!(direct(&path, "shuffled").unwrap(), None);
-        assert_eq!(direct(&path, "grid_gzip").unwrap(), None);
     }
 
     #[test]
