@@ -63,12 +63,6 @@ impl Pipeline {
         names.join("+")
     }
 
-    /// Whether the pipeline shuffles bytes (by element size, which variable-length values
-    /// do not have a settled one for).
-    pub(crate) fn shuffles(&self) -> bool {
-        self.steps.iter().any(|s| matches!(s, Step::Shuffle(_)))
-    }
-
     /// Whether no filter is applied (chunks are stored raw).
     pub(crate) fn is_empty(&self) -> bool {
         self.steps.is_empty()
