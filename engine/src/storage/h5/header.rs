@@ -14,11 +14,8 @@
 //! finds none. Every span is checked to lie in the file, and the walk is bounded (each
 //! block read once, the blocks together no larger than the file).
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
-
 use super::chunks::check_span;
-use super::heap::le;
+use super::heap::{le, Image};
 use crate::{Error, Result};
 
 /// The message types read here.
@@ -79,14 +76,9 @@ impl Version {
 /// included; a corrupt header may hold the name twice), empty when the header does not hold it
 /// in a form read here. Addresses and lengths are 8 bytes wide (libhdf5's default, checked by
 /// the caller).
-pub(super) fn attribute_data(
-    file: &File,
-    file_len: u64,
-    addr: u64,
-    name: &str,
-) -> Result<Vec<Vec<u8>>> {
+pub(super) fn attribute_data(img: &Image, addr: u64, name: &str) -> Result<Vec<Vec<u8>>> {
     let mut found = Vec::new();
-    walk(file, file_len, addr, |kind, flags, body| {
+    walk(img, addr, |kind, flags, body| {
         if kind == ATTRIBUTE && flags & SHARED_MESSAGE == 0 {
             found.extend(attribute_message(body, name).map(<[u8]>::to_vec));
         }
@@ -96,9 +88,9 @@ pub(super) fn attribute_data(
 
 /// The values of the compact dataset whose header is at `addr` (its layout message's data),
 /// or `None` when its layout message is not one read here (versions 3 and 4) or not compact.
-pub(super) fn compact_data(file: &File, file_len: u64, addr: u64) -> Result<Option<Vec<u8>>> {
+pub(super) fn compact_data(img: &Image, addr: u64) -> Result<Option<Vec<u8>>> {
     let mut found = Vec::new();
-    walk(file, file_len, addr, |kind, flags, body| {
+    walk(img, addr, |kind, flags, body| {
         // Version 3 or 4, class 0 (compact), the size (2 bytes), the values.
         if let (LAYOUT, 0, [3 | 4, 0, a, b, data @ ..]) = (kind, flags & SHARED_MESSAGE, body) {
             let len = usize::from(u16::from_le_bytes([*a, *b]));
@@ -116,13 +108,8 @@ pub(super) fn compact_data(file: &File, file_len: u64, addr: u64) -> Result<Opti
 
 /// Calls `visit` with (type, flags, body) for every message of the header at `addr`, its
 /// continuation blocks included.
-fn walk(
-    file: &File,
-    file_len: u64,
-    addr: u64,
-    mut visit: impl FnMut(u16, u8, &[u8]),
-) -> Result<()> {
-    let mut pending = vec![first_block(file, file_len, addr)?];
+fn walk(img: &Image, addr: u64, mut visit: impl FnMut(u16, u8, &[u8])) -> Result<()> {
+    let mut pending = vec![first_block(img, addr)?];
     let mut read = 0u64;
     let mut seen = std::collections::HashSet::new();
     let mut bytes = Vec::new();
@@ -134,12 +121,12 @@ fn walk(
             )));
         }
         read = read.saturating_add(block.len);
-        if read > file_len {
+        if read > img.len() {
             return Err(Error::malformed(format!(
                 "the object header at {addr} claims more bytes than the file holds"
             )));
         }
-        check_span(block.addr, block.len, file_len, "an object header block")?;
+        check_span(block.addr, block.len, img.len(), "an object header block")?;
         if block.len < (block.skip + block.tail) as u64 {
             return Err(Error::malformed(format!(
                 "the object header block at {} is too short ({} bytes)",
@@ -147,7 +134,7 @@ fn walk(
             )));
         }
         bytes.resize(block.len as usize, 0);
-        file.read_exact_at(&mut bytes, block.addr)?;
+        img.read(block.addr, &mut bytes, "an object header block")?;
         if block.signed && &bytes[..4] != b"OCHK" {
             return Err(Error::malformed(format!(
                 "no object header continuation block at {}",
@@ -172,14 +159,14 @@ fn walk(
 }
 
 /// The first block of messages of the header at `addr`, after its prefix.
-fn first_block(file: &File, file_len: u64, addr: u64) -> Result<Block> {
+fn first_block(img: &Image, addr: u64) -> Result<Block> {
     let bad = || Error::malformed(format!("no object header at {addr}"));
     let mut prefix = [0u8; 32];
-    let n = prefix.len().min(file_len.saturating_sub(addr) as usize);
+    let n = prefix.len().min(img.len().saturating_sub(addr) as usize);
     if n < 16 {
         return Err(bad());
     }
-    file.read_exact_at(&mut prefix[..n], addr)?;
+    img.read(addr, &mut prefix[..n], "an object header")?;
     if prefix[0] == 1 {
         // Version 1: version, reserved, message count (2), reference count (4), the first
         // block's size (4), then padding to 16 bytes.
@@ -280,6 +267,7 @@ mod tests {
         \x20   for i in range(n):\n\
         \x20       g.attrs[f'a{i}'] = 'x' * i + 'é'\n\
         \x20   g.attrs['list'] = ['one', '', 'three']\n\
+        \x20   g.attrs['empty'] = ''\n\
         with h5py.File(path, 'w') as f:\n\
         \x20   fill(f.create_group('few'), 3)\n\
         \x20   fill(f.create_group('many'), 40)\n\
@@ -297,9 +285,10 @@ mod tests {
         let f = hdf5::File::open(path).unwrap();
         let g = f.group(group).unwrap();
         let addr = le(&crate::storage::h5::object_id(&g).unwrap().token[..8]);
-        let file = crate::storage::h5::same_file(&f).unwrap();
-        let len = file.metadata().unwrap().len();
-        let found = attribute_data(&file, len, addr, name).unwrap();
+        let img = crate::storage::h5::heap::beside_libhdf5(&f)
+            .unwrap()
+            .unwrap();
+        let found = attribute_data(&img, addr, name).unwrap();
         let [data] = &found[..] else {
             assert!(found.is_empty(), "{group}/{name} found twice");
             return None;
@@ -356,19 +345,21 @@ mod tests {
             .to_string()
     }
 
+    /// Sets the free space (the last object, index 0) of the collection at `heap` to 0 bytes,
+    /// on which libhdf5 2.2 loops forever.
+    fn no_free_space(b: &mut [u8], heap: usize) {
+        let size = le(&b[heap + 8..heap + 16]) as usize;
+        let mut pos = heap + 16;
+        while le(&b[pos..pos + 2]) != 0 {
+            pos += 16 + (le(&b[pos + 8..pos + 16]) as usize).div_ceil(8) * 8;
+            assert!(pos + 16 <= heap + size, "no free space in the collection");
+        }
+        b[pos + 8..pos + 16].copy_from_slice(&0u64.to_le_bytes());
+    }
+
     #[test]
     fn references_libhdf5_would_trust_are_refused_before_it_reads_them() {
-        // Free space of 0 bytes, on which libhdf5 2.2 loops forever: the collection's last
-        // object (index 0) is its free space.
-        let err = corrupted(|b, heap, _| {
-            let size = le(&b[heap + 8..heap + 16]) as usize;
-            let mut pos = heap + 16;
-            while le(&b[pos..pos + 2]) != 0 {
-                pos += 16 + (le(&b[pos + 8..pos + 16]) as usize).div_ceil(8) * 8;
-                assert!(pos + 16 <= heap + size, "no free space in the collection");
-            }
-            b[pos + 8..pos + 16].copy_from_slice(&0u64.to_le_bytes());
-        });
+        let err = corrupted(|b, heap, _| no_free_space(b, heap));
         assert!(
             err.contains("attribute 'a2'") && err.contains("free space of 0 bytes"),
             "{err}"
@@ -383,5 +374,41 @@ mod tests {
             b[refs + 4..refs + 12].copy_from_slice(&64u64.to_le_bytes());
         });
         assert!(err.contains("no global heap collection at 64"), "{err}");
+    }
+
+    #[test]
+    fn addresses_count_from_the_end_of_a_user_block() {
+        let script = "with h5py.File(path, 'w', userblock_size=512) as f:\n\
+            \x20   f.create_group('g').attrs['a'] = ['one', 'two']\n";
+        let (dir, path) = py_file("userblock.h5", script);
+        assert_eq!(stored_lengths(&path, "g", "a"), Some(vec![3, 3]));
+        let mut bytes = std::fs::read(&path).unwrap();
+        let heap = (0..bytes.len() - 4)
+            .find(|&i| &bytes[i..i + 4] == b"GCOL")
+            .unwrap();
+        no_free_space(&mut bytes, heap);
+        let copy = dir.path().join("corrupt.h5");
+        std::fs::write(&copy, bytes).unwrap();
+        let f = hdf5::File::open(&copy).unwrap();
+        let err = read_attr(&f.group("g").unwrap(), "a").unwrap_err();
+        assert!(err.to_string().contains("free space of 0 bytes"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_string_is_checked_too() {
+        // libhdf5 looks an empty string's object up in its collection like any other.
+        let (dir, path) = py_file("attrs.h5", SCRIPT);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let heaps: Vec<usize> = (0..bytes.len() - 4)
+            .filter(|&i| &bytes[i..i + 4] == b"GCOL")
+            .collect();
+        for heap in heaps {
+            no_free_space(&mut bytes, heap);
+        }
+        let copy = dir.path().join("corrupt.h5");
+        std::fs::write(&copy, bytes).unwrap();
+        let f = hdf5::File::open(&copy).unwrap();
+        let err = read_attr(&f.group("few").unwrap(), "empty").unwrap_err();
+        assert!(err.to_string().contains("free space of 0 bytes"), "{err}");
     }
 }

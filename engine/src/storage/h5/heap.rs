@@ -75,9 +75,11 @@ pub(super) fn read_strings(ds: &Dataset) -> Result<Option<ArrayData>> {
         return Ok(None);
     }
     let shape = space.shape();
-    let Some((file, file_len)) = beside_libhdf5(&ds.file()?)? else {
+    // The chunk table libhdf5 gives is not read here in a file with a user block.
+    let Some(img) = beside_libhdf5(&ds.file()?)?.filter(|img| img.base == 0) else {
         return Ok(None);
     };
+    let file_len = img.len;
     let stride = 8 + WIDTHS.addr;
     // The values' count checked against what the dataset stores, and their bytes against the
     // memory there is.
@@ -91,7 +93,7 @@ pub(super) fn read_strings(ds: &Dataset) -> Result<Option<ArrayData>> {
             .saturating_add(values.saturating_mul(24)),
         "reading its strings",
     )?;
-    let Some(raw) = stored_references(ds, &file, file_len, &shape, stride, stored)? else {
+    let Some(raw) = stored_references(ds, &img, &shape, stride, stored)? else {
         return Ok(None);
     };
     let refs: Vec<Reference> = references(&raw).collect();
@@ -112,7 +114,7 @@ pub(super) fn read_strings(ds: &Dataset) -> Result<Option<ArrayData>> {
         total.saturating_add(24u64.saturating_mul(refs.len() as u64)),
         "reading its strings",
     )?;
-    let strings = decode(&file, file_len, &refs)?;
+    let strings = decode(&img, &refs)?;
     let array = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), strings)
         .map_err(|e| Error::malformed(format!("strings of shape {shape:?}: {e}")))?;
     Ok(Some(ArrayData::String(array)))
@@ -131,11 +133,33 @@ fn references(raw: &[u8]) -> impl Iterator<Item = Reference> + '_ {
 /// stored reference is then as large as the in-memory one that sizes are checked with).
 const WIDTHS: Widths = Widths { addr: 8, size: 8 };
 
-/// The file libhdf5 has open as `h5file`, and its length, when it can be read beside libhdf5:
-/// open read-only (nothing of it waits in libhdf5's caches), without a user block, with
-/// [`WIDTHS`], and as long as libhdf5 sees it.
-fn beside_libhdf5(h5file: &hdf5::File) -> Result<Option<(File, u64)>> {
-    if !h5file.is_read_only() || h5file.userblock() > 0 {
+/// The file libhdf5 has open, read at libhdf5's addresses: from its base (the end of a user
+/// block, if any), every span checked to lie in the file.
+pub(super) struct Image {
+    file: File,
+    base: u64,
+    /// The bytes from the base to the end of the file.
+    len: u64,
+}
+
+impl Image {
+    /// The bytes from the base to the end of the file, as far as an address can reach.
+    pub(super) fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Reads `buf.len()` bytes at address `addr`; `what` names them in the error when they do
+    /// not lie in the file.
+    pub(super) fn read(&self, addr: u64, buf: &mut [u8], what: &str) -> Result<()> {
+        check_span(addr, buf.len() as u64, self.len, what)?;
+        Ok(self.file.read_exact_at(buf, self.base + addr)?)
+    }
+}
+
+/// The file libhdf5 has open as `h5file`, when it can be read beside libhdf5: open read-only
+/// (nothing of it waits in libhdf5's caches), with [`WIDTHS`], and as long as libhdf5 sees it.
+pub(super) fn beside_libhdf5(h5file: &hdf5::File) -> Result<Option<Image>> {
+    if !h5file.is_read_only() {
         return Ok(None);
     }
     let sizes = h5file.create_plist()?.sizes();
@@ -151,7 +175,12 @@ fn beside_libhdf5(h5file: &hdf5::File) -> Result<Option<(File, u64)>> {
     if file_len != h5file.size() {
         return Ok(None); // Not as libhdf5 sees it (grown or cut since).
     }
-    Ok(Some((file, file_len)))
+    let base = h5file.userblock();
+    Ok((base <= file_len).then(|| Image {
+        file,
+        base,
+        len: file_len - base,
+    }))
 }
 
 /// Checks the stored references of attribute `name` of `loc`, `count` variable-length
@@ -162,13 +191,15 @@ fn beside_libhdf5(h5file: &hdf5::File) -> Result<Option<(File, u64)>> {
 /// Attributes this module cannot find in the object's header (dense or shared storage), and
 /// files it does not read beside libhdf5 ([`beside_libhdf5`]), are left unchecked.
 pub(super) fn check_attribute(loc: &hdf5::Location, name: &str, count: usize) -> Result<()> {
-    let Some((file, file_len)) = beside_libhdf5(&loc.file()?)? else {
+    let Some(img) = beside_libhdf5(&loc.file()?)? else {
         return Ok(());
     };
     let addr = le(&super::object_id(loc)?.token[..WIDTHS.addr]);
     let stride = 8 + WIDTHS.addr;
-    let mut heap = Collection::default();
-    for data in super::header::attribute_data(&file, file_len, addr, name)? {
+    // The references of every message of that name (libhdf5 reads the first it meets), each
+    // with its value's position; a null one (address 0) is read without the heap.
+    let mut refs = Vec::new();
+    for data in super::header::attribute_data(&img, addr, name)? {
         let stored = count
             .checked_mul(stride)
             .filter(|&n| n <= data.len())
@@ -179,16 +210,26 @@ pub(super) fn check_attribute(loc: &hdf5::Location, name: &str, count: usize) ->
                     data.len()
                 ))
             })?;
-        for (k, r) in references(&data[..stored]).enumerate() {
-            // An empty or null reference (address 0) is read without the heap.
-            if r.len == 0 || r.collection == 0 {
-                continue;
+        refs.extend(references(&data[..stored]).enumerate());
+    }
+    refs.retain(|(_, r)| r.collection != 0);
+    // Each collection read once, in address order, and none overlapping the one before: the
+    // check reads at most the file's bytes. An empty string's reference is checked too:
+    // libhdf5 looks its (empty) object up in the collection all the same.
+    refs.sort_by_key(|(_, r)| r.collection);
+    let (mut heap, mut end) = (Collection::default(), 0u64);
+    for (k, r) in refs {
+        if heap.addr != Some(r.collection) {
+            if r.collection < end {
+                return Err(Error::malformed(format!(
+                    "global heap collection at {} overlaps the one before it",
+                    r.collection
+                )));
             }
-            if heap.addr != Some(r.collection) {
-                heap.load(&file, file_len, r.collection)?;
-            }
-            object_of(&heap, k, &r)?;
+            heap.load(&img, r.collection)?;
+            end = r.collection + heap.bytes.len() as u64;
         }
+        object_of(&heap, k, &r)?;
     }
     Ok(())
 }
@@ -197,8 +238,7 @@ pub(super) fn check_attribute(loc: &hdf5::Location, name: &str, count: usize) ->
 /// from its chunks (1-d; deflate or LZF undone here), or `None` for storage left to libhdf5.
 fn stored_references(
     ds: &Dataset,
-    file: &File,
-    file_len: u64,
+    img: &Image,
     shape: &[usize],
     stride: usize,
     stored: usize,
@@ -206,11 +246,12 @@ fn stored_references(
     let Ok(pipeline) = Pipeline::new(&ds.filters(), stride) else {
         return Ok(None);
     };
+    let file_len = img.len;
     let placement = match chunks::index(ds, shape, stride, file_len)? {
         Ok(p) => p,
         Err(_) if ds.layout() == hdf5::dataset::Layout::Compact => {
             let addr = le(&super::object_id(ds)?.token[..WIDTHS.addr]);
-            return Ok(super::header::compact_data(file, file_len, addr)?
+            return Ok(super::header::compact_data(img, addr)?
                 .filter(|raw| raw.len() == stored)
                 .map(|raw| raw.to_vec()));
         }
@@ -221,9 +262,8 @@ fn stored_references(
             if stored as u64 != ds.storage_size() {
                 return Ok(None); // Not laid out as expected: libhdf5 knows better.
             }
-            check_span(addr, stored as u64, file_len, "the dataset's values")?;
             let mut raw = vec![0u8; stored];
-            file.read_exact_at(&mut raw, addr)?;
+            img.read(addr, &mut raw, "the dataset's values")?;
             Ok(Some(raw))
         }
         Placement::Chunked {
@@ -252,7 +292,7 @@ fn stored_references(
                     )));
                 }
                 packed.resize(entry.size as usize, 0);
-                file.read_exact_at(&mut packed, entry.addr)?;
+                img.read(entry.addr, &mut packed, "a chunk of the dataset")?;
                 pipeline
                     .decode(&packed, entry.mask, &mut decoded, &mut scratch)
                     .map_err(|e| Error::malformed(format!("chunk {i}: {e}")))?;
@@ -321,7 +361,7 @@ fn place(
 }
 
 /// The strings of `refs`, each collection they point into read and parsed once.
-fn decode(file: &File, file_len: u64, refs: &[Reference]) -> Result<Vec<String>> {
+fn decode(img: &Image, refs: &[Reference]) -> Result<Vec<String>> {
     let mut out = vec![String::new(); refs.len()];
     // Runs of consecutive values in one collection (libhdf5 fills a collection with the
     // values written one after the other), ordered by the collection's address, so that each
@@ -339,7 +379,7 @@ fn decode(file: &File, file_len: u64, refs: &[Reference]) -> Result<Vec<String>>
     runs.sort_unstable_by_key(|(c, range)| (*c, range.start));
     let mut heap = Collection::default();
     // The end of the last collection read: collections may not overlap, so that all of them
-    // together are read at most once from a file of `file_len` bytes.
+    // together are read at most once from the file.
     let mut end = 0u64;
     for (collection, range) in runs {
         if heap.addr != Some(collection) {
@@ -348,7 +388,7 @@ fn decode(file: &File, file_len: u64, refs: &[Reference]) -> Result<Vec<String>>
                     "global heap collection at {collection} overlaps the one before it"
                 )));
             }
-            heap.load(file, file_len, collection)?;
+            heap.load(img, collection)?;
             end = collection + heap.bytes.len() as u64;
         }
         for k in range {
@@ -401,11 +441,10 @@ struct Collection {
 
 impl Collection {
     /// Reads and parses the collection at `addr`, reusing the memory of the one before.
-    fn load(&mut self, file: &File, file_len: u64, addr: u64) -> Result<()> {
+    fn load(&mut self, img: &Image, addr: u64) -> Result<()> {
         let header = header_len(WIDTHS.size);
-        check_span(addr, header as u64, file_len, "a global heap collection")?;
         let mut head = [0u8; 16];
-        file.read_exact_at(&mut head[..header], addr)?;
+        img.read(addr, &mut head[..header], "a global heap collection")?;
         if &head[..4] != SIGNATURE || head[4] != 1 {
             return Err(Error::malformed(format!(
                 "no global heap collection at {addr} (signature {:?}, version {})",
@@ -419,11 +458,11 @@ impl Collection {
                 "global heap collection at {addr} claims {size} bytes"
             )));
         }
-        check_span(addr, size, file_len, "a global heap collection")?;
+        check_span(addr, size, img.len, "a global heap collection")?;
         self.addr = None;
         self.bytes.clear();
         self.bytes.resize(size as usize, 0);
-        file.read_exact_at(&mut self.bytes, addr)?;
+        img.read(addr, &mut self.bytes, "a global heap collection")?;
         self.objects.clear();
         // Walked as libhdf5 walks it, so that what passes here cannot trap libhdf5 either:
         // an object is stepped over by its padded size, free space (index 0) by the size it
