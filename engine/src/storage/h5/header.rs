@@ -337,10 +337,15 @@ mod tests {
         reference.extend((heap as u64).to_le_bytes());
         let refs = bytes.windows(12).position(|w| w == reference).unwrap();
         edit(&mut bytes, heap, refs);
+        refused(&dir, bytes, "few", "a2")
+    }
+
+    /// The error reading attribute `name` of `group` from a file of `bytes` (in `dir`).
+    fn refused(dir: &tempfile::TempDir, bytes: Vec<u8>, group: &str, name: &str) -> String {
         let copy = dir.path().join("corrupt.h5");
         std::fs::write(&copy, bytes).unwrap();
         let f = hdf5::File::open(&copy).unwrap();
-        read_attr(&f.group("few").unwrap(), "a2")
+        read_attr(&f.group(group).unwrap(), name)
             .expect_err("refused")
             .to_string()
     }
@@ -387,11 +392,8 @@ mod tests {
             .find(|&i| &bytes[i..i + 4] == b"GCOL")
             .unwrap();
         no_free_space(&mut bytes, heap);
-        let copy = dir.path().join("corrupt.h5");
-        std::fs::write(&copy, bytes).unwrap();
-        let f = hdf5::File::open(&copy).unwrap();
-        let err = read_attr(&f.group("g").unwrap(), "a").unwrap_err();
-        assert!(err.to_string().contains("free space of 0 bytes"), "{err}");
+        let err = refused(&dir, bytes, "g", "a");
+        assert!(err.contains("free space of 0 bytes"), "{err}");
     }
 
     #[test]
@@ -405,10 +407,7 @@ mod tests {
         for heap in heaps {
             no_free_space(&mut bytes, heap);
         }
-        let copy = dir.path().join("corrupt.h5");
-        std::fs::write(&copy, bytes).unwrap();
-        let f = hdf5::File::open(&copy).unwrap();
-        let err = read_attr(&f.group("few").unwrap(), "empty").unwrap_err();
-        assert!(err.to_string().contains("free space of 0 bytes"), "{err}");
+        let err = refused(&dir, bytes, "few", "empty");
+        assert!(err.contains("free space of 0 bytes"), "{err}");
     }
 }
