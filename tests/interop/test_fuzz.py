@@ -77,6 +77,17 @@ def test_a_corrupt_global_heap_does_not_hang(annpage_bin: Path, tmp_path: Path) 
     assert "attribute 'encoding-type': free space of 0 bytes" in out.stderr, out.stderr
 
 
+def test_a_legacy_compound_over_a_corrupt_global_heap_does_not_hang(annpage_bin: Path, tmp_path: Path) -> None:
+    """Fuzz seed 916104 (flipped bytes of legacy/legacy_v0_6_dense.h5ad), kept as a file: its
+    obs is a compound dataset with string fields, whose strings lie in a collection with free
+    space of 0 bytes; libhdf5 loops forever reading it."""
+    path = str(KNOWN / "libhdf5_heap_loop_legacy.h5ad")
+    for verb, args in (("stats", ["--out-prefix", str(tmp_path / "s")]), ("convert", [str(tmp_path / "c.h5ad")])):
+        out = mutate.run_verb([str(annpage_bin), verb, path, *args], verb, timeout=10)
+        assert out.returncode == 1 and out.failure() is None, out.failure()
+        assert "/obs: malformed element: free space of 0 bytes" in out.stderr, out.stderr
+
+
 def test_a_string_attribute_claiming_a_gigabyte_is_not_allocated(annpage_bin: Path) -> None:
     """Fuzz seed 779045 (flipped bytes of unicode.h5ad), kept as a file: libhdf5 allocates the
     ~1 GB one reference claims before it fails."""

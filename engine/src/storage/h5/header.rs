@@ -16,12 +16,14 @@
 
 use super::chunks::check_span;
 use super::heap::{le, Image};
+use super::slots::{slots, Slots};
 use crate::{Error, Result};
 
 /// The message types read here.
 const CONTINUATION: u16 = 0x10;
 const ATTRIBUTE: u16 = 0x0C;
 const LAYOUT: u16 = 0x08;
+const DATATYPE: u16 = 0x03;
 
 /// A header message's flag: the message itself is shared (stored elsewhere).
 const SHARED_MESSAGE: u8 = 0x02;
@@ -76,14 +78,38 @@ impl Version {
 /// included; a corrupt header may hold the name twice), empty when the header does not hold it
 /// in a form read here. Addresses and lengths are 8 bytes wide (libhdf5's default, checked by
 /// the caller).
-pub(super) fn attribute_data(img: &Image, addr: u64, name: &str) -> Result<Vec<Vec<u8>>> {
+pub(super) fn attribute_data(img: &Image, addr: u64, name: &str) -> Result<Vec<Stored>> {
     let mut found = Vec::new();
     walk(img, addr, |kind, flags, body| {
         if kind == ATTRIBUTE && flags & SHARED_MESSAGE == 0 {
-            found.extend(attribute_message(body, name).map(<[u8]>::to_vec));
+            found.extend(
+                attribute_message(body, name).map(|(datatype, data)| Stored {
+                    slots: datatype.and_then(slots),
+                    data: data.to_vec(),
+                }),
+            );
         }
     })?;
     Ok(found)
+}
+
+/// An attribute's stored values, and the layout of one of them when its datatype message
+/// could be read.
+pub(super) struct Stored {
+    pub(super) slots: Option<Slots>,
+    pub(super) data: Vec<u8>,
+}
+
+/// The layout of the elements of the dataset whose header is at `addr`, from its datatype
+/// message; `None` when it is shared (a committed datatype) or not understood.
+pub(super) fn dataset_slots(img: &Image, addr: u64) -> Result<Option<Slots>> {
+    let mut found = None;
+    walk(img, addr, |kind, flags, body| {
+        if kind == DATATYPE && flags & SHARED_MESSAGE == 0 && found.is_none() {
+            found = Some(slots(body));
+        }
+    })?;
+    Ok(found.flatten())
 }
 
 /// The values of the compact dataset whose header is at `addr` (its layout message's data),
@@ -221,9 +247,10 @@ fn messages_of(bytes: &[u8], version: Version) -> impl Iterator<Item = (u16, u8,
     })
 }
 
-/// The data of an attribute message if it is attribute `name`'s. A datatype or dataspace that
-/// is a shared message takes the size the message gives it like any other.
-fn attribute_message<'a>(body: &'a [u8], name: &str) -> Option<&'a [u8]> {
+/// The datatype and the data of an attribute message if it is attribute `name`'s. The datatype
+/// is `None` when it is a shared message (stored elsewhere); a shared datatype or dataspace
+/// takes the size the message gives it like any other.
+fn attribute_message<'a>(body: &'a [u8], name: &str) -> Option<(Option<&'a [u8]>, &'a [u8])> {
     let version = *body.first()?;
     let sizes = [2, 4, 6].map(|at| body.get(at..at + 2).map(le));
     let [Some(name_len), Some(type_len), Some(space_len)] = sizes else {
@@ -243,8 +270,13 @@ fn attribute_message<'a>(body: &'a [u8], name: &str) -> Option<&'a [u8]> {
     if stored_name != name.as_bytes() {
         return None;
     }
-    let data = start + pad(name_len) + pad(type_len) + pad(space_len);
-    body.get(data..)
+    let datatype_at = start + pad(name_len);
+    let shared_type = version > 1 && body[1] & 0x01 != 0;
+    let datatype = body
+        .get(datatype_at..datatype_at + type_len)
+        .filter(|_| !shared_type);
+    let data = datatype_at + pad(type_len) + pad(space_len);
+    Some((datatype, body.get(data..)?))
 }
 
 /// The little-endian u64 at `at` in `bytes`, if it has 8 bytes there.
@@ -289,11 +321,23 @@ mod tests {
             .unwrap()
             .unwrap();
         let found = attribute_data(&img, addr, name).unwrap();
-        let [data] = &found[..] else {
+        let [stored] = &found[..] else {
             assert!(found.is_empty(), "{group}/{name} found twice");
             return None;
         };
-        Some(data.chunks_exact(16).map(|r| le(&r[..4]) as u32).collect())
+        let slots = stored.slots.as_ref().expect("a datatype read");
+        assert_eq!(
+            (slots.size, &slots.vlen[..]),
+            (16, &[(0, 1)][..]),
+            "{group}/{name}"
+        );
+        Some(
+            stored
+                .data
+                .chunks_exact(16)
+                .map(|r| le(&r[..4]) as u32)
+                .collect(),
+        )
     }
 
     #[test]

@@ -29,6 +29,7 @@ use hdf5::Dataset;
 use super::chunks::{self, check_span, Placement};
 use super::claim::{check_memory, check_whole_read};
 use super::filters::{Pipeline, Scratch};
+use super::slots::Slots;
 use super::types::StoredType;
 use crate::data::ArrayData;
 use crate::{Error, Result};
@@ -93,7 +94,7 @@ pub(super) fn read_strings(ds: &Dataset) -> Result<Option<ArrayData>> {
             .saturating_add(values.saturating_mul(24)),
         "reading its strings",
     )?;
-    let Some(raw) = stored_references(ds, &img, &shape, stride, stored)? else {
+    let Some(raw) = stored_bytes(ds, &img, &shape, stride, stored)? else {
         return Ok(None);
     };
     let refs: Vec<Reference> = references(&raw).collect();
@@ -183,42 +184,122 @@ pub(super) fn beside_libhdf5(h5file: &hdf5::File) -> Result<Option<Image>> {
     }))
 }
 
-/// Checks the stored references of attribute `name` of `loc`, `count` variable-length
-/// strings, before libhdf5 follows them: each must point at an object of its length in a
-/// global heap collection that parses (libhdf5 2.2 loops forever on some corrupt collections,
-/// and allocates whatever length a reference claims before it reads the object).
+/// Checks the stored references of attribute `name` of `loc` (`count` values of type `ty`)
+/// before libhdf5 follows them: each must point at an object of its length in a global heap
+/// collection that parses (libhdf5 2.2 loops forever on some corrupt collections, and
+/// allocates whatever length a reference claims before it reads the object).
 ///
-/// Attributes this module cannot find in the object's header (dense or shared storage), and
-/// files it does not read beside libhdf5 ([`beside_libhdf5`]), are left unchecked.
-pub(super) fn check_attribute(loc: &hdf5::Location, name: &str, count: usize) -> Result<()> {
+/// Attributes this module cannot find in the object's header (dense or shared storage), types
+/// whose stored layout is not read ([`super::slots`]), and files it does not read beside
+/// libhdf5 ([`beside_libhdf5`]) are left unchecked.
+pub(super) fn check_attribute(
+    loc: &hdf5::Location,
+    name: &str,
+    ty: &StoredType,
+    count: usize,
+) -> Result<()> {
     let Some(img) = beside_libhdf5(&loc.file()?)? else {
         return Ok(());
     };
     let addr = le(&super::object_id(loc)?.token[..WIDTHS.addr]);
-    let stride = 8 + WIDTHS.addr;
-    // The references of every message of that name (libhdf5 reads the first it meets), each
-    // with its value's position; a null one (address 0) is read without the heap.
     let mut refs = Vec::new();
-    for data in super::header::attribute_data(&img, addr, name)? {
-        let stored = count
-            .checked_mul(stride)
-            .filter(|&n| n <= data.len())
-            .ok_or_else(|| {
-                Error::malformed(format!(
-                    "its {count} values need {} bytes, its message holds {}",
-                    count.saturating_mul(stride),
-                    data.len()
-                ))
-            })?;
-        refs.extend(references(&data[..stored]).enumerate());
+    // Every message of that name (libhdf5 reads the first it meets).
+    for stored in super::header::attribute_data(&img, addr, name)? {
+        // A string's layout is known whatever its datatype message (shared or not).
+        let slots = match ty {
+            StoredType::VarString { .. } => Some(Slots::string()),
+            _ => stored.slots,
+        };
+        if let Some(slots) = slots {
+            element_references(&stored.data, count, &slots, &mut refs)?;
+        }
     }
-    refs.retain(|(_, r)| r.collection != 0);
-    // Each collection read once, in address order, and none overlapping the one before: the
-    // check reads at most the file's bytes. An empty string's reference is checked too:
-    // libhdf5 looks its (empty) object up in the collection all the same.
-    refs.sort_by_key(|(_, r)| r.collection);
+    check_references(&img, refs)
+}
+
+/// Checks the stored references of a dataset whose type holds variable-length values before
+/// libhdf5 reads it (see [`check_attribute`]): those of a dataset [`read_strings`] does not
+/// read itself, of compound datasets with string fields (legacy layouts), of arrays of strings.
+/// Storage not read here (see [`stored_bytes`]) is left unchecked.
+pub(super) fn check_dataset(ds: &Dataset) -> Result<()> {
+    let Some(img) = beside_libhdf5(&ds.file()?)?.filter(|img| img.base == 0) else {
+        return Ok(());
+    };
+    let space = ds.space()?;
+    if space.is_null() {
+        return Ok(());
+    }
+    let addr = le(&super::object_id(ds)?.token[..WIDTHS.addr]);
+    let Some(slots) = super::header::dataset_slots(&img, addr)?.filter(|s| !s.vlen.is_empty())
+    else {
+        return Ok(());
+    };
+    let shape = space.shape();
+    let Ok(stride) = usize::try_from(slots.size) else {
+        return Ok(());
+    };
+    let stored = check_whole_read(ds, stride)?;
+    check_memory(stored as u64, "checking its strings")?;
+    let Some(raw) = stored_bytes(ds, &img, &shape, stride, stored)? else {
+        return Ok(());
+    };
+    let mut refs = Vec::new();
+    element_references(&raw, stored / stride.max(1), &slots, &mut refs)?;
+    check_references(&img, refs)
+}
+
+/// The references of `count` elements laid out as `slots` in `data`, each with its value's
+/// position and the size of its items, into `refs` (null ones, address 0, left out: libhdf5
+/// reads them without the heap).
+fn element_references(
+    data: &[u8],
+    count: usize,
+    slots: &Slots,
+    refs: &mut Vec<(usize, Reference, u64)>,
+) -> Result<()> {
+    let stride = 8 + WIDTHS.addr as u64;
+    let needed = (count as u64).checked_mul(slots.size);
+    if needed.is_none_or(|n| n > data.len() as u64) {
+        return Err(Error::malformed(format!(
+            "its {count} values of {} bytes are not all stored ({} bytes)",
+            slots.size,
+            data.len()
+        )));
+    }
+    // Every slot inside the element (a type that says otherwise is corrupt).
+    if slots
+        .vlen
+        .iter()
+        .any(|&(at, _)| at.checked_add(stride).is_none_or(|e| e > slots.size))
+    {
+        return Err(Error::malformed(format!(
+            "a variable-length value lies outside its {}-byte element",
+            slots.size
+        )));
+    }
+    for e in 0..count {
+        let start = e as u64 * slots.size;
+        for &(at, item) in &slots.vlen {
+            let from = (start + at) as usize;
+            let r = references(&data[from..from + stride as usize])
+                .next()
+                .expect("a whole reference");
+            if r.collection != 0 {
+                refs.push((e, r, item));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks `refs` against the collections they point into: each read once, in address order,
+/// none overlapping the one before (at most the file's bytes are read), each object present
+/// and as long as its reference claims (an empty string's too: libhdf5 looks its object up
+/// all the same).
+fn check_references(img: &Image, mut refs: Vec<(usize, Reference, u64)>) -> Result<()> {
+    refs.sort_by_key(|(_, r, _)| r.collection);
     let (mut heap, mut end) = (Collection::default(), 0u64);
-    for (k, r) in refs {
+    for (k, r, item) in refs {
         if heap.addr != Some(r.collection) {
             if r.collection < end {
                 return Err(Error::malformed(format!(
@@ -226,17 +307,18 @@ pub(super) fn check_attribute(loc: &hdf5::Location, name: &str, count: usize) ->
                     r.collection
                 )));
             }
-            heap.load(&img, r.collection)?;
+            heap.load(img, r.collection)?;
             end = r.collection + heap.bytes.len() as u64;
         }
-        object_of(&heap, k, &r)?;
+        object_of(&heap, k, &r, item)?;
     }
     Ok(())
 }
 
-/// The stored references of `ds` (`stored` bytes, `stride` each), from one contiguous span or
-/// from its chunks (1-d; deflate or LZF undone here), or `None` for storage left to libhdf5.
-fn stored_references(
+/// The stored elements of `ds` (`stored` bytes, `stride` each), from one contiguous span, from
+/// its chunks (deflate, shuffle and LZF undone here) or from its header (compact), or `None`
+/// for storage left to libhdf5.
+fn stored_bytes(
     ds: &Dataset,
     img: &Image,
     shape: &[usize],
@@ -396,7 +478,7 @@ fn decode(img: &Image, refs: &[Reference]) -> Result<Vec<String>> {
             if r.len == 0 {
                 continue;
             }
-            let bytes = object_of(&heap, k, &r)?;
+            let bytes = object_of(&heap, k, &r, 1)?;
             let bytes = bytes.split(|&b| b == 0).next().unwrap_or_default();
             out[k] = std::str::from_utf8(bytes)
                 .map_err(|_| {
@@ -411,8 +493,9 @@ fn decode(img: &Image, refs: &[Reference]) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// The bytes string `k` refers to (`r`) in `heap`, the collection it points into.
-fn object_of<'h>(heap: &'h Collection, k: usize, r: &Reference) -> Result<&'h [u8]> {
+/// The bytes value `k` refers to (`r`, items of `item` bytes) in `heap`, the collection it
+/// points into.
+fn object_of<'h>(heap: &'h Collection, k: usize, r: &Reference, item: u64) -> Result<&'h [u8]> {
     let bytes = heap.object(r.object).ok_or_else(|| {
         Error::malformed(format!(
             "string {k} refers to object {} of the global heap collection at {}, which has none",
@@ -420,10 +503,10 @@ fn object_of<'h>(heap: &'h Collection, k: usize, r: &Reference) -> Result<&'h [u
         ))
     })?;
     // libhdf5 refuses a reference whose length is not its object's.
-    if bytes.len() != r.len as usize {
+    if Some(bytes.len() as u64) != u64::from(r.len).checked_mul(item) {
         return Err(Error::malformed(format!(
             "string {k} claims {} bytes, its global heap object holds {}",
-            r.len,
+            u64::from(r.len).saturating_mul(item),
             bytes.len()
         )));
     }

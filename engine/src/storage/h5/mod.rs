@@ -14,6 +14,7 @@ mod header;
 mod heap;
 pub mod read;
 mod seam;
+mod slots;
 pub mod types;
 pub mod write;
 

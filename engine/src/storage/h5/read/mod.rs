@@ -84,18 +84,16 @@ pub fn read_attr(loc: &Location, name: &str) -> Result<ArrayData> {
         })
 }
 
-/// Checks the references of an attribute of variable-length strings before libhdf5 follows
-/// them into the global heap (see [`super::heap::check_attribute`]).
+/// Checks the references of an attribute holding variable-length strings before libhdf5
+/// follows them into the global heap (see [`super::heap::check_attribute`]).
 fn check_strings(loc: &Location, name: &str, attr: &Attribute) -> Result<()> {
-    if !matches!(
-        StoredType::of(&attr.dtype()?)?,
-        StoredType::VarString { .. }
-    ) {
+    let ty = StoredType::of(&attr.dtype()?)?;
+    if !ty.has_vlen() {
         return Ok(());
     }
     let space = attr.space()?;
     let count = if space.is_null() { 0 } else { space.size() };
-    super::heap::check_attribute(loc, name, count)
+    super::heap::check_attribute(loc, name, &ty, count)
 }
 
 /// Reads an attribute if it exists.
@@ -272,7 +270,12 @@ impl NativeBuffer {
         };
         let elem_size = mem.size();
         let nbytes = match src {
-            Source::Dataset(d) => check_whole_read(d, elem_size)?,
+            Source::Dataset(d) => {
+                if ty.has_vlen() {
+                    super::heap::check_dataset(d)?;
+                }
+                check_whole_read(d, elem_size)?
+            }
             // An attribute's values are all stored in its header: its size is what the file holds.
             Source::Attribute(_) => usize::try_from(element_count(&shape)?)
                 .ok()
