@@ -239,7 +239,8 @@ pub(super) fn check_dataset(ds: &Dataset) -> Result<()> {
         return Ok(());
     };
     let stored = check_whole_read(ds, stride)?;
-    check_memory(stored as u64, "checking its strings")?;
+    // The stored elements, and a reference (40 bytes) for at most every 16 of their bytes.
+    check_memory((stored as u64).saturating_mul(4), "checking its strings")?;
     let Some(raw) = stored_bytes(ds, &img, &shape, stride, stored)? else {
         return Ok(());
     };
@@ -266,12 +267,10 @@ fn element_references(
             data.len()
         )));
     }
-    // Every slot inside the element (a type that says otherwise is corrupt).
-    if slots
-        .vlen
-        .iter()
-        .any(|&(at, _)| at.checked_add(stride).is_none_or(|e| e > slots.size))
-    {
+    // Every slot inside the element, and no more of them than it holds (a type that says
+    // otherwise is corrupt): at most one reference for every 16 stored bytes.
+    let outside = |&(at, _): &(u64, u64)| at.checked_add(stride).is_none_or(|e| e > slots.size);
+    if slots.vlen.iter().any(outside) || slots.vlen.len() as u64 * stride > slots.size {
         return Err(Error::malformed(format!(
             "a variable-length value lies outside its {}-byte element",
             slots.size

@@ -30,9 +30,10 @@ impl Slots {
     }
 }
 
-/// The most slots one element may hold (an array of a million strings is not an attribute or
-/// a column anyone writes; a crafted type could claim billions).
-const MAX_SLOTS: usize = 1 << 20;
+/// The most slots one element may hold (an element of 65,536 strings is not an attribute or a
+/// column anyone writes; a crafted type could claim billions). With at most 32 levels of
+/// nesting, each holding its own list, a type's walk holds at most 32 MiB of slots.
+const MAX_SLOTS: usize = 1 << 16;
 
 /// The layout of the datatype encoded at the start of `b` (a datatype message's body).
 pub(super) fn slots(b: &[u8]) -> Option<Slots> {
