@@ -103,10 +103,11 @@ pub(super) struct Stored {
 /// The layout of the elements of the dataset whose header is at `addr`, from its datatype
 /// message; `None` when it is shared (a committed datatype) or not understood.
 pub(super) fn dataset_slots(img: &Image, addr: u64) -> Result<Option<Slots>> {
+    // The first datatype message, as libhdf5 takes it.
     let mut found = None;
     walk(img, addr, |kind, flags, body| {
-        if kind == DATATYPE && flags & SHARED_MESSAGE == 0 && found.is_none() {
-            found = Some(slots(body));
+        if kind == DATATYPE && found.is_none() {
+            found = Some((flags & SHARED_MESSAGE == 0).then(|| slots(body)).flatten());
         }
     })?;
     Ok(found.flatten())
@@ -135,11 +136,12 @@ pub(super) fn compact_data(img: &Image, addr: u64) -> Result<Option<Vec<u8>>> {
 /// Calls `visit` with (type, flags, body) for every message of the header at `addr`, its
 /// continuation blocks included.
 fn walk(img: &Image, addr: u64, mut visit: impl FnMut(u16, u8, &[u8])) -> Result<()> {
-    let mut pending = vec![first_block(img, addr)?];
+    // Blocks in the order the header names them, as libhdf5 reads them.
+    let mut pending = std::collections::VecDeque::from([first_block(img, addr)?]);
     let mut read = 0u64;
     let mut seen = std::collections::HashSet::new();
     let mut bytes = Vec::new();
-    while let Some(block) = pending.pop() {
+    while let Some(block) = pending.pop_front() {
         if !seen.insert(block.addr) {
             return Err(Error::malformed(format!(
                 "the object header at {addr} continues into {} twice",
@@ -175,7 +177,7 @@ fn walk(img: &Image, addr: u64, mut visit: impl FnMut(u16, u8, &[u8])) -> Result
                         "a continuation message of the object header at {addr} is cut short"
                     )));
                 };
-                pending.push(block.version.continuation(at, len));
+                pending.push_back(block.version.continuation(at, len));
             } else {
                 visit(kind, flags, body);
             }

@@ -497,14 +497,14 @@ fn decode(img: &Image, refs: &[Reference]) -> Result<Vec<String>> {
 fn object_of<'h>(heap: &'h Collection, k: usize, r: &Reference, item: u64) -> Result<&'h [u8]> {
     let bytes = heap.object(r.object).ok_or_else(|| {
         Error::malformed(format!(
-            "string {k} refers to object {} of the global heap collection at {}, which has none",
+            "value {k} refers to object {} of the global heap collection at {}, which has none",
             r.object, r.collection
         ))
     })?;
     // libhdf5 refuses a reference whose length is not its object's.
     if Some(bytes.len() as u64) != u64::from(r.len).checked_mul(item) {
         return Err(Error::malformed(format!(
-            "string {k} claims {} bytes, its global heap object holds {}",
+            "value {k} claims {} bytes, its global heap object holds {}",
             u64::from(r.len).saturating_mul(item),
             bytes.len()
         )));

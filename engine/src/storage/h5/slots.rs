@@ -30,22 +30,30 @@ impl Slots {
     }
 }
 
-/// The most slots one element may hold (an element of 65,536 strings is not an attribute or a
-/// column anyone writes; a crafted type could claim billions). With at most 32 levels of
-/// nesting, each holding its own list, a type's walk holds at most 32 MiB of slots.
+/// The most slots a type's walk finds, all its nested lists together (an element of 65,536
+/// strings is not an attribute or a column anyone writes; a crafted type could claim billions):
+/// the walk's time and memory are bounded whatever the type claims.
 const MAX_SLOTS: usize = 1 << 16;
 
 /// The layout of the datatype encoded at the start of `b` (a datatype message's body).
 pub(super) fn slots(b: &[u8]) -> Option<Slots> {
     let mut out = Slots::default();
-    let (size, _) = walk(b, 0, &mut out.vlen, 0)?;
+    let mut budget = MAX_SLOTS;
+    let (size, _) = walk(b, 0, &mut out.vlen, 0, &mut budget)?;
     out.size = size;
     Some(out)
 }
 
 /// Walks the type at the start of `b` (nested `depth` deep), pushing its variable-length
 /// slots (offset from `at`); gives its size and the bytes its encoding takes.
-fn walk(b: &[u8], at: u64, out: &mut Vec<(u64, u64)>, depth: u32) -> Option<(u64, usize)> {
+/// Every slot found, at any depth, spends one of `budget`.
+fn walk(
+    b: &[u8],
+    at: u64,
+    out: &mut Vec<(u64, u64)>,
+    depth: u32,
+    budget: &mut usize,
+) -> Option<(u64, usize)> {
     if depth > 32 {
         return None;
     }
@@ -60,10 +68,17 @@ fn walk(b: &[u8], at: u64, out: &mut Vec<(u64, u64)>, depth: u32) -> Option<(u64
         2 => 2,                      // time
         3 | 7 => 0,                  // string, reference
         5 => (bits & 0xFF) as usize, // opaque: its tag, padded
-        6 => compound(props, at, size, bits & 0xFFFF, version, out, depth)?,
+        6 => compound(
+            props,
+            at,
+            (size, bits & 0xFFFF, version),
+            out,
+            depth,
+            budget,
+        )?,
         8 => {
-            // Enumeration: the base type, then the names, then the values.
-            let (base, mut n) = walk(props, at, &mut Vec::new(), depth + 1)?;
+            // Enumeration: the base type (an integer), then the names, then the values.
+            let (base, mut n) = plain(props, depth, budget)?;
             for _ in 0..bits & 0xFFFF {
                 n = skip_name(props, n, version < 3)?;
             }
@@ -72,13 +87,9 @@ fn walk(b: &[u8], at: u64, out: &mut Vec<(u64, u64)>, depth: u32) -> Option<(u64
         9 => {
             // Variable-length: one reference here; its items are of the base type (whose own
             // references, inside the heap's objects, are not followed here: left unchecked).
-            let mut inner = Vec::new();
-            let (base, n) = walk(props, 0, &mut inner, depth + 1)?;
-            if !inner.is_empty() {
-                return None;
-            }
+            let (base, n) = plain(props, depth, budget)?;
             let item = if bits & 0x0F == 1 { 1 } else { base };
-            push(out, (at, item))?;
+            push(out, (at, item), budget)?;
             n
         }
         10 => {
@@ -93,27 +104,29 @@ fn walk(b: &[u8], at: u64, out: &mut Vec<(u64, u64)>, depth: u32) -> Option<(u64
             if version < 3 {
                 n += 4 * rank;
             }
+            if count == 0 {
+                return None; // libhdf5 refuses such an array.
+            }
             let mut inner = Vec::new();
-            let (base, used) = walk(props.get(n..)?, 0, &mut inner, depth + 1)?;
-            repeat(out, &inner, at, base, count)?;
+            let (base, used) = walk(props.get(n..)?, 0, &mut inner, depth + 1, budget)?;
+            repeat(out, &inner, at, base, count, budget)?;
             n + used
         }
-        11 => walk(props, at, &mut Vec::new(), depth + 1)?.1, // complex: its base type
+        11 => plain(props, depth, budget)?.1, // complex: its base type (a float)
         _ => return None,
     };
     (used <= props.len()).then_some((size, 8 + used))
 }
 
-/// The members of a compound type (`props`, `members` of them): each a name, an offset and a
-/// type, in the encoding of `version`; gives the bytes they take.
+/// The members of a compound type of `size` bytes (`props`, `members` of them): each a name,
+/// an offset and a type, in the encoding of `version`; gives the bytes they take.
 fn compound(
     props: &[u8],
     at: u64,
-    size: u64,
-    members: u32,
-    version: u8,
+    (size, members, version): (u64, u32, u8),
     out: &mut Vec<(u64, u64)>,
     depth: u32,
+    budget: &mut usize,
 ) -> Option<usize> {
     // Version 3 stores offsets in as few bytes as the compound's size needs.
     let offset_len = match size {
@@ -138,9 +151,12 @@ fn compound(
             }
             n += 28;
         }
+        if count == 0 {
+            return None;
+        }
         let mut inner = Vec::new();
-        let (member, used) = walk(props.get(n..)?, 0, &mut inner, depth + 1)?;
-        repeat(out, &inner, at.checked_add(offset)?, member, count)?;
+        let (member, used) = walk(props.get(n..)?, 0, &mut inner, depth + 1, budget)?;
+        repeat(out, &inner, at.checked_add(offset)?, member, count, budget)?;
         n += used;
     }
     Some(n)
@@ -154,6 +170,7 @@ fn repeat(
     at: u64,
     size: u64,
     count: u64,
+    budget: &mut usize,
 ) -> Option<()> {
     if inner.is_empty() {
         return Some(());
@@ -161,14 +178,25 @@ fn repeat(
     for i in 0..count {
         let start = at.checked_add(i.checked_mul(size)?)?;
         for &(offset, item) in inner {
-            push(out, (start.checked_add(offset)?, item))?;
+            push(out, (start.checked_add(offset)?, item), budget)?;
         }
     }
     Some(())
 }
 
-fn push(out: &mut Vec<(u64, u64)>, slot: (u64, u64)) -> Option<()> {
-    (out.len() < MAX_SLOTS).then(|| out.push(slot))
+/// Adds a slot, if the walk's budget allows one more.
+fn push(out: &mut Vec<(u64, u64)>, slot: (u64, u64), budget: &mut usize) -> Option<()> {
+    *budget = budget.checked_sub(1)?;
+    out.push(slot);
+    Some(())
+}
+
+/// The size and encoded length of a type that holds no variable-length values (the base of an
+/// enum, a complex number, a sequence); `None` when it does.
+fn plain(b: &[u8], depth: u32, budget: &mut usize) -> Option<(u64, usize)> {
+    let mut inner = Vec::new();
+    let found = walk(b, 0, &mut inner, depth + 1, budget)?;
+    inner.is_empty().then_some(found)
 }
 
 /// The position after the NUL-terminated name at `n` in `b` (padded to 8 bytes when `padded`).
@@ -236,6 +264,34 @@ mod tests {
         let f = hdf5::File::open(&path).unwrap();
         for name in ["strings", "compound", "enum", "numbers", "fixed"] {
             read_raw_data(&f.dataset(name).unwrap()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+
+    /// An array (version 3) of `count` variable-length strings, as a datatype message encodes
+    /// it.
+    fn array_of_strings(count: u32) -> Vec<u8> {
+        let mut b = vec![0x3A, 0, 0, 0];
+        b.extend(count.wrapping_mul(16).to_le_bytes());
+        b.push(1); // rank
+        b.extend(count.to_le_bytes());
+        b.extend([0x19, 0x01, 0, 0, 16, 0, 0, 0]); // vlen string, 16 bytes
+        b.extend([0x10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 8, 0]); // its 1-byte characters
+        b
+    }
+
+    #[test]
+    fn claims_beyond_the_walks_budget_are_not_followed() {
+        let two = slots(&array_of_strings(2)).unwrap();
+        assert_eq!((two.size, two.vlen), (32, vec![(0, 1), (16, 1)]));
+        // Four billion strings: given up once the budget is spent (without it, 64 GiB of
+        // slots).
+        assert_eq!(slots(&array_of_strings(u32::MAX)), None);
+        // An empty array, which libhdf5 refuses.
+        assert_eq!(slots(&array_of_strings(0)), None);
+        // Cut short anywhere: not understood, never a panic.
+        let b = array_of_strings(2);
+        for n in 0..b.len() {
+            assert_eq!(slots(&b[..n]), None, "{n} bytes");
         }
     }
 
