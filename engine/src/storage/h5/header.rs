@@ -136,8 +136,11 @@ pub(super) fn compact_data(img: &Image, addr: u64) -> Result<Option<Vec<u8>>> {
 /// Calls `visit` with (type, flags, body) for every message of the header at `addr`, its
 /// continuation blocks included.
 fn walk(img: &Image, addr: u64, mut visit: impl FnMut(u16, u8, &[u8])) -> Result<()> {
+    // The prefix and, most often, the whole first block in one read.
+    let mut head = vec![0u8; HEAD_READ.min(img.len().saturating_sub(addr) as usize)];
+    img.read(addr, &mut head, "an object header")?;
     // Blocks in the order the header names them, as libhdf5 reads them.
-    let mut pending = std::collections::VecDeque::from([first_block(img, addr)?]);
+    let mut pending = std::collections::VecDeque::from([first_block(&head, addr)?]);
     let mut read = 0u64;
     let mut seen = std::collections::HashSet::new();
     let mut bytes = Vec::new();
@@ -162,7 +165,11 @@ fn walk(img: &Image, addr: u64, mut visit: impl FnMut(u16, u8, &[u8])) -> Result
             )));
         }
         bytes.resize(block.len as usize, 0);
-        img.read(block.addr, &mut bytes, "an object header block")?;
+        let in_head = (block.addr - addr.min(block.addr)) as usize;
+        match head.get(in_head..in_head + bytes.len()) {
+            Some(done) if block.addr >= addr => bytes.copy_from_slice(done),
+            _ => img.read(block.addr, &mut bytes, "an object header block")?,
+        }
         if block.signed && &bytes[..4] != b"OCHK" {
             return Err(Error::malformed(format!(
                 "no object header continuation block at {}",
@@ -186,15 +193,20 @@ fn walk(img: &Image, addr: u64, mut visit: impl FnMut(u16, u8, &[u8])) -> Result
     Ok(())
 }
 
-/// The first block of messages of the header at `addr`, after its prefix.
-fn first_block(img: &Image, addr: u64) -> Result<Block> {
+/// The bytes read at a header's address at first: its prefix and, for the headers h5py writes,
+/// its first block.
+const HEAD_READ: usize = 1024;
+
+/// The first block of messages of the header at `addr` (whose first bytes are `head`), after
+/// its prefix.
+fn first_block(head: &[u8], addr: u64) -> Result<Block> {
     let bad = || Error::malformed(format!("no object header at {addr}"));
     let mut prefix = [0u8; 32];
-    let n = prefix.len().min(img.len().saturating_sub(addr) as usize);
+    let n = prefix.len().min(head.len());
     if n < 16 {
         return Err(bad());
     }
-    img.read(addr, &mut prefix[..n], "an object header")?;
+    prefix[..n].copy_from_slice(&head[..n]);
     if prefix[0] == 1 {
         // Version 1: version, reserved, message count (2), reference count (4), the first
         // block's size (4), then padding to 16 bytes.

@@ -163,7 +163,9 @@ pub(super) fn beside_libhdf5(h5file: &hdf5::File) -> Result<Option<Image>> {
     if !h5file.is_read_only() {
         return Ok(None);
     }
-    let sizes = h5file.create_plist()?.sizes();
+    // One copy of the creation properties (a copy costs libhdf5 more than the rest here).
+    let fcpl = h5file.create_plist()?;
+    let sizes = fcpl.sizes();
     if usize::from(sizes.sizeof_addr) != WIDTHS.addr
         || usize::from(sizes.sizeof_size) != WIDTHS.size
     {
@@ -176,7 +178,7 @@ pub(super) fn beside_libhdf5(h5file: &hdf5::File) -> Result<Option<Image>> {
     if file_len != h5file.size() {
         return Ok(None); // Not as libhdf5 sees it (grown or cut since).
     }
-    let base = h5file.userblock();
+    let base = fcpl.userblock();
     Ok((base <= file_len).then(|| Image {
         file,
         base,
@@ -525,8 +527,13 @@ impl Collection {
     /// Reads and parses the collection at `addr`, reusing the memory of the one before.
     fn load(&mut self, img: &Image, addr: u64) -> Result<()> {
         let header = header_len(WIDTHS.size);
-        let mut head = [0u8; 16];
-        img.read(addr, &mut head[..header], "a global heap collection")?;
+        // The header and, most often, the whole collection (4 KiB unless a value is larger) in
+        // one read.
+        let mut head = vec![0u8; 4096.min(img.len().saturating_sub(addr) as usize)];
+        if head.len() < header {
+            img.read(addr, &mut [0u8; 16][..header], "a global heap collection")?;
+        }
+        img.read(addr, &mut head, "a global heap collection")?;
         if &head[..4] != SIGNATURE || head[4] != 1 {
             return Err(Error::malformed(format!(
                 "no global heap collection at {addr} (signature {:?}, version {})",
@@ -543,8 +550,13 @@ impl Collection {
         check_span(addr, size, img.len, "a global heap collection")?;
         self.addr = None;
         self.bytes.clear();
-        self.bytes.resize(size as usize, 0);
-        img.read(addr, &mut self.bytes, "a global heap collection")?;
+        match head.get(..size as usize) {
+            Some(whole) => self.bytes.extend_from_slice(whole),
+            None => {
+                self.bytes.resize(size as usize, 0);
+                img.read(addr, &mut self.bytes, "a global heap collection")?;
+            }
+        }
         self.objects.clear();
         // Walked as libhdf5 walks it, so that what passes here cannot trap libhdf5 either:
         // an object is stepped over by its padded size, free space (index 0) by the size it
