@@ -263,7 +263,9 @@ def verb_commands(annpage: Path, path: Path, work: Path) -> dict[str, list[str]]
 
 def run_verb(cmd: list[str], verb: str, timeout: float = TIMEOUT) -> Outcome:
     """Runs `cmd` (time and address-space limits: killed after `timeout` seconds) and reads its
-    peak RSS with `os.wait4`."""
+    peak RSS with `os.wait4`. That peak starts at this process's RSS when it forks (Linux counts
+    the pages the child shares until it execs): a bound well above the test process's size
+    (MAX_RSS_MB) is judged fairly, a tight one needs a small parent (test_fuzz.py's PEAK)."""
     start = time.monotonic()
     # Judged as a user runs it: RUST_BACKTRACE (set by whoever debugs) adds panic reports.
     env = {k: v for k, v in os.environ.items() if k != "RUST_BACKTRACE"}
