@@ -83,14 +83,22 @@ pub(super) fn attribute_data(img: &Image, addr: u64, name: &str) -> Result<Vec<S
     walk(img, addr, |kind, flags, body| {
         if kind == ATTRIBUTE && flags & SHARED_MESSAGE == 0 {
             found.extend(
-                attribute_message(body, name).map(|(datatype, data)| Stored {
-                    slots: datatype.and_then(slots),
-                    data: data.to_vec(),
-                }),
+                attribute_message(body, name)
+                    .map(|(datatype, shared, data)| (datatype.to_vec(), shared, data.to_vec())),
             );
         }
     })?;
-    Ok(found)
+    found
+        .into_iter()
+        .map(|(datatype, shared, data)| {
+            let slots = if shared {
+                committed_slots(img, &datatype)?
+            } else {
+                slots(&datatype)
+            };
+            Ok(Stored { slots, data })
+        })
+        .collect()
 }
 
 /// An attribute's stored values, and the layout of one of them when its datatype message
@@ -101,16 +109,46 @@ pub(super) struct Stored {
 }
 
 /// The layout of the elements of the dataset whose header is at `addr`, from its datatype
-/// message; `None` when it is shared (a committed datatype) or not understood.
+/// message (followed to the committed datatype it names when shared); `None` when it is not
+/// understood.
 pub(super) fn dataset_slots(img: &Image, addr: u64) -> Result<Option<Slots>> {
-    // The first datatype message, as libhdf5 takes it.
+    match first_datatype(img, addr)? {
+        Some((body, true)) => committed_slots(img, &body),
+        Some((body, false)) => Ok(slots(&body)),
+        None => Ok(None),
+    }
+}
+
+/// The first datatype message of the header at `addr` (as libhdf5 takes it), and whether it is
+/// shared.
+fn first_datatype(img: &Image, addr: u64) -> Result<Option<(Vec<u8>, bool)>> {
     let mut found = None;
     walk(img, addr, |kind, flags, body| {
         if kind == DATATYPE && found.is_none() {
-            found = Some((flags & SHARED_MESSAGE == 0).then(|| slots(body)).flatten());
+            found = Some((body.to_vec(), flags & SHARED_MESSAGE != 0));
         }
     })?;
-    Ok(found.flatten())
+    Ok(found)
+}
+
+/// The layout of the committed datatype a shared datatype message (`body`) names: the first
+/// datatype message of the object header at the address it holds (version 1: after a symbol
+/// table entry's heap offset; versions 2 and 3: at once). A message kept in the shared message
+/// heap (version 3, type 1) is not followed: `None`.
+fn committed_slots(img: &Image, body: &[u8]) -> Result<Option<Slots>> {
+    let at = match body {
+        [1, ..] => le_at(body, 16),
+        [2, ..] | [3, 2, ..] => le_at(body, 2),
+        _ => None,
+    };
+    let Some(at) = at else {
+        return Ok(None);
+    };
+    // A committed datatype's own message is never shared again; one that says so is not read.
+    Ok(match first_datatype(img, at)? {
+        Some((body, false)) => slots(&body),
+        _ => None,
+    })
 }
 
 /// The values of the compact dataset whose header is at `addr` (its layout message's data),
@@ -261,10 +299,10 @@ fn messages_of(bytes: &[u8], version: Version) -> impl Iterator<Item = (u16, u8,
     })
 }
 
-/// The datatype and the data of an attribute message if it is attribute `name`'s. The datatype
-/// is `None` when it is a shared message (stored elsewhere); a shared datatype or dataspace
-/// takes the size the message gives it like any other.
-fn attribute_message<'a>(body: &'a [u8], name: &str) -> Option<(Option<&'a [u8]>, &'a [u8])> {
+/// The datatype (and whether it is a shared message naming a committed datatype) and the data
+/// of an attribute message if it is attribute `name`'s; a shared datatype or dataspace takes
+/// the size the message gives it like any other.
+fn attribute_message<'a>(body: &'a [u8], name: &str) -> Option<(&'a [u8], bool, &'a [u8])> {
     let version = *body.first()?;
     let sizes = [2, 4, 6].map(|at| body.get(at..at + 2).map(le));
     let [Some(name_len), Some(type_len), Some(space_len)] = sizes else {
@@ -286,11 +324,9 @@ fn attribute_message<'a>(body: &'a [u8], name: &str) -> Option<(Option<&'a [u8]>
     }
     let datatype_at = start + pad(name_len);
     let shared_type = version > 1 && body[1] & 0x01 != 0;
-    let datatype = body
-        .get(datatype_at..datatype_at + type_len)
-        .filter(|_| !shared_type);
+    let datatype = body.get(datatype_at..datatype_at + type_len)?;
     let data = datatype_at + pad(type_len) + pad(space_len);
-    Some((datatype, body.get(data..)?))
+    Some((datatype, shared_type, body.get(data..)?))
 }
 
 /// The little-endian u64 at `at` in `bytes`, if it has 8 bytes there.

@@ -267,6 +267,63 @@ mod tests {
         }
     }
 
+    /// A committed (named) compound type with a string field, used by a dataset and an
+    /// attribute: their datatype messages are shared, naming the type's own header.
+    const COMMITTED: &str = "s = h5py.string_dtype()\n\
+        with h5py.File(path, 'w') as f:\n\
+        \x20   f['t'] = np.dtype([('a', '<i4'), ('s', s)])\n\
+        \x20   t = f['t']\n\
+        \x20   d = f.create_dataset('d', shape=(3,), dtype=t)\n\
+        \x20   d[...] = [(i, 'x' * i) for i in range(3)]\n\
+        \x20   f.attrs.create('a', data=np.array([(1, 'one')], dtype=t.dtype), dtype=t)\n";
+
+    #[test]
+    fn a_committed_datatype_is_followed_to_its_header() {
+        let (dir, path) = py_file("committed.h5", COMMITTED);
+        assert_eq!(
+            of(&path, "d"),
+            Some(Slots {
+                size: 20,
+                vlen: vec![(4, 1)]
+            })
+        );
+        let f = hdf5::File::open(&path).unwrap();
+        let img = beside_libhdf5(&f).unwrap().unwrap();
+        let root = le(&crate::storage::h5::object_id(&f).unwrap().token[..8]);
+        let attr = crate::storage::h5::header::attribute_data(&img, root, "a").unwrap();
+        assert_eq!(attr.len(), 1);
+        assert_eq!(attr[0].slots, of(&path, "d"));
+        read_raw_data(&f.dataset("d").unwrap()).unwrap();
+        // Over a collection that traps libhdf5: both refused.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let heaps: Vec<usize> = (0..bytes.len() - 4)
+            .filter(|&i| &bytes[i..i + 4] == b"GCOL")
+            .collect();
+        for heap in heaps {
+            no_free_space(&mut bytes, heap);
+        }
+        let copy = dir.path().join("corrupt.h5");
+        std::fs::write(&copy, bytes).unwrap();
+        let f = hdf5::File::open(&copy).unwrap();
+        let err = read_raw_data(&f.dataset("d").unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("free space of 0 bytes"), "{err}");
+        let err = crate::storage::h5::read::read_attr(&f, "a")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("free space of 0 bytes"), "{err}");
+    }
+
+    /// Sets the free space (the last object, index 0) of the collection at `heap` to 0 bytes.
+    fn no_free_space(b: &mut [u8], heap: usize) {
+        let mut pos = heap + 16;
+        while le(&b[pos..pos + 2]) != 0 {
+            pos += 16 + (le(&b[pos + 8..pos + 16]) as usize).div_ceil(8) * 8;
+        }
+        b[pos + 8..pos + 16].copy_from_slice(&0u64.to_le_bytes());
+    }
+
     /// An array (version 3) of `count` variable-length strings, as a datatype message encodes
     /// it.
     fn array_of_strings(count: u32) -> Vec<u8> {
@@ -304,11 +361,7 @@ mod tests {
             .filter(|&i| &bytes[i..i + 4] == b"GCOL")
             .collect();
         for heap in heaps {
-            let mut pos = heap + 16;
-            while le(&bytes[pos..pos + 2]) != 0 {
-                pos += 16 + (le(&bytes[pos + 8..pos + 16]) as usize).div_ceil(8) * 8;
-            }
-            bytes[pos + 8..pos + 16].copy_from_slice(&0u64.to_le_bytes());
+            no_free_space(&mut bytes, heap);
         }
         let copy = dir.path().join("corrupt.h5");
         std::fs::write(&copy, bytes).unwrap();
