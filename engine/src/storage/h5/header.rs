@@ -94,7 +94,7 @@ pub(super) fn attribute_data(img: &Image, addr: u64, name: &str) -> Result<Vec<S
             let slots = if shared {
                 committed_slots(img, &datatype)?
             } else {
-                slots(&datatype)
+                slots(&datatype)?
             };
             Ok(Stored { slots, data })
         })
@@ -114,7 +114,7 @@ pub(super) struct Stored {
 pub(super) fn dataset_slots(img: &Image, addr: u64) -> Result<Option<Slots>> {
     match first_datatype(img, addr)? {
         Some((body, true)) => committed_slots(img, &body),
-        Some((body, false)) => Ok(slots(&body)),
+        Some((body, false)) => slots(&body),
         None => Ok(None),
     }
 }
@@ -145,10 +145,10 @@ fn committed_slots(img: &Image, body: &[u8]) -> Result<Option<Slots>> {
         return Ok(None);
     };
     // A committed datatype's own message is never shared again; one that says so is not read.
-    Ok(match first_datatype(img, at)? {
+    match first_datatype(img, at)? {
         Some((body, false)) => slots(&body),
-        _ => None,
-    })
+        _ => Ok(None),
+    }
 }
 
 /// The values of the compact dataset whose header is at `addr` (its layout message's data),

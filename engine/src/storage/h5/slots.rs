@@ -36,12 +36,22 @@ impl Slots {
 const MAX_SLOTS: usize = 1 << 16;
 
 /// The layout of the datatype encoded at the start of `b` (a datatype message's body).
-pub(super) fn slots(b: &[u8]) -> Option<Slots> {
+///
+/// A type holding more than [`MAX_SLOTS`] variable-length values an element is refused: left
+/// unchecked, libhdf5 would follow them all.
+pub(super) fn slots(b: &[u8]) -> crate::Result<Option<Slots>> {
     let mut out = Slots::default();
     let mut budget = MAX_SLOTS;
-    let (size, _) = walk(b, 0, &mut out.vlen, 0, &mut budget)?;
-    out.size = size;
-    Some(out)
+    match walk(b, 0, &mut out.vlen, 0, &mut budget) {
+        Some((size, _)) => {
+            out.size = size;
+            Ok(Some(out))
+        }
+        None if budget == 0 => Err(crate::Error::unsupported(format!(
+            "its type holds more than {MAX_SLOTS} variable-length values an element"
+        ))),
+        None => Ok(None),
+    }
 }
 
 /// Walks the type at the start of `b` (nested `depth` deep), pushing its variable-length
@@ -338,17 +348,21 @@ mod tests {
 
     #[test]
     fn claims_beyond_the_walks_budget_are_not_followed() {
-        let two = slots(&array_of_strings(2)).unwrap();
+        let two = slots(&array_of_strings(2)).unwrap().unwrap();
         assert_eq!((two.size, two.vlen), (32, vec![(0, 1), (16, 1)]));
-        // Four billion strings: given up once the budget is spent (without it, 64 GiB of
+        // Four billion strings: refused once the budget is spent (without it, 64 GiB of
         // slots).
-        assert_eq!(slots(&array_of_strings(u32::MAX)), None);
+        let err = slots(&array_of_strings(u32::MAX)).unwrap_err().to_string();
+        assert!(
+            err.contains("more than 65536 variable-length values"),
+            "{err}"
+        );
         // An empty array, which libhdf5 refuses.
-        assert_eq!(slots(&array_of_strings(0)), None);
+        assert_eq!(slots(&array_of_strings(0)).unwrap(), None);
         // Cut short anywhere: not understood, never a panic.
         let b = array_of_strings(2);
         for n in 0..b.len() {
-            assert_eq!(slots(&b[..n]), None, "{n} bytes");
+            assert_eq!(slots(&b[..n]).unwrap(), None, "{n} bytes");
         }
     }
 
