@@ -7,8 +7,8 @@ use std::sync::Mutex;
 use annpage::backed::{BatchOptions, MatrixKind, ReadOptions, ScanBuffers};
 use annpage::data::{Matrix, SparseFormat};
 use annpage::{
-    read_h5ad_backed, BackedAnnData, BackedMatrixView, BackedOptions, Compression, Mode, Selection,
-    WriteOptions, ZarrCompression, ZarrFormat, ZarrOptions,
+    read_h5ad_backed, Axis, BackedAnnData, BackedMatrixView, BackedOptions, Compression, Mode,
+    Selection, WriteOptions, ZarrCompression, ZarrFormat, ZarrOptions,
 };
 use numpy::PyReadonlyArray1;
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyValueError};
@@ -122,14 +122,14 @@ impl Backed {
 
     /// The selected observation names, as a numpy object array.
     fn obs_names<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let names = py.detach(|| self.inner.obs_names()).map_err(to_py)?;
-        convert::array(py, names.into())
+        let names = py.detach(|| self.inner.names(Axis::Obs)).map_err(to_py)?;
+        Ok(convert::str_array(py, &names))
     }
 
     /// The selected variable names, as a numpy object array.
     fn var_names<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let names = py.detach(|| self.inner.var_names()).map_err(to_py)?;
-        convert::array(py, names.into())
+        let names = py.detach(|| self.inner.names(Axis::Var)).map_err(to_py)?;
+        Ok(convert::str_array(py, &names))
     }
 
     /// The keys of a mapping slot (`layers`, `obsm`, `varm`, `obsp`, `varp`, `uns`).

@@ -42,6 +42,16 @@ pub fn array(py: Python<'_>, a: ArrayData) -> PyResult<Bound<'_, PyAny>> {
     })
 }
 
+/// A 1-d numpy object array of Python strings made from `names` (borrowed: the caller's
+/// strings are not copied first).
+pub fn str_array<'py>(py: Python<'py>, names: &[String]) -> Bound<'py, PyAny> {
+    let objects: ndarray::Array1<Py<PyString>> = names
+        .iter()
+        .map(|s| PyString::new(py, s).unbind())
+        .collect();
+    PyArray::from_owned_object_array(py, objects).into_any()
+}
+
 fn strings(py: Python<'_>, a: ArrayD<String>) -> Bound<'_, PyAny> {
     let objects: ArrayD<Py<PyString>> = a.map(|s| PyString::new(py, s).unbind());
     PyArray::from_owned_object_array(py, objects).into_any()

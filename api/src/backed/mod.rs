@@ -95,6 +95,7 @@ use indexmap::IndexMap;
 
 pub use self::batches::{Batch, BatchOptions, Batches};
 pub use self::matrix::{BackedMatrixView, MatrixChunks};
+pub use self::shared::Names;
 use self::shared::{Shared, Snapshot};
 pub use self::transpose::{TransposedBacked, TransposedChunks, TransposedMatrix};
 use crate::subset::prune_categories;
@@ -350,9 +351,19 @@ impl BackedAnnData {
         self.in_file(self.shared.frame_names(&snap, &snap.layout.var, &self.var))
     }
 
-    /// The names along `axis` as the handle holds them: without a copy when the handle keeps
-    /// every name of a file's frame (see [`BackedAnnData::obs_names`]).
-    pub(crate) fn held_names(&self, axis: crate::Axis) -> Result<shared::Names> {
+    /// The selected names along `axis`, without a copy when the handle holds every name of the
+    /// file's frame (its cached index); [`BackedAnnData::obs_names`] gives a vector of their
+    /// own.
+    ///
+    /// ```
+    /// use annpage::backed::{read_h5ad_backed, BackedOptions, Mode};
+    /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/all_elements.h5ad");
+    /// let adata = read_h5ad_backed(path, Mode::Read, BackedOptions::default())?;
+    /// let names = adata.names(annpage::Axis::Obs)?;
+    /// assert_eq!(&names[..], &adata.obs_names()?[..]);
+    /// # Ok::<(), annpage::Error>(())
+    /// ```
+    pub fn names(&self, axis: crate::Axis) -> Result<Names> {
         let snap = self.shared.snapshot();
         let names = match axis {
             crate::Axis::Obs => self.shared.held_names(&snap, &snap.layout.obs, &self.obs),

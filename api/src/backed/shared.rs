@@ -330,10 +330,15 @@ impl Shared {
         frame: &FrameLayout,
         rows: &AxisIndex,
     ) -> Result<Names> {
-        let pick =
-            |names: &[String]| Names::Picked(rows.iter().map(|i| names[i].clone()).collect());
+        let pick = |names: &[String]| {
+            Names(NamesOf::Picked(
+                rows.iter().map(|i| names[i].clone()).collect(),
+            ))
+        };
         match &frame.source {
-            FrameSource::Default => Ok(Names::Picked(rows.iter().map(|i| i.to_string()).collect())),
+            FrameSource::Default => Ok(Names(NamesOf::Picked(
+                rows.iter().map(|i| i.to_string()).collect(),
+            ))),
             FrameSource::Memory(df) => Ok(pick(string_index(df.index())?)),
             FrameSource::Group {
                 path, index_key, ..
@@ -344,7 +349,7 @@ impl Shared {
                     _ => return Err(Error::malformed("the index is not an array").in_element(path)),
                 };
                 if rows.is_full() {
-                    Ok(Names::Index(Arc::clone(&index)))
+                    Ok(Names(NamesOf::Index(Arc::clone(&index))))
                 } else {
                     Ok(pick(names))
                 }
@@ -458,9 +463,15 @@ fn read_index(snap: &Snapshot, path: &str, index_key: &str) -> Result<Column> {
     Ok(Column::Array(names))
 }
 
-/// An axis's names as a handle holds them (see [`Shared::held_names`]).
-pub(crate) enum Names {
-    /// A frame's cached index, whole and in order: no copy of the names.
+/// An axis's names as a handle holds them ([`BackedAnnData::names`]): the handle's own cached
+/// index when every name of the file's frame is selected (no copy), else a copy of the
+/// selected ones. Derefs to `[String]`.
+///
+/// [`BackedAnnData::names`]: super::BackedAnnData::names
+pub struct Names(NamesOf);
+
+enum NamesOf {
+    /// A frame's cached index, whole and in order.
     Index(Arc<Column>),
     /// The selected names, copied.
     Picked(Vec<String>),
@@ -468,10 +479,10 @@ pub(crate) enum Names {
 
 impl Names {
     /// The names as a vector of their own.
-    pub(crate) fn into_vec(self) -> Vec<String> {
-        match self {
-            Names::Index(_) => self.to_vec(),
-            Names::Picked(names) => names,
+    pub fn into_vec(self) -> Vec<String> {
+        match self.0 {
+            NamesOf::Index(_) => self.to_vec(),
+            NamesOf::Picked(names) => names,
         }
     }
 }
@@ -480,15 +491,21 @@ impl std::ops::Deref for Names {
     type Target = [String];
 
     fn deref(&self) -> &[String] {
-        match self {
+        match &self.0 {
             // Built only from an index checked to be an array of strings (`held_names`): the
             // empty fallbacks are never taken.
-            Names::Index(c) => match &**c {
+            NamesOf::Index(c) => match &**c {
                 Column::Array(a) => a.as_strings().unwrap_or_default(),
                 _ => &[],
             },
-            Names::Picked(names) => names,
+            NamesOf::Picked(names) => names,
         }
+    }
+}
+
+impl std::fmt::Debug for Names {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Names({} names)", self.len())
     }
 }
 

@@ -114,7 +114,7 @@ impl Axes {
         resolve_keys(handles.len(), options.keys.as_deref())?;
         let lists = handles
             .iter()
-            .map(|h| h.held_names(Axis::Var))
+            .map(|h| h.names(Axis::Var))
             .collect::<Result<Vec<_>>>()?;
         let borrowed: Vec<&[String]> = lists.iter().map(|names| &**names).collect();
         let (var_names, reindexers) = plan::align(&borrowed, options.join, "var")?;
@@ -137,7 +137,7 @@ pub(super) fn obs_names(handles: &[BackedAnnData], options: &ConcatOptions) -> R
     let keys = resolve_keys(handles.len(), options.keys.as_deref())?;
     let mut out = Vec::with_capacity(handles.iter().map(BackedAnnData::n_obs).sum());
     for (h, key) in handles.iter().zip(&keys) {
-        let names = h.held_names(Axis::Obs)?;
+        let names = h.names(Axis::Obs)?;
         match &options.index_unique {
             Some(sep) => out.extend(names.iter().map(|n| format!("{n}{sep}{key}"))),
             None => out.extend(names.iter().cloned()),
