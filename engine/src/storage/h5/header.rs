@@ -338,6 +338,7 @@ fn le_at(bytes: &[u8], at: usize) -> Option<u64> {
 mod tests {
     use super::*;
     use crate::data::ArrayData;
+    use crate::storage::h5::corrupt::{no_free_space, without_free_space, written};
     use crate::storage::h5::read::read_attr;
     use crate::testutil::py_file;
 
@@ -422,7 +423,7 @@ mod tests {
     /// collection holding `few`'s attribute `a2` and of that attribute's stored reference;
     /// then the error reading it.
     fn corrupted(edit: impl FnOnce(&mut Vec<u8>, usize, usize)) -> String {
-        let (dir, path) = py_file("attrs.h5", SCRIPT);
+        let (_dir, path) = py_file("attrs.h5", SCRIPT);
         let mut bytes = std::fs::read(&path).unwrap();
         let value = "xxé".as_bytes();
         let at = bytes.windows(value.len()).position(|w| w == value).unwrap();
@@ -431,29 +432,14 @@ mod tests {
         reference.extend((heap as u64).to_le_bytes());
         let refs = bytes.windows(12).position(|w| w == reference).unwrap();
         edit(&mut bytes, heap, refs);
-        refused(&dir, bytes, "few", "a2")
+        refused(&written(&path, bytes), "few", "a2")
     }
 
-    /// The error reading attribute `name` of `group` from a file of `bytes` (in `dir`).
-    fn refused(dir: &tempfile::TempDir, bytes: Vec<u8>, group: &str, name: &str) -> String {
-        let copy = dir.path().join("corrupt.h5");
-        std::fs::write(&copy, bytes).unwrap();
-        let f = hdf5::File::open(&copy).unwrap();
+    /// The error reading attribute `name` of `group` of `f`.
+    fn refused(f: &hdf5::File, group: &str, name: &str) -> String {
         read_attr(&f.group(group).unwrap(), name)
             .expect_err("refused")
             .to_string()
-    }
-
-    /// Sets the free space (the last object, index 0) of the collection at `heap` to 0 bytes,
-    /// on which libhdf5 2.2 loops forever.
-    fn no_free_space(b: &mut [u8], heap: usize) {
-        let size = le(&b[heap + 8..heap + 16]) as usize;
-        let mut pos = heap + 16;
-        while le(&b[pos..pos + 2]) != 0 {
-            pos += 16 + (le(&b[pos + 8..pos + 16]) as usize).div_ceil(8) * 8;
-            assert!(pos + 16 <= heap + size, "no free space in the collection");
-        }
-        b[pos + 8..pos + 16].copy_from_slice(&0u64.to_le_bytes());
     }
 
     #[test]
@@ -479,29 +465,17 @@ mod tests {
     fn addresses_count_from_the_end_of_a_user_block() {
         let script = "with h5py.File(path, 'w', userblock_size=512) as f:\n\
             \x20   f.create_group('g').attrs['a'] = ['one', 'two']\n";
-        let (dir, path) = py_file("userblock.h5", script);
+        let (_dir, path) = py_file("userblock.h5", script);
         assert_eq!(stored_lengths(&path, "g", "a"), Some(vec![3, 3]));
-        let mut bytes = std::fs::read(&path).unwrap();
-        let heap = (0..bytes.len() - 4)
-            .find(|&i| &bytes[i..i + 4] == b"GCOL")
-            .unwrap();
-        no_free_space(&mut bytes, heap);
-        let err = refused(&dir, bytes, "g", "a");
+        let err = refused(&without_free_space(&path), "g", "a");
         assert!(err.contains("free space of 0 bytes"), "{err}");
     }
 
     #[test]
     fn an_empty_string_is_checked_too() {
         // libhdf5 looks an empty string's object up in its collection like any other.
-        let (dir, path) = py_file("attrs.h5", SCRIPT);
-        let mut bytes = std::fs::read(&path).unwrap();
-        let heaps: Vec<usize> = (0..bytes.len() - 4)
-            .filter(|&i| &bytes[i..i + 4] == b"GCOL")
-            .collect();
-        for heap in heaps {
-            no_free_space(&mut bytes, heap);
-        }
-        let err = refused(&dir, bytes, "few", "empty");
+        let (_dir, path) = py_file("attrs.h5", SCRIPT);
+        let err = refused(&without_free_space(&path), "few", "empty");
         assert!(err.contains("free space of 0 bytes"), "{err}");
     }
 }

@@ -9,6 +9,8 @@
 
 pub(crate) mod chunks;
 pub mod claim;
+#[cfg(test)]
+mod corrupt;
 pub(crate) mod filters;
 mod header;
 mod heap;

@@ -218,6 +218,7 @@ fn skip_name(b: &[u8], n: usize, padded: bool) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::h5::corrupt::without_free_space;
     use crate::storage::h5::header::dataset_slots;
     use crate::storage::h5::heap::beside_libhdf5;
     use crate::storage::h5::read::read_raw_data;
@@ -289,7 +290,7 @@ mod tests {
 
     #[test]
     fn a_committed_datatype_is_followed_to_its_header() {
-        let (dir, path) = py_file("committed.h5", COMMITTED);
+        let (_dir, path) = py_file("committed.h5", COMMITTED);
         assert_eq!(
             of(&path, "d"),
             Some(Slots {
@@ -305,16 +306,7 @@ mod tests {
         assert_eq!(attr[0].slots, of(&path, "d"));
         read_raw_data(&f.dataset("d").unwrap()).unwrap();
         // Over a collection that traps libhdf5: both refused.
-        let mut bytes = std::fs::read(&path).unwrap();
-        let heaps: Vec<usize> = (0..bytes.len() - 4)
-            .filter(|&i| &bytes[i..i + 4] == b"GCOL")
-            .collect();
-        for heap in heaps {
-            no_free_space(&mut bytes, heap);
-        }
-        let copy = dir.path().join("corrupt.h5");
-        std::fs::write(&copy, bytes).unwrap();
-        let f = hdf5::File::open(&copy).unwrap();
+        let f = without_free_space(&path);
         let err = read_raw_data(&f.dataset("d").unwrap())
             .unwrap_err()
             .to_string();
@@ -323,15 +315,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("free space of 0 bytes"), "{err}");
-    }
-
-    /// Sets the free space (the last object, index 0) of the collection at `heap` to 0 bytes.
-    fn no_free_space(b: &mut [u8], heap: usize) {
-        let mut pos = heap + 16;
-        while le(&b[pos..pos + 2]) != 0 {
-            pos += 16 + (le(&b[pos + 8..pos + 16]) as usize).div_ceil(8) * 8;
-        }
-        b[pos + 8..pos + 16].copy_from_slice(&0u64.to_le_bytes());
     }
 
     /// An array (version 3) of `count` variable-length strings, as a datatype message encodes
@@ -368,18 +351,8 @@ mod tests {
 
     #[test]
     fn a_compound_over_a_collection_that_traps_libhdf5_is_refused() {
-        let (dir, path) = py_file("kinds.h5", SCRIPT);
-        let mut bytes = std::fs::read(&path).unwrap();
-        // Every collection's free space (its last object, index 0) set to 0 bytes.
-        let heaps: Vec<usize> = (0..bytes.len() - 4)
-            .filter(|&i| &bytes[i..i + 4] == b"GCOL")
-            .collect();
-        for heap in heaps {
-            no_free_space(&mut bytes, heap);
-        }
-        let copy = dir.path().join("corrupt.h5");
-        std::fs::write(&copy, bytes).unwrap();
-        let f = hdf5::File::open(&copy).unwrap();
+        let (_dir, path) = py_file("kinds.h5", SCRIPT);
+        let f = without_free_space(&path);
         for name in ["compound", "nested", "enum"] {
             let err = read_raw_data(&f.dataset(name).unwrap())
                 .unwrap_err()
