@@ -90,6 +90,17 @@ def test_a_legacy_compound_over_a_corrupt_global_heap_does_not_hang(annpage_bin:
         assert "/obs: malformed element: free space of 0 bytes" in out.stderr, out.stderr
 
 
+def test_a_local_heap_whose_free_list_loops_is_refused(annpage_bin: Path, tmp_path: Path) -> None:
+    """Fuzz seed 961884 (flipped bytes of legacy/legacy_v0_7_csr.h5ad), kept as a file: its root
+    group's local heap has a free list that comes back on itself, which libhdf5 follows while
+    allocating a node a step (8 GB, then the fuzz's kill)."""
+    path = str(KNOWN / "libhdf5_local_heap_loop.h5ad")
+    for verb, args in (("info", []), ("stats", ["--out-prefix", str(tmp_path / "s")])):
+        out = mutate.run_verb([str(annpage_bin), verb, path, *args], verb, timeout=10)
+        assert out.returncode == 1 and out.failure() is None, out.failure()
+        assert "the free list of the local heap at" in out.stderr, out.stderr
+
+
 # Runs argv[1:] as a child of this small process and prints its exit status and peak RSS (KiB):
 # a process forked from the test's own (hundreds of MB after the suite has run a while) starts
 # its peak RSS at its parent's size, which hides whether annpage itself allocated much.

@@ -24,6 +24,7 @@ const CONTINUATION: u16 = 0x10;
 const ATTRIBUTE: u16 = 0x0C;
 const LAYOUT: u16 = 0x08;
 const DATATYPE: u16 = 0x03;
+const SYMBOL_TABLE: u16 = 0x11;
 
 /// A header message's flag: the message itself is shared (stored elsewhere).
 const SHARED_MESSAGE: u8 = 0x02;
@@ -149,6 +150,18 @@ fn committed_slots(img: &Image, body: &[u8]) -> Result<Option<Slots>> {
         Some((body, false)) => slots(&body),
         _ => Ok(None),
     }
+}
+
+/// The address of the local heap of the old-style group whose header is at `addr` (its symbol
+/// table message: a B-tree address, then the heap's), or `None` for a group of another kind.
+pub(super) fn symbol_table_heap(img: &Image, addr: u64) -> Result<Option<u64>> {
+    let mut found = None;
+    walk(img, addr, |kind, _, body| {
+        if kind == SYMBOL_TABLE && found.is_none() {
+            found = Some(le_at(body, 8));
+        }
+    })?;
+    Ok(found.flatten())
 }
 
 /// The values of the compact dataset whose header is at `addr` (its layout message's data),

@@ -14,6 +14,7 @@ mod corrupt;
 pub(crate) mod filters;
 mod header;
 mod heap;
+mod local_heap;
 pub mod read;
 mod seam;
 mod slots;
@@ -35,11 +36,13 @@ use crate::{data::ArrayData, Error, Result};
 /// (truncated, or another format).
 pub fn open_read(path: &Path) -> Result<hdf5::File> {
     check_regular_file(path)?;
-    hdf5::File::open(path).map_err(|e| {
+    let file = hdf5::File::open(path).map_err(|e| {
         Error::malformed(format!(
             "not a readable HDF5 file (truncated or another format): {e}"
         ))
-    })
+    })?;
+    local_heap::check_group(&file)?;
+    Ok(file)
 }
 
 /// The file libhdf5 has open for `file`, as a handle of its own: a duplicate of libhdf5's
@@ -139,7 +142,9 @@ impl Group for hdf5::Group {
     }
 
     fn group(&self, name: &str) -> Result<Box<dyn Group>> {
-        Ok(Box::new(hdf5::Group::group(self, name)?))
+        let group = hdf5::Group::group(self, name)?;
+        local_heap::check_group(&group)?;
+        Ok(Box::new(group))
     }
 
     fn array(&self, name: &str) -> Result<Box<dyn Array>> {
