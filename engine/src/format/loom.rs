@@ -70,7 +70,10 @@ fn read_file(file: &hdf5::File, options: &LoomOptions) -> Result<AnnDataElements
         s => return Err(Error::malformed(format!("a {}-d matrix", s.len())).in_element("/matrix")),
     };
     let layer_names = match file.group("layers") {
-        Ok(g) => g.member_names()?,
+        Ok(g) => {
+            h5::check_group(&g).in_element("/layers")?;
+            g.member_names()?
+        }
         Err(_) => Vec::new(),
     };
     let layer = |name: &str| -> Result<ArrayData> {
@@ -176,6 +179,7 @@ fn attributes(
     let Ok(g) = file.group(group) else {
         return Ok((frame, wide));
     };
+    h5::check_group(&g)?;
     let mut names = None;
     for name in g.member_names()? {
         let element = format!("/{group}/{name}");

@@ -169,7 +169,9 @@ fn read_h5(path: &Path, genome: Option<&str>, with_counts: bool) -> Result<AnnDa
 /// named when there are several).
 fn counts_group(file: &hdf5::File, genome: Option<&str>) -> Result<hdf5::Group> {
     if file.link_exists("matrix") {
-        return Ok(file.group("matrix")?);
+        let group = file.group("matrix")?;
+        h5::check_group(&group)?;
+        return Ok(group);
     }
     let genomes = file.member_names()?;
     let genome = match genome {
@@ -186,7 +188,9 @@ fn counts_group(file: &hdf5::File, genome: Option<&str>) -> Result<hdf5::Group> 
             )))
         }
     };
-    Ok(file.group(&genome)?)
+    let group = file.group(&genome)?;
+    h5::check_group(&group)?;
+    Ok(group)
 }
 
 /// `(features, barcodes)` from the group's `shape`.

@@ -9,7 +9,7 @@ use crate::{Error, Result};
 /// Checks the local heap of group `g` (an old-style group's names) before libhdf5 reads it:
 /// libhdf5 2.2 follows the heap's list of free blocks without looking for a loop, allocating a
 /// node a step, so a list that comes back on itself takes all the memory there is.
-pub(super) fn check_group(g: &hdf5::Group) -> Result<()> {
+pub(crate) fn check_group(g: &hdf5::Group) -> Result<()> {
     let Some(img) = beside_libhdf5(&g.file()?)? else {
         return Ok(());
     };

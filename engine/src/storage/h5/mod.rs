@@ -15,6 +15,7 @@ pub(crate) mod filters;
 mod header;
 mod heap;
 mod local_heap;
+pub(crate) use local_heap::check_group;
 pub mod read;
 mod seam;
 mod slots;
@@ -41,7 +42,7 @@ pub fn open_read(path: &Path) -> Result<hdf5::File> {
             "not a readable HDF5 file (truncated or another format): {e}"
         ))
     })?;
-    local_heap::check_group(&file)?;
+    check_group(&file)?;
     Ok(file)
 }
 
@@ -143,7 +144,7 @@ impl Group for hdf5::Group {
 
     fn group(&self, name: &str) -> Result<Box<dyn Group>> {
         let group = hdf5::Group::group(self, name)?;
-        local_heap::check_group(&group)?;
+        check_group(&group)?;
         Ok(Box::new(group))
     }
 
