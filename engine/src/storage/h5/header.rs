@@ -74,10 +74,10 @@ impl Version {
     }
 }
 
-/// The stored bytes of every message of attribute `name` in the header of the object at
-/// `addr` (each from the start of the attribute's data to the end of its message, padding
-/// included; a corrupt header may hold the name twice), empty when the header does not hold it
-/// in a form read here. Addresses and lengths are 8 bytes wide (libhdf5's default, checked by
+/// Every message of attribute `name` in the header of the object at `addr` (a corrupt header
+/// may hold the name twice): its stored bytes, from the start of the attribute's data to the
+/// end of its message (padding included), and their layout; empty when the header does not
+/// hold it in a form read here. Addresses and lengths are 8 bytes wide (libhdf5's default, checked by
 /// the caller).
 pub(super) fn attribute_data(img: &Image, addr: u64, name: &str) -> Result<Vec<Stored>> {
     let mut found = Vec::new();
@@ -380,7 +380,7 @@ mod tests {
     fn stored_lengths(path: &std::path::Path, group: &str, name: &str) -> Option<Vec<u32>> {
         let f = hdf5::File::open(path).unwrap();
         let g = f.group(group).unwrap();
-        let addr = le(&crate::storage::h5::object_id(&g).unwrap().token[..8]);
+        let addr = crate::storage::h5::header_address(&g).unwrap();
         let img = crate::storage::h5::heap::beside_libhdf5(&f)
             .unwrap()
             .unwrap();

@@ -203,7 +203,7 @@ pub(super) fn check_attribute(
     let Some(img) = beside_libhdf5(&loc.file()?)? else {
         return Ok(());
     };
-    let addr = le(&super::object_id(loc)?.token[..WIDTHS.addr]);
+    let addr = super::header_address(loc)?;
     let mut refs = Vec::new();
     // Every message of that name (libhdf5 reads the first it meets).
     for stored in super::header::attribute_data(&img, addr, name)? {
@@ -231,7 +231,7 @@ pub(super) fn check_dataset(ds: &Dataset) -> Result<()> {
     if space.is_null() {
         return Ok(());
     }
-    let addr = le(&super::object_id(ds)?.token[..WIDTHS.addr]);
+    let addr = super::header_address(ds)?;
     let Some(slots) = super::header::dataset_slots(&img, addr)?.filter(|s| !s.vlen.is_empty())
     else {
         return Ok(());
@@ -333,10 +333,8 @@ fn stored_bytes(
     let placement = match chunks::index(ds, shape, stride, file_len)? {
         Ok(p) => p,
         Err(_) if ds.layout() == hdf5::dataset::Layout::Compact => {
-            let addr = le(&super::object_id(ds)?.token[..WIDTHS.addr]);
-            return Ok(super::header::compact_data(img, addr)?
-                .filter(|raw| raw.len() == stored)
-                .map(|raw| raw.to_vec()));
+            let addr = super::header_address(ds)?;
+            return Ok(super::header::compact_data(img, addr)?.filter(|raw| raw.len() == stored));
         }
         Err(_) => return Ok(None), // External, unwritten chunks: libhdf5's.
     };

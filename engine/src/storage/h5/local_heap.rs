@@ -13,7 +13,7 @@ pub(crate) fn check_group(g: &hdf5::Group) -> Result<()> {
     let Some(img) = beside_libhdf5(&g.file()?)? else {
         return Ok(());
     };
-    let addr = le(&super::object_id(g)?.token[..8]);
+    let addr = super::header_address(g)?;
     match super::header::symbol_table_heap(&img, addr)? {
         Some(heap) => check_local_heap(&img, heap),
         None => Ok(()),

@@ -102,6 +102,13 @@ pub fn object_id(loc: &hdf5::Location) -> Result<ObjectId> {
     })
 }
 
+/// The file address of the object header `loc` is open on: the native file format's object
+/// token holds it, little-endian, in its first 8 bytes (the address width annpage reads
+/// beside libhdf5, see `heap::beside_libhdf5`).
+pub(super) fn header_address(loc: &hdf5::Location) -> Result<u64> {
+    Ok(heap::le(&object_id(loc)?.token[..8]))
+}
+
 /// Groups and datasets are nodes alike: a path and attributes.
 macro_rules! impl_node {
     ($($t:ty),*) => {$(

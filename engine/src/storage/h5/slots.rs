@@ -249,7 +249,7 @@ mod tests {
         let f = hdf5::File::open(path).unwrap();
         let ds = f.dataset(name).unwrap();
         let img = beside_libhdf5(&f).unwrap().unwrap();
-        let addr = le(&crate::storage::h5::object_id(&ds).unwrap().token[..8]);
+        let addr = crate::storage::h5::header_address(&ds).unwrap();
         dataset_slots(&img, addr).unwrap()
     }
 
@@ -300,7 +300,7 @@ mod tests {
         );
         let f = hdf5::File::open(&path).unwrap();
         let img = beside_libhdf5(&f).unwrap().unwrap();
-        let root = le(&crate::storage::h5::object_id(&f).unwrap().token[..8]);
+        let root = crate::storage::h5::header_address(&f).unwrap();
         let attr = crate::storage::h5::header::attribute_data(&img, root, "a").unwrap();
         assert_eq!(attr.len(), 1);
         assert_eq!(attr[0].slots, of(&path, "d"));
