@@ -18,7 +18,12 @@ import sys
 import time
 from pathlib import Path
 
+import anndata as ad
+import h5py
+import numpy as np
+import pandas as pd
 import pytest
+from anndata.io import write_elem
 
 import mutate
 import mutate_zarr
@@ -99,6 +104,53 @@ def test_a_local_heap_whose_free_list_loops_is_refused(annpage_bin: Path, tmp_pa
         out = mutate.run_verb([str(annpage_bin), verb, path, *args], verb, timeout=10)
         assert out.returncode == 1 and out.failure() is None, out.failure()
         assert "the free list of the local heap at" in out.stderr, out.stderr
+
+
+def _without_free_space(data: bytearray, start: int = 0) -> None:
+    """Sets the free space of every global heap collection in `data` from offset `start` on to
+    0 bytes (libhdf5 2.2 loops forever on it); in a collection its objects fill, the last
+    object becomes that."""
+    le = lambda b: int.from_bytes(b, "little")  # noqa: E731
+    at = data.find(b"GCOL", start)
+    while at >= 0:
+        end, pos = at + le(data[at + 8 : at + 16]), at + 16
+        while le(data[pos : pos + 2]) != 0:
+            nxt = pos + 16 + -(-le(data[pos + 8 : pos + 16]) // 8) * 8
+            if nxt + 16 > end:
+                data[pos : pos + 2] = b"\0\0"
+                break
+            pos = nxt
+        data[pos + 8 : pos + 16] = bytes(8)
+        at = data.find(b"GCOL", at + 4)
+
+
+def test_attributes_in_dense_storage_over_a_corrupt_global_heap_do_not_hang(annpage_bin: Path, tmp_path: Path) -> None:
+    """An AnnData written with version 2 object headers (h5py's `libver="latest"`) whose obs has
+    more attributes than fit in its header: libhdf5 keeps them in a fractal heap (dense
+    storage), and follows their strings into the global heap like any other's. obs is written
+    again in a second session, so that its strings lie in a collection of their own, the only
+    one corrupted (the root's attributes, read first, are left whole)."""
+    adata = ad.AnnData(np.ones((3, 2), dtype=np.float32), obs=pd.DataFrame({"t": ["a", "b", "c"]}, index=["x", "y", "z"]))
+    path = tmp_path / "dense.h5ad"
+    with h5py.File(path, "w", libver="latest") as f:
+        write_elem(f, "/", adata)
+    whole = path.read_bytes()
+    with h5py.File(path, "a", libver="latest") as f:
+        # Written whole before the old obs is deleted: nothing of this session's lands in the
+        # collection that held the old one's strings.
+        write_elem(f, "obs_again", adata.obs)
+        for i in range(10):
+            f["obs_again"].attrs[f"note{i}"] = f"value {i}"
+        del f["obs"]
+        f.move("obs_again", "obs")
+    stats = [str(annpage_bin), "stats", str(path), "--out-prefix", str(tmp_path / "s")]
+    assert mutate.run_verb(stats, "stats", timeout=60).returncode == 0
+    data = bytearray(path.read_bytes())
+    _without_free_space(data, start=whole.rfind(b"GCOL") + 4)
+    path.write_bytes(data)
+    out = mutate.run_verb(stats, "stats", timeout=10)
+    assert out.returncode == 1 and out.failure() is None, out.failure()
+    assert "free space of 0 bytes" in out.stderr, out.stderr
 
 
 # Runs argv[1:] as a child of this small process and prints its exit status and peak RSS (KiB):

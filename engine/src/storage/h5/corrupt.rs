@@ -4,14 +4,20 @@
 use std::path::Path;
 
 /// Sets the free space (the last object, index 0) of the global heap collection at `heap` in
-/// `b` to 0 bytes, on which libhdf5 2.2 loops forever.
+/// `b` to 0 bytes, on which libhdf5 2.2 loops forever; in a collection its objects fill, the
+/// last object becomes that free space.
 pub(super) fn no_free_space(b: &mut [u8], heap: usize) {
     let le = super::heap::le;
     let size = le(&b[heap + 8..heap + 16]) as usize;
     let mut pos = heap + 16;
     while le(&b[pos..pos + 2]) != 0 {
+        let last = pos;
         pos += 16 + (le(&b[pos + 8..pos + 16]) as usize).div_ceil(8) * 8;
-        assert!(pos + 16 <= heap + size, "no free space in the collection");
+        if pos + 16 > heap + size {
+            b[last..last + 2].fill(0);
+            pos = last;
+            break;
+        }
     }
     b[pos + 8..pos + 16].copy_from_slice(&0u64.to_le_bytes());
 }

@@ -8,11 +8,11 @@
 //! attribute's message in the object header, read here, and checked.
 //!
 //! Read here: version 1 and version 2 object headers, their continuation blocks, attribute
-//! messages of versions 1 to 3 stored in the header, and compact layout messages (versions 3
-//! and 4: what libhdf5 has written since 1.6). Attributes held elsewhere
-//! (dense storage in a fractal heap, shared messages) are not found: [`attribute_data`]
-//! finds none. Every span is checked to lie in the file, and the walk is bounded (each
-//! block read once, the blocks together no larger than the file).
+//! messages of versions 1 to 3 stored in the header or in dense storage (through
+//! [`super::dense`]), and compact layout messages (versions 3 and 4: what libhdf5 has written
+//! since 1.6). Shared attribute messages (kept in the shared message heap) are not found:
+//! [`attribute_data`] finds none. Every span is checked to lie in the file, and the walk is
+//! bounded (each block read once, the blocks together no larger than the file).
 
 use super::chunks::check_span;
 use super::heap::{le, Image};
@@ -22,6 +22,7 @@ use crate::{Error, Result};
 /// The message types read here.
 const CONTINUATION: u16 = 0x10;
 const ATTRIBUTE: u16 = 0x0C;
+const ATTRIBUTE_INFO: u16 = 0x15;
 const LAYOUT: u16 = 0x08;
 const DATATYPE: u16 = 0x03;
 const SYMBOL_TABLE: u16 = 0x11;
@@ -74,13 +75,14 @@ impl Version {
     }
 }
 
-/// Every message of attribute `name` in the header of the object at `addr` (a corrupt header
-/// may hold the name twice): its stored bytes, from the start of the attribute's data to the
+/// Every message of attribute `name` of the object whose header is at `addr`, in the header
+/// or in its dense storage (a corrupt header may hold the name twice): its stored bytes, from the start of the attribute's data to the
 /// end of its message (padding included), and their layout; empty when the header does not
 /// hold it in a form read here. Addresses and lengths are 8 bytes wide (libhdf5's default, checked by
 /// the caller).
 pub(super) fn attribute_data(img: &Image, addr: u64, name: &str) -> Result<Vec<Stored>> {
     let mut found = Vec::new();
+    let mut dense = Vec::new();
     walk(img, addr, |kind, flags, body| {
         if kind == ATTRIBUTE && flags & SHARED_MESSAGE == 0 {
             found.extend(
@@ -88,7 +90,23 @@ pub(super) fn attribute_data(img: &Image, addr: u64, name: &str) -> Result<Vec<S
                     .map(|(datatype, shared, data)| (datatype.to_vec(), shared, data.to_vec())),
             );
         }
+        if kind == ATTRIBUTE_INFO && flags & SHARED_MESSAGE == 0 {
+            dense.push(dense_storage(body));
+        }
     })?;
+    for at in dense {
+        let (heap, names) = at.ok_or_else(|| {
+            Error::malformed(format!(
+                "an attribute info message of the object header at {addr} is cut short"
+            ))
+        })?;
+        for body in super::dense::attribute_messages(img, heap, names)? {
+            found.extend(
+                attribute_message(&body, name)
+                    .map(|(datatype, shared, data)| (datatype.to_vec(), shared, data.to_vec())),
+            );
+        }
+    }
     found
         .into_iter()
         .map(|(datatype, shared, data)| {
@@ -342,6 +360,13 @@ fn attribute_message<'a>(body: &'a [u8], name: &str) -> Option<(&'a [u8], bool, 
     Some((datatype, shared_type, body.get(data..)?))
 }
 
+/// The addresses of the fractal heap and the name index an attribute info message names:
+/// version 0, flags, the largest creation order (2 bytes, when tracked), then both addresses.
+fn dense_storage(body: &[u8]) -> Option<(u64, u64)> {
+    let at = 2 + if *body.get(1)? & 0x01 != 0 { 2 } else { 0 };
+    Some((le_at(body, at)?, le_at(body, at + 8)?))
+}
+
 /// The little-endian u64 at `at` in `bytes`, if it has 8 bytes there.
 fn le_at(bytes: &[u8], at: usize) -> Option<u64> {
     bytes.get(at..at + 8).map(le)
@@ -358,7 +383,8 @@ mod tests {
     /// Attributes of variable-length strings in the headers h5py writes: version 1 (the
     /// default; 40 attributes grow it into continuation blocks) and version 2 (`libver=
     /// 'latest'`), with creation order tracked, grown into continuation blocks by large
-    /// attributes, and dense storage past 8 attributes.
+    /// attributes, in dense storage past 8 attributes (direct blocks of a fractal heap under an indirect one), and one
+    /// larger than the heap's objects (4 KiB: a huge object of the fractal heap).
     const SCRIPT: &str = "def fill(g, n):\n\
         \x20   for i in range(n):\n\
         \x20       g.attrs[f'a{i}'] = 'x' * i + 'é'\n\
@@ -374,7 +400,10 @@ mod tests {
         \x20   g = f.create_group('grown')\n\
         \x20   f.create_dataset('after', data=np.arange(10))\n\
         \x20   g.attrs['pad0'], g.attrs['pad1'] = np.arange(300), np.arange(400)\n\
-        \x20   fill(g, 3)\n";
+        \x20   fill(g, 3)\n\
+        \x20   g = f.create_group('huge')\n\
+        \x20   fill(g, 9)\n\
+        \x20   g.attrs['big'] = ['abc'] * 300\n";
 
     /// The lengths stored in the references of attribute `name` of `group`, as found here.
     fn stored_lengths(path: &std::path::Path, group: &str, name: &str) -> Option<Vec<u32>> {
@@ -414,6 +443,7 @@ mod tests {
             ("v2", 3),
             ("ordered", 3),
             ("grown", 3),
+            ("dense", 40),
         ] {
             let g = f.group(group).unwrap();
             for name in (0..n).map(|i| format!("a{i}")).chain(["list".into()]) {
@@ -426,10 +456,8 @@ mod tests {
                 assert_eq!(lengths[..expected.len()], expected, "{group}/{name}");
             }
         }
-        // Dense storage (a fractal heap) is not read here; libhdf5 still reads the value.
-        assert_eq!(stored_lengths(&path, "dense", "a7"), None);
-        let g = f.group("dense").unwrap();
-        assert!(matches!(read_attr(&g, "a7").unwrap(), ArrayData::String(_)));
+        assert_eq!(stored_lengths(&path, "huge", "big"), Some(vec![3; 300]));
+        assert_eq!(stored_lengths(&path, "dense", "nothing"), None);
     }
 
     /// A copy of the attributes file with `edit` applied to its bytes, given the offset of the
@@ -490,5 +518,46 @@ mod tests {
         let (_dir, path) = py_file("attrs.h5", SCRIPT);
         let err = refused(&without_free_space(&path), "few", "empty");
         assert!(err.contains("free space of 0 bytes"), "{err}");
+    }
+
+    #[test]
+    fn attributes_in_dense_storage_are_checked_too() {
+        let (_dir, path) = py_file("attrs.h5", SCRIPT);
+        let err = refused(&without_free_space(&path), "dense", "a7");
+        assert!(err.contains("free space of 0 bytes"), "{err}");
+    }
+
+    #[test]
+    fn corrupt_dense_storage_gives_errors_not_panics() {
+        // Every byte of the B-trees' and fractal heaps' blocks set to 0xFF in turn, the
+        // attributes then looked for directly (libhdf5 would refuse most of these copies by
+        // their checksums first).
+        let (_dir, path) = py_file("attrs.h5", SCRIPT);
+        let bytes = std::fs::read(&path).unwrap();
+        let signatures: [&[u8]; 6] = [b"BTHD", b"BTLF", b"BTIN", b"FRHP", b"FHIB", b"FHDB"];
+        let starts: Vec<usize> = (0..bytes.len() - 4)
+            .filter(|&i| signatures.contains(&&bytes[i..i + 4]))
+            .collect();
+        assert!(starts.len() >= 8, "{starts:?}");
+        let (mut found, mut refused) = (0, 0);
+        for &start in &starts {
+            for at in start..(start + 160).min(bytes.len()) {
+                let mut copy = bytes.clone();
+                copy[at] = 0xFF;
+                let f = written(&path, copy);
+                let img = crate::storage::h5::heap::beside_libhdf5(&f)
+                    .unwrap()
+                    .unwrap();
+                for group in ["dense", "huge"] {
+                    let addr =
+                        crate::storage::h5::header_address(&f.group(group).unwrap()).unwrap();
+                    match attribute_data(&img, addr, "a7") {
+                        Ok(_) => found += 1,
+                        Err(_) => refused += 1,
+                    }
+                }
+            }
+        }
+        assert!(found > 0 && refused > 0, "{found} found, {refused} refused");
     }
 }

@@ -191,7 +191,7 @@ pub(super) fn beside_libhdf5(h5file: &hdf5::File) -> Result<Option<Image>> {
 /// collection that parses (libhdf5 2.2 loops forever on some corrupt collections, and
 /// allocates whatever length a reference claims before it reads the object).
 ///
-/// Attributes this module cannot find in the object's header (dense or shared storage), types
+/// Attributes [`super::header::attribute_data`] does not find (shared messages), types
 /// whose stored layout is not read ([`super::slots`]), and files it does not read beside
 /// libhdf5 ([`beside_libhdf5`]) are left unchecked.
 pub(super) fn check_attribute(

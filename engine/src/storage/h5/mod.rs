@@ -11,6 +11,7 @@ pub(crate) mod chunks;
 pub mod claim;
 #[cfg(test)]
 mod corrupt;
+mod dense;
 pub(crate) mod filters;
 mod header;
 mod heap;
