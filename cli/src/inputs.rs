@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use annpage::backed::Names;
 use annpage::data::DataFrame;
 use annpage::stats::{collection_qc, QcAccumulator, QcStats};
 use annpage::{
@@ -147,11 +148,11 @@ impl Input {
         }
     }
 
-    /// The obs and var names.
-    pub fn names(&self) -> annpage::Result<(Vec<String>, Vec<String>)> {
+    /// The obs and var names (the handle's own, not copied).
+    pub fn names(&self) -> annpage::Result<(Names, Names)> {
         match self {
-            Input::One(b) => Ok((b.obs_names()?, b.var_names()?)),
-            Input::Many(c) => Ok((c.obs_names()?, c.var_names()?)),
+            Input::One(b) => Ok((b.names(Axis::Obs)?, b.names(Axis::Var)?)),
+            Input::Many(c) => Ok((c.names(Axis::Obs)?, c.names(Axis::Var)?)),
         }
     }
 

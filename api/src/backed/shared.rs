@@ -312,13 +312,30 @@ impl Shared {
         })
     }
 
-    /// The names of the rows `rows` of a frame.
+    /// The names of the rows `rows` of a frame, for a caller that keeps them: every name of
+    /// a frame stored as a group whose index is not cached is read straight into the caller's
+    /// hands (not kept, not copied).
     pub(super) fn frame_names(
         &self,
         snap: &Snapshot,
         frame: &FrameLayout,
         rows: &AxisIndex,
     ) -> Result<Vec<String>> {
+        if let FrameSource::Group {
+            path, index_key, ..
+        } = &frame.source
+        {
+            let key = (snap.generation, frame.id, None);
+            if rows.is_full() && !lock(&self.columns).contains_key(&key) {
+                return match read_index(snap, path, index_key)? {
+                    Column::Array(ArrayData::String(names)) if names.as_slice().is_some() => {
+                        // In order from its first element (a slice): the vector is the names.
+                        Ok(names.into_raw_vec_and_offset().0)
+                    }
+                    _ => Err(Error::malformed("the index does not hold strings").in_element(path)),
+                };
+            }
+        }
         self.held_names(snap, frame, rows).map(Names::into_vec)
     }
 
@@ -463,16 +480,19 @@ fn read_index(snap: &Snapshot, path: &str, index_key: &str) -> Result<Column> {
     Ok(Column::Array(names))
 }
 
-/// An axis's names as a handle holds them ([`BackedAnnData::names`]): the handle's own cached
-/// index when every name of the file's frame is selected (no copy), else a copy of the
-/// selected ones. Derefs to `[String]`.
+/// An axis's names as a handle holds them ([`BackedAnnData::names`],
+/// [`BackedCollection::names`]): the handle's own cached names when every name is selected
+/// (no copy), else a copy of the selected ones. Derefs to `[String]`.
 ///
 /// [`BackedAnnData::names`]: super::BackedAnnData::names
+/// [`BackedCollection::names`]: crate::BackedCollection::names
 pub struct Names(NamesOf);
 
 enum NamesOf {
     /// A frame's cached index, whole and in order.
     Index(Arc<Column>),
+    /// Names cached as strings (a collection's), whole and in order.
+    Held(Arc<Vec<String>>),
     /// The selected names, copied.
     Picked(Vec<String>),
 }
@@ -481,9 +501,19 @@ impl Names {
     /// The names as a vector of their own.
     pub fn into_vec(self) -> Vec<String> {
         match self.0 {
-            NamesOf::Index(_) => self.to_vec(),
             NamesOf::Picked(names) => names,
+            _ => self.to_vec(),
         }
+    }
+
+    /// Every name of `held`, without a copy.
+    pub(crate) fn held(held: &Arc<Vec<String>>) -> Names {
+        Names(NamesOf::Held(Arc::clone(held)))
+    }
+
+    /// The names `picked` (a copy of those selected).
+    pub(crate) fn picked(picked: Vec<String>) -> Names {
+        Names(NamesOf::Picked(picked))
     }
 }
 
@@ -498,6 +528,7 @@ impl std::ops::Deref for Names {
                 Column::Array(a) => a.as_strings().unwrap_or_default(),
                 _ => &[],
             },
+            NamesOf::Held(names) => names,
             NamesOf::Picked(names) => names,
         }
     }

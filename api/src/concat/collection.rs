@@ -90,7 +90,7 @@ pub fn read_collection(
             files,
             starts,
             obs_names: OnceLock::new(),
-            var_names,
+            var_names: Arc::new(var_names),
             annotations: Mutex::new(None),
             reindexers,
             with_x,
@@ -133,9 +133,9 @@ struct Inner {
     /// Where each file's cells start in the collection, then the total (`files.len() + 1`).
     starts: Vec<usize>,
     /// The concatenation's cell names, read when first needed (see [`Inner::obs_names`]).
-    obs_names: OnceLock<Vec<String>>,
+    obs_names: OnceLock<Arc<Vec<String>>>,
     /// The concatenation's genes.
-    var_names: Vec<String>,
+    var_names: Arc<Vec<String>>,
     /// Everything else but the matrices, concatenated when first needed (see [`Annotations`]).
     annotations: Mutex<Option<Arc<annotations::Annotations>>>,
     /// Each file's genes → the collection's.

@@ -137,10 +137,11 @@ pub(super) fn obs_names(handles: &[BackedAnnData], options: &ConcatOptions) -> R
     let keys = resolve_keys(handles.len(), options.keys.as_deref())?;
     let mut out = Vec::with_capacity(handles.iter().map(BackedAnnData::n_obs).sum());
     for (h, key) in handles.iter().zip(&keys) {
-        let names = h.names(Axis::Obs)?;
+        // Read for this concatenation alone (the handle does not keep them).
+        let names = h.obs_names()?;
         match &options.index_unique {
             Some(sep) => out.extend(names.iter().map(|n| format!("{n}{sep}{key}"))),
-            None => out.extend(names.iter().cloned()),
+            None => out.extend(names),
         }
     }
     Ok(out)

@@ -9,6 +9,7 @@ use annpage_engine::error::ResultExt;
 use annpage_engine::{Error, Result};
 
 use super::{selection_of, BackedCollection, Inner};
+use crate::backed::Names;
 use crate::concat::{column, ondisk, StringColumns};
 use crate::subset::aligned_rows;
 use crate::{AnnData, Axis, AxisIndex};
@@ -34,12 +35,12 @@ impl Annotations {
 
 impl Inner {
     /// The concatenation's cell names, read from the files on the first call.
-    pub(super) fn obs_names(&self) -> Result<&[String]> {
+    pub(super) fn obs_names(&self) -> Result<&Arc<Vec<String>>> {
         if let Some(names) = self.obs_names.get() {
             return Ok(names);
         }
         let names = ondisk::obs_names(&self.files, &self.options)?;
-        Ok(self.obs_names.get_or_init(|| names))
+        Ok(self.obs_names.get_or_init(|| Arc::new(names)))
     }
 
     /// The annotations, concatenated on the first call (an error is not kept: the next call
@@ -50,7 +51,7 @@ impl Inner {
             return Ok(Arc::clone(a));
         }
         let (meta, strings) = ondisk::annotations(&self.files, &self.options, &self.var_names)?;
-        if meta.obs_names() != self.obs_names()? {
+        if meta.obs_names() != &self.obs_names()?[..] {
             return Err(Error::invalid(
                 "the concatenated annotations do not have the cell names the files gave",
             ));
@@ -64,14 +65,36 @@ impl Inner {
 impl BackedCollection {
     /// The selected cells' names (the files' are read on the first call).
     pub fn obs_names(&self) -> Result<Vec<String>> {
-        let all = self.inner.obs_names()?;
-        Ok(self.obs.iter().map(|i| all[i].clone()).collect())
+        self.names(Axis::Obs).map(Names::into_vec)
     }
 
     /// The selected genes' names.
     pub fn var_names(&self) -> Result<Vec<String>> {
-        let all = &self.inner.var_names;
-        Ok(self.var.iter().map(|i| all[i].clone()).collect())
+        self.names(Axis::Var).map(Names::into_vec)
+    }
+
+    /// The selected names along `axis`, without a copy when every name is selected (the
+    /// collection's own); [`BackedCollection::obs_names`] gives a vector of their own.
+    ///
+    /// ```
+    /// use annpage::{read_collection, Axis, BackedOptions, ConcatOptions};
+    /// # let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures");
+    /// # let paths = [format!("{dir}/all_elements.h5ad"), format!("{dir}/all_elements.h5ad")];
+    /// let options = ConcatOptions { index_unique: Some("-".into()), ..Default::default() };
+    /// let c = read_collection(&paths, &options, &BackedOptions::default())?;
+    /// assert_eq!(c.names(Axis::Obs)?.len(), c.shape().0);
+    /// # Ok::<(), annpage::Error>(())
+    /// ```
+    pub fn names(&self, axis: Axis) -> Result<Names> {
+        let (all, selected) = match axis {
+            Axis::Obs => (self.inner.obs_names()?, &self.obs),
+            Axis::Var => (&self.inner.var_names, &self.var),
+        };
+        Ok(if selected.is_full() {
+            Names::held(all)
+        } else {
+            Names::picked(selected.iter().map(|i| all[i].clone()).collect())
+        })
     }
 
     /// The names of `obs`'s columns, in order (anndata's `obs_keys()`).
