@@ -85,23 +85,18 @@ pub(super) fn read_strings(ds: &Dataset) -> Result<Option<ArrayData>> {
     // The values' count checked against what the dataset stores, and their bytes against the
     // memory there is.
     let stored = check_whole_read(ds, stride)?;
-    // The stored references, their parsed copy and a `String` each are held at once; a
-    // compressed dataset can claim far more values than its file holds bytes.
+    // The stored references and a `String` each are held at once; a compressed dataset can
+    // claim far more values than its file holds bytes.
     let values = (stored / stride) as u64;
     check_memory(
-        (stored as u64)
-            .saturating_mul(2)
-            .saturating_add(values.saturating_mul(24)),
+        (stored as u64).saturating_add(values.saturating_mul(24)),
         "reading its strings",
     )?;
     let Some(raw) = stored_bytes(ds, &img, &shape, stride, stored)? else {
         return Ok(None);
     };
-    let refs: Vec<Reference> = references(&raw).collect();
-    drop(raw);
     // At most 2^32 × 2^32 bytes: no overflow in u64, but checked all the same.
-    let total = refs
-        .iter()
+    let total = references(&raw)
         .try_fold(0u64, |t, r| t.checked_add(u64::from(r.len)))
         .unwrap_or(u64::MAX);
     if total > file_len {
@@ -112,10 +107,10 @@ pub(super) fn read_strings(ds: &Dataset) -> Result<Option<ArrayData>> {
     // A sparse file can claim a length it does not hold: the strings are checked against
     // the memory there is too (their text and one `String` each).
     check_memory(
-        total.saturating_add(24u64.saturating_mul(refs.len() as u64)),
+        total.saturating_add(24u64.saturating_mul(values)),
         "reading its strings",
     )?;
-    let strings = decode(&img, &refs)?;
+    let strings = decode(&img, &raw)?;
     let array = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), strings)
         .map_err(|e| Error::malformed(format!("strings of shape {shape:?}: {e}")))?;
     Ok(Some(ArrayData::String(array)))
@@ -441,14 +436,16 @@ fn place(
     }
 }
 
-/// The strings of `refs`, each collection they point into read and parsed once.
-fn decode(img: &Image, refs: &[Reference]) -> Result<Vec<String>> {
-    let mut out = vec![String::new(); refs.len()];
+/// The strings the stored references `raw` point to, each collection they point into read and
+/// parsed once.
+fn decode(img: &Image, raw: &[u8]) -> Result<Vec<String>> {
+    let stride = 8 + WIDTHS.addr;
+    let mut out = vec![String::new(); raw.len() / stride];
     // Runs of consecutive values in one collection (libhdf5 fills a collection with the
     // values written one after the other), ordered by the collection's address, so that each
     // collection is read once and collections are seen to not overlap.
     let mut runs: Vec<(u64, std::ops::Range<usize>)> = Vec::new();
-    for (k, r) in refs.iter().enumerate() {
+    for (k, r) in references(raw).enumerate() {
         if r.len == 0 {
             continue;
         }
@@ -472,8 +469,8 @@ fn decode(img: &Image, refs: &[Reference]) -> Result<Vec<String>> {
             heap.load(img, collection)?;
             end = collection + heap.bytes.len() as u64;
         }
-        for k in range {
-            let r = refs[k];
+        let from = range.start;
+        for (k, r) in (from..).zip(references(&raw[from * stride..range.end * stride])) {
             if r.len == 0 {
                 continue;
             }
