@@ -351,6 +351,18 @@ impl BackedAnnData {
         self.in_file(self.shared.frame_names(&snap, &snap.layout.var, &self.var))
     }
 
+    /// The selected names along `axis` for a caller that keeps them and will not ask again
+    /// (a collection's concatenation): read straight into its hands when the handle has not
+    /// cached them, rather than cached and copied.
+    pub(crate) fn taken_names(&self, axis: crate::Axis) -> Result<Vec<String>> {
+        let snap = self.shared.snapshot();
+        let frame = match axis {
+            crate::Axis::Obs => (&snap.layout.obs, &self.obs),
+            crate::Axis::Var => (&snap.layout.var, &self.var),
+        };
+        self.in_file(self.shared.taken_names(&snap, frame.0, frame.1))
+    }
+
     /// The selected names along `axis`, without a copy when the handle holds every name of the
     /// file's frame (its cached index); [`BackedAnnData::obs_names`] gives a vector of their
     /// own.

@@ -312,10 +312,20 @@ impl Shared {
         })
     }
 
-    /// The names of the rows `rows` of a frame, for a caller that keeps them: every name of
-    /// a frame stored as a group whose index is not cached is read straight into the caller's
-    /// hands (not kept, not copied).
+    /// The names of the rows `rows` of a frame.
     pub(super) fn frame_names(
+        &self,
+        snap: &Snapshot,
+        frame: &FrameLayout,
+        rows: &AxisIndex,
+    ) -> Result<Vec<String>> {
+        self.held_names(snap, frame, rows).map(Names::into_vec)
+    }
+
+    /// The names of the rows `rows` of a frame for a caller that keeps them and will not ask
+    /// the handle again: every name of a frame stored as a group whose index is not cached is
+    /// read straight into the caller's hands (not cached, not copied).
+    pub(super) fn taken_names(
         &self,
         snap: &Snapshot,
         frame: &FrameLayout,
@@ -336,7 +346,7 @@ impl Shared {
                 };
             }
         }
-        self.held_names(snap, frame, rows).map(Names::into_vec)
+        self.frame_names(snap, frame, rows)
     }
 
     /// The names of the rows `rows` of a frame, without a copy when they are all of a frame

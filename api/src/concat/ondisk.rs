@@ -138,7 +138,7 @@ pub(super) fn obs_names(handles: &[BackedAnnData], options: &ConcatOptions) -> R
     let mut out = Vec::with_capacity(handles.iter().map(BackedAnnData::n_obs).sum());
     for (h, key) in handles.iter().zip(&keys) {
         // Read for this concatenation alone (the handle does not keep them).
-        let names = h.obs_names()?;
+        let names = h.taken_names(Axis::Obs)?;
         match &options.index_unique {
             Some(sep) => out.extend(names.iter().map(|n| format!("{n}{sep}{key}"))),
             None => out.extend(names),
