@@ -26,7 +26,7 @@ pub struct Storage {
     /// The filter pipeline, e.g. `["gzip(4)"]`.
     pub filters: Vec<String>,
     /// How backed mode reads a numeric dataset's blocks, e.g. `direct (gzip, 2 threads)` or
-    /// `libhdf5 (filter fletcher32 is decoded by libhdf5)` (see [`crate::paged::ReadPath`]);
+    /// `libhdf5 (filter nbit is decoded by libhdf5)` (see [`crate::paged::ReadPath`]);
     /// `None` for other datasets.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub read_path: Option<String>,

@@ -17,8 +17,8 @@ fn hdf5_reads_match_memory_for_every_layout_and_storage() {
                 let backed = open_x(&file, 4096, block_bytes);
                 for (dataset, path) in backed.read_paths() {
                     let direct = matches!(path, ReadPath::Direct { .. });
-                    let checksum = matches!(storage, Storage::Tiled(_, _, true));
-                    assert_eq!(direct, !checksum, "{dataset} in {storage:?}: {path}");
+                    let nbit = matches!(storage, Storage::Tiled(_, _, true));
+                    assert_eq!(direct, !nbit, "{dataset} in {storage:?}: {path}");
                 }
                 for rows in &row_sel {
                     for cols in &col_sel {

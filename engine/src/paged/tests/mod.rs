@@ -173,12 +173,12 @@ enum Storage {
     Chunked(usize),
     /// Chunked and deflated.
     Gzip(usize),
-    /// Chunked, shuffled and deflated.
+    /// Chunked, shuffled and deflated, with a Fletcher-32 checksum.
     ShuffleGzip(usize),
     /// Chunked and LZF-compressed.
     Lzf(usize),
     /// Chunks of this many rows and columns (2-d datasets; 1-d ones are chunked by rows),
-    /// with a Fletcher32 checksum when the flag is set (read through libhdf5).
+    /// through libhdf5's N-bit filter when the flag is set (read through libhdf5).
     Tiled(usize, usize, bool),
 }
 
@@ -214,16 +214,17 @@ fn write_typed<T: hdf5::H5Type>(
             .chunk(chunk(rows))
             .shuffle()
             .deflate(4)
+            .fletcher32()
             .create(name)?,
         Storage::Lzf(rows) => builder.chunk(chunk(rows)).lzf().create(name)?,
-        Storage::Tiled(rows, cols, checksum) => {
+        Storage::Tiled(rows, cols, nbit) => {
             let mut c = chunk(rows);
             if c.len() == 2 {
                 c[1] = cols.min(shape[1]).max(1);
             }
             let b = builder.chunk(c);
-            if checksum {
-                b.fletcher32().create(name)?
+            if nbit {
+                b.nbit().create(name)?
             } else {
                 b.create(name)?
             }

@@ -1,4 +1,5 @@
-//! Decoding stored chunks: the HDF5 filters annpage undoes itself (deflate, shuffle, LZF).
+//! Decoding stored chunks: the HDF5 filters annpage undoes itself (deflate, shuffle, LZF, and
+//! the Fletcher-32 checksum, verified as libhdf5 verifies it).
 //!
 //! A [`Pipeline`] is a dataset's filters in the order HDF5 applied them when writing; decoding
 //! undoes them in reverse, skipping those a chunk's filter mask marks as not applied. Every
@@ -18,6 +19,10 @@ pub(crate) enum Step {
     Shuffle(usize),
     /// The LZF filter (id 32000) of h5py.
     Lzf,
+    /// HDF5's Fletcher-32 checksum: 4 bytes after the chunk's other filters' output, checked
+    /// and dropped first when decoding. Only read as the last filter applied (where h5py and
+    /// libhdf5 put it).
+    Fletcher32,
 }
 
 /// The filters of a dataset, in the order they were applied when writing.
@@ -30,13 +35,16 @@ impl Pipeline {
     /// The pipeline for `filters` (as `Dataset::filters` lists them) on elements of
     /// `element_size` bytes, or the name of the first filter annpage cannot decode.
     pub(crate) fn new(filters: &[Filter], element_size: usize) -> Result<Self, String> {
+        let last = filters.len().saturating_sub(1);
         let steps = filters
             .iter()
-            .map(|f| match f {
+            .enumerate()
+            .map(|(i, f)| match f {
                 Filter::Deflate(_) => Ok(Step::Deflate),
                 Filter::Shuffle => Ok(Step::Shuffle(element_size)),
                 Filter::LZF => Ok(Step::Lzf),
-                Filter::Fletcher32 => Err("fletcher32".to_string()),
+                Filter::Fletcher32 if i == last => Ok(Step::Fletcher32),
+                Filter::Fletcher32 => Err("fletcher32 before another filter".to_string()),
                 Filter::SZip(..) => Err("szip".to_string()),
                 Filter::NBit => Err("nbit".to_string()),
                 Filter::ScaleOffset(_) => Err("scale-offset".to_string()),
@@ -58,6 +66,7 @@ impl Pipeline {
                 Step::Deflate => "gzip",
                 Step::Shuffle(_) => "shuffle",
                 Step::Lzf => "lzf",
+                Step::Fletcher32 => "fletcher32",
             })
             .collect();
         names.join("+")
@@ -82,13 +91,19 @@ impl Pipeline {
         out: &mut [u8],
         scratch: &mut Scratch,
     ) -> Result<(), String> {
-        let active: Vec<Step> = self
+        let mut active: Vec<Step> = self
             .steps
             .iter()
             .enumerate()
             .filter(|&(i, _)| !skipped(mask, i))
             .map(|(_, s)| *s)
             .collect();
+        let stored = if active.last() == Some(&Step::Fletcher32) {
+            active.pop();
+            fletcher32_checked(stored)?
+        } else {
+            stored
+        };
         if active.is_empty() {
             return copy_exact(stored, out);
         }
@@ -160,7 +175,55 @@ fn step_into(
             let n = lzf_decompress(input, out)?;
             expect_len(n, out.len())
         }
+        // Checked and dropped before the other steps (see `Pipeline::decode`).
+        Step::Fletcher32 => Err("a Fletcher-32 checksum before another filter".into()),
     }
+}
+
+/// `stored` without its last 4 bytes, a Fletcher-32 checksum of the rest that must match
+/// (as libhdf5 checks it: also accepted with the bytes of each 16-bit half swapped, as
+/// libhdf5 before 1.6.3 wrote it on little-endian machines).
+fn fletcher32_checked(stored: &[u8]) -> Result<&[u8], String> {
+    let Some(split) = stored.len().checked_sub(4) else {
+        return Err(format!(
+            "a chunk of {} bytes has no room for its Fletcher-32 checksum",
+            stored.len()
+        ));
+    };
+    let (data, sum) = stored.split_at(split);
+    let sum = u32::from_le_bytes([sum[0], sum[1], sum[2], sum[3]]);
+    let computed = fletcher32(data);
+    let reversed = ((computed & 0x00ff_00ff) << 8) | ((computed >> 8) & 0x00ff_00ff);
+    if sum != computed && sum != reversed {
+        return Err(format!(
+            "data error detected by its Fletcher-32 checksum (stored {sum:#010x}, computed {computed:#010x})"
+        ));
+    }
+    Ok(data)
+}
+
+/// HDF5's Fletcher-32 checksum of `data`: big-endian 16-bit words summed modulo 65535 (an odd
+/// last byte as the high byte of a word).
+pub(crate) fn fletcher32(data: &[u8]) -> u32 {
+    let fold = |v: u32| (v & 0xffff) + (v >> 16);
+    let (mut sum1, mut sum2) = (0u32, 0u32);
+    let words = data.len() / 2 * 2;
+    // 360 words at most between folds, as libhdf5 sums them (no overflow; wrapping as C's
+    // unsigned sums would if there were).
+    for block in data[..words].chunks(720) {
+        for word in block.chunks_exact(2) {
+            sum1 = sum1.wrapping_add(u32::from(word[0]) << 8 | u32::from(word[1]));
+            sum2 = sum2.wrapping_add(sum1);
+        }
+        (sum1, sum2) = (fold(sum1), fold(sum2));
+    }
+    if let Some(&last) = data.get(words) {
+        sum1 = sum1.wrapping_add(u32::from(last) << 8);
+        sum2 = sum2.wrapping_add(sum1);
+        (sum1, sum2) = (fold(sum1), fold(sum2));
+    }
+    (sum1, sum2) = (fold(sum1), fold(sum2));
+    (sum2 << 16) | sum1
 }
 
 fn expect_len(got: usize, want: usize) -> Result<(), String> {
@@ -309,8 +372,90 @@ mod tests {
             .unwrap_err();
         assert!(e.contains("deflate"), "{e}");
         assert_eq!(
-            Pipeline::new(&[Filter::Fletcher32], 4).unwrap_err(),
-            "fletcher32"
+            Pipeline::new(&[Filter::Fletcher32, Filter::Deflate(4)], 4).unwrap_err(),
+            "fletcher32 before another filter"
         );
+    }
+
+    /// Datasets h5py writes with `fletcher32=True`: alone on bytes (an odd length: the last
+    /// byte summed alone), and after shuffle and deflate (libhdf5 refuses it on strings).
+    const FLETCHER: &str = "with h5py.File(path, 'w') as f:\n\
+        \x20   f.create_dataset('bytes', data=np.arange(1001) % 251, dtype='u1', chunks=(1001,), fletcher32=True)\n\
+        \x20   f.create_dataset('gz', data=np.arange(5000, dtype='f4') / 7, chunks=(700,), compression='gzip', shuffle=True, fletcher32=True)\n";
+
+    /// The chunks of the 1-d dataset `name`: (file offset, stored bytes), in order.
+    fn stored_chunks(f: &hdf5::File, name: &str) -> Vec<(u64, Vec<u8>)> {
+        let ds = f.dataset(name).unwrap();
+        let bytes = std::fs::read(f.filename()).unwrap();
+        let Ok(crate::storage::h5::chunks::Placement::Chunked { entries, .. }) =
+            crate::storage::h5::chunks::index(
+                &ds,
+                &ds.shape(),
+                ds.dtype().unwrap().size(),
+                bytes.len() as u64,
+            )
+            .unwrap()
+        else {
+            panic!("{name} is not chunked");
+        };
+        entries
+            .iter()
+            .map(|e| {
+                (
+                    e.addr,
+                    bytes[e.addr as usize..(e.addr + e.size) as usize].to_vec(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fletcher32_is_checked_and_dropped_as_libhdf5_does() {
+        use crate::storage::h5::read::read_array;
+        let (_d, path) = crate::testutil::py_file("fletcher.h5", FLETCHER);
+        let f = hdf5::File::open(&path).unwrap();
+        for name in ["bytes", "gz"] {
+            let ds = f.dataset(name).unwrap();
+            let size = ds.dtype().unwrap().size();
+            let p = Pipeline::new(&ds.filters(), size).unwrap();
+            assert!(p.describe().ends_with("fletcher32"), "{}", p.describe());
+            let (n, chunk) = (ds.shape()[0], ds.chunk().unwrap()[0]);
+            let mut ours = Vec::new();
+            for (i, (_, stored)) in stored_chunks(&f, name).iter().enumerate() {
+                let mut out = vec![0u8; chunk * size];
+                p.decode(stored, 0, &mut out, &mut Scratch::new()).unwrap();
+                ours.extend_from_slice(&out[..(n - i * chunk).min(chunk) * size]);
+            }
+            let theirs = read_array(&ds).unwrap();
+            let theirs: Vec<u8> = match theirs {
+                crate::data::ArrayData::U8(a) => a.iter().copied().collect(),
+                crate::data::ArrayData::F32(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                other => panic!("{name}: {:?}", other.dtype()),
+            };
+            assert_eq!(ours, theirs, "{name}");
+        }
+        // One byte of a chunk changed: refused, as libhdf5 refuses it.
+        let p = Pipeline::new(&[Filter::Deflate(4), Filter::Fletcher32], 1).unwrap();
+        let (_, mut stored) = stored_chunks(&f, "gz").swap_remove(1);
+        let mut out = vec![0u8; 2800];
+        p.decode(&stored, 0, &mut out, &mut Scratch::new()).unwrap();
+        stored[5] ^= 0x10;
+        let err = p
+            .decode(&stored, 0, &mut out, &mut Scratch::new())
+            .unwrap_err();
+        assert!(err.contains("Fletcher-32"), "{err}");
+        // Written with the halves' bytes swapped (libhdf5 before 1.6.3): accepted.
+        stored[5] ^= 0x10;
+        let n = stored.len();
+        stored.swap(n - 4, n - 3);
+        stored.swap(n - 2, n - 1);
+        p.decode(&stored, 0, &mut out, &mut Scratch::new()).unwrap();
+        // The mask skipping the checksum (bit 1): nothing checked or dropped (the deflate
+        // stream ends before the 4 bytes, which inflating leaves alone).
+        let before = out.clone();
+        stored[n - 1] ^= 0xff;
+        p.decode(&stored, 0b10, &mut out, &mut Scratch::new())
+            .unwrap();
+        assert_eq!(out, before);
     }
 }

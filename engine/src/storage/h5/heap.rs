@@ -312,7 +312,7 @@ fn check_references(img: &Image, mut refs: Vec<(usize, Reference, u64)>) -> Resu
 }
 
 /// The stored elements of `ds` (`stored` bytes, `stride` each), from one contiguous span, from
-/// its chunks (deflate, shuffle and LZF undone here) or from its header (compact), or `None`
+/// its chunks (deflate, shuffle, LZF and Fletcher-32 undone here) or from its header (compact), or `None`
 /// for storage left to libhdf5.
 fn stored_bytes(
     ds: &Dataset,

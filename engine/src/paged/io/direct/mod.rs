@@ -5,7 +5,7 @@
 //! It stands on the HDF5 backend's knowledge of the file: `storage::h5::chunks` says where the
 //! bytes are (one offset, or the table of chunks from libhdf5's chunk iteration, checked
 //! against the file's length and the dataset's shape), `storage::h5::filters` undoes the
-//! filters (deflate, shuffle, LZF) honouring each chunk's mask.
+//! filters (deflate, shuffle, LZF, Fletcher-32) honouring each chunk's mask.
 //!
 //! Datasets this path does not handle (other filters, big-endian or half-float values, compact
 //! or external storage, unwritten chunks, files with a user block) are read through libhdf5
@@ -64,7 +64,7 @@ pub struct DirectReader {
 pub enum DirectOpen {
     /// The fast path reads it.
     Reader(DirectReader),
-    /// libhdf5 must read it, for this reason (e.g. `filter fletcher32 is decoded by libhdf5`).
+    /// libhdf5 must read it, for this reason (e.g. `filter nbit is decoded by libhdf5`).
     Fallback(String),
 }
 
