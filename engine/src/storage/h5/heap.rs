@@ -152,11 +152,12 @@ impl Image {
     }
 }
 
-/// The file libhdf5 has open as `h5file`, when it can be read beside libhdf5: open read-only
-/// (nothing of it waits in libhdf5's caches), with [`WIDTHS`], and as long as libhdf5 sees it.
+/// The file libhdf5 has open as `h5file`, when it can be read beside libhdf5: with [`WIDTHS`],
+/// and as long as libhdf5 sees it. A file open for writing is flushed first, so that nothing
+/// of it waits in libhdf5's caches.
 pub(super) fn beside_libhdf5(h5file: &hdf5::File) -> Result<Option<Image>> {
     if !h5file.is_read_only() {
-        return Ok(None);
+        h5file.flush()?;
     }
     // One copy of the creation properties (a copy costs libhdf5 more than the rest here).
     let fcpl = h5file.create_plist()?;
@@ -676,10 +677,25 @@ mod tests {
     }
 
     #[test]
-    fn a_file_open_for_writing_is_left_to_libhdf5() {
+    fn a_file_open_for_writing_is_read_as_libhdf5_holds_it() {
         let (_d, path) = py_file("strings.h5", SCRIPT);
         let f = hdf5::File::open_rw(&path).unwrap();
-        assert_eq!(read_strings(&f.dataset("many").unwrap()).unwrap(), None);
+        let many = f.dataset("many").unwrap();
+        let ours = read_strings(&many).unwrap().expect("read from the heap");
+        assert_eq!(ours, read_array_through_libhdf5(&many).unwrap());
+        // Strings written through the handle, still in libhdf5's caches: flushed, then read.
+        let values = ArrayData::from(vec!["new", "", "strings é"]);
+        let options = crate::storage::ArrayOptions::default();
+        crate::storage::h5::write::write_array(&f, "fresh", &values, &options).unwrap();
+        let fresh = read_strings(&f.dataset("fresh").unwrap()).unwrap();
+        assert_eq!(fresh.expect("read from the heap"), values);
+        // A corrupt heap is refused in a file open for writing too.
+        let (_d, path) = py_file("strings.h5", SCRIPT);
+        let bad = crate::storage::h5::corrupt::without_free_space(&path);
+        drop(bad);
+        let f = hdf5::File::open_rw(path.with_file_name("corrupt.h5")).unwrap();
+        let err = read_strings(&f.dataset("many").unwrap()).unwrap_err();
+        assert!(err.to_string().contains("free space of 0 bytes"), "{err}");
     }
 
     #[test]
