@@ -132,8 +132,24 @@ macro_rules! impl_node {
 impl_node!(hdf5::Group, hdf5::Dataset);
 
 impl Group for hdf5::Group {
+    /// In h5py's order, which anndata reads in: by creation order where the group tracks it
+    /// (h5py's `track_order`), else by name. (libhdf5's native order is neither in a group of
+    /// the newer formats, whose links may be kept by hash.)
     fn member_names(&self) -> Result<Vec<String>> {
-        Ok(hdf5::Group::member_names(self)?)
+        use hdf5::plist::group_create::LinkCreationOrder;
+        use hdf5::{IndexType, IterationOrder};
+        let by_name = || self.member_names_by(IndexType::Name, IterationOrder::Increasing);
+        let order = match self.create_plist() {
+            Ok(gcpl) => gcpl.link_creation_order(),
+            // A file's root, open as the file: its group opened for its properties.
+            Err(_) => self.group(".")?.create_plist()?.link_creation_order(),
+        };
+        Ok(match order {
+            LinkCreationOrder::Untracked => by_name()?,
+            _ => self
+                .member_names_by(IndexType::CreationOrder, IterationOrder::Increasing)
+                .or_else(|_| by_name())?,
+        })
     }
 
     fn member_kind(&self, name: &str) -> Result<Option<MemberKind>> {
@@ -318,5 +334,43 @@ mod tests {
         assert_eq!(v.read_rows(3..5).unwrap(), ArrayData::from(vec![3i64, 4]));
         assert_eq!(v.chunk_rows().unwrap(), None);
         assert_eq!(v.read().unwrap(), ArrayData::from(vec![0i64, 1, 2, 3, 4]));
+    }
+
+    #[test]
+    fn members_come_in_h5py_order() {
+        // Creation order where tracked (h5py's track_order), else by name, in the oldest and
+        // newest formats, with links in the header and past 8 in dense storage.
+        let script = "import os\n\
+            os.makedirs(path)\n\
+            names = ['z', 'y', 'x', 'w', 'v', 'u', 't', 's', 'r', 'q', 'p']\n\
+            with open(os.path.join(path, 'orders.txt'), 'w') as out:\n\
+            \x20   for libver in ('earliest', 'latest'):\n\
+            \x20       file = os.path.join(path, libver + '.h5')\n\
+            \x20       with h5py.File(file, 'w', libver=libver) as f:\n\
+            \x20           for n, count in (('few', 2), ('many', 11)):\n\
+            \x20               for tracked in (False, True):\n\
+            \x20                   g = f.create_group(n + ('_tracked' if tracked else ''), track_order=tracked)\n\
+            \x20                   for name in names[:count]:\n\
+            \x20                       g.create_group(name)\n\
+            \x20       with h5py.File(file) as f:\n\
+            \x20           for g in sorted(f):\n\
+            \x20               out.write(' '.join(f[g]) + '\\n')\n\
+            with h5py.File(os.path.join(path, 'root.h5'), 'w', track_order=True) as f:\n\
+            \x20   f.create_group('b'), f.create_group('a')\n";
+        let (_d, dir) = crate::testutil::py_file("orders", script);
+        let want = std::fs::read_to_string(dir.join("orders.txt")).unwrap();
+        let mut got = String::new();
+        for libver in ["earliest", "latest"] {
+            let f = hdf5::File::open(dir.join(format!("{libver}.h5"))).unwrap();
+            for g in ["few", "few_tracked", "many", "many_tracked"] {
+                let members = Group::member_names(&f.group(g).unwrap()).unwrap();
+                got += &(members.join(" ") + "\n");
+            }
+        }
+        assert_eq!(got, want);
+        assert!(want.starts_with("y z\nz y\np q"), "{want}");
+        // A file's root, opened as the file, tracking creation order.
+        let f = hdf5::File::open(dir.join("root.h5")).unwrap();
+        assert_eq!(Group::member_names(&*f).unwrap(), ["b", "a"]);
     }
 }
