@@ -42,6 +42,7 @@ SOURCES = [
     "unicode",
     "legacy/legacy_v0_7_csr",
     "legacy/legacy_v0_6_dense",
+    "hdf5_latest",
 ]
 
 TIMEOUT = 20.0
