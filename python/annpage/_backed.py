@@ -204,14 +204,23 @@ class BackedAnnData:
     @property
     def obs_names(self) -> pd.Index:
         if self._obs_names is None:
-            self._obs_names = self.obs.index
+            self._obs_names = self._names("obs", self._obs)
         return self._obs_names
 
     @property
     def var_names(self) -> pd.Index:
         if self._var_names is None:
-            self._var_names = self.var.index
+            self._var_names = self._names("var", self._var)
         return self._var_names
+
+    def _names(self, axis: str, frame: pd.DataFrame | None) -> pd.Index:
+        """obs's or var's index, as anndata's `obs_names`: the frame's when it is read, else
+        the names alone (the frame's columns are not read for them)."""
+        if frame is not None:
+            return frame.index
+        h = self._h()
+        names = h.obs_names() if axis == "obs" else h.var_names()
+        return pd.Index(names, dtype=object, name=h.index_name(axis), copy=False)
 
     @property
     def obs(self) -> pd.DataFrame:

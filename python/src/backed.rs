@@ -41,6 +41,17 @@ pub fn selection(sel: Option<&Bound<'_, PyAny>>) -> PyResult<Selection> {
     ))
 }
 
+/// The axis `"obs"` or `"var"` names.
+pub(crate) fn axis_of(axis: &str) -> PyResult<Axis> {
+    match axis {
+        "obs" => Ok(Axis::Obs),
+        "var" => Ok(Axis::Var),
+        other => Err(PyValueError::new_err(format!(
+            "axis must be 'obs' or 'var', not {other:?}"
+        ))),
+    }
+}
+
 /// Batches of positions (int64 arrays, each position at least 0) as the Rust API takes them.
 pub fn positions_of(order: &[PyReadonlyArray1<'_, i64>]) -> PyResult<Vec<Vec<usize>>> {
     order
@@ -120,16 +131,9 @@ impl Backed {
         self.inner.path().to_path_buf()
     }
 
-    /// The selected observation names, as a numpy object array.
-    fn obs_names<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let names = py.detach(|| self.inner.names(Axis::Obs)).map_err(to_py)?;
-        Ok(convert::str_array(py, &names))
-    }
-
-    /// The selected variable names, as a numpy object array.
-    fn var_names<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let names = py.detach(|| self.inner.names(Axis::Var)).map_err(to_py)?;
-        Ok(convert::str_array(py, &names))
+    /// pandas' name of the obs (`"obs"`) or var index, from metadata only.
+    fn index_name(&self, axis: &str) -> PyResult<Option<String>> {
+        Ok(self.inner.index_name(axis_of(axis)?))
     }
 
     /// The keys of a mapping slot (`layers`, `obsm`, `varm`, `obsp`, `varp`, `uns`).

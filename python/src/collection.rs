@@ -10,7 +10,7 @@ use annpage::{read_collection, BackedCollection, BackedOptions};
 use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::backed::{positions_of, BatchArgs, Batches, Chunks};
+use crate::backed::{axis_of, positions_of, BatchArgs, Batches, Chunks};
 use crate::convert;
 use crate::errors::to_py;
 use crate::handle::shared_handle_methods;
@@ -75,6 +75,12 @@ impl Collection {
             .iter()
             .map(|f| f.path().to_path_buf())
             .collect()
+    }
+
+    /// pandas' name of the obs (`"obs"`) or var index (the concatenation's).
+    fn index_name(&self, py: Python<'_>, axis: &str) -> PyResult<Option<String>> {
+        let axis = axis_of(axis)?;
+        py.detach(|| self.inner.index_name(axis)).map_err(to_py)
     }
 
     fn keys(&self, py: Python<'_>, which: &str) -> PyResult<Vec<String>> {

@@ -54,6 +54,28 @@ macro_rules! shared_handle_methods {
                 $crate::convert::dataframe(py, df)
             }
 
+            /// The selected observation names, as a numpy object array (not the whole frame).
+            fn obs_names<'py>(
+                &self,
+                py: ::pyo3::Python<'py>,
+            ) -> ::pyo3::PyResult<::pyo3::Bound<'py, ::pyo3::PyAny>> {
+                let names = py
+                    .detach(|| self.inner.names(::annpage::Axis::Obs))
+                    .map_err($crate::errors::to_py)?;
+                Ok($crate::convert::str_array(py, &names))
+            }
+
+            /// The selected variable names, as a numpy object array (not the whole frame).
+            fn var_names<'py>(
+                &self,
+                py: ::pyo3::Python<'py>,
+            ) -> ::pyo3::PyResult<::pyo3::Bound<'py, ::pyo3::PyAny>> {
+                let names = py
+                    .detach(|| self.inner.names(::annpage::Axis::Var))
+                    .map_err($crate::errors::to_py)?;
+                Ok($crate::convert::str_array(py, &names))
+            }
+
             /// `uns` as a dict of tagged values.
             fn uns<'py>(
                 &self,
