@@ -30,6 +30,17 @@ def _same(got, want):
     np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
 
 
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.name)
+def test_names_are_anndatas_without_reading_the_frames(path):
+    want = _anndata(path)
+    with annpage.read_h5ad(path, backed="r") as b:
+        pd.testing.assert_index_equal(b.obs_names, want.obs_names)
+        pd.testing.assert_index_equal(b.var_names, want.var_names)
+        assert b._obs is None and b._var is None  # neither frame read for its index
+        view = b[2:5]
+        pd.testing.assert_index_equal(view.obs_names, want.obs_names[2:5])
+
+
 @pytest.mark.parametrize("path", CURRENT, ids=lambda p: p.name)
 def test_whole_file_to_memory_equals_anndata(path):
     with annpage.read_h5ad(path, backed="r") as b:
