@@ -25,6 +25,8 @@ const NAME_RECORDS: u8 = 8;
 const HUGE_RECORDS: u8 = 1;
 /// The flag of a name record whose message is shared (kept elsewhere, not read here).
 const SHARED: u8 = 0x01;
+/// The length of the heap IDs of attribute messages (libhdf5's `H5O_FHEAP_ID_LEN`).
+const ID_LEN: usize = 8;
 
 /// The bodies of the attribute messages stored densely: their heap's header at `heap`, their
 /// name index's at `names`.
@@ -33,14 +35,13 @@ pub(super) fn attribute_messages(img: &Image, heap: u64, names: u64) -> Result<V
         return Ok(Vec::new()); // Attributes in the header, if any.
     }
     let mut reads = Reads::new(img);
-    let Some(heap) = Heap::read(&mut reads, heap)? else {
-        return Ok(Vec::new());
-    };
+    let heap = Heap::read(&mut reads, heap)?;
     let mut messages = Vec::new();
     let mut huge = None;
     for record in records(&mut reads, names, NAME_RECORDS)? {
-        // The heap ID, the message's flags, its creation order (4) and the name's hash (4).
-        let (Some(id), Some(&flags)) = (record.get(..heap.id_len), record.get(heap.id_len)) else {
+        // The heap ID (8 bytes, whatever the heap's header says: libhdf5 reads 8), the
+        // message's flags, its creation order (4) and the name's hash (4).
+        let (Some(id), Some(&flags)) = (record.get(..ID_LEN), record.get(ID_LEN)) else {
             return Err(bad(format!(
                 "an attribute name record of {} bytes",
                 record.len()
@@ -135,8 +136,10 @@ fn records(reads: &mut Reads, addr: u64, kind: u8) -> Result<Vec<Vec<u8>>> {
     let mut under = vec![(leaf_max, 0usize)]; // (most records under a node, size of that count)
     for d in 1..=depth {
         let (below, below_size) = under[d - 1];
-        let per = (record_size + O + count_size + below_size) as u64;
-        let max = capacity / per;
+        // libhdf5's `H5B2_NUM_INT_REC`: room for one more child pointer than records.
+        let pointer = (O + count_size + below_size) as u64;
+        let max =
+            capacity.checked_sub(pointer).ok_or_else(malformed)? / (record_size as u64 + pointer);
         let all = max
             .checked_add(1)
             .and_then(|m| m.checked_mul(below))
@@ -184,7 +187,6 @@ fn records(reads: &mut Reads, addr: u64, kind: u8) -> Result<Vec<Vec<u8>>> {
 /// What is needed of a fractal heap's header to find its objects.
 struct Heap {
     addr: u64,
-    id_len: usize,
     /// The sizes of an object's offset and length in a managed object's ID.
     off_size: usize,
     len_size: usize,
@@ -193,7 +195,7 @@ struct Heap {
     width: u64,
     start: u64,
     direct_rows: u64,
-    /// Direct blocks end with a checksum.
+    /// Direct blocks hold a checksum after their block offset.
     checksummed: bool,
     root: u64,
     root_rows: u64,
@@ -201,32 +203,34 @@ struct Heap {
 }
 
 impl Heap {
-    /// The heap whose header is at `addr`, or `None` for a heap with filtered blocks.
-    fn read(reads: &mut Reads, addr: u64) -> Result<Option<Heap>> {
+    /// The heap whose header is at `addr`.
+    fn read(reads: &mut Reads, addr: u64) -> Result<Heap> {
         let b = reads.once(addr, 142, "a fractal heap header")?;
         let malformed = |what: &str| bad(format!("the fractal heap at {addr}: {what}"));
         if &b[..4] != b"FRHP" || b[4] != 0 {
             return Err(malformed("no fractal heap header"));
         }
         if le(&b[7..9]) != 0 {
-            return Ok(None);
+            // libhdf5 never writes one for attributes (and reads it through its filters).
+            return Err(malformed(
+                "its blocks are filtered, which annpage does not read",
+            ));
         }
-        let (id_len, flags, max_managed) = (le(&b[5..7]) as usize, b[9], le(&b[10..14]));
+        let (id_len, flags, max_managed) = (le(&b[5..7]), b[9], le(&b[10..14]));
         let (width, start, max_direct) = (le(&b[110..112]), le(&b[112..120]), le(&b[120..128]));
         let heap_bits = le(&b[128..130]);
         let pow2 = |n: u64| n.is_power_of_two();
         if !(pow2(width) && pow2(start) && pow2(max_direct) && start <= max_direct) {
             return Err(malformed("its doubling table is not one libhdf5 builds"));
         }
-        if !(1..=64).contains(&heap_bits) || max_managed == 0 || id_len == 0 {
+        if !(1..=64).contains(&heap_bits) || max_managed == 0 || id_len != ID_LEN as u64 {
             return Err(malformed("its sizes are not ones libhdf5 builds"));
         }
         let off_size = heap_bits.div_ceil(8) as usize;
         let len_size =
             (max_direct.ilog2().div_ceil(8) as usize).min((max_managed.ilog2() / 8 + 1) as usize);
-        Ok(Some(Heap {
+        Ok(Heap {
             addr,
-            id_len,
             off_size,
             len_size,
             width,
@@ -236,7 +240,7 @@ impl Heap {
             root: le(&b[132..140]),
             root_rows: le(&b[140..142]),
             huge_index: le(&b[22..30]),
-        }))
+        })
     }
 
     /// The object of heap ID `id`: managed (in a direct block) or huge (its own span, found
@@ -254,12 +258,10 @@ impl Heap {
                 let len = int(id, 1 + self.off_size, self.len_size).ok_or_else(malformed)?;
                 self.managed(reads, off, len)
             }
-            // Huge, its span in its ID when the ID has room for it (libhdf5's rule).
-            1 if id.len() > 2 * O => {
-                reads.span(le(&id[1..9]), le(&id[9..17]), "a huge fractal heap object")
-            }
-            1 if id.len() > 1 => {
-                let key = le(&id[1..id.len().min(9)]);
+            // Huge: an 8-byte ID has no room for the object's span (libhdf5 then keeps it in
+            // an index of huge objects, by the ID's other 7 bytes).
+            1 => {
+                let key = le(&id[1..]);
                 if huge.is_none() {
                     let mut index = HashMap::new();
                     for r in records(reads, self.huge_index, HUGE_RECORDS)? {
@@ -267,7 +269,12 @@ impl Heap {
                         else {
                             return Err(malformed());
                         };
-                        index.insert(key, (addr, len));
+                        if index.insert(key, (addr, len)).is_some() {
+                            return Err(bad(format!(
+                                "huge object {key} of the fractal heap at {} is indexed twice",
+                                self.addr
+                            )));
+                        }
                     }
                     *huge = Some(index);
                 }
@@ -309,6 +316,7 @@ impl Heap {
         let (mut block, mut block_off, mut rows) = (self.root, 0u64, self.root_rows);
         let mut block_size = self.start;
         while rows > 0 {
+            self.check_prefix(reads, block, b"FHIB", block_off)?;
             let rel = off - block_off;
             let (row, col) = self
                 .locate(rel)
@@ -337,6 +345,7 @@ impl Heap {
         if block == UNDEFINED {
             return Err(malformed("the heap has no blocks"));
         }
+        self.check_prefix(reads, block, b"FHDB", block_off)?;
         let prefix = 4 + 1 + O + self.off_size + if self.checksummed { 4 } else { 0 };
         let at = off - block_off;
         if at < prefix as u64 || at.saturating_add(len) > block_size {
@@ -363,6 +372,30 @@ impl Heap {
         Some((row, (rel - row_off) / size))
     }
 
+    /// Checks that the block at `addr` starts as a block of this heap (`signature`, version 0,
+    /// the heap's address) whose offset in the heap is `offset`: libhdf5 places objects by the
+    /// offset a block stores, annpage by the one it works out, and the two must agree.
+    fn check_prefix(
+        &self,
+        reads: &mut Reads,
+        addr: u64,
+        signature: &[u8; 4],
+        offset: u64,
+    ) -> Result<()> {
+        let len = 4 + 1 + O + self.off_size;
+        let b = reads.span(addr, len as u64, "a fractal heap block")?;
+        let stored = le(&b[5 + O..]);
+        if &b[..4] != signature || b[4] != 0 || le(&b[5..5 + O]) != self.addr || stored != offset {
+            return Err(bad(format!(
+                "no block of the fractal heap at {} at {addr} for heap offset {offset} ({} \
+                 at {stored})",
+                self.addr,
+                String::from_utf8_lossy(&b[..4])
+            )));
+        }
+        Ok(())
+    }
+
     /// Entry `k` (a child's address) of the indirect block at `addr` of `rows` rows, or `None`
     /// for a child never written.
     fn entry(&self, reads: &mut Reads, addr: u64, rows: u64, k: u64) -> Result<Option<u64>> {
@@ -373,10 +406,6 @@ impl Heap {
             return Err(bad(format!(
                 "the indirect block at {addr} has no entry {k}"
             )));
-        }
-        let head = reads.span(addr, 4, "a fractal heap indirect block")?;
-        if &head[..4] != b"FHIB" {
-            return Err(bad(format!("no fractal heap indirect block at {addr}")));
         }
         let child = le(&reads.span(addr + at, O as u64, "a fractal heap indirect block")?);
         Ok((child != UNDEFINED).then_some(child))

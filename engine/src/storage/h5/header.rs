@@ -82,7 +82,7 @@ impl Version {
 /// the caller).
 pub(super) fn attribute_data(img: &Image, addr: u64, name: &str) -> Result<Vec<Stored>> {
     let mut found = Vec::new();
-    let mut dense = Vec::new();
+    let mut dense = None;
     walk(img, addr, |kind, flags, body| {
         if kind == ATTRIBUTE && flags & SHARED_MESSAGE == 0 {
             found.extend(
@@ -90,14 +90,20 @@ pub(super) fn attribute_data(img: &Image, addr: u64, name: &str) -> Result<Vec<S
                     .map(|(datatype, shared, data)| (datatype.to_vec(), shared, data.to_vec())),
             );
         }
-        if kind == ATTRIBUTE_INFO && flags & SHARED_MESSAGE == 0 {
-            dense.push(dense_storage(body));
+        // The first, as libhdf5 reads it.
+        if kind == ATTRIBUTE_INFO && dense.is_none() {
+            dense = Some(dense_storage(body));
         }
     })?;
-    for at in dense {
+    // libhdf5 looks for dense storage in version 2 headers only.
+    let mut signature = [0u8; 4];
+    if dense.is_some() && img.len().saturating_sub(addr) >= 4 {
+        img.read(addr, &mut signature, "an object header")?;
+    }
+    if let Some(at) = dense.filter(|_| &signature == b"OHDR") {
         let (heap, names) = at.ok_or_else(|| {
             Error::malformed(format!(
-                "an attribute info message of the object header at {addr} is cut short"
+                "the attribute info message of the object header at {addr} is cut short"
             ))
         })?;
         for body in super::dense::attribute_messages(img, heap, names)? {
@@ -348,7 +354,9 @@ fn attribute_message<'a>(body: &'a [u8], name: &str) -> Option<(&'a [u8], bool, 
         _ => return None,
     };
     let pad = |n: usize| if padded { n.div_ceil(8) * 8 } else { n };
-    let stored_name = body.get(start..start + name_len)?;
+    // The name is its first `name_len - 1` bytes, as libhdf5 takes it (the last, a NUL, is
+    // not looked at).
+    let stored_name = body.get(start..start + name_len.checked_sub(1)?)?;
     let stored_name = stored_name.split(|&b| b == 0).next().unwrap_or_default();
     if stored_name != name.as_bytes() {
         return None;
@@ -559,5 +567,41 @@ mod tests {
             }
         }
         assert!(found > 0 && refused > 0, "{found} found, {refused} refused");
+    }
+
+    #[test]
+    fn dense_storage_libhdf5_would_read_otherwise_is_refused() {
+        // Each edit makes libhdf5 find another object than the walk would (a block's stored
+        // offset, a heap ID length other than 8) or read one the walk does not (filtered
+        // blocks): refused rather than left unchecked.
+        let (_dir, path) = py_file("attrs.h5", SCRIPT);
+        let bytes = std::fs::read(&path).unwrap();
+        let every = |sig: &[u8]| -> Vec<usize> {
+            (0..bytes.len() - 4)
+                .filter(|&i| &bytes[i..i + 4] == sig)
+                .collect()
+        };
+        // (signature, offset in the block, value, the error)
+        let edits: [(&[u8], usize, u8, &str); 3] = [
+            (b"FHDB", 13, 1, "no block of the fractal heap"),
+            (b"FRHP", 5, 9, "sizes are not ones libhdf5 builds"),
+            (b"FRHP", 7, 1, "its blocks are filtered"),
+        ];
+        for (sig, at, value, want) in edits {
+            let mut copy = bytes.clone();
+            for block in every(sig) {
+                copy[block + at] = value;
+            }
+            let f = written(&path, copy);
+            let img = crate::storage::h5::heap::beside_libhdf5(&f)
+                .unwrap()
+                .unwrap();
+            let addr = crate::storage::h5::header_address(&f.group("dense").unwrap()).unwrap();
+            let err = attribute_data(&img, addr, "a7")
+                .err()
+                .expect(want)
+                .to_string();
+            assert!(err.contains(want), "{err}");
+        }
     }
 }
