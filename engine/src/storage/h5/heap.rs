@@ -295,18 +295,9 @@ fn element_references(
 /// all the same).
 fn check_references(img: &Image, mut refs: Vec<(usize, Reference, u64)>) -> Result<()> {
     refs.sort_by_key(|(_, r, _)| r.collection);
-    let (mut heap, mut end) = (Collection::default(), 0u64);
+    let mut heap = Collection::default();
     for (k, r, item) in refs {
-        if heap.addr != Some(r.collection) {
-            if r.collection < end {
-                return Err(Error::malformed(format!(
-                    "global heap collection at {} overlaps the one before it",
-                    r.collection
-                )));
-            }
-            heap.load(img, r.collection)?;
-            end = r.collection + heap.bytes.len() as u64;
-        }
+        heap.visit(img, r.collection)?;
         object_of(&heap, k, &r, item)?;
     }
     Ok(())
@@ -457,19 +448,8 @@ fn decode(img: &Image, raw: &[u8]) -> Result<Vec<String>> {
     }
     runs.sort_unstable_by_key(|(c, range)| (*c, range.start));
     let mut heap = Collection::default();
-    // The end of the last collection read: collections may not overlap, so that all of them
-    // together are read at most once from the file.
-    let mut end = 0u64;
     for (collection, range) in runs {
-        if heap.addr != Some(collection) {
-            if collection < end {
-                return Err(Error::malformed(format!(
-                    "global heap collection at {collection} overlaps the one before it"
-                )));
-            }
-            heap.load(img, collection)?;
-            end = collection + heap.bytes.len() as u64;
-        }
+        heap.visit(img, collection)?;
         let from = range.start;
         for (k, r) in (from..).zip(references(&raw[from * stride..range.end * stride])) {
             if r.len == 0 {
@@ -514,12 +494,31 @@ fn object_of<'h>(heap: &'h Collection, k: usize, r: &Reference, item: u64) -> Re
 #[derive(Debug, Default)]
 struct Collection {
     addr: Option<u64>,
+    /// The end of the last collection read (see [`Collection::visit`]).
+    end: u64,
     bytes: Vec<u8>,
     /// By object index: the object's bytes in `bytes` (`start..end`), empty for no object.
     objects: Vec<(u32, u32)>,
 }
 
 impl Collection {
+    /// Makes the collection at `addr` the one held, reading it unless it already is. Called in
+    /// increasing order of address: a collection overlapping the one before is refused, so
+    /// that all of them together are read at most once from the file.
+    fn visit(&mut self, img: &Image, addr: u64) -> Result<()> {
+        if self.addr == Some(addr) {
+            return Ok(());
+        }
+        if addr < self.end {
+            return Err(Error::malformed(format!(
+                "global heap collection at {addr} overlaps the one before it"
+            )));
+        }
+        self.load(img, addr)?;
+        self.end = addr + self.bytes.len() as u64;
+        Ok(())
+    }
+
     /// Reads and parses the collection at `addr`, reusing the memory of the one before.
     fn load(&mut self, img: &Image, addr: u64) -> Result<()> {
         let header = header_len(WIDTHS.size);
