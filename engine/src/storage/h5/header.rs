@@ -75,20 +75,30 @@ impl Version {
     }
 }
 
-/// Every message of attribute `name` of the object whose header is at `addr`, in the header
-/// or in its dense storage (a corrupt header may hold the name twice): its stored bytes, from the start of the attribute's data to the
-/// end of its message (padding included), and their layout; empty when the header does not
-/// hold it in a form read here. Addresses and lengths are 8 bytes wide (libhdf5's default, checked by
-/// the caller).
-pub(super) fn attribute_data(img: &Image, addr: u64, name: &str) -> Result<Vec<Stored>> {
+/// Every message of the attributes `wanted` names (by their stored name) of the object whose
+/// header is at `addr`, in the header or in its dense storage (a corrupt header may hold a
+/// name twice), with its attribute's name: its stored bytes, from the start of the
+/// attribute's data to the end of its message (padding included), and their layout; none
+/// for an attribute the header does not hold in a form read here. One walk of the header
+/// serves every attribute. Addresses and lengths are 8 bytes wide (libhdf5's default,
+/// checked by the caller).
+pub(super) fn attribute_data(
+    img: &Image,
+    addr: u64,
+    wanted: impl Fn(&[u8]) -> bool,
+) -> Result<Vec<(Vec<u8>, Stored)>> {
     let mut found = Vec::new();
     let mut dense = None;
+    let mut keep = |body: &[u8]| {
+        if let Some((name, datatype, shared, data)) = attribute_message(body) {
+            if wanted(name) {
+                found.push((name.to_vec(), datatype.to_vec(), shared, data.to_vec()));
+            }
+        }
+    };
     walk(img, addr, |kind, flags, body| {
         if kind == ATTRIBUTE && flags & SHARED_MESSAGE == 0 {
-            found.extend(
-                attribute_message(body, name)
-                    .map(|(datatype, shared, data)| (datatype.to_vec(), shared, data.to_vec())),
-            );
+            keep(body);
         }
         // The first, as libhdf5 reads it.
         if kind == ATTRIBUTE_INFO && dense.is_none() {
@@ -107,21 +117,18 @@ pub(super) fn attribute_data(img: &Image, addr: u64, name: &str) -> Result<Vec<S
             ))
         })?;
         for body in super::dense::attribute_messages(img, heap, names)? {
-            found.extend(
-                attribute_message(&body, name)
-                    .map(|(datatype, shared, data)| (datatype.to_vec(), shared, data.to_vec())),
-            );
+            keep(&body);
         }
     }
     found
         .into_iter()
-        .map(|(datatype, shared, data)| {
+        .map(|(name, datatype, shared, data)| {
             let slots = if shared {
                 committed_slots(img, &datatype)?
             } else {
                 slots(&datatype)?
             };
-            Ok(Stored { slots, data })
+            Ok((name, Stored { slots, data }))
         })
         .collect()
 }
@@ -336,10 +343,10 @@ fn messages_of(bytes: &[u8], version: Version) -> impl Iterator<Item = (u16, u8,
     })
 }
 
-/// The datatype (and whether it is a shared message naming a committed datatype) and the data
-/// of an attribute message if it is attribute `name`'s; a shared datatype or dataspace takes
-/// the size the message gives it like any other.
-fn attribute_message<'a>(body: &'a [u8], name: &str) -> Option<(&'a [u8], bool, &'a [u8])> {
+/// The name, the datatype (and whether it is a shared message naming a committed datatype) and
+/// the data of an attribute message; a shared datatype or dataspace takes the size the message
+/// gives it like any other.
+fn attribute_message(body: &[u8]) -> Option<(&[u8], &[u8], bool, &[u8])> {
     let version = *body.first()?;
     let sizes = [2, 4, 6].map(|at| body.get(at..at + 2).map(le));
     let [Some(name_len), Some(type_len), Some(space_len)] = sizes else {
@@ -357,15 +364,12 @@ fn attribute_message<'a>(body: &'a [u8], name: &str) -> Option<(&'a [u8], bool, 
     // The name is its first `name_len - 1` bytes, as libhdf5 takes it (the last, a NUL, is
     // not looked at).
     let stored_name = body.get(start..start + name_len.checked_sub(1)?)?;
-    let stored_name = stored_name.split(|&b| b == 0).next().unwrap_or_default();
-    if stored_name != name.as_bytes() {
-        return None;
-    }
+    let name = stored_name.split(|&b| b == 0).next().unwrap_or_default();
     let datatype_at = start + pad(name_len);
     let shared_type = version > 1 && body[1] & 0x01 != 0;
     let datatype = body.get(datatype_at..datatype_at + type_len)?;
     let data = datatype_at + pad(type_len) + pad(space_len);
-    Some((datatype, shared_type, body.get(data..)?))
+    Some((name, datatype, shared_type, body.get(data..)?))
 }
 
 /// The addresses of the fractal heap and the name index an attribute info message names:
@@ -421,8 +425,8 @@ mod tests {
         let img = crate::storage::h5::heap::beside_libhdf5(&f)
             .unwrap()
             .unwrap();
-        let found = attribute_data(&img, addr, name).unwrap();
-        let [stored] = &found[..] else {
+        let found = attribute_data(&img, addr, |n| n == name.as_bytes()).unwrap();
+        let [(_, stored)] = &found[..] else {
             assert!(found.is_empty(), "{group}/{name} found twice");
             return None;
         };
@@ -559,7 +563,7 @@ mod tests {
                 for group in ["dense", "huge"] {
                     let addr =
                         crate::storage::h5::header_address(&f.group(group).unwrap()).unwrap();
-                    match attribute_data(&img, addr, "a7") {
+                    match attribute_data(&img, addr, |n| n == b"a7") {
                         Ok(_) => found += 1,
                         Err(_) => refused += 1,
                     }
@@ -597,11 +601,34 @@ mod tests {
                 .unwrap()
                 .unwrap();
             let addr = crate::storage::h5::header_address(&f.group("dense").unwrap()).unwrap();
-            let err = attribute_data(&img, addr, "a7")
+            let err = attribute_data(&img, addr, |n| n == b"a7")
                 .err()
                 .expect(want)
                 .to_string();
             assert!(err.contains(want), "{err}");
         }
+    }
+
+    #[test]
+    fn every_attribute_is_read_and_checked_in_one_call() {
+        use crate::storage::h5::read::read_attrs;
+        let (_d, path) = py_file("attrs.h5", SCRIPT);
+        let f = hdf5::File::open(&path).unwrap();
+        for group in ["few", "many", "dense", "huge"] {
+            let g = f.group(group).unwrap();
+            let all = read_attrs(&g).unwrap();
+            assert_eq!(all.len(), g.attr_names().unwrap().len(), "{group}");
+            for (name, value) in &all {
+                assert_eq!(value, &read_attr(&g, name).unwrap(), "{group}/{name}");
+            }
+        }
+        // Refused as one attribute read is, naming an attribute.
+        let err = read_attrs(&without_free_space(&path).group("dense").unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("attribute '") && err.contains("free space of 0 bytes"),
+            "{err}"
+        );
     }
 }

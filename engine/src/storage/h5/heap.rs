@@ -196,23 +196,43 @@ pub(super) fn check_attribute(
     ty: &StoredType,
     count: usize,
 ) -> Result<()> {
+    let mut results = check_attributes(loc, &[(name, ty, count)])?;
+    results.pop().unwrap_or(Ok(()))
+}
+
+/// [`check_attribute`] for each of `wanted` (name, type, count of values), with one walk of
+/// the object's header for all of them: a result each, in order (`Err` alone when the header
+/// cannot be walked).
+pub(super) fn check_attributes(
+    loc: &hdf5::Location,
+    wanted: &[(&str, &StoredType, usize)],
+) -> Result<Vec<Result<()>>> {
     let Some(img) = beside_libhdf5(&loc.file()?)? else {
-        return Ok(());
+        return Ok(wanted.iter().map(|_| Ok(())).collect());
     };
     let addr = super::header_address(loc)?;
-    let mut refs = Vec::new();
-    // Every message of that name (libhdf5 reads the first it meets).
-    for stored in super::header::attribute_data(&img, addr, name)? {
-        // A string's layout is known whatever its datatype message (shared or not).
-        let slots = match ty {
-            StoredType::VarString { .. } => Some(Slots::string()),
-            _ => stored.slots,
-        };
-        if let Some(slots) = slots {
-            element_references(&stored.data, count, &slots, &mut refs)?;
+    let found = super::header::attribute_data(&img, addr, |n| {
+        wanted.iter().any(|(name, _, _)| name.as_bytes() == n)
+    })?;
+    let check = |name: &str, ty: &StoredType, count: usize| {
+        let mut refs = Vec::new();
+        // Every message of that name (libhdf5 reads the first it meets).
+        for (_, stored) in found.iter().filter(|(n, _)| n == name.as_bytes()) {
+            // A string's layout is known whatever its datatype message (shared or not).
+            let slots = match ty {
+                StoredType::VarString { .. } => Some(Slots::string()),
+                _ => stored.slots.clone(),
+            };
+            if let Some(slots) = slots {
+                element_references(&stored.data, count, &slots, &mut refs)?;
+            }
         }
-    }
-    check_references(&img, refs)
+        check_references(&img, refs)
+    };
+    Ok(wanted
+        .iter()
+        .map(|&(name, ty, count)| check(name, ty, count))
+        .collect())
 }
 
 /// Checks the stored references of a dataset whose type holds variable-length values before

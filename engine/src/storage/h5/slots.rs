@@ -301,9 +301,9 @@ mod tests {
         let f = hdf5::File::open(&path).unwrap();
         let img = beside_libhdf5(&f).unwrap().unwrap();
         let root = crate::storage::h5::header_address(&f).unwrap();
-        let attr = crate::storage::h5::header::attribute_data(&img, root, "a").unwrap();
+        let attr = crate::storage::h5::header::attribute_data(&img, root, |n| n == b"a").unwrap();
         assert_eq!(attr.len(), 1);
-        assert_eq!(attr[0].slots, of(&path, "d"));
+        assert_eq!(attr[0].1.slots, of(&path, "d"));
         read_raw_data(&f.dataset("d").unwrap()).unwrap();
         // Over a collection that traps libhdf5: both refused.
         let f = without_free_space(&path);

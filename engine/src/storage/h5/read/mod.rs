@@ -74,26 +74,39 @@ pub fn has_attr(loc: &Location, name: &str) -> Result<bool> {
 /// Reads an attribute of any supported type (a scalar attribute gives a 0-d array).
 pub fn read_attr(loc: &Location, name: &str) -> Result<ArrayData> {
     let attr = loc.attr(name)?;
-    check_strings(loc, name, &attr)
-        .and_then(|()| NativeBuffer::read(Source::Attribute(&attr)))
-        .and_then(|buf| buf.decode_array())
-        .map_err(|e| match e {
-            Error::Unsupported(msg) => Error::unsupported(format!("attribute '{name}': {msg}")),
-            Error::Malformed(msg) => Error::malformed(format!("attribute '{name}': {msg}")),
-            e => e,
-        })
+    let check = || match variable_length(&attr)? {
+        Some((ty, count)) => super::heap::check_attribute(loc, name, &ty, count),
+        None => Ok(()),
+    };
+    check()
+        .and_then(|()| decode_attr(&attr))
+        .map_err(|e| in_attribute(name, e))
 }
 
-/// Checks the references of an attribute holding variable-length strings before libhdf5
-/// follows them into the global heap (see [`super::heap::check_attribute`]).
-fn check_strings(loc: &Location, name: &str, attr: &Attribute) -> Result<()> {
+/// The values of an attribute whose strings are checked (or hold none).
+fn decode_attr(attr: &Attribute) -> Result<ArrayData> {
+    NativeBuffer::read(Source::Attribute(attr))?.decode_array()
+}
+
+/// `e` naming attribute `name`.
+fn in_attribute(name: &str, e: Error) -> Error {
+    match e {
+        Error::Unsupported(msg) => Error::unsupported(format!("attribute '{name}': {msg}")),
+        Error::Malformed(msg) => Error::malformed(format!("attribute '{name}': {msg}")),
+        e => e,
+    }
+}
+
+/// The stored type and count of values of an attribute holding variable-length values, whose
+/// references are checked before libhdf5 follows them into the global heap (see
+/// [`super::heap::check_attribute`]); `None` for other attributes.
+fn variable_length(attr: &Attribute) -> Result<Option<(StoredType, usize)>> {
     let ty = StoredType::of(&attr.dtype()?)?;
     if !ty.has_vlen() {
-        return Ok(());
+        return Ok(None);
     }
     let space = attr.space()?;
-    let count = if space.is_null() { 0 } else { space.size() };
-    super::heap::check_attribute(loc, name, &ty, count)
+    Ok(Some((ty, if space.is_null() { 0 } else { space.size() })))
 }
 
 /// Reads an attribute if it exists.
@@ -107,10 +120,36 @@ pub fn read_attr_opt(loc: &Location, name: &str) -> Result<Option<ArrayData>> {
 
 /// Reads every attribute of `loc`, in name order.
 pub fn read_attrs(loc: &Location) -> Result<Attrs> {
-    loc.attr_names()?
+    let names = loc.attr_names()?;
+    let attrs = names
+        .iter()
+        .map(|name| Ok(loc.attr(name)?))
+        .collect::<Result<Vec<_>>>()?;
+    // The strings of all of them checked with one walk of the object's header, not one each.
+    let mut wanted = Vec::new();
+    for (k, (name, attr)) in names.iter().zip(&attrs).enumerate() {
+        if let Some((ty, count)) = variable_length(attr).map_err(|e| in_attribute(name, e))? {
+            wanted.push((k, name.as_str(), ty, count));
+        }
+    }
+    let listed: Vec<(&str, &StoredType, usize)> =
+        wanted.iter().map(|(_, n, ty, c)| (*n, ty, *c)).collect();
+    let mut checks: Vec<Result<()>> = names.iter().map(|_| Ok(())).collect();
+    if let Some(&(_, first, _, _)) = wanted.first() {
+        let results =
+            super::heap::check_attributes(loc, &listed).map_err(|e| in_attribute(first, e))?;
+        for ((k, ..), result) in wanted.iter().zip(results) {
+            checks[*k] = result;
+        }
+    }
+    names
         .into_iter()
-        .map(|name| {
-            let value = read_attr(loc, &name)?;
+        .zip(attrs)
+        .zip(checks)
+        .map(|((name, attr), check)| {
+            let value = check
+                .and_then(|()| decode_attr(&attr))
+                .map_err(|e| in_attribute(&name, e))?;
             Ok((name, value))
         })
         .collect()
