@@ -90,10 +90,9 @@ pub(super) fn attribute_data(
     let mut found = Vec::new();
     let mut dense = None;
     let mut keep = |body: &[u8]| {
-        if let Some((name, datatype, shared, data)) = attribute_message(body) {
-            if wanted(name) {
-                found.push((name.to_vec(), datatype.to_vec(), shared, data.to_vec()));
-            }
+        if let Some(m) = attribute_message(body).filter(|m| wanted(m.name)) {
+            let parts = (m.datatype.to_vec(), m.shared_type, m.data.to_vec());
+            found.push((m.name.to_vec(), parts));
         }
     };
     walk(img, addr, |kind, flags, body| {
@@ -122,7 +121,7 @@ pub(super) fn attribute_data(
     }
     found
         .into_iter()
-        .map(|(name, datatype, shared, data)| {
+        .map(|(name, (datatype, shared, data))| {
             let slots = if shared {
                 committed_slots(img, &datatype)?
             } else {
@@ -343,10 +342,18 @@ fn messages_of(bytes: &[u8], version: Version) -> impl Iterator<Item = (u16, u8,
     })
 }
 
-/// The name, the datatype (and whether it is a shared message naming a committed datatype) and
-/// the data of an attribute message; a shared datatype or dataspace takes the size the message
-/// gives it like any other.
-fn attribute_message(body: &[u8]) -> Option<(&[u8], &[u8], bool, &[u8])> {
+/// The parts of an attribute message read here.
+struct Message<'a> {
+    name: &'a [u8],
+    datatype: &'a [u8],
+    /// The datatype message is shared: it names a committed datatype.
+    shared_type: bool,
+    data: &'a [u8],
+}
+
+/// The parts of an attribute message; a shared datatype or dataspace takes the size the
+/// message gives it like any other.
+fn attribute_message(body: &[u8]) -> Option<Message<'_>> {
     let version = *body.first()?;
     let sizes = [2, 4, 6].map(|at| body.get(at..at + 2).map(le));
     let [Some(name_len), Some(type_len), Some(space_len)] = sizes else {
@@ -369,7 +376,12 @@ fn attribute_message(body: &[u8]) -> Option<(&[u8], &[u8], bool, &[u8])> {
     let shared_type = version > 1 && body[1] & 0x01 != 0;
     let datatype = body.get(datatype_at..datatype_at + type_len)?;
     let data = datatype_at + pad(type_len) + pad(space_len);
-    Some((name, datatype, shared_type, body.get(data..)?))
+    Some(Message {
+        name,
+        datatype,
+        shared_type,
+        data: body.get(data..)?,
+    })
 }
 
 /// The addresses of the fractal heap and the name index an attribute info message names:
