@@ -161,8 +161,10 @@ fn fixtures_are_written_back_as_anndata_wrote_them() {
     let mut names = Vec::new();
     for entry in std::fs::read_dir(&fixtures).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "h5ad") {
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        // hdf5_latest.h5ad is not what `write_h5ad` writes (HDF5's newest format, attributes
+        // anndata does not read): its layout is no reference for ours.
+        if path.extension().is_some_and(|e| e == "h5ad") && name != "hdf5_latest.h5ad" {
             let compression = if name.contains("_gzip") {
                 Compression::Gzip(4)
             } else if name.contains("_lzf") {
