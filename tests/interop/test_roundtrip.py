@@ -162,8 +162,10 @@ def test_converted_datasets_are_compressed_as_asked(src: Path, compression: str,
 
 def test_reference_writer_reproduces_current_fixtures(tmp_path: Path):
     """Self-check of the harness: anndata's rewrite of a current fixture (with the corrections of
-    `_reference_tree`) is the fixture itself, so a difference found above is annpage's."""
-    for src in [f for f in FILES if f.parent == FIXTURES]:
+    `_reference_tree`) is the fixture itself, so a difference found above is annpage's.
+    hdf5_latest.h5ad is left out: anndata's `write_h5ad` did not write it (HDF5's newest
+    format, with attributes anndata drops)."""
+    for src in [f for f in FILES if f.parent == FIXTURES and f.name != "hdf5_latest.h5ad"]:
         compression = next((c for c in ("gzip", "lzf") if c in src.stem), "none")
         problems = differences(tree(src), _reference_tree(src, compression, tmp_path))
         assert not problems, f"{src.name}:\n  " + "\n  ".join(problems)

@@ -4,11 +4,12 @@
 //!
 //! Read here only to find those messages (see [`super::header::attribute_data`]): every record
 //! of the name index is visited, and the heap object it names is read from the direct block
-//! (or, for a huge object, the span) that holds it. Nothing is trusted: every node and block is
-//! read at most once and all of them together no more than twice the file's bytes, every
-//! count and offset is checked against what holds it, and the doubling table's arithmetic is
-//! checked for overflow. A heap whose blocks are filtered (libhdf5 never writes one for
-//! attributes) is not read: its attributes are not found.
+//! (or, for a huge object, the span) that holds it, as libhdf5 finds it (each block's stored
+//! offset must be the one worked out). Nothing is trusted: no B-tree node is read twice, all
+//! reads together stay under twice the file's bytes, every count and offset is checked
+//! against what holds it, and the doubling table's arithmetic is checked for overflow. What
+//! libhdf5 would read another way than this module (a heap whose blocks are filtered, heap IDs
+//! other than 8 bytes) is refused.
 
 use std::collections::{HashMap, HashSet};
 
