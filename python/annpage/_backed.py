@@ -219,8 +219,7 @@ class BackedAnnData:
         if frame is not None:
             return frame.index
         h = self._h()
-        names = h.obs_names() if axis == "obs" else h.var_names()
-        return pd.Index(names, dtype=object, name=h.index_name(axis), copy=False)
+        return pd.Index(h.names(axis), dtype=object, name=h.index_name(axis), copy=False)
 
     @property
     def obs(self) -> pd.DataFrame:

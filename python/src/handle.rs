@@ -54,24 +54,16 @@ macro_rules! shared_handle_methods {
                 $crate::convert::dataframe(py, df)
             }
 
-            /// The selected observation names, as a numpy object array (not the whole frame).
-            fn obs_names<'py>(
+            /// The selected names along `axis` (`"obs"` or `"var"`), as a numpy object array
+            /// (the frame's columns are not read).
+            fn names<'py>(
                 &self,
                 py: ::pyo3::Python<'py>,
+                axis: &str,
             ) -> ::pyo3::PyResult<::pyo3::Bound<'py, ::pyo3::PyAny>> {
+                let axis = $crate::backed::axis_of(axis)?;
                 let names = py
-                    .detach(|| self.inner.names(::annpage::Axis::Obs))
-                    .map_err($crate::errors::to_py)?;
-                Ok($crate::convert::str_array(py, &names))
-            }
-
-            /// The selected variable names, as a numpy object array (not the whole frame).
-            fn var_names<'py>(
-                &self,
-                py: ::pyo3::Python<'py>,
-            ) -> ::pyo3::PyResult<::pyo3::Bound<'py, ::pyo3::PyAny>> {
-                let names = py
-                    .detach(|| self.inner.names(::annpage::Axis::Var))
+                    .detach(|| self.inner.names(axis))
                     .map_err($crate::errors::to_py)?;
                 Ok($crate::convert::str_array(py, &names))
             }
