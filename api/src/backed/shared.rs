@@ -323,30 +323,29 @@ impl Shared {
     }
 
     /// The names of the rows `rows` of a frame for a caller that keeps them and will not ask
-    /// the handle again: every name of a frame stored as a group whose index is not cached is
-    /// read straight into the caller's hands (not cached, not copied).
+    /// the handle again: the index of a frame stored as a group is taken through
+    /// [`Shared::owned_column`] (every name of an uncached index read straight into the
+    /// caller's hands: not cached, not copied).
     pub(super) fn taken_names(
         &self,
         snap: &Snapshot,
         frame: &FrameLayout,
         rows: &AxisIndex,
     ) -> Result<Vec<String>> {
-        if let FrameSource::Group {
+        let FrameSource::Group {
             path, index_key, ..
         } = &frame.source
-        {
-            let key = (snap.generation, frame.id, None);
-            if rows.is_full() && !lock(&self.columns).contains_key(&key) {
-                return match read_index(snap, path, index_key)? {
-                    Column::Array(ArrayData::String(names)) if names.as_slice().is_some() => {
-                        // In order from its first element (a slice): the vector is the names.
-                        Ok(names.into_raw_vec_and_offset().0)
-                    }
-                    _ => Err(Error::malformed("the index does not hold strings").in_element(path)),
-                };
+        else {
+            return self.frame_names(snap, frame, rows);
+        };
+        let key = (snap.generation, frame.id, None);
+        match self.owned_column(key, rows, path, || read_index(snap, path, index_key))? {
+            Column::Array(ArrayData::String(names)) if names.as_slice().is_some() => {
+                // In order from its first element (a slice): the vector is the names.
+                Ok(names.into_raw_vec_and_offset().0)
             }
+            _ => Err(Error::malformed("the index does not hold strings").in_element(path)),
         }
-        self.frame_names(snap, frame, rows)
     }
 
     /// The names of the rows `rows` of a frame, without a copy when they are all of a frame
