@@ -78,9 +78,8 @@ impl Collection {
     }
 
     /// pandas' name of the obs (`"obs"`) or var index (the concatenation's).
-    fn index_name(&self, py: Python<'_>, axis: &str) -> PyResult<Option<String>> {
-        let axis = axis_of(axis)?;
-        py.detach(|| self.inner.index_name(axis)).map_err(to_py)
+    fn index_name(&self, axis: &str) -> PyResult<Option<String>> {
+        Ok(self.inner.index_name(axis_of(axis)?))
     }
 
     fn keys(&self, py: Python<'_>, which: &str) -> PyResult<Vec<String>> {

@@ -71,9 +71,9 @@ impl Source {
     }
 
     /// pandas' name of the obs or var index.
-    pub fn index_name(&self, axis: Axis) -> annpage::Result<Option<String>> {
+    pub fn index_name(&self, axis: Axis) -> Option<String> {
         match self {
-            Source::File(b) => Ok(b.index_name(axis)),
+            Source::File(b) => b.index_name(axis),
             Source::Collection(c) => c.index_name(axis),
         }
     }

@@ -13,7 +13,7 @@ use annpage::{
 use crate::support::{fixture, write_gzip};
 
 /// Three files cut from the pbmc-like fixture: uneven cells, gene sets that overlap and are
-/// shuffled, and a layer in two of them.
+/// shuffled, a layer in two of them, and index names.
 fn parts(dir: &std::path::Path) -> Vec<PathBuf> {
     let src = read_h5ad(fixture("pbmc_like_csr.h5ad")).unwrap();
     let genes: Vec<usize> = (0..1000).collect();
@@ -32,6 +32,10 @@ fn parts(dir: &std::path::Path) -> Vec<PathBuf> {
                 .subset(&Selection::from(cells), &Selection::from(genes))
                 .unwrap();
             part.set_raw(None).unwrap();
+            // The cells' index names agree (kept), the genes' do not (dropped).
+            part.obs_mut().set_index_name(Some("cell".into()));
+            let gene = if i == 1 { "symbol" } else { "gene" };
+            part.var_mut().set_index_name(Some(gene.into()));
             if i != 1 {
                 let x = part.x().unwrap().clone();
                 part.insert_layer("counts", x).unwrap();
@@ -66,6 +70,8 @@ fn selections_equal_the_concatenation_subset() {
         let all = whole(&paths, &options);
         let coll = read_collection(&paths, &options, &BackedOptions::default()).unwrap();
         assert_eq!(coll.shape(), all.shape());
+        assert_eq!(all.obs().index_name(), Some("cell"));
+        assert_eq!(all.var().index_name(), None);
         assert_eq!(coll.var_names().unwrap(), all.var_names());
         assert_eq!(coll.obs_names().unwrap(), all.obs_names());
         let shuffled: Vec<usize> = (0..300).map(|i| (i * 7919) % all.n_obs()).collect();
@@ -92,10 +98,13 @@ fn selections_equal_the_concatenation_subset() {
             assert_eq!(view.obs_names().unwrap(), expected.obs_names());
             assert_eq!(&view.obs().unwrap(), expected.obs());
             assert_eq!(&view.var().unwrap(), expected.var());
-            assert_eq!(
-                view.index_name(Axis::Obs).unwrap().as_deref(),
-                expected.obs().index_name()
-            );
+            for axis in [Axis::Obs, Axis::Var] {
+                let frame = match axis {
+                    Axis::Obs => expected.obs(),
+                    Axis::Var => expected.var(),
+                };
+                assert_eq!(view.index_name(axis).as_deref(), frame.index_name());
+            }
             // Chunked, the same rows.
             let chunks: Vec<(std::ops::Range<usize>, Matrix)> =
                 view.chunk_x(37).unwrap().map(Result::unwrap).collect();

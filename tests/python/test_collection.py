@@ -19,7 +19,8 @@ SRC = ROOT / "fixtures" / "pbmc_like_csr.h5ad"
 
 @pytest.fixture(scope="module")
 def parts(tmp_path_factory):
-    """Three files of uneven size and overlapping, shuffled gene sets; a layer in two."""
+    """Three files of uneven size and overlapping, shuffled gene sets; a layer in two; index
+    names."""
     tmp = tmp_path_factory.mktemp("parts")
     src = ad.read_h5ad(SRC)
     del src.raw
@@ -30,6 +31,9 @@ def parts(tmp_path_factory):
         a = src[cells, genes].copy()
         if i != 1:
             a.layers["counts"] = a.X.copy()
+        # The cells' index names agree (kept by concat), the genes' do not (dropped).
+        a.obs.index.name = "cell"
+        a.var.index.name = "symbol" if i == 1 else "gene"
         p = tmp / f"part{i}.h5ad"
         a.write_h5ad(p)
         paths.append(p)
@@ -53,6 +57,9 @@ def test_collection_reads_like_concat_then_index(parts):
     assert isinstance(c, annpage.BackedCollection)
     assert c.shape == whole.shape and c.filenames == [str(p) for p in paths]
     assert list(c.var_names) == list(whole.var_names)
+    # The index names from metadata, before any annotation is read.
+    assert (c.obs_names.name, c.var_names.name) == (whole.obs_names.name, whole.var_names.name)
+    assert (whole.obs_names.name, whole.var_names.name) == ("cell", None)
     assert list(c.layers) == ["counts"]
     rng = np.random.default_rng(0)
     shuffled = rng.choice(whole.n_obs, 300, replace=False)

@@ -118,7 +118,7 @@ async fn frame(
             }
             if index {
                 let names = ArrayData::from(reader.names(axis)?);
-                out.index(&names, reader.index_name(axis)?, reservation)?;
+                out.index(&names, reader.index_name(axis), reservation)?;
             }
             Ok(Answer::json_bytes(out.finish(reservation)?))
         })

@@ -10,7 +10,7 @@ use annpage_engine::{Error, Result};
 
 use super::{selection_of, BackedCollection, Inner};
 use crate::backed::Names;
-use crate::concat::{column, ondisk, StringColumns};
+use crate::concat::{column, frame, ondisk, StringColumns};
 use crate::subset::aligned_rows;
 use crate::{AnnData, Axis, AxisIndex};
 
@@ -258,10 +258,16 @@ impl BackedCollection {
         self.frame(Axis::Var)
     }
 
-    /// pandas' name of the obs or var index, without cutting the frame.
-    pub fn index_name(&self, axis: Axis) -> Result<Option<String>> {
-        let held = self.inner.annotations()?;
-        Ok(held.side(axis).0.index_name().map(str::to_owned))
+    /// pandas' name of the obs or var index, from the files' metadata: the name their
+    /// indices share, as [`concat()`](fn@crate::concat) gives it (no annotations are read).
+    pub fn index_name(&self, axis: Axis) -> Option<String> {
+        let names: Vec<Option<String>> = self
+            .inner
+            .files
+            .iter()
+            .map(|f| f.index_name(axis))
+            .collect();
+        frame::common_index_name(names.iter().map(Option::as_deref))
     }
 
     /// The selected positions along `axis`.
