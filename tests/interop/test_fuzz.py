@@ -153,6 +153,34 @@ def test_attributes_in_dense_storage_over_a_corrupt_global_heap_do_not_hang(annp
     assert "free space of 0 bytes" in out.stderr, out.stderr
 
 
+def _with_many_attributes(path: Path, n: int) -> None:
+    """An AnnData whose uns holds an element of an encoding annpage keeps verbatim, with `n`
+    attributes besides its two encoding attributes (version 2 headers: h5py writes them fast)."""
+    adata = ad.AnnData(np.ones((3, 2), dtype=np.float32))
+    with h5py.File(path, "w", libver="latest") as f:
+        write_elem(f, "/", adata)
+        g = f["uns"].create_group("odd")
+        g.attrs["encoding-type"], g.attrs["encoding-version"] = "made-up", "0.1.0"
+        for i in range(n):
+            g.attrs[f"a{i}"] = i
+
+
+def test_an_object_with_too_many_attributes_is_refused_in_time(annpage_bin: Path, tmp_path: Path) -> None:
+    """libhdf5 finds an attribute by walking its object's attribute messages: reading every one
+    of 20,000 took over ten minutes. annpage reads at most 1,024 from one object, and those
+    with one walk of the header for their checks."""
+    few, many, out = tmp_path / "few.h5ad", tmp_path / "many.h5ad", tmp_path / "out.h5ad"
+    _with_many_attributes(few, 1000)
+    _with_many_attributes(many, 20_000)
+    done = mutate.run_verb([str(annpage_bin), "convert", str(few), str(out)], "convert", timeout=60)
+    assert done.returncode == 0, done.stderr
+    with h5py.File(out, "r") as f:
+        assert len(f["uns/odd"].attrs) == 1002 and f["uns/odd"].attrs["a999"] == 999
+    refused = mutate.run_verb([str(annpage_bin), "convert", str(many), str(out)], "convert", timeout=10)
+    assert refused.returncode == 1 and refused.failure() is None, refused.failure()
+    assert f"{many}: /uns/odd: unsupported: the object has 20002 attributes" in refused.stderr, refused.stderr
+
+
 # Runs argv[1:] as a child of this small process and prints its exit status and peak RSS (KiB):
 # a process forked from the test's own (hundreds of MB after the suite has run a while) starts
 # its peak RSS at its parent's size, which hides whether annpage itself allocated much.

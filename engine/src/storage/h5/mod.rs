@@ -125,6 +125,12 @@ macro_rules! impl_node {
             fn attr(&self, name: &str) -> Result<Option<AttrValue>> {
                 read::read_attr_opt(self, name)
             }
+
+            /// All of them checked with one walk of the object's header (see
+            /// [`read::read_attrs`]), not one walk each.
+            fn attrs(&self) -> Result<crate::data::Attrs> {
+                read::read_attrs(self)
+            }
         }
     )*};
 }

@@ -118,9 +118,21 @@ pub fn read_attr_opt(loc: &Location, name: &str) -> Result<Option<ArrayData>> {
     }
 }
 
-/// Reads every attribute of `loc`, in name order.
+/// The most attributes [`read_attrs`] reads from one object. libhdf5 finds an attribute by
+/// name by walking the object's attribute messages, so reading every one of `n` costs `n²`
+/// (20,000 took over ten minutes); anndata writes a handful per object.
+pub const MAX_ATTRIBUTES: usize = 1024;
+
+/// Reads every attribute of `loc`, in name order (at most [`MAX_ATTRIBUTES`]).
 pub fn read_attrs(loc: &Location) -> Result<Attrs> {
     let names = loc.attr_names()?;
+    if names.len() > MAX_ATTRIBUTES {
+        return Err(Error::unsupported(format!(
+            "the object has {} attributes, more than the {MAX_ATTRIBUTES} annpage reads from \
+             one object",
+            names.len()
+        )));
+    }
     let attrs = names
         .iter()
         .map(|name| Ok(loc.attr(name)?))

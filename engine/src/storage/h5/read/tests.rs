@@ -293,3 +293,32 @@ fn null_dataspace_reads_as_empty() {
     let es = read_array(&f.dataset("es").unwrap()).unwrap();
     assert_eq!((es.dtype(), es.shape()), (DType::String, &[0usize][..]));
 }
+
+#[test]
+fn objects_with_more_attributes_than_the_limit_are_refused_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = hdf5::File::create(dir.path().join("t.h5")).unwrap();
+    let (few, many) = (
+        f.create_group("few").unwrap(),
+        f.create_group("many").unwrap(),
+    );
+    for (g, n) in [(&few, MAX_ATTRIBUTES), (&many, MAX_ATTRIBUTES + 1)] {
+        for i in 0..n {
+            let a = g
+                .new_attr::<i32>()
+                .create(format!("a{i}").as_str())
+                .unwrap();
+            a.write_scalar(&(i as i32)).unwrap();
+        }
+    }
+    let all = read_attrs(&few).unwrap();
+    assert_eq!(all.len(), MAX_ATTRIBUTES);
+    assert_eq!(all["a7"], ArrayData::I32(ArrayD::from_elem(IxDyn(&[]), 7)));
+    let err = read_attrs(&many).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::Unsupported(_)), "{msg}");
+    assert!(msg.contains("1025 attributes"), "{msg}");
+    // Reading a node whole goes through the same reader.
+    assert_eq!(crate::storage::Node::attrs(&few).unwrap(), all);
+    assert!(crate::storage::Node::attrs(&many).is_err());
+}
