@@ -81,17 +81,27 @@ pub fn read_dataframe_column(frame: &dyn Group, name: &str) -> Result<Column> {
 
 /// The `column-order` attribute: an array of strings (any string storage, or one string);
 /// an empty array of any dtype (anndata writes float64) or no attribute means no columns.
+/// A name listed twice is refused (anndata does not write a frame whose columns repeat).
 fn column_order(g: &dyn Group) -> Result<Vec<String>> {
-    match g.attr("column-order")? {
-        None => Ok(Vec::new()),
-        Some(ArrayData::String(a)) => Ok(a.iter().cloned().collect()),
-        Some(a) if a.is_empty() => Ok(Vec::new()),
-        Some(a) => Err(Error::malformed(format!(
-            "'column-order' should hold column names, found {} of shape {:?}",
-            a.dtype(),
-            a.shape()
-        ))),
+    let names: Vec<String> = match g.attr("column-order")? {
+        None => Vec::new(),
+        Some(ArrayData::String(a)) => a.iter().cloned().collect(),
+        Some(a) if a.is_empty() => Vec::new(),
+        Some(a) => {
+            return Err(Error::malformed(format!(
+                "'column-order' should hold column names, found {} of shape {:?}",
+                a.dtype(),
+                a.shape()
+            )))
+        }
+    };
+    let mut seen = std::collections::HashSet::with_capacity(names.len());
+    if let Some(twice) = names.iter().find(|n| !seen.insert(n.as_str())) {
+        return Err(Error::malformed(format!(
+            "'column-order' lists column '{twice}' twice"
+        )));
     }
+    Ok(names)
 }
 
 /// Reads one column (or the index) of a frame.

@@ -100,6 +100,14 @@ fn malformed_files_give_errors_naming_file_and_element() {
         "{msg}"
     );
 
+    // anndata reads a column listed n times n times (and writes no such frame).
+    let (msg, _) =
+        v.read_err("f['obs'].attrs['column-order'] = np.array(['c', 'c'], dtype=object)");
+    assert!(
+        msg.ends_with("/obs: malformed element: 'column-order' lists column 'c' twice"),
+        "{msg}"
+    );
+
     let (msg, _) = v.read_err("f['obs/c/codes'][0] = 5");
     assert!(
         msg.contains("/obs/c: malformed element: categorical code 5 out of range"),
