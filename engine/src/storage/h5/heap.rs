@@ -312,8 +312,19 @@ fn element_references(
 /// Checks `refs` against the collections they point into: each read once, in address order,
 /// none overlapping the one before (at most the file's bytes are read), each object present
 /// and as long as its reference claims (an empty string's too: libhdf5 looks its object up
-/// all the same).
+/// all the same). Together they may claim no more than the file's bytes: libhdf5 allocates
+/// each value a reference claims, and many references to one large object would otherwise
+/// make it allocate many times the file (a writer stores each value in an object of its own).
 fn check_references(img: &Image, mut refs: Vec<(usize, Reference, u64)>) -> Result<()> {
+    let total = refs
+        .iter()
+        .fold(0u64, |t, (_, r, _)| t.saturating_add(u64::from(r.len)));
+    if total > img.len {
+        return Err(Error::malformed(format!(
+            "its strings claim {total} bytes, more than the file's {}",
+            img.len
+        )));
+    }
     refs.sort_by_key(|(_, r, _)| r.collection);
     let mut heap = Collection::default();
     for (k, r, item) in refs {
@@ -789,6 +800,43 @@ mod tests {
         std::fs::write(&path, bytes).unwrap();
         let err = direct(&path, "gzip").unwrap_err().to_string();
         assert!(err.contains("chunk 2"), "{err}");
+    }
+
+    #[test]
+    fn references_claiming_more_than_the_file_together_are_refused() {
+        // 3,000 one-letter strings, then one of 100,000 bytes, in an attribute.
+        let (_d, path) = py_file(
+            "attr.h5",
+            "with h5py.File(path, 'w') as f:\n\
+             \x20   f.attrs.create('many', data=['a'] * 3000 + ['y' * 100000], dtype=h5py.string_dtype())\n",
+        );
+        let read = |path: &std::path::Path| {
+            let f = hdf5::File::open(path).unwrap();
+            crate::storage::h5::read::read_attr(&f, "many")
+        };
+        assert_eq!(read(&path).unwrap().len(), 3001);
+        // Every reference made the last one's: 300 MB of strings from a file of ~200 KB.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes
+            .windows(4)
+            .position(|w| w == 100_000u32.to_le_bytes())
+            .expect("the long string's reference");
+        let one = bytes[last..last + 16].to_vec();
+        for k in 1..=3000 {
+            let at = last - 16 * k;
+            assert_eq!(
+                &bytes[at..at + 4],
+                &1u32.to_le_bytes(),
+                "a one-letter string"
+            );
+            bytes[at..at + 16].copy_from_slice(&one);
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let err = read(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("its strings claim 300100000 bytes, more than the file's"),
+            "{err}"
+        );
     }
 
     #[test]
