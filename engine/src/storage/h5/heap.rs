@@ -316,20 +316,20 @@ fn element_references(
 /// each value a reference claims, and many references to one large object would otherwise
 /// make it allocate many times the file (a writer stores each value in an object of its own).
 fn check_references(img: &Image, mut refs: Vec<(usize, Reference, u64)>) -> Result<()> {
-    let total = refs
-        .iter()
-        .fold(0u64, |t, (_, r, _)| t.saturating_add(u64::from(r.len)));
+    refs.sort_by_key(|(_, r, _)| r.collection);
+    let mut heap = Collection::default();
+    let mut total = 0u64;
+    for (k, r, item) in refs {
+        heap.visit(img, r.collection)?;
+        object_of(&heap, k, &r, item)?;
+        total = total.saturating_add(u64::from(r.len));
+    }
+    // Each object lies in the file; only many references to the same ones claim more.
     if total > img.len {
         return Err(Error::malformed(format!(
             "its strings claim {total} bytes, more than the file's {}",
             img.len
         )));
-    }
-    refs.sort_by_key(|(_, r, _)| r.collection);
-    let mut heap = Collection::default();
-    for (k, r, item) in refs {
-        heap.visit(img, r.collection)?;
-        object_of(&heap, k, &r, item)?;
     }
     Ok(())
 }
