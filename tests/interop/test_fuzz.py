@@ -181,6 +181,19 @@ def test_an_object_with_too_many_attributes_is_refused_in_time(annpage_bin: Path
     assert f"{many}: /uns/odd: unsupported: the object has 20002 attributes" in refused.stderr, refused.stderr
 
 
+def test_an_external_link_to_the_file_itself_is_refused(annpage_bin: Path, tmp_path: Path) -> None:
+    """A member of uns that is an external link to the same file's uns: libhdf5 opens the file
+    again at every level, each time under the same path, and reading it overflowed the stack."""
+    path = tmp_path / "ext.h5ad"
+    ad.AnnData(np.ones((3, 2), dtype=np.float32), uns={"d": {"x": 1}}).write_h5ad(path)
+    with h5py.File(path, "a") as f:
+        f["uns/ext"] = h5py.ExternalLink(str(path), "/uns")
+    for verb, args in (("info", []), ("convert", [str(tmp_path / "out.h5ad")])):
+        out = mutate.run_verb([str(annpage_bin), verb, str(path), *args], verb, timeout=10)
+        assert out.returncode == 1 and out.failure() is None, out.failure()
+        assert "/uns/ext: unsupported: 'ext' is an external link to another file" in out.stderr, out.stderr
+
+
 # Runs argv[1:] as a child of this small process and prints its exit status and peak RSS (KiB):
 # a process forked from the test's own (hundreds of MB after the suite has run a while) starts
 # its peak RSS at its parent's size, which hides whether annpage itself allocated much.

@@ -110,6 +110,33 @@ pub(super) fn header_address(loc: &hdf5::Location) -> Result<u64> {
     Ok(heap::le(&object_id(loc)?.token[..8]))
 }
 
+/// Refuses member `name` of `g` when its link is external: following it opens another file,
+/// any the link names (the same one again, without end: an external link from `/uns/x` to
+/// the file's own `/uns`), and an AnnData file is one file (anndata writes no such link).
+fn refuse_external_link(g: &hdf5::Group, name: &str) -> Result<()> {
+    use hdf5_sys::h5l::{H5L_info2_t, H5L_type_t, H5Lget_info2};
+    let c_name = std::ffi::CString::new(name)
+        .map_err(|_| Error::malformed(format!("member name {name:?} holds a NUL byte")))?;
+    let mut info = H5L_info2_t::default();
+    // SAFETY: `g` is an open handle for the whole call, `c_name` a NUL-terminated string that
+    // outlives it, and `info` a valid struct the call fills (plain C data, any bits valid).
+    let status = hdf5::sync::sync(|| unsafe {
+        H5Lget_info2(
+            g.id(),
+            c_name.as_ptr(),
+            &mut info,
+            hdf5_sys::h5p::H5P_DEFAULT,
+        )
+    });
+    hdf5::h5check(status)?;
+    if info.type_ == H5L_type_t::H5L_TYPE_EXTERNAL {
+        return Err(Error::unsupported(format!(
+            "'{name}' is an external link to another file (an AnnData file is one file)"
+        )));
+    }
+    Ok(())
+}
+
 /// Groups and datasets are nodes alike: a path and attributes.
 macro_rules! impl_node {
     ($($t:ty),*) => {$(
@@ -162,6 +189,7 @@ impl Group for hdf5::Group {
         if !self.link_exists(name) {
             return Ok(None);
         }
+        refuse_external_link(self, name)?;
         match self.loc_type_by_name(name)? {
             hdf5::LocationType::Group => Ok(Some(MemberKind::Group)),
             hdf5::LocationType::Dataset => Ok(Some(MemberKind::Array)),
@@ -173,12 +201,14 @@ impl Group for hdf5::Group {
     }
 
     fn group(&self, name: &str) -> Result<Box<dyn Group>> {
+        refuse_external_link(self, name)?;
         let group = hdf5::Group::group(self, name)?;
         check_group(&group)?;
         Ok(Box::new(group))
     }
 
     fn array(&self, name: &str) -> Result<Box<dyn Array>> {
+        refuse_external_link(self, name)?;
         Ok(Box::new(self.dataset(name)?))
     }
 

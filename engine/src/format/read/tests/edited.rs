@@ -100,6 +100,13 @@ fn malformed_files_give_errors_naming_file_and_element() {
         "{msg}"
     );
 
+    // An external link would open another file (here one that is gone).
+    let (msg, _) = v.read_err("f['uns/ext'] = h5py.ExternalLink('elsewhere.h5ad', '/uns')");
+    assert!(
+        msg.contains("/uns/ext: unsupported: 'ext' is an external link to another file"),
+        "{msg}"
+    );
+
     // anndata reads a column listed n times n times (and writes no such frame).
     let (msg, _) =
         v.read_err("f['obs'].attrs['column-order'] = np.array(['c', 'c'], dtype=object)");
