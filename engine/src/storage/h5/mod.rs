@@ -153,8 +153,8 @@ macro_rules! impl_node {
                 read::read_attr_opt(self, name)
             }
 
-            /// All of them checked with one walk of the object's header (see
-            /// [`read::read_attrs`]), not one walk each.
+            /// All of them checked with one walk of the object's header, not one walk each,
+            /// and at most `MAX_ATTRIBUTES` of them (libhdf5 finds each by a walk of its own).
             fn attrs(&self) -> Result<crate::data::Attrs> {
                 read::read_attrs(self)
             }

@@ -16,9 +16,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use zarrs::filesystem::FilesystemStore;
+use zarrs::storage::byte_range::{ByteRange, ByteRangeIterator};
 use zarrs::storage::{
-    ListableStorageTraits, ReadableStorage, ReadableStorageTraits, StorageError, StoreKey,
-    StorePrefix,
+    ListableStorageTraits, MaybeBytes, MaybeBytesIterator, ReadableStorage, ReadableStorageTraits,
+    StorageError, StoreKey, StorePrefix,
 };
 use zarrs_zip::ZipStorageAdapter;
 
@@ -71,7 +72,11 @@ impl Store {
             utf8(path)?;
             let fs = FilesystemStore::new(path)
                 .map_err(|e| Error::invalid(format!("cannot open as a Zarr store: {e}")))?;
-            (Backing::Dir(path.to_path_buf()), Arc::new(fs))
+            let chunks = RegularFiles {
+                root: path.to_path_buf(),
+                inner: fs,
+            };
+            (Backing::Dir(path.to_path_buf()), Arc::new(chunks))
         } else if meta.is_file() {
             let parent = match path.parent() {
                 Some(p) if !p.as_os_str().is_empty() => p,
@@ -138,7 +143,7 @@ impl Store {
         match &self.backing {
             Backing::Dir(root) => {
                 let path = root.join(key);
-                let file = match std::fs::File::open(&path) {
+                let file = match open_regular(&path) {
                     Ok(f) => f,
                     Err(e) if is_absent(&e) => return Ok(None),
                     Err(e) => return Err(e.into()),
@@ -282,6 +287,84 @@ impl Store {
             }
             Backing::Zip(_) => Ok(None),
         }
+    }
+}
+
+/// Opens `path`, in a directory store, for reading; refuses what is neither a regular file nor
+/// a directory: a FIFO would block the read forever, a device never end it. Opened without
+/// waiting (`O_NONBLOCK`, which regular files and directories ignore), checked on the open
+/// file.
+pub(crate) fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let kind = file.metadata()?.file_type();
+    if kind.is_file() || kind.is_dir() {
+        return Ok(file);
+    }
+    Err(not_regular(path))
+}
+
+fn not_regular(path: &Path) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!(
+            "'{}' is not a regular file (a FIFO, socket or device)",
+            path.display()
+        ),
+    )
+}
+
+/// A directory store as `zarrs` reads chunks from it: each key checked to be a regular file
+/// before `zarrs` opens it (see [`open_regular`]; `zarrs` opens files itself).
+struct RegularFiles {
+    root: PathBuf,
+    inner: FilesystemStore,
+}
+
+impl RegularFiles {
+    /// Refuses a key that exists and is not a regular file; absent keys are the inner store's.
+    fn check(&self, key: &StoreKey) -> std::result::Result<(), StorageError> {
+        let path = self.root.join(key.as_str());
+        match std::fs::metadata(&path) {
+            Ok(meta) if !meta.is_file() => Err(Arc::new(not_regular(&path)).into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl ReadableStorageTraits for RegularFiles {
+    fn get(&self, key: &StoreKey) -> std::result::Result<MaybeBytes, StorageError> {
+        self.check(key)?;
+        self.inner.get(key)
+    }
+
+    fn get_partial_many<'a>(
+        &'a self,
+        key: &StoreKey,
+        byte_ranges: ByteRangeIterator<'a>,
+    ) -> std::result::Result<MaybeBytesIterator<'a>, StorageError> {
+        self.check(key)?;
+        self.inner.get_partial_many(key, byte_ranges)
+    }
+
+    fn get_partial(
+        &self,
+        key: &StoreKey,
+        byte_range: ByteRange,
+    ) -> std::result::Result<MaybeBytes, StorageError> {
+        self.check(key)?;
+        self.inner.get_partial(key, byte_range)
+    }
+
+    fn size_key(&self, key: &StoreKey) -> std::result::Result<Option<u64>, StorageError> {
+        self.inner.size_key(key)
+    }
+
+    fn supports_get_partial(&self) -> bool {
+        self.inner.supports_get_partial()
     }
 }
 

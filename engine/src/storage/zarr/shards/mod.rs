@@ -284,7 +284,7 @@ impl ShardedZstd {
             // shard replaced (renamed over) meanwhile is read whole from one version or the
             // other. One rewritten in place while it is read can still give a decode error.
             let file = match &self.dir {
-                Some(dir) => match File::open(dir.join(key.as_str())) {
+                Some(dir) => match super::store::open_regular(&dir.join(key.as_str())) {
                     Ok(file) => Some(file),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
                     Err(e) => return Err(shard_io_error(&key, e)),

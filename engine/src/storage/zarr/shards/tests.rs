@@ -247,3 +247,30 @@ fn only_the_default_layout_is_read_here() {
     };
     assert!(edit(&huge).is_none());
 }
+
+/// Replaces the file at `key` of the store with a FIFO, which no one writes to.
+fn fifo(path: &Path, key: &str) {
+    let file = path.join(key);
+    std::fs::remove_file(&file).unwrap();
+    let made = std::process::Command::new("mkfifo").arg(&file).status();
+    assert!(made.unwrap().success(), "mkfifo {}", file.display());
+}
+
+#[test]
+fn a_fifo_in_a_directory_store_is_refused_not_waited_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store(dir.path());
+    let not_regular = |e: Error| {
+        let msg = e.to_string();
+        assert!(msg.contains("is not a regular file (a FIFO"), "{msg}");
+    };
+    // A shard: read by this module, and by `zarrs` for a whole-array read.
+    fifo(&path, "v/c/1");
+    not_regular(read(&reader(&path), 400..800).unwrap_err());
+    let root = crate::storage::zarr::open(&path).unwrap();
+    not_regular(root.array("v").unwrap().read().unwrap_err());
+    // A metadata document.
+    fifo(&path, "v/zarr.json");
+    let root = crate::storage::zarr::open(&path).unwrap();
+    not_regular(root.array("v").map(drop).unwrap_err());
+}
