@@ -67,34 +67,51 @@ pub enum Error {
 
 impl From<hdf5::Error> for Error {
     fn from(e: hdf5::Error) -> Self {
-        Error::Storage(e.to_string())
+        Error::Storage(capped(e.to_string()))
     }
+}
+
+/// The longest message or element path an error keeps, in bytes: messages quote names, types
+/// and values read from a file, which a crafted file can make megabytes long (a compound type
+/// nested 500 deep, a 1 MB link name), and an error is one line.
+pub const MAX_MESSAGE: usize = 1024;
+
+/// `msg` cut to [`MAX_MESSAGE`] bytes (at a character boundary), saying how much was cut.
+fn capped(msg: String) -> String {
+    if msg.len() <= MAX_MESSAGE {
+        return msg;
+    }
+    let mut end = MAX_MESSAGE;
+    while !msg.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} more bytes)", &msg[..end], msg.len() - end)
 }
 
 impl Error {
     /// Builds a [`Error::Malformed`] from a message.
     pub fn malformed(msg: impl Into<String>) -> Self {
-        Error::Malformed(msg.into())
+        Error::Malformed(capped(msg.into()))
     }
 
     /// Builds a [`Error::Shape`] from a message.
     pub fn shape(msg: impl Into<String>) -> Self {
-        Error::Shape(msg.into())
+        Error::Shape(capped(msg.into()))
     }
 
     /// Builds a [`Error::InvalidArgument`] from a message.
     pub fn invalid(msg: impl Into<String>) -> Self {
-        Error::InvalidArgument(msg.into())
+        Error::InvalidArgument(capped(msg.into()))
     }
 
     /// Builds a [`Error::NotFound`] from a message.
     pub fn not_found(msg: impl Into<String>) -> Self {
-        Error::NotFound(msg.into())
+        Error::NotFound(capped(msg.into()))
     }
 
     /// Builds a [`Error::Unsupported`] from a message.
     pub fn unsupported(msg: impl Into<String>) -> Self {
-        Error::Unsupported(msg.into())
+        Error::Unsupported(capped(msg.into()))
     }
 
     /// Wraps the error with the file it concerns (once: an error that names a file keeps it).
@@ -113,7 +130,7 @@ impl Error {
         match self {
             e @ (Error::InElement { .. } | Error::InFile { .. }) => e,
             e => Error::InElement {
-                element: element.into(),
+                element: capped(element.into()),
                 source: Box::new(e),
             },
         }
@@ -183,5 +200,25 @@ mod tests {
         assert_eq!(e.element(), Some("/X"));
         assert!(matches!(e.root(), Error::Malformed(_)));
         assert!(!e.is_io());
+    }
+
+    #[test]
+    fn long_messages_and_paths_are_cut() {
+        let name = "é".repeat(3000); // 6,000 bytes
+        let e = Error::malformed(format!("type {name}")).in_element(format!("/uns/{name}"));
+        let Error::InElement { element, source } = &e else {
+            panic!("{e:?}")
+        };
+        assert!(element.starts_with("/uns/éé") && element.ends_with("… (4982 more bytes)"));
+        assert!(element.len() < MAX_MESSAGE + 30, "{}", element.len());
+        assert!(
+            source.to_string().ends_with("… (4982 more bytes)"),
+            "{source}"
+        );
+        // Short ones are kept whole.
+        assert_eq!(
+            Error::invalid("a zero step").to_string(),
+            "invalid argument: a zero step"
+        );
     }
 }
