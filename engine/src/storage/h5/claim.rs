@@ -8,7 +8,9 @@
 //! - [`check_claim`]: the element count must not overflow, and the elements the dataset's stored
 //!   data cannot hold (never-written chunks, unallocated storage) may add up to at most
 //!   [`MAX_FILL_BYTES`]: legal HDF5, but never what anndata writes, and reading more of it only
-//!   turns a small file into a huge allocation or an endless scan;
+//!   turns a small file into a huge allocation or an endless scan; and a chunk, which is
+//!   decoded (and allocated by libhdf5) whole, may not exceed the dataset's bytes by more than
+//!   that either;
 //! - [`check_memory`]: a buffer about to be allocated must fit in the memory available, so a
 //!   request too large for the machine is a clear error rather than an abort.
 
@@ -40,6 +42,7 @@ fn claim(ds: &Dataset) -> Result<u64> {
     let stored = stored_elements(ds, count)?;
     let fill = count.saturating_sub(stored);
     let elem = ds.dtype()?.size() as u64;
+    check_chunk(ds, &shape, count, elem)?;
     let fill_bytes = fill.saturating_mul(elem);
     if fill_bytes > MAX_FILL_BYTES {
         return Err(Error::malformed(format!(
@@ -50,6 +53,26 @@ fn claim(ds: &Dataset) -> Result<u64> {
         )));
     }
     Ok(count)
+}
+
+/// A chunk is decoded whole (libhdf5 allocates it whole to read any of it): its size must stay
+/// near the dataset's, as for Zarr chunks. A resizable dataset may have chunks larger than its
+/// values, but not by [`MAX_FILL_BYTES`]: a 4 MB file whose 10 values lie in a chunk of 2^28
+/// made libhdf5 allocate 2 GB.
+fn check_chunk(ds: &Dataset, shape: &[usize], count: u64, elem: u64) -> Result<()> {
+    let Some(chunk) = ds.chunk() else {
+        return Ok(());
+    };
+    let allowed = count.saturating_mul(elem).saturating_add(MAX_FILL_BYTES);
+    let bytes = element_count(&chunk).ok().and_then(|n| n.checked_mul(elem));
+    if bytes.is_none_or(|b| b > allowed) {
+        return Err(Error::malformed(format!(
+            "its chunk shape {chunk:?} claims chunks of {} bytes, far more than its shape \
+             {shape:?} holds: each chunk is decoded whole",
+            bytes.map_or_else(|| "more than 2^64".to_owned(), |b| b.to_string())
+        )));
+    }
+    Ok(())
 }
 
 /// Checks a read of all of `ds` into memory, `elem_size` bytes a value: [`check_claim`], then
@@ -200,6 +223,29 @@ mod tests {
         refused(read_array(&f.dataset("s").unwrap()).unwrap_err(), "/s");
         refused(read_raw_data(&f.dataset("c").unwrap()).unwrap_err(), "/c");
         // Backed mode, which reads blocks of the matrix on demand.
+        refused(crate::paged::open_matrix(&*f, "x").unwrap_err(), "/x");
+    }
+
+    #[test]
+    fn chunks_far_larger_than_their_dataset_are_refused() {
+        // 'v' and 'x' never written (a written chunk is stored whole, 512 MB): refused first.
+        let (_d, path) = py_file(
+            "t.h5",
+            "with h5py.File(path, 'w') as f:\n\
+             \x20   f.create_dataset('roomy', data=np.arange(10.0), chunks=(2**20,), maxshape=(None,), compression='gzip')\n\
+             \x20   f.create_dataset('v', shape=(10,), dtype='f8', chunks=(2**26,), maxshape=(None,))\n\
+             \x20   f.create_dataset('x', shape=(10, 2), dtype='f8', chunks=(2**25, 2), maxshape=(None, 2))\n",
+        );
+        let f = hdf5::File::open(&path).unwrap();
+        // 8 MB chunks for 80 bytes: within the allowance.
+        assert_eq!(check_claim(&f.dataset("roomy").unwrap()).unwrap(), 10);
+        let refused = |e: Error, name: &str| {
+            let msg = e.to_string();
+            assert!(msg.contains("far more than its shape"), "{msg}");
+            assert_eq!(e.element(), Some(name), "{msg}");
+        };
+        // 512 MB chunks, which libhdf5 would allocate whole to read 10 values.
+        refused(read_array(&f.dataset("v").unwrap()).unwrap_err(), "/v");
         refused(crate::paged::open_matrix(&*f, "x").unwrap_err(), "/x");
     }
 
