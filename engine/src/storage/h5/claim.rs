@@ -33,6 +33,14 @@ pub fn check_claim(ds: &Dataset) -> Result<u64> {
 }
 
 fn claim(ds: &Dataset) -> Result<u64> {
+    if ds.layout() == Layout::Virtual {
+        // Its values are other datasets', in this file or any other it names (itself too:
+        // libhdf5 then recurses until the stack overflows); anndata writes none.
+        return Err(Error::unsupported(
+            "a virtual dataset (its values are read from other datasets or files): annpage \
+             reads the values a file stores",
+        ));
+    }
     let space = ds.space()?;
     if space.is_null() {
         return Ok(0);
@@ -119,7 +127,7 @@ fn stored_elements(ds: &Dataset, count: u64) -> Result<u64> {
             0
         }
         // Allocated contiguous storage holds every element (libhdf5 checks it lies in the
-        // file); compact data lives in the header; virtual sources are checked when read.
+        // file); compact data lives in the header (virtual datasets are refused above).
         _ => count,
     })
 }
@@ -247,6 +255,38 @@ mod tests {
         // 512 MB chunks, which libhdf5 would allocate whole to read 10 values.
         refused(read_array(&f.dataset("v").unwrap()).unwrap_err(), "/v");
         refused(crate::paged::open_matrix(&*f, "x").unwrap_err(), "/x");
+    }
+
+    #[test]
+    fn virtual_datasets_are_refused() {
+        // 'self' maps its values from itself ('.' is the file the dataset is in).
+        let (_d, path) = py_file(
+            "t.h5",
+            "with h5py.File(path, 'w') as f:\n\
+             \x20   lay = h5py.VirtualLayout(shape=(4,), dtype='f8')\n\
+             \x20   lay[:] = h5py.VirtualSource('.', 'self', shape=(4,))\n\
+             \x20   f.create_virtual_dataset('self', lay, fillvalue=0)\n\
+             \x20   f.create_dataset('x', data=np.ones((4, 2)))\n\
+             \x20   lay = h5py.VirtualLayout(shape=(4, 2), dtype='f8')\n\
+             \x20   lay[:] = h5py.VirtualSource('.', 'x', shape=(4, 2))\n\
+             \x20   f.create_virtual_dataset('view', lay, fillvalue=0)\n",
+        );
+        let f = hdf5::File::open(&path).unwrap();
+        let refused = |e: Error, name: &str| {
+            let msg = e.to_string();
+            assert!(msg.contains("unsupported: a virtual dataset"), "{msg}");
+            assert_eq!(e.element(), Some(name), "{msg}");
+        };
+        refused(
+            read_array(&f.dataset("self").unwrap()).unwrap_err(),
+            "/self",
+        );
+        refused(
+            read_array(&f.dataset("view").unwrap()).unwrap_err(),
+            "/view",
+        );
+        refused(crate::paged::open_matrix(&*f, "view").unwrap_err(), "/view");
+        assert_eq!(check_claim(&f.dataset("x").unwrap()).unwrap(), 8);
     }
 
     #[test]
