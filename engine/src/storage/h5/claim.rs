@@ -33,12 +33,20 @@ pub fn check_claim(ds: &Dataset) -> Result<u64> {
 }
 
 fn claim(ds: &Dataset) -> Result<u64> {
-    if ds.layout() == Layout::Virtual {
+    // One copy of the creation properties (a copy costs more than the rest here).
+    let dcpl = ds.dcpl()?;
+    if dcpl.layout() == Layout::Virtual {
         // Its values are other datasets', in this file or any other it names (itself too:
         // libhdf5 then recurses until the stack overflows); anndata writes none.
         return Err(Error::unsupported(
             "a virtual dataset (its values are read from other datasets or files): annpage \
              reads the values a file stores",
+        ));
+    }
+    if !dcpl.external().is_empty() {
+        // Raw bytes of other files, any the dataset names (`/dev/zero`, `/etc/passwd`).
+        return Err(Error::unsupported(
+            "a dataset stored in external files: annpage reads the values a file stores",
         ));
     }
     let space = ds.space()?;
@@ -47,10 +55,11 @@ fn claim(ds: &Dataset) -> Result<u64> {
     }
     let shape = space.shape();
     let count = element_count(&shape)?;
-    let stored = stored_elements(ds, count)?;
+    let chunk = dcpl.chunk();
+    let stored = stored_elements(ds, dcpl.layout(), chunk.as_deref(), count)?;
     let fill = count.saturating_sub(stored);
     let elem = ds.dtype()?.size() as u64;
-    check_chunk(ds, &shape, count, elem)?;
+    check_chunk(chunk.as_deref(), &shape, count, elem)?;
     let fill_bytes = fill.saturating_mul(elem);
     if fill_bytes > MAX_FILL_BYTES {
         return Err(Error::malformed(format!(
@@ -67,12 +76,12 @@ fn claim(ds: &Dataset) -> Result<u64> {
 /// near the dataset's, as for Zarr chunks. A resizable dataset may have chunks larger than its
 /// values, but not by [`MAX_FILL_BYTES`]: a 4 MB file whose 10 values lie in a chunk of 2^28
 /// made libhdf5 allocate 2 GB.
-fn check_chunk(ds: &Dataset, shape: &[usize], count: u64, elem: u64) -> Result<()> {
-    let Some(chunk) = ds.chunk() else {
+fn check_chunk(chunk: Option<&[usize]>, shape: &[usize], count: u64, elem: u64) -> Result<()> {
+    let Some(chunk) = chunk else {
         return Ok(());
     };
     let allowed = count.saturating_mul(elem).saturating_add(MAX_FILL_BYTES);
-    let bytes = element_count(&chunk).ok().and_then(|n| n.checked_mul(elem));
+    let bytes = element_count(chunk).ok().and_then(|n| n.checked_mul(elem));
     if bytes.is_none_or(|b| b > allowed) {
         return Err(Error::malformed(format!(
             "its chunk shape {chunk:?} claims chunks of {} bytes, far more than its shape \
@@ -111,18 +120,24 @@ pub fn element_count(shape: &[usize]) -> Result<u64> {
         })
 }
 
-/// How many of the dataset's `count` elements its stored data can hold.
-fn stored_elements(ds: &Dataset, count: u64) -> Result<u64> {
-    Ok(match ds.layout() {
+/// How many of the dataset's `count` elements its stored data (laid out as `layout`, in chunks
+/// of `chunk`) can hold.
+fn stored_elements(
+    ds: &Dataset,
+    layout: Layout,
+    chunk: Option<&[usize]>,
+    count: u64,
+) -> Result<u64> {
+    Ok(match layout {
         Layout::Chunked => {
-            let chunk = ds.chunk().unwrap_or_default();
+            let chunk = chunk.unwrap_or_default();
             let per_chunk = chunk.iter().map(|&c| c as u64).product::<u64>();
             let written = ds.num_chunks().ok_or_else(|| {
                 Error::malformed("the number of its stored chunks cannot be read")
             })?;
             (written as u64).saturating_mul(per_chunk)
         }
-        Layout::Contiguous if ds.offset().is_none() && ds.dcpl()?.external().is_empty() => {
+        Layout::Contiguous if ds.offset().is_none() => {
             // Storage never allocated: every element is the fill value.
             0
         }
@@ -258,8 +273,9 @@ mod tests {
     }
 
     #[test]
-    fn virtual_datasets_are_refused() {
-        // 'self' maps its values from itself ('.' is the file the dataset is in).
+    fn virtual_and_external_datasets_are_refused() {
+        // 'self' maps its values from itself ('.' is the file the dataset is in); 'ext' reads
+        // /dev/zero.
         let (_d, path) = py_file(
             "t.h5",
             "with h5py.File(path, 'w') as f:\n\
@@ -269,7 +285,8 @@ mod tests {
              \x20   f.create_dataset('x', data=np.ones((4, 2)))\n\
              \x20   lay = h5py.VirtualLayout(shape=(4, 2), dtype='f8')\n\
              \x20   lay[:] = h5py.VirtualSource('.', 'x', shape=(4, 2))\n\
-             \x20   f.create_virtual_dataset('view', lay, fillvalue=0)\n",
+             \x20   f.create_virtual_dataset('view', lay, fillvalue=0)\n\
+             \x20   f.create_dataset('ext', shape=(4,), dtype='f8', external=[('/dev/zero', 0, 32)])\n",
         );
         let f = hdf5::File::open(&path).unwrap();
         let refused = |e: Error, name: &str| {
@@ -286,6 +303,11 @@ mod tests {
             "/view",
         );
         refused(crate::paged::open_matrix(&*f, "view").unwrap_err(), "/view");
+        let err = read_array(&f.dataset("ext").unwrap()).unwrap_err();
+        assert!(
+            err.to_string().contains("stored in external files"),
+            "{err}"
+        );
         assert_eq!(check_claim(&f.dataset("x").unwrap()).unwrap(), 8);
     }
 
