@@ -11,9 +11,10 @@
 //! A chunked dataset (anndata's `compression="gzip"` obs names; chunks of any rank) is read
 //! the same way once its chunks are decoded here (deflate, LZF and shuffle, as the direct chunk
 //! reader does; references are shuffled by their stored size, 16 bytes, as libhdf5 sets the
-//! filter up for them), and a compact one from its header (`header.rs`). Anything else (other
-//! filters, a file open for writing or with a user block, unusual address sizes) is left to
-//! libhdf5: [`read_strings`] answers `None`. Everything read from the file is checked before
+//! filter up for them), and a compact one from its header (`header.rs`). A file open for
+//! writing is flushed first; in a file with a user block, storage offsets (from the file's
+//! start) and addresses (from the block's end) are told apart. Anything else (other filters,
+//! unusual address sizes) is left to libhdf5: [`read_strings`] answers `None`. Everything read from the file is checked before
 //! it is used or sized from: spans lie in the file, collections do not overlap and parse as
 //! libhdf5 parses them, objects lie in their collection, and the strings together hold no
 //! more bytes than the file.
@@ -76,8 +77,7 @@ pub(super) fn read_strings(ds: &Dataset) -> Result<Option<ArrayData>> {
         return Ok(None);
     }
     let shape = space.shape();
-    // The chunk table libhdf5 gives is not read here in a file with a user block.
-    let Some(img) = beside_libhdf5(&ds.file()?)?.filter(|img| img.base == 0) else {
+    let Some(img) = beside_libhdf5(&ds.file()?)? else {
         return Ok(None);
     };
     let file_len = img.len;
@@ -149,6 +149,15 @@ impl Image {
     pub(super) fn read(&self, addr: u64, buf: &mut [u8], what: &str) -> Result<()> {
         check_span(addr, buf.len() as u64, self.len, what)?;
         Ok(self.file.read_exact_at(buf, self.base + addr)?)
+    }
+
+    /// [`Image::read`] at `offset` from the start of the file, as libhdf5's API gives a
+    /// dataset's storage (`H5Dget_offset`, chunk queries: its address plus the user block).
+    fn read_offset(&self, offset: u64, buf: &mut [u8], what: &str) -> Result<()> {
+        let addr = offset.checked_sub(self.base).ok_or_else(|| {
+            Error::malformed(format!("{what} at {offset} lie in the file's user block"))
+        })?;
+        self.read(addr, buf, what)
     }
 }
 
@@ -240,7 +249,7 @@ pub(super) fn check_attributes(
 /// read itself, of compound datasets with string fields (legacy layouts), of arrays of strings.
 /// Storage not read here (see [`stored_bytes`]) is left unchecked.
 pub(super) fn check_dataset(ds: &Dataset) -> Result<()> {
-    let Some(img) = beside_libhdf5(&ds.file()?)?.filter(|img| img.base == 0) else {
+    let Some(img) = beside_libhdf5(&ds.file()?)? else {
         return Ok(());
     };
     let space = ds.space()?;
@@ -347,7 +356,8 @@ fn stored_bytes(
     let Ok(pipeline) = Pipeline::new(&ds.filters(), stride) else {
         return Ok(None);
     };
-    let file_len = img.len;
+    // Offsets from the start of the file (see `Image::read_offset`).
+    let file_len = img.base + img.len;
     let placement = match chunks::index(ds, shape, stride, file_len)? {
         Ok(p) => p,
         Err(_) if ds.layout() == hdf5::dataset::Layout::Compact => {
@@ -362,7 +372,7 @@ fn stored_bytes(
                 return Ok(None); // Not laid out as expected: libhdf5 knows better.
             }
             let mut raw = vec![0u8; stored];
-            img.read(addr, &mut raw, "the dataset's values")?;
+            img.read_offset(addr, &mut raw, "the dataset's values")?;
             Ok(Some(raw))
         }
         Placement::Chunked {
@@ -391,7 +401,7 @@ fn stored_bytes(
                     )));
                 }
                 packed.resize(entry.size as usize, 0);
-                img.read(entry.addr, &mut packed, "a chunk of the dataset")?;
+                img.read_offset(entry.addr, &mut packed, "a chunk of the dataset")?;
                 pipeline
                     .decode(&packed, entry.mask, &mut decoded, &mut scratch)
                     .map_err(|e| Error::malformed(format!("chunk {i}: {e}")))?;
@@ -704,6 +714,28 @@ mod tests {
         assert_eq!(direct(&path, "gzip").unwrap().unwrap().shape(), &[1500]);
         // Partial chunks at the edges of every axis, placed where they belong.
         assert_eq!(direct(&path, "cube").unwrap().unwrap().shape(), &[3, 4, 5]);
+    }
+
+    #[test]
+    fn a_file_with_a_user_block_is_read_and_checked_too() {
+        // libhdf5's API gives storage offsets from the file's start, its records addresses
+        // from the end of the user block.
+        let script = SCRIPT.replace(
+            "h5py.File(path, 'w')",
+            "h5py.File(path, 'w', userblock_size=512)",
+        );
+        let (_d, path) = py_file("strings.h5", &script);
+        let f = hdf5::File::open(&path).unwrap();
+        assert_eq!(f.userblock(), 512);
+        for name in ["many", "big", "gzip", "cube", "compact", "shuffled"] {
+            let ds = f.dataset(name).unwrap();
+            let ours = read_strings(&ds).unwrap().expect("read from the heap");
+            assert_eq!(ours, read_array_through_libhdf5(&ds).unwrap(), "{name}");
+        }
+        drop(f);
+        let bad = crate::storage::h5::corrupt::without_free_space(&path);
+        let err = read_strings(&bad.dataset("many").unwrap()).unwrap_err();
+        assert!(err.to_string().contains("free space of 0 bytes"), "{err}");
     }
 
     #[test]
