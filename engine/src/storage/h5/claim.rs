@@ -196,6 +196,13 @@ mod tests {
     use crate::storage::h5::read::{read_array, read_raw_data};
     use crate::testutil::py_file;
 
+    /// Asserts that `e` says `what` about the dataset `name`.
+    fn refused(e: Error, name: &str, what: &str) {
+        let msg = e.to_string();
+        assert!(msg.contains(what), "{msg}");
+        assert_eq!(e.element(), Some(name), "{msg}");
+    }
+
     #[test]
     fn claims_beyond_the_stored_data_are_refused() {
         let (_d, path) = py_file(
@@ -236,11 +243,7 @@ mod tests {
              \x20   f.create_dataset('c', shape=(2**40,), dtype=[('a', 'f8'), ('b', 'i4')], chunks=(64,))\n",
         );
         let f = hdf5::File::open(&path).unwrap();
-        let refused = |e: Error, name: &str| {
-            let msg = e.to_string();
-            assert!(msg.contains("the file claims more than it holds"), "{msg}");
-            assert_eq!(e.element(), Some(name), "{msg}");
-        };
+        let refused = |e: Error, name: &str| refused(e, name, "the file claims more than it holds");
         // Typed numbers, strings and compounds: each whole-read path.
         refused(read_array(&f.dataset("x").unwrap()).unwrap_err(), "/x");
         refused(read_array(&f.dataset("s").unwrap()).unwrap_err(), "/s");
@@ -262,11 +265,7 @@ mod tests {
         let f = hdf5::File::open(&path).unwrap();
         // 8 MB chunks for 80 bytes: within the allowance.
         assert_eq!(check_claim(&f.dataset("roomy").unwrap()).unwrap(), 10);
-        let refused = |e: Error, name: &str| {
-            let msg = e.to_string();
-            assert!(msg.contains("far more than its shape"), "{msg}");
-            assert_eq!(e.element(), Some(name), "{msg}");
-        };
+        let refused = |e: Error, name: &str| refused(e, name, "far more than its shape");
         // 512 MB chunks, which libhdf5 would allocate whole to read 10 values.
         refused(read_array(&f.dataset("v").unwrap()).unwrap_err(), "/v");
         refused(crate::paged::open_matrix(&*f, "x").unwrap_err(), "/x");
@@ -289,11 +288,7 @@ mod tests {
              \x20   f.create_dataset('ext', shape=(4,), dtype='f8', external=[('/dev/zero', 0, 32)])\n",
         );
         let f = hdf5::File::open(&path).unwrap();
-        let refused = |e: Error, name: &str| {
-            let msg = e.to_string();
-            assert!(msg.contains("unsupported: a virtual dataset"), "{msg}");
-            assert_eq!(e.element(), Some(name), "{msg}");
-        };
+        let refused = |e: Error, name: &str| refused(e, name, "unsupported: a virtual dataset");
         refused(
             read_array(&f.dataset("self").unwrap()).unwrap_err(),
             "/self",
