@@ -156,6 +156,7 @@ impl Store {
                 let mut bytes = Vec::with_capacity(meta.len() as usize);
                 file.take(MAX_METADATA_BYTES + 1).read_to_end(&mut bytes)?;
                 check_metadata_size(key, bytes.len() as u64)?;
+                check_metadata_values(key, &bytes)?;
                 Ok(Some(bytes))
             }
             Backing::Zip(zip) => {
@@ -164,7 +165,11 @@ impl Store {
                     None => return Ok(None),
                     Some(size) => check_metadata_size(key.as_str(), size)?,
                 }
-                Ok(zip.get(&key).map_err(storage_error)?.map(|b| b.to_vec()))
+                let Some(bytes) = zip.get(&key).map_err(storage_error)? else {
+                    return Ok(None);
+                };
+                check_metadata_values(key.as_str(), &bytes)?;
+                Ok(Some(bytes.to_vec()))
             }
         }
     }
@@ -386,6 +391,41 @@ fn check_metadata_size(key: &str, size: u64) -> Result<()> {
     Ok(())
 }
 
+/// The most JSON values a metadata document may hold (about 100 MB parsed). Parsed, a value
+/// takes some 48 bytes whatever its text (`0,` is two), so a document of a few hundred MB of
+/// small values takes gigabytes (100 MB of zeros took 3.6 GB); anndata's hold a few dozen, a
+/// consolidated root of thousands of nodes some hundred thousand.
+const MAX_METADATA_VALUES: u64 = 2_000_000;
+
+/// Refuses a metadata document holding more than [`MAX_METADATA_VALUES`] JSON values, counted
+/// from its text (separators and openings outside strings) before it is parsed.
+fn check_metadata_values(key: &str, doc: &[u8]) -> Result<()> {
+    let (mut values, mut in_string, mut escaped) = (1u64, false, false);
+    for &b in doc {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b',' | b'[' | b'{' | b':' => values += 1,
+            _ => {}
+        }
+    }
+    if values > MAX_METADATA_VALUES {
+        return Err(Error::malformed(format!(
+            "the metadata document '{key}' holds about {values} JSON values, more than the \
+             {MAX_METADATA_VALUES} a metadata document may have"
+        )));
+    }
+    Ok(())
+}
+
 fn store_key(key: &str) -> Result<StoreKey> {
     StoreKey::new(key).map_err(|e| Error::invalid(format!("not a Zarr store key: {e}")))
 }
@@ -399,5 +439,40 @@ pub(crate) fn storage_error(e: StorageError) -> Error {
     match e {
         StorageError::IOError(io) => Error::Io(std::io::Error::new(io.kind(), io.to_string())),
         other => Error::malformed(format!("cannot read from the store: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_counted_outside_strings() {
+        check_metadata_values("a", br#"{"a": [1, 2, {"b": "x,y:[{"}], "c": "\"[,"}"#).unwrap();
+        let many = format!("[{}0]", "0,".repeat(MAX_METADATA_VALUES as usize));
+        let err = check_metadata_values("uns/.zattrs", many.as_bytes()).unwrap_err();
+        assert!(
+            err.to_string().contains("'uns/.zattrs' holds about"),
+            "{err}"
+        );
+        // Commas inside a string are not values.
+        let quoted = format!("[\"{}\"]", ",".repeat(MAX_METADATA_VALUES as usize + 1));
+        check_metadata_values("a", quoted.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn a_document_of_too_many_values_is_refused_before_it_is_parsed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.zarr");
+        let options = crate::storage::ZarrOptions::unsharded(crate::storage::ZarrFormat::V2);
+        drop(crate::storage::zarr::write::create(&path, &options).unwrap());
+        let zeros = format!(
+            "{{\"x\": [{}0]}}",
+            "0,".repeat(MAX_METADATA_VALUES as usize)
+        );
+        std::fs::write(path.join(".zattrs"), zeros).unwrap();
+        let store = Store::open(&path).unwrap();
+        let err = store.get(".zattrs").unwrap_err();
+        assert!(err.to_string().contains("more than the 2000000"), "{err}");
     }
 }
