@@ -119,6 +119,20 @@ def test_bad_mtx_names_file_and_line(annpage_bin: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "out.h5ad").exists()
 
 
+@pytest.mark.parametrize("size", ["1000000000 3 1", "3 1000000000 1"])
+def test_an_mtx_header_declaring_far_more_rows_or_columns_than_entries_is_refused(
+    annpage_bin: Path, tmp_path: Path, size: str
+) -> None:
+    """Each row takes offsets and each row and column a name, whatever the file holds: a
+    three-line file declaring 10^9 rows took 24 GB (convert streams row-ordered files, past the
+    reader's check) before the kernel killed it."""
+    src = tmp_path / "huge.mtx"
+    src.write_text(f"%%MatrixMarket matrix coordinate real general\n{size}\n1 1 1.0\n")
+    res = run([annpage_bin, "convert", src, tmp_path / "out.h5ad"], timeout=30)
+    assert res.returncode == 1, res.stderr
+    assert "huge.mtx: line 2: malformed element: the header declares 1000000000" in res.stderr, res.stderr
+
+
 # ---------------------------------------------------------------------------- 10x directories
 
 

@@ -164,6 +164,23 @@ pub fn read_header(lines: &mut Lines) -> Result<MtxHeader> {
             "a {rows} × {cols} matrix: each dimension must be below 2^32"
         ))));
     }
+    // Each row takes 8 bytes of offsets and each row and column a name (`0`, `1`, … when no
+    // other file names them) whatever the file holds: a header declaring far more of them
+    // than entries (a three-line file declaring 10^9 rows took 24 GB) is refused.
+    let limit = entries.saturating_mul(64).max(1 << 26);
+    for (n, what) in [(rows, "rows"), (cols, "columns")] {
+        if n > limit {
+            return Err(lines.malformed(format!(
+                "the header declares {n} {what} for {entries} entries; refusing to allocate \
+                 their offsets and names"
+            )));
+        }
+    }
+    crate::storage::h5::claim::check_memory(
+        rows.saturating_add(cols).saturating_mul(48),
+        "the offsets and names of the rows and columns the header declares",
+    )
+    .map_err(|e| lines.error(e))?;
     if symmetry != Symmetry::General && rows != cols {
         return Err(lines.malformed(format!(
             "a non-square {rows} × {cols} matrix cannot be symmetric"
@@ -266,15 +283,6 @@ impl<T: Value> Entries<T> {
 
 fn read_values<T: Value>(lines: &mut Lines, header: &MtxHeader) -> Result<SparseMatrix> {
     let (n_rows, n_cols) = header.shape;
-    // The row offsets take 8 bytes a row whatever the file holds: a header declaring far more
-    // rows than entries would allocate without bound.
-    let row_limit = header.entries.saturating_mul(64).max(1 << 26);
-    if n_rows as u64 > row_limit {
-        return Err(lines.malformed(format!(
-            "the header declares {n_rows} rows for {} entries; refusing to allocate the offsets",
-            header.entries
-        )));
-    }
     let mut entries: Entries<T> = Entries {
         rows: Vec::new(),
         cols: Vec::new(),
@@ -694,6 +702,11 @@ mod tests {
             (
                 "%%MatrixMarket matrix coordinate real general\n99999999999 2 1\n",
                 "line 2",
+            ),
+            // Far more columns than entries: their names alone would take gigabytes.
+            (
+                "%%MatrixMarket matrix coordinate real general\n3 1000000000 1\n1 1 1\n",
+                "line 2: malformed element: the header declares 1000000000 columns",
             ),
             (
                 "%%MatrixMarket matrix array real general\n2 2\n1 2 3\n",
