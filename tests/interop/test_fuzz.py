@@ -194,6 +194,20 @@ def test_an_external_link_to_the_file_itself_is_refused(annpage_bin: Path, tmp_p
         assert "/uns/ext: unsupported: 'ext' is an external link to another file" in out.stderr, out.stderr
 
 
+def test_a_soft_link_through_an_external_link_is_refused(annpage_bin: Path, tmp_path: Path) -> None:
+    """`uns/s` is a soft link to `/hidden/secret`, and `/hidden` an external link to another
+    file's `/uns`: the member's own link is soft, and annpage read the other file's element."""
+    other, path = tmp_path / "other.h5ad", tmp_path / "soft.h5ad"
+    ad.AnnData(np.ones((3, 2), dtype=np.float32), uns={"secret": {"x": 42}}).write_h5ad(other)
+    ad.AnnData(np.ones((3, 2), dtype=np.float32)).write_h5ad(path)
+    with h5py.File(path, "a") as f:
+        f["hidden"] = h5py.ExternalLink(str(other), "/uns")
+        f["uns/s"] = h5py.SoftLink("/hidden/secret")
+    out = mutate.run_verb([str(annpage_bin), "convert", str(path), str(tmp_path / "out.h5ad")], "convert", timeout=10)
+    assert out.returncode == 1 and out.failure() is None, out.failure()
+    assert "/uns/s: unsupported: 's' leads into another file" in out.stderr, out.stderr
+
+
 # Runs argv[1:] as a child of this small process and prints its exit status and peak RSS (KiB):
 # a process forked from the test's own (hundreds of MB after the suite has run a while) starts
 # its peak RSS at its parent's size, which hides whether annpage itself allocated much.

@@ -137,6 +137,19 @@ fn refuse_external_link(g: &hdf5::Group, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Refuses `child` (member `name` of `parent`) when it lies in another file: a soft link can
+/// lead through an external link elsewhere in the file ([`refuse_external_link`] sees only
+/// the member's own link).
+fn refuse_other_file(parent: &hdf5::Location, child: &hdf5::Location, name: &str) -> Result<()> {
+    if object_id(child)?.volume != object_id(parent)?.volume {
+        return Err(Error::unsupported(format!(
+            "'{name}' leads into another file, through an external link (an AnnData file is \
+             one file)"
+        )));
+    }
+    Ok(())
+}
+
 /// Groups and datasets are nodes alike: a path and attributes.
 macro_rules! impl_node {
     ($($t:ty),*) => {$(
@@ -203,13 +216,16 @@ impl Group for hdf5::Group {
     fn group(&self, name: &str) -> Result<Box<dyn Group>> {
         refuse_external_link(self, name)?;
         let group = hdf5::Group::group(self, name)?;
+        refuse_other_file(self, &group, name)?;
         check_group(&group)?;
         Ok(Box::new(group))
     }
 
     fn array(&self, name: &str) -> Result<Box<dyn Array>> {
         refuse_external_link(self, name)?;
-        Ok(Box::new(self.dataset(name)?))
+        let dataset = self.dataset(name)?;
+        refuse_other_file(self, &dataset, name)?;
+        Ok(Box::new(dataset))
     }
 
     fn object_id(&self) -> Result<Option<ObjectId>> {
