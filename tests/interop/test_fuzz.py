@@ -208,6 +208,25 @@ def test_a_soft_link_through_an_external_link_is_refused(annpage_bin: Path, tmp_
     assert "/uns/s: unsupported: 's' leads into another file" in out.stderr, out.stderr
 
 
+def test_loom_and_10x_members_behind_external_links_are_refused(annpage_bin: Path, tmp_path: Path) -> None:
+    """The loom and 10x readers open their members themselves, through the same checks."""
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["m"] = np.ones((2, 3), dtype=np.float32)
+    loom = tmp_path / "x.loom"
+    with h5py.File(loom, "w") as f:
+        f.create_group("row_attrs")["Gene"] = np.array([b"g1", b"g2"])
+        f.create_group("col_attrs")["CellID"] = np.array([b"c1", b"c2", b"c3"])
+        f["matrix"] = h5py.ExternalLink(str(other), "/m")
+    tenx = tmp_path / "filtered_feature_bc_matrix.h5"
+    with h5py.File(tenx, "w") as f:
+        f["matrix"] = h5py.ExternalLink(str(other), "/")
+    for src, element in ((loom, "/matrix: unsupported: 'matrix'"), (tenx, "unsupported: 'matrix'")):
+        out = mutate.run_verb([str(annpage_bin), "convert", str(src), str(tmp_path / "out.h5ad")], "convert", timeout=10)
+        assert out.returncode == 1 and out.failure() is None, out.failure()
+        assert f"{element} is an external link to another file" in out.stderr, out.stderr
+
+
 # Runs argv[1:] as a child of this small process and prints its exit status and peak RSS (KiB):
 # a process forked from the test's own (hundreds of MB after the suite has run a while) starts
 # its peak RSS at its parent's size, which hides whether annpage itself allocated much.

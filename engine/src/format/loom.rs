@@ -69,12 +69,12 @@ fn read_file(file: &hdf5::File, options: &LoomOptions) -> Result<AnnDataElements
         &[g, c] => (g, c),
         s => return Err(Error::malformed(format!("a {}-d matrix", s.len())).in_element("/matrix")),
     };
-    let layer_names = match file.group("layers") {
-        Ok(g) => {
-            h5::check_group(&g).in_element("/layers")?;
-            g.member_names()?
-        }
-        Err(_) => Vec::new(),
+    let layer_names = if file.link_exists("layers") {
+        h5::open_group(file, "layers")
+            .in_element("/layers")?
+            .member_names()?
+    } else {
+        Vec::new()
     };
     let layer = |name: &str| -> Result<ArrayData> {
         let m = matrix(file, &format!("layers/{name}")).in_element(format!("/layers/{name}"))?;
@@ -121,9 +121,10 @@ fn read_file(file: &hdf5::File, options: &LoomOptions) -> Result<AnnDataElements
 }
 
 fn matrix(file: &hdf5::File, name: &str) -> Result<ArrayData> {
-    let ds = file
-        .dataset(name)
-        .map_err(|_| Error::malformed("missing dataset"))?;
+    if !file.link_exists(name) {
+        return Err(Error::malformed("missing dataset"));
+    }
+    let ds = h5::open_dataset(file, name)?;
     let m = read_array(&ds)?;
     if m.ndim() != 2 || !(m.dtype().is_integer() || m.dtype().is_float()) {
         return Err(Error::malformed(format!(
@@ -176,14 +177,18 @@ fn attributes(
 ) -> Result<(DataFrame, crate::data::Mapping)> {
     let mut frame = DataFrame::with_default_index(n);
     let mut wide = crate::data::Mapping::new();
-    let Ok(g) = file.group(group) else {
+    if !file.link_exists(group) {
         return Ok((frame, wide));
-    };
-    h5::check_group(&g)?;
+    }
+    let g = h5::open_group(file, group)?;
     let mut names = None;
     for name in g.member_names()? {
         let element = format!("/{group}/{name}");
-        let Ok(ds) = g.dataset(&name) else { continue };
+        if crate::storage::Group::member_kind(&g, &name)? != Some(crate::storage::MemberKind::Array)
+        {
+            continue;
+        }
+        let ds = h5::open_dataset(&g, &name).in_element(&element)?;
         let mut values = read_array(&ds).in_element(&element)?;
         if values.ndim() == 0 || values.shape()[0] != n {
             return Err(Error::shape(format!(

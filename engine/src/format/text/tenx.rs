@@ -169,9 +169,7 @@ fn read_h5(path: &Path, genome: Option<&str>, with_counts: bool) -> Result<AnnDa
 /// named when there are several).
 fn counts_group(file: &hdf5::File, genome: Option<&str>) -> Result<hdf5::Group> {
     if file.link_exists("matrix") {
-        let group = file.group("matrix")?;
-        h5::check_group(&group)?;
-        return Ok(group);
+        return h5::open_group(file, "matrix");
     }
     let genomes = file.member_names()?;
     let genome = match genome {
@@ -188,9 +186,7 @@ fn counts_group(file: &hdf5::File, genome: Option<&str>) -> Result<hdf5::Group> 
             )))
         }
     };
-    let group = file.group(&genome)?;
-    h5::check_group(&group)?;
-    Ok(group)
+    h5::open_group(file, &genome)
 }
 
 /// `(features, barcodes)` from the group's `shape`.
@@ -206,9 +202,10 @@ fn counts_shape(group: &hdf5::Group) -> Result<(usize, usize)> {
 }
 
 fn dataset(group: &hdf5::Group, name: &str) -> Result<ArrayData> {
-    let ds = group
-        .dataset(name)
-        .map_err(|_| Error::malformed(format!("missing dataset '{name}'")))?;
+    if !group.link_exists(name) {
+        return Err(Error::malformed(format!("missing dataset '{name}'")));
+    }
+    let ds = h5::open_dataset(group, name)?;
     h5::read::read_array(&ds).in_element(format!("{}/{name}", group.name()))
 }
 
@@ -250,9 +247,10 @@ fn annotations_v3(group: &hdf5::Group) -> Result<(DataFrame, DataFrame)> {
             .collect();
         obs.insert("filtered_barcodes", Column::Array(ArrayData::from(flags)))?;
     }
-    let features = group
-        .group("features")
-        .map_err(|_| Error::malformed("10x h5 has no features group"))?;
+    if !group.link_exists("features") {
+        return Err(Error::malformed("10x h5 has no features group"));
+    }
+    let features = h5::open_group(group, "features")?;
     let mut var = DataFrame::from_index(strings(&features, "name")?);
     let text = |name: &str| -> Result<Column> {
         Ok(Column::Array(ArrayData::from(strings(&features, name)?)))
@@ -266,7 +264,8 @@ fn annotations_v3(group: &hdf5::Group) -> Result<(DataFrame, DataFrame)> {
     var.insert("feature_types", text("feature_type")?)?;
     let skip = ["name", "feature_type", "id", "gene_id", "_all_tag_keys"];
     for name in features.member_names()? {
-        if skip.contains(&name.as_str()) || features.dataset(&name).is_err() {
+        let kind = crate::storage::Group::member_kind(&features, &name)?;
+        if skip.contains(&name.as_str()) || kind != Some(crate::storage::MemberKind::Array) {
             continue;
         }
         let column = match dataset(&features, &name)? {
@@ -328,12 +327,13 @@ pub fn write_10x_h5_counts(
         .collect();
     let n_kept = next as usize;
     let indptr = crate::data::integers_as_u64(&dataset(&g, "indptr")?).in_file(path)?;
-    let data_ds = g
-        .dataset("data")
-        .map_err(|_| Error::malformed("missing dataset 'data'").in_file(path))?;
-    let indices_ds = g
-        .dataset("indices")
-        .map_err(|_| Error::malformed("missing dataset 'indices'").in_file(path))?;
+    let open = |name: &str| -> Result<hdf5::Dataset> {
+        if !g.link_exists(name) {
+            return Err(Error::malformed(format!("missing dataset '{name}'")).in_file(path));
+        }
+        h5::open_dataset(&g, name).in_file(path)
+    };
+    let (data_ds, indices_ds) = (open("data")?, open("indices")?);
     let nnz = data_ds.size() as u64;
     if indptr.len() != n_barcodes + 1
         || indptr.first() != Some(&0)

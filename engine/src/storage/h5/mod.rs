@@ -131,10 +131,29 @@ fn refuse_external_link(g: &hdf5::Group, name: &str) -> Result<()> {
     hdf5::h5check(status)?;
     if info.type_ == H5L_type_t::H5L_TYPE_EXTERNAL {
         return Err(Error::unsupported(format!(
-            "'{name}' is an external link to another file (an AnnData file is one file)"
+            "'{name}' is an external link to another file (annpage reads one file)"
         )));
     }
     Ok(())
+}
+
+/// Opens group `name` of `parent` as every reader must: not through an external link, not
+/// into another file, its local heap checked ([`check_group`]). Readers that work on
+/// `hdf5` handles (loom, 10x) open their groups with it too.
+pub fn open_group(parent: &hdf5::Group, name: &str) -> Result<hdf5::Group> {
+    refuse_external_link(parent, name)?;
+    let group = parent.group(name)?;
+    refuse_other_file(parent, &group, name)?;
+    check_group(&group)?;
+    Ok(group)
+}
+
+/// Opens dataset `name` of `parent` as [`open_group`] opens a group.
+pub fn open_dataset(parent: &hdf5::Group, name: &str) -> Result<hdf5::Dataset> {
+    refuse_external_link(parent, name)?;
+    let dataset = parent.dataset(name)?;
+    refuse_other_file(parent, &dataset, name)?;
+    Ok(dataset)
 }
 
 /// Refuses `child` (member `name` of `parent`) when it lies in another file: a soft link can
@@ -143,8 +162,8 @@ fn refuse_external_link(g: &hdf5::Group, name: &str) -> Result<()> {
 fn refuse_other_file(parent: &hdf5::Location, child: &hdf5::Location, name: &str) -> Result<()> {
     if object_id(child)?.volume != object_id(parent)?.volume {
         return Err(Error::unsupported(format!(
-            "'{name}' leads into another file, through an external link (an AnnData file is \
-             one file)"
+            "'{name}' leads into another file, through an external link (annpage reads one \
+             file)"
         )));
     }
     Ok(())
@@ -214,18 +233,11 @@ impl Group for hdf5::Group {
     }
 
     fn group(&self, name: &str) -> Result<Box<dyn Group>> {
-        refuse_external_link(self, name)?;
-        let group = hdf5::Group::group(self, name)?;
-        refuse_other_file(self, &group, name)?;
-        check_group(&group)?;
-        Ok(Box::new(group))
+        Ok(Box::new(open_group(self, name)?))
     }
 
     fn array(&self, name: &str) -> Result<Box<dyn Array>> {
-        refuse_external_link(self, name)?;
-        let dataset = self.dataset(name)?;
-        refuse_other_file(self, &dataset, name)?;
-        Ok(Box::new(dataset))
+        Ok(Box::new(open_dataset(self, name)?))
     }
 
     fn object_id(&self) -> Result<Option<ObjectId>> {
