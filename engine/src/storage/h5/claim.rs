@@ -59,7 +59,9 @@ fn claim(ds: &Dataset) -> Result<u64> {
     let stored = stored_elements(ds, dcpl.layout(), chunk.as_deref(), count)?;
     let fill = count.saturating_sub(stored);
     let elem = ds.dtype()?.size() as u64;
-    check_chunk(chunk.as_deref(), &shape, count, elem)?;
+    if let Some(chunk) = &chunk {
+        check_chunk_size("chunk", chunk, &shape, count, elem)?;
+    }
     let fill_bytes = fill.saturating_mul(elem);
     if fill_bytes > MAX_FILL_BYTES {
         return Err(Error::malformed(format!(
@@ -72,19 +74,23 @@ fn claim(ds: &Dataset) -> Result<u64> {
     Ok(count)
 }
 
-/// A chunk is decoded whole (libhdf5 allocates it whole to read any of it): its size must stay
-/// near the dataset's, as for Zarr chunks. A resizable dataset may have chunks larger than its
-/// values, but not by [`MAX_FILL_BYTES`]: a 4 MB file whose 10 values lie in a chunk of 2^28
-/// made libhdf5 allocate 2 GB.
-fn check_chunk(chunk: Option<&[usize]>, shape: &[usize], count: u64, elem: u64) -> Result<()> {
-    let Some(chunk) = chunk else {
-        return Ok(());
-    };
+/// A chunk (HDF5's, or a Zarr chunk or inner chunk: `what`) is decoded whole, and libhdf5
+/// allocates it whole to read any of it: its size must stay near the array's `count` values of
+/// `elem` bytes. A resizable dataset may have chunks larger than its values, but not by
+/// [`MAX_FILL_BYTES`]: a 4 MB file whose 10 values lie in a chunk of 2^28 made libhdf5
+/// allocate 2 GB.
+pub(crate) fn check_chunk_size(
+    what: &str,
+    chunk: &[usize],
+    shape: &[usize],
+    count: u64,
+    elem: u64,
+) -> Result<()> {
     let allowed = count.saturating_mul(elem).saturating_add(MAX_FILL_BYTES);
     let bytes = element_count(chunk).ok().and_then(|n| n.checked_mul(elem));
     if bytes.is_none_or(|b| b > allowed) {
         return Err(Error::malformed(format!(
-            "its chunk shape {chunk:?} claims chunks of {} bytes, far more than its shape \
+            "its {what} shape {chunk:?} claims chunks of {} bytes, far more than its shape \
              {shape:?} holds: each chunk is decoded whole",
             bytes.map_or_else(|| "more than 2^64".to_owned(), |b| b.to_string())
         )));

@@ -9,7 +9,7 @@
 
 use super::meta::ArrayMeta;
 use super::store::Store;
-use crate::storage::h5::claim::{check_memory, element_count, MAX_FILL_BYTES};
+use crate::storage::h5::claim::{check_chunk_size, check_memory, element_count, MAX_FILL_BYTES};
 use crate::storage::StoredType;
 use crate::{Error, Result};
 
@@ -68,22 +68,17 @@ pub(crate) fn check_claim(store: &Store, prefix: &str, meta: &ArrayMeta) -> Resu
 /// are decoded, so shards far larger than the array are accepted (annbatch writes `indptr`
 /// with its `data`'s shard size).
 fn check_chunks(meta: &ArrayMeta, count: u64, elem: u64) -> Result<()> {
-    let allowed = count.saturating_mul(elem).saturating_add(MAX_FILL_BYTES);
     let (what, chunk) = match &meta.inner {
         Some(inner) => ("inner chunk", inner),
         None => ("chunk", &meta.chunk),
     };
-    let bytes = element_count(&usize_shape(chunk)?)
-        .ok()
-        .and_then(|n| n.checked_mul(elem));
-    if bytes.is_none_or(|b| b > allowed) {
-        return Err(Error::malformed(format!(
-            "its {what} shape {chunk:?} claims chunks of {} bytes, far more than its shape \
-             {:?} holds: each chunk is decoded whole",
-            bytes.map_or_else(|| "more than 2^64".to_owned(), |b| b.to_string()),
-            meta.shape
-        )));
-    }
+    check_chunk_size(
+        what,
+        &usize_shape(chunk)?,
+        &usize_shape(&meta.shape)?,
+        count,
+        elem,
+    )?;
     if let Some(inner) = &meta.inner {
         // The shard index: 16 bytes (offset, length) per inner chunk of a shard.
         let per_shard: u64 = meta
