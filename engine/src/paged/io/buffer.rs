@@ -1,37 +1,29 @@
 //! Result buffers for large reads, and arrays of any dtype filled through their bytes.
 //!
-//! A read of tens of megabytes fills memory fresh from the kernel, and on Linux every 4 KiB
-//! page of it costs a page fault when first written: for a full pass over a large matrix the
-//! faults take as much time as copying the bytes. Buffers of at least [`HUGE_MIN_BYTES`] are
-//! therefore advised to use transparent huge pages (`madvise(MADV_HUGEPAGE)`, as numpy does
-//! for its large arrays), which the kernel honours when huge pages are enabled in `madvise`
-//! or `always` mode; elsewhere the advice is a no-op.
+//! A read of tens of megabytes into memory fresh from the kernel pays a page fault per page
+//! when first written, so the readers reuse buffers a caller is done with ([`reused`]). Fresh
+//! buffers are plain 4 KiB pages: transparent huge pages (`madvise(MADV_HUGEPAGE)`) were
+//! advised here once, and measured slower on a virtual machine whose free memory goes back to
+//! the host (a 2 MiB page then comes back cold: 320 MB first touched in 0.7 s against 0.16 s
+//! in 4 KiB pages), while the reuse leaves only a scan's first few buffers fresh.
 
 use ndarray::{ArrayD, IxDyn};
 
 use crate::data::{ArrayData, DType};
 use crate::{Error, Result};
 
-/// Buffers from this size up are advised to use huge pages.
-pub(crate) const HUGE_MIN_BYTES: usize = 4 << 20;
-
-/// `n` zeroed values, in memory advised to use huge pages when it is large.
+/// `n` zeroed values.
 pub(crate) fn zeroed<T: bytemuck::Zeroable + Clone>(n: usize) -> Vec<T> {
     // Zero bits for the primitives this is used with: `vec!` asks the allocator for zeroed
     // memory (fresh pages from the kernel for large sizes), untouched until written.
-    let mut v = vec![T::zeroed(); n];
-    let bytes = std::mem::size_of_val(v.as_slice());
-    if bytes >= HUGE_MIN_BYTES {
-        advise_huge(v.as_mut_ptr().cast(), bytes);
-    }
-    v
+    vec![T::zeroed(); n]
 }
 
 /// `n` values in the memory of `spare` (whose contents are overwritten) when it is an owned,
 /// contiguous array with room for them: reusing a buffer skips the allocation and the
 /// first-touch page faults, and only values beyond `spare`'s length are zeroed. Otherwise
 /// [`zeroed`] memory, with room for a thirty-second more: a scan's chunks differ a little in
-/// size, and a buffer grown in place (by `realloc`) would lose its huge pages.
+/// size, and growing a buffer (by `realloc`) may copy it.
 pub(crate) fn reused<T: bytemuck::Zeroable + Clone>(spare: ndarray::ArrayD<T>, n: usize) -> Vec<T> {
     let len = spare.len();
     if spare.is_standard_layout() {
@@ -105,42 +97,16 @@ fn shape_err(e: ndarray::ShapeError) -> Error {
     Error::shape(e.to_string())
 }
 
-#[cfg(target_os = "linux")]
-fn advise_huge(ptr: *mut u8, len: usize) {
-    const HUGE: usize = 2 << 20;
-    // The whole 2 MiB pages inside the buffer.
-    let start = (ptr as usize).next_multiple_of(HUGE);
-    let end = (ptr as usize + len) / HUGE * HUGE;
-    if end <= start {
-        return;
-    }
-    // SAFETY: `start..end` lies within the live allocation `ptr..ptr + len` owned by the
-    // caller's vector, and is page aligned as madvise requires. MADV_HUGEPAGE only changes how
-    // the kernel backs the range with physical pages: it neither unmaps it nor changes its
-    // contents (zero until written), so every reference into the vector stays valid. Its
-    // failure (e.g. a kernel without transparent huge pages) is harmless and ignored.
-    unsafe {
-        libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn advise_huge(_ptr: *mut u8, _len: usize) {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A size the allocator serves with fresh pages from the kernel.
+    const BIG: usize = 4 << 20;
+
     #[test]
     fn buffers_of_every_size_are_zeroed_and_writable() {
-        for n in [
-            0,
-            1,
-            1000,
-            HUGE_MIN_BYTES / 4 - 1,
-            HUGE_MIN_BYTES / 4,
-            3 * HUGE_MIN_BYTES,
-        ] {
+        for n in [0, 1, 1000, BIG / 4 - 1, BIG / 4, 3 * BIG] {
             let mut v: Vec<f32> = zeroed(n);
             assert_eq!(v.len(), n);
             assert!(v.iter().all(|&x| x == 0.0));
@@ -149,7 +115,7 @@ mod tests {
             }
             assert!(v.iter().enumerate().all(|(i, &x)| x == i as f32));
         }
-        let v: Vec<u64> = zeroed(HUGE_MIN_BYTES);
+        let v: Vec<u64> = zeroed(BIG);
         assert_eq!(v.iter().copied().max(), Some(0));
     }
 
