@@ -172,8 +172,8 @@ impl std::fmt::Display for Encoding {
 /// The `encoding-type` and `encoding-version` attributes of `loc` (`None` when both are absent
 /// or empty), checked by [`check_encoding`]: the one reader of an element's encoding.
 pub(crate) fn read_encoding(node: &(impl Node + ?Sized)) -> Result<Option<(String, String)>> {
-    check_encoding(
-        node.string_attr("encoding-type")?,
-        node.string_attr("encoding-version")?,
-    )
+    let mut both = node
+        .string_attrs(&["encoding-type", "encoding-version"])?
+        .into_iter();
+    check_encoding(both.next().flatten(), both.next().flatten())
 }

@@ -55,17 +55,23 @@ pub trait Node: Send + Sync {
     /// Reads a string attribute (a scalar or a one-element array), if present; any other value
     /// is an [`Error::Malformed`].
     fn string_attr(&self, name: &str) -> Result<Option<String>> {
-        let Some(value) = self.attr(name)? else {
-            return Ok(None);
-        };
-        match &value {
-            ArrayData::String(a) if a.len() == 1 => Ok(a.iter().next().cloned()),
-            other => Err(Error::malformed(format!(
-                "attribute '{name}' should be a string, found {} of shape {:?}",
-                other.dtype(),
-                other.shape()
-            ))),
-        }
+        self.attr(name)?.map(|v| one_string(name, v)).transpose()
+    }
+
+    /// Reads the attributes `names` that are present (`None` for the others), in order, as
+    /// [`Node::attr`] of each would; a store may read them together (HDF5: one walk of the
+    /// object's header for all their strings).
+    fn attrs_of(&self, names: &[&str]) -> Result<Vec<Option<AttrValue>>> {
+        names.iter().map(|n| self.attr(n)).collect()
+    }
+
+    /// [`Node::string_attr`] of each of `names`, read together ([`Node::attrs_of`]).
+    fn string_attrs(&self, names: &[&str]) -> Result<Vec<Option<String>>> {
+        names
+            .iter()
+            .zip(self.attrs_of(names)?)
+            .map(|(name, v)| v.map(|v| one_string(name, v)).transpose())
+            .collect()
     }
 
     /// Reads every attribute, in the order of [`Node::attr_names`].
@@ -79,6 +85,18 @@ pub trait Node: Send + Sync {
                 Ok((name, value))
             })
             .collect()
+    }
+}
+
+/// The string attribute `name` holds: a scalar or a one-element array of strings.
+fn one_string(name: &str, value: AttrValue) -> Result<String> {
+    match value {
+        ArrayData::String(a) if a.len() == 1 => Ok(a.into_iter().next().unwrap_or_default()),
+        other => Err(Error::malformed(format!(
+            "attribute '{name}' should be a string, found {} of shape {:?}",
+            other.dtype(),
+            other.shape()
+        ))),
     }
 }
 

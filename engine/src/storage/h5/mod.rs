@@ -190,6 +190,11 @@ macro_rules! impl_node {
             fn attrs(&self) -> Result<crate::data::Attrs> {
                 read::read_attrs(self)
             }
+
+            /// Checked with one walk of the object's header for all of them.
+            fn attrs_of(&self, names: &[&str]) -> Result<Vec<Option<AttrValue>>> {
+                read::read_some_attrs(self, names)
+            }
         }
     )*};
 }

@@ -133,15 +133,45 @@ pub fn read_attrs(loc: &Location) -> Result<Attrs> {
             names.len()
         )));
     }
+    let listed: Vec<&str> = names.iter().map(String::as_str).collect();
+    let values = read_listed(loc, &listed)?;
+    Ok(names.into_iter().zip(values).collect())
+}
+
+/// Reads the attributes `wanted` of `loc` that exist (`None` for the others), in `wanted`'s
+/// order, as [`read_attr_opt`] of each would, with one walk of the object's header for all
+/// their strings.
+pub fn read_some_attrs(loc: &Location, wanted: &[&str]) -> Result<Vec<Option<ArrayData>>> {
+    let present = loc.attr_names()?;
+    let found: Vec<&str> = wanted
+        .iter()
+        .copied()
+        .filter(|w| present.iter().any(|p| p == w))
+        .collect();
+    let mut values = read_listed(loc, &found)?.into_iter();
+    Ok(wanted
+        .iter()
+        .map(|w| {
+            if found.contains(w) {
+                values.next()
+            } else {
+                None
+            }
+        })
+        .collect())
+}
+
+/// The values of the attributes `names` of `loc` (each must exist), their strings checked
+/// with one walk of the object's header, not one each.
+fn read_listed(loc: &Location, names: &[&str]) -> Result<Vec<ArrayData>> {
     let attrs = names
         .iter()
         .map(|name| Ok(loc.attr(name)?))
         .collect::<Result<Vec<_>>>()?;
-    // The strings of all of them checked with one walk of the object's header, not one each.
     let mut wanted = Vec::new();
     for (k, (name, attr)) in names.iter().zip(&attrs).enumerate() {
         if let Some((ty, count)) = variable_length(attr).map_err(|e| in_attribute(name, e))? {
-            wanted.push((k, name.as_str(), ty, count));
+            wanted.push((k, *name, ty, count));
         }
     }
     let listed: Vec<(&str, &StoredType, usize)> =
@@ -155,14 +185,13 @@ pub fn read_attrs(loc: &Location) -> Result<Attrs> {
         }
     }
     names
-        .into_iter()
+        .iter()
         .zip(attrs)
         .zip(checks)
         .map(|((name, attr), check)| {
-            let value = check
+            check
                 .and_then(|()| decode_attr(&attr))
-                .map_err(|e| in_attribute(&name, e))?;
-            Ok((name, value))
+                .map_err(|e| in_attribute(name, e))
         })
         .collect()
 }

@@ -322,3 +322,33 @@ fn objects_with_more_attributes_than_the_limit_are_refused_whole() {
     assert_eq!(crate::storage::Node::attrs(&few).unwrap(), all);
     assert!(crate::storage::Node::attrs(&many).is_err());
 }
+
+#[test]
+fn attributes_asked_for_together_read_as_one_by_one() {
+    use crate::storage::Node;
+    let dir = tempfile::tempdir().unwrap();
+    let f = hdf5::File::create(dir.path().join("t.h5")).unwrap();
+    let g = f.create_group("g").unwrap();
+    let kind: hdf5::types::VarLenUnicode = "csr_matrix".parse().unwrap();
+    g.new_attr::<hdf5::types::VarLenUnicode>()
+        .create("encoding-type")
+        .unwrap()
+        .write_scalar(&kind)
+        .unwrap();
+    g.new_attr::<i32>()
+        .create("n")
+        .unwrap()
+        .write_scalar(&3)
+        .unwrap();
+    let names = ["n", "missing", "encoding-type", "n"];
+    let together = g.attrs_of(&names).unwrap();
+    let one_by_one: Vec<_> = names.iter().map(|n| g.attr(n).unwrap()).collect();
+    assert_eq!(together, one_by_one);
+    assert_eq!(together[1], None);
+    assert_eq!(
+        g.string_attrs(&["encoding-type", "missing"]).unwrap(),
+        [Some("csr_matrix".to_string()), None]
+    );
+    let err = g.string_attrs(&["n"]).unwrap_err().to_string();
+    assert!(err.contains("attribute 'n' should be a string"), "{err}");
+}
