@@ -4,7 +4,7 @@
 //! libhdf5 reads an attribute of variable-length strings by following each stored reference
 //! into the file's global heap, and it trusts what it finds there: a corrupt collection can
 //! make it loop forever, and a corrupt length makes it allocate what the length claims (see
-//! [`super::heap::check_attribute`]). Before it does, the references are taken from the
+//! [`super::heap::check_attributes`]). Before it does, the references are taken from the
 //! attribute's message in the object header, read here, and checked.
 //!
 //! Read here: version 1 and version 2 object headers, their continuation blocks, attribute

@@ -20,7 +20,7 @@
 //! more bytes than the file.
 //!
 //! The references of a string *attribute* are checked here too before libhdf5 reads it
-//! ([`check_attribute`]): libhdf5 trusts the heap it finds them pointing at.
+//! ([`check_attributes`]): libhdf5 trusts the heap it finds them pointing at.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -191,27 +191,16 @@ pub(super) fn beside_libhdf5(h5file: &hdf5::File) -> Result<Option<Image>> {
     }))
 }
 
-/// Checks the stored references of attribute `name` of `loc` (`count` values of type `ty`)
-/// before libhdf5 follows them: each must point at an object of its length in a global heap
-/// collection that parses (libhdf5 2.2 loops forever on some corrupt collections, and
-/// allocates whatever length a reference claims before it reads the object).
+/// Checks the stored references of each attribute of `wanted` (name, type, count of values)
+/// of `loc` before libhdf5 follows them, with one walk of the object's header for all of them:
+/// each must point at an object of its length in a global heap collection that parses
+/// (libhdf5 2.2 loops forever on some corrupt collections, and allocates whatever length a
+/// reference claims before it reads the object). A result each, in order (`Err` alone when
+/// the header cannot be walked).
 ///
 /// Attributes [`super::header::attribute_data`] does not find (shared messages), types
 /// whose stored layout is not read ([`super::slots`]), and files it does not read beside
 /// libhdf5 ([`beside_libhdf5`]) are left unchecked.
-pub(super) fn check_attribute(
-    loc: &hdf5::Location,
-    name: &str,
-    ty: &StoredType,
-    count: usize,
-) -> Result<()> {
-    let mut results = check_attributes(loc, &[(name, ty, count)])?;
-    results.pop().unwrap_or(Ok(()))
-}
-
-/// [`check_attribute`] for each of `wanted` (name, type, count of values), with one walk of
-/// the object's header for all of them: a result each, in order (`Err` alone when the header
-/// cannot be walked).
 pub(super) fn check_attributes(
     loc: &hdf5::Location,
     wanted: &[(&str, &StoredType, usize)],
@@ -245,7 +234,7 @@ pub(super) fn check_attributes(
 }
 
 /// Checks the stored references of a dataset whose type holds variable-length values before
-/// libhdf5 reads it (see [`check_attribute`]): those of a dataset [`read_strings`] does not
+/// libhdf5 reads it (see [`check_attributes`]): those of a dataset [`read_strings`] does not
 /// read itself, of compound datasets with string fields (legacy layouts), of arrays of strings.
 /// Storage not read here (see [`stored_bytes`]) is left unchecked.
 pub(super) fn check_dataset(ds: &Dataset) -> Result<()> {

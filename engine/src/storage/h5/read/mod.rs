@@ -66,21 +66,11 @@ pub fn read_raw_data(ds: &Dataset) -> Result<RawData> {
     read().map_err(|e| explain_read_failure(ds, e))
 }
 
-/// Whether `loc` has an attribute called `name`.
-pub fn has_attr(loc: &Location, name: &str) -> Result<bool> {
-    Ok(loc.attr_names()?.iter().any(|n| n == name))
-}
-
-/// Reads an attribute of any supported type (a scalar attribute gives a 0-d array).
-pub fn read_attr(loc: &Location, name: &str) -> Result<ArrayData> {
-    let attr = loc.attr(name)?;
-    let check = || match variable_length(&attr)? {
-        Some((ty, count)) => super::heap::check_attribute(loc, name, &ty, count),
-        None => Ok(()),
-    };
-    check()
-        .and_then(|()| decode_attr(&attr))
-        .map_err(|e| in_attribute(name, e))
+/// Reads an attribute of any supported type (a scalar attribute gives a 0-d array); a missing
+/// one is [`Error::NotFound`]. The tests' shorthand for [`read_attr_opt`].
+#[cfg(test)]
+pub(crate) fn read_attr(loc: &Location, name: &str) -> Result<ArrayData> {
+    read_attr_opt(loc, name)?.ok_or_else(|| Error::not_found(format!("no attribute '{name}'")))
 }
 
 /// The values of an attribute whose strings are checked (or hold none).
@@ -99,7 +89,7 @@ fn in_attribute(name: &str, e: Error) -> Error {
 
 /// The stored type and count of values of an attribute holding variable-length values, whose
 /// references are checked before libhdf5 follows them into the global heap (see
-/// [`super::heap::check_attribute`]); `None` for other attributes.
+/// [`super::heap::check_attributes`]); `None` for other attributes.
 fn variable_length(attr: &Attribute) -> Result<Option<(StoredType, usize)>> {
     let ty = StoredType::of(&attr.dtype()?)?;
     if !ty.has_vlen() {
@@ -111,11 +101,7 @@ fn variable_length(attr: &Attribute) -> Result<Option<(StoredType, usize)>> {
 
 /// Reads an attribute if it exists.
 pub fn read_attr_opt(loc: &Location, name: &str) -> Result<Option<ArrayData>> {
-    if has_attr(loc, name)? {
-        read_attr(loc, name).map(Some)
-    } else {
-        Ok(None)
-    }
+    Ok(read_some_attrs(loc, &[name])?.pop().flatten())
 }
 
 /// The most attributes [`read_attrs`] reads from one object. libhdf5 finds an attribute by
