@@ -12,17 +12,10 @@ use ndarray::{ArrayD, IxDyn};
 use crate::data::{ArrayData, DType};
 use crate::{Error, Result};
 
-/// `n` zeroed values.
-pub(crate) fn zeroed<T: bytemuck::Zeroable + Clone>(n: usize) -> Vec<T> {
-    // Zero bits for the primitives this is used with: `vec!` asks the allocator for zeroed
-    // memory (fresh pages from the kernel for large sizes), untouched until written.
-    vec![T::zeroed(); n]
-}
-
 /// `n` values in the memory of `spare` (whose contents are overwritten) when it is an owned,
 /// contiguous array with room for them: reusing a buffer skips the allocation and the
 /// first-touch page faults, and only values beyond `spare`'s length are zeroed. Otherwise
-/// [`zeroed`] memory, with room for a thirty-second more: a scan's chunks differ a little in
+/// fresh zeroed memory, with room for a thirty-second more: a scan's chunks differ a little in
 /// size, and growing a buffer (by `realloc`) may copy it.
 pub(crate) fn reused<T: bytemuck::Zeroable + Clone>(spare: ndarray::ArrayD<T>, n: usize) -> Vec<T> {
     let len = spare.len();
@@ -42,7 +35,9 @@ pub(crate) fn reused_vec<T: bytemuck::Zeroable + Clone>(mut spare: Vec<T>, n: us
         spare.resize(n, T::zeroed());
         return spare;
     }
-    let mut fresh = zeroed(n.saturating_add(n / 32));
+    // Zero bits: `vec!` asks the allocator for zeroed memory (fresh pages from the kernel for
+    // large sizes), untouched until written.
+    let mut fresh = vec![T::zeroed(); n.saturating_add(n / 32)];
     fresh.truncate(n);
     fresh
 }
@@ -66,7 +61,7 @@ pub(crate) fn filled(
                 Some(ArrayData::$v(a)) => reused(a, n),
                 // Of another dtype: as a spare too small (fresh, with room to spare).
                 Some(_) => reused_vec(Vec::new(), n),
-                None => zeroed(n),
+                None => vec![<$t as bytemuck::Zeroable>::zeroed(); n],
             };
             fill(bytemuck::cast_slice_mut(&mut values))?;
             ArrayData::$v(ArrayD::from_shape_vec(IxDyn(shape), values).map_err(shape_err)?)
@@ -100,24 +95,6 @@ fn shape_err(e: ndarray::ShapeError) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A size the allocator serves with fresh pages from the kernel.
-    const BIG: usize = 4 << 20;
-
-    #[test]
-    fn buffers_of_every_size_are_zeroed_and_writable() {
-        for n in [0, 1, 1000, BIG / 4 - 1, BIG / 4, 3 * BIG] {
-            let mut v: Vec<f32> = zeroed(n);
-            assert_eq!(v.len(), n);
-            assert!(v.iter().all(|&x| x == 0.0));
-            for (i, x) in v.iter_mut().enumerate() {
-                *x = i as f32;
-            }
-            assert!(v.iter().enumerate().all(|(i, &x)| x == i as f32));
-        }
-        let v: Vec<u64> = zeroed(BIG);
-        assert_eq!(v.iter().copied().max(), Some(0));
-    }
 
     #[test]
     fn spare_arrays_are_reused_when_they_have_room() {

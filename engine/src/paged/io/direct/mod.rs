@@ -486,7 +486,7 @@ impl RangeReader for DirectReader {
             check_minor(minor)?;
             let mut values = match spare {
                 Some(v) => buffer::reused_vec(v, rows.len()),
-                None => buffer::zeroed(rows.len()),
+                None => vec![0; rows.len()],
             };
             if !rows.is_empty() {
                 let check = |part: &[u8]| check_index_bytes(part, signed, minor);
