@@ -1,6 +1,6 @@
 //! [`AnnData`]: an annotated matrix held in memory, whose shapes always agree.
 
-use annpage_engine::data::{ArrayData, DataFrame, Element, Mapping, Matrix};
+use annpage_engine::data::{ArrayData, CompactString, DataFrame, Element, Mapping, Matrix};
 use annpage_engine::format::{AnnDataElements, RawElements};
 use annpage_engine::{Error, Result};
 use indexmap::IndexMap;
@@ -148,28 +148,28 @@ impl AnnData {
     }
 
     /// The observation names (the `obs` index).
-    pub fn obs_names(&self) -> &[String] {
+    pub fn obs_names(&self) -> &[CompactString] {
         names_of(&self.elems.obs)
     }
 
     /// The variable names (the `var` index).
-    pub fn var_names(&self) -> &[String] {
+    pub fn var_names(&self) -> &[CompactString] {
         names_of(&self.elems.var)
     }
 
     /// Renames the observations; data frames in `obsm` are re-indexed too. As when anndata's
     /// `obs_names` is set from a list, the index loses its name.
-    pub fn set_obs_names(&mut self, names: Vec<String>) -> Result<()> {
-        self.set_names(Axis::Obs, names)
+    pub fn set_obs_names<S: Into<CompactString>>(&mut self, names: Vec<S>) -> Result<()> {
+        self.set_names(Axis::Obs, names.into_iter().map(Into::into).collect())
     }
 
     /// Renames the variables; data frames in `varm` are re-indexed too. As when anndata's
     /// `var_names` is set from a list, the index loses its name.
-    pub fn set_var_names(&mut self, names: Vec<String>) -> Result<()> {
-        self.set_names(Axis::Var, names)
+    pub fn set_var_names<S: Into<CompactString>>(&mut self, names: Vec<S>) -> Result<()> {
+        self.set_names(Axis::Var, names.into_iter().map(Into::into).collect())
     }
 
-    fn set_names(&mut self, axis: Axis, names: Vec<String>) -> Result<()> {
+    fn set_names(&mut self, axis: Axis, names: Vec<CompactString>) -> Result<()> {
         let (frame, aligned) = self.axis_parts(axis);
         if names.len() != frame.nrows() {
             return Err(Error::shape(format!(
@@ -435,7 +435,7 @@ impl AnnData {
 }
 
 /// The names of an obs/var frame, whose index [`AnnData`] keeps as a contiguous string array.
-pub(crate) fn names_of(frame: &DataFrame) -> &[String] {
+pub(crate) fn names_of(frame: &DataFrame) -> &[CompactString] {
     frame.index_names().unwrap_or_else(|| {
         unreachable!("AnnData keeps obs and var indexes as contiguous string arrays")
     })
@@ -571,8 +571,7 @@ mod tests {
     #[test]
     fn aligned_values_are_normalised() {
         let mut a = AnnData::new(3, 2);
-        a.set_obs_names(vec!["a".into(), "b".into(), "c".into()])
-            .unwrap();
+        a.set_obs_names(vec!["a", "b", "c"]).unwrap();
         // A 1-d array becomes one column.
         a.insert_obsm("score", Element::Array(ArrayData::from(vec![1i32, 2, 3])))
             .unwrap();
@@ -582,13 +581,13 @@ mod tests {
         );
         // A data frame must be indexed by the names, and takes the index's name.
         a.obs_mut().set_index_name(Some("cell".into()));
-        let frame = DataFrame::from_index(vec!["a".into(), "b".into(), "c".into()]);
+        let frame = DataFrame::from_index(vec!["a", "b", "c"]);
         a.insert_obsm("frame", Element::DataFrame(frame)).unwrap();
         let Element::DataFrame(f) = &a.obsm()["frame"] else {
             panic!("frame expected")
         };
         assert_eq!(f.index_name(), Some("cell"));
-        let other = DataFrame::from_index(vec!["a".into(), "c".into(), "b".into()]);
+        let other = DataFrame::from_index(vec!["a", "c", "b"]);
         let e = a
             .insert_obsm("other", Element::DataFrame(other))
             .unwrap_err();
@@ -597,8 +596,7 @@ mod tests {
             "invalid argument: obsm['other'] is a data frame whose index does not match the obs names"
         );
         // Renaming the observations re-indexes the frame.
-        a.set_obs_names(vec!["x".into(), "y".into(), "z".into()])
-            .unwrap();
+        a.set_obs_names(vec!["x", "y", "z"]).unwrap();
         let Element::DataFrame(f) = &a.obsm()["frame"] else {
             panic!("frame expected")
         };
@@ -606,7 +604,7 @@ mod tests {
         // anndata: setting `obs_names` from a list drops the index name, here and in obsm.
         assert_eq!((f.index_name(), a.obs().index_name()), (None, None));
         // Setting a whole frame takes its index and index name, in obsm too.
-        let mut obs = DataFrame::from_index(vec!["p".into(), "q".into(), "r".into()]);
+        let mut obs = DataFrame::from_index(vec!["p", "q", "r"]);
         obs.set_index_name(Some("nm".into()));
         a.set_obs(obs).unwrap();
         let Element::DataFrame(f) = &a.obsm()["frame"] else {
@@ -614,7 +612,7 @@ mod tests {
         };
         assert_eq!(f.index_names().unwrap(), ["p", "q", "r"]);
         assert_eq!(f.index_name(), Some("nm"));
-        assert!(a.set_obs_names(vec!["x".into()]).is_err());
+        assert!(a.set_obs_names(vec!["x"]).is_err());
         assert_eq!(a.remove_obsm("score").map(|e| e.nrows()), Some(Some(3)));
         assert!(a.remove_obsm("score").is_none());
     }

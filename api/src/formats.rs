@@ -236,7 +236,8 @@ fn feature_mask(adata: &AnnData, options: &TenxH5Options) -> Result<Option<Vec<b
 /// std::fs::write(&path, "\tg1\tg2\nc1\t1\t2\n")?;
 /// let options = annpage::CsvOptions { delimiter: Some('\t'), ..Default::default() };
 /// let adata = annpage::read_csv(&path, &options)?;
-/// assert_eq!((adata.obs_names(), adata.var_names()), (&["c1".to_string()][..], &["g1".to_string(), "g2".to_string()][..]));
+/// assert_eq!(adata.obs_names(), ["c1"]);
+/// assert_eq!(adata.var_names(), ["g1", "g2"]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn read_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<AnnData> {

@@ -9,7 +9,7 @@
 //!
 //! // 4 cells × 3 genes.
 //! let mut adata = AnnData::new(4, 3);
-//! adata.set_var_names(vec!["CD3E".into(), "MS4A1".into(), "LYZ".into()])?;
+//! adata.set_var_names(vec!["CD3E", "MS4A1", "LYZ"])?;
 //! let counts = ndarray::arr2(&[[1.0f32, 0., 2.], [0., 3., 7.], [4., 0., 5.], [8., 6., 0.]]);
 //! adata.set_x(Some(Matrix::Dense(ArrayData::from(counts))))?;
 //! adata.obs_mut().insert("n_counts", Column::Array(ArrayData::from(vec![3i64, 10, 9, 14])))?;

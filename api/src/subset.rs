@@ -333,7 +333,7 @@ mod tests {
     /// wrong length is dropped; other kinds of values are left alone.
     #[test]
     fn colours_of_every_shape() {
-        let mut frame = DataFrame::from_index(vec!["a".into(), "b".into()]);
+        let mut frame = DataFrame::from_index(vec!["a", "b"]);
         for name in ["s", "z", "d", "m"] {
             let c = Categorical::new(vec![0, 0], strings(&["x", "y"]), false).unwrap();
             frame.insert(name, Column::Categorical(c)).unwrap();
@@ -345,7 +345,7 @@ mod tests {
         );
         uns.insert(
             "z_colors".into(),
-            Element::Array(ArrayData::String(
+            Element::Array(ArrayData::from(
                 ndarray::arr0("zero".to_string()).into_dyn(),
             )),
         );

@@ -1,7 +1,7 @@
 //! Values as frames and vectors, as anndata's `to_df`, `obs_vector` and `var_vector`, in
 //! memory and backed.
 
-use annpage_engine::data::{ArrayData, Column, DType, DataFrame, Matrix};
+use annpage_engine::data::{ArrayData, Column, CompactString, DType, DataFrame, Matrix};
 use annpage_engine::select::Selection;
 use annpage_engine::{map_array, Error, Result};
 
@@ -36,7 +36,7 @@ impl AnnData {
     /// use annpage::data::{ArrayData, Column, Matrix};
     /// use annpage::AnnData;
     /// let mut adata = AnnData::new(2, 2);
-    /// adata.set_var_names(vec!["CD3E".into(), "LYZ".into()])?;
+    /// adata.set_var_names(vec!["CD3E", "LYZ"])?;
     /// adata.set_x(Some(Matrix::from(ndarray::arr2(&[[1i64, 2], [3, 4]]))))?;
     /// assert_eq!(adata.obs_vector("LYZ", None)?, Column::Array(ArrayData::from(vec![2i64, 4])));
     /// # Ok::<(), annpage::Error>(())
@@ -157,7 +157,12 @@ impl BackedAnnData {
 
 /// Where `key` is: `None` for a column of `frame`, `Some(position)` for one of `names` (the
 /// other axis's names). An error if it is both, neither, or a repeated name.
-fn locate(axis: Axis, frame: &DataFrame, names: &[String], key: &str) -> Result<Option<usize>> {
+fn locate(
+    axis: Axis,
+    frame: &DataFrame,
+    names: &[CompactString],
+    key: &str,
+) -> Result<Option<usize>> {
     let other = axis.other().name();
     let mut found = names
         .iter()
@@ -217,7 +222,7 @@ fn stack(parts: Vec<ArrayData>, dtype: DType, cols: usize) -> Result<ArrayData> 
 }
 
 /// A dense 2-d matrix as a frame indexed like `obs`, one column per variable.
-fn frame(dense: &ArrayData, obs: &DataFrame, var_names: &[String]) -> Result<DataFrame> {
+fn frame(dense: &ArrayData, obs: &DataFrame, var_names: &[CompactString]) -> Result<DataFrame> {
     let mut df = DataFrame::with_index(obs.index().clone())?;
     df.set_index_name(obs.index_name().map(str::to_owned));
     if dense.ndim() != 2 || dense.shape()[1] != var_names.len() {

@@ -1,5 +1,6 @@
 //! [`AnnDataView`]: a lazy subset of an [`AnnData`].
 
+use annpage_engine::data::CompactString;
 use annpage_engine::error::ResultExt;
 use annpage_engine::select::AxisIndex;
 use annpage_engine::Result;
@@ -120,13 +121,17 @@ impl<'a> AnnDataView<'a> {
 
 /// The positions of the parent axis that `selection` picks among those `current` selects;
 /// `names` are the parent axis's names.
-fn refine(current: &AxisIndex, selection: &Selection, names: &[String]) -> Result<AxisIndex> {
+fn refine(
+    current: &AxisIndex,
+    selection: &Selection,
+    names: &[CompactString],
+) -> Result<AxisIndex> {
     let inner = match selection {
         Selection::Names(_) if current.is_full() => {
             selection.resolve(current.len(), Some(names))?
         }
         Selection::Names(_) => {
-            let own: Vec<String> = current.iter().map(|i| names[i].clone()).collect();
+            let own: Vec<CompactString> = current.iter().map(|i| names[i].clone()).collect();
             selection.resolve(current.len(), Some(&own))?
         }
         _ => selection.resolve(current.len(), None)?,

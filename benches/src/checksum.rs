@@ -7,7 +7,9 @@
 use std::collections::HashSet;
 use std::ops::Range;
 
-use annpage::data::{ArrayData, Column, DataFrame, Matrix, NullableKind, SparseFormat};
+use annpage::data::{
+    ArrayData, Column, CompactString, DataFrame, Matrix, NullableKind, SparseFormat,
+};
 
 use crate::BenchResult;
 
@@ -314,10 +316,15 @@ fn meta_column(name: &str, col: &Column) -> BenchResult<MetaColumn> {
 }
 
 /// The names of a frame's index, as Python strings.
-fn index_names(df: &DataFrame) -> Vec<String> {
+fn index_names(df: &DataFrame) -> Vec<CompactString> {
     match df.index_names() {
         Some(names) => names.to_vec(),
-        None => df.index().to_python_strings(),
+        None => df
+            .index()
+            .to_python_strings()
+            .into_iter()
+            .map(Into::into)
+            .collect(),
     }
 }
 

@@ -144,8 +144,8 @@ fn fnv1a(parts: &[&[u8]]) -> u64 {
 }
 
 /// Owned strings from string slices.
-pub(crate) fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
+pub(crate) fn strings(v: &[&str]) -> Vec<crate::data::CompactString> {
+    v.iter().map(|&s| s.into()).collect()
 }
 
 /// A sparse matrix from its parts (which must be valid).

@@ -14,8 +14,8 @@
 //!   side reads it with anndata from the element's path.
 
 use annpage::data::{
-    ArrayData, Categorical, Column, DataFrame, Element, Mapping, Matrix, Nullable, NullableKind,
-    SparseFormat, SparseMatrix,
+    ArrayData, Categorical, Column, CompactString, DataFrame, Element, Mapping, Matrix, Nullable,
+    NullableKind, SparseFormat, SparseMatrix,
 };
 use annpage::{AnnData, RawElements};
 use indexmap::IndexMap;
@@ -44,7 +44,7 @@ pub fn array(py: Python<'_>, a: ArrayData) -> PyResult<Bound<'_, PyAny>> {
 
 /// A 1-d numpy object array of Python strings made from `names` (borrowed: the caller's
 /// strings are not copied first).
-pub fn str_array<'py>(py: Python<'py>, names: &[String]) -> Bound<'py, PyAny> {
+pub fn str_array<'py>(py: Python<'py>, names: &[CompactString]) -> Bound<'py, PyAny> {
     let objects: ndarray::Array1<Py<PyString>> = names
         .iter()
         .map(|s| PyString::new(py, s).unbind())
@@ -52,7 +52,7 @@ pub fn str_array<'py>(py: Python<'py>, names: &[String]) -> Bound<'py, PyAny> {
     PyArray::from_owned_object_array(py, objects).into_any()
 }
 
-fn strings(py: Python<'_>, a: ArrayD<String>) -> Bound<'_, PyAny> {
+fn strings(py: Python<'_>, a: ArrayD<CompactString>) -> Bound<'_, PyAny> {
     let objects: ArrayD<Py<PyString>> = a.map(|s| PyString::new(py, s).unbind());
     PyArray::from_owned_object_array(py, objects).into_any()
 }

@@ -10,8 +10,8 @@
 //! copied once into Rust-owned arrays.
 
 use annpage::data::{
-    ArrayData, Attrs, Categorical, Column, DataFrame, Element, Mapping, Matrix, Nullable,
-    NullableKind, RawData, RawNode, Scalar, SparseFormat, SparseMatrix,
+    ArrayData, Attrs, Categorical, Column, CompactString, DataFrame, Element, Mapping, Matrix,
+    Nullable, NullableKind, RawData, RawNode, Scalar, SparseFormat, SparseMatrix,
 };
 use annpage::{AnnDataElements, RawElements};
 use indexmap::IndexMap;
@@ -19,7 +19,7 @@ use ndarray::{ArrayD, IxDyn};
 use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyDict, PyString, PyTuple};
 
 fn bad(msg: impl Into<String>) -> PyErr {
     PyValueError::new_err(msg.into())
@@ -33,7 +33,12 @@ pub fn array(v: &Bound<'_, PyAny>) -> PyResult<ArrayData> {
             return Err(bad(format!("expected an array, got a '{tag}' element")));
         }
         let shape: Vec<usize> = t.get_item(1)?.extract()?;
-        let values: Vec<String> = t.get_item(2)?.extract()?;
+        // Each `str` borrowed as it is copied in: no `String` of its own first.
+        let values = t
+            .get_item(2)?
+            .try_iter()?
+            .map(|v| Ok(CompactString::from(v?.cast::<PyString>()?.to_str()?)))
+            .collect::<PyResult<Vec<_>>>()?;
         return ArrayD::from_shape_vec(IxDyn(&shape), values)
             .map(ArrayData::String)
             .map_err(|e| bad(format!("strings of the wrong shape: {e}")));
@@ -182,7 +187,7 @@ pub fn element(v: &Bound<'_, PyAny>) -> PyResult<Element> {
 
 /// `None` as anndata stores it: a dataset without a shape, encoding `null`.
 fn null() -> RawNode {
-    let text = |s: &str| ArrayData::String(ArrayD::from_elem(IxDyn(&[]), s.to_owned()));
+    let text = |s: &str| ArrayData::String(ArrayD::from_elem(IxDyn(&[]), s.into()));
     let mut attrs = Attrs::new();
     attrs.insert("encoding-type".into(), text("null"));
     attrs.insert("encoding-version".into(), text("0.1.0"));

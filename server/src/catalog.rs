@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use annpage::backed::{BlockCache, ReadOptions};
+use annpage::data::CompactString;
 use annpage::{Axis, BackedAnnData, BackedOptions};
 
 use crate::error::ApiError;
@@ -22,9 +23,9 @@ pub(crate) struct Dataset {
     /// Opened with [`Mode::Read`](annpage::Mode::Read): nothing is ever written to a served
     /// file.
     pub handle: Source,
-    pub var_names: Arc<Vec<String>>,
+    pub var_names: Arc<Vec<CompactString>>,
     /// The position of each gene name (the first, when a name is repeated).
-    gene_positions: HashMap<String, usize>,
+    gene_positions: HashMap<CompactString, usize>,
     /// A gene-major copy of X (see [`ServeOptions::index_dir`]) once it is ready.
     pub gene_major: OnceLock<BackedAnnData>,
     /// An uncompressed copy of a compressed file or of a collection's concatenation (see

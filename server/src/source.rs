@@ -61,7 +61,7 @@ impl Source {
     }
 
     /// The obs (`Axis::Obs`) or var names.
-    pub fn names(&self, axis: Axis) -> annpage::Result<Vec<String>> {
+    pub fn names(&self, axis: Axis) -> annpage::Result<Vec<annpage::data::CompactString>> {
         match (self, axis) {
             (Source::File(b), Axis::Obs) => b.obs_names(),
             (Source::File(b), Axis::Var) => b.var_names(),

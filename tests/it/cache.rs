@@ -337,7 +337,7 @@ fn what_opening_reads_into_memory_is_charged_to_the_budget() {
     let path = dir.path().join("words.h5ad");
     let mut a = AnnData::new(100, 20);
     let words = Array2::from_shape_fn((100, 20), |(i, j)| format!("w{i}_{j}"));
-    a.insert_layer("words", Matrix::Dense(ArrayData::String(words.into_dyn())))
+    a.insert_layer("words", Matrix::Dense(ArrayData::from(words.into_dyn())))
         .unwrap();
     a.write_h5ad(&path, &WriteOptions::default()).unwrap();
     let b = open(&path, 64 << 20);

@@ -31,8 +31,8 @@ fn slices_equal_in_memory_subsets() {
                 assert!(b.slice(&o1, &v1).is_err(), "{name}: {o1} {v1}");
                 continue;
             };
-            let names_o: Vec<String> = first.obs_names().map(str::to_owned).collect();
-            let names_v: Vec<String> = first.var_names().map(str::to_owned).collect();
+            let names_o: Vec<CompactString> = first.obs_names().map(Into::into).collect();
+            let names_v: Vec<CompactString> = first.var_names().map(Into::into).collect();
             let o2 = selection(seed * 7 + 3, first.n_obs(), &names_o);
             let v2 = selection(seed * 11 + 4, first.n_vars(), &names_v);
             let want = first.view(&o2, &v2).and_then(|v| v.to_adata());
@@ -389,7 +389,7 @@ mod properties {
         Matrix::Sparse(SparseMatrix::new(format, shape, indptr, indices, data).unwrap())
     }
 
-    fn names(v: &AnnData, obs: bool) -> Vec<String> {
+    fn names(v: &AnnData, obs: bool) -> Vec<CompactString> {
         if obs {
             v.obs_names().to_vec()
         } else {

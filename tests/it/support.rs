@@ -10,8 +10,8 @@ pub(crate) use annpage::backed::{
     ReadPath,
 };
 pub(crate) use annpage::data::{
-    ArrayData, Categorical, Column, DataFrame, Element, Mapping, Matrix, Scalar, SparseFormat,
-    SparseMatrix,
+    ArrayData, Categorical, Column, CompactString, DataFrame, Element, Mapping, Matrix, Scalar,
+    SparseFormat, SparseMatrix,
 };
 pub(crate) use annpage::inspect::{describe, ElementInfo};
 pub(crate) use annpage::{read_h5ad, AnnData, Result, Selection, WriteOptions};
@@ -68,7 +68,7 @@ impl Rng {
 }
 
 /// A selection of an axis of `n` positions named `names`: every kind, chosen by `seed`.
-pub(crate) fn selection(seed: u64, n: usize, names: &[String]) -> Selection {
+pub(crate) fn selection(seed: u64, n: usize, names: &[CompactString]) -> Selection {
     let mut r = Rng::new(seed);
     let bound = |r: &mut Rng| {
         let v = r.below(2 * n + 3) as isize - n as isize - 1;
@@ -117,7 +117,7 @@ pub(crate) fn selection(seed: u64, n: usize, names: &[String]) -> Selection {
 }
 
 /// Fixed selections covering each kind, for an axis of `n` positions named `names`.
-pub(crate) fn fixed_selections(n: usize, names: &[String]) -> Vec<Selection> {
+pub(crate) fn fixed_selections(n: usize, names: &[CompactString]) -> Vec<Selection> {
     let mut out = vec![
         Selection::All,
         Selection::slice(Some(1), None, 2),

@@ -5,7 +5,7 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
-use annpage_engine::data::{DType, Matrix};
+use annpage_engine::data::{CompactString, DType, Matrix};
 use annpage_engine::error::ResultExt;
 use annpage_engine::paged::{BackedMatrix, Chunks, MatrixKind, ReadPath, ScanBuffers};
 use annpage_engine::select::AxisIndex;
@@ -357,7 +357,7 @@ impl BackedMatrixView {
     }
 
     /// The names along `axis` of the positions `index`.
-    fn names(&self, axis: FrameId, index: &AxisIndex) -> Result<Vec<String>> {
+    fn names(&self, axis: FrameId, index: &AxisIndex) -> Result<Vec<CompactString>> {
         let snap = self.shared.snapshot();
         self.shared
             .frame_names(&snap, self.frame(&snap, axis)?, index)

@@ -82,7 +82,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use annpage_engine::cache::CacheStats;
-use annpage_engine::data::{ArrayData, Column, DType, DataFrame, Element, Mapping};
+use annpage_engine::data::{ArrayData, Column, CompactString, DType, DataFrame, Element, Mapping};
 use annpage_engine::error::ResultExt;
 use annpage_engine::format::WriteOptions;
 pub use annpage_engine::paged::{
@@ -340,13 +340,13 @@ impl BackedAnnData {
 
     /// The names of the selected observations, in order (read when first needed, then
     /// cached).
-    pub fn obs_names(&self) -> Result<Vec<String>> {
+    pub fn obs_names(&self) -> Result<Vec<CompactString>> {
         let snap = self.shared.snapshot();
         self.in_file(self.shared.frame_names(&snap, &snap.layout.obs, &self.obs))
     }
 
     /// The names of the selected variables, in order.
-    pub fn var_names(&self) -> Result<Vec<String>> {
+    pub fn var_names(&self) -> Result<Vec<CompactString>> {
         let snap = self.shared.snapshot();
         self.in_file(self.shared.frame_names(&snap, &snap.layout.var, &self.var))
     }
@@ -354,7 +354,7 @@ impl BackedAnnData {
     /// The selected names along `axis` for a caller that keeps them and will not ask again
     /// (a collection's concatenation): read straight into its hands when the handle has not
     /// cached them, rather than cached and copied.
-    pub(crate) fn taken_names(&self, axis: crate::Axis) -> Result<Vec<String>> {
+    pub(crate) fn taken_names(&self, axis: crate::Axis) -> Result<Vec<CompactString>> {
         let snap = self.shared.snapshot();
         let frame = match axis {
             crate::Axis::Obs => (&snap.layout.obs, &self.obs),

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use annpage_engine::cache::Reservation;
-use annpage_engine::data::{ArrayData, Column, DataFrame, Element};
+use annpage_engine::data::{ArrayData, Column, CompactString, DataFrame, Element};
 use annpage_engine::error::ResultExt;
 use annpage_engine::file::copy::{rewrite, Part};
 use annpage_engine::file::probe::{
@@ -318,7 +318,7 @@ impl Shared {
         snap: &Snapshot,
         frame: &FrameLayout,
         rows: &AxisIndex,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<CompactString>> {
         self.held_names(snap, frame, rows).map(Names::into_vec)
     }
 
@@ -331,7 +331,7 @@ impl Shared {
         snap: &Snapshot,
         frame: &FrameLayout,
         rows: &AxisIndex,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<CompactString>> {
         let FrameSource::Group {
             path, index_key, ..
         } = &frame.source
@@ -356,14 +356,16 @@ impl Shared {
         frame: &FrameLayout,
         rows: &AxisIndex,
     ) -> Result<Names> {
-        let pick = |names: &[String]| {
+        let pick = |names: &[CompactString]| {
             Names(NamesOf::Picked(
                 rows.iter().map(|i| names[i].clone()).collect(),
             ))
         };
         match &frame.source {
             FrameSource::Default => Ok(Names(NamesOf::Picked(
-                rows.iter().map(|i| i.to_string()).collect(),
+                rows.iter()
+                    .map(|i| CompactString::from(i.to_string()))
+                    .collect(),
             ))),
             FrameSource::Memory(df) => Ok(pick(string_index(df.index())?)),
             FrameSource::Group {
@@ -491,7 +493,7 @@ fn read_index(snap: &Snapshot, path: &str, index_key: &str) -> Result<Column> {
 
 /// An axis's names as a handle holds them ([`BackedAnnData::names`],
 /// [`BackedCollection::names`]): the handle's own cached names when every name is selected
-/// (no copy), else a copy of the selected ones. Derefs to `[String]`.
+/// (no copy), else a copy of the selected ones. Derefs to `[CompactString]`.
 ///
 /// [`BackedAnnData::names`]: super::BackedAnnData::names
 /// [`BackedCollection::names`]: crate::BackedCollection::names
@@ -501,14 +503,14 @@ enum NamesOf {
     /// A frame's cached index, whole and in order.
     Index(Arc<Column>),
     /// Names cached as strings (a collection's), whole and in order.
-    Held(Arc<Vec<String>>),
+    Held(Arc<Vec<CompactString>>),
     /// The selected names, copied.
-    Picked(Vec<String>),
+    Picked(Vec<CompactString>),
 }
 
 impl Names {
     /// The names as a vector of their own.
-    pub fn into_vec(self) -> Vec<String> {
+    pub fn into_vec(self) -> Vec<CompactString> {
         match self.0 {
             NamesOf::Picked(names) => names,
             _ => self.to_vec(),
@@ -516,20 +518,20 @@ impl Names {
     }
 
     /// Every name of `held`, without a copy.
-    pub(crate) fn held(held: &Arc<Vec<String>>) -> Names {
+    pub(crate) fn held(held: &Arc<Vec<CompactString>>) -> Names {
         Names(NamesOf::Held(Arc::clone(held)))
     }
 
     /// The names `picked` (a copy of those selected).
-    pub(crate) fn picked(picked: Vec<String>) -> Names {
+    pub(crate) fn picked(picked: Vec<CompactString>) -> Names {
         Names(NamesOf::Picked(picked))
     }
 }
 
 impl std::ops::Deref for Names {
-    type Target = [String];
+    type Target = [CompactString];
 
-    fn deref(&self) -> &[String] {
+    fn deref(&self) -> &[CompactString] {
         match &self.0 {
             // Built only from an index checked to be an array of strings (`held_names`): the
             // empty fallbacks are never taken.
@@ -550,7 +552,7 @@ impl std::fmt::Debug for Names {
 }
 
 /// A string index as a slice.
-fn string_index(a: &ArrayData) -> Result<&[String]> {
+fn string_index(a: &ArrayData) -> Result<&[CompactString]> {
     a.as_strings()
         .ok_or_else(|| Error::malformed("the index does not hold strings"))
 }

@@ -5,7 +5,7 @@
 use std::ops::Range;
 use std::path::Path;
 
-use annpage_engine::data::{DataFrame, Element, Mapping, Matrix};
+use annpage_engine::data::{CompactString, DataFrame, Element, Mapping, Matrix};
 use annpage_engine::{Error, Result};
 
 use super::{BackedAnnData, BackedMatrixView};
@@ -70,12 +70,12 @@ impl TransposedBacked {
     }
 
     /// Observation names (the file's variable names).
-    pub fn obs_names(&self) -> Result<Vec<String>> {
+    pub fn obs_names(&self) -> Result<Vec<CompactString>> {
         self.inner.var_names()
     }
 
     /// Variable names (the file's observation names).
-    pub fn var_names(&self) -> Result<Vec<String>> {
+    pub fn var_names(&self) -> Result<Vec<CompactString>> {
         self.inner.obs_names()
     }
 

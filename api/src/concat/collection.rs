@@ -18,7 +18,7 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
-use annpage_engine::data::{DType, Matrix, SparseFormat};
+use annpage_engine::data::{CompactString, DType, Matrix, SparseFormat};
 use annpage_engine::error::ResultExt;
 use annpage_engine::file::stream::{write_file, Writer};
 use annpage_engine::format::WriteOptions;
@@ -133,9 +133,9 @@ struct Inner {
     /// Where each file's cells start in the collection, then the total (`files.len() + 1`).
     starts: Vec<usize>,
     /// The concatenation's cell names, read when first needed (see [`Inner::obs_names`]).
-    obs_names: OnceLock<Arc<Vec<String>>>,
+    obs_names: OnceLock<Arc<Vec<CompactString>>>,
     /// The concatenation's genes.
-    var_names: Arc<Vec<String>>,
+    var_names: Arc<Vec<CompactString>>,
     /// Everything else but the matrices, concatenated when first needed (see [`Annotations`]).
     annotations: Mutex<Option<Arc<annotations::Annotations>>>,
     /// Each file's genes → the collection's.
@@ -234,16 +234,18 @@ impl BackedCollection {
     /// A view of the cells `obs` and genes `var` of this selection (names are this
     /// selection's names). Nothing is read.
     pub fn slice(&self, obs: &Selection, var: &Selection) -> Result<BackedCollection> {
-        let pick = |current: &AxisIndex, s: &Selection, names: &[String]| -> Result<AxisIndex> {
-            let inner = match s {
-                Selection::Names(_) => {
-                    let here: Vec<String> = current.iter().map(|i| names[i].clone()).collect();
-                    s.resolve(current.len(), Some(&here))?
-                }
-                _ => s.resolve(current.len(), None)?,
+        let pick =
+            |current: &AxisIndex, s: &Selection, names: &[CompactString]| -> Result<AxisIndex> {
+                let inner = match s {
+                    Selection::Names(_) => {
+                        let here: Vec<CompactString> =
+                            current.iter().map(|i| names[i].clone()).collect();
+                        s.resolve(current.len(), Some(&here))?
+                    }
+                    _ => s.resolve(current.len(), None)?,
+                };
+                current.compose(&inner)
             };
-            current.compose(&inner)
-        };
         let columns = match var {
             Selection::All => Arc::clone(&self.columns),
             _ => Arc::default(),

@@ -1,7 +1,9 @@
 //! Data-frame columns as pandas holds them while concatenating: reindexing, equality, and the
 //! column anndata writes from them.
 
-use annpage_engine::data::{ArrayData, Categorical, Column, DType, Nullable, NullableKind};
+use annpage_engine::data::{
+    ArrayData, Categorical, Column, CompactString, DType, Nullable, NullableKind,
+};
 use annpage_engine::{Error, Result};
 
 use super::plan::Reindexer;
@@ -229,7 +231,7 @@ impl PCol {
             uniq.sort_unstable();
             uniq.dedup();
             if strings_to_categoricals && uniq.len() < o.len() {
-                let mut cats: Vec<Obj> = uniq.iter().map(|s| Obj::Str(s.to_string())).collect();
+                let mut cats: Vec<Obj> = uniq.iter().map(|&s| Obj::Str(s.into())).collect();
                 values::natsorted(&mut cats);
                 return Ok(Column::Categorical(encode(o, cats, false)?));
             }
@@ -242,7 +244,7 @@ impl PCol {
                 o.iter()
                     .map(|v| match v {
                         Obj::Str(s) => s.clone(),
-                        _ => String::new(),
+                        _ => CompactString::default(),
                     })
                     .collect::<Vec<_>>(),
             )))
@@ -255,7 +257,7 @@ impl PCol {
                 // pandas infers strings from the dtype, whatever the values: converted when
                 // there are fewer distinct values than rows (missing ones included).
                 let objs = PCol::Masked(m.clone()).objects();
-                let mut uniq: Vec<String> = objs
+                let mut uniq: Vec<CompactString> = objs
                     .iter()
                     .filter_map(|o| match o {
                         Obj::Str(s) => Some(s.clone()),
@@ -301,7 +303,7 @@ pub(super) fn rewrite_strings(col: &Column, nullable: bool) -> Result<Column> {
         .ok_or_else(|| Error::invalid("categories not contiguous"))?;
     let value = |k: i32| usize::try_from(k).ok().and_then(|k| cats.get(k));
     let pcol = if nullable {
-        let values: Vec<String> = c
+        let values: Vec<CompactString> = c
             .codes
             .iter()
             .map(|&k| value(k).cloned().unwrap_or_default())

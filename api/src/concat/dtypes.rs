@@ -163,7 +163,7 @@ fn astype(col: &PCol, t: &PType) -> Result<PCol> {
             let objs = col.objects();
             let mask: Vec<bool> = objs.iter().map(|o| matches!(o, Obj::Missing)).collect();
             let placeholder = if *kind == NullableKind::String {
-                Obj::Str(String::new())
+                Obj::Str(Default::default())
             } else {
                 Obj::Int(0)
             };

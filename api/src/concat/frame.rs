@@ -1,7 +1,7 @@
 //! Data frames: `obs`/`var` along the concatenation axis (`pd.concat` after anndata's
 //! `unify_dtypes`), frames in obsm/varm, and frames of the other axis reindexed for merging.
 
-use annpage_engine::data::{ArrayData, Categorical, Column, DataFrame};
+use annpage_engine::data::{ArrayData, Categorical, Column, CompactString, DataFrame};
 use annpage_engine::{Error, Result};
 use indexmap::IndexMap;
 
@@ -97,7 +97,7 @@ pub(super) fn reindex(df: &DataFrame, r: &Reindexer) -> Result<Columns> {
 /// Builds the frame anndata writes from columns (see [`PCol::into_column`]).
 pub(super) fn build(
     cols: Columns,
-    names: Vec<String>,
+    names: Vec<CompactString>,
     index_name: Option<String>,
     strings_to_categoricals: bool,
 ) -> Result<DataFrame> {

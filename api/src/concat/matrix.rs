@@ -353,6 +353,7 @@ mod tests {
     use super::*;
     use crate::concat::plan::align;
     use crate::concat::Join;
+    use annpage_engine::data::CompactString;
 
     fn csr(
         rows: usize,
@@ -387,7 +388,11 @@ mod tests {
     /// scipy: `vstack([a, reindexer(b)])` from anndata's `gen_reindexer` docstring.
     #[test]
     fn sparse_columns_are_aligned_and_stacked() {
-        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let names = |v: &[&str]| {
+            v.iter()
+                .map(|&s| CompactString::from(s))
+                .collect::<Vec<_>>()
+        };
         let abc = names(&["a", "b", "c"]);
         let a = csr(3, 3, &[0, 1, 2, 3], &[0, 1, 2], vec![1.0; 3]);
         let b = csr(2, 2, &[0, 1, 2], &[0, 1], vec![1.0; 2]);
@@ -420,7 +425,7 @@ mod tests {
 
     #[test]
     fn dense_fill_promotes_like_pandas() {
-        let (x, xy) = (["x".to_string()], ["x".to_string(), "y".to_string()]);
+        let (x, xy) = ([CompactString::from("x")], ["x".into(), "y".into()]);
         let r = align(&[&x, &xy], Join::Outer, "var").unwrap().1.remove(0);
         let ints = Mat::Dense(ArrayData::from(ndarray::arr2(&[[1i32], [2]])));
         let Mat::Dense(out) = reindex_dense(ints, 1, &r, f64::NAN).unwrap() else {

@@ -23,7 +23,7 @@ pub use options::{ConcatOptions, Join, MergeStrategy};
 
 use std::collections::HashSet;
 
-use annpage_engine::data::{DataFrame, Element, Mapping, Matrix};
+use annpage_engine::data::{CompactString, DataFrame, Element, Mapping, Matrix};
 use annpage_engine::format::{AnnDataElements, RawElements};
 use annpage_engine::{Error, Result};
 use indexmap::IndexMap;
@@ -56,11 +56,11 @@ use plan::Reindexer;
 /// use annpage::{concat, AnnData, ConcatOptions, Join};
 ///
 /// let mut a = AnnData::new(2, 2);
-/// a.set_var_names(vec!["g1".into(), "g2".into()])?;
+/// a.set_var_names(vec!["g1", "g2"])?;
 /// a.set_x(Some(Matrix::Dense(ArrayData::from(ndarray::arr2(&[[1.0f32, 2.], [3., 4.]])))))?;
 /// let mut b = AnnData::new(1, 2);
-/// b.set_obs_names(vec!["c".into()])?;
-/// b.set_var_names(vec!["g2".into(), "g3".into()])?;
+/// b.set_obs_names(vec!["c"])?;
+/// b.set_var_names(vec!["g2", "g3"])?;
 /// b.set_x(Some(Matrix::Dense(ArrayData::from(ndarray::arr2(&[[5.0f32, 6.]])))))?;
 ///
 /// let inner = concat(&[a.clone(), b.clone()], &ConcatOptions::default())?;
@@ -100,18 +100,18 @@ pub(super) fn concat_noting_strings(
     let alt = axis.other();
     let lens: Vec<usize> = adatas.iter().map(|a| len(a, axis)).collect();
 
-    let mut names: Vec<String> = Vec::with_capacity(lens.iter().sum());
+    let mut names: Vec<CompactString> = Vec::with_capacity(lens.iter().sum());
     for (i, a) in adatas.iter().enumerate() {
         match &options.index_unique {
             Some(sep) => names.extend(
                 names_of(a, axis)
                     .iter()
-                    .map(|n| format!("{n}{sep}{}", keys[i])),
+                    .map(|n| compact_str::format_compact!("{n}{sep}{}", keys[i])),
             ),
             None => names.extend(names_of(a, axis).iter().cloned()),
         }
     }
-    let alt_lists: Vec<&[String]> = adatas.iter().map(|a| names_of(a, alt)).collect();
+    let alt_lists: Vec<&[CompactString]> = adatas.iter().map(|a| names_of(a, alt)).collect();
     let (alt_names, reindexers) = plan::align(&alt_lists, options.join, alt.name())?;
 
     // Annotations of the axis.
@@ -220,7 +220,7 @@ fn len(a: &AnnData, axis: Axis) -> usize {
     }
 }
 
-fn names_of(a: &AnnData, axis: Axis) -> &[String] {
+fn names_of(a: &AnnData, axis: Axis) -> &[CompactString] {
     match axis {
         Axis::Obs => a.obs_names(),
         Axis::Var => a.var_names(),
@@ -333,7 +333,7 @@ fn concat_aligned(
     adatas: &[AnnData],
     axis: Axis,
     options: &ConcatOptions,
-    names: &[String],
+    names: &[CompactString],
     index_name: Option<&str>,
 ) -> Result<Mapping> {
     let maps: Vec<&Mapping> = adatas.iter().map(|a| aligned_of(a, axis)).collect();
@@ -354,7 +354,7 @@ fn concat_aligned(
 fn aligned_element(
     els: &[(Option<&Element>, usize)],
     options: &ConcatOptions,
-    names: &[String],
+    names: &[CompactString],
     index_name: Option<&str>,
 ) -> Result<Element> {
     let present = || els.iter().filter_map(|(e, _)| *e);
@@ -449,7 +449,7 @@ fn merge_alt_aligned(
     alt: Axis,
     reindexers: &[Reindexer],
     strategy: Option<MergeStrategy>,
-    alt_names: &[String],
+    alt_names: &[CompactString],
     alt_index_name: Option<&str>,
 ) -> Result<Mapping> {
     if strategy.is_none() {

@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use annpage_engine::data::{ArrayData, DType, Matrix, SparseFormat, SparseMatrix};
+use annpage_engine::data::{ArrayData, CompactString, DType, Matrix, SparseFormat, SparseMatrix};
 use annpage_engine::error::ResultExt;
 use annpage_engine::file::stream::{write_file, MatrixSpec, Values, Writer};
 use annpage_engine::format::{AnnDataElements, Encoding, WriteOptions};
@@ -101,7 +101,7 @@ pub(super) fn open_inputs(
 /// inputs' gene names alone, before any annotation or matrix is read.
 pub(super) struct Axes {
     /// The result's genes: the inputs' joined.
-    pub var_names: Vec<String>,
+    pub var_names: Vec<CompactString>,
     /// Each input's var names → the result's.
     pub reindexers: Vec<Reindexer>,
     /// The layers of the result.
@@ -116,7 +116,7 @@ impl Axes {
             .iter()
             .map(|h| h.names(Axis::Var))
             .collect::<Result<Vec<_>>>()?;
-        let borrowed: Vec<&[String]> = lists.iter().map(|names| &**names).collect();
+        let borrowed: Vec<&[CompactString]> = lists.iter().map(|names| &**names).collect();
         let (var_names, reindexers) = plan::align(&borrowed, options.join, "var")?;
         let layer_maps: Vec<IndexMap<String, ()>> = handles
             .iter()
@@ -133,14 +133,21 @@ impl Axes {
 
 /// The cell names [`concat()`] gives the inputs along obs with `options` (with
 /// `index_unique`'s suffixes).
-pub(super) fn obs_names(handles: &[BackedAnnData], options: &ConcatOptions) -> Result<Vec<String>> {
+pub(super) fn obs_names(
+    handles: &[BackedAnnData],
+    options: &ConcatOptions,
+) -> Result<Vec<CompactString>> {
     let keys = resolve_keys(handles.len(), options.keys.as_deref())?;
     let mut out = Vec::with_capacity(handles.iter().map(BackedAnnData::n_obs).sum());
     for (h, key) in handles.iter().zip(&keys) {
         // Read for this concatenation alone (the handle does not keep them).
         let names = h.taken_names(Axis::Obs)?;
         match &options.index_unique {
-            Some(sep) => out.extend(names.iter().map(|n| format!("{n}{sep}{key}"))),
+            Some(sep) => out.extend(
+                names
+                    .iter()
+                    .map(|n| compact_str::format_compact!("{n}{sep}{key}")),
+            ),
             None => out.extend(names),
         }
     }
@@ -152,7 +159,7 @@ pub(super) fn obs_names(handles: &[BackedAnnData], options: &ConcatOptions) -> R
 pub(super) fn annotations(
     handles: &[BackedAnnData],
     options: &ConcatOptions,
-    var_names: &[String],
+    var_names: &[CompactString],
 ) -> Result<(AnnData, StringColumns)> {
     let lights = handles
         .iter()
@@ -192,7 +199,7 @@ impl<'o> Plan<'o> {
         let total: usize = handles.iter().map(BackedAnnData::n_obs).sum();
         let raw = match raw_annotations(handles)? {
             Some(parts) if total > 0 => {
-                let lists: Vec<Vec<String>> =
+                let lists: Vec<Vec<CompactString>> =
                     parts.iter().map(|a| a.var_names().to_vec()).collect();
                 let raw_options = ConcatOptions {
                     keys: Some(resolve_keys(handles.len(), options.keys.as_deref())?),
@@ -383,8 +390,8 @@ fn raw_annotations(handles: &[BackedAnnData]) -> Result<Option<Vec<AnnData>>> {
     Ok(Some(parts))
 }
 
-fn align(lists: &[Vec<String>], join: Join) -> Result<Vec<Reindexer>> {
-    let refs: Vec<&[String]> = lists.iter().map(Vec::as_slice).collect();
+fn align(lists: &[Vec<CompactString>], join: Join) -> Result<Vec<Reindexer>> {
+    let refs: Vec<&[CompactString]> = lists.iter().map(Vec::as_slice).collect();
     Ok(plan::align(&refs, join, "var")?.1)
 }
 

@@ -8,9 +8,9 @@ use crate::{Axis, Error, Result};
 /// ```
 /// use annpage::{concat, AnnData, ConcatOptions, Join};
 /// let mut a = AnnData::new(1, 2);
-/// a.set_var_names(vec!["g1".into(), "g2".into()])?;
+/// a.set_var_names(vec!["g1", "g2"])?;
 /// let mut b = AnnData::new(1, 2);
-/// b.set_var_names(vec!["g3".into(), "g2".into()])?;
+/// b.set_var_names(vec!["g3", "g2"])?;
 /// let inner = concat(&[a.clone(), b.clone()], &ConcatOptions::default())?;
 /// assert_eq!(inner.var_names(), ["g2"]);
 /// let outer = concat(&[a, b], &ConcatOptions { join: Join::Outer, ..Default::default() })?;

@@ -3,7 +3,7 @@
 
 use std::cmp::Ordering;
 
-use annpage_engine::data::{ArrayData, DType};
+use annpage_engine::data::{ArrayData, CompactString, DType};
 use annpage_engine::{Error, Result};
 use ndarray::{ArrayD, IxDyn};
 
@@ -207,7 +207,7 @@ pub(super) enum Obj {
     Bool(bool),
     Int(i128),
     Float(f64),
-    Str(String),
+    Str(CompactString),
 }
 
 impl Obj {
@@ -327,7 +327,7 @@ pub(super) fn from_objects(values: &[Obj], numeric: Option<DType>) -> Result<Arr
                 .iter()
                 .map(|v| match v {
                     Obj::Str(s) => s.clone(),
-                    _ => String::new(),
+                    _ => CompactString::default(),
                 })
                 .collect::<Vec<_>>(),
         ));
@@ -413,7 +413,7 @@ mod tests {
     use super::*;
 
     fn strs(v: &[&str]) -> Vec<Obj> {
-        v.iter().map(|s| Obj::Str(s.to_string())).collect()
+        v.iter().map(|&s| Obj::Str(s.into())).collect()
     }
 
     /// `natsorted(['a10', 'a2', 'b', '10', '2', '', 'A', 'a', '1a', 'a-1'])` in the venv.

@@ -39,7 +39,7 @@ use ast::Expr;
 /// use annpage::query::Query;
 /// use annpage::data::{ArrayData, Column, DataFrame};
 ///
-/// let mut df = DataFrame::from_index(vec!["a".into(), "b".into(), "c".into()]);
+/// let mut df = DataFrame::from_index(vec!["a", "b", "c"]);
 /// df.insert("n", Column::Array(ArrayData::from(vec![1i64, 5, 9]))).unwrap();
 /// df.insert("kind", Column::Array(ArrayData::from(vec!["x", "y", "x"]))).unwrap();
 /// let q: Query = "n > 2 and kind in ['x', 'z'] or index == 'a'".parse().unwrap();

@@ -2,7 +2,7 @@ use super::*;
 use annpage_engine::data::{ArrayData, Categorical, Column, Nullable, NullableKind};
 
 fn frame() -> DataFrame {
-    let mut df = DataFrame::from_index(vec!["a".into(), "b".into(), "c".into(), "d".into()]);
+    let mut df = DataFrame::from_index(vec!["a", "b", "c", "d"]);
     let cell_type = Categorical::new(
         vec![0, 1, -1, 0],
         ArrayData::from(vec!["B cell", "T cell"]),
@@ -131,7 +131,7 @@ fn queries_that_cannot_match_are_errors() {
         );
     }
     let many: Vec<String> = (0..20).map(|i| format!("c{i}")).collect();
-    let mut df = DataFrame::from_index(vec!["a".into()]);
+    let mut df = DataFrame::from_index(vec!["a"]);
     let cats = Categorical::new(vec![3], ArrayData::from(many), false).unwrap();
     df.insert("k", Column::Categorical(cats)).unwrap();
     let e = "k == c99".parse::<Query>().unwrap().mask(&df).unwrap_err();

@@ -329,7 +329,7 @@ fn wrong_width_and_strings_are_errors() {
         .add_chunk(&Matrix::Dense(ArrayData::from(array![[1.0f64, 2.0]])))
         .unwrap_err();
     assert!(err.to_string().contains("2 columns"), "{err}");
-    let strings = ArrayData::String(array![["a".to_string(), "b".to_string()]].into_dyn());
+    let strings = ArrayData::from(array![["a".to_string(), "b".to_string()]].into_dyn());
     let err = QcAccumulator::new(2)
         .add_chunk(&Matrix::Dense(strings))
         .unwrap_err();

@@ -3,6 +3,7 @@
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use annpage_engine::data::CompactString;
 use annpage_engine::error::ResultExt;
 use annpage_engine::format::write::staging::Staged;
 use annpage_engine::{Error, Result};
@@ -36,8 +37,8 @@ impl QcStats {
     /// ```
     pub fn write_tsv(
         &self,
-        obs_names: &[String],
-        var_names: &[String],
+        obs_names: &[CompactString],
+        var_names: &[CompactString],
         prefix: &Path,
     ) -> Result<[PathBuf; 2]> {
         let counts = [

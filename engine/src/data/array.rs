@@ -1,5 +1,6 @@
 //! Dense n-dimensional arrays of any dtype anndata writes, and scalars.
 
+use compact_str::CompactString;
 use ndarray::{ArrayD, Axis, IxDyn, Slice};
 
 use crate::select::{AxisIndex, IndexKind};
@@ -112,7 +113,7 @@ pub enum ArrayData {
     U64(ArrayD<u64>),
     F32(ArrayD<f32>),
     F64(ArrayD<f64>),
-    String(ArrayD<String>),
+    String(ArrayD<CompactString>),
 }
 
 /// Applies an expression to the `ndarray` inside any [`ArrayData`] variant.
@@ -258,7 +259,7 @@ impl ArrayData {
             DType::U64 => ArrayData::U64(ArrayD::zeros(s)),
             DType::F32 => ArrayData::F32(ArrayD::zeros(s)),
             DType::F64 => ArrayData::F64(ArrayD::zeros(s)),
-            DType::String => ArrayData::String(ArrayD::from_elem(s, String::new())),
+            DType::String => ArrayData::String(ArrayD::from_elem(s, CompactString::default())),
         }
     }
 
@@ -323,12 +324,12 @@ impl ArrayData {
             ArrayData::U64(a) => each(a, ToString::to_string),
             ArrayData::F32(a) => each(a, |v| python_float(&format!("{v:e}"))),
             ArrayData::F64(a) => each(a, |v| python_float(&format!("{v:e}"))),
-            ArrayData::String(a) => a.iter().cloned().collect(),
+            ArrayData::String(a) => a.iter().map(|s| s.to_string()).collect(),
         }
     }
 
     /// The strings of a 1-d string array, if it is one.
-    pub fn as_strings(&self) -> Option<&[String]> {
+    pub fn as_strings(&self) -> Option<&[CompactString]> {
         match self {
             ArrayData::String(a) => a.as_slice(),
             _ => None,
@@ -449,11 +450,29 @@ macro_rules! impl_from {
     )*};
 }
 impl_from!(bool => Bool, i8 => I8, i16 => I16, i32 => I32, i64 => I64, u8 => U8, u16 => U16,
-    u32 => U32, u64 => U64, f32 => F32, f64 => F64, String => String);
+    u32 => U32, u64 => U64, f32 => F32, f64 => F64, CompactString => String);
+
+impl From<ArrayD<String>> for ArrayData {
+    fn from(a: ArrayD<String>) -> Self {
+        ArrayData::String(a.mapv(CompactString::from))
+    }
+}
+
+impl From<Vec<String>> for ArrayData {
+    fn from(v: Vec<String>) -> Self {
+        v.into_iter()
+            .map(CompactString::from)
+            .collect::<Vec<_>>()
+            .into()
+    }
+}
 
 impl From<Vec<&str>> for ArrayData {
     fn from(v: Vec<&str>) -> Self {
-        v.into_iter().map(str::to_owned).collect::<Vec<_>>().into()
+        v.into_iter()
+            .map(CompactString::from)
+            .collect::<Vec<_>>()
+            .into()
     }
 }
 
@@ -496,7 +515,7 @@ impl Scalar {
             Scalar::U64(v) => ArrayData::U64(ArrayD::from_elem(s, v)),
             Scalar::F32(v) => ArrayData::F32(ArrayD::from_elem(s, v)),
             Scalar::F64(v) => ArrayData::F64(ArrayD::from_elem(s, v)),
-            Scalar::String(v) => ArrayData::String(ArrayD::from_elem(s, v)),
+            Scalar::String(v) => ArrayData::String(ArrayD::from_elem(s, v.into())),
         }
     }
 
@@ -514,7 +533,7 @@ impl Scalar {
             ArrayData::U64(a) => Scalar::U64(*a.iter().next()?),
             ArrayData::F32(a) => Scalar::F32(*a.iter().next()?),
             ArrayData::F64(a) => Scalar::F64(*a.iter().next()?),
-            ArrayData::String(a) => Scalar::String(a.iter().next()?.clone()),
+            ArrayData::String(a) => Scalar::String(a.iter().next()?.to_string()),
         })
     }
 }

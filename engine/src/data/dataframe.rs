@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use indexmap::IndexMap;
 
-use super::{ArrayData, DType};
+use super::{ArrayData, CompactString, DType};
 use crate::select::AxisIndex;
 use crate::{Error, Result};
 
@@ -25,7 +25,9 @@ fn first_duplicate(values: &ArrayData) -> Option<String> {
     match values {
         ArrayData::String(a) => {
             let mut seen = HashSet::with_capacity(a.len());
-            a.iter().find(|v| !seen.insert(v.as_str())).cloned()
+            a.iter()
+                .find(|v| !seen.insert(v.as_str()))
+                .map(|v| v.to_string())
         }
         other => {
             let names = other.to_python_strings();
@@ -301,7 +303,7 @@ impl Column {
 ///
 /// ```
 /// use annpage_engine::data::{ArrayData, Column, DataFrame};
-/// let mut df = DataFrame::from_index(vec!["c1".to_string(), "c2".to_string()]);
+/// let mut df = DataFrame::from_index(vec!["c1", "c2"]);
 /// df.insert("n_genes", Column::Array(ArrayData::from(vec![10i64, 20]))).unwrap();
 /// assert_eq!(df.nrows(), 2);
 /// assert!(df.insert("bad", Column::Array(ArrayData::from(vec![1i64]))).is_err());
@@ -315,7 +317,8 @@ pub struct DataFrame {
 
 impl DataFrame {
     /// A frame with a string index and no columns.
-    pub fn from_index(names: Vec<String>) -> Self {
+    pub fn from_index<S: Into<CompactString>>(names: impl IntoIterator<Item = S>) -> Self {
+        let names: Vec<CompactString> = names.into_iter().map(Into::into).collect();
         DataFrame {
             index: ArrayData::from(names),
             index_name: None,
@@ -340,7 +343,7 @@ impl DataFrame {
 
     /// A frame with `n` rows named `"0"`, `"1"`, … (anndata's default names).
     pub fn with_default_index(n: usize) -> Self {
-        DataFrame::from_index((0..n).map(|i| i.to_string()).collect())
+        DataFrame::from_index((0..n).map(|i| i.to_string()))
     }
 
     /// Number of rows.
@@ -352,7 +355,7 @@ impl DataFrame {
         &self.index
     }
     /// The index as strings, if it holds strings.
-    pub fn index_names(&self) -> Option<&[String]> {
+    pub fn index_names(&self) -> Option<&[CompactString]> {
         self.index.as_strings()
     }
     /// The index's name (pandas `df.index.name`), if any.
@@ -383,7 +386,7 @@ impl DataFrame {
     ///
     /// ```
     /// use annpage_engine::data::{ArrayData, Column, DataFrame};
-    /// let mut df = DataFrame::from_index(vec!["a".into(), "b".into()]);
+    /// let mut df = DataFrame::from_index(vec!["a", "b"]);
     /// df.insert("n", Column::Array(ArrayData::from(vec![1i32, 2])))?;
     /// let (index, name, columns) = df.into_parts();
     /// assert_eq!(index.as_strings().unwrap(), ["a", "b"]);
@@ -423,7 +426,7 @@ impl DataFrame {
     /// ```
     /// use annpage_engine::data::{ArrayData, Column, DataFrame};
     /// use annpage_engine::select::Selection;
-    /// let mut df = DataFrame::from_index(vec!["a".into(), "b".into(), "c".into()]);
+    /// let mut df = DataFrame::from_index(vec!["a", "b", "c"]);
     /// df.insert("n", Column::Array(ArrayData::from(vec![1i64, 2, 3]))).unwrap();
     /// let rows = Selection::slice(None, None, -2).resolve(3, None).unwrap();
     /// let sub = df.subset_rows(&rows).unwrap();

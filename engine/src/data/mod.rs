@@ -13,6 +13,9 @@ mod value;
 
 pub(crate) use array::{float_text, integers_as_u64};
 pub use array::{ArrayData, DType, Scalar};
+/// The element of string arrays: strings up to 24 bytes are held inline, without an
+/// allocation each (re-exported from `compact_str`).
+pub use compact_str::CompactString;
 pub use dataframe::{Categorical, Column, DataFrame, Nullable, NullableKind};
 pub use element::{AttrValue, Attrs, Element, Mapping, Matrix, RawData, RawNode};
 pub(crate) use sparse::{check_indices_below, check_minor, minor_indices};

@@ -15,13 +15,24 @@ impl ArrayData {
     /// ```
     /// use annpage_engine::data::ArrayData;
     /// assert_eq!(ArrayData::from(vec![1.0f32; 10]).heap_bytes(), 40);
-    /// assert!(ArrayData::from(vec!["a".to_string(); 2]).heap_bytes() >= 2 * 25);
+    /// // Short strings are held inline, longer ones in an allocation of their own.
+    /// assert_eq!(ArrayData::from(vec!["a"; 2]).heap_bytes(), 2 * 24);
+    /// assert!(ArrayData::from(vec!["a".repeat(100)]).heap_bytes() >= 24 + 100);
     /// ```
     pub fn heap_bytes(&self) -> usize {
         match self {
-            ArrayData::String(s) => s.iter().map(|v| size_of::<String>() + v.capacity()).sum(),
+            ArrayData::String(s) => s.iter().map(|v| size_of_val(v) + spilled(v)).sum(),
             other => other.len() * other.dtype().size(),
         }
+    }
+}
+
+/// The bytes of a string held outside its inline space (none up to 24 bytes).
+fn spilled(s: &super::CompactString) -> usize {
+    if s.is_heap_allocated() {
+        s.capacity()
+    } else {
+        0
     }
 }
 

@@ -4,7 +4,7 @@
 use ndarray::{Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD, Ix1, Ix2};
 use sprs::{CsMatBase, CsMatI, CsMatViewI, SpIndex};
 
-use super::{ArrayData, DType, Matrix, SparseFormat, SparseMatrix};
+use super::{ArrayData, CompactString, DType, Matrix, SparseFormat, SparseMatrix};
 use crate::{Error, Result};
 
 /// An element type that an [`ArrayData`] variant holds (`bool`, the integers, `f32`, `f64`,
@@ -42,7 +42,7 @@ macro_rules! primitive {
     )*};
 }
 primitive!(bool => Bool, i8 => I8, i16 => I16, i32 => I32, i64 => I64, u8 => U8, u16 => U16,
-    u32 => U32, u64 => U64, f32 => F32, f64 => F64, String => String);
+    u32 => U32, u64 => U64, f32 => F32, f64 => F64, CompactString => String);
 
 impl ArrayData {
     /// The values as an array of `T`, if they are of that type.

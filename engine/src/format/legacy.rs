@@ -34,7 +34,7 @@ pub(crate) fn read_unencoded_dataset(ds: &dyn Array) -> Result<Element> {
         ] {
             attrs.insert(
                 key.to_string(),
-                ArrayData::String(ArrayD::from_elem(IxDyn(&[]), value.to_string())),
+                ArrayData::String(ArrayD::from_elem(IxDyn(&[]), value.into())),
             );
         }
         return Ok(Element::Opaque(RawNode::Dataset {
@@ -343,7 +343,7 @@ mod tests {
     use crate::data::{SparseFormat, SparseMatrix};
 
     fn frame(index: &[&str], cols: Vec<(&str, ArrayData)>) -> DataFrame {
-        let mut df = DataFrame::from_index(index.iter().map(|s| s.to_string()).collect());
+        let mut df = DataFrame::from_index(index.iter().map(|s| s.to_string()));
         for (k, v) in cols {
             df.insert(k, Column::Array(v)).unwrap();
         }

@@ -198,7 +198,7 @@ fn attributes(
             .in_element(element));
         }
         if let ArrayData::String(s) = &values {
-            values = ArrayData::String(s.map(|v| loompy_string(v)));
+            values = ArrayData::String(s.map(|v| loompy_string(v).into()));
         }
         match values.shape() {
             [_, w, ..] if *w > 1 => {
@@ -302,7 +302,7 @@ pub fn write_loom(path: &Path, elems: &AnnDataElements, write_obsm_varm: bool) -
             file.create_group(g)?;
         }
         let attrs = file.group("attrs")?;
-        let scalar = |s: String| ArrayData::String(ArrayD::from_elem(IxDyn(&[]), s));
+        let scalar = |s: String| ArrayData::String(ArrayD::from_elem(IxDyn(&[]), s.into()));
         write_array(
             &attrs,
             "CreationDate",

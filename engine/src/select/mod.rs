@@ -22,6 +22,7 @@ use std::fmt;
 use std::ops::{Range, RangeFrom, RangeFull, RangeTo};
 use std::sync::Arc;
 
+use crate::data::CompactString;
 use crate::{Error, Result};
 
 mod minor;
@@ -39,7 +40,8 @@ const SHOWN: usize = 8;
 ///
 /// ```
 /// use annpage_engine::select::Selection;
-/// let names: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
+/// use annpage_engine::data::CompactString;
+/// let names: Vec<CompactString> = ["a", "b", "c", "d"].map(Into::into).to_vec();
 /// let resolve = |s: Selection| s.resolve(4, Some(&names)).unwrap().to_vec();
 /// assert_eq!(resolve(Selection::All), [0, 1, 2, 3]);
 /// assert_eq!(resolve(Selection::slice(Some(-3), None, 1)), [1, 2, 3]);
@@ -102,7 +104,7 @@ impl Selection {
     /// Fails with [`Error::InvalidArgument`] for a zero slice step, a position out of range, a
     /// mask whose length is not `len`, names found more than once and names asked of an axis
     /// without names, and with [`Error::NotFound`] for names not found (all of them listed).
-    pub fn resolve(&self, len: usize, names: Option<&[String]>) -> Result<AxisIndex> {
+    pub fn resolve(&self, len: usize, names: Option<&[CompactString]>) -> Result<AxisIndex> {
         match self {
             Selection::All => Ok(AxisIndex::full(len)),
             Selection::Slice { start, stop, step } => resolve_slice(*start, *stop, *step, len),

@@ -39,12 +39,13 @@ struct Slot {
 
 impl NameIndex {
     /// Indexes `names` (one hash and lookup each; the names are not copied).
-    pub fn new(names: &[String]) -> Self {
+    pub fn new<S: AsRef<str>>(names: &[S]) -> Self {
         let hasher = RandomState::default();
         let mut table = HashTable::with_capacity(names.len());
         for (position, name) in names.iter().enumerate() {
-            let hash = hasher.hash_one(name.as_str());
-            match table.find_mut(hash, |s: &Slot| names[s.position] == *name) {
+            let name = name.as_ref();
+            let hash = hasher.hash_one(name);
+            match table.find_mut(hash, |s: &Slot| names[s.position].as_ref() == name) {
                 Some(slot) => slot.repeated = true,
                 None => {
                     table.insert_unique(
@@ -53,7 +54,7 @@ impl NameIndex {
                             position,
                             repeated: false,
                         },
-                        |s: &Slot| hasher.hash_one(names[s.position].as_str()),
+                        |s: &Slot| hasher.hash_one(names[s.position].as_ref()),
                     );
                 }
             }
@@ -74,7 +75,11 @@ impl NameIndex {
     ///
     /// Fails with [`Error::InvalidArgument`] for a name found more than once along the axis,
     /// and [`Error::NotFound`] for names not found (every one of them is listed).
-    pub fn find(&self, names: &[String], wanted: &[String]) -> Result<Vec<usize>> {
+    pub fn find<S: AsRef<str>, W: AsRef<str>>(
+        &self,
+        names: &[S],
+        wanted: &[W],
+    ) -> Result<Vec<usize>> {
         if names.len() != self.len {
             return Err(Error::invalid(format!(
                 "names looked up among {} names, indexed among {}",
@@ -85,15 +90,19 @@ impl NameIndex {
         let mut positions = Vec::with_capacity(wanted.len());
         let mut missing = Vec::new();
         for name in wanted {
-            let hash = self.hasher.hash_one(name.as_str());
-            match self.table.find(hash, |s| names[s.position] == *name) {
+            let name = name.as_ref();
+            let hash = self.hasher.hash_one(name);
+            match self
+                .table
+                .find(hash, |s| names[s.position].as_ref() == name)
+            {
                 Some(Slot { repeated: true, .. }) => {
                     return Err(Error::invalid(format!(
                         "name {name:?} occurs more than once along this axis"
                     )))
                 }
                 Some(s) => positions.push(s.position),
-                None => missing.push(name.as_str()),
+                None => missing.push(name),
             }
         }
         if missing.is_empty() {
@@ -156,6 +165,6 @@ mod tests {
     fn names_of_another_length_are_refused() {
         let names: Vec<String> = vec!["a".into(), "b".into()];
         let index = NameIndex::new(&names);
-        assert!(index.find(&names[..1], &["a".into()]).is_err());
+        assert!(index.find(&names[..1], &["a"]).is_err());
     }
 }

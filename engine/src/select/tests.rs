@@ -4,8 +4,8 @@ use proptest::prelude::*;
 
 use super::*;
 
-fn names(ns: &[&str]) -> Vec<String> {
-    ns.iter().map(|s| s.to_string()).collect()
+fn names(ns: &[&str]) -> Vec<crate::data::CompactString> {
+    ns.iter().map(|&s| s.into()).collect()
 }
 
 fn positions(s: Selection, len: usize) -> Vec<usize> {

@@ -91,7 +91,7 @@ pub trait Node: Send + Sync {
 /// The string attribute `name` holds: a scalar or a one-element array of strings.
 fn one_string(name: &str, value: AttrValue) -> Result<String> {
     match value {
-        ArrayData::String(a) if a.len() == 1 => Ok(a.into_iter().next().unwrap_or_default()),
+        ArrayData::String(a) if a.len() == 1 => Ok(a.into_iter().next().unwrap_or_default().into()),
         other => Err(Error::malformed(format!(
             "attribute '{name}' should be a string, found {} of shape {:?}",
             other.dtype(),

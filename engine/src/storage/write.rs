@@ -61,7 +61,7 @@ pub trait AttrWriter: Send + Sync {
 
     /// Sets a string attribute.
     fn set_str_attr(&self, name: &str, value: &str) -> Result<()> {
-        let value = ndarray::ArrayD::from_elem(ndarray::IxDyn(&[]), value.to_owned());
+        let value = ndarray::ArrayD::from_elem(ndarray::IxDyn(&[]), value.into());
         self.set_attr(name, &ArrayData::String(value))
     }
 }

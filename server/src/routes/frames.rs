@@ -349,7 +349,9 @@ impl<'a> Serialize for Values<'a> {
             ArrayData::U64(a) => each!(a, |v: &u64| Some(*v)),
             ArrayData::F32(a) => each!(a, |v: &f32| finite(f64::from(*v))),
             ArrayData::F64(a) => each!(a, |v: &f64| finite(*v)),
-            ArrayData::String(a) => each!(a, |v: &'a String| Some(v.as_str())),
+            ArrayData::String(a) => {
+                each!(a, |v: &'a annpage::data::CompactString| Some(v.as_str()))
+            }
         }
     }
 }

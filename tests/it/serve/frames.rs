@@ -85,7 +85,7 @@ fn a_frame_reserves_what_its_strings_take() {
     let path = dir.path().join("notes.h5ad");
     let n = 2_000;
     let mut a = AnnData::new(n, 3);
-    let mut obs = DataFrame::from_index((0..n).map(|i| format!("cell_{i}")).collect());
+    let mut obs = DataFrame::from_index((0..n).map(|i| format!("cell_{i}")));
     let notes: Vec<String> = (0..n).map(|i| format!("{i:04}").repeat(500)).collect();
     obs.insert("note", Column::Array(ArrayData::from(notes.clone())))
         .unwrap();

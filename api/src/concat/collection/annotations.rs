@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use annpage_engine::data::{Column, DataFrame, Element};
+use annpage_engine::data::{Column, CompactString, DataFrame, Element};
 use annpage_engine::error::ResultExt;
 use annpage_engine::{Error, Result};
 
@@ -35,7 +35,7 @@ impl Annotations {
 
 impl Inner {
     /// The concatenation's cell names, read from the files on the first call.
-    pub(super) fn obs_names(&self) -> Result<&Arc<Vec<String>>> {
+    pub(super) fn obs_names(&self) -> Result<&Arc<Vec<CompactString>>> {
         if let Some(names) = self.obs_names.get() {
             return Ok(names);
         }
@@ -64,12 +64,12 @@ impl Inner {
 
 impl BackedCollection {
     /// The selected cells' names (the files' are read on the first call).
-    pub fn obs_names(&self) -> Result<Vec<String>> {
+    pub fn obs_names(&self) -> Result<Vec<CompactString>> {
         self.names(Axis::Obs).map(Names::into_vec)
     }
 
     /// The selected genes' names.
-    pub fn var_names(&self) -> Result<Vec<String>> {
+    pub fn var_names(&self) -> Result<Vec<CompactString>> {
         self.names(Axis::Var).map(Names::into_vec)
     }
 

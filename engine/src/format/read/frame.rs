@@ -85,7 +85,7 @@ pub fn read_dataframe_column(frame: &dyn Group, name: &str) -> Result<Column> {
 fn column_order(g: &dyn Group) -> Result<Vec<String>> {
     let names: Vec<String> = match g.attr("column-order")? {
         None => Vec::new(),
-        Some(ArrayData::String(a)) => a.iter().cloned().collect(),
+        Some(ArrayData::String(a)) => a.iter().map(|s| s.to_string()).collect(),
         Some(a) if a.is_empty() => Vec::new(),
         Some(a) => {
             return Err(Error::malformed(format!(

@@ -179,7 +179,7 @@ fn read_node_unguarded(node: &Node) -> Result<Element> {
         }
         (Encoding::String, Ref::Dataset(d)) => match read_strings(d)? {
             ArrayData::String(a) if a.len() == 1 => Ok(Element::Scalar(Scalar::String(
-                a.iter().next().cloned().unwrap_or_default(),
+                a.iter().next().map(|s| s.to_string()).unwrap_or_default(),
             ))),
             other => Err(Error::malformed(format!(
                 "a 'string' element must hold one string, found {} of shape {:?}",

@@ -269,7 +269,7 @@ impl Table {
             ))
             .in_file(path));
         }
-        let col_names = col_names
+        let col_names: Vec<String> = col_names
             .iter()
             .map(|n| n.trim_matches('"').to_owned())
             .collect();

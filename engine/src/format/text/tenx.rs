@@ -89,7 +89,7 @@ pub fn read_10x_mtx(files: &TenxFiles, var_names: VarNames) -> Result<AnnDataEle
     if !files.legacy {
         var.insert("feature_types", Column::Array(ArrayData::from(column(2))))?;
     }
-    let obs = DataFrame::from_index(barcodes.into_iter().map(|mut r| r.swap_remove(0)).collect());
+    let obs = DataFrame::from_index(barcodes.into_iter().map(|mut r| r.swap_remove(0)));
     let mut elems = AnnDataElements::empty(n_barcodes, n_features);
     elems.obs = obs;
     elems.var = var;

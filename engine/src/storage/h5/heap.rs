@@ -32,7 +32,7 @@ use super::claim::{check_memory, check_whole_read};
 use super::filters::{Pipeline, Scratch};
 use super::slots::Slots;
 use super::types::StoredType;
-use crate::data::ArrayData;
+use crate::data::{ArrayData, CompactString};
 use crate::{Error, Result};
 
 /// The signature a global heap collection starts with.
@@ -85,7 +85,7 @@ pub(super) fn read_strings(ds: &Dataset) -> Result<Option<ArrayData>> {
     // The values' count checked against what the dataset stores, and their bytes against the
     // memory there is.
     let stored = check_whole_read(ds, stride)?;
-    // The stored references and a `String` each are held at once; a compressed dataset can
+    // The stored references and a string each are held at once; a compressed dataset can
     // claim far more values than its file holds bytes.
     let values = (stored / stride) as u64;
     check_memory(
@@ -105,7 +105,7 @@ pub(super) fn read_strings(ds: &Dataset) -> Result<Option<ArrayData>> {
         )));
     }
     // A sparse file can claim a length it does not hold: the strings are checked against
-    // the memory there is too (their text and one `String` each).
+    // the memory there is too (their text and one string each).
     check_memory(
         total.saturating_add(24u64.saturating_mul(values)),
         "reading its strings",
@@ -460,9 +460,9 @@ fn place(
 
 /// The strings the stored references `raw` point to, each collection they point into read and
 /// parsed once.
-fn decode(img: &Image, raw: &[u8]) -> Result<Vec<String>> {
+fn decode(img: &Image, raw: &[u8]) -> Result<Vec<CompactString>> {
     let stride = 8 + WIDTHS.addr;
-    let mut out = vec![String::new(); raw.len() / stride];
+    let mut out = vec![CompactString::default(); raw.len() / stride];
     // Runs of consecutive values in one collection (libhdf5 fills a collection with the
     // values written one after the other), ordered by the collection's address, so that each
     // collection is read once and collections are seen to not overlap.
@@ -494,7 +494,7 @@ fn decode(img: &Image, raw: &[u8]) -> Result<Vec<String>> {
                         String::from_utf8_lossy(bytes)
                     ))
                 })?
-                .to_owned();
+                .into();
         }
     }
     Ok(out)

@@ -35,7 +35,7 @@ use hdf5_sys::h5p::H5P_DEFAULT;
 use ndarray::{ArrayD, IxDyn};
 
 use super::types::StoredType;
-use crate::data::{ArrayData, Attrs, DType, RawData};
+use crate::data::{ArrayData, Attrs, CompactString, DType, RawData};
 use crate::storage::write::{check_fit, row_range};
 pub use crate::storage::write::{ArrayOptions, Compression};
 use crate::{Error, Result};
@@ -66,7 +66,7 @@ macro_rules! with_h5_array {
 }
 
 /// Strings as HDF5 variable-length UTF-8 strings.
-fn vlen_strings(strings: &ArrayD<String>) -> Result<ArrayD<VarLenUnicode>> {
+fn vlen_strings(strings: &ArrayD<CompactString>) -> Result<ArrayD<VarLenUnicode>> {
     let mut out = Vec::with_capacity(strings.len());
     for s in strings {
         out.push(s.parse::<VarLenUnicode>().map_err(|_| {

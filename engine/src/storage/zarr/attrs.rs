@@ -19,7 +19,7 @@ use ndarray::{ArrayD, IxDyn};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{Number, Value};
 
-use crate::data::ArrayData;
+use crate::data::{ArrayData, CompactString};
 use crate::{Error, Result};
 
 /// A JSON object's members in document order (`serde_json`'s own map sorts them).
@@ -82,7 +82,7 @@ pub(crate) fn attr_value(name: &str, value: &Value) -> Result<ArrayData> {
     };
     let scalar = IxDyn(&[]);
     Ok(match value {
-        Value::String(s) => ArrayData::String(ArrayD::from_elem(scalar, s.clone())),
+        Value::String(s) => ArrayData::String(ArrayD::from_elem(scalar, s.into())),
         Value::Bool(b) => ArrayData::Bool(ArrayD::from_elem(scalar, *b)),
         Value::Number(n) => number_array(std::slice::from_ref(n), scalar),
         Value::Null => return Err(unsupported("null")),
@@ -99,9 +99,9 @@ fn list_value(items: &[Value]) -> Option<ArrayData> {
     match items.first() {
         None => Some(ArrayData::F64(ArrayD::from_shape_vec(shape, vec![]).ok()?)),
         Some(Value::String(_)) => {
-            let v: Option<Vec<String>> = items
+            let v: Option<Vec<CompactString>> = items
                 .iter()
-                .map(|i| i.as_str().map(str::to_owned))
+                .map(|i| i.as_str().map(CompactString::from))
                 .collect();
             Some(ArrayData::String(ArrayD::from_shape_vec(shape, v?).ok()?))
         }
@@ -161,7 +161,7 @@ mod tests {
 
     #[test]
     fn json_values_map_to_arrays() {
-        let s = |v: &str| ArrayData::String(ArrayD::from_elem(IxDyn(&[]), v.to_owned()));
+        let s = |v: &str| ArrayData::String(ArrayD::from_elem(IxDyn(&[]), v.into()));
         assert_eq!(value("\"csr_matrix\"").unwrap(), s("csr_matrix"));
         assert_eq!(
             value("3").unwrap(),

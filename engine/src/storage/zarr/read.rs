@@ -83,7 +83,10 @@ pub(crate) fn read_region(
         }
         StoredType::Float { size: 4 } => ArrayData::F32(retrieve(array, &subset, &shape)?),
         StoredType::Float { size: 8 } => ArrayData::F64(retrieve(array, &subset, &shape)?),
-        StoredType::VarString { .. } => ArrayData::String(retrieve(array, &subset, &shape)?),
+        StoredType::VarString { .. } => {
+            let strings: ArrayD<String> = retrieve(array, &subset, &shape)?;
+            ArrayData::from(strings)
+        }
         StoredType::FixedString { .. } => {
             let chars: ArrayD<Vec<char>> = retrieve(array, &subset, &shape)?;
             ArrayData::String(chars.mapv(|c| c.into_iter().collect()))

@@ -14,7 +14,8 @@ fn anndata_file(script: &str) -> (tempfile::TempDir, std::path::PathBuf) {
 }
 
 fn strings(a: &ArrayData) -> Vec<String> {
-    a.as_strings().expect("a 1-d string array").to_vec()
+    let s = a.as_strings().expect("a 1-d string array");
+    s.iter().map(|v| v.to_string()).collect()
 }
 
 fn col<'a>(df: &'a DataFrame, name: &str) -> &'a Column {
@@ -180,7 +181,7 @@ fn reads_a_current_anndata_file() {
         attrs.get("encoding-type"),
         Some(&ArrayData::String(ArrayD::from_elem(
             IxDyn(&[]),
-            "rec-array".to_string()
+            "rec-array".into()
         )))
     );
     let crate::data::RawData::Compound { shape, fields } = data else {

@@ -173,7 +173,7 @@ pub(super) fn sample() -> AnnDataElements {
         &[5, 0, 3],
         ArrayData::from(vec![1f32, 2., 3.]),
     );
-    let mut raw_var = DataFrame::from_index((0..6).map(|i| format!("r{i}")).collect());
+    let mut raw_var = DataFrame::from_index((0..6).map(|i| format!("r{i}")));
     raw_var
         .insert(
             "mean",

@@ -23,7 +23,7 @@ use ndarray::{ArrayD, IxDyn};
 
 use super::claim::{check_whole_read, element_count};
 use super::types::{native_type, StoredType};
-use crate::data::{ArrayData, Attrs, DType, RawData};
+use crate::data::{ArrayData, Attrs, CompactString, DType, RawData};
 use crate::{Error, Result};
 
 /// The stored type of a dataset.
@@ -494,13 +494,13 @@ impl NativeBuffer {
                 for k in 0..total {
                     let addr = usize::from_ne_bytes(take(bytes, pos(k))?);
                     out.push(if addr == 0 {
-                        String::new()
+                        CompactString::default()
                     } else {
                         // SAFETY: by the buffer's invariant, a non-zero variable-length string
                         // slot is a pointer to a NUL-terminated string HDF5 allocated during the
                         // read and that stays valid until `Drop` reclaims it, after this borrow.
                         let s = unsafe { CStr::from_ptr(addr as *const c_char) };
-                        utf8(s.to_bytes().to_vec())?
+                        utf8(s.to_bytes())?
                     });
                 }
                 ArrayData::String(shaped(shape, out)?)
@@ -513,7 +513,7 @@ impl NativeBuffer {
                         .get(start..start.saturating_add(size))
                         .ok_or_else(|| Error::malformed("string value outside the buffer"))?;
                     let end = raw.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-                    out.push(utf8(raw[..end].to_vec())?);
+                    out.push(utf8(&raw[..end])?);
                 }
                 ArrayData::String(shaped(shape, out)?)
             }
@@ -563,13 +563,15 @@ fn shaped<T>(shape: &[usize], values: Vec<T>) -> Result<ArrayD<T>> {
         .map_err(|e| Error::malformed(format!("cannot shape values as {shape:?}: {e}")))
 }
 
-fn utf8(bytes: Vec<u8>) -> Result<String> {
-    String::from_utf8(bytes).map_err(|e| {
-        Error::malformed(format!(
-            "string is not valid UTF-8: {:?}",
-            String::from_utf8_lossy(e.as_bytes())
-        ))
-    })
+fn utf8(bytes: &[u8]) -> Result<CompactString> {
+    std::str::from_utf8(bytes)
+        .map(CompactString::from)
+        .map_err(|_| {
+            Error::malformed(format!(
+                "string is not valid UTF-8: {:?}",
+                String::from_utf8_lossy(bytes)
+            ))
+        })
 }
 
 /// Converts an IEEE half-precision float to `f32` (exactly: every half is representable).

@@ -147,11 +147,11 @@ fn reads_strings_of_every_kind() {
     );
     assert_eq!(
         read("scalar"),
-        ArrayData::String(ArrayD::from_elem(IxDyn(&[]), "só".to_string()))
+        ArrayData::String(ArrayD::from_elem(IxDyn(&[]), "só".into()))
     );
     assert_eq!(
         read("empty"),
-        ArrayData::String(ArrayD::from_elem(IxDyn(&[0]), String::new()))
+        ArrayData::String(ArrayD::from_elem(IxDyn(&[0]), Default::default()))
     );
     assert_eq!(read("utf8fixed"), ArrayData::from(vec!["é"]));
 }

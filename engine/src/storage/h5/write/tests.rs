@@ -41,17 +41,11 @@ fn samples() -> Vec<(&'static str, ArrayData)> {
         ("s", ArrayData::from(vec!["plain", "ünïcødé ✓", ""])),
         (
             "s2",
-            ArrayData::String(arr(
-                &[2, 2],
-                ["a", "b", "c", "d"].map(String::from).to_vec(),
-            )),
+            ArrayData::String(arr(&[2, 2], ["a", "b", "c", "d"].map(Into::into).to_vec())),
         ),
         ("scalar_f", ArrayData::F64(arr(&[], vec![2.5]))),
         ("scalar_b", ArrayData::Bool(arr(&[], vec![true]))),
-        (
-            "scalar_s",
-            ArrayData::String(arr(&[], vec!["hé".to_string()])),
-        ),
+        ("scalar_s", ArrayData::String(arr(&[], vec!["hé".into()]))),
         ("empty_f", ArrayData::zeros(DType::F64, &[0])),
         ("empty_s", ArrayData::zeros(DType::String, &[0])),
         ("empty_2d", ArrayData::zeros(DType::F32, &[3, 0])),

@@ -20,7 +20,7 @@ use super::{Store, ZarrFormat};
 use crate::data::{ArrayData, AttrValue};
 use crate::storage::write::{check_fit, row_range};
 use crate::storage::{ArrayWriter, AttrWriter};
-use crate::{dispatch_array, Error, Result};
+use crate::{Error, Result};
 
 /// An array of a Zarr store being written.
 pub(crate) struct ZarrArrayWriter {
@@ -152,7 +152,22 @@ fn store_subset(
     let options = CodecOptions::default()
         .with_store_empty_chunks(data.ndim() == 0)
         .with_experimental_partial_encoding(partial_shards);
-    dispatch_array!(data, a => store_values(array, subset, a, &options))
+    let o = &options;
+    match data {
+        ArrayData::Bool(a) => store_values(array, subset, a, o),
+        ArrayData::I8(a) => store_values(array, subset, a, o),
+        ArrayData::I16(a) => store_values(array, subset, a, o),
+        ArrayData::I32(a) => store_values(array, subset, a, o),
+        ArrayData::I64(a) => store_values(array, subset, a, o),
+        ArrayData::U8(a) => store_values(array, subset, a, o),
+        ArrayData::U16(a) => store_values(array, subset, a, o),
+        ArrayData::U32(a) => store_values(array, subset, a, o),
+        ArrayData::U64(a) => store_values(array, subset, a, o),
+        ArrayData::F32(a) => store_values(array, subset, a, o),
+        ArrayData::F64(a) => store_values(array, subset, a, o),
+        // zarrs stores strings from `&str`s: no copy of each.
+        ArrayData::String(a) => store_values(array, subset, &a.map(|s| s.as_str()), o),
+    }
 }
 
 /// [`store_subset`] for one element type.

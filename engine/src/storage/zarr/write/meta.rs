@@ -16,7 +16,7 @@
 use serde_json::{json, Map, Value};
 
 use super::{ZarrCompression, ZarrFormat, ZarrOptions};
-use crate::data::{ArrayData, DType};
+use crate::data::{ArrayData, CompactString, DType};
 use crate::storage::{ArrayOptions, Compression};
 use crate::{Error, Result};
 
@@ -392,7 +392,9 @@ pub(super) fn attr_json(name: &str, value: &ArrayData) -> Result<Value> {
             float(v.to_string().parse::<f64>().unwrap_or(f64::from(*v)))
         }),
         ArrayData::F64(a) => nested(shape, &mut a.iter(), &|v: &f64| float(*v)),
-        ArrayData::String(a) => nested(shape, &mut a.iter(), &|v: &String| Ok(json!(v))),
+        ArrayData::String(a) => nested(shape, &mut a.iter(), &|v: &CompactString| {
+            Ok(json!(v.as_str()))
+        }),
     }
 }
 

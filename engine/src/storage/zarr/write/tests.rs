@@ -106,7 +106,7 @@ fn write_every_kind(root: &dyn GroupWriter) {
             vec!["a".into(), "b".into(), "c".into(), "".into()],
         )),
     );
-    w("s0", ArrayData::String(scalar("hello ✓".to_string())));
+    w("s0", ArrayData::String(scalar("hello ✓".into())));
     w("f0", ArrayData::F64(scalar(0.25)));
     w("i0", ArrayData::I64(scalar(0)));
     w("b0", ArrayData::Bool(scalar(true)));
@@ -200,7 +200,7 @@ fn every_dtype_and_attribute_reads_back_in_zarr_python() {
 fn blocks() -> (ArrayData, ArrayData, Vec<std::ops::Range<usize>>) {
     let mat = ArrayData::F64(arr(&[11, 3], (0..33).map(|v| f64::from(v) * 0.5).collect()));
     let words: Vec<String> = (0..11).map(|i| format!("w{}", "é".repeat(i))).collect();
-    let words = ArrayData::String(arr(&[11], words));
+    let words = ArrayData::from(arr(&[11], words));
     (mat, words, vec![7..8, 0..2, 2..7, 8..11])
 }
 

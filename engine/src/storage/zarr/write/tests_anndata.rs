@@ -160,7 +160,7 @@ fn sample() -> AnnDataElements {
         &[5, 0, 3],
         ArrayData::from(vec![1f32, 2., 3.]),
     );
-    let mut raw_var = DataFrame::from_index((0..6).map(|i| format!("r{i}")).collect());
+    let mut raw_var = DataFrame::from_index((0..6).map(|i| format!("r{i}")));
     let mean = ArrayData::from(vec![0.0, 0.2, 0.4, 0.6, 0.8, 1.0]);
     raw_var.insert("mean", Column::Array(mean)).unwrap();
 
