@@ -17,6 +17,7 @@ use annpage_engine::file::{join, File};
 use annpage_engine::paged::{BackedMatrix, Block, BlockCache, ReadOptions};
 use annpage_engine::select::{AxisIndex, NameIndex};
 use annpage_engine::{Error, Result};
+use compact_str::ToCompactString;
 use indexmap::IndexMap;
 
 use crate::subset::aligned_rows;
@@ -363,9 +364,7 @@ impl Shared {
         };
         match &frame.source {
             FrameSource::Default => Ok(Names(NamesOf::Picked(
-                rows.iter()
-                    .map(|i| CompactString::from(i.to_string()))
-                    .collect(),
+                rows.iter().map(|i| i.to_compact_string()).collect(),
             ))),
             FrameSource::Memory(df) => Ok(pick(string_index(df.index())?)),
             FrameSource::Group {

@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 
+use compact_str::ToCompactString;
 use indexmap::IndexMap;
 
 use super::{ArrayData, CompactString, DType};
@@ -343,7 +344,7 @@ impl DataFrame {
 
     /// A frame with `n` rows named `"0"`, `"1"`, … (anndata's default names).
     pub fn with_default_index(n: usize) -> Self {
-        DataFrame::from_index((0..n).map(|i| i.to_string()))
+        DataFrame::from_index((0..n).map(|i| i.to_compact_string()))
     }
 
     /// Number of rows.

@@ -699,6 +699,11 @@ mod tests {
             let ours = read_strings(&ds).unwrap().expect("read from the heap");
             assert_eq!(ours, read_array_through_libhdf5(&ds).unwrap(), "{name}");
         }
+        // Strings up to 24 bytes are held inline, longer ones in an allocation of their own.
+        let many = read_strings(&f.dataset("many").unwrap()).unwrap().unwrap();
+        let many = many.as_strings().unwrap();
+        assert!(many.iter().any(|s| s.len() > 24));
+        assert!(many.iter().all(|s| s.is_heap_allocated() == (s.len() > 24)));
         assert_eq!(direct(&path, "grid").unwrap().unwrap().shape(), &[2, 3]);
         assert_eq!(direct(&path, "gzip").unwrap().unwrap().shape(), &[1500]);
         // Partial chunks at the edges of every axis, placed where they belong.

@@ -2,7 +2,8 @@
 //!
 //! `zarrs` retrieves the region as a `Vec` of elements (decoding the chunks it covers in
 //! parallel, with rayon); the `ndarray` 0.16 array is built here. Half floats widen to `f32`,
-//! fixed-length UTF-32 strings lose their NUL padding. A decoder that panics on a corrupt chunk
+//! fixed-length UTF-32 strings lose their NUL padding, variable-length strings are built from
+//! the decoded bytes and offsets. A decoder that panics on a corrupt chunk
 //! becomes an error: the panic is caught at this boundary.
 
 use std::any::Any;
@@ -12,13 +13,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use ndarray::{ArrayD, IxDyn};
 use unsafe_cell_slice::UnsafeCellSlice;
 use zarrs::array::{
-    ArrayBytesDecodeIntoTarget, ArrayBytesFixedDisjointView, ArrayCreateError, ArrayError,
-    ArrayMetadata, ArraySubset, CodecError, ElementOwned,
+    ArrayBytes, ArrayBytesDecodeIntoTarget, ArrayBytesFixedDisjointView, ArrayCreateError,
+    ArrayError, ArrayMetadata, ArraySubset, CodecError, ElementOwned,
 };
 use zarrs::storage::{ReadableStorage, ReadableStorageTraits, StorageError};
 
 use super::store::storage_error;
-use crate::data::ArrayData;
+use crate::data::{ArrayData, CompactString};
 use crate::storage::StoredType;
 use crate::{Error, Result};
 
@@ -83,10 +84,7 @@ pub(crate) fn read_region(
         }
         StoredType::Float { size: 4 } => ArrayData::F32(retrieve(array, &subset, &shape)?),
         StoredType::Float { size: 8 } => ArrayData::F64(retrieve(array, &subset, &shape)?),
-        StoredType::VarString { .. } => {
-            let strings: ArrayD<String> = retrieve(array, &subset, &shape)?;
-            ArrayData::from(strings)
-        }
+        StoredType::VarString { .. } => ArrayData::String(strings(array, &subset, &shape)?),
         StoredType::FixedString { .. } => {
             let chars: ArrayD<Vec<char>> = retrieve(array, &subset, &shape)?;
             ArrayData::String(chars.mapv(|c| c.into_iter().collect()))
@@ -146,6 +144,11 @@ fn retrieve<T: ElementOwned>(
     }))
     .map_err(|p| panicked("its chunks", &p))?
     .map_err(array_error)?;
+    shaped(values, shape)
+}
+
+/// The decoded `values` as an array of the region's `shape`.
+fn shaped<T>(values: Vec<T>, shape: &[usize]) -> Result<ArrayD<T>> {
     let got = values.len();
     ArrayD::from_shape_vec(IxDyn(shape), values).map_err(|_| {
         Error::malformed(format!(
@@ -153,6 +156,36 @@ fn retrieve<T: ElementOwned>(
             shape.iter().product::<usize>()
         ))
     })
+}
+
+/// A region of variable-length strings, each built from the decoded bytes where they lie
+/// (short ones inline, none first copied into a `String` of its own).
+fn strings(
+    array: &ZarrsArray,
+    subset: &ArraySubset,
+    shape: &[usize],
+) -> Result<ArrayD<CompactString>> {
+    let decoded = catch_unwind(AssertUnwindSafe(|| {
+        array.retrieve_array_subset::<ArrayBytes<'static>>(subset)
+    }))
+    .map_err(|p| panicked("its chunks", &p))?
+    .map_err(array_error)?;
+    let (bytes, offsets) = decoded
+        .into_variable()
+        .map_err(|_| Error::malformed("its strings decoded to fixed-size values"))?
+        .into_parts();
+    let values = offsets
+        .windows(2)
+        .map(|w| {
+            let text = bytes
+                .get(w[0]..w[1])
+                .ok_or_else(|| Error::malformed("a string's offsets lie outside its bytes"))?;
+            std::str::from_utf8(text)
+                .map(CompactString::from)
+                .map_err(|_| Error::malformed("a string is not valid UTF-8"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    shaped(values, shape)
 }
 
 /// A `zarrs` read error as an engine error: I/O stays I/O, the rest is a corrupt array.

@@ -475,7 +475,8 @@ fn corrupt_metadata_and_chunks_are_errors() {
              put('codec', np.arange(4))\n\
              put('chunk', np.arange(4, dtype='f8'), chunks=(4,))\n\
              put('raw', np.arange(4, dtype='f8'), chunks=(4,), compressors=None)\n\
-             put('vlen', np.array(['ab', 'c'], dtype=object), dtype=str, compressors=None)\n",
+             put('vlen', np.array(['ab', 'c'], dtype=object), dtype=str, compressors=None)\n\
+             put('utf8', np.array(['ab', 'c'], dtype=object), dtype=str, compressors=None)\n",
         );
         let (meta, chunk0) = if fmt == 2 {
             (".zarray", "0")
@@ -514,7 +515,17 @@ fn corrupt_metadata_and_chunks_are_errors() {
             &format!("vlen/{chunk0}"),
             b"\x02\x00\x00\x00\x10\x00\x00\x00abcd",
         );
+        // Two strings, the first not UTF-8.
+        overwrite(
+            &path,
+            &format!("utf8/{chunk0}"),
+            b"\x02\x00\x00\x00\x02\x00\x00\x00\xff\xfe\x01\x00\x00\x00c",
+        );
         let root = open(&path).unwrap();
+        let err = root.array("utf8").unwrap().read().unwrap_err();
+        assert!(matches!(err.root(), Error::Malformed(_)), "{err}");
+        assert!(err.to_string().contains("not valid UTF-8"), "{err}");
+        assert_eq!(err.element(), Some("/utf8"), "{err}");
         for (name, why) in [
             ("json", "invalid metadata"),
             ("shape", "invalid metadata"),
@@ -540,7 +551,7 @@ fn corrupt_metadata_and_chunks_are_errors() {
             );
         }
         // Broken members are still listed: reading them is what fails.
-        assert_eq!(root.member_names().unwrap().len(), 7);
+        assert_eq!(root.member_names().unwrap().len(), 8);
     }
 }
 
