@@ -74,13 +74,14 @@ impl DType {
         matches!(self, DType::F32 | DType::F64)
     }
 
-    /// Size of one element in bytes (strings count as a pointer).
+    /// Size of one element in bytes (a string counts its inline storage, not a longer text).
     pub fn size(self) -> usize {
         match self {
             DType::Bool | DType::I8 | DType::U8 => 1,
             DType::I16 | DType::U16 => 2,
             DType::I32 | DType::U32 | DType::F32 => 4,
-            DType::I64 | DType::U64 | DType::F64 | DType::String => 8,
+            DType::I64 | DType::U64 | DType::F64 => 8,
+            DType::String => size_of::<CompactString>(),
         }
     }
 }

@@ -256,11 +256,11 @@ impl Block {
 impl ByteSize for Block {
     fn byte_size(&self) -> usize {
         let payload = match &self.content {
-            Content::Dense(a) => a.len() * a.dtype().size(),
+            Content::Dense(a) => a.heap_bytes(),
             Content::Sparse(s) => {
                 s.indptr.len() * size_of::<u64>()
                     + s.indices.len() * size_of::<u32>()
-                    + s.data.len() * s.data.dtype().size()
+                    + s.data.heap_bytes()
             }
             Content::Chunk(b) => b.as_slice().len(),
         };
@@ -620,5 +620,15 @@ mod tests {
         let block = Block::load_dense(&values, 1..2, 2, Spare::default()).unwrap();
         assert_eq!(block.byte_size(), size_of::<Block>() + 2);
         assert!(Block::load_dense(&values, 1..2, 3, Spare::default()).is_err());
+        // Strings are charged what they hold: inline ones their 24 bytes, long ones their text.
+        let long = "x".repeat(1000);
+        let words = ArrayData::from(
+            ndarray::arr2(&[["a", "b"], [long.as_str(), "c"]])
+                .mapv(String::from)
+                .into_dyn(),
+        );
+        let words = InMemoryReader::new("/layers/words", words).unwrap();
+        let block = Block::load_dense(&words, 1..2, 2, Spare::default()).unwrap();
+        assert!(block.byte_size() >= size_of::<Block>() + 2 * 24 + 1000);
     }
 }
