@@ -20,7 +20,7 @@ pub(crate) mod zarr;
 use std::ops::Range;
 use std::path::Path;
 
-use crate::data::{ArrayData, AttrValue, Attrs, RawData};
+use crate::data::{ArrayData, AttrValue, Attrs, CompactString, RawData};
 use crate::error::ResultExt;
 use crate::{Error, Result};
 pub use types::{CompoundField, StoredType};
@@ -245,6 +245,18 @@ pub struct ObjectId {
     pub(crate) volume: u64,
     /// The group within it.
     pub(crate) token: [u8; 16],
+}
+
+/// A stored string's bytes as text; invalid UTF-8 is an error quoting them (lossily).
+pub(crate) fn utf8(bytes: &[u8]) -> Result<CompactString> {
+    std::str::from_utf8(bytes)
+        .map(CompactString::from)
+        .map_err(|_| {
+            Error::malformed(format!(
+                "string is not valid UTF-8: {:?}",
+                String::from_utf8_lossy(bytes)
+            ))
+        })
 }
 
 /// `parent/name` as a store path (`/name` under the root).

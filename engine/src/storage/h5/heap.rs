@@ -33,6 +33,7 @@ use super::filters::{Pipeline, Scratch};
 use super::slots::Slots;
 use super::types::StoredType;
 use crate::data::{ArrayData, CompactString};
+use crate::storage::utf8;
 use crate::{Error, Result};
 
 /// The signature a global heap collection starts with.
@@ -487,14 +488,7 @@ fn decode(img: &Image, raw: &[u8]) -> Result<Vec<CompactString>> {
             }
             let bytes = object_of(&heap, k, &r, 1)?;
             let bytes = bytes.split(|&b| b == 0).next().unwrap_or_default();
-            out[k] = std::str::from_utf8(bytes)
-                .map_err(|_| {
-                    Error::malformed(format!(
-                        "string is not valid UTF-8: {:?}",
-                        String::from_utf8_lossy(bytes)
-                    ))
-                })?
-                .into();
+            out[k] = utf8(bytes)?;
         }
     }
     Ok(out)

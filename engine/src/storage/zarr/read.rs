@@ -14,12 +14,13 @@ use ndarray::{ArrayD, IxDyn};
 use unsafe_cell_slice::UnsafeCellSlice;
 use zarrs::array::{
     ArrayBytes, ArrayBytesDecodeIntoTarget, ArrayBytesFixedDisjointView, ArrayCreateError,
-    ArrayError, ArrayMetadata, ArraySubset, CodecError, ElementOwned,
+    ArrayError, ArrayMetadata, ArraySubset, CodecError, ElementOwned, FromArrayBytes,
 };
 use zarrs::storage::{ReadableStorage, ReadableStorageTraits, StorageError};
 
 use super::store::storage_error;
 use crate::data::{ArrayData, CompactString};
+use crate::storage::utf8;
 use crate::storage::StoredType;
 use crate::{Error, Result};
 
@@ -139,12 +140,16 @@ fn retrieve<T: ElementOwned>(
     subset: &ArraySubset,
     shape: &[usize],
 ) -> Result<ArrayD<T>> {
-    let values = catch_unwind(AssertUnwindSafe(|| {
-        array.retrieve_array_subset::<Vec<T>>(subset)
+    shaped(decoded::<Vec<T>>(array, subset)?, shape)
+}
+
+/// `subset` decoded by `zarrs` as a `T` (a decoder's panic is an error).
+fn decoded<T: FromArrayBytes>(array: &ZarrsArray, subset: &ArraySubset) -> Result<T> {
+    catch_unwind(AssertUnwindSafe(|| {
+        array.retrieve_array_subset::<T>(subset)
     }))
     .map_err(|p| panicked("its chunks", &p))?
-    .map_err(array_error)?;
-    shaped(values, shape)
+    .map_err(array_error)
 }
 
 /// The decoded `values` as an array of the region's `shape`.
@@ -165,12 +170,7 @@ fn strings(
     subset: &ArraySubset,
     shape: &[usize],
 ) -> Result<ArrayD<CompactString>> {
-    let decoded = catch_unwind(AssertUnwindSafe(|| {
-        array.retrieve_array_subset::<ArrayBytes<'static>>(subset)
-    }))
-    .map_err(|p| panicked("its chunks", &p))?
-    .map_err(array_error)?;
-    let (bytes, offsets) = decoded
+    let (bytes, offsets) = decoded::<ArrayBytes<'static>>(array, subset)?
         .into_variable()
         .map_err(|_| Error::malformed("its strings decoded to fixed-size values"))?
         .into_parts();
@@ -180,9 +180,7 @@ fn strings(
             let text = bytes
                 .get(w[0]..w[1])
                 .ok_or_else(|| Error::malformed("a string's offsets lie outside its bytes"))?;
-            std::str::from_utf8(text)
-                .map(CompactString::from)
-                .map_err(|_| Error::malformed("a string is not valid UTF-8"))
+            utf8(text)
         })
         .collect::<Result<Vec<_>>>()?;
     shaped(values, shape)

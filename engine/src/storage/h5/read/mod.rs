@@ -24,6 +24,7 @@ use ndarray::{ArrayD, IxDyn};
 use super::claim::{check_whole_read, element_count};
 use super::types::{native_type, StoredType};
 use crate::data::{ArrayData, Attrs, CompactString, DType, RawData};
+use crate::storage::utf8;
 use crate::{Error, Result};
 
 /// The stored type of a dataset.
@@ -561,17 +562,6 @@ fn take<const N: usize>(bytes: &[u8], at: usize) -> Result<[u8; N]> {
 fn shaped<T>(shape: &[usize], values: Vec<T>) -> Result<ArrayD<T>> {
     ArrayD::from_shape_vec(IxDyn(shape), values)
         .map_err(|e| Error::malformed(format!("cannot shape values as {shape:?}: {e}")))
-}
-
-fn utf8(bytes: &[u8]) -> Result<CompactString> {
-    std::str::from_utf8(bytes)
-        .map(CompactString::from)
-        .map_err(|_| {
-            Error::malformed(format!(
-                "string is not valid UTF-8: {:?}",
-                String::from_utf8_lossy(bytes)
-            ))
-        })
 }
 
 /// Converts an IEEE half-precision float to `f32` (exactly: every half is representable).
