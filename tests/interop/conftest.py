@@ -16,10 +16,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from support import ROOT  # noqa: E402
+from support import CARGO_BUILD, ROOT  # noqa: E402
 
 
-def _binary(env_var: str, default: Path, cargo_args: list[str]) -> Path:
+def _binary(env_var: str, default: Path) -> Path:
     """The binary named by `env_var`, else `default`, built with cargo when it is missing."""
     configured = os.environ.get(env_var)
     path = Path(configured) if configured else default
@@ -33,26 +33,22 @@ def _binary(env_var: str, default: Path, cargo_args: list[str]) -> Path:
         venv_cmake = ROOT / ".venv" / "bin" / "cmake"
         if "CMAKE" not in env and venv_cmake.exists():
             env["CMAKE"] = str(venv_cmake)
-        build = subprocess.run(["cargo", "build", "-q", *cargo_args], cwd=ROOT, env=env, capture_output=True, text=True)
+        build = subprocess.run(CARGO_BUILD, cwd=ROOT, env=env, capture_output=True, text=True)
         if build.returncode != 0 or not path.exists():
-            pytest.fail(f"cannot build {path.name}: cargo build {' '.join(cargo_args)} failed:\n{build.stderr}")
+            pytest.fail(f"cannot build {path.name}: {' '.join(CARGO_BUILD)} failed:\n{build.stderr}")
     return path
 
 
 @pytest.fixture(scope="session")
 def annpage_bin() -> Path:
     """The `annpage` command line under test."""
-    return _binary("ANNPAGE_BIN", ROOT / "target" / "debug" / "annpage", ["-p", "annpage-cli"])
+    return _binary("ANNPAGE_BIN", ROOT / "target" / "debug" / "annpage")
 
 
 @pytest.fixture(scope="session")
 def samples_bin() -> Path:
     """The `write-samples` program of the tests crate (tests/bin/write_samples.rs)."""
-    return _binary(
-        "ANNPAGE_SAMPLES_BIN",
-        ROOT / "target" / "debug" / "write-samples",
-        ["-p", "annpage-tests", "--bin", "write-samples"],
-    )
+    return _binary("ANNPAGE_SAMPLES_BIN", ROOT / "target" / "debug" / "write-samples")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -10,6 +10,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures"
 
+# The one debug build the test command makes of the binaries and examples (`./dev test` runs it
+# too): the workspace's feature set, which the test build shares. `-p CRATE` would resolve the
+# dependencies' features anew and build a second copy of them (half a gigabyte each).
+CARGO_BUILD = ["cargo", "build", "-q", "--workspace", "--bins", "--examples"]
+
 
 def fixture_files() -> list[Path]:
     """Every fixture: the current-format ones, then the legacy ones, each sorted."""

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from anndata.tests.helpers import assert_equal
 
 from format_files import gzip_file
-from support import ROOT, run
+from support import CARGO_BUILD, ROOT, run
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -30,9 +30,7 @@ def examples() -> Path:
     """The examples, built (cargo is a no-op when they are up to date)."""
     env = dict(os.environ)
     env.setdefault("CMAKE", str(ROOT / ".venv" / "bin" / "cmake"))
-    build = subprocess.run(
-        ["cargo", "build", "-q", "-p", "annpage", "--examples"], cwd=ROOT, env=env, capture_output=True, text=True
-    )
+    build = subprocess.run(CARGO_BUILD, cwd=ROOT, env=env, capture_output=True, text=True)
     assert build.returncode == 0, build.stderr
     return ROOT / "target" / "debug" / "examples"
 
