@@ -5,9 +5,12 @@
 Cuts `--inputs` files (default 8) of uneven sizes from the first `--cells` cells of SRC into
 `target/bench-data/concat/` (once; gene sets shuffled, each a random 90% of the genes, so that
 the outer join matters), then measures, as whole processes on the same files in one run (wall
-time and peak RSS, median of `--repeats`; each repeat runs the jobs in its own shuffled order,
-so that no job always follows the same one, such as anndata's in-memory jobs, after which the
-next process starts on memory the host took back; ratios are the medians of each repeat's):
+time and peak RSS, median of `--repeats`; ratios are the medians of each repeat's own). Each
+repeat runs the jobs in its own shuffled order, so that no job always follows the same one
+(after anndata's in-memory jobs the next process starts on memory the host took back), and
+each job after a `sync`, so that none waits for the write-back of an earlier one's output,
+and with the inputs (and the one file) read back into the page cache, so that every job
+reads them warm:
 
 - `annpage concat IN... -o OUT --join outer --label batch` (plain and gzip output) against
   `anndata.experimental.concat_on_disk` (plain; it has no compression argument), the same
@@ -142,6 +145,17 @@ def measure(cmd: list[str], timeout: float) -> tuple[float, float, str]:
     return float(wall), int(rss) / 1024, res.stdout
 
 
+def warm(paths: list[str]) -> None:
+    """Reads the files once, so that they are in the page cache."""
+    for p in paths:
+        with open(p, "rb", buffering=0) as f:
+            while f.readinto(WARM_BUFFER):
+                pass
+
+
+WARM_BUFFER = bytearray(1 << 24)
+
+
 def checked(cmd: list[str]) -> str:
     res = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return res.stdout.strip()
@@ -191,6 +205,12 @@ def main() -> None:
         random.Random(r).shuffle(order)
         for name in order:
             cmd = jobs[name]
+            # The jobs before have written gigabytes; with ext4's ordered journal an fsync (annpage's
+            # before its rename) would wait for their write-back too. Each job starts with none,
+            # and with the inputs (and the one file) read back into the page cache (the in-memory jobs and the
+            # outputs may have pushed them out: every job reads them warm).
+            os.sync()
+            warm([*files, one])
             wall, rss, out = measure(cmd, args.timeout)
             samples[name].append((wall, rss))
             outputs[name] = out.strip()
