@@ -195,8 +195,7 @@ def main() -> None:
         "Python: 200 × 256 random cells, one file": [PY, "-c", BATCHES, "file", str(args.cache_mb), one],
     }
     started = dt.datetime.now(dt.timezone.utc)
-    # Writes the file the one-file jobs read, whatever the order; the inputs are then in the
-    # page cache for every timed job.
+    # Writes the file the one-file jobs read, whatever the order.
     checked(jobs["annpage concat → plain"])
     samples: dict[str, list[tuple[float, float]]] = {k: [] for k in jobs}
     outputs: dict[str, str] = {}
@@ -205,10 +204,9 @@ def main() -> None:
         random.Random(r).shuffle(order)
         for name in order:
             cmd = jobs[name]
-            # The jobs before have written gigabytes; with ext4's ordered journal an fsync (annpage's
-            # before its rename) would wait for their write-back too. Each job starts with none,
-            # and with the inputs (and the one file) read back into the page cache (the in-memory jobs and the
-            # outputs may have pushed them out: every job reads them warm).
+            # The jobs before have written gigabytes: with ext4's ordered journal, an fsync (annpage's
+            # before its rename) would wait for their write-back too. The in-memory jobs and the
+            # outputs may have pushed the inputs out of the page cache: every job reads them warm.
             os.sync()
             warm([*files, one])
             wall, rss, out = measure(cmd, args.timeout)

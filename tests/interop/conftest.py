@@ -8,7 +8,6 @@ if missing); `ANNPAGE_SAMPLES_BIN` the `write-samples` test program (default
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from support import CARGO_BUILD, ROOT  # noqa: E402
+from support import CARGO_BUILD, ROOT, cargo_build  # noqa: E402
 
 
 def _binary(env_var: str, default: Path) -> Path:
@@ -28,12 +27,7 @@ def _binary(env_var: str, default: Path) -> Path:
     if not path.exists():
         if configured:
             pytest.fail(f"{env_var}={configured} does not exist")
-        env = dict(os.environ)
-        # hdf5-metno's bundled HDF5 needs a newer CMake than Debian's; the venv has one.
-        venv_cmake = ROOT / ".venv" / "bin" / "cmake"
-        if "CMAKE" not in env and venv_cmake.exists():
-            env["CMAKE"] = str(venv_cmake)
-        build = subprocess.run(CARGO_BUILD, cwd=ROOT, env=env, capture_output=True, text=True)
+        build = cargo_build()
         if build.returncode != 0 or not path.exists():
             pytest.fail(f"cannot build {path.name}: {' '.join(CARGO_BUILD)} failed:\n{build.stderr}")
     return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -14,6 +15,16 @@ FIXTURES = ROOT / "fixtures"
 # too): the workspace's feature set, which the test build shares. `-p CRATE` would resolve the
 # dependencies' features anew and build a second copy of them (half a gigabyte each).
 CARGO_BUILD = ["cargo", "build", "-q", "--workspace", "--bins", "--examples"]
+
+
+def cargo_build() -> subprocess.CompletedProcess[str]:
+    """Runs `CARGO_BUILD` (a no-op when everything is up to date), output captured."""
+    env = dict(os.environ)
+    # hdf5-metno's bundled HDF5 needs a newer CMake than Debian's; the venv has one.
+    venv_cmake = ROOT / ".venv" / "bin" / "cmake"
+    if "CMAKE" not in env and venv_cmake.exists():
+        env["CMAKE"] = str(venv_cmake)
+    return subprocess.run(CARGO_BUILD, cwd=ROOT, env=env, capture_output=True, text=True)
 
 
 def fixture_files() -> list[Path]:

@@ -3,8 +3,6 @@ in anndata/scanpy on the same inputs."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import warnings
 from pathlib import Path
 
@@ -18,7 +16,7 @@ import scipy.sparse as sp
 from anndata.tests.helpers import assert_equal
 
 from format_files import gzip_file
-from support import CARGO_BUILD, ROOT, run
+from support import ROOT, cargo_build, run
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -28,9 +26,7 @@ with warnings.catch_warnings():
 @pytest.fixture(scope="session")
 def examples() -> Path:
     """The examples, built (cargo is a no-op when they are up to date)."""
-    env = dict(os.environ)
-    env.setdefault("CMAKE", str(ROOT / ".venv" / "bin" / "cmake"))
-    build = subprocess.run(CARGO_BUILD, cwd=ROOT, env=env, capture_output=True, text=True)
+    build = cargo_build()
     assert build.returncode == 0, build.stderr
     return ROOT / "target" / "debug" / "examples"
 
