@@ -2,6 +2,7 @@
 //! handles and views.
 
 use crate::support::*;
+use annpage::Axis;
 
 /// Every kind of change, applied through a ReadWrite handle and to the in-memory object: the
 /// file read back equals the changed object, and anndata reads it.
@@ -197,4 +198,70 @@ fn read_mode_refuses_changes() {
         std::fs::read(&path).unwrap(),
         std::fs::read(fixture("all_elements.h5ad")).unwrap()
     );
+}
+
+/// A whole new `obs` (renamed, columns reordered and dropped) and `var`, and pairwise matrices,
+/// through a ReadWrite handle: data frames in `obsm` take the new names, as in anndata; the
+/// file read back equals the in-memory object given the same changes.
+#[test]
+fn replacing_frames_and_pairwise_matrices() {
+    let (_dir, path) = scratch("all_elements.h5ad");
+    let mut expected = read_h5ad(&path).unwrap();
+    let (n_obs, n_vars) = (expected.n_obs(), expected.n_vars());
+    let b = read_h5ad_backed(&path, Mode::ReadWrite, BackedOptions::default()).unwrap();
+
+    let old = b.obs().unwrap();
+    let names: Vec<String> = (0..n_obs).map(|i| format!("cell-{i}")).collect();
+    let mut obs = DataFrame::with_index(ArrayData::from(names.clone())).unwrap();
+    for (name, column) in old.columns().iter().rev().skip(1) {
+        obs.insert(name.clone(), column.clone()).unwrap();
+    }
+    // The index alone (names kept): nothing else changes.
+    let mut var = DataFrame::with_index(b.var().unwrap().index().clone()).unwrap();
+    var.set_index_name(Some("gene".into()));
+    let graph = Matrix::Sparse(
+        SparseMatrix::new(
+            SparseFormat::Csr,
+            (n_obs, n_obs),
+            (0..=n_obs as u64).collect(),
+            (0..n_obs as u32).rev().collect(),
+            ArrayData::from(vec![0.5f32; n_obs]),
+        )
+        .unwrap(),
+    );
+    let genes = Matrix::Dense(ArrayData::from(Array2::<f64>::eye(n_vars)));
+
+    b.set_obs(obs.clone()).unwrap();
+    b.set_var(var.clone()).unwrap();
+    b.insert_obsp("knn", graph.clone()).unwrap();
+    b.remove_obsp("distances").unwrap();
+    b.insert_varp("identity", genes.clone()).unwrap();
+    assert_eq!(b.obs().unwrap(), obs);
+    assert_eq!(*b.names(Axis::Obs).unwrap(), names[..]);
+    let renamed = b.obsm("annotations").unwrap();
+    let Element::DataFrame(renamed) = renamed else {
+        panic!("obsm['annotations'] is {renamed:?}")
+    };
+    assert_eq!(renamed.index_names().unwrap(), &names[..]);
+    // Refused: the wrong number of rows, non-square pairwise matrices, unknown keys.
+    let short = DataFrame::with_index(strings(&["a"])).unwrap();
+    assert!(b.set_obs(short).unwrap_err().to_string().contains("rows"));
+    assert!(b.insert_obsp("bad", genes.clone()).is_err());
+    assert!(b.remove_varp("no_such_key").is_err());
+
+    expected.set_obs(obs).unwrap();
+    expected.set_var(var).unwrap();
+    expected.insert_obsp("knn", graph).unwrap();
+    expected.remove_obsp("distances");
+    expected.insert_varp("identity", genes).unwrap();
+    b.flush().unwrap();
+    assert_elements_eq(
+        read_h5ad(&path).unwrap().into_elements(),
+        expected.into_elements(),
+        "after flush",
+    );
+    // Selecting by the new names works through the flushed file.
+    let wanted = Selection::Names(vec!["cell-3".into(), "cell-1".into()]);
+    let picked = b.slice(&wanted, &Selection::All).unwrap();
+    assert_eq!(*picked.names(Axis::Obs).unwrap(), ["cell-3", "cell-1"]);
 }

@@ -76,6 +76,104 @@ impl BackedAnnData {
         self.remove_column(Axis::Var, name)
     }
 
+    /// Replaces `obs` as a whole: its index (the observation names), its columns and their
+    /// order, as anndata's `adata.obs = df`. `df` must have one row per observation. Written
+    /// back on [`BackedAnnData::flush`].
+    ///
+    /// ```no_run
+    /// use annpage::backed::{read_h5ad_backed, BackedOptions, Mode};
+    /// let adata = read_h5ad_backed("data.h5ad", Mode::ReadWrite, BackedOptions::default())?;
+    /// let mut obs = adata.obs()?;
+    /// obs.remove("n_counts");
+    /// adata.set_obs(obs)?;
+    /// adata.flush()?;
+    /// # Ok::<(), annpage::Error>(())
+    /// ```
+    pub fn set_obs(&self, df: DataFrame) -> Result<()> {
+        self.set_frame(Axis::Obs, df)
+    }
+
+    /// Replaces `var` as a whole (see [`BackedAnnData::set_obs`]).
+    pub fn set_var(&self, df: DataFrame) -> Result<()> {
+        self.set_frame(Axis::Var, df)
+    }
+
+    fn set_frame(&self, on: Axis, mut df: DataFrame) -> Result<()> {
+        let axis = on.name();
+        self.writable(&format!("replace {axis}"))?;
+        // As anndata: a non-string index becomes strings.
+        crate::validate::string_index(&mut df).in_file(&self.shared.path)?;
+        let (part, id) = frame_part(on);
+        let renamed = Some(&*self.names(on)?) != df.index_names();
+        if renamed {
+            self.rename_aligned_frames(on, &df)?;
+        }
+        self.edit(part, |layout| {
+            let frame = frame_mut(layout, on);
+            if df.nrows() != frame.n_rows {
+                return Err(Error::shape(format!(
+                    "a new {axis} has {} rows, the file has {}",
+                    df.nrows(),
+                    frame.n_rows
+                )));
+            }
+            frame.source = FrameSource::Memory(Arc::new(df));
+            Ok(())
+        })?;
+        let generation = self.shared.snapshot().generation;
+        self.shared.forget_frame(generation, id);
+        Ok(())
+    }
+
+    /// As anndata, data frames in `obsm` (`varm`) take the names of a new `obs` (`var`): each
+    /// is read (only those whose encoding says they are frames) and held re-indexed.
+    fn rename_aligned_frames(&self, on: Axis, df: &DataFrame) -> Result<()> {
+        let snap = self.shared.snapshot();
+        let (slots, part) = match on {
+            Axis::Obs => (&snap.layout.obsm, Part::Obsm),
+            Axis::Var => (&snap.layout.varm, Part::Varm),
+        };
+        let mut renamed = Vec::new();
+        for (key, slot) in slots {
+            let value = match slot {
+                ElemSlot::Memory(value) => (**value).clone(),
+                ElemSlot::Disk { parent, name, .. } => {
+                    if snap.file.encoding(parent, name)?.as_deref() != Some("dataframe") {
+                        continue;
+                    }
+                    snap.file.read_element(parent, name)?
+                }
+            };
+            if let Element::DataFrame(mut frame) = value {
+                if frame.nrows() != df.nrows() {
+                    return Err(Error::shape(format!(
+                        "{}['{key}'] has {} rows, not {}",
+                        part.member(),
+                        frame.nrows(),
+                        df.nrows()
+                    ))
+                    .in_file(&self.shared.path));
+                }
+                frame.set_index(df.index().clone())?;
+                frame.set_index_name(df.index_name().map(str::to_owned));
+                renamed.push((key.clone(), Element::DataFrame(frame)));
+            }
+        }
+        if renamed.is_empty() {
+            return Ok(());
+        }
+        self.edit(part, |layout| {
+            let slots = match on {
+                Axis::Obs => &mut layout.obsm,
+                Axis::Var => &mut layout.varm,
+            };
+            for (key, value) in renamed {
+                slots.insert(key, ElemSlot::Memory(Arc::new(value)));
+            }
+            Ok(())
+        })
+    }
+
     fn insert_column(&self, on: Axis, name: String, column: Column) -> Result<()> {
         let axis = on.name();
         self.writable(&format!("insert column '{name}' into {axis}"))?;
@@ -226,6 +324,52 @@ impl BackedAnnData {
             layout
                 .layers
                 .insert(key, MatrixSlot::Memory(Arc::new(value)));
+            Ok(())
+        })
+    }
+
+    /// Adds or replaces an `obsp` entry, which must be `n_obs × n_obs`.
+    pub fn insert_obsp(&self, key: impl Into<String>, value: Matrix) -> Result<()> {
+        self.insert_pairwise(Axis::Obs, key.into(), value)
+    }
+
+    /// Adds or replaces a `varp` entry, which must be `n_vars × n_vars`.
+    pub fn insert_varp(&self, key: impl Into<String>, value: Matrix) -> Result<()> {
+        self.insert_pairwise(Axis::Var, key.into(), value)
+    }
+
+    /// Removes an `obsp` entry; fails if there is none of that name.
+    pub fn remove_obsp(&self, key: &str) -> Result<()> {
+        self.writable(&format!("remove obsp['{key}']"))?;
+        self.edit(Part::Obsp, |layout| {
+            remove_key(&mut layout.obsp, "obsp", key)
+        })
+    }
+
+    /// Removes a `varp` entry; fails if there is none of that name.
+    pub fn remove_varp(&self, key: &str) -> Result<()> {
+        self.writable(&format!("remove varp['{key}']"))?;
+        self.edit(Part::Varp, |layout| {
+            remove_key(&mut layout.varp, "varp", key)
+        })
+    }
+
+    fn insert_pairwise(&self, on: Axis, key: String, value: Matrix) -> Result<()> {
+        let (name, part, n) = match on {
+            Axis::Obs => ("obsp", Part::Obsp, self.n_obs()),
+            Axis::Var => ("varp", Part::Varp, self.n_vars()),
+        };
+        self.writable(&format!("insert {name}['{key}']"))?;
+        check_key(&key).in_file(&self.shared.path)?;
+        let shape = format!("{0} × {0}", on.name());
+        crate::validate::check_matrix(&format!("{name}['{key}']"), &value, (n, n), &shape)
+            .in_file(&self.shared.path)?;
+        self.edit(part, |layout| {
+            let slots = match on {
+                Axis::Obs => &mut layout.obsp,
+                Axis::Var => &mut layout.varp,
+            };
+            slots.insert(key, MatrixSlot::Memory(Arc::new(value)));
             Ok(())
         })
     }

@@ -142,6 +142,13 @@ impl Shared {
         Ok(())
     }
 
+    /// Drops every cached value of a frame: its index, columns and name index (when a
+    /// pending change replaces the frame).
+    pub(super) fn forget_frame(&self, generation: u64, frame: FrameId) {
+        lock(&self.columns).retain(|&(g, f, _), _| g != generation || f != frame);
+        lock(&self.name_indexes).remove(&(generation, frame));
+    }
+
     /// Drops a cached column (when a pending change replaces or removes it).
     pub(super) fn forget_column(&self, generation: u64, frame: FrameId, name: &str) {
         lock(&self.columns).remove(&(generation, frame, Some(name.to_owned())));

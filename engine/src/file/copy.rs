@@ -33,18 +33,24 @@ pub enum Part {
     Varm,
     /// `layers`.
     Layers,
+    /// `obsp`.
+    Obsp,
+    /// `varp`.
+    Varp,
     /// `uns`.
     Uns,
 }
 
 impl Part {
     /// Every part, in the order they are written.
-    pub const ALL: [Part; 6] = [
+    pub const ALL: [Part; 8] = [
         Part::Obs,
         Part::Var,
         Part::Obsm,
         Part::Varm,
         Part::Layers,
+        Part::Obsp,
+        Part::Varp,
         Part::Uns,
     ];
 
@@ -56,6 +62,8 @@ impl Part {
             Part::Obsm => "obsm",
             Part::Varm => "varm",
             Part::Layers => "layers",
+            Part::Obsp => "obsp",
+            Part::Varp => "varp",
             Part::Uns => "uns",
         }
     }
@@ -130,10 +138,15 @@ fn write_part(src: &Group, out: &Group, part: Part, layout: &Layout) -> Result<(
             }
             Ok(())
         }
-        Part::Layers => {
+        Part::Layers | Part::Obsp | Part::Varp => {
+            let slots = match part {
+                Part::Layers => &layout.layers,
+                Part::Obsp => &layout.obsp,
+                _ => &layout.varp,
+            };
             write_matrix_mapping(out, name, &IndexMap::new(), &options)?;
-            let g = out.group(name).in_element("/layers")?;
-            for (key, slot) in &layout.layers {
+            let g = out.group(name).in_element(format!("/{name}"))?;
+            for (key, slot) in slots {
                 match slot {
                     MatrixSlot::Disk(meta) => {
                         let from = src.group(&meta.parent).in_element(meta.parent.as_str())?;

@@ -183,6 +183,12 @@ impl File {
         })
     }
 
+    /// The `encoding-type` of member `name` of the group at `parent` (`None` when it has
+    /// none), from metadata only.
+    pub fn encoding(&self, parent: &str, name: &str) -> Result<Option<String>> {
+        self.in_group(parent, |g| probe::encoding_of(g, name))
+    }
+
     /// The index (member `key`) of the data frame at `frame`, as stored.
     pub fn read_frame_index(&self, frame: &str, key: &str) -> Result<ArrayData> {
         self.in_group(frame, |g| read_dataframe_index(g, key))
