@@ -69,15 +69,17 @@ def read_h5ad(path, backed=None, cache_mb=1024, threads=None):
     ``backed=None``: the whole file as an in-memory :class:`anndata.AnnData`, equal to
     ``anndata.read_h5ad(path)``. ``backed="r"``: a lazy :class:`BackedAnnData` reading through
     a cache of ``cache_mb`` MiB on ``threads`` reader threads (default one per core).
+    ``backed="r+"`` (or ``True``, as anndata takes it): the same, and its annotations can be
+    changed and written back with ``write()`` (see :class:`BackedAnnData`).
     """
     path = os.fspath(path)
     if backed is None:
         return _convert.anndata(_read_elements(path), path)
-    if backed == "r":
-        return BackedAnnData(_Backed.open(path, int(cache_mb) << 20, threads), path, int(cache_mb))
-    if backed in ("r+", True):
-        raise NotImplementedError("backed='r+' is not available from Python yet: use backed='r'")
-    raise ValueError(f"backed must be None or 'r', not {backed!r}")
+    if backed in ("r", "r+", True):
+        writable = backed != "r"
+        native = _Backed.open(path, int(cache_mb) << 20, threads, writable)
+        return BackedAnnData(native, path, int(cache_mb), writable=writable)
+    raise ValueError(f"backed must be None, 'r' or 'r+', not {backed!r}")
 
 
 def read_zarr(store, backed=None, cache_mb=1024, threads=None):
@@ -144,7 +146,10 @@ def write_h5ad(adata, filename, compression=None, convert_strings_to_categorical
     if compression not in (None, "gzip", "lzf"):
         raise ValueError(f"compression must be None, 'gzip' or 'lzf', not {compression!r}")
     _write_elements(
-        _convert.elements(adata), os.fspath(filename), compression, bool(convert_strings_to_categoricals)
+        _convert.elements(adata, bool(convert_strings_to_categoricals)),
+        os.fspath(filename),
+        compression,
+        bool(convert_strings_to_categoricals),
     )
 
 
@@ -167,7 +172,7 @@ def write_zarr(
     if compression not in (None, "gzip", "zstd"):
         raise ValueError(f"compression must be None, 'gzip' or 'zstd', not {compression!r}")
     _write_elements(
-        _convert.elements(adata),
+        _convert.elements(adata, bool(convert_strings_to_categoricals)),
         os.fspath(store),
         compression,
         bool(convert_strings_to_categoricals),

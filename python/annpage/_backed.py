@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from . import _convert
+from . import _convert, _edit
 from ._convert import split_key
 
 
@@ -122,31 +122,6 @@ class BackedMatrix:
         return f"BackedMatrix(shape={self.shape}, dtype={self.dtype}, format={self.format!r})"
 
 
-class _Lazy(Mapping):
-    """`obsm`, `varm`, `layers`, `obsp`, `varp`: keys known, values read when asked for."""
-
-    def __init__(self, native, which: str, filename: str):
-        self._native, self._which, self._filename = native, which, filename
-
-    def __getitem__(self, key):
-        if key not in self._native.keys(self._which):
-            raise KeyError(key)
-        if self._which in ("obsm", "varm"):
-            v = self._native.read_element(self._which, key)
-        else:
-            v = self._native.read_matrix(self._which, key)
-        return _convert.value(v, self._filename, f"{self._which}/{key}")
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._native.keys(self._which))
-
-    def __len__(self) -> int:
-        return len(self._native.keys(self._which))
-
-    def __repr__(self) -> str:
-        return f"{self._which}: {list(self)}"
-
-
 class Batches:
     """What ``BackedAnnData.batches`` and ``batches_of`` return: ``(X_batch, rows)`` pairs,
     read one at a time."""
@@ -172,16 +147,24 @@ class BackedAnnData:
     views compose); ``to_memory()`` reads the selection into an :class:`anndata.AnnData`;
     ``X`` reads rows and columns on demand; ``chunked_X``/``chunk_X`` iterate and sample rows
     as anndata's do; ``write_h5ad`` streams the selection to a new file.
+
+    With ``backed="r+"``, ``obs``, ``var``, ``obs_names``, ``var_names`` and ``uns`` can be
+    changed (in place or by assignment) and entries of ``obsm``, ``varm``, ``layers``, ``obsp``
+    and ``varp`` set or deleted; ``write()`` writes the changes back to the file, as
+    anndata's ``adata.write()`` does, and ``close()`` writes what is left.
     """
 
-    def __init__(self, native, filename: str, cache_mb: int = 1024, sel=(None, None)):
+    def __init__(self, native, filename: str, cache_mb: int = 1024, sel=(None, None), writable=False):
         self._native = native
         self._filename = filename
         self._cache_mb = cache_mb
         # The file positions of the selected obs and var (None: all), for to_dask's workers.
         self._sel = sel
         self._closed = False
+        self._writable = writable
         self._obs = self._var = self._obs_names = self._var_names = None
+        # obs, var and uns as read by an r+ handle, to write back those that changed.
+        self._tracked: dict[str, _edit.Tracked] = {}
 
     def _h(self):
         if self._closed:
@@ -224,14 +207,65 @@ class BackedAnnData:
     @property
     def obs(self) -> pd.DataFrame:
         if self._obs is None:
-            self._obs = _convert.value(self._h().obs(), self._filename, "obs")
+            self._obs = self._track("obs", _convert.value(self._h().obs(), self._filename, "obs"))
         return self._obs
+
+    @obs.setter
+    def obs(self, df) -> None:
+        self._assign("obs", _edit.check_frame(df, self.n_obs, "obs"))
 
     @property
     def var(self) -> pd.DataFrame:
         if self._var is None:
-            self._var = _convert.value(self._h().var(), self._filename, "var")
+            self._var = self._track("var", _convert.value(self._h().var(), self._filename, "var"))
         return self._var
+
+    @var.setter
+    def var(self, df) -> None:
+        self._assign("var", _edit.check_frame(df, self.n_vars, "var"))
+
+    @obs_names.setter
+    def obs_names(self, names) -> None:
+        self._rename("obs", names)
+
+    @var_names.setter
+    def var_names(self, names) -> None:
+        self._rename("var", names)
+
+    def _track(self, which: str, value):
+        """`value` (obs, var or uns as read) kept to tell later whether it changed."""
+        if self._writable:
+            self._tracked[which] = _edit.Tracked(value)
+        return value
+
+    def _check_writable(self, what: str) -> None:
+        if self._writable:
+            return
+        why = (
+            "this is a view: change the handle of the whole file"
+            if self.is_view
+            else "the file is open read-only (read it with backed='r+')"
+        )
+        raise ValueError(f"cannot change {what} of {self._filename}: {why}")
+
+    def _assign(self, which: str, value) -> None:
+        self._check_writable(which)
+        getattr(self, which)  # read it first: what was read is what the change is against
+        self._tracked[which].value = value
+        if which in ("obs", "var"):
+            setattr(self, f"_{which}", value)
+            setattr(self, f"_{which}_names", None)
+
+    def _rename(self, axis: str, names) -> None:
+        self._check_writable(f"{axis}_names")
+        index = pd.Index(names)
+        frame = getattr(self, axis)
+        if len(index) != len(frame):
+            raise ValueError(f"{len(index)} names for {len(frame)} {axis}")
+        frame = frame.copy(deep=False)
+        frame.index = index.astype(str) if index.dtype != object else index
+        frame.index.name = getattr(self, axis).index.name
+        self._assign(axis, frame)
 
     def obs_keys(self) -> list[str]:
         """The names of obs's columns, from metadata (as anndata's ``obs_keys()``)."""
@@ -268,29 +302,42 @@ class BackedAnnData:
             return None
         return BackedMatrix(self._native, "X", None, self._filename)
 
+    def _entries(self, which: str) -> Mapping:
+        return _edit.Entries(self._h(), which, self._filename, self._check_writable)
+
     @property
     def layers(self) -> Mapping:
-        return _Lazy(self._h(), "layers", self._filename)
+        return self._entries("layers")
 
     @property
     def obsm(self) -> Mapping:
-        return _Lazy(self._h(), "obsm", self._filename)
+        return self._entries("obsm")
 
     @property
     def varm(self) -> Mapping:
-        return _Lazy(self._h(), "varm", self._filename)
+        return self._entries("varm")
 
     @property
     def obsp(self) -> Mapping:
-        return _Lazy(self._h(), "obsp", self._filename)
+        return self._entries("obsp")
 
     @property
     def varp(self) -> Mapping:
-        return _Lazy(self._h(), "varp", self._filename)
+        return self._entries("varp")
 
     @property
     def uns(self) -> dict:
-        return _convert.value(self._h().uns(), self._filename, "uns")
+        """``uns`` read whole (with ``backed="r+"``, read once and kept: changes to it are
+        written back by ``write()``)."""
+        if "uns" in self._tracked:
+            return self._tracked["uns"].value
+        return self._track("uns", _convert.value(self._h().uns(), self._filename, "uns"))
+
+    @uns.setter
+    def uns(self, value) -> None:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"uns must be a mapping, not {type(value).__name__}")
+        self._assign("uns", dict(value))
 
     @property
     def T(self):
@@ -307,6 +354,8 @@ class BackedAnnData:
         obs = _positions(obs, n_obs, lambda: self.obs_names, "obs")
         var = _positions(var, n_vars, lambda: self.var_names, "var")
         sel = (_compose(self._sel[0], obs, n_obs), _compose(self._sel[1], var, n_vars))
+        if self._writable:
+            self._push()  # the view sees the changes made so far
         return BackedAnnData(self._h().slice(obs, var), self._filename, self._cache_mb, sel)
 
     def to_memory(self):
@@ -424,10 +473,25 @@ class BackedAnnData:
             return da.from_array(meta.toarray() if sp.issparse(meta) else meta).reshape((0, n_vars))
         return da.concatenate(blocks, axis=0)
 
-    def write_h5ad(self, filename, compression: str | None = None) -> None:
+    def write_h5ad(self, filename=None, compression: str | None = None) -> None:
         """Writes the selection to ``filename``, streaming the matrices (``compression``:
-        ``None``, ``"gzip"`` or ``"lzf"``)."""
-        self._h().write_h5ad(str(filename), compression)
+        ``None``, ``"gzip"`` or ``"lzf"``). Without ``filename`` (an ``r+`` handle, as
+        anndata's ``adata.write()``): writes the changes back to the file, string columns that
+        repeat values made categoricals as anndata makes them."""
+        if filename is not None:
+            self._h().write_h5ad(str(filename), compression)
+            return
+        self._check_writable("the file (write without a filename)")
+        self._push(convert_strings=True)
+        self._h().flush()
+
+    write = write_h5ad
+
+    def _push(self, convert_strings: bool = False) -> None:
+        """Hands the changes made to obs, var and uns in Python over to the native handle."""
+        h = self._h()
+        for which, tracked in self._tracked.items():
+            tracked.push(h, which, convert_strings)
 
     def write_gene_major(self, filename, memory_mb: int = 256) -> None:
         """Writes ``X`` at the selection to ``filename`` as a CSC matrix (each gene's values
@@ -452,7 +516,10 @@ class BackedAnnData:
 
     # -- lifetime --------------------------------------------------------------------------
     def close(self) -> None:
-        """Releases the file; the handle cannot be used afterwards."""
+        """Releases the file; the handle cannot be used afterwards. An ``r+`` handle first
+        writes its changes back (see ``write``)."""
+        if self._writable and not self._closed:
+            self.write()
         self._closed = True
         self._native = None
 

@@ -158,7 +158,12 @@ def _flat_frame(df):
     index = df.index.to_numpy()
     # Numbers stay numbers (frames in uns may have them); anything else is text.
     index = _flat_array(index) if index.dtype.kind in "biuf" else _flat_strings(index.astype(str) if index.dtype.kind != "O" else index)
-    columns = [(str(name), _flat_column(df[name])) for name in df.columns]
+    columns = []
+    for name in df.columns:
+        try:
+            columns.append((str(name), _flat_column(df[name])))
+        except TypeError as e:
+            raise TypeError(f"column {name!r}: {e}") from None
     return ("dataframe", index, df.index.name, columns)
 
 
@@ -190,21 +195,50 @@ def flatten(v):
     raise TypeError(f"annpage cannot store a {type(v).__name__}")
 
 
-def elements(adata):
-    """An `anndata.AnnData` as the native module's dict of elements."""
+def strings_to_categoricals(df, inplace=False):
+    """`df` with each string column that repeats a value made a categorical, as anndata's
+    ``AnnData.strings_to_categoricals`` makes them before it writes (missing values stay
+    missing, categories in natural order); a shallow copy unless ``inplace``."""
+    from natsort import natsorted
+    from pandas.api.types import infer_dtype
+
+    out = df
+    for key in df.columns:
+        column = df[key]
+        if isinstance(column, pd.DataFrame) or infer_dtype(column) != "string":
+            continue
+        c = pd.Categorical(column)
+        if len(c.categories) >= len(c):
+            continue
+        ordered = natsorted(c.categories)
+        if not np.array_equal(c.categories, ordered):
+            c = c.reorder_categories(ordered)
+        if out is df and not inplace:
+            out = df.copy(deep=False)
+        out[key] = c
+    return out
+
+
+def elements(adata, convert_strings=False):
+    """An `anndata.AnnData` as the native module's dict of elements (``convert_strings``: with
+    `strings_to_categoricals` applied to obs, var and raw.var, as anndata writes them)."""
     if getattr(adata, "isbacked", False):
         adata = adata.to_memory()
+
+    def frame(df):
+        return _flat_frame(strings_to_categoricals(df) if convert_strings else df)
+
     raw = None
     if adata.raw is not None:
         raw = {
             "X": flatten(adata.raw.X),
-            "var": _flat_frame(adata.raw.var),
+            "var": frame(adata.raw.var),
             "varm": {k: flatten(v) for k, v in adata.raw.varm.items()},
         }
     return {
         "X": None if adata.X is None else flatten(adata.X),
-        "obs": _flat_frame(adata.obs),
-        "var": _flat_frame(adata.var),
+        "obs": frame(adata.obs),
+        "var": frame(adata.var),
         "obsm": {k: flatten(v) for k, v in adata.obsm.items()},
         "varm": {k: flatten(v) for k, v in adata.varm.items()},
         "obsp": {k: flatten(v) for k, v in adata.obsp.items()},

@@ -19,6 +19,7 @@ use crate::convert;
 use crate::errors::to_py;
 use crate::handle::shared_handle_methods;
 use crate::lend;
+use crate::parse;
 
 /// One axis' selection from Python: `None` (everything), a `slice` of ints, or a 1-d `int64`
 /// array of positions (the Python side resolves masks and names to positions).
@@ -100,16 +101,23 @@ impl Backed {
 
 #[pymethods]
 impl Backed {
-    /// Opens `path` read-only with a cache of `cache_bytes` and `threads` reader threads
-    /// (default: one per core). Reads metadata only.
+    /// Opens `path` with a cache of `cache_bytes` and `threads` reader threads (default: one
+    /// per core), read-only unless `writable` (then changes are written back by `flush`).
+    /// Reads metadata only.
     #[staticmethod]
-    #[pyo3(signature = (path, cache_bytes, threads=None))]
+    #[pyo3(signature = (path, cache_bytes, threads=None, writable=false))]
     fn open(
         py: Python<'_>,
         path: PathBuf,
         cache_bytes: usize,
         threads: Option<usize>,
+        writable: bool,
     ) -> PyResult<Self> {
+        let mode = if writable {
+            Mode::ReadWrite
+        } else {
+            Mode::Read
+        };
         let inner = py
             .detach(|| {
                 let mut options = BackedOptions {
@@ -119,10 +127,65 @@ impl Backed {
                 if let Some(n) = threads {
                     options.read = ReadOptions::with_threads(n.max(1));
                 }
-                read_h5ad_backed(&path, Mode::Read, options)
+                read_h5ad_backed(&path, mode, options)
             })
             .map_err(to_py)?;
         Ok(Backed { inner })
+    }
+
+    /// Replaces `obs` or `var` (`axis`) with a tagged data frame (a pending change).
+    fn set_frame(&self, axis: &str, frame: &Bound<'_, PyAny>) -> PyResult<()> {
+        let df = parse::dataframe(frame)?;
+        match axis_of(axis)? {
+            Axis::Obs => self.inner.set_obs(df),
+            Axis::Var => self.inner.set_var(df),
+        }
+        .map_err(to_py)
+    }
+
+    /// Adds or replaces entry `key` of `which` (`obsm`, `varm`, `uns`, `layers`, `obsp`,
+    /// `varp`) with a tagged value (a pending change).
+    fn insert_element(&self, which: &str, key: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let b = &self.inner;
+        match which {
+            "obsm" => b.insert_obsm(key, parse::element(value)?),
+            "varm" => b.insert_varm(key, parse::element(value)?),
+            "uns" => b.insert_uns(key, parse::element(value)?),
+            "layers" => b.insert_layer(key, parse::matrix(value)?),
+            "obsp" => b.insert_obsp(key, parse::matrix(value)?),
+            "varp" => b.insert_varp(key, parse::matrix(value)?),
+            other => return Err(PyValueError::new_err(format!("cannot change {other}"))),
+        }
+        .map_err(to_py)
+    }
+
+    /// Removes entry `key` of `which` (a pending change); `KeyError` if there is none.
+    fn remove_element(&self, which: &str, key: &str) -> PyResult<()> {
+        if !self.keys(which)?.iter().any(|k| k == key) {
+            return Err(PyKeyError::new_err(key.to_owned()));
+        }
+        let b = &self.inner;
+        match which {
+            "obsm" => b.remove_obsm(key),
+            "varm" => b.remove_varm(key),
+            "uns" => b.remove_uns(key),
+            "layers" => b.remove_layer(key),
+            "obsp" => b.remove_obsp(key),
+            "varp" => b.remove_varp(key),
+            other => return Err(PyValueError::new_err(format!("cannot change {other}"))),
+        }
+        .map_err(to_py)
+    }
+
+    /// Writes the pending changes back to the file (rewritten beside it and renamed).
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.inner.flush()).map_err(to_py)
+    }
+
+    /// Whether changes wait for `flush`.
+    #[getter]
+    fn pending(&self) -> bool {
+        self.inner.has_pending_changes()
     }
 
     /// The file's path.

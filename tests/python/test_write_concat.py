@@ -104,3 +104,26 @@ def test_concat_of_a_dict_takes_its_keys():
     # As anndata: keys come from the dict, or from `keys`, not both.
     with pytest.raises(TypeError, match="keys"):
         annpage.concat({"x": a, "y": b}, keys=["p", "q"])
+
+
+def test_string_columns_with_missing_values_are_written_as_anndata_writes_them(tmp_path):
+    """Object columns of strings and NaN (common after merging metadata): anndata's writer makes
+    those that repeat a value categoricals with missing codes; annpage's writes the same."""
+    obs = pd.DataFrame(
+        {"donor": ["d10", np.nan, "d10", "d9"], "unique": ["a", "b", "c", np.nan]},
+        index=list("abcd"),
+    )
+    a = ad.AnnData(np.zeros((4, 2), np.float32), obs=obs)
+    a.copy().write_h5ad(tmp_path / "ref.h5ad")
+    annpage.write_h5ad(a, tmp_path / "ours.h5ad")
+    annpage.write_zarr(a, tmp_path / "ours.zarr")
+    want = _read(tmp_path / "ref.h5ad")
+    assert list(want.obs["donor"].cat.categories) == ["d9", "d10"]  # natural order
+    assert_equal(_read(tmp_path / "ours.h5ad").obs, want.obs, exact=True)
+    assert_equal(ad.read_zarr(tmp_path / "ours.zarr").obs, want.obs, exact=True)
+
+
+def test_unstorable_columns_are_named(tmp_path):
+    a = ad.AnnData(np.zeros((2, 1), np.float32), obs=pd.DataFrame({"mixed": [1, "x"]}, index=["a", "b"]))
+    with pytest.raises(TypeError, match="column 'mixed'"):
+        annpage.write_h5ad(a, tmp_path / "x.h5ad", convert_strings_to_categoricals=False)

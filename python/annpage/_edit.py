@@ -1,0 +1,116 @@
+"""Changes through a handle opened with ``backed="r+"``.
+
+As in anndata's backed ``r+`` mode, ``obs``, ``var`` and ``uns`` are edited in memory (in place
+or by assignment) and entries of ``obsm``, ``varm``, ``layers``, ``obsp`` and ``varp`` are set
+and deleted like dict items; ``write()`` writes every change back to the file (rewritten beside
+it and renamed over it), and so does ``close()``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import MutableMapping
+
+import numpy as np
+import pandas as pd
+
+from . import _convert
+
+
+def same(a, b) -> bool:
+    """Whether two values flattened by `_convert.flatten` hold the same thing (dtypes, order and
+    missing values included)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, np.ndarray):
+        return (
+            a.dtype == b.dtype
+            and a.shape == b.shape
+            and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
+        )
+    return a == b
+
+
+class Tracked:
+    """One of ``obs``, ``var`` or ``uns``: ``value`` as the user sees it, ``read`` a copy of what
+    the native handle holds, to tell whether it changed since."""
+
+    def __init__(self, value):
+        self.value = value
+        self.read = copy.deepcopy(value)
+
+    def changed(self) -> bool:
+        return not same(_convert.flatten(self.value), _convert.flatten(self.read))
+
+    def push(self, native, which: str, convert_strings: bool) -> None:
+        """Hands a change over to `native` as a pending change (nothing if there is none)."""
+        if convert_strings and which != "uns":
+            self.value = _convert.strings_to_categoricals(self.value, inplace=True)
+        if not self.changed():
+            return
+        if which == "uns":
+            for key in self.read:
+                if key not in self.value:
+                    native.remove_element("uns", key)
+            for key, v in self.value.items():
+                flat = _convert.flatten(v)
+                if key not in self.read or not same(flat, _convert.flatten(self.read[key])):
+                    native.insert_element("uns", str(key), flat)
+        else:
+            native.set_frame(which, _convert.flatten(self.value))
+        self.read = copy.deepcopy(self.value)
+
+
+def check_frame(df, n: int, axis: str) -> pd.DataFrame:
+    """A frame assigned to ``obs``/``var``: a DataFrame of ``n`` rows, its index made strings
+    as anndata makes it."""
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"{axis} must be a pandas DataFrame, not {type(df).__name__}")
+    if len(df) != n:
+        raise ValueError(f"the new {axis} has {len(df)} rows, {axis} has {n}")
+    if not (df.index.dtype == object and all(isinstance(v, str) for v in df.index)):
+        df = df.copy(deep=False)
+        df.index = df.index.astype(str)
+    return df
+
+
+class Entries(MutableMapping):
+    """``obsm``, ``varm``, ``layers``, ``obsp``, ``varp`` of a handle: keys known, values read
+    when asked for; on an ``r+`` handle, ``m[key] = value`` and ``del m[key]`` change them
+    (written back by ``write()``)."""
+
+    def __init__(self, native, which: str, filename: str, check_writable):
+        self._native, self._which, self._filename = native, which, filename
+        self._check = check_writable
+
+    def __getitem__(self, key):
+        if key not in self._native.keys(self._which):
+            raise KeyError(key)
+        if self._which in ("obsm", "varm"):
+            v = self._native.read_element(self._which, key)
+        else:
+            v = self._native.read_matrix(self._which, key)
+        return _convert.value(v, self._filename, f"{self._which}/{key}")
+
+    def __setitem__(self, key, value):
+        self._check(f"{self._which}[{key!r}]")
+        if not isinstance(key, str):
+            raise TypeError(f"{self._which} keys must be str, not {type(key).__name__}")
+        self._native.insert_element(self._which, key, _convert.flatten(value))
+
+    def __delitem__(self, key):
+        self._check(f"{self._which}[{key!r}]")
+        self._native.remove_element(self._which, key)
+
+    def __iter__(self):
+        return iter(self._native.keys(self._which))
+
+    def __len__(self) -> int:
+        return len(self._native.keys(self._which))
+
+    def __repr__(self) -> str:
+        return f"{self._which}: {list(self)}"

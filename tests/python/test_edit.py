@@ -1,0 +1,114 @@
+"""Changes through `read_h5ad(path, backed="r+")`, written back and compared with what anndata
+writes after the same changes in memory."""
+
+import shutil
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from anndata.tests.helpers import assert_equal
+from conftest import ROOT
+
+import annpage
+
+FIXTURE = ROOT / "fixtures" / "all_elements.h5ad"
+
+
+@pytest.fixture
+def path(tmp_path):
+    p = tmp_path / "data.h5ad"
+    shutil.copy(FIXTURE, p)
+    return p
+
+
+def change(a):
+    """The same changes, applied to an anndata object or an annpage r+ handle."""
+    n_obs, n_vars = a.n_obs, a.n_vars
+    a.obs["score"] = np.arange(n_obs, dtype=np.float64)
+    a.obs["label"] = ["x" if i % 3 else "y" for i in range(n_obs)]  # made categorical on write
+    a.obs["batch"] = pd.array([1, None] * (n_obs // 2), dtype="Int32")
+    del a.obs["n_genes"]
+    a.obs_names = [f"cell-{i}" for i in range(n_obs)]  # obsm's data frame takes the names
+    a.var = a.var[list(reversed(a.var.columns))]
+    a.uns["note"] = "changed"
+    a.uns["neighbors"]["params"]["n_neighbors"] = 7
+    del a.uns["deep"]
+    a.obsm["X_two"] = np.ones((n_obs, 2), dtype=np.float32)
+    del a.obsm["X_sparse"]
+    a.varm["PCs"] = np.zeros((n_vars, 3))
+    a.layers["double"] = sp.random(n_obs, n_vars, density=0.2, format="csr", random_state=0)
+    del a.layers["spliced"]
+    a.obsp["knn"] = sp.identity(n_obs, format="csr", dtype=np.float32)
+    del a.varp["correlation"]
+
+
+def test_changes_written_back_equal_anndatas(path):
+    want = ad.read_h5ad(path)
+    change(want)
+    want.strings_to_categoricals()
+
+    b = annpage.read_h5ad(path, backed="r+")
+    change(b)
+    # A view taken now sees the changes so far.
+    assert list(b[:3].obs_names) == ["cell-0", "cell-1", "cell-2"]
+    b.write()
+    assert_equal(ad.read_h5ad(path), want, exact=True)
+    assert list(ad.read_h5ad(path).obs.columns) == list(want.obs.columns)
+    # The handle reads the new file.
+    assert_equal(b.to_memory(), want, exact=True)
+    b.close()
+    assert_equal(annpage.read_h5ad(path), want, exact=True)
+
+
+def test_close_writes_what_is_left(path):
+    with annpage.read_h5ad(path, backed="r+") as b:
+        b.obs = b.obs.assign(extra=1.5)
+        b.uns = {"only": np.arange(3)}
+    back = ad.read_h5ad(path)
+    assert (back.obs["extra"] == 1.5).all()
+    assert list(back.uns) == ["only"]
+    np.testing.assert_array_equal(back.uns["only"], np.arange(3))
+
+
+def test_reading_changes_nothing(path):
+    before = path.stat()
+    with annpage.read_h5ad(path, backed="r+") as b:
+        _ = b.obs, b.var, b.uns, b.obsm["annotations"]
+    after = path.stat()
+    assert (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns)
+
+
+def test_refused_changes_name_the_reason(path):
+    with annpage.read_h5ad(path, backed="r") as b:
+        with pytest.raises(ValueError, match="open read-only"):
+            b.obsm["x"] = np.ones((b.n_obs, 1))
+        with pytest.raises(ValueError, match="open read-only"):
+            b.uns = {}
+        with pytest.raises(ValueError, match="open read-only"):
+            b.write()
+    with annpage.read_h5ad(path, backed="r+") as b:
+        view = b[:2]
+        with pytest.raises(ValueError, match="this is a view"):
+            del view.layers["counts"]
+        with pytest.raises(ValueError, match="this is a view"):
+            view.obs_names = ["a", "b"]
+        with pytest.raises(KeyError):
+            del b.obsm["no_such_key"]
+        with pytest.raises(ValueError, match="rows"):
+            b.obs = b.obs.iloc[:3]
+        with pytest.raises(TypeError):
+            b.var = "not a frame"
+        with pytest.raises(annpage.ShapeError):
+            b.obsp["bad"] = sp.identity(b.n_vars, format="csr")
+        with pytest.raises(ValueError, match="names for"):
+            b.var_names = ["one"]
+    assert_equal(ad.read_h5ad(path), ad.read_h5ad(FIXTURE), exact=True)
+
+
+def test_zarr_stores_cannot_be_opened_for_writing(tmp_path):
+    store = tmp_path / "data.zarr"
+    ad.read_h5ad(FIXTURE).write_zarr(store)
+    with pytest.raises(annpage.AnnpageError, match="Zarr"):
+        annpage.read_zarr(store, backed="r+")
