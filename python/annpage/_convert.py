@@ -76,8 +76,9 @@ def value(v, filename, path):
         _, kind, values, mask = v
         return _nullable(kind, values, mask)
     if tag == "scalar":
+        # As anndata's reader: a Python str, int, float or bool (`.item()`).
         a = v[1]
-        return str(a[()]) if a.dtype == object else a[()]
+        return str(a[()]) if a.dtype == object else a[()].item()
     if tag == "opaque":
         return _opaque(filename, path)
     raise ValueError(f"unknown element kind {tag!r}")

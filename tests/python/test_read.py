@@ -95,3 +95,23 @@ def test_a_global_heap_that_traps_libhdf5_is_a_format_error():
     run = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert str(path) in run.stdout and "free space of 0 bytes" in run.stdout, run.stdout
+
+
+def test_uns_scalars_are_python_values_as_anndata_reads_them(tmp_path):
+    """anndata's reader hands uns scalars over as Python str/int/float/bool (`.item()`), so that
+    e.g. `json.dumps(adata.uns[...])` works; annpage's readers do the same."""
+    import json
+
+    path = ROOT / "fixtures" / "all_elements.h5ad"
+    want = ad.read_h5ad(path).uns
+    store = tmp_path / "data.zarr"
+    ad.read_h5ad(path).write_zarr(store)
+    for got in (
+        annpage.read_h5ad(path).uns,
+        annpage.read_h5ad(path, backed="r").uns,
+        annpage.read_zarr(store).uns,
+    ):
+        for key in ("bool_scalar", "float32_scalar", "int_scalar", "uint_scalar", "string_scalar"):
+            assert type(got[key]) is type(want[key]), key
+            assert got[key] == want[key], key
+        json.dumps(got["neighbors"])
