@@ -64,6 +64,10 @@ def _positions(key, n: int, names, axis: str):
     raise IndexError(f"cannot index {axis} with {key!r}")
 
 
+def _is_int(key) -> bool:
+    return isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.bool_))
+
+
 def _as_positions(key, n: int):
     """`_positions`' result as an int64 array of positions among `n`."""
     if key is None:
@@ -108,11 +112,19 @@ class BackedMatrix:
         return 2
 
     def __getitem__(self, key):
+        """As numpy and anndata index: an int drops its axis from a dense result, and two
+        ints give one value (a sparse result keeps its rows otherwise, as scipy's)."""
         rows, cols = split_key(key)
+        row_int, col_int = _is_int(rows), _is_int(cols)
         rows = _positions(rows, self.shape[0], None, "rows")
         cols = _positions(cols, self.shape[1], None, "columns")
         native = self._native if rows is None and cols is None else self._native.slice(rows, cols)
-        return _convert.value(native.read_matrix(self._which, self._key), self._filename, self._which)
+        m = _convert.value(native.read_matrix(self._which, self._key), self._filename, self._which)
+        if row_int and col_int:
+            return (m.toarray() if sp.issparse(m) else m)[0, 0]
+        if isinstance(m, np.ndarray) and (row_int or col_int):
+            return m[0] if row_int else m[:, 0]
+        return m
 
     def to_memory(self):
         """The whole matrix in memory."""

@@ -109,6 +109,19 @@ def test_x_reads_rows_and_columns_as_stored():
     _same(b.X[2:9, [0, 4]], _anndata(PBMC).X[2:9][:, [0, 4]])
 
 
+@pytest.mark.parametrize("path", [PBMC, ROOT / "fixtures" / "x_dense_i32.h5ad"], ids=lambda p: p.name)
+def test_int_keys_shape_results_as_anndata_does(path):
+    """An int drops its axis from a dense result (numpy's rule, anndata's backed X follows it);
+    two ints give one value, for sparse X too."""
+    want = _anndata(path, backed="r").X
+    got = annpage.read_h5ad(path, backed="r").X
+    for key in (3, -1, (slice(None), 1), (slice(2, 6), np.int64(0)), (np.int32(4), [0, 2])):
+        w, g = want[key], got[key]
+        assert type(g) is type(w) and g.shape == w.shape, key
+        _same(g, w)
+    assert got[2, 1] == want[2, 1] and np.ndim(got[2, 1]) == 0
+
+
 @pytest.mark.parametrize("path", [PBMC, ROOT / "fixtures" / "x_csc_f64.h5ad", ROOT / "fixtures" / "x_dense_i32.h5ad"],
                          ids=lambda p: p.name)
 def test_chunked_x_yields_what_anndata_yields(path):
