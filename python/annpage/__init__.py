@@ -232,7 +232,43 @@ def concat(
         [_convert.elements(a) for a in adatas],
         _concat_args(axis, join, merge, uns_merge, label, keys, index_unique, fill_value, pairwise),
     )
-    return _convert.anndata(elements, None)
+    joined = _convert.anndata(elements, None)
+    along = _axis_name(axis)
+    for which in ("obs", "var"):
+        frames = [getattr(a, which) for a in adatas]
+        _as_anndata_concats(getattr(joined, which), frames, label if which == along else None)
+    if joined.raw is not None:
+        frames = [a.raw.var for a in adatas if a.raw is not None]
+        _as_anndata_concats(joined.raw.var, frames, label if along == "var" else None)
+    return joined
+
+
+def _as_anndata_concats(frame, inputs, label):
+    """annpage's concatenation holds the columns of obs and var as anndata writes them: strings that repeat a value as categoricals, pandas strings as objects.
+    anndata.concat keeps the dtypes its inputs held (its `unify_dtypes`): categoricals stay
+    categoricals only if every input holding the column held one, unordered or all with the
+    same ordered categories; other strings are objects, or pandas strings if every input
+    holding the column held pandas strings. The ``label`` column stays categorical."""
+    import pandas as pd
+
+    def categorical(d):
+        return isinstance(d, pd.CategoricalDtype)
+
+    for name in frame.columns:
+        column = frame[name]
+        if name == label or not (categorical(column.dtype) or column.dtype == object):
+            continue
+        held = [f[name].dtype for f in inputs if name in f.columns]
+        if not held:
+            continue
+        if all(isinstance(d, pd.StringDtype) for d in held):
+            frame[name] = column.astype(held[0])
+        elif categorical(column.dtype) and not all(categorical(d) for d in held):
+            frame[name] = column.astype(object)
+        elif categorical(column.dtype) and any(d.ordered for d in held):
+            filled = [d for d in held if len(d.categories)]
+            if not all(d.ordered and d.categories.equals(filled[0].categories) for d in filled):
+                frame[name] = column.astype(object)
 
 
 def concat_on_disk(
