@@ -19,8 +19,15 @@ def _positions(key, n: int, names, axis: str):
     Slices, ints, int arrays (negative from the end, repeats kept), boolean masks (numpy,
     lists or pandas Series), names (str, lists of str, pandas Index).
     """
-    if key is None or (isinstance(key, slice) and key == slice(None)):
+    if key is None or key is Ellipsis or (isinstance(key, slice) and key == slice(None)):
         return None
+    if isinstance(key, slice) and names is not None and any(isinstance(b, str) for b in (key.start, key.stop)):
+        # Names as bounds, as anndata takes them: a name's position, the stop's plus one.
+        def at(bound):
+            return names().get_loc(bound) if isinstance(bound, str) else bound
+
+        stop = at(key.stop)
+        key = slice(at(key.start), stop + 1 if isinstance(key.stop, str) else stop, key.step)
     if isinstance(key, slice):
         for bound in (key.start, key.stop, key.step):
             if bound is not None and not isinstance(bound, (int, np.integer)):
@@ -37,8 +44,12 @@ def _positions(key, n: int, names, axis: str):
     if isinstance(key, pd.Series):
         key = key.to_numpy()
     arr = np.asarray(key)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]  # a column (a mask of shape (n, 1), as anndata takes it)
     if arr.ndim != 1:
         raise IndexError(f"{axis} index must be 1-d, got shape {arr.shape}")
+    if arr.dtype.kind == "f" and len(arr) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+        arr = arr.astype(np.int64)  # whole numbers as floats, as anndata takes them
     if arr.dtype == bool:
         if len(arr) != n:
             raise IndexError(f"boolean {axis} index of length {len(arr)} for {n} {axis}")
@@ -57,9 +68,12 @@ def _positions(key, n: int, names, axis: str):
             return np.zeros(0, dtype=np.int64)
         if names is None:
             raise IndexError(f"{axis} names cannot select here")
-        pos = names().get_indexer(arr.astype(object))
+        index = names()
+        wanted = arr.astype(object)
+        # Every row of a duplicated name, as anndata selects them.
+        pos = index.get_indexer(wanted) if index.is_unique else index.get_indexer_for(wanted)
         if (pos < 0).any():
-            raise KeyError(f"{arr[pos < 0][0]!r} is not among the {axis} names")
+            raise KeyError(f"{str(arr[pos < 0][0])!r} is not among the {axis} names")
         return pos.astype(np.int64)
     raise IndexError(f"cannot index {axis} with {key!r}")
 

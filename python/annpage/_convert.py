@@ -65,8 +65,9 @@ def value(v, filename, path):
             {name: value(col, filename, f"{path}/{name}") for name, col in columns},
             index=_index(index, index_name),
         )
-        if not columns:
-            # As anndata reads a frame without columns: an empty object column index.
+        if not columns and path in ("obs", "var", "raw/var"):
+            # As anndata reads obs and var without columns: an empty object column index (other
+            # frames keep pandas' empty RangeIndex, as anndata's reader leaves them).
             df = pd.DataFrame(index=_index(index, index_name), columns=pd.Index([], dtype=object))
         return df
     if tag == "categorical":

@@ -487,3 +487,30 @@ def test_transposed_view_equals_anndatas_T(path):
             parts = [m for m, _, _ in t.chunked_X(3)]
             whole = sp.vstack(parts) if sp.issparse(parts[0]) else np.vstack(parts)
             _same(whole.tocsr() if sp.issparse(whole) else whole, a.T.X.tocsr() if sp.issparse(a.T.X) else a.T.X)
+
+
+def test_more_key_forms_select_what_anndata_selects(tmp_path):
+    """Name slices (both ends included), Ellipsis, (n, 1) masks, whole-number floats, and a
+    duplicated name (every row of it), as anndata's indexing takes them."""
+    whole = _anndata(PBMC)
+    names = list(whole.obs_names)
+    mask = (np.arange(whole.n_obs) % 3 == 0)[:, None]
+    keys = [
+        slice(names[2], names[9]),
+        slice(names[9], names[2], -2),
+        (Ellipsis, [0, 3]),
+        mask,
+    ]
+    b = annpage.read_h5ad(PBMC, backed="r")
+    for key in keys:
+        assert_equal(b[key].to_memory(), whole[key].copy())
+    # Whole numbers as floats, as anndata's backed mode takes them.
+    assert_equal(b[np.array([4.0, 1.0])].to_memory(), whole[[4, 1]].copy())
+    dup = ad.AnnData(np.arange(6, dtype=np.float32).reshape(3, 2), obs=pd.DataFrame(index=["x", "y", "x"]))
+    dup.write_h5ad(tmp_path / "dup.h5ad")
+    with annpage.read_h5ad(tmp_path / "dup.h5ad", backed="r") as d:
+        assert_equal(d["x"].to_memory(), dup["x"].copy())
+        with pytest.raises(KeyError, match="^\"'nope' is not"):
+            d[["nope"]]
+    with pytest.raises(IndexError):
+        b[np.array([1.5])]

@@ -115,3 +115,20 @@ def test_uns_scalars_are_python_values_as_anndata_reads_them(tmp_path):
             assert type(got[key]) is type(want[key]), key
             assert got[key] == want[key], key
         json.dumps(got["neighbors"])
+
+
+def test_frames_without_columns_read_as_anndata_reads_them(tmp_path):
+    """obs/var without columns get an empty object column index, frames in obsm and uns pandas'
+    empty RangeIndex: what anndata's reader gives (`assert_equal(exact=True)` tells them apart)."""
+    import pandas as pd
+
+    a = ad.AnnData(np.zeros((3, 2), np.float32), obs=pd.DataFrame(index=list("abc")))
+    a.obsm["empty"] = pd.DataFrame(index=a.obs_names)
+    a.uns["empty"] = pd.DataFrame(index=["x", "y"])
+    path = tmp_path / "empty.h5ad"
+    a.write_h5ad(path)
+    want = ad.read_h5ad(path)
+    assert_equal(annpage.read_h5ad(path), want, exact=True)
+    with annpage.read_h5ad(path, backed="r") as b:
+        assert_equal(b.to_memory(), want, exact=True)
+        assert b.obs.columns.equals(want.obs.columns) and b.obs.columns.dtype == object
