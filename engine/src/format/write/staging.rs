@@ -72,6 +72,11 @@ impl Staged {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
+        check_replaceable(target, dir_store)?;
+        // The temporary's name adds ~30 bytes: a long target name is cut (file names hold
+        // 255 bytes), which keeps it unique by its suffix.
+        let name = temp_stem(name);
+        let name = name.as_os_str();
         remove_stale(dir, name);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -280,6 +285,52 @@ fn alive(pid: u32) -> bool {
 /// (killed before it could clean up): its pid is gone, or now names a process started after
 /// the temporary was last written. A live writer's temporary is never touched; failures are
 /// ignored (the write itself does not depend on them).
+/// Refuses a target the commit must not replace: a directory where a file goes, and, where a
+/// directory store goes, anything but nothing, an empty directory or a store of the same kind
+/// (a Zarr store: the rename removes what the directory held).
+fn check_replaceable(target: &Path, dir_store: bool) -> Result<()> {
+    let refuse = |why: &str| {
+        Err(Error::Io(std::io::Error::new(
+            ErrorKind::AlreadyExists,
+            format!("'{}' {why}: refusing to replace it", target.display()),
+        )))
+    };
+    let Ok(meta) = std::fs::metadata(target) else {
+        return Ok(());
+    };
+    match (dir_store, meta.is_dir()) {
+        (false, true) => refuse("is a directory"),
+        (true, false) => refuse("exists and is not a directory"),
+        (true, true) => {
+            let is_store = ["zarr.json", ".zgroup", ".zarray", ".zattrs"]
+                .iter()
+                .any(|m| target.join(m).is_file());
+            let empty = std::fs::read_dir(target)?.next().is_none();
+            if is_store || empty {
+                Ok(())
+            } else {
+                refuse("is a directory that is not a Zarr store")
+            }
+        }
+        (false, false) => Ok(()),
+    }
+}
+
+/// The part of a target's name its temporaries start with: the name itself, or its first
+/// 150 bytes (at a character boundary).
+fn temp_stem(name: &OsStr) -> std::ffi::OsString {
+    const MAX: usize = 150;
+    if name.len() <= MAX {
+        return name.to_owned();
+    }
+    let text = name.to_string_lossy();
+    let cut = (0..=MAX)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    text[..cut].into()
+}
+
 fn remove_stale(dir: &Path, name: &OsStr) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -506,10 +557,41 @@ mod tests {
         let target = dir.path().join("sub");
         std::fs::create_dir(&target).unwrap();
         std::fs::write(target.join("keep"), b"x").unwrap();
-        let s = Staged::beside(&target).unwrap();
+        let s = Staged::beside(&dir.path().join("file")).unwrap();
         assert!(s.commit(&target).is_err());
         assert_eq!(files_in(dir.path()), ["sub"]);
         assert!(Staged::beside(Path::new("/")).is_err());
+    }
+
+    #[test]
+    fn only_what_a_write_may_replace_is_staged_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::create_dir_all(plain.join("sub")).unwrap();
+        std::fs::write(plain.join("in.h5ad"), b"input").unwrap();
+        let file = dir.path().join("file.zarr");
+        std::fs::write(&file, b"x").unwrap();
+        for (target, dir_store, why) in [
+            (&plain, false, "is a directory"),
+            (&plain, true, "not a Zarr store"),
+            (&file, true, "not a directory"),
+        ] {
+            let err = Staged::create(target, dir_store).unwrap_err().to_string();
+            assert!(err.contains(why), "{err}");
+        }
+        assert!(plain.join("in.h5ad").is_file() && file.is_file());
+        // An empty directory and a store are replaced.
+        let empty = dir.path().join("empty.zarr");
+        std::fs::create_dir(&empty).unwrap();
+        drop(Staged::dir_beside(&empty).unwrap());
+        std::fs::write(plain.join("sub/zarr.json"), b"{}").unwrap();
+        drop(Staged::dir_beside(&plain.join("sub")).unwrap());
+        // A name as long as a file name may be still stages (its temporary's name is cut).
+        let long = dir.path().join("x".repeat(250));
+        let staged = Staged::beside(&long).unwrap();
+        std::fs::write(staged.path(), b"long").unwrap();
+        staged.commit(&long).unwrap();
+        assert_eq!(std::fs::read(&long).unwrap(), b"long");
     }
 
     #[test]
@@ -517,9 +599,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("out.zarr");
         std::fs::create_dir_all(target.join("old")).unwrap();
+        std::fs::write(target.join("zarr.json"), b"{}").unwrap();
         let staged = Staged::dir_beside(&target).unwrap();
         std::fs::create_dir(staged.path().join("X")).unwrap();
         std::fs::write(staged.path().join("X/zarr.json"), b"{}").unwrap();
+        std::fs::write(staged.path().join("zarr.json"), b"{}").unwrap();
         staged.commit(&target).unwrap();
         assert_eq!(files_in(dir.path()), ["out.zarr"]);
         assert!(target.join("X/zarr.json").is_file() && !target.join("old").exists());
