@@ -160,7 +160,7 @@ struct BackedArgs {
     #[arg(long, default_value_t = 256)]
     cache_mb: usize,
     /// Threads that read and decode the matrix, that compress it when writing gzip, and that
-    /// `stats` reduces it on (default: one per core).
+    /// `stats` reduces it on (default: one per core; at most four per core, or 16).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
 }

@@ -30,7 +30,7 @@ pub struct ServeArgs {
     /// refused with 413).
     #[arg(long, default_value_t = 128)]
     response_mb: usize,
-    /// Reader threads (default: one per core).
+    /// Reader threads (default: one per core; at most four per core, or 16).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
     /// Keep local copies here that make reads fast (written at start when missing or older

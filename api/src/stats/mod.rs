@@ -115,9 +115,10 @@ impl QcAccumulator {
     }
 
     /// Splits the reduction of large chunks by rows between up to `threads` threads (by
-    /// default one per core; 1 reduces on the calling thread only).
+    /// default one per core, at most [`annpage_engine::paged::max_threads`]; 1 reduces on the
+    /// calling thread only).
     pub fn with_threads(mut self, threads: usize) -> Self {
-        self.threads = threads.max(1);
+        self.threads = threads.clamp(1, annpage_engine::paged::max_threads());
         self
     }
 

@@ -402,3 +402,10 @@ fn a_part_whose_genes_do_not_fit_is_refused() {
     acc.append(part(), &[2, 0]).unwrap();
     assert!(acc.append(part(), &[0, 1]).is_err()); // more rows than announced
 }
+
+#[test]
+fn thread_counts_are_capped() {
+    let acc = QcAccumulator::new(3).with_threads(usize::MAX);
+    assert_eq!(acc.threads, annpage_engine::paged::max_threads());
+    assert_eq!(QcAccumulator::new(3).with_threads(0).threads, 1);
+}

@@ -52,6 +52,7 @@ mod source;
 mod tests;
 
 pub use block::{Block, BlockCache};
+pub use io::max_threads;
 pub use io::{
     read_then_check_indices, ChunkBytes, ChunkCache, DecodedChunk, InMemoryReader, RangeReader,
     ReadPath, StoreReader,

@@ -22,6 +22,9 @@ type Task = Box<dyn FnOnce() + Send>;
 /// use annpage_engine::paged::WorkerPool;
 /// let pool = Arc::new(WorkerPool::new(2));
 /// assert_eq!((pool.threads(), pool.started()), (2, false)); // no thread until a task comes
+/// // Counts past the limit are cut to it (thousands of threads would abort the process).
+/// let huge = WorkerPool::new(65_535);
+/// assert_eq!(huge.threads(), annpage_engine::paged::max_threads());
 /// ```
 pub struct WorkerPool {
     threads: usize,
@@ -89,12 +92,14 @@ impl Drop for Lease {
 }
 
 impl WorkerPool {
-    /// A pool of `threads` threads (at least 1), none started yet.
+    /// A pool of `threads` threads (at least 1, at most four per core or 16), none started
+    /// yet.
     pub fn new(threads: usize) -> Self {
+        let threads = threads.clamp(1, super::io::max_threads());
         WorkerPool {
-            threads: threads.max(1),
+            threads,
             queue: OnceLock::new(),
-            spare: Arc::new(SpareThreads(AtomicUsize::new(threads.max(1)))),
+            spare: Arc::new(SpareThreads(AtomicUsize::new(threads))),
         }
     }
 

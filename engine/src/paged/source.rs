@@ -40,7 +40,8 @@ pub struct ReadOptions {
 }
 
 impl ReadOptions {
-    /// Direct reads with a new pool of `threads` workers (at least 1).
+    /// Direct reads with a new pool of `threads` workers (at least 1, at most four per core or
+    /// 16: see [`WorkerPool::new`]).
     pub fn with_threads(threads: usize) -> Self {
         ReadOptions {
             direct: true,

@@ -319,6 +319,18 @@ pub(crate) fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// The most threads a pool, a writer or a reduction starts, whatever it is asked for: four per
+/// core, and at least 16. More only cost memory (a stack each, a compressor each for writers,
+/// per-gene sums each for reductions); a count in the thousands would exhaust the process's
+/// mappings, where starting a thread aborts instead of failing.
+///
+/// ```
+/// assert!(annpage_engine::paged::max_threads() >= 16);
+/// ```
+pub fn max_threads() -> usize {
+    (4 * default_threads()).max(16)
+}
+
 /// Fails unless `rows` lies within an axis of length `n`.
 /// The dtype range reads return for arrays of `ty` (numbers and bools), and that the array's
 /// `shape` is 1-d or 2-d: what every [`RangeReader`] over a stored array checks at creation.

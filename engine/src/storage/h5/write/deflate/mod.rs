@@ -66,12 +66,13 @@ struct Done {
     packed: std::result::Result<Vec<u8>, String>,
 }
 
-/// Runs `f` with `threads` compressing threads (at least 1), stopped when it returns.
+/// Runs `f` with `threads` compressing threads (at least 1, at most four per core or 16),
+/// stopped when it returns.
 ///
 /// If the system starts no thread at all, `f` gets `None` and [`RowWriter`]s write through
 /// libhdf5.
 pub fn with_deflaters<R>(threads: usize, f: impl FnOnce(Option<&Deflaters>) -> R) -> R {
-    let threads = threads.max(1);
+    let threads = threads.clamp(1, crate::paged::max_threads());
     let (jobs, queue) = channel::bounded::<Job>(threads);
     std::thread::scope(|s| {
         let mut started = 0;
