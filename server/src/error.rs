@@ -73,6 +73,25 @@ impl ApiError {
         }
     }
 
+    /// A request whose body did not arrive in time: 408.
+    pub fn timed_out(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::REQUEST_TIMEOUT,
+            message: message.into(),
+        }
+    }
+
+    /// Any other error answer (a route or a method that does not exist, a malformed URL)
+    /// as one: its status, and its text or else the status's name as the message.
+    pub fn from_status(status: StatusCode, text: &str) -> Self {
+        let text = text.trim();
+        let message = match text.is_empty() {
+            true => status.canonical_reason().unwrap_or("error").to_owned(),
+            false => text.to_owned(),
+        };
+        ApiError { status, message }
+    }
+
     /// A request the file cannot answer as asked (values that are not numbers): 422.
     pub fn unprocessable(message: impl Into<String>) -> Self {
         ApiError {

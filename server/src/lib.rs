@@ -170,7 +170,9 @@ pub struct ServeOptions {
     pub scratch_dir: Option<PathBuf>,
     /// Log one line per request to standard error (default true).
     pub log_requests: bool,
-    /// A request's head must arrive within this, or the connection is closed (default 30 s).
+    /// A request's head must arrive within this, or the connection is closed; a request's
+    /// body (`POST /subset`) must arrive within as long again, or the answer is a 408
+    /// (default 30 s).
     pub header_timeout: Duration,
     /// Connections open at once; more are closed as soon as they are accepted (default 1024).
     pub max_connections: usize,

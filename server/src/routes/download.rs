@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use annpage::query::Query;
 use annpage::{Axis, Compression, Selection, WriteOptions};
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
@@ -26,9 +26,14 @@ static SCRATCH: AtomicU64 = AtomicU64::new(0);
 pub(super) async fn subset(
     State(app): State<Arc<App>>,
     Path(d): Path<String>,
-    body: Bytes,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let d = app.catalog.get(&d)?;
+    let (body, held) = app.request_body(&headers, body).await?;
+    // The read below reserves for the body and its parse: the body's own share goes back
+    // first, so that no request holds part of the budget while it waits for more.
+    drop(held);
     let name = format!("{}-subset.h5ad", d.name);
     let scratch = app.scratch.join(format!(
         "annpage-serve-{}-{}.h5ad",

@@ -8,11 +8,11 @@ mod matrices;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Query, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -43,7 +43,12 @@ pub(crate) struct App {
     pace: Pace,
     scratch: PathBuf,
     log: bool,
+    /// How long a request's body may take to arrive (the time its head has).
+    body_timeout: Duration,
 }
+
+/// The largest request body taken (`POST /subset`'s JSON).
+const MAX_BODY: u64 = 2 << 20;
 
 impl App {
     pub fn new(catalog: Catalog, options: &ServeOptions, threads: usize) -> Self {
@@ -65,6 +70,7 @@ impl App {
                 .clone()
                 .unwrap_or_else(std::env::temp_dir),
             log: options.log_requests,
+            body_timeout: options.header_timeout,
         }
     }
 
@@ -147,6 +153,44 @@ impl App {
             probe()
         })
         .await
+    }
+
+    /// The body of a request (`POST /subset`): at most [`MAX_BODY`] bytes (a larger declared
+    /// length is a 413 at once), held within the answers' budget while it arrives (a 503 when
+    /// the budget has no room for it in time), and arriving within the time a request's head
+    /// has (else a 408): a client that stops sending pins neither memory nor a connection.
+    async fn request_body(
+        &self,
+        headers: &HeaderMap,
+        body: Body,
+    ) -> Result<(Bytes, OwnedSemaphorePermit), ApiError> {
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        // What the answers' budget can hold at once, if that is less.
+        let cap = MAX_BODY.min(u64::from(self.answers.largest()) << 10);
+        if let Some(n) = declared.filter(|&n| n > cap) {
+            return Err(ApiError::too_large("the request body", n, cap));
+        }
+        let kib = declared.unwrap_or(cap).div_ceil(1024).max(1) as u32;
+        let room = self.answers.pool(kib).clone().acquire_many_owned(kib);
+        let held = match tokio::time::timeout(self.body_timeout, room).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => return Err(ApiError::internal("the server is shutting down")),
+            Err(_) => return Err(ApiError::busy(u64::from(kib) << 10).about("the request body")),
+        };
+        let limit = usize::try_from(cap).unwrap_or(usize::MAX);
+        match tokio::time::timeout(self.body_timeout, axum::body::to_bytes(body, limit)).await {
+            Ok(Ok(bytes)) => Ok((bytes, held)),
+            Ok(Err(e)) => Err(ApiError::from_status(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("the request body: {e} (at most {cap} bytes)"),
+            )),
+            Err(_) => Err(ApiError::timed_out(format!(
+                "the request body did not arrive within {} s",
+                self.body_timeout.as_secs_f64()
+            ))),
+        }
     }
 
     fn in_flight(&self) -> usize {
@@ -415,7 +459,33 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/datasets/{d}/subset", post(download::subset))
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), observe))
         .fallback(unknown)
+        .layer(axum::middleware::map_response(json_errors))
         .with_state(app)
+}
+
+/// Makes every error answer one line of JSON, as the handlers' own are: those axum gives
+/// (a method a route does not take, a malformed path or query) carry text or nothing.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 << 10)
+        .await
+        .unwrap_or_default();
+    let mut answer = ApiError::from_status(status, &String::from_utf8_lossy(&text)).into_response();
+    // Keep what the status needs said (Allow on a 405).
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(v) = parts.headers.get(&name) {
+            answer.headers_mut().insert(name, v.clone());
+        }
+    }
+    answer
 }
 
 /// Counts and logs every routed request (one line at info level).
@@ -430,8 +500,26 @@ async fn observe(State(app): State<Arc<App>>, req: Request, next: Next) -> Respo
     let response = next.run(req).await;
     let elapsed = start.elapsed();
     let status = response.status().as_u16();
+    // Any token is a method in HTTP: those it defines are counted apart, others as one, so
+    // that requests cannot grow the counters without bound.
+    let known = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::OPTIONS,
+        Method::PATCH,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    let label = if known.contains(&method) {
+        method.as_str()
+    } else {
+        "OTHER"
+    };
     app.metrics
-        .record(&format!("{method} {route}"), status, elapsed);
+        .record(&format!("{label} {route}"), status, elapsed);
     if app.log {
         eprintln!(
             "INFO {method} {uri} {status} {:.1} ms",

@@ -260,6 +260,63 @@ fn bad_requests_get_a_status_and_one_line_of_json() {
         assert_eq!(reply.status, 400, "{}", reply.error());
         assert!(reply.error().contains(message), "{}", reply.error());
     }
+    // The errors axum makes itself are one line of JSON too.
+    for (method, path, status, message) in [
+        ("PUT", "/datasets", 405, "Method Not Allowed"),
+        ("DELETE", "/datasets/all/subset", 405, "Method Not Allowed"),
+        ("GET", "/datasets/all/genes/%C3%28", 400, "UTF-8"),
+    ] {
+        let reply = request(server.addr, method, path, b"");
+        assert_eq!(reply.status, status, "{method} {path}");
+        assert_eq!(reply.content_type, "application/json", "{method} {path}");
+        assert!(
+            reply.error().contains(message),
+            "{method} {path}: {}",
+            reply.error()
+        );
+    }
+    // A body declared larger than taken: 413 at once, without waiting for it.
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "POST /datasets/all/subset HTTP/1.1\r\nHost: t\r\nContent-Length: 10000000000\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 413");
+}
+
+#[test]
+fn a_request_body_that_stops_coming_is_a_408_and_unknown_methods_are_counted_as_one() {
+    let server = serve(&["all=all_elements.h5ad"], |o| {
+        o.header_timeout = Duration::from_millis(300);
+    });
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "POST /datasets/all/subset HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{{\"obs"
+    )
+    .unwrap();
+    let start = Instant::now();
+    let mut raw = vec![];
+    let _ = s.read_to_end(&mut raw);
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(raw.starts_with("HTTP/1.1 408"), "{raw}");
+    assert!(raw.contains("did not arrive within"), "{raw}");
+    assert!(start.elapsed() < Duration::from_secs(5));
+    // Any token is an HTTP method: those HTTP does not define share one counter.
+    for method in ["FOO", "BAR", "BAZ"] {
+        assert_eq!(request(server.addr, method, "/datasets", b"").status, 405);
+    }
+    let metrics = String::from_utf8(get(server.addr, "/metrics").body).unwrap();
+    assert!(
+        !metrics.contains("FOO") && !metrics.contains("BAZ"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("OTHER /datasets"), "{metrics}");
 }
 
 #[test]
