@@ -205,7 +205,7 @@ struct OutputArgs {
 impl OutputArgs {
     /// The options writing `output`: a Zarr store when its name ends in `.zarr` or a Zarr
     /// format is given, else an .h5ad file.
-    fn options(&self, output: &Path) -> WriteOptions {
+    fn options(&self, output: &Path) -> annpage::Result<WriteOptions> {
         let zarr_named = output
             .file_name()
             .is_some_and(|n| n.to_string_lossy().to_ascii_lowercase().ends_with(".zarr"));
@@ -214,7 +214,15 @@ impl OutputArgs {
         } else {
             StoreKind::H5ad
         };
+        let refuse = |codec: &str, store: &str| {
+            Err(Error::invalid(format!(
+                "--compression {codec} compresses {store} outputs only"
+            ))
+            .in_file(output))
+        };
         let (compression, zarr_codec) = match self.compression {
+            CompressionArg::Zstd if store == StoreKind::H5ad => return refuse("zstd", "Zarr"),
+            CompressionArg::Lzf if store == StoreKind::Zarr => return refuse("lzf", ".h5ad"),
             CompressionArg::None => (Compression::None, None),
             CompressionArg::Gzip => (Compression::Gzip(self.gzip_level), None),
             CompressionArg::Lzf => (Compression::Lzf, None),
@@ -227,7 +235,7 @@ impl OutputArgs {
             Some(ZarrFormatArg::V2) => ZarrFormat::V2,
             _ => ZarrFormat::V3,
         };
-        WriteOptions {
+        Ok(WriteOptions {
             compression,
             store,
             zarr: ZarrOptions {
@@ -237,7 +245,7 @@ impl OutputArgs {
                 auto_shard: format == ZarrFormat::V3 && self.shard_rows.is_none(),
                 compression: zarr_codec,
             },
-        }
+        })
     }
 }
 
@@ -264,7 +272,7 @@ fn run(cli: Cli) -> annpage::Result<()> {
             backed,
             output_args,
         } => {
-            let options = output_args.options(&output);
+            let options = output_args.options(&output)?;
             let from = match from {
                 Some(f) => f,
                 None => path_format(&input, "--from")?,
@@ -335,7 +343,7 @@ fn run(cli: Cli) -> annpage::Result<()> {
             let var = axis_selection(var_indices, var_names, "var")?;
             let obs = queried(&input, obs, obs_query, Axis::Obs)?;
             let var = queried(&input, var, var_query, Axis::Var)?;
-            let options = output_args.options(&output);
+            let options = output_args.options(&output)?;
             input.write_subset(&obs, &var, &output, &options)?;
         }
         Command::Stats {
@@ -370,7 +378,7 @@ fn run(cli: Cli) -> annpage::Result<()> {
                 AxisArg::Obs => Axis::Obs,
                 AxisArg::Var => Axis::Var,
             });
-            let write = output_args.options(&output);
+            let write = output_args.options(&output)?;
             concat_on_disk(&inputs, &output, &options, &write, &backed_options(&backed))?;
         }
         Command::Serve(_) => unreachable!("main serves before run"),

@@ -62,7 +62,7 @@ pub fn run(args: TransformArgs) -> annpage::Result<()> {
     if args.transpose {
         adata = adata.transpose();
     }
-    let options = args.output_args.options(&args.output);
+    let options = args.output_args.options(&args.output)?;
     match options.store {
         StoreKind::H5ad => adata.write_h5ad(&args.output, &options),
         StoreKind::Zarr => adata.write_zarr(&args.output, &options),

@@ -203,3 +203,25 @@ def test_a_killed_write_leaves_a_temporary_the_next_write_removes(annpage_bin: P
     assert res.returncode == 0, res.stderr
     assert [p.name for p in out_dir.iterdir()] == ["out.h5ad"]
     assert ad.read_h5ad(target).shape == (30, 20)
+
+
+def test_outputs_that_must_not_be_replaced_or_mean_nothing_are_refused(annpage_bin: Path, tmp_path: Path) -> None:
+    """A directory that is not a Zarr store (it may hold the input) is never replaced by a store,
+    nor a directory by a file; a codec the output's format does not take is an error, not an
+    uncompressed output."""
+    folder = tmp_path / "folder"
+    (folder / "sub").mkdir(parents=True)
+    source = folder / "in.h5ad"
+    shutil.copy(PBMC, source)
+    (folder / "sub" / "notes.txt").write_text("keep")
+    for args, words in [
+        ([source, folder, "--to", "zarr"], "not a Zarr store"),
+        ([source, folder, "--to", "h5ad"], "is a directory"),
+        ([source, tmp_path / "o.h5ad", "--compression", "zstd"], "zstd compresses Zarr outputs only"),
+        ([source, tmp_path / "o.zarr", "--compression", "lzf"], "lzf compresses .h5ad outputs only"),
+    ]:
+        line = _one_error_line(run([annpage_bin, "convert", *args]))
+        assert words in line, line
+    assert sorted(p.name for p in folder.iterdir()) == ["in.h5ad", "sub"]
+    assert (folder / "sub" / "notes.txt").read_text() == "keep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]
