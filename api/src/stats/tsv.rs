@@ -13,9 +13,10 @@ use super::QcStats;
 impl QcStats {
     /// Writes `PREFIX.obs.tsv` (per cell: `obs_name`, `n_genes`, `total_counts`) and
     /// `PREFIX.var.tsv` (per gene: `var_name`, `n_cells`, `mean`, `var`), streamed through a
-    /// buffer (memory does not grow with the number of cells), each beside its target and
-    /// renamed into place when complete. Returns the two paths. The names must match the
-    /// statistics in number.
+    /// buffer (memory does not grow with the number of cells), each beside its target; both
+    /// are renamed into place once both are complete. Returns the two paths. The names must
+    /// match the statistics in number; a name holding a tab, a line break or a quote is
+    /// quoted as pandas' `read_csv(sep="\t")` reads it.
     ///
     /// ```
     /// use annpage::stats::QcAccumulator;
@@ -54,13 +55,13 @@ impl QcStats {
         }
         let obs_path = PathBuf::from(format!("{}.obs.tsv", prefix.display()));
         let var_path = PathBuf::from(format!("{}.var.tsv", prefix.display()));
-        write_staged(&obs_path, |out| {
+        let obs = stage(&obs_path, |out| {
             writeln!(out, "obs_name\tn_genes\ttotal_counts")?;
             let mut line = String::new();
             for ((name, &n), &total) in obs_names.iter().zip(&self.n_genes).zip(&self.total_counts)
             {
                 line.clear();
-                line.push_str(name);
+                push_field(&mut line, name);
                 line.push('\t');
                 push_u64(&mut line, n);
                 line.push('\t');
@@ -70,14 +71,20 @@ impl QcStats {
             }
             Ok(())
         })?;
-        write_staged(&var_path, |out| {
+        let var = stage(&var_path, |out| {
             writeln!(out, "var_name\tn_cells\tmean\tvar")?;
+            let mut field = String::new();
             for (j, name) in var_names.iter().enumerate() {
                 let (n, mean, var) = (self.n_cells[j], self.mean[j], self.var[j]);
-                writeln!(out, "{name}\t{n}\t{mean}\t{var}")?;
+                field.clear();
+                push_field(&mut field, name);
+                writeln!(out, "{field}\t{n}\t{mean}\t{var}")?;
             }
             Ok(())
         })?;
+        // Both or neither: each is complete before either replaces its target.
+        obs.commit(&obs_path).in_file(&obs_path)?;
+        var.commit(&var_path).in_file(&var_path)?;
         Ok([obs_path, var_path])
     }
 }
@@ -112,11 +119,24 @@ fn push_u64(out: &mut String, mut v: u64) {
     out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
 }
 
-/// Writes `path` through `write`, into a file beside it renamed into place when complete.
-fn write_staged(
+/// Appends a name as a field: as it is, or quoted (quotes doubled) when it holds a tab, a line
+/// break or a quote.
+fn push_field(out: &mut String, name: &str) {
+    if name.contains(['\t', '\n', '\r', '"']) {
+        out.push('"');
+        out.push_str(&name.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(name);
+    }
+}
+
+/// Writes `path`'s content through `write` into a file beside it, to be renamed into place
+/// by [`Staged::commit`].
+fn stage(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<std::fs::File>) -> std::io::Result<()>,
-) -> Result<()> {
+) -> Result<Staged> {
     let staged = Staged::beside(path).in_file(path)?;
     let file = std::fs::OpenOptions::new()
         .write(true)
@@ -126,12 +146,54 @@ fn write_staged(
     let mut out = BufWriter::with_capacity(1 << 20, file);
     write(&mut out).in_file(path)?;
     out.into_inner().map_err(|e| e.into_error()).in_file(path)?;
-    staged.commit(path).in_file(path)
+    Ok(staged)
 }
 
 #[cfg(test)]
 mod tests {
     use super::push_number;
+    use crate::stats::QcAccumulator;
+    use annpage_engine::data::{ArrayData, Matrix};
+
+    fn stats() -> super::QcStats {
+        let mut acc = QcAccumulator::new(2);
+        let m = Matrix::Dense(ArrayData::from(ndarray::array![[1.0f32, 0.0], [3.0, 4.0]]));
+        acc.add_chunk(&m).unwrap();
+        acc.finish()
+    }
+
+    #[test]
+    fn names_with_tabs_quotes_or_breaks_are_quoted() {
+        let dir = tempfile::tempdir().unwrap();
+        let obs = ["a\tb".into(), "say \"hi\"\nthere".into()];
+        let [obs_path, var_path] = stats()
+            .write_tsv(&obs, &["g0".into(), "g1".into()], &dir.path().join("qc"))
+            .unwrap();
+        let text = std::fs::read_to_string(obs_path).unwrap();
+        assert_eq!(
+            text,
+            "obs_name\tn_genes\ttotal_counts\n\"a\tb\"\t1\t1\n\"say \"\"hi\"\"\nthere\"\t2\t7\n"
+        );
+        assert!(std::fs::read_to_string(var_path)
+            .unwrap()
+            .contains("\ng1\t1\t"));
+    }
+
+    #[test]
+    fn both_files_or_neither() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("qc");
+        std::fs::create_dir(dir.path().join("qc.var.tsv")).unwrap();
+        let names = ["c0".into(), "c1".into()];
+        let genes = ["g0".into(), "g1".into()];
+        assert!(stats().write_tsv(&names, &genes, &prefix).is_err());
+        let mut left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["qc.var.tsv"]);
+    }
 
     #[test]
     fn numbers_are_written_as_display_writes_them() {
