@@ -610,15 +610,48 @@ fn run_stats(
     Ok(())
 }
 
+/// An error as one line of the terminal: line breaks become spaces, other control characters
+/// (from names inside a file: escapes, carriage returns) are shown escaped, not sent.
+fn one_line(message: &str) -> String {
+    message
+        .chars()
+        .map(|c| match c {
+            '\n' => " ".to_owned(),
+            c if c.is_control() => c.escape_default().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help, --version: as clap prints them.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // No command at all: the help, and a failure.
+            let _ = e.print();
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            // One line, as every other error: clap's first, without its own prefix.
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or_default();
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("annpage: error: {} (see annpage --help)", one_line(first));
+            return ExitCode::FAILURE;
+        }
+    };
     if let Command::Serve(args) = cli.command {
         // A request's panic (a decoder's on a corrupt file, contained) is one line of the log.
         panics::install_hook(panics::Report::OneLine);
         return match serve::serve(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("annpage: error: {}", e.to_string().replace('\n', " "));
+                eprintln!("annpage: error: {}", one_line(&e.to_string()));
                 ExitCode::FAILURE
             }
         };
@@ -628,12 +661,11 @@ fn main() -> ExitCode {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
             // One line: the file, the element and what was wrong.
-            let msg = e.to_string().replace('\n', " ");
-            eprintln!("annpage: error: {msg}");
+            eprintln!("annpage: error: {}", one_line(&e.to_string()));
             ExitCode::FAILURE
         }
         Err(payload) => {
-            eprintln!("annpage: error: {}", panics::uncaught(&*payload));
+            eprintln!("annpage: error: {}", one_line(&panics::uncaught(&*payload)));
             // The exit status of a panic, as before: a bug, not a bad input.
             ExitCode::from(101)
         }

@@ -225,3 +225,22 @@ def test_outputs_that_must_not_be_replaced_or_mean_nothing_are_refused(annpage_b
     assert sorted(p.name for p in folder.iterdir()) == ["in.h5ad", "sub"]
     assert (folder / "sub" / "notes.txt").read_text() == "keep"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["frob"], ["convert", "--threads", "0", "IN", "OUT"], ["concat", "-o", "OUT"], ["stats", "--cache-mb", "-1", "IN"]],
+)
+def test_bad_arguments_are_one_error_line(annpage_bin: Path, tmp_path: Path, args: list[str]) -> None:
+    args = [{"IN": str(PBMC), "OUT": str(tmp_path / "o.h5ad")}.get(a, a) for a in args]
+    line = _one_error_line(run([annpage_bin, *args]))
+    assert line.endswith("(see annpage --help)"), line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_control_characters_in_names_reach_the_terminal_escaped(annpage_bin: Path, tmp_path: Path) -> None:
+    names = tmp_path / "names.txt"
+    names.write_text("cell\x1b]0;title\x07\rforged\n")
+    line = _one_error_line(run([annpage_bin, "subset", PBMC, tmp_path / "o.h5ad", "--obs-names", names]))
+    assert "\x1b" not in line and "\r" not in line and "\x07" not in line, repr(line)
+    assert "\\u{1b}" in line, line
