@@ -145,12 +145,13 @@ def write_h5ad(adata, filename, compression=None, convert_strings_to_categorical
     beside ``filename`` and renamed into place."""
     if compression not in (None, "gzip", "lzf"):
         raise ValueError(f"compression must be None, 'gzip' or 'lzf', not {compression!r}")
-    _write_elements(
-        _convert.elements(adata, bool(convert_strings_to_categoricals)),
-        os.fspath(filename),
-        compression,
-        bool(convert_strings_to_categoricals),
-    )
+    records = []
+    elements = _convert.elements(adata, bool(convert_strings_to_categoricals), records)
+
+    def write(path):
+        _write_elements(elements, path, compression, bool(convert_strings_to_categoricals))
+
+    _write_with_records(filename, records, write, zarr=False)
 
 
 def write_zarr(
@@ -171,13 +172,30 @@ def write_zarr(
     only. The store is written beside ``store`` and renamed into place."""
     if compression not in (None, "gzip", "zstd"):
         raise ValueError(f"compression must be None, 'gzip' or 'zstd', not {compression!r}")
-    _write_elements(
-        _convert.elements(adata, bool(convert_strings_to_categoricals)),
-        os.fspath(store),
-        compression,
-        bool(convert_strings_to_categoricals),
-        (int(zarr_format), chunk_rows, shard_rows),
-    )
+    records = []
+    elements = _convert.elements(adata, bool(convert_strings_to_categoricals), records)
+
+    def write(path):
+        _write_elements(
+            elements,
+            path,
+            compression,
+            bool(convert_strings_to_categoricals),
+            (int(zarr_format), chunk_rows, shard_rows),
+        )
+
+    _write_with_records(store, records, write, zarr=True)
+
+
+def _write_with_records(target, records, write, zarr):
+    """``write(target)``; where ``uns`` held record arrays, through `_records.write`, which adds
+    them with anndata's writer before the file replaces its target."""
+    if not records:
+        write(os.fspath(target))
+        return
+    from . import _records
+
+    _records.write(target, records, write, zarr)
 
 
 def _axis_name(axis):
@@ -228,8 +246,16 @@ def concat(
     """Concatenates :class:`anndata.AnnData` objects as ``anndata.concat`` does (same
     arguments and result), with annpage's implementation."""
     adatas, keys = _keyed(adatas, keys, "objects")
+    flat, records = [], []
+    for a in adatas:
+        flat.append(_convert.elements(a, records=records))
+    if records and uns_merge is not None:
+        raise TypeError(
+            f"{records[0][0]} is a record array: annpage.concat merges uns without them "
+            "(uns_merge=None, as anndata's default, drops uns)"
+        )
     elements = _concat_elements(
-        [_convert.elements(a) for a in adatas],
+        flat,
         _concat_args(axis, join, merge, uns_merge, label, keys, index_unique, fill_value, pairwise),
     )
     joined = _convert.anndata(elements, None)

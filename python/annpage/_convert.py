@@ -197,6 +197,16 @@ def flatten(v):
     raise TypeError(f"annpage cannot store a {type(v).__name__}")
 
 
+def _uns(uns, records):
+    if records is None:
+        return dict(uns)
+    from . import _records
+
+    kept, found = _records.split(dict(uns))
+    records.extend(found)
+    return kept
+
+
 def strings_to_categoricals(df, inplace=False):
     """`df` with each string column that repeats a value made a categorical, as anndata's
     ``AnnData.strings_to_categoricals`` makes them before it writes (missing values stay
@@ -221,9 +231,11 @@ def strings_to_categoricals(df, inplace=False):
     return out
 
 
-def elements(adata, convert_strings=False):
+def elements(adata, convert_strings=False, records=None):
     """An `anndata.AnnData` as the native module's dict of elements (``convert_strings``: with
-    `strings_to_categoricals` applied to obs, var and raw.var, as anndata writes them)."""
+    `strings_to_categoricals` applied to obs, var and raw.var, as anndata writes them). Given a
+    list as ``records``, the record arrays of ``uns`` are left out and appended to it as
+    ``(path, value)`` pairs (see `_records`)."""
     if getattr(adata, "isbacked", False):
         adata = adata.to_memory()
 
@@ -246,6 +258,6 @@ def elements(adata, convert_strings=False):
         "obsp": {k: flatten(v) for k, v in adata.obsp.items()},
         "varp": {k: flatten(v) for k, v in adata.varp.items()},
         "layers": {k: flatten(v) for k, v in adata.layers.items()},
-        "uns": flatten(dict(adata.uns)),
+        "uns": flatten(_uns(adata.uns, records)),
         "raw": raw,
     }

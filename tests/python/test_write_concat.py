@@ -128,3 +128,46 @@ def test_unstorable_columns_are_named(tmp_path):
     a = ad.AnnData(np.zeros((2, 1), np.float32), obs=pd.DataFrame({"mixed": [1, "x"]}, index=["a", "b"]))
     with pytest.raises(TypeError, match="column 'mixed'"):
         annpage.write_h5ad(a, tmp_path / "x.h5ad", convert_strings_to_categoricals=False)
+
+
+def _ranked():
+    """An object with what scanpy's rank_genes_groups leaves in uns: record arrays (one field
+    per group) beside plain values, in a nested dict."""
+    rng = np.random.default_rng(0)
+    a = ad.AnnData(rng.random((6, 4), dtype=np.float32), obs=pd.DataFrame(index=[f"c{i}" for i in range(6)]))
+    names = np.rec.fromarrays([np.array(["g1", "g0"], dtype=object), np.array(["g3", "g2"], dtype=object)], names="A,B")
+    scores = np.rec.fromarrays([np.array([2.5, 1.0], dtype=np.float32), np.array([0.5, -1.0], dtype=np.float32)], names="A,B")
+    a.uns["rank_genes_groups"] = {"params": {"method": "wilcoxon", "groupby": "leiden"}, "names": names, "scores": scores}
+    a.uns["note"] = "kept"
+    return a
+
+
+@pytest.mark.parametrize("fmt", ["h5ad", "zarr2", "zarr3"])
+def test_record_arrays_in_uns_are_written_as_anndata_writes_them(tmp_path, fmt):
+    a = _ranked()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if fmt == "h5ad":
+            annpage.write_h5ad(a, tmp_path / "ours.h5ad")
+            got = _read(tmp_path / "ours.h5ad")
+        else:
+            version = int(fmt[-1])
+            annpage.write_zarr(a, tmp_path / "ours.zarr", zarr_format=version)
+            with ad.settings.override(zarr_write_format=version):
+                a.write_zarr(tmp_path / "theirs.zarr")
+            got = ad.read_zarr(tmp_path / "ours.zarr")
+            assert_equal(got, ad.read_zarr(tmp_path / "theirs.zarr"))
+    assert_equal(got, a)
+    assert got.uns["rank_genes_groups"]["names"].dtype.names == ("A", "B")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("ours")) == [f"ours.{fmt[:4]}"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_concat_of_objects_with_record_arrays_in_uns():
+    """anndata's default uns_merge=None drops uns, record arrays and all: so does annpage's; a
+    merge of them is refused naming the element."""
+    a, b = _ranked(), _ranked()
+    b.obs_names = [f"d{i}" for i in range(b.n_obs)]
+    assert_equal(annpage.concat([a, b]), ad.concat([a, b]))
+    with pytest.raises(TypeError, match="uns/rank_genes_groups/names is a record array"):
+        annpage.concat([a, b], uns_merge="same")
