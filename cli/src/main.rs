@@ -510,9 +510,12 @@ fn backed_options(args: &BackedArgs) -> BackedOptions {
     options
 }
 
-/// Reads a list file: one entry a line, blank lines ignored.
+/// Reads a list file: one entry a line (CRLF or LF), blank lines and a leading byte-order mark
+/// ignored.
 fn read_list(path: &Path) -> annpage::Result<Vec<String>> {
     let text = std::fs::read_to_string(path).in_file(path)?;
+    // A byte-order mark (editors on Windows write one) is not part of the first entry.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     Ok(text
         .lines()
         .map(|l| l.trim_end_matches('\r'))

@@ -244,3 +244,14 @@ def test_control_characters_in_names_reach_the_terminal_escaped(annpage_bin: Pat
     line = _one_error_line(run([annpage_bin, "subset", PBMC, tmp_path / "o.h5ad", "--obs-names", names]))
     assert "\x1b" not in line and "\r" not in line and "\x07" not in line, repr(line)
     assert "\\u{1b}" in line, line
+
+
+def test_list_files_with_a_byte_order_mark_and_crlf_read_as_plain_ones(annpage_bin: Path, tmp_path: Path) -> None:
+    names = list(ad.read_h5ad(PBMC).obs_names[[4, 1]])
+    plain, marked = tmp_path / "plain.txt", tmp_path / "marked.txt"
+    plain.write_text("\n".join(names) + "\n")
+    marked.write_bytes(("\ufeff" + "\r\n".join(names) + "\r\n").encode())
+    for names_file, out in [(plain, tmp_path / "a.h5ad"), (marked, tmp_path / "b.h5ad")]:
+        res = run([annpage_bin, "subset", PBMC, out, "--obs-names", names_file])
+        assert res.returncode == 0, res.stderr
+    assert list(ad.read_h5ad(tmp_path / "b.h5ad").obs_names) == names
