@@ -67,6 +67,59 @@ impl Tok {
     }
 }
 
+/// A quoted string at the start of `chars` (its quote first) with Python's escapes, as pandas
+/// reads it (`\\`, `\'`, `\"`, `\n`, `\t`, `\r`, `\0`, `\xHH`, `\uHHHH`, `\UHHHHHHHH`; other
+/// backslashes are kept), and the characters it spans. `at` is its position, for errors.
+fn string_literal(chars: &[char], at: usize) -> Result<(String, usize), ParseError> {
+    let quote = chars[0];
+    let mut text = String::new();
+    let mut i = 1;
+    while let Some(&c) = chars.get(i) {
+        if c == quote {
+            return Ok((text, i + 1));
+        }
+        if c != '\\' {
+            text.push(c);
+            i += 1;
+            continue;
+        }
+        let Some(&e) = chars.get(i + 1) else { break };
+        let hex = |n: usize| -> Result<char, ParseError> {
+            let digits: String = chars
+                .get(i + 2..i + 2 + n)
+                .unwrap_or_default()
+                .iter()
+                .collect();
+            u32::from_str_radix(&digits, 16)
+                .ok()
+                .filter(|_| digits.len() == n)
+                .and_then(char::from_u32)
+                .map_or_else(
+                    || fail(at + i, format!("'\\{e}' needs {n} hexadecimal digits")),
+                    Ok,
+                )
+        };
+        let (ch, used) = match e {
+            '\\' | '\'' | '"' => (e, 2),
+            'n' => ('\n', 2),
+            't' => ('\t', 2),
+            'r' => ('\r', 2),
+            '0' => ('\0', 2),
+            'x' => (hex(2)?, 4),
+            'u' => (hex(4)?, 6),
+            'U' => (hex(8)?, 10),
+            _ => {
+                text.push('\\');
+                i += 1;
+                continue;
+            }
+        };
+        text.push(ch);
+        i += used;
+    }
+    fail(at, format!("unterminated quote {quote}"))
+}
+
 /// Splits `s` into tokens, each with its character position (from 1).
 fn lex(s: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
     let chars: Vec<char> = s.chars().collect();
@@ -97,17 +150,16 @@ fn lex(s: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
             ('[', _) => (Tok::OpenList, 1),
             (']', _) => (Tok::CloseList, 1),
             (',', _) => (Tok::Comma, 1),
-            ('\'' | '"' | '`', _) => {
+            ('`', _) => {
                 let Some(len) = chars[i + 1..].iter().position(|&d| d == c) else {
                     return fail(at, format!("unterminated quote {c}"));
                 };
                 let text: String = chars[i + 1..i + 1 + len].iter().collect();
-                let tok = if c == '`' {
-                    Tok::Column(text)
-                } else {
-                    Tok::Str(text)
-                };
-                (tok, len + 2)
+                (Tok::Column(text), len + 2)
+            }
+            ('\'' | '"', _) => {
+                let (text, len) = string_literal(&chars[i..], at)?;
+                (Tok::Str(text), len)
             }
             _ if c.is_ascii_digit()
                 || (c == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit)) =>

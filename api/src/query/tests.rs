@@ -95,6 +95,21 @@ fn missing_values_follow_pandas() {
 }
 
 #[test]
+fn strings_take_pythons_escapes() {
+    // As pandas reads the query (a Python expression): `\x79` is `y`, `\'` a quote.
+    assert_eq!(mask("name == '\\x79'"), [false, true, false, false]);
+    assert_eq!(mask("name == \"\\u0078\""), [true, false, false, true]);
+    assert_eq!(
+        mask("`cell type` == 'B\\x20cell'"),
+        [true, false, false, true]
+    );
+    assert_eq!(mask("name == 'it\\'s'"), [false; 4]);
+    assert_eq!(mask("name in ['\\\\', \"a\\\"b\"]"), [false; 4]);
+    assert!(error("name == '\\x7'").contains("2 hexadecimal digits"));
+    assert!(error("name == 'open\\'").contains("unterminated quote"));
+}
+
+#[test]
 fn bare_words_are_columns_or_text() {
     assert_eq!(mask("name == x"), [true, false, false, true]);
     let e = error("nope == 1");
