@@ -255,3 +255,12 @@ def test_list_files_with_a_byte_order_mark_and_crlf_read_as_plain_ones(annpage_b
         res = run([annpage_bin, "subset", PBMC, out, "--obs-names", names_file])
         assert res.returncode == 0, res.stderr
     assert list(ad.read_h5ad(tmp_path / "b.h5ad").obs_names) == names
+
+
+def test_a_file_another_process_writes_is_said_to_be_locked_not_corrupt(annpage_bin: Path, tmp_path: Path) -> None:
+    path = tmp_path / "busy.h5ad"
+    shutil.copy(PBMC, path)
+    with h5py.File(path, "r+"):
+        line = _one_error_line(run([annpage_bin, "info", path]))
+    assert "locked by a process writing it" in line and "malformed" not in line, line
+    assert run([annpage_bin, "info", path]).returncode == 0

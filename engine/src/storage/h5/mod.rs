@@ -39,6 +39,14 @@ use crate::{data::ArrayData, Error, Result};
 pub fn open_read(path: &Path) -> Result<hdf5::File> {
     check_regular_file(path)?;
     let file = hdf5::File::open(path).map_err(|e| {
+        let e = e.to_string();
+        if e.contains("unable to lock file") {
+            // Another process holds it open for writing (HDF5's file locking): not corrupt.
+            return Error::Io(std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                format!("the file is locked by a process writing it (HDF5 file locking): {e}"),
+            ));
+        }
         Error::malformed(format!(
             "not a readable HDF5 file (truncated or another format): {e}"
         ))
