@@ -266,11 +266,17 @@ def concat(
     if joined.raw is not None:
         frames = [a.raw.var for a in adatas if a.raw is not None]
         _as_anndata_concats(joined.raw.var, frames, label if along == "var" else None)
+    if label is not None and keys is not None and not all(isinstance(k, str) for k in keys):
+        # anndata's label categories are the keys as given (ints stay ints); annpage's are
+        # their text, in the same order.
+        frame = getattr(joined, along)
+        frame[label] = frame[label].cat.rename_categories(list(keys))
     return joined
 
 
 def _as_anndata_concats(frame, inputs, label):
-    """annpage's concatenation holds the columns of obs and var as anndata writes them: strings that repeat a value as categoricals, pandas strings as objects.
+    """annpage's concatenation holds the columns of obs and var as anndata writes them:
+    strings that repeat a value as categoricals, pandas strings as objects.
     anndata.concat keeps the dtypes its inputs held (its `unify_dtypes`): categoricals stay
     categoricals only if every input holding the column held one, unordered or all with the
     same ordered categories; other strings are objects, or pandas strings if every input

@@ -171,3 +171,13 @@ def test_concat_of_objects_with_record_arrays_in_uns():
     assert_equal(annpage.concat([a, b]), ad.concat([a, b]))
     with pytest.raises(TypeError, match="uns/rank_genes_groups/names is a record array"):
         annpage.concat([a, b], uns_merge="same")
+
+
+def test_concat_keys_that_are_not_strings_stay_as_given():
+    a = ad.AnnData(np.ones((2, 2), np.float32), obs=pd.DataFrame(index=["a", "b"]))
+    b = ad.AnnData(np.ones((1, 2), np.float32), obs=pd.DataFrame(index=["c"]))
+    for keys in ([1, 2], [2.5, "x"]):
+        got = annpage.concat([a, b], label="batch", keys=keys, index_unique="-")
+        want = ad.concat([a, b], label="batch", keys=keys, index_unique="-")
+        assert_equal(got, want)
+        assert list(got.obs["batch"].cat.categories) == keys
