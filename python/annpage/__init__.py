@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from . import _convert
-from ._backed import BackedAnnData, BackedMatrix, Batches
+from ._backed import BackedAnnData, BackedMatrix, BackedRaw, Batches
 from ._collection import BackedCollection
 from ._transposed import TransposedBackedAnnData, TransposedMatrix
 from ._annpage import (
@@ -39,6 +39,7 @@ __all__ = [
     "BackedAnnData",
     "BackedCollection",
     "BackedMatrix",
+    "BackedRaw",
     "Batches",
     "FormatError",
     "SelectionError",

@@ -148,6 +148,98 @@ class BackedMatrix:
         return f"BackedMatrix(shape={self.shape}, dtype={self.dtype}, format={self.format!r})"
 
 
+class _RawMatrix(BackedMatrix):
+    """raw.X: its rows are the handle's, its columns raw's own (a handle selects X's genes,
+    never raw's), so rows are read through the handle and columns taken from them."""
+
+    def __getitem__(self, key):
+        rows, cols = split_key(key)
+        picked = _positions(cols, self.shape[1], None, "columns")
+        block = super().__getitem__((rows, slice(None)))
+        if picked is None:
+            return block
+        if _is_int(cols):
+            # One value (both ints), or one column of a dense block (its axis dropped).
+            if _is_int(rows):
+                return block[0, int(picked[0])] if sp.issparse(block) else block[int(picked[0])]
+            if not sp.issparse(block):
+                return block[:, int(picked[0])]
+        if block.ndim == 1:
+            return block[picked]
+        return block[:, picked]
+
+
+class BackedRaw:
+    """``raw`` of a :class:`BackedAnnData`, as anndata's ``Raw``: ``X`` at the handle's cells
+    and every raw variable, read on demand; ``var`` read on first use."""
+
+    def __init__(self, handle):
+        self._handle = handle
+        self._annotations = None
+
+    def _read(self):
+        if self._annotations is None:
+            h = self._handle
+            var, varm = h._h().raw_annotations()
+            self._annotations = (
+                _convert.value(var, h._filename, "raw/var"),
+                _convert.value(varm, h._filename, "raw/varm"),
+            )
+        return self._annotations
+
+    @property
+    def X(self) -> BackedMatrix:
+        h = self._handle
+        return _RawMatrix(h._h(), "raw", None, h._filename)
+
+    @property
+    def var(self) -> pd.DataFrame:
+        return self._read()[0]
+
+    @property
+    def varm(self) -> dict:
+        return self._read()[1]
+
+    @property
+    def var_names(self) -> pd.Index:
+        return self.var.index
+
+    @property
+    def obs_names(self) -> pd.Index:
+        return self._handle.obs_names
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.X.shape
+
+    @property
+    def n_obs(self) -> int:
+        return self.shape[0]
+
+    @property
+    def n_vars(self) -> int:
+        return self.shape[1]
+
+    def to_adata(self):
+        """raw as an in-memory :class:`anndata.AnnData` (raw's X and var, the handle's obs,
+        obsm, obsp and uns), as anndata's ``Raw.to_adata``."""
+        import anndata as ad
+
+        h = self._handle
+        return ad.AnnData(
+            X=self.X[:, :],
+            obs=h.obs.copy(),
+            var=self.var.copy(),
+            varm=dict(self.varm),
+            obsm=dict(h.obsm),
+            obsp=dict(h.obsp),
+            uns=h.uns,
+        )
+
+    def __repr__(self) -> str:
+        return f"Raw AnnData with n_obs × n_vars = {self.n_obs} × {self.n_vars}"
+
+
 class Batches:
     """What ``BackedAnnData.batches`` and ``batches_of`` return: ``(X_batch, rows)`` pairs,
     read one at a time."""
@@ -327,6 +419,11 @@ class BackedAnnData:
         if not self._h().has_matrix("X"):
             return None
         return BackedMatrix(self._native, "X", None, self._filename)
+
+    @property
+    def raw(self) -> BackedRaw | None:
+        """The file's raw (X and var of the genes before filtering), or ``None``."""
+        return BackedRaw(self) if self._h().has_matrix("raw") else None
 
     def _entries(self, which: str) -> Mapping:
         return _edit.Entries(self._h(), which, self._filename, self._check_writable)

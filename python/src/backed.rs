@@ -182,6 +182,17 @@ impl Backed {
         py.detach(|| self.inner.flush()).map_err(to_py)
     }
 
+    /// `(raw.var, raw.varm)` as a tagged data frame and a dict, or `None` without a raw.
+    fn raw_annotations<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let Some((var, varm)) = py.detach(|| self.inner.raw_annotations()).map_err(to_py)? else {
+            return Ok(None);
+        };
+        let pair = (convert::dataframe(py, var)?, convert::mapping(py, varm)?);
+        Ok(Some(
+            pyo3::IntoPyObject::into_pyobject(pair, py)?.into_any(),
+        ))
+    }
+
     /// Whether changes wait for `flush`.
     #[getter]
     fn pending(&self) -> bool {

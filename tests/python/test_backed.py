@@ -514,3 +514,32 @@ def test_more_key_forms_select_what_anndata_selects(tmp_path):
             d[["nope"]]
     with pytest.raises(IndexError):
         b[np.array([1.5])]
+
+
+def test_raw_is_anndatas_raw():
+    path = ROOT / "fixtures" / "all_elements.h5ad"
+    want = _anndata(path)
+    with annpage.read_h5ad(path, backed="r") as b:
+        raw = b.raw
+        assert raw.shape == want.raw.shape and raw.n_vars == want.raw.n_vars
+        assert_equal(raw.var, want.raw.var)
+        assert list(raw.var_names) == list(want.raw.var_names)
+        _same(raw.X[:, :], want.raw.X)
+        _same(raw.X[[3, 1], [0, 5]], want.raw.X[[3, 1]][:, [0, 5]])
+        # A view keeps its cells and every raw variable, as anndata's.
+        view = b[[5, 2, 9], :3]
+        _same(view.raw.X[:, :], want[[5, 2, 9], :3].raw.X)
+        assert list(view.raw.obs_names) == list(want.obs_names[[5, 2, 9]])
+        assert_equal(raw.to_adata(), want.raw.to_adata())
+    assert annpage.read_h5ad(PBMC, backed="r").raw is None
+
+
+def test_raw_x_takes_the_keys_x_takes():
+    path = ROOT / "fixtures" / "all_elements.h5ad"
+    want = _anndata(path).raw.X.toarray()
+    with annpage.read_h5ad(path, backed="r") as b:
+        x = b.raw.X
+        for key in (3, (3, 5), (slice(None), 5), ([3, 1], [0, 5]), (slice(2, 8, 2), slice(None, None, -3))):
+            got = x[key]
+            got = got.toarray() if sp.issparse(got) else np.asarray(got)
+            np.testing.assert_array_equal(np.squeeze(got), np.squeeze(want[key if not isinstance(key, tuple) or not all(isinstance(k, list) for k in key) else np.ix_(*key)]))
