@@ -40,8 +40,9 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "huge_obsm": ("/obsm/big", {"info", "stats"}),
     "wrapping_count": ("/X", {"info"}),
     "deep_uns": ("/uns/d/d/d", {"stats"}),
-    "cycle_to_parent": ("/uns/pca/loop", {"stats"}),
-    "cycle_to_root": ("/uns/root", {"stats"}),
+    # `info` shows a link where a walk would go round (see test_info_shows_links).
+    "cycle_to_parent": ("/uns/pca/loop", {"stats", "info"}),
+    "cycle_to_root": ("/uns/root", {"stats", "info"}),
 }
 
 
@@ -121,3 +122,14 @@ def test_a_fifo_is_refused_without_blocking(annpage_bin: Path, tmp_path: Path, v
     assert len(lines) == 1, stderr
     assert lines[0].startswith(f"annpage: error: {fifo}: "), lines[0]
     assert "not a regular file" in lines[0]
+
+
+@pytest.mark.parametrize(("name", "link"), [("cycle_to_parent", "loop  *link to /uns/pca"), ("cycle_to_root", "root  *link to /$")])
+def test_info_shows_links(annpage_bin: Path, crafted: Path, name: str, link: str) -> None:
+    """`info` describes a group once and shows it as a link where it is reached again (a cycle
+    or a group linked from two places, which anndata reads), instead of refusing the file."""
+    import re
+
+    res = subprocess.run([str(annpage_bin), "info", str(crafted / f"{name}.h5ad")], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert any(re.search(link, line) for line in res.stdout.splitlines()), res.stdout

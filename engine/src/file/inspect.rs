@@ -165,6 +165,19 @@ fn sorted_members(group: &dyn Group) -> Result<Vec<String>> {
 }
 
 fn describe_group(group: &dyn Group, path: &str, options: &ReadOptions) -> Result<ElementInfo> {
+    // A group linked from two places (readers take it; anndata too) is described once, and
+    // shown as a link where it is reached again: a cycle of links is then no error either.
+    if let Some(first) = crate::format::walk::entered_at(group).in_element(path)? {
+        return Ok(ElementInfo {
+            path: path.to_owned(),
+            encoding: format!("link to {first}"),
+            dtype: None,
+            shape: None,
+            nnz: None,
+            storage: None,
+            children: Vec::new(),
+        });
+    }
     crate::format::walk::within(group, || describe_group_unguarded(group, path, options))
 }
 

@@ -64,6 +64,22 @@ pub(crate) fn within<T>(group: &dyn Group, f: impl FnOnce() -> Result<T>) -> Res
     f()
 }
 
+/// Where the current walk already entered `group` under another path (a link to it), if it
+/// did: a describing walk shows such a group as a link instead of entering it again.
+pub(crate) fn entered_at(group: &dyn Group) -> Result<Option<String>> {
+    let path = group.path();
+    let Some(id) = group.object_id().in_element(&path)? else {
+        return Ok(None);
+    };
+    Ok(WALK.with(|w| {
+        w.borrow()
+            .seen
+            .get(&Visit::Object(id))
+            .filter(|first| **first != path)
+            .cloned()
+    }))
+}
+
 impl Walk {
     /// Enters `id` at `path`; whether a level was pushed.
     fn enter(&mut self, id: Visit, path: &str) -> Result<bool> {
