@@ -121,7 +121,12 @@ impl Catalog {
             }));
         }
         if let Some(dir) = &options.index_dir {
-            std::fs::create_dir_all(dir).map_err(ServeError::Io)?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                let why = format!("cannot make the --index directory: {e}");
+                ServeError::Open(
+                    annpage::Error::Io(std::io::Error::new(e.kind(), why)).in_file(dir),
+                )
+            })?;
             for d in &datasets {
                 crate::index::open_or_write(d, dir, options, &backed())?;
             }

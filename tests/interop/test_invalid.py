@@ -264,3 +264,15 @@ def test_a_file_another_process_writes_is_said_to_be_locked_not_corrupt(annpage_
         line = _one_error_line(run([annpage_bin, "info", path]))
     assert "locked by a process writing it" in line and "malformed" not in line, line
     assert run([annpage_bin, "info", path]).returncode == 0
+
+
+def test_errors_about_several_inputs_or_an_index_name_them(annpage_bin: Path, tmp_path: Path) -> None:
+    names = tmp_path / "names.txt"
+    names.write_text(ad.read_h5ad(PBMC).obs_names[0] + "\n")
+    line = _one_error_line(run([annpage_bin, "subset", PBMC, PBMC, tmp_path / "o.h5ad", "--obs-names", names]))
+    assert line.startswith(f"annpage: error: {PBMC} + {PBMC}: obs:"), line
+    assert "occurs more than once" in line
+    taken = tmp_path / "a_file"
+    taken.write_text("x")
+    line = _one_error_line(run([annpage_bin, "serve", PBMC, "--index", taken, "--port", "0"], timeout=30))
+    assert line.startswith(f"annpage: error: {taken}: ") and "--index directory" in line, line

@@ -13,7 +13,7 @@ mod batches;
 mod chunks;
 
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
@@ -250,16 +250,34 @@ impl BackedCollection {
             Selection::All => Arc::clone(&self.columns),
             _ => Arc::default(),
         };
+        let obs = match obs {
+            Selection::Names(_) => pick(&self.obs, obs, self.inner.obs_names()?),
+            _ => pick(&self.obs, obs, &[]),
+        };
         Ok(BackedCollection {
             inner: Arc::clone(&self.inner),
-            obs: match obs {
-                Selection::Names(_) => pick(&self.obs, obs, self.inner.obs_names()?),
-                _ => pick(&self.obs, obs, &[]),
-            }
-            .in_element("obs")?,
-            var: pick(&self.var, var, &self.inner.var_names).in_element("var")?,
+            obs: obs.in_element("obs").in_file(self.label())?,
+            var: pick(&self.var, var, &self.inner.var_names)
+                .in_element("var")
+                .in_file(self.label())?,
             columns,
         })
+    }
+
+    /// What errors about the collection as a whole name as their file: its files, e.g.
+    /// `a.h5ad + b.h5ad` (the first three, then how many more).
+    fn label(&self) -> PathBuf {
+        let files = self.files();
+        let mut label = files
+            .iter()
+            .take(3)
+            .map(|f| f.path().display().to_string())
+            .collect::<Vec<_>>()
+            .join(" + ");
+        if files.len() > 3 {
+            label.push_str(&format!(" + {} more", files.len() - 3));
+        }
+        PathBuf::from(label)
     }
 
     /// The values a read of X (`layer: None`) or a layer at the selection holds at most: for
