@@ -14,6 +14,8 @@ mod chunks;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+
+use super::files_label;
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
@@ -264,20 +266,9 @@ impl BackedCollection {
         })
     }
 
-    /// What errors about the collection as a whole name as their file: its files, e.g.
-    /// `a.h5ad + b.h5ad` (the first three, then how many more).
+    /// What errors about the collection as a whole name as their file (see [`files_label`]).
     fn label(&self) -> PathBuf {
-        let files = self.files();
-        let mut label = files
-            .iter()
-            .take(3)
-            .map(|f| f.path().display().to_string())
-            .collect::<Vec<_>>()
-            .join(" + ");
-        if files.len() > 3 {
-            label.push_str(&format!(" + {} more", files.len() - 3));
-        }
-        PathBuf::from(label)
+        files_label(self.files().iter().map(BackedAnnData::path))
     }
 
     /// The values a read of X (`layer: None`) or a layer at the selection holds at most: for

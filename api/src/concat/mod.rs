@@ -22,6 +22,7 @@ pub use ondisk::concat_on_disk;
 pub use options::{ConcatOptions, Join, MergeStrategy};
 
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 
 use annpage_engine::data::{CompactString, DataFrame, Element, Mapping, Matrix};
 use annpage_engine::format::{AnnDataElements, RawElements};
@@ -75,6 +76,21 @@ use plan::Reindexer;
 /// ```
 pub fn concat(adatas: &[AnnData], options: &ConcatOptions) -> Result<AnnData> {
     concat_noting_strings(adatas, options).map(|(a, _)| a)
+}
+
+/// What errors about several files as a whole name as their file: `a.h5ad + b.h5ad` (the
+/// first three, then how many more).
+pub(crate) fn files_label<'p>(paths: impl ExactSizeIterator<Item = &'p Path>) -> PathBuf {
+    let n = paths.len();
+    let mut label = paths
+        .take(3)
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" + ");
+    if n > 3 {
+        label.push_str(&format!(" + {} more", n - 3));
+    }
+    PathBuf::from(label)
 }
 
 /// The obs and var columns of a concatenation that anndata writes through

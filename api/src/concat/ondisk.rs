@@ -165,7 +165,8 @@ pub(super) fn annotations(
         .iter()
         .map(|h| light(h, options))
         .collect::<Result<Vec<_>>>()?;
-    let (meta, strings) = concat_noting_strings(&lights, options)?;
+    let (meta, strings) = concat_noting_strings(&lights, options)
+        .in_file(super::files_label(handles.iter().map(BackedAnnData::path)))?;
     if meta.var_names() != var_names {
         return Err(Error::invalid(
             "the concatenated annotations do not have the names the files gave",
