@@ -32,12 +32,18 @@ def _positions(key, n: int, names, axis: str):
         for bound in (key.start, key.stop, key.step):
             if bound is not None and not isinstance(bound, (int, np.integer)):
                 raise TypeError(f"{axis} slices take integer bounds, not {bound!r}")
-        return slice(
-            None if key.start is None else int(key.start),
-            None if key.stop is None else int(key.stop),
-            None if key.step is None else int(key.step),
-        )
+
+        def bound(b):
+            # Bounds past either end select as the end does (Python's rule), and fit in 64 bits.
+            return None if b is None else max(-n - 1, min(n, int(b)))
+
+        step = None if key.step is None else int(key.step)
+        if step is not None and not -(2**62) < step < 2**62:
+            step = (2**62 - 1) if step > 0 else -(2**62 - 1)
+        return slice(bound(key.start), bound(key.stop), step)
     if isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.bool_)):
+        if not -n <= int(key) < n:
+            raise IndexError(f"{axis} position {int(key)} out of range for {n} {axis}")
         key = [int(key)]
     if isinstance(key, str):
         key = [key]
@@ -484,6 +490,7 @@ class BackedAnnData:
     def to_memory(self):
         """The selection as an in-memory :class:`anndata.AnnData` (what
         ``anndata.read_h5ad(path)[obs, var].copy()`` gives)."""
+        self._push()
         return _convert.anndata(self._h().to_memory(), self._filename)
 
     def chunked_X(self, chunk_size: int = 1000):
@@ -491,8 +498,14 @@ class BackedAnnData:
         read through the cache, a window ahead."""
         if chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
+        self._require("X")
         for start, end, m in self._h().chunks("X", None, int(chunk_size)):
             yield _convert.value(m, self._filename, "X"), start, end
+
+    def _require(self, which: str) -> None:
+        """Fails naming the file when it has no X (layers name themselves)."""
+        if which == "X" and not self._h().has_matrix("X"):
+            raise ValueError(f"{self._filename} has no X")
 
     def batches(
         self,
@@ -531,6 +544,7 @@ class BackedAnnData:
         args = dict(batch_size=int(batch_size), run_rows=int(chunk_size),
                     preload_runs=int(preload_nchunks), shuffle=bool(shuffle), seed=int(seed),
                     drop_last=bool(drop_last))
+        self._require(which)
         native = self._h().batches(which, key, args)
         return Batches(native, self._filename, which if key is None else f"{which}/{key}")
 
@@ -547,6 +561,7 @@ class BackedAnnData:
         n = self.n_obs
         rows = [_as_positions(_positions(b, n, lambda: self.obs_names, "obs"), n) for b in order]
         which, key = ("X", None) if layer is None else ("layers", layer)
+        self._require(which)
         native = self._h().batches_of(which, key, rows)
         return Batches(native, self._filename, which if key is None else f"{which}/{key}")
 
@@ -561,6 +576,7 @@ class BackedAnnData:
             choice = np.asarray(select)
         else:
             raise ValueError("select should be int or array")
+        self._require("X")
         m = self.X[choice]
         return m.toarray() if sp.issparse(m) else np.asarray(m)
 
@@ -574,6 +590,9 @@ class BackedAnnData:
         import dask
         import dask.array as da
 
+        if not isinstance(chunk_rows, (int, np.integer)) or isinstance(chunk_rows, bool) or chunk_rows < 1:
+            raise ValueError(f"chunk_rows must be a positive int, not {chunk_rows!r}")
+        chunk_rows = int(chunk_rows)
         x = self.X
         if x is None:
             raise ValueError(f"{self._filename} has no X")
@@ -602,6 +621,7 @@ class BackedAnnData:
         anndata's ``adata.write()``): writes the changes back to the file, string columns that
         repeat values made categoricals as anndata makes them."""
         if filename is not None:
+            self._push()
             self._h().write_h5ad(str(filename), compression)
             return
         self._check_writable("the file (write without a filename)")
@@ -611,7 +631,10 @@ class BackedAnnData:
     write = write_h5ad
 
     def _push(self, convert_strings: bool = False) -> None:
-        """Hands the changes made to obs, var and uns in Python over to the native handle."""
+        """Hands the changes made to obs, var and uns in Python over to the native handle (of
+        an ``r+`` handle; before anything reads what they change)."""
+        if not self._writable:
+            return
         h = self._h()
         for which, tracked in self._tracked.items():
             tracked.push(h, which, convert_strings)
@@ -635,16 +658,35 @@ class BackedAnnData:
     ) -> None:
         """Writes the selection to the Zarr store ``store``, streaming the matrices (the
         arguments of :func:`annpage.write_zarr`)."""
+        self._push()
         self._h().write_zarr(str(store), compression, int(zarr_format), chunk_rows, shard_rows)
 
     # -- lifetime --------------------------------------------------------------------------
     def close(self) -> None:
         """Releases the file; the handle cannot be used afterwards. An ``r+`` handle first
-        writes its changes back (see ``write``)."""
-        if self._writable and not self._closed:
-            self.write()
-        self._closed = True
-        self._native = None
+        writes its changes back (see ``write``); if that fails, the file is left as it was,
+        the changes are dropped, the handle is closed all the same and the error raised."""
+        if self._closed:
+            return
+        try:
+            if self._writable:
+                try:
+                    self.write()
+                except BaseException:
+                    self._native.discard()
+                    raise
+        finally:
+            self._closed = True
+            self._native = None
+
+    def __del__(self):
+        # Dropped without close(): an r+ handle writes nothing, as anndata's (its native
+        # handle would write its pending changes when dropped).
+        if getattr(self, "_writable", False) and not getattr(self, "_closed", True):
+            try:
+                self._native.discard()
+            except Exception:
+                pass
 
     def __enter__(self) -> BackedAnnData:
         return self

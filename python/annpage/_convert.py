@@ -160,6 +160,13 @@ def _flat_frame(df):
     index = df.index.to_numpy()
     # Numbers stay numbers (frames in uns may have them); anything else is text.
     index = _flat_array(index) if index.dtype.kind in "biuf" else _flat_strings(index.astype(str) if index.dtype.kind != "O" else index)
+    names = [str(name) for name in df.columns]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise TypeError(
+            f"columns named {twice[0]!r} more than once (as text: annpage stores names as "
+            "strings, as anndata does, which refuses names that are not strings)"
+        )
     columns = []
     for name in df.columns:
         try:
@@ -190,7 +197,8 @@ def flatten(v):
         return {str(k): flatten(x) for k, x in v.items()}
     if isinstance(v, (str, bytes)):
         return ("scalar", _flat_strings(np.asarray(v if isinstance(v, str) else v.decode(), dtype=object)))
-    if isinstance(v, (bool, int, float, np.generic)):
+    if isinstance(v, (bool, int, float, np.generic)) or (isinstance(v, np.ndarray) and v.ndim == 0):
+        # A 0-d array is a scalar, as anndata writes it.
         return ("scalar", _flat_array(np.asarray(v)))
     if isinstance(v, (list, tuple, np.ndarray)):
         return _flat_array(np.asarray(v))

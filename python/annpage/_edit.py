@@ -3,7 +3,8 @@
 As in anndata's backed ``r+`` mode, ``obs``, ``var`` and ``uns`` are edited in memory (in place
 or by assignment) and entries of ``obsm``, ``varm``, ``layers``, ``obsp`` and ``varp`` are set
 and deleted like dict items; ``write()`` writes every change back to the file (rewritten beside
-it and renamed over it), and so does ``close()``.
+it and renamed over it), and so does ``close()``; a handle dropped without either writes nothing, and one whose
+``close()`` fails to write is closed with its changes dropped (never half-written).
 """
 
 from __future__ import annotations
@@ -17,51 +18,66 @@ import pandas as pd
 from . import _convert
 
 
-def same(a, b) -> bool:
-    """Whether two values flattened by `_convert.flatten` hold the same thing (dtypes, order and
-    missing values included)."""
+def equal(a, b) -> bool:
+    """Whether two values as the user holds them are the same (dtypes, order and missing
+    values included), without converting either: values annpage cannot store compare too."""
     if type(a) is not type(b):
         return False
     if isinstance(a, dict):
-        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, (tuple, list)):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if isinstance(a, np.ndarray):
+        return list(a) == list(b) and all(equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, pd.DataFrame):
         return (
-            a.dtype == b.dtype
-            and a.shape == b.shape
-            and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
+            a.equals(b)
+            and list(a.columns) == list(b.columns)
+            and a.index.name == b.index.name
+            and a.index.dtype == b.index.dtype
+            and list(a.dtypes) == list(b.dtypes)
         )
-    return a == b
+    if isinstance(a, np.ndarray):
+        if a.dtype != b.dtype or a.shape != b.shape:
+            return False
+        try:
+            return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+        except TypeError:
+            return bool(np.array_equal(a, b))
+    if isinstance(a, (pd.api.extensions.ExtensionArray, pd.Series, pd.Index)):
+        return a.dtype == b.dtype and pd.Series(a).equals(pd.Series(b))
+    if hasattr(a, "shape") and hasattr(a, "nnz"):  # scipy sparse
+        return a.shape == b.shape and a.dtype == b.dtype and (a != b).nnz == 0
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return a is b
 
 
 class Tracked:
-    """One of ``obs``, ``var`` or ``uns``: ``value`` as the user sees it, ``read`` a copy of what
-    the native handle holds, to tell whether it changed since."""
+    """One of ``obs``, ``var`` or ``uns``: ``value`` as the user sees it, ``read`` a copy of
+    what the native handle holds, to tell whether (and for uns, which entries) it changed."""
 
     def __init__(self, value):
         self.value = value
         self.read = copy.deepcopy(value)
 
-    def changed(self) -> bool:
-        return not same(_convert.flatten(self.value), _convert.flatten(self.read))
-
     def push(self, native, which: str, convert_strings: bool) -> None:
-        """Hands a change over to `native` as a pending change (nothing if there is none)."""
+        """Hands a change over to `native` as a pending change (nothing if there is none).
+        Only what changed is converted (values annpage reads but cannot store stay as they
+        are on disk). ``convert_strings``: string columns become categoricals in the frame the
+        user holds too, as anndata's ``write()`` makes them."""
         if convert_strings and which != "uns":
             self.value = _convert.strings_to_categoricals(self.value, inplace=True)
-        if not self.changed():
-            return
         if which == "uns":
             for key in self.read:
                 if key not in self.value:
                     native.remove_element("uns", key)
             for key, v in self.value.items():
-                flat = _convert.flatten(v)
-                if key not in self.read or not same(flat, _convert.flatten(self.read[key])):
-                    native.insert_element("uns", str(key), flat)
-        else:
-            native.set_frame(which, _convert.flatten(self.value))
+                if key not in self.read or not equal(v, self.read[key]):
+                    native.insert_element("uns", str(key), _convert.flatten(v))
+        elif not equal(self.value, self.read):
+            # The file holds strings with missing values as categoricals, as anndata writes
+            # them: so does the frame handed over, whatever the user's frame holds.
+            native.set_frame(which, _convert.flatten(_convert.strings_to_categoricals(self.value)))
         self.read = copy.deepcopy(self.value)
 
 

@@ -193,6 +193,11 @@ impl Backed {
         ))
     }
 
+    /// Forgets the pending changes (nothing is written on drop).
+    fn discard(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.inner.discard_changes()).map_err(to_py)
+    }
+
     /// Whether changes wait for `flush`.
     #[getter]
     fn pending(&self) -> bool {

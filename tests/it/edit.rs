@@ -265,3 +265,26 @@ fn replacing_frames_and_pairwise_matrices() {
     let picked = b.slice(&wanted, &Selection::All).unwrap();
     assert_eq!(*picked.names(Axis::Obs).unwrap(), ["cell-3", "cell-1"]);
 }
+
+/// Discarded changes are neither seen nor written on drop.
+#[test]
+fn discarded_changes_are_forgotten() {
+    let (_dir, path) = scratch("all_elements.h5ad");
+    let bytes = std::fs::read(&path).unwrap();
+    let b = read_h5ad_backed(&path, Mode::ReadWrite, BackedOptions::default()).unwrap();
+    let before = b.obs().unwrap();
+    let n = b.n_obs();
+    b.insert_obs_column("gone", Column::Array(ArrayData::from(vec![1i64; n])))
+        .unwrap();
+    b.remove_layer(&b.layer_names()[0]).unwrap();
+    assert!(b.has_pending_changes());
+    b.discard_changes().unwrap();
+    assert!(!b.has_pending_changes());
+    assert_eq!(b.obs().unwrap(), before);
+    assert_eq!(
+        b.layer_names().len(),
+        read_h5ad(&path).unwrap().layers().len()
+    );
+    drop(b);
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}

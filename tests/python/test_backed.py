@@ -543,3 +543,20 @@ def test_raw_x_takes_the_keys_x_takes():
             got = x[key]
             got = got.toarray() if sp.issparse(got) else np.asarray(got)
             np.testing.assert_array_equal(np.squeeze(got), np.squeeze(want[key if not isinstance(key, tuple) or not all(isinstance(k, list) for k in key) else np.ix_(*key)]))
+
+
+def test_bad_arguments_are_the_errors_users_expect(tmp_path):
+    with annpage.read_h5ad(PBMC, backed="r") as b:
+        for bad in (0, -1, 1.5, True):
+            with pytest.raises(ValueError, match="chunk_rows"):
+                b.to_dask(bad)
+        with pytest.raises(IndexError):
+            b[10**30]
+        assert b[-(10**30) : 10**30].shape == b.shape
+        assert b[:: -(10**30)].shape == (1, b.n_vars)
+    empty = ad.AnnData(obs=pd.DataFrame(index=["a", "b"]), var=pd.DataFrame(index=["g"]))
+    empty.write_h5ad(tmp_path / "nox.h5ad")
+    with annpage.read_h5ad(tmp_path / "nox.h5ad", backed="r") as b:
+        for call in (lambda: next(b.chunked_X(1)), lambda: b.batches(1), lambda: b.chunk_X(1)):
+            with pytest.raises(ValueError, match="has no X"):
+                call()

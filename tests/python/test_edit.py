@@ -112,3 +112,52 @@ def test_zarr_stores_cannot_be_opened_for_writing(tmp_path):
     ad.read_h5ad(FIXTURE).write_zarr(store)
     with pytest.raises(annpage.AnnpageError, match="Zarr"):
         annpage.read_zarr(store, backed="r+")
+
+
+def test_values_annpage_cannot_store_are_left_alone_unless_changed(path):
+    """Record arrays in uns (scanpy's rank_genes_groups): an r+ handle that reads uns and
+    changes something else writes the rest and keeps them as they are on disk."""
+    a = ad.read_h5ad(path)
+    a.uns["rank"] = {"names": np.rec.fromarrays([np.array(["g1", "g0"], dtype=object)], names="A")}
+    a.write_h5ad(path)
+    with annpage.read_h5ad(path, backed="r+") as b:
+        assert b.uns["rank"]["names"].dtype.names == ("A",)
+        b.uns["note"] = "hello"
+        b[:2]  # a view pushes the changes so far
+    back = ad.read_h5ad(path)
+    assert back.uns["note"] == "hello" and back.uns["rank"]["names"]["A"].tolist() == ["g1", "g0"]
+
+
+def test_a_failed_close_drops_the_changes_and_nothing_is_half_written(path):
+    before = path.read_bytes()
+    b = annpage.read_h5ad(path, backed="r+")
+    b.obsm["new"] = np.ones((b.n_obs, 1))  # accepted, pending
+    b.obs["mixed"] = [1, "x"] * (b.n_obs // 2)  # refused when written
+    with pytest.raises(TypeError, match="column 'mixed'"):
+        b.write()
+    with pytest.raises(TypeError, match="column 'mixed'"):
+        b.close()
+    b.close()  # closed all the same
+    with pytest.raises(ValueError, match="is closed"):
+        b.shape
+    assert path.read_bytes() == before
+    # Dropped without close(): nothing is written either.
+    c = annpage.read_h5ad(path, backed="r+")
+    c.obsm["new"] = np.ones((c.n_obs, 1))
+    del c
+    import gc
+
+    gc.collect()
+    assert path.read_bytes() == before
+
+
+def test_pending_changes_are_seen_by_reads_and_views(path):
+    with annpage.read_h5ad(path, backed="r+") as b:
+        b.obs["donor"] = ["d1", None] * (b.n_obs // 2)  # strings with missing values
+        b.uns["note"] = "pending"
+        assert list(b[:3].obs["donor"].astype(object).fillna("NA")) == ["d1", "NA", "d1"]
+        memory = b.to_memory()
+        assert "donor" in memory.obs and memory.uns["note"] == "pending"
+        b.write_h5ad(path.with_name("copy.h5ad"))
+    copy = ad.read_h5ad(path.with_name("copy.h5ad"))
+    assert copy.uns["note"] == "pending" and "donor" in copy.obs

@@ -181,3 +181,16 @@ def test_concat_keys_that_are_not_strings_stay_as_given():
         want = ad.concat([a, b], label="batch", keys=keys, index_unique="-")
         assert_equal(got, want)
         assert list(got.obs["batch"].cat.categories) == keys
+
+
+def test_zero_dimensional_arrays_and_colliding_column_names(tmp_path):
+    a = ad.AnnData(np.zeros((2, 1), np.float32), obs=pd.DataFrame(index=["a", "b"]))
+    a.uns["z"] = np.array(3)
+    annpage.write_h5ad(a, tmp_path / "z.h5ad")
+    a.write_h5ad(tmp_path / "ref.h5ad")
+    assert_equal(_read(tmp_path / "z.h5ad").uns, _read(tmp_path / "ref.h5ad").uns)
+    a.obs[0] = [1, 2]
+    a.obs["0"] = ["x", "y"]
+    with pytest.raises(TypeError, match="columns named '0' more than once"):
+        annpage.write_h5ad(a, tmp_path / "c.h5ad")
+    assert not (tmp_path / "c.h5ad").exists()

@@ -398,6 +398,12 @@ impl BackedAnnData {
         self.shared.flush()
     }
 
+    /// Forgets the pending changes: every clone of the handle reads the file as it is again,
+    /// and nothing is written on drop.
+    pub fn discard_changes(&self) -> Result<()> {
+        self.shared.discard()
+    }
+
     /// Whether changes are waiting for [`BackedAnnData::flush`].
     pub fn has_pending_changes(&self) -> bool {
         !self.shared.read_state().dirty.is_empty()

@@ -142,6 +142,19 @@ impl Shared {
         Ok(())
     }
 
+    /// Forgets the pending changes: the layout is the file's again (probed anew) and every
+    /// cached value of the changed one is dropped.
+    pub(super) fn discard(&self) -> Result<()> {
+        let mut state = self.write_state();
+        if state.dirty.is_empty() {
+            return Ok(());
+        }
+        let file = state.snapshot.file.clone();
+        let layout = file.probe().in_file(&self.path)?;
+        self.replace(&mut state, file, layout);
+        Ok(())
+    }
+
     /// Drops every cached value of a frame: its index, columns and name index (when a
     /// pending change replaces the frame).
     pub(super) fn forget_frame(&self, generation: u64, frame: FrameId) {
