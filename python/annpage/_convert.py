@@ -128,6 +128,9 @@ def _flat_strings(a):
 
 def _flat_array(a):
     a = np.asarray(a)
+    if a.dtype.kind == "T":
+        # numpy 2's StringDType (what anndata reads string arrays of Zarr stores as).
+        a = a.astype(object)
     if a.dtype.kind in "OUS":
         return _flat_strings(a.astype(str) if a.dtype.kind in "US" else a)
     if a.dtype.kind not in "biuf" or a.dtype.itemsize > 8 or a.dtype == np.float16:

@@ -91,8 +91,10 @@ pub fn concat_on_disk(
     cache_bytes: usize,
 ) -> PyResult<()> {
     let options = args.options()?;
+    // The output's format follows its name, as the CLI's `concat -o`.
     let write = annpage::WriteOptions {
         compression: backed::compression_of(compression)?,
+        store: annpage::StoreKind::of_path(&out),
         ..Default::default()
     };
     let backed = annpage::BackedOptions {

@@ -132,3 +132,12 @@ def test_frames_without_columns_read_as_anndata_reads_them(tmp_path):
     with annpage.read_h5ad(path, backed="r") as b:
         assert_equal(b.to_memory(), want, exact=True)
         assert b.obs.columns.equals(want.obs.columns) and b.obs.columns.dtype == object
+
+
+def test_a_column_annpage_cannot_hold_is_unsupported_not_malformed(tmp_path):
+    import pandas as pd
+
+    a = ad.AnnData(np.zeros((2, 1), np.float32), obs=pd.DataFrame({"c": [1 + 2j, 3j]}, index=["a", "b"]))
+    a.write_h5ad(tmp_path / "c.h5ad")
+    with pytest.raises(annpage.UnsupportedError, match="/obs/c"):
+        annpage.read_h5ad(tmp_path / "c.h5ad")

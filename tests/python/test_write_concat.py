@@ -194,3 +194,19 @@ def test_zero_dimensional_arrays_and_colliding_column_names(tmp_path):
     with pytest.raises(TypeError, match="columns named '0' more than once"):
         annpage.write_h5ad(a, tmp_path / "c.h5ad")
     assert not (tmp_path / "c.h5ad").exists()
+
+
+def test_string_dtype_arrays_and_zarr_outputs_of_concat_on_disk(tmp_path):
+    """numpy 2's StringDType (anndata reads a Zarr store's string arrays so) is written as
+    strings; concat_on_disk writes a Zarr store for a .zarr output, as the CLI and anndata."""
+    a = ad.AnnData(np.ones((2, 2), np.float32), obs=pd.DataFrame(index=["a", "b"]))
+    a.uns["colors"] = np.array(["#ff0000", "#00ff00"], dtype=np.dtypes.StringDType())
+    annpage.write_h5ad(a, tmp_path / "s.h5ad")
+    assert list(_read(tmp_path / "s.h5ad").uns["colors"]) == ["#ff0000", "#00ff00"]
+    b = a.copy()
+    b.obs_names = ["c", "d"]
+    a.write_h5ad(tmp_path / "a.h5ad")
+    b.write_h5ad(tmp_path / "b.h5ad")
+    annpage.concat_on_disk([tmp_path / "a.h5ad", tmp_path / "b.h5ad"], tmp_path / "ab.zarr")
+    assert (tmp_path / "ab.zarr").is_dir()
+    assert_equal(ad.read_zarr(tmp_path / "ab.zarr"), ad.concat([_read(tmp_path / "a.h5ad"), _read(tmp_path / "b.h5ad")]))

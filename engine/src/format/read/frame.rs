@@ -120,6 +120,12 @@ fn read_column(g: &dyn Group, name: &str) -> Result<Column> {
             Element::Nullable(n) => Ok(Column::Nullable(n)),
             // anndata's legacy reader turns a one-element byte-string dataset into a scalar.
             Element::Scalar(s) => Ok(Column::Array(s.to_array().select_all_as_1d())),
+            // What annpage keeps verbatim elsewhere (complex numbers, compounds) is valid
+            // anndata, not a malformed frame: annpage cannot hold it as a column.
+            Element::Opaque(_) => Err(Error::unsupported(
+                "a data frame column of a type annpage does not hold (complex numbers, \
+                 records); anndata reads it",
+            )),
             other => Err(Error::malformed(format!(
                 "a data frame column must be a 1-d array, categorical or nullable array, \
                  found a {}{}",
