@@ -358,7 +358,8 @@ def read_collection(
     native = _Collection.open(
         paths, options, int(cache_mb) << 20, None if threads is None else int(threads)
     )
-    return BackedCollection(native, paths, options, int(cache_mb))
+    given = None if keys is None or all(isinstance(k, str) for k in keys) else list(keys)
+    return BackedCollection(native, paths, options, int(cache_mb), keys=given)
 
 
 class Server:

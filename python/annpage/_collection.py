@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _convert
 from ._backed import BackedAnnData, _compose, _positions
 from ._convert import split_key
 
@@ -30,11 +31,33 @@ class BackedCollection(BackedAnnData):
     ``cache_mb`` for all files. ``raw`` is left out, as anndata's ``AnnCollection`` leaves it.
     """
 
-    def __init__(self, native, paths, options: dict, cache_mb: int = 1024, sel=(None, None)):
+    def __init__(self, native, paths, options: dict, cache_mb: int = 1024, sel=(None, None), keys=None):
         shown = f"{paths[0]}" if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1} files)"
         super().__init__(native, shown, cache_mb, sel)
         self._paths = list(paths)
         self._options = dict(options)
+        # The keys as given, when they are not all text (the label's categories are then
+        # these, as anndata's; the native collection holds their text).
+        self._keys = keys
+
+    def _keys_as_given(self, frame):
+        label = self._options.get("label")
+        if self._keys is None or label is None or label not in frame:
+            return frame
+        as_given = {str(k): k for k in self._keys}
+        frame[label] = frame[label].cat.rename_categories(lambda c: as_given.get(c, c))
+        return frame
+
+    @property
+    def obs(self):
+        if self._obs is None:
+            self._obs = self._keys_as_given(_convert.value(self._h().obs(), self._filename, "obs"))
+        return self._obs
+
+    def to_memory(self):
+        adata = super().to_memory()
+        self._keys_as_given(adata.obs)
+        return adata
 
     @property
     def filenames(self) -> list[str]:
@@ -48,7 +71,7 @@ class BackedCollection(BackedAnnData):
         var = _positions(var, n_vars, lambda: self.var_names, "var")
         sel = (_compose(self._sel[0], obs, n_obs), _compose(self._sel[1], var, n_vars))
         native = self._h().slice(obs, var)
-        return BackedCollection(native, self._paths, self._options, self._cache_mb, sel)
+        return BackedCollection(native, self._paths, self._options, self._cache_mb, sel, self._keys)
 
     def to_dask(self, chunk_rows: int = 10_000):
         """X as a :class:`dask.array.Array` of row blocks; each task opens the collection

@@ -7,6 +7,7 @@ import warnings
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 from anndata.tests.helpers import assert_equal
@@ -123,3 +124,16 @@ def test_collection_refusals(parts, tmp_path):
         c.layers["nope"]
     with pytest.raises(IndexError):
         c[c.n_obs + 5]
+
+
+def test_keys_that_are_not_strings_stay_as_given(tmp_path):
+    files = []
+    for i, names in enumerate((["a", "b"], ["c"])):
+        a = ad.AnnData(np.ones((len(names), 2), np.float32), obs=pd.DataFrame(index=names))
+        files.append(tmp_path / f"{i}.h5ad")
+        a.write_h5ad(files[-1])
+    want = ad.concat([ad.read_h5ad(f) for f in files], label="batch", keys=[1, 2])
+    c = annpage.read_collection(files, label="batch", keys=[1, 2])
+    assert_equal(c.to_memory(), want)
+    assert list(c.obs["batch"].cat.categories) == [1, 2]
+    assert (c[c.obs["batch"] == 2].obs_names == ["c"]).all()
