@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 from . import _convert
 from ._backed import BackedAnnData, BackedMatrix, BackedRaw, Batches
 from ._collection import BackedCollection
@@ -325,13 +327,35 @@ def concat_on_disk(
     names as ``anndata.experimental.concat_on_disk``; ``axis`` is 0/"obs" or 1/"var")."""
     axis = _axis_name(axis)
     in_files, keys = _keyed(in_files, keys, "files")
-    _concat_on_disk(
-        [os.fspath(p) for p in in_files],
-        os.fspath(out_file),
-        _concat_args(axis, join, merge, uns_merge, label, keys, index_unique, fill_value, pairwise),
-        compression,
-        int(cache_mb) << 20,
-    )
+
+    def write(path):
+        _concat_on_disk(
+            [os.fspath(p) for p in in_files],
+            path,
+            _concat_args(axis, join, merge, uns_merge, label, keys, index_unique, fill_value, pairwise),
+            compression,
+            int(cache_mb) << 20,
+        )
+
+    numbers = keys is not None and label is not None and not any(isinstance(k, str) for k in keys)
+    if not numbers:
+        write(os.fspath(out_file))
+        return
+    # Keys that are numbers (or bools): the label's categories are those, as anndata writes
+    # them; annpage's writer stores their text, so the categories are replaced before the
+    # output replaces its target.
+    from . import _records
+
+    zarr = os.path.isdir(out_file) or os.fspath(out_file).lower().endswith(".zarr")
+
+    def categories_as_given(group):
+        from anndata.io import write_elem
+
+        column = group[f"{axis}/{label}"]
+        del column["categories"]
+        write_elem(column, "categories", np.asarray(list(keys)))
+
+    _records.write(out_file, [], write, zarr, edit=categories_as_given)
 
 
 def read_collection(

@@ -1,6 +1,7 @@
-"""Elements of ``uns`` annpage does not build itself (numpy record arrays, such as scanpy's
-``rank_genes_groups`` results, and awkward arrays), written by anndata's own writer into the
-file annpage wrote, before it replaces its target."""
+"""What anndata's own writer adds to a file annpage wrote, before it replaces its target:
+elements of ``uns`` annpage does not build itself (numpy record arrays, such as scanpy's
+``rank_genes_groups`` results, and awkward arrays), and edits (a label's categories that are
+numbers)."""
 
 from __future__ import annotations
 
@@ -35,10 +36,11 @@ def split(uns: dict, path: str = "uns"):
     return kept, records
 
 
-def write(target, records, write_rest, zarr: bool) -> None:
+def write(target, records, write_rest, zarr: bool, edit=None) -> None:
     """Has ``write_rest(path)`` write the file annpage builds to a temporary beside
-    ``target``, adds ``records`` with anndata's ``write_elem``, syncs it and renames it over
-    ``target``: the target appears only complete, as annpage's own writes."""
+    ``target``, adds ``records`` with anndata's ``write_elem`` (and runs ``edit(root group)``),
+    syncs it and renames it over ``target``: the target appears only complete, as annpage's
+    own writes."""
     import shutil
 
     from anndata.io import write_elem
@@ -50,7 +52,8 @@ def write(target, records, write_rest, zarr: bool) -> None:
         raise IsADirectoryError(f"'{target}' is a directory: refusing to replace it")
     if zarr and target.is_dir() and any(target.iterdir()) and not any((target / m).is_file() for m in markers):
         raise FileExistsError(f"'{target}' is a directory that is not a Zarr store: refusing to replace it")
-    temp = target.with_name(f".{target.name}.{os.getpid()}.annpage-records")
+    # A store's temporary ends in .zarr too (writers that choose the format by the name).
+    temp = target.with_name(f".{target.name}.{os.getpid()}.annpage-records" + (".zarr" if zarr else ""))
     try:
         write_rest(os.fspath(temp))
         if zarr:
@@ -60,6 +63,8 @@ def write(target, records, write_rest, zarr: bool) -> None:
             for path, value in records:
                 parent, name = path.rsplit("/", 1)
                 write_elem(group.require_group(parent), name, value)
+            if edit is not None:
+                edit(group)
             _sync_tree(temp)
             _replace_store(temp, target)
         else:
@@ -69,6 +74,8 @@ def write(target, records, write_rest, zarr: bool) -> None:
                 for path, value in records:
                     parent, name = path.rsplit("/", 1)
                     write_elem(f.require_group(parent), name, value)
+                if edit is not None:
+                    edit(f)
             with open(temp, "rb+") as f:
                 os.fsync(f.fileno())
             os.replace(temp, target)

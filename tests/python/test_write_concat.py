@@ -210,3 +210,16 @@ def test_string_dtype_arrays_and_zarr_outputs_of_concat_on_disk(tmp_path):
     annpage.concat_on_disk([tmp_path / "a.h5ad", tmp_path / "b.h5ad"], tmp_path / "ab.zarr")
     assert (tmp_path / "ab.zarr").is_dir()
     assert_equal(ad.read_zarr(tmp_path / "ab.zarr"), ad.concat([_read(tmp_path / "a.h5ad"), _read(tmp_path / "b.h5ad")]))
+
+
+@pytest.mark.parametrize("out", ["ab.h5ad", "ab.zarr"])
+def test_concat_on_disk_keys_that_are_numbers_stay_numbers(tmp_path, out):
+    a = ad.AnnData(np.ones((2, 2), np.float32), obs=pd.DataFrame(index=["a", "b"]))
+    b = ad.AnnData(np.ones((1, 2), np.float32), obs=pd.DataFrame(index=["c"]))
+    a.write_h5ad(tmp_path / "a.h5ad")
+    b.write_h5ad(tmp_path / "b.h5ad")
+    annpage.concat_on_disk([tmp_path / "a.h5ad", tmp_path / "b.h5ad"], tmp_path / out, label="batch", keys=[1, 2])
+    got = _read(tmp_path / out) if out.endswith(".h5ad") else ad.read_zarr(tmp_path / out)
+    assert_equal(got, ad.concat([a, b], label="batch", keys=[1, 2]))
+    assert list(got.obs["batch"].cat.categories) == [1, 2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.h5ad", "b.h5ad", out])
