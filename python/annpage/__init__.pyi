@@ -18,7 +18,7 @@ class FormatError(AnnpageError):
 class ShapeError(AnnpageError):
     """Shapes that must agree do not."""
 
-class SelectionError(AnnpageError):
+class SelectionError(AnnpageError, ValueError):
     """A selection that cannot be used (out of range, unknown name)."""
 
 class UnsupportedError(AnnpageError):

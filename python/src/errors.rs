@@ -5,8 +5,10 @@
 //! Python's `FileNotFoundError`, other I/O failures `OSError`.
 
 use pyo3::create_exception;
-use pyo3::exceptions::{PyException, PyFileNotFoundError, PyOSError};
+use pyo3::exceptions::{PyException, PyFileNotFoundError, PyOSError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyType};
 
 create_exception!(
     _annpage,
@@ -32,12 +34,28 @@ create_exception!(
     AnnpageError,
     "Something valid that annpage does not do (yet)."
 );
-create_exception!(
-    _annpage,
-    SelectionError,
-    AnnpageError,
-    "An invalid argument, such as a selection that does not fit the axis."
-);
+/// `SelectionError`: an invalid argument, such as a selection that does not fit the axis. A
+/// subclass of both [`AnnpageError`] and Python's `ValueError` (what Python users catch for
+/// a bad argument), made once per interpreter: `create_exception!` takes one base class.
+static SELECTION_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+fn selection_error(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    SELECTION_ERROR
+        .get_or_try_init(py, || {
+            let bases = (py.get_type::<AnnpageError>(), py.get_type::<PyValueError>());
+            let namespace = PyDict::new(py);
+            namespace.set_item("__module__", "annpage")?;
+            namespace.set_item(
+                "__doc__",
+                "An invalid argument, such as a selection that does not fit the axis.",
+            )?;
+            let made = py
+                .get_type::<PyType>()
+                .call1(("SelectionError", bases, namespace))?;
+            Ok::<_, PyErr>(made.cast_into::<PyType>()?.unbind())
+        })
+        .map(|t| t.bind(py))
+}
 
 /// Converts an annpage error into the matching Python exception.
 pub fn to_py(err: annpage::Error) -> PyErr {
@@ -53,7 +71,10 @@ pub fn to_py(err: annpage::Error) -> PyErr {
         annpage::Error::Shape(_) => ShapeError::new_err(msg),
         annpage::Error::Unsupported(_) => UnsupportedError::new_err(msg),
         annpage::Error::InvalidArgument(_) | annpage::Error::NotFound(_) => {
-            SelectionError::new_err(msg)
+            Python::attach(|py| match selection_error(py) {
+                Ok(ty) => PyErr::from_type(ty.clone(), msg),
+                Err(e) => e,
+            })
         }
         _ => AnnpageError::new_err(msg),
     }
@@ -66,6 +87,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("FormatError", py.get_type::<FormatError>())?;
     m.add("ShapeError", py.get_type::<ShapeError>())?;
     m.add("UnsupportedError", py.get_type::<UnsupportedError>())?;
-    m.add("SelectionError", py.get_type::<SelectionError>())?;
+    m.add("SelectionError", selection_error(py)?)?;
     Ok(())
 }

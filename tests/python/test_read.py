@@ -141,3 +141,14 @@ def test_a_column_annpage_cannot_hold_is_unsupported_not_malformed(tmp_path):
     a.write_h5ad(tmp_path / "c.h5ad")
     with pytest.raises(annpage.UnsupportedError, match="/obs/c"):
         annpage.read_h5ad(tmp_path / "c.h5ad")
+
+
+def test_argument_errors_are_value_errors_too():
+    """SelectionError (a bad argument) is an AnnpageError and a ValueError, what Python code
+    catches for a bad argument."""
+    assert issubclass(annpage.SelectionError, annpage.AnnpageError)
+    assert issubclass(annpage.SelectionError, ValueError)
+    a = ad.AnnData(np.ones((1, 1), np.float32))
+    with pytest.raises(ValueError, match="1 keys for 2 objects") as caught:
+        annpage.concat([a, a], keys=["x"])
+    assert isinstance(caught.value, annpage.SelectionError)
