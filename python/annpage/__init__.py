@@ -461,9 +461,9 @@ def serve(
         for name, paths in datasets.items():
             single = isinstance(paths, (str, os.PathLike))
             paths = [paths] if single else list(paths)
-            specs.append((f"{name}=" + ",".join(os.fspath(p) for p in paths), not single))
+            specs.append((str(name), [os.fspath(p) for p in paths], not single))
     else:
-        specs = [(os.fspath(path), False) for path in datasets]
+        specs = [(None, [os.fspath(path)], False) for path in datasets]
     native = _Server(
         specs,
         str(host),

@@ -37,7 +37,7 @@ impl Server {
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        datasets: Vec<(String, bool)>,
+        datasets: Vec<(Option<String>, Vec<PathBuf>, bool)>,
         host: String,
         port: u16,
         cache_bytes: usize,
@@ -50,8 +50,16 @@ impl Server {
         let concat = concat.options()?;
         let datasets = datasets
             .iter()
-            .map(|(d, collection)| {
-                let mut spec = d.parse::<DatasetSpec>()?;
+            .map(|(name, paths, collection)| {
+                let mut spec = match (name, paths.as_slice()) {
+                    (Some(name), _) => DatasetSpec::named(name.clone(), paths.clone())?,
+                    (None, [one]) => DatasetSpec::of_path(one.clone())?,
+                    (None, _) => {
+                        return Err(ServeError::Name(
+                            "several files need a name (a dict of NAME: [FILES])".into(),
+                        ))
+                    }
+                };
                 // Given as a list of files (even of one): a collection, concatenated as asked.
                 if *collection || spec.paths.len() > 1 {
                     spec.concat = Some(concat.clone());

@@ -88,40 +88,29 @@ pub struct DatasetSpec {
     pub concat: Option<annpage::ConcatOptions>,
 }
 
-impl FromStr for DatasetSpec {
-    type Err = ServeError;
-
-    fn from_str(s: &str) -> Result<Self, ServeError> {
-        let (name, paths) = match s.split_once('=') {
-            Some((name, paths)) if !name.contains('/') => (
-                name.to_string(),
-                paths.split(',').map(PathBuf::from).collect(),
-            ),
-            _ => {
-                let path = PathBuf::from(s);
-                let mut stem = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                for ext in [".zarr.zip", ".h5ad", ".zarr", ".h5"] {
-                    if let Some(s) = stem.strip_suffix(ext) {
-                        stem = s.to_string();
-                        break;
-                    }
-                }
-                (stem, vec![path])
-            }
-        };
+impl DatasetSpec {
+    /// The dataset `name` of the files `paths` (one file, or a collection), the name checked
+    /// as URLs need it: letters, digits, `-`, `_` or `.`. Paths are taken as given (commas
+    /// and `=` included).
+    ///
+    /// ```
+    /// use annpage_server::DatasetSpec;
+    /// let spec = DatasetSpec::named("pbmc", vec!["a,b=c.h5ad".into()]).unwrap();
+    /// assert_eq!(spec.paths[0].to_str(), Some("a,b=c.h5ad"));
+    /// assert!(DatasetSpec::named("a/b", vec!["x.h5ad".into()]).is_err());
+    /// ```
+    pub fn named(name: impl Into<String>, paths: Vec<PathBuf>) -> Result<Self, ServeError> {
+        let name = name.into();
         let valid = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
         if name.is_empty() || !name.chars().all(valid) {
             return Err(ServeError::Name(format!(
-                "'{name}' (from '{s}'): a dataset name is letters, digits, '-', '_' or '.'; \
-                 give one as NAME=FILE"
+                "'{name}': a dataset name is letters, digits, '-', '_' or '.'; give one as \
+                 NAME=FILE"
             )));
         }
-        if paths.iter().any(|p: &PathBuf| p.as_os_str().is_empty()) {
+        if paths.is_empty() || paths.iter().any(|p| p.as_os_str().is_empty()) {
             return Err(ServeError::Name(format!(
-                "'{s}': an empty path (a collection is NAME=FILE,FILE,...)"
+                "'{name}': an empty path (a collection is NAME=FILE,FILE,...)"
             )));
         }
         Ok(DatasetSpec {
@@ -129,6 +118,34 @@ impl FromStr for DatasetSpec {
             paths,
             concat: None,
         })
+    }
+
+    /// The dataset of the file (or store) `path`, named by its file stem.
+    pub fn of_path(path: PathBuf) -> Result<Self, ServeError> {
+        let mut stem = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for ext in [".zarr.zip", ".h5ad", ".zarr", ".h5"] {
+            if let Some(s) = stem.strip_suffix(ext) {
+                stem = s.to_string();
+                break;
+            }
+        }
+        DatasetSpec::named(stem, vec![path])
+    }
+}
+
+impl FromStr for DatasetSpec {
+    type Err = ServeError;
+
+    fn from_str(s: &str) -> Result<Self, ServeError> {
+        match s.split_once('=') {
+            Some((name, paths)) if !name.contains('/') => {
+                DatasetSpec::named(name, paths.split(',').map(PathBuf::from).collect())
+            }
+            _ => DatasetSpec::of_path(PathBuf::from(s)),
+        }
     }
 }
 

@@ -99,3 +99,17 @@ def test_a_server_names_its_datasets_as_it_lists_them():
     with annpage.serve([PBMC], port=0, cache_mb=8) as server:
         listed = json.load(urllib.request.urlopen(server.url + "/datasets"))
         assert server.datasets == [d["name"] for d in listed] == [PBMC.stem]
+
+
+def test_paths_with_commas_or_equals_are_served_as_given(tmp_path):
+    import shutil
+    import urllib.request
+
+    odd = tmp_path / "a,b=c"
+    odd.mkdir()
+    shutil.copy(PBMC, odd / "data.h5ad")
+    with annpage.serve({"mine": odd / "data.h5ad"}, port=0) as server:
+        with urllib.request.urlopen(server.url + "/datasets") as r:
+            assert json.loads(r.read())[0]["name"] == "mine"
+    with pytest.raises(ValueError, match="a dataset name is"):
+        annpage.serve({"a/b": PBMC}, port=0)
