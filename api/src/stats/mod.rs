@@ -216,12 +216,10 @@ impl QcAccumulator {
             return Ok(());
         }
         let (n_a, n_b) = (self.rows as f64, part.rows as f64);
-        let n = n_a + n_b;
         for (j, m) in moments.into_iter().enumerate() {
             let (mean_b, m2_b, nonzero) = m.unwrap_or((0.0, 0.0, 0));
-            let delta = mean_b - self.mean[j];
-            self.mean[j] += delta * n_b / n;
-            self.m2[j] += m2_b + delta * delta * n_a * n_b / n;
+            (self.mean[j], self.m2[j]) =
+                merged_moments((self.mean[j], self.m2[j], n_a), (mean_b, m2_b, n_b));
             self.n_cells[j] += nonzero;
         }
         self.rows += part.rows;
@@ -337,7 +335,6 @@ impl QcAccumulator {
             chunk.shifted(&shifts, &mut shifted);
         }
         let n_a = self.rows as f64;
-        let n = n_a + n_b;
         for (j, g) in part.sums.iter().enumerate() {
             let nonzero = g.nonzero;
             let m2_b = match (plain[j], shifts[j]) {
@@ -353,9 +350,8 @@ impl QcAccumulator {
             // Rounding can leave a tiny negative sum of squares; NaN stays NaN.
             let m2_b = if m2_b < 0.0 { 0.0 } else { m2_b };
             let chunk_mean = g.sum / n_b;
-            let delta = chunk_mean - self.mean[j];
-            self.mean[j] += delta * n_b / n;
-            self.m2[j] += m2_b + delta * delta * n_a * n_b / n;
+            (self.mean[j], self.m2[j]) =
+                merged_moments((self.mean[j], self.m2[j], n_a), (chunk_mean, m2_b, n_b));
             self.n_cells[j] += nonzero;
         }
         self.rows += rows;
@@ -368,6 +364,24 @@ impl Visit for QcAccumulator {
         self.merge_chunk(&chunk);
         Ok(())
     }
+}
+
+/// The mean and sum of squared deviations of two groups of values together, from each one's
+/// `(mean, sum of squared deviations, count)` (Chan et al.). An infinite or NaN mean on
+/// either side makes the mean that of the sums and the spread NaN, as numpy's `mean` and
+/// `var` of values holding `inf` are (the update would give NaN for `inf − inf`).
+fn merged_moments(a: (f64, f64, f64), b: (f64, f64, f64)) -> (f64, f64) {
+    let ((mean_a, m2_a, n_a), (mean_b, m2_b, n_b)) = (a, b);
+    let n = n_a + n_b;
+    let delta = mean_b - mean_a;
+    if !delta.is_finite() {
+        let sum = |mean: f64, count: f64| if count == 0.0 { 0.0 } else { mean * count };
+        return ((sum(mean_a, n_a) + sum(mean_b, n_b)) / n, f64::NAN);
+    }
+    (
+        mean_a + delta * n_b / n,
+        m2_a + m2_b + delta * delta * n_a * n_b / n,
+    )
 }
 
 #[cfg(test)]

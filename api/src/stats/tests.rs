@@ -409,3 +409,22 @@ fn thread_counts_are_capped() {
     assert_eq!(acc.threads, annpage_engine::paged::max_threads());
     assert_eq!(QcAccumulator::new(3).with_threads(0).threads, 1);
 }
+
+#[test]
+fn an_infinite_value_in_an_earlier_chunk_gives_numpys_mean() {
+    // numpy: mean([inf, 1, 2]) = inf, var(...) = nan, whatever the chunks.
+    let mut acc = QcAccumulator::new(1);
+    for x in [f64::INFINITY, 1.0, 2.0] {
+        acc.add_chunk(&Matrix::Dense(ArrayData::from(ndarray::array![[x]])))
+            .unwrap();
+    }
+    let s = acc.finish();
+    assert_eq!(s.mean, [f64::INFINITY]);
+    assert!(s.var[0].is_nan());
+    let mut acc = QcAccumulator::new(1);
+    for x in [f64::INFINITY, f64::NEG_INFINITY] {
+        acc.add_chunk(&Matrix::Dense(ArrayData::from(ndarray::array![[x]])))
+            .unwrap();
+    }
+    assert!(acc.finish().mean[0].is_nan());
+}
