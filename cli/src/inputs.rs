@@ -164,9 +164,14 @@ impl Input {
         output: &Path,
         options: &WriteOptions,
     ) -> annpage::Result<()> {
+        // Nothing selected: the whole input (not a view: unused categories are kept, as
+        // anndata.concat keeps them).
+        let all = matches!((obs, var), (Selection::All, Selection::All));
         match (self, options.store) {
             (Input::One(b), StoreKind::H5ad) => b.slice(obs, var)?.write_h5ad(output, options),
             (Input::One(b), StoreKind::Zarr) => b.slice(obs, var)?.write_zarr(output, options),
+            (Input::Many(c), StoreKind::H5ad) if all => c.write_h5ad(output, options),
+            (Input::Many(c), StoreKind::Zarr) if all => c.write_zarr(output, options),
             (Input::Many(c), StoreKind::H5ad) => c.slice(obs, var)?.write_h5ad(output, options),
             (Input::Many(c), StoreKind::Zarr) => c.slice(obs, var)?.write_zarr(output, options),
         }

@@ -137,3 +137,21 @@ def test_keys_that_are_not_strings_stay_as_given(tmp_path):
     assert_equal(c.to_memory(), want)
     assert list(c.obs["batch"].cat.categories) == [1, 2]
     assert (c[c.obs["batch"] == 2].obs_names == ["c"]).all()
+
+
+def test_the_whole_collection_keeps_unused_categories_as_concat_does(tmp_path):
+    files = []
+    for i in range(2):
+        a = ad.AnnData(sp.csr_matrix(np.ones((3, 2), dtype=np.float32)))
+        a.obs_names = [f"c{i}_{j}" for j in range(3)]
+        a.obs["cat"] = pd.Categorical(["a", "b", "a"], categories=["a", "b", f"unused{i}"])
+        files.append(tmp_path / f"{i}.h5ad")
+        a.write_h5ad(files[-1])
+    want = ad.concat([ad.read_h5ad(f) for f in files])
+    c = annpage.read_collection(files)
+    assert list(c.obs["cat"].cat.categories) == list(want.obs["cat"].cat.categories)
+    assert_equal(c.to_memory(), want)
+    c.write_h5ad(tmp_path / "whole.h5ad")
+    assert_equal(ad.read_h5ad(tmp_path / "whole.h5ad"), want)
+    # A view prunes them, as anndata's view copied does.
+    assert_equal(c[[0, 4]].to_memory(), want[[0, 4]].copy())

@@ -102,6 +102,7 @@ pub fn read_collection(
         }),
         obs: AxisIndex::full(n_obs),
         var: AxisIndex::full(n_vars),
+        view: false,
         columns: Arc::default(),
     })
 }
@@ -119,6 +120,9 @@ pub struct BackedCollection {
     inner: Arc<Inner>,
     obs: AxisIndex,
     var: AxisIndex,
+    /// Whether this is a selection (anything sliced, even everything in order): as anndata's
+    /// views, it then drops unused categories.
+    view: bool,
     /// Per file, the columns `var` needs (see `file_columns`), worked out once and shared by
     /// the views that keep the same genes.
     columns: Arc<OnceLock<FileColumns>>,
@@ -223,9 +227,10 @@ impl BackedCollection {
         Ok((kind, c.dtype()))
     }
 
-    /// Whether this handle selects part of the concatenation.
+    /// Whether this handle is a selection of the concatenation (made by
+    /// [`BackedCollection::slice`], even of everything).
     pub fn is_view(&self) -> bool {
-        !(self.obs.is_full() && self.var.is_full())
+        self.view
     }
 
     /// Whether the files have `X`.
@@ -262,6 +267,7 @@ impl BackedCollection {
             var: pick(&self.var, var, &self.inner.var_names)
                 .in_element("var")
                 .in_file(self.label())?,
+            view: true,
             columns,
         })
     }
@@ -441,7 +447,8 @@ impl BackedCollection {
         let which = self.which(layer)?;
         let conform = self.conform(&which)?;
         let zeros = conform.sparse() || self.inner.reindexers.iter().all(|r| !r.fills());
-        if self.is_view() || self.inner.options.fill_value.is_some_and(|v| v != 0.0) || !zeros {
+        let everything = self.obs.is_full() && self.var.is_full();
+        if !everything || self.inner.options.fill_value.is_some_and(|v| v != 0.0) || !zeros {
             return Ok(None);
         }
         let mut out = Vec::with_capacity(self.inner.files.len());

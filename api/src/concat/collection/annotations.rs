@@ -223,7 +223,7 @@ impl BackedCollection {
         };
         let at = format!("{at}/{name}");
         let mut cut = column.subset(rows).in_element(&at)?;
-        if let Column::Categorical(c) = &mut cut {
+        if let (Column::Categorical(c), true) = (&mut cut, self.is_view()) {
             c.remove_unused_categories();
         }
         match strings.iter().find(|(s, _)| s == name) {
@@ -235,12 +235,16 @@ impl BackedCollection {
     }
 
     /// Everything but the matrices at the selection, as [`AnnData::subset`] of the
-    /// concatenation gives it (unused categories removed).
+    /// concatenation gives it (in a view, unused categories removed; the whole collection
+    /// keeps them, as `anndata.concat` does).
     pub fn annotations(&self) -> Result<AnnData> {
         let held = self.inner.annotations()?;
-        let mut a = held
-            .meta
-            .subset(&selection_of(&self.obs), &selection_of(&self.var))?;
+        let mut a = match self.is_view() {
+            true => held
+                .meta
+                .subset(&selection_of(&self.obs), &selection_of(&self.var))?,
+            false => held.meta.clone(),
+        };
         let [obs, var] = &held.strings;
         a.set_obs(rewrite(a.obs(), obs).in_element("/obs")?)?;
         a.set_var(rewrite(a.var(), var).in_element("/var")?)?;
@@ -278,12 +282,15 @@ impl BackedCollection {
         }
     }
 
-    /// obs or var at the selection, unused categories removed, as `AnnData::subset` cuts it.
+    /// obs or var at the selection, as `AnnData::subset` cuts it (in a view, unused
+    /// categories removed).
     fn frame(&self, axis: Axis) -> Result<DataFrame> {
         let held = self.inner.annotations()?;
         let (frame, strings, at) = held.side(axis);
         let mut cut = frame.subset_rows(self.rows_of(axis)).in_element(at)?;
-        cut.remove_unused_categories();
+        if self.is_view() {
+            cut.remove_unused_categories();
+        }
         rewrite(&cut, strings).in_element(at)
     }
 }
