@@ -31,7 +31,9 @@ class BackedCollection(BackedAnnData):
     ``cache_mb`` for all files. ``raw`` is left out, as anndata's ``AnnCollection`` leaves it.
     """
 
-    def __init__(self, native, paths, options: dict, cache_mb: int = 1024, sel=(None, None), keys=None):
+    def __init__(
+        self, native, paths, options: dict, cache_mb: int = 1024, sel=(None, None), keys=None, inputs=None
+    ):
         shown = f"{paths[0]}" if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1} files)"
         super().__init__(native, shown, cache_mb, sel)
         self._paths = list(paths)
@@ -39,24 +41,46 @@ class BackedCollection(BackedAnnData):
         # The keys as given, when they are not all text (the label's categories are then
         # these, as anndata's; the native collection holds their text).
         self._keys = keys
+        # Each file's (obs, var) once read, shared with the views: the dtypes anndata.concat
+        # keeps (see `_as_given`).
+        self._inputs = inputs if inputs is not None else {}
 
-    def _keys_as_given(self, frame):
-        label = self._options.get("label")
-        if self._keys is None or label is None or label not in frame:
-            return frame
-        as_given = {str(k): k for k in self._keys}
-        frame[label] = frame[label].cat.rename_categories(lambda c: as_given.get(c, c))
+    def _as_given(self, frame, which: str):
+        """`frame` (obs or var) with the dtypes anndata.concat gives it: the native collection
+        holds its columns as anndata writes them (strings that repeat as categoricals)."""
+        from . import _as_anndata_concats, read_h5ad, read_zarr
+
+        if "frames" not in self._inputs:
+            frames = []
+            for path in self._paths:
+                read = read_zarr if str(path).lower().endswith((".zarr", ".zip")) else read_h5ad
+                with read(path, backed="r", cache_mb=16) as f:
+                    frames.append((f.obs, f.var))
+            self._inputs["frames"] = frames
+        inputs = [f[0] if which == "obs" else f[1] for f in self._inputs["frames"]]
+        label = self._options.get("label") if which == "obs" else None
+        _as_anndata_concats(frame, inputs, label)
+        if which == "obs" and self._keys is not None and label is not None and label in frame:
+            as_given = {str(k): k for k in self._keys}
+            frame[label] = frame[label].cat.rename_categories(lambda c: as_given.get(c, c))
         return frame
 
     @property
     def obs(self):
         if self._obs is None:
-            self._obs = self._keys_as_given(_convert.value(self._h().obs(), self._filename, "obs"))
+            self._obs = self._as_given(_convert.value(self._h().obs(), self._filename, "obs"), "obs")
         return self._obs
+
+    @property
+    def var(self):
+        if self._var is None:
+            self._var = self._as_given(_convert.value(self._h().var(), self._filename, "var"), "var")
+        return self._var
 
     def to_memory(self):
         adata = super().to_memory()
-        self._keys_as_given(adata.obs)
+        self._as_given(adata.obs, "obs")
+        self._as_given(adata.var, "var")
         return adata
 
     @property
@@ -71,7 +95,9 @@ class BackedCollection(BackedAnnData):
         var = _positions(var, n_vars, lambda: self.var_names, "var")
         sel = (_compose(self._sel[0], obs, n_obs), _compose(self._sel[1], var, n_vars))
         native = self._h().slice(obs, var)
-        return BackedCollection(native, self._paths, self._options, self._cache_mb, sel, self._keys)
+        return BackedCollection(
+            native, self._paths, self._options, self._cache_mb, sel, self._keys, self._inputs
+        )
 
     def to_dask(self, chunk_rows: int = 10_000):
         """X as a :class:`dask.array.Array` of row blocks; each task opens the collection

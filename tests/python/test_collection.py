@@ -155,3 +155,22 @@ def test_the_whole_collection_keeps_unused_categories_as_concat_does(tmp_path):
     assert_equal(ad.read_h5ad(tmp_path / "whole.h5ad"), want)
     # A view prunes them, as anndata's view copied does.
     assert_equal(c[[0, 4]].to_memory(), want[[0, 4]].copy())
+
+
+def test_string_columns_keep_the_dtypes_anndata_concat_gives(tmp_path):
+    files = []
+    for i, genes in enumerate([["g0", "g1"], ["g1", "g2"]]):
+        a = ad.AnnData(sp.csr_matrix(np.ones((2, 2), dtype=np.float32)))
+        a.obs_names = [f"c{i}{j}" for j in range(2)]
+        a.var_names = genes
+        a.var["gid"] = [f"ID_{g}" for g in genes]
+        if i == 0:
+            a.obs["s"] = ["u", "v"]  # unique: stays strings in the file
+        files.append(tmp_path / f"{i}.h5ad")
+        a.write_h5ad(files[-1])
+    want = ad.concat([ad.read_h5ad(f) for f in files], join="outer", merge="first")
+    c = annpage.read_collection(files, join="outer", merge="first")
+    assert c.obs["s"].dtype == want.obs["s"].dtype == object  # not the written categorical
+    assert c.var["gid"].dtype == want.var["gid"].dtype
+    assert_equal(c.to_memory(), want)
+    assert_equal(c[[0, 2]].to_memory(), want[[0, 2]].copy())
