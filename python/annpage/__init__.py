@@ -251,7 +251,8 @@ def concat(
     adatas, keys = _keyed(adatas, keys, "objects")
     flat, records = [], []
     for a in adatas:
-        flat.append(_convert.elements(a, records=records))
+        frames = tuple(_convert.missing_strings_as_nullable(f) for f in (a.obs, a.var))
+        flat.append(_convert.elements(a, records=records, frames=frames))
     if records and uns_merge is not None:
         raise TypeError(
             f"{records[0][0]} is a record array: annpage.concat merges uns without them "
@@ -291,7 +292,8 @@ def _as_anndata_concats(frame, inputs, label):
 
     for name in frame.columns:
         column = frame[name]
-        if name == label or not (categorical(column.dtype) or column.dtype == object):
+        text = column.dtype == object or isinstance(column.dtype, pd.StringDtype)
+        if name == label or not (categorical(column.dtype) or text):
             continue
         held = [f[name].dtype for f in inputs if name in f.columns]
         if not held:
@@ -300,6 +302,9 @@ def _as_anndata_concats(frame, inputs, label):
             frame[name] = column.astype(held[0])
         elif categorical(column.dtype) and not all(categorical(d) for d in held):
             frame[name] = column.astype(object)
+        elif isinstance(column.dtype, pd.StringDtype):
+            # Objects with missing values, concatenated as pandas strings: objects again.
+            frame[name] = column.astype(object).where(column.notna(), np.nan)
         elif categorical(column.dtype) and any(d.ordered for d in held):
             filled = [d for d in held if len(d.categories)]
             if not all(d.ordered and d.categories.equals(filled[0].categories) for d in filled):

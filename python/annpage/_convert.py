@@ -242,11 +242,31 @@ def strings_to_categoricals(df, inplace=False):
     return out
 
 
-def elements(adata, convert_strings=False, records=None):
+def missing_strings_as_nullable(df):
+    """`df` with its object columns of strings and missing values as pandas strings (a shallow
+    copy where there are any): what annpage concatenates them as, since anndata.concat keeps
+    them (a write, instead, makes them categoricals first or refuses them, as anndata's)."""
+    from pandas.api.types import infer_dtype
+
+    out = df
+    for key in df.columns:
+        column = df[key]
+        if isinstance(column, pd.DataFrame) or column.dtype != object or not column.isna().any():
+            continue
+        if infer_dtype(column) != "string":
+            continue
+        if out is df:
+            out = df.copy(deep=False)
+        out[key] = column.astype("string")
+    return out
+
+
+def elements(adata, convert_strings=False, records=None, frames=None):
     """An `anndata.AnnData` as the native module's dict of elements (``convert_strings``: with
     `strings_to_categoricals` applied to obs, var and raw.var, as anndata writes them). Given a
     list as ``records``, the record arrays of ``uns`` are left out and appended to it as
-    ``(path, value)`` pairs (see `_records`)."""
+    ``(path, value)`` pairs (see `_records`). ``frames``: obs and var to take instead of the
+    object's."""
     if getattr(adata, "isbacked", False):
         adata = adata.to_memory()
 
@@ -262,8 +282,8 @@ def elements(adata, convert_strings=False, records=None):
         }
     return {
         "X": None if adata.X is None else flatten(adata.X),
-        "obs": frame(adata.obs),
-        "var": frame(adata.var),
+        "obs": frame(adata.obs if frames is None else frames[0]),
+        "var": frame(adata.var if frames is None else frames[1]),
         "obsm": {k: flatten(v) for k, v in adata.obsm.items()},
         "varm": {k: flatten(v) for k, v in adata.varm.items()},
         "obsp": {k: flatten(v) for k, v in adata.obsp.items()},

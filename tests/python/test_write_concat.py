@@ -223,3 +223,15 @@ def test_concat_on_disk_keys_that_are_numbers_stay_numbers(tmp_path, out):
     assert_equal(got, ad.concat([a, b], label="batch", keys=[1, 2]))
     assert list(got.obs["batch"].cat.categories) == [1, 2]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.h5ad", "b.h5ad", out])
+
+
+def test_concat_of_string_columns_with_missing_values_keeps_objects():
+    """Object columns of strings and NaN (common after merging metadata): anndata.concat keeps
+    them as objects; so does annpage's (they are concatenated as pandas strings)."""
+    a = ad.AnnData(np.zeros((4, 2), np.float32), obs=pd.DataFrame({"donor": ["d1", np.nan, "d1", "d2"]}, index=list("abcd")))
+    b = ad.AnnData(np.zeros((2, 2), np.float32), obs=pd.DataFrame({"donor": ["d3", None]}, index=list("ef")))
+    for kwargs in ({}, {"join": "outer", "label": "batch"}):
+        got, want = annpage.concat([a, b], **kwargs), ad.concat([a, b], **kwargs)
+        assert got.obs["donor"].dtype == object
+        assert_equal(got, want)
+    assert a.obs["donor"].dtype == object  # the caller's objects are left alone
