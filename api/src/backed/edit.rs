@@ -104,20 +104,21 @@ impl BackedAnnData {
         // As anndata: a non-string index becomes strings.
         crate::validate::string_index(&mut df).in_file(&self.shared.path)?;
         let (part, id) = frame_part(on);
-        let renamed = Some(&*self.names(on)?) != df.index_names();
-        if renamed {
+        // A handle that may change the file is not a view: its names are the file's.
+        let names = self.names(on)?;
+        if df.nrows() != names.len() {
+            return Err(Error::shape(format!(
+                "a new {axis} has {} rows, the file has {}",
+                df.nrows(),
+                names.len()
+            ))
+            .in_file(&self.shared.path));
+        }
+        if Some(&*names) != df.index_names() {
             self.rename_aligned_frames(on, &df)?;
         }
         self.edit(part, |layout| {
-            let frame = frame_mut(layout, on);
-            if df.nrows() != frame.n_rows {
-                return Err(Error::shape(format!(
-                    "a new {axis} has {} rows, the file has {}",
-                    df.nrows(),
-                    frame.n_rows
-                )));
-            }
-            frame.source = FrameSource::Memory(Arc::new(df));
+            frame_mut(layout, on).source = FrameSource::Memory(Arc::new(df));
             Ok(())
         })?;
         let generation = self.shared.snapshot().generation;
