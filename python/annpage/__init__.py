@@ -270,11 +270,7 @@ def concat(
     if joined.raw is not None:
         frames = [a.raw.var for a in adatas if a.raw is not None]
         _as_anndata_concats(joined.raw.var, frames, label if along == "var" else None)
-    if label is not None and keys is not None and not all(isinstance(k, str) for k in keys):
-        # anndata's label categories are the keys as given (ints stay ints); annpage's are
-        # their text, in the same order.
-        frame = getattr(joined, along)
-        frame[label] = frame[label].cat.rename_categories(list(keys))
+    _convert.label_as_given(getattr(joined, along), label, keys)
     return joined
 
 
@@ -387,7 +383,7 @@ def read_collection(
     native = _Collection.open(
         paths, options, int(cache_mb) << 20, None if threads is None else int(threads)
     )
-    given = None if keys is None or all(isinstance(k, str) for k in keys) else list(keys)
+    given = None if keys is None else list(keys)
     return BackedCollection(native, paths, options, int(cache_mb), keys=given)
 
 

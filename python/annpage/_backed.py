@@ -483,8 +483,7 @@ class BackedAnnData:
         obs = _positions(obs, n_obs, lambda: self.obs_names, "obs")
         var = _positions(var, n_vars, lambda: self.var_names, "var")
         sel = (_compose(self._sel[0], obs, n_obs), _compose(self._sel[1], var, n_vars))
-        if self._writable:
-            self._push()  # the view sees the changes made so far
+        self._push()  # a view of an r+ handle sees the changes made so far
         return BackedAnnData(self._h().slice(obs, var), self._filename, self._cache_mb, sel)
 
     def to_memory(self):

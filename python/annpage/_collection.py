@@ -38,8 +38,8 @@ class BackedCollection(BackedAnnData):
         super().__init__(native, shown, cache_mb, sel)
         self._paths = list(paths)
         self._options = dict(options)
-        # The keys as given, when they are not all text (the label's categories are then
-        # these, as anndata's; the native collection holds their text).
+        # The keys as given (the label's categories, as anndata's; the native collection
+        # holds their text: see `_convert.label_as_given`).
         self._keys = keys
         # Each file's (obs, var) once read, shared with the views: the dtypes anndata.concat
         # keeps (see `_as_given`).
@@ -60,10 +60,7 @@ class BackedCollection(BackedAnnData):
         inputs = [f[0] if which == "obs" else f[1] for f in self._inputs["frames"]]
         label = self._options.get("label") if which == "obs" else None
         _as_anndata_concats(frame, inputs, label)
-        if which == "obs" and self._keys is not None and label is not None and label in frame:
-            as_given = {str(k): k for k in self._keys}
-            frame[label] = frame[label].cat.rename_categories(lambda c: as_given.get(c, c))
-        return frame
+        return _convert.label_as_given(frame, label, self._keys)
 
     @property
     def obs(self):

@@ -242,6 +242,17 @@ def strings_to_categoricals(df, inplace=False):
     return out
 
 
+def label_as_given(frame, label, keys):
+    """`frame`'s ``label`` column with the keys as its categories as given (numbers stay
+    numbers, as anndata's): annpage's concatenation holds their text. Categories a view
+    dropped stay dropped."""
+    if label is None or keys is None or label not in frame or all(isinstance(k, str) for k in keys):
+        return frame
+    as_given = {str(k): k for k in keys}
+    frame[label] = frame[label].cat.rename_categories(lambda c: as_given.get(c, c))
+    return frame
+
+
 def missing_strings_as_nullable(df):
     """`df` with its object columns of strings and missing values as pandas strings (a shallow
     copy where there are any): what annpage concatenates them as, since anndata.concat keeps
