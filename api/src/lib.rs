@@ -54,6 +54,7 @@ pub use annpage_engine::data;
 pub use annpage_engine::error::ResultExt;
 /// Describing a file's element tree from its metadata alone (what `annpage info` prints).
 pub use annpage_engine::file::inspect;
+pub use annpage_engine::format::write::staging::remove_own_temporaries;
 pub use annpage_engine::format::{AnnDataElements, Compression, RawElements, WriteOptions};
 pub use annpage_engine::select::{AxisIndex, IndexKind, Selection};
 pub use annpage_engine::storage::{StoreKind, ZarrCompression, ZarrFormat, ZarrOptions};

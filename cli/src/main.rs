@@ -18,6 +18,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 mod inputs;
+mod interrupt;
 mod serve;
 mod transform;
 
@@ -145,6 +146,19 @@ enum Command {
     /// Serve files over HTTP (JSON and binary arrays, and a browser viewer at /), read-only,
     /// every file within one cache budget. Stops on Ctrl-C or SIGTERM.
     Serve(serve::ServeArgs),
+}
+
+impl Command {
+    /// The files or stores the command writes through a temporary beside them.
+    fn outputs(&self) -> Vec<PathBuf> {
+        match self {
+            Command::Convert { output, .. }
+            | Command::Subset { output, .. }
+            | Command::Concat { output, .. } => vec![output.clone()],
+            Command::Transform(args) => vec![args.output.clone()],
+            Command::Info { .. } | Command::Stats { .. } | Command::Serve(_) => Vec::new(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -660,6 +674,7 @@ fn main() -> ExitCode {
         };
     }
     panics::install_hook(panics::Report::Quiet);
+    interrupt::remove_temporaries_on_signal(cli.command.outputs());
     match std::panic::catch_unwind(|| run(cli)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {

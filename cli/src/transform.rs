@@ -14,7 +14,7 @@ pub struct TransformArgs {
     /// Input .h5ad file (read whole).
     input: PathBuf,
     /// Output .h5ad file (written beside, then renamed into place).
-    output: PathBuf,
+    pub(crate) output: PathBuf,
     /// Make obs names unique as anndata's obs_names_make_unique (NAME-1, NAME-2, …; the
     /// joining string may be given).
     #[arg(long, value_name = "JOIN", num_args = 0..=1, default_missing_value = "-")]

@@ -205,6 +205,23 @@ def test_a_killed_write_leaves_a_temporary_the_next_write_removes(annpage_bin: P
     assert ad.read_h5ad(target).shape == (30, 20)
 
 
+@pytest.mark.parametrize(("sig", "out_name"), [(signal.SIGINT, "out.h5ad"), (signal.SIGTERM, "out.zarr"), (signal.SIGHUP, "out.h5ad")])
+def test_an_interrupted_write_removes_its_temporary(annpage_bin: Path, tmp_path: Path, sig: int, out_name: str) -> None:
+    big = tmp_path / "big.h5ad"
+    ad.AnnData(np.random.default_rng(0).random((3000, 2000))).write_h5ad(big)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    proc = subprocess.Popen([str(annpage_bin), "convert", str(big), str(out_dir / out_name), "--compression", "gzip"])
+    deadline = time.monotonic() + 60
+    while not list(out_dir.glob("*.annpage-tmp")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert list(out_dir.glob("*.annpage-tmp")), "the write ended before its temporary was seen"
+    proc.send_signal(sig)
+    # The process dies of the signal, as without a handler, once its temporary is removed.
+    assert proc.wait(timeout=60) == -sig
+    assert list(out_dir.iterdir()) == []
+
+
 def test_outputs_that_must_not_be_replaced_or_mean_nothing_are_refused(annpage_bin: Path, tmp_path: Path) -> None:
     """A directory that is not a Zarr store (it may hold the input) is never replaced by a store,
     nor a directory by a file; a codec the output's format does not take is an error, not an

@@ -68,10 +68,7 @@ impl Staged {
         let name = target.file_name().ok_or_else(|| {
             Error::invalid(format!("'{}' does not name a file", target.display()))
         })?;
-        let dir = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
+        let dir = parent_dir(target);
         check_replaceable(target, dir_store)?;
         // The temporary's name adds ~30 bytes: a long target name is cut (file names hold
         // 255 bytes), which keeps it unique by its suffix.
@@ -329,6 +326,51 @@ fn temp_stem(name: &OsStr) -> std::ffi::OsString {
         .find(|&i| text.is_char_boundary(i))
         .unwrap_or(0);
     text[..cut].into()
+}
+
+/// The directory a target is written in (`.` for a bare name).
+fn parent_dir(target: &Path) -> &Path {
+    match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Removes the temporaries this process is writing for `target` (files, or directory stores),
+/// for a process about to die of a signal: a [`Staged`] removes its own when dropped, which
+/// a process killed by a signal never does. Failures are ignored; what is left is removed by
+/// the next write of the same target once this process is gone.
+///
+/// ```
+/// use annpage_engine::format::write::staging::{remove_own_temporaries, Staged};
+/// let dir = tempfile::tempdir()?;
+/// let target = dir.path().join("out.h5ad");
+/// let staged = Staged::beside(&target)?;
+/// remove_own_temporaries(&target);
+/// assert!(!staged.path().exists());
+/// # Ok::<(), annpage_engine::Error>(())
+/// ```
+pub fn remove_own_temporaries(target: &Path) {
+    let Some(name) = target.file_name() else {
+        return;
+    };
+    let name = temp_stem(name);
+    let Ok(entries) = std::fs::read_dir(parent_dir(target)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if temp_pid(&entry.file_name(), &name) != Some(std::process::id()) {
+            continue;
+        }
+        if let Ok(meta) = entry.metadata() {
+            // A store's writers may still be adding files to it: a few tries.
+            for _ in 0..3 {
+                if remove(&entry.path(), meta.is_dir()).is_ok() {
+                    break;
+                }
+            }
+        }
+    }
 }
 
 fn remove_stale(dir: &Path, name: &OsStr) {
