@@ -525,18 +525,47 @@ fn backed_options(args: &BackedArgs) -> BackedOptions {
 }
 
 /// Reads a list file: one entry a line (CRLF or LF), blank lines and a leading byte-order mark
-/// ignored.
+/// ignored. Read line by line, so that what is no list (a binary file, a device) is refused at
+/// its first bad line: text that is not UTF-8, or a line longer than [`MAX_LIST_LINE`].
 fn read_list(path: &Path) -> annpage::Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).in_file(path)?;
-    // A byte-order mark (editors on Windows write one) is not part of the first entry.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    Ok(text
-        .lines()
-        .map(|l| l.trim_end_matches('\r'))
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_owned)
-        .collect())
+    use std::io::{BufRead, Read};
+    let file = std::fs::File::open(path).in_file(path)?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut entries = Vec::new();
+    let mut line = Vec::new();
+    for number in 1.. {
+        line.clear();
+        let limit = MAX_LIST_LINE as u64 + 2;
+        let n = (&mut reader)
+            .take(limit)
+            .read_until(b'\n', &mut line)
+            .in_file(path)?;
+        if n == 0 {
+            break;
+        }
+        let bad = |what: &str| Error::invalid(format!("line {number} {what}")).in_file(path);
+        if line.last() != Some(&b'\n') && n as u64 == limit {
+            return Err(bad(&format!(
+                "is longer than {MAX_LIST_LINE} bytes: not a list of one entry a line"
+            )));
+        }
+        let text = std::str::from_utf8(&line).map_err(|_| bad("is not UTF-8 text"))?;
+        // A byte-order mark (editors on Windows write one) is not part of the first entry.
+        let text = if number == 1 {
+            text.strip_prefix('\u{feff}').unwrap_or(text)
+        } else {
+            text
+        };
+        let text = text.trim_end_matches('\n').trim_end_matches('\r');
+        if !text.trim().is_empty() {
+            entries.push(text.to_owned());
+        }
+    }
+    Ok(entries)
 }
+
+/// The longest line a list file may have (names and positions are far shorter).
+const MAX_LIST_LINE: usize = 1 << 16;
 
 /// The selection of one axis: `selection`, or the rows of obs (var) that pass `query`.
 fn queried(

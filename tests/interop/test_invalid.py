@@ -255,6 +255,17 @@ def test_bad_arguments_are_one_error_line(annpage_bin: Path, tmp_path: Path, arg
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(("source", "words"), [("/dev/zero", "line 1 is longer than 65536 bytes"), ("binary", "line 2 is not UTF-8 text")])
+def test_list_files_that_are_no_lists_are_refused_at_their_first_bad_line(annpage_bin: Path, tmp_path: Path, source: str, words: str) -> None:
+    # /dev/zero never ends and has no line break: read whole, it would take every byte of memory.
+    if source == "binary":
+        source = tmp_path / "names.bin"
+        source.write_bytes(b"cell_1\n\xff\xfe" + bytes(range(256)) * 100)
+    line = _one_error_line(run([annpage_bin, "subset", PBMC, tmp_path / "o.h5ad", "--obs-names", source]))
+    assert line.startswith(f"annpage: error: {source}: ") and words in line, line
+    assert not (tmp_path / "o.h5ad").exists()
+
+
 def test_control_characters_in_names_reach_the_terminal_escaped(annpage_bin: Path, tmp_path: Path) -> None:
     names = tmp_path / "names.txt"
     names.write_text("cell\x1b]0;title\x07\rforged\n")
