@@ -90,3 +90,8 @@ const _: () = {
     const fn assert_send<T: Send>() {}
     assert_send::<MatrixChunks>();
 };
+
+/// The README's Rust examples, compiled by `cargo test --doc` so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExamples;
