@@ -353,6 +353,40 @@ def test_loom_reads_like_anndata(annpage_bin: Path, tmp_path: Path, name: str) -
     assert got.obs.index.name == want.obs.index.name
 
 
+def test_loom_of_the_newer_hdf5_layout_reads_in_h5pys_order(annpage_bin: Path, tmp_path: Path) -> None:
+    # Groups of libver="latest" keep links by hash: libhdf5's native order is creation order,
+    # h5py's (and so anndata's) the names'.
+    src = tmp_path / "latest.loom"
+    with h5py.File(src, "w", libver="latest") as f:
+        f["matrix"] = np.arange(12, dtype="float32").reshape(3, 4)
+        for g in ["row_attrs", "col_attrs", "layers", "attrs", "row_graphs", "col_graphs"]:
+            f.create_group(g)
+        for k in ["zeta", "alpha", "CellID", "mid"]:
+            f["col_attrs"][k] = np.array([f"{k}{i}".encode() for i in range(4)])
+        f["row_attrs"]["Gene"] = np.array([b"g0", b"g1", b"g2"])
+        f["layers"]["zz"] = np.ones((3, 4), dtype="float32")
+        f["layers"]["aa"] = np.zeros((3, 4), dtype="float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = ad.read_loom(src)
+    got = _convert(annpage_bin, src, tmp_path / "out.h5ad")
+    _same(got, want)
+    assert list(got.layers) == list(want.layers) == ["aa", "zz"]
+
+
+@pytest.mark.parametrize("shape", [(4, 0), (4, 1, 3)])
+def test_loom_attributes_that_are_neither_columns_nor_arrays_are_refused(annpage_bin: Path, tmp_path: Path, shape: tuple[int, ...]) -> None:
+    src = tmp_path / "odd.loom"
+    with h5py.File(src, "w") as f:
+        f["matrix"] = np.ones((3, 4), dtype="float32")
+        for g in ["row_attrs", "col_attrs", "layers", "attrs", "row_graphs", "col_graphs"]:
+            f.create_group(g)
+        f["col_attrs"].create_dataset("odd", shape=shape, dtype="float64")
+    res = run([annpage_bin, "convert", src, tmp_path / "o.h5ad"])
+    assert res.returncode == 1, res.stderr
+    assert f"{src}: /col_attrs/odd: shape mismatch: {list(shape)} values" in res.stderr, res.stderr
+
+
 LOOM_WRITTEN = ["pbmc_like_csr", "x_dense_f32", "x_csr_i64", "obs_var_columns", "nullable_strings", "unicode", "x_dense_u8"]
 
 

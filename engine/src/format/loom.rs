@@ -70,9 +70,8 @@ fn read_file(file: &hdf5::File, options: &LoomOptions) -> Result<AnnDataElements
         s => return Err(Error::malformed(format!("a {}-d matrix", s.len())).in_element("/matrix")),
     };
     let layer_names = if file.link_exists("layers") {
-        h5::open_group(file, "layers")
-            .in_element("/layers")?
-            .member_names()?
+        // The trait's order (h5py's), not libhdf5's native one (inherent `member_names`).
+        crate::storage::Group::member_names(&h5::open_group(file, "layers").in_element("/layers")?)?
     } else {
         Vec::new()
     };
@@ -182,7 +181,7 @@ fn attributes(
     }
     let g = h5::open_group(file, group)?;
     let mut names = None;
-    for name in g.member_names()? {
+    for name in crate::storage::Group::member_names(&g)? {
         let element = format!("/{group}/{name}");
         if crate::storage::Group::member_kind(&g, &name)? != Some(crate::storage::MemberKind::Array)
         {
@@ -204,7 +203,8 @@ fn attributes(
             [_, w, ..] if *w > 1 => {
                 wide.insert(name, Element::Array(values));
             }
-            _ => {
+            [_] | [_, 1] => {
+                // Shape [n] or [n, 1], with n checked above: n values.
                 let flat = map_array!(values, a => a.into_shape_with_order(IxDyn(&[n])).expect("n values"));
                 if name == index {
                     names = Some((name, flat));
@@ -213,6 +213,13 @@ fn attributes(
                         .insert(name, Column::Array(flat))
                         .in_element(element)?;
                 }
+            }
+            shape => {
+                return Err(Error::shape(format!(
+                    "{shape:?} values: neither one a row (a column) nor several (an obsm/varm \
+                     array)"
+                ))
+                .in_element(element));
             }
         }
     }

@@ -171,7 +171,7 @@ fn counts_group(file: &hdf5::File, genome: Option<&str>) -> Result<hdf5::Group> 
     if file.link_exists("matrix") {
         return h5::open_group(file, "matrix");
     }
-    let genomes = file.member_names()?;
+    let genomes = crate::storage::Group::member_names(&**file)?;
     let genome = match genome {
         Some(g) if genomes.iter().any(|n| n == g) => g.to_owned(),
         Some(g) => {
@@ -263,7 +263,7 @@ fn annotations_v3(group: &hdf5::Group) -> Result<(DataFrame, DataFrame)> {
     }
     var.insert("feature_types", text("feature_type")?)?;
     let skip = ["name", "feature_type", "id", "gene_id", "_all_tag_keys"];
-    for name in features.member_names()? {
+    for name in crate::storage::Group::member_names(&features)? {
         let kind = crate::storage::Group::member_kind(&features, &name)?;
         if skip.contains(&name.as_str()) || kind != Some(crate::storage::MemberKind::Array) {
             continue;
