@@ -34,8 +34,8 @@ pub fn read_mtx(path: impl AsRef<Path>, dtype: DType) -> Result<AnnData> {
     Ok(adata)
 }
 
-/// Converts a Matrix Market file to `.h5ad` as [`read_mtx`] then [`AnnData::write_h5ad`]
-/// would. A `coordinate general` file whose entries come row by row (as scipy's `mmwrite`
+/// Converts a Matrix Market file to `.h5ad` (or a Zarr store, as `write.store` says) as
+/// [`read_mtx`] then [`AnnData::write_h5ad`] would. A `coordinate general` file whose entries come row by row (as scipy's `mmwrite`
 /// writes a CSR matrix) is streamed a block of about a million values at a time; any other
 /// is read whole first.
 ///
@@ -56,23 +56,37 @@ pub fn convert_mtx(
     drop(lines);
     let adata = AnnData::new(header.shape.0, header.shape.1);
     let streamed = std::cell::Cell::new(true);
-    let result = annpage_engine::format::write::write_h5ad_streaming_x(
-        out,
-        adata.elements(),
-        write,
-        |root, w| {
-            if mtx::write_rows_sorted(path, dtype, root, w)? {
-                Ok(())
-            } else {
-                streamed.set(false);
-                Err(Error::unsupported("not in row order"))
-            }
-        },
-    );
+    let result = write_streaming_x(out, &adata, write, |root, w| {
+        if mtx::write_rows_sorted(path, dtype, root, w)? {
+            Ok(())
+        } else {
+            streamed.set(false);
+            Err(Error::unsupported("not in row order"))
+        }
+    });
     match result {
-        Err(_) if !streamed.get() => read_mtx(path, dtype)?.write_h5ad(out, write),
+        Err(_) if !streamed.get() => {
+            annpage_engine::file::stream::write(out, read_mtx(path, dtype)?.elements(), write)
+        }
         other => other,
     }
+}
+
+/// Writes `adata` (without X) to `out` in the store `write.store` names, `x` writing X into
+/// the root first.
+fn write_streaming_x(
+    out: &Path,
+    adata: &AnnData,
+    write: &annpage_engine::format::WriteOptions,
+    x: impl FnOnce(
+        &dyn annpage_engine::storage::GroupWriter,
+        &annpage_engine::format::WriteOptions,
+    ) -> Result<()>,
+) -> Result<()> {
+    annpage_engine::file::stream::write_file(out, write, 1, |w| {
+        x(w.root(), w.options()).in_element("/X")?;
+        w.write_all(adata.elements())
+    })
 }
 
 /// Options of [`read_10x_mtx`], scanpy's `read_10x_mtx` arguments.
@@ -163,8 +177,8 @@ pub fn read_10x_h5(path: impl AsRef<Path>, options: &TenxH5Options) -> Result<An
     }
 }
 
-/// Converts a 10x Genomics HDF5 matrix to `.h5ad` as [`read_10x_h5`] then
-/// [`AnnData::write_h5ad`] would, streaming the counts a block at a time: memory holds the
+/// Converts a 10x Genomics HDF5 matrix to `.h5ad` (or a Zarr store, as `write.store` says) as
+/// [`read_10x_h5`] then [`AnnData::write_h5ad`] would, streaming the counts a block at a time: memory holds the
 /// annotations, the matrix's offsets and one block of about 260,000 values.
 ///
 /// ```no_run
@@ -189,12 +203,9 @@ pub fn convert_10x_h5(
         }
         None => vec![true; adata.n_vars()],
     };
-    annpage_engine::format::write::write_h5ad_streaming_x(
-        out,
-        adata.elements(),
-        write,
-        |root, w| tenx::write_10x_h5_counts(path, genome, &keep, root, w),
-    )
+    write_streaming_x(out.as_ref(), &adata, write, |root, w| {
+        tenx::write_10x_h5_counts(path, genome, &keep, root, w)
+    })
 }
 
 /// The features scanpy keeps in a v3 file: of `genome`, gene expression only with `gex_only`;

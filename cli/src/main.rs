@@ -311,10 +311,10 @@ fn run(cli: Cli) -> annpage::Result<()> {
                 (FileFormat::H5ad | FileFormat::Zarr, FileFormat::H5ad | FileFormat::Zarr) => {
                     write_backed(&open_backed(&input, &backed)?, &output, &options)?
                 }
-                (FileFormat::Mtx, FileFormat::H5ad) => {
+                (FileFormat::Mtx, FileFormat::H5ad | FileFormat::Zarr) => {
                     convert_mtx(&input, &output, annpage::data::DType::F32, &options)?
                 }
-                (FileFormat::TenxH5, FileFormat::H5ad) => {
+                (FileFormat::TenxH5, FileFormat::H5ad | FileFormat::Zarr) => {
                     convert_10x_h5(&input, &output, &reader.options().tenx_h5, &options)?
                 }
                 (_, FileFormat::H5ad) => from

@@ -176,6 +176,26 @@ def test_10x_h5_v3_reads_like_scanpy(annpage_bin: Path, tmp_path: Path, args: tu
     _same(_convert(annpage_bin, src, tmp_path / "out.h5ad", *args), sc.read_10x_h5(src, **kwargs))
 
 
+def test_streamed_conversions_write_the_store_the_output_names(annpage_bin: Path, tmp_path: Path) -> None:
+    # The streamed readers (row-ordered mtx, 10x h5) wrote HDF5 whatever the output's name.
+    mtx = tmp_path / "rows.mtx"
+    m = sp.random(50, 30, density=0.2, format="coo", random_state=3, dtype=np.float64)
+    order = np.lexsort((m.col, m.row))
+    with open(mtx, "w") as f:
+        f.write(f"%%MatrixMarket matrix coordinate real general\n50 30 {m.nnz}\n")
+        f.writelines(f"{m.row[k] + 1} {m.col[k] + 1} {float(m.data[k])!r}\n" for k in order)
+    h5 = tmp_path / "filtered_feature_bc_matrix.h5"
+    with h5py.File(h5, "w") as f:
+        write_10x_group(f.create_group("matrix"), np.random.default_rng(1), True, 15, 11)
+    for src, want in [(mtx, ad.read_mtx(mtx)), (h5, sc.read_10x_h5(h5))]:
+        for fmt in ["2", "3"]:
+            out = tmp_path / f"{src.stem}-{fmt}.zarr"
+            res = run([annpage_bin, "convert", src, out, "--zarr-format", fmt])
+            assert res.returncode == 0, res.stderr
+            assert (out / ("zarr.json" if fmt == "3" else ".zgroup")).is_file()
+            _same(ad.read_zarr(out), want)
+
+
 def test_10x_h5_legacy_reads_like_scanpy(annpage_bin: Path, tmp_path: Path) -> None:
     one, two = tmp_path / "one.h5", tmp_path / "two.h5"
     rng = np.random.default_rng(2)

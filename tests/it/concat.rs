@@ -431,3 +431,28 @@ fn on_disk_equals_in_memory() {
         }
     }
 }
+
+/// Along var (read whole), `concat_on_disk` writes the store `WriteOptions::store` names, as
+/// along obs: it used to write an HDF5 file under a `.zarr` name.
+#[test]
+fn on_disk_along_var_writes_the_store_asked_for() {
+    use annpage::{concat_on_disk, read_zarr, BackedOptions, StoreKind, WriteOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = pair();
+    let paths = [dir.path().join("a.h5ad"), dir.path().join("b.h5ad")];
+    a.write_h5ad(&paths[0], &WriteOptions::default()).unwrap();
+    b.write_h5ad(&paths[1], &WriteOptions::default()).unwrap();
+    let options = ConcatOptions {
+        axis: Axis::Var,
+        index_unique: Some("-".into()),
+        ..ConcatOptions::default()
+    };
+    let out = dir.path().join("all.zarr");
+    let zarr = WriteOptions {
+        store: StoreKind::Zarr,
+        ..WriteOptions::default()
+    };
+    concat_on_disk(&paths, &out, &options, &zarr, &BackedOptions::default()).unwrap();
+    assert!(out.join("zarr.json").is_file());
+    assert_eq!(read_zarr(&out).unwrap(), concat(&[a, b], &options).unwrap());
+}

@@ -62,7 +62,11 @@ pub fn concat_on_disk(
     }
     if options.axis == Axis::Var {
         let adatas = inputs.iter().map(read_h5ad).collect::<Result<Vec<_>>>()?;
-        return concat(&adatas, options)?.write_h5ad(output, write);
+        return annpage_engine::file::stream::write(
+            output,
+            concat(&adatas, options)?.elements(),
+            write,
+        );
     }
     let (cache, handles) = open_inputs(inputs, backed)?;
     let chunk_bytes = MemoryPolicy::new(cache.budget()).concat_chunk_bytes();

@@ -152,6 +152,11 @@ impl Writer<'_> {
         self.options
     }
 
+    /// The root group, for elements written by a writer of their own (a streamed `X`).
+    pub fn root(&self) -> &dyn GroupWriter {
+        self.root
+    }
+
     /// Writes every element of `adata` into the root, as anndata writes a whole object (in
     /// a Zarr store, a missing `raw` as anndata's `None`).
     pub fn write_all(&self, adata: &AnnDataElements) -> Result<()> {

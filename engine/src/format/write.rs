@@ -114,30 +114,6 @@ pub fn write_h5ad(
     staged.commit(path).in_file(path)
 }
 
-/// Writes `adata` as [`write_h5ad`] does, with `X` (which `adata` must not hold) written by
-/// `x` into the root group: for writers that stream the matrix from another source.
-pub fn write_h5ad_streaming_x(
-    path: impl AsRef<Path>,
-    adata: &AnnDataElements,
-    options: &WriteOptions,
-    x: impl FnOnce(&dyn GroupWriter, &WriteOptions) -> Result<()>,
-) -> Result<()> {
-    let path = path.as_ref();
-    if adata.x.is_some() {
-        return Err(Error::invalid("X is written by the streaming writer").in_file(path));
-    }
-    let staged = staging::Staged::beside(path).in_file(path)?;
-    let write = || -> Result<()> {
-        let file = hdf5::File::create(staged.path())?;
-        x(&*file, options).in_element("/X")?;
-        write_root(&*file, adata, options)?;
-        file.close()?;
-        Ok(())
-    };
-    write().in_file(path)?;
-    staged.commit(path).in_file(path)
-}
-
 /// Writes the members of the root group.
 pub(crate) fn write_root(
     root: &dyn GroupWriter,
