@@ -43,6 +43,11 @@ struct State {
     attrs: Map<String, Value>,
     /// The `zarrs` view of the same metadata, that encodes and stores chunks.
     array: Array<FilesystemStore>,
+    /// Rows of a sharded array written last that end inside an inner chunk, kept (from their
+    /// first row) until the rows after them complete it (see [`write_rows_locked`]).
+    pending: Option<(usize, ArrayData)>,
+    /// How many rows have been written in all (rows written twice count twice).
+    written: usize,
 }
 
 impl ZarrArrayWriter {
@@ -59,7 +64,13 @@ impl ZarrArrayWriter {
             store,
             path,
             resizable,
-            state: Mutex::new(State { spec, attrs, array }),
+            state: Mutex::new(State {
+                spec,
+                attrs,
+                array,
+                pending: None,
+                written: 0,
+            }),
         };
         writer.store_metadata(&writer.state.lock())?;
         Ok(writer)
@@ -201,8 +212,8 @@ impl AttrWriter for ZarrArrayWriter {
 
 impl ArrayWriter for ZarrArrayWriter {
     fn write_rows(&self, start: usize, rows: &ArrayData) -> Result<()> {
-        let state = self.state.lock();
-        write_rows_locked(&state, start, rows)
+        let mut state = self.state.lock();
+        write_rows_locked(&mut state, start, rows)
     }
 
     fn append_rows(&self, rows: &ArrayData) -> Result<usize> {
@@ -225,7 +236,7 @@ impl ArrayWriter for ZarrArrayWriter {
         state.array.set_shape(to_u64(&shape)).map_err(zarr_error)?;
         state.spec.shape = shape;
         let written =
-            write_rows_locked(&state, start, rows).and_then(|()| self.store_metadata(&state));
+            write_rows_locked(&mut state, start, rows).and_then(|()| self.store_metadata(&state));
         if let Err(e) = written {
             // Back to the length the stored metadata has.
             let mut shape = state.spec.shape.clone();
@@ -250,16 +261,114 @@ fn check_rows(spec: &ArraySpec, rows: &ArrayData) -> Result<()> {
 }
 
 /// [`ArrayWriter::write_rows`] with the state locked.
-fn write_rows_locked(state: &State, start: usize, rows: &ArrayData) -> Result<()> {
+///
+/// Rows of a sharded array are stored whole inner chunks at a time: the rows a write leaves
+/// inside an inner chunk wait in `state.pending` for the next write to complete the chunk.
+/// Stored as they come, every row block that ends inside an inner chunk would store that
+/// chunk again, appended to its shard (see [`store_subset`]): a 1-d `indptr` in one inner
+/// chunk, written a block of rows at a time, took 144 times its size. Nothing waits once
+/// every row of the array has been written (counted, in any order), nor across a write that
+/// does not continue the pending rows (they are stored first), nor when the writer is dropped.
+fn write_rows_locked(state: &mut State, start: usize, rows: &ArrayData) -> Result<()> {
     check_rows(&state.spec, rows)?;
-    let shape = &state.spec.shape;
-    let end = row_range(shape[0], start, rows.nrows(), "an array")?.end;
+    let len = state.spec.shape[0];
+    let end = row_range(len, start, rows.nrows(), "an array")?.end;
     if rows.is_empty() {
         return Ok(());
     }
-    let ranges: Vec<std::ops::Range<u64>> = std::iter::once(start as u64..end as u64)
-        .chain(shape[1..].iter().map(|&d| 0..d as u64))
-        .collect();
-    let subset = ArraySubset::new_with_ranges(&ranges);
-    store_subset(&state.array, &subset, rows, state.spec.shards.is_some())
+    if state.spec.shards.is_none() {
+        return store_rows(&state.array, start, rows, false);
+    }
+    let chunk = state.spec.chunks.first().copied().unwrap_or(1).max(1);
+    state.written = state.written.saturating_add(rows.nrows());
+    let all_written = state.written >= len;
+    let mut begin = start;
+    if let Some((first, pending)) = state.pending.take() {
+        if first + pending.nrows() != start {
+            store_rows(&state.array, first, &pending, true)?;
+        } else {
+            // The pending rows, completed up to their chunk's end with these rows' first ones.
+            let boundary = ((first / chunk + 1) * chunk).min(len);
+            let head = (boundary - start).min(rows.nrows());
+            let joined = join_rows(&pending, &rows_in(rows, 0..head))?;
+            begin = start + head;
+            if begin < boundary && !all_written {
+                state.pending = Some((first, joined));
+                return Ok(());
+            }
+            store_rows(&state.array, first, &joined, true)?;
+        }
+    }
+    // Rows `begin..end` remain, with nothing pending before them.
+    let cut = if all_written || end == len {
+        end
+    } else {
+        (end / chunk * chunk).max(begin)
+    };
+    if cut > begin {
+        let whole = begin == start && cut == end;
+        let stored = if whole {
+            std::borrow::Cow::Borrowed(rows)
+        } else {
+            std::borrow::Cow::Owned(rows_in(rows, begin - start..cut - start))
+        };
+        store_rows(&state.array, begin, &stored, true)?;
+    }
+    if cut < end {
+        state.pending = Some((cut, rows_in(rows, cut - start..end - start)));
+    }
+    Ok(())
+}
+
+/// Stores `rows` from row `start` on (see [`store_subset`]).
+fn store_rows(
+    array: &Array<FilesystemStore>,
+    start: usize,
+    rows: &ArrayData,
+    partial_shards: bool,
+) -> Result<()> {
+    let ranges: Vec<std::ops::Range<u64>> =
+        std::iter::once(start as u64..(start + rows.nrows()) as u64)
+            .chain(rows.shape()[1..].iter().map(|&d| 0..d as u64))
+            .collect();
+    store_subset(
+        array,
+        &ArraySubset::new_with_ranges(&ranges),
+        rows,
+        partial_shards,
+    )
+}
+
+/// Rows `range` of `a` (along the first axis), copied.
+fn rows_in(a: &ArrayData, range: std::ops::Range<usize>) -> ArrayData {
+    crate::map_array!(a, x => x.slice_axis(ndarray::Axis(0), ndarray::Slice::from(range)).to_owned())
+}
+
+/// `head`'s rows followed by `tail`'s (of one dtype, checked when each was written).
+fn join_rows(head: &ArrayData, tail: &ArrayData) -> Result<ArrayData> {
+    macro_rules! join {
+        ($($v:ident),*) => {
+            match (head, tail) {
+                $((ArrayData::$v(a), ArrayData::$v(b)) => ndarray::concatenate(
+                    ndarray::Axis(0),
+                    &[a.view(), b.view()],
+                )
+                .map(ArrayData::$v)
+                .map_err(|e| Error::invalid(format!("joining rows: {e}"))),)*
+                _ => Err(Error::invalid("rows of two dtypes")),
+            }
+        };
+    }
+    join!(Bool, I8, I16, I32, I64, U8, U16, U32, U64, F32, F64, String)
+}
+
+impl Drop for ZarrArrayWriter {
+    /// Stores rows still pending: only a writer that did not write every row of its array
+    /// has any (the store is then usually abandoned, on an error).
+    fn drop(&mut self) {
+        let state = self.state.get_mut();
+        if let Some((first, pending)) = state.pending.take() {
+            let _ = store_rows(&state.array, first, &pending, true);
+        }
+    }
 }
