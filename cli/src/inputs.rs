@@ -201,7 +201,8 @@ impl Input {
         if let Some(n) = threads {
             acc = acc.with_threads(n);
         }
-        let mut chunks = matrix.chunks(chunk_rows.max(1))?;
+        let rows = annpage::stats::reduction_rows(&matrix, chunk_rows, b.cache_budget())?;
+        let mut chunks = matrix.chunks(rows)?;
         while let Some(chunk) = chunks.next() {
             let (rows, m) = chunk?;
             acc.add_chunk(&m)?;

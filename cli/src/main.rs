@@ -110,7 +110,8 @@ enum Command {
         /// Reduce this layer instead of X.
         #[arg(long)]
         layer: Option<String>,
-        /// Rows per chunk.
+        /// Rows per chunk (fewer where that many would take more than a quarter of the
+        /// cache, or 32 MiB if more).
         #[arg(long, default_value_t = 10_000)]
         chunk_rows: usize,
         #[command(flatten)]

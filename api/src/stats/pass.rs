@@ -1,6 +1,7 @@
 //! Whole statistics passes over a collection of files.
 
-use annpage_engine::paged::ScanBuffers;
+use annpage_engine::data::DType;
+use annpage_engine::paged::{MatrixKind, ScanBuffers};
 use annpage_engine::Result;
 
 use super::{QcAccumulator, QcStats};
@@ -8,8 +9,9 @@ use crate::backed::BackedMatrixView;
 use crate::BackedCollection;
 
 /// The statistics of X (`layer: None`) or a layer over every cell of `c`, read in chunks of
-/// `chunk_rows` rows and reduced on `threads` threads (default: one per core); `progress` is
-/// told the rows of each chunk done.
+/// `chunk_rows` rows (fewer where so many would not fit beside the cache: see
+/// [`reduction_rows`]) and reduced on `threads` threads (default: one per core); `progress`
+/// is told the rows of each chunk done.
 ///
 /// Where the collection's matrix is each file's with its genes renumbered (see
 /// `BackedCollection::renumbered_files`: an outer join filled with zeros, or files with the
@@ -47,7 +49,10 @@ pub fn collection_qc(
         None => acc,
     };
     let (n_obs, n_vars) = c.shape();
-    let chunk_rows = chunk_rows.max(1);
+    let budget = c.files().first().map_or(0, |f| f.cache_budget());
+    let (kind, dtype) = c.matrix_kind(layer)?;
+    let values = c.stored_values(layer)?;
+    let chunk_rows = rows_within(chunk_rows, n_obs, values, kind, dtype, budget);
     let mut acc = threaded(QcAccumulator::with_n_obs(n_obs, n_vars));
     match c.renumbered_files(layer)? {
         Some(files) => {
@@ -103,4 +108,81 @@ pub fn collection_qc(
         }
     }
     Ok(acc.finish())
+}
+
+/// The rows a reduction over `m` reads at a time: `chunk_rows`, or fewer where that many of
+/// its rows (at their average size) would take more than a quarter of `budget` bytes, or
+/// 32 MiB if more. About two chunks are in flight during a pass (one reduced, one read), and
+/// they are outside the cache: this keeps a pass within the budget plus 64 MiB whatever the
+/// width of the rows (a reduction's chunk size changes nothing of its result).
+///
+/// ```
+/// use annpage::backed::{read_h5ad_backed, BackedOptions, Mode};
+/// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/pbmc_like_csr.h5ad");
+/// let adata = read_h5ad_backed(path, Mode::Read, BackedOptions::default())?;
+/// let x = adata.x().unwrap();
+/// assert_eq!(annpage::stats::reduction_rows(&x, 10_000, 1 << 30)?, 10_000);
+/// # Ok::<(), annpage::Error>(())
+/// ```
+pub fn reduction_rows(m: &BackedMatrixView, chunk_rows: usize, budget: usize) -> Result<usize> {
+    let values = m.stored_values()?;
+    Ok(rows_within(
+        chunk_rows,
+        m.shape().0,
+        values,
+        m.kind(),
+        m.dtype(),
+        budget,
+    ))
+}
+
+/// [`reduction_rows`] of a matrix of `rows` rows holding `values` values.
+fn rows_within(
+    chunk_rows: usize,
+    rows: usize,
+    values: u64,
+    kind: MatrixKind,
+    dtype: DType,
+    budget: usize,
+) -> usize {
+    // A sparse value comes with its u32 index.
+    let per_value = dtype.size() as u64 + if kind == MatrixKind::Dense { 0 } else { 4 };
+    let row_bytes = (values.saturating_mul(per_value) / rows.max(1) as u64).max(1);
+    let allowed = (budget / 4).max(32 << 20) as u64;
+    let cap = usize::try_from(allowed / row_bytes).unwrap_or(usize::MAX);
+    chunk_rows.min(cap).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use annpage_engine::data::SparseFormat;
+
+    #[test]
+    fn reductions_of_wide_rows_read_fewer_rows_at_a_time() {
+        let csr = MatrixKind::Sparse(SparseFormat::Csr);
+        // 1,000 values of 8 bytes a row: 32 MiB hold 4,194 rows, whatever a smaller budget.
+        assert_eq!(
+            rows_within(10_000, 300_000, 300_000_000, csr, DType::F32, 16 << 20),
+            4_194
+        );
+        // A quarter of a larger budget.
+        assert_eq!(
+            rows_within(10_000, 300_000, 300_000_000, csr, DType::F32, 256 << 20),
+            8_388
+        );
+        assert_eq!(
+            rows_within(10_000, 300_000, 300_000_000, csr, DType::F32, 1 << 30),
+            10_000
+        );
+        // Dense rows of 5,000 f32: 1,677 rows.
+        let dense = MatrixKind::Dense;
+        assert_eq!(
+            rows_within(10_000, 100, 500_000, dense, DType::F32, 0),
+            1_677
+        );
+        // Empty matrices and rows wider than the allowance still read a row at a time.
+        assert_eq!(rows_within(10_000, 0, 0, csr, DType::F64, 0), 10_000);
+        assert_eq!(rows_within(10_000, 1, u64::MAX, dense, DType::F64, 0), 1);
+    }
 }
