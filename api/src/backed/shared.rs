@@ -175,6 +175,17 @@ impl Shared {
 
     /// Member `name` of `parent` as a backed matrix, or `None` if it is not a matrix (then, if
     /// `required`, the error that says why).
+    /// The element `parent/name` as a matrix read block by block, if it is one (a 2-d array
+    /// or a sparse matrix).
+    pub(super) fn open_matrix(
+        &self,
+        snap: &Snapshot,
+        parent: &str,
+        name: &str,
+    ) -> Result<Option<BackedMatrix>> {
+        self.open_matrix_at(snap, parent, name, false)
+    }
+
     fn open_matrix_at(
         &self,
         snap: &Snapshot,

@@ -12,7 +12,7 @@ use std::path::Path;
 use annpage_engine::data::{Mapping, Matrix, SparseFormat, SparseMatrix};
 use annpage_engine::error::ResultExt;
 use annpage_engine::file::join;
-use annpage_engine::file::probe::{FrameId, MatrixSlot};
+use annpage_engine::file::probe::{ElemSlot, FrameId, MatrixSlot};
 use annpage_engine::file::stream::{write_file, MatrixSink, MatrixSpec, Values, Writer};
 use annpage_engine::format::{Encoding, WriteOptions};
 use annpage_engine::paged::{BackedMatrix, MatrixKind, MemoryPolicy};
@@ -87,9 +87,31 @@ fn write_members(adata: &BackedAnnData, w: &Writer<'_>) -> Result<()> {
             Axis::Var => &adata.var,
         };
         for (key, slot) in slots {
+            let path = format!("/{name}/{key}");
+            if let ElemSlot::Disk {
+                parent, name: at, ..
+            } = slot
+            {
+                // A matrix (2-d array, sparse) of the axis's length is streamed as X is.
+                let m = shared
+                    .open_matrix(&snap, parent, at)
+                    .in_file(&shared.path)?;
+                if let Some(m) = m.filter(|m| m.shape().0 == index.axis_len()) {
+                    let cols = AxisIndex::full(m.shape().1);
+                    let blame = |e: Error| e.in_element(&path).in_file(&shared.path);
+                    let selected = Selected {
+                        m: &m,
+                        rows: index,
+                        cols: &cols,
+                        blame: &blame,
+                    };
+                    stream_selected(&selected, w, &group, key, &policy)?;
+                    continue;
+                }
+            }
             let value = shared
                 .rows_of(&snap, slot, index, adata.view)
-                .in_element(format!("/{name}/{key}"))
+                .in_element(path)
                 .in_file(&shared.path)?;
             let value = adata
                 .aligned(&snap, &format!("{name}['{key}']"), on, value)
@@ -128,34 +150,59 @@ fn stream_matrix(
             .backed_matrix()?
             .ok_or_else(|| view.blame(Error::malformed("not a matrix")))?,
     };
-    let major = match m.kind() {
-        MatrixKind::Sparse(SparseFormat::Csc) => view.col_index(),
-        _ => view.row_index(),
+    let blame = |e| view.blame(e);
+    let selected = Selected {
+        m: &m,
+        rows: view.row_index(),
+        cols: view.col_index(),
+        blame: &blame,
     };
-    let scattered = !in_order(major) && m.decodes_whole_chunks();
+    stream_selected(&selected, w, parent, name, policy)
+}
+
+/// The rows and columns of a matrix on disk to write, and how errors reading it name the
+/// input (the others name the output).
+struct Selected<'a> {
+    m: &'a BackedMatrix,
+    rows: &'a AxisIndex,
+    cols: &'a AxisIndex,
+    blame: &'a dyn Fn(Error) -> Error,
+}
+
+/// [`stream_matrix`] of a matrix on disk.
+fn stream_selected(
+    s: &Selected<'_>,
+    w: &Writer<'_>,
+    parent: &str,
+    name: &str,
+    policy: &MemoryPolicy,
+) -> Result<()> {
+    let major = match s.m.kind() {
+        MatrixKind::Sparse(SparseFormat::Csc) => s.cols,
+        _ => s.rows,
+    };
+    let scattered = !in_order(major) && s.m.decodes_whole_chunks();
     let target = if scattered {
         policy.scattered_piece_bytes()
     } else {
         policy.write_piece_bytes()
     };
     // A piece that large is held within the budget: the cache gives up its room meanwhile.
-    let _room = scattered.then(|| m.cache().reserve(target));
-    match m.kind() {
-        MatrixKind::Dense => stream_dense(view, &m, w, parent, name, target),
-        MatrixKind::Sparse(format) => stream_sparse(view, &m, format, w, parent, name, target),
+    let _room = scattered.then(|| s.m.cache().reserve(target));
+    match s.m.kind() {
+        MatrixKind::Dense => stream_dense(s, w, parent, name, target),
+        MatrixKind::Sparse(format) => stream_sparse(s, format, w, parent, name, target),
     }
 }
 
-/// Errors reading `view` name the input (see [`BackedMatrixView::blame`]), the others the output.
 fn stream_dense(
-    view: &BackedMatrixView,
-    m: &BackedMatrix,
+    s: &Selected<'_>,
     w: &Writer<'_>,
     parent: &str,
     name: &str,
     target: usize,
 ) -> Result<()> {
-    let (rows, cols) = (view.row_index(), view.col_index());
+    let (m, rows, cols, blame) = (s.m, s.rows, s.cols, s.blame);
     let dtype = m.dtype();
     let spec = MatrixSpec {
         kind: MatrixKind::Dense,
@@ -169,7 +216,6 @@ fn stream_dense(
     }
     let row_bytes = cols.len().saturating_mul(dtype.size()).max(1);
     let chunk_rows = (target / row_bytes).max(1);
-    let blame = |e| view.blame(e);
     for piece in m.chunks(rows, cols, chunk_rows).map_err(blame)? {
         let (range, values) = piece.map_err(blame)?;
         if !matches!(values, Matrix::Dense(_)) {
@@ -253,16 +299,14 @@ fn pieces<'a>(
 }
 
 fn stream_sparse(
-    view: &BackedMatrixView,
-    m: &BackedMatrix,
+    s: &Selected<'_>,
     format: SparseFormat,
     w: &Writer<'_>,
     parent: &str,
     name: &str,
     target: usize,
 ) -> Result<()> {
-    let (rows, cols) = (view.row_index(), view.col_index());
-    let blame = |e| view.blame(e);
+    let (m, rows, cols, blame) = (s.m, s.rows, s.cols, s.blame);
     let out_shape = (rows.len(), cols.len());
     let (major, minor) = match format {
         SparseFormat::Csr => (rows, cols),
