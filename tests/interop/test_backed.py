@@ -277,6 +277,33 @@ def test_peak_memory_stays_within_budget(annpage_bin: Path, big_file: Path, tmp_
     assert (got.X != expected.X).nnz == 0
 
 
+@pytest.mark.parametrize("out_name", ["o.h5ad", "o.zarr"])
+def test_a_large_obsm_is_streamed_not_read_whole(annpage_bin: Path, tmp_path: Path, out_name: str) -> None:
+    """An obsm array eight times the budget (50,000 x 640 float32) goes through the same
+    chunked reads and writes as X."""
+    n, k = 50_000, 640
+    rng = np.random.default_rng(3)
+    src = tmp_path / "wide_obsm.h5ad"
+    big = rng.random((n, k), dtype=np.float32)
+    ad.AnnData(
+        sp.random(n, 20, density=0.05, format="csr", dtype=np.float32, random_state=3),
+        obsm={"X_wide": big, "df": pd.DataFrame({"a": np.arange(n)}, index=[str(i) for i in range(n)])},
+    ).write_h5ad(src)
+    assert big.nbytes / 2**20 >= 7 * BUDGET_MB
+    base, res = peak_rss_mb([annpage_bin, "info", src])
+    assert res.returncode == 0, res.stderr
+    out = tmp_path / out_name
+    peak, res = peak_rss_mb([annpage_bin, "convert", src, out, "--cache-mb", BUDGET_MB])
+    assert res.returncode == 0, res.stderr
+    names_mb = n * 48 / 2**20 * 3  # names of obs and of the obsm frame, as strings and written
+    slack_mb = 40  # allocator, libhdf5's chunk caches, Zarr's shard buffers
+    assert peak - base <= BUDGET_MB + names_mb + slack_mb, (
+        f"convert peaked at {peak:.0f} MiB ({base:.0f} MiB at rest); obsm is {big.nbytes / 2**20:.0f} MiB"
+    )
+    got = ad.read_zarr(out) if out_name.endswith(".zarr") else ad.read_h5ad(out)
+    assert_equal(got, ad.read_h5ad(src))
+
+
 def test_convert_to_gzip_streams_on_threads(annpage_bin: Path, big_file: Path, tmp_path: Path) -> None:
     """`annpage convert --compression gzip` on several threads: stock anndata reads the output
     equal to the input, h5py sees deflate at the level asked on every array, and the process
