@@ -13,6 +13,7 @@ import anndata as ad
 import h5py
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from anndata.tests.helpers import assert_equal
 
 from support import ROOT, peak_rss_mb
@@ -132,3 +133,30 @@ def test_collection_memory_does_not_grow_with_the_matrices(
         peaks[kind], res = peak_rss_mb(cmd)
         assert res.returncode == 0, res.stderr
     assert peaks["dense"] - peaks["sparse"] <= BUDGET_MB, peaks
+
+
+def test_a_collection_reads_only_the_selected_rows_of_a_large_obsm(annpage_bin: Path, tmp_path: Path) -> None:
+    """An obsm array several times the budget in each file: a subset of the collection reads
+    the selected cells' rows of it, not the concatenation of the whole arrays."""
+    n, k = 40_000, 640
+    rng = np.random.default_rng(5)
+    inputs = []
+    for i in range(2):
+        p = tmp_path / f"wide{i}.h5ad"
+        ad.AnnData(
+            sp.random(n, 20, density=0.05, format="csr", dtype=np.float32, random_state=i),
+            obsm={"X_wide": rng.random((n, k), dtype=np.float32), "X_pca": rng.random((n, 3))},
+        ).write_h5ad(p)
+        inputs.append(p)
+    cells = np.random.default_rng(0).permutation(2 * n)[:500]
+    (tmp_path / "cells.txt").write_text("".join(f"{i}\n" for i in cells))
+    base, res = peak_rss_mb([annpage_bin, "info", inputs[0]])
+    assert res.returncode == 0, res.stderr
+    out = tmp_path / "out.h5ad"
+    common = ["--join", "outer", "--index-unique", "-", "--cache-mb", BUDGET_MB]
+    peak, res = peak_rss_mb([annpage_bin, "subset", *inputs, out, "--obs-indices", tmp_path / "cells.txt", *common])
+    assert res.returncode == 0, res.stderr
+    names_mb = 2 * n * 48 * 2 / 2**20
+    assert peak - base <= BUDGET_MB + names_mb + 40, f"peaked at {peak:.0f} MiB ({base:.0f} at rest)"
+    whole = ad.concat([ad.read_h5ad(p) for p in inputs], join="outer", index_unique="-")
+    assert_equal(ad.read_h5ad(out), whole[cells].copy())

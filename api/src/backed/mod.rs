@@ -102,7 +102,7 @@ use self::shared::{Shared, Snapshot};
 pub use self::transpose::{TransposedBacked, TransposedChunks, TransposedMatrix};
 use crate::subset::prune_categories;
 use crate::{Axis, Selection};
-use annpage_engine::file::probe::{FrameId, FrameLayout, FrameSource, MatrixSlot};
+use annpage_engine::file::probe::{ElemSlot, FrameId, FrameLayout, FrameSource, MatrixSlot};
 
 /// A lazy handle over an `.h5ad` file: its elements, and the observations and variables it
 /// selects (its *plan*).
@@ -481,6 +481,17 @@ impl BackedAnnData {
                 .in_element(format!("/obsm/{key}")),
         )?;
         self.in_file(self.aligned(&snap, &format!("obsm['{key}']"), Axis::Obs, value))
+    }
+
+    /// Whether the `obsm` entry `key` is a matrix in the file (a 2-d array or a sparse matrix
+    /// of the file's rows): [`BackedAnnData::obsm`] then reads only the selected rows.
+    pub(crate) fn obsm_is_matrix(&self, key: &str) -> Result<bool> {
+        let snap = self.shared.snapshot();
+        let Some(ElemSlot::Disk { parent, name, .. }) = snap.layout.obsm.get(key) else {
+            return Ok(false);
+        };
+        let m = self.in_file(self.shared.open_matrix(&snap, parent, name))?;
+        Ok(m.is_some_and(|m| m.shape().0 == snap.layout.n_obs))
     }
 
     /// The selected rows of a `varm` entry (see [`BackedAnnData::obsm`]).

@@ -2,7 +2,8 @@
 //!
 //! The annotations (obs, var, obsm/varm, obsp/varp, uns) of every file are concatenated once,
 //! in memory, by [`concat()`](fn@crate::concat) itself, when first needed (`annotations.rs`);
-//! the matrices (X and layers) stay in the files. A
+//! the matrices (X and layers) stay in the files, and so do the `obsm` entries that are
+//! matrices in every file holding them (embeddings): a selection reads its rows of those. A
 //! selection of cells and genes is two indexes into the concatenation; reading it splits the
 //! cells into *runs* (consecutive cells of one file), reads each run from its file through the
 //! file's backed reader (one cache and one worker pool for all files) and aligns its columns

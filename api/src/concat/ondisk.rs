@@ -164,10 +164,11 @@ pub(super) fn annotations(
     handles: &[BackedAnnData],
     options: &ConcatOptions,
     var_names: &[CompactString],
+    without_obsm: &[String],
 ) -> Result<(AnnData, StringColumns)> {
     let lights = handles
         .iter()
-        .map(|h| light(h, options))
+        .map(|h| light(h, options, without_obsm))
         .collect::<Result<Vec<_>>>()?;
     let (meta, strings) = concat_noting_strings(&lights, options)
         .in_file(super::files_label(handles.iter().map(BackedAnnData::path)))?;
@@ -200,7 +201,7 @@ impl<'o> Plan<'o> {
         chunk_bytes: usize,
     ) -> Result<Self> {
         let axes = Axes::new(handles, options)?;
-        let (meta, _) = annotations(handles, options, &axes.var_names)?;
+        let (meta, _) = annotations(handles, options, &axes.var_names, &[])?;
         let total: usize = handles.iter().map(BackedAnnData::n_obs).sum();
         let raw = match raw_annotations(handles)? {
             Some(parts) if total > 0 => {
@@ -341,8 +342,13 @@ pub(super) fn write_root(
 
 /// An input's elements other than the matrices (X, layers, raw), as far as `options` use
 /// them: var's columns, varm and varp only with a merge strategy, obsp only with `pairwise`,
-/// uns only with an uns merge strategy (concat drops them otherwise).
-pub(super) fn light(h: &BackedAnnData, options: &ConcatOptions) -> Result<AnnData> {
+/// uns only with an uns merge strategy (concat drops them otherwise); the `obsm` entries
+/// `without_obsm` left out.
+pub(super) fn light(
+    h: &BackedAnnData,
+    options: &ConcatOptions,
+    without_obsm: &[String],
+) -> Result<AnnData> {
     let mut e = AnnDataElements::empty(h.n_obs(), h.n_vars());
     e.obs = h.obs()?;
     let merged = options.merge.is_some();
@@ -353,7 +359,11 @@ pub(super) fn light(h: &BackedAnnData, options: &ConcatOptions) -> Result<AnnDat
         names.set_index_name(h.index_name(Axis::Var));
         names
     };
-    for key in h.obsm_keys() {
+    for key in h
+        .obsm_keys()
+        .into_iter()
+        .filter(|k| !without_obsm.contains(k))
+    {
         let value = h.obsm(&key)?;
         e.obsm.insert(key, value);
     }

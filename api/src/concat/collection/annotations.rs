@@ -4,22 +4,29 @@
 
 use std::sync::Arc;
 
-use annpage_engine::data::{Column, CompactString, DataFrame, Element};
+use annpage_engine::data::{ArrayData, Column, CompactString, DType, DataFrame, Element};
 use annpage_engine::error::ResultExt;
+use annpage_engine::format::AnnDataElements;
 use annpage_engine::{Error, Result};
 
 use super::{selection_of, BackedCollection, Inner};
 use crate::backed::Names;
 use crate::concat::{column, frame, ondisk, StringColumns};
 use crate::subset::aligned_rows;
-use crate::{AnnData, Axis, AxisIndex};
+use crate::{AnnData, Axis, AxisIndex, ConcatOptions, Selection};
 
-/// The concatenation of everything but the matrices.
+/// The concatenation of everything but the matrices, and but the `obsm` entries that are
+/// matrices in every file holding them: those are read for a selection, only its rows
+/// ([`BackedCollection::obsm`]).
 pub(super) struct Annotations {
     meta: AnnData,
     /// The columns of `meta`'s obs and var that anndata writes through
     /// `strings_to_categoricals`: categorical or not depending on the rows kept.
     strings: StringColumns,
+    /// The concatenation's `obsm` keys, in its order.
+    obsm_keys: Vec<String>,
+    /// Those not in `meta`: matrices in every file that holds them.
+    obsm_read: Vec<String>,
 }
 
 impl Annotations {
@@ -50,19 +57,129 @@ impl Inner {
         if let Some(a) = &*held {
             return Ok(Arc::clone(a));
         }
-        let (meta, strings) = ondisk::annotations(&self.files, &self.options, &self.var_names)?;
+        let obsm_read = self.obsm_matrices()?;
+        let (meta, strings) =
+            ondisk::annotations(&self.files, &self.options, &self.var_names, &obsm_read)?;
         if meta.obs_names() != &self.obs_names()?[..] {
             return Err(Error::invalid(
                 "the concatenated annotations do not have the cell names the files gave",
             ));
         }
-        let a = Arc::new(Annotations { meta, strings });
+        let obsm_keys = self.obsm_order()?;
+        let a = Arc::new(Annotations {
+            meta,
+            strings,
+            obsm_keys,
+            obsm_read,
+        });
         *held = Some(Arc::clone(&a));
         Ok(a)
+    }
+
+    /// The `obsm` keys whose entries are matrices in every file holding them.
+    fn obsm_matrices(&self) -> Result<Vec<String>> {
+        let mut keys: Vec<String> = Vec::new();
+        for file in &self.files {
+            for key in file.obsm_keys() {
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+        }
+        let mut matrices = Vec::new();
+        for key in keys {
+            let mut all = true;
+            for file in self.files.iter().filter(|f| f.obsm_keys().contains(&key)) {
+                all &= file.obsm_is_matrix(&key)?;
+            }
+            if all {
+                matrices.push(key);
+            }
+        }
+        Ok(matrices)
+    }
+
+    /// The concatenation's `obsm` keys in its order: [`concat()`](fn@crate::concat) of
+    /// stand-ins without rows, one empty entry for each of a file's keys.
+    fn obsm_order(&self) -> Result<Vec<String>> {
+        let stand_ins = self
+            .files
+            .iter()
+            .map(|file| {
+                let mut e = AnnDataElements::empty(0, 0);
+                for key in file.obsm_keys() {
+                    let empty = ArrayData::zeros(DType::F32, &[0, 1]);
+                    e.obsm.insert(key, Element::Array(empty));
+                }
+                AnnData::from_elements(e)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let joined = crate::concat(&stand_ins, &obsm_options(&self.options))?;
+        Ok(joined.obsm().keys().cloned().collect())
+    }
+}
+
+/// `options` as they apply to `obsm` alone: the join and the fill value.
+fn obsm_options(options: &ConcatOptions) -> ConcatOptions {
+    ConcatOptions {
+        join: options.join,
+        fill_value: options.fill_value,
+        ..ConcatOptions::default()
     }
 }
 
 impl BackedCollection {
+    /// The selected cells' rows of the `obsm` entry `key`, which is a matrix in every file
+    /// holding it: each file's selected rows read once (in its order), concatenated as
+    /// [`concat()`](fn@crate::concat) concatenates the whole entries, then put in the
+    /// selection's order.
+    fn obsm_rows(&self, key: &str) -> Result<Element> {
+        let inner = &self.inner;
+        let file_of = |cell: usize| inner.starts.partition_point(|&s| s <= cell) - 1;
+        let mut picked: Vec<Vec<usize>> = vec![Vec::new(); inner.files.len()];
+        for cell in self.obs.iter() {
+            let f = file_of(cell);
+            picked[f].push(cell - inner.starts[f]);
+        }
+        for rows in &mut picked {
+            rows.sort_unstable();
+            rows.dedup();
+        }
+        let mut parts = Vec::with_capacity(inner.files.len());
+        for (file, rows) in inner.files.iter().zip(&picked) {
+            let mut e = AnnDataElements::empty(rows.len(), 0);
+            if file.obsm_keys().iter().any(|k| k == key) {
+                let cut =
+                    file.slice(&Selection::positions(rows.iter().copied()), &Selection::All)?;
+                e.obsm.insert(key.to_owned(), cut.obsm(key)?);
+            }
+            parts.push(AnnData::from_elements(e).in_file(file.path())?);
+        }
+        let mut joined = crate::concat(&parts, &obsm_options(&inner.options))?.into_elements();
+        let value = joined
+            .obsm
+            .shift_remove(key)
+            .ok_or_else(|| Error::invalid(format!("the collection has no obsm '{key}'")))?;
+        // Rows of `value` come file by file; the selection's order from them.
+        let mut bases = Vec::with_capacity(picked.len());
+        let mut base = 0;
+        for rows in &picked {
+            bases.push(base);
+            base += rows.len();
+        }
+        let order = self
+            .obs
+            .iter()
+            .map(|cell| {
+                let f = file_of(cell);
+                let local = cell - inner.starts[f];
+                bases[f] + picked[f].binary_search(&local).unwrap_or(0)
+            })
+            .collect();
+        let index = AxisIndex::from_positions(order, base)?;
+        aligned_rows(&value, &index).in_element(format!("/obsm/{key}"))
+    }
+
     /// The selected cells' names (the files' are read on the first call).
     pub fn obs_names(&self) -> Result<Vec<CompactString>> {
         self.names(Axis::Obs).map(Names::into_vec)
@@ -125,14 +242,7 @@ impl BackedCollection {
 
     /// The keys of `obsm` (the concatenation's: see [`concat()`](fn@crate::concat)).
     pub fn obsm_keys(&self) -> Result<Vec<String>> {
-        Ok(self
-            .inner
-            .annotations()?
-            .meta
-            .obsm()
-            .keys()
-            .cloned()
-            .collect())
+        Ok(self.inner.annotations()?.obsm_keys.clone())
     }
 
     /// The keys of `varm` (merged as `options().merge` says).
@@ -192,10 +302,13 @@ impl BackedCollection {
     /// [`BackedCollection::annotations`] holds under it, without the other elements.
     pub fn obsm(&self, key: &str) -> Result<Element> {
         let a = self.inner.annotations()?;
+        if a.obsm_read.iter().any(|k| k == key) {
+            return self.obsm_rows(key);
+        }
         let value = a.meta.obsm().get(key).ok_or_else(|| {
             Error::invalid(format!(
                 "the collection has no obsm '{key}' (obsm: {:?})",
-                a.meta.obsm().keys().collect::<Vec<_>>()
+                a.obsm_keys
             ))
         })?;
         aligned_rows(value, &self.obs).in_element(format!("/obsm/{key}"))
@@ -248,7 +361,20 @@ impl BackedCollection {
         let [obs, var] = &held.strings;
         a.set_obs(rewrite(a.obs(), obs).in_element("/obs")?)?;
         a.set_var(rewrite(a.var(), var).in_element("/var")?)?;
-        Ok(a)
+        if held.obsm_read.is_empty() {
+            return Ok(a);
+        }
+        // The entries read for the selection, in the concatenation's order.
+        let mut e = a.into_elements();
+        let mut held_obsm = std::mem::take(&mut e.obsm);
+        for key in &held.obsm_keys {
+            let value = match held_obsm.shift_remove(key) {
+                Some(v) => v,
+                None => self.obsm_rows(key)?,
+            };
+            e.obsm.insert(key.clone(), value);
+        }
+        AnnData::from_elements(e)
     }
 
     /// The selected cells' obs (see [`BackedCollection::annotations`]): the frame alone is
