@@ -289,3 +289,30 @@ fn discarded_changes_are_forgotten() {
     drop(b);
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
 }
+
+#[test]
+fn columns_a_file_could_not_hold_are_refused_before_anything_changes() {
+    let (_dir, path) = scratch("all_elements.h5ad");
+    let bytes = std::fs::read(&path).unwrap();
+    let b = read_h5ad_backed(&path, Mode::ReadWrite, BackedOptions::default()).unwrap();
+    let n = b.n_obs();
+    let codes = (0..n as i32).map(|i| i % 3).collect();
+    let bad = annpage::data::Categorical {
+        codes,
+        categories: ArrayData::from(vec!["a", "b"]),
+        ordered: false,
+    };
+    let e = b
+        .insert_obs_column("ct", Column::Categorical(bad))
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("column 'ct': categorical code 2 out of range for 2 categories"),
+        "{e}"
+    );
+    let wide = ArrayData::zeros(annpage::data::DType::F32, &[n, 2]);
+    assert!(b.insert_obs_column("wide", Column::Array(wide)).is_err());
+    assert!(!b.has_pending_changes());
+    drop(b);
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}

@@ -179,6 +179,9 @@ impl BackedAnnData {
         let axis = on.name();
         self.writable(&format!("insert column '{name}' into {axis}"))?;
         check_key(&name).in_file(&self.shared.path)?;
+        column
+            .check()
+            .map_err(|why| Error::invalid(format!("column '{name}': {why}")))?;
         let (part, id) = frame_part(on);
         self.edit(part, |layout| {
             let frame = frame_mut(layout, on);

@@ -53,22 +53,36 @@ impl Categorical {
     /// Builds a categorical, checking that every code is `-1` or a valid category position
     /// and that the categories are unique (as pandas does).
     pub fn new(codes: Vec<i32>, categories: ArrayData, ordered: bool) -> Result<Self> {
-        let n = categories.len() as i64;
-        if let Some(bad) = codes.iter().find(|&&c| c < -1 || c as i64 >= n) {
-            return Err(Error::malformed(format!(
-                "categorical code {bad} out of range for {n} categories"
-            )));
-        }
-        if let Some(dup) = first_duplicate(&categories) {
-            return Err(Error::malformed(format!(
-                "category '{dup}' appears twice (categories must be unique)"
-            )));
-        }
-        Ok(Categorical {
+        let c = Categorical {
             codes,
             categories,
             ordered,
-        })
+        };
+        c.check().map_err(Error::malformed)?;
+        Ok(c)
+    }
+
+    /// What [`Categorical::new`] checks, for a categorical built field by field: why it is
+    /// not one pandas would hold.
+    fn check(&self) -> std::result::Result<(), String> {
+        if self.categories.ndim() != 1 {
+            return Err(format!(
+                "categories must be 1-d, not of shape {:?}",
+                self.categories.shape()
+            ));
+        }
+        let n = self.categories.len() as i64;
+        if let Some(bad) = self.codes.iter().find(|&&c| c < -1 || c as i64 >= n) {
+            return Err(format!(
+                "categorical code {bad} out of range for {n} categories"
+            ));
+        }
+        if let Some(dup) = first_duplicate(&self.categories) {
+            return Err(format!(
+                "category '{dup}' appears twice (categories must be unique)"
+            ));
+        }
+        Ok(())
     }
 
     /// The categorical `pandas.Categorical(values)` makes of a 1-d array: its distinct values
@@ -263,6 +277,26 @@ pub enum Column {
 }
 
 impl Column {
+    /// Why the column is not one a frame can hold, if it is not: an array column that is not
+    /// 1-d, a categorical (built field by field) whose codes do not name its categories or
+    /// whose categories repeat.
+    ///
+    /// ```
+    /// use annpage_engine::data::{ArrayData, Categorical, Column};
+    /// let c = Categorical { codes: vec![0, 3], categories: ArrayData::from(vec!["a"]), ordered: false };
+    /// assert!(Column::Categorical(c).check().unwrap_err().contains("out of range"));
+    /// ```
+    pub fn check(&self) -> std::result::Result<(), String> {
+        match self {
+            Column::Array(a) if a.ndim() != 1 => Err(format!(
+                "an array of shape {:?}: a column is 1-d",
+                a.shape()
+            )),
+            Column::Categorical(c) => c.check(),
+            _ => Ok(()),
+        }
+    }
+
     /// Number of values.
     pub fn len(&self) -> usize {
         match self {
@@ -401,9 +435,12 @@ impl DataFrame {
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.get(name)
     }
-    /// Adds or replaces a column; its length must equal the number of rows.
+    /// Adds or replaces a column; its length must equal the number of rows, an array column
+    /// must be 1-d and a categorical's codes must name its (unique) categories.
     pub fn insert(&mut self, name: impl Into<String>, col: Column) -> Result<()> {
         let name = name.into();
+        col.check()
+            .map_err(|why| Error::invalid(format!("column '{name}': {why}")))?;
         if col.len() != self.nrows() {
             return Err(Error::shape(format!(
                 "column '{name}' has {} values, the frame has {} rows",
@@ -635,5 +672,38 @@ mod tests {
         assert_eq!(c.remove_unused_categories(), [false, false, true]);
         assert_eq!(c.codes, [-1, 0, -1]);
         assert_eq!(c.categories, ArrayData::from(vec!["c"]));
+    }
+
+    #[test]
+    fn columns_built_field_by_field_are_checked_when_inserted() {
+        let mut df = frame();
+        let bad_codes = Categorical {
+            codes: vec![0, 5, -7, 1],
+            categories: ArrayData::from(vec!["a", "b"]),
+            ordered: false,
+        };
+        let e = df
+            .insert("ct2", Column::Categorical(bad_codes))
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("column 'ct2': categorical code 5 out of range"),
+            "{e}"
+        );
+        let twice = Categorical {
+            codes: vec![0, 0, 1, 1],
+            categories: ArrayData::from(vec!["a", "a"]),
+            ordered: false,
+        };
+        let e = df.insert("ct3", Column::Categorical(twice)).unwrap_err();
+        assert!(e.to_string().contains("category 'a' appears twice"), "{e}");
+        let wide = ArrayData::zeros(DType::F32, &[4, 2]);
+        let e = df.insert("wide", Column::Array(wide)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("column 'wide': an array of shape [4, 2]: a column is 1-d"),
+            "{e}"
+        );
+        assert_eq!(df, frame());
     }
 }
