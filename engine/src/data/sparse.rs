@@ -78,11 +78,11 @@ impl SparseMatrix {
         if data.dtype() == super::DType::String {
             return Err(Error::malformed("sparse data cannot hold strings"));
         }
-        if indptr.len() != major + 1 {
+        if indptr.len().checked_sub(1) != Some(major) {
             return Err(Error::malformed(format!(
                 "indptr has {} entries, expected {} for a {} matrix of shape {:?}",
                 indptr.len(),
-                major + 1,
+                major as u128 + 1,
                 format.encoding(),
                 shape
             )));
@@ -454,6 +454,24 @@ mod tests {
             ArrayData::from(vec![2.0f64, 1., 3., 4., 6., 5., 0.]),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_shape_at_the_limit_of_usize_is_an_error_not_an_overflow() {
+        for format in [SparseFormat::Csr, SparseFormat::Csc] {
+            let e = SparseMatrix::new(
+                format,
+                match format {
+                    SparseFormat::Csr => (usize::MAX, 3),
+                    SparseFormat::Csc => (3, usize::MAX),
+                },
+                vec![0],
+                vec![],
+                ArrayData::from(Vec::<f32>::new()),
+            )
+            .unwrap_err();
+            assert!(e.to_string().contains("indptr has 1 entries"), "{e}");
+        }
     }
 
     /// The same matrix as scipy's `.tocsc()` stores it.
