@@ -432,10 +432,7 @@ impl FileFormat {
         match self {
             FileFormat::H5ad | FileFormat::Zarr => crate::read_h5ad(path),
             FileFormat::Csv => {
-                let by_extension = CsvOptions {
-                    delimiter: delimiter_of(path),
-                    ..CsvOptions::default()
-                };
+                let by_extension = CsvOptions::for_path(path);
                 read_csv(path, options.csv.as_ref().unwrap_or(&by_extension))
             }
             FileFormat::Mtx => read_mtx(path, DType::F32),
@@ -462,15 +459,4 @@ pub struct FormatOptions {
     pub tenx_h5: TenxH5Options,
     /// For loom files.
     pub loom: LoomOptions,
-}
-
-/// The delimiter a table's extension implies.
-fn delimiter_of(path: &Path) -> Option<char> {
-    let name = path.to_string_lossy().to_ascii_lowercase();
-    let name = name.strip_suffix(".gz").unwrap_or(&name);
-    match name.rsplit_once('.').map(|(_, e)| e) {
-        Some("tsv" | "tab") => Some('\t'),
-        Some("txt" | "data") => None,
-        _ => Some(','),
-    }
 }

@@ -316,21 +316,21 @@ fn run(cli: Cli) -> annpage::Result<()> {
                     convert_mtx(&input, &output, annpage::data::DType::F32, &options)?
                 }
                 (FileFormat::TenxH5, FileFormat::H5ad | FileFormat::Zarr) => {
-                    convert_10x_h5(&input, &output, &reader.options().tenx_h5, &options)?
+                    convert_10x_h5(&input, &output, &reader.options(&input).tenx_h5, &options)?
                 }
                 (_, FileFormat::H5ad) => from
-                    .read(&input, &reader.options())?
+                    .read(&input, &reader.options(&input))?
                     .write_h5ad(&output, &options)?,
                 (_, FileFormat::Zarr) => from
-                    .read(&input, &reader.options())?
+                    .read(&input, &reader.options(&input))?
                     .write_zarr(&output, &options)?,
                 (_, FileFormat::Loom) => from
-                    .read(&input, &reader.options())?
+                    .read(&input, &reader.options(&input))?
                     .write_loom(&output, reader.write_obsm_varm)?,
-                (_, FileFormat::Csvs) => from.read(&input, &reader.options())?.write_csvs(
+                (_, FileFormat::Csvs) => from.read(&input, &reader.options(&input))?.write_csvs(
                     &output,
                     !reader.with_x,
-                    reader.separator(),
+                    reader.separator()?,
                 )?,
                 (_, to) => {
                     return Err(Error::invalid(format!(
@@ -404,10 +404,10 @@ fn run(cli: Cli) -> annpage::Result<()> {
 /// Options of the readers of formats other than h5ad.
 #[derive(Args)]
 struct ReaderArgs {
-    /// Table field separator (csv); `whitespace` splits at runs of blanks. Default: from the
-    /// extension (.tsv tab, .txt whitespace, else comma).
-    #[arg(long)]
-    delimiter: Option<String>,
+    /// Table field separator (csv): one character, `tab`, or `whitespace` (runs of blanks).
+    /// Default: from the extension (.tsv tab, .txt whitespace, else comma).
+    #[arg(long, value_parser = delimiter_arg)]
+    delimiter: Option<Delimiter>,
     /// The table's first column holds row names (csv); default: decided from the first lines.
     #[arg(long)]
     first_column_names: bool,
@@ -435,25 +435,53 @@ struct ReaderArgs {
     write_obsm_varm: bool,
 }
 
+/// A table's field separator.
+#[derive(Clone, Copy, Debug)]
+enum Delimiter {
+    /// Runs of blanks (`whitespace`).
+    Whitespace,
+    /// One character (`tab` or `\t` for a tab).
+    Char(char),
+}
+
+fn delimiter_arg(text: &str) -> Result<Delimiter, String> {
+    let mut chars = text.chars();
+    match (text, chars.next(), chars.next()) {
+        ("whitespace", ..) => Ok(Delimiter::Whitespace),
+        ("tab" | "\\t", ..) => Ok(Delimiter::Char('\t')),
+        (_, Some(c), None) if c != '\n' && c != '\r' && c != '"' => Ok(Delimiter::Char(c)),
+        _ => Err(format!(
+            "'{text}' is no delimiter: give one character (not a quote or a line break), \
+             'tab' or 'whitespace'"
+        )),
+    }
+}
+
 impl ReaderArgs {
     /// The separator of a csvs output.
-    fn separator(&self) -> char {
-        match self.delimiter.as_deref() {
-            None => ',',
-            Some("\\t" | "tab") => '\t',
-            Some(d) => d.chars().next().unwrap_or(','),
+    fn separator(&self) -> annpage::Result<char> {
+        match self.delimiter {
+            None => Ok(','),
+            Some(Delimiter::Char(c)) => Ok(c),
+            Some(Delimiter::Whitespace) => Err(Error::invalid(
+                "--delimiter whitespace reads tables; a written one needs one character",
+            )),
         }
     }
 
-    fn options(&self) -> FormatOptions {
-        let csv = (self.delimiter.is_some() || self.first_column_names).then(|| CsvOptions {
-            delimiter: match self.delimiter.as_deref() {
-                None => Some(','),
-                Some("whitespace") => None,
-                Some("\\t" | "tab") => Some('\t'),
-                Some(d) => d.chars().next(),
-            },
-            first_column_names: self.first_column_names.then_some(true),
+    /// The readers' options for `input`: a table's separator from its extension unless
+    /// `--delimiter` gives one.
+    fn options(&self, input: &Path) -> FormatOptions {
+        let csv = (self.delimiter.is_some() || self.first_column_names).then(|| {
+            let by_path = CsvOptions::for_path(input);
+            CsvOptions {
+                delimiter: match self.delimiter {
+                    None => by_path.delimiter,
+                    Some(Delimiter::Whitespace) => None,
+                    Some(Delimiter::Char(c)) => Some(c),
+                },
+                first_column_names: self.first_column_names.then_some(true),
+            }
         });
         FormatOptions {
             csv,

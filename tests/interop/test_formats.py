@@ -237,6 +237,26 @@ def test_tables_read_like_anndata(annpage_bin: Path, tmp_path: Path, name: str) 
     _same(_convert(annpage_bin, src, tmp_path / "out.h5ad"), want)
 
 
+@pytest.mark.parametrize("name", ["tabs.tsv", "spaces.txt"])
+def test_first_column_names_keeps_the_extensions_delimiter(annpage_bin: Path, tmp_path: Path, name: str) -> None:
+    src = tmp_path / name
+    src.write_bytes(TABLES[name].encode())
+    delimiter = "\t" if name.endswith(".tsv") else None
+    want = ad.read_text(src, delimiter=delimiter, first_column_names=True)
+    _same(_convert(annpage_bin, src, tmp_path / "out.h5ad", "--first-column-names"), want)
+
+
+@pytest.mark.parametrize("value", ["", "::", '"'])
+def test_a_delimiter_of_no_single_character_is_refused(annpage_bin: Path, tmp_path: Path, value: str) -> None:
+    src = tmp_path / "t.csv"
+    src.write_text(TABLES["corner.csv"])
+    res = run([annpage_bin, "convert", src, tmp_path / "o.h5ad", f"--delimiter={value}"])
+    assert res.returncode == 1 and "is no delimiter: give one character" in res.stderr, res.stderr
+    res = run([annpage_bin, "convert", src, tmp_path / "o", "--to", "csvs", "--delimiter", "whitespace"])
+    assert res.returncode == 1 and "a written one needs one character" in res.stderr, res.stderr
+    assert not (tmp_path / "o.h5ad").exists() and not (tmp_path / "o").exists()
+
+
 def test_gzipped_table_and_explicit_format(annpage_bin: Path, tmp_path: Path) -> None:
     src = tmp_path / "t.csv"
     src.write_text(TABLES["corner.csv"])

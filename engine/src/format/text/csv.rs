@@ -34,6 +34,31 @@ impl Default for CsvOptions {
     }
 }
 
+impl CsvOptions {
+    /// anndata's defaults with the separator a table's extension implies, as `annpage
+    /// convert` and `annpage::FileFormat::read` read it: tab for `.tsv`/`.tab`, runs of whitespace for `.txt`/`.data`, else a comma (a `.gz`
+    /// suffix aside).
+    ///
+    /// ```
+    /// use annpage_engine::format::text::csv::CsvOptions;
+    /// assert_eq!(CsvOptions::for_path("t.tsv.gz".as_ref()).delimiter, Some('\t'));
+    /// assert_eq!(CsvOptions::for_path("t.txt".as_ref()).delimiter, None);
+    /// ```
+    pub fn for_path(path: &std::path::Path) -> CsvOptions {
+        let name = path.to_string_lossy().to_ascii_lowercase();
+        let name = name.strip_suffix(".gz").unwrap_or(&name);
+        let delimiter = match name.rsplit_once('.').map(|(_, e)| e) {
+            Some("tsv" | "tab") => Some('\t'),
+            Some("txt" | "data") => None,
+            _ => Some(','),
+        };
+        CsvOptions {
+            delimiter,
+            ..CsvOptions::default()
+        }
+    }
+}
+
 /// Reads a delimited text file (plain or gzipped) as `anndata.read_csv` does: X a dense float32
 /// matrix, obs and var names from the file or `0, 1, …`.
 ///
