@@ -316,3 +316,34 @@ fn columns_a_file_could_not_hold_are_refused_before_anything_changes() {
     drop(b);
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
 }
+
+#[test]
+fn a_flush_refuses_a_file_another_writer_replaced() {
+    let (_dir, path) = scratch("all_elements.h5ad");
+    let open = || read_h5ad_backed(&path, Mode::ReadWrite, BackedOptions::default()).unwrap();
+    let (a, b) = (open(), open());
+    let n = a.n_obs();
+    a.insert_obs_column("from_a", Column::Array(ArrayData::from(vec![1i64; n])))
+        .unwrap();
+    b.insert_obs_column("from_b", Column::Array(ArrayData::from(vec![2i64; n])))
+        .unwrap();
+    a.flush().unwrap();
+    // b's flush would copy the file as b opened it, over a's: it is refused.
+    let e = b.flush().unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("the file changed since this handle opened it"),
+        "{e}"
+    );
+    assert!(b.has_pending_changes());
+    b.discard_changes().unwrap();
+    drop(b);
+    // a goes on flushing the file it wrote.
+    a.insert_obs_column("again", Column::Array(ArrayData::from(vec![3i64; n])))
+        .unwrap();
+    a.flush().unwrap();
+    drop(a);
+    let obs = read_h5ad(&path).unwrap().obs().clone();
+    assert!(obs.column("from_a").is_some() && obs.column("again").is_some());
+    assert!(obs.column("from_b").is_none());
+}

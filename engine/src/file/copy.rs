@@ -74,6 +74,7 @@ impl Part {
 /// current layout (see [`Layout::current`]). Errors name the file.
 pub fn rewrite(file: &File, layout: &Layout, changed: &BTreeSet<Part>) -> Result<(File, Layout)> {
     let path = file.path();
+    file.check_unchanged()?;
     let write = || -> Result<()> {
         let staged = Staged::beside(path)?;
         write_copy(file.h5()?, layout, changed, staged.path())?;

@@ -67,6 +67,18 @@ pub fn check_writable(path: &Path) -> Result<()> {
 pub struct File {
     path: PathBuf,
     store: Store,
+    /// What the path named when it was opened (see [`File::check_unchanged`]).
+    opened: Option<Identity>,
+}
+
+/// A file's identity and last change: device, inode, modification time and length.
+type Identity = (u64, u64, Option<std::time::SystemTime>, u64);
+
+/// The identity of what `path` names now, if it can be told.
+fn identity(path: &Path) -> Option<Identity> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.dev(), m.ino(), m.modified().ok(), m.len()))
 }
 
 /// What holds a file's element tree.
@@ -91,6 +103,7 @@ impl File {
     /// holds no readable store. Errors name the file.
     pub fn open(path: impl AsRef<Path>) -> Result<File> {
         let path = path.as_ref();
+        let opened = identity(path);
         let store = match StoreKind::of_path(path) {
             StoreKind::Zarr => {
                 Store::Zarr(Arc::from(crate::storage::zarr::open(path).in_file(path)?))
@@ -100,7 +113,22 @@ impl File {
         Ok(File {
             path: path.to_path_buf(),
             store,
+            opened,
         })
+    }
+
+    /// Fails if the path no longer names the file as it was opened: replaced (another
+    /// writer's rename) or changed in place since. A rewrite of the file checks this first,
+    /// so that two writers cannot lose each other's changes without a word.
+    pub fn check_unchanged(&self) -> Result<()> {
+        match (self.opened, identity(&self.path)) {
+            (Some(then), Some(now)) if then != now => Err(Error::invalid(
+                "the file changed since this handle opened it (another writer?): nothing \
+                 written; open it again to apply the changes to what it holds now",
+            )
+            .in_file(&self.path)),
+            _ => Ok(()),
+        }
     }
 
     /// What stores the file.
