@@ -457,6 +457,31 @@ def test_written_loom_reads_back_as_anndatas(annpage_bin: Path, tmp_path: Path, 
         assert {k: f["col_attrs"][k].dtype for k in f["col_attrs"]} == {k: g["col_attrs"][k].dtype for k in g["col_attrs"]}
 
 
+def test_loom_names_that_collide_resolve_as_anndatas_writer_resolves_them(annpage_bin: Path, tmp_path: Path) -> None:
+    # A column named as the index (what reading a loom gives back), an obsm key named as a
+    # column: anndata's dict of attributes keeps the last value given for a name.
+    src = tmp_path / "c.h5ad"
+    obs = pd.DataFrame({"obs_names": ["x", "y", "z"], "emb": [1.0, 2.0, 3.0]}, index=["c0", "c1", "c2"])
+    ad.AnnData(np.ones((3, 2), dtype="float32"), obs=obs, obsm={"emb": np.arange(6.0).reshape(3, 2)}).write_h5ad(src)
+    ours, theirs = tmp_path / "ours.loom", tmp_path / "theirs.loom"
+    res = run([annpage_bin, "convert", src, ours, "--write-obsm-varm"])
+    assert res.returncode == 0, res.stderr
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ad.read_h5ad(src).write_loom(theirs, write_obsm_varm=True)
+        got, want = ad.read_loom(ours), ad.read_loom(theirs)
+    _same(got, want)
+    assert list(got.obsm) == list(want.obsm)
+
+
+def test_a_loom_attribute_name_with_a_slash_is_refused(annpage_bin: Path, tmp_path: Path) -> None:
+    src = tmp_path / "s.h5ad"
+    ad.AnnData(np.ones((2, 2), dtype="float32"), obs=pd.DataFrame({"a/b": [1, 2]}, index=["c0", "c1"])).write_h5ad(src)
+    res = run([annpage_bin, "convert", src, tmp_path / "s.loom"])
+    assert res.returncode == 1 and "'a/b' cannot name a loom attribute" in res.stderr, res.stderr
+    assert not (tmp_path / "s.loom").exists()
+
+
 def test_loom_refuses_what_loompy_refuses(annpage_bin: Path, tmp_path: Path) -> None:
     res = run([annpage_bin, "convert", ROOT / "fixtures" / "no_x.h5ad", tmp_path / "o.loom"])
     assert res.returncode != 0 and "o.loom" in res.stderr and "empty matrices" in res.stderr, res.stderr

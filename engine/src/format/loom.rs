@@ -5,6 +5,7 @@
 //! gene) and `/col_attrs/*` (per cell), `/attrs/*` (global). anndata transposes, takes X from the
 //! `spliced` layer when there is one, and names cells and genes from `CellID` and `Gene`.
 
+use indexmap::IndexMap;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -327,11 +328,15 @@ pub fn write_loom(path: &Path, elems: &AnnDataElements, write_obsm_varm: bool) -
         for (name, m) in &elems.layers {
             write_matrix(&layers, name, m).in_element(format!("/layers/{name}"))?;
         }
-        write_attributes(&file.group("row_attrs")?, &elems.var, "var_names")?;
-        write_attributes(&file.group("col_attrs")?, &elems.obs, "obs_names")?;
-        if write_obsm_varm {
-            write_wide(&file.group("col_attrs")?, &elems.obsm, "obsm")?;
-            write_wide(&file.group("row_attrs")?, &elems.varm, "varm")?;
+        let wide = |m, what| write_obsm_varm.then_some((m, what));
+        let rows = attributes_of(&elems.var, "var_names", wide(&elems.varm, "varm"))?;
+        let cols = attributes_of(&elems.obs, "obs_names", wide(&elems.obsm, "obsm"))?;
+        for (group, attrs) in [("row_attrs", rows), ("col_attrs", cols)] {
+            let g = file.group(group)?;
+            for (name, values) in attrs {
+                write_array(&g, &name, &values, &attr_options())
+                    .in_element(format!("/{group}/{name}"))?;
+            }
         }
         file.close()?;
         Ok(())
@@ -406,21 +411,26 @@ fn attr_options() -> ArrayOptions {
     ArrayOptions::compressed(Compression::Gzip(2))
 }
 
-/// The frame's columns and its names, each as loompy stores `np.array(column.tolist())`.
-fn write_attributes(g: &Group, frame: &DataFrame, default_index: &str) -> Result<()> {
+/// One axis's attributes as anndata's `write_loom` gives them to loompy: a dict of the frame's
+/// columns (each as loompy stores `np.array(column.tolist())`), then the names under the
+/// index's name (replacing a column of that name), then, with `wide`, the obsm/varm arrays
+/// (replacing either). Names loompy refuses (with a slash) are refused.
+fn attributes_of(
+    frame: &DataFrame,
+    default_index: &str,
+    wide: Option<(&crate::data::Mapping, &str)>,
+) -> Result<IndexMap<String, ArrayData>> {
+    let mut attrs = IndexMap::new();
     for (name, column) in frame.columns() {
-        let values = loompy_values(column);
-        write_array(g, name, &values, &attr_options())
-            .in_element(format!("{}/{name}", g.name()))?;
+        attrs.insert(name.clone(), loompy_values(column));
     }
     let index = frame.index_name().unwrap_or(default_index);
-    let names = ArrayData::from(frame.index().to_python_strings());
-    write_array(g, index, &names, &attr_options()).in_element(format!("{}/{index}", g.name()))?;
-    Ok(())
-}
-
-fn write_wide(g: &Group, m: &crate::data::Mapping, what: &str) -> Result<()> {
-    for (key, value) in m {
+    attrs.insert(
+        index.to_owned(),
+        ArrayData::from(frame.index().to_python_strings()),
+    );
+    for (key, value) in wide.map(|(m, _)| m).into_iter().flatten() {
+        let what = wide.map_or("", |(_, w)| w);
         let Element::Array(a) = value else {
             return Err(Error::unsupported(format!(
                 "{what}['{key}'] is not a dense array: loompy stores only arrays"
@@ -430,9 +440,14 @@ fn write_wide(g: &Group, m: &crate::data::Mapping, what: &str) -> Result<()> {
             ArrayData::Bool(b) => ArrayData::U8(b.mapv(u8::from)),
             other => other.clone(),
         };
-        write_array(g, key, &a, &attr_options()).in_element(format!("{}/{key}", g.name()))?;
+        attrs.insert(key.clone(), a);
     }
-    Ok(())
+    if let Some(name) = attrs.keys().find(|n| n.contains('/') || n.is_empty()) {
+        return Err(Error::invalid(format!(
+            "'{name}' cannot name a loom attribute (loompy refuses empty names and slashes)"
+        )));
+    }
+    Ok(attrs)
 }
 
 /// A column as `loompy.normalize_attr_values(np.array(series.tolist()))` stores it:
