@@ -31,6 +31,11 @@ pub struct WorkerPool {
     /// The queue's sending end, once the threads are started (`None` if they could not be).
     queue: OnceLock<Option<Sender<Task>>>,
     spare: Arc<SpareThreads>,
+    /// As many threads again, for backends that decode a read's chunks on a rayon pool
+    /// (Zarr, through `zarrs` or the shard reader), built on first use (`None` if they could
+    /// not be): without it they would decode on rayon's global pool, one thread per core
+    /// whatever the threads asked for.
+    decoders: OnceLock<Option<rayon::ThreadPool>>,
 }
 
 /// The threads a pool lends to reads that split their decoding over more threads than the one
@@ -100,6 +105,24 @@ impl WorkerPool {
             threads,
             queue: OnceLock::new(),
             spare: Arc::new(SpareThreads(AtomicUsize::new(threads))),
+            decoders: OnceLock::new(),
+        }
+    }
+
+    /// Runs `decode` on the pool's decoding threads: the rayon work it starts (a backend
+    /// decoding chunks in parallel) runs on as many threads as the pool has. The caller waits;
+    /// it must not be one of those threads holding a lock such work may need.
+    pub(crate) fn decoding<R: Send>(&self, decode: impl FnOnce() -> R + Send) -> R {
+        let pool = self.decoders.get_or_init(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(self.threads)
+                .thread_name(|i| format!("annpage-decode-{i}"))
+                .build()
+                .ok()
+        });
+        match pool {
+            Some(pool) => pool.install(decode),
+            None => decode(),
         }
     }
 
@@ -242,5 +265,28 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         assert_eq!(done.load(Ordering::SeqCst), 20);
+    }
+
+    #[test]
+    fn decoding_runs_on_as_many_threads_as_the_pool() {
+        use rayon::prelude::*;
+        for threads in [1, 3] {
+            let pool = WorkerPool::new(threads);
+            let (n, names) = pool.decoding(|| {
+                let names: std::collections::BTreeSet<String> = (0..64)
+                    .into_par_iter()
+                    .map(|_| {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                        std::thread::current().name().unwrap_or("").to_owned()
+                    })
+                    .collect();
+                (rayon::current_num_threads(), names)
+            });
+            assert_eq!(n, threads);
+            assert!(
+                names.len() <= threads && names.iter().all(|n| n.starts_with("annpage-decode-")),
+                "{names:?}"
+            );
+        }
     }
 }

@@ -242,7 +242,8 @@ pub(crate) fn open_matrix_with(
 /// allow it, else through libhdf5; for any other backend, its own reader.
 pub(crate) fn reader(array: Box<dyn Array>, options: &ReadOptions) -> Result<Box<dyn RangeReader>> {
     let Some(ds) = array.as_any().downcast_ref::<Dataset>() else {
-        return Ok(Box::new(StoreReader::new(array)?));
+        let workers = Arc::clone(&options.workers);
+        return Ok(Box::new(StoreReader::new(array)?.with_workers(workers)));
     };
     let ds = ds.clone();
     crate::storage::h5::claim::check_claim(&ds)?;

@@ -11,6 +11,7 @@ use super::{
 };
 use crate::data::{ArrayData, DType};
 use crate::error::ResultExt;
+use crate::paged::WorkerPool;
 use crate::storage::Array;
 use crate::{Error, Result};
 
@@ -29,6 +30,9 @@ pub struct StoreReader {
     chunk_rows: Option<usize>,
     /// The storage chunks kept in the cache.
     kept: KeptChunks,
+    /// The threads the backend decodes on (see [`WorkerPool::decoding`]); rayon's global
+    /// pool without.
+    workers: Option<Arc<WorkerPool>>,
 }
 
 impl std::fmt::Debug for StoreReader {
@@ -63,7 +67,22 @@ impl StoreReader {
             dtype,
             chunk_rows,
             kept: KeptChunks::new(chunk_bytes),
+            workers: None,
         })
+    }
+
+    /// The same reader, decoding on `workers`' decoding threads.
+    pub(crate) fn with_workers(mut self, workers: Arc<WorkerPool>) -> Self {
+        self.workers = Some(workers);
+        self
+    }
+
+    /// Rows `rows` decoded by the backend into `out`, on the decoding threads.
+    fn decode(&self, rows: Range<usize>, out: &mut [u8]) -> Result<()> {
+        match &self.workers {
+            Some(w) => w.decoding(|| self.array.read_rows_into(rows, out)),
+            None => self.array.read_rows_into(rows, out),
+        }
     }
 
     /// Bytes of one row (all of the other axes).
@@ -78,7 +97,7 @@ impl StoreReader {
             (Some(cache), Some(per)) if !rows.is_empty() && per > 0 => {
                 self.fill_through(cache, per, rows, out)
             }
-            _ => self.array.read_rows_into(rows, out),
+            _ => self.decode(rows, out),
         }
     }
 
@@ -120,9 +139,7 @@ impl StoreReader {
             parts.push(Box::new(move || copy_kept(t, 0, tail_out)));
         }
         if !middle.is_empty() {
-            parts.push(Box::new(move || {
-                self.array.read_rows_into(middle, middle_out)
-            }));
+            parts.push(Box::new(move || self.decode(middle, middle_out)));
         }
         at_once(parts)
     }
@@ -142,8 +159,7 @@ impl StoreReader {
                 // The last chunk, cut short by the array's end.
                 ChunkBytes::on_heap(bytes)
             };
-            self.array
-                .read_rows_into(rows.clone(), out.as_mut_slice())?;
+            self.decode(rows.clone(), out.as_mut_slice())?;
             Ok(out)
         })
     }
