@@ -125,8 +125,8 @@ enum Command {
     /// Edit a whole object as anndata does: make names unique, strings to categoricals,
     /// dense/sparse storage, transpose (in memory: the input is read whole).
     Transform(transform::TransformArgs),
-    /// Concatenate files along obs or var as anndata.concat does, streaming X, layers and
-    /// raw.X through one cache (along var every input is read whole).
+    /// Concatenate files along obs or var as anndata.concat does, streaming X, layers, raw.X
+    /// and dense obsm entries through one cache (along var every input is read whole).
     Concat {
         /// Input .h5ad files, in order.
         #[arg(required = true)]

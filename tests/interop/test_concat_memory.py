@@ -160,3 +160,9 @@ def test_a_collection_reads_only_the_selected_rows_of_a_large_obsm(annpage_bin: 
     assert peak - base <= BUDGET_MB + names_mb + 40, f"peaked at {peak:.0f} MiB ({base:.0f} at rest)"
     whole = ad.concat([ad.read_h5ad(p) for p in inputs], join="outer", index_unique="-")
     assert_equal(ad.read_h5ad(out), whole[cells].copy())
+    # concat streams the dense obsm entries as it streams X.
+    out = tmp_path / "all.h5ad"
+    peak, res = peak_rss_mb([annpage_bin, "concat", *inputs, "-o", out, *common])
+    assert res.returncode == 0, res.stderr
+    assert peak - base <= BUDGET_MB + names_mb + 60, f"concat peaked at {peak:.0f} MiB ({base:.0f} at rest)"
+    assert_equal(ad.read_h5ad(out), whole)

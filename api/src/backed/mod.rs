@@ -483,15 +483,17 @@ impl BackedAnnData {
         self.in_file(self.aligned(&snap, &format!("obsm['{key}']"), Axis::Obs, value))
     }
 
-    /// Whether the `obsm` entry `key` is a matrix in the file (a 2-d array or a sparse matrix
-    /// of the file's rows): [`BackedAnnData::obsm`] then reads only the selected rows.
-    pub(crate) fn obsm_is_matrix(&self, key: &str) -> Result<bool> {
+    /// The kind of the `obsm` entry `key` when it is a matrix in the file (a 2-d array or a
+    /// sparse matrix of the file's rows): [`BackedAnnData::obsm`] then reads only the
+    /// selected rows.
+    pub(crate) fn obsm_matrix_kind(&self, key: &str) -> Result<Option<MatrixKind>> {
         let snap = self.shared.snapshot();
         let Some(ElemSlot::Disk { parent, name, .. }) = snap.layout.obsm.get(key) else {
-            return Ok(false);
+            return Ok(None);
         };
         let m = self.in_file(self.shared.open_matrix(&snap, parent, name))?;
-        Ok(m.is_some_and(|m| m.shape().0 == snap.layout.n_obs))
+        Ok(m.filter(|m| m.shape().0 == snap.layout.n_obs)
+            .map(|m| m.kind()))
     }
 
     /// The selected rows of a `varm` entry (see [`BackedAnnData::obsm`]).

@@ -366,7 +366,11 @@ impl BackedCollection {
         let meta = self.annotations()?.into_elements();
         let layers = self.inner.layers.clone();
         write_file(path, options, ondisk::all_cores(), |w| {
-            ondisk::write_root(w, &meta, self.inner.with_x, None, &layers, &mut |g, m| {
+            let matrices = ondisk::Matrices {
+                layers: &layers,
+                obsm: &[],
+            };
+            ondisk::write_root(w, &meta, self.inner.with_x, None, matrices, &mut |g, m| {
                 let (name, which) = match m {
                     Streamed::Layer(key) => (key, Which::Layer(key.to_owned())),
                     _ => ("X", Which::X),

@@ -11,6 +11,7 @@ mod dtypes;
 mod frame;
 mod matrix;
 mod merge;
+mod obsm;
 mod ondisk;
 mod options;
 mod plan;

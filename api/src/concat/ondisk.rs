@@ -23,7 +23,7 @@ use super::matrix::{self, Mat};
 use super::plan::{self, Reindexer};
 use super::sparse;
 use super::{
-    concat, concat_noting_strings, join_keys, resolve_keys, values, ConcatOptions, Join,
+    concat, concat_noting_strings, join_keys, obsm, resolve_keys, values, ConcatOptions, Join,
     StringColumns,
 };
 use crate::backed::{BackedOptions, BlockCache};
@@ -33,12 +33,12 @@ use crate::{read_h5ad, read_h5ad_backed, AnnData, Axis, BackedAnnData, BackedMat
 const MAX_CHUNK_ROWS: usize = 10_000;
 
 /// Concatenates the files `inputs` into `output` as [`concat()`] of the files read whole and
-/// written with `write` would, without holding `X`, a layer or `raw.X` in memory: they are
-/// read in row chunks through one block cache of `backed`'s budget (shared by every input)
-/// and appended to the output. The other elements — obs, var, obsm/varm, obsp/varp, uns and
-/// raw.var — are read whole, as they are small next to the matrices (obsp/varp and dense
-/// obsm can be large: they are held in memory too). Along `Axis::Var` everything is read
-/// into memory (a column-wise stream is not written yet).
+/// written with `write` would, without holding `X`, a layer, `raw.X` or a dense `obsm` entry
+/// in memory: they are read in row chunks through one block cache of `backed`'s budget
+/// (shared by every input) and appended to the output. The other elements — obs, var, sparse
+/// obsm and obsm data frames, varm, obsp/varp, uns and raw.var — are read whole, as they are
+/// small next to the matrices (obsp/varp can be large: they are held in memory too). Along
+/// `Axis::Var` everything is read into memory (a column-wise stream is not written yet).
 ///
 /// CSC inputs are read by rows through the cache, so mixed CSR/CSC inputs stream too.
 ///
@@ -190,6 +190,8 @@ struct Plan<'o> {
     /// raw.var and raw.varm concatenated, and each input's raw var names → the output's.
     raw: Option<(AnnDataElements, Vec<Reindexer>)>,
     layers: Vec<String>,
+    /// The `obsm` entries streamed (not in `meta`).
+    obsm_streamed: Vec<String>,
     /// The bytes of values a chunk holds.
     chunk_bytes: usize,
 }
@@ -201,7 +203,13 @@ impl<'o> Plan<'o> {
         chunk_bytes: usize,
     ) -> Result<Self> {
         let axes = Axes::new(handles, options)?;
-        let (meta, _) = annotations(handles, options, &axes.var_names, &[])?;
+        // Dense obsm entries are streamed as the matrices are, not held.
+        let joined = obsm::key_order(handles, options)?;
+        let obsm_streamed: Vec<String> = obsm::matrix_keys(handles, true)?
+            .into_iter()
+            .filter(|k| joined.contains(k))
+            .collect();
+        let (meta, _) = annotations(handles, options, &axes.var_names, &obsm_streamed)?;
         let total: usize = handles.iter().map(BackedAnnData::n_obs).sum();
         let raw = match raw_annotations(handles)? {
             Some(parts) if total > 0 => {
@@ -225,6 +233,7 @@ impl<'o> Plan<'o> {
             reindexers: axes.reindexers,
             raw,
             layers: axes.layers,
+            obsm_streamed,
             chunk_bytes,
         })
     }
@@ -233,8 +242,15 @@ impl<'o> Plan<'o> {
     fn write(&self, handles: &[BackedAnnData], w: &Writer<'_>) -> Result<()> {
         let with_x = check_x(handles)?;
         let raw = self.raw.as_ref().map(|(raw, _)| raw);
-        write_root(w, &self.meta, with_x, raw, &self.layers, &mut |g, m| {
+        let matrices = Matrices {
+            layers: &self.layers,
+            obsm: &self.obsm_streamed,
+        };
+        write_root(w, &self.meta, with_x, raw, matrices, &mut |g, m| {
             let (pieces, reindexers, fill) = match m {
+                Streamed::Obsm(key) => {
+                    return obsm::stream(w, handles, key, self.options, self.chunk_bytes);
+                }
                 Streamed::X => (
                     handles.iter().map(BackedAnnData::x).collect(),
                     &self.reindexers,
@@ -283,6 +299,14 @@ pub(super) enum Streamed<'a> {
     X,
     RawX,
     Layer(&'a str),
+    Obsm(&'a str),
+}
+
+/// The layers and `obsm` entries [`write_root`] has streamed in.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Matrices<'a> {
+    pub layers: &'a [String],
+    pub obsm: &'a [String],
 }
 
 impl Streamed<'_> {
@@ -290,7 +314,7 @@ impl Streamed<'_> {
     fn name(&self) -> &str {
         match self {
             Streamed::X | Streamed::RawX => "X",
-            Streamed::Layer(key) => key,
+            Streamed::Layer(key) | Streamed::Obsm(key) => key,
         }
     }
 
@@ -300,20 +324,21 @@ impl Streamed<'_> {
             Streamed::X => "/X".into(),
             Streamed::RawX => "/raw/X".into(),
             Streamed::Layer(key) => format!("/layers/{key}"),
+            Streamed::Obsm(key) => format!("/obsm/{key}"),
         }
     }
 }
 
 /// Writes the members of the root group, in the order `AnnData::write_h5ad` does: `meta`'s
 /// annotations (its matrices are not written), and `X` (when `with_x`), `raw.X` (beside
-/// `raw`'s var and varm, when given) and the `layers` written by `stream` into the group
-/// whose path it is handed.
+/// `raw`'s var and varm, when given), the `layers` and the `obsm` entries of `matrices`
+/// written by `stream` into the group whose path it is handed.
 pub(super) fn write_root(
     w: &Writer<'_>,
     meta: &AnnDataElements,
     with_x: bool,
     raw: Option<&AnnDataElements>,
-    layers: &[String],
+    matrices: Matrices<'_>,
     stream: &mut dyn FnMut(&str, Streamed<'_>) -> Result<()>,
 ) -> Result<()> {
     w.set_encoding("/", Encoding::AnnData)?;
@@ -329,11 +354,15 @@ pub(super) fn write_root(
     w.write_dataframe("/", "obs", &meta.obs)?;
     w.write_dataframe("/", "var", &meta.var)?;
     w.write_mapping("/", "obsm", &meta.obsm)?;
+    for key in matrices.obsm {
+        let m = Streamed::Obsm(key);
+        stream("/obsm", m).in_element(m.path())?;
+    }
     w.write_mapping("/", "varm", &meta.varm)?;
     w.write_matrix_mapping("/", "obsp", &meta.obsp)?;
     w.write_matrix_mapping("/", "varp", &meta.varp)?;
     w.write_matrix_mapping("/", "layers", &IndexMap::new())?;
-    for key in layers {
+    for key in matrices.layers {
         let m = Streamed::Layer(key);
         stream("/layers", m).in_element(m.path())?;
     }

@@ -4,16 +4,16 @@
 
 use std::sync::Arc;
 
-use annpage_engine::data::{ArrayData, Column, CompactString, DType, DataFrame, Element};
+use annpage_engine::data::{Column, CompactString, DataFrame, Element};
 use annpage_engine::error::ResultExt;
 use annpage_engine::format::AnnDataElements;
 use annpage_engine::{Error, Result};
 
 use super::{selection_of, BackedCollection, Inner};
 use crate::backed::Names;
-use crate::concat::{column, frame, ondisk, StringColumns};
+use crate::concat::{column, frame, obsm, ondisk, StringColumns};
 use crate::subset::aligned_rows;
-use crate::{AnnData, Axis, AxisIndex, ConcatOptions, Selection};
+use crate::{AnnData, Axis, AxisIndex, Selection};
 
 /// The concatenation of everything but the matrices, and but the `obsm` entries that are
 /// matrices in every file holding them: those are read for a selection, only its rows
@@ -57,7 +57,7 @@ impl Inner {
         if let Some(a) = &*held {
             return Ok(Arc::clone(a));
         }
-        let obsm_read = self.obsm_matrices()?;
+        let obsm_read = obsm::matrix_keys(&self.files, false)?;
         let (meta, strings) =
             ondisk::annotations(&self.files, &self.options, &self.var_names, &obsm_read)?;
         if meta.obs_names() != &self.obs_names()?[..] {
@@ -65,7 +65,7 @@ impl Inner {
                 "the concatenated annotations do not have the cell names the files gave",
             ));
         }
-        let obsm_keys = self.obsm_order()?;
+        let obsm_keys = obsm::key_order(&self.files, &self.options)?;
         let a = Arc::new(Annotations {
             meta,
             strings,
@@ -74,57 +74,6 @@ impl Inner {
         });
         *held = Some(Arc::clone(&a));
         Ok(a)
-    }
-
-    /// The `obsm` keys whose entries are matrices in every file holding them.
-    fn obsm_matrices(&self) -> Result<Vec<String>> {
-        let mut keys: Vec<String> = Vec::new();
-        for file in &self.files {
-            for key in file.obsm_keys() {
-                if !keys.contains(&key) {
-                    keys.push(key);
-                }
-            }
-        }
-        let mut matrices = Vec::new();
-        for key in keys {
-            let mut all = true;
-            for file in self.files.iter().filter(|f| f.obsm_keys().contains(&key)) {
-                all &= file.obsm_is_matrix(&key)?;
-            }
-            if all {
-                matrices.push(key);
-            }
-        }
-        Ok(matrices)
-    }
-
-    /// The concatenation's `obsm` keys in its order: [`concat()`](fn@crate::concat) of
-    /// stand-ins without rows, one empty entry for each of a file's keys.
-    fn obsm_order(&self) -> Result<Vec<String>> {
-        let stand_ins = self
-            .files
-            .iter()
-            .map(|file| {
-                let mut e = AnnDataElements::empty(0, 0);
-                for key in file.obsm_keys() {
-                    let empty = ArrayData::zeros(DType::F32, &[0, 1]);
-                    e.obsm.insert(key, Element::Array(empty));
-                }
-                AnnData::from_elements(e)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let joined = crate::concat(&stand_ins, &obsm_options(&self.options))?;
-        Ok(joined.obsm().keys().cloned().collect())
-    }
-}
-
-/// `options` as they apply to `obsm` alone: the join and the fill value.
-fn obsm_options(options: &ConcatOptions) -> ConcatOptions {
-    ConcatOptions {
-        join: options.join,
-        fill_value: options.fill_value,
-        ..ConcatOptions::default()
     }
 }
 
@@ -155,7 +104,7 @@ impl BackedCollection {
             }
             parts.push(AnnData::from_elements(e).in_file(file.path())?);
         }
-        let mut joined = crate::concat(&parts, &obsm_options(&inner.options))?.into_elements();
+        let mut joined = crate::concat(&parts, &obsm::options_for(&inner.options))?.into_elements();
         let value = joined
             .obsm
             .shift_remove(key)

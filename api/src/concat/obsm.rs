@@ -1,0 +1,138 @@
+//! `obsm` entries that are matrices in the files: left out of the annotations concatenated in
+//! memory, and read (a collection's selection) or streamed (`concat_on_disk`) instead, each
+//! piece aligned by [`concat()`]'s own rules (`matrix::stack_rows`: widths cut or padded,
+//! numpy's dtype over every file's entry).
+
+use annpage_engine::data::{ArrayData, DType, Element, Matrix};
+use annpage_engine::file::stream::{MatrixSpec, Values, Writer};
+use annpage_engine::format::AnnDataElements;
+use annpage_engine::paged::MatrixKind;
+use annpage_engine::{Error, Result};
+
+use super::matrix::{stack_rows, Mat};
+use super::plan::Reindexer;
+use super::{concat, values, ConcatOptions, Join};
+use crate::{AnnData, BackedAnnData, Selection};
+
+/// The `obsm` keys whose entries are matrices in every file holding them (dense ones only
+/// with `dense_only`).
+pub(super) fn matrix_keys(files: &[BackedAnnData], dense_only: bool) -> Result<Vec<String>> {
+    let mut keys: Vec<String> = Vec::new();
+    for file in files {
+        for key in file.obsm_keys() {
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+    }
+    let mut matrices = Vec::new();
+    for key in keys {
+        let mut all = true;
+        for file in files.iter().filter(|f| f.obsm_keys().contains(&key)) {
+            all &= match file.obsm_matrix_kind(&key)? {
+                Some(MatrixKind::Dense) => true,
+                Some(MatrixKind::Sparse(_)) => !dense_only,
+                None => false,
+            };
+        }
+        if all {
+            matrices.push(key);
+        }
+    }
+    Ok(matrices)
+}
+
+/// The concatenation's `obsm` keys in its order: [`concat()`] of stand-ins without rows, one
+/// empty entry for each of a file's keys.
+pub(super) fn key_order(files: &[BackedAnnData], options: &ConcatOptions) -> Result<Vec<String>> {
+    let stand_ins = files
+        .iter()
+        .map(|file| {
+            let mut e = AnnDataElements::empty(0, 0);
+            for key in file.obsm_keys() {
+                let empty = ArrayData::zeros(DType::F32, &[0, 1]);
+                e.obsm.insert(key, Element::Array(empty));
+            }
+            AnnData::from_elements(e)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let joined = concat(&stand_ins, &options_for(options))?;
+    Ok(joined.obsm().keys().cloned().collect())
+}
+
+/// `options` as they apply to `obsm` alone: the join and the fill value.
+pub(super) fn options_for(options: &ConcatOptions) -> ConcatOptions {
+    ConcatOptions {
+        join: options.join,
+        fill_value: options.fill_value,
+        ..ConcatOptions::default()
+    }
+}
+
+/// Writes the `obsm` entry `key` (dense in every file holding it) of the concatenation of
+/// `files` as `/obsm/key`, each file's rows read and aligned a block of about `chunk_bytes`
+/// at a time: one block in memory, however large the entries.
+pub(super) fn stream(
+    w: &Writer<'_>,
+    files: &[BackedAnnData],
+    key: &str,
+    options: &ConcatOptions,
+    chunk_bytes: usize,
+) -> Result<()> {
+    let none = Selection::positions(std::iter::empty());
+    let piece = |file: &BackedAnnData, rows: &Selection| -> Result<Option<Mat>> {
+        if !file.obsm_keys().iter().any(|k| k == key) {
+            return Ok(None);
+        }
+        let value = file.slice(rows, &Selection::All)?.obsm(key)?;
+        Mat::from_element(&value)
+            .map(Some)
+            .ok_or_else(|| Error::invalid("not a matrix").in_file(file.path()))
+    };
+    // Each file's entry without rows: the result's width and dtype, as concat() finds them.
+    let empties = files
+        .iter()
+        .map(|f| piece(f, &none))
+        .collect::<Result<Vec<_>>>()?;
+    let widths = empties.iter().flatten().map(|m| m.len(1));
+    let width = match options.join {
+        Join::Inner => widths.min(),
+        Join::Outer => widths.max(),
+    }
+    .unwrap_or(0);
+    let reindexers: Vec<Reindexer> = empties
+        .iter()
+        .map(|m| Reindexer::range(m.as_ref().map_or(0, |m| m.len(1)), width))
+        .collect();
+    let fill = match options.join {
+        Join::Inner => None,
+        Join::Outer => options.fill_value,
+    };
+    let pieces = empties.into_iter().zip(&reindexers).map(|(m, r)| (m, 0, r));
+    let Mat::Dense(target) = stack_rows(pieces.collect(), fill)? else {
+        return Err(Error::invalid("the concatenated entry is not dense"));
+    };
+    let dtype = target.dtype();
+    let total = files.iter().map(BackedAnnData::n_obs).sum();
+    let spec = MatrixSpec {
+        kind: MatrixKind::Dense,
+        shape: (total, width),
+        dtype,
+        values: Values::Exactly(0),
+    };
+    let mut sink = w.matrix("/obsm", key, &spec)?;
+    let rows_per = (chunk_bytes / (width.max(1) * dtype.size().max(1))).max(1);
+    for (file, r) in files.iter().zip(&reindexers) {
+        let n = file.n_obs();
+        for start in (0..n).step_by(rows_per) {
+            let end = n.min(start + rows_per);
+            let block = piece(file, &Selection::from(start..end))?;
+            let Mat::Dense(a) = stack_rows(vec![(block, end - start, r)], fill)? else {
+                return Err(Error::invalid("a dense entry gave sparse rows").in_file(file.path()));
+            };
+            sink.push(&Matrix::Dense(values::cast(&a, dtype)?))?;
+        }
+    }
+    sink.check_complete()?;
+    sink.finish()
+}
