@@ -30,7 +30,7 @@
 //! steps, positions in any order with repeats, boolean masks and names. A [`AnnDataView`] is
 //! a lazy subset that borrows its object; [`AnnDataView::to_adata`] (or [`AnnData::subset`])
 //! copies it out, as `adata[obs, var].copy()` does in anndata.
-#![deny(missing_docs)]
+#![deny(missing_docs, missing_debug_implementations)]
 
 mod anndata;
 pub mod backed;

@@ -12,7 +12,7 @@
 //!   reads, streaming writes and copies (nothing above it sees HDF5).
 //!
 //! Most users want the `annpage` crate, which builds `AnnData` on top of this one.
-#![deny(missing_docs)]
+#![deny(missing_docs, missing_debug_implementations)]
 
 pub mod cache;
 pub mod data;

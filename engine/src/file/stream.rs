@@ -55,6 +55,14 @@ pub fn write_file<R>(
     threads: usize,
     f: impl FnOnce(&Writer<'_>) -> Result<R>,
 ) -> Result<R> {
+    // Options no array can be written with are one error, before anything is: not the first
+    // element's, written later.
+    if let (StoreKind::H5ad, Compression::Gzip(level @ 10..)) = (options.store, options.compression)
+    {
+        return Err(
+            Error::invalid(format!("gzip level {level} is out of range 0–9")).in_file(path),
+        );
+    }
     match options.store {
         StoreKind::H5ad => write_h5(path, options, threads, f),
         StoreKind::Zarr => write_zarr(path, options, f),
@@ -144,6 +152,15 @@ pub struct Writer<'a> {
     root: &'a dyn GroupWriter,
     options: &'a WriteOptions,
     deflaters: Option<&'a Deflaters>,
+}
+
+impl std::fmt::Debug for Writer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("root", &self.root.path())
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Writer<'_> {
@@ -289,6 +306,16 @@ pub struct MatrixSink<'a> {
     shape: (usize, usize),
     kind: MatrixKind,
     state: Sink<'a>,
+}
+
+impl std::fmt::Debug for MatrixSink<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MatrixSink")
+            .field("path", &self.path)
+            .field("shape", &self.shape)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
 }
 
 // One per matrix being written: the variants' sizes do not matter.

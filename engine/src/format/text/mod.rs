@@ -22,6 +22,15 @@ pub struct Lines {
     buf: Vec<u8>,
 }
 
+impl std::fmt::Debug for Lines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lines")
+            .field("path", &self.path)
+            .field("line", &self.line)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Lines {
     /// Opens `path`.
     pub fn open(path: &Path) -> Result<Lines> {
