@@ -85,6 +85,15 @@ def test_errors_name_the_file(tmp_path):
         annpage.read_mtx(path)
 
 
+def test_a_missing_10x_directory_or_file_is_not_found(tmp_path):
+    # scanpy raises FileNotFoundError for both.
+    with pytest.raises(FileNotFoundError, match="no_such_dir"):
+        annpage.read_10x_mtx(tmp_path / "no_such_dir")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"no matrix\.mtx"):
+        annpage.read_10x_mtx(tmp_path / "empty")
+
+
 @pytest.mark.parametrize("sparse", [True, False])
 def test_read_loom(tmp_path, sparse):
     import loompy

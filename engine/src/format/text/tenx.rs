@@ -44,8 +44,13 @@ impl TenxFiles {
                 .map(|name| dir.join(name))
                 .find(|p| p.is_file())
         };
+        if let Err(e) = std::fs::read_dir(dir) {
+            return Err(Error::Io(e).in_file(dir));
+        }
+        // A file missing is not found, as scanpy (and Python's FileNotFoundError) says.
         let missing = |what: &str| {
-            Error::invalid(format!("no {prefix}{what}[.gz] in the directory")).in_file(dir)
+            let why = format!("no {prefix}{what}[.gz] in the directory");
+            Error::Io(std::io::Error::new(std::io::ErrorKind::NotFound, why)).in_file(dir)
         };
         let genes = pick("genes.tsv");
         let legacy = genes.is_some();
