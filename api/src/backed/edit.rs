@@ -9,6 +9,7 @@ use annpage_engine::file::copy::Part;
 use annpage_engine::file::probe::{
     ColumnSlot, ElemSlot, FrameId, FrameLayout, FrameSource, Layout, MatrixSlot,
 };
+use annpage_engine::format::write::check_key;
 use annpage_engine::{Error, Result};
 use indexmap::IndexMap;
 
@@ -426,16 +427,6 @@ fn frame_mut(layout: &mut Layout, on: Axis) -> &mut FrameLayout {
         Axis::Obs => &mut layout.obs,
         Axis::Var => &mut layout.var,
     }
-}
-
-/// Refuses names HDF5 would take for paths, as the format writer does.
-fn check_key(name: &str) -> Result<()> {
-    if name.is_empty() || name == "." || name.contains('/') {
-        return Err(Error::invalid(format!(
-            "{name:?} cannot name an element: keys must be non-empty and contain no '/'"
-        )));
-    }
-    Ok(())
 }
 
 fn remove_key<T>(map: &mut IndexMap<String, T>, name: &str, key: &str) -> Result<()> {

@@ -393,11 +393,17 @@ fn prepare(group: &dyn GroupWriter, name: &str) -> Result<()> {
     group.remove(name).in_element(&path)
 }
 
-/// Refuses names HDF5 would take for paths: empty, `.`, or containing `/`.
-fn check_key(name: &str) -> Result<()> {
+/// Refuses names a store would take for paths: empty, `.`, or containing `/`.
+///
+/// ```
+/// use annpage_engine::format::write::check_key;
+/// assert!(check_key("X_pca").is_ok());
+/// assert!(check_key(".").unwrap_err().to_string().contains("not '.'"));
+/// ```
+pub fn check_key(name: &str) -> Result<()> {
     if name.is_empty() || name == "." || name.contains('/') {
         return Err(Error::invalid(format!(
-            "{name:?} cannot name an element: keys must be non-empty and contain no '/'"
+            "{name:?} cannot name an element: keys must be non-empty, not '.', and contain no '/'"
         )));
     }
     Ok(())
