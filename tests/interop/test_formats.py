@@ -9,6 +9,7 @@ and compares the two with `assert_equal` (and the exact names).
 from __future__ import annotations
 
 import shutil
+import io
 import warnings
 from pathlib import Path
 
@@ -155,6 +156,30 @@ def test_10x_directory_reads_like_scanpy(annpage_bin: Path, tmp_path: Path, lega
     got = _convert(annpage_bin, d, tmp_path / "out.h5ad", *args)
     _same(got, want)
     assert got.var_names.is_unique == (case != "duplicates")
+
+
+@pytest.mark.parametrize(
+    ("features", "barcodes"),
+    [
+        ("\ufeffE1\tA\tGene Expression\nE2\tB\tGene Expression\n", "\ufeffAAAC-1\nAAAG-1\n"),
+        ('E1\t"A"\tGene Expression\nE2\t"B,C"\tGene Expression\n', '"AAAC-1"\n"AA""G-1"\n'),
+    ],
+    ids=["byte-order-mark", "quoted"],
+)
+def test_10x_directory_text_reads_as_pandas_reads_it(annpage_bin: Path, tmp_path: Path, features: str, barcodes: str) -> None:
+    import gzip
+
+    d = tmp_path / "tenx"
+    d.mkdir()
+    buf = io.BytesIO()
+    scipy.io.mmwrite(buf, sp.coo_matrix(np.array([[1, 0], [0, 2]])), field="integer")
+    (d / "matrix.mtx.gz").write_bytes(gzip.compress(buf.getvalue()))
+    (d / "features.tsv.gz").write_bytes(gzip.compress(features.encode()))
+    (d / "barcodes.tsv.gz").write_bytes(gzip.compress(barcodes.encode()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = sc.read_10x_mtx(d)
+    _same(_convert(annpage_bin, d, tmp_path / "out.h5ad", "--from", "10x-mtx"), want)
 
 
 def test_10x_directory_of_the_wrong_length_names_the_file(annpage_bin: Path, tmp_path: Path) -> None:

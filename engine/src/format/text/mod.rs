@@ -122,16 +122,82 @@ impl Lines {
 /// The longest line a text reader accepts (a guard against a file without line breaks).
 pub const MAX_LINE: usize = 256 << 20;
 
-/// Every line of a one-record-a-line file (barcodes, features) split at `sep`, blank lines
+/// Every line of a one-record-a-line file (barcodes, features) split at `sep` as pandas'
+/// `read_csv` splits it (which scanpy reads them with): a byte-order mark at the start
+/// dropped, a field in double quotes unquoted (`""` a quote; `sep` inside kept), blank lines
 /// skipped.
 pub fn read_records(path: &Path, sep: u8) -> Result<Vec<Vec<String>>> {
     let mut lines = Lines::open(path)?;
     let mut out = Vec::new();
+    let mut first = true;
     while let Some(line) = lines.next_str()? {
+        let line = match std::mem::take(&mut first) {
+            true => line.strip_prefix('\u{feff}').unwrap_or(line),
+            false => line,
+        };
         if line.trim().is_empty() {
             continue;
         }
-        out.push(line.split(sep as char).map(str::to_owned).collect());
+        out.push(split_quoted(line, sep as char));
     }
     Ok(out)
+}
+
+/// `line`'s fields at `sep`, those that start with a double quote read up to the closing one.
+fn split_quoted(line: &str, sep: char) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        let mut field = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        field.push('"');
+                    }
+                    '"' => break,
+                    c => field.push(c),
+                }
+            }
+        }
+        // Up to the separator (after a closing quote, pandas keeps what follows it).
+        let mut more = false;
+        for c in chars.by_ref() {
+            if c == sep {
+                more = true;
+                break;
+            }
+            field.push(c);
+        }
+        fields.push(field);
+        if !more {
+            return fields;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_split_as_pandas_reads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("barcodes.tsv");
+        std::fs::write(
+            &path,
+            "\u{feff}AAAC-1\n\"B,C\"\n\"say \"\"hi\"\"\",x\n\na,\n",
+        )
+        .unwrap();
+        let got = read_records(&path, b',').unwrap();
+        let want: Vec<Vec<&str>> = vec![
+            vec!["AAAC-1"],
+            vec!["B,C"],
+            vec!["say \"hi\"", "x"],
+            vec!["a", ""],
+        ];
+        assert_eq!(got, want);
+    }
 }
