@@ -8,8 +8,8 @@ and compares the two with `assert_equal` (and the exact names).
 
 from __future__ import annotations
 
-import shutil
 import io
+import shutil
 import warnings
 from pathlib import Path
 
