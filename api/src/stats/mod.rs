@@ -106,12 +106,15 @@ impl QcAccumulator {
     /// are allocated once and each chunk's are written in place. Adding more than `n_obs`
     /// rows is an error; [`Self::finish`] returns the rows added.
     pub fn with_n_obs(n_obs: usize, n_vars: usize) -> Self {
-        QcAccumulator {
+        let mut acc = QcAccumulator {
             n_obs: Some(n_obs),
-            n_genes: Vec::with_capacity(n_obs),
-            total_counts: Vec::with_capacity(n_obs),
             ..QcAccumulator::new(n_vars)
-        }
+        };
+        // Allocated up front where it can be; otherwise the rows grow them as they come (a
+        // count beyond any memory is no reason to abort).
+        let _ = acc.n_genes.try_reserve_exact(n_obs);
+        let _ = acc.total_counts.try_reserve_exact(n_obs);
+        acc
     }
 
     /// Splits the reduction of large chunks by rows between up to `threads` threads (by

@@ -428,3 +428,11 @@ fn an_infinite_value_in_an_earlier_chunk_gives_numpys_mean() {
     }
     assert!(acc.finish().mean[0].is_nan());
 }
+
+#[test]
+fn an_accumulator_for_more_rows_than_memory_holds_does_not_abort() {
+    let mut acc = QcAccumulator::with_n_obs(usize::MAX, 2);
+    let m = Matrix::Dense(ArrayData::from(ndarray::arr2(&[[1.0f32, 0.0]]).into_dyn()));
+    acc.add_chunk(&m).unwrap();
+    assert_eq!(acc.finish().n_genes, vec![1]);
+}

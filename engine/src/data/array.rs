@@ -265,6 +265,11 @@ impl ArrayData {
     }
 
     /// Selects positions along one axis (any order, repeats allowed). Indices must be in bounds.
+    ///
+    /// # Panics
+    ///
+    /// On an index out of bounds (or, for an array, an axis it does not have). `subset` is
+    /// the checked form, for indices that come from outside.
     pub fn select(&self, axis: usize, indices: &[usize]) -> Self {
         map_array!(self, a => a.select(ndarray::Axis(axis), indices))
     }

@@ -256,6 +256,10 @@ impl Nullable {
         })
     }
     /// Selects positions (any order, repeats allowed).
+    ///
+    /// # Panics
+    ///
+    /// On an index out of bounds; `subset` is the checked form.
     pub fn select(&self, idx: &[usize]) -> Self {
         Nullable {
             kind: self.kind,
@@ -321,6 +325,11 @@ impl Column {
         })
     }
     /// Selects positions (any order, repeats allowed). Indices must be in bounds.
+    ///
+    /// # Panics
+    ///
+    /// On an index out of bounds (or, for an array, an axis it does not have). `subset` is
+    /// the checked form, for indices that come from outside.
     pub fn select(&self, idx: &[usize]) -> Self {
         match self {
             Column::Array(a) => Column::Array(a.select(0, idx)),
@@ -498,6 +507,11 @@ impl DataFrame {
     }
 
     /// Selects rows by position (any order, repeats allowed). Indices must be in bounds.
+    ///
+    /// # Panics
+    ///
+    /// On an index out of bounds (or, for an array, an axis it does not have). `subset_rows` is
+    /// the checked form, for indices that come from outside.
     pub fn select(&self, idx: &[usize]) -> Self {
         DataFrame {
             index: self.index.select(0, idx),
