@@ -349,6 +349,10 @@ pub enum FileFormat {
 }
 
 /// Whether `path` is a directory holding a Zarr hierarchy (v3 `zarr.json`, v2 `.zgroup`).
+fn holds_anndata(path: &Path) -> bool {
+    annpage_engine::file::File::open(path).is_ok_and(|f| f.holds_anndata())
+}
+
 fn is_zarr_dir(path: &Path) -> bool {
     path.join("zarr.json").is_file() || path.join(".zgroup").is_file()
 }
@@ -411,6 +415,9 @@ impl FileFormat {
             "h5ad" => Some(FileFormat::H5ad),
             "csv" | "tsv" | "txt" | "tab" | "data" => Some(FileFormat::Csv),
             "mtx" => Some(FileFormat::Mtx),
+            // Cell Ranger's matrices, unless the file is an AnnData under that name (as
+            // scanpy's `read` takes a `.h5`).
+            "h5" if holds_anndata(path) => Some(FileFormat::H5ad),
             "h5" => Some(FileFormat::TenxH5),
             "loom" => Some(FileFormat::Loom),
             _ => None,

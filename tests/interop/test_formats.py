@@ -221,6 +221,13 @@ def test_streamed_conversions_write_the_store_the_output_names(annpage_bin: Path
             _same(ad.read_zarr(out), want)
 
 
+def test_an_h5ad_named_h5_reads_as_anndata(annpage_bin: Path, tmp_path: Path) -> None:
+    # scanpy's read() takes a .h5 as an .h5ad; a Cell Ranger .h5 has no obs/var at its root.
+    src = tmp_path / "data.h5"
+    shutil.copy(ROOT / "fixtures" / "all_elements.h5ad", src)
+    _same(_convert(annpage_bin, src, tmp_path / "out.h5ad"), ad.read_h5ad(src))
+
+
 def test_10x_h5_legacy_reads_like_scanpy(annpage_bin: Path, tmp_path: Path) -> None:
     one, two = tmp_path / "one.h5", tmp_path / "two.h5"
     rng = np.random.default_rng(2)

@@ -149,6 +149,14 @@ impl File {
         Layout::scan(self.root()).in_file(&self.path)
     }
 
+    /// Whether the file looks like an AnnData object (`obs` and `var` at its root), whatever
+    /// its name: a `.h5` file is a 10x matrix or an `.h5ad` under another name.
+    pub fn holds_anndata(&self) -> bool {
+        ["obs", "var"]
+            .iter()
+            .all(|m| matches!(self.root().member_kind(m), Ok(Some(_))))
+    }
+
     /// The root group.
     pub(crate) fn root(&self) -> &dyn Group {
         match &self.store {
