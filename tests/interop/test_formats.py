@@ -221,6 +221,27 @@ def test_streamed_conversions_write_the_store_the_output_names(annpage_bin: Path
             _same(ad.read_zarr(out), want)
 
 
+@pytest.mark.parametrize(("edit", "words"), [("negative", "/matrix/indices: malformed element: negative value -1"), ("2d", "/matrix/data: shape mismatch: a 2-d array")])
+def test_a_bad_10x_h5_is_named_with_its_element(annpage_bin: Path, tmp_path: Path, edit: str, words: str) -> None:
+    src = tmp_path / "filtered_feature_bc_matrix.h5"
+    with h5py.File(src, "w") as f:
+        write_10x_group(f.create_group("matrix"), np.random.default_rng(1), True, 15, 11)
+    with h5py.File(src, "a") as f:
+        g = f["matrix"]
+        name = "indices" if edit == "negative" else "data"
+        v = g[name][()]
+        if edit == "negative":
+            v = v.astype(np.int64)
+            v[0] = -1
+        else:
+            v = v.reshape(-1, 1)
+        del g[name]
+        g[name] = v
+    res = run([annpage_bin, "convert", src, tmp_path / "out.h5ad"])
+    assert res.returncode == 1 and f"annpage: error: {src}: {words}" in res.stderr, res.stderr
+    assert not (tmp_path / "out.h5ad").exists()
+
+
 def test_an_h5ad_named_h5_reads_as_anndata(annpage_bin: Path, tmp_path: Path) -> None:
     # scanpy's read() takes a .h5 as an .h5ad; a Cell Ranger .h5 has no obs/var at its root.
     src = tmp_path / "data.h5"

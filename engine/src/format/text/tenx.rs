@@ -331,7 +331,9 @@ pub fn write_10x_h5_counts(
         })
         .collect();
     let n_kept = next as usize;
-    let indptr = crate::data::integers_as_u64(&dataset(&g, "indptr")?).in_file(path)?;
+    let indptr = dataset(&g, "indptr")
+        .and_then(|a| crate::data::integers_as_u64(&a))
+        .map_err(|e| e.in_element(format!("{}/indptr", g.name())).in_file(path))?;
     let open = |name: &str| -> Result<hdf5::Dataset> {
         if !g.link_exists(name) {
             return Err(Error::malformed(format!("missing dataset '{name}'")).in_file(path));
@@ -339,6 +341,12 @@ pub fn write_10x_h5_counts(
         h5::open_dataset(&g, name).in_file(path)
     };
     let (data_ds, indices_ds) = (open("data")?, open("indices")?);
+    for (ds, name) in [(&data_ds, "data"), (&indices_ds, "indices")] {
+        if ds.ndim() != 1 {
+            let e = Error::shape(format!("a {}-d array where 1-d values belong", ds.ndim()));
+            return Err(e.in_element(format!("{}/{name}", g.name())).in_file(path));
+        }
+    }
     let nnz = data_ds.size() as u64;
     if indptr.len() != n_barcodes + 1
         || indptr.first() != Some(&0)
@@ -374,8 +382,11 @@ pub fn write_10x_h5_counts(
             end_row += 1;
         }
         let (lo, hi) = (start as usize, indptr[end_row] as usize);
-        let indices =
-            crate::data::integers_as_u64(&read_range(&indices_ds, lo, hi).in_file(path)?)?;
+        let in_input =
+            |e: Error, name: &str| e.in_element(format!("{}/{name}", g.name())).in_file(path);
+        let indices = read_range(&indices_ds, lo, hi)
+            .and_then(|a| crate::data::integers_as_u64(&a))
+            .map_err(|e| in_input(e, "indices"))?;
         // The positions in the block of the values kept, their new columns and row ends.
         let mut kept = Vec::with_capacity(hi - lo);
         let mut columns = Vec::with_capacity(hi - lo);
@@ -398,7 +409,8 @@ pub fn write_10x_h5_counts(
             }
             row_ends.push(columns.len() as u64);
         }
-        let values = match read_range(&data_ds, lo, hi).in_file(path)?.select(0, &kept) {
+        let data = read_range(&data_ds, lo, hi).map_err(|e| in_input(e, "data"))?;
+        let values = match data.select(0, &kept) {
             ArrayData::I32(v) => ArrayData::F32(v.mapv(|c| c as f32)),
             other => other,
         };
