@@ -251,15 +251,19 @@ impl BackedCollection {
     /// [`BackedCollection::annotations`] holds under it, without the other elements.
     pub fn obsm(&self, key: &str) -> Result<Element> {
         let a = self.inner.annotations()?;
-        if a.obsm_read.iter().any(|k| k == key) {
-            return self.obsm_rows(key);
-        }
-        let value = a.meta.obsm().get(key).ok_or_else(|| {
+        let missing = || {
             Error::invalid(format!(
                 "the collection has no obsm '{key}' (obsm: {:?})",
                 a.obsm_keys
             ))
-        })?;
+        };
+        if !a.obsm_keys.iter().any(|k| k == key) {
+            return Err(missing());
+        }
+        if a.obsm_read.iter().any(|k| k == key) {
+            return self.obsm_rows(key);
+        }
+        let value = a.meta.obsm().get(key).ok_or_else(missing)?;
         aligned_rows(value, &self.obs).in_element(format!("/obsm/{key}"))
     }
 

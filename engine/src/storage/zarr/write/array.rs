@@ -43,9 +43,10 @@ struct State {
     attrs: Map<String, Value>,
     /// The `zarrs` view of the same metadata, that encodes and stores chunks.
     array: Array<FilesystemStore>,
-    /// Rows of a sharded array written last that end inside an inner chunk, kept (from their
-    /// first row) until the rows after them complete it (see [`write_rows_locked`]).
-    pending: Option<(usize, ArrayData)>,
+    /// Rows of a sharded array written last that end inside an inner chunk, kept (their first
+    /// row, the pieces as they came) until the rows after them complete it (see
+    /// [`write_rows_locked`]). Joined once, when stored.
+    pending: Option<(usize, Vec<ArrayData>)>,
     /// How many rows have been written in all (rows written twice count twice).
     written: usize,
 }
@@ -283,20 +284,21 @@ fn write_rows_locked(state: &mut State, start: usize, rows: &ArrayData) -> Resul
     state.written = state.written.saturating_add(rows.nrows());
     let all_written = state.written >= len;
     let mut begin = start;
-    if let Some((first, pending)) = state.pending.take() {
-        if first + pending.nrows() != start {
-            store_rows(&state.array, first, &pending, true)?;
+    if let Some((first, mut pieces)) = state.pending.take() {
+        let held: usize = pieces.iter().map(ArrayData::nrows).sum();
+        if first + held != start {
+            store_rows(&state.array, first, &join_rows(pieces)?, true)?;
         } else {
             // The pending rows, completed up to their chunk's end with these rows' first ones.
             let boundary = ((first / chunk + 1) * chunk).min(len);
             let head = (boundary - start).min(rows.nrows());
-            let joined = join_rows(&pending, &rows_in(rows, 0..head))?;
+            pieces.push(rows_in(rows, 0..head));
             begin = start + head;
             if begin < boundary && !all_written {
-                state.pending = Some((first, joined));
+                state.pending = Some((first, pieces));
                 return Ok(());
             }
-            store_rows(&state.array, first, &joined, true)?;
+            store_rows(&state.array, first, &join_rows(pieces)?, true)?;
         }
     }
     // Rows `begin..end` remain, with nothing pending before them.
@@ -315,7 +317,7 @@ fn write_rows_locked(state: &mut State, start: usize, rows: &ArrayData) -> Resul
         store_rows(&state.array, begin, &stored, true)?;
     }
     if cut < end {
-        state.pending = Some((cut, rows_in(rows, cut - start..end - start)));
+        state.pending = Some((cut, vec![rows_in(rows, cut - start..end - start)]));
     }
     Ok(())
 }
@@ -344,18 +346,27 @@ fn rows_in(a: &ArrayData, range: std::ops::Range<usize>) -> ArrayData {
     crate::map_array!(a, x => x.slice_axis(ndarray::Axis(0), ndarray::Slice::from(range)).to_owned())
 }
 
-/// `head`'s rows followed by `tail`'s (of one dtype, checked when each was written).
-fn join_rows(head: &ArrayData, tail: &ArrayData) -> Result<ArrayData> {
+/// The rows of `pieces` one after the other (of one dtype, checked when each was written).
+fn join_rows(mut pieces: Vec<ArrayData>) -> Result<ArrayData> {
+    if pieces.len() == 1 {
+        return Ok(pieces.pop().expect("one piece"));
+    }
     macro_rules! join {
         ($($v:ident),*) => {
-            match (head, tail) {
-                $((ArrayData::$v(a), ArrayData::$v(b)) => ndarray::concatenate(
-                    ndarray::Axis(0),
-                    &[a.view(), b.view()],
-                )
-                .map(ArrayData::$v)
-                .map_err(|e| Error::invalid(format!("joining rows: {e}"))),)*
-                _ => Err(Error::invalid("rows of two dtypes")),
+            match pieces.first() {
+                $(Some(ArrayData::$v(_)) => {
+                    let views = pieces
+                        .iter()
+                        .map(|p| match p {
+                            ArrayData::$v(a) => Ok(a.view()),
+                            _ => Err(Error::invalid("rows of two dtypes")),
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    ndarray::concatenate(ndarray::Axis(0), &views)
+                        .map(ArrayData::$v)
+                        .map_err(|e| Error::invalid(format!("joining rows: {e}")))
+                })*
+                None => Err(Error::invalid("no rows to join")),
             }
         };
     }
@@ -367,8 +378,10 @@ impl Drop for ZarrArrayWriter {
     /// has any (the store is then usually abandoned, on an error).
     fn drop(&mut self) {
         let state = self.state.get_mut();
-        if let Some((first, pending)) = state.pending.take() {
-            let _ = store_rows(&state.array, first, &pending, true);
+        if let Some((first, pieces)) = state.pending.take() {
+            if let Ok(rows) = join_rows(pieces) {
+                let _ = store_rows(&state.array, first, &rows, true);
+            }
         }
     }
 }
