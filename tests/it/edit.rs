@@ -347,3 +347,24 @@ fn a_flush_refuses_a_file_another_writer_replaced() {
     assert!(obs.column("from_a").is_some() && obs.column("again").is_some());
     assert!(obs.column("from_b").is_none());
 }
+
+#[test]
+fn a_flush_refuses_a_file_moved_away_instead_of_writing_a_new_one() {
+    let (dir, path) = scratch("all_elements.h5ad");
+    let b = read_h5ad_backed(&path, Mode::ReadWrite, BackedOptions::default()).unwrap();
+    let n = b.n_obs();
+    b.insert_obs_column("x", Column::Array(ArrayData::from(vec![1i64; n])))
+        .unwrap();
+    let moved = dir.path().join("moved.h5ad");
+    std::fs::rename(&path, &moved).unwrap();
+    let e = b.flush().unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("the file is gone (moved or deleted)"),
+        "{e}"
+    );
+    b.discard_changes().unwrap();
+    drop(b);
+    assert!(!path.exists());
+    assert!(read_h5ad(&moved).unwrap().obs().column("x").is_none());
+}

@@ -73,15 +73,16 @@ impl Part {
 /// then renamed over it (fsynced), and opens and probes the result. `file` must be in the
 /// current layout (see [`Layout::current`]). Errors name the file.
 pub fn rewrite(file: &File, layout: &Layout, changed: &BTreeSet<Part>) -> Result<(File, Layout)> {
-    let path = file.path();
+    // Written where the file is, whatever the working directory has become since.
+    let (path, at) = (file.path(), file.location());
     file.check_unchanged()?;
     let write = || -> Result<()> {
-        let staged = Staged::beside(path)?;
+        let staged = Staged::beside(at)?;
         write_copy(file.h5()?, layout, changed, staged.path())?;
-        staged.commit(path)
+        staged.commit(at)
     };
     write().in_file(path)?;
-    let file = File::open(path)?;
+    let file = File::open(at)?;
     let layout = file.probe()?;
     Ok((file, layout))
 }

@@ -66,6 +66,9 @@ pub fn check_writable(path: &Path) -> Result<()> {
 #[derive(Clone)]
 pub struct File {
     path: PathBuf,
+    /// `path` made absolute when opened: where the file is, whatever the working directory
+    /// becomes.
+    location: PathBuf,
     store: Store,
     /// What the path named when it was opened (see [`File::check_unchanged`]).
     opened: Option<Identity>,
@@ -103,7 +106,8 @@ impl File {
     /// holds no readable store. Errors name the file.
     pub fn open(path: impl AsRef<Path>) -> Result<File> {
         let path = path.as_ref();
-        let opened = identity(path);
+        let location = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let opened = identity(&location);
         let store = match StoreKind::of_path(path) {
             StoreKind::Zarr => {
                 Store::Zarr(Arc::from(crate::storage::zarr::open(path).in_file(path)?))
@@ -112,6 +116,7 @@ impl File {
         };
         Ok(File {
             path: path.to_path_buf(),
+            location,
             store,
             opened,
         })
@@ -121,14 +126,22 @@ impl File {
     /// writer's rename) or changed in place since. A rewrite of the file checks this first,
     /// so that two writers cannot lose each other's changes without a word.
     pub fn check_unchanged(&self) -> Result<()> {
-        match (self.opened, identity(&self.path)) {
-            (Some(then), Some(now)) if then != now => Err(Error::invalid(
-                "the file changed since this handle opened it (another writer?): nothing \
-                 written; open it again to apply the changes to what it holds now",
-            )
-            .in_file(&self.path)),
-            _ => Ok(()),
-        }
+        let why = match (self.opened, identity(&self.location)) {
+            (Some(then), Some(now)) if then != now => {
+                "the file changed since this handle opened it (another writer?)"
+            }
+            (Some(_), None) => "the file is gone (moved or deleted) since this handle opened it",
+            _ => return Ok(()),
+        };
+        Err(Error::invalid(format!(
+            "{why}: nothing written; open it again to apply the changes to what it holds now"
+        ))
+        .in_file(&self.path))
+    }
+
+    /// Where the file is: its path made absolute when it was opened.
+    pub fn location(&self) -> &Path {
+        &self.location
     }
 
     /// What stores the file.
