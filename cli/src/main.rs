@@ -732,8 +732,11 @@ fn main() -> ExitCode {
         };
     }
     panics::install_hook(panics::Report::Quiet);
-    interrupt::remove_temporaries_on_signal(cli.command.outputs());
-    match std::panic::catch_unwind(|| run(cli)) {
+    let interrupt = interrupt::remove_temporaries_on_signal(cli.command.outputs());
+    let outcome = std::panic::catch_unwind(|| run(cli));
+    // Stopped by a signal: the process dies of it, whatever the command made of it.
+    interrupt.settle();
+    match outcome {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
             // One line: the file, the element and what was wrong.

@@ -65,9 +65,10 @@ def test_concat_memory_does_not_grow_with_the_matrices(
     assert res.returncode == 0, res.stderr
     small = _concat(annpage_bin, sets["sparse"], tmp_path / "small.h5ad", join)
     big = _concat(annpage_bin, sets["dense"], tmp_path / "big.h5ad", join)
-    # The annotations (the same in both sets) are held whole; the matrices go through the
-    # budget in chunks: ten times the values cost at most a few chunks more.
-    assert big - small <= BUDGET_MB, (
+    # The annotations (the same in both sets) are held whole; the matrices (and the dense
+    # obsm) go through the budget in chunks: ten times the values cost at most a few chunks
+    # more (two budgets: a chunk read while one is written).
+    assert big - small <= 2 * BUDGET_MB, (
         f"{big_x:.0f} MiB of X peaked at {big:.0f} MiB, {small_x:.0f} MiB at {small:.0f} MiB "
         f"({base:.0f} MiB at rest, budget {BUDGET_MB} MiB)"
     )
