@@ -409,28 +409,37 @@ fn aligned_element(
             }),
         })
         .collect::<Result<_>>()?;
-    let widths = mats
+    let widths: Vec<Option<usize>> = mats
         .iter()
-        .filter_map(|(m, _)| m.as_ref().map(|m| m.len(1)));
-    let width = match options.join {
-        Join::Inner => widths.min(),
-        Join::Outer => widths.max(),
-    }
-    .unwrap_or(0);
-    let reindexers: Vec<Reindexer> = mats
-        .iter()
-        .map(|(m, _)| Reindexer::range(m.as_ref().map_or(0, |m| m.len(1)), width))
+        .map(|(m, _)| m.as_ref().map(|m| m.len(1)))
         .collect();
-    let fill = match options.join {
-        Join::Inner => None,
-        Join::Outer => options.fill_value,
-    };
+    let (_, reindexers, fill) = aligned_columns(&widths, options);
     let pieces = mats
         .into_iter()
         .zip(&reindexers)
         .map(|((m, n), r)| (m, n, r))
         .collect();
     matrix::stack_rows(pieces, fill)?.into_element()
+}
+
+/// How the arrays of one aligned-mapping key (obsm, varm), of `widths` columns (`None` where
+/// an object lacks it), line up: cut to the narrowest (inner join) or padded to the widest
+/// with the fill value (outer). The result's width, each array's reindexer and the fill.
+fn aligned_columns(
+    widths: &[Option<usize>],
+    options: &ConcatOptions,
+) -> (usize, Vec<Reindexer>, Option<f64>) {
+    let present = widths.iter().flatten().copied();
+    let (width, fill) = match options.join {
+        Join::Inner => (present.min(), None),
+        Join::Outer => (present.max(), options.fill_value),
+    };
+    let width = width.unwrap_or(0);
+    let reindexers = widths
+        .iter()
+        .map(|w| Reindexer::range(w.unwrap_or(0), width))
+        .collect();
+    (width, reindexers, fill)
 }
 
 /// obsp (varp) along the axis: block-diagonal matrices of every object's (inner) or any

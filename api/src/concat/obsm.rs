@@ -10,8 +10,7 @@ use annpage_engine::paged::MatrixKind;
 use annpage_engine::{Error, Result};
 
 use super::matrix::{stack_rows, Mat};
-use super::plan::Reindexer;
-use super::{concat, values, ConcatOptions, Join};
+use super::{aligned_columns, concat, values, ConcatOptions};
 use crate::{AnnData, BackedAnnData, Selection};
 
 /// The `obsm` keys whose entries are matrices in every file holding them (dense ones only
@@ -94,20 +93,11 @@ pub(super) fn stream(
         .iter()
         .map(|f| piece(f, &none))
         .collect::<Result<Vec<_>>>()?;
-    let widths = empties.iter().flatten().map(|m| m.len(1));
-    let width = match options.join {
-        Join::Inner => widths.min(),
-        Join::Outer => widths.max(),
-    }
-    .unwrap_or(0);
-    let reindexers: Vec<Reindexer> = empties
+    let widths: Vec<Option<usize>> = empties
         .iter()
-        .map(|m| Reindexer::range(m.as_ref().map_or(0, |m| m.len(1)), width))
+        .map(|m| m.as_ref().map(|m| m.len(1)))
         .collect();
-    let fill = match options.join {
-        Join::Inner => None,
-        Join::Outer => options.fill_value,
-    };
+    let (width, reindexers, fill) = aligned_columns(&widths, options);
     let pieces = empties.into_iter().zip(&reindexers).map(|(m, r)| (m, 0, r));
     let Mat::Dense(target) = stack_rows(pieces.collect(), fill)? else {
         return Err(Error::invalid("the concatenated entry is not dense"));
