@@ -197,28 +197,10 @@ fn flat(m: Matrix) -> Result<Column> {
 
 /// Row blocks of a dense matrix (each `_ × cols`), stacked.
 fn stack(parts: Vec<ArrayData>, dtype: DType, cols: usize) -> Result<ArrayData> {
-    let Some(first) = parts.first() else {
+    if parts.is_empty() {
         return Ok(ArrayData::zeros(dtype, &[0, cols]));
-    };
-    macro_rules! go {
-        ($($v:ident),*) => {
-            match first {
-                $(ArrayData::$v(_) => {
-                    let views = parts
-                        .iter()
-                        .map(|p| match p {
-                            ArrayData::$v(a) => Ok(a.view()),
-                            _ => Err(Error::malformed("chunks of different dtypes")),
-                        })
-                        .collect::<Result<Vec<_>>>()?;
-                    ndarray::concatenate(ndarray::Axis(0), &views)
-                        .map(ArrayData::$v)
-                        .map_err(|e| Error::shape(e.to_string()))
-                })*
-            }
-        };
     }
-    go!(Bool, I8, I16, I32, I64, U8, U16, U32, U64, F32, F64, String)
+    ArrayData::concat_rows(&parts)
 }
 
 /// A dense 2-d matrix as a frame indexed like `obs`, one column per variable.

@@ -274,6 +274,44 @@ impl ArrayData {
         map_array!(self, a => a.select(ndarray::Axis(axis), indices))
     }
 
+    /// The rows of `parts` (arrays of one dtype and the same trailing axes) one after the other.
+    /// Fails for no parts, two dtypes or other trailing axes.
+    ///
+    /// ```
+    /// use annpage_engine::data::ArrayData;
+    /// let a = ArrayData::from(ndarray::arr2(&[[1i32, 2]]));
+    /// let b = ArrayData::from(ndarray::arr2(&[[3i32, 4], [5, 6]]));
+    /// let ab = ArrayData::concat_rows(&[a, b])?;
+    /// assert_eq!(ab, ArrayData::from(ndarray::arr2(&[[1i32, 2], [3, 4], [5, 6]])));
+    /// # Ok::<(), annpage_engine::Error>(())
+    /// ```
+    pub fn concat_rows(parts: &[ArrayData]) -> Result<ArrayData> {
+        macro_rules! go {
+            ($($v:ident),*) => {
+                match parts.first() {
+                    $(Some(ArrayData::$v(_)) => {
+                        let views = parts
+                            .iter()
+                            .map(|p| match p {
+                                ArrayData::$v(a) => Ok(a.view()),
+                                other => Err(Error::invalid(format!(
+                                    "rows of {} and of {} cannot be joined",
+                                    parts[0].dtype(),
+                                    other.dtype()
+                                ))),
+                            })
+                            .collect::<Result<Vec<_>>>()?;
+                        ndarray::concatenate(ndarray::Axis(0), &views)
+                            .map(ArrayData::$v)
+                            .map_err(|e| Error::shape(format!("joining rows: {e}")))
+                    })*
+                    None => Err(Error::invalid("no rows to join")),
+                }
+            };
+        }
+        go!(Bool, I8, I16, I32, I64, U8, U16, U32, U64, F32, F64, String)
+    }
+
     /// Selects the positions of `index` along `axis`: ranges are sliced, explicit positions
     /// gathered (any order, repeats allowed). The result is in standard (row-major) layout.
     ///

@@ -351,26 +351,7 @@ fn join_rows(mut pieces: Vec<ArrayData>) -> Result<ArrayData> {
     if pieces.len() == 1 {
         return Ok(pieces.pop().expect("one piece"));
     }
-    macro_rules! join {
-        ($($v:ident),*) => {
-            match pieces.first() {
-                $(Some(ArrayData::$v(_)) => {
-                    let views = pieces
-                        .iter()
-                        .map(|p| match p {
-                            ArrayData::$v(a) => Ok(a.view()),
-                            _ => Err(Error::invalid("rows of two dtypes")),
-                        })
-                        .collect::<Result<Vec<_>>>()?;
-                    ndarray::concatenate(ndarray::Axis(0), &views)
-                        .map(ArrayData::$v)
-                        .map_err(|e| Error::invalid(format!("joining rows: {e}")))
-                })*
-                None => Err(Error::invalid("no rows to join")),
-            }
-        };
-    }
-    join!(Bool, I8, I16, I32, I64, U8, U16, U32, U64, F32, F64, String)
+    ArrayData::concat_rows(&pieces)
 }
 
 impl Drop for ZarrArrayWriter {
