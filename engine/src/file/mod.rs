@@ -78,10 +78,18 @@ pub struct File {
 type Identity = (u64, u64, Option<std::time::SystemTime>, u64);
 
 /// The identity of what `path` names now, if it can be told.
+#[cfg(unix)]
 fn identity(path: &Path) -> Option<Identity> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(path).ok()?;
     Some((m.dev(), m.ino(), m.modified().ok(), m.len()))
+}
+
+/// Without inodes: the modification time and length only.
+#[cfg(not(unix))]
+fn identity(path: &Path) -> Option<Identity> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((0, 0, m.modified().ok(), m.len()))
 }
 
 /// What holds a file's element tree.

@@ -429,8 +429,9 @@ fn attributes_of(
         index.to_owned(),
         ArrayData::from(frame.index().to_python_strings()),
     );
-    for (key, value) in wide.map(|(m, _)| m).into_iter().flatten() {
-        let what = wide.map_or("", |(_, w)| w);
+    let none = crate::data::Mapping::new();
+    let (wide, what) = wide.unwrap_or((&none, ""));
+    for (key, value) in wide {
         let Element::Array(a) = value else {
             return Err(Error::unsupported(format!(
                 "{what}['{key}'] is not a dense array: loompy stores only arrays"
