@@ -84,7 +84,7 @@ impl BackedCollection {
     /// selection's order.
     fn obsm_rows(&self, key: &str) -> Result<Element> {
         let inner = &self.inner;
-        let file_of = |cell: usize| inner.starts.partition_point(|&s| s <= cell) - 1;
+        let file_of = |cell: usize| super::file_of(&inner.starts, cell);
         let mut picked: Vec<Vec<usize>> = vec![Vec::new(); inner.files.len()];
         for cell in self.obs.iter() {
             let f = file_of(cell);
