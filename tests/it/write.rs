@@ -292,3 +292,24 @@ fn a_gene_major_copy_holds_x_as_csc_whatever_x_was() {
         assert_eq!(copy.var_names(), expected.var_names(), "{name}");
     }
 }
+
+#[test]
+fn a_gzip_level_out_of_range_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.h5ad");
+    let options = WriteOptions {
+        compression: annpage::Compression::Gzip(12),
+        ..WriteOptions::default()
+    };
+    let e = read_h5ad(fixture("all_elements.h5ad"))
+        .unwrap()
+        .write_h5ad(&out, &options)
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with(&format!("{}: ", out.display()))
+            && msg.contains("gzip level 12 is out of range 0–9"),
+        "{msg}"
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

@@ -55,14 +55,8 @@ pub fn write_file<R>(
     threads: usize,
     f: impl FnOnce(&Writer<'_>) -> Result<R>,
 ) -> Result<R> {
-    // Options no array can be written with are one error, before anything is: not the first
-    // element's, written later.
-    if let (StoreKind::H5ad, Compression::Gzip(level @ 10..)) = (options.store, options.compression)
-    {
-        return Err(
-            Error::invalid(format!("gzip level {level} is out of range 0–9")).in_file(path),
-        );
-    }
+    // Options no array can be written with are one error, before anything is written.
+    options.check().in_file(path)?;
     match options.store {
         StoreKind::H5ad => write_h5(path, options, threads, f),
         StoreKind::Zarr => write_zarr(path, options, f),

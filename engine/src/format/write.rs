@@ -76,6 +76,24 @@ impl WriteOptions {
         }
     }
 
+    /// Fails on options no array can be written with (a gzip level above 9 for `.h5ad`), so
+    /// that writers refuse them before writing anything.
+    ///
+    /// ```
+    /// use annpage_engine::format::{Compression, WriteOptions};
+    /// let bad = WriteOptions { compression: Compression::Gzip(12), ..Default::default() };
+    /// assert!(bad.check().unwrap_err().to_string().contains("gzip level 12 is out of range"));
+    /// assert!(WriteOptions::default().check().is_ok());
+    /// ```
+    pub fn check(&self) -> Result<()> {
+        match (self.store, self.compression) {
+            (StoreKind::H5ad, Compression::Gzip(level @ 10..)) => Err(Error::invalid(format!(
+                "gzip level {level} is out of range 0–9"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// How anndata stores an array dataset with these options.
     pub fn array_options(&self) -> ArrayOptions {
         ArrayOptions::compressed(self.compression)
@@ -103,6 +121,7 @@ pub fn write_h5ad(
     options: &WriteOptions,
 ) -> Result<()> {
     let path = path.as_ref();
+    options.check().in_file(path)?;
     let staged = staging::Staged::beside(path).in_file(path)?;
     let write = || -> Result<()> {
         let file = hdf5::File::create(staged.path())?;
