@@ -30,9 +30,7 @@ impl Interrupt {
 
 /// Watches for SIGINT, SIGTERM and SIGHUP on a thread of its own. On the first, removes this
 /// process's temporaries of `targets` and dies of the signal as if no handler were installed
-/// (the shell sees 130 for Ctrl-C, 143 for SIGTERM). A Zarr store's writer threads may
-/// recreate some of its directories meanwhile: the next write of the target removes them.
-/// Without targets, nothing is installed.
+/// (the shell sees 130 for Ctrl-C, 143 for SIGTERM). Without targets, nothing is installed.
 pub fn remove_temporaries_on_signal(targets: Vec<PathBuf>) -> Arc<Interrupt> {
     let state = Arc::new(Interrupt::default());
     if targets.is_empty() {

@@ -217,17 +217,10 @@ def test_an_interrupted_write_removes_its_temporary(annpage_bin: Path, tmp_path:
         time.sleep(0.005)
     assert list(out_dir.glob("*.annpage-tmp")), "the write ended before its temporary was seen"
     proc.send_signal(sig)
-    # The process dies of the signal, as without a handler, once its temporary is removed.
+    # The process dies of the signal, as without a handler, once its temporary is removed
+    # (for a Zarr store, while its writer threads are still adding chunks to it).
     assert proc.wait(timeout=60) == -sig
-    if out_name.endswith(".h5ad"):
-        assert list(out_dir.iterdir()) == []
-    else:
-        # A store's writer threads may have recreated some of its directories meanwhile:
-        # no output, and the next write of the target removes what is left.
-        assert not (out_dir / out_name).exists()
-        res = run([annpage_bin, "convert", FIXTURES / "x_csr_f32.h5ad", out_dir / out_name])
-        assert res.returncode == 0, res.stderr
-        assert [p.name for p in out_dir.iterdir()] == [out_name]
+    assert list(out_dir.iterdir()) == []
 
 
 def test_outputs_that_must_not_be_replaced_or_mean_nothing_are_refused(annpage_bin: Path, tmp_path: Path) -> None:

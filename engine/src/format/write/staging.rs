@@ -363,13 +363,47 @@ pub fn remove_own_temporaries(target: &Path) {
             continue;
         }
         if let Ok(meta) = entry.metadata() {
-            // A store's writers may still be adding files to it: a few tries.
-            for _ in 0..3 {
-                if remove(&entry.path(), meta.is_dir()).is_ok() {
-                    break;
-                }
+            if meta.is_dir() {
+                remove_store_being_written(&entry.path());
+            } else {
+                let _ = std::fs::remove_file(entry.path());
             }
         }
+    }
+}
+
+/// Removes a directory store whose writer threads may still be adding chunks to it (they
+/// create each chunk's directories by path, from the store's root). The store is moved
+/// aside and an empty file put where it was, so that their directory creations fail instead
+/// of starting a new store; then the store is removed, then the file.
+fn remove_store_being_written(store: &Path) {
+    let mut aside = store.as_os_str().to_owned();
+    // Still a temporary's name (`...-<nanos>0.annpage-tmp`): a later write removes it if this
+    // process dies before it is gone.
+    if let Some(stem) = aside.to_str().and_then(|s| s.strip_suffix(".annpage-tmp")) {
+        aside = format!("{stem}0.annpage-tmp").into();
+    }
+    let aside = PathBuf::from(aside);
+    for _ in 0..3 {
+        if std::fs::rename(store, &aside).is_err() {
+            let _ = std::fs::remove_dir_all(store);
+            continue;
+        }
+        let blocked = File::options()
+            .write(true)
+            .create_new(true)
+            .open(store)
+            .is_ok();
+        for _ in 0..3 {
+            if std::fs::remove_dir_all(&aside).is_ok() {
+                break;
+            }
+        }
+        if blocked {
+            let _ = std::fs::remove_file(store);
+            return;
+        }
+        // A writer recreated the store between the rename and the file: again.
     }
 }
 
@@ -462,6 +496,44 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn a_store_is_removed_while_writer_threads_still_add_chunks_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.zarr");
+        let staged = Staged::dir_beside(&target).unwrap();
+        let root = staged.path().to_owned();
+        // Enough chunks already written that their removal takes a while.
+        for k in 0..2000 {
+            let chunk = root.join(format!("X/indices/c/{}", k % 40));
+            std::fs::create_dir_all(&chunk).unwrap();
+            std::fs::write(chunk.join(k.to_string()), [0u8; 64]).unwrap();
+        }
+        // Writers as a store's: each chunk's directories, then the chunk, until an error
+        // ends the write.
+        let writers: Vec<_> = (0..2)
+            .map(|t| {
+                let root = root.clone();
+                std::thread::spawn(move || {
+                    for k in 0.. {
+                        let chunk = root.join(format!("X/data/c/{t}/{}", k % 50));
+                        if std::fs::create_dir_all(&chunk).is_err()
+                            || std::fs::write(chunk.join("0"), [0u8; 64]).is_err()
+                        {
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(20));
+        remove_own_temporaries(&target);
+        for w in writers {
+            w.join().unwrap();
+        }
+        std::mem::forget(staged);
+        assert_eq!(files_in(dir.path()), Vec::<String>::new());
     }
 
     #[test]
