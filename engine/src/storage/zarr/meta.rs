@@ -107,6 +107,18 @@ impl ArrayMeta {
     /// whose metadata `zarrs` refuses still has its shape and attributes read).
     pub(crate) fn zarrs_metadata(&self) -> Result<ArrayMetadata> {
         let key = &self.key;
+        if let StoredType::Compound { size, .. } = self.ty {
+            let mut doc: Value = serde_json::from_slice(&self.doc).map_err(|e| invalid(key, e))?;
+            super::records::as_raw_bytes(&mut doc, self.format, size);
+            return Ok(match self.format {
+                ZarrFormat::V3 => {
+                    ArrayMetadata::V3(serde_json::from_value(doc).map_err(|e| invalid(key, e))?)
+                }
+                ZarrFormat::V2 => {
+                    ArrayMetadata::V2(serde_json::from_value(doc).map_err(|e| invalid(key, e))?)
+                }
+            });
+        }
         Ok(match self.format {
             ZarrFormat::V3 => ArrayMetadata::V3(
                 serde_json::from_slice::<ArrayMetadataV3>(&self.doc)
@@ -375,18 +387,17 @@ fn v3_type(data_type: &Value) -> Result<StoredType, String> {
         "null_terminated_bytes" | "bytes" | "variable_length_bytes" => {
             return Err(unsupported_type(name, "byte strings"))
         }
-        "structured" => return Err(unsupported_type(name, "structured records")),
+        "structured" => return super::records::v3_fields(config, v3_type),
         _ => return Err(unsupported_type(name, "not one annpage reads")),
     })
 }
 
 /// Classifies a v2 `dtype` (numpy's type string), given the ids of the array's filters.
 fn v2_type(dtype: &Value, filters: &[&str]) -> Result<StoredType, String> {
-    let Value::String(name) = dtype else {
-        return Err(unsupported_type(
-            &dtype.to_string(),
-            "a structured (record) dtype",
-        ));
+    let name = match dtype {
+        Value::String(name) => name,
+        Value::Array(fields) => return super::records::v2_fields(fields, |t| v2_type(t, &[])),
+        other => return Err(unsupported_type(&other.to_string(), "not a numpy dtype")),
     };
     let (order, rest) = name.split_at(name.char_indices().nth(1).map_or(name.len(), |(i, _)| i));
     if !matches!(order, "<" | ">" | "|") || rest.is_empty() {
@@ -474,8 +485,8 @@ mod tests {
         let err = ty("|O", &["json2"]).unwrap_err();
         assert!(err.contains("json2"), "{err}");
         let structured = serde_json::json!([["a", "<i4"], ["b", "<f8"]]);
-        let err = v2_type(&structured, &[]).unwrap_err();
-        assert!(err.contains("structured"), "{err}");
+        let records = v2_type(&structured, &[]).unwrap();
+        assert_eq!(records.size(), Some(12));
     }
 
     #[test]

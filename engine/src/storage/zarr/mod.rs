@@ -13,7 +13,7 @@
 //!
 //! Element types read: bool, all integers, float16 (as `f32`), float32/64, variable-length
 //! strings (v3 `string`, v2 `|O` with the `vlen-utf8` filter) and fixed-length UTF-32 strings
-//! (`<U`). Others (complex, dates, byte strings, structured records) are
+//! (`<U`); record arrays of those ([`records`]). Others (complex, dates, byte strings) are
 //! [`crate::Error::Unsupported`], naming the data type.
 
 pub(crate) mod attrs;
@@ -21,6 +21,7 @@ pub(crate) mod claim;
 pub(crate) mod guard;
 pub(crate) mod meta;
 pub(crate) mod read;
+pub(crate) mod records;
 pub(crate) mod shards;
 pub(crate) mod store;
 pub(crate) mod write;
@@ -37,11 +38,11 @@ use std::sync::{Arc, OnceLock};
 use self::attrs::{attr_value, OrderedObject};
 use self::guard::{ZstdGuard, ZstdLayout};
 use self::meta::{node_exists, read_node, ArrayMeta, NodeMeta};
-use self::read::{open_zarrs, read_region, read_region_into, ZarrsArray};
+use self::read::{open_zarrs, read_bytes, read_region, read_region_into, ZarrsArray};
 use self::shards::ShardedZstd;
 use self::store::Store;
 use super::{join_path, Array, ArrayStorage, Group, MemberKind, Node, ObjectId, StoredType};
-use crate::data::{ArrayData, AttrValue, DType};
+use crate::data::{ArrayData, AttrValue, DType, RawData};
 use crate::error::ResultExt;
 use crate::paged::ReadPath;
 use crate::{Error, Result};
@@ -336,6 +337,24 @@ impl Array for ZarrArray {
             self.claimed()?;
             let ranges = self.meta.shape.iter().map(|&n| 0..n).collect();
             self.read_ranges(ranges, "reading it whole")
+        };
+        read().in_element(&self.path)
+    }
+
+    fn read_raw(&self) -> Result<RawData> {
+        if !matches!(self.meta.ty, StoredType::Compound { .. }) {
+            return self.read().map(RawData::Array);
+        }
+        let read = || {
+            self.claimed()?;
+            let shape = claim::usize_shape(&self.meta.shape)?;
+            let values = shape
+                .iter()
+                .try_fold(1u64, |acc, &n| acc.checked_mul(n as u64));
+            let values = values.ok_or_else(|| Error::malformed("the record count overflows"))?;
+            claim::check_buffer(values, &self.meta.ty, "reading its records")?;
+            let bytes = read_bytes(self.zarrs()?, &self.meta.shape)?;
+            records::decode(&bytes, &self.meta.ty, &shape)
         };
         read().in_element(&self.path)
     }

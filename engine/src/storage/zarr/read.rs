@@ -94,6 +94,16 @@ pub(crate) fn read_region(
     })
 }
 
+/// The whole array of fixed-size elements, as the bytes its chunks decode to (record arrays,
+/// read as raw bytes: see [`super::records`]).
+pub(crate) fn read_bytes(array: &ZarrsArray, shape: &[u64]) -> Result<Vec<u8>> {
+    let subset = ArraySubset::new_with_shape(shape.to_vec());
+    let bytes = decoded::<ArrayBytes<'static>>(array, &subset)?
+        .into_fixed()
+        .map_err(|_| Error::malformed("its records decoded to variable-length values"))?;
+    Ok(bytes.into_owned())
+}
+
 /// Reads the region `ranges` (one range per axis, within the shape) of an array of fixed-size
 /// elements of `size` bytes into `out`, which holds exactly the region's bytes: `zarrs` decodes
 /// each chunk straight into its place (no buffer of its own, no copy).

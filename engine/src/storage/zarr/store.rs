@@ -31,14 +31,7 @@ use crate::{Error, Result};
 /// few KB; a larger one is not metadata.
 const MAX_METADATA_BYTES: u64 = MAX_FILL_BYTES;
 
-/// The Zarr format version of a hierarchy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ZarrFormat {
-    /// Zarr v2: `.zgroup`, `.zarray` and `.zattrs` documents.
-    V2,
-    /// Zarr v3: one `zarr.json` document a node.
-    V3,
-}
+pub(crate) use super::write::ZarrFormat;
 
 /// Where the keys are.
 enum Backing {

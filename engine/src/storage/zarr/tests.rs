@@ -212,7 +212,6 @@ fn every_dtype_reads() {
                     "null_terminated_bytes"
                 },
             ),
-            ("rec", "structured"),
         ] {
             assert_eq!(root.member_kind(name).unwrap(), Some(MemberKind::Array));
             let a = root.array(name).unwrap();
@@ -225,6 +224,23 @@ fn every_dtype_reads() {
             assert!(err.to_string().contains(dtype), "{name}: {err}");
             assert_eq!(err.element(), Some(&*format!("/{name}")));
         }
+        // Records are read whole, field by field.
+        let rec = root.array("rec").unwrap();
+        assert!(matches!(
+            rec.read().unwrap_err().root(),
+            Error::Unsupported(_)
+        ));
+        let RawData::Compound { shape, fields } = rec.read_raw().unwrap() else {
+            panic!("records read as an array");
+        };
+        assert_eq!(shape, vec![1]);
+        assert_eq!(
+            fields,
+            vec![
+                ("a".to_owned(), ArrayData::from(vec![1i32])),
+                ("b".to_owned(), ArrayData::from(vec![2.0f64]))
+            ]
+        );
     }
 }
 

@@ -109,6 +109,23 @@ impl ZarrArrayWriter {
     }
 }
 
+impl ZarrArrayWriter {
+    /// Writes the whole array of records as the bytes [`records::encode`] packed.
+    ///
+    /// [`records::encode`]: super::super::records::encode
+    pub(super) fn write_records(&self, bytes: &[u8]) -> Result<()> {
+        let state = self.state.lock();
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let subset = ArraySubset::new_with_shape(to_u64(&state.spec.shape));
+        state
+            .array
+            .store_array_subset(&subset, zarrs::array::ArrayBytes::from(bytes))
+            .map_err(zarr_error)
+    }
+}
+
 /// The `zarrs` array for `spec` at `path`, built from the same metadata this module writes.
 fn zarrs_array(
     store: &Store,
@@ -116,7 +133,7 @@ fn zarrs_array(
     spec: &ArraySpec,
     attrs: &Map<String, Value>,
 ) -> Result<Array<FilesystemStore>> {
-    let meta = spec.metadata(attrs);
+    let meta = spec.zarrs_metadata(attrs);
     let metadata = match spec.format {
         ZarrFormat::V2 => ArrayMetadata::V2(serde_json::from_value(meta).map_err(zarr_error)?),
         ZarrFormat::V3 => ArrayMetadata::V3(serde_json::from_value(meta).map_err(zarr_error)?),

@@ -15,9 +15,10 @@
 
 use serde_json::{json, Map, Value};
 
+use super::super::records;
 use super::{ZarrCompression, ZarrFormat, ZarrOptions};
 use crate::data::{ArrayData, CompactString, DType};
-use crate::storage::{ArrayOptions, Compression};
+use crate::storage::{ArrayOptions, Compression, StoredType};
 use crate::{Error, Result};
 
 /// zarr-python's `_guess_chunks` step, in bytes.
@@ -53,16 +54,33 @@ pub(super) struct ArraySpec {
     pub compressor: Option<ZarrCompression>,
     /// Whether the v2 fill value is `null` (anndata's scalars) rather than zero.
     pub null_fill: bool,
+    /// Records of this compound type instead of values of `dtype` (then one byte, the base
+    /// of the metadata): see [`records`](super::super::records).
+    pub records: Option<StoredType>,
 }
 
 impl ArraySpec {
     /// The array's metadata document: `.zarray` (v2, without attributes) or `zarr.json` (v3,
     /// with `attrs`).
     pub fn metadata(&self, attrs: &Map<String, Value>) -> Value {
-        match self.format {
+        let mut doc = match self.format {
             ZarrFormat::V2 => self.metadata_v2(),
             ZarrFormat::V3 => self.metadata_v3(attrs),
+        };
+        if let Some(ty) = &self.records {
+            records::describe(&mut doc, ty, self.format);
         }
+        doc
+    }
+
+    /// The metadata `zarrs` encodes the array's chunks with: [`Self::metadata`], but records as
+    /// raw bytes.
+    pub fn zarrs_metadata(&self, attrs: &Map<String, Value>) -> Value {
+        let mut doc = self.metadata(attrs);
+        if let Some(StoredType::Compound { size, .. }) = self.records {
+            records::as_raw_bytes(&mut doc, self.format, size);
+        }
+        doc
     }
 
     /// The `.zarray` document.

@@ -32,6 +32,7 @@ use zarrs::storage::{ReadableStorageTraits, StoreKey, StorePrefix, WritableStora
 
 use self::array::{zarr_error, ZarrArrayWriter};
 use self::meta::{attr_json, group_metadata_v3, ArraySpec};
+use super::records;
 use crate::data::{ArrayData, AttrValue, DType, RawData};
 use crate::storage::{join_path, ArrayOptions, ArrayWriter, AttrWriter, GroupWriter};
 use crate::{Error, Result};
@@ -323,6 +324,7 @@ impl ZarrGroupWriter {
             shards,
             compressor: meta::compressor(zopts, options, shape.len())?,
             null_fill: kind == NewArray::Scalar,
+            records: None,
         };
         let created =
             ZarrArrayWriter::create(self.store.clone(), path.clone(), spec, options.resizable);
@@ -442,9 +444,31 @@ impl GroupWriter for ZarrGroupWriter {
     ) -> Result<Box<dyn ArrayWriter>> {
         match data {
             RawData::Array(a) => self.write_array(name, a, options),
-            RawData::Compound { .. } => Err(Error::unsupported(format!(
-                "'{name}' is a compound (structured) array, which Zarr stores do not hold"
-            ))),
+            RawData::Compound { shape, fields } => {
+                let (ty, bytes) = records::encode(shape, fields)?;
+                let path = self.new_member(name)?;
+                let spec = ArraySpec {
+                    format: self.store.options.format,
+                    dtype: DType::U8,
+                    shape: shape.clone(),
+                    // One chunk: zarr-python's guess for the small arrays records are.
+                    chunks: shape.iter().map(|&n| n.max(1)).collect(),
+                    shards: None,
+                    compressor: meta::compressor(&self.store.options, options, shape.len())?,
+                    null_fill: false,
+                    records: Some(ty),
+                };
+                let written =
+                    ZarrArrayWriter::create(self.store.clone(), path.clone(), spec, false)
+                        .and_then(|array| array.write_records(&bytes).map(|()| array));
+                match written {
+                    Ok(array) => Ok(Box::new(array)),
+                    Err(e) => {
+                        let _ = self.remove_path(&path);
+                        Err(e)
+                    }
+                }
+            }
         }
     }
 }

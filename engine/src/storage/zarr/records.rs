@@ -1,0 +1,412 @@
+//! Record (structured) arrays: numpy's structured dtypes as zarr-python stores them, which
+//! anndata writes for record arrays in `uns` (scanpy's `rank_genes_groups`: `names`,
+//! `scores`, `pvals`…, one field per group).
+//!
+//! - v2: the dtype is a list of `[name, type]` pairs (`[["a", "<U7"], ["b", "<f4"]]`).
+//! - v3: the `structured` data type, `{"name": "structured", "configuration": {"fields":
+//!   [["a", {"name": "fixed_length_utf32", …}], ["b", "float32"]]}}`.
+//!
+//! Either way a record is its fields' bytes packed in order, little-endian, strings as UTF-32.
+//! `zarrs` has no such data type: the records go through it as raw bytes of the record's size
+//! (`|V<n>`, `r<bits>`), with the array's own codecs, and are split into fields (or packed
+//! from them) here.
+
+use ndarray::{ArrayD, IxDyn};
+use serde_json::{json, Value};
+
+use super::write::ZarrFormat;
+use crate::data::{ArrayData, CompactString, DType, RawData};
+use crate::storage::{CompoundField, StoredType};
+use crate::{Error, Result};
+
+/// The type of records whose fields are `fields` (name and the type of one value, as the
+/// metadata's own classifier reads it), packed in order.
+pub(super) fn compound(
+    fields: impl IntoIterator<Item = Result<(String, StoredType), String>>,
+) -> Result<StoredType, String> {
+    let mut size = 0usize;
+    let mut out = Vec::new();
+    for field in fields {
+        let (name, ty) = field?;
+        let width = match ty {
+            StoredType::Bool
+            | StoredType::Int { .. }
+            | StoredType::Float { .. }
+            | StoredType::FixedString { .. } => ty.size().unwrap_or(0),
+            other => {
+                return Err(format!(
+                    "a structured data type whose field '{name}' holds {}",
+                    other.describe()
+                ))
+            }
+        };
+        out.push(CompoundField {
+            name,
+            offset: size,
+            ty,
+        });
+        size = size
+            .checked_add(width)
+            .ok_or("a structured data type too large")?;
+    }
+    if out.is_empty() || size == 0 {
+        return Err("a structured data type without fields".into());
+    }
+    Ok(StoredType::Compound { size, fields: out })
+}
+
+/// The fields of a v2 structured dtype, each classified by `classify` (big-endian fields and
+/// sub-array fields are refused).
+pub(super) fn v2_fields(
+    list: &[Value],
+    classify: impl Fn(&Value) -> Result<StoredType, String>,
+) -> Result<StoredType, String> {
+    compound(list.iter().map(|f| match f.as_array().map(Vec::as_slice) {
+        Some([Value::String(name), Value::String(ty)]) if !ty.starts_with('>') => {
+            Ok((name.clone(), classify(&Value::String(ty.clone()))?))
+        }
+        _ => Err(format!(
+            "the structured field {f} (only [name, little-endian type] pairs are read)"
+        )),
+    }))
+}
+
+/// The fields of a v3 `structured` data type's configuration, each classified by `classify`.
+pub(super) fn v3_fields(
+    config: Option<&Value>,
+    classify: impl Fn(&Value) -> Result<StoredType, String>,
+) -> Result<StoredType, String> {
+    let list = config
+        .and_then(|c| c.get("fields"))
+        .and_then(Value::as_array)
+        .ok_or("a structured data type without a list of fields")?;
+    compound(list.iter().map(|f| match f.as_array().map(Vec::as_slice) {
+        Some([Value::String(name), ty]) => Ok((name.clone(), classify(ty)?)),
+        _ => Err(format!(
+            "the structured field {f} (not a [name, type] pair)"
+        )),
+    }))
+}
+
+/// The metadata document `doc` of a record array as raw bytes of the record's `size`, the
+/// form `zarrs` reads and writes (same shape, chunks and codecs).
+pub(super) fn as_raw_bytes(doc: &mut Value, format: ZarrFormat, size: usize) {
+    match format {
+        ZarrFormat::V2 => {
+            doc["dtype"] = json!(format!("|V{size}"));
+            doc["fill_value"] = json!(zeros_base64(size));
+        }
+        ZarrFormat::V3 => {
+            doc["data_type"] = json!(format!("r{}", size * 8));
+            doc["fill_value"] = json!(vec![0u8; size]);
+        }
+    }
+}
+
+/// `n` zero bytes in base64, as numpy's raw fill values are written in v2 metadata.
+fn zeros_base64(n: usize) -> String {
+    let mut text = "AAAA".repeat(n / 3);
+    text.push_str(["", "AA==", "AAA="][n % 3]);
+    text
+}
+
+/// Splits `bytes` (records of type `ty`, `shape` of them) into one array per field.
+pub(super) fn decode(bytes: &[u8], ty: &StoredType, shape: &[usize]) -> Result<RawData> {
+    let StoredType::Compound { size, fields } = ty else {
+        return Err(Error::malformed("not a structured array"));
+    };
+    let count: usize = shape.iter().product();
+    if bytes.len() != count.saturating_mul(*size) {
+        return Err(Error::malformed(format!(
+            "its chunks decoded to {} bytes where {count} records of {size} bytes need {}",
+            bytes.len(),
+            count.saturating_mul(*size)
+        )));
+    }
+    let records = || bytes.chunks_exact(*size);
+    let decoded = fields
+        .iter()
+        .map(|f| {
+            let at = f.offset;
+            let array = match f.ty {
+                StoredType::Bool => ArrayData::Bool(shaped(shape, records().map(|r| r[at] != 0))?),
+                StoredType::Int { signed, size } => ints(records(), at, signed, size, shape)?,
+                StoredType::Float { size: 2 } => ArrayData::F32(shaped(
+                    shape,
+                    records().map(|r| half::f16::from_le_bytes(le(r, at)).to_f32()),
+                )?),
+                StoredType::Float { size: 4 } => ArrayData::F32(shaped(
+                    shape,
+                    records().map(|r| f32::from_le_bytes(le(r, at))),
+                )?),
+                StoredType::Float { size: 8 } => ArrayData::F64(shaped(
+                    shape,
+                    records().map(|r| f64::from_le_bytes(le(r, at))),
+                )?),
+                StoredType::FixedString { size } => {
+                    let strings = records()
+                        .map(|r| utf32(&r[at..at + size]))
+                        .collect::<Result<Vec<_>>>()?;
+                    ArrayData::String(shaped(shape, strings.into_iter())?)
+                }
+                ref other => {
+                    return Err(Error::unsupported(format!(
+                        "a record field of {}",
+                        other.describe()
+                    )))
+                }
+            };
+            Ok((f.name.clone(), array))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RawData::Compound {
+        shape: shape.to_vec(),
+        fields: decoded,
+    })
+}
+
+/// The `N` bytes at `at` of a record (in bounds: fields lie inside the record's size).
+fn le<const N: usize>(record: &[u8], at: usize) -> [u8; N] {
+    let mut out = [0; N];
+    out.copy_from_slice(&record[at..at + N]);
+    out
+}
+
+fn ints<'a>(
+    records: impl Iterator<Item = &'a [u8]>,
+    at: usize,
+    signed: bool,
+    size: usize,
+    shape: &[usize],
+) -> Result<ArrayData> {
+    macro_rules! go {
+        ($t:ty, $variant:ident) => {
+            ArrayData::$variant(shaped(
+                shape,
+                records.map(|r| <$t>::from_le_bytes(le(r, at))),
+            )?)
+        };
+    }
+    Ok(match (signed, size) {
+        (true, 1) => go!(i8, I8),
+        (true, 2) => go!(i16, I16),
+        (true, 4) => go!(i32, I32),
+        (true, 8) => go!(i64, I64),
+        (false, 1) => go!(u8, U8),
+        (false, 2) => go!(u16, U16),
+        (false, 4) => go!(u32, U32),
+        (false, 8) => go!(u64, U64),
+        _ => return Err(Error::unsupported(format!("{size}-byte integer fields"))),
+    })
+}
+
+/// A fixed-length UTF-32 (little-endian) string without its NUL padding.
+fn utf32(bytes: &[u8]) -> Result<CompactString> {
+    let mut text = String::with_capacity(bytes.len() / 4);
+    for unit in bytes.chunks_exact(4) {
+        let code = u32::from_le_bytes([unit[0], unit[1], unit[2], unit[3]]);
+        text.push(
+            char::from_u32(code)
+                .ok_or_else(|| Error::malformed(format!("a string holds U+{code:X}")))?,
+        );
+    }
+    Ok(text.trim_end_matches('\0').into())
+}
+
+fn shaped<T>(shape: &[usize], values: impl Iterator<Item = T>) -> Result<ArrayD<T>> {
+    ArrayD::from_shape_vec(IxDyn(shape), values.collect())
+        .map_err(|e| Error::malformed(format!("records of shape {shape:?}: {e}")))
+}
+
+/// The layout of records holding `fields` (one array each, of the records' `shape`) and the
+/// records packed: numbers and bools as they are, strings as UTF-32 of the longest one's
+/// length (at least one character), as numpy stores a structured array.
+pub(super) fn encode(
+    shape: &[usize],
+    fields: &[(String, ArrayData)],
+) -> Result<(StoredType, Vec<u8>)> {
+    let widths = fields
+        .iter()
+        .map(|(name, a)| {
+            if a.shape() != shape {
+                return Err(Error::invalid(format!(
+                    "the record field '{name}' has shape {:?}, not the records' {shape:?} \
+                     (sub-array fields are not written to Zarr)",
+                    a.shape()
+                )));
+            }
+            Ok(match a {
+                ArrayData::String(s) => StoredType::FixedString {
+                    size: 4 * s
+                        .iter()
+                        .map(|v| v.chars().count())
+                        .max()
+                        .unwrap_or(0)
+                        .max(1),
+                },
+                ArrayData::Bool(_) => StoredType::Bool,
+                other => {
+                    let d = other.dtype();
+                    if d.is_float() {
+                        StoredType::Float { size: d.size() }
+                    } else {
+                        StoredType::Int {
+                            signed: matches!(d, DType::I8 | DType::I16 | DType::I32 | DType::I64),
+                            size: d.size(),
+                        }
+                    }
+                }
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let ty = compound(
+        fields
+            .iter()
+            .zip(widths)
+            .map(|((name, _), ty)| Ok((name.clone(), ty))),
+    )
+    .map_err(Error::invalid)?;
+    let StoredType::Compound {
+        size,
+        fields: layout,
+    } = &ty
+    else {
+        unreachable!("compound() builds a compound type");
+    };
+    let count: usize = shape.iter().product();
+    let mut bytes = vec![0u8; count * size];
+    for ((_, values), f) in fields.iter().zip(layout) {
+        let slots = bytes.chunks_exact_mut(*size).map(|r| &mut r[f.offset..]);
+        match values {
+            ArrayData::String(s) => {
+                for (slot, v) in slots.zip(s.iter()) {
+                    for (unit, c) in slot.chunks_exact_mut(4).zip(v.chars()) {
+                        unit.copy_from_slice(&u32::from(c).to_le_bytes());
+                    }
+                }
+            }
+            other => {
+                let size = other.dtype().size();
+                let mut packed = vec![0u8; count * size];
+                other.copy_bytes_into(&mut packed)?;
+                for (slot, v) in slots.zip(packed.chunks_exact(size)) {
+                    slot[..size].copy_from_slice(v);
+                }
+            }
+        }
+    }
+    Ok((ty, bytes))
+}
+
+/// Makes the metadata document `doc` (written for one-byte values) that of records `ty`: their
+/// data type, and a fill value of zero bytes as zarr-python writes one (base64).
+pub(super) fn describe(doc: &mut Value, ty: &StoredType, format: ZarrFormat) {
+    let key = match format {
+        ZarrFormat::V2 => "dtype",
+        ZarrFormat::V3 => "data_type",
+    };
+    doc[key] = data_type(ty, format);
+    doc["fill_value"] = json!(zeros_base64(ty.size().unwrap_or(0)));
+}
+
+/// The data type of records `ty` in the metadata of `format`.
+fn data_type(ty: &StoredType, format: ZarrFormat) -> Value {
+    let StoredType::Compound { fields, .. } = ty else {
+        return Value::Null;
+    };
+    let field = |f: &CompoundField| -> Value {
+        let t = match (f.ty.clone(), format) {
+            (StoredType::FixedString { size }, ZarrFormat::V2) => json!(format!("<U{}", size / 4)),
+            (StoredType::FixedString { size }, ZarrFormat::V3) => json!({
+                "name": "fixed_length_utf32", "configuration": { "length_bytes": size }
+            }),
+            (StoredType::Bool, ZarrFormat::V2) => json!("|b1"),
+            (StoredType::Bool, ZarrFormat::V3) => json!("bool"),
+            (StoredType::Int { signed, size }, ZarrFormat::V2) => {
+                json!(format!(
+                    "{}{}{size}",
+                    if size == 1 { "|" } else { "<" },
+                    if signed { "i" } else { "u" }
+                ))
+            }
+            (StoredType::Int { signed, size }, ZarrFormat::V3) => {
+                json!(format!("{}int{}", if signed { "" } else { "u" }, size * 8))
+            }
+            (StoredType::Float { size }, ZarrFormat::V2) => json!(format!("<f{size}")),
+            (StoredType::Float { size }, ZarrFormat::V3) => json!(format!("float{}", size * 8)),
+            _ => Value::Null,
+        };
+        json!([f.name, t])
+    };
+    let list: Vec<Value> = fields.iter().map(field).collect();
+    match format {
+        ZarrFormat::V2 => Value::Array(list),
+        ZarrFormat::V3 => json!({ "name": "structured", "configuration": { "fields": list } }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_pack_and_split_back_into_their_fields() {
+        let fields = vec![
+            ("names".to_owned(), ArrayData::from(vec!["CD3E", "", "é"])),
+            (
+                "scores".to_owned(),
+                ArrayData::from(vec![1.5f32, -2.0, 0.0]),
+            ),
+            ("rank".to_owned(), ArrayData::from(vec![-1i16, 7, 300])),
+            ("ok".to_owned(), ArrayData::from(vec![true, false, true])),
+        ];
+        let (ty, bytes) = encode(&[3], &fields).unwrap();
+        // "CD3E" is the longest string: 4 UTF-32 characters, then 4 + 2 + 1 bytes.
+        assert_eq!(ty.size(), Some(16 + 4 + 2 + 1));
+        assert_eq!(bytes.len(), 3 * 23);
+        let RawData::Compound {
+            shape,
+            fields: back,
+        } = decode(&bytes, &ty, &[3]).unwrap()
+        else {
+            panic!("not records");
+        };
+        assert_eq!(shape, vec![3]);
+        assert_eq!(back, fields);
+        // The metadata names each field as zarr-python does, and is read back as the same type.
+        let v2 = data_type(&ty, ZarrFormat::V2);
+        assert_eq!(v2[0], json!(["names", "<U4"]));
+        assert_eq!(v2[2], json!(["rank", "<i2"]));
+        let classify = |v: &Value| -> Result<StoredType, String> {
+            Ok(match v.as_str() {
+                Some("<U4") => StoredType::FixedString { size: 16 },
+                Some("<f4") => StoredType::Float { size: 4 },
+                Some("<i2") => StoredType::Int {
+                    signed: true,
+                    size: 2,
+                },
+                Some("|b1") => StoredType::Bool,
+                other => return Err(format!("{other:?}")),
+            })
+        };
+        assert_eq!(v2_fields(v2.as_array().unwrap(), classify).unwrap(), ty);
+        let v3 = data_type(&ty, ZarrFormat::V3);
+        assert_eq!(
+            v3["configuration"]["fields"][1],
+            json!(["scores", "float32"])
+        );
+    }
+
+    #[test]
+    fn records_the_reader_cannot_split_are_refused_with_the_reason() {
+        let any = |_: &Value| Ok(StoredType::Float { size: 8 });
+        let big = v2_fields(&[json!(["a", ">f8"])], any).unwrap_err();
+        assert!(big.contains("little-endian"), "{big}");
+        let sub = v2_fields(&[json!(["a", "<f8", [3]])], any).unwrap_err();
+        assert!(sub.contains("[name, little-endian type]"), "{sub}");
+        assert!(v3_fields(Some(&json!({"fields": []})), any).is_err());
+        let ty = compound([Ok(("a".to_owned(), StoredType::Float { size: 8 }))]).unwrap();
+        let short = decode(&[0u8; 7], &ty, &[1]).unwrap_err();
+        assert!(short.to_string().contains("7 bytes"), "{short}");
+    }
+}
