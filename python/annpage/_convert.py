@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -17,11 +19,19 @@ def split_key(key):
 
 
 def _opaque(filename, path):
-    """Reads an element annpage keeps verbatim (awkward arrays, rec-arrays) with anndata."""
-    import h5py
+    """Reads an element annpage keeps verbatim (awkward arrays, rec-arrays) with anndata, from
+    an .h5ad file or a Zarr store (a directory or a zip file)."""
     from anndata.io import read_elem
 
-    with h5py.File(filename, "r") as f:
+    name = str(filename)
+    if os.path.isdir(name) or name.endswith(".zip"):
+        import zarr
+
+        store = zarr.storage.ZipStore(name, mode="r") if name.endswith(".zip") else name
+        return read_elem(zarr.open_group(store, mode="r")[path])
+    import h5py
+
+    with h5py.File(name, "r") as f:
         return read_elem(f[path])
 
 
@@ -299,7 +309,8 @@ def elements(adata, convert_strings=False, records=None, frames=None):
         "varm": {k: flatten(v) for k, v in adata.varm.items()},
         "obsp": {k: flatten(v) for k, v in adata.obsp.items()},
         "varp": {k: flatten(v) for k, v in adata.varp.items()},
-        "layers": {k: flatten(v) for k, v in adata.layers.items()},
+        # anndata 0.13 lists X among the layers, under the key None.
+        "layers": {k: flatten(v) for k, v in adata.layers.items() if k is not None},
         "uns": flatten(_uns(adata.uns, records)),
         "raw": raw,
     }

@@ -133,3 +133,24 @@ def test_a_decoder_panic_on_a_corrupt_chunk_is_an_exception_alone(tmp_path):
     assert run.returncode == 0, run.stderr
     assert str(path) in run.stdout and "/var/_index" in run.stdout and "decoder failed" in run.stdout, run.stdout
     assert "panicked" not in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_elements_anndata_reads_itself_read_from_zarr(zarr_format, tmp_path):
+    """What annpage hands to anndata's own reader (awkward arrays) and what it decodes itself
+    (record arrays, None) read from Zarr stores, in memory and backed."""
+    ak = pytest.importorskip("awkward", reason="awkward arrays need the awkward package")
+    a = ad.AnnData(np.ones((3, 2), dtype=np.float32))
+    a.obsm["awk"] = ak.Array([[1, 2], [], [3]])
+    a.uns["param"] = None
+    a.uns["rank"] = {"names": np.rec.fromarrays([np.array(["a", "bb"]), np.array(["c", "d"])], names=["g0", "g1"])}
+    path = tmp_path / "in.zarr"
+    with warnings.catch_warnings(), ad.settings.override(zarr_write_format=zarr_format):
+        warnings.simplefilter("ignore")
+        a.write_zarr(path)
+        expected = ad.read_zarr(path)
+    assert_equal(annpage.read_zarr(path), expected)
+    b = annpage.read_zarr(path, backed="r")
+    assert_equal(b.to_memory(), expected)
+    assert b.uns["param"] is None
+    assert list(b.uns["rank"]["names"]["g1"]) == ["c", "d"]
