@@ -214,10 +214,12 @@ fn categorical_of(column: &Column) -> Result<Option<Categorical>> {
             Some(v) => (v, None),
             None => return Ok(None),
         },
-        Column::Nullable(n) if n.kind() == NullableKind::String => match n.values().as_strings() {
-            Some(v) => (v, Some(n.mask())),
-            None => return Ok(None),
-        },
+        Column::Nullable(n) if matches!(n.kind(), NullableKind::String(_)) => {
+            match n.values().as_strings() {
+                Some(v) => (v, Some(n.mask())),
+                None => return Ok(None),
+            }
+        }
         _ => return Ok(None),
     };
     let missing = |i: usize| mask.is_some_and(|m| m[i]);

@@ -309,7 +309,7 @@ fn meta_column(name: &str, col: &Column) -> BenchResult<MetaColumn> {
             MetaColumn::Distinct(used.iter().filter(|&&u| u).count())
         }
         Column::Nullable(n) => match n.kind() {
-            NullableKind::String => distinct_strings(n.values(), Some(n.mask()))?,
+            NullableKind::String(_) => distinct_strings(n.values(), Some(n.mask()))?,
             NullableKind::Integer | NullableKind::Boolean => sum(n.values(), Some(n.mask()))?,
         },
     })

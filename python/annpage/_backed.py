@@ -10,7 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from . import _convert, _edit
-from ._convert import split_key
+from ._convert import _index, split_key
 
 
 def _positions(key, n: int, names, axis: str):
@@ -326,7 +326,7 @@ class BackedAnnData:
         if frame is not None:
             return frame.index
         h = self._h()
-        return pd.Index(h.names(axis), dtype=object, name=h.index_name(axis), copy=False)
+        return _index(h.names(axis), h.index_name(axis))
 
     @property
     def obs(self) -> pd.DataFrame:

@@ -40,12 +40,15 @@ def _strings(a):
     return a
 
 
+#: Whether pandas makes text its `str` dtype (pandas 3, or 2.x's `future.infer_string`), as
+#: anndata's indexes then are; else an index of text holds Python objects.
+_STR_INDEX = int(pd.__version__.split(".")[0]) >= 3 or bool(pd.get_option("future.infer_string"))
+
+
 def _index(values, name):
     if values.dtype == object:
-        idx = pd.Index(values, dtype=object, name=name)
-    else:
-        idx = pd.Index(values, name=name)
-    return idx
+        return pd.Index(values, dtype="str" if _STR_INDEX else object, name=name)
+    return pd.Index(values, name=name)
 
 
 def _nullable(kind, values, mask):
@@ -54,6 +57,10 @@ def _nullable(kind, values, mask):
     if kind == "boolean":
         return pd.arrays.BooleanArray(values, mask)
     values = values.copy()
+    if kind == "str":
+        # pandas' `str` dtype (missing values are NaN): anndata 0.13's na-value "NaN".
+        values[mask] = np.nan
+        return pd.array(values, dtype=pd.StringDtype(na_value=np.nan))
     values[mask] = pd.NA
     return pd.array(values, dtype="string")
 
@@ -90,6 +97,8 @@ def value(v, filename, path):
         # As anndata's reader: a Python str, int, float or bool (`.item()`).
         a = v[1]
         return str(a[()]) if a.dtype == object else a[()].item()
+    if tag == "null":
+        return None
     if tag == "opaque":
         return _opaque(filename, path)
     raise ValueError(f"unknown element kind {tag!r}")
@@ -165,7 +174,8 @@ def _flat_column(s):
         mask = np.asarray(pd.isna(s), dtype=bool)
         values = np.asarray(s, dtype=object).copy()
         values[mask] = ""
-        return ("nullable", "string", _flat_strings(values), mask)
+        kind = "string" if getattr(dtype, "na_value", pd.NA) is pd.NA else "str"
+        return ("nullable", kind, _flat_strings(values), mask)
     return _flat_array(np.asarray(s))
 
 

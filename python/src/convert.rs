@@ -15,7 +15,7 @@
 
 use annpage::data::{
     ArrayData, Categorical, Column, CompactString, DataFrame, Element, Mapping, Matrix, Nullable,
-    NullableKind, SparseFormat, SparseMatrix,
+    NullableKind, SparseFormat, SparseMatrix, StringNa,
 };
 use annpage::{AnnData, RawElements};
 use indexmap::IndexMap;
@@ -136,7 +136,8 @@ fn nullable(py: Python<'_>, n: Nullable) -> PyResult<Bound<'_, PyAny>> {
     let kind = match kind {
         NullableKind::Integer => "integer",
         NullableKind::Boolean => "boolean",
-        NullableKind::String => "string",
+        NullableKind::String(StringNa::Na) => "string",
+        NullableKind::String(StringNa::NaN) => "str",
     };
     let items: Vec<Bound<'_, PyAny>> = vec![
         "nullable".into_pyobject(py)?.into_any(),
@@ -187,6 +188,8 @@ pub fn element(py: Python<'_>, e: Element) -> PyResult<Bound<'_, PyAny>> {
             Ok(PyTuple::new(py, items)?.into_any())
         }
         Element::Dict(m) => mapping(py, m),
+        // anndata's None, which needs no file to read it from (a concatenation's result).
+        Element::Opaque(node) if node.is_null() => Ok(PyTuple::new(py, ["null"])?.into_any()),
         Element::Opaque(_) => Ok(PyTuple::new(py, ["opaque"])?.into_any()),
     }
 }

@@ -11,7 +11,7 @@
 
 use annpage::data::{
     ArrayData, Attrs, Categorical, Column, CompactString, DataFrame, Element, Mapping, Matrix,
-    Nullable, NullableKind, RawData, RawNode, Scalar, SparseFormat, SparseMatrix,
+    Nullable, NullableKind, RawData, RawNode, Scalar, SparseFormat, SparseMatrix, StringNa,
 };
 use annpage::{AnnDataElements, RawElements};
 use indexmap::IndexMap;
@@ -163,7 +163,8 @@ pub fn element(v: &Bound<'_, PyAny>) -> PyResult<Element> {
             let kind = match t.get_item(1)?.extract::<String>()?.as_str() {
                 "integer" => NullableKind::Integer,
                 "boolean" => NullableKind::Boolean,
-                "string" => NullableKind::String,
+                "string" => NullableKind::String(StringNa::Na),
+                "str" => NullableKind::String(StringNa::NaN),
                 other => return Err(bad(format!("unknown nullable kind '{other}'"))),
             };
             let values = array(&t.get_item(2)?)?;

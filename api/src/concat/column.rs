@@ -2,7 +2,7 @@
 //! column anndata writes from them.
 
 use annpage_engine::data::{
-    ArrayData, Categorical, Column, CompactString, DType, Nullable, NullableKind,
+    ArrayData, Categorical, Column, CompactString, DType, Nullable, NullableKind, StringNa,
 };
 use annpage_engine::{Error, Result};
 
@@ -253,7 +253,9 @@ impl PCol {
             PCol::Np(a) => Ok(Column::Array(a)),
             PCol::Obj(o) => strings(&o),
             PCol::Cat(c) => Ok(Column::Categorical(c)),
-            PCol::Masked(m) if m.kind() == NullableKind::String && strings_to_categoricals => {
+            PCol::Masked(m)
+                if matches!(m.kind(), NullableKind::String(_)) && strings_to_categoricals =>
+            {
                 // pandas infers strings from the dtype, whatever the values: converted when
                 // there are fewer distinct values than rows (missing ones included).
                 let objs = PCol::Masked(m.clone()).objects();
@@ -283,7 +285,7 @@ impl PCol {
 pub(super) fn written_as_strings(c: &PCol) -> Option<bool> {
     match c {
         PCol::Obj(_) => Some(false),
-        PCol::Masked(m) if m.kind() == NullableKind::String => Some(true),
+        PCol::Masked(m) if matches!(m.kind(), NullableKind::String(_)) => Some(true),
         _ => None,
     }
 }
@@ -310,7 +312,7 @@ pub(super) fn rewrite_strings(col: &Column, nullable: bool) -> Result<Column> {
             .collect();
         let mask = c.codes.iter().map(|&k| value(k).is_none()).collect();
         PCol::Masked(Nullable::new(
-            NullableKind::String,
+            NullableKind::String(StringNa::Na),
             ArrayData::from(values),
             mask,
         )?)

@@ -51,7 +51,7 @@ fn common_type(types: &[PType]) -> PType {
     if types.iter().any(|t| matches!(t, PType::Masked(..))) {
         if types
             .iter()
-            .any(|t| matches!(t, PType::Masked(NullableKind::String, _) | PType::Object))
+            .any(|t| matches!(t, PType::Masked(NullableKind::String(_), _) | PType::Object))
         {
             return PType::Object;
         }
@@ -162,7 +162,7 @@ fn astype(col: &PCol, t: &PType) -> Result<PCol> {
         PType::Masked(kind, d) => {
             let objs = col.objects();
             let mask: Vec<bool> = objs.iter().map(|o| matches!(o, Obj::Missing)).collect();
-            let placeholder = if *kind == NullableKind::String {
+            let placeholder = if matches!(*kind, NullableKind::String(_)) {
                 Obj::Str(Default::default())
             } else {
                 Obj::Int(0)
@@ -177,7 +177,7 @@ fn astype(col: &PCol, t: &PType) -> Result<PCol> {
                     }
                 })
                 .collect();
-            let values = if *kind == NullableKind::String {
+            let values = if matches!(*kind, NullableKind::String(_)) {
                 values::from_objects(&filled, None)?
             } else {
                 values::from_objects(&filled, Some(*d))?

@@ -168,7 +168,7 @@ fn side_of<'a>(name: &str, column: &'a Column) -> Side<'a> {
             boolean: matches!(a, ArrayData::Bool(_)),
         },
         Column::Nullable(n) => match (n.kind(), n.values()) {
-            (NullableKind::String, ArrayData::String(s)) => Side::Text {
+            (NullableKind::String(_), ArrayData::String(s)) => Side::Text {
                 name,
                 values: s
                     .iter()

@@ -1,5 +1,5 @@
 use super::*;
-use annpage_engine::data::{ArrayData, Categorical, Column, Nullable, NullableKind};
+use annpage_engine::data::{ArrayData, Categorical, Column, Nullable, NullableKind, StringNa};
 
 fn frame() -> DataFrame {
     let mut df = DataFrame::from_index(vec!["a", "b", "c", "d"]);
@@ -23,7 +23,7 @@ fn frame() -> DataFrame {
     .unwrap();
     df.insert("batch", Column::Nullable(batch)).unwrap();
     let name = Nullable::new(
-        NullableKind::String,
+        NullableKind::String(StringNa::Na),
         ArrayData::from(vec!["x", "y", "", "x"]),
         vec![false, false, true, false],
     )

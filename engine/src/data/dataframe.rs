@@ -194,8 +194,19 @@ pub enum NullableKind {
     Integer,
     /// `nullable-boolean` (pandas `boolean`).
     Boolean,
-    /// `nullable-string-array` (pandas `string`).
-    String,
+    /// `nullable-string-array`, with pandas' marker of a missing string.
+    String(StringNa),
+}
+
+/// What a pandas string array holds where a value is missing: the `na-value` attribute of a
+/// `nullable-string-array` (anndata 0.13; older files have none and mean [`StringNa::Na`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StringNa {
+    /// `pd.NA`: pandas' `string` dtype.
+    #[default]
+    Na,
+    /// `NaN`: pandas 3's default `str` dtype (`na-value` `"NaN"`).
+    NaN,
 }
 
 /// A column with a missing-value mask (`true` = missing).
@@ -212,7 +223,7 @@ impl Nullable {
         let ok = match kind {
             NullableKind::Integer => values.dtype().is_integer(),
             NullableKind::Boolean => values.dtype() == DType::Bool,
-            NullableKind::String => values.dtype() == DType::String,
+            NullableKind::String(_) => values.dtype() == DType::String,
         };
         if !ok || values.ndim() != 1 {
             return Err(Error::malformed(format!(

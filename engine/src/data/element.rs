@@ -213,6 +213,22 @@ impl RawNode {
         }
     }
 
+    /// Whether the node is anndata's `None` (encoding-type `null`).
+    ///
+    /// ```
+    /// use annpage_engine::data::{ArrayData, Attrs, RawData, RawNode};
+    /// let mut attrs = Attrs::new();
+    /// attrs.insert("encoding-type".into(), ArrayData::from(vec!["null"]));
+    /// let none = RawNode::Dataset { attrs, data: RawData::Array(ArrayData::from(Vec::<f32>::new())) };
+    /// assert!(none.is_null());
+    /// ```
+    pub fn is_null(&self) -> bool {
+        self.attrs()
+            .get("encoding-type")
+            .and_then(ArrayData::as_strings)
+            .is_some_and(|s| s == ["null"])
+    }
+
     /// The length this node declares along its first axis, if it can be known: a dataset's
     /// first dimension, or the `length` attribute of an awkward array.
     pub fn declared_len(&self) -> Option<usize> {

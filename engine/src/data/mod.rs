@@ -16,7 +16,7 @@ pub use array::{ArrayData, DType, Scalar};
 /// The element of string arrays: strings up to 24 bytes are held inline, without an
 /// allocation each (re-exported from `compact_str`).
 pub use compact_str::CompactString;
-pub use dataframe::{Categorical, Column, DataFrame, Nullable, NullableKind};
+pub use dataframe::{Categorical, Column, DataFrame, Nullable, NullableKind, StringNa};
 pub use element::{AttrValue, Attrs, Element, Mapping, Matrix, RawData, RawNode};
 pub(crate) use sparse::{check_indices_below, check_minor, minor_indices};
 pub use sparse::{SparseFormat, SparseMatrix, MAX_MINOR};

@@ -358,7 +358,7 @@ fn write_raw_node(
             let write = || -> Result<()> {
                 let ds = match data {
                     // anndata's `None`: a dataset with a null dataspace, read as an empty array.
-                    RawData::Array(a) if a.is_empty() && is_null_encoding(attrs) => {
+                    RawData::Array(a) if a.is_empty() && node.is_null() => {
                         group.write_null(name, a.dtype())?
                     }
                     _ => group.write_raw(name, data, &options.array_options())?,
@@ -371,13 +371,6 @@ fn write_raw_node(
 }
 
 /// Whether `attrs` hold `encoding-type` `null`.
-fn is_null_encoding(attrs: &Attrs) -> bool {
-    attrs
-        .get("encoding-type")
-        .and_then(ArrayData::as_strings)
-        .is_some_and(|s| s == ["null"])
-}
-
 /// Sets an element's `encoding-type` and `encoding-version` attributes.
 pub(crate) fn write_encoding(node: &(impl AttrWriter + ?Sized), encoding: Encoding) -> Result<()> {
     node.set_str_attr("encoding-type", encoding.type_name())?;

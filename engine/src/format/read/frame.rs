@@ -5,7 +5,7 @@ use super::legacy::{self, Reshape};
 use super::{is_compound, member_dataset, path_of, read_element, read_node, unexpected, Node};
 use crate::data::{
     integers_as_u64, ArrayData, Categorical, Column, DataFrame, Element, Nullable, NullableKind,
-    Scalar,
+    Scalar, StringNa,
 };
 use crate::error::ResultExt;
 use crate::format::Encoding;
@@ -61,7 +61,7 @@ pub fn read_dataframe_index(frame: &dyn Group, key: &str) -> Result<ArrayData> {
         Column::Array(a) => Ok(a),
         Column::Categorical(c) => materialize(&c).in_element(path_of(frame, key)),
         // anndata 0.13 writes string indices as nullable string arrays.
-        Column::Nullable(n) if n.kind() == NullableKind::String => {
+        Column::Nullable(n) if matches!(n.kind(), NullableKind::String(_)) => {
             if n.mask().iter().any(|&missing| missing) {
                 return Err(Error::unsupported("missing values in a data frame index")
                     .in_element(path_of(frame, key)));
@@ -199,6 +199,17 @@ fn flag(value: Option<ArrayData>) -> Result<bool> {
             "'ordered' should be a bool, found {} of shape {:?}",
             value.dtype(),
             value.shape()
+        ))),
+    }
+}
+
+/// The missing-value marker a `nullable-string-array` group declares (`na-value`).
+pub(super) fn string_na(g: &dyn Group) -> Result<StringNa> {
+    match g.string_attr("na-value")?.as_deref() {
+        None | Some("NA") => Ok(StringNa::Na),
+        Some("NaN") => Ok(StringNa::NaN),
+        Some(other) => Err(Error::malformed(format!(
+            "na-value '{other}' is neither 'NA' nor 'NaN'"
         ))),
     }
 }

@@ -22,7 +22,7 @@ mod frame;
 mod matrix;
 
 pub use frame::{dataframe_members, read_dataframe_column, read_dataframe_index};
-use frame::{dataframe_of, read_categorical, read_frame, read_nullable};
+use frame::{dataframe_of, read_categorical, read_frame, read_nullable, string_na};
 pub use matrix::MatrixKind;
 pub(crate) use matrix::{describe_matrix, MatrixArrays};
 
@@ -174,9 +174,10 @@ fn read_node_unguarded(node: &Node) -> Result<Element> {
         (Encoding::NullableBoolean, Ref::Group(g)) => {
             Ok(Element::Nullable(read_nullable(g, NullableKind::Boolean)?))
         }
-        (Encoding::NullableStringArray, Ref::Group(g)) => {
-            Ok(Element::Nullable(read_nullable(g, NullableKind::String)?))
-        }
+        (Encoding::NullableStringArray, Ref::Group(g)) => Ok(Element::Nullable(read_nullable(
+            g,
+            NullableKind::String(string_na(g)?),
+        )?)),
         (Encoding::String, Ref::Dataset(d)) => match read_strings(d)? {
             ArrayData::String(a) if a.len() == 1 => Ok(Element::Scalar(Scalar::String(
                 a.iter().next().map(|s| s.to_string()).unwrap_or_default(),

@@ -11,7 +11,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::data::float_text;
-use crate::data::{ArrayData, Column, DataFrame, Element, Mapping, Matrix, RawNode};
+use crate::data::{ArrayData, Column, DataFrame, Element, Mapping, Matrix};
 use crate::error::{Result, ResultExt};
 use crate::format::AnnDataElements;
 use crate::select::AxisIndex;
@@ -58,20 +58,13 @@ pub fn write_csvs(dir: &Path, elems: &AnnDataElements, skip_data: bool, sep: cha
             }
             Element::DataFrame(df) => df.columns().values().map(column_cells).collect(),
             // None: one empty field.
-            Element::Opaque(node) if is_null(node) => vec![vec![String::new()]],
+            Element::Opaque(node) if node.is_null() => vec![vec![String::new()]],
             _ => continue,
         };
         let path = dir.join("uns").join(format!("{key}.csv"));
         csv.write(&path, |w| csv.rows(w, &columns, None))?;
     }
     Ok(())
-}
-
-fn is_null(node: &RawNode) -> bool {
-    node.attrs()
-        .get("encoding-type")
-        .and_then(ArrayData::as_strings)
-        .is_some_and(|s| s == ["null"])
 }
 
 fn frame_column(value: &Element) -> Column {

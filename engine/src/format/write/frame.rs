@@ -3,7 +3,9 @@
 use ndarray::{ArrayD, IxDyn, Zip};
 
 use super::{check_key, new_group, path_of, prepare, write_array_element, WriteOptions};
-use crate::data::{ArrayData, Categorical, Column, DType, DataFrame, Nullable, NullableKind};
+use crate::data::{
+    ArrayData, Categorical, Column, DType, DataFrame, Nullable, NullableKind, StringNa,
+};
 use crate::error::ResultExt;
 use crate::format::Encoding;
 use crate::storage::GroupWriter;
@@ -130,9 +132,12 @@ pub(crate) fn write_nullable(
     let encoding = match nullable.kind() {
         NullableKind::Integer => Encoding::NullableInteger,
         NullableKind::Boolean => Encoding::NullableBoolean,
-        NullableKind::String => Encoding::NullableStringArray,
+        NullableKind::String(_) => Encoding::NullableStringArray,
     };
     let g = new_group(group, name, encoding)?;
+    if nullable.kind() == NullableKind::String(StringNa::NaN) {
+        g.set_str_attr("na-value", "NaN")?;
+    }
     let mask = nullable.mask();
     let values = map_array!(nullable.values(), a => blank_missing(a, mask));
     write_array_element(g.as_ref(), "values", &values, options)?;

@@ -293,7 +293,10 @@ fn odd_but_valid_layouts_read() {
     };
     assert_eq!(
         (ns.kind(), ns.mask()),
-        (NullableKind::String, &[false, true][..])
+        (
+            NullableKind::String(crate::data::StringNa::Na),
+            &[false, true][..]
+        )
     );
     let Some(Element::Opaque(RawNode::Dataset {
         data: crate::data::RawData::Compound { fields, .. },

@@ -13,7 +13,7 @@ use indexmap::IndexMap;
 use ndarray::{arr2, ArrayD, IxDyn};
 
 use super::*;
-use crate::data::{Attrs, Categorical, Column, DataFrame, NullableKind, RawData, Scalar};
+use crate::data::{Attrs, Categorical, Column, DataFrame, NullableKind, RawData, Scalar, StringNa};
 use crate::data::{Nullable, SparseFormat};
 use crate::file::read_h5ad;
 use crate::format::read::read_element;
@@ -348,12 +348,21 @@ fn elements_are_written_and_replaced_in_place() {
         Element::Categorical(many)
     );
     let ns = Nullable::new(
-        NullableKind::String,
+        NullableKind::String(StringNa::Na),
         ArrayData::from(vec!["a", "hidden", "c"]),
         vec![false, true, false],
     )
     .unwrap();
     write_element(&*file, "ns", &Element::Nullable(ns), &opts).unwrap();
+    // pandas 3's `str` (missing values are NaN): anndata 0.13's na-value, kept both ways.
+    let nan = Nullable::new(
+        NullableKind::String(StringNa::NaN),
+        ArrayData::from(vec!["a", ""]),
+        vec![false, true],
+    )
+    .unwrap();
+    write_element(&*file, "nan", &Element::Nullable(nan.clone()), &opts).unwrap();
+    assert_eq!(read_element(&*file, "nan").unwrap(), Element::Nullable(nan));
     drop(file);
     run_python(
         "f = h5py.File(path)
@@ -372,6 +381,7 @@ assert f['cat/categories'].dtype == np.int64
 ns = f['ns']
 assert ns.attrs['encoding-type'] == 'nullable-string-array'
 assert list(ns['values'].asstr()[()]) == ['a', '', 'c'] and ns['mask'][()].tolist() == [False, True, False]
+assert 'na-value' not in ns.attrs and f['nan'].attrs['na-value'] == 'NaN'
 import anndata as ad
 c = ad.io.read_elem(f['cat'])
 assert c.ordered and c.codes.dtype == np.int16 and list(c.categories[:3]) == [0, 1, 2]
