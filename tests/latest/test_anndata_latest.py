@@ -1,0 +1,163 @@
+"""annpage against the newest anndata from PyPI (0.13 with pandas 3; `./dev test` runs this
+file in `.venv-latest`, scripts/requirements-latest.txt).
+
+anndata 0.13 writes Zarr v3 by default and, under pandas 3, every text column and index as a
+`nullable-string-array` with `na-value: "NaN"` (pandas' `str` dtype); it lists X among
+`adata.layers` under the key None. Each case is written by anndata in each format, then:
+
+* annpage's package reads it (in memory, and backed then `to_memory()`) equal to anndata's read;
+* annpage's package writes the object, and anndata reads it back equal to what it reads of its
+  own write;
+* `annpage convert` between the formats keeps it equal;
+* `annpage.concat` equals `anndata.concat`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import warnings
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from anndata.tests.helpers import assert_equal
+
+import annpage
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(os.environ.get("ANNPAGE_BIN", ROOT / "target" / "debug" / "annpage"))
+FORMATS = ["h5ad", "zarr2", "zarr3"]
+
+
+def test_the_stack_is_the_newest():
+    assert int(pd.__version__.split(".")[0]) >= 3, pd.__version__
+    assert tuple(int(p) for p in ad.__version__.split(".")[:2]) >= (0, 13), ad.__version__
+
+
+def make(case: str) -> ad.AnnData:
+    rng = np.random.default_rng(len(case))
+    n, m = {"empty_obs": (0, 5), "empty_vars": (6, 0)}.get(case, (9, 5))
+    obs = pd.DataFrame(
+        {
+            "text": pd.array([f"t{i % 3}" for i in range(n)], dtype="str"),
+            "text_missing": pd.array([None if i % 4 == 0 else f"u{i}" for i in range(n)], dtype="str"),
+            "pd_string": pd.array([None if i % 3 == 1 else f"s{i}" for i in range(n)], dtype="string"),
+            "cat": pd.Categorical([["b", "a"][i % 2] for i in range(n)], categories=["a", "b", "unused"]),
+            "ordered": pd.Categorical([["lo", "hi"][i % 2] for i in range(n)], categories=["lo", "hi"], ordered=True),
+            "int": pd.array([None if i == 2 else i for i in range(n)], dtype="Int32"),
+            "flag": pd.array([None if i == 1 else i % 2 == 0 for i in range(n)], dtype="boolean"),
+            "value": rng.random(n),
+        },
+        index=pd.Index([f"c{i % 4 if case == 'duplicated' else i}" for i in range(n)], dtype="str"),
+    )
+    var = pd.DataFrame({"gene": pd.array([f"g{j}" for j in range(m)], dtype="str")},
+                       index=pd.Index([f"G{j}" for j in range(m)], dtype="str"))
+    dense = rng.poisson(0.7, (n, m)).astype(np.float32)
+    x = {"csc": sp.csc_matrix(dense), "dense": dense}.get(case, sp.csr_matrix(dense))
+    a = ad.AnnData(x, obs=obs, var=var)
+    a.layers["counts"] = sp.csr_matrix(dense.astype(np.int32))
+    a.obsm["X_pca"] = rng.random((n, 2))
+    a.obsm["frame"] = pd.DataFrame({"u": rng.random(n)}, index=obs.index)
+    a.varm["loadings"] = rng.random((m, 2))
+    a.obsp["distances"] = sp.csr_matrix(np.eye(n, dtype=np.float64))
+    a.uns = {"method": "test", "none": None, "numbers": np.arange(3), "nested": {"k": "v", "x": 1.5},
+             "labels": np.array(["p", "q"], dtype=object)}
+    # anndata's read_zarr drops the raw of an object without observations (its h5ad reader and
+    # annpage keep it): no raw there.
+    if case not in ("empty_obs", "empty_vars"):
+        a.raw = a
+    return a
+
+
+CASES = ["csr", "csc", "dense", "duplicated", "empty_obs", "empty_vars"]
+#: annpage writes a text index as anndata 0.12 does (a string array); anndata 0.13 reads an
+#: empty one as an index of objects, not of `str` (as it reads its own files of 0.12), so the
+#: cases written by annpage have names.
+NAMED = [c for c in CASES if not c.startswith("empty")]
+
+
+def write_anndata(a: ad.AnnData, fmt: str, path: Path) -> Path:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if fmt == "h5ad":
+            a.write_h5ad(path, convert_strings_to_categoricals=False)
+        else:
+            with ad.settings.override(zarr_write_format=int(fmt[-1])):
+                a.write_zarr(path, convert_strings_to_categoricals=False)
+    return path
+
+
+def read_anndata(path: Path) -> ad.AnnData:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ad.read_h5ad(path) if path.suffix == ".h5ad" else ad.read_zarr(path)
+
+
+def name(fmt: str) -> str:
+    return "a.h5ad" if fmt == "h5ad" else f"a_{fmt}.zarr"
+
+
+def same(expected: ad.AnnData, got: ad.AnnData) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert_equal(got, expected)
+    for e, g in [(expected.obs, got.obs), (expected.var, got.var)]:
+        assert list(g.columns) == list(e.columns)
+        assert g.index.dtype == e.index.dtype, (g.index.dtype, e.index.dtype)
+        assert list(g.dtypes) == list(e.dtypes)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("case", CASES)
+def test_annpage_reads_what_anndata_writes(case: str, fmt: str, tmp_path: Path):
+    path = write_anndata(make(case), fmt, tmp_path / name(fmt))
+    expected = read_anndata(path)
+    read = annpage.read_h5ad if fmt == "h5ad" else annpage.read_zarr
+    same(expected, read(path))
+    backed = read(path, backed="r")
+    same(expected, backed.to_memory())
+    assert backed.obs_names.dtype == expected.obs_names.dtype
+    mask = (backed.obs["text"] == "t1").to_numpy()
+    assert backed[mask].n_obs == int(mask.sum())
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("case", NAMED)
+def test_anndata_reads_what_annpage_writes(case: str, fmt: str, tmp_path: Path):
+    a = make(case)
+    expected = read_anndata(write_anndata(a, fmt, tmp_path / f"ref_{name(fmt)}"))
+    out = tmp_path / name(fmt)
+    if fmt == "h5ad":
+        annpage.write_h5ad(a, out, convert_strings_to_categoricals=False)
+    else:
+        annpage.write_zarr(a, out, zarr_format=int(fmt[-1]), convert_strings_to_categoricals=False)
+    same(expected, read_anndata(out))
+
+
+@pytest.mark.parametrize(("src", "dst"), [("h5ad", "zarr3"), ("zarr3", "h5ad"), ("zarr2", "zarr3"), ("h5ad", "zarr2")])
+@pytest.mark.parametrize("case", ["csr", "dense", "duplicated"])
+def test_convert_keeps_what_anndata_wrote(case: str, src: str, dst: str, tmp_path: Path):
+    path = write_anndata(make(case), src, tmp_path / f"in_{name(src)}")
+    out = tmp_path / f"out_{name(dst)}"
+    args = [] if dst == "h5ad" else ["--zarr-format", dst[-1]]
+    result = subprocess.run([str(BIN), "convert", str(path), str(out), *args], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    same(read_anndata(path), read_anndata(out))
+
+
+@pytest.mark.parametrize("options", [
+    {"join": "inner"},
+    {"join": "outer", "label": "batch", "keys": ["x", "y", "z"], "index_unique": "-"},
+    {"join": "outer", "merge": "same", "uns_merge": "unique"},
+])
+def test_concat_equals_anndata(options: dict, tmp_path: Path):
+    parts = [make("csr"), make("dense")[2:7], make("duplicated")[:, 1:]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = ad.concat(parts, **options)
+        got = annpage.concat(parts, **options)
+    same(expected, got)
