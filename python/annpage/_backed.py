@@ -285,9 +285,12 @@ class BackedAnnData:
         # The file positions of the selected obs and var (None: all), for to_dask's workers.
         self._sel = sel
         self._closed = False
+        # r+: changes can be written back to the file (else kept in memory, as anndata's "r").
         self._writable = writable
+        # Changes are taken by the handle of the whole file, not by its views.
+        self._editable = not native.is_view
         self._obs = self._var = self._obs_names = self._var_names = None
-        # obs, var and uns as read by an r+ handle, to write back those that changed.
+        # obs, var and uns as read, to hand over those that changed.
         self._tracked: dict[str, _edit.Tracked] = {}
 
     def _h(self):
@@ -358,22 +361,19 @@ class BackedAnnData:
 
     def _track(self, which: str, value):
         """`value` (obs, var or uns as read) kept to tell later whether it changed."""
-        if self._writable:
+        if self._editable:
             self._tracked[which] = _edit.Tracked(value)
         return value
 
-    def _check_writable(self, what: str) -> None:
-        if self._writable:
-            return
-        why = (
-            "this is a view: change the handle of the whole file"
-            if self.is_view
-            else "the file is open read-only (read it with backed='r+')"
-        )
-        raise ValueError(f"cannot change {what} of {self._filename}: {why}")
+    def _check_editable(self, what: str) -> None:
+        if not self._editable:
+            raise ValueError(
+                f"cannot change {what} of {self._filename}: this is a view: change the handle "
+                "of the whole file"
+            )
 
     def _assign(self, which: str, value) -> None:
-        self._check_writable(which)
+        self._check_editable(which)
         getattr(self, which)  # read it first: what was read is what the change is against
         self._tracked[which].value = value
         if which in ("obs", "var"):
@@ -381,7 +381,7 @@ class BackedAnnData:
             setattr(self, f"_{which}_names", None)
 
     def _rename(self, axis: str, names) -> None:
-        self._check_writable(f"{axis}_names")
+        self._check_editable(f"{axis}_names")
         index = pd.Index(names)
         frame = getattr(self, axis)
         if len(index) != len(frame):
@@ -432,7 +432,7 @@ class BackedAnnData:
         return BackedRaw(self) if self._h().has_matrix("raw") else None
 
     def _entries(self, which: str) -> Mapping:
-        return _edit.Entries(self._h(), which, self._filename, self._check_writable)
+        return _edit.Entries(self._h(), which, self._filename, self._check_editable)
 
     @property
     def layers(self) -> Mapping:
@@ -623,16 +623,20 @@ class BackedAnnData:
             self._push()
             self._h().write_h5ad(str(filename), compression)
             return
-        self._check_writable("the file (write without a filename)")
+        if not self._writable:
+            raise ValueError(
+                f"cannot write the changes back to {self._filename}: "
+                + ("this is a view" if not self._editable else "the file is open read-only (read it with backed='r+')")
+            )
         self._push(convert_strings=True)
         self._h().flush()
 
     write = write_h5ad
 
     def _push(self, convert_strings: bool = False) -> None:
-        """Hands the changes made to obs, var and uns in Python over to the native handle (of
-        an ``r+`` handle; before anything reads what they change)."""
-        if not self._writable:
+        """Hands the changes made to obs, var and uns in Python over to the native handle
+        (before anything reads what they change)."""
+        if not self._editable:
             return
         h = self._h()
         for which, tracked in self._tracked.items():

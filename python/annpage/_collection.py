@@ -36,6 +36,7 @@ class BackedCollection(BackedAnnData):
     ):
         shown = f"{paths[0]}" if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1} files)"
         super().__init__(native, shown, cache_mb, sel)
+        self._editable = False
         self._paths = list(paths)
         self._options = dict(options)
         # The keys as given (the label's categories, as anndata's; the native collection
@@ -44,6 +45,12 @@ class BackedCollection(BackedAnnData):
         # Each file's (obs, var) once read, shared with the views: the dtypes anndata.concat
         # keeps (see `_as_given`).
         self._inputs = inputs if inputs is not None else {}
+
+    def _check_editable(self, what: str) -> None:
+        raise ValueError(
+            f"cannot change {what} of {self._filename}: a collection of files takes no changes "
+            "(change what to_memory() gives)"
+        )
 
     def _as_given(self, frame, which: str):
         """`frame` (obs or var) with the dtypes anndata.concat gives it: the native collection

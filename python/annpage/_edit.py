@@ -1,6 +1,7 @@
-"""Changes through a handle opened with ``backed="r+"``.
+"""Changes through a backed handle (kept in memory; one opened with ``backed="r+"`` writes
+them back).
 
-As in anndata's backed ``r+`` mode, ``obs``, ``var`` and ``uns`` are edited in memory (in place
+As in anndata's backed modes, ``obs``, ``var`` and ``uns`` are edited in memory (in place
 or by assignment) and entries of ``obsm``, ``varm``, ``layers``, ``obsp`` and ``varp`` are set
 and deleted like dict items; ``write()`` writes every change back to the file (rewritten beside
 it and renamed over it), and so does ``close()``; a handle dropped without either writes nothing, and one whose
@@ -18,6 +19,18 @@ import pandas as pd
 from . import _convert
 
 
+def _same_dtype(x, y) -> bool:
+    """Dtype equality that also tells categories apart by their order (pandas' does not, for
+    unordered ones)."""
+    if isinstance(x, pd.CategoricalDtype) and isinstance(y, pd.CategoricalDtype):
+        return (
+            x.ordered == y.ordered
+            and x.categories.dtype == y.categories.dtype
+            and x.categories.equals(y.categories)
+        )
+    return x == y
+
+
 def equal(a, b) -> bool:
     """Whether two values as the user holds them are the same (dtypes, order and missing
     values included), without converting either: values annpage cannot store compare too."""
@@ -33,7 +46,8 @@ def equal(a, b) -> bool:
             and list(a.columns) == list(b.columns)
             and a.index.name == b.index.name
             and a.index.dtype == b.index.dtype
-            and list(a.dtypes) == list(b.dtypes)
+            and len(a.dtypes) == len(b.dtypes)
+            and all(_same_dtype(x, y) for x, y in zip(a.dtypes, b.dtypes))
         )
     if isinstance(a, np.ndarray):
         if a.dtype != b.dtype or a.shape != b.shape:
@@ -43,7 +57,7 @@ def equal(a, b) -> bool:
         except TypeError:
             return bool(np.array_equal(a, b))
     if isinstance(a, (pd.api.extensions.ExtensionArray, pd.Series, pd.Index)):
-        return a.dtype == b.dtype and pd.Series(a).equals(pd.Series(b))
+        return _same_dtype(a.dtype, b.dtype) and pd.Series(a).equals(pd.Series(b))
     if hasattr(a, "shape") and hasattr(a, "nnz"):  # scipy sparse
         return a.shape == b.shape and a.dtype == b.dtype and (a != b).nnz == 0
     try:

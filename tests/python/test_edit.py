@@ -2,6 +2,7 @@
 writes after the same changes in memory."""
 
 import shutil
+import warnings
 
 import anndata as ad
 import numpy as np
@@ -82,10 +83,7 @@ def test_reading_changes_nothing(path):
 
 def test_refused_changes_name_the_reason(path):
     with annpage.read_h5ad(path, backed="r") as b:
-        with pytest.raises(ValueError, match="open read-only"):
-            b.obsm["x"] = np.ones((b.n_obs, 1))
-        with pytest.raises(ValueError, match="open read-only"):
-            b.uns = {}
+        b.obsm["x"] = np.ones((b.n_obs, 1))  # kept in memory, as anndata's "r" mode
         with pytest.raises(ValueError, match="open read-only"):
             b.write()
     with annpage.read_h5ad(path, backed="r+") as b:
@@ -161,3 +159,38 @@ def test_pending_changes_are_seen_by_reads_and_views(path):
         b.write_h5ad(path.with_name("copy.h5ad"))
     copy = ad.read_h5ad(path.with_name("copy.h5ad"))
     assert copy.uns["note"] == "pending" and "donor" in copy.obs
+
+
+def test_read_only_handles_keep_changes_in_memory(path, tmp_path):
+    """As anndata's backed "r" mode: what is changed through the handle is what its views,
+    to_memory() and writes hold; the file is never touched."""
+    before = path.read_bytes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = ad.read_h5ad(path, backed="r")
+        b = annpage.read_h5ad(path, backed="r")
+        for h in (expected, b):
+            h.obs["leiden"] = pd.Categorical([str(i % 3) for i in range(h.n_obs)])
+            h.uns["note"] = "kept"
+            h.obsm["extra"] = np.arange(h.n_obs, dtype=np.float64)[:, None]
+        mask = (b.obs["leiden"] == "1").to_numpy()
+        assert_equal(b[mask].to_memory(), expected[mask].to_memory())
+        assert b.uns["note"] == "kept"
+        out = tmp_path / "out.h5ad"
+        b.write_h5ad(out)
+        back = ad.read_h5ad(out)
+    assert list(back.obs["leiden"]) == [str(i % 3) for i in range(back.n_obs)]
+    assert back.uns["note"] == "kept" and back.obsm["extra"].shape == (back.n_obs, 1)
+    b.close()
+    expected.file.close()
+    assert path.read_bytes() == before
+
+
+def test_reordered_categories_are_written_back(path):
+    with annpage.read_h5ad(path, backed="r+") as b:
+        col = next(c for c in b.obs.columns if isinstance(b.obs[c].dtype, pd.CategoricalDtype))
+        order = list(b.obs[col].cat.categories)[::-1]
+        b.obs[col] = b.obs[col].cat.reorder_categories(order)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert list(ad.read_h5ad(path).obs[col].cat.categories) == order

@@ -1,5 +1,5 @@
-//! Changes through a [`Mode::ReadWrite`] handle, and writing them back (see the
-//! [module docs](super#modifying-a-file) for why the whole file is copied and renamed).
+//! Changes through a handle (kept in memory; a [`Mode::ReadWrite`] one writes them back: see
+//! the [module docs](super#modifying-a-file) for why the whole file is copied and renamed).
 
 use std::sync::Arc;
 
@@ -17,22 +17,17 @@ use super::{BackedAnnData, Mode};
 use crate::Axis;
 
 impl BackedAnnData {
-    /// Fails unless this handle may change the file: opened [`Mode::ReadWrite`], and not a
-    /// view.
+    /// Fails unless this handle may take changes: not a view. (A [`Mode::Read`] handle keeps
+    /// them in memory, as anndata's backed "r" mode; only [`BackedAnnData::flush`] needs
+    /// [`Mode::ReadWrite`].)
     fn writable(&self, what: &str) -> Result<()> {
-        let refused = if self.shared.mode == Mode::Read {
-            Some("the file is open read-only (Mode::Read)")
-        } else if self.view {
-            Some("this is a view: change the handle of the whole file")
-        } else {
-            None
-        };
-        match refused {
-            Some(why) => {
-                Err(Error::invalid(format!("cannot {what}: {why}")).in_file(&self.shared.path))
-            }
-            None => Ok(()),
+        if self.view {
+            return Err(Error::invalid(format!(
+                "cannot {what}: this is a view: change the handle of the whole file"
+            ))
+            .in_file(&self.shared.path));
         }
+        Ok(())
     }
 
     /// Applies a change to the layout and marks `part` for writing back.

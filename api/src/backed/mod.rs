@@ -51,10 +51,12 @@
 //!
 //! # Modifying a file
 //!
-//! A handle opened with [`Mode::ReadWrite`] takes `obs`/`var` columns, `obsm`/`varm`/`uns`
-//! entries and layers ([`BackedAnnData::insert_obs_column`], …). Changes are visible to every
-//! clone of the handle at once and written to the file by [`BackedAnnData::flush`], or when
-//! the last clone is dropped (errors on drop are printed to stderr).
+//! A handle takes `obs`/`var` columns, `obsm`/`varm`/`uns` entries and layers
+//! ([`BackedAnnData::insert_obs_column`], …). Changes are visible to every clone of the handle
+//! at once (and to its views, `to_memory` and writes). A handle opened with [`Mode::ReadWrite`]
+//! writes them to the file on [`BackedAnnData::flush`], or when the last clone is dropped
+//! (errors on drop are printed to stderr); a [`Mode::Read`] handle keeps them in memory only,
+//! as anndata's backed "r" mode.
 //!
 //! The file is never modified in place: a flush writes a new file beside it — the elements
 //! that did not change are copied object by object with HDF5's `H5Ocopy` (raw chunks, no
