@@ -11,6 +11,7 @@ import scipy.sparse as sp
 
 from . import _convert, _edit
 from ._convert import _index, split_key
+from ._vectors import Vectors
 
 
 def _positions(key, n: int, names, axis: str):
@@ -264,7 +265,7 @@ class Batches:
         return _convert.value(m, self._filename, self._element), rows
 
 
-class BackedAnnData:
+class BackedAnnData(Vectors):
     """A lazy `.h5ad` file (or a selection of it) read through annpage's chunk manager.
 
     Made by ``annpage.read_h5ad(path, backed="r")``. ``b[obs, var]`` selects lazily (views of
@@ -403,6 +404,10 @@ class BackedAnnData:
         """The keys of obsm."""
         return self._h().keys("obsm")
 
+    def varm_keys(self) -> list[str]:
+        """The keys of varm."""
+        return self._h().keys("varm")
+
     def uns_keys(self) -> list[str]:
         """The keys of uns."""
         return self._h().keys("uns")
@@ -430,6 +435,16 @@ class BackedAnnData:
     def raw(self) -> BackedRaw | None:
         """The file's raw (X and var of the genes before filtering), or ``None``."""
         return BackedRaw(self) if self._h().has_matrix("raw") else None
+
+    def _matrix(self, layer: str | None) -> BackedMatrix:
+        """X, or the layer ``layer``, lazy (what ``to_df`` and the vectors read)."""
+        if layer is None:
+            if self.X is None:
+                raise ValueError(f"{self._filename} has no X (X is None)")
+            return self.X
+        if layer not in self._h().keys("layers"):
+            raise KeyError(f"no layer {layer!r} in {self._filename}")
+        return BackedMatrix(self._h(), "layers", layer, self._filename)
 
     def _entries(self, which: str) -> Mapping:
         return _edit.Entries(self._h(), which, self._filename, self._check_editable)

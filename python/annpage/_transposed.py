@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from ._convert import split_key
+from ._vectors import Vectors
 
 
 class TransposedMatrix:
@@ -47,7 +48,7 @@ class _TransposedLayers(Mapping):
         return len(self._inner)
 
 
-class TransposedBackedAnnData:
+class TransposedBackedAnnData(Vectors):
     """``b.T`` of a :class:`BackedAnnData`: observations are the file's variables. Selections
     compose with the file's plan; nothing is read until asked for; ``to_memory()`` equals
     ``anndata.read_h5ad(path)[...].T``."""
@@ -125,6 +126,9 @@ class TransposedBackedAnnData:
     @property
     def isbacked(self) -> bool:
         return True
+
+    def _matrix(self, layer: str | None) -> TransposedMatrix:
+        return TransposedMatrix(self._inner._matrix(layer))
 
     def __getitem__(self, key) -> TransposedBackedAnnData:
         obs, var = split_key(key)

@@ -560,3 +560,40 @@ def test_bad_arguments_are_the_errors_users_expect(tmp_path):
         for call in (lambda: next(b.chunked_X(1)), lambda: b.batches(1), lambda: b.chunk_X(1)):
             with pytest.raises(ValueError, match="has no X"):
                 call()
+
+
+def _same_vector(got, want):
+    if isinstance(want, pd.api.extensions.ExtensionArray):
+        pd.testing.assert_extension_array_equal(got, want)
+    else:
+        # anndata's views give ArrayView (an ndarray); the dtype must match.
+        assert isinstance(got, np.ndarray) and got.dtype == want.dtype, (type(got), got.dtype, want.dtype)
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("path", CURRENT, ids=lambda p: p.name)
+def test_to_df_and_vectors_equal_anndatas(path):
+    """to_df, obs_vector and var_vector (X and each layer), len and the key lists, on the
+    handle, a view and the transpose, against anndata's in-memory object."""
+    want = _anndata(path)
+    b = annpage.read_h5ad(path, backed="r")
+    assert len(b) == len(want) and b.varm_keys() == list(want.varm.keys())
+    rng = np.random.default_rng(3)
+    rows = np.sort(rng.choice(want.n_obs, size=min(5, want.n_obs), replace=False))
+    for got, exp in [(b, want), (b[rows], want[rows]), (b.T, want.T)]:
+        for layer in [None, *exp.layers.keys()]:
+            if layer is None and exp.X is None:
+                with pytest.raises(ValueError):
+                    got.to_df()
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pd.testing.assert_frame_equal(got.to_df(layer), exp.to_df(layer))
+            for k in list(exp.var_names[:2]) + list(exp.obs.columns[:2]):
+                if (k in exp.var_names) + (k in exp.obs.columns) == 1 and exp.var_names.is_unique:
+                    _same_vector(got.obs_vector(k, layer=layer), exp.obs_vector(k, layer=layer))
+            for k in list(exp.obs_names[:2]) + list(exp.var.columns[:2]):
+                if (k in exp.obs_names) + (k in exp.var.columns) == 1 and exp.obs_names.is_unique:
+                    _same_vector(got.var_vector(k, layer=layer), exp.var_vector(k, layer=layer))
+    with pytest.raises(KeyError, match="Could not find key"):
+        b.obs_vector("no such gene or column")
