@@ -220,8 +220,14 @@ fn matrices(d: &Bound<'_, PyDict>) -> PyResult<IndexMap<String, Matrix>> {
 
 fn in_key(e: PyErr, key: &str) -> PyErr {
     Python::attach(|py| {
-        let msg = e.value(py).to_string();
-        let err = PyErr::from_type(e.get_type(py), format!("{key}: {msg}"));
+        let text = format!("{key}: {}", e.value(py));
+        // Unicode errors take five arguments, not a message: a ValueError (their base) says it.
+        let err = if e.is_instance_of::<pyo3::exceptions::PyUnicodeError>(py) {
+            PyValueError::new_err(text)
+        } else {
+            PyErr::from_type(e.get_type(py), text)
+        };
+        err.set_cause(py, Some(e));
         err
     })
 }

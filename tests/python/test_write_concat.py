@@ -235,3 +235,13 @@ def test_concat_of_string_columns_with_missing_values_keeps_objects():
         assert got.obs["donor"].dtype == object
         assert_equal(got, want)
     assert a.obs["donor"].dtype == object  # the caller's objects are left alone
+
+
+def test_unencodable_text_is_a_value_error_naming_the_element(tmp_path):
+    """A lone surrogate cannot be stored as UTF-8: a ValueError (UnicodeEncodeError's base)
+    naming the element, with the encoder's error as its cause."""
+    a = ad.AnnData(np.ones((2, 1), dtype=np.float32), obs=pd.DataFrame(index=["\ud800", "y"]))
+    with pytest.raises(ValueError, match="obs.*surrogates not allowed") as caught:
+        annpage.write_h5ad(a, tmp_path / "out.h5ad")
+    assert isinstance(caught.value.__cause__, UnicodeEncodeError)
+    assert not (tmp_path / "out.h5ad").exists()
