@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import scipy.sparse as sp
 
 from . import _convert
 from ._backed import BackedAnnData, BackedMatrix, BackedRaw, Batches
@@ -271,7 +272,23 @@ def concat(
         frames = [a.raw.var for a in adatas if a.raw is not None]
         _as_anndata_concats(joined.raw.var, frames, label if along == "var" else None)
     _convert.label_as_given(getattr(joined, along), label, keys)
+    _sparse_as_given(joined, adatas)
     return joined
+
+
+def _sparse_as_given(joined, adatas) -> None:
+    """X and the layers of `joined` as scipy sparse arrays where every input's were arrays (as
+    anndata.concat keeps them), not sparse matrices."""
+    def given(get):
+        parts = [get(a) for a in adatas]
+        return bool(parts) and all(isinstance(p, sp.sparray) for p in parts)
+
+    if sp.issparse(joined.X) and given(lambda a: a.X):
+        joined.X = _convert.sparse_class(joined.X.format, True)(joined.X)
+    for key in list(joined.layers.keys()):
+        m = joined.layers[key]
+        if sp.issparse(m) and given(lambda a: a.layers.get(key)):
+            joined.layers[key] = _convert.sparse_class(m.format, True)(m)
 
 
 def _as_anndata_concats(frame, inputs, label):

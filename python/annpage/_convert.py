@@ -9,6 +9,21 @@ import pandas as pd
 import scipy.sparse as sp
 
 
+def sparse_class(fmt: str, arrays: bool):
+    """scipy's class of a `fmt` ("csr"/"csc") matrix: the sparse array or the sparse matrix."""
+    if arrays:
+        return sp.csr_array if fmt == "csr" else sp.csc_array
+    return sp.csr_matrix if fmt == "csr" else sp.csc_matrix
+
+
+def _sparse_arrays() -> bool:
+    """Whether anndata reads sparse elements as scipy's sparse arrays (its setting
+    ``use_sparse_array_on_read``), as annpage's readers then do."""
+    import anndata
+
+    return bool(getattr(anndata.settings, "use_sparse_array_on_read", False))
+
+
 def split_key(key):
     """``adata[key]``'s key as ``(obs, var)``: a pair as given, anything else selects obs."""
     if isinstance(key, tuple):
@@ -74,8 +89,7 @@ def value(v, filename, path):
     tag = v[0]
     if tag == "sparse":
         _, fmt, shape, indptr, indices, data = v
-        cls = sp.csr_matrix if fmt == "csr" else sp.csc_matrix
-        return cls((data, indices, indptr), shape=shape)
+        return sparse_class(fmt, _sparse_arrays())((data, indices, indptr), shape=shape)
     if tag == "dataframe":
         _, index, index_name, columns = v
         df = pd.DataFrame(

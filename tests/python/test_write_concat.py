@@ -245,3 +245,23 @@ def test_unencodable_text_is_a_value_error_naming_the_element(tmp_path):
         annpage.write_h5ad(a, tmp_path / "out.h5ad")
     assert isinstance(caught.value.__cause__, UnicodeEncodeError)
     assert not (tmp_path / "out.h5ad").exists()
+
+
+def test_sparse_arrays_stay_arrays_as_anndata_keeps_them(tmp_path):
+    """scipy's sparse arrays (csr_array) given to concat come back as arrays, as anndata's
+    concat gives them; with anndata's use_sparse_array_on_read, reads give arrays too."""
+    parts = [ad.AnnData(sp.csr_array(np.eye(3, dtype=np.float32)), layers={"c": sp.csc_array(np.eye(3))}),
+             ad.AnnData(sp.csr_array(np.ones((2, 3), dtype=np.float32)), layers={"c": sp.csc_array(np.ones((2, 3)))})]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = ad.concat(parts, index_unique="-")
+        got = annpage.concat(parts, index_unique="-")
+        assert_equal(got, want)
+        assert type(got.X) is type(want.X) and type(got.layers["c"]) is type(want.layers["c"])
+        path = tmp_path / "a.h5ad"
+        want.write_h5ad(path)
+        with ad.settings.override(use_sparse_array_on_read=True):
+            expected = ad.read_h5ad(path)
+            for read in (annpage.read_h5ad(path), annpage.read_h5ad(path, backed="r").to_memory()):
+                assert type(read.X) is type(expected.X) is sp.csr_array
+                assert type(read.layers["c"]) is type(expected.layers["c"])
