@@ -19,6 +19,10 @@ use crate::data::{ArrayData, CompactString, DType, RawData};
 use crate::storage::{CompoundField, StoredType};
 use crate::{Error, Result};
 
+/// The largest record read or written, in bytes: `zarrs` is handed a fill value of that many
+/// bytes as a JSON list (numpy records are far smaller: scanpy's are a few hundred bytes).
+const MAX_RECORD_BYTES: usize = 1 << 20;
+
 /// The type of records whose fields are `fields` (name and the type of one value, as the
 /// metadata's own classifier reads it), packed in order.
 pub(super) fn compound(
@@ -51,6 +55,11 @@ pub(super) fn compound(
     }
     if out.is_empty() || size == 0 {
         return Err("a structured data type without fields".into());
+    }
+    if size > MAX_RECORD_BYTES {
+        return Err(format!(
+            "a structured data type of {size} bytes a record (more than {MAX_RECORD_BYTES})"
+        ));
     }
     Ok(StoredType::Compound { size, fields: out })
 }
@@ -406,6 +415,11 @@ mod tests {
         assert!(sub.contains("[name, little-endian type]"), "{sub}");
         assert!(v3_fields(Some(&json!({"fields": []})), any).is_err());
         let ty = compound([Ok(("a".to_owned(), StoredType::Float { size: 8 }))]).unwrap();
+        let huge = compound([Ok((
+            "a".to_owned(),
+            StoredType::FixedString { size: 4 << 30 },
+        ))]);
+        assert!(huge.unwrap_err().contains("bytes a record"));
         let short = decode(&[0u8; 7], &ty, &[1]).unwrap_err();
         assert!(short.to_string().contains("7 bytes"), "{short}");
     }
