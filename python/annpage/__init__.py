@@ -312,7 +312,9 @@ def _as_anndata_concats(frame, inputs, label):
         if not held:
             continue
         if all(isinstance(d, pd.StringDtype) for d in held):
-            frame[name] = column.astype(held[0])
+            # pandas' `string` (missing values NA) wins over its `str` (NaN), in any order.
+            na = [d for d in held if d.na_value is pd.NA]
+            frame[name] = column.astype(na[0] if na else held[0])
         elif categorical(column.dtype) and not all(categorical(d) for d in held):
             frame[name] = column.astype(object)
         elif isinstance(column.dtype, pd.StringDtype):

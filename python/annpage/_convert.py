@@ -60,6 +60,18 @@ def _strings(a):
 _STR_INDEX = int(pd.__version__.split(".")[0]) >= 3 or bool(pd.get_option("future.infer_string"))
 
 
+def _anndata_reads_na_value() -> bool:
+    """Whether the installed anndata reads a nullable string array's ``na-value`` (0.13 and
+    later: ``"NaN"`` gives pandas' `str`); older ones read every one as pandas' `string`."""
+    from importlib.metadata import version
+
+    major, minor = (int(p) for p in version("anndata").split(".")[:2])
+    return (major, minor) >= (0, 13)
+
+
+_NA_VALUE = _anndata_reads_na_value()
+
+
 def _index(values, name):
     if values.dtype == object:
         return pd.Index(values, dtype="str" if _STR_INDEX else object, name=name)
@@ -72,7 +84,7 @@ def _nullable(kind, values, mask):
     if kind == "boolean":
         return pd.arrays.BooleanArray(values, mask)
     values = values.copy()
-    if kind == "str":
+    if kind == "str" and _NA_VALUE:
         # pandas' `str` dtype (missing values are NaN): anndata 0.13's na-value "NaN".
         values[mask] = np.nan
         return pd.array(values, dtype=pd.StringDtype(na_value=np.nan))

@@ -52,6 +52,9 @@ def equal(a, b) -> bool:
     if isinstance(a, np.ndarray):
         if a.dtype != b.dtype or a.shape != b.shape:
             return False
+        if a.dtype.names is not None:
+            # Record arrays: field by field (NaN equal to NaN in float fields, as elsewhere).
+            return all(equal(np.asarray(a[f]), np.asarray(b[f])) for f in a.dtype.names)
         try:
             return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
         except TypeError:

@@ -161,3 +161,20 @@ def test_concat_equals_anndata(options: dict, tmp_path: Path):
         expected = ad.concat(parts, **options)
         got = annpage.concat(parts, **options)
     same(expected, got)
+
+
+def test_concat_of_string_and_str_columns_is_anndatas_in_either_order():
+    def part(values, dtype, prefix):
+        a = ad.AnnData(np.ones((2, 1), dtype=np.float32))
+        a.obs_names = [f"{prefix}{i}" for i in range(2)]
+        a.obs["c"] = pd.array(values, dtype=dtype)
+        return a
+
+    na = lambda: part(["x", None], "string", "a")  # noqa: E731
+    nan = lambda: part(["y", None], pd.StringDtype(na_value=np.nan), "b")  # noqa: E731
+    for parts in ([na, nan], [nan, na]):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            expected = ad.concat([p() for p in parts])
+            got = annpage.concat([p() for p in parts])
+        same(expected, got)

@@ -7,6 +7,7 @@ import warnings
 import anndata as ad
 import h5py
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 from anndata.tests.helpers import assert_equal
@@ -152,3 +153,23 @@ def test_argument_errors_are_value_errors_too():
     with pytest.raises(ValueError, match="1 keys for 2 objects") as caught:
         annpage.concat([a, a], keys=["x"])
     assert isinstance(caught.value, annpage.SelectionError)
+
+
+def test_na_value_is_read_as_the_installed_anndata_reads_it(tmp_path):
+    """anndata 0.13 marks pandas 3's `str` columns with na-value "NaN"; the installed anndata
+    decides what that reads as (0.12: pandas' `string`), and annpage reads what it reads."""
+    import h5py
+
+    path = tmp_path / "na.h5ad"
+    with ad.settings.override(allow_write_nullable_strings=True):
+        ad.AnnData(np.ones((3, 1), dtype=np.float32),
+                   obs=pd.DataFrame({"s": pd.array(["x", None, "z"], dtype="string")}, index=list("abc"))
+                   ).write_h5ad(path, convert_strings_to_categoricals=False)
+    with h5py.File(path, "r+") as f:
+        f["obs/s"].attrs["na-value"] = "NaN"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = ad.read_h5ad(path)
+    got = annpage.read_h5ad(path)
+    assert got.obs["s"].dtype == expected.obs["s"].dtype
+    assert_equal(got, expected)

@@ -30,6 +30,18 @@ use crate::{Error, Result};
 /// Distinguishes the temporary files of one process.
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// The targets whose temporaries [`remove_own_temporaries`] removed (the process is dying of
+/// a signal): their commits are refused. Held by a commit while it renames, so that a signal
+/// that comes meanwhile waits for a complete output instead of racing the renames.
+static ABANDONED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn abandoned() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    // A panic while holding it left only a list of paths: still valid.
+    ABANDONED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// How many names to try before giving up.
 const ATTEMPTS: u32 = 100;
 
@@ -124,11 +136,15 @@ impl Staged {
         drop(self.behind.take());
         if !self.dir {
             File::open(&self.path)?.sync_all()?;
+            let renaming = abandoned();
+            refuse_abandoned(&renaming, target)?;
             std::fs::rename(&self.path, target)?;
             self.committed = true;
             return sync_dir(target);
         }
         sync_tree(&self.path)?;
+        let renaming = abandoned();
+        refuse_abandoned(&renaming, target)?;
         // A directory is not renamed over another: move the old target aside first.
         let mut aside = self.path.clone().into_os_string();
         aside.push(".old");
@@ -151,8 +167,25 @@ impl Staged {
         if replaced {
             std::fs::remove_dir_all(&aside)?;
         }
+        drop(renaming);
         Ok(())
     }
+}
+
+/// Fails if `target`'s temporaries were removed for a signal (see [`ABANDONED`]).
+fn refuse_abandoned(list: &[PathBuf], target: &Path) -> Result<()> {
+    let same = |t: &PathBuf| {
+        t == target
+            || (t.file_name() == target.file_name()
+                && parent_dir(t).canonicalize().ok() == parent_dir(target).canonicalize().ok())
+    };
+    if list.iter().any(same) {
+        return Err(Error::Io(std::io::Error::new(
+            ErrorKind::Interrupted,
+            format!("the write of '{}' was interrupted", target.display()),
+        )));
+    }
+    Ok(())
 }
 
 /// The thread that has the kernel write a staged file's pages back while it is written; it
@@ -351,6 +384,9 @@ fn parent_dir(target: &Path) -> &Path {
 /// # Ok::<(), annpage_engine::Error>(())
 /// ```
 pub fn remove_own_temporaries(target: &Path) {
+    // Waits for a commit renaming now; none of `target` starts afterwards.
+    let mut list = abandoned();
+    list.push(target.to_path_buf());
     let Some(name) = target.file_name() else {
         return;
     };
@@ -534,6 +570,13 @@ mod tests {
         }
         std::mem::forget(staged);
         assert_eq!(files_in(dir.path()), Vec::<String>::new());
+        // A write of the same target that reaches its commit now (the signal came first) is
+        // refused, whatever the path's spelling.
+        let late = Staged::dir_beside(&target).unwrap();
+        let spelled = dir.path().join(".").join("out.zarr");
+        let e = late.commit(&spelled).unwrap_err();
+        assert!(e.to_string().contains("interrupted"), "{e}");
+        assert!(!target.exists());
     }
 
     #[test]
