@@ -322,3 +322,19 @@ def test_record_arrays_cross_both_ways(zarr_format: int, annpage_bin: Path, tmp_
     got = read_zarr(back)
     assert_same(read_zarr(store), got)
     assert got.uns["rank_genes_groups"]["names"].dtype.names == ("0", "1")
+
+
+@pytest.mark.parametrize("zarr_format", FORMATS)
+def test_record_chunks_not_stored_read_as_the_fill_value(zarr_format: int, annpage_bin: Path, tmp_path: Path):
+    """zarr-python fills a record array with ('0', 0, …) and does not store a chunk equal to it:
+    such records read as that value, not as zero bytes."""
+    records = np.zeros(1, dtype=[("names", "<U1"), ("scores", "<f4")])
+    records["names"] = ["0"]
+    store = tmp_path / "in.zarr"
+    with ad.settings.override(zarr_write_format=zarr_format):
+        ad.AnnData(np.zeros((2, 2), dtype=np.float32), uns={"r": records}).write_zarr(store)
+    out = tmp_path / "out.h5ad"
+    result = run([annpage_bin, "convert", store, out])
+    assert result.returncode == 0, result.stderr
+    assert_same(read_zarr(store), read_h5ad(out))
+    assert read_h5ad(out).uns["r"]["names"][0] == "0"

@@ -98,25 +98,25 @@ pub(super) fn v3_fields(
 }
 
 /// The metadata document `doc` of a record array as raw bytes of the record's `size`, the
-/// form `zarrs` reads and writes (same shape, chunks and codecs).
+/// form `zarrs` reads and writes (same shape, chunks and codecs, and the record the metadata
+/// fills chunks not stored with: zarr-python writes its bytes in base64; zeros otherwise).
 pub(super) fn as_raw_bytes(doc: &mut Value, format: ZarrFormat, size: usize) {
+    use base64::Engine;
+    let fill = doc["fill_value"]
+        .as_str()
+        .and_then(|text| base64::engine::general_purpose::STANDARD.decode(text).ok())
+        .filter(|bytes| bytes.len() == size)
+        .unwrap_or_else(|| vec![0u8; size]);
     match format {
         ZarrFormat::V2 => {
             doc["dtype"] = json!(format!("|V{size}"));
-            doc["fill_value"] = json!(zeros_base64(size));
+            doc["fill_value"] = json!(base64::engine::general_purpose::STANDARD.encode(&fill));
         }
         ZarrFormat::V3 => {
             doc["data_type"] = json!(format!("r{}", size * 8));
-            doc["fill_value"] = json!(vec![0u8; size]);
+            doc["fill_value"] = json!(fill);
         }
     }
-}
-
-/// `n` zero bytes in base64, as numpy's raw fill values are written in v2 metadata.
-fn zeros_base64(n: usize) -> String {
-    let mut text = "AAAA".repeat(n / 3);
-    text.push_str(["", "AA==", "AAA="][n % 3]);
-    text
 }
 
 /// Splits `bytes` (records of type `ty`, `shape` of them) into one array per field.
@@ -315,7 +315,11 @@ pub(super) fn describe(doc: &mut Value, ty: &StoredType, format: ZarrFormat) {
         ZarrFormat::V3 => "data_type",
     };
     doc[key] = data_type(ty, format);
-    doc["fill_value"] = json!(zeros_base64(ty.size().unwrap_or(0)));
+    let zeros = vec![0u8; ty.size().unwrap_or(0)];
+    doc["fill_value"] = json!(base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        zeros
+    ));
 }
 
 /// The data type of records `ty` in the metadata of `format`.
