@@ -111,3 +111,15 @@ def test_read_loom(tmp_path, sparse):
         warnings.simplefilter("ignore")
         _same(annpage.read_loom(path, sparse=sparse), ad.read_loom(path, sparse=sparse))
         _same(annpage.read_loom(path, X_name=""), ad.read_loom(path, X_name=""))
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64"])
+def test_real_matrix_market_values_read_as_integers_as_anndata_truncates_them(tmp_path, dtype):
+    path = tmp_path / "r.mtx"
+    path.write_text("%%MatrixMarket matrix coordinate real general\n3 2 4\n1 2 5.7\n2 1 -2.5\n3 2 0.4\n1 2 1.6\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = ad.io.read_mtx(path, dtype=dtype)
+    got = annpage.read_mtx(path, dtype=dtype)
+    assert got.X.dtype == expected.X.dtype
+    np.testing.assert_array_equal(got.X.toarray(), expected.X.toarray())

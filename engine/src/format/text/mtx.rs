@@ -62,8 +62,8 @@ pub struct MtxHeader {
 }
 
 /// Reads a Matrix Market file into a canonical CSR matrix of `dtype` (`F32` is anndata's
-/// default; `F64`, `I32` and `I64` are also accepted, integers only from integer or pattern
-/// files).
+/// default; `F64`, `I32` and `I64` are also accepted: real values read as integers are
+/// truncated toward zero, as anndata's `astype` makes them).
 ///
 /// Errors name the file and the line: a bad banner, a size line that does not parse, an index
 /// past the shape, more or fewer entries than the header declares.
@@ -81,7 +81,7 @@ pub struct MtxHeader {
 pub fn read_mtx(path: &Path, dtype: DType) -> Result<SparseMatrix> {
     let mut lines = Lines::open(path)?;
     let header = read_header(&mut lines)?;
-    check_dtype(path, &header, dtype)?;
+    check_dtype(dtype)?;
     match dtype {
         DType::F32 => read_values::<f32>(&mut lines, &header),
         DType::F64 => read_values::<f64>(&mut lines, &header),
@@ -90,15 +90,10 @@ pub fn read_mtx(path: &Path, dtype: DType) -> Result<SparseMatrix> {
     }
 }
 
-/// Fails unless the file's values can be read as `dtype`: float32, float64, int32 or int64,
-/// integers only from integer or pattern files. The readers dispatch on those four.
-fn check_dtype(path: &Path, header: &MtxHeader, dtype: DType) -> Result<()> {
+/// Fails unless the file's values can be read as `dtype`: float32, float64, int32 or int64.
+/// The readers dispatch on those four.
+fn check_dtype(dtype: DType) -> Result<()> {
     match dtype {
-        DType::I32 | DType::I64 if header.field == Field::Real => Err(Error::invalid(format!(
-            "{} holds real values; read it as float32 or float64, not {}",
-            path.display(),
-            dtype.name()
-        ))),
         DType::F32 | DType::F64 | DType::I32 | DType::I64 => Ok(()),
         other => Err(Error::invalid(format!(
             "a Matrix Market file is read as float32, float64, int32 or int64, not {}",
@@ -450,7 +445,7 @@ pub fn write_rows_sorted(
     if header.layout != MtxLayout::Coordinate || header.symmetry != Symmetry::General {
         return Ok(false);
     }
-    check_dtype(path, &header, dtype)?;
+    check_dtype(dtype)?;
     match dtype {
         DType::F32 => stream::<f32>(&mut lines, &header, root, options),
         DType::F64 => stream::<f64>(&mut lines, &header, root, options),
