@@ -291,8 +291,10 @@ class BackedAnnData(Vectors):
         # Changes are taken by the handle of the whole file, not by its views.
         self._editable = not native.is_view
         self._obs = self._var = self._obs_names = self._var_names = None
-        # obs, var and uns as read, to hand over those that changed.
+        # obs, var and uns as read, to hand over those that changed; obsm and varm values read
+        # (keyed by (which, key)), likewise.
         self._tracked: dict[str, _edit.Tracked] = {}
+        self._kept: dict = {}
 
     def _h(self):
         if self._closed:
@@ -447,7 +449,8 @@ class BackedAnnData(Vectors):
         return BackedMatrix(self._h(), "layers", layer, self._filename)
 
     def _entries(self, which: str) -> Mapping:
-        return _edit.Entries(self._h(), which, self._filename, self._check_editable)
+        kept = self._kept if self._editable else None
+        return _edit.Entries(self._h(), which, self._filename, self._check_editable, kept)
 
     @property
     def layers(self) -> Mapping:
@@ -656,6 +659,7 @@ class BackedAnnData(Vectors):
         h = self._h()
         for which, tracked in self._tracked.items():
             tracked.push(h, which, convert_strings)
+        _edit.push_kept(h, self._kept)
 
     def write_gene_major(self, filename, memory_mb: int = 256) -> None:
         """Writes ``X`` at the selection to ``filename`` as a CSC matrix (each gene's values

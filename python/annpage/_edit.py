@@ -111,33 +111,59 @@ def check_frame(df, n: int, axis: str) -> pd.DataFrame:
     return df
 
 
+def _trackable(value) -> bool:
+    """Whether an obsm/varm value read can be kept and compared (arrays, sparse matrices and
+    frames; not values annpage keeps verbatim, such as awkward arrays)."""
+    return isinstance(value, (np.ndarray, pd.DataFrame)) or (hasattr(value, "shape") and hasattr(value, "nnz"))
+
+
+def push_kept(native, kept: dict) -> None:
+    """Hands over the obsm/varm values read and changed in place since (see `Entries`)."""
+    for (which, key), tracked in kept.items():
+        if not equal(tracked.value, tracked.read):
+            native.insert_element(which, key, _convert.flatten(tracked.value))
+            tracked.read = copy.deepcopy(tracked.value)
+
+
 class Entries(MutableMapping):
     """``obsm``, ``varm``, ``layers``, ``obsp``, ``varp`` of a handle: keys known, values read
-    when asked for; on an ``r+`` handle, ``m[key] = value`` and ``del m[key]`` change them
-    (written back by ``write()``)."""
+    when asked for; ``m[key] = value`` and ``del m[key]`` change them (an ``r+`` handle's
+    ``write()`` writes them back). Given ``kept`` (a handle of a whole file), an ``obsm`` or
+    ``varm`` value read is kept there: read again, it is the same object, and changes made to it
+    in place are changes (as anndata holds them in memory)."""
 
-    def __init__(self, native, which: str, filename: str, check_writable):
+    def __init__(self, native, which: str, filename: str, check_writable, kept: dict | None = None):
         self._native, self._which, self._filename = native, which, filename
         self._check = check_writable
+        self._kept = kept if which in ("obsm", "varm") else None
 
     def __getitem__(self, key):
+        if self._kept is not None and (self._which, key) in self._kept:
+            return self._kept[(self._which, key)].value
         if key not in self._native.keys(self._which):
             raise KeyError(key)
         if self._which in ("obsm", "varm"):
             v = self._native.read_element(self._which, key)
         else:
             v = self._native.read_matrix(self._which, key)
-        return _convert.value(v, self._filename, f"{self._which}/{key}")
+        value = _convert.value(v, self._filename, f"{self._which}/{key}")
+        if self._kept is not None and _trackable(value):
+            self._kept[(self._which, key)] = Tracked(value)
+        return value
 
     def __setitem__(self, key, value):
         self._check(f"{self._which}[{key!r}]")
         if not isinstance(key, str):
             raise TypeError(f"{self._which} keys must be str, not {type(key).__name__}")
         self._native.insert_element(self._which, key, _convert.flatten(value))
+        if self._kept is not None:
+            self._kept.pop((self._which, key), None)
 
     def __delitem__(self, key):
         self._check(f"{self._which}[{key!r}]")
         self._native.remove_element(self._which, key)
+        if self._kept is not None:
+            self._kept.pop((self._which, key), None)
 
     def __iter__(self):
         return iter(self._native.keys(self._which))

@@ -211,3 +211,20 @@ def test_record_arrays_with_nan_read_from_uns_are_not_changes(tmp_path, mode):
     assert_equal(b.to_memory(), a)
     b.write_h5ad(tmp_path / "out.h5ad")
     b.close()
+
+
+@pytest.mark.parametrize("mode", ["r", "r+"])
+def test_obsm_values_changed_in_place_are_changes(path, mode, tmp_path):
+    """As anndata holds obsm in memory: a value read is the same object when read again, and
+    changing it in place is a change (seen by to_memory and writes; written back by r+)."""
+    b = annpage.read_h5ad(path, backed=mode)
+    key = next(k for k in b.obsm if isinstance(b.obsm[k], np.ndarray))
+    x = b.obsm[key]
+    assert b.obsm[key] is x
+    x[:, 0] = 5
+    assert (b.to_memory().obsm[key][:, 0] == 5).all()
+    assert (b[:3].to_memory().obsm[key][:, 0] == 5).all()
+    b.write_h5ad(tmp_path / "copy.h5ad")
+    assert (ad.read_h5ad(tmp_path / "copy.h5ad").obsm[key][:, 0] == 5).all()
+    b.close()
+    assert (ad.read_h5ad(path).obsm[key][:, 0] == 5).all() == (mode == "r+")
