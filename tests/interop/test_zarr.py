@@ -338,3 +338,18 @@ def test_record_chunks_not_stored_read_as_the_fill_value(zarr_format: int, annpa
     assert result.returncode == 0, result.stderr
     assert_same(read_zarr(store), read_h5ad(out))
     assert read_h5ad(out).uns["r"]["names"][0] == "0"
+
+
+def test_zip_stores_with_compressed_members_are_refused_naming_the_fix(annpage_bin: Path, tmp_path: Path):
+    """`zip -r` deflates the members; annpage reads stored members only (zarr-python's
+    ZipStore): one line saying so, and how to make one."""
+    directory = anndata_store(FIXTURES / "pbmc_like_csr.h5ad", 2, tmp_path / "in.zarr")
+    archive = tmp_path / "in.zarr.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file():
+                z.write(path, path.relative_to(directory).as_posix())
+    result = run([annpage_bin, "info", archive])
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "members are compressed" in lines[0] and "zip -0 -r" in lines[0], lines

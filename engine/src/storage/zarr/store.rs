@@ -431,6 +431,16 @@ fn store_prefix(prefix: &str) -> Result<StorePrefix> {
 pub(crate) fn storage_error(e: StorageError) -> Error {
     match e {
         StorageError::IOError(io) => Error::Io(std::io::Error::new(io.kind(), io.to_string())),
+        // The zip reader's words for a member compressed in the archive (`zip -r` deflates
+        // them): its deflate support is left out, as it corrupts members larger than one
+        // decompression step (zarrs_zip 0.5).
+        other if other.to_string().contains("not enabled in this build") => {
+            Error::unsupported(format!(
+                "zip archives whose members are compressed ({other}): annpage reads zip stores \
+                 whose members are stored, as zarr-python's ZipStore writes them (`zip -0 -r` \
+                 makes one)"
+            ))
+        }
         other => Error::malformed(format!("cannot read from the store: {other}")),
     }
 }
