@@ -286,6 +286,8 @@ class BackedAnnData(Vectors):
         # The file positions of the selected obs and var (None: all), for to_dask's workers.
         self._sel = sel
         self._closed = False
+        # Fixed for the handle's life (changes never add or drop rows): known once closed too.
+        self._shape = tuple(native.shape)
         # r+: changes can be written back to the file (else kept in memory, as anndata's "r").
         self._writable = writable
         # Changes are taken by the handle of the whole file, not by its views.
@@ -304,7 +306,7 @@ class BackedAnnData(Vectors):
     # -- shape and names -------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, int]:
-        return tuple(self._h().shape)
+        return self._shape
 
     @property
     def n_obs(self) -> int:

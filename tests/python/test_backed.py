@@ -254,8 +254,12 @@ def test_bad_keys_and_closed_handles_fail_as_python_users_expect():
     with pytest.raises(annpage.AnnpageError):
         annpage.read_h5ad(ROOT / "README.md", backed="r")
     b.close()
+    # As anndata's closed backed object: its shape (and len, bool) still answer, reads fail.
+    assert b.shape == (n, b.n_vars) and len(b) == n and bool(b)
     with pytest.raises(ValueError, match="closed"):
-        b.shape
+        b.X
+    with pytest.raises(ValueError, match="closed"):
+        b.obs
     assert "closed" in repr(b)
 
 
