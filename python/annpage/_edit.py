@@ -62,7 +62,15 @@ def equal(a, b) -> bool:
     if isinstance(a, (pd.api.extensions.ExtensionArray, pd.Series, pd.Index)):
         return _same_dtype(a.dtype, b.dtype) and pd.Series(a).equals(pd.Series(b))
     if hasattr(a, "shape") and hasattr(a, "nnz"):  # scipy sparse
-        return a.shape == b.shape and a.dtype == b.dtype and (a != b).nnz == 0
+        if a.shape != b.shape or a.dtype != b.dtype:
+            return False
+        if hasattr(a, "indptr") and a.format == b.format:
+            # As stored (NaN equal to NaN): a copy has its original's structure.
+            return all(
+                equal(np.asarray(x), np.asarray(y))
+                for x, y in [(a.indptr, b.indptr), (a.indices, b.indices), (a.data, b.data)]
+            )
+        return (a != b).nnz == 0
     try:
         return bool(a == b)
     except (TypeError, ValueError):
@@ -121,7 +129,14 @@ def push_kept(native, kept: dict) -> None:
     """Hands over the obsm/varm values read and changed in place since (see `Entries`)."""
     for (which, key), tracked in kept.items():
         if not equal(tracked.value, tracked.read):
-            native.insert_element(which, key, _convert.flatten(tracked.value))
+            try:
+                native.insert_element(which, key, _convert.flatten(tracked.value))
+            except Exception as e:
+                try:
+                    named = type(e)(f"{which}[{key!r}], changed in place: {e}")
+                except Exception:
+                    raise e from None
+                raise named from e
             tracked.read = copy.deepcopy(tracked.value)
 
 
@@ -157,7 +172,11 @@ class Entries(MutableMapping):
             raise TypeError(f"{self._which} keys must be str, not {type(key).__name__}")
         self._native.insert_element(self._which, key, _convert.flatten(value))
         if self._kept is not None:
-            self._kept.pop((self._which, key), None)
+            # The object given is the value now (as anndata's `obsm[k] is value`).
+            if _trackable(value):
+                self._kept[(self._which, key)] = Tracked(value)
+            else:
+                self._kept.pop((self._which, key), None)
 
     def __delitem__(self, key):
         self._check(f"{self._which}[{key!r}]")

@@ -228,3 +228,22 @@ def test_obsm_values_changed_in_place_are_changes(path, mode, tmp_path):
     assert (ad.read_h5ad(tmp_path / "copy.h5ad").obsm[key][:, 0] == 5).all()
     b.close()
     assert (ad.read_h5ad(path).obsm[key][:, 0] == 5).all() == (mode == "r+")
+
+
+def test_kept_values_with_nan_are_not_changes_and_bad_changes_name_the_entry(path, tmp_path):
+    b = annpage.read_h5ad(path, backed="r+")
+    m = sp.csr_matrix(np.array([[np.nan, 1.0]] * b.n_obs))
+    b.obsm["nan_sparse"] = m
+    b.write()
+    before = path.stat().st_mtime_ns
+    assert b.obsm["nan_sparse"] is m  # the object assigned is the value
+    b.write()  # nothing changed: nothing rewritten
+    assert path.stat().st_mtime_ns == before
+    frame = pd.DataFrame({"u": np.arange(b.n_obs, dtype=np.float64)}, index=b.obs_names)
+    b.obsm["frame"] = frame
+    frame["bad"] = [object()] * b.n_obs  # in place: something annpage cannot store
+    with pytest.raises(TypeError, match=r"obsm\['frame'\], changed in place"):
+        b.to_memory()
+    del frame["bad"]  # undone: the handle works again
+    assert b.to_memory().obsm["frame"].shape == (b.n_obs, 1)
+    b.close()

@@ -146,9 +146,8 @@ impl Staged {
         let renaming = abandoned();
         refuse_abandoned(&renaming, target)?;
         // A directory is not renamed over another: move the old target aside first.
-        let mut aside = self.path.clone().into_os_string();
-        aside.push(".old");
-        let aside = PathBuf::from(aside);
+        // Named as a temporary of this process: removed by a later write if this one dies.
+        let aside = sibling_temporary(&self.path, '1');
         let replaced = match std::fs::symlink_metadata(target) {
             Ok(meta) if meta.is_dir() => {
                 std::fs::rename(target, &aside)?;
@@ -164,12 +163,26 @@ impl Staged {
         std::fs::rename(&self.path, target)?;
         self.committed = true;
         sync_dir(target)?;
-        if replaced {
-            std::fs::remove_dir_all(&aside)?;
-        }
         drop(renaming);
+        if replaced {
+            // The output is in place: the old store's removal is best effort (what is left is
+            // a temporary of this process).
+            let _ = std::fs::remove_dir_all(&aside);
+        }
         Ok(())
     }
+}
+
+/// A name beside the temporary `path` that is still a temporary of this process
+/// (`...-<nanos><digit>.annpage-tmp`), for a store moved aside.
+fn sibling_temporary(path: &Path, digit: char) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    if let Some(stem) = name.to_str().and_then(|s| s.strip_suffix(".annpage-tmp")) {
+        name = format!("{stem}{digit}.annpage-tmp").into();
+    } else {
+        name.push(format!(".{digit}"));
+    }
+    PathBuf::from(name)
 }
 
 /// Fails if `target`'s temporaries were removed for a signal (see [`ABANDONED`]).
@@ -413,13 +426,8 @@ pub fn remove_own_temporaries(target: &Path) {
 /// aside and an empty file put where it was, so that their directory creations fail instead
 /// of starting a new store; then the store is removed, then the file.
 fn remove_store_being_written(store: &Path) {
-    let mut aside = store.as_os_str().to_owned();
-    // Still a temporary's name (`...-<nanos>0.annpage-tmp`): a later write removes it if this
-    // process dies before it is gone.
-    if let Some(stem) = aside.to_str().and_then(|s| s.strip_suffix(".annpage-tmp")) {
-        aside = format!("{stem}0.annpage-tmp").into();
-    }
-    let aside = PathBuf::from(aside);
+    // Still a temporary's name: a later write removes it if this process dies before it is gone.
+    let aside = sibling_temporary(store, '0');
     for _ in 0..3 {
         if std::fs::rename(store, &aside).is_err() {
             let _ = std::fs::remove_dir_all(store);
