@@ -344,6 +344,8 @@ def test_write_csvs_writes_anndatas_bytes(annpage_bin: Path, tmp_path: Path, pat
     ours, theirs = tmp_path / "ours", tmp_path / "theirs"
     res = run([annpage_bin, "convert", path, ours, "--to", "csvs", "--with-x"])
     assert res.returncode == 0, res.stderr
+    # Each file was staged beside itself and renamed: no temporary is left.
+    assert not [p for p in ours.rglob(".*")], list(ours.rglob(".*"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         a = ad.read_h5ad(path)

@@ -8,11 +8,12 @@
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::data::float_text;
 use crate::data::{ArrayData, Column, DataFrame, Element, Mapping, Matrix};
 use crate::error::{Result, ResultExt};
+use crate::format::write::staging::Staged;
 use crate::format::AnnDataElements;
 use crate::select::AxisIndex;
 
@@ -80,26 +81,21 @@ struct Csv {
 }
 
 impl Csv {
-    /// Writes `path` through `body`, beside it first and renamed into place.
+    /// Writes `path` through `body`, staged beside it (as every output: see [`Staged`]) and
+    /// renamed into place.
     fn write(
         &self,
         path: &Path,
         body: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
     ) -> Result<()> {
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("out.csv");
-        let tmp: PathBuf = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-        let result = (|| {
-            let mut w = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+        let result = (|| -> Result<()> {
+            let staged = Staged::beside(path)?;
+            let file = File::options().write(true).open(staged.path())?;
+            let mut w = BufWriter::with_capacity(1 << 20, file);
             body(&mut w)?;
-            w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-            fs::rename(&tmp, path)
+            w.into_inner().map_err(|e| e.into_error())?;
+            staged.commit(path)
         })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
         result.in_file(path)
     }
 
