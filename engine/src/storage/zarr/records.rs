@@ -14,6 +14,7 @@
 use ndarray::{ArrayD, IxDyn};
 use serde_json::{json, Value};
 
+use super::write::meta::{numpy_dtype, v3_data_type};
 use super::write::ZarrFormat;
 use crate::data::{ArrayData, CompactString, DType, RawData};
 use crate::storage::{CompoundField, StoredType};
@@ -328,26 +329,16 @@ fn data_type(ty: &StoredType, format: ZarrFormat) -> Value {
         return Value::Null;
     };
     let field = |f: &CompoundField| -> Value {
-        let t = match (f.ty.clone(), format) {
-            (StoredType::FixedString { size }, ZarrFormat::V2) => json!(format!("<U{}", size / 4)),
-            (StoredType::FixedString { size }, ZarrFormat::V3) => json!({
+        let t = match (&f.ty, format) {
+            (&StoredType::FixedString { size }, ZarrFormat::V2) => json!(format!("<U{}", size / 4)),
+            (&StoredType::FixedString { size }, ZarrFormat::V3) => json!({
                 "name": "fixed_length_utf32", "configuration": { "length_bytes": size }
             }),
-            (StoredType::Bool, ZarrFormat::V2) => json!("|b1"),
-            (StoredType::Bool, ZarrFormat::V3) => json!("bool"),
-            (StoredType::Int { signed, size }, ZarrFormat::V2) => {
-                json!(format!(
-                    "{}{}{size}",
-                    if size == 1 { "|" } else { "<" },
-                    if signed { "i" } else { "u" }
-                ))
-            }
-            (StoredType::Int { signed, size }, ZarrFormat::V3) => {
-                json!(format!("{}int{}", if signed { "" } else { "u" }, size * 8))
-            }
-            (StoredType::Float { size }, ZarrFormat::V2) => json!(format!("<f{size}")),
-            (StoredType::Float { size }, ZarrFormat::V3) => json!(format!("float{}", size * 8)),
-            _ => Value::Null,
+            // Numbers and bools as the array writer names them.
+            (other, ZarrFormat::V2) => other.dtype().map_or(Value::Null, |d| json!(numpy_dtype(d))),
+            (other, ZarrFormat::V3) => other
+                .dtype()
+                .map_or(Value::Null, |d| json!(v3_data_type(d))),
         };
         json!([f.name, t])
     };

@@ -171,7 +171,7 @@ pub(super) fn group_metadata_v3(attrs: &Map<String, Value>) -> Value {
 }
 
 /// The numpy dtype string of `dtype` in v2 metadata (`|O` for strings).
-fn numpy_dtype(dtype: DType) -> &'static str {
+pub(in crate::storage::zarr) fn numpy_dtype(dtype: DType) -> &'static str {
     match dtype {
         DType::Bool => "|b1",
         DType::I8 => "|i1",
@@ -189,7 +189,7 @@ fn numpy_dtype(dtype: DType) -> &'static str {
 }
 
 /// The v3 `data_type` of `dtype`.
-fn v3_data_type(dtype: DType) -> &'static str {
+pub(in crate::storage::zarr) fn v3_data_type(dtype: DType) -> &'static str {
     match dtype {
         DType::String => "string",
         other => other.name(),

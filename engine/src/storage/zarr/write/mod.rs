@@ -17,7 +17,7 @@
 //! Errors carry no element path: callers in [`crate::format`] add it.
 
 mod array;
-mod meta;
+pub(super) mod meta;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
