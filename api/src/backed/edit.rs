@@ -20,7 +20,7 @@ impl BackedAnnData {
     /// Fails unless this handle may take changes: not a view. (A [`Mode::Read`] handle keeps
     /// them in memory, as anndata's backed "r" mode; only [`BackedAnnData::flush`] needs
     /// [`Mode::ReadWrite`].)
-    fn writable(&self, what: &str) -> Result<()> {
+    fn editable(&self, what: &str) -> Result<()> {
         if self.view {
             return Err(Error::invalid(format!(
                 "cannot {what}: this is a view: change the handle of the whole file"
@@ -96,7 +96,7 @@ impl BackedAnnData {
 
     fn set_frame(&self, on: Axis, mut df: DataFrame) -> Result<()> {
         let axis = on.name();
-        self.writable(&format!("replace {axis}"))?;
+        self.editable(&format!("replace {axis}"))?;
         // As anndata: a non-string index becomes strings.
         crate::validate::string_index(&mut df).in_file(&self.shared.path)?;
         let (part, id) = frame_part(on);
@@ -173,7 +173,7 @@ impl BackedAnnData {
 
     fn insert_column(&self, on: Axis, name: String, column: Column) -> Result<()> {
         let axis = on.name();
-        self.writable(&format!("insert column '{name}' into {axis}"))?;
+        self.editable(&format!("insert column '{name}' into {axis}"))?;
         check_key(&name).in_file(&self.shared.path)?;
         column
             .check()
@@ -214,7 +214,7 @@ impl BackedAnnData {
 
     fn remove_column(&self, on: Axis, name: &str) -> Result<()> {
         let axis = on.name();
-        self.writable(&format!("remove column '{name}' from {axis}"))?;
+        self.editable(&format!("remove column '{name}' from {axis}"))?;
         let (part, id) = frame_part(on);
         self.edit(part, |layout| {
             let frame = frame_mut(layout, on);
@@ -241,7 +241,7 @@ impl BackedAnnData {
     /// Adds or replaces an entry of `uns`.
     pub fn insert_uns(&self, key: impl Into<String>, value: Element) -> Result<()> {
         let key = key.into();
-        self.writable(&format!("insert uns['{key}']"))?;
+        self.editable(&format!("insert uns['{key}']"))?;
         check_key(&key).in_file(&self.shared.path)?;
         self.edit(Part::Uns, |layout| {
             layout.uns.insert(key, ElemSlot::Memory(Arc::new(value)));
@@ -251,7 +251,7 @@ impl BackedAnnData {
 
     /// Removes an entry of `uns`; fails if there is none of that name.
     pub fn remove_uns(&self, key: &str) -> Result<()> {
-        self.writable(&format!("remove uns['{key}']"))?;
+        self.editable(&format!("remove uns['{key}']"))?;
         self.edit(Part::Uns, |layout| remove_key(&mut layout.uns, "uns", key))
     }
 
@@ -269,7 +269,7 @@ impl BackedAnnData {
 
     /// Removes an `obsm` entry; fails if there is none of that name.
     pub fn remove_obsm(&self, key: &str) -> Result<()> {
-        self.writable(&format!("remove obsm['{key}']"))?;
+        self.editable(&format!("remove obsm['{key}']"))?;
         self.edit(Part::Obsm, |layout| {
             remove_key(&mut layout.obsm, "obsm", key)
         })
@@ -277,7 +277,7 @@ impl BackedAnnData {
 
     /// Removes a `varm` entry; fails if there is none of that name.
     pub fn remove_varm(&self, key: &str) -> Result<()> {
-        self.writable(&format!("remove varm['{key}']"))?;
+        self.editable(&format!("remove varm['{key}']"))?;
         self.edit(Part::Varm, |layout| {
             remove_key(&mut layout.varm, "varm", key)
         })
@@ -288,7 +288,7 @@ impl BackedAnnData {
             Axis::Obs => "obsm",
             Axis::Var => "varm",
         };
-        self.writable(&format!("insert {name}['{key}']"))?;
+        self.editable(&format!("insert {name}['{key}']"))?;
         check_key(&key).in_file(&self.shared.path)?;
         let snap = self.shared.snapshot();
         let value = self
@@ -311,7 +311,7 @@ impl BackedAnnData {
     /// Adds or replaces a layer, which must be `n_obs × n_vars`.
     pub fn insert_layer(&self, key: impl Into<String>, value: Matrix) -> Result<()> {
         let key = key.into();
-        self.writable(&format!("insert layer '{key}'"))?;
+        self.editable(&format!("insert layer '{key}'"))?;
         check_key(&key).in_file(&self.shared.path)?;
         crate::validate::check_matrix(
             &format!("layers['{key}']"),
@@ -340,7 +340,7 @@ impl BackedAnnData {
 
     /// Removes an `obsp` entry; fails if there is none of that name.
     pub fn remove_obsp(&self, key: &str) -> Result<()> {
-        self.writable(&format!("remove obsp['{key}']"))?;
+        self.editable(&format!("remove obsp['{key}']"))?;
         self.edit(Part::Obsp, |layout| {
             remove_key(&mut layout.obsp, "obsp", key)
         })
@@ -348,7 +348,7 @@ impl BackedAnnData {
 
     /// Removes a `varp` entry; fails if there is none of that name.
     pub fn remove_varp(&self, key: &str) -> Result<()> {
-        self.writable(&format!("remove varp['{key}']"))?;
+        self.editable(&format!("remove varp['{key}']"))?;
         self.edit(Part::Varp, |layout| {
             remove_key(&mut layout.varp, "varp", key)
         })
@@ -359,7 +359,7 @@ impl BackedAnnData {
             Axis::Obs => ("obsp", Part::Obsp, self.n_obs()),
             Axis::Var => ("varp", Part::Varp, self.n_vars()),
         };
-        self.writable(&format!("insert {name}['{key}']"))?;
+        self.editable(&format!("insert {name}['{key}']"))?;
         check_key(&key).in_file(&self.shared.path)?;
         let shape = format!("{0} × {0}", on.name());
         crate::validate::check_matrix(&format!("{name}['{key}']"), &value, (n, n), &shape)
@@ -376,7 +376,7 @@ impl BackedAnnData {
 
     /// Removes a layer; fails if there is none of that name.
     pub fn remove_layer(&self, key: &str) -> Result<()> {
-        self.writable(&format!("remove layer '{key}'"))?;
+        self.editable(&format!("remove layer '{key}'"))?;
         self.edit(Part::Layers, |layout| {
             remove_key(&mut layout.layers, "layers", key)
         })
