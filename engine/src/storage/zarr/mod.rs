@@ -346,12 +346,9 @@ impl Array for ZarrArray {
             return self.read().map(RawData::Array);
         }
         let read = || {
-            self.claimed()?;
+            // The claim's check gives the record count.
+            let values = self.claimed()?;
             let shape = claim::usize_shape(&self.meta.shape)?;
-            let values = shape
-                .iter()
-                .try_fold(1u64, |acc, &n| acc.checked_mul(n as u64));
-            let values = values.ok_or_else(|| Error::malformed("the record count overflows"))?;
             claim::check_buffer(values, &self.meta.ty, "reading its records")?;
             let bytes = read_bytes(self.zarrs()?, &self.meta.shape)?;
             records::decode(&bytes, &self.meta.ty, &shape)
