@@ -207,6 +207,7 @@ fn stack(parts: Vec<ArrayData>, dtype: DType, cols: usize) -> Result<ArrayData> 
 fn frame(dense: &ArrayData, obs: &DataFrame, var_names: &[CompactString]) -> Result<DataFrame> {
     let mut df = DataFrame::with_index(obs.index().clone())?;
     df.set_index_name(obs.index_name().map(str::to_owned));
+    df.set_index_string_na(obs.index_string_na())?;
     if dense.ndim() != 2 || dense.shape()[1] != var_names.len() {
         return Err(Error::shape(format!(
             "a matrix of shape {:?} for {} variables",

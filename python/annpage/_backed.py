@@ -334,7 +334,7 @@ class BackedAnnData(Vectors):
         if frame is not None:
             return frame.index
         h = self._h()
-        return _index(h.names(axis), h.index_name(axis))
+        return _index(h.names(axis), h.index_name(axis), h.index_na(axis))
 
     @property
     def obs(self) -> pd.DataFrame:

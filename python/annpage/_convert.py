@@ -72,10 +72,25 @@ def _anndata_reads_na_value() -> bool:
 _NA_VALUE = _anndata_reads_na_value()
 
 
-def _index(values, name):
+def _index(values, name, na=None):
+    """An index as anndata reads it: a nullable string one (`na`: "string" or "str", as
+    anndata 0.13 writes pandas' string indexes) with the dtype of the same nullable column; text
+    as pandas infers it (`str` under pandas 3, except for an empty index, which stays object)."""
+    if na is not None:
+        return pd.Index(_string_array(na, values), name=name)
     if values.dtype == object:
-        return pd.Index(values, dtype="str" if _STR_INDEX else object, name=name)
+        text = _STR_INDEX and len(values) > 0
+        return pd.Index(values, dtype="str" if text else object, name=name)
     return pd.Index(values, name=name)
+
+
+def _string_array(kind, values):
+    """Strings (missing entries already set) as the installed anndata reads a nullable string
+    array of `kind`."""
+    if kind == "str" and _NA_VALUE:
+        # pandas' `str` dtype (missing values are NaN): anndata 0.13's na-value "NaN".
+        return pd.array(values, dtype=pd.StringDtype(na_value=np.nan))
+    return pd.array(values, dtype="string")
 
 
 def _nullable(kind, values, mask):
@@ -84,12 +99,8 @@ def _nullable(kind, values, mask):
     if kind == "boolean":
         return pd.arrays.BooleanArray(values, mask)
     values = values.copy()
-    if kind == "str" and _NA_VALUE:
-        # pandas' `str` dtype (missing values are NaN): anndata 0.13's na-value "NaN".
-        values[mask] = np.nan
-        return pd.array(values, dtype=pd.StringDtype(na_value=np.nan))
-    values[mask] = pd.NA
-    return pd.array(values, dtype="string")
+    values[mask] = np.nan if kind == "str" and _NA_VALUE else pd.NA
+    return _string_array(kind, values)
 
 
 def value(v, filename, path):
@@ -103,15 +114,15 @@ def value(v, filename, path):
         _, fmt, shape, indptr, indices, data = v
         return sparse_class(fmt, _sparse_arrays())((data, indices, indptr), shape=shape)
     if tag == "dataframe":
-        _, index, index_name, columns = v
+        _, index, index_name, columns, index_na = v
         df = pd.DataFrame(
             {name: value(col, filename, f"{path}/{name}") for name, col in columns},
-            index=_index(index, index_name),
+            index=_index(index, index_name, index_na),
         )
         if not columns and path in ("obs", "var", "raw/var"):
             # As anndata reads obs and var without columns: an empty object column index (other
             # frames keep pandas' empty RangeIndex, as anndata's reader leaves them).
-            df = pd.DataFrame(index=_index(index, index_name), columns=pd.Index([], dtype=object))
+            df = pd.DataFrame(index=df.index, columns=pd.Index([], dtype=object))
         return df
     if tag == "categorical":
         _, codes, categories, ordered = v
@@ -200,8 +211,7 @@ def _flat_column(s):
         mask = np.asarray(pd.isna(s), dtype=bool)
         values = np.asarray(s, dtype=object).copy()
         values[mask] = ""
-        kind = "string" if getattr(dtype, "na_value", pd.NA) is pd.NA else "str"
-        return ("nullable", kind, _flat_strings(values), mask)
+        return ("nullable", _string_kind(dtype), _flat_strings(values), mask)
     return _flat_array(np.asarray(s))
 
 
@@ -222,7 +232,13 @@ def _flat_frame(df):
             columns.append((str(name), _flat_column(df[name])))
         except TypeError as e:
             raise TypeError(f"column {name!r}: {e}") from None
-    return ("dataframe", index, df.index.name, columns)
+    na = _string_kind(df.index.dtype) if isinstance(df.index.dtype, pd.StringDtype) else None
+    return ("dataframe", index, df.index.name, columns, na)
+
+
+def _string_kind(dtype):
+    """The kind of a pandas string dtype: `string` (missing is pd.NA) or `str` (NaN)."""
+    return "string" if getattr(dtype, "na_value", pd.NA) is pd.NA else "str"
 
 
 def _flat_sparse(m):

@@ -215,6 +215,13 @@ impl Backed {
         Ok(self.inner.index_name(axis_of(axis)?))
     }
 
+    /// How the obs or var index is stored: `None` as text, `"string"` or `"str"` as a
+    /// nullable string array of that kind (anndata 0.13's pandas string indexes).
+    fn index_na(&self, axis: &str) -> PyResult<Option<&'static str>> {
+        let na = self.inner.index_string_na(axis_of(axis)?);
+        Ok(na.map(crate::convert::string_kind))
+    }
+
     /// The keys of a mapping slot (`layers`, `obsm`, `varm`, `obsp`, `varp`, `uns`).
     fn keys(&self, which: &str) -> PyResult<Vec<String>> {
         Ok(match which {

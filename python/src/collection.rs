@@ -82,6 +82,13 @@ impl Collection {
         Ok(self.inner.index_name(axis_of(axis)?))
     }
 
+    /// How the obs or var index is stored: `None` as text, `"string"` or `"str"` as a
+    /// nullable string array of that kind (anndata 0.13's pandas string indexes).
+    fn index_na(&self, axis: &str) -> PyResult<Option<&'static str>> {
+        let na = self.inner.index_string_na(axis_of(axis)?);
+        Ok(na.map(crate::convert::string_kind))
+    }
+
     fn keys(&self, py: Python<'_>, which: &str) -> PyResult<Vec<String>> {
         // The first call concatenates the files' annotations: without the GIL.
         let c = &self.inner;

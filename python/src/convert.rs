@@ -6,7 +6,8 @@
 //! item names its kind:
 //!
 //! - `("sparse", "csr" | "csc", (rows, cols), indptr, indices, data)`
-//! - `("dataframe", index, index_name, [(name, column), ...])`
+//! - `("dataframe", index, index_name, [(name, column), ...], index_na)`: `index_na` is `None`
+//!   for a `string-array` index, else how its `nullable-string-array` reads (`"string"`, `"str"`)
 //! - `("categorical", codes, categories, ordered)`
 //! - `("nullable", "integer" | "boolean" | "string", values, mask)`
 //! - `("scalar", 0-d array)`
@@ -131,13 +132,21 @@ fn categorical(py: Python<'_>, c: Categorical) -> PyResult<Bound<'_, PyAny>> {
     Ok(PyTuple::new(py, items)?.into_any())
 }
 
+/// The Python side's name of a nullable string kind: pandas' `string` (missing is `pd.NA`)
+/// or `str` (missing is NaN).
+pub fn string_kind(na: StringNa) -> &'static str {
+    match na {
+        StringNa::Na => "string",
+        StringNa::NaN => "str",
+    }
+}
+
 fn nullable(py: Python<'_>, n: Nullable) -> PyResult<Bound<'_, PyAny>> {
     let (kind, values, mask) = n.into_parts();
     let kind = match kind {
         NullableKind::Integer => "integer",
         NullableKind::Boolean => "boolean",
-        NullableKind::String(StringNa::Na) => "string",
-        NullableKind::String(StringNa::NaN) => "str",
+        NullableKind::String(na) => string_kind(na),
     };
     let items: Vec<Bound<'_, PyAny>> = vec![
         "nullable".into_pyobject(py)?.into_any(),
@@ -158,6 +167,7 @@ fn column(py: Python<'_>, c: Column) -> PyResult<Bound<'_, PyAny>> {
 
 /// A data frame as a tagged tuple.
 pub fn dataframe(py: Python<'_>, df: DataFrame) -> PyResult<Bound<'_, PyAny>> {
+    let index_na = df.index_string_na().map(string_kind);
     let (index, index_name, frame_columns) = df.into_parts();
     let columns = PyList::empty(py);
     for (name, col) in frame_columns {
@@ -168,6 +178,7 @@ pub fn dataframe(py: Python<'_>, df: DataFrame) -> PyResult<Bound<'_, PyAny>> {
         array(py, index)?,
         index_name.into_pyobject(py)?.into_any(),
         columns.into_any(),
+        index_na.into_pyobject(py)?.into_any(),
     ];
     Ok(PyTuple::new(py, items)?.into_any())
 }

@@ -114,19 +114,33 @@ fn column(v: &Bound<'_, PyAny>) -> PyResult<Column> {
     }
 }
 
-/// A `("dataframe", index, index_name, [(name, column), ...])` tuple.
+/// A `("dataframe", index, index_name, [(name, column), ...], index_na)` tuple.
 pub fn dataframe(v: &Bound<'_, PyAny>) -> PyResult<DataFrame> {
     let t = v.cast::<PyTuple>()?;
     let index = array(&t.get_item(1)?)?;
     let name: Option<String> = t.get_item(2)?.extract()?;
+    let na = match t.get_item(4)?.extract::<Option<String>>()? {
+        Some(kind) => Some(string_na(&kind)?),
+        None => None,
+    };
     let mut df = DataFrame::with_index(index).map_err(crate::errors::to_py)?;
     df.set_index_name(name);
+    df.set_index_string_na(na).map_err(crate::errors::to_py)?;
     let columns: Vec<(String, Bound<'_, PyAny>)> = t.get_item(3)?.extract()?;
     for (name, col) in columns {
         df.insert(name, column(&col)?)
             .map_err(crate::errors::to_py)?;
     }
     Ok(df)
+}
+
+/// A nullable string kind from its Python name (see `convert::string_kind`).
+fn string_na(kind: &str) -> PyResult<StringNa> {
+    match kind {
+        "string" => Ok(StringNa::Na),
+        "str" => Ok(StringNa::NaN),
+        other => Err(bad(format!("unknown nullable kind '{other}'"))),
+    }
 }
 
 /// Any element: an array, a dict (a mapping) or a tagged tuple.
@@ -163,9 +177,7 @@ pub fn element(v: &Bound<'_, PyAny>) -> PyResult<Element> {
             let kind = match t.get_item(1)?.extract::<String>()?.as_str() {
                 "integer" => NullableKind::Integer,
                 "boolean" => NullableKind::Boolean,
-                "string" => NullableKind::String(StringNa::Na),
-                "str" => NullableKind::String(StringNa::NaN),
-                other => return Err(bad(format!("unknown nullable kind '{other}'"))),
+                other => NullableKind::String(string_na(other)?),
             };
             let values = array(&t.get_item(2)?)?;
             let ArrayData::Bool(mask) = array(&t.get_item(3)?)? else {

@@ -85,7 +85,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use annpage_engine::cache::CacheStats;
-use annpage_engine::data::{ArrayData, Column, CompactString, DType, DataFrame, Element, Mapping};
+use annpage_engine::data::{
+    ArrayData, Column, CompactString, DType, DataFrame, Element, Mapping, StringNa,
+};
 use annpage_engine::error::ResultExt;
 use annpage_engine::format::WriteOptions;
 pub use annpage_engine::paged::{
@@ -259,6 +261,16 @@ impl BackedAnnData {
         match axis {
             crate::Axis::Obs => snap.layout.obs.index_name(),
             crate::Axis::Var => snap.layout.var.index_name(),
+        }
+    }
+
+    /// How the obs or var index is stored ([`DataFrame::index_string_na`]: pandas' `str` and
+    /// `string` indexes written by anndata 0.13), from metadata only.
+    pub fn index_string_na(&self, axis: crate::Axis) -> Option<StringNa> {
+        let snap = self.shared.snapshot();
+        match axis {
+            crate::Axis::Obs => snap.layout.obs.index_string_na(),
+            crate::Axis::Var => snap.layout.var.index_string_na(),
         }
     }
 

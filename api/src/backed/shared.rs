@@ -483,6 +483,7 @@ impl Shared {
                 path,
                 index_key,
                 index_name,
+                index_na,
                 columns,
             } => {
                 let key = (snap.generation, frame.id, None);
@@ -493,6 +494,7 @@ impl Shared {
                 };
                 let mut df = DataFrame::with_index(index)?;
                 df.set_index_name(index_name.clone());
+                df.set_index_string_na(*index_na).in_element(path)?;
                 for (name, slot) in columns {
                     let element = join(path, name);
                     let cut = match slot {

@@ -135,13 +135,12 @@ pub(super) fn label_column(keys: &[String], lens: &[usize]) -> Result<Column> {
     )?))
 }
 
-/// The name the index of a concatenated or joined frame keeps: the inputs' common name.
-pub(super) fn common_index_name<'a>(
-    names: impl IntoIterator<Item = Option<&'a str>>,
-) -> Option<String> {
-    let mut it = names.into_iter();
+/// What the index of a concatenated or joined frame keeps (its name, how it is stored): the
+/// inputs' common value, `None` when one differs or has none.
+pub(super) fn common<T: PartialEq>(values: impl IntoIterator<Item = Option<T>>) -> Option<T> {
+    let mut it = values.into_iter();
     let first = it.next()??;
-    it.all(|n| n == Some(first)).then(|| first.to_owned())
+    it.all(|v| v.as_ref() == Some(&first)).then_some(first)
 }
 
 fn in_column(e: Error, name: &str) -> Error {

@@ -139,7 +139,7 @@ pub(super) fn concat_noting_strings(
     let mut cols = frame::concat_frames(&frames, options.join, options.join)
         .map_err(|e| e.in_element(format!("/{}", axis.name())))?;
     let index_name =
-        frame::common_index_name(adatas.iter().map(|a| frame_of(a, axis).index_name()));
+        frame::common(adatas.iter().map(|a| frame_of(a, axis).index_name())).map(str::to_owned);
     // The label replaces a column of its name: a categorical, whatever was there.
     let annot_strings: Vec<(String, bool)> = strings_of(&cols)
         .into_iter()
@@ -152,6 +152,9 @@ pub(super) fn concat_noting_strings(
         true,
     )
     .map_err(|e| e.in_element(format!("/{}", axis.name())))?;
+    annot.set_index_string_na(frame::common(
+        adatas.iter().map(|a| frame_of(a, axis).index_string_na()),
+    ))?;
     if let Some(label) = &options.label {
         annot.insert(label.clone(), frame::label_column(&keys, &lens)?)?;
     }
@@ -164,10 +167,13 @@ pub(super) fn concat_noting_strings(
         .collect::<Result<_>>()?;
     let alt_cols = merge::merge(&alt_frames.iter().collect::<Vec<_>>(), options.merge)?;
     let alt_index_name =
-        frame::common_index_name(adatas.iter().map(|a| frame_of(a, alt).index_name()));
+        frame::common(adatas.iter().map(|a| frame_of(a, alt).index_name())).map(str::to_owned);
     let alt_strings = strings_of(&alt_cols);
-    let alt_annot = frame::build(alt_cols, alt_names.clone(), alt_index_name.clone(), true)
+    let mut alt_annot = frame::build(alt_cols, alt_names.clone(), alt_index_name.clone(), true)
         .map_err(|e| e.in_element(format!("/{}", alt.name())))?;
+    alt_annot.set_index_string_na(frame::common(
+        adatas.iter().map(|a| frame_of(a, alt).index_string_na()),
+    ))?;
 
     let x = concat_x(adatas, &reindexers, options.fill_value, axis)?;
     let layers = concat_layers(adatas, &reindexers, options, axis)?;

@@ -386,6 +386,7 @@ pub(super) fn light(
     } else {
         let mut names = annpage_engine::data::DataFrame::from_index(h.var_names()?);
         names.set_index_name(h.index_name(Axis::Var));
+        names.set_index_string_na(h.index_string_na(Axis::Var))?;
         names
     };
     for key in h

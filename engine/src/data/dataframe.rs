@@ -367,6 +367,9 @@ impl Column {
 pub struct DataFrame {
     index: ArrayData,
     index_name: Option<String>,
+    /// `Some` when a string index is stored as a `nullable-string-array` with no missing values
+    /// (anndata 0.13 writes pandas' `str` and `string` indexes so), with its `na-value`.
+    index_na: Option<StringNa>,
     columns: IndexMap<String, Column>,
 }
 
@@ -377,6 +380,7 @@ impl DataFrame {
         DataFrame {
             index: ArrayData::from(names),
             index_name: None,
+            index_na: None,
             columns: IndexMap::new(),
         }
     }
@@ -392,6 +396,7 @@ impl DataFrame {
         Ok(DataFrame {
             index,
             index_name: None,
+            index_na: None,
             columns: IndexMap::new(),
         })
     }
@@ -421,7 +426,35 @@ impl DataFrame {
     pub fn set_index_name(&mut self, name: Option<String>) {
         self.index_name = name;
     }
-    /// Replaces the index; the length must stay the same.
+    /// How a string index is stored: `None` as a `string-array`, `Some` as a
+    /// `nullable-string-array` with that `na-value` (pandas' `str` or `string` index, which
+    /// anndata 0.13 writes so and reads back with that dtype).
+    ///
+    /// ```
+    /// use annpage_engine::data::{DataFrame, StringNa};
+    /// let mut df = DataFrame::from_index(vec!["a", "b"]);
+    /// assert_eq!(df.index_string_na(), None);
+    /// df.set_index_string_na(Some(StringNa::NaN))?;
+    /// assert_eq!(df.index_string_na(), Some(StringNa::NaN));
+    /// # Ok::<(), annpage_engine::Error>(())
+    /// ```
+    pub fn index_string_na(&self) -> Option<StringNa> {
+        self.index_na
+    }
+    /// Sets how the string index is stored (see [`DataFrame::index_string_na`]); refused for
+    /// an index that does not hold strings.
+    pub fn set_index_string_na(&mut self, na: Option<StringNa>) -> Result<()> {
+        if na.is_some() && self.index.as_strings().is_none() {
+            return Err(Error::invalid(format!(
+                "a {} index cannot be stored as a nullable string array",
+                self.index.dtype()
+            )));
+        }
+        self.index_na = na;
+        Ok(())
+    }
+    /// Replaces the index; the length must stay the same. An index that is not text is
+    /// stored as a plain array.
     pub fn set_index(&mut self, index: ArrayData) -> Result<()> {
         if index.ndim() != 1 || index.len() != self.nrows() {
             return Err(Error::shape(format!(
@@ -429,6 +462,9 @@ impl DataFrame {
                 index.shape(),
                 self.nrows()
             )));
+        }
+        if index.as_strings().is_none() {
+            self.index_na = None;
         }
         self.index = index;
         Ok(())
@@ -496,6 +532,7 @@ impl DataFrame {
         Ok(DataFrame {
             index: self.index.subset(0, index)?,
             index_name: self.index_name.clone(),
+            index_na: self.index_na,
             columns: self
                 .columns
                 .iter()
@@ -527,6 +564,7 @@ impl DataFrame {
         DataFrame {
             index: self.index.select(0, idx),
             index_name: self.index_name.clone(),
+            index_na: self.index_na,
             columns: self
                 .columns
                 .iter()

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use annpage_engine::data::{Column, CompactString, DataFrame, Element};
+use annpage_engine::data::{Column, CompactString, DataFrame, Element, StringNa};
 use annpage_engine::error::ResultExt;
 use annpage_engine::format::AnnDataElements;
 use annpage_engine::{Error, Result};
@@ -350,7 +350,13 @@ impl BackedCollection {
             .iter()
             .map(|f| f.index_name(axis))
             .collect();
-        frame::common_index_name(names.iter().map(Option::as_deref))
+        frame::common(names.iter().map(Option::as_deref)).map(str::to_owned)
+    }
+
+    /// How the files store their obs or var index, when they all store it alike
+    /// ([`DataFrame::index_string_na`]), from metadata only.
+    pub fn index_string_na(&self, axis: Axis) -> Option<StringNa> {
+        frame::common(self.inner.files.iter().map(|f| f.index_string_na(axis)))
     }
 
     /// The selected positions along `axis`.

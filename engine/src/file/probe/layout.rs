@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use crate::data::{Column, DType, DataFrame, Element, Matrix};
+use crate::data::{Column, DType, DataFrame, Element, Matrix, StringNa};
 use crate::file::join;
 use crate::format::read::MatrixKind;
 
@@ -135,6 +135,8 @@ pub enum FrameSource {
         index_key: String,
         /// pandas' `df.index.name`.
         index_name: Option<String>,
+        /// How the index is stored ([`DataFrame::index_string_na`]).
+        index_na: Option<StringNa>,
         /// The columns in order.
         columns: IndexMap<String, ColumnSlot>,
     },
@@ -147,6 +149,15 @@ impl FrameLayout {
             FrameSource::Default => None,
             FrameSource::Memory(df) => df.index_name().map(str::to_owned),
             FrameSource::Group { index_name, .. } => index_name.clone(),
+        }
+    }
+
+    /// How the index is stored ([`DataFrame::index_string_na`]).
+    pub fn index_string_na(&self) -> Option<StringNa> {
+        match &self.source {
+            FrameSource::Default => None,
+            FrameSource::Memory(df) => df.index_string_na(),
+            FrameSource::Group { index_na, .. } => *index_na,
         }
     }
 }

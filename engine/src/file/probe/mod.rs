@@ -17,8 +17,9 @@ use super::join;
 use crate::data::{DType, DataFrame, Mapping};
 use crate::error::ResultExt;
 use crate::format::read::{
-    check_root, dataframe_members, describe_matrix, read_dataframe, read_dataframe_index,
-    read_mapping, take_neighbor_graphs, LegacyAnnotations, OBS_MULTICOL_KEYS, VAR_MULTICOL_KEYS,
+    check_root, dataframe_index_na, dataframe_members, describe_matrix, read_dataframe,
+    read_dataframe_index, read_mapping, take_neighbor_graphs, LegacyAnnotations, OBS_MULTICOL_KEYS,
+    VAR_MULTICOL_KEYS,
 };
 use crate::format::read_encoding;
 use crate::storage::{Group, MemberKind, StoredType};
@@ -396,6 +397,8 @@ fn optional_frame(parent: &dyn Group, name: &str, id: FrameId) -> Result<Option<
         let (index_key, columns) = dataframe_members(g.as_ref()).in_element(&path)?;
         let n_rows = index_len(g.as_ref(), &index_key).in_element(join(&path, &index_key))?;
         let index_name = (index_key != "_index").then(|| index_key.clone());
+        let index_na =
+            dataframe_index_na(g.as_ref(), &index_key).in_element(join(&path, &index_key))?;
         return Ok(Some(FrameLayout {
             id,
             n_rows,
@@ -403,6 +406,7 @@ fn optional_frame(parent: &dyn Group, name: &str, id: FrameId) -> Result<Option<
                 path,
                 index_key,
                 index_name,
+                index_na,
                 columns: columns.into_iter().map(|c| (c, ColumnSlot::Disk)).collect(),
             },
         }));

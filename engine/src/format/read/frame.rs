@@ -8,8 +8,8 @@ use crate::data::{
     Scalar, StringNa,
 };
 use crate::error::ResultExt;
-use crate::format::Encoding;
-use crate::storage::{Array, Group};
+use crate::format::{read_encoding, Encoding};
+use crate::storage::{Array, Group, MemberKind};
 use crate::{Error, Result};
 
 pub(super) fn dataframe_of(node: &Node) -> Result<DataFrame> {
@@ -29,6 +29,9 @@ pub(super) fn read_frame(g: &dyn Group) -> Result<DataFrame> {
     let (index_key, columns) = dataframe_members(g)?;
     let index = read_dataframe_index(g, &index_key)?;
     let mut df = DataFrame::with_index(index)?;
+    let na = dataframe_index_na(g, &index_key).in_element(path_of(g, &index_key))?;
+    df.set_index_string_na(na)
+        .in_element(path_of(g, &index_key))?;
     if index_key != "_index" {
         df.set_index_name(Some(index_key));
     }
@@ -62,14 +65,30 @@ pub fn read_dataframe_index(frame: &dyn Group, key: &str) -> Result<ArrayData> {
         Column::Categorical(c) => materialize(&c).in_element(path_of(frame, key)),
         // anndata 0.13 writes string indices as nullable string arrays.
         Column::Nullable(n) if matches!(n.kind(), NullableKind::String(_)) => {
-            if n.mask().iter().any(|&missing| missing) {
+            if n.mask().contains(&true) {
                 return Err(Error::unsupported("missing values in a data frame index")
                     .in_element(path_of(frame, key)));
             }
-            Ok(n.values().clone())
+            Ok(n.into_parts().1)
         }
         Column::Nullable(_) => Err(Error::unsupported("a nullable array as a data frame index")
             .in_element(path_of(frame, key))),
+    }
+}
+
+/// How the index of a `dataframe` group (its member `key`) is stored, from metadata only:
+/// `Some(na-value)` for a `nullable-string-array` (see [`DataFrame::index_string_na`]), else
+/// `None`.
+pub fn dataframe_index_na(frame: &dyn Group, key: &str) -> Result<Option<StringNa>> {
+    if frame.member_kind(key)? != Some(MemberKind::Group) {
+        return Ok(None);
+    }
+    let g = frame.group(key)?;
+    match read_encoding(g.as_ref())? {
+        Some((t, _)) if Encoding::parse(&t) == Some(Encoding::NullableStringArray) => {
+            Ok(Some(string_na(g.as_ref())?))
+        }
+        _ => Ok(None),
     }
 }
 

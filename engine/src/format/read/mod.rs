@@ -21,7 +21,9 @@ use crate::{Error, Result};
 mod frame;
 mod matrix;
 
-pub use frame::{dataframe_members, read_dataframe_column, read_dataframe_index};
+pub use frame::{
+    dataframe_index_na, dataframe_members, read_dataframe_column, read_dataframe_index,
+};
 use frame::{dataframe_of, read_categorical, read_frame, read_nullable, string_na};
 pub use matrix::MatrixKind;
 pub(crate) use matrix::{describe_matrix, MatrixArrays};

@@ -18,8 +18,8 @@ const DEFAULT_INDEX_KEY: &str = "_index";
 ///
 /// Attributes: `_index` names the member holding the index (the index's name, or `_index`);
 /// `column-order` lists the columns (an empty float64 array when there are none, as anndata
-/// 0.12 writes). The index is a `string-array` (or an `array` for a non-string index), each
-/// column an `array`, `string-array`, `categorical` or `nullable-*` member.
+/// 0.12 writes). The index is a `string-array` (a `nullable-string-array` when
+/// [`DataFrame::index_string_na`] says so; an `array` for a non-string index), each column an `array`, `string-array`, `categorical` or `nullable-*` member.
 ///
 /// An index name that is also a column name is accepted only if that column holds the index's
 /// values (pandas' rule in anndata): the column then stands for the index.
@@ -57,8 +57,14 @@ pub(crate) fn write_dataframe(
         g.set_str_attr("_index", index_key)
     };
     attrs().in_element(&path)?;
-    if !index_is_column {
-        write_array_element(g.as_ref(), index_key, df.index(), options)?;
+    match df.index_string_na() {
+        _ if index_is_column => {}
+        None => write_array_element(g.as_ref(), index_key, df.index(), options)?,
+        Some(na) => {
+            let mask = vec![false; df.nrows()];
+            let kind = NullableKind::String(na);
+            write_nullable_parts(g.as_ref(), index_key, kind, df.index(), &mask, options)?
+        }
     }
     for (key, column) in df.columns() {
         write_column(g.as_ref(), key, column, options)?;
@@ -128,19 +134,31 @@ pub(crate) fn write_nullable(
     nullable: &Nullable,
     options: &WriteOptions,
 ) -> Result<()> {
+    let mask = nullable.mask();
+    let values = map_array!(nullable.values(), a => blank_missing(a, mask));
+    write_nullable_parts(group, name, nullable.kind(), &values, mask, options)
+}
+
+/// Writes a nullable group from its parts; `values` already hold the blanks under `mask`.
+fn write_nullable_parts(
+    group: &dyn GroupWriter,
+    name: &str,
+    kind: NullableKind,
+    values: &ArrayData,
+    mask: &[bool],
+    options: &WriteOptions,
+) -> Result<()> {
     prepare(group, name)?;
-    let encoding = match nullable.kind() {
+    let encoding = match kind {
         NullableKind::Integer => Encoding::NullableInteger,
         NullableKind::Boolean => Encoding::NullableBoolean,
         NullableKind::String(_) => Encoding::NullableStringArray,
     };
     let g = new_group(group, name, encoding)?;
-    if nullable.kind() == NullableKind::String(StringNa::NaN) {
+    if kind == NullableKind::String(StringNa::NaN) {
         g.set_str_attr("na-value", "NaN")?;
     }
-    let mask = nullable.mask();
-    let values = map_array!(nullable.values(), a => blank_missing(a, mask));
-    write_array_element(g.as_ref(), "values", &values, options)?;
+    write_array_element(g.as_ref(), "values", values, options)?;
     write_array_element(g.as_ref(), "mask", &ArrayData::from(mask.to_vec()), options)
 }
 

@@ -220,7 +220,10 @@ fn nullable_string_indices_read_as_anndata_0_13_writes_them() {
             )
     };
     let (_d, path) = current_file_with(&nullable_index("['c0', 'c1']", "[False, False]"));
-    assert_eq!(strings(read_h5ad(&path).unwrap().obs.index()), ["c0", "c1"]);
+    let obs = read_h5ad(&path).unwrap().obs;
+    assert_eq!(strings(obs.index()), ["c0", "c1"]);
+    // No `na-value`: pandas' `string` (anndata 0.12's reading), kept for the next write.
+    assert_eq!(obs.index_string_na(), Some(crate::data::StringNa::Na));
     let (_d, path) = current_file_with(&nullable_index("['c0', '']", "[False, True]"));
     let e = read_h5ad(&path).unwrap_err();
     assert_eq!(e.element(), Some("/obs/_index"), "{e}");

@@ -363,6 +363,14 @@ fn elements_are_written_and_replaced_in_place() {
     .unwrap();
     write_element(&*file, "nan", &Element::Nullable(nan.clone()), &opts).unwrap();
     assert_eq!(read_element(&*file, "nan").unwrap(), Element::Nullable(nan));
+    // An index stored as anndata 0.13 stores pandas' `str` index.
+    let mut text = DataFrame::from_index(strings(&["a", "b"]));
+    text.set_index_string_na(Some(StringNa::NaN)).unwrap();
+    write_dataframe(&*file, "text", &text, &opts).unwrap();
+    assert_eq!(
+        read_element(&*file, "text").unwrap(),
+        Element::DataFrame(text)
+    );
     drop(file);
     run_python(
         "f = h5py.File(path)
@@ -382,6 +390,9 @@ ns = f['ns']
 assert ns.attrs['encoding-type'] == 'nullable-string-array'
 assert list(ns['values'].asstr()[()]) == ['a', '', 'c'] and ns['mask'][()].tolist() == [False, True, False]
 assert 'na-value' not in ns.attrs and f['nan'].attrs['na-value'] == 'NaN'
+t = f['text/_index']
+assert t.attrs['encoding-type'] == 'nullable-string-array' and t.attrs['na-value'] == 'NaN'
+assert list(t['values'].asstr()[()]) == ['a', 'b'] and t['mask'][()].tolist() == [False, False]
 import anndata as ad
 c = ad.io.read_elem(f['cat'])
 assert c.ordered and c.codes.dtype == np.int16 and list(c.categories[:3]) == [0, 1, 2]
