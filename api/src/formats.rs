@@ -6,6 +6,7 @@ use std::path::Path;
 
 use annpage_engine::data::{ArrayData, Column, DType};
 use annpage_engine::error::ResultExt;
+use annpage_engine::format::loom;
 use annpage_engine::format::text::{csv, mtx, tenx};
 use annpage_engine::{Error, Result};
 
@@ -294,6 +295,37 @@ impl AnnData {
 pub fn read_loom(path: impl AsRef<Path>, options: &LoomOptions) -> Result<AnnData> {
     let path = path.as_ref();
     AnnData::from_elements(annpage_engine::format::loom::read_loom(path, options)?).in_file(path)
+}
+
+/// Converts a loom file to `.h5ad` (or a Zarr store, as `write.store` says) as [`read_loom`]
+/// then [`AnnData::write_h5ad`] would. With `options.sparse` (anndata's default) the matrices
+/// are streamed a block of cells at a time, so memory holds the annotations and one block
+/// whatever the file's size; dense matrices are read whole first.
+///
+/// ```no_run
+/// annpage::convert_loom("cells.loom", "cells.h5ad", &Default::default(), &Default::default())?;
+/// # Ok::<(), annpage::Error>(())
+/// ```
+pub fn convert_loom(
+    path: impl AsRef<Path>,
+    out: impl AsRef<Path>,
+    options: &LoomOptions,
+    write: &annpage_engine::format::WriteOptions,
+) -> Result<()> {
+    let (path, out) = (path.as_ref(), out.as_ref());
+    if !options.sparse {
+        return annpage_engine::file::stream::write(
+            out,
+            read_loom(path, options)?.elements(),
+            write,
+        );
+    }
+    let rest = loom::read_loom_annotations(path, options)?;
+    let adata = AnnData::from_elements(rest).in_file(path)?;
+    annpage_engine::file::stream::write_file(out, write, 1, |w| {
+        w.write_all(adata.elements())?;
+        loom::write_matrices(path, options, w.root(), w.options())
+    })
 }
 
 impl AnnData {

@@ -71,8 +71,9 @@ pub use crate::concat::{
     Join, MergeStrategy,
 };
 pub use crate::formats::{
-    convert_10x_h5, convert_mtx, read_10x_h5, read_10x_mtx, read_csv, read_loom, read_mtx,
-    CsvOptions, FileFormat, FormatOptions, LoomOptions, TenxH5Options, TenxMtxOptions, VarNames,
+    convert_10x_h5, convert_loom, convert_mtx, read_10x_h5, read_10x_mtx, read_csv, read_loom,
+    read_mtx, CsvOptions, FileFormat, FormatOptions, LoomOptions, TenxH5Options, TenxMtxOptions,
+    VarNames,
 };
 pub use crate::frame::FrameMut;
 pub use crate::io::{read_h5ad, read_zarr};

@@ -9,9 +9,9 @@ use annpage::panics;
 use annpage::query::Query;
 use annpage::ResultExt;
 use annpage::{
-    concat_on_disk, convert_10x_h5, convert_mtx, read_h5ad_backed, Axis, BackedAnnData,
-    BackedOptions, Compression, Error, FileFormat, Mode, Selection, StoreKind, WriteOptions,
-    ZarrCompression, ZarrFormat, ZarrOptions,
+    concat_on_disk, convert_10x_h5, convert_loom, convert_mtx, read_h5ad_backed, Axis,
+    BackedAnnData, BackedOptions, Compression, Error, FileFormat, Mode, Selection, StoreKind,
+    WriteOptions, ZarrCompression, ZarrFormat, ZarrOptions,
 };
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -318,6 +318,9 @@ fn run(cli: Cli) -> annpage::Result<()> {
                 }
                 (FileFormat::TenxH5, FileFormat::H5ad | FileFormat::Zarr) => {
                     convert_10x_h5(&input, &output, &reader.options(&input).tenx_h5, &options)?
+                }
+                (FileFormat::Loom, FileFormat::H5ad | FileFormat::Zarr) => {
+                    convert_loom(&input, &output, &reader.options(&input).loom, &options)?
                 }
                 (_, FileFormat::H5ad) => from
                     .read(&input, &reader.options(&input))?
