@@ -76,7 +76,7 @@ pub fn read_collection(
         ));
     }
     let (cache, files) = ondisk::open_inputs(paths, backed)?;
-    let with_x = ondisk::check_x(&files)?;
+    let with_x = ondisk::check_x(&files, options.join);
     let ondisk::Axes {
         var_names,
         reindexers,

@@ -175,7 +175,7 @@ pub(super) fn concat_noting_strings(
         adatas.iter().map(|a| frame_of(a, alt).index_string_na()),
     ))?;
 
-    let x = concat_x(adatas, &reindexers, options.fill_value, axis)?;
+    let x = concat_x(adatas, &reindexers, options, axis)?;
     let layers = concat_layers(adatas, &reindexers, options, axis)?;
     let aligned = concat_aligned(adatas, axis, options, &names, index_name.as_deref())?;
     let pairwise = if options.pairwise {
@@ -287,22 +287,19 @@ fn len_along(a: &AnnData, axis: Axis) -> usize {
     }
 }
 
-/// `X`: stacked when every object has one, absent when none has (anndata refuses a mix).
+/// `X`: stacked when every object has one, absent when none has; when some lack it, treated
+/// as anndata 0.13 treats it, like a layer: dropped by an inner join, filled by an outer one.
 fn concat_x(
     adatas: &[AnnData],
     reindexers: &[Reindexer],
-    fill: Option<f64>,
+    options: &ConcatOptions,
     axis: Axis,
 ) -> Result<Option<Matrix>> {
     let with = adatas.iter().filter(|a| a.x().is_some()).count();
-    if with == 0 {
+    if with == 0 || (with < adatas.len() && options.join == Join::Inner) {
         return Ok(None);
     }
-    if with < adatas.len() {
-        return Err(Error::unsupported(
-            "some objects have X and some do not (anndata refuses this too)",
-        ));
-    }
+    let fill = options.fill_value;
     let pieces = adatas
         .iter()
         .zip(reindexers)

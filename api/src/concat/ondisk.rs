@@ -240,7 +240,7 @@ impl<'o> Plan<'o> {
 
     /// Writes the members of the root group.
     fn write(&self, handles: &[BackedAnnData], w: &Writer<'_>) -> Result<()> {
-        let with_x = check_x(handles)?;
+        let with_x = check_x(handles, self.options.join);
         let raw = self.raw.as_ref().map(|(raw, _)| raw);
         let matrices = Matrices {
             layers: &self.layers,
@@ -282,15 +282,12 @@ impl<'o> Plan<'o> {
     }
 }
 
-/// Whether the inputs have `X`: all of them or none (anndata refuses a mix).
-pub(super) fn check_x(handles: &[BackedAnnData]) -> Result<bool> {
+/// Whether the result has `X`: when every input has one, or (as anndata 0.13 treats X like a
+/// layer) when some have one and the join is outer, which fills what the others lack; an
+/// inner join drops an X some inputs lack.
+pub(super) fn check_x(handles: &[BackedAnnData], join: Join) -> bool {
     let with_x = handles.iter().filter(|h| h.x().is_some()).count();
-    if with_x > 0 && with_x < handles.len() {
-        return Err(Error::unsupported(
-            "some objects have X and some do not (anndata refuses this too)",
-        ));
-    }
-    Ok(with_x > 0)
+    with_x == handles.len() || (with_x > 0 && join == Join::Outer)
 }
 
 /// A matrix of the result that [`write_root`] has streamed in.

@@ -39,6 +39,14 @@ pub(crate) fn write_dataframe(
     let index_is_column = match df.column(index_key) {
         None => false,
         Some(Column::Array(values)) if values == df.index() => true,
+        // pandas' `str`/`string` column (anndata 0.13): the index has no missing values.
+        Some(Column::Nullable(n))
+            if matches!(n.kind(), NullableKind::String(_))
+                && !n.mask().contains(&true)
+                && n.values() == df.index() =>
+        {
+            true
+        }
         Some(_) => {
             return Err(Error::invalid(format!(
                 "the index is named '{index_key}' like a column whose values differ from it"
