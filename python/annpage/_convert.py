@@ -33,13 +33,30 @@ def split_key(key):
     return key, None
 
 
+def _is_zarr(filename) -> bool:
+    """Whether `filename` names a Zarr store (a directory or a zip file), not an .h5ad file."""
+    name = str(filename)
+    return os.path.isdir(name) or name.endswith(".zip")
+
+
+def _zarr_reads_string_dtype() -> bool:
+    """Whether anndata's Zarr reads give text as numpy's `StringDType` (zarr 3), which a pandas
+    3 frame holds as objects, where text from an .h5ad file becomes pandas' `str`."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return _STR_INDEX and int(version("zarr").split(".")[0]) >= 3
+    except (PackageNotFoundError, ValueError):
+        return False
+
+
 def _opaque(filename, path):
     """Reads an element annpage keeps verbatim (awkward arrays, rec-arrays) with anndata, from
     an .h5ad file or a Zarr store (a directory or a zip file)."""
     from anndata.io import read_elem
 
     name = str(filename)
-    if os.path.isdir(name) or name.endswith(".zip"):
+    if _is_zarr(name):
         import zarr
 
         store = zarr.storage.ZipStore(name, mode="r") if name.endswith(".zip") else name
@@ -70,6 +87,7 @@ def _anndata_reads_na_value() -> bool:
 
 
 _NA_VALUE = _anndata_reads_na_value()
+_ZARR_TEXT_OBJECTS = _zarr_reads_string_dtype()
 
 
 def _index(values, name, na=None):
@@ -119,6 +137,11 @@ def value(v, filename, path):
             {name: value(col, filename, f"{path}/{name}") for name, col in columns},
             index=_index(index, index_name, index_na),
         )
+        if _ZARR_TEXT_OBJECTS and filename is not None and _is_zarr(filename):
+            text = [n for n, c in columns if isinstance(c, np.ndarray) and c.dtype == object]
+            if text:
+                # As anndata 0.13 reads a Zarr store's plain text columns (see above).
+                df = df.astype(dict.fromkeys(text, object))
         if not columns and path in ("obs", "var", "raw/var"):
             # As anndata reads obs and var without columns: an empty object column index (other
             # frames keep pandas' empty RangeIndex, as anndata's reader leaves them).

@@ -208,3 +208,17 @@ def test_an_index_named_like_the_column_holding_it_is_written_as_anndata_writes_
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     same(expected, read_anndata(tmp_path / "c.zarr"))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_plain_text_columns_read_with_anndatas_dtype(fmt: str, tmp_path: Path):
+    # A column of objects is stored as a plain string array; anndata 0.13 reads it from an
+    # .h5ad file as `str` and from a Zarr store (zarr 3: numpy's StringDType) as objects.
+    a = make("csr")
+    a.obs["plain"] = pd.Series([f"p{i}" for i in range(a.n_obs)], index=a.obs_names, dtype=object)
+    path = write_anndata(a, fmt, tmp_path / name(fmt))
+    expected = read_anndata(path)
+    read = annpage.read_h5ad if fmt == "h5ad" else annpage.read_zarr
+    same(expected, read(path))
+    same(expected, read(path, backed="r").to_memory())
+    assert expected.obs["plain"].dtype == (object if fmt != "h5ad" else "str")
