@@ -21,6 +21,25 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+def anndata_concat(adatas, **kwargs) -> ad.AnnData:
+    """`anndata.concat`, with anndata 0.13's rule applied where an older anndata is installed:
+    the other axis's bool columns that the merge's reindexing gives missing values are pandas'
+    nullable booleans (0.12 leaves object columns it cannot write; annpage follows 0.13)."""
+    out = ad.concat(adatas, **kwargs)
+    if tuple(int(p) for p in ad.__version__.split(".")[:2]) >= (0, 13):
+        return out
+    other = "var" if kwargs.get("axis", 0) in (0, "obs") else "obs"
+    frame = getattr(out, other)
+    for name in frame.columns:
+        values = frame[name]
+        present = values.dropna()
+        if values.dtype == object and len(present) < len(values) and len(present) > 0 and all(
+            isinstance(v, (bool, np.bool_)) for v in present
+        ):
+            frame[name] = values.astype("boolean")
+    return out
+
+
 #: The gene universe: names that sort differently as text and naturally.
 GENES = [f"g{i}" for i in range(10)] + ["gene10", "gene2", "MT-1", "Zfp"]
 CELL_TYPES = ["B", "T", "NK", "Mono", "DC", "pDC10", "pDC2"]

@@ -222,3 +222,21 @@ def test_plain_text_columns_read_with_anndatas_dtype(fmt: str, tmp_path: Path):
     same(expected, read(path))
     same(expected, read(path, backed="r").to_memory())
     assert expected.obs["plain"].dtype == (object if fmt != "h5ad" else "str")
+
+
+@pytest.mark.parametrize("merge", ["first", "unique", "only"])
+def test_merged_bools_some_inputs_lack_become_nullable_booleans(merge: str, tmp_path: Path):
+    parts = [make("csr"), make("dense")[:, 1:].copy()]
+    # Only the part without the first gene has the column: reindexed, that gene is missing.
+    parts[1].var["highly_variable"] = np.arange(parts[1].n_vars) % 2 == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = ad.concat(parts, join="outer", merge=merge)
+        assert expected.var["highly_variable"].dtype == "boolean"
+        same(expected, annpage.concat(parts, join="outer", merge=merge))
+        paths = [tmp_path / "a.h5ad", tmp_path / "b.h5ad"]
+        for p, a in zip(paths, parts):
+            a.write_h5ad(p)
+        annpage.concat_on_disk(paths, tmp_path / "out.h5ad", join="outer", merge=merge)
+        expected.write_h5ad(tmp_path / "ref.h5ad")
+        same(ad.read_h5ad(tmp_path / "ref.h5ad"), ad.read_h5ad(tmp_path / "out.h5ad"))

@@ -149,6 +149,14 @@ impl PCol {
             });
         }
         Ok(match self {
+            // anndata 0.13 makes numpy bools pandas' nullable booleans before reindexing a
+            // frame with missing rows (object columns of bools cannot be written).
+            PCol::Np(ArrayData::Bool(b)) => {
+                let values: Vec<bool> = map.iter().map(|i| i.is_some_and(|i| b[i])).collect();
+                let mask = map.iter().map(Option::is_none).collect();
+                let kind = NullableKind::Boolean;
+                PCol::Masked(Nullable::new(kind, ArrayData::from(values), mask)?)
+            }
             PCol::Np(a) => match values::promote_for_fill(a.dtype(), f64::NAN) {
                 Some(dtype) => {
                     let f = values::cast(a, DType::F64)?;
