@@ -73,8 +73,10 @@ pub(super) enum Expr {
     Cmp(Operand, CmpOp, Operand),
     In(Operand, Vec<Literal>),
     Not(Box<Expr>),
-    And(Box<Expr>, Box<Expr>),
-    Or(Box<Expr>, Box<Expr>),
+    /// All of two or more conditions (flat: a long `a and b and …` nests no deeper).
+    And(Vec<Expr>),
+    /// Any of two or more conditions.
+    Or(Vec<Expr>),
     /// A bool column used as a condition.
     Truth(Operand),
 }

@@ -19,19 +19,32 @@ pub(super) fn mask(expr: &Expr, df: &DataFrame) -> Eval<Vec<bool>> {
         .collect())
 }
 
+/// The terms of an `and`/`or` evaluated in turn and combined row by row with `f`.
+fn fold(terms: &[Expr], df: &DataFrame, f: impl Fn(Tri, Tri) -> Tri + Copy) -> Eval<Vec<Tri>> {
+    let mut terms = terms.iter();
+    let Some(first) = terms.next() else {
+        return Ok(Vec::new());
+    };
+    let mut acc = eval(first, df)?;
+    for t in terms {
+        acc = zip(acc, eval(t, df)?, f);
+    }
+    Ok(acc)
+}
+
 fn eval(e: &Expr, df: &DataFrame) -> Eval<Vec<Tri>> {
     Ok(match e {
         Expr::Not(a) => eval(a, df)?.into_iter().map(|t| t.map(|b| !b)).collect(),
-        Expr::And(a, b) => zip(eval(a, df)?, eval(b, df)?, |x, y| match (x, y) {
+        Expr::And(terms) => fold(terms, df, |x, y| match (x, y) {
             (Some(false), _) | (_, Some(false)) => Some(false),
             (Some(true), Some(true)) => Some(true),
             _ => None,
-        }),
-        Expr::Or(a, b) => zip(eval(a, df)?, eval(b, df)?, |x, y| match (x, y) {
+        })?,
+        Expr::Or(terms) => fold(terms, df, |x, y| match (x, y) {
             (Some(true), _) | (_, Some(true)) => Some(true),
             (Some(false), Some(false)) => Some(false),
             _ => None,
-        }),
+        })?,
         Expr::Truth(op) => match resolve(op, df)? {
             Side::Num {
                 values,

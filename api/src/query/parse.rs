@@ -5,6 +5,18 @@ use super::ast::{CmpOp, Expr, Literal, Operand};
 /// Parentheses and `not`s nested deeper than this are refused (the parser recurses).
 const MAX_DEPTH: usize = 64;
 
+/// The only term of `terms`, or all of them joined by `join` (`Expr::And`, `Expr::Or`).
+fn one_or(mut terms: Vec<Expr>, join: fn(Vec<Expr>) -> Expr) -> Expr {
+    match terms.pop() {
+        Some(only) if terms.is_empty() => only,
+        Some(last) => {
+            terms.push(last);
+            join(terms)
+        }
+        None => join(terms),
+    }
+}
+
 /// A parse failure: the character position (from 1) and what went wrong there.
 #[derive(Debug, PartialEq)]
 pub(super) struct ParseError {
@@ -260,21 +272,21 @@ impl Parser {
     }
 
     fn or(&mut self, depth: usize) -> Result<Expr, ParseError> {
-        let mut e = self.and(depth)?;
+        let mut terms = vec![self.and(depth)?];
         while *self.peek() == Tok::Or {
             self.next();
-            e = Expr::Or(Box::new(e), Box::new(self.and(depth)?));
+            terms.push(self.and(depth)?);
         }
-        Ok(e)
+        Ok(one_or(terms, Expr::Or))
     }
 
     fn and(&mut self, depth: usize) -> Result<Expr, ParseError> {
-        let mut e = self.not(depth)?;
+        let mut terms = vec![self.not(depth)?];
         while *self.peek() == Tok::And {
             self.next();
-            e = Expr::And(Box::new(e), Box::new(self.not(depth)?));
+            terms.push(self.not(depth)?);
         }
-        Ok(e)
+        Ok(one_or(terms, Expr::And))
     }
 
     fn not(&mut self, depth: usize) -> Result<Expr, ParseError> {
@@ -327,9 +339,7 @@ impl Parser {
                     links.push(Expr::Cmp(left, op, right.clone()));
                     left = right;
                 }
-                let mut links = links.into_iter();
-                let first = links.next().expect("at least one comparison");
-                Ok(links.fold(first, |a, b| Expr::And(Box::new(a), Box::new(b))))
+                Ok(one_or(links, Expr::And))
             }
             _ => match first {
                 Operand::Name(..) | Operand::Column(..) => Ok(Expr::Truth(first)),

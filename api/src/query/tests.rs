@@ -244,3 +244,16 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn long_flat_conditions_nest_no_deeper() {
+    // 20,000 terms of `and`, of `or` and of a chained comparison: each a flat list (a tree of
+    // one node per term overflowed the stack when walked or dropped).
+    let n = 20_000;
+    let ands = vec!["score > 0.1"; n].join(" and ");
+    assert_eq!(mask(&ands), [true, true, false, true]);
+    let ors = vec!["score > 1.5"; n].join(" or ");
+    assert_eq!(mask(&ors), [false, false, false, true]);
+    let chain = format!("0 < {}", vec!["score"; n].join(" <= "));
+    assert_eq!(mask(&chain), [true, true, false, true]);
+}
