@@ -502,6 +502,31 @@ def test_loom_converts_one_block_of_cells_at_a_time(annpage_bin: Path, tmp_path:
     assert list(got.obs_names[:2]) == ["c0", "c1"] and got.var_names[-1] == f"g{n_genes - 1}"
 
 
+def test_streamed_matrices_that_claim_more_than_they_store_are_refused(annpage_bin: Path, tmp_path: Path) -> None:
+    # Chunked datasets of 2^40 values never written: a few KB claiming terabytes. The streaming
+    # conversions read such a matrix a block at a time: its claim is checked first (before,
+    # the 10x reader aborted on an 8 TB allocation and the loom one would scan for ever).
+    tenx, loom = tmp_path / "claims.h5", tmp_path / "claims.loom"
+    with h5py.File(tenx, "w") as f:
+        m = f.create_group("matrix")
+        m["barcodes"] = np.array([b"c0", b"c1", b"c2"])
+        m.create_dataset("data", shape=(2**40,), dtype="i4", chunks=(4096,), maxshape=(None,))
+        m.create_dataset("indices", shape=(2**40,), dtype="i8", chunks=(4096,), maxshape=(None,))
+        m["indptr"] = np.array([0, 0, 0, 2**40], dtype="i8")
+        m["shape"] = np.array([4, 3], dtype="i4")
+        fe = m.create_group("features")
+        for key, value in [("id", b"i"), ("name", b"g"), ("feature_type", b"Gene Expression"), ("genome", b"G")]:
+            fe[key] = np.array([value + (str(i).encode() if key in ("id", "name") else b"") for i in range(4)])
+    with h5py.File(loom, "w") as f:
+        f.create_dataset("matrix", shape=(3, 2**40), dtype="f4", chunks=(3, 4096), maxshape=(3, None))
+        for g in ["row_attrs", "col_attrs", "layers", "attrs"]:
+            f.create_group(g)
+    for src, element in [(tenx, "/matrix/data"), (loom, "/matrix")]:
+        res = run([annpage_bin, "convert", src, tmp_path / "out.h5ad"], timeout=60)
+        assert res.returncode == 1, res.stderr
+        assert f"{src.name}: {element}" in res.stderr and "claims more than it holds" in res.stderr, res.stderr
+
+
 @pytest.mark.parametrize("shape", [(4, 0), (4, 1, 3)])
 def test_loom_attributes_that_are_neither_columns_nor_arrays_are_refused(annpage_bin: Path, tmp_path: Path, shape: tuple[int, ...]) -> None:
     src = tmp_path / "odd.loom"

@@ -190,6 +190,8 @@ fn matrix_shape(file: &hdf5::File, name: &str) -> Result<(usize, usize)> {
         return Err(Error::malformed("missing dataset"));
     }
     let ds = h5::open_dataset(file, name)?;
+    // Streamed a block at a time ([`write_matrices`]): what the shape claims is checked first.
+    h5::claim::check_claim(&ds)?;
     let shape = ds.shape();
     let dtype = stored_type(&ds)?.dtype();
     match (&shape[..], dtype) {

@@ -341,6 +341,10 @@ pub fn write_10x_h5_counts(
         h5::open_dataset(&g, name).in_file(path)
     };
     let (data_ds, indices_ds) = (open("data")?, open("indices")?);
+    for ds in [&data_ds, &indices_ds] {
+        // Their values are read a block at a time: what the shapes claim is checked first.
+        h5::claim::check_claim(ds).in_file(path)?;
+    }
     for (ds, name) in [(&data_ds, "data"), (&indices_ds, "indices")] {
         if ds.ndim() != 1 {
             let e = Error::shape(format!("a {}-d array where 1-d values belong", ds.ndim()));
