@@ -8,8 +8,11 @@ and compares the two with `assert_equal` (and the exact names).
 
 from __future__ import annotations
 
+import gzip
 import io
+import resource
 import shutil
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -500,6 +503,35 @@ def test_loom_converts_one_block_of_cells_at_a_time(annpage_bin: Path, tmp_path:
     assert got.X.dtype == np.float32 and got.X.nnz == want.nnz
     assert (got.X != want).nnz == 0
     assert list(got.obs_names[:2]) == ["c0", "c1"] and got.var_names[-1] == f"g{n_genes - 1}"
+
+
+def test_text_that_inflates_past_memory_is_refused(annpage_bin: Path, tmp_path: Path) -> None:
+    # 2 MB of gzip holding 10^8 short lines. A 10x directory's barcodes are read up to the
+    # matrix's count; a CSV table is read whole, so it is refused once it would not fit (here
+    # under a 1.2 GB address-space limit) instead of the process aborting.
+    lines = tmp_path / "lines.gz"
+    with gzip.open(lines, "wb", compresslevel=1) as f:
+        f.write(b",a\n")
+        block = b"c,0\n" * 1_000_000
+        for _ in range(100):
+            f.write(block)
+    tenx = tmp_path / "tenx"
+    tenx.mkdir()
+    (tenx / "matrix.mtx").write_text("%%MatrixMarket matrix coordinate integer general\n3 2 1\n1 1 5\n")
+    (tenx / "features.tsv").write_text("".join(f"G{i}\tg{i}\tGene Expression\n" for i in range(3)))
+    shutil.copy(lines, tenx / "barcodes.tsv.gz")
+    res = run([annpage_bin, "convert", "--from", "10x-mtx", tenx, tmp_path / "t.h5ad"])
+    assert res.returncode == 1 and "barcodes.tsv.gz: malformed element: more than 2 records" in res.stderr, res.stderr
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1_200_000_000, 1_200_000_000))
+
+    table = tmp_path / "table.csv.gz"
+    lines.rename(table)
+    res = subprocess.run([str(annpage_bin), "convert", str(table), str(tmp_path / "c.h5ad")], capture_output=True,
+                         text=True, timeout=300, preexec_fn=limit)
+    assert res.returncode == 1 and "table.csv.gz" in res.stderr and "memory" in res.stderr, res.stderr
+    assert not (tmp_path / "c.h5ad").exists()
 
 
 def test_streamed_matrices_that_claim_more_than_they_store_are_refused(annpage_bin: Path, tmp_path: Path) -> None:

@@ -11,8 +11,9 @@ use std::path::Path;
 use ndarray::Array2;
 
 use crate::data::{ArrayData, DataFrame, Matrix};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ResultExt};
 use crate::format::AnnDataElements;
+use crate::storage::h5::claim::check_memory;
 
 use super::Lines;
 
@@ -105,7 +106,9 @@ pub fn read_csv(path: &Path, options: &CsvOptions) -> Result<AnnDataElements> {
             col_names = fields.iter().map(|s| s.to_string()).collect();
         } else if !is_float(fields[0]) || first_column_names == Some(true) {
             first_column_names = Some(true);
-            table.row_names.push(fields[0].to_owned());
+            table
+                .push_name(fields[0].to_owned())
+                .map_err(|e| lines.error(e))?;
             first_row = Some(parse_row(&lines, &fields[1..])?);
         } else {
             first_row = Some(parse_row(&lines, &fields)?);
@@ -127,7 +130,9 @@ pub fn read_csv(path: &Path, options: &CsvOptions) -> Result<AnnDataElements> {
         let fields = table.split(&lines, &line)?;
         if first_column_names || !is_float(fields[0]) {
             first_column_names = true;
-            table.row_names.push(fields[0].to_owned());
+            table
+                .push_name(fields[0].to_owned())
+                .map_err(|e| lines.error(e))?;
             second_row = Some(parse_row(&lines, &fields[1..])?);
         } else {
             second_row = Some(parse_row(&lines, &fields)?);
@@ -142,7 +147,9 @@ pub fn read_csv(path: &Path, options: &CsvOptions) -> Result<AnnDataElements> {
             }
             first_column_names = true;
             col_names = first.iter().map(|&v| (v as i64).to_string()).collect();
-            table.row_names.push((second[0] as i64).to_string());
+            table
+                .push_name((second[0] as i64).to_string())
+                .map_err(|e| lines.error(e))?;
             table.push_row(&lines, second[1..].to_vec())?;
         }
         (first, second) => {
@@ -153,11 +160,11 @@ pub fn read_csv(path: &Path, options: &CsvOptions) -> Result<AnnDataElements> {
     }
     // The rest in batches of lines, each parsed on every core and appended in order.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut batch: Vec<(usize, String)> = Vec::new();
+    let mut batch: Vec<(usize, String)> = Vec::with_capacity(BATCH_LINES);
     loop {
         let mut bytes = 0;
         batch.clear();
-        while bytes < BATCH_BYTES {
+        while bytes < BATCH_BYTES && batch.len() < BATCH_LINES {
             let Some(line) = next_nonempty(&mut lines)? else {
                 break;
             };
@@ -172,16 +179,27 @@ pub fn read_csv(path: &Path, options: &CsvOptions) -> Result<AnnDataElements> {
             let at = |e: Error| e.in_element(format!("line {line_no}")).in_file(path);
             let (name, values) = row.map_err(|m| at(Error::malformed(m)))?;
             if let Some(name) = name {
-                table.row_names.push(name);
+                table.push_name(name).map_err(at)?;
             }
             table.push_values(values).map_err(at)?;
         }
+        table.check_growth().in_file(path)?;
     }
     table.into_elements(path, col_names)
 }
 
+/// The error of a table that cannot grow: the memory ran out (a process limit, or none left).
+fn out_of_memory(values: &[f32]) -> Error {
+    Error::invalid(format!(
+        "the table does not fit in memory: {} values read so far",
+        values.len()
+    ))
+}
+
 /// The text of the lines parsed together (at least one line).
 const BATCH_BYTES: usize = 16 << 20;
+/// The most lines parsed together (each costs a few words besides its text).
+const BATCH_LINES: usize = 1 << 18;
 
 /// One parsed line: the row name (with `first_column_names`) and the values.
 type Row = std::result::Result<(Option<String>, Vec<f32>), String>;
@@ -247,6 +265,17 @@ impl Table {
         Ok(fields)
     }
 
+    /// Fails unless the table can grow once more (its vectors reallocated at twice their
+    /// size) in the memory available: a small gzip can hold billions of rows, and running out
+    /// of memory would abort.
+    fn check_growth(&self) -> Result<()> {
+        let vectors = self.values.capacity() * std::mem::size_of::<f32>()
+            + self.row_names.capacity() * std::mem::size_of::<String>();
+        // Each name's text is an allocation of its own (32 bytes at least, with malloc's).
+        let names = self.row_names.len() * 32;
+        check_memory((2 * vectors + names) as u64, "the table read so far")
+    }
+
     fn push_row(&mut self, lines: &Lines, row: Vec<f32>) -> Result<()> {
         self.push_values(row).map_err(|e| lines.error(e))
     }
@@ -261,8 +290,19 @@ impl Table {
             }
             _ => self.width = Some(row.len()),
         }
+        self.values
+            .try_reserve(row.len())
+            .map_err(|_| out_of_memory(&self.values))?;
         self.values.extend(row);
         self.rows += 1;
+        Ok(())
+    }
+
+    fn push_name(&mut self, name: String) -> Result<()> {
+        self.row_names
+            .try_reserve(1)
+            .map_err(|_| out_of_memory(&self.values))?;
+        self.row_names.push(name);
         Ok(())
     }
 

@@ -125,12 +125,17 @@ pub const MAX_LINE: usize = 256 << 20;
 /// Every line of a one-record-a-line file (barcodes, features) split at `sep` as pandas'
 /// `read_csv` splits it (which scanpy reads them with): a byte-order mark at the start
 /// dropped, a field in double quotes unquoted (`""` a quote; `sep` inside kept), blank lines
-/// skipped.
-pub fn read_records(path: &Path, sep: u8) -> Result<Vec<Vec<String>>> {
+/// skipped. At most `max` records: one more is an error (a small gzip can hold a billion
+/// lines).
+pub fn read_records(path: &Path, sep: u8, max: usize) -> Result<Vec<Vec<String>>> {
     let mut lines = Lines::open(path)?;
     let mut out = Vec::new();
     let mut first = true;
     while let Some(line) = lines.next_str()? {
+        if out.len() == max {
+            // A small gzip can hold a billion lines: stop at one more than asked for.
+            return Err(Error::malformed(format!("more than {max} records")).in_file(path));
+        }
         let line = match std::mem::take(&mut first) {
             true => line.strip_prefix('\u{feff}').unwrap_or(line),
             false => line,
@@ -191,7 +196,7 @@ mod tests {
             "\u{feff}AAAC-1\n\"B,C\"\n\"say \"\"hi\"\"\",x\n\na,\n",
         )
         .unwrap();
-        let got = read_records(&path, b',').unwrap();
+        let got = read_records(&path, b',', usize::MAX).unwrap();
         let want: Vec<Vec<&str>> = vec![
             vec!["AAAC-1"],
             vec!["B,C"],

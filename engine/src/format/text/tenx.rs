@@ -78,10 +78,10 @@ impl TenxFiles {
 pub fn read_10x_mtx(files: &TenxFiles, var_names: VarNames) -> Result<AnnDataElements> {
     let m = mtx::read_mtx(&files.matrix, crate::data::DType::F32)?;
     let (n_features, n_barcodes) = m.shape();
-    let features = read_records(&files.features, b'\t')?;
+    let features = read_records(&files.features, b'\t', n_features)?;
     let columns = if files.legacy { 2 } else { 3 };
     check_records(&files.features, &features, n_features, columns, "features")?;
-    let barcodes = read_records(&files.barcodes, b',')?;
+    let barcodes = read_records(&files.barcodes, b',', n_barcodes)?;
     check_records(&files.barcodes, &barcodes, n_barcodes, 1, "barcodes")?;
 
     let column = |i: usize| -> Vec<String> { features.iter().map(|r| r[i].clone()).collect() };
