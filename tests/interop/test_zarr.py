@@ -353,3 +353,27 @@ def test_zip_stores_with_compressed_members_are_refused_naming_the_fix(annpage_b
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and "members are compressed" in lines[0] and "zip -0 -r" in lines[0], lines
+
+
+def test_zip_members_claiming_more_than_their_archive_are_refused(annpage_bin: Path, tmp_path: Path):
+    """A stored member's size in the central directory is a claim: one larger than the archive
+    (here 4 GiB for a chunk of a few bytes) is refused before anything is allocated for it."""
+    directory = anndata_store(FIXTURES / "pbmc_like_csr.h5ad", 2, tmp_path / "in.zarr")
+    archive = tmp_path / "in.zarr.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as z:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file():
+                z.write(path, path.relative_to(directory).as_posix())
+    data = bytearray(archive.read_bytes())
+    at, patched = 0, 0
+    while (at := data.find(b"PK\x01\x02", at)) >= 0:  # central directory records
+        name_len = int.from_bytes(data[at + 28:at + 30], "little")
+        if data[at + 46:at + 46 + name_len] == b"X/data/0":
+            data[at + 20:at + 28] = (0xFFFFFFF0).to_bytes(4, "little") * 2  # compressed, uncompressed
+            patched += 1
+        at += 4
+    assert patched == 1
+    archive.write_bytes(bytes(data))
+    result = run([annpage_bin, "stats", archive, "--out-prefix", tmp_path / "s"])
+    assert result.returncode == 1, result.stderr
+    assert "the zip member 'X/data/0' claims 4294967280 bytes, more than its archive's" in result.stderr

@@ -65,9 +65,9 @@ impl Store {
             utf8(path)?;
             let fs = FilesystemStore::new(path)
                 .map_err(|e| Error::invalid(format!("cannot open as a Zarr store: {e}")))?;
-            let chunks = RegularFiles {
-                root: path.to_path_buf(),
-                inner: fs,
+            let chunks = CheckedKeys {
+                rule: KeyRule::RegularFile(path.to_path_buf()),
+                inner: Arc::new(fs),
             };
             (Backing::Dir(path.to_path_buf()), Arc::new(chunks))
         } else if meta.is_file() {
@@ -89,7 +89,11 @@ impl Store {
                 ))
             })?;
             let zip = Arc::new(zip);
-            (Backing::Zip(zip.clone()), zip)
+            let chunks = CheckedKeys {
+                rule: KeyRule::Within(meta.len()),
+                inner: zip.clone(),
+            };
+            (Backing::Zip(zip), Arc::new(chunks))
         } else {
             return Err(Error::invalid(
                 "is not a directory or a regular file (a FIFO, socket or device), not a Zarr store",
@@ -315,25 +319,44 @@ fn not_regular(path: &Path) -> std::io::Error {
     )
 }
 
-/// A directory store as `zarrs` reads chunks from it: each key checked to be a regular file
-/// before `zarrs` opens it (see [`open_regular`]; `zarrs` opens files itself).
-struct RegularFiles {
-    root: PathBuf,
-    inner: FilesystemStore,
+/// A store as `zarrs` reads chunks from it, each key checked by `rule` before `zarrs` reads
+/// it (`zarrs` opens files and allocates for zip members itself).
+struct CheckedKeys {
+    rule: KeyRule,
+    inner: ReadableStorage,
 }
 
-impl RegularFiles {
-    /// Refuses a key that exists and is not a regular file; absent keys are the inner store's.
+/// What a key must be for `zarrs` to read it.
+enum KeyRule {
+    /// In the directory store at this path, a regular file (see [`open_regular`]) or nothing.
+    RegularFile(PathBuf),
+    /// A zip member no larger than its archive of this many bytes (members are stored: a
+    /// larger size is a claim `zarrs` would allocate for before reading).
+    Within(u64),
+}
+
+impl CheckedKeys {
+    /// Refuses a key the rule refuses; absent keys are the inner store's.
     fn check(&self, key: &StoreKey) -> std::result::Result<(), StorageError> {
-        let path = self.root.join(key.as_str());
-        match std::fs::metadata(&path) {
-            Ok(meta) if !meta.is_file() => Err(Arc::new(not_regular(&path)).into()),
-            _ => Ok(()),
+        match &self.rule {
+            KeyRule::RegularFile(root) => {
+                let path = root.join(key.as_str());
+                match std::fs::metadata(&path) {
+                    Ok(meta) if !meta.is_file() => Err(Arc::new(not_regular(&path)).into()),
+                    _ => Ok(()),
+                }
+            }
+            KeyRule::Within(archive) => match self.inner.size_key(key)? {
+                Some(size) if size > *archive => Err(StorageError::Other(format!(
+                    "the zip member '{key}' claims {size} bytes, more than its archive's {archive}"
+                ))),
+                _ => Ok(()),
+            },
         }
     }
 }
 
-impl ReadableStorageTraits for RegularFiles {
+impl ReadableStorageTraits for CheckedKeys {
     fn get(&self, key: &StoreKey) -> std::result::Result<MaybeBytes, StorageError> {
         self.check(key)?;
         self.inner.get(key)
