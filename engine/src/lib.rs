@@ -19,6 +19,7 @@ pub mod data;
 pub mod error;
 pub mod file;
 pub mod format;
+pub mod memory;
 pub mod paged;
 pub mod select;
 pub mod storage;

@@ -223,6 +223,31 @@ def test_an_interrupted_write_removes_its_temporary(annpage_bin: Path, tmp_path:
     assert list(out_dir.iterdir()) == []
 
 
+def test_a_csvs_export_is_all_or_nothing(annpage_bin: Path, tmp_path: Path) -> None:
+    """Each file of a `--to csvs` export is renamed into place only once all are written: a
+    failure leaves the directory as it was, a signal removes the temporaries inside it."""
+    out = tmp_path / "out"
+    (out / "X.csv").mkdir(parents=True)  # X.csv cannot be replaced: the export fails there
+    (out / "notes.txt").write_text("keep")
+    res = run([annpage_bin, "convert", PBMC, out, "--to", "csvs", "--with-x"])
+    assert res.returncode == 1 and "X.csv" in res.stderr, res.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["X.csv", "notes.txt", "uns"]
+    assert list((out / "uns").iterdir()) == []
+
+    big = tmp_path / "big.h5ad"
+    ad.AnnData(np.random.default_rng(0).random((3000, 2000))).write_h5ad(big)
+    target = tmp_path / "big_csvs"
+    proc = subprocess.Popen([str(annpage_bin), "convert", str(big), str(target), "--to", "csvs", "--with-x"])
+    deadline = time.monotonic() + 60
+    while not list(target.glob(".X.csv.*.annpage-tmp")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert list(target.glob(".X.csv.*.annpage-tmp")), "the export ended before X.csv's temporary was seen"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == -signal.SIGTERM
+    assert sorted(p.name for p in target.iterdir()) == ["uns"]
+    assert list((target / "uns").iterdir()) == []
+
+
 def test_outputs_that_must_not_be_replaced_or_mean_nothing_are_refused(annpage_bin: Path, tmp_path: Path) -> None:
     """A directory that is not a Zarr store (it may hold the input) is never replaced by a store,
     nor a directory by a file; a codec the output's format does not take is an error, not an

@@ -342,6 +342,13 @@ impl Matrix {
             Matrix::Dense(a) => return Ok(a.clone()),
             Matrix::Sparse(m) => m,
         };
+        // Its shape, not its values, sizes the result: 100,000 × 100,000 is 40 GB of zeros.
+        let (rows, cols) = m.shape();
+        let bytes = (rows as u64)
+            .checked_mul(cols as u64)
+            .and_then(|n| n.checked_mul(m.data().dtype().size() as u64))
+            .ok_or_else(|| Error::invalid(format!("a dense {rows} × {cols} matrix")))?;
+        crate::memory::check_memory(bytes, &format!("a dense {rows} × {cols} matrix"))?;
         macro_rules! go {
             ($($v:ident),*) => {
                 match m.data() {
@@ -496,5 +503,24 @@ mod tests {
         assert!(Matrix::Dense(ArrayData::from(vec!["a"]))
             .to_sparse(SparseFormat::Csr)
             .is_err());
+    }
+
+    #[test]
+    fn densifying_past_the_memory_available_is_refused() {
+        // 2^20 × 2^20 float64 (8 TiB) without a stored value: its shape sizes the result.
+        let empty = SparseMatrix::new(
+            SparseFormat::Csr,
+            (1 << 20, 1 << 20),
+            vec![0; (1 << 20) + 1],
+            vec![],
+            ArrayData::from(Vec::<f64>::new()),
+        )
+        .unwrap();
+        let e = Matrix::Sparse(empty).to_dense().unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("a dense 1048576 × 1048576 matrix needs"),
+            "{e}"
+        );
     }
 }

@@ -20,7 +20,7 @@ pub(crate) type SparseParts = (Vec<u64>, Vec<u32>, ArrayData);
 /// Fails unless `n` results of `bytes_each` bytes fit in the memory available.
 fn check_memory(n: usize, bytes_each: usize) -> Result<()> {
     let bytes = (n as u64).saturating_mul(bytes_each as u64);
-    crate::storage::h5::claim::check_memory(bytes, "the selection")
+    crate::memory::check_memory(bytes, "the selection")
 }
 
 fn wrong_block() -> Error {

@@ -13,7 +13,7 @@ use ndarray::Array2;
 use crate::data::{ArrayData, DataFrame, Matrix};
 use crate::error::{Error, Result, ResultExt};
 use crate::format::AnnDataElements;
-use crate::storage::h5::claim::check_memory;
+use crate::memory::check_memory;
 
 use super::Lines;
 

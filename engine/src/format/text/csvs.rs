@@ -6,9 +6,10 @@
 //! Like anndata, sparse obsm/varm/uns values are left out. Unlike anndata, which writes
 //! garbage for them, data-frame obsm/varm values and nested uns mappings are left out too.
 
+use std::cell::RefCell;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::data::float_text;
 use crate::data::{ArrayData, Column, DataFrame, Element, Mapping, Matrix};
@@ -19,7 +20,7 @@ use crate::select::AxisIndex;
 
 /// Writes `elems` as CSV files into `dir` (created if needed; a trailing `.csv` is dropped
 /// from its name, as anndata drops it), `sep` between fields. Each file is written beside its
-/// final name and renamed into place when complete.
+/// final name, and all are renamed into place once every one is complete.
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
@@ -34,7 +35,10 @@ pub fn write_csvs(dir: &Path, elems: &AnnDataElements, skip_data: bool, sep: cha
         _ => dir.to_path_buf(),
     };
     fs::create_dir_all(dir.join("uns")).in_file(&dir)?;
-    let csv = Csv { sep };
+    let csv = Csv {
+        sep,
+        written: RefCell::new(Vec::new()),
+    };
     csv.write(&dir.join("obs.csv"), |w| csv.frame(w, &elems.obs))?;
     csv.write(&dir.join("var.csv"), |w| csv.frame(w, &elems.var))?;
     csv.write(&dir.join("obsm.csv"), |w| {
@@ -65,6 +69,11 @@ pub fn write_csvs(dir: &Path, elems: &AnnDataElements, skip_data: bool, sep: cha
         let path = dir.join("uns").join(format!("{key}.csv"));
         csv.write(&path, |w| csv.rows(w, &columns, None))?;
     }
+    // Every file is written: each renamed into place (a failure before leaves the directory
+    // as it was).
+    for (staged, path) in csv.written.into_inner() {
+        staged.commit(&path).in_file(&path)?;
+    }
     Ok(())
 }
 
@@ -78,11 +87,13 @@ fn frame_column(value: &Element) -> Column {
 
 struct Csv {
     sep: char,
+    /// The files written so far, each staged beside its final name until all are.
+    written: RefCell<Vec<(Staged, PathBuf)>>,
 }
 
 impl Csv {
     /// Writes `path` through `body`, staged beside it (as every output: see [`Staged`]) and
-    /// renamed into place.
+    /// renamed into place with the others once all are written.
     fn write(
         &self,
         path: &Path,
@@ -94,7 +105,8 @@ impl Csv {
             let mut w = BufWriter::with_capacity(1 << 20, file);
             body(&mut w)?;
             w.into_inner().map_err(|e| e.into_error())?;
-            staged.commit(path)
+            self.written.borrow_mut().push((staged, path.to_path_buf()));
+            Ok(())
         })();
         result.in_file(path)
     }
@@ -172,11 +184,13 @@ impl Csv {
 
     /// X as dense rows, densified a block of rows at a time.
     fn matrix(&self, w: &mut dyn Write, x: &Matrix) -> std::io::Result<()> {
-        const BLOCK: usize = 1024;
+        // Rows of about a million cells at a time (each becomes a string before it is written).
+        const CELLS: usize = 1 << 20;
         let (n_rows, n_cols) = x.shape();
+        let block = (CELLS / n_cols.max(1)).max(1);
         let cols = AxisIndex::full(n_cols);
-        for start in (0..n_rows).step_by(BLOCK) {
-            let end = (start + BLOCK).min(n_rows);
+        for start in (0..n_rows).step_by(block) {
+            let end = (start + block).min(n_rows);
             let block = AxisIndex::range(start..end, n_rows)
                 .and_then(|rows| x.subset(&rows, &cols))
                 .map_err(std::io::Error::other)?;

@@ -171,7 +171,7 @@ pub fn read_header(lines: &mut Lines) -> Result<MtxHeader> {
             )));
         }
     }
-    crate::storage::h5::claim::check_memory(
+    crate::memory::check_memory(
         rows.saturating_add(cols).saturating_mul(48),
         "the offsets and names of the rows and columns the header declares",
     )

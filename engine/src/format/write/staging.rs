@@ -382,8 +382,8 @@ fn parent_dir(target: &Path) -> &Path {
     }
 }
 
-/// Removes the temporaries this process is writing for `target` (files, or directory stores),
-/// for a process about to die of a signal: a [`Staged`] removes its own when dropped, which
+/// Removes the temporaries this process is writing for `target` (files, or directory stores;
+/// for a directory of files, those of its files too), for a process about to die of a signal: a [`Staged`] removes its own when dropped, which
 /// a process killed by a signal never does. Failures are ignored; what is left is removed by
 /// the next write of the same target once this process is gone.
 ///
@@ -415,6 +415,29 @@ pub fn remove_own_temporaries(target: &Path) {
             if meta.is_dir() {
                 remove_store_being_written(&entry.path());
             } else {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    // A directory of files (`write_csvs`): the temporaries of its files, and of `uns`'s.
+    if !target.is_dir() {
+        return;
+    }
+    for dir in [target.to_path_buf(), target.join("uns")] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name();
+            let own = file.to_str().and_then(|f| {
+                let stem = f
+                    .strip_prefix('.')?
+                    .strip_suffix(".annpage-tmp")?
+                    .rsplit_once('.')?
+                    .0;
+                temp_pid(&file, OsStr::new(stem))
+            }) == Some(std::process::id());
+            if own && entry.file_type().is_ok_and(|t| t.is_file()) {
                 let _ = std::fs::remove_file(entry.path());
             }
         }

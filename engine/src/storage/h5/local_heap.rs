@@ -2,8 +2,8 @@
 //! reads it.
 
 use super::chunks::check_span;
-use super::claim::check_memory;
 use super::heap::{beside_libhdf5, le, Image};
+use crate::memory::check_memory;
 use crate::{Error, Result};
 
 /// Checks the local heap of group `g` (an old-style group's names) before libhdf5 reads it:

@@ -9,7 +9,8 @@
 
 use super::meta::ArrayMeta;
 use super::store::Store;
-use crate::storage::h5::claim::{check_chunk_size, check_memory, element_count, MAX_FILL_BYTES};
+use crate::memory::check_memory;
+use crate::storage::h5::claim::{check_chunk_size, element_count, MAX_FILL_BYTES};
 use crate::storage::StoredType;
 use crate::{Error, Result};
 

@@ -14,7 +14,7 @@ use zarrs::storage::{
     Bytes, MaybeBytesIterator, ReadableStorage, ReadableStorageTraits, StorageError, StoreKey,
 };
 
-use crate::storage::h5::claim::check_memory;
+use crate::memory::check_memory;
 
 /// Where an array's zstd frames are, as far as the guard needs to know.
 #[derive(Clone, Debug, PartialEq)]

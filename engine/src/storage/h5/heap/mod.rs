@@ -28,11 +28,12 @@ use std::os::unix::fs::FileExt;
 use hdf5::Dataset;
 
 use super::chunks::{self, check_span, Placement};
-use super::claim::{check_memory, check_whole_read};
+use super::claim::check_whole_read;
 use super::filters::{Pipeline, Scratch};
 use super::slots::Slots;
 use super::types::StoredType;
 use crate::data::{ArrayData, CompactString};
+use crate::memory::check_memory;
 use crate::storage::utf8;
 use crate::{Error, Result};
 
