@@ -240,3 +240,21 @@ def test_merged_bools_some_inputs_lack_become_nullable_booleans(merge: str, tmp_
         annpage.concat_on_disk(paths, tmp_path / "out.h5ad", join="outer", merge=merge)
         expected.write_h5ad(tmp_path / "ref.h5ad")
         same(ad.read_h5ad(tmp_path / "ref.h5ad"), ad.read_h5ad(tmp_path / "out.h5ad"))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_record_arrays_in_uns_read_and_write_as_anndatas(fmt: str, tmp_path: Path):
+    # scanpy's rank_genes_groups results; zarr 3.4 stores them as the `struct` data type with
+    # an object for the fill value (3.1 wrote `structured` and base64).
+    a = make("csr")
+    a.uns["ranks"] = np.array([(1, 2.5, True), (3, -1.0, False)], dtype=[("a", "i4"), ("b", "f8"), ("c", "?")])
+    path = write_anndata(a, fmt, tmp_path / name(fmt))
+    expected = read_anndata(path)
+    read = annpage.read_h5ad if fmt == "h5ad" else annpage.read_zarr
+    same(expected, read(path))
+    out = tmp_path / f"ours_{name(fmt)}"
+    if fmt == "h5ad":
+        annpage.write_h5ad(a, out, convert_strings_to_categoricals=False)
+    else:
+        annpage.write_zarr(a, out, zarr_format=int(fmt[-1]), convert_strings_to_categoricals=False)
+    same(expected, read_anndata(out))

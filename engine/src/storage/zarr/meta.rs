@@ -109,7 +109,7 @@ impl ArrayMeta {
         let key = &self.key;
         if let StoredType::Compound { size, .. } = self.ty {
             let mut doc: Value = serde_json::from_slice(&self.doc).map_err(|e| invalid(key, e))?;
-            super::records::as_raw_bytes(&mut doc, self.format, size);
+            super::records::as_raw_bytes(&mut doc, self.format, &self.ty, size);
             return Ok(match self.format {
                 ZarrFormat::V3 => {
                     ArrayMetadata::V3(serde_json::from_value(doc).map_err(|e| invalid(key, e))?)
@@ -387,7 +387,8 @@ fn v3_type(data_type: &Value) -> Result<StoredType, String> {
         "null_terminated_bytes" | "bytes" | "variable_length_bytes" => {
             return Err(unsupported_type(name, "byte strings"))
         }
-        "structured" => return super::records::v3_fields(config, v3_type),
+        // zarr-python 3.1 writes `structured`, 3.4 `struct` (fields as objects).
+        "structured" | "struct" => return super::records::v3_fields(config, v3_type),
         _ => return Err(unsupported_type(name, "not one annpage reads")),
     })
 }

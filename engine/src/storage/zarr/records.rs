@@ -81,7 +81,8 @@ pub(super) fn v2_fields(
     }))
 }
 
-/// The fields of a v3 `structured` data type's configuration, each classified by `classify`.
+/// The fields of a v3 `structured` (zarr-python 3.1: `[name, type]` pairs) or `struct` data
+/// type's configuration (3.4: `{"name", "data_type"}` objects), each classified by `classify`.
 pub(super) fn v3_fields(
     config: Option<&Value>,
     classify: impl Fn(&Value) -> Result<StoredType, String>,
@@ -90,24 +91,80 @@ pub(super) fn v3_fields(
         .and_then(|c| c.get("fields"))
         .and_then(Value::as_array)
         .ok_or("a structured data type without a list of fields")?;
-    compound(list.iter().map(|f| match f.as_array().map(Vec::as_slice) {
-        Some([Value::String(name), ty]) => Ok((name.clone(), classify(ty)?)),
-        _ => Err(format!(
-            "the structured field {f} (not a [name, type] pair)"
-        )),
+    compound(list.iter().map(|f| {
+        let named = match f {
+            Value::Array(pair) => match pair.as_slice() {
+                [Value::String(name), ty] => Some((name, ty)),
+                _ => None,
+            },
+            Value::Object(o) => match (o.get("name"), o.get("data_type")) {
+                (Some(Value::String(name)), Some(ty)) => Some((name, ty)),
+                _ => None,
+            },
+            _ => None,
+        };
+        match named {
+            Some((name, ty)) => Ok((name.clone(), classify(ty)?)),
+            None => Err(format!(
+                "the structured field {f} (neither a [name, type] pair nor a name and data_type)"
+            )),
+        }
     }))
 }
 
-/// The metadata document `doc` of a record array as raw bytes of the record's `size`, the
-/// form `zarrs` reads and writes (same shape, chunks and codecs, and the record the metadata
-/// fills chunks not stored with: zarr-python writes its bytes in base64; zeros otherwise).
-pub(super) fn as_raw_bytes(doc: &mut Value, format: ZarrFormat, size: usize) {
+/// A record of `size` bytes holding the fields' `values` (numbers and bools; text fields, and
+/// fields without a value, zero); `None` when a value does not fit its field.
+fn fill_record(
+    values: &serde_json::Map<String, Value>,
+    ty: &StoredType,
+    size: usize,
+) -> Option<Vec<u8>> {
+    let StoredType::Compound { fields, .. } = ty else {
+        return None;
+    };
+    let mut record = vec![0u8; size];
+    for field in fields {
+        let Some(value) = values.get(&field.name) else {
+            continue;
+        };
+        let bytes: Vec<u8> = match (&field.ty, value) {
+            (StoredType::Bool, Value::Bool(b)) => vec![u8::from(*b)],
+            (StoredType::Int { signed: true, size }, Value::Number(n)) => {
+                n.as_i64()?.to_le_bytes()[..*size].to_vec()
+            }
+            (
+                StoredType::Int {
+                    signed: false,
+                    size,
+                },
+                Value::Number(n),
+            ) => n.as_u64()?.to_le_bytes()[..*size].to_vec(),
+            (StoredType::Float { size: 4 }, Value::Number(n)) => {
+                (n.as_f64()? as f32).to_le_bytes().to_vec()
+            }
+            (StoredType::Float { size: 8 }, Value::Number(n)) => n.as_f64()?.to_le_bytes().to_vec(),
+            _ => continue,
+        };
+        record
+            .get_mut(field.offset..field.offset + bytes.len())?
+            .copy_from_slice(&bytes);
+    }
+    Some(record)
+}
+
+/// The metadata document `doc` of a record array of type `ty` as raw bytes of the record's
+/// `size`, the form `zarrs` reads and writes (same shape, chunks and codecs, and the record the
+/// metadata fills chunks not stored with: zarr-python 3.1 writes its bytes in base64, 3.4 an
+/// object of the fields' values; zeros otherwise).
+pub(super) fn as_raw_bytes(doc: &mut Value, format: ZarrFormat, ty: &StoredType, size: usize) {
     use base64::Engine;
-    let fill = doc["fill_value"]
-        .as_str()
-        .and_then(|text| base64::engine::general_purpose::STANDARD.decode(text).ok())
-        .filter(|bytes| bytes.len() == size)
-        .unwrap_or_else(|| vec![0u8; size]);
+    let fill = match &doc["fill_value"] {
+        Value::String(text) => base64::engine::general_purpose::STANDARD.decode(text).ok(),
+        Value::Object(values) => fill_record(values, ty, size),
+        _ => None,
+    }
+    .filter(|bytes| bytes.len() == size)
+    .unwrap_or_else(|| vec![0u8; size]);
     match format {
         ZarrFormat::V2 => {
             doc["dtype"] = json!(format!("|V{size}"));
@@ -417,5 +474,28 @@ mod tests {
         assert!(huge.unwrap_err().contains("bytes a record"));
         let short = decode(&[0u8; 7], &ty, &[1]).unwrap_err();
         assert!(short.to_string().contains("7 bytes"), "{short}");
+    }
+
+    #[test]
+    fn zarr_3_4_struct_types_read_with_their_fill_record() {
+        // zarr-python 3.4: fields as objects, the fill value an object of the fields' values.
+        let config = json!({"fields": [{"name": "a", "data_type": "int32"}, {"name": "b", "data_type": "float64"}]});
+        let classify = |v: &Value| -> Result<StoredType, String> {
+            Ok(match v.as_str() {
+                Some("int32") => StoredType::Int {
+                    signed: true,
+                    size: 4,
+                },
+                _ => StoredType::Float { size: 8 },
+            })
+        };
+        let ty = v3_fields(Some(&config), classify).unwrap();
+        assert_eq!(ty.size(), Some(12));
+        let mut doc = json!({"data_type": {"name": "struct"}, "fill_value": {"a": -2, "b": 1.5}});
+        as_raw_bytes(&mut doc, ZarrFormat::V3, &ty, 12);
+        assert_eq!(doc["data_type"], json!("r96"));
+        let mut want = (-2i32).to_le_bytes().to_vec();
+        want.extend(1.5f64.to_le_bytes());
+        assert_eq!(doc["fill_value"], json!(want));
     }
 }

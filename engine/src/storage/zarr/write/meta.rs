@@ -77,8 +77,8 @@ impl ArraySpec {
     /// raw bytes.
     pub fn zarrs_metadata(&self, attrs: &Map<String, Value>) -> Value {
         let mut doc = self.metadata(attrs);
-        if let Some(StoredType::Compound { size, .. }) = self.records {
-            records::as_raw_bytes(&mut doc, self.format, size);
+        if let Some(ty @ StoredType::Compound { size, .. }) = &self.records {
+            records::as_raw_bytes(&mut doc, self.format, ty, *size);
         }
         doc
     }
