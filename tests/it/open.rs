@@ -109,3 +109,23 @@ fn read_options_choose_the_path_and_threads() {
         assert_eq!(adata.to_memory().unwrap(), expected, "{read:?}");
     }
 }
+
+#[test]
+fn info_shows_control_characters_in_names_escaped() {
+    // A name may hold a terminal's escape sequences and line breaks: shown quoted, escaped.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("names.h5ad");
+    let mut a = annpage::AnnData::new(2, 1);
+    a.uns_mut().insert(
+        "evil\u{1b}]0;title\u{7}\nname".into(),
+        annpage::data::Element::Array(annpage::data::ArrayData::from(vec![1i64])),
+    );
+    a.write_h5ad(&out, &annpage::WriteOptions::default())
+        .unwrap();
+    let text = describe(&out).unwrap().to_text();
+    assert!(
+        text.contains(r#""evil\u{1b}]0;title\u{7}\nname""#),
+        "{text}"
+    );
+    assert!(!text.contains('\u{1b}'));
+}

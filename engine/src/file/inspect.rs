@@ -275,14 +275,14 @@ impl ElementInfo {
         let name = if depth == 0 {
             "/".to_string()
         } else {
-            self.path.rsplit('/').next().unwrap_or_default().to_string()
+            shown(self.path.rsplit('/').next().unwrap_or_default())
         };
         let _ = write!(
             out,
             "{}{:<w$} {}",
             "  ".repeat(depth),
             name,
-            self.encoding,
+            shown(&self.encoding),
             w = 24usize.saturating_sub(2 * depth)
         );
         if let Some(d) = &self.dtype {
@@ -302,15 +302,25 @@ impl ElementInfo {
                 let _ = write!(out, "[{}]", dims.join("×"));
             }
             if !st.filters.is_empty() {
-                let _ = write!(out, " {}", st.filters.join("+"));
+                let _ = write!(out, " {}", shown(&st.filters.join("+")));
             }
             if let Some(p) = &st.read_path {
-                let _ = write!(out, "  read: {p}");
+                let _ = write!(out, "  read: {}", shown(p));
             }
         }
         out.push('\n');
         for c in &self.children {
             c.write_text(out, depth + 1);
         }
+    }
+}
+
+/// Text from the file as the tree shows it: as it is, or quoted with its control characters
+/// escaped (a name may hold a terminal's escape sequences or line breaks).
+fn shown(text: &str) -> String {
+    if text.chars().any(char::is_control) {
+        format!("{text:?}")
+    } else {
+        text.to_owned()
     }
 }
