@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 import zarr
 from anndata.tests.helpers import assert_equal
-from support import FIXTURES, fixture_files, fixture_id, run
+from support import FIXTURES, fixture_files, fixture_id, peak_rss_mb, run
 
 CURRENT = [f for f in fixture_files() if f.parent == FIXTURES]
 FORMATS = [2, 3]
@@ -377,3 +377,30 @@ def test_zip_members_claiming_more_than_their_archive_are_refused(annpage_bin: P
     result = run([annpage_bin, "stats", archive, "--out-prefix", tmp_path / "s"])
     assert result.returncode == 1, result.stderr
     assert "the zip member 'X/data/0' claims 4294967280 bytes, more than its archive's" in result.stderr
+
+
+@pytest.mark.parametrize("codec", ["gzip", "zlib", "blosc"])
+def test_chunks_that_inflate_past_their_size_are_refused_before_they_are(annpage_bin: Path, tmp_path: Path, codec: str):
+    """A 160-byte chunk whose value inflates to 320 MB (gzip, zlib: deflate declares no size)
+    or declares 1.5 GB in its header (blosc) is refused before it is inflated whole."""
+    import zlib as zlib_module
+
+    from numcodecs import Blosc
+
+    store = tmp_path / "bomb.zarr"
+    with warnings.catch_warnings(), ad.settings.override(zarr_write_format=2):
+        warnings.simplefilter("ignore")
+        ad.AnnData(np.ones((8, 5), dtype="f4")).write_zarr(store)
+    meta = json.loads((store / "X" / ".zarray").read_text())
+    if codec == "blosc":
+        value = Blosc(cname="lz4", clevel=5, shuffle=0).encode(bytes(1_500_000_000))
+    else:
+        deflate = zlib_module.compressobj(1, zlib_module.DEFLATED, 31 if codec == "gzip" else 15)
+        value = b"".join(deflate.compress(bytes(1 << 24)) for _ in range(20)) + deflate.flush()
+        meta["compressor"] = {"id": codec, "level": 1}
+    (store / "X" / ".zarray").write_text(json.dumps(meta))
+    (store / "X" / "0.0").write_bytes(value)
+    peak, result = peak_rss_mb([annpage_bin, "stats", store, "--out-prefix", tmp_path / "s"])
+    assert result.returncode == 1, result.stderr
+    assert "X/0.0" in result.stderr and "160" in result.stderr, result.stderr
+    assert peak < 150, f"{peak:.0f} MiB"

@@ -7,6 +7,12 @@
 //! refuses any value whose frames declare more than the chunk decodes to (or, when that is not
 //! known, more than the memory available), before `zarrs` sees it. For sharded arrays whose
 //! inner chunks are zstd-compressed, a whole shard is checked chunk by chunk through its index.
+//!
+//! The other compressors of whole chunks are bounded too ([`Inflate`]): blosc declares its
+//! decoded size in its header, checked like zstd's; gzip and zlib declare none and `zarrs`
+//! inflates them into a growing buffer, so a value that could inflate far past its chunk (deflate
+//! expands at most 1032-fold) is inflated once by the guard, counting, and refused as soon as it
+//! passes the chunk's size.
 
 use serde_json::Value;
 use zarrs::storage::byte_range::{ByteRange, ByteRangeIterator};
@@ -114,10 +120,56 @@ pub(crate) fn v3_layout(codecs: &[Value], per_shard: Option<u64>) -> ZstdLayout 
     }
 }
 
+/// The compressor of whole chunk values other than zstd, whose decoded size the guard checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Inflate {
+    /// None, or one whose values the guard does not check (inside shards, after filters).
+    None,
+    Blosc,
+    Gzip,
+    Zlib,
+}
+
+impl Inflate {
+    fn of(name: Option<&str>) -> Inflate {
+        match name {
+            Some("blosc") => Inflate::Blosc,
+            Some("gzip") => Inflate::Gzip,
+            Some("zlib") => Inflate::Zlib,
+            _ => Inflate::None,
+        }
+    }
+
+    /// The compressor of a v2 array's chunks (`compressor`'s id), checked when no filter
+    /// changes the size of what it compresses.
+    pub(crate) fn v2(compressor: Option<&str>, filters: &[&str]) -> Inflate {
+        if filters.iter().all(|f| matches!(*f, "shuffle" | "delta")) {
+            Inflate::of(compressor)
+        } else {
+            Inflate::None
+        }
+    }
+
+    /// The last codec of a v3 array that is not sharded (a trailing crc32c aside).
+    pub(crate) fn v3(codecs: &[Value]) -> Inflate {
+        let names = names(codecs);
+        if names.contains(&"sharding_indexed") {
+            return Inflate::None;
+        }
+        let mut outer = names.iter().rev().skip_while(|n| **n == "crc32c");
+        Inflate::of(outer.next().copied())
+    }
+}
+
+/// How far past its chunk a gzip or zlib value may inflate before the guard inflates it to
+/// check (the rule HDF5 chunks follow: 256 MiB beyond the chunk's bytes).
+const INFLATE_SLACK: u64 = 256 << 20;
+
 /// A store that checks zstd frames before `zarrs` decodes them (see the module docs).
 pub(crate) struct ZstdGuard {
     inner: ReadableStorage,
     layout: ZstdLayout,
+    inflate: Inflate,
     /// The most bytes one checked frame may decode to, when the chunk's size is fixed.
     limit: Option<u64>,
 }
@@ -128,16 +180,19 @@ impl ZstdGuard {
     pub(crate) fn wrap(
         inner: ReadableStorage,
         layout: ZstdLayout,
+        inflate: Inflate,
         limit: Option<u64>,
     ) -> ReadableStorage {
-        match layout {
-            ZstdLayout::None | ZstdLayout::Unchecked(_) => inner,
-            layout => std::sync::Arc::new(ZstdGuard {
-                inner,
-                layout,
-                limit,
-            }),
+        let unguarded = matches!(layout, ZstdLayout::None | ZstdLayout::Unchecked(_));
+        if unguarded && (inflate == Inflate::None || limit.is_none()) {
+            return inner;
         }
+        std::sync::Arc::new(ZstdGuard {
+            inner,
+            layout,
+            inflate,
+            limit,
+        })
     }
 
     fn check(&self, key: &StoreKey, range: &ByteRange, bytes: &[u8]) -> Result<(), StorageError> {
@@ -167,8 +222,51 @@ impl ZstdGuard {
                 }
                 Ok(())
             }
-            _ => self.check_frame(key, bytes),
+            // A whole value, or (in a shard) an inner chunk's frame or the index.
+            ZstdLayout::Values | ZstdLayout::InnerChunks { .. } => self.check_frame(key, bytes),
+            _ if *range == ByteRange::FromStart(0, None) => self.check_inflate(key, bytes),
+            _ => Ok(()),
         }
+    }
+
+    /// Checks a whole value of a blosc, gzip or zlib array against its chunk's size.
+    fn check_inflate(&self, key: &StoreKey, bytes: &[u8]) -> Result<(), StorageError> {
+        let Some(limit) = self.limit else {
+            return Ok(());
+        };
+        let mut inflater: Box<dyn std::io::Read + '_> = match self.inflate {
+            Inflate::None => return Ok(()),
+            Inflate::Blosc => {
+                // Bytes 4..8 of a blosc header: the decoded size, which blosc allocates.
+                let declared = bytes
+                    .get(4..8)
+                    .map(|b| u64::from(u32::from_le_bytes(b.try_into().expect("4 bytes"))));
+                return match declared {
+                    Some(n) if n > limit => Err(StorageError::Other(format!(
+                        "the blosc header of '{key}' declares {n} decoded bytes, more than the \
+                         {limit} its chunk holds"
+                    ))),
+                    _ => Ok(()),
+                };
+            }
+            Inflate::Gzip => Box::new(flate2::read::GzDecoder::new(bytes)),
+            Inflate::Zlib => Box::new(flate2::read::ZlibDecoder::new(bytes)),
+        };
+        if (bytes.len() as u64).saturating_mul(1032) <= limit.saturating_add(INFLATE_SLACK) {
+            return Ok(()); // Whatever it holds, it cannot inflate far past its chunk.
+        }
+        let mut scratch = vec![0u8; 64 << 10];
+        let mut decoded = 0u64;
+        // A read error is corrupt data: zarrs reports it when it decodes.
+        while let Ok(n @ 1..) = inflater.read(&mut scratch) {
+            decoded += n as u64;
+            if decoded > limit {
+                return Err(StorageError::Other(format!(
+                    "'{key}' inflates past the {limit} bytes its chunk holds"
+                )));
+            }
+        }
+        Ok(())
     }
 
     fn check_frame(&self, key: &StoreKey, bytes: &[u8]) -> Result<(), StorageError> {

@@ -11,7 +11,7 @@ use serde_json::Value;
 use zarrs::array::{ArrayMetadata, ArrayMetadataV2, ArrayMetadataV3};
 
 use super::attrs::{parse_attributes, OrderedObject};
-use super::guard::{v3_layout, ZstdLayout};
+use super::guard::{v3_layout, Inflate, ZstdLayout};
 use super::store::{Store, ZarrFormat};
 use crate::storage::StoredType;
 use crate::{Error, Result};
@@ -38,6 +38,8 @@ pub(crate) struct ArrayMeta {
     pub(crate) attrs: OrderedObject,
     /// Where its zstd frames are, for the guard against frames that lie about their size.
     pub(crate) zstd: ZstdLayout,
+    /// The compressor of its whole chunks the guard bounds besides zstd.
+    pub(crate) inflate: Inflate,
     /// The metadata document (`zarr.json` or `.zarray`), for `zarrs` to decode chunks with.
     doc: Vec<u8>,
     /// Its key.
@@ -237,6 +239,7 @@ fn parse_v3(bytes: &[u8], key: &str) -> Result<NodeMeta> {
     });
     Ok(NodeMeta::Array(Box::new(ArrayMeta {
         zstd: v3_layout(&node.codecs, per_shard),
+        inflate: Inflate::v3(&node.codecs),
         shape,
         chunk,
         inner,
@@ -294,6 +297,7 @@ fn parse_v2_array(bytes: &[u8], key: &str, attrs: OrderedObject) -> Result<NodeM
         ty,
         attrs,
         zstd,
+        inflate: Inflate::v2(compressor, &filters),
         doc: bytes.to_vec(),
         key: key.to_owned(),
         format: ZarrFormat::V2,

@@ -234,7 +234,12 @@ impl ZarrArray {
                     .try_fold(elem, |acc, &d| acc.checked_mul(d))
             }),
         };
-        let storage = ZstdGuard::wrap(self.store.readable(), meta.zstd.clone(), limit);
+        let storage = ZstdGuard::wrap(
+            self.store.readable(),
+            meta.zstd.clone(),
+            meta.inflate,
+            limit,
+        );
         let a = open_zarrs(storage, &self.path, meta.zarrs_metadata()?)?;
         Ok(self.zarrs.get_or_init(|| a))
     }
