@@ -149,7 +149,11 @@ def value(v, filename, path):
         return df
     if tag == "categorical":
         _, codes, categories, ordered = v
-        return pd.Categorical.from_codes(codes, categories=pd.Index(categories), ordered=ordered)
+        # Text categories are pandas' `str` under pandas 3, also when none is left (a view that
+        # selects no cell keeps the dtype of the categories it pruned, as anndata's).
+        text = _STR_INDEX and categories.dtype == object and len(categories) == 0
+        index = pd.Index(categories, dtype="str") if text else pd.Index(categories)
+        return pd.Categorical.from_codes(codes, categories=index, ordered=ordered)
     if tag == "nullable":
         _, kind, values, mask = v
         return _nullable(kind, values, mask)

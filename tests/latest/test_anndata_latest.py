@@ -258,3 +258,13 @@ def test_record_arrays_in_uns_read_and_write_as_anndatas(fmt: str, tmp_path: Pat
     else:
         annpage.write_zarr(a, out, zarr_format=int(fmt[-1]), convert_strings_to_categoricals=False)
     same(expected, read_anndata(out))
+
+
+def test_a_view_of_no_cells_keeps_the_dtype_of_its_categories(tmp_path: Path):
+    a = make("csr")
+    path = write_anndata(a, "h5ad", tmp_path / "a.h5ad")
+    none = np.zeros(a.n_obs, dtype=bool)
+    expected = read_anndata(path)[none].copy()
+    got = annpage.read_h5ad(path, backed="r")[none].to_memory()
+    same(expected, got)
+    assert got.obs["cat"].cat.categories.dtype == expected.obs["cat"].cat.categories.dtype
