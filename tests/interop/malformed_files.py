@@ -114,6 +114,16 @@ def cycle_to_root(path: Path) -> None:
         f["uns/root"] = f["/"]
 
 
+def linked_dataset(path: Path) -> None:
+    """An `uns` array of 10^6 zeros (8 MB, a few KB gzipped) hard-linked under 400 names."""
+    _base(path)
+    with h5py.File(path, "r+") as f:
+        d = f.create_dataset("uns/a0", data=np.zeros(1_000_000), chunks=(100_000,), compression="gzip")
+        _array_attrs(d)
+        for i in range(1, 400):
+            f[f"uns/a{i}"] = d
+
+
 CASES: dict[str, Callable[[Path], None]] = {
     "huge_indptr": huge_indptr,
     "huge_dense_x": huge_dense_x,
@@ -123,6 +133,7 @@ CASES: dict[str, Callable[[Path], None]] = {
     "deep_uns": deep_uns,
     "cycle_to_parent": cycle_to_parent,
     "cycle_to_root": cycle_to_root,
+    "linked_dataset": linked_dataset,
 }
 
 

@@ -43,6 +43,7 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     # `info` shows a link where a walk would go round (see test_info_shows_links).
     "cycle_to_parent": ("/uns/pca/loop", {"stats", "info"}),
     "cycle_to_root": ("/uns/root", {"stats", "info"}),
+    "linked_dataset": ("/uns/a1", {"stats", "info"}),
 }
 
 

@@ -18,7 +18,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use crate::error::ResultExt;
-use crate::storage::{Group, ObjectId};
+use crate::storage::{Array, Group, ObjectId};
 use crate::{Error, Result};
 
 /// How many groups deep a walk may go: far beyond any file anndata writes (a handful of levels),
@@ -64,6 +64,18 @@ pub(crate) fn within<T>(group: &dyn Group, f: impl FnOnce() -> Result<T>) -> Res
     f()
 }
 
+/// Runs `f`, which reads the array `array`, in the current walk: an array read under another
+/// path during the walk (an HDF5 dataset hard-linked twice: a few KB of links would each read,
+/// and write, it again) is refused. Outside a walk `f` just runs.
+pub(crate) fn read_once<T>(array: &dyn Array, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let path = array.path();
+    if let Some(id) = array.object_id().in_element(&path)? {
+        WALK.with(|w| w.borrow_mut().read(Visit::Object(id), &path))
+            .in_element(&path)?;
+    }
+    f()
+}
+
 /// Where the current walk already entered `group` under another path (a link to it), if it
 /// did: a describing walk shows such a group as a link instead of entering it again.
 pub(crate) fn entered_at(group: &dyn Group) -> Result<Option<String>> {
@@ -81,6 +93,24 @@ pub(crate) fn entered_at(group: &dyn Group) -> Result<Option<String>> {
 }
 
 impl Walk {
+    /// Records the array `id` read at `path` (during a walk); fails when it was read at another.
+    fn read(&mut self, id: Visit, path: &str) -> Result<()> {
+        if self.stack.is_empty() {
+            return Ok(());
+        }
+        match self.seen.get(&id) {
+            Some(first) if first != path => Err(Error::malformed(format!(
+                "is a link to the dataset already read at {first} (a dataset linked twice; an \
+                 AnnData store is a tree)"
+            ))),
+            Some(_) => Ok(()),
+            None => {
+                self.seen.insert(id, path.to_owned());
+                Ok(())
+            }
+        }
+    }
+
     /// Enters `id` at `path`; whether a level was pushed.
     fn enter(&mut self, id: Visit, path: &str) -> Result<bool> {
         if let Some(first) = self.seen.get(&id) {

@@ -157,6 +157,12 @@ pub trait Array: Node {
             .in_element(self.path())
     }
 
+    /// An id equal for every path that reaches this same array (HDF5 hard links), so that a
+    /// read refuses an array linked twice; `None` when the store cannot alias arrays.
+    fn object_id(&self) -> Result<Option<ObjectId>> {
+        Ok(None)
+    }
+
     /// How many rows of the first axis one storage chunk holds, when the array is chunked:
     /// reads aligned to it decode each chunk once.
     fn chunk_rows(&self) -> Result<Option<usize>> {

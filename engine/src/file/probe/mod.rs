@@ -256,6 +256,7 @@ fn optional_slots(parent: &dyn Group, name: &str) -> Result<IndexMap<String, Ele
     }
     let g = expect_mapping(parent, name)?;
     let members = g.member_names().in_element(g.path())?;
+    refuse_linked_datasets(g.as_ref(), &members)?;
     Ok(members
         .into_iter()
         .map(|k| {
@@ -267,6 +268,28 @@ fn optional_slots(parent: &dyn Group, name: &str) -> Result<IndexMap<String, Ele
             (k, slot)
         })
         .collect())
+}
+
+/// Refuses a dataset linked under two names of `g` (HDF5 hard links): each entry of a mapping
+/// is read on its own, so a few KB of links to one large dataset would each read it again (a
+/// walk refuses the same deeper down, see `format::walk`).
+fn refuse_linked_datasets(g: &dyn Group, members: &[String]) -> Result<()> {
+    let mut seen = std::collections::HashMap::new();
+    for k in members.iter().filter(|k| is_dataset(g, k)) {
+        let path = join(&g.path(), k);
+        let Some(id) = g.array(k).and_then(|a| a.object_id()).in_element(&path)? else {
+            continue;
+        };
+        if let Some(first) = seen.insert(id, k) {
+            return Err(Error::malformed(format!(
+                "is a link to the dataset {} (a dataset linked twice; an AnnData store is a \
+                 tree)",
+                join(&g.path(), first)
+            ))
+            .in_element(path));
+        }
+    }
+    Ok(())
 }
 
 /// The matrices of mapping `name` (`layers`, `obsp`, `varp`), described from metadata.

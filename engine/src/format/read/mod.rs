@@ -142,7 +142,7 @@ fn wrong_storage(node: &Node, encoding: &str) -> Error {
 fn read_node(node: &Node) -> Result<Element> {
     match node {
         Node::Group(g) => super::walk::within(g.as_ref(), || read_node_unguarded(node)),
-        Node::Dataset(_) => read_node_unguarded(node),
+        Node::Dataset(a) => super::walk::read_once(a.as_ref(), || read_node_unguarded(node)),
     }
 }
 

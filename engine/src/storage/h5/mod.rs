@@ -263,6 +263,10 @@ impl Array for hdf5::Dataset {
         Ok(hdf5::Container::shape(self))
     }
 
+    fn object_id(&self) -> Result<Option<ObjectId>> {
+        object_id(self).map(Some)
+    }
+
     fn stored_type(&self) -> Result<StoredType> {
         read::stored_type(self)
     }
