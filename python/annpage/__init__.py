@@ -67,6 +67,14 @@ __all__ = [
 ]
 
 
+def _budget_bytes(mb, name="cache_mb") -> int:
+    """A budget in MiB as bytes: a ValueError for one that is not a non-negative integer."""
+    value = int(mb)
+    if value < 0 or value > (1 << 43):
+        raise ValueError(f"{name} must be between 0 and 2**43 MiB, got {mb!r}")
+    return value << 20
+
+
 def read_h5ad(path, backed=None, cache_mb=1024, threads=None):
     """Reads an `.h5ad` file with annpage.
 
@@ -81,7 +89,7 @@ def read_h5ad(path, backed=None, cache_mb=1024, threads=None):
         return _convert.anndata(_read_elements(path), path)
     if backed in ("r", "r+", True):
         writable = backed != "r"
-        native = _Backed.open(path, int(cache_mb) << 20, threads, writable)
+        native = _Backed.open(path, _budget_bytes(cache_mb), threads, writable)
         return BackedAnnData(native, path, int(cache_mb), writable=writable)
     raise ValueError(f"backed must be None, 'r' or 'r+', not {backed!r}")
 
@@ -354,7 +362,7 @@ def concat_on_disk(
             path,
             _concat_args(axis, join, merge, uns_merge, label, keys, index_unique, fill_value, pairwise),
             compression,
-            int(cache_mb) << 20,
+            _budget_bytes(cache_mb),
         )
 
     numbers = keys is not None and label is not None and not any(isinstance(k, str) for k in keys)
@@ -400,7 +408,7 @@ def read_collection(
     options = _concat_args(0, join, merge, uns_merge, label, keys, index_unique, fill_value, pairwise)
     del options["axis"]  # read_collection(**options) reopens it (along obs only)
     native = _Collection.open(
-        paths, options, int(cache_mb) << 20, None if threads is None else int(threads)
+        paths, options, _budget_bytes(cache_mb), None if threads is None else int(threads)
     )
     given = None if keys is None else list(keys)
     return BackedCollection(native, paths, options, int(cache_mb), keys=given)
@@ -488,8 +496,8 @@ def serve(
         specs,
         str(host),
         int(port),
-        int(cache_mb) << 20,
-        int(response_mb) << 20,
+        _budget_bytes(cache_mb),
+        _budget_bytes(response_mb, "response_mb"),
         threads,
         None if index is None else os.fspath(index),
         bool(log),

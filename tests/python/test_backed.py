@@ -251,6 +251,8 @@ def test_bad_keys_and_closed_handles_fail_as_python_users_expect():
         b[["no such cell"]]
     with pytest.raises(ValueError):
         annpage.read_h5ad(PBMC, backed="w")
+    with pytest.raises(ValueError, match="cache_mb must be between 0 and"):
+        annpage.read_h5ad(PBMC, backed="r", cache_mb=-1)
     with pytest.raises(annpage.AnnpageError):
         annpage.read_h5ad(ROOT / "README.md", backed="r")
     b.close()

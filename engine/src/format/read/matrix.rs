@@ -52,9 +52,9 @@ fn describe(parent: &dyn Group, name: &str) -> Result<MatrixLayout> {
         None => return Err(Error::malformed(format!("missing member '{name}'"))),
         Some(MemberKind::Array) => {
             let values = parent.array(name)?;
-            let encoding = read_encoding(values.as_ref())?.map(|(t, _)| t);
+            let encoding = read_encoding(values.as_ref())?;
             if !matches!(
-                encoding.as_deref().map(Encoding::parse),
+                encoding.as_ref().map(|(t, _)| Encoding::parse(t)),
                 None | Some(Some(Encoding::Array))
             ) {
                 return Err(not_a_matrix(encoding));
@@ -71,8 +71,8 @@ fn describe(parent: &dyn Group, name: &str) -> Result<MatrixLayout> {
         }
         Some(MemberKind::Group) => {
             let g = parent.group(name)?;
-            let encoding = read_encoding(g.as_ref())?.map(|(t, _)| t);
-            let format = match encoding.as_deref().map(Encoding::parse) {
+            let encoding = read_encoding(g.as_ref())?;
+            let format = match encoding.as_ref().map(|(t, _)| Encoding::parse(t)) {
                 Some(Some(Encoding::CsrMatrix)) => SparseFormat::Csr,
                 Some(Some(Encoding::CscMatrix)) => SparseFormat::Csc,
                 None => legacy_format(g.as_ref())?,
@@ -97,11 +97,15 @@ fn describe(parent: &dyn Group, name: &str) -> Result<MatrixLayout> {
                 SparseFormat::Csc => shape.1,
             };
             let expected = major.saturating_add(1);
-            if indptr.shape()? != [expected] {
-                return Err(Error::malformed(format!(
-                    "indptr has {} entries, expected {expected}",
-                    indptr.len()?
-                )));
+            let indptr_shape = indptr.shape()?;
+            if indptr_shape != [expected] {
+                return Err(Error::malformed(match indptr_shape.len() {
+                    1 => format!(
+                        "indptr has {} entries, expected {expected}",
+                        indptr_shape[0]
+                    ),
+                    _ => format!("indptr has shape {indptr_shape:?}, expected [{expected}] (1-d)"),
+                }));
             }
             if indices.shape()?.len() != 1 || indices.shape()? != data.shape()? {
                 return Err(Error::malformed(format!(
@@ -138,10 +142,11 @@ fn matrix_dtype(values: &dyn Array) -> Result<DType> {
         .ok_or_else(|| Error::unsupported(format!("a matrix of {} values", stored.describe())))
 }
 
-fn not_a_matrix(encoding: Option<String>) -> Error {
+fn not_a_matrix(encoding: Option<(String, String)>) -> Error {
+    let (encoding_type, version) = encoding.unwrap_or_default();
     Error::UnexpectedEncoding {
-        encoding_type: encoding.unwrap_or_default(),
-        version: String::new(),
+        encoding_type,
+        version,
         expected: "a dense or sparse matrix",
     }
 }

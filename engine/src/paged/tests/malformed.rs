@@ -224,7 +224,7 @@ fn hdf5_elements_that_are_not_matrices_are_refused() {
     let cases = [
         ("strings", "/strings: unsupported: a matrix of variable-length UTF-8 string values"),
         ("cube", "/cube: shape mismatch: a matrix must be 2-d, this array has shape [2, 2, 2]"),
-        ("frame", "/frame: unknown or unexpected encoding-type 'dataframe' (version ''), expected a dense or sparse matrix"),
+        ("frame", "/frame: unknown or unexpected encoding-type 'dataframe' (version '0.2.0'), expected a dense or sparse matrix"),
         ("unversioned", "/unversioned: unsupported: encoding-version '' of encoding-type 'csr_matrix' (anndata reads 0.1.0)"),
         ("partial", "/partial: malformed element: missing member 'indptr'"),
         ("missing", "/missing: malformed element: missing member 'missing'"),

@@ -67,6 +67,20 @@ fn malformed_files_give_errors_naming_file_and_element() {
         "{msg}"
     );
 
+    let (msg, _) =
+        v.read_err("v = f['X/indptr'][:]; del f['X/indptr']; f['X/indptr'] = v.reshape(1, -1)");
+    assert!(
+        msg.contains("/X: malformed element: indptr has shape [1, 3], expected [3] (1-d)"),
+        "{msg}"
+    );
+
+    let (msg, _) =
+        v.read_err("f['X'].attrs.update({'encoding-type': 'array', 'encoding-version': '0.2.0'})");
+    assert!(
+        msg.contains("/X: unknown or unexpected encoding-type 'array' (version '0.2.0'), expected a dense or sparse matrix"),
+        "{msg}"
+    );
+
     let (msg, _) = v.read_err("f['X/indices'][0] = 7");
     assert!(
         msg.contains("/X: malformed element: 'indices': index 7 out of bounds"),
