@@ -52,7 +52,17 @@ def _zarr_reads_string_dtype() -> bool:
 
 def _opaque(filename, path):
     """Reads an element annpage keeps verbatim (awkward arrays, rec-arrays) with anndata, from
-    an .h5ad file or a Zarr store (a directory or a zip file)."""
+    an .h5ad file or a Zarr store (a directory or a zip file); what fails there (a crafted
+    awkward form can make it recurse or claim any size) is a FormatError naming the element."""
+    try:
+        return _read_opaque(filename, path)
+    except (MemoryError, RecursionError, TypeError, ValueError, KeyError, OSError) as e:
+        from ._annpage import FormatError
+
+        raise FormatError(f"{filename}: /{path}: {type(e).__name__}: {e}") from e
+
+
+def _read_opaque(filename, path):
     from anndata.io import read_elem
 
     name = str(filename)

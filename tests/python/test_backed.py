@@ -603,3 +603,22 @@ def test_to_df_and_vectors_equal_anndatas(path):
                     _same_vector(got.var_vector(k, layer=layer), exp.var_vector(k, layer=layer))
     with pytest.raises(KeyError, match="Could not find key"):
         b.obs_vector("no such gene or column")
+
+
+def test_elements_read_by_anndata_fail_as_format_errors_naming_them(tmp_path):
+    """annpage hands awkward arrays to anndata's reader: a crafted form (nested past Python's
+    recursion limit) fails as one FormatError naming the file and element."""
+    import shutil
+
+    import h5py
+
+    path = tmp_path / "awk.h5ad"
+    shutil.copy(ROOT / "fixtures" / "x_csr_f32.h5ad", path)
+    with h5py.File(path, "r+") as f:
+        g = f["uns"].create_group("awk")
+        g.attrs["encoding-type"] = "awkward-array"
+        g.attrs["encoding-version"] = "0.1.0"
+        g.attrs["form"] = "[" * 100_000 + "]" * 100_000
+        g.attrs["length"] = 0
+    with pytest.raises(annpage.FormatError, match=r"awk\.h5ad: /uns/awk: RecursionError"):
+        annpage.read_h5ad(path)
