@@ -24,6 +24,7 @@ from pathlib import Path
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 import pytest
 import zarr
 from anndata.tests.helpers import assert_equal
@@ -404,3 +405,27 @@ def test_chunks_that_inflate_past_their_size_are_refused_before_they_are(annpage
     assert result.returncode == 1, result.stderr
     assert "X/0.0" in result.stderr and "160" in result.stderr, result.stderr
     assert peak < 150, f"{peak:.0f} MiB"
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_names_starting_with_two_underscores_read_and_write(annpage_bin: Path, tmp_path: Path, zarr_format: int):
+    """The Zarr v3 spec reserves node names starting with `__` (zarrs refuses them); zarr-python,
+    and so anndata, writes them in both formats."""
+    a = ad.AnnData(np.arange(6, dtype="f4").reshape(3, 2), obs=pd.DataFrame(index=["a", "b", "c"]))
+    a.obs["__x"] = pd.Categorical(["p", "q", "p"])
+    a.obs["__y"] = [1.0, 2.0, 3.0]
+    a.uns["__meta"] = {"__k": np.arange(3)}
+    theirs = tmp_path / "theirs.zarr"
+    with warnings.catch_warnings(), ad.settings.override(zarr_write_format=zarr_format):
+        warnings.simplefilter("ignore")
+        a.write_zarr(theirs)
+        expected = ad.read_zarr(theirs)
+    h5ad, ours = tmp_path / "via.h5ad", tmp_path / "ours.zarr"
+    for args in ([theirs, h5ad], [h5ad, ours, "--zarr-format", str(zarr_format)]):
+        result = run([annpage_bin, "convert", *args])
+        assert result.returncode == 0, result.stderr
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert_equal(ad.read_h5ad(h5ad), expected)
+        assert_equal(ad.read_zarr(ours), expected)
+    assert (ours / "obs" / "__x").is_dir()

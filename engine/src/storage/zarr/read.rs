@@ -34,8 +34,9 @@ pub(crate) fn open_zarrs(
     path: &str,
     metadata: ArrayMetadata,
 ) -> Result<ZarrsArray> {
+    let path = super::store::zarrs_path(path);
     let opened = catch_unwind(AssertUnwindSafe(|| {
-        ZarrsArray::new_with_metadata(storage, path, metadata)
+        ZarrsArray::new_with_metadata(storage, &path, metadata)
     }))
     .map_err(|p| panicked("its metadata", &p))?;
     opened.map_err(|e| match e {

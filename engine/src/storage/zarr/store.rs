@@ -335,6 +335,46 @@ enum KeyRule {
     Within(u64),
 }
 
+/// What stands before a node name that starts with `__` in the paths `zarrs` is given: the
+/// Zarr v3 spec reserves such names and `zarrs` refuses them, but zarr-python (and so anndata)
+/// writes them (an obs column `__x`, in v2 and v3). [`CheckedKeys`] takes it out of the keys
+/// `zarrs` asks for.
+const RESERVED_NAME_MARK: char = '\u{1}';
+
+/// `path` as `zarrs` accepts it: each name starting with `__` marked (see
+/// [`RESERVED_NAME_MARK`]).
+pub(crate) fn zarrs_path(path: &str) -> std::borrow::Cow<'_, str> {
+    if !path.contains("/__") {
+        return path.into();
+    }
+    let names: Vec<String> = path
+        .split('/')
+        .map(|name| match name.starts_with("__") {
+            true => format!("{RESERVED_NAME_MARK}{name}"),
+            false => name.to_owned(),
+        })
+        .collect();
+    names.join("/").into()
+}
+
+/// The store key a key `zarrs` asks for stands for (marks taken out).
+pub(crate) fn stored_key(
+    key: &StoreKey,
+) -> std::result::Result<std::borrow::Cow<'_, StoreKey>, StorageError> {
+    if !key.as_str().contains(RESERVED_NAME_MARK) {
+        return Ok(std::borrow::Cow::Borrowed(key));
+    }
+    let unmarked: String = key
+        .as_str()
+        .split('/')
+        .map(|name| name.strip_prefix(RESERVED_NAME_MARK).unwrap_or(name))
+        .collect::<Vec<_>>()
+        .join("/");
+    StoreKey::new(unmarked)
+        .map(std::borrow::Cow::Owned)
+        .map_err(|e| StorageError::Other(e.to_string()))
+}
+
 impl CheckedKeys {
     /// Refuses a key the rule refuses; absent keys are the inner store's.
     fn check(&self, key: &StoreKey) -> std::result::Result<(), StorageError> {
@@ -358,8 +398,9 @@ impl CheckedKeys {
 
 impl ReadableStorageTraits for CheckedKeys {
     fn get(&self, key: &StoreKey) -> std::result::Result<MaybeBytes, StorageError> {
-        self.check(key)?;
-        self.inner.get(key)
+        let key = stored_key(key)?;
+        self.check(&key)?;
+        self.inner.get(&key)
     }
 
     fn get_partial_many<'a>(
@@ -367,8 +408,9 @@ impl ReadableStorageTraits for CheckedKeys {
         key: &StoreKey,
         byte_ranges: ByteRangeIterator<'a>,
     ) -> std::result::Result<MaybeBytesIterator<'a>, StorageError> {
-        self.check(key)?;
-        self.inner.get_partial_many(key, byte_ranges)
+        let key = stored_key(key)?;
+        self.check(&key)?;
+        self.inner.get_partial_many(&key, byte_ranges)
     }
 
     fn get_partial(
@@ -376,12 +418,13 @@ impl ReadableStorageTraits for CheckedKeys {
         key: &StoreKey,
         byte_range: ByteRange,
     ) -> std::result::Result<MaybeBytes, StorageError> {
-        self.check(key)?;
-        self.inner.get_partial(key, byte_range)
+        let key = stored_key(key)?;
+        self.check(&key)?;
+        self.inner.get_partial(&key, byte_range)
     }
 
     fn size_key(&self, key: &StoreKey) -> std::result::Result<Option<u64>, StorageError> {
-        self.inner.size_key(key)
+        self.inner.size_key(&*stored_key(key)?)
     }
 
     fn supports_get_partial(&self) -> bool {

@@ -13,7 +13,6 @@ use ndarray::ArrayD;
 use parking_lot::Mutex;
 use serde_json::{Map, Value};
 use zarrs::array::{Array, ArrayMetadata, ArraySubset, CodecOptions, Element};
-use zarrs::filesystem::FilesystemStore;
 
 use super::meta::{attr_json, ArraySpec};
 use super::{Store, ZarrFormat};
@@ -42,7 +41,7 @@ struct State {
     /// Attributes, in the order they were set.
     attrs: Map<String, Value>,
     /// The `zarrs` view of the same metadata, that encodes and stores chunks.
-    array: Array<FilesystemStore>,
+    array: Array<super::Unmarked>,
     /// Rows of a sharded array written last that end inside an inner chunk, kept (their first
     /// row, the pieces as they came) until the rows after them complete it (see
     /// [`write_rows_locked`]). Joined once, when stored.
@@ -132,13 +131,14 @@ fn zarrs_array(
     path: &str,
     spec: &ArraySpec,
     attrs: &Map<String, Value>,
-) -> Result<Array<FilesystemStore>> {
+) -> Result<Array<super::Unmarked>> {
     let meta = spec.zarrs_metadata(attrs);
     let metadata = match spec.format {
         ZarrFormat::V2 => ArrayMetadata::V2(serde_json::from_value(meta).map_err(zarr_error)?),
         ZarrFormat::V3 => ArrayMetadata::V3(serde_json::from_value(meta).map_err(zarr_error)?),
     };
-    Array::new_with_metadata(store.fs.clone(), path, metadata).map_err(zarr_error)
+    let path = crate::storage::zarr::store::zarrs_path(path);
+    Array::new_with_metadata(store.fs.clone(), &path, metadata).map_err(zarr_error)
 }
 
 /// A `zarrs` error (or one of its metadata) as an engine error.
@@ -173,7 +173,7 @@ fn check_dtype(spec: &ArraySpec, data: &ArrayData) -> Result<()> {
 /// shard each time. The shard keeps the superseded bytes of inner chunks that a block
 /// boundary cut through, unreferenced (readers go by the index).
 fn store_subset(
-    array: &Array<FilesystemStore>,
+    array: &Array<super::Unmarked>,
     subset: &ArraySubset,
     data: &ArrayData,
     partial_shards: bool,
@@ -201,7 +201,7 @@ fn store_subset(
 
 /// [`store_subset`] for one element type.
 fn store_values<T: Element + Clone>(
-    array: &Array<FilesystemStore>,
+    array: &Array<super::Unmarked>,
     subset: &ArraySubset,
     values: &ArrayD<T>,
     options: &CodecOptions,
@@ -341,7 +341,7 @@ fn write_rows_locked(state: &mut State, start: usize, rows: &ArrayData) -> Resul
 
 /// Stores `rows` from row `start` on (see [`store_subset`]).
 fn store_rows(
-    array: &Array<FilesystemStore>,
+    array: &Array<super::Unmarked>,
     start: usize,
     rows: &ArrayData,
     partial_shards: bool,

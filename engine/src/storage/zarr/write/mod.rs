@@ -28,7 +28,13 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use zarrs::filesystem::FilesystemStore;
-use zarrs::storage::{ReadableStorageTraits, StoreKey, StorePrefix, WritableStorageTraits};
+use zarrs::storage::byte_range::ByteRangeIterator;
+use zarrs::storage::{
+    Bytes, MaybeBytesIterator, OffsetBytesIterator, ReadableStorageTraits, StorageError, StoreKey,
+    StorePrefix, WritableStorageTraits,
+};
+
+use super::store::stored_key;
 
 use self::array::{zarr_error, ZarrArrayWriter};
 use self::meta::{attr_json, group_metadata_v3, ArraySpec};
@@ -126,7 +132,7 @@ pub(crate) fn create(path: &Path, options: &ZarrOptions) -> Result<Box<dyn Group
     std::fs::create_dir(path)?;
     let fs = FilesystemStore::new(path).map_err(zarr_error)?;
     let store = Arc::new(Store {
-        fs: Arc::new(fs),
+        fs: Arc::new(Unmarked(fs)),
         root: path.to_path_buf(),
         options: options.clone(),
     });
@@ -138,10 +144,58 @@ pub(crate) fn create(path: &Path, options: &ZarrOptions) -> Result<Box<dyn Group
     Ok(Box::new(root))
 }
 
+/// The directory as `zarrs` writes chunks into it: the keys of nodes named `__…`, which
+/// `zarrs` is given marked (see `store::zarrs_path`), written under their names.
+pub(super) struct Unmarked(FilesystemStore);
+
+impl ReadableStorageTraits for Unmarked {
+    fn get_partial_many<'a>(
+        &'a self,
+        key: &StoreKey,
+        byte_ranges: ByteRangeIterator<'a>,
+    ) -> std::result::Result<MaybeBytesIterator<'a>, StorageError> {
+        self.0.get_partial_many(&*stored_key(key)?, byte_ranges)
+    }
+
+    fn size_key(&self, key: &StoreKey) -> std::result::Result<Option<u64>, StorageError> {
+        self.0.size_key(&*stored_key(key)?)
+    }
+
+    fn supports_get_partial(&self) -> bool {
+        self.0.supports_get_partial()
+    }
+}
+
+impl WritableStorageTraits for Unmarked {
+    fn set(&self, key: &StoreKey, value: Bytes) -> std::result::Result<(), StorageError> {
+        self.0.set(&*stored_key(key)?, value)
+    }
+
+    fn set_partial_many(
+        &self,
+        key: &StoreKey,
+        offset_values: OffsetBytesIterator,
+    ) -> std::result::Result<(), StorageError> {
+        self.0.set_partial_many(&*stored_key(key)?, offset_values)
+    }
+
+    fn erase(&self, key: &StoreKey) -> std::result::Result<(), StorageError> {
+        self.0.erase(&*stored_key(key)?)
+    }
+
+    fn erase_prefix(&self, prefix: &StorePrefix) -> std::result::Result<(), StorageError> {
+        self.0.erase_prefix(prefix)
+    }
+
+    fn supports_set_partial(&self) -> bool {
+        self.0.supports_set_partial()
+    }
+}
+
 /// A store being written: where it is and how.
 pub(super) struct Store {
     /// The `zarrs` view of the directory.
-    fs: Arc<FilesystemStore>,
+    fs: Arc<Unmarked>,
     /// The directory.
     root: PathBuf,
     /// How arrays are laid out.
