@@ -127,6 +127,14 @@ def test_chunks_and_shards_are_as_asked(zarr_format: int, annpage_bin: Path, tmp
     assert_same(read_h5ad(src), read_zarr(store))
 
 
+def zip_store(directory: Path, archive: Path, compression: int) -> None:
+    """The store `directory` as the zip file `archive`, members compressed with `compression`."""
+    with zipfile.ZipFile(archive, "w", compression=compression) as z:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file():
+                z.write(path, path.relative_to(directory).as_posix())
+
+
 @pytest.mark.parametrize(("zarr_format", "sharded"), [(2, False), (3, False), (3, True)],
                          ids=["v2", "v3", "v3-sharded"])
 def test_info_subset_and_stats_read_stores(zarr_format: int, sharded: bool, annpage_bin: Path,
@@ -172,10 +180,7 @@ def test_zip_stores_read_like_directories(zarr_format: int, sharded: bool, annpa
         codecs = json.loads((directory / "X" / "data" / "zarr.json").read_text())["codecs"]
         assert [c["name"] for c in codecs] == ["sharding_indexed"]
     archive = tmp_path / "in.zarr.zip"
-    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as z:
-        for path in sorted(directory.rglob("*")):
-            if path.is_file():
-                z.write(path, path.relative_to(directory).as_posix())
+    zip_store(directory, archive, zipfile.ZIP_STORED)
     out = tmp_path / "out.h5ad"
     result = run([annpage_bin, "convert", archive, out])
     assert result.returncode == 0, result.stderr
@@ -346,10 +351,7 @@ def test_zip_stores_with_compressed_members_are_refused_naming_the_fix(annpage_b
     ZipStore): one line saying so, and how to make one."""
     directory = anndata_store(FIXTURES / "pbmc_like_csr.h5ad", 2, tmp_path / "in.zarr")
     archive = tmp_path / "in.zarr.zip"
-    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
-        for path in sorted(directory.rglob("*")):
-            if path.is_file():
-                z.write(path, path.relative_to(directory).as_posix())
+    zip_store(directory, archive, zipfile.ZIP_DEFLATED)
     result = run([annpage_bin, "info", archive])
     assert result.returncode == 1
     lines = result.stderr.splitlines()
@@ -361,10 +363,7 @@ def test_zip_members_claiming_more_than_their_archive_are_refused(annpage_bin: P
     (here 4 GiB for a chunk of a few bytes) is refused before anything is allocated for it."""
     directory = anndata_store(FIXTURES / "pbmc_like_csr.h5ad", 2, tmp_path / "in.zarr")
     archive = tmp_path / "in.zarr.zip"
-    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as z:
-        for path in sorted(directory.rglob("*")):
-            if path.is_file():
-                z.write(path, path.relative_to(directory).as_posix())
+    zip_store(directory, archive, zipfile.ZIP_STORED)
     data = bytearray(archive.read_bytes())
     at, patched = 0, 0
     while (at := data.find(b"PK\x01\x02", at)) >= 0:  # central directory records
