@@ -265,3 +265,22 @@ def test_sparse_arrays_stay_arrays_as_anndata_keeps_them(tmp_path):
             for read in (annpage.read_h5ad(path), annpage.read_h5ad(path, backed="r").to_memory()):
                 assert type(read.X) is type(expected.X) is sp.csr_array
                 assert type(read.layers["c"]) is type(expected.layers["c"])
+
+
+def test_dicts_nested_deeper_than_annpage_reads_are_not_written(tmp_path):
+    """annpage reads uns dicts 64 groups deep at most (a bound on its readers' stack): what it
+    writes, it reads back; one level more is refused before anything is written."""
+
+    def nested(depth):
+        d = {"v": np.arange(3)}
+        for _ in range(depth):
+            d = {"d": d}
+        a = ad.AnnData(np.ones((2, 2), np.float32))
+        a.uns["deep"] = d
+        return a
+
+    annpage.write_h5ad(nested(62), tmp_path / "ok.h5ad")
+    assert_equal(annpage.read_h5ad(tmp_path / "ok.h5ad"), ad.read_h5ad(tmp_path / "ok.h5ad"))
+    with pytest.raises(annpage.AnnpageError, match="nested more than 64 levels deep"):
+        annpage.write_h5ad(nested(63), tmp_path / "deep.h5ad")
+    assert not (tmp_path / "deep.h5ad").exists()

@@ -210,6 +210,15 @@ pub(crate) fn write_mapping(
     mapping: &Mapping,
     options: &WriteOptions,
 ) -> Result<()> {
+    // What the readers read no deeper than (a walk's bound) is not written either.
+    let path = path_of(group, name);
+    if path.matches('/').count() > super::walk::MAX_DEPTH {
+        return Err(Error::invalid(format!(
+            "dicts nested more than {} levels deep: annpage reads none deeper",
+            super::walk::MAX_DEPTH
+        ))
+        .in_element(path));
+    }
     prepare(group, name)?;
     let g = new_group(group, name, Encoding::Dict)?;
     mapping
