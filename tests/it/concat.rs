@@ -472,3 +472,31 @@ fn on_disk_along_var_writes_the_store_asked_for() {
     assert!(out.join("zarr.json").is_file());
     assert_eq!(read_zarr(&out).unwrap(), concat(&[a, b], &options).unwrap());
 }
+
+#[test]
+fn on_disk_refusals_name_the_input_file() {
+    use annpage::{concat_on_disk, BackedOptions, WriteOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let (a, _) = pair();
+    let mut twice = a.clone();
+    twice.set_var_names(strings(&["g1", "g1"])).unwrap();
+    let (pa, pb) = (dir.path().join("a.h5ad"), dir.path().join("twice.h5ad"));
+    a.write_h5ad(&pa, &WriteOptions::default()).unwrap();
+    twice.write_h5ad(&pb, &WriteOptions::default()).unwrap();
+    let out = dir.path().join("out.h5ad");
+    let e = concat_on_disk(
+        &[pa, pb.clone()],
+        &out,
+        &ConcatOptions::default(),
+        &WriteOptions::default(),
+        &BackedOptions::default(),
+    )
+    .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with(&format!("{}: /var: ", pb.display())),
+        "{msg}"
+    );
+    assert!(msg.contains("the var name 'g1' appears twice"), "{msg}");
+    assert!(!out.exists());
+}

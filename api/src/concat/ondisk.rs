@@ -120,6 +120,18 @@ impl Axes {
             .iter()
             .map(|h| h.names(Axis::Var))
             .collect::<Result<Vec<_>>>()?;
+        for (h, names) in handles.iter().zip(&lists) {
+            // Named by its file here (the alignment below counts inputs from 0).
+            let mut seen = std::collections::HashSet::with_capacity(names.len());
+            if let Some(twice) = names.iter().find(|n| !seen.insert(n.as_str())) {
+                return Err(Error::invalid(format!(
+                    "the var name '{twice}' appears twice: the var names of every input must \
+                     be unique to be aligned"
+                ))
+                .in_element("/var")
+                .in_file(h.path()));
+            }
+        }
         let borrowed: Vec<&[CompactString]> = lists.iter().map(|names| &**names).collect();
         let (var_names, reindexers) = plan::align(&borrowed, options.join, "var")?;
         let layer_maps: Vec<IndexMap<String, ()>> = handles
