@@ -57,8 +57,8 @@ pub fn convert_mtx(
     drop(lines);
     let adata = AnnData::new(header.shape.0, header.shape.1);
     let streamed = std::cell::Cell::new(true);
-    let result = write_streaming_x(out, &adata, write, |root, w| {
-        if mtx::write_rows_sorted(path, dtype, root, w)? {
+    let result = write_streaming(out, &adata, write, |root, w| {
+        if mtx::write_rows_sorted(path, dtype, root, w).in_element("/X")? {
             Ok(())
         } else {
             streamed.set(false);
@@ -73,20 +73,20 @@ pub fn convert_mtx(
     }
 }
 
-/// Writes `adata` (without X) to `out` in the store `write.store` names, `x` writing X into
-/// the root first.
-fn write_streaming_x(
+/// Writes `adata`, whose streamed matrices it leaves out, to `out` in the store `write.store`
+/// names; then `matrices` writes those into the root (`X`) and its `layers` group.
+fn write_streaming(
     out: &Path,
     adata: &AnnData,
     write: &annpage_engine::format::WriteOptions,
-    x: impl FnOnce(
+    matrices: impl FnOnce(
         &dyn annpage_engine::storage::GroupWriter,
         &annpage_engine::format::WriteOptions,
     ) -> Result<()>,
 ) -> Result<()> {
     annpage_engine::file::stream::write_file(out, write, 1, |w| {
-        x(w.root(), w.options()).in_element("/X")?;
-        w.write_all(adata.elements())
+        w.write_all(adata.elements())?;
+        matrices(w.root(), w.options())
     })
 }
 
@@ -204,8 +204,8 @@ pub fn convert_10x_h5(
         }
         None => vec![true; adata.n_vars()],
     };
-    write_streaming_x(out.as_ref(), &adata, write, |root, w| {
-        tenx::write_10x_h5_counts(path, genome, &keep, root, w)
+    write_streaming(out.as_ref(), &adata, write, |root, w| {
+        tenx::write_10x_h5_counts(path, genome, &keep, root, w).in_element("/X")
     })
 }
 
@@ -322,9 +322,8 @@ pub fn convert_loom(
     }
     let rest = loom::read_loom_annotations(path, options)?;
     let adata = AnnData::from_elements(rest).in_file(path)?;
-    annpage_engine::file::stream::write_file(out, write, 1, |w| {
-        w.write_all(adata.elements())?;
-        loom::write_matrices(path, options, w.root(), w.options())
+    write_streaming(out, &adata, write, |root, w| {
+        loom::write_matrices(path, options, root, w)
     })
 }
 

@@ -9,7 +9,9 @@ use std::path::Path;
 
 use ndarray::IxDyn;
 
-use crate::data::{ArrayData, Column, DataFrame, Element, Matrix, SparseFormat, SparseMatrix};
+use crate::data::{
+    ArrayData, Column, DType, DataFrame, Element, Matrix, SparseFormat, SparseMatrix,
+};
 use crate::error::{Error, Result, ResultExt};
 use crate::format::AnnDataElements;
 use crate::map_array;
@@ -220,11 +222,7 @@ fn sparse_transposed(m: &ArrayData, x: bool) -> Result<SparseMatrix> {
         .ok_or_else(|| Error::malformed("not a matrix"))?;
     let (values, indices, ends) = stream::transposed_csr(flat, n_genes, n_cells);
     let indptr = std::iter::once(0).chain(ends).collect();
-    let data = if x {
-        ArrayData::from(values.into_iter().map(|v| v as f32).collect::<Vec<f32>>())
-    } else {
-        ArrayData::from(values)
-    };
+    let data = stream::values_of(values, if x { DType::F32 } else { DType::F64 });
     SparseMatrix::new(SparseFormat::Csr, (n_cells, n_genes), indptr, indices, data)
 }
 

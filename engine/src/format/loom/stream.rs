@@ -114,14 +114,18 @@ fn stream(
         let end = n_cells.min(start + cells);
         let block = read(start..end)?;
         let (values, indices, ends) = transposed_csr(&block, n_genes, end - start);
-        let values = match dtype {
-            DType::F32 => ArrayData::from(values.into_iter().map(|v| v as f32).collect::<Vec<_>>()),
-            _ => ArrayData::from(values),
-        };
-        csr.push(&values, &indices, &ends)?;
+        csr.push(&values_of(values, dtype), &indices, &ends)?;
         start = end;
     }
     Ok(())
+}
+
+/// A matrix's values as `dtype`: float32 for X (anndata's `astype`), float64 for layers.
+pub(super) fn values_of(values: Vec<f64>, dtype: DType) -> ArrayData {
+    match dtype {
+        DType::F32 => ArrayData::from(values.into_iter().map(|v| v as f32).collect::<Vec<_>>()),
+        _ => ArrayData::from(values),
+    }
 }
 
 /// How many cells a block holds: as many as fit [`BLOCK_VALUES`] with every gene, rounded down
