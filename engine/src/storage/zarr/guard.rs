@@ -1,4 +1,4 @@
-//! A guard between `zarrs` and the store against zstd frames that lie about their size.
+//! A guard between `zarrs` and the store against values that decode past their chunk's size.
 //!
 //! `zarrs` decompresses a zstd-compressed chunk into a buffer of the size the frame header
 //! declares (`ZSTD_decompressBound`): a 50-byte chunk declaring a petabyte makes that
@@ -165,8 +165,9 @@ impl Inflate {
 /// check (the rule HDF5 chunks follow: 256 MiB beyond the chunk's bytes).
 const INFLATE_SLACK: u64 = 256 << 20;
 
-/// A store that checks zstd frames before `zarrs` decodes them (see the module docs).
-pub(crate) struct ZstdGuard {
+/// A store that checks what values decode to (zstd frames, blosc headers, gzip and zlib
+/// values) before `zarrs` decodes them (see the module docs).
+pub(crate) struct SizeGuard {
     inner: ReadableStorage,
     layout: ZstdLayout,
     inflate: Inflate,
@@ -174,7 +175,7 @@ pub(crate) struct ZstdGuard {
     limit: Option<u64>,
 }
 
-impl ZstdGuard {
+impl SizeGuard {
     /// Wraps `inner` for an array with `layout`, whose checked frames decode to at most
     /// `limit` bytes (`None`: as much as memory allows).
     pub(crate) fn wrap(
@@ -187,7 +188,7 @@ impl ZstdGuard {
         if unguarded && (inflate == Inflate::None || limit.is_none()) {
             return inner;
         }
-        std::sync::Arc::new(ZstdGuard {
+        std::sync::Arc::new(SizeGuard {
             inner,
             layout,
             inflate,
@@ -234,7 +235,7 @@ impl ZstdGuard {
         let Some(limit) = self.limit else {
             return Ok(());
         };
-        let mut inflater: Box<dyn std::io::Read + '_> = match self.inflate {
+        let gzip = match self.inflate {
             Inflate::None => return Ok(()),
             Inflate::Blosc => {
                 // Bytes 4..8 of a blosc header: the decoded size, which blosc allocates.
@@ -249,12 +250,17 @@ impl ZstdGuard {
                     _ => Ok(()),
                 };
             }
-            Inflate::Gzip => Box::new(flate2::read::GzDecoder::new(bytes)),
-            Inflate::Zlib => Box::new(flate2::read::ZlibDecoder::new(bytes)),
+            Inflate::Gzip => true,
+            Inflate::Zlib => false,
         };
         if (bytes.len() as u64).saturating_mul(1032) <= limit.saturating_add(INFLATE_SLACK) {
             return Ok(()); // Whatever it holds, it cannot inflate far past its chunk.
         }
+        let mut inflater: Box<dyn std::io::Read + '_> = if gzip {
+            Box::new(flate2::read::GzDecoder::new(bytes))
+        } else {
+            Box::new(flate2::read::ZlibDecoder::new(bytes))
+        };
         let mut scratch = vec![0u8; 64 << 10];
         let mut decoded = 0u64;
         // A read error is corrupt data: zarrs reports it when it decodes.
@@ -288,7 +294,7 @@ impl ZstdGuard {
     }
 }
 
-impl ReadableStorageTraits for ZstdGuard {
+impl ReadableStorageTraits for SizeGuard {
     fn get_partial_many<'a>(
         &'a self,
         key: &StoreKey,

@@ -36,7 +36,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use self::attrs::{attr_value, OrderedObject};
-use self::guard::{ZstdGuard, ZstdLayout};
+use self::guard::{SizeGuard, ZstdLayout};
 use self::meta::{node_exists, read_node, ArrayMeta, NodeMeta};
 use self::read::{open_zarrs, read_bytes, read_region, read_region_into, ZarrsArray};
 use self::shards::ShardedZstd;
@@ -234,7 +234,7 @@ impl ZarrArray {
                     .try_fold(elem, |acc, &d| acc.checked_mul(d))
             }),
         };
-        let storage = ZstdGuard::wrap(
+        let storage = SizeGuard::wrap(
             self.store.readable(),
             meta.zstd.clone(),
             meta.inflate,
