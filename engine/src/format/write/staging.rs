@@ -383,9 +383,10 @@ fn parent_dir(target: &Path) -> &Path {
 }
 
 /// Removes the temporaries this process is writing for `target` (files, or directory stores;
-/// for a directory of files, those of its files too), for a process about to die of a signal: a [`Staged`] removes its own when dropped, which
-/// a process killed by a signal never does. Failures are ignored; what is left is removed by
-/// the next write of the same target once this process is gone.
+/// for a directory of files, those of its files too), for a process about to die of a signal:
+/// a [`Staged`] removes its own when dropped, which a process killed by a signal never does.
+/// Failures are ignored; what is left is removed by the next write of the same target once
+/// this process is gone.
 ///
 /// ```
 /// use annpage_engine::format::write::staging::{remove_own_temporaries, Staged};
@@ -403,41 +404,40 @@ pub fn remove_own_temporaries(target: &Path) {
     let Some(name) = target.file_name() else {
         return;
     };
-    let name = temp_stem(name);
-    let Ok(entries) = std::fs::read_dir(parent_dir(target)) else {
+    remove_own_in(parent_dir(target), Some(&temp_stem(name)));
+    // A directory of files (`write_csvs`): the temporaries of its files, and of `uns`'s.
+    if target.is_dir() {
+        remove_own_in(target, None);
+        remove_own_in(&target.join("uns"), None);
+    }
+}
+
+/// Removes this process's temporaries in `dir`: those of the target whose name starts with
+/// `stem`, or (`None`) of any target.
+fn remove_own_in(dir: &Path, stem: Option<&OsStr>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
-        if temp_pid(&entry.file_name(), &name) != Some(std::process::id()) {
+        let file = entry.file_name();
+        let pid = match stem {
+            Some(stem) => temp_pid(&file, stem),
+            None => file.to_str().and_then(|f| {
+                // `.<stem>.<pid>-<n>-<nanos>.annpage-tmp`
+                let stem = f
+                    .strip_prefix('.')?
+                    .strip_suffix(".annpage-tmp")?
+                    .rsplit_once('.')?;
+                temp_pid(&file, OsStr::new(stem.0))
+            }),
+        };
+        if pid != Some(std::process::id()) {
             continue;
         }
         if let Ok(meta) = entry.metadata() {
             if meta.is_dir() {
                 remove_store_being_written(&entry.path());
             } else {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
-    }
-    // A directory of files (`write_csvs`): the temporaries of its files, and of `uns`'s.
-    if !target.is_dir() {
-        return;
-    }
-    for dir in [target.to_path_buf(), target.join("uns")] {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let file = entry.file_name();
-            let own = file.to_str().and_then(|f| {
-                let stem = f
-                    .strip_prefix('.')?
-                    .strip_suffix(".annpage-tmp")?
-                    .rsplit_once('.')?
-                    .0;
-                temp_pid(&file, OsStr::new(stem))
-            }) == Some(std::process::id());
-            if own && entry.file_type().is_ok_and(|t| t.is_file()) {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
