@@ -98,6 +98,39 @@ def test_a_global_heap_that_traps_libhdf5_is_a_format_error():
     assert str(path) in run.stdout and "free space of 0 bytes" in run.stdout, run.stdout
 
 
+def test_a_chunk_inflating_past_its_size_is_a_format_error_in_bounded_memory(tmp_path):
+    """An obsm chunk of 80 KB stored as a 1 MB zlib stream of 1 GiB of zeros. libhdf5's own
+    deflate filter inflated all of it before finding the chunk the wrong size (a 1 MB file
+    took over 1 GiB); annpage's stops at the chunk's room. Run in a subprocess to measure its
+    peak RSS."""
+    import zlib
+
+    path = tmp_path / "bomb.h5ad"
+    ad.AnnData(X=np.zeros((100, 10), dtype=np.float32), obsm={"e": np.zeros((100, 100))}).write_h5ad(path)
+    with h5py.File(path, "r+") as f:
+        attrs = dict(f["obsm/e"].attrs)
+        del f["obsm/e"]
+        d = f.create_dataset("obsm/e", shape=(100, 100), dtype="f8", chunks=(100, 100), compression="gzip")
+        d.attrs.update(attrs)
+        z = zlib.compressobj(9)
+        block = bytes(1 << 24)
+        d.id.write_direct_chunk((0, 0), b"".join(z.compress(block) for _ in range(64)) + z.flush())
+    assert path.stat().st_size < 2 << 20
+    script = (
+        "import resource, sys, annpage\n"
+        "try:\n"
+        "    annpage.read_h5ad(sys.argv[1])\n"
+        "except annpage.FormatError as e:\n"
+        "    print(e)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    message, peak_mb = run.stdout.splitlines()
+    assert message.startswith(f"{path}: /obsm/e: ") and "decoding past the chunk's size" in message, message
+    assert float(peak_mb) < 500, f"peak RSS {peak_mb} MB"
+
+
 def test_uns_scalars_are_python_values_as_anndata_reads_them(tmp_path):
     """anndata's reader hands uns scalars over as Python str/int/float/bool (`.item()`), so that
     e.g. `json.dumps(adata.uns[...])` works; annpage's readers do the same."""

@@ -93,7 +93,7 @@ fn write_copy(
     changed: &BTreeSet<Part>,
     target: &std::path::Path,
 ) -> Result<()> {
-    let out = hdf5::File::create(target)?;
+    let out = crate::storage::h5::create(target)?;
     write_attrs(&out, &read_attrs(src)?).in_element("/")?;
     let members = src.member_names()?;
     for name in &members {

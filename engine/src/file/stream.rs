@@ -72,7 +72,7 @@ fn write_h5<R>(
 ) -> Result<R> {
     let staged = Staged::beside(path).in_file(path)?;
     let write = || -> Result<R> {
-        let file = hdf5::File::create(staged.path())?;
+        let file = crate::storage::h5::create(staged.path())?;
         let result = match options.compression {
             Compression::Gzip(_) => with_deflaters(threads, |deflaters| {
                 f(&Writer {

@@ -124,7 +124,7 @@ pub fn write_h5ad(
     options.check().in_file(path)?;
     let staged = staging::Staged::beside(path).in_file(path)?;
     let write = || -> Result<()> {
-        let file = hdf5::File::create(staged.path())?;
+        let file = crate::storage::h5::create(staged.path())?;
         write_root(&*file, adata, options)?;
         file.close()?;
         Ok(())

@@ -40,7 +40,7 @@ pub fn write_loom(path: &Path, elems: &AnnDataElements, write_obsm_varm: bool) -
     }
     let staged = Staged::beside(path).in_file(path)?;
     let write = || -> Result<()> {
-        let file = hdf5::File::create(staged.path())?;
+        let file = crate::storage::h5::create(staged.path())?;
         for g in [
             "attrs",
             "layers",

@@ -11,6 +11,7 @@ pub(crate) mod chunks;
 pub mod claim;
 #[cfg(test)]
 mod corrupt;
+mod deflate_filter;
 mod dense;
 pub(crate) mod filters;
 mod header;
@@ -38,6 +39,7 @@ use crate::{data::ArrayData, Error, Result};
 /// (truncated, or another format).
 pub fn open_read(path: &Path) -> Result<hdf5::File> {
     check_regular_file(path)?;
+    deflate_filter::install()?;
     let file = hdf5::File::open(path).map_err(|e| {
         let e = e.to_string();
         if e.contains("unable to lock file") {
@@ -53,6 +55,13 @@ pub fn open_read(path: &Path) -> Result<hdf5::File> {
     })?;
     check_group(&file)?;
     Ok(file)
+}
+
+/// Creates (or truncates) an HDF5 file for writing, with the same libhdf5 set-up as
+/// [`open_read`] (its deflate filter bounded).
+pub fn create(path: &Path) -> Result<hdf5::File> {
+    deflate_filter::install()?;
+    Ok(hdf5::File::create(path)?)
 }
 
 /// The file libhdf5 has open for `file`, as a handle of its own: a duplicate of libhdf5's

@@ -225,18 +225,27 @@ fn filter_name(id: i32) -> &'static str {
     }
 }
 
-/// Replaces a read failure caused by a filter this build lacks with an error naming the filter.
+/// Replaces a read failure caused by a filter this build lacks with an error naming the filter,
+/// and a failed filter with what it means.
 fn explain_read_failure(ds: &Dataset, err: Error) -> Error {
-    let missing = ds.filters().into_iter().find(|f| !f.is_available());
-    match missing {
-        Some(f) => Error::unsupported(format!(
+    let filters = ds.filters();
+    if let Some(f) = filters.iter().find(|f| !f.is_available()) {
+        return Error::unsupported(format!(
             "the dataset is compressed with the {} filter (HDF5 filter id {}), which this build \
              of annpage cannot decode",
             filter_name(f.id()),
             f.id()
-        )),
-        None => err,
+        ));
     }
+    if err.to_string().contains("filter returned failure") {
+        let names: Vec<&str> = filters.iter().map(|f| filter_name(f.id())).collect();
+        return Error::malformed(format!(
+            "a chunk does not decode through its filters ({}): corrupt, or decoding past the \
+             chunk's size ({err})",
+            names.join(", ")
+        ));
+    }
+    err
 }
 
 fn read_array_unexplained(ds: &Dataset) -> Result<ArrayData> {
