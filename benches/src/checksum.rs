@@ -40,6 +40,13 @@ macro_rules! value_as {
 }
 value_as!(i8, i16, i32, i64, u8, u16, u32, u64, f32, f64);
 
+impl Value for half::f16 {
+    #[inline]
+    fn to_f64(self) -> f64 {
+        self.into()
+    }
+}
+
 impl Value for bool {
     #[inline]
     fn to_f64(self) -> f64 {
@@ -69,6 +76,7 @@ macro_rules! with_values {
             ArrayData::U16(a) => go!(a),
             ArrayData::U32(a) => go!(a),
             ArrayData::U64(a) => go!(a),
+            ArrayData::F16(a) => go!(a),
             ArrayData::F32(a) => go!(a),
             ArrayData::F64(a) => go!(a),
             ArrayData::String(_) => return Err("sparse data holds strings".into()),

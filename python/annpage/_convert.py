@@ -226,7 +226,7 @@ def _flat_array(a):
         a = a.astype(object)
     if a.dtype.kind in "OUS":
         return _flat_strings(a.astype(str) if a.dtype.kind in "US" else a)
-    if a.dtype.kind not in "biuf" or a.dtype.itemsize > 8 or a.dtype == np.float16:
+    if a.dtype.kind not in "biuf" or a.dtype.itemsize > 8:
         raise TypeError(f"annpage cannot store numpy arrays of dtype {a.dtype}")
     return np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
 

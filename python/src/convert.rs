@@ -37,6 +37,7 @@ pub fn array(py: Python<'_>, a: ArrayData) -> PyResult<Bound<'_, PyAny>> {
         ArrayData::U16(a) => a.into_pyarray(py).into_any(),
         ArrayData::U32(a) => a.into_pyarray(py).into_any(),
         ArrayData::U64(a) => a.into_pyarray(py).into_any(),
+        ArrayData::F16(a) => a.into_pyarray(py).into_any(),
         ArrayData::F32(a) => a.into_pyarray(py).into_any(),
         ArrayData::F64(a) => a.into_pyarray(py).into_any(),
         ArrayData::String(a) => strings(py, a),

@@ -137,6 +137,7 @@ macro_rules! numbers {
             ArrayData::U16($x) => $body,
             ArrayData::U32($x) => $body,
             ArrayData::U64($x) => $body,
+            ArrayData::F16($x) => $body,
             ArrayData::F32($x) => $body,
             ArrayData::F64($x) => $body,
             ArrayData::Bool(_) | ArrayData::String(_) => $other,

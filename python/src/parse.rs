@@ -54,7 +54,7 @@ pub fn array(v: &Bound<'_, PyAny>) -> PyResult<ArrayData> {
         };
     }
     try_dtypes!(bool => Bool, i8 => I8, i16 => I16, i32 => I32, i64 => I64, u8 => U8,
-        u16 => U16, u32 => U32, u64 => U64, f32 => F32, f64 => F64);
+        u16 => U16, u32 => U32, u64 => U64, half::f16 => F16, f32 => F32, f64 => F64);
     Err(PyTypeError::new_err(format!(
         "annpage cannot store numpy arrays of dtype {}",
         untyped.dtype()

@@ -100,6 +100,7 @@ impl PCol {
     pub(super) fn is_na(&self) -> bool {
         let all = |mut it: Box<dyn Iterator<Item = bool> + '_>| it.all(|b| b);
         match self {
+            PCol::Np(ArrayData::F16(a)) => all(Box::new(a.iter().map(|v| v.is_nan()))),
             PCol::Np(ArrayData::F32(a)) => all(Box::new(a.iter().map(|v| v.is_nan()))),
             PCol::Np(ArrayData::F64(a)) => all(Box::new(a.iter().map(|v| v.is_nan()))),
             PCol::Np(_) => false,

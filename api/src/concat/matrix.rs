@@ -177,7 +177,7 @@ fn fill_as(
         };
     }
     Ok(go!(
-        Bool, I8, I16, I32, I64, U8, U16, U32, U64, F32, F64, String
+        Bool, I8, I16, I32, I64, U8, U16, U32, U64, F16, F32, F64, String
     ))
 }
 

@@ -27,6 +27,11 @@ pub(super) fn result_type(a: DType, b: DType) -> Option<DType> {
                 F64
             }
         }
+        (F16, x) | (x, F16) => match x.size() {
+            1 => F16,
+            2 => F32,
+            _ => F64,
+        },
         (x, y) => {
             let (sx, sy) = (is_signed(x), is_signed(y));
             if sx == sy {
@@ -71,6 +76,11 @@ pub(super) fn promote_for_fill(dtype: DType, fill: f64) -> Option<DType> {
         DType::F32 if fill.is_nan() || fill.is_infinite() || (fill as f32).is_finite() => {
             Some(DType::F32)
         }
+        DType::F16
+            if fill.is_nan() || fill.is_infinite() || half::f16::from_f64(fill).is_finite() =>
+        {
+            Some(DType::F16)
+        }
         _ => Some(DType::F64),
     }
 }
@@ -111,6 +121,18 @@ macro_rules! prim_float {
 }
 prim_float!(f32, f64);
 
+impl Prim for half::f16 {
+    fn wide(self) -> Wide {
+        Wide::F(self.into())
+    }
+    fn from_wide(w: Wide) -> Self {
+        match w {
+            Wide::I(i) => half::f16::from_f64(i as f64),
+            Wide::F(f) => half::f16::from_f64(f),
+        }
+    }
+}
+
 impl Prim for bool {
     fn wide(self) -> Wide {
         Wide::I(self as i128)
@@ -137,6 +159,7 @@ fn cast_to<T: Prim>(a: &ArrayData) -> Result<ArrayD<T>> {
         ArrayData::U16(x) => go(x),
         ArrayData::U32(x) => go(x),
         ArrayData::U64(x) => go(x),
+        ArrayData::F16(x) => go(x),
         ArrayData::F32(x) => go(x),
         ArrayData::F64(x) => go(x),
         ArrayData::String(_) => {
@@ -162,6 +185,7 @@ pub(super) fn cast(a: &ArrayData, dtype: DType) -> Result<ArrayData> {
         DType::U16 => ArrayData::U16(cast_to(a)?),
         DType::U32 => ArrayData::U32(cast_to(a)?),
         DType::U64 => ArrayData::U64(cast_to(a)?),
+        DType::F16 => ArrayData::F16(cast_to(a)?),
         DType::F32 => ArrayData::F32(cast_to(a)?),
         DType::F64 => ArrayData::F64(cast_to(a)?),
         DType::String => {
@@ -186,6 +210,10 @@ pub(super) fn arrays_equal(a: &ArrayData, b: &ArrayData) -> bool {
         return false;
     }
     match (a, b) {
+        (ArrayData::F16(x), ArrayData::F16(y)) => x
+            .iter()
+            .zip(y)
+            .all(|(p, q)| p == q || (p.is_nan() && q.is_nan())),
         (ArrayData::F32(x), ArrayData::F32(y)) => x
             .iter()
             .zip(y)
@@ -275,6 +303,7 @@ pub(super) fn to_objects(a: &ArrayData) -> ArrayD<Obj> {
         ArrayData::U16(x) => each(x, |&v| Obj::Int(v.into())),
         ArrayData::U32(x) => each(x, |&v| Obj::Int(v.into())),
         ArrayData::U64(x) => each(x, |&v| Obj::Int(v.into())),
+        ArrayData::F16(x) => each(x, |&v| Obj::float(v.into())),
         ArrayData::F32(x) => each(x, |&v| Obj::float(v.into())),
         ArrayData::F64(x) => each(x, |&v| Obj::float(v)),
         ArrayData::String(x) => each(x, |v| Obj::Str(v.clone())),
@@ -404,7 +433,7 @@ pub(super) fn concat_same(arrays: &[ArrayData], axis: usize) -> Result<ArrayData
         };
     }
     Ok(go!(
-        Bool, I8, I16, I32, I64, U8, U16, U32, U64, F32, F64, String
+        Bool, I8, I16, I32, I64, U8, U16, U32, U64, F16, F32, F64, String
     ))
 }
 

@@ -25,6 +25,13 @@ macro_rules! value_as {
 }
 value_as!(i8, i16, i32, i64, u8, u16, u32, u64, f32, f64);
 
+impl Value for half::f16 {
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self.into()
+    }
+}
+
 impl Value for bool {
     #[inline(always)]
     fn to_f64(self) -> f64 {
@@ -116,6 +123,7 @@ pub(super) fn visit_typed(chunk: &Matrix, v: &mut impl Visit) -> Result<()> {
         ArrayData::U16(a) => v.visit(typed(chunk, a)?),
         ArrayData::U32(a) => v.visit(typed(chunk, a)?),
         ArrayData::U64(a) => v.visit(typed(chunk, a)?),
+        ArrayData::F16(a) => v.visit(typed(chunk, a)?),
         ArrayData::F32(a) => v.visit(typed(chunk, a)?),
         ArrayData::F64(a) => v.visit(typed(chunk, a)?),
         ArrayData::String(_) => Err(Error::invalid(

@@ -27,6 +27,8 @@ pub enum DType {
     U32,
     /// `uint64`.
     U64,
+    /// `float16` (IEEE half precision).
+    F16,
     /// `float32`.
     F32,
     /// `float64`.
@@ -48,6 +50,7 @@ impl DType {
             DType::U16 => "uint16",
             DType::U32 => "uint32",
             DType::U64 => "uint64",
+            DType::F16 => "float16",
             DType::F32 => "float32",
             DType::F64 => "float64",
             DType::String => "str",
@@ -71,14 +74,14 @@ impl DType {
 
     /// Whether the dtype is a float.
     pub fn is_float(self) -> bool {
-        matches!(self, DType::F32 | DType::F64)
+        matches!(self, DType::F16 | DType::F32 | DType::F64)
     }
 
     /// Size of one element in bytes (a string counts its inline storage, not a longer text).
     pub fn size(self) -> usize {
         match self {
             DType::Bool | DType::I8 | DType::U8 => 1,
-            DType::I16 | DType::U16 => 2,
+            DType::I16 | DType::U16 | DType::F16 => 2,
             DType::I32 | DType::U32 | DType::F32 => 4,
             DType::I64 | DType::U64 | DType::F64 => 8,
             DType::String => size_of::<CompactString>(),
@@ -112,6 +115,7 @@ pub enum ArrayData {
     U16(ArrayD<u16>),
     U32(ArrayD<u32>),
     U64(ArrayD<u64>),
+    F16(ArrayD<half::f16>),
     F32(ArrayD<f32>),
     F64(ArrayD<f64>),
     String(ArrayD<CompactString>),
@@ -133,6 +137,7 @@ macro_rules! dispatch_array {
             $crate::data::ArrayData::U16($a) => $body,
             $crate::data::ArrayData::U32($a) => $body,
             $crate::data::ArrayData::U64($a) => $body,
+            $crate::data::ArrayData::F16($a) => $body,
             $crate::data::ArrayData::F32($a) => $body,
             $crate::data::ArrayData::F64($a) => $body,
             $crate::data::ArrayData::String($a) => $body,
@@ -154,6 +159,7 @@ macro_rules! map_array {
             $crate::data::ArrayData::U16($a) => $crate::data::ArrayData::U16($body),
             $crate::data::ArrayData::U32($a) => $crate::data::ArrayData::U32($body),
             $crate::data::ArrayData::U64($a) => $crate::data::ArrayData::U64($body),
+            $crate::data::ArrayData::F16($a) => $crate::data::ArrayData::F16($body),
             $crate::data::ArrayData::F32($a) => $crate::data::ArrayData::F32($body),
             $crate::data::ArrayData::F64($a) => $crate::data::ArrayData::F64($body),
             $crate::data::ArrayData::String($a) => $crate::data::ArrayData::String($body),
@@ -174,6 +180,7 @@ impl ArrayData {
             ArrayData::U16(_) => DType::U16,
             ArrayData::U32(_) => DType::U32,
             ArrayData::U64(_) => DType::U64,
+            ArrayData::F16(_) => DType::F16,
             ArrayData::F32(_) => DType::F32,
             ArrayData::F64(_) => DType::F64,
             ArrayData::String(_) => DType::String,
@@ -233,6 +240,7 @@ impl ArrayData {
             ArrayData::U16(a) => copy_pod(a, out),
             ArrayData::U32(a) => copy_pod(a, out),
             ArrayData::U64(a) => copy_pod(a, out),
+            ArrayData::F16(a) => copy_pod(a, out),
             ArrayData::F32(a) => copy_pod(a, out),
             ArrayData::F64(a) => copy_pod(a, out),
             ArrayData::String(_) => unreachable!("refused above"),
@@ -258,6 +266,7 @@ impl ArrayData {
             DType::U16 => ArrayData::U16(ArrayD::zeros(s)),
             DType::U32 => ArrayData::U32(ArrayD::zeros(s)),
             DType::U64 => ArrayData::U64(ArrayD::zeros(s)),
+            DType::F16 => ArrayData::F16(ArrayD::from_elem(s, half::f16::ZERO)),
             DType::F32 => ArrayData::F32(ArrayD::zeros(s)),
             DType::F64 => ArrayData::F64(ArrayD::zeros(s)),
             DType::String => ArrayData::String(ArrayD::from_elem(s, CompactString::default())),
@@ -309,7 +318,7 @@ impl ArrayData {
                 }
             };
         }
-        go!(Bool, I8, I16, I32, I64, U8, U16, U32, U64, F32, F64, String)
+        go!(Bool, I8, I16, I32, I64, U8, U16, U32, U64, F16, F32, F64, String)
     }
 
     /// Selects the positions of `index` along `axis`: ranges are sliced, explicit positions
@@ -366,6 +375,7 @@ impl ArrayData {
             ArrayData::U16(a) => each(a, ToString::to_string),
             ArrayData::U32(a) => each(a, ToString::to_string),
             ArrayData::U64(a) => each(a, ToString::to_string),
+            ArrayData::F16(a) => each(a, |&v| python_float(&shortest_half(v))),
             ArrayData::F32(a) => each(a, |v| python_float(&format!("{v:e}"))),
             ArrayData::F64(a) => each(a, |v| python_float(&format!("{v:e}"))),
             ArrayData::String(a) => a.iter().map(|s| s.to_string()).collect(),
@@ -392,11 +402,25 @@ impl ArrayData {
             ArrayData::U16(a) => a.mapv(|v| v as f64),
             ArrayData::U32(a) => a.mapv(|v| v as f64),
             ArrayData::U64(a) => a.mapv(|v| v as f64),
+            ArrayData::F16(a) => a.mapv(f64::from),
             ArrayData::F32(a) => a.mapv(|v| v as f64),
             ArrayData::F64(a) => a.clone(),
             ArrayData::String(_) => return None,
         })
     }
+}
+
+/// `v` in the shortest exponent form that reads back as the same half float, as numpy prints a
+/// `float16` (`0.1`, not the `0.0999755859375` it holds).
+fn shortest_half(v: half::f16) -> String {
+    let wide = f32::from(v);
+    if !v.is_finite() {
+        return format!("{wide:e}");
+    }
+    (0..5)
+        .map(|digits| format!("{wide:.digits$e}"))
+        .find(|s| s.parse::<f32>().map(half::f16::from_f32) == Ok(v))
+        .unwrap_or_else(|| format!("{wide:e}"))
 }
 
 /// `a` with the positions of `index` along `axis` (already checked to fit).
@@ -494,7 +518,7 @@ macro_rules! impl_from {
     )*};
 }
 impl_from!(bool => Bool, i8 => I8, i16 => I16, i32 => I32, i64 => I64, u8 => U8, u16 => U16,
-    u32 => U32, u64 => U64, f32 => F32, f64 => F64, CompactString => String);
+    u32 => U32, u64 => U64, half::f16 => F16, f32 => F32, f64 => F64, CompactString => String);
 
 impl From<ArrayD<String>> for ArrayData {
     fn from(a: ArrayD<String>) -> Self {
@@ -533,6 +557,7 @@ pub enum Scalar {
     U16(u16),
     U32(u32),
     U64(u64),
+    F16(half::f16),
     F32(f32),
     F64(f64),
     String(String),
@@ -557,6 +582,7 @@ impl Scalar {
             Scalar::U16(v) => ArrayData::U16(ArrayD::from_elem(s, v)),
             Scalar::U32(v) => ArrayData::U32(ArrayD::from_elem(s, v)),
             Scalar::U64(v) => ArrayData::U64(ArrayD::from_elem(s, v)),
+            Scalar::F16(v) => ArrayData::F16(ArrayD::from_elem(s, v)),
             Scalar::F32(v) => ArrayData::F32(ArrayD::from_elem(s, v)),
             Scalar::F64(v) => ArrayData::F64(ArrayD::from_elem(s, v)),
             Scalar::String(v) => ArrayData::String(ArrayD::from_elem(s, v.into())),
@@ -575,6 +601,7 @@ impl Scalar {
             ArrayData::U16(a) => Scalar::U16(*a.iter().next()?),
             ArrayData::U32(a) => Scalar::U32(*a.iter().next()?),
             ArrayData::U64(a) => Scalar::U64(*a.iter().next()?),
+            ArrayData::F16(a) => Scalar::F16(*a.iter().next()?),
             ArrayData::F32(a) => Scalar::F32(*a.iter().next()?),
             ArrayData::F64(a) => Scalar::F64(*a.iter().next()?),
             ArrayData::String(a) => Scalar::String(a.iter().next()?.to_string()),

@@ -42,7 +42,7 @@ macro_rules! primitive {
     )*};
 }
 primitive!(bool => Bool, i8 => I8, i16 => I16, i32 => I32, i64 => I64, u8 => U8, u16 => U16,
-    u32 => U32, u64 => U64, f32 => F32, f64 => F64, CompactString => String);
+    u32 => U32, u64 => U64, half::f16 => F16, f32 => F32, f64 => F64, CompactString => String);
 
 impl ArrayData {
     /// The values as an array of `T`, if they are of that type.
@@ -235,6 +235,15 @@ macro_rules! float {
 }
 float!(f32, f64);
 
+impl Number for half::f16 {
+    fn is_nonzero(&self) -> bool {
+        *self != half::f16::ZERO
+    }
+    fn add(&mut self, other: &Self) {
+        *self += *other;
+    }
+}
+
 impl Number for bool {
     fn is_nonzero(&self) -> bool {
         *self
@@ -360,7 +369,7 @@ impl Matrix {
                 }
             };
         }
-        go!(Bool, I8, I16, I32, I64, U8, U16, U32, U64, F32, F64)
+        go!(Bool, I8, I16, I32, I64, U8, U16, U32, U64, F16, F32, F64)
     }
 
     /// The matrix stored as `format` (a copy): a dense one keeps its non-zero values (as
@@ -411,7 +420,7 @@ fn dense_array_to_sparse(a: &ArrayData, format: SparseFormat) -> Result<SparseMa
             }
         };
     }
-    go!(Bool, I8, I16, I32, I64, U8, U16, U32, U64, F32, F64)
+    go!(Bool, I8, I16, I32, I64, U8, U16, U32, U64, F16, F32, F64)
 }
 
 impl<T: Primitive> TryFrom<CsMatI<T, u32, u64>> for Matrix {

@@ -40,7 +40,7 @@ macro_rules! impl_value {
     )*};
 }
 impl_value!(bool => Bool, i8 => I8, i16 => I16, i32 => I32, i64 => I64, u8 => U8, u16 => U16,
-    u32 => U32, u64 => U64, f32 => F32, f64 => F64);
+    u32 => U32, u64 => U64, half::f16 => F16, f32 => F32, f64 => F64);
 
 /// Evaluates `$body` with `$t` the [`Value`] type of `$dtype`; strings give an error.
 macro_rules! with_value {
@@ -80,6 +80,10 @@ macro_rules! with_value {
             }
             $crate::data::DType::U64 => {
                 type $t = u64;
+                $body
+            }
+            $crate::data::DType::F16 => {
+                type $t = half::f16;
                 $body
             }
             $crate::data::DType::F32 => {

@@ -314,6 +314,7 @@ fn concat_columns(columns: &[ArrayData]) -> Result<ArrayData> {
         ArrayData::U16(_) => cat!(U16),
         ArrayData::U32(_) => cat!(U32),
         ArrayData::U64(_) => cat!(U64),
+        ArrayData::F16(_) => cat!(F16),
         ArrayData::F32(_) => cat!(F32),
         ArrayData::F64(_) => cat!(F64),
         ArrayData::String(_) => cat!(String),

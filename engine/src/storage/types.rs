@@ -39,7 +39,7 @@ pub enum StoredType {
         /// Size in bytes.
         size: usize,
     },
-    /// An IEEE float of 2 (half precision, read as `f32`), 4 or 8 bytes.
+    /// An IEEE float of 2 (half precision), 4 or 8 bytes.
     Float {
         /// Size in bytes.
         size: usize,
@@ -76,7 +76,7 @@ pub enum StoredType {
 
 impl StoredType {
     /// The element dtype of an array of this type, for the types that map onto one
-    /// (half floats map to `float32`; compounds, sub-arrays and references to `None`).
+    /// (compounds, sub-arrays and references to `None`).
     pub fn dtype(&self) -> Option<DType> {
         Some(match *self {
             StoredType::Enum { signed, size } => {
@@ -122,7 +122,8 @@ impl StoredType {
                 signed: false,
                 size: 8,
             } => DType::U64,
-            StoredType::Float { size: 2 | 4 } => DType::F32,
+            StoredType::Float { size: 2 } => DType::F16,
+            StoredType::Float { size: 4 } => DType::F32,
             StoredType::Float { size: 8 } => DType::F64,
             StoredType::VarString { .. } | StoredType::FixedString { .. } => DType::String,
             _ => return None,

@@ -277,12 +277,12 @@ fn as_json(a: &ArrayData) -> usize {
                 .as_strings()
                 .map_or(0, |s| s.iter().map(|v| 3 + v.len()).sum())
         }
-        DType::Bool => 6,              // "false,"
-        DType::I8 | DType::U8 => 5,    // "-128,"
-        DType::I16 | DType::U16 => 7,  // "-32768,"
-        DType::I32 | DType::U32 => 12, // "-2147483648,"
-        DType::I64 | DType::U64 => 21, // "-9223372036854775808,"
-        DType::F32 | DType::F64 => 25, // "-2.2250738585072014e-308,"
+        DType::Bool => 6,                           // "false,"
+        DType::I8 | DType::U8 => 5,                 // "-128,"
+        DType::I16 | DType::U16 => 7,               // "-32768,"
+        DType::I32 | DType::U32 => 12,              // "-2147483648,"
+        DType::I64 | DType::U64 => 21,              // "-9223372036854775808,"
+        DType::F16 | DType::F32 | DType::F64 => 25, // "-2.2250738585072014e-308,"
     };
     a.len() * per_value
 }
@@ -347,6 +347,7 @@ impl<'a> Serialize for Values<'a> {
             ArrayData::U16(a) => each!(a, |v: &u16| Some(*v)),
             ArrayData::U32(a) => each!(a, |v: &u32| Some(*v)),
             ArrayData::U64(a) => each!(a, |v: &u64| Some(*v)),
+            ArrayData::F16(a) => each!(a, |v: &half::f16| finite(f64::from(*v))),
             ArrayData::F32(a) => each!(a, |v: &f32| finite(f64::from(*v))),
             ArrayData::F64(a) => each!(a, |v: &f64| finite(*v)),
             ArrayData::String(a) => {

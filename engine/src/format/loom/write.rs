@@ -257,6 +257,7 @@ fn loompy_values(column: &Column) -> ArrayData {
 fn normalized(a: &ArrayData) -> ArrayData {
     match a {
         ArrayData::Bool(b) => ArrayData::U8(b.mapv(u8::from)),
+        ArrayData::F16(f) => ArrayData::F64(f.mapv(f64::from)),
         ArrayData::F32(f) => ArrayData::F64(f.mapv(f64::from)),
         ArrayData::F64(_) | ArrayData::String(_) | ArrayData::I64(_) => a.clone(),
         ArrayData::I8(v) => ArrayData::I64(v.mapv(i64::from)),

@@ -440,6 +440,7 @@ fn read_range(ds: &hdf5::Dataset, lo: usize, hi: usize) -> Result<ArrayData> {
         Some(DType::U16) => read!(u16),
         Some(DType::U32) => read!(u32),
         Some(DType::U64) => read!(u64),
+        Some(DType::F16) => read!(half::f16),
         Some(DType::F32) => read!(f32),
         Some(DType::F64) => read!(f64),
         _ => return Err(Error::unsupported("a matrix dataset that is not numbers")),

@@ -76,6 +76,7 @@ pub(crate) fn filled(
         DType::U16 => typed!(u16, U16),
         DType::U32 => typed!(u32, U32),
         DType::U64 => typed!(u64, U64),
+        DType::F16 => typed!(half::f16, F16),
         DType::F32 => typed!(f32, F32),
         DType::F64 => typed!(f64, F64),
         DType::Bool => {

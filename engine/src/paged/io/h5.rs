@@ -13,7 +13,7 @@ use crate::{Error, Result};
 
 /// A [`RangeReader`] over a 1-d or 2-d HDF5 dataset of numbers or bools, reading hyperslabs.
 ///
-/// Integers and floats are read in their stored type (half floats as `float32`); bools are
+/// Integers and floats are read in their stored type; bools are
 /// h5py's int8 enum. Other types (strings, compounds, non-bool enums) are refused on
 /// construction: backed reads are for matrices.
 #[derive(Debug)]

@@ -43,6 +43,7 @@ fn hdf5_reads_every_dtype_and_index_type() {
         DType::U16,
         DType::U32,
         DType::U64,
+        DType::F16,
         DType::F32,
         DType::F64,
     ];

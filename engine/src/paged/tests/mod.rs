@@ -52,6 +52,11 @@ fn typed(values: &[i64], dtype: DType) -> ArrayData {
         DType::U16 => values.iter().map(|&v| v as u16).collect::<Vec<_>>().into(),
         DType::U32 => values.iter().map(|&v| v as u32).collect::<Vec<_>>().into(),
         DType::U64 => values.iter().map(|&v| v as u64).collect::<Vec<_>>().into(),
+        DType::F16 => values
+            .iter()
+            .map(|&v| half::f16::from_f64(v as f64 * 0.5))
+            .collect::<Vec<_>>()
+            .into(),
         DType::F32 => values
             .iter()
             .map(|&v| v as f32 * 0.5)
@@ -254,6 +259,7 @@ fn write_array(g: &hdf5::Group, name: &str, a: &ArrayData, storage: Storage) -> 
         ArrayData::U16(v) => write!(v),
         ArrayData::U32(v) => write!(v),
         ArrayData::U64(v) => write!(v),
+        ArrayData::F16(v) => write!(v),
         ArrayData::F32(v) => write!(v),
         ArrayData::F64(v) => write!(v),
         ArrayData::String(_) => {

@@ -80,7 +80,9 @@ with h5py.File(path, 'w') as f:
     let file = hdf5::File::open(&path).unwrap();
     let cache = Arc::new(BlockCache::new(1 << 20));
     let half = BackedMatrix::new(open_matrix(&*file, "half").unwrap(), cache.clone()).unwrap();
-    let expected = ndarray::Array2::from_shape_fn((4, 3), |(i, j)| (i * 3 + j) as f32 / 4.0);
+    let expected = ndarray::Array2::from_shape_fn((4, 3), |(i, j)| {
+        half::f16::from_f32((i * 3 + j) as f32 / 4.0)
+    });
     assert_eq!(
         half.to_memory().unwrap(),
         Matrix::Dense(ArrayData::from(expected))

@@ -54,6 +54,7 @@ macro_rules! with_h5_array {
             ArrayData::U16($a) => $body,
             ArrayData::U32($a) => $body,
             ArrayData::U64($a) => $body,
+            ArrayData::F16($a) => $body,
             ArrayData::F32($a) => $body,
             ArrayData::F64($a) => $body,
             ArrayData::String(strings) => {
@@ -91,6 +92,7 @@ fn type_descriptor(dtype: DType) -> TypeDescriptor {
         DType::U16 => u16::type_descriptor(),
         DType::U32 => u32::type_descriptor(),
         DType::U64 => u64::type_descriptor(),
+        DType::F16 => half::f16::type_descriptor(),
         DType::F32 => f32::type_descriptor(),
         DType::F64 => f64::type_descriptor(),
         DType::String => VarLenUnicode::type_descriptor(),

@@ -14,11 +14,10 @@ use crate::storage::h5::claim::{check_chunk_size, element_count, MAX_FILL_BYTES}
 use crate::storage::StoredType;
 use crate::{Error, Result};
 
-/// Bytes one value takes once read into memory (a `String` for strings, `f32` for half floats).
+/// Bytes one value takes once read into memory (a `String` for strings).
 pub(crate) fn value_bytes(ty: &StoredType) -> u64 {
     let string = std::mem::size_of::<String>() as u64;
     match ty {
-        StoredType::Float { size: 2 } => 4,
         StoredType::VarString { .. } => string,
         StoredType::FixedString { size } => string.saturating_add(*size as u64),
         other => other.size().unwrap_or(8) as u64,

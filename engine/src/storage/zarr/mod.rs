@@ -11,7 +11,7 @@
 //! layout anndata writes by default are decoded by [`shards`] instead, without `zarrs`'
 //! intermediate buffers.
 //!
-//! Element types read: bool, all integers, float16 (as `f32`), float32/64, variable-length
+//! Element types read: bool, all integers, float16, float32/64, variable-length
 //! strings (v3 `string`, v2 `|O` with the `vlen-utf8` filter) and fixed-length UTF-32 strings
 //! (`<U`); record arrays of those ([`records`]). Others (complex, dates, byte strings) are
 //! [`crate::Error::Unsupported`], naming the data type.
@@ -370,16 +370,10 @@ impl Array for ZarrArray {
         read().in_element(&self.path)
     }
 
-    /// Decodes straight into `out` (half floats, which widen to `f32`, are read, then copied).
+    /// Decodes straight into `out`.
     fn read_rows_into(&self, rows: Range<usize>, out: &mut [u8]) -> Result<()> {
         let ranges = self.row_region(&rows)?;
         let ty = &self.meta.ty;
-        if matches!(ty, StoredType::Float { size: 2 }) {
-            return self
-                .read_rows(rows)?
-                .copy_bytes_into(out)
-                .in_element(&self.path);
-        }
         let mut read = || {
             self.claimed()?;
             let size = ty.size().ok_or_else(|| unsupported_rows(ty))?;

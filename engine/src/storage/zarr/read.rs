@@ -1,7 +1,7 @@
 //! Decoding a region of a Zarr array into [`ArrayData`], through `zarrs`.
 //!
 //! `zarrs` retrieves the region as a `Vec` of elements (decoding the chunks it covers in
-//! parallel, with rayon); the `ndarray` 0.16 array is built here. Half floats widen to `f32`,
+//! parallel, with rayon); the `ndarray` 0.16 array is built here. Half floats stay `float16`,
 //! fixed-length UTF-32 strings lose their NUL padding, variable-length strings are built from
 //! the decoded bytes and offsets. A decoder that panics on a corrupt chunk
 //! becomes an error: the panic is caught at this boundary.
@@ -80,10 +80,7 @@ pub(crate) fn read_region(
             (false, 8) => ArrayData::U64(retrieve(array, &subset, &shape)?),
             _ => return Err(unreadable(ty)),
         },
-        StoredType::Float { size: 2 } => {
-            let halves: ArrayD<half::f16> = retrieve(array, &subset, &shape)?;
-            ArrayData::F32(halves.mapv(f32::from))
-        }
+        StoredType::Float { size: 2 } => ArrayData::F16(retrieve(array, &subset, &shape)?),
         StoredType::Float { size: 4 } => ArrayData::F32(retrieve(array, &subset, &shape)?),
         StoredType::Float { size: 8 } => ArrayData::F64(retrieve(array, &subset, &shape)?),
         StoredType::VarString { .. } => ArrayData::String(strings(array, &subset, &shape)?),

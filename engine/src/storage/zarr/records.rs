@@ -198,9 +198,9 @@ pub(super) fn decode(bytes: &[u8], ty: &StoredType, shape: &[usize]) -> Result<R
             let array = match f.ty {
                 StoredType::Bool => ArrayData::Bool(shaped(shape, records().map(|r| r[at] != 0))?),
                 StoredType::Int { signed, size } => ints(records(), at, signed, size, shape)?,
-                StoredType::Float { size: 2 } => ArrayData::F32(shaped(
+                StoredType::Float { size: 2 } => ArrayData::F16(shaped(
                     shape,
-                    records().map(|r| half::f16::from_le_bytes(le(r, at)).to_f32()),
+                    records().map(|r| half::f16::from_le_bytes(le(r, at))),
                 )?),
                 StoredType::Float { size: 4 } => ArrayData::F32(shaped(
                     shape,

@@ -166,7 +166,8 @@ fn every_dtype_reads() {
         assert_eq!(r("u2"), ArrayData::from(vec![0u16, 1, 100]));
         assert_eq!(r("u4"), ArrayData::from(vec![0u32, 1, 100]));
         assert_eq!(r("u8"), ArrayData::from(vec![0u64, 1, 100]));
-        assert_eq!(r("f2"), ArrayData::from(vec![0f32, 1.0, 100.0]));
+        let halves: Vec<half::f16> = [0f32, 1.0, 100.0].map(half::f16::from_f32).to_vec();
+        assert_eq!(r("f2"), ArrayData::from(halves));
         assert_eq!(r("f4"), ArrayData::from(vec![0f32, 1.0, 100.0]));
         assert_eq!(r("f8"), ArrayData::from(vec![0f64, 1.0, 100.0]));
         assert_eq!(r("extremes"), ArrayData::from(vec![i64::MIN, i64::MAX]));

@@ -7,7 +7,7 @@
 //! against the file's length and the dataset's shape), `storage::h5::filters` undoes the
 //! filters (deflate, shuffle, LZF, Fletcher-32) honouring each chunk's mask.
 //!
-//! Datasets this path does not handle (other filters, big-endian or half-float values, compact
+//! Datasets this path does not handle (other filters, big-endian values, compact
 //! or external storage, unwritten chunks, files with a user block) are read through libhdf5
 //! instead; [`DirectReader::open`] says why.
 
@@ -104,7 +104,7 @@ impl DirectReader {
         let (dtype, element_size) = match (&ty, ty.dtype()) {
             (StoredType::Bool, _) => (DType::Bool, 1),
             (StoredType::Int { size, .. }, Some(d)) => (d, *size),
-            (StoredType::Float { size: 4 | 8 }, Some(d)) => (d, d.size()),
+            (StoredType::Float { size: 2 | 4 | 8 }, Some(d)) => (d, d.size()),
             _ => {
                 return Ok(DirectOpen::Fallback(format!(
                     "{} values are converted by libhdf5",

@@ -40,7 +40,7 @@ pub fn attr_type(loc: &Location, name: &str) -> Result<StoredType> {
 /// Reads a whole dataset of numbers, bools or strings: n-dimensional, 0-d (a scalar, shape `[]`)
 /// or empty. A dataset with a null dataspace (h5py's `Empty`) reads as an empty 1-d array.
 ///
-/// Bools are h5py's int8 enum; half floats become `float32`; other enums and bitfields read as
+/// Bools are h5py's int8 enum; other enums and bitfields read as
 /// their integers; fixed-length byte strings are decoded as UTF-8 with trailing NULs removed.
 /// Compound datasets are refused here (see [`read_raw_data`]). A dataset compressed with a filter
 /// this build cannot decode gives an [`Error::Unsupported`] naming the filter.
@@ -252,7 +252,7 @@ fn read_array_unexplained(ds: &Dataset) -> Result<ArrayData> {
     let ty = stored_type(ds)?;
     let plain = matches!(
         ty,
-        StoredType::Int { .. } | StoredType::Float { size: 4 | 8 }
+        StoredType::Int { .. } | StoredType::Float { size: 2 | 4 | 8 }
     );
     match ty.dtype() {
         Some(dtype) if plain && !ds.space()?.is_null() => read_typed(ds, dtype),
@@ -284,6 +284,7 @@ fn read_typed(ds: &Dataset, dtype: DType) -> Result<ArrayData> {
         DType::U16 => ArrayData::U16(shaped(&shape, ds.read_raw()?)?),
         DType::U32 => ArrayData::U32(shaped(&shape, ds.read_raw()?)?),
         DType::U64 => ArrayData::U64(shaped(&shape, ds.read_raw()?)?),
+        DType::F16 => ArrayData::F16(shaped(&shape, ds.read_raw()?)?),
         DType::F32 => ArrayData::F32(shaped(&shape, ds.read_raw()?)?),
         DType::F64 => ArrayData::F64(shaped(&shape, ds.read_raw()?)?),
         DType::Bool | DType::String => NativeBuffer::read(Source::Dataset(ds))?.decode_array()?,
@@ -493,9 +494,12 @@ impl NativeBuffer {
             StoredType::Float { size: 2 } => {
                 let mut out = Vec::with_capacity(total);
                 for k in 0..total {
-                    out.push(f16_to_f32(u16::from_ne_bytes(take(bytes, pos(k))?)));
+                    out.push(half::f16::from_bits(u16::from_ne_bytes(take(
+                        bytes,
+                        pos(k),
+                    )?)));
                 }
-                ArrayData::F32(shaped(shape, out)?)
+                ArrayData::F16(shaped(shape, out)?)
             }
             StoredType::Float { size: 4 } => numbers!(f32, F32),
             StoredType::Float { size: 8 } => numbers!(f64, F64),
@@ -573,25 +577,6 @@ fn shaped<T>(shape: &[usize], values: Vec<T>) -> Result<ArrayD<T>> {
         .map_err(|e| Error::malformed(format!("cannot shape values as {shape:?}: {e}")))
 }
 
-/// Converts an IEEE half-precision float to `f32` (exactly: every half is representable).
-fn f16_to_f32(h: u16) -> f32 {
-    let negative = h & 0x8000 != 0;
-    let exp = u32::from((h >> 10) & 0x1f);
-    let frac = u32::from(h & 0x3ff);
-    let magnitude = match exp {
-        // Zero and subnormals: frac × 2^-24.
-        0 => frac as f32 * f32::from_bits(0x3380_0000),
-        0x1f if frac == 0 => f32::INFINITY,
-        0x1f => f32::from_bits(0x7fc0_0000 | (frac << 13)),
-        e => f32::from_bits(((e + 112) << 23) | (frac << 13)),
-    };
-    if negative {
-        -magnitude
-    } else {
-        magnitude
-    }
-}
-
 /// Rows `rows` of the first axis of `ds` (all of every other axis), whose `shape` (1-d or
 /// 2-d) and numeric or bool `dtype` the caller has checked, converted by HDF5 from the stored
 /// type. An empty selection reads nothing (HDF5 refuses empty hyperslabs).
@@ -616,6 +601,7 @@ pub fn read_hyperslab(
         DType::U16 => ArrayData::U16(hyperslab(ds, shape, &rows, &out)?),
         DType::U32 => ArrayData::U32(hyperslab(ds, shape, &rows, &out)?),
         DType::U64 => ArrayData::U64(hyperslab(ds, shape, &rows, &out)?),
+        DType::F16 => ArrayData::F16(hyperslab(ds, shape, &rows, &out)?),
         DType::F32 => ArrayData::F32(hyperslab(ds, shape, &rows, &out)?),
         DType::F64 => ArrayData::F64(hyperslab(ds, shape, &rows, &out)?),
         DType::String => return Err(Error::unsupported("range reads of strings")),

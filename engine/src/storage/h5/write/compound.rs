@@ -265,6 +265,7 @@ fn encode(
         ArrayData::U16(a) => numbers!(a),
         ArrayData::U32(a) => numbers!(a),
         ArrayData::U64(a) => numbers!(a),
+        ArrayData::F16(a) => numbers!(a),
         ArrayData::F32(a) => numbers!(a),
         ArrayData::F64(a) => numbers!(a),
         ArrayData::String(a) => {

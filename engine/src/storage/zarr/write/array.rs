@@ -192,6 +192,7 @@ fn store_subset(
         ArrayData::U16(a) => store_values(array, subset, a, o),
         ArrayData::U32(a) => store_values(array, subset, a, o),
         ArrayData::U64(a) => store_values(array, subset, a, o),
+        ArrayData::F16(a) => store_values(array, subset, a, o),
         ArrayData::F32(a) => store_values(array, subset, a, o),
         ArrayData::F64(a) => store_values(array, subset, a, o),
         // zarrs stores strings from `&str`s: no copy of each.

@@ -182,6 +182,7 @@ pub(in crate::storage::zarr) fn numpy_dtype(dtype: DType) -> &'static str {
         DType::U16 => "<u2",
         DType::U32 => "<u4",
         DType::U64 => "<u8",
+        DType::F16 => "<f2",
         DType::F32 => "<f4",
         DType::F64 => "<f8",
         DType::String => "|O",
@@ -200,7 +201,7 @@ pub(in crate::storage::zarr) fn v3_data_type(dtype: DType) -> &'static str {
 fn fill_value(dtype: DType) -> Value {
     match dtype {
         DType::Bool => json!(false),
-        DType::F32 | DType::F64 => json!(0.0),
+        DType::F16 | DType::F32 | DType::F64 => json!(0.0),
         DType::String => json!(""),
         _ => json!(0),
     }
@@ -405,6 +406,8 @@ pub(super) fn attr_json(name: &str, value: &ArrayData) -> Result<Value> {
         ArrayData::U16(a) => nested(shape, &mut a.iter(), &|v: &u16| Ok(json!(*v))),
         ArrayData::U32(a) => nested(shape, &mut a.iter(), &|v: &u32| Ok(json!(*v))),
         ArrayData::U64(a) => nested(shape, &mut a.iter(), &|v: &u64| Ok(json!(*v))),
+        // A half float as Python's `float()` widens it (zarr-python's JSON of a float16).
+        ArrayData::F16(a) => nested(shape, &mut a.iter(), &|v: &half::f16| float(f64::from(*v))),
         // The shortest decimal that reads back as the same f32 ("0.1", not 0.10000000149…).
         ArrayData::F32(a) => nested(shape, &mut a.iter(), &|v: &f32| {
             float(v.to_string().parse::<f64>().unwrap_or(f64::from(*v)))

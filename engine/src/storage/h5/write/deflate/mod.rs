@@ -537,6 +537,7 @@ fn raw_bytes(a: &ArrayData) -> Option<Cow<'_, [u8]>> {
         ArrayData::U16(a) => bytes(a),
         ArrayData::U32(a) => bytes(a),
         ArrayData::U64(a) => bytes(a),
+        ArrayData::F16(a) => bytes(a),
         ArrayData::F32(a) => bytes(a),
         ArrayData::F64(a) => bytes(a),
         ArrayData::String(_) => return None,
