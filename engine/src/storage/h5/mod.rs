@@ -7,11 +7,11 @@
 //! [`types`] classifies stored datatypes; [`claim`] checks the size a dataset claims before
 //! anything is allocated for it.
 
+mod bounded_filters;
 pub(crate) mod chunks;
 pub mod claim;
 #[cfg(test)]
 mod corrupt;
-mod deflate_filter;
 mod dense;
 pub(crate) mod filters;
 mod header;
@@ -39,7 +39,7 @@ use crate::{data::ArrayData, Error, Result};
 /// (truncated, or another format).
 pub fn open_read(path: &Path) -> Result<hdf5::File> {
     check_regular_file(path)?;
-    deflate_filter::install()?;
+    bounded_filters::install()?;
     let file = hdf5::File::open(path).map_err(|e| {
         let e = e.to_string();
         if e.contains("unable to lock file") {
@@ -58,9 +58,9 @@ pub fn open_read(path: &Path) -> Result<hdf5::File> {
 }
 
 /// Creates (or truncates) an HDF5 file for writing, with the same libhdf5 set-up as
-/// [`open_read`] (its deflate filter bounded).
+/// [`open_read`] (its deflate and LZF filters bounded).
 pub fn create(path: &Path) -> Result<hdf5::File> {
-    deflate_filter::install()?;
+    bounded_filters::install()?;
     Ok(hdf5::File::create(path)?)
 }
 
