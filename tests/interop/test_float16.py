@@ -83,3 +83,19 @@ def test_concat_keeps_half_floats(annpage_bin: Path, inputs, tmp_path: Path, joi
     expected = ad.concat([adata, adata[:10, :4].copy()], join=join, label="b", index_unique="-")
     assert expected.X.dtype == np.float16
     assert_equal(read(out), expected)
+
+
+def test_csvs_write_half_floats_as_pandas(annpage_bin: Path, inputs, tmp_path: Path):
+    """Half floats in numpy's own precision (`0.1`, `1e+03`), NaN as an empty field."""
+    adata = half_floats()
+    adata.obs["big"] = np.array([1000.0, 2048.0, np.nan] * 10, dtype=np.float16)
+    src = tmp_path / "big.h5ad"
+    adata.write_h5ad(src)
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    res = run([annpage_bin, "convert", src, ours, "--to", "csvs", "--with-x"])
+    assert res.returncode == 0, res.stderr
+    adata.write_csvs(theirs, skip_data=False)
+    written = sorted(str(p.relative_to(theirs)) for p in theirs.rglob("*.csv"))
+    assert {"obs.csv", "X.csv", "obsm.csv", "uns/a.csv"} <= set(written), written
+    for name in written:
+        assert (ours / name).read_bytes() == (theirs / name).read_bytes(), name

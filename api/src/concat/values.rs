@@ -69,18 +69,21 @@ fn is_signed(d: DType) -> bool {
 }
 
 /// pandas' `maybe_promote(dtype, fill)`: the dtype an array becomes when `fill` is written
-/// into it. `None` means `object` (booleans take no number but stay Python objects).
+/// into it (numpy's `promote_types` with `min_scalar_type(fill)`, whose float16 holds
+/// |fill| < 65000 and float32 |fill| < 3.4e38). `None` means `object` (booleans take no
+/// number but stay Python objects).
 pub(super) fn promote_for_fill(dtype: DType, fill: f64) -> Option<DType> {
+    let scalar = if !fill.is_finite() || fill.abs() < 65000.0 {
+        DType::F16
+    } else if fill.abs() < 3.4e38 {
+        DType::F32
+    } else {
+        DType::F64
+    };
     match dtype {
         DType::Bool | DType::String => None,
-        DType::F32 if fill.is_nan() || fill.is_infinite() || (fill as f32).is_finite() => {
-            Some(DType::F32)
-        }
-        DType::F16
-            if fill.is_nan() || fill.is_infinite() || half::f16::from_f64(fill).is_finite() =>
-        {
-            Some(DType::F16)
-        }
+        DType::F16 => Some(scalar),
+        DType::F32 if scalar != DType::F64 => Some(DType::F32),
         _ => Some(DType::F64),
     }
 }
@@ -443,6 +446,32 @@ mod tests {
 
     fn strs(v: &[&str]) -> Vec<Obj> {
         v.iter().map(|&s| Obj::Str(s.into())).collect()
+    }
+
+    /// pandas' `maybe_promote(np.dtype(d), fill)[0]` in the venv.
+    #[test]
+    fn fill_promotion_matches_pandas() {
+        use DType::*;
+        let cases = [
+            (F16, f64::NAN, Some(F16)),
+            (F16, f64::INFINITY, Some(F16)),
+            (F16, 0.1, Some(F16)),
+            (F16, 64_999.0, Some(F16)),
+            (F16, 65_000.0, Some(F32)),
+            (F16, 65_519.0, Some(F32)),
+            (F16, 1e38, Some(F32)),
+            (F16, 3.5e38, Some(F64)),
+            (F32, f64::NAN, Some(F32)),
+            (F32, 1e38, Some(F32)),
+            (F32, 3.5e38, Some(F64)),
+            (F64, 0.5, Some(F64)),
+            (I32, f64::NAN, Some(F64)),
+            (U8, 0.0, Some(F64)),
+            (Bool, 0.0, None),
+        ];
+        for (dtype, fill, expected) in cases {
+            assert_eq!(promote_for_fill(dtype, fill), expected, "{dtype} {fill}");
+        }
     }
 
     /// `natsorted(['a10', 'a2', 'b', '10', '2', '', 'A', 'a', '1a', 'a-1'])` in the venv.

@@ -360,6 +360,8 @@ impl ArrayData {
     /// let a = ArrayData::from(vec![1.0f64, 0.25, 1e16, -1.5e-5]);
     /// assert_eq!(a.to_python_strings(), ["1.0", "0.25", "1e+16", "-1.5e-05"]);
     /// assert_eq!(ArrayData::from(vec![true]).to_python_strings(), ["True"]);
+    /// let halves = vec![half::f16::from_f32(0.1), half::f16::from_f32(2048.0)];
+    /// assert_eq!(ArrayData::from(halves).to_python_strings(), ["0.1", "2.048e+03"]);
     /// ```
     pub fn to_python_strings(&self) -> Vec<String> {
         fn each<T>(a: &ArrayD<T>, f: impl Fn(&T) -> String) -> Vec<String> {
@@ -375,7 +377,7 @@ impl ArrayData {
             ArrayData::U16(a) => each(a, ToString::to_string),
             ArrayData::U32(a) => each(a, ToString::to_string),
             ArrayData::U64(a) => each(a, ToString::to_string),
-            ArrayData::F16(a) => each(a, |&v| python_float(&shortest_half(v))),
+            ArrayData::F16(a) => each(a, |&v| numpy_half(v)),
             ArrayData::F32(a) => each(a, |v| python_float(&format!("{v:e}"))),
             ArrayData::F64(a) => each(a, |v| python_float(&format!("{v:e}"))),
             ArrayData::String(a) => a.iter().map(|s| s.to_string()).collect(),
@@ -410,17 +412,32 @@ impl ArrayData {
     }
 }
 
-/// `v` in the shortest exponent form that reads back as the same half float, as numpy prints a
-/// `float16` (`0.1`, not the `0.0999755859375` it holds).
-fn shortest_half(v: half::f16) -> String {
-    let wide = f32::from(v);
-    if !v.is_finite() {
-        return format!("{wide:e}");
+/// numpy's `str(np.float16(v))`: the shortest digits that read back as the same half float
+/// (`0.1`, not the `0.0999755859375` it holds), positional for 1e-4 <= |v| < 1e3 (and 0), else
+/// scientific (`2.048e+03`).
+pub(crate) fn numpy_half(v: half::f16) -> String {
+    if v.is_nan() {
+        return "nan".into();
     }
-    (0..5)
+    let sign = if v.is_sign_negative() { "-" } else { "" };
+    let wide = f32::from(v).abs();
+    if v.is_infinite() {
+        return format!("{sign}inf");
+    }
+    let target = half::f16::from_f32(wide);
+    let sci = (0..5)
         .map(|digits| format!("{wide:.digits$e}"))
-        .find(|s| s.parse::<f32>().map(half::f16::from_f32) == Ok(v))
-        .unwrap_or_else(|| format!("{wide:e}"))
+        .find(|s| s.parse::<f32>().map(half::f16::from_f32) == Ok(target))
+        .unwrap_or_else(|| format!("{wide:e}"));
+    let (mantissa, exp) = sci.split_once('e').expect("`{:e}` writes an exponent");
+    let exp: i32 = exp.parse().expect("`{:e}` writes an integer exponent");
+    let digits = mantissa.replace('.', "");
+    let digits = match digits.trim_end_matches('0') {
+        "" => "0",
+        d => d,
+    };
+    let positional = wide == 0.0 || (1e-4..1e3).contains(&wide);
+    format!("{sign}{}", float_text(digits, exp, positional))
 }
 
 /// `a` with the positions of `index` along `axis` (already checked to fit).
@@ -643,6 +660,30 @@ pub(crate) fn integers_as_u64(a: &ArrayData) -> Result<Vec<u64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `str(np.float16(v))` in the venv.
+    #[test]
+    fn half_floats_print_as_numpy_prints_them() {
+        let cases = [
+            (0.1, "0.1"),
+            (1000.0, "1e+03"),
+            (999.5, "999.5"),
+            (2048.0, "2.048e+03"),
+            (0.0001, "0.0001"),
+            (0.00009995, "9.996e-05"),
+            (6e-8, "6e-08"),
+            (65504.0, "6.55e+04"),
+            (1.5, "1.5"),
+            (-0.0, "-0.0"),
+            (0.0, "0.0"),
+            (12.34, "12.34"),
+            (f32::NEG_INFINITY, "-inf"),
+            (f32::NAN, "nan"),
+        ];
+        for (v, text) in cases {
+            assert_eq!(numpy_half(half::f16::from_f32(v)), text, "{v}");
+        }
+    }
 
     #[test]
     fn integers_convert_to_u64_and_refuse_negatives() {

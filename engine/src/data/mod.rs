@@ -11,7 +11,7 @@ mod sparse;
 mod typed;
 mod value;
 
-pub(crate) use array::{float_text, integers_as_u64};
+pub(crate) use array::{float_text, integers_as_u64, numpy_half};
 pub use array::{ArrayData, DType, Scalar};
 /// The element of string arrays: strings up to 24 bytes are held inline, without an
 /// allocation each (re-exported from `compact_str`).

@@ -254,10 +254,20 @@ fn column_cells(c: &Column) -> Vec<String> {
     }
 }
 
-/// Each value as pandas' `to_csv` writes it (row-major): floats as numpy's `str` (float32 in
-/// its own precision), NaN as an empty field, bools `True`/`False`.
+/// Each value as pandas' `to_csv` writes it (row-major): floats as numpy's `str` (float16 and
+/// float32 in their own precision), NaN as an empty field, bools `True`/`False`.
 fn cells(a: &ArrayData) -> Vec<String> {
     match a {
+        ArrayData::F16(v) => v
+            .iter()
+            .map(|&x| {
+                if x.is_nan() {
+                    String::new()
+                } else {
+                    crate::data::numpy_half(x)
+                }
+            })
+            .collect(),
         ArrayData::F32(v) => v.iter().map(|&x| numpy_f32(x)).collect(),
         ArrayData::F64(v) => {
             let text = a.to_python_strings();

@@ -13,9 +13,9 @@ use hdf5_sys::h5::H5free_memory;
 use hdf5_sys::h5i::hid_t;
 use hdf5_sys::h5t::{
     H5T_class_t, H5T_cset_t, H5T_direction_t, H5T_sign_t, H5Tequal, H5Tget_array_dims2,
-    H5Tget_array_ndims, H5Tget_class, H5Tget_cset, H5Tget_member_name, H5Tget_member_offset,
-    H5Tget_member_type, H5Tget_member_value, H5Tget_native_type, H5Tget_nmembers, H5Tget_sign,
-    H5Tget_size, H5Tget_super, H5Tis_variable_str,
+    H5Tget_array_ndims, H5Tget_class, H5Tget_cset, H5Tget_ebias, H5Tget_fields, H5Tget_member_name,
+    H5Tget_member_offset, H5Tget_member_type, H5Tget_member_value, H5Tget_native_type,
+    H5Tget_nmembers, H5Tget_sign, H5Tget_size, H5Tget_super, H5Tis_variable_str,
 };
 
 pub(crate) use crate::storage::types::{CompoundField, StoredType};
@@ -52,6 +52,20 @@ fn owned(id: hid_t) -> Result<Datatype> {
     Ok(unsafe { hdf5::from_id::<Datatype>(id) }?)
 }
 
+/// Whether the 2-byte float type `id` is IEEE 754 half precision (numpy's `float16`): sign bit
+/// 15, 5 exponent bits from bit 10 with bias 15, 10 mantissa bits from bit 0. Must run under the
+/// HDF5 lock.
+fn ieee_half(id: hid_t) -> bool {
+    let mut fields = [0usize; 5];
+    let [spos, epos, esize, mpos, msize] = &mut fields;
+    // SAFETY: `id` is a valid float datatype; the call writes one value through each pointer,
+    // all of which point at distinct live `usize`s (`size_t`).
+    let status = unsafe { H5Tget_fields(id, spos, epos, esize, mpos, msize) };
+    // SAFETY: a query on a valid float datatype.
+    let bias = unsafe { H5Tget_ebias(id) };
+    status >= 0 && fields == [15, 10, 5, 0, 10] && bias == 15
+}
+
 /// Classifies the datatype `id`. Must run under the HDF5 lock.
 fn classify(id: hid_t) -> Result<StoredType> {
     // SAFETY: `id` is a valid datatype id (callers hold a `Datatype` for it); these calls only
@@ -68,6 +82,9 @@ fn classify(id: hid_t) -> Result<StoredType> {
             other => other,
         },
         H5T_class_t::H5T_FLOAT => match size {
+            2 if !ieee_half(id) => StoredType::Unsupported(
+                "a 2-byte float that is not IEEE half precision (bfloat16?)".into(),
+            ),
             2 | 4 | 8 => StoredType::Float { size },
             n => StoredType::Unsupported(format!("{}-byte float", n)),
         },
@@ -268,6 +285,27 @@ mod tests {
             StoredType::VarString { utf8: true }
         );
         assert!(StoredType::of(&n).unwrap().has_vlen());
+    }
+
+    #[test]
+    fn only_ieee_half_floats_are_float16() {
+        assert_eq!(of::<half::f16>(), StoredType::Float { size: 2 });
+        use hdf5_sys::h5t::{H5Tclose, H5Tcopy, H5Tset_fields, H5Tset_precision, H5Tset_size};
+        let ty = hdf5::sync::sync(|| {
+            // SAFETY: a copy of a predefined type, changed into bfloat16 (sign bit 15, 8
+            // exponent bits from bit 7, 7 mantissa bits) by calls on that copy alone, which is
+            // closed after being classified.
+            unsafe {
+                let id = H5Tcopy(*hdf5_sys::h5t::H5T_IEEE_F32LE);
+                assert!(H5Tset_fields(id, 15, 7, 8, 0, 7) >= 0);
+                assert!(H5Tset_precision(id, 16) >= 0);
+                assert!(H5Tset_size(id, 2) >= 0);
+                let ty = classify(id);
+                H5Tclose(id);
+                ty
+            }
+        });
+        assert!(matches!(ty, Ok(StoredType::Unsupported(m)) if m.contains("bfloat16")));
     }
 
     #[test]

@@ -139,6 +139,9 @@ fn fill_record(
                 },
                 Value::Number(n),
             ) => n.as_u64()?.to_le_bytes()[..*size].to_vec(),
+            (StoredType::Float { size: 2 }, Value::Number(n)) => {
+                half::f16::from_f64(n.as_f64()?).to_le_bytes().to_vec()
+            }
             (StoredType::Float { size: 4 }, Value::Number(n)) => {
                 (n.as_f64()? as f32).to_le_bytes().to_vec()
             }
