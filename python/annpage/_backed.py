@@ -428,6 +428,8 @@ class BackedAnnData(Vectors):
     def is_view(self) -> bool:
         return bool(self._h().is_view)
 
+    isview = is_view
+
     # -- elements --------------------------------------------------------------------------
     @property
     def X(self) -> BackedMatrix | None:
@@ -652,6 +654,21 @@ class BackedAnnData(Vectors):
         self._h().flush()
 
     write = write_h5ad
+
+    def copy(self, filename=None) -> BackedAnnData:
+        """As anndata's ``copy`` in backed mode: the selection written to ``filename`` (an
+        ``.h5ad`` file, streamed) and opened backed there, in this handle's mode. Without
+        ``filename`` a ``ValueError``, as anndata's (``to_memory()`` reads it into memory)."""
+        if filename is None:
+            raise ValueError(
+                "To copy an AnnData object in backed mode, pass a filename: "
+                "`.copy(filename='myfilename.h5ad')`. To load the object into memory, use "
+                "`.to_memory()`."
+            )
+        self.write_h5ad(filename)
+        from . import read_h5ad
+
+        return read_h5ad(filename, backed="r+" if self._writable else "r", cache_mb=self._cache_mb)
 
     def _push(self, convert_strings: bool = False) -> None:
         """Hands the changes made to obs, var and uns in Python over to the native handle

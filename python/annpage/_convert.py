@@ -25,8 +25,11 @@ def _sparse_arrays() -> bool:
 
 
 def split_key(key):
-    """``adata[key]``'s key as ``(obs, var)``: a pair as given, anything else selects obs."""
+    """``adata[key]``'s key as ``(obs, var)``: a pair as given, a 1-tuple or anything else
+    selects obs."""
     if isinstance(key, tuple):
+        if len(key) == 1:
+            return key[0], None
         if len(key) != 2:
             raise IndexError(f"expected (obs, var), got {len(key)} keys")
         return key

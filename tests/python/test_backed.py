@@ -622,3 +622,23 @@ def test_elements_read_by_anndata_fail_as_format_errors_naming_them(tmp_path):
         g.attrs["length"] = 0
     with pytest.raises(annpage.FormatError, match=r"awk\.h5ad: /uns/awk: RecursionError"):
         annpage.read_h5ad(path)
+
+
+def test_copy_writes_and_opens_as_anndatas_backed_copy(tmp_path):
+    rows = [7, 2, 2, 40]
+    with annpage.read_h5ad(PBMC, backed="r") as b:
+        with pytest.raises(ValueError, match="pass a filename"):
+            b[rows].copy()
+        assert b[rows].isview and not b.isview
+        copied = b[rows, 3:9].copy(tmp_path / "ours.h5ad")
+    theirs = _anndata(PBMC, backed="r")[rows, 3:9].copy(tmp_path / "theirs.h5ad")
+    with copied:
+        assert copied.isbacked and copied.filename == tmp_path / "ours.h5ad"
+        assert_equal(copied.to_memory(), theirs.to_memory())
+    theirs.file.close()
+
+
+def test_a_one_element_tuple_selects_cells():
+    want = _anndata(PBMC)
+    with annpage.read_h5ad(PBMC, backed="r") as b:
+        assert_equal(b[([3, 1],)].to_memory(), want[([3, 1],)].copy())
