@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -279,7 +280,9 @@ class BackedAnnData(Vectors):
     anndata's ``adata.write()`` does, and ``close()`` writes what is left.
     """
 
-    def __init__(self, native, filename: str, cache_mb: int = 1024, sel=(None, None), writable=False):
+    def __init__(
+        self, native, filename: str, cache_mb: int = 1024, sel=(None, None), writable=False, root=None
+    ):
         self._native = native
         self._filename = filename
         self._cache_mb = cache_mb
@@ -297,6 +300,8 @@ class BackedAnnData(Vectors):
         # (keyed by (which, key)), likewise.
         self._tracked: dict[str, _edit.Tracked] = {}
         self._kept: dict = {}
+        # The handle of the whole file, whose uns a selection shares (None: this is it).
+        self._root = root
 
     def _h(self):
         if self._closed:
@@ -506,13 +511,19 @@ class BackedAnnData(Vectors):
         var = _positions(var, n_vars, lambda: self.var_names, "var")
         sel = (_compose(self._sel[0], obs, n_obs), _compose(self._sel[1], var, n_vars))
         self._push()  # a view of an r+ handle sees the changes made so far
-        return BackedAnnData(self._h().slice(obs, var), self._filename, self._cache_mb, sel)
+        root = self._root or self
+        return BackedAnnData(self._h().slice(obs, var), self._filename, self._cache_mb, sel, root=root)
 
     def to_memory(self):
         """The selection as an in-memory :class:`anndata.AnnData` (what
-        ``anndata.read_h5ad(path)[obs, var].copy()`` gives)."""
+        ``anndata.read_h5ad(path)[obs, var].copy()`` gives). ``uns`` as the whole file's handle
+        holds it, copied: values set in Python keep their types."""
         self._push()
-        return _convert.anndata(self._h().to_memory(), self._filename)
+        adata = _convert.anndata(self._h().to_memory(), self._filename)
+        held = (self._root or self)._tracked.get("uns")
+        if held is not None:
+            adata.uns = copy.deepcopy(held.value)
+        return adata
 
     def chunked_X(self, chunk_size: int = 1000):
         """Yields ``(X[start:end], start, end)`` over the rows, as anndata's ``chunked_X``;

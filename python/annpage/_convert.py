@@ -320,10 +320,12 @@ def _uns(uns, records):
     return kept
 
 
-def strings_to_categoricals(df, inplace=False):
+def strings_to_categoricals(df, inplace=False, missing_only=False):
     """`df` with each string column that repeats a value made a categorical, as anndata's
     ``AnnData.strings_to_categoricals`` makes them before it writes (missing values stay
-    missing, categories in natural order); a shallow copy unless ``inplace``."""
+    missing, categories in natural order); a shallow copy unless ``inplace``. With
+    ``missing_only``, only the columns with missing values (which annpage holds as
+    categoricals)."""
     from natsort import natsorted
     from pandas.api.types import infer_dtype
 
@@ -331,6 +333,8 @@ def strings_to_categoricals(df, inplace=False):
     for key in df.columns:
         column = df[key]
         if isinstance(column, pd.DataFrame) or infer_dtype(column) != "string":
+            continue
+        if missing_only and not column.isna().any():
             continue
         c = pd.Categorical(column)
         if len(c.categories) >= len(c):

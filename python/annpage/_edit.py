@@ -101,8 +101,10 @@ class Tracked:
                     native.insert_element("uns", str(key), _convert.flatten(v))
         elif not equal(self.value, self.read):
             # The file holds strings with missing values as categoricals, as anndata writes
-            # them: so does the frame handed over, whatever the user's frame holds.
-            native.set_frame(which, _convert.flatten(_convert.strings_to_categoricals(self.value)))
+            # them: so does the frame handed over (other string columns stay strings until
+            # `write()` converts them, as anndata's `write()` does).
+            held = _convert.strings_to_categoricals(self.value, missing_only=True)
+            native.set_frame(which, _convert.flatten(held))
         self.read = copy.deepcopy(self.value)
 
 

@@ -247,3 +247,27 @@ def test_kept_values_with_nan_are_not_changes_and_bad_changes_name_the_entry(pat
     del frame["bad"]  # undone: the handle works again
     assert b.to_memory().obsm["frame"].shape == (b.n_obs, 1)
     b.close()
+
+
+@pytest.mark.parametrize("mode", ["r", "r+"])
+def test_edits_held_in_memory_reach_to_memory_as_anndatas(tmp_path, mode):
+    """Columns and uns values set on a handle come back from a view's `to_memory()` as they
+    were set (an object column stays objects, a numpy scalar keeps its type), as anndata's."""
+    path = tmp_path / "e.h5ad"
+    ad.AnnData(np.ones((4, 2), np.float32)).write_h5ad(path)
+    got = {}
+    for name, read in (("anndata", ad.read_h5ad), ("annpage", annpage.read_h5ad)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            x = read(path, backed=mode)
+            x.obs["lab"] = ["a", "b", "a", "b"]
+            x.obs["gap"] = ["a", None, "a", "b"]
+            x.uns["n"] = np.int32(4)
+            x.uns["l"] = [1, 2]
+            got[name] = x[[0, 2]].to_memory()
+            x.file.close() if name == "anndata" else x.close()
+    ours, theirs = got["annpage"], got["anndata"]
+    assert ours.obs["lab"].dtype == theirs.obs["lab"].dtype == object
+    assert type(ours.uns["n"]) is type(theirs.uns["n"]) is np.int32
+    assert ours.uns["l"] == theirs.uns["l"] == [1, 2]
+    pd.testing.assert_series_equal(ours.obs["lab"], theirs.obs["lab"])
