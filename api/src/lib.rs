@@ -68,7 +68,7 @@ pub use crate::backed::{
 };
 pub use crate::concat::{
     concat, concat_on_disk, read_collection, BackedCollection, CollectionChunks, ConcatOptions,
-    Join, MergeStrategy,
+    FillValue, Join, MergeStrategy,
 };
 pub use crate::formats::{
     convert_10x_h5, convert_loom, convert_mtx, read_10x_h5, read_10x_mtx, read_csv, read_loom,

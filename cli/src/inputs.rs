@@ -35,9 +35,10 @@ pub struct JoinArgs {
     /// Make names unique as NAME{SEP}KEY.
     #[arg(long, value_name = "SEP", allow_hyphen_values = true)]
     index_unique: Option<String>,
-    /// With --join outer, the value of missing entries (default: 0 sparse, NaN dense).
+    /// With --join outer, the value of missing entries (default: 0 sparse, NaN dense); an
+    /// integer (`0`, `-1`) keeps integer matrices integers where it fits, as anndata's does.
     #[arg(long, allow_hyphen_values = true)]
-    fill_value: Option<f64>,
+    fill_value: Option<annpage::FillValue>,
     /// Keep obsp (varp) along the axis as block-diagonal matrices.
     #[arg(long)]
     pairwise: bool,

@@ -217,6 +217,16 @@ def _axis_name(axis):
     return name
 
 
+def _fill(value):
+    """A fill value as the native side takes it: an ``int`` for Python and numpy integers
+    (anndata keeps integer matrices integers for them), else a ``float``."""
+    if value is None:
+        return None
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return int(value)
+    return float(value)
+
+
 def _concat_args(axis, join, merge, uns_merge, label, keys, index_unique, fill_value, pairwise):
     """``anndata.concat``'s arguments as the dict the native functions take."""
     return dict(
@@ -227,7 +237,7 @@ def _concat_args(axis, join, merge, uns_merge, label, keys, index_unique, fill_v
         label=label,
         keys=None if keys is None else [str(k) for k in keys],
         index_unique=index_unique,
-        fill_value=None if fill_value is None else float(fill_value),
+        fill_value=_fill(fill_value),
         pairwise=bool(pairwise),
     )
 

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use annpage::{AnnData, Axis, ConcatOptions, Join, MergeStrategy};
+use annpage::{AnnData, Axis, ConcatOptions, FillValue, Join, MergeStrategy};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -23,8 +23,25 @@ pub struct ConcatArgs {
     label: Option<String>,
     keys: Option<Vec<String>>,
     index_unique: Option<String>,
-    fill_value: Option<f64>,
+    fill_value: Option<Fill>,
     pairwise: bool,
+}
+
+/// A fill value as Python gives it: an `int` (the wrappers pass numpy integers as `int`) or a
+/// `float`.
+#[derive(FromPyObject)]
+enum Fill {
+    Int(i64),
+    Float(f64),
+}
+
+impl From<Fill> for FillValue {
+    fn from(f: Fill) -> Self {
+        match f {
+            Fill::Int(i) => FillValue::Int(i),
+            Fill::Float(v) => FillValue::Float(v),
+        }
+    }
 }
 
 impl ConcatArgs {
@@ -47,7 +64,7 @@ impl ConcatArgs {
             label: self.label,
             keys: self.keys,
             index_unique: self.index_unique,
-            fill_value: self.fill_value,
+            fill_value: self.fill_value.map(FillValue::from),
             pairwise: self.pairwise,
         })
     }

@@ -308,6 +308,8 @@ def make_case(seed: int) -> Case:
     if rng.random() < 0.4:
         kwargs["index_unique"] = str(rng.choice(["-", "_", "::"]))
     if kwargs["join"] == "outer" and rng.random() < 0.3:
-        kwargs["fill_value"] = float(rng.choice([0.0, -1.0, 2.5]))
+        # Integers too: anndata keeps integer matrices integers for them where they fit.
+        fills = [0.0, -1.0, 2.5, 0, -1, 7]
+        kwargs["fill_value"] = fills[int(rng.integers(len(fills)))]
     kwargs["pairwise"] = bool(rng.random() < 0.4)
     return Case(seed=seed, adatas=adatas, kwargs=kwargs)

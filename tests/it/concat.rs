@@ -163,7 +163,7 @@ fn fill_value_and_inner_join() {
         &[a.clone(), b.clone()],
         &ConcatOptions {
             join: Join::Outer,
-            fill_value: Some(-1.0),
+            fill_value: Some((-1.0).into()),
             ..ConcatOptions::default()
         },
     )

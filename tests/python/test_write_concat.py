@@ -284,3 +284,33 @@ def test_dicts_nested_deeper_than_annpage_reads_are_not_written(tmp_path):
     with pytest.raises(annpage.AnnpageError, match="nested more than 64 levels deep"):
         annpage.write_h5ad(nested(63), tmp_path / "deep.h5ad")
     assert not (tmp_path / "deep.h5ad").exists()
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int32", "uint8", "float32", "float16"])
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+@pytest.mark.parametrize("fill", [0, 7, -1, 0.0, 7.5])
+def test_fill_value_keeps_dtypes_as_anndata(tmp_path, dtype, kind, fill):
+    """An integer fill keeps integer matrices integers where it fits (pandas' and numpy's
+    rules), a float one makes them floats: in memory and on disk."""
+    if kind == "csr" and dtype == "float16":
+        pytest.skip("scipy.sparse has no float16")
+    make = (lambda a: a) if kind == "dense" else sp.csr_matrix
+
+    def obj(n, names, genes):
+        return ad.AnnData(
+            make(np.arange(1, n * 2 + 1).reshape(n, 2).astype(dtype)),
+            obs=pd.DataFrame(index=names),
+            var=pd.DataFrame(index=genes),
+        )
+
+    parts = [obj(2, ["a", "b"], ["g0", "g1"]), obj(1, ["c"], ["g1", "g2"])]
+    expected = ad.concat(parts, join="outer", fill_value=fill)
+    got = annpage.concat(parts, join="outer", fill_value=fill)
+    assert got.X.dtype == expected.X.dtype
+    assert_equal(got, expected)
+    files = []
+    for i, p in enumerate(parts):
+        files.append(tmp_path / f"{i}.h5ad")
+        p.write_h5ad(files[-1])
+    annpage.concat_on_disk(files, tmp_path / "out.h5ad", join="outer", fill_value=fill)
+    assert_equal(ad.read_h5ad(tmp_path / "out.h5ad"), expected)

@@ -285,7 +285,7 @@ impl BackedCollection {
     pub fn stored_values(&self, layer: Option<&str>) -> Result<u64> {
         let which = self.which(layer)?;
         let dense = (self.n_obs() as u64).saturating_mul(self.n_vars() as u64);
-        if self.inner.options.fill_value.is_some_and(|v| v != 0.0) {
+        if self.inner.options.fill_value.is_some_and(|v| !v.is_zero()) {
             return Ok(dense);
         }
         let mut total = 0u64;
@@ -410,11 +410,13 @@ impl BackedCollection {
         }
         // Filled entries of an outer join count too (a fill value other than 0 stores them).
         let dense = (self.n_obs() as u64).saturating_mul(self.n_vars() as u64);
-        Ok(if self.inner.options.fill_value.is_some_and(|v| v != 0.0) {
-            dense
-        } else {
-            total.min(dense)
-        })
+        Ok(
+            if self.inner.options.fill_value.is_some_and(|v| !v.is_zero()) {
+                dense
+            } else {
+                total.min(dense)
+            },
+        )
     }
 
     /// X (`layer: None`) or the layer `layer`; an error when the collection lacks it.
@@ -453,7 +455,7 @@ impl BackedCollection {
         let conform = self.conform(&which)?;
         let zeros = conform.sparse() || self.inner.reindexers.iter().all(|r| !r.fills());
         let everything = self.obs.is_full() && self.var.is_full();
-        if !everything || self.inner.options.fill_value.is_some_and(|v| v != 0.0) || !zeros {
+        if !everything || self.inner.options.fill_value.is_some_and(|v| !v.is_zero()) || !zeros {
             return Ok(None);
         }
         let mut out = Vec::with_capacity(self.inner.files.len());

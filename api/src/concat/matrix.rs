@@ -8,6 +8,7 @@ use ndarray::{ArrayD, Axis, IxDyn};
 use super::plan::Reindexer;
 use super::sparse::{dense_to_csr, reindex_sparse, sparse_equal, to_csr, to_format, vstack_csr};
 use super::values::{self, check_2d, concat_same, Obj};
+use super::FillValue;
 
 /// A matrix-like value while it is being concatenated: what anndata holds as a numpy array, a
 /// numpy `object` array (booleans beside NaN fills) or a scipy sparse matrix.
@@ -114,7 +115,7 @@ fn take_fill<T: Clone>(
 /// kept as is when nothing changes; an array with nothing along the axis becomes a float64
 /// array of `fill`; otherwise missing positions take `fill` and the dtype is promoted to hold
 /// it (integers become float64, booleans Python objects).
-fn reindex_dense(m: Mat, axis: usize, r: &Reindexer, fill: f64) -> Result<Mat> {
+fn reindex_dense(m: Mat, axis: usize, r: &Reindexer, fill: FillValue) -> Result<Mat> {
     let shape = match &m {
         Mat::Dense(a) => a.shape().to_vec(),
         Mat::Object(o) => o.shape().to_vec(),
@@ -132,11 +133,15 @@ fn reindex_dense(m: Mat, axis: usize, r: &Reindexer, fill: f64) -> Result<Mat> {
     let mut new_shape = shape.clone();
     new_shape[axis] = r.new_len();
     if shape[axis] == 0 {
-        return Ok(Mat::Dense(values::full(DType::F64, &new_shape, fill)?));
+        return Ok(Mat::Dense(values::full(
+            values::fill_dtype(fill),
+            &new_shape,
+            fill,
+        )?));
     }
     let map = r.new_to_old();
     Ok(match m {
-        Mat::Object(o) => Mat::Object(take_fill(&o, axis, map, Obj::float(fill))),
+        Mat::Object(o) => Mat::Object(take_fill(&o, axis, map, Obj::of_fill(fill))),
         Mat::Dense(a) if !r.fills() => {
             let picked: Vec<usize> = map.iter().flatten().copied().collect();
             Mat::Dense(a.select(axis, &picked))
@@ -151,7 +156,7 @@ fn reindex_dense(m: Mat, axis: usize, r: &Reindexer, fill: f64) -> Result<Mat> {
                 &values::to_objects(&a),
                 axis,
                 map,
-                Obj::float(fill),
+                Obj::of_fill(fill),
             )),
         },
         Mat::Sparse(_) => unreachable!("handled above"),
@@ -188,13 +193,13 @@ fn fill_as(
 /// numpy's result over the pieces.
 pub(super) fn stack_rows(
     pieces: Vec<(Option<Mat>, usize, &Reindexer)>,
-    fill: Option<f64>,
+    fill: Option<FillValue>,
 ) -> Result<Mat> {
     let any_sparse = pieces
         .iter()
         .any(|(m, _, _)| matches!(m, Some(Mat::Sparse(_))));
     if any_sparse {
-        let fill = fill.unwrap_or(0.0);
+        let fill = fill.unwrap_or(FillValue::Int(0));
         let mut parts = Vec::with_capacity(pieces.len());
         for (m, rows, r) in pieces {
             let s = match m {
@@ -214,7 +219,7 @@ pub(super) fn stack_rows(
         }
         return Ok(Mat::Sparse(vstack_csr(parts)?));
     }
-    let fill = fill.unwrap_or(f64::NAN);
+    let fill = fill.unwrap_or(FillValue::Float(f64::NAN));
     let mut parts = Vec::with_capacity(pieces.len());
     for (m, rows, r) in pieces {
         let m = m.unwrap_or_else(|| Mat::Dense(ArrayData::zeros(DType::Bool, &[rows, 0])));
@@ -301,8 +306,8 @@ pub(super) fn block_diag(pieces: Vec<(Option<Mat>, usize)>) -> Result<SparseMatr
 pub(super) fn reindex_alt(m: Mat, r: &Reindexer, pairwise: bool) -> Result<Mat> {
     let once = |m: Mat, axis: usize| -> Result<Mat> {
         match m {
-            Mat::Sparse(s) => Ok(Mat::Sparse(reindex_sparse(s, axis, r, 0.0)?)),
-            other => reindex_dense(other, axis, r, f64::NAN),
+            Mat::Sparse(s) => Ok(Mat::Sparse(reindex_sparse(s, axis, r, 0.0.into())?)),
+            other => reindex_dense(other, axis, r, f64::NAN.into()),
         }
     };
     let rows = once(m, 0)?;
@@ -316,7 +321,7 @@ pub(super) fn reindex_alt(m: Mat, r: &Reindexer, pairwise: bool) -> Result<Mat> 
 /// Stacks X or a layer along the concatenation `axis`: rows (obs) or columns (var).
 pub(super) fn stack_axis(
     pieces: Vec<(Option<Mat>, usize, &Reindexer)>,
-    fill: Option<f64>,
+    fill: Option<FillValue>,
     axis: crate::Axis,
 ) -> Result<Matrix> {
     if axis == crate::Axis::Obs {
@@ -428,13 +433,18 @@ mod tests {
         let (x, xy) = ([CompactString::from("x")], ["x".into(), "y".into()]);
         let r = align(&[&x, &xy], Join::Outer, "var").unwrap().1.remove(0);
         let ints = Mat::Dense(ArrayData::from(ndarray::arr2(&[[1i32], [2]])));
-        let Mat::Dense(out) = reindex_dense(ints, 1, &r, f64::NAN).unwrap() else {
+        let Mat::Dense(out) = reindex_dense(ints.clone(), 1, &r, f64::NAN.into()).unwrap() else {
             panic!()
         };
         assert_eq!(out.dtype(), DType::F64);
+        // An integer fill keeps integers (anndata's `fill_value=-1`).
+        let Mat::Dense(out) = reindex_dense(ints, 1, &r, FillValue::Int(-1)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(out, ArrayData::from(ndarray::arr2(&[[1i32, -1], [2, -1]])));
         let bools = Mat::Dense(ArrayData::from(ndarray::arr2(&[[true], [false]])));
         assert!(matches!(
-            reindex_dense(bools, 1, &r, f64::NAN).unwrap(),
+            reindex_dense(bools, 1, &r, f64::NAN.into()).unwrap(),
             Mat::Object(_)
         ));
         let diag = block_diag(vec![

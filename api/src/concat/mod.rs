@@ -20,7 +20,7 @@ mod values;
 
 pub use collection::{read_collection, BackedCollection, CollectionChunks};
 pub use ondisk::concat_on_disk;
-pub use options::{ConcatOptions, Join, MergeStrategy};
+pub use options::{ConcatOptions, FillValue, Join, MergeStrategy};
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -431,7 +431,7 @@ fn aligned_element(
 fn aligned_columns(
     widths: &[Option<usize>],
     options: &ConcatOptions,
-) -> (usize, Vec<Reindexer>, Option<f64>) {
+) -> (usize, Vec<Reindexer>, Option<FillValue>) {
     let present = widths.iter().flatten().copied();
     let (width, fill) = match options.join {
         Join::Inner => (present.min(), None),

@@ -23,8 +23,8 @@ use super::matrix::{self, Mat};
 use super::plan::{self, Reindexer};
 use super::sparse;
 use super::{
-    concat, concat_noting_strings, join_keys, obsm, resolve_keys, values, ConcatOptions, Join,
-    StringColumns,
+    concat, concat_noting_strings, join_keys, obsm, resolve_keys, values, ConcatOptions, FillValue,
+    Join, StringColumns,
 };
 use crate::backed::{BackedOptions, BlockCache};
 use crate::{read_h5ad, read_h5ad_backed, AnnData, Axis, BackedAnnData, BackedMatrixView, Mode};
@@ -286,7 +286,7 @@ impl<'o> Plan<'o> {
 
     /// The fill of entries an input lacks: `fill_value` (anndata applies it to layers only
     /// with an outer join).
-    fn fill(&self, layer: bool) -> Option<f64> {
+    fn fill(&self, layer: bool) -> Option<super::FillValue> {
         match (layer, self.options.join) {
             (true, Join::Inner) => None,
             _ => self.options.fill_value,
@@ -474,7 +474,7 @@ fn chunk_rows(
 pub(super) struct Conform {
     sparse: bool,
     dtype: DType,
-    fill: Option<f64>,
+    fill: Option<FillValue>,
 }
 
 impl Conform {
@@ -483,7 +483,7 @@ impl Conform {
     pub(super) fn probe(
         pieces: &[Option<BackedMatrixView>],
         reindexers: &[Reindexer],
-        fill: Option<f64>,
+        fill: Option<FillValue>,
     ) -> Result<Conform> {
         let probe = pieces
             .iter()
@@ -575,7 +575,7 @@ fn stream(
     pieces: Vec<Option<BackedMatrixView>>,
     handles: &[BackedAnnData],
     reindexers: &[Reindexer],
-    fill: Option<f64>,
+    fill: Option<FillValue>,
     chunk_bytes: usize,
 ) -> Result<()> {
     let conform = Conform::probe(&pieces, reindexers, fill)?;

@@ -137,8 +137,63 @@ pub struct ConcatOptions {
     pub index_unique: Option<String>,
     /// With an outer join, the value of the entries an object lacks (default: 0 in sparse
     /// matrices, NaN in dense arrays).
-    pub fill_value: Option<f64>,
+    pub fill_value: Option<FillValue>,
     /// Keep `obsp` (`varp`) along the axis as block-diagonal matrices; otherwise they are
     /// dropped.
     pub pairwise: bool,
+}
+
+/// A fill value as given: an integer or a float. anndata's dtype rules differ for the two (an
+/// integer keeps an integer array's dtype where it fits, a float makes it float64).
+///
+/// ```
+/// use annpage::FillValue;
+/// assert_eq!(FillValue::from(0).as_f64(), 0.0);
+/// assert!(FillValue::from(0.0).is_zero() && !FillValue::from(-1).is_zero());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FillValue {
+    /// A Python `int` (or numpy integer).
+    Int(i64),
+    /// A Python `float`.
+    Float(f64),
+}
+
+impl FillValue {
+    /// The value as a float.
+    pub fn as_f64(self) -> f64 {
+        match self {
+            FillValue::Int(i) => i as f64,
+            FillValue::Float(f) => f,
+        }
+    }
+
+    /// Whether the value is zero (sparse matrices then store nothing for it).
+    pub fn is_zero(self) -> bool {
+        self.as_f64() == 0.0
+    }
+}
+
+impl From<i64> for FillValue {
+    fn from(v: i64) -> Self {
+        FillValue::Int(v)
+    }
+}
+
+impl From<f64> for FillValue {
+    fn from(v: f64) -> Self {
+        FillValue::Float(v)
+    }
+}
+
+impl std::str::FromStr for FillValue {
+    type Err = std::num::ParseFloatError;
+
+    /// An integer when the text is one (`0`, `-1`), else a float (`0.5`, `nan`, `1e3`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().parse::<i64>() {
+            Ok(i) => Ok(FillValue::Int(i)),
+            Err(_) => s.trim().parse::<f64>().map(FillValue::Float),
+        }
+    }
 }

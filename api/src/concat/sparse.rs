@@ -9,6 +9,7 @@ use ndarray::{ArrayD, IxDyn};
 
 use super::plan::Reindexer;
 use super::values::{self, check_2d, concat_same};
+use super::FillValue;
 
 /// A 1-d array of all elements in row-major order.
 fn flatten(a: &ArrayData) -> ArrayData {
@@ -89,13 +90,14 @@ pub(super) fn to_format(s: SparseMatrix, format: SparseFormat) -> Result<SparseM
 
 /// Reindexes a sparse matrix along `axis` (0: rows, 1: columns), keeping its format, as
 /// anndata's `Reindexer._apply_to_sparse`: missing positions are empty, or every value of
-/// them is `fill` (the dtype becoming float64) when `fill` is not 0; a matrix with nothing
-/// along the axis becomes an empty float64 CSR matrix (fill 0) or a full one.
+/// them is `fill` when `fill` is not 0 (the dtype promoted by numpy with `fill`'s: int64 for an
+/// integer, float64 for a float); a matrix with nothing along the axis becomes an empty
+/// float64 CSR matrix (fill 0) or a full one of `fill`'s dtype.
 pub(super) fn reindex_sparse(
     s: SparseMatrix,
     axis: usize,
     r: &Reindexer,
-    fill: f64,
+    fill: FillValue,
 ) -> Result<SparseMatrix> {
     let len = if axis == 0 { s.shape().0 } else { s.shape().1 };
     if r.keeps(len) {
@@ -108,13 +110,13 @@ pub(super) fn reindex_sparse(
         shape.1 = r.new_len();
     }
     if len == 0 {
-        if fill == 0.0 {
+        if fill.is_zero() {
             return Ok(SparseMatrix::empty(SparseFormat::Csr, shape, DType::F64));
         }
-        let dense = values::full(DType::F64, &[shape.0, shape.1], fill)?;
+        let dense = values::full(values::fill_dtype(fill), &[shape.0, shape.1], fill)?;
         return to_format(dense_to_csr(&dense)?, s.format());
     }
-    let filling = fill != 0.0 && r.fills();
+    let filling = !fill.is_zero() && r.fills();
     let format = s.format();
     // Work on the compressed form whose minor axis is `axis` (CSR for columns).
     let target = if axis == 1 {
@@ -176,16 +178,16 @@ pub(super) fn reindex_sparse(
         indptr.push(indices.len() as u64);
     }
     let data = if filling {
-        let d = values::cast(m.data(), DType::F64)?;
-        let ArrayData::F64(d) = d else {
-            unreachable!("cast to f64")
-        };
-        ArrayData::from(
-            entries
-                .iter()
-                .map(|e| e.map_or(fill, |k| d[k]))
-                .collect::<Vec<f64>>(),
-        )
+        let dtype = values::result_type(m.data().dtype(), values::fill_dtype(fill))
+            .ok_or_else(|| Error::unsupported("filling a sparse matrix of strings"))?;
+        // The stored values, then the fill as the last value: each entry picks one.
+        let values = ArrayData::concat_rows(&[
+            values::cast(m.data(), dtype)?,
+            values::full(dtype, &[1], fill)?,
+        ])?;
+        let at_fill = m.data().len();
+        let picks: Vec<usize> = entries.iter().map(|e| e.unwrap_or(at_fill)).collect();
+        values.select(0, &picks)
     } else {
         let keep: Vec<usize> = entries.iter().flatten().copied().collect();
         m.data().select(0, &keep)

@@ -83,7 +83,7 @@ impl BackedCollection {
             return Ok(None);
         }
         let dense_row = 8 * self.n_vars() as u64;
-        let filled = self.inner.options.fill_value.is_some_and(|v| v != 0.0);
+        let filled = self.inner.options.fill_value.is_some_and(|v| !v.is_zero());
         let (obs, starts) = (self.obs.clone(), self.inner.starts.clone());
         let bytes_of = move |batch: &[usize]| {
             let mut per_file: Vec<Vec<usize>> = vec![Vec::new(); matrices.len()];
