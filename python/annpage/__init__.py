@@ -291,7 +291,51 @@ def concat(
         _as_anndata_concats(joined.raw.var, frames, label if along == "var" else None)
     _convert.label_as_given(getattr(joined, along), label, keys)
     _sparse_as_given(joined, adatas)
+    _uns_as_given(joined, adatas)
     return joined
+
+
+def _uns_as_given(joined, adatas) -> None:
+    """uns of `joined` holding the inputs' own objects, as anndata's merge keeps them (an
+    ``np.int64`` stays one, a list a list): annpage's merge chose each value, and the first
+    input holding an equal value at the same path gives it (copied)."""
+    import copy
+    from collections.abc import Mapping
+
+    missing = object()
+
+    def lookup(mapping, path):
+        for key in path:
+            if not isinstance(mapping, Mapping) or key not in mapping:
+                return missing
+            mapping = mapping[key]
+        return mapping
+
+    def same(a, b) -> bool:
+        if isinstance(a, Mapping) or isinstance(b, Mapping):
+            return False
+        if hasattr(a, "equals") and type(a) is type(b):
+            return bool(a.equals(b))
+        try:
+            x, y = np.asarray(a), np.asarray(b)
+            if x.shape != y.shape:
+                return False
+            if x.dtype.kind in "fc" and y.dtype.kind in "fc":
+                return bool(np.array_equal(x, y, equal_nan=True))
+            return bool(np.array_equal(x, y))
+        except Exception:
+            return False
+
+    def given(value, path):
+        if isinstance(value, Mapping):
+            return {k: given(v, (*path, k)) for k, v in value.items()}
+        for a in adatas:
+            found = lookup(a.uns, path)
+            if found is not missing and same(found, value):
+                return copy.deepcopy(found)
+        return value
+
+    joined.uns = given(joined.uns, ())
 
 
 def _sparse_as_given(joined, adatas) -> None:

@@ -314,3 +314,23 @@ def test_fill_value_keeps_dtypes_as_anndata(tmp_path, dtype, kind, fill):
         p.write_h5ad(files[-1])
     annpage.concat_on_disk(files, tmp_path / "out.h5ad", join="outer", fill_value=fill)
     assert_equal(ad.read_h5ad(tmp_path / "out.h5ad"), expected)
+
+
+@pytest.mark.parametrize("uns_merge", ["same", "unique", "first", "only"])
+def test_uns_keeps_the_inputs_objects(uns_merge):
+    """anndata's merge keeps the inputs' own values: numpy scalars stay numpy scalars, lists
+    stay lists, nested dicts keep theirs."""
+    def obj(extra):
+        a = ad.AnnData(np.ones((2, 2), np.float32))
+        a.uns = {"n": np.int64(3), "f": np.float32(1.5), "b": np.bool_(True), "l": [1, 2], "d": {"x": np.int8(1)}, **extra}
+        return a
+
+    parts = [obj({"only0": np.uint16(9)}), obj({"only1": [3]})]
+    want = ad.concat(parts, uns_merge=uns_merge).uns
+    got = annpage.concat(parts, uns_merge=uns_merge).uns
+
+    def kinds(u):
+        return {k: kinds(v) if isinstance(v, dict) else type(v) for k, v in u.items()}
+
+    assert kinds(got) == kinds(want)
+    assert_equal(dict(got), dict(want))
