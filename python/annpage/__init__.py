@@ -150,18 +150,27 @@ def read_loom(filename, *, sparse=True, X_name="spliced", obs_names="CellID", va
     return _convert.anndata(_read_loom_elements(path, bool(sparse), X_name, obs_names, var_names), path)
 
 
-def write_h5ad(adata, filename, compression=None, convert_strings_to_categoricals=True):
+def write_h5ad(
+    adata, filename, compression=None, compression_opts=None, convert_strings_to_categoricals=True
+):
     """Writes an :class:`anndata.AnnData` to ``filename`` with annpage, as
-    ``adata.write_h5ad(filename, compression=...)`` would (string columns that repeat values
-    become categoricals, as anndata's default does, in the file only). The file is written
-    beside ``filename`` and renamed into place."""
+    ``adata.write_h5ad(filename, compression=..., compression_opts=...)`` would (string columns
+    that repeat values become categoricals, as anndata's default does, in the file only;
+    ``compression_opts`` is gzip's level, 4 by default as h5py's). The file is written beside
+    ``filename`` and renamed into place."""
     if compression not in (None, "gzip", "lzf"):
         raise ValueError(f"compression must be None, 'gzip' or 'lzf', not {compression!r}")
     records = []
     elements = _convert.elements(adata, bool(convert_strings_to_categoricals), records)
 
     def write(path):
-        _write_elements(elements, path, compression, bool(convert_strings_to_categoricals))
+        _write_elements(
+            elements,
+            path,
+            compression,
+            bool(convert_strings_to_categoricals),
+            compression_opts=compression_opts,
+        )
 
     _write_with_records(filename, records, write, zarr=False)
 

@@ -647,14 +647,16 @@ class BackedAnnData(Vectors):
             return da.from_array(meta.toarray() if sp.issparse(meta) else meta).reshape((0, n_vars))
         return da.concatenate(blocks, axis=0)
 
-    def write_h5ad(self, filename=None, compression: str | None = None) -> None:
+    def write_h5ad(
+        self, filename=None, compression: str | None = None, compression_opts: int | None = None
+    ) -> None:
         """Writes the selection to ``filename``, streaming the matrices (``compression``:
-        ``None``, ``"gzip"`` or ``"lzf"``). Without ``filename`` (an ``r+`` handle, as
+        ``None``, ``"gzip"`` or ``"lzf"``; ``compression_opts``: gzip's level, 4 by default). Without ``filename`` (an ``r+`` handle, as
         anndata's ``adata.write()``): writes the changes back to the file, string columns that
         repeat values made categoricals as anndata makes them."""
         if filename is not None:
             self._push()
-            self._h().write_h5ad(str(filename), compression)
+            self._h().write_h5ad(str(filename), compression, compression_opts)
             return
         if not self._writable:
             raise ValueError(

@@ -377,7 +377,7 @@ pub fn zarr_write_options(
                 "lzf is an HDF5 filter: Zarr stores take None, 'gzip' or 'zstd'",
             ))
         }
-        other => (compression_of(other)?, None),
+        other => (compression_of(other, None)?, None),
     };
     Ok(WriteOptions {
         compression,
@@ -391,13 +391,25 @@ pub fn zarr_write_options(
     })
 }
 
-/// Parses a compression name as anndata spells it.
-pub fn compression_of(name: Option<&str>) -> PyResult<Compression> {
-    Ok(match name {
-        None => Compression::None,
-        Some("gzip") => Compression::Gzip(4),
-        Some("lzf") => Compression::Lzf,
-        Some(other) => {
+/// Parses a compression as anndata takes it: a name, and for gzip an optional level
+/// (`compression_opts`, 0–9, default 4 as h5py's).
+pub fn compression_of(name: Option<&str>, level: Option<u8>) -> PyResult<Compression> {
+    Ok(match (name, level) {
+        (None, None) => Compression::None,
+        (Some("gzip"), None) => Compression::Gzip(4),
+        (Some("gzip"), Some(level)) if level <= 9 => Compression::Gzip(level),
+        (Some("gzip"), Some(level)) => {
+            return Err(PyValueError::new_err(format!(
+                "gzip's compression_opts is a level from 0 to 9, not {level}"
+            )))
+        }
+        (Some("lzf"), None) => Compression::Lzf,
+        (None | Some("lzf"), Some(_)) => {
+            return Err(PyValueError::new_err(
+                "compression_opts is gzip's level: it needs compression='gzip'",
+            ))
+        }
+        (Some(other), _) => {
             return Err(PyValueError::new_err(format!(
                 "compression must be None, 'gzip' or 'lzf', not {other:?}"
             )))

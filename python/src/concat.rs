@@ -110,7 +110,7 @@ pub fn concat_on_disk(
     let options = args.options()?;
     // The output's format follows its name, as the CLI's `concat -o`.
     let write = annpage::WriteOptions {
-        compression: backed::compression_of(compression)?,
+        compression: backed::compression_of(compression, None)?,
         store: annpage::StoreKind::of_path(&out),
         ..Default::default()
     };

@@ -89,16 +89,17 @@ macro_rules! shared_handle_methods {
             }
 
             /// Writes the selection to `path` (streaming), compressed with `None`, `"gzip"`
-            /// (level 4, as h5py) or `"lzf"`.
-            #[pyo3(signature = (path, compression=None))]
+            /// (level `compression_opts`, default 4 as h5py's) or `"lzf"`.
+            #[pyo3(signature = (path, compression=None, compression_opts=None))]
             fn write_h5ad(
                 &self,
                 py: ::pyo3::Python<'_>,
                 path: ::std::path::PathBuf,
                 compression: Option<&str>,
+                compression_opts: Option<u8>,
             ) -> ::pyo3::PyResult<()> {
                 let options = ::annpage::WriteOptions {
-                    compression: $crate::backed::compression_of(compression)?,
+                    compression: $crate::backed::compression_of(compression, compression_opts)?,
                     ..Default::default()
                 };
                 py.detach(|| self.inner.write_h5ad(&path, &options))

@@ -142,7 +142,7 @@ fn read_loom_elements<'py>(
 /// Writes an object flattened by `annpage/_convert.py` (`elements`) to `path` as `.h5ad`, or
 /// as a Zarr store when `zarr` gives its format, chunk rows and shard rows.
 #[pyfunction]
-#[pyo3(signature = (elements, path, compression, strings_to_categoricals, zarr=None))]
+#[pyo3(signature = (elements, path, compression, strings_to_categoricals, zarr=None, compression_opts=None))]
 fn write_elements(
     py: Python<'_>,
     elements: &Bound<'_, pyo3::types::PyDict>,
@@ -150,6 +150,7 @@ fn write_elements(
     compression: Option<&str>,
     strings_to_categoricals: bool,
     zarr: Option<(u8, Option<usize>, Option<usize>)>,
+    compression_opts: Option<u8>,
 ) -> PyResult<()> {
     let elems = parse::anndata(elements)?;
     let options = match zarr {
@@ -157,7 +158,7 @@ fn write_elements(
             backed::zarr_write_options(compression, format, chunk_rows, shard_rows)?
         }
         None => annpage::WriteOptions {
-            compression: backed::compression_of(compression)?,
+            compression: backed::compression_of(compression, compression_opts)?,
             ..Default::default()
         },
     };

@@ -334,3 +334,26 @@ def test_uns_keeps_the_inputs_objects(uns_merge):
 
     assert kinds(got) == kinds(want)
     assert_equal(dict(got), dict(want))
+
+
+def test_compression_opts_is_gzips_level_as_anndatas(tmp_path):
+    import h5py
+
+    a = ad.AnnData(
+        sp.random(200, 50, density=0.2, format="csr", dtype=np.float32, random_state=0),
+        obs=pd.DataFrame({"x": np.arange(200.0)}, index=[f"c{i}" for i in range(200)]),
+    )
+    for level in (1, 9):
+        path = tmp_path / f"l{level}.h5ad"
+        annpage.write_h5ad(a, path, compression="gzip", compression_opts=level)
+        with h5py.File(path) as f:
+            assert f["X/data"].compression_opts == level
+            assert f["obs/x"].compression_opts == level
+        assert_equal(ad.read_h5ad(path), a)
+    with annpage.read_h5ad(tmp_path / "l1.h5ad", backed="r") as b:
+        b[:50].write_h5ad(tmp_path / "v.h5ad", compression="gzip", compression_opts=7)
+    with h5py.File(tmp_path / "v.h5ad") as f:
+        assert f["X/indices"].compression_opts == 7
+    for bad in [dict(compression="gzip", compression_opts=10), dict(compression="lzf", compression_opts=4), dict(compression_opts=4)]:
+        with pytest.raises(ValueError, match="compression_opts"):
+            annpage.write_h5ad(a, tmp_path / "bad.h5ad", **bad)
