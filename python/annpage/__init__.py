@@ -160,6 +160,7 @@ def write_h5ad(
     ``filename`` and renamed into place."""
     if compression not in (None, "gzip", "lzf"):
         raise ValueError(f"compression must be None, 'gzip' or 'lzf', not {compression!r}")
+    level = _convert._gzip_level(compression, compression_opts)
     records = []
     elements = _convert.elements(adata, bool(convert_strings_to_categoricals), records)
 
@@ -169,7 +170,7 @@ def write_h5ad(
             path,
             compression,
             bool(convert_strings_to_categoricals),
-            compression_opts=compression_opts,
+            compression_opts=level,
         )
 
     _write_with_records(filename, records, write, zarr=False)
@@ -323,6 +324,8 @@ def _uns_as_given(joined, adatas) -> None:
     def same(a, b) -> bool:
         if isinstance(a, Mapping) or isinstance(b, Mapping):
             return False
+        if sp.issparse(a) or sp.issparse(b):
+            return sp.issparse(a) and sp.issparse(b) and a.shape == b.shape and (a != b).nnz == 0
         if hasattr(a, "equals") and type(a) is type(b):
             return bool(a.equals(b))
         try:

@@ -11,7 +11,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from . import _convert, _edit
-from ._convert import _index, split_key
+from ._convert import _gzip_level, _index, split_key
 from ._vectors import Vectors
 
 
@@ -281,7 +281,14 @@ class BackedAnnData(Vectors):
     """
 
     def __init__(
-        self, native, filename: str, cache_mb: int = 1024, sel=(None, None), writable=False, root=None
+        self,
+        native,
+        filename: str,
+        cache_mb: int = 1024,
+        sel=(None, None),
+        writable=False,
+        root=None,
+        uns=None,
     ):
         self._native = native
         self._filename = filename
@@ -300,8 +307,10 @@ class BackedAnnData(Vectors):
         # (keyed by (which, key)), likewise.
         self._tracked: dict[str, _edit.Tracked] = {}
         self._kept: dict = {}
-        # The handle of the whole file, whose uns a selection shares (None: this is it).
+        # The handle of the whole file (None: this is it), and a selection's uns as the handle
+        # held it when the selection was made (None: as read), as anndata's views keep it.
         self._root = root
+        self._uns_given = uns
 
     def _h(self):
         if self._closed:
@@ -511,18 +520,37 @@ class BackedAnnData(Vectors):
         var = _positions(var, n_vars, lambda: self.var_names, "var")
         sel = (_compose(self._sel[0], obs, n_obs), _compose(self._sel[1], var, n_vars))
         self._push()  # a view of an r+ handle sees the changes made so far
-        root = self._root or self
-        return BackedAnnData(self._h().slice(obs, var), self._filename, self._cache_mb, sel, root=root)
+        held = self._held_uns()
+        return BackedAnnData(
+            self._h().slice(obs, var),
+            self._filename,
+            self._cache_mb,
+            sel,
+            root=self._whole(),
+            uns=None if held is None else dict(held),
+        )
+
+    def _whole(self) -> BackedAnnData:
+        """The handle of the whole file this one selects from."""
+        return self if self._root is None else self._root
+
+    def _held_uns(self) -> dict | None:
+        """uns as held in Python (the whole file's handle: as changed there; a selection: as
+        it was when the selection was made), or None when it is as read."""
+        if self._root is not None:
+            return self._uns_given
+        held = self._tracked.get("uns")
+        return None if held is None else held.value
 
     def to_memory(self):
         """The selection as an in-memory :class:`anndata.AnnData` (what
-        ``anndata.read_h5ad(path)[obs, var].copy()`` gives). ``uns`` as the whole file's handle
-        holds it, copied: values set in Python keep their types."""
+        ``anndata.read_h5ad(path)[obs, var].copy()`` gives). ``uns`` as held in Python, copied:
+        values set there keep their types."""
         self._push()
         adata = _convert.anndata(self._h().to_memory(), self._filename)
-        held = (self._root or self)._tracked.get("uns")
+        held = self._held_uns()
         if held is not None:
-            adata.uns = copy.deepcopy(held.value)
+            adata.uns = copy.deepcopy(held)
         return adata
 
     def chunked_X(self, chunk_size: int = 1000):
@@ -655,8 +683,10 @@ class BackedAnnData(Vectors):
         anndata's ``adata.write()``): writes the changes back to the file, string columns that
         repeat values made categoricals as anndata makes them."""
         if filename is not None:
-            self._push()
-            self._h().write_h5ad(str(filename), compression, compression_opts)
+            # As anndata's write_h5ad: string columns that repeat values become categoricals,
+            # in the frames held in Python too.
+            self._whole()._push(convert_strings=True)
+            self._h().write_h5ad(str(filename), compression, _gzip_level(compression, compression_opts))
             return
         if not self._writable:
             raise ValueError(
@@ -681,7 +711,8 @@ class BackedAnnData(Vectors):
         self.write_h5ad(filename)
         from . import read_h5ad
 
-        return read_h5ad(filename, backed="r+" if self._writable else "r", cache_mb=self._cache_mb)
+        mode = "r+" if self._whole()._writable else "r"
+        return read_h5ad(filename, backed=mode, cache_mb=self._cache_mb)
 
     def _push(self, convert_strings: bool = False) -> None:
         """Hands the changes made to obs, var and uns in Python over to the native handle
@@ -712,7 +743,7 @@ class BackedAnnData(Vectors):
     ) -> None:
         """Writes the selection to the Zarr store ``store``, streaming the matrices (the
         arguments of :func:`annpage.write_zarr`)."""
-        self._push()
+        self._whole()._push(convert_strings=True)  # as anndata's write_zarr
         self._h().write_zarr(str(store), compression, int(zarr_format), chunk_rows, shard_rows)
 
     # -- lifetime --------------------------------------------------------------------------

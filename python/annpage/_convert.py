@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import os
 
 import numpy as np
@@ -34,6 +35,24 @@ def split_key(key):
             raise IndexError(f"expected (obs, var), got {len(key)} keys")
         return key
     return key, None
+
+
+def _gzip_level(compression, opts):
+    """``compression_opts`` as h5py takes it for gzip: a level from 0 to 9 (an integral number),
+    checked here so that a bad one is a ``ValueError``; ``None`` stays ``None``."""
+    if opts is None:
+        return None
+    if compression != "gzip":
+        raise ValueError("compression_opts is gzip's level: it needs compression='gzip'")
+    try:
+        level = operator.index(opts)
+    except TypeError:
+        if not (isinstance(opts, (float, np.floating)) and float(opts).is_integer()):
+            raise ValueError(f"gzip's compression_opts is a level from 0 to 9, not {opts!r}") from None
+        level = int(opts)
+    if not 0 <= level <= 9:
+        raise ValueError(f"gzip's compression_opts is a level from 0 to 9, not {opts!r}")
+    return level
 
 
 def _is_zarr(filename) -> bool:

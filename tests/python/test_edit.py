@@ -271,3 +271,49 @@ def test_edits_held_in_memory_reach_to_memory_as_anndatas(tmp_path, mode):
     assert type(ours.uns["n"]) is type(theirs.uns["n"]) is np.int32
     assert ours.uns["l"] == theirs.uns["l"] == [1, 2]
     pd.testing.assert_series_equal(ours.obs["lab"], theirs.obs["lab"])
+
+
+def test_writing_an_edited_handle_to_a_file_converts_strings_as_anndata(tmp_path):
+    import h5py
+
+    path = tmp_path / "e.h5ad"
+    ad.AnnData(np.ones((3, 2), np.float32)).write_h5ad(path)
+    for name, read in (("anndata", ad.read_h5ad), ("annpage", annpage.read_h5ad)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            b = read(path, backed="r")
+            b.obs["s"] = ["p", "q", "p"]
+            b.write_h5ad(tmp_path / f"{name}.h5ad")
+            held = b.obs["s"].dtype
+            b.file.close() if name == "anndata" else b.close()
+        with h5py.File(tmp_path / f"{name}.h5ad") as f:
+            assert f["obs/s"].attrs["encoding-type"] == "categorical", name
+        assert isinstance(held, pd.CategoricalDtype), name  # converted in place, as anndata does
+
+
+def test_a_views_uns_is_the_handles_when_the_view_was_made(tmp_path):
+    for n_obs in (3, 0):
+        path = tmp_path / f"u{n_obs}.h5ad"
+        ad.AnnData(np.ones((n_obs, 2), np.float32), uns={"u0": 1}).write_h5ad(path)
+        got = {}
+        for name, read in (("anndata", ad.read_h5ad), ("annpage", annpage.read_h5ad)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                b = read(path, backed="r")
+                b.uns["x"] = np.int32(3)
+                v = b[:, :1]
+                b.uns["y"] = np.float32(1.5)
+                got[name] = v.to_memory().uns
+                b.file.close() if name == "anndata" else b.close()
+        assert {k: type(v) for k, v in got["annpage"].items()} == {k: type(v) for k, v in got["anndata"].items()}
+
+
+def test_copy_of_a_view_of_an_rplus_handle_opens_rplus(tmp_path):
+    path = tmp_path / "c.h5ad"
+    ad.AnnData(np.ones((3, 2), np.float32)).write_h5ad(path)
+    with annpage.read_h5ad(path, backed="r+") as b:
+        c = b[:2].copy(tmp_path / "copy.h5ad")
+    with c:
+        c.obs["n"] = [1, 2]  # an r+ handle takes changes
+        c.write()
+    assert list(ad.read_h5ad(tmp_path / "copy.h5ad").obs["n"]) == [1, 2]

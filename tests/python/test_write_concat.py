@@ -357,3 +357,21 @@ def test_compression_opts_is_gzips_level_as_anndatas(tmp_path):
     for bad in [dict(compression="gzip", compression_opts=10), dict(compression="lzf", compression_opts=4), dict(compression_opts=4)]:
         with pytest.raises(ValueError, match="compression_opts"):
             annpage.write_h5ad(a, tmp_path / "bad.h5ad", **bad)
+
+
+def test_sparse_uns_values_keep_their_class():
+    def obj():
+        a = ad.AnnData(np.ones((2, 2), np.float32))
+        a.uns = {"s": sp.csr_array(np.eye(2))}
+        return a
+
+    got = annpage.concat([obj(), obj()], uns_merge="first").uns["s"]
+    assert type(got) is sp.csr_array
+
+
+def test_compression_opts_as_h5py_takes_it(tmp_path):
+    a = ad.AnnData(np.ones((4, 2), np.float32))
+    annpage.write_h5ad(a, tmp_path / "f.h5ad", compression="gzip", compression_opts=9.0)
+    for bad in (-1, 300, 2.5, "4"):
+        with pytest.raises(ValueError, match="compression_opts"):
+            annpage.write_h5ad(a, tmp_path / "b.h5ad", compression="gzip", compression_opts=bad)
