@@ -410,6 +410,33 @@ class BackedAnnData(Vectors):
         frame.index.name = getattr(self, axis).index.name
         self._assign(axis, frame)
 
+    def obs_names_make_unique(self, join: str = "-") -> None:
+        """As anndata's: repeated obs names become unique (``name``, ``name-1``, …, by
+        anndata's ``make_index_unique``); an ``r+`` handle writes them back with ``write()``."""
+        self._make_unique("obs", join)
+
+    def var_names_make_unique(self, join: str = "-") -> None:
+        """As anndata's: repeated var names become unique (see ``obs_names_make_unique``)."""
+        self._make_unique("var", join)
+
+    def _make_unique(self, axis: str, join: str) -> None:
+        names = getattr(self, f"{axis}_names")
+        if names.is_unique:
+            return
+        from anndata.utils import make_index_unique
+
+        self._rename(axis, make_index_unique(names, join))
+
+    def strings_to_categoricals(self, df: pd.DataFrame | None = None) -> None:
+        """As anndata's: string columns of obs and var (or of ``df``) that repeat values become
+        categoricals, in place; an ``r+`` handle writes them back with ``write()``."""
+        if df is not None:
+            _convert.strings_to_categoricals(df, inplace=True)
+            return
+        self._check_editable("obs and var")
+        for axis in ("obs", "var"):
+            _convert.strings_to_categoricals(getattr(self, axis), inplace=True)
+
     def obs_keys(self) -> list[str]:
         """The names of obs's columns, from metadata (as anndata's ``obs_keys()``)."""
         return self._h().keys("obs")

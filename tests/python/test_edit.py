@@ -317,3 +317,27 @@ def test_copy_of_a_view_of_an_rplus_handle_opens_rplus(tmp_path):
         c.obs["n"] = [1, 2]  # an r+ handle takes changes
         c.write()
     assert list(ad.read_h5ad(tmp_path / "copy.h5ad").obs["n"]) == [1, 2]
+
+
+@pytest.mark.parametrize("mode", ["r", "r+"])
+def test_names_made_unique_and_strings_made_categoricals_as_anndata(tmp_path, mode):
+    path = tmp_path / "d.h5ad"
+    ad.AnnData(
+        np.ones((4, 3), np.float32),
+        obs=pd.DataFrame({"s": ["a", "b", "a", "a"]}, index=["c", "c", "d", "c"]),
+        var=pd.DataFrame(index=["g", "h", "g"]),
+    ).write_h5ad(path, convert_strings_to_categoricals=False)
+    got = {}
+    for name, read in (("anndata", ad.read_h5ad), ("annpage", annpage.read_h5ad)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            b = read(path, backed=mode)
+            b.obs_names_make_unique()
+            b.var_names_make_unique(join="_")
+            b.strings_to_categoricals()
+            got[name] = b.to_memory()
+            b.file.close() if name == "anndata" else b.close()
+    assert list(got["annpage"].obs_names) == ["c", "c-1", "d", "c-2"]
+    assert_equal(got["annpage"], got["anndata"])
+    if mode == "r+":
+        assert list(ad.read_h5ad(path).var_names) == ["g", "h", "g_1"]
