@@ -61,6 +61,15 @@ pub(crate) fn install() -> Result<()> {
     static INSTALLED: OnceLock<std::result::Result<(), String>> = OnceLock::new();
     INSTALLED
         .get_or_init(|| {
+            // The room libhdf5 gives a chunk's filters holds the chunk's decoded size from
+            // HDF5 2.0 on (before, the stored size only: [`FLOOR`] would refuse valid chunks
+            // decoding to more).
+            let (major, minor, release) = hdf5::library_version();
+            if major < 2 {
+                return Err(format!(
+                    "the bounded filters need HDF5 2.x, this build links {major}.{minor}.{release}"
+                ));
+            }
             hdf5::sync::sync(|| {
                 replace(H5Z_FILTER_DEFLATE, &DEFLATE_ENCODER, deflate)?;
                 replace(LZF, &LZF_ENCODER, lzf)
