@@ -22,12 +22,15 @@ import pandas as pd
 from scipy import sparse
 
 def anndata_concat(adatas, **kwargs) -> ad.AnnData:
-    """`anndata.concat`, with anndata 0.13's rule applied where an older anndata is installed:
+    """`anndata.concat`, with anndata 0.13's rules applied where an older anndata is installed:
     the other axis's bool columns that the merge's reindexing gives missing values are pandas'
-    nullable booleans (0.12 leaves object columns it cannot write; annpage follows 0.13)."""
+    nullable booleans (0.12 leaves object columns it cannot write), and dense arrays an outer
+    join fills have numpy's promotion of their dtype and the fill's (0.12: pandas' `take`);
+    annpage follows 0.13."""
     out = ad.concat(adatas, **kwargs)
     if tuple(int(p) for p in ad.__version__.split(".")[:2]) >= (0, 13):
         return out
+    _dense_fills_as_013(out, adatas, kwargs)
     other = "var" if kwargs.get("axis", 0) in (0, "obs") else "obs"
     frame = getattr(out, other)
     for name in frame.columns:
@@ -38,6 +41,76 @@ def anndata_concat(adatas, **kwargs) -> ad.AnnData:
         ):
             frame[name] = values.astype("boolean")
     return out
+
+
+def _dense_fills_as_013(out, adatas, kwargs) -> None:
+    """anndata 0.13 fills a dense array with `where(missing, asarray(fill), taken)`: an input's
+    piece that is filled takes numpy's promotion of its dtype and the fill's (float32 with NaN:
+    float64; int32 with 7: int64), a piece lacking the element is the fill's dtype, and the
+    pieces stack with numpy's `result_type`. 0.12's result (pandas' `take`) holds the same
+    values: its dense arrays are cast to that dtype."""
+    if kwargs.get("join", "inner") != "outer":
+        return
+    fill = kwargs.get("fill_value")
+    fill_dtype = np.asarray(np.nan if fill is None else fill).dtype
+    along_obs = kwargs.get("axis", 0) in (0, "obs")
+    other = "var" if along_obs else "obs"
+    union = len(getattr(out, f"{other}_names"))
+
+    def expected(pieces_of):
+        dtypes = []
+        for a, m in pieces_of:
+            if m is None:
+                dtypes.append(fill_dtype)
+            elif sparse.issparse(m) or not isinstance(m, np.ndarray):
+                return None
+            else:
+                filled = m.shape[1 if along_obs else 0] < union if a is not None else False
+                dtypes.append(np.promote_types(m.dtype, fill_dtype) if filled else m.dtype)
+        return np.result_type(*dtypes) if dtypes else None
+
+    def cast(m, dtype):
+        return m if dtype is None or not isinstance(m, np.ndarray) or m.dtype == dtype else m.astype(dtype)
+
+    if out.X is not None:
+        out.X = cast(out.X, expected([(a, a.X) for a in adatas]))
+    if out.raw is not None and along_obs and all(a.raw is not None for a in adatas):
+        union_raw = len(out.raw.var_names)
+        dtypes = []
+        for a in adatas:
+            m = a.raw.X
+            if sparse.issparse(m) or not isinstance(m, np.ndarray):
+                dtypes = []
+                break
+            dtypes.append(np.promote_types(m.dtype, fill_dtype) if m.shape[1] < union_raw else m.dtype)
+        if dtypes and isinstance(out.raw.X, np.ndarray) and out.raw.X.dtype != np.result_type(*dtypes):
+            out.raw = ad.AnnData(out.raw.X.astype(np.result_type(*dtypes)), obs=out.obs[[]], var=out.raw.var, varm=dict(out.raw.varm))
+    for key in list(out.layers.keys()):
+        out.layers[key] = cast(out.layers[key], expected([(a, a.layers.get(key)) for a in adatas]))
+    aligned = "obsm" if along_obs else "varm"
+    for key in list(getattr(out, aligned).keys()):
+        values = getattr(out, aligned)[key]
+        if not isinstance(values, np.ndarray) or values.ndim != 2:
+            continue
+        pieces = [getattr(a, aligned).get(key) for a in adatas]
+        if any(p is not None and not isinstance(p, np.ndarray) for p in pieces):
+            continue
+        width = values.shape[1]
+        dtypes = [
+            fill_dtype if p is None else (np.promote_types(p.dtype, fill_dtype) if p.shape[1] < width else p.dtype)
+            for p in pieces
+        ]
+        getattr(out, aligned)[key] = cast(values, np.result_type(*dtypes))
+    # The elements merged along the other axis (varm when concatenating cells) are reindexed to
+    # the joined names with NaN: a kept value that was filled is float64 under 0.13's rule.
+    alt = "varm" if along_obs else "obsm"
+    for key in list(getattr(out, alt).keys()):
+        value = getattr(out, alt)[key]
+        source = next((getattr(a, alt)[key] for a in adatas if key in getattr(a, alt)), None)
+        if not isinstance(value, np.ndarray) or not isinstance(source, np.ndarray):
+            continue
+        if source.shape[0] < value.shape[0]:
+            getattr(out, alt)[key] = cast(value, np.promote_types(source.dtype, np.float64))
 
 
 #: The gene universe: names that sort differently as text and naturally.

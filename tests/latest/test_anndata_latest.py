@@ -268,3 +268,26 @@ def test_a_view_of_no_cells_keeps_the_dtype_of_its_categories(tmp_path: Path):
     got = annpage.read_h5ad(path, backed="r")[none].to_memory()
     same(expected, got)
     assert got.obs["cat"].cat.categories.dtype == expected.obs["cat"].cat.categories.dtype
+
+
+@pytest.mark.parametrize("dtype", ["int32", "uint8", "float32", "float16", "bool"])
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+@pytest.mark.parametrize("fill", [None, 0, 7, -1, 0.0, 7.5])
+def test_outer_fills_give_anndatas_dtypes(dtype: str, kind: str, fill, tmp_path: Path):
+    # anndata 0.13 fills dense arrays as sparse ones: numpy's promotion of the array's dtype
+    # and the fill's (`where(missing, asarray(fill), taken)`).
+    if kind == "csr" and dtype == "float16":
+        pytest.skip("scipy.sparse has no float16")
+    make_x = (lambda a: a) if kind == "dense" else sp.csr_matrix
+
+    def obj(n: int, names: list[str], genes: list[str]) -> ad.AnnData:
+        x = make_x(np.arange(1, n * 2 + 1).reshape(n, 2).astype(dtype))
+        return ad.AnnData(x, obs=pd.DataFrame(index=names), var=pd.DataFrame(index=genes))
+
+    parts = [obj(2, ["a", "b"], ["g0", "g1"]), obj(1, ["c"], ["g1", "g2"])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = ad.concat(parts, join="outer", fill_value=fill)
+        got = annpage.concat(parts, join="outer", fill_value=fill)
+    assert got.X.dtype == expected.X.dtype
+    same(expected, got)

@@ -111,10 +111,12 @@ fn take_fill<T: Clone>(
     out
 }
 
-/// Reindexes a dense (or object) array along `axis` with pandas' `take(..., allow_fill=True)`:
-/// kept as is when nothing changes; an array with nothing along the axis becomes a float64
-/// array of `fill`; otherwise missing positions take `fill` and the dtype is promoted to hold
-/// it (integers become float64, booleans Python objects).
+/// Reindexes a dense (or object) array along `axis` as anndata 0.13's
+/// `Reindexer._apply_to_array_api` (`where(missing, asarray(fill), take(...))`): kept as is
+/// when nothing changes; an array with nothing along the axis becomes an array of `fill` (of
+/// its dtype: int64 or float64); otherwise missing positions take `fill` and the dtype is
+/// numpy's promotion with `fill`'s (float32 with NaN: float64; int32 with an integer: int64;
+/// bools with NaN: float64). anndata 0.12 promoted with pandas' `take` instead.
 fn reindex_dense(m: Mat, axis: usize, r: &Reindexer, fill: FillValue) -> Result<Mat> {
     let shape = match &m {
         Mat::Dense(a) => a.shape().to_vec(),
@@ -146,7 +148,7 @@ fn reindex_dense(m: Mat, axis: usize, r: &Reindexer, fill: FillValue) -> Result<
             let picked: Vec<usize> = map.iter().flatten().copied().collect();
             Mat::Dense(a.select(axis, &picked))
         }
-        Mat::Dense(a) => match values::promote_for_fill(a.dtype(), fill) {
+        Mat::Dense(a) => match values::result_type(a.dtype(), values::fill_dtype(fill)) {
             Some(dtype) => {
                 let a = values::cast(&a, dtype)?;
                 let f = values::full(dtype, &[], fill)?;
@@ -429,7 +431,7 @@ mod tests {
     }
 
     #[test]
-    fn dense_fill_promotes_like_pandas() {
+    fn dense_fill_promotes_like_numpy() {
         let (x, xy) = ([CompactString::from("x")], ["x".into(), "y".into()]);
         let r = align(&[&x, &xy], Join::Outer, "var").unwrap().1.remove(0);
         let ints = Mat::Dense(ArrayData::from(ndarray::arr2(&[[1i32], [2]])));
@@ -437,16 +439,17 @@ mod tests {
             panic!()
         };
         assert_eq!(out.dtype(), DType::F64);
-        // An integer fill keeps integers (anndata's `fill_value=-1`).
+        // An integer fill: numpy's promotion with int64 (anndata 0.13's `fill_value=-1`).
         let Mat::Dense(out) = reindex_dense(ints, 1, &r, FillValue::Int(-1)).unwrap() else {
             panic!()
         };
-        assert_eq!(out, ArrayData::from(ndarray::arr2(&[[1i32, -1], [2, -1]])));
+        assert_eq!(out, ArrayData::from(ndarray::arr2(&[[1i64, -1], [2, -1]])));
         let bools = Mat::Dense(ArrayData::from(ndarray::arr2(&[[true], [false]])));
-        assert!(matches!(
-            reindex_dense(bools, 1, &r, f64::NAN.into()).unwrap(),
-            Mat::Object(_)
-        ));
+        let Mat::Dense(out) = reindex_dense(bools, 1, &r, f64::NAN.into()).unwrap() else {
+            panic!("bools with NaN: float64")
+        };
+        assert_eq!(out.to_f64().unwrap()[[0, 0]], 1.0);
+        assert!(out.to_f64().unwrap()[[0, 1]].is_nan());
         let diag = block_diag(vec![
             (
                 Some(Mat::Dense(ArrayData::from(ndarray::arr2(&[

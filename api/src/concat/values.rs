@@ -70,28 +70,14 @@ fn is_signed(d: DType) -> bool {
     matches!(d, DType::I8 | DType::I16 | DType::I32 | DType::I64)
 }
 
-/// pandas' `maybe_promote(dtype, fill)`: the dtype an array becomes when `fill` is written
-/// into it. A float promotes a float array to numpy's `min_scalar_type(fill)` when that is
-/// wider (float16 holds |fill| < 65000, float32 |fill| < 3.4e38) and makes any other array
-/// float64; an integer keeps an integer array's dtype when it fits it (else numpy's promotion
-/// with the smallest integer type that holds it) and a float array's. `None` means `object`
-/// (booleans take no number but stay Python objects, and so do integers numpy would make
-/// floats).
-pub(super) fn promote_for_fill(dtype: DType, fill: FillValue) -> Option<DType> {
-    let f = match fill {
-        FillValue::Float(f) => f,
-        FillValue::Int(i) => {
-            return match dtype {
-                DType::Bool | DType::String => None,
-                d if d.is_float() => Some(d),
-                d if int_fits(i, d) => Some(d),
-                d => result_type(d, smallest_int(i)).filter(|p| !p.is_float()),
-            };
-        }
-    };
-    let scalar = if !f.is_finite() || f.abs() < 65000.0 {
+/// pandas' `maybe_promote(dtype, fill)` for a float `fill`: the dtype a frame column becomes
+/// when `fill` is written into it. A float array becomes numpy's `min_scalar_type(fill)` when
+/// that is wider (float16 holds |fill| < 65000, float32 |fill| < 3.4e38), any other array
+/// float64. `None` means `object` (booleans take no number but stay Python objects).
+pub(super) fn promote_for_fill(dtype: DType, fill: f64) -> Option<DType> {
+    let scalar = if !fill.is_finite() || fill.abs() < 65000.0 {
         DType::F16
-    } else if f.abs() < 3.4e38 {
+    } else if fill.abs() < 3.4e38 {
         DType::F32
     } else {
         DType::F64
@@ -102,36 +88,6 @@ pub(super) fn promote_for_fill(dtype: DType, fill: FillValue) -> Option<DType> {
         DType::F32 if scalar != DType::F64 => Some(DType::F32),
         _ => Some(DType::F64),
     }
-}
-
-/// Whether integer dtype `d` holds `i`.
-fn int_fits(i: i64, d: DType) -> bool {
-    let (lo, hi): (i128, i128) = match d {
-        DType::I8 => (i8::MIN.into(), i8::MAX.into()),
-        DType::I16 => (i16::MIN.into(), i16::MAX.into()),
-        DType::I32 => (i32::MIN.into(), i32::MAX.into()),
-        DType::I64 => (i64::MIN.into(), i64::MAX.into()),
-        DType::U8 => (0, u8::MAX.into()),
-        DType::U16 => (0, u16::MAX.into()),
-        DType::U32 => (0, u32::MAX.into()),
-        DType::U64 => (0, u64::MAX.into()),
-        _ => return false,
-    };
-    (lo..=hi).contains(&i128::from(i))
-}
-
-/// numpy's `min_scalar_type(i)`: the smallest unsigned type for `i >= 0`, signed below.
-fn smallest_int(i: i64) -> DType {
-    let candidates: &[DType] = if i >= 0 {
-        &[DType::U8, DType::U16, DType::U32, DType::U64]
-    } else {
-        &[DType::I8, DType::I16, DType::I32, DType::I64]
-    };
-    candidates
-        .iter()
-        .copied()
-        .find(|&d| int_fits(i, d))
-        .unwrap_or(DType::I64)
 }
 
 /// The dtype of numpy's `asarray(fill)`: int64 for an integer, float64 for a float.
@@ -539,30 +495,7 @@ mod tests {
             (Bool, 0.0, None),
         ];
         for (dtype, fill, expected) in cases {
-            assert_eq!(
-                promote_for_fill(dtype, fill.into()),
-                expected,
-                "{dtype} {fill}"
-            );
-        }
-        let ints = [
-            (I64, 7, Some(I64)),
-            (I32, -1, Some(I32)),
-            (U8, 0, Some(U8)),
-            (U8, -1, Some(I16)),
-            (U8, 300, Some(U16)),
-            (I8, 200, Some(I16)),
-            (U64, -1, None),
-            (F32, 7, Some(F32)),
-            (F16, 70_000, Some(F16)),
-            (Bool, 0, None),
-        ];
-        for (dtype, fill, expected) in ints {
-            assert_eq!(
-                promote_for_fill(dtype, FillValue::Int(fill)),
-                expected,
-                "{dtype} {fill}"
-            );
+            assert_eq!(promote_for_fill(dtype, fill), expected, "{dtype} {fill}");
         }
     }
 
@@ -601,10 +534,10 @@ mod tests {
             assert_eq!(result_type(a, b), r, "{a} + {b}");
             assert_eq!(result_type(b, a), r, "{b} + {a}");
         }
-        assert_eq!(promote_for_fill(F32, FillValue::from(f64::NAN)), Some(F32));
-        assert_eq!(promote_for_fill(F32, FillValue::from(1e40)), Some(F64));
-        assert_eq!(promote_for_fill(I8, FillValue::from(0.0)), Some(F64));
-        assert_eq!(promote_for_fill(Bool, FillValue::from(0.0)), None);
+        assert_eq!(promote_for_fill(F32, f64::NAN), Some(F32));
+        assert_eq!(promote_for_fill(F32, 1e40), Some(F64));
+        assert_eq!(promote_for_fill(I8, 0.0), Some(F64));
+        assert_eq!(promote_for_fill(Bool, 0.0), None);
     }
 
     #[test]
