@@ -37,10 +37,11 @@ use plan::Reindexer;
 
 /// Concatenates objects along an axis, as `anndata.concat` does.
 ///
-/// Every element follows anndata 0.12: the other axis's names are intersected (inner join,
+/// Every element follows anndata (0.13 where it changed concat): the other axis's names are intersected (inner join,
 /// in the first object's order) or united (outer join, sorted unless all equal); `X` and
 /// layers are aligned and stacked (sparse results are CSR, missing entries 0 or
-/// `fill_value`; dense ones NaN or `fill_value`, with numpy's and pandas' dtype rules);
+/// `fill_value`; dense ones NaN or `fill_value`; an array that is filled takes numpy's
+/// promotion of its dtype and the fill's, as anndata 0.13 does);
 /// the axis's annotations are concatenated (categoricals over the natsorted union of their
 /// categories, columns an object lacks filled as pandas does), then `label` is added; the
 /// other axis's annotations, `varm`/`varp` (for obs) and `uns` are chosen with the merge
@@ -49,7 +50,7 @@ use plan::Reindexer;
 /// object has one.
 ///
 /// What anndata produces but cannot write (object columns mixing booleans and missing
-/// values, dense boolean matrices with filled entries) is an error, as are the cases anndata
+/// values) is an error, as are the cases anndata
 /// refuses (some objects with `X` and some without, data frames beside arrays in `obsm`,
 /// names of the other axis that repeat, too few keys).
 ///
@@ -71,7 +72,8 @@ use plan::Reindexer;
 ///
 /// let outer = concat(&[a, b], &ConcatOptions { join: Join::Outer, ..Default::default() })?;
 /// assert_eq!(outer.var_names(), ["g1", "g2", "g3"]);
-/// let Some(Matrix::Dense(ArrayData::F32(x))) = outer.x() else { panic!() };
+/// // Filled with NaN: float32 and NaN's float64 make float64 (anndata 0.13).
+/// let Some(Matrix::Dense(ArrayData::F64(x))) = outer.x() else { panic!() };
 /// assert!(x[[2, 0]].is_nan()); // cell "c" has no g1
 /// # Ok::<(), annpage::Error>(())
 /// ```
