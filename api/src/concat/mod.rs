@@ -37,10 +37,10 @@ use plan::Reindexer;
 
 /// Concatenates objects along an axis, as `anndata.concat` does.
 ///
-/// Every element follows anndata (0.13 where it changed concat): the other axis's names are intersected (inner join,
-/// in the first object's order) or united (outer join, sorted unless all equal); `X` and
-/// layers are aligned and stacked (sparse results are CSR, missing entries 0 or
-/// `fill_value`; dense ones NaN or `fill_value`; an array that is filled takes numpy's
+/// Every element follows anndata (0.13 where it changed concat): the other axis's names are
+/// intersected (inner join, in the first object's order) or united (outer join, sorted unless
+/// all equal); `X` and layers are aligned and stacked (sparse results are CSR, missing entries
+/// 0 or `fill_value`; dense ones NaN or `fill_value`; an array that is filled takes numpy's
 /// promotion of its dtype and the fill's, as anndata 0.13 does);
 /// the axis's annotations are concatenated (categoricals over the natsorted union of their
 /// categories, columns an object lacks filled as pandas does), then `label` is added; the
