@@ -116,53 +116,30 @@ enum Codec {
     Lzf,
 }
 
-/// The deflate class's function. See [`filter`].
-unsafe extern "C" fn deflate(
-    flags: c_uint,
-    cd_nelmts: usize,
-    cd_values: *const c_uint,
-    nbytes: usize,
-    buf_size: *mut usize,
-    buf: *mut *mut c_void,
-) -> usize {
-    // SAFETY: libhdf5 calls this with the arguments [`filter`] requires.
-    unsafe {
-        filter(
-            Codec::Deflate,
-            &DEFLATE_ENCODER,
-            flags,
-            cd_nelmts,
-            cd_values,
-            nbytes,
-            buf_size,
-            buf,
-        )
-    }
+/// Defines `$name`, the function of a class whose stored bytes decode as `$codec` and whose
+/// original function, kept in `$encoder`, compresses. See [`filter`].
+macro_rules! class_function {
+    ($name:ident, $codec:expr, $encoder:ident) => {
+        unsafe extern "C" fn $name(
+            flags: c_uint,
+            cd_nelmts: usize,
+            cd_values: *const c_uint,
+            nbytes: usize,
+            buf_size: *mut usize,
+            buf: *mut *mut c_void,
+        ) -> usize {
+            // SAFETY: libhdf5 calls this with the arguments [`filter`] requires.
+            unsafe {
+                filter(
+                    $codec, &$encoder, flags, cd_nelmts, cd_values, nbytes, buf_size, buf,
+                )
+            }
+        }
+    };
 }
 
-/// The LZF class's function. See [`filter`].
-unsafe extern "C" fn lzf(
-    flags: c_uint,
-    cd_nelmts: usize,
-    cd_values: *const c_uint,
-    nbytes: usize,
-    buf_size: *mut usize,
-    buf: *mut *mut c_void,
-) -> usize {
-    // SAFETY: libhdf5 calls this with the arguments [`filter`] requires.
-    unsafe {
-        filter(
-            Codec::Lzf,
-            &LZF_ENCODER,
-            flags,
-            cd_nelmts,
-            cd_values,
-            nbytes,
-            buf_size,
-            buf,
-        )
-    }
-}
+class_function!(deflate, Codec::Deflate, DEFLATE_ENCODER);
+class_function!(lzf, Codec::Lzf, LZF_ENCODER);
 
 /// A filter function: compression is the original class's; decoding takes `*buf`'s `nbytes`
 /// stored bytes (of a buffer of `*buf_size`) and replaces the buffer by the decoded one,
