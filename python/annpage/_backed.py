@@ -706,9 +706,10 @@ class BackedAnnData(Vectors):
         self, filename=None, compression: str | None = None, compression_opts: int | None = None
     ) -> None:
         """Writes the selection to ``filename``, streaming the matrices (``compression``:
-        ``None``, ``"gzip"`` or ``"lzf"``; ``compression_opts``: gzip's level, 4 by default). Without ``filename`` (an ``r+`` handle, as
-        anndata's ``adata.write()``): writes the changes back to the file, string columns that
-        repeat values made categoricals as anndata makes them."""
+        ``None``, ``"gzip"`` or ``"lzf"``; ``compression_opts``: gzip's level, 4 by default).
+        Without ``filename`` (an ``r+`` handle, as anndata's ``adata.write()``): writes the
+        changes back to the file, string columns that repeat values made categoricals as
+        anndata makes them."""
         if filename is not None:
             # As anndata's write_h5ad: string columns that repeat values become categoricals,
             # in the frames held in Python too.

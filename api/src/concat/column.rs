@@ -158,7 +158,7 @@ impl PCol {
                 let kind = NullableKind::Boolean;
                 PCol::Masked(Nullable::new(kind, ArrayData::from(values), mask)?)
             }
-            PCol::Np(a) => match values::promote_for_fill(a.dtype(), f64::NAN) {
+            PCol::Np(a) => match values::promote_for_nan(a.dtype()) {
                 Some(dtype) => {
                     let f = values::cast(a, DType::F64)?;
                     let ArrayData::F64(f) = f else {

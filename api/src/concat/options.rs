@@ -143,8 +143,9 @@ pub struct ConcatOptions {
     pub pairwise: bool,
 }
 
-/// A fill value as given: an integer or a float. anndata's dtype rules differ for the two (an
-/// integer keeps an integer array's dtype where it fits, a float makes it float64).
+/// A fill value as given: an integer or a float. anndata's dtype rules differ for the two: a
+/// filled array takes numpy's promotion of its dtype with int64 for an integer (integers stay
+/// integers), with float64 for a float.
 ///
 /// ```
 /// use annpage::FillValue;

@@ -70,22 +70,13 @@ fn is_signed(d: DType) -> bool {
     matches!(d, DType::I8 | DType::I16 | DType::I32 | DType::I64)
 }
 
-/// pandas' `maybe_promote(dtype, fill)` for a float `fill`: the dtype a frame column becomes
-/// when `fill` is written into it. A float array becomes numpy's `min_scalar_type(fill)` when
-/// that is wider (float16 holds |fill| < 65000, float32 |fill| < 3.4e38), any other array
-/// float64. `None` means `object` (booleans take no number but stay Python objects).
-pub(super) fn promote_for_fill(dtype: DType, fill: f64) -> Option<DType> {
-    let scalar = if !fill.is_finite() || fill.abs() < 65000.0 {
-        DType::F16
-    } else if fill.abs() < 3.4e38 {
-        DType::F32
-    } else {
-        DType::F64
-    };
+/// pandas' `maybe_promote(dtype, NaN)`: the dtype a frame column becomes when a missing row
+/// is written into it (floats stay, other numbers become float64). `None` means `object`
+/// (booleans take no NaN but stay Python objects).
+pub(super) fn promote_for_nan(dtype: DType) -> Option<DType> {
     match dtype {
         DType::Bool | DType::String => None,
-        DType::F16 => Some(scalar),
-        DType::F32 if scalar != DType::F64 => Some(DType::F32),
+        d if d.is_float() => Some(d),
         _ => Some(DType::F64),
     }
 }
@@ -473,29 +464,22 @@ mod tests {
         v.iter().map(|&s| Obj::Str(s.into())).collect()
     }
 
-    /// pandas' `maybe_promote(np.dtype(d), fill)[0]` in the venv.
+    /// pandas' `maybe_promote(np.dtype(d), np.nan)[0]` in the venv.
     #[test]
-    fn fill_promotion_matches_pandas() {
+    fn nan_promotion_matches_pandas() {
         use DType::*;
         let cases = [
-            (F16, f64::NAN, Some(F16)),
-            (F16, f64::INFINITY, Some(F16)),
-            (F16, 0.1, Some(F16)),
-            (F16, 64_999.0, Some(F16)),
-            (F16, 65_000.0, Some(F32)),
-            (F16, 65_519.0, Some(F32)),
-            (F16, 1e38, Some(F32)),
-            (F16, 3.5e38, Some(F64)),
-            (F32, f64::NAN, Some(F32)),
-            (F32, 1e38, Some(F32)),
-            (F32, 3.5e38, Some(F64)),
-            (F64, 0.5, Some(F64)),
-            (I32, f64::NAN, Some(F64)),
-            (U8, 0.0, Some(F64)),
-            (Bool, 0.0, None),
+            (F16, Some(F16)),
+            (F32, Some(F32)),
+            (F64, Some(F64)),
+            (I8, Some(F64)),
+            (I32, Some(F64)),
+            (U8, Some(F64)),
+            (Bool, None),
+            (String, None),
         ];
-        for (dtype, fill, expected) in cases {
-            assert_eq!(promote_for_fill(dtype, fill), expected, "{dtype} {fill}");
+        for (dtype, expected) in cases {
+            assert_eq!(promote_for_nan(dtype), expected, "{dtype}");
         }
     }
 
@@ -534,10 +518,6 @@ mod tests {
             assert_eq!(result_type(a, b), r, "{a} + {b}");
             assert_eq!(result_type(b, a), r, "{b} + {a}");
         }
-        assert_eq!(promote_for_fill(F32, f64::NAN), Some(F32));
-        assert_eq!(promote_for_fill(F32, 1e40), Some(F64));
-        assert_eq!(promote_for_fill(I8, 0.0), Some(F64));
-        assert_eq!(promote_for_fill(Bool, 0.0), None);
     }
 
     #[test]

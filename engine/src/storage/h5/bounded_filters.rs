@@ -25,7 +25,7 @@ use crate::{Error, Result};
 
 /// The output a stream may reach when libhdf5's room is smaller (the chunk is stored larger
 /// than it decodes, or the caller is not a dataset chunk).
-pub(crate) const FLOOR: usize = 64 << 20;
+const FLOOR: usize = 64 << 20;
 
 /// h5py's LZF filter id.
 const LZF: H5Z_filter_t = 32000;
