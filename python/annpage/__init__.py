@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -35,6 +36,8 @@ from ._annpage import (
     concat_on_disk as _concat_on_disk,
     concat_elements as _concat_elements,
     write_elements as _write_elements,
+    write_loom_elements as _write_loom_elements,
+    write_csvs_elements as _write_csvs_elements,
 )
 
 __all__ = [
@@ -62,7 +65,9 @@ __all__ = [
     "read_mtx",
     "read_zarr",
     "serve",
+    "write_csvs",
     "write_h5ad",
+    "write_loom",
     "write_zarr",
 ]
 
@@ -207,6 +212,39 @@ def write_zarr(
         )
 
     _write_with_records(store, records, write, zarr=True)
+
+
+def write_loom(adata, filename, *, write_obsm_varm=False):
+    """Writes an :class:`anndata.AnnData` as a loom file, as ``adata.write_loom(filename,
+    write_obsm_varm=...)`` does through loompy (X and layers genes × cells, obs/var columns as
+    attributes). The file is written beside ``filename`` and renamed into place."""
+    elements = _convert.elements(adata, False, [])
+    _write_loom_elements(elements, os.fspath(filename), bool(write_obsm_varm))
+
+
+def write_csvs(adata, dirname, *, skip_data=True, sep=","):
+    """Writes an :class:`anndata.AnnData` as CSV files into the directory ``dirname``, as
+    ``adata.write_csvs(dirname, skip_data=..., sep=...)`` does (``obs.csv``, ``var.csv``,
+    ``obsm.csv``, ``varm.csv``, ``X.csv`` unless ``skip_data``, ``uns/KEY.csv``), byte for
+    byte; each file is written beside itself and renamed into place."""
+    if not isinstance(sep, str) or len(sep) != 1:
+        raise ValueError(f"sep must be one character, not {sep!r}")
+    records = []
+    elements = _convert.elements(adata, False, records)
+    path = os.fspath(dirname)
+    _write_csvs_elements(elements, path, bool(skip_data), sep)
+    # uns record arrays (annpage does not build them): written by pandas as anndata writes
+    # them; nested ones are left out, as annpage leaves out every nested mapping.
+    top = [(where[len("uns/"):], v) for where, v in records if where.count("/") == 1]
+    if top:
+        import pandas as pd
+
+        d = Path(path)
+        uns = (d.with_suffix("") if d.suffix == ".csv" else d) / "uns"
+        for key, value in top:
+            tmp = uns / f".{key}.csv.tmp"
+            pd.DataFrame(value).to_csv(tmp, sep=sep, header=False, index=False)
+            os.replace(tmp, uns / f"{key}.csv")
 
 
 def _write_with_records(target, records, write, zarr):

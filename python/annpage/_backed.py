@@ -131,6 +131,7 @@ class BackedMatrix:
 
     @property
     def ndim(self) -> int:
+        """The number of dimensions: 2."""
         return 2
 
     def __getitem__(self, key):
@@ -197,35 +198,43 @@ class BackedRaw:
 
     @property
     def X(self) -> BackedMatrix:
+        """raw's X as a lazy :class:`BackedMatrix`."""
         h = self._handle
         return _RawMatrix(h._h(), "raw", None, h._filename)
 
     @property
     def var(self) -> pd.DataFrame:
+        """raw's genes' annotations, read on first use."""
         return self._read()[0]
 
     @property
     def varm(self) -> dict:
+        """raw's genes' multi-dimensional annotations, read on first use."""
         return self._read()[1]
 
     @property
     def var_names(self) -> pd.Index:
+        """raw's genes' names."""
         return self.var.index
 
     @property
     def obs_names(self) -> pd.Index:
+        """The cells' names: the handle's."""
         return self._handle.obs_names
 
     @property
     def shape(self) -> tuple[int, int]:
+        """``(n_obs, n_vars)`` of raw at the selection."""
         return self.X.shape
 
     @property
     def n_obs(self) -> int:
+        """The number of cells (rows)."""
         return self.shape[0]
 
     @property
     def n_vars(self) -> int:
+        """The number of genes (columns)."""
         return self.shape[1]
 
     def to_adata(self):
@@ -320,24 +329,29 @@ class BackedAnnData(Vectors):
     # -- shape and names -------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, int]:
+        """``(n_obs, n_vars)`` of the selection."""
         return self._shape
 
     @property
     def n_obs(self) -> int:
+        """The number of cells (rows)."""
         return self.shape[0]
 
     @property
     def n_vars(self) -> int:
+        """The number of genes (columns)."""
         return self.shape[1]
 
     @property
     def obs_names(self) -> pd.Index:
+        """The cells' names (obs's index), read without obs's columns."""
         if self._obs_names is None:
             self._obs_names = self._names("obs", self._obs)
         return self._obs_names
 
     @property
     def var_names(self) -> pd.Index:
+        """The genes' names (var's index), read without var's columns."""
         if self._var_names is None:
             self._var_names = self._names("var", self._var)
         return self._var_names
@@ -352,6 +366,7 @@ class BackedAnnData(Vectors):
 
     @property
     def obs(self) -> pd.DataFrame:
+        """The cells' annotations, read on first use (changes are kept, see ``write``)."""
         if self._obs is None:
             self._obs = self._track("obs", _convert.value(self._h().obs(), self._filename, "obs"))
         return self._obs
@@ -362,6 +377,7 @@ class BackedAnnData(Vectors):
 
     @property
     def var(self) -> pd.DataFrame:
+        """The genes' annotations, read on first use (changes are kept, see ``write``)."""
         if self._var is None:
             self._var = self._track("var", _convert.value(self._h().var(), self._filename, "var"))
         return self._var
@@ -459,14 +475,17 @@ class BackedAnnData(Vectors):
 
     @property
     def filename(self) -> Path:
+        """The file the handle reads."""
         return Path(self._filename)
 
     @property
     def isbacked(self) -> bool:
+        """Always ``True``: the matrices stay on disk."""
         return True
 
     @property
     def is_view(self) -> bool:
+        """Whether the handle selects part of its file (``isview`` is the same)."""
         return bool(self._h().is_view)
 
     isview = is_view
@@ -474,6 +493,7 @@ class BackedAnnData(Vectors):
     # -- elements --------------------------------------------------------------------------
     @property
     def X(self) -> BackedMatrix | None:
+        """X as a lazy :class:`BackedMatrix`, or ``None`` when the file has none."""
         if not self._h().has_matrix("X"):
             return None
         return BackedMatrix(self._native, "X", None, self._filename)
@@ -499,22 +519,27 @@ class BackedAnnData(Vectors):
 
     @property
     def layers(self) -> Mapping:
+        """The layers: each value read (at the selection) on access."""
         return self._entries("layers")
 
     @property
     def obsm(self) -> Mapping:
+        """The cells' multi-dimensional annotations (embeddings): read on access."""
         return self._entries("obsm")
 
     @property
     def varm(self) -> Mapping:
+        """The genes' multi-dimensional annotations: read on access."""
         return self._entries("varm")
 
     @property
     def obsp(self) -> Mapping:
+        """The cell × cell matrices (neighbour graphs): read on access."""
         return self._entries("obsp")
 
     @property
     def varp(self) -> Mapping:
+        """The gene × gene matrices: read on access."""
         return self._entries("varp")
 
     @property
@@ -773,6 +798,20 @@ class BackedAnnData(Vectors):
         arguments of :func:`annpage.write_zarr`)."""
         self._whole()._push(convert_strings=True)  # as anndata's write_zarr
         self._h().write_zarr(str(store), compression, int(zarr_format), chunk_rows, shard_rows)
+
+    def write_loom(self, filename, *, write_obsm_varm: bool = False) -> None:
+        """Writes the selection as a loom file (:func:`annpage.write_loom`), read into memory
+        first as anndata's backed ``write_loom`` reads it."""
+        from . import write_loom
+
+        write_loom(self.to_memory(), filename, write_obsm_varm=write_obsm_varm)
+
+    def write_csvs(self, dirname, *, skip_data: bool = True, sep: str = ",") -> None:
+        """Writes the selection as CSV files into ``dirname`` (:func:`annpage.write_csvs`), read
+        into memory first as anndata's backed ``write_csvs`` reads it."""
+        from . import write_csvs
+
+        write_csvs(self.to_memory(), dirname, skip_data=skip_data, sep=sep)
 
     # -- lifetime --------------------------------------------------------------------------
     def close(self) -> None:

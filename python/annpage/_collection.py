@@ -71,12 +71,16 @@ class BackedCollection(BackedAnnData):
 
     @property
     def obs(self):
+        """The cells' annotations of every file, joined as anndata's ``concat`` joins them
+        (the ``label`` column included), read on first use."""
         if self._obs is None:
             self._obs = self._as_given(_convert.value(self._h().obs(), self._filename, "obs"), "obs")
         return self._obs
 
     @property
     def var(self):
+        """The genes' annotations after the join (merged as ``merge`` says), read on first
+        use."""
         if self._var is None:
             self._var = self._as_given(_convert.value(self._h().var(), self._filename, "var"), "var")
         return self._var

@@ -20,6 +20,7 @@ class TransposedMatrix:
 
     @property
     def ndim(self) -> int:
+        """The number of dimensions: 2."""
         return 2
 
     def __getitem__(self, key):
@@ -63,68 +64,84 @@ class TransposedBackedAnnData(Vectors):
 
     @property
     def shape(self) -> tuple[int, int]:
+        """``(n_obs, n_vars)`` of the transposed view: the handle's, swapped."""
         n_obs, n_vars = self._inner.shape
         return (n_vars, n_obs)
 
     @property
     def n_obs(self) -> int:
+        """The number of rows: the handle's genes."""
         return self.shape[0]
 
     @property
     def n_vars(self) -> int:
+        """The number of columns: the handle's cells."""
         return self.shape[1]
 
     @property
     def obs_names(self):
+        """The handle's genes' names."""
         return self._inner.var_names
 
     @property
     def var_names(self):
+        """The handle's cells' names."""
         return self._inner.obs_names
 
     @property
     def obs(self):
+        """The handle's var."""
         return self._inner.var
 
     @property
     def var(self):
+        """The handle's obs."""
         return self._inner.obs
 
     @property
     def X(self) -> TransposedMatrix | None:
+        """The handle's X transposed, lazy; ``None`` when it has none."""
         x = self._inner.X
         return None if x is None else TransposedMatrix(x)
 
     @property
     def layers(self) -> Mapping:
+        """The handle's layers, each transposed on read."""
         return _TransposedLayers(self._inner.layers)
 
     @property
     def obsm(self) -> Mapping:
+        """The handle's varm."""
         return self._inner.varm
 
     @property
     def varm(self) -> Mapping:
+        """The handle's obsm."""
         return self._inner.obsm
 
     @property
     def obsp(self) -> Mapping:
+        """The handle's varp."""
         return self._inner.varp
 
     @property
     def varp(self) -> Mapping:
+        """The handle's obsp."""
         return self._inner.obsp
 
     @property
     def uns(self) -> dict:
+        """The handle's uns."""
         return self._inner.uns
 
     @property
     def filename(self):
+        """The file the handle reads."""
         return self._inner.filename
 
     @property
     def isbacked(self) -> bool:
+        """Always ``True``: the matrices stay on disk."""
         return True
 
     def _matrix(self, layer: str | None) -> TransposedMatrix:

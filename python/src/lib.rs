@@ -176,6 +176,35 @@ fn write_elements(
     .map_err(errors::to_py)
 }
 
+/// Writes an object flattened by `annpage/_convert.py` as a loom file, as
+/// `annpage::AnnData::write_loom` does.
+#[pyfunction]
+fn write_loom_elements(
+    py: Python<'_>,
+    elements: &Bound<'_, pyo3::types::PyDict>,
+    path: PathBuf,
+    write_obsm_varm: bool,
+) -> PyResult<()> {
+    let elems = parse::anndata(elements)?;
+    py.detach(|| annpage::AnnData::from_elements(elems)?.write_loom(&path, write_obsm_varm))
+        .map_err(errors::to_py)
+}
+
+/// Writes an object flattened by `annpage/_convert.py` as CSV files into `dir`, as
+/// `annpage::AnnData::write_csvs` does.
+#[pyfunction]
+fn write_csvs_elements(
+    py: Python<'_>,
+    elements: &Bound<'_, pyo3::types::PyDict>,
+    dir: PathBuf,
+    skip_data: bool,
+    sep: char,
+) -> PyResult<()> {
+    let elems = parse::anndata(elements)?;
+    py.detach(|| annpage::AnnData::from_elements(elems)?.write_csvs(&dir, skip_data, sep))
+        .map_err(errors::to_py)
+}
+
 /// The module `annpage._annpage`.
 #[pymodule]
 fn _annpage(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -187,6 +216,8 @@ fn _annpage(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(concat::concat_on_disk, m)?)?;
     m.add_function(wrap_pyfunction!(concat::concat_elements, m)?)?;
     m.add_function(wrap_pyfunction!(write_elements, m)?)?;
+    m.add_function(wrap_pyfunction!(write_loom_elements, m)?)?;
+    m.add_function(wrap_pyfunction!(write_csvs_elements, m)?)?;
     m.add_function(wrap_pyfunction!(read_mtx_elements, m)?)?;
     m.add_function(wrap_pyfunction!(read_10x_mtx_elements, m)?)?;
     m.add_function(wrap_pyfunction!(read_10x_h5_elements, m)?)?;
