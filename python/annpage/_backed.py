@@ -159,11 +159,19 @@ class BackedMatrix:
 
 class _RawMatrix(BackedMatrix):
     """raw.X: its rows are the handle's, its columns raw's own (a handle selects X's genes,
-    never raw's), so rows are read through the handle and columns taken from them."""
+    never raw's), so rows are read through the handle and columns taken from them; ``cols``
+    (positions of raw's genes, or None for all) is the selection of an indexed raw."""
+
+    def __init__(self, native, filename: str, cols=None):
+        super().__init__(native, "raw", None, filename)
+        self._cols = cols
+        if cols is not None:
+            self.shape = (self.shape[0], len(cols))
 
     def __getitem__(self, key):
         rows, cols = split_key(key)
         picked = _positions(cols, self.shape[1], None, "columns")
+        picked = _compose(self._cols, picked, self.shape[1])
         block = super().__getitem__((rows, slice(None)))
         if picked is None:
             return block
@@ -178,30 +186,51 @@ class _RawMatrix(BackedMatrix):
         return block[:, picked]
 
 
+def _dense(block) -> np.ndarray:
+    """A block read from a matrix as a flat numpy array."""
+    return np.ravel(block.toarray() if sp.issparse(block) else np.asarray(block))
+
+
 class BackedRaw:
     """``raw`` of a :class:`BackedAnnData`, as anndata's ``Raw``: ``X`` at the handle's cells
-    and every raw variable, read on demand; ``var`` read on first use."""
+    and every raw variable (or those ``raw[obs, var]`` selects), read on demand; ``var`` read
+    on first use."""
 
-    def __init__(self, handle):
+    def __init__(self, handle, cols=None):
         self._handle = handle
+        self._cols = cols
         self._annotations = None
 
     def _read(self):
         if self._annotations is None:
             h = self._handle
             var, varm = h._h().raw_annotations()
-            self._annotations = (
-                _convert.value(var, h._filename, "raw/var"),
-                _convert.value(varm, h._filename, "raw/varm"),
-            )
+            var = _convert.value(var, h._filename, "raw/var")
+            varm = _convert.value(varm, h._filename, "raw/varm")
+            if self._cols is not None:
+                var = var.iloc[self._cols]
+                varm = {k: v.iloc[self._cols] if hasattr(v, "iloc") else v[self._cols] for k, v in varm.items()}
+            self._annotations = (var, varm)
         return self._annotations
+
+    def __getitem__(self, key) -> BackedRaw:
+        """``raw[obs, var]``: a lazy raw at the handle's cells ``obs`` selects (the handle's
+        ``b[obs]``) and the raw genes ``var`` selects (positions, masks or raw's names), as
+        anndata's ``Raw.__getitem__``; nothing is read."""
+        obs, var = split_key(key)
+        handle = self._handle if obs is None or (isinstance(obs, slice) and obs == slice(None)) else self._handle[obs]
+        n_vars = self.n_vars
+        picked = _positions(var, n_vars, lambda: self.var_names, "raw variables")
+        cols = _compose(self._cols, picked, n_vars)
+        if isinstance(cols, slice):
+            cols = _as_positions(cols, n_vars)
+        return BackedRaw(handle, cols)
 
     @property
     def X(self) -> BackedMatrix:
         """raw's X as a lazy :class:`BackedMatrix`."""
         h = self._handle
-        return _RawMatrix(h._h(), "raw", None, h._filename)
-
+        return _RawMatrix(h._h(), h._filename, self._cols)
     @property
     def var(self) -> pd.DataFrame:
         """raw's genes' annotations, read on first use."""
@@ -236,6 +265,14 @@ class BackedRaw:
     def n_vars(self) -> int:
         """The number of genes (columns)."""
         return self.shape[1]
+
+    def obs_vector(self, k: str) -> np.ndarray:
+        """The values of raw's gene ``k`` over the cells, as anndata's ``Raw.obs_vector``."""
+        return _dense(self[:, k].X[:, :])
+
+    def var_vector(self, k: str) -> np.ndarray:
+        """The values of cell ``k`` over raw's genes, as anndata's ``Raw.var_vector``."""
+        return _dense(self[k, :].X[:, :])
 
     def to_adata(self):
         """raw as an in-memory :class:`anndata.AnnData` (raw's X and var, the handle's obs,
