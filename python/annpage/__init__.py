@@ -156,18 +156,30 @@ def read_loom(filename, *, sparse=True, X_name="spliced", obs_names="CellID", va
 
 
 def write_h5ad(
-    adata, filename, compression=None, compression_opts=None, convert_strings_to_categoricals=True
+    adata,
+    filename,
+    compression=None,
+    compression_opts=None,
+    convert_strings_to_categoricals=True,
+    as_dense=(),
 ):
     """Writes an :class:`anndata.AnnData` to ``filename`` with annpage, as
-    ``adata.write_h5ad(filename, compression=..., compression_opts=...)`` would (string columns
-    that repeat values become categoricals, as anndata's default does, in the file only;
-    ``compression_opts`` is gzip's level, 4 by default as h5py's). The file is written beside
-    ``filename`` and renamed into place."""
+    ``adata.write_h5ad(filename, compression=..., compression_opts=..., as_dense=...)`` would:
+    string columns that repeat values become categoricals (in ``adata`` too, as anndata's
+    writer changes it); ``compression_opts`` is gzip's level, 4 by default as h5py's;
+    ``as_dense`` (``"X"``, ``"raw/X"``) writes those sparse matrices dense. The file is
+    written beside ``filename`` and renamed into place."""
     if compression not in (None, "gzip", "lzf"):
         raise ValueError(f"compression must be None, 'gzip' or 'lzf', not {compression!r}")
     level = _convert._gzip_level(compression, compression_opts)
+    dense = _as_dense(adata, as_dense)
+    _strings_to_categoricals(adata, convert_strings_to_categoricals)
     records = []
     elements = _convert.elements(adata, bool(convert_strings_to_categoricals), records)
+    if "X" in dense and sp.issparse(adata.X):
+        elements["X"] = _convert.flatten(adata.X.toarray())
+    if "raw/X" in dense and sp.issparse(adata.raw.X):
+        elements["raw"]["X"] = _convert.flatten(adata.raw.X.toarray())
 
     def write(path):
         _write_elements(
@@ -179,6 +191,27 @@ def write_h5ad(
         )
 
     _write_with_records(filename, records, write, zarr=False)
+
+
+def _as_dense(adata, as_dense) -> set:
+    """anndata's ``as_dense`` checked as anndata checks it: ``X`` and ``raw/X`` (or
+    ``raw.X``) only, ``raw/X`` only when there is a raw."""
+    names = [as_dense] if isinstance(as_dense, str) else list(as_dense)
+    names = ["raw/X" if n == "raw.X" else n for n in names]
+    if any(n not in {"X", "raw/X"} for n in names):
+        raise NotImplementedError("Currently, only `X` and `raw/X` are supported values in `as_dense`")
+    if "raw/X" in names and adata.raw is None:
+        raise ValueError("Cannot specify writing `raw/X` to dense if it doesn’t exist.")
+    return set(names)
+
+
+def _strings_to_categoricals(adata, convert: bool) -> None:
+    """As anndata's writers: string columns that repeat values become categoricals in the
+    object written (obs, var and raw.var); a backed object is left as it is."""
+    if convert and not getattr(adata, "isbacked", False):
+        adata.strings_to_categoricals()
+        if adata.raw is not None:
+            adata.strings_to_categoricals(adata.raw.var)
 
 
 def write_zarr(
@@ -195,10 +228,12 @@ def write_zarr(
     annpage, as ``adata.write_zarr(store)`` would: ``zarr_format`` 2 or 3 (default 3, sharded
     as anndata 0.13 shards unless ``shard_rows`` is given), ``chunk_rows`` rows a chunk
     (default zarr-python's guess), ``compression`` ``None``, ``"gzip"`` or ``"zstd"``. String
-    columns that repeat values become categoricals, as anndata's default does, in the store
-    only. The store is written beside ``store`` and renamed into place."""
+    columns that repeat values become categoricals, as anndata's default does (in ``adata``
+    too, as anndata's writer changes it). The store is written beside ``store`` and renamed
+    into place."""
     if compression not in (None, "gzip", "zstd"):
         raise ValueError(f"compression must be None, 'gzip' or 'zstd', not {compression!r}")
+    _strings_to_categoricals(adata, convert_strings_to_categoricals)
     records = []
     elements = _convert.elements(adata, bool(convert_strings_to_categoricals), records)
 

@@ -251,6 +251,7 @@ def write_h5ad(
     compression: Literal["gzip", "lzf"] | None = None,
     compression_opts: int | None = None,
     convert_strings_to_categoricals: bool = True,
+    as_dense: str | Iterable[str] = (),
 ) -> None: ...
 def write_zarr(
     adata: anndata.AnnData,

@@ -6,6 +6,7 @@ import sys
 import warnings
 
 import anndata as ad
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
@@ -55,16 +56,60 @@ def test_write_h5ad_reads_back_as_anndatas_file(tmp_path, path):
 
 def test_write_h5ad_keeps_strings_when_asked(tmp_path):
     a = ad.AnnData(X=np.ones((3, 1), dtype=np.float32), obs=pd.DataFrame({"b": ["x", "y", "x"]}, index=list("abc")))
-    annpage.write_h5ad(a, tmp_path / "cat.h5ad")
     annpage.write_h5ad(a, tmp_path / "str.h5ad", convert_strings_to_categoricals=False)
-    assert isinstance(_read(tmp_path / "cat.h5ad").obs["b"].dtype, pd.CategoricalDtype)
     assert _read(tmp_path / "str.h5ad").obs["b"].dtype == object
     assert a.obs["b"].dtype == object  # the caller's object is left alone
+    annpage.write_h5ad(a, tmp_path / "cat.h5ad")
+    assert isinstance(_read(tmp_path / "cat.h5ad").obs["b"].dtype, pd.CategoricalDtype)
     a.uns["none"] = None
     a.uns["nested"] = {"k": [1, 2], "s": "text", "f": 1.5}
     annpage.write_h5ad(a, tmp_path / "uns.h5ad")
     back = _read(tmp_path / "uns.h5ad").uns
     assert back["none"] is None and back["nested"]["s"] == "text" and list(back["nested"]["k"]) == [1, 2]
+
+
+@pytest.mark.parametrize("writer", ["write_h5ad", "write_zarr"])
+def test_writing_changes_the_callers_strings_as_anndatas_writer(tmp_path, writer):
+    """anndata's writers make the written object's repeating string columns categoricals (obs,
+    var, raw.var) before writing; annpage's do the same to the object it is given."""
+
+    def make():
+        a = ad.AnnData(
+            X=np.ones((4, 2), dtype=np.float32),
+            obs=pd.DataFrame({"b": ["x", "y", "x", "z"], "u": list("abcd")}, index=list("abcd")),
+            var=pd.DataFrame({"g": ["p", "p"]}, index=["g0", "g1"]),
+        )
+        a.raw = a.copy()
+        a.raw.var["r"] = ["q", "q"]
+        return a
+
+    ours, theirs = make(), make()
+    getattr(annpage, writer)(ours, tmp_path / "ours")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        getattr(theirs, writer)(tmp_path / "theirs")
+    assert isinstance(theirs.obs["b"].dtype, pd.CategoricalDtype)  # what anndata does
+    assert_equal(ours, theirs)
+    for got, want in ((ours.obs, theirs.obs), (ours.var, theirs.var), (ours.raw.var, theirs.raw.var)):
+        assert dict(got.dtypes) == dict(want.dtypes)
+
+
+@pytest.mark.parametrize("as_dense", ["X", ["X", "raw/X"], ("raw.X",)])
+def test_as_dense_writes_sparse_matrices_dense_as_anndata(tmp_path, as_dense):
+    a = _read(ROOT / "fixtures" / "all_elements.h5ad")
+    annpage.write_h5ad(a, tmp_path / "ours.h5ad", as_dense=as_dense)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _read(ROOT / "fixtures" / "all_elements.h5ad").write_h5ad(tmp_path / "theirs.h5ad", as_dense=as_dense)
+    with h5py.File(tmp_path / "ours.h5ad") as f, h5py.File(tmp_path / "theirs.h5ad") as g:
+        for name in ("X", "raw/X"):
+            assert isinstance(f[name], h5py.Dataset) == isinstance(g[name], h5py.Dataset), name
+    assert_equal(_read(tmp_path / "ours.h5ad"), _read(tmp_path / "theirs.h5ad"))
+    with pytest.raises(NotImplementedError, match="as_dense"):
+        annpage.write_h5ad(a, tmp_path / "bad.h5ad", as_dense="layers/counts")
+    with pytest.raises(ValueError, match="raw/X"):
+        annpage.write_h5ad(ad.AnnData(np.ones((1, 1))), tmp_path / "bad.h5ad", as_dense="raw/X")
+    assert not (tmp_path / "bad.h5ad").exists()
 
 
 @pytest.mark.parametrize("seed", range(200))
