@@ -15,7 +15,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _convert
-from ._backed import BackedAnnData, BackedMatrix, BackedRaw, Batches
+from ._backed import BackedAnnData
+from ._matrix import BackedMatrix, BackedRaw, Batches
 from ._collection import BackedCollection
 from ._transposed import TransposedBackedAnnData, TransposedMatrix
 from ._annpage import (

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import _convert
-from ._backed import BackedAnnData, _compose, _positions
+from ._backed import BackedAnnData
+from ._matrix import _compose, _positions
 from ._convert import split_key
 
 
