@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from . import _convert
+from . import _convert, _records
 from ._backed import BackedAnnData
 from ._matrix import BackedMatrix, BackedRaw, Batches
 from ._collection import BackedCollection
@@ -191,7 +191,7 @@ def write_h5ad(
             compression_opts=level,
         )
 
-    _write_with_records(filename, records, write, zarr=False)
+    _records.write_with(filename, records, write, zarr=False)
 
 
 def _as_dense(adata, as_dense) -> set:
@@ -247,7 +247,7 @@ def write_zarr(
             (int(zarr_format), chunk_rows, shard_rows),
         )
 
-    _write_with_records(store, records, write, zarr=True)
+    _records.write_with(store, records, write, zarr=True)
 
 
 def write_loom(adata, filename, *, write_obsm_varm=False):
@@ -281,17 +281,6 @@ def write_csvs(adata, dirname, *, skip_data=True, sep=","):
             tmp = uns / f".{key}.csv.tmp"
             pd.DataFrame(value).to_csv(tmp, sep=sep, header=False, index=False)
             os.replace(tmp, uns / f"{key}.csv")
-
-
-def _write_with_records(target, records, write, zarr):
-    """``write(target)``; where ``uns`` held record arrays, through `_records.write`, which adds
-    them with anndata's writer before the file replaces its target."""
-    if not records:
-        write(os.fspath(target))
-        return
-    from . import _records
-
-    _records.write(target, records, write, zarr)
 
 
 def _axis_name(axis):
@@ -512,8 +501,6 @@ def concat_on_disk(
     # Keys that are numbers (or bools): the label's categories are those, as anndata writes
     # them; annpage's writer stores their text, so the categories are replaced before the
     # output replaces its target.
-    from . import _records
-
     zarr = os.path.isdir(out_file) or os.fspath(out_file).lower().endswith(".zarr")
 
     def categories_as_given(group):

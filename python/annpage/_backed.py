@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from . import _convert, _edit
+from . import _convert, _edit, _records
 from ._convert import _gzip_level, _index, split_key
 from ._matrix import BackedMatrix, BackedRaw, Batches, _as_positions, _compose, _positions
 from ._vectors import Vectors
@@ -24,6 +24,16 @@ def _read_block(filename: str, cache_mb: int, sel, start: int, end: int):
     rows = np.arange(start, end, dtype=np.int64) if obs is None else obs[start:end]
     x = read_h5ad(filename, backed="r", cache_mb=cache_mb).X
     return x[rows] if var is None else x[rows, var]
+
+
+def _renamed_fields(records: np.ndarray, names) -> np.ndarray:
+    """A copy of ``records`` with its fields named ``names`` (anndata sets ``dtype.names`` in
+    place, which would rename the copy an edit is compared with too: numpy shares the dtype)."""
+    old = records.dtype.names
+    out = np.empty(records.shape, dtype=[(str(n), records.dtype.fields[o][0]) for n, o in zip(names, old)])
+    for n, o in zip(out.dtype.names, old):
+        out[n] = records[o]
+    return out.view(type(records))
 
 
 class BackedAnnData(Vectors):
@@ -49,6 +59,7 @@ class BackedAnnData(Vectors):
         writable=False,
         root=None,
         uns=None,
+        records=(),
     ):
         self._native = native
         self._filename = filename
@@ -71,6 +82,9 @@ class BackedAnnData(Vectors):
         # held it when the selection was made (None: as read), as anndata's views keep it.
         self._root = root
         self._uns_given = uns
+        # A selection's record arrays of uns changed in Python when it was made (see
+        # `_pending_records`).
+        self._records_given = list(records)
 
     def _h(self):
         if self._closed:
@@ -204,6 +218,38 @@ class BackedAnnData(Vectors):
         for axis in ("obs", "var"):
             _convert.strings_to_categoricals(getattr(self, axis), inplace=True)
 
+    def rename_categories(self, key: str, categories) -> None:
+        """As anndata's: renames the categories of the categorical column ``key`` of obs (or
+        else var), and the fields of scanpy's record arrays in ``uns`` grouped by it; an ``r+``
+        handle writes them back with ``write()``."""
+        if isinstance(categories, Mapping):
+            raise ValueError("Only list-like `categories` is supported.")
+        self._check_editable("obs and var")
+        if key in self.obs:
+            frame = self.obs
+        elif key in self.var:
+            frame = self.var
+        else:
+            raise ValueError(f"{key} is neither in `.obs` nor in `.var`.")
+        old = frame[key].cat.categories.tolist()
+        frame[key] = frame[key].cat.rename_categories(categories)
+        uns = self.uns
+        for entry in uns.values():
+            if not (isinstance(entry, Mapping) and isinstance(entry.get("params"), Mapping)):
+                continue
+            if entry["params"].get("groupby") != key:
+                continue
+            for name, value in list(entry.items()):
+                if isinstance(value, np.ndarray) and value.dtype.names is not None:
+                    if list(value.dtype.names) == old:
+                        entry[name] = _renamed_fields(value, categories)
+        self.uns = uns
+
+    def transpose(self):
+        """The transposed handle, lazy (:attr:`T`): anndata's ``transpose()`` without the copy
+        (``.to_memory()`` makes one)."""
+        return self.T
+
     def obs_keys(self) -> list[str]:
         """The names of obs's columns, from metadata (as anndata's ``obs_keys()``)."""
         return self._h().keys("obs")
@@ -331,6 +377,7 @@ class BackedAnnData(Vectors):
             sel,
             root=self._whole(),
             uns=None if held is None else dict(held),
+            records=self._pending_records(),
         )
 
     def _whole(self) -> BackedAnnData:
@@ -344,6 +391,14 @@ class BackedAnnData(Vectors):
             return self._uns_given
         held = self._tracked.get("uns")
         return None if held is None else held.value
+
+    def _pending_records(self) -> list:
+        """The record arrays in entries of uns changed in Python, as ``(path, value)`` pairs:
+        annpage does not build them, so the writers add them with anndata's writer."""
+        if self._root is not None:
+            return self._records_given
+        tracked = self._tracked.get("uns")
+        return [] if tracked is None else [r for found in tracked.records.values() for r in found]
 
     def to_memory(self):
         """The selection as an in-memory :class:`anndata.AnnData` (what
@@ -490,7 +545,13 @@ class BackedAnnData(Vectors):
             # As anndata's write_h5ad: string columns that repeat values become categoricals,
             # in the frames held in Python too.
             self._whole()._push(convert_strings=True)
-            self._h().write_h5ad(str(filename), compression, _gzip_level(compression, compression_opts))
+            level = _gzip_level(compression, compression_opts)
+            _records.write_with(
+                filename,
+                self._pending_records(),
+                lambda path: self._h().write_h5ad(path, compression, level),
+                zarr=False,
+            )
             return
         if not self._writable:
             raise ValueError(
@@ -498,7 +559,12 @@ class BackedAnnData(Vectors):
                 + ("this is a view" if not self._editable else "the file is open read-only (read it with backed='r+')")
             )
         self._push(convert_strings=True)
-        self._h().flush()
+        records = self._pending_records()
+        if not records:
+            self._h().flush()
+            return
+        self._h().flush(lambda path: _records.add(path, records))
+        self._tracked["uns"].records.clear()  # in the file now
 
     write = write_h5ad
 
@@ -548,7 +614,12 @@ class BackedAnnData(Vectors):
         """Writes the selection to the Zarr store ``store``, streaming the matrices (the
         arguments of :func:`annpage.write_zarr`)."""
         self._whole()._push(convert_strings=True)  # as anndata's write_zarr
-        self._h().write_zarr(str(store), compression, int(zarr_format), chunk_rows, shard_rows)
+        _records.write_with(
+            store,
+            self._pending_records(),
+            lambda path: self._h().write_zarr(path, compression, int(zarr_format), chunk_rows, shard_rows),
+            zarr=True,
+        )
 
     def write_loom(self, filename, *, write_obsm_varm: bool = False) -> None:
         """Writes the selection as a loom file (:func:`annpage.write_loom`), read into memory

@@ -16,7 +16,7 @@ from collections.abc import MutableMapping
 import numpy as np
 import pandas as pd
 
-from . import _convert
+from . import _convert, _records
 
 
 def _same_dtype(x, y) -> bool:
@@ -84,6 +84,9 @@ class Tracked:
     def __init__(self, value):
         self.value = value
         self.read = copy.deepcopy(value)
+        # uns: the record arrays in entries changed since the file was read, as (path, value)
+        # pairs by key; annpage does not build them: the writers add them with anndata's.
+        self.records: dict[str, list] = {}
 
     def push(self, native, which: str, convert_strings: bool) -> None:
         """Hands a change over to `native` as a pending change (nothing if there is none).
@@ -96,9 +99,15 @@ class Tracked:
             for key in self.read:
                 if key not in self.value:
                     native.remove_element("uns", key)
+                    self.records.pop(str(key), None)
             for key, v in self.value.items():
                 if key not in self.read or not equal(v, self.read[key]):
-                    native.insert_element("uns", str(key), _convert.flatten(v))
+                    kept, found = _records.split({str(key): v})
+                    self.records[str(key)] = found
+                    if kept:
+                        native.insert_element("uns", str(key), _convert.flatten(kept[str(key)]))
+                    elif str(key) in native.keys("uns"):
+                        native.remove_element("uns", str(key))  # now a record array itself
         elif not equal(self.value, self.read):
             # The file holds strings with missing values as categoricals, as anndata writes
             # them: so does the frame handed over (other string columns stay strings until

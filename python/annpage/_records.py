@@ -36,14 +36,21 @@ def split(uns: dict, path: str = "uns"):
     return kept, records
 
 
+def write_with(target, records, write_file, zarr: bool) -> None:
+    """``write_file(target)``; where there are record arrays to add, through `write`, which
+    adds them with anndata's writer before the file replaces its target."""
+    if not records:
+        write_file(os.fspath(target))
+        return
+    write(target, records, write_file, zarr)
+
+
 def write(target, records, write_rest, zarr: bool, edit=None) -> None:
     """Has ``write_rest(path)`` write the file annpage builds to a temporary beside
     ``target``, adds ``records`` with anndata's ``write_elem`` (and runs ``edit(root group)``),
     syncs it and renames it over ``target``: the target appears only complete, as annpage's
     own writes."""
     import shutil
-
-    from anndata.io import write_elem
 
     target = Path(target)
     # What annpage's own writes refuse to replace (they check their target, here the temporary).
@@ -56,26 +63,11 @@ def write(target, records, write_rest, zarr: bool, edit=None) -> None:
     temp = target.with_name(f".{target.name}.{os.getpid()}.annpage-records" + (".zarr" if zarr else ""))
     try:
         write_rest(os.fspath(temp))
+        add(temp, records, zarr, edit)
         if zarr:
-            import zarr as zarr_module
-
-            group = zarr_module.open_group(temp, mode="r+")
-            for path, value in records:
-                parent, name = path.rsplit("/", 1)
-                write_elem(group.require_group(parent), name, value)
-            if edit is not None:
-                edit(group)
             _sync_tree(temp)
             _replace_store(temp, target)
         else:
-            import h5py
-
-            with h5py.File(temp, "r+") as f:
-                for path, value in records:
-                    parent, name = path.rsplit("/", 1)
-                    write_elem(f.require_group(parent), name, value)
-                if edit is not None:
-                    edit(f)
             with open(temp, "rb+") as f:
                 os.fsync(f.fileno())
             os.replace(temp, target)
@@ -89,6 +81,31 @@ def write(target, records, write_rest, zarr: bool, edit=None) -> None:
             shutil.rmtree(temp, ignore_errors=True)
         elif temp.exists():
             temp.unlink()
+
+
+def add(path, records, zarr: bool = False, edit=None) -> None:
+    """Adds ``records`` (``(path, value)`` pairs) to the file or store at ``path`` with
+    anndata's ``write_elem`` (and runs ``edit(root group)``); nothing is synced."""
+    from anndata.io import write_elem
+
+    if zarr:
+        import zarr as zarr_module
+
+        root = zarr_module.open_group(path, mode="r+")
+        _add_to(root, records, write_elem, edit)
+    else:
+        import h5py
+
+        with h5py.File(path, "r+") as f:
+            _add_to(f, records, write_elem, edit)
+
+
+def _add_to(root, records, write_elem, edit) -> None:
+    for where, value in records:
+        parent, name = where.rsplit("/", 1)
+        write_elem(root.require_group(parent), name, value)
+    if edit is not None:
+        edit(root)
 
 
 def _sync_tree(root: Path) -> None:

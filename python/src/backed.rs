@@ -177,9 +177,29 @@ impl Backed {
         .map_err(to_py)
     }
 
-    /// Writes the pending changes back to the file (rewritten beside it and renamed).
-    fn flush(&self, py: Python<'_>) -> PyResult<()> {
-        py.detach(|| self.inner.flush()).map_err(to_py)
+    /// Writes the pending changes back to the file (rewritten beside it and renamed);
+    /// `finish(path)`, if given, is called with the new file before the rename (see
+    /// `annpage::backed::BackedAnnData::flush_with`); its exception is raised as it is.
+    #[pyo3(signature = (finish=None))]
+    fn flush(&self, py: Python<'_>, finish: Option<Py<PyAny>>) -> PyResult<()> {
+        let Some(finish) = finish else {
+            return py.detach(|| self.inner.flush()).map_err(to_py);
+        };
+        let mut raised: Option<PyErr> = None;
+        let result = py.detach(|| {
+            self.inner.flush_with(|path| {
+                Python::attach(|py| finish.call1(py, (path.to_path_buf(),)).map(drop)).map_err(
+                    |e| {
+                        raised = Some(e);
+                        annpage::Error::invalid("the finishing step failed")
+                    },
+                )
+            })
+        });
+        match (result, raised) {
+            (Err(_), Some(e)) => Err(e),
+            (r, _) => r.map_err(to_py),
+        }
     }
 
     /// `(raw.var, raw.varm)` as a tagged data frame and a dict, or `None` without a raw.

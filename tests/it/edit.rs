@@ -367,3 +367,47 @@ fn a_flush_refuses_a_file_moved_away_instead_of_writing_a_new_one() {
     assert!(!path.exists());
     assert!(read_h5ad(&moved).unwrap().obs().column("x").is_none());
 }
+
+/// `flush_with` hands the new file, complete and closed, to its step before the rename: what
+/// the step adds is in the file the handle reads next; a failing step leaves the old file, the
+/// changes pending and no temporary behind.
+#[test]
+fn a_flush_runs_its_finishing_step_on_the_new_file_before_the_rename() {
+    let (dir, path) = scratch("all_elements.h5ad");
+    let bytes = std::fs::read(&path).unwrap();
+    let b = read_h5ad_backed(&path, Mode::ReadWrite, BackedOptions::default()).unwrap();
+    let n = b.n_obs();
+    b.insert_obs_column("x", Column::Array(ArrayData::from(vec![1i64; n])))
+        .unwrap();
+    let e = b
+        .flush_with(|new| {
+            assert_ne!(new, path.as_path());
+            assert!(read_h5ad(new).unwrap().obs().column("x").is_some());
+            Err(annpage::Error::invalid("the step failed"))
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("the step failed"), "{e}");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    assert!(b.has_pending_changes());
+    let names = |d: &std::path::Path| {
+        std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(dir.path()).len(), 1, "{:?}", names(dir.path()));
+    // A step that adds a member: the handle reads the file with it.
+    b.flush_with(|new| {
+        let f = hdf5::File::open_rw(new).map_err(annpage::Error::from)?;
+        f.new_dataset::<i32>()
+            .shape(3)
+            .create("added")
+            .map_err(annpage::Error::from)?;
+        Ok(())
+    })
+    .unwrap();
+    assert!(!b.has_pending_changes());
+    assert!(b.obs().unwrap().column("x").is_some());
+    drop(b);
+    assert!(hdf5::File::open(&path).unwrap().dataset("added").is_ok());
+}

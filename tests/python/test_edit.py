@@ -341,3 +341,106 @@ def test_names_made_unique_and_strings_made_categoricals_as_anndata(tmp_path, mo
     assert_equal(got["annpage"], got["anndata"])
     if mode == "r+":
         assert list(ad.read_h5ad(path).var_names) == ["g", "h", "g_1"]
+
+
+@pytest.mark.parametrize("mode", ["r", "r+"])
+def test_categories_renamed_as_anndata_renames_them(tmp_path, mode):
+    path = tmp_path / "d.h5ad"
+    a = ad.AnnData(
+        np.ones((4, 2), np.float32),
+        obs=pd.DataFrame({"g": pd.Categorical(["a", "b", "a", "a"])}, index=list("wxyz")),
+        var=pd.DataFrame({"kind": pd.Categorical(["m", "n"])}, index=["g0", "g1"]),
+    )
+    a.uns["rank"] = {
+        "params": {"groupby": "g"},
+        "names": np.rec.fromarrays([np.array(["g0", "g1"]), np.array(["g1", "g0"])], names="a,b"),
+    }
+    a.write_h5ad(path)
+    want = ad.read_h5ad(path)
+    want.rename_categories("g", ["A", "B"])
+    want.rename_categories("kind", ["M", "N"])
+    with annpage.read_h5ad(path, backed=mode) as b:
+        b.rename_categories("g", ["A", "B"])
+        b.rename_categories("kind", ["M", "N"])
+        assert list(b[:2].obs["g"]) == ["A", "B"]  # a view sees the change
+        assert_equal(b.to_memory(), want)
+        assert b.to_memory().uns["rank"]["names"].dtype.names == ("A", "B")
+        with pytest.raises(ValueError, match="neither"):
+            b.rename_categories("nope", ["x"])
+        with pytest.raises(ValueError, match="list-like"):
+            b.rename_categories("g", {"A": "a"})
+        with pytest.raises(ValueError, match="view"):
+            b[:2].rename_categories("g", ["p", "q"])
+        assert b.transpose().shape == (2, 4)
+    if mode == "r+":
+        assert_equal(ad.read_h5ad(path), want)
+    else:
+        assert list(ad.read_h5ad(path).obs["g"].cat.categories) == ["a", "b"]
+
+
+def _records_object(path):
+    a = ad.AnnData(np.ones((3, 2), np.float32), obs=pd.DataFrame(index=list("abc")))
+    a.uns["kept"] = np.rec.fromarrays([np.array([1, 2])], names="n")
+    a.write_h5ad(path)
+
+
+def _rank():
+    return {
+        "params": {"groupby": "g"},
+        "scores": np.rec.fromarrays([np.array([0.5, 1.5]), np.array([2.5, 3.5])], names="a,b"),
+    }
+
+
+@pytest.mark.parametrize("mode", ["r", "r+"])
+def test_record_arrays_set_in_uns_reach_every_output(tmp_path, mode):
+    """Record arrays (scanpy's rank_genes_groups results), which annpage does not build, set in
+    uns of a handle: its to_memory(), its views, write_h5ad/write_zarr of it and (r+) write()
+    give them as anndata gives them, next to the one the file held."""
+    path = tmp_path / "d.h5ad"
+    _records_object(path)
+    want = ad.read_h5ad(path)
+    want.uns["rank"] = _rank()
+    want.uns["top"] = np.rec.fromarrays([np.array(["x", "y"])], names="s")
+    with annpage.read_h5ad(path, backed=mode) as b:
+        b.uns["rank"] = _rank()
+        b.uns["top"] = np.rec.fromarrays([np.array(["x", "y"])], names="s")
+        assert_equal(b.to_memory(), want)
+        assert_equal(b[:2].to_memory(), want[:2].copy())
+        b.write_h5ad(tmp_path / "copy.h5ad")
+        assert_equal(ad.read_h5ad(tmp_path / "copy.h5ad"), want)
+        b[1:].write_zarr(tmp_path / "copy.zarr")
+        assert_equal(ad.read_zarr(tmp_path / "copy.zarr"), want[1:].copy())
+        if mode == "r+":
+            b.write()
+            assert_equal(ad.read_h5ad(path), want)
+            b.write()  # nothing left to add twice
+            del b.uns["top"]
+            b.uns["rank"]["scores"] = b.uns["rank"]["scores"][:1]
+    if mode == "r+":
+        del want.uns["top"]
+        want.uns["rank"]["scores"] = want.uns["rank"]["scores"][:1]
+        assert_equal(ad.read_h5ad(path), want)
+    else:
+        assert set(ad.read_h5ad(path).uns) == {"kept"}
+
+
+def test_a_failed_finishing_step_leaves_the_file_and_the_changes(tmp_path, monkeypatch):
+    from annpage import _records
+
+    path = tmp_path / "d.h5ad"
+    _records_object(path)
+    before = path.read_bytes()
+    b = annpage.read_h5ad(path, backed="r+")
+    b.uns["rank"] = _rank()
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("adding failed")
+
+    monkeypatch.setattr(_records, "add", fail)
+    with pytest.raises(RuntimeError, match="adding failed"):
+        b.write()
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.h5ad"]
+    monkeypatch.undo()
+    b.close()
+    assert_equal(ad.read_h5ad(path).uns["rank"], _rank())

@@ -1,6 +1,7 @@
 //! Changes through a handle (kept in memory; a [`Mode::ReadWrite`] one writes them back: see
 //! the [module docs](super#modifying-a-file) for why the whole file is copied and renamed).
 
+use std::path::Path;
 use std::sync::Arc;
 
 use annpage_engine::data::{Column, DataFrame, Element, Matrix};
@@ -389,13 +390,32 @@ impl BackedAnnData {
     /// [module docs](super#modifying-a-file)); new elements are written without compression.
     /// On error the file is left as it was and the changes stay pending.
     pub fn flush(&self) -> Result<()> {
+        self.flush_with(|_| Ok(()))
+    }
+
+    /// [`BackedAnnData::flush`], running `finish` on the new file (written and closed) before
+    /// it is synced and renamed over the old one: to add elements annpage does not write
+    /// itself. An error from `finish` leaves the file as it was and the changes pending.
+    ///
+    /// ```no_run
+    /// use annpage::backed::{read_h5ad_backed, BackedOptions, Mode};
+    /// let adata = read_h5ad_backed("data.h5ad", Mode::ReadWrite, BackedOptions::default())?;
+    /// adata.remove_obs_column("n_counts")?;
+    /// adata.flush_with(|new_file| {
+    ///     // e.g. open `new_file` with another HDF5 writer and add an element
+    ///     assert!(new_file.exists());
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), annpage::Error>(())
+    /// ```
+    pub fn flush_with(&self, mut finish: impl FnMut(&Path) -> Result<()>) -> Result<()> {
         if self.shared.mode == Mode::Read {
             return Err(
                 Error::invalid("cannot flush: the file is open read-only (Mode::Read)")
                     .in_file(&self.shared.path),
             );
         }
-        self.shared.flush()
+        self.shared.flush(&mut finish)
     }
 
     /// Forgets the pending changes: every clone of the handle reads the file as it is again,

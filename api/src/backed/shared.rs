@@ -2,7 +2,7 @@
 //! cache, and the caches of opened matrices and of `obs`/`var` columns.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -131,13 +131,13 @@ impl Shared {
 
     /// Writes the pending changes back (see [`super::BackedAnnData::flush`]): the file is
     /// rewritten with the changed parts, and every cached value of the old one dropped.
-    pub(super) fn flush(&self) -> Result<()> {
+    pub(super) fn flush(&self, finish: &mut dyn FnMut(&Path) -> Result<()>) -> Result<()> {
         let mut state = self.write_state();
         if state.dirty.is_empty() {
             return Ok(());
         }
         let snap = &state.snapshot;
-        let (file, layout) = rewrite(&snap.file, &snap.layout, &state.dirty)?;
+        let (file, layout) = rewrite(&snap.file, &snap.layout, &state.dirty, finish)?;
         self.replace(&mut state, file, layout);
         Ok(())
     }
@@ -592,7 +592,7 @@ fn string_index(a: &ArrayData) -> Result<&[CompactString]> {
 impl Drop for Shared {
     fn drop(&mut self) {
         if self.mode == Mode::ReadWrite {
-            if let Err(e) = self.flush() {
+            if let Err(e) = self.flush(&mut |_| Ok(())) {
                 eprintln!(
                     "annpage: could not write the pending changes back to {}: {e}",
                     self.path.display()

@@ -70,15 +70,23 @@ impl Part {
 }
 
 /// Writes `file` with `layout`'s `changed` parts in place of its own: to a file beside it,
-/// then renamed over it (fsynced), and opens and probes the result. `file` must be in the
-/// current layout (see [`Layout::current`]). Errors name the file.
-pub fn rewrite(file: &File, layout: &Layout, changed: &BTreeSet<Part>) -> Result<(File, Layout)> {
+/// then renamed over it (fsynced), and opens and probes the result. `finish` runs on the
+/// written file, closed, before it is synced and renamed (to add what annpage does not write
+/// itself); its error leaves the file as it was. `file` must be in the current layout (see
+/// [`Layout::current`]). Errors name the file.
+pub fn rewrite(
+    file: &File,
+    layout: &Layout,
+    changed: &BTreeSet<Part>,
+    finish: &mut dyn FnMut(&std::path::Path) -> Result<()>,
+) -> Result<(File, Layout)> {
     // Written where the file is, whatever the working directory has become since.
     let (path, at) = (file.path(), file.location());
     file.check_unchanged()?;
-    let write = || -> Result<()> {
+    let mut write = || -> Result<()> {
         let staged = Staged::beside(at)?;
         write_copy(file.h5()?, layout, changed, staged.path())?;
+        finish(staged.path())?;
         staged.commit(at)
     };
     write().in_file(path)?;
