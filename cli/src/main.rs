@@ -127,7 +127,8 @@ enum Command {
     /// dense/sparse storage, transpose (in memory: the input is read whole).
     Transform(transform::TransformArgs),
     /// Concatenate files along obs or var as anndata.concat does, streaming X, layers, raw.X
-    /// and dense obsm entries through one cache (along var every input is read whole).
+    /// and dense obsm entries through one cache (along var, inputs holding a CSC matrix are
+    /// read whole).
     Concat {
         /// Input .h5ad files, in order.
         #[arg(required = true)]

@@ -191,6 +191,35 @@ def test_pairwise_and_axis_var(join: str, annpage_bin: Path, tmp_path: Path) -> 
         assert i < 2
 
 
+@pytest.mark.parametrize("join", ["inner", "outer"])
+@pytest.mark.parametrize("fmt", ["csr", "dense", "mixed"])
+def test_along_var_cells_are_gathered_from_each_input(fmt: str, join: str, annpage_bin: Path, tmp_path: Path) -> None:
+    """Along var, a block of the result's cells takes each input's rows for them, which the
+    join reorders (an outer join sorts the names) or leaves out; layers some inputs lack, raw
+    and a fill go through the same blocks (streamed from CSR and dense inputs)."""
+    rng = np.random.default_rng(3)
+
+    def make(names, genes, dtype, f):
+        x = (rng.integers(0, 4, (len(names), len(genes))) * (rng.random((len(names), len(genes))) < 0.5)).astype(dtype)
+        to = (lambda m: sparse.csr_matrix(m)) if f == "csr" else (lambda m: m)
+        a = small(names, genes, x=to(x), obs={"o": np.arange(len(names))})
+        a.layers["counts"] = to(x.astype(np.float64) + 1)
+        a.raw = small(names, [f"raw_{g}" for g in genes], x=sparse.csr_matrix(x.astype(np.float32)))
+        return a
+
+    cells = [f"c{i}" for i in range(40)]
+    order = list(rng.permutation(cells))
+    a = make(order[:30], ["g1", "g2", "g3"], np.int32, "csr" if fmt != "dense" else "dense")
+    b = make(list(reversed(order[10:])), ["h1", "h2"], np.float32, "dense" if fmt != "csr" else "csr")
+    c = make(order[5:35], ["k1"], np.int64, "csr" if fmt == "csr" else "dense")
+    del c.layers["counts"]
+    for fill in (None, 0, -1.5):
+        kwargs = {"axis": "var", "join": join, "label": "src", "merge": "first"}
+        if fill is not None and join == "outer":
+            kwargs["fill_value"] = fill
+        assert check([a, b, c], annpage_bin, tmp_path / f"{fill}", **kwargs) == "ok", fill
+
+
 def test_raw_concatenated(annpage_bin: Path, tmp_path: Path) -> None:
     def with_raw(names: list[str], genes: list[str], raw_genes: list[str]) -> ad.AnnData:
         a = small(names, genes)

@@ -5,6 +5,7 @@
 //! [`dtypes`] and [`frame`] concatenate data frames with pandas' dtype rules, and [`merge`] picks the
 //! elements of the other axis and of `uns` with a merge strategy.
 
+mod along_var;
 mod collection;
 mod column;
 mod dtypes;

@@ -27,20 +27,22 @@ use super::{
     Join, StringColumns,
 };
 use crate::backed::{BackedOptions, BlockCache};
-use crate::{read_h5ad, read_h5ad_backed, AnnData, Axis, BackedAnnData, BackedMatrixView, Mode};
+use crate::{read_h5ad_backed, AnnData, Axis, BackedAnnData, BackedMatrixView, Mode};
 
 /// Rows read and written at once, at most; fewer when rows are wide (see [`chunk_rows`]).
-const MAX_CHUNK_ROWS: usize = 10_000;
+pub(super) const MAX_CHUNK_ROWS: usize = 10_000;
 
 /// Concatenates the files `inputs` into `output` as [`concat()`] of the files read whole and
 /// written with `write` would, without holding `X`, a layer, `raw.X` or a dense `obsm` entry
 /// in memory: they are read in row chunks through one block cache of `backed`'s budget
 /// (shared by every input) and appended to the output. The other elements — obs, var, sparse
 /// obsm and obsm data frames, varm, obsp/varp, uns and raw.var — are read whole, as they are
-/// small next to the matrices (obsp/varp can be large: they are held in memory too). Along
-/// `Axis::Var` everything is read into memory (a column-wise stream is not written yet).
+/// small next to the matrices (obsp/varp can be large: they are held in memory too).
 ///
-/// CSC inputs are read by rows through the cache, so mixed CSR/CSC inputs stream too.
+/// CSC inputs are read by rows through the cache, so mixed CSR/CSC inputs stream too. Along
+/// `Axis::Var` each block of the result's cells is gathered from every input's rows (the
+/// join decides which); there a CSC input, whose rows are spread over all its columns, makes
+/// the inputs be read whole instead.
 ///
 /// ```no_run
 /// use annpage::{concat_on_disk, BackedOptions, ConcatOptions, Join, WriteOptions};
@@ -61,12 +63,7 @@ pub fn concat_on_disk(
         return Err(Error::invalid("concat needs at least one file"));
     }
     if options.axis == Axis::Var {
-        let adatas = inputs.iter().map(read_h5ad).collect::<Result<Vec<_>>>()?;
-        return annpage_engine::file::stream::write(
-            output,
-            concat(&adatas, options)?.elements(),
-            write,
-        );
+        return super::along_var::concat_on_disk(inputs, output, options, write, backed);
     }
     let (cache, handles) = open_inputs(inputs, backed)?;
     let chunk_bytes = MemoryPolicy::new(cache.budget()).concat_chunk_bytes();
@@ -222,22 +219,9 @@ impl<'o> Plan<'o> {
             .filter(|k| joined.contains(k))
             .collect();
         let (meta, _) = annotations(handles, options, &axes.var_names, &obsm_streamed)?;
-        let total: usize = handles.iter().map(BackedAnnData::n_obs).sum();
-        let raw = match raw_annotations(handles)? {
-            Some(parts) if total > 0 => {
-                let lists: Vec<Vec<CompactString>> =
-                    parts.iter().map(|a| a.var_names().to_vec()).collect();
-                let raw_options = ConcatOptions {
-                    keys: Some(resolve_keys(handles.len(), options.keys.as_deref())?),
-                    merge: None,
-                    uns_merge: None,
-                    pairwise: false,
-                    ..options.clone()
-                };
-                let r = concat(&parts, &raw_options).map_err(|e| e.in_element("/raw"))?;
-                Some((r.into_elements(), align(&lists, options.join)?))
-            }
-            _ => None,
+        let raw = match raw_meta(handles, options)? {
+            Some((raw, lists)) => Some((raw, align(&lists, options.join)?)),
+            None => None,
         };
         Ok(Plan {
             options,
@@ -320,7 +304,7 @@ pub(super) struct Matrices<'a> {
 
 impl Streamed<'_> {
     /// The matrix's name in its group.
-    fn name(&self) -> &str {
+    pub(super) fn name(&self) -> &str {
         match self {
             Streamed::X | Streamed::RawX => "X",
             Streamed::Layer(key) | Streamed::Obsm(key) => key,
@@ -379,42 +363,65 @@ pub(super) fn write_root(
 }
 
 /// An input's elements other than the matrices (X, layers, raw), as far as `options` use
-/// them: var's columns, varm and varp only with a merge strategy, obsp only with `pairwise`,
-/// uns only with an uns merge strategy (concat drops them otherwise); the `obsm` entries
-/// `without_obsm` left out.
+/// them: the annotations of the concatenation's axis (its frame, its aligned arrays but the
+/// `obsm` entries `without_obsm` left out, its pairwise matrices only with `pairwise`) and
+/// of the other axis only with a merge strategy (its names otherwise), uns only with an uns
+/// merge strategy (concat drops them otherwise).
 pub(super) fn light(
     h: &BackedAnnData,
     options: &ConcatOptions,
     without_obsm: &[String],
 ) -> Result<AnnData> {
     let mut e = AnnDataElements::empty(h.n_obs(), h.n_vars());
-    e.obs = h.obs()?;
     let merged = options.merge.is_some();
-    e.var = if merged {
-        h.var()?
-    } else {
-        let mut names = annpage_engine::data::DataFrame::from_index(h.var_names()?);
-        names.set_index_name(h.index_name(Axis::Var));
-        names.set_index_string_na(h.index_string_na(Axis::Var))?;
-        names
+    let whole = |axis: Axis| axis == options.axis || merged;
+    let frame = |axis: Axis| -> Result<annpage_engine::data::DataFrame> {
+        if whole(axis) {
+            return match axis {
+                Axis::Obs => h.obs(),
+                Axis::Var => h.var(),
+            };
+        }
+        let names = match axis {
+            Axis::Obs => h.obs_names()?,
+            Axis::Var => h.var_names()?,
+        };
+        let mut names = annpage_engine::data::DataFrame::from_index(names);
+        names.set_index_name(h.index_name(axis));
+        names.set_index_string_na(h.index_string_na(axis))?;
+        Ok(names)
     };
-    for key in h
-        .obsm_keys()
-        .into_iter()
-        .filter(|k| !without_obsm.contains(k))
-    {
-        let value = h.obsm(&key)?;
-        e.obsm.insert(key, value);
+    e.obs = frame(Axis::Obs)?;
+    e.var = frame(Axis::Var)?;
+    if whole(Axis::Obs) {
+        for key in h
+            .obsm_keys()
+            .into_iter()
+            .filter(|k| !without_obsm.contains(k))
+        {
+            let value = h.obsm(&key)?;
+            e.obsm.insert(key, value);
+        }
     }
-    for key in h.varm_keys().into_iter().filter(|_| merged) {
-        let value = h.varm(&key)?;
-        e.varm.insert(key, value);
+    if whole(Axis::Var) {
+        for key in h.varm_keys() {
+            let value = h.varm(&key)?;
+            e.varm.insert(key, value);
+        }
     }
-    for key in h.obsp_keys().into_iter().filter(|_| options.pairwise) {
+    // Pairwise matrices: the axis's only with `pairwise`, the other's only with a merge.
+    let pairwise = |axis: Axis| {
+        if axis == options.axis {
+            options.pairwise
+        } else {
+            merged
+        }
+    };
+    for key in h.obsp_keys().into_iter().filter(|_| pairwise(Axis::Obs)) {
         let value = h.obsp(&key)?.to_memory()?;
         e.obsp.insert(key, value);
     }
-    for key in h.varp_keys().into_iter().filter(|_| merged) {
+    for key in h.varp_keys().into_iter().filter(|_| pairwise(Axis::Var)) {
         let value = h.varp(&key)?.to_memory()?;
         e.varp.insert(key, value);
     }
@@ -422,6 +429,31 @@ pub(super) fn light(
         e.uns = h.uns()?;
     }
     AnnData::from_elements(e).in_file(h.path())
+}
+
+/// raw's annotations (raw.var, raw.varm) concatenated as [`concat()`] concatenates them,
+/// and each input's raw var names, when every input has a raw (and the result has cells: as
+/// in memory, anndata drops a raw without observations).
+pub(super) fn raw_meta(
+    handles: &[BackedAnnData],
+    options: &ConcatOptions,
+) -> Result<Option<(AnnDataElements, Vec<Vec<CompactString>>)>> {
+    let Some(parts) = raw_annotations(handles)? else {
+        return Ok(None);
+    };
+    let lists: Vec<Vec<CompactString>> = parts.iter().map(|a| a.var_names().to_vec()).collect();
+    let raw_options = ConcatOptions {
+        keys: Some(resolve_keys(handles.len(), options.keys.as_deref())?),
+        merge: None,
+        uns_merge: None,
+        pairwise: false,
+        ..options.clone()
+    };
+    let r = concat(&parts, &raw_options).map_err(|e| e.in_element("/raw"))?;
+    if r.n_obs() == 0 {
+        return Ok(None);
+    }
+    Ok(Some((r.into_elements(), lists)))
 }
 
 /// Each input's raw (obs names, raw.var, raw.varm) when every input has one.
@@ -503,15 +535,23 @@ impl Conform {
                 (empty, 0, r)
             })
             .collect();
-        let (sparse, dtype) = match matrix::stack_rows(probe, fill)?.into_matrix()? {
+        Ok(Conform::of(
+            &matrix::stack_rows(probe, fill)?.into_matrix()?,
+            fill,
+        ))
+    }
+
+    /// The kind and dtype of `m`, a result of aligning a probe (an empty chunk) of each input.
+    pub(super) fn of(m: &Matrix, fill: Option<FillValue>) -> Conform {
+        let (sparse, dtype) = match m {
             Matrix::Dense(a) => (false, a.dtype()),
             Matrix::Sparse(s) => (true, s.data().dtype()),
         };
-        Ok(Conform {
+        Conform {
             sparse,
             dtype,
             fill,
-        })
+        }
     }
 
     /// Whether the result is sparse (CSR).
@@ -551,19 +591,23 @@ impl Conform {
             (false, None) => Mat::Dense(ArrayData::zeros(DType::Bool, &[rows, 0])),
             (_, Some(m)) => m,
         };
-        Ok(
-            match matrix::stack_rows(vec![(Some(m), rows, r)], self.fill)?.into_matrix()? {
-                Matrix::Dense(a) if a.dtype() != self.dtype => {
-                    Matrix::Dense(values::cast(&a, self.dtype)?)
-                }
-                Matrix::Sparse(s) if s.data().dtype() != self.dtype => {
-                    let (format, shape, indptr, indices, data) = s.into_parts();
-                    let data = values::cast(&data, self.dtype)?;
-                    Matrix::Sparse(SparseMatrix::new(format, shape, indptr, indices, data)?)
-                }
-                m => m,
-            },
-        )
+        self.cast(matrix::stack_rows(vec![(Some(m), rows, r)], self.fill)?.into_matrix()?)
+    }
+
+    /// `m`, a chunk aligned as the result is, given the result's dtype (a chunk that holds no
+    /// fill, or only fills, can have a narrower or another one).
+    pub(super) fn cast(&self, m: Matrix) -> Result<Matrix> {
+        Ok(match m {
+            Matrix::Dense(a) if a.dtype() != self.dtype => {
+                Matrix::Dense(values::cast(&a, self.dtype)?)
+            }
+            Matrix::Sparse(s) if s.data().dtype() != self.dtype => {
+                let (format, shape, indptr, indices, data) = s.into_parts();
+                let data = values::cast(&data, self.dtype)?;
+                Matrix::Sparse(SparseMatrix::new(format, shape, indptr, indices, data)?)
+            }
+            m => m,
+        })
     }
 }
 

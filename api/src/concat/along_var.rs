@@ -1,0 +1,260 @@
+//! [`concat_on_disk`](super::concat_on_disk) along var: the files' genes side by side, each
+//! matrix written a block of the result's cells at a time.
+//!
+//! The annotations are concatenated by [`concat()`](super::concat) itself, as along obs. A
+//! block of the result's cells takes, from each input, the rows its cells come from (the
+//! join of the obs names decides which, and in which order), read through the shared block
+//! cache; the pieces are put side by side by the same code as in memory
+//! ([`matrix::stack_axis`] on the block alone: cells are aligned independently, so blocks
+//! give the rows of the whole) and given the dtype the whole result has (found beforehand
+//! from a probe with no genes of every input).
+//!
+//! A CSC input is read whole instead (rows of a CSC matrix are spread over all its columns).
+
+use std::path::Path;
+
+use annpage_engine::data::{ArrayData, Matrix, SparseFormat, SparseMatrix};
+use annpage_engine::error::ResultExt;
+use annpage_engine::file::stream::{write_file, Writer};
+use annpage_engine::paged::{MatrixKind, MemoryPolicy};
+use annpage_engine::{Error, Result};
+use indexmap::IndexMap;
+
+use super::matrix::{self, Mat};
+use super::ondisk::{
+    all_cores, check_x, light, open_inputs, raw_meta, write_root, write_stream, Conform, Matrices,
+    Streamed, MAX_CHUNK_ROWS,
+};
+use super::plan::{self, Reindexer};
+use super::{concat, concat_noting_strings, join_keys, ConcatOptions, FillValue, Join};
+use crate::backed::BackedOptions;
+use crate::{read_h5ad, Axis, BackedAnnData, BackedMatrixView, Selection};
+
+/// [`concat_on_disk`](super::concat_on_disk) with `options.axis` `Axis::Var`.
+pub(super) fn concat_on_disk(
+    inputs: &[impl AsRef<Path>],
+    output: &Path,
+    options: &ConcatOptions,
+    write: &annpage_engine::format::WriteOptions,
+    backed: &BackedOptions,
+) -> Result<()> {
+    let (cache, handles) = open_inputs(inputs, backed)?;
+    if handles.iter().any(has_csc) {
+        drop(handles);
+        let adatas = inputs.iter().map(read_h5ad).collect::<Result<Vec<_>>>()?;
+        return annpage_engine::file::stream::write(
+            output,
+            concat(&adatas, options)?.elements(),
+            write,
+        );
+    }
+    let chunk_bytes = MemoryPolicy::new(cache.budget()).concat_chunk_bytes();
+    let plan = Plan::new(&handles, options, chunk_bytes)?;
+    write_file(output, write, all_cores(), |w| plan.write(&handles, w))
+}
+
+/// Whether a matrix of `h` that would be streamed is stored CSC.
+fn has_csc(h: &BackedAnnData) -> bool {
+    let csc = |m: Option<BackedMatrixView>| {
+        m.is_some_and(|m| m.kind() == MatrixKind::Sparse(SparseFormat::Csc))
+    };
+    csc(h.x()) || csc(h.raw_x()) || h.layer_names().into_iter().any(|k| csc(h.layer(&k).ok()))
+}
+
+/// Everything decided before the matrices are streamed.
+struct Plan<'o> {
+    options: &'o ConcatOptions,
+    /// The concatenation of everything but the matrices.
+    meta: annpage_engine::format::AnnDataElements,
+    /// raw.var and raw.varm concatenated (raw's cells are the inputs' own).
+    raw: Option<annpage_engine::format::AnnDataElements>,
+    /// Each input's cells → the result's.
+    reindexers: Vec<Reindexer>,
+    layers: Vec<String>,
+    /// The bytes of values a block holds.
+    chunk_bytes: usize,
+}
+
+impl<'o> Plan<'o> {
+    fn new(
+        handles: &[BackedAnnData],
+        options: &'o ConcatOptions,
+        chunk_bytes: usize,
+    ) -> Result<Self> {
+        let lists = handles
+            .iter()
+            .map(BackedAnnData::obs_names)
+            .collect::<Result<Vec<_>>>()?;
+        let refs: Vec<&[_]> = lists.iter().map(Vec::as_slice).collect();
+        let (obs_names, reindexers) = plan::align(&refs, options.join, "obs")?;
+        let lights = handles
+            .iter()
+            .map(|h| light(h, options, &[]))
+            .collect::<Result<Vec<_>>>()?;
+        let label = super::files_label(handles.iter().map(BackedAnnData::path));
+        let (meta, _) = concat_noting_strings(&lights, options).in_file(label)?;
+        if meta.obs_names() != obs_names {
+            return Err(Error::invalid(
+                "the concatenated annotations do not have the cells the files gave",
+            ));
+        }
+        let layer_maps: Vec<IndexMap<String, ()>> = handles
+            .iter()
+            .map(|h| h.layer_names().into_iter().map(|k| (k, ())).collect())
+            .collect();
+        Ok(Plan {
+            options,
+            meta: meta.into_elements(),
+            raw: raw_meta(handles, options)?.map(|(raw, _)| raw),
+            reindexers,
+            layers: join_keys(&layer_maps.iter().collect::<Vec<_>>(), options.join),
+            chunk_bytes,
+        })
+    }
+
+    /// Writes the members of the root group.
+    fn write(&self, handles: &[BackedAnnData], w: &Writer<'_>) -> Result<()> {
+        let with_x = check_x(handles, self.options.join);
+        let matrices = Matrices {
+            layers: &self.layers,
+            obsm: &[],
+        };
+        write_root(
+            w,
+            &self.meta,
+            with_x,
+            self.raw.as_ref(),
+            matrices,
+            &mut |g, m| {
+                let (pieces, widths, fill): (Vec<_>, Vec<_>, _) = match m {
+                    Streamed::X => (
+                        handles.iter().map(BackedAnnData::x).collect(),
+                        handles.iter().map(BackedAnnData::n_vars).collect(),
+                        self.options.fill_value,
+                    ),
+                    Streamed::RawX => (
+                        handles.iter().map(BackedAnnData::raw_x).collect(),
+                        handles
+                            .iter()
+                            .map(|h| h.raw_x().map_or(0, |m| m.shape().1))
+                            .collect(),
+                        self.options.fill_value,
+                    ),
+                    Streamed::Layer(key) => (
+                        handles.iter().map(|h| h.layer(key).ok()).collect(),
+                        handles.iter().map(BackedAnnData::n_vars).collect(),
+                        // anndata applies `fill_value` to layers only with an outer join.
+                        match self.options.join {
+                            Join::Inner => None,
+                            Join::Outer => self.options.fill_value,
+                        },
+                    ),
+                    Streamed::Obsm(_) => unreachable!("no obsm entry is streamed along var"),
+                };
+                let columns = Columns {
+                    pieces: &pieces,
+                    widths: &widths,
+                    reindexers: &self.reindexers,
+                    fill,
+                };
+                columns.stream(w, (g, m.name()), self.chunk_bytes)
+            },
+        )
+    }
+}
+
+/// One matrix of the result: `pieces[i]` is input `i`'s (`None` when it lacks it),
+/// `widths[i]` its number of genes, `reindexers[i]` where its cells go.
+struct Columns<'a> {
+    pieces: &'a [Option<BackedMatrixView>],
+    widths: &'a [usize],
+    reindexers: &'a [Reindexer],
+    fill: Option<FillValue>,
+}
+
+impl Columns<'_> {
+    /// Writes the matrix as `into.1` in group `into.0`, a block of cells at a time.
+    fn stream(&self, w: &Writer<'_>, into: (&str, &str), chunk_bytes: usize) -> Result<()> {
+        let conform = self.conform()?;
+        let rows = self.reindexers.first().map_or(0, Reindexer::new_len);
+        let cols: usize = self.widths.iter().sum();
+        let mut bound = 0u64;
+        let mut row_bytes = 0usize;
+        for (piece, width) in self.pieces.iter().zip(self.widths) {
+            match piece {
+                Some(m) => {
+                    let stored = m.stored_values()?;
+                    bound += stored;
+                    let per_value = m.dtype().size() + 4;
+                    row_bytes += (stored as usize / m.shape().0.max(1)).max(1) * per_value;
+                }
+                None => row_bytes += width * 8,
+            }
+        }
+        let per = (chunk_bytes / row_bytes.max(1)).clamp(1, MAX_CHUNK_ROWS);
+        write_stream(w, into, &conform, (rows, cols), bound, |push| {
+            for start in (0..rows).step_by(per) {
+                push(&conform.cast(self.block(start..(start + per).min(rows))?)?)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The result's kind and dtype: what aligning every input without its genes gives (the
+    /// fills and promotions of the whole, none of its values).
+    fn conform(&self) -> Result<Conform> {
+        let probe = self
+            .pieces
+            .iter()
+            .zip(self.reindexers)
+            .map(|(piece, r)| {
+                let empty = piece.as_ref().map(|m| {
+                    let rows = m.shape().0;
+                    match m.kind() {
+                        MatrixKind::Dense => Mat::Dense(ArrayData::zeros(m.dtype(), &[rows, 0])),
+                        MatrixKind::Sparse(f) => {
+                            Mat::Sparse(SparseMatrix::empty(f, (rows, 0), m.dtype()))
+                        }
+                    }
+                });
+                (empty, 0, r)
+            })
+            .collect();
+        let probe = matrix::stack_axis(probe, self.fill, Axis::Var)?;
+        Ok(Conform::of(&probe, self.fill))
+    }
+
+    /// The result's cells `cells`, every gene: each input's rows for them, side by side.
+    fn block(&self, cells: std::ops::Range<usize>) -> Result<Matrix> {
+        let mut read = Vec::with_capacity(self.pieces.len());
+        let mut aligns = Vec::with_capacity(self.pieces.len());
+        for (piece, r) in self.pieces.iter().zip(self.reindexers) {
+            let wanted = &r.new_to_old()[cells.clone()];
+            let rows: Vec<usize> = wanted.iter().flatten().copied().collect();
+            let mut next = 0;
+            let map = wanted
+                .iter()
+                .map(|o| {
+                    o.map(|_| {
+                        next += 1;
+                        next - 1
+                    })
+                })
+                .collect();
+            aligns.push(Reindexer::positions(rows.len(), map));
+            read.push(match piece {
+                Some(m) => Some(Mat::from_matrix(
+                    m.rows(&Selection::positions(rows.iter().copied()))?,
+                )),
+                None => None,
+            });
+        }
+        let pieces = read
+            .into_iter()
+            .zip(self.widths)
+            .zip(&aligns)
+            .map(|((m, &width), r)| (m, width, r))
+            .collect();
+        matrix::stack_axis(pieces, self.fill, Axis::Var)
+    }
+}
