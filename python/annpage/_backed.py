@@ -26,6 +26,33 @@ def _read_block(filename: str, cache_mb: int, sel, start: int, end: int):
     return x[rows] if var is None else x[rows, var]
 
 
+def _view_uns(whole, held: dict, sel) -> dict:
+    """A selection's uns, as anndata's views make it: a shallow copy of the whole file's
+    ``held`` uns, each ``{column}_colors`` of a categorical obs or var column cut to the
+    categories the selection ``sel`` (file positions of obs and var, None for all) uses (a
+    scalar made 1-d, one of another length than the categories dropped)."""
+    uns = dict(held)
+    if not any(isinstance(k, str) and k.endswith("_colors") for k in uns):
+        return uns
+    for frame, positions in ((whole.obs, sel[0]), (whole.var, sel[1])):
+        for column in frame.columns:
+            key = f"{column}_colors"
+            values = frame[column]
+            if key not in uns or not isinstance(values.dtype, pd.CategoricalDtype):
+                continue
+            colors = uns[key]
+            categories = values.cat.categories
+            if np.ndim(colors) == 0:
+                uns[key] = np.array(colors)[(None,)]
+            elif len(colors) != len(categories):
+                del uns[key]
+            else:
+                taken = values if positions is None else values.iloc[positions]
+                used = taken.cat.remove_unused_categories().cat.categories
+                uns[key] = np.array(colors)[(np.where(np.isin(categories, used))[0],)]
+    return uns
+
+
 def _renamed_fields(records: np.ndarray, names) -> np.ndarray:
     """A copy of ``records`` with its fields named ``names`` (anndata sets ``dtype.names`` in
     place, which would rename the copy an edit is compared with too: numpy shares the dtype)."""
@@ -59,7 +86,6 @@ class BackedAnnData(Vectors):
         writable=False,
         root=None,
         uns=None,
-        records=(),
     ):
         self._native = native
         self._filename = filename
@@ -82,9 +108,6 @@ class BackedAnnData(Vectors):
         # held it when the selection was made (None: as read), as anndata's views keep it.
         self._root = root
         self._uns_given = uns
-        # A selection's record arrays of uns changed in Python when it was made (see
-        # `_pending_records`).
-        self._records_given = list(records)
 
     def _h(self):
         if self._closed:
@@ -233,8 +256,8 @@ class BackedAnnData(Vectors):
             raise ValueError(f"{key} is neither in `.obs` nor in `.var`.")
         old = frame[key].cat.categories.tolist()
         frame[key] = frame[key].cat.rename_categories(categories)
-        uns = self.uns
-        for entry in uns.values():
+        # Changed in place: the mapping users hold stays uns.
+        for entry in self.uns.values():
             if not (isinstance(entry, Mapping) and isinstance(entry.get("params"), Mapping)):
                 continue
             if entry["params"].get("groupby") != key:
@@ -243,7 +266,6 @@ class BackedAnnData(Vectors):
                 if isinstance(value, np.ndarray) and value.dtype.names is not None:
                     if list(value.dtype.names) == old:
                         entry[name] = _renamed_fields(value, categories)
-        self.uns = uns
 
     def transpose(self):
         """The transposed handle, lazy (:attr:`T`): anndata's ``transpose()`` without the copy
@@ -369,15 +391,15 @@ class BackedAnnData(Vectors):
         var = _positions(var, n_vars, lambda: self.var_names, "var")
         sel = (_compose(self._sel[0], obs, n_obs), _compose(self._sel[1], var, n_vars))
         self._push()  # a view of an r+ handle sees the changes made so far
-        held = self._held_uns()
+        whole = self._whole()
+        held = whole._held_uns()
         return BackedAnnData(
             self._h().slice(obs, var),
             self._filename,
             self._cache_mb,
             sel,
-            root=self._whole(),
-            uns=None if held is None else dict(held),
-            records=self._pending_records(),
+            root=whole,
+            uns=None if held is None else _view_uns(whole, held, sel),
         )
 
     def _whole(self) -> BackedAnnData:
@@ -386,19 +408,41 @@ class BackedAnnData(Vectors):
 
     def _held_uns(self) -> dict | None:
         """uns as held in Python (the whole file's handle: as changed there; a selection: as
-        it was when the selection was made), or None when it is as read."""
+        the whole file's handle held it when the selection was made, a shallow copy with the
+        colours of unused categories dropped, as anndata's views), or None when it is as
+        read."""
         if self._root is not None:
             return self._uns_given
         held = self._tracked.get("uns")
         return None if held is None else held.value
 
     def _pending_records(self) -> list:
-        """The record arrays in entries of uns changed in Python, as ``(path, value)`` pairs:
-        annpage does not build them, so the writers add them with anndata's writer."""
-        if self._root is not None:
-            return self._records_given
+        """The whole file's handle: the record arrays in entries of uns changed in Python, as
+        ``(path, value)`` pairs (annpage does not build them: the writers add them with
+        anndata's writer)."""
         tracked = self._tracked.get("uns")
         return [] if tracked is None else [r for found in tracked.records.values() for r in found]
+
+    def _write_to(self, target, write_file, zarr: bool) -> None:
+        """Writes the selection to ``target`` with ``write_file(path)`` (the native writer,
+        after the whole file's handle has handed over its changes, strings made categoricals
+        as anndata's writers make them). The whole file's handle then adds the record arrays
+        changed in Python; a selection that holds its own uns (see `_held_uns`) has it written
+        by anndata's writer in place of the one the native handle holds now."""
+        self._whole()._push(convert_strings=True)
+        if self._root is None or self._uns_given is None:
+            _records.write_with(target, self._pending_records(), write_file, zarr)
+            return
+        uns = self._uns_given
+
+        def own_uns(group):
+            from anndata.io import write_elem
+
+            if "uns" in group:
+                del group["uns"]
+            write_elem(group, "uns", uns)
+
+        _records.write(target, [], write_file, zarr, edit=own_uns)
 
     def to_memory(self):
         """The selection as an in-memory :class:`anndata.AnnData` (what
@@ -542,16 +586,8 @@ class BackedAnnData(Vectors):
         changes back to the file, string columns that repeat values made categoricals as
         anndata makes them."""
         if filename is not None:
-            # As anndata's write_h5ad: string columns that repeat values become categoricals,
-            # in the frames held in Python too.
-            self._whole()._push(convert_strings=True)
             level = _gzip_level(compression, compression_opts)
-            _records.write_with(
-                filename,
-                self._pending_records(),
-                lambda path: self._h().write_h5ad(path, compression, level),
-                zarr=False,
-            )
+            self._write_to(filename, lambda path: self._h().write_h5ad(path, compression, level), zarr=False)
             return
         if not self._writable:
             raise ValueError(
@@ -613,10 +649,8 @@ class BackedAnnData(Vectors):
     ) -> None:
         """Writes the selection to the Zarr store ``store``, streaming the matrices (the
         arguments of :func:`annpage.write_zarr`)."""
-        self._whole()._push(convert_strings=True)  # as anndata's write_zarr
-        _records.write_with(
+        self._write_to(
             store,
-            self._pending_records(),
             lambda path: self._h().write_zarr(path, compression, int(zarr_format), chunk_rows, shard_rows),
             zarr=True,
         )

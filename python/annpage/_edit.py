@@ -98,7 +98,9 @@ class Tracked:
         if which == "uns":
             for key in self.read:
                 if key not in self.value:
-                    native.remove_element("uns", key)
+                    # A record array set in Python was never handed over.
+                    if str(key) in native.keys("uns"):
+                        native.remove_element("uns", key)
                     self.records.pop(str(key), None)
             for key, v in self.value.items():
                 if key not in self.read or not equal(v, self.read[key]):

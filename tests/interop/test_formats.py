@@ -374,7 +374,8 @@ def test_write_csvs_writes_anndatas_bytes(annpage_bin: Path, tmp_path: Path, pat
 def test_write_csvs_quotes_and_formats_like_pandas(annpage_bin: Path, tmp_path: Path) -> None:
     obs = pd.DataFrame(
         {
-            "text": ['a,b', 'say "hi"', "two\nlines", "tab\there", "", "plain"],
+            # A lone carriage return is not quoted: pandas' line terminator is "\n".
+            "text": ['a,b', 'say "hi"', "two\nlines", "tab\there", "", "cr\r"],
             "f32": np.array([1.83203125, 1e-5, 1e6, 999999.9, np.nan, -0.0], dtype=np.float32),
             "f64": [0.1, 1e16, 1e-5, np.inf, np.nan, 123456789.0],
             "cat": pd.Categorical(["x", None, "y", "x", "y", "x"]),

@@ -444,3 +444,62 @@ def test_a_failed_finishing_step_leaves_the_file_and_the_changes(tmp_path, monke
     monkeypatch.undo()
     b.close()
     assert_equal(ad.read_h5ad(path).uns["rank"], _rank())
+
+
+def test_a_record_array_alone_set_deleted_or_beside_a_kept_uns(tmp_path):
+    """The record array as the only change is written; deleting one after it was handed over
+    is not an error; renaming categories keeps the uns mapping the user holds."""
+    path = tmp_path / "d.h5ad"
+    _records_object(path)
+    rec = np.rec.fromarrays([np.array(["a"]), np.array([1.0])], names="x,y")
+    with annpage.read_h5ad(path, backed="r+") as b:
+        b.uns["rec"] = rec
+        b.write()
+    assert_equal(ad.read_h5ad(path).uns["rec"], rec)
+    with annpage.read_h5ad(path, backed="r+") as b:
+        b.uns["new"] = rec
+        b.to_memory()  # hands the changes over
+        del b.uns["new"]
+        del b.uns["rec"]
+        assert "new" not in b[:1].to_memory().uns
+    assert set(ad.read_h5ad(path).uns) == {"kept"}
+    a = ad.read_h5ad(path)
+    a.obs["g"] = pd.Categorical(["a", "b", "a"])
+    a.write_h5ad(path)
+    with annpage.read_h5ad(path, backed="r+") as b:
+        held = b.uns
+        b.rename_categories("g", ["A", "B"])
+        held["after"] = 1
+        assert b.uns is held
+    assert ad.read_h5ad(path).uns["after"] == 1
+
+
+@pytest.mark.parametrize("mode", ["r", "r+"])
+def test_a_views_uns_is_the_one_anndatas_view_has(tmp_path, mode):
+    """A view holds uns as it was when made (a shallow copy, colours cut to the categories it
+    uses), in to_memory() and in what it writes, whatever the handle changes after."""
+    path = tmp_path / "d.h5ad"
+    a = ad.AnnData(np.ones((4, 2), np.float32), obs=pd.DataFrame({"c": pd.Categorical(list("xyzx"))}, index=list("abcd")))
+    a.uns["c_colors"] = np.array(["#111111", "#222222", "#333333"], dtype=object)
+    a.uns["keep"] = 1
+    a.write_h5ad(path)
+    rec = np.rec.fromarrays([np.array(["a"]), np.array([1.0])], names="x,y")
+    want = ad.read_h5ad(path)
+    with annpage.read_h5ad(path, backed=mode) as b:
+        for obj in (want, b):
+            obj.uns["rec"] = rec
+            obj.uns["nested"] = {"n": 1}
+        v, w = b[[1, 3]], want[[1, 3]]
+        for obj in (want, b):
+            obj.uns["rec"] = 5
+            obj.uns["plain"] = 9
+            del obj.uns["rec"]
+            obj.uns["nested"]["m"] = 2  # nested values are shared, as anndata's views share them
+        expected = w.copy()
+        assert_equal(v.to_memory(), expected)
+        v.write_h5ad(tmp_path / "v.h5ad")
+        v.write_zarr(tmp_path / "v.zarr")
+    assert list(expected.uns["c_colors"]) == ["#111111", "#222222"]  # x and y: z is unused
+    assert sorted(expected.uns) == ["c_colors", "keep", "nested", "rec"]
+    assert_equal(ad.read_h5ad(tmp_path / "v.h5ad"), expected)
+    assert_equal(ad.read_zarr(tmp_path / "v.zarr"), expected)

@@ -390,12 +390,14 @@ impl BackedAnnData {
     /// [module docs](super#modifying-a-file)); new elements are written without compression.
     /// On error the file is left as it was and the changes stay pending.
     pub fn flush(&self) -> Result<()> {
-        self.flush_with(|_| Ok(()))
+        self.check_writable()?;
+        self.shared.flush(None)
     }
 
     /// [`BackedAnnData::flush`], running `finish` on the new file (written and closed) before
     /// it is synced and renamed over the old one: to add elements annpage does not write
-    /// itself. An error from `finish` leaves the file as it was and the changes pending.
+    /// itself. The file is rewritten even without pending changes, so `finish` always runs.
+    /// An error from `finish` leaves the file as it was and the changes pending.
     ///
     /// ```no_run
     /// use annpage::backed::{read_h5ad_backed, BackedOptions, Mode};
@@ -409,13 +411,18 @@ impl BackedAnnData {
     /// # Ok::<(), annpage::Error>(())
     /// ```
     pub fn flush_with(&self, mut finish: impl FnMut(&Path) -> Result<()>) -> Result<()> {
+        self.check_writable()?;
+        self.shared.flush(Some(&mut finish))
+    }
+
+    fn check_writable(&self) -> Result<()> {
         if self.shared.mode == Mode::Read {
             return Err(
                 Error::invalid("cannot flush: the file is open read-only (Mode::Read)")
                     .in_file(&self.shared.path),
             );
         }
-        self.shared.flush(&mut finish)
+        Ok(())
     }
 
     /// Forgets the pending changes: every clone of the handle reads the file as it is again,

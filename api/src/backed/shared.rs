@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, Rw
 use annpage_engine::cache::Reservation;
 use annpage_engine::data::{ArrayData, Column, CompactString, DataFrame, Element};
 use annpage_engine::error::ResultExt;
-use annpage_engine::file::copy::{rewrite, Part};
+use annpage_engine::file::copy::{rewrite, Finish, Part};
 use annpage_engine::file::probe::{
     ColumnSlot, ElemSlot, FrameId, FrameLayout, FrameSource, Layout, MatrixMeta, MatrixSlot,
 };
@@ -131,11 +131,15 @@ impl Shared {
 
     /// Writes the pending changes back (see [`super::BackedAnnData::flush`]): the file is
     /// rewritten with the changed parts, and every cached value of the old one dropped.
-    pub(super) fn flush(&self, finish: &mut dyn FnMut(&Path) -> Result<()>) -> Result<()> {
+    /// Writes the pending changes (the file is rewritten even without any when `finish` is
+    /// given: its step always runs).
+    pub(super) fn flush(&self, finish: Option<&mut Finish<'_>>) -> Result<()> {
         let mut state = self.write_state();
-        if state.dirty.is_empty() {
+        if state.dirty.is_empty() && finish.is_none() {
             return Ok(());
         }
+        let mut nothing = |_: &Path| Ok(());
+        let finish = finish.unwrap_or(&mut nothing);
         let snap = &state.snapshot;
         let (file, layout) = rewrite(&snap.file, &snap.layout, &state.dirty, finish)?;
         self.replace(&mut state, file, layout);
@@ -592,7 +596,7 @@ fn string_index(a: &ArrayData) -> Result<&[CompactString]> {
 impl Drop for Shared {
     fn drop(&mut self) {
         if self.mode == Mode::ReadWrite {
-            if let Err(e) = self.flush(&mut |_| Ok(())) {
+            if let Err(e) = self.flush(None) {
                 eprintln!(
                     "annpage: could not write the pending changes back to {}: {e}",
                     self.path.display()

@@ -69,6 +69,9 @@ impl Part {
     }
 }
 
+/// A step run on a rewritten file before it replaces the old one (see [`rewrite`]).
+pub type Finish<'a> = dyn FnMut(&std::path::Path) -> Result<()> + 'a;
+
 /// Writes `file` with `layout`'s `changed` parts in place of its own: to a file beside it,
 /// then renamed over it (fsynced), and opens and probes the result. `finish` runs on the
 /// written file, closed, before it is synced and renamed (to add what annpage does not write
@@ -78,7 +81,7 @@ pub fn rewrite(
     file: &File,
     layout: &Layout,
     changed: &BTreeSet<Part>,
-    finish: &mut dyn FnMut(&std::path::Path) -> Result<()>,
+    finish: &mut Finish<'_>,
 ) -> Result<(File, Layout)> {
     // Written where the file is, whatever the working directory has become since.
     let (path, at) = (file.path(), file.location());

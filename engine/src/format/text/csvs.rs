@@ -111,7 +111,8 @@ impl Csv {
         result.in_file(path)
     }
 
-    /// One line: fields quoted where the csv module quotes them.
+    /// One line: fields quoted where the csv module quotes them (those holding the separator,
+    /// a quote or `\n`, pandas' line terminator; a lone `\r` is not quoted).
     fn line(&self, w: &mut dyn Write, fields: &[&str]) -> std::io::Result<()> {
         if let [only] = fields {
             if only.is_empty() {
@@ -123,7 +124,7 @@ impl Csv {
             if i > 0 {
                 write!(w, "{}", self.sep)?;
             }
-            if f.contains([self.sep, '"', '\n', '\r']) {
+            if f.contains([self.sep, '"', '\n']) {
                 write!(w, "\"{}\"", f.replace('"', "\"\""))?;
             } else {
                 w.write_all(f.as_bytes())?;
