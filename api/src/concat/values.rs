@@ -60,10 +60,25 @@ pub(super) fn result_type(a: DType, b: DType) -> Option<DType> {
 }
 
 /// numpy's `result_type` of several dtypes (`None`: object; no dtypes: `None` as well).
+/// With floats among them numpy promotes each dtype with the floats' result rather than the
+/// dtypes in pairs: uint16, int8 and float32 give float32 (each integer fits a float32),
+/// where promoting uint16 with int8 first (int32) would give float64.
 pub(super) fn result_type_all(dtypes: impl IntoIterator<Item = DType>) -> Option<DType> {
-    let mut it = dtypes.into_iter();
-    let first = it.next()?;
-    it.try_fold(first, result_type)
+    fn fold(mut it: impl Iterator<Item = DType>) -> Option<DType> {
+        let first = it.next()?;
+        it.try_fold(first, result_type)
+    }
+    let dtypes: Vec<DType> = dtypes.into_iter().collect();
+    match fold(dtypes.iter().copied().filter(|d| d.is_float())) {
+        None => fold(dtypes.into_iter()),
+        Some(float) => fold(
+            dtypes
+                .into_iter()
+                .map(|d| result_type(d, float))
+                .collect::<Option<Vec<_>>>()?
+                .into_iter(),
+        ),
+    }
 }
 
 fn is_signed(d: DType) -> bool {
@@ -462,6 +477,23 @@ mod tests {
 
     fn strs(v: &[&str]) -> Vec<Obj> {
         v.iter().map(|&s| Obj::Str(s.into())).collect()
+    }
+
+    /// `np.result_type(*dtypes)` in the venv, where promoting in pairs would differ.
+    #[test]
+    fn result_type_of_several_is_numpys() {
+        use DType::*;
+        let cases: [(&[DType], Option<DType>); 6] = [
+            (&[U16, I8, F32], Some(F32)),
+            (&[U16, I8, F16], Some(F32)),
+            (&[I32, F32], Some(F64)),
+            (&[U8, I8, U16], Some(I32)),
+            (&[Bool, I8, F16], Some(F16)),
+            (&[I8, String, F32], None),
+        ];
+        for (dtypes, want) in cases {
+            assert_eq!(result_type_all(dtypes.iter().copied()), want, "{dtypes:?}");
+        }
     }
 
     /// pandas' `maybe_promote(np.dtype(d), np.nan)[0]` in the venv.
