@@ -1,17 +1,19 @@
-//! `annpage transform`: whole-object edits with anndata's semantics, in memory.
+//! `annpage transform`: whole-object edits with anndata's semantics. Edits of obs and var
+//! alone are made on the frames and the rest is streamed from the input through the backed
+//! plan; a change of storage or a transpose reads the object whole.
 
 use std::path::PathBuf;
 
 use annpage::data::{Matrix, SparseFormat};
-use annpage::{read_h5ad, AnnData, StoreKind};
+use annpage::{read_h5ad, AnnData, AnnDataElements, StoreKind, WriteOptions};
 use clap::{Args, ValueEnum};
 
-use super::OutputArgs;
+use super::{open_backed, write_backed, BackedArgs, OutputArgs};
 
 /// The arguments of `annpage transform`.
 #[derive(Args)]
 pub struct TransformArgs {
-    /// Input .h5ad file (read whole).
+    /// Input .h5ad file (read whole for --matrix-format and --transpose; streamed otherwise).
     input: PathBuf,
     /// Output .h5ad file (written beside, then renamed into place).
     pub(crate) output: PathBuf,
@@ -34,6 +36,8 @@ pub struct TransformArgs {
     transpose: bool,
     #[command(flatten)]
     output_args: OutputArgs,
+    #[command(flatten)]
+    backed: BackedArgs,
 }
 
 /// A storage format for matrices.
@@ -46,7 +50,26 @@ pub enum FormatArg {
 
 /// Runs `annpage transform`.
 pub fn run(args: TransformArgs) -> annpage::Result<()> {
+    let options = args.output_args.options(&args.output)?;
+    if args.matrix_format.is_none() && !args.transpose {
+        return annotations_only(&args, &options);
+    }
     let mut adata = read_h5ad(&args.input)?;
+    edit_annotations(&args, &mut adata)?;
+    if let Some(format) = args.matrix_format {
+        store_as(&mut adata, format)?;
+    }
+    if args.transpose {
+        adata = adata.transpose();
+    }
+    match options.store {
+        StoreKind::H5ad => adata.write_h5ad(&args.output, &options),
+        StoreKind::Zarr => adata.write_zarr(&args.output, &options),
+    }
+}
+
+/// The edits of obs and var (names made unique, strings made categoricals), in order.
+fn edit_annotations(args: &TransformArgs, adata: &mut AnnData) -> annpage::Result<()> {
     if let Some(join) = &args.obs_names_make_unique {
         adata.obs_names_make_unique(join)?;
     }
@@ -56,17 +79,23 @@ pub fn run(args: TransformArgs) -> annpage::Result<()> {
     if args.strings_to_categoricals {
         adata.strings_to_categoricals()?;
     }
-    if let Some(format) = args.matrix_format {
-        store_as(&mut adata, format)?;
-    }
-    if args.transpose {
-        adata = adata.transpose();
-    }
-    let options = args.output_args.options(&args.output)?;
-    match options.store {
-        StoreKind::H5ad => adata.write_h5ad(&args.output, &options),
-        StoreKind::Zarr => adata.write_zarr(&args.output, &options),
-    }
+    Ok(())
+}
+
+/// Edits of obs and var alone: made on an object holding the frames only, handed to a
+/// backed handle of the input as pending changes, and the handle written (every other
+/// element streamed or copied, within the cache budget).
+fn annotations_only(args: &TransformArgs, options: &WriteOptions) -> annpage::Result<()> {
+    let b = open_backed(&args.input, &args.backed)?;
+    let mut frames = AnnDataElements::empty(b.n_obs(), b.n_vars());
+    frames.obs = b.obs()?;
+    frames.var = b.var()?;
+    let mut frames = AnnData::from_elements(frames)?;
+    edit_annotations(args, &mut frames)?;
+    let elems = frames.into_elements();
+    b.set_obs(elems.obs)?;
+    b.set_var(elems.var)?;
+    write_backed(&b, &args.output, options)
 }
 
 /// Stores X and every layer in `format`.

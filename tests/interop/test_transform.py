@@ -141,3 +141,35 @@ def test_duplicated_names_cannot_collide(annpage_bin: Path, tmp_path: Path) -> N
     _write(a, src)
     assert run([annpage_bin, "transform", src, out, "--obs-names-make-unique"]).returncode == 0
     assert list(ad.read_h5ad(out).obs_names) == ["a", "a-2", "a-1", "a-3"]
+
+
+def test_edits_of_the_annotations_stream_the_matrices(annpage_bin: Path, tmp_path: Path) -> None:
+    """Names made unique and strings made categoricals change obs and var only: the matrices
+    are copied through the cache, so a file whose X is several times the budget is edited in
+    about the memory of its annotations."""
+    import subprocess
+    import sys
+
+    from support import ROOT, peak_rss_mb
+
+    src = tmp_path / "big.h5ad"
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "make_big_h5ad.py"), str(src), "--cells", "40000",
+         "--genes", "2000", "--nnz", "1000", "--seed", "4"],
+        check=True,
+    )
+    import h5py
+
+    with h5py.File(src) as f:
+        x_mb = sum(f["X"][k].size * f["X"][k].dtype.itemsize for k in ("data", "indices")) / 2**20
+    base, res = peak_rss_mb([annpage_bin, "info", src])
+    assert res.returncode == 0, res.stderr
+    out = tmp_path / "out.h5ad"
+    args = ["--obs-names-make-unique", "--strings-to-categoricals", "--cache-mb", "16"]
+    peak, res = peak_rss_mb([annpage_bin, "transform", src, out, *args])
+    assert res.returncode == 0, res.stderr
+    assert x_mb >= 8 * 16 and peak - base < x_mb / 3, f"{peak:.0f} MiB for {x_mb:.0f} MiB of X ({base:.0f} at rest)"
+    want = ad.read_h5ad(src)
+    want.obs_names_make_unique()
+    want.strings_to_categoricals()
+    assert_equal(ad.read_h5ad(out), want)
