@@ -74,15 +74,17 @@ def _dense_fills_as_013(out, adatas, kwargs) -> None:
 
     if out.X is not None:
         out.X = cast(out.X, expected([(a, a.X) for a in adatas]))
-    if out.raw is not None and along_obs and all(a.raw is not None for a in adatas):
-        union_raw = len(out.raw.var_names)
+    if out.raw is not None and all(a.raw is not None for a in adatas):
+        # raw.X is aligned on raw's own genes along obs, on the joined cells along var.
+        union_raw = len(out.raw.var_names) if along_obs else len(out.obs_names)
         dtypes = []
         for a in adatas:
             m = a.raw.X
             if sparse.issparse(m) or not isinstance(m, np.ndarray):
                 dtypes = []
                 break
-            dtypes.append(np.promote_types(m.dtype, fill_dtype) if m.shape[1] < union_raw else m.dtype)
+            short = (m.shape[1] if along_obs else m.shape[0]) < union_raw
+            dtypes.append(np.promote_types(m.dtype, fill_dtype) if short else m.dtype)
         if dtypes and isinstance(out.raw.X, np.ndarray) and out.raw.X.dtype != np.result_type(*dtypes):
             out.raw = ad.AnnData(out.raw.X.astype(np.result_type(*dtypes)), obs=out.obs[[]], var=out.raw.var, varm=dict(out.raw.varm))
     for key in list(out.layers.keys()):

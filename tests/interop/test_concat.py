@@ -204,7 +204,7 @@ def test_along_var_cells_are_gathered_from_each_input(fmt: str, join: str, annpa
         to = (lambda m: sparse.csr_matrix(m)) if f == "csr" else (lambda m: m)
         a = small(names, genes, x=to(x), obs={"o": np.arange(len(names))})
         a.layers["counts"] = to(x.astype(np.float64) + 1)
-        a.raw = small(names, [f"raw_{g}" for g in genes], x=sparse.csr_matrix(x.astype(np.float32)))
+        a.raw = small(names, [f"raw_{g}" for g in genes], x=to(x.astype(np.float32)))
         return a
 
     cells = [f"c{i}" for i in range(40)]

@@ -20,10 +20,11 @@ use annpage_engine::paged::{MatrixKind, MemoryPolicy};
 use annpage_engine::{Error, Result};
 use indexmap::IndexMap;
 
+use super::conform::{filled_values, write_stream, Conform};
 use super::matrix::{self, Mat};
 use super::ondisk::{
-    all_cores, check_x, light, open_inputs, raw_meta, write_root, write_stream, Conform, Matrices,
-    Streamed, MAX_CHUNK_ROWS,
+    all_cores, check_x, light, open_inputs, raw_meta, write_root, Matrices, Streamed,
+    MAX_CHUNK_ROWS,
 };
 use super::plan::{self, Reindexer};
 use super::{concat, concat_noting_strings, join_keys, ConcatOptions, FillValue, Join};
@@ -178,7 +179,11 @@ impl Columns<'_> {
         let conform = self.conform()?;
         let rows = self.reindexers.first().map_or(0, Reindexer::new_len);
         let cols: usize = self.widths.iter().sum();
-        let mut bound = 0u64;
+        let present = self.pieces.iter().map(Option::is_some);
+        let inputs = present
+            .zip(self.widths.iter().copied())
+            .zip(self.reindexers);
+        let mut bound = filled_values(&conform, inputs);
         let mut row_bytes = 0usize;
         for (piece, width) in self.pieces.iter().zip(self.widths) {
             match piece {

@@ -29,7 +29,8 @@ use annpage_engine::paged::MemoryPolicy;
 use annpage_engine::storage::StoreKind;
 use annpage_engine::{Error, Result};
 
-use super::ondisk::{self, Conform, Streamed};
+use super::conform::{self, Conform};
+use super::ondisk::{self, Streamed};
 use super::plan::Reindexer;
 use super::ConcatOptions;
 use crate::backed::{BackedOptions, BlockCache, CacheStats, MatrixKind};
@@ -388,7 +389,7 @@ impl BackedCollection {
         let rows = (budget / row_bytes).clamp(1, WRITE_CHUNK_ROWS as u64) as usize;
         let chunks = CollectionChunks::new(self.clone(), which, rows)?;
         let conform = *chunks.conform();
-        ondisk::write_stream(w, into, &conform, self.shape(), bound, |push| {
+        conform::write_stream(w, into, &conform, self.shape(), bound, |push| {
             let mut chunks = chunks;
             while let Some(chunk) = chunks.next() {
                 let m = chunk?.1;

@@ -8,6 +8,7 @@
 mod along_var;
 mod collection;
 mod column;
+mod conform;
 mod dtypes;
 mod frame;
 mod matrix;

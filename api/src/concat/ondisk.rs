@@ -11,20 +11,19 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use annpage_engine::data::{ArrayData, CompactString, DType, Matrix, SparseFormat, SparseMatrix};
+use annpage_engine::data::{CompactString, Matrix};
 use annpage_engine::error::ResultExt;
-use annpage_engine::file::stream::{write_file, MatrixSpec, Values, Writer};
+use annpage_engine::file::stream::{write_file, Writer};
 use annpage_engine::format::{AnnDataElements, Encoding, WriteOptions};
-use annpage_engine::paged::{MatrixKind, MemoryPolicy, ScanBuffers};
+use annpage_engine::paged::{MemoryPolicy, ScanBuffers};
 use annpage_engine::{Error, Result};
 use indexmap::IndexMap;
 
-use super::matrix::{self, Mat};
+use super::conform::{filled_values, write_stream, Conform};
 use super::plan::{self, Reindexer};
-use super::sparse;
 use super::{
-    concat, concat_noting_strings, join_keys, obsm, resolve_keys, values, ConcatOptions, FillValue,
-    Join, StringColumns,
+    concat, concat_noting_strings, join_keys, obsm, resolve_keys, ConcatOptions, FillValue, Join,
+    StringColumns,
 };
 use crate::backed::{BackedOptions, BlockCache};
 use crate::{read_h5ad_backed, AnnData, Axis, BackedAnnData, BackedMatrixView, Mode};
@@ -499,118 +498,6 @@ fn chunk_rows(
     Ok((bytes / row_bytes.max(1)).clamp(1, MAX_CHUNK_ROWS))
 }
 
-/// The kind (sparse or dense) and dtype every chunk of a streamed matrix is given: anndata's
-/// rules applied to an empty chunk of each input, so that chunks read one at a time stack
-/// into what [`concat()`] gives for the whole.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Conform {
-    sparse: bool,
-    dtype: DType,
-    fill: Option<FillValue>,
-}
-
-impl Conform {
-    /// The result's kind and dtype for `pieces` (input `i`'s matrix, `None` when it lacks it)
-    /// aligned by `reindexers`.
-    pub(super) fn probe(
-        pieces: &[Option<BackedMatrixView>],
-        reindexers: &[Reindexer],
-        fill: Option<FillValue>,
-    ) -> Result<Conform> {
-        let probe = pieces
-            .iter()
-            .zip(reindexers)
-            .map(|(p, r)| {
-                let empty = p.as_ref().map(|m| {
-                    let cols = m.shape().1;
-                    match m.kind() {
-                        crate::backed::MatrixKind::Dense => {
-                            Mat::Dense(ArrayData::zeros(m.dtype(), &[0, cols]))
-                        }
-                        crate::backed::MatrixKind::Sparse(f) => {
-                            Mat::Sparse(SparseMatrix::empty(f, (0, cols), m.dtype()))
-                        }
-                    }
-                });
-                (empty, 0, r)
-            })
-            .collect();
-        Ok(Conform::of(
-            &matrix::stack_rows(probe, fill)?.into_matrix()?,
-            fill,
-        ))
-    }
-
-    /// The kind and dtype of `m`, a result of aligning a probe (an empty chunk) of each input.
-    pub(super) fn of(m: &Matrix, fill: Option<FillValue>) -> Conform {
-        let (sparse, dtype) = match m {
-            Matrix::Dense(a) => (false, a.dtype()),
-            Matrix::Sparse(s) => (true, s.data().dtype()),
-        };
-        Conform {
-            sparse,
-            dtype,
-            fill,
-        }
-    }
-
-    /// Whether the result is sparse (CSR).
-    pub(super) fn sparse(&self) -> bool {
-        self.sparse
-    }
-
-    /// The result's dtype.
-    pub(super) fn dtype(&self) -> DType {
-        self.dtype
-    }
-
-    /// `m`, `rows` rows of one input (`None` when the input lacks the matrix), aligned onto
-    /// the result's columns by `r` and given the result's kind and dtype. With any sparse
-    /// input the result is CSR and dense pieces (or missing ones) go through the sparse path,
-    /// as they do in memory.
-    pub(super) fn chunk(&self, m: Option<Matrix>, rows: usize, r: &Reindexer) -> Result<Matrix> {
-        // Already the result's: the same genes in the same order, kind and dtype.
-        let same = match &m {
-            Some(Matrix::Sparse(s)) => {
-                self.sparse && s.format() == SparseFormat::Csr && s.data().dtype() == self.dtype
-            }
-            Some(Matrix::Dense(a)) => !self.sparse && a.ndim() == 2 && a.dtype() == self.dtype,
-            None => false,
-        };
-        let m = match m {
-            Some(m) if same && r.keeps(m.shape().1) => return Ok(m),
-            m => m,
-        };
-        let m = match (self.sparse, m.map(Mat::from_matrix)) {
-            (true, Some(Mat::Dense(a))) => Mat::Sparse(sparse::dense_to_csr(&a)?),
-            (true, None) => Mat::Sparse(SparseMatrix::empty(
-                SparseFormat::Csr,
-                (rows, 0),
-                DType::Bool,
-            )),
-            (false, None) => Mat::Dense(ArrayData::zeros(DType::Bool, &[rows, 0])),
-            (_, Some(m)) => m,
-        };
-        self.cast(matrix::stack_rows(vec![(Some(m), rows, r)], self.fill)?.into_matrix()?)
-    }
-
-    /// `m`, a chunk aligned as the result is, given the result's dtype (a chunk that holds no
-    /// fill, or only fills, can have a narrower or another one).
-    pub(super) fn cast(&self, m: Matrix) -> Result<Matrix> {
-        Ok(match m {
-            Matrix::Dense(a) if a.dtype() != self.dtype => {
-                Matrix::Dense(values::cast(&a, self.dtype)?)
-            }
-            Matrix::Sparse(s) if s.data().dtype() != self.dtype => {
-                let (format, shape, indptr, indices, data) = s.into_parts();
-                let data = values::cast(&data, self.dtype)?;
-                Matrix::Sparse(SparseMatrix::new(format, shape, indptr, indices, data)?)
-            }
-            m => m,
-        })
-    }
-}
-
 /// Streams one matrix of the result: `pieces[i]` is input `i`'s (`None` when it lacks it).
 /// Written as `into.1` in group `into.0`.
 fn stream(
@@ -625,11 +512,14 @@ fn stream(
     let conform = Conform::probe(&pieces, reindexers, fill)?;
     let shape_cols = reindexers.first().map_or(0, Reindexer::new_len);
     let rows: usize = handles.iter().map(BackedAnnData::n_obs).sum();
-    let bound: u64 = pieces
+    let stored: u64 = pieces
         .iter()
         .flatten()
         .map(BackedMatrixView::stored_values)
         .sum::<Result<u64>>()?;
+    let present = pieces.iter().map(Option::is_some);
+    let rows_of = handles.iter().map(BackedAnnData::n_obs);
+    let bound = stored + filled_values(&conform, present.zip(rows_of).zip(reindexers));
     let per_input = |piece: Option<&BackedMatrixView>, n_obs: usize| {
         chunk_rows(piece, n_obs, shape_cols, chunk_bytes)
     };
@@ -697,31 +587,4 @@ fn read_aligned(
         }
     }
     Ok(())
-}
-
-/// Writes matrix `name` of `shape` into the group at `parent` from the chunks of rows `feed`
-/// pushes, in order, each already given `conform`'s kind and dtype; `bound` is at most the
-/// number of stored values (it sets the index dtype of a sparse result, as scipy would from
-/// the count: an inner join that drops values from more than 2^31 stored ones keeps int64).
-pub(super) fn write_stream(
-    w: &Writer<'_>,
-    (parent, name): (&str, &str),
-    conform: &Conform,
-    shape: (usize, usize),
-    bound: u64,
-    feed: impl FnOnce(&mut dyn FnMut(&Matrix) -> Result<()>) -> Result<()>,
-) -> Result<()> {
-    let spec = MatrixSpec {
-        kind: if conform.sparse {
-            MatrixKind::Sparse(SparseFormat::Csr)
-        } else {
-            MatrixKind::Dense
-        },
-        shape,
-        dtype: conform.dtype,
-        values: Values::AtMost(bound),
-    };
-    let mut sink = w.matrix(parent, name, &spec)?;
-    feed(&mut |m| sink.push(m))?;
-    sink.finish()
 }

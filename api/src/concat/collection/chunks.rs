@@ -11,8 +11,8 @@ use annpage_engine::paged::ScanBuffers;
 use annpage_engine::{Error, Result};
 
 use super::{BackedCollection, Run, Which};
+use crate::concat::conform::Conform;
 use crate::concat::matrix::{self, Mat};
-use crate::concat::ondisk::Conform;
 use crate::concat::plan::Reindexer;
 use crate::{AxisIndex, BackedMatrixView, MatrixChunks, Selection};
 
