@@ -255,17 +255,26 @@ class BackedAnnData(Vectors):
         else:
             raise ValueError(f"{key} is neither in `.obs` nor in `.var`.")
         old = frame[key].cat.categories.tolist()
+        # scanpy's results grouped by the column: record arrays whose fields are its categories.
+        records = [
+            (entry, name)
+            for entry in self.uns.values()
+            if isinstance(entry, Mapping)
+            and isinstance(entry.get("params"), Mapping)
+            and entry["params"].get("groupby") == key
+            for name, value in entry.items()
+            if isinstance(value, np.ndarray) and value.dtype.names is not None and list(value.dtype.names) == old
+        ]
+        if records:
+            # numpy takes strings only as field names (anndata fails there too, after
+            # renaming the column: here nothing is changed).
+            for i, c in enumerate(categories):
+                if not isinstance(c, str):
+                    raise ValueError(f"item #{i} of names is of type {type(c).__name__} and not string")
         frame[key] = frame[key].cat.rename_categories(categories)
         # Changed in place: the mapping users hold stays uns.
-        for entry in self.uns.values():
-            if not (isinstance(entry, Mapping) and isinstance(entry.get("params"), Mapping)):
-                continue
-            if entry["params"].get("groupby") != key:
-                continue
-            for name, value in list(entry.items()):
-                if isinstance(value, np.ndarray) and value.dtype.names is not None:
-                    if list(value.dtype.names) == old:
-                        entry[name] = _renamed_fields(value, categories)
+        for entry, name in records:
+            entry[name] = _renamed_fields(entry[name], categories)
 
     def transpose(self):
         """The transposed handle, lazy (:attr:`T`): anndata's ``transpose()`` without the copy
@@ -578,13 +587,24 @@ class BackedAnnData(Vectors):
         return da.concatenate(blocks, axis=0)
 
     def write_h5ad(
-        self, filename=None, compression: str | None = None, compression_opts: int | None = None
+        self,
+        filename=None,
+        compression: str | None = None,
+        compression_opts: int | None = None,
+        as_dense=(),
     ) -> None:
         """Writes the selection to ``filename``, streaming the matrices (``compression``:
-        ``None``, ``"gzip"`` or ``"lzf"``; ``compression_opts``: gzip's level, 4 by default).
-        Without ``filename`` (an ``r+`` handle, as anndata's ``adata.write()``): writes the
-        changes back to the file, string columns that repeat values made categoricals as
+        ``None``, ``"gzip"`` or ``"lzf"``; ``compression_opts``: gzip's level, 4 by default;
+        ``as_dense`` (``"X"``, ``"raw/X"``): those written dense, the selection read into memory
+        first). Without ``filename`` (an ``r+`` handle, as anndata's ``adata.write()``): writes
+        the changes back to the file, string columns that repeat values made categoricals as
         anndata makes them."""
+        if as_dense not in ((), [], None, "") and filename is not None:
+            from . import write_h5ad
+
+            self._whole()._push(convert_strings=True)
+            write_h5ad(self.to_memory(), filename, compression, compression_opts, as_dense=as_dense)
+            return
         if filename is not None:
             level = _gzip_level(compression, compression_opts)
             self._write_to(filename, lambda path: self._h().write_h5ad(path, compression, level), zarr=False)

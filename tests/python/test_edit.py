@@ -371,6 +371,8 @@ def test_categories_renamed_as_anndata_renames_them(tmp_path, mode):
             b.rename_categories("g", {"A": "a"})
         with pytest.raises(ValueError, match="view"):
             b[:2].rename_categories("g", ["p", "q"])
+        with pytest.raises(ValueError, match="not string"):
+            b.rename_categories("g", [1, 2])  # numpy's field names are strings, as anndata fails
         assert b.transpose().shape == (2, 4)
     if mode == "r+":
         assert_equal(ad.read_h5ad(path), want)

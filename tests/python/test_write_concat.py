@@ -421,3 +421,16 @@ def test_compression_opts_as_h5py_takes_it(tmp_path):
     for bad in (-1, 300, 2.5, "4"):
         with pytest.raises(ValueError, match="compression_opts"):
             annpage.write_h5ad(a, tmp_path / "b.h5ad", compression="gzip", compression_opts=bad)
+
+
+def test_a_backed_selection_written_with_as_dense_is_anndatas(tmp_path):
+    path = ROOT / "fixtures" / "all_elements.h5ad"
+    want = _read(path)[3:9].copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want.write_h5ad(tmp_path / "theirs.h5ad", as_dense=["X", "raw/X"])
+    with annpage.read_h5ad(path, backed="r") as b:
+        b[3:9].write_h5ad(tmp_path / "ours.h5ad", as_dense=["X", "raw/X"])
+    with h5py.File(tmp_path / "ours.h5ad") as f:
+        assert isinstance(f["X"], h5py.Dataset) and isinstance(f["raw/X"], h5py.Dataset)
+    assert_equal(_read(tmp_path / "ours.h5ad"), _read(tmp_path / "theirs.h5ad"))
