@@ -123,8 +123,8 @@ enum Command {
         #[arg(long)]
         out_prefix: Option<PathBuf>,
     },
-    /// Edit a whole object as anndata does: make names unique, strings to categoricals
-    /// (the matrices streamed), dense/sparse storage, transpose (the input read whole).
+    /// Edit a whole object as anndata does: make names unique, strings to categoricals,
+    /// transpose (sparse matrices streamed), dense/sparse storage (the input read whole).
     Transform(transform::TransformArgs),
     /// Concatenate files along obs or var as anndata.concat does, streaming X, layers, raw.X
     /// and dense obsm entries through one cache (along var, inputs holding a CSC matrix are

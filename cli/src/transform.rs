@@ -1,6 +1,7 @@
-//! `annpage transform`: whole-object edits with anndata's semantics. Edits of obs and var
-//! alone are made on the frames and the rest is streamed from the input through the backed
-//! plan; a change of storage or a transpose reads the object whole.
+//! `annpage transform`: whole-object edits with anndata's semantics. Edits of obs and var are
+//! made on the frames and the rest is streamed from the input through the backed plan (a
+//! transpose too: sparse matrices stream, dense ones are read whole); a change of storage
+//! reads the object whole.
 
 use std::path::PathBuf;
 
@@ -13,7 +14,7 @@ use super::{open_backed, write_backed, BackedArgs, OutputArgs};
 /// The arguments of `annpage transform`.
 #[derive(Args)]
 pub struct TransformArgs {
-    /// Input .h5ad file (read whole for --matrix-format and --transpose; streamed otherwise).
+    /// Input .h5ad file (read whole for --matrix-format; streamed otherwise).
     input: PathBuf,
     /// Output .h5ad file (written beside, then renamed into place).
     pub(crate) output: PathBuf,
@@ -51,8 +52,8 @@ pub enum FormatArg {
 /// Runs `annpage transform`.
 pub fn run(args: TransformArgs) -> annpage::Result<()> {
     let options = args.output_args.options(&args.output)?;
-    if args.matrix_format.is_none() && !args.transpose {
-        return annotations_only(&args, &options);
+    if args.matrix_format.is_none() {
+        return streamed(&args, &options);
     }
     let mut adata = read_h5ad(&args.input)?;
     edit_annotations(&args, &mut adata)?;
@@ -82,10 +83,10 @@ fn edit_annotations(args: &TransformArgs, adata: &mut AnnData) -> annpage::Resul
     Ok(())
 }
 
-/// Edits of obs and var alone: made on an object holding the frames only, handed to a
-/// backed handle of the input as pending changes, and the handle written (every other
-/// element streamed or copied, within the cache budget).
-fn annotations_only(args: &TransformArgs, options: &WriteOptions) -> annpage::Result<()> {
+/// Without a change of storage: the edits of obs and var made on an object holding the frames
+/// only, handed to a backed handle of the input as pending changes, and the handle written
+/// (transposed when asked; every other element streamed or copied, within the cache budget).
+fn streamed(args: &TransformArgs, options: &WriteOptions) -> annpage::Result<()> {
     let b = open_backed(&args.input, &args.backed)?;
     let mut frames = AnnDataElements::empty(b.n_obs(), b.n_vars());
     frames.obs = b.obs()?;
@@ -95,7 +96,13 @@ fn annotations_only(args: &TransformArgs, options: &WriteOptions) -> annpage::Re
     let elems = frames.into_elements();
     b.set_obs(elems.obs)?;
     b.set_var(elems.var)?;
-    write_backed(&b, &args.output, options)
+    if !args.transpose {
+        return write_backed(&b, &args.output, options);
+    }
+    match options.store {
+        StoreKind::H5ad => b.transpose().write_h5ad(&args.output, options),
+        StoreKind::Zarr => b.transpose().write_zarr(&args.output, options),
+    }
 }
 
 /// Stores X and every layer in `format`.

@@ -143,10 +143,12 @@ def test_duplicated_names_cannot_collide(annpage_bin: Path, tmp_path: Path) -> N
     assert list(ad.read_h5ad(out).obs_names) == ["a", "a-2", "a-1", "a-3"]
 
 
-def test_edits_of_the_annotations_stream_the_matrices(annpage_bin: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("transpose", [False, True], ids=["", "transpose"])
+def test_edits_of_the_annotations_stream_the_matrices(annpage_bin: Path, tmp_path: Path, transpose: bool) -> None:
     """Names made unique and strings made categoricals change obs and var only: the matrices
     are copied through the cache, so a file whose X is several times the budget is edited in
-    about the memory of its annotations."""
+    about the memory of its annotations. Transposed too: a CSR matrix's pieces of rows are
+    its transpose's CSC pieces of columns."""
     import subprocess
     import sys
 
@@ -166,10 +168,15 @@ def test_edits_of_the_annotations_stream_the_matrices(annpage_bin: Path, tmp_pat
     assert res.returncode == 0, res.stderr
     out = tmp_path / "out.h5ad"
     args = ["--obs-names-make-unique", "--strings-to-categoricals", "--cache-mb", "16"]
+    args += ["--transpose"] if transpose else []
     peak, res = peak_rss_mb([annpage_bin, "transform", src, out, *args])
     assert res.returncode == 0, res.stderr
     assert x_mb >= 8 * 16 and peak - base < x_mb / 3, f"{peak:.0f} MiB for {x_mb:.0f} MiB of X ({base:.0f} at rest)"
     want = ad.read_h5ad(src)
     want.obs_names_make_unique()
     want.strings_to_categoricals()
-    assert_equal(ad.read_h5ad(out), want)
+    got = ad.read_h5ad(out)
+    if transpose:
+        assert got.X.format == "csc"
+        want = want.T
+    assert_equal(got, want)

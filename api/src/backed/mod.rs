@@ -644,7 +644,7 @@ impl BackedAnnData {
             store: StoreKind::H5ad,
             ..options.clone()
         };
-        write::write_store(self, path.as_ref(), &options)
+        write::write_store(self, path.as_ref(), &options, write::Orient::AsIs)
     }
 
     /// Like [`BackedAnnData::write_h5ad`], a Zarr store (a directory) in the format, chunks,
@@ -668,7 +668,7 @@ impl BackedAnnData {
             store: StoreKind::Zarr,
             ..options.clone()
         };
-        write::write_store(self, path.as_ref(), &options)
+        write::write_store(self, path.as_ref(), &options, write::Orient::AsIs)
     }
 }
 

@@ -6,8 +6,11 @@ use std::ops::Range;
 use std::path::Path;
 
 use annpage_engine::data::{CompactString, DataFrame, Element, Mapping, Matrix};
+use annpage_engine::format::WriteOptions;
+use annpage_engine::storage::StoreKind;
 use annpage_engine::{Error, Result};
 
+use super::write::Orient;
 use super::{BackedAnnData, BackedMatrixView};
 use crate::transform::transpose_matrix;
 use crate::{AnnData, Selection};
@@ -136,6 +139,40 @@ impl TransposedBacked {
     /// Every element in memory, transposed as [`AnnData::transpose`] does (raw is dropped).
     pub fn to_memory(&self) -> Result<AnnData> {
         Ok(self.inner.to_memory()?.transpose())
+    }
+
+    /// Writes the transposed selection to `path` as an `.h5ad` file, the file
+    /// [`TransposedBacked::to_memory`]'s result would give: sparse matrices streamed (a CSR
+    /// matrix's row pieces are its transpose's CSC column pieces), dense X and layers read
+    /// whole to be transposed (their rows are the transpose's columns), the rest as
+    /// [`BackedAnnData::write_h5ad`] writes it.
+    ///
+    /// ```
+    /// use annpage::backed::{read_h5ad_backed, BackedOptions, Mode};
+    /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/pbmc_like_csr.h5ad");
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let out = dir.path().join("t.h5ad");
+    /// let adata = read_h5ad_backed(path, Mode::Read, BackedOptions::default())?;
+    /// adata.transpose().write_h5ad(&out, &annpage::WriteOptions::default())?;
+    /// assert_eq!(annpage::read_h5ad(&out)?, adata.to_memory()?.transpose());
+    /// # Ok::<(), annpage::Error>(())
+    /// ```
+    pub fn write_h5ad(&self, path: impl AsRef<Path>, options: &WriteOptions) -> Result<()> {
+        let options = WriteOptions {
+            store: StoreKind::H5ad,
+            ..options.clone()
+        };
+        super::write::write_store(&self.inner, path.as_ref(), &options, Orient::Transposed)
+    }
+
+    /// Like [`TransposedBacked::write_h5ad`], a Zarr store (see
+    /// [`BackedAnnData::write_zarr`]).
+    pub fn write_zarr(&self, path: impl AsRef<Path>, options: &WriteOptions) -> Result<()> {
+        let options = WriteOptions {
+            store: StoreKind::Zarr,
+            ..options.clone()
+        };
+        super::write::write_store(&self.inner, path.as_ref(), &options, Orient::Transposed)
     }
 
     /// X in chunks of `chunk_rows` rows, each read as a block of the file's columns (see

@@ -24,6 +24,24 @@ use super::matrix::BackedMatrixView;
 use super::BackedAnnData;
 use crate::Axis;
 
+/// How a selection is written: as it is, or transposed (anndata's `adata.T`: obs and var,
+/// obsm and varm, obsp and varp change places, X and the layers are transposed, raw dropped).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Orient {
+    AsIs,
+    Transposed,
+}
+
+impl Orient {
+    /// `(a, b)`, swapped when transposed.
+    fn pair<T>(self, a: T, b: T) -> (T, T) {
+        match self {
+            Orient::AsIs => (a, b),
+            Orient::Transposed => (b, a),
+        }
+    }
+}
+
 /// See [`BackedAnnData::write_h5ad`]: every element, in the order `format::write_h5ad` writes
 /// them, into the store `options.store` names; with gzip, matrices and dense arrays are
 /// compressed on as many threads as the handle reads with.
@@ -31,12 +49,13 @@ pub(super) fn write_store(
     adata: &BackedAnnData,
     path: &Path,
     options: &WriteOptions,
+    orient: Orient,
 ) -> Result<()> {
     let threads = adata.shared.read.workers.threads();
-    write_file(path, options, threads, |w| write_members(adata, w))
+    write_file(path, options, threads, |w| write_members(adata, w, orient))
 }
 
-fn write_members(adata: &BackedAnnData, w: &Writer<'_>) -> Result<()> {
+fn write_members(adata: &BackedAnnData, w: &Writer<'_>, orient: Orient) -> Result<()> {
     let shared = &adata.shared;
     let snap = shared.snapshot();
     let layout = &snap.layout;
@@ -45,9 +64,9 @@ fn write_members(adata: &BackedAnnData, w: &Writer<'_>) -> Result<()> {
     w.set_encoding("/", Encoding::AnnData)?;
     if let Some(x) = &layout.x {
         let view = adata.view_of(x, "/X".into(), adata.obs_axis(), adata.var_axis());
-        stream_matrix(&view, w, "/", "X", &policy)?;
+        stream_matrix(&view, w, "/", "X", &policy, orient)?;
     }
-    if let Some(raw) = &layout.raw {
+    if let Some(raw) = layout.raw.as_ref().filter(|_| orient == Orient::AsIs) {
         w.create_group("/", "raw", Encoding::Raw)?;
         let all = AxisIndex::full(raw.x.shape().1);
         let view = adata.view_of(
@@ -56,7 +75,7 @@ fn write_members(adata: &BackedAnnData, w: &Writer<'_>) -> Result<()> {
             adata.obs_axis(),
             (&all, FrameId::RawVar),
         );
-        stream_matrix(&view, w, "/raw", "X", &policy)?;
+        stream_matrix(&view, w, "/raw", "X", &policy, Orient::AsIs)?;
         let var = shared
             .frame_rows(&snap, &raw.var, &all)
             .in_file(&shared.path)?;
@@ -72,16 +91,18 @@ fn write_members(adata: &BackedAnnData, w: &Writer<'_>) -> Result<()> {
         w.write_mapping("/raw", "varm", &varm)?;
     }
     let (obs, var, uns) = adata.frames_and_uns(&snap).in_file(&shared.path)?;
+    let (obs, var) = orient.pair(obs, var);
     w.write_dataframe("/", "obs", &obs)?;
     w.write_dataframe("/", "var", &var)?;
     drop((obs, var));
 
-    for (name, slots, on) in [
+    let (obsm, varm) = orient.pair(
         ("obsm", &layout.obsm, Axis::Obs),
         ("varm", &layout.varm, Axis::Var),
-    ] {
-        w.write_mapping("/", name, &Mapping::new())?;
-        let group = join("/", name);
+    );
+    for (out, (name, slots, on)) in [("obsm", obsm), ("varm", varm)] {
+        w.write_mapping("/", out, &Mapping::new())?;
+        let group = join("/", out);
         let index = match on {
             Axis::Obs => &adata.obs,
             Axis::Var => &adata.var,
@@ -105,7 +126,7 @@ fn write_members(adata: &BackedAnnData, w: &Writer<'_>) -> Result<()> {
                         cols: &cols,
                         blame: &blame,
                     };
-                    stream_selected(&selected, w, &group, key, &policy)?;
+                    stream_selected(&selected, w, &group, key, &policy, Orient::AsIs)?;
                     continue;
                 }
             }
@@ -119,17 +140,28 @@ fn write_members(adata: &BackedAnnData, w: &Writer<'_>) -> Result<()> {
             w.write_element(&group, key, &value)?;
         }
     }
+    let (obsp, varp) = orient.pair(
+        ("obsp", &layout.obsp, adata.obs_axis()),
+        ("varp", &layout.varp, adata.var_axis()),
+    );
     let matrices = [
-        ("obsp", &layout.obsp, adata.obs_axis(), adata.obs_axis()),
-        ("varp", &layout.varp, adata.var_axis(), adata.var_axis()),
-        ("layers", &layout.layers, adata.obs_axis(), adata.var_axis()),
+        ("obsp", obsp.0, obsp.1, obsp.2, obsp.2, Orient::AsIs),
+        ("varp", varp.0, varp.1, varp.2, varp.2, Orient::AsIs),
+        (
+            "layers",
+            "layers",
+            &layout.layers,
+            adata.obs_axis(),
+            adata.var_axis(),
+            orient,
+        ),
     ];
-    for (name, slots, rows, cols) in matrices {
-        w.write_matrix_mapping("/", name, &IndexMap::new())?;
-        let group = join("/", name);
+    for (out, name, slots, rows, cols, each) in matrices {
+        w.write_matrix_mapping("/", out, &IndexMap::new())?;
+        let group = join("/", out);
         for (key, slot) in slots {
             let view = adata.view_of(slot, format!("/{name}/{key}"), rows, cols);
-            stream_matrix(&view, w, &group, key, &policy)?;
+            stream_matrix(&view, w, &group, key, &policy, each)?;
         }
     }
     w.write_mapping("/", "uns", &uns)
@@ -143,9 +175,17 @@ fn stream_matrix(
     parent: &str,
     name: &str,
     policy: &MemoryPolicy,
+    orient: Orient,
 ) -> Result<()> {
     let m = match view.slot() {
-        MatrixSlot::Memory(_) => return w.write_matrix(parent, name, &view.to_memory()?),
+        MatrixSlot::Memory(_) => {
+            let m = view.to_memory()?;
+            let m = match orient {
+                Orient::AsIs => m,
+                Orient::Transposed => crate::transform::transpose_matrix(m),
+            };
+            return w.write_matrix(parent, name, &m);
+        }
         MatrixSlot::Disk(_) => view
             .backed_matrix()?
             .ok_or_else(|| view.blame(Error::malformed("not a matrix")))?,
@@ -157,7 +197,7 @@ fn stream_matrix(
         cols: view.col_index(),
         blame: &blame,
     };
-    stream_selected(&selected, w, parent, name, policy)
+    stream_selected(&selected, w, parent, name, policy, orient)
 }
 
 /// The rows and columns of a matrix on disk to write, and how errors reading it name the
@@ -176,6 +216,7 @@ fn stream_selected(
     parent: &str,
     name: &str,
     policy: &MemoryPolicy,
+    orient: Orient,
 ) -> Result<()> {
     let major = match s.m.kind() {
         MatrixKind::Sparse(SparseFormat::Csc) => s.cols,
@@ -189,9 +230,16 @@ fn stream_selected(
     };
     // A piece that large is held within the budget: the cache gives up its room meanwhile.
     let _room = scattered.then(|| s.m.cache().reserve(target));
-    match s.m.kind() {
-        MatrixKind::Dense => stream_dense(s, w, parent, name, target),
-        MatrixKind::Sparse(format) => stream_sparse(s, format, w, parent, name, target),
+    match (s.m.kind(), orient) {
+        (MatrixKind::Dense, Orient::AsIs) => stream_dense(s, w, parent, name, target),
+        // Rows of the transposed are columns of a row-major array: read whole.
+        (MatrixKind::Dense, Orient::Transposed) => {
+            let m = s.m.read(s.rows, s.cols).map_err(s.blame)?;
+            w.write_matrix(parent, name, &crate::transform::transpose_matrix(m))
+        }
+        (MatrixKind::Sparse(format), _) => {
+            stream_sparse(s, format, w, (parent, name), target, orient)
+        }
     }
 }
 
@@ -298,13 +346,15 @@ fn pieces<'a>(
     })
 }
 
+/// Writes a sparse selection along its compressed axis; transposed, the same pieces are the
+/// other format's (a CSR piece of rows is a CSC piece of columns of the transpose).
 fn stream_sparse(
     s: &Selected<'_>,
     format: SparseFormat,
     w: &Writer<'_>,
-    parent: &str,
-    name: &str,
+    (parent, name): (&str, &str),
     target: usize,
+    orient: Orient,
 ) -> Result<()> {
     let (m, rows, cols, blame) = (s.m, s.rows, s.cols, s.blame);
     let out_shape = (rows.len(), cols.len());
@@ -346,16 +396,33 @@ fn stream_sparse(
         }
         values = Values::Exactly(count);
     }
+    let (kind, shape) = match orient {
+        Orient::AsIs => (format, out_shape),
+        Orient::Transposed => (flip(format), (out_shape.1, out_shape.0)),
+    };
     let spec = MatrixSpec {
-        kind: MatrixKind::Sparse(format),
-        shape: out_shape,
+        kind: MatrixKind::Sparse(kind),
+        shape,
         dtype,
         values,
     };
     let mut sink: MatrixSink<'_> = w.matrix(parent, name, &spec)?;
     for piece in pieces(m, format, rows, cols, per_piece).map_err(blame)? {
-        sink.push(&Matrix::Sparse(piece.map_err(blame)?))?;
+        let piece = piece.map_err(blame)?;
+        let piece = match orient {
+            Orient::AsIs => piece,
+            Orient::Transposed => piece.transpose(),
+        };
+        sink.push(&Matrix::Sparse(piece))?;
     }
     sink.check_complete().map_err(blame)?;
     sink.finish()
+}
+
+/// The other compressed format.
+fn flip(format: SparseFormat) -> SparseFormat {
+    match format {
+        SparseFormat::Csr => SparseFormat::Csc,
+        SparseFormat::Csc => SparseFormat::Csr,
+    }
 }
