@@ -341,6 +341,21 @@ class TransposedBackedAnnData:
     def var_vector(self, k: str, *, layer: str | None = None) -> Any: ...
     def to_memory(self) -> anndata.AnnData: ...
     def chunked_X(self, chunk_size: int = 1000) -> Iterator[tuple[Any, int, int]]: ...
+    def write_h5ad(
+        self,
+        filename: str | PathLike[str],
+        compression: Literal["gzip", "lzf"] | None = None,
+        compression_opts: int | None = None,
+    ) -> None: ...
+    def write_zarr(
+        self,
+        store: str | PathLike[str],
+        *,
+        zarr_format: Literal[2, 3] = 3,
+        chunk_rows: int | None = None,
+        shard_rows: int | None = None,
+        compression: Literal["gzip", "zstd"] | None = None,
+    ) -> None: ...
 
 class Server:
     datasets: list[str]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from ._convert import split_key
+from ._convert import _gzip_level, split_key
 from ._vectors import Vectors
 
 
@@ -154,6 +154,29 @@ class TransposedBackedAnnData(Vectors):
     def to_memory(self):
         """The selection in memory, transposed (anndata's ``.T``: raw is not kept)."""
         return self._inner.to_memory().T
+
+    def write_h5ad(self, filename, compression: str | None = None, compression_opts: int | None = None) -> None:
+        """Writes the transposed selection to ``filename``, the file ``to_memory()`` would
+        give: sparse X and layers streamed (a CSR matrix's rows are its transpose's CSC
+        columns), dense ones read whole to be transposed."""
+        inner = self._inner
+        level = _gzip_level(compression, compression_opts)
+        inner._write_to(filename, lambda path: inner._h().write_transposed(path, compression, level), zarr=False)
+
+    def write_zarr(
+        self,
+        store,
+        *,
+        zarr_format: int = 3,
+        chunk_rows: int | None = None,
+        shard_rows: int | None = None,
+        compression: str | None = None,
+    ) -> None:
+        """Writes the transposed selection to the Zarr store ``store`` (the arguments of
+        :func:`annpage.write_zarr`), as :meth:`write_h5ad` writes a file."""
+        inner = self._inner
+        zarr = (int(zarr_format), chunk_rows, shard_rows)
+        inner._write_to(store, lambda path: inner._h().write_transposed(path, compression, None, zarr), zarr=True)
 
     def chunked_X(self, chunk_size: int = 1000):
         """Yields ``(X[start:end], start, end)`` over the rows (the file's columns)."""

@@ -177,6 +177,33 @@ impl Backed {
         .map_err(to_py)
     }
 
+    /// Writes the selection transposed (`annpage::backed::TransposedBacked::write_h5ad`, or
+    /// `write_zarr` when `zarr` gives the format, chunk rows and shard rows).
+    #[pyo3(signature = (path, compression=None, compression_opts=None, zarr=None))]
+    fn write_transposed(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        compression: Option<&str>,
+        compression_opts: Option<u8>,
+        zarr: Option<(u8, Option<usize>, Option<usize>)>,
+    ) -> PyResult<()> {
+        let t = self.inner.transpose();
+        match zarr {
+            Some((format, chunk_rows, shard_rows)) => {
+                let options = zarr_write_options(compression, format, chunk_rows, shard_rows)?;
+                py.detach(|| t.write_zarr(&path, &options)).map_err(to_py)
+            }
+            None => {
+                let options = annpage::WriteOptions {
+                    compression: compression_of(compression, compression_opts)?,
+                    ..Default::default()
+                };
+                py.detach(|| t.write_h5ad(&path, &options)).map_err(to_py)
+            }
+        }
+    }
+
     /// Writes the pending changes back to the file (rewritten beside it and renamed);
     /// `finish(path)`, if given, is called with the new file before the rename (see
     /// `annpage::backed::BackedAnnData::flush_with`); its exception is raised as it is.
