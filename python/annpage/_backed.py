@@ -642,9 +642,13 @@ class BackedAnnData(Vectors):
 
     def _push(self, convert_strings: bool = False) -> None:
         """Hands the changes made to obs, var and uns in Python over to the native handle
-        (before anything reads what they change)."""
+        (before anything reads what they change). ``convert_strings`` (before a write): string
+        columns of obs and var that repeat values become categoricals, as anndata's writers
+        make them, in frames read for it if they were not yet."""
         if not self._editable:
             return
+        if convert_strings:
+            self.obs, self.var  # noqa: B018 - read (and tracked) to be converted
         h = self._h()
         for which, tracked in self._tracked.items():
             tracked.push(h, which, convert_strings)

@@ -484,15 +484,19 @@ def test_transposed_writes_are_anndatas_T_written(path, tmp_path):
         b.T.write_zarr(tmp_path / "t.zarr")
         rows = slice(None, None, 2)
         b[rows].T.write_h5ad(tmp_path / "v.h5ad")
-    want = a.T.copy()
-    want.raw = None
+    def written(adata, name):
+        # Compared as anndata writes it: repeating strings become categoricals there too.
+        with warnings.catch_warnings(), ad.settings.override(allow_write_nullable_strings=True):
+            warnings.simplefilter("ignore")
+            adata.write_h5ad(tmp_path / name)
+        return _anndata(tmp_path / name)
+
+    want = written(a.T, "want.h5ad")
     for got in (_anndata(tmp_path / "t.h5ad"), ad.read_zarr(tmp_path / "t.zarr")):
         assert_equal(got, want)
         if sp.issparse(want.X):
             assert got.X.format == want.X.format
-    view = a[rows].copy().T
-    view.raw = None
-    assert_equal(_anndata(tmp_path / "v.h5ad"), view)
+    assert_equal(_anndata(tmp_path / "v.h5ad"), written(a[rows].copy().T, "view.h5ad"))
 
 
 @pytest.mark.parametrize("path", CURRENT, ids=lambda p: p.name)

@@ -505,3 +505,24 @@ def test_a_views_uns_is_the_one_anndatas_view_has(tmp_path, mode):
     assert sorted(expected.uns) == ["c_colors", "keep", "nested", "rec"]
     assert_equal(ad.read_h5ad(tmp_path / "v.h5ad"), expected)
     assert_equal(ad.read_zarr(tmp_path / "v.zarr"), expected)
+
+
+@pytest.mark.parametrize("transposed", [False, True], ids=["", "T"])
+def test_writes_make_strings_categoricals_whether_the_frames_were_read_or_not(tmp_path, transposed):
+    """As anndata's writers, which run strings_to_categoricals on the object written, a
+    handle's writes convert obs and var even when Python never read them."""
+    path = tmp_path / "d.h5ad"
+    a = ad.AnnData(
+        sp.random(4, 3, density=0.5, format="csr", random_state=0),
+        obs=pd.DataFrame({"s": ["x", "x", "y", "y"]}, index=list("abcd")),
+        var=pd.DataFrame({"k": ["p", "p", "q"]}, index=["g0", "g1", "g2"]),
+    )
+    a.write_h5ad(path, convert_strings_to_categoricals=False)
+    want = ad.read_h5ad(path)
+    want = want.T if transposed else want
+    want.write_h5ad(tmp_path / "theirs.h5ad")
+    with annpage.read_h5ad(path, backed="r") as b:
+        (b.T if transposed else b).write_h5ad(tmp_path / "ours.h5ad")
+    got, exp = ad.read_h5ad(tmp_path / "ours.h5ad"), ad.read_h5ad(tmp_path / "theirs.h5ad")
+    assert dict(got.obs.dtypes) == dict(exp.obs.dtypes) and dict(got.var.dtypes) == dict(exp.var.dtypes)
+    assert_equal(got, exp)
