@@ -572,6 +572,26 @@ fn merge_alt_pairwise(
 /// names of obs, `raw.var` and `raw.varm` with the same join, label, keys, names and fill,
 /// and no merge, so `raw.var` keeps no columns of the other axis and `raw.varm` nothing when
 /// concatenating along obs.
+/// Each input's raw (its obs names, raw.var, raw.varm and, in memory, raw.X) concatenated as
+/// anndata concatenates raw (the keys, label and join of `options`, nothing merged); `None`
+/// when the result has no observations (anndata tests `if not raw`, and an AnnData without
+/// observations is false).
+pub(super) fn concat_raw_parts(
+    parts: &[AnnData],
+    options: &ConcatOptions,
+    keys: &[String],
+) -> Result<Option<AnnData>> {
+    let raw_options = ConcatOptions {
+        keys: Some(keys.to_vec()),
+        merge: None,
+        uns_merge: None,
+        pairwise: false,
+        ..options.clone()
+    };
+    let r = concat(parts, &raw_options).map_err(|e| e.in_element("/raw"))?;
+    Ok((r.n_obs() > 0).then_some(r))
+}
+
 fn concat_raw(
     adatas: &[AnnData],
     options: &ConcatOptions,
@@ -593,18 +613,9 @@ fn concat_raw(
         })
         .collect::<Result<Vec<_>>>()
         .map_err(|e| e.in_element("/raw"))?;
-    let raw_options = ConcatOptions {
-        keys: Some(keys.to_vec()),
-        merge: None,
-        uns_merge: None,
-        pairwise: false,
-        ..options.clone()
-    };
-    let r = concat(&parts, &raw_options).map_err(|e| e.in_element("/raw"))?;
-    if r.n_obs() == 0 {
-        // anndata tests `if not raw`, and an AnnData without observations is false.
+    let Some(r) = concat_raw_parts(&parts, options, keys)? else {
         return Ok(None);
-    }
+    };
     let e = r.into_elements();
     Ok(Some(RawElements {
         x: e.x.ok_or_else(|| Error::invalid("raw without X"))?,

@@ -22,7 +22,7 @@ use indexmap::IndexMap;
 use super::conform::{filled_values, write_stream, Conform};
 use super::plan::{self, Reindexer};
 use super::{
-    concat, concat_noting_strings, join_keys, obsm, resolve_keys, ConcatOptions, FillValue, Join,
+    concat_noting_strings, join_keys, obsm, resolve_keys, ConcatOptions, FillValue, Join,
     StringColumns,
 };
 use crate::backed::{BackedOptions, BlockCache};
@@ -31,9 +31,9 @@ use crate::{read_h5ad_backed, AnnData, Axis, BackedAnnData, BackedMatrixView, Mo
 /// Rows read and written at once, at most; fewer when rows are wide (see [`chunk_rows`]).
 pub(super) const MAX_CHUNK_ROWS: usize = 10_000;
 
-/// Concatenates the files `inputs` into `output` as [`concat()`] of the files read whole and
-/// written with `write` would, without holding `X`, a layer, `raw.X` or a dense `obsm` entry
-/// in memory: they are read in row chunks through one block cache of `backed`'s budget
+/// Concatenates the files `inputs` into `output` as [`concat()`](super::concat) of the files
+/// read whole and written with `write` would, without holding `X`, a layer, `raw.X` or a
+/// dense `obsm` entry in memory: they are read in row chunks through one block cache of `backed`'s budget
 /// (shared by every input) and appended to the output. The other elements — obs, var, sparse
 /// obsm and obsm data frames, varm, obsp/varp, uns and raw.var — are read whole, as they are
 /// small next to the matrices (obsp/varp can be large: they are held in memory too).
@@ -109,7 +109,7 @@ pub(super) struct Axes {
 }
 
 impl Axes {
-    /// The genes [`concat()`] gives the inputs along obs with `options`.
+    /// The genes [`concat()`](super::concat) gives the inputs along obs with `options`.
     pub(super) fn new(handles: &[BackedAnnData], options: &ConcatOptions) -> Result<Self> {
         resolve_keys(handles.len(), options.keys.as_deref())?;
         let lists = handles
@@ -143,7 +143,7 @@ impl Axes {
     }
 }
 
-/// The cell names [`concat()`] gives the inputs along obs with `options` (with
+/// The cell names [`concat()`](super::concat) gives the inputs along obs with `options` (with
 /// `index_unique`'s suffixes).
 pub(super) fn obs_names(
     handles: &[BackedAnnData],
@@ -166,8 +166,8 @@ pub(super) fn obs_names(
     Ok(out)
 }
 
-/// [`concat()`] of everything but the inputs' matrices along obs, and its obs and var
-/// columns written through `strings_to_categoricals`; its genes are `var_names`.
+/// [`concat()`](super::concat) of everything but the inputs' matrices along obs, and its obs
+/// and var columns written through `strings_to_categoricals`; its genes are `var_names`.
 pub(super) fn annotations(
     handles: &[BackedAnnData],
     options: &ConcatOptions,
@@ -430,9 +430,9 @@ pub(super) fn light(
     AnnData::from_elements(e).in_file(h.path())
 }
 
-/// raw's annotations (raw.var, raw.varm) concatenated as [`concat()`] concatenates them,
-/// and each input's raw var names, when every input has a raw (and the result has cells: as
-/// in memory, anndata drops a raw without observations).
+/// raw's annotations (raw.var, raw.varm) concatenated as [`concat()`](super::concat)
+/// concatenates them, and each input's raw var names, when every input has a raw (and the
+/// result has cells: as in memory, anndata drops a raw without observations).
 pub(super) fn raw_meta(
     handles: &[BackedAnnData],
     options: &ConcatOptions,
@@ -441,18 +441,9 @@ pub(super) fn raw_meta(
         return Ok(None);
     };
     let lists: Vec<Vec<CompactString>> = parts.iter().map(|a| a.var_names().to_vec()).collect();
-    let raw_options = ConcatOptions {
-        keys: Some(resolve_keys(handles.len(), options.keys.as_deref())?),
-        merge: None,
-        uns_merge: None,
-        pairwise: false,
-        ..options.clone()
-    };
-    let r = concat(&parts, &raw_options).map_err(|e| e.in_element("/raw"))?;
-    if r.n_obs() == 0 {
-        return Ok(None);
-    }
-    Ok(Some((r.into_elements(), lists)))
+    let keys = resolve_keys(handles.len(), options.keys.as_deref())?;
+    let raw = super::concat_raw_parts(&parts, options, &keys)?;
+    Ok(raw.map(|r| (r.into_elements(), lists)))
 }
 
 /// Each input's raw (obs names, raw.var, raw.varm) when every input has one.
