@@ -189,19 +189,12 @@ impl Backed {
         zarr: Option<(u8, Option<usize>, Option<usize>)>,
     ) -> PyResult<()> {
         let t = self.inner.transpose();
-        match zarr {
-            Some((format, chunk_rows, shard_rows)) => {
-                let options = zarr_write_options(compression, format, chunk_rows, shard_rows)?;
-                py.detach(|| t.write_zarr(&path, &options)).map_err(to_py)
-            }
-            None => {
-                let options = annpage::WriteOptions {
-                    compression: compression_of(compression, compression_opts)?,
-                    ..Default::default()
-                };
-                py.detach(|| t.write_h5ad(&path, &options)).map_err(to_py)
-            }
-        }
+        let options = write_options(compression, compression_opts, zarr)?;
+        py.detach(|| match options.store {
+            annpage::StoreKind::Zarr => t.write_zarr(&path, &options),
+            annpage::StoreKind::H5ad => t.write_h5ad(&path, &options),
+        })
+        .map_err(to_py)
     }
 
     /// Writes the pending changes back to the file (rewritten beside it and renamed);
@@ -397,6 +390,25 @@ impl Backed {
 }
 
 shared_handle_methods!(Backed);
+
+/// The options of a write: an `.h5ad` file with `compression` (and gzip's level
+/// `compression_opts`), or a Zarr store when `zarr` gives its format, chunk rows and shard rows
+/// (see [`zarr_write_options`]).
+pub fn write_options(
+    compression: Option<&str>,
+    compression_opts: Option<u8>,
+    zarr: Option<(u8, Option<usize>, Option<usize>)>,
+) -> PyResult<WriteOptions> {
+    match zarr {
+        Some((format, chunk_rows, shard_rows)) => {
+            zarr_write_options(compression, format, chunk_rows, shard_rows)
+        }
+        None => Ok(WriteOptions {
+            compression: compression_of(compression, compression_opts)?,
+            ..Default::default()
+        }),
+    }
+}
 
 /// The options writing a Zarr store: `zarr_format` 2 or 3, `chunk_rows` rows a chunk (default
 /// zarr-python's guess), `shard_rows` rows a shard (v3; default shards as anndata 0.13 makes

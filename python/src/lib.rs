@@ -153,15 +153,7 @@ fn write_elements(
     compression_opts: Option<u8>,
 ) -> PyResult<()> {
     let elems = parse::anndata(elements)?;
-    let options = match zarr {
-        Some((format, chunk_rows, shard_rows)) => {
-            backed::zarr_write_options(compression, format, chunk_rows, shard_rows)?
-        }
-        None => annpage::WriteOptions {
-            compression: backed::compression_of(compression, compression_opts)?,
-            ..Default::default()
-        },
-    };
+    let options = backed::write_options(compression, compression_opts, zarr)?;
     py.detach(|| {
         let mut adata = annpage::AnnData::from_elements(elems)?;
         if strings_to_categoricals {

@@ -33,6 +33,14 @@ pub(super) enum Orient {
 }
 
 impl Orient {
+    /// `m` as written: transposed or not.
+    fn apply(self, m: Matrix) -> Matrix {
+        match self {
+            Orient::AsIs => m,
+            Orient::Transposed => crate::transform::transpose_matrix(m),
+        }
+    }
+
     /// `(a, b)`, swapped when transposed.
     fn pair<T>(self, a: T, b: T) -> (T, T) {
         match self {
@@ -179,12 +187,7 @@ fn stream_matrix(
 ) -> Result<()> {
     let m = match view.slot() {
         MatrixSlot::Memory(_) => {
-            let m = view.to_memory()?;
-            let m = match orient {
-                Orient::AsIs => m,
-                Orient::Transposed => crate::transform::transpose_matrix(m),
-            };
-            return w.write_matrix(parent, name, &m);
+            return w.write_matrix(parent, name, &orient.apply(view.to_memory()?))
         }
         MatrixSlot::Disk(_) => view
             .backed_matrix()?
@@ -235,7 +238,7 @@ fn stream_selected(
         // Rows of the transposed are columns of a row-major array: read whole.
         (MatrixKind::Dense, Orient::Transposed) => {
             let m = s.m.read(s.rows, s.cols).map_err(s.blame)?;
-            w.write_matrix(parent, name, &crate::transform::transpose_matrix(m))
+            w.write_matrix(parent, name, &orient.apply(m))
         }
         (MatrixKind::Sparse(format), _) => {
             stream_sparse(s, format, w, (parent, name), target, orient)

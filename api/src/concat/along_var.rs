@@ -18,16 +18,15 @@ use annpage_engine::error::ResultExt;
 use annpage_engine::file::stream::{write_file, Writer};
 use annpage_engine::paged::{MatrixKind, MemoryPolicy};
 use annpage_engine::{Error, Result};
-use indexmap::IndexMap;
 
 use super::conform::{filled_values, write_stream, Conform};
 use super::matrix::{self, Mat};
 use super::ondisk::{
-    all_cores, check_x, light, open_inputs, raw_meta, write_root, Matrices, Streamed,
+    all_cores, check_x, layer_keys, light, open_inputs, raw_meta, write_root, Matrices, Streamed,
     MAX_CHUNK_ROWS,
 };
 use super::plan::{self, Reindexer};
-use super::{concat, concat_noting_strings, join_keys, ConcatOptions, FillValue, Join};
+use super::{concat, concat_noting_strings, ConcatOptions, FillValue};
 use crate::backed::BackedOptions;
 use crate::{read_h5ad, Axis, BackedAnnData, BackedMatrixView, Selection};
 
@@ -99,16 +98,12 @@ impl<'o> Plan<'o> {
                 "the concatenated annotations do not have the cells the files gave",
             ));
         }
-        let layer_maps: Vec<IndexMap<String, ()>> = handles
-            .iter()
-            .map(|h| h.layer_names().into_iter().map(|k| (k, ())).collect())
-            .collect();
         Ok(Plan {
             options,
             meta: meta.into_elements(),
             raw: raw_meta(handles, options)?.map(|(raw, _)| raw),
             reindexers,
-            layers: join_keys(&layer_maps.iter().collect::<Vec<_>>(), options.join),
+            layers: layer_keys(handles, options.join),
             chunk_bytes,
         })
     }
@@ -144,11 +139,7 @@ impl<'o> Plan<'o> {
                     Streamed::Layer(key) => (
                         handles.iter().map(|h| h.layer(key).ok()).collect(),
                         handles.iter().map(BackedAnnData::n_vars).collect(),
-                        // anndata applies `fill_value` to layers only with an outer join.
-                        match self.options.join {
-                            Join::Inner => None,
-                            Join::Outer => self.options.fill_value,
-                        },
+                        self.options.layer_fill(),
                     ),
                     Streamed::Obsm(_) => unreachable!("no obsm entry is streamed along var"),
                 };

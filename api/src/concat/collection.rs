@@ -476,8 +476,7 @@ impl BackedCollection {
             .map(|f| self.file_matrix(f, which))
             .collect();
         let fill = match which {
-            // anndata applies fill_value to layers only with an outer join.
-            Which::Layer(_) if self.inner.options.join == super::Join::Inner => None,
+            Which::Layer(_) => self.inner.options.layer_fill(),
             _ => self.inner.options.fill_value,
         };
         Conform::probe(&pieces, &self.inner.reindexers, fill)

@@ -330,10 +330,7 @@ fn concat_layers(
     axis: Axis,
 ) -> Result<IndexMap<String, Matrix>> {
     let maps: Vec<&IndexMap<String, Matrix>> = adatas.iter().map(AnnData::layers).collect();
-    let fill = match options.join {
-        Join::Inner => None,
-        Join::Outer => options.fill_value,
-    };
+    let fill = options.layer_fill();
     let mut out = IndexMap::new();
     for key in join_keys(&maps, options.join) {
         let pieces = adatas

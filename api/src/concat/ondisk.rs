@@ -130,17 +130,22 @@ impl Axes {
         }
         let borrowed: Vec<&[CompactString]> = lists.iter().map(|names| &**names).collect();
         let (var_names, reindexers) = plan::align(&borrowed, options.join, "var")?;
-        let layer_maps: Vec<IndexMap<String, ()>> = handles
-            .iter()
-            .map(|h| h.layer_names().into_iter().map(|k| (k, ())).collect())
-            .collect();
-        let layers = join_keys(&layer_maps.iter().collect::<Vec<_>>(), options.join);
         Ok(Axes {
             var_names,
             reindexers,
-            layers,
+            layers: layer_keys(handles, options.join),
         })
     }
+}
+
+/// The layers of a concatenation of backed inputs: their keys joined as [`join_keys`] joins
+/// them.
+pub(super) fn layer_keys(handles: &[BackedAnnData], join: Join) -> Vec<String> {
+    let maps: Vec<IndexMap<String, ()>> = handles
+        .iter()
+        .map(|h| h.layer_names().into_iter().map(|k| (k, ())).collect())
+        .collect();
+    join_keys(&maps.iter().collect::<Vec<_>>(), join)
 }
 
 /// The cell names [`concat()`](super::concat) gives the inputs along obs with `options` (with
@@ -249,31 +254,22 @@ impl<'o> Plan<'o> {
                 Streamed::X => (
                     handles.iter().map(BackedAnnData::x).collect(),
                     &self.reindexers,
-                    self.fill(false),
+                    self.options.fill_value,
                 ),
                 Streamed::RawX => (
                     handles.iter().map(BackedAnnData::raw_x).collect(),
                     self.raw.as_ref().map_or(&self.reindexers, |(_, r)| r),
-                    self.fill(false),
+                    self.options.fill_value,
                 ),
                 Streamed::Layer(key) => (
                     handles.iter().map(|h| h.layer(key).ok()).collect(),
                     &self.reindexers,
-                    self.fill(true),
+                    self.options.layer_fill(),
                 ),
             };
             let into = (g, m.name());
             stream(w, into, pieces, handles, reindexers, fill, self.chunk_bytes)
         })
-    }
-
-    /// The fill of entries an input lacks: `fill_value` (anndata applies it to layers only
-    /// with an outer join).
-    fn fill(&self, layer: bool) -> Option<super::FillValue> {
-        match (layer, self.options.join) {
-            (true, Join::Inner) => None,
-            _ => self.options.fill_value,
-        }
     }
 }
 

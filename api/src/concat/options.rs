@@ -143,6 +143,17 @@ pub struct ConcatOptions {
     pub pairwise: bool,
 }
 
+impl ConcatOptions {
+    /// The fill of entries a layer's input lacks: `fill_value`, which anndata applies to
+    /// layers only with an outer join (X takes `fill_value` whatever the join).
+    pub(super) fn layer_fill(&self) -> Option<FillValue> {
+        match self.join {
+            Join::Inner => None,
+            Join::Outer => self.fill_value,
+        }
+    }
+}
+
 /// A fill value as given: an integer or a float. anndata's dtype rules differ for the two: a
 /// filled array takes numpy's promotion of its dtype with int64 for an integer (integers stay
 /// integers), with float64 for a float.
