@@ -78,6 +78,29 @@ def test_concat_memory_does_not_grow_with_the_matrices(
     assert big - base < big_x / 2, f"{big - base:.0f} MiB over {big_x:.0f} MiB of X: held whole"
 
 
+@pytest.mark.parametrize("axis", ["obs", "var"])
+def test_a_csc_input_streams(annpage_bin: Path, sets: dict[str, list[Path]], tmp_path: Path, axis: str) -> None:
+    """A CSC input's rows are spread over all its columns: they are read through the cache a
+    chunk at a time (each chunk reads the column blocks holding them), along var as along obs
+    (where it was read whole before), and the result is the one of the same values as CSR."""
+    csc = tmp_path / "csc.h5ad"
+    first = ad.read_h5ad(sets["dense"][0])
+    first.X = first.X.tocsc()
+    first.write_h5ad(csc)
+    del first
+    inputs = [csc, *sets["dense"][1:]]
+    x_mb = sum(_x_mb(p) for p in inputs)
+    base, res = peak_rss_mb([annpage_bin, "info", csc])
+    assert res.returncode == 0, res.stderr
+    peak = _concat(annpage_bin, inputs, tmp_path / "csc_out.h5ad", "inner", axis)
+    assert peak - base < x_mb / 4, f"{peak - base:.0f} MiB over {x_mb:.0f} MiB of X: held whole"
+    _concat(annpage_bin, sets["dense"], tmp_path / "csr_out.h5ad", "inner", axis)
+    with h5py.File(tmp_path / "csc_out.h5ad", "r") as got, h5py.File(tmp_path / "csr_out.h5ad", "r") as want:
+        assert got["X"].attrs["encoding-type"] == want["X"].attrs["encoding-type"] == "csr_matrix"
+        for k in ("indptr", "indices", "data"):
+            np.testing.assert_array_equal(got["X"][k][...], want["X"][k][...], err_msg=k)
+
+
 def test_concat_does_not_fill_the_cache(annpage_bin: Path, sets: dict[str, list[Path]], tmp_path: Path) -> None:
     """Each block is read once, so blocks are not kept: with a budget larger than every input
     (smaller than all of them), memory grows only with the buffers that scale with the budget —

@@ -9,11 +9,12 @@
 //! give the rows of the whole) and given the dtype the whole result has (found beforehand
 //! from a probe with no genes of every input).
 //!
-//! A CSC input is read whole instead (rows of a CSC matrix are spread over all its columns).
+//! A CSC input's rows are read through the cache as along obs (each block reads the column
+//! blocks holding them).
 
 use std::path::Path;
 
-use annpage_engine::data::{ArrayData, Matrix, SparseFormat, SparseMatrix};
+use annpage_engine::data::{ArrayData, Matrix, SparseMatrix};
 use annpage_engine::error::ResultExt;
 use annpage_engine::file::stream::{write_file, Writer};
 use annpage_engine::paged::{MatrixKind, MemoryPolicy};
@@ -22,13 +23,13 @@ use annpage_engine::{Error, Result};
 use super::conform::{filled_values, write_stream, Conform};
 use super::matrix::{self, Mat};
 use super::ondisk::{
-    all_cores, check_x, layer_keys, light, open_inputs, raw_meta, write_root, Matrices, Streamed,
-    MAX_CHUNK_ROWS,
+    all_cores, check_x, is_csc, layer_keys, light, open_inputs, raw_meta, write_root, Matrices,
+    Streamed, MAX_CHUNK_ROWS,
 };
 use super::plan::{self, Reindexer};
-use super::{concat, concat_noting_strings, ConcatOptions, FillValue};
+use super::{concat_noting_strings, ConcatOptions, FillValue};
 use crate::backed::BackedOptions;
-use crate::{read_h5ad, Axis, BackedAnnData, BackedMatrixView, Selection};
+use crate::{Axis, BackedAnnData, BackedMatrixView, Selection};
 
 /// [`concat_on_disk`](super::concat_on_disk) with `options.axis` `Axis::Var`.
 pub(super) fn concat_on_disk(
@@ -39,26 +40,8 @@ pub(super) fn concat_on_disk(
     backed: &BackedOptions,
 ) -> Result<()> {
     let (cache, handles) = open_inputs(inputs, backed)?;
-    if handles.iter().any(has_csc) {
-        drop(handles);
-        let adatas = inputs.iter().map(read_h5ad).collect::<Result<Vec<_>>>()?;
-        return annpage_engine::file::stream::write(
-            output,
-            concat(&adatas, options)?.elements(),
-            write,
-        );
-    }
-    let chunk_bytes = MemoryPolicy::new(cache.budget()).concat_chunk_bytes();
-    let plan = Plan::new(&handles, options, chunk_bytes)?;
+    let plan = Plan::new(&handles, options, MemoryPolicy::new(cache.budget()))?;
     write_file(output, write, all_cores(), |w| plan.write(&handles, w))
-}
-
-/// Whether a matrix of `h` that would be streamed is stored CSC.
-fn has_csc(h: &BackedAnnData) -> bool {
-    let csc = |m: Option<BackedMatrixView>| {
-        m.is_some_and(|m| m.kind() == MatrixKind::Sparse(SparseFormat::Csc))
-    };
-    csc(h.x()) || csc(h.raw_x()) || h.layer_names().into_iter().any(|k| csc(h.layer(&k).ok()))
 }
 
 /// Everything decided before the matrices are streamed.
@@ -71,15 +54,15 @@ struct Plan<'o> {
     /// Each input's cells → the result's.
     reindexers: Vec<Reindexer>,
     layers: Vec<String>,
-    /// The bytes of values a block holds.
-    chunk_bytes: usize,
+    /// The budget's shares blocks take.
+    policy: MemoryPolicy,
 }
 
 impl<'o> Plan<'o> {
     fn new(
         handles: &[BackedAnnData],
         options: &'o ConcatOptions,
-        chunk_bytes: usize,
+        policy: MemoryPolicy,
     ) -> Result<Self> {
         let lists = handles
             .iter()
@@ -104,7 +87,7 @@ impl<'o> Plan<'o> {
             raw: raw_meta(handles, options)?.map(|(raw, _)| raw),
             reindexers,
             layers: layer_keys(handles, options.join),
-            chunk_bytes,
+            policy,
         })
     }
 
@@ -149,7 +132,7 @@ impl<'o> Plan<'o> {
                     reindexers: &self.reindexers,
                     fill,
                 };
-                columns.stream(w, (g, m.name()), self.chunk_bytes)
+                columns.stream(w, (g, m.name()), self.policy)
             },
         )
     }
@@ -166,7 +149,7 @@ struct Columns<'a> {
 
 impl Columns<'_> {
     /// Writes the matrix as `into.1` in group `into.0`, a block of cells at a time.
-    fn stream(&self, w: &Writer<'_>, into: (&str, &str), chunk_bytes: usize) -> Result<()> {
+    fn stream(&self, w: &Writer<'_>, into: (&str, &str), policy: MemoryPolicy) -> Result<()> {
         let conform = self.conform()?;
         let rows = self.reindexers.first().map_or(0, Reindexer::new_len);
         let cols: usize = self.widths.iter().sum();
@@ -187,7 +170,13 @@ impl Columns<'_> {
                 None => row_bytes += width * 8,
             }
         }
-        let per = (chunk_bytes / row_bytes.max(1)).clamp(1, MAX_CHUNK_ROWS);
+        // Every block reads all the column blocks of a CSC input's rows: the fewer the better.
+        let (bytes, most) = if self.pieces.iter().flatten().any(is_csc) {
+            (policy.concat_csc_chunk_bytes(), usize::MAX)
+        } else {
+            (policy.concat_chunk_bytes(), MAX_CHUNK_ROWS)
+        };
+        let per = (bytes / row_bytes.max(1)).clamp(1, most);
         write_stream(w, into, &conform, (rows, cols), bound, |push| {
             for start in (0..rows).step_by(per) {
                 push(&conform.cast(self.block(start..(start + per).min(rows))?)?)?;

@@ -11,11 +11,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use annpage_engine::data::{CompactString, Matrix};
+use annpage_engine::data::{CompactString, Matrix, SparseFormat};
 use annpage_engine::error::ResultExt;
 use annpage_engine::file::stream::{write_file, Writer};
 use annpage_engine::format::{AnnDataElements, Encoding, WriteOptions};
-use annpage_engine::paged::{MemoryPolicy, ScanBuffers};
+use annpage_engine::paged::{MatrixKind, MemoryPolicy, ScanBuffers};
 use annpage_engine::{Error, Result};
 use indexmap::IndexMap;
 
@@ -38,10 +38,11 @@ pub(super) const MAX_CHUNK_ROWS: usize = 10_000;
 /// obsm and obsm data frames, varm, obsp/varp, uns and raw.var — are read whole, as they are
 /// small next to the matrices (obsp/varp can be large: they are held in memory too).
 ///
-/// CSC inputs are read by rows through the cache, so mixed CSR/CSC inputs stream too. Along
-/// `Axis::Var` each block of the result's cells is gathered from every input's rows (the
-/// join decides which); there a CSC input, whose rows are spread over all its columns, makes
-/// the inputs be read whole instead.
+/// CSC inputs are read by rows through the cache, so mixed CSR/CSC inputs stream too (each
+/// chunk of a CSC input's rows reads the column blocks holding them: its chunks take an
+/// eighth of the budget, so a CSC input many times the budget is read that many times
+/// eight). Along `Axis::Var` each block of the result's cells is gathered from every input's
+/// rows (the join decides which).
 ///
 /// ```no_run
 /// use annpage::{concat_on_disk, BackedOptions, ConcatOptions, Join, WriteOptions};
@@ -65,8 +66,7 @@ pub fn concat_on_disk(
         return super::along_var::concat_on_disk(inputs, output, options, write, backed);
     }
     let (cache, handles) = open_inputs(inputs, backed)?;
-    let chunk_bytes = MemoryPolicy::new(cache.budget()).concat_chunk_bytes();
-    let plan = Plan::new(&handles, options, chunk_bytes)?;
+    let plan = Plan::new(&handles, options, MemoryPolicy::new(cache.budget()))?;
     write_file(output, write, all_cores(), |w| plan.write(&handles, w))
 }
 
@@ -205,15 +205,15 @@ struct Plan<'o> {
     layers: Vec<String>,
     /// The `obsm` entries streamed (not in `meta`).
     obsm_streamed: Vec<String>,
-    /// The bytes of values a chunk holds.
-    chunk_bytes: usize,
+    /// The budget's shares chunks take.
+    policy: MemoryPolicy,
 }
 
 impl<'o> Plan<'o> {
     fn new(
         handles: &[BackedAnnData],
         options: &'o ConcatOptions,
-        chunk_bytes: usize,
+        policy: MemoryPolicy,
     ) -> Result<Self> {
         let axes = Axes::new(handles, options)?;
         // Dense obsm entries are streamed as the matrices are, not held.
@@ -234,7 +234,7 @@ impl<'o> Plan<'o> {
             raw,
             layers: axes.layers,
             obsm_streamed,
-            chunk_bytes,
+            policy,
         })
     }
 
@@ -249,7 +249,13 @@ impl<'o> Plan<'o> {
         write_root(w, &self.meta, with_x, raw, matrices, &mut |g, m| {
             let (pieces, reindexers, fill) = match m {
                 Streamed::Obsm(key) => {
-                    return obsm::stream(w, handles, key, self.options, self.chunk_bytes);
+                    return obsm::stream(
+                        w,
+                        handles,
+                        key,
+                        self.options,
+                        self.policy.concat_chunk_bytes(),
+                    );
                 }
                 Streamed::X => (
                     handles.iter().map(BackedAnnData::x).collect(),
@@ -268,7 +274,7 @@ impl<'o> Plan<'o> {
                 ),
             };
             let into = (g, m.name());
-            stream(w, into, pieces, handles, reindexers, fill, self.chunk_bytes)
+            stream(w, into, pieces, handles, reindexers, fill, self.policy)
         })
     }
 }
@@ -467,13 +473,13 @@ fn align(lists: &[Vec<CompactString>], join: Join) -> Result<Vec<Reindexer>> {
     Ok(plan::align(&refs, join, "var")?.1)
 }
 
-/// Rows per chunk: `bytes` of values of `piece` (its average row; a missing piece's rows are
-/// `cols` wide).
-fn chunk_rows(
+/// Rows per chunk of `piece`, by `policy` (its average row; a missing piece's rows are `cols`
+/// wide).
+pub(super) fn chunk_rows(
     piece: Option<&BackedMatrixView>,
     n_obs: usize,
     cols: usize,
-    bytes: usize,
+    policy: MemoryPolicy,
 ) -> Result<usize> {
     let row_bytes = match piece {
         Some(m) => {
@@ -482,7 +488,17 @@ fn chunk_rows(
         }
         None => cols.max(1) * 8,
     };
-    Ok((bytes / row_bytes.max(1)).clamp(1, MAX_CHUNK_ROWS))
+    let (bytes, most) = if piece.is_some_and(is_csc) {
+        (policy.concat_csc_chunk_bytes(), usize::MAX)
+    } else {
+        (policy.concat_chunk_bytes(), MAX_CHUNK_ROWS)
+    };
+    Ok((bytes / row_bytes.max(1)).clamp(1, most))
+}
+
+/// Whether `m` is stored CSC: its rows are spread over all its columns.
+pub(super) fn is_csc(m: &BackedMatrixView) -> bool {
+    m.kind() == MatrixKind::Sparse(SparseFormat::Csc)
 }
 
 /// Streams one matrix of the result: `pieces[i]` is input `i`'s (`None` when it lacks it).
@@ -494,7 +510,7 @@ fn stream(
     handles: &[BackedAnnData],
     reindexers: &[Reindexer],
     fill: Option<FillValue>,
-    chunk_bytes: usize,
+    policy: MemoryPolicy,
 ) -> Result<()> {
     let conform = Conform::probe(&pieces, reindexers, fill)?;
     let shape_cols = reindexers.first().map_or(0, Reindexer::new_len);
@@ -508,7 +524,7 @@ fn stream(
     let rows_of = handles.iter().map(BackedAnnData::n_obs);
     let bound = stored + filled_values(&conform, present.zip(rows_of).zip(reindexers));
     let per_input = |piece: Option<&BackedMatrixView>, n_obs: usize| {
-        chunk_rows(piece, n_obs, shape_cols, chunk_bytes)
+        chunk_rows(piece, n_obs, shape_cols, policy)
     };
     let feed = |push: &mut dyn FnMut(&Matrix) -> Result<()>| -> Result<()> {
         // Chunks handed back are read into by the chunks after them, of any input.
