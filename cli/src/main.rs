@@ -124,11 +124,10 @@ enum Command {
         out_prefix: Option<PathBuf>,
     },
     /// Edit a whole object as anndata does: make names unique, strings to categoricals,
-    /// transpose (sparse matrices streamed), dense/sparse storage (the input read whole).
+    /// dense/sparse storage, transpose (the matrices streamed within --cache-mb).
     Transform(transform::TransformArgs),
     /// Concatenate files along obs or var as anndata.concat does, streaming X, layers, raw.X
-    /// and dense obsm entries through one cache (along var, inputs holding a CSC matrix are
-    /// read whole).
+    /// and dense obsm entries through one cache.
     Concat {
         /// Input .h5ad files, in order.
         #[arg(required = true)]

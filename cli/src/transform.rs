@@ -1,20 +1,20 @@
 //! `annpage transform`: whole-object edits with anndata's semantics. Edits of obs and var are
-//! made on the frames and the rest is streamed from the input through the backed plan (a
-//! transpose too: sparse matrices stream, dense ones are read whole); a change of storage
-//! reads the object whole.
+//! made on the frames and the rest is streamed from the input through the backed plan, stored
+//! as asked and transposed when asked.
 
 use std::path::PathBuf;
 
-use annpage::data::{Matrix, SparseFormat};
-use annpage::{read_h5ad, AnnData, AnnDataElements, StoreKind, WriteOptions};
+use annpage::backed::{MatrixKind, StoredAs};
+use annpage::data::SparseFormat;
+use annpage::{AnnData, AnnDataElements};
 use clap::{Args, ValueEnum};
 
-use super::{open_backed, write_backed, BackedArgs, OutputArgs};
+use super::{open_backed, BackedArgs, OutputArgs};
 
 /// The arguments of `annpage transform`.
 #[derive(Args)]
 pub struct TransformArgs {
-    /// Input .h5ad file (read whole for --matrix-format; streamed otherwise).
+    /// Input .h5ad file (streamed within --cache-mb).
     input: PathBuf,
     /// Output .h5ad file (written beside, then renamed into place).
     pub(crate) output: PathBuf,
@@ -49,23 +49,33 @@ pub enum FormatArg {
     Csc,
 }
 
-/// Runs `annpage transform`.
+/// Runs `annpage transform`: the edits of obs and var made on an object holding the frames
+/// only, handed to a backed handle of the input as pending changes, and the handle written —
+/// stored as asked, transposed when asked — every other element streamed or copied within
+/// the cache budget.
 pub fn run(args: TransformArgs) -> annpage::Result<()> {
     let options = args.output_args.options(&args.output)?;
-    if args.matrix_format.is_none() {
-        return streamed(&args, &options);
-    }
-    let mut adata = read_h5ad(&args.input)?;
-    edit_annotations(&args, &mut adata)?;
-    if let Some(format) = args.matrix_format {
-        store_as(&mut adata, format)?;
-    }
+    let b = open_backed(&args.input, &args.backed)?;
+    let mut frames = AnnDataElements::empty(b.n_obs(), b.n_vars());
+    frames.obs = b.obs()?;
+    frames.var = b.var()?;
+    let mut frames = AnnData::from_elements(frames)?;
+    edit_annotations(&args, &mut frames)?;
+    let elems = frames.into_elements();
+    b.set_obs(elems.obs)?;
+    b.set_var(elems.var)?;
+    // The storage is changed before the transpose: CSR X transposed is CSC.
+    let kind = args.matrix_format.map(|f| f.kind(args.transpose));
+    let stored = StoredAs {
+        x: kind,
+        layers: kind,
+        raw_x: None,
+    };
     if args.transpose {
-        adata = adata.transpose();
-    }
-    match options.store {
-        StoreKind::H5ad => adata.write_h5ad(&args.output, &options),
-        StoreKind::Zarr => adata.write_zarr(&args.output, &options),
+        b.transpose()
+            .write_stored_as(&args.output, &options, stored)
+    } else {
+        b.write_stored_as(&args.output, &options, stored)
     }
 }
 
@@ -83,46 +93,17 @@ fn edit_annotations(args: &TransformArgs, adata: &mut AnnData) -> annpage::Resul
     Ok(())
 }
 
-/// Without a change of storage: the edits of obs and var made on an object holding the frames
-/// only, handed to a backed handle of the input as pending changes, and the handle written
-/// (transposed when asked; every other element streamed or copied, within the cache budget).
-fn streamed(args: &TransformArgs, options: &WriteOptions) -> annpage::Result<()> {
-    let b = open_backed(&args.input, &args.backed)?;
-    let mut frames = AnnDataElements::empty(b.n_obs(), b.n_vars());
-    frames.obs = b.obs()?;
-    frames.var = b.var()?;
-    let mut frames = AnnData::from_elements(frames)?;
-    edit_annotations(args, &mut frames)?;
-    let elems = frames.into_elements();
-    b.set_obs(elems.obs)?;
-    b.set_var(elems.var)?;
-    if !args.transpose {
-        return write_backed(&b, &args.output, options);
+impl FormatArg {
+    /// The kind a matrix stored in this format has once transposed (when `transposed`).
+    fn kind(self, transposed: bool) -> MatrixKind {
+        match (self, transposed) {
+            (FormatArg::Dense, _) => MatrixKind::Dense,
+            (FormatArg::Csr, false) | (FormatArg::Csc, true) => {
+                MatrixKind::Sparse(SparseFormat::Csr)
+            }
+            (FormatArg::Csr, true) | (FormatArg::Csc, false) => {
+                MatrixKind::Sparse(SparseFormat::Csc)
+            }
+        }
     }
-    match options.store {
-        StoreKind::H5ad => b.transpose().write_h5ad(&args.output, options),
-        StoreKind::Zarr => b.transpose().write_zarr(&args.output, options),
-    }
-}
-
-/// Stores X and every layer in `format`.
-fn store_as(adata: &mut AnnData, format: FormatArg) -> annpage::Result<()> {
-    let convert = |m: &Matrix| match format {
-        FormatArg::Dense => m.to_dense().map(Matrix::Dense),
-        FormatArg::Csr => m.to_sparse(SparseFormat::Csr),
-        FormatArg::Csc => m.to_sparse(SparseFormat::Csc),
-    };
-    if let Some(x) = adata.x() {
-        let x = convert(x)?;
-        adata.set_x(Some(x))?;
-    }
-    let layers: Vec<(String, Matrix)> = adata
-        .layers()
-        .iter()
-        .map(|(k, m)| Ok((k.clone(), convert(m)?)))
-        .collect::<annpage::Result<_>>()?;
-    for (k, m) in layers {
-        adata.insert_layer(k, m)?;
-    }
-    Ok(())
 }

@@ -173,7 +173,7 @@ def write_h5ad(
     if compression not in (None, "gzip", "lzf"):
         raise ValueError(f"compression must be None, 'gzip' or 'lzf', not {compression!r}")
     level = _convert._gzip_level(compression, compression_opts)
-    dense = _as_dense(adata, as_dense)
+    dense = _convert.as_dense(as_dense, adata.raw is not None)
     _strings_to_categoricals(adata, convert_strings_to_categoricals)
     records = []
     elements = _convert.elements(adata, bool(convert_strings_to_categoricals), records)
@@ -192,18 +192,6 @@ def write_h5ad(
         )
 
     _records.write_with(filename, records, write, zarr=False)
-
-
-def _as_dense(adata, as_dense) -> set:
-    """anndata's ``as_dense`` checked as anndata checks it: ``X`` and ``raw/X`` (or
-    ``raw.X``) only, ``raw/X`` only when there is a raw."""
-    names = [as_dense] if isinstance(as_dense, str) else list(as_dense)
-    names = ["raw/X" if n == "raw.X" else n for n in names]
-    if any(n not in {"X", "raw/X"} for n in names):
-        raise NotImplementedError("Currently, only `X` and `raw/X` are supported values in `as_dense`")
-    if "raw/X" in names and adata.raw is None:
-        raise ValueError("Cannot specify writing `raw/X` to dense if it doesn’t exist.")
-    return set(names)
 
 
 def _strings_to_categoricals(adata, convert: bool) -> None:

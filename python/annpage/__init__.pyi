@@ -346,6 +346,7 @@ class TransposedBackedAnnData:
         filename: str | PathLike[str],
         compression: Literal["gzip", "lzf"] | None = None,
         compression_opts: int | None = None,
+        as_dense: str | Iterable[str] = (),
     ) -> None: ...
     def write_zarr(
         self,

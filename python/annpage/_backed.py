@@ -595,19 +595,14 @@ class BackedAnnData(Vectors):
     ) -> None:
         """Writes the selection to ``filename``, streaming the matrices (``compression``:
         ``None``, ``"gzip"`` or ``"lzf"``; ``compression_opts``: gzip's level, 4 by default;
-        ``as_dense`` (``"X"``, ``"raw/X"``): those written dense, the selection read into memory
-        first). Without ``filename`` (an ``r+`` handle, as anndata's ``adata.write()``): writes
-        the changes back to the file, string columns that repeat values made categoricals as
-        anndata makes them."""
-        if as_dense not in ((), [], None, "") and filename is not None:
-            from . import write_h5ad
-
-            self._whole()._push(convert_strings=True)
-            write_h5ad(self.to_memory(), filename, compression, compression_opts, as_dense=as_dense)
-            return
+        ``as_dense`` (``"X"``, ``"raw/X"``): those written dense, streamed too). Without
+        ``filename`` (an ``r+`` handle, as anndata's ``adata.write()``): writes the changes
+        back to the file, string columns that repeat values made categoricals as anndata makes
+        them."""
         if filename is not None:
             level = _gzip_level(compression, compression_opts)
-            self._write_to(filename, lambda path: self._h().write_h5ad(path, compression, level), zarr=False)
+            dense = sorted(_convert.as_dense(as_dense, self.raw is not None))
+            self._write_to(filename, lambda path: self._h().write_as(path, compression, level, dense=dense), zarr=False)
             return
         if not self._writable:
             raise ValueError(

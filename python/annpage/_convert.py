@@ -429,3 +429,15 @@ def elements(adata, convert_strings=False, records=None, frames=None):
         "uns": flatten(_uns(adata.uns, records)),
         "raw": raw,
     }
+
+
+def as_dense(as_dense, has_raw: bool) -> set:
+    """anndata's ``as_dense`` checked as anndata checks it: ``X`` and ``raw/X`` (or
+    ``raw.X``) only, ``raw/X`` only when there is a raw (``has_raw``)."""
+    names = [] if as_dense is None else [as_dense] if isinstance(as_dense, str) else list(as_dense)
+    names = ["raw/X" if n == "raw.X" else n for n in names]
+    if any(n not in {"X", "raw/X"} for n in names):
+        raise NotImplementedError("Currently, only `X` and `raw/X` are supported values in `as_dense`")
+    if "raw/X" in names and not has_raw:
+        raise ValueError("Cannot specify writing `raw/X` to dense if it doesn’t exist.")
+    return set(names)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from ._convert import _gzip_level, split_key
+from ._convert import as_dense as as_dense_names
 from ._vectors import Vectors
 
 
@@ -155,13 +156,21 @@ class TransposedBackedAnnData(Vectors):
         """The selection in memory, transposed (anndata's ``.T``: raw is not kept)."""
         return self._inner.to_memory().T
 
-    def write_h5ad(self, filename, compression: str | None = None, compression_opts: int | None = None) -> None:
+    def write_h5ad(
+        self, filename, compression: str | None = None, compression_opts: int | None = None, as_dense=()
+    ) -> None:
         """Writes the transposed selection to ``filename``, the file ``to_memory()`` would
-        give: sparse X and layers streamed (a CSR matrix's rows are its transpose's CSC
-        columns), dense ones read whole to be transposed."""
+        give, X and layers streamed (a CSR matrix's rows are its transpose's CSC columns; a
+        dense one is read in pieces of its columns, the transpose's rows); ``as_dense="X"``
+        writes X dense (raw is not kept, as by anndata's ``.T``)."""
         inner = self._inner
         level = _gzip_level(compression, compression_opts)
-        inner._write_to(filename, lambda path: inner._h().write_transposed(path, compression, level), zarr=False)
+        dense = as_dense_names(as_dense, False)
+        inner._write_to(
+            filename,
+            lambda path: inner._h().write_as(path, compression, level, transposed=True, dense=sorted(dense)),
+            zarr=False,
+        )
 
     def write_zarr(
         self,
@@ -176,7 +185,7 @@ class TransposedBackedAnnData(Vectors):
         :func:`annpage.write_zarr`), as :meth:`write_h5ad` writes a file."""
         inner = self._inner
         zarr = (int(zarr_format), chunk_rows, shard_rows)
-        inner._write_to(store, lambda path: inner._h().write_transposed(path, compression, None, zarr), zarr=True)
+        inner._write_to(store, lambda path: inner._h().write_as(path, compression, None, zarr, transposed=True), zarr=True)
 
     def chunked_X(self, chunk_size: int = 1000):
         """Yields ``(X[start:end], start, end)`` over the rows (the file's columns)."""

@@ -4,7 +4,7 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use annpage::backed::{BatchOptions, MatrixKind, ReadOptions, ScanBuffers};
+use annpage::backed::{BatchOptions, MatrixKind, ReadOptions, ScanBuffers, StoredAs};
 use annpage::data::{Matrix, SparseFormat};
 use annpage::{
     read_h5ad_backed, Axis, BackedAnnData, BackedMatrixView, BackedOptions, Compression, Mode,
@@ -177,22 +177,44 @@ impl Backed {
         .map_err(to_py)
     }
 
-    /// Writes the selection transposed (`annpage::backed::TransposedBacked::write_h5ad`, or
-    /// `write_zarr` when `zarr` gives the format, chunk rows and shard rows).
-    #[pyo3(signature = (path, compression=None, compression_opts=None, zarr=None))]
-    fn write_transposed(
+    /// Writes the selection (transposed when `transposed`, as
+    /// `annpage::backed::TransposedBacked` writes it) as an `.h5ad` file, or a Zarr store when
+    /// `zarr` gives the format, chunk rows and shard rows, with the matrices `dense` names
+    /// (`"X"`, `"raw/X"`: anndata's `as_dense`) stored dense; streamed
+    /// (`annpage::backed::BackedAnnData::write_stored_as`).
+    #[pyo3(signature = (path, compression=None, compression_opts=None, zarr=None, transposed=false, dense=Vec::new()))]
+    #[allow(clippy::too_many_arguments)] // the keyword arguments of the Python call
+    fn write_as(
         &self,
         py: Python<'_>,
         path: PathBuf,
         compression: Option<&str>,
         compression_opts: Option<u8>,
         zarr: Option<(u8, Option<usize>, Option<usize>)>,
+        transposed: bool,
+        dense: Vec<String>,
     ) -> PyResult<()> {
-        let t = self.inner.transpose();
         let options = write_options(compression, compression_opts, zarr)?;
-        py.detach(|| match options.store {
-            annpage::StoreKind::Zarr => t.write_zarr(&path, &options),
-            annpage::StoreKind::H5ad => t.write_h5ad(&path, &options),
+        let mut stored = StoredAs::default();
+        for name in &dense {
+            match name.as_str() {
+                "X" => stored.x = Some(MatrixKind::Dense),
+                "raw/X" => stored.raw_x = Some(MatrixKind::Dense),
+                other => {
+                    return Err(PyValueError::new_err(format!(
+                        "only X and raw/X can be written dense, not {other:?}"
+                    )))
+                }
+            }
+        }
+        py.detach(|| {
+            if transposed {
+                self.inner
+                    .transpose()
+                    .write_stored_as(&path, &options, stored)
+            } else {
+                self.inner.write_stored_as(&path, &options, stored)
+            }
         })
         .map_err(to_py)
     }

@@ -64,6 +64,10 @@ def _write(a: ad.AnnData, path: Path) -> None:
 
 
 def _edit(a: ad.AnnData, edit: str) -> ad.AnnData:
+    if "+" in edit:
+        for one in edit.split("+"):
+            a = _edit(a, one)
+        return a
     if edit == "obs-unique":
         a.obs_names_make_unique()
     elif edit == "var-unique-join":
@@ -95,6 +99,9 @@ ARGS = {
     "csr": ["--matrix-format", "csr"],
     "csc": ["--matrix-format", "csc"],
     "transpose": ["--transpose"],
+    # The storage is changed before the transpose, as the README orders the edits.
+    "csr+transpose": ["--matrix-format", "csr", "--transpose"],
+    "dense+transpose": ["--matrix-format", "dense", "--transpose"],
 }
 
 
@@ -179,4 +186,44 @@ def test_edits_of_the_annotations_stream_the_matrices(annpage_bin: Path, tmp_pat
     if transpose:
         assert got.X.format == "csc"
         want = want.T
+    assert_equal(got, want)
+
+
+@pytest.mark.parametrize("fmt,transpose", [("csc", False), ("dense", False), ("csc", True), ("dense", True)])
+def test_a_change_of_storage_streams(annpage_bin: Path, tmp_path: Path, fmt: str, transpose: bool) -> None:
+    """X and the layers stored as another kind are read and written in pieces within the
+    budget (before: the input was read whole): CSC from CSR reads pieces of columns, each a
+    pass over the row blocks; dense transposed reads pieces of the input's columns."""
+    import subprocess
+    import sys
+
+    import h5py
+
+    from support import ROOT, peak_rss_mb
+
+    src = tmp_path / "big.h5ad"
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "make_big_h5ad.py"), str(src), "--cells", "20000",
+         "--genes", "1500", "--nnz", "400", "--seed", "5"],
+        check=True,
+    )
+    with h5py.File(src) as f:
+        x_mb = sum(f["X"][k].size * f["X"][k].dtype.itemsize for k in ("data", "indices")) / 2**20
+        dense_mb = np.prod(f["X"].attrs["shape"]) * f["X/data"].dtype.itemsize / 2**20
+    budget = 8
+    # A copy streams X within the budget; a change of storage may hold a few pieces more (a
+    # quarter of the budget each), never the matrix: reading it whole and converting it
+    # takes twice X (or X and its dense form) over the copy.
+    copy, res = peak_rss_mb([annpage_bin, "transform", src, tmp_path / "copy.h5ad", "--cache-mb", budget])
+    assert res.returncode == 0, res.stderr
+    out = tmp_path / "out.h5ad"
+    args = ["--matrix-format", fmt, "--cache-mb", budget] + (["--transpose"] if transpose else [])
+    peak, res = peak_rss_mb([annpage_bin, "transform", src, out, *args])
+    assert res.returncode == 0, res.stderr
+    held = x_mb + (dense_mb if fmt == "dense" else x_mb)
+    assert x_mb >= 4 * budget and held > 8 * budget
+    assert peak - copy < 3 * budget, f"{peak:.0f} MiB for {x_mb:.0f} MiB of X (a copy: {copy:.0f} MiB)"
+    want = _edit(ad.read_h5ad(src), fmt + ("+transpose" if transpose else ""))
+    got = ad.read_h5ad(out)
+    assert type(got.X) is type(want.X)
     assert_equal(got, want)

@@ -434,3 +434,20 @@ def test_a_backed_selection_written_with_as_dense_is_anndatas(tmp_path):
     with h5py.File(tmp_path / "ours.h5ad") as f:
         assert isinstance(f["X"], h5py.Dataset) and isinstance(f["raw/X"], h5py.Dataset)
     assert_equal(_read(tmp_path / "ours.h5ad"), _read(tmp_path / "theirs.h5ad"))
+
+
+def test_a_transposed_selection_written_with_as_dense_is_anndatas(tmp_path):
+    """Streamed: the transpose's rows (the file's columns of X) are read in pieces and written
+    dense; raw is not kept by a transpose, so ``raw/X`` is refused as anndata refuses it."""
+    path = ROOT / "fixtures" / "all_elements.h5ad"
+    want = _read(path)[2:11, 1:].copy().T
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want.write_h5ad(tmp_path / "theirs.h5ad", as_dense="X")
+    with annpage.read_h5ad(path, backed="r") as b:
+        b[2:11, 1:].T.write_h5ad(tmp_path / "ours.h5ad", as_dense="X")
+        with pytest.raises(ValueError, match="raw/X"):
+            b.T.write_h5ad(tmp_path / "bad.h5ad", as_dense="raw/X")
+    with h5py.File(tmp_path / "ours.h5ad") as f:
+        assert isinstance(f["X"], h5py.Dataset)
+    assert_equal(_read(tmp_path / "ours.h5ad"), _read(tmp_path / "theirs.h5ad"))

@@ -89,12 +89,10 @@ use annpage_engine::data::{
     ArrayData, Column, CompactString, DType, DataFrame, Element, Mapping, StringNa,
 };
 use annpage_engine::error::ResultExt;
-use annpage_engine::format::WriteOptions;
 pub use annpage_engine::paged::{
     BlockCache, MatrixKind, ReadOptions, ReadPath, ScanBuffers, WeakScanBuffers, WorkerPool,
 };
 use annpage_engine::select::AxisIndex;
-use annpage_engine::storage::StoreKind;
 use annpage_engine::{Error, Result};
 use indexmap::IndexMap;
 
@@ -104,6 +102,7 @@ pub use self::open::{read_h5ad_backed, read_zarr_backed, BackedOptions, Mode};
 pub use self::shared::Names;
 use self::shared::{Shared, Snapshot};
 pub use self::transpose::{TransposedBacked, TransposedChunks, TransposedMatrix};
+pub use self::write::StoredAs;
 use crate::subset::prune_categories;
 use crate::{Axis, Selection};
 use annpage_engine::file::probe::{ElemSlot, FrameId, FrameLayout, FrameSource, MatrixSlot};
@@ -614,61 +613,6 @@ impl BackedAnnData {
     /// [`BackedAnnData::chunk_x`]).
     pub fn chunk_layer(&self, name: &str, chunk_rows: usize) -> Result<MatrixChunks> {
         self.layer(name)?.chunks(chunk_rows)
-    }
-
-    /// Writes the selection to `path` as [`AnnData::write_h5ad`](crate::AnnData::write_h5ad) would write
-    /// [`BackedAnnData::to_memory`]'s result — same layout, encodings and dtypes — without
-    /// holding the matrices in memory: `X`, layers, `obsp`, `varp` and `raw.X` are written
-    /// chunk by chunk, so memory stays within the cache budget plus one chunk and the
-    /// annotations. The file is written beside `path` and renamed into place when complete.
-    ///
-    /// Chunk shapes of the datasets equal anndata's except for the `data`/`indices` of a
-    /// sparse matrix selected across its compressed axis (columns of a CSR matrix, rows of a
-    /// CSC one): their final length is only known at the end, so their chunks are sized from
-    /// an upper bound.
-    ///
-    /// ```
-    /// use annpage::backed::{read_h5ad_backed, BackedOptions, Mode};
-    /// use annpage::{Selection, WriteOptions};
-    /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/x_csc_f64.h5ad");
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// # let out = dir.path().join("first_ten.h5ad");
-    /// let adata = read_h5ad_backed(path, Mode::Read, BackedOptions::default())?;
-    /// let first_ten = adata.slice(&Selection::from(0..10), &Selection::All)?;
-    /// first_ten.write_h5ad(&out, &WriteOptions::default())?;
-    /// assert_eq!(annpage::read_h5ad(&out)?, first_ten.to_memory()?);
-    /// # Ok::<(), annpage::Error>(())
-    /// ```
-    pub fn write_h5ad(&self, path: impl AsRef<Path>, options: &WriteOptions) -> Result<()> {
-        let options = WriteOptions {
-            store: StoreKind::H5ad,
-            ..options.clone()
-        };
-        write::write_store(self, path.as_ref(), &options, write::Orient::AsIs)
-    }
-
-    /// Like [`BackedAnnData::write_h5ad`], a Zarr store (a directory) in the format, chunks,
-    /// shards and codec of `options.zarr`, as anndata's `write_zarr` writes `to_memory()`'s
-    /// result; matrices streamed chunk by chunk.
-    ///
-    /// ```
-    /// use annpage::backed::{read_h5ad_backed, BackedOptions, Mode};
-    /// use annpage::{Selection, WriteOptions};
-    /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/x_csc_f64.h5ad");
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// # let out = dir.path().join("first_ten.zarr");
-    /// let adata = read_h5ad_backed(path, Mode::Read, BackedOptions::default())?;
-    /// let first_ten = adata.slice(&Selection::from(0..10), &Selection::All)?;
-    /// first_ten.write_zarr(&out, &WriteOptions::default())?;
-    /// assert_eq!(annpage::read_zarr(&out)?, first_ten.to_memory()?);
-    /// # Ok::<(), annpage::Error>(())
-    /// ```
-    pub fn write_zarr(&self, path: impl AsRef<Path>, options: &WriteOptions) -> Result<()> {
-        let options = WriteOptions {
-            store: StoreKind::Zarr,
-            ..options.clone()
-        };
-        write::write_store(self, path.as_ref(), &options, write::Orient::AsIs)
     }
 }
 

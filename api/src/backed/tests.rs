@@ -2,7 +2,7 @@
 //! backed-mode test is an integration test in `tests/it/`).
 
 use super::*;
-use crate::read_h5ad;
+use crate::{read_h5ad, WriteOptions};
 use annpage_engine::data::{Column, Element};
 
 fn open(path: impl AsRef<Path>, budget: usize) -> BackedAnnData {

@@ -10,7 +10,7 @@ use annpage_engine::format::WriteOptions;
 use annpage_engine::storage::StoreKind;
 use annpage_engine::{Error, Result};
 
-use super::write::Orient;
+use super::write::{Orient, StoredAs};
 use super::{BackedAnnData, BackedMatrixView};
 use crate::transform::transpose_matrix;
 use crate::{AnnData, Selection};
@@ -142,10 +142,10 @@ impl TransposedBacked {
     }
 
     /// Writes the transposed selection to `path` as an `.h5ad` file, the file
-    /// [`TransposedBacked::to_memory`]'s result would give: sparse matrices streamed (a CSR
-    /// matrix's row pieces are its transpose's CSC column pieces), dense X and layers read
-    /// whole to be transposed (their rows are the transpose's columns), the rest as
-    /// [`BackedAnnData::write_h5ad`] writes it.
+    /// [`TransposedBacked::to_memory`]'s result would give: matrices streamed (a CSR
+    /// matrix's row pieces are its transpose's CSC column pieces; a dense one is read in
+    /// pieces of its columns, the transpose's rows), the rest as [`BackedAnnData::write_h5ad`]
+    /// writes it.
     ///
     /// ```
     /// use annpage::backed::{read_h5ad_backed, BackedOptions, Mode};
@@ -162,7 +162,13 @@ impl TransposedBacked {
             store: StoreKind::H5ad,
             ..options.clone()
         };
-        super::write::write_store(&self.inner, path.as_ref(), &options, Orient::Transposed)
+        super::write::write_store(
+            &self.inner,
+            path.as_ref(),
+            &options,
+            Orient::Transposed,
+            StoredAs::default(),
+        )
     }
 
     /// Like [`TransposedBacked::write_h5ad`], a Zarr store (see
@@ -172,7 +178,30 @@ impl TransposedBacked {
             store: StoreKind::Zarr,
             ..options.clone()
         };
-        super::write::write_store(&self.inner, path.as_ref(), &options, Orient::Transposed)
+        super::write::write_store(
+            &self.inner,
+            path.as_ref(),
+            &options,
+            Orient::Transposed,
+            StoredAs::default(),
+        )
+    }
+
+    /// Like [`TransposedBacked::write_h5ad`] (or `write_zarr`, as `options.store` says), with
+    /// the transposed X, layers and `raw.X` stored as `stored` gives (see [`StoredAs`]).
+    pub fn write_stored_as(
+        &self,
+        path: impl AsRef<Path>,
+        options: &WriteOptions,
+        stored: StoredAs,
+    ) -> Result<()> {
+        super::write::write_store(
+            &self.inner,
+            path.as_ref(),
+            options,
+            Orient::Transposed,
+            stored,
+        )
     }
 
     /// X in chunks of `chunk_rows` rows, each read as a block of the file's columns (see

@@ -7,9 +7,10 @@
 //! ones are written along their compressed axis (rows of CSR, columns of CSC), through the
 //! engine's [`MatrixSink`].
 
+use std::ops::Range;
 use std::path::Path;
 
-use annpage_engine::data::{Mapping, Matrix, SparseFormat, SparseMatrix};
+use annpage_engine::data::{Mapping, Matrix, SparseFormat};
 use annpage_engine::error::ResultExt;
 use annpage_engine::file::join;
 use annpage_engine::file::probe::{ElemSlot, FrameId, MatrixSlot};
@@ -17,6 +18,7 @@ use annpage_engine::file::stream::{write_file, MatrixSink, MatrixSpec, Values, W
 use annpage_engine::format::{Encoding, WriteOptions};
 use annpage_engine::paged::{BackedMatrix, MatrixKind, MemoryPolicy};
 use annpage_engine::select::{AxisIndex, IndexKind};
+use annpage_engine::storage::StoreKind;
 use annpage_engine::{Error, Result};
 use indexmap::IndexMap;
 
@@ -50,6 +52,139 @@ impl Orient {
     }
 }
 
+/// How a backed write stores `X`, the layers and `raw.X`: each as the input holds it (`None`,
+/// the default) or as the kind given — anndata's `write_h5ad(as_dense=("X", "raw/X"))` is
+/// `x` and `raw_x` dense. A change of kind streams too; a matrix written along the other axis
+/// than the input stores it (CSC from CSR or dense, CSR or dense from CSC) is read in pieces
+/// of a quarter of the budget, each of which reads every block holding it.
+///
+/// ```
+/// use annpage::backed::{read_h5ad_backed, BackedOptions, MatrixKind, Mode, StoredAs};
+/// use annpage::data::SparseFormat;
+/// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/pbmc_like_csr.h5ad");
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let out = dir.path().join("csc.h5ad");
+/// let adata = read_h5ad_backed(path, Mode::Read, BackedOptions::default())?;
+/// let csc = StoredAs { x: Some(MatrixKind::Sparse(SparseFormat::Csc)), ..StoredAs::default() };
+/// adata.write_stored_as(&out, &annpage::WriteOptions::default(), csc)?;
+/// let back = annpage::read_h5ad(&out)?;
+/// assert_eq!(back.x().unwrap().to_dense()?, adata.to_memory()?.x().unwrap().to_dense()?);
+/// # Ok::<(), annpage::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoredAs {
+    /// `X`'s kind.
+    pub x: Option<MatrixKind>,
+    /// Every layer's kind.
+    pub layers: Option<MatrixKind>,
+    /// `raw.X`'s kind.
+    pub raw_x: Option<MatrixKind>,
+}
+
+/// How one matrix is written: oriented, and stored as a kind (`None`: its own, oriented).
+#[derive(Clone, Copy, Debug)]
+struct Written {
+    orient: Orient,
+    kind: Option<MatrixKind>,
+}
+
+impl Written {
+    /// As the input stores it.
+    const AS_IS: Written = Written {
+        orient: Orient::AsIs,
+        kind: None,
+    };
+
+    /// The kind written for a matrix the input stores as `stored`.
+    fn kind_for(self, stored: MatrixKind) -> MatrixKind {
+        self.kind.unwrap_or(match (stored, self.orient) {
+            (MatrixKind::Sparse(f), Orient::Transposed) => MatrixKind::Sparse(flip(f)),
+            _ => stored,
+        })
+    }
+}
+
+impl BackedAnnData {
+    /// Writes the selection to `path` as [`AnnData::write_h5ad`](crate::AnnData::write_h5ad) would write
+    /// [`BackedAnnData::to_memory`]'s result — same layout, encodings and dtypes — without
+    /// holding the matrices in memory: `X`, layers, `obsp`, `varp` and `raw.X` are written
+    /// chunk by chunk, so memory stays within the cache budget plus one chunk and the
+    /// annotations. The file is written beside `path` and renamed into place when complete.
+    ///
+    /// Chunk shapes of the datasets equal anndata's except for the `data`/`indices` of a
+    /// sparse matrix selected across its compressed axis (columns of a CSR matrix, rows of a
+    /// CSC one): their final length is only known at the end, so their chunks are sized from
+    /// an upper bound.
+    ///
+    /// ```
+    /// use annpage::backed::{read_h5ad_backed, BackedOptions, Mode};
+    /// use annpage::{Selection, WriteOptions};
+    /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/x_csc_f64.h5ad");
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let out = dir.path().join("first_ten.h5ad");
+    /// let adata = read_h5ad_backed(path, Mode::Read, BackedOptions::default())?;
+    /// let first_ten = adata.slice(&Selection::from(0..10), &Selection::All)?;
+    /// first_ten.write_h5ad(&out, &WriteOptions::default())?;
+    /// assert_eq!(annpage::read_h5ad(&out)?, first_ten.to_memory()?);
+    /// # Ok::<(), annpage::Error>(())
+    /// ```
+    pub fn write_h5ad(&self, path: impl AsRef<Path>, options: &WriteOptions) -> Result<()> {
+        let options = WriteOptions {
+            store: StoreKind::H5ad,
+            ..options.clone()
+        };
+        write_store(
+            self,
+            path.as_ref(),
+            &options,
+            Orient::AsIs,
+            StoredAs::default(),
+        )
+    }
+
+    /// Like [`BackedAnnData::write_h5ad`], a Zarr store (a directory) in the format, chunks,
+    /// shards and codec of `options.zarr`, as anndata's `write_zarr` writes `to_memory()`'s
+    /// result; matrices streamed chunk by chunk.
+    ///
+    /// ```
+    /// use annpage::backed::{read_h5ad_backed, BackedOptions, Mode};
+    /// use annpage::{Selection, WriteOptions};
+    /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/x_csc_f64.h5ad");
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let out = dir.path().join("first_ten.zarr");
+    /// let adata = read_h5ad_backed(path, Mode::Read, BackedOptions::default())?;
+    /// let first_ten = adata.slice(&Selection::from(0..10), &Selection::All)?;
+    /// first_ten.write_zarr(&out, &WriteOptions::default())?;
+    /// assert_eq!(annpage::read_zarr(&out)?, first_ten.to_memory()?);
+    /// # Ok::<(), annpage::Error>(())
+    /// ```
+    pub fn write_zarr(&self, path: impl AsRef<Path>, options: &WriteOptions) -> Result<()> {
+        let options = WriteOptions {
+            store: StoreKind::Zarr,
+            ..options.clone()
+        };
+        write_store(
+            self,
+            path.as_ref(),
+            &options,
+            Orient::AsIs,
+            StoredAs::default(),
+        )
+    }
+
+    /// Like [`BackedAnnData::write_h5ad`] (or [`BackedAnnData::write_zarr`], as
+    /// `options.store` says), with X, the layers and `raw.X` stored as `stored` gives (see
+    /// [`StoredAs`]), still streamed.
+    pub fn write_stored_as(
+        &self,
+        path: impl AsRef<Path>,
+        options: &WriteOptions,
+        stored: StoredAs,
+    ) -> Result<()> {
+        write_store(self, path.as_ref(), options, Orient::AsIs, stored)
+    }
+}
+
 /// See [`BackedAnnData::write_h5ad`]: every element, in the order `format::write_h5ad` writes
 /// them, into the store `options.store` names; with gzip, matrices and dense arrays are
 /// compressed on as many threads as the handle reads with.
@@ -58,12 +193,21 @@ pub(super) fn write_store(
     path: &Path,
     options: &WriteOptions,
     orient: Orient,
+    stored: StoredAs,
 ) -> Result<()> {
     let threads = adata.shared.read.workers.threads();
-    write_file(path, options, threads, |w| write_members(adata, w, orient))
+    write_file(path, options, threads, |w| {
+        write_members(adata, w, orient, stored)
+    })
 }
 
-fn write_members(adata: &BackedAnnData, w: &Writer<'_>, orient: Orient) -> Result<()> {
+fn write_members(
+    adata: &BackedAnnData,
+    w: &Writer<'_>,
+    orient: Orient,
+    stored: StoredAs,
+) -> Result<()> {
+    let written = |kind| Written { orient, kind };
     let shared = &adata.shared;
     let snap = shared.snapshot();
     let layout = &snap.layout;
@@ -72,7 +216,7 @@ fn write_members(adata: &BackedAnnData, w: &Writer<'_>, orient: Orient) -> Resul
     w.set_encoding("/", Encoding::AnnData)?;
     if let Some(x) = &layout.x {
         let view = adata.view_of(x, "/X".into(), adata.obs_axis(), adata.var_axis());
-        stream_matrix(&view, w, "/", "X", &policy, orient)?;
+        stream_matrix(&view, w, "/", "X", &policy, written(stored.x))?;
     }
     if let Some(raw) = layout.raw.as_ref().filter(|_| orient == Orient::AsIs) {
         w.create_group("/", "raw", Encoding::Raw)?;
@@ -83,7 +227,11 @@ fn write_members(adata: &BackedAnnData, w: &Writer<'_>, orient: Orient) -> Resul
             adata.obs_axis(),
             (&all, FrameId::RawVar),
         );
-        stream_matrix(&view, w, "/raw", "X", &policy, Orient::AsIs)?;
+        let how = Written {
+            orient: Orient::AsIs,
+            kind: stored.raw_x,
+        };
+        stream_matrix(&view, w, "/raw", "X", &policy, how)?;
         let var = shared
             .frame_rows(&snap, &raw.var, &all)
             .in_file(&shared.path)?;
@@ -134,7 +282,7 @@ fn write_members(adata: &BackedAnnData, w: &Writer<'_>, orient: Orient) -> Resul
                         cols: &cols,
                         blame: &blame,
                     };
-                    stream_selected(&selected, w, &group, key, &policy, Orient::AsIs)?;
+                    stream_selected(&selected, w, &group, key, &policy, Written::AS_IS)?;
                     continue;
                 }
             }
@@ -153,15 +301,15 @@ fn write_members(adata: &BackedAnnData, w: &Writer<'_>, orient: Orient) -> Resul
         ("varp", &layout.varp, adata.var_axis()),
     );
     let matrices = [
-        ("obsp", obsp.0, obsp.1, obsp.2, obsp.2, Orient::AsIs),
-        ("varp", varp.0, varp.1, varp.2, varp.2, Orient::AsIs),
+        ("obsp", obsp.0, obsp.1, obsp.2, obsp.2, Written::AS_IS),
+        ("varp", varp.0, varp.1, varp.2, varp.2, Written::AS_IS),
         (
             "layers",
             "layers",
             &layout.layers,
             adata.obs_axis(),
             adata.var_axis(),
-            orient,
+            written(stored.layers),
         ),
     ];
     for (out, name, slots, rows, cols, each) in matrices {
@@ -183,11 +331,13 @@ fn stream_matrix(
     parent: &str,
     name: &str,
     policy: &MemoryPolicy,
-    orient: Orient,
+    how: Written,
 ) -> Result<()> {
     let m = match view.slot() {
         MatrixSlot::Memory(_) => {
-            return w.write_matrix(parent, name, &orient.apply(view.to_memory()?))
+            let m = how.orient.apply(view.to_memory()?);
+            let kind = how.kind.unwrap_or(kind_of(&m));
+            return w.write_matrix(parent, name, &stored_as(m, kind)?);
         }
         MatrixSlot::Disk(_) => view
             .backed_matrix()?
@@ -200,7 +350,7 @@ fn stream_matrix(
         cols: view.col_index(),
         blame: &blame,
     };
-    stream_selected(&selected, w, parent, name, policy, orient)
+    stream_selected(&selected, w, parent, name, policy, how)
 }
 
 /// The rows and columns of a matrix on disk to write, and how errors reading it name the
@@ -212,75 +362,141 @@ struct Selected<'a> {
     blame: &'a dyn Fn(Error) -> Error,
 }
 
-/// [`stream_matrix`] of a matrix on disk.
+/// [`stream_matrix`] of a matrix on disk: read in pieces of the output's major slices (rows,
+/// or columns of a CSC output; transposed, the other axis of the input), each oriented and
+/// stored as the output's kind and appended.
 fn stream_selected(
     s: &Selected<'_>,
     w: &Writer<'_>,
     parent: &str,
     name: &str,
     policy: &MemoryPolicy,
-    orient: Orient,
+    how: Written,
 ) -> Result<()> {
-    let major = match s.m.kind() {
-        MatrixKind::Sparse(SparseFormat::Csc) => s.cols,
-        _ => s.rows,
-    };
-    let scattered = !in_order(major) && s.m.decodes_whole_chunks();
-    let target = if scattered {
-        policy.scattered_piece_bytes()
+    let (m, blame) = (s.m, s.blame);
+    let stored = m.kind();
+    let out = how.kind_for(stored);
+    let by_rows = major_is_rows(out) == (how.orient == Orient::AsIs);
+    let (major, minor) = if by_rows {
+        (s.rows, s.cols)
     } else {
-        policy.write_piece_bytes()
+        (s.cols, s.rows)
+    };
+    // Pieces across the stored axis (CSC rows, CSR or dense columns) read every block holding
+    // them; compressed chunks are decoded whole: both take pieces as large as the budget
+    // allows, held a second time while converted when the kind changes.
+    let across = by_rows != major_is_rows(stored);
+    let scattered = !in_order(major) && m.decodes_whole_chunks();
+    let (target, room) = if across {
+        let room = policy.scattered_piece_bytes();
+        (room / 2, room)
+    } else if scattered {
+        let room = policy.scattered_piece_bytes();
+        (room, room)
+    } else {
+        (policy.write_piece_bytes(), 0)
     };
     // A piece that large is held within the budget: the cache gives up its room meanwhile.
-    let _room = scattered.then(|| s.m.cache().reserve(target));
-    match (s.m.kind(), orient) {
-        (MatrixKind::Dense, Orient::AsIs) => stream_dense(s, w, parent, name, target),
-        // Rows of the transposed are columns of a row-major array: read whole.
-        (MatrixKind::Dense, Orient::Transposed) => {
-            let m = s.m.read(s.rows, s.cols).map_err(s.blame)?;
-            w.write_matrix(parent, name, &orient.apply(m))
-        }
-        (MatrixKind::Sparse(format), _) => {
-            stream_sparse(s, format, w, (parent, name), target, orient)
-        }
-    }
-}
+    let _room = (room > 0).then(|| m.cache().reserve(room));
 
-fn stream_dense(
-    s: &Selected<'_>,
-    w: &Writer<'_>,
-    parent: &str,
-    name: &str,
-    target: usize,
-) -> Result<()> {
-    let (m, rows, cols, blame) = (s.m, s.rows, s.cols, s.blame);
+    let (bound, exact) = stored_bound(s)?;
     let dtype = m.dtype();
-    let spec = MatrixSpec {
-        kind: MatrixKind::Dense,
-        shape: (rows.len(), cols.len()),
-        dtype,
-        values: Values::Exactly(0),
-    };
-    let mut sink = w.matrix(parent, name, &spec)?;
-    if rows.is_empty() {
-        return sink.finish();
-    }
-    let row_bytes = cols.len().saturating_mul(dtype.size()).max(1);
-    let chunk_rows = (target / row_bytes).max(1);
-    for piece in m.chunks(rows, cols, chunk_rows).map_err(blame)? {
-        let (range, values) = piece.map_err(blame)?;
-        if !matches!(values, Matrix::Dense(_)) {
-            return Err(blame(Error::malformed("a dense matrix gave sparse rows")));
+    let per_slice = match out {
+        MatrixKind::Dense => minor.len().saturating_mul(dtype.size()),
+        MatrixKind::Sparse(_) => {
+            (bound / major.len().max(1) as u64) as usize * (dtype.size() + 8) + 8
         }
+    };
+    let per_piece = (target / per_slice.max(1)).max(1);
+    let shape = how.orient.pair(s.rows.len(), s.cols.len());
+    let read = || pieces(s, by_rows, per_piece, how.orient, out);
+    let values = match out {
+        MatrixKind::Dense => Values::Exactly(0),
+        MatrixKind::Sparse(_) if exact => Values::Exactly(bound),
+        MatrixKind::Sparse(_) => {
+            let limit = i32::MAX as usize;
+            if shape.0 <= limit && shape.1 <= limit && bound > limit as u64 {
+                // The index dtype depends on the exact count: count in a first pass.
+                let mut count = 0u64;
+                for piece in read().map_err(blame)? {
+                    if let (_, Matrix::Sparse(p)) = piece.map_err(blame)? {
+                        count += p.nnz() as u64;
+                    }
+                }
+                Values::Exactly(count)
+            } else {
+                Values::AtMost(bound)
+            }
+        }
+    };
+    let spec = MatrixSpec {
+        kind: out,
+        shape,
+        dtype,
+        values,
+    };
+    let mut sink: MatrixSink<'_> = w.matrix(parent, name, &spec)?;
+    for piece in read().map_err(blame)? {
+        let (range, piece) = piece.map_err(blame)?;
         if range.start != sink.written() {
             return Err(blame(Error::malformed(
-                "a dense matrix gave its rows out of order",
+                "a matrix gave its pieces out of order",
             )));
         }
-        sink.push(&values)?;
+        sink.push(&piece)?;
     }
     sink.check_complete().map_err(blame)?;
     sink.finish()
+}
+
+/// The values a selection stores (0 for a dense one) and whether that is exact: it is when
+/// whole major slices are taken, else it bounds them by each selected value's repeats in
+/// the minor selection. A dense matrix's bound is its size.
+fn stored_bound(s: &Selected<'_>) -> Result<(u64, bool)> {
+    let (rows, cols) = (s.rows, s.cols);
+    let (major, minor) = match s.m.kind() {
+        MatrixKind::Dense => {
+            let all = (rows.len() as u64).saturating_mul(cols.len() as u64);
+            return Ok((all, rows.is_empty() || cols.is_empty()));
+        }
+        MatrixKind::Sparse(SparseFormat::Csr) => (rows, cols),
+        MatrixKind::Sparse(SparseFormat::Csc) => (cols, rows),
+    };
+    let indptr =
+        s.m.indptr()
+            .ok_or_else(|| (s.blame)(Error::malformed("a sparse matrix without indptr")))?;
+    let stored = stored_in(indptr, major);
+    Ok(if minor.is_empty() || major.is_empty() {
+        (0, true)
+    } else if minor.is_full() {
+        (stored, true)
+    } else {
+        let most = (major.len() as u64).saturating_mul(minor.len() as u64);
+        (stored.saturating_mul(max_repeats(minor)).min(most), false)
+    })
+}
+
+/// Whether a matrix of `kind` is stored by rows (dense and CSR) rather than by columns (CSC).
+fn major_is_rows(kind: MatrixKind) -> bool {
+    kind != MatrixKind::Sparse(SparseFormat::Csc)
+}
+
+/// The kind of a matrix in memory.
+fn kind_of(m: &Matrix) -> MatrixKind {
+    match m {
+        Matrix::Dense(_) => MatrixKind::Dense,
+        Matrix::Sparse(s) => MatrixKind::Sparse(s.format()),
+    }
+}
+
+/// `m` stored as `kind` (as scipy converts: a dense matrix's non-zeros; no copy when it is
+/// stored so already).
+fn stored_as(m: Matrix, kind: MatrixKind) -> Result<Matrix> {
+    match (kind, m) {
+        (MatrixKind::Dense, m @ Matrix::Dense(_)) => Ok(m),
+        (MatrixKind::Dense, m) => m.to_dense().map(Matrix::Dense),
+        (MatrixKind::Sparse(f), m) => m.into_sparse(f).map(Matrix::Sparse),
+    }
 }
 
 /// The stored values of the major slices `major` (from `indptr`).
@@ -318,108 +534,36 @@ fn max_repeats(index: &AxisIndex) -> u64 {
     }
 }
 
-/// The pieces of a sparse selection along its compressed axis, in order, each holding at
-/// most `per_piece` major slices.
+/// Pieces of a matrix, each with the range of major slices it holds.
+type Pieces<'a> = Box<dyn Iterator<Item = Result<(Range<usize>, Matrix)>> + 'a>;
+
+/// The pieces of a selection in the output's order: each holds at most `per_piece` of the
+/// input's rows (`by_rows`) or columns, with the range of them it holds, oriented by
+/// `orient` and stored as `kind`.
 fn pieces<'a>(
-    m: &'a BackedMatrix,
-    format: SparseFormat,
-    rows: &'a AxisIndex,
-    cols: &'a AxisIndex,
+    s: &'a Selected<'a>,
+    by_rows: bool,
     per_piece: usize,
-) -> Result<Box<dyn Iterator<Item = Result<SparseMatrix>> + 'a>> {
-    fn sparse(m: Matrix) -> Result<SparseMatrix> {
-        match m {
-            Matrix::Sparse(s) => Ok(s),
-            Matrix::Dense(_) => Err(Error::malformed("a sparse matrix gave dense values")),
-        }
-    }
-    Ok(match format {
-        SparseFormat::Csr => Box::new(
-            m.chunks(rows, cols, per_piece)?
-                .map(|piece| piece.and_then(|(_, values)| sparse(values))),
-        ),
-        SparseFormat::Csc => {
-            let n = cols.len();
-            Box::new((0..n).step_by(per_piece).map(move |start| {
-                let end = n.min(start + per_piece);
-                let picked = cols.compose(&AxisIndex::range(start..end, n)?)?;
-                sparse(m.read(rows, &picked)?)
-            }))
-        }
-    })
-}
-
-/// Writes a sparse selection along its compressed axis; transposed, the same pieces are the
-/// other format's (a CSR piece of rows is a CSC piece of columns of the transpose).
-fn stream_sparse(
-    s: &Selected<'_>,
-    format: SparseFormat,
-    w: &Writer<'_>,
-    (parent, name): (&str, &str),
-    target: usize,
     orient: Orient,
-) -> Result<()> {
-    let (m, rows, cols, blame) = (s.m, s.rows, s.cols, s.blame);
-    let out_shape = (rows.len(), cols.len());
-    let (major, minor) = match format {
-        SparseFormat::Csr => (rows, cols),
-        SparseFormat::Csc => (cols, rows),
-    };
-    let indptr = m
-        .indptr()
-        .ok_or_else(|| blame(Error::malformed("a sparse matrix without indptr")))?;
-    // The number of values written: exact when whole major slices are taken, else bounded
-    // by each selected value's repeats in the minor selection.
-    let stored = stored_in(indptr, major);
-    let exact = minor.is_full() || minor.is_empty() || major.is_empty();
-    let bound = if minor.is_empty() || major.is_empty() {
-        0
-    } else if exact {
-        stored
-    } else {
-        stored
-            .saturating_mul(max_repeats(minor))
-            .min((major.len() as u64).saturating_mul(minor.len() as u64))
-    };
-    let dtype = m.dtype();
-    let per_slice = (bound / major.len().max(1) as u64) as usize * (dtype.size() + 8) + 8;
-    let per_piece = (target / per_slice.max(1)).max(1);
-
-    let limit = i32::MAX as usize;
-    let mut values = if exact {
-        Values::Exactly(bound)
-    } else {
-        Values::AtMost(bound)
-    };
-    if !exact && out_shape.0 <= limit && out_shape.1 <= limit && bound > limit as u64 {
-        // The index dtype depends on the exact count: count in a first pass.
-        let mut count = 0u64;
-        for piece in pieces(m, format, rows, cols, per_piece).map_err(blame)? {
-            count += piece.map_err(blame)?.nnz() as u64;
+    kind: MatrixKind,
+) -> Result<Pieces<'a>> {
+    let (m, rows, cols) = (s.m, s.rows, s.cols);
+    let finish = move |(range, piece)| Ok((range, stored_as(orient.apply(piece), kind)?));
+    if by_rows {
+        if rows.is_empty() {
+            return Ok(Box::new(std::iter::empty()));
         }
-        values = Values::Exactly(count);
+        return Ok(Box::new(
+            m.chunks(rows, cols, per_piece)?
+                .map(move |piece| piece.and_then(finish)),
+        ));
     }
-    let (kind, shape) = match orient {
-        Orient::AsIs => (format, out_shape),
-        Orient::Transposed => (flip(format), (out_shape.1, out_shape.0)),
-    };
-    let spec = MatrixSpec {
-        kind: MatrixKind::Sparse(kind),
-        shape,
-        dtype,
-        values,
-    };
-    let mut sink: MatrixSink<'_> = w.matrix(parent, name, &spec)?;
-    for piece in pieces(m, format, rows, cols, per_piece).map_err(blame)? {
-        let piece = piece.map_err(blame)?;
-        let piece = match orient {
-            Orient::AsIs => piece,
-            Orient::Transposed => piece.transpose(),
-        };
-        sink.push(&Matrix::Sparse(piece))?;
-    }
-    sink.check_complete().map_err(blame)?;
-    sink.finish()
+    let n = cols.len();
+    Ok(Box::new((0..n).step_by(per_piece).map(move |start| {
+        let end = n.min(start + per_piece);
+        let picked = cols.compose(&AxisIndex::range(start..end, n)?)?;
+        finish((start..end, m.read(rows, &picked)?))
+    })))
 }
 
 /// The other compressed format.
