@@ -81,7 +81,16 @@ def _budget_bytes(mb, name="cache_mb") -> int:
     return value << 20
 
 
-def read_h5ad(path, backed=None, cache_mb=1024, threads=None):
+def read_h5ad(
+    path,
+    backed=None,
+    cache_mb=1024,
+    threads=None,
+    *,
+    as_sparse=(),
+    as_sparse_fmt=sp.csr_matrix,
+    chunk_size=6000,
+):
     """Reads an `.h5ad` file with annpage.
 
     ``backed=None``: the whole file as an in-memory :class:`anndata.AnnData`, equal to
@@ -89,15 +98,46 @@ def read_h5ad(path, backed=None, cache_mb=1024, threads=None):
     a cache of ``cache_mb`` MiB on ``threads`` reader threads (default one per core).
     ``backed="r+"`` (or ``True``, as anndata takes it): the same, and its annotations can be
     changed and written back with ``write()`` (see :class:`BackedAnnData`).
+
+    ``as_sparse`` (``"X"``, ``"raw/X"``) reads those dense matrices as ``as_sparse_fmt``
+    (``scipy.sparse.csr_matrix`` or ``csc_matrix``), as anndata does: in chunks of rows, each
+    made sparse before the next is read (chunks of ``cache_mb / 16``, at most 64 MiB, rather
+    than ``chunk_size`` rows, which is accepted for anndata's signature). A matrix already
+    sparse is given in that format too (anndata fails on it). Ignored when ``backed``.
     """
     path = os.fspath(path)
     if backed is None:
-        return _convert.anndata(_read_elements(path), path)
+        fmt = _sparse_format(as_sparse_fmt)
+        names = _as_sparse(as_sparse)
+        if not names:
+            return _convert.anndata(_read_elements(path), path)
+        native = _Backed.open(path, _budget_bytes(cache_mb), threads, False)
+        kinds = {"x" if n == "X" else "raw_x": fmt for n in names}
+        return _convert.anndata(native.to_memory_as(**kinds), path)
     if backed in ("r", "r+", True):
         writable = backed != "r"
         native = _Backed.open(path, _budget_bytes(cache_mb), threads, writable)
         return BackedAnnData(native, path, int(cache_mb), writable=writable)
     raise ValueError(f"backed must be None, 'r' or 'r+', not {backed!r}")
+
+
+def _sparse_format(fmt) -> str:
+    """anndata's ``as_sparse_fmt`` as a storage name."""
+    if fmt is sp.csr_matrix:
+        return "csr"
+    if fmt is sp.csc_matrix:
+        return "csc"
+    raise NotImplementedError("Dense formats can only be read to CSR or CSC matrices at this time.")
+
+
+def _as_sparse(as_sparse) -> set:
+    """anndata's ``as_sparse`` checked as anndata checks it: ``X`` and ``raw/X`` (or
+    ``raw.X``, ``("raw", "X")``)."""
+    names = [as_sparse] if isinstance(as_sparse, str) else list(as_sparse or ())
+    names = ["raw/X" if n in {("raw", "X"), "raw.X"} else n for n in names]
+    if any(n not in {"X", "raw/X"} for n in names):
+        raise NotImplementedError("Currently only `X` and `raw/X` can be read as sparse.")
+    return set(names)
 
 
 def read_zarr(store, backed=None, cache_mb=1024, threads=None):

@@ -198,9 +198,27 @@ def read_collection(
 ) -> BackedCollection: ...
 
 @overload
-def read_h5ad(path: str | PathLike[str], backed: None = None, cache_mb: int = 1024, threads: int | None = None) -> anndata.AnnData: ...
+def read_h5ad(
+    path: str | PathLike[str],
+    backed: None = None,
+    cache_mb: int = 1024,
+    threads: int | None = None,
+    *,
+    as_sparse: str | Iterable[str] = (),
+    as_sparse_fmt: type = ...,
+    chunk_size: int = 6000,
+) -> anndata.AnnData: ...
 @overload
-def read_h5ad(path: str | PathLike[str], backed: Literal["r", "r+"] | bool, cache_mb: int = 1024, threads: int | None = None) -> BackedAnnData: ...
+def read_h5ad(
+    path: str | PathLike[str],
+    backed: Literal["r", "r+"] | bool,
+    cache_mb: int = 1024,
+    threads: int | None = None,
+    *,
+    as_sparse: str | Iterable[str] = (),
+    as_sparse_fmt: type = ...,
+    chunk_size: int = 6000,
+) -> BackedAnnData: ...
 
 @overload
 def read_zarr(store: str | PathLike[str], backed: None = None, cache_mb: int = 1024, threads: int | None = None) -> anndata.AnnData: ...

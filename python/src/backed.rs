@@ -219,6 +219,27 @@ impl Backed {
         .map_err(to_py)
     }
 
+    /// The selection in memory (as `to_memory`), with X and raw.X stored as `x` and `raw_x`
+    /// say (`"dense"`, `"csr"`, `"csc"`; as stored when `None`): anndata's `as_sparse`
+    /// (`annpage::backed::BackedAnnData::to_memory_stored_as`).
+    #[pyo3(signature = (x=None, raw_x=None))]
+    fn to_memory_as<'py>(
+        &self,
+        py: Python<'py>,
+        x: Option<&str>,
+        raw_x: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let stored = StoredAs {
+            x: x.map(matrix_kind).transpose()?,
+            layers: None,
+            raw_x: raw_x.map(matrix_kind).transpose()?,
+        };
+        let adata = py
+            .detach(|| self.inner.to_memory_stored_as(stored))
+            .map_err(to_py)?;
+        convert::anndata(py, adata)
+    }
+
     /// Writes the pending changes back to the file (rewritten beside it and renamed);
     /// `finish(path)`, if given, is called with the new file before the rename (see
     /// `annpage::backed::BackedAnnData::flush_with`); its exception is raised as it is.
@@ -618,5 +639,17 @@ impl Batches {
                 Ok(Some(pyo3::types::PyTuple::new(py, [rows, x])?.into_any()))
             }
         }
+    }
+}
+
+/// A matrix kind by name: `"dense"`, `"csr"` or `"csc"`.
+fn matrix_kind(name: &str) -> PyResult<MatrixKind> {
+    match name {
+        "dense" => Ok(MatrixKind::Dense),
+        "csr" => Ok(MatrixKind::Sparse(SparseFormat::Csr)),
+        "csc" => Ok(MatrixKind::Sparse(SparseFormat::Csc)),
+        other => Err(PyValueError::new_err(format!(
+            "a matrix is stored as 'dense', 'csr' or 'csc', not {other:?}"
+        ))),
     }
 }

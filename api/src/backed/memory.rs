@@ -2,16 +2,19 @@
 //! unused categories of a view pruned as anndata prunes them), `raw`'s annotations, and the
 //! whole selection in memory.
 
-use annpage_engine::data::{DataFrame, Mapping};
+use annpage_engine::data::{DataFrame, Mapping, Matrix, SparseFormat, SparseMatrix};
 use annpage_engine::error::ResultExt;
 use annpage_engine::file::probe::{ElemSlot, FrameId, MatrixSlot};
 use annpage_engine::format::{AnnDataElements, RawElements};
+use annpage_engine::paged::{MatrixKind, MemoryPolicy};
 use annpage_engine::select::AxisIndex;
 use annpage_engine::Result;
 use indexmap::IndexMap;
 
 use super::shared::Snapshot;
-use super::BackedAnnData;
+use super::write::stored_as;
+use super::{BackedAnnData, BackedMatrixView, StoredAs};
+use crate::concat::vstack_csr;
 use crate::subset::prune_categories;
 use crate::AnnData;
 
@@ -83,20 +86,62 @@ impl BackedAnnData {
     /// categories removed, in `obsm`/`varm` data frames too, colours fixed, `raw` cut to the
     /// observations only); for the whole file, what [`crate::read_h5ad`] gives.
     pub fn to_memory(&self) -> Result<AnnData> {
+        self.to_memory_stored_as(StoredAs::default())
+    }
+
+    /// [`BackedAnnData::to_memory`] with X, the layers and `raw.X` stored as `stored` gives
+    /// (anndata's `read_h5ad(path, as_sparse=("X", "raw/X"))` is `x` and `raw_x` CSR). A dense
+    /// matrix made sparse is read in chunks of rows, each made sparse before the next is
+    /// read: the dense matrix is never held whole.
+    ///
+    /// ```
+    /// use annpage::backed::{read_h5ad_backed, BackedOptions, MatrixKind, Mode, StoredAs};
+    /// use annpage::data::{Matrix, SparseFormat};
+    /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/x_dense_f32.h5ad");
+    /// let adata = read_h5ad_backed(path, Mode::Read, BackedOptions::default())?;
+    /// let csr = StoredAs { x: Some(MatrixKind::Sparse(SparseFormat::Csr)), ..StoredAs::default() };
+    /// let sparse = adata.to_memory_stored_as(csr)?;
+    /// assert!(matches!(sparse.x(), Some(Matrix::Sparse(_))));
+    /// assert_eq!(sparse.x().unwrap().to_dense()?, adata.to_memory()?.x().unwrap().to_dense()?);
+    /// # Ok::<(), annpage::Error>(())
+    /// ```
+    pub fn to_memory_stored_as(&self, stored: StoredAs) -> Result<AnnData> {
         let snap = self.shared.snapshot();
-        self.in_file(self.elements(&snap))
+        self.in_file(self.elements(&snap, stored))
             .and_then(|elems| AnnData::from_elements(elems).in_file(&self.shared.path))
     }
 
-    fn elements(&self, snap: &Snapshot) -> Result<AnnDataElements> {
+    /// A matrix of the selection in memory, stored as `kind` (as on disk when `None`).
+    fn read_as(&self, view: &BackedMatrixView, kind: Option<MatrixKind>) -> Result<Matrix> {
+        let format = match (kind, view.kind()) {
+            (None, _) => return view.to_memory(),
+            (Some(MatrixKind::Sparse(format)), MatrixKind::Dense) => format,
+            (Some(kind), _) => return stored_as(view.to_memory()?, kind),
+        };
+        let (rows, cols) = view.shape();
+        let row_bytes = cols.saturating_mul(view.dtype().size()).max(1);
+        let piece = MemoryPolicy::new(self.cache_budget()).write_piece_bytes();
+        let mut parts = Vec::new();
+        for chunk in view.scan((piece / row_bytes).max(1))? {
+            parts.push(chunk?.1.into_sparse(SparseFormat::Csr)?);
+        }
+        let csr = if parts.is_empty() {
+            SparseMatrix::empty(SparseFormat::Csr, (rows, cols), view.dtype())
+        } else {
+            vstack_csr(parts)?
+        };
+        Matrix::Sparse(csr).into_sparse(format).map(Matrix::Sparse)
+    }
+
+    fn elements(&self, snap: &Snapshot, stored: StoredAs) -> Result<AnnDataElements> {
         let layout = &snap.layout;
         let (obs, var, uns) = self.frames_and_uns(snap)?;
-        let matrices = |slots: &IndexMap<String, MatrixSlot>, name: &str, rows, cols| {
+        let matrices = |slots: &IndexMap<String, MatrixSlot>, name: &str, rows, cols, kind| {
             slots
                 .iter()
                 .map(|(k, slot)| {
                     let view = self.view_of(slot, format!("/{name}/{k}"), rows, cols);
-                    Ok((k.clone(), view.to_memory()?))
+                    Ok((k.clone(), self.read_as(&view, kind)?))
                 })
                 .collect::<Result<IndexMap<_, _>>>()
         };
@@ -115,14 +160,13 @@ impl BackedAnnData {
         let raw = match &layout.raw {
             Some(raw) => {
                 let all = AxisIndex::full(raw.x.shape().1);
-                let x = self
-                    .view_of(
-                        &raw.x,
-                        "/raw/X".into(),
-                        self.obs_axis(),
-                        (&all, FrameId::RawVar),
-                    )
-                    .to_memory()?;
+                let view = self.view_of(
+                    &raw.x,
+                    "/raw/X".into(),
+                    self.obs_axis(),
+                    (&all, FrameId::RawVar),
+                );
+                let x = self.read_as(&view, stored.raw_x)?;
                 let var = self.shared.frame_rows(snap, &raw.var, &all)?;
                 let varm = raw
                     .varm
@@ -138,17 +182,23 @@ impl BackedAnnData {
                 .x
                 .as_ref()
                 .map(|x| {
-                    self.view_of(x, "/X".into(), self.obs_axis(), self.var_axis())
-                        .to_memory()
+                    let view = self.view_of(x, "/X".into(), self.obs_axis(), self.var_axis());
+                    self.read_as(&view, stored.x)
                 })
                 .transpose()?,
             obs,
             var,
             obsm: aligned(&layout.obsm, "obsm", &self.obs)?,
             varm: aligned(&layout.varm, "varm", &self.var)?,
-            obsp: matrices(&layout.obsp, "obsp", self.obs_axis(), self.obs_axis())?,
-            varp: matrices(&layout.varp, "varp", self.var_axis(), self.var_axis())?,
-            layers: matrices(&layout.layers, "layers", self.obs_axis(), self.var_axis())?,
+            obsp: matrices(&layout.obsp, "obsp", self.obs_axis(), self.obs_axis(), None)?,
+            varp: matrices(&layout.varp, "varp", self.var_axis(), self.var_axis(), None)?,
+            layers: matrices(
+                &layout.layers,
+                "layers",
+                self.obs_axis(),
+                self.var_axis(),
+                stored.layers,
+            )?,
             uns,
             raw,
         })

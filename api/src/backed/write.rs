@@ -491,7 +491,7 @@ fn kind_of(m: &Matrix) -> MatrixKind {
 
 /// `m` stored as `kind` (as scipy converts: a dense matrix's non-zeros; no copy when it is
 /// stored so already).
-fn stored_as(m: Matrix, kind: MatrixKind) -> Result<Matrix> {
+pub(super) fn stored_as(m: Matrix, kind: MatrixKind) -> Result<Matrix> {
     match (kind, m) {
         (MatrixKind::Dense, m @ Matrix::Dense(_)) => Ok(m),
         (MatrixKind::Dense, m) => m.to_dense().map(Matrix::Dense),

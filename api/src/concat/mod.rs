@@ -18,6 +18,7 @@ mod ondisk;
 mod options;
 mod plan;
 mod sparse;
+pub(crate) use self::sparse::vstack_csr;
 mod values;
 
 pub use collection::{read_collection, BackedCollection, CollectionChunks};

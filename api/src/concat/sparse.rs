@@ -202,25 +202,33 @@ pub(super) fn reindex_sparse(
 }
 
 /// Stacks CSR matrices of equal width (scipy's `vstack(..., format="csr")`).
-pub(super) fn vstack_csr(parts: Vec<SparseMatrix>) -> Result<SparseMatrix> {
+pub(crate) fn vstack_csr(parts: Vec<SparseMatrix>) -> Result<SparseMatrix> {
     let dtype = values::result_type_all(parts.iter().map(|p| p.data().dtype()))
         .ok_or_else(|| Error::unsupported("sparse matrices of strings"))?;
     let cols = parts.first().map_or(0, |p| p.shape().1);
     let rows = parts.iter().map(|p| p.shape().0).sum();
-    let mut indptr = vec![0u64];
-    let mut indices = Vec::new();
+    let nnz = parts.iter().map(SparseMatrix::nnz).sum();
+    let mut indptr = Vec::with_capacity(rows + 1);
+    indptr.push(0u64);
+    let mut indices = Vec::with_capacity(nnz);
     let mut data = Vec::with_capacity(parts.len());
+    // Each part's arrays are moved (or freed once copied), not held beside the result's.
     for p in parts {
-        if p.shape().1 != cols {
+        let (_, (_, width), part_indptr, part_indices, values) = p.into_parts();
+        if width != cols {
             return Err(Error::shape(format!(
-                "cannot stack sparse matrices of {} and {cols} columns",
-                p.shape().1
+                "cannot stack sparse matrices of {width} and {cols} columns"
             )));
         }
         let base = indices.len() as u64;
-        indptr.extend(p.indptr()[1..].iter().map(|&o| o + base));
-        indices.extend_from_slice(p.indices());
-        data.push(values::cast(p.data(), dtype)?);
+        indptr.extend(part_indptr[1..].iter().map(|&o| o + base));
+        indices.extend_from_slice(&part_indices);
+        drop(part_indices);
+        data.push(if values.dtype() == dtype {
+            values
+        } else {
+            values::cast(&values, dtype)?
+        });
     }
     let data = if data.is_empty() {
         ArrayData::zeros(dtype, &[0])
