@@ -67,8 +67,8 @@ pub use crate::backed::{
     TransposedMatrix,
 };
 pub use crate::concat::{
-    concat, concat_on_disk, read_collection, BackedCollection, CollectionChunks, ConcatOptions,
-    FillValue, Join, MergeStrategy,
+    concat, concat_on_disk, concat_on_disk_observed, read_collection, BackedCollection,
+    CollectionChunks, ConcatOptions, ConcatProgress, FillValue, Join, MergeStrategy,
 };
 pub use crate::formats::{
     convert_10x_h5, convert_loom, convert_mtx, read_10x_h5, read_10x_mtx, read_csv, read_loom,

@@ -9,9 +9,9 @@ use annpage::panics;
 use annpage::query::Query;
 use annpage::ResultExt;
 use annpage::{
-    concat_on_disk, convert_10x_h5, convert_loom, convert_mtx, read_h5ad_backed, Axis,
-    BackedAnnData, BackedOptions, Compression, Error, FileFormat, Mode, Selection, StoreKind,
-    WriteOptions, ZarrCompression, ZarrFormat, ZarrOptions,
+    concat_on_disk_observed, convert_10x_h5, convert_loom, convert_mtx, read_h5ad_backed, Axis,
+    BackedAnnData, BackedOptions, Compression, ConcatProgress, Error, FileFormat, Mode, Selection,
+    StoreKind, WriteOptions, ZarrCompression, ZarrFormat, ZarrOptions,
 };
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -127,7 +127,7 @@ enum Command {
     /// dense/sparse storage, transpose (the matrices streamed within --cache-mb).
     Transform(transform::TransformArgs),
     /// Concatenate files along obs or var as anndata.concat does, streaming X, layers, raw.X
-    /// and dense obsm entries through one cache.
+    /// and dense obsm entries through one cache (a progress bar over their values on a terminal).
     Concat {
         /// Input .h5ad files, in order.
         #[arg(required = true)]
@@ -398,7 +398,20 @@ fn run(cli: Cli) -> annpage::Result<()> {
                 AxisArg::Var => Axis::Var,
             });
             let write = output_args.options(&output)?;
-            concat_on_disk(&inputs, &output, &options, &write, &backed_options(&backed))?;
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{bar:40} {percent}% of {len} values {elapsed} (eta {eta})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            let observe = |p: ConcatProgress| {
+                bar.set_length(p.total);
+                bar.set_position(p.done);
+            };
+            let backed = backed_options(&backed);
+            concat_on_disk_observed(&inputs, &output, &options, &write, &backed, &observe)?;
+            bar.finish_and_clear();
         }
         Command::Serve(_) => unreachable!("main serves before run"),
     }

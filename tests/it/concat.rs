@@ -500,3 +500,89 @@ fn on_disk_refusals_name_the_input_file() {
     assert!(msg.contains("the var name 'g1' appears twice"), "{msg}");
     assert!(!out.exists());
 }
+
+/// `concat_on_disk_observed` reports the values of the streamed matrices read, from none to
+/// all of them (every stored value of the inputs' X, layers and raw.X), never backwards.
+#[test]
+fn on_disk_reports_progress_over_the_values_read() {
+    use annpage::data::Matrix;
+    use annpage::{concat_on_disk_observed, BackedOptions, ConcatProgress, WriteOptions};
+    let names = [
+        "x_csr_f32.h5ad",
+        "x_csc_f64.h5ad",
+        "x_dense_f32.h5ad",
+        "all_elements.h5ad",
+    ];
+    let paths: Vec<_> = names.iter().map(|n| fixture(n)).collect();
+    let values = |m: &Matrix| match m {
+        Matrix::Sparse(s) => s.nnz() as u64,
+        Matrix::Dense(a) => a.len() as u64,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (k, set) in [&paths[..3], &paths[3..]].into_iter().enumerate() {
+        let adatas: Vec<AnnData> = set.iter().map(|p| read_h5ad(p).unwrap()).collect();
+        for axis in [Axis::Obs, Axis::Var] {
+            let options = ConcatOptions {
+                axis,
+                join: Join::Outer,
+                index_unique: Some("-".into()),
+                ..ConcatOptions::default()
+            };
+            let seen = std::sync::Mutex::new(Vec::<ConcatProgress>::new());
+            let observe = |p| seen.lock().unwrap().push(p);
+            let small = BackedOptions {
+                cache_bytes: 64 << 10,
+                ..BackedOptions::default()
+            };
+            let out = dir.path().join(format!("{k}-{axis:?}.h5ad"));
+            concat_on_disk_observed(
+                set,
+                &out,
+                &options,
+                &WriteOptions::default(),
+                &small,
+                &observe,
+            )
+            .unwrap();
+            let layers: Vec<String> = {
+                let keys = adatas.iter().flat_map(|a| a.layers().keys().cloned());
+                let mut keys: Vec<String> = keys.collect();
+                keys.sort();
+                keys.dedup();
+                keys
+            };
+            let want: u64 = adatas
+                .iter()
+                .map(|a| {
+                    a.x().map_or(0, values)
+                        + a.raw().map_or(0, |r| values(&r.x))
+                        + layers
+                            .iter()
+                            .filter_map(|k| a.layers().get(k))
+                            .map(values)
+                            .sum::<u64>()
+                })
+                .sum();
+            let seen = seen.into_inner().unwrap();
+            let (first, last) = (seen[0], *seen.last().unwrap());
+            assert_eq!(
+                first,
+                ConcatProgress {
+                    done: 0,
+                    total: want
+                },
+                "{set:?} {axis:?}"
+            );
+            assert_eq!(
+                last,
+                ConcatProgress {
+                    done: want,
+                    total: want
+                },
+                "{set:?} {axis:?}"
+            );
+            assert!(seen.len() > 2, "{set:?} {axis:?}: {seen:?}");
+            assert!(seen.windows(2).all(|w| w[0].done <= w[1].done), "{seen:?}");
+        }
+    }
+}

@@ -27,6 +27,7 @@ use super::ondisk::{
     Streamed, MAX_CHUNK_ROWS,
 };
 use super::plan::{self, Reindexer};
+use super::progress::{ConcatProgress, Tracker};
 use super::{concat_noting_strings, ConcatOptions, FillValue};
 use crate::backed::BackedOptions;
 use crate::{Axis, BackedAnnData, BackedMatrixView, Selection};
@@ -36,12 +37,14 @@ pub(super) fn concat_on_disk(
     inputs: &[impl AsRef<Path>],
     output: &Path,
     options: &ConcatOptions,
-    write: &annpage_engine::format::WriteOptions,
-    backed: &BackedOptions,
+    (write, backed): (&annpage_engine::format::WriteOptions, &BackedOptions),
+    observe: &(dyn Fn(ConcatProgress) + Sync),
 ) -> Result<()> {
     let (cache, handles) = open_inputs(inputs, backed)?;
     let plan = Plan::new(&handles, options, MemoryPolicy::new(cache.budget()))?;
-    write_file(output, write, all_cores(), |w| plan.write(&handles, w))
+    write_file(output, write, all_cores(), |w| {
+        plan.write(&handles, w, observe)
+    })
 }
 
 /// Everything decided before the matrices are streamed.
@@ -91,9 +94,16 @@ impl<'o> Plan<'o> {
         })
     }
 
-    /// Writes the members of the root group.
-    fn write(&self, handles: &[BackedAnnData], w: &Writer<'_>) -> Result<()> {
+    /// Writes the members of the root group, telling `observe` how far it has got.
+    fn write(
+        &self,
+        handles: &[BackedAnnData],
+        w: &Writer<'_>,
+        observe: &(dyn Fn(ConcatProgress) + Sync),
+    ) -> Result<()> {
         let with_x = check_x(handles, self.options.join);
+        let streamed = (with_x, &self.layers[..], self.raw.is_some());
+        let tracker = Tracker::new(handles, streamed, observe)?;
         let matrices = Matrices {
             layers: &self.layers,
             obsm: &[],
@@ -131,20 +141,25 @@ impl<'o> Plan<'o> {
                     widths: &widths,
                     reindexers: &self.reindexers,
                     fill,
+                    tracker: &tracker,
                 };
                 columns.stream(w, (g, m.name()), self.policy)
             },
-        )
+        )?;
+        tracker.finish();
+        Ok(())
     }
 }
 
 /// One matrix of the result: `pieces[i]` is input `i`'s (`None` when it lacks it),
-/// `widths[i]` its number of genes, `reindexers[i]` where its cells go.
+/// `widths[i]` its number of genes, `reindexers[i]` where its cells go; `tracker` counts
+/// what is read.
 struct Columns<'a> {
     pieces: &'a [Option<BackedMatrixView>],
     widths: &'a [usize],
     reindexers: &'a [Reindexer],
     fill: Option<FillValue>,
+    tracker: &'a Tracker<'a>,
 }
 
 impl Columns<'_> {
@@ -228,9 +243,11 @@ impl Columns<'_> {
                 .collect();
             aligns.push(Reindexer::positions(rows.len(), map));
             read.push(match piece {
-                Some(m) => Some(Mat::from_matrix(
-                    m.rows(&Selection::positions(rows.iter().copied()))?,
-                )),
+                Some(m) => {
+                    let values = m.rows(&Selection::positions(rows.iter().copied()))?;
+                    self.tracker.read(&values);
+                    Some(Mat::from_matrix(values))
+                }
                 None => None,
             });
         }

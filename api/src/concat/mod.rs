@@ -17,13 +17,15 @@ mod obsm;
 mod ondisk;
 mod options;
 mod plan;
+mod progress;
 mod sparse;
 pub(crate) use self::sparse::vstack_csr;
 mod values;
 
 pub use collection::{read_collection, BackedCollection, CollectionChunks};
-pub use ondisk::concat_on_disk;
+pub use ondisk::{concat_on_disk, concat_on_disk_observed};
 pub use options::{ConcatOptions, FillValue, Join, MergeStrategy};
+pub use progress::ConcatProgress;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

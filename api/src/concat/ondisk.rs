@@ -21,6 +21,7 @@ use indexmap::IndexMap;
 
 use super::conform::{filled_values, write_stream, Conform};
 use super::plan::{self, Reindexer};
+use super::progress::{ConcatProgress, Tracker};
 use super::{
     concat_noting_strings, join_keys, obsm, resolve_keys, ConcatOptions, FillValue, Join,
     StringColumns,
@@ -58,16 +59,47 @@ pub fn concat_on_disk(
     write: &WriteOptions,
     backed: &BackedOptions,
 ) -> Result<()> {
+    concat_on_disk_observed(inputs, output, options, write, backed, &|_| {})
+}
+
+/// [`concat_on_disk`], telling `observe` how far it has got as the matrices are read (from
+/// the reading threads; first with nothing read, last with everything).
+///
+/// ```
+/// use std::sync::Mutex;
+/// use annpage::{concat_on_disk_observed, BackedOptions, ConcatOptions, WriteOptions};
+/// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/pbmc_like_csr.h5ad");
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let out = dir.path().join("twice.h5ad");
+/// let seen = Mutex::new(Vec::new());
+/// let options = ConcatOptions { index_unique: Some("-".into()), ..Default::default() };
+/// let observe = |p| seen.lock().unwrap().push(p);
+/// concat_on_disk_observed(&[path, path], &out, &options, &WriteOptions::default(),
+///                         &BackedOptions::default(), &observe)?;
+/// let last = *seen.lock().unwrap().last().unwrap();
+/// assert!(last.total > 0 && last.done == last.total);
+/// # Ok::<(), annpage::Error>(())
+/// ```
+pub fn concat_on_disk_observed(
+    inputs: &[impl AsRef<Path>],
+    output: impl AsRef<Path>,
+    options: &ConcatOptions,
+    write: &WriteOptions,
+    backed: &BackedOptions,
+    observe: &(dyn Fn(ConcatProgress) + Sync),
+) -> Result<()> {
     let output = output.as_ref();
     if inputs.is_empty() {
         return Err(Error::invalid("concat needs at least one file"));
     }
     if options.axis == Axis::Var {
-        return super::along_var::concat_on_disk(inputs, output, options, write, backed);
+        return super::along_var::concat_on_disk(inputs, output, options, (write, backed), observe);
     }
     let (cache, handles) = open_inputs(inputs, backed)?;
     let plan = Plan::new(&handles, options, MemoryPolicy::new(cache.budget()))?;
-    write_file(output, write, all_cores(), |w| plan.write(&handles, w))
+    write_file(output, write, all_cores(), |w| {
+        plan.write(&handles, w, observe)
+    })
 }
 
 /// The threads that compress gzip chunks of a written file: one per core (as `annpage
@@ -238,10 +270,17 @@ impl<'o> Plan<'o> {
         })
     }
 
-    /// Writes the members of the root group.
-    fn write(&self, handles: &[BackedAnnData], w: &Writer<'_>) -> Result<()> {
+    /// Writes the members of the root group, telling `observe` how far it has got.
+    fn write(
+        &self,
+        handles: &[BackedAnnData],
+        w: &Writer<'_>,
+        observe: &(dyn Fn(ConcatProgress) + Sync),
+    ) -> Result<()> {
         let with_x = check_x(handles, self.options.join);
         let raw = self.raw.as_ref().map(|(raw, _)| raw);
+        let streamed = (with_x, &self.layers[..], raw.is_some());
+        let tracker = Tracker::new(handles, streamed, observe)?;
         let matrices = Matrices {
             layers: &self.layers,
             obsm: &self.obsm_streamed,
@@ -273,9 +312,16 @@ impl<'o> Plan<'o> {
                     self.options.layer_fill(),
                 ),
             };
-            let into = (g, m.name());
-            stream(w, into, pieces, handles, reindexers, fill, self.policy)
-        })
+            let sources = Sources {
+                pieces,
+                reindexers,
+                fill,
+            };
+            let reading = (self.policy, &tracker);
+            stream(w, (g, m.name()), &sources, handles, reading)
+        })?;
+        tracker.finish();
+        Ok(())
     }
 }
 
@@ -501,18 +547,30 @@ pub(super) fn is_csc(m: &BackedMatrixView) -> bool {
     m.kind() == MatrixKind::Sparse(SparseFormat::Csc)
 }
 
-/// Streams one matrix of the result: `pieces[i]` is input `i`'s (`None` when it lacks it).
-/// Written as `into.1` in group `into.0`.
+/// One matrix of the result along obs: `pieces[i]` is input `i`'s (`None` when it lacks it),
+/// `reindexers[i]` where its columns go, `fill` what an outer join puts where it has none.
+struct Sources<'a> {
+    pieces: Vec<Option<BackedMatrixView>>,
+    reindexers: &'a [Reindexer],
+    fill: Option<FillValue>,
+}
+
+/// Streams one matrix of the result, written as `into.1` in group `into.0`, in chunks the
+/// policy sizes; the tracker counts what is read.
 fn stream(
     w: &Writer<'_>,
     into: (&str, &str),
-    pieces: Vec<Option<BackedMatrixView>>,
+    sources: &Sources<'_>,
     handles: &[BackedAnnData],
-    reindexers: &[Reindexer],
-    fill: Option<FillValue>,
-    policy: MemoryPolicy,
+    (policy, tracker): (MemoryPolicy, &Tracker<'_>),
 ) -> Result<()> {
-    let conform = Conform::probe(&pieces, reindexers, fill)?;
+    let Sources {
+        pieces,
+        reindexers,
+        fill,
+    } = sources;
+    let (reindexers, fill) = (*reindexers, *fill);
+    let conform = Conform::probe(pieces, reindexers, fill)?;
     let shape_cols = reindexers.first().map_or(0, Reindexer::new_len);
     let rows: usize = handles.iter().map(BackedAnnData::n_obs).sum();
     let stored: u64 = pieces
@@ -535,9 +593,8 @@ fn stream(
         std::thread::scope(|s| {
             let reader = s.spawn(|| {
                 let send = move |m| tx.send(m).is_ok();
-                read_aligned(
-                    &pieces, handles, reindexers, &conform, per_input, &buffers, send,
-                )
+                let reading = (&buffers, tracker);
+                read_aligned(sources, handles, &conform, per_input, reading, send)
             });
             let written = rx.iter().try_for_each(|m| {
                 push(&m)?;
@@ -555,25 +612,26 @@ fn stream(
     write_stream(w, into, &conform, (rows, shape_cols), bound, feed)
 }
 
-/// Reads each input's chunks of rows of one matrix (`pieces[i]`, or none), aligned onto the
-/// result's columns by `conform`, and hands them to `send` in order until it returns `false`.
-/// `chunk_rows(piece, n_obs)` gives each input's rows per chunk; chunks handed back to
-/// `buffers` are read into.
+/// Reads each input's chunks of rows of one matrix (`sources.pieces[i]`, or none), aligned
+/// onto the result's columns by `conform`, and hands them to `send` in order until it returns
+/// `false`. `chunk_rows(piece, n_obs)` gives each input's rows per chunk; chunks handed back
+/// to `buffers` are read into; `tracker` counts what is read.
 fn read_aligned(
-    pieces: &[Option<BackedMatrixView>],
+    sources: &Sources<'_>,
     handles: &[BackedAnnData],
-    reindexers: &[Reindexer],
     conform: &Conform,
     chunk_rows: impl Fn(Option<&BackedMatrixView>, usize) -> Result<usize>,
-    buffers: &ScanBuffers,
+    (buffers, tracker): (&ScanBuffers, &Tracker<'_>),
     send: impl Fn(Matrix) -> bool,
 ) -> Result<()> {
-    for ((piece, h), r) in pieces.iter().zip(handles).zip(reindexers) {
+    let inputs = sources.pieces.iter().zip(handles).zip(sources.reindexers);
+    for ((piece, h), r) in inputs {
         let per = chunk_rows(piece.as_ref(), h.n_obs())?;
         match piece {
             Some(m) => {
                 for chunk in m.scan_reusing(per, buffers)? {
                     let (range, values) = chunk?;
+                    tracker.read(&values);
                     if !send(conform.chunk(Some(values), range.len(), r)?) {
                         return Ok(());
                     }
