@@ -602,7 +602,13 @@ class BackedAnnData(Vectors):
         if filename is not None:
             level = _gzip_level(compression, compression_opts)
             dense = sorted(_convert.as_dense(as_dense, self.raw is not None))
-            self._write_to(filename, lambda path: self._h().write_as(path, compression, level, dense=dense), zarr=False)
+            if dense and not hasattr(self._h(), "write_as"):
+                raise NotImplementedError("as_dense is not taken by a collection's write_h5ad")
+            if dense:
+                write = lambda path: self._h().write_as(path, compression, level, dense=dense)  # noqa: E731
+            else:  # a collection's handle has only this writer
+                write = lambda path: self._h().write_h5ad(path, compression, level)  # noqa: E731
+            self._write_to(filename, write, zarr=False)
             return
         if not self._writable:
             raise ValueError(

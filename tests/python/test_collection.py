@@ -174,3 +174,10 @@ def test_string_columns_keep_the_dtypes_anndata_concat_gives(tmp_path):
     assert c.var["gid"].dtype == want.var["gid"].dtype
     assert_equal(c.to_memory(), want)
     assert_equal(c[[0, 2]].to_memory(), want[[0, 2]].copy())
+
+
+def test_a_collection_refuses_as_dense_clearly(tmp_path):
+    """A collection streams its files' matrices as stored; ``as_dense`` is refused by name."""
+    with annpage.read_collection([SRC, SRC], index_unique="-") as c:
+        with pytest.raises(NotImplementedError, match="as_dense"):
+            c.write_h5ad(tmp_path / "dense.h5ad", as_dense="X")
