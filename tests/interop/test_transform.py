@@ -227,3 +227,38 @@ def test_a_change_of_storage_streams(annpage_bin: Path, tmp_path: Path, fmt: str
     got = ad.read_h5ad(out)
     assert type(got.X) is type(want.X)
     assert_equal(got, want)
+
+
+def _skewed(path: Path, cells: int, genes: int, heavy: int, seed: int) -> float:
+    """A CSR file whose first `heavy` genes are stored in every cell and hold half its values
+    (real data is skewed so: its most expressed genes hold much of X), the rest random. Returns
+    the MiB of X's data and indices."""
+    rng = np.random.default_rng(seed)
+    dense = sp.csr_matrix(rng.random((cells, heavy), dtype=np.float32) + 1)
+    light = sp.random(cells, genes - heavy, density=heavy / (genes - heavy), format="csr",
+                      dtype=np.float32, random_state=seed)
+    x = sp.hstack([dense, light], format="csr")
+    ad.AnnData(X=x, obs=pd.DataFrame(index=[f"c{i}" for i in range(cells)]),
+               var=pd.DataFrame(index=[f"g{i}" for i in range(genes)])).write_h5ad(path)
+    return x.nnz * 8 / 2**20
+
+
+def test_pieces_follow_the_skew_of_the_matrix(annpage_bin: Path, tmp_path: Path) -> None:
+    """Pieces of columns are cut from each column's stored values, not the average column: the
+    first genes of this file hold half of X, and a piece sized from the average would take
+    them all at once (five times the budget, twice over while converted)."""
+    from support import peak_rss_mb
+
+    src = tmp_path / "skewed.h5ad"
+    x_mb = _skewed(src, 50000, 2000, 50, 3)
+    budget = 8
+    copy, res = peak_rss_mb([annpage_bin, "transform", src, tmp_path / "copy.h5ad", "--cache-mb", budget])
+    assert res.returncode == 0, res.stderr
+    out = tmp_path / "csc.h5ad"
+    peak, res = peak_rss_mb([annpage_bin, "transform", src, out, "--matrix-format", "csc", "--cache-mb", budget])
+    assert res.returncode == 0, res.stderr
+    assert x_mb > 4 * budget
+    assert peak - copy < 3 * budget, f"{peak:.0f} MiB for {x_mb:.0f} MiB of X (a copy: {copy:.0f} MiB)"
+    got, want = ad.read_h5ad(out), ad.read_h5ad(src)
+    assert got.X.format == "csc"
+    assert_equal(got, _edit(want, "csc"))

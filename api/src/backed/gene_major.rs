@@ -9,6 +9,7 @@ use annpage_engine::format::{Encoding, WriteOptions};
 use annpage_engine::paged::MatrixKind;
 use annpage_engine::{Error, Result};
 
+use super::slices::groups;
 use super::{BackedAnnData, BackedMatrixView};
 
 /// Rows read at once: about this many bytes of stored values.
@@ -60,7 +61,8 @@ impl BackedAnnData {
             };
             let mut sink = w.matrix("/", "X", &spec)?;
             let per_value = (x.dtype().size() + 4) as u64;
-            for genes in groups(&counts, (memory_bytes as u64 / per_value).max(1)) {
+            let costs: Vec<u64> = counts.iter().map(|n| n * per_value).collect();
+            for genes in groups(&costs, memory_bytes as u64) {
                 sink.push(&Matrix::Sparse(gather(&x, genes, &counts)?))?;
             }
             sink.check_complete()?;
@@ -91,23 +93,6 @@ fn gene_counts(x: &BackedMatrixView) -> Result<Vec<u64>> {
         chunks.recycle(Matrix::Sparse(s));
     }
     Ok(counts)
-}
-
-/// Consecutive runs of genes storing at most `values` values together (or one gene).
-fn groups(counts: &[u64], values: u64) -> Vec<std::ops::Range<usize>> {
-    let mut out = vec![];
-    let (mut start, mut held) = (0, 0u64);
-    for (g, &n) in counts.iter().enumerate() {
-        if g > start && held + n > values {
-            out.push(start..g);
-            (start, held) = (g, 0);
-        }
-        held += n;
-    }
-    if start < counts.len() {
-        out.push(start..counts.len());
-    }
-    out
 }
 
 /// The genes `genes` of `x` as a CSC matrix (all cells × those genes), in one scan.
@@ -182,16 +167,4 @@ fn gather_typed<T: Primitive + Copy + Default>(
         cells,
         T::wrap(ndarray::Array1::from(values).into_dyn()),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::groups;
-
-    #[test]
-    fn genes_are_grouped_within_the_bound_and_a_large_gene_alone() {
-        assert_eq!(groups(&[3, 3, 3, 9, 1, 1], 6), vec![0..2, 2..3, 3..4, 4..6]);
-        assert_eq!(groups(&[], 6), Vec::<std::ops::Range<usize>>::new());
-        assert_eq!(groups(&[0, 0, 0], 1), vec![0..3]);
-    }
 }

@@ -75,6 +75,7 @@ mod matrix;
 mod memory;
 mod open;
 mod shared;
+pub(crate) mod slices;
 #[cfg(test)]
 mod tests;
 mod transpose;

@@ -7,10 +7,9 @@
 //! ones are written along their compressed axis (rows of CSR, columns of CSC), through the
 //! engine's [`MatrixSink`].
 
-use std::ops::Range;
 use std::path::Path;
 
-use annpage_engine::data::{Mapping, Matrix, SparseFormat};
+use annpage_engine::data::{DType, Mapping, Matrix, SparseFormat};
 use annpage_engine::error::ResultExt;
 use annpage_engine::file::join;
 use annpage_engine::file::probe::{ElemSlot, FrameId, MatrixSlot};
@@ -23,6 +22,7 @@ use annpage_engine::{Error, Result};
 use indexmap::IndexMap;
 
 use super::matrix::BackedMatrixView;
+use super::slices::{self, max_repeats, Pieces};
 use super::BackedAnnData;
 use crate::Axis;
 
@@ -56,7 +56,8 @@ impl Orient {
 /// the default) or as the kind given — anndata's `write_h5ad(as_dense=("X", "raw/X"))` is
 /// `x` and `raw_x` dense. A change of kind streams too; a matrix written along the other axis
 /// than the input stores it (CSC from CSR or dense, CSR or dense from CSC) is read in pieces
-/// of a quarter of the budget, each of which reads every block holding it.
+/// of half the budget with their converted copy, each of which reads every block holding it
+/// (pieces are cut from each slice's stored values, counted in a first pass).
 ///
 /// ```
 /// use annpage::backed::{read_h5ad_backed, BackedOptions, MatrixKind, Mode, StoredAs};
@@ -384,13 +385,10 @@ fn stream_selected(
     };
     // Pieces across the stored axis (CSC rows, CSR or dense columns) read every block holding
     // them; compressed chunks are decoded whole: both take pieces as large as the budget
-    // allows, held a second time while converted when the kind changes.
+    // allows.
     let across = by_rows != major_is_rows(stored);
     let scattered = !in_order(major) && m.decodes_whole_chunks();
-    let (target, room) = if across {
-        let room = policy.scattered_piece_bytes();
-        (room / 2, room)
-    } else if scattered {
+    let (target, room) = if across || scattered {
         let room = policy.scattered_piece_bytes();
         (room, room)
     } else {
@@ -401,15 +399,45 @@ fn stream_selected(
 
     let (bound, exact) = stored_bound(s)?;
     let dtype = m.dtype();
-    let per_slice = match out {
-        MatrixKind::Dense => minor.len().saturating_mul(dtype.size()),
-        MatrixKind::Sparse(_) => {
-            (bound / major.len().max(1) as u64) as usize * (dtype.size() + 8) + 8
-        }
-    };
-    let per_piece = (target / per_slice.max(1)).max(1);
+    if dtype == DType::F16 && stored == MatrixKind::Dense && out != MatrixKind::Dense {
+        // scipy.sparse refuses float16: anndata could neither make nor read such a matrix.
+        return Err(blame(Error::unsupported(
+            "a float16 matrix cannot be stored sparse (scipy.sparse has no float16)",
+        )));
+    }
+    // What each piece holds, slice by slice: the values read, and their converted copy
+    // when the kind changes (a dense matrix made sparse may keep every entry).
+    let counts = slices::values_per(m, (s.rows, s.cols), by_rows, target as u64).map_err(blame)?;
+    let (value, entry) = (
+        dtype.size() as u64,
+        minor.len() as u64 * dtype.size() as u64,
+    );
+    let converted = out != stored || how.orient == Orient::Transposed;
+    let costs: Vec<u64> = counts
+        .iter()
+        .map(|&n| {
+            let read = if stored == MatrixKind::Dense {
+                entry
+            } else {
+                n * (value + 4)
+            };
+            let copy = match out {
+                _ if !converted => 0,
+                MatrixKind::Dense => entry,
+                MatrixKind::Sparse(_) => n * (value + 4),
+            };
+            read + copy + 8
+        })
+        .collect();
     let shape = how.orient.pair(s.rows.len(), s.cols.len());
-    let read = || pieces(s, by_rows, per_piece, how.orient, out);
+    let read = || -> Result<Pieces<'_>> {
+        let pieces = slices::pieces(m, (s.rows, s.cols), by_rows, &costs, target as u64)?;
+        let orient = how.orient;
+        Ok(Box::new(pieces.map(move |piece| {
+            let (range, piece) = piece?;
+            Ok((range, stored_as(orient.apply(piece), out)?))
+        })))
+    };
     let values = match out {
         MatrixKind::Dense => Values::Exactly(0),
         MatrixKind::Sparse(_) if exact => Values::Exactly(bound),
@@ -516,54 +544,6 @@ fn in_order(index: &AxisIndex) -> bool {
         IndexKind::Strided { step, .. } => step > 0,
         IndexKind::Range(_) => true,
     }
-}
-
-/// How many times the most repeated position of `index` is selected.
-fn max_repeats(index: &AxisIndex) -> u64 {
-    match index.kind() {
-        IndexKind::Positions(ps) => {
-            let mut sorted = ps.to_vec();
-            sorted.sort_unstable();
-            sorted
-                .chunk_by(|a, b| a == b)
-                .map(|run| run.len() as u64)
-                .max()
-                .unwrap_or(0)
-        }
-        _ => u64::from(!index.is_empty()),
-    }
-}
-
-/// Pieces of a matrix, each with the range of major slices it holds.
-type Pieces<'a> = Box<dyn Iterator<Item = Result<(Range<usize>, Matrix)>> + 'a>;
-
-/// The pieces of a selection in the output's order: each holds at most `per_piece` of the
-/// input's rows (`by_rows`) or columns, with the range of them it holds, oriented by
-/// `orient` and stored as `kind`.
-fn pieces<'a>(
-    s: &'a Selected<'a>,
-    by_rows: bool,
-    per_piece: usize,
-    orient: Orient,
-    kind: MatrixKind,
-) -> Result<Pieces<'a>> {
-    let (m, rows, cols) = (s.m, s.rows, s.cols);
-    let finish = move |(range, piece)| Ok((range, stored_as(orient.apply(piece), kind)?));
-    if by_rows {
-        if rows.is_empty() {
-            return Ok(Box::new(std::iter::empty()));
-        }
-        return Ok(Box::new(
-            m.chunks(rows, cols, per_piece)?
-                .map(move |piece| piece.and_then(finish)),
-        ));
-    }
-    let n = cols.len();
-    Ok(Box::new((0..n).step_by(per_piece).map(move |start| {
-        let end = n.min(start + per_piece);
-        let picked = cols.compose(&AxisIndex::range(start..end, n)?)?;
-        finish((start..end, m.read(rows, &picked)?))
-    })))
 }
 
 /// The other compressed format.

@@ -23,13 +23,13 @@ use annpage_engine::{Error, Result};
 use super::conform::{filled_values, write_stream, Conform};
 use super::matrix::{self, Mat};
 use super::ondisk::{
-    all_cores, check_x, is_csc, layer_keys, light, open_inputs, raw_meta, write_root, Matrices,
-    Streamed, MAX_CHUNK_ROWS,
+    all_cores, check_x, is_csc, layer_keys, light, open_inputs, raw_meta, row_costs, write_root,
+    Matrices, Streamed, MAX_CHUNK_ROWS,
 };
 use super::plan::{self, Reindexer};
 use super::progress::{ConcatProgress, Tracker};
 use super::{concat_noting_strings, ConcatOptions, FillValue};
-use crate::backed::BackedOptions;
+use crate::backed::{slices, BackedOptions};
 use crate::{Axis, BackedAnnData, BackedMatrixView, Selection};
 
 /// [`concat_on_disk`](super::concat_on_disk) with `options.axis` `Axis::Var`.
@@ -173,28 +173,34 @@ impl Columns<'_> {
             .zip(self.widths.iter().copied())
             .zip(self.reindexers);
         let mut bound = filled_values(&conform, inputs);
-        let mut row_bytes = 0usize;
-        for (piece, width) in self.pieces.iter().zip(self.widths) {
-            match piece {
-                Some(m) => {
-                    let stored = m.stored_values()?;
-                    bound += stored;
-                    let per_value = m.dtype().size() + 4;
-                    row_bytes += (stored as usize / m.shape().0.max(1)).max(1) * per_value;
-                }
-                None => row_bytes += width * 8,
-            }
-        }
         // Every block reads all the column blocks of a CSC input's rows: the fewer the better.
         let (bytes, most) = if self.pieces.iter().flatten().any(is_csc) {
             (policy.concat_csc_chunk_bytes(), usize::MAX)
         } else {
             (policy.concat_chunk_bytes(), MAX_CHUNK_ROWS)
         };
-        let per = (bytes / row_bytes.max(1)).clamp(1, most);
+        // What each of the result's cells holds: its row of every input.
+        let mut costs = vec![8u64; rows];
+        let inputs = self.pieces.iter().zip(self.widths).zip(self.reindexers);
+        for ((piece, &width), r) in inputs {
+            match piece {
+                Some(m) => {
+                    bound += m.stored_values()?;
+                    let of_rows = row_costs(m, bytes as u64)?;
+                    for (cost, old) in costs.iter_mut().zip(r.new_to_old()) {
+                        *cost += old.map_or(0, |old| of_rows[old]);
+                    }
+                }
+                None => costs.iter_mut().for_each(|c| *c += width as u64 * 8),
+            }
+        }
+        let blocks = slices::groups(&costs, bytes as u64);
         write_stream(w, into, &conform, (rows, cols), bound, |push| {
-            for start in (0..rows).step_by(per) {
-                push(&conform.cast(self.block(start..(start + per).min(rows))?)?)?;
+            for block in blocks {
+                for start in block.clone().step_by(most) {
+                    let cells = start..start.saturating_add(most).min(block.end);
+                    push(&conform.cast(self.block(cells)?)?)?;
+                }
             }
             Ok(())
         })

@@ -8,6 +8,7 @@
 //! the whole result has (found beforehand by aligning an empty chunk of every input), then
 //! appended to the output, written beside its target and renamed into place when complete.
 
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -26,8 +27,9 @@ use super::{
     concat_noting_strings, join_keys, obsm, resolve_keys, ConcatOptions, FillValue, Join,
     StringColumns,
 };
+use crate::backed::slices;
 use crate::backed::{BackedOptions, BlockCache};
-use crate::{read_h5ad_backed, AnnData, Axis, BackedAnnData, BackedMatrixView, Mode};
+use crate::{read_h5ad_backed, AnnData, Axis, AxisIndex, BackedAnnData, BackedMatrixView, Mode};
 
 /// Rows read and written at once, at most; fewer when rows are wide (see [`chunk_rows`]).
 pub(super) const MAX_CHUNK_ROWS: usize = 10_000;
@@ -40,10 +42,11 @@ pub(super) const MAX_CHUNK_ROWS: usize = 10_000;
 /// small next to the matrices (obsp/varp can be large: they are held in memory too).
 ///
 /// CSC inputs are read by rows through the cache, so mixed CSR/CSC inputs stream too (each
-/// chunk of a CSC input's rows reads the column blocks holding them: its chunks take an
-/// eighth of the budget, so a CSC input many times the budget is read that many times
-/// eight). Along `Axis::Var` each block of the result's cells is gathered from every input's
-/// rows (the join decides which).
+/// chunk of a CSC input's rows reads the column blocks holding them: its chunks take a
+/// sixteenth of the budget, so a CSC input many times the budget is read that many times
+/// sixteen). Along `Axis::Var` each block of the result's cells is gathered from every
+/// input's rows (the join decides which). Chunks and blocks are sized from each row's stored
+/// values (counted in a first pass over a CSC input), not an average row.
 ///
 /// ```no_run
 /// use annpage::{concat_on_disk, BackedOptions, ConcatOptions, Join, WriteOptions};
@@ -519,27 +522,54 @@ fn align(lists: &[Vec<CompactString>], join: Join) -> Result<Vec<Reindexer>> {
     Ok(plan::align(&refs, join, "var")?.1)
 }
 
-/// Rows per chunk of `piece`, by `policy` (its average row; a missing piece's rows are `cols`
-/// wide).
+/// How an input's rows are read, a chunk at a time.
+pub(super) enum RowChunks {
+    /// Chunks of this many rows, by a scan.
+    Scan(usize),
+    /// These runs of rows, each read alone (a CSC matrix: each visits all its columns, so
+    /// runs are as long as fit).
+    Runs(Vec<Range<usize>>),
+}
+
+/// How `piece`'s rows are read, by `policy`: no chunk holds more than its bytes (see
+/// [`row_costs`]; a missing piece's rows are `cols` wide).
 pub(super) fn chunk_rows(
     piece: Option<&BackedMatrixView>,
     n_obs: usize,
     cols: usize,
     policy: MemoryPolicy,
-) -> Result<usize> {
-    let row_bytes = match piece {
-        Some(m) => {
-            let per_value = m.dtype().size() + 4;
-            (m.stored_values()? as usize / n_obs.max(1)).max(1) * per_value
+) -> Result<RowChunks> {
+    let bytes = policy.concat_chunk_bytes();
+    let Some(m) = piece else {
+        return Ok(RowChunks::Scan(
+            (bytes / (cols.max(1) * 8)).clamp(1, MAX_CHUNK_ROWS),
+        ));
+    };
+    if is_csc(m) && m.backed_matrix()?.is_some() {
+        let bytes = policy.concat_csc_chunk_bytes() as u64;
+        return Ok(RowChunks::Runs(slices::groups(
+            &row_costs(m, bytes)?,
+            bytes,
+        )));
+    }
+    let costs = row_costs(m, bytes as u64)?;
+    debug_assert_eq!(costs.len(), n_obs);
+    let per = slices::uniform_chunk(&costs, bytes as u64);
+    Ok(RowChunks::Scan(per.min(MAX_CHUNK_ROWS)))
+}
+
+/// The bytes each row of `m` holds read: its stored values (counted in a pass over a CSC
+/// matrix, pieces of about `bytes`) with their indices, or its entries.
+pub(super) fn row_costs(m: &BackedMatrixView, bytes: u64) -> Result<Vec<u64>> {
+    let per_value = m.dtype().size() as u64 + 4;
+    let counts = match m.backed_matrix()? {
+        Some(b) => slices::values_per(&b, (m.row_index(), m.col_index()), true, bytes)?,
+        None => {
+            let (rows, _) = m.shape();
+            vec![m.stored_values()? / rows.max(1) as u64 + 1; rows]
         }
-        None => cols.max(1) * 8,
     };
-    let (bytes, most) = if piece.is_some_and(is_csc) {
-        (policy.concat_csc_chunk_bytes(), usize::MAX)
-    } else {
-        (policy.concat_chunk_bytes(), MAX_CHUNK_ROWS)
-    };
-    Ok((bytes / row_bytes.max(1)).clamp(1, most))
+    Ok(counts.into_iter().map(|n| n * per_value + 8).collect())
 }
 
 /// Whether `m` is stored CSC: its rows are spread over all its columns.
@@ -620,27 +650,50 @@ fn read_aligned(
     sources: &Sources<'_>,
     handles: &[BackedAnnData],
     conform: &Conform,
-    chunk_rows: impl Fn(Option<&BackedMatrixView>, usize) -> Result<usize>,
+    chunk_rows: impl Fn(Option<&BackedMatrixView>, usize) -> Result<RowChunks>,
     (buffers, tracker): (&ScanBuffers, &Tracker<'_>),
     send: impl Fn(Matrix) -> bool,
 ) -> Result<()> {
     let inputs = sources.pieces.iter().zip(handles).zip(sources.reindexers);
     for ((piece, h), r) in inputs {
-        let per = chunk_rows(piece.as_ref(), h.n_obs())?;
-        match piece {
-            Some(m) => {
+        // Each chunk read, counted and aligned; `false` once nobody receives.
+        let pass = |values: Option<Matrix>, rows: usize| -> Result<bool> {
+            if let Some(values) = &values {
+                tracker.read(values);
+            }
+            Ok(send(conform.chunk(values, rows, r)?))
+        };
+        let n = h.n_obs();
+        match (piece, chunk_rows(piece.as_ref(), n)?) {
+            (Some(m), RowChunks::Scan(per)) => {
                 for chunk in m.scan_reusing(per, buffers)? {
                     let (range, values) = chunk?;
-                    tracker.read(&values);
-                    if !send(conform.chunk(Some(values), range.len(), r)?) {
+                    if !pass(Some(values), range.len())? {
                         return Ok(());
                     }
                 }
             }
-            None => {
-                let n = h.n_obs();
-                for start in (0..n).step_by(per) {
-                    if !send(conform.chunk(None, per.min(n - start), r)?) {
+            (Some(m), RowChunks::Runs(runs)) => {
+                let b = m
+                    .backed_matrix()?
+                    .ok_or_else(|| Error::malformed("not a matrix"))?;
+                for rows in runs {
+                    let picked = m.row_index().compose(&AxisIndex::range(rows.clone(), n)?)?;
+                    let values = slices::read_once(&b, &picked, m.col_index())
+                        .in_element(m.element())
+                        .in_file(h.path())?;
+                    if !pass(Some(values), rows.len())? {
+                        return Ok(());
+                    }
+                }
+            }
+            (None, chunks) => {
+                let per = match chunks {
+                    RowChunks::Scan(per) => per,
+                    RowChunks::Runs(runs) => runs.iter().map(Range::len).max().unwrap_or(1),
+                };
+                for start in (0..n).step_by(per.max(1)) {
+                    if !pass(None, per.min(n - start))? {
                         return Ok(());
                     }
                 }

@@ -85,11 +85,12 @@ impl MemoryPolicy {
         (self.bytes / 8).clamp(256 << 10, 8 << 20)
     }
 
-    /// The values a concatenation takes at once from the rows of a CSC matrix: an eighth, at
-    /// least 256 KiB, without the upper bound of [`MemoryPolicy::concat_chunk_bytes`]. Each
-    /// such chunk reads every column block holding its rows, so the fewer chunks the better.
+    /// The values a concatenation takes at once from the rows of a CSC matrix: a sixteenth,
+    /// at least 256 KiB, without the upper bound of [`MemoryPolicy::concat_chunk_bytes`]. Each
+    /// such chunk reads every column block holding its rows, so the fewer chunks the better;
+    /// it is held a few times over while aligned, cast and written, beside a full cache.
     pub fn concat_csc_chunk_bytes(&self) -> usize {
-        (self.bytes / 8).max(256 << 10)
+        (self.bytes / 16).max(256 << 10)
     }
 
     /// The retention of a read whose blocks take `bytes` (see [`MemoryPolicy::keeps`]).
