@@ -294,3 +294,13 @@ def test_as_sparse_never_holds_the_dense_matrix(tmp_path):
     # 10 M values: 38 MiB of data, 38 MiB of indices (the parts' data and the stacked data
     # are both held while stacking: ~120 MiB measured); the dense X alone is 381 MiB.
     assert big - base < 381 / 2, f"peak RSS {big:.0f} MiB, {base:.0f} MiB reading a small file"
+
+
+def test_as_sparse_refuses_float16_as_anndata_does(tmp_path):
+    """scipy.sparse has no float16: anndata fails reading such an X as sparse; so does annpage,
+    by name, instead of handing over a matrix scipy cannot use."""
+    path = tmp_path / "f16.h5ad"
+    ad.AnnData(X=np.eye(4, dtype=np.float16)).write_h5ad(path)
+    with pytest.raises(annpage.AnnpageError, match="float16"):
+        annpage.read_h5ad(path, as_sparse="X")
+    assert annpage.read_h5ad(path).X.dtype == np.float16

@@ -12,7 +12,7 @@ use annpage_engine::Result;
 use indexmap::IndexMap;
 
 use super::shared::Snapshot;
-use super::write::stored_as;
+use super::write::{can_be_sparse, stored_as};
 use super::{BackedAnnData, BackedMatrixView, StoredAs};
 use crate::concat::vstack_csr;
 use crate::subset::prune_categories;
@@ -118,6 +118,7 @@ impl BackedAnnData {
             (Some(MatrixKind::Sparse(format)), MatrixKind::Dense) => format,
             (Some(kind), _) => return stored_as(view.to_memory()?, kind),
         };
+        can_be_sparse(view.dtype(), MatrixKind::Sparse(format)).map_err(|e| view.blame(e))?;
         let (rows, cols) = view.shape();
         let row_bytes = cols.saturating_mul(view.dtype().size()).max(1);
         let piece = MemoryPolicy::new(self.cache_budget()).write_piece_bytes();

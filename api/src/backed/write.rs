@@ -399,11 +399,9 @@ fn stream_selected(
 
     let (bound, exact) = stored_bound(s)?;
     let dtype = m.dtype();
-    if dtype == DType::F16 && stored == MatrixKind::Dense && out != MatrixKind::Dense {
-        // scipy.sparse refuses float16: anndata could neither make nor read such a matrix.
-        return Err(blame(Error::unsupported(
-            "a float16 matrix cannot be stored sparse (scipy.sparse has no float16)",
-        )));
+    if stored == MatrixKind::Dense {
+        // Refused before anything is written.
+        can_be_sparse(dtype, out).map_err(blame)?;
     }
     // What each piece holds, slice by slice: the values read, and their converted copy
     // when the kind changes (a dense matrix made sparse may keep every entry).
@@ -523,8 +521,23 @@ pub(super) fn stored_as(m: Matrix, kind: MatrixKind) -> Result<Matrix> {
     match (kind, m) {
         (MatrixKind::Dense, m @ Matrix::Dense(_)) => Ok(m),
         (MatrixKind::Dense, m) => m.to_dense().map(Matrix::Dense),
+        (MatrixKind::Sparse(f), Matrix::Dense(a)) => {
+            can_be_sparse(a.dtype(), kind)?;
+            Matrix::Dense(a).into_sparse(f).map(Matrix::Sparse)
+        }
         (MatrixKind::Sparse(f), m) => m.into_sparse(f).map(Matrix::Sparse),
     }
+}
+
+/// Fails if dense values of `dtype` cannot be made `kind`: scipy.sparse has no float16, so
+/// anndata could neither make such a matrix nor read it.
+pub(super) fn can_be_sparse(dtype: DType, kind: MatrixKind) -> Result<()> {
+    if dtype == DType::F16 && kind != MatrixKind::Dense {
+        return Err(Error::unsupported(
+            "a float16 matrix cannot be stored sparse (scipy.sparse has no float16)",
+        ));
+    }
+    Ok(())
 }
 
 /// The stored values of the major slices `major` (from `indptr`).

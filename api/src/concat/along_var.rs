@@ -23,8 +23,8 @@ use annpage_engine::{Error, Result};
 use super::conform::{filled_values, write_stream, Conform};
 use super::matrix::{self, Mat};
 use super::ondisk::{
-    all_cores, check_x, is_csc, layer_keys, light, open_inputs, raw_meta, row_costs, write_root,
-    Matrices, Streamed, MAX_CHUNK_ROWS,
+    all_cores, check_x, is_csc, layer_keys, light, open_inputs, raw_meta, row_costs, row_counts,
+    write_root, Matrices, Streamed, MAX_CHUNK_ROWS,
 };
 use super::plan::{self, Reindexer};
 use super::progress::{ConcatProgress, Tracker};
@@ -103,7 +103,14 @@ impl<'o> Plan<'o> {
     ) -> Result<()> {
         let with_x = check_x(handles, self.options.join);
         let streamed = (with_x, &self.layers[..], self.raw.is_some());
-        let tracker = Tracker::new(handles, streamed, observe)?;
+        // Only the rows of the cells the join keeps are read.
+        let bytes = self.policy.concat_csc_chunk_bytes() as u64;
+        let kept = |i: usize, m: &BackedMatrixView| -> Result<u64> {
+            let counts = row_counts(m, bytes)?;
+            let rows = self.reindexers[i].new_to_old().iter().flatten();
+            Ok(rows.map(|&old| counts[old]).sum())
+        };
+        let tracker = Tracker::new(handles, streamed, &kept, observe)?;
         let matrices = Matrices {
             layers: &self.layers,
             obsm: &[],

@@ -283,7 +283,8 @@ impl<'o> Plan<'o> {
         let with_x = check_x(handles, self.options.join);
         let raw = self.raw.as_ref().map(|(raw, _)| raw);
         let streamed = (with_x, &self.layers[..], raw.is_some());
-        let tracker = Tracker::new(handles, streamed, observe)?;
+        let every = |_: usize, m: &BackedMatrixView| m.stored_values();
+        let tracker = Tracker::new(handles, streamed, &every, observe)?;
         let matrices = Matrices {
             layers: &self.layers,
             obsm: &self.obsm_streamed,
@@ -558,18 +559,24 @@ pub(super) fn chunk_rows(
     Ok(RowChunks::Scan(per.min(MAX_CHUNK_ROWS)))
 }
 
-/// The bytes each row of `m` holds read: its stored values (counted in a pass over a CSC
-/// matrix, pieces of about `bytes`) with their indices, or its entries.
+/// The bytes each row of `m` holds read: its stored values (see [`row_counts`]) with their
+/// indices, or its entries.
 pub(super) fn row_costs(m: &BackedMatrixView, bytes: u64) -> Result<Vec<u64>> {
     let per_value = m.dtype().size() as u64 + 4;
-    let counts = match m.backed_matrix()? {
+    let counts = row_counts(m, bytes)?;
+    Ok(counts.into_iter().map(|n| n * per_value + 8).collect())
+}
+
+/// The values each row of `m` stores (counted in a pass over a CSC matrix, pieces of about
+/// `bytes`), or its entries; a matrix in memory's average row.
+pub(super) fn row_counts(m: &BackedMatrixView, bytes: u64) -> Result<Vec<u64>> {
+    Ok(match m.backed_matrix()? {
         Some(b) => slices::values_per(&b, (m.row_index(), m.col_index()), true, bytes)?,
         None => {
             let (rows, _) = m.shape();
             vec![m.stored_values()? / rows.max(1) as u64 + 1; rows]
         }
-    };
-    Ok(counts.into_iter().map(|n| n * per_value + 8).collect())
+    })
 }
 
 /// Whether `m` is stored CSC: its rows are spread over all its columns.

@@ -10,7 +10,8 @@ use crate::{BackedAnnData, BackedMatrixView};
 
 /// How far [`concat_on_disk_observed`](super::concat_on_disk_observed) has got: the values of
 /// the inputs' `X`, layers and `raw.X` read so far (the stored values of sparse matrices,
-/// every entry of dense ones), of all there are. The last report has `done == total`.
+/// every entry of dense ones), of all it reads (along var, the cells the join keeps). The
+/// last report has `done == total`.
 ///
 /// ```
 /// use annpage::ConcatProgress;
@@ -34,15 +35,17 @@ pub(super) struct Tracker<'a> {
 
 impl<'a> Tracker<'a> {
     /// A tracker of the matrices of `handles` a concatenation streams: `X` when `with_x`,
-    /// `layers`, `raw.X` when `raw`. Tells `observe` nothing is read yet.
+    /// `layers`, `raw.X` when `raw`, of which it reads `read(i, m)` values of input `i`'s
+    /// matrix `m`. Tells `observe` nothing is read yet.
     pub(super) fn new(
         handles: &[BackedAnnData],
         (with_x, layers, raw): (bool, &[String], bool),
+        read: &dyn Fn(usize, &BackedMatrixView) -> Result<u64>,
         observe: &'a (dyn Fn(ConcatProgress) + Sync),
     ) -> Result<Self> {
-        let values = |m: Option<BackedMatrixView>| m.map_or(Ok(0), |m| m.stored_values());
         let mut total = 0u64;
-        for h in handles {
+        for (i, h) in handles.iter().enumerate() {
+            let values = |m: Option<BackedMatrixView>| m.map_or(Ok(0), |m| read(i, &m));
             if with_x {
                 total += values(h.x())?;
             }
@@ -74,8 +77,7 @@ impl<'a> Tracker<'a> {
         });
     }
 
-    /// Tells the observer everything is read (along var, an inner join reads only the cells
-    /// every input has).
+    /// Tells the observer everything is read.
     pub(super) fn finish(&self) {
         (self.observe)(ConcatProgress {
             done: self.total,
