@@ -20,11 +20,12 @@ use annpage_engine::file::stream::{write_file, Writer};
 use annpage_engine::paged::{MatrixKind, MemoryPolicy};
 use annpage_engine::{Error, Result};
 
+use super::chunking::{is_csc, row_costs, row_counts};
 use super::conform::{filled_values, write_stream, Conform};
 use super::matrix::{self, Mat};
 use super::ondisk::{
-    all_cores, check_x, is_csc, layer_keys, light, open_inputs, raw_meta, row_costs, row_counts,
-    write_root, Matrices, Streamed, MAX_CHUNK_ROWS,
+    all_cores, check_x, layer_keys, light, open_inputs, raw_meta, write_root, Matrices, Streamed,
+    MAX_CHUNK_ROWS,
 };
 use super::plan::{self, Reindexer};
 use super::progress::{ConcatProgress, Tracker};

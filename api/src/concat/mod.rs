@@ -6,6 +6,7 @@
 //! elements of the other axis and of `uns` with a merge strategy.
 
 mod along_var;
+mod chunking;
 mod collection;
 mod column;
 mod conform;
