@@ -10,7 +10,7 @@ use annpage_engine::format::WriteOptions;
 use annpage_engine::storage::StoreKind;
 use annpage_engine::{Error, Result};
 
-use super::write::{Orient, StoredAs};
+use super::write::{in_store, Orient, StoredAs};
 use super::{BackedAnnData, BackedMatrixView};
 use crate::transform::transpose_matrix;
 use crate::{AnnData, Selection};
@@ -158,33 +158,15 @@ impl TransposedBacked {
     /// # Ok::<(), annpage::Error>(())
     /// ```
     pub fn write_h5ad(&self, path: impl AsRef<Path>, options: &WriteOptions) -> Result<()> {
-        let options = WriteOptions {
-            store: StoreKind::H5ad,
-            ..options.clone()
-        };
-        super::write::write_store(
-            &self.inner,
-            path.as_ref(),
-            &options,
-            Orient::Transposed,
-            StoredAs::default(),
-        )
+        let options = in_store(options, StoreKind::H5ad);
+        self.write_stored_as(path, &options, StoredAs::default())
     }
 
     /// Like [`TransposedBacked::write_h5ad`], a Zarr store (see
     /// [`BackedAnnData::write_zarr`]).
     pub fn write_zarr(&self, path: impl AsRef<Path>, options: &WriteOptions) -> Result<()> {
-        let options = WriteOptions {
-            store: StoreKind::Zarr,
-            ..options.clone()
-        };
-        super::write::write_store(
-            &self.inner,
-            path.as_ref(),
-            &options,
-            Orient::Transposed,
-            StoredAs::default(),
-        )
+        let options = in_store(options, StoreKind::Zarr);
+        self.write_stored_as(path, &options, StoredAs::default())
     }
 
     /// Like [`TransposedBacked::write_h5ad`] (or `write_zarr`, as `options.store` says), with

@@ -130,17 +130,8 @@ impl BackedAnnData {
     /// # Ok::<(), annpage::Error>(())
     /// ```
     pub fn write_h5ad(&self, path: impl AsRef<Path>, options: &WriteOptions) -> Result<()> {
-        let options = WriteOptions {
-            store: StoreKind::H5ad,
-            ..options.clone()
-        };
-        write_store(
-            self,
-            path.as_ref(),
-            &options,
-            Orient::AsIs,
-            StoredAs::default(),
-        )
+        let options = in_store(options, StoreKind::H5ad);
+        self.write_stored_as(path, &options, StoredAs::default())
     }
 
     /// Like [`BackedAnnData::write_h5ad`], a Zarr store (a directory) in the format, chunks,
@@ -160,17 +151,8 @@ impl BackedAnnData {
     /// # Ok::<(), annpage::Error>(())
     /// ```
     pub fn write_zarr(&self, path: impl AsRef<Path>, options: &WriteOptions) -> Result<()> {
-        let options = WriteOptions {
-            store: StoreKind::Zarr,
-            ..options.clone()
-        };
-        write_store(
-            self,
-            path.as_ref(),
-            &options,
-            Orient::AsIs,
-            StoredAs::default(),
-        )
+        let options = in_store(options, StoreKind::Zarr);
+        self.write_stored_as(path, &options, StoredAs::default())
     }
 
     /// Like [`BackedAnnData::write_h5ad`] (or [`BackedAnnData::write_zarr`], as
@@ -183,6 +165,14 @@ impl BackedAnnData {
         stored: StoredAs,
     ) -> Result<()> {
         write_store(self, path.as_ref(), options, Orient::AsIs, stored)
+    }
+}
+
+/// `options` writing the store `store`.
+pub(super) fn in_store(options: &WriteOptions, store: StoreKind) -> WriteOptions {
+    WriteOptions {
+        store,
+        ..options.clone()
     }
 }
 
