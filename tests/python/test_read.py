@@ -23,6 +23,29 @@ def _anndata(path):
         return ad.read_h5ad(path)
 
 
+def _peak_rss(script, path, timeout=300):
+    """Runs ``script`` on ``path`` in a fresh interpreter and returns its output and peak RSS
+    in MiB (as text, one line each). Measured by a small launcher: a child's peak RSS starts
+    from its parent's at the fork, and this test's process holds anndata."""
+    launcher = (
+        "import os, subprocess, sys\n"
+        "p = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, text=True)\n"
+        "out = p.stdout.read()\n"
+        "_, status, usage = os.wait4(p.pid, 0)\n"
+        "print(out.strip())\n"
+        "print(usage.ru_maxrss / 1024)\n"
+        "sys.exit(os.waitstatus_to_exitcode(status))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", launcher, sys.executable, "-c", script, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert run.returncode == 0, run.stderr
+    return run.stdout.splitlines()
+
+
 def test_read_equals_anndata(fixture_path):
     expected = _anndata(fixture_path)
     got = annpage.read_h5ad(fixture_path)
@@ -123,25 +146,7 @@ def test_a_chunk_inflating_past_its_size_is_a_format_error_in_bounded_memory(tmp
         "except annpage.FormatError as e:\n"
         "    print(e)\n"
     )
-    # Measured by a small launcher: a child's peak RSS starts from its parent's at the fork,
-    # and this test's process holds anndata.
-    launcher = (
-        "import os, subprocess, sys\n"
-        "p = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, text=True)\n"
-        "out = p.stdout.read()\n"
-        "_, status, usage = os.wait4(p.pid, 0)\n"
-        "print(out.strip())\n"
-        "print(usage.ru_maxrss / 1024)\n"
-        "sys.exit(os.waitstatus_to_exitcode(status))\n"
-    )
-    run = subprocess.run(
-        [sys.executable, "-c", launcher, sys.executable, "-c", script, str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.returncode == 0, run.stderr
-    message, peak_mb = run.stdout.splitlines()
+    message, peak_mb = _peak_rss(script, path, timeout=120)
     assert message.startswith(f"{path}: /obsm/e: ") and "decoding past the chunk's size" in message, message
     assert float(peak_mb) < 500, f"peak RSS {peak_mb} MB"
 
@@ -272,20 +277,9 @@ def test_as_sparse_never_holds_the_dense_matrix(tmp_path):
         "a = annpage.read_h5ad(sys.argv[1], cache_mb=16, as_sparse='X')\n"
         "print(a.X.nnz)\n"
     )
-    launcher = (
-        "import os, subprocess, sys\n"
-        "p = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, text=True)\n"
-        "out = p.stdout.read()\n"
-        "_, status, usage = os.wait4(p.pid, 0)\n"
-        "print(out.strip())\n"
-        "print(usage.ru_maxrss / 1024)\n"
-        "sys.exit(os.waitstatus_to_exitcode(status))\n"
-    )
+
     def peak(file):
-        run = subprocess.run([sys.executable, "-c", launcher, sys.executable, "-c", script, str(file)],
-                             capture_output=True, text=True, timeout=300)
-        assert run.returncode == 0, run.stderr
-        nnz, peak_mb = run.stdout.splitlines()
+        nnz, peak_mb = _peak_rss(script, file)
         return int(nnz), float(peak_mb)
 
     _, base = peak(ROOT / "fixtures" / "x_dense_f32.h5ad")
