@@ -4,6 +4,7 @@
 //! into on-disk elements and back.
 
 mod array;
+mod axis;
 mod dataframe;
 mod element;
 mod size;
@@ -13,6 +14,7 @@ mod value;
 
 pub(crate) use array::{float_text, integers_as_u64, numpy_half};
 pub use array::{ArrayData, DType, Scalar};
+pub use axis::Axis;
 /// The element of string arrays: strings up to 24 bytes are held inline, without an
 /// allocation each (re-exported from `compact_str`).
 pub use compact_str::CompactString;
