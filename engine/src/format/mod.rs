@@ -3,6 +3,7 @@
 //! `docs/../shared/format/ANNDATA_ON_DISK.md` (in the repository's shared folder) is the
 //! reference this module implements.
 
+mod blocks;
 mod encoding;
 pub(crate) mod legacy;
 pub mod loom;
@@ -11,6 +12,7 @@ pub mod text;
 pub(crate) mod walk;
 pub mod write;
 
+pub use blocks::{block_ranges, Blocks, MatrixBlocks};
 pub(crate) use encoding::read_encoding;
 pub use encoding::{check_encoding, Encoding};
 pub(crate) use read::read_element;

@@ -22,7 +22,7 @@ mod stream;
 mod write;
 
 pub use stream::write_matrices;
-pub use write::write_loom;
+pub use write::{write_loom, write_loom_from, LoomInput};
 
 /// How to read a loom file: `anndata.io.read_loom`'s arguments and defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]

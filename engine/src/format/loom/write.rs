@@ -8,12 +8,11 @@ use indexmap::IndexMap;
 
 use ndarray::{ArrayD, IxDyn};
 
-use crate::data::{ArrayData, Column, DataFrame, Element, Matrix};
+use crate::data::{ArrayData, Axis, Column, DataFrame, Element, Mapping, Matrix};
 use crate::error::{Error, Result, ResultExt};
 use crate::format::write::staging::Staged;
-use crate::format::AnnDataElements;
+use crate::format::{AnnDataElements, MatrixBlocks};
 use crate::map_array;
-use crate::select::AxisIndex;
 use crate::storage::h5::write::{
     create_array, write_array, write_block, ArrayOptions, Compression,
 };
@@ -31,7 +30,69 @@ use crate::storage::h5::write::{
 /// # Ok::<(), annpage_engine::Error>(())
 /// ```
 pub fn write_loom(path: &Path, elems: &AnnDataElements, write_obsm_varm: bool) -> Result<()> {
-    let x = elems.x.as_ref().ok_or_else(|| {
+    let input = LoomInput {
+        obs: &elems.obs,
+        var: &elems.var,
+        obsm_varm: write_obsm_varm.then_some((&elems.obsm, &elems.varm)),
+        x: elems.x.as_ref().map(|x| x as &dyn MatrixBlocks),
+        layers: elems
+            .layers
+            .iter()
+            .map(|(name, m)| (name.clone(), m as &dyn MatrixBlocks))
+            .collect(),
+        block_bytes: 64 << 20,
+    };
+    write_loom_from(path, &input)
+}
+
+/// What a loom file is written from: the annotations, in memory, and the matrices, read a
+/// block at a time (see [`write_loom_from`]).
+pub struct LoomInput<'a> {
+    /// The cells' annotations (column attributes).
+    pub obs: &'a DataFrame,
+    /// The genes' annotations (row attributes).
+    pub var: &'a DataFrame,
+    /// obsm and varm, written as attributes too (anndata's `write_obsm_varm=True`), or none.
+    pub obsm_varm: Option<(&'a Mapping, &'a Mapping)>,
+    /// X, cells × genes (loompy refuses a file without it).
+    pub x: Option<&'a dyn MatrixBlocks>,
+    /// The layers, cells × genes.
+    pub layers: Vec<(String, &'a dyn MatrixBlocks)>,
+    /// The bytes a block of a matrix may take made dense (it is held twice: as read and
+    /// transposed); blocks hold at least 64 cells or genes.
+    pub block_bytes: usize,
+}
+
+impl std::fmt::Debug for LoomInput<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoomInput")
+            .field("shape", &self.x.map(|x| x.shape()))
+            .field(
+                "layers",
+                &self.layers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .field("obsm_varm", &self.obsm_varm.is_some())
+            .field("block_bytes", &self.block_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`write_loom`] from annotations and matrices read a block at a time: a matrix stored by
+/// columns (CSC) is read in blocks of genes, any other in blocks of cells, so that memory
+/// holds the annotations and one block whatever the matrices' sizes.
+///
+/// ```
+/// use annpage_engine::data::{DataFrame, Matrix};
+/// use annpage_engine::format::loom::{write_loom_from, LoomInput};
+/// # let dir = tempfile::tempdir()?;
+/// let x = Matrix::from(ndarray::arr2(&[[1.0f32, 0.0], [0.0, 2.5], [3.0, 0.0]]));
+/// let (obs, var) = (DataFrame::with_default_index(3), DataFrame::with_default_index(2));
+/// let input = LoomInput { obs: &obs, var: &var, obsm_varm: None, x: Some(&x), layers: vec![], block_bytes: 1 << 20 };
+/// write_loom_from(&dir.path().join("cells.loom"), &input)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn write_loom_from(path: &Path, input: &LoomInput<'_>) -> Result<()> {
+    let x = input.x.ok_or_else(|| {
         Error::invalid("loompy does not accept empty matrices as data").in_file(path)
     })?;
     let (n_cells, n_genes) = x.shape();
@@ -65,14 +126,15 @@ pub fn write_loom(path: &Path, elems: &AnnDataElements, write_obsm_varm: bool) -
             &scalar("3.0.0".into()),
             &ArrayOptions::default(),
         )?;
-        write_matrix(&file, "matrix", x).in_element("/matrix")?;
+        let bytes = input.block_bytes;
+        write_matrix(&file, "matrix", x, bytes).in_element("/matrix")?;
         let layers = file.group("layers")?;
-        for (name, m) in &elems.layers {
-            write_matrix(&layers, name, m).in_element(format!("/layers/{name}"))?;
+        for (name, m) in &input.layers {
+            write_matrix(&layers, name, *m, bytes).in_element(format!("/layers/{name}"))?;
         }
-        let wide = |m, what| write_obsm_varm.then_some((m, what));
-        let rows = attributes_of(&elems.var, "var_names", wide(&elems.varm, "varm"))?;
-        let cols = attributes_of(&elems.obs, "obs_names", wide(&elems.obsm, "obsm"))?;
+        let (obsm, varm) = input.obsm_varm.unzip();
+        let rows = attributes_of(input.var, "var_names", varm.map(|m| (m, "varm")))?;
+        let cols = attributes_of(input.obs, "obs_names", obsm.map(|m| (m, "obsm")))?;
         for (group, attrs) in [("row_attrs", rows), ("col_attrs", cols)] {
             let g = file.group(group)?;
             for (name, values) in attrs {
@@ -113,40 +175,62 @@ fn timestamp() -> String {
     )
 }
 
-/// A cells × genes matrix as a genes × cells dataset, written a block of cells at a time.
-fn write_matrix(parent: &Group, name: &str, m: &Matrix) -> Result<()> {
-    const BLOCK: usize = 4096;
+/// A cells × genes matrix as a genes × cells dataset, written a block of cells (or, from a
+/// matrix stored by columns, of genes) at a time: blocks of whole 64 × 64 chunks, at most
+/// `bytes` dense.
+fn write_matrix(parent: &Group, name: &str, m: &dyn MatrixBlocks, bytes: usize) -> Result<()> {
+    const CHUNK: usize = 64;
     let (n_cells, n_genes) = m.shape();
-    let dtype = match m {
-        Matrix::Dense(a) => a.dtype(),
-        Matrix::Sparse(s) => s.data().dtype(),
-    };
+    let dtype = m.dtype();
     if !(dtype.is_integer() || dtype.is_float()) {
         return Err(Error::invalid(format!(
             "loom matrices hold numbers, not {dtype}"
         )));
     }
-    if let Matrix::Dense(a) = m {
-        if a.to_f64().is_some_and(|f| f.iter().any(|v| !v.is_finite())) {
-            return Err(Error::invalid("INF and NaN not allowed in a loom matrix"));
-        }
-    }
     let options = ArrayOptions {
         compression: Compression::Gzip(2),
-        chunks: Some(vec![n_genes.min(64), n_cells.min(64)]),
+        chunks: Some(vec![n_genes.min(CHUNK), n_cells.min(CHUNK)]),
         ..ArrayOptions::default()
     };
     let ds = create_array(parent, name, dtype, &[n_genes, n_cells], &options)?;
-    let genes = AxisIndex::full(n_genes);
-    for start in (0..n_cells).step_by(BLOCK) {
-        let end = (start + BLOCK).min(n_cells);
-        let block = m
-            .subset(&AxisIndex::range(start..end, n_cells)?, &genes)?
-            .to_dense()?;
+    let along = m.stored_along();
+    // A block of `per` cells (or genes) is held dense twice: as read and transposed.
+    let across = match along {
+        Axis::Obs => n_genes,
+        Axis::Var => n_cells,
+    };
+    // Whole chunks: a block of part of a chunk would have it compressed again and again.
+    let per = (bytes / (2 * dtype.size() * across).max(1)).max(CHUNK) / CHUNK * CHUNK;
+    let mut start = 0;
+    for block in m.blocks(along, per)? {
+        let block = match block? {
+            Matrix::Dense(a) => {
+                if !all_finite(&a) {
+                    return Err(Error::invalid("INF and NaN not allowed in a loom matrix"));
+                }
+                a
+            }
+            sparse => sparse.to_dense()?,
+        };
         let t = map_array!(&block, a => a.t().as_standard_layout().into_owned());
-        write_block(&ds, &[0, start], &t)?;
+        let (offset, len) = match along {
+            Axis::Obs => ([0, start], t.shape()[1]),
+            Axis::Var => ([start, 0], t.shape()[0]),
+        };
+        write_block(&ds, &offset, &t)?;
+        start += len;
     }
     Ok(())
+}
+
+/// Whether every value of `a` is finite (integers are).
+fn all_finite(a: &ArrayData) -> bool {
+    match a {
+        ArrayData::F16(v) => v.iter().all(|x| x.is_finite()),
+        ArrayData::F32(v) => v.iter().all(|x| x.is_finite()),
+        ArrayData::F64(v) => v.iter().all(|x| x.is_finite()),
+        _ => true,
+    }
 }
 
 fn attr_options() -> ArrayOptions {

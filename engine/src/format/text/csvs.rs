@@ -12,11 +12,11 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::data::float_text;
-use crate::data::{ArrayData, Column, DataFrame, Element, Mapping, Matrix};
+use crate::data::{ArrayData, Axis, Column, DataFrame, Element, Mapping, Matrix};
 use crate::error::{Result, ResultExt};
 use crate::format::write::staging::Staged;
 use crate::format::AnnDataElements;
-use crate::select::AxisIndex;
+use crate::format::MatrixBlocks;
 
 /// Writes `elems` as CSV files into `dir` (created if needed; a trailing `.csv` is dropped
 /// from its name, as anndata drops it), `sep` between fields. Each file is written beside its
@@ -30,6 +30,78 @@ use crate::select::AxisIndex;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn write_csvs(dir: &Path, elems: &AnnDataElements, skip_data: bool, sep: char) -> Result<()> {
+    let input = CsvsInput {
+        obs: &elems.obs,
+        var: &elems.var,
+        obsm: two_d_arrays(&elems.obsm),
+        varm: two_d_arrays(&elems.varm),
+        x: (!skip_data).then(|| elems.x.as_ref().map(|x| x as &dyn MatrixBlocks)),
+        uns: &elems.uns,
+        block_bytes: 64 << 20,
+    };
+    write_csvs_from(dir, &input, sep)
+}
+
+/// The 2-d arrays of `m`, in order.
+fn two_d_arrays(m: &Mapping) -> Vec<(String, &dyn MatrixBlocks)> {
+    m.iter()
+        .filter_map(|(key, value)| match value {
+            Element::Array(a) if a.ndim() == 2 => Some((key.clone(), a as &dyn MatrixBlocks)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What a directory of CSV files is written from: the annotations and uns in memory, the
+/// matrices read a block of rows at a time (see [`write_csvs_from`]).
+pub struct CsvsInput<'a> {
+    /// `obs.csv`.
+    pub obs: &'a DataFrame,
+    /// `var.csv`.
+    pub var: &'a DataFrame,
+    /// `obsm.csv`: the 2-d arrays of obsm, in order (anndata writes nothing readable for the
+    /// other values).
+    pub obsm: Vec<(String, &'a dyn MatrixBlocks)>,
+    /// `varm.csv`, as `obsm`.
+    pub varm: Vec<(String, &'a dyn MatrixBlocks)>,
+    /// `X.csv`: `None` to skip it (anndata's `skip_data`), `Some(None)` for an object
+    /// without X (an empty file).
+    pub x: Option<Option<&'a dyn MatrixBlocks>>,
+    /// `uns/KEY.csv` for each array, scalar and frame.
+    pub uns: &'a Mapping,
+    /// The bytes the text of a block of rows may take (at least one row a block).
+    pub block_bytes: usize,
+}
+
+impl std::fmt::Debug for CsvsInput<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys = |m: &[(String, &dyn MatrixBlocks)]| {
+            m.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>()
+        };
+        f.debug_struct("CsvsInput")
+            .field("obsm", &keys(&self.obsm))
+            .field("varm", &keys(&self.varm))
+            .field("x", &self.x.map(|x| x.map(|x| x.shape())))
+            .field("block_bytes", &self.block_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`write_csvs`] from annotations in memory and matrices read a block of rows at a time, so
+/// that memory holds the annotations and one block's text whatever the matrices' sizes.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// use annpage_engine::data::{DataFrame, Mapping, Matrix};
+/// use annpage_engine::format::text::csvs::{write_csvs_from, CsvsInput};
+/// let x = Matrix::from(ndarray::arr2(&[[1.5f32, 0.0]]));
+/// let (obs, var, uns) = (DataFrame::with_default_index(1), DataFrame::with_default_index(2), Mapping::new());
+/// let input = CsvsInput { obs: &obs, var: &var, obsm: vec![], varm: vec![], x: Some(Some(&x)), uns: &uns, block_bytes: 1 << 20 };
+/// write_csvs_from(&dir.path().join("out"), &input, ',')?;
+/// assert_eq!(std::fs::read_to_string(dir.path().join("out/X.csv"))?, "1.5,0.0\n");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn write_csvs_from(dir: &Path, input: &CsvsInput<'_>, sep: char) -> Result<()> {
     let dir = match dir.extension() {
         Some(e) if e == "csv" => dir.with_extension(""),
         _ => dir.to_path_buf(),
@@ -38,23 +110,24 @@ pub fn write_csvs(dir: &Path, elems: &AnnDataElements, skip_data: bool, sep: cha
     let csv = Csv {
         sep,
         written: RefCell::new(Vec::new()),
+        block_bytes: input.block_bytes,
     };
-    csv.write(&dir.join("obs.csv"), |w| csv.frame(w, &elems.obs))?;
-    csv.write(&dir.join("var.csv"), |w| csv.frame(w, &elems.var))?;
+    csv.write(&dir.join("obs.csv"), |w| csv.frame(w, input.obs))?;
+    csv.write(&dir.join("var.csv"), |w| csv.frame(w, input.var))?;
     csv.write(&dir.join("obsm.csv"), |w| {
-        csv.axis_arrays(w, &elems.obsm, elems.obs.nrows())
+        csv.axis_arrays(w, &input.obsm, input.obs.nrows())
     })?;
     csv.write(&dir.join("varm.csv"), |w| {
-        csv.axis_arrays(w, &elems.varm, elems.var.nrows())
+        csv.axis_arrays(w, &input.varm, input.var.nrows())
     })?;
-    if !skip_data {
-        csv.write(&dir.join("X.csv"), |w| match &elems.x {
-            Some(x) => csv.matrix(w, x),
+    if let Some(x) = input.x {
+        csv.write(&dir.join("X.csv"), |w| match x {
+            Some(x) => csv.axis_arrays_rows(w, &[("", x)]),
             // pandas' frame of None: an empty file.
             None => Ok(()),
         })?;
     }
-    for (key, value) in &elems.uns {
+    for (key, value) in input.uns {
         let columns = match value {
             Element::Array(a) if a.ndim() <= 2 => array_columns(a),
             Element::Scalar(s) => array_columns(&s.to_array()),
@@ -89,6 +162,8 @@ struct Csv {
     sep: char,
     /// The files written so far, each staged beside its final name until all are.
     written: RefCell<Vec<(Staged, PathBuf)>>,
+    /// The bytes of text a block of rows may take.
+    block_bytes: usize,
 }
 
 impl Csv {
@@ -163,40 +238,55 @@ impl Csv {
     }
 
     /// `obsm.to_df()` without its index: each 2-d array's columns as `KEY1`, `KEY2`, …
-    fn axis_arrays(&self, w: &mut dyn Write, m: &Mapping, nrows: usize) -> std::io::Result<()> {
-        let mut header = Vec::new();
-        let mut columns = Vec::new();
-        for (key, value) in m {
-            if let Element::Array(a) = value {
-                if a.ndim() == 2 {
-                    for (i, c) in array_columns(a).into_iter().enumerate() {
-                        header.push(format!("{key}{}", i + 1));
-                        columns.push(c);
-                    }
-                }
-            }
-        }
-        if columns.is_empty() {
+    fn axis_arrays(
+        &self,
+        w: &mut dyn Write,
+        arrays: &[(String, &dyn MatrixBlocks)],
+        nrows: usize,
+    ) -> std::io::Result<()> {
+        let header: Vec<String> = arrays
+            .iter()
+            .flat_map(|(key, m)| (1..=m.shape().1).map(move |i| format!("{key}{i}")))
+            .collect();
+        if header.is_empty() {
             // pandas writes an empty header and one empty line a row.
             return w.write_all("\n".repeat(nrows + 1).as_bytes());
         }
-        self.rows(w, &columns, Some(&header))
+        self.line(w, &header.iter().map(String::as_str).collect::<Vec<_>>())?;
+        let arrays: Vec<(&str, &dyn MatrixBlocks)> =
+            arrays.iter().map(|(k, m)| (k.as_str(), *m)).collect();
+        self.axis_arrays_rows(w, &arrays)
     }
 
-    /// X as dense rows, densified a block of rows at a time.
-    fn matrix(&self, w: &mut dyn Write, x: &Matrix) -> std::io::Result<()> {
-        // Rows of about a million cells at a time (each becomes a string before it is written).
-        const CELLS: usize = 1 << 20;
-        let (n_rows, n_cols) = x.shape();
-        let block = (CELLS / n_cols.max(1)).max(1);
-        let cols = AxisIndex::full(n_cols);
-        for start in (0..n_rows).step_by(block) {
-            let end = (start + block).min(n_rows);
-            let block = AxisIndex::range(start..end, n_rows)
-                .and_then(|rows| x.subset(&rows, &cols))
-                .map_err(std::io::Error::other)?;
-            let dense = block.to_dense().map_err(std::io::Error::other)?;
-            for row in array_rows(&dense) {
+    /// The rows of matrices side by side (of one height), dense, a block of rows at a time;
+    /// a row without fields as an empty line.
+    fn axis_arrays_rows(
+        &self,
+        w: &mut dyn Write,
+        arrays: &[(&str, &dyn MatrixBlocks)],
+    ) -> std::io::Result<()> {
+        // Each field becomes a string (about 48 bytes with its text) before it is written.
+        let width: usize = arrays.iter().map(|(_, m)| m.shape().1).sum();
+        let per = (self.block_bytes / 48 / width.max(1)).max(1);
+        let mut blocks = arrays
+            .iter()
+            .map(|(_, m)| m.blocks(Axis::Obs, per))
+            .collect::<Result<Vec<_>>>()
+            .map_err(std::io::Error::other)?;
+        let Some((first, rest)) = blocks.split_first_mut() else {
+            return Ok(());
+        };
+        for block in first {
+            let mut rows = array_rows(&dense(block)?);
+            for other in rest.iter_mut() {
+                let block = other.next().ok_or_else(|| {
+                    std::io::Error::other(crate::Error::shape("obsm arrays of different heights"))
+                })?;
+                for (row, more) in rows.iter_mut().zip(array_rows(&dense(block)?)) {
+                    row.extend(more);
+                }
+            }
+            for row in rows {
                 if row.is_empty() {
                     w.write_all(b"\n")?;
                 } else {
@@ -206,6 +296,14 @@ impl Csv {
             }
         }
         Ok(())
+    }
+}
+
+/// A block read, dense.
+fn dense(block: Result<Matrix>) -> std::io::Result<ArrayData> {
+    match block.map_err(std::io::Error::other)? {
+        Matrix::Dense(a) => Ok(a),
+        sparse => sparse.to_dense().map_err(std::io::Error::other),
     }
 }
 
