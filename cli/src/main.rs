@@ -328,6 +328,13 @@ fn run(cli: Cli) -> annpage::Result<()> {
                 (_, FileFormat::Zarr) => from
                     .read(&input, &reader.options(&input))?
                     .write_zarr(&output, &options)?,
+                (FileFormat::H5ad | FileFormat::Zarr, FileFormat::Loom) => {
+                    open_backed(&input, &backed)?.write_loom(&output, reader.write_obsm_varm)?
+                }
+                (FileFormat::H5ad | FileFormat::Zarr, FileFormat::Csvs) => open_backed(
+                    &input, &backed,
+                )?
+                .write_csvs(&output, !reader.with_x, reader.separator()?)?,
                 (_, FileFormat::Loom) => from
                     .read(&input, &reader.options(&input))?
                     .write_loom(&output, reader.write_obsm_varm)?,

@@ -313,3 +313,82 @@ fn a_gzip_level_out_of_range_is_refused_before_anything_is_written() {
     );
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+/// The backed loom and CSV writers, which read the matrices a block at a time, write what the
+/// in-memory writers write for `to_memory()`: CSV files byte for byte, loom files that read
+/// back equal.
+#[test]
+fn backed_loom_and_csvs_are_the_in_memory_writers_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut csvs, mut looms) = (0, 0);
+    for name in FIXTURES {
+        let b = open(fixture(name), 512 << 10);
+        let m = read_h5ad(fixture(name)).unwrap();
+        let selections = [
+            (Selection::All, Selection::All),
+            (
+                selection(8, m.n_obs(), m.obs_names()),
+                selection(12, m.n_vars(), m.var_names()),
+            ),
+        ];
+        for (k, (o, v)) in selections.into_iter().enumerate() {
+            let what = format!("{name}[{o}, {v}]");
+            let Ok(view) = b.slice(&o, &v) else { continue };
+            let Ok(expected) = view.to_memory() else {
+                continue;
+            };
+            let (ours, theirs) = (
+                dir.path().join(format!("{k}-b")),
+                dir.path().join(format!("{k}-m")),
+            );
+            let written = view.write_csvs(&ours, false, '\t');
+            assert_eq!(
+                written.is_ok(),
+                expected.write_csvs(&theirs, false, '\t').is_ok(),
+                "{what}: {written:?}"
+            );
+            for entry in walk(&theirs) {
+                let rel = entry.strip_prefix(&theirs).unwrap();
+                let (a, b) = (std::fs::read(ours.join(rel)), std::fs::read(&entry));
+                assert_eq!(a.unwrap(), b.unwrap(), "{what}: {}", rel.display());
+                csvs += 1;
+            }
+            let (ours, theirs) = (ours.with_extension("loom"), theirs.with_extension("loom"));
+            match (
+                view.write_loom(&ours, false),
+                expected.write_loom(&theirs, false),
+            ) {
+                (Ok(()), Ok(())) => {
+                    let options = annpage::LoomOptions::default();
+                    let back = |p| annpage::read_loom(p, &options).unwrap().into_elements();
+                    assert_elements_eq(back(&ours), back(&theirs), &what);
+                    looms += 1;
+                }
+                (Err(a), Err(b)) => assert_eq!(
+                    a.to_string().replace(&*ours.to_string_lossy(), ""),
+                    b.to_string().replace(&*theirs.to_string_lossy(), ""),
+                    "{what}"
+                ),
+                (a, b) => panic!("{what}: backed {a:?}, in memory {b:?}"),
+            }
+        }
+    }
+    assert!(
+        csvs > 100 && looms > 10,
+        "{csvs} CSV files, {looms} loom files compared"
+    );
+}
+
+/// The files under `dir`, recursively.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -70,6 +70,7 @@
 
 pub(crate) mod batches;
 mod edit;
+mod export;
 mod gene_major;
 mod matrix;
 mod memory;
