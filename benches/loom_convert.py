@@ -1,10 +1,12 @@
 """Loom to .h5ad: `annpage convert` against anndata's `read_loom(...).write_h5ad(...)`, whole
-processes (wall time and peak RSS), on a generated loom file larger than annpage's block.
+processes (wall time and peak RSS), on a generated loom file larger than annpage's block; with
+`--to-loom`, the other way: the same matrix as a CSR .h5ad written as loom, `annpage convert
+--cache-mb N` against anndata's `read_h5ad(...).write_loom(...)`.
 
 Usage (from the repository root, after `cargo build --release -p annpage-cli`):
 
     .venv/bin/python benches/loom_convert.py [--cells 8000] [--genes 6000] [--rounds 5]
-        [--annpage target/release/annpage] [--other-annpage PATH]
+        [--annpage target/release/annpage] [--other-annpage PATH] [--to-loom [--cache-mb 64]]
 
 The loom file (float32, 5% non-zero, 64 × 64 gzip-1 chunks as loompy writes them) is generated
 once into target/bench-data/. Each round runs every job once, in turn; medians are printed as
@@ -45,6 +47,13 @@ import anndata as ad
 ad.io.read_loom(sys.argv[1]).write_h5ad(sys.argv[2])
 """
 
+TO_LOOM = """
+import sys, warnings
+warnings.simplefilter("ignore")
+import anndata as ad
+ad.read_h5ad(sys.argv[1]).write_loom(sys.argv[2])
+"""
+
 
 def make_loom(path: Path, n_genes: int, n_cells: int) -> None:
     rng = np.random.default_rng(11)
@@ -83,6 +92,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--annpage", default=str(ROOT / "target" / "release" / "annpage"))
     ap.add_argument("--other-annpage")
+    ap.add_argument("--to-loom", action="store_true")
+    ap.add_argument("--cache-mb", type=int, default=64)
     args = ap.parse_args()
     data = ROOT / "target" / "bench-data"
     data.mkdir(parents=True, exist_ok=True)
@@ -90,10 +101,22 @@ def main() -> None:
     if not loom.exists():
         make_loom(loom, args.genes, args.cells)
     out = data / "loom-convert-out.h5ad"
+    theirs_name = "anndata read_loom + write_h5ad"
     jobs = {"annpage convert": [args.annpage, "convert", str(loom), str(out)]}
     if args.other_annpage:
         jobs["annpage convert (other build)"] = [args.other_annpage, "convert", str(loom), str(out)]
-    jobs["anndata read_loom + write_h5ad"] = [sys.executable, "-c", ANNDATA, str(loom), str(out)]
+    jobs[theirs_name] = [sys.executable, "-c", ANNDATA, str(loom), str(out)]
+    if args.to_loom:
+        src = loom.with_suffix(".h5ad")
+        if not src.exists():
+            subprocess.run([args.annpage, "convert", str(loom), str(src)], check=True)
+        loom, out = src, data / "loom-convert-out.loom"
+        cache = ["--cache-mb", str(args.cache_mb)]
+        jobs = {"annpage convert": [args.annpage, "convert", str(src), str(out), *cache]}
+        if args.other_annpage:
+            jobs["annpage convert (other build)"] = [args.other_annpage, "convert", str(src), str(out), *cache]
+        theirs_name = "anndata read_h5ad + write_loom"
+        jobs[theirs_name] = [sys.executable, "-c", TO_LOOM, str(src), str(out)]
     runs: dict[str, list[tuple[float, float]]] = {k: [] for k in jobs}
     for _ in range(args.rounds):
         for name, cmd in jobs.items():
@@ -101,14 +124,15 @@ def main() -> None:
     out.unlink(missing_ok=True)
     size = loom.stat().st_size / 2**20
     dense = args.genes * args.cells * 4 / 2**20
+    budget = f", annpage's cache {args.cache_mb} MiB" if args.to_loom else ""
     print(f"`{loom.name}`: {args.genes:,} genes × {args.cells:,} cells, float32 ({dense:.0f} MiB dense), "
-          f"{size:.0f} MiB on disk; {args.rounds} rounds, medians, {os.cpu_count()} cores.\n")
+          f"{size:.0f} MiB on disk{budget}; {args.rounds} rounds, medians, {os.cpu_count()} cores.\n")
     print("| job | wall | peak RSS |\n| --- | --- | --- |")
     med = {k: (statistics.median(w for w, _ in v), statistics.median(m for _, m in v)) for k, v in runs.items()}
     for k, (w, m) in med.items():
         print(f"| {k} | {w:.2f} s | {m:.0f} MiB |")
     ours = med["annpage convert"]
-    theirs = med["anndata read_loom + write_h5ad"]
+    theirs = med[theirs_name]
     print(f"\nanndata ÷ annpage: wall {theirs[0] / ours[0]:.1f}×, peak RSS {theirs[1] / ours[1]:.1f}×")
 
 
