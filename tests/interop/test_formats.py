@@ -540,6 +540,24 @@ def test_h5ad_to_loom_and_csvs_reads_a_block_at_a_time(annpage_bin: Path, tmp_pa
         assert (tmp_path / "ours" / name).read_bytes() == (tmp_path / "theirs" / name).read_bytes(), name
 
 
+def test_csvs_of_many_obsm_arrays_read_them_in_turn(annpage_bin: Path, tmp_path: Path) -> None:
+    # 64 obsm arrays of 20,000 × 4 float64 (41 MiB) through an 8 MiB cache: read side by side,
+    # each held a block of its own (all of obsm, 47 MiB above rest); read in turn, one block.
+    rng = np.random.default_rng(4)
+    a = ad.AnnData(sp.csr_matrix((20_000, 3), dtype=np.float32))
+    for i in range(64):
+        a.obsm[f"a{i:02d}"] = rng.random((20_000, 4))
+    src = tmp_path / "obsm.h5ad"
+    a.write_h5ad(src)
+    base, res = peak_rss_mb([annpage_bin, "info", FIXTURES / "pbmc_like_csr.h5ad"])
+    assert res.returncode == 0, res.stderr
+    peak, res = peak_rss_mb([annpage_bin, "convert", src, tmp_path / "ours", "--to", "csvs", "--cache-mb", "8"])
+    assert res.returncode == 0, res.stderr
+    assert peak - base <= 25, f"convert to csvs peaked at {peak:.0f} MiB ({base:.0f} MiB at rest)"
+    a.write_csvs(tmp_path / "theirs")
+    assert (tmp_path / "ours" / "obsm.csv").read_bytes() == (tmp_path / "theirs" / "obsm.csv").read_bytes()
+
+
 def test_text_that_inflates_past_memory_is_refused(annpage_bin: Path, tmp_path: Path) -> None:
     # 2 MB of gzip holding 10^8 short lines. A 10x directory's barcodes are read up to the
     # matrix's count; a CSV table is read whole, so it is refused once it would not fit (here

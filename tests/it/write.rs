@@ -392,3 +392,33 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// X.csv of a CSC matrix through a small cache reads the matrix in pieces as large as the
+/// budget allows (about 18 times its size here), not once per block of rows (a block of text
+/// holds a row or two of a wide matrix: a thousand times).
+#[test]
+fn csv_rows_of_a_matrix_stored_by_columns_read_it_a_few_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let (n_obs, n_vars) = (3000, 400);
+    let dense = Array2::from_shape_fn((n_obs, n_vars), |(i, j)| {
+        if (i * 7 + j * 13) % 20 == 0 {
+            (i + j) as f32
+        } else {
+            0.0
+        }
+    });
+    let x = Matrix::from(dense).to_sparse(SparseFormat::Csc).unwrap();
+    let mut adata = AnnData::new(n_obs, n_vars);
+    adata.set_x(Some(x)).unwrap();
+    let path = dir.path().join("csc.h5ad");
+    adata.write_h5ad(&path, &WriteOptions::default()).unwrap();
+    let b = open(&path, 256 << 10);
+    let stored = b.x().unwrap().stored_values().unwrap() * 8;
+    b.write_csvs(dir.path().join("out"), false, ',').unwrap();
+    let read = b.cache_stats().bytes_read;
+    assert!(read <= 40 * stored, "{read} bytes read for {stored} stored");
+    let want = dir.path().join("memory");
+    adata.write_csvs(&want, false, ',').unwrap();
+    let x_csv = |d: &Path| std::fs::read(d.join("X.csv")).unwrap();
+    assert_eq!(x_csv(&dir.path().join("out")), x_csv(&want));
+}

@@ -182,3 +182,22 @@ def test_backed_writers_write_changes_not_yet_saved(tmp_path):
     a.write_csvs(tmp_path / "theirs")
     _same_loom(tmp_path / "ours.loom", tmp_path / "theirs.loom")
     _same_csvs(tmp_path / "ours", tmp_path / "theirs")
+
+
+def test_a_backed_write_that_fails_leaves_nothing_and_raises_annpages_error(tmp_path):
+    """A chunk of X that does not inflate: the error is annpage's, naming the input file and
+    element, and neither the CSV directory nor the loom file is left behind."""
+    path = tmp_path / "corrupt.h5ad"
+    a = ad.AnnData(np.random.default_rng(2).random((400, 300)).astype(np.float32))
+    a.write_h5ad(path, compression="gzip")
+    with h5py.File(path, "r") as f:
+        info = f["X"].id.get_chunk_info(f["X"].id.get_num_chunks() - 1)
+    with open(path, "r+b") as f:
+        f.seek(info.byte_offset + 8)
+        f.write(b"\xff" * 64)
+    with annpage.read_h5ad(path, backed="r", cache_mb=1) as b:
+        for write in [lambda: b.write_csvs(tmp_path / "out", skip_data=False),
+                      lambda: b.write_loom(tmp_path / "out.loom")]:
+            with pytest.raises(annpage.FormatError, match=r"corrupt\.h5ad: /X"):
+                write()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corrupt.h5ad"]

@@ -3,6 +3,7 @@
 //! files [`AnnData::write_loom`](crate::AnnData::write_loom) and
 //! [`AnnData::write_csvs`](crate::AnnData::write_csvs) write for `to_memory()`'s result.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use annpage_engine::data::SparseFormat;
@@ -11,12 +12,12 @@ use annpage_engine::error::ResultExt;
 use annpage_engine::file::probe::{ElemSlot, MatrixSlot};
 use annpage_engine::format::loom::{write_loom_from, LoomInput};
 use annpage_engine::format::text::csvs::{write_csvs_from, CsvsInput};
-use annpage_engine::format::{block_ranges, Blocks, MatrixBlocks};
+use annpage_engine::format::{Blocks, MatrixBlocks};
 use annpage_engine::paged::{BackedMatrix, MatrixKind, MemoryPolicy};
 use annpage_engine::select::AxisIndex;
 use annpage_engine::{Error, Result};
 
-use super::slices::read_once;
+use super::slices::{self, read_once};
 use super::BackedAnnData;
 
 impl BackedAnnData {
@@ -243,9 +244,32 @@ impl MatrixBlocks for DiskBlocks {
         }
     }
 
+    fn block(&self, along: Axis, range: Range<usize>) -> Result<Matrix> {
+        let read = || {
+            let (major, n) = match along {
+                Axis::Obs => (&self.rows, self.rows.len()),
+                Axis::Var => (&self.cols, self.cols.len()),
+            };
+            let picked = major.compose(&AxisIndex::range(range, n)?)?;
+            match along {
+                Axis::Obs => read_once(&self.m, &picked, &self.cols),
+                Axis::Var => read_once(&self.m, &self.rows, &picked),
+            }
+        };
+        read().map_err(|e| self.blame(e))
+    }
+
+    /// Along the stored axis, a scan (reading ahead); across it, pieces as large as half the
+    /// budget allows by the values they store, each cut into blocks of `per` (each piece
+    /// reads every stored block holding its slices: the fewer the better).
     fn blocks(&self, along: Axis, per: usize) -> Result<Blocks<'_>> {
+        if per == 0 {
+            return Err(Error::invalid(
+                "blocks must hold at least one row or column",
+            ));
+        }
         let by_rows = along == Axis::Obs;
-        if by_rows && self.stored_along() == Axis::Obs {
+        if along == self.stored_along() && by_rows {
             let scan = self
                 .m
                 .scan(&self.rows, &self.cols, per)
@@ -254,18 +278,54 @@ impl MatrixBlocks for DiskBlocks {
                 scan.map(move |c| c.map(|(_, m)| m).map_err(|e| self.blame(e))),
             ));
         }
-        let major = if by_rows { &self.rows } else { &self.cols };
-        let n = major.len();
-        Ok(Box::new(block_ranges(n, per)?.map(move |range| {
-            let read = || {
-                let picked = major.compose(&AxisIndex::range(range, n)?)?;
-                if by_rows {
-                    read_once(&self.m, &picked, &self.cols)
-                } else {
-                    read_once(&self.m, &self.rows, &picked)
+        let policy = MemoryPolicy::new(self.m.cache().budget());
+        let target = policy.scattered_piece_bytes() / 2;
+        let selection = (&self.rows, &self.cols);
+        let counts = slices::values_per(&self.m, selection, by_rows, target as u64)
+            .map_err(|e| self.blame(e))?;
+        // A piece is held as read and converted.
+        let value = 2 * (self.m.dtype().size() as u64 + 4);
+        let costs: Vec<u64> = counts.iter().map(|&n| n * value + 8).collect();
+        drop(counts);
+        let room = self.m.cache().reserve(target);
+        let mut pieces = slices::pieces(&self.m, selection, by_rows, &costs, target as u64)
+            .map_err(|e| self.blame(e))?;
+        // The piece being cut, converted to store the blocks' axis, and the next block's start.
+        let mut current: Option<(Matrix, usize)> = None;
+        Ok(Box::new(std::iter::from_fn(move || {
+            let _room = &room;
+            loop {
+                if let Some((piece, start)) = &mut current {
+                    let len = match along {
+                        Axis::Obs => piece.shape().0,
+                        Axis::Var => piece.shape().1,
+                    };
+                    if *start < len {
+                        let range = *start..(*start + per).min(len);
+                        *start = range.end;
+                        return Some(piece.block(along, range).map_err(|e| self.blame(e)));
+                    }
                 }
-            };
-            read().map_err(|e| self.blame(e))
+                current = match pieces.next()? {
+                    Ok((_, piece)) => {
+                        let format = match along {
+                            Axis::Obs => SparseFormat::Csr,
+                            Axis::Var => SparseFormat::Csc,
+                        };
+                        let piece = match piece {
+                            Matrix::Sparse(s) if s.format() != format => {
+                                Matrix::Sparse(s).into_sparse(format).map(Matrix::Sparse)
+                            }
+                            other => Ok(other),
+                        };
+                        match piece {
+                            Ok(p) => Some((p, 0)),
+                            Err(e) => return Some(Err(self.blame(e))),
+                        }
+                    }
+                    Err(e) => return Some(Err(self.blame(e))),
+                };
+            }
         })))
     }
 }

@@ -378,8 +378,8 @@ impl ArrayData {
             ArrayData::U32(a) => each(a, ToString::to_string),
             ArrayData::U64(a) => each(a, ToString::to_string),
             ArrayData::F16(a) => each(a, |&v| numpy_half(v)),
-            ArrayData::F32(a) => each(a, |v| python_float(&format!("{v:e}"))),
-            ArrayData::F64(a) => each(a, |v| python_float(&format!("{v:e}"))),
+            ArrayData::F32(a) => each(a, |v| python_float(&format!("{v:e}"), None)),
+            ArrayData::F64(a) => each(a, |&v| python_float(&format!("{v:e}"), Some(v))),
             ArrayData::String(a) => a.iter().map(|s| s.to_string()).collect(),
         }
     }
@@ -467,7 +467,7 @@ fn subset_axis<T: Clone>(a: &ArrayD<T>, axis: Axis, index: &AxisIndex) -> ArrayD
 
 /// Python's `repr` of a float from Rust's shortest round-trip scientific form (`-1.5e-5`):
 /// positional for decimal exponents -4..16, else `d.ddde±XX`.
-fn python_float(sci: &str) -> String {
+fn python_float(sci: &str, exact: Option<f64>) -> String {
     let (sign, body) = sci.strip_prefix('-').map_or(("", sci), |rest| ("-", rest));
     let Some((mantissa, exp)) = body.split_once('e') else {
         // `inf` and `NaN`.
@@ -479,11 +479,46 @@ fn python_float(sci: &str) -> String {
     let Ok(exp) = exp.parse::<i32>() else {
         return sci.to_owned();
     };
-    let digits = mantissa.replace('.', "");
+    let (digits, exp) = match exact {
+        // Python's repr breaks a tie between two shortest forms towards the even digit.
+        Some(x) => shortest_digits(body, x.abs()),
+        None => (mantissa.replace('.', ""), exp),
+    };
     format!(
         "{sign}{}",
         float_text(&digits, exp, (-4..16).contains(&exp))
     )
+}
+
+/// The digits and decimal exponent of Rust's shortest round-trip form `sci` (`{:e}` of a
+/// non-negative value), with numpy's choice where two shortest forms are equally close to the
+/// value (`exact`, the same value as an f64): the even last digit, where Rust rounds up.
+pub(crate) fn shortest_digits(sci: &str, exact: f64) -> (String, i32) {
+    let (mantissa, exp) = sci.split_once('e').expect("`{:e}` writes an exponent");
+    let exp: i32 = exp.parse().expect("`{:e}` writes an integer exponent");
+    let digits = mantissa.replace('.', "");
+    let n = digits.len();
+    // A tie: the value has exactly one more digit, a 5, and the shortest form rounded it up.
+    let longer = format!("{:.*e}", n, exact);
+    let (long_mantissa, long_exp) = longer.split_once('e').expect("`{:e}` writes an exponent");
+    let long_digits = long_mantissa.replace('.', "");
+    if long_exp.parse::<i32>() != Ok(exp) || !long_digits.ends_with('5') {
+        return (digits, exp);
+    }
+    let truncated = &long_digits[..n];
+    let last_even = truncated
+        .bytes()
+        .last()
+        .is_some_and(|d| (d - b'0').is_multiple_of(2));
+    // Exactly halfway only if no digit follows the 5 (an f64 has at most 767 of them).
+    let full = format!("{:.*e}", 800, exact);
+    let full_digits = full.split_once('e').map_or("", |(m, _)| m).replace('.', "");
+    let exact_tie = full_digits[n + 1..].bytes().all(|d| d == b'0');
+    if exact_tie && last_even && truncated != digits {
+        (truncated.to_owned(), exp)
+    } else {
+        (digits, exp)
+    }
 }
 
 /// A non-negative float written from its significant `digits` and decimal exponent `exp`
@@ -660,6 +695,27 @@ pub(crate) fn integers_as_u64(a: &ArrayData) -> Result<Vec<u64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Python's `repr`, a tie between two shortest forms broken towards the even digit.
+    #[test]
+    fn doubles_print_as_python_prints_them() {
+        let cases = [
+            // -0.136692047119140625 exactly: halfway between two 17-digit forms.
+            (-35833.0 / 262144.0, "-0.13669204711914062"),
+            (0.5, "0.5"),
+            (1e16, "1e+16"),
+            (1.5e-5, "1.5e-05"),
+            (0.1, "0.1"),
+            (2.675, "2.675"),
+            (1e22, "1e+22"),
+            (5e-324, "5e-324"),
+            (123456789012345680.0, "1.2345678901234568e+17"),
+            (f64::NEG_INFINITY, "-inf"),
+        ];
+        let a = ArrayData::from(cases.iter().map(|c| c.0).collect::<Vec<f64>>());
+        let want: Vec<&str> = cases.iter().map(|c| c.1).collect();
+        assert_eq!(a.to_python_strings(), want);
+    }
 
     /// `str(np.float16(v))` in the venv.
     #[test]

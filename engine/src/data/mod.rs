@@ -12,7 +12,7 @@ mod sparse;
 mod typed;
 mod value;
 
-pub(crate) use array::{float_text, integers_as_u64, numpy_half};
+pub(crate) use array::{float_text, integers_as_u64, numpy_half, shortest_digits};
 pub use array::{ArrayData, DType, Scalar};
 pub use axis::Axis;
 /// The element of string arrays: strings up to 24 bytes are held inline, without an

@@ -2,6 +2,8 @@
 //! writers laying a matrix out in their own order (loom's genes × cells datasets, CSV lines)
 //! take a matrix in memory and one read through a cache alike.
 
+use std::ops::Range;
+
 use crate::data::{ArrayData, Axis, DType, Matrix, SparseFormat};
 use crate::select::AxisIndex;
 use crate::{Error, Result};
@@ -33,9 +35,21 @@ pub trait MatrixBlocks {
     /// for each block.
     fn stored_along(&self) -> Axis;
 
+    /// The rows (`along` [`Axis::Obs`]) or columns `range` of the matrix.
+    fn block(&self, along: Axis, range: Range<usize>) -> Result<Matrix>;
+
     /// The matrix in blocks of `per` rows (`along` [`Axis::Obs`]) or columns, the last
-    /// holding what remains; fails if `per` is 0.
-    fn blocks(&self, along: Axis, per: usize) -> Result<Blocks<'_>>;
+    /// holding what remains; fails if `per` is 0. Readers of a file override it to read
+    /// ahead; [`MatrixBlocks::block`] reads nothing it does not return.
+    fn blocks(&self, along: Axis, per: usize) -> Result<Blocks<'_>> {
+        let n = match along {
+            Axis::Obs => self.shape().0,
+            Axis::Var => self.shape().1,
+        };
+        Ok(Box::new(
+            block_ranges(n, per)?.map(move |range| self.block(along, range)),
+        ))
+    }
 }
 
 /// The ranges of `per` positions out of `n`, in order.
@@ -69,19 +83,12 @@ impl MatrixBlocks for Matrix {
         }
     }
 
-    fn blocks(&self, along: Axis, per: usize) -> Result<Blocks<'_>> {
+    fn block(&self, along: Axis, range: Range<usize>) -> Result<Matrix> {
         let (rows, cols) = Matrix::shape(self);
-        let (n, all) = match along {
-            Axis::Obs => (rows, AxisIndex::full(cols)),
-            Axis::Var => (cols, AxisIndex::full(rows)),
-        };
-        Ok(Box::new(block_ranges(n, per)?.map(move |range| {
-            let picked = AxisIndex::range(range, n)?;
-            match along {
-                Axis::Obs => self.subset(&picked, &all),
-                Axis::Var => self.subset(&all, &picked),
-            }
-        })))
+        match along {
+            Axis::Obs => self.subset(&AxisIndex::range(range, rows)?, &AxisIndex::full(cols)),
+            Axis::Var => self.subset(&AxisIndex::full(rows), &AxisIndex::range(range, cols)?),
+        }
     }
 }
 
@@ -103,23 +110,20 @@ impl MatrixBlocks for ArrayData {
         Axis::Obs
     }
 
-    fn blocks(&self, along: Axis, per: usize) -> Result<Blocks<'_>> {
+    fn block(&self, along: Axis, range: Range<usize>) -> Result<Matrix> {
         if self.ndim() != 2 {
             return Err(Error::invalid(format!(
                 "a matrix must be 2-d, got shape {:?}",
                 ArrayData::shape(self)
             )));
         }
-        let n = match along {
-            Axis::Obs => MatrixBlocks::shape(self).0,
-            Axis::Var => MatrixBlocks::shape(self).1,
+        let (axis, n) = match along {
+            Axis::Obs => (0, MatrixBlocks::shape(self).0),
+            Axis::Var => (1, MatrixBlocks::shape(self).1),
         };
-        let axis = usize::from(along == Axis::Var);
-        Ok(Box::new(block_ranges(n, per)?.map(move |range| {
-            Ok(Matrix::Dense(
-                self.subset(axis, &AxisIndex::range(range, n)?)?,
-            ))
-        })))
+        Ok(Matrix::Dense(
+            self.subset(axis, &AxisIndex::range(range, n)?)?,
+        ))
     }
 }
 

@@ -11,12 +11,13 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::data::float_text;
+use crate::data::{float_text, shortest_digits};
 use crate::data::{ArrayData, Axis, Column, DataFrame, Element, Mapping, Matrix};
 use crate::error::{Result, ResultExt};
 use crate::format::write::staging::Staged;
 use crate::format::AnnDataElements;
-use crate::format::MatrixBlocks;
+use crate::format::{block_ranges, MatrixBlocks};
+use crate::select::AxisIndex;
 
 /// Writes `elems` as CSV files into `dir` (created if needed; a trailing `.csv` is dropped
 /// from its name, as anndata drops it), `sep` between fields. Each file is written beside its
@@ -106,7 +107,23 @@ pub fn write_csvs_from(dir: &Path, input: &CsvsInput<'_>, sep: char) -> Result<(
         Some(e) if e == "csv" => dir.with_extension(""),
         _ => dir.to_path_buf(),
     };
+    // The directories made here are removed again if a file cannot be written.
+    let made: Vec<PathBuf> = [dir.join("uns"), dir.clone()]
+        .into_iter()
+        .filter(|d| !d.exists())
+        .collect();
     fs::create_dir_all(dir.join("uns")).in_file(&dir)?;
+    let written = write_files(&dir, input, sep);
+    if written.is_err() {
+        for d in &made {
+            let _ = fs::remove_dir(d);
+        }
+    }
+    written
+}
+
+/// The files of [`write_csvs_from`] into the directory `dir`, which exists.
+fn write_files(dir: &Path, input: &CsvsInput<'_>, sep: char) -> Result<()> {
     let csv = Csv {
         sep,
         written: RefCell::new(Vec::new()),
@@ -174,16 +191,22 @@ impl Csv {
         path: &Path,
         body: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
     ) -> Result<()> {
-        let result = (|| -> Result<()> {
-            let staged = Staged::beside(path)?;
-            let file = File::options().write(true).open(staged.path())?;
-            let mut w = BufWriter::with_capacity(1 << 20, file);
-            body(&mut w)?;
-            w.into_inner().map_err(|e| e.into_error())?;
-            self.written.borrow_mut().push((staged, path.to_path_buf()));
-            Ok(())
-        })();
-        result.in_file(path)
+        let staged = Staged::beside(path).in_file(path)?;
+        let file = File::options()
+            .write(true)
+            .open(staged.path())
+            .in_file(path)?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        if let Err(e) = body(&mut w) {
+            // An input's error (a block that could not be read) names its own file.
+            return Err(match e.downcast::<crate::Error>() {
+                Ok(input) => input,
+                Err(e) => crate::Error::from(e).in_file(path),
+            });
+        }
+        w.into_inner().map_err(|e| e.into_error()).in_file(path)?;
+        self.written.borrow_mut().push((staged, path.to_path_buf()));
+        Ok(())
     }
 
     /// One line: fields quoted where the csv module quotes them (those holding the separator,
@@ -268,24 +291,7 @@ impl Csv {
         // Each field becomes a string (about 48 bytes with its text) before it is written.
         let width: usize = arrays.iter().map(|(_, m)| m.shape().1).sum();
         let per = (self.block_bytes / 48 / width.max(1)).max(1);
-        let mut blocks = arrays
-            .iter()
-            .map(|(_, m)| m.blocks(Axis::Obs, per))
-            .collect::<Result<Vec<_>>>()
-            .map_err(std::io::Error::other)?;
-        let Some((first, rest)) = blocks.split_first_mut() else {
-            return Ok(());
-        };
-        for block in first {
-            let mut rows = array_rows(&dense(block)?);
-            for other in rest.iter_mut() {
-                let block = other.next().ok_or_else(|| {
-                    std::io::Error::other(crate::Error::shape("obsm arrays of different heights"))
-                })?;
-                for (row, more) in rows.iter_mut().zip(array_rows(&dense(block)?)) {
-                    row.extend(more);
-                }
-            }
+        let mut emit = |rows: Vec<Vec<String>>| -> std::io::Result<()> {
             for row in rows {
                 if row.is_empty() {
                     w.write_all(b"\n")?;
@@ -294,16 +300,68 @@ impl Csv {
                     self.line(w, &fields)?;
                 }
             }
+            Ok(())
+        };
+        let [(_, m)] = arrays else {
+            return self.side_by_side(arrays, width, per, &mut emit);
+        };
+        for block in m.blocks(Axis::Obs, per).map_err(io)? {
+            emit(array_rows(&dense(block)?))?;
+        }
+        Ok(())
+    }
+
+    /// [`Csv::axis_arrays_rows`] of several matrices: the rows of a block read from each in
+    /// turn (reading them side by side would hold a block of each at once), as many as take
+    /// about the block's bytes dense (8 a value), written `per` rows at a time.
+    fn side_by_side(
+        &self,
+        arrays: &[(&str, &dyn MatrixBlocks)],
+        width: usize,
+        per: usize,
+        emit: &mut dyn FnMut(Vec<Vec<String>>) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let Some(n) = arrays.first().map(|(_, m)| m.shape().0) else {
+            return Ok(());
+        };
+        if let Some((key, _)) = arrays.iter().find(|(_, m)| m.shape().0 != n) {
+            let e = crate::Error::shape(format!("'{key}' has not the {n} rows of the others"));
+            return Err(io(e));
+        }
+        let read = (self.block_bytes / 8 / width.max(1)).max(per);
+        for range in block_ranges(n, read).map_err(io)? {
+            let mut blocks = Vec::with_capacity(arrays.len());
+            for (_, m) in arrays {
+                blocks.push(dense(m.block(Axis::Obs, range.clone()))?);
+            }
+            for part in block_ranges(range.len(), per).map_err(io)? {
+                let part = AxisIndex::range(part, range.len()).map_err(io)?;
+                let mut rows: Option<Vec<Vec<String>>> = None;
+                for b in &blocks {
+                    let more = array_rows(&b.subset(0, &part).map_err(io)?);
+                    match &mut rows {
+                        None => rows = Some(more),
+                        Some(rows) => rows.iter_mut().zip(more).for_each(|(r, m)| r.extend(m)),
+                    }
+                }
+                emit(rows.unwrap_or_default())?;
+            }
         }
         Ok(())
     }
 }
 
+/// An error of the engine as the `io::Error` a CSV body returns (taken out again by
+/// [`Csv::write`]).
+fn io(e: crate::Error) -> std::io::Error {
+    std::io::Error::other(e)
+}
+
 /// A block read, dense.
 fn dense(block: Result<Matrix>) -> std::io::Result<ArrayData> {
-    match block.map_err(std::io::Error::other)? {
+    match block.map_err(io)? {
         Matrix::Dense(a) => Ok(a),
-        sparse => sparse.to_dense().map_err(std::io::Error::other),
+        sparse => sparse.to_dense().map_err(io),
     }
 }
 
@@ -393,35 +451,4 @@ fn numpy_f32(x: f32) -> String {
     let abs = f64::from(x).abs();
     let positional = x == 0.0 || (1e-4..1e6).contains(&abs);
     format!("{sign}{}", float_text(&digits, exp, positional))
-}
-
-/// The digits and decimal exponent of Rust's shortest round-trip form `sci` (`{:e}` of a
-/// non-negative value), with numpy's choice where two shortest forms are equally close to the
-/// value (`exact`, the same value as an f64): the even last digit, where Rust rounds up.
-fn shortest_digits(sci: &str, exact: f64) -> (String, i32) {
-    let (mantissa, exp) = sci.split_once('e').expect("`{:e}` writes an exponent");
-    let exp: i32 = exp.parse().expect("`{:e}` writes an integer exponent");
-    let digits = mantissa.replace('.', "");
-    let n = digits.len();
-    // A tie: the value has exactly one more digit, a 5, and the shortest form rounded it up.
-    let longer = format!("{:.*e}", n, exact);
-    let (long_mantissa, long_exp) = longer.split_once('e').expect("`{:e}` writes an exponent");
-    let long_digits = long_mantissa.replace('.', "");
-    if long_exp.parse::<i32>() != Ok(exp) || !long_digits.ends_with('5') {
-        return (digits, exp);
-    }
-    let truncated = &long_digits[..n];
-    let last_even = truncated
-        .bytes()
-        .last()
-        .is_some_and(|d| (d - b'0').is_multiple_of(2));
-    // Exactly halfway only if no digit follows the 5 (an f64 has at most 767 of them).
-    let full = format!("{:.*e}", 800, exact);
-    let full_digits = full.split_once('e').map_or("", |(m, _)| m).replace('.', "");
-    let exact_tie = full_digits[n + 1..].bytes().all(|d| d == b'0');
-    if exact_tie && last_even && truncated != digits {
-        (truncated.to_owned(), exp)
-    } else {
-        (digits, exp)
-    }
 }
