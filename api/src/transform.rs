@@ -115,13 +115,7 @@ impl AnnData {
                 Axis::Obs => self.obs(),
                 Axis::Var => self.var(),
             };
-            let mut changed = Vec::new();
-            for (name, column) in frame.columns() {
-                if let Some(c) = categorical_of(column)? {
-                    changed.push((name.clone(), c));
-                }
-            }
-            for (name, c) in changed {
+            for (name, c) in categoricals_of(frame)? {
                 let column = Column::Categorical(c);
                 match axis {
                     Axis::Obs => self.obs_mut().insert(name, column)?,
@@ -156,17 +150,32 @@ impl AnnData {
             return Ok(());
         };
         let mut raw = raw.clone();
-        let mut changed = Vec::new();
-        for (name, column) in raw.var.columns() {
-            if let Some(c) = categorical_of(column)? {
-                changed.push((name.clone(), c));
-            }
+        if frame_strings_to_categoricals(&mut raw.var)? {
+            self.set_raw(Some(raw))?;
         }
-        for (name, c) in changed {
-            raw.var.insert(name, Column::Categorical(c))?;
-        }
-        self.set_raw(Some(raw))
+        Ok(())
     }
+}
+
+/// [`AnnData::strings_to_categoricals`] of one frame; whether a column changed.
+pub(crate) fn frame_strings_to_categoricals(frame: &mut DataFrame) -> Result<bool> {
+    let changed = categoricals_of(frame)?;
+    let any = !changed.is_empty();
+    for (name, c) in changed {
+        frame.insert(name, Column::Categorical(c))?;
+    }
+    Ok(any)
+}
+
+/// The columns of `frame` `strings_to_categoricals` changes, each with its categorical.
+fn categoricals_of(frame: &DataFrame) -> Result<Vec<(String, Categorical)>> {
+    let mut changed = Vec::new();
+    for (name, column) in frame.columns() {
+        if let Some(c) = categorical_of(column)? {
+            changed.push((name.clone(), c));
+        }
+    }
+    Ok(changed)
 }
 
 /// A matrix transposed: sparse ones change format over the same arrays, dense ones are

@@ -25,8 +25,8 @@ pub struct TransformArgs {
     /// Make var names unique as anndata's var_names_make_unique.
     #[arg(long, value_name = "JOIN", num_args = 0..=1, default_missing_value = "-")]
     var_names_make_unique: Option<String>,
-    /// Turn string columns of obs and var that repeat values into categoricals, as anndata's
-    /// strings_to_categoricals (which its write_h5ad applies by default).
+    /// Turn string columns of obs, var and raw.var that repeat values into categoricals, as
+    /// anndata's write_h5ad does by default (its strings_to_categoricals, then raw.var's).
     #[arg(long)]
     strings_to_categoricals: bool,
     /// Store X and every layer as dense, CSR or CSC.
@@ -70,6 +70,8 @@ pub fn run(args: TransformArgs) -> annpage::Result<()> {
         x: kind,
         layers: kind,
         raw_x: None,
+        // obs, var and raw.var, as anndata's write_h5ad converts them.
+        strings_to_categoricals: args.strings_to_categoricals,
     };
     if args.transpose {
         b.transpose()
@@ -79,16 +81,13 @@ pub fn run(args: TransformArgs) -> annpage::Result<()> {
     }
 }
 
-/// The edits of obs and var (names made unique, strings made categoricals), in order.
+/// The edits of obs and var's names (made unique), in order.
 fn edit_annotations(args: &TransformArgs, adata: &mut AnnData) -> annpage::Result<()> {
     if let Some(join) = &args.obs_names_make_unique {
         adata.obs_names_make_unique(join)?;
     }
     if let Some(join) = &args.var_names_make_unique {
         adata.var_names_make_unique(join)?;
-    }
-    if args.strings_to_categoricals {
-        adata.strings_to_categoricals()?;
     }
     Ok(())
 }

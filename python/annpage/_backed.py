@@ -605,8 +605,11 @@ class BackedAnnData(Vectors):
             dense = sorted(_convert.as_dense(as_dense, self.raw is not None))
             if dense and not hasattr(self._h(), "write_as"):
                 raise NotImplementedError("as_dense is not taken by a collection's write_h5ad")
-            if dense:
-                write = lambda path: self._h().write_as(path, compression, level, dense=dense)  # noqa: E731
+            if hasattr(self._h(), "write_as"):
+                # raw.var's strings made categoricals there (obs and var are, in Python).
+                write = lambda path: self._h().write_as(  # noqa: E731
+                    path, compression, level, dense=dense, strings_to_categoricals=True
+                )
             else:  # a collection's handle has only this writer
                 write = lambda path: self._h().write_h5ad(path, compression, level)  # noqa: E731
             self._write_to(filename, write, zarr=False)
@@ -675,11 +678,13 @@ class BackedAnnData(Vectors):
     ) -> None:
         """Writes the selection to the Zarr store ``store``, streaming the matrices (the
         arguments of :func:`annpage.write_zarr`)."""
-        self._write_to(
-            store,
-            lambda path: self._h().write_zarr(path, compression, int(zarr_format), chunk_rows, shard_rows),
-            zarr=True,
-        )
+        h = self._h()
+        zarr = (int(zarr_format), chunk_rows, shard_rows)
+        if hasattr(h, "write_as"):
+            write = lambda path: h.write_as(path, compression, None, zarr, strings_to_categoricals=True)  # noqa: E731
+        else:  # a collection's handle has only this writer
+            write = lambda path: h.write_zarr(path, compression, *zarr)  # noqa: E731
+        self._write_to(store, write, zarr=True)
 
     def write_loom(self, filename, *, write_obsm_varm: bool = False) -> None:
         """Writes the selection as a loom file (what :func:`annpage.write_loom` writes for

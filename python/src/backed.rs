@@ -180,9 +180,10 @@ impl Backed {
     /// Writes the selection (transposed when `transposed`, as
     /// `annpage::backed::TransposedBacked` writes it) as an `.h5ad` file, or a Zarr store when
     /// `zarr` gives the format, chunk rows and shard rows, with the matrices `dense` names
-    /// (`"X"`, `"raw/X"`: anndata's `as_dense`) stored dense; streamed
+    /// (`"X"`, `"raw/X"`: anndata's `as_dense`) stored dense and, with
+    /// `strings_to_categoricals`, string columns that repeat a value as categoricals; streamed
     /// (`annpage::backed::BackedAnnData::write_stored_as`).
-    #[pyo3(signature = (path, compression=None, compression_opts=None, zarr=None, transposed=false, dense=Vec::new()))]
+    #[pyo3(signature = (path, compression=None, compression_opts=None, zarr=None, transposed=false, dense=Vec::new(), strings_to_categoricals=false))]
     #[allow(clippy::too_many_arguments)] // the keyword arguments of the Python call
     fn write_as(
         &self,
@@ -193,9 +194,13 @@ impl Backed {
         zarr: Option<(u8, Option<usize>, Option<usize>)>,
         transposed: bool,
         dense: Vec<String>,
+        strings_to_categoricals: bool,
     ) -> PyResult<()> {
         let options = write_options(compression, compression_opts, zarr)?;
-        let mut stored = StoredAs::default();
+        let mut stored = StoredAs {
+            strings_to_categoricals,
+            ..StoredAs::default()
+        };
         for name in &dense {
             match name.as_str() {
                 "X" => stored.x = Some(MatrixKind::Dense),
@@ -247,6 +252,7 @@ impl Backed {
             x: x.map(matrix_kind).transpose()?,
             layers: None,
             raw_x: raw_x.map(matrix_kind).transpose()?,
+            strings_to_categoricals: false,
         };
         let adata = py
             .detach(|| self.inner.to_memory_stored_as(stored))

@@ -73,7 +73,10 @@ def _edit(a: ad.AnnData, edit: str) -> ad.AnnData:
     elif edit == "var-unique-join":
         a.var_names_make_unique(join="_")
     elif edit == "strings":
+        # What anndata's write_h5ad converts: obs and var, then raw.var.
         a.strings_to_categoricals()
+        if a.raw is not None:
+            a.strings_to_categoricals(a.raw.var)
     elif edit == "dense":
         a.X = a.X.toarray() if sp.issparse(a.X) else a.X
         for k in list(a.layers):

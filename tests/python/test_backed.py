@@ -567,6 +567,33 @@ def test_raw_is_anndatas_raw():
     assert annpage.read_h5ad(PBMC, backed="r").raw is None
 
 
+@pytest.mark.parametrize("store", ["h5ad", "zarr"])
+def test_written_string_columns_are_categoricals_as_anndata_writes_them(tmp_path, store):
+    """anndata's writers turn string columns that repeat a value into categoricals in obs,
+    var and raw.var; a file that stores them as strings is written as anndata writes it."""
+    a = ad.AnnData(sp.random(30, 8, density=0.3, format="csr", dtype=np.float32, random_state=0))
+    a.obs["s"] = np.array(["x", "y", "x"] * 10, dtype=object)
+    a.var["g"] = np.array(["p", "q"] * 4, dtype=object)
+    raw = a.copy()
+    raw.var["r"] = np.array(["u10", "u2"] * 4, dtype=object)
+    a.raw = raw
+    path = tmp_path / "in.h5ad"
+    a.write_h5ad(path, convert_strings_to_categoricals=False)
+    rows = [3, 1, 4, 1, 5]
+    with annpage.read_h5ad(path, backed="r") as b:
+        for sel, name in [(slice(None), "whole"), (rows, "view")]:
+            out = tmp_path / f"{name}.{store}"
+            getattr(b[sel], f"write_{store}")(out)
+            want = _anndata(path)[sel]
+            theirs = tmp_path / f"theirs-{name}.{store}"
+            getattr(want, f"write_{store}")(theirs)
+            read = ad.read_h5ad if store == "h5ad" else ad.read_zarr
+            got, expected = read(out), read(theirs)
+            assert_equal(got, expected)
+            assert isinstance(got.raw.var["r"].dtype, pd.CategoricalDtype), name
+            assert list(got.raw.var["r"].cat.categories) == ["u2", "u10"]
+
+
 def test_raw_is_indexed_as_anndatas_raw():
     """``raw[obs, var]`` selects raw's genes (by position, mask or raw's own names) and the
     handle's cells, as anndata's ``Raw.__getitem__``; raws of raws compose."""

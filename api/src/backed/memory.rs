@@ -2,6 +2,7 @@
 //! unused categories of a view pruned as anndata prunes them), `raw`'s annotations, and the
 //! whole selection in memory.
 
+use crate::transform::frame_strings_to_categoricals;
 use annpage_engine::data::{DataFrame, Mapping, Matrix, SparseFormat, SparseMatrix};
 use annpage_engine::error::ResultExt;
 use annpage_engine::file::probe::{ElemSlot, FrameId, MatrixSlot};
@@ -92,7 +93,8 @@ impl BackedAnnData {
     /// [`BackedAnnData::to_memory`] with X, the layers and `raw.X` stored as `stored` gives
     /// (anndata's `read_h5ad(path, as_sparse=("X", "raw/X"))` is `x` and `raw_x` CSR). A dense
     /// matrix made sparse is read in chunks of rows, each made sparse before the next is
-    /// read: the dense matrix is never held whole.
+    /// read: the dense matrix is never held whole. With `stored.strings_to_categoricals`, string
+    /// columns of obs, var and raw.var that repeat a value come back as categoricals.
     ///
     /// ```
     /// use annpage::backed::{read_h5ad_backed, BackedOptions, MatrixKind, Mode, StoredAs};
@@ -136,7 +138,11 @@ impl BackedAnnData {
 
     fn elements(&self, snap: &Snapshot, stored: StoredAs) -> Result<AnnDataElements> {
         let layout = &snap.layout;
-        let (obs, var, uns) = self.frames_and_uns(snap)?;
+        let (mut obs, mut var, uns) = self.frames_and_uns(snap)?;
+        if stored.strings_to_categoricals {
+            frame_strings_to_categoricals(&mut obs)?;
+            frame_strings_to_categoricals(&mut var)?;
+        }
         let matrices = |slots: &IndexMap<String, MatrixSlot>, name: &str, rows, cols, kind| {
             slots
                 .iter()
@@ -168,7 +174,10 @@ impl BackedAnnData {
                     (&all, FrameId::RawVar),
                 );
                 let x = self.read_as(&view, stored.raw_x)?;
-                let var = self.shared.frame_rows(snap, &raw.var, &all)?;
+                let mut var = self.shared.frame_rows(snap, &raw.var, &all)?;
+                if stored.strings_to_categoricals {
+                    frame_strings_to_categoricals(&mut var)?;
+                }
                 let varm = raw
                     .varm
                     .iter()

@@ -24,6 +24,7 @@ use indexmap::IndexMap;
 use super::matrix::BackedMatrixView;
 use super::slices::{self, max_repeats, Pieces};
 use super::BackedAnnData;
+use crate::transform::frame_strings_to_categoricals;
 use crate::Axis;
 
 /// How a selection is written: as it is, or transposed (anndata's `adata.T`: obs and var,
@@ -52,7 +53,7 @@ impl Orient {
     }
 }
 
-/// How a backed write stores `X`, the layers and `raw.X`: each as the input holds it (`None`,
+/// How a backed write stores `X`, the layers and `raw.X` (and string columns): each as the input holds it (`None`,
 /// the default) or as the kind given — anndata's `write_h5ad(as_dense=("X", "raw/X"))` is
 /// `x` and `raw_x` dense. A change of kind streams too; a matrix written along the other axis
 /// than the input stores it (CSC from CSR or dense, CSR or dense from CSC) is read in pieces
@@ -80,6 +81,11 @@ pub struct StoredAs {
     pub layers: Option<MatrixKind>,
     /// `raw.X`'s kind.
     pub raw_x: Option<MatrixKind>,
+    /// String columns of obs, var and raw.var that repeat a value written as categoricals,
+    /// as anndata's writers write them (see
+    /// [`AnnData::strings_to_categoricals`](crate::AnnData::strings_to_categoricals)); by
+    /// default written as stored.
+    pub strings_to_categoricals: bool,
 }
 
 /// How one matrix is written: oriented, and stored as a kind (`None`: its own, oriented).
@@ -223,9 +229,12 @@ fn write_members(
             kind: stored.raw_x,
         };
         stream_matrix(&view, w, "/raw", "X", &policy, how)?;
-        let var = shared
+        let mut var = shared
             .frame_rows(&snap, &raw.var, &all)
             .in_file(&shared.path)?;
+        if stored.strings_to_categoricals {
+            frame_strings_to_categoricals(&mut var)?;
+        }
         let mut varm = Mapping::new();
         for (key, slot) in &raw.varm {
             let mut value = shared.element(&snap, slot).in_file(&shared.path)?;
@@ -237,7 +246,11 @@ fn write_members(
         w.write_dataframe("/raw", "var", &var)?;
         w.write_mapping("/raw", "varm", &varm)?;
     }
-    let (obs, var, uns) = adata.frames_and_uns(&snap).in_file(&shared.path)?;
+    let (mut obs, mut var, uns) = adata.frames_and_uns(&snap).in_file(&shared.path)?;
+    if stored.strings_to_categoricals {
+        frame_strings_to_categoricals(&mut obs)?;
+        frame_strings_to_categoricals(&mut var)?;
+    }
     let (obs, var) = orient.pair(obs, var);
     w.write_dataframe("/", "obs", &obs)?;
     w.write_dataframe("/", "var", &var)?;
