@@ -688,20 +688,25 @@ class BackedAnnData(Vectors):
 
     def write_loom(self, filename, *, write_obsm_varm: bool = False) -> None:
         """Writes the selection as a loom file (what :func:`annpage.write_loom` writes for
-        ``to_memory()``), X and the layers read a block at a time through the cache."""
+        ``to_memory()``), X and the layers read a block at a time through the cache (a
+        collection's read into memory first)."""
+        if not hasattr(self._h(), "write_loom"):  # a collection: read into memory first
+            from . import write_loom
+
+            write_loom(self.to_memory(), filename, write_obsm_varm=write_obsm_varm)
+            return
         self._push()
         self._h().write_loom(os.fspath(filename), bool(write_obsm_varm))
 
     def write_csvs(self, dirname, *, skip_data: bool = True, sep: str = ",") -> None:
         """Writes the selection as CSV files into ``dirname`` (what :func:`annpage.write_csvs`
         writes for ``to_memory()``), X and the dense obsm/varm arrays read a block of rows at
-        a time. With uns changed in Python, read into memory first (uns is written from
-        Python's values)."""
+        a time. With uns changed in Python, or from a collection, read into memory first."""
         from . import write_csvs
 
         if not isinstance(sep, str) or len(sep) != 1:
             raise ValueError(f"sep must be one character, not {sep!r}")
-        if self._held_uns() is not None:
+        if self._held_uns() is not None or not hasattr(self._h(), "write_csvs"):
             write_csvs(self.to_memory(), dirname, skip_data=skip_data, sep=sep)
             return
         self._push()

@@ -115,6 +115,23 @@ def test_collection_writes_and_opens_dicts(parts, tmp_path):
     assert (sp.csr_matrix(dask_x) != expected(adatas, join="outer").X).nnz == 0
 
 
+def test_collection_writes_loom_and_csvs_as_anndata_writes_the_concatenation(parts, tmp_path):
+    paths, adatas = parts
+    c = annpage.read_collection(paths, **OPTIONS)
+    sel = np.arange(0, c.n_obs, 7)
+    c[sel].write_loom(tmp_path / "ours.loom")
+    c[sel].write_csvs(tmp_path / "ours", skip_data=False)
+    exp = expected(adatas, sel, **OPTIONS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exp.write_loom(tmp_path / "theirs.loom")
+        got, want = ad.read_loom(tmp_path / "ours.loom"), ad.read_loom(tmp_path / "theirs.loom")
+    assert_equal(got, want)
+    exp.write_csvs(tmp_path / "theirs", skip_data=False)
+    for name in ["obs.csv", "var.csv", "X.csv"]:
+        assert (tmp_path / "ours" / name).read_bytes() == (tmp_path / "theirs" / name).read_bytes(), name
+
+
 def test_collection_refusals(parts, tmp_path):
     paths, _ = parts
     with pytest.raises(OSError, match="missing.h5ad"):
