@@ -228,3 +228,26 @@ def test_chunks_follow_the_skew_of_the_rows(annpage_bin: Path, tmp_path: Path, a
     want = ad.concat([ad.read_h5ad(p) for p in inputs], axis=axis, label="batch", index_unique="-")
     assert list(got.obs_names) == list(want.obs_names) and list(got.var_names) == list(want.var_names)
     assert got.X.format == want.X.format and (got.X != want.X).nnz == 0
+
+
+def test_the_same_cells_along_var_cost_no_table_of_names(annpage_bin: Path, tmp_path: Path) -> None:
+    """Two modalities of 300,000 cells (the same names, small matrices) concatenated along var
+    within the promise, the budget plus 100 MiB: aligning identical lists of cells builds no
+    table of every name, the inputs share one map of positions, and the names are borrowed
+    from the handles' caches (189 MiB at 400,000 cells before, 108 now)."""
+    n = 300_000
+    rng = np.random.default_rng(8)
+    names = [f"cell_{i:07d}" for i in range(n)]
+    inputs = []
+    for key, genes in [("rna", 20), ("adt", 10)]:
+        a = ad.AnnData(sp.random(n, genes, density=0.1, format="csr", dtype=np.float32, random_state=rng))
+        a.obs_names = names
+        a.var_names = [f"{key}{j}" for j in range(genes)]
+        inputs.append(tmp_path / f"{key}.h5ad")
+        a.write_h5ad(inputs[-1])
+    out = tmp_path / "both.h5ad"
+    peak, res = peak_rss_mb([annpage_bin, "concat", *inputs, "-o", out, "--axis", "var", "--cache-mb", BUDGET_MB])
+    assert res.returncode == 0, res.stderr
+    assert peak <= int(BUDGET_MB) + 100, f"peaked at {peak:.0f} MiB"
+    got = ad.read_h5ad(out)
+    assert got.shape == (n, 30) and list(got.obs_names[:2]) == names[:2]

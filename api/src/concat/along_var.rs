@@ -68,12 +68,15 @@ impl<'o> Plan<'o> {
         options: &'o ConcatOptions,
         policy: MemoryPolicy,
     ) -> Result<Self> {
+        // The names borrowed from each handle's cached index, not copied.
         let lists = handles
             .iter()
-            .map(BackedAnnData::obs_names)
+            .map(|h| h.names(Axis::Obs))
             .collect::<Result<Vec<_>>>()?;
-        let refs: Vec<&[_]> = lists.iter().map(Vec::as_slice).collect();
+        let refs: Vec<&[_]> = lists.iter().map(|n| &n[..]).collect();
         let (obs_names, reindexers) = plan::align(&refs, options.join, "obs")?;
+        drop(refs);
+        drop(lists);
         let lights = handles
             .iter()
             .map(|h| light(h, options, &[]))

@@ -1,6 +1,8 @@
 //! Aligning the other axis: pandas' index union and intersection, and the reindexers that map
 //! each input's positions onto the result's.
 
+use std::sync::Arc;
+
 use annpage_engine::data::CompactString;
 use annpage_engine::{Error, Result};
 
@@ -40,6 +42,9 @@ pub(super) fn align(
     join: Join,
     axis: &str,
 ) -> Result<(Vec<CompactString>, Vec<Reindexer>)> {
+    if let Some(same) = same_names(lists, axis)? {
+        return Ok(same);
+    }
     let longest = lists.iter().map(|l| l.len()).max().unwrap_or(0);
     let mut ids: HashMap<&str, usize> =
         HashMap::with_capacity_and_hasher(longest, Default::default());
@@ -108,14 +113,41 @@ pub(super) fn align(
     Ok((names, reindexers))
 }
 
+/// [`align`] of lists that are all the same (cells along var, genes along obs: the common
+/// case), without a table of every name: the first list, and one identity map shared by every
+/// input. `None` when the lists differ.
+fn same_names(
+    lists: &[&[CompactString]],
+    axis: &str,
+) -> Result<Option<(Vec<CompactString>, Vec<Reindexer>)>> {
+    let Some((first, rest)) = lists.split_first() else {
+        return Ok(None);
+    };
+    if rest.iter().any(|l| l != first) {
+        return Ok(None);
+    }
+    let mut seen: HashSet<&str> =
+        HashSet::with_capacity_and_hasher(first.len(), Default::default());
+    if let Some(name) = first.iter().find(|n| !seen.insert(n.as_str())) {
+        return Err(Error::invalid(format!(
+            "input 0 has the {axis} name '{name}' twice: the {axis} names of every input must \
+             be unique to be aligned"
+        )));
+    }
+    drop(seen);
+    let identity = Reindexer::identity(first.len());
+    Ok(Some((first.to_vec(), vec![identity; lists.len()])))
+}
+
 /// How one input's positions along an axis map onto the result's (anndata's `Reindexer`).
 #[derive(Clone, Debug)]
 pub(super) struct Reindexer {
     old_len: usize,
-    /// For each result position, the input position it comes from (`None`: filled).
-    new_to_old: Vec<Option<usize>>,
+    /// For each result position, the input position it comes from (`None`: filled). Shared:
+    /// inputs that map alike (and an identity's `old_to_new`) hold one copy.
+    new_to_old: Arc<[Option<usize>]>,
     /// For each input position, the result position it goes to (`None`: dropped).
-    old_to_new: Vec<Option<usize>>,
+    old_to_new: Arc<[Option<usize>]>,
     /// The input's names equal the result's, in the same order: elements are kept as they are.
     no_change: bool,
 }
@@ -135,6 +167,15 @@ impl Reindexer {
     pub(super) fn positions(old_len: usize, new_to_old: Vec<Option<usize>>) -> Self {
         let no_change = new_to_old.len() == old_len
             && new_to_old.iter().enumerate().all(|(k, o)| *o == Some(k));
+        let new_to_old: Arc<[Option<usize>]> = new_to_old.into();
+        if no_change {
+            return Reindexer {
+                old_len,
+                old_to_new: Arc::clone(&new_to_old),
+                new_to_old,
+                no_change,
+            };
+        }
         let mut old_to_new = vec![None; old_len];
         for (new, old) in new_to_old.iter().enumerate() {
             if let Some(o) = old {
@@ -144,9 +185,14 @@ impl Reindexer {
         Reindexer {
             old_len,
             new_to_old,
-            old_to_new,
+            old_to_new: old_to_new.into(),
             no_change,
         }
+    }
+
+    /// Positions `0..len` kept as they are.
+    pub(super) fn identity(len: usize) -> Self {
+        Reindexer::positions(len, (0..len).map(Some).collect())
     }
 
     /// The result's length along the axis.
@@ -181,6 +227,25 @@ mod tests {
 
     fn s(v: &[&str]) -> Vec<CompactString> {
         v.iter().map(|&x| x.into()).collect()
+    }
+
+    /// Identical lists align without a table of names: the first list, one identity map
+    /// shared by every input; a name twice is refused as the general path refuses it.
+    #[test]
+    fn identical_lists_share_one_identity() {
+        let names = s(&["c", "a", "b"]);
+        for join in [Join::Inner, Join::Outer] {
+            let (result, r) = align(&[&names, &names, &names], join, "obs").unwrap();
+            assert_eq!(result, names);
+            assert!(r
+                .iter()
+                .all(|r| r.keeps(3) && r.new_to_old() == [Some(0), Some(1), Some(2)]));
+            assert!(std::ptr::eq(r[0].new_to_old(), r[2].old_to_new()));
+        }
+        let twice = s(&["a", "b", "a"]);
+        let general = align(&[&twice, &names], Join::Outer, "obs").unwrap_err();
+        let same = align(&[&twice, &twice], Join::Outer, "obs").unwrap_err();
+        assert_eq!(same.to_string(), general.to_string());
     }
 
     /// pandas: `pd.Index(['b', 'a']).union(pd.Index(['c', 'a']))` is `['a', 'b', 'c']`, an
