@@ -7,12 +7,13 @@ mod array;
 mod axis;
 mod dataframe;
 mod element;
+mod floats;
 mod size;
 mod sparse;
 mod typed;
 mod value;
 
-pub(crate) use array::{float_text, integers_as_u64, numpy_half, shortest_digits};
+pub(crate) use array::integers_as_u64;
 pub use array::{ArrayData, DType, Scalar};
 pub use axis::Axis;
 /// The element of string arrays: strings up to 24 bytes are held inline, without an
@@ -20,6 +21,7 @@ pub use axis::Axis;
 pub use compact_str::CompactString;
 pub use dataframe::{Categorical, Column, DataFrame, Nullable, NullableKind, StringNa};
 pub use element::{AttrValue, Attrs, Element, Mapping, Matrix, RawData, RawNode};
+pub(crate) use floats::{numpy_f32, numpy_half};
 pub(crate) use sparse::{check_indices_below, check_minor, minor_indices};
 pub use sparse::{SparseFormat, SparseMatrix, MAX_MINOR};
 pub use typed::Primitive;

@@ -11,7 +11,7 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::data::{float_text, shortest_digits};
+use crate::data::numpy_f32;
 use crate::data::{ArrayData, Axis, Column, DataFrame, Element, Mapping, Matrix};
 use crate::error::{Result, ResultExt};
 use crate::format::write::staging::Staged;
@@ -43,8 +43,8 @@ pub fn write_csvs(dir: &Path, elems: &AnnDataElements, skip_data: bool, sep: cha
     write_csvs_from(dir, &input, sep)
 }
 
-/// The 2-d arrays of `m`, in order.
-fn two_d_arrays(m: &Mapping) -> Vec<(String, &dyn MatrixBlocks)> {
+/// The 2-d arrays of `m`, in order: the obsm/varm values a CSV file holds.
+pub fn two_d_arrays(m: &Mapping) -> Vec<(String, &dyn MatrixBlocks)> {
     m.iter()
         .filter_map(|(key, value)| match value {
             Element::Array(a) if a.ndim() == 2 => Some((key.clone(), a as &dyn MatrixBlocks)),
@@ -435,20 +435,4 @@ fn cells(a: &ArrayData) -> Vec<String> {
         }
         _ => a.to_python_strings(),
     }
-}
-
-/// numpy's `str(np.float32(x))`: the shortest digits that read back as the same float32,
-/// positional for 1e-4 <= |x| < 1e6 (and 0), else `d.ddde±XX`.
-fn numpy_f32(x: f32) -> String {
-    if x.is_nan() {
-        return String::new();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "inf" } else { "-inf" }.to_owned();
-    }
-    let (digits, exp) = shortest_digits(&format!("{:e}", x.abs()), f64::from(x.abs()));
-    let sign = if x.is_sign_negative() { "-" } else { "" };
-    let abs = f64::from(x).abs();
-    let positional = x == 0.0 || (1e-4..1e6).contains(&abs);
-    format!("{sign}{}", float_text(&digits, exp, positional))
 }
