@@ -128,6 +128,31 @@ macro_rules! shared_handle_methods {
                     .map_err($crate::errors::to_py)
             }
 
+            /// Writes the selection as a loom file, its matrices a block at a time
+            /// (`write_loom` of `annpage::backed::BackedAnnData` or `annpage::BackedCollection`).
+            fn write_loom(
+                &self,
+                py: ::pyo3::Python<'_>,
+                path: ::std::path::PathBuf,
+                write_obsm_varm: bool,
+            ) -> ::pyo3::PyResult<()> {
+                py.detach(|| self.inner.write_loom(&path, write_obsm_varm))
+                    .map_err($crate::errors::to_py)
+            }
+
+            /// Writes the selection as CSV files into `dir`, X a block of rows at a time
+            /// (`write_csvs` of the Rust handle).
+            fn write_csvs(
+                &self,
+                py: ::pyo3::Python<'_>,
+                dir: ::std::path::PathBuf,
+                skip_data: bool,
+                sep: char,
+            ) -> ::pyo3::PyResult<()> {
+                py.detach(|| self.inner.write_csvs(&dir, skip_data, sep))
+                    .map_err($crate::errors::to_py)
+            }
+
             fn __repr__(&self) -> String {
                 format!("{:?}", self.inner)
             }

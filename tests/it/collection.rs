@@ -358,3 +358,41 @@ fn given_batches_of_a_collection_equal_the_concatenations_rows() {
     }
     assert!(c.batches_of(None, vec![vec![n]]).is_err());
 }
+
+/// A collection's loom and CSV files, its matrices read a chunk of cells at a time through a
+/// small cache, are the in-memory writers' files for `to_memory()`.
+#[test]
+fn loom_and_csvs_are_the_in_memory_writers_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = parts(dir.path());
+    let backed = BackedOptions {
+        cache_bytes: 256 << 10,
+        ..BackedOptions::default()
+    };
+    let coll = read_collection(&paths, &outer(), &backed).unwrap();
+    let view = coll
+        .slice(&Selection::slice(None, None, -3), &Selection::All)
+        .unwrap();
+    let want = view.to_memory().unwrap();
+    view.write_csvs(dir.path().join("ours"), false, ',')
+        .unwrap();
+    want.write_csvs(dir.path().join("theirs"), false, ',')
+        .unwrap();
+    for name in ["obs.csv", "var.csv", "X.csv", "obsm.csv"] {
+        let read = |d: &str| std::fs::read(dir.path().join(d).join(name)).unwrap();
+        assert_eq!(read("ours"), read("theirs"), "{name}");
+    }
+    view.write_loom(dir.path().join("ours.loom"), false)
+        .unwrap();
+    want.write_loom(dir.path().join("theirs.loom"), false)
+        .unwrap();
+    let back = |n: &str| {
+        annpage::read_loom(dir.path().join(n), &Default::default())
+            .unwrap()
+            .into_elements()
+    };
+    let (ours, theirs) = (back("ours.loom"), back("theirs.loom"));
+    assert_eq!(ours.x, theirs.x);
+    assert_eq!(ours.obs, theirs.obs);
+    assert_eq!(ours.layers, theirs.layers);
+}

@@ -12,6 +12,7 @@
 mod annotations;
 mod batches;
 mod chunks;
+mod export;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
