@@ -386,7 +386,7 @@ def concat(
     along = _axis_name(axis)
     for which in ("obs", "var"):
         frames = [getattr(a, which) for a in adatas]
-        _as_anndata_concats(getattr(joined, which), frames, label if which == along else None)
+        _as_anndata_concats(getattr(joined, which), frames, label if which == along else None, which != along)
     if joined.raw is not None:
         frames = [a.raw.var for a in adatas if a.raw is not None]
         _as_anndata_concats(joined.raw.var, frames, label if along == "var" else None)
@@ -456,13 +456,15 @@ def _sparse_as_given(joined, adatas) -> None:
             joined.layers[key] = _convert.sparse_class(m.format, True)(m)
 
 
-def _as_anndata_concats(frame, inputs, label):
+def _as_anndata_concats(frame, inputs, label, merged=False):
     """annpage's concatenation holds the columns of obs and var as anndata writes them:
     strings that repeat a value as categoricals, pandas strings as objects.
     anndata.concat keeps the dtypes its inputs held (its `unify_dtypes`): categoricals stay
     categoricals only if every input holding the column held one, unordered or all with the
     same ordered categories; other strings are objects, or pandas strings if every input
-    holding the column held pandas strings. The ``label`` column stays categorical."""
+    holding the column held pandas strings. The ``label`` column stays categorical. A
+    ``merged`` frame's columns (the other axis) are one input's, the first holding each: its
+    dtype is kept."""
     import pandas as pd
 
     def categorical(d):
@@ -476,6 +478,8 @@ def _as_anndata_concats(frame, inputs, label):
         held = [f[name].dtype for f in inputs if name in f.columns]
         if not held:
             continue
+        if merged:
+            held = held[:1]
         if all(isinstance(d, pd.StringDtype) for d in held):
             # pandas' `string` (missing values NA) wins over its `str` (NaN), in any order.
             na = [d for d in held if d.na_value is pd.NA]

@@ -436,10 +436,14 @@ class BackedAnnData(Vectors):
     def _write_to(self, target, write_file, zarr: bool) -> None:
         """Writes the selection to ``target`` with ``write_file(path)`` (the native writer,
         after the whole file's handle has handed over its changes, strings made categoricals
-        as anndata's writers make them). The whole file's handle then adds the record arrays
+        as anndata's writers make them: see below). The whole file's handle then adds the record arrays
         changed in Python; a selection that holds its own uns (see `_held_uns`) has it written
         by anndata's writer in place of the one the native handle holds now."""
-        self._whole()._push(convert_strings=True)
+        # A file's own handle converts its strings here (pandas' and natsort's rules); a
+        # selection's are converted by the native writer (`strings_to_categoricals`) on the
+        # rows it writes, as anndata decides on the view it writes.
+        whole_converts = self._root is None or not hasattr(self._h(), "write_as")
+        self._whole()._push(convert_strings=whole_converts)
         if self._root is None or self._uns_given is None:
             _records.write_with(target, self._pending_records(), write_file, zarr)
             return
@@ -688,25 +692,19 @@ class BackedAnnData(Vectors):
 
     def write_loom(self, filename, *, write_obsm_varm: bool = False) -> None:
         """Writes the selection as a loom file (what :func:`annpage.write_loom` writes for
-        ``to_memory()``), X and the layers read a block at a time through the cache (a
-        collection's read into memory first)."""
-        if not hasattr(self._h(), "write_loom"):  # a collection: read into memory first
-            from . import write_loom
-
-            write_loom(self.to_memory(), filename, write_obsm_varm=write_obsm_varm)
-            return
+        ``to_memory()``), X and the layers read a block at a time through the cache."""
         self._push()
         self._h().write_loom(os.fspath(filename), bool(write_obsm_varm))
 
     def write_csvs(self, dirname, *, skip_data: bool = True, sep: str = ",") -> None:
         """Writes the selection as CSV files into ``dirname`` (what :func:`annpage.write_csvs`
         writes for ``to_memory()``), X and the dense obsm/varm arrays read a block of rows at
-        a time. With uns changed in Python, or from a collection, read into memory first."""
+        a time. With uns changed in Python, read into memory first."""
         from . import write_csvs
 
         if not isinstance(sep, str) or len(sep) != 1:
             raise ValueError(f"sep must be one character, not {sep!r}")
-        if self._held_uns() is not None or not hasattr(self._h(), "write_csvs"):
+        if self._held_uns() is not None:
             write_csvs(self.to_memory(), dirname, skip_data=skip_data, sep=sep)
             return
         self._push()

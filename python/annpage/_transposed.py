@@ -168,7 +168,9 @@ class TransposedBackedAnnData(Vectors):
         dense = as_dense_names(as_dense, False)
         inner._write_to(
             filename,
-            lambda path: inner._h().write_as(path, compression, level, transposed=True, dense=sorted(dense)),
+            lambda path: inner._h().write_as(
+                path, compression, level, transposed=True, dense=sorted(dense), strings_to_categoricals=True
+            ),
             zarr=False,
         )
 
@@ -185,7 +187,11 @@ class TransposedBackedAnnData(Vectors):
         :func:`annpage.write_zarr`), as :meth:`write_h5ad` writes a file."""
         inner = self._inner
         zarr = (int(zarr_format), chunk_rows, shard_rows)
-        inner._write_to(store, lambda path: inner._h().write_as(path, compression, None, zarr, transposed=True), zarr=True)
+        inner._write_to(
+            store,
+            lambda path: inner._h().write_as(path, compression, None, zarr, transposed=True, strings_to_categoricals=True),
+            zarr=True,
+        )
 
     def chunked_X(self, chunk_size: int = 1000):
         """Yields ``(X[start:end], start, end)`` over the rows (the file's columns)."""

@@ -594,6 +594,23 @@ def test_written_string_columns_are_categoricals_as_anndata_writes_them(tmp_path
             assert list(got.raw.var["r"].cat.categories) == ["u2", "u10"]
 
 
+def test_a_selection_writes_strings_as_anndata_writes_the_view(tmp_path):
+    """anndata decides whether a string column becomes categorical on the rows it writes: a
+    value repeated in the file but not among the selected cells stays a string."""
+    a = ad.AnnData(np.zeros((4, 2), np.float32),
+                   obs=pd.DataFrame({"s": ["p", "q", "r", "r"]}, index=list("abcd")),
+                   var=pd.DataFrame({"g": ["u", "u"]}, index=["x", "y"]))
+    path = tmp_path / "in.h5ad"
+    a.write_h5ad(path, convert_strings_to_categoricals=False)
+    for rows, cols in [([0, 1, 2], slice(None)), ([2, 3], [1]), (slice(None), [0])]:
+        with annpage.read_h5ad(path, backed="r") as b:
+            b[rows, cols].write_h5ad(tmp_path / "ours.h5ad")
+        _anndata(path)[rows, cols].write_h5ad(tmp_path / "theirs.h5ad")
+        got, want = ad.read_h5ad(tmp_path / "ours.h5ad"), ad.read_h5ad(tmp_path / "theirs.h5ad")
+        assert_equal(got, want)
+        assert str(got.obs["s"].dtype) == str(want.obs["s"].dtype), rows
+
+
 def test_raw_is_indexed_as_anndatas_raw():
     """``raw[obs, var]`` selects raw's genes (by position, mask or raw's own names) and the
     handle's cells, as anndata's ``Raw.__getitem__``; raws of raws compose."""

@@ -152,6 +152,25 @@ def test_concat_of_a_dict_takes_its_keys():
         annpage.concat({"x": a, "y": b}, keys=["p", "q"])
 
 
+@pytest.mark.parametrize("merge", ["first", "unique", "only", "same"])
+def test_merged_columns_keep_the_dtype_of_the_input_they_come_from(merge):
+    """The merged axis's columns are one input's: a categorical first input's column stays
+    categorical beside a later input holding strings (it became objects, unified as the
+    concatenated axis's columns are)."""
+
+    def make(name, values):
+        var = pd.DataFrame({"o": values, "same": pd.Categorical(["u", "v"])}, index=["g1", "g2"])
+        return ad.AnnData(np.ones((1, 2), np.float32), obs=pd.DataFrame(index=[name]), var=var)
+
+    adatas = [make("c1", pd.Categorical(["a", "b"])), make("c2", ["x", "y"])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = ad.concat(adatas, merge=merge)
+    got = annpage.concat(adatas, merge=merge)
+    assert_equal(got, want)
+    assert {c: str(t) for c, t in got.var.dtypes.items()} == {c: str(t) for c, t in want.var.dtypes.items()}
+
+
 def test_string_columns_with_missing_values_are_written_as_anndata_writes_them(tmp_path):
     """Object columns of strings and NaN (common after merging metadata): anndata's writer makes
     those that repeat a value categoricals with missing codes; annpage's writes the same."""
