@@ -1,7 +1,10 @@
 //! natsort's default order (`natsort.natsorted`), which anndata uses for categories: text and
 //! numbers compared piece by piece, `"a9"` before `"a10"`.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
+
+use unicode_normalization::UnicodeNormalization;
 
 /// One piece of natsort's key: text, or a run of ASCII digits compared as a number.
 #[derive(Debug, PartialEq, Eq)]
@@ -57,9 +60,22 @@ fn nat_key(s: &str) -> Vec<NatPart<'_>> {
 }
 
 /// natsort's default order of two strings: by [`nat_key`] (`"c2" < "c10"`); strings with equal
-/// keys (`"c02"`, `"c2"`) compare equal, so a stable sort keeps their order.
+/// keys (`"c02"`, `"c2"`) compare equal, so a stable sort keeps their order. As natsort, both
+/// are compared in Unicode's canonical decomposition (NFD): `"Müller"` before `"Mz"`, as
+/// `"Mu\u{308}ller"`. (natsort's numbers in other scripts, `"٣"` or `"²"`, are compared here
+/// as text.)
 pub(crate) fn natural_cmp(a: &str, b: &str) -> Ordering {
-    nat_key(a).cmp(&nat_key(b))
+    let (a, b) = (nfd(a), nfd(b));
+    nat_key(&a).cmp(&nat_key(&b))
+}
+
+/// `s` in Unicode's canonical decomposition (ASCII is its own).
+fn nfd(s: &str) -> Cow<'_, str> {
+    if s.is_ascii() {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(s.nfd().collect())
+    }
 }
 
 #[cfg(test)]
@@ -78,5 +94,24 @@ mod tests {
             "", "9", "10", "C3", "a1b9", "a1b10", "b", "c1", "c02", "c2", "c2a", "c10",
         ];
         assert_eq!(v, want);
+    }
+
+    /// natsort 8.4 compares in NFD: an accented letter sorts with its base letter.
+    #[test]
+    fn accented_letters_sort_as_natsort_sorts_them() {
+        for (input, want) in [
+            (
+                vec!["Mz", "Müller", "Mu", "Mü", "Mv"],
+                vec!["Mu", "Mü", "Müller", "Mv", "Mz"],
+            ),
+            (
+                vec!["Å", "B", "A", "Z", "a", "é", "e1", "e10", "e2", "ß", "ss"],
+                vec!["A", "Å", "B", "Z", "a", "e1", "e2", "e10", "é", "ss", "ß"],
+            ),
+        ] {
+            let mut v = input.clone();
+            v.sort_by(|a, b| natural_cmp(a, b));
+            assert_eq!(v, want, "natsort.natsorted({input:?})");
+        }
     }
 }

@@ -20,7 +20,7 @@ from support import fixture_files, fixture_id, is_legacy, run
 
 
 def _edge_object(seed: int) -> ad.AnnData:
-    """Duplicated names, repeated and unique strings (natural-sort categories), a nullable
+    """Duplicated names, repeated and unique strings (natural-sort categories, accented ones), a nullable
     string column with missing values, CSR X, CSC and dense layers, obsm/varm/obsp/varp, raw."""
     rng = np.random.default_rng(seed)
     n_obs, n_vars = 9, 5
@@ -33,6 +33,8 @@ def _edge_object(seed: int) -> ad.AnnData:
             "unique": [f"u{k}" for k in range(n_obs)],
             "n": rng.integers(0, 100, n_obs),
             "maybe": pd.array(["x", None, "y", "x", None, "y", "x", "x", "z"], dtype="string"),
+            # natsort compares in NFD: "Müller" before "Mz" (code points would put it last).
+            "region": [["Mz", "Müller", "Mu", "Émile", "E2"][k] for k in rng.integers(0, 5, n_obs)],
         },
         index=obs_names,
     )
