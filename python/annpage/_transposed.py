@@ -193,6 +193,37 @@ class TransposedBackedAnnData(Vectors):
             zarr=True,
         )
 
+    def write_loom(self, filename, *, write_obsm_varm: bool = False) -> None:
+        """Writes the transposed selection as a loom file (what :func:`annpage.write_loom`
+        writes for ``to_memory()``), the matrices read a block at a time."""
+        import os
+
+        inner = self._inner
+        if not hasattr(inner._h(), "write_loom_transposed"):  # a collection's
+            from . import write_loom
+
+            write_loom(self.to_memory(), filename, write_obsm_varm=write_obsm_varm)
+            return
+        inner._push()
+        inner._h().write_loom_transposed(os.fspath(filename), bool(write_obsm_varm))
+
+    def write_csvs(self, dirname, *, skip_data: bool = True, sep: str = ",") -> None:
+        """Writes the transposed selection as CSV files into ``dirname`` (what
+        :func:`annpage.write_csvs` writes for ``to_memory()``), X a block of rows at a time;
+        with uns changed in Python, read into memory first."""
+        import os
+
+        from . import write_csvs
+
+        if not isinstance(sep, str) or len(sep) != 1:
+            raise ValueError(f"sep must be one character, not {sep!r}")
+        inner = self._inner
+        if inner._held_uns() is not None or not hasattr(inner._h(), "write_csvs_transposed"):
+            write_csvs(self.to_memory(), dirname, skip_data=skip_data, sep=sep)
+            return
+        inner._push()
+        inner._h().write_csvs_transposed(os.fspath(dirname), bool(skip_data), sep)
+
     def chunked_X(self, chunk_size: int = 1000):
         """Yields ``(X[start:end], start, end)`` over the rows (the file's columns)."""
         if chunk_size < 1:

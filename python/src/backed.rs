@@ -224,6 +224,31 @@ impl Backed {
         .map_err(to_py)
     }
 
+    /// Writes the transposed selection as a loom file, its matrices a block at a time
+    /// (`annpage::backed::TransposedBacked::write_loom`).
+    fn write_loom_transposed(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        write_obsm_varm: bool,
+    ) -> PyResult<()> {
+        py.detach(|| self.inner.transpose().write_loom(&path, write_obsm_varm))
+            .map_err(to_py)
+    }
+
+    /// Writes the transposed selection as CSV files into `dir`
+    /// (`annpage::backed::TransposedBacked::write_csvs`).
+    fn write_csvs_transposed(
+        &self,
+        py: Python<'_>,
+        dir: PathBuf,
+        skip_data: bool,
+        sep: char,
+    ) -> PyResult<()> {
+        py.detach(|| self.inner.transpose().write_csvs(&dir, skip_data, sep))
+            .map_err(to_py)
+    }
+
     /// The selection in memory (as `to_memory`), with X and raw.X stored as `x` and `raw_x`
     /// say (`"dense"`, `"csr"`, `"csc"`; as stored when `None`): anndata's `as_sparse`
     /// (`annpage::backed::BackedAnnData::to_memory_stored_as`).

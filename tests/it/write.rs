@@ -353,6 +353,20 @@ fn backed_loom_and_csvs_are_the_in_memory_writers_files() {
                 assert_eq!(a.unwrap(), b.unwrap(), "{what}: {}", rel.display());
                 csvs += 1;
             }
+            // Transposed: the blocks of the other axis, each transposed.
+            let (t_ours, t_theirs) = (ours.with_extension("t"), theirs.with_extension("t"));
+            if view.transpose().write_csvs(&t_ours, false, ',').is_ok() {
+                expected
+                    .transpose()
+                    .write_csvs(&t_theirs, false, ',')
+                    .unwrap();
+                for entry in walk(&t_theirs) {
+                    let rel = entry.strip_prefix(&t_theirs).unwrap();
+                    let (a, b) = (std::fs::read(t_ours.join(rel)), std::fs::read(&entry));
+                    assert_eq!(a.unwrap(), b.unwrap(), "{what}.T: {}", rel.display());
+                    csvs += 1;
+                }
+            }
             let (ours, theirs) = (ours.with_extension("loom"), theirs.with_extension("loom"));
             match (
                 view.write_loom(&ours, false),

@@ -18,6 +18,7 @@ use annpage_engine::select::AxisIndex;
 use annpage_engine::{Error, Result};
 
 use super::slices::{self, read_once};
+use super::write::Orient;
 use super::BackedAnnData;
 
 impl BackedAnnData {
@@ -35,22 +36,36 @@ impl BackedAnnData {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn write_loom(&self, path: impl AsRef<Path>, write_obsm_varm: bool) -> Result<()> {
+        self.write_loom_as(path.as_ref(), write_obsm_varm, Orient::AsIs)
+    }
+
+    /// [`BackedAnnData::write_loom`] of the selection as it is or transposed.
+    pub(super) fn write_loom_as(
+        &self,
+        path: &Path,
+        write_obsm_varm: bool,
+        orient: Orient,
+    ) -> Result<()> {
         let snap = self.shared.snapshot();
         let (obs, var, _) = self.frames_and_uns(&snap).in_file(&self.shared.path)?;
+        let (obs, var) = orient.pair(obs, var);
         let x = snap
             .layout
             .x
             .as_ref()
-            .map(|x| self.blocks_of(x, "/X"))
+            .map(|x| self.blocks_of(x, "/X").map(|m| m.oriented(orient)))
             .transpose()?;
         let layers = snap
             .layout
             .layers
             .iter()
-            .map(|(k, slot)| Ok((k.clone(), self.blocks_of(slot, &format!("/layers/{k}"))?)))
+            .map(|(k, slot)| {
+                let m = self.blocks_of(slot, &format!("/layers/{k}"))?;
+                Ok((k.clone(), m.oriented(orient)))
+            })
             .collect::<Result<Vec<_>>>()?;
         let (obsm, varm) = if write_obsm_varm {
-            (self.whole(Axis::Obs)?, self.whole(Axis::Var)?)
+            orient.pair(self.whole(Axis::Obs)?, self.whole(Axis::Var)?)
         } else {
             (Mapping::new(), Mapping::new())
         };
@@ -58,14 +73,14 @@ impl BackedAnnData {
             obs: &obs,
             var: &var,
             obsm_varm: write_obsm_varm.then_some((&obsm, &varm)),
-            x: x.as_ref().map(Source::blocks),
+            x: x.as_ref().map(|x| x as &dyn MatrixBlocks),
             layers: layers
                 .iter()
-                .map(|(k, m)| (k.clone(), m.blocks()))
+                .map(|(k, m)| (k.clone(), m as &dyn MatrixBlocks))
                 .collect(),
             block_bytes: self.block_bytes(),
         };
-        write_loom_from(path.as_ref(), &input)
+        write_loom_from(path, &input)
     }
 
     /// Writes the selection as CSV files into `dir`, the files
@@ -83,23 +98,35 @@ impl BackedAnnData {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn write_csvs(&self, dir: impl AsRef<Path>, skip_data: bool, sep: char) -> Result<()> {
+        self.write_csvs_as(dir.as_ref(), skip_data, sep, Orient::AsIs)
+    }
+
+    /// [`BackedAnnData::write_csvs`] of the selection as it is or transposed.
+    pub(super) fn write_csvs_as(
+        &self,
+        dir: &Path,
+        skip_data: bool,
+        sep: char,
+        orient: Orient,
+    ) -> Result<()> {
         let snap = self.shared.snapshot();
         let (obs, var, uns) = self.frames_and_uns(&snap).in_file(&self.shared.path)?;
+        let (obs, var) = orient.pair(obs, var);
         let x = match (&snap.layout.x, skip_data) {
-            (Some(x), false) => Some(self.blocks_of(x, "/X")?),
+            (Some(x), false) => Some(self.blocks_of(x, "/X")?.oriented(orient)),
             _ => None,
         };
-        let (obsm, varm) = (self.arrays(Axis::Obs)?, self.arrays(Axis::Var)?);
+        let (obsm, varm) = orient.pair(self.arrays(Axis::Obs)?, self.arrays(Axis::Var)?);
         let input = CsvsInput {
             obs: &obs,
             var: &var,
             obsm: listed(&obsm),
             varm: listed(&varm),
-            x: (!skip_data).then(|| x.as_ref().map(Source::blocks)),
+            x: (!skip_data).then(|| x.as_ref().map(|x| x as &dyn MatrixBlocks)),
             uns: &uns,
             block_bytes: self.block_bytes(),
         };
-        write_csvs_from(dir.as_ref(), &input, sep)
+        write_csvs_from(dir, &input, sep)
     }
 
     /// The bytes of a block of a matrix these writers hold at once.
@@ -191,23 +218,74 @@ impl BackedAnnData {
 
 /// Each source of `m` under its key.
 fn listed(m: &[(String, Source)]) -> Vec<(String, &dyn MatrixBlocks)> {
-    m.iter().map(|(k, s)| (k.clone(), s.blocks())).collect()
+    m.iter()
+        .map(|(k, s)| (k.clone(), s as &dyn MatrixBlocks))
+        .collect()
 }
 
 /// A matrix a writer reads a block at a time: on disk, or already in memory (a pending
-/// change, an array read whole).
+/// change, an array read whole), or another source transposed.
 enum Source {
     Disk(DiskBlocks),
     Memory(Matrix),
     Array(ArrayData),
+    Transposed(Box<Source>),
 }
 
 impl Source {
-    fn blocks(&self) -> &dyn MatrixBlocks {
+    fn inner(&self) -> &dyn MatrixBlocks {
         match self {
             Source::Disk(d) => d,
             Source::Memory(m) => m,
             Source::Array(a) => a,
+            Source::Transposed(s) => s.as_ref(),
+        }
+    }
+
+    /// The source as a selection written `orient`ed holds it.
+    fn oriented(self, orient: Orient) -> Source {
+        match orient {
+            Orient::AsIs => self,
+            Orient::Transposed => Source::Transposed(Box::new(self)),
+        }
+    }
+}
+
+/// A transposed source's blocks along one axis are its source's along the other, transposed.
+impl MatrixBlocks for Source {
+    fn shape(&self) -> (usize, usize) {
+        let (rows, cols) = self.inner().shape();
+        match self {
+            Source::Transposed(_) => (cols, rows),
+            _ => (rows, cols),
+        }
+    }
+
+    fn dtype(&self) -> DType {
+        self.inner().dtype()
+    }
+
+    fn stored_along(&self) -> Axis {
+        match self {
+            Source::Transposed(s) => s.stored_along().other(),
+            other => other.inner().stored_along(),
+        }
+    }
+
+    fn block(&self, along: Axis, range: Range<usize>) -> Result<Matrix> {
+        match self {
+            Source::Transposed(s) => Ok(Orient::Transposed.apply(s.block(along.other(), range)?)),
+            other => other.inner().block(along, range),
+        }
+    }
+
+    fn blocks(&self, along: Axis, per: usize) -> Result<Blocks<'_>> {
+        match self {
+            Source::Transposed(s) => Ok(Box::new(
+                s.blocks(along.other(), per)?
+                    .map(|b| b.map(|m| Orient::Transposed.apply(m))),
+            )),
+            other => other.inner().blocks(along, per),
         }
     }
 }

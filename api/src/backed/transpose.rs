@@ -169,6 +169,33 @@ impl TransposedBacked {
         self.write_stored_as(path, &options, StoredAs::default())
     }
 
+    /// Writes the transposed selection as a loom file (as
+    /// [`AnnData::write_loom`](crate::AnnData::write_loom) of the transposed object in
+    /// memory), the matrices read a block at a time (see [`BackedAnnData::write_loom`]).
+    ///
+    /// ```
+    /// use annpage::backed::{read_h5ad_backed, BackedOptions, Mode};
+    /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/x_csr_f32.h5ad");
+    /// # let dir = tempfile::tempdir()?;
+    /// let adata = read_h5ad_backed(path, Mode::Read, BackedOptions::default())?;
+    /// adata.transpose().write_loom(dir.path().join("genes.loom"), false)?;
+    /// let back = annpage::read_loom(dir.path().join("genes.loom"), &Default::default())?;
+    /// assert_eq!(back.shape(), (adata.n_vars(), adata.n_obs()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_loom(&self, path: impl AsRef<Path>, write_obsm_varm: bool) -> Result<()> {
+        self.inner
+            .write_loom_as(path.as_ref(), write_obsm_varm, Orient::Transposed)
+    }
+
+    /// Writes the transposed selection as CSV files into `dir` (as
+    /// [`AnnData::write_csvs`](crate::AnnData::write_csvs) of the transposed object in memory;
+    /// see [`BackedAnnData::write_csvs`]).
+    pub fn write_csvs(&self, dir: impl AsRef<Path>, skip_data: bool, sep: char) -> Result<()> {
+        self.inner
+            .write_csvs_as(dir.as_ref(), skip_data, sep, Orient::Transposed)
+    }
+
     /// Like [`TransposedBacked::write_h5ad`] (or `write_zarr`, as `options.store` says), with
     /// the transposed X, layers and `raw.X` stored as `stored` gives (see [`StoredAs`]).
     pub fn write_stored_as(

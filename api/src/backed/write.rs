@@ -37,7 +37,7 @@ pub(super) enum Orient {
 
 impl Orient {
     /// `m` as written: transposed or not.
-    fn apply(self, m: Matrix) -> Matrix {
+    pub(super) fn apply(self, m: Matrix) -> Matrix {
         match self {
             Orient::AsIs => m,
             Orient::Transposed => crate::transform::transpose_matrix(m),
@@ -45,7 +45,7 @@ impl Orient {
     }
 
     /// `(a, b)`, swapped when transposed.
-    fn pair<T>(self, a: T, b: T) -> (T, T) {
+    pub(super) fn pair<T>(self, a: T, b: T) -> (T, T) {
         match self {
             Orient::AsIs => (a, b),
             Orient::Transposed => (b, a),
