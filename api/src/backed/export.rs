@@ -12,10 +12,11 @@ use annpage_engine::error::ResultExt;
 use annpage_engine::file::probe::{ElemSlot, MatrixSlot};
 use annpage_engine::format::loom::{write_loom_from, LoomInput};
 use annpage_engine::format::text::csvs::{write_csvs_from, CsvsInput};
-use annpage_engine::format::{Blocks, MatrixBlocks};
+use annpage_engine::format::{block_ranges, named_blocks, Blocks, MatrixBlocks};
 use annpage_engine::paged::{BackedMatrix, MatrixKind, MemoryPolicy};
 use annpage_engine::select::AxisIndex;
 use annpage_engine::{Error, Result};
+use indexmap::IndexMap;
 
 use super::slices::{self, read_once};
 use super::write::Orient;
@@ -63,7 +64,7 @@ impl BackedAnnData {
                 let m = self.blocks_of(slot, &format!("/layers/{k}"))?;
                 Ok((k.clone(), m.oriented(orient)))
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<Result<IndexMap<_, _>>>()?;
         let (obsm, varm) = if write_obsm_varm {
             orient.pair(self.whole(Axis::Obs)?, self.whole(Axis::Var)?)
         } else {
@@ -74,10 +75,7 @@ impl BackedAnnData {
             var: &var,
             obsm_varm: write_obsm_varm.then_some((&obsm, &varm)),
             x: x.as_ref().map(|x| x as &dyn MatrixBlocks),
-            layers: layers
-                .iter()
-                .map(|(k, m)| (k.clone(), m as &dyn MatrixBlocks))
-                .collect(),
+            layers: named_blocks(&layers),
             block_bytes: self.block_bytes(),
         };
         write_loom_from(path, &input)
@@ -120,8 +118,8 @@ impl BackedAnnData {
         let input = CsvsInput {
             obs: &obs,
             var: &var,
-            obsm: listed(&obsm),
-            varm: listed(&varm),
+            obsm: named_blocks(&obsm),
+            varm: named_blocks(&varm),
             x: (!skip_data).then(|| x.as_ref().map(|x| x as &dyn MatrixBlocks)),
             uns: &uns,
             block_bytes: self.block_bytes(),
@@ -160,13 +158,13 @@ impl BackedAnnData {
     /// The 2-d arrays of obsm (or varm) at the selection, as a CSV file holds them: those
     /// stored as 2-d arrays of the axis's length read a block of rows at a time, the others
     /// (1-d arrays, as one column) in memory; sparse matrices and data frames left out.
-    fn arrays(&self, on: Axis) -> Result<Vec<(String, Source)>> {
+    fn arrays(&self, on: Axis) -> Result<IndexMap<String, Source>> {
         let snap = self.shared.snapshot();
         let (slots, index, name) = match on {
             Axis::Obs => (&snap.layout.obsm, &self.obs, "obsm"),
             Axis::Var => (&snap.layout.varm, &self.var, "varm"),
         };
-        let mut out = Vec::new();
+        let mut out = IndexMap::new();
         for (key, slot) in slots {
             if let ElemSlot::Disk {
                 parent, name: at, ..
@@ -186,7 +184,7 @@ impl BackedAnnData {
                             element: format!("/{name}/{key}"),
                             path: self.shared.path.clone(),
                         };
-                        out.push((key.clone(), Source::Disk(disk)));
+                        out.insert(key.clone(), Source::Disk(disk));
                     }
                     // A sparse matrix: not written.
                     continue;
@@ -194,7 +192,7 @@ impl BackedAnnData {
             }
             if let Element::Array(a) = self.aligned_value(on, key)? {
                 if a.ndim() == 2 {
-                    out.push((key.clone(), Source::Array(a)));
+                    out.insert(key.clone(), Source::Array(a));
                 }
             }
         }
@@ -214,13 +212,6 @@ impl BackedAnnData {
             Axis::Var => self.varm(key),
         }
     }
-}
-
-/// Each source of `m` under its key.
-fn listed(m: &[(String, Source)]) -> Vec<(String, &dyn MatrixBlocks)> {
-    m.iter()
-        .map(|(k, s)| (k.clone(), s as &dyn MatrixBlocks))
-        .collect()
 }
 
 /// A matrix a writer reads a block at a time: on disk, or already in memory (a pending
@@ -341,11 +332,7 @@ impl MatrixBlocks for DiskBlocks {
     /// budget allows by the values they store, each cut into blocks of `per` (each piece
     /// reads every stored block holding its slices: the fewer the better).
     fn blocks(&self, along: Axis, per: usize) -> Result<Blocks<'_>> {
-        if per == 0 {
-            return Err(Error::invalid(
-                "blocks must hold at least one row or column",
-            ));
-        }
+        let _ = block_ranges(0, per)?; // refuses blocks of 0
         let by_rows = along == Axis::Obs;
         if along == self.stored_along() && by_rows {
             let scan = self
@@ -366,44 +353,33 @@ impl MatrixBlocks for DiskBlocks {
         let costs: Vec<u64> = counts.iter().map(|&n| n * value + 8).collect();
         drop(counts);
         let room = self.m.cache().reserve(target);
-        let mut pieces = slices::pieces(&self.m, selection, by_rows, &costs, target as u64)
+        let pieces = slices::pieces(&self.m, selection, by_rows, &costs, target as u64)
             .map_err(|e| self.blame(e))?;
-        // The piece being cut, converted to store the blocks' axis, and the next block's start.
-        let mut current: Option<(Matrix, usize)> = None;
-        Ok(Box::new(std::iter::from_fn(move || {
-            let _room = &room;
-            loop {
-                if let Some((piece, start)) = &mut current {
-                    let len = match along {
-                        Axis::Obs => piece.shape().0,
-                        Axis::Var => piece.shape().1,
-                    };
-                    if *start < len {
-                        let range = *start..(*start + per).min(len);
-                        *start = range.end;
-                        return Some(piece.block(along, range).map_err(|e| self.blame(e)));
-                    }
+        // Each piece stored along the blocks' axis (rows of CSR, columns of CSC), then cut.
+        let format = match along {
+            Axis::Obs => SparseFormat::Csr,
+            Axis::Var => SparseFormat::Csc,
+        };
+        let cut = move |piece: Result<(Range<usize>, Matrix)>| -> Result<Blocks<'static>> {
+            let (range, piece) = piece?;
+            let piece = match piece {
+                Matrix::Sparse(s) if s.format() != format => {
+                    Matrix::Sparse(Matrix::Sparse(s).into_sparse(format)?)
                 }
-                current = match pieces.next()? {
-                    Ok((_, piece)) => {
-                        let format = match along {
-                            Axis::Obs => SparseFormat::Csr,
-                            Axis::Var => SparseFormat::Csc,
-                        };
-                        let piece = match piece {
-                            Matrix::Sparse(s) if s.format() != format => {
-                                Matrix::Sparse(s).into_sparse(format).map(Matrix::Sparse)
-                            }
-                            other => Ok(other),
-                        };
-                        match piece {
-                            Ok(p) => Some((p, 0)),
-                            Err(e) => return Some(Err(self.blame(e))),
-                        }
-                    }
-                    Err(e) => return Some(Err(self.blame(e))),
-                };
-            }
-        })))
+                other => other,
+            };
+            let blocks = block_ranges(range.len(), per)?;
+            Ok(Box::new(blocks.map(move |r| piece.block(along, r))))
+        };
+        Ok(Box::new(
+            pieces
+                .flat_map(move |piece| {
+                    cut(piece).unwrap_or_else(|e| Box::new(std::iter::once(Err(e))))
+                })
+                .map(move |block| {
+                    let _room = &room;
+                    block.map_err(|e| self.blame(e))
+                }),
+        ))
     }
 }

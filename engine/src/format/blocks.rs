@@ -64,6 +64,16 @@ pub fn block_ranges(n: usize, per: usize) -> Result<impl Iterator<Item = std::op
         .map(move |start| start..start.saturating_add(per).min(n)))
 }
 
+/// Named matrices as the writers take them: each as [`MatrixBlocks`] under its name, in order.
+pub fn named_blocks<'a, M: MatrixBlocks + 'a>(
+    named: impl IntoIterator<Item = (&'a String, &'a M)>,
+) -> Vec<(String, &'a dyn MatrixBlocks)> {
+    named
+        .into_iter()
+        .map(|(k, m)| (k.clone(), m as &dyn MatrixBlocks))
+        .collect()
+}
+
 impl MatrixBlocks for Matrix {
     fn shape(&self) -> (usize, usize) {
         Matrix::shape(self)

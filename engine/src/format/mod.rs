@@ -12,7 +12,7 @@ pub mod text;
 pub(crate) mod walk;
 pub mod write;
 
-pub use blocks::{block_ranges, Blocks, MatrixBlocks};
+pub use blocks::{block_ranges, named_blocks, Blocks, MatrixBlocks};
 pub(crate) use encoding::read_encoding;
 pub use encoding::{check_encoding, Encoding};
 pub(crate) use read::read_element;

@@ -7,9 +7,10 @@ use std::path::Path;
 use annpage_engine::data::{Axis, DType, Matrix};
 use annpage_engine::format::loom::{write_loom_from, LoomInput};
 use annpage_engine::format::text::csvs::{two_d_arrays, write_csvs_from, CsvsInput};
-use annpage_engine::format::{Blocks, MatrixBlocks};
+use annpage_engine::format::{named_blocks, Blocks, MatrixBlocks};
 use annpage_engine::paged::MemoryPolicy;
 use annpage_engine::Result;
+use indexmap::IndexMap;
 
 use super::BackedCollection;
 use crate::Selection;
@@ -37,16 +38,13 @@ impl BackedCollection {
             .layer_names()
             .iter()
             .map(|k| Ok((k.clone(), self.blocks(Some(k))?)))
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<Result<IndexMap<_, _>>>()?;
         let input = LoomInput {
             obs: &e.obs,
             var: &e.var,
             obsm_varm: write_obsm_varm.then_some((&e.obsm, &e.varm)),
             x: x.as_ref().map(|x| x as &dyn MatrixBlocks),
-            layers: layers
-                .iter()
-                .map(|(k, m)| (k.clone(), m as &dyn MatrixBlocks))
-                .collect(),
+            layers: named_blocks(&layers),
             block_bytes: self.block_bytes(),
         };
         write_loom_from(path.as_ref(), &input)

@@ -11,7 +11,7 @@ use ndarray::{ArrayD, IxDyn};
 use crate::data::{ArrayData, Axis, Column, DataFrame, Element, Mapping, Matrix};
 use crate::error::{Error, Result, ResultExt};
 use crate::format::write::staging::Staged;
-use crate::format::{AnnDataElements, MatrixBlocks};
+use crate::format::{named_blocks, AnnDataElements, MatrixBlocks};
 use crate::map_array;
 use crate::storage::h5::write::{
     create_array, write_array, write_block, ArrayOptions, Compression,
@@ -35,11 +35,7 @@ pub fn write_loom(path: &Path, elems: &AnnDataElements, write_obsm_varm: bool) -
         var: &elems.var,
         obsm_varm: write_obsm_varm.then_some((&elems.obsm, &elems.varm)),
         x: elems.x.as_ref().map(|x| x as &dyn MatrixBlocks),
-        layers: elems
-            .layers
-            .iter()
-            .map(|(name, m)| (name.clone(), m as &dyn MatrixBlocks))
-            .collect(),
+        layers: named_blocks(&elems.layers),
         block_bytes: 64 << 20,
     };
     write_loom_from(path, &input)
