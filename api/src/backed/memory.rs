@@ -2,7 +2,6 @@
 //! unused categories of a view pruned as anndata prunes them), `raw`'s annotations, and the
 //! whole selection in memory.
 
-use crate::transform::frame_strings_to_categoricals;
 use annpage_engine::data::{DataFrame, Mapping, Matrix, SparseFormat, SparseMatrix};
 use annpage_engine::error::ResultExt;
 use annpage_engine::file::probe::{ElemSlot, FrameId, MatrixSlot};
@@ -139,10 +138,7 @@ impl BackedAnnData {
     fn elements(&self, snap: &Snapshot, stored: StoredAs) -> Result<AnnDataElements> {
         let layout = &snap.layout;
         let (mut obs, mut var, uns) = self.frames_and_uns(snap)?;
-        if stored.strings_to_categoricals {
-            frame_strings_to_categoricals(&mut obs)?;
-            frame_strings_to_categoricals(&mut var)?;
-        }
+        stored.convert_strings(&mut [&mut obs, &mut var])?;
         let matrices = |slots: &IndexMap<String, MatrixSlot>, name: &str, rows, cols, kind| {
             slots
                 .iter()
@@ -175,9 +171,7 @@ impl BackedAnnData {
                 );
                 let x = self.read_as(&view, stored.raw_x)?;
                 let mut var = self.shared.frame_rows(snap, &raw.var, &all)?;
-                if stored.strings_to_categoricals {
-                    frame_strings_to_categoricals(&mut var)?;
-                }
+                stored.convert_strings(&mut [&mut var])?;
                 let varm = raw
                     .varm
                     .iter()

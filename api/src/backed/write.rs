@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use annpage_engine::data::{DType, Mapping, Matrix, SparseFormat};
+use annpage_engine::data::{DType, DataFrame, Mapping, Matrix, SparseFormat};
 use annpage_engine::error::ResultExt;
 use annpage_engine::file::join;
 use annpage_engine::file::probe::{ElemSlot, FrameId, MatrixSlot};
@@ -86,6 +86,19 @@ pub struct StoredAs {
     /// [`AnnData::strings_to_categoricals`](crate::AnnData::strings_to_categoricals)); by
     /// default written as stored.
     pub strings_to_categoricals: bool,
+}
+
+impl StoredAs {
+    /// `frames` as stored: with [`StoredAs::strings_to_categoricals`], their string columns
+    /// that repeat a value made categoricals.
+    pub(super) fn convert_strings(&self, frames: &mut [&mut DataFrame]) -> Result<()> {
+        if self.strings_to_categoricals {
+            for frame in frames {
+                frame_strings_to_categoricals(frame)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// How one matrix is written: oriented, and stored as a kind (`None`: its own, oriented).
@@ -232,9 +245,7 @@ fn write_members(
         let mut var = shared
             .frame_rows(&snap, &raw.var, &all)
             .in_file(&shared.path)?;
-        if stored.strings_to_categoricals {
-            frame_strings_to_categoricals(&mut var)?;
-        }
+        stored.convert_strings(&mut [&mut var])?;
         let mut varm = Mapping::new();
         for (key, slot) in &raw.varm {
             let mut value = shared.element(&snap, slot).in_file(&shared.path)?;
@@ -247,10 +258,7 @@ fn write_members(
         w.write_mapping("/raw", "varm", &varm)?;
     }
     let (mut obs, mut var, uns) = adata.frames_and_uns(&snap).in_file(&shared.path)?;
-    if stored.strings_to_categoricals {
-        frame_strings_to_categoricals(&mut obs)?;
-        frame_strings_to_categoricals(&mut var)?;
-    }
+    stored.convert_strings(&mut [&mut obs, &mut var])?;
     let (obs, var) = orient.pair(obs, var);
     w.write_dataframe("/", "obs", &obs)?;
     w.write_dataframe("/", "var", &var)?;
