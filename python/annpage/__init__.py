@@ -291,8 +291,7 @@ def write_csvs(adata, dirname, *, skip_data=True, sep=","):
     ``adata.write_csvs(dirname, skip_data=..., sep=...)`` does (``obs.csv``, ``var.csv``,
     ``obsm.csv``, ``varm.csv``, ``X.csv`` unless ``skip_data``, ``uns/KEY.csv``), byte for
     byte; each file is written beside itself and renamed into place."""
-    if not isinstance(sep, str) or len(sep) != 1:
-        raise ValueError(f"sep must be one character, not {sep!r}")
+    _convert._check_sep(sep)
     records = []
     elements = _convert.elements(adata, False, records)
     path = os.fspath(dirname)

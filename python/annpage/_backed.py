@@ -12,7 +12,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from . import _convert, _edit, _records
-from ._convert import _gzip_level, _index, split_key
+from ._convert import _check_sep, _gzip_level, _index, split_key
 from ._matrix import BackedMatrix, BackedRaw, Batches, _as_positions, _compose, _positions
 from ._vectors import Vectors
 
@@ -702,8 +702,7 @@ class BackedAnnData(Vectors):
         a time. With uns changed in Python, read into memory first."""
         from . import write_csvs
 
-        if not isinstance(sep, str) or len(sep) != 1:
-            raise ValueError(f"sep must be one character, not {sep!r}")
+        _check_sep(sep)
         if self._held_uns() is not None:
             write_csvs(self.to_memory(), dirname, skip_data=skip_data, sep=sep)
             return

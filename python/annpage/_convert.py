@@ -37,6 +37,12 @@ def split_key(key):
     return key, None
 
 
+def _check_sep(sep) -> None:
+    """``write_csvs``' ``sep``: one character, else a ``ValueError`` before anything is written."""
+    if not isinstance(sep, str) or len(sep) != 1:
+        raise ValueError(f"sep must be one character, not {sep!r}")
+
+
 def _gzip_level(compression, opts):
     """``compression_opts`` as h5py takes it for gzip: a level from 0 to 9 (an integral number),
     checked here so that a bad one is a ``ValueError``; ``None`` stays ``None``."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 
-from ._convert import _gzip_level, split_key
+from ._convert import _check_sep, _gzip_level, split_key
 from ._convert import as_dense as as_dense_names
 from ._vectors import Vectors
 
@@ -196,8 +197,6 @@ class TransposedBackedAnnData(Vectors):
     def write_loom(self, filename, *, write_obsm_varm: bool = False) -> None:
         """Writes the transposed selection as a loom file (what :func:`annpage.write_loom`
         writes for ``to_memory()``), the matrices read a block at a time."""
-        import os
-
         inner = self._inner
         if not hasattr(inner._h(), "write_loom_transposed"):  # a collection's
             from . import write_loom
@@ -211,12 +210,9 @@ class TransposedBackedAnnData(Vectors):
         """Writes the transposed selection as CSV files into ``dirname`` (what
         :func:`annpage.write_csvs` writes for ``to_memory()``), X a block of rows at a time;
         with uns changed in Python, read into memory first."""
-        import os
-
         from . import write_csvs
 
-        if not isinstance(sep, str) or len(sep) != 1:
-            raise ValueError(f"sep must be one character, not {sep!r}")
+        _check_sep(sep)
         inner = self._inner
         if inner._held_uns() is not None or not hasattr(inner._h(), "write_csvs_transposed"):
             write_csvs(self.to_memory(), dirname, skip_data=skip_data, sep=sep)
