@@ -602,3 +602,63 @@ fn on_disk_reports_progress_over_the_values_read() {
         }
     }
 }
+
+/// Wide dense `obsm` entries stream in blocks of whole chunks of the result, across the
+/// inputs' boundaries (files of 700 and 500 rows, 40 and 25 columns: an outer join fills the
+/// second's), into HDF5 and into Zarr with inner chunks of 64 rows and columns cut into
+/// chunks, as `concat` gives them in memory.
+#[test]
+fn on_disk_wide_obsm_streams_in_chunk_aligned_blocks() {
+    use annpage::{concat_on_disk, read_zarr, BackedOptions, StoreKind, WriteOptions, ZarrOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let make = |prefix: &str, n: usize, width: usize| {
+        let mut a = AnnData::new(n, 1);
+        a.set_obs_names((0..n).map(|i| format!("{prefix}{i}")).collect())
+            .unwrap();
+        a.set_var_names(strings(&["g"])).unwrap();
+        let values = ndarray::Array2::from_shape_fn((n, width), |(i, j)| (i * 100 + j) as f64);
+        a.insert_obsm("wide", Element::Array(ArrayData::from(values)))
+            .unwrap();
+        a
+    };
+    let inputs = [make("a", 700, 40), make("b", 500, 25)];
+    let paths = [dir.path().join("a.h5ad"), dir.path().join("b.h5ad")];
+    for (a, p) in inputs.iter().zip(&paths) {
+        a.write_h5ad(p, &WriteOptions::default()).unwrap();
+    }
+    let options = ConcatOptions {
+        join: Join::Outer,
+        ..ConcatOptions::default()
+    };
+    let want = concat(&inputs, &options).unwrap();
+    // 64 KiB of cache: blocks of 256 KiB, 819 rows of the result (40 float64 columns).
+    let small = BackedOptions {
+        cache_bytes: 64 << 10,
+        ..BackedOptions::default()
+    };
+    let h5 = dir.path().join("all.h5ad");
+    concat_on_disk(&paths, &h5, &options, &WriteOptions::default(), &small).unwrap();
+    // Bit for bit, so that the fills (NaN) compare equal.
+    let bits = |a: &AnnData| {
+        let Element::Array(m) = &a.obsm()["wide"] else {
+            panic!("obsm['wide'] is not an array")
+        };
+        let m = m.to_f64().unwrap();
+        (
+            m.shape().to_vec(),
+            m.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(bits(&read_h5ad(&h5).unwrap()), bits(&want));
+    let zarr = WriteOptions {
+        store: StoreKind::Zarr,
+        zarr: ZarrOptions {
+            chunk_rows: Some(64),
+            ..ZarrOptions::default()
+        },
+        ..WriteOptions::default()
+    };
+    let z = dir.path().join("all.zarr");
+    concat_on_disk(&paths, &z, &options, &zarr, &small).unwrap();
+    assert_eq!(bits(&read_zarr(&z).unwrap()), bits(&want));
+}

@@ -28,10 +28,10 @@ impl Mat {
     }
 
     /// The matrix-like elements of obsm/varm/uns (`None` for frames and others).
-    pub(super) fn from_element(e: &Element) -> Option<Mat> {
+    pub(super) fn from_element(e: Element) -> Option<Mat> {
         match e {
-            Element::Array(a) if a.ndim() > 0 => Some(Mat::Dense(a.clone())),
-            Element::Sparse(s) => Some(Mat::Sparse(s.clone())),
+            Element::Array(a) if a.ndim() > 0 => Some(Mat::Dense(a)),
+            Element::Sparse(s) => Some(Mat::Sparse(s)),
             _ => None,
         }
     }

@@ -176,7 +176,8 @@ fn element_equal(a: &Element, b: &Element) -> Result<bool> {
         }
         (Element::Array(x), Element::Array(y)) => values::arrays_equal(x, y),
         (Element::Sparse(_), Element::Sparse(_)) => {
-            let (Some(x), Some(y)) = (Mat::from_element(a), Mat::from_element(b)) else {
+            let (Some(x), Some(y)) = (Mat::from_element(a.clone()), Mat::from_element(b.clone()))
+            else {
                 return Ok(false);
             };
             matrix::mats_equal(&x, &y)?

@@ -409,12 +409,14 @@ fn aligned_element(
         .iter()
         .map(|(e, n)| match e {
             None => Ok((None, *n)),
-            Some(e) => Mat::from_element(e).map(|m| (Some(m), *n)).ok_or_else(|| {
-                Error::unsupported(format!(
-                    "concatenating a {} in an aligned mapping",
-                    e.kind()
-                ))
-            }),
+            Some(e) => Mat::from_element(Element::clone(e))
+                .map(|m| (Some(m), *n))
+                .ok_or_else(|| {
+                    Error::unsupported(format!(
+                        "concatenating a {} in an aligned mapping",
+                        e.kind()
+                    ))
+                }),
         })
         .collect::<Result<_>>()?;
     let widths: Vec<Option<usize>> = mats
@@ -499,7 +501,7 @@ fn merge_alt_aligned(
                     AltValue::Frame(frame::reindex(d, r).map_err(|e| e.in_element(path()))?)
                 }
                 other => {
-                    let mat = Mat::from_element(other).ok_or_else(|| {
+                    let mat = Mat::from_element(other.clone()).ok_or_else(|| {
                         Error::unsupported(format!(
                             "merging a {} in an aligned mapping",
                             other.kind()

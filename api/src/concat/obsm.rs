@@ -4,13 +4,14 @@
 //! numpy's dtype over every file's entry).
 
 use annpage_engine::data::{ArrayData, DType, Element, Matrix};
-use annpage_engine::file::stream::{MatrixSpec, Values, Writer};
+use annpage_engine::file::stream::{MatrixSink, MatrixSpec, Values, Writer};
 use annpage_engine::format::AnnDataElements;
 use annpage_engine::paged::MatrixKind;
 use annpage_engine::{Error, Result};
 
 use super::matrix::{stack_rows, Mat};
-use super::{aligned_columns, concat, values, ConcatOptions};
+use super::plan::Reindexer;
+use super::{aligned_columns, concat, values, ConcatOptions, FillValue};
 use crate::{AnnData, BackedAnnData, Selection};
 
 /// The `obsm` keys whose entries are matrices in every file holding them (dense ones only
@@ -84,7 +85,7 @@ pub(super) fn stream(
             return Ok(None);
         }
         let value = file.slice(rows, &Selection::All)?.obsm(key)?;
-        Mat::from_element(&value)
+        Mat::from_element(value)
             .map(Some)
             .ok_or_else(|| Error::invalid("not a matrix").in_file(file.path()))
     };
@@ -111,18 +112,46 @@ pub(super) fn stream(
         values: Values::Exactly(0),
     };
     let mut sink = w.matrix("/obsm", key, &spec)?;
-    let rows_per = (chunk_bytes / (width.max(1) * dtype.size().max(1))).max(1);
+    // Blocks of the result's rows, whole chunks of it (across the files' boundaries), so
+    // that the writer stores each as it comes.
+    let rows_per = sink.aligned_rows(chunk_bytes / (width.max(1) * dtype.size().max(1)));
+    let mut block = Vec::new();
+    let mut held = 0;
     for (file, r) in files.iter().zip(&reindexers) {
         let n = file.n_obs();
-        for start in (0..n).step_by(rows_per) {
-            let end = n.min(start + rows_per);
-            let block = piece(file, &Selection::from(start..end))?;
-            let Mat::Dense(a) = stack_rows(vec![(block, end - start, r)], fill)? else {
-                return Err(Error::invalid("a dense entry gave sparse rows").in_file(file.path()));
-            };
-            sink.push(&Matrix::Dense(values::cast(&a, dtype)?))?;
+        let mut start = 0;
+        while start < n {
+            let end = n.min(start + rows_per - held);
+            block.push((piece(file, &Selection::from(start..end))?, end - start, r));
+            held += end - start;
+            start = end;
+            if held == rows_per {
+                push_block(&mut sink, std::mem::take(&mut block), fill, dtype)?;
+                held = 0;
+            }
         }
+    }
+    if held > 0 {
+        push_block(&mut sink, block, fill, dtype)?;
     }
     sink.check_complete()?;
     sink.finish()
+}
+
+/// Pushes the rows of `pieces` (of one or more files), aligned and of the result's `dtype`.
+fn push_block(
+    sink: &mut MatrixSink<'_>,
+    pieces: Vec<(Option<Mat>, usize, &Reindexer)>,
+    fill: Option<FillValue>,
+    dtype: DType,
+) -> Result<()> {
+    let Mat::Dense(a) = stack_rows(pieces, fill)? else {
+        return Err(Error::invalid("a dense entry gave sparse rows"));
+    };
+    let a = if a.dtype() == dtype {
+        a
+    } else {
+        values::cast(&a, dtype)?
+    };
+    sink.push(&Matrix::Dense(a))
 }

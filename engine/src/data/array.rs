@@ -284,8 +284,8 @@ impl ArrayData {
         map_array!(self, a => a.select(ndarray::Axis(axis), indices))
     }
 
-    /// The rows of `parts` (arrays of one dtype and the same trailing axes) one after the other.
-    /// Fails for no parts, two dtypes or other trailing axes.
+    /// The rows of `parts` (arrays of one dtype and the same trailing axes, owned or borrowed)
+    /// one after the other. Fails for no parts, two dtypes or other trailing axes.
     ///
     /// ```
     /// use annpage_engine::data::ArrayData;
@@ -295,18 +295,18 @@ impl ArrayData {
     /// assert_eq!(ab, ArrayData::from(ndarray::arr2(&[[1i32, 2], [3, 4], [5, 6]])));
     /// # Ok::<(), annpage_engine::Error>(())
     /// ```
-    pub fn concat_rows(parts: &[ArrayData]) -> Result<ArrayData> {
+    pub fn concat_rows<P: std::borrow::Borrow<ArrayData>>(parts: &[P]) -> Result<ArrayData> {
         macro_rules! go {
             ($($v:ident),*) => {
-                match parts.first() {
+                match parts.first().map(P::borrow) {
                     $(Some(ArrayData::$v(_)) => {
                         let views = parts
                             .iter()
-                            .map(|p| match p {
+                            .map(|p| match p.borrow() {
                                 ArrayData::$v(a) => Ok(a.view()),
                                 other => Err(Error::invalid(format!(
                                     "rows of {} and of {} cannot be joined",
-                                    parts[0].dtype(),
+                                    parts[0].borrow().dtype(),
                                     other.dtype()
                                 ))),
                             })

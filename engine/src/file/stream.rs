@@ -408,6 +408,21 @@ impl<'a> MatrixSink<'a> {
         }
     }
 
+    /// How many rows to push at once, about `about`, so that a dense matrix is written whole
+    /// chunks at a time: a multiple of its chunks' rows (at least one chunk's), pushed from
+    /// the first row on. The writer then keeps no rows waiting for the rest of their chunk
+    /// (a band of chunks, all columns wide). `about` itself for sparse and unchunked ones.
+    pub fn aligned_rows(&self, about: usize) -> usize {
+        let chunk = match &self.state {
+            Sink::Dense(w) => w.chunk_rows(),
+            Sink::Sparse { .. } => None,
+        };
+        match chunk.filter(|&c| c > 0) {
+            Some(c) => (about / c).max(1).saturating_mul(c),
+            None => about.max(1),
+        }
+    }
+
     /// Appends the next rows (dense, CSR) or columns (CSC): a matrix of the sink's kind and
     /// dtype whose other axis has the full length.
     pub fn push(&mut self, piece: &Matrix) -> Result<()> {
@@ -525,6 +540,14 @@ impl<'a> Rows<'a> {
                 resizable: options.resizable,
                 rows: 0,
             }),
+        }
+    }
+
+    /// The rows of one chunk of the array, if chunked.
+    fn chunk_rows(&self) -> Option<usize> {
+        match self {
+            Rows::H5(w) => w.chunk_rows(),
+            Rows::Store { array, .. } => array.chunk_rows(),
         }
     }
 

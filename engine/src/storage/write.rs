@@ -122,6 +122,10 @@ pub trait ArrayWriter: AttrWriter {
     /// Appends `rows` at the end of a resizable array; its new length.
     fn append_rows(&self, rows: &ArrayData) -> Result<usize>;
 
+    /// The rows of one chunk (the inner chunks of a sharded array), if the array is chunked:
+    /// writes of whole chunks' rows are stored as they come, others wait for their chunk.
+    fn chunk_rows(&self) -> Option<usize>;
+
     /// The array as [`Any`], for writers with a faster path for one backend (parallel gzip
     /// into HDF5 datasets).
     fn as_any(&self) -> &dyn Any;

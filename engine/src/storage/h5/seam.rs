@@ -92,6 +92,10 @@ impl ArrayWriter for hdf5::Dataset {
         write::append_rows(self, rows)
     }
 
+    fn chunk_rows(&self) -> Option<usize> {
+        self.chunk().and_then(|c| c.first().copied())
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }

@@ -736,7 +736,7 @@ fn rows_written_in_any_order_read_back_as_written() {
         let chunk = 1 + rnd(9);
         let shard = chunk * (1 + rnd(4));
         let len = rnd(60);
-        let width = if rnd(2) == 0 { 0 } else { 1 + rnd(3) };
+        let width = if rnd(2) == 0 { 0 } else { 1 + rnd(7) };
         let options = ZarrOptions {
             chunk_rows: Some(chunk),
             shard_rows: Some(shard),
@@ -750,8 +750,12 @@ fn rows_written_in_any_order_read_back_as_written() {
             vec![len, width]
         };
         let resizable = rnd(3) == 0;
+        // Chunks of some of the columns: rows stored a slab of columns at a time (slabs of
+        // `SLAB_BYTES`, 16 bytes in tests).
+        let chunks = (width > 1 && rnd(2) == 0).then(|| vec![chunk, 1 + rnd(width)]);
         let opts = ArrayOptions {
             resizable,
+            chunks: chunks.clone(),
             ..ArrayOptions::default()
         };
         let init = if resizable { rnd(len + 1) } else { len };
@@ -834,7 +838,7 @@ fn rows_written_in_any_order_read_back_as_written() {
         let ArrayData::I32(got) = got else { panic!() };
         let got: Vec<i32> = got.iter().copied().collect();
         if got != expect {
-            failures.push(format!("case {case} chunk {chunk} shard {shard} len {len} width {width} resizable {resizable} init {init}: {log:?}\n got {got:?}\n want {expect:?}"));
+            failures.push(format!("case {case} chunk {chunk} shard {shard} chunks {chunks:?} len {len} width {width} resizable {resizable} init {init}: {log:?}\n got {got:?}\n want {expect:?}"));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

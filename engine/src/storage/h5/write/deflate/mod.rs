@@ -203,6 +203,11 @@ impl<'a> RowWriter<'a> {
         self.rows
     }
 
+    /// The rows of one chunk of the dataset, if chunked.
+    pub fn chunk_rows(&self) -> Option<usize> {
+        self.ds.chunk().and_then(|c| c.first().copied())
+    }
+
     /// Appends `rows` (of the dataset's dtype and trailing axes).
     pub fn push(&mut self, rows: &ArrayData) -> Result<()> {
         check_rows(&self.ds, rows)?;
