@@ -18,7 +18,7 @@ use annpage_engine::data::{ArrayData, Matrix, SparseMatrix};
 use annpage_engine::error::ResultExt;
 use annpage_engine::file::stream::{write_file, Writer};
 use annpage_engine::paged::{MatrixKind, MemoryPolicy};
-use annpage_engine::{Error, Result};
+use annpage_engine::Result;
 
 use super::chunking::{is_csc, row_costs, row_counts};
 use super::conform::{filled_values, write_stream, Conform};
@@ -27,7 +27,7 @@ use super::ondisk::{
     all_cores, check_x, layer_keys, light, open_inputs, raw_meta, write_root, Matrices, Streamed,
     MAX_CHUNK_ROWS,
 };
-use super::plan::{self, Reindexer};
+use super::plan::Reindexer;
 use super::progress::{ConcatProgress, Tracker};
 use super::{concat_noting_strings, ConcatOptions, FillValue};
 use crate::backed::{slices, BackedOptions};
@@ -68,26 +68,15 @@ impl<'o> Plan<'o> {
         options: &'o ConcatOptions,
         policy: MemoryPolicy,
     ) -> Result<Self> {
-        // The names borrowed from each handle's cached index, not copied.
-        let lists = handles
-            .iter()
-            .map(|h| h.names(Axis::Obs))
-            .collect::<Result<Vec<_>>>()?;
-        let refs: Vec<&[_]> = lists.iter().map(|n| &n[..]).collect();
-        let (obs_names, reindexers) = plan::align(&refs, options.join, "obs")?;
-        drop(refs);
-        drop(lists);
         let lights = handles
             .iter()
             .map(|h| light(h, options, &[]))
             .collect::<Result<Vec<_>>>()?;
         let label = super::files_label(handles.iter().map(BackedAnnData::path));
-        let (meta, _) = concat_noting_strings(&lights, options).in_file(label)?;
-        if meta.obs_names() != obs_names {
-            return Err(Error::invalid(
-                "the concatenated annotations do not have the cells the files gave",
-            ));
-        }
+        // The cells aligned once, by the annotations' concatenation: its maps stream X.
+        let concatenated = concat_noting_strings(&lights, options).in_file(label)?;
+        drop(lights);
+        let (meta, reindexers) = (concatenated.adata, concatenated.reindexers);
         Ok(Plan {
             options,
             meta: meta.into_elements(),
@@ -111,8 +100,7 @@ impl<'o> Plan<'o> {
         let bytes = self.policy.concat_csc_chunk_bytes() as u64;
         let kept = |i: usize, m: &BackedMatrixView| -> Result<u64> {
             let counts = row_counts(m, bytes)?;
-            let rows = self.reindexers[i].new_to_old().iter().flatten();
-            Ok(rows.map(|&old| counts[old]).sum())
+            Ok(self.reindexers[i].sources().map(|old| counts[old]).sum())
         };
         let tracker = Tracker::new(handles, streamed, &kept, observe)?;
         let matrices = Matrices {
@@ -198,8 +186,8 @@ impl Columns<'_> {
                 Some(m) => {
                     bound += m.stored_values()?;
                     let of_rows = row_costs(m, bytes as u64)?;
-                    for (cost, old) in costs.iter_mut().zip(r.new_to_old()) {
-                        *cost += old.map_or(0, |old| of_rows[old]);
+                    for (new, cost) in costs.iter_mut().enumerate() {
+                        *cost += r.source(new).map_or(0, |old| of_rows[old]);
                     }
                 }
                 None => costs.iter_mut().for_each(|c| *c += width as u64 * 8),
@@ -246,7 +234,7 @@ impl Columns<'_> {
         let mut read = Vec::with_capacity(self.pieces.len());
         let mut aligns = Vec::with_capacity(self.pieces.len());
         for (piece, r) in self.pieces.iter().zip(self.reindexers) {
-            let wanted = &r.new_to_old()[cells.clone()];
+            let wanted: Vec<Option<usize>> = cells.clone().map(|k| r.source(k)).collect();
             let rows: Vec<usize> = wanted.iter().flatten().copied().collect();
             let mut next = 0;
             let map = wanted

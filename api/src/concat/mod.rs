@@ -84,7 +84,7 @@ use plan::Reindexer;
 /// # Ok::<(), annpage::Error>(())
 /// ```
 pub fn concat(adatas: &[AnnData], options: &ConcatOptions) -> Result<AnnData> {
-    concat_noting_strings(adatas, options).map(|(a, _)| a)
+    concat_noting_strings(adatas, options).map(|c| c.adata)
 }
 
 /// What errors about several files as a whole name as their file: `a.h5ad + b.h5ad` (the
@@ -107,11 +107,18 @@ pub(crate) fn files_label<'p>(paths: impl ExactSizeIterator<Item = &'p Path>) ->
 /// pandas strings.
 pub(super) type StringColumns = [Vec<(String, bool)>; 2];
 
+/// A concatenation and what the streamed writers need of how it was made.
+struct Concatenated {
+    /// The result.
+    adata: AnnData,
+    /// The columns of its obs and var that were strings before writing.
+    strings: StringColumns,
+    /// Each object's positions along the other axis → the result's.
+    reindexers: Vec<Reindexer>,
+}
+
 /// [`concat()`], and the columns of its obs and var that were strings before writing.
-pub(super) fn concat_noting_strings(
-    adatas: &[AnnData],
-    options: &ConcatOptions,
-) -> Result<(AnnData, StringColumns)> {
+fn concat_noting_strings(adatas: &[AnnData], options: &ConcatOptions) -> Result<Concatenated> {
     let strings_of = |cols: &frame::Columns| -> Vec<(String, bool)> {
         cols.iter()
             .filter_map(|(k, c)| column::written_as_strings(c).map(|n| (k.clone(), n)))
@@ -153,19 +160,6 @@ pub(super) fn concat_noting_strings(
         .into_iter()
         .filter(|(k, _)| options.label.as_ref() != Some(k))
         .collect();
-    let mut annot = frame::build(
-        std::mem::take(&mut cols),
-        names.clone(),
-        index_name.clone(),
-        true,
-    )
-    .map_err(|e| e.in_element(format!("/{}", axis.name())))?;
-    annot.set_index_string_na(frame::common(
-        adatas.iter().map(|a| frame_of(a, axis).index_string_na()),
-    ))?;
-    if let Some(label) = &options.label {
-        annot.insert(label.clone(), frame::label_column(&keys, &lens)?)?;
-    }
 
     // Annotations of the other axis, merged.
     let alt_frames: Vec<frame::Columns> = adatas
@@ -177,11 +171,6 @@ pub(super) fn concat_noting_strings(
     let alt_index_name =
         frame::common(adatas.iter().map(|a| frame_of(a, alt).index_name())).map(str::to_owned);
     let alt_strings = strings_of(&alt_cols);
-    let mut alt_annot = frame::build(alt_cols, alt_names.clone(), alt_index_name.clone(), true)
-        .map_err(|e| e.in_element(format!("/{}", alt.name())))?;
-    alt_annot.set_index_string_na(frame::common(
-        adatas.iter().map(|a| frame_of(a, alt).index_string_na()),
-    ))?;
 
     let x = concat_x(adatas, &reindexers, options, axis)?;
     let layers = concat_layers(adatas, &reindexers, options, axis)?;
@@ -204,6 +193,20 @@ pub(super) fn concat_noting_strings(
     let uns = merge::merge(&uns_maps, options.uns_merge).map_err(|e| e.in_element("/uns"))?;
     let raw = concat_raw(adatas, options, &keys)?;
 
+    // The names go into the frames last, moved (along obs, every cell's name).
+    let mut annot = frame::build(std::mem::take(&mut cols), names, index_name, true)
+        .map_err(|e| e.in_element(format!("/{}", axis.name())))?;
+    annot.set_index_string_na(frame::common(
+        adatas.iter().map(|a| frame_of(a, axis).index_string_na()),
+    ))?;
+    if let Some(label) = &options.label {
+        annot.insert(label.clone(), frame::label_column(&keys, &lens)?)?;
+    }
+    let mut alt_annot = frame::build(alt_cols, alt_names, alt_index_name, true)
+        .map_err(|e| e.in_element(format!("/{}", alt.name())))?;
+    alt_annot.set_index_string_na(frame::common(
+        adatas.iter().map(|a| frame_of(a, alt).index_string_na()),
+    ))?;
     let (obs, var) = obs_var(axis, annot, alt_annot);
     let (obsm, varm) = obs_var(axis, aligned, alt_aligned);
     let (obsp, varp) = obs_var(axis, pairwise, alt_pairwise);
@@ -221,7 +224,11 @@ pub(super) fn concat_noting_strings(
         uns,
         raw,
     })?;
-    Ok((adata, strings))
+    Ok(Concatenated {
+        adata,
+        strings,
+        reindexers,
+    })
 }
 
 /// The keys: given (at least one per object, all different) or `"0"`, `"1"`, ….

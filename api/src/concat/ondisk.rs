@@ -219,8 +219,9 @@ pub(super) fn annotations(
         .iter()
         .map(|h| light(h, options, without_obsm))
         .collect::<Result<Vec<_>>>()?;
-    let (meta, strings) = concat_noting_strings(&lights, options)
+    let concatenated = concat_noting_strings(&lights, options)
         .in_file(super::files_label(handles.iter().map(BackedAnnData::path)))?;
+    let (meta, strings) = (concatenated.adata, concatenated.strings);
     if meta.var_names() != var_names {
         return Err(Error::invalid(
             "the concatenated annotations do not have the names the files gave",
@@ -424,7 +425,8 @@ pub(super) fn light(
     options: &ConcatOptions,
     without_obsm: &[String],
 ) -> Result<AnnData> {
-    let mut e = AnnDataElements::empty(h.n_obs(), h.n_vars());
+    // Frames set below: no default names made first.
+    let mut e = AnnDataElements::empty(0, 0);
     let merged = options.merge.is_some();
     let whole = |axis: Axis| axis == options.axis || merged;
     let frame = |axis: Axis| -> Result<annpage_engine::data::DataFrame> {
@@ -434,11 +436,8 @@ pub(super) fn light(
                 Axis::Var => h.var(),
             };
         }
-        let names = match axis {
-            Axis::Obs => h.obs_names()?,
-            Axis::Var => h.var_names()?,
-        };
-        let mut names = annpage_engine::data::DataFrame::from_index(names);
+        // Read for this frame alone (not cached by the handle, then copied).
+        let mut names = annpage_engine::data::DataFrame::from_index(h.taken_names(axis)?);
         names.set_index_name(h.index_name(axis));
         names.set_index_string_na(h.index_string_na(axis))?;
         Ok(names)

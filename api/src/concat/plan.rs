@@ -1,7 +1,7 @@
 //! Aligning the other axis: pandas' index union and intersection, and the reindexers that map
 //! each input's positions onto the result's.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use annpage_engine::data::CompactString;
 use annpage_engine::{Error, Result};
@@ -126,30 +126,59 @@ fn same_names(
     if rest.iter().any(|l| l != first) {
         return Ok(None);
     }
-    let mut seen: HashSet<&str> =
-        HashSet::with_capacity_and_hasher(first.len(), Default::default());
-    if let Some(name) = first.iter().find(|n| !seen.insert(n.as_str())) {
+    if let Some(name) = first_repeat(first) {
         return Err(Error::invalid(format!(
             "input 0 has the {axis} name '{name}' twice: the {axis} names of every input must \
              be unique to be aligned"
         )));
     }
-    drop(seen);
     let identity = Reindexer::identity(first.len());
     Ok(Some((first.to_vec(), vec![identity; lists.len()])))
+}
+
+/// The first name of `names` that an earlier one repeats, in 8 bytes a name: the names' hashes
+/// sorted, and only names whose hashes collide compared as text (a table of a million names
+/// took 36 MB).
+fn first_repeat(names: &[CompactString]) -> Option<&CompactString> {
+    use std::hash::BuildHasher;
+    let state = foldhash::fast::FixedState::default();
+    let mut hashes: Vec<u64> = names.iter().map(|n| state.hash_one(n.as_str())).collect();
+    hashes.sort_unstable();
+    let colliding: HashSet<u64> = hashes
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect();
+    drop(hashes);
+    if colliding.is_empty() {
+        return None;
+    }
+    let mut seen: HashSet<&str> = HashSet::default();
+    names
+        .iter()
+        .filter(|n| colliding.contains(&state.hash_one(n.as_str())))
+        .find(|n| !seen.insert(n.as_str()))
 }
 
 /// How one input's positions along an axis map onto the result's (anndata's `Reindexer`).
 #[derive(Clone, Debug)]
 pub(super) struct Reindexer {
     old_len: usize,
-    /// For each result position, the input position it comes from (`None`: filled). Shared:
-    /// inputs that map alike (and an identity's `old_to_new`) hold one copy.
-    new_to_old: Arc<[Option<usize>]>,
-    /// For each input position, the result position it goes to (`None`: dropped).
-    old_to_new: Arc<[Option<usize>]>,
-    /// The input's names equal the result's, in the same order: elements are kept as they are.
-    no_change: bool,
+    maps: Maps,
+}
+
+/// The maps of a [`Reindexer`], shared by its clones.
+#[derive(Clone, Debug)]
+enum Maps {
+    /// The input's positions are the result's: the table (both ways) is built only when a
+    /// caller asks for it (a million cells: 16 MB).
+    Identity(Arc<OnceLock<Arc<[Option<usize>]>>>),
+    Table {
+        /// For each result position, the input position it comes from (`None`: filled).
+        new_to_old: Arc<[Option<usize>]>,
+        /// For each input position, the result position it goes to (`None`: dropped).
+        old_to_new: Arc<[Option<usize>]>,
+    },
 }
 
 impl Reindexer {
@@ -171,9 +200,7 @@ impl Reindexer {
         if no_change {
             return Reindexer {
                 old_len,
-                old_to_new: Arc::clone(&new_to_old),
-                new_to_old,
-                no_change,
+                maps: Maps::Identity(Arc::new(OnceLock::from(new_to_old))),
             };
         }
         let mut old_to_new = vec![None; old_len];
@@ -184,40 +211,73 @@ impl Reindexer {
         }
         Reindexer {
             old_len,
-            new_to_old,
-            old_to_new: old_to_new.into(),
-            no_change,
+            maps: Maps::Table {
+                new_to_old,
+                old_to_new: old_to_new.into(),
+            },
         }
     }
 
     /// Positions `0..len` kept as they are.
     pub(super) fn identity(len: usize) -> Self {
-        Reindexer::positions(len, (0..len).map(Some).collect())
+        Reindexer {
+            old_len: len,
+            maps: Maps::Identity(Arc::default()),
+        }
     }
 
     /// The result's length along the axis.
     pub(super) fn new_len(&self) -> usize {
-        self.new_to_old.len()
+        match &self.maps {
+            Maps::Identity(_) => self.old_len,
+            Maps::Table { new_to_old, .. } => new_to_old.len(),
+        }
     }
 
     /// Whether an element of `len` along the axis is kept as it is.
     pub(super) fn keeps(&self, len: usize) -> bool {
-        self.no_change && len == self.old_len
+        matches!(self.maps, Maps::Identity(_)) && len == self.old_len
     }
 
     /// For each result position, the input position it comes from.
     pub(super) fn new_to_old(&self) -> &[Option<usize>] {
-        &self.new_to_old
+        match &self.maps {
+            Maps::Identity(table) => table.get_or_init(|| (0..self.old_len).map(Some).collect()),
+            Maps::Table { new_to_old, .. } => new_to_old,
+        }
     }
 
     /// For each input position, the result position it goes to (`None`: dropped).
     pub(super) fn old_to_new(&self) -> &[Option<usize>] {
-        &self.old_to_new
+        match &self.maps {
+            Maps::Identity(_) => self.new_to_old(),
+            Maps::Table { old_to_new, .. } => old_to_new,
+        }
+    }
+
+    /// The input position result position `new` comes from (`None`: filled; no table built).
+    pub(super) fn source(&self, new: usize) -> Option<usize> {
+        match &self.maps {
+            Maps::Identity(_) => (new < self.old_len).then_some(new),
+            Maps::Table { new_to_old, .. } => new_to_old.get(new).copied().flatten(),
+        }
+    }
+
+    /// The input positions the result takes, in the result's order (no table built).
+    pub(super) fn sources(&self) -> impl Iterator<Item = usize> + '_ {
+        let (all, table) = match &self.maps {
+            Maps::Identity(_) => (self.old_len, None),
+            Maps::Table { new_to_old, .. } => (0, Some(new_to_old)),
+        };
+        (0..all).chain(table.into_iter().flat_map(|t| t.iter().flatten().copied()))
     }
 
     /// Whether some result positions have no input position (they are filled).
     pub(super) fn fills(&self) -> bool {
-        self.new_to_old.iter().any(Option::is_none)
+        match &self.maps {
+            Maps::Identity(_) => false,
+            Maps::Table { new_to_old, .. } => new_to_old.iter().any(Option::is_none),
+        }
     }
 }
 
@@ -246,6 +306,41 @@ mod tests {
         let general = align(&[&twice, &names], Join::Outer, "obs").unwrap_err();
         let same = align(&[&twice, &twice], Join::Outer, "obs").unwrap_err();
         assert_eq!(same.to_string(), general.to_string());
+    }
+
+    /// The first name an earlier one repeats, in the names' order, whatever their hashes.
+    #[test]
+    fn first_repeat_is_the_first_second_occurrence() {
+        assert_eq!(first_repeat(&s(&["a", "b", "c", "b", "a"])).unwrap(), "b");
+        assert_eq!(first_repeat(&s(&["x", "y", "x"])).unwrap(), "x");
+        assert!(first_repeat(&s(&["a", "b", "c"])).is_none());
+        assert!(first_repeat(&s(&[])).is_none());
+        let many: Vec<CompactString> = (0..100_000).map(|i| format!("n{i}").into()).collect();
+        assert!(first_repeat(&many).is_none());
+    }
+
+    /// An identity built without a table gives the same maps as one built from positions;
+    /// its clones share the table once a caller asks for it.
+    #[test]
+    fn identities_build_their_table_on_demand() {
+        let lazy = Reindexer::identity(3);
+        let eager = Reindexer::positions(3, vec![Some(0), Some(1), Some(2)]);
+        let twin = lazy.clone();
+        assert!(lazy.keeps(3) && eager.keeps(3) && !lazy.fills());
+        assert_eq!(
+            (lazy.new_len(), lazy.source(2), lazy.source(3)),
+            (3, Some(2), None)
+        );
+        assert_eq!(lazy.sources().collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(lazy.new_to_old(), eager.new_to_old());
+        assert_eq!(lazy.old_to_new(), eager.old_to_new());
+        assert!(std::ptr::eq(lazy.new_to_old(), twin.old_to_new()));
+        let table = Reindexer::positions(2, vec![Some(1), None, Some(0)]);
+        assert_eq!(table.sources().collect::<Vec<_>>(), [1, 0]);
+        assert_eq!(
+            (table.source(1), table.source(2), table.fills()),
+            (None, Some(0), true)
+        );
     }
 
     /// pandas: `pd.Index(['b', 'a']).union(pd.Index(['c', 'a']))` is `['a', 'b', 'c']`, an
