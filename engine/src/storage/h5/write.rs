@@ -66,6 +66,10 @@ macro_rules! with_h5_array {
     };
 }
 
+/// The most strings converted to HDF5's (a C string each, and a pointer) at once: a larger
+/// array is written a block of rows at a time (a million names took 46 MB whole).
+const STRINGS_AT_ONCE: usize = 1 << 16;
+
 /// Strings as HDF5 variable-length UTF-8 strings.
 fn vlen_strings(strings: &ArrayD<CompactString>) -> Result<ArrayD<VarLenUnicode>> {
     let mut out = Vec::with_capacity(strings.len());
@@ -213,7 +217,22 @@ pub fn write_array(
 ) -> Result<Dataset> {
     let ds = create_array(parent, name, data.dtype(), data.shape(), options)?;
     if !data.is_empty() {
-        let write = || -> Result<()> { with_h5_array!(data, a => write_whole(&ds, a)) };
+        let write = || -> Result<()> {
+            match data {
+                ArrayData::String(s) if s.len() > STRINGS_AT_ONCE && s.ndim() > 0 => {
+                    let n = s.shape()[0];
+                    let per = (STRINGS_AT_ONCE / (s.len() / n).max(1)).max(1);
+                    for start in (0..n).step_by(per) {
+                        let rows = ndarray::Slice::from(start..(start + per).min(n));
+                        let rows =
+                            ArrayData::String(s.slice_axis(ndarray::Axis(0), rows).to_owned());
+                        write_rows(&ds, start, &rows)?;
+                    }
+                    Ok(())
+                }
+                _ => with_h5_array!(data, a => write_whole(&ds, a)),
+            }
+        };
         if let Err(e) = write() {
             let _ = parent.unlink(name);
             return Err(e);

@@ -385,6 +385,44 @@ fn strings_with_nul_are_refused_and_leave_nothing() {
     assert!(e.to_string().contains("NUL"), "{e}");
 }
 
+/// Strings beyond `STRINGS_AT_ONCE` are written a block of rows at a time: every row lands
+/// in its place (1-d and 2-d, contiguous and chunked), and a NUL in a later block still
+/// leaves nothing.
+#[test]
+fn many_strings_are_written_in_blocks_of_rows() {
+    let (_dir, _path, file) = new_file("m.h5");
+    let n = 2 * STRINGS_AT_ONCE + 7;
+    let names: Vec<String> = (0..n).map(|i| format!("cell_{i}")).collect();
+    let one = ArrayData::from(names.clone());
+    let pairs = ArrayData::String(arr(
+        &[n / 2, 2],
+        names[..n / 2 * 2].iter().map(|s| s.into()).collect(),
+    ));
+    let chunked = ArrayOptions {
+        chunks: Some(vec![1000]),
+        ..ArrayOptions::default()
+    };
+    write_array(&file, "one", &one, &ArrayOptions::default()).unwrap();
+    write_array(&file, "chunked", &one, &chunked).unwrap();
+    write_array(&file, "pairs", &pairs, &ArrayOptions::default()).unwrap();
+    for (name, want) in [("one", &one), ("chunked", &one), ("pairs", &pairs)] {
+        assert_eq!(
+            &read_array(&file.dataset(name).unwrap()).unwrap(),
+            want,
+            "{name}"
+        );
+    }
+    let mut bad = names;
+    bad[n - 1].push('\0');
+    let e = write_array(
+        &file,
+        "bad",
+        &ArrayData::from(bad),
+        &ArrayOptions::default(),
+    );
+    assert!(e.is_err() && !file.link_exists("bad"));
+}
+
 #[test]
 fn raw_data_writes_arrays_and_compounds() {
     let (_dir, _path, file) = new_file("r.h5");

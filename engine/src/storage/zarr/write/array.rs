@@ -16,7 +16,7 @@ use zarrs::array::{Array, ArrayMetadata, ArraySubset, CodecOptions, Element};
 
 use super::meta::{attr_json, ArraySpec};
 use super::{Store, ZarrFormat};
-use crate::data::{ArrayData, AttrValue};
+use crate::data::{ArrayData, AttrValue, DType};
 use crate::storage::write::{check_fit, row_range};
 use crate::storage::{ArrayWriter, AttrWriter};
 use crate::{Error, Result};
@@ -103,8 +103,31 @@ impl ZarrArrayWriter {
         if data.is_empty() {
             return Ok(());
         }
-        let subset = ArraySubset::new_with_shape(to_u64(data.shape()));
-        store_subset(&state.array, &subset, data, false)
+        if data.ndim() == 0 {
+            let subset = ArraySubset::new_with_shape(to_u64(data.shape()));
+            return store_subset(&state.array, &subset, data, false);
+        }
+        // Blocks of whole chunks' rows, about `SLAB_BYTES` each, so that `zarrs`' buffers (and
+        // the `&str`s of strings) hold a block, not the array (a million names: 180 MB).
+        let rows = data.nrows();
+        let chunk = state.spec.chunks.first().copied().unwrap_or(rows).max(1);
+        let element = match data.dtype() {
+            DType::String => 32,
+            dtype => dtype.size().max(1),
+        };
+        let row_bytes = (data.len() / rows).max(1).saturating_mul(element);
+        let per = (SLAB_BYTES / row_bytes / chunk)
+            .max(1)
+            .saturating_mul(chunk);
+        let sharded = state.spec.shards.is_some();
+        if per >= rows {
+            return store_rows(&state, 0, &[data], sharded);
+        }
+        for start in (0..rows).step_by(per) {
+            let block = rows_in(data, start..(start + per).min(rows));
+            store_rows(&state, start, &[&block], sharded)?;
+        }
+        Ok(())
     }
 }
 
