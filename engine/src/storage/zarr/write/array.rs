@@ -111,11 +111,9 @@ impl ZarrArrayWriter {
         // the `&str`s of strings) hold a block, not the array (a million names: 180 MB).
         let rows = data.nrows();
         let chunk = state.spec.chunks.first().copied().unwrap_or(rows).max(1);
-        let element = match data.dtype() {
-            DType::String => 32,
-            dtype => dtype.size().max(1),
-        };
-        let row_bytes = (data.len() / rows).max(1).saturating_mul(element);
+        let row_bytes = (data.len() / rows)
+            .max(1)
+            .saturating_mul(element_bytes(data.dtype()));
         let per = (SLAB_BYTES / row_bytes / chunk)
             .max(1)
             .saturating_mul(chunk);
@@ -398,7 +396,7 @@ fn store_rows(
     let width = shape.get(1).copied().unwrap_or(1);
     let column_bytes = rows
         .saturating_mul(shape.iter().skip(2).product::<usize>())
-        .saturating_mul(first.dtype().size().max(1));
+        .saturating_mul(element_bytes(first.dtype()));
     let chunk = state.spec.chunks.get(1).copied().unwrap_or(width).max(1);
     let slab = (SLAB_BYTES / column_bytes.max(1) / chunk).max(1) * chunk;
     if shape.len() < 2 || slab >= width {
@@ -421,6 +419,14 @@ fn store_rows(
         store_subset(&state.array, &subset(columns), &values, partial_shards)?;
     }
     Ok(())
+}
+
+/// What a value takes in `zarrs`' buffers, about: a string's `&str` and bytes count 32.
+fn element_bytes(dtype: DType) -> usize {
+    match dtype {
+        DType::String => 32,
+        dtype => dtype.size().max(1),
+    }
 }
 
 /// Rows `range` of `a` (along the first axis), copied.
