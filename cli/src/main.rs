@@ -216,6 +216,19 @@ struct OutputArgs {
     /// Zarr v3 output: rows per shard (default: shards as anndata 0.13 makes them).
     #[arg(long)]
     shard_rows: Option<usize>,
+    /// Zarr output: the chunks of a dense X, ROWS,COLS (anndata's `write_zarr(chunks=)`).
+    #[arg(long, value_name = "ROWS,COLS", value_parser = rows_cols)]
+    x_chunks: Option<[usize; 2]>,
+}
+
+/// `ROWS,COLS` as two positive numbers.
+fn rows_cols(s: &str) -> Result<[usize; 2], String> {
+    let parsed = s
+        .split_once(',')
+        .and_then(|(r, c)| Some([r.parse().ok()?, c.parse().ok()?]));
+    parsed
+        .filter(|c: &[usize; 2]| !c.contains(&0))
+        .ok_or_else(|| format!("expected ROWS,COLS (two positive numbers), got {s:?}"))
 }
 
 impl OutputArgs {
@@ -260,6 +273,7 @@ impl OutputArgs {
                 shard_rows: self.shard_rows,
                 auto_shard: format == ZarrFormat::V3 && self.shard_rows.is_none(),
                 compression: zarr_codec,
+                x_chunks: self.x_chunks,
             },
         })
     }

@@ -243,10 +243,28 @@ def _strings_to_categoricals(adata, convert: bool) -> None:
             adata.strings_to_categoricals(adata.raw.var)
 
 
+def _zarr_args(zarr_format, chunk_rows, shard_rows, chunks, x_shape):
+    """The Zarr options the native writers take. ``chunks`` is anndata's: the chunk shape of a
+    dense X of shape ``x_shape`` (``None`` for a sparse or no X: ignored, as anndata ignores
+    it), an int for both axes or a pair whose ``None`` or ``-1`` takes the whole axis."""
+    x_chunks = None
+    if chunks is not None and chunks is not True and x_shape is not None:
+        pair = (chunks, chunks) if isinstance(chunks, (int, np.integer)) else tuple(chunks)
+        if len(pair) != 2:
+            raise ValueError(f"chunks must give two lengths for X, not {chunks!r}")
+        x_chunks = tuple(
+            max(int(n), 1) if c is None or c == -1 else int(c) for c, n in zip(pair, x_shape)
+        )
+        if any(c < 1 for c in x_chunks):
+            raise ValueError(f"chunks must be positive, not {chunks!r}")
+    return (int(zarr_format), chunk_rows, shard_rows, x_chunks)
+
+
 def write_zarr(
     adata,
     store,
     *,
+    chunks=None,
     zarr_format=3,
     chunk_rows=None,
     shard_rows=None,
@@ -254,9 +272,11 @@ def write_zarr(
     convert_strings_to_categoricals=True,
 ):
     """Writes an :class:`anndata.AnnData` to the Zarr store ``store`` (a directory) with
-    annpage, as ``adata.write_zarr(store)`` would: ``zarr_format`` 2 or 3 (default 3, sharded
-    as anndata 0.13 shards unless ``shard_rows`` is given), ``chunk_rows`` rows a chunk
-    (default zarr-python's guess), ``compression`` ``None``, ``"gzip"`` or ``"zstd"``. String
+    annpage, as ``adata.write_zarr(store, chunks=...)`` would: ``chunks`` the chunk shape of a
+    dense X (an int or a pair; ignored for a sparse X, as anndata ignores it), ``zarr_format``
+    2 or 3 (default 3, sharded as anndata 0.13 shards unless ``shard_rows`` is given),
+    ``chunk_rows`` rows a chunk of the other arrays (default zarr-python's guess),
+    ``compression`` ``None``, ``"gzip"`` or ``"zstd"``. String
     columns that repeat values become categoricals, as anndata's default does (in ``adata``
     too, as anndata's writer changes it). The store is written beside ``store`` and renamed
     into place."""
@@ -265,6 +285,8 @@ def write_zarr(
     _strings_to_categoricals(adata, convert_strings_to_categoricals)
     records = []
     elements = _convert.elements(adata, bool(convert_strings_to_categoricals), records)
+    dense = adata.X is not None and not sp.issparse(adata.X)
+    zarr = _zarr_args(zarr_format, chunk_rows, shard_rows, chunks, adata.shape if dense else None)
 
     def write(path):
         _write_elements(
@@ -272,7 +294,7 @@ def write_zarr(
             path,
             compression,
             bool(convert_strings_to_categoricals),
-            (int(zarr_format), chunk_rows, shard_rows),
+            zarr,
         )
 
     _records.write_with(store, records, write, zarr=True)

@@ -675,6 +675,7 @@ class BackedAnnData(Vectors):
         self,
         store,
         *,
+        chunks=None,
         zarr_format: int = 3,
         chunk_rows: int | None = None,
         shard_rows: int | None = None,
@@ -682,8 +683,12 @@ class BackedAnnData(Vectors):
     ) -> None:
         """Writes the selection to the Zarr store ``store``, streaming the matrices (the
         arguments of :func:`annpage.write_zarr`)."""
+        from . import _zarr_args
+
         h = self._h()
-        zarr = (int(zarr_format), chunk_rows, shard_rows)
+        x = self.X
+        dense = x is not None and x.format == "dense"
+        zarr = _zarr_args(zarr_format, chunk_rows, shard_rows, chunks, self.shape if dense else None)
         if hasattr(h, "write_as"):
             write = lambda path: h.write_as(path, compression, None, zarr, strings_to_categoricals=True)  # noqa: E731
         else:  # a collection's handle has only this writer

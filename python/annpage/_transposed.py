@@ -179,6 +179,7 @@ class TransposedBackedAnnData(Vectors):
         self,
         store,
         *,
+        chunks=None,
         zarr_format: int = 3,
         chunk_rows: int | None = None,
         shard_rows: int | None = None,
@@ -186,8 +187,12 @@ class TransposedBackedAnnData(Vectors):
     ) -> None:
         """Writes the transposed selection to the Zarr store ``store`` (the arguments of
         :func:`annpage.write_zarr`), as :meth:`write_h5ad` writes a file."""
+        from . import _zarr_args
+
         inner = self._inner
-        zarr = (int(zarr_format), chunk_rows, shard_rows)
+        x = inner.X
+        dense = x is not None and x.format == "dense"
+        zarr = _zarr_args(zarr_format, chunk_rows, shard_rows, chunks, self.shape if dense else None)
         inner._write_to(
             store,
             lambda path: inner._h().write_as(path, compression, None, zarr, transposed=True, strings_to_categoricals=True),

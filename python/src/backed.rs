@@ -191,7 +191,7 @@ impl Backed {
         path: PathBuf,
         compression: Option<&str>,
         compression_opts: Option<u8>,
-        zarr: Option<(u8, Option<usize>, Option<usize>)>,
+        zarr: Option<ZarrArgs>,
         transposed: bool,
         dense: Vec<String>,
         strings_to_categoricals: bool,
@@ -465,18 +465,20 @@ impl Backed {
 
 shared_handle_methods!(Backed);
 
+/// How Python asks for a Zarr store: `zarr_format`, `chunk_rows`, `shard_rows` and the chunks
+/// of a dense X (anndata's `chunks`), as [`zarr_write_options`] takes them.
+pub type ZarrArgs = (u8, Option<usize>, Option<usize>, Option<(usize, usize)>);
+
 /// The options of a write: an `.h5ad` file with `compression` (and gzip's level
-/// `compression_opts`), or a Zarr store when `zarr` gives its format, chunk rows and shard rows
-/// (see [`zarr_write_options`]).
+/// `compression_opts`), or a Zarr store when `zarr` gives its format, chunks and shards (see
+/// [`zarr_write_options`]).
 pub fn write_options(
     compression: Option<&str>,
     compression_opts: Option<u8>,
-    zarr: Option<(u8, Option<usize>, Option<usize>)>,
+    zarr: Option<ZarrArgs>,
 ) -> PyResult<WriteOptions> {
     match zarr {
-        Some((format, chunk_rows, shard_rows)) => {
-            zarr_write_options(compression, format, chunk_rows, shard_rows)
-        }
+        Some(args) => zarr_write_options(compression, args),
         None => Ok(WriteOptions {
             compression: compression_of(compression, compression_opts)?,
             ..Default::default()
@@ -486,13 +488,11 @@ pub fn write_options(
 
 /// The options writing a Zarr store: `zarr_format` 2 or 3, `chunk_rows` rows a chunk (default
 /// zarr-python's guess), `shard_rows` rows a shard (v3; default shards as anndata 0.13 makes
-/// them), `compression` `None`, `"gzip"` (level 4) or `"zstd"` (level 0, zarr-python's v3
-/// default).
+/// them), `x_chunks` the chunks of a dense X (default guessed as the others'), `compression`
+/// `None`, `"gzip"` (level 4) or `"zstd"` (level 0, zarr-python's v3 default).
 pub fn zarr_write_options(
     compression: Option<&str>,
-    zarr_format: u8,
-    chunk_rows: Option<usize>,
-    shard_rows: Option<usize>,
+    (zarr_format, chunk_rows, shard_rows, x_chunks): ZarrArgs,
 ) -> PyResult<WriteOptions> {
     let format = match zarr_format {
         2 => ZarrFormat::V2,
@@ -520,6 +520,7 @@ pub fn zarr_write_options(
             shard_rows,
             auto_shard: format == ZarrFormat::V3 && shard_rows.is_none(),
             compression: codec,
+            x_chunks: x_chunks.map(|(rows, cols)| [rows, cols]),
         })
     })
 }

@@ -107,8 +107,9 @@ macro_rules! shared_handle_methods {
             }
 
             /// Writes the selection to `path` as a Zarr store (streaming), in `zarr_format` 2
-            /// or 3, with `chunk_rows` / `shard_rows` (see `zarr_write_options`).
-            #[pyo3(signature = (path, compression=None, zarr_format=3, chunk_rows=None, shard_rows=None))]
+            /// or 3, with `chunk_rows` / `shard_rows` / `x_chunks` (see `zarr_write_options`).
+            #[pyo3(signature = (path, compression=None, zarr_format=3, chunk_rows=None, shard_rows=None, x_chunks=None))]
+            #[allow(clippy::too_many_arguments)] // the keyword arguments of the Python call
             fn write_zarr(
                 &self,
                 py: ::pyo3::Python<'_>,
@@ -117,12 +118,11 @@ macro_rules! shared_handle_methods {
                 zarr_format: u8,
                 chunk_rows: Option<usize>,
                 shard_rows: Option<usize>,
+                x_chunks: Option<(usize, usize)>,
             ) -> ::pyo3::PyResult<()> {
                 let options = $crate::backed::zarr_write_options(
                     compression,
-                    zarr_format,
-                    chunk_rows,
-                    shard_rows,
+                    (zarr_format, chunk_rows, shard_rows, x_chunks),
                 )?;
                 py.detach(|| self.inner.write_zarr(&path, &options))
                     .map_err($crate::errors::to_py)

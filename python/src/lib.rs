@@ -149,7 +149,7 @@ fn write_elements(
     path: PathBuf,
     compression: Option<&str>,
     strings_to_categoricals: bool,
-    zarr: Option<(u8, Option<usize>, Option<usize>)>,
+    zarr: Option<backed::ZarrArgs>,
     compression_opts: Option<u8>,
 ) -> PyResult<()> {
     let elems = parse::anndata(elements)?;

@@ -111,6 +111,22 @@ def test_anndata_reads_annpage_stores(src: Path, zarr_format: int, annpage_bin: 
 
 
 @pytest.mark.parametrize("zarr_format", FORMATS)
+def test_x_chunks_chunk_a_dense_x(zarr_format: int, annpage_bin: Path, tmp_path: Path):
+    """`--x-chunks ROWS,COLS` is anndata's `write_zarr(chunks=...)`: a dense X's chunks; a
+    zero is refused and nothing is written."""
+    src = FIXTURES / "x_dense_f32.h5ad"
+    store = tmp_path / "out.zarr"
+    args = ["--zarr-format", str(zarr_format), "--x-chunks", "3,2"]
+    result = run([annpage_bin, "convert", src, store, *args])
+    assert result.returncode == 0, result.stderr
+    assert zarr.open_group(store, mode="r")["X"].chunks == (3, 2)
+    assert_same(read_h5ad(src), read_zarr(store))
+    bad = tmp_path / "bad.zarr"
+    result = run([annpage_bin, "convert", src, bad, "--x-chunks", "0,2"])
+    assert result.returncode != 0 and "chunk" in result.stderr and not bad.exists()
+
+
+@pytest.mark.parametrize("zarr_format", FORMATS)
 def test_chunks_and_shards_are_as_asked(zarr_format: int, annpage_bin: Path, tmp_path: Path):
     src = FIXTURES / "pbmc_like_csr.h5ad"
     store = tmp_path / "out.zarr"

@@ -436,3 +436,50 @@ fn csv_rows_of_a_matrix_stored_by_columns_read_it_a_few_times() {
     let x_csv = |d: &Path| std::fs::read(d.join("X.csv")).unwrap();
     assert_eq!(x_csv(&dir.path().join("out")), x_csv(&want));
 }
+
+/// `ZarrOptions::x_chunks` chunks a dense X at the root, written whole or streamed from a
+/// backed handle (anndata's `write_zarr(chunks=...)`); the other arrays keep their guessed
+/// chunks, and a zero is refused before anything is written.
+#[test]
+fn x_chunks_shape_a_dense_x_in_zarr() {
+    use annpage::data::{ArrayData, Matrix};
+    use annpage::{AnnData, StoreKind, WriteOptions, ZarrOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = AnnData::new(40, 9);
+    let x = ndarray::Array2::from_shape_fn((40, 9), |(i, j)| (i * 9 + j) as f32);
+    a.set_x(Some(Matrix::Dense(ArrayData::from(x)))).unwrap();
+    let chunked = |x_chunks| WriteOptions {
+        store: StoreKind::Zarr,
+        zarr: ZarrOptions {
+            x_chunks,
+            ..ZarrOptions::default()
+        },
+        ..WriteOptions::default()
+    };
+    let inner_chunks = |store: &std::path::Path, array: &str| -> serde_json::Value {
+        let meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(store.join(array).join("zarr.json")).unwrap())
+                .unwrap();
+        let sharding = &meta["codecs"][0]["configuration"]["chunk_shape"];
+        if sharding.is_null() {
+            meta["chunk_grid"]["configuration"]["chunk_shape"].clone()
+        } else {
+            sharding.clone()
+        }
+    };
+    let whole = dir.path().join("whole.zarr");
+    a.write_zarr(&whole, &chunked(Some([7, 4]))).unwrap();
+    assert_eq!(inner_chunks(&whole, "X"), serde_json::json!([7, 4]));
+    assert_eq!(annpage::read_zarr(&whole).unwrap(), a);
+    let h5 = dir.path().join("a.h5ad");
+    a.write_h5ad(&h5, &WriteOptions::default()).unwrap();
+    let b = annpage::backed::read_h5ad_backed(&h5, annpage::backed::Mode::Read, Default::default())
+        .unwrap();
+    let streamed = dir.path().join("streamed.zarr");
+    b.write_zarr(&streamed, &chunked(Some([5, 9]))).unwrap();
+    assert_eq!(inner_chunks(&streamed, "X"), serde_json::json!([5, 9]));
+    assert_eq!(annpage::read_zarr(&streamed).unwrap(), a);
+    let bad = dir.path().join("bad.zarr");
+    assert!(a.write_zarr(&bad, &chunked(Some([0, 4]))).is_err());
+    assert!(!bad.exists());
+}

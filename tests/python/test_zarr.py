@@ -105,6 +105,46 @@ def test_backed_write_zarr_streams_a_view(tmp_path):
     assert_equal(got, expected)
 
 
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_write_zarr_chunks_a_dense_x_as_anndata(zarr_format, tmp_path):
+    """``chunks`` (anndata's ``write_zarr(chunks=...)``) is the chunk shape of a dense X, in
+    memory, backed, a view and transposed; an int is both axes, ``None`` a whole axis; a
+    sparse X ignores it, as anndata does."""
+    import zarr
+
+    rng = np.random.default_rng(3)
+    dense = ad.AnnData(rng.random((50, 12), dtype=np.float32))
+    theirs = tmp_path / "theirs.zarr"
+    with ad.settings.override(zarr_write_format=zarr_format):
+        dense.write_zarr(theirs, chunks=(7, 5))
+
+    def x_chunks(path):
+        x = zarr.open(path, mode="r")["X"]
+        return tuple(x.chunks)
+
+    cases = [((7, 5), (7, 5)), (4, (4, 4)), ((None, 5), (50, 5)), ((9, -1), (9, 12))]
+    for chunks, want in cases:
+        path = tmp_path / f"ours{chunks}.zarr".replace(" ", "")
+        annpage.write_zarr(dense, path, chunks=chunks, zarr_format=zarr_format)
+        assert x_chunks(path) == want, chunks
+        assert_equal(ad.read_zarr(path), dense)
+    assert x_chunks(tmp_path / "ours(7,5).zarr") == x_chunks(theirs)
+    h5 = tmp_path / "dense.h5ad"
+    dense.write_h5ad(h5)
+    with annpage.read_h5ad(h5, backed="r") as b:
+        b[10:40, 2:9].write_zarr(tmp_path / "view.zarr", chunks=(6, 4), zarr_format=zarr_format)
+        b.T.write_zarr(tmp_path / "t.zarr", chunks=(3, 8), zarr_format=zarr_format)
+    assert x_chunks(tmp_path / "view.zarr") == (6, 4)
+    assert_equal(ad.read_zarr(tmp_path / "view.zarr"), dense[10:40, 2:9].copy())
+    assert x_chunks(tmp_path / "t.zarr") == (3, 8)
+    assert_equal(ad.read_zarr(tmp_path / "t.zarr"), dense.T.copy())
+    sparse = ad.AnnData(sp.random(20, 6, density=0.3, format="csr", dtype=np.float32, random_state=0))
+    annpage.write_zarr(sparse, tmp_path / "sparse.zarr", chunks=(3, 3), zarr_format=zarr_format)
+    assert_equal(ad.read_zarr(tmp_path / "sparse.zarr"), sparse)
+    with pytest.raises(ValueError, match="chunks"):
+        annpage.write_zarr(dense, tmp_path / "bad.zarr", chunks=(0, 3))
+
+
 def test_write_zarr_refuses_lzf(tmp_path):
     with pytest.raises(ValueError, match="compression"):
         annpage.write_zarr(_anndata(FIXTURE), tmp_path / "x.zarr", compression="lzf")

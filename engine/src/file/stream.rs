@@ -340,7 +340,10 @@ impl<'a> MatrixSink<'a> {
         let state = match spec.kind {
             MatrixKind::Dense => {
                 let shape = [spec.shape.0, spec.shape.1];
-                let opts = options.array_options();
+                let opts = match path.as_str() {
+                    "/X" => options.x_options(),
+                    _ => options.array_options(),
+                };
                 let ds = parent.create_array(name, spec.dtype, &shape, &opts)?;
                 write_encoding(ds.as_ref(), Encoding::Array)?;
                 Sink::Dense(Rows::new(ds, spec.shape.0, &opts, deflaters)?)

@@ -99,6 +99,18 @@ impl WriteOptions {
         ArrayOptions::compressed(self.compression)
     }
 
+    /// How a dense `X` at the root is stored: [`WriteOptions::array_options`], in the chunks
+    /// [`ZarrOptions::x_chunks`] gives in a Zarr store.
+    pub fn x_options(&self) -> ArrayOptions {
+        ArrayOptions {
+            chunks: match (self.store, self.zarr.x_chunks) {
+                (StoreKind::Zarr, Some(chunks)) => Some(chunks.to_vec()),
+                _ => None,
+            },
+            ..self.array_options()
+        }
+    }
+
     /// How anndata stores the `data`, `indices` and `indptr` of a sparse matrix with these
     /// options: resizable along their only axis, hence always chunked.
     pub fn sparse_options(&self) -> ArrayOptions {
@@ -140,8 +152,13 @@ pub(crate) fn write_root(
     options: &WriteOptions,
 ) -> Result<()> {
     write_encoding(root, Encoding::AnnData).in_element("/")?;
-    if let Some(x) = &adata.x {
-        write_matrix(root, "X", x, options)?;
+    match &adata.x {
+        Some(Matrix::Dense(x)) => {
+            prepare(root, "X")?;
+            write_array_element(root, "X", x, &options.x_options())?;
+        }
+        Some(x) => write_matrix(root, "X", x, options)?,
+        None => {}
     }
     if let Some(raw) = &adata.raw {
         write_raw(root, raw, options)?;
@@ -177,12 +194,14 @@ pub(crate) fn write_element(
 ) -> Result<()> {
     prepare(group, name)?;
     match elem {
-        Element::Array(a) => write_array_element(group, name, a, options),
+        Element::Array(a) => write_array_element(group, name, a, &options.array_options()),
         Element::Sparse(m) => write_sparse(group, name, m, options),
         Element::DataFrame(df) => write_dataframe(group, name, df, options),
         Element::Categorical(c) => write_categorical(group, name, c, options),
         Element::Nullable(n) => write_nullable(group, name, n, options),
-        Element::Scalar(s) => write_array_element(group, name, &s.to_array(), options),
+        Element::Scalar(s) => {
+            write_array_element(group, name, &s.to_array(), &options.array_options())
+        }
         Element::Dict(m) => write_mapping(group, name, m, options),
         Element::Opaque(node) => write_raw_node(group, name, node, options),
     }
@@ -198,7 +217,7 @@ pub(crate) fn write_matrix(
 ) -> Result<()> {
     prepare(group, name)?;
     match matrix {
-        Matrix::Dense(a) => write_array_element(group, name, a, options),
+        Matrix::Dense(a) => write_array_element(group, name, a, &options.array_options()),
         Matrix::Sparse(m) => write_sparse(group, name, m, options),
     }
 }
@@ -330,7 +349,7 @@ fn write_array_element(
     group: &dyn GroupWriter,
     name: &str,
     a: &ArrayData,
-    options: &WriteOptions,
+    options: &ArrayOptions,
 ) -> Result<()> {
     let encoding = match (a.dtype(), a.ndim()) {
         (DType::String, 0) => Encoding::String,
@@ -339,7 +358,7 @@ fn write_array_element(
         _ => Encoding::Array,
     };
     let write = || -> Result<()> {
-        let ds = group.write_array(name, a, &options.array_options())?;
+        let ds = group.write_array(name, a, options)?;
         write_encoding(ds.as_ref(), encoding)
     };
     write().in_element(path_of(group, name))

@@ -67,7 +67,7 @@ pub(crate) fn write_dataframe(
     attrs().in_element(&path)?;
     match df.index_string_na() {
         _ if index_is_column => {}
-        None => write_array_element(g.as_ref(), index_key, df.index(), options)?,
+        None => write_array_element(g.as_ref(), index_key, df.index(), &options.array_options())?,
         Some(na) => {
             let mask = vec![false; df.nrows()];
             let kind = NullableKind::String(na);
@@ -88,7 +88,7 @@ fn write_column(
     options: &WriteOptions,
 ) -> Result<()> {
     match column {
-        Column::Array(a) => write_array_element(group, name, a, options),
+        Column::Array(a) => write_array_element(group, name, a, &options.array_options()),
         Column::Categorical(c) => write_categorical(group, name, c, options),
         Column::Nullable(n) => write_nullable(group, name, n, options),
     }
@@ -109,8 +109,9 @@ pub(crate) fn write_categorical(
     g.set_attr("ordered", &ordered).in_element(g.path())?;
     let codes = codes_array(&categorical.codes, categorical.code_dtype())
         .in_element(path_of(g.as_ref(), "codes"))?;
-    write_array_element(g.as_ref(), "codes", &codes, options)?;
-    write_array_element(g.as_ref(), "categories", &categorical.categories, options)
+    let array = options.array_options();
+    write_array_element(g.as_ref(), "codes", &codes, &array)?;
+    write_array_element(g.as_ref(), "categories", &categorical.categories, &array)
 }
 
 /// Categorical codes as an array of `dtype` (a signed integer type).
@@ -166,8 +167,9 @@ fn write_nullable_parts(
     if kind == NullableKind::String(StringNa::NaN) {
         g.set_str_attr("na-value", "NaN")?;
     }
-    write_array_element(g.as_ref(), "values", values, options)?;
-    write_array_element(g.as_ref(), "mask", &ArrayData::from(mask.to_vec()), options)
+    let array = options.array_options();
+    write_array_element(g.as_ref(), "values", values, &array)?;
+    write_array_element(g.as_ref(), "mask", &ArrayData::from(mask.to_vec()), &array)
 }
 
 /// `values` with the entries under `mask` replaced by the type's default (0, false, "").

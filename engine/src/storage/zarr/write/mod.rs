@@ -79,6 +79,9 @@ pub struct ZarrOptions {
     pub auto_shard: bool,
     /// A compressor for every array, scalars included, in place of what the writer asks.
     pub compression: Option<ZarrCompression>,
+    /// The chunk shape (inner chunks when sharded) of a dense `X` at the root: anndata's
+    /// `write_zarr(chunks=...)`; `None` guesses it as the other arrays' chunks.
+    pub x_chunks: Option<[usize; 2]>,
 }
 
 impl Default for ZarrOptions {
@@ -90,6 +93,7 @@ impl Default for ZarrOptions {
             shard_rows: None,
             auto_shard: true,
             compression: None,
+            x_chunks: None,
         }
     }
 }
@@ -106,7 +110,10 @@ impl ZarrOptions {
 
     /// Fails on options that cannot be used.
     fn check(&self) -> Result<()> {
-        if self.chunk_rows == Some(0) || self.shard_rows == Some(0) {
+        if self.chunk_rows == Some(0)
+            || self.shard_rows == Some(0)
+            || self.x_chunks.is_some_and(|c| c.contains(&0))
+        {
             return Err(Error::invalid("chunks and shards need at least one row"));
         }
         if self.format == ZarrFormat::V2 && self.shard_rows.is_some() {
