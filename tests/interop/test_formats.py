@@ -313,6 +313,24 @@ def test_a_delimiter_of_no_single_character_is_refused(annpage_bin: Path, tmp_pa
     assert not (tmp_path / "o.h5ad").exists() and not (tmp_path / "o").exists()
 
 
+def test_a_failed_csvs_write_leaves_nothing(annpage_bin: Path, tmp_path: Path) -> None:
+    """An uns key too long for a file name fails before anything is written: no new directory,
+    and in an existing one, nothing beside what it held (the files before it used to be
+    renamed into place before the long name failed)."""
+    a = ad.AnnData(np.ones((2, 2), dtype=np.float32))
+    a.uns["k" * 300] = np.arange(3)
+    src = tmp_path / "long.h5ad"
+    a.write_h5ad(src)
+    res = run([annpage_bin, "convert", src, tmp_path / "new", "--to", "csvs"])
+    assert res.returncode == 1 and "/uns/kkk" in res.stderr and "255 bytes" in res.stderr, res.stderr
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "mine.txt").write_text("mine")
+    res = run([annpage_bin, "convert", src, tmp_path / "old", "--to", "csvs"])
+    assert res.returncode == 1
+    assert sorted(p.name for p in (tmp_path / "old").iterdir()) == ["mine.txt"]
+
+
 def test_gzipped_table_and_explicit_format(annpage_bin: Path, tmp_path: Path) -> None:
     src = tmp_path / "t.csv"
     src.write_text(TABLES["corner.csv"])

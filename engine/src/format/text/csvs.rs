@@ -18,6 +18,7 @@ use crate::format::write::staging::Staged;
 use crate::format::AnnDataElements;
 use crate::format::{block_ranges, MatrixBlocks};
 use crate::select::AxisIndex;
+use crate::Error;
 
 /// Writes `elems` as CSV files into `dir` (created if needed; a trailing `.csv` is dropped
 /// from its name, as anndata drops it), `sep` between fields. Each file is written beside its
@@ -122,8 +123,20 @@ pub fn write_csvs_from(dir: &Path, input: &CsvsInput<'_>, sep: char) -> Result<(
     written
 }
 
+/// The longest file name most file systems take, in bytes (Linux's `NAME_MAX`).
+const NAME_MAX: usize = 255;
+
 /// The files of [`write_csvs_from`] into the directory `dir`, which exists.
 fn write_files(dir: &Path, input: &CsvsInput<'_>, sep: char) -> Result<()> {
+    // A name no file can have fails here, before anything is written (it failed renaming
+    // into place, after the files before it).
+    if let Some(key) = input.uns.keys().find(|k| k.len() + ".csv".len() > NAME_MAX) {
+        return Err(Error::invalid(format!(
+            "the uns key makes a file name longer than {NAME_MAX} bytes"
+        ))
+        .in_element(format!("/uns/{key}"))
+        .in_file(dir));
+    }
     let csv = Csv {
         sep,
         written: RefCell::new(Vec::new()),
@@ -160,9 +173,19 @@ fn write_files(dir: &Path, input: &CsvsInput<'_>, sep: char) -> Result<()> {
         csv.write(&path, |w| csv.rows(w, &columns, None))?;
     }
     // Every file is written: each renamed into place (a failure before leaves the directory
-    // as it was).
+    // as it was; one while renaming takes back the new files renamed before it).
+    let mut renamed = Vec::new();
     for (staged, path) in csv.written.into_inner() {
-        staged.commit(&path).in_file(&path)?;
+        let new = !path.exists();
+        if let Err(e) = staged.commit(&path).in_file(&path) {
+            for p in renamed {
+                let _ = fs::remove_file(p);
+            }
+            return Err(e);
+        }
+        if new {
+            renamed.push(path);
+        }
     }
     Ok(())
 }
