@@ -132,7 +132,7 @@ pub struct BackedCollection {
 }
 
 /// A file's matrix, and per gene of it the collection's gene.
-pub(crate) type RenumberedFile = (crate::BackedMatrixView, Vec<usize>);
+pub(crate) type RenumberedFile = (crate::BackedMatrixView, Vec<Option<usize>>);
 
 /// Per file: its columns a selection of genes needs, and how they map onto the selected genes.
 type FileColumns = Vec<(Vec<usize>, Reindexer)>;
@@ -447,8 +447,9 @@ impl BackedCollection {
 
     /// When X (`layer: None`) or a layer of the whole collection is each file's matrix in
     /// turn with its columns renumbered and nothing more — no view, every file has the
-    /// matrix and keeps every gene, and what a file lacks is zeros (nothing filled) — each
-    /// file's matrix and, per gene of it, the collection's gene; `None` otherwise.
+    /// matrix, and what a file lacks is zeros (nothing filled) — each file's matrix and, per
+    /// gene of it, the collection's gene (`None`: a gene an inner join drops); `None`
+    /// otherwise.
     pub(crate) fn renumbered_files(
         &self,
         layer: Option<&str>,
@@ -462,10 +463,9 @@ impl BackedCollection {
         }
         let mut out = Vec::with_capacity(self.inner.files.len());
         for (f, r) in self.inner.reindexers.iter().enumerate() {
-            let genes: Option<Vec<usize>> = r.old_to_new().iter().copied().collect();
-            match (self.file_matrix(f, &which), genes) {
-                (Some(m), Some(genes)) => out.push((m, genes)),
-                _ => return Ok(None),
+            match self.file_matrix(f, &which) {
+                Some(m) => out.push((m, r.old_to_new().to_vec())),
+                None => return Ok(None),
             }
         }
         Ok(Some(out))

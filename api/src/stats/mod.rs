@@ -81,6 +81,8 @@ pub struct QcAccumulator {
     split_above: usize,
     /// Per thread, per gene: the sums of the chunk being added (kept from chunk to chunk).
     scratch: Vec<GenePart>,
+    /// The genes the per-cell results count (`None`: all).
+    counted: Option<Vec<bool>>,
 }
 
 impl QcAccumulator {
@@ -99,6 +101,7 @@ impl QcAccumulator {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             split_above: MIN_VALUES_PER_THREAD,
             scratch: Vec::new(),
+            counted: None,
         }
     }
 
@@ -115,6 +118,26 @@ impl QcAccumulator {
         let _ = acc.n_genes.try_reserve_exact(n_obs);
         let _ = acc.total_counts.try_reserve_exact(n_obs);
         acc
+    }
+
+    /// Per-cell results (`n_genes`, `total_counts`) that count only the genes `counted`
+    /// marks; the per-gene results cover every gene. For a collection's file reduced in its
+    /// own genes when an inner join drops some (see [`QcAccumulator::append`]).
+    ///
+    /// ```
+    /// use annpage::stats::QcAccumulator;
+    /// use annpage::data::{ArrayData, Matrix};
+    /// let chunk = Matrix::Dense(ArrayData::from(ndarray::array![[1.0f32, 2.0, 4.0]]));
+    /// let mut acc = QcAccumulator::new(3).with_counted_genes(vec![true, false, true]);
+    /// acc.add_chunk(&chunk)?;
+    /// let stats = acc.finish();
+    /// assert_eq!((stats.n_genes, stats.total_counts), (vec![2], vec![5.0]));
+    /// assert_eq!(stats.n_cells, [1, 1, 1]);
+    /// # Ok::<(), annpage::Error>(())
+    /// ```
+    pub fn with_counted_genes(mut self, counted: Vec<bool>) -> Self {
+        self.counted = Some(counted);
+        self
     }
 
     /// Splits the reduction of large chunks by rows between up to `threads` threads (by
@@ -144,6 +167,11 @@ impl QcAccumulator {
             }
         }
         let end = end.ok_or_else(|| Error::shape("too many rows"))?;
+        if self.counted.as_ref().is_some_and(|c| c.len() != cols) {
+            return Err(Error::shape(format!(
+                "genes counted given for other than the matrix's {cols} columns"
+            )));
+        }
         if rows == 0 {
             return Ok(());
         }
@@ -153,8 +181,10 @@ impl QcAccumulator {
     }
 
     /// Adds the rows of `part` after the rows added so far: an accumulator over the next
-    /// cells, whose genes are a subset of these in another order (`genes[k]` is the position
-    /// here of `part`'s gene `k`, all different). In those rows, genes that `part` lacks are
+    /// cells, whose genes are these in another order, some missing, some more (`genes[k]` is
+    /// the position here of `part`'s gene `k`, all different; `None` for a gene left out, whose
+    /// values `part`'s per-cell results must not count: see
+    /// [`QcAccumulator::with_counted_genes`]). In those rows, genes that `part` lacks are
     /// zeros. For a collection whose files are reduced one by one in their own genes.
     ///
     /// ```
@@ -170,13 +200,13 @@ impl QcAccumulator {
     /// joined.add_chunk(&chunk(array![[1.0, 2.0, 0.0]]))?;
     /// let mut part = QcAccumulator::new(2);
     /// part.add_chunk(&chunk(array![[3.0, 5.0], [4.0, 0.0]]))?;
-    /// joined.append(part, &[2, 0])?;
+    /// joined.append(part, &[Some(2), Some(0)])?;
     /// let (a, b) = (whole.finish(), joined.finish());
     /// assert_eq!((a.n_genes, a.total_counts, a.n_cells), (b.n_genes, b.total_counts, b.n_cells));
     /// assert!(a.var.iter().zip(&b.var).all(|(x, y)| (x - y).abs() < 1e-12));
     /// # Ok::<(), annpage::Error>(())
     /// ```
-    pub fn append(&mut self, part: QcAccumulator, genes: &[usize]) -> Result<()> {
+    pub fn append(&mut self, part: QcAccumulator, genes: &[Option<usize>]) -> Result<()> {
         if genes.len() != part.n_vars {
             return Err(Error::shape(format!(
                 "{} gene positions for a part of {} genes",
@@ -197,7 +227,11 @@ impl QcAccumulator {
         }
         // Per gene here: the part's mean, sum of squared deviations and non-zero values.
         let mut moments = vec![None; self.n_vars];
-        for (k, &j) in genes.iter().enumerate() {
+        let kept = genes
+            .iter()
+            .enumerate()
+            .filter_map(|(k, j)| Some((k, (*j)?)));
+        for (k, j) in kept {
             match moments.get_mut(j) {
                 Some(m @ None) => *m = Some((part.mean[k], part.m2[k], part.n_cells[k])),
                 Some(Some(_)) => {
@@ -293,13 +327,14 @@ impl QcAccumulator {
             };
             work.push((range.clone(), genes, cells));
         }
+        let counted = self.counted.as_deref();
         if work.len() == 1 {
             let (range, genes, cells) = work.pop().expect("one share");
-            chunk.reduce(range, genes, cells);
+            chunk.reduce(range, genes, cells, counted);
         } else {
             std::thread::scope(|s| {
                 for (range, genes, cells) in work {
-                    s.spawn(move || chunk.reduce(range, genes, cells));
+                    s.spawn(move || chunk.reduce(range, genes, cells, counted));
                 }
             });
             let (first, rest) = self.scratch.split_at_mut(1);

@@ -14,10 +14,12 @@ use crate::BackedCollection;
 /// is told the rows of each chunk done.
 ///
 /// Where the collection's matrix is each file's with its genes renumbered (see
-/// `BackedCollection::renumbered_files`: an outer join filled with zeros, or files with the
-/// same genes), each file is reduced in its own genes and the per-gene results are mapped
-/// onto the collection's at the end ([`QcAccumulator::append`]): no chunk is renumbered.
-/// Otherwise the collection's chunks are reduced as they come.
+/// `BackedCollection::renumbered_files`: an outer join filled with zeros, an inner join, or
+/// files with the same genes), each file is reduced in its own genes (the per-cell results
+/// counting the genes the join keeps: [`QcAccumulator::with_counted_genes`]) and the
+/// per-gene results are mapped onto the collection's at the end
+/// ([`QcAccumulator::append`]): no chunk is renumbered. Otherwise the collection's chunks
+/// are reduced as they come.
 ///
 /// ```
 /// use annpage::{read_collection, BackedOptions, ConcatOptions, Join};
@@ -72,6 +74,9 @@ pub fn collection_qc(
             while let Some((mut chunks, m, genes)) = current.take() {
                 let (rows, cols) = m.shape();
                 let mut part = threaded(QcAccumulator::with_n_obs(rows, cols));
+                if genes.contains(&None) {
+                    part = part.with_counted_genes(genes.iter().map(Option::is_some).collect());
+                }
                 let mut done = 0;
                 while let Some(chunk) = chunks.next() {
                     let (range, values) = chunk?;

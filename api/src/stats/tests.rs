@@ -371,7 +371,7 @@ fn parts_in_their_own_genes_append_to_the_whole() {
     joined.add_chunk(&chunk(&rows_a, 5, Layout::Dense)).unwrap();
     let mut part = QcAccumulator::new(3);
     part.add_chunk(&chunk(&rows_b, 3, Layout::Csc)).unwrap();
-    joined.append(part, &[4, 1, 2]).unwrap();
+    joined.append(part, &[Some(4), Some(1), Some(2)]).unwrap();
     let joined = joined.finish();
 
     assert_eq!(joined.n_genes, whole.n_genes);
@@ -388,6 +388,69 @@ fn parts_in_their_own_genes_append_to_the_whole() {
     }
 }
 
+/// A part whose genes an inner join partly drops: its per-cell results count the genes
+/// kept only (every layout, in chunks, on threads), its per-gene results go to the genes
+/// kept, as the part's kept columns alone give them.
+#[test]
+fn parts_with_genes_dropped_count_the_kept_ones_per_cell() {
+    // 7 genes; the join keeps genes 0, 2, 3, 6 (at 1, 0, 3, 2 in the collection).
+    let cols = 7;
+    let n = 60;
+    let rows: Vec<f64> = (0..n * cols)
+        .map(|k| match (k * 7919) % 11 {
+            0..=4 => 0.0,
+            5 => 1e9,
+            v => (v * (k % 13)) as f64 * 0.5,
+        })
+        .collect();
+    let genes = [Some(1), None, Some(0), Some(3), None, None, Some(2)];
+    let counted: Vec<bool> = genes.iter().map(Option::is_some).collect();
+    // The reference: the kept columns, in the collection's order, reduced as they are.
+    let mut kept_rows = Vec::new();
+    for row in rows.chunks(cols) {
+        kept_rows.extend([row[2], row[0], row[6], row[3]]);
+    }
+    let want = accumulate(QcAccumulator::new(4), &kept_rows, 4, n, Layout::Dense);
+    for layout in [
+        Layout::Dense,
+        Layout::Csr,
+        Layout::CsrExplicitZeros,
+        Layout::Csc,
+    ] {
+        for (chunk_rows, threads) in [(n, 1), (7, 1), (n, 4)] {
+            let part = QcAccumulator::new(cols)
+                .with_counted_genes(counted.clone())
+                .with_threads(threads);
+            let mut part = part;
+            part.split_above = 1;
+            for block in rows.chunks(chunk_rows * cols) {
+                part.add_chunk(&chunk(block, cols, layout)).unwrap();
+            }
+            let mut joined = QcAccumulator::new(4);
+            joined.append(part, &genes).unwrap();
+            let got = joined.finish();
+            let what = format!("{layout:?}, {chunk_rows} rows a chunk, {threads} threads");
+            assert_eq!(got.n_genes, want.n_genes, "{what}");
+            assert_eq!(got.n_cells, want.n_cells, "{what}");
+            for (i, (a, b)) in got.total_counts.iter().zip(&want.total_counts).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-12 * b.abs().max(1.0),
+                    "{what}: cell {i}"
+                );
+            }
+            for j in 0..4 {
+                assert!((got.mean[j] - want.mean[j]).abs() <= 1e-12 * want.mean[j].abs().max(1.0));
+                assert!((got.var[j] - want.var[j]).abs() <= 1e-9 * want.var[j].abs().max(1.0));
+            }
+        }
+    }
+    // Counted genes for another width are refused.
+    let mut wrong = QcAccumulator::new(cols).with_counted_genes(vec![true; 3]);
+    assert!(wrong
+        .add_chunk(&chunk(&rows[..cols], cols, Layout::Csr))
+        .is_err());
+}
+
 #[test]
 fn a_part_whose_genes_do_not_fit_is_refused() {
     let part = || {
@@ -396,11 +459,11 @@ fn a_part_whose_genes_do_not_fit_is_refused() {
         p
     };
     let mut acc = QcAccumulator::with_n_obs(1, 3);
-    assert!(acc.clone().append(part(), &[0]).is_err()); // one position for two genes
-    assert!(acc.clone().append(part(), &[1, 1]).is_err()); // two genes to one
-    assert!(acc.clone().append(part(), &[0, 3]).is_err()); // outside the genes
-    acc.append(part(), &[2, 0]).unwrap();
-    assert!(acc.append(part(), &[0, 1]).is_err()); // more rows than announced
+    assert!(acc.clone().append(part(), &[Some(0)]).is_err()); // one position for two genes
+    assert!(acc.clone().append(part(), &[Some(1), Some(1)]).is_err()); // two genes to one
+    assert!(acc.clone().append(part(), &[Some(0), Some(3)]).is_err()); // outside the genes
+    acc.append(part(), &[Some(2), Some(0)]).unwrap();
+    assert!(acc.append(part(), &[Some(0), Some(1)]).is_err()); // more rows than announced
 }
 
 #[test]
