@@ -43,7 +43,8 @@ def _positions(key, n: int, names, axis: str):
         if not -n <= int(key) < n:
             raise IndexError(f"{axis} position {int(key)} out of range for {n} {axis}")
         key = [int(key)]
-    if isinstance(key, str):
+    one_name = isinstance(key, str)
+    if one_name:
         key = [key]
     if isinstance(key, pd.Series):
         key = key.to_numpy()
@@ -74,7 +75,10 @@ def _positions(key, n: int, names, axis: str):
             raise IndexError(f"{axis} names cannot select here")
         index = names()
         wanted = arr.astype(object)
-        # Every row of a duplicated name, as anndata selects them.
+        if not index.is_unique and not one_name:
+            # As anndata (pandas' reindexing): a list of names needs unique names.
+            raise pd.errors.InvalidIndexError("Reindexing only valid with uniquely valued Index objects")
+        # One name: every row of it where it is duplicated, as anndata selects it.
         pos = index.get_indexer(wanted) if index.is_unique else index.get_indexer_for(wanted)
         if (pos < 0).any():
             raise KeyError(f"{str(arr[pos < 0][0])!r} is not among the {axis} names")

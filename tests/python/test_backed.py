@@ -524,7 +524,8 @@ def test_transposed_view_equals_anndatas_T(path):
 
 def test_more_key_forms_select_what_anndata_selects(tmp_path):
     """Name slices (both ends included), Ellipsis, (n, 1) masks, whole-number floats, and a
-    duplicated name (every row of it), as anndata's indexing takes them."""
+    duplicated name (every row of it; a list of names among duplicated ones is refused), as
+    anndata's indexing takes them."""
     whole = _anndata(PBMC)
     names = list(whole.obs_names)
     mask = (np.arange(whole.n_obs) % 3 == 0)[:, None]
@@ -543,6 +544,12 @@ def test_more_key_forms_select_what_anndata_selects(tmp_path):
     dup.write_h5ad(tmp_path / "dup.h5ad")
     with annpage.read_h5ad(tmp_path / "dup.h5ad", backed="r") as d:
         assert_equal(d["x"].to_memory(), dup["x"].copy())
+        for names in (["y"], pd.Index(["x"]), np.array(["y"])):
+            with pytest.raises(pd.errors.InvalidIndexError):
+                dup[names]
+            with pytest.raises(pd.errors.InvalidIndexError):
+                d[names]
+    with annpage.read_h5ad(PBMC, backed="r") as d:
         with pytest.raises(KeyError, match="^\"'nope' is not"):
             d[["nope"]]
     with pytest.raises(IndexError):
