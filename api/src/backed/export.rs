@@ -353,7 +353,7 @@ impl MatrixBlocks for DiskBlocks {
         let costs: Vec<u64> = counts.iter().map(|&n| n * value + 8).collect();
         drop(counts);
         let room = self.m.cache().reserve(target);
-        let pieces = slices::pieces(&self.m, selection, by_rows, &costs, target as u64)
+        let pieces = slices::pieces(&self.m, selection, by_rows, &costs, target as u64, 1)
             .map_err(|e| self.blame(e))?;
         // Each piece stored along the blocks' axis (rows of CSR, columns of CSC), then cut.
         let format = match along {

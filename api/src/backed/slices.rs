@@ -45,7 +45,7 @@ pub(crate) fn values_per(
     let per_value = m.dtype().size() as u64 + 4;
     let costs: Vec<u64> = along.iter().map(|n| n * per_value + 8).collect();
     let mut counts = vec![0u64; major.len()];
-    for piece in pieces(m, (rows, cols), !by_rows, &costs, bytes)? {
+    for piece in pieces(m, (rows, cols), !by_rows, &costs, bytes, 1)? {
         let piece = piece?.1.into_sparse(format)?;
         for &i in piece.indices() {
             let slot = counts
@@ -61,13 +61,16 @@ pub(crate) fn values_per(
 /// each costing at most `target` by `costs` (one per selected row or column; a slice costing
 /// more is a piece alone), in order. Rows of a matrix stored by rows are read by
 /// [`BackedMatrix::scan`] in chunks of one size (blocks read once for consecutive chunks):
-/// the most slices no chunk of which costs more than `target`.
+/// the most slices no chunk of which costs more than `target`. With `align` above 1, pieces
+/// end at multiples of `align` slices (an output's chunk rows: it then stores each piece as it
+/// comes), one of `align` at least, the last excepted.
 pub(crate) fn pieces<'a>(
     m: &'a BackedMatrix,
     (rows, cols): (&'a AxisIndex, &'a AxisIndex),
     by_rows: bool,
     costs: &[u64],
     target: u64,
+    align: usize,
 ) -> Result<Pieces<'a>> {
     let (major, n) = if by_rows {
         (rows, rows.len())
@@ -79,24 +82,24 @@ pub(crate) fn pieces<'a>(
         return Ok(Box::new(std::iter::empty()));
     }
     let stored_by_rows = m.kind() != MatrixKind::Sparse(SparseFormat::Csc);
+    let align = align.max(1);
     if by_rows && stored_by_rows {
-        return Ok(Box::new(m.scan(
-            rows,
-            cols,
-            uniform_chunk(costs, target),
-        )?));
+        let k = uniform_chunk(costs, target);
+        return Ok(Box::new(m.scan(rows, cols, (k / align).max(1) * align)?));
     }
-    Ok(Box::new(groups(costs, target).into_iter().map(
-        move |range| {
-            let picked = major.compose(&AxisIndex::range(range.clone(), n)?)?;
-            let piece = if by_rows {
-                read_once(m, &picked, cols)?
-            } else {
-                read_once(m, rows, &picked)?
-            };
-            Ok((range, piece))
-        },
-    )))
+    Ok(Box::new(
+        aligned(groups(costs, target), align)
+            .into_iter()
+            .map(move |range| {
+                let picked = major.compose(&AxisIndex::range(range.clone(), n)?)?;
+                let piece = if by_rows {
+                    read_once(m, &picked, cols)?
+                } else {
+                    read_once(m, rows, &picked)?
+                };
+                Ok((range, piece))
+            }),
+    ))
 }
 
 /// The selection `rows` × `cols` of `m` read as one chunk of a scan: the blocks it loads are
@@ -124,6 +127,28 @@ pub(crate) fn groups(costs: &[u64], target: u64) -> Vec<Range<usize>> {
     if start < costs.len() {
         out.push(start..costs.len());
     }
+    out
+}
+
+/// `ranges` (consecutive, from 0) with each end but the last moved down to a multiple of
+/// `align`; ranges left empty are dropped.
+fn aligned(ranges: Vec<Range<usize>>, align: usize) -> Vec<Range<usize>> {
+    let Some(n) = ranges.last().map(|r| r.end) else {
+        return ranges;
+    };
+    if align <= 1 {
+        return ranges;
+    }
+    let mut out = Vec::with_capacity(ranges.len());
+    let mut start = 0;
+    for r in &ranges[..ranges.len() - 1] {
+        let end = r.end / align * align;
+        if end > start {
+            out.push(start..end);
+            start = end;
+        }
+    }
+    out.push(start..n);
     out
 }
 
@@ -166,13 +191,20 @@ pub(crate) fn max_repeats(index: &AxisIndex) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{groups, uniform_chunk};
+    use super::{aligned, groups, uniform_chunk};
+    use std::ops::Range;
 
     #[test]
     fn slices_are_grouped_within_the_target_and_a_large_one_alone() {
         assert_eq!(groups(&[3, 3, 3, 9, 1, 1], 6), vec![0..2, 2..3, 3..4, 4..6]);
         assert_eq!(groups(&[], 6), Vec::<std::ops::Range<usize>>::new());
         assert_eq!(groups(&[0, 0, 0], 1), vec![0..3]);
+        // Ends moved down to multiples of 4; a range left empty dropped; the last kept.
+        let ranges = vec![0..3, 3..9, 9..10, 10..13];
+        assert_eq!(aligned(ranges.clone(), 4), vec![0..8, 8..13]);
+        assert_eq!(aligned(ranges.clone(), 1), ranges);
+        assert_eq!(aligned(vec![0..2, 2..3], 4), vec![0..3]);
+        assert_eq!(aligned(vec![], 4), Vec::<Range<usize>>::new());
     }
 
     #[test]

@@ -439,8 +439,10 @@ fn stream_selected(
         })
         .collect();
     let shape = how.orient.pair(s.rows.len(), s.cols.len());
-    let read = || -> Result<Pieces<'_>> {
-        let pieces = slices::pieces(m, (s.rows, s.cols), by_rows, &costs, target as u64)?;
+    // `align`: the output's chunk rows, which each piece then holds whole (see
+    // `MatrixSink::aligned_rows`).
+    let read = |align: usize| -> Result<Pieces<'_>> {
+        let pieces = slices::pieces(m, (s.rows, s.cols), by_rows, &costs, target as u64, align)?;
         let orient = how.orient;
         Ok(Box::new(pieces.map(move |piece| {
             let (range, piece) = piece?;
@@ -455,7 +457,7 @@ fn stream_selected(
             if shape.0 <= limit && shape.1 <= limit && bound > limit as u64 {
                 // The index dtype depends on the exact count: count in a first pass.
                 let mut count = 0u64;
-                for piece in read().map_err(blame)? {
+                for piece in read(1).map_err(blame)? {
                     if let (_, Matrix::Sparse(p)) = piece.map_err(blame)? {
                         count += p.nnz() as u64;
                     }
@@ -473,7 +475,7 @@ fn stream_selected(
         values,
     };
     let mut sink: MatrixSink<'_> = w.matrix(parent, name, &spec)?;
-    for piece in read().map_err(blame)? {
+    for piece in read(sink.aligned_rows(1)).map_err(blame)? {
         let (range, piece) = piece.map_err(blame)?;
         if range.start != sink.written() {
             return Err(blame(Error::malformed(
