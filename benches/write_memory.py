@@ -3,6 +3,7 @@
 
 - `obsm`: two 100,000-cell files with a 1,000-column float64 `obsm` (800 MB each), concatenated
   into .h5ad and into Zarr, and one converted to Zarr;
+- `dense`: a dense float32 X of 60,000 × 3,000 (720 MB) converted to Zarr;
 - `cells`: two modalities of the same 1,000,000 cells (20 and 10 genes, small matrices),
   concatenated along var, and along obs (2,000,000 names) into .h5ad and into Zarr.
 
@@ -51,6 +52,14 @@ def make_obsm(n: int = 100_000) -> list[Path]:
     return out
 
 
+def make_dense(n: int = 60_000, genes: int = 3_000) -> Path:
+    path = DATA / "dense.h5ad"
+    if not path.exists():
+        rng = np.random.default_rng(2)
+        ad.AnnData(rng.random((n, genes), dtype=np.float32)).write_h5ad(path)
+    return path
+
+
 def make_cells(n: int = 1_000_000) -> list[Path]:
     out = []
     rng = np.random.default_rng(8)
@@ -75,13 +84,14 @@ def main() -> None:
     p.add_argument("--cache-mb", type=int, default=64)
     args = p.parse_args()
     DATA.mkdir(parents=True, exist_ok=True)
-    obsm, cells = make_obsm(), make_cells()
+    obsm, cells, dense = make_obsm(), make_cells(), make_dense()
     cache = ["--cache-mb", str(args.cache_mb)]
     along_obs = ["--join", "outer", "--index-unique", "-"]
     jobs = {
         "concat obsm → .h5ad": (["concat", *obsm, "-o", "{out}.h5ad", *cache]),
         "concat obsm → Zarr": (["concat", *obsm, "-o", "{out}.zarr", *cache]),
         "convert obsm → Zarr": (["convert", obsm[0], "{out}.zarr", *cache]),
+        "convert dense X → Zarr": (["convert", dense, "{out}.zarr", *cache]),
         "concat 1M cells along var → .h5ad": (["concat", *cells, "-o", "{out}.h5ad", "--axis", "var", *cache]),
         "concat 1M + 1M cells along obs → .h5ad": (["concat", *cells, "-o", "{out}.h5ad", *along_obs, *cache]),
         "concat 1M + 1M cells along obs → Zarr": (["concat", *cells, "-o", "{out}.zarr", *along_obs, *cache]),
