@@ -185,26 +185,16 @@ impl<T: Value> Typed<'_, T> {
         cells: CellOut<'_>,
         counted: Option<&[bool]>,
     ) {
-        // Two copies of each loop: the one counting every gene has no lookup.
-        match counted {
-            None => self.reduce_counting(rows, genes, cells, |_| true, None),
-            Some(c) => self.reduce_counting(rows, genes, cells, |j| c[j], counted),
-        }
-    }
-
-    #[inline(always)]
-    fn reduce_counting(
-        &self,
-        rows: Range<usize>,
-        genes: &mut GenePart,
-        cells: CellOut<'_>,
-        counted: impl Fn(usize) -> bool + Copy,
-        mask: Option<&[bool]>,
-    ) {
         match self {
-            Typed::Dense(a) => dense_rows(a, rows, genes, cells, counted),
+            // Two copies of the loop: the one counting every gene has no lookup.
+            Typed::Dense(a) => match counted {
+                None => dense_rows(a, rows, genes, cells, |_| true),
+                Some(c) => dense_rows(a, rows, genes, cells, |j| c[j]),
+            },
             Typed::Sparse(s, v) => match s.format() {
-                SparseFormat::Csr => csr_rows(s.indptr(), s.indices(), v, rows, genes, cells, mask),
+                SparseFormat::Csr => {
+                    csr_rows(s.indptr(), s.indices(), v, rows, genes, cells, counted)
+                }
                 SparseFormat::Csc => csc(s.indptr(), s.indices(), v, genes, cells, counted),
             },
         }
@@ -338,8 +328,8 @@ fn csr_rows<T: Value>(
     }
 }
 
-/// `x` if `keep`, else 0 (NaN and infinities included), without a branch: the genes an
-/// inner join drops are scattered, a branch on them mispredicts (3× slower).
+/// `x` if `keep`, else 0 (NaN and infinities included), without a branch (the genes an inner
+/// join drops are scattered among the kept ones).
 #[inline(always)]
 fn only(keep: bool, x: f64) -> f64 {
     f64::from_bits(x.to_bits() & u64::from(keep).wrapping_neg())
@@ -351,13 +341,13 @@ fn csc<T: Value>(
     values: &[T],
     genes: &mut GenePart,
     cells: CellOut<'_>,
-    counted: impl Fn(usize) -> bool,
+    counted: Option<&[bool]>,
 ) {
     cells.n_genes.fill(0);
     cells.totals.fill(0.0);
     for (j, bounds) in indptr.windows(2).enumerate() {
         let span = bounds[0] as usize..bounds[1] as usize;
-        let count = counted(j);
+        let count = counted.is_none_or(|c| c[j]);
         for (&i, x) in indices[span.clone()].iter().zip(&values[span]) {
             let x = x.to_f64();
             genes.add(j, x);
