@@ -46,6 +46,21 @@ def _same_csvs(ours, theirs):
     return ours_files
 
 
+def _writes_as_anndata(ours, want, tmp_path, loom=None, csvs=None):
+    """Writes `ours` (an annpage handle or view) and anndata's `want` as a loom file and CSV
+    files (`loom` / `csvs`: the writers' arguments, the same for both) and compares them;
+    returns the CSV files written."""
+    loom, csvs = loom or {}, {"skip_data": False, **(csvs or {})}
+    ours.write_loom(tmp_path / "ours.loom", **loom)
+    ours.write_csvs(tmp_path / "ours", **csvs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want.write_loom(tmp_path / "theirs.loom", **loom)
+    want.write_csvs(tmp_path / "theirs", **csvs)
+    _same_loom(tmp_path / "ours.loom", tmp_path / "theirs.loom")
+    return _same_csvs(tmp_path / "ours", tmp_path / "theirs")
+
+
 @pytest.mark.parametrize("name", LOOM)
 @pytest.mark.parametrize("obsm", [False, True], ids=["", "obsm"])
 def test_write_loom_reads_back_as_anndatas(tmp_path, name, obsm):
@@ -89,15 +104,7 @@ def test_a_backed_selection_writes_what_anndata_writes_for_it(tmp_path):
     rows = a.obs["cell_type"] == a.obs["cell_type"].iloc[0] if "cell_type" in a.obs else slice(0, 10)
     want = a[rows, a.var_names[::2]].copy()
     with annpage.read_h5ad(path, backed="r") as b:
-        view = b[rows, a.var_names[::2]]
-        view.write_loom(tmp_path / "ours.loom")
-        view.write_csvs(tmp_path / "ours", skip_data=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        want.write_loom(tmp_path / "theirs.loom")
-    want.write_csvs(tmp_path / "theirs", skip_data=False)
-    _same_loom(tmp_path / "ours.loom", tmp_path / "theirs.loom")
-    _same_csvs(tmp_path / "ours", tmp_path / "theirs")
+        _writes_as_anndata(b[rows, a.var_names[::2]], want, tmp_path)
 
 
 def test_bad_arguments_raise_before_anything_is_written(tmp_path):
@@ -147,20 +154,14 @@ def test_backed_writers_read_a_block_at_a_time_and_write_what_anndata_writes(tmp
     cols = np.sort(rng.choice(a.n_vars, max(1, a.n_vars * 2 // 3), replace=False))
     want = a[rows, cols].copy()
     dense_only = all(isinstance(v, np.ndarray) for v in [*a.obsm.values(), *a.varm.values()])
-    with annpage.read_h5ad(path, backed="r", cache_mb=1) as b:
-        view = b[rows, cols]
-        view.write_loom(tmp_path / "ours.loom", write_obsm_varm=dense_only)
-        view.write_csvs(tmp_path / "ours", skip_data=False, sep="\t")
     # annpage leaves sparse and data-frame obsm values out; anndata's writers fail on the
     # first (len() of a sparse matrix) and write unreadable text for the second.
     for key in [k for k, v in want.obsm.items() if not isinstance(v, np.ndarray)]:
         del want.obsm[key]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        want.write_loom(tmp_path / "theirs.loom", write_obsm_varm=dense_only)
-    want.write_csvs(tmp_path / "theirs", skip_data=False, sep="\t")
-    _same_loom(tmp_path / "ours.loom", tmp_path / "theirs.loom")
-    written = _same_csvs(tmp_path / "ours", tmp_path / "theirs")
+    with annpage.read_h5ad(path, backed="r", cache_mb=1) as b:
+        written = _writes_as_anndata(
+            b[rows, cols], want, tmp_path, loom={"write_obsm_varm": dense_only}, csvs={"sep": "\t"}
+        )
     assert {"X.csv", "obsm.csv", "varm.csv"} <= {p.name for p in written}
 
 
@@ -171,17 +172,10 @@ def test_backed_writers_write_changes_not_yet_saved(tmp_path):
     with annpage.read_h5ad(path, backed="r+") as b:
         b.obs["score"] = np.arange(50, dtype=np.float64)
         b.layers["twice"] = a.X * 2
-        b.write_loom(tmp_path / "ours.loom")
-        b.write_csvs(tmp_path / "ours")
-    a.obs["score"] = np.arange(50, dtype=np.float64)
-    a.layers["twice"] = a.X * 2
-    del a.obsm["sparse"], a.obsm["frame"]  # left out by annpage (see above)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        a.write_loom(tmp_path / "theirs.loom")
-    a.write_csvs(tmp_path / "theirs")
-    _same_loom(tmp_path / "ours.loom", tmp_path / "theirs.loom")
-    _same_csvs(tmp_path / "ours", tmp_path / "theirs")
+        a.obs["score"] = np.arange(50, dtype=np.float64)
+        a.layers["twice"] = a.X * 2
+        del a.obsm["sparse"], a.obsm["frame"]  # left out by annpage (see above)
+        _writes_as_anndata(b, a, tmp_path, csvs={"skip_data": True})
 
 
 def test_a_backed_write_that_fails_leaves_nothing_and_raises_annpages_error(tmp_path):
@@ -220,13 +214,5 @@ def test_a_transposed_selection_writes_what_anndata_writes_for_its_transpose(tmp
     for key in [k for k, v in want.varm.items() if not isinstance(v, np.ndarray)]:
         del want.varm[key]
     with annpage.read_h5ad(path, backed="r", cache_mb=1) as b:
-        t = b[rows, cols].T
-        t.write_loom(tmp_path / "ours.loom")
-        t.write_csvs(tmp_path / "ours", skip_data=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        want.write_loom(tmp_path / "theirs.loom")
-    want.write_csvs(tmp_path / "theirs", skip_data=False)
-    _same_loom(tmp_path / "ours.loom", tmp_path / "theirs.loom")
-    written = _same_csvs(tmp_path / "ours", tmp_path / "theirs")
+        written = _writes_as_anndata(b[rows, cols].T, want, tmp_path)
     assert {"X.csv", "obs.csv", "var.csv"} <= {p.name for p in written}
