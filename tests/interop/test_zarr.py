@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import warnings
 import zipfile
@@ -420,6 +421,65 @@ def test_chunks_that_inflate_past_their_size_are_refused_before_they_are(annpage
     assert result.returncode == 1, result.stderr
     assert "X/0.0" in result.stderr and "160" in result.stderr, result.stderr
     assert peak < 150, f"{peak:.0f} MiB"
+
+
+@pytest.mark.parametrize("case", ["strings-v2-zlib", "shard-gzip", "gzip-twice"])
+def test_bombs_the_size_guard_cannot_see_through_are_bounded_or_refused(annpage_bin: Path, tmp_path: Path, case: str):
+    """A megabyte that inflates to a gigabyte, where the guard once looked only at whole chunks
+    of numbers: a chunk of strings (no fixed size: bounded per string), the gzip inner chunk of a
+    shard (checked through the shard's index), a chunk compressed twice (refused: the second
+    layer's size cannot be bounded). None is inflated whole."""
+    import gzip
+    import struct
+    import zlib as zlib_module
+
+    def deflate(wbits: int) -> bytes:
+        z = zlib_module.compressobj(1, zlib_module.DEFLATED, wbits)
+        return b"".join(z.compress(bytes(1 << 24)) for _ in range(64)) + z.flush()
+
+    a = ad.AnnData(np.ones((50, 20), np.float32), obs=pd.DataFrame(index=[f"c{i}" for i in range(50)]))
+    store = tmp_path / "bomb.zarr"
+    with warnings.catch_warnings(), ad.settings.override(zarr_write_format=2 if case == "strings-v2-zlib" else 3):
+        warnings.simplefilter("ignore")
+        a.write_zarr(store, chunks=(50, 20))
+    if case == "strings-v2-zlib":
+        array = store / "obs" / "_index"
+        meta = json.loads((array / ".zarray").read_text())
+        meta.update(compressor={"id": "zlib", "level": 1}, chunks=meta["shape"])
+        (array / ".zarray").write_text(json.dumps(meta))
+        (array / "0").write_bytes(deflate(15))
+        expected = "inflates past"
+    else:
+        array = store / "X"
+        meta = json.loads((array / "zarr.json").read_text())
+        little = {"name": "bytes", "configuration": {"endian": "little"}}
+        gz = {"name": "gzip", "configuration": {"level": 1}}
+        value = deflate(31)
+        if case == "shard-gzip":
+            meta["codecs"] = [{"name": "sharding_indexed", "configuration": {
+                "chunk_shape": [50, 20], "codecs": [little, gz], "index_codecs": [little],
+                "index_location": "end"}}]
+            value += struct.pack("<QQ", 0, len(value))
+            expected = "inflates past"
+        else:
+            meta["codecs"] = [little, gz, gz]
+            value = gzip.compress(value)
+            expected = "compressed twice"
+        (array / "zarr.json").write_text(json.dumps(meta))
+        shutil.rmtree(array / "c")
+        (array / "c" / "0").mkdir(parents=True)
+        (array / "c" / "0" / "0").write_bytes(value)
+    for meta_file in (store / ".zmetadata", store / "zarr.json"):
+        if meta_file.name == ".zmetadata":
+            meta_file.unlink(missing_ok=True)
+        elif meta_file.exists():
+            root = json.loads(meta_file.read_text())
+            root.pop("consolidated_metadata", None)
+            meta_file.write_text(json.dumps(root))
+    peak, result = peak_rss_mb([annpage_bin, "convert", store, tmp_path / "out.h5ad"])
+    assert result.returncode == 1, result.stderr
+    assert expected in result.stderr and "bomb.zarr" in result.stderr, result.stderr
+    assert peak < 200, f"{peak:.0f} MiB"
 
 
 @pytest.mark.parametrize("zarr_format", [2, 3])

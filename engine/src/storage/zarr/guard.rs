@@ -1,18 +1,20 @@
 //! A guard between `zarrs` and the store against values that decode past their chunk's size.
 //!
-//! `zarrs` decompresses a zstd-compressed chunk into a buffer of the size the frame header
-//! declares (`ZSTD_decompressBound`): a 50-byte chunk declaring a petabyte makes that
-//! allocation fail, which aborts the process. The guard wraps the store `zarrs` reads chunks
-//! from and, for arrays whose codecs end in zstd (optionally followed by a crc32c checksum),
-//! refuses any value whose frames declare more than the chunk decodes to (or, when that is not
-//! known, more than the memory available), before `zarrs` sees it. For sharded arrays whose
-//! inner chunks are zstd-compressed, a whole shard is checked chunk by chunk through its index.
+//! A compressed value says little or nothing true about what it decodes to: `zarrs`
+//! decompresses a zstd frame into a buffer of the size its header declares (a 50-byte frame
+//! declaring a petabyte makes that allocation fail, which aborts the process), blosc allocates
+//! what its header declares, and gzip and zlib inflate into a growing buffer (deflate expands
+//! up to 1032-fold, a few megabytes into gigabytes). The guard wraps the store `zarrs` reads
+//! from and checks every compressed value against the decoded size of one (inner) chunk before
+//! `zarrs` sees it: zstd frames and blosc headers by what they declare, gzip and zlib values by
+//! inflating them once, counting, when they could inflate far past it. For a sharded array a
+//! whole shard is checked inner chunk by inner chunk through its index.
 //!
-//! The other compressors of whole chunks are bounded too ([`Inflate`]): blosc declares its
-//! decoded size in its header, checked like zstd's; gzip and zlib declare none and `zarrs`
-//! inflates them into a growing buffer, so a value that could inflate far past its chunk (deflate
-//! expands at most 1032-fold) is inflated once by the guard, counting, and refused as soon as it
-//! passes the chunk's size.
+//! That works where each compressed value is one (inner) chunk and nothing decodes it further
+//! into more bytes: chains of one compressor, last but for a checksum, after filters that do
+//! not change the size (shuffle, delta) or that encode strings. Other chains (two
+//! compressors, a compressor around shards or before another codec, nested shards, filters of
+//! other sizes) are refused on read, naming why: anndata writes none of them.
 
 use serde_json::Value;
 use zarrs::storage::byte_range::{ByteRange, ByteRangeIterator};
@@ -22,15 +24,47 @@ use zarrs::storage::{
 
 use crate::memory::check_memory;
 
-/// Where an array's zstd frames are, as far as the guard needs to know.
+/// A compressor of chunk values whose decoded size the guard checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Compressor {
+    Zstd,
+    Blosc,
+    Gzip,
+    Zlib,
+}
+
+impl Compressor {
+    /// The compressor a codec (v3) or filter / compressor id (v2) names, if it is one.
+    fn of(name: &str) -> Option<Compressor> {
+        match name {
+            "zstd" => Some(Compressor::Zstd),
+            "blosc" => Some(Compressor::Blosc),
+            "gzip" => Some(Compressor::Gzip),
+            "zlib" => Some(Compressor::Zlib),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Compressor::Zstd => "zstd",
+            Compressor::Blosc => "blosc",
+            Compressor::Gzip => "gzip",
+            Compressor::Zlib => "zlib",
+        }
+    }
+}
+
+/// Where an array's compressed values are, as far as the guard needs to know.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum ZstdLayout {
-    /// No zstd codec: nothing to check.
-    None,
-    /// Each stored value (a chunk, or a whole shard) starts with a zstd frame.
-    Values,
-    /// The inner chunks of each shard start with a zstd frame.
+pub(crate) enum Layout {
+    /// No compressor: a value holds what it decodes to.
+    Plain,
+    /// Each stored value is one chunk, compressed.
+    Values(Compressor),
+    /// Each stored value is a shard whose inner chunks are compressed.
     InnerChunks {
+        compressor: Compressor,
         /// Inner chunks per shard.
         count: u64,
         /// Whether the shard index is at the end (else the start).
@@ -38,21 +72,49 @@ pub(crate) enum ZstdLayout {
         /// Whether the index carries a crc32c checksum.
         index_crc: bool,
     },
-    /// A placement the guard cannot check (zstd inside another compressor, nested shards):
-    /// refused on read, naming why.
+    /// A chain the guard cannot check: refused on read, naming why.
     Unchecked(String),
 }
 
-/// Whether codecs `names` (in encoding order) end in zstd, optionally followed by crc32c:
-/// `Some(true)`; no zstd at all: `Some(false)`; zstd elsewhere: `None`.
-fn zstd_outermost(names: &[&str]) -> Option<bool> {
-    match names.iter().position(|n| *n == "zstd") {
-        None => Some(false),
-        Some(i) => names[i + 1..]
-            .iter()
-            .all(|n| *n == "crc32c")
-            .then_some(true),
+/// Codecs that leave what the compressor after them decodes to the chunk's size, or that
+/// encode strings (whose decoded size is bounded separately): v3 array-to-bytes codecs, v2
+/// filters.
+const SIZE_KEEPING: &[&str] = &[
+    "bytes",
+    "vlen-utf8",
+    "vlen-bytes",
+    "shuffle",
+    "delta",
+    "transpose",
+];
+
+/// The compressor of a chain of codecs (`names`, in encoding order; v2: the filters, then the
+/// compressor): `Ok(None)` with none, `Err` naming why a chain cannot be checked.
+fn compressor_of(names: &[&str]) -> Result<Option<Compressor>, String> {
+    let mut found = names
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| Compressor::of(n).map(|c| (i, c)));
+    let Some((at, compressor)) = found.next() else {
+        return Ok(None);
+    };
+    let c = compressor.name();
+    if let Some((_, other)) = found.next() {
+        return Err(format!(
+            "chunks compressed twice ({c}, then {}): annpage cannot bound what they decode to",
+            other.name()
+        ));
     }
+    if let Some(after) = names[at + 1..].iter().find(|n| **n != "crc32c") {
+        return Err(format!("{c}-compressed chunks inside the codec '{after}'"));
+    }
+    if let Some(before) = names[..at].iter().find(|n| !SIZE_KEEPING.contains(n)) {
+        return Err(format!(
+            "{c}-compressed chunks after the codec '{before}', which changes their size: \
+             annpage cannot bound what they decode to"
+        ));
+    }
+    Ok(Some(compressor))
 }
 
 fn names(codecs: &[Value]) -> Vec<&str> {
@@ -62,102 +124,70 @@ fn names(codecs: &[Value]) -> Vec<&str> {
         .collect()
 }
 
-/// The layout of a v3 array's zstd frames, from its codecs; `per_shard` is the number of inner
-/// chunks a shard holds when the array is sharded.
-pub(crate) fn v3_layout(codecs: &[Value], per_shard: Option<u64>) -> ZstdLayout {
-    let unchecked = |why: &str| ZstdLayout::Unchecked(format!("zstd-compressed chunks {why}"));
+/// The layout of a v2 array's compressed values, from its filters and compressor.
+pub(crate) fn v2_layout(filters: &[&str], compressor: Option<&str>) -> Layout {
+    let chain: Vec<&str> = filters.iter().copied().chain(compressor).collect();
+    match compressor_of(&chain) {
+        Ok(Some(c)) => Layout::Values(c),
+        Ok(None) => Layout::Plain,
+        Err(why) => Layout::Unchecked(why),
+    }
+}
+
+/// The layout of a v3 array's compressed values, from its codecs; `per_shard` is the number
+/// of inner chunks a shard holds when the array is sharded.
+pub(crate) fn v3_layout(codecs: &[Value], per_shard: Option<u64>) -> Layout {
     let top = names(codecs);
-    let Some(outer) = zstd_outermost(&top) else {
-        return unchecked("inside another codec");
-    };
     let Some(sharding) = codecs
         .iter()
         .find(|c| c.get("name").and_then(Value::as_str) == Some("sharding_indexed"))
     else {
-        return if outer {
-            ZstdLayout::Values
-        } else {
-            ZstdLayout::None
+        return match compressor_of(&top) {
+            Ok(Some(c)) => Layout::Values(c),
+            Ok(None) => Layout::Plain,
+            Err(why) => Layout::Unchecked(why),
         };
     };
+    let unchecked = |why: &str| Layout::Unchecked(why.to_owned());
+    if top.iter().any(|n| Compressor::of(n).is_some()) {
+        return unchecked("compressed shards: annpage cannot bound what they decode to");
+    }
     let config = sharding.get("configuration");
     let field = |name: &str| config.and_then(|c| c.get(name));
     let inner: &[Value] = field("codecs").and_then(Value::as_array).map_or(&[], |v| v);
     let inner_names = names(inner);
-    let Some(inner_zstd) = zstd_outermost(&inner_names) else {
-        return unchecked("inside another codec of a shard");
+    if inner_names.contains(&"sharding_indexed") {
+        return unchecked("nested shards");
+    }
+    let compressor = match compressor_of(&inner_names) {
+        Ok(Some(c)) => c,
+        Ok(None) => return Layout::Plain,
+        Err(why) => return Layout::Unchecked(why),
     };
-    if !inner_zstd {
-        return if outer {
-            ZstdLayout::Values
-        } else {
-            ZstdLayout::None
-        };
-    }
-    if outer || inner_names.contains(&"sharding_indexed") {
-        return unchecked("in nested shards or compressed shards");
-    }
     let index: &[Value] = field("index_codecs")
         .and_then(Value::as_array)
         .map_or(&[], |v| v);
-    let index_names = names(index);
     let little = index
         .first()
         .and_then(|c| c.pointer("/configuration/endian"))
         .is_none_or(|e| e == "little");
-    let index_crc = match index_names[..] {
+    let index_crc = match names(index)[..] {
         ["bytes"] => false,
         ["bytes", "crc32c"] => true,
-        _ => return unchecked("in shards whose index is encoded with other codecs"),
+        _ => {
+            return unchecked(
+                "compressed chunks in shards whose index is encoded with other codecs",
+            )
+        }
     };
     if !little {
-        return unchecked("in shards whose index is big-endian");
+        return unchecked("compressed chunks in shards whose index is big-endian");
     }
-    ZstdLayout::InnerChunks {
+    Layout::InnerChunks {
+        compressor,
         count: per_shard.unwrap_or(1),
         index_at_end: field("index_location").and_then(Value::as_str) != Some("start"),
         index_crc,
-    }
-}
-
-/// The compressor of whole chunk values other than zstd, whose decoded size the guard checks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Inflate {
-    /// None, or one whose values the guard does not check (inside shards, after filters).
-    None,
-    Blosc,
-    Gzip,
-    Zlib,
-}
-
-impl Inflate {
-    fn of(name: Option<&str>) -> Inflate {
-        match name {
-            Some("blosc") => Inflate::Blosc,
-            Some("gzip") => Inflate::Gzip,
-            Some("zlib") => Inflate::Zlib,
-            _ => Inflate::None,
-        }
-    }
-
-    /// The compressor of a v2 array's chunks (`compressor`'s id), checked when no filter
-    /// changes the size of what it compresses.
-    pub(crate) fn v2(compressor: Option<&str>, filters: &[&str]) -> Inflate {
-        if filters.iter().all(|f| matches!(*f, "shuffle" | "delta")) {
-            Inflate::of(compressor)
-        } else {
-            Inflate::None
-        }
-    }
-
-    /// The last codec of a v3 array that is not sharded (a trailing crc32c aside).
-    pub(crate) fn v3(codecs: &[Value]) -> Inflate {
-        let names = names(codecs);
-        if names.contains(&"sharding_indexed") {
-            return Inflate::None;
-        }
-        let mut outer = names.iter().rev().skip_while(|n| **n == "crc32c");
-        Inflate::of(outer.next().copied())
     }
 }
 
@@ -165,79 +195,95 @@ impl Inflate {
 /// check (the rule HDF5 chunks follow: 256 MiB beyond the chunk's bytes).
 const INFLATE_SLACK: u64 = 256 << 20;
 
-/// A store that checks what values decode to (zstd frames, blosc headers, gzip and zlib
-/// values) before `zarrs` decodes them (see the module docs).
+/// The bytes a chunk of strings may decode to, per string (beyond its length's bytes), before
+/// [`INFLATE_SLACK`] is added: strings have no fixed size, so a chunk of `n` may decode to at
+/// most `n * (8 + STRING_BYTES) + INFLATE_SLACK` bytes.
+const STRING_BYTES: u64 = 256;
+
+/// The most bytes one compressed value of a chunk of `values` values may decode to: `elem`
+/// bytes each for values of a fixed size (`Some`), else (strings) see [`STRING_BYTES`].
+pub(crate) fn decoded_limit(values: u64, elem: Option<u64>) -> u64 {
+    match elem {
+        Some(elem) => values.saturating_mul(elem),
+        None => values
+            .saturating_mul(8 + STRING_BYTES)
+            .saturating_add(INFLATE_SLACK),
+    }
+}
+
+/// A store that checks what compressed values decode to before `zarrs` decodes them (see the
+/// module docs).
 pub(crate) struct SizeGuard {
     inner: ReadableStorage,
-    layout: ZstdLayout,
-    inflate: Inflate,
-    /// The most bytes one checked frame may decode to, when the chunk's size is fixed.
-    limit: Option<u64>,
+    layout: Layout,
+    /// The most bytes one compressed (inner) chunk may decode to.
+    limit: u64,
 }
 
 impl SizeGuard {
-    /// Wraps `inner` for an array with `layout`, whose checked frames decode to at most
-    /// `limit` bytes (`None`: as much as memory allows).
-    pub(crate) fn wrap(
-        inner: ReadableStorage,
-        layout: ZstdLayout,
-        inflate: Inflate,
-        limit: Option<u64>,
-    ) -> ReadableStorage {
-        let unguarded = matches!(layout, ZstdLayout::None | ZstdLayout::Unchecked(_));
-        if unguarded && (inflate == Inflate::None || limit.is_none()) {
+    /// Wraps `inner` for an array with `layout`, whose compressed (inner) chunks decode to at
+    /// most `limit` bytes ([`decoded_limit`]).
+    pub(crate) fn wrap(inner: ReadableStorage, layout: Layout, limit: u64) -> ReadableStorage {
+        if matches!(layout, Layout::Plain | Layout::Unchecked(_)) {
             return inner;
         }
         std::sync::Arc::new(SizeGuard {
             inner,
             layout,
-            inflate,
             limit,
         })
     }
 
     fn check(&self, key: &StoreKey, range: &ByteRange, bytes: &[u8]) -> Result<(), StorageError> {
-        match &self.layout {
-            ZstdLayout::InnerChunks {
+        let whole = *range == ByteRange::FromStart(0, None);
+        match self.layout {
+            Layout::InnerChunks {
+                compressor,
                 count,
                 index_at_end,
                 index_crc,
-            } if *range == ByteRange::FromStart(0, None) => {
+            } => {
                 let index_len =
                     count
                         .saturating_mul(16)
-                        .saturating_add(if *index_crc { 4 } else { 0 });
+                        .saturating_add(if index_crc { 4 } else { 0 });
                 let len = bytes.len() as u64;
+                if !whole {
+                    // An inner chunk read alone, or the index (which no compressor decodes).
+                    return if len == index_len {
+                        Ok(())
+                    } else {
+                        self.check_value(compressor, key, bytes)
+                    };
+                }
                 if index_len > len {
                     return Ok(()); // Not a shard zarrs can decode: it reports that itself.
                 }
-                let start = if *index_at_end { len - index_len } else { 0 } as usize;
-                let index = &bytes[start..start + (*count as usize) * 16];
+                let start = if index_at_end { len - index_len } else { 0 } as usize;
+                let index = &bytes[start..start + (count as usize) * 16];
                 for entry in index.chunks_exact(16) {
                     let offset = u64::from_le_bytes(entry[..8].try_into().expect("8 bytes"));
                     let size = u64::from_le_bytes(entry[8..].try_into().expect("8 bytes"));
                     let end = offset.checked_add(size).filter(|&e| e <= len);
                     if let Some(end) = end {
-                        self.check_frame(key, &bytes[offset as usize..end as usize])?;
+                        self.check_value(compressor, key, &bytes[offset as usize..end as usize])?;
                     }
                 }
                 Ok(())
             }
-            // A whole value, or (in a shard) an inner chunk's frame or the index.
-            ZstdLayout::Values | ZstdLayout::InnerChunks { .. } => self.check_frame(key, bytes),
-            _ if *range == ByteRange::FromStart(0, None) => self.check_inflate(key, bytes),
+            // zarrs reads whole compressed values (a part of a gzip, zlib or blosc value is no
+            // value to check; zstd's bound is checked on whatever is read).
+            Layout::Values(c) if whole || c == Compressor::Zstd => self.check_value(c, key, bytes),
             _ => Ok(()),
         }
     }
 
-    /// Checks a whole value of a blosc, gzip or zlib array against its chunk's size.
-    fn check_inflate(&self, key: &StoreKey, bytes: &[u8]) -> Result<(), StorageError> {
-        let Some(limit) = self.limit else {
-            return Ok(());
-        };
-        let gzip = match self.inflate {
-            Inflate::None => return Ok(()),
-            Inflate::Blosc => {
+    /// Checks one compressed (inner) chunk against the limit.
+    fn check_value(&self, c: Compressor, key: &StoreKey, bytes: &[u8]) -> Result<(), StorageError> {
+        let limit = self.limit;
+        let gzip = match c {
+            Compressor::Zstd => return self.check_zstd(key, bytes),
+            Compressor::Blosc => {
                 // Bytes 4..8 of a blosc header: the decoded size, which blosc allocates.
                 let declared = bytes
                     .get(4..8)
@@ -250,8 +296,8 @@ impl SizeGuard {
                     _ => Ok(()),
                 };
             }
-            Inflate::Gzip => true,
-            Inflate::Zlib => false,
+            Compressor::Gzip => true,
+            Compressor::Zlib => false,
         };
         if (bytes.len() as u64).saturating_mul(1032) <= limit.saturating_add(INFLATE_SLACK) {
             return Ok(()); // Whatever it holds, it cannot inflate far past its chunk.
@@ -275,7 +321,7 @@ impl SizeGuard {
         Ok(())
     }
 
-    fn check_frame(&self, key: &StoreKey, bytes: &[u8]) -> Result<(), StorageError> {
+    fn check_zstd(&self, key: &StoreKey, bytes: &[u8]) -> Result<(), StorageError> {
         // The bound zarrs' zstd codec allocates; `None` when the frames are not complete
         // (zarrs then decodes as a stream, growing its buffer with the output).
         let Some(bound) = zstd::bulk::Decompressor::upper_bound(bytes) else {
@@ -287,8 +333,11 @@ impl SizeGuard {
                 "the zstd frames of '{key}' declare {bound} decoded bytes, {what}"
             ))
         };
-        if let Some(limit) = self.limit.filter(|&l| bound > l) {
-            return Err(refuse(format!("more than the {limit} its chunk holds")));
+        if bound > self.limit {
+            return Err(refuse(format!(
+                "more than the {} its chunk holds",
+                self.limit
+            )));
         }
         check_memory(bound, "decoding it").map_err(|e| refuse(e.to_string()))
     }
@@ -332,27 +381,61 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn codecs(v: Value) -> Vec<Value> {
+        v.as_array().unwrap().clone()
+    }
+
     #[test]
     fn layouts_follow_the_codecs() {
-        let codecs = |v: Value| v.as_array().unwrap().clone();
         let plain = codecs(json!([{"name": "bytes"}, {"name": "zstd"}, {"name": "crc32c"}]));
-        assert_eq!(v3_layout(&plain, None), ZstdLayout::Values);
+        assert_eq!(v3_layout(&plain, None), Layout::Values(Compressor::Zstd));
         let gzip = codecs(json!([{"name": "bytes"}, {"name": "gzip"}]));
-        assert_eq!(v3_layout(&gzip, None), ZstdLayout::None);
-        let inside = codecs(json!([{"name": "bytes"}, {"name": "zstd"}, {"name": "gzip"}]));
-        assert!(matches!(v3_layout(&inside, None), ZstdLayout::Unchecked(_)));
+        assert_eq!(v3_layout(&gzip, None), Layout::Values(Compressor::Gzip));
+        let none = codecs(json!([{"name": "bytes"}]));
+        assert_eq!(v3_layout(&none, None), Layout::Plain);
         let sharded = codecs(json!([{"name": "sharding_indexed", "configuration": {
             "chunk_shape": [2],
-            "codecs": [{"name": "bytes"}, {"name": "zstd"}],
+            "codecs": [{"name": "bytes"}, {"name": "gzip"}],
             "index_codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}],
             "index_location": "end"}}]));
         assert_eq!(
             v3_layout(&sharded, Some(4)),
-            ZstdLayout::InnerChunks {
+            Layout::InnerChunks {
+                compressor: Compressor::Gzip,
                 count: 4,
                 index_at_end: true,
                 index_crc: true
             }
         );
+        assert_eq!(
+            v2_layout(&["vlen-utf8"], Some("zlib")),
+            Layout::Values(Compressor::Zlib)
+        );
+        assert_eq!(v2_layout(&["shuffle"], None), Layout::Plain);
+    }
+
+    #[test]
+    fn chains_the_guard_cannot_bound_are_refused() {
+        let refused = |l: Layout, what: &str| match l {
+            Layout::Unchecked(why) => assert!(why.contains(what), "{why}"),
+            other => panic!("{other:?} accepted, expected a refusal naming {what}"),
+        };
+        let twice = codecs(json!([{"name": "bytes"}, {"name": "gzip"}, {"name": "gzip"}]));
+        refused(v3_layout(&twice, None), "compressed twice");
+        let inside = codecs(json!([{"name": "bytes"}, {"name": "zstd"}, {"name": "gzip"}]));
+        refused(v3_layout(&inside, None), "compressed twice");
+        let around = codecs(json!([{"name": "sharding_indexed", "configuration": {
+            "chunk_shape": [2], "codecs": [{"name": "bytes"}],
+            "index_codecs": [{"name": "bytes"}]}}, {"name": "gzip"}]));
+        refused(v3_layout(&around, Some(2)), "compressed shards");
+        refused(v2_layout(&["zstd"], Some("zlib")), "compressed twice");
+        refused(v2_layout(&["astype"], Some("zlib")), "'astype'");
+    }
+
+    #[test]
+    fn strings_may_decode_to_more_than_their_count() {
+        assert_eq!(decoded_limit(10, Some(4)), 40);
+        assert_eq!(decoded_limit(0, None), INFLATE_SLACK);
+        assert!(decoded_limit(1_000_000, None) > 1_000_000 * 256);
     }
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 use zarrs::array::{ArrayMetadata, ArrayMetadataV2, ArrayMetadataV3};
 
 use super::attrs::{parse_attributes, OrderedObject};
-use super::guard::{v3_layout, Inflate, ZstdLayout};
+use super::guard::{v2_layout, v3_layout, Layout};
 use super::store::{Store, ZarrFormat};
 use crate::storage::StoredType;
 use crate::{Error, Result};
@@ -36,10 +36,9 @@ pub(crate) struct ArrayMeta {
     pub(crate) ty: StoredType,
     /// The attributes, in document order.
     pub(crate) attrs: OrderedObject,
-    /// Where its zstd frames are, for the guard against frames that lie about their size.
-    pub(crate) zstd: ZstdLayout,
-    /// The compressor of its whole chunks the guard bounds besides zstd.
-    pub(crate) inflate: Inflate,
+    /// Where its compressed values are, for the guard against values that decode past their
+    /// chunk's size.
+    pub(crate) compressed: Layout,
     /// The metadata document (`zarr.json` or `.zarray`), for `zarrs` to decode chunks with.
     doc: Vec<u8>,
     /// Its key.
@@ -238,8 +237,7 @@ fn parse_v3(bytes: &[u8], key: &str) -> Result<NodeMeta> {
             .fold(1u64, u64::saturating_mul)
     });
     Ok(NodeMeta::Array(Box::new(ArrayMeta {
-        zstd: v3_layout(&node.codecs, per_shard),
-        inflate: Inflate::v3(&node.codecs),
+        compressed: v3_layout(&node.codecs, per_shard),
         shape,
         chunk,
         inner,
@@ -283,21 +281,13 @@ fn parse_v2_array(bytes: &[u8], key: &str, attrs: OrderedObject) -> Result<NodeM
         .compressor
         .as_ref()
         .map(|c| c.get("id").and_then(Value::as_str).unwrap_or("?"));
-    let zstd = match (filters.contains(&"zstd"), compressor) {
-        (true, Some(_)) => {
-            ZstdLayout::Unchecked("zstd-compressed chunks inside another codec".into())
-        }
-        (true, None) | (false, Some("zstd")) => ZstdLayout::Values,
-        _ => ZstdLayout::None,
-    };
     Ok(NodeMeta::Array(Box::new(ArrayMeta {
         shape: node.shape,
         chunk: node.chunks,
         inner: None,
         ty,
         attrs,
-        zstd,
-        inflate: Inflate::v2(compressor, &filters),
+        compressed: v2_layout(&filters, compressor),
         doc: bytes.to_vec(),
         key: key.to_owned(),
         format: ZarrFormat::V2,

@@ -36,7 +36,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use self::attrs::{attr_value, OrderedObject};
-use self::guard::{SizeGuard, ZstdLayout};
+use self::guard::{decoded_limit, Layout, SizeGuard};
 use self::meta::{node_exists, read_node, ArrayMeta, NodeMeta};
 use self::read::{open_zarrs, read_bytes, read_region, read_region_into, ZarrsArray};
 use self::shards::ShardedZstd;
@@ -221,25 +221,16 @@ impl ZarrArray {
             return Err(Error::unsupported(what.clone()));
         }
         let meta = &self.meta;
-        if let ZstdLayout::Unchecked(why) = &meta.zstd {
+        if let Layout::Unchecked(why) = &meta.compressed {
             return Err(Error::unsupported(why.clone()));
         }
-        // Frames are checked against the decoded size of one (inner) chunk, when it is fixed
-        // and the frame holds one chunk.
-        let limit = match (&meta.zstd, &meta.inner) {
-            (ZstdLayout::Values, Some(_)) => None,
-            _ => claim::stored_bytes(&meta.ty).and_then(|elem| {
-                meta.read_chunk()
-                    .iter()
-                    .try_fold(elem, |acc, &d| acc.checked_mul(d))
-            }),
-        };
-        let storage = SizeGuard::wrap(
-            self.store.readable(),
-            meta.zstd.clone(),
-            meta.inflate,
-            limit,
-        );
+        // Compressed values are checked against the decoded size of one (inner) chunk.
+        let values = meta
+            .read_chunk()
+            .iter()
+            .fold(1u64, |acc, &d| acc.saturating_mul(d));
+        let limit = decoded_limit(values, claim::stored_bytes(&meta.ty));
+        let storage = SizeGuard::wrap(self.store.readable(), meta.compressed.clone(), limit);
         let a = open_zarrs(storage, &self.path, meta.zarrs_metadata()?)?;
         Ok(self.zarrs.get_or_init(|| a))
     }
