@@ -15,7 +15,7 @@ class AnnpageError(Exception):
 class FormatError(AnnpageError):
     """A file that does not follow the AnnData on-disk format."""
 
-class ShapeError(AnnpageError):
+class ShapeError(AnnpageError, ValueError):
     """Shapes that must agree do not."""
 
 class SelectionError(AnnpageError, ValueError):

@@ -81,10 +81,11 @@ def _zarr_reads_string_dtype() -> bool:
 def _opaque(filename, path):
     """Reads an element annpage keeps verbatim (awkward arrays, rec-arrays) with anndata, from
     an .h5ad file or a Zarr store (a directory or a zip file); what fails there (a crafted
-    awkward form can make it recurse or claim any size) is a FormatError naming the element."""
+    awkward form can make it recurse or claim any size, an unknown encoding has no reader) is a
+    FormatError naming the element."""
     try:
         return _read_opaque(filename, path)
-    except (MemoryError, RecursionError, TypeError, ValueError, KeyError, OSError) as e:
+    except Exception as e:  # noqa: BLE001 - anndata's own errors (IORegistryError) included
         from ._annpage import FormatError
 
         raise FormatError(f"{filename}: /{path}: {type(e).__name__}: {e}") from e

@@ -24,37 +24,59 @@ create_exception!(
 );
 create_exception!(
     _annpage,
-    ShapeError,
-    AnnpageError,
-    "Shapes or lengths that do not agree (a selection, a column, a matrix)."
-);
-create_exception!(
-    _annpage,
     UnsupportedError,
     AnnpageError,
     "Something valid that annpage does not do (yet)."
 );
-/// `SelectionError`: an invalid argument, such as a selection that does not fit the axis. A
-/// subclass of both [`AnnpageError`] and Python's `ValueError` (what Python users catch for
-/// a bad argument), made once per interpreter: `create_exception!` takes one base class.
-static SELECTION_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+/// The errors that are Python `ValueError`s too (what Python users catch for a bad argument or
+/// a value of the wrong shape, as anndata raises): subclasses of both [`AnnpageError`] and
+/// `ValueError`, made once per interpreter (`create_exception!` takes one base class).
+#[derive(Clone, Copy)]
+enum ValueKind {
+    /// `SelectionError`: an invalid argument, such as a selection that does not fit the axis.
+    Selection,
+    /// `ShapeError`: shapes or lengths that do not agree (a selection, a column, a matrix).
+    Shape,
+}
 
-fn selection_error(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
-    SELECTION_ERROR
-        .get_or_try_init(py, || {
+static SELECTION_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static SHAPE_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+impl ValueKind {
+    fn name_doc_cell(self) -> (&'static str, &'static str, &'static PyOnceLock<Py<PyType>>) {
+        match self {
+            ValueKind::Selection => (
+                "SelectionError",
+                "An invalid argument, such as a selection that does not fit the axis.",
+                &SELECTION_ERROR,
+            ),
+            ValueKind::Shape => (
+                "ShapeError",
+                "Shapes or lengths that do not agree (a selection, a column, a matrix).",
+                &SHAPE_ERROR,
+            ),
+        }
+    }
+
+    fn get(self, py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+        let (name, doc, cell) = self.name_doc_cell();
+        cell.get_or_try_init(py, || {
             let bases = (py.get_type::<AnnpageError>(), py.get_type::<PyValueError>());
             let namespace = PyDict::new(py);
             namespace.set_item("__module__", "annpage")?;
-            namespace.set_item(
-                "__doc__",
-                "An invalid argument, such as a selection that does not fit the axis.",
-            )?;
-            let made = py
-                .get_type::<PyType>()
-                .call1(("SelectionError", bases, namespace))?;
+            namespace.set_item("__doc__", doc)?;
+            let made = py.get_type::<PyType>().call1((name, bases, namespace))?;
             Ok::<_, PyErr>(made.cast_into::<PyType>()?.unbind())
         })
         .map(|t| t.bind(py))
+    }
+
+    fn new_err(self, msg: String) -> PyErr {
+        Python::attach(|py| match self.get(py) {
+            Ok(ty) => PyErr::from_type(ty.clone(), msg),
+            Err(e) => e,
+        })
+    }
 }
 
 /// Converts an annpage error into the matching Python exception.
@@ -68,13 +90,10 @@ pub fn to_py(err: annpage::Error) -> PyErr {
         annpage::Error::Malformed(_) | annpage::Error::UnexpectedEncoding { .. } => {
             FormatError::new_err(msg)
         }
-        annpage::Error::Shape(_) => ShapeError::new_err(msg),
+        annpage::Error::Shape(_) => ValueKind::Shape.new_err(msg),
         annpage::Error::Unsupported(_) => UnsupportedError::new_err(msg),
         annpage::Error::InvalidArgument(_) | annpage::Error::NotFound(_) => {
-            Python::attach(|py| match selection_error(py) {
-                Ok(ty) => PyErr::from_type(ty.clone(), msg),
-                Err(e) => e,
-            })
+            ValueKind::Selection.new_err(msg)
         }
         _ => AnnpageError::new_err(msg),
     }
@@ -85,8 +104,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("AnnpageError", py.get_type::<AnnpageError>())?;
     m.add("FormatError", py.get_type::<FormatError>())?;
-    m.add("ShapeError", py.get_type::<ShapeError>())?;
+    m.add("ShapeError", ValueKind::Shape.get(py)?)?;
     m.add("UnsupportedError", py.get_type::<UnsupportedError>())?;
-    m.add("SelectionError", selection_error(py)?)?;
+    m.add("SelectionError", ValueKind::Selection.get(py)?)?;
     Ok(())
 }

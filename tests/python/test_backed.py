@@ -737,6 +737,13 @@ def test_elements_read_by_anndata_fail_as_format_errors_naming_them(tmp_path):
         g.attrs["length"] = 0
     with pytest.raises(annpage.FormatError, match=r"awk\.h5ad: /uns/awk: RecursionError"):
         annpage.read_h5ad(path)
+    # An encoding anndata has no reader for either (its IORegistryError): the same.
+    with h5py.File(path, "r+") as f:
+        del f["uns/awk"]
+        f["uns"].create_group("odd").attrs["encoding-type"] = "frobnicate"
+        f["uns/odd"].attrs["encoding-version"] = "0.1.0"
+    with pytest.raises(annpage.FormatError, match=r"awk\.h5ad: /uns/odd: IORegistryError"):
+        annpage.read_h5ad(path)
 
 
 def test_copy_writes_and_opens_as_anndatas_backed_copy(tmp_path):

@@ -100,6 +100,10 @@ def test_refused_changes_name_the_reason(path):
             b.var = "not a frame"
         with pytest.raises(annpage.ShapeError):
             b.obsp["bad"] = sp.identity(b.n_vars, format="csr")
+        for what in ("obsm", "layers", "obsp"):
+            # anndata raises a ValueError for a value of the wrong shape: so does annpage.
+            with pytest.raises(ValueError):
+                getattr(b, what)["bad"] = np.ones((1, 1))
         with pytest.raises(ValueError, match="names for"):
             b.var_names = ["one"]
     assert_equal(ad.read_h5ad(path), ad.read_h5ad(FIXTURE), exact=True)

@@ -85,6 +85,9 @@ def test_error_classes_form_a_hierarchy():
                 annpage.UnsupportedError):
         assert issubclass(cls, annpage.AnnpageError)
     assert issubclass(annpage.AnnpageError, Exception)
+    # A bad argument and a value of the wrong shape are what anndata raises for them too.
+    for cls in (annpage.SelectionError, annpage.ShapeError):
+        assert issubclass(cls, ValueError) and cls.__module__ == "annpage"
 
 
 def test_a_layer_of_strings_reads_in_memory_and_backed(tmp_path):
