@@ -36,7 +36,8 @@ pub struct JoinArgs {
     #[arg(long, value_name = "SEP", allow_hyphen_values = true)]
     index_unique: Option<String>,
     /// With --join outer, the value of missing entries (default: 0 sparse, NaN dense); an
-    /// integer (`0`, `-1`) keeps integer matrices integers where it fits, as anndata's does.
+    /// integer (`0`, `-1`) keeps integer matrices integers, `False`/`True` boolean ones
+    /// boolean, as anndata's does.
     #[arg(long, allow_hyphen_values = true)]
     fill_value: Option<annpage::FillValue>,
     /// Keep obsp (varp) along the axis as block-diagonal matrices.

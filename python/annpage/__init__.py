@@ -340,10 +340,13 @@ def _axis_name(axis):
 
 
 def _fill(value):
-    """A fill value as the native side takes it: an ``int`` for Python and numpy integers
-    (anndata keeps integer matrices integers for them), else a ``float``."""
+    """A fill value as the native side takes it: a ``bool`` for Python and numpy bools
+    (anndata keeps boolean matrices boolean for them), an ``int`` for integers (integer
+    matrices stay integers), else a ``float``."""
     if value is None:
         return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
     if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
         return int(value)
     return float(value)

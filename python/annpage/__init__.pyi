@@ -192,7 +192,7 @@ def read_collection(
     label: str | None = None,
     keys: list[str] | None = None,
     index_unique: str | None = None,
-    fill_value: float | None = None,
+    fill_value: bool | int | float | None = None,
     pairwise: bool = False,
     cache_mb: int = 1024,
     threads: int | None = None,
@@ -237,7 +237,7 @@ def concat_on_disk(
     label: str | None = None,
     keys: list[str] | None = None,
     index_unique: str | None = None,
-    fill_value: float | None = None,
+    fill_value: bool | int | float | None = None,
     pairwise: bool = False,
     compression: Literal["gzip", "lzf"] | None = None,
     cache_mb: int = 1024,
@@ -302,7 +302,7 @@ def concat(
     label: str | None = None,
     keys: list[str] | None = None,
     index_unique: str | None = None,
-    fill_value: float | None = None,
+    fill_value: bool | int | float | None = None,
     pairwise: bool = False,
 ) -> anndata.AnnData: ...
 
@@ -410,6 +410,6 @@ def serve(
     label: str | None = None,
     keys: list[str] | None = None,
     index_unique: str | None = None,
-    fill_value: float | None = None,
+    fill_value: bool | int | float | None = None,
     pairwise: bool = False,
 ) -> Server: ...

@@ -27,10 +27,11 @@ pub struct ConcatArgs {
     pairwise: bool,
 }
 
-/// A fill value as Python gives it: an `int` (the wrappers pass numpy integers as `int`) or a
-/// `float`.
+/// A fill value as Python gives it: a `bool`, an `int` (the wrappers pass numpy bools and
+/// integers as `bool` and `int`) or a `float`.
 #[derive(FromPyObject)]
 enum Fill {
+    Bool(bool),
     Int(i64),
     Float(f64),
 }
@@ -38,6 +39,7 @@ enum Fill {
 impl From<Fill> for FillValue {
     fn from(f: Fill) -> Self {
         match f {
+            Fill::Bool(b) => FillValue::Bool(b),
             Fill::Int(i) => FillValue::Int(i),
             Fill::Float(v) => FillValue::Float(v),
         }

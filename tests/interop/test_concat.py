@@ -179,6 +179,17 @@ def test_outer_fill(fmt: str, fill: float | None, annpage_bin: Path, tmp_path: P
     assert check([a, b], annpage_bin, tmp_path, join="outer", fill_value=fill) == "ok"
 
 
+@pytest.mark.parametrize("fill", [False, True])
+def test_outer_fill_with_a_bool(fill: bool, annpage_bin: Path, tmp_path: Path) -> None:
+    """A bool fill takes numpy's promotion with bool: a boolean X stays boolean, an integer
+    layer integer (anndata 0.13; a float fill would make both float64)."""
+    a = small(["a"], ["g1", "g2"], x=np.array([[True, False]]),
+              layers={"n": np.array([[1, 2]], dtype=np.int32)})
+    b = small(["b"], ["g2", "g3"], x=np.array([[False, True]]),
+              layers={"n": np.array([[3, 4]], dtype=np.int32)})
+    assert check([a, b], annpage_bin, tmp_path, join="outer", fill_value=fill) == "ok"
+
+
 @pytest.mark.parametrize("join", ["inner", "outer"])
 def test_pairwise_and_axis_var(join: str, annpage_bin: Path, tmp_path: Path) -> None:
     a = small(["c1", "c2"], ["g1", "g2"], obsp={"d": sparse.csr_matrix(np.ones((2, 2)))},

@@ -350,12 +350,12 @@ def test_dicts_nested_deeper_than_annpage_reads_are_not_written(tmp_path):
     assert not (tmp_path / "deep.h5ad").exists()
 
 
-@pytest.mark.parametrize("dtype", ["int64", "int32", "uint8", "float32", "float16"])
+@pytest.mark.parametrize("dtype", ["int64", "int32", "uint8", "float32", "float16", "bool"])
 @pytest.mark.parametrize("kind", ["dense", "csr"])
-@pytest.mark.parametrize("fill", [0, 7, -1, 0.0, 7.5])
+@pytest.mark.parametrize("fill", [0, 7, -1, 0.0, 7.5, False, np.bool_(True)])
 def test_fill_value_gives_anndatas_dtypes(tmp_path, dtype, kind, fill):
-    """An integer fill keeps integer matrices integers, a float one makes them floats (numpy's
-    promotion with the fill's dtype, anndata 0.13's rule for dense and sparse arrays; applied
+    """An integer fill keeps integer matrices integers, a float one makes them floats, a bool
+    one keeps boolean matrices boolean (numpy's promotion with the fill's dtype, anndata 0.13's rule for dense and sparse arrays; applied
     to an older anndata's result by `anndata_concat`): in memory and on disk."""
     if kind == "csr" and dtype == "float16":
         pytest.skip("scipy.sparse has no float16")

@@ -154,17 +154,20 @@ impl ConcatOptions {
     }
 }
 
-/// A fill value as given: an integer or a float. anndata's dtype rules differ for the two: a
-/// filled array takes numpy's promotion of its dtype with int64 for an integer (integers stay
-/// integers), with float64 for a float.
+/// A fill value as given: a bool, an integer or a float. anndata's dtype rules differ for the
+/// three: a filled array takes numpy's promotion of its dtype with bool for a bool (a boolean
+/// array stays boolean), int64 for an integer (integers stay integers), float64 for a float.
 ///
 /// ```
 /// use annpage::FillValue;
 /// assert_eq!(FillValue::from(0).as_f64(), 0.0);
 /// assert!(FillValue::from(0.0).is_zero() && !FillValue::from(-1).is_zero());
+/// assert_eq!("False".parse(), Ok(FillValue::Bool(false)));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum FillValue {
+    /// A Python `bool` (or numpy bool).
+    Bool(bool),
     /// A Python `int` (or numpy integer).
     Int(i64),
     /// A Python `float`.
@@ -175,6 +178,7 @@ impl FillValue {
     /// The value as a float.
     pub fn as_f64(self) -> f64 {
         match self {
+            FillValue::Bool(b) => f64::from(u8::from(b)),
             FillValue::Int(i) => i as f64,
             FillValue::Float(f) => f,
         }
@@ -201,8 +205,14 @@ impl From<f64> for FillValue {
 impl std::str::FromStr for FillValue {
     type Err = std::num::ParseFloatError;
 
-    /// An integer when the text is one (`0`, `-1`), else a float (`0.5`, `nan`, `1e3`).
+    /// A bool for `True`/`False` (as Python spells them, or lower case), an integer when the
+    /// text is one (`0`, `-1`), else a float (`0.5`, `nan`, `1e3`).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "True" | "true" => return Ok(FillValue::Bool(true)),
+            "False" | "false" => return Ok(FillValue::Bool(false)),
+            _ => {}
+        }
         match s.trim().parse::<i64>() {
             Ok(i) => Ok(FillValue::Int(i)),
             Err(_) => s.trim().parse::<f64>().map(FillValue::Float),

@@ -96,9 +96,11 @@ pub(super) fn promote_for_nan(dtype: DType) -> Option<DType> {
     }
 }
 
-/// The dtype of numpy's `asarray(fill)`: int64 for an integer, float64 for a float.
+/// The dtype of numpy's `asarray(fill)`: int64 for an integer, float64 for a float, bool for
+/// a bool.
 pub(super) fn fill_dtype(fill: FillValue) -> DType {
     match fill {
+        FillValue::Bool(_) => DType::Bool,
         FillValue::Int(_) => DType::I64,
         FillValue::Float(_) => DType::F64,
     }
@@ -223,6 +225,7 @@ pub(super) fn full(
     value: impl Into<FillValue>,
 ) -> Result<ArrayData> {
     let filled = match value.into() {
+        FillValue::Bool(b) => ArrayData::Bool(ArrayD::from_elem(IxDyn(shape), b)),
         FillValue::Int(i) => ArrayData::I64(ArrayD::from_elem(IxDyn(shape), i)),
         FillValue::Float(f) => ArrayData::F64(ArrayD::from_elem(IxDyn(shape), f)),
     };
@@ -268,6 +271,7 @@ impl Obj {
     /// A fill value as a Python object.
     pub(super) fn of_fill(fill: FillValue) -> Obj {
         match fill {
+            FillValue::Bool(b) => Obj::Bool(b),
             FillValue::Int(i) => Obj::Int(i.into()),
             FillValue::Float(f) => Obj::float(f),
         }
