@@ -22,8 +22,6 @@ use zarrs::storage::{
     Bytes, MaybeBytesIterator, ReadableStorage, ReadableStorageTraits, StorageError, StoreKey,
 };
 
-use crate::memory::check_memory;
-
 /// A compressor of chunk values whose decoded size the guard checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Compressor {
@@ -249,12 +247,9 @@ impl SizeGuard {
                         .saturating_add(if index_crc { 4 } else { 0 });
                 let len = bytes.len() as u64;
                 if !whole {
-                    // An inner chunk read alone, or the index (which no compressor decodes).
-                    return if len == index_len {
-                        Ok(())
-                    } else {
-                        self.check_value(compressor, key, bytes)
-                    };
+                    // An inner chunk read alone, or the index: no compressor takes the index
+                    // for its value (checked below), and an inner chunk is checked.
+                    return self.check_value(compressor, key, bytes);
                 }
                 if index_len > len {
                     return Ok(()); // Not a shard zarrs can decode: it reports that itself.
@@ -278,69 +273,76 @@ impl SizeGuard {
         }
     }
 
-    /// Checks one compressed (inner) chunk against the limit.
+    /// Checks one compressed (inner) chunk against the limit. A value the compressor would
+    /// not take for its own (corrupt, or a shard's index read alone) passes: `zarrs` refuses
+    /// it without decoding anything.
     fn check_value(&self, c: Compressor, key: &StoreKey, bytes: &[u8]) -> Result<(), StorageError> {
         let limit = self.limit;
-        let gzip = match c {
-            Compressor::Zstd => return self.check_zstd(key, bytes),
-            Compressor::Blosc => {
-                // Bytes 4..8 of a blosc header: the decoded size, which blosc allocates.
-                let declared = bytes
-                    .get(4..8)
-                    .map(|b| u64::from(u32::from_le_bytes(b.try_into().expect("4 bytes"))));
-                return match declared {
-                    Some(n) if n > limit => Err(StorageError::Other(format!(
-                        "the blosc header of '{key}' declares {n} decoded bytes, more than the \
-                         {limit} its chunk holds"
-                    ))),
-                    _ => Ok(()),
-                };
-            }
-            Compressor::Gzip => true,
-            Compressor::Zlib => false,
-        };
-        if (bytes.len() as u64).saturating_mul(1032) <= limit.saturating_add(INFLATE_SLACK) {
-            return Ok(()); // Whatever it holds, it cannot inflate far past its chunk.
-        }
-        let mut inflater: Box<dyn std::io::Read + '_> = if gzip {
-            Box::new(flate2::read::GzDecoder::new(bytes))
-        } else {
-            Box::new(flate2::read::ZlibDecoder::new(bytes))
-        };
-        let mut scratch = vec![0u8; 64 << 10];
-        let mut decoded = 0u64;
-        // A read error is corrupt data: zarrs reports it when it decodes.
-        while let Ok(n @ 1..) = inflater.read(&mut scratch) {
-            decoded += n as u64;
-            if decoded > limit {
-                return Err(StorageError::Other(format!(
-                    "'{key}' inflates past the {limit} bytes its chunk holds"
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    fn check_zstd(&self, key: &StoreKey, bytes: &[u8]) -> Result<(), StorageError> {
-        // The bound zarrs' zstd codec allocates; `None` when the frames are not complete
-        // (zarrs then decodes as a stream, growing its buffer with the output).
-        let Some(bound) = zstd::bulk::Decompressor::upper_bound(bytes) else {
-            return Ok(());
-        };
-        let bound = bound as u64;
-        let refuse = |what: String| {
+        let past = |what: &str| {
             StorageError::Other(format!(
-                "the zstd frames of '{key}' declare {bound} decoded bytes, {what}"
+                "'{key}' {what}, more than the {limit} bytes its chunk holds"
             ))
         };
-        if bound > self.limit {
-            return Err(refuse(format!(
-                "more than the {} its chunk holds",
-                self.limit
-            )));
+        match c {
+            Compressor::Zstd => match zstd::bulk::Decompressor::upper_bound(bytes) {
+                // What zarrs allocates for the frames.
+                Some(bound) if bound as u64 > limit => Err(past(&format!(
+                    "holds zstd frames declaring {bound} decoded bytes"
+                ))),
+                Some(_) => Ok(()),
+                // Frames without a bound: zarrs decodes them as a stream, growing its buffer.
+                None => match zstd::stream::read::Decoder::new(bytes) {
+                    Ok(decoder) => count_decoded(decoder, limit, || past("decodes past its chunk")),
+                    Err(_) => Ok(()),
+                },
+            },
+            Compressor::Blosc => {
+                // A blosc header: decoded size (bytes 4..8), which blosc allocates, and the
+                // value's own size (12..16; blosc refuses a value of another size).
+                let word = |at: usize| {
+                    bytes
+                        .get(at..at + 4)
+                        .map(|b| u64::from(u32::from_le_bytes(b.try_into().expect("4 bytes"))))
+                };
+                match (word(4), word(12)) {
+                    (Some(n), Some(own)) if own == bytes.len() as u64 && n > limit => Err(past(
+                        &format!("has a blosc header declaring {n} decoded bytes"),
+                    )),
+                    _ => Ok(()),
+                }
+            }
+            Compressor::Gzip | Compressor::Zlib => {
+                if (bytes.len() as u64).saturating_mul(1032) <= limit.saturating_add(INFLATE_SLACK)
+                {
+                    return Ok(()); // Whatever it holds, it cannot inflate far past its chunk.
+                }
+                let past = || past("inflates past its chunk");
+                if c == Compressor::Gzip {
+                    count_decoded(flate2::read::GzDecoder::new(bytes), limit, past)
+                } else {
+                    count_decoded(flate2::read::ZlibDecoder::new(bytes), limit, past)
+                }
+            }
         }
-        check_memory(bound, "decoding it").map_err(|e| refuse(e.to_string()))
     }
+}
+
+/// Decodes `decoder` into a scratch buffer, counting: `past()` once it passes `limit` bytes. A
+/// read error is corrupt data, which `zarrs` reports when it decodes.
+fn count_decoded(
+    mut decoder: impl std::io::Read,
+    limit: u64,
+    past: impl Fn() -> StorageError,
+) -> Result<(), StorageError> {
+    let mut scratch = vec![0u8; 64 << 10];
+    let mut decoded = 0u64;
+    while let Ok(n @ 1..) = decoder.read(&mut scratch) {
+        decoded += n as u64;
+        if decoded > limit {
+            return Err(past());
+        }
+    }
+    Ok(())
 }
 
 impl ReadableStorageTraits for SizeGuard {

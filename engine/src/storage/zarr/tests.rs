@@ -662,16 +662,27 @@ fn zstd_frames_that_lie_about_their_size_are_refused() {
         overwrite(&path, &format!("z/{chunk0}"), &bomb);
         overwrite(&path, &format!("s/{chunk0}"), &bomb);
         for (name, why) in [
-            ("z", "more than the 32 its chunk holds"),
+            ("z", "more than the 32 bytes its chunk holds"),
             // Strings have no fixed size: bounded per string (guard::decoded_limit).
-            ("s", "its chunk holds"),
+            ("s", "bytes its chunk holds"),
         ] {
             let err = root.array(name).unwrap().read().unwrap_err().to_string();
             assert!(
-                err.contains("declare 1125899906842624 decoded bytes") && err.contains(why),
+                err.contains("declaring 1125899906842624 decoded bytes") && err.contains(why),
                 "{err}"
             );
         }
+        // Frames whose bound zstd cannot tell (bytes after the frame) are decoded by zarrs as
+        // a stream that grows with its output: the guard counts what they decode to first.
+        let mut unbounded = zstd::bulk::compress(&vec![0u8; 1 << 20], 3).unwrap();
+        unbounded.extend_from_slice(b"not a frame");
+        assert_eq!(zstd::bulk::Decompressor::upper_bound(&unbounded), None);
+        overwrite(&path, &format!("z/{chunk0}"), &unbounded);
+        let err = root.array("z").unwrap().read().unwrap_err().to_string();
+        assert!(
+            err.contains("decodes past its chunk, more than the 32 bytes"),
+            "{err}"
+        );
         if fmt == 3 {
             assert_eq!(
                 read(&*root, "sh"),
@@ -697,7 +708,8 @@ fn zstd_frames_that_lie_about_their_size_are_refused() {
             let sh = root.array("sh").unwrap();
             for err in [sh.read().unwrap_err(), sh.read_rows(0..1).unwrap_err()] {
                 assert!(
-                    err.to_string().contains("more than the 16 its chunk holds"),
+                    err.to_string()
+                        .contains("more than the 16 bytes its chunk holds"),
                     "{err}"
                 );
             }
