@@ -7,7 +7,7 @@ use std::path::Path;
 use annpage_engine::data::{ArrayData, Column, DType};
 use annpage_engine::error::ResultExt;
 use annpage_engine::format::loom;
-use annpage_engine::format::text::{csv, mtx, tenx};
+use annpage_engine::format::text::{csv, mtx, strip_compression, tenx};
 use annpage_engine::{Error, Result};
 
 use crate::{AnnData, Selection};
@@ -440,7 +440,7 @@ impl FileFormat {
             return tenx.then_some(FileFormat::TenxMtx);
         }
         let name = path.file_name()?.to_str()?.to_ascii_lowercase();
-        let name = name.strip_suffix(".gz").unwrap_or(&name);
+        let name = strip_compression(&name);
         let ext = name.rsplit_once('.')?.1;
         match ext {
             "h5ad" => Some(FileFormat::H5ad),

@@ -344,6 +344,36 @@ def test_gzipped_table_and_explicit_format(annpage_bin: Path, tmp_path: Path) ->
     assert res.returncode != 0 and "--from" in res.stderr
 
 
+def test_bzip2_and_old_mac_line_breaks_read_as_anndata_reads_them(annpage_bin: Path, tmp_path: Path) -> None:
+    """anndata's read_csv opens `.bz2` files with bz2 and reads text with Python's universal
+    newlines (a lone \\r ends a line, as in old Mac files)."""
+    import bz2
+
+    text = TABLES["corner.csv"]
+    plain = tmp_path / "t.csv"
+    plain.write_text(text)
+    want = ad.read_csv(plain)
+    packed = tmp_path / "t.csv.bz2"
+    packed.write_bytes(bz2.compress(text.encode()))
+    _same(_convert(annpage_bin, packed, tmp_path / "a.h5ad"), ad.read_csv(packed))
+    _same(ad.read_csv(packed), want)
+    mac = tmp_path / "mac.csv"
+    mac.write_bytes(text.replace("\n", "\r").encode())
+    _same(_convert(annpage_bin, mac, tmp_path / "b.h5ad"), ad.read_csv(mac))
+
+
+def test_blank_lines_after_the_barcodes_are_not_barcodes(annpage_bin: Path, tmp_path: Path) -> None:
+    """pandas skips blank lines: a barcodes file ending in an empty line still holds as many
+    barcodes as the matrix has cells."""
+    import scanpy as sc
+
+    d = tenx_dir(tmp_path, False)
+    path = d / "barcodes.tsv.gz"
+    path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes()) + b"\n\n"))
+    want = sc.read_10x_mtx(d)
+    _same(_convert(annpage_bin, d, tmp_path / "out.h5ad"), want)
+
+
 def test_ragged_table_names_the_line(annpage_bin: Path, tmp_path: Path) -> None:
     src = tmp_path / "ragged.csv"
     src.write_text("id,a,b\nr1,1,2\nr2,3\nr3,4,5\n")

@@ -47,7 +47,7 @@ impl CsvOptions {
     /// ```
     pub fn for_path(path: &std::path::Path) -> CsvOptions {
         let name = path.to_string_lossy().to_ascii_lowercase();
-        let name = name.strip_suffix(".gz").unwrap_or(&name);
+        let name = super::strip_compression(&name);
         let delimiter = match name.rsplit_once('.').map(|(_, e)| e) {
             Some("tsv" | "tab") => Some('\t'),
             Some("txt" | "data") => None,
