@@ -62,6 +62,9 @@ pub(super) struct Shared {
     columns: Mutex<HashMap<ColumnKey, Held<Column>>>,
     /// Where each name of obs's and var's index is, once a selection by name asked.
     name_indexes: Mutex<HashMap<(u64, FrameId), Held<NameIndex>>>,
+    /// Held while a column or name index not held yet is loaded: readers that miss wait for
+    /// it instead of each reading (and holding) a copy at once.
+    loading: Mutex<()>,
     /// The part of the budget taken by what opening the file read into memory (legacy
     /// annotations, layers of strings).
     _read_at_open: Reservation<Block>,
@@ -98,6 +101,7 @@ impl Shared {
             matrices: Mutex::new(HashMap::new()),
             columns: Mutex::new(HashMap::new()),
             name_indexes: Mutex::new(HashMap::new()),
+            loading: Mutex::new(()),
             _read_at_open: read_at_open,
         }
     }
@@ -286,8 +290,15 @@ impl Shared {
         bytes: impl FnOnce(&T) -> usize,
         load: impl FnOnce() -> Result<T>,
     ) -> Result<Arc<T>> {
-        if let Some(held) = lock(map).get(&key) {
-            return Ok(Arc::clone(&held.value));
+        let held = |map: &Mutex<HashMap<K, Held<T>>>, key: &K| {
+            lock(map).get(key).map(|held| Arc::clone(&held.value))
+        };
+        if let Some(value) = held(map, &key) {
+            return Ok(value);
+        }
+        let _loading = lock(&self.loading);
+        if let Some(value) = held(map, &key) {
+            return Ok(value); // Loaded while this reader waited.
         }
         let value = Arc::new(load()?);
         let reservation = self.cache.reserve(bytes(&value));
@@ -649,4 +660,35 @@ fn memory_bytes(layout: &Layout) -> usize {
         + matrices(&layout.varp)
         + matrices(&layout.layers)
         + raw
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readers_that_miss_at_once_load_a_column_once() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/pbmc_like_csr.h5ad"
+        );
+        let b = crate::read_h5ad_backed(path, Mode::Read, Default::default()).unwrap();
+        let loads = AtomicU64::new(0);
+        let barrier = std::sync::Barrier::new(8);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    barrier.wait();
+                    let key = (0, FrameId::Obs, Some("cold".to_owned()));
+                    let column = b.shared.cached(key, || {
+                        loads.fetch_add(1, Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                        Ok(Column::Array(ArrayData::from(vec![1.0f64])))
+                    });
+                    assert_eq!(column.unwrap().len(), 1);
+                });
+            }
+        });
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+    }
 }
