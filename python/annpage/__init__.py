@@ -675,6 +675,8 @@ def serve(
             specs.append((str(name), [os.fspath(p) for p in paths], not single))
     else:
         specs = [(None, [os.fspath(path)], False) for path in datasets]
+    if not 0 <= int(port) <= 65535:
+        raise ValueError(f"port must be from 0 to 65535, not {port!r}")
     native = _Server(
         specs,
         str(host),

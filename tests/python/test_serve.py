@@ -79,6 +79,9 @@ def test_a_server_that_cannot_start_raises_naming_the_cause(tmp_path):
         annpage.serve([PBMC, PBMC], port=0)
     with pytest.raises(ValueError, match="not an IP address"):
         annpage.serve(PBMC, host="localhost", port=0)
+    for port in (-1, 70000):
+        with pytest.raises(ValueError, match="port must be from 0 to 65535"):
+            annpage.serve(PBMC, port=port)
 
 
 def test_a_gene_major_copy_reads_back_equal_in_anndata(tmp_path):
