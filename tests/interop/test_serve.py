@@ -347,3 +347,49 @@ def test_a_decoder_panic_on_a_corrupt_store_is_one_line_of_the_log(annpage_bin, 
     lines = log.splitlines()
     assert [l for l in lines if l.startswith("annpage: panic: ")] and "panicked" not in log, log
     assert all(l.startswith(("annpage: ", "INFO ")) for l in lines), log
+
+
+def test_cold_requests_for_one_column_read_it_once(annpage_bin, tmp_path):
+    """Concurrent requests for an obs column not read yet share one read of it: each used to
+    read (and hold) a copy of its own, and 32 of them took a server with a 96 MiB budget past
+    500 MB."""
+    import threading
+
+    n = 100_000
+    path = tmp_path / "strings.h5ad"
+    a = ad.AnnData(X=sp.csr_matrix((n, 4), dtype=np.float32))
+    a.obs_names = [f"c{i}" for i in range(n)]
+    a.obs["u"] = [f"unique_{i}_" + "y" * 200 for i in range(n)]  # unique: stays strings
+    a.write_h5ad(path)
+    proc = subprocess.Popen(
+        [str(annpage_bin), "serve", f"s={path}", "--port", "0", "--cache-mb", "64",
+         "--response-mb", "32", "--threads", "4", "--quiet"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = re.search(r"http://(\S+)", proc.stderr.readline()).group(0)
+        rng = np.random.default_rng(0)
+        urls = [f"{url}/datasets/s/obs?columns=u&rows=" + ",".join(map(str, rng.integers(0, n, 2000)))
+                for _ in range(16)]
+        statuses = []
+
+        def ask(u):
+            try:
+                statuses.append(fetch(u)[0])
+            except OSError as e:  # a timeout: counted as a failure below
+                statuses.append(repr(e))
+
+        threads = [threading.Thread(target=ask, args=(u,)) for u in urls]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        with open(f"/proc/{proc.pid}/status") as f:
+            peak_kb = int(next(line for line in f if line.startswith("VmHWM")).split()[1])
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    assert statuses == [200] * 16
+    # One copy of the column (~23 MB) within the budget; 16 copies were ~370 MB.
+    assert peak_kb / 1024 < 64 + 32 + 100, f"{peak_kb / 1024:.0f} MiB"
