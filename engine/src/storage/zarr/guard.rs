@@ -32,9 +32,10 @@ pub(crate) enum Compressor {
 }
 
 impl Compressor {
-    /// The compressor a codec (v3) or filter / compressor id (v2) names, if it is one.
+    /// The compressor a codec (v3, also under numcodecs' names: `numcodecs.zlib`) or filter /
+    /// compressor id (v2) names, if it is one.
     fn of(name: &str) -> Option<Compressor> {
-        match name {
+        match bare(name) {
             "zstd" => Some(Compressor::Zstd),
             "blosc" => Some(Compressor::Blosc),
             "gzip" => Some(Compressor::Gzip),
@@ -74,9 +75,9 @@ pub(crate) enum Layout {
     Unchecked(String),
 }
 
-/// Codecs that leave what the compressor after them decodes to the chunk's size, or that
-/// encode strings (whose decoded size is bounded separately): v3 array-to-bytes codecs, v2
-/// filters.
+/// Codecs that leave what the compressor after them decodes to the chunk's size (a checksum
+/// adds [`CHECKSUM_BYTES`]), or that encode strings (whose decoded size is bounded
+/// separately): v3 array-to-bytes codecs, v2 filters, numcodecs' under their bare names.
 const SIZE_KEEPING: &[&str] = &[
     "bytes",
     "vlen-utf8",
@@ -84,7 +85,16 @@ const SIZE_KEEPING: &[&str] = &[
     "shuffle",
     "delta",
     "transpose",
+    "crc32c",
 ];
+
+/// What checksums inside a compressor may add to the chunk it decodes to.
+const CHECKSUM_BYTES: u64 = 64;
+
+/// A codec's name without the `numcodecs.` prefix zarr-python 3 gives numcodecs' codecs.
+fn bare(name: &str) -> &str {
+    name.strip_prefix("numcodecs.").unwrap_or(name)
+}
 
 /// The compressor of a chain of codecs (`names`, in encoding order; v2: the filters, then the
 /// compressor): `Ok(None)` with none, `Err` naming why a chain cannot be checked.
@@ -103,10 +113,13 @@ fn compressor_of(names: &[&str]) -> Result<Option<Compressor>, String> {
             other.name()
         ));
     }
-    if let Some(after) = names[at + 1..].iter().find(|n| **n != "crc32c") {
+    if let Some(after) = names[at + 1..].iter().find(|n| bare(n) != "crc32c") {
         return Err(format!("{c}-compressed chunks inside the codec '{after}'"));
     }
-    if let Some(before) = names[..at].iter().find(|n| !SIZE_KEEPING.contains(n)) {
+    if let Some(before) = names[..at]
+        .iter()
+        .find(|n| !SIZE_KEEPING.contains(&bare(n)))
+    {
         return Err(format!(
             "{c}-compressed chunks after the codec '{before}', which changes their size: \
              annpage cannot bound what they decode to"
@@ -189,14 +202,19 @@ pub(crate) fn v3_layout(codecs: &[Value], per_shard: Option<u64>) -> Layout {
     }
 }
 
-/// How far past its chunk a gzip or zlib value may inflate before the guard inflates it to
-/// check (the rule HDF5 chunks follow: 256 MiB beyond the chunk's bytes).
-const INFLATE_SLACK: u64 = 256 << 20;
+/// How far past its chunk a gzip or zlib value may inflate unchecked: a value too short to
+/// inflate further is not inflated twice. Per chunk: `zarrs` decodes chunks on several
+/// threads at once.
+const INFLATE_SLACK: u64 = 1 << 20;
 
 /// The bytes a chunk of strings may decode to, per string (beyond its length's bytes), before
-/// [`INFLATE_SLACK`] is added: strings have no fixed size, so a chunk of `n` may decode to at
-/// most `n * (8 + STRING_BYTES) + INFLATE_SLACK` bytes.
+/// [`STRINGS_SLACK`] is added: strings have no fixed size, so a chunk of `n` may decode to at
+/// most `n * (8 + STRING_BYTES) + STRINGS_SLACK` bytes.
 const STRING_BYTES: u64 = 256;
+
+/// What a chunk of strings may decode to beyond [`STRING_BYTES`] a string (the rule of HDF5
+/// chunks whose room is small: 64 MiB).
+const STRINGS_SLACK: u64 = 64 << 20;
 
 /// The most bytes one compressed value of a chunk of `values` values may decode to: `elem`
 /// bytes each for values of a fixed size (`Some`), else (strings) see [`STRING_BYTES`].
@@ -205,7 +223,7 @@ pub(crate) fn decoded_limit(values: u64, elem: Option<u64>) -> u64 {
         Some(elem) => values.saturating_mul(elem),
         None => values
             .saturating_mul(8 + STRING_BYTES)
-            .saturating_add(INFLATE_SLACK),
+            .saturating_add(STRINGS_SLACK),
     }
 }
 
@@ -278,6 +296,8 @@ impl SizeGuard {
     /// it without decoding anything.
     fn check_value(&self, c: Compressor, key: &StoreKey, bytes: &[u8]) -> Result<(), StorageError> {
         let limit = self.limit;
+        // What the checked codecs may decode to: the chunk, and the checksums inside them.
+        let allowed = limit.saturating_add(CHECKSUM_BYTES);
         let past = |what: &str| {
             StorageError::Other(format!(
                 "'{key}' {what}, more than the {limit} bytes its chunk holds"
@@ -286,13 +306,15 @@ impl SizeGuard {
         match c {
             Compressor::Zstd => match zstd::bulk::Decompressor::upper_bound(bytes) {
                 // What zarrs allocates for the frames.
-                Some(bound) if bound as u64 > limit => Err(past(&format!(
+                Some(bound) if bound as u64 > allowed => Err(past(&format!(
                     "holds zstd frames declaring {bound} decoded bytes"
                 ))),
                 Some(_) => Ok(()),
                 // Frames without a bound: zarrs decodes them as a stream, growing its buffer.
                 None => match zstd::stream::read::Decoder::new(bytes) {
-                    Ok(decoder) => count_decoded(decoder, limit, || past("decodes past its chunk")),
+                    Ok(decoder) => {
+                        count_decoded(decoder, allowed, || past("decodes past its chunk"))
+                    }
                     Err(_) => Ok(()),
                 },
             },
@@ -305,7 +327,7 @@ impl SizeGuard {
                         .map(|b| u64::from(u32::from_le_bytes(b.try_into().expect("4 bytes"))))
                 };
                 match (word(4), word(12)) {
-                    (Some(n), Some(own)) if own == bytes.len() as u64 && n > limit => Err(past(
+                    (Some(n), Some(own)) if own == bytes.len() as u64 && n > allowed => Err(past(
                         &format!("has a blosc header declaring {n} decoded bytes"),
                     )),
                     _ => Ok(()),
@@ -318,9 +340,9 @@ impl SizeGuard {
                 }
                 let past = || past("inflates past its chunk");
                 if c == Compressor::Gzip {
-                    count_decoded(flate2::read::GzDecoder::new(bytes), limit, past)
+                    count_decoded(flate2::read::GzDecoder::new(bytes), allowed, past)
                 } else {
-                    count_decoded(flate2::read::ZlibDecoder::new(bytes), limit, past)
+                    count_decoded(flate2::read::ZlibDecoder::new(bytes), allowed, past)
                 }
             }
         }
@@ -432,12 +454,19 @@ mod tests {
         refused(v3_layout(&around, Some(2)), "compressed shards");
         refused(v2_layout(&["zstd"], Some("zlib")), "compressed twice");
         refused(v2_layout(&["astype"], Some("zlib")), "'astype'");
+        // numcodecs' codecs under zarr-python 3's names are known as themselves.
+        let numcodecs = codecs(json!([{"name": "bytes"}, {"name": "numcodecs.shuffle"},
+            {"name": "crc32c"}, {"name": "numcodecs.zlib"}]));
+        assert_eq!(
+            v3_layout(&numcodecs, None),
+            Layout::Values(Compressor::Zlib)
+        );
     }
 
     #[test]
     fn strings_may_decode_to_more_than_their_count() {
         assert_eq!(decoded_limit(10, Some(4)), 40);
-        assert_eq!(decoded_limit(0, None), INFLATE_SLACK);
+        assert_eq!(decoded_limit(0, None), STRINGS_SLACK);
         assert!(decoded_limit(1_000_000, None) > 1_000_000 * 256);
     }
 }
