@@ -1,6 +1,6 @@
 //! A query evaluated over a frame's rows, with pandas' rules for missing values.
 
-use annpage_engine::data::{ArrayData, Categorical, Column, DataFrame, NullableKind};
+use annpage_engine::data::{ArrayData, Categorical, Column, DataFrame, NullableKind, StringNa};
 
 use super::ast::{CmpOp, Expr, Literal, Operand};
 
@@ -86,11 +86,17 @@ enum Side<'a> {
         values: Vec<f64>,
         na: Option<&'a [bool]>,
         boolean: bool,
+        /// A value compared with the column as numpy compares a Python float with its dtype:
+        /// in the column's precision (float32 and float16 round it first).
+        precision: fn(f64) -> f64,
     },
     /// Text; `None` is a missing value (see [`missing_text`]).
     Text {
         name: String,
         values: Vec<Option<&'a str>>,
+        /// Whether a missing value is pandas' `NA` (the `string` dtype), which a comparison
+        /// of two columns propagates, rather than `NaN`.
+        pd_na: bool,
     },
     Cat {
         name: String,
@@ -155,6 +161,7 @@ fn resolve<'a>(op: &Operand, df: &'a DataFrame) -> Eval<Side<'a>> {
                 .iter()
                 .map(|s| Some(s.as_str()))
                 .collect(),
+            pd_na: false,
         });
     }
     if strict {
@@ -170,6 +177,7 @@ fn side_of<'a>(name: &str, column: &'a Column) -> Side<'a> {
         Column::Array(ArrayData::String(s)) => Side::Text {
             name,
             values: s.iter().map(|v| Some(v.as_str())).collect(),
+            pd_na: false,
         },
         Column::Array(a) => Side::Num {
             name,
@@ -179,15 +187,21 @@ fn side_of<'a>(name: &str, column: &'a Column) -> Side<'a> {
                 .unwrap_or_default(),
             na: None,
             boolean: matches!(a, ArrayData::Bool(_)),
+            precision: match a {
+                ArrayData::F32(_) => |x| f64::from(x as f32),
+                ArrayData::F16(_) => |x| half::f16::from_f64(x).to_f64(),
+                _ => std::convert::identity,
+            },
         },
         Column::Nullable(n) => match (n.kind(), n.values()) {
-            (NullableKind::String(_), ArrayData::String(s)) => Side::Text {
+            (NullableKind::String(na), ArrayData::String(s)) => Side::Text {
                 name,
                 values: s
                     .iter()
                     .zip(n.mask())
                     .map(|(v, &missing)| (!missing).then_some(v.as_str()))
                     .collect(),
+                pd_na: na == StringNa::Na,
             },
             (kind, values) => Side::Num {
                 name,
@@ -197,6 +211,7 @@ fn side_of<'a>(name: &str, column: &'a Column) -> Side<'a> {
                     .unwrap_or_default(),
                 na: Some(n.mask()),
                 boolean: kind == NullableKind::Boolean,
+                precision: std::convert::identity,
             },
         },
         Column::Categorical(cat) => Side::Cat { name, cat },
@@ -245,8 +260,16 @@ fn compare(l: &Side<'_>, op: CmpOp, r: &Side<'_>, n: usize) -> Eval<Vec<Tri>> {
     match (l, r) {
         (Side::Const(_), Side::Const(_)) => Err("one side of a comparison must be a column".into()),
         (Side::Const(_), _) => compare(r, op.flipped(), l, n),
-        (Side::Num { values, na, .. }, Side::Const(lit)) => {
-            let x = number(lit).ok_or_else(|| mismatch(l, lit))?;
+        (
+            Side::Num {
+                values,
+                na,
+                precision,
+                ..
+            },
+            Side::Const(lit),
+        ) => {
+            let x = precision(number(lit).ok_or_else(|| mismatch(l, lit))?);
             Ok(values
                 .iter()
                 .enumerate()
@@ -295,11 +318,24 @@ fn compare(l: &Side<'_>, op: CmpOp, r: &Side<'_>, n: usize) -> Eval<Vec<Tri>> {
         ) => Ok((0..n)
             .map(|i| (!is_na(*na_a, i) && !is_na(*na_b, i)).then(|| ieee(a[i], op, b[i])))
             .collect()),
-        (Side::Text { values: a, .. }, Side::Text { values: b, .. }) => Ok(a
+        (
+            Side::Text {
+                values: a,
+                pd_na: na_a,
+                ..
+            },
+            Side::Text {
+                values: b,
+                pd_na: na_b,
+                ..
+            },
+        ) => Ok(a
             .iter()
             .zip(b)
             .map(|(x, y)| match (x, y) {
                 (Some(x), Some(y)) => Some(op.holds(x.cmp(y))),
+                // pandas' NA beside any value is NA (`s != s` selects none of them).
+                _ if *na_a || *na_b => None,
                 _ => missing_text(op),
             })
             .collect()),

@@ -196,6 +196,9 @@ fn lex(s: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
                     "in" => Tok::In,
                     "True" => Tok::Bool(true),
                     "False" => Tok::Bool(false),
+                    // pandas' query knows these as numpy's infinity (a column so named is
+                    // `inf` in backquotes).
+                    "inf" | "Inf" => Tok::Num(f64::INFINITY),
                     _ => Tok::Name(word),
                 };
                 (tok, len)

@@ -36,6 +36,8 @@ fn frame() -> DataFrame {
     )
     .unwrap();
     df.insert("level", Column::Categorical(level)).unwrap();
+    let pct = ArrayData::from(vec![0.1f32, 0.3, 0.5, 0.1]);
+    df.insert("pct", Column::Array(pct)).unwrap();
     df
 }
 
@@ -92,6 +94,20 @@ fn missing_values_follow_pandas() {
     // Ordered categoricals compare by category order.
     assert_eq!(mask("level >= 'mid'"), [false, true, true, false]);
     assert_eq!(mask("level < 'high'"), [true, false, true, false]);
+}
+
+#[test]
+fn values_compare_as_numpy_compares_them() {
+    // A float32 column and a Python float compare in float32 (0.1 rounds as the column's).
+    assert_eq!(mask("pct <= 0.1"), [true, false, false, true]);
+    assert_eq!(mask("pct == 0.3"), [false, true, false, false]);
+    assert_eq!(mask("pct > 0.3"), [false, false, true, false]);
+    // pandas' query knows numpy's infinity.
+    assert_eq!(mask("score < inf"), [true, true, false, true]);
+    assert_eq!(mask("score > -Inf"), [true, true, false, true]);
+    // Two columns of pandas' `string` dtype: NA beside anything is NA, left out.
+    assert_eq!(mask("name != name"), [false, false, false, false]);
+    assert_eq!(mask("name == name"), [true, true, false, true]);
 }
 
 #[test]
