@@ -158,8 +158,21 @@ impl Command {
             | Command::Subset { output, .. }
             | Command::Concat { output, .. } => vec![output.clone()],
             Command::Transform(args) => vec![args.output.clone()],
-            Command::Info { .. } | Command::Stats { .. } | Command::Serve(_) => Vec::new(),
+            Command::Stats {
+                inputs, out_prefix, ..
+            } => stats_prefix(out_prefix.clone(), inputs)
+                .map_or_else(Vec::new, |p| annpage::stats::tsv_paths(&p).to_vec()),
+            Command::Info { .. } | Command::Serve(_) => Vec::new(),
         }
+    }
+}
+
+/// The prefix of `stats`' two files: `--out-prefix`, or the one input without its extension.
+fn stats_prefix(out_prefix: Option<PathBuf>, inputs: &[PathBuf]) -> Option<PathBuf> {
+    match (out_prefix, inputs) {
+        (Some(p), _) => Some(p),
+        (None, [one]) => Some(one.with_extension("")),
+        (None, _) => None,
     }
 }
 
@@ -395,13 +408,8 @@ fn run(cli: Cli) -> annpage::Result<()> {
             out_prefix,
         } => {
             let threads = backed.threads.map(usize::from);
-            let prefix = match (out_prefix, inputs.as_slice()) {
-                (Some(p), _) => p,
-                (None, [one]) => one.with_extension(""),
-                (None, _) => {
-                    return Err(Error::invalid("give --out-prefix with several inputs"));
-                }
-            };
+            let prefix = stats_prefix(out_prefix, &inputs)
+                .ok_or_else(|| Error::invalid("give --out-prefix with several inputs"))?;
             let input = Input::open(&inputs, &join, backed_options(&backed))?;
             run_stats(&input, layer.as_deref(), chunk_rows, threads, &prefix)?;
         }

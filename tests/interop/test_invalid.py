@@ -23,6 +23,7 @@ from pathlib import Path
 import anndata as ad
 import h5py
 import numpy as np
+import pandas as pd
 import pytest
 
 from support import FIXTURES, run
@@ -221,6 +222,29 @@ def test_an_interrupted_write_removes_its_temporary(annpage_bin: Path, tmp_path:
     # (for a Zarr store, while its writer threads are still adding chunks to it).
     assert proc.wait(timeout=60) == -sig
     assert list(out_dir.iterdir()) == []
+
+
+def test_interrupted_stats_leave_both_files_or_neither(annpage_bin: Path, tmp_path: Path) -> None:
+    """`stats` writes two files: a signal while they are written removes their temporaries, and
+    one while they are renamed waits for both (never a new obs.tsv beside an old var.tsv)."""
+    from scipy import sparse
+
+    n = 400_000
+    big = tmp_path / "cells.h5ad"
+    ad.AnnData(sparse.random(n, 5, density=0.5, format="csr", random_state=0, dtype=np.float32),
+               obs=pd.DataFrame(index=[f"cell_{i}" for i in range(n)])).write_h5ad(big)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    proc = subprocess.Popen([str(annpage_bin), "stats", str(big), "--out-prefix", str(out_dir / "qc")])
+    deadline = time.monotonic() + 60
+    while not list(out_dir.glob("*.annpage-tmp")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    assert list(out_dir.glob("*.annpage-tmp")), "stats ended before its temporaries were seen"
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(timeout=60)
+    names = sorted(p.name for p in out_dir.iterdir())
+    assert names in ([], ["qc.obs.tsv", "qc.var.tsv"]), names
+    assert code == -signal.SIGTERM or names, code
 
 
 def test_a_csvs_export_is_all_or_nothing(annpage_bin: Path, tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ use annpage_engine::{Error, Result};
 use kernel::{CellOut, GenePart, GeneSums, Typed, Value, Visit};
 
 pub use pass::{collection_qc, reduction_rows};
+pub use tsv::tsv_paths;
 
 /// Stored values below which a thread is not worth starting for a share of a chunk.
 const MIN_VALUES_PER_THREAD: usize = 1 << 20;

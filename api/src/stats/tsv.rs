@@ -53,8 +53,7 @@ impl QcStats {
                 )));
             }
         }
-        let obs_path = PathBuf::from(format!("{}.obs.tsv", prefix.display()));
-        let var_path = PathBuf::from(format!("{}.var.tsv", prefix.display()));
+        let [obs_path, var_path] = tsv_paths(prefix);
         let obs = stage(&obs_path, |out| {
             writeln!(out, "obs_name\tn_genes\ttotal_counts")?;
             let mut line = String::new();
@@ -82,11 +81,21 @@ impl QcStats {
             }
             Ok(())
         })?;
-        // Both or neither: each is complete before either replaces its target.
-        obs.commit(&obs_path).in_file(&obs_path)?;
-        var.commit(&var_path).in_file(&var_path)?;
+        // Both or neither: each is complete before either replaces its target, and a signal
+        // waits for both renames.
+        Staged::commit_all(vec![(obs, &obs_path), (var, &var_path)]).in_file(&obs_path)?;
         Ok([obs_path, var_path])
     }
+}
+
+/// The files [`QcStats::write_tsv`] writes for `prefix`: `PREFIX.obs.tsv`, `PREFIX.var.tsv`.
+///
+/// ```
+/// let [obs, var] = annpage::stats::tsv_paths("out/qc".as_ref());
+/// assert_eq!((obs.to_str(), var.to_str()), (Some("out/qc.obs.tsv"), Some("out/qc.var.tsv")));
+/// ```
+pub fn tsv_paths(prefix: &Path) -> [PathBuf; 2] {
+    ["obs", "var"].map(|axis| PathBuf::from(format!("{}.{axis}.tsv", prefix.display())))
 }
 
 /// Appends `x` as `{x}` formats it (the shortest digits that read back as `x`), integers

@@ -171,6 +171,40 @@ impl Staged {
         }
         Ok(())
     }
+
+    /// Commits staged files (not directory stores) together: each synced, then all renamed
+    /// onto their targets under one hold of the lock a dying process's signal waits for, so
+    /// that a signal leaves every new file in place or none.
+    ///
+    /// ```
+    /// use annpage_engine::format::write::staging::Staged;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let (a, b) = (dir.path().join("a.tsv"), dir.path().join("b.tsv"));
+    /// let (sa, sb) = (Staged::beside(&a)?, Staged::beside(&b)?);
+    /// std::fs::write(sa.path(), b"1")?;
+    /// std::fs::write(sb.path(), b"2")?;
+    /// Staged::commit_all(vec![(sa, a.as_path()), (sb, b.as_path())])?;
+    /// assert_eq!(std::fs::read(&b)?, b"2");
+    /// # Ok::<(), annpage_engine::Error>(())
+    /// ```
+    pub fn commit_all(mut files: Vec<(Staged, &Path)>) -> Result<()> {
+        for (staged, _) in &mut files {
+            if staged.dir {
+                return Err(Error::invalid("commit_all commits files, not directories"));
+            }
+            drop(staged.behind.take());
+            File::open(&staged.path)?.sync_all()?;
+        }
+        let renaming = abandoned();
+        for (_, target) in &files {
+            refuse_abandoned(&renaming, target)?;
+        }
+        for (staged, target) in &mut files {
+            std::fs::rename(&staged.path, target)?;
+            staged.committed = true;
+        }
+        files.iter().try_for_each(|(_, target)| sync_dir(target))
+    }
 }
 
 /// A name beside the temporary `path` that is still a temporary of this process
