@@ -294,6 +294,8 @@ fn compare(l: &Side<'_>, op: CmpOp, r: &Side<'_>, n: usize) -> Eval<Vec<Tri>> {
                     "column '{name}' is an unordered categorical: it can only be compared with == and !="
                 ));
             }
+            // A value that is not a category (a typo, most often) is refused, with `!=` too,
+            // where pandas selects no row or every row.
             let p = category_of(l, cat, lit)?
                 .ok_or_else(|| not_a_category(name, cat, lit))? as i32;
             Ok(cat
@@ -339,12 +341,73 @@ fn compare(l: &Side<'_>, op: CmpOp, r: &Side<'_>, n: usize) -> Eval<Vec<Tri>> {
                 _ => missing_text(op),
             })
             .collect()),
+        (Side::Cat { name: a, cat: ca }, Side::Cat { name: b, cat: cb }) => {
+            compare_categoricals((a, ca), op, (b, cb))
+        }
         _ => Err(format!(
             "{} and {} cannot be compared (compare columns of the same kind, or a column with a value)",
             l.describe(),
             r.describe()
         )),
     }
+}
+
+/// Two categorical columns compared as pandas compares them: only over the same categories
+/// (any order for `==` and `!=` of unordered ones; the same order, ordered, for orderings);
+/// a missing value is unequal to everything and in no order.
+fn compare_categoricals(
+    (a, ca): (&str, &Categorical),
+    op: CmpOp,
+    (b, cb): (&str, &Categorical),
+) -> Eval<Vec<Tri>> {
+    let differ = || {
+        format!(
+            "columns '{a}' and '{b}' are categoricals over different categories: pandas compares \
+             categoricals only over the same categories (and orders them only when ordered alike)"
+        )
+    };
+    let ordering = !matches!(op, CmpOp::Eq | CmpOp::Ne);
+    if ordering && !(ca.ordered && cb.ordered) {
+        return Err(format!(
+            "columns '{a}' and '{b}' are unordered categoricals: they can only be compared with == and !="
+        ));
+    }
+    let keys = |c: &Categorical| -> Vec<String> {
+        match &c.categories {
+            ArrayData::String(s) => s.iter().map(|v| v.to_string()).collect(),
+            other => other
+                .to_f64()
+                .unwrap_or_default()
+                .iter()
+                .map(|v| format!("{v:?}"))
+                .collect(),
+        }
+    };
+    let (ka, kb) = (keys(ca), keys(cb));
+    let mut sorted = (ka.clone(), kb.clone());
+    sorted.0.sort_unstable();
+    sorted.1.sort_unstable();
+    if sorted.0 != sorted.1 || (ordering && ka != kb) {
+        return Err(differ());
+    }
+    // b's codes as positions among a's categories.
+    let at: Vec<i32> = kb
+        .iter()
+        .map(|k| ka.iter().position(|x| x == k).map_or(-1, |p| p as i32))
+        .collect();
+    Ok(ca
+        .codes
+        .iter()
+        .zip(&cb.codes)
+        .map(|(&x, &y)| {
+            let y = usize::try_from(y).map_or(-1, |y| at[y]);
+            Some(if x < 0 || y < 0 {
+                op == CmpOp::Ne
+            } else {
+                op.holds(x.cmp(&y))
+            })
+        })
+        .collect())
 }
 
 /// The position of `lit` among the categories, `None` when it is not one; an error when it is

@@ -38,6 +38,14 @@ fn frame() -> DataFrame {
     df.insert("level", Column::Categorical(level)).unwrap();
     let pct = ArrayData::from(vec![0.1f32, 0.3, 0.5, 0.1]);
     df.insert("pct", Column::Array(pct)).unwrap();
+    // `cell type`'s categories in another order.
+    let pred = Categorical::new(
+        vec![1, 1, 0, -1],
+        ArrayData::from(vec!["T cell", "B cell"]),
+        false,
+    )
+    .unwrap();
+    df.insert("pred", Column::Categorical(pred)).unwrap();
     df
 }
 
@@ -108,6 +116,14 @@ fn values_compare_as_numpy_compares_them() {
     // Two columns of pandas' `string` dtype: NA beside anything is NA, left out.
     assert_eq!(mask("name != name"), [false, false, false, false]);
     assert_eq!(mask("name == name"), [true, true, false, true]);
+    // Categoricals over the same categories compare by value (missing: unequal, unordered).
+    assert_eq!(mask("`cell type` == pred"), [true, false, false, false]);
+    assert_eq!(mask("`cell type` != pred"), [false, true, true, true]);
+    assert_eq!(mask("level <= level"), [true, true, true, false]);
+    assert!(error("`cell type` < pred").contains("unordered categoricals"));
+    assert!(error("`cell type` == level").contains("different categories"));
+    // A value that is not a category is refused, `!=` too (pandas selects every row).
+    assert!(error("`cell type` != 'NK'").contains("is not a category"));
 }
 
 #[test]
