@@ -56,3 +56,32 @@ fn aligned_data_frames_lose_unused_categories_in_views_only() {
     );
     assert_ne!(all.to_memory().unwrap(), whole);
 }
+
+#[test]
+fn readers_that_miss_at_once_load_a_column_once() {
+    use annpage_engine::data::ArrayData;
+    use annpage_engine::file::probe::FrameId;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/pbmc_like_csr.h5ad"
+    );
+    let b = crate::read_h5ad_backed(path, Mode::Read, Default::default()).unwrap();
+    let loads = AtomicU64::new(0);
+    let barrier = std::sync::Barrier::new(8);
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                barrier.wait();
+                let key = (0, FrameId::Obs, Some("cold".to_owned()));
+                let column = b.shared.cached(key, || {
+                    loads.fetch_add(1, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    Ok(Column::Array(ArrayData::from(vec![1.0f64])))
+                });
+                assert_eq!(column.unwrap().len(), 1);
+            });
+        }
+    });
+    assert_eq!(loads.load(Ordering::SeqCst), 1);
+}
