@@ -11,19 +11,19 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyType};
 
 create_exception!(
-    _annpage,
+    annpage,
     AnnpageError,
     PyException,
     "Base class of the errors annpage raises for a file it cannot read or write."
 );
 create_exception!(
-    _annpage,
+    annpage,
     FormatError,
     AnnpageError,
     "The file is not a valid .h5ad file, or an element does not have the expected encoding."
 );
 create_exception!(
-    _annpage,
+    annpage,
     UnsupportedError,
     AnnpageError,
     "Something valid that annpage does not do (yet)."

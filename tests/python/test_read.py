@@ -88,6 +88,14 @@ def test_error_classes_form_a_hierarchy():
     # A bad argument and a value of the wrong shape are what anndata raises for them too.
     for cls in (annpage.SelectionError, annpage.ShapeError):
         assert issubclass(cls, ValueError) and cls.__module__ == "annpage"
+    # Every one pickles (an error raised in a worker process reaches its parent).
+    import pickle
+
+    for cls in (annpage.AnnpageError, annpage.FormatError, annpage.UnsupportedError,
+                annpage.SelectionError, annpage.ShapeError):
+        assert cls.__module__ == "annpage"
+        again = pickle.loads(pickle.dumps(cls("f.h5ad: /X: bad")))
+        assert type(again) is cls and str(again) == "f.h5ad: /X: bad"
 
 
 def test_a_layer_of_strings_reads_in_memory_and_backed(tmp_path):
