@@ -184,3 +184,20 @@ def test_collection_subset_by_query_across_files(annpage_bin: Path, tmp_path: Pa
     whole = ad.concat(parts, label="part", keys=["x", "y"])
     expected = whole[(whole.obs["part"] == "y") & (whole.obs["n_genes"] > 40)].copy()
     compare(read(out), expected)
+
+
+def test_a_column_anndata_cannot_write_is_named(annpage_bin: Path, tmp_path: Path) -> None:
+    """Cells of B only, with A's text column: all missing, which anndata's writer refuses (no
+    strings to make categories of); annpage refuses too, naming the column."""
+    a = ad.AnnData(np.ones((2, 2), np.float32), obs=pd.DataFrame({"only_a": ["x", "y"]}, index=["a0", "a1"]))
+    b = ad.AnnData(np.ones((2, 2), np.float32), obs=pd.DataFrame(index=["b0", "b1"]))
+    paths = [tmp_path / "a.h5ad", tmp_path / "b.h5ad"]
+    for adata, path in zip((a, b), paths):
+        adata.write_h5ad(path)
+    out = tmp_path / "out.h5ad"
+    res = run([annpage_bin, "subset", *paths, out, "--join", "outer", "--label", "batch",
+               "--obs-query", 'batch == "1"'])
+    assert res.returncode == 1 and "column 'only_a'" in res.stderr, res.stderr
+    assert not out.exists()
+    with pytest.raises(Exception):  # noqa: B017, PT011 - anndata's writer refuses it too
+        ad.concat([a, b], join="outer", label="batch")[2:].copy().write_h5ad(tmp_path / "theirs.h5ad")

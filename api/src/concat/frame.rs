@@ -143,7 +143,8 @@ pub(super) fn common<T: PartialEq>(values: impl IntoIterator<Item = Option<T>>) 
     it.all(|v| v.as_ref() == Some(&first)).then_some(first)
 }
 
-fn in_column(e: Error, name: &str) -> Error {
+/// `e` naming column `name` (its message prefixed) where it is about the values.
+pub(super) fn in_column(e: Error, name: &str) -> Error {
     match e {
         Error::Unsupported(m) => Error::Unsupported(format!("column '{name}': {m}")),
         Error::InvalidArgument(m) => Error::InvalidArgument(format!("column '{name}': {m}")),

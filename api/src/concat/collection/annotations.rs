@@ -385,7 +385,8 @@ fn rewrite(frame: &DataFrame, strings: &[(String, bool)]) -> Result<DataFrame> {
     let mut out = frame.clone();
     for (name, nullable) in strings {
         if let Some(c) = frame.column(name) {
-            out.insert(name.clone(), column::rewrite_strings(c, *nullable)?)?;
+            let c = column::rewrite_strings(c, *nullable).map_err(|e| frame::in_column(e, name))?;
+            out.insert(name.clone(), c)?;
         }
     }
     Ok(out)
