@@ -138,7 +138,12 @@ fn names(codecs: &[Value]) -> Vec<&str> {
 /// The layout of a v2 array's compressed values, from its filters and compressor.
 pub(crate) fn v2_layout(filters: &[&str], compressor: Option<&str>) -> Layout {
     let chain: Vec<&str> = filters.iter().copied().chain(compressor).collect();
-    match compressor_of(&chain) {
+    whole_values(&chain)
+}
+
+/// The layout of an array whose stored values are whole chunks encoded by `chain`.
+fn whole_values(chain: &[&str]) -> Layout {
+    match compressor_of(chain) {
         Ok(Some(c)) => Layout::Values(c),
         Ok(None) => Layout::Plain,
         Err(why) => Layout::Unchecked(why),
@@ -153,11 +158,7 @@ pub(crate) fn v3_layout(codecs: &[Value], per_shard: Option<u64>) -> Layout {
         .iter()
         .find(|c| c.get("name").and_then(Value::as_str) == Some("sharding_indexed"))
     else {
-        return match compressor_of(&top) {
-            Ok(Some(c)) => Layout::Values(c),
-            Ok(None) => Layout::Plain,
-            Err(why) => Layout::Unchecked(why),
-        };
+        return whole_values(&top);
     };
     let unchecked = |why: &str| Layout::Unchecked(why.to_owned());
     if top.iter().any(|n| Compressor::of(n).is_some()) {
